@@ -1,0 +1,161 @@
+//! The `Vfs` and `File` traits: everything keel stores goes through them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// A shared handle to an open file. Files are used from several threads at
+/// once (a WAL writer and its readers, the pager's readers), so handles are
+/// reference counted and every method takes `&self`.
+pub type FileHandle = Arc<dyn File>;
+
+/// How [`Vfs::open`] treats a missing or existing file. Files are always
+/// opened for reading and writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// The file must exist.
+    Existing,
+    /// The file must not exist; it is created empty.
+    CreateNew,
+    /// Open the file, creating it empty if it is missing.
+    CreateOrOpen,
+}
+
+/// An access-pattern hint for [`File::advise`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advice {
+    /// The range will be read sequentially (larger read-ahead).
+    Sequential,
+    /// The range will be read randomly (no read-ahead).
+    Random,
+    /// The range will be needed soon (start reading it now).
+    WillNeed,
+    /// The range will not be needed again soon (drop it from the cache).
+    DontNeed,
+}
+
+/// One positional write of a batch, see [`File::write_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct WriteAt<'a> {
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// The bytes to write there.
+    pub data: &'a [u8],
+}
+
+/// A file system: the real one ([`StdVfs`](crate::StdVfs)) or a simulated
+/// disk ([`SimVfs`](crate::SimVfs)).
+///
+/// Durability contract (the one [`SimVfs`](crate::SimVfs) enforces): file
+/// contents are durable only after [`File::sync_data`]; a created, removed or
+/// renamed directory entry is durable only after [`Vfs::sync_dir`] on the
+/// directory that holds it (for a rename, either directory).
+pub trait Vfs: Send + Sync + fmt::Debug {
+    /// Opens `path` for reading and writing.
+    fn open(&self, path: &Path, mode: OpenMode) -> Result<FileHandle>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> Result<()>;
+    /// Atomically renames `from` to `to`, replacing `to` if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+    /// The entries of a directory as full paths, sorted by name.
+    fn list(&self, dir: &Path) -> Result<Vec<PathBuf>>;
+    /// Creates a directory and any missing parents; existing ones are fine.
+    fn create_dir_all(&self, dir: &Path) -> Result<()>;
+    /// Makes the entries of `dir` (creations, removals, renames) durable.
+    fn sync_dir(&self, dir: &Path) -> Result<()>;
+    /// Whether a file or directory exists at `path`.
+    fn exists(&self, path: &Path) -> Result<bool>;
+}
+
+/// An open file. Reads and writes are positional, so one handle serves
+/// many threads without a shared cursor.
+pub trait File: Send + Sync + fmt::Debug {
+    /// The path the file was opened with (used in error messages).
+    fn path(&self) -> &Path;
+
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were
+    /// read, 0 at the end of the file.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize>;
+
+    /// Writes all of `data` at `offset`, extending the file if needed.
+    fn write_all_at(&self, data: &[u8], offset: u64) -> Result<()>;
+
+    /// Makes the file's contents and size durable (`fdatasync`).
+    fn sync_data(&self) -> Result<()>;
+
+    /// The current size of the file in bytes.
+    fn size(&self) -> Result<u64>;
+
+    /// Truncates or extends (with zeros) the file to `size` bytes.
+    fn set_len(&self, size: u64) -> Result<()>;
+
+    /// Reserves space for `len` bytes at `offset` so that later writes there
+    /// need no allocation; the file size grows to at least `offset + len`
+    /// and the new space reads as zeros.
+    fn allocate(&self, offset: u64, len: u64) -> Result<()>;
+
+    /// Takes an exclusive advisory lock on the file, held until the last
+    /// clone of this handle is dropped. Fails with [`Error::Locked`] if
+    /// another handle or process holds it.
+    fn try_lock(&self) -> Result<()>;
+
+    /// Hints how a range will be accessed; a no-op where unsupported.
+    fn advise(&self, advice: Advice, offset: u64, len: u64) -> Result<()> {
+        let _ = (advice, offset, len);
+        Ok(())
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset`, or fails with
+    /// [`Error::UnexpectedEof`] naming the offset and file size.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let position = offset + done as u64;
+            let read = self.read_at(&mut buf[done..], position)?;
+            if read == 0 {
+                return Err(Error::UnexpectedEof {
+                    path: self.path().to_path_buf(),
+                    offset,
+                    wanted: buf.len(),
+                    size: self.size()?,
+                });
+            }
+            done += read;
+        }
+        Ok(())
+    }
+
+    /// Writes every entry of `writes`, then, if `sync`, makes them durable.
+    /// Backends may submit the whole batch at once (io_uring); the default
+    /// writes one after the other. On error, any subset of the writes may
+    /// have happened, and none of them is durable.
+    fn write_batch(&self, writes: &[WriteAt<'_>], sync: bool) -> Result<()> {
+        for write in writes {
+            self.write_all_at(write.data, write.offset)?;
+        }
+        if sync {
+            self.sync_data()?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a whole file into memory (for small files: metadata, tests).
+pub fn read_to_end(file: &dyn File) -> Result<Vec<u8>> {
+    let size = file.size()?;
+    let size = usize::try_from(size).map_err(|_| {
+        Error::io(
+            crate::Op::Read,
+            file.path(),
+            std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                "file too large to read whole",
+            ),
+        )
+    })?;
+    let mut buf = vec![0; size];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}

@@ -1,0 +1,353 @@
+#![allow(clippy::unwrap_used)]
+//! Crash tests of `LocalOracle` on `SimVfs`: a workload that issues single
+//! timestamps, batches and remote updates, moving the wall clock both ways
+//! and extending the high-water mark many times, is cut by a power loss at
+//! every one of its mutating operations, under every crash mode; the
+//! reopened oracle, on a wall clock an hour behind (so that only the
+//! persisted mark can keep order), must issue a timestamp greater than
+//! every one handed out before the crash. Then the same with a second crash
+//! during or after the reopen.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use keel_io::{CrashMode, FaultMode, Op, SimVfs, Vfs};
+use keel_tso::{
+    Error, LocalOracle, ManualClock, OracleOptions, PhysicalClock, Timestamp, TimestampOracle,
+};
+
+const DIRECTORY: &str = "/data";
+const PATH: &str = "/data/timestamps";
+/// Around 2026.
+const START_MS: u64 = 1_795_345_560_123;
+/// Small, so that the workload extends the mark many times.
+const WINDOW_MS: u64 = 4;
+/// Larger than the logical values of one window: every such batch crosses
+/// the mark.
+const LARGE_BATCH: u32 = 300_000;
+/// Seeds tried for each crash mode that draws random numbers.
+const RANDOM_SEEDS: u64 = 6;
+/// Steps of the first run: 8 of each kind.
+const FIRST_RUN_STEPS: u64 = 56;
+/// Crash points tried in the second run, counted from its start; more than
+/// the run's own operations, so the last ones crash after it finished.
+const SECOND_RUN_CRASH_POINTS: u64 = 12;
+
+type Oracle = LocalOracle<Arc<ManualClock>>;
+
+fn options() -> OracleOptions {
+    OracleOptions {
+        window_ms: WINDOW_MS,
+        ..OracleOptions::default()
+    }
+}
+
+/// The largest timestamp handed out with `Ok`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Issued {
+    max: Option<Timestamp>,
+    count: u64,
+    /// How many times the durable mark was seen to rise.
+    extensions: u64,
+    last_mark: Option<Timestamp>,
+}
+
+impl Issued {
+    fn record(&mut self, oracle: &Oracle, last: Timestamp) {
+        // The invariant the whole design rests on.
+        assert!(
+            last < oracle.durable_mark(),
+            "{last} handed out at or above the durable mark {}",
+            oracle.durable_mark()
+        );
+        assert!(
+            self.max.is_none_or(|max| last > max),
+            "{last} after {:?}",
+            self.max
+        );
+        self.max = Some(last);
+        self.count += 1;
+        let mark = oracle.durable_mark();
+        if self.last_mark.is_some_and(|previous| mark > previous) {
+            self.extensions += 1;
+        }
+        self.last_mark = Some(mark);
+    }
+}
+
+/// A disk holding the oracle's (synced) directory.
+fn new_disk(seed: u64) -> Arc<SimVfs> {
+    let vfs = Arc::new(SimVfs::new(seed));
+    vfs.create_dir_all(Path::new(DIRECTORY)).unwrap();
+    vfs.sync_dir(Path::new("/")).unwrap();
+    vfs
+}
+
+fn open(vfs: &Arc<SimVfs>, wall: &Arc<ManualClock>) -> Result<Oracle, Error> {
+    LocalOracle::open_with_clock(vfs.clone(), Path::new(PATH), options(), wall.clone())
+}
+
+/// The workload cut by the first crash. Errors (from the crash point) do
+/// not stop it: timestamps handed out after a failed extension must still
+/// be below the durable mark.
+fn first_run(vfs: &Arc<SimVfs>, issued: &mut Issued) {
+    let wall = Arc::new(ManualClock::new(START_MS));
+    let Ok(oracle) = open(vfs, &wall) else {
+        return;
+    };
+    for step in 0..FIRST_RUN_STEPS {
+        let result = match step % 7 {
+            0 => oracle.next(),
+            1 => oracle.next_batch(5).map(|range| range.last()),
+            2 => {
+                wall.advance_ms(3);
+                oracle.next()
+            }
+            3 => oracle.next_batch(LARGE_BATCH).map(|range| range.last()),
+            4 => {
+                // Backwards: the batches carried the clock past this.
+                wall.set_ms(START_MS + step);
+                oracle.next()
+            }
+            5 => oracle.update(Timestamp::new(wall.now_ms() + 2, 7).unwrap()),
+            _ => {
+                let target =
+                    Timestamp::new(oracle.last_issued().physical_ms() + 2 * WINDOW_MS, 0).unwrap();
+                oracle.advance_to(target).unwrap();
+                oracle.next()
+            }
+        };
+        if let Ok(last) = result {
+            issued.record(&oracle, last);
+        }
+    }
+}
+
+/// A short run after a first crash: reopen, a timestamp, a batch that
+/// extends the mark, a timestamp. The wall clock is far behind.
+fn second_run(vfs: &Arc<SimVfs>, issued: &mut Issued) {
+    let wall = Arc::new(ManualClock::new(START_MS - 60_000));
+    let Ok(oracle) = open(vfs, &wall) else {
+        return;
+    };
+    for step in 0..3 {
+        let result = if step == 1 {
+            oracle.next_batch(LARGE_BATCH).map(|range| range.last())
+        } else {
+            oracle.next()
+        };
+        if let Ok(last) = result {
+            issued.record(&oracle, last);
+        }
+    }
+}
+
+/// Reopens after a crash with the wall clock an hour behind and checks the
+/// first timestamp against everything handed out before.
+fn check_reopen(vfs: &Arc<SimVfs>, issued: &Issued, context: &str) {
+    let wall = Arc::new(ManualClock::new(START_MS - 3_600_000));
+    let oracle =
+        open(vfs, &wall).unwrap_or_else(|error| panic!("{context}: reopen failed: {error}"));
+    let first = oracle.next().unwrap();
+    if let Some(max) = issued.max {
+        assert!(
+            first > max,
+            "{context}: first timestamp after the crash {first} is not above {max}, issued before it"
+        );
+    }
+}
+
+/// Seeds to try for `mode`: one for the deterministic modes.
+fn seeds(mode: CrashMode) -> std::ops::Range<u64> {
+    match mode {
+        CrashMode::ProcessKill | CrashMode::LoseUnsynced => 0..1,
+        _ => 0..RANDOM_SEEDS,
+    }
+}
+
+/// The mutating operations of the workload, from its first to the number
+/// of operations after it: the range of crash points to try.
+fn workload_operations() -> (u64, u64) {
+    let vfs = new_disk(0);
+    let base = vfs.operations();
+    let mut issued = Issued::default();
+    first_run(&vfs, &mut issued);
+    let total = vfs.operations();
+    assert!(
+        issued.extensions >= 15,
+        "only {} mark extensions",
+        issued.extensions
+    );
+    assert_eq!(issued.count, FIRST_RUN_STEPS);
+    (base, total)
+}
+
+#[test]
+fn no_timestamp_is_reissued_after_a_crash_at_any_operation() {
+    let (base, total) = workload_operations();
+    let mut images = 0_u64;
+    for crash_point in base..=total {
+        for mode in CrashMode::ALL {
+            for seed in seeds(mode) {
+                let vfs = new_disk(seed);
+                vfs.set_crash_point(Some(crash_point));
+                let mut issued = Issued::default();
+                first_run(&vfs, &mut issued);
+                vfs.crash(mode);
+                let context = format!("crash at operation {crash_point}, {mode:?}, seed {seed}");
+                check_reopen(&vfs, &issued, &context);
+                images += 1;
+            }
+        }
+    }
+    eprintln!(
+        "oracle_crash: {images} crash images checked (operations {base}..={total}, {} modes)",
+        CrashMode::ALL.len()
+    );
+    assert!(images > (total - base) * 4);
+}
+
+#[test]
+fn no_timestamp_is_reissued_after_a_second_crash_during_or_after_reopen() {
+    let (base, total) = workload_operations();
+    let mut images = 0_u64;
+    for crash_point in base..=total {
+        for first_mode in CrashMode::ALL {
+            for second_point in 0..=SECOND_RUN_CRASH_POINTS {
+                for second_mode in CrashMode::ALL {
+                    // The same seed replays the same first crash image.
+                    let vfs = new_disk(crash_point);
+                    vfs.set_crash_point(Some(crash_point));
+                    let mut issued = Issued::default();
+                    first_run(&vfs, &mut issued);
+                    vfs.crash(first_mode);
+
+                    vfs.set_crash_point(Some(vfs.operations() + second_point));
+                    second_run(&vfs, &mut issued);
+                    vfs.crash(second_mode);
+                    let context = format!(
+                        "crash at operation {crash_point} ({first_mode:?}), then at operation {second_point} of the reopen ({second_mode:?})"
+                    );
+                    check_reopen(&vfs, &issued, &context);
+                    images += 1;
+                }
+            }
+        }
+    }
+    eprintln!("oracle_crash: {images} double-crash images checked");
+}
+
+#[test]
+fn a_failed_sync_latches_the_error_and_a_reopen_recovers() {
+    let vfs = new_disk(0);
+    let wall = Arc::new(ManualClock::new(START_MS));
+    let oracle = open(&vfs, &wall).unwrap();
+    let mut issued = Issued::default();
+    issued.record(&oracle, oracle.next().unwrap());
+
+    // The next extension's write succeeds and its sync fails.
+    let failing_sync = vfs.operations() + 1;
+    vfs.inject_fault(failing_sync, FaultMode::Once);
+    wall.advance_ms(WINDOW_MS * 2);
+    let error = oracle.next().unwrap_err();
+    let is_injected_sync = |error: &Error| {
+        matches!(
+            error,
+            Error::Io(keel_io::Error::Injected { op: Op::SyncData, operation, .. }) if *operation == failing_sync
+        )
+    };
+    assert!(is_injected_sync(&error), "{error:?}");
+
+    // Every later call that needs a new mark gets the original error, and
+    // nothing is retried: the disk sees no further operation.
+    let operations = vfs.operations();
+    for _ in 0..3 {
+        wall.advance_ms(WINDOW_MS * 2);
+        let again = oracle.next().unwrap_err();
+        assert!(is_injected_sync(&again), "{again:?}");
+        let batch = oracle.next_batch(10).unwrap_err();
+        assert!(is_injected_sync(&batch), "{batch:?}");
+    }
+    assert_eq!(vfs.operations(), operations, "a failed sync was retried");
+    assert!(format!("{oracle:?}").contains("failed: true"));
+
+    // The fault was transient: a fresh open recovers and resumes above
+    // everything handed out.
+    drop(oracle);
+    let reopened = open(&vfs, &wall).unwrap();
+    let first = reopened.next().unwrap();
+    assert!(first > issued.max.unwrap());
+    issued.record(&reopened, first);
+    drop(reopened);
+
+    // And so does a power loss after the failed sync.
+    vfs.crash(CrashMode::LoseUnsynced);
+    check_reopen(&vfs, &issued, "power loss after a failed sync");
+}
+
+#[test]
+fn a_failed_write_keeps_the_mark_and_a_persistent_fault_fails_the_reopen() {
+    let vfs = new_disk(0);
+    let wall = Arc::new(ManualClock::new(START_MS));
+    let oracle = open(&vfs, &wall).unwrap();
+    let mark = oracle.durable_mark();
+    // A concurrent caller took a timestamp beyond the mark and failed to
+    // extend it (a failed write this time).
+    vfs.inject_fault(vfs.operations(), FaultMode::Persistent);
+    wall.advance_ms(WINDOW_MS);
+    let error = oracle.next().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Io(keel_io::Error::Injected { op: Op::Write, .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(oracle.durable_mark(), mark);
+    // Recovery after a persistent failure fails too, with an I/O error, not
+    // a corruption report; once the disk works again it succeeds.
+    drop(oracle);
+    let reopen_error = open(&vfs, &wall).unwrap_err();
+    assert!(matches!(reopen_error, Error::Io(_)), "{reopen_error:?}");
+    vfs.clear_fault();
+    let oracle = open(&vfs, &wall).unwrap();
+    assert!(oracle.next().unwrap() > Timestamp::new(START_MS + WINDOW_MS, 0).unwrap());
+}
+
+#[test]
+fn open_syncs_the_directory_so_the_name_survives_a_power_loss() {
+    let vfs = new_disk(0);
+    let wall = Arc::new(ManualClock::new(START_MS));
+    let oracle = open(&vfs, &wall).unwrap();
+    let mut issued = Issued::default();
+    issued.record(&oracle, oracle.next().unwrap());
+    drop(oracle);
+    vfs.crash(CrashMode::LoseUnsynced);
+    assert!(vfs.exists(Path::new(PATH)).unwrap());
+    check_reopen(&vfs, &issued, "power loss right after open");
+}
+
+#[test]
+fn a_process_kill_after_an_unsynced_write_cannot_mislead_the_next_process() {
+    // The first process writes a new mark and is killed before its sync:
+    // the write is in the page cache only. The second process must not hand
+    // out timestamps that rest on it before making it durable.
+    let vfs = new_disk(0);
+    let wall = Arc::new(ManualClock::new(START_MS));
+    let oracle = open(&vfs, &wall).unwrap();
+    let sync = vfs.operations() + 1;
+    vfs.set_crash_point(Some(sync));
+    wall.advance_ms(WINDOW_MS * 10);
+    assert!(oracle.next().is_err());
+    drop(oracle);
+    vfs.crash(CrashMode::ProcessKill);
+
+    let second = open(&vfs, &wall).unwrap();
+    let mut issued = Issued::default();
+    for _ in 0..5 {
+        issued.record(&second, second.next().unwrap());
+    }
+    drop(second);
+    vfs.crash(CrashMode::LoseUnsynced);
+    check_reopen(&vfs, &issued, "power loss after a process kill");
+}
