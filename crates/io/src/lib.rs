@@ -24,7 +24,9 @@ pub use sim::{CrashMode, FaultMode, SECTOR_BYTES, SimFile, SimVfs};
 pub use std_vfs::{StdFile, StdVfs};
 #[cfg(all(feature = "io-uring", target_os = "linux"))]
 pub use uring::{UringFile, UringVfs};
-pub use vfs::{Advice, File, FileHandle, OpenMode, Vfs, WriteAt, read_to_end};
+pub use vfs::{
+    Advice, File, FileHandle, OpenMode, Vfs, WriteAt, create_dir_all_durable, read_to_end,
+};
 
 /// The file system keel uses by default: the real one, through the std path.
 ///

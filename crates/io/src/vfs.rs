@@ -159,3 +159,26 @@ pub fn read_to_end(file: &dyn File) -> Result<Vec<u8>> {
     file.read_exact_at(&mut buf, 0)?;
     Ok(buf)
 }
+
+/// Creates `dir` and any missing parents, and makes each new directory's
+/// name durable by syncing its parent — `create_dir_all` alone leaves new
+/// directories (and everything later put in them) to be lost in a crash.
+pub fn create_dir_all_durable(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    for ancestor in dir.ancestors() {
+        if ancestor.as_os_str().is_empty() || vfs.exists(ancestor)? {
+            break;
+        }
+        missing.push(ancestor);
+    }
+    vfs.create_dir_all(dir)?;
+    // Outermost first, so each synced entry hangs off a durable parent.
+    for created in missing.iter().rev() {
+        let parent = match created.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        vfs.sync_dir(parent)?;
+    }
+    Ok(())
+}

@@ -409,3 +409,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn create_dir_all_durable_survives_power_loss() {
+    let vfs = SimVfs::new(1);
+    vfs.create_dir_all(Path::new("/a/b")).unwrap();
+    vfs.sync_dir(Path::new("/a")).unwrap();
+    vfs.crash(CrashMode::LoseUnsynced);
+    assert!(
+        !vfs.exists(Path::new("/a/b")).unwrap(),
+        "plain create_dir_all is not durable"
+    );
+
+    keel_io::create_dir_all_durable(&vfs, Path::new("/a/b/c")).unwrap();
+    vfs.crash(CrashMode::LoseUnsynced);
+    assert!(vfs.exists(Path::new("/a/b/c")).unwrap());
+    // Existing directories are fine too.
+    keel_io::create_dir_all_durable(&vfs, Path::new("/a/b/c")).unwrap();
+}

@@ -1,0 +1,245 @@
+//! Framing: a record's payload is cut into fragments, each with its own
+//! CRC32C, so a torn tail is detected and a record may be far larger than a
+//! segment (it continues in the next one).
+//!
+//! ```text
+//! offset size field
+//!      0    4 CRC32C of bytes 4..28 and the payload, seeded with the
+//!             segment's salt (so a fragment is valid only in its segment)
+//!      4    4 payload length: u32, at most FRAGMENT_PAYLOAD_BYTES_MAX
+//!      8    1 kind: 1 full, 2 first, 3 middle, 4 last (0 never: zeroed
+//!             space is not a fragment)
+//!      9    3 reserved, zero
+//!     12    8 lsn: the record's log sequence number
+//!     20    8 durable_before: every record with a smaller lsn was durable
+//!             when this one was appended
+//!     28    n payload
+//!   28+n    p zero padding to the next multiple of 8
+//! ```
+
+use crate::lsn::Lsn;
+
+/// Bytes of a fragment header.
+pub const FRAGMENT_HEADER_BYTES: usize = 28;
+/// The most payload one fragment carries; larger records are split.
+pub const FRAGMENT_PAYLOAD_BYTES_MAX: usize = 1 << 20;
+/// Fragments start at multiples of this within a segment.
+pub const FRAGMENT_ALIGN_BYTES: usize = 8;
+
+const CHECKSUM_OFFSET: usize = 0;
+const LENGTH_OFFSET: usize = CHECKSUM_OFFSET + 4;
+const KIND_OFFSET: usize = LENGTH_OFFSET + 4;
+const RESERVED_OFFSET: usize = KIND_OFFSET + 1;
+const LSN_OFFSET: usize = RESERVED_OFFSET + 3;
+const DURABLE_BEFORE_OFFSET: usize = LSN_OFFSET + 8;
+const _: () = assert!(DURABLE_BEFORE_OFFSET + 8 == FRAGMENT_HEADER_BYTES);
+const _: () = assert!(FRAGMENT_HEADER_BYTES.is_multiple_of(4));
+const _: () = assert!(FRAGMENT_PAYLOAD_BYTES_MAX <= u32::MAX as usize);
+
+/// Where a fragment sits in its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FragmentKind {
+    /// The whole record.
+    Full = 1,
+    /// The first piece of a split record.
+    First = 2,
+    /// A piece that is neither first nor last.
+    Middle = 3,
+    /// The last piece.
+    Last = 4,
+}
+
+impl FragmentKind {
+    fn from_byte(byte: u8) -> Option<FragmentKind> {
+        match byte {
+            1 => Some(FragmentKind::Full),
+            2 => Some(FragmentKind::First),
+            3 => Some(FragmentKind::Middle),
+            4 => Some(FragmentKind::Last),
+            _ => None,
+        }
+    }
+
+    /// Whether a record starts with this fragment.
+    pub fn starts_record(self) -> bool {
+        matches!(self, FragmentKind::Full | FragmentKind::First)
+    }
+
+    /// Whether a record ends with this fragment.
+    pub fn ends_record(self) -> bool {
+        matches!(self, FragmentKind::Full | FragmentKind::Last)
+    }
+}
+
+/// A fragment header whose fields are in range (its checksum is checked
+/// separately, once the payload is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentHeader {
+    /// The stored checksum.
+    pub checksum: u32,
+    /// Payload bytes.
+    pub payload_bytes: usize,
+    /// Position in the record.
+    pub kind: FragmentKind,
+    /// The record's lsn.
+    pub lsn: Lsn,
+    /// Every record before this lsn was durable when this one was appended.
+    pub durable_before: Lsn,
+}
+
+/// What a header's bytes hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderBytes {
+    /// All zeros: unwritten (preallocated) space.
+    Zero,
+    /// A plausible header.
+    Header(FragmentHeader),
+    /// Neither: damaged or torn.
+    Invalid,
+}
+
+/// The checksum seed of a segment, from its first lsn.
+pub fn segment_salt(first_lsn: Lsn) -> u32 {
+    let mut seed = [0u8; 12];
+    seed[..4].copy_from_slice(b"KWAL");
+    seed[4..].copy_from_slice(&first_lsn.0.to_le_bytes());
+    crc32c::crc32c(&seed)
+}
+
+/// Bytes a fragment with `payload_bytes` of payload occupies, padding
+/// included.
+pub fn fragment_span(payload_bytes: usize) -> usize {
+    (FRAGMENT_HEADER_BYTES + payload_bytes).next_multiple_of(FRAGMENT_ALIGN_BYTES)
+}
+
+/// Appends one fragment (header, payload, padding) to `out`.
+pub fn encode_fragment(
+    out: &mut Vec<u8>,
+    salt: u32,
+    kind: FragmentKind,
+    lsn: Lsn,
+    durable_before: Lsn,
+    payload: &[u8],
+) {
+    assert!(payload.len() <= FRAGMENT_PAYLOAD_BYTES_MAX);
+    let start = out.len();
+    let mut header = [0u8; FRAGMENT_HEADER_BYTES];
+    header[LENGTH_OFFSET..KIND_OFFSET].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[KIND_OFFSET] = kind as u8;
+    header[LSN_OFFSET..DURABLE_BEFORE_OFFSET].copy_from_slice(&lsn.0.to_le_bytes());
+    header[DURABLE_BEFORE_OFFSET..].copy_from_slice(&durable_before.0.to_le_bytes());
+    let checksum = crc32c::crc32c_append(
+        crc32c::crc32c_append(salt, &header[LENGTH_OFFSET..]),
+        payload,
+    );
+    header[..LENGTH_OFFSET].copy_from_slice(&checksum.to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(payload);
+    out.resize(start + fragment_span(payload.len()), 0);
+}
+
+/// Reads a header's fields; says whether they are zero, plausible or not.
+pub fn decode_header(bytes: &[u8; FRAGMENT_HEADER_BYTES]) -> HeaderBytes {
+    if bytes.iter().all(|&b| b == 0) {
+        return HeaderBytes::Zero;
+    }
+    let field = |range: std::ops::Range<usize>| -> u64 {
+        let mut raw = [0u8; 8];
+        raw[..range.len()].copy_from_slice(&bytes[range]);
+        u64::from_le_bytes(raw)
+    };
+    let payload_bytes = field(LENGTH_OFFSET..KIND_OFFSET) as usize;
+    let Some(kind) = FragmentKind::from_byte(bytes[KIND_OFFSET]) else {
+        return HeaderBytes::Invalid;
+    };
+    if payload_bytes > FRAGMENT_PAYLOAD_BYTES_MAX || bytes[RESERVED_OFFSET..LSN_OFFSET] != [0, 0, 0]
+    {
+        return HeaderBytes::Invalid;
+    }
+    HeaderBytes::Header(FragmentHeader {
+        checksum: field(CHECKSUM_OFFSET..LENGTH_OFFSET) as u32,
+        payload_bytes,
+        kind,
+        lsn: Lsn(field(LSN_OFFSET..DURABLE_BEFORE_OFFSET)),
+        durable_before: Lsn(field(DURABLE_BEFORE_OFFSET..FRAGMENT_HEADER_BYTES)),
+    })
+}
+
+/// Whether the checksum of a fragment holds.
+pub fn checksum_holds(
+    salt: u32,
+    header: &[u8; FRAGMENT_HEADER_BYTES],
+    checksum: u32,
+    payload: &[u8],
+) -> bool {
+    let computed = crc32c::crc32c_append(
+        crc32c::crc32c_append(salt, &header[LENGTH_OFFSET..]),
+        payload,
+    );
+    computed == checksum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fragment_round_trips_and_every_bit_flip_is_caught() {
+        let salt = segment_salt(Lsn(42));
+        let mut out = Vec::new();
+        encode_fragment(
+            &mut out,
+            salt,
+            FragmentKind::First,
+            Lsn(43),
+            Lsn(40),
+            b"payload!!",
+        );
+        assert_eq!(out.len(), fragment_span(9));
+        assert_eq!(out.len() % FRAGMENT_ALIGN_BYTES, 0);
+        let header: [u8; FRAGMENT_HEADER_BYTES] = out[..FRAGMENT_HEADER_BYTES].try_into().unwrap();
+        let HeaderBytes::Header(decoded) = decode_header(&header) else {
+            panic!("valid header rejected");
+        };
+        assert_eq!(decoded.kind, FragmentKind::First);
+        assert_eq!(decoded.lsn, Lsn(43));
+        assert_eq!(decoded.durable_before, Lsn(40));
+        let payload = &out[FRAGMENT_HEADER_BYTES..FRAGMENT_HEADER_BYTES + 9];
+        assert!(checksum_holds(salt, &header, decoded.checksum, payload));
+        assert!(!checksum_holds(
+            segment_salt(Lsn(41)),
+            &header,
+            decoded.checksum,
+            payload
+        ));
+
+        for bit in 0..(FRAGMENT_HEADER_BYTES + 9) * 8 {
+            let mut damaged = out.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            let header: [u8; FRAGMENT_HEADER_BYTES] =
+                damaged[..FRAGMENT_HEADER_BYTES].try_into().unwrap();
+            match decode_header(&header) {
+                HeaderBytes::Header(h) => {
+                    let payload_end = (FRAGMENT_HEADER_BYTES + h.payload_bytes).min(damaged.len());
+                    let payload = &damaged[FRAGMENT_HEADER_BYTES..payload_end];
+                    assert!(
+                        !checksum_holds(salt, &header, h.checksum, payload),
+                        "bit {bit}"
+                    );
+                }
+                HeaderBytes::Zero | HeaderBytes::Invalid => {}
+            }
+        }
+    }
+
+    #[test]
+    fn zeroed_space_is_not_a_fragment() {
+        assert_eq!(
+            decode_header(&[0; FRAGMENT_HEADER_BYTES]),
+            HeaderBytes::Zero
+        );
+        let mut kind_zero = [0u8; FRAGMENT_HEADER_BYTES];
+        kind_zero[0] = 1;
+        assert_eq!(decode_header(&kind_zero), HeaderBytes::Invalid);
+    }
+}

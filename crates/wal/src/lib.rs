@@ -1,0 +1,34 @@
+//! keel-wal: the write-ahead log — the durable, ordered log of committed
+//! write sets. Record order is append order (the engine appends in commit
+//! timestamp order), and a commit is acknowledged only once its record is
+//! durable under its [`Durability`].
+//!
+//! * [`Wal`]: append, group commit ([`Wal::wait_durable`]), durability
+//!   modes, recovery on open.
+//! * [`Reader`]: records in order across segments; a clean end, a torn
+//!   tail, or corruption naming segment and offset.
+//! * [`Record`]: what the log holds (write sets, two-phase-commit
+//!   decisions, checkpoint markers) and its encoding.
+//! * Formats: `segment.rs` (segment files), `fragment.rs` (CRC32C framing),
+//!   `record.rs` (payloads); byte maps in docs/FORMAT.md.
+
+mod error;
+pub mod fragment;
+mod lsn;
+mod options;
+mod reader;
+pub mod record;
+pub mod segment;
+mod stats;
+mod wal;
+
+pub use error::{Damage, Error, Result};
+pub use lsn::Lsn;
+pub use options::{
+    BUFFER_BYTES_MAX_DEFAULT, Durability, PERIODIC_INTERVAL_DEFAULT, RECORD_BYTES_MAX_DEFAULT,
+    RecoveryMode, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN, WalOptions,
+};
+pub use reader::{ReadEnd, Reader};
+pub use record::{Change, Entry, Record, RecordError, WriteSet};
+pub use stats::{HISTOGRAM_BUCKETS, Histogram, WalStats};
+pub use wal::{Recovery, Wal};

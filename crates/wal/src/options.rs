@@ -1,0 +1,113 @@
+//! Options, durability modes and recovery modes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How durable an appended record must be before its commit is
+/// acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// Acknowledged once fsynced (group-committed with concurrent appends).
+    #[default]
+    Sync,
+    /// Fsynced by a background flush every `WalOptions::periodic_interval`
+    /// (Redis's `appendfsync everysec`): a crash loses at most about one
+    /// interval of acknowledged records.
+    Periodic,
+    /// Written to the OS; made durable whenever something else syncs the
+    /// log (or the OS writes it back).
+    None,
+}
+
+/// What the reader does at corruption that is not a torn tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RecoveryMode {
+    /// Report it as an error naming the segment and offset.
+    #[default]
+    Strict,
+    /// Stop there as if the log ended: recover to the last intact record
+    /// before the damage. Opening in this mode sets the damaged rest of the
+    /// log aside (renamed `*.wal.discarded`) so that new records follow the
+    /// last intact one.
+    PointInTime,
+}
+
+/// The default segment size.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
+/// The smallest segment size accepted.
+pub const SEGMENT_BYTES_MIN: u64 = 64 << 10;
+/// The default bound on appended bytes not yet written to the file.
+pub const BUFFER_BYTES_MAX_DEFAULT: usize = 16 << 20;
+/// The default largest record.
+pub const RECORD_BYTES_MAX_DEFAULT: usize = 1 << 30;
+/// The default interval of the `Periodic` flush.
+pub const PERIODIC_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
+
+/// Options of a write-ahead log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalOptions {
+    /// Size segments are preallocated to; a full segment is closed and a new
+    /// one started. Default 64 MiB, at least 64 KiB.
+    pub segment_bytes: u64,
+    /// Appended bytes waiting to be written, at most. An append that finds
+    /// the buffer full waits (or writes it out itself) rather than failing
+    /// or growing it. Default 16 MiB.
+    pub buffer_bytes_max: usize,
+    /// The largest record accepted. Default 1 GiB.
+    pub record_bytes_max: usize,
+    /// How long a group-commit leader waits for more records to join its
+    /// flush. Default zero: a lone committer pays one fsync and no timer.
+    pub max_batch_delay: Duration,
+    /// The interval of the background flush for `Durability::Periodic`.
+    pub periodic_interval: Duration,
+    /// What reading does at corruption.
+    pub recovery_mode: RecoveryMode,
+    /// Where closed segments are copied (durably) before they are removed;
+    /// `None`: removed without a copy.
+    pub archive_dir: Option<PathBuf>,
+    /// Bytes of the most recent closed segments that truncation keeps.
+    pub keep_bytes: u64,
+    /// Close the open segment once it has been open this long with records
+    /// in it, so that archives stay fresh. `None`: only when full.
+    pub archive_timeout: Option<std::time::Duration>,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            buffer_bytes_max: BUFFER_BYTES_MAX_DEFAULT,
+            record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
+            max_batch_delay: Duration::ZERO,
+            periodic_interval: PERIODIC_INTERVAL_DEFAULT,
+            recovery_mode: RecoveryMode::Strict,
+            archive_dir: None,
+            keep_bytes: 0,
+            archive_timeout: None,
+        }
+    }
+}
+
+impl WalOptions {
+    pub(crate) fn validate(&self) -> Result<()> {
+        let invalid = |option, reason| Err(Error::InvalidOptions { option, reason });
+        if self.segment_bytes < SEGMENT_BYTES_MIN {
+            return invalid("segment_bytes", "must be at least 64 KiB");
+        }
+        if !self.segment_bytes.is_multiple_of(4096) {
+            return invalid("segment_bytes", "must be a multiple of 4096");
+        }
+        if self.buffer_bytes_max == 0 {
+            return invalid("buffer_bytes_max", "must be positive");
+        }
+        if self.record_bytes_max == 0 {
+            return invalid("record_bytes_max", "must be positive");
+        }
+        if self.periodic_interval.is_zero() {
+            return invalid("periodic_interval", "must be positive");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,559 @@
+//! Reading the log in order, across segments, and telling how it ends: a
+//! clean end, a torn tail (records that were never acknowledged as durable,
+//! cut short by a crash), or corruption.
+//!
+//! A damaged or missing fragment in the last segment is a torn tail unless
+//! a later valid fragment in that segment says, in its `durable_before`
+//! field, that the damaged place had already been durable when it was
+//! written: then it is corruption. A damaged place anywhere else is a torn
+//! tail only if the next segment starts exactly where the damage is (the
+//! rest of the segment was abandoned); otherwise records are missing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use keel_io::{FileHandle, OpenMode, Vfs};
+
+use crate::error::{Damage, Error, Result};
+use crate::fragment::{
+    FRAGMENT_ALIGN_BYTES, FRAGMENT_HEADER_BYTES, FragmentHeader, FragmentKind, HeaderBytes,
+    checksum_holds, decode_header, fragment_span, segment_salt,
+};
+use crate::lsn::Lsn;
+use crate::options::RecoveryMode;
+use crate::record::Record;
+use crate::segment::{SEGMENT_HEADER_BYTES, SegmentHeader, list_segments};
+
+/// Bytes read from a segment at a time.
+const READ_WINDOW_BYTES: usize = 1 << 20;
+
+/// How the log ended, once the reader has returned its last record.
+#[derive(Debug, Clone)]
+pub enum ReadEnd {
+    /// The log ends cleanly; the next record appended gets `next_lsn`.
+    Clean {
+        /// The lsn after the last record.
+        next_lsn: Lsn,
+    },
+    /// The log ends in a torn record or torn space at `offset` of
+    /// `segment`: a crash cut short records that were never durable.
+    TornTail {
+        /// The segment holding the torn place.
+        segment: PathBuf,
+        /// Where the intact log ends.
+        offset: u64,
+        /// The lsn after the last intact record.
+        next_lsn: Lsn,
+    },
+    /// [`RecoveryMode::PointInTime`] only: the reader stopped at this
+    /// corruption, as if the log ended there.
+    Corrupted {
+        /// The corruption, as it would have been reported.
+        error: Error,
+        /// The lsn after the last intact record.
+        next_lsn: Lsn,
+    },
+}
+
+impl ReadEnd {
+    /// The lsn after the last intact record.
+    pub fn next_lsn(&self) -> Lsn {
+        match self {
+            ReadEnd::Clean { next_lsn }
+            | ReadEnd::TornTail { next_lsn, .. }
+            | ReadEnd::Corrupted { next_lsn, .. } => *next_lsn,
+        }
+    }
+}
+
+/// Where the intact log ends, in segment terms (for truncation on open).
+#[derive(Debug, Clone)]
+pub(crate) struct EndPosition {
+    /// Index into the segment list.
+    pub segment_index: usize,
+    /// Byte offset in that segment.
+    pub offset: u64,
+}
+
+/// A segment file being read, through a window of its bytes.
+struct SegmentFile {
+    handle: FileHandle,
+    size: u64,
+    salt: u32,
+    window: Vec<u8>,
+    window_start: u64,
+}
+
+impl SegmentFile {
+    /// `len` bytes at `offset`, or `None` if the file ends first.
+    fn bytes(&mut self, offset: u64, len: usize) -> Result<Option<&[u8]>> {
+        if offset + len as u64 > self.size {
+            return Ok(None);
+        }
+        let window_end = self.window_start + self.window.len() as u64;
+        if offset < self.window_start || offset + len as u64 > window_end {
+            let want = len.max(READ_WINDOW_BYTES) as u64;
+            let read = want.min(self.size - offset) as usize;
+            self.window.resize(read, 0);
+            self.handle.read_exact_at(&mut self.window, offset)?;
+            self.window_start = offset;
+        }
+        let start = (offset - self.window_start) as usize;
+        Ok(Some(&self.window[start..start + len]))
+    }
+}
+
+enum Fragment {
+    Valid(FragmentHeader, Vec<u8>),
+    /// Zeroed space or the end of the file: no more data here.
+    NoData,
+    /// Something that is not a valid fragment.
+    Damaged,
+}
+
+/// What one step of the reader produced.
+enum Step {
+    /// Consumed a fragment or moved on; nothing to return yet.
+    Continue,
+    /// The iterator's next item (`None`: the end).
+    Done(Option<Result<(Lsn, Record)>>),
+}
+
+/// A record being reassembled from fragments.
+struct Partial {
+    lsn: Lsn,
+    segment_index: usize,
+    offset: u64,
+    payload: Vec<u8>,
+}
+
+/// Reads records in lsn order from a log directory.
+///
+/// ```
+/// use keel_io::SimVfs;
+/// use keel_wal::{Durability, Lsn, Reader, Record, RecoveryMode, Wal, WalOptions};
+/// use std::{path::Path, sync::Arc};
+///
+/// let vfs = Arc::new(SimVfs::new(1));
+/// let (wal, _) = Wal::open(vfs.clone(), Path::new("/wal"), WalOptions::default())?;
+/// let record = Record::AbortPrepared { transaction_id: 9 };
+/// let lsn = wal.append(&record, Durability::Sync)?;
+/// wal.wait_durable(lsn)?;
+/// let mut reader = Reader::open(vfs, Path::new("/wal"), Lsn::FIRST, RecoveryMode::Strict)?;
+/// assert_eq!(reader.next().transpose()?, Some((lsn, record)));
+/// assert_eq!(reader.next().transpose()?, None);
+/// assert_eq!(reader.end().map(|end| end.next_lsn()), Some(lsn.next()));
+/// # Ok::<(), keel_wal::Error>(())
+/// ```
+pub struct Reader {
+    vfs: Arc<dyn Vfs>,
+    segments: Vec<(Lsn, PathBuf)>,
+    segment_index: usize,
+    file: Option<SegmentFile>,
+    offset: u64,
+    /// The lsn of the next record to start.
+    expected: Lsn,
+    /// Records before this are read but not returned.
+    from: Lsn,
+    /// A record whose first fragment was in a segment before the first one
+    /// read: its remaining fragments are skipped.
+    skipping: Option<Lsn>,
+    partial: Option<Partial>,
+    mode: RecoveryMode,
+    record_bytes_max: usize,
+    end: Option<ReadEnd>,
+    end_position: Option<EndPosition>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("segment_index", &self.segment_index)
+            .field("offset", &self.offset)
+            .field("expected", &self.expected)
+            .field("end", &self.end)
+            .finish()
+    }
+}
+
+impl Reader {
+    /// A reader of the records with lsn `from` and later in `dir`.
+    pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, from: Lsn, mode: RecoveryMode) -> Result<Reader> {
+        Self::open_with_limit(
+            vfs,
+            dir,
+            from,
+            mode,
+            crate::options::RECORD_BYTES_MAX_DEFAULT,
+        )
+    }
+
+    pub(crate) fn open_with_limit(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        from: Lsn,
+        mode: RecoveryMode,
+        record_bytes_max: usize,
+    ) -> Result<Reader> {
+        let segments = list_segments(vfs.as_ref(), dir)?;
+        let mut reader = Reader {
+            vfs,
+            segment_index: 0,
+            file: None,
+            offset: SEGMENT_HEADER_BYTES,
+            expected: from.max(Lsn::FIRST),
+            from,
+            skipping: None,
+            partial: None,
+            mode,
+            record_bytes_max,
+            end: None,
+            end_position: None,
+            failed: false,
+            segments,
+        };
+        let Some(&(first_available, _)) = reader.segments.first() else {
+            reader.end = Some(ReadEnd::Clean {
+                next_lsn: reader.expected,
+            });
+            return Ok(reader);
+        };
+        if from > Lsn::FIRST && from < first_available {
+            return Err(Error::Truncated {
+                requested: from,
+                first_available,
+            });
+        }
+        // The last segment starting at or before `from`; if `from` itself
+        // begins in the segment before (a record split across them), that
+        // one.
+        let mut index = reader
+            .segments
+            .iter()
+            .rposition(|(first, _)| *first <= from)
+            .unwrap_or(0);
+        reader.open_segment(index)?;
+        let starts_with_continuation = reader
+            .peek_kind()?
+            .is_some_and(|kind| !kind.starts_record());
+        if starts_with_continuation && index > 0 && reader.segments[index].0 == from {
+            index -= 1;
+            reader.open_segment(index)?;
+        }
+        let first_lsn = reader.segments[index].0;
+        if reader
+            .peek_kind()?
+            .is_some_and(|kind| !kind.starts_record())
+        {
+            reader.skipping = Some(first_lsn);
+            reader.expected = first_lsn.next();
+        } else {
+            reader.expected = first_lsn;
+        }
+        Ok(reader)
+    }
+
+    /// How the log ended; `None` until the reader has returned its last
+    /// record (or an error).
+    pub fn end(&self) -> Option<&ReadEnd> {
+        self.end.as_ref()
+    }
+
+    pub(crate) fn end_position(&self) -> Option<&EndPosition> {
+        self.end_position.as_ref()
+    }
+
+    pub(crate) fn segments(&self) -> &[(Lsn, PathBuf)] {
+        &self.segments
+    }
+
+    fn open_segment(&mut self, index: usize) -> Result<()> {
+        let (named, path) = self.segments[index].clone();
+        let handle = self.vfs.open(&path, OpenMode::Existing)?;
+        let size = handle.size()?;
+        let mut header = vec![0u8; SEGMENT_HEADER_BYTES.min(size) as usize];
+        handle.read_exact_at(&mut header, 0)?;
+        let corruption = |damage| Error::Corruption {
+            segment: path.clone(),
+            offset: 0,
+            expected_lsn: named,
+            damage,
+        };
+        let header = SegmentHeader::decode(&header)
+            .map_err(|problem| corruption(Damage::SegmentHeader(problem)))?;
+        if header.first_lsn != named {
+            return Err(corruption(Damage::MisnamedSegment {
+                named,
+                found: header.first_lsn,
+            }));
+        }
+        self.file = Some(SegmentFile {
+            handle,
+            size,
+            salt: segment_salt(named),
+            window: Vec::new(),
+            window_start: 0,
+        });
+        self.segment_index = index;
+        self.offset = SEGMENT_HEADER_BYTES;
+        Ok(())
+    }
+
+    fn peek_kind(&mut self) -> Result<Option<FragmentKind>> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(None);
+        };
+        let Some(bytes) = file.bytes(SEGMENT_HEADER_BYTES, FRAGMENT_HEADER_BYTES)? else {
+            return Ok(None);
+        };
+        let mut header = [0u8; FRAGMENT_HEADER_BYTES];
+        header.copy_from_slice(bytes);
+        Ok(match decode_header(&header) {
+            HeaderBytes::Header(header) => Some(header.kind),
+            HeaderBytes::Zero | HeaderBytes::Invalid => None,
+        })
+    }
+
+    /// Reads the fragment at the current offset, checking its checksum and
+    /// that it is the one expected next.
+    fn read_fragment(&mut self) -> Result<Fragment> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(Fragment::NoData);
+        };
+        let Some(bytes) = file.bytes(self.offset, FRAGMENT_HEADER_BYTES)? else {
+            return Ok(Fragment::NoData);
+        };
+        let mut header_bytes = [0u8; FRAGMENT_HEADER_BYTES];
+        header_bytes.copy_from_slice(bytes);
+        let header = match decode_header(&header_bytes) {
+            HeaderBytes::Zero => return Ok(Fragment::NoData),
+            HeaderBytes::Invalid => return Ok(Fragment::Damaged),
+            HeaderBytes::Header(header) => header,
+        };
+        let salt = file.salt;
+        let Some(payload) = file.bytes(
+            self.offset + FRAGMENT_HEADER_BYTES as u64,
+            header.payload_bytes,
+        )?
+        else {
+            return Ok(Fragment::Damaged);
+        };
+        if !checksum_holds(salt, &header_bytes, header.checksum, payload) {
+            return Ok(Fragment::Damaged);
+        }
+        let payload = payload.to_vec();
+        let in_order = match (&self.partial, self.skipping) {
+            (_, Some(skipped)) => header.lsn == skipped && !header.kind.starts_record(),
+            (Some(partial), None) => {
+                (header.lsn == partial.lsn && !header.kind.starts_record())
+                    // A record abandoned at a segment's end by a crash
+                    // starts over in the next segment.
+                    || (header.lsn == partial.lsn
+                        && header.kind.starts_record()
+                        && self.offset == SEGMENT_HEADER_BYTES)
+            }
+            (None, None) => header.lsn == self.expected && header.kind.starts_record(),
+        };
+        if !in_order {
+            return Ok(Fragment::Damaged);
+        }
+        Ok(Fragment::Valid(header, payload))
+    }
+
+    /// The lsn the reader waits for at the current place: the record being
+    /// assembled, or the next one to start.
+    fn awaited(&self) -> Lsn {
+        match (&self.partial, self.skipping) {
+            (_, Some(skipped)) => skipped,
+            (Some(partial), None) => partial.lsn,
+            (None, None) => self.expected,
+        }
+    }
+
+    /// Where the intact log ends: the start of a partial record, or here.
+    fn intact_end(&self) -> EndPosition {
+        match &self.partial {
+            Some(partial) => EndPosition {
+                segment_index: partial.segment_index,
+                offset: partial.offset,
+            },
+            None => EndPosition {
+                segment_index: self.segment_index,
+                offset: self.offset,
+            },
+        }
+    }
+
+    fn corruption(&self, damage: Damage) -> Error {
+        Error::Corruption {
+            segment: self.segments[self.segment_index].1.clone(),
+            offset: self.offset,
+            expected_lsn: self.awaited(),
+            damage,
+        }
+    }
+
+    /// Finishes with a corruption: an error, or in point-in-time mode, an
+    /// end at the last intact record.
+    fn stop_at_corruption(&mut self, error: Error) -> Option<Result<(Lsn, Record)>> {
+        match self.mode {
+            RecoveryMode::Strict => {
+                self.failed = true;
+                Some(Err(error))
+            }
+            RecoveryMode::PointInTime => {
+                self.end_position = Some(self.intact_end());
+                self.end = Some(ReadEnd::Corrupted {
+                    error,
+                    next_lsn: self.expected,
+                });
+                self.partial = None;
+                None
+            }
+        }
+    }
+
+    /// Looks past a damaged place in the last segment for a valid fragment
+    /// proving the damaged place was durable.
+    fn durable_evidence_after(&mut self) -> Result<Option<Lsn>> {
+        let awaited = self.awaited();
+        let Some(file) = self.file.as_mut() else {
+            return Ok(None);
+        };
+        let mut offset = self.offset + FRAGMENT_ALIGN_BYTES as u64;
+        while let Some(bytes) = file.bytes(offset, FRAGMENT_HEADER_BYTES)? {
+            let mut header_bytes = [0u8; FRAGMENT_HEADER_BYTES];
+            header_bytes.copy_from_slice(bytes);
+            if let HeaderBytes::Header(header) = decode_header(&header_bytes)
+                && header.durable_before > awaited
+            {
+                let salt = file.salt;
+                let payload_offset = offset + FRAGMENT_HEADER_BYTES as u64;
+                if let Some(payload) = file.bytes(payload_offset, header.payload_bytes)?
+                    && checksum_holds(salt, &header_bytes, header.checksum, payload)
+                {
+                    return Ok(Some(header.lsn));
+                }
+            }
+            offset += FRAGMENT_ALIGN_BYTES as u64;
+        }
+        Ok(None)
+    }
+
+    /// At a place with no (valid) fragment: move to the next segment, end,
+    /// or report corruption.
+    fn at_boundary(&mut self, damaged: bool) -> Result<Step> {
+        let awaited = self.awaited();
+        if let Some(&(next_first, _)) = self.segments.get(self.segment_index + 1) {
+            if next_first == awaited {
+                self.open_segment(self.segment_index + 1)?;
+                return Ok(Step::Continue);
+            }
+            let error = self.corruption(Damage::Gap { found: next_first });
+            return Ok(Step::Done(self.stop_at_corruption(error)));
+        }
+        if damaged && let Some(found) = self.durable_evidence_after()? {
+            let error = self.corruption(Damage::DamagedDurableRecord { found });
+            return Ok(Step::Done(self.stop_at_corruption(error)));
+        }
+        let position = self.intact_end();
+        let torn = damaged || self.partial.is_some() || self.skipping.is_some();
+        self.end = Some(if torn {
+            ReadEnd::TornTail {
+                segment: self.segments[position.segment_index].1.clone(),
+                offset: position.offset,
+                next_lsn: self.expected,
+            }
+        } else {
+            ReadEnd::Clean {
+                next_lsn: self.expected,
+            }
+        });
+        self.end_position = Some(position);
+        self.partial = None;
+        Ok(Step::Done(None))
+    }
+
+    fn step(&mut self) -> Result<Step> {
+        let (header, payload) = match self.read_fragment()? {
+            Fragment::Valid(header, payload) => (header, payload),
+            Fragment::NoData => return self.at_boundary(false),
+            Fragment::Damaged => return self.at_boundary(true),
+        };
+        let fragment_offset = self.offset;
+        self.offset += fragment_span(header.payload_bytes) as u64;
+        if self.skipping.is_some() {
+            if header.kind.ends_record() {
+                self.skipping = None;
+            }
+            return Ok(Step::Continue);
+        }
+        if header.kind.starts_record() {
+            self.partial = Some(Partial {
+                lsn: header.lsn,
+                segment_index: self.segment_index,
+                offset: fragment_offset,
+                payload: Vec::new(),
+            });
+        }
+        let Some(partial) = self.partial.as_mut() else {
+            return Ok(Step::Continue);
+        };
+        if partial.payload.len() + payload.len() > self.record_bytes_max {
+            let limit = self.record_bytes_max;
+            let error = self.corruption(Damage::RecordTooLarge { limit });
+            return Ok(Step::Done(self.stop_at_corruption(error)));
+        }
+        if partial.payload.is_empty() {
+            partial.payload = payload;
+        } else {
+            partial.payload.extend_from_slice(&payload);
+        }
+        if !header.kind.ends_record() {
+            return Ok(Step::Continue);
+        }
+        let Some(partial) = self.partial.take() else {
+            return Ok(Step::Continue);
+        };
+        self.expected = partial.lsn.next();
+        if partial.lsn < self.from {
+            return Ok(Step::Continue);
+        }
+        let record = match Record::decode(Bytes::from(partial.payload)) {
+            Ok(record) => record,
+            Err(source) => {
+                let error = Error::MalformedRecord {
+                    segment: self.segments[self.segment_index].1.clone(),
+                    lsn: partial.lsn,
+                    source,
+                };
+                return Ok(Step::Done(self.stop_at_corruption(error)));
+            }
+        };
+        Ok(Step::Done(Some(Ok((partial.lsn, record)))))
+    }
+}
+
+impl Iterator for Reader {
+    type Item = Result<(Lsn, Record)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.end.is_some() || self.failed {
+            return None;
+        }
+        // Every step consumes a fragment or moves to a later segment, so
+        // this ends.
+        loop {
+            match self.step() {
+                Ok(Step::Continue) => continue,
+                Ok(Step::Done(item)) => return item,
+                Err(error) => {
+                    self.failed = true;
+                    return Some(Err(error));
+                }
+            }
+        }
+    }
+}

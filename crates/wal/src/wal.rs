@@ -1,0 +1,618 @@
+//! The log writer: append, group commit, durability modes, recovery on
+//! open, truncation and archiving.
+//!
+//! Group commit: `append` frames a record into an in-memory buffer under
+//! one short lock and returns its lsn. `wait_durable` returns once the
+//! record is synced: the first waiter to find no flush running becomes the
+//! leader, writes everything buffered and syncs once; the waiters its flush
+//! covers return with it, the others wait for the next leader. An idle log
+//! has no timer: a lone committer pays one fsync.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use keel_io::{FileHandle, OpenMode, Vfs};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::fragment::{
+    FRAGMENT_HEADER_BYTES, FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, encode_fragment,
+    fragment_span, segment_salt,
+};
+use crate::lsn::Lsn;
+use crate::options::{Durability, RecoveryMode, WalOptions};
+use crate::reader::{ReadEnd, Reader};
+use crate::record::Record;
+use crate::segment::{SEGMENT_HEADER_BYTES, SegmentHeader, list_segments, segment_file_name};
+use crate::stats::WalStats;
+
+/// What opening the log found and did.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Records read to find the end of the log.
+    pub records_scanned: u64,
+    /// How the log ended.
+    pub end: ReadEnd,
+    /// Segment files found.
+    pub segments: usize,
+    /// Segment files removed or set aside (a header never written, pieces of
+    /// a torn record, or damage skipped in point-in-time mode).
+    pub segments_discarded: usize,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Buffered bytes bound for one place of one segment.
+struct Chunk {
+    segment_first: Lsn,
+    /// The segment must be created before this chunk is written.
+    new_segment: bool,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// Where the next fragment goes.
+struct OpenSegment {
+    first_lsn: Lsn,
+    salt: u32,
+    offset: u64,
+    opened_at: Instant,
+    /// Not created on disk yet: the next chunk creates it.
+    pending_creation: bool,
+}
+
+struct Tail {
+    next_lsn: Lsn,
+    /// Every record before this is written to the OS.
+    written_end: Lsn,
+    /// Every record before this is durable.
+    durable_end: Lsn,
+    /// Every `Periodic` record is before this.
+    periodic_end: Lsn,
+    chunks: Vec<Chunk>,
+    chunk_bytes: usize,
+    segment: OpenSegment,
+    flushing: bool,
+    rotate_requested: bool,
+    failed: Option<Error>,
+    closed: bool,
+}
+
+struct Io {
+    current: Option<(Lsn, FileHandle)>,
+    /// Files written since they were last synced.
+    unsynced: Vec<FileHandle>,
+}
+
+struct Shared {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    options: WalOptions,
+    tail: Mutex<Tail>,
+    /// Signalled when a flush ends (progress, failure or room in the buffer).
+    flushed: Condvar,
+    io: Mutex<Io>,
+    stats: WalStats,
+    stop: Mutex<bool>,
+    stop_signal: Condvar,
+}
+
+/// A write-ahead log in one directory.
+pub struct Wal {
+    shared: Arc<Shared>,
+    background: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tail = self.shared.tail.lock();
+        f.debug_struct("Wal")
+            .field("dir", &self.shared.dir)
+            .field("next_lsn", &tail.next_lsn)
+            .field("durable_end", &tail.durable_end)
+            .finish()
+    }
+}
+
+impl Wal {
+    /// Opens (or creates) the log in `dir`: finds its end, cuts a torn tail
+    /// off, makes what it kept durable, and starts a new segment for the
+    /// records appended from now on.
+    ///
+    /// Errors: [`Error::Corruption`] (in [`RecoveryMode::Strict`]) naming
+    /// the segment and offset; I/O errors naming the path.
+    pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, options: WalOptions) -> Result<(Wal, Recovery)> {
+        options.validate()?;
+        let started = Instant::now();
+        keel_io::create_dir_all_durable(vfs.as_ref(), dir)?;
+        let mut discarded = 0;
+        let mut segments = list_segments(vfs.as_ref(), dir)?;
+        // A last segment whose header never became durable was being
+        // created at the crash: nothing in it was acknowledged.
+        while let Some((_, path)) = segments.last() {
+            let handle = vfs.open(path, OpenMode::Existing)?;
+            let mut header = vec![0u8; SEGMENT_HEADER_BYTES.min(handle.size()?) as usize];
+            handle.read_exact_at(&mut header, 0)?;
+            if SegmentHeader::decode(&header).is_ok() {
+                break;
+            }
+            vfs.remove(path)?;
+            vfs.sync_dir(dir)?;
+            segments.pop();
+            discarded += 1;
+        }
+        let found = segments.len();
+
+        // Scan from the last segment that starts a record.
+        let mut reader = Reader::open_with_limit(
+            vfs.clone(),
+            dir,
+            Lsn::ZERO,
+            options.recovery_mode,
+            options.record_bytes_max,
+        )?;
+        if let Some(start) = scan_start(vfs.as_ref(), &segments)? {
+            reader = Reader::open_with_limit(
+                vfs.clone(),
+                dir,
+                start,
+                options.recovery_mode,
+                options.record_bytes_max,
+            )?;
+        }
+        let mut records_scanned = 0;
+        for item in reader.by_ref() {
+            item?;
+            records_scanned += 1;
+        }
+        let end = reader.end().cloned().unwrap_or(ReadEnd::Clean {
+            next_lsn: Lsn::FIRST,
+        });
+        let next_lsn = end.next_lsn();
+
+        // Cut off what is not part of the intact log.
+        if let (Some(position), ReadEnd::TornTail { .. } | ReadEnd::Corrupted { .. }) =
+            (reader.end_position().cloned(), &end)
+        {
+            let segments = reader.segments().to_vec();
+            let (_, path) = &segments[position.segment_index];
+            let handle = vfs.open(path, OpenMode::Existing)?;
+            handle.set_len(position.offset)?;
+            handle.sync_data()?;
+            for (_, later) in &segments[position.segment_index + 1..] {
+                match options.recovery_mode {
+                    RecoveryMode::Strict => vfs.remove(later)?,
+                    RecoveryMode::PointInTime => {
+                        let mut aside = later.as_os_str().to_owned();
+                        aside.push(".discarded");
+                        vfs.rename(later, Path::new(&aside))?;
+                    }
+                }
+                discarded += 1;
+            }
+            vfs.sync_dir(dir)?;
+        }
+
+        // A killed process may have left records in the page cache only:
+        // make them durable before anything is built on them. A segment
+        // that holds no record is removed: the new one takes its name.
+        for (first, path) in list_segments(vfs.as_ref(), dir)? {
+            let handle = vfs.open(&path, OpenMode::Existing)?;
+            if first == next_lsn {
+                vfs.remove(&path)?;
+                vfs.sync_dir(dir)?;
+                continue;
+            }
+            handle.sync_data()?;
+        }
+
+        let tail = Tail {
+            next_lsn,
+            written_end: next_lsn,
+            durable_end: next_lsn,
+            periodic_end: Lsn::ZERO,
+            chunks: Vec::new(),
+            chunk_bytes: 0,
+            segment: OpenSegment {
+                first_lsn: next_lsn,
+                salt: segment_salt(next_lsn),
+                offset: SEGMENT_HEADER_BYTES,
+                opened_at: Instant::now(),
+                pending_creation: true,
+            },
+            flushing: false,
+            rotate_requested: false,
+            failed: None,
+            closed: false,
+        };
+        let shared = Arc::new(Shared {
+            vfs,
+            dir: dir.to_path_buf(),
+            options,
+            tail: Mutex::new(tail),
+            flushed: Condvar::new(),
+            io: Mutex::new(Io {
+                current: None,
+                unsynced: Vec::new(),
+            }),
+            stats: WalStats::default(),
+            stop: Mutex::new(false),
+            stop_signal: Condvar::new(),
+        });
+        let background = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("keel-wal-flush".into())
+                .spawn(move || shared.background())
+                .map_err(|e| keel_io::Error::io(keel_io::Op::Write, dir, e))?
+        };
+        let recovery = Recovery {
+            records_scanned,
+            end,
+            segments: found,
+            segments_discarded: discarded,
+            elapsed: started.elapsed(),
+        };
+        Ok((
+            Wal {
+                shared,
+                background: Mutex::new(Some(background)),
+            },
+            recovery,
+        ))
+    }
+
+    /// Appends a record and returns its lsn. Cheap: the record is framed
+    /// into memory; with [`Durability::Sync`] the caller then waits with
+    /// [`Wal::wait_durable`]. Waits (never fails) while the buffer is full.
+    ///
+    /// Errors: [`Error::RecordTooLarge`]; the original I/O error once the
+    /// log has failed; [`Error::Closed`].
+    pub fn append(&self, record: &Record, durability: Durability) -> Result<Lsn> {
+        let payload = record.encode();
+        let limit = self.shared.options.record_bytes_max;
+        if payload.len() > limit {
+            return Err(Error::RecordTooLarge {
+                bytes: payload.len(),
+                limit,
+            });
+        }
+        let mut tail = self.shared.tail.lock();
+        loop {
+            if let Some(error) = &tail.failed {
+                return Err(error.clone());
+            }
+            if tail.closed {
+                return Err(Error::Closed);
+            }
+            if tail.chunk_bytes == 0
+                || tail.chunk_bytes + payload.len() <= self.shared.options.buffer_bytes_max
+            {
+                break;
+            }
+            if tail.flushing {
+                self.shared.flushed.wait(&mut tail);
+            } else {
+                self.shared.lead_flush(&mut tail, false);
+            }
+        }
+        let lsn = tail.next_lsn;
+        tail.next_lsn = lsn.next();
+        let added = self.shared.frame(&mut tail, lsn, &payload);
+        if durability == Durability::Periodic {
+            tail.periodic_end = tail.next_lsn;
+        }
+        drop(tail);
+        WalStats::add(&self.shared.stats.appends, 1);
+        WalStats::add(&self.shared.stats.appended_bytes, added as u64);
+        Ok(lsn)
+    }
+
+    /// Blocks until the record at `lsn` (and every one before it) is
+    /// durable. Errors: the original I/O error once the log has failed.
+    pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        self.shared.flush_through(lsn.next(), true)
+    }
+
+    /// Appends and, for [`Durability::Sync`], waits until durable.
+    pub fn commit(&self, record: &Record, durability: Durability) -> Result<Lsn> {
+        let lsn = self.append(record, durability)?;
+        if durability == Durability::Sync {
+            self.wait_durable(lsn)?;
+        }
+        Ok(lsn)
+    }
+
+    /// Makes every record appended so far durable.
+    pub fn sync(&self) -> Result<()> {
+        let end = self.shared.tail.lock().next_lsn;
+        self.shared.flush_through(end, true)
+    }
+
+    /// The lsn the next append gets.
+    pub fn next_lsn(&self) -> Lsn {
+        self.shared.tail.lock().next_lsn
+    }
+
+    /// Every record before this lsn is durable.
+    pub fn durable_end(&self) -> Lsn {
+        self.shared.tail.lock().durable_end
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &WalStats {
+        &self.shared.stats
+    }
+
+    /// The directory of the log.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Syncs everything appended, stops the background flush, and refuses
+    /// later appends. Returns the latched error if the log had failed.
+    pub fn close(&self) -> Result<()> {
+        self.stop_background();
+        let result = self.sync();
+        self.shared.tail.lock().closed = true;
+        result
+    }
+
+    fn stop_background(&self) {
+        *self.shared.stop.lock() = true;
+        self.shared.stop_signal.notify_all();
+        if let Some(handle) = self.background.lock().take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// The first lsn of the last segment that starts with the start of a
+/// record (the end of the log is found by scanning from there).
+fn scan_start(vfs: &dyn Vfs, segments: &[(Lsn, PathBuf)]) -> Result<Option<Lsn>> {
+    for (first, path) in segments.iter().rev() {
+        let handle = vfs.open(path, OpenMode::Existing)?;
+        let mut header = [0u8; FRAGMENT_HEADER_BYTES];
+        if handle.size()? < SEGMENT_HEADER_BYTES + FRAGMENT_HEADER_BYTES as u64 {
+            return Ok(Some(*first));
+        }
+        handle.read_exact_at(&mut header, SEGMENT_HEADER_BYTES)?;
+        match crate::fragment::decode_header(&header) {
+            crate::fragment::HeaderBytes::Header(h) if !h.kind.starts_record() => continue,
+            _ => return Ok(Some(*first)),
+        }
+    }
+    Ok(segments.first().map(|(first, _)| *first))
+}
+
+impl Shared {
+    /// Frames `payload` as record `lsn` into the buffer, starting new
+    /// segments as they fill. Returns the bytes added.
+    fn frame(&self, tail: &mut Tail, lsn: Lsn, payload: &[u8]) -> usize {
+        let segment_bytes = self.options.segment_bytes;
+        let durable_before = tail.durable_end;
+        // A record never spans segments, so every segment starts with a
+        // whole record and is named by it: one that does not fit starts a
+        // new segment, and one larger than a segment gets a segment of its
+        // own that grows past its preallocation.
+        let record_span: u64 = payload
+            .chunks(FRAGMENT_PAYLOAD_BYTES_MAX)
+            .map(|piece| fragment_span(piece.len()) as u64)
+            .sum();
+        let segment_used = tail.segment.offset > SEGMENT_HEADER_BYTES;
+        if tail.rotate_requested
+            || (segment_used && tail.segment.offset + record_span > segment_bytes)
+        {
+            tail.rotate_requested = false;
+            tail.segment = OpenSegment {
+                first_lsn: lsn,
+                salt: segment_salt(lsn),
+                offset: SEGMENT_HEADER_BYTES,
+                opened_at: Instant::now(),
+                pending_creation: true,
+            };
+        }
+        let mut rest = payload;
+        let mut first = true;
+        let mut added = 0;
+        loop {
+            let take = rest.len().min(FRAGMENT_PAYLOAD_BYTES_MAX);
+            let last = take == rest.len();
+            let kind = match (first, last) {
+                (true, true) => FragmentKind::Full,
+                (true, false) => FragmentKind::First,
+                (false, false) => FragmentKind::Middle,
+                (false, true) => FragmentKind::Last,
+            };
+            let segment_first = tail.segment.first_lsn;
+            let offset = tail.segment.offset;
+            let new_segment = std::mem::take(&mut tail.segment.pending_creation);
+            let contiguous = tail.chunks.last().is_some_and(|chunk| {
+                chunk.segment_first == segment_first
+                    && chunk.offset + chunk.bytes.len() as u64 == offset
+            });
+            if !contiguous {
+                tail.chunks.push(Chunk {
+                    segment_first,
+                    new_segment,
+                    offset,
+                    bytes: Vec::new(),
+                });
+            }
+            let salt = tail.segment.salt;
+            let Some(chunk) = tail.chunks.last_mut() else {
+                unreachable!("a chunk was just ensured");
+            };
+            let before = chunk.bytes.len();
+            encode_fragment(
+                &mut chunk.bytes,
+                salt,
+                kind,
+                lsn,
+                durable_before,
+                &rest[..take],
+            );
+            let span = chunk.bytes.len() - before;
+            tail.segment.offset += span as u64;
+            tail.chunk_bytes += span;
+            added += span;
+            rest = &rest[take..];
+            first = false;
+            if last {
+                return added;
+            }
+        }
+    }
+
+    /// Makes every record before `end` written (and, if `sync`, durable),
+    /// leading a flush or waiting for one.
+    fn flush_through(&self, end: Lsn, sync: bool) -> Result<()> {
+        let mut tail = self.tail.lock();
+        loop {
+            let reached = if sync {
+                tail.durable_end
+            } else {
+                tail.written_end
+            };
+            if reached >= end {
+                return Ok(());
+            }
+            if let Some(error) = &tail.failed {
+                return Err(error.clone());
+            }
+            if tail.flushing {
+                self.flushed.wait(&mut tail);
+            } else {
+                self.lead_flush(&mut tail, sync);
+            }
+        }
+    }
+
+    /// Writes everything buffered (and syncs, if `sync`) as the one leader.
+    fn lead_flush(&self, tail: &mut MutexGuard<'_, Tail>, sync: bool) {
+        debug_assert!(!tail.flushing);
+        tail.flushing = true;
+        if sync && !self.options.max_batch_delay.is_zero() {
+            let delay = self.options.max_batch_delay;
+            MutexGuard::unlocked(tail, || std::thread::sleep(delay));
+        }
+        let chunks = std::mem::take(&mut tail.chunks);
+        tail.chunk_bytes = 0;
+        let target = tail.next_lsn;
+        let previous_durable = tail.durable_end;
+        let started = Instant::now();
+        let result = MutexGuard::unlocked(tail, || self.write_chunks(chunks, sync));
+        tail.flushing = false;
+        match result {
+            Ok(()) => {
+                tail.written_end = target;
+                if sync {
+                    tail.durable_end = target;
+                    let records = target.0 - previous_durable.0;
+                    self.stats.records_per_fsync.record(records);
+                    self.stats
+                        .flush_latency_us
+                        .record(started.elapsed().as_micros() as u64);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "write-ahead log failed; it accepts no more writes");
+                tail.failed = Some(error);
+            }
+        }
+        self.flushed.notify_all();
+    }
+
+    fn write_chunks(&self, chunks: Vec<Chunk>, sync: bool) -> Result<()> {
+        let mut io = self.io.lock();
+        WalStats::add(&self.stats.flushes, 1);
+        for chunk in chunks {
+            if chunk.new_segment {
+                // The closing segment is synced before the next exists, so
+                // a later segment implies every earlier one is complete: a
+                // gap between segments can only be damage, never a crash.
+                self.sync_unsynced(&mut io)?;
+                let handle = self.create_segment(chunk.segment_first)?;
+                io.current = Some((chunk.segment_first, handle));
+            }
+            let Some((first, handle)) = io.current.clone() else {
+                unreachable!("the first chunk of a log creates its segment");
+            };
+            assert_eq!(first, chunk.segment_first, "chunks follow the segments");
+            handle.write_all_at(&chunk.bytes, chunk.offset)?;
+            if !io.unsynced.iter().any(|f| Arc::ptr_eq(f, &handle)) {
+                io.unsynced.push(handle);
+            }
+        }
+        if sync {
+            self.sync_unsynced(&mut io)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs every file written since its last sync, oldest first.
+    fn sync_unsynced(&self, io: &mut Io) -> Result<()> {
+        while let Some(handle) = io.unsynced.first().cloned() {
+            handle.sync_data()?;
+            WalStats::add(&self.stats.fsyncs, 1);
+            io.unsynced.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Creates, preallocates and durably names a new segment.
+    fn create_segment(&self, first_lsn: Lsn) -> Result<FileHandle> {
+        let path = self.dir.join(segment_file_name(first_lsn));
+        let handle = self.vfs.open(&path, OpenMode::CreateNew)?;
+        handle.allocate(0, self.options.segment_bytes)?;
+        let header = SegmentHeader {
+            first_lsn,
+            segment_bytes: self.options.segment_bytes,
+        };
+        handle.write_all_at(&header.encode(), 0)?;
+        handle.sync_data()?;
+        self.vfs.sync_dir(&self.dir)?;
+        WalStats::add(&self.stats.segments_created, 1);
+        WalStats::add(&self.stats.fsyncs, 1);
+        Ok(handle)
+    }
+
+    /// The background flush: `Periodic` records are synced every interval,
+    /// `None` records written to the OS, and an old segment closed.
+    fn background(&self) {
+        let interval = self.options.periodic_interval;
+        loop {
+            {
+                let mut stop = self.stop.lock();
+                if *stop {
+                    return;
+                }
+                self.stop_signal.wait_for(&mut stop, interval);
+                if *stop {
+                    return;
+                }
+            }
+            let (periodic_end, next_lsn) = {
+                let mut tail = self.tail.lock();
+                if let Some(timeout) = self.options.archive_timeout
+                    && tail.segment.opened_at.elapsed() >= timeout
+                    && tail.segment.offset > SEGMENT_HEADER_BYTES
+                {
+                    tail.rotate_requested = true;
+                }
+                (tail.periodic_end, tail.next_lsn)
+            };
+            // Errors are latched in the tail; appenders see them.
+            let _ = self.flush_through(periodic_end, true);
+            let _ = self.flush_through(next_lsn, false);
+        }
+    }
+}
