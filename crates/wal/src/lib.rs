@@ -12,8 +12,11 @@
 //! * Formats: `segment.rs` (segment files), `fragment.rs` (CRC32C framing),
 //!   `record.rs` (payloads); byte maps in docs/FORMAT.md.
 
+pub mod archive;
 mod error;
 pub mod fragment;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod lsn;
 mod options;
 mod reader;
@@ -31,4 +34,4 @@ pub use options::{
 pub use reader::{ReadEnd, Reader};
 pub use record::{Change, Entry, Record, RecordError, WriteSet};
 pub use stats::{HISTOGRAM_BUCKETS, Histogram, WalStats};
-pub use wal::{Recovery, Wal};
+pub use wal::{Recovery, Truncation, Wal};

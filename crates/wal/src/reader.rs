@@ -179,7 +179,11 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
-    /// A reader of the records with lsn `from` and later in `dir`.
+    /// A reader of the records with lsn `from` and later in `dir`;
+    /// `Lsn::ZERO` reads from the oldest record still there.
+    ///
+    /// Errors: [`Error::Truncated`] if `from` is older than every record
+    /// left; [`Error::Corruption`] for a damaged first segment header.
     pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, from: Lsn, mode: RecoveryMode) -> Result<Reader> {
         Self::open_with_limit(
             vfs,
@@ -220,7 +224,7 @@ impl Reader {
             });
             return Ok(reader);
         };
-        if from > Lsn::FIRST && from < first_available {
+        if from > Lsn::ZERO && from < first_available {
             return Err(Error::Truncated {
                 requested: from,
                 first_available,

@@ -44,6 +44,15 @@ pub struct Recovery {
     pub elapsed: Duration,
 }
 
+/// What [`Wal::truncate_before`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Truncation {
+    /// Segments removed from the log directory.
+    pub removed: Vec<PathBuf>,
+    /// Archive copies made (or found) before removal.
+    pub archived: Vec<PathBuf>,
+}
+
 /// Buffered bytes bound for one place of one segment.
 struct Chunk {
     segment_first: Lsn,
@@ -97,6 +106,9 @@ struct Shared {
     stats: WalStats,
     stop: Mutex<bool>,
     stop_signal: Condvar,
+    /// Held while archiving or removing segments (truncation and the
+    /// background archiver).
+    archiving: Mutex<()>,
 }
 
 /// A write-ahead log in one directory.
@@ -240,6 +252,7 @@ impl Wal {
             stats: WalStats::default(),
             stop: Mutex::new(false),
             stop_signal: Condvar::new(),
+            archiving: Mutex::new(()),
         });
         let background = {
             let shared = Arc::clone(&shared);
@@ -331,6 +344,46 @@ impl Wal {
         self.shared.flush_through(end, true)
     }
 
+    /// Removes the segments all of whose records are before `lsn` (the
+    /// engine calls it once a durable checkpoint holds them). The segment
+    /// being appended to is never removed; the newest closed segments are
+    /// kept while they add up to less than `WalOptions::keep_bytes`; with an
+    /// archive directory, each segment is durably copied there first.
+    pub fn truncate_before(&self, lsn: Lsn) -> Result<Truncation> {
+        let shared = &self.shared;
+        let _archiving = shared.archiving.lock();
+        let mut truncation = Truncation::default();
+        let mut removable = Vec::new();
+        for (_, next_first, path) in shared.closed_segments()? {
+            // Records never span segments: this one holds [first, next_first).
+            if next_first <= lsn {
+                let size = shared.vfs.open(&path, OpenMode::Existing)?.size()?;
+                removable.push((path, size));
+            }
+        }
+        let mut kept_bytes = 0u64;
+        while let Some((_, size)) = removable.last() {
+            if kept_bytes >= shared.options.keep_bytes {
+                break;
+            }
+            kept_bytes += size;
+            removable.pop();
+        }
+        for (path, _) in removable {
+            if let Some(archive_dir) = &shared.options.archive_dir {
+                let copy =
+                    crate::archive::archive_segment(shared.vfs.as_ref(), &path, archive_dir)?;
+                truncation.archived.push(copy);
+            }
+            shared.vfs.remove(&path)?;
+            truncation.removed.push(path);
+        }
+        if !truncation.removed.is_empty() {
+            shared.vfs.sync_dir(&shared.dir)?;
+        }
+        Ok(truncation)
+    }
+
     /// The lsn the next append gets.
     pub fn next_lsn(&self) -> Lsn {
         self.shared.tail.lock().next_lsn
@@ -394,6 +447,37 @@ fn scan_start(vfs: &dyn Vfs, segments: &[(Lsn, PathBuf)]) -> Result<Option<Lsn>>
 }
 
 impl Shared {
+    /// The segments on disk that are closed (appends go elsewhere), oldest
+    /// first, each with the first lsn of the segment after it.
+    fn closed_segments(&self) -> Result<Vec<(Lsn, Lsn, PathBuf)>> {
+        let open_first = self.tail.lock().segment.first_lsn;
+        let segments = list_segments(self.vfs.as_ref(), &self.dir)?;
+        let mut closed = Vec::new();
+        for (index, (first, path)) in segments.iter().enumerate() {
+            if *first >= open_first {
+                break;
+            }
+            let next_first = segments
+                .get(index + 1)
+                .map_or(open_first, |(next, _)| *next)
+                .min(open_first);
+            closed.push((*first, next_first, path.clone()));
+        }
+        Ok(closed)
+    }
+
+    /// Archives every closed segment not archived yet.
+    fn archive_closed(&self) -> Result<()> {
+        let Some(archive_dir) = &self.options.archive_dir else {
+            return Ok(());
+        };
+        let _archiving = self.archiving.lock();
+        for (_, _, path) in self.closed_segments()? {
+            crate::archive::archive_segment(self.vfs.as_ref(), &path, archive_dir)?;
+        }
+        Ok(())
+    }
+
     /// Frames `payload` as record `lsn` into the buffer, starting new
     /// segments as they fill. Returns the bytes added.
     fn frame(&self, tail: &mut Tail, lsn: Lsn, payload: &[u8]) -> usize {
@@ -613,6 +697,10 @@ impl Shared {
             // Errors are latched in the tail; appenders see them.
             let _ = self.flush_through(periodic_end, true);
             let _ = self.flush_through(next_lsn, false);
+            if let Err(error) = self.archive_closed() {
+                // Not latched: truncation archives again before removing.
+                tracing::warn!(%error, "archiving a closed write-ahead log segment failed");
+            }
         }
     }
 }
