@@ -17,12 +17,14 @@ mod error;
 pub mod fragment;
 #[doc(hidden)]
 pub mod fuzz_support;
+pub mod group_commit;
 mod lsn;
 mod options;
 mod reader;
 pub mod record;
 pub mod segment;
 mod stats;
+mod sync;
 mod wal;
 
 pub use error::{Damage, Error, Result};

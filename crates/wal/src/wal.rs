@@ -14,13 +14,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use keel_io::{FileHandle, OpenMode, Vfs};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::fragment::{
     FRAGMENT_HEADER_BYTES, FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, encode_fragment,
     fragment_span, segment_salt,
 };
+use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
 use crate::options::{Durability, RecoveryMode, WalOptions};
 use crate::reader::{ReadEnd, Reader};
@@ -72,25 +73,24 @@ struct OpenSegment {
     pending_creation: bool,
 }
 
-struct Tail {
-    next_lsn: Lsn,
-    /// Every record before this is written to the OS.
-    written_end: Lsn,
-    /// Every record before this is durable.
-    durable_end: Lsn,
+/// The log's side of the group-commit tail: what is buffered and where it
+/// goes.
+struct Pending {
     /// Every `Periodic` record is before this.
     periodic_end: Lsn,
     chunks: Vec<Chunk>,
     chunk_bytes: usize,
     segment: OpenSegment,
-    flushing: bool,
     rotate_requested: bool,
-    failed: Option<Error>,
     closed: bool,
 }
 
+type Tail = crate::group_commit::Tail<Pending, Error>;
+
 struct Io {
     current: Option<(Lsn, FileHandle)>,
+    /// Every record before this was durable after the last synced flush.
+    durable_end: Lsn,
     /// Files written since they were last synced.
     unsynced: Vec<FileHandle>,
 }
@@ -99,9 +99,8 @@ struct Shared {
     vfs: Arc<dyn Vfs>,
     dir: PathBuf,
     options: WalOptions,
-    tail: Mutex<Tail>,
-    /// Signalled when a flush ends (progress, failure or room in the buffer).
-    flushed: Condvar,
+    /// The tail and the group-commit protocol over it.
+    commit: GroupCommit<Pending, Error>,
     io: Mutex<Io>,
     stats: WalStats,
     stop: Mutex<bool>,
@@ -119,7 +118,7 @@ pub struct Wal {
 
 impl std::fmt::Debug for Wal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tail = self.shared.tail.lock();
+        let tail = self.shared.commit.lock();
         f.debug_struct("Wal")
             .field("dir", &self.shared.dir)
             .field("next_lsn", &tail.next_lsn)
@@ -220,10 +219,7 @@ impl Wal {
             handle.sync_data()?;
         }
 
-        let tail = Tail {
-            next_lsn,
-            written_end: next_lsn,
-            durable_end: next_lsn,
+        let pending = Pending {
             periodic_end: Lsn::ZERO,
             chunks: Vec::new(),
             chunk_bytes: 0,
@@ -234,19 +230,17 @@ impl Wal {
                 opened_at: Instant::now(),
                 pending_creation: true,
             },
-            flushing: false,
             rotate_requested: false,
-            failed: None,
             closed: false,
         };
         let shared = Arc::new(Shared {
             vfs,
             dir: dir.to_path_buf(),
             options,
-            tail: Mutex::new(tail),
-            flushed: Condvar::new(),
+            commit: GroupCommit::new(pending, next_lsn),
             io: Mutex::new(Io {
                 current: None,
+                durable_end: next_lsn,
                 unsynced: Vec::new(),
             }),
             stats: WalStats::default(),
@@ -292,30 +286,31 @@ impl Wal {
                 limit,
             });
         }
-        let mut tail = self.shared.tail.lock();
+        let mut tail = self.shared.commit.lock();
         loop {
             if let Some(error) = &tail.failed {
                 return Err(error.clone());
             }
-            if tail.closed {
+            if tail.buffer.closed {
                 return Err(Error::Closed);
             }
-            if tail.chunk_bytes == 0
-                || tail.chunk_bytes + payload.len() <= self.shared.options.buffer_bytes_max
-            {
+            let buffered = tail.buffer.chunk_bytes;
+            if buffered == 0 || buffered + payload.len() <= self.shared.options.buffer_bytes_max {
                 break;
             }
-            if tail.flushing {
-                self.shared.flushed.wait(&mut tail);
+            tail = if tail.flushing {
+                self.shared.commit.wait(tail)
             } else {
-                self.shared.lead_flush(&mut tail, false);
-            }
+                self.shared
+                    .commit
+                    .lead(self.shared.as_ref(), tail, false, Duration::ZERO)
+            };
         }
         let lsn = tail.next_lsn;
         tail.next_lsn = lsn.next();
         let added = self.shared.frame(&mut tail, lsn, &payload);
         if durability == Durability::Periodic {
-            tail.periodic_end = tail.next_lsn;
+            tail.buffer.periodic_end = tail.next_lsn;
         }
         drop(tail);
         WalStats::add(&self.shared.stats.appends, 1);
@@ -340,7 +335,7 @@ impl Wal {
 
     /// Makes every record appended so far durable.
     pub fn sync(&self) -> Result<()> {
-        let end = self.shared.tail.lock().next_lsn;
+        let end = self.shared.commit.lock().next_lsn;
         self.shared.flush_through(end, true)
     }
 
@@ -386,12 +381,12 @@ impl Wal {
 
     /// The lsn the next append gets.
     pub fn next_lsn(&self) -> Lsn {
-        self.shared.tail.lock().next_lsn
+        self.shared.commit.lock().next_lsn
     }
 
     /// Every record before this lsn is durable.
     pub fn durable_end(&self) -> Lsn {
-        self.shared.tail.lock().durable_end
+        self.shared.commit.lock().durable_end
     }
 
     /// The counters.
@@ -409,7 +404,7 @@ impl Wal {
     pub fn close(&self) -> Result<()> {
         self.stop_background();
         let result = self.sync();
-        self.shared.tail.lock().closed = true;
+        self.shared.commit.lock().buffer.closed = true;
         result
     }
 
@@ -425,6 +420,31 @@ impl Wal {
 impl Drop for Wal {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+impl Flusher for Shared {
+    type Buffer = Pending;
+    type Batch = Vec<Chunk>;
+    type Error = Error;
+
+    fn take(&self, buffer: &mut Pending) -> Vec<Chunk> {
+        buffer.chunk_bytes = 0;
+        std::mem::take(&mut buffer.chunks)
+    }
+
+    fn write(&self, chunks: Vec<Chunk>, sync: bool, end: Lsn) -> Result<()> {
+        let started = Instant::now();
+        let result = self.write_chunks(chunks, sync, end);
+        if let Err(error) = &result {
+            tracing::error!(%error, "write-ahead log failed; it accepts no more writes");
+        }
+        if sync && result.is_ok() {
+            self.stats
+                .flush_latency_us
+                .record(started.elapsed().as_micros() as u64);
+        }
+        result
     }
 }
 
@@ -450,7 +470,7 @@ impl Shared {
     /// The segments on disk that are closed (appends go elsewhere), oldest
     /// first, each with the first lsn of the segment after it.
     fn closed_segments(&self) -> Result<Vec<(Lsn, Lsn, PathBuf)>> {
-        let open_first = self.tail.lock().segment.first_lsn;
+        let open_first = self.commit.lock().buffer.segment.first_lsn;
         let segments = list_segments(self.vfs.as_ref(), &self.dir)?;
         let mut closed = Vec::new();
         for (index, (first, path)) in segments.iter().enumerate() {
@@ -483,6 +503,7 @@ impl Shared {
     fn frame(&self, tail: &mut Tail, lsn: Lsn, payload: &[u8]) -> usize {
         let segment_bytes = self.options.segment_bytes;
         let durable_before = tail.durable_end;
+        let tail = &mut tail.buffer;
         // A record never spans segments, so every segment starts with a
         // whole record and is named by it: one that does not fit starts a
         // new segment, and one larger than a segment gets a segment of its
@@ -559,63 +580,15 @@ impl Shared {
     /// Makes every record before `end` written (and, if `sync`, durable),
     /// leading a flush or waiting for one.
     fn flush_through(&self, end: Lsn, sync: bool) -> Result<()> {
-        let mut tail = self.tail.lock();
-        loop {
-            let reached = if sync {
-                tail.durable_end
-            } else {
-                tail.written_end
-            };
-            if reached >= end {
-                return Ok(());
-            }
-            if let Some(error) = &tail.failed {
-                return Err(error.clone());
-            }
-            if tail.flushing {
-                self.flushed.wait(&mut tail);
-            } else {
-                self.lead_flush(&mut tail, sync);
-            }
-        }
+        let delay = if sync {
+            self.options.max_batch_delay
+        } else {
+            Duration::ZERO
+        };
+        self.commit.flush_through(self, end, sync, delay)
     }
 
-    /// Writes everything buffered (and syncs, if `sync`) as the one leader.
-    fn lead_flush(&self, tail: &mut MutexGuard<'_, Tail>, sync: bool) {
-        debug_assert!(!tail.flushing);
-        tail.flushing = true;
-        if sync && !self.options.max_batch_delay.is_zero() {
-            let delay = self.options.max_batch_delay;
-            MutexGuard::unlocked(tail, || std::thread::sleep(delay));
-        }
-        let chunks = std::mem::take(&mut tail.chunks);
-        tail.chunk_bytes = 0;
-        let target = tail.next_lsn;
-        let previous_durable = tail.durable_end;
-        let started = Instant::now();
-        let result = MutexGuard::unlocked(tail, || self.write_chunks(chunks, sync));
-        tail.flushing = false;
-        match result {
-            Ok(()) => {
-                tail.written_end = target;
-                if sync {
-                    tail.durable_end = target;
-                    let records = target.0 - previous_durable.0;
-                    self.stats.records_per_fsync.record(records);
-                    self.stats
-                        .flush_latency_us
-                        .record(started.elapsed().as_micros() as u64);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "write-ahead log failed; it accepts no more writes");
-                tail.failed = Some(error);
-            }
-        }
-        self.flushed.notify_all();
-    }
-
-    fn write_chunks(&self, chunks: Vec<Chunk>, sync: bool) -> Result<()> {
+    fn write_chunks(&self, chunks: Vec<Chunk>, sync: bool, end: Lsn) -> Result<()> {
         let mut io = self.io.lock();
         WalStats::add(&self.stats.flushes, 1);
         for chunk in chunks {
@@ -638,6 +611,10 @@ impl Shared {
         }
         if sync {
             self.sync_unsynced(&mut io)?;
+            self.stats
+                .records_per_fsync
+                .record(end.0 - io.durable_end.0);
+            io.durable_end = end;
         }
         Ok(())
     }
@@ -685,14 +662,14 @@ impl Shared {
                 }
             }
             let (periodic_end, next_lsn) = {
-                let mut tail = self.tail.lock();
+                let mut tail = self.commit.lock();
                 if let Some(timeout) = self.options.archive_timeout
-                    && tail.segment.opened_at.elapsed() >= timeout
-                    && tail.segment.offset > SEGMENT_HEADER_BYTES
+                    && tail.buffer.segment.opened_at.elapsed() >= timeout
+                    && tail.buffer.segment.offset > SEGMENT_HEADER_BYTES
                 {
-                    tail.rotate_requested = true;
+                    tail.buffer.rotate_requested = true;
                 }
-                (tail.periodic_end, tail.next_lsn)
+                (tail.buffer.periodic_end, tail.next_lsn)
             };
             // Errors are latched in the tail; appenders see them.
             let _ = self.flush_through(periodic_end, true);
