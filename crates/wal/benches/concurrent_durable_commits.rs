@@ -89,10 +89,7 @@ fn concurrent_durable_commits(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(8));
+    config = common::config(10, 8);
     targets = concurrent_durable_commits
 }
 criterion_main!(benches);

@@ -10,8 +10,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use keel_wal::{Durability, SEGMENT_BYTES_DEFAULT};
 
@@ -39,10 +37,7 @@ fn durable_commit_latency(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(10));
+    config = common::config(20, 10);
     targets = durable_commit_latency
 }
 criterion_main!(benches);

@@ -111,3 +111,12 @@ fn create_preallocated(path: &Path, file_bytes: u64) -> FileHandle {
     }
     file
 }
+
+/// The Criterion settings of the WAL benchmarks: few samples (each one is
+/// many fsyncs), a short warm-up, `measurement_seconds` of measuring.
+pub fn config(sample_size: usize, measurement_seconds: u64) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(sample_size)
+        .warm_up_time(std::time::Duration::from_secs(2))
+        .measurement_time(std::time::Duration::from_secs(measurement_seconds))
+}
