@@ -157,22 +157,14 @@ impl Wal {
         let found = segments.len();
 
         // Scan from the last segment that starts a record.
+        let start = scan_start(vfs.as_ref(), &segments)?.unwrap_or(Lsn::ZERO);
         let mut reader = Reader::open_with_limit(
             vfs.clone(),
             dir,
-            Lsn::ZERO,
+            start,
             options.recovery_mode,
             options.record_bytes_max,
         )?;
-        if let Some(start) = scan_start(vfs.as_ref(), &segments)? {
-            reader = Reader::open_with_limit(
-                vfs.clone(),
-                dir,
-                start,
-                options.recovery_mode,
-                options.record_bytes_max,
-            )?;
-        }
         let mut records_scanned = 0;
         for item in reader.by_ref() {
             item?;
