@@ -17,8 +17,8 @@ use keel_io::{FileHandle, OpenMode, Vfs};
 
 use crate::error::{Damage, Error, Result};
 use crate::fragment::{
-    FRAGMENT_ALIGN_BYTES, FRAGMENT_HEADER_BYTES, FragmentHeader, FragmentKind, HeaderBytes,
-    checksum_holds, decode_header, fragment_span, segment_salt,
+    FRAGMENT_ALIGN_BYTES, FRAGMENT_HEADER_BYTES, FragmentHeader, HeaderBytes, checksum_holds,
+    decode_header, fragment_span, segment_salt,
 };
 use crate::lsn::Lsn;
 use crate::options::RecoveryMode;
@@ -156,9 +156,7 @@ pub struct Reader {
     expected: Lsn,
     /// Records before this are read but not returned.
     from: Lsn,
-    /// A record whose first fragment was in a segment before the first one
-    /// read: its remaining fragments are skipped.
-    skipping: Option<Lsn>,
+    /// The record being assembled; it always has lsn `expected`.
     partial: Option<Partial>,
     mode: RecoveryMode,
     record_bytes_max: usize,
@@ -209,7 +207,6 @@ impl Reader {
             offset: SEGMENT_HEADER_BYTES,
             expected: from.max(Lsn::FIRST),
             from,
-            skipping: None,
             partial: None,
             mode,
             record_bytes_max,
@@ -230,32 +227,15 @@ impl Reader {
                 first_available,
             });
         }
-        // The last segment starting at or before `from`; if `from` itself
-        // begins in the segment before (a record split across them), that
-        // one.
-        let mut index = reader
+        // Records never span segments, so the last segment starting at or
+        // before `from` holds it, starting with a whole record.
+        let index = reader
             .segments
             .iter()
             .rposition(|(first, _)| *first <= from)
             .unwrap_or(0);
         reader.open_segment(index)?;
-        let starts_with_continuation = reader
-            .peek_kind()?
-            .is_some_and(|kind| !kind.starts_record());
-        if starts_with_continuation && index > 0 && reader.segments[index].0 == from {
-            index -= 1;
-            reader.open_segment(index)?;
-        }
-        let first_lsn = reader.segments[index].0;
-        if reader
-            .peek_kind()?
-            .is_some_and(|kind| !kind.starts_record())
-        {
-            reader.skipping = Some(first_lsn);
-            reader.expected = first_lsn.next();
-        } else {
-            reader.expected = first_lsn;
-        }
+        reader.expected = reader.segments[index].0;
         Ok(reader)
     }
 
@@ -305,21 +285,6 @@ impl Reader {
         Ok(())
     }
 
-    fn peek_kind(&mut self) -> Result<Option<FragmentKind>> {
-        let Some(file) = self.file.as_mut() else {
-            return Ok(None);
-        };
-        let Some(bytes) = file.bytes(SEGMENT_HEADER_BYTES, FRAGMENT_HEADER_BYTES)? else {
-            return Ok(None);
-        };
-        let mut header = [0u8; FRAGMENT_HEADER_BYTES];
-        header.copy_from_slice(bytes);
-        Ok(match decode_header(&header) {
-            HeaderBytes::Header(header) => Some(header.kind),
-            HeaderBytes::Zero | HeaderBytes::Invalid => None,
-        })
-    }
-
     /// Reads the fragment at the current offset, checking its checksum and
     /// that it is the one expected next.
     fn read_fragment(&mut self) -> Result<Fragment> {
@@ -348,32 +313,13 @@ impl Reader {
             return Ok(Fragment::Damaged);
         }
         let payload = payload.to_vec();
-        let in_order = match (&self.partial, self.skipping) {
-            (_, Some(skipped)) => header.lsn == skipped && !header.kind.starts_record(),
-            (Some(partial), None) => {
-                (header.lsn == partial.lsn && !header.kind.starts_record())
-                    // A record abandoned at a segment's end by a crash
-                    // starts over in the next segment.
-                    || (header.lsn == partial.lsn
-                        && header.kind.starts_record()
-                        && self.offset == SEGMENT_HEADER_BYTES)
-            }
-            (None, None) => header.lsn == self.expected && header.kind.starts_record(),
-        };
+        // The record being assembled continues, or the next one starts.
+        let in_order =
+            header.lsn == self.expected && header.kind.starts_record() == self.partial.is_none();
         if !in_order {
             return Ok(Fragment::Damaged);
         }
         Ok(Fragment::Valid(header, payload))
-    }
-
-    /// The lsn the reader waits for at the current place: the record being
-    /// assembled, or the next one to start.
-    fn awaited(&self) -> Lsn {
-        match (&self.partial, self.skipping) {
-            (_, Some(skipped)) => skipped,
-            (Some(partial), None) => partial.lsn,
-            (None, None) => self.expected,
-        }
     }
 
     /// Where the intact log ends: the start of a partial record, or here.
@@ -394,7 +340,7 @@ impl Reader {
         Error::Corruption {
             segment: self.segments[self.segment_index].1.clone(),
             offset: self.offset,
-            expected_lsn: self.awaited(),
+            expected_lsn: self.expected,
             damage,
         }
     }
@@ -422,7 +368,7 @@ impl Reader {
     /// Looks past a damaged place in the last segment for a valid fragment
     /// proving the damaged place was durable.
     fn durable_evidence_after(&mut self) -> Result<Option<Lsn>> {
-        let awaited = self.awaited();
+        let awaited = self.expected;
         let Some(file) = self.file.as_mut() else {
             return Ok(None);
         };
@@ -449,9 +395,11 @@ impl Reader {
     /// At a place with no (valid) fragment: move to the next segment, end,
     /// or report corruption.
     fn at_boundary(&mut self, damaged: bool) -> Result<Step> {
-        let awaited = self.awaited();
         if let Some(&(next_first, _)) = self.segments.get(self.segment_index + 1) {
-            if next_first == awaited {
+            if next_first == self.expected {
+                // The rest of this segment was abandoned; so is a record cut
+                // short in it, since records never span segments.
+                self.partial = None;
                 self.open_segment(self.segment_index + 1)?;
                 return Ok(Step::Continue);
             }
@@ -463,7 +411,7 @@ impl Reader {
             return Ok(Step::Done(self.stop_at_corruption(error)));
         }
         let position = self.intact_end();
-        let torn = damaged || self.partial.is_some() || self.skipping.is_some();
+        let torn = damaged || self.partial.is_some();
         self.end = Some(if torn {
             ReadEnd::TornTail {
                 segment: self.segments[position.segment_index].1.clone(),
@@ -488,12 +436,6 @@ impl Reader {
         };
         let fragment_offset = self.offset;
         self.offset += fragment_span(header.payload_bytes) as u64;
-        if self.skipping.is_some() {
-            if header.kind.ends_record() {
-                self.skipping = None;
-            }
-            return Ok(Step::Continue);
-        }
         if header.kind.starts_record() {
             self.partial = Some(Partial {
                 lsn: header.lsn,

@@ -18,8 +18,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::fragment::{
-    FRAGMENT_HEADER_BYTES, FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, encode_fragment,
-    fragment_span, segment_salt,
+    FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, encode_fragment, fragment_span, segment_salt,
 };
 use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
@@ -156,8 +155,8 @@ impl Wal {
         }
         let found = segments.len();
 
-        // Scan from the last segment that starts a record.
-        let start = scan_start(vfs.as_ref(), &segments)?.unwrap_or(Lsn::ZERO);
+        // Records never span segments: the end is in the last segment.
+        let start = segments.last().map_or(Lsn::ZERO, |(first, _)| *first);
         let mut reader = Reader::open_with_limit(
             vfs.clone(),
             dir,
@@ -202,13 +201,12 @@ impl Wal {
         // make them durable before anything is built on them. A segment
         // that holds no record is removed: the new one takes its name.
         for (first, path) in list_segments(vfs.as_ref(), dir)? {
-            let handle = vfs.open(&path, OpenMode::Existing)?;
             if first == next_lsn {
                 vfs.remove(&path)?;
                 vfs.sync_dir(dir)?;
                 continue;
             }
-            handle.sync_data()?;
+            vfs.open(&path, OpenMode::Existing)?.sync_data()?;
         }
 
         let pending = Pending {
@@ -438,24 +436,6 @@ impl Flusher for Shared {
         }
         result
     }
-}
-
-/// The first lsn of the last segment that starts with the start of a
-/// record (the end of the log is found by scanning from there).
-fn scan_start(vfs: &dyn Vfs, segments: &[(Lsn, PathBuf)]) -> Result<Option<Lsn>> {
-    for (first, path) in segments.iter().rev() {
-        let handle = vfs.open(path, OpenMode::Existing)?;
-        let mut header = [0u8; FRAGMENT_HEADER_BYTES];
-        if handle.size()? < SEGMENT_HEADER_BYTES + FRAGMENT_HEADER_BYTES as u64 {
-            return Ok(Some(*first));
-        }
-        handle.read_exact_at(&mut header, SEGMENT_HEADER_BYTES)?;
-        match crate::fragment::decode_header(&header) {
-            crate::fragment::HeaderBytes::Header(h) if !h.kind.starts_record() => continue,
-            _ => return Ok(Some(*first)),
-        }
-    }
-    Ok(segments.first().map(|(first, _)| *first))
 }
 
 impl Shared {
