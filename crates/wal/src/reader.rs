@@ -102,6 +102,41 @@ impl SegmentFile {
         let start = (offset - self.window_start) as usize;
         Ok(Some(&self.window[start..start + len]))
     }
+
+    /// The fragment at `offset`, its checksum verified (not its order).
+    fn fragment_at(&mut self, offset: u64) -> Result<FragmentAt<'_>> {
+        let Some(bytes) = self.bytes(offset, FRAGMENT_HEADER_BYTES)? else {
+            return Ok(FragmentAt::End);
+        };
+        let mut header_bytes = [0u8; FRAGMENT_HEADER_BYTES];
+        header_bytes.copy_from_slice(bytes);
+        let header = match decode_header(&header_bytes) {
+            HeaderBytes::Zero => return Ok(FragmentAt::Zero),
+            HeaderBytes::Invalid => return Ok(FragmentAt::Damaged),
+            HeaderBytes::Header(header) => header,
+        };
+        let salt = self.salt;
+        let payload_offset = offset + FRAGMENT_HEADER_BYTES as u64;
+        let Some(payload) = self.bytes(payload_offset, header.payload_bytes)? else {
+            return Ok(FragmentAt::Damaged);
+        };
+        if !checksum_holds(salt, &header_bytes, header.checksum, payload) {
+            return Ok(FragmentAt::Damaged);
+        }
+        Ok(FragmentAt::Valid(header, payload))
+    }
+}
+
+/// What lies at one place of a segment.
+enum FragmentAt<'a> {
+    /// The file ends before a whole header.
+    End,
+    /// Zeroed (unwritten) space.
+    Zero,
+    /// Not a valid fragment.
+    Damaged,
+    /// A fragment whose checksum holds, and its payload.
+    Valid(FragmentHeader, &'a [u8]),
 }
 
 enum Fragment {
@@ -291,28 +326,11 @@ impl Reader {
         let Some(file) = self.file.as_mut() else {
             return Ok(Fragment::NoData);
         };
-        let Some(bytes) = file.bytes(self.offset, FRAGMENT_HEADER_BYTES)? else {
-            return Ok(Fragment::NoData);
+        let (header, payload) = match file.fragment_at(self.offset)? {
+            FragmentAt::End | FragmentAt::Zero => return Ok(Fragment::NoData),
+            FragmentAt::Damaged => return Ok(Fragment::Damaged),
+            FragmentAt::Valid(header, payload) => (header, payload.to_vec()),
         };
-        let mut header_bytes = [0u8; FRAGMENT_HEADER_BYTES];
-        header_bytes.copy_from_slice(bytes);
-        let header = match decode_header(&header_bytes) {
-            HeaderBytes::Zero => return Ok(Fragment::NoData),
-            HeaderBytes::Invalid => return Ok(Fragment::Damaged),
-            HeaderBytes::Header(header) => header,
-        };
-        let salt = file.salt;
-        let Some(payload) = file.bytes(
-            self.offset + FRAGMENT_HEADER_BYTES as u64,
-            header.payload_bytes,
-        )?
-        else {
-            return Ok(Fragment::Damaged);
-        };
-        if !checksum_holds(salt, &header_bytes, header.checksum, payload) {
-            return Ok(Fragment::Damaged);
-        }
-        let payload = payload.to_vec();
         // The record being assembled continues, or the next one starts.
         let in_order =
             header.lsn == self.expected && header.kind.starts_record() == self.partial.is_none();
@@ -373,19 +391,13 @@ impl Reader {
             return Ok(None);
         };
         let mut offset = self.offset + FRAGMENT_ALIGN_BYTES as u64;
-        while let Some(bytes) = file.bytes(offset, FRAGMENT_HEADER_BYTES)? {
-            let mut header_bytes = [0u8; FRAGMENT_HEADER_BYTES];
-            header_bytes.copy_from_slice(bytes);
-            if let HeaderBytes::Header(header) = decode_header(&header_bytes)
-                && header.durable_before > awaited
-            {
-                let salt = file.salt;
-                let payload_offset = offset + FRAGMENT_HEADER_BYTES as u64;
-                if let Some(payload) = file.bytes(payload_offset, header.payload_bytes)?
-                    && checksum_holds(salt, &header_bytes, header.checksum, payload)
-                {
+        loop {
+            match file.fragment_at(offset)? {
+                FragmentAt::End => break,
+                FragmentAt::Valid(header, _) if header.durable_before > awaited => {
                     return Ok(Some(header.lsn));
                 }
+                FragmentAt::Zero | FragmentAt::Damaged | FragmentAt::Valid(..) => {}
             }
             offset += FRAGMENT_ALIGN_BYTES as u64;
         }
