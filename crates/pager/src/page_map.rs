@@ -1,0 +1,596 @@
+//! The page map: logical page id → physical block and checksum.
+//!
+//! In memory it is a flat array indexed by page id. On disk it is a radix
+//! tree of map nodes, one block each, written out of place at every
+//! checkpoint: only the leaves whose entries changed, and the path from
+//! them to the root, are rewritten (byte map in docs/FORMAT.md). A subtree
+//! with no allocated page is stored as an absent reference, not as zeros.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use keel_io::File;
+
+use crate::blocks::Bitset;
+use crate::checksum::map_node_checksum;
+use crate::error::{Error, MapProblem, Result};
+use crate::meta::{FIRST_DATA_BLOCK, Meta, NodeRef};
+use crate::page_id::PageId;
+
+/// Bytes of one map entry: block (u64), checksum (u32), reserved (u32).
+pub const MAP_ENTRY_BYTES: usize = 16;
+const _: () = assert!(MAP_ENTRY_BYTES == size_of::<u64>() + 2 * size_of::<u32>());
+
+/// The tallest map a valid file can have (a 4 KiB-page map of 2^32 pages
+/// is 4 levels high; this bound stops a damaged meta slot early).
+const MAP_HEIGHT_MAX: u8 = 8;
+
+/// Where a page is, as far as the current state knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PageEntry {
+    /// The page's block; 0 while an allocated page has never been written.
+    pub(crate) block: u64,
+    /// The checksum of the page's contents in that block.
+    pub(crate) checksum: u32,
+    /// Whether the id is allocated.
+    pub(crate) allocated: bool,
+}
+
+/// The in-memory page map of the current state.
+#[derive(Debug)]
+pub(crate) struct PageMap {
+    /// Entries per map node.
+    fanout: u64,
+    /// Page ids below this have been handed out at some time.
+    limit: u64,
+    /// Entries by leaf: `chunks[leaf][slot]` is page `leaf * fanout + slot`.
+    /// A leaf whose ids were never handed out since open has no chunk, so
+    /// memory follows the pages in use, not the id limit.
+    chunks: Vec<Option<Box<[PageEntry]>>>,
+    /// No chunk-less leaf below the page id limit lies below this one.
+    chunkless_from: u64,
+    /// `levels[k][i]`: where node `i` of level `k` is on disk (0 = leaves).
+    levels: Vec<Vec<NodeRef>>,
+    /// Leaves whose entries changed since the last checkpoint.
+    dirty_leaves: BTreeSet<u64>,
+    /// Levels added since the last checkpoint (their roots must be written).
+    grown: bool,
+    /// Free ids inside chunks, reused lowest first so the id space stays
+    /// dense.
+    free_ids: BTreeSet<u64>,
+    page_count: u64,
+}
+
+/// Where the map writer gets blocks for new nodes and returns the blocks of
+/// the nodes they replace.
+pub(crate) trait NodeBlocks {
+    /// A free block.
+    fn allocate(&mut self) -> Result<u64>;
+    /// A block the current map no longer uses.
+    fn release(&mut self, block: u64);
+}
+
+/// A map node to write at a checkpoint.
+pub(crate) struct NodeWrite {
+    pub(crate) block: u64,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Context for naming a damaged map node.
+struct LoadContext<'a> {
+    path: &'a Path,
+    meta: &'a Meta,
+    file_blocks: u64,
+}
+
+impl LoadContext<'_> {
+    fn error(&self, level: u8, node: u64, block: u64, problem: MapProblem) -> Error {
+        Error::MapCorruption {
+            path: self.path.to_path_buf(),
+            checkpoint_id: self.meta.checkpoint_id,
+            level,
+            node,
+            block,
+            problem,
+        }
+    }
+
+    /// Records `block` as referenced, refusing one outside the data blocks
+    /// or referenced twice.
+    fn claim(&self, used: &mut Bitset, level: u8, node: u64, block: u64) -> Result<()> {
+        if block < FIRST_DATA_BLOCK || block >= self.file_blocks {
+            return Err(self.error(
+                level,
+                node,
+                block,
+                MapProblem::BlockOutOfRange {
+                    block,
+                    file_blocks: self.file_blocks,
+                },
+            ));
+        }
+        if !used.insert(block) {
+            return Err(self.error(level, node, block, MapProblem::BlockReferencedTwice { block }));
+        }
+        Ok(())
+    }
+}
+
+/// The height a map for `limit` page ids needs: the least `h` with
+/// `fanout^(h+1) >= limit`.
+fn height_for(fanout: u64, limit: u64) -> u8 {
+    let mut height = 0u8;
+    let mut span = fanout;
+    while span < limit {
+        span = span.saturating_mul(fanout);
+        height += 1;
+    }
+    height
+}
+
+/// Page ids covered by one node of `level`.
+fn node_span(fanout: u64, level: usize) -> u64 {
+    fanout.saturating_pow(level as u32 + 1)
+}
+
+fn encode_entry(out: &mut [u8], block: u64, checksum: u32) {
+    out[..8].copy_from_slice(&block.to_le_bytes());
+    out[8..12].copy_from_slice(&checksum.to_le_bytes());
+    out[12..16].fill(0);
+}
+
+fn decode_entry(bytes: &[u8]) -> (u64, u32, u32) {
+    let mut block = [0u8; 8];
+    block.copy_from_slice(&bytes[..8]);
+    let mut checksum = [0u8; 4];
+    checksum.copy_from_slice(&bytes[8..12]);
+    let mut reserved = [0u8; 4];
+    reserved.copy_from_slice(&bytes[12..16]);
+    (
+        u64::from_le_bytes(block),
+        u32::from_le_bytes(checksum),
+        u32::from_le_bytes(reserved),
+    )
+}
+
+impl PageMap {
+    /// The map of a new, empty file.
+    pub(crate) fn empty(page_size: usize) -> Self {
+        let mut map = Self {
+            fanout: (page_size / MAP_ENTRY_BYTES) as u64,
+            limit: 1,
+            chunks: Vec::new(),
+            chunkless_from: 0,
+            levels: vec![vec![NodeRef::ABSENT]],
+            dirty_leaves: BTreeSet::new(),
+            grown: false,
+            free_ids: BTreeSet::new(),
+            page_count: 0,
+        };
+        map.fit_levels();
+        map
+    }
+
+    /// Reads the map of `meta`'s checkpoint; returns it and every block it
+    /// references (pages and map nodes).
+    pub(crate) fn load(
+        file: &dyn File,
+        path: &Path,
+        meta: &Meta,
+        file_blocks: u64,
+    ) -> Result<(Self, Bitset)> {
+        let page_size = meta.page_size as usize;
+        let context = LoadContext {
+            path,
+            meta,
+            file_blocks,
+        };
+        let mut map = Self::empty(page_size);
+        let limit = meta.page_id_limit;
+        if limit > PageId::MAX.get() + 1
+            || meta.map_height > MAP_HEIGHT_MAX
+            || meta.map_height != height_for(map.fanout, limit)
+        {
+            return Err(context.error(
+                meta.map_height,
+                0,
+                meta.map_root.block,
+                MapProblem::Height {
+                    height: meta.map_height,
+                    limit,
+                },
+            ));
+        }
+        map.limit = limit;
+        map.fit_levels();
+        // The levels are those of the checkpoint, not new ones.
+        map.grown = false;
+        debug_assert_eq!(map.height(), meta.map_height);
+        let mut used = Bitset::default();
+        let height = meta.map_height;
+        map.levels[height as usize][0] = meta.map_root;
+        // Depth-first over present nodes: (level, index).
+        let mut stack = vec![(height, 0u64)];
+        let mut node_bytes = vec![0u8; page_size];
+        while let Some((level, index)) = stack.pop() {
+            let node = map.levels[level as usize][index as usize];
+            if node.is_absent() {
+                continue;
+            }
+            context.claim(&mut used, level, index, node.block)?;
+            file.read_exact_at(&mut node_bytes, node.block * page_size as u64)?;
+            let found = map_node_checksum(level, index, &node_bytes);
+            if found != node.checksum {
+                return Err(context.error(
+                    level,
+                    index,
+                    node.block,
+                    MapProblem::Checksum {
+                        expected: node.checksum,
+                        found,
+                    },
+                ));
+            }
+            for (slot, bytes) in node_bytes.chunks_exact(MAP_ENTRY_BYTES).enumerate() {
+                let (block, checksum, reserved) = decode_entry(bytes);
+                if reserved != 0 {
+                    return Err(context.error(
+                        level,
+                        index,
+                        node.block,
+                        MapProblem::ReservedField { entry: slot as u64 },
+                    ));
+                }
+                if block == 0 {
+                    continue;
+                }
+                let child = index * map.fanout + slot as u64;
+                if level == 0 {
+                    if child == 0 || child >= limit {
+                        return Err(context.error(
+                            level,
+                            index,
+                            node.block,
+                            MapProblem::PageBeyondLimit {
+                                page: PageId::new(child),
+                                limit,
+                            },
+                        ));
+                    }
+                    context.claim(&mut used, level, index, block)?;
+                    *map.entry_mut(child) = PageEntry {
+                        block,
+                        checksum,
+                        allocated: true,
+                    };
+                    map.page_count += 1;
+                } else {
+                    let below = &mut map.levels[level as usize - 1];
+                    if child >= below.len() as u64 {
+                        return Err(context.error(
+                            level,
+                            index,
+                            node.block,
+                            MapProblem::PageBeyondLimit {
+                                page: PageId::new(child.saturating_mul(node_span(map.fanout, level as usize - 1))),
+                                limit,
+                            },
+                        ));
+                    }
+                    below[child as usize] = NodeRef { block, checksum };
+                    stack.push((level - 1, child));
+                }
+            }
+        }
+        if map.page_count != meta.page_count {
+            return Err(context.error(
+                height,
+                0,
+                meta.map_root.block,
+                MapProblem::PageCount {
+                    recorded: meta.page_count,
+                    found: map.page_count,
+                },
+            ));
+        }
+        // The free ids of the leaves that have pages; chunk-less leaves are
+        // handed out later, lowest first.
+        for (leaf, chunk) in map.chunks.iter().enumerate() {
+            if let Some(chunk) = chunk {
+                let first = leaf as u64 * map.fanout;
+                map.free_ids.extend(
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(slot, entry)| (first + slot as u64, entry))
+                        .filter(|(id, entry)| *id != 0 && *id < limit && !entry.allocated)
+                        .map(|(id, _)| id),
+                );
+            }
+        }
+        Ok((map, used))
+    }
+
+    /// Resizes the node levels to the page id limit, adding levels on top
+    /// (the old root becomes child 0 of the new one).
+    fn fit_levels(&mut self) {
+        let limit = self.limit;
+        let leaves = limit.div_ceil(self.fanout) as usize;
+        if self.chunks.len() < leaves {
+            self.chunks.resize_with(leaves, || None);
+        }
+        let height = height_for(self.fanout, limit) as usize;
+        while self.levels.len() < height + 1 {
+            self.levels.push(vec![NodeRef::ABSENT]);
+            self.grown = true;
+        }
+        for (level, nodes) in self.levels.iter_mut().enumerate() {
+            let count = limit.div_ceil(node_span(self.fanout, level)).max(1) as usize;
+            if nodes.len() < count {
+                nodes.resize(count, NodeRef::ABSENT);
+            }
+        }
+    }
+
+    /// Levels above the leaves.
+    pub(crate) fn height(&self) -> u8 {
+        (self.levels.len() - 1) as u8
+    }
+
+    /// Page ids below this have been handed out.
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The entry of page `id` (below the limit), creating its chunk.
+    fn entry_mut(&mut self, id: u64) -> &mut PageEntry {
+        let fanout = self.fanout as usize;
+        let chunk = self.chunks[(id / self.fanout) as usize]
+            .get_or_insert_with(|| vec![PageEntry::default(); fanout].into_boxed_slice());
+        &mut chunk[(id % self.fanout) as usize]
+    }
+
+    fn entry(&self, id: u64) -> Option<&PageEntry> {
+        let chunk = self.chunks.get((id / self.fanout) as usize)?.as_ref()?;
+        chunk.get((id % self.fanout) as usize)
+    }
+
+    pub(crate) fn page_count(&self) -> u64 {
+        self.page_count
+    }
+
+    /// The root reference as of the last checkpoint's map write.
+    pub(crate) fn root(&self) -> NodeRef {
+        self.levels[self.levels.len() - 1][0]
+    }
+
+    /// The entry of `page`, if it is allocated.
+    pub(crate) fn get(&self, page: PageId) -> Option<PageEntry> {
+        self.entry(page.get()).filter(|entry| entry.allocated).copied()
+    }
+
+    /// Every allocated page id, in order.
+    pub(crate) fn allocated(&self) -> impl Iterator<Item = PageId> + '_ {
+        let fanout = self.fanout;
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter_map(move |(leaf, chunk)| chunk.as_ref().map(|chunk| (leaf as u64 * fanout, chunk)))
+            .flat_map(|(first, chunk)| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, entry)| entry.allocated)
+                    .map(move |(slot, _)| PageId::new(first + slot as u64))
+            })
+    }
+
+    /// Hands out a page id (the lowest free one), not yet written.
+    pub(crate) fn allocate(&mut self) -> Option<PageId> {
+        if self.free_ids.is_empty() {
+            self.open_chunkless_leaf();
+        }
+        let id = match self.free_ids.pop_first() {
+            Some(id) => id,
+            None => {
+                let id = self.limit;
+                if id > PageId::MAX.get() {
+                    return None;
+                }
+                self.limit += 1;
+                self.fit_levels();
+                id
+            }
+        };
+        let entry = self.entry_mut(id);
+        debug_assert!(!entry.allocated && entry.block == 0);
+        entry.allocated = true;
+        self.page_count += 1;
+        self.dirty_leaves.insert(id / self.fanout);
+        Some(PageId::new(id))
+    }
+
+    /// Adds the ids of the lowest chunk-less leaf below the limit (if any)
+    /// to the free ids.
+    fn open_chunkless_leaf(&mut self) {
+        let leaves = self.limit.div_ceil(self.fanout);
+        while self.chunkless_from < leaves {
+            let leaf = self.chunkless_from;
+            self.chunkless_from += 1;
+            if self.chunks[leaf as usize].is_none() {
+                let first = leaf * self.fanout;
+                let end = (first + self.fanout).min(self.limit);
+                self.free_ids.extend((first.max(1)..end).collect::<Vec<_>>());
+                let fanout = self.fanout as usize;
+                self.chunks[leaf as usize] =
+                    Some(vec![PageEntry::default(); fanout].into_boxed_slice());
+                if !self.free_ids.is_empty() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Frees `page`; returns its block (0 if it was never written).
+    pub(crate) fn free(&mut self, page: PageId) -> Option<u64> {
+        if !self.entry(page.get()).is_some_and(|entry| entry.allocated) {
+            return None;
+        }
+        let entry = self.entry_mut(page.get());
+        let block = entry.block;
+        *entry = PageEntry::default();
+        self.page_count -= 1;
+        self.free_ids.insert(page.get());
+        self.dirty_leaves.insert(page.get() / self.fanout);
+        Some(block)
+    }
+
+    /// Records that `page` now lives in `block`; returns its previous block
+    /// (0 if it had none).
+    pub(crate) fn set_block(&mut self, page: PageId, block: u64, checksum: u32) -> u64 {
+        let entry = self.entry_mut(page.get());
+        debug_assert!(entry.allocated, "block set for free page {page}");
+        let previous = entry.block;
+        entry.block = block;
+        entry.checksum = checksum;
+        self.dirty_leaves.insert(page.get() / self.fanout);
+        previous
+    }
+
+    /// Whether the map changed since the last checkpoint.
+    #[cfg(test)]
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.grown || !self.dirty_leaves.is_empty()
+    }
+
+    /// Encodes every map node that changed since the last checkpoint, bottom
+    /// up, each into a block from `blocks`, to which the blocks of the nodes
+    /// they replace go back. Afterwards [`PageMap::root`] is the new root.
+    ///
+    /// Every allocated page must have a block (the checkpoint writes the
+    /// pages first).
+    pub(crate) fn write_changed_nodes(
+        &mut self,
+        page_size: usize,
+        blocks: &mut dyn NodeBlocks,
+    ) -> Result<Vec<NodeWrite>> {
+        let mut writes = Vec::new();
+        let mut dirty: BTreeSet<u64> = std::mem::take(&mut self.dirty_leaves);
+        let height = self.levels.len() - 1;
+        for level in 0..=height {
+            if level == height && self.grown {
+                dirty.insert(0);
+            }
+            let mut parents = BTreeSet::new();
+            for &index in &dirty {
+                let mut bytes = vec![0u8; page_size];
+                let mut empty = true;
+                for (slot, out) in bytes.chunks_exact_mut(MAP_ENTRY_BYTES).enumerate() {
+                    let child = index * self.fanout + slot as u64;
+                    let (block, checksum) = if level == 0 {
+                        match self.entry(child) {
+                            Some(entry) if entry.allocated => {
+                                assert!(entry.block != 0, "page {child} was never written");
+                                (entry.block, entry.checksum)
+                            }
+                            _ => (0, 0),
+                        }
+                    } else {
+                        match self.levels[level - 1].get(child as usize) {
+                            Some(node) => (node.block, node.checksum),
+                            None => (0, 0),
+                        }
+                    };
+                    if block != 0 {
+                        empty = false;
+                        encode_entry(out, block, checksum);
+                    }
+                }
+                let old = self.levels[level][index as usize];
+                let new = if empty {
+                    NodeRef::ABSENT
+                } else {
+                    let block = blocks.allocate()?;
+                    let checksum = map_node_checksum(level as u8, index, &bytes);
+                    writes.push(NodeWrite { block, bytes });
+                    NodeRef { block, checksum }
+                };
+                if !old.is_absent() {
+                    blocks.release(old.block);
+                }
+                self.levels[level][index as usize] = new;
+                parents.insert(index / self.fanout);
+            }
+            dirty = parents;
+        }
+        self.grown = false;
+        Ok(writes)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heights() {
+        assert_eq!(height_for(256, 1), 0);
+        assert_eq!(height_for(256, 256), 0);
+        assert_eq!(height_for(256, 257), 1);
+        assert_eq!(height_for(256, 65536), 1);
+        assert_eq!(height_for(256, 65537), 2);
+        assert_eq!(height_for(256, 1 << 32), 3);
+        assert_eq!(height_for(256, (1 << 32) + 1), 4);
+    }
+
+    #[test]
+    fn ids_are_reused_lowest_first_and_id_zero_never() {
+        let mut map = PageMap::empty(4096);
+        let ids: Vec<u64> = (0..5).map(|_| map.allocate().unwrap().get()).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+        map.free(PageId::new(4));
+        map.free(PageId::new(2));
+        assert_eq!(map.allocate().unwrap().get(), 2);
+        assert_eq!(map.allocate().unwrap().get(), 4);
+        assert_eq!(map.allocate().unwrap().get(), 6);
+        assert_eq!(map.page_count(), 6);
+        assert!(map.free(PageId::NONE).is_none());
+    }
+
+    struct Counting {
+        next: u64,
+        released: Vec<u64>,
+    }
+
+    impl NodeBlocks for Counting {
+        fn allocate(&mut self) -> Result<u64> {
+            self.next += 1;
+            Ok(self.next)
+        }
+        fn release(&mut self, block: u64) {
+            self.released.push(block);
+        }
+    }
+
+    #[test]
+    fn only_changed_nodes_are_written() {
+        let mut map = PageMap::empty(4096);
+        let mut blocks = Counting {
+            next: 10,
+            released: Vec::new(),
+        };
+        for _ in 0..600 {
+            let page = map.allocate().unwrap();
+            map.set_block(page, 1000 + page.get(), 7);
+        }
+        assert_eq!(map.height(), 1);
+        let writes = map.write_changed_nodes(4096, &mut blocks).unwrap();
+        // Three leaves (ids 0..768) and the root.
+        assert_eq!(writes.len(), 4);
+        assert!(!map.is_dirty());
+        map.set_block(PageId::new(300), 5000, 1);
+        let writes = map.write_changed_nodes(4096, &mut blocks).unwrap();
+        assert_eq!(writes.len(), 2, "one leaf and the root");
+        assert_eq!(blocks.released.len(), 2);
+    }
+}

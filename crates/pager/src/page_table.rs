@@ -1,0 +1,58 @@
+//! The page table: page id → frame, indexed directly by page id.
+//!
+//! Page ids are dense (the pager reuses freed ids lowest first), so the
+//! table is a two-level array, vmcache-style: a fixed directory of lazily
+//! allocated chunks that never move. A lookup is two dependent loads and no
+//! lock or hash, and readers on different pages share no written cache
+//! line. The sharded hash map the design brief also allows was measured
+//! against it (benches/page_table.rs).
+
+use std::sync::OnceLock;
+
+use crate::page_id::PageId;
+use crate::residency::{self, ABSENT, Residency};
+use crate::sync::AtomicU32;
+
+const CHUNK_BITS: u32 = 16;
+const CHUNK_ENTRIES: usize = 1 << CHUNK_BITS;
+const CHUNKS: usize = ((PageId::MAX.get() as usize) >> CHUNK_BITS) + 1;
+
+/// Page id → residency entry ([`crate::residency`]).
+pub(crate) struct PageTable {
+    chunks: Box<[OnceLock<Box<[AtomicU32]>>]>,
+}
+
+impl std::fmt::Debug for PageTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let allocated = self.chunks.iter().filter(|c| c.get().is_some()).count();
+        f.debug_struct("PageTable")
+            .field("chunks_allocated", &allocated)
+            .finish()
+    }
+}
+
+impl PageTable {
+    pub(crate) fn new() -> Self {
+        Self {
+            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The entry of `page`, allocating its chunk. `page` must not exceed
+    /// [`PageId::MAX`].
+    pub(crate) fn entry(&self, page: PageId) -> &AtomicU32 {
+        let id = page.get() as usize;
+        let chunk = self.chunks[id >> CHUNK_BITS]
+            .get_or_init(|| (0..CHUNK_ENTRIES).map(|_| AtomicU32::new(ABSENT)).collect());
+        &chunk[id & (CHUNK_ENTRIES - 1)]
+    }
+
+    /// Where `page` is (absent if its chunk was never allocated).
+    pub(crate) fn lookup(&self, page: PageId) -> Residency {
+        let id = page.get() as usize;
+        match self.chunks.get(id >> CHUNK_BITS).and_then(OnceLock::get) {
+            Some(chunk) => residency::lookup(&chunk[id & (CHUNK_ENTRIES - 1)]),
+            None => Residency::Absent,
+        }
+    }
+}

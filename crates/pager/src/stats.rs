@@ -1,0 +1,90 @@
+//! Counters of the buffer pool and the page file.
+//!
+//! The hit counter is bumped by every page access on every reader thread,
+//! so counters are striped over cache-line-padded cells (a thread always
+//! adds to the same stripe) and summed when read.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
+
+/// Stripes per counter.
+const STRIPES: usize = 16;
+
+/// A counter many threads add to without contending on one cache line.
+#[derive(Debug, Default)]
+pub(crate) struct Counter {
+    stripes: [CachePadded<AtomicU64>; STRIPES],
+}
+
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|cell| {
+        if cell.get() == usize::MAX {
+            cell.set(NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES);
+        }
+        cell.get()
+    })
+}
+
+impl Counter {
+    pub(crate) fn add(&self, amount: u64) {
+        self.stripes[stripe()].fetch_add(amount, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|cell| cell.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// The pager's counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) evictions: Counter,
+    pub(crate) dirty_evictions: Counter,
+    pub(crate) bytes_read: Counter,
+    pub(crate) bytes_written: Counter,
+    pub(crate) read_ahead_pages: Counter,
+    pub(crate) checkpoints: Counter,
+}
+
+/// A snapshot of the pager's counters and sizes ([`crate::Pager::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PagerStats {
+    /// Page accesses served from the pool.
+    pub hits: u64,
+    /// Page accesses that read the page from disk.
+    pub misses: u64,
+    /// Pages evicted from the pool.
+    pub evictions: u64,
+    /// Evicted pages that had to be written first (to a fresh block).
+    pub dirty_evictions: u64,
+    /// Bytes read from the page file (pages and, at open, map nodes).
+    pub bytes_read: u64,
+    /// Bytes written to the page file (pages, map nodes, meta slots).
+    pub bytes_written: u64,
+    /// Pages loaded by [`crate::Pager::prefetch`].
+    pub read_ahead_pages: u64,
+    /// Checkpoints written since open.
+    pub checkpoints: u64,
+    /// Frames in the pool.
+    pub frames: u64,
+    /// Allocated pages.
+    pub pages: u64,
+    /// Blocks in the file.
+    pub file_blocks: u64,
+    /// Blocks neither the durable checkpoint nor the current state uses.
+    pub free_blocks: u64,
+    /// The id of the newest durable checkpoint.
+    pub checkpoint_id: u64,
+}
