@@ -42,7 +42,6 @@ pub const CHECKPOINT_BATCH_PAGES: usize = 256;
 
 /// How to open (or create) a page file.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct PagerOptions {
     /// Page size of a new file: a power of two from 4 KiB to 64 KiB. An
     /// existing file keeps the page size it was created with.

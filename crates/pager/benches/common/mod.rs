@@ -1,0 +1,124 @@
+//! What the benches of keel-pager share: their Criterion settings, a pager
+//! on the real disk, and the ratio each of them reports at the end.
+//!
+//! Every bench measures keel and a bare baseline in the same run (the
+//! machine is shared; absolute times are noise) and, after the group, prints
+//! to stderr the ratio of the two with its target. The ratio is that of the
+//! median time per iteration over the calls Criterion made of each routine
+//! (warm-up included: the same code, and the median puts it aside).
+
+// Each bench is a crate of its own that uses part of this module.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keel_io::{StdVfs, Vfs};
+use keel_pager::{Pager, PagerOptions};
+
+/// Whether Criterion is measuring (`cargo bench`) rather than running each
+/// routine once (`cargo test --benches`, or `cargo bench -- --test`): the
+/// benches make their files small when it is not.
+pub fn measuring() -> bool {
+    let mut bench = false;
+    let mut test = false;
+    for argument in std::env::args() {
+        bench |= argument == "--bench";
+        test |= argument == "--test";
+    }
+    bench && !test
+}
+
+/// A pager with 4 KiB pages and a pool of `pool_pages` frames on the real
+/// file system, in `dir/pages` (created if missing).
+pub fn open_pager(dir: &Path, pool_pages: u64) -> Pager {
+    let vfs: Arc<dyn Vfs> = Arc::new(StdVfs::new());
+    let mut options = PagerOptions::default();
+    options.pool_bytes = pool_pages * u64::from(keel_pager::PAGE_SIZE_DEFAULT);
+    Pager::open(vfs, dir.join("pages"), options).expect("open the pager")
+}
+
+/// The time per iteration of each call Criterion made of a routine
+/// measured with `iter_custom`.
+#[derive(Debug, Default)]
+pub struct Tally {
+    nanos_per_iteration: RefCell<Vec<f64>>,
+}
+
+impl Tally {
+    /// Records one call of `iterations` iterations that took `elapsed`;
+    /// returns `elapsed` for Criterion.
+    pub fn record(&self, iterations: u64, elapsed: Duration) -> Duration {
+        if iterations > 0 {
+            self.nanos_per_iteration
+                .borrow_mut()
+                .push(elapsed.as_nanos() as f64 / iterations as f64);
+        }
+        elapsed
+    }
+
+    /// The median time per iteration, in nanoseconds (`None`: never ran,
+    /// e.g. skipped by a filter).
+    pub fn median_nanos(&self) -> Option<f64> {
+        let mut values = self.nanos_per_iteration.borrow().clone();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some(values[values.len() / 2])
+    }
+}
+
+/// Prints `keel / baseline` (times per iteration) with its target, once
+/// both ran while measuring. A throughput ratio is the inverse of this.
+pub fn report_time_ratio(name: &str, keel: &Tally, baseline: &Tally, target: &str) {
+    if !measuring() {
+        return;
+    }
+    if let (Some(keel), Some(baseline)) = (keel.median_nanos(), baseline.median_nanos()) {
+        eprintln!(
+            "{name}: keel {} / baseline {} per iteration = {:.2}x (target {target})",
+            format_nanos(keel),
+            format_nanos(baseline),
+            keel / baseline,
+        );
+    }
+}
+
+/// Prints `keel / baseline` as a throughput ratio (`bytes` per iteration
+/// on both sides) with its target, once both ran while measuring.
+pub fn report_bandwidth_ratio(name: &str, bytes: u64, keel: &Tally, baseline: &Tally, target: &str) {
+    if !measuring() {
+        return;
+    }
+    if let (Some(keel), Some(baseline)) = (keel.median_nanos(), baseline.median_nanos()) {
+        let mib_per_second = |nanos: f64| bytes as f64 / (1 << 20) as f64 / (nanos * 1e-9);
+        eprintln!(
+            "{name}: keel {:.0} MiB/s / baseline {:.0} MiB/s = {:.2}x (target {target})",
+            mib_per_second(keel),
+            mib_per_second(baseline),
+            baseline / keel,
+        );
+    }
+}
+
+fn format_nanos(nanos: f64) -> String {
+    if nanos >= 1e6 {
+        format!("{:.2} ms", nanos / 1e6)
+    } else if nanos >= 1e3 {
+        format!("{:.2} µs", nanos / 1e3)
+    } else {
+        format!("{nanos:.2} ns")
+    }
+}
+
+/// The Criterion settings of the pager benchmarks: `sample_size` samples,
+/// a short warm-up, `measurement_seconds` of measuring.
+pub fn config(sample_size: usize, measurement_seconds: u64) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(sample_size)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(measurement_seconds))
+}
