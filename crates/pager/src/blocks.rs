@@ -172,7 +172,10 @@ impl Blocks {
     /// The number of blocks a shrunk file needs: everything up to the last
     /// block in use by either state.
     pub(crate) fn needed_blocks(&self) -> u64 {
-        self.used.end().max(self.durable.end()).max(FIRST_DATA_BLOCK)
+        self.used
+            .end()
+            .max(self.durable.end())
+            .max(FIRST_DATA_BLOCK)
     }
 
     /// Cuts the file to `file_blocks` (no used block lies beyond).

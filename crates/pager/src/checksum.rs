@@ -33,7 +33,13 @@ mod tests {
             page_checksum(PageId::new(1), &data),
             page_checksum(PageId::new(2), &data)
         );
-        assert_ne!(map_node_checksum(0, 1, &data), map_node_checksum(1, 1, &data));
-        assert_ne!(map_node_checksum(0, 1, &data), map_node_checksum(0, 2, &data));
+        assert_ne!(
+            map_node_checksum(0, 1, &data),
+            map_node_checksum(1, 1, &data)
+        );
+        assert_ne!(
+            map_node_checksum(0, 1, &data),
+            map_node_checksum(0, 2, &data)
+        );
     }
 }

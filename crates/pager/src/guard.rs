@@ -253,7 +253,9 @@ impl Deref for SharedGuard<'_> {
         // SAFETY: the frame stays mapped while the pager lives, and the
         // shared latch excludes every writer of these bytes (writers hold
         // the exclusive latch) until this guard drops.
-        unsafe { std::slice::from_raw_parts(self.pager.frame_ptr(self.frame), self.pager.page_size()) }
+        unsafe {
+            std::slice::from_raw_parts(self.pager.frame_ptr(self.frame), self.pager.page_size())
+        }
     }
 }
 
@@ -298,7 +300,9 @@ impl Deref for ExclusiveGuard<'_> {
     fn deref(&self) -> &[u8] {
         // SAFETY: as for `DerefMut`: the exclusive latch makes this guard
         // the frame's only writer.
-        unsafe { std::slice::from_raw_parts(self.pager.frame_ptr(self.frame), self.pager.page_size()) }
+        unsafe {
+            std::slice::from_raw_parts(self.pager.frame_ptr(self.frame), self.pager.page_size())
+        }
     }
 }
 
@@ -310,7 +314,9 @@ impl DerefMut for ExclusiveGuard<'_> {
         // guard drops. Optimistic readers may read concurrently through raw
         // pointers (never references) and discard what they read when
         // validation fails, which it must: the version moves on release.
-        unsafe { std::slice::from_raw_parts_mut(self.pager.frame_ptr(self.frame), self.pager.page_size()) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.pager.frame_ptr(self.frame), self.pager.page_size())
+        }
     }
 }
 

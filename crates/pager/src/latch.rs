@@ -142,7 +142,11 @@ impl Latch {
     /// optimistic read that overlapped the latch fails validation.
     pub fn release_exclusive(&self) {
         let word = self.word.load(Ordering::Relaxed);
-        debug_assert_eq!(word & STATE_MASK, EXCLUSIVE, "exclusive release of {word:#x}");
+        debug_assert_eq!(
+            word & STATE_MASK,
+            EXCLUSIVE,
+            "exclusive release of {word:#x}"
+        );
         let next = ((word >> STATE_BITS) + 1) << STATE_BITS;
         self.word.store(next, Ordering::Release);
     }
@@ -152,7 +156,11 @@ impl Latch {
     /// readers who started before the latch still validate.
     pub fn release_exclusive_unchanged(&self) {
         let word = self.word.load(Ordering::Relaxed);
-        debug_assert_eq!(word & STATE_MASK, EXCLUSIVE, "exclusive release of {word:#x}");
+        debug_assert_eq!(
+            word & STATE_MASK,
+            EXCLUSIVE,
+            "exclusive release of {word:#x}"
+        );
         self.word.store(word & !STATE_MASK, Ordering::Release);
     }
 
@@ -228,7 +236,10 @@ mod tests {
         assert!(!latch.try_upgrade(stale));
         let fresh = latch.optimistic().unwrap();
         assert!(latch.try_shared());
-        assert!(!latch.try_upgrade(fresh), "not while shared holders are inside");
+        assert!(
+            !latch.try_upgrade(fresh),
+            "not while shared holders are inside"
+        );
         latch.release_shared();
         assert!(latch.try_upgrade(fresh));
         latch.release_exclusive();

@@ -116,7 +116,11 @@ impl Meta {
         out[META_HEADER_BYTES..].copy_from_slice(&self.payload);
         let crc = slot_crc(&out);
         put_u32(&mut out, OFFSET_CRC, crc);
-        debug_assert_eq!(decode_header(&out, self.slot() * u64::from(self.page_size)).map(|h| h.payload_len as usize), Ok(self.payload.len()));
+        debug_assert_eq!(
+            decode_header(&out, self.slot() * u64::from(self.page_size))
+                .map(|h| h.payload_len as usize),
+            Ok(self.payload.len())
+        );
         out
     }
 }
@@ -192,7 +196,9 @@ pub fn decode(bytes: &[u8], offset: u64) -> Result<Meta, MetaProblem> {
         payload: slot[META_HEADER_BYTES..].to_vec(),
     };
     if meta.slot() * u64::from(meta.page_size) != offset {
-        return Err(MetaProblem::BadField("checkpoint id (written to the other slot)"));
+        return Err(MetaProblem::BadField(
+            "checkpoint id (written to the other slot)",
+        ));
     }
     if meta.page_id_limit == 0 {
         return Err(MetaProblem::BadField("page id limit"));
@@ -264,7 +270,10 @@ mod tests {
         for bit in 0..bytes.len() * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode(&damaged, 8192).is_err(), "bit {bit} flipped went unnoticed");
+            assert!(
+                decode(&damaged, 8192).is_err(),
+                "bit {bit} flipped went unnoticed"
+            );
         }
     }
 
@@ -272,7 +281,10 @@ mod tests {
     fn a_slot_in_the_wrong_place_is_refused() {
         let meta = sample(2);
         let bytes = meta.encode();
-        assert!(matches!(decode(&bytes, 8192), Err(MetaProblem::BadField(_))));
+        assert!(matches!(
+            decode(&bytes, 8192),
+            Err(MetaProblem::BadField(_))
+        ));
         assert!(matches!(
             decode(&bytes, 4096),
             Err(MetaProblem::MisplacedSlot { .. })

@@ -110,7 +110,12 @@ impl LoadContext<'_> {
             ));
         }
         if !used.insert(block) {
-            return Err(self.error(level, node, block, MapProblem::BlockReferencedTwice { block }));
+            return Err(self.error(
+                level,
+                node,
+                block,
+                MapProblem::BlockReferencedTwice { block },
+            ));
         }
         Ok(())
     }
@@ -272,7 +277,9 @@ impl PageMap {
                             index,
                             node.block,
                             MapProblem::PageBeyondLimit {
-                                page: PageId::new(child.saturating_mul(node_span(map.fanout, level as usize - 1))),
+                                page: PageId::new(
+                                    child.saturating_mul(node_span(map.fanout, level as usize - 1)),
+                                ),
                                 limit,
                             },
                         ));
@@ -366,7 +373,9 @@ impl PageMap {
 
     /// The entry of `page`, if it is allocated.
     pub(crate) fn get(&self, page: PageId) -> Option<PageEntry> {
-        self.entry(page.get()).filter(|entry| entry.allocated).copied()
+        self.entry(page.get())
+            .filter(|entry| entry.allocated)
+            .copied()
     }
 
     /// Every allocated page id, in order.
@@ -375,7 +384,9 @@ impl PageMap {
         self.chunks
             .iter()
             .enumerate()
-            .filter_map(move |(leaf, chunk)| chunk.as_ref().map(|chunk| (leaf as u64 * fanout, chunk)))
+            .filter_map(move |(leaf, chunk)| {
+                chunk.as_ref().map(|chunk| (leaf as u64 * fanout, chunk))
+            })
             .flat_map(|(first, chunk)| {
                 chunk
                     .iter()
@@ -420,7 +431,8 @@ impl PageMap {
             if self.chunks[leaf as usize].is_none() {
                 let first = leaf * self.fanout;
                 let end = (first + self.fanout).min(self.limit);
-                self.free_ids.extend((first.max(1)..end).collect::<Vec<_>>());
+                self.free_ids
+                    .extend((first.max(1)..end).collect::<Vec<_>>());
                 let fanout = self.fanout as usize;
                 self.chunks[leaf as usize] =
                     Some(vec![PageEntry::default(); fanout].into_boxed_slice());

@@ -89,6 +89,20 @@ pub struct CheckpointReport {
     pub duration: Duration,
 }
 
+/// Which checkpoint [`Pager::open`] found, and the state of the other meta
+/// slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The newest checkpoint whose meta slot holds: the state opened.
+    pub checkpoint_id: u64,
+    /// The other slot: the id of the older checkpoint it holds, or why it
+    /// was rejected. A rejected slot is normal after a crash during a
+    /// checkpoint (or before the second checkpoint of a file). The pager
+    /// cannot tell a torn write from a newer slot damaged later; the layer
+    /// above can, by comparing with the checkpoints its log records.
+    pub other_slot: Result<u64, MetaProblem>,
+}
+
 /// One frame's header; its page bytes live in the pool's one allocation.
 #[derive(Debug)]
 #[repr(align(64))]
@@ -187,6 +201,7 @@ pub struct Pager {
     counters: Counters,
     growth_bytes_min: u64,
     growth_bytes_max: u64,
+    open_report: OpenReport,
 }
 
 impl std::fmt::Debug for Pager {
@@ -226,7 +241,11 @@ impl Pager {
         let file = vfs.open(&path, OpenMode::Existing)?;
         file.try_lock()?;
         let size = file.size()?;
-        let meta = read_newest_meta(&*file, &path, size)?;
+        let (meta, other_slot) = read_newest_meta(&*file, &path, size)?;
+        let open_report = OpenReport {
+            checkpoint_id: meta.checkpoint_id,
+            other_slot,
+        };
         let page_size = meta.page_size as usize;
         let file_blocks = (size / page_size as u64).max(FIRST_DATA_BLOCK);
         let (map, referenced) = PageMap::load(&*file, &path, &meta, file_blocks)?;
@@ -261,7 +280,10 @@ impl Pager {
             file,
             page_size,
             frames,
-            memory: FrameMemory { _map: mapping, base },
+            memory: FrameMemory {
+                _map: mapping,
+                base,
+            },
             table: PageTable::new(),
             free_frames: Mutex::new((0..frame_count as u32).rev().collect()),
             clock_hand: AtomicUsize::new(0),
@@ -277,7 +299,13 @@ impl Pager {
             counters,
             growth_bytes_min: options.growth_bytes_min.max(page_size as u64),
             growth_bytes_max: options.growth_bytes_max.max(page_size as u64),
+            open_report,
         })
+    }
+
+    /// What [`Pager::open`] found in the meta slots.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.open_report
     }
 
     /// The page size in bytes.
@@ -545,7 +573,10 @@ impl Pager {
         let result = match located {
             None => Err(Error::PageNotAllocated(page)),
             Some(located) => {
-                debug_assert!(located.block != 0, "a never-written page is always resident");
+                debug_assert!(
+                    located.block != 0,
+                    "a never-written page is always resident"
+                );
                 let data = self.frame_bytes_mut(index);
                 let offset = located.block * self.page_size as u64;
                 match self.file.read_exact_at(data, offset) {
@@ -688,7 +719,8 @@ impl Pager {
         let file_blocks = store.blocks.file_blocks();
         let step = self.growth_blocks(file_blocks);
         let page_bytes = self.page_size as u64;
-        self.file.allocate(file_blocks * page_bytes, step * page_bytes)?;
+        self.file
+            .allocate(file_blocks * page_bytes, step * page_bytes)?;
         store.blocks.grow(file_blocks + step);
         store
             .blocks
@@ -700,7 +732,8 @@ impl Pager {
     /// bounds.
     fn growth_blocks(&self, file_blocks: u64) -> u64 {
         let page_bytes = self.page_size as u64;
-        let bytes = (file_blocks * page_bytes / 8).clamp(self.growth_bytes_min, self.growth_bytes_max);
+        let bytes =
+            (file_blocks * page_bytes / 8).clamp(self.growth_bytes_min, self.growth_bytes_max);
         (bytes / page_bytes).max(1)
     }
 
@@ -931,8 +964,7 @@ impl Pager {
             .and_then(|()| self.file.sync_data())
             .map_err(|error| self.poison(error))?;
         let map_nodes_written = node_writes.len() as u64;
-        let bytes_written =
-            (pages_written + map_nodes_written) * page_bytes + encoded.len() as u64;
+        let bytes_written = (pages_written + map_nodes_written) * page_bytes + encoded.len() as u64;
         self.counters
             .bytes_written
             .add(map_nodes_written * page_bytes + encoded.len() as u64);
@@ -1050,7 +1082,9 @@ impl Pager {
         // A failed shrink loses nothing: the file stays longer.
         match self.file.set_len(target * self.page_size as u64) {
             Ok(()) => store.blocks.shrink(target),
-            Err(error) => tracing::warn!(path = %self.path.display(), %error, "page file not shrunk"),
+            Err(error) => {
+                tracing::warn!(path = %self.path.display(), %error, "page file not shrunk")
+            }
         }
     }
 }
@@ -1118,7 +1152,11 @@ fn create_file(vfs: &dyn Vfs, path: &Path, page_size: u32) -> Result<()> {
 }
 
 /// Reads one meta slot at `offset`.
-fn read_slot(file: &dyn keel_io::File, size: u64, offset: u64) -> Result<Result<Meta, MetaProblem>> {
+fn read_slot(
+    file: &dyn keel_io::File,
+    size: u64,
+    offset: u64,
+) -> Result<Result<Meta, MetaProblem>> {
     if offset + META_HEADER_BYTES as u64 > size {
         return Ok(Err(MetaProblem::Truncated));
     }
@@ -1137,8 +1175,13 @@ fn read_slot(file: &dyn keel_io::File, size: u64, offset: u64) -> Result<Result<
     Ok(meta::decode(&slot, offset))
 }
 
-/// The newest meta slot whose checksum holds.
-fn read_newest_meta(file: &dyn keel_io::File, path: &Path, size: u64) -> Result<Meta> {
+/// The newest meta slot whose checksum holds, and what the other slot
+/// holds (its checkpoint id) or why it was rejected.
+fn read_newest_meta(
+    file: &dyn keel_io::File,
+    path: &Path,
+    size: u64,
+) -> Result<(Meta, Result<u64, MetaProblem>)> {
     let slot0 = read_slot(file, size, 0)?;
     let slot1 = match &slot0 {
         Ok(meta) => read_slot(file, size, u64::from(meta.page_size))?,
@@ -1171,8 +1214,14 @@ fn read_newest_meta(file: &dyn keel_io::File, path: &Path, size: u64) -> Result<
         }
     };
     match (slot0, slot1) {
-        (Ok(a), Ok(b)) => Ok(if b.checkpoint_id > a.checkpoint_id { b } else { a }),
-        (Ok(meta), Err(_)) | (Err(_), Ok(meta)) => Ok(meta),
+        (Ok(a), Ok(b)) => Ok(if b.checkpoint_id > a.checkpoint_id {
+            let older = a.checkpoint_id;
+            (b, Ok(older))
+        } else {
+            let older = b.checkpoint_id;
+            (a, Ok(older))
+        }),
+        (Ok(meta), Err(problem)) | (Err(problem), Ok(meta)) => Ok((meta, Err(problem))),
         (Err(slot0), Err(slot1)) => Err(Error::NoValidMeta {
             path: path.to_path_buf(),
             slot0,

@@ -35,7 +35,12 @@ struct Outcome {
     in_flight: Option<Model>,
 }
 
-fn step(pager: &Pager, model: &mut Model, rng: &mut SmallRng, stamp: u64) -> keel_pager::Result<()> {
+fn step(
+    pager: &Pager,
+    model: &mut Model,
+    rng: &mut SmallRng,
+    stamp: u64,
+) -> keel_pager::Result<()> {
     let pick = |model: &Model, rng: &mut SmallRng| {
         let index = rng.random_range(0..model.pages.len());
         *model.pages.keys().nth(index).unwrap()
@@ -149,9 +154,16 @@ fn check_recovery(vfs: &SimVfs, outcome: &Outcome, context: &str) {
 fn crash_everywhere(seed: u64) -> u64 {
     let clean = SimVfs::new(seed);
     let outcome = workload(&clean, seed);
-    assert_eq!(outcome.checkpoints.len() as u64, ROUNDS + 1, "the workload runs clean");
+    assert_eq!(
+        outcome.checkpoints.len() as u64,
+        ROUNDS + 1,
+        "the workload runs clean"
+    );
     let operations = clean.operations();
-    assert!(operations > 50, "only {operations} operations: too little to test");
+    assert!(
+        operations > 50,
+        "only {operations} operations: too little to test"
+    );
     let mut images = 0;
     for crash_point in 0..=operations {
         for mode in CrashMode::ALL {

@@ -22,11 +22,21 @@ const PATH: &str = "/db/pages";
 enum Op {
     Allocate,
     /// Rewrites the whole page (`pick` selects among allocated pages).
-    Write { pick: usize },
+    Write {
+        pick: usize,
+    },
     /// Changes a few bytes of a page.
-    Patch { pick: usize, offset: usize, byte: u8 },
-    Free { pick: usize },
-    Read { pick: usize },
+    Patch {
+        pick: usize,
+        offset: usize,
+        byte: u8,
+    },
+    Free {
+        pick: usize,
+    },
+    Read {
+        pick: usize,
+    },
     Prefetch,
     Checkpoint,
     Reopen,
@@ -66,25 +76,38 @@ fn run(ops: &[Op], frames: u64) -> Result<(), TestCaseError> {
             Op::Allocate => {
                 let mut guard = pager.allocate().unwrap();
                 let page = guard.page_id();
-                prop_assert!(!model.pages.contains_key(&page), "page {page} handed out twice");
+                prop_assert!(
+                    !model.pages.contains_key(&page),
+                    "page {page} handed out twice"
+                );
                 prop_assert!(guard.iter().all(|&b| b == 0), "a new page is zeroed");
                 let bytes = contents(page, stamp);
                 guard.copy_from_slice(&bytes);
                 model.pages.insert(page, bytes);
             }
             Op::Write { pick: p } => {
-                let Some(page) = pick(&model, p) else { continue };
+                let Some(page) = pick(&model, p) else {
+                    continue;
+                };
                 let bytes = contents(page, stamp);
                 pager.exclusive(page).unwrap().copy_from_slice(&bytes);
                 model.pages.insert(page, bytes);
             }
-            Op::Patch { pick: p, offset, byte } => {
-                let Some(page) = pick(&model, p) else { continue };
+            Op::Patch {
+                pick: p,
+                offset,
+                byte,
+            } => {
+                let Some(page) = pick(&model, p) else {
+                    continue;
+                };
                 pager.exclusive(page).unwrap()[offset] = byte;
                 model.pages.get_mut(&page).unwrap()[offset] = byte;
             }
             Op::Free { pick: p } => {
-                let Some(page) = pick(&model, p) else { continue };
+                let Some(page) = pick(&model, p) else {
+                    continue;
+                };
                 pager.free(page).unwrap();
                 model.pages.remove(&page);
                 prop_assert!(matches!(
@@ -93,7 +116,9 @@ fn run(ops: &[Op], frames: u64) -> Result<(), TestCaseError> {
                 ));
             }
             Op::Read { pick: p } => {
-                let Some(page) = pick(&model, p) else { continue };
+                let Some(page) = pick(&model, p) else {
+                    continue;
+                };
                 let found = pager.read(page, |view| view.to_vec(0, view.len())).unwrap();
                 prop_assert_eq!(&found, &model.pages[&page], "page {}", page);
             }
@@ -155,10 +180,14 @@ fn a_long_workload_evicts_dirty_pages_and_reuses_blocks() {
             ops.push(Op::Allocate);
         }
         for pick in 0..60 {
-            ops.push(Op::Write { pick: pick * 7 + round });
+            ops.push(Op::Write {
+                pick: pick * 7 + round,
+            });
         }
         for pick in 0..10 {
-            ops.push(Op::Free { pick: pick * 13 + round });
+            ops.push(Op::Free {
+                pick: pick * 13 + round,
+            });
         }
         ops.push(Op::Checkpoint);
         if round % 2 == 1 {
@@ -190,6 +219,9 @@ fn eviction_counters_move() {
     assert!(stats.bytes_read >= 24 * 4096, "{stats:?}");
     assert!(stats.bytes_written >= 24 * 4096, "{stats:?}");
     let report = pager.checkpoint(&[]).unwrap();
-    assert!(report.pages_written <= 8, "only resident dirty pages: {report:?}");
+    assert!(
+        report.pages_written <= 8,
+        "only resident dirty pages: {report:?}"
+    );
     assert!(report.map_nodes_written >= 1);
 }

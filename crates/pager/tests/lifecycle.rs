@@ -1,0 +1,191 @@
+//! The page file's life: every page size, reopening, the file lock,
+//! growth and shrinking, and the writer/checkpoint contract.
+
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{Model, options};
+use keel_io::SimVfs;
+use keel_pager::{Error, PAGE_SIZE_MAX, PAGE_SIZE_MIN, PageId, Pager, PagerOptions};
+
+const PATH: &str = "/db/pages";
+
+#[test]
+fn every_page_size_round_trips_and_the_file_keeps_its_own() {
+    let mut page_size = PAGE_SIZE_MIN;
+    while page_size <= PAGE_SIZE_MAX {
+        let vfs = Arc::new(SimVfs::new(1));
+        let mut opts = options(16);
+        opts.page_size = page_size;
+        opts.pool_bytes = 16 * u64::from(page_size);
+        let pager = Pager::open(vfs.clone(), Path::new(PATH), opts).unwrap();
+        assert_eq!(pager.page_size(), page_size as usize);
+        let mut pages = Vec::new();
+        for index in 0..40u8 {
+            let mut guard = pager.allocate().unwrap();
+            guard.fill(index);
+            pages.push((guard.page_id(), index));
+        }
+        let payload = vec![7u8; pager.payload_bytes_max()];
+        pager.checkpoint(&payload).unwrap();
+        drop(pager);
+        // Reopened with the default (4 KiB) option: the file's size wins.
+        let pager = Pager::open(vfs, Path::new(PATH), PagerOptions::default()).unwrap();
+        assert_eq!(
+            pager.page_size(),
+            page_size as usize,
+            "page size {page_size}"
+        );
+        assert_eq!(pager.payload(), payload);
+        for (page, fill) in pages {
+            let bytes = pager.read(page, |view| view.to_vec(0, view.len())).unwrap();
+            assert!(
+                bytes.iter().all(|&b| b == fill),
+                "page {page} at page size {page_size}"
+            );
+        }
+        page_size *= 2;
+    }
+}
+
+#[test]
+fn bad_options_and_payloads_are_typed_errors() {
+    let vfs = Arc::new(SimVfs::new(1));
+    for page_size in [0, 1000, 2048, 4097, 1 << 17] {
+        let opts = PagerOptions {
+            page_size,
+            ..PagerOptions::default()
+        };
+        assert!(matches!(
+            Pager::open(vfs.clone(), Path::new(PATH), opts),
+            Err(Error::InvalidPageSize(_))
+        ));
+    }
+    let opts = PagerOptions {
+        create: false,
+        ..PagerOptions::default()
+    };
+    assert!(matches!(
+        Pager::open(vfs.clone(), Path::new(PATH), opts),
+        Err(Error::NotFound { .. })
+    ));
+    let pager = Pager::open(vfs, Path::new(PATH), PagerOptions::default()).unwrap();
+    let too_large = vec![0u8; pager.payload_bytes_max() + 1];
+    assert!(matches!(
+        pager.checkpoint(&too_large),
+        Err(Error::PayloadTooLarge { .. })
+    ));
+    assert!(matches!(
+        pager.read(PageId::new(5), |v| v.u8_at(0)),
+        Err(Error::PageNotAllocated(_))
+    ));
+    assert!(matches!(
+        pager.read(PageId::NONE, |v| v.u8_at(0)),
+        Err(Error::PageNotAllocated(_))
+    ));
+    assert!(matches!(
+        pager.free(PageId::new(9)),
+        Err(Error::PageNotAllocated(_))
+    ));
+}
+
+#[test]
+fn a_second_opener_gets_a_clear_error() {
+    let vfs = Arc::new(SimVfs::new(1));
+    let first = Pager::open(vfs.clone(), Path::new(PATH), PagerOptions::default()).unwrap();
+    match Pager::open(vfs.clone(), Path::new(PATH), PagerOptions::default()) {
+        Err(Error::Io(keel_io::Error::Locked { .. })) => {}
+        other => panic!("expected the lock error, got {other:?}"),
+    }
+    drop(first);
+    Pager::open(vfs, Path::new(PATH), PagerOptions::default()).unwrap();
+}
+
+#[test]
+fn a_checkpoint_refuses_to_overlap_the_writer() {
+    let vfs = Arc::new(SimVfs::new(1));
+    let pager = Pager::open(vfs, Path::new(PATH), PagerOptions::default()).unwrap();
+    let guard = pager.allocate().unwrap();
+    assert!(matches!(pager.checkpoint(&[]), Err(Error::WriterActive)));
+    drop(guard);
+    pager.checkpoint(&[]).unwrap();
+}
+
+#[test]
+fn the_file_grows_in_steps_and_shrinks_when_its_tail_is_free() {
+    let vfs = Arc::new(SimVfs::new(1));
+    let pager = Pager::open(vfs.clone(), Path::new(PATH), options(32)).unwrap();
+    let mut model = Model::default();
+    for index in 0..400u64 {
+        let mut guard = pager.allocate().unwrap();
+        let page = guard.page_id();
+        let bytes = common::contents(page, index);
+        guard.copy_from_slice(&bytes);
+        model.pages.insert(page, bytes);
+    }
+    let grown = pager.checkpoint(b"full").unwrap();
+    assert!(grown.file_bytes >= 402 * 4096, "{grown:?}");
+    // Growth came in steps, not a block at a time.
+    let stats = pager.stats();
+    assert!(stats.file_blocks < 402 + 2 * 16, "{stats:?}");
+    // Free the newest pages: their blocks are at the end of the file.
+    for index in 21..=400u64 {
+        pager.free(PageId::new(index)).unwrap();
+        model.pages.remove(&PageId::new(index));
+    }
+    // Keep working: the surviving pages move to the lowest free blocks, and
+    // the tail is free once no durable checkpoint needs it any more.
+    let mut shrunk = None;
+    for round in 0..2u64 {
+        for index in 1..=20u64 {
+            let page = PageId::new(index);
+            let bytes = common::contents(page, 1000 + round);
+            pager.exclusive(page).unwrap().copy_from_slice(&bytes);
+            model.pages.insert(page, bytes);
+        }
+        shrunk = Some(pager.checkpoint(b"after").unwrap());
+    }
+    let shrunk = shrunk.unwrap();
+    assert!(
+        shrunk.file_bytes < grown.file_bytes / 4,
+        "{grown:?} then {shrunk:?}"
+    );
+    assert!(shrunk.blocks_released > 0 || shrunk.file_bytes < grown.file_bytes);
+    drop(pager);
+    let pager = Pager::open(vfs, Path::new(PATH), options(32)).unwrap();
+    common::verify(&pager, &model).unwrap();
+}
+
+#[test]
+fn optimistic_guards_validate_and_upgrade() {
+    let vfs = Arc::new(SimVfs::new(1));
+    let pager = Pager::open(vfs, Path::new(PATH), PagerOptions::default()).unwrap();
+    let page = {
+        let mut guard = pager.allocate().unwrap();
+        guard[0] = 1;
+        guard.page_id()
+    };
+    let guard = pager.optimistic(page).unwrap();
+    assert_eq!(guard.read(|view| view.u8_at(0)), Ok(1));
+    // An out-of-range read is a restart, not a panic.
+    assert!(guard.read(|view| view.u64_at(view.len() - 4)).is_err());
+    // A write in between invalidates the guard.
+    pager.exclusive(page).unwrap()[0] = 2;
+    assert!(guard.validate().is_err());
+    assert!(guard.read(|view| view.u8_at(0)).is_err());
+    assert!(guard.upgrade().is_err());
+    // A fresh guard upgrades; an unmodified exclusive guard keeps readers valid.
+    let reader = pager.optimistic(page).unwrap();
+    let writer = pager.optimistic(page).unwrap();
+    let exclusive = match writer.upgrade() {
+        Ok(guard) => guard,
+        Err(_) => panic!("upgrade of an unchanged page failed"),
+    };
+    assert!(reader.validate().is_err(), "not while the writer holds it");
+    drop(exclusive);
+    assert!(reader.validate().is_ok(), "the writer changed nothing");
+}
