@@ -33,6 +33,8 @@ struct Outcome {
     checkpoints: Vec<Model>,
     /// A checkpoint that was called but did not return success.
     in_flight: Option<Model>,
+    /// Dirty pages evicted (written to fresh blocks) between checkpoints.
+    dirty_evictions: u64,
 }
 
 fn step(
@@ -78,6 +80,7 @@ fn workload(vfs: &SimVfs, seed: u64) -> Outcome {
     let mut outcome = Outcome {
         checkpoints: vec![Model::default()],
         in_flight: None,
+        dirty_evictions: 0,
     };
     let Ok(pager) = Pager::open(Arc::new(vfs.clone()), Path::new(PATH), options(FRAMES)) else {
         return outcome;
@@ -98,6 +101,7 @@ fn workload(vfs: &SimVfs, seed: u64) -> Outcome {
                 assert_eq!(report.checkpoint_id, round);
                 outcome.checkpoints.push(model.clone());
                 outcome.in_flight = None;
+                outcome.dirty_evictions = pager.stats().dirty_evictions;
             }
             Err(_) => return outcome,
         }
