@@ -96,7 +96,7 @@ fn workload(vfs: &SimVfs, seed: u64) -> Outcome {
             }
         }
         outcome.in_flight = Some(model.clone());
-        match pager.checkpoint(&round.to_le_bytes()) {
+        match pager.checkpoint(&payload(round)) {
             Ok(report) => {
                 assert_eq!(report.checkpoint_id, round);
                 outcome.checkpoints.push(model.clone());
@@ -113,7 +113,8 @@ fn payload(checkpoint_id: u64) -> Vec<u8> {
     if checkpoint_id == 0 {
         Vec::new()
     } else {
-        checkpoint_id.to_le_bytes().to_vec()
+        // Several sectors long, so that a torn meta slot write is possible.
+        checkpoint_id.to_le_bytes().repeat(300)
     }
 }
 
