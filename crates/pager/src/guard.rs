@@ -68,6 +68,7 @@ pub struct PageView<'a> {
 
 impl<'a> PageView<'a> {
     /// A view of `len` bytes at `data`, which stay mapped for `'a`.
+    #[inline]
     pub(crate) fn new(data: *const u8, len: usize) -> Self {
         Self {
             data,
@@ -77,6 +78,7 @@ impl<'a> PageView<'a> {
     }
 
     /// The page size.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -86,6 +88,7 @@ impl<'a> PageView<'a> {
         self.len == 0
     }
 
+    #[inline]
     fn check(&self, offset: usize, len: usize) -> Result<(), Restart> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => Ok(()),
@@ -94,6 +97,7 @@ impl<'a> PageView<'a> {
     }
 
     /// Copies `out.len()` bytes from `offset`.
+    #[inline]
     pub fn copy_to(&self, offset: usize, out: &mut [u8]) -> Result<(), Restart> {
         self.check(offset, out.len())?;
         // SAFETY: the range is inside the frame (checked above), which stays
@@ -108,6 +112,7 @@ impl<'a> PageView<'a> {
     }
 
     /// One byte at `offset`.
+    #[inline]
     pub fn u8_at(&self, offset: usize) -> Result<u8, Restart> {
         self.check(offset, 1)?;
         // SAFETY: in bounds (checked); a racy read, see `copy_to`. Volatile
@@ -116,6 +121,7 @@ impl<'a> PageView<'a> {
     }
 
     /// A little-endian `u16` at `offset`.
+    #[inline]
     pub fn u16_at(&self, offset: usize) -> Result<u16, Restart> {
         let mut bytes = [0u8; 2];
         self.copy_to(offset, &mut bytes)?;
@@ -123,6 +129,7 @@ impl<'a> PageView<'a> {
     }
 
     /// A little-endian `u32` at `offset`.
+    #[inline]
     pub fn u32_at(&self, offset: usize) -> Result<u32, Restart> {
         let mut bytes = [0u8; 4];
         self.copy_to(offset, &mut bytes)?;
@@ -130,6 +137,7 @@ impl<'a> PageView<'a> {
     }
 
     /// A little-endian `u64` at `offset`.
+    #[inline]
     pub fn u64_at(&self, offset: usize) -> Result<u64, Restart> {
         let mut bytes = [0u8; 8];
         self.copy_to(offset, &mut bytes)?;
@@ -192,6 +200,7 @@ impl<'a> OptimisticGuard<'a> {
 
     /// Runs `read` over the page, then validates: the result is returned
     /// only if the page did not change while `read` ran.
+    #[inline]
     pub fn read<T>(
         &self,
         read: impl FnOnce(&PageView<'_>) -> Result<T, Restart>,
@@ -203,6 +212,7 @@ impl<'a> OptimisticGuard<'a> {
     }
 
     /// Whether the page is still as it was when this guard was taken.
+    #[inline]
     pub fn validate(&self) -> Result<(), Restart> {
         if self.pager.frame(self.frame).latch.validate(self.version) {
             Ok(())

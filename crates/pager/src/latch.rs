@@ -57,6 +57,7 @@ impl Latch {
 
     /// Starts an optimistic read: the current version, or `None` while an
     /// exclusive holder is inside (the reader should wait and try again).
+    #[inline]
     pub fn optimistic(&self) -> Option<Version> {
         let word = self.word.load(Ordering::Acquire);
         if word & STATE_MASK == EXCLUSIVE {
@@ -68,6 +69,7 @@ impl Latch {
 
     /// Ends an optimistic read: true if nothing the reader read can have
     /// changed since `version` was observed.
+    #[inline]
     pub fn validate(&self, version: Version) -> bool {
         // Orders the reader's data loads before the version load below.
         fence(Ordering::Acquire);
@@ -76,6 +78,7 @@ impl Latch {
     }
 
     /// Takes a shared latch if no exclusive holder is inside.
+    #[inline]
     pub fn try_shared(&self) -> bool {
         let mut word = self.word.load(Ordering::Relaxed);
         loop {
@@ -96,6 +99,7 @@ impl Latch {
     }
 
     /// Releases a shared latch.
+    #[inline]
     pub fn release_shared(&self) {
         let before = self.word.fetch_sub(1, Ordering::Release);
         debug_assert!(

@@ -5,7 +5,8 @@
 //! allocated chunks that never move. A lookup is two dependent loads and no
 //! lock or hash, and readers on different pages share no written cache
 //! line. The sharded hash map the design brief also allows was measured
-//! against it (benches/page_table.rs).
+//! against it (the `page_table` group of benches/page_access.rs): 1.0 ns
+//! per lookup against 10 ns on one thread and 51 ns on two.
 
 use std::sync::OnceLock;
 
@@ -48,6 +49,7 @@ impl PageTable {
     }
 
     /// Where `page` is (absent if its chunk was never allocated).
+    #[inline]
     pub(crate) fn lookup(&self, page: PageId) -> Residency {
         let id = page.get() as usize;
         match self.chunks.get(id >> CHUNK_BITS).and_then(OnceLock::get) {

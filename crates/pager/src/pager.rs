@@ -309,6 +309,7 @@ impl Pager {
     }
 
     /// The page size in bytes.
+    #[inline]
     pub fn page_size(&self) -> usize {
         self.page_size
     }
@@ -364,10 +365,12 @@ impl Pager {
         }
     }
 
+    #[inline]
     pub(crate) fn frame(&self, frame: u32) -> &Frame {
         &self.frames[frame as usize]
     }
 
+    #[inline]
     pub(crate) fn frame_ptr(&self, frame: u32) -> *mut u8 {
         debug_assert!((frame as usize) < self.frames.len());
         // SAFETY: `frame` indexes the pool, so the offset stays inside the
@@ -391,12 +394,17 @@ impl Pager {
         unsafe { std::slice::from_raw_parts_mut(self.frame_ptr(frame), self.page_size) }
     }
 
-    fn touch(&self, frame: &Frame) {
+    #[inline]
+    /// Marks an access for CLOCK, counting a hit unless this access
+    /// loaded the page (then it was counted as a miss).
+    fn touch(&self, frame: &Frame, loaded: bool) {
         // Read first: most hits find the bit already set and write nothing.
         if !frame.referenced.load(Ordering::Relaxed) {
             frame.referenced.store(true, Ordering::Relaxed);
         }
-        self.counters.hits.add(1);
+        if !loaded {
+            self.counters.hits.add(1);
+        }
     }
 
     // ---- reading -------------------------------------------------------
@@ -410,6 +418,7 @@ impl Pager {
     /// [`Error::PageNotAllocated`], [`Error::Corruption`] and I/O errors
     /// when the page is loaded; [`Error::PageInconsistent`] when `read`
     /// restarts even under the shared latch.
+    #[inline]
     pub fn read<T>(
         &self,
         page: PageId,
@@ -430,8 +439,10 @@ impl Pager {
     ///
     /// # Errors
     /// As [`Pager::read`].
+    #[inline]
     pub fn optimistic(&self, page: PageId) -> Result<OptimisticGuard<'_>> {
         let mut round = 0;
+        let mut loaded = false;
         loop {
             match self.table.lookup(page) {
                 Residency::Resident(index) => {
@@ -440,7 +451,7 @@ impl Pager {
                         // Checked under the version: the frame may have been
                         // handed to another page after the lookup.
                         if frame.page.load(Ordering::Relaxed) == page.get() {
-                            self.touch(frame);
+                            self.touch(frame, loaded);
                             return Ok(OptimisticGuard {
                                 pager: self,
                                 frame: index,
@@ -452,7 +463,10 @@ impl Pager {
                     spin_wait(&mut round);
                 }
                 Residency::Evicting => spin_wait(&mut round),
-                Residency::Absent => self.load(page)?,
+                Residency::Absent => {
+                    self.load(page)?;
+                    loaded = true;
+                }
             }
         }
     }
@@ -464,13 +478,14 @@ impl Pager {
     /// As [`Pager::read`].
     pub fn shared(&self, page: PageId) -> Result<SharedGuard<'_>> {
         let mut round = 0;
+        let mut loaded = false;
         loop {
             match self.table.lookup(page) {
                 Residency::Resident(index) => {
                     let frame = self.frame(index);
                     if frame.latch.try_shared() {
                         if frame.page.load(Ordering::Relaxed) == page.get() {
-                            self.touch(frame);
+                            self.touch(frame, loaded);
                             return Ok(SharedGuard {
                                 pager: self,
                                 frame: index,
@@ -482,7 +497,10 @@ impl Pager {
                     spin_wait(&mut round);
                 }
                 Residency::Evicting => spin_wait(&mut round),
-                Residency::Absent => self.load(page)?,
+                Residency::Absent => {
+                    self.load(page)?;
+                    loaded = true;
+                }
             }
         }
     }
@@ -770,13 +788,14 @@ impl Pager {
 
     fn latch_exclusive(&self, page: PageId) -> Result<u32> {
         let mut round = 0;
+        let mut loaded = false;
         loop {
             match self.table.lookup(page) {
                 Residency::Resident(index) => {
                     let frame = self.frame(index);
                     if frame.latch.try_exclusive() {
                         if frame.page.load(Ordering::Relaxed) == page.get() {
-                            self.touch(frame);
+                            self.touch(frame, loaded);
                             return Ok(index);
                         }
                         frame.latch.release_exclusive_unchanged();
@@ -784,7 +803,10 @@ impl Pager {
                     spin_wait(&mut round);
                 }
                 Residency::Evicting => spin_wait(&mut round),
-                Residency::Absent => self.load(page)?,
+                Residency::Absent => {
+                    self.load(page)?;
+                    loaded = true;
+                }
             }
         }
     }
@@ -975,7 +997,7 @@ impl Pager {
         let blocks_released = store.blocks.checkpoint_durable(referenced);
         store.checkpoint_id = meta.checkpoint_id;
         store.payload = meta.payload;
-        self.shrink_if_tail_free(&mut store);
+        self.shrink_if_tail_free(&mut store, pages_written + map_nodes_written);
         Ok(CheckpointReport {
             checkpoint_id: store.checkpoint_id,
             pages_written,
@@ -1029,14 +1051,41 @@ impl Pager {
             }
         }
         let page_bytes = self.page_size as u64;
-        let writes: Vec<WriteAt<'_>> = latched
+        // Runs of consecutive blocks go out as one write each: measured
+        // here, large writes sync about three times faster than the same
+        // bytes written a page at a time (the page cache keeps them in
+        // large folios), well worth the copy.
+        let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut singles: Vec<usize> = Vec::new();
+        let mut start = 0;
+        while start < latched.len() {
+            let mut end = start + 1;
+            while end < latched.len() && blocks[end] == blocks[end - 1] + 1 {
+                end += 1;
+            }
+            if end - start == 1 {
+                singles.push(start);
+            } else {
+                let mut run = Vec::with_capacity((end - start) * self.page_size);
+                for &(index, _, _) in &latched[start..end] {
+                    run.extend_from_slice(self.frame_bytes(index));
+                }
+                runs.push((blocks[start], run));
+            }
+            start = end;
+        }
+        let mut writes: Vec<WriteAt<'_>> = singles
             .iter()
-            .zip(&blocks)
-            .map(|(&(index, _, _), &block)| WriteAt {
-                offset: block * page_bytes,
-                data: self.frame_bytes(index),
+            .map(|&position| WriteAt {
+                offset: blocks[position] * page_bytes,
+                data: self.frame_bytes(latched[position].0),
             })
             .collect();
+        writes.extend(runs.iter().map(|(block, run)| WriteAt {
+            offset: block * page_bytes,
+            data: run,
+        }));
+        writes.sort_unstable_by_key(|write| write.offset);
         let written = self.file.write_batch(&writes, false);
         drop(writes);
         if let Err(error) = written {
@@ -1069,16 +1118,20 @@ impl Pager {
         error
     }
 
-    /// Cuts the file when more than two growth steps at its end are free,
-    /// keeping one step of room.
-    fn shrink_if_tail_free(&self, store: &mut Store) {
+    /// Cuts the file when its free tail is larger than the room the next
+    /// checkpoint is likely to need (as much as this one wrote, and at
+    /// least a growth step) plus another growth step. Copy-on-write needs
+    /// that room: cutting it would only make the next checkpoint grow the
+    /// file again (measured: a workload rewriting every page flip-flopped
+    /// between two sizes at every checkpoint).
+    fn shrink_if_tail_free(&self, store: &mut Store, blocks_written: u64) {
         let file_blocks = store.blocks.file_blocks();
         let needed = store.blocks.needed_blocks();
         let step = self.growth_blocks(needed);
-        if file_blocks.saturating_sub(needed) <= 2 * step {
+        let target = needed + step.max(blocks_written);
+        if file_blocks <= target + step {
             return;
         }
-        let target = needed + step;
         // A failed shrink loses nothing: the file stays longer.
         match self.file.set_len(target * self.page_size as u64) {
             Ok(()) => store.blocks.shrink(target),

@@ -30,10 +30,12 @@ pub enum Residency {
 }
 
 /// Reads an entry.
+#[inline]
 pub fn lookup(entry: &AtomicU32) -> Residency {
     decode(entry.load(Ordering::Acquire))
 }
 
+#[inline]
 fn decode(value: u32) -> Residency {
     if value == ABSENT {
         Residency::Absent

@@ -1,8 +1,13 @@
 //! Counters of the buffer pool and the page file.
 //!
 //! The hit counter is bumped by every page access on every reader thread,
-//! so counters are striped over cache-line-padded cells (a thread always
-//! adds to the same stripe) and summed when read.
+//! so counters are striped over cache-line-padded cells, each thread adding
+//! to its own stripe, summed when read. A stripe is bumped with a plain
+//! load and store, not a locked read-modify-write (measured: the locked add
+//! was a sixth of a cached page read): exact while no two threads share a
+//! stripe, which holds for the first `STRIPES` threads that count; beyond
+//! that, increments racing on a shared stripe may be lost. These are
+//! statistics, never used for decisions.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -10,14 +15,23 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crossbeam_utils::CachePadded;
 
 /// Stripes per counter.
-const STRIPES: usize = 16;
+const STRIPES: usize = 64;
 
 /// A counter many threads add to without contending on one cache line.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counter {
     stripes: [CachePadded<AtomicU64>; STRIPES],
 }
 
+impl Default for Counter {
+    fn default() -> Self {
+        Self {
+            stripes: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+        }
+    }
+}
+
+#[inline]
 fn stripe() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
@@ -32,8 +46,13 @@ fn stripe() -> usize {
 }
 
 impl Counter {
+    #[inline]
     pub(crate) fn add(&self, amount: u64) {
-        self.stripes[stripe()].fetch_add(amount, Ordering::Relaxed);
+        let cell = &self.stripes[stripe()];
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(amount),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn get(&self) -> u64 {

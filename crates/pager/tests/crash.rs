@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 const PATH: &str = "/db/pages";
 const FRAMES: u64 = 8;
 const ROUNDS: u64 = 3;
-const OPS_PER_ROUND: usize = 24;
+const OPS_PER_ROUND: usize = 40;
 
 /// What the workload saw before the disk failed.
 #[derive(Default)]
