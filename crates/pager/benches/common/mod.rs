@@ -35,8 +35,10 @@ pub fn measuring() -> bool {
 /// file system, in `dir/pages` (created if missing).
 pub fn open_pager(dir: &Path, pool_pages: u64) -> Pager {
     let vfs: Arc<dyn Vfs> = Arc::new(StdVfs::new());
-    let mut options = PagerOptions::default();
-    options.pool_bytes = pool_pages * u64::from(keel_pager::PAGE_SIZE_DEFAULT);
+    let options = PagerOptions {
+        pool_bytes: pool_pages * u64::from(keel_pager::PAGE_SIZE_DEFAULT),
+        ..PagerOptions::default()
+    };
     Pager::open(vfs, dir.join("pages"), options).expect("open the pager")
 }
 
@@ -89,7 +91,13 @@ pub fn report_time_ratio(name: &str, keel: &Tally, baseline: &Tally, target: &st
 
 /// Prints `keel / baseline` as a throughput ratio (`bytes` per iteration
 /// on both sides) with its target, once both ran while measuring.
-pub fn report_bandwidth_ratio(name: &str, bytes: u64, keel: &Tally, baseline: &Tally, target: &str) {
+pub fn report_bandwidth_ratio(
+    name: &str,
+    bytes: u64,
+    keel: &Tally,
+    baseline: &Tally,
+    target: &str,
+) {
     if !measuring() {
         return;
     }
