@@ -470,7 +470,7 @@ impl PageMap {
     }
 
     /// Whether the map changed since the last checkpoint.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_dirty(&self) -> bool {
         self.grown || !self.dirty_leaves.is_empty()
     }

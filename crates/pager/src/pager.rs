@@ -515,12 +515,29 @@ impl Pager {
             match self.table.lookup(page) {
                 Residency::Resident(index) => {
                     let entry = self.table.entry(page);
-                    if residency::try_pin(entry, index, &self.frame(index).pins) {
-                        return Ok(PinGuard {
-                            pager: self,
-                            frame: index,
-                            page,
-                        });
+                    let frame = self.frame(index);
+                    if residency::try_pin(entry, index, &frame.pins) {
+                        // The page may still be loading: wait for the load
+                        // to end, and keep the pin only if it succeeded.
+                        loop {
+                            if frame.latch.try_shared() {
+                                let loaded = frame.page.load(Ordering::Relaxed) == page.get();
+                                frame.latch.release_shared();
+                                if loaded {
+                                    return Ok(PinGuard {
+                                        pager: self,
+                                        frame: index,
+                                        page,
+                                    });
+                                }
+                                break;
+                            }
+                            if self.table.lookup(page) != Residency::Resident(index) {
+                                break;
+                            }
+                            spin_wait(&mut round);
+                        }
+                        residency::unpin(&frame.pins);
                     }
                     spin_wait(&mut round);
                 }
@@ -589,12 +606,11 @@ impl Pager {
         // eviction may have moved it until the entry was claimed.
         let located = self.store.lock().map.get(page);
         let result = match located {
+            // Not allocated, or allocated this instant and not yet in the
+            // pool (the writer is about to install it): nothing to load.
             None => Err(Error::PageNotAllocated(page)),
+            Some(located) if located.block == 0 => Err(Error::PageNotAllocated(page)),
             Some(located) => {
-                debug_assert!(
-                    located.block != 0,
-                    "a never-written page is always resident"
-                );
                 let data = self.frame_bytes_mut(index);
                 let offset = located.block * self.page_size as u64;
                 match self.file.read_exact_at(data, offset) {
@@ -834,8 +850,13 @@ impl Pager {
                 return Err(error);
             }
         };
-        let installed = residency::try_install(self.table.entry(page), index);
-        assert!(installed, "free page id {page} was still in the pool");
+        // A reader holding a stale id may be loading this page right now;
+        // it finds the page never written and backs out (see `load`).
+        let entry = self.table.entry(page);
+        let mut round = 0;
+        while !residency::try_install(entry, index) {
+            spin_wait(&mut round);
+        }
         let frame = self.frame(index);
         frame.page.store(page.get(), Ordering::Relaxed);
         self.frame_bytes_mut(index).fill(0);
@@ -862,20 +883,26 @@ impl Pager {
     /// caller) and from the map.
     pub(crate) fn free_latched(&self, page: PageId, index: u32) -> Result<()> {
         let frame = self.frame(index);
+        // Out of the map first, while the page is still resident and
+        // latched: a reader that misses from now on finds it unallocated
+        // instead of loading it back.
+        let freed = {
+            let mut store = self.store.lock();
+            match store.map.free(page) {
+                Some(0) => Ok(()),
+                Some(block) => {
+                    store.blocks.release(block);
+                    Ok(())
+                }
+                None => Err(Error::PageNotAllocated(page)),
+            }
+        };
         residency::remove(self.table.entry(page));
         frame.page.store(0, Ordering::Relaxed);
         frame.dirty.store(false, Ordering::Relaxed);
         // Moves the version on: optimistic readers of the page restart.
         frame.latch.release_exclusive();
-        let mut store = self.store.lock();
-        match store.map.free(page) {
-            Some(0) => Ok(()),
-            Some(block) => {
-                store.blocks.release(block);
-                Ok(())
-            }
-            None => Err(Error::PageNotAllocated(page)),
-        }
+        freed
     }
 
     fn check_poisoned(&self) -> Result<()> {
@@ -1016,8 +1043,19 @@ impl Pager {
         for &index in batch {
             let frame = self.frame(index);
             let mut round = 0;
+            let mut latched_frame = true;
             while !frame.latch.try_shared() {
+                // Held exclusively by an evictor (which writes the page back
+                // and clears the flag before giving the frame away), or
+                // parked on the free list: either way, no longer dirty.
+                if !frame.dirty.load(Ordering::Relaxed) || frame.page.load(Ordering::Relaxed) == 0 {
+                    latched_frame = false;
+                    break;
+                }
                 spin_wait(&mut round);
+            }
+            if !latched_frame {
+                continue;
             }
             let page = frame.page.load(Ordering::Relaxed);
             if page == 0 || !frame.dirty.load(Ordering::Relaxed) {
