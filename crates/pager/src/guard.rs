@@ -260,12 +260,9 @@ impl Deref for SharedGuard<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: the frame stays mapped while the pager lives, and the
-        // shared latch excludes every writer of these bytes (writers hold
-        // the exclusive latch) until this guard drops.
-        unsafe {
-            std::slice::from_raw_parts(self.pager.frame_ptr(self.frame), self.pager.page_size())
-        }
+        // The shared latch, held until this guard drops, excludes every
+        // writer of these bytes.
+        self.pager.frame_bytes(self.frame)
     }
 }
 
@@ -308,25 +305,17 @@ impl Deref for ExclusiveGuard<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: as for `DerefMut`: the exclusive latch makes this guard
-        // the frame's only writer.
-        unsafe {
-            std::slice::from_raw_parts(self.pager.frame_ptr(self.frame), self.pager.page_size())
-        }
+        // The exclusive latch makes this guard the frame's only writer.
+        self.pager.frame_bytes(self.frame)
     }
 }
 
 impl DerefMut for ExclusiveGuard<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         self.modified = true;
-        // SAFETY: the frame stays mapped while the pager lives, and the
-        // exclusive latch excludes every other latch holder until this
-        // guard drops. Optimistic readers may read concurrently through raw
-        // pointers (never references) and discard what they read when
-        // validation fails, which it must: the version moves on release.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.pager.frame_ptr(self.frame), self.pager.page_size())
-        }
+        // The exclusive latch, held until this guard drops, excludes every
+        // other latch holder; `&mut self` makes this the one reference.
+        self.pager.frame_bytes_mut(self.frame)
     }
 }
 

@@ -379,15 +379,16 @@ impl Pager {
     }
 
     /// The bytes of a frame the caller has latched (shared or exclusive).
-    fn frame_bytes(&self, frame: u32) -> &[u8] {
+    pub(crate) fn frame_bytes(&self, frame: u32) -> &[u8] {
         // SAFETY: the caller holds a latch that excludes writers of the
         // frame; the mapping lives as long as `self`.
         unsafe { std::slice::from_raw_parts(self.frame_ptr(frame), self.page_size) }
     }
 
-    /// The bytes of a frame the caller has latched exclusively.
+    /// The bytes of a frame the caller has latched exclusively, and to
+    /// which it holds no other reference.
     #[allow(clippy::mut_from_ref)]
-    fn frame_bytes_mut(&self, frame: u32) -> &mut [u8] {
+    pub(crate) fn frame_bytes_mut(&self, frame: u32) -> &mut [u8] {
         // SAFETY: the caller holds the frame's exclusive latch, so no other
         // thread writes it or holds a reference to it; optimistic readers
         // use raw pointers and validate.
@@ -441,34 +442,13 @@ impl Pager {
     /// As [`Pager::read`].
     #[inline]
     pub fn optimistic(&self, page: PageId) -> Result<OptimisticGuard<'_>> {
-        let mut round = 0;
-        let mut loaded = false;
-        loop {
-            match self.table.lookup(page) {
-                Residency::Resident(index) => {
-                    let frame = self.frame(index);
-                    if let Some(version) = frame.latch.optimistic() {
-                        // Checked under the version: the frame may have been
-                        // handed to another page after the lookup.
-                        if frame.page.load(Ordering::Relaxed) == page.get() {
-                            self.touch(frame, loaded);
-                            return Ok(OptimisticGuard {
-                                pager: self,
-                                frame: index,
-                                version,
-                                page,
-                            });
-                        }
-                    }
-                    spin_wait(&mut round);
-                }
-                Residency::Evicting => spin_wait(&mut round),
-                Residency::Absent => {
-                    self.load(page)?;
-                    loaded = true;
-                }
-            }
-        }
+        let (frame, version) = self.latch_resident(page, Latch::optimistic, |_| {})?;
+        Ok(OptimisticGuard {
+            pager: self,
+            frame,
+            version,
+            page,
+        })
     }
 
     /// Takes a shared latch on `page` (loading it if needed): its bytes do
@@ -477,22 +457,43 @@ impl Pager {
     /// # Errors
     /// As [`Pager::read`].
     pub fn shared(&self, page: PageId) -> Result<SharedGuard<'_>> {
+        let (frame, ()) = self.latch_resident(
+            page,
+            |latch| latch.try_shared().then_some(()),
+            Latch::release_shared,
+        )?;
+        Ok(SharedGuard {
+            pager: self,
+            frame,
+            page,
+        })
+    }
+
+    /// Finds the frame holding `page` (loading the page if needed) and
+    /// latches it with `latch`, which returns `None` while the latch is not
+    /// to be had. The frame is checked under the latch to still hold
+    /// `page` (it may have been handed to another page after the lookup);
+    /// if not, `unlatch` undoes the latch and the search starts over.
+    /// Counts the access as a hit, or as the miss that loaded it.
+    #[inline]
+    fn latch_resident<L>(
+        &self,
+        page: PageId,
+        latch: impl Fn(&Latch) -> Option<L>,
+        unlatch: impl Fn(&Latch),
+    ) -> Result<(u32, L)> {
         let mut round = 0;
         let mut loaded = false;
         loop {
             match self.table.lookup(page) {
                 Residency::Resident(index) => {
                     let frame = self.frame(index);
-                    if frame.latch.try_shared() {
+                    if let Some(held) = latch(&frame.latch) {
                         if frame.page.load(Ordering::Relaxed) == page.get() {
                             self.touch(frame, loaded);
-                            return Ok(SharedGuard {
-                                pager: self,
-                                frame: index,
-                                page,
-                            });
+                            return Ok((index, held));
                         }
-                        frame.latch.release_shared();
+                        unlatch(&frame.latch);
                     }
                     spin_wait(&mut round);
                 }
@@ -725,7 +726,7 @@ impl Pager {
         self.check_poisoned()?;
         let data = self.frame_bytes(index);
         let checksum = page_checksum(page, data);
-        let block = self.allocate_block(&mut self.store.lock())?;
+        let block = self.allocate_block(&mut self.store.lock().blocks)?;
         if let Err(error) = self.file.write_all_at(data, block * self.page_size as u64) {
             self.store.lock().blocks.release(block);
             return Err(self.poison(error));
@@ -746,20 +747,17 @@ impl Pager {
     }
 
     /// A free block, growing the file when there is none.
-    fn allocate_block(&self, store: &mut Store) -> Result<u64> {
-        if let Some(block) = store.blocks.allocate() {
+    fn allocate_block(&self, blocks: &mut Blocks) -> Result<u64> {
+        if let Some(block) = blocks.allocate() {
             return Ok(block);
         }
-        let file_blocks = store.blocks.file_blocks();
+        let file_blocks = blocks.file_blocks();
         let step = self.growth_blocks(file_blocks);
         let page_bytes = self.page_size as u64;
         self.file
             .allocate(file_blocks * page_bytes, step * page_bytes)?;
-        store.blocks.grow(file_blocks + step);
-        store
-            .blocks
-            .allocate()
-            .ok_or(Error::PoolExhausted { frames: 0 })
+        blocks.grow(file_blocks + step);
+        blocks.allocate().ok_or(Error::PoolExhausted { frames: 0 })
     }
 
     /// Blocks the file grows by: an eighth of its size, within the options'
@@ -803,28 +801,12 @@ impl Pager {
     }
 
     fn latch_exclusive(&self, page: PageId) -> Result<u32> {
-        let mut round = 0;
-        let mut loaded = false;
-        loop {
-            match self.table.lookup(page) {
-                Residency::Resident(index) => {
-                    let frame = self.frame(index);
-                    if frame.latch.try_exclusive() {
-                        if frame.page.load(Ordering::Relaxed) == page.get() {
-                            self.touch(frame, loaded);
-                            return Ok(index);
-                        }
-                        frame.latch.release_exclusive_unchanged();
-                    }
-                    spin_wait(&mut round);
-                }
-                Residency::Evicting => spin_wait(&mut round),
-                Residency::Absent => {
-                    self.load(page)?;
-                    loaded = true;
-                }
-            }
-        }
+        let (frame, ()) = self.latch_resident(
+            page,
+            |latch| latch.try_exclusive().then_some(()),
+            Latch::release_exclusive_unchanged,
+        )?;
+        Ok(frame)
     }
 
     /// Allocates a page (the lowest free id), zero-filled, dirty, and
@@ -913,8 +895,8 @@ impl Pager {
     }
 
     /// Latches the pager failed with its first write or sync error.
-    fn poison(&self, error: keel_io::Error) -> Error {
-        let error = Error::Io(error);
+    fn poison(&self, error: impl Into<Error>) -> Error {
+        let error = error.into();
         let _ = self.poisoned.set(error.clone());
         tracing::error!(path = %self.path.display(), %error, "page file failed; writes stop until reopen");
         error
@@ -985,7 +967,7 @@ impl Pager {
             let writes = store
                 .map
                 .write_changed_nodes(self.page_size, &mut source)
-                .map_err(|error| self.poison_error(error))?;
+                .map_err(|error| self.poison(error))?;
             let meta = Meta {
                 page_size: self.page_size as u32,
                 checkpoint_id: store.checkpoint_id + 1,
@@ -1075,7 +1057,7 @@ impl Pager {
         {
             let mut store = self.store.lock();
             for _ in &latched {
-                match self.allocate_block(&mut store) {
+                match self.allocate_block(&mut store.blocks) {
                     Ok(block) => blocks.push(block),
                     Err(error) => {
                         for &block in &blocks {
@@ -1151,11 +1133,6 @@ impl Pager {
         Ok(count)
     }
 
-    fn poison_error(&self, error: Error) -> Error {
-        let _ = self.poisoned.set(error.clone());
-        error
-    }
-
     /// Cuts the file when its free tail is larger than the room the next
     /// checkpoint is likely to need (as much as this one wrote, and at
     /// least a growth step) plus another growth step. Copy-on-write needs
@@ -1192,19 +1169,7 @@ impl NodeBlocks for BlockSource<'_> {
     }
 
     fn allocate(&mut self) -> Result<u64> {
-        if let Some(block) = self.blocks.allocate() {
-            return Ok(block);
-        }
-        let file_blocks = self.blocks.file_blocks();
-        let step = self.pager.growth_blocks(file_blocks);
-        let page_bytes = self.pager.page_size as u64;
-        self.pager
-            .file
-            .allocate(file_blocks * page_bytes, step * page_bytes)?;
-        self.blocks.grow(file_blocks + step);
-        self.blocks
-            .allocate()
-            .ok_or(Error::PoolExhausted { frames: 0 })
+        self.pager.allocate_block(self.blocks)
     }
 }
 

@@ -25,6 +25,8 @@
 #![cfg(loom)]
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
+mod loom_support;
+
 use keel_pager::latch::Latch;
 use keel_pager::residency::{
     ABSENT, EVICTING, Residency, begin_eviction, finish_eviction, lookup, remove, try_install,
@@ -33,41 +35,7 @@ use keel_pager::residency::{
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use loom::thread;
-
-/// Runs each of `roles` on its own thread of a loom model over the state
-/// `setup` makes, then `check` with the results in role order; once for
-/// every role on the model's main thread, the others spawned.
-///
-/// Why every rotation: loom's search remembers only the last access to an
-/// atomic, so it can miss the orders in which a spawned thread that starts
-/// with a load runs ahead of the main thread.
-fn model_rotations<S, R, const N: usize>(
-    setup: fn() -> Arc<S>,
-    roles: [fn(&S) -> R; N],
-    check: fn(&S, [R; N]),
-) where
-    S: 'static,
-    R: 'static,
-{
-    for on_main in 0..N {
-        loom::model(move || {
-            let state = setup();
-            let spawned: Vec<_> = (0..N)
-                .filter(|&role| role != on_main)
-                .map(|role| {
-                    let (state, run) = (state.clone(), roles[role]);
-                    (role, thread::spawn(move || run(&state)))
-                })
-                .collect();
-            let mut results: [Option<R>; N] = std::array::from_fn(|_| None);
-            results[on_main] = Some(roles[on_main](&state));
-            for (role, handle) in spawned {
-                results[role] = Some(handle.join().unwrap());
-            }
-            check(&state, results.map(Option::unwrap));
-        });
-    }
-}
+use loom_support::model_rotations;
 
 /// The frame every model installs its page in.
 const FRAME: u32 = 0;
