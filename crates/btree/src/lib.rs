@@ -1,0 +1,1 @@
+//! keel-btree: the paged B+tree (issue 5, in progress).

@@ -1,0 +1,1 @@
+//! keel-mvcc: serializable MVCC transactions (issue 6, in progress).
