@@ -1,1 +1,36 @@
-//! keel-btree: the paged B+tree (issue 5, in progress).
+//! keel-btree: the paged B+tree, keel's base store (design brief §2).
+//!
+//! A [`BTree`] lives in a [`keel_pager::Pager`]'s file and is named by its
+//! root page, which never moves; many trees share one file. It has one
+//! writer at a time and any number of readers, who never block the writer
+//! and are never blocked by it: readers descend by optimistic lock coupling
+//! on the pager's latch words, validating every page after finding the
+//! next, and restart when something on their path changed. The tree knows
+//! nothing of timestamps or transactions.
+//!
+//! * `node.rs`: the slotted page layout (byte map in docs/FORMAT.md), one
+//!   search for optimistic views and latched pages alike.
+//! * `tree.rs`: get; insert with splits; delete with merges and
+//!   rebalancing; the root that splits and collapses in place.
+//! * `range.rs`: forward and reverse range iterators that survive
+//!   concurrent writes.
+//! * `overflow.rs`: values too large for a leaf, in page chains.
+//! * `bulk.rs`: bottom-up bulk load from sorted input.
+//! * `check.rs`: the structural check and its typed report.
+
+mod bulk;
+mod check;
+mod error;
+mod node;
+mod overflow;
+mod range;
+mod stats;
+mod tree;
+
+pub use bulk::BULK_FILL_DEFAULT;
+pub use check::{CheckReport, Problem, check_pages_in_use};
+pub use error::{Error, Result};
+pub use node::VALUE_BYTES_MAX;
+pub use range::{Entry, Range};
+pub use stats::TreeStats;
+pub use tree::{BTree, OPTIMISTIC_DESCENTS_MAX};

@@ -1,0 +1,742 @@
+//! The byte layout of B+tree pages (docs/FORMAT.md, "B+tree pages") and
+//! the operations on one page.
+//!
+//! Every page starts with a 32-byte header; leaf and inner pages are
+//! slotted: an array of `u16` cell offsets in key order grows up from the
+//! header, the cells grow down from the end of the page.
+//!
+//! ```text
+//! offset size  field
+//!  0      1    kind: 1 leaf, 2 inner, 3 overflow
+//!  1      1    reserved (0)
+//!  2      2    cell count
+//!  4      4    heap start: offset of the lowest cell byte (page size if none)
+//!  8      4    garbage bytes: bytes of removed cells still inside the heap
+//! 12      4    reserved (0)
+//! 16      8    leaf: left sibling (0 = none)  | inner: first child
+//! 24      8    leaf: right sibling (0 = none) | inner: 0
+//! 32   2×count slots: u16 cell offsets, in key order
+//! ```
+//!
+//! Leaf cell: `key_len u16, value_word u32, key, value` where the value
+//! word's top bit says the value lives in an overflow chain, whose first
+//! page (`u64`) then stands in for the value; the low 31 bits are the
+//! value's length either way. Inner cell: `key_len u16, child u64, key`:
+//! keys at or above the cell's key and below the next cell's key live
+//! under `child`; keys below the first cell's key under the first child.
+//!
+//! Readers see pages through [`NodeBytes`], which both an optimistic
+//! [`PageView`] (copies, every access bounds-checked, a torn value gives
+//! [`Restart`]) and a latched `[u8]` implement, so there is one search.
+
+use std::cmp::Ordering;
+
+use keel_pager::{PageId, PageView, Restart};
+
+/// Bytes of the page header.
+pub const HEADER_BYTES: usize = 32;
+/// Bytes of one slot (a `u16` cell offset).
+pub const SLOT_BYTES: usize = 2;
+/// Bytes of a leaf cell before its key.
+pub const LEAF_CELL_HEADER_BYTES: usize = 6;
+/// Bytes of an inner cell before its key.
+pub const INNER_CELL_HEADER_BYTES: usize = 10;
+/// Bytes of the overflow page header (kind, reserved, bytes used, next).
+pub const OVERFLOW_HEADER_BYTES: usize = 16;
+/// The value word's flag: the value is in an overflow chain.
+pub const OVERFLOW_FLAG: u32 = 1 << 31;
+
+/// The largest value, in bytes (Redis's own bulk limit, so every value a
+/// Redis client may send fits).
+pub const VALUE_BYTES_MAX: usize = 512 << 20;
+const _: () = assert!(VALUE_BYTES_MAX < OVERFLOW_FLAG as usize);
+
+/// The kinds of B+tree page (byte 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Keys with values.
+    Leaf = 1,
+    /// Separators with children.
+    Inner = 2,
+    /// Part of a large value.
+    Overflow = 3,
+}
+
+impl Kind {
+    /// The kind named by a page's first byte.
+    pub fn from_byte(byte: u8) -> Option<Kind> {
+        match byte {
+            1 => Some(Kind::Leaf),
+            2 => Some(Kind::Inner),
+            3 => Some(Kind::Overflow),
+            _ => None,
+        }
+    }
+}
+
+// Header field offsets.
+const KIND: usize = 0;
+const COUNT: usize = 2;
+const HEAP_START: usize = 4;
+const GARBAGE: usize = 8;
+const LINK_0: usize = 16;
+const LINK_1: usize = 24;
+
+/// Sizes derived from the page size: what a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// The page size.
+    pub page_size: usize,
+}
+
+impl Geometry {
+    /// Bytes for slots and cells.
+    pub fn usable(self) -> usize {
+        self.page_size - HEADER_BYTES
+    }
+
+    /// The largest cell with its slot: a quarter of the usable space, so a
+    /// node always holds four, and a split always leaves both halves at
+    /// least a quarter full.
+    pub fn cell_bytes_max(self) -> usize {
+        self.usable() / 4
+    }
+
+    /// The longest key: a leaf cell with an overflow reference must fit.
+    pub fn key_bytes_max(self) -> usize {
+        self.cell_bytes_max() - SLOT_BYTES - LEAF_CELL_HEADER_BYTES - 8
+    }
+
+    /// A node (not the root) holding fewer bytes than this is merged with
+    /// or rebalanced against a sibling.
+    pub fn fill_bytes_min(self) -> usize {
+        self.usable() / 4
+    }
+
+    /// Whether a value of `value_len` bytes with a key of `key_len` bytes
+    /// is stored inside the leaf.
+    pub fn value_inline(self, key_len: usize, value_len: usize) -> bool {
+        SLOT_BYTES + LEAF_CELL_HEADER_BYTES + key_len + value_len <= self.cell_bytes_max()
+    }
+
+    /// Value bytes one overflow page carries.
+    pub fn overflow_bytes(self) -> usize {
+        self.page_size - OVERFLOW_HEADER_BYTES
+    }
+}
+
+/// Read access to a page's bytes, optimistic or latched.
+pub trait NodeBytes {
+    /// The page size.
+    fn size(&self) -> usize;
+    /// One byte.
+    fn byte(&self, offset: usize) -> Result<u8, Restart>;
+    /// A little-endian `u16`.
+    fn u16_at(&self, offset: usize) -> Result<u16, Restart>;
+    /// A little-endian `u32`.
+    fn u32_at(&self, offset: usize) -> Result<u32, Restart>;
+    /// A little-endian `u64`.
+    fn u64_at(&self, offset: usize) -> Result<u64, Restart>;
+    /// Compares the `len` bytes at `offset` with `other`.
+    fn compare(&self, offset: usize, len: usize, other: &[u8]) -> Result<Ordering, Restart>;
+    /// Appends the `len` bytes at `offset` to `out`.
+    fn append_to(&self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<(), Restart>;
+}
+
+impl NodeBytes for PageView<'_> {
+    #[inline]
+    fn size(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn byte(&self, offset: usize) -> Result<u8, Restart> {
+        self.u8_at(offset)
+    }
+    #[inline]
+    fn u16_at(&self, offset: usize) -> Result<u16, Restart> {
+        PageView::u16_at(self, offset)
+    }
+    #[inline]
+    fn u32_at(&self, offset: usize) -> Result<u32, Restart> {
+        PageView::u32_at(self, offset)
+    }
+    #[inline]
+    fn u64_at(&self, offset: usize) -> Result<u64, Restart> {
+        PageView::u64_at(self, offset)
+    }
+    #[inline]
+    fn compare(&self, offset: usize, len: usize, other: &[u8]) -> Result<Ordering, Restart> {
+        PageView::compare(self, offset, len, other)
+    }
+    fn append_to(&self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<(), Restart> {
+        if len > self.len() {
+            return Err(Restart);
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        self.copy_to(offset, &mut out[start..])
+    }
+}
+
+#[inline]
+fn slice(bytes: &[u8], offset: usize, len: usize) -> Result<&[u8], Restart> {
+    offset
+        .checked_add(len)
+        .and_then(|end| bytes.get(offset..end))
+        .ok_or(Restart)
+}
+
+impl NodeBytes for [u8] {
+    #[inline]
+    fn size(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn byte(&self, offset: usize) -> Result<u8, Restart> {
+        self.get(offset).copied().ok_or(Restart)
+    }
+    #[inline]
+    fn u16_at(&self, offset: usize) -> Result<u16, Restart> {
+        let mut bytes = [0u8; 2];
+        bytes.copy_from_slice(slice(self, offset, 2)?);
+        Ok(u16::from_le_bytes(bytes))
+    }
+    #[inline]
+    fn u32_at(&self, offset: usize) -> Result<u32, Restart> {
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(slice(self, offset, 4)?);
+        Ok(u32::from_le_bytes(bytes))
+    }
+    #[inline]
+    fn u64_at(&self, offset: usize) -> Result<u64, Restart> {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(slice(self, offset, 8)?);
+        Ok(u64::from_le_bytes(bytes))
+    }
+    #[inline]
+    fn compare(&self, offset: usize, len: usize, other: &[u8]) -> Result<Ordering, Restart> {
+        Ok(slice(self, offset, len)?.cmp(other))
+    }
+    fn append_to(&self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<(), Restart> {
+        out.extend_from_slice(slice(self, offset, len)?);
+        Ok(())
+    }
+}
+
+/// The kind of the page, if its first byte names one.
+#[inline]
+pub fn kind<B: NodeBytes + ?Sized>(page: &B) -> Result<Option<Kind>, Restart> {
+    Ok(Kind::from_byte(page.byte(KIND)?))
+}
+
+/// The number of cells.
+#[inline]
+pub fn count<B: NodeBytes + ?Sized>(page: &B) -> Result<usize, Restart> {
+    Ok(usize::from(page.u16_at(COUNT)?))
+}
+
+/// Leaf: the left sibling; inner: the first child.
+#[inline]
+pub fn link_0<B: NodeBytes + ?Sized>(page: &B) -> Result<PageId, Restart> {
+    Ok(PageId::new(page.u64_at(LINK_0)?))
+}
+
+/// Leaf: the right sibling.
+#[inline]
+pub fn link_1<B: NodeBytes + ?Sized>(page: &B) -> Result<PageId, Restart> {
+    Ok(PageId::new(page.u64_at(LINK_1)?))
+}
+
+/// The offset of cell `index`, checked to lie inside the heap.
+#[inline]
+pub fn cell_offset<B: NodeBytes + ?Sized>(page: &B, index: usize) -> Result<usize, Restart> {
+    let offset = usize::from(page.u16_at(HEADER_BYTES + index * SLOT_BYTES)?);
+    if offset < HEADER_BYTES || offset >= page.size() {
+        return Err(Restart);
+    }
+    Ok(offset)
+}
+
+/// The key of cell `index` as (offset, length). Both cell kinds begin with
+/// the key length; the key follows the kind's cell header.
+#[inline]
+pub fn key_at<B: NodeBytes + ?Sized>(page: &B, leaf: bool, index: usize) -> Result<(usize, usize), Restart> {
+    let cell = cell_offset(page, index)?;
+    let len = usize::from(page.u16_at(cell)?);
+    let header = if leaf { LEAF_CELL_HEADER_BYTES } else { INNER_CELL_HEADER_BYTES };
+    let start = cell + header;
+    if start + len > page.size() {
+        return Err(Restart);
+    }
+    Ok((start, len))
+}
+
+/// Binary search among the keys of a page with `count` cells: `Ok(index)`
+/// of an equal key, else `Err(index)` where it would go.
+#[inline]
+pub fn search<B: NodeBytes + ?Sized>(
+    page: &B,
+    leaf: bool,
+    count: usize,
+    key: &[u8],
+) -> Result<Result<usize, usize>, Restart> {
+    let (mut low, mut high) = (0, count);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let (offset, len) = key_at(page, leaf, middle)?;
+        match page.compare(offset, len, key)? {
+            Ordering::Less => low = middle + 1,
+            Ordering::Greater => high = middle,
+            Ordering::Equal => return Ok(Ok(middle)),
+        }
+    }
+    Ok(Err(low))
+}
+
+/// The child of an inner page whose range holds `key`, with its position
+/// (0 = the first child, i + 1 = the child of cell i).
+#[inline]
+pub fn child_for<B: NodeBytes + ?Sized>(page: &B, key: &[u8]) -> Result<(usize, PageId), Restart> {
+    let count = count(page)?;
+    let position = match search(page, false, count, key)? {
+        Ok(index) => index + 1,
+        Err(index) => index,
+    };
+    Ok((position, child_at(page, position)?))
+}
+
+/// Child `position` of an inner page (0 = the first child).
+#[inline]
+pub fn child_at<B: NodeBytes + ?Sized>(page: &B, position: usize) -> Result<PageId, Restart> {
+    if position == 0 {
+        return link_0(page);
+    }
+    let cell = cell_offset(page, position - 1)?;
+    Ok(PageId::new(page.u64_at(cell + 2)?))
+}
+
+/// Where a leaf cell's value lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueAt {
+    /// Inside the page at `offset`, `len` bytes.
+    Inline {
+        /// Offset in the page.
+        offset: usize,
+        /// Length.
+        len: usize,
+    },
+    /// In an overflow chain starting at `first`, `len` bytes in all.
+    Overflow {
+        /// The chain's first page.
+        first: PageId,
+        /// Length of the whole value.
+        len: usize,
+    },
+}
+
+impl ValueAt {
+    /// The value's length.
+    #[cfg(test)]
+    pub fn len(self) -> usize {
+        match self {
+            ValueAt::Inline { len, .. } | ValueAt::Overflow { len, .. } => len,
+        }
+    }
+}
+
+/// The value of leaf cell `index`.
+#[inline]
+pub fn value_at<B: NodeBytes + ?Sized>(page: &B, index: usize) -> Result<ValueAt, Restart> {
+    let cell = cell_offset(page, index)?;
+    let key_len = usize::from(page.u16_at(cell)?);
+    let word = page.u32_at(cell + 2)?;
+    let start = cell + LEAF_CELL_HEADER_BYTES + key_len;
+    let len = (word & !OVERFLOW_FLAG) as usize;
+    if word & OVERFLOW_FLAG != 0 {
+        let first = PageId::new(page.u64_at(start)?);
+        Ok(ValueAt::Overflow { first, len })
+    } else if start + len > page.size() {
+        Err(Restart)
+    } else {
+        Ok(ValueAt::Inline { offset: start, len })
+    }
+}
+
+/// The length of the cell at `offset` (header, key and value or reference).
+pub fn cell_len(page: &[u8], leaf: bool, offset: usize) -> Result<usize, Restart> {
+    let key_len = usize::from(page.u16_at(offset)?);
+    let len = if leaf {
+        let word = page.u32_at(offset + 2)?;
+        let value = if word & OVERFLOW_FLAG != 0 { 8 } else { (word & !OVERFLOW_FLAG) as usize };
+        LEAF_CELL_HEADER_BYTES + key_len + value
+    } else {
+        INNER_CELL_HEADER_BYTES + key_len
+    };
+    if offset + len > page.len() {
+        return Err(Restart);
+    }
+    Ok(len)
+}
+
+/// The bytes of cell `index`.
+pub fn cell_bytes(page: &[u8], leaf: bool, index: usize) -> Result<&[u8], Restart> {
+    let offset = cell_offset(page, index)?;
+    let len = cell_len(page, leaf, offset)?;
+    Ok(&page[offset..offset + len])
+}
+
+/// The key inside raw cell bytes.
+pub fn cell_key(cell: &[u8], leaf: bool) -> &[u8] {
+    let key_len = usize::from(u16::from_le_bytes([cell[0], cell[1]]));
+    let header = if leaf { LEAF_CELL_HEADER_BYTES } else { INNER_CELL_HEADER_BYTES };
+    &cell[header..header + key_len]
+}
+
+/// The child inside raw inner cell bytes.
+pub fn cell_child(cell: &[u8]) -> PageId {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&cell[2..10]);
+    PageId::new(u64::from_le_bytes(bytes))
+}
+
+/// Encodes a leaf cell.
+pub fn leaf_cell(key: &[u8], value: StoredValue<'_>) -> Vec<u8> {
+    let (word, payload_len) = match value {
+        StoredValue::Inline(bytes) => (bytes.len() as u32, bytes.len()),
+        StoredValue::Overflow { len, .. } => (len as u32 | OVERFLOW_FLAG, 8),
+    };
+    let mut cell = Vec::with_capacity(LEAF_CELL_HEADER_BYTES + key.len() + payload_len);
+    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    cell.extend_from_slice(&word.to_le_bytes());
+    cell.extend_from_slice(key);
+    match value {
+        StoredValue::Inline(bytes) => cell.extend_from_slice(bytes),
+        StoredValue::Overflow { first, .. } => cell.extend_from_slice(&first.get().to_le_bytes()),
+    }
+    cell
+}
+
+/// Encodes an inner cell.
+pub fn inner_cell(key: &[u8], child: PageId) -> Vec<u8> {
+    let mut cell = Vec::with_capacity(INNER_CELL_HEADER_BYTES + key.len());
+    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    cell.extend_from_slice(&child.get().to_le_bytes());
+    cell.extend_from_slice(key);
+    cell
+}
+
+/// How a leaf cell holds its value.
+#[derive(Debug, Clone, Copy)]
+pub enum StoredValue<'a> {
+    /// The bytes themselves.
+    Inline(&'a [u8]),
+    /// A reference to an overflow chain.
+    Overflow {
+        /// The chain's first page.
+        first: PageId,
+        /// The value's length.
+        len: usize,
+    },
+}
+
+/// A decoded header, for the writer (which holds a latch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Leaf or inner.
+    pub kind: Kind,
+    /// Cells.
+    pub count: usize,
+    /// Offset of the lowest cell byte.
+    pub heap_start: usize,
+    /// Bytes of removed cells inside the heap.
+    pub garbage: usize,
+    /// Leaf: left sibling; inner: first child.
+    pub link_0: PageId,
+    /// Leaf: right sibling.
+    pub link_1: PageId,
+}
+
+impl Header {
+    /// Reads and checks the header of a latched page: a leaf or inner page
+    /// whose slots and heap fit the page.
+    pub fn read(page: &[u8]) -> Result<Header, Restart> {
+        let kind = match kind(page)? {
+            Some(kind @ (Kind::Leaf | Kind::Inner)) => kind,
+            _ => return Err(Restart),
+        };
+        let header = Header {
+            kind,
+            count: count(page)?,
+            heap_start: page.u32_at(HEAP_START)? as usize,
+            garbage: page.u32_at(GARBAGE)? as usize,
+            link_0: link_0(page)?,
+            link_1: link_1(page)?,
+        };
+        let slots_end = HEADER_BYTES + header.count * SLOT_BYTES;
+        if slots_end > header.heap_start
+            || header.heap_start > page.len()
+            || header.garbage > page.len() - header.heap_start
+        {
+            return Err(Restart);
+        }
+        Ok(header)
+    }
+
+    /// Whether this is a leaf.
+    pub fn is_leaf(&self) -> bool {
+        self.kind == Kind::Leaf
+    }
+
+    /// Bytes between the slots and the heap.
+    pub fn contiguous_free(&self) -> usize {
+        self.heap_start - HEADER_BYTES - self.count * SLOT_BYTES
+    }
+
+    /// Bytes free after a compaction.
+    pub fn free(&self) -> usize {
+        self.contiguous_free() + self.garbage
+    }
+
+    /// Bytes of slots and live cells.
+    pub fn used(&self, page_size: usize) -> usize {
+        page_size - HEADER_BYTES - self.free()
+    }
+
+    fn write(&self, page: &mut [u8]) {
+        page[KIND] = self.kind as u8;
+        page[1] = 0;
+        page[COUNT..COUNT + 2].copy_from_slice(&(self.count as u16).to_le_bytes());
+        page[HEAP_START..HEAP_START + 4].copy_from_slice(&(self.heap_start as u32).to_le_bytes());
+        page[GARBAGE..GARBAGE + 4].copy_from_slice(&(self.garbage as u32).to_le_bytes());
+        page[12..16].fill(0);
+        page[LINK_0..LINK_0 + 8].copy_from_slice(&self.link_0.get().to_le_bytes());
+        page[LINK_1..LINK_1 + 8].copy_from_slice(&self.link_1.get().to_le_bytes());
+    }
+}
+
+/// Sets a leaf's left sibling.
+pub fn set_left(page: &mut [u8], left: PageId) {
+    page[LINK_0..LINK_0 + 8].copy_from_slice(&left.get().to_le_bytes());
+}
+
+/// Sets a leaf's right sibling.
+pub fn set_right(page: &mut [u8], right: PageId) {
+    page[LINK_1..LINK_1 + 8].copy_from_slice(&right.get().to_le_bytes());
+}
+
+/// Writes a whole node into `page`: the header, then `cells` (raw, in key
+/// order) packed at the end. Unused bytes are zeroed so no stale data
+/// survives in the file. The cells must fit.
+pub fn build<'c>(
+    page: &mut [u8],
+    kind: Kind,
+    link_0: PageId,
+    link_1: PageId,
+    cells: impl IntoIterator<Item = &'c [u8]>,
+) {
+    let mut heap_start = page.len();
+    let mut count = 0;
+    for cell in cells {
+        heap_start -= cell.len();
+        page[heap_start..heap_start + cell.len()].copy_from_slice(cell);
+        let slot = HEADER_BYTES + count * SLOT_BYTES;
+        page[slot..slot + 2].copy_from_slice(&(heap_start as u16).to_le_bytes());
+        count += 1;
+    }
+    let slots_end = HEADER_BYTES + count * SLOT_BYTES;
+    assert!(slots_end <= heap_start, "node overfilled: {count} cells");
+    page[slots_end..heap_start].fill(0);
+    Header {
+        kind,
+        count,
+        heap_start,
+        garbage: 0,
+        link_0,
+        link_1,
+    }
+    .write(page);
+}
+
+/// Bytes `cells` take in a page, slots included.
+pub fn cells_bytes<'c>(cells: impl IntoIterator<Item = &'c [u8]>) -> usize {
+    cells.into_iter().map(|cell| cell.len() + SLOT_BYTES).sum()
+}
+
+/// Rewrites a latched page without its garbage.
+pub fn compact(page: &mut [u8], scratch: &mut Vec<u8>) -> Result<(), Restart> {
+    let header = Header::read(page)?;
+    let leaf = header.is_leaf();
+    scratch.clear();
+    scratch.resize(page.len(), 0);
+    let cells = (0..header.count)
+        .map(|index| cell_bytes(page, leaf, index))
+        .collect::<Result<Vec<_>, _>>()?;
+    build(scratch, header.kind, header.link_0, header.link_1, cells);
+    page.copy_from_slice(scratch);
+    Ok(())
+}
+
+/// Inserts `cell` as cell `index` if the page has room (compacting if the
+/// room is only there after compaction); false if it has not.
+pub fn insert_cell(page: &mut [u8], index: usize, cell: &[u8], scratch: &mut Vec<u8>) -> Result<bool, Restart> {
+    let mut header = Header::read(page)?;
+    let need = cell.len() + SLOT_BYTES;
+    if header.free() < need {
+        return Ok(false);
+    }
+    if header.contiguous_free() < need {
+        compact(page, scratch)?;
+        header = Header::read(page)?;
+    }
+    if index > header.count {
+        return Err(Restart);
+    }
+    let start = header.heap_start - cell.len();
+    page[start..start + cell.len()].copy_from_slice(cell);
+    let slot = HEADER_BYTES + index * SLOT_BYTES;
+    let slots_end = HEADER_BYTES + header.count * SLOT_BYTES;
+    page.copy_within(slot..slots_end, slot + SLOT_BYTES);
+    page[slot..slot + 2].copy_from_slice(&(start as u16).to_le_bytes());
+    header.count += 1;
+    header.heap_start = start;
+    header.write(page);
+    Ok(true)
+}
+
+/// Removes cell `index`; its bytes become garbage.
+pub fn remove_cell(page: &mut [u8], index: usize) -> Result<(), Restart> {
+    let mut header = Header::read(page)?;
+    if index >= header.count {
+        return Err(Restart);
+    }
+    let offset = cell_offset(page, index)?;
+    let len = cell_len(page, header.is_leaf(), offset)?;
+    let slot = HEADER_BYTES + index * SLOT_BYTES;
+    let slots_end = HEADER_BYTES + header.count * SLOT_BYTES;
+    page.copy_within(slot + SLOT_BYTES..slots_end, slot);
+    page[slots_end - SLOT_BYTES..slots_end].fill(0);
+    header.count -= 1;
+    if offset == header.heap_start {
+        header.heap_start += len;
+    } else {
+        header.garbage += len;
+    }
+    header.write(page);
+    Ok(())
+}
+
+/// Writes an empty leaf with no siblings.
+pub fn build_empty_leaf(page: &mut [u8]) {
+    build(page, Kind::Leaf, PageId::NONE, PageId::NONE, std::iter::empty());
+}
+
+/// The shortest separator `s` with `left < s <= right` (prefix truncation:
+/// inner pages carry only as much of a key as tells the halves apart).
+pub fn separator(left: &[u8], right: &[u8]) -> Vec<u8> {
+    debug_assert!(left < right);
+    let common = left.iter().zip(right).take_while(|(a, b)| a == b).count();
+    right[..(common + 1).min(right.len())].to_vec()
+}
+
+/// Writes an overflow page.
+pub fn build_overflow(page: &mut [u8], data: &[u8], next: PageId) {
+    page[0] = Kind::Overflow as u8;
+    page[1..4].fill(0);
+    page[4..8].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    page[8..16].copy_from_slice(&next.get().to_le_bytes());
+    page[OVERFLOW_HEADER_BYTES..OVERFLOW_HEADER_BYTES + data.len()].copy_from_slice(data);
+    page[OVERFLOW_HEADER_BYTES + data.len()..].fill(0);
+}
+
+/// An overflow page's (bytes used, next page), checked.
+pub fn overflow_header<B: NodeBytes + ?Sized>(page: &B) -> Result<Option<(usize, PageId)>, Restart> {
+    if kind(page)? != Some(Kind::Overflow) {
+        return Ok(None);
+    }
+    let used = page.u32_at(4)? as usize;
+    if used > page.size() - OVERFLOW_HEADER_BYTES {
+        return Ok(None);
+    }
+    Ok(Some((used, PageId::new(page.u64_at(8)?))))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn leaf_with(keys: &[&[u8]]) -> Vec<u8> {
+        let mut page = vec![0u8; 4096];
+        let cells: Vec<Vec<u8>> = keys.iter().map(|key| leaf_cell(key, StoredValue::Inline(b"v"))).collect();
+        build(&mut page, Kind::Leaf, PageId::NONE, PageId::NONE, cells.iter().map(Vec::as_slice));
+        page
+    }
+
+    #[test]
+    fn search_finds_keys_and_gaps() {
+        let page = leaf_with(&[b"b", b"d", b"f"]);
+        let page = page.as_slice();
+        assert_eq!(search(page, true, 3, b"d").unwrap(), Ok(1));
+        assert_eq!(search(page, true, 3, b"a").unwrap(), Err(0));
+        assert_eq!(search(page, true, 3, b"e").unwrap(), Err(2));
+        assert_eq!(search(page, true, 3, b"g").unwrap(), Err(3));
+    }
+
+    #[test]
+    fn insert_and_remove_keep_order_and_account_bytes() {
+        let mut page = leaf_with(&[b"b", b"f"]);
+        let mut scratch = Vec::new();
+        let before = Header::read(&page).unwrap();
+        let cell = leaf_cell(b"d", StoredValue::Inline(b"xyz"));
+        assert!(insert_cell(&mut page, 1, &cell, &mut scratch).unwrap());
+        let after = Header::read(&page).unwrap();
+        assert_eq!(after.free(), before.free() - cell.len() - SLOT_BYTES);
+        assert_eq!(search(page.as_slice(), true, 3, b"d").unwrap(), Ok(1));
+        remove_cell(&mut page, 0).unwrap();
+        let removed = Header::read(&page).unwrap();
+        assert_eq!(removed.count, 2);
+        assert_eq!(removed.garbage, leaf_cell(b"b", StoredValue::Inline(b"v")).len());
+        compact(&mut page, &mut scratch).unwrap();
+        let compacted = Header::read(&page).unwrap();
+        assert_eq!(compacted.garbage, 0);
+        assert_eq!(compacted.free(), removed.free());
+        assert_eq!(value_at(page.as_slice(), 0).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn full_page_refuses_a_cell() {
+        let mut page = leaf_with(&[]);
+        let mut scratch = Vec::new();
+        let geometry = Geometry { page_size: 4096 };
+        let value = vec![7u8; geometry.cell_bytes_max() - SLOT_BYTES - LEAF_CELL_HEADER_BYTES - 4];
+        let mut inserted = 0;
+        for key in 0u32.. {
+            let cell = leaf_cell(&key.to_be_bytes(), StoredValue::Inline(&value));
+            if !insert_cell(&mut page, inserted, &cell, &mut scratch).unwrap() {
+                break;
+            }
+            inserted += 1;
+        }
+        assert_eq!(inserted, 4, "a page holds four largest cells");
+    }
+
+    #[test]
+    fn separators_are_short_and_between() {
+        assert_eq!(separator(b"apple", b"apricot"), b"apr");
+        assert_eq!(separator(b"ab", b"abc"), b"abc");
+        assert_eq!(separator(b"a", b"b"), b"b");
+        let left: &[u8] = b"abc";
+        let right: &[u8] = b"abd";
+        let sep = separator(left, right);
+        assert!(left < sep.as_slice() && sep.as_slice() <= right);
+    }
+
+    #[test]
+    fn torn_slots_restart_rather_than_panic() {
+        let mut page = leaf_with(&[b"a"]);
+        page[HEADER_BYTES..HEADER_BYTES + 2].copy_from_slice(&0xffffu16.to_le_bytes());
+        assert_eq!(key_at(page.as_slice(), true, 0), Err(Restart));
+        page[COUNT..COUNT + 2].copy_from_slice(&5000u16.to_le_bytes());
+        assert_eq!(Header::read(&page), Err(Restart));
+    }
+}

@@ -1,0 +1,64 @@
+//! What the B+tree's tests share: pagers on the simulated disk, keys and
+//! values that exercise prefix truncation and overflow chains, and a
+//! comparison of a tree with its model.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use keel_btree::BTree;
+use keel_io::{SimVfs, Vfs};
+use keel_pager::{Pager, PagerOptions};
+
+/// 4 KiB pages (the smallest) and a pool of `frames` frames.
+pub fn options(frames: u64) -> PagerOptions {
+    PagerOptions {
+        pool_bytes: frames * 4096,
+        ..PagerOptions::default()
+    }
+}
+
+/// A pager on a fresh simulated disk.
+pub fn pager(seed: u64, frames: u64) -> (Arc<SimVfs>, Arc<Pager>) {
+    let vfs = Arc::new(SimVfs::new(seed));
+    let shared: Arc<dyn Vfs> = vfs.clone();
+    let pager = Pager::open(shared, "/db/pages", options(frames)).unwrap();
+    (vfs, Arc::new(pager))
+}
+
+/// The key of `id`: its big-endian bytes, then a run of filler whose length
+/// depends on the id, so keys differ in length and share long prefixes.
+pub fn key(id: u16) -> Vec<u8> {
+    let mut key = vec![b'k'; 1 + usize::from(id % 5) * 60];
+    key[0] = b'k';
+    let mut out = id.to_be_bytes().to_vec();
+    out.append(&mut key);
+    out
+}
+
+/// Value lengths that land inline, fill a page, and need one or several
+/// overflow pages.
+pub const VALUE_LENGTHS: [usize; 7] = [0, 9, 150, 700, 990, 5000, 20_000];
+
+/// A value of `len` bytes whose content names `id` and `version`.
+pub fn value(id: u16, version: u32, len: usize) -> Vec<u8> {
+    let seed = u64::from(id) << 32 | u64::from(version);
+    (0..len)
+        .map(|index| (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(index as u64 * 31) >> 24) as u8)
+        .collect()
+}
+
+/// Asserts the tree passes its check and holds exactly `model`, forward
+/// and backward.
+pub fn assert_matches(tree: &BTree, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
+    let report = tree.check().unwrap();
+    assert!(report.is_ok(), "check: {:?}", report.problems);
+    assert_eq!(report.entries, model.len() as u64);
+    let forward: Vec<(Vec<u8>, Vec<u8>)> = tree.iter().collect::<Result<_, _>>().unwrap();
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert!(forward == expected, "forward scan differs from the model");
+    let mut backward: Vec<(Vec<u8>, Vec<u8>)> = tree.iter().rev().collect::<Result<_, _>>().unwrap();
+    backward.reverse();
+    assert!(backward == expected, "reverse scan differs from the model");
+}

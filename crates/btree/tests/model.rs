@@ -1,0 +1,288 @@
+#![allow(clippy::unwrap_used)] // Tests: a failed step should stop the test loudly.
+//! Model-based tests: random operation sequences run against the tree and
+//! a `BTreeMap`, with 4 KiB pages, keys up to 250 bytes and values up to
+//! 20 KB, so splits, merges, rebalancing, overflow chains and a height of
+//! several levels all happen; a small pool makes pages leave and come back.
+//! `check()` runs after every step.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use common::{assert_matches, key, pager, value, VALUE_LENGTHS};
+use keel_btree::{check_pages_in_use, BTree, BULK_FILL_DEFAULT};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert { id: u16, len: usize },
+    Delete { id: u16 },
+    Get { id: u16 },
+    Range { start: Bound<u16>, end: Bound<u16>, reverse: bool, take: usize },
+    /// Deletes a run of ids: many merges in a row.
+    DeleteRun { first: u16, count: u16 },
+    Clear,
+    /// Clears, then bulk loads every id in `first..first + count` whose id
+    /// is divisible by `step`.
+    BulkLoad { first: u16, count: u16, step: u16, fill: f64 },
+}
+
+fn id() -> impl Strategy<Value = u16> {
+    0u16..600
+}
+
+fn bound() -> impl Strategy<Value = Bound<u16>> {
+    prop_oneof![
+        Just(Bound::Unbounded),
+        id().prop_map(Bound::Included),
+        id().prop_map(Bound::Excluded),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        30 => (id(), prop::sample::select(VALUE_LENGTHS.to_vec())).prop_map(|(id, len)| Op::Insert { id, len }),
+        12 => id().prop_map(|id| Op::Delete { id }),
+        8 => id().prop_map(|id| Op::Get { id }),
+        6 => (bound(), bound(), any::<bool>(), 1usize..40).prop_map(|(start, end, reverse, take)| Op::Range { start, end, reverse, take }),
+        3 => (id(), 1u16..200).prop_map(|(first, count)| Op::DeleteRun { first, count }),
+        1 => Just(Op::Clear),
+        2 => (id(), 1u16..600, 1u16..4, 0.55f64..1.0).prop_map(|(first, count, step, fill)| Op::BulkLoad { first, count, step, fill }),
+    ]
+}
+
+fn key_bound(bound: Bound<u16>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Included(id) => Bound::Included(key(id)),
+        Bound::Excluded(id) => Bound::Excluded(key(id)),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn run(ops: Vec<Op>, frames: u64) {
+    let (_vfs, pager) = pager(1, frames);
+    let tree = BTree::create(pager.clone()).unwrap();
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    for (version, op) in ops.into_iter().enumerate() {
+        let version = version as u32;
+        match op {
+            Op::Insert { id, len } => {
+                let value = value(id, version, len);
+                tree.insert(&key(id), &value).unwrap();
+                model.insert(key(id), value);
+            }
+            Op::Delete { id } => {
+                assert_eq!(tree.delete(&key(id)).unwrap(), model.remove(&key(id)).is_some());
+            }
+            Op::Get { id } => {
+                assert_eq!(tree.get(&key(id)).unwrap().as_ref(), model.get(&key(id)));
+            }
+            Op::Range { start, end, reverse, take } => {
+                let (start, end) = (key_bound(start), key_bound(end));
+                let valid = match (&start, &end) {
+                    (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => s <= e,
+                    _ => true,
+                };
+                if !valid || matches!((&start, &end), (Bound::Excluded(s), Bound::Excluded(e)) if s == e) {
+                    continue;
+                }
+                let expected: Vec<(Vec<u8>, Vec<u8>)> = if reverse {
+                    model.range((start.clone(), end.clone())).rev().take(take).map(|(k, v)| (k.clone(), v.clone())).collect()
+                } else {
+                    model.range((start.clone(), end.clone())).take(take).map(|(k, v)| (k.clone(), v.clone())).collect()
+                };
+                let range = tree.range((start, end));
+                let found: Vec<(Vec<u8>, Vec<u8>)> = if reverse {
+                    range.rev().take(take).collect::<Result<_, _>>().unwrap()
+                } else {
+                    range.take(take).collect::<Result<_, _>>().unwrap()
+                };
+                assert!(found == expected, "range differs from the model");
+            }
+            Op::DeleteRun { first, count } => {
+                for id in first..first.saturating_add(count).min(600) {
+                    assert_eq!(tree.delete(&key(id)).unwrap(), model.remove(&key(id)).is_some());
+                }
+            }
+            Op::Clear => {
+                tree.clear().unwrap();
+                model.clear();
+            }
+            Op::BulkLoad { first, count, step, fill } => {
+                tree.clear().unwrap();
+                model.clear();
+                let mut ids: Vec<u16> = (first..first.saturating_add(count).min(600)).filter(|id| id % step == 0).collect();
+                ids.sort_by_key(|id| key(*id));
+                let entries: Vec<(Vec<u8>, Vec<u8>)> = ids
+                    .iter()
+                    .map(|&id| (key(id), value(id, version, VALUE_LENGTHS[usize::from(id) % VALUE_LENGTHS.len()])))
+                    .collect();
+                let loaded = tree.bulk_load(entries.iter().map(|(k, v)| (k, v)), fill).unwrap();
+                assert_eq!(loaded, entries.len() as u64);
+                model.extend(entries);
+            }
+        }
+        if cfg!(debug_assertions) {
+            let report = tree.check().unwrap();
+            assert!(report.is_ok(), "after a step: {:?}", report.problems);
+            assert_eq!(report.entries, model.len() as u64);
+            let leaks = check_pages_in_use(&pager, &[&report], &[]);
+            assert!(leaks.is_empty(), "pages: {leaks:?}");
+        }
+    }
+    assert_matches(&tree, &model);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tree_matches_model(ops in prop::collection::vec(op(), 1..160)) {
+        run(ops, 24);
+    }
+}
+
+#[test]
+fn grows_and_shrinks_through_several_levels() {
+    let (_vfs, pager) = pager(2, 32);
+    let tree = BTree::create(pager.clone()).unwrap();
+    let mut model = BTreeMap::new();
+    // Keys with a long shared prefix keep separators long even after
+    // truncation, so inner nodes hold few and the tree gets tall.
+    let long_key = |id: u32| {
+        let mut key = vec![b'x'; 890];
+        key.extend_from_slice(format!("{id:08}").as_bytes());
+        key
+    };
+    for id in 0..2000u32 {
+        let id = id.wrapping_mul(7919) % 2000;
+        tree.insert(&long_key(id), &id.to_le_bytes()).unwrap();
+        model.insert(long_key(id), id.to_le_bytes().to_vec());
+    }
+    let tall = tree.check().unwrap();
+    assert!(tall.is_ok(), "{:?}", tall.problems);
+    assert!(tall.height >= 4, "height {} with 898-byte keys", tall.height);
+    assert_matches(&tree, &model);
+    for id in 0..2000u32 {
+        let id = id.wrapping_mul(104_729) % 2000;
+        assert!(tree.delete(&long_key(id)).unwrap());
+        model.remove(&long_key(id));
+        if id % 97 == 0 {
+            let report = tree.check().unwrap();
+            assert!(report.is_ok(), "{:?}", report.problems);
+        }
+    }
+    let empty = tree.check().unwrap();
+    assert!(empty.is_ok(), "{:?}", empty.problems);
+    assert_eq!(empty.height, 1, "the tree shrinks back to a root leaf");
+    assert_eq!(empty.pages, vec![tree.root()], "every other page was freed");
+    assert_eq!(pager.allocated_pages(), vec![tree.root()]);
+}
+
+#[test]
+fn bulk_load_rejects_bad_input_and_leaves_the_tree_empty() {
+    let (_vfs, pager) = pager(3, 32);
+    let tree = BTree::create(pager.clone()).unwrap();
+    let unsorted = vec![(key(1), vec![1u8; 5000]), (key(3), vec![3]), (key(2), vec![2])];
+    let sorted_prefix = unsorted.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
+    assert!(matches!(
+        tree.bulk_load(sorted_prefix, BULK_FILL_DEFAULT),
+        Err(keel_btree::Error::Unsorted { index: 2 })
+    ));
+    assert!(tree.is_empty().unwrap());
+    assert_eq!(pager.allocated_pages(), vec![tree.root()], "pages of the failed load were freed");
+    assert!(matches!(
+        tree.bulk_load(std::iter::empty::<(&[u8], &[u8])>(), 0.3),
+        Err(keel_btree::Error::FillFactor { .. })
+    ));
+    tree.insert(b"a", b"1").unwrap();
+    assert!(matches!(
+        tree.bulk_load([(b"b".as_slice(), b"2".as_slice())], BULK_FILL_DEFAULT),
+        Err(keel_btree::Error::NotEmpty { .. })
+    ));
+}
+
+#[test]
+fn limits_are_typed_errors() {
+    let (_vfs, pager) = pager(4, 32);
+    let tree = BTree::create(pager).unwrap();
+    let max = tree.key_bytes_max();
+    assert!(max >= 4096 / 4 - 32, "about a quarter page: {max}");
+    tree.insert(&vec![1u8; max], b"fits").unwrap();
+    assert!(matches!(
+        tree.insert(&vec![1u8; max + 1], b"too long"),
+        Err(keel_btree::Error::KeyTooLarge { len, max: limit }) if len == max + 1 && limit == max
+    ));
+    assert_eq!(tree.get(&vec![1u8; max + 1]).unwrap(), None);
+    assert!(!tree.delete(&vec![1u8; max + 1]).unwrap());
+    assert_eq!(keel_btree::VALUE_BYTES_MAX, 512 << 20);
+}
+
+#[test]
+fn reopen_finds_the_tree_by_its_root() {
+    let (vfs, pager) = pager(5, 32);
+    let tree = BTree::create(pager.clone()).unwrap();
+    for id in 0..300u16 {
+        tree.insert(&key(id), &value(id, 0, VALUE_LENGTHS[usize::from(id) % 7])).unwrap();
+    }
+    let root = tree.root();
+    pager.checkpoint(&root.get().to_le_bytes()).unwrap();
+    drop(tree);
+    drop(pager);
+    let shared: std::sync::Arc<dyn keel_io::Vfs> = vfs;
+    let pager = std::sync::Arc::new(keel_pager::Pager::open(shared, "/db/pages", common::options(32)).unwrap());
+    let tree = BTree::open(pager.clone(), root).unwrap();
+    for id in 0..300u16 {
+        assert_eq!(tree.get(&key(id)).unwrap(), Some(value(id, 0, VALUE_LENGTHS[usize::from(id) % 7])));
+    }
+    assert!(tree.check().unwrap().is_ok());
+    // A page that is not a root is refused.
+    let overflow_page = tree.check().unwrap().pages.into_iter().find(|&page| {
+        pager.read(page, |view| view.u8_at(0)).unwrap() == 3
+    });
+    if let Some(page) = overflow_page {
+        assert!(matches!(BTree::open(pager, page), Err(keel_btree::Error::NotATree { .. })));
+    }
+}
+
+/// A long seeded workload whose mix reaches every shape change: the
+/// counters prove splits, root splits, merges, rebalancing and root
+/// collapses all ran, under checks against the model.
+#[test]
+fn long_random_workload_reaches_every_shape_change() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(42);
+    let (_vfs, pager) = pager(6, 40);
+    let tree = BTree::create(pager.clone()).unwrap();
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    for round in 0..6000u32 {
+        // Phases of growth and of shrinking.
+        let growing = (round / 1500) % 2 == 0;
+        let id = rng.random_range(0..600u16);
+        if rng.random_bool(if growing { 0.8 } else { 0.2 }) {
+            let len = VALUE_LENGTHS[rng.random_range(0..VALUE_LENGTHS.len())];
+            let value = value(id, round, len);
+            tree.insert(&key(id), &value).unwrap();
+            model.insert(key(id), value);
+        } else {
+            assert_eq!(tree.delete(&key(id)).unwrap(), model.remove(&key(id)).is_some());
+        }
+        if round % 500 == 499 {
+            assert_matches(&tree, &model);
+        }
+    }
+    for id in 0..600u16 {
+        assert_eq!(tree.delete(&key(id)).unwrap(), model.remove(&key(id)).is_some());
+    }
+    assert_matches(&tree, &model);
+    let stats = tree.stats();
+    eprintln!("{stats:?}");
+    assert!(stats.splits > 100, "{stats:?}");
+    assert!(stats.root_splits >= 1, "{stats:?}");
+    assert!(stats.merges > 50, "{stats:?}");
+    assert!(stats.rebalances > 0, "{stats:?}");
+    assert!(stats.root_collapses >= 1, "{stats:?}");
+    assert_eq!(pager.allocated_pages(), vec![tree.root()], "every page but the root was freed");
+    assert!(pager.stats().evictions > 0, "the pool was smaller than the tree");
+}
