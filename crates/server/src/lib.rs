@@ -1,1 +1,49 @@
-//! keel-server: the Redis-compatible protocol layer (issue 8, in progress).
+//! keel-server: keel's Redis-compatible protocol layer.
+//!
+//! * `protocol.rs`: the incremental RESP request parser (multibulk and
+//!   inline requests, `inline.rs` for inline quoting), with Redis's limits
+//!   and error texts.
+//! * `reply.rs`: reply values, encoded in RESP2 or RESP3.
+//! * `number.rs`: integers and doubles as Redis reads and prints them.
+//! * `glob.rs`: Redis's glob patterns (KEYS, SCAN MATCH), in linear space
+//!   and O(pattern × text) time.
+//! * `command_table.rs`: the commands, their arity, flags and keys; COMMAND
+//!   replies; unknown-command and arity errors.
+//! * `backend.rs`: the seam the engine implements ([`Backend`],
+//!   [`Session`]).
+//! * `server.rs` and `connection.rs`: the TCP listener, a thread per
+//!   connection, pipelining, HELLO/AUTH/SELECT/CLIENT/MULTI and the other
+//!   connection commands.
+//!
+//! ```no_run
+//! # fn run<B: keel_server::Backend>(backend: std::sync::Arc<B>) -> keel_server::Result<()> {
+//! let handle = keel_server::start(keel_server::ServerOptions::default(), backend)?;
+//! println!("listening on {}", handle.local_address());
+//! handle.wait();
+//! # Ok(()) }
+//! ```
+
+mod backend;
+pub mod command_table;
+mod connection;
+mod error;
+mod glob;
+mod inline;
+mod number;
+mod protocol;
+mod reply;
+mod server;
+
+pub use backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
+pub use command_table::{CommandFlags, CommandSpec, HandledBy};
+pub use connection::{
+    AUTH_WITHOUT_PASSWORD_TEXT, HELLO_NOAUTH_TEXT, NOAUTH_TEXT, OUTPUT_FLUSH_BYTES,
+    READ_CHUNK_BYTES, WRONGPASS_TEXT,
+};
+pub use error::{Error, Result};
+pub use glob::{GlobPattern, glob_matches};
+pub use inline::split_inline_arguments;
+pub use number::{format_double, format_human_double, parse_integer};
+pub use protocol::{ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, RequestParser, parse_all};
+pub use reply::{ProtocolVersion, Reply};
+pub use server::{MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, start};

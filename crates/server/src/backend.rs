@@ -1,0 +1,78 @@
+//! The seam between the protocol and the storage engine.
+//!
+//! The connection layer handles everything about the connection itself
+//! (HELLO, AUTH, SELECT, CLIENT, COMMAND, PING, ECHO, TIME, QUIT) and the
+//! queuing half of MULTI; every command that touches data or the engine's
+//! state goes through a [`Session`], one per connection, opened from the
+//! [`Backend`]. The engine (issue 7) implements these two traits over
+//! `keel::Database`; tests implement them over a `BTreeMap`.
+//!
+//! Contract for implementations:
+//! - A command reaches [`Session::execute`] only after the table checks
+//!   passed: it is a known command (or subcommand), its arity is right,
+//!   the client is authenticated, and [`CommandSpec::handled_by`] is
+//!   [`HandledBy::Backend`](crate::HandledBy::Backend). Option parsing
+//!   and data errors (`WRONGTYPE`, `ERR value is not an integer or out of
+//!   range`, `ERR syntax error` …) are the session's.
+//! - Every command is atomic on its own.
+//! - [`Session::execute_transaction`] runs the data commands of a MULTI
+//!   block as one transaction, all or nothing, and fails it (returns
+//!   `None`, which EXEC sends as a null array) when a key watched since
+//!   the last [`Session::watch`] changed. It ends the watch, as EXEC does.
+//! - Errors of individual commands inside a transaction are replies, not
+//!   aborts (Redis runs the rest of the block).
+
+use crate::command_table::CommandSpec;
+use crate::protocol::Command;
+use crate::reply::Reply;
+
+/// A database number chosen with SELECT, `0..databases` (keel maps each
+/// to a keyspace).
+pub type DatabaseIndex = u32;
+
+/// A client connection's id (CLIENT ID), unique for the server's life.
+pub type ClientId = u64;
+
+/// One `# Name` section of INFO: `field:value` lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InfoSection {
+    /// The section's name, lower case (`persistence`, `keyspace`).
+    pub name: String,
+    /// Fields in order.
+    pub fields: Vec<(String, String)>,
+}
+
+/// The storage side of the server, shared by every connection.
+pub trait Backend: Send + Sync + 'static {
+    /// A connection's view of the backend.
+    type Session: Session;
+
+    /// Opens the session of a new connection.
+    fn open_session(&self, client: ClientId) -> Self::Session;
+
+    /// The backend's INFO sections (persistence, stats, keyspace …); the
+    /// connection layer adds `server` and `clients` itself.
+    fn info_sections(&self) -> Vec<InfoSection>;
+}
+
+/// One connection's access to the backend; owned by the connection's
+/// thread.
+pub trait Session: Send {
+    /// Runs one command in `database` and returns its reply.
+    fn execute(&mut self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply;
+
+    /// WATCH: remembers `keys` of `database` as they are now (their
+    /// versions), for the next [`Session::execute_transaction`].
+    fn watch(&mut self, database: DatabaseIndex, keys: &[bytes::Bytes]);
+
+    /// UNWATCH (and DISCARD): forgets every watched key.
+    fn unwatch(&mut self);
+
+    /// EXEC: runs `commands` (each with the database selected when it was
+    /// queued) as one transaction, replies in order; `None` if a watched
+    /// key changed, in which case nothing ran. Ends the watch.
+    fn execute_transaction(
+        &mut self,
+        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
+    ) -> Option<Vec<Reply>>;
+}

@@ -1,0 +1,810 @@
+//! One client connection: its read buffer, its parser, its state (protocol
+//! version, authentication, selected database, name, MULTI queue), and the
+//! commands that are about the connection rather than the data.
+//!
+//! Order of checks for each request, as in Redis's `processCommand`:
+//! unknown command or subcommand → wrong arity → NOAUTH → inside MULTI
+//! (refuse `no_multi` commands, queue the rest) → run.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::backend::{Backend, DatabaseIndex, InfoSection, Session};
+use crate::command_table::{self, CommandSpec, HandledBy};
+use crate::error::Error;
+use crate::glob::GlobPattern;
+use crate::number::parse_integer;
+use crate::protocol::{Command, Parsed, RequestParser};
+use crate::reply::{ProtocolVersion, Reply};
+use crate::server::{ClientEntry, Shared};
+
+/// Bytes asked of the socket per read (Redis `PROTO_IOBUF_LEN`, 16 KiB).
+pub const READ_CHUNK_BYTES: usize = 16 << 10;
+
+/// Replies buffered before they are written even though requests of the
+/// same batch remain (so a long pipeline cannot grow the buffer without
+/// bound).
+pub const OUTPUT_FLUSH_BYTES: usize = 64 << 10;
+
+/// Redis's reply to a command before AUTH when a password is required.
+pub const NOAUTH_TEXT: &str = "NOAUTH Authentication required.";
+
+/// AUTH with a password when no password is configured (Redis 6+).
+pub const AUTH_WITHOUT_PASSWORD_TEXT: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+
+/// A wrong user name or password (Redis 6+).
+pub const WRONGPASS_TEXT: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// HELLO before authentication, without its AUTH option.
+pub const HELLO_NOAUTH_TEXT: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
+const NOT_AN_INTEGER_TEXT: &str = "ERR value is not an integer or out of range";
+
+/// A MULTI block being queued.
+#[derive(Debug, Default)]
+struct Transaction {
+    commands: Vec<(&'static CommandSpec, Command)>,
+    /// A command was refused while queuing: EXEC must abort.
+    dirty: bool,
+}
+
+/// What the connection does after a batch of replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum After {
+    Continue,
+    /// Write what is buffered, then close (QUIT, a protocol error).
+    Close,
+    /// Close without another byte (SHUTDOWN).
+    CloseSilently,
+}
+
+struct Connection<'a, B: Backend> {
+    shared: &'a Shared<B>,
+    entry: &'a ClientEntry,
+    session: B::Session,
+    protocol: ProtocolVersion,
+    authenticated: bool,
+    database: DatabaseIndex,
+    name: Option<Bytes>,
+    transaction: Option<Transaction>,
+    after: After,
+}
+
+/// Serves one connection until the client leaves, a protocol error, QUIT,
+/// or the server stops.
+pub(crate) fn serve<B: Backend>(shared: &Shared<B>, entry: &ClientEntry, mut stream: TcpStream) {
+    let mut connection = Connection {
+        shared,
+        entry,
+        session: shared.backend.open_session(entry.id),
+        protocol: ProtocolVersion::Resp2,
+        authenticated: shared.options.require_password.is_none(),
+        database: 0,
+        name: None,
+        transaction: None,
+        after: After::Continue,
+    };
+    let mut parser = RequestParser::new(shared.options.limits.clone());
+    parser.set_authenticated(connection.authenticated);
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut output: Vec<u8> = Vec::new();
+    let peer = Some(entry.peer);
+    loop {
+        let filled = input.len();
+        input.resize(filled + READ_CHUNK_BYTES, 0);
+        let read = match stream.read(&mut input[filled..]) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => 0,
+            Err(source) => {
+                let error = Error::Socket {
+                    operation: "read",
+                    peer,
+                    source,
+                };
+                tracing::debug!(%error, "closing connection");
+                break;
+            }
+        };
+        input.truncate(filled + read);
+        let limit_bytes = shared.options.limits.query_buffer_bytes_max;
+        if input.len() > limit_bytes {
+            // Redis closes such a client without a reply.
+            let error = Error::QueryBufferLimit {
+                buffer_bytes: input.len(),
+                limit_bytes,
+            };
+            tracing::warn!(%error, client = entry.id, "closing client");
+            break;
+        }
+        let mut start = 0;
+        while connection.after == After::Continue {
+            match parser.parse(&input[start..]) {
+                Ok(Parsed::Complete { command, consumed }) => {
+                    start += consumed;
+                    if !command.is_empty() {
+                        connection.handle(command, &mut output);
+                        parser.set_authenticated(connection.authenticated);
+                    }
+                }
+                Ok(Parsed::Incomplete) => break,
+                Err(error) => {
+                    tracing::debug!(%error, client = entry.id, "protocol error");
+                    Reply::error(error.reply_text()).encode(connection.protocol, &mut output);
+                    connection.after = After::Close;
+                }
+            }
+            if output.len() >= OUTPUT_FLUSH_BYTES {
+                if let Err(source) = stream.write_all(&output) {
+                    tracing::debug!(error = %Error::Socket { operation: "write", peer, source }, "closing connection");
+                    return;
+                }
+                output.clear();
+            }
+        }
+        input.drain(..start);
+        connection.publish_state(input.len());
+        if connection.after == After::CloseSilently {
+            break;
+        }
+        if !output.is_empty() {
+            if let Err(source) = stream.write_all(&output) {
+                tracing::debug!(error = %Error::Socket { operation: "write", peer, source }, "closing connection");
+                break;
+            }
+            output.clear();
+        }
+        if connection.after == After::Close {
+            break;
+        }
+    }
+    // Closing: the peer may be gone already.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+impl<B: Backend> Connection<'_, B> {
+    fn handle(&mut self, command: Command, out: &mut Vec<u8>) {
+        self.shared
+            .stats
+            .commands_processed
+            .fetch_add(1, Ordering::Relaxed);
+        let reply = self.process(command);
+        if let Some(reply) = reply {
+            reply.encode(self.protocol, out);
+        }
+    }
+
+    /// Runs or queues one request; `None` when nothing is to be sent.
+    fn process(&mut self, command: Command) -> Option<Reply> {
+        let spec = match command_table::resolve(&command) {
+            Ok(spec) => spec,
+            Err(reply) => return Some(self.reject(reply)),
+        };
+        if !self.authenticated && !spec.has(command_table::CommandFlags::NO_AUTH) {
+            return Some(self.reject(Reply::error(NOAUTH_TEXT)));
+        }
+        if let Some(transaction) = &mut self.transaction
+            && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
+        {
+            if spec.has(command_table::CommandFlags::NO_MULTI) {
+                return Some(
+                    self.reject(Reply::error("ERR Command not allowed inside a transaction")),
+                );
+            }
+            transaction.commands.push((spec, command));
+            return Some(Reply::Simple("QUEUED".to_owned()));
+        }
+        self.run(spec, &command)
+    }
+
+    /// An error reply for a refused command, which also dooms an open
+    /// MULTI block (Redis's `flagTransaction`).
+    fn reject(&mut self, reply: Reply) -> Reply {
+        if let Some(transaction) = &mut self.transaction {
+            transaction.dirty = true;
+        }
+        reply
+    }
+
+    fn run(&mut self, spec: &'static CommandSpec, command: &Command) -> Option<Reply> {
+        if let Ok(mut state) = self.entry.state.try_lock() {
+            state.last_command = spec.full_name();
+            state.last_interaction = Instant::now();
+        }
+        if spec.handled_by == HandledBy::Backend {
+            let reply = self.session.execute(self.database, spec, command);
+            if spec.name == "shutdown" && !reply.is_error() {
+                // Redis closes the connection without a reply and exits.
+                self.shared.request_stop();
+                self.after = After::CloseSilently;
+                return None;
+            }
+            return Some(reply);
+        }
+        let arguments = command.arguments();
+        let reply = match spec.full_name().as_str() {
+            "ping" => match arguments.len() {
+                1 => Reply::Simple("PONG".to_owned()),
+                2 => Reply::Bulk(arguments[1].clone()),
+                _ => command_table::wrong_arity(spec),
+            },
+            "echo" => Reply::Bulk(arguments[1].clone()),
+            "quit" => {
+                self.after = After::Close;
+                Reply::ok()
+            }
+            "select" => self.select(&arguments[1]),
+            "auth" => self.auth(arguments),
+            "hello" => self.hello(arguments),
+            "time" => time_reply(),
+            "info" => self.info(arguments),
+            "multi" => self.multi(),
+            "exec" => self.exec(),
+            "discard" => self.discard(),
+            "watch" => self.watch(&arguments[1..]),
+            "unwatch" => {
+                self.session.unwatch();
+                Reply::ok()
+            }
+            "client|id" => Reply::Integer(i64::try_from(self.entry.id).unwrap_or(i64::MAX)),
+            "client|getname" => self.name.clone().map_or(Reply::NullBulk, Reply::Bulk),
+            "client|setname" => self.set_name(&arguments[2]),
+            "client|info" => Reply::verbatim_text(self.client_line(self.entry)),
+            "client|list" => self.client_list(&arguments[2..]),
+            "client|help" => help_reply(
+                "CLIENT",
+                &[
+                    "GETNAME",
+                    "ID",
+                    "INFO",
+                    "LIST [TYPE NORMAL] [ID <id> ...]",
+                    "SETNAME <name>",
+                ],
+            ),
+            "command" => Reply::Array(
+                command_table::commands()
+                    .iter()
+                    .map(CommandSpec::info_reply)
+                    .collect(),
+            ),
+            "command|count" => {
+                Reply::Integer(i64::try_from(command_table::commands().len()).unwrap_or(0))
+            }
+            "command|info" => command_info(&arguments[2..]),
+            "command|docs" => command_docs(&arguments[2..]),
+            "command|list" => command_list(&arguments[2..]),
+            "command|help" => help_reply(
+                "COMMAND",
+                &[
+                    "(no subcommand)",
+                    "COUNT",
+                    "DOCS [<command-name> ...]",
+                    "INFO [<command-name> ...]",
+                    "LIST [FILTERBY PATTERN <pattern>]",
+                ],
+            ),
+            "config|help" => help_reply("CONFIG", &["GET <pattern>", "SET <directive> <value>"]),
+            other => Reply::error(format!(
+                "ERR command '{other}' is not implemented by the connection layer"
+            )),
+        };
+        Some(reply)
+    }
+
+    fn select(&mut self, index: &[u8]) -> Reply {
+        let Some(index) = parse_integer(index).filter(|&index| i32::try_from(index).is_ok()) else {
+            return Reply::error(NOT_AN_INTEGER_TEXT);
+        };
+        match DatabaseIndex::try_from(index) {
+            Ok(index) if index < self.shared.options.databases => {
+                self.database = index;
+                Reply::ok()
+            }
+            _ => Reply::error("ERR DB index is out of range"),
+        }
+    }
+
+    fn auth(&mut self, arguments: &[Bytes]) -> Reply {
+        if arguments.len() > 3 {
+            return Reply::error("ERR syntax error");
+        }
+        if arguments.len() == 2 && self.shared.options.require_password.is_none() {
+            return Reply::error(AUTH_WITHOUT_PASSWORD_TEXT);
+        }
+        let (user, password) = match arguments {
+            [_, password] => (&b"default"[..], password),
+            [_, user, password] => (&user[..], password),
+            _ => return command_table::wrong_arity(self.spec_of("auth")),
+        };
+        self.authenticate(user, password)
+    }
+
+    /// Checks credentials against the default user; `+OK` or WRONGPASS.
+    fn authenticate(&mut self, user: &[u8], password: &[u8]) -> Reply {
+        let accepted = user == b"default"
+            && match &self.shared.options.require_password {
+                // No password: the default user is "nopass" and takes any.
+                None => true,
+                Some(expected) => constant_time_equal(expected.as_bytes(), password),
+            };
+        if accepted {
+            self.authenticated = true;
+            Reply::ok()
+        } else {
+            Reply::error(WRONGPASS_TEXT)
+        }
+    }
+
+    fn hello(&mut self, arguments: &[Bytes]) -> Reply {
+        let mut version = None;
+        let mut next = 1;
+        if let Some(requested) = arguments.get(1) {
+            let Some(number) = parse_integer(requested) else {
+                return Reply::error("ERR Protocol version is not an integer or out of range");
+            };
+            version = match number {
+                2 => Some(ProtocolVersion::Resp2),
+                3 => Some(ProtocolVersion::Resp3),
+                _ => return Reply::error("NOPROTO unsupported protocol version"),
+            };
+            next = 2;
+        }
+        let mut credentials = None;
+        let mut new_name = None;
+        while next < arguments.len() {
+            let option = &arguments[next];
+            let more = arguments.len() - 1 - next;
+            if option.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+                credentials = Some((arguments[next + 1].clone(), arguments[next + 2].clone()));
+                next += 3;
+            } else if option.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+                new_name = Some(arguments[next + 1].clone());
+                next += 2;
+            } else {
+                return Reply::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(option)
+                ));
+            }
+        }
+        if let Some((user, password)) = credentials {
+            let reply = self.authenticate(&user, &password);
+            if reply.is_error() {
+                return reply;
+            }
+        }
+        if !self.authenticated {
+            return Reply::error(HELLO_NOAUTH_TEXT);
+        }
+        if let Some(name) = new_name {
+            let reply = self.set_name(&name);
+            if reply.is_error() {
+                return reply;
+            }
+        }
+        if let Some(version) = version {
+            self.protocol = version;
+        }
+        let field = |name: &str, value: Reply| (Reply::bulk(name), value);
+        Reply::Map(vec![
+            field("server", Reply::bulk("redis")),
+            field("version", Reply::bulk(&self.shared.options.redis_version)),
+            field("proto", Reply::Integer(self.protocol.number())),
+            field(
+                "id",
+                Reply::Integer(i64::try_from(self.entry.id).unwrap_or(i64::MAX)),
+            ),
+            field("mode", Reply::bulk("standalone")),
+            field("role", Reply::bulk("master")),
+            field("modules", Reply::Array(Vec::new())),
+        ])
+    }
+
+    fn set_name(&mut self, name: &Bytes) -> Reply {
+        if name.iter().any(|&byte| !(b'!'..=b'~').contains(&byte)) {
+            return Reply::error(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            );
+        }
+        self.name = (!name.is_empty()).then(|| name.clone());
+        Reply::ok()
+    }
+
+    fn multi(&mut self) -> Reply {
+        if self.transaction.is_some() {
+            return Reply::error("ERR MULTI calls can not be nested");
+        }
+        self.transaction = Some(Transaction::default());
+        Reply::ok()
+    }
+
+    fn discard(&mut self) -> Reply {
+        if self.transaction.take().is_none() {
+            return Reply::error("ERR DISCARD without MULTI");
+        }
+        self.session.unwatch();
+        Reply::ok()
+    }
+
+    fn watch(&mut self, keys: &[Bytes]) -> Reply {
+        if self.transaction.is_some() {
+            return Reply::error("ERR WATCH inside MULTI is not allowed");
+        }
+        self.session.watch(self.database, keys);
+        Reply::ok()
+    }
+
+    /// EXEC: the data commands go to the backend as one transaction, with
+    /// the database each would run in (a queued SELECT moves it); the
+    /// connection commands run afterwards, only if the transaction ran,
+    /// and the replies are put back in queue order.
+    fn exec(&mut self) -> Reply {
+        let Some(transaction) = self.transaction.take() else {
+            return Reply::error("ERR EXEC without MULTI");
+        };
+        if transaction.dirty {
+            self.session.unwatch();
+            return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+        }
+        let mut database = self.database;
+        let mut backend_commands = Vec::new();
+        for (spec, command) in &transaction.commands {
+            if spec.handled_by == HandledBy::Backend {
+                backend_commands.push((database, *spec, command.clone()));
+            } else if spec.name == "select"
+                && let Some(index) = parse_integer(&command.arguments()[1])
+                    .and_then(|index| DatabaseIndex::try_from(index).ok())
+                    .filter(|&index| index < self.shared.options.databases)
+            {
+                database = index;
+            }
+        }
+        let Some(backend_replies) = self.session.execute_transaction(&backend_commands) else {
+            return Reply::NullArray;
+        };
+        let mut backend_replies = backend_replies.into_iter();
+        let mut replies = Vec::with_capacity(transaction.commands.len());
+        for (spec, command) in &transaction.commands {
+            let reply = if spec.handled_by == HandledBy::Backend {
+                backend_replies.next()
+            } else {
+                self.run(spec, command)
+            };
+            replies.push(
+                reply.unwrap_or_else(|| Reply::error("ERR the backend returned too few replies")),
+            );
+        }
+        Reply::Array(replies)
+    }
+
+    fn info(&self, arguments: &[Bytes]) -> Reply {
+        let requested: Vec<String> = arguments[1..]
+            .iter()
+            .map(|section| String::from_utf8_lossy(section).to_ascii_lowercase())
+            .collect();
+        let everything = requested.is_empty()
+            || requested
+                .iter()
+                .any(|section| matches!(section.as_str(), "all" | "default" | "everything"));
+        let options = &self.shared.options;
+        let uptime_seconds = self.shared.started.elapsed().as_secs();
+        let stats = &self.shared.stats;
+        let mut sections = vec![
+            InfoSection {
+                name: "server".to_owned(),
+                fields: vec![
+                    ("redis_version".to_owned(), options.redis_version.clone()),
+                    (
+                        "keel_version".to_owned(),
+                        env!("CARGO_PKG_VERSION").to_owned(),
+                    ),
+                    ("redis_mode".to_owned(), "standalone".to_owned()),
+                    ("arch_bits".to_owned(), (usize::BITS).to_string()),
+                    ("multiplexing_api".to_owned(), "threads".to_owned()),
+                    ("process_id".to_owned(), std::process::id().to_string()),
+                    (
+                        "tcp_port".to_owned(),
+                        self.shared.local_address.port().to_string(),
+                    ),
+                    ("uptime_in_seconds".to_owned(), uptime_seconds.to_string()),
+                    (
+                        "uptime_in_days".to_owned(),
+                        (uptime_seconds / 86_400).to_string(),
+                    ),
+                ],
+            },
+            InfoSection {
+                name: "clients".to_owned(),
+                fields: vec![
+                    (
+                        "connected_clients".to_owned(),
+                        self.shared.clients().len().to_string(),
+                    ),
+                    ("maxclients".to_owned(), options.max_clients.to_string()),
+                ],
+            },
+            InfoSection {
+                name: "stats".to_owned(),
+                fields: vec![
+                    (
+                        "total_connections_received".to_owned(),
+                        stats
+                            .connections_received
+                            .load(Ordering::Relaxed)
+                            .to_string(),
+                    ),
+                    (
+                        "total_commands_processed".to_owned(),
+                        stats.commands_processed.load(Ordering::Relaxed).to_string(),
+                    ),
+                    (
+                        "rejected_connections".to_owned(),
+                        stats
+                            .connections_rejected
+                            .load(Ordering::Relaxed)
+                            .to_string(),
+                    ),
+                ],
+            },
+        ];
+        for section in self.shared.backend.info_sections() {
+            match sections
+                .iter_mut()
+                .find(|existing| existing.name == section.name)
+            {
+                Some(existing) => existing.fields.extend(section.fields),
+                None => sections.push(section),
+            }
+        }
+        let mut text = String::new();
+        for section in sections {
+            if !everything && !requested.contains(&section.name) {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            let mut title = section.name.clone();
+            if let Some(first) = title.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            text.push_str(&format!("# {title}\r\n"));
+            for (field, value) in section.fields {
+                text.push_str(&format!("{field}:{value}\r\n"));
+            }
+        }
+        Reply::verbatim_text(text)
+    }
+
+    fn client_list(&self, filters: &[Bytes]) -> Reply {
+        let mut ids: Option<Vec<u64>> = None;
+        let mut index = 0;
+        while index < filters.len() {
+            let option = &filters[index];
+            if option.eq_ignore_ascii_case(b"TYPE") && index + 1 < filters.len() {
+                let kind = &filters[index + 1];
+                if kind.eq_ignore_ascii_case(b"normal") {
+                } else if [&b"master"[..], b"replica", b"slave", b"pubsub"]
+                    .iter()
+                    .any(|known| kind.eq_ignore_ascii_case(known))
+                {
+                    return Reply::verbatim_text(String::new());
+                } else {
+                    return Reply::error(format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(kind)
+                    ));
+                }
+                index += 2;
+            } else if option.eq_ignore_ascii_case(b"ID") && index + 1 < filters.len() {
+                let mut wanted = Vec::new();
+                for id in &filters[index + 1..] {
+                    match parse_integer(id)
+                        .and_then(|id| u64::try_from(id).ok())
+                        .filter(|&id| id > 0)
+                    {
+                        Some(id) => wanted.push(id),
+                        None => return Reply::error("ERR Invalid client ID"),
+                    }
+                }
+                ids = Some(wanted);
+                index = filters.len();
+            } else {
+                return Reply::error("ERR syntax error");
+            }
+        }
+        let mut text = String::new();
+        for entry in self.shared.clients() {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&entry.id)) {
+                continue;
+            }
+            text.push_str(&self.client_line(&entry));
+        }
+        Reply::verbatim_text(text)
+    }
+
+    /// One CLIENT LIST line, in Redis's field order (fields keel has no
+    /// counterpart for are left out).
+    fn client_line(&self, entry: &ClientEntry) -> String {
+        let own = std::ptr::eq(entry, self.entry);
+        let now = Instant::now();
+        let (name, database, protocol, last_command, idle, queued, query_buffer_bytes) = if own {
+            let queued = self
+                .transaction
+                .as_ref()
+                .map(|transaction| transaction.commands.len());
+            (
+                self.name.clone(),
+                self.database,
+                self.protocol,
+                "client|list".to_owned(),
+                0,
+                queued,
+                0,
+            )
+        } else {
+            let state = entry.state();
+            let idle = now.duration_since(state.last_interaction).as_secs();
+            (
+                state.name.clone(),
+                state.database,
+                state.protocol,
+                state.last_command.clone(),
+                idle,
+                state.queued_commands,
+                state.query_buffer_bytes,
+            )
+        };
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+            entry.id,
+            entry.peer,
+            entry.local,
+            name.map(|name| String::from_utf8_lossy(&name).into_owned())
+                .unwrap_or_default(),
+            now.duration_since(entry.created).as_secs(),
+            idle,
+            if queued.is_some() { "x" } else { "N" },
+            database,
+            queued.map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
+            query_buffer_bytes,
+            last_command,
+            protocol.number(),
+        )
+    }
+
+    /// Copies what CLIENT LIST shows into the shared registry, once per
+    /// batch of requests.
+    fn publish_state(&self, query_buffer_bytes: usize) {
+        let mut state = self.entry.state();
+        state.name.clone_from(&self.name);
+        state.database = self.database;
+        state.protocol = self.protocol;
+        state.queued_commands = self
+            .transaction
+            .as_ref()
+            .map(|transaction| transaction.commands.len());
+        state.query_buffer_bytes = query_buffer_bytes;
+        state.last_interaction = Instant::now();
+    }
+
+    fn spec_of(&self, name: &str) -> &'static CommandSpec {
+        command_table::lookup(name.as_bytes()).unwrap_or(&command_table::commands()[0])
+    }
+}
+
+fn time_reply() -> Reply {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Reply::Array(vec![
+        Reply::bulk(now.as_secs().to_string()),
+        Reply::bulk(now.subsec_micros().to_string()),
+    ])
+}
+
+fn help_reply(container: &str, lines: &[&str]) -> Reply {
+    let mut replies = vec![Reply::Simple(format!(
+        "{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ))];
+    replies.extend(lines.iter().map(|line| Reply::Simple((*line).to_owned())));
+    replies.push(Reply::Simple("HELP".to_owned()));
+    replies.push(Reply::Simple("    Print this help.".to_owned()));
+    Reply::Array(replies)
+}
+
+fn command_info(names: &[Bytes]) -> Reply {
+    if names.is_empty() {
+        return Reply::Array(
+            command_table::commands()
+                .iter()
+                .map(CommandSpec::info_reply)
+                .collect(),
+        );
+    }
+    Reply::Array(
+        names
+            .iter()
+            .map(|name| {
+                command_table::lookup(name).map_or(Reply::NullBulk, CommandSpec::info_reply)
+            })
+            .collect(),
+    )
+}
+
+fn command_docs(names: &[Bytes]) -> Reply {
+    let specs: Vec<&CommandSpec> = if names.is_empty() {
+        command_table::commands().iter().collect()
+    } else {
+        names
+            .iter()
+            .filter_map(|name| command_table::lookup(name))
+            .collect()
+    };
+    Reply::Map(
+        specs
+            .into_iter()
+            .map(|spec| (Reply::bulk(spec.name), spec.docs_reply()))
+            .collect(),
+    )
+}
+
+fn command_list(filter: &[Bytes]) -> Reply {
+    let pattern = match filter {
+        [] => None,
+        [by, kind, pattern]
+            if by.eq_ignore_ascii_case(b"FILTERBY") && kind.eq_ignore_ascii_case(b"PATTERN") =>
+        {
+            Some(GlobPattern::new(pattern, true))
+        }
+        _ => return Reply::error("ERR syntax error"),
+    };
+    Reply::Array(
+        command_table::commands()
+            .iter()
+            .filter(|spec| {
+                pattern
+                    .as_ref()
+                    .is_none_or(|pattern| pattern.matches(spec.name.as_bytes()))
+            })
+            .map(|spec| Reply::bulk(spec.name))
+            .collect(),
+    )
+}
+
+/// Compares without stopping at the first difference, so the time taken
+/// does not tell an attacker how much of a guess was right.
+fn constant_time_equal(expected: &[u8], given: &[u8]) -> bool {
+    let mut difference = u8::from(expected.len() != given.len());
+    for (index, &byte) in expected.iter().enumerate() {
+        difference |= byte ^ given.get(index).copied().unwrap_or(!byte);
+    }
+    difference == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_equal_compares_whole_strings() {
+        assert!(constant_time_equal(b"secret", b"secret"));
+        assert!(!constant_time_equal(b"secret", b"secreT"));
+        assert!(!constant_time_equal(b"secret", b"secre"));
+        assert!(!constant_time_equal(b"secret", b"secrets"));
+        assert!(constant_time_equal(b"", b""));
+    }
+
+    #[test]
+    fn help_replies_end_with_help() {
+        let Reply::Array(lines) = help_reply("CLIENT", &["ID"]) else {
+            panic!("an array");
+        };
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[2], Reply::Simple("HELP".to_owned()));
+    }
+}

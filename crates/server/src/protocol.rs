@@ -1,0 +1,568 @@
+//! The RESP request parser: multibulk requests (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`,
+//! what every client library sends) and inline requests (`GET k\r\n`, what
+//! a person types into `telnet`), with Redis's limits and error texts.
+//!
+//! The parser is incremental: it is called with the bytes a connection has
+//! buffered so far, answers [`Parsed::Incomplete`] until a whole request is
+//! there, and remembers how far it got, so that a request arriving in many
+//! reads is scanned once, not once per read. It never allocates more than
+//! the bytes that have arrived justify: a claimed argument count reserves
+//! at most [`ARGUMENTS_PREALLOCATED_MAX`] slots, and a claimed bulk length
+//! nothing at all until the bulk is there.
+//!
+//! After any error Redis replies with the error and closes the connection
+//! (`CLIENT_CLOSE_AFTER_REPLY`), because the position in the stream is lost;
+//! the connection layer does the same.
+
+use bytes::{BufMut, Bytes};
+
+use crate::error::{Error, Result};
+use crate::inline::split_inline_arguments;
+use crate::number::parse_integer;
+
+/// Slots reserved up front for a multibulk request's arguments, whatever
+/// count it claims (Redis: `min(multibulklen, 1024)`).
+pub const ARGUMENTS_PREALLOCATED_MAX: usize = 1024;
+
+/// The protocol's named limits, with Redis's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest bulk argument (Redis `proto-max-bulk-len`, 512 MiB).
+    pub bulk_bytes_max: usize,
+    /// Most arguments in one multibulk request (1024 × 1024, Redis's limit
+    /// until 7.0; 7.0 and later allow up to `INT_MAX`).
+    pub multibulk_length_max: usize,
+    /// Longest inline request, and longest `*`/`$` header line, without a
+    /// line ending (Redis `PROTO_INLINE_MAX_SIZE`, 64 KiB).
+    pub inline_bytes_max: usize,
+    /// Most bytes buffered for one client (Redis
+    /// `client-query-buffer-limit`, 1 GiB); past it the client is closed.
+    pub query_buffer_bytes_max: usize,
+    /// Most arguments a client that has not authenticated may send in one
+    /// request (Redis: 10).
+    pub unauthenticated_multibulk_length_max: usize,
+    /// Longest bulk a client that has not authenticated may send (Redis:
+    /// 16384).
+    pub unauthenticated_bulk_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            bulk_bytes_max: 512 << 20,
+            multibulk_length_max: 1024 * 1024,
+            inline_bytes_max: 64 << 10,
+            query_buffer_bytes_max: 1 << 30,
+            unauthenticated_multibulk_length_max: 10,
+            unauthenticated_bulk_bytes_max: 16384,
+        }
+    }
+}
+
+/// One request: its arguments, the command name first. Empty for an empty
+/// request (a blank inline line, `*0\r\n` or `*-1\r\n`), which Redis skips
+/// without a reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Command {
+    arguments: Vec<Bytes>,
+}
+
+impl Command {
+    /// A command from its arguments.
+    pub fn new(arguments: Vec<Bytes>) -> Self {
+        Command { arguments }
+    }
+
+    /// A command from string-like arguments (tests and clients).
+    ///
+    /// ```
+    /// let command = keel_server::Command::from_parts(["SET", "k", "v"]);
+    /// assert_eq!(command.name(), Some(&b"SET"[..]));
+    /// ```
+    pub fn from_parts<I, A>(parts: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<[u8]>,
+    {
+        Command::new(
+            parts
+                .into_iter()
+                .map(|part| Bytes::copy_from_slice(part.as_ref()))
+                .collect(),
+        )
+    }
+
+    /// Every argument, the command name first.
+    pub fn arguments(&self) -> &[Bytes] {
+        &self.arguments
+    }
+
+    /// The arguments, by value.
+    pub fn into_arguments(self) -> Vec<Bytes> {
+        self.arguments
+    }
+
+    /// The command name as sent (any case), if the request is not empty.
+    pub fn name(&self) -> Option<&[u8]> {
+        self.arguments.first().map(|name| &name[..])
+    }
+
+    /// The number of arguments, the name included (Redis's `argc`).
+    pub fn len(&self) -> usize {
+        self.arguments.len()
+    }
+
+    /// True for an empty request.
+    pub fn is_empty(&self) -> bool {
+        self.arguments.is_empty()
+    }
+
+    /// Appends the command as a RESP multibulk request, as a client sends it.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u8(b'*');
+        out.extend_from_slice(self.arguments.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for argument in &self.arguments {
+            out.put_u8(b'$');
+            out.extend_from_slice(argument.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(argument);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// What [`RequestParser::parse`] found at the start of the buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A whole request, which took the first `consumed` bytes.
+    Complete {
+        /// The request (possibly empty: skip it).
+        command: Command,
+        /// Bytes of the buffer the request took; the caller drops them
+        /// before the next call.
+        consumed: usize,
+    },
+    /// Not a whole request yet: call again with the same bytes and more
+    /// appended.
+    Incomplete,
+}
+
+/// Where a multibulk request in progress stands.
+#[derive(Debug, Default)]
+struct Partial {
+    /// Arguments still to read.
+    remaining: usize,
+    /// Arguments read so far.
+    arguments: Vec<Bytes>,
+    /// Bytes of the buffer parsed so far.
+    position: usize,
+    /// The length of the bulk being read, once its header was read.
+    bulk_bytes: Option<usize>,
+}
+
+/// An incremental RESP request parser for one connection.
+///
+/// Contract: after [`Parsed::Incomplete`], the next call must get the same
+/// bytes with more appended; after [`Parsed::Complete`], the buffer without
+/// its first `consumed` bytes. After an error the parser is reset, but the
+/// stream is lost: close the connection.
+///
+/// ```
+/// use keel_server::{Limits, Parsed, RequestParser};
+/// let mut parser = RequestParser::new(Limits::default());
+/// assert_eq!(parser.parse(b"*1\r\n$4\r\nPI").unwrap(), Parsed::Incomplete);
+/// let Parsed::Complete { command, consumed } = parser.parse(b"*1\r\n$4\r\nPING\r\n").unwrap() else {
+///     panic!("a whole request");
+/// };
+/// assert_eq!((command.name(), consumed), (Some(&b"PING"[..]), 14));
+/// ```
+#[derive(Debug)]
+pub struct RequestParser {
+    limits: Limits,
+    authenticated: bool,
+    partial: Option<Partial>,
+    /// Bytes of an inline request already searched for a newline.
+    inline_scanned: usize,
+}
+
+impl RequestParser {
+    /// A parser for an authenticated client (no password is required).
+    pub fn new(limits: Limits) -> Self {
+        RequestParser {
+            limits,
+            authenticated: true,
+            partial: None,
+            inline_scanned: 0,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Sets whether the client has authenticated; until it has, the
+    /// stricter `unauthenticated_*` limits apply (Redis 6.2.7 and later).
+    pub fn set_authenticated(&mut self, authenticated: bool) {
+        self.authenticated = authenticated;
+    }
+
+    /// Forgets any request in progress.
+    pub fn reset(&mut self) {
+        self.partial = None;
+        self.inline_scanned = 0;
+    }
+
+    /// Parses the request at the start of `buffer`.
+    pub fn parse(&mut self, buffer: &[u8]) -> Result<Parsed> {
+        let result = if self.partial.is_some() || buffer.first() == Some(&b'*') {
+            self.parse_multibulk(buffer)
+        } else if buffer.is_empty() {
+            Ok(Parsed::Incomplete)
+        } else {
+            self.parse_inline(buffer)
+        };
+        match &result {
+            Ok(Parsed::Complete { consumed, .. }) => {
+                debug_assert!(*consumed <= buffer.len());
+                self.reset();
+            }
+            Ok(Parsed::Incomplete) => {}
+            Err(_) => self.reset(),
+        }
+        result
+    }
+
+    fn parse_inline(&mut self, buffer: &[u8]) -> Result<Parsed> {
+        let start = self.inline_scanned.min(buffer.len());
+        let Some(offset) = buffer[start..].iter().position(|&byte| byte == b'\n') else {
+            self.inline_scanned = buffer.len();
+            if buffer.len() > self.limits.inline_bytes_max {
+                return Err(Error::TooBigInlineRequest);
+            }
+            return Ok(Parsed::Incomplete);
+        };
+        let newline = start + offset;
+        let line_end = if newline > 0 && buffer[newline - 1] == b'\r' {
+            newline - 1
+        } else {
+            newline
+        };
+        let arguments = split_inline_arguments(&buffer[..line_end])?;
+        Ok(Parsed::Complete {
+            command: Command::new(arguments),
+            consumed: newline + 1,
+        })
+    }
+
+    fn parse_multibulk(&mut self, buffer: &[u8]) -> Result<Parsed> {
+        let mut partial = match self.partial.take() {
+            Some(partial) => partial,
+            None => {
+                let Some((count, position)) =
+                    header_line(buffer, 0, &self.limits, Error::TooBigMultibulkCount)?
+                else {
+                    return Ok(Parsed::Incomplete);
+                };
+                let count = match count {
+                    Some(count) if count <= 0 => {
+                        return Ok(Parsed::Complete {
+                            command: Command::default(),
+                            consumed: position,
+                        });
+                    }
+                    Some(count) => {
+                        usize::try_from(count).map_err(|_| Error::InvalidMultibulkLength)?
+                    }
+                    None => return Err(Error::InvalidMultibulkLength),
+                };
+                if count > self.limits.multibulk_length_max {
+                    return Err(Error::InvalidMultibulkLength);
+                }
+                if !self.authenticated && count > self.limits.unauthenticated_multibulk_length_max {
+                    return Err(Error::UnauthenticatedMultibulkLength);
+                }
+                Partial {
+                    remaining: count,
+                    arguments: Vec::with_capacity(count.min(ARGUMENTS_PREALLOCATED_MAX)),
+                    position,
+                    bulk_bytes: None,
+                }
+            }
+        };
+        while partial.remaining > 0 {
+            let bulk_bytes = match partial.bulk_bytes {
+                Some(bulk_bytes) => bulk_bytes,
+                None => {
+                    let header = header_line(
+                        buffer,
+                        partial.position,
+                        &self.limits,
+                        Error::TooBigBulkCount,
+                    );
+                    let Some((length, after_header)) = header? else {
+                        self.partial = Some(partial);
+                        return Ok(Parsed::Incomplete);
+                    };
+                    let length = length
+                        .and_then(|length| usize::try_from(length).ok())
+                        .filter(|&length| length <= self.limits.bulk_bytes_max)
+                        .ok_or(Error::InvalidBulkLength)?;
+                    if !self.authenticated && length > self.limits.unauthenticated_bulk_bytes_max {
+                        return Err(Error::UnauthenticatedBulkLength);
+                    }
+                    partial.position = after_header;
+                    partial.bulk_bytes = Some(length);
+                    length
+                }
+            };
+            // The two bytes after a bulk are its "\r\n"; like Redis, they
+            // are skipped unread.
+            let available = buffer.len() - partial.position;
+            if available < bulk_bytes + 2 {
+                self.partial = Some(partial);
+                return Ok(Parsed::Incomplete);
+            }
+            let start = partial.position;
+            partial
+                .arguments
+                .push(Bytes::copy_from_slice(&buffer[start..start + bulk_bytes]));
+            partial.position = start + bulk_bytes + 2;
+            partial.bulk_bytes = None;
+            partial.remaining -= 1;
+        }
+        Ok(Parsed::Complete {
+            command: Command::new(partial.arguments),
+            consumed: partial.position,
+        })
+    }
+}
+
+/// Reads a `*<n>` or `$<n>` header line starting at `start`: `Ok(None)`
+/// while its line ending has not arrived, else the number (`None` if it
+/// is not one) and the position after the line. A bulk header is checked
+/// to start with `$`. Like Redis, the line ends at the first `\r`, and the
+/// byte after it is taken to be `\n` unread.
+fn header_line(
+    buffer: &[u8],
+    start: usize,
+    limits: &Limits,
+    too_big: Error,
+) -> Result<Option<(Option<i64>, usize)>> {
+    let rest = &buffer[start..];
+    let Some(carriage_return) = rest.iter().position(|&byte| byte == b'\r') else {
+        if rest.len() > limits.inline_bytes_max {
+            return Err(too_big);
+        }
+        return Ok(None);
+    };
+    if carriage_return + 2 > rest.len() {
+        return Ok(None);
+    }
+    if matches!(too_big, Error::TooBigBulkCount) && rest[0] != b'$' {
+        return Err(Error::ExpectedBulk { found: rest[0] });
+    }
+    let number = parse_integer(&rest[1..carriage_return]);
+    Ok(Some((number, start + carriage_return + 2)))
+}
+
+/// Parses every request in `buffer` with a fresh parser: the commands, the
+/// bytes they took, and the error that stopped parsing, if any. For tests,
+/// fuzzing and tools; a connection keeps one [`RequestParser`] instead.
+pub fn parse_all(buffer: &[u8], limits: &Limits) -> (Vec<Command>, usize, Option<Error>) {
+    let mut parser = RequestParser::new(limits.clone());
+    let mut commands = Vec::new();
+    let mut position = 0;
+    loop {
+        match parser.parse(&buffer[position..]) {
+            Ok(Parsed::Complete { command, consumed }) => {
+                assert!(consumed > 0 && consumed <= buffer.len() - position);
+                position += consumed;
+                commands.push(command);
+            }
+            Ok(Parsed::Incomplete) => return (commands, position, None),
+            Err(error) => return (commands, position, Some(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_one(bytes: &[u8]) -> Result<Parsed> {
+        RequestParser::new(Limits::default()).parse(bytes)
+    }
+
+    fn complete(arguments: &[&str], consumed: usize) -> Parsed {
+        Parsed::Complete {
+            command: Command::from_parts(arguments),
+            consumed,
+        }
+    }
+
+    #[test]
+    fn parses_a_multibulk_request() {
+        let request = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\nextra";
+        assert_eq!(
+            parse_one(request).unwrap(),
+            complete(&["SET", "k", ""], request.len() - 5)
+        );
+    }
+
+    #[test]
+    fn every_prefix_of_a_request_is_incomplete() {
+        let request = b"*2\r\n$4\r\nECHO\r\n$5\r\nhello\r\n";
+        for end in 0..request.len() {
+            assert_eq!(
+                parse_one(&request[..end]).unwrap(),
+                Parsed::Incomplete,
+                "{end}"
+            );
+        }
+    }
+
+    #[test]
+    fn parses_inline_requests() {
+        assert_eq!(parse_one(b"PING\r\n").unwrap(), complete(&["PING"], 6));
+        assert_eq!(
+            parse_one(b"set a 'b c'\n").unwrap(),
+            complete(&["set", "a", "b c"], 12)
+        );
+        assert_eq!(parse_one(b"\r\n").unwrap(), complete(&[], 2));
+        assert_eq!(parse_one(b"PING").unwrap(), Parsed::Incomplete);
+        assert!(matches!(
+            parse_one(b"get \"a\r\n"),
+            Err(Error::UnbalancedQuotes)
+        ));
+    }
+
+    #[test]
+    fn empty_and_negative_multibulk_requests_are_skipped() {
+        // Redis's "Negative multibulk length" test: no reply, no error.
+        assert_eq!(parse_one(b"*-10\r\n").unwrap(), complete(&[], 6));
+        assert_eq!(parse_one(b"*0\r\nPING").unwrap(), complete(&[], 4));
+    }
+
+    #[test]
+    fn protocol_errors_carry_redis_texts() {
+        let cases: [(&[u8], &str); 8] = [
+            (b"*20000000\r\n", "Protocol error: invalid multibulk length"),
+            (b"*x\r\n", "Protocol error: invalid multibulk length"),
+            (
+                b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n",
+                "Protocol error: expected '$', got 'f'",
+            ),
+            (
+                b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n",
+                "Protocol error: invalid bulk length",
+            ),
+            (
+                b"*1\r\n$536870913\r\n",
+                "Protocol error: invalid bulk length",
+            ),
+            (b"*1\r\n$01\r\n", "Protocol error: invalid bulk length"),
+            (
+                b"\"unbalanced\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
+            (b"*1\r\n$+1\r\n", "Protocol error: invalid bulk length"),
+        ];
+        for (bytes, text) in cases {
+            let error = parse_one(bytes).unwrap_err();
+            assert!(error.is_protocol_error());
+            assert_eq!(error.to_string(), text, "{bytes:?}");
+        }
+        assert_eq!(
+            Error::ExpectedBulk { found: b'f' }.reply_text(),
+            "ERR Protocol error: expected '$', got 'f'"
+        );
+    }
+
+    #[test]
+    fn the_largest_allowed_lengths_are_accepted() {
+        let limits = Limits::default();
+        let count = format!("*{}\r\n", limits.multibulk_length_max);
+        assert_eq!(parse_one(count.as_bytes()).unwrap(), Parsed::Incomplete);
+        let bulk = format!("*1\r\n${}\r\n", limits.bulk_bytes_max);
+        assert_eq!(parse_one(bulk.as_bytes()).unwrap(), Parsed::Incomplete);
+    }
+
+    #[test]
+    fn lines_without_ending_are_bounded() {
+        let long = vec![b'a'; 64 * 1024 + 1];
+        assert!(matches!(parse_one(&long), Err(Error::TooBigInlineRequest)));
+        assert_eq!(parse_one(&long[1..]).unwrap(), Parsed::Incomplete);
+        let mut count = b"*".to_vec();
+        count.extend_from_slice(&long);
+        assert!(matches!(
+            parse_one(&count),
+            Err(Error::TooBigMultibulkCount)
+        ));
+        let mut bulk = b"*1\r\n$".to_vec();
+        bulk.extend_from_slice(&long);
+        assert!(matches!(parse_one(&bulk), Err(Error::TooBigBulkCount)));
+        assert_eq!(
+            Error::TooBigBulkCount.to_string(),
+            "Protocol error: too big bulk count string"
+        );
+    }
+
+    #[test]
+    fn unauthenticated_clients_get_smaller_limits() {
+        let mut parser = RequestParser::new(Limits::default());
+        parser.set_authenticated(false);
+        assert!(matches!(
+            parser.parse(b"*11\r\n"),
+            Err(Error::UnauthenticatedMultibulkLength)
+        ));
+        assert_eq!(parser.parse(b"*10\r\n").unwrap(), Parsed::Incomplete);
+        parser.reset();
+        assert!(matches!(
+            parser.parse(b"*1\r\n$16385\r\n"),
+            Err(Error::UnauthenticatedBulkLength)
+        ));
+        parser.set_authenticated(true);
+        assert_eq!(
+            parser.parse(b"*1\r\n$16385\r\n").unwrap(),
+            Parsed::Incomplete
+        );
+    }
+
+    #[test]
+    fn a_huge_claimed_count_reserves_little() {
+        let mut parser = RequestParser::new(Limits::default());
+        assert_eq!(parser.parse(b"*1048576\r\n").unwrap(), Parsed::Incomplete);
+        let capacity = parser
+            .partial
+            .as_ref()
+            .map(|partial| partial.arguments.capacity());
+        assert_eq!(capacity, Some(ARGUMENTS_PREALLOCATED_MAX));
+    }
+
+    #[test]
+    fn resumes_where_it_stopped() {
+        let request = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n";
+        let mut parser = RequestParser::new(Limits::default());
+        for end in 0..request.len() {
+            assert_eq!(parser.parse(&request[..end]).unwrap(), Parsed::Incomplete);
+        }
+        assert_eq!(
+            parser.parse(request).unwrap(),
+            complete(&["SET", "key", "value"], request.len())
+        );
+        assert!(parser.partial.is_none());
+    }
+
+    #[test]
+    fn parse_all_reads_a_pipeline() {
+        let (commands, consumed, error) =
+            parse_all(b"PING\r\n*1\r\n$4\r\nPING\r\nEC", &Limits::default());
+        assert_eq!(
+            commands,
+            [Command::from_parts(["PING"]), Command::from_parts(["PING"])]
+        );
+        assert_eq!((consumed, error.is_none()), (20, true));
+    }
+}
