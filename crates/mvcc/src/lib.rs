@@ -1,1 +1,81 @@
-//! keel-mvcc: serializable MVCC transactions (issue 6, in progress).
+//! keel-mvcc: keel's transactions — serializable multi-version concurrency
+//! control over a delta store of recent versions (BRIEF.md §2, §4).
+//!
+//! * [`TransactionManager`]: begins [`Transaction`]s at the visible
+//!   watermark, sequences commits (validate, take the commit timestamp,
+//!   append to the log, install — one short critical section, so log order
+//!   is commit-timestamp order), keeps the active registry and the safe
+//!   point, folds the delta into the base ([`fold`]) and recovers
+//!   ([`Recovery`]).
+//! * [`Transaction`]: get, put (with optional expiry), delete, range scans
+//!   both ways, own writes visible, savepoints, commit, rollback, prepare
+//!   ([`PreparedTransaction`], two-phase commit). [`Isolation::Serializable`]
+//!   validates reads and scanned ranges at commit (phantoms conflict);
+//!   [`Isolation::Snapshot`] validates writes (first committer wins).
+//! * What the engine implements: [`BaseStore`] (reads of the base, the
+//!   state at the fold point), [`FoldSink`] (the base's writer) and
+//!   [`CommitLog`] (the write-ahead log's append and durable wait).
+//!   [`testing`] has in-memory versions.
+//! * Inside: `delta.rs` (the skiplist of keys), [`chain`] (each key's
+//!   lock-free version list), [`watermark`], `registry.rs`, `read_set.rs`,
+//!   `range.rs` (the three-way merge of scans).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use keel_mvcc::{Error, Isolation, MvccOptions, NoLog, TransactionManager};
+//! use keel_mvcc::testing::{MemoryBase, test_oracle};
+//!
+//! let base = Arc::new(MemoryBase::new());
+//! let manager = TransactionManager::new(base.clone(), Arc::new(NoLog), test_oracle(), MvccOptions::default())?;
+//! let mut first = manager.begin(Isolation::Serializable);
+//! let mut second = manager.begin(Isolation::Serializable);
+//! assert_eq!(first.get(b"counter")?, None);
+//! assert_eq!(second.get(b"counter")?, None);
+//! first.put(b"counter", Bytes::from_static(b"1"))?;
+//! second.put(b"counter", Bytes::from_static(b"1"))?;
+//! first.commit()?;
+//! // The second read a key the first changed since: a lost update, refused.
+//! assert!(matches!(second.commit(), Err(Error::Conflict { .. })));
+//! // Fold everything into the base.
+//! let report = manager.fold(manager.safe_point(), &mut base.sink())?;
+//! assert_eq!(report.keys_folded, 1);
+//! # Ok::<(), keel_mvcc::Error>(())
+//! ```
+
+mod base;
+pub mod chain;
+mod delta;
+mod error;
+pub mod fold;
+mod log;
+mod manager;
+mod options;
+mod prepared;
+mod range;
+mod read_set;
+mod registry;
+mod stats;
+mod sync;
+pub mod testing;
+mod transaction;
+pub mod watermark;
+mod write_set;
+
+pub use base::{BaseIterator, BaseStore, Direction, FoldSink, ValueEntry};
+pub use chain::{CommitState, Detached};
+pub use error::{BaseOperation, BoxError, ConflictKind, Error, LogOperation, Result, SharedError};
+pub use fold::FoldReport;
+pub use log::{CommitLog, LogRecord, LogTicket, NoLog};
+pub use manager::{CommitInfo, Recovery, TransactionManager};
+pub use options::{
+    DELTA_BYTES_MAX_DEFAULT, DELTA_FULL_WAIT_MAX_DEFAULT, Isolation, KEY_BYTES_MAX_DEFAULT,
+    MvccOptions, TRANSACTION_AGE_MAX_DEFAULT, TRANSACTION_AGE_WARNING_DEFAULT,
+    TRANSACTION_READ_BYTES_MAX_DEFAULT, TRANSACTION_WRITE_BYTES_MAX_DEFAULT,
+    VALUE_BYTES_MAX_DEFAULT,
+};
+pub use prepared::PreparedTransaction;
+pub use range::Range;
+pub use stats::MvccStats;
+pub use transaction::{Savepoint, Transaction};
+pub use write_set::{Change, WriteEntry, WriteSet};

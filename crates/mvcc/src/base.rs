@@ -1,0 +1,74 @@
+//! The traits through which this crate reaches what it does not own: the
+//! durable base (the state at the fold point, the engine's B+tree) for
+//! reads, and the fold sink (the B+tree's writer) for folding.
+
+use std::ops::Bound;
+
+use bytes::Bytes;
+use keel_tso::Timestamp;
+
+use crate::error::BoxError;
+use crate::write_set::Change;
+
+/// The order of a range scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Ascending keys.
+    #[default]
+    Forward,
+    /// Descending keys.
+    Reverse,
+}
+
+/// A value with its expiry, as the base holds it and as reads return it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueEntry {
+    /// The value.
+    pub value: Bytes,
+    /// When it expires, in milliseconds since the Unix epoch.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// A range iterator over the base: `(key, entry)` in the requested
+/// direction; an error ends the scan.
+pub type BaseIterator<'a> = Box<dyn Iterator<Item = Result<(Bytes, ValueEntry), BoxError>> + 'a>;
+
+/// The durable base: one version per key, the state at the fold point.
+///
+/// The engine implements it with its B+tree (whose reads may fail with an
+/// I/O or corruption error, hence the results); tests implement it with a
+/// `BTreeMap` ([`testing::MemoryBase`](crate::testing::MemoryBase)).
+/// Reads may interleave with a fold's writes: the delta keeps every folded
+/// version until no reader can be looking at the older base.
+pub trait BaseStore: Send + Sync {
+    /// The entry of `key`, if the base holds one (expired or not; the
+    /// transaction judges expiry).
+    fn get(&self, key: &[u8]) -> Result<Option<ValueEntry>, BoxError>;
+
+    /// The entries with keys within `(lower, upper)`, in `direction` order.
+    /// The bounds never describe an empty or inverted range.
+    fn range<'a>(
+        &'a self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        direction: Direction,
+    ) -> Result<BaseIterator<'a>, BoxError>;
+}
+
+/// Where a fold writes: the base's single writer.
+///
+/// `fold` calls [`apply`](FoldSink::apply) once per key that changed since
+/// the previous fold point, in ascending key order, with the key's newest
+/// change at or below the new fold point, then [`finish`](FoldSink::finish).
+/// When `finish` returns `Ok`, base readers must see every applied change:
+/// the delta starts forgetting the folded versions after that (once the
+/// readers active then have ended).
+pub trait FoldSink {
+    /// Writes `change` of `key` into the base: a put (with its expiry) or a
+    /// delete.
+    fn apply(&mut self, key: &Bytes, change: &Change) -> Result<(), BoxError>;
+
+    /// Every change of the fold is applied; make them readable (the base now
+    /// holds the state at `fold_point`).
+    fn finish(&mut self, fold_point: Timestamp) -> Result<(), BoxError>;
+}

@@ -1,0 +1,83 @@
+//! The log hook: how a commit reaches the engine's write-ahead log.
+
+use keel_tso::Timestamp;
+
+use crate::error::BoxError;
+use crate::write_set::WriteSet;
+
+/// A record for the log; maps one to one onto the write-ahead log's
+/// records.
+#[derive(Debug, Clone, Copy)]
+pub enum LogRecord<'a> {
+    /// A committed write set.
+    Commit {
+        /// The transaction.
+        transaction_id: u64,
+        /// Its commit timestamp.
+        commit_timestamp: Timestamp,
+        /// What it wrote, sorted by key.
+        writes: &'a WriteSet,
+    },
+    /// A write set prepared for two-phase commit.
+    Prepare {
+        /// The transaction.
+        transaction_id: u64,
+        /// The timestamp taken when it prepared.
+        prepare_timestamp: Timestamp,
+        /// What it will write if it commits.
+        writes: &'a WriteSet,
+    },
+    /// A prepared transaction commits.
+    CommitPrepared {
+        /// The transaction.
+        transaction_id: u64,
+        /// Its commit timestamp.
+        commit_timestamp: Timestamp,
+    },
+    /// A prepared transaction is abandoned.
+    AbortPrepared {
+        /// The transaction.
+        transaction_id: u64,
+    },
+}
+
+/// A position in the log, returned by [`CommitLog::append`] and waited on
+/// with [`CommitLog::wait_durable`] (the engine's log sequence number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogTicket(pub u64);
+
+/// The engine's write-ahead log, as the commit protocol uses it.
+///
+/// `append` is called inside the sequencer critical section, in commit
+/// timestamp order, so log order is timestamp order; it should only buffer.
+/// `wait_durable` is called outside it and blocks until the record is
+/// durable under the commit's durability mode (group commit happens there).
+///
+/// Either may fail. The manager then withdraws the commit (its timestamp is
+/// finished without a visible version, so the watermark has no hole and no
+/// write set is half visible), returns [`Error::Log`](crate::Error::Log),
+/// and refuses every later write commit with
+/// [`Error::WritesPoisoned`](crate::Error::WritesPoisoned).
+pub trait CommitLog: Send + Sync {
+    /// Adds `record` to the log's buffer.
+    fn append(&self, record: LogRecord<'_>) -> Result<LogTicket, BoxError>;
+
+    /// Blocks until the record at `ticket` (and every one before it) is
+    /// durable.
+    fn wait_durable(&self, ticket: LogTicket) -> Result<(), BoxError>;
+}
+
+/// A log that keeps nothing: for an in-memory database (or durability
+/// `None` without a log).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLog;
+
+impl CommitLog for NoLog {
+    fn append(&self, _record: LogRecord<'_>) -> Result<LogTicket, BoxError> {
+        Ok(LogTicket(0))
+    }
+
+    fn wait_durable(&self, _ticket: LogTicket) -> Result<(), BoxError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,599 @@
+//! [`TransactionManager`]: begins transactions, sequences commits (validate,
+//! timestamp, log append and install in one short critical section), keeps
+//! the watermark, the active registry and the safe point, and folds.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use keel_tso::{Timestamp, TimestampOracle};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::base::{BaseStore, FoldSink};
+use crate::chain::CommitStatus;
+use crate::delta::DeltaStore;
+use crate::error::{BoxError, ConflictKind, Error, LogOperation, Result, SharedError};
+use crate::fold::FoldState;
+use crate::log::{CommitLog, LogRecord};
+use crate::options::{Isolation, MvccOptions};
+use crate::prepared::PreparedTransaction;
+use crate::read_set::ReadSet;
+use crate::registry::Registry;
+use crate::stats::{Counters, MvccStats};
+use crate::transaction::Transaction;
+use crate::watermark::Watermark;
+use crate::write_set::WriteSet;
+
+/// A prepared transaction's hold on keys: its writes, and (if it is
+/// serializable) its reads, which no commit may write until it is decided.
+#[derive(Debug)]
+pub(crate) struct PreparedIntents {
+    pub(crate) prepare_timestamp: Timestamp,
+    pub(crate) writes: Arc<WriteSet>,
+    pub(crate) reads: Option<ReadSet>,
+    /// A [`PreparedTransaction`] handle exists for it.
+    pub(crate) handle_out: bool,
+}
+
+/// What the sequencer critical section guards.
+#[derive(Debug, Default)]
+pub(crate) struct Sequencer {
+    pub(crate) prepared: BTreeMap<u64, PreparedIntents>,
+}
+
+/// The state shared by the manager and its transactions.
+pub(crate) struct Inner {
+    pub(crate) options: MvccOptions,
+    pub(crate) base: Arc<dyn BaseStore>,
+    pub(crate) log: Arc<dyn CommitLog>,
+    pub(crate) oracle: Arc<dyn TimestampOracle>,
+    pub(crate) delta: DeltaStore,
+    pub(crate) watermark: Watermark,
+    pub(crate) registry: Registry,
+    pub(crate) sequencer: Mutex<Sequencer>,
+    pub(crate) poison: OnceLock<SharedError>,
+    pub(crate) counters: Counters,
+    pub(crate) next_transaction_id: AtomicU64,
+    pub(crate) fold: Mutex<FoldState>,
+    pub(crate) fold_point: AtomicU64,
+    /// Signalled when garbage collection frees delta bytes.
+    pub(crate) room: (Mutex<()>, Condvar),
+}
+
+/// The outcome of a successful commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The transaction.
+    pub transaction_id: u64,
+    /// Its commit timestamp; `None` for a read-only transaction, which
+    /// takes none.
+    pub commit_timestamp: Option<Timestamp>,
+}
+
+impl Inner {
+    pub(crate) fn fold_point(&self) -> Timestamp {
+        Timestamp::from_u64(self.fold_point.load(Ordering::Acquire))
+    }
+
+    /// Fails if an earlier log failure poisoned writes.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        match self.poison.get() {
+            Some(source) => Err(Error::WritesPoisoned {
+                source: Arc::clone(source),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a log failure (latching the first) and builds its error.
+    pub(crate) fn log_failed(
+        &self,
+        transaction_id: u64,
+        operation: LogOperation,
+        source: BoxError,
+    ) -> Error {
+        Counters::bump(&self.counters.log_failures);
+        let source: SharedError = Arc::from(source);
+        let first = self.poison.get_or_init(|| Arc::clone(&source));
+        tracing::error!(transaction_id, ?operation, error = %first, "log failure: writes poisoned");
+        Error::Log {
+            transaction_id,
+            operation,
+            source,
+        }
+    }
+
+    /// Waits (bounded) until the delta store is under its byte limit.
+    pub(crate) fn wait_for_room(&self) -> Result<()> {
+        let limit_bytes = self.options.delta_bytes_max;
+        if self.delta.bytes() < limit_bytes {
+            return Ok(());
+        }
+        Counters::bump(&self.counters.delta_full_waits);
+        let started = Instant::now();
+        let deadline = started + self.options.delta_full_wait_max;
+        let (lock, condvar) = &self.room;
+        let mut guard = lock.lock();
+        while self.delta.bytes() >= limit_bytes {
+            if condvar.wait_until(&mut guard, deadline).timed_out()
+                && self.delta.bytes() >= limit_bytes
+            {
+                return Err(Error::DeltaFull {
+                    delta_bytes: self.delta.bytes(),
+                    limit_bytes,
+                    waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a transaction inside the sequencer critical section.
+    pub(crate) fn validate(
+        &self,
+        sequencer: &Sequencer,
+        transaction_id: u64,
+        isolation: Isolation,
+        read_timestamp: Timestamp,
+        reads: &ReadSet,
+        writes: &WriteSet,
+    ) -> Result<()> {
+        let conflict = |key: &bytes::Bytes, kind, conflicting_timestamp| Error::Conflict {
+            transaction_id,
+            key: key.clone(),
+            kind,
+            read_timestamp,
+            conflicting_timestamp,
+        };
+        match isolation {
+            Isolation::Serializable => {
+                for key in &reads.keys {
+                    if let Some((newest, _)) = self.delta.newest(key)
+                        && newest > read_timestamp
+                    {
+                        return Err(conflict(key, ConflictKind::ReadChanged, Some(newest)));
+                    }
+                }
+                for range in &reads.ranges {
+                    if let Some((key, newest)) =
+                        self.delta
+                            .first_newer_in_range(&range.lower, &range.upper, read_timestamp)
+                    {
+                        return Err(conflict(&key, ConflictKind::Phantom, Some(newest)));
+                    }
+                }
+            }
+            Isolation::Snapshot => {
+                for entry in writes.entries() {
+                    if let Some((newest, _)) = self.delta.newest(&entry.key)
+                        && newest > read_timestamp
+                    {
+                        return Err(conflict(&entry.key, ConflictKind::WriteWrite, Some(newest)));
+                    }
+                }
+            }
+        }
+        for (prepared_id, intents) in &sequencer.prepared {
+            for entry in writes.entries() {
+                let held = intents.writes.contains_key(&entry.key)
+                    || intents
+                        .reads
+                        .as_ref()
+                        .is_some_and(|reads| reads.covers(&entry.key));
+                if held {
+                    return Err(conflict(
+                        &entry.key,
+                        ConflictKind::HeldByPrepared {
+                            transaction_id: *prepared_id,
+                        },
+                        None,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rest of a commit after validation: timestamp, log append and
+    /// pending install inside the critical section (`sequencer`), then the
+    /// durable wait outside it, then the watermark. For a prepared
+    /// transaction (`prepared`), its intents are released as its versions
+    /// are installed.
+    pub(crate) fn sequence_commit(
+        &self,
+        mut sequencer: MutexGuard<'_, Sequencer>,
+        transaction_id: u64,
+        writes: &WriteSet,
+        prepared: bool,
+    ) -> Result<CommitInfo> {
+        let commit_timestamp = self.oracle.next()?;
+        assert!(
+            commit_timestamp > self.watermark.visible(),
+            "the oracle went backwards: {commit_timestamp} after the watermark {}",
+            self.watermark.visible()
+        );
+        self.watermark.begin(commit_timestamp);
+        let record = if prepared {
+            LogRecord::CommitPrepared {
+                transaction_id,
+                commit_timestamp,
+            }
+        } else {
+            LogRecord::Commit {
+                transaction_id,
+                commit_timestamp,
+                writes,
+            }
+        };
+        let ticket = match self.log.append(record) {
+            Ok(ticket) => ticket,
+            Err(source) => {
+                // Nothing installed: finishing the timestamp leaves no hole.
+                self.watermark.finish(commit_timestamp);
+                return Err(self.log_failed(transaction_id, LogOperation::Append, source));
+            }
+        };
+        let status = Arc::new(CommitStatus::pending());
+        for entry in writes.entries() {
+            self.delta
+                .install(&entry.key, commit_timestamp, &status, &entry.change);
+        }
+        if prepared {
+            sequencer.prepared.remove(&transaction_id);
+        }
+        drop(sequencer);
+
+        if let Err(source) = self.log.wait_durable(ticket) {
+            // The whole write set turns aborted in one store, before its
+            // timestamp is finished: never half visible.
+            status.abort();
+            self.watermark.finish(commit_timestamp);
+            return Err(self.log_failed(transaction_id, LogOperation::WaitDurable, source));
+        }
+        status.commit();
+        self.watermark.finish(commit_timestamp);
+        // Acknowledge only once a transaction beginning now sees the commit.
+        self.watermark.wait_visible(commit_timestamp);
+        Counters::bump(&self.counters.commits);
+        Ok(CommitInfo {
+            transaction_id,
+            commit_timestamp: Some(commit_timestamp),
+        })
+    }
+}
+
+/// Begins transactions and owns everything they share. Cheap to clone (an
+/// `Arc`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use keel_mvcc::{Isolation, MvccOptions, NoLog, TransactionManager};
+/// use keel_mvcc::testing::{MemoryBase, test_oracle};
+///
+/// let manager = TransactionManager::new(
+///     Arc::new(MemoryBase::new()),
+///     Arc::new(NoLog),
+///     test_oracle(),
+///     MvccOptions::default(),
+/// )?;
+/// let mut writer = manager.begin(Isolation::Serializable);
+/// writer.put(b"k", Bytes::from_static(b"v"))?;
+/// writer.commit()?;
+/// let mut reader = manager.begin(Isolation::Serializable);
+/// assert_eq!(reader.get(b"k")?, Some(Bytes::from_static(b"v")));
+/// # Ok::<(), keel_mvcc::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TransactionManager {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TransactionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionManager")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransactionManager {
+    /// A manager over a base at `Timestamp::ZERO` with nothing to replay
+    /// (a new database).
+    pub fn new(
+        base: Arc<dyn BaseStore>,
+        log: Arc<dyn CommitLog>,
+        oracle: Arc<dyn TimestampOracle>,
+        options: MvccOptions,
+    ) -> Result<TransactionManager> {
+        TransactionManager::recover(base, log, oracle, options, Timestamp::ZERO).finish()
+    }
+
+    /// Starts recovery over a base holding the state at `fold_point`: replay
+    /// the log's records into the returned [`Recovery`], then
+    /// [`finish`](Recovery::finish) it.
+    pub fn recover(
+        base: Arc<dyn BaseStore>,
+        log: Arc<dyn CommitLog>,
+        oracle: Arc<dyn TimestampOracle>,
+        options: MvccOptions,
+        fold_point: Timestamp,
+    ) -> Recovery {
+        let inner = Inner {
+            options,
+            base,
+            log,
+            oracle,
+            delta: DeltaStore::default(),
+            watermark: Watermark::new(fold_point),
+            registry: Registry::new(),
+            sequencer: Mutex::new(Sequencer::default()),
+            poison: OnceLock::new(),
+            counters: Counters::default(),
+            next_transaction_id: AtomicU64::new(1),
+            fold: Mutex::new(FoldState::default()),
+            fold_point: AtomicU64::new(fold_point.as_u64()),
+            room: (Mutex::new(()), Condvar::new()),
+        };
+        Recovery {
+            inner,
+            last_replayed: fold_point,
+            last_transaction_id: 0,
+        }
+    }
+
+    /// Begins a transaction reading at the visible watermark. It is in the
+    /// active registry before its read timestamp is fixed (BRIEF
+    /// invariant 3).
+    pub fn begin(&self, isolation: Isolation) -> Transaction {
+        let transaction_id = self
+            .inner
+            .next_transaction_id
+            .fetch_add(1, Ordering::Relaxed);
+        let registration = self.inner.registry.register(&self.inner.watermark);
+        Transaction::new(
+            Arc::clone(&self.inner),
+            transaction_id,
+            isolation,
+            registration,
+        )
+    }
+
+    /// The highest timestamp a fold may use now: the older of the oldest
+    /// active read timestamp and the visible watermark.
+    pub fn safe_point(&self) -> Timestamp {
+        // The watermark first, then the registry: see registry.rs.
+        let watermark = self.inner.watermark.visible();
+        let safe_point = match self.inner.registry.oldest_read_timestamp() {
+            Some(oldest) => oldest.min(watermark),
+            None => watermark,
+        };
+        debug_assert!(safe_point >= self.inner.fold_point());
+        safe_point
+    }
+
+    /// The visible watermark: the timestamp new transactions read at.
+    pub fn visible_watermark(&self) -> Timestamp {
+        self.inner.watermark.visible()
+    }
+
+    /// The fold point: the state the base holds.
+    pub fn fold_point(&self) -> Timestamp {
+        self.inner.fold_point()
+    }
+
+    /// Folds up to `safe_point` (at most [`safe_point`](Self::safe_point)):
+    /// see [`crate::fold`].
+    pub fn fold(
+        &self,
+        safe_point: Timestamp,
+        sink: &mut dyn FoldSink,
+    ) -> Result<crate::FoldReport> {
+        crate::fold::fold(self, safe_point, sink)
+    }
+
+    /// Drops the versions of earlier folds whose grace period has ended:
+    /// see [`crate::fold`]. `fold` does this too.
+    pub fn collect_garbage(&self) -> crate::chain::Detached {
+        crate::fold::collect_ready(&self.inner, &mut self.inner.fold.lock())
+    }
+
+    /// A handle on a prepared transaction that has none (one dropped
+    /// undecided, or restored by recovery).
+    pub fn resume_prepared(&self, transaction_id: u64) -> Option<PreparedTransaction> {
+        let mut sequencer = self.inner.sequencer.lock();
+        let intents = sequencer.prepared.get_mut(&transaction_id)?;
+        if intents.handle_out {
+            return None;
+        }
+        intents.handle_out = true;
+        Some(PreparedTransaction::new(
+            Arc::clone(&self.inner),
+            transaction_id,
+            intents.prepare_timestamp,
+            Arc::clone(&intents.writes),
+        ))
+    }
+
+    /// The ids of the prepared transactions not yet decided.
+    pub fn prepared_transaction_ids(&self) -> Vec<u64> {
+        self.inner
+            .sequencer
+            .lock()
+            .prepared
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// The first log failure, if one poisoned writes.
+    pub fn poisoned(&self) -> Option<SharedError> {
+        self.inner.poison.get().cloned()
+    }
+
+    /// A snapshot of the counters and gauges.
+    pub fn stats(&self) -> MvccStats {
+        let counters = &self.inner.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        MvccStats {
+            commits: load(&counters.commits),
+            read_only_commits: load(&counters.read_only_commits),
+            conflicts: load(&counters.conflicts),
+            rollbacks: load(&counters.rollbacks),
+            log_failures: load(&counters.log_failures),
+            prepares: load(&counters.prepares),
+            prepared: self.inner.sequencer.lock().prepared.len() as u64,
+            transactions_aged: load(&counters.transactions_aged),
+            transactions_too_old: load(&counters.transactions_too_old),
+            delta_full_waits: load(&counters.delta_full_waits),
+            folds: load(&counters.folds),
+            versions_folded: load(&counters.versions_folded),
+            versions_collected: load(&counters.versions_collected),
+            delta_bytes: self.inner.delta.bytes(),
+            delta_versions: self.inner.delta.versions(),
+            delta_keys: self.inner.delta.keys() as u64,
+            active_transactions: self.inner.registry.active() as u64,
+            oldest_active_read_timestamp: self.inner.registry.oldest_read_timestamp(),
+            visible_watermark: self.inner.watermark.visible(),
+            fold_point: self.inner.fold_point(),
+            writes_poisoned: self.inner.poison.get().is_some(),
+        }
+    }
+
+    /// Checks the delta store's invariants in O(versions): every chain
+    /// strictly newest first; nothing pending or aborted at or below the
+    /// watermark that is not withdrawn; at most one version at or below the
+    /// fold point per key. Returns a description of the first violation.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let fold_point = self.inner.fold_point();
+        let watermark = self.inner.watermark.visible();
+        for entry in self.inner.delta.iter() {
+            let versions = entry.value().versions();
+            let key = entry.key();
+            for pair in versions.windows(2) {
+                if pair[0].0.timestamp <= pair[1].0.timestamp {
+                    return Err(format!("key {key:?}: versions out of order"));
+                }
+            }
+            let at_or_below_fold = versions
+                .iter()
+                .filter(|(version, state)| {
+                    version.timestamp <= fold_point && *state != crate::CommitState::Aborted
+                })
+                .count();
+            if at_or_below_fold > 1 {
+                return Err(format!(
+                    "key {key:?}: {at_or_below_fold} versions at or below the fold point {fold_point}"
+                ));
+            }
+            if let Some((version, _)) = versions.iter().find(|(version, state)| {
+                version.timestamp <= watermark && *state == crate::CommitState::Pending
+            }) {
+                return Err(format!(
+                    "key {key:?}: version at {} is pending below the watermark {watermark}",
+                    version.timestamp
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A manager being recovered: replay the log into it, restore prepared
+/// transactions, then [`finish`](Recovery::finish).
+pub struct Recovery {
+    inner: Inner,
+    last_replayed: Timestamp,
+    last_transaction_id: u64,
+}
+
+impl std::fmt::Debug for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recovery")
+            .field("last_replayed", &self.last_replayed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recovery {
+    /// Installs a committed write set from the log. Commits at or below the
+    /// fold point are already in the base and are skipped (returns false),
+    /// so replaying a log twice is harmless. Commits must come in timestamp
+    /// order ([`Error::ReplayOutOfOrder`] otherwise).
+    pub fn replay_commit(
+        &mut self,
+        transaction_id: u64,
+        commit_timestamp: Timestamp,
+        writes: &WriteSet,
+    ) -> Result<bool> {
+        self.last_transaction_id = self.last_transaction_id.max(transaction_id);
+        if commit_timestamp <= self.inner.fold_point() {
+            return Ok(false);
+        }
+        if commit_timestamp <= self.last_replayed {
+            return Err(Error::ReplayOutOfOrder {
+                timestamp: commit_timestamp,
+                previous: self.last_replayed,
+            });
+        }
+        let status = Arc::new(CommitStatus::committed());
+        for entry in writes.entries() {
+            self.inner
+                .delta
+                .install(&entry.key, commit_timestamp, &status, &entry.change);
+        }
+        self.last_replayed = commit_timestamp;
+        Ok(true)
+    }
+
+    /// Restores a transaction that was prepared and not decided before the
+    /// crash: its write set is held against conflicting commits again, and
+    /// [`TransactionManager::resume_prepared`] hands it out. Its reads were
+    /// not logged, so only its writes are held.
+    pub fn restore_prepared(
+        &mut self,
+        transaction_id: u64,
+        prepare_timestamp: Timestamp,
+        writes: WriteSet,
+    ) -> Result<()> {
+        self.last_transaction_id = self.last_transaction_id.max(transaction_id);
+        let prepared = &mut self.inner.sequencer.get_mut().prepared;
+        if prepared.contains_key(&transaction_id) {
+            return Err(Error::PreparedExists { transaction_id });
+        }
+        prepared.insert(
+            transaction_id,
+            PreparedIntents {
+                prepare_timestamp,
+                writes: Arc::new(writes),
+                reads: None,
+                handle_out: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// The newest commit timestamp replayed (the fold point if none).
+    pub fn last_replayed(&self) -> Timestamp {
+        self.last_replayed
+    }
+
+    /// Ends recovery: the watermark is the last replayed timestamp, and the
+    /// oracle resumes above it.
+    pub fn finish(self) -> Result<TransactionManager> {
+        let Recovery {
+            inner,
+            last_replayed,
+            last_transaction_id,
+        } = self;
+        inner.oracle.advance_to(last_replayed)?;
+        inner.watermark.raise(last_replayed);
+        inner
+            .next_transaction_id
+            .store(last_transaction_id + 1, Ordering::Relaxed);
+        Ok(TransactionManager {
+            inner: Arc::new(inner),
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! [`MvccOptions`]: the named limits of the transaction layer.
+
+use std::time::Duration;
+
+/// Default [`MvccOptions::delta_bytes_max`]: 256 MiB.
+pub const DELTA_BYTES_MAX_DEFAULT: u64 = 256 << 20;
+/// Default [`MvccOptions::delta_full_wait_max`].
+pub const DELTA_FULL_WAIT_MAX_DEFAULT: Duration = Duration::from_secs(10);
+/// Default [`MvccOptions::transaction_write_bytes_max`]: 64 MiB.
+pub const TRANSACTION_WRITE_BYTES_MAX_DEFAULT: u64 = 64 << 20;
+/// Default [`MvccOptions::transaction_read_bytes_max`]: 64 MiB.
+pub const TRANSACTION_READ_BYTES_MAX_DEFAULT: u64 = 64 << 20;
+/// Default [`MvccOptions::key_bytes_max`]: 16 KiB.
+pub const KEY_BYTES_MAX_DEFAULT: usize = 16 << 10;
+/// Default [`MvccOptions::value_bytes_max`]: 16 MiB.
+pub const VALUE_BYTES_MAX_DEFAULT: usize = 16 << 20;
+/// Default [`MvccOptions::transaction_age_warning`].
+pub const TRANSACTION_AGE_WARNING_DEFAULT: Duration = Duration::from_secs(60);
+/// Default [`MvccOptions::transaction_age_max`].
+pub const TRANSACTION_AGE_MAX_DEFAULT: Duration = Duration::from_secs(600);
+
+/// The limits of the transaction layer. Every buffer it keeps has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MvccOptions {
+    /// Bytes the delta store may hold (keys, values and per-version
+    /// overhead) before write commits wait for a fold to make room.
+    pub delta_bytes_max: u64,
+    /// How long a write commit waits for room in the delta store before
+    /// failing with [`Error::DeltaFull`](crate::Error::DeltaFull).
+    pub delta_full_wait_max: Duration,
+    /// Bytes of keys and values one transaction may buffer.
+    pub transaction_write_bytes_max: u64,
+    /// Bytes of keys and range bounds one serializable transaction may
+    /// track as read.
+    pub transaction_read_bytes_max: u64,
+    /// The longest key.
+    pub key_bytes_max: usize,
+    /// The longest value.
+    pub value_bytes_max: usize,
+    /// Age past which a transaction is reported once (a `tracing` warning
+    /// and [`MvccStats::transactions_aged`](crate::MvccStats)).
+    pub transaction_age_warning: Duration,
+    /// Age past which every operation of a transaction fails with
+    /// [`Error::TransactionTooOld`](crate::Error::TransactionTooOld), so
+    /// that one forgotten snapshot cannot hold the safe point back forever.
+    pub transaction_age_max: Duration,
+}
+
+impl Default for MvccOptions {
+    fn default() -> MvccOptions {
+        MvccOptions {
+            delta_bytes_max: DELTA_BYTES_MAX_DEFAULT,
+            delta_full_wait_max: DELTA_FULL_WAIT_MAX_DEFAULT,
+            transaction_write_bytes_max: TRANSACTION_WRITE_BYTES_MAX_DEFAULT,
+            transaction_read_bytes_max: TRANSACTION_READ_BYTES_MAX_DEFAULT,
+            key_bytes_max: KEY_BYTES_MAX_DEFAULT,
+            value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
+            transaction_age_warning: TRANSACTION_AGE_WARNING_DEFAULT,
+            transaction_age_max: TRANSACTION_AGE_MAX_DEFAULT,
+        }
+    }
+}
+
+/// The isolation level of a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Every committed history is equivalent to running the transactions one
+    /// at a time in commit-timestamp order: reads (keys and scanned ranges)
+    /// are validated at commit.
+    #[default]
+    Serializable,
+    /// Snapshot isolation: reads see the snapshot at the read timestamp;
+    /// write-write conflicts abort (first committer wins); write skew is
+    /// allowed.
+    Snapshot,
+}

@@ -1,0 +1,150 @@
+//! The active-transaction registry: which read timestamps are in use (so
+//! the safe point never passes a reader, BRIEF invariant 3) and which
+//! transactions began before a given moment (so a fold's grace period can
+//! wait for them, BRIEF invariant 2).
+//!
+//! Sharded by thread so that beginning and ending transactions on different
+//! threads rarely meet on one lock. A transaction's read timestamp is read
+//! from the watermark *under its shard's lock*, and the safe point reads the
+//! watermark *before* locking the shards; so a transaction the safe point's
+//! scan misses reads a watermark at least as new as the safe point's.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
+use keel_tso::Timestamp;
+use parking_lot::Mutex;
+
+use crate::watermark::Watermark;
+
+/// Shards of the registry.
+pub(crate) const REGISTRY_SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+struct Shard {
+    /// Read timestamp → how many registered transactions read at it.
+    read_timestamps: BTreeMap<Timestamp, u32>,
+    /// Begin sequence numbers of registered transactions still inside the
+    /// grace set (they may be reading the base).
+    sequences: BTreeSet<u64>,
+}
+
+/// A registered transaction.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    shard: usize,
+    sequence: u64,
+    read_timestamp: Timestamp,
+    in_grace_set: bool,
+}
+
+impl Registration {
+    /// The read timestamp handed out.
+    pub(crate) fn read_timestamp(&self) -> Timestamp {
+        self.read_timestamp
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    next_sequence: AtomicU64,
+    active: AtomicUsize,
+}
+
+static NEXT_THREAD_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_SHARD: usize = NEXT_THREAD_SHARD.fetch_add(1, Ordering::Relaxed) % REGISTRY_SHARDS;
+}
+
+impl Registry {
+    pub(crate) fn new() -> Registry {
+        Registry {
+            shards: (0..REGISTRY_SHARDS)
+                .map(|_| CachePadded::new(Mutex::new(Shard::default())))
+                .collect(),
+            next_sequence: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+        }
+    }
+
+    /// Registers a transaction and hands it its read timestamp, the visible
+    /// watermark now.
+    pub(crate) fn register(&self, watermark: &Watermark) -> Registration {
+        let shard_index = THREAD_SHARD.with(|shard| *shard);
+        let mut shard = self.shards[shard_index].lock();
+        let sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
+        let read_timestamp = watermark.visible();
+        *shard.read_timestamps.entry(read_timestamp).or_insert(0) += 1;
+        shard.sequences.insert(sequence);
+        drop(shard);
+        self.active.fetch_add(1, Ordering::Relaxed);
+        Registration {
+            shard: shard_index,
+            sequence,
+            read_timestamp,
+            in_grace_set: true,
+        }
+    }
+
+    /// The transaction reads no more (it is committing): a fold's grace
+    /// period need not wait for it. Its read timestamp stays registered.
+    pub(crate) fn leave_grace_set(&self, registration: &mut Registration) {
+        if registration.in_grace_set {
+            registration.in_grace_set = false;
+            self.shards[registration.shard]
+                .lock()
+                .sequences
+                .remove(&registration.sequence);
+        }
+    }
+
+    /// The transaction ended.
+    pub(crate) fn unregister(&self, mut registration: Registration) {
+        self.leave_grace_set(&mut registration);
+        let mut shard = self.shards[registration.shard].lock();
+        let count = shard.read_timestamps.get_mut(&registration.read_timestamp);
+        match count {
+            Some(count) if *count > 1 => *count -= 1,
+            Some(_) => {
+                shard.read_timestamps.remove(&registration.read_timestamp);
+            }
+            None => panic!("unregistering a transaction that is not registered"),
+        }
+        drop(shard);
+        self.active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The oldest registered read timestamp.
+    pub(crate) fn oldest_read_timestamp(&self) -> Option<Timestamp> {
+        self.shards
+            .iter()
+            .filter_map(|shard| shard.lock().read_timestamps.keys().next().copied())
+            .min()
+    }
+
+    /// The sequence number the next registration takes: every transaction
+    /// registered before this call has a smaller one.
+    pub(crate) fn next_sequence(&self) -> u64 {
+        self.next_sequence.load(Ordering::SeqCst)
+    }
+
+    /// Whether every transaction that registered before `fence` (a
+    /// `next_sequence()` value) has left the grace set.
+    pub(crate) fn all_left_before(&self, fence: u64) -> bool {
+        self.shards.iter().all(|shard| {
+            shard
+                .lock()
+                .sequences
+                .first()
+                .is_none_or(|oldest| *oldest >= fence)
+        })
+    }
+
+    /// Transactions registered now.
+    pub(crate) fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,72 @@
+//! The synchronisation primitives of the lock-free paths (the version chain
+//! and the watermark), from std and crossbeam-epoch normally and from loom
+//! under `--cfg loom`, so that `tests/loom_*.rs` model-check the real code.
+//!
+//! Under loom, memory reclamation is not modelled: a detached version is
+//! leaked instead of freed after a grace period (the models are small).
+//! The skiplist, the registry and the sequencer are not swapped: they use
+//! locks or crossbeam's own, separately tested, lock-free code.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+
+use std::sync::PoisonError;
+
+/// Locks, ignoring poisoning: every update of the guarded state is
+/// completed before anything can panic, so the state stays consistent.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on a condition variable, ignoring poisoning.
+pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    condvar.wait(guard).unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A pinned epoch: pointers loaded from a version chain stay valid while it
+/// lives.
+#[cfg(not(loom))]
+pub(crate) use crossbeam_epoch::Guard;
+
+/// Pins the current thread's epoch.
+#[cfg(not(loom))]
+pub(crate) fn pin() -> Guard {
+    crossbeam_epoch::pin()
+}
+
+/// Under loom nothing is freed while a model runs, so a guard is nothing.
+#[cfg(loom)]
+pub(crate) struct Guard;
+
+/// Under loom nothing is freed while a model runs, so pinning is nothing.
+#[cfg(loom)]
+pub(crate) fn pin() -> Guard {
+    Guard
+}
+
+/// Frees `pointer` (a `Box`'s) once every thread pinned now has unpinned.
+///
+/// # Safety
+/// `pointer` came from `Box::into_raw`, is no longer reachable from any
+/// shared structure, and is passed here once.
+#[cfg(not(loom))]
+pub(crate) unsafe fn defer_free<T>(guard: &Guard, pointer: *mut T) {
+    // SAFETY: the caller guarantees the pointer is unreachable for threads
+    // that pin from now on; those pinned now are waited for by the epoch.
+    unsafe {
+        guard.defer_unchecked(move || drop(Box::from_raw(pointer)));
+    }
+}
+
+/// Under loom a detached allocation is leaked (see the module comment).
+///
+/// # Safety
+/// As for the std version.
+#[cfg(loom)]
+pub(crate) unsafe fn defer_free<T>(_guard: &Guard, _pointer: *mut T) {}

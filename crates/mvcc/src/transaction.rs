@@ -1,0 +1,520 @@
+//! [`Transaction`]: reads at its read timestamp (own writes, then the
+//! delta, then the base), buffers its writes, tracks its reads, and commits
+//! through the manager's sequencer.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use keel_tso::Timestamp;
+
+use crate::base::{Direction, ValueEntry};
+use crate::error::{BaseOperation, Error, LogOperation, Result};
+use crate::log::LogRecord;
+use crate::manager::{CommitInfo, Inner, PreparedIntents};
+use crate::options::Isolation;
+use crate::prepared::PreparedTransaction;
+use crate::range::Range;
+use crate::read_set::{KeyRange, ReadSet};
+use crate::registry::Registration;
+use crate::stats::Counters;
+use crate::write_set::{Change, WriteEntry, WriteSet, is_live};
+
+/// A point a transaction can roll back to, keeping what it wrote before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Savepoint {
+    transaction_id: u64,
+    number: u64,
+}
+
+impl Savepoint {
+    /// The savepoint's number within its transaction.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+}
+
+#[derive(Debug)]
+struct SavepointState {
+    number: u64,
+    undo_length: usize,
+    write_bytes: u64,
+}
+
+/// A transaction. Reads see the database at its read timestamp plus its
+/// own writes; writes are buffered until [`commit`](Transaction::commit).
+/// Dropping it rolls it back.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use keel_mvcc::{Direction, Isolation, MvccOptions, NoLog, TransactionManager};
+/// use keel_mvcc::testing::{MemoryBase, test_oracle};
+///
+/// let manager = TransactionManager::new(Arc::new(MemoryBase::new()), Arc::new(NoLog), test_oracle(), MvccOptions::default())?;
+/// let mut transaction = manager.begin(Isolation::Serializable);
+/// transaction.put(b"a", Bytes::from_static(b"1"))?;
+/// transaction.put(b"b", Bytes::from_static(b"2"))?;
+/// let keys: Vec<Bytes> = transaction
+///     .range(b"a".as_slice()..=b"z".as_slice(), Direction::Reverse)?
+///     .map(|item| item.map(|(key, _)| key))
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(keys, [Bytes::from_static(b"b"), Bytes::from_static(b"a")]);
+/// transaction.commit()?;
+/// # Ok::<(), keel_mvcc::Error>(())
+/// ```
+pub struct Transaction {
+    inner: Arc<Inner>,
+    transaction_id: u64,
+    isolation: Isolation,
+    read_timestamp: Timestamp,
+    registration: Option<Registration>,
+    began_at: Instant,
+    aged_reported: bool,
+    too_old_reported: bool,
+    writes: BTreeMap<Bytes, Change>,
+    write_bytes: u64,
+    reads: ReadSet,
+    savepoints: Vec<SavepointState>,
+    /// Each write's previous buffered change, while savepoints exist.
+    undo: Vec<(Bytes, Option<Change>)>,
+    next_savepoint_number: u64,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("transaction_id", &self.transaction_id)
+            .field("isolation", &self.isolation)
+            .field("read_timestamp", &self.read_timestamp)
+            .field("writes", &self.writes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transaction {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        transaction_id: u64,
+        isolation: Isolation,
+        registration: Registration,
+    ) -> Transaction {
+        Transaction {
+            inner,
+            transaction_id,
+            isolation,
+            read_timestamp: registration.read_timestamp(),
+            registration: Some(registration),
+            began_at: Instant::now(),
+            aged_reported: false,
+            too_old_reported: false,
+            writes: BTreeMap::new(),
+            write_bytes: 0,
+            reads: ReadSet::default(),
+            savepoints: Vec::new(),
+            undo: Vec::new(),
+            next_savepoint_number: 0,
+            finished: false,
+        }
+    }
+
+    /// The transaction's id (unique in this process).
+    pub fn id(&self) -> u64 {
+        self.transaction_id
+    }
+
+    /// The isolation level.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    /// The timestamp the transaction reads at.
+    pub fn read_timestamp(&self) -> Timestamp {
+        self.read_timestamp
+    }
+
+    /// Whether the transaction has written nothing (so far).
+    pub fn is_read_only(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Enforces the age limits and a pending read-set overflow.
+    fn check_usable(&mut self) -> Result<()> {
+        let options = &self.inner.options;
+        let age = self.began_at.elapsed();
+        if age >= options.transaction_age_max {
+            if !self.too_old_reported {
+                self.too_old_reported = true;
+                Counters::bump(&self.inner.counters.transactions_too_old);
+            }
+            return Err(Error::TransactionTooOld {
+                transaction_id: self.transaction_id,
+                age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+                limit_ms: u64::try_from(options.transaction_age_max.as_millis())
+                    .unwrap_or(u64::MAX),
+            });
+        }
+        if age >= options.transaction_age_warning && !self.aged_reported {
+            self.aged_reported = true;
+            Counters::bump(&self.inner.counters.transactions_aged);
+            tracing::warn!(
+                transaction_id = self.transaction_id,
+                age_ms = age.as_millis(),
+                read_timestamp = %self.read_timestamp,
+                "long-running transaction holds the safe point back"
+            );
+        }
+        if self.reads.overflowed {
+            return Err(self.read_set_too_large());
+        }
+        Ok(())
+    }
+
+    fn read_set_too_large(&self) -> Error {
+        Error::ReadSetTooLarge {
+            transaction_id: self.transaction_id,
+            read_bytes: self.reads.bytes,
+            limit_bytes: self.inner.options.transaction_read_bytes_max,
+        }
+    }
+
+    /// The value of `key`, or `None` if it is absent, deleted or expired.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Bytes>> {
+        Ok(self.get_entry(key)?.map(|entry| entry.value))
+    }
+
+    /// The value of `key` with its expiry.
+    pub fn get_entry(&mut self, key: &[u8]) -> Result<Option<ValueEntry>> {
+        self.check_usable()?;
+        let read_physical_ms = self.read_timestamp.physical_ms();
+        if let Some(change) = self.writes.get(key) {
+            return Ok(live_entry(change, read_physical_ms));
+        }
+        if self.isolation == Isolation::Serializable
+            && !self
+                .reads
+                .add_key(key, self.inner.options.transaction_read_bytes_max)
+        {
+            return Err(self.read_set_too_large());
+        }
+        if let Some(version) = self.inner.delta.visible(key, self.read_timestamp) {
+            return Ok(live_entry(&version.change, read_physical_ms));
+        }
+        let entry = self.inner.base.get(key).map_err(|source| Error::Base {
+            operation: BaseOperation::Get,
+            source,
+        })?;
+        Ok(entry.filter(|entry| is_live(entry.expires_at_ms, read_physical_ms)))
+    }
+
+    /// The live keys and values within `range`, in `direction` order, own
+    /// writes included. Under Serializable, the part of the range the
+    /// iterator covered before it was dropped is tracked for validation.
+    pub fn range<K, R>(&mut self, range: R, direction: Direction) -> Result<Range<'_>>
+    where
+        K: AsRef<[u8]> + ?Sized,
+        R: RangeBounds<K>,
+    {
+        self.check_usable()?;
+        let owned = |bound: Bound<&K>| match bound {
+            Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
+            Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let bounds = KeyRange {
+            lower: owned(range.start_bound()),
+            upper: owned(range.end_bound()),
+        };
+        let tracker = match self.isolation {
+            Isolation::Serializable => Some(&mut self.reads),
+            Isolation::Snapshot => None,
+        };
+        Range::new(
+            &self.inner,
+            self.read_timestamp,
+            &self.writes,
+            tracker,
+            bounds,
+            direction,
+        )
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&mut self, key: &[u8], value: Bytes) -> Result<()> {
+        self.write(
+            key,
+            Change::Put {
+                value,
+                expires_at_ms: None,
+            },
+        )
+    }
+
+    /// Sets `key` to `value`, expiring at `expires_at_ms` (milliseconds
+    /// since the Unix epoch).
+    pub fn put_expiring(&mut self, key: &[u8], value: Bytes, expires_at_ms: u64) -> Result<()> {
+        self.write(
+            key,
+            Change::Put {
+                value,
+                expires_at_ms: Some(expires_at_ms),
+            },
+        )
+    }
+
+    /// Deletes `key` (absent keys too: the tombstone shadows the base).
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.write(key, Change::Delete)
+    }
+
+    /// Buffers a change of `key`.
+    pub fn write(&mut self, key: &[u8], change: Change) -> Result<()> {
+        self.check_usable()?;
+        let options = &self.inner.options;
+        if key.len() > options.key_bytes_max {
+            return Err(Error::KeyTooLarge {
+                key_bytes: key.len(),
+                limit_bytes: options.key_bytes_max,
+            });
+        }
+        if change.value_bytes() > options.value_bytes_max {
+            return Err(Error::ValueTooLarge {
+                key: Bytes::copy_from_slice(key),
+                value_bytes: change.value_bytes(),
+                limit_bytes: options.value_bytes_max,
+            });
+        }
+        let previous_bytes = self
+            .writes
+            .get(key)
+            .map_or(0, |previous| (key.len() + previous.value_bytes()) as u64);
+        let write_bytes =
+            self.write_bytes - previous_bytes + (key.len() + change.value_bytes()) as u64;
+        if write_bytes > options.transaction_write_bytes_max {
+            return Err(Error::WriteSetTooLarge {
+                transaction_id: self.transaction_id,
+                write_bytes,
+                limit_bytes: options.transaction_write_bytes_max,
+            });
+        }
+        let key = Bytes::copy_from_slice(key);
+        let previous = self.writes.insert(key.clone(), change);
+        if !self.savepoints.is_empty() {
+            self.undo.push((key, previous));
+        }
+        self.write_bytes = write_bytes;
+        Ok(())
+    }
+
+    /// Marks a savepoint: [`rollback_to_savepoint`](Self::rollback_to_savepoint)
+    /// undoes the writes made after it. Savepoints nest.
+    pub fn savepoint(&mut self) -> Savepoint {
+        let number = self.next_savepoint_number;
+        self.next_savepoint_number += 1;
+        self.savepoints.push(SavepointState {
+            number,
+            undo_length: self.undo.len(),
+            write_bytes: self.write_bytes,
+        });
+        Savepoint {
+            transaction_id: self.transaction_id,
+            number,
+        }
+    }
+
+    fn savepoint_position(&self, savepoint: Savepoint) -> Result<usize> {
+        let position = self
+            .savepoints
+            .iter()
+            .position(|state| state.number == savepoint.number);
+        match position {
+            Some(position) if savepoint.transaction_id == self.transaction_id => Ok(position),
+            _ => Err(Error::UnknownSavepoint {
+                transaction_id: self.transaction_id,
+                savepoint: savepoint.number,
+            }),
+        }
+    }
+
+    /// Undoes every write made after `savepoint`, which stays (later
+    /// savepoints are released). Reads made since stay tracked: what was
+    /// read was read.
+    pub fn rollback_to_savepoint(&mut self, savepoint: Savepoint) -> Result<()> {
+        let position = self.savepoint_position(savepoint)?;
+        let state = &self.savepoints[position];
+        let (undo_length, write_bytes) = (state.undo_length, state.write_bytes);
+        while self.undo.len() > undo_length {
+            let Some((key, previous)) = self.undo.pop() else {
+                break;
+            };
+            match previous {
+                Some(change) => self.writes.insert(key, change),
+                None => self.writes.remove(&key),
+            };
+        }
+        self.write_bytes = write_bytes;
+        self.savepoints.truncate(position + 1);
+        Ok(())
+    }
+
+    /// Forgets `savepoint` and every later one, keeping their writes.
+    pub fn release_savepoint(&mut self, savepoint: Savepoint) -> Result<()> {
+        let position = self.savepoint_position(savepoint)?;
+        self.savepoints.truncate(position);
+        if self.savepoints.is_empty() {
+            self.undo.clear();
+        }
+        Ok(())
+    }
+
+    /// Takes the write set for commit or prepare.
+    fn take_write_set(&mut self) -> WriteSet {
+        let entries = std::mem::take(&mut self.writes)
+            .into_iter()
+            .map(|(key, change)| WriteEntry { key, change })
+            .collect();
+        WriteSet::from_sorted(entries)
+    }
+
+    /// Counts a conflict as it passes.
+    fn note_conflict(&self, error: Error) -> Error {
+        if error.is_conflict() {
+            Counters::bump(&self.inner.counters.conflicts);
+        }
+        error
+    }
+
+    /// Commits: a read-only transaction just ends; a writing one is
+    /// validated, logged and installed, and returns once its log record is
+    /// durable and transactions beginning afterwards see it. On
+    /// [`Error::Conflict`] nothing was written.
+    pub fn commit(mut self) -> Result<CommitInfo> {
+        self.check_usable()?;
+        if self.writes.is_empty() {
+            self.finished = true;
+            Counters::bump(&self.inner.counters.read_only_commits);
+            return Ok(CommitInfo {
+                transaction_id: self.transaction_id,
+                commit_timestamp: None,
+            });
+        }
+        let inner = Arc::clone(&self.inner);
+        inner.check_writable()?;
+        if let Some(registration) = self.registration.as_mut() {
+            // No more reads: a fold's grace period need not wait for us.
+            inner.registry.leave_grace_set(registration);
+        }
+        inner.wait_for_room()?;
+        let writes = self.take_write_set();
+        let sequencer = inner.sequencer.lock();
+        inner.check_writable()?;
+        inner
+            .validate(
+                &sequencer,
+                self.transaction_id,
+                self.isolation,
+                self.read_timestamp,
+                &self.reads,
+                &writes,
+            )
+            .map_err(|error| self.note_conflict(error))?;
+        self.finished = true;
+        inner.sequence_commit(sequencer, self.transaction_id, &writes, false)
+    }
+
+    /// Prepares for two-phase commit: validates like `commit`, logs the
+    /// write set as prepared, and holds its keys (and, if serializable, its
+    /// reads) against conflicting commits until the returned handle commits
+    /// or aborts it.
+    pub fn prepare(mut self) -> Result<PreparedTransaction> {
+        self.check_usable()?;
+        let inner = Arc::clone(&self.inner);
+        inner.check_writable()?;
+        if let Some(registration) = self.registration.as_mut() {
+            inner.registry.leave_grace_set(registration);
+        }
+        let writes = Arc::new(self.take_write_set());
+        let mut sequencer = inner.sequencer.lock();
+        inner.check_writable()?;
+        inner
+            .validate(
+                &sequencer,
+                self.transaction_id,
+                self.isolation,
+                self.read_timestamp,
+                &self.reads,
+                &writes,
+            )
+            .map_err(|error| self.note_conflict(error))?;
+        let prepare_timestamp = inner.oracle.next()?;
+        let record = LogRecord::Prepare {
+            transaction_id: self.transaction_id,
+            prepare_timestamp,
+            writes: &writes,
+        };
+        let ticket = inner.log.append(record).map_err(|source| {
+            inner.log_failed(self.transaction_id, LogOperation::Append, source)
+        })?;
+        let reads = match self.isolation {
+            Isolation::Serializable => {
+                let mut reads = std::mem::take(&mut self.reads);
+                reads.seal();
+                Some(reads)
+            }
+            Isolation::Snapshot => None,
+        };
+        sequencer.prepared.insert(
+            self.transaction_id,
+            PreparedIntents {
+                prepare_timestamp,
+                writes: Arc::clone(&writes),
+                reads,
+                handle_out: true,
+            },
+        );
+        drop(sequencer);
+        if let Err(source) = inner.log.wait_durable(ticket) {
+            inner.sequencer.lock().prepared.remove(&self.transaction_id);
+            return Err(inner.log_failed(self.transaction_id, LogOperation::WaitDurable, source));
+        }
+        self.finished = true;
+        Counters::bump(&inner.counters.prepares);
+        Ok(PreparedTransaction::new(
+            inner,
+            self.transaction_id,
+            prepare_timestamp,
+            writes,
+        ))
+    }
+
+    /// Abandons the transaction (as dropping it does).
+    pub fn rollback(self) {}
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if let Some(registration) = self.registration.take() {
+            self.inner.registry.unregister(registration);
+        }
+        if !self.finished {
+            Counters::bump(&self.inner.counters.rollbacks);
+        }
+    }
+}
+
+/// The entry a change reads as at `read_physical_ms`.
+fn live_entry(change: &Change, read_physical_ms: u64) -> Option<ValueEntry> {
+    match change {
+        Change::Put {
+            value,
+            expires_at_ms,
+        } if is_live(*expires_at_ms, read_physical_ms) => Some(ValueEntry {
+            value: value.clone(),
+            expires_at_ms: *expires_at_ms,
+        }),
+        _ => None,
+    }
+}

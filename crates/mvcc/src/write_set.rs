@@ -1,0 +1,139 @@
+//! What a transaction writes: [`Change`], [`WriteEntry`] and the sorted
+//! [`WriteSet`] handed to the log hook, installed in the delta store and
+//! replayed by recovery.
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+
+/// How a write changes its key. Mirrors the write-ahead log's entries, so
+/// the engine maps one onto the other field by field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The key takes this value, optionally expiring at a wall-clock time.
+    Put {
+        /// The new value, shared (not copied) with the log record and the
+        /// delta store.
+        value: Bytes,
+        /// When the value expires, in milliseconds since the Unix epoch. It
+        /// reads as absent to a transaction whose read timestamp's physical
+        /// time is at or past it.
+        expires_at_ms: Option<u64>,
+    },
+    /// The key is deleted (a tombstone).
+    Delete,
+}
+
+impl Change {
+    /// The bytes of the value (0 for a delete).
+    pub fn value_bytes(&self) -> usize {
+        match self {
+            Change::Put { value, .. } => value.len(),
+            Change::Delete => 0,
+        }
+    }
+
+    /// The value as seen at physical time `read_physical_ms`: `None` for a
+    /// delete or an expired value.
+    pub fn live_value(&self, read_physical_ms: u64) -> Option<&Bytes> {
+        match self {
+            Change::Put {
+                value,
+                expires_at_ms,
+            } if is_live(*expires_at_ms, read_physical_ms) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a value expiring at `expires_at_ms` is still there at
+/// `read_physical_ms`.
+pub(crate) fn is_live(expires_at_ms: Option<u64>, read_physical_ms: u64) -> bool {
+    expires_at_ms.is_none_or(|expires_at_ms| expires_at_ms > read_physical_ms)
+}
+
+/// One key written by a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteEntry {
+    /// The key (the engine prefixes its keyspace id).
+    pub key: Bytes,
+    /// What happens to it.
+    pub change: Change,
+}
+
+/// The writes of one transaction, sorted by key, each key once.
+///
+/// ```
+/// use bytes::Bytes;
+/// use keel_mvcc::{Change, WriteEntry, WriteSet};
+///
+/// let writes = WriteSet::new(vec![
+///     WriteEntry { key: Bytes::from_static(b"b"), change: Change::Delete },
+///     WriteEntry {
+///         key: Bytes::from_static(b"a"),
+///         change: Change::Put { value: Bytes::from_static(b"1"), expires_at_ms: None },
+///     },
+/// ])?;
+/// assert_eq!(writes.entries()[0].key, Bytes::from_static(b"a"));
+/// assert!(writes.contains_key(b"b"));
+/// # Ok::<(), keel_mvcc::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteSet {
+    entries: Vec<WriteEntry>,
+}
+
+impl WriteSet {
+    /// Sorts `entries` by key; fails with [`Error::DuplicateKey`] if a key
+    /// appears twice.
+    pub fn new(mut entries: Vec<WriteEntry>) -> Result<WriteSet> {
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].key == pair[1].key) {
+            return Err(Error::DuplicateKey {
+                key: pair[0].key.clone(),
+            });
+        }
+        Ok(WriteSet { entries })
+    }
+
+    /// Entries already sorted by key without duplicates (a `BTreeMap`'s).
+    pub(crate) fn from_sorted(entries: Vec<WriteEntry>) -> WriteSet {
+        debug_assert!(entries.windows(2).all(|pair| pair[0].key < pair[1].key));
+        WriteSet { entries }
+    }
+
+    /// The entries, in key order.
+    pub fn entries(&self) -> &[WriteEntry] {
+        &self.entries
+    }
+
+    /// The number of keys written.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is written.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether `key` is written.
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.entries
+            .binary_search_by(|entry| entry.key.as_ref().cmp(key))
+            .is_ok()
+    }
+
+    /// Bytes of keys and values.
+    pub fn bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|entry| (entry.key.len() + entry.change.value_bytes()) as u64)
+            .sum()
+    }
+
+    /// The entries, by value.
+    pub fn into_entries(self) -> Vec<WriteEntry> {
+        self.entries
+    }
+}
