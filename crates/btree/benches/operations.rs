@@ -64,7 +64,8 @@ fn bench(c: &mut Criterion) {
     };
     let pager = Arc::new(Pager::open(vfs, dir.path().join("pages"), options).expect("pager"));
     let tree = BTree::create(pager.clone()).expect("tree");
-    tree.bulk_load(data.iter().map(|(k, v)| (k, v)), BULK_FILL_DEFAULT).expect("bulk load");
+    tree.bulk_load(data.iter().map(|(k, v)| (k, v)), BULK_FILL_DEFAULT)
+        .expect("bulk load");
     let mut map: BTreeMap<Vec<u8>, Vec<u8>> = data.iter().cloned().collect();
     let mut order: Vec<usize> = (0..data.len()).collect();
     let mut rng = SmallRng::seed_from_u64(7);
@@ -157,7 +158,9 @@ fn bench(c: &mut Criterion) {
             for _ in 0..iterations {
                 let target = BTree::create(pager.clone()).expect("tree");
                 let start = Instant::now();
-                target.bulk_load(bulk.iter().map(|(k, v)| (k, v)), BULK_FILL_DEFAULT).expect("bulk load");
+                target
+                    .bulk_load(bulk.iter().map(|(k, v)| (k, v)), BULK_FILL_DEFAULT)
+                    .expect("bulk load");
                 elapsed += start.elapsed();
                 target.destroy().expect("destroy");
             }

@@ -67,7 +67,12 @@ impl BTree {
         }
     }
 
-    fn load_levels<I, K, V>(&self, entries: I, fill_factor: f64, written: &mut Written) -> Result<u64>
+    fn load_levels<I, K, V>(
+        &self,
+        entries: I,
+        fill_factor: f64,
+        written: &mut Written,
+    ) -> Result<u64>
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<[u8]>,
@@ -95,11 +100,20 @@ impl BTree {
             } else {
                 let first = overflow::write(&self.pager, self.geometry, value)?;
                 written.chains.push((first, value.len()));
-                StoredValue::Overflow { first, len: value.len() }
+                StoredValue::Overflow {
+                    first,
+                    len: value.len(),
+                }
             };
             let cell = node::leaf_cell(key, stored);
             if !cells.is_empty() && bytes + cell.len() + SLOT_BYTES > budget {
-                self.flush_leaf(&mut cells, &mut previous, &mut previous_last_key, &mut children, written)?;
+                self.flush_leaf(
+                    &mut cells,
+                    &mut previous,
+                    &mut previous_last_key,
+                    &mut children,
+                    written,
+                )?;
                 bytes = 0;
             }
             bytes += cell.len() + SLOT_BYTES;
@@ -113,10 +127,22 @@ impl BTree {
         if children.is_empty() {
             // One leaf: it is the root.
             let mut root = self.pager.exclusive(self.root)?;
-            node::build(&mut root, Kind::Leaf, PageId::NONE, PageId::NONE, cells.iter().map(Vec::as_slice));
+            node::build(
+                &mut root,
+                Kind::Leaf,
+                PageId::NONE,
+                PageId::NONE,
+                cells.iter().map(Vec::as_slice),
+            );
             return Ok(count);
         }
-        self.flush_leaf(&mut cells, &mut previous, &mut previous_last_key, &mut children, written)?;
+        self.flush_leaf(
+            &mut cells,
+            &mut previous,
+            &mut previous_last_key,
+            &mut children,
+            written,
+        )?;
         drop(previous);
         // Inner levels, each built in memory, until one node is left.
         loop {
@@ -143,14 +169,26 @@ impl BTree {
             if nodes.len() == 1 {
                 let top = &nodes[0];
                 let mut root = self.pager.exclusive(self.root)?;
-                node::build(&mut root, Kind::Inner, top.first_child, PageId::NONE, top.cells.iter().map(Vec::as_slice));
+                node::build(
+                    &mut root,
+                    Kind::Inner,
+                    top.first_child,
+                    PageId::NONE,
+                    top.cells.iter().map(Vec::as_slice),
+                );
                 return Ok(count);
             }
             children = Vec::with_capacity(nodes.len());
             for (node_cells, separator) in nodes.into_iter().zip(separators) {
                 let mut guard = self.pager.allocate()?;
                 written.pages.push(guard.page_id());
-                node::build(&mut guard, Kind::Inner, node_cells.first_child, PageId::NONE, node_cells.cells.iter().map(Vec::as_slice));
+                node::build(
+                    &mut guard,
+                    Kind::Inner,
+                    node_cells.first_child,
+                    PageId::NONE,
+                    node_cells.cells.iter().map(Vec::as_slice),
+                );
                 children.push((separator, guard.page_id()));
             }
         }
@@ -168,8 +206,16 @@ impl BTree {
         let mut guard = self.pager.allocate()?;
         let page = guard.page_id();
         written.pages.push(page);
-        let left = previous.as_ref().map_or(PageId::NONE, ExclusiveGuard::page_id);
-        node::build(&mut guard, Kind::Leaf, left, PageId::NONE, cells.iter().map(Vec::as_slice));
+        let left = previous
+            .as_ref()
+            .map_or(PageId::NONE, ExclusiveGuard::page_id);
+        node::build(
+            &mut guard,
+            Kind::Leaf,
+            left,
+            PageId::NONE,
+            cells.iter().map(Vec::as_slice),
+        );
         if let Some(previous) = previous.as_mut() {
             node::set_right(previous, page);
         }

@@ -178,7 +178,11 @@ impl BTree {
 
 /// Checks that the pages `reports` reach, together with `other` pages the
 /// caller owns, are exactly the pages `pager` holds allocated.
-pub fn check_pages_in_use(pager: &Pager, reports: &[&CheckReport], other: &[PageId]) -> Vec<Problem> {
+pub fn check_pages_in_use(
+    pager: &Pager,
+    reports: &[&CheckReport],
+    other: &[PageId],
+) -> Vec<Problem> {
     let reached: BTreeSet<PageId> = reports
         .iter()
         .flat_map(|report| report.pages.iter().copied())
@@ -189,7 +193,11 @@ pub fn check_pages_in_use(pager: &Pager, reports: &[&CheckReport], other: &[Page
         .difference(&reached)
         .map(|&page| Problem::Unreachable { page })
         .collect();
-    problems.extend(reached.difference(&allocated).map(|&page| Problem::NotAllocated { page }));
+    problems.extend(
+        reached
+            .difference(&allocated)
+            .map(|&page| Problem::NotAllocated { page }),
+    );
     problems
 }
 
@@ -238,7 +246,9 @@ impl Walk<'_> {
             };
             used += cell.len() + SLOT_BYTES;
             let key = node::cell_key(cell, leaf);
-            if cell.len() + SLOT_BYTES > geometry.cell_bytes_max() || key.len() > geometry.key_bytes_max() {
+            if cell.len() + SLOT_BYTES > geometry.cell_bytes_max()
+                || key.len() > geometry.key_bytes_max()
+            {
                 self.problem(Problem::CellTooLarge { page, index });
             }
             if keys.last().is_some_and(|last| last.as_slice() >= key) {
@@ -264,12 +274,18 @@ impl Walk<'_> {
             self.report.entries += header.count as u64;
             match self.leaf_depth {
                 None => self.leaf_depth = Some(depth),
-                Some(expected) if expected != depth => self.problem(Problem::UnevenDepth { page, depth, expected }),
+                Some(expected) if expected != depth => self.problem(Problem::UnevenDepth {
+                    page,
+                    depth,
+                    expected,
+                }),
                 Some(_) => {}
             }
             self.leaves.push((page, header.link_0, header.link_1));
             for index in 0..header.count {
-                if let Ok(ValueAt::Overflow { first, len }) = node::value_at(bytes.as_slice(), index) {
+                if let Ok(ValueAt::Overflow { first, len }) =
+                    node::value_at(bytes.as_slice(), index)
+                {
                     self.chain(page, first, len);
                 }
             }
@@ -284,8 +300,16 @@ impl Walk<'_> {
                     return;
                 }
             };
-            let child_lower = if position == 0 { lower } else { Some(keys[position - 1].as_slice()) };
-            let child_upper = if position == header.count { upper } else { Some(keys[position].as_slice()) };
+            let child_lower = if position == 0 {
+                lower
+            } else {
+                Some(keys[position - 1].as_slice())
+            };
+            let child_upper = if position == header.count {
+                upper
+            } else {
+                Some(keys[position].as_slice())
+            };
             self.node(child, depth + 1, child_lower, child_upper);
         }
     }
@@ -317,7 +341,11 @@ impl Walk<'_> {
     fn links(&mut self) {
         let leaves = std::mem::take(&mut self.leaves);
         for (index, &(page, left, right)) in leaves.iter().enumerate() {
-            let expected_left = if index == 0 { PageId::NONE } else { leaves[index - 1].0 };
+            let expected_left = if index == 0 {
+                PageId::NONE
+            } else {
+                leaves[index - 1].0
+            };
             let expected_right = leaves.get(index + 1).map_or(PageId::NONE, |next| next.0);
             if left != expected_left {
                 self.problem(Problem::SiblingLink {

@@ -260,10 +260,18 @@ pub fn cell_offset<B: NodeBytes + ?Sized>(page: &B, index: usize) -> Result<usiz
 /// The key of cell `index` as (offset, length). Both cell kinds begin with
 /// the key length; the key follows the kind's cell header.
 #[inline]
-pub fn key_at<B: NodeBytes + ?Sized>(page: &B, leaf: bool, index: usize) -> Result<(usize, usize), Restart> {
+pub fn key_at<B: NodeBytes + ?Sized>(
+    page: &B,
+    leaf: bool,
+    index: usize,
+) -> Result<(usize, usize), Restart> {
     let cell = cell_offset(page, index)?;
     let len = usize::from(page.u16_at(cell)?);
-    let header = if leaf { LEAF_CELL_HEADER_BYTES } else { INNER_CELL_HEADER_BYTES };
+    let header = if leaf {
+        LEAF_CELL_HEADER_BYTES
+    } else {
+        INNER_CELL_HEADER_BYTES
+    };
     let start = cell + header;
     if start + len > page.size() {
         return Err(Restart);
@@ -367,7 +375,11 @@ pub fn cell_len(page: &[u8], leaf: bool, offset: usize) -> Result<usize, Restart
     let key_len = usize::from(page.u16_at(offset)?);
     let len = if leaf {
         let word = page.u32_at(offset + 2)?;
-        let value = if word & OVERFLOW_FLAG != 0 { 8 } else { (word & !OVERFLOW_FLAG) as usize };
+        let value = if word & OVERFLOW_FLAG != 0 {
+            8
+        } else {
+            (word & !OVERFLOW_FLAG) as usize
+        };
         LEAF_CELL_HEADER_BYTES + key_len + value
     } else {
         INNER_CELL_HEADER_BYTES + key_len
@@ -388,7 +400,11 @@ pub fn cell_bytes(page: &[u8], leaf: bool, index: usize) -> Result<&[u8], Restar
 /// The key inside raw cell bytes.
 pub fn cell_key(cell: &[u8], leaf: bool) -> &[u8] {
     let key_len = usize::from(u16::from_le_bytes([cell[0], cell[1]]));
-    let header = if leaf { LEAF_CELL_HEADER_BYTES } else { INNER_CELL_HEADER_BYTES };
+    let header = if leaf {
+        LEAF_CELL_HEADER_BYTES
+    } else {
+        INNER_CELL_HEADER_BYTES
+    };
     &cell[header..header + key_len]
 }
 
@@ -578,7 +594,12 @@ pub fn compact(page: &mut [u8], scratch: &mut Vec<u8>) -> Result<(), Restart> {
 
 /// Inserts `cell` as cell `index` if the page has room (compacting if the
 /// room is only there after compaction); false if it has not.
-pub fn insert_cell(page: &mut [u8], index: usize, cell: &[u8], scratch: &mut Vec<u8>) -> Result<bool, Restart> {
+pub fn insert_cell(
+    page: &mut [u8],
+    index: usize,
+    cell: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<bool, Restart> {
     let mut header = Header::read(page)?;
     let need = cell.len() + SLOT_BYTES;
     if header.free() < need {
@@ -627,7 +648,13 @@ pub fn remove_cell(page: &mut [u8], index: usize) -> Result<(), Restart> {
 
 /// Writes an empty leaf with no siblings.
 pub fn build_empty_leaf(page: &mut [u8]) {
-    build(page, Kind::Leaf, PageId::NONE, PageId::NONE, std::iter::empty());
+    build(
+        page,
+        Kind::Leaf,
+        PageId::NONE,
+        PageId::NONE,
+        std::iter::empty(),
+    );
 }
 
 /// The shortest separator `s` with `left < s <= right` (prefix truncation:
@@ -649,7 +676,9 @@ pub fn build_overflow(page: &mut [u8], data: &[u8], next: PageId) {
 }
 
 /// An overflow page's (bytes used, next page), checked.
-pub fn overflow_header<B: NodeBytes + ?Sized>(page: &B) -> Result<Option<(usize, PageId)>, Restart> {
+pub fn overflow_header<B: NodeBytes + ?Sized>(
+    page: &B,
+) -> Result<Option<(usize, PageId)>, Restart> {
     if kind(page)? != Some(Kind::Overflow) {
         return Ok(None);
     }
@@ -667,8 +696,17 @@ mod tests {
 
     fn leaf_with(keys: &[&[u8]]) -> Vec<u8> {
         let mut page = vec![0u8; 4096];
-        let cells: Vec<Vec<u8>> = keys.iter().map(|key| leaf_cell(key, StoredValue::Inline(b"v"))).collect();
-        build(&mut page, Kind::Leaf, PageId::NONE, PageId::NONE, cells.iter().map(Vec::as_slice));
+        let cells: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|key| leaf_cell(key, StoredValue::Inline(b"v")))
+            .collect();
+        build(
+            &mut page,
+            Kind::Leaf,
+            PageId::NONE,
+            PageId::NONE,
+            cells.iter().map(Vec::as_slice),
+        );
         page
     }
 
@@ -695,7 +733,10 @@ mod tests {
         remove_cell(&mut page, 0).unwrap();
         let removed = Header::read(&page).unwrap();
         assert_eq!(removed.count, 2);
-        assert_eq!(removed.garbage, leaf_cell(b"b", StoredValue::Inline(b"v")).len());
+        assert_eq!(
+            removed.garbage,
+            leaf_cell(b"b", StoredValue::Inline(b"v")).len()
+        );
         compact(&mut page, &mut scratch).unwrap();
         let compacted = Header::read(&page).unwrap();
         assert_eq!(compacted.garbage, 0);

@@ -85,13 +85,21 @@ pub(crate) enum ChainFault {
 
 /// Appends the chain's `len` bytes to `out`, reading each page
 /// optimistically (every page validated on its own).
-pub(crate) fn read(pager: &Pager, first: PageId, len: usize, out: &mut Vec<u8>) -> Result<(), ChainFault> {
+pub(crate) fn read(
+    pager: &Pager,
+    first: PageId,
+    len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), ChainFault> {
     out.reserve(len);
     let start = out.len();
     let mut page = first;
     while out.len() - start < len {
         if page == PageId::NONE {
-            return Err(ChainFault::Broken(first, "overflow chain shorter than its value"));
+            return Err(ChainFault::Broken(
+                first,
+                "overflow chain shorter than its value",
+            ));
         }
         let left = len - (out.len() - start);
         let mut chunk = Vec::new();
@@ -109,13 +117,19 @@ pub(crate) fn read(pager: &Pager, first: PageId, len: usize, out: &mut Vec<u8>) 
             })
             .map_err(ChainFault::Pager)?;
         let Some(next) = step else {
-            return Err(ChainFault::Broken(page, "not a page of this overflow chain"));
+            return Err(ChainFault::Broken(
+                page,
+                "not a page of this overflow chain",
+            ));
         };
         out.extend_from_slice(&chunk);
         page = next;
     }
     if page != PageId::NONE {
-        return Err(ChainFault::Broken(page, "overflow chain longer than its value"));
+        return Err(ChainFault::Broken(
+            page,
+            "overflow chain longer than its value",
+        ));
     }
     Ok(())
 }

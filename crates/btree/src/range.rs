@@ -83,7 +83,9 @@ impl Cursor {
         match (&self.resume, self.direction) {
             (Bound::Unbounded, Direction::Forward) => node::child_at(view, 0),
             (Bound::Unbounded, Direction::Reverse) => node::child_at(view, node::count(view)?),
-            (Bound::Included(key) | Bound::Excluded(key), _) => node::child_for(view, key).map(|(_, child)| child),
+            (Bound::Included(key) | Bound::Excluded(key), _) => {
+                node::child_for(view, key).map(|(_, child)| child)
+            }
         }
     }
 
@@ -157,20 +159,27 @@ impl Cursor {
             let low = match &self.resume {
                 Bound::Unbounded => 0,
                 Bound::Included(key) => position(key)?.unwrap_or_else(|index| index),
-                Bound::Excluded(key) => position(key)?.map_or_else(|index| index, |index| index + 1),
+                Bound::Excluded(key) => {
+                    position(key)?.map_or_else(|index| index, |index| index + 1)
+                }
             };
             (low, count)
         } else {
             let high = match &self.resume {
                 Bound::Unbounded => count,
-                Bound::Included(key) => position(key)?.map_or_else(|index| index, |index| index + 1),
+                Bound::Included(key) => {
+                    position(key)?.map_or_else(|index| index, |index| index + 1)
+                }
                 Bound::Excluded(key) => position(key)?.unwrap_or_else(|index| index),
             };
             (0, high)
         };
         let mut reached_limit = false;
-        let indexes: Box<dyn Iterator<Item = usize>> =
-            if forward { Box::new(low..high) } else { Box::new((low..high).rev()) };
+        let indexes: Box<dyn Iterator<Item = usize>> = if forward {
+            Box::new(low..high)
+        } else {
+            Box::new((low..high).rev())
+        };
         for index in indexes {
             let (offset, len) = node::key_at(page, true, index)?;
             if !self.within_limit(page, offset, len)? {
@@ -189,11 +198,20 @@ impl Cursor {
             };
             taken.push((key, value));
         }
-        let sibling = if forward { node::link_1(page)? } else { node::link_0(page)? };
+        let sibling = if forward {
+            node::link_1(page)?
+        } else {
+            node::link_0(page)?
+        };
         Ok((reached_limit, sibling))
     }
 
-    fn within_limit<B: NodeBytes + ?Sized>(&self, page: &B, offset: usize, len: usize) -> Result<bool, Restart> {
+    fn within_limit<B: NodeBytes + ?Sized>(
+        &self,
+        page: &B,
+        offset: usize,
+        len: usize,
+    ) -> Result<bool, Restart> {
         use std::cmp::Ordering::{Equal, Greater, Less};
         let (key, inclusive) = match &self.limit {
             Bound::Unbounded => return Ok(true),
@@ -214,14 +232,17 @@ impl Cursor {
         let mut page = tree.root;
         let mut guard = tree.pager.shared(page)?;
         loop {
-            let header = Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
+            let header =
+                Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
             if header.is_leaf() {
                 break;
             }
             let child = match (&self.resume, self.direction) {
                 (Bound::Unbounded, Direction::Forward) => node::child_at(&*guard, 0),
                 (Bound::Unbounded, Direction::Reverse) => node::child_at(&*guard, header.count),
-                (Bound::Included(key) | Bound::Excluded(key), _) => node::child_for(&*guard, key).map(|(_, child)| child),
+                (Bound::Included(key) | Bound::Excluded(key), _) => {
+                    node::child_for(&*guard, key).map(|(_, child)| child)
+                }
             }
             .map_err(|Restart| corrupt(page, "bad cell"))?;
             page = child;
@@ -229,8 +250,9 @@ impl Cursor {
         }
         let mut taken = Vec::new();
         loop {
-            let (reached_limit, sibling) =
-                self.collect(&*guard, &mut taken).map_err(|Restart| corrupt(page, "bad leaf"))?;
+            let (reached_limit, sibling) = self
+                .collect(&*guard, &mut taken)
+                .map_err(|Restart| corrupt(page, "bad leaf"))?;
             if taken.is_empty() && !reached_limit && sibling != PageId::NONE {
                 page = sibling;
                 guard = tree.pager.shared(page)?;
@@ -323,7 +345,11 @@ impl DoubleEndedIterator for Range<'_> {
         }
         match self.back.next(self.tree) {
             Ok(Some(entry)) => {
-                if self.front_last.as_ref().is_some_and(|front| entry.0 <= *front) {
+                if self
+                    .front_last
+                    .as_ref()
+                    .is_some_and(|front| entry.0 <= *front)
+                {
                     self.done = true;
                     return None;
                 }
@@ -366,7 +392,9 @@ impl BTree {
     /// # Errors
     /// Pager errors; [`crate::Error::Corrupt`].
     pub fn first(&self) -> Result<Option<Entry>> {
-        Range::new(self, Bound::Unbounded, Bound::Unbounded).next().transpose()
+        Range::new(self, Bound::Unbounded, Bound::Unbounded)
+            .next()
+            .transpose()
     }
 
     /// The entry with the largest key.
@@ -374,6 +402,8 @@ impl BTree {
     /// # Errors
     /// Pager errors; [`crate::Error::Corrupt`].
     pub fn last(&self) -> Result<Option<Entry>> {
-        Range::new(self, Bound::Unbounded, Bound::Unbounded).next_back().transpose()
+        Range::new(self, Bound::Unbounded, Bound::Unbounded)
+            .next_back()
+            .transpose()
     }
 }

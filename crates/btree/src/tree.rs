@@ -176,7 +176,10 @@ impl BTree {
     pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
         let max = self.key_bytes_max();
         if key.len() > max {
-            return Err(Error::KeyTooLarge { len: key.len(), max });
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max,
+            });
         }
         Ok(())
     }
@@ -210,7 +213,8 @@ impl BTree {
     }
 
     fn get_optimistic(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Fault> {
-        let leaf = self.descend_optimistic(|view| node::child_for(view, key).map(|(_, child)| child))?;
+        let leaf =
+            self.descend_optimistic(|view| node::child_for(view, key).map(|(_, child)| child))?;
         let found = leaf.read(|view| {
             if node::kind(view)? != Some(Kind::Leaf) {
                 return Err(Restart);
@@ -304,14 +308,20 @@ impl BTree {
         let mut guard = self.pager.shared(self.root)?;
         loop {
             let page = guard.page_id();
-            let header = Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
+            let header =
+                Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
             if header.is_leaf() {
-                let found = node::search(&*guard, true, header.count, key).map_err(|Restart| corrupt(page, "bad cell"))?;
+                let found = node::search(&*guard, true, header.count, key)
+                    .map_err(|Restart| corrupt(page, "bad cell"))?;
                 let Ok(index) = found else {
                     return Ok(None);
                 };
-                return match node::value_at(&*guard, index).map_err(|Restart| corrupt(page, "bad cell"))? {
-                    ValueAt::Inline { offset, len } => Ok(Some(guard[offset..offset + len].to_vec())),
+                return match node::value_at(&*guard, index)
+                    .map_err(|Restart| corrupt(page, "bad cell"))?
+                {
+                    ValueAt::Inline { offset, len } => {
+                        Ok(Some(guard[offset..offset + len].to_vec()))
+                    }
                     ValueAt::Overflow { first, len } => {
                         // The shared latch on the leaf keeps the chain alive.
                         let mut value = Vec::new();
@@ -320,7 +330,8 @@ impl BTree {
                     }
                 };
             }
-            let (_, child) = node::child_for(&*guard, key).map_err(|Restart| corrupt(page, "bad cell"))?;
+            let (_, child) =
+                node::child_for(&*guard, key).map_err(|Restart| corrupt(page, "bad cell"))?;
             guard = self.pager.shared(child)?;
         }
     }
@@ -335,7 +346,8 @@ impl BTree {
         let mut page = self.root;
         loop {
             let guard = self.pager.shared(page)?;
-            let header = Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
+            let header =
+                Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
             if header.is_leaf() {
                 path.push(PathNode {
                     page,
@@ -345,7 +357,9 @@ impl BTree {
                 return Ok(path);
             }
             let (position, child) = match key {
-                Some(key) => node::child_for(&*guard, key).map_err(|Restart| corrupt(page, "bad cell"))?,
+                Some(key) => {
+                    node::child_for(&*guard, key).map_err(|Restart| corrupt(page, "bad cell"))?
+                }
                 None => (0, header.link_0),
             };
             path.push(PathNode {
@@ -361,7 +375,10 @@ impl BTree {
     }
 
     /// Latches `pages` exclusively, in the order given (top-down).
-    pub(crate) fn latch_all(&self, pages: impl IntoIterator<Item = PageId>) -> Result<Vec<ExclusiveGuard<'_>>> {
+    pub(crate) fn latch_all(
+        &self,
+        pages: impl IntoIterator<Item = PageId>,
+    ) -> Result<Vec<ExclusiveGuard<'_>>> {
         pages
             .into_iter()
             .map(|page| self.pager.exclusive(page).map_err(Error::from))
@@ -406,11 +423,17 @@ impl BTree {
 
     /// Puts a leaf cell for `key`; returns the overflow chain of the value
     /// it replaced, for the caller to free once the latches are gone.
-    fn insert_cell(&self, scratch: &mut Scratch, key: &[u8], cell: &[u8]) -> Result<Option<(PageId, usize)>> {
+    fn insert_cell(
+        &self,
+        scratch: &mut Scratch,
+        key: &[u8],
+        cell: &[u8],
+    ) -> Result<Option<(PageId, usize)>> {
         let path = self.path_to(Some(key))?;
         let leaf_depth = path.len() - 1;
         let found = self.find_in_leaf(path[leaf_depth].page, key)?;
-        let room = path[leaf_depth].header.free() + found.map_or(0, |found| found.cell_len + SLOT_BYTES);
+        let room =
+            path[leaf_depth].header.free() + found.map_or(0, |found| found.cell_len + SLOT_BYTES);
         let splits = room < cell.len() + SLOT_BYTES;
         // The highest page the change reaches: the leaf, or for a split the
         // lowest ancestor sure to take a separator without splitting.
@@ -449,7 +472,8 @@ impl BTree {
         let leaf_page = path[leaf_depth].page;
         let position = match found {
             Some(found) => {
-                node::remove_cell(leaf_guard, found.index).map_err(|Restart| corrupt(leaf_page, "bad cell"))?;
+                node::remove_cell(leaf_guard, found.index)
+                    .map_err(|Restart| corrupt(leaf_page, "bad cell"))?;
                 found.index
             }
             None => match node::search(&**leaf_guard, true, path[leaf_depth].header.count, key) {
@@ -457,16 +481,39 @@ impl BTree {
                 _ => return Err(corrupt(leaf_page, "bad cell")),
             },
         };
-        let mut pending = self.put_cell(leaf_guard, leaf_page, position, cell, leaf_depth == 0, &mut fresh, neighbour.as_mut(), scratch)?;
+        let mut pending = self.put_cell(
+            leaf_guard,
+            leaf_page,
+            position,
+            cell,
+            leaf_depth == 0,
+            &mut fresh,
+            neighbour.as_mut(),
+            scratch,
+        )?;
         let mut depth = leaf_depth;
         while let Some((separator, right)) = pending.take() {
-            depth = depth.checked_sub(1).ok_or(corrupt(self.root, "split above the root"))?;
+            depth = depth
+                .checked_sub(1)
+                .ok_or(corrupt(self.root, "split above the root"))?;
             if depth < top {
-                return Err(corrupt(path[top].page, "split reached past the latched pages"));
+                return Err(corrupt(
+                    path[top].page,
+                    "split reached past the latched pages",
+                ));
             }
             let guard = &mut guards[depth - top];
             let inner = node::inner_cell(&separator, right);
-            pending = self.put_cell(guard, path[depth].page, path[depth].position, &inner, depth == 0, &mut fresh, None, scratch)?;
+            pending = self.put_cell(
+                guard,
+                path[depth].page,
+                path[depth].position,
+                &inner,
+                depth == 0,
+                &mut fresh,
+                None,
+                scratch,
+            )?;
         }
         for unused in fresh {
             unused.free()?;
@@ -520,27 +567,64 @@ impl BTree {
             .collect::<Result<_, _>>()
             .map_err(bad)?;
         cells.insert(index, cell.to_vec());
-        let mut take = || fresh.pop().ok_or(corrupt(page, "split needs more pages than planned"));
+        let mut take = || {
+            fresh
+                .pop()
+                .ok_or(corrupt(page, "split needs more pages than planned"))
+        };
         if leaf {
             let middle = split_point(&cells);
-            let separator = node::separator(node::cell_key(&cells[middle - 1], true), node::cell_key(&cells[middle], true));
+            let separator = node::separator(
+                node::cell_key(&cells[middle - 1], true),
+                node::cell_key(&cells[middle], true),
+            );
             let (low, high) = cells.split_at(middle);
             if is_root {
                 let mut left = take()?;
                 let mut right = take()?;
                 let (left_id, right_id) = (left.page_id(), right.page_id());
-                node::build(&mut left, Kind::Leaf, PageId::NONE, right_id, low.iter().map(Vec::as_slice));
-                node::build(&mut right, Kind::Leaf, left_id, PageId::NONE, high.iter().map(Vec::as_slice));
+                node::build(
+                    &mut left,
+                    Kind::Leaf,
+                    PageId::NONE,
+                    right_id,
+                    low.iter().map(Vec::as_slice),
+                );
+                node::build(
+                    &mut right,
+                    Kind::Leaf,
+                    left_id,
+                    PageId::NONE,
+                    high.iter().map(Vec::as_slice),
+                );
                 let root_cell = node::inner_cell(&separator, right_id);
-                node::build(guard, Kind::Inner, left_id, PageId::NONE, [root_cell.as_slice()]);
+                node::build(
+                    guard,
+                    Kind::Inner,
+                    left_id,
+                    PageId::NONE,
+                    [root_cell.as_slice()],
+                );
                 Counters::add(&self.counters.splits);
                 Counters::add(&self.counters.root_splits);
                 return Ok(None);
             }
             let mut right = take()?;
             let right_id = right.page_id();
-            node::build(&mut right, Kind::Leaf, page, header.link_1, high.iter().map(Vec::as_slice));
-            node::build(guard, Kind::Leaf, header.link_0, right_id, low.iter().map(Vec::as_slice));
+            node::build(
+                &mut right,
+                Kind::Leaf,
+                page,
+                header.link_1,
+                high.iter().map(Vec::as_slice),
+            );
+            node::build(
+                guard,
+                Kind::Leaf,
+                header.link_0,
+                right_id,
+                low.iter().map(Vec::as_slice),
+            );
             if let Some(neighbour) = neighbour {
                 node::set_left(neighbour, right_id);
             }
@@ -558,18 +642,48 @@ impl BTree {
                 let mut left = take()?;
                 let mut right = take()?;
                 let (left_id, right_id) = (left.page_id(), right.page_id());
-                node::build(&mut left, Kind::Inner, header.link_0, PageId::NONE, low.iter().map(Vec::as_slice));
-                node::build(&mut right, Kind::Inner, middle_child, PageId::NONE, high.iter().map(Vec::as_slice));
+                node::build(
+                    &mut left,
+                    Kind::Inner,
+                    header.link_0,
+                    PageId::NONE,
+                    low.iter().map(Vec::as_slice),
+                );
+                node::build(
+                    &mut right,
+                    Kind::Inner,
+                    middle_child,
+                    PageId::NONE,
+                    high.iter().map(Vec::as_slice),
+                );
                 let root_cell = node::inner_cell(&separator, right_id);
-                node::build(guard, Kind::Inner, left_id, PageId::NONE, [root_cell.as_slice()]);
+                node::build(
+                    guard,
+                    Kind::Inner,
+                    left_id,
+                    PageId::NONE,
+                    [root_cell.as_slice()],
+                );
                 Counters::add(&self.counters.splits);
                 Counters::add(&self.counters.root_splits);
                 return Ok(None);
             }
             let mut right = take()?;
             let right_id = right.page_id();
-            node::build(&mut right, Kind::Inner, middle_child, PageId::NONE, high.iter().map(Vec::as_slice));
-            node::build(guard, Kind::Inner, header.link_0, PageId::NONE, low.iter().map(Vec::as_slice));
+            node::build(
+                &mut right,
+                Kind::Inner,
+                middle_child,
+                PageId::NONE,
+                high.iter().map(Vec::as_slice),
+            );
+            node::build(
+                guard,
+                Kind::Inner,
+                header.link_0,
+                PageId::NONE,
+                low.iter().map(Vec::as_slice),
+            );
             Counters::add(&self.counters.splits);
             Ok(Some((separator, right_id)))
         }
@@ -594,7 +708,8 @@ impl BTree {
         };
         let used = {
             let mut guard = self.pager.exclusive(leaf_page)?;
-            node::remove_cell(&mut guard, found.index).map_err(|Restart| corrupt(leaf_page, "bad cell"))?;
+            node::remove_cell(&mut guard, found.index)
+                .map_err(|Restart| corrupt(leaf_page, "bad cell"))?;
             Header::read(&guard)
                 .map_err(|Restart| corrupt(leaf_page, "bad node header"))?
                 .used(self.geometry.page_size)
@@ -612,7 +727,12 @@ impl BTree {
     /// sibling, or else moving entries over from it; repeats upwards while
     /// a merge leaves the parent underfull, and shrinks the tree when the
     /// root is left with one child.
-    pub(crate) fn rebalance(&self, scratch: &mut Scratch, path: &[PathNode], mut depth: usize) -> Result<()> {
+    pub(crate) fn rebalance(
+        &self,
+        scratch: &mut Scratch,
+        path: &[PathNode],
+        mut depth: usize,
+    ) -> Result<()> {
         while depth > 0 {
             let parent = path[depth - 1];
             let parent_id = parent.page;
@@ -620,7 +740,11 @@ impl BTree {
             // The node merges with its right sibling, or the last child with
             // its left one: `left` is child `position`, `right` the next.
             let position = path[depth - 1].position;
-            let left_position = if position < count { position } else { position.saturating_sub(1) };
+            let left_position = if position < count {
+                position
+            } else {
+                position.saturating_sub(1)
+            };
             if count == 0 {
                 return Ok(());
             }
@@ -628,11 +752,15 @@ impl BTree {
             let bad_parent = |Restart| corrupt(parent_id, "bad cell");
             let left_id = node::child_at(&*parent_guard, left_position).map_err(bad_parent)?;
             let right_id = node::child_at(&*parent_guard, left_position + 1).map_err(bad_parent)?;
-            let separator_cell = node::cell_bytes(&parent_guard, false, left_position).map_err(bad_parent)?.to_vec();
+            let separator_cell = node::cell_bytes(&parent_guard, false, left_position)
+                .map_err(bad_parent)?
+                .to_vec();
             let mut left = self.pager.exclusive(left_id)?;
             let mut right = self.pager.exclusive(right_id)?;
-            let left_header = Header::read(&left).map_err(|Restart| corrupt(left_id, "bad node header"))?;
-            let right_header = Header::read(&right).map_err(|Restart| corrupt(right_id, "bad node header"))?;
+            let left_header =
+                Header::read(&left).map_err(|Restart| corrupt(left_id, "bad node header"))?;
+            let right_header =
+                Header::read(&right).map_err(|Restart| corrupt(right_id, "bad node header"))?;
             if left_header.kind != right_header.kind {
                 return Err(corrupt(parent_id, "children of different kinds"));
             }
@@ -641,7 +769,10 @@ impl BTree {
             if !leaf {
                 // The parent's separator comes down over the right node's
                 // first child.
-                cells.push(node::inner_cell(node::cell_key(&separator_cell, false), right_header.link_0));
+                cells.push(node::inner_cell(
+                    node::cell_key(&separator_cell, false),
+                    right_header.link_0,
+                ));
             }
             cells.extend(collect_cells(&right, right_id, right_header)?);
             let usable = self.geometry.usable();
@@ -652,7 +783,17 @@ impl BTree {
                 if leaf && right_header.link_1 != PageId::NONE {
                     far = Some(self.pager.exclusive(right_header.link_1)?);
                 }
-                node::build(scratch.page_buffer(self.geometry), left_header.kind, left_header.link_0, if leaf { right_header.link_1 } else { PageId::NONE }, cells.iter().map(Vec::as_slice));
+                node::build(
+                    scratch.page_buffer(self.geometry),
+                    left_header.kind,
+                    left_header.link_0,
+                    if leaf {
+                        right_header.link_1
+                    } else {
+                        PageId::NONE
+                    },
+                    cells.iter().map(Vec::as_slice),
+                );
                 left.copy_from_slice(&scratch.page);
                 if let Some(far) = far.as_mut() {
                     node::set_left(far, left_id);
@@ -661,7 +802,8 @@ impl BTree {
                 node::remove_cell(&mut parent_guard, left_position).map_err(bad_parent)?;
                 right.free()?;
                 drop(left);
-                let parent_header = Header::read(&parent_guard).map_err(|Restart| corrupt(parent_id, "bad node header"))?;
+                let parent_header = Header::read(&parent_guard)
+                    .map_err(|Restart| corrupt(parent_id, "bad node header"))?;
                 if depth - 1 == 0 {
                     if parent_header.count == 0 {
                         self.collapse_root(&mut parent_guard, left_id)?;
@@ -676,30 +818,69 @@ impl BTree {
                 continue;
             }
             // Too much for one page: share the entries out evenly.
-                Counters::add(&self.counters.rebalances);
+            Counters::add(&self.counters.rebalances);
             let middle = split_point(&cells);
-            let middle = if leaf { middle } else { middle.clamp(1, cells.len() - 2) };
+            let middle = if leaf {
+                middle
+            } else {
+                middle.clamp(1, cells.len() - 2)
+            };
             let (new_separator, low, high, right_first) = if leaf {
-                let separator = node::separator(node::cell_key(&cells[middle - 1], true), node::cell_key(&cells[middle], true));
+                let separator = node::separator(
+                    node::cell_key(&cells[middle - 1], true),
+                    node::cell_key(&cells[middle], true),
+                );
                 (separator, &cells[..middle], &cells[middle..], PageId::NONE)
             } else {
-                (node::cell_key(&cells[middle], false).to_vec(), &cells[..middle], &cells[middle + 1..], node::cell_child(&cells[middle]))
+                (
+                    node::cell_key(&cells[middle], false).to_vec(),
+                    &cells[..middle],
+                    &cells[middle + 1..],
+                    node::cell_child(&cells[middle]),
+                )
             };
             let new_cell = node::inner_cell(&new_separator, right_id);
-            let parent_header = Header::read(&parent_guard).map_err(|Restart| corrupt(parent_id, "bad node header"))?;
+            let parent_header = Header::read(&parent_guard)
+                .map_err(|Restart| corrupt(parent_id, "bad node header"))?;
             if parent_header.free() + separator_cell.len() < new_cell.len() {
                 // The parent cannot take the new separator: leave the node
                 // underfull (it is not empty, so the tree stays valid).
                 return Ok(());
             }
-            let (left_link_1, right_link_0) = if leaf { (right_id, left_id) } else { (PageId::NONE, right_first) };
-            node::build(scratch.page_buffer(self.geometry), left_header.kind, left_header.link_0, left_link_1, low.iter().map(Vec::as_slice));
+            let (left_link_1, right_link_0) = if leaf {
+                (right_id, left_id)
+            } else {
+                (PageId::NONE, right_first)
+            };
+            node::build(
+                scratch.page_buffer(self.geometry),
+                left_header.kind,
+                left_header.link_0,
+                left_link_1,
+                low.iter().map(Vec::as_slice),
+            );
             left.copy_from_slice(&scratch.page);
-            node::build(scratch.page_buffer(self.geometry), right_header.kind, right_link_0, right_header.link_1, high.iter().map(Vec::as_slice));
+            node::build(
+                scratch.page_buffer(self.geometry),
+                right_header.kind,
+                right_link_0,
+                right_header.link_1,
+                high.iter().map(Vec::as_slice),
+            );
             right.copy_from_slice(&scratch.page);
             node::remove_cell(&mut parent_guard, left_position).map_err(bad_parent)?;
-            if !node::insert_cell(&mut parent_guard, left_position, &new_cell, &mut scratch.page).map_err(bad_parent)? {
-                return Err(corrupt(parent_id, "separator did not fit after room was checked"));
+            if !node::insert_cell(
+                &mut parent_guard,
+                left_position,
+                &new_cell,
+                &mut scratch.page,
+            )
+            .map_err(bad_parent)?
+            {
+                return Err(corrupt(
+                    parent_id,
+                    "separator did not fit after room was checked",
+                ));
             }
             return Ok(());
         }
@@ -759,14 +940,17 @@ impl BTree {
         let mut stack = vec![self.root];
         while let Some(page) = stack.pop() {
             let guard = self.pager.shared(page)?;
-            let header = Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
+            let header =
+                Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
             if page != self.root {
                 pages.push(page);
             }
             let bad = |Restart| corrupt(page, "bad cell");
             if header.is_leaf() {
                 for index in 0..header.count {
-                    if let ValueAt::Overflow { first, .. } = node::value_at(&*guard, index).map_err(bad)? {
+                    if let ValueAt::Overflow { first, .. } =
+                        node::value_at(&*guard, index).map_err(bad)?
+                    {
                         let mut next = first;
                         while next != PageId::NONE {
                             pages.push(next);
@@ -822,7 +1006,9 @@ impl BTree {
     /// # Errors
     /// Pager errors.
     pub fn is_empty(&self) -> Result<bool> {
-        let (kind, count) = self.pager.read(self.root, |view| Ok((node::kind(view)?, node::count(view)?)))?;
+        let (kind, count) = self.pager.read(self.root, |view| {
+            Ok((node::kind(view)?, node::count(view)?))
+        })?;
         Ok(kind == Some(Kind::Leaf) && count == 0)
     }
 }

@@ -12,7 +12,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use common::{key, pager, value, VALUE_LENGTHS};
+use common::{VALUE_LENGTHS, key, pager, value};
 use keel_btree::BTree;
 use rand::{Rng, SeedableRng};
 
@@ -28,7 +28,11 @@ fn readers_see_stable_keys_and_ordered_scans_while_the_writer_reshapes_the_tree(
     let (_vfs, pager) = pager(11, 96);
     let tree = BTree::create(pager.clone()).unwrap();
     for id in (0..IDS).step_by(2) {
-        tree.insert(&key(id), &value(id, 0, VALUE_LENGTHS[usize::from(id / 2) % 5])).unwrap();
+        tree.insert(
+            &key(id),
+            &value(id, 0, VALUE_LENGTHS[usize::from(id / 2) % 5]),
+        )
+        .unwrap();
     }
     let done = AtomicBool::new(false);
     thread::scope(|scope| {
@@ -55,7 +59,11 @@ fn readers_see_stable_keys_and_ordered_scans_while_the_writer_reshapes_the_tree(
                     let id = rng.random_range(0..IDS);
                     let found = tree.get(&key(id)).unwrap();
                     if id % 2 == 0 {
-                        assert_eq!(found, Some(value(id, 0, VALUE_LENGTHS[usize::from(id / 2) % 5])), "stable key {id}");
+                        assert_eq!(
+                            found,
+                            Some(value(id, 0, VALUE_LENGTHS[usize::from(id / 2) % 5])),
+                            "stable key {id}"
+                        );
                     } else if let Some(found) = found {
                         assert_eq!(found, odd_value(id, found.len()), "odd key {id} torn");
                     }
@@ -79,7 +87,10 @@ fn scan(tree: &BTree, rng: &mut rand::rngs::SmallRng) {
     let high = rng.random_range(low..IDS);
     let (start, end) = (key(low), key(high));
     let reverse = rng.random_bool(0.5);
-    let range = tree.range::<&[u8]>((Bound::Included(start.as_slice()), Bound::Excluded(end.as_slice())));
+    let range = tree.range::<&[u8]>((
+        Bound::Included(start.as_slice()),
+        Bound::Excluded(end.as_slice()),
+    ));
     let mut keys: Vec<Vec<u8>> = if reverse {
         range.rev().map(|entry| entry.unwrap().0).collect()
     } else {
@@ -88,10 +99,19 @@ fn scan(tree: &BTree, rng: &mut rand::rngs::SmallRng) {
     if reverse {
         keys.reverse();
     }
-    assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "scan not sorted or repeats a key");
-    let mut expected: Vec<Vec<u8>> = (0..IDS).step_by(2).map(key).filter(|k| *k >= start && *k < end).collect();
+    assert!(
+        keys.windows(2).all(|pair| pair[0] < pair[1]),
+        "scan not sorted or repeats a key"
+    );
+    let mut expected: Vec<Vec<u8>> = (0..IDS)
+        .step_by(2)
+        .map(key)
+        .filter(|k| *k >= start && *k < end)
+        .collect();
     expected.sort();
-    let mut found = keys.iter().filter(|k| u16::from_be_bytes([k[0], k[1]]) % 2 == 0);
+    let mut found = keys
+        .iter()
+        .filter(|k| u16::from_be_bytes([k[0], k[1]]) % 2 == 0);
     for stable in &expected {
         assert_eq!(found.next(), Some(stable), "a stable key was skipped");
     }

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{key, value, VALUE_LENGTHS};
-use keel_btree::{check_pages_in_use, BTree};
+use common::{VALUE_LENGTHS, key, value};
+use keel_btree::{BTree, check_pages_in_use};
 use keel_io::{CrashMode, SimVfs, Vfs};
 use keel_pager::{PageId, Pager};
 use rand::rngs::SmallRng;
@@ -96,12 +96,19 @@ fn verify(tree: &BTree, model: &Model, context: &str) {
     assert!(report.is_ok(), "{context}: {:?}", report.problems);
     let pages = check_pages_in_use(tree.pager(), &[&report], &[]);
     assert!(pages.is_empty(), "{context}: {pages:?}");
-    let found: Model = tree.iter().collect::<Result<_, _>>().unwrap_or_else(|error| panic!("{context}: {error}"));
-    assert!(found == *model, "{context}: the tree differs from the model");
+    let found: Model = tree
+        .iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|error| panic!("{context}: {error}"));
+    assert!(
+        found == *model,
+        "{context}: the tree differs from the model"
+    );
 }
 
 fn check_recovery(vfs: &SimVfs, outcome: &Outcome, context: &str) {
-    let pager = Arc::new(open(vfs).unwrap_or_else(|error| panic!("{context}: reopen failed: {error}")));
+    let pager =
+        Arc::new(open(vfs).unwrap_or_else(|error| panic!("{context}: reopen failed: {error}")));
     let acknowledged = outcome.checkpoints.len() as u64 - 1;
     let found = pager.checkpoint_id();
     let expected = if found == acknowledged {
@@ -112,7 +119,10 @@ fn check_recovery(vfs: &SimVfs, outcome: &Outcome, context: &str) {
         panic!("{context}: reopened at checkpoint {found}, acknowledged {acknowledged}");
     };
     if found == 0 {
-        assert!(pager.allocated_pages().is_empty(), "{context}: pages before any checkpoint");
+        assert!(
+            pager.allocated_pages().is_empty(),
+            "{context}: pages before any checkpoint"
+        );
         return;
     }
     let payload = pager.payload();
@@ -120,7 +130,8 @@ fn check_recovery(vfs: &SimVfs, outcome: &Outcome, context: &str) {
     if let Some(known) = outcome.root {
         assert_eq!(root, known, "{context}");
     }
-    let tree = BTree::open(pager.clone(), root).unwrap_or_else(|error| panic!("{context}: {error}"));
+    let tree =
+        BTree::open(pager.clone(), root).unwrap_or_else(|error| panic!("{context}: {error}"));
     verify(&tree, expected, context);
     // The reopened tree keeps working over the space recovery derived.
     let mut model = expected.clone();
@@ -140,10 +151,20 @@ fn check_recovery(vfs: &SimVfs, outcome: &Outcome, context: &str) {
 fn crash_everywhere(seed: u64) -> u64 {
     let clean = SimVfs::new(seed);
     let outcome = workload(&clean, seed);
-    assert_eq!(outcome.checkpoints.len() as u32, ROUNDS + 1, "the workload runs clean");
-    assert!(outcome.dirty_evictions > 0, "the pool is small enough to evict dirty pages");
+    assert_eq!(
+        outcome.checkpoints.len() as u32,
+        ROUNDS + 1,
+        "the workload runs clean"
+    );
+    assert!(
+        outcome.dirty_evictions > 0,
+        "the pool is small enough to evict dirty pages"
+    );
     let operations = clean.operations();
-    assert!(operations > 30, "only {operations} operations: too little to test");
+    assert!(
+        operations > 30,
+        "only {operations} operations: too little to test"
+    );
     let mut images = 0;
     for crash_point in 0..=operations {
         for mode in CrashMode::ALL {
@@ -151,7 +172,11 @@ fn crash_everywhere(seed: u64) -> u64 {
             vfs.set_crash_point(Some(crash_point));
             let outcome = workload(&vfs, seed);
             vfs.crash(mode);
-            check_recovery(&vfs, &outcome, &format!("seed {seed}, crash at {crash_point} of {operations}, {mode:?}"));
+            check_recovery(
+                &vfs,
+                &outcome,
+                &format!("seed {seed}, crash at {crash_point} of {operations}, {mode:?}"),
+            );
             images += 1;
         }
     }

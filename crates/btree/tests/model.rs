@@ -10,22 +10,42 @@ mod common;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use common::{assert_matches, key, pager, value, VALUE_LENGTHS};
-use keel_btree::{check_pages_in_use, BTree, BULK_FILL_DEFAULT};
+use common::{VALUE_LENGTHS, assert_matches, key, pager, value};
+use keel_btree::{BTree, BULK_FILL_DEFAULT, check_pages_in_use};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Insert { id: u16, len: usize },
-    Delete { id: u16 },
-    Get { id: u16 },
-    Range { start: Bound<u16>, end: Bound<u16>, reverse: bool, take: usize },
+    Insert {
+        id: u16,
+        len: usize,
+    },
+    Delete {
+        id: u16,
+    },
+    Get {
+        id: u16,
+    },
+    Range {
+        start: Bound<u16>,
+        end: Bound<u16>,
+        reverse: bool,
+        take: usize,
+    },
     /// Deletes a run of ids: many merges in a row.
-    DeleteRun { first: u16, count: u16 },
+    DeleteRun {
+        first: u16,
+        count: u16,
+    },
     Clear,
     /// Clears, then bulk loads every id in `first..first + count` whose id
     /// is divisible by `step`.
-    BulkLoad { first: u16, count: u16, step: u16, fill: f64 },
+    BulkLoad {
+        first: u16,
+        count: u16,
+        step: u16,
+        fill: f64,
+    },
 }
 
 fn id() -> impl Strategy<Value = u16> {
@@ -73,24 +93,46 @@ fn run(ops: Vec<Op>, frames: u64) {
                 model.insert(key(id), value);
             }
             Op::Delete { id } => {
-                assert_eq!(tree.delete(&key(id)).unwrap(), model.remove(&key(id)).is_some());
+                assert_eq!(
+                    tree.delete(&key(id)).unwrap(),
+                    model.remove(&key(id)).is_some()
+                );
             }
             Op::Get { id } => {
                 assert_eq!(tree.get(&key(id)).unwrap().as_ref(), model.get(&key(id)));
             }
-            Op::Range { start, end, reverse, take } => {
+            Op::Range {
+                start,
+                end,
+                reverse,
+                take,
+            } => {
                 let (start, end) = (key_bound(start), key_bound(end));
                 let valid = match (&start, &end) {
-                    (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => s <= e,
+                    (
+                        Bound::Included(s) | Bound::Excluded(s),
+                        Bound::Included(e) | Bound::Excluded(e),
+                    ) => s <= e,
                     _ => true,
                 };
-                if !valid || matches!((&start, &end), (Bound::Excluded(s), Bound::Excluded(e)) if s == e) {
+                if !valid
+                    || matches!((&start, &end), (Bound::Excluded(s), Bound::Excluded(e)) if s == e)
+                {
                     continue;
                 }
                 let expected: Vec<(Vec<u8>, Vec<u8>)> = if reverse {
-                    model.range((start.clone(), end.clone())).rev().take(take).map(|(k, v)| (k.clone(), v.clone())).collect()
+                    model
+                        .range((start.clone(), end.clone()))
+                        .rev()
+                        .take(take)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
                 } else {
-                    model.range((start.clone(), end.clone())).take(take).map(|(k, v)| (k.clone(), v.clone())).collect()
+                    model
+                        .range((start.clone(), end.clone()))
+                        .take(take)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
                 };
                 let range = tree.range((start, end));
                 let found: Vec<(Vec<u8>, Vec<u8>)> = if reverse {
@@ -102,23 +144,44 @@ fn run(ops: Vec<Op>, frames: u64) {
             }
             Op::DeleteRun { first, count } => {
                 for id in first..first.saturating_add(count).min(600) {
-                    assert_eq!(tree.delete(&key(id)).unwrap(), model.remove(&key(id)).is_some());
+                    assert_eq!(
+                        tree.delete(&key(id)).unwrap(),
+                        model.remove(&key(id)).is_some()
+                    );
                 }
             }
             Op::Clear => {
                 tree.clear().unwrap();
                 model.clear();
             }
-            Op::BulkLoad { first, count, step, fill } => {
+            Op::BulkLoad {
+                first,
+                count,
+                step,
+                fill,
+            } => {
                 tree.clear().unwrap();
                 model.clear();
-                let mut ids: Vec<u16> = (first..first.saturating_add(count).min(600)).filter(|id| id % step == 0).collect();
+                let mut ids: Vec<u16> = (first..first.saturating_add(count).min(600))
+                    .filter(|id| id % step == 0)
+                    .collect();
                 ids.sort_by_key(|id| key(*id));
                 let entries: Vec<(Vec<u8>, Vec<u8>)> = ids
                     .iter()
-                    .map(|&id| (key(id), value(id, version, VALUE_LENGTHS[usize::from(id) % VALUE_LENGTHS.len()])))
+                    .map(|&id| {
+                        (
+                            key(id),
+                            value(
+                                id,
+                                version,
+                                VALUE_LENGTHS[usize::from(id) % VALUE_LENGTHS.len()],
+                            ),
+                        )
+                    })
                     .collect();
-                let loaded = tree.bulk_load(entries.iter().map(|(k, v)| (k, v)), fill).unwrap();
+                let loaded = tree
+                    .bulk_load(entries.iter().map(|(k, v)| (k, v)), fill)
+                    .unwrap();
                 assert_eq!(loaded, entries.len() as u64);
                 model.extend(entries);
             }
@@ -162,7 +225,11 @@ fn grows_and_shrinks_through_several_levels() {
     }
     let tall = tree.check().unwrap();
     assert!(tall.is_ok(), "{:?}", tall.problems);
-    assert!(tall.height >= 4, "height {} with 898-byte keys", tall.height);
+    assert!(
+        tall.height >= 4,
+        "height {} with 898-byte keys",
+        tall.height
+    );
     assert_matches(&tree, &model);
     for id in 0..2000u32 {
         let id = id.wrapping_mul(104_729) % 2000;
@@ -184,14 +251,22 @@ fn grows_and_shrinks_through_several_levels() {
 fn bulk_load_rejects_bad_input_and_leaves_the_tree_empty() {
     let (_vfs, pager) = pager(3, 32);
     let tree = BTree::create(pager.clone()).unwrap();
-    let unsorted = vec![(key(1), vec![1u8; 5000]), (key(3), vec![3]), (key(2), vec![2])];
+    let unsorted = [
+        (key(1), vec![1u8; 5000]),
+        (key(3), vec![3]),
+        (key(2), vec![2]),
+    ];
     let sorted_prefix = unsorted.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
     assert!(matches!(
         tree.bulk_load(sorted_prefix, BULK_FILL_DEFAULT),
         Err(keel_btree::Error::Unsorted { index: 2 })
     ));
     assert!(tree.is_empty().unwrap());
-    assert_eq!(pager.allocated_pages(), vec![tree.root()], "pages of the failed load were freed");
+    assert_eq!(
+        pager.allocated_pages(),
+        vec![tree.root()],
+        "pages of the failed load were freed"
+    );
     assert!(matches!(
         tree.bulk_load(std::iter::empty::<(&[u8], &[u8])>(), 0.3),
         Err(keel_btree::Error::FillFactor { .. })
@@ -224,25 +299,37 @@ fn reopen_finds_the_tree_by_its_root() {
     let (vfs, pager) = pager(5, 32);
     let tree = BTree::create(pager.clone()).unwrap();
     for id in 0..300u16 {
-        tree.insert(&key(id), &value(id, 0, VALUE_LENGTHS[usize::from(id) % 7])).unwrap();
+        tree.insert(&key(id), &value(id, 0, VALUE_LENGTHS[usize::from(id) % 7]))
+            .unwrap();
     }
     let root = tree.root();
     pager.checkpoint(&root.get().to_le_bytes()).unwrap();
     drop(tree);
     drop(pager);
     let shared: std::sync::Arc<dyn keel_io::Vfs> = vfs;
-    let pager = std::sync::Arc::new(keel_pager::Pager::open(shared, "/db/pages", common::options(32)).unwrap());
+    let pager = std::sync::Arc::new(
+        keel_pager::Pager::open(shared, "/db/pages", common::options(32)).unwrap(),
+    );
     let tree = BTree::open(pager.clone(), root).unwrap();
     for id in 0..300u16 {
-        assert_eq!(tree.get(&key(id)).unwrap(), Some(value(id, 0, VALUE_LENGTHS[usize::from(id) % 7])));
+        assert_eq!(
+            tree.get(&key(id)).unwrap(),
+            Some(value(id, 0, VALUE_LENGTHS[usize::from(id) % 7]))
+        );
     }
     assert!(tree.check().unwrap().is_ok());
     // A page that is not a root is refused.
-    let overflow_page = tree.check().unwrap().pages.into_iter().find(|&page| {
-        pager.read(page, |view| view.u8_at(0)).unwrap() == 3
-    });
+    let overflow_page = tree
+        .check()
+        .unwrap()
+        .pages
+        .into_iter()
+        .find(|&page| pager.read(page, |view| view.u8_at(0)).unwrap() == 3);
     if let Some(page) = overflow_page {
-        assert!(matches!(BTree::open(pager, page), Err(keel_btree::Error::NotATree { .. })));
+        assert!(matches!(
+            BTree::open(pager, page),
+            Err(keel_btree::Error::NotATree { .. })
+        ));
     }
 }
 
@@ -266,14 +353,20 @@ fn long_random_workload_reaches_every_shape_change() {
             tree.insert(&key(id), &value).unwrap();
             model.insert(key(id), value);
         } else {
-            assert_eq!(tree.delete(&key(id)).unwrap(), model.remove(&key(id)).is_some());
+            assert_eq!(
+                tree.delete(&key(id)).unwrap(),
+                model.remove(&key(id)).is_some()
+            );
         }
         if round % 500 == 499 {
             assert_matches(&tree, &model);
         }
     }
     for id in 0..600u16 {
-        assert_eq!(tree.delete(&key(id)).unwrap(), model.remove(&key(id)).is_some());
+        assert_eq!(
+            tree.delete(&key(id)).unwrap(),
+            model.remove(&key(id)).is_some()
+        );
     }
     assert_matches(&tree, &model);
     let stats = tree.stats();
@@ -283,6 +376,13 @@ fn long_random_workload_reaches_every_shape_change() {
     assert!(stats.merges > 50, "{stats:?}");
     assert!(stats.rebalances > 0, "{stats:?}");
     assert!(stats.root_collapses >= 1, "{stats:?}");
-    assert_eq!(pager.allocated_pages(), vec![tree.root()], "every page but the root was freed");
-    assert!(pager.stats().evictions > 0, "the pool was smaller than the tree");
+    assert_eq!(
+        pager.allocated_pages(),
+        vec![tree.root()],
+        "every page but the root was freed"
+    );
+    assert!(
+        pager.stats().evictions > 0,
+        "the pool was smaller than the tree"
+    );
 }

@@ -45,7 +45,12 @@ pub const VALUE_LENGTHS: [usize; 7] = [0, 9, 150, 700, 990, 5000, 20_000];
 pub fn value(id: u16, version: u32, len: usize) -> Vec<u8> {
     let seed = u64::from(id) << 32 | u64::from(version);
     (0..len)
-        .map(|index| (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(index as u64 * 31) >> 24) as u8)
+        .map(|index| {
+            (seed
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .wrapping_add(index as u64 * 31)
+                >> 24) as u8
+        })
         .collect()
 }
 
@@ -56,9 +61,11 @@ pub fn assert_matches(tree: &BTree, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
     assert!(report.is_ok(), "check: {:?}", report.problems);
     assert_eq!(report.entries, model.len() as u64);
     let forward: Vec<(Vec<u8>, Vec<u8>)> = tree.iter().collect::<Result<_, _>>().unwrap();
-    let expected: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let expected: Vec<(Vec<u8>, Vec<u8>)> =
+        model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     assert!(forward == expected, "forward scan differs from the model");
-    let mut backward: Vec<(Vec<u8>, Vec<u8>)> = tree.iter().rev().collect::<Result<_, _>>().unwrap();
+    let mut backward: Vec<(Vec<u8>, Vec<u8>)> =
+        tree.iter().rev().collect::<Result<_, _>>().unwrap();
     backward.reverse();
     assert!(backward == expected, "reverse scan differs from the model");
 }
