@@ -693,12 +693,17 @@ static COMMANDS: &[CommandSpec] = &[
         "Asynchronously saves the database(s) to disk.",
         B,
     ),
-    container(
-        "command",
-        "2.8.13",
-        "Returns detailed information about all commands.",
-        COMMAND_SUBCOMMANDS,
-    ),
+    // COMMAND alone lists every command: arity -1, unlike other containers.
+    CommandSpec {
+        arity: -1,
+        flags: LOADING_STALE,
+        ..container(
+            "command",
+            "2.8.13",
+            "Returns detailed information about all commands.",
+            COMMAND_SUBCOMMANDS,
+        )
+    },
     container(
         "config",
         "2.0.0",

@@ -27,6 +27,8 @@ mod backend;
 pub mod command_table;
 mod connection;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod glob;
 mod inline;
 mod number;

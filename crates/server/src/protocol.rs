@@ -244,6 +244,12 @@ impl RequestParser {
             return Ok(Parsed::Incomplete);
         };
         let newline = start + offset;
+        // Redis accepts an over-long line when it happens to arrive whole
+        // in one read; keel refuses it always, so the outcome does not
+        // depend on how TCP cut the stream.
+        if newline > self.limits.inline_bytes_max {
+            return Err(Error::TooBigInlineRequest);
+        }
         let line_end = if newline > 0 && buffer[newline - 1] == b'\r' {
             newline - 1
         } else {
@@ -260,8 +266,7 @@ impl RequestParser {
         let mut partial = match self.partial.take() {
             Some(partial) => partial,
             None => {
-                let Some((count, position)) =
-                    header_line(buffer, 0, &self.limits, Error::TooBigMultibulkCount)?
+                let Some((count, position)) = header_line(buffer, 0, &self.limits, Header::Count)?
                 else {
                     return Ok(Parsed::Incomplete);
                 };
@@ -295,12 +300,7 @@ impl RequestParser {
             let bulk_bytes = match partial.bulk_bytes {
                 Some(bulk_bytes) => bulk_bytes,
                 None => {
-                    let header = header_line(
-                        buffer,
-                        partial.position,
-                        &self.limits,
-                        Error::TooBigBulkCount,
-                    );
+                    let header = header_line(buffer, partial.position, &self.limits, Header::Bulk);
                     let Some((length, after_header)) = header? else {
                         self.partial = Some(partial);
                         return Ok(Parsed::Incomplete);
@@ -339,6 +339,15 @@ impl RequestParser {
     }
 }
 
+/// The two header lines of a multibulk request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Header {
+    /// `*<count>`.
+    Count,
+    /// `$<length>`.
+    Bulk,
+}
+
 /// Reads a `*<n>` or `$<n>` header line starting at `start`: `Ok(None)`
 /// while its line ending has not arrived, else the number (`None` if it
 /// is not one) and the position after the line. A bulk header is checked
@@ -348,19 +357,27 @@ fn header_line(
     buffer: &[u8],
     start: usize,
     limits: &Limits,
-    too_big: Error,
+    header: Header,
 ) -> Result<Option<(Option<i64>, usize)>> {
+    let too_big = || match header {
+        Header::Count => Error::TooBigMultibulkCount,
+        Header::Bulk => Error::TooBigBulkCount,
+    };
     let rest = &buffer[start..];
     let Some(carriage_return) = rest.iter().position(|&byte| byte == b'\r') else {
         if rest.len() > limits.inline_bytes_max {
-            return Err(too_big);
+            return Err(too_big());
         }
         return Ok(None);
     };
+    // As for inline requests: too long is too long, however it arrived.
+    if carriage_return > limits.inline_bytes_max {
+        return Err(too_big());
+    }
     if carriage_return + 2 > rest.len() {
         return Ok(None);
     }
-    if matches!(too_big, Error::TooBigBulkCount) && rest[0] != b'$' {
+    if header == Header::Bulk && rest[0] != b'$' {
         return Err(Error::ExpectedBulk { found: rest[0] });
     }
     let number = parse_integer(&rest[1..carriage_return]);
@@ -493,6 +510,18 @@ mod tests {
     fn lines_without_ending_are_bounded() {
         let long = vec![b'a'; 64 * 1024 + 1];
         assert!(matches!(parse_one(&long), Err(Error::TooBigInlineRequest)));
+        let mut long_line = long.clone();
+        long_line.extend_from_slice(b"\r\n");
+        assert!(matches!(
+            parse_one(&long_line),
+            Err(Error::TooBigInlineRequest)
+        ));
+        let mut longest_line = vec![b'a'; 64 * 1024];
+        longest_line.push(b'\n');
+        assert!(matches!(
+            parse_one(&longest_line),
+            Ok(Parsed::Complete { .. })
+        ));
         assert_eq!(parse_one(&long[1..]).unwrap(), Parsed::Incomplete);
         let mut count = b"*".to_vec();
         count.extend_from_slice(&long);

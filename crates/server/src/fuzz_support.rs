@@ -1,0 +1,100 @@
+//! The harness of the `resp_parser` fuzz target, here so that the normal
+//! tests replay its corpus through the same code.
+
+use crate::protocol::{Command, Limits, Parsed, RequestParser};
+
+/// Limits small enough that a fuzzer reaches every one of them.
+pub fn fuzz_limits() -> Limits {
+    Limits {
+        bulk_bytes_max: 4096,
+        multibulk_length_max: 64,
+        inline_bytes_max: 256,
+        query_buffer_bytes_max: 1 << 20,
+        unauthenticated_multibulk_length_max: 10,
+        unauthenticated_bulk_bytes_max: 16384,
+    }
+}
+
+/// What a connection would make of a byte stream: its requests, and the
+/// text of the protocol error that ended it, if any.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Every complete request before the end or the error.
+    pub commands: Vec<Command>,
+    /// The error's text.
+    pub error: Option<String>,
+}
+
+/// Feeds `data` to one parser as a connection would, appending `chunks`
+/// in turn (their lengths are cycled until `data` is used up; a zero
+/// length is read as one), and drains each complete request.
+///
+/// Panics if a `Complete` claims more bytes than the buffer holds or none.
+pub fn parse_in_chunks(data: &[u8], chunk_lengths: &[usize], limits: &Limits) -> Outcome {
+    let mut parser = RequestParser::new(limits.clone());
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut commands = Vec::new();
+    let mut fed = 0;
+    let mut lengths = chunk_lengths.iter().copied().cycle();
+    while fed < data.len() {
+        let length = lengths
+            .next()
+            .unwrap_or(data.len())
+            .max(1)
+            .min(data.len() - fed);
+        buffer.extend_from_slice(&data[fed..fed + length]);
+        fed += length;
+        let mut start = 0;
+        loop {
+            match parser.parse(&buffer[start..]) {
+                Ok(Parsed::Complete { command, consumed }) => {
+                    assert!(consumed > 0, "a request takes at least one byte");
+                    assert!(
+                        consumed <= buffer.len() - start,
+                        "consumed {consumed} of {}",
+                        buffer.len() - start
+                    );
+                    start += consumed;
+                    commands.push(command);
+                }
+                Ok(Parsed::Incomplete) => break,
+                Err(error) => {
+                    return Outcome {
+                        commands,
+                        error: Some(error.to_string()),
+                    };
+                }
+            }
+        }
+        buffer.drain(..start);
+    }
+    Outcome {
+        commands,
+        error: None,
+    }
+}
+
+/// The fuzz target's body: the first byte chooses a chunking of the rest;
+/// parsing in one piece, in those chunks and byte by byte must agree.
+pub fn check_arbitrary_input(input: &[u8]) {
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
+    let limits = fuzz_limits();
+    let whole = parse_in_chunks(data, &[data.len()], &limits);
+    let chunk_lengths: Vec<usize> = match selector % 4 {
+        0 => vec![1],
+        1 => vec![usize::from(selector / 4) + 1],
+        2 => vec![1, 7, 2, 64],
+        _ => data
+            .iter()
+            .take(16)
+            .map(|&byte| usize::from(byte % 32) + 1)
+            .collect(),
+    };
+    let chunked = parse_in_chunks(data, &chunk_lengths, &limits);
+    assert_eq!(
+        whole, chunked,
+        "whole and chunked parses differ (chunks {chunk_lengths:?})"
+    );
+}
