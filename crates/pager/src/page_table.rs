@@ -18,9 +18,14 @@ const CHUNK_BITS: u32 = 16;
 const CHUNK_ENTRIES: usize = 1 << CHUNK_BITS;
 const CHUNKS: usize = ((PageId::MAX.get() as usize) >> CHUNK_BITS) + 1;
 
+/// The entries of `CHUNK_ENTRIES` consecutive page ids. Arrays of fixed
+/// length (here and for the directory), so that an index masked or
+/// compared with a constant needs no length loaded from memory.
+type Chunk = [AtomicU32; CHUNK_ENTRIES];
+
 /// Page id → residency entry ([`crate::residency`]).
 pub(crate) struct PageTable {
-    chunks: Box<[OnceLock<Box<[AtomicU32]>>]>,
+    chunks: Box<[OnceLock<Box<Chunk>>; CHUNKS]>,
 }
 
 impl std::fmt::Debug for PageTable {
@@ -32,10 +37,19 @@ impl std::fmt::Debug for PageTable {
     }
 }
 
+/// Collects exactly `N` items into a boxed array.
+fn boxed_array<T, const N: usize>(items: impl Iterator<Item = T>) -> Box<[T; N]> {
+    let boxed: Box<[T]> = items.take(N).collect();
+    match boxed.try_into() {
+        Ok(array) => array,
+        Err(_) => unreachable!("the iterator yields at least N items"),
+    }
+}
+
 impl PageTable {
     pub(crate) fn new() -> Self {
         Self {
-            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            chunks: boxed_array(std::iter::repeat_with(OnceLock::new)),
         }
     }
 
@@ -44,12 +58,12 @@ impl PageTable {
     pub(crate) fn entry(&self, page: PageId) -> &AtomicU32 {
         let id = page.get() as usize;
         let chunk = self.chunks[id >> CHUNK_BITS]
-            .get_or_init(|| (0..CHUNK_ENTRIES).map(|_| AtomicU32::new(ABSENT)).collect());
+            .get_or_init(|| boxed_array(std::iter::repeat_with(|| AtomicU32::new(ABSENT))));
         &chunk[id & (CHUNK_ENTRIES - 1)]
     }
 
     /// Where `page` is (absent if its chunk was never allocated).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup(&self, page: PageId) -> Residency {
         let id = page.get() as usize;
         match self.chunks.get(id >> CHUNK_BITS).and_then(OnceLock::get) {

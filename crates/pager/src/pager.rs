@@ -12,7 +12,7 @@ use crate::blocks::Blocks;
 use crate::checksum::page_checksum;
 use crate::error::{Error, MetaProblem, Result};
 use crate::guard::{ExclusiveGuard, OptimisticGuard, PageView, PinGuard, Restart, SharedGuard};
-use crate::latch::Latch;
+use crate::latch::{Latch, Version};
 use crate::meta::{
     self, FIRST_DATA_BLOCK, META_HEADER_BYTES, Meta, NodeRef, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX,
     PAGE_SIZE_MIN, is_valid_page_size, payload_bytes_max,
@@ -365,9 +365,14 @@ impl Pager {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn frame(&self, frame: u32) -> &Frame {
-        &self.frames[frame as usize]
+        debug_assert!((frame as usize) < self.frames.len());
+        // SAFETY: every frame index the pager hands around (page-table
+        // entries, guards, the free list, the CLOCK hand) was made below
+        // `frames.len()`, which never changes. Unchecked because this is
+        // on every page access, twice (measured in benches/page_access.rs).
+        unsafe { self.frames.get_unchecked(frame as usize) }
     }
 
     #[inline]
@@ -395,9 +400,9 @@ impl Pager {
         unsafe { std::slice::from_raw_parts_mut(self.frame_ptr(frame), self.page_size) }
     }
 
-    #[inline]
     /// Marks an access for CLOCK, counting a hit unless this access
     /// loaded the page (then it was counted as a miss).
+    #[inline(always)]
     fn touch(&self, frame: &Frame, loaded: bool) {
         // Read first: most hits find the bit already set and write nothing.
         if !frame.referenced.load(Ordering::Relaxed) {
@@ -419,14 +424,39 @@ impl Pager {
     /// [`Error::PageNotAllocated`], [`Error::Corruption`] and I/O errors
     /// when the page is loaded; [`Error::PageInconsistent`] when `read`
     /// restarts even under the shared latch.
-    #[inline]
+    #[inline(always)]
     pub fn read<T>(
         &self,
         page: PageId,
         mut read: impl FnMut(&PageView<'_>) -> Result<T, Restart>,
     ) -> Result<T> {
-        for _ in 0..OPTIMISTIC_ATTEMPTS_MAX {
-            let guard = self.optimistic(page)?;
+        // The common case, kept small so that it inlines into the caller
+        // (and a processor overlaps many of them): the page is resident
+        // and unlatched, and the first attempt validates.
+        if let Some((index, version)) = self.optimistic_hit(page) {
+            let view = PageView::new(self.frame_ptr(index), self.page_size);
+            if let Ok(value) = read(&view)
+                && self.frame(index).latch.validate(version)
+            {
+                return Ok(value);
+            }
+            return self.read_slow(page, read, 1);
+        }
+        self.read_slow(page, read, 0)
+    }
+
+    /// [`Pager::read`] after `attempts` failed optimistic attempts, or
+    /// after a miss of the fast path: loads, restarts, the shared latch.
+    #[cold]
+    #[inline(never)]
+    fn read_slow<T>(
+        &self,
+        page: PageId,
+        mut read: impl FnMut(&PageView<'_>) -> Result<T, Restart>,
+        attempts: usize,
+    ) -> Result<T> {
+        for _ in attempts..OPTIMISTIC_ATTEMPTS_MAX {
+            let guard = self.optimistic_slow(page)?;
             if let Ok(value) = guard.read(&mut read) {
                 return Ok(value);
             }
@@ -436,12 +466,44 @@ impl Pager {
         read(&view).map_err(|Restart| Error::PageInconsistent { page })
     }
 
+    /// The frame and version of `page` if it is resident and not latched
+    /// exclusively, counting a hit; `None` in every other case (which the
+    /// caller hands to the general path, [`Pager::latch_resident`]).
+    #[inline(always)]
+    fn optimistic_hit(&self, page: PageId) -> Option<(u32, Version)> {
+        let Residency::Resident(index) = self.table.lookup(page) else {
+            return None;
+        };
+        let frame = self.frame(index);
+        let version = frame.latch.optimistic()?;
+        // The frame may have been handed to another page after the lookup.
+        if frame.page.load(Ordering::Relaxed) != page.get() {
+            return None;
+        }
+        self.touch(frame, false);
+        Some((index, version))
+    }
+
     /// Observes `page` for an optimistic read (loading it if needed).
     ///
     /// # Errors
     /// As [`Pager::read`].
     #[inline]
     pub fn optimistic(&self, page: PageId) -> Result<OptimisticGuard<'_>> {
+        match self.optimistic_hit(page) {
+            Some((frame, version)) => Ok(OptimisticGuard {
+                pager: self,
+                frame,
+                version,
+                page,
+            }),
+            None => self.optimistic_slow(page),
+        }
+    }
+
+    /// [`Pager::optimistic`] through the general path.
+    #[inline(never)]
+    fn optimistic_slow(&self, page: PageId) -> Result<OptimisticGuard<'_>> {
         let (frame, version) = self.latch_resident(page, Latch::optimistic, |_| {})?;
         Ok(OptimisticGuard {
             pager: self,
@@ -475,7 +537,6 @@ impl Pager {
     /// `page` (it may have been handed to another page after the lookup);
     /// if not, `unlatch` undoes the latch and the search starts over.
     /// Counts the access as a hit, or as the miss that loaded it.
-    #[inline]
     fn latch_resident<L>(
         &self,
         page: PageId,

@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
-/// Stripes per counter.
+/// Stripes per counter (a power of two).
 const STRIPES: usize = 64;
+const _: () = assert!(STRIPES.is_power_of_two());
 
 /// A counter many threads add to without contending on one cache line.
 #[derive(Debug)]
@@ -31,24 +32,39 @@ impl Default for Counter {
     }
 }
 
-#[inline]
+thread_local! {
+    /// This thread's stripe, `STRIPES` until it first counts.
+    static STRIPE: Cell<usize> = const { Cell::new(STRIPES) };
+}
+
+/// This thread's stripe. Inlined into every page access: one
+/// thread-local load and a compare (measured: when the lazy assignment was
+/// part of the same function the compiler made it a call per hit).
+#[inline(always)]
 fn stripe() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    let stripe = STRIPE.get();
+    if stripe < STRIPES {
+        stripe
+    } else {
+        assign_stripe()
     }
-    STRIPE.with(|cell| {
-        if cell.get() == usize::MAX {
-            cell.set(NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES);
-        }
-        cell.get()
-    })
+}
+
+/// Gives this thread the next stripe, round robin.
+#[cold]
+#[inline(never)]
+fn assign_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let stripe = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    STRIPE.set(stripe);
+    stripe
 }
 
 impl Counter {
     #[inline]
     pub(crate) fn add(&self, amount: u64) {
-        let cell = &self.stripes[stripe()];
+        // The mask keeps the index in bounds without a check.
+        let cell = &self.stripes[stripe() & (STRIPES - 1)];
         cell.store(
             cell.load(Ordering::Relaxed).wrapping_add(amount),
             Ordering::Relaxed,
