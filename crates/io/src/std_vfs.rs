@@ -112,6 +112,26 @@ impl File for StdFile {
             .map_err(|e| self.error(Op::Write, e))
     }
 
+    fn write_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            write_vectored_all(bufs, offset, |slices, position| {
+                let position = i64::try_from(position).map_err(io::Error::other)?;
+                nix::sys::uio::pwritev(&self.file, slices, position).map_err(io::Error::from)
+            })
+            .map_err(|e| self.error(Op::Write, e))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let mut position = offset;
+            for buf in bufs {
+                self.write_all_at(buf, position)?;
+                position += buf.len() as u64;
+            }
+            Ok(())
+        }
+    }
+
     fn sync_data(&self) -> Result<()> {
         self.file
             .sync_data()
@@ -187,5 +207,136 @@ impl File for StdFile {
         #[cfg(not(target_os = "linux"))]
         let _ = (advice, offset, len);
         Ok(())
+    }
+}
+
+/// The most buffers one `pwritev` takes (Linux's `UIO_MAXIOV`; more fail
+/// with `EINVAL`).
+pub(crate) const IOV_MAX: usize = 1024;
+
+/// Writes the concatenation of `bufs` at `offset` through `pwritev`, a
+/// vectored positional write that may write less than asked (a short
+/// write: it returns how many bytes it wrote) or be interrupted. Calls it
+/// again for whatever is left, at most [`IOV_MAX`] buffers at a time,
+/// until everything is written.
+pub(crate) fn write_vectored_all(
+    bufs: &[&[u8]],
+    offset: u64,
+    mut pwritev: impl FnMut(&[io::IoSlice<'_>], u64) -> io::Result<usize>,
+) -> io::Result<()> {
+    // The first buffer not wholly written, and how much of it was.
+    let mut index = 0;
+    let mut done_in_buffer = 0;
+    let mut position = offset;
+    let mut slices: Vec<io::IoSlice<'_>> = Vec::with_capacity(bufs.len().min(IOV_MAX));
+    loop {
+        while index < bufs.len() && done_in_buffer == bufs[index].len() {
+            index += 1;
+            done_in_buffer = 0;
+        }
+        if index == bufs.len() {
+            return Ok(());
+        }
+        slices.clear();
+        slices.push(io::IoSlice::new(&bufs[index][done_in_buffer..]));
+        slices.extend(
+            bufs[index + 1..]
+                .iter()
+                .filter(|buf| !buf.is_empty())
+                .take(IOV_MAX - 1)
+                .map(|buf| io::IoSlice::new(buf)),
+        );
+        let mut written = match pwritev(&slices, position) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(written) => written,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let asked: usize = slices.iter().map(|slice| slice.len()).sum();
+        if written > asked {
+            return Err(io::Error::other(format!(
+                "pwritev wrote {written} bytes of {asked}"
+            )));
+        }
+        position += written as u64;
+        while written > 0 {
+            let left = bufs[index].len() - done_in_buffer;
+            if written < left {
+                done_in_buffer += written;
+                written = 0;
+            } else {
+                written -= left;
+                index += 1;
+                done_in_buffer = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `write_vectored_all` into a vector through a fake `pwritev`
+    /// that writes at most `step` bytes per call (a short write) and is
+    /// interrupted every third call; returns the bytes and the calls.
+    fn through_fake(bufs: &[&[u8]], offset: u64, step: usize) -> (Vec<u8>, usize) {
+        let mut file = Vec::new();
+        let mut calls = 0;
+        write_vectored_all(bufs, offset, |slices, position| {
+            calls += 1;
+            assert!(slices.len() <= IOV_MAX, "{} buffers", slices.len());
+            assert!(slices.iter().all(|slice| !slice.is_empty()));
+            if calls % 3 == 0 {
+                return Err(io::Error::from(io::ErrorKind::Interrupted));
+            }
+            let mut written = 0;
+            for slice in slices {
+                let take = slice.len().min(step - written);
+                let start = position as usize + written;
+                if file.len() < start + take {
+                    file.resize(start + take, 0);
+                }
+                file[start..start + take].copy_from_slice(&slice[..take]);
+                written += take;
+                if written == step {
+                    break;
+                }
+            }
+            Ok(written)
+        })
+        .expect("the fake never fails for good");
+        (file, calls)
+    }
+
+    #[test]
+    fn short_and_interrupted_writes_are_continued() {
+        let bufs: Vec<Vec<u8>> = (0..7u8).map(|i| vec![i; 5 + i as usize * 3]).collect();
+        let mut bufs: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
+        bufs.insert(2, &[]);
+        let expected: Vec<u8> = bufs.concat();
+        for step in [1, 2, 4, 7, 13, 1000] {
+            let (file, _) = through_fake(&bufs, 3, step);
+            assert_eq!(&file[3..], &expected[..], "step {step}");
+            assert_eq!(file[..3], [0, 0, 0]);
+        }
+    }
+
+    #[test]
+    fn more_buffers_than_iov_max_take_several_calls() {
+        let bytes: Vec<u8> = (0..IOV_MAX * 2 + 5).map(|i| i as u8).collect();
+        let bufs: Vec<&[u8]> = bytes.chunks(1).collect();
+        let (file, calls) = through_fake(&bufs, 0, usize::MAX);
+        assert_eq!(file, bytes);
+        // Three full calls, and the one interrupted on the way.
+        assert_eq!(calls, 4);
+    }
+
+    #[test]
+    fn a_write_of_nothing_is_an_error_not_a_loop() {
+        let error = write_vectored_all(&[b"abc"], 0, |_, _| Ok(0)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WriteZero);
+        write_vectored_all(&[&[], &[]], 0, |_, _| panic!("nothing to write"))
+            .expect("empty buffers need no call");
     }
 }

@@ -246,6 +246,9 @@ impl File for UringFile {
     fn write_all_at(&self, data: &[u8], offset: u64) -> Result<()> {
         self.std.write_all_at(data, offset)
     }
+    fn write_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> Result<()> {
+        self.std.write_vectored_at(bufs, offset)
+    }
     fn sync_data(&self) -> Result<()> {
         self.std.sync_data()
     }

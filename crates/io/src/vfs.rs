@@ -127,6 +127,29 @@ pub trait File: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Writes the concatenation of `bufs` at `offset`: `bufs[0]` at
+    /// `offset`, `bufs[1]` right after it, and so on, extending the file if
+    /// needed — one system call for many buffers where the backend has a
+    /// vectored write (`pwritev` for [`StdVfs`](crate::StdVfs)), so that
+    /// pages scattered in memory go out as one large write without being
+    /// copied together first.
+    ///
+    /// It is exactly the sequence of `write_all_at(bufs[i], offset + the
+    /// lengths before i)`, which is what the default does and how
+    /// [`SimVfs`](crate::SimVfs) counts, crashes and tears it (one mutating
+    /// operation per non-empty buffer). On error, any of the bytes may have
+    /// been written, and none of them is durable.
+    fn write_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> Result<()> {
+        let mut position = offset;
+        for buf in bufs {
+            if !buf.is_empty() {
+                self.write_all_at(buf, position)?;
+            }
+            position += buf.len() as u64;
+        }
+        Ok(())
+    }
+
     /// Writes every entry of `writes`, then, if `sync`, makes them durable.
     /// Backends may submit the whole batch at once (io_uring); the default
     /// writes one after the other. On error, any subset of the writes may

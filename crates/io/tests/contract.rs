@@ -126,6 +126,34 @@ fn set_len_and_allocate_change_the_size() {
 }
 
 #[test]
+fn vectored_writes_write_the_concatenation() {
+    for_each_backend(|vfs, root| {
+        let root = setup(vfs, root);
+        let file = vfs.open(&root.join("v"), OpenMode::CreateNew).unwrap();
+        file.write_all_at(&[7u8; 16], 0).unwrap();
+        // Over the old bytes and past the end, with an empty buffer inside.
+        file.write_vectored_at(&[b"abc", b"", b"defg", b"hi"], 12)
+            .unwrap();
+        let all = read_to_end(file.as_ref()).unwrap();
+        assert_eq!(&all[..12], &[7u8; 12]);
+        assert_eq!(&all[12..], b"abcdefghi");
+        // Many page-sized buffers (more than one pwritev takes at once).
+        let pages: Vec<Vec<u8>> = (0..1100u32).map(|i| vec![i as u8; 4096]).collect();
+        let bufs: Vec<&[u8]> = pages.iter().map(Vec::as_slice).collect();
+        file.write_vectored_at(&bufs, 4096).unwrap();
+        assert_eq!(file.size().unwrap(), 1101 * 4096);
+        let mut page = vec![0u8; 4096];
+        for (index, expected) in pages.iter().enumerate() {
+            file.read_exact_at(&mut page, 4096 * (index as u64 + 1))
+                .unwrap();
+            assert_eq!(&page, expected, "page {index}");
+        }
+        file.write_vectored_at(&[], 0).unwrap();
+        file.sync_data().unwrap();
+    });
+}
+
+#[test]
 fn write_batch_writes_every_entry() {
     for_each_backend(|vfs, root| {
         let root = setup(vfs, root);

@@ -211,6 +211,70 @@ fn torn_writes_keep_or_lose_whole_sectors() {
     assert!(mixed > 0, "some write must be torn across sectors");
 }
 
+/// A vectored write on the simulated disk is the sequence of its buffers'
+/// writes: one mutating operation each, so a crash point can fall between
+/// them, and each is kept, lost or torn on its own.
+#[test]
+fn vectored_writes_crash_as_their_sequence_of_writes() {
+    let bufs: [&[u8]; 3] = [&[1u8; 1024], &[2u8; 1024], &[3u8; 1024]];
+    // A crash point inside the vectored write keeps the buffers before it.
+    for written in 0..=3u64 {
+        let vfs = SimVfs::new(written);
+        let file = durable_file(&vfs);
+        file.write_all_at(&[0u8; 3072], 0).unwrap();
+        file.sync_data().unwrap();
+        let before = vfs.operations();
+        vfs.set_crash_point(Some(before + written));
+        let result = file.write_vectored_at(&bufs, 0);
+        assert_eq!(result.is_ok(), written == 3, "crash after {written} writes");
+        if written == 3 {
+            assert_eq!(vfs.operations(), before + 3, "one operation per buffer");
+        }
+        vfs.crash(CrashMode::ProcessKill);
+        let after = contents(&vfs, "/d/f").unwrap();
+        for (index, chunk) in after.chunks(1024).enumerate() {
+            let expected = if (index as u64) < written {
+                index as u8 + 1
+            } else {
+                0
+            };
+            assert!(
+                chunk.iter().all(|&b| b == expected),
+                "crash after {written}: buffer {index}"
+            );
+        }
+    }
+    // Power loss after it keeps any subset of the buffers, each whole...
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..64 {
+        let vfs = SimVfs::new(seed);
+        let file = durable_file(&vfs);
+        file.write_all_at(&[0u8; 3072], 0).unwrap();
+        file.sync_data().unwrap();
+        file.write_vectored_at(&bufs, 0).unwrap();
+        vfs.crash(CrashMode::KeepRandomSubset);
+        let after = contents(&vfs, "/d/f").unwrap();
+        let kept: Vec<bool> = after
+            .chunks(1024)
+            .enumerate()
+            .map(|(index, chunk)| {
+                let new = chunk.iter().all(|&b| b == index as u8 + 1);
+                assert!(new || chunk.iter().all(|&b| b == 0), "seed {seed}: torn");
+                new
+            })
+            .collect();
+        seen.insert(kept);
+    }
+    assert_eq!(seen.len(), 8, "every subset of three writes: {seen:?}");
+    // ...or, torn, any subset of sectors; and a synced one survives whole.
+    let vfs = SimVfs::new(5);
+    let file = durable_file(&vfs);
+    file.write_vectored_at(&bufs, 0).unwrap();
+    file.sync_data().unwrap();
+    vfs.crash(CrashMode::TornSectors);
+    assert_eq!(contents(&vfs, "/d/f").unwrap(), bufs.concat());
+}
+
 #[test]
 fn the_crash_point_stops_every_later_mutation() {
     let vfs = SimVfs::new(1);
