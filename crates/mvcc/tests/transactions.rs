@@ -1,0 +1,603 @@
+//! Scenarios of single transactions and of the commit protocol: own writes,
+//! range merges over writes, delta and base in both directions, expiry,
+//! savepoints, limits, the age limit, and failures of the log and the base.
+
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{bytes, fixture, fixture_with, manual_fixture, put_all, read, scan};
+use keel_mvcc::testing::{LoggedRecord, MemoryBase};
+use keel_mvcc::{BaseOperation, Change, Direction, Error, Isolation, LogOperation, MvccOptions};
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
+#[test]
+fn own_writes_are_visible_and_private() {
+    let fixture = fixture();
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    assert!(transaction.is_read_only());
+    transaction.put(b"k", bytes("v1")).unwrap();
+    assert_eq!(transaction.get(b"k").unwrap(), Some(bytes("v1")));
+    transaction.put(b"k", bytes("v2")).unwrap();
+    assert_eq!(transaction.get(b"k").unwrap(), Some(bytes("v2")));
+    transaction.delete(b"k").unwrap();
+    assert_eq!(transaction.get(b"k").unwrap(), None);
+    transaction.put(b"k", bytes("v3")).unwrap();
+    assert_eq!(read(&fixture.manager, "k"), None);
+    let info = transaction.commit().unwrap();
+    assert!(info.commit_timestamp.is_some());
+    assert_eq!(read(&fixture.manager, "k").as_deref(), Some("v3"));
+    // One record, with the final value only.
+    let records = fixture.log.records();
+    assert_eq!(records.len(), 1);
+    let LoggedRecord::Commit {
+        writes,
+        commit_timestamp,
+        ..
+    } = &records[0]
+    else {
+        panic!("expected a commit record");
+    };
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        writes.entries()[0].change,
+        Change::Put {
+            value: bytes("v3"),
+            expires_at_ms: None
+        }
+    );
+    assert_eq!(Some(*commit_timestamp), info.commit_timestamp);
+    assert_eq!(fixture.manager.visible_watermark(), *commit_timestamp);
+}
+
+#[test]
+fn values_are_shared_not_copied() {
+    let fixture = fixture();
+    let value = Bytes::from(vec![7u8; 4096]);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.put(b"big", value.clone()).unwrap();
+    transaction.commit().unwrap();
+    let mut reader = fixture.manager.begin(Isolation::Serializable);
+    let read_back = reader.get(b"big").unwrap().unwrap();
+    assert_eq!(read_back.as_ptr(), value.as_ptr());
+    let LoggedRecord::Commit { writes, .. } = &fixture.log.records()[0] else {
+        panic!("expected a commit record");
+    };
+    let Change::Put { value: logged, .. } = &writes.entries()[0].change else {
+        panic!("expected a put");
+    };
+    assert_eq!(logged.as_ptr(), value.as_ptr());
+}
+
+#[test]
+fn rollback_and_drop_discard_writes() {
+    let fixture = fixture();
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.put(b"a", bytes("1")).unwrap();
+    transaction.rollback();
+    {
+        let mut dropped = fixture.manager.begin(Isolation::Snapshot);
+        dropped.put(b"b", bytes("1")).unwrap();
+    }
+    assert_eq!(read(&fixture.manager, "a"), None);
+    assert_eq!(read(&fixture.manager, "b"), None);
+    assert!(fixture.log.records().is_empty());
+    let stats = fixture.manager.stats();
+    assert!(stats.rollbacks >= 2);
+    assert_eq!(stats.commits, 0);
+    assert_eq!(stats.active_transactions, 0);
+}
+
+#[test]
+fn range_merges_own_writes_delta_and_base_both_ways() {
+    let base = MemoryBase::with_entries([
+        (b"a".as_slice(), b"base".as_slice()),
+        (b"c", b"base"),
+        (b"e", b"base"),
+        (b"g", b"base"),
+    ]);
+    let fixture = fixture_with(base, MvccOptions::default());
+    // Delta: overwrite c, delete e, add d.
+    let mut setup = fixture.manager.begin(Isolation::Serializable);
+    setup.put(b"c", bytes("delta")).unwrap();
+    setup.delete(b"e").unwrap();
+    setup.put(b"d", bytes("delta")).unwrap();
+    setup.commit().unwrap();
+    // Own writes: overwrite d, delete g, add b and h; resurrect e.
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.put(b"d", bytes("own")).unwrap();
+    transaction.delete(b"g").unwrap();
+    transaction.put(b"b", bytes("own")).unwrap();
+    transaction.put(b"h", bytes("own")).unwrap();
+    transaction.put(b"e", bytes("own")).unwrap();
+    let expected = pairs(&[
+        ("a", "base"),
+        ("b", "own"),
+        ("c", "delta"),
+        ("d", "own"),
+        ("e", "own"),
+        ("h", "own"),
+    ]);
+    assert_eq!(scan(&mut transaction, Direction::Forward), expected);
+    let mut reversed = expected.clone();
+    reversed.reverse();
+    assert_eq!(scan(&mut transaction, Direction::Reverse), reversed);
+    // Bounded, exclusive and inclusive.
+    let keys = |transaction: &mut keel_mvcc::Transaction, direction| -> Vec<Bytes> {
+        transaction
+            .range(b"b".as_slice()..b"e".as_slice(), direction)
+            .unwrap()
+            .map(|item| item.unwrap().0)
+            .collect()
+    };
+    assert_eq!(
+        keys(&mut transaction, Direction::Forward),
+        [bytes("b"), bytes("c"), bytes("d")]
+    );
+    assert_eq!(
+        keys(&mut transaction, Direction::Reverse),
+        [bytes("d"), bytes("c"), bytes("b")]
+    );
+    let inclusive: Vec<Bytes> = transaction
+        .range(b"c".as_slice()..=b"e".as_slice(), Direction::Forward)
+        .unwrap()
+        .map(|item| item.unwrap().0)
+        .collect();
+    assert_eq!(inclusive, [bytes("c"), bytes("d"), bytes("e")]);
+}
+
+#[test]
+fn empty_and_inverted_ranges_yield_nothing_without_panicking() {
+    let fixture = fixture();
+    put_all(&fixture.manager, &[("a", "1"), ("b", "1")]);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.put(b"c", bytes("1")).unwrap();
+    for direction in [Direction::Forward, Direction::Reverse] {
+        assert_eq!(
+            transaction
+                .range(b"z".as_slice()..b"a".as_slice(), direction)
+                .unwrap()
+                .count(),
+            0
+        );
+        assert_eq!(
+            transaction
+                .range(b"b".as_slice()..b"b".as_slice(), direction)
+                .unwrap()
+                .count(),
+            0
+        );
+        use std::ops::Bound;
+        let both_excluded = (
+            Bound::Excluded(b"b".as_slice()),
+            Bound::Excluded(b"b".as_slice()),
+        );
+        assert_eq!(
+            transaction
+                .range::<[u8], _>(both_excluded, direction)
+                .unwrap()
+                .count(),
+            0
+        );
+        assert_eq!(
+            transaction
+                .range(b"b".as_slice()..=b"b".as_slice(), direction)
+                .unwrap()
+                .count(),
+            1
+        );
+    }
+}
+
+#[test]
+fn snapshot_reads_ignore_later_commits_in_ranges() {
+    let fixture = fixture();
+    put_all(&fixture.manager, &[("a", "1"), ("b", "1")]);
+    let mut reader = fixture.manager.begin(Isolation::Snapshot);
+    put_all(&fixture.manager, &[("a", "2"), ("c", "2")]);
+    let mut deleter = fixture.manager.begin(Isolation::Serializable);
+    deleter.delete(b"b").unwrap();
+    deleter.commit().unwrap();
+    assert_eq!(
+        scan(&mut reader, Direction::Forward),
+        pairs(&[("a", "1"), ("b", "1")])
+    );
+    let mut fresh = fixture.manager.begin(Isolation::Snapshot);
+    assert_eq!(
+        scan(&mut fresh, Direction::Forward),
+        pairs(&[("a", "2"), ("c", "2")])
+    );
+}
+
+#[test]
+fn expiry_is_judged_at_the_read_timestamp() {
+    let (fixture, clock) = manual_fixture(1_000_000);
+    let mut writer = fixture.manager.begin(Isolation::Serializable);
+    writer
+        .put_expiring(b"session", bytes("token"), 1_000_500)
+        .unwrap();
+    writer.put(b"forever", bytes("x")).unwrap();
+    writer.commit().unwrap();
+    let mut before = fixture.manager.begin(Isolation::Serializable);
+    let entry = before.get_entry(b"session").unwrap().unwrap();
+    assert_eq!(entry.expires_at_ms, Some(1_000_500));
+    // Time passes: a transaction that began before still sees the value
+    // (its snapshot never changes); one reading at a later timestamp not.
+    clock.set_ms(1_000_600);
+    put_all(&fixture.manager, &[("tick", "1")]);
+    let mut after = fixture.manager.begin(Isolation::Serializable);
+    assert!(after.read_timestamp().physical_ms() >= 1_000_600);
+    assert_eq!(after.get(b"session").unwrap(), None);
+    assert_eq!(
+        scan(&mut after, Direction::Forward),
+        pairs(&[("forever", "x"), ("tick", "1")])
+    );
+    assert_eq!(before.get(b"session").unwrap(), Some(bytes("token")));
+    // Expired values in the base read as absent too, after a fold.
+    let base = fixture.base.clone();
+    drop((before, after));
+    fixture
+        .manager
+        .fold(fixture.manager.safe_point(), &mut base.sink())
+        .unwrap();
+    assert_eq!(
+        base.snapshot()[&bytes("session")].expires_at_ms,
+        Some(1_000_500)
+    );
+    fixture.manager.collect_garbage();
+    assert_eq!(read(&fixture.manager, "session"), None);
+    assert_eq!(read(&fixture.manager, "forever").as_deref(), Some("x"));
+}
+
+#[test]
+fn savepoints_nest_and_roll_back_to_their_point() {
+    let fixture = fixture();
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.put(b"a", bytes("1")).unwrap();
+    let outer = transaction.savepoint();
+    transaction.put(b"a", bytes("2")).unwrap();
+    transaction.put(b"b", bytes("2")).unwrap();
+    let inner = transaction.savepoint();
+    transaction.delete(b"a").unwrap();
+    transaction.put(b"c", bytes("3")).unwrap();
+    transaction.rollback_to_savepoint(inner).unwrap();
+    assert_eq!(transaction.get(b"a").unwrap(), Some(bytes("2")));
+    assert_eq!(transaction.get(b"c").unwrap(), None);
+    // The savepoint stays after a rollback to it.
+    transaction.put(b"c", bytes("again")).unwrap();
+    transaction.rollback_to_savepoint(inner).unwrap();
+    assert_eq!(transaction.get(b"c").unwrap(), None);
+    transaction.rollback_to_savepoint(outer).unwrap();
+    assert_eq!(transaction.get(b"a").unwrap(), Some(bytes("1")));
+    assert_eq!(transaction.get(b"b").unwrap(), None);
+    // Rolling back to the outer one released the inner one.
+    assert!(matches!(
+        transaction.rollback_to_savepoint(inner),
+        Err(Error::UnknownSavepoint { .. })
+    ));
+    let released = transaction.savepoint();
+    transaction.put(b"d", bytes("kept")).unwrap();
+    transaction.release_savepoint(released).unwrap();
+    assert!(transaction.rollback_to_savepoint(released).is_err());
+    transaction.commit().unwrap();
+    let mut check = fixture.manager.begin(Isolation::Serializable);
+    assert_eq!(
+        scan(&mut check, Direction::Forward),
+        pairs(&[("a", "1"), ("d", "kept")])
+    );
+    // A savepoint of another transaction is refused.
+    let mut other = fixture.manager.begin(Isolation::Serializable);
+    assert!(matches!(
+        other.rollback_to_savepoint(outer),
+        Err(Error::UnknownSavepoint { .. })
+    ));
+}
+
+#[test]
+fn write_limits_are_enforced() {
+    let options = MvccOptions {
+        key_bytes_max: 4,
+        value_bytes_max: 8,
+        transaction_write_bytes_max: 20,
+        ..MvccOptions::default()
+    };
+    let fixture = fixture_with(MemoryBase::new(), options);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    assert!(matches!(
+        transaction.put(b"12345", bytes("v")),
+        Err(Error::KeyTooLarge {
+            key_bytes: 5,
+            limit_bytes: 4
+        })
+    ));
+    assert!(matches!(
+        transaction.put(b"k", Bytes::from(vec![0; 9])),
+        Err(Error::ValueTooLarge {
+            value_bytes: 9,
+            limit_bytes: 8,
+            ..
+        })
+    ));
+    transaction.put(b"k1", Bytes::from(vec![0; 8])).unwrap(); // 10 bytes
+    transaction.put(b"k2", Bytes::from(vec![0; 8])).unwrap(); // 20 bytes
+    // Overwriting replaces the old bytes; adding more does not fit.
+    transaction.put(b"k2", Bytes::from(vec![0; 4])).unwrap(); // 16 bytes
+    let error = transaction.put(b"k3", Bytes::from(vec![0; 4])).unwrap_err();
+    assert!(matches!(
+        error,
+        Error::WriteSetTooLarge {
+            write_bytes: 22,
+            limit_bytes: 20,
+            ..
+        }
+    ));
+    // The refused write left nothing behind.
+    assert_eq!(transaction.get(b"k3").unwrap(), None);
+    transaction.commit().unwrap();
+}
+
+#[test]
+fn read_set_limit_is_enforced() {
+    let options = MvccOptions {
+        transaction_read_bytes_max: 10,
+        ..MvccOptions::default()
+    };
+    let fixture = fixture_with(MemoryBase::new(), options);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.get(b"12345").unwrap();
+    transaction.get(b"12345").unwrap();
+    assert!(matches!(
+        transaction.get(b"1"),
+        Err(Error::ReadSetTooLarge {
+            limit_bytes: 10,
+            ..
+        })
+    ));
+    // Snapshot transactions track nothing.
+    let mut snapshot = fixture.manager.begin(Isolation::Snapshot);
+    for _ in 0..10 {
+        snapshot.get(b"12345").unwrap();
+    }
+    // A scan past the limit is still tracked, and the next operation fails.
+    let mut scanner = fixture.manager.begin(Isolation::Serializable);
+    scanner
+        .range::<[u8], _>(.., Direction::Forward)
+        .unwrap()
+        .count();
+    assert!(matches!(
+        scanner.get(b"x"),
+        Err(Error::ReadSetTooLarge { .. })
+    ));
+}
+
+#[test]
+fn age_limits_warn_and_refuse() {
+    let options = MvccOptions {
+        transaction_age_warning: Duration::ZERO,
+        ..MvccOptions::default()
+    };
+    let fixture = fixture_with(MemoryBase::new(), options);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.get(b"a").unwrap();
+    transaction.get(b"b").unwrap();
+    assert_eq!(fixture.manager.stats().transactions_aged, 1);
+
+    let options = MvccOptions {
+        transaction_age_max: Duration::ZERO,
+        ..MvccOptions::default()
+    };
+    let fixture = fixture_with(MemoryBase::new(), options);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    assert!(matches!(
+        transaction.get(b"a"),
+        Err(Error::TransactionTooOld { limit_ms: 0, .. })
+    ));
+    assert!(matches!(
+        transaction.put(b"a", bytes("1")),
+        Err(Error::TransactionTooOld { .. })
+    ));
+    assert!(matches!(
+        transaction.commit(),
+        Err(Error::TransactionTooOld { .. })
+    ));
+    assert_eq!(fixture.manager.stats().transactions_too_old, 1);
+    assert_eq!(fixture.manager.stats().active_transactions, 0);
+}
+
+#[test]
+fn append_failure_withdraws_the_commit_and_poisons_writes() {
+    let fixture = fixture();
+    put_all(&fixture.manager, &[("a", "1")]);
+    let watermark = fixture.manager.visible_watermark();
+    fixture.log.fail_appends_from(1);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.put(b"a", bytes("2")).unwrap();
+    transaction.put(b"b", bytes("2")).unwrap();
+    let error = transaction.commit().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Log {
+                operation: LogOperation::Append,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    // No hole: the watermark passed the withdrawn timestamp, and nothing
+    // of the write set is visible.
+    assert!(fixture.manager.visible_watermark() > watermark);
+    assert_eq!(read(&fixture.manager, "a").as_deref(), Some("1"));
+    assert_eq!(read(&fixture.manager, "b"), None);
+    // Writes are poisoned; reads and read-only commits go on.
+    let mut next = fixture.manager.begin(Isolation::Serializable);
+    next.put(b"c", bytes("3")).unwrap();
+    assert!(matches!(next.commit(), Err(Error::WritesPoisoned { .. })));
+    let mut reader = fixture.manager.begin(Isolation::Serializable);
+    assert_eq!(reader.get(b"a").unwrap(), Some(bytes("1")));
+    reader.commit().unwrap();
+    let stats = fixture.manager.stats();
+    assert!(stats.writes_poisoned);
+    assert_eq!(stats.log_failures, 1);
+    assert!(fixture.manager.poisoned().is_some());
+    assert!(fixture.manager.check().is_ok());
+}
+
+#[test]
+fn durable_wait_failure_leaves_no_half_visible_write_set_and_no_hole() {
+    let fixture = fixture();
+    put_all(&fixture.manager, &[("a", "1")]);
+    fixture.log.fail_waits_from(1);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.put(b"a", bytes("2")).unwrap();
+    transaction.put(b"b", bytes("2")).unwrap();
+    let error = transaction.commit().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Log {
+                operation: LogOperation::WaitDurable,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    // The withdrawn timestamp is finished: the watermark passed it, and the
+    // versions at it are skipped.
+    let LoggedRecord::Commit {
+        commit_timestamp, ..
+    } = fixture.log.records()[1].clone()
+    else {
+        panic!("expected a commit record");
+    };
+    assert_eq!(fixture.manager.visible_watermark(), commit_timestamp);
+    let mut reader = fixture.manager.begin(Isolation::Serializable);
+    assert_eq!(reader.read_timestamp(), commit_timestamp);
+    assert_eq!(reader.get(b"a").unwrap(), Some(bytes("1")));
+    assert_eq!(reader.get(b"b").unwrap(), None);
+    assert_eq!(scan(&mut reader, Direction::Forward), pairs(&[("a", "1")]));
+    // The fold skips the aborted versions and drops them.
+    drop(reader);
+    let report = fixture
+        .manager
+        .fold(fixture.manager.safe_point(), &mut fixture.base.sink())
+        .unwrap();
+    assert_eq!(report.keys_folded, 1);
+    assert_eq!(fixture.base.snapshot().len(), 1);
+    assert_eq!(fixture.manager.stats().delta_versions, 0);
+    assert!(matches!(
+        fixture.manager.begin(Isolation::Snapshot).commit(),
+        Ok(_)
+    ));
+}
+
+#[test]
+fn oracle_failure_takes_no_timestamp() {
+    let (fixture, _clock) = manual_fixture(5_000);
+    let oracle = keel_mvcc::testing::MemoryOracle::new(keel_tso::SystemClock);
+    oracle.set_fail(true);
+    let manager = keel_mvcc::TransactionManager::new(
+        fixture.base.clone(),
+        fixture.log.clone(),
+        std::sync::Arc::new(oracle),
+        MvccOptions::default(),
+    )
+    .unwrap();
+    let mut transaction = manager.begin(Isolation::Serializable);
+    transaction.put(b"a", bytes("1")).unwrap();
+    assert!(matches!(transaction.commit(), Err(Error::Timestamp(_))));
+    assert!(fixture.log.records().is_empty());
+    assert!(manager.poisoned().is_none());
+    assert_eq!(manager.stats().delta_versions, 0);
+}
+
+#[test]
+fn base_failures_are_reported_and_leave_the_transaction_usable() {
+    let fixture = fixture_with(
+        MemoryBase::with_entries([(b"a".as_slice(), b"1".as_slice())]),
+        MvccOptions::default(),
+    );
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    fixture.base.set_fail_reads(true);
+    assert!(matches!(
+        transaction.get(b"a"),
+        Err(Error::Base {
+            operation: BaseOperation::Get,
+            ..
+        })
+    ));
+    assert!(matches!(
+        transaction.range::<[u8], _>(.., Direction::Forward),
+        Err(Error::Base {
+            operation: BaseOperation::Range,
+            ..
+        })
+    ));
+    fixture.base.set_fail_reads(false);
+    let mut range = transaction
+        .range::<[u8], _>(.., Direction::Forward)
+        .unwrap();
+    fixture.base.set_fail_reads(true);
+    assert!(matches!(
+        range.next(),
+        Some(Err(Error::Base {
+            operation: BaseOperation::RangeNext,
+            ..
+        }))
+    ));
+    assert!(range.next().is_none(), "a failed scan ends");
+    drop(range);
+    fixture.base.set_fail_reads(false);
+    assert_eq!(transaction.get(b"a").unwrap(), Some(bytes("1")));
+}
+
+#[test]
+fn write_sets_reject_duplicate_keys() {
+    use keel_mvcc::{WriteEntry, WriteSet};
+    let entry = |key: &str| WriteEntry {
+        key: bytes(key),
+        change: Change::Delete,
+    };
+    assert!(matches!(
+        WriteSet::new(vec![entry("a"), entry("b"), entry("a")]),
+        Err(Error::DuplicateKey { key }) if key == bytes("a")
+    ));
+    let set = WriteSet::new(vec![entry("b"), entry("a")]).unwrap();
+    assert_eq!(set.entries()[0].key, bytes("a"));
+    assert_eq!(set.bytes(), 2);
+}
+
+#[test]
+fn stats_count_what_happened() {
+    let fixture = fixture();
+    put_all(&fixture.manager, &[("a", "1"), ("b", "2")]);
+    let reader = fixture.manager.begin(Isolation::Serializable);
+    fixture
+        .manager
+        .begin(Isolation::Serializable)
+        .commit()
+        .unwrap();
+    let stats = fixture.manager.stats();
+    assert_eq!(stats.commits, 1);
+    assert_eq!(stats.read_only_commits, 1);
+    assert_eq!(stats.delta_versions, 2);
+    assert_eq!(stats.delta_keys, 2);
+    assert!(stats.delta_bytes >= 4);
+    assert_eq!(stats.active_transactions, 1);
+    assert_eq!(
+        stats.oldest_active_read_timestamp,
+        Some(reader.read_timestamp())
+    );
+    assert_eq!(stats.visible_watermark, reader.read_timestamp());
+    drop(reader);
+    assert_eq!(fixture.manager.stats().oldest_active_read_timestamp, None);
+}
