@@ -14,7 +14,7 @@ use keel_mvcc::{
     Change, ConflictKind, Direction, Error, Isolation, MvccOptions, Recovery, TransactionManager,
     WriteSet,
 };
-use keel_tso::{Timestamp, TimestampOracle};
+use keel_tso::Timestamp;
 
 /// Replays `records` as the engine would: commits, and prepares decided by
 /// a later record; undecided prepares are restored.
