@@ -238,7 +238,7 @@ impl<B: Backend> Connection<'_, B> {
                 Reply::ok()
             }
             "select" => self.select(&arguments[1]),
-            "auth" => self.auth(arguments),
+            "auth" => self.auth(spec, arguments),
             "hello" => self.hello(arguments),
             "time" => time_reply(),
             "info" => self.info(arguments),
@@ -308,7 +308,7 @@ impl<B: Backend> Connection<'_, B> {
         }
     }
 
-    fn auth(&mut self, arguments: &[Bytes]) -> Reply {
+    fn auth(&mut self, spec: &CommandSpec, arguments: &[Bytes]) -> Reply {
         if arguments.len() > 3 {
             return Reply::error("ERR syntax error");
         }
@@ -318,7 +318,7 @@ impl<B: Backend> Connection<'_, B> {
         let (user, password) = match arguments {
             [_, password] => (&b"default"[..], password),
             [_, user, password] => (&user[..], password),
-            _ => return command_table::wrong_arity(self.spec_of("auth")),
+            _ => return command_table::wrong_arity(spec),
         };
         self.authenticate(user, password)
     }
@@ -522,7 +522,7 @@ impl<B: Backend> Connection<'_, B> {
                 fields: vec![
                     (
                         "connected_clients".to_owned(),
-                        self.shared.clients().len().to_string(),
+                        crate::server::lock(&self.shared.clients).len().to_string(),
                     ),
                     ("maxclients".to_owned(), options.max_clients.to_string()),
                 ],
@@ -690,10 +690,6 @@ impl<B: Backend> Connection<'_, B> {
             .map(|transaction| transaction.commands.len());
         state.query_buffer_bytes = query_buffer_bytes;
         state.last_interaction = Instant::now();
-    }
-
-    fn spec_of(&self, name: &str) -> &'static CommandSpec {
-        command_table::lookup(name.as_bytes()).unwrap_or(&command_table::commands()[0])
     }
 }
 
