@@ -67,7 +67,7 @@ pub use chain::{CommitState, Detached};
 pub use error::{BaseOperation, BoxError, ConflictKind, Error, LogOperation, Result, SharedError};
 pub use fold::FoldReport;
 pub use log::{CommitLog, LogRecord, LogTicket, NoLog};
-pub use manager::{CommitInfo, Recovery, TransactionManager};
+pub use manager::{CommitInfo, Recovery, TransactionManager, WATERMARK_IDLE_ADVANCE_INTERVAL};
 pub use options::{
     DELTA_BYTES_MAX_DEFAULT, DELTA_FULL_WAIT_MAX_DEFAULT, Isolation, KEY_BYTES_MAX_DEFAULT,
     MvccOptions, TRANSACTION_AGE_MAX_DEFAULT, TRANSACTION_AGE_WARNING_DEFAULT,

@@ -59,7 +59,19 @@ pub(crate) struct Inner {
     pub(crate) fold_point: AtomicU64,
     /// Signalled when garbage collection frees delta bytes.
     pub(crate) room: (Mutex<()>, Condvar),
+    /// When the manager was made: the origin of `idle_advance_due_ns`.
+    pub(crate) started: Instant,
+    /// Nanoseconds after `started` at which `begin` next advances an idle
+    /// watermark.
+    pub(crate) idle_advance_due_ns: AtomicU64,
 }
+
+/// How often `begin` moves an idle watermark up to the current time, at
+/// most. Without commits the watermark would stand still, and with it the
+/// physical time against which expiry is judged; this bounds how stale a
+/// new transaction's view of expiry can be.
+pub const WATERMARK_IDLE_ADVANCE_INTERVAL: std::time::Duration =
+    std::time::Duration::from_millis(1);
 
 /// The outcome of a successful commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,6 +347,8 @@ impl TransactionManager {
             fold: Mutex::new(FoldState::default()),
             fold_point: AtomicU64::new(fold_point.as_u64()),
             room: (Mutex::new(()), Condvar::new()),
+            started: Instant::now(),
+            idle_advance_due_ns: AtomicU64::new(0),
         };
         Recovery {
             inner,
@@ -347,6 +361,26 @@ impl TransactionManager {
     /// active registry before its read timestamp is fixed (BRIEF
     /// invariant 3).
     pub fn begin(&self, isolation: Isolation) -> Transaction {
+        let inner = &self.inner;
+        let now_ns = u64::try_from(inner.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let due_ns = inner.idle_advance_due_ns.load(Ordering::Relaxed);
+        let interval_ns =
+            u64::try_from(WATERMARK_IDLE_ADVANCE_INTERVAL.as_nanos()).unwrap_or(u64::MAX);
+        if now_ns >= due_ns
+            && inner
+                .idle_advance_due_ns
+                .compare_exchange(
+                    due_ns,
+                    now_ns.saturating_add(interval_ns),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            // An oracle failure leaves the watermark where it is, which is
+            // still a correct (older) snapshot; commits report the failure.
+            let _ = self.advance_watermark();
+        }
         let transaction_id = self
             .inner
             .next_transaction_id
@@ -358,6 +392,26 @@ impl TransactionManager {
             isolation,
             registration,
         )
+    }
+
+    /// Moves the visible watermark up to a fresh timestamp if no commit is
+    /// in flight (as a commit writing nothing would), so that transactions
+    /// beginning afterwards judge expiry at the current time and the safe
+    /// point can advance. `begin` calls it at most every
+    /// [`WATERMARK_IDLE_ADVANCE_INTERVAL`]; the engine's background thread
+    /// may call it too. Returns the watermark.
+    pub fn advance_watermark(&self) -> Result<Timestamp> {
+        let inner = &self.inner;
+        let _sequencer = inner.sequencer.lock();
+        // Under the sequencer no commit is between taking its timestamp
+        // and entering the watermark, so nothing in flight means every
+        // timestamp issued for a commit is finished.
+        if inner.watermark.in_flight() == 0 {
+            let timestamp = inner.oracle.next()?;
+            inner.watermark.begin(timestamp);
+            inner.watermark.finish(timestamp);
+        }
+        Ok(inner.watermark.visible())
     }
 
     /// The highest timestamp a fold may use now: the older of the oldest

@@ -88,7 +88,13 @@ fn replay_restores_every_committed_write_set() {
         .put_expiring(b"ttl", bytes("x"), u64::MAX)
         .unwrap();
     transaction.commit().unwrap();
-    let last = fixture.manager.visible_watermark();
+    let Some(LoggedRecord::Commit {
+        commit_timestamp: last,
+        ..
+    }) = fixture.log.records().last().cloned()
+    else {
+        panic!("expected a commit record");
+    };
     let (recovered, _) = recover(Arc::new(MemoryBase::new()), &fixture.log, Timestamp::ZERO);
     assert_eq!(recovered.visible_watermark(), last);
     let mut reader = recovered.begin(Isolation::Serializable);

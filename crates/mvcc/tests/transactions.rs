@@ -56,7 +56,7 @@ fn own_writes_are_visible_and_private() {
         }
     );
     assert_eq!(Some(*commit_timestamp), info.commit_timestamp);
-    assert_eq!(fixture.manager.visible_watermark(), *commit_timestamp);
+    assert!(fixture.manager.visible_watermark() >= *commit_timestamp);
 }
 
 #[test]
@@ -481,7 +481,8 @@ fn durable_wait_failure_leaves_no_half_visible_write_set_and_no_hole() {
     };
     assert_eq!(fixture.manager.visible_watermark(), commit_timestamp);
     let mut reader = fixture.manager.begin(Isolation::Serializable);
-    assert_eq!(reader.read_timestamp(), commit_timestamp);
+    // (At or above it: an idle `begin` may move the watermark on.)
+    assert!(reader.read_timestamp() >= commit_timestamp);
     assert_eq!(reader.get(b"a").unwrap(), Some(bytes("1")));
     assert_eq!(reader.get(b"b").unwrap(), None);
     assert_eq!(scan(&mut reader, Direction::Forward), pairs(&[("a", "1")]));
@@ -594,7 +595,7 @@ fn stats_count_what_happened() {
         stats.oldest_active_read_timestamp,
         Some(reader.read_timestamp())
     );
-    assert_eq!(stats.visible_watermark, reader.read_timestamp());
+    assert!(stats.visible_watermark >= reader.read_timestamp());
     drop(reader);
     assert_eq!(fixture.manager.stats().oldest_active_read_timestamp, None);
 }
