@@ -221,7 +221,8 @@ impl BTree {
         }
         let first_key = node::cell_key(&cells[0], true);
         let separator = match previous_last_key {
-            Some(last) => node::separator(last, first_key),
+            // The input was checked to ascend.
+            Some(last) => node::separator(last, first_key).unwrap_or_else(|| first_key.to_vec()),
             None => Vec::new(),
         };
         children.push((separator, page));

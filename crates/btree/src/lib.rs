@@ -21,6 +21,8 @@
 mod bulk;
 mod check;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod node;
 mod overflow;
 mod range;

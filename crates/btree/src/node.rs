@@ -587,6 +587,10 @@ pub fn compact(page: &mut [u8], scratch: &mut Vec<u8>) -> Result<(), Restart> {
     let cells = (0..header.count)
         .map(|index| cell_bytes(page, leaf, index))
         .collect::<Result<Vec<_>, _>>()?;
+    // Cells of a damaged page may overlap: they must fit when packed.
+    if cells_bytes(cells.iter().copied()) > page.len() - HEADER_BYTES {
+        return Err(Restart);
+    }
     build(scratch, header.kind, header.link_0, header.link_1, cells);
     page.copy_from_slice(scratch);
     Ok(())
@@ -659,10 +663,13 @@ pub fn build_empty_leaf(page: &mut [u8]) {
 
 /// The shortest separator `s` with `left < s <= right` (prefix truncation:
 /// inner pages carry only as much of a key as tells the halves apart).
-pub fn separator(left: &[u8], right: &[u8]) -> Vec<u8> {
-    debug_assert!(left < right);
+/// `None` if `left` is not below `right` (a damaged page).
+pub fn separator(left: &[u8], right: &[u8]) -> Option<Vec<u8>> {
+    if left >= right {
+        return None;
+    }
     let common = left.iter().zip(right).take_while(|(a, b)| a == b).count();
-    right[..(common + 1).min(right.len())].to_vec()
+    Some(right[..(common + 1).min(right.len())].to_vec())
 }
 
 /// Writes an overflow page.
@@ -763,12 +770,13 @@ mod tests {
 
     #[test]
     fn separators_are_short_and_between() {
-        assert_eq!(separator(b"apple", b"apricot"), b"apr");
-        assert_eq!(separator(b"ab", b"abc"), b"abc");
-        assert_eq!(separator(b"a", b"b"), b"b");
+        assert_eq!(separator(b"apple", b"apricot").unwrap(), b"apr");
+        assert_eq!(separator(b"ab", b"abc").unwrap(), b"abc");
+        assert_eq!(separator(b"a", b"b").unwrap(), b"b");
+        assert_eq!(separator(b"b", b"a"), None);
         let left: &[u8] = b"abc";
         let right: &[u8] = b"abd";
-        let sep = separator(left, right);
+        let sep = separator(left, right).unwrap();
         assert!(left < sep.as_slice() && sep.as_slice() <= right);
     }
 

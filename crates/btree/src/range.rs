@@ -113,6 +113,31 @@ impl Cursor {
         self.finish(tree, &leaf, taken, reached_limit, sibling)
     }
 
+    /// Whether `key` lies strictly past the resume bound and past the key
+    /// before it in this cursor's direction: a damaged page could hand out
+    /// keys that go backwards, and a scan must still end.
+    fn advances(&self, previous: Option<&[u8]>, key: &[u8]) -> bool {
+        let forward = self.direction == Direction::Forward;
+        let past = |bound: &[u8]| if forward { key > bound } else { key < bound };
+        let past_resume = match &self.resume {
+            Bound::Unbounded => true,
+            Bound::Included(bound) => key == bound.as_slice() || past(bound),
+            Bound::Excluded(bound) => past(bound),
+        };
+        past_resume && previous.is_none_or(past)
+    }
+
+    fn check_order(&self, page: PageId, taken: &[(Vec<u8>, Pending)]) -> Result<()> {
+        let mut previous: Option<&[u8]> = None;
+        for (key, _) in taken {
+            if !self.advances(previous, key) {
+                return Err(corrupt(page, "keys out of order"));
+            }
+            previous = Some(key);
+        }
+        Ok(())
+    }
+
     /// Moves what was collected from `leaf` into the buffer, reading chains.
     fn finish(
         &mut self,
@@ -122,6 +147,7 @@ impl Cursor {
         reached_limit: bool,
         sibling: PageId,
     ) -> Result<(), Fault> {
+        self.check_order(leaf.page_id(), &taken)?;
         let mut entries = Vec::with_capacity(taken.len());
         for (key, value) in taken {
             let value = match value {
@@ -249,7 +275,7 @@ impl Cursor {
             guard = tree.pager.shared(page)?;
         }
         let mut taken = Vec::new();
-        loop {
+        for _ in 0..crate::tree::PATH_DEPTH_MAX * 64 {
             let (reached_limit, sibling) = self
                 .collect(&*guard, &mut taken)
                 .map_err(|Restart| corrupt(page, "bad leaf"))?;
@@ -258,6 +284,7 @@ impl Cursor {
                 guard = tree.pager.shared(page)?;
                 continue;
             }
+            self.check_order(page, &taken)?;
             for (key, value) in taken.drain(..) {
                 let value = match value {
                     Pending::Inline(value) => value,
@@ -272,6 +299,7 @@ impl Cursor {
             self.exhausted = reached_limit || sibling == PageId::NONE || self.buffer.is_empty();
             return Ok(());
         }
+        Err(corrupt(page, "sibling links that loop"))
     }
 }
 

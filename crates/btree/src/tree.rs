@@ -280,7 +280,7 @@ impl BTree {
         mut choose: impl FnMut(&keel_pager::PageView<'_>) -> Result<PageId, Restart>,
     ) -> Result<OptimisticGuard<'_>, Fault> {
         let mut guard = self.pager.optimistic(self.root)?;
-        loop {
+        for _ in 0..PATH_DEPTH_MAX {
             let child = guard.read(|view| match node::kind(view)? {
                 Some(Kind::Leaf) => Ok(None),
                 Some(Kind::Inner) => choose(view).map(Some),
@@ -300,13 +300,14 @@ impl BTree {
             guard.validate()?;
             guard = next;
         }
+        Err(corrupt(self.root, "tree deeper than any valid tree").into())
     }
 
     /// `get` with shared latches coupled top-down: the reader's way out
     /// when optimistic descents keep restarting.
     fn get_latched(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let mut guard = self.pager.shared(self.root)?;
-        loop {
+        for _ in 0..PATH_DEPTH_MAX {
             let page = guard.page_id();
             let header =
                 Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
@@ -334,6 +335,7 @@ impl BTree {
                 node::child_for(&*guard, key).map_err(|Restart| corrupt(page, "bad cell"))?;
             guard = self.pager.shared(child)?;
         }
+        Err(corrupt(self.root, "tree deeper than any valid tree"))
     }
 
     // ---- the writer's path ---------------------------------------------
@@ -454,6 +456,9 @@ impl BTree {
             // so an error leaves the tree as it was.
             let right = path[leaf_depth].header.link_1;
             if leaf_depth > 0 && right != PageId::NONE {
+                if path.iter().any(|node| node.page == right) {
+                    return Err(corrupt(right, "a sibling link into the leaf's own path"));
+                }
                 neighbour = Some(self.pager.exclusive(right)?);
             }
             for _ in 0..(path.len() - top + 1) {
@@ -572,121 +577,71 @@ impl BTree {
                 .pop()
                 .ok_or(corrupt(page, "split needs more pages than planned"))
         };
-        if leaf {
-            let middle = split_point(&cells);
-            let separator = node::separator(
-                node::cell_key(&cells[middle - 1], true),
-                node::cell_key(&cells[middle], true),
-            );
-            let (low, high) = cells.split_at(middle);
-            if is_root {
-                let mut left = take()?;
-                let mut right = take()?;
-                let (left_id, right_id) = (left.page_id(), right.page_id());
-                node::build(
-                    &mut left,
-                    Kind::Leaf,
-                    PageId::NONE,
-                    right_id,
-                    low.iter().map(Vec::as_slice),
-                );
-                node::build(
-                    &mut right,
-                    Kind::Leaf,
-                    left_id,
-                    PageId::NONE,
-                    high.iter().map(Vec::as_slice),
-                );
-                let root_cell = node::inner_cell(&separator, right_id);
-                node::build(
-                    guard,
-                    Kind::Inner,
-                    left_id,
-                    PageId::NONE,
-                    [root_cell.as_slice()],
-                );
-                Counters::add(&self.counters.splits);
-                Counters::add(&self.counters.root_splits);
-                return Ok(None);
+        let Division {
+            low,
+            high,
+            separator,
+            right_first,
+        } = divide(&cells, leaf, page, self.geometry.usable())?;
+        let (low, high) = (&cells[low], &cells[high]);
+        let kind = header.kind;
+        // Links: a leaf's (left, right) siblings; an inner page's first child.
+        let links = |left: PageId, right: PageId, right_of_right: PageId| {
+            if leaf {
+                ((left, right), (PageId::NONE, right_of_right))
+            } else {
+                ((header.link_0, PageId::NONE), (right_first, PageId::NONE))
             }
+        };
+        Counters::add(&self.counters.splits);
+        if is_root {
+            // The root keeps its page: its halves move into two new pages.
+            let mut left = take()?;
             let mut right = take()?;
-            let right_id = right.page_id();
+            let (left_id, right_id) = (left.page_id(), right.page_id());
+            let ((left_0, left_1), (_, right_1)) = links(PageId::NONE, right_id, PageId::NONE);
+            let right_0 = if leaf { left_id } else { right_first };
             node::build(
-                &mut right,
-                Kind::Leaf,
-                page,
-                header.link_1,
-                high.iter().map(Vec::as_slice),
-            );
-            node::build(
-                guard,
-                Kind::Leaf,
-                header.link_0,
-                right_id,
+                &mut left,
+                kind,
+                left_0,
+                left_1,
                 low.iter().map(Vec::as_slice),
             );
-            if let Some(neighbour) = neighbour {
-                node::set_left(neighbour, right_id);
-            }
-            Counters::add(&self.counters.splits);
-            Ok(Some((separator, right_id)))
-        } else {
-            // The middle cell moves up: its key separates the halves, its
-            // child becomes the right half's first child.
-            let middle = split_point(&cells).clamp(1, cells.len() - 2);
-            let separator = node::cell_key(&cells[middle], false).to_vec();
-            let middle_child = node::cell_child(&cells[middle]);
-            let low = &cells[..middle];
-            let high = &cells[middle + 1..];
-            if is_root {
-                let mut left = take()?;
-                let mut right = take()?;
-                let (left_id, right_id) = (left.page_id(), right.page_id());
-                node::build(
-                    &mut left,
-                    Kind::Inner,
-                    header.link_0,
-                    PageId::NONE,
-                    low.iter().map(Vec::as_slice),
-                );
-                node::build(
-                    &mut right,
-                    Kind::Inner,
-                    middle_child,
-                    PageId::NONE,
-                    high.iter().map(Vec::as_slice),
-                );
-                let root_cell = node::inner_cell(&separator, right_id);
-                node::build(
-                    guard,
-                    Kind::Inner,
-                    left_id,
-                    PageId::NONE,
-                    [root_cell.as_slice()],
-                );
-                Counters::add(&self.counters.splits);
-                Counters::add(&self.counters.root_splits);
-                return Ok(None);
-            }
-            let mut right = take()?;
-            let right_id = right.page_id();
             node::build(
                 &mut right,
-                Kind::Inner,
-                middle_child,
-                PageId::NONE,
+                kind,
+                right_0,
+                right_1,
                 high.iter().map(Vec::as_slice),
             );
+            let root_cell = node::inner_cell(&separator, right_id);
             node::build(
                 guard,
                 Kind::Inner,
-                header.link_0,
+                left_id,
                 PageId::NONE,
-                low.iter().map(Vec::as_slice),
+                [root_cell.as_slice()],
             );
-            Counters::add(&self.counters.splits);
-            Ok(Some((separator, right_id)))
+            Counters::add(&self.counters.root_splits);
+            return Ok(None);
         }
+        let mut right = take()?;
+        let right_id = right.page_id();
+        let ((left_0, left_1), (_, right_1)) = links(header.link_0, right_id, header.link_1);
+        let right_0 = if leaf { page } else { right_first };
+        node::build(
+            &mut right,
+            kind,
+            right_0,
+            right_1,
+            high.iter().map(Vec::as_slice),
+        );
+        node::build(guard, kind, left_0, left_1, low.iter().map(Vec::as_slice));
+        if let Some(neighbour) = neighbour {
+            node::set_left(neighbour, right_id);
+        }
+        Ok(Some((separator, right_id)))
     }
 
     // ---- delete --------------------------------------------------------
@@ -755,6 +710,9 @@ impl BTree {
             let separator_cell = node::cell_bytes(&parent_guard, false, left_position)
                 .map_err(bad_parent)?
                 .to_vec();
+            if left_id == right_id || left_id == parent_id || right_id == parent_id {
+                return Err(corrupt(parent_id, "a child listed twice"));
+            }
             let mut left = self.pager.exclusive(left_id)?;
             let mut right = self.pager.exclusive(right_id)?;
             let left_header =
@@ -781,6 +739,9 @@ impl BTree {
                 Counters::add(&self.counters.merges);
                 let mut far = None;
                 if leaf && right_header.link_1 != PageId::NONE {
+                    if [left_id, right_id, parent_id].contains(&right_header.link_1) {
+                        return Err(corrupt(right_id, "a sibling link that loops"));
+                    }
                     far = Some(self.pager.exclusive(right_header.link_1)?);
                 }
                 node::build(
@@ -819,26 +780,13 @@ impl BTree {
             }
             // Too much for one page: share the entries out evenly.
             Counters::add(&self.counters.rebalances);
-            let middle = split_point(&cells);
-            let middle = if leaf {
-                middle
-            } else {
-                middle.clamp(1, cells.len() - 2)
-            };
-            let (new_separator, low, high, right_first) = if leaf {
-                let separator = node::separator(
-                    node::cell_key(&cells[middle - 1], true),
-                    node::cell_key(&cells[middle], true),
-                );
-                (separator, &cells[..middle], &cells[middle..], PageId::NONE)
-            } else {
-                (
-                    node::cell_key(&cells[middle], false).to_vec(),
-                    &cells[..middle],
-                    &cells[middle + 1..],
-                    node::cell_child(&cells[middle]),
-                )
-            };
+            let Division {
+                low,
+                high,
+                separator: new_separator,
+                right_first,
+            } = divide(&cells, leaf, left_id, self.geometry.usable())?;
+            let (low, high) = (&cells[low], &cells[high]);
             let new_cell = node::inner_cell(&new_separator, right_id);
             let parent_header = Header::read(&parent_guard)
                 .map_err(|Restart| corrupt(parent_id, "bad node header"))?;
@@ -890,6 +838,9 @@ impl BTree {
     /// The root holds one child and no separator: the child's contents move
     /// up into the root and the child is freed (the tree shrinks a level).
     fn collapse_root(&self, root: &mut ExclusiveGuard<'_>, child: PageId) -> Result<()> {
+        if child == self.root {
+            return Err(corrupt(child, "the root is its own child"));
+        }
         let child_guard = self.pager.exclusive(child)?;
         root.copy_from_slice(&child_guard);
         let header = Header::read(root).map_err(|Restart| corrupt(child, "bad node header"))?;
@@ -937,8 +888,12 @@ impl BTree {
     /// Every page of the tree below the root (nodes and overflow chains).
     fn pages_below_root(&self) -> Result<Vec<PageId>> {
         let mut pages = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut stack = vec![self.root];
         while let Some(page) = stack.pop() {
+            if !seen.insert(page) {
+                return Err(corrupt(page, "page reached twice"));
+            }
             let guard = self.pager.shared(page)?;
             let header =
                 Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
@@ -1041,6 +996,63 @@ fn collect_cells(page: &[u8], id: PageId, header: Header) -> Result<Vec<Vec<u8>>
         .map(|index| node::cell_bytes(page, header.is_leaf(), index).map(<[u8]>::to_vec))
         .collect::<Result<_, _>>()
         .map_err(|Restart| corrupt(id, "bad cell"))
+}
+
+/// How a run of cells too large for one page is cut in two.
+struct Division {
+    /// The cells of the left page.
+    low: std::ops::Range<usize>,
+    /// The cells of the right page.
+    high: std::ops::Range<usize>,
+    /// The key the parent takes for the right page.
+    separator: Vec<u8>,
+    /// Inner pages: the right page's first child (the child of the cell
+    /// that moved up).
+    right_first: PageId,
+}
+
+/// Cuts `cells` in two of about equal bytes. A leaf's halves are divided
+/// by the shortest separator; an inner page's middle cell moves up. Cells
+/// of a damaged page may not divide: that is [`Error::Corrupt`].
+fn divide(cells: &[Vec<u8>], leaf: bool, page: PageId, usable: usize) -> Result<Division> {
+    let division = if leaf {
+        if cells.len() < 2 {
+            return Err(corrupt(page, "a full leaf with fewer than two cells"));
+        }
+        let middle = split_point(cells);
+        let separator = node::separator(
+            node::cell_key(&cells[middle - 1], true),
+            node::cell_key(&cells[middle], true),
+        )
+        .ok_or(corrupt(page, "keys out of order"))?;
+        Division {
+            low: 0..middle,
+            high: middle..cells.len(),
+            separator,
+            right_first: PageId::NONE,
+        }
+    } else {
+        if cells.len() < 3 {
+            return Err(corrupt(
+                page,
+                "a full inner page with fewer than three cells",
+            ));
+        }
+        let middle = split_point(cells).clamp(1, cells.len() - 2);
+        Division {
+            low: 0..middle,
+            high: middle + 1..cells.len(),
+            separator: node::cell_key(&cells[middle], false).to_vec(),
+            right_first: node::cell_child(&cells[middle]),
+        }
+    };
+    let fits = |range: &std::ops::Range<usize>| {
+        node::cells_bytes(cells[range.clone()].iter().map(Vec::as_slice)) <= usable
+    };
+    if !fits(&division.low) || !fits(&division.high) {
+        return Err(corrupt(page, "cells larger than two pages hold"));
+    }
+    Ok(division)
 }
 
 /// Where to cut `cells` in two of about equal bytes: the first index of the
