@@ -386,3 +386,53 @@ fn long_random_workload_reaches_every_shape_change() {
         "the pool was smaller than the tree"
     );
 }
+
+#[test]
+fn trees_in_one_file_are_independent_and_destroy_frees_their_pages() {
+    let (_vfs, pager) = pager(7, 64);
+    let first = BTree::create(pager.clone()).unwrap();
+    let second = BTree::create(pager.clone()).unwrap();
+    for id in 0..400u16 {
+        first.insert(&key(id), b"first").unwrap();
+        if id % 3 == 0 {
+            second
+                .insert(&key(id), &value(id, 1, VALUE_LENGTHS[usize::from(id) % 7]))
+                .unwrap();
+        }
+    }
+    assert_eq!(first.get(&key(1)).unwrap().as_deref(), Some(&b"first"[..]));
+    assert_eq!(second.get(&key(1)).unwrap(), None);
+    let (one, two) = (first.check().unwrap(), second.check().unwrap());
+    assert!(one.is_ok() && two.is_ok());
+    assert_eq!((one.entries, two.entries), (400, 134));
+    assert!(check_pages_in_use(&pager, &[&one, &two], &[]).is_empty());
+    assert!(
+        !check_pages_in_use(&pager, &[&one], &[]).is_empty(),
+        "the second tree's pages are in use"
+    );
+    let estimate = first.len_estimate().unwrap();
+    assert!(
+        (100..=1600).contains(&estimate),
+        "estimate {estimate} of 400"
+    );
+    let smallest = key(0).min(key(399));
+    assert_eq!(
+        first.first().unwrap().map(|(k, _)| k),
+        Some(model_first(&first))
+    );
+    assert!(first.first().unwrap().unwrap().0 <= smallest);
+    assert_eq!(
+        first.last().unwrap().map(|(k, _)| k),
+        first.iter().last().map(|entry| entry.unwrap().0)
+    );
+    second.destroy().unwrap();
+    let one = first.check().unwrap();
+    assert!(
+        check_pages_in_use(&pager, &[&one], &[]).is_empty(),
+        "destroy freed every page of the second tree"
+    );
+}
+
+fn model_first(tree: &BTree) -> Vec<u8> {
+    tree.iter().next().unwrap().unwrap().0
+}
