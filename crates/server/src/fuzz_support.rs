@@ -11,7 +11,7 @@ pub fn fuzz_limits() -> Limits {
         inline_bytes_max: 256,
         query_buffer_bytes_max: 1 << 20,
         unauthenticated_multibulk_length_max: 10,
-        unauthenticated_bulk_bytes_max: 16384,
+        unauthenticated_bulk_bytes_max: 100,
     }
 }
 
@@ -27,11 +27,18 @@ pub struct Outcome {
 
 /// Feeds `data` to one parser as a connection would, appending `chunks`
 /// in turn (their lengths are cycled until `data` is used up; a zero
-/// length is read as one), and drains each complete request.
+/// length is read as one), and drains each complete request. An
+/// unauthenticated client gets the stricter limits.
 ///
 /// Panics if a `Complete` claims more bytes than the buffer holds or none.
-pub fn parse_in_chunks(data: &[u8], chunk_lengths: &[usize], limits: &Limits) -> Outcome {
+pub fn parse_in_chunks(
+    data: &[u8],
+    chunk_lengths: &[usize],
+    limits: &Limits,
+    authenticated: bool,
+) -> Outcome {
     let mut parser = RequestParser::new(limits.clone());
+    parser.set_authenticated(authenticated);
     let mut buffer: Vec<u8> = Vec::new();
     let mut commands = Vec::new();
     let mut fed = 0;
@@ -74,14 +81,17 @@ pub fn parse_in_chunks(data: &[u8], chunk_lengths: &[usize], limits: &Limits) ->
     }
 }
 
-/// The fuzz target's body: the first byte chooses a chunking of the rest;
-/// parsing in one piece, in those chunks and byte by byte must agree.
+/// The fuzz target's body: the first byte chooses a chunking of the rest
+/// (its low seven bits) and whether the client has authenticated (the high
+/// bit clear); parsing in one piece and in those chunks must agree.
 pub fn check_arbitrary_input(input: &[u8]) {
-    let Some((&selector, data)) = input.split_first() else {
+    let Some((&first, data)) = input.split_first() else {
         return;
     };
+    let authenticated = first & 0x80 == 0;
+    let selector = first & 0x7f;
     let limits = fuzz_limits();
-    let whole = parse_in_chunks(data, &[data.len()], &limits);
+    let whole = parse_in_chunks(data, &[data.len()], &limits, authenticated);
     let chunk_lengths: Vec<usize> = match selector % 4 {
         0 => vec![1],
         1 => vec![usize::from(selector / 4) + 1],
@@ -92,7 +102,7 @@ pub fn check_arbitrary_input(input: &[u8]) {
             .map(|&byte| usize::from(byte % 32) + 1)
             .collect(),
     };
-    let chunked = parse_in_chunks(data, &chunk_lengths, &limits);
+    let chunked = parse_in_chunks(data, &chunk_lengths, &limits, authenticated);
     assert_eq!(
         whole, chunked,
         "whole and chunked parses differ (chunks {chunk_lengths:?})"

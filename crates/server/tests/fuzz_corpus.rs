@@ -3,7 +3,8 @@
 //! crash stays fixed without cargo-fuzz installed, and checks that the
 //! seeds are what they claim.
 //!
-//! A seed's first byte picks the chunking; the rest is the byte stream.
+//! A seed's first byte picks the chunking (low bits) and whether the client
+//! authenticated (high bit clear); the rest is the byte stream.
 
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
@@ -33,7 +34,8 @@ fn the_fuzz_corpus_parses_alike_in_any_chunking() {
 fn the_corpus_seeds_are_what_they_claim() {
     for &(name, requests, error) in SEEDS {
         let bytes = std::fs::read(corpus_dir().join(name)).unwrap();
-        let outcome = parse_in_chunks(&bytes[1..], &[1], &fuzz_limits());
+        let authenticated = bytes[0] & 0x80 == 0;
+        let outcome = parse_in_chunks(&bytes[1..], &[1], &fuzz_limits(), authenticated);
         assert_eq!(
             outcome.commands.len(),
             requests,
@@ -79,4 +81,16 @@ const SEEDS: &[(&str, usize, Option<&str>)] = &[
     ),
     // ECHO whose bulk ends in CRLF inside, then an unfinished PING.
     ("seed-bulk-with-crlf-incomplete-tail", 1, None),
+    // A first byte with the high bit set: a client that has not
+    // authenticated, refused 11 arguments and a 101-byte bulk.
+    (
+        "seed-unauthenticated-count",
+        0,
+        Some("Protocol error: unauthenticated multibulk length"),
+    ),
+    (
+        "seed-unauthenticated-bulk",
+        0,
+        Some("Protocol error: unauthenticated bulk length"),
+    ),
 ];

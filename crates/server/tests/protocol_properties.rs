@@ -50,7 +50,7 @@ proptest! {
         for command in &commands {
             command.encode(&mut stream);
         }
-        let outcome = parse_in_chunks(&stream, &chunk_lengths, &Limits::default());
+        let outcome = parse_in_chunks(&stream, &chunk_lengths, &Limits::default(), true);
         prop_assert_eq!(outcome.error, None);
         prop_assert_eq!(outcome.commands, commands);
     }
@@ -62,7 +62,7 @@ proptest! {
     ) {
         let line: Vec<String> = arguments.iter().map(|argument| quote_inline(argument)).collect();
         let stream = format!("{}\r\n", line.join(" "));
-        let outcome = parse_in_chunks(stream.as_bytes(), &chunk_lengths, &Limits::default());
+        let outcome = parse_in_chunks(stream.as_bytes(), &chunk_lengths, &Limits::default(), true);
         prop_assert_eq!(outcome.error, None);
         prop_assert_eq!(outcome.commands, vec![Command::from_parts(&arguments)]);
     }
