@@ -21,6 +21,14 @@
 //!   the last [`Session::watch`] changed. It ends the watch, as EXEC does.
 //! - Errors of individual commands inside a transaction are replies, not
 //!   aborts (Redis runs the rest of the block).
+//!
+//! A natural keel implementation: a session holds the database and a
+//! keyspace per database index; `execute` runs one command in
+//! `Database::update` (retried on conflict); `watch` begins a serializable
+//! transaction, if none is open, and reads the watched keys into its read
+//! set; `execute_transaction` runs the block in that transaction (or a new
+//! one) and commits, mapping `Conflict` to `None`, which is exactly "a
+//! watched key changed", including by this client itself, as in Redis.
 
 use crate::command_table::CommandSpec;
 use crate::protocol::Command;
@@ -51,8 +59,17 @@ pub trait Backend: Send + Sync + 'static {
     fn open_session(&self, client: ClientId) -> Self::Session;
 
     /// The backend's INFO sections (persistence, stats, keyspace …); the
-    /// connection layer adds `server` and `clients` itself.
+    /// connection layer adds `server`, `clients` and part of `stats` itself
+    /// (fields of a section both provide are concatenated).
     fn info_sections(&self) -> Vec<InfoSection>;
+
+    /// The backend's settings as CONFIG GET shows them (`appendfsync`,
+    /// `dir`, `save` …): name and value. The connection layer adds the
+    /// server's own (`bind`, `port`, `maxclients`, `requirepass`,
+    /// `databases`, the protocol limits) and matches the patterns.
+    fn settings(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// One connection's access to the backend; owned by the connection's

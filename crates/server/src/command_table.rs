@@ -570,7 +570,7 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         ADMIN.union(LOADING_STALE),
         "2.0.0",
         "Returns the effective values of configuration parameters.",
-        B,
+        C,
     ),
     sub(
         "config",

@@ -287,6 +287,7 @@ impl<B: Backend> Connection<'_, B> {
                     "LIST [FILTERBY PATTERN <pattern>]",
                 ],
             ),
+            "config|get" => self.config_get(&arguments[2..]),
             "config|help" => help_reply("CONFIG", &["GET <pattern>", "SET <directive> <value>"]),
             other => Reply::error(format!(
                 "ERR command '{other}' is not implemented by the connection layer"
@@ -578,6 +579,49 @@ impl<B: Backend> Connection<'_, B> {
             }
         }
         Reply::verbatim_text(text)
+    }
+
+    /// CONFIG GET: every setting whose name matches one of the patterns
+    /// (case-insensitive globs), once, in the server's then the backend's
+    /// order.
+    fn config_get(&self, patterns: &[Bytes]) -> Reply {
+        let options = &self.shared.options;
+        let address = self.shared.local_address;
+        let limits = &options.limits;
+        let mut settings = vec![
+            ("bind".to_owned(), address.ip().to_string()),
+            ("port".to_owned(), address.port().to_string()),
+            ("maxclients".to_owned(), options.max_clients.to_string()),
+            (
+                "requirepass".to_owned(),
+                options.require_password.clone().unwrap_or_default(),
+            ),
+            ("databases".to_owned(), options.databases.to_string()),
+            (
+                "proto-max-bulk-len".to_owned(),
+                limits.bulk_bytes_max.to_string(),
+            ),
+            (
+                "client-query-buffer-limit".to_owned(),
+                limits.query_buffer_bytes_max.to_string(),
+            ),
+        ];
+        settings.extend(self.shared.backend.settings());
+        let patterns: Vec<GlobPattern> = patterns
+            .iter()
+            .map(|pattern| GlobPattern::new(pattern, true))
+            .collect();
+        Reply::Map(
+            settings
+                .into_iter()
+                .filter(|(name, _)| {
+                    patterns
+                        .iter()
+                        .any(|pattern| pattern.matches(name.as_bytes()))
+                })
+                .map(|(name, value)| (Reply::bulk(name), Reply::bulk(value)))
+                .collect(),
+        )
     }
 
     fn client_list(&self, filters: &[Bytes]) -> Reply {

@@ -567,6 +567,32 @@ fn multi_exec_discard_and_watch() {
 }
 
 #[test]
+fn config_get_matches_server_and_backend_settings() {
+    let (server, _) = start_server(ServerOptions {
+        max_clients: 7,
+        ..ServerOptions::default()
+    });
+    let mut client = Client::connect(server.local_address());
+    assert_eq!(
+        client.call(&["CONFIG", "GET", "maxclients"]),
+        Value::Array(vec![Value::bulk("maxclients"), Value::bulk("7")])
+    );
+    let both = client.call(&["CONFIG", "GET", "APPEND*", "save", "max*"]);
+    assert_eq!(both.field("appendfsync"), Value::bulk("everysec"));
+    assert_eq!(both.field("save"), Value::bulk(""));
+    assert_eq!(both.field("maxclients"), Value::bulk("7"));
+    assert_eq!(
+        client.call(&["CONFIG", "GET", "nothing*"]),
+        Value::Array(Vec::new())
+    );
+    assert_eq!(
+        client.call(&["CONFIG", "GET"]),
+        error("ERR wrong number of arguments for 'config|get' command")
+    );
+    server.shutdown();
+}
+
+#[test]
 fn quit_replies_then_closes() {
     let (server, _) = default_server();
     let mut client = Client::connect(server.local_address());

@@ -184,7 +184,6 @@ impl Store {
                         .collect(),
                 )
             }
-            "config|get" => Reply::Map(Vec::new()),
             "shutdown" => Reply::ok(),
             other => Reply::error(format!("ERR '{other}' is not in the test backend")),
         }
@@ -247,6 +246,13 @@ impl Backend for MemoryBackend {
             name: "keyspace".to_owned(),
             fields,
         }]
+    }
+
+    fn settings(&self) -> Vec<(String, String)> {
+        vec![
+            ("appendfsync".to_owned(), "everysec".to_owned()),
+            ("save".to_owned(), String::new()),
+        ]
     }
 }
 
