@@ -257,7 +257,7 @@ fn histories_are_consistent(level: Isolation) {
             let fixture = Arc::clone(&fixture);
             thread::spawn(move || {
                 let mut rng = SmallRng::seed_from_u64(100 + seed);
-                (0..250)
+                (0..400)
                     .filter_map(|_| random_transaction(&fixture, level, &mut rng))
                     .collect::<Vec<_>>()
             })
