@@ -1132,43 +1132,30 @@ impl Pager {
             }
         }
         let page_bytes = self.page_size as u64;
-        // Runs of consecutive blocks go out as one write each: measured
-        // here, large writes sync about three times faster than the same
-        // bytes written a page at a time (the page cache keeps them in
-        // large folios), well worth the copy.
-        let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut singles: Vec<usize> = Vec::new();
+        // Runs of consecutive blocks go out as one write each, straight
+        // from the frames (a vectored write): measured here, large writes
+        // sync about three times faster than the same bytes written a page
+        // at a time (the page cache keeps them in large folios).
+        let mut written = Ok(());
+        let mut frames: Vec<&[u8]> = Vec::with_capacity(latched.len());
         let mut start = 0;
-        while start < latched.len() {
+        while start < latched.len() && written.is_ok() {
             let mut end = start + 1;
             while end < latched.len() && blocks[end] == blocks[end - 1] + 1 {
                 end += 1;
             }
-            if end - start == 1 {
-                singles.push(start);
-            } else {
-                let mut run = Vec::with_capacity((end - start) * self.page_size);
-                for &(index, _, _) in &latched[start..end] {
-                    run.extend_from_slice(self.frame_bytes(index));
-                }
-                runs.push((blocks[start], run));
-            }
+            frames.clear();
+            frames.extend(
+                latched[start..end]
+                    .iter()
+                    .map(|&(index, _, _)| self.frame_bytes(index)),
+            );
+            written = self
+                .file
+                .write_vectored_at(&frames, blocks[start] * page_bytes);
             start = end;
         }
-        let mut writes: Vec<WriteAt<'_>> = singles
-            .iter()
-            .map(|&position| WriteAt {
-                offset: blocks[position] * page_bytes,
-                data: self.frame_bytes(latched[position].0),
-            })
-            .collect();
-        writes.extend(runs.iter().map(|(block, run)| WriteAt {
-            offset: block * page_bytes,
-            data: run,
-        }));
-        writes.sort_unstable_by_key(|write| write.offset);
-        let written = self.file.write_batch(&writes, false);
-        drop(writes);
+        drop(frames);
         if let Err(error) = written {
             let mut store = self.store.lock();
             for &block in &blocks {
