@@ -1,0 +1,212 @@
+//! Keyspaces: named, independent key ranges of one database.
+//!
+//! Every key inside the engine is `keyspace id (u32, big-endian) ‖ user
+//! key`, so one B+tree and one delta store hold them all and a keyspace is
+//! a contiguous range. The catalog lives in keyspace 0, written by ordinary
+//! transactions (so it is logged, recovered and checkpointed like data):
+//!
+//! ```text
+//! 0x01 ‖ name  → id (u32 LE)      a keyspace
+//! 0x02         → next id (u32 LE)
+//! ```
+//!
+//! Ids are never reused, so a dropped keyspace's keys can be removed in the
+//! background without racing a new keyspace of the same name.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use keel_mvcc::{Direction, Isolation, TransactionManager};
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::log::join_key;
+use crate::options::KEYSPACE_NAME_BYTES_MAX;
+
+const CATALOG: u32 = 0;
+const NAME_TAG: u8 = 1;
+const NEXT_ID_TAG: u8 = 2;
+/// The id of the keyspace named [`DEFAULT_KEYSPACE`].
+const DEFAULT_ID: u32 = 1;
+/// The keyspace every database has.
+pub const DEFAULT_KEYSPACE: &str = "default";
+/// Keys removed per transaction when a dropped keyspace is emptied.
+const DROP_BATCH_KEYS: usize = 1000;
+
+/// A handle on a keyspace. Cheap to clone; valid until the keyspace is
+/// dropped.
+#[derive(Debug, Clone)]
+pub struct Keyspace {
+    pub(crate) id: u32,
+    name: Arc<str>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Keyspace {
+    /// The keyspace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.dropped.load(Ordering::Acquire) {
+            return Err(Error::KeyspaceNotFound {
+                name: self.name.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The keyspaces by name, as committed.
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    by_name: BTreeMap<String, Keyspace>,
+}
+
+fn name_key(name: &str) -> Bytes {
+    let mut key = vec![NAME_TAG];
+    key.extend_from_slice(name.as_bytes());
+    join_key(CATALOG, &key)
+}
+
+fn next_id_key() -> Bytes {
+    join_key(CATALOG, &[NEXT_ID_TAG])
+}
+
+fn decode_id(value: &[u8]) -> Result<u32> {
+    let bytes: [u8; 4] = value
+        .try_into()
+        .map_err(|_| Error::Corruption(format!("catalog entry of {} bytes, not 4", value.len())))?;
+    Ok(u32::from_le_bytes(bytes))
+}
+
+fn handle(id: u32, name: &str) -> Keyspace {
+    Keyspace {
+        id,
+        name: Arc::from(name),
+        dropped: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+impl Catalog {
+    /// Reads the catalog; creates the default keyspace in a new database.
+    pub(crate) fn load(manager: &TransactionManager) -> Result<Catalog> {
+        let mut transaction = manager.begin(Isolation::Serializable);
+        let lower = join_key(CATALOG, &[NAME_TAG]);
+        let upper = join_key(CATALOG, &[NAME_TAG + 1]);
+        let mut by_name = BTreeMap::new();
+        for entry in transaction.range(lower.as_ref()..upper.as_ref(), Direction::Forward)? {
+            let (key, value) = entry?;
+            let name = String::from_utf8_lossy(&key[5..]).into_owned();
+            let id = decode_id(&value)?;
+            by_name.insert(name.clone(), handle(id, &name));
+        }
+        if !by_name.contains_key(DEFAULT_KEYSPACE) {
+            transaction.put(&name_key(DEFAULT_KEYSPACE), Bytes::copy_from_slice(&DEFAULT_ID.to_le_bytes()))?;
+            transaction.put(&next_id_key(), Bytes::copy_from_slice(&(DEFAULT_ID + 1).to_le_bytes()))?;
+            transaction.commit()?;
+            by_name.insert(DEFAULT_KEYSPACE.to_string(), handle(DEFAULT_ID, DEFAULT_KEYSPACE));
+        } else {
+            transaction.rollback();
+        }
+        Ok(Catalog { by_name })
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Keyspace> {
+        self.by_name.get(name).cloned()
+    }
+
+    pub(crate) fn default_keyspace(&self) -> Keyspace {
+        self.by_name
+            .get(DEFAULT_KEYSPACE)
+            .cloned()
+            .unwrap_or_else(|| handle(DEFAULT_ID, DEFAULT_KEYSPACE))
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.by_name.keys().cloned().collect()
+    }
+
+    fn validate(name: &str) -> Result<()> {
+        let reason = if name.is_empty() {
+            "empty"
+        } else if name.len() > KEYSPACE_NAME_BYTES_MAX {
+            "longer than 255 bytes"
+        } else {
+            return Ok(());
+        };
+        Err(Error::InvalidKeyspaceName {
+            name: name.to_string(),
+            reason,
+        })
+    }
+
+    /// Creates `name` (or finds it, if another thread created it first).
+    pub(crate) fn create(db: &Database, name: &str) -> Result<Keyspace> {
+        Self::validate(name)?;
+        let mut catalog = db.shared.catalog.write();
+        if let Some(keyspace) = catalog.get(name) {
+            return Ok(keyspace);
+        }
+        let id = db.update(|transaction| {
+            let raw = transaction.raw();
+            if let Some(existing) = raw.get(&name_key(name))? {
+                return decode_id(&existing);
+            }
+            let next = match raw.get(&next_id_key())? {
+                Some(value) => decode_id(&value)?,
+                None => DEFAULT_ID + 1,
+            };
+            let after = next
+                .checked_add(1)
+                .ok_or_else(|| Error::LimitExceeded("keyspace ids exhausted".into()))?;
+            raw.put(&name_key(name), Bytes::copy_from_slice(&next.to_le_bytes()))?;
+            raw.put(&next_id_key(), Bytes::copy_from_slice(&after.to_le_bytes()))?;
+            Ok(next)
+        })?;
+        let keyspace = handle(id, name);
+        catalog.by_name.insert(name.to_string(), keyspace.clone());
+        Ok(keyspace)
+    }
+
+    /// Removes `name` from the catalog, then its keys in batches.
+    pub(crate) fn drop_keyspace(db: &Database, name: &str) -> Result<()> {
+        let keyspace = {
+            let mut catalog = db.shared.catalog.write();
+            let keyspace = catalog.get(name).ok_or_else(|| Error::KeyspaceNotFound {
+                name: name.to_string(),
+            })?;
+            db.update(|transaction| {
+                transaction.raw().delete(&name_key(name))?;
+                Ok(())
+            })?;
+            keyspace.dropped.store(true, Ordering::Release);
+            catalog.by_name.remove(name);
+            keyspace
+        };
+        // The name is gone and the id is never reused: nothing can write
+        // these keys any more, so they can go in batches.
+        let lower = join_key(keyspace.id, &[]);
+        let upper = join_key(keyspace.id + 1, &[]);
+        loop {
+            let removed = db.update(|transaction| {
+                let raw = transaction.raw();
+                let keys: Vec<Bytes> = raw
+                    .range(lower.as_ref()..upper.as_ref(), Direction::Forward)?
+                    .take(DROP_BATCH_KEYS)
+                    .map(|entry| entry.map(|(key, _)| key))
+                    .collect::<keel_mvcc::Result<_>>()?;
+                for key in &keys {
+                    raw.delete(key)?;
+                }
+                Ok(keys.len())
+            })?;
+            if removed < DROP_BATCH_KEYS {
+                return Ok(());
+            }
+        }
+    }
+}

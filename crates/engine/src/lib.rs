@@ -1,0 +1,55 @@
+//! keel: an embedded, transactional, ordered key-value store.
+//!
+//! Serializable MVCC transactions over a paged B+tree, a write-ahead log
+//! with group commit, copy-on-write checkpoints and crash recovery. A
+//! commit is acknowledged only once it is durable under its
+//! [`Durability`]; after a crash, [`Database::open`] recovers every
+//! acknowledged commit.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! use keel::{Database, Isolation, Options};
+//!
+//! let db = Database::open(dir.path(), Options::default())?;
+//! let users = db.keyspace("users")?;
+//! db.update(|tx| {
+//!     tx.put(&users, b"alice", "admin")?;
+//!     tx.put(&users, b"bob", "reader")
+//! })?;
+//! let mut tx = db.begin(Isolation::Serializable);
+//! for item in tx.range(&users, b"a".as_slice()..b"m")? {
+//!     let (key, value) = item?;
+//!     println!("{key:?} = {value:?}");
+//! }
+//! tx.commit()?;
+//! # Ok::<(), keel::Error>(())
+//! ```
+//!
+//! Inside (docs/ARCHITECTURE.md): `database.rs` opens and recovers
+//! (newest checkpoint, then the log past its fold point), `transaction.rs`
+//! maps keyspaces onto keel-mvcc transactions, `log.rs` is the commit log
+//! over keel-wal, `storage.rs` the base over keel-btree, `maintenance.rs`
+//! the background thread that folds, checkpoints and truncates the log.
+
+mod database;
+mod error;
+mod keyspace;
+mod log;
+mod maintenance;
+mod options;
+mod stats;
+mod storage;
+mod transaction;
+
+pub use bytes::Bytes;
+pub use database::Database;
+pub use error::{Error, Result};
+pub use keyspace::{DEFAULT_KEYSPACE, Keyspace};
+pub use maintenance::CheckpointInfo;
+pub use options::{
+    CHECKPOINT_INTERVAL_DEFAULT, CHECKPOINT_WAL_BYTES_DEFAULT, Durability, FOLD_DELTA_BYTES_DEFAULT,
+    FOLD_INTERVAL_DEFAULT, KEYSPACE_NAME_BYTES_MAX, Options, POOL_BYTES_DEFAULT, RecoveryMode,
+    SYNC_INTERVAL_DEFAULT, UPDATE_ATTEMPTS_MAX,
+};
+pub use stats::{RecoveryReport, Stats};
+pub use transaction::{ExpiresAtMs, Isolation, Iter, Transaction};

@@ -1,0 +1,175 @@
+//! The write-ahead log as keel-mvcc's [`CommitLog`]: records are appended
+//! inside the commit sequencer (so log order is commit-timestamp order) and
+//! waited on outside it (group commit).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use keel_mvcc::{BoxError, Change, CommitLog, LogRecord, LogTicket, WriteEntry, WriteSet};
+use keel_tso::Timestamp;
+use keel_wal::{Lsn, Record, Wal};
+use parking_lot::Mutex;
+
+use crate::options::Durability;
+
+/// Engine keys are `keyspace id (u32, big-endian) ‖ user key`; the log
+/// stores the keyspace in its own field.
+pub(crate) const KEYSPACE_PREFIX_BYTES: usize = 4;
+
+pub(crate) struct WalLog {
+    pub(crate) wal: Arc<Wal>,
+    durability: Durability,
+    /// (commit timestamp, lsn) of the commits not yet folded, oldest first:
+    /// the next checkpoint's replay position is the first above its fold
+    /// point.
+    pending: Mutex<VecDeque<(Timestamp, Lsn)>>,
+}
+
+impl WalLog {
+    pub(crate) fn new(wal: Arc<Wal>, durability: Durability) -> WalLog {
+        WalLog {
+            wal,
+            durability,
+            pending: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Notes a commit replayed by recovery (its record is at `lsn`).
+    pub(crate) fn note_replayed(&self, timestamp: Timestamp, lsn: Lsn) {
+        self.pending.lock().push_back((timestamp, lsn));
+    }
+
+    /// Where replay must start for a base folded up to `fold_point`: the
+    /// first commit above it, or the log's end if there is none. Forgets the
+    /// commits at or below it.
+    pub(crate) fn replay_start(&self, fold_point: Timestamp) -> Lsn {
+        let mut pending = self.pending.lock();
+        while pending.front().is_some_and(|(timestamp, _)| *timestamp <= fold_point) {
+            pending.pop_front();
+        }
+        match pending.front() {
+            Some((_, lsn)) => *lsn,
+            None => self.wal.next_lsn(),
+        }
+    }
+}
+
+fn wal_entries(writes: &WriteSet) -> Vec<keel_wal::Entry> {
+    writes
+        .entries()
+        .iter()
+        .map(|entry| {
+            let (keyspace, key) = split_key(&entry.key);
+            keel_wal::Entry {
+                keyspace,
+                key,
+                change: match &entry.change {
+                    Change::Put {
+                        value,
+                        expires_at_ms,
+                    } => keel_wal::Change::Put {
+                        value: value.clone(),
+                        expires_at_ms: *expires_at_ms,
+                    },
+                    Change::Delete => keel_wal::Change::Delete,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Splits an engine key into keyspace and user key (shared, not copied).
+pub(crate) fn split_key(key: &Bytes) -> (u32, Bytes) {
+    if key.len() < KEYSPACE_PREFIX_BYTES {
+        return (0, key.clone());
+    }
+    let keyspace = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
+    (keyspace, key.slice(KEYSPACE_PREFIX_BYTES..))
+}
+
+/// An engine key from keyspace and user key.
+pub(crate) fn join_key(keyspace: u32, key: &[u8]) -> Bytes {
+    let mut joined = Vec::with_capacity(KEYSPACE_PREFIX_BYTES + key.len());
+    joined.extend_from_slice(&keyspace.to_be_bytes());
+    joined.extend_from_slice(key);
+    Bytes::from(joined)
+}
+
+/// A write set read back from the log, in mvcc's terms.
+pub(crate) fn mvcc_write_set(set: &keel_wal::WriteSet) -> Result<WriteSet, keel_mvcc::Error> {
+    let entries = set
+        .entries
+        .iter()
+        .map(|entry| WriteEntry {
+            key: join_key(entry.keyspace, &entry.key),
+            change: match &entry.change {
+                keel_wal::Change::Put {
+                    value,
+                    expires_at_ms,
+                } => Change::Put {
+                    value: value.clone(),
+                    expires_at_ms: *expires_at_ms,
+                },
+                keel_wal::Change::Delete => Change::Delete,
+            },
+        })
+        .collect();
+    WriteSet::new(entries)
+}
+
+impl CommitLog for WalLog {
+    fn append(&self, record: LogRecord<'_>) -> Result<LogTicket, BoxError> {
+        let (wal_record, commit_timestamp) = match record {
+            LogRecord::Commit {
+                transaction_id,
+                commit_timestamp,
+                writes,
+            } => (
+                Record::Commit(keel_wal::WriteSet {
+                    transaction_id,
+                    timestamp: commit_timestamp.as_u64(),
+                    entries: wal_entries(writes),
+                }),
+                Some(commit_timestamp),
+            ),
+            LogRecord::Prepare {
+                transaction_id,
+                prepare_timestamp,
+                writes,
+            } => (
+                Record::Prepare(keel_wal::WriteSet {
+                    transaction_id,
+                    timestamp: prepare_timestamp.as_u64(),
+                    entries: wal_entries(writes),
+                }),
+                None,
+            ),
+            LogRecord::CommitPrepared {
+                transaction_id,
+                commit_timestamp,
+            } => (
+                Record::CommitPrepared {
+                    transaction_id,
+                    commit_timestamp: commit_timestamp.as_u64(),
+                },
+                Some(commit_timestamp),
+            ),
+            LogRecord::AbortPrepared { transaction_id } => {
+                (Record::AbortPrepared { transaction_id }, None)
+            }
+        };
+        let lsn = self.wal.append(&wal_record, self.durability.wal())?;
+        if let Some(timestamp) = commit_timestamp {
+            self.pending.lock().push_back((timestamp, lsn));
+        }
+        Ok(LogTicket(lsn.0))
+    }
+
+    fn wait_durable(&self, ticket: LogTicket) -> Result<(), BoxError> {
+        if self.durability == Durability::Sync {
+            self.wal.wait_durable(Lsn(ticket.0))?;
+        }
+        Ok(())
+    }
+}

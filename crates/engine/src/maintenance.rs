@@ -1,0 +1,172 @@
+//! The background thread: folds the delta into the B+tree, checkpoints,
+//! and deletes (or archives) the log behind the durable checkpoint. It is
+//! the B+tree's only writer; on-demand checkpoints take the same lock.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use keel_tso::Timestamp;
+use keel_wal::{Durability, Record, WalStats};
+
+use crate::database::{Shared, now_ms};
+use crate::error::{Error, Result};
+use crate::stats::Counters;
+use crate::storage::{Payload, Sink};
+
+/// How long the thread sleeps when there is nothing to do.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+/// What the thread is asked to do.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    stop: bool,
+}
+
+/// What a checkpoint did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckpointInfo {
+    /// The checkpoint's id (1 for the first after creation).
+    pub checkpoint_id: u64,
+    /// The commit timestamp whose state the checkpoint holds.
+    pub fold_timestamp: u64,
+    /// Pages written.
+    pub pages_written: u64,
+    /// Bytes written to the page file.
+    pub bytes_written: u64,
+    /// Log segment files deleted (or archived) behind it.
+    pub log_segments_removed: u64,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+pub(crate) fn spawn(shared: Arc<Shared>) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("keel-maintenance".into())
+        .spawn(move || run(&shared))
+        .map_err(|error| Error::Internal(format!("cannot start the maintenance thread: {error}")))
+}
+
+pub(crate) fn stop(shared: &Shared) {
+    let (lock, condvar) = &shared.signal;
+    lock.lock().stop = true;
+    condvar.notify_all();
+}
+
+fn run(shared: &Shared) {
+    let mut last_fold = Instant::now();
+    let mut last_checkpoint = Instant::now();
+    loop {
+        {
+            let (lock, condvar) = &shared.signal;
+            let mut signal = lock.lock();
+            if signal.stop {
+                return;
+            }
+            condvar.wait_for(&mut signal, IDLE_WAIT);
+            if signal.stop {
+                return;
+            }
+        }
+        if shared.manager.poisoned().is_some() {
+            continue;
+        }
+        // New snapshots judge expiry now, and the safe point moves on.
+        let _ = shared.manager.advance_watermark();
+        let stats = shared.manager.stats();
+        let wal_bytes = WalStats::get(&shared.wal.stats().appended_bytes)
+            .saturating_sub(shared.wal_bytes_at_checkpoint.load(Ordering::Relaxed));
+        let checkpoint_due = wal_bytes >= shared.options.checkpoint_wal_bytes
+            || (wal_bytes > 0 && last_checkpoint.elapsed() >= shared.options.checkpoint_interval);
+        if checkpoint_due {
+            match checkpoint_unchecked(shared) {
+                Ok(_) => last_checkpoint = Instant::now(),
+                Err(error) => tracing::error!(%error, "background checkpoint failed"),
+            }
+            last_fold = Instant::now();
+            continue;
+        }
+        let fold_due = stats.delta_bytes >= shared.options.fold_delta_bytes
+            || (stats.delta_versions > 0 && last_fold.elapsed() >= shared.options.fold_interval);
+        if fold_due {
+            let _maintenance = shared.maintenance.lock();
+            if let Err(error) = fold(shared) {
+                tracing::error!(%error, "background fold failed");
+            }
+            last_fold = Instant::now();
+        }
+    }
+}
+
+/// Folds every change up to the safe point into the B+tree. The caller
+/// holds the maintenance lock.
+pub(crate) fn fold(shared: &Shared) -> Result<Timestamp> {
+    let safe_point = shared.manager.safe_point();
+    if safe_point <= shared.manager.fold_point() {
+        // Nothing new to fold; old versions may still be collectable.
+        let _ = shared.manager.collect_garbage();
+        return Ok(shared.manager.fold_point());
+    }
+    let mut sink = Sink {
+        tree: &shared.tree,
+        expired_before_ms: safe_point.physical_ms().min(now_ms()),
+        written: 0,
+        removed: 0,
+        expired: 0,
+        fold_point: &shared.fold_point,
+    };
+    let report = shared.manager.fold(safe_point, &mut sink)?;
+    Counters::add(&shared.counters.folds, 1);
+    Counters::add(&shared.counters.keys_folded, report.keys_folded);
+    Counters::add(&shared.counters.expired_removed, sink.expired);
+    Ok(report.fold_point)
+}
+
+/// An on-demand checkpoint.
+pub(crate) fn checkpoint(shared: &Shared) -> Result<CheckpointInfo> {
+    if let Some(error) = shared.manager.poisoned() {
+        return Err(Error::Poisoned(error.to_string()));
+    }
+    checkpoint_unchecked(shared)
+}
+
+/// Folds, then writes a checkpoint of the B+tree with the fold point and
+/// the log position replay must start from; then records the checkpoint
+/// in the log and removes the log behind it.
+pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
+    let _maintenance = shared.maintenance.lock();
+    let started = Instant::now();
+    let wal_bytes_before = WalStats::get(&shared.wal.stats().appended_bytes);
+    let fold_point = fold(shared)?;
+    let replay_lsn = shared.log.replay_start(fold_point);
+    let payload = Payload {
+        fold_timestamp: fold_point,
+        replay_lsn: replay_lsn.0,
+        root: shared.tree.root(),
+    };
+    let report = shared.pager.checkpoint(&payload.encode())?;
+    // The marker lets recovery notice a lost newest meta slot (see
+    // `Database::open`). It becomes durable with the next sync.
+    shared.wal.append(
+        &Record::Checkpoint {
+            checkpoint_id: report.checkpoint_id,
+            fold_timestamp: fold_point.as_u64(),
+        },
+        Durability::None,
+    )?;
+    let truncation = shared.wal.truncate_before(replay_lsn)?;
+    shared.wal_bytes_at_checkpoint.store(wal_bytes_before, Ordering::Relaxed);
+    let info = CheckpointInfo {
+        checkpoint_id: report.checkpoint_id,
+        fold_timestamp: fold_point.as_u64(),
+        pages_written: report.pages_written,
+        bytes_written: report.bytes_written,
+        log_segments_removed: truncation.removed.len() as u64,
+        duration: started.elapsed(),
+    };
+    Counters::add(&shared.counters.checkpoints, 1);
+    shared.counters.record_checkpoint(&info);
+    tracing::debug!(?info, "checkpoint");
+    Ok(info)
+}

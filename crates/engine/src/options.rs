@@ -1,0 +1,150 @@
+//! How a database is opened: [`Options`], with documented defaults and
+//! named limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How durable a commit is before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// Acknowledged once its log record is fsynced (commits arriving
+    /// together share one fsync: group commit). A crash loses nothing
+    /// acknowledged.
+    #[default]
+    Sync,
+    /// Acknowledged once written to the OS; a background flush fsyncs every
+    /// [`Options::sync_interval`] (Redis's `appendfsync everysec`). A crash
+    /// loses at most about one interval of acknowledged commits.
+    Periodic,
+    /// Acknowledged once written to the OS; durable when something else
+    /// syncs the log (a later `Sync` commit, a checkpoint, close) or the OS
+    /// writes it back.
+    None,
+}
+
+impl Durability {
+    pub(crate) fn wal(self) -> keel_wal::Durability {
+        match self {
+            Durability::Sync => keel_wal::Durability::Sync,
+            Durability::Periodic => keel_wal::Durability::Periodic,
+            Durability::None => keel_wal::Durability::None,
+        }
+    }
+}
+
+/// What recovery does when the log is damaged somewhere other than its
+/// torn tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RecoveryMode {
+    /// Refuse to open, with an error naming the file and offset.
+    #[default]
+    Strict,
+    /// Recover up to the last intact record before the damage and set the
+    /// rest of the log aside (renamed, not deleted).
+    PointInTime,
+}
+
+/// Default buffer pool: 256 MiB.
+pub const POOL_BYTES_DEFAULT: u64 = 256 << 20;
+/// Default: fold the delta into the B+tree once it holds this many bytes.
+pub const FOLD_DELTA_BYTES_DEFAULT: u64 = 32 << 20;
+/// Default: fold at least this often while there is anything to fold.
+pub const FOLD_INTERVAL_DEFAULT: Duration = Duration::from_millis(200);
+/// Default: checkpoint once this many log bytes were written since the last.
+pub const CHECKPOINT_WAL_BYTES_DEFAULT: u64 = 128 << 20;
+/// Default: checkpoint at least this often while anything changed.
+pub const CHECKPOINT_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
+/// Default periodic fsync interval (Redis's `everysec`).
+pub const SYNC_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
+/// How many times [`crate::Database::update`] runs a closure that keeps
+/// conflicting before it gives up.
+pub const UPDATE_ATTEMPTS_MAX: u32 = 64;
+/// The longest keyspace name, in bytes.
+pub const KEYSPACE_NAME_BYTES_MAX: usize = 255;
+
+/// How to open a database. `Options::default()` is a good start; every
+/// field documents its default.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Durability of commits that do not choose their own. Default `Sync`.
+    pub durability: Durability,
+    /// Interval of the background fsync for `Periodic` commits. Default 1 s.
+    pub sync_interval: Duration,
+    /// Create the database if the directory holds none. Default true.
+    pub create_if_missing: bool,
+    /// Buffer pool size for B+tree pages. Default 256 MiB.
+    pub pool_bytes: u64,
+    /// Page size of a new database (4–64 KiB, a power of two); keys are at
+    /// most about a quarter page. Default 4 KiB.
+    pub page_size: u32,
+    /// Bytes of recent versions (the delta) at which writers wait for the
+    /// folder to catch up. Default 256 MiB.
+    pub delta_bytes_max: u64,
+    /// Fold once the delta holds this many bytes. Default 32 MiB.
+    pub fold_delta_bytes: u64,
+    /// Fold at least this often while anything is unfolded. Default 200 ms.
+    pub fold_interval: Duration,
+    /// Checkpoint once this many log bytes accumulated. Default 128 MiB.
+    pub checkpoint_wal_bytes: u64,
+    /// Checkpoint at least this often while anything changed. Default 60 s.
+    pub checkpoint_interval: Duration,
+    /// Bytes of one log segment file. Default 64 MiB.
+    pub wal_segment_bytes: u64,
+    /// A transaction open this long is reported (log warning, stat).
+    /// Default 60 s.
+    pub transaction_age_warning: Duration,
+    /// A transaction open this long fails its next operation with
+    /// [`crate::Error::TransactionTooOld`]. Default 10 min.
+    pub transaction_age_max: Duration,
+    /// Buffered writes one transaction may hold. Default 256 MiB.
+    pub transaction_write_bytes_max: u64,
+    /// What recovery does at damage inside the log. Default `Strict`.
+    pub recovery_mode: RecoveryMode,
+    /// Where log segments are copied before they are deleted behind a
+    /// checkpoint; `None` (the default) deletes them.
+    pub archive_dir: Option<PathBuf>,
+    /// Run the background thread that folds and checkpoints. Default true.
+    /// Without it, nothing is folded or checkpointed until
+    /// [`crate::Database::checkpoint`] or close (deterministic I/O, for
+    /// tests and for callers that schedule maintenance themselves).
+    pub background_maintenance: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let mvcc = keel_mvcc::MvccOptions::default();
+        Options {
+            durability: Durability::Sync,
+            sync_interval: SYNC_INTERVAL_DEFAULT,
+            create_if_missing: true,
+            pool_bytes: POOL_BYTES_DEFAULT,
+            page_size: keel_pager::PAGE_SIZE_DEFAULT,
+            delta_bytes_max: 256 << 20,
+            fold_delta_bytes: FOLD_DELTA_BYTES_DEFAULT,
+            fold_interval: FOLD_INTERVAL_DEFAULT,
+            checkpoint_wal_bytes: CHECKPOINT_WAL_BYTES_DEFAULT,
+            checkpoint_interval: CHECKPOINT_INTERVAL_DEFAULT,
+            wal_segment_bytes: keel_wal::SEGMENT_BYTES_DEFAULT,
+            transaction_age_warning: mvcc.transaction_age_warning,
+            transaction_age_max: mvcc.transaction_age_max,
+            transaction_write_bytes_max: mvcc.transaction_write_bytes_max,
+            recovery_mode: RecoveryMode::Strict,
+            archive_dir: None,
+            background_maintenance: true,
+        }
+    }
+}
+
+impl Options {
+    /// The same options with `durability`.
+    pub fn with_durability(mut self, durability: Durability) -> Options {
+        self.durability = durability;
+        self
+    }
+
+    /// The same options with a buffer pool of `pool_bytes`.
+    pub fn with_pool_bytes(mut self, pool_bytes: u64) -> Options {
+        self.pool_bytes = pool_bytes;
+        self
+    }
+}

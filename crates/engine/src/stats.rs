@@ -1,0 +1,140 @@
+//! [`Stats`]: what the database has done, for `stats()`, `keel stat` and
+//! the server's INFO.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use keel_tso::Timestamp;
+use keel_wal::WalStats;
+
+use crate::database::Shared;
+use crate::maintenance::CheckpointInfo;
+
+/// The engine's own counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) folds: AtomicU64,
+    pub(crate) keys_folded: AtomicU64,
+    pub(crate) expired_removed: AtomicU64,
+    pub(crate) checkpoints: AtomicU64,
+    last_checkpoint_us: AtomicU64,
+    last_checkpoint_at_ms: AtomicU64,
+    last_checkpoint_bytes: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, amount: u64) {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_checkpoint(&self, info: &CheckpointInfo) {
+        let micros = u64::try_from(info.duration.as_micros()).unwrap_or(u64::MAX);
+        self.last_checkpoint_us.store(micros, Ordering::Relaxed);
+        self.last_checkpoint_at_ms.store(crate::database::now_ms(), Ordering::Relaxed);
+        self.last_checkpoint_bytes.store(info.bytes_written, Ordering::Relaxed);
+    }
+}
+
+/// What recovery did when the database was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// The checkpoint the page file opened at.
+    pub checkpoint_id: u64,
+    /// The commit timestamp that checkpoint holds.
+    pub fold_timestamp: Timestamp,
+    /// Log records read past the checkpoint.
+    pub records_scanned: u64,
+    /// Commits replayed into memory.
+    pub commits_replayed: u64,
+    /// The log ended in a torn record (a crash during a write), cut off.
+    pub torn_tail: bool,
+    /// Damage inside the log was skipped (point-in-time recovery only).
+    pub log_damage_skipped: bool,
+    /// How long opening took.
+    pub duration: Duration,
+}
+
+/// A snapshot of the database's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Transactions committed with writes.
+    pub commits: u64,
+    /// Read-only transactions finished.
+    pub read_only_commits: u64,
+    /// Commits refused by a conflict.
+    pub conflicts: u64,
+    /// Log records appended.
+    pub log_records: u64,
+    /// Log bytes appended.
+    pub log_bytes: u64,
+    /// Log fsyncs.
+    pub log_fsyncs: u64,
+    /// Folds of the delta into the B+tree.
+    pub folds: u64,
+    /// Keys written to the B+tree by folds.
+    pub keys_folded: u64,
+    /// Expired keys removed by folds.
+    pub expired_removed: u64,
+    /// Checkpoints written since open.
+    pub checkpoints: u64,
+    /// The newest durable checkpoint's id.
+    pub checkpoint_id: u64,
+    /// How long the last checkpoint took, in microseconds.
+    pub last_checkpoint_us: u64,
+    /// When the last checkpoint ended (ms since the Unix epoch; 0: none yet).
+    pub last_checkpoint_at_ms: u64,
+    /// The fold point: the timestamp whose state the B+tree holds.
+    pub fold_timestamp: u64,
+    /// The visible watermark: new transactions read at it.
+    pub visible_watermark: u64,
+    /// Bytes of recent versions held in memory.
+    pub delta_bytes: u64,
+    /// Recent versions held in memory.
+    pub delta_versions: u64,
+    /// Transactions open now.
+    pub active_transactions: u64,
+    /// Buffer pool hits.
+    pub cache_hits: u64,
+    /// Buffer pool misses.
+    pub cache_misses: u64,
+    /// Pages in use.
+    pub pages: u64,
+    /// Size of the page file, in blocks.
+    pub file_blocks: u64,
+    /// What recovery did at open.
+    pub recovery: RecoveryReport,
+}
+
+pub(crate) fn collect(shared: &Shared) -> Stats {
+    let mvcc = shared.manager.stats();
+    let wal = shared.wal.stats();
+    let pager = shared.pager.stats();
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    Stats {
+        commits: mvcc.commits,
+        read_only_commits: mvcc.read_only_commits,
+        conflicts: mvcc.conflicts,
+        log_records: WalStats::get(&wal.appends),
+        log_bytes: WalStats::get(&wal.appended_bytes),
+        log_fsyncs: WalStats::get(&wal.fsyncs),
+        folds: load(&shared.counters.folds),
+        keys_folded: load(&shared.counters.keys_folded),
+        expired_removed: load(&shared.counters.expired_removed),
+        checkpoints: load(&shared.counters.checkpoints),
+        checkpoint_id: pager.checkpoint_id,
+        last_checkpoint_us: load(&shared.counters.last_checkpoint_us),
+        last_checkpoint_at_ms: load(&shared.counters.last_checkpoint_at_ms),
+        fold_timestamp: mvcc.fold_point.as_u64(),
+        visible_watermark: mvcc.visible_watermark.as_u64(),
+        delta_bytes: mvcc.delta_bytes,
+        delta_versions: mvcc.delta_versions,
+        active_transactions: mvcc.active_transactions,
+        cache_hits: pager.hits,
+        cache_misses: pager.misses,
+        pages: pager.pages,
+        file_blocks: pager.file_blocks,
+        recovery: shared.recovery.clone(),
+    }
+}

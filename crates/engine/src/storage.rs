@@ -1,0 +1,239 @@
+//! The base: the B+tree as keel-mvcc's [`BaseStore`] and [`FoldSink`], the
+//! encoding of values in it, and the checkpoint payload that names it.
+
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use keel_btree::BTree;
+use keel_mvcc::{BaseIterator, BaseStore, BoxError, Change, Direction, FoldSink, ValueEntry};
+use keel_pager::PageId;
+use keel_tso::Timestamp;
+
+use crate::error::{Error, Result};
+
+/// Value flag: an expiry time follows.
+const FLAG_EXPIRES: u8 = 1;
+
+/// A value as the B+tree stores it: `flags:u8 [expires_at_ms:u64] value`.
+pub(crate) fn encode_value(value: &[u8], expires_at_ms: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + 9);
+    match expires_at_ms {
+        Some(at) => {
+            out.push(FLAG_EXPIRES);
+            out.extend_from_slice(&at.to_le_bytes());
+        }
+        None => out.push(0),
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+pub(crate) fn decode_value(bytes: Vec<u8>) -> Result<ValueEntry, String> {
+    let Some(&flags) = bytes.first() else {
+        return Err("empty stored value".into());
+    };
+    let bytes = Bytes::from(bytes);
+    match flags {
+        0 => Ok(ValueEntry {
+            value: bytes.slice(1..),
+            expires_at_ms: None,
+        }),
+        FLAG_EXPIRES if bytes.len() >= 9 => {
+            let mut at = [0u8; 8];
+            at.copy_from_slice(&bytes[1..9]);
+            Ok(ValueEntry {
+                value: bytes.slice(9..),
+                expires_at_ms: Some(u64::from_le_bytes(at)),
+            })
+        }
+        _ => Err(format!("stored value with unknown flags {flags:#04x}")),
+    }
+}
+
+/// The base store: the B+tree holding the state at the fold point.
+#[derive(Debug)]
+pub(crate) struct Base {
+    pub(crate) tree: Arc<BTree>,
+}
+
+fn boxed(error: impl std::error::Error + Send + Sync + 'static) -> BoxError {
+    Box::new(error)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt stored value of key {key:?}: {problem}")]
+struct BadValue {
+    key: Vec<u8>,
+    problem: String,
+}
+
+impl BaseStore for Base {
+    fn get(&self, key: &[u8]) -> Result<Option<ValueEntry>, BoxError> {
+        match self.tree.get(key).map_err(boxed)? {
+            None => Ok(None),
+            Some(bytes) => decode_value(bytes).map(Some).map_err(|problem| {
+                boxed(BadValue {
+                    key: key.to_vec(),
+                    problem,
+                })
+            }),
+        }
+    }
+
+    fn range<'a>(
+        &'a self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        direction: Direction,
+    ) -> Result<BaseIterator<'a>, BoxError> {
+        let range = self.tree.range::<&[u8]>((lower, upper));
+        let decode = |entry: keel_btree::Result<(Vec<u8>, Vec<u8>)>| {
+            let (key, value) = entry.map_err(boxed)?;
+            let value = decode_value(value).map_err(|problem| {
+                boxed(BadValue {
+                    key: key.clone(),
+                    problem,
+                })
+            })?;
+            Ok((Bytes::from(key), value))
+        };
+        Ok(match direction {
+            Direction::Forward => Box::new(range.map(decode)),
+            Direction::Reverse => Box::new(range.rev().map(decode)),
+        })
+    }
+}
+
+/// The folder's writer of the B+tree.
+pub(crate) struct Sink<'a> {
+    pub(crate) tree: &'a BTree,
+    /// Values expired at or before this time are removed rather than
+    /// written (no reader at or after the fold point can see them).
+    pub(crate) expired_before_ms: u64,
+    pub(crate) written: u64,
+    pub(crate) removed: u64,
+    pub(crate) expired: u64,
+    pub(crate) fold_point: &'a AtomicU64,
+}
+
+impl FoldSink for Sink<'_> {
+    fn apply(&mut self, key: &Bytes, change: &Change) -> Result<(), BoxError> {
+        match change {
+            Change::Put {
+                value,
+                expires_at_ms,
+            } if expires_at_ms.is_none_or(|at| at > self.expired_before_ms) => {
+                self.tree
+                    .insert(key, &encode_value(value, *expires_at_ms))
+                    .map_err(boxed)?;
+                self.written += 1;
+            }
+            Change::Put { .. } => {
+                // Expired before every reader's snapshot: it is gone.
+                self.tree.delete(key).map_err(boxed)?;
+                self.expired += 1;
+            }
+            Change::Delete => {
+                self.tree.delete(key).map_err(boxed)?;
+                self.removed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, fold_point: Timestamp) -> Result<(), BoxError> {
+        self.fold_point.store(fold_point.as_u64(), Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The checkpoint payload: what the pager's meta slot records for keel.
+///
+/// ```text
+/// magic "KEEL" | version u32 | fold_timestamp u64 | replay_lsn u64 | root u64
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Payload {
+    /// The state the base holds.
+    pub(crate) fold_timestamp: Timestamp,
+    /// Replay of the log starts here: every record at or after it with a
+    /// timestamp above the fold point is not yet in the base.
+    pub(crate) replay_lsn: u64,
+    /// The B+tree's root.
+    pub(crate) root: PageId,
+}
+
+const PAYLOAD_MAGIC: &[u8; 4] = b"KEEL";
+const PAYLOAD_VERSION: u32 = 1;
+pub(crate) const PAYLOAD_BYTES: usize = 4 + 4 + 8 + 8 + 8;
+
+impl Payload {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(PAYLOAD_BYTES);
+        out.extend_from_slice(PAYLOAD_MAGIC);
+        out.extend_from_slice(&PAYLOAD_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.fold_timestamp.as_u64().to_le_bytes());
+        out.extend_from_slice(&self.replay_lsn.to_le_bytes());
+        out.extend_from_slice(&self.root.get().to_le_bytes());
+        debug_assert_eq!(out.len(), PAYLOAD_BYTES);
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Payload> {
+        let bad = |problem: &str| Error::Corruption(format!("checkpoint payload: {problem}"));
+        if bytes.len() < PAYLOAD_BYTES {
+            return Err(bad("too short"));
+        }
+        if &bytes[0..4] != PAYLOAD_MAGIC {
+            return Err(bad("not a keel database (bad magic)"));
+        }
+        let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let u64_at = |at: usize| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(word)
+        };
+        let version = u32_at(4);
+        if version != PAYLOAD_VERSION {
+            return Err(bad(&format!("format version {version}, this keel reads {PAYLOAD_VERSION}")));
+        }
+        Ok(Payload {
+            fold_timestamp: Timestamp::from_u64(u64_at(8)),
+            replay_lsn: u64_at(16),
+            root: PageId::new(u64_at(24)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn values_round_trip_with_and_without_expiry() {
+        let plain = decode_value(encode_value(b"abc", None)).unwrap();
+        assert_eq!((plain.value.as_ref(), plain.expires_at_ms), (&b"abc"[..], None));
+        let expiring = decode_value(encode_value(b"", Some(42))).unwrap();
+        assert_eq!((expiring.value.as_ref(), expiring.expires_at_ms), (&b""[..], Some(42)));
+        assert!(decode_value(vec![]).is_err());
+        assert!(decode_value(vec![7, 1, 2]).is_err());
+        assert!(decode_value(vec![FLAG_EXPIRES, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn payload_round_trips_and_rejects_foreign_bytes() {
+        let payload = Payload {
+            fold_timestamp: Timestamp::from_u64(99),
+            replay_lsn: 7,
+            root: PageId::new(3),
+        };
+        assert_eq!(Payload::decode(&payload.encode()).unwrap(), payload);
+        assert!(Payload::decode(b"KEEL").is_err());
+        let mut foreign = payload.encode();
+        foreign[0] = b'X';
+        assert!(Payload::decode(&foreign).is_err());
+    }
+}
