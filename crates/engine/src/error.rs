@@ -100,6 +100,22 @@ fn lossy(key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
 }
 
+/// The error's text followed by each of its causes: a poisoned database
+/// names the original failure, not only the operation.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl From<keel_mvcc::Error> for Error {
     fn from(error: keel_mvcc::Error) -> Self {
         use keel_mvcc::Error as E;
@@ -108,13 +124,13 @@ impl From<keel_mvcc::Error> for Error {
             E::TransactionTooOld {
                 age_ms, limit_ms, ..
             } => Error::TransactionTooOld { age_ms, limit_ms },
-            E::WritesPoisoned { .. } | E::Log { .. } => Error::Poisoned(error.to_string()),
+            E::WritesPoisoned { .. } | E::Log { .. } => Error::Poisoned(with_causes(&error)),
             E::WriteSetTooLarge { .. }
             | E::ReadSetTooLarge { .. }
             | E::KeyTooLarge { .. }
             | E::ValueTooLarge { .. }
             | E::DeltaFull { .. } => Error::LimitExceeded(error.to_string()),
-            E::Base { .. } => Error::Corruption(error.to_string()),
+            E::Base { .. } => Error::Corruption(with_causes(&error)),
             other => Error::Internal(other.to_string()),
         }
     }
