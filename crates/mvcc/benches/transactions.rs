@@ -107,7 +107,9 @@ impl Keel {
 
     /// Folds every `FOLD_EVERY_COMMITS` commits, so the delta stays small.
     fn committed(&self) {
-        if self.commits.fetch_add(1, Ordering::Relaxed) % FOLD_EVERY_COMMITS == FOLD_EVERY_COMMITS - 1 {
+        if self.commits.fetch_add(1, Ordering::Relaxed) % FOLD_EVERY_COMMITS
+            == FOLD_EVERY_COMMITS - 1
+        {
             let safe_point = self.manager.safe_point();
             self.manager
                 .fold(safe_point, &mut self.base.sink())
@@ -118,7 +120,10 @@ impl Keel {
     /// Read-modify-write of `key`; false on a conflict.
     fn increment(&self, key: &Bytes) -> bool {
         let mut transaction = self.manager.begin(Isolation::Serializable);
-        let value = transaction.get(key).expect("get").map_or(0, |value| value.len());
+        let value = transaction
+            .get(key)
+            .expect("get")
+            .map_or(0, |value| value.len());
         transaction
             .put(key, Bytes::from(vec![0u8; (value + 1) % 64]))
             .expect("put");
@@ -144,7 +149,9 @@ fn commit_single(c: &mut Criterion) {
             let start = Instant::now();
             for _ in 0..iterations {
                 let mut transaction = keel.manager.begin(Isolation::Serializable);
-                transaction.put(&key(next % KEYS), value.clone()).expect("put");
+                transaction
+                    .put(&key(next % KEYS), value.clone())
+                    .expect("put");
                 black_box(transaction.commit().expect("commit"));
                 keel.committed();
                 next += 1;
@@ -225,7 +232,11 @@ fn commit_two_threads(c: &mut Criterion) {
                 baseline_tally.record(per_thread * 2, elapsed)
             })
         });
-        report(&format!("commit_2_threads/{name}"), &keel_tally, &baseline_tally);
+        report(
+            &format!("commit_2_threads/{name}"),
+            &keel_tally,
+            &baseline_tally,
+        );
         if measuring() {
             let attempts = attempts.load(Ordering::Relaxed).max(1);
             eprintln!(
@@ -241,7 +252,11 @@ fn point_read(c: &mut Criterion) {
     let mut group = c.benchmark_group("point_read");
     let base_keys = 1_000u64;
     for delta_versions in [0, DELTA_VERSIONS] {
-        let name = if delta_versions == 0 { "empty_delta" } else { "delta_100k" };
+        let name = if delta_versions == 0 {
+            "empty_delta"
+        } else {
+            "delta_100k"
+        };
         let base = Arc::new(MemoryBase::new());
         let manager = TransactionManager::new(
             base.clone(),
@@ -252,15 +267,21 @@ fn point_read(c: &mut Criterion) {
         .expect("manager");
         let mut setup = manager.begin(Isolation::Serializable);
         for index in 0..base_keys {
-            setup.put(&key(index), Bytes::from_static(b"value")).expect("put");
+            setup
+                .put(&key(index), Bytes::from_static(b"value"))
+                .expect("put");
         }
         setup.commit().expect("commit");
-        manager.fold(manager.safe_point(), &mut base.sink()).expect("fold");
+        manager
+            .fold(manager.safe_point(), &mut base.sink())
+            .expect("fold");
         for chunk in 0..delta_versions / 1_000 {
             let mut transaction = manager.begin(Isolation::Serializable);
             for index in 0..1_000 {
                 let other = key(KEYS + chunk * 1_000 + index);
-                transaction.put(&other, Bytes::from_static(b"delta")).expect("put");
+                transaction
+                    .put(&other, Bytes::from_static(b"delta"))
+                    .expect("put");
             }
             transaction.commit().expect("commit");
         }

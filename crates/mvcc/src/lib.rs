@@ -17,7 +17,7 @@
 //!   [`CommitLog`] (the write-ahead log's append and durable wait).
 //!   [`testing`] has in-memory versions.
 //! * Inside: `delta.rs` (the skiplist of keys), [`chain`] (each key's
-//!   lock-free version list), [`watermark`], `registry.rs`, `read_set.rs`,
+//!   lock-free version list), [`watermark`], [`registry`], `read_set.rs`,
 //!   `range.rs` (the three-way merge of scans).
 //!
 //! ```
@@ -54,7 +54,7 @@ mod options;
 mod prepared;
 mod range;
 mod read_set;
-mod registry;
+pub mod registry;
 mod stats;
 mod sync;
 pub mod testing;

@@ -8,18 +8,20 @@
 //! from the watermark *under its shard's lock*, and the safe point reads the
 //! watermark *before* locking the shards; so a transaction the safe point's
 //! scan misses reads a watermark at least as new as the safe point's.
+//!
+//! Public so that the loom model (`tests/loom_fold.rs`) exercises this
+//! exact code; the engine does not use it directly.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 use keel_tso::Timestamp;
-use parking_lot::Mutex;
 
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 use crate::watermark::Watermark;
 
 /// Shards of the registry.
-pub(crate) const REGISTRY_SHARDS: usize = 16;
+pub const REGISTRY_SHARDS: usize = 16;
 
 #[derive(Debug, Default)]
 struct Shard {
@@ -32,7 +34,7 @@ struct Shard {
 
 /// A registered transaction.
 #[derive(Debug)]
-pub(crate) struct Registration {
+pub struct Registration {
     shard: usize,
     sequence: u64,
     read_timestamp: Timestamp,
@@ -41,26 +43,50 @@ pub(crate) struct Registration {
 
 impl Registration {
     /// The read timestamp handed out.
-    pub(crate) fn read_timestamp(&self) -> Timestamp {
+    pub fn read_timestamp(&self) -> Timestamp {
         self.read_timestamp
     }
 }
 
+/// The active-transaction registry (see the module documentation).
 #[derive(Debug)]
-pub(crate) struct Registry {
+pub struct Registry {
     shards: Box<[CachePadded<Mutex<Shard>>]>,
     next_sequence: AtomicU64,
     active: AtomicUsize,
 }
 
-static NEXT_THREAD_SHARD: AtomicUsize = AtomicUsize::new(0);
+#[cfg(not(loom))]
+static NEXT_THREAD_SHARD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+#[cfg(not(loom))]
 thread_local! {
-    static THREAD_SHARD: usize = NEXT_THREAD_SHARD.fetch_add(1, Ordering::Relaxed) % REGISTRY_SHARDS;
+    static THREAD_SHARD: usize =
+        NEXT_THREAD_SHARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % REGISTRY_SHARDS;
+}
+
+/// This thread's shard.
+#[cfg(not(loom))]
+fn thread_shard() -> usize {
+    THREAD_SHARD.with(|shard| *shard)
+}
+
+/// Under loom every thread uses one shard (loom's threads are not OS
+/// threads); the protocol does not depend on the choice.
+#[cfg(loom)]
+fn thread_shard() -> usize {
+    0
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry::new()
+    }
 }
 
 impl Registry {
-    pub(crate) fn new() -> Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
         Registry {
             shards: (0..REGISTRY_SHARDS)
                 .map(|_| CachePadded::new(Mutex::new(Shard::default())))
@@ -72,10 +98,10 @@ impl Registry {
 
     /// Registers a transaction and hands it its read timestamp, the visible
     /// watermark now.
-    pub(crate) fn register(&self, watermark: &Watermark) -> Registration {
-        let shard_index = THREAD_SHARD.with(|shard| *shard);
-        let mut shard = self.shards[shard_index].lock();
-        let sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
+    pub fn register(&self, watermark: &Watermark) -> Registration {
+        let shard_index = thread_shard();
+        let mut shard = lock(&self.shards[shard_index]);
+        let sequence = self.next_sequence.fetch_add(1, Ordering::AcqRel);
         let read_timestamp = watermark.visible();
         *shard.read_timestamps.entry(read_timestamp).or_insert(0) += 1;
         shard.sequences.insert(sequence);
@@ -91,20 +117,19 @@ impl Registry {
 
     /// The transaction reads no more (it is committing): a fold's grace
     /// period need not wait for it. Its read timestamp stays registered.
-    pub(crate) fn leave_grace_set(&self, registration: &mut Registration) {
+    pub fn leave_grace_set(&self, registration: &mut Registration) {
         if registration.in_grace_set {
             registration.in_grace_set = false;
-            self.shards[registration.shard]
-                .lock()
+            lock(&self.shards[registration.shard])
                 .sequences
                 .remove(&registration.sequence);
         }
     }
 
     /// The transaction ended.
-    pub(crate) fn unregister(&self, mut registration: Registration) {
+    pub fn unregister(&self, mut registration: Registration) {
         self.leave_grace_set(&mut registration);
-        let mut shard = self.shards[registration.shard].lock();
+        let mut shard = lock(&self.shards[registration.shard]);
         let count = shard.read_timestamps.get_mut(&registration.read_timestamp);
         match count {
             Some(count) if *count > 1 => *count -= 1,
@@ -118,25 +143,31 @@ impl Registry {
     }
 
     /// The oldest registered read timestamp.
-    pub(crate) fn oldest_read_timestamp(&self) -> Option<Timestamp> {
+    pub fn oldest_read_timestamp(&self) -> Option<Timestamp> {
         self.shards
             .iter()
-            .filter_map(|shard| shard.lock().read_timestamps.keys().next().copied())
+            .filter_map(|shard| lock(shard).read_timestamps.keys().next().copied())
             .min()
     }
 
     /// The sequence number the next registration takes: every transaction
     /// registered before this call has a smaller one.
-    pub(crate) fn next_sequence(&self) -> u64 {
-        self.next_sequence.load(Ordering::SeqCst)
+    ///
+    /// A read-modify-write, not a load: registrations are read-modify-writes
+    /// of the same counter, so either this one comes first in the counter's
+    /// modification order and the registration acquires it (and with it
+    /// every base write the caller made before), or the registration comes
+    /// first and is counted below the fence. A plain load would allow both
+    /// to miss each other (store buffering) — found by `tests/loom_fold.rs`.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence.fetch_add(0, Ordering::AcqRel)
     }
 
     /// Whether every transaction that registered before `fence` (a
     /// `next_sequence()` value) has left the grace set.
-    pub(crate) fn all_left_before(&self, fence: u64) -> bool {
+    pub fn all_left_before(&self, fence: u64) -> bool {
         self.shards.iter().all(|shard| {
-            shard
-                .lock()
+            lock(shard)
                 .sequences
                 .first()
                 .is_none_or(|oldest| *oldest >= fence)
@@ -144,7 +175,7 @@ impl Registry {
     }
 
     /// Transactions registered now.
-    pub(crate) fn active(&self) -> usize {
+    pub fn active(&self) -> usize {
         self.active.load(Ordering::Relaxed)
     }
 }

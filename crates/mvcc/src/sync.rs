@@ -1,18 +1,18 @@
-//! The synchronisation primitives of the lock-free paths (the version chain
-//! and the watermark), from std and crossbeam-epoch normally and from loom
+//! The synchronisation primitives of the version chain, the watermark and
+//! the active registry, from std and crossbeam-epoch normally and from loom
 //! under `--cfg loom`, so that `tests/loom_*.rs` model-check the real code.
 //!
 //! Under loom, memory reclamation is not modelled: a detached version is
 //! leaked instead of freed after a grace period (the models are small).
-//! The skiplist, the registry and the sequencer are not swapped: they use
-//! locks or crossbeam's own, separately tested, lock-free code.
+//! The skiplist and the sequencer are not swapped: they use a lock or
+//! crossbeam's own, separately tested, lock-free code.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 

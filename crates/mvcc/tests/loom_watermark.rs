@@ -47,7 +47,11 @@ fn the_watermark_passes_only_finished_commits() {
         let first = watermark.visible();
         for (index, status) in statuses.iter().enumerate() {
             if at(index as u64 + 1) <= first {
-                assert_ne!(status.state(), CommitState::Pending, "passed a pending commit");
+                assert_ne!(
+                    status.state(),
+                    CommitState::Pending,
+                    "passed a pending commit"
+                );
             }
         }
         let second = watermark.visible();
