@@ -114,8 +114,9 @@ fn bench(c: &mut Criterion) {
     db.checkpoint().expect("checkpoint");
     let map: BTreeMap<Vec<u8>, Vec<u8>> = data.iter().cloned().collect();
 
-    // Durable writes against write + fdatasync of the same record size.
-    let fsync_tally = Tally::default();
+    // Durable writes against write + fdatasync of the same record size,
+    // interleaved with each durable row (same calls, same disk weather:
+    // fsync latency swings up to 10x within minutes on this machine).
     let file = OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -124,21 +125,19 @@ fn bench(c: &mut Criterion) {
         .open(dir.path().join("baseline"))
         .expect("baseline file");
     let mut offset = 0u64;
-    group.bench_function("fdatasync_baseline", |b| {
-        b.iter_custom(|iterations| {
-            let record = [7u8; 200];
-            let start = Instant::now();
-            for _ in 0..iterations {
-                file.write_all_at(&record, offset).expect("write");
-                file.sync_data().expect("fdatasync");
-                offset += record.len() as u64;
-            }
-            fsync_tally.record(iterations, start.elapsed())
-        })
-    });
+    let mut fsync_baseline = |tally: &Tally, iterations: u64| {
+        let record = [7u8; 200];
+        let start = Instant::now();
+        for _ in 0..iterations {
+            file.write_all_at(&record, offset).expect("write");
+            file.sync_data().expect("fdatasync");
+            offset += record.len() as u64;
+        }
+        tally.record(iterations, start.elapsed());
+    };
     let fresh = entries(1_000_000, 2);
     let mut next = 0usize;
-    let individual = Tally::default();
+    let (individual, individual_fsync) = (Tally::default(), Tally::default());
     group.bench_function("individual_writes", |b| {
         b.iter_custom(|iterations| {
             let start = Instant::now();
@@ -147,10 +146,12 @@ fn bench(c: &mut Criterion) {
                 next += 1;
                 db.update(|tx| tx.put(&ks, key, value.clone())).expect("write");
             }
-            individual.record(iterations, start.elapsed())
+            let elapsed = individual.record(iterations, start.elapsed());
+            fsync_baseline(&individual_fsync, iterations);
+            elapsed
         })
     });
-    let batch = Tally::default();
+    let (batch, batch_fsync) = (Tally::default(), Tally::default());
     group.bench_function("batch_writes_100", |b| {
         b.iter_custom(|iterations| {
             let start = Instant::now();
@@ -165,7 +166,9 @@ fn bench(c: &mut Criterion) {
                 .expect("batch");
                 next += 100;
             }
-            batch.record(iterations * 100, start.elapsed())
+            let elapsed = batch.record(iterations, start.elapsed());
+            fsync_baseline(&batch_fsync, iterations);
+            elapsed
         })
     });
 
@@ -248,7 +251,7 @@ fn bench(c: &mut Criterion) {
             two_threads.record(iterations * 2, start.elapsed())
         })
     });
-    let removals = Tally::default();
+    let (removals, removals_fsync) = (Tally::default(), Tally::default());
     let mut removed = 0usize;
     group.bench_function("removals", |b| {
         b.iter_custom(|iterations| {
@@ -258,12 +261,14 @@ fn bench(c: &mut Criterion) {
                 removed += 1;
                 db.update(|tx| tx.delete(&ks, key)).expect("remove");
             }
-            removals.record(iterations, start.elapsed())
+            let elapsed = removals.record(iterations, start.elapsed());
+            fsync_baseline(&removals_fsync, iterations);
+            elapsed
         })
     });
     let mut concurrent = Vec::new();
     for writers in [1usize, 2, 4, 8] {
-        let tally = Tally::default();
+        let (tally, tally_fsync) = (Tally::default(), Tally::default());
         group.bench_function(format!("concurrent_writers/{writers}"), |b| {
             b.iter_custom(|iterations| {
                 let per_thread = iterations.div_ceil(writers as u64);
@@ -279,22 +284,24 @@ fn bench(c: &mut Criterion) {
                         });
                     }
                 });
-                tally.record(per_thread * writers as u64, start.elapsed())
+                let elapsed = tally.record(per_thread * writers as u64, start.elapsed());
+                fsync_baseline(&tally_fsync, per_thread * writers as u64);
+                elapsed
             })
         });
-        concurrent.push((writers, tally));
+        concurrent.push((writers, tally, tally_fsync));
     }
     group.finish();
     if measuring() {
         eprintln!("bulk_load: {:.0} entries/s", bulk_tally.median().map_or(0.0, |nanos| 1e9 / nanos));
-        report("individual_writes", &individual, &fsync_tally, "write+fdatasync");
-        report("batch_writes_100 (per key)", &batch, &fsync_tally, "write+fdatasync");
-        report("removals", &removals, &fsync_tally, "write+fdatasync");
+        report("individual_writes", &individual, &individual_fsync, "write+fdatasync");
+        report("batch_writes_100 (per commit of 100 keys)", &batch, &batch_fsync, "write+fdatasync");
+        report("removals", &removals, &removals_fsync, "write+fdatasync");
         report("random_reads", &keel_reads, &map_reads, "BTreeMap");
         report("range_reads_10", &keel_ranges, &map_ranges, "BTreeMap");
         report("random_reads_2_threads (per read)", &two_threads, &map_reads, "BTreeMap (1 thread)");
-        for (writers, tally) in &concurrent {
-            report(&format!("concurrent_writers/{writers}"), tally, &fsync_tally, "write+fdatasync");
+        for (writers, tally, tally_fsync) in &concurrent {
+            report(&format!("concurrent_writers/{writers}"), tally, tally_fsync, "write+fdatasync (1 thread)");
         }
         let stats = db.stats();
         eprintln!(
