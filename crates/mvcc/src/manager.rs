@@ -362,7 +362,9 @@ impl TransactionManager {
     /// invariant 3).
     pub fn begin(&self, isolation: Isolation) -> Transaction {
         let inner = &self.inner;
-        let now_ns = u64::try_from(inner.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let began_at = Instant::now();
+        let now_ns =
+            u64::try_from(began_at.duration_since(inner.started).as_nanos()).unwrap_or(u64::MAX);
         let due_ns = inner.idle_advance_due_ns.load(Ordering::Relaxed);
         let interval_ns =
             u64::try_from(WATERMARK_IDLE_ADVANCE_INTERVAL.as_nanos()).unwrap_or(u64::MAX);
@@ -391,6 +393,7 @@ impl TransactionManager {
             transaction_id,
             isolation,
             registration,
+            began_at,
         )
     }
 

@@ -101,6 +101,7 @@ impl Transaction {
         transaction_id: u64,
         isolation: Isolation,
         registration: Registration,
+        began_at: Instant,
     ) -> Transaction {
         Transaction {
             inner,
@@ -108,7 +109,7 @@ impl Transaction {
             isolation,
             read_timestamp: registration.read_timestamp(),
             registration: Some(registration),
-            began_at: Instant::now(),
+            began_at,
             aged_reported: false,
             too_old_reported: false,
             writes: BTreeMap::new(),
@@ -403,11 +404,14 @@ impl Transaction {
         }
         let inner = Arc::clone(&self.inner);
         inner.check_writable()?;
-        if let Some(registration) = self.registration.as_mut() {
-            // No more reads: a fold's grace period need not wait for us.
-            inner.registry.leave_grace_set(registration);
+        if inner.delta.bytes() >= inner.options.delta_bytes_max {
+            if let Some(registration) = self.registration.as_mut() {
+                // No more reads: the grace period of the fold we wait for
+                // need not wait for us.
+                inner.registry.leave_grace_set(registration);
+            }
+            inner.wait_for_room()?;
         }
-        inner.wait_for_room()?;
         let writes = self.take_write_set();
         let sequencer = inner.sequencer.lock();
         inner.check_writable()?;

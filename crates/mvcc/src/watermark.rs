@@ -30,6 +30,9 @@ struct Queue {
     in_flight: VecDeque<InFlight>,
     /// The last timestamp that entered.
     last_begun: Timestamp,
+    /// Threads in `wait_visible`: `finish` wakes them only if there are any
+    /// (a wake is a system call).
+    waiters: usize,
 }
 
 /// The visible watermark and the commits in flight above it.
@@ -47,6 +50,7 @@ impl Watermark {
             queue: Mutex::new(Queue {
                 in_flight: VecDeque::new(),
                 last_begun: initial,
+                waiters: 0,
             }),
             visible: AtomicU64::new(initial.as_u64()),
             advanced: Condvar::new(),
@@ -96,8 +100,11 @@ impl Watermark {
         }
         if let Some(passed) = passed {
             self.visible.store(passed.as_u64(), Ordering::Release);
+            let waiters = queue.waiters;
             drop(queue);
-            self.advanced.notify_all();
+            if waiters > 0 {
+                self.advanced.notify_all();
+            }
         }
     }
 
@@ -105,13 +112,18 @@ impl Watermark {
     /// entered (so that a commit is acknowledged only once a transaction
     /// beginning after it sees it).
     pub fn wait_visible(&self, timestamp: Timestamp) {
+        if self.visible() >= timestamp {
+            return;
+        }
         let mut queue = lock(&self.queue);
         while self.visible() < timestamp {
             assert!(
                 timestamp <= queue.last_begun,
                 "waiting for {timestamp}, which never entered"
             );
+            queue.waiters += 1;
             queue = wait(&self.advanced, queue);
+            queue.waiters -= 1;
         }
     }
 
