@@ -9,6 +9,9 @@
 //!   and O(pattern × text) time.
 //! * `command_table.rs`: the commands, their arity, flags and keys; COMMAND
 //!   replies; unknown-command and arity errors.
+//! * `command_arguments.rs`: the data commands' options and arithmetic
+//!   (SET, GETEX, EXPIRE, TTL, SCAN, INCR*, GETRANGE …) with Redis's
+//!   error texts, for the engine's session to call.
 //! * `backend.rs`: the seam the engine implements ([`Backend`],
 //!   [`Session`]).
 //! * `server.rs` and `connection.rs`: the TCP listener, a thread per
@@ -24,6 +27,7 @@
 //! ```
 
 mod backend;
+pub mod command_arguments;
 pub mod command_table;
 mod connection;
 mod error;

@@ -39,6 +39,36 @@ fn ping_echo_and_data_commands() {
     assert_eq!(client.call(&["GET", "k"]), Value::bulk("v"));
     assert_eq!(client.call(&["GET", "missing"]), Value::NullBulk);
     assert_eq!(backend.value(0, "k").as_deref(), Some(&b"v"[..]));
+    // Argument errors come from keel_server::command_arguments.
+    assert_eq!(
+        client.call(&["SET", "k", "w", "NX", "XX"]),
+        error("ERR syntax error")
+    );
+    assert_eq!(
+        client.call(&["SET", "k", "w", "EX", "0"]),
+        error("ERR invalid expire time in 'set' command")
+    );
+    assert_eq!(client.call(&["SET", "k", "w", "NX"]), Value::NullBulk);
+    assert_eq!(
+        client.call(&["SET", "k", "w", "XX", "GET"]),
+        Value::bulk("v")
+    );
+    assert_eq!(
+        client.call(&["INCR", "k"]),
+        error("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        client.call(&["DECRBY", "n", "-9223372036854775808"]),
+        error("ERR decrement would overflow")
+    );
+    assert_eq!(
+        client.call(&["INCRBY", "n", "9223372036854775807"]),
+        Value::Integer(i64::MAX)
+    );
+    assert_eq!(
+        client.call(&["INCR", "n"]),
+        error("ERR increment or decrement would overflow")
+    );
     server.shutdown();
 }
 

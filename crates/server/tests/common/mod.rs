@@ -11,9 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use keel_server::command_arguments::{
+    SetCondition, increment, integer_argument, negate_decrement, parse_set,
+};
 use keel_server::{
     Backend, ClientId, Command, CommandSpec, DatabaseIndex, GlobPattern, InfoSection, Reply,
-    ServerHandle, ServerOptions, Session, parse_integer,
+    ServerHandle, ServerOptions, Session,
 };
 
 /// How long a test client waits for a reply before failing the test (a
@@ -79,22 +82,26 @@ impl Store {
         match spec.full_name().as_str() {
             "get" => self.get(database, &arguments[1]).into(),
             "set" => {
-                let (mut only_new, mut only_existing) = (false, false);
-                for option in &arguments[3..] {
-                    if option.eq_ignore_ascii_case(b"NX") {
-                        only_new = true;
-                    } else if option.eq_ignore_ascii_case(b"XX") {
-                        only_existing = true;
-                    } else {
-                        return Reply::error("ERR syntax error");
-                    }
+                // Expiry is parsed (and checked) but not kept: the test
+                // backend has no clock.
+                let set = match parse_set(arguments, 0) {
+                    Ok(set) => set,
+                    Err(reply) => return reply,
+                };
+                let old = self.get(database, &arguments[1]);
+                let allowed = match set.condition {
+                    SetCondition::Always => true,
+                    SetCondition::IfAbsent => old.is_none(),
+                    SetCondition::IfPresent => old.is_some(),
+                };
+                if allowed {
+                    self.put(database, arguments[1].clone(), arguments[2].clone());
                 }
-                let exists = self.get(database, &arguments[1]).is_some();
-                if (only_new && exists) || (only_existing && !exists) {
-                    return Reply::NullBulk;
+                match (set.return_old, allowed) {
+                    (true, _) => old.into(),
+                    (false, true) => Reply::ok(),
+                    (false, false) => Reply::NullBulk,
                 }
-                self.put(database, arguments[1].clone(), arguments[2].clone());
-                Reply::ok()
             }
             "mget" => Reply::Array(
                 arguments[1..]
@@ -126,34 +133,27 @@ impl Store {
                 Reply::Integer(i64::try_from(found).unwrap())
             }
             "incr" | "incrby" | "decr" | "decrby" => {
-                let step = match arguments.get(2) {
-                    None => 1,
-                    Some(step) => match parse_integer(step) {
-                        Some(step) => step,
-                        None => return Reply::error("ERR value is not an integer or out of range"),
-                    },
+                let step = match arguments.get(2).map(|step| integer_argument(step)) {
+                    None => Ok(1),
+                    Some(step) => step,
                 };
-                let step = if spec.name.starts_with("decr") {
-                    -step
-                } else {
-                    step
+                let step = match step {
+                    Ok(step) if spec.name.starts_with("decr") => negate_decrement(step),
+                    other => other,
                 };
-                let current = match self.get(database, &arguments[1]) {
-                    None => 0,
-                    Some(value) => match parse_integer(&value) {
-                        Some(current) => current,
-                        None => return Reply::error("ERR value is not an integer or out of range"),
-                    },
-                };
-                let Some(next) = current.checked_add(step) else {
-                    return Reply::error("ERR increment or decrement would overflow");
-                };
-                self.put(
-                    database,
-                    arguments[1].clone(),
-                    Bytes::from(next.to_string()),
-                );
-                Reply::Integer(next)
+                let next = step
+                    .and_then(|step| increment(self.get(database, &arguments[1]).as_deref(), step));
+                match next {
+                    Ok(next) => {
+                        self.put(
+                            database,
+                            arguments[1].clone(),
+                            Bytes::from(next.to_string()),
+                        );
+                        Reply::Integer(next)
+                    }
+                    Err(reply) => reply,
+                }
             }
             "dbsize" => Reply::Integer(
                 self.databases
