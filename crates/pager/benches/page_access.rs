@@ -26,6 +26,11 @@
 //!   multiplicative hash, a shared read lock per lookup. The ratios of the
 //!   hash map to the two others are printed.
 //!
+//! After the `page_read` groups, the one-thread `*_read_u64` loops also
+//! run interleaved, in short rounds, and the ratio of their fastest rounds
+//! is printed (`common::report_paired_ratio`): on a shared machine, the
+//! steadier figure.
+//!
 //! In the two-thread groups each iteration is one access on *each* thread
 //! (started together), so a time per iteration is the time per access as
 //! each thread sees it.
@@ -243,7 +248,30 @@ fn page_read(c: &mut Criterion) {
             "<= 3x",
         );
     }
+    // One thread, the two independent-read loops interleaved (see
+    // `common::report_paired_ratio`).
+    let (mut next_keel, mut next_baseline) = (0, 0);
+    common::report_paired_ratio(
+        "page_read/1 thread(s): pager_read_u64 / vec_read_u64",
+        common::PAIRED_ROUNDS,
+        || {
+            each_access(0, 1, PAIRED_BATCH as u64, |index| {
+                black_box(pager_read(at(next_keel + index)));
+            });
+            next_keel += PAIRED_BATCH;
+        },
+        || {
+            each_access(0, 1, PAIRED_BATCH as u64, |index| {
+                black_box(vec_read(at(next_baseline + index)));
+            });
+            next_baseline += PAIRED_BATCH;
+        },
+        "<= 3x",
+    );
 }
+
+/// Reads per side in each round of the paired measurement (a few µs).
+const PAIRED_BATCH: usize = 4096;
 
 // ---- the page-table alternatives ---------------------------------------
 

@@ -191,6 +191,8 @@ pub struct Pager {
     table: PageTable,
     /// Frames known to hold no page, each kept exclusively latched.
     free_frames: Mutex<Vec<u32>>,
+    /// The length of `free_frames` (a hint read without the lock).
+    free_frame_count: AtomicUsize,
     clock_hand: AtomicUsize,
     store: Mutex<Store>,
     /// Writer operations in progress, and [`CHECKPOINT_RUNNING`].
@@ -286,6 +288,7 @@ impl Pager {
             },
             table: PageTable::new(),
             free_frames: Mutex::new((0..frame_count as u32).rev().collect()),
+            free_frame_count: AtomicUsize::new(frame_count),
             clock_hand: AtomicUsize::new(0),
             store: Mutex::new(Store {
                 map,
@@ -717,7 +720,7 @@ impl Pager {
     /// A frame holding no page, exclusively latched: from the free list, or
     /// evicted by the CLOCK hand.
     fn acquire_frame(&self) -> Result<u32> {
-        if let Some(index) = self.free_frames.lock().pop() {
+        if let Some(index) = self.pop_free_frame() {
             return Ok(index);
         }
         let frames = self.frames.len();
@@ -726,7 +729,7 @@ impl Pager {
             if step > 0 && step % frames == 0 {
                 // A full pass found nothing: others hold latches briefly.
                 spin_wait(&mut round);
-                if let Some(index) = self.free_frames.lock().pop() {
+                if let Some(index) = self.pop_free_frame() {
                     return Ok(index);
                 }
             }
@@ -804,7 +807,23 @@ impl Pager {
 
     /// Gives back a frame that holds no page and is latched exclusively.
     fn return_frame(&self, index: u32) {
-        self.free_frames.lock().push(index);
+        let mut free = self.free_frames.lock();
+        free.push(index);
+        self.free_frame_count.store(free.len(), Ordering::Relaxed);
+    }
+
+    /// A frame from the free list, if it has one. Once the pool is full,
+    /// every miss finds the list empty: the count spares it the lock. A
+    /// frame returned meanwhile is found by a later miss or by the CLOCK
+    /// hand's check after a fruitless pass.
+    fn pop_free_frame(&self) -> Option<u32> {
+        if self.free_frame_count.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut free = self.free_frames.lock();
+        let index = free.pop();
+        self.free_frame_count.store(free.len(), Ordering::Relaxed);
+        index
     }
 
     /// A free block, growing the file when there is none.

@@ -130,3 +130,60 @@ pub fn config(sample_size: usize, measurement_seconds: u64) -> criterion::Criter
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(measurement_seconds))
 }
+
+/// Rounds of a paired measurement ([`report_paired_ratio`]).
+pub const PAIRED_ROUNDS: usize = 401;
+
+/// Measures `keel` and `baseline` in alternation, `rounds` times (each
+/// call runs one short batch of the same work on its side and is timed),
+/// and prints two ratios keel / baseline: of the two sides' fastest
+/// tenths of rounds (mean of each), and the median of the per-round
+/// ratios. On a machine shared with other work, interference only ever
+/// adds time, and in bursts longer than a batch: the fastest rounds of
+/// each side are the ones nothing interrupted, so their ratio is the
+/// steady one (the median shows how much the load moved it).
+pub fn report_paired_ratio(
+    name: &str,
+    rounds: usize,
+    mut keel: impl FnMut(),
+    mut baseline: impl FnMut(),
+    target: &str,
+) {
+    if !measuring() {
+        return;
+    }
+    let mut keel_times = Vec::with_capacity(rounds);
+    let mut baseline_times = Vec::with_capacity(rounds);
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let time = |work: &mut dyn FnMut()| {
+            let start = std::time::Instant::now();
+            work();
+            start.elapsed().as_secs_f64()
+        };
+        // Alternate which side goes first, so neither always follows the
+        // other's cache footprint.
+        let (keel_seconds, baseline_seconds) = if round % 2 == 0 {
+            let keel_seconds = time(&mut keel);
+            (keel_seconds, time(&mut baseline))
+        } else {
+            let baseline_seconds = time(&mut baseline);
+            (time(&mut keel), baseline_seconds)
+        };
+        keel_times.push(keel_seconds);
+        baseline_times.push(baseline_seconds);
+        ratios.push(keel_seconds / baseline_seconds);
+    }
+    let fastest_tenth = |times: &mut Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        let count = (times.len() / 10).max(1);
+        times[..count].iter().sum::<f64>() / count as f64
+    };
+    let fastest = fastest_tenth(&mut keel_times) / fastest_tenth(&mut baseline_times);
+    ratios.sort_by(f64::total_cmp);
+    eprintln!(
+        "{name}: interleaved, {rounds} rounds: fastest tenths {fastest:.2}x, \
+         median of rounds {:.2}x (target {target})",
+        ratios[ratios.len() / 2],
+    );
+}
