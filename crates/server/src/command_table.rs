@@ -505,6 +505,15 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     ),
     sub(
         "client",
+        "setinfo",
+        4,
+        LOADING_STALE,
+        "7.2.0",
+        "Sets information specific to the client or connection.",
+        C,
+    ),
+    sub(
+        "client",
         "setname",
         3,
         LOADING_STALE,

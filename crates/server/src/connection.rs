@@ -211,7 +211,8 @@ impl<B: Backend> Connection<'_, B> {
     }
 
     fn run(&mut self, spec: &'static CommandSpec, command: &Command) -> Option<Reply> {
-        if let Ok(mut state) = self.entry.state.try_lock() {
+        {
+            let mut state = self.entry.state();
             state.last_command = spec.full_name();
             state.last_interaction = Instant::now();
         }
@@ -253,6 +254,7 @@ impl<B: Backend> Connection<'_, B> {
             "client|id" => Reply::Integer(i64::try_from(self.entry.id).unwrap_or(i64::MAX)),
             "client|getname" => self.name.clone().map_or(Reply::NullBulk, Reply::Bulk),
             "client|setname" => self.set_name(&arguments[2]),
+            "client|setinfo" => self.set_library_info(&arguments[2], &arguments[3]),
             "client|info" => Reply::verbatim_text(self.client_line(self.entry)),
             "client|list" => self.client_list(&arguments[2..]),
             "client|help" => help_reply(
@@ -262,6 +264,7 @@ impl<B: Backend> Connection<'_, B> {
                     "ID",
                     "INFO",
                     "LIST [TYPE NORMAL] [ID <id> ...]",
+                    "SETINFO <LIB-NAME|LIB-VER> <value>",
                     "SETNAME <name>",
                 ],
             ),
@@ -672,53 +675,65 @@ impl<B: Backend> Connection<'_, B> {
     }
 
     /// One CLIENT LIST line, in Redis's field order (fields keel has no
-    /// counterpart for are left out).
+    /// counterpart for are left out or zero).
     fn client_line(&self, entry: &ClientEntry) -> String {
-        let own = std::ptr::eq(entry, self.entry);
+        if std::ptr::eq(entry, self.entry) {
+            // Our own line: make the registry current first.
+            self.publish_state(0);
+        }
         let now = Instant::now();
-        let (name, database, protocol, last_command, idle, queued, query_buffer_bytes) = if own {
-            let queued = self
-                .transaction
+        let state = entry.state();
+        let text = |bytes: &Option<Bytes>| {
+            bytes
                 .as_ref()
-                .map(|transaction| transaction.commands.len());
-            (
-                self.name.clone(),
-                self.database,
-                self.protocol,
-                "client|list".to_owned(),
-                0,
-                queued,
-                0,
-            )
-        } else {
-            let state = entry.state();
-            let idle = now.duration_since(state.last_interaction).as_secs();
-            (
-                state.name.clone(),
-                state.database,
-                state.protocol,
-                state.last_command.clone(),
-                idle,
-                state.queued_commands,
-                state.query_buffer_bytes,
-            )
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+                .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
             entry.id,
             entry.peer,
             entry.local,
-            name.map(|name| String::from_utf8_lossy(&name).into_owned())
-                .unwrap_or_default(),
+            text(&state.name),
             now.duration_since(entry.created).as_secs(),
-            idle,
-            if queued.is_some() { "x" } else { "N" },
-            database,
-            queued.map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
-            query_buffer_bytes,
-            last_command,
-            protocol.number(),
+            now.duration_since(state.last_interaction).as_secs(),
+            if state.queued_commands.is_some() {
+                "x"
+            } else {
+                "N"
+            },
+            state.database,
+            state
+                .queued_commands
+                .map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
+            state.query_buffer_bytes,
+            state.last_command,
+            state.protocol.number(),
+            text(&state.library_name),
+            text(&state.library_version),
         )
+    }
+
+    /// CLIENT SETINFO LIB-NAME|LIB-VER value (Redis 7.2).
+    fn set_library_info(&self, attribute: &[u8], value: &Bytes) -> Reply {
+        let attribute_text = String::from_utf8_lossy(attribute);
+        let is_name = attribute.eq_ignore_ascii_case(b"LIB-NAME");
+        if !is_name && !attribute.eq_ignore_ascii_case(b"LIB-VER") {
+            return Reply::error(format!("ERR Unrecognized option '{attribute_text}'"));
+        }
+        if value.iter().any(|&byte| !(b'!'..=b'~').contains(&byte)) {
+            return Reply::error(format!(
+                "ERR {attribute_text} cannot contain spaces, newlines or special characters."
+            ));
+        }
+        let value = (!value.is_empty()).then(|| value.clone());
+        let mut state = self.entry.state();
+        if is_name {
+            state.library_name = value;
+        } else {
+            state.library_version = value;
+        }
+        Reply::ok()
     }
 
     /// Copies what CLIENT LIST shows into the shared registry, once per

@@ -65,6 +65,8 @@ impl Default for ServerOptions {
 #[derive(Clone, Debug)]
 pub(crate) struct ClientState {
     pub(crate) name: Option<Bytes>,
+    pub(crate) library_name: Option<Bytes>,
+    pub(crate) library_version: Option<Bytes>,
     pub(crate) database: DatabaseIndex,
     pub(crate) protocol: ProtocolVersion,
     pub(crate) last_command: String,
@@ -342,6 +344,8 @@ fn register<B: Backend>(
         stream: stream.try_clone().map_err(socket_error("try_clone"))?,
         state: Mutex::new(ClientState {
             name: None,
+            library_name: None,
+            library_version: None,
             database: 0,
             protocol: ProtocolVersion::Resp2,
             last_command: "NULL".to_owned(),

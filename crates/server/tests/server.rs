@@ -437,11 +437,29 @@ fn client_commands() {
         first.call(&["CLIENT", "LIST", "TYPE", "weird"]),
         error("ERR Unknown client type 'weird'")
     );
-    let info = first.call(&["CLIENT", "INFO"]).text();
-    assert!(
-        info.starts_with("id=") && info.contains("name=alpha") && info.ends_with('\n'),
-        "{info}"
+    assert_eq!(
+        first.call(&["CLIENT", "SETINFO", "lib-name", "redis-py"]),
+        ok()
     );
+    assert_eq!(first.call(&["CLIENT", "SETINFO", "LIB-VER", "5.0.1"]), ok());
+    assert_eq!(
+        first.call(&["CLIENT", "SETINFO", "color", "red"]),
+        error("ERR Unrecognized option 'color'")
+    );
+    assert_eq!(
+        first.call(&["CLIENT", "SETINFO", "LIB-NAME", "a b"]),
+        error("ERR LIB-NAME cannot contain spaces, newlines or special characters.")
+    );
+    let info = first.call(&["CLIENT", "INFO"]).text();
+    assert!(info.starts_with("id=") && info.ends_with('\n'), "{info}");
+    for field in [
+        " name=alpha ",
+        " cmd=client|info ",
+        " lib-name=redis-py ",
+        " lib-ver=5.0.1",
+    ] {
+        assert!(info.contains(field), "{field} in {info}");
+    }
     server.shutdown();
 }
 
