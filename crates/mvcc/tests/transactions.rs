@@ -599,3 +599,26 @@ fn stats_count_what_happened() {
     drop(reader);
     assert_eq!(fixture.manager.stats().oldest_active_read_timestamp, None);
 }
+
+/// Without commits the watermark still moves with the clock (here
+/// explicitly; `begin` does it at most every millisecond), so values
+/// expire for new transactions even when nothing is written.
+#[test]
+fn an_idle_watermark_follows_the_clock_for_expiry() {
+    let (fixture, clock) = manual_fixture(2_000_000);
+    let mut writer = fixture.manager.begin(Isolation::Serializable);
+    writer
+        .put_expiring(b"session", bytes("token"), 2_000_100)
+        .unwrap();
+    writer.commit().unwrap();
+    let committed_at = fixture.manager.visible_watermark();
+    clock.set_ms(2_000_200);
+    let advanced = fixture.manager.advance_watermark().unwrap();
+    assert!(advanced > committed_at);
+    assert_eq!(advanced.physical_ms(), 2_000_200);
+    let mut reader = fixture.manager.begin(Isolation::Serializable);
+    assert!(reader.read_timestamp() >= advanced);
+    assert_eq!(reader.get(b"session").unwrap(), None);
+    // Nothing was logged for the advance.
+    assert_eq!(fixture.log.records().len(), 1);
+}
