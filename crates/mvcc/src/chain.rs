@@ -342,3 +342,89 @@ impl Drop for VersionChain {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn at(raw: u64) -> Timestamp {
+        Timestamp::from_u64(raw)
+    }
+
+    fn put(text: &'static str) -> Change {
+        Change::Put {
+            value: Bytes::from_static(text.as_bytes()),
+            expires_at_ms: None,
+        }
+    }
+
+    fn chain_of(versions: &[(u64, &'static str, &Arc<CommitStatus>)]) -> VersionChain {
+        let chain = VersionChain::new();
+        for (raw, text, status) in versions {
+            chain.install(Version::new(at(*raw), Arc::clone(status), put(text)));
+        }
+        chain
+    }
+
+    fn timestamps(chain: &VersionChain) -> Vec<u64> {
+        chain
+            .versions()
+            .iter()
+            .map(|(version, _)| version.timestamp.as_u64())
+            .collect()
+    }
+
+    #[test]
+    fn reads_take_the_newest_visible_non_aborted_version() {
+        let committed = Arc::new(CommitStatus::committed());
+        let aborted = Arc::new(CommitStatus::pending());
+        aborted.abort();
+        let chain = chain_of(&[
+            (1, "one", &committed),
+            (3, "three", &aborted),
+            (5, "five", &committed),
+        ]);
+        assert_eq!(chain.visible(at(0)), None);
+        assert_eq!(chain.visible(at(2)).map(|v| v.change), Some(put("one")));
+        assert_eq!(chain.visible(at(4)).map(|v| v.change), Some(put("one")));
+        assert_eq!(chain.visible(at(9)).map(|v| v.change), Some(put("five")));
+        assert_eq!(chain.newest(), Some((at(5), CommitState::Committed)));
+    }
+
+    #[test]
+    fn collection_keeps_the_folded_version_until_told() {
+        let committed = Arc::new(CommitStatus::committed());
+        let aborted = Arc::new(CommitStatus::pending());
+        aborted.abort();
+        let chain = chain_of(&[
+            (1, "one", &committed),
+            (2, "two", &committed),
+            (3, "aborted", &aborted),
+            (6, "six", &committed),
+        ]);
+        let detached = chain.collect(at(4), Collect::OlderThanFolded);
+        assert_eq!(
+            detached.versions, 2,
+            "the aborted one and the one below two"
+        );
+        assert_eq!(
+            detached.bytes,
+            Version::footprint_bytes(&put("one")) + Version::footprint_bytes(&put("aborted"))
+        );
+        assert_eq!(timestamps(&chain), [6, 2]);
+        assert_eq!(chain.collect(at(4), Collect::OlderThanFolded).versions, 0);
+        assert_eq!(chain.collect(at(4), Collect::AllFolded).versions, 1);
+        assert_eq!(timestamps(&chain), [6]);
+        assert_eq!(chain.collect(at(6), Collect::AllFolded).versions, 1);
+        assert!(chain.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "installed in timestamp order")]
+    fn installing_out_of_order_is_a_bug() {
+        let committed = Arc::new(CommitStatus::committed());
+        chain_of(&[(2, "two", &committed), (1, "one", &committed)]);
+    }
+}

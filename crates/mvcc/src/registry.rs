@@ -179,3 +179,50 @@ impl Registry {
         self.active.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn at(raw: u64) -> Timestamp {
+        Timestamp::from_u64(raw)
+    }
+
+    #[test]
+    fn tracks_the_oldest_read_timestamp_and_the_grace_set() {
+        let watermark = Watermark::new(at(5));
+        let registry = Registry::new();
+        assert_eq!(registry.oldest_read_timestamp(), None);
+        let first = registry.register(&watermark);
+        watermark.begin(at(6));
+        watermark.finish(at(6));
+        let mut second = registry.register(&watermark);
+        let also_second = registry.register(&watermark);
+        assert_eq!(first.read_timestamp(), at(5));
+        assert_eq!(second.read_timestamp(), at(6));
+        assert_eq!(registry.active(), 3);
+        assert_eq!(registry.oldest_read_timestamp(), Some(at(5)));
+        let fence = registry.next_sequence();
+        assert!(!registry.all_left_before(fence));
+        registry.unregister(first);
+        assert_eq!(registry.oldest_read_timestamp(), Some(at(6)));
+        registry.leave_grace_set(&mut second);
+        assert!(
+            !registry.all_left_before(fence),
+            "one registered before the fence is still in"
+        );
+        registry.unregister(also_second);
+        assert!(registry.all_left_before(fence));
+        // Leaving the grace set keeps the read timestamp registered.
+        assert_eq!(registry.oldest_read_timestamp(), Some(at(6)));
+        let late = registry.register(&watermark);
+        assert!(
+            registry.all_left_before(fence),
+            "registered after the fence"
+        );
+        registry.unregister(second);
+        registry.unregister(late);
+        assert_eq!(registry.active(), 0);
+        assert_eq!(registry.oldest_read_timestamp(), None);
+    }
+}

@@ -145,3 +145,49 @@ impl Watermark {
         lock(&self.queue).in_flight.len()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn at(raw: u64) -> Timestamp {
+        Timestamp::from_u64(raw)
+    }
+
+    #[test]
+    fn advances_over_the_finished_prefix_only() {
+        let watermark = Watermark::new(at(10));
+        for raw in [11, 12, 13] {
+            watermark.begin(at(raw));
+        }
+        watermark.finish(at(12));
+        assert_eq!(watermark.visible(), at(10), "11 is still in flight");
+        watermark.finish(at(11));
+        assert_eq!(watermark.visible(), at(12));
+        assert_eq!(watermark.in_flight(), 1);
+        watermark.finish(at(13));
+        assert_eq!(watermark.visible(), at(13));
+        assert_eq!(watermark.in_flight(), 0);
+        watermark.wait_visible(at(13));
+    }
+
+    #[test]
+    fn raise_never_lowers() {
+        let watermark = Watermark::new(at(10));
+        watermark.raise(at(5));
+        assert_eq!(watermark.visible(), at(10));
+        watermark.raise(at(20));
+        assert_eq!(watermark.visible(), at(20));
+        watermark.begin(at(21));
+        watermark.finish(at(21));
+        assert_eq!(watermark.visible(), at(21));
+    }
+
+    #[test]
+    #[should_panic(expected = "commit timestamps enter in order")]
+    fn timestamps_entering_out_of_order_are_a_bug() {
+        let watermark = Watermark::new(at(10));
+        watermark.begin(at(12));
+        watermark.begin(at(11));
+    }
+}
