@@ -52,7 +52,9 @@ struct Tally(std::cell::RefCell<Vec<f64>>);
 impl Tally {
     fn record(&self, operations: u64, elapsed: Duration) -> Duration {
         if operations > 0 {
-            self.0.borrow_mut().push(elapsed.as_nanos() as f64 / operations as f64);
+            self.0
+                .borrow_mut()
+                .push(elapsed.as_nanos() as f64 / operations as f64);
         }
         elapsed
     }
@@ -144,7 +146,8 @@ fn bench(c: &mut Criterion) {
             for _ in 0..iterations {
                 let (key, value) = &fresh[next % fresh.len()];
                 next += 1;
-                db.update(|tx| tx.put(&ks, key, value.clone())).expect("write");
+                db.update(|tx| tx.put(&ks, key, value.clone()))
+                    .expect("write");
             }
             let elapsed = individual.record(iterations, start.elapsed());
             fsync_baseline(&individual_fsync, iterations);
@@ -196,7 +199,10 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             let start = Instant::now();
             for i in 0..iterations as usize {
-                black_box(map.get(&data[order[i % order.len()]].0).map(|value| value.to_vec()));
+                black_box(
+                    map.get(&data[order[i % order.len()]].0)
+                        .map(|value| value.to_vec()),
+                );
             }
             map_reads.record(iterations, start.elapsed())
         })
@@ -240,7 +246,9 @@ fn bench(c: &mut Criterion) {
                     scope.spawn(move || {
                         db.view(|tx| {
                             for i in 0..iterations as usize {
-                                black_box(tx.get(ks, &data[order[(i + thread * 7919) % order.len()]].0)?);
+                                black_box(
+                                    tx.get(ks, &data[order[(i + thread * 7919) % order.len()]].0)?,
+                                );
                             }
                             Ok(())
                         })
@@ -278,8 +286,10 @@ fn bench(c: &mut Criterion) {
                         let (db, ks, fresh) = (&db, &ks, &fresh);
                         scope.spawn(move || {
                             for i in 0..per_thread as usize {
-                                let (key, value) = &fresh[(thread * 100_003 + i * 13) % fresh.len()];
-                                db.update(|tx| tx.put(ks, key, value.clone())).expect("write");
+                                let (key, value) =
+                                    &fresh[(thread * 100_003 + i * 13) % fresh.len()];
+                                db.update(|tx| tx.put(ks, key, value.clone()))
+                                    .expect("write");
                             }
                         });
                     }
@@ -293,15 +303,38 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     if measuring() {
-        eprintln!("bulk_load: {:.0} entries/s", bulk_tally.median().map_or(0.0, |nanos| 1e9 / nanos));
-        report("individual_writes", &individual, &individual_fsync, "write+fdatasync");
-        report("batch_writes_100 (per commit of 100 keys)", &batch, &batch_fsync, "write+fdatasync");
+        eprintln!(
+            "bulk_load: {:.0} entries/s",
+            bulk_tally.median().map_or(0.0, |nanos| 1e9 / nanos)
+        );
+        report(
+            "individual_writes",
+            &individual,
+            &individual_fsync,
+            "write+fdatasync",
+        );
+        report(
+            "batch_writes_100 (per commit of 100 keys)",
+            &batch,
+            &batch_fsync,
+            "write+fdatasync",
+        );
         report("removals", &removals, &removals_fsync, "write+fdatasync");
         report("random_reads", &keel_reads, &map_reads, "BTreeMap");
         report("range_reads_10", &keel_ranges, &map_ranges, "BTreeMap");
-        report("random_reads_2_threads (per read)", &two_threads, &map_reads, "BTreeMap (1 thread)");
+        report(
+            "random_reads_2_threads (per read)",
+            &two_threads,
+            &map_reads,
+            "BTreeMap (1 thread)",
+        );
         for (writers, tally, tally_fsync) in &concurrent {
-            report(&format!("concurrent_writers/{writers}"), tally, tally_fsync, "write+fdatasync (1 thread)");
+            report(
+                &format!("concurrent_writers/{writers}"),
+                tally,
+                tally_fsync,
+                "write+fdatasync (1 thread)",
+            );
         }
         let stats = db.stats();
         eprintln!(

@@ -24,13 +24,20 @@ fn main() -> keel::Result<()> {
 
     // `view` reads a consistent snapshot.
     let role = db.view(|tx| tx.get(&users, b"alice"))?;
-    println!("alice is {:?}", role.as_deref().map(String::from_utf8_lossy));
+    println!(
+        "alice is {:?}",
+        role.as_deref().map(String::from_utf8_lossy)
+    );
 
     // Explicit transactions, range scans in both directions.
     let mut tx = db.begin(Isolation::Serializable);
     for item in tx.range(&users, b"a".as_slice()..b"c")? {
         let (key, value) = item?;
-        println!("{} = {}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
+        println!(
+            "{} = {}",
+            String::from_utf8_lossy(&key),
+            String::from_utf8_lossy(&value)
+        );
     }
     tx.commit()?;
 

@@ -74,7 +74,9 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("dir", &self.shared.dir).finish_non_exhaustive()
+        f.debug_struct("Database")
+            .field("dir", &self.shared.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,9 +101,18 @@ impl Database {
         let vfs: Arc<dyn Vfs> = Arc::new(StdVfs::new());
         let dir = dir.as_ref();
         if vfs.exists(&dir.join(PAGE_FILE))? {
-            return Err(Error::AlreadyExists { path: dir.to_path_buf() });
+            return Err(Error::AlreadyExists {
+                path: dir.to_path_buf(),
+            });
         }
-        Database::open_with_vfs(vfs, dir, Options { create_if_missing: true, ..options })
+        Database::open_with_vfs(
+            vfs,
+            dir,
+            Options {
+                create_if_missing: true,
+                ..options
+            },
+        )
     }
 
     /// [`Database::open`] over any [`Vfs`] (the simulated disk in tests).
@@ -112,25 +123,36 @@ impl Database {
         let started = Instant::now();
         let exists = vfs.exists(&dir.join(PAGE_FILE))?;
         if !exists && !options.create_if_missing {
-            return Err(Error::NotFound { path: dir.to_path_buf() });
+            return Err(Error::NotFound {
+                path: dir.to_path_buf(),
+            });
         }
         keel_io::create_dir_all_durable(vfs.as_ref(), dir)?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = vfs.open(&lock_path, OpenMode::CreateOrOpen)?;
         lock.try_lock().map_err(|error| match error {
-            keel_io::Error::Locked { .. } => Error::Locked { path: lock_path.clone() },
+            keel_io::Error::Locked { .. } => Error::Locked {
+                path: lock_path.clone(),
+            },
             other => Error::Io(other),
         })?;
 
-        let oracle: Arc<dyn TimestampOracle> =
-            Arc::new(LocalOracle::open(vfs.clone(), &dir.join(ORACLE_FILE), OracleOptions::default())?);
+        let oracle: Arc<dyn TimestampOracle> = Arc::new(LocalOracle::open(
+            vfs.clone(),
+            &dir.join(ORACLE_FILE),
+            OracleOptions::default(),
+        )?);
         let pager_options = PagerOptions {
             page_size: options.page_size,
             pool_bytes: options.pool_bytes,
             create: true,
             ..PagerOptions::default()
         };
-        let pager = Arc::new(Pager::open(vfs.clone(), dir.join(PAGE_FILE), pager_options)?);
+        let pager = Arc::new(Pager::open(
+            vfs.clone(),
+            dir.join(PAGE_FILE),
+            pager_options,
+        )?);
         let payload = if pager.checkpoint_id() == 0 {
             // A new database, or one that crashed before its first
             // checkpoint: nothing durable yet but the empty file.
@@ -187,7 +209,12 @@ impl Database {
             ..RecoveryReport::default()
         };
         let mut prepared: HashMap<u64, keel_wal::WriteSet> = HashMap::new();
-        let reader = Reader::open(vfs.clone(), &wal_dir, Lsn(payload.replay_lsn), wal_options.recovery_mode)?;
+        let reader = Reader::open(
+            vfs.clone(),
+            &wal_dir,
+            Lsn(payload.replay_lsn),
+            wal_options.recovery_mode,
+        )?;
         for item in reader {
             let (lsn, record) = item?;
             if lsn >= wal_recovery.end.next_lsn() {
@@ -197,7 +224,11 @@ impl Database {
             match record {
                 Record::Commit(set) => {
                     let timestamp = Timestamp::from_u64(set.timestamp);
-                    if recovery.replay_commit(set.transaction_id, timestamp, &mvcc_write_set(&set)?)? {
+                    if recovery.replay_commit(
+                        set.transaction_id,
+                        timestamp,
+                        &mvcc_write_set(&set)?,
+                    )? {
                         log.note_replayed(timestamp, lsn);
                         report.commits_replayed += 1;
                     }
@@ -211,7 +242,11 @@ impl Database {
                 } => {
                     if let Some(set) = prepared.remove(&transaction_id) {
                         let timestamp = Timestamp::from_u64(commit_timestamp);
-                        if recovery.replay_commit(transaction_id, timestamp, &mvcc_write_set(&set)?)? {
+                        if recovery.replay_commit(
+                            transaction_id,
+                            timestamp,
+                            &mvcc_write_set(&set)?,
+                        )? {
                             log.note_replayed(timestamp, lsn);
                             report.commits_replayed += 1;
                         }
@@ -235,7 +270,11 @@ impl Database {
             }
         }
         for (transaction_id, set) in prepared {
-            recovery.restore_prepared(transaction_id, Timestamp::from_u64(set.timestamp), mvcc_write_set(&set)?)?;
+            recovery.restore_prepared(
+                transaction_id,
+                Timestamp::from_u64(set.timestamp),
+                mvcc_write_set(&set)?,
+            )?;
         }
         let manager = recovery.finish()?;
         let catalog = Catalog::load(&manager)?;
@@ -247,7 +286,9 @@ impl Database {
             options,
             pager,
             tree,
-            wal_bytes_at_checkpoint: AtomicU64::new(keel_wal::WalStats::get(&wal.stats().appended_bytes)),
+            wal_bytes_at_checkpoint: AtomicU64::new(keel_wal::WalStats::get(
+                &wal.stats().appended_bytes,
+            )),
             wal,
             log,
             manager,
@@ -274,7 +315,10 @@ impl Database {
     /// Begins a transaction at `isolation`. Reads see the database as of
     /// the moment it began, plus its own writes.
     pub fn begin(&self, isolation: crate::Isolation) -> Transaction {
-        Transaction::new(self.shared.clone(), self.shared.manager.begin(isolation.mvcc()))
+        Transaction::new(
+            self.shared.clone(),
+            self.shared.manager.begin(isolation.mvcc()),
+        )
     }
 
     /// Runs `read` in a read-only snapshot transaction.
@@ -283,7 +327,10 @@ impl Database {
     /// What `read` returns; [`Error::Closed`].
     pub fn view<T>(&self, read: impl FnOnce(&mut Transaction) -> Result<T>) -> Result<T> {
         self.check_open()?;
-        let mut transaction = Transaction::new(self.shared.clone(), self.shared.manager.begin(Isolation::Snapshot));
+        let mut transaction = Transaction::new(
+            self.shared.clone(),
+            self.shared.manager.begin(Isolation::Snapshot),
+        );
         let value = read(&mut transaction)?;
         transaction.rollback();
         Ok(value)
@@ -302,7 +349,8 @@ impl Database {
         let mut last = String::new();
         for attempt in 0..UPDATE_ATTEMPTS_MAX {
             let mut transaction = self.begin(crate::Isolation::Serializable);
-            let outcome = write(&mut transaction).and_then(|value| transaction.commit().map(|_| value));
+            let outcome =
+                write(&mut transaction).and_then(|value| transaction.commit().map(|_| value));
             match outcome {
                 Err(Error::Conflict { key }) => {
                     last = key;
@@ -376,7 +424,11 @@ impl Database {
     pub fn check(&self) -> Result<Vec<String>> {
         let _maintenance = self.shared.maintenance.lock();
         let report = self.shared.tree.check()?;
-        let mut problems: Vec<String> = report.problems.iter().map(|problem| format!("B+tree: {problem}")).collect();
+        let mut problems: Vec<String> = report
+            .problems
+            .iter()
+            .map(|problem| format!("B+tree: {problem}"))
+            .collect();
         problems.extend(
             keel_btree::check_pages_in_use(&self.shared.pager, &[&report], &[])
                 .iter()
@@ -447,5 +499,7 @@ fn backoff(attempt: u32) {
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }

@@ -105,10 +105,19 @@ impl Catalog {
             by_name.insert(name.clone(), handle(id, &name));
         }
         if !by_name.contains_key(DEFAULT_KEYSPACE) {
-            transaction.put(&name_key(DEFAULT_KEYSPACE), Bytes::copy_from_slice(&DEFAULT_ID.to_le_bytes()))?;
-            transaction.put(&next_id_key(), Bytes::copy_from_slice(&(DEFAULT_ID + 1).to_le_bytes()))?;
+            transaction.put(
+                &name_key(DEFAULT_KEYSPACE),
+                Bytes::copy_from_slice(&DEFAULT_ID.to_le_bytes()),
+            )?;
+            transaction.put(
+                &next_id_key(),
+                Bytes::copy_from_slice(&(DEFAULT_ID + 1).to_le_bytes()),
+            )?;
             transaction.commit()?;
-            by_name.insert(DEFAULT_KEYSPACE.to_string(), handle(DEFAULT_ID, DEFAULT_KEYSPACE));
+            by_name.insert(
+                DEFAULT_KEYSPACE.to_string(),
+                handle(DEFAULT_ID, DEFAULT_KEYSPACE),
+            );
         } else {
             transaction.rollback();
         }

@@ -45,7 +45,10 @@ impl WalLog {
     /// commits at or below it.
     pub(crate) fn replay_start(&self, fold_point: Timestamp) -> Lsn {
         let mut pending = self.pending.lock();
-        while pending.front().is_some_and(|(timestamp, _)| *timestamp <= fold_point) {
+        while pending
+            .front()
+            .is_some_and(|(timestamp, _)| *timestamp <= fold_point)
+        {
             pending.pop_front();
         }
         match pending.front() {

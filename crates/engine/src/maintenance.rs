@@ -156,7 +156,9 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
         Durability::None,
     )?;
     let truncation = shared.wal.truncate_before(replay_lsn)?;
-    shared.wal_bytes_at_checkpoint.store(wal_bytes_before, Ordering::Relaxed);
+    shared
+        .wal_bytes_at_checkpoint
+        .store(wal_bytes_before, Ordering::Relaxed);
     let info = CheckpointInfo {
         checkpoint_id: report.checkpoint_id,
         fold_timestamp: fold_point.as_u64(),

@@ -30,8 +30,10 @@ impl Counters {
     pub(crate) fn record_checkpoint(&self, info: &CheckpointInfo) {
         let micros = u64::try_from(info.duration.as_micros()).unwrap_or(u64::MAX);
         self.last_checkpoint_us.store(micros, Ordering::Relaxed);
-        self.last_checkpoint_at_ms.store(crate::database::now_ms(), Ordering::Relaxed);
-        self.last_checkpoint_bytes.store(info.bytes_written, Ordering::Relaxed);
+        self.last_checkpoint_at_ms
+            .store(crate::database::now_ms(), Ordering::Relaxed);
+        self.last_checkpoint_bytes
+            .store(info.bytes_written, Ordering::Relaxed);
     }
 }
 

@@ -144,7 +144,8 @@ impl FoldSink for Sink<'_> {
     }
 
     fn finish(&mut self, fold_point: Timestamp) -> Result<(), BoxError> {
-        self.fold_point.store(fold_point.as_u64(), Ordering::Release);
+        self.fold_point
+            .store(fold_point.as_u64(), Ordering::Release);
         Ok(())
     }
 }
@@ -189,7 +190,9 @@ impl Payload {
         if &bytes[0..4] != PAYLOAD_MAGIC {
             return Err(bad("not a keel database (bad magic)"));
         }
-        let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let u32_at = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         let u64_at = |at: usize| {
             let mut word = [0u8; 8];
             word.copy_from_slice(&bytes[at..at + 8]);
@@ -197,7 +200,9 @@ impl Payload {
         };
         let version = u32_at(4);
         if version != PAYLOAD_VERSION {
-            return Err(bad(&format!("format version {version}, this keel reads {PAYLOAD_VERSION}")));
+            return Err(bad(&format!(
+                "format version {version}, this keel reads {PAYLOAD_VERSION}"
+            )));
         }
         Ok(Payload {
             fold_timestamp: Timestamp::from_u64(u64_at(8)),
@@ -215,9 +220,15 @@ mod tests {
     #[test]
     fn values_round_trip_with_and_without_expiry() {
         let plain = decode_value(encode_value(b"abc", None)).unwrap();
-        assert_eq!((plain.value.as_ref(), plain.expires_at_ms), (&b"abc"[..], None));
+        assert_eq!(
+            (plain.value.as_ref(), plain.expires_at_ms),
+            (&b"abc"[..], None)
+        );
         let expiring = decode_value(encode_value(b"", Some(42))).unwrap();
-        assert_eq!((expiring.value.as_ref(), expiring.expires_at_ms), (&b""[..], Some(42)));
+        assert_eq!(
+            (expiring.value.as_ref(), expiring.expires_at_ms),
+            (&b""[..], Some(42))
+        );
         assert!(decode_value(vec![]).is_err());
         assert!(decode_value(vec![7, 1, 2]).is_err());
         assert!(decode_value(vec![FLAG_EXPIRES, 1, 2]).is_err());

@@ -86,7 +86,11 @@ impl Transaction {
     ///
     /// # Errors
     /// As [`Transaction::get`].
-    pub fn get_with_expiry(&mut self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<(Bytes, ExpiresAtMs)>> {
+    pub fn get_with_expiry(
+        &mut self,
+        keyspace: &Keyspace,
+        key: &[u8],
+    ) -> Result<Option<(Bytes, ExpiresAtMs)>> {
         keyspace.check()?;
         Ok(self
             .inner
@@ -109,7 +113,13 @@ impl Transaction {
     ///
     /// # Errors
     /// As [`Transaction::put`].
-    pub fn put_with_ttl(&mut self, keyspace: &Keyspace, key: &[u8], value: impl Into<Bytes>, ttl: Duration) -> Result<()> {
+    pub fn put_with_ttl(
+        &mut self,
+        keyspace: &Keyspace,
+        key: &[u8],
+        value: impl Into<Bytes>,
+        ttl: Duration,
+    ) -> Result<()> {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         self.put_expiring_at(keyspace, key, value, now_ms().saturating_add(ttl_ms))
     }
@@ -119,7 +129,13 @@ impl Transaction {
     ///
     /// # Errors
     /// As [`Transaction::put`].
-    pub fn put_expiring_at(&mut self, keyspace: &Keyspace, key: &[u8], value: impl Into<Bytes>, expires_at_ms: u64) -> Result<()> {
+    pub fn put_expiring_at(
+        &mut self,
+        keyspace: &Keyspace,
+        key: &[u8],
+        value: impl Into<Bytes>,
+        expires_at_ms: u64,
+    ) -> Result<()> {
         keyspace.check()?;
         Ok(self
             .inner
@@ -172,12 +188,21 @@ impl Transaction {
     ///
     /// # Errors
     /// As [`Transaction::range`].
-    pub fn prefix_reverse<'a>(&'a mut self, keyspace: &Keyspace, prefix: &[u8]) -> Result<Iter<'a>> {
+    pub fn prefix_reverse<'a>(
+        &'a mut self,
+        keyspace: &Keyspace,
+        prefix: &[u8],
+    ) -> Result<Iter<'a>> {
         let (lower, upper) = prefix_bounds(keyspace.id, prefix);
         self.scan_engine(keyspace, lower, upper, Direction::Reverse)
     }
 
-    fn scan<'a, K, R>(&'a mut self, keyspace: &Keyspace, range: R, direction: Direction) -> Result<Iter<'a>>
+    fn scan<'a, K, R>(
+        &'a mut self,
+        keyspace: &Keyspace,
+        range: R,
+        direction: Direction,
+    ) -> Result<Iter<'a>>
     where
         K: AsRef<[u8]> + ?Sized,
         R: RangeBounds<K>,
@@ -196,17 +221,28 @@ impl Transaction {
         self.scan_engine(keyspace, lower, upper, direction)
     }
 
-    fn scan_engine<'a>(&'a mut self, keyspace: &Keyspace, lower: Bound<Bytes>, upper: Bound<Bytes>, direction: Direction) -> Result<Iter<'a>> {
+    fn scan_engine<'a>(
+        &'a mut self,
+        keyspace: &Keyspace,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
+        direction: Direction,
+    ) -> Result<Iter<'a>> {
         keyspace.check()?;
         let empty = match (&lower, &upper) {
             (Bound::Included(low), Bound::Included(high)) => low > high,
-            (Bound::Included(low) | Bound::Excluded(low), Bound::Included(high) | Bound::Excluded(high)) => low >= high,
+            (
+                Bound::Included(low) | Bound::Excluded(low),
+                Bound::Included(high) | Bound::Excluded(high),
+            ) => low >= high,
             _ => false,
         };
         if empty {
             return Ok(Iter { inner: None });
         }
-        let range = self.inner.range::<[u8], _>((as_slice(&lower), as_slice(&upper)), direction)?;
+        let range = self
+            .inner
+            .range::<[u8], _>((as_slice(&lower), as_slice(&upper)), direction)?;
         Ok(Iter { inner: Some(range) })
     }
 
@@ -220,7 +256,11 @@ impl Transaction {
     /// the log failed (the commit is not acknowledged; reopen the database);
     /// [`Error::TransactionTooOld`]; [`Error::LimitExceeded`].
     pub fn commit(self) -> Result<()> {
-        if self.shared.closed.load(std::sync::atomic::Ordering::Acquire) {
+        if self
+            .shared
+            .closed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
             return Err(Error::Closed);
         }
         self.inner.commit()?;

@@ -31,14 +31,33 @@ fn reads_writes_scans_and_reopens() {
     .unwrap();
     db.update(|tx| tx.delete(&users, b"carol")).unwrap();
     let mut tx = db.begin(Isolation::Serializable);
-    assert_eq!(tx.get(&users, b"alice").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        tx.get(&users, b"alice").unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
     assert_eq!(tx.get(&users, b"carol").unwrap(), None);
     let forward = collect(tx.range(&users, b"b".as_slice()..).unwrap());
-    assert_eq!(forward, vec![(b"bob".to_vec(), b"2".to_vec()), (b"dave".to_vec(), b"4".to_vec())]);
+    assert_eq!(
+        forward,
+        vec![
+            (b"bob".to_vec(), b"2".to_vec()),
+            (b"dave".to_vec(), b"4".to_vec())
+        ]
+    );
     let reverse = collect(tx.range_reverse(&users, ..b"c".as_slice()).unwrap());
-    assert_eq!(reverse, vec![(b"bob".to_vec(), b"2".to_vec()), (b"alice".to_vec(), b"1".to_vec())]);
+    assert_eq!(
+        reverse,
+        vec![
+            (b"bob".to_vec(), b"2".to_vec()),
+            (b"alice".to_vec(), b"1".to_vec())
+        ]
+    );
     let all_other = collect(tx.range::<[u8], _>(&other, ..).unwrap());
-    assert_eq!(all_other, vec![(b"alice".to_vec(), b"elsewhere".to_vec())], "keyspaces are separate");
+    assert_eq!(
+        all_other,
+        vec![(b"alice".to_vec(), b"elsewhere".to_vec())],
+        "keyspaces are separate"
+    );
     let prefixed = collect(tx.prefix(&users, b"da").unwrap());
     assert_eq!(prefixed.len(), 1);
     tx.commit().unwrap();
@@ -49,7 +68,9 @@ fn reads_writes_scans_and_reopens() {
 
     let db = Database::open(dir.path(), Options::default()).unwrap();
     let users = db.keyspace("users").unwrap();
-    let found = db.view(|tx| Ok(collect(tx.range::<[u8], _>(&users, ..)?))).unwrap();
+    let found = db
+        .view(|tx| Ok(collect(tx.range::<[u8], _>(&users, ..)?)))
+        .unwrap();
     let keys: Vec<&[u8]> = found.iter().map(|(key, _)| key.as_slice()).collect();
     assert_eq!(keys, vec![&b"alice"[..], b"bob", b"dave", b"erin"]);
     assert!(db.check().unwrap().is_empty());
@@ -59,12 +80,24 @@ fn reads_writes_scans_and_reopens() {
 fn a_second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path(), Options::default()).unwrap();
-    assert!(matches!(Database::open(dir.path(), Options::default()), Err(Error::Locked { .. })));
-    assert!(matches!(Database::create(dir.path(), Options::default()), Err(Error::AlreadyExists { .. })));
+    assert!(matches!(
+        Database::open(dir.path(), Options::default()),
+        Err(Error::Locked { .. })
+    ));
+    assert!(matches!(
+        Database::create(dir.path(), Options::default()),
+        Err(Error::AlreadyExists { .. })
+    ));
     drop(db);
     let missing = dir.path().join("missing");
-    let options = Options { create_if_missing: false, ..Options::default() };
-    assert!(matches!(Database::open(&missing, options), Err(Error::NotFound { .. })));
+    let options = Options {
+        create_if_missing: false,
+        ..Options::default()
+    };
+    assert!(matches!(
+        Database::open(&missing, options),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -83,7 +116,10 @@ fn expired_keys_read_as_absent_and_are_folded_away() {
     })
     .unwrap();
     assert_eq!(db.view(|tx| tx.get(&ks, b"gone")).unwrap(), None);
-    let (value, expires) = db.view(|tx| tx.get_with_expiry(&ks, b"later")).unwrap().unwrap();
+    let (value, expires) = db
+        .view(|tx| tx.get_with_expiry(&ks, b"later"))
+        .unwrap()
+        .unwrap();
     assert_eq!(value.as_ref(), b"y");
     assert!(expires.is_some());
     db.checkpoint().unwrap();
@@ -94,7 +130,11 @@ fn expired_keys_read_as_absent_and_are_folded_away() {
 #[test]
 fn write_skew_is_refused_under_serializable() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path(), Options::default().with_durability(Durability::None)).unwrap();
+    let db = Database::open(
+        dir.path(),
+        Options::default().with_durability(Durability::None),
+    )
+    .unwrap();
     let ks = db.default_keyspace();
     db.update(|tx| {
         tx.put(&ks, b"x", "1")?;
@@ -140,13 +180,20 @@ fn concurrent_increments_through_update_lose_nothing() {
     assert_eq!(u64::from_le_bytes(value.as_ref().try_into().unwrap()), 200);
     let stats = db.stats();
     assert!(stats.commits >= 200);
-    assert!(stats.log_fsyncs > 0 && stats.log_fsyncs <= stats.commits + 1, "{stats:?}");
+    assert!(
+        stats.log_fsyncs > 0 && stats.log_fsyncs <= stats.commits + 1,
+        "{stats:?}"
+    );
 }
 
 #[test]
 fn dropping_a_keyspace_removes_its_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path(), Options::default().with_durability(Durability::None)).unwrap();
+    let db = Database::open(
+        dir.path(),
+        Options::default().with_durability(Durability::None),
+    )
+    .unwrap();
     let doomed = db.keyspace("doomed").unwrap();
     let kept = db.keyspace("kept").unwrap();
     db.update(|tx| {
@@ -157,11 +204,27 @@ fn dropping_a_keyspace_removes_its_keys() {
     })
     .unwrap();
     db.drop_keyspace("doomed").unwrap();
-    assert!(matches!(db.view(|tx| tx.get(&doomed, b"k")), Err(Error::KeyspaceNotFound { .. })));
+    assert!(matches!(
+        db.view(|tx| tx.get(&doomed, b"k")),
+        Err(Error::KeyspaceNotFound { .. })
+    ));
     assert!(!db.keyspaces().contains(&"doomed".to_string()));
     let again = db.keyspace("doomed").unwrap();
-    assert_eq!(db.view(|tx| Ok(collect(tx.range::<[u8], _>(&again, ..)?))).unwrap(), vec![]);
-    assert_eq!(db.view(|tx| tx.get(&kept, b"k")).unwrap().as_deref(), Some(&b"v"[..]));
-    assert!(matches!(db.drop_keyspace("never"), Err(Error::KeyspaceNotFound { .. })));
-    assert!(matches!(db.keyspace(""), Err(Error::InvalidKeyspaceName { .. })));
+    assert_eq!(
+        db.view(|tx| Ok(collect(tx.range::<[u8], _>(&again, ..)?)))
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        db.view(|tx| tx.get(&kept, b"k")).unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    assert!(matches!(
+        db.drop_keyspace("never"),
+        Err(Error::KeyspaceNotFound { .. })
+    ));
+    assert!(matches!(
+        db.keyspace(""),
+        Err(Error::InvalidKeyspaceName { .. })
+    ));
 }

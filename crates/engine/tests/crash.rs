@@ -46,7 +46,10 @@ fn crash_everywhere(seed: u64) -> u64 {
     let outcome = workload(&|| open(&clean), seed);
     assert!(outcome.completed, "the workload runs clean");
     let operations = clean.operations();
-    assert!(operations > 100, "only {operations} operations: too little to test");
+    assert!(
+        operations > 100,
+        "only {operations} operations: too little to test"
+    );
     let mut images = 0;
     for crash_point in 0..=operations {
         for mode in CrashMode::ALL {
@@ -55,7 +58,12 @@ fn crash_everywhere(seed: u64) -> u64 {
             let outcome = workload(&|| open(&vfs), seed);
             vfs.crash(mode);
             let context = format!("seed {seed}, crash at {crash_point} of {operations}, {mode:?}");
-            let recovered = verify(&vfs, &outcome.acknowledged, outcome.in_flight.as_ref(), &context);
+            let recovered = verify(
+                &vfs,
+                &outcome.acknowledged,
+                outcome.in_flight.as_ref(),
+                &context,
+            );
             images += 1;
             // A second crash, part way through the next recovery, changes
             // nothing.
@@ -64,7 +72,12 @@ fn crash_everywhere(seed: u64) -> u64 {
                 vfs.set_crash_point(Some(before + crash_point % 17));
                 drop(open(&vfs));
                 vfs.crash(mode);
-                let again = verify(&vfs, &recovered, None, &format!("{context}, crashed again in recovery"));
+                let again = verify(
+                    &vfs,
+                    &recovered,
+                    None,
+                    &format!("{context}, crashed again in recovery"),
+                );
                 assert!(again == recovered);
                 images += 1;
             }

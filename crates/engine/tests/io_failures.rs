@@ -24,12 +24,16 @@ fn a_failed_log_write_poisons_writes_but_not_reads() {
         let db = open(&vfs).unwrap();
         let ks = db.default_keyspace();
         for index in 0..20u32 {
-            db.update(|tx| tx.put(&ks, &index.to_be_bytes(), "before")).unwrap();
+            db.update(|tx| tx.put(&ks, &index.to_be_bytes(), "before"))
+                .unwrap();
         }
         // The next mutating operation is the next commit's log write.
         vfs.inject_fault(vfs.operations(), mode);
         let failed = db.update(|tx| tx.put(&ks, b"failing", "x"));
-        assert!(matches!(failed, Err(Error::Poisoned(ref text)) if text.contains("injected")), "{failed:?}");
+        assert!(
+            matches!(failed, Err(Error::Poisoned(ref text)) if text.contains("injected")),
+            "{failed:?}"
+        );
         vfs.clear_fault();
         // Writes stay refused even though the disk works again: a failed
         // fsync is never retried.
@@ -38,7 +42,12 @@ fn a_failed_log_write_poisons_writes_but_not_reads() {
         assert!(matches!(db.checkpoint(), Err(Error::Poisoned(_))));
         // Reads go on, and see every acknowledged commit.
         for index in 0..20u32 {
-            assert_eq!(db.view(|tx| tx.get(&ks, &index.to_be_bytes())).unwrap().as_deref(), Some(&b"before"[..]));
+            assert_eq!(
+                db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
+                    .unwrap()
+                    .as_deref(),
+                Some(&b"before"[..])
+            );
         }
         assert_eq!(db.view(|tx| tx.get(&ks, b"failing")).unwrap(), None);
         drop(db);
@@ -46,7 +55,12 @@ fn a_failed_log_write_poisons_writes_but_not_reads() {
         let db = open(&vfs).unwrap();
         let ks = db.default_keyspace();
         for index in 0..20u32 {
-            assert_eq!(db.view(|tx| tx.get(&ks, &index.to_be_bytes())).unwrap().as_deref(), Some(&b"before"[..]));
+            assert_eq!(
+                db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
+                    .unwrap()
+                    .as_deref(),
+                Some(&b"before"[..])
+            );
         }
         assert_eq!(db.view(|tx| tx.get(&ks, b"after")).unwrap(), None);
         db.update(|tx| tx.put(&ks, b"reopened", "y")).unwrap();
@@ -60,21 +74,31 @@ fn a_failed_checkpoint_poisons_writes_and_reopen_recovers() {
     let db = open(&vfs).unwrap();
     let ks = db.default_keyspace();
     for index in 0..50u32 {
-        db.update(|tx| tx.put(&ks, &index.to_be_bytes(), vec![7u8; 500])).unwrap();
+        db.update(|tx| tx.put(&ks, &index.to_be_bytes(), vec![7u8; 500]))
+            .unwrap();
     }
     // The checkpoint's first write fails.
     vfs.inject_fault(vfs.operations(), FaultMode::Persistent);
     assert!(db.checkpoint().is_err());
     vfs.clear_fault();
     for index in 0..50u32 {
-        assert!(db.view(|tx| tx.get(&ks, &index.to_be_bytes())).unwrap().is_some());
+        assert!(
+            db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
+                .unwrap()
+                .is_some()
+        );
     }
     drop(db);
     vfs.crash(CrashMode::LoseUnsynced);
     let db = open(&vfs).unwrap();
     let ks = db.default_keyspace();
     for index in 0..50u32 {
-        assert_eq!(db.view(|tx| tx.get(&ks, &index.to_be_bytes())).unwrap().map(|v| v.len()), Some(500));
+        assert_eq!(
+            db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
+                .unwrap()
+                .map(|v| v.len()),
+            Some(500)
+        );
     }
     assert!(db.check().unwrap().is_empty());
 }

@@ -35,7 +35,14 @@ fn child(dir: &str, first: u64) {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for index in first.. {
-        db.update(|tx| tx.put(&keyspace, format!("key{index:010}").as_bytes(), value(index))).unwrap();
+        db.update(|tx| {
+            tx.put(
+                &keyspace,
+                format!("key{index:010}").as_bytes(),
+                value(index),
+            )
+        })
+        .unwrap();
         writeln!(out, "ack {index}").unwrap();
         out.flush().unwrap();
     }
@@ -96,11 +103,17 @@ fn main() {
                 Ok(missing)
             })
             .unwrap();
-        assert!(missing.is_empty(), "round {round}: acknowledged commits lost: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "round {round}: acknowledged commits lost: {missing:?}"
+        );
         assert!(db.check().unwrap().is_empty());
         drop(db);
         println!("round {round}: killed after {seen} acknowledged commits; all present");
     }
-    let keys: u64 = acknowledged.iter().map(|(first, last)| last - first + 1).sum();
+    let keys: u64 = acknowledged
+        .iter()
+        .map(|(first, last)| last - first + 1)
+        .sum();
     println!("test sigkill_keeps_acknowledged_commits ... ok ({keys} acknowledged keys checked)");
 }

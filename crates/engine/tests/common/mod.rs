@@ -59,7 +59,12 @@ pub fn workload(open: &dyn Fn() -> keel::Result<Database>, seed: u64) -> Outcome
                         let len = [1, 30, 300, 3000][rng.random_range(0..4)];
                         let value = vec![rng.random::<u8>(); len];
                         if rng.random_bool(0.2) {
-                            tx.put_with_ttl(&keyspace, &key, value.clone(), std::time::Duration::from_secs(86_400))?;
+                            tx.put_with_ttl(
+                                &keyspace,
+                                &key,
+                                value.clone(),
+                                std::time::Duration::from_secs(86_400),
+                            )?;
                         } else {
                             tx.put(&keyspace, &key, value.clone())?;
                         }
