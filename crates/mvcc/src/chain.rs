@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use keel_tso::Timestamp;
 
-use crate::sync::{AtomicPtr, AtomicU8, Ordering, defer_free, pin};
+use crate::sync::{AtomicPtr, AtomicU8, Ordering, UnsafeCell, defer_free, pin};
 use crate::write_set::Change;
 
 const PENDING: u8 = 0;
@@ -79,9 +79,11 @@ impl CommitStatus {
 /// One version of a key.
 #[derive(Debug)]
 pub struct Version {
-    timestamp: Timestamp,
+    /// Written before the version is published, only read after (through a
+    /// cell that loom checks: a publication with too weak an ordering
+    /// fails the models).
+    content: UnsafeCell<Versioned>,
     status: Arc<CommitStatus>,
-    change: Change,
     next: AtomicPtr<Version>,
 }
 
@@ -90,9 +92,8 @@ impl Version {
     /// `status`.
     pub fn new(timestamp: Timestamp, status: Arc<CommitStatus>, change: Change) -> Version {
         Version {
-            timestamp,
+            content: UnsafeCell::new(Versioned { timestamp, change }),
             status,
-            change,
             next: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
@@ -102,11 +103,20 @@ impl Version {
         (size_of::<Version>() + change.value_bytes()) as u64
     }
 
+    fn timestamp(&self) -> Timestamp {
+        // SAFETY: the content is never written after construction.
+        self.content.with(|content| unsafe { (*content).timestamp })
+    }
+
     fn copy(&self) -> Versioned {
-        Versioned {
-            timestamp: self.timestamp,
-            change: self.change.clone(),
-        }
+        // SAFETY: as above.
+        self.content.with(|content| unsafe { (*content).clone() })
+    }
+
+    fn bytes(&self) -> u64 {
+        // SAFETY: as above.
+        self.content
+            .with(|content| Version::footprint_bytes(unsafe { &(*content).change }))
     }
 }
 
@@ -172,7 +182,7 @@ impl VersionChain {
     /// version in the chain (commit timestamps increase, and one installer
     /// runs at a time); this is asserted.
     pub fn install(&self, version: Version) {
-        let timestamp = version.timestamp;
+        let timestamp = version.timestamp();
         let new = Box::into_raw(Box::new(version));
         let _guard = pin();
         let mut head = self.head.load(Ordering::Acquire);
@@ -180,9 +190,9 @@ impl VersionChain {
             if !head.is_null() {
                 // SAFETY: `head` was reachable from the chain while we are
                 // pinned, so it is not freed before the guard drops.
-                let newest = unsafe { &(*head).timestamp };
+                let newest = unsafe { (*head).timestamp() };
                 assert!(
-                    *newest < timestamp,
+                    newest < timestamp,
                     "versions are installed in timestamp order: {timestamp} after {newest}"
                 );
             }
@@ -206,7 +216,7 @@ impl VersionChain {
             // SAFETY: reachable from the chain while we are pinned; versions
             // are freed only after being detached and a grace period.
             let version = unsafe { &*current };
-            if version.timestamp <= read_timestamp && !version.status.is_aborted() {
+            if version.timestamp() <= read_timestamp && !version.status.is_aborted() {
                 return Some(version.copy());
             }
             current = version.next.load(Ordering::Acquire);
@@ -224,7 +234,7 @@ impl VersionChain {
             let version = unsafe { &*current };
             match version.status.state() {
                 CommitState::Aborted => current = version.next.load(Ordering::Acquire),
-                state => return Some((version.timestamp, state)),
+                state => return Some((version.timestamp(), state)),
             }
         }
         None
@@ -250,7 +260,7 @@ impl VersionChain {
             }
             // SAFETY: reachable from the chain while we are pinned.
             let version = unsafe { &*current };
-            if version.timestamp > fold_point {
+            if version.timestamp() > fold_point {
                 link = &version.next;
                 continue;
             }
@@ -308,7 +318,7 @@ impl VersionChain {
     /// once.
     unsafe fn retire(guard: &crate::sync::Guard, version: *mut Version) -> Detached {
         // SAFETY: still allocated: the caller detached it under `guard`.
-        let bytes = Version::footprint_bytes(unsafe { &(*version).change });
+        let bytes = unsafe { (*version).bytes() };
         // SAFETY: forwarded from the caller.
         unsafe { defer_free(guard, version) };
         Detached { versions: 1, bytes }

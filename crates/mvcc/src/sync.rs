@@ -70,3 +70,27 @@ pub(crate) unsafe fn defer_free<T>(guard: &Guard, pointer: *mut T) {
 /// As for the std version.
 #[cfg(loom)]
 pub(crate) unsafe fn defer_free<T>(_guard: &Guard, _pointer: *mut T) {}
+
+/// A cell for data written once before it is published and only read
+/// after: loom's under `--cfg loom`, which checks that every read happens
+/// after the write (so a publication with too weak an ordering fails the
+/// models); a bare `std::cell::UnsafeCell` otherwise.
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// See the loom variant.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> UnsafeCell<T> {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Calls `f` with a pointer to the contents.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+}

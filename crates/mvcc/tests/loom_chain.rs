@@ -5,7 +5,10 @@
 //! Checked in every interleaving: a reader sees either the old or the new
 //! newest version, never a torn or missing one; the version a reader at
 //! the fold point needs is never detached by `OlderThanFolded`; a version
-//! installed while a collection CASes the head is never lost.
+//! installed while a collection CASes the head is never lost. A version's
+//! content sits in a loom cell, so a publication without release/acquire
+//! ordering is reported as a causality violation (checked by weakening the
+//! install's CAS to relaxed: every model then fails).
 #![cfg(loom)]
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
