@@ -39,6 +39,31 @@ pub fn parse_integer(text: &[u8]) -> Option<i64> {
     }
 }
 
+/// Appends `value` in decimal, without allocating (replies write a length
+/// or an integer for almost every value).
+pub fn push_decimal(out: &mut Vec<u8>, value: i64) {
+    if value < 0 {
+        out.push(b'-');
+    }
+    push_unsigned_decimal(out, value.unsigned_abs());
+}
+
+/// Appends `value` in decimal, without allocating.
+pub fn push_unsigned_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        // The remainder is below 10.
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
 /// Formats a double as Redis replies with one (RESP3 `,` and the RESP2
 /// bulk-string downgrade): the shortest digits that read back as the same
 /// double, laid out as C's `%.17g` would (an exponent below -4 or from 17
@@ -157,6 +182,18 @@ mod tests {
         assert_eq!(parse_integer(b"-0"), None);
         assert_eq!(parse_integer(b"99999999999999999999999"), None);
         assert_eq!(parse_integer(b"12a"), None);
+    }
+
+    #[test]
+    fn decimals_match_display() {
+        for value in [0, 1, -1, 9, 10, 12345, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, value);
+            assert_eq!(out, value.to_string().into_bytes());
+        }
+        let mut out = Vec::new();
+        push_unsigned_decimal(&mut out, u64::MAX);
+        assert_eq!(out, u64::MAX.to_string().into_bytes());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use bytes::{BufMut, Bytes};
 
 use crate::error::{Error, Result};
 use crate::inline::split_inline_arguments;
-use crate::number::parse_integer;
+use crate::number::{parse_integer, push_unsigned_decimal};
 
 /// Slots reserved up front for a multibulk request's arguments, whatever
 /// count it claims (Redis: `min(multibulklen, 1024)`).
@@ -120,11 +120,11 @@ impl Command {
     /// Appends the command as a RESP multibulk request, as a client sends it.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.put_u8(b'*');
-        out.extend_from_slice(self.arguments.len().to_string().as_bytes());
+        push_unsigned_decimal(out, self.arguments.len() as u64);
         out.extend_from_slice(b"\r\n");
         for argument in &self.arguments {
             out.put_u8(b'$');
-            out.extend_from_slice(argument.len().to_string().as_bytes());
+            push_unsigned_decimal(out, argument.len() as u64);
             out.extend_from_slice(b"\r\n");
             out.extend_from_slice(argument);
             out.extend_from_slice(b"\r\n");

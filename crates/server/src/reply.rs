@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use crate::number::format_double;
+use crate::number::{format_double, push_decimal, push_unsigned_decimal};
 
 /// The protocol version of a connection: RESP2 until `HELLO 3`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -108,7 +108,11 @@ impl Reply {
         match self {
             Reply::Simple(text) => line(out, b'+', &sanitize(text)),
             Reply::Error(text) => line(out, b'-', &sanitize(text)),
-            Reply::Integer(value) => line(out, b':', &value.to_string()),
+            Reply::Integer(value) => {
+                out.push(b':');
+                push_decimal(out, *value);
+                out.extend_from_slice(b"\r\n");
+            }
             Reply::Bulk(bytes) => bulk(out, b'$', bytes),
             Reply::NullBulk if resp3 => out.extend_from_slice(b"_\r\n"),
             Reply::NullBulk => out.extend_from_slice(b"$-1\r\n"),
@@ -119,7 +123,7 @@ impl Reply {
             Reply::Push(items) => aggregate(out, if resp3 { b'>' } else { b'*' }, items, version),
             Reply::Map(pairs) => {
                 let count = if resp3 { pairs.len() } else { pairs.len() * 2 };
-                line(out, if resp3 { b'%' } else { b'*' }, &count.to_string());
+                header(out, if resp3 { b'%' } else { b'*' }, count);
                 for (key, value) in pairs {
                     key.encode(version, out);
                     value.encode(version, out);
@@ -132,7 +136,7 @@ impl Reply {
             Reply::BigNumber(digits) if resp3 => line(out, b'(', &sanitize(digits)),
             Reply::BigNumber(digits) => bulk(out, b'$', digits.as_bytes()),
             Reply::Verbatim { format, text } if resp3 => {
-                line(out, b'=', &(text.len() + 4).to_string());
+                header(out, b'=', text.len() + 4);
                 out.extend_from_slice(format);
                 out.push(b':');
                 out.extend_from_slice(text);
@@ -185,14 +189,21 @@ fn line(out: &mut Vec<u8>, prefix: u8, text: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A type byte, a length and CRLF.
+fn header(out: &mut Vec<u8>, prefix: u8, length: usize) {
+    out.push(prefix);
+    push_unsigned_decimal(out, length as u64);
+    out.extend_from_slice(b"\r\n");
+}
+
 fn bulk(out: &mut Vec<u8>, prefix: u8, bytes: &[u8]) {
-    line(out, prefix, &bytes.len().to_string());
+    header(out, prefix, bytes.len());
     out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n");
 }
 
 fn aggregate(out: &mut Vec<u8>, prefix: u8, items: &[Reply], version: ProtocolVersion) {
-    line(out, prefix, &items.len().to_string());
+    header(out, prefix, items.len());
     for item in items {
         item.encode(version, out);
     }
