@@ -12,10 +12,9 @@
 //! Public so that the loom model (`tests/loom_fold.rs`) exercises this
 //! exact code; the engine does not use it directly.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use crossbeam_utils::CachePadded;
 use keel_tso::Timestamp;
+use smallvec::SmallVec;
 
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 use crate::watermark::Watermark;
@@ -23,13 +22,37 @@ use crate::watermark::Watermark;
 /// Shards of the registry.
 pub const REGISTRY_SHARDS: usize = 16;
 
+/// Registered transactions a shard holds without allocating; beyond it the
+/// shard spills to the heap (any number of transactions can register).
+pub const SHARD_INLINE_TRANSACTIONS: usize = 8;
+
+#[derive(Debug, Clone, Copy)]
+struct Registered {
+    sequence: u64,
+    read_timestamp: Timestamp,
+    /// Still in the grace set (it may be reading the base).
+    in_grace_set: bool,
+}
+
+/// The transactions registered through one shard. Few per shard, so a
+/// small unsorted vector (linear scans) beats a tree, and allocates
+/// nothing while it stays small.
 #[derive(Debug, Default)]
 struct Shard {
-    /// Read timestamp → how many registered transactions read at it.
-    read_timestamps: BTreeMap<Timestamp, u32>,
-    /// Begin sequence numbers of registered transactions still inside the
-    /// grace set (they may be reading the base).
-    sequences: BTreeSet<u64>,
+    registered: SmallVec<[Registered; SHARD_INLINE_TRANSACTIONS]>,
+}
+
+impl Shard {
+    fn position(&self, sequence: u64) -> usize {
+        match self
+            .registered
+            .iter()
+            .position(|registered| registered.sequence == sequence)
+        {
+            Some(position) => position,
+            None => panic!("transaction {sequence} is not registered"),
+        }
+    }
 }
 
 /// A registered transaction.
@@ -103,8 +126,11 @@ impl Registry {
         let mut shard = lock(&self.shards[shard_index]);
         let sequence = self.next_sequence.fetch_add(1, Ordering::AcqRel);
         let read_timestamp = watermark.visible();
-        *shard.read_timestamps.entry(read_timestamp).or_insert(0) += 1;
-        shard.sequences.insert(sequence);
+        shard.registered.push(Registered {
+            sequence,
+            read_timestamp,
+            in_grace_set: true,
+        });
         drop(shard);
         self.active.fetch_add(1, Ordering::Relaxed);
         Registration {
@@ -120,24 +146,17 @@ impl Registry {
     pub fn leave_grace_set(&self, registration: &mut Registration) {
         if registration.in_grace_set {
             registration.in_grace_set = false;
-            lock(&self.shards[registration.shard])
-                .sequences
-                .remove(&registration.sequence);
+            let mut shard = lock(&self.shards[registration.shard]);
+            let position = shard.position(registration.sequence);
+            shard.registered[position].in_grace_set = false;
         }
     }
 
     /// The transaction ended.
-    pub fn unregister(&self, mut registration: Registration) {
-        self.leave_grace_set(&mut registration);
+    pub fn unregister(&self, registration: Registration) {
         let mut shard = lock(&self.shards[registration.shard]);
-        let count = shard.read_timestamps.get_mut(&registration.read_timestamp);
-        match count {
-            Some(count) if *count > 1 => *count -= 1,
-            Some(_) => {
-                shard.read_timestamps.remove(&registration.read_timestamp);
-            }
-            None => panic!("unregistering a transaction that is not registered"),
-        }
+        let position = shard.position(registration.sequence);
+        shard.registered.swap_remove(position);
         drop(shard);
         self.active.fetch_sub(1, Ordering::Relaxed);
     }
@@ -146,7 +165,13 @@ impl Registry {
     pub fn oldest_read_timestamp(&self) -> Option<Timestamp> {
         self.shards
             .iter()
-            .filter_map(|shard| lock(shard).read_timestamps.keys().next().copied())
+            .filter_map(|shard| {
+                lock(shard)
+                    .registered
+                    .iter()
+                    .map(|registered| registered.read_timestamp)
+                    .min()
+            })
             .min()
     }
 
@@ -168,9 +193,9 @@ impl Registry {
     pub fn all_left_before(&self, fence: u64) -> bool {
         self.shards.iter().all(|shard| {
             lock(shard)
-                .sequences
-                .first()
-                .is_none_or(|oldest| *oldest >= fence)
+                .registered
+                .iter()
+                .all(|registered| !registered.in_grace_set || registered.sequence >= fence)
         })
     }
 
