@@ -24,7 +24,9 @@
 //!
 //! A natural keel implementation: a session holds the database and a
 //! keyspace per database index; `execute` runs one command in
-//! `Database::update` (retried on conflict); `watch` begins a serializable
+//! `Database::update` (retried on conflict), handing a
+//! [`KeyValueStore`](crate::data_commands::KeyValueStore) over the keel
+//! transaction to [`data_commands::execute`](crate::data_commands::execute); `watch` begins a serializable
 //! transaction, if none is open, and reads the watched keys into its read
 //! set; `execute_transaction` runs the block in that transaction (or a new
 //! one) and commits, mapping `Conflict` to `None`, which is exactly "a

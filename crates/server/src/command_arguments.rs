@@ -172,7 +172,7 @@ fn deadline(
         .ok_or_else(|| invalid_expire_time(command_name))
 }
 
-/// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]:
+/// `SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]`:
 /// `arguments` is the whole command.
 ///
 /// ```

@@ -12,6 +12,9 @@
 //! * `command_arguments.rs`: the data commands' options and arithmetic
 //!   (SET, GETEX, EXPIRE, TTL, SCAN, INCR*, GETRANGE …) with Redis's
 //!   error texts, for the engine's session to call.
+//! * `data_commands.rs`: the string and keyspace commands over a small
+//!   transactional key-value interface ([`data_commands::KeyValueStore`]),
+//!   so the engine's session only supplies reads and writes.
 //! * `backend.rs`: the seam the engine implements ([`Backend`],
 //!   [`Session`]).
 //! * `server.rs` and `connection.rs`: the TCP listener, a thread per
@@ -30,6 +33,7 @@ mod backend;
 pub mod command_arguments;
 pub mod command_table;
 mod connection;
+pub mod data_commands;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_support;

@@ -11,11 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use keel_server::command_arguments::{
-    SetCondition, increment, integer_argument, negate_decrement, parse_set,
-};
+use keel_server::data_commands::{self, KeyValueStore, StoredValue};
 use keel_server::{
-    Backend, ClientId, Command, CommandSpec, DatabaseIndex, GlobPattern, InfoSection, Reply,
+    Backend, ClientId, Command, CommandSpec, DatabaseIndex, InfoSection, Limits, Reply,
     ServerHandle, ServerOptions, Session,
 };
 
@@ -26,19 +24,46 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// A value and the version of the store when it was written.
 #[derive(Clone, Debug)]
 struct Entry {
-    value: Bytes,
+    stored: StoredValue,
     version: u64,
 }
 
-#[derive(Debug, Default)]
+/// The test clock's start, in Unix milliseconds.
+pub const CLOCK_START_MS: i64 = 1_700_000_000_000;
+
+#[derive(Debug)]
 struct Store {
     databases: BTreeMap<DatabaseIndex, BTreeMap<Bytes, Entry>>,
     /// Bumped by every write; deleted keys remember their deletion.
     version: u64,
     deleted: BTreeMap<(DatabaseIndex, Bytes), u64>,
+    /// A manual clock, so expiry tests never wait.
+    now_ms: i64,
+    limits: Limits,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            databases: BTreeMap::new(),
+            version: 0,
+            deleted: BTreeMap::new(),
+            now_ms: CLOCK_START_MS,
+            limits: Limits::default(),
+        }
+    }
 }
 
 impl Store {
+    fn live(&self, database: DatabaseIndex, key: &[u8]) -> Option<&Entry> {
+        let entry = self.databases.get(&database)?.get(key)?;
+        let expired = entry
+            .stored
+            .deadline_ms
+            .is_some_and(|deadline| deadline <= self.now_ms);
+        (!expired).then_some(entry)
+    }
+
     fn key_version(&self, database: DatabaseIndex, key: &Bytes) -> Option<u64> {
         let live = self
             .databases
@@ -48,16 +73,49 @@ impl Store {
         live.or_else(|| self.deleted.get(&(database, key.clone())).copied())
     }
 
-    fn put(&mut self, database: DatabaseIndex, key: Bytes, value: Bytes) {
+    fn apply(&mut self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply {
+        match spec.full_name().as_str() {
+            "shutdown" => Reply::ok(),
+            _ => {
+                let limits = self.limits.clone();
+                data_commands::execute(self, database, spec, command, &limits)
+            }
+        }
+    }
+}
+
+impl KeyValueStore for Store {
+    type Error = std::convert::Infallible;
+
+    fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    fn get(
+        &mut self,
+        database: DatabaseIndex,
+        key: &[u8],
+    ) -> Result<Option<StoredValue>, Self::Error> {
+        Ok(self.live(database, key).map(|entry| entry.stored.clone()))
+    }
+
+    fn put(
+        &mut self,
+        database: DatabaseIndex,
+        key: &[u8],
+        stored: StoredValue,
+    ) -> Result<(), Self::Error> {
         self.version += 1;
         let version = self.version;
         self.databases
             .entry(database)
             .or_default()
-            .insert(key, Entry { value, version });
+            .insert(Bytes::copy_from_slice(key), Entry { stored, version });
+        Ok(())
     }
 
-    fn remove(&mut self, database: DatabaseIndex, key: &Bytes) -> bool {
+    fn delete(&mut self, database: DatabaseIndex, key: &[u8]) -> Result<bool, Self::Error> {
+        let was_live = self.live(database, key).is_some();
         let removed = self
             .databases
             .get_mut(&database)
@@ -65,128 +123,59 @@ impl Store {
             .is_some();
         if removed {
             self.version += 1;
-            self.deleted.insert((database, key.clone()), self.version);
+            self.deleted
+                .insert((database, Bytes::copy_from_slice(key)), self.version);
         }
-        removed
+        Ok(was_live)
     }
 
-    fn get(&self, database: DatabaseIndex, key: &[u8]) -> Option<Bytes> {
-        self.databases
-            .get(&database)
-            .and_then(|keys| keys.get(key))
-            .map(|entry| entry.value.clone())
+    fn keys_after(
+        &mut self,
+        database: DatabaseIndex,
+        after: Option<&[u8]>,
+        count_max: usize,
+    ) -> Result<Vec<Bytes>, Self::Error> {
+        let Some(keys) = self.databases.get(&database) else {
+            return Ok(Vec::new());
+        };
+        let start = match after {
+            Some(after) => std::ops::Bound::Excluded(Bytes::copy_from_slice(after)),
+            None => std::ops::Bound::Unbounded,
+        };
+        let now_ms = self.now_ms;
+        Ok(keys
+            .range((start, std::ops::Bound::Unbounded))
+            .filter(|(_, entry)| {
+                entry
+                    .stored
+                    .deadline_ms
+                    .is_none_or(|deadline| deadline > now_ms)
+            })
+            .map(|(key, _)| key.clone())
+            .take(count_max)
+            .collect())
     }
 
-    fn apply(&mut self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply {
-        let arguments = command.arguments();
-        match spec.full_name().as_str() {
-            "get" => self.get(database, &arguments[1]).into(),
-            "set" => {
-                // Expiry is parsed (and checked) but not kept: the test
-                // backend has no clock.
-                let set = match parse_set(arguments, 0) {
-                    Ok(set) => set,
-                    Err(reply) => return reply,
-                };
-                let old = self.get(database, &arguments[1]);
-                let allowed = match set.condition {
-                    SetCondition::Always => true,
-                    SetCondition::IfAbsent => old.is_none(),
-                    SetCondition::IfPresent => old.is_some(),
-                };
-                if allowed {
-                    self.put(database, arguments[1].clone(), arguments[2].clone());
-                }
-                match (set.return_old, allowed) {
-                    (true, _) => old.into(),
-                    (false, true) => Reply::ok(),
-                    (false, false) => Reply::NullBulk,
-                }
+    fn count(&mut self, database: DatabaseIndex) -> Result<u64, Self::Error> {
+        Ok(self.keys_after(database, None, usize::MAX)?.len() as u64)
+    }
+
+    fn flush(&mut self, database: Option<DatabaseIndex>) -> Result<(), Self::Error> {
+        let databases: Vec<DatabaseIndex> = match database {
+            Some(database) => vec![database],
+            None => self.databases.keys().copied().collect(),
+        };
+        for database in databases {
+            let keys: Vec<Bytes> = self
+                .databases
+                .get(&database)
+                .map(|keys| keys.keys().cloned().collect())
+                .unwrap_or_default();
+            for key in keys {
+                self.delete(database, &key)?;
             }
-            "mget" => Reply::Array(
-                arguments[1..]
-                    .iter()
-                    .map(|key| self.get(database, key).into())
-                    .collect(),
-            ),
-            "mset" => {
-                if arguments.len().is_multiple_of(2) {
-                    return Reply::error("ERR wrong number of arguments for 'mset' command");
-                }
-                for pair in arguments[1..].chunks(2) {
-                    self.put(database, pair[0].clone(), pair[1].clone());
-                }
-                Reply::ok()
-            }
-            "del" | "unlink" => {
-                let removed = arguments[1..]
-                    .iter()
-                    .filter(|key| self.remove(database, key))
-                    .count();
-                Reply::Integer(i64::try_from(removed).unwrap())
-            }
-            "exists" => {
-                let found = arguments[1..]
-                    .iter()
-                    .filter(|key| self.get(database, key).is_some())
-                    .count();
-                Reply::Integer(i64::try_from(found).unwrap())
-            }
-            "incr" | "incrby" | "decr" | "decrby" => {
-                let step = match arguments.get(2).map(|step| integer_argument(step)) {
-                    None => Ok(1),
-                    Some(step) => step,
-                };
-                let step = match step {
-                    Ok(step) if spec.name.starts_with("decr") => negate_decrement(step),
-                    other => other,
-                };
-                let next = step
-                    .and_then(|step| increment(self.get(database, &arguments[1]).as_deref(), step));
-                match next {
-                    Ok(next) => {
-                        self.put(
-                            database,
-                            arguments[1].clone(),
-                            Bytes::from(next.to_string()),
-                        );
-                        Reply::Integer(next)
-                    }
-                    Err(reply) => reply,
-                }
-            }
-            "dbsize" => Reply::Integer(
-                self.databases
-                    .get(&database)
-                    .map_or(0, |keys| keys.len() as i64),
-            ),
-            "flushdb" => {
-                let keys: Vec<Bytes> = self
-                    .databases
-                    .get(&database)
-                    .map(|keys| keys.keys().cloned().collect())
-                    .unwrap_or_default();
-                for key in keys {
-                    self.remove(database, &key);
-                }
-                Reply::ok()
-            }
-            "keys" => {
-                let pattern = GlobPattern::new(&arguments[1], false);
-                let keys = self
-                    .databases
-                    .get(&database)
-                    .into_iter()
-                    .flat_map(|keys| keys.keys());
-                Reply::Array(
-                    keys.filter(|key| pattern.matches_everything() || pattern.matches(key))
-                        .map(|key| Reply::Bulk(key.clone()))
-                        .collect(),
-                )
-            }
-            "shutdown" => Reply::ok(),
-            other => Reply::error(format!("ERR '{other}' is not in the test backend")),
         }
+        Ok(())
     }
 }
 
@@ -199,16 +188,25 @@ pub struct MemoryBackend {
 impl MemoryBackend {
     /// The value of `key` in `database`, read directly.
     pub fn value(&self, database: DatabaseIndex, key: &str) -> Option<Bytes> {
-        self.store.lock().unwrap().get(database, key.as_bytes())
+        let mut store = self.store.lock().unwrap();
+        KeyValueStore::get(&mut *store, database, key.as_bytes())
+            .unwrap()
+            .map(|stored| stored.value)
     }
 
     /// Writes directly, as another client would.
     pub fn put(&self, database: DatabaseIndex, key: &str, value: &str) {
-        self.store.lock().unwrap().put(
-            database,
-            Bytes::copy_from_slice(key.as_bytes()),
-            Bytes::copy_from_slice(value.as_bytes()),
-        );
+        let stored = StoredValue {
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            deadline_ms: None,
+        };
+        let mut store = self.store.lock().unwrap();
+        KeyValueStore::put(&mut *store, database, key.as_bytes(), stored).unwrap();
+    }
+
+    /// Moves the test clock forward.
+    pub fn advance_clock_ms(&self, milliseconds: i64) {
+        self.store.lock().unwrap().now_ms += milliseconds;
     }
 }
 
