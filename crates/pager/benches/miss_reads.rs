@@ -159,19 +159,23 @@ fn miss_reads(c: &mut Criterion) {
         "miss_reads: pager_read_miss / pread_4k",
         common::PAIRED_ROUNDS,
         || {
-            for _ in 0..PAIRED_BATCH {
-                let (page, _) = at(next_keel);
-                next_keel += 1;
-                black_box(pager.read(page, |view| view.u64_at(0)).expect("read"));
-            }
+            common::timed(|| {
+                for _ in 0..PAIRED_BATCH {
+                    let (page, _) = at(next_keel);
+                    next_keel += 1;
+                    black_box(pager.read(page, |view| view.u64_at(0)).expect("read"));
+                }
+            })
         },
         || {
-            for _ in 0..PAIRED_BATCH {
-                let (_, offset) = at(next_baseline);
-                next_baseline += 1;
-                file.read_exact_at(&mut buffer, offset).expect("read");
-                black_box(&buffer);
-            }
+            common::timed(|| {
+                for _ in 0..PAIRED_BATCH {
+                    let (_, offset) = at(next_baseline);
+                    next_baseline += 1;
+                    file.read_exact_at(&mut buffer, offset).expect("read");
+                    black_box(&buffer);
+                }
+            })
         },
         "<= 1.3x",
     );

@@ -255,16 +255,22 @@ fn page_read(c: &mut Criterion) {
         "page_read/1 thread(s): pager_read_u64 / vec_read_u64",
         common::PAIRED_ROUNDS,
         || {
-            each_access(0, 1, PAIRED_BATCH as u64, |index| {
-                black_box(pager_read(at(next_keel + index)));
+            let time = common::timed(|| {
+                each_access(0, 1, PAIRED_BATCH as u64, |index| {
+                    black_box(pager_read(at(next_keel + index)));
+                })
             });
             next_keel += PAIRED_BATCH;
+            time
         },
         || {
-            each_access(0, 1, PAIRED_BATCH as u64, |index| {
-                black_box(vec_read(at(next_baseline + index)));
+            let time = common::timed(|| {
+                each_access(0, 1, PAIRED_BATCH as u64, |index| {
+                    black_box(vec_read(at(next_baseline + index)));
+                })
             });
             next_baseline += PAIRED_BATCH;
+            time
         },
         "<= 3x",
     );

@@ -135,18 +135,19 @@ pub fn config(sample_size: usize, measurement_seconds: u64) -> criterion::Criter
 pub const PAIRED_ROUNDS: usize = 401;
 
 /// Measures `keel` and `baseline` in alternation, `rounds` times (each
-/// call runs one short batch of the same work on its side and is timed),
-/// and prints two ratios keel / baseline: of the two sides' fastest
-/// tenths of rounds (mean of each), and the median of the per-round
-/// ratios. On a machine shared with other work, interference only ever
-/// adds time, and in bursts longer than a batch: the fastest rounds of
-/// each side are the ones nothing interrupted, so their ratio is the
-/// steady one (the median shows how much the load moved it).
+/// call runs one short batch of the same work on its side and returns the
+/// time it took, see [`timed`]), and prints two ratios keel / baseline: of
+/// the two sides' fastest tenths of rounds (mean of each), and the median
+/// of the per-round ratios. On a machine shared with other work,
+/// interference only ever adds time, and in bursts longer than a batch:
+/// the fastest rounds of each side are the ones nothing interrupted, so
+/// their ratio is the steady one (the median shows how much the load
+/// moved it).
 pub fn report_paired_ratio(
     name: &str,
     rounds: usize,
-    mut keel: impl FnMut(),
-    mut baseline: impl FnMut(),
+    mut keel: impl FnMut() -> Duration,
+    mut baseline: impl FnMut() -> Duration,
     target: &str,
 ) {
     if !measuring() {
@@ -156,20 +157,17 @@ pub fn report_paired_ratio(
     let mut baseline_times = Vec::with_capacity(rounds);
     let mut ratios = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let time = |work: &mut dyn FnMut()| {
-            let start = std::time::Instant::now();
-            work();
-            start.elapsed().as_secs_f64()
-        };
         // Alternate which side goes first, so neither always follows the
         // other's cache footprint.
-        let (keel_seconds, baseline_seconds) = if round % 2 == 0 {
-            let keel_seconds = time(&mut keel);
-            (keel_seconds, time(&mut baseline))
+        let (keel_time, baseline_time) = if round % 2 == 0 {
+            let keel_time = keel();
+            (keel_time, baseline())
         } else {
-            let baseline_seconds = time(&mut baseline);
-            (time(&mut keel), baseline_seconds)
+            let baseline_time = baseline();
+            (keel(), baseline_time)
         };
+        let (keel_seconds, baseline_seconds) =
+            (keel_time.as_secs_f64(), baseline_time.as_secs_f64());
         keel_times.push(keel_seconds);
         baseline_times.push(baseline_seconds);
         ratios.push(keel_seconds / baseline_seconds);
@@ -186,4 +184,11 @@ pub fn report_paired_ratio(
          median of rounds {:.2}x (target {target})",
         ratios[ratios.len() / 2],
     );
+}
+
+/// The time `work` takes.
+pub fn timed(work: impl FnOnce()) -> Duration {
+    let start = std::time::Instant::now();
+    work();
+    start.elapsed()
 }
