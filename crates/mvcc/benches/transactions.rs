@@ -237,8 +237,8 @@ fn commit_two_threads(c: &mut Criterion) {
             &keel_tally,
             &baseline_tally,
         );
-        if measuring() {
-            let attempts = attempts.load(Ordering::Relaxed).max(1);
+        let attempts = attempts.load(Ordering::Relaxed);
+        if measuring() && attempts > 0 {
             eprintln!(
                 "commit_2_threads/{name}: abort rate {:.1}%",
                 100.0 * conflicts.load(Ordering::Relaxed) as f64 / attempts as f64

@@ -86,12 +86,12 @@ impl DeltaStore {
     }
 
     /// Collects versions at or below `fold_point` from every chain; returns
-    /// what was detached and the keys whose chains are now empty.
+    /// what was detached and the entries whose chains are now empty.
     pub(crate) fn collect(
         &self,
         fold_point: Timestamp,
         collect: Collect,
-    ) -> (Detached, Vec<Bytes>) {
+    ) -> (Detached, Vec<map::Entry<'_, Bytes, VersionChain>>) {
         let mut total = Detached::default();
         let mut empty = Vec::new();
         for entry in self.map.iter() {
@@ -99,7 +99,7 @@ impl DeltaStore {
             self.forget(entry.key().len(), detached);
             total += detached;
             if entry.value().is_empty() {
-                empty.push(entry.key().clone());
+                empty.push(entry);
             }
         }
         (total, empty)
@@ -115,13 +115,10 @@ impl DeltaStore {
             .fetch_sub(detached.versions, Ordering::Relaxed);
     }
 
-    /// Removes `key` if its chain is still empty. The caller holds the
+    /// Removes `entry` if its chain is still empty. The caller holds the
     /// sequencer, so no install can be racing into the chain.
-    pub(crate) fn remove_if_empty(&self, key: &[u8]) -> bool {
-        match self.map.get(key) {
-            Some(entry) if entry.value().is_empty() => entry.remove(),
-            _ => false,
-        }
+    pub(crate) fn remove_if_empty(entry: &map::Entry<'_, Bytes, VersionChain>) -> bool {
+        entry.value().is_empty() && entry.remove()
     }
 
     /// Bytes held (keys, values, per-version overhead).

@@ -19,6 +19,7 @@ use keel_tso::Timestamp;
 
 use crate::base::FoldSink;
 use crate::chain::{Collect, Detached};
+use crate::delta::DeltaStore;
 use crate::error::{BaseOperation, Error, Result};
 use crate::manager::{Inner, TransactionManager};
 use crate::stats::Counters;
@@ -146,11 +147,11 @@ pub(crate) fn collect_ready(inner: &Inner, state: &mut FoldState) -> Detached {
     let Some(fold_point) = ready else {
         return Detached::default();
     };
-    let (detached, empty_keys) = inner.delta.collect(fold_point, Collect::AllFolded);
-    for batch in empty_keys.chunks(KEY_REMOVALS_PER_SEQUENCER_HOLD) {
+    let (detached, empty_entries) = inner.delta.collect(fold_point, Collect::AllFolded);
+    for batch in empty_entries.chunks(KEY_REMOVALS_PER_SEQUENCER_HOLD) {
         let _sequencer = inner.sequencer.lock();
-        for key in batch {
-            inner.delta.remove_if_empty(key);
+        for entry in batch {
+            DeltaStore::remove_if_empty(entry);
         }
     }
     inner
