@@ -122,11 +122,13 @@ pub enum Error {
         source: SharedError,
     },
 
-    /// The base store (the engine's B+tree) failed.
-    #[error("the base store failed ({operation:?})")]
+    /// The base store (the engine's B+tree) or the fold sink failed.
+    #[error("the base store failed ({operation:?}, key {key:?})")]
     Base {
         /// What was being done.
         operation: BaseOperation,
+        /// The key being read or folded, when there is one.
+        key: Option<Bytes>,
         /// The base store's error.
         #[source]
         source: BoxError,

@@ -92,6 +92,7 @@ pub(crate) fn fold(
             sink.apply(entry.key(), &version.change)
                 .map_err(|source| Error::Base {
                     operation: BaseOperation::FoldApply,
+                    key: Some(entry.key().clone()),
                     source,
                 })?;
             keys_folded += 1;
@@ -105,6 +106,7 @@ pub(crate) fn fold(
     collected += older_than_folded;
     sink.finish(fold_point).map_err(|source| Error::Base {
         operation: BaseOperation::FoldFinish,
+        key: None,
         source,
     })?;
     inner

@@ -94,6 +94,7 @@ impl<'a> Range<'a> {
             .range(borrowed.0, borrowed.1, direction)
             .map_err(|source| Error::Base {
                 operation: BaseOperation::Range,
+                key: None,
                 source,
             })?;
         let sources = Sources {
@@ -153,6 +154,8 @@ impl<'a> Range<'a> {
                         self.sources = None;
                         return Some(Err(Error::Base {
                             operation: BaseOperation::RangeNext,
+                            // The last key the scan yielded.
+                            key: self.last_key.clone(),
                             source,
                         }));
                     }

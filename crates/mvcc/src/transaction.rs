@@ -206,6 +206,7 @@ impl Transaction {
         }
         let entry = self.inner.base.get(key).map_err(|source| Error::Base {
             operation: BaseOperation::Get,
+            key: Some(Bytes::copy_from_slice(key)),
             source,
         })?;
         Ok(entry.filter(|entry| is_live(entry.expires_at_ms, read_physical_ms)))

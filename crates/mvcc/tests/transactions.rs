@@ -530,8 +530,9 @@ fn base_failures_are_reported_and_leave_the_transaction_usable() {
         transaction.get(b"a"),
         Err(Error::Base {
             operation: BaseOperation::Get,
+            key: Some(key),
             ..
-        })
+        }) if key == bytes("a")
     ));
     assert!(matches!(
         transaction.range::<[u8], _>(.., Direction::Forward),
