@@ -49,7 +49,9 @@ pub struct LogTicket(pub u64);
 /// The engine's write-ahead log, as the commit protocol uses it.
 ///
 /// `append` is called inside the sequencer critical section, in commit
-/// timestamp order, so log order is timestamp order; it should only buffer.
+/// timestamp order, so log order is timestamp order; it should only buffer,
+/// and must not call back into the manager (beginning a transaction may
+/// take the sequencer, which is not reentrant).
 /// `wait_durable` is called outside it and blocks until the record is
 /// durable under the commit's durability mode (group commit happens there).
 ///
