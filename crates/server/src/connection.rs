@@ -50,6 +50,8 @@ struct Transaction {
     commands: Vec<(&'static CommandSpec, Command)>,
     /// A command was refused while queuing: EXEC must abort.
     dirty: bool,
+    /// Argument bytes queued, bounded by the query buffer limit.
+    queued_bytes: usize,
 }
 
 /// What the connection does after a batch of replies.
@@ -194,6 +196,19 @@ impl<B: Backend> Connection<'_, B> {
                 return Some(
                     self.reject(Reply::error("ERR Command not allowed inside a transaction")),
                 );
+            }
+            let bytes: usize = command
+                .arguments()
+                .iter()
+                .map(|argument| argument.len())
+                .sum();
+            transaction.queued_bytes = transaction.queued_bytes.saturating_add(bytes);
+            if transaction.queued_bytes > self.shared.options.limits.query_buffer_bytes_max {
+                // keel's own bound (Redis has none but maxmemory): a MULTI
+                // block holds no more than one query buffer's worth.
+                return Some(self.reject(Reply::error(
+                    "ERR MULTI block exceeds the client query buffer limit",
+                )));
             }
             transaction.commands.push((spec, command));
             return Some(Reply::Simple("QUEUED".to_owned()));

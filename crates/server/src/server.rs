@@ -29,6 +29,10 @@ use crate::reply::ProtocolVersion;
 /// it is closed (Redis's exact bytes).
 pub const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
+/// The pause after a failed accept, so a persistent failure (no file
+/// descriptors left) does not spin a core.
+pub const ACCEPT_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The server's settings.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
@@ -256,7 +260,10 @@ fn accept_loop<B: Backend>(shared: &Arc<Shared<B>>, listener: &TcpListener) {
         let stream = match stream {
             Ok(stream) => stream,
             Err(error) => {
+                // Out of file descriptors, say: back off instead of
+                // spinning on the error.
                 tracing::warn!(%error, "accept failed");
+                std::thread::sleep(ACCEPT_ERROR_BACKOFF);
                 continue;
             }
         };

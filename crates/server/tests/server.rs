@@ -641,6 +641,39 @@ fn config_get_matches_server_and_backend_settings() {
 }
 
 #[test]
+fn a_multi_block_is_bounded_by_the_query_buffer_limit() {
+    let limits = Limits {
+        query_buffer_bytes_max: 1000,
+        ..Limits::default()
+    };
+    let (server, backend) = start_server(ServerOptions {
+        limits,
+        ..ServerOptions::default()
+    });
+    let mut client = Client::connect(server.local_address());
+    assert_eq!(client.call(&["MULTI"]), ok());
+    let value = "v".repeat(400);
+    assert_eq!(
+        client.call(&["SET", "a", &value]),
+        Value::Simple("QUEUED".into())
+    );
+    assert_eq!(
+        client.call(&["SET", "b", &value]),
+        Value::Simple("QUEUED".into())
+    );
+    assert_eq!(
+        client.call(&["SET", "c", &value]),
+        error("ERR MULTI block exceeds the client query buffer limit")
+    );
+    assert_eq!(
+        client.call(&["EXEC"]),
+        error("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(backend.value(0, "a"), None);
+    server.shutdown();
+}
+
+#[test]
 fn quit_replies_then_closes() {
     let (server, _) = default_server();
     let mut client = Client::connect(server.local_address());
