@@ -79,3 +79,13 @@ pub use range::Range;
 pub use stats::MvccStats;
 pub use transaction::{Savepoint, Transaction};
 pub use write_set::{Change, WriteEntry, WriteSet};
+
+// The engine shares the manager between threads and moves transactions
+// between them (a server connection's transaction may run on any worker).
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    const fn send<T: Send>() {}
+    send_and_sync::<TransactionManager>();
+    send::<Transaction>();
+    send::<PreparedTransaction>();
+};
