@@ -240,6 +240,18 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// A command or subcommand by its full name (`get`, `client|list`), as
+/// COMMAND INFO and COMMAND DOCS accept them.
+pub fn lookup_full_name(name: &[u8]) -> Option<&'static CommandSpec> {
+    match name.iter().position(|&byte| byte == b'|') {
+        None => lookup(name),
+        Some(bar) => lookup(&name[..bar])?
+            .subcommands
+            .iter()
+            .find(|sub| sub.name.as_bytes().eq_ignore_ascii_case(&name[bar + 1..])),
+    }
+}
+
 /// Finds the command a request names and checks its arity, as Redis's
 /// `processCommand` does before anything else; the error reply otherwise.
 /// `command` must not be empty.
@@ -1309,6 +1321,18 @@ mod tests {
             error_text(&["client", "nope"]),
             "ERR unknown subcommand 'nope'. Try CLIENT HELP."
         );
+    }
+
+    #[test]
+    fn full_names_find_subcommands() {
+        assert_eq!(
+            lookup_full_name(b"CLIENT|list")
+                .map(CommandSpec::full_name)
+                .as_deref(),
+            Some("client|list")
+        );
+        assert_eq!(lookup_full_name(b"get").map(|spec| spec.name), Some("get"));
+        assert!(lookup_full_name(b"client|nope").is_none() && lookup_full_name(b"get|x").is_none());
     }
 
     #[test]

@@ -800,7 +800,8 @@ fn command_info(names: &[Bytes]) -> Reply {
         names
             .iter()
             .map(|name| {
-                command_table::lookup(name).map_or(Reply::NullBulk, CommandSpec::info_reply)
+                command_table::lookup_full_name(name)
+                    .map_or(Reply::NullBulk, CommandSpec::info_reply)
             })
             .collect(),
     )
@@ -812,7 +813,7 @@ fn command_docs(names: &[Bytes]) -> Reply {
     } else {
         names
             .iter()
-            .filter_map(|name| command_table::lookup(name))
+            .filter_map(|name| command_table::lookup_full_name(name))
             .collect()
     };
     Reply::Map(

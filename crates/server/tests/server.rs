@@ -476,6 +476,10 @@ fn command_introspection_for_redis_cli() {
         panic!()
     };
     assert_eq!(all.len() as i64, count);
+    let Value::Array(sub) = client.call(&["COMMAND", "INFO", "client|list"]) else {
+        panic!()
+    };
+    assert!(matches!(&sub[0], Value::Array(fields) if fields[0] == Value::bulk("client|list")));
     let Value::Array(info) = client.call(&["COMMAND", "INFO", "get", "nosuch"]) else {
         panic!()
     };
