@@ -3,7 +3,8 @@
 //! randomised histories are checked against their dependency graph
 //! (serializable: no cycle at all; snapshot: no cycle of ww and wr edges
 //! only), with every read checked against the snapshot at its read
-//! timestamp.
+//! timestamp. Some of the random transactions commit through two-phase
+//! commit, so prepared transactions' held keys are exercised too.
 
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
@@ -200,7 +201,21 @@ fn random_transaction(fixture: &Fixture, level: Isolation, rng: &mut SmallRng) -
         }
     }
     let read_timestamp = transaction.read_timestamp();
-    match transaction.commit() {
+    // Some go through two-phase commit: prepared (holding their keys),
+    // then committed or aborted.
+    let outcome = if rng.random_bool(0.15) {
+        match transaction.prepare() {
+            Ok(prepared) if rng.random_bool(0.2) => {
+                prepared.abort().unwrap();
+                return None;
+            }
+            Ok(prepared) => prepared.commit(),
+            Err(error) => Err(error),
+        }
+    } else {
+        transaction.commit()
+    };
+    match outcome {
         Ok(info) => Some(Observed {
             id,
             read_timestamp,
