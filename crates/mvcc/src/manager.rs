@@ -420,12 +420,7 @@ impl TransactionManager {
     /// The highest timestamp a fold may use now: the older of the oldest
     /// active read timestamp and the visible watermark.
     pub fn safe_point(&self) -> Timestamp {
-        // The watermark first, then the registry: see registry.rs.
-        let watermark = self.inner.watermark.visible();
-        let safe_point = match self.inner.registry.oldest_read_timestamp() {
-            Some(oldest) => oldest.min(watermark),
-            None => watermark,
-        };
+        let safe_point = self.inner.registry.safe_point(&self.inner.watermark);
         debug_assert!(safe_point >= self.inner.fold_point());
         safe_point
     }

@@ -161,6 +161,17 @@ impl Registry {
         self.active.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// The highest timestamp a fold may use now: the older of the oldest
+    /// registered read timestamp and the visible watermark. The watermark is
+    /// read first, then the shards (see the module documentation).
+    pub fn safe_point(&self, watermark: &Watermark) -> Timestamp {
+        let visible = watermark.visible();
+        match self.oldest_read_timestamp() {
+            Some(oldest) => oldest.min(visible),
+            None => visible,
+        }
+    }
+
     /// The oldest registered read timestamp.
     pub fn oldest_read_timestamp(&self) -> Option<Timestamp> {
         self.shards

@@ -68,11 +68,7 @@ fn a_reader_never_falls_through_to_a_stale_base() {
         };
 
         // The folder.
-        let oldest = registry.oldest_read_timestamp();
-        let safe_point = match oldest {
-            Some(oldest) => oldest.min(watermark.visible()),
-            None => watermark.visible(),
-        };
+        let safe_point = registry.safe_point(&watermark);
         assert_eq!(safe_point, at(1));
         // Relaxed: the ordering must come from the registry's protocol.
         base.store(1, Ordering::Relaxed);
@@ -86,5 +82,37 @@ fn a_reader_never_falls_through_to_a_stale_base() {
         assert!(registry.all_left_before(fence));
         chain.collect(safe_point, Collect::AllFolded);
         assert!(chain.is_empty());
+    });
+}
+
+/// BRIEF invariant 3: a transaction that is beginning while the safe point
+/// is computed (and a commit moves the watermark) never gets a read
+/// timestamp below that safe point.
+#[test]
+fn the_safe_point_never_passes_a_beginning_reader() {
+    loom::model(|| {
+        let watermark = Arc::new(Watermark::new(at(1)));
+        let registry = Arc::new(Registry::new());
+        watermark.begin(at(2));
+        let committer = {
+            let watermark = Arc::clone(&watermark);
+            thread::spawn(move || watermark.finish(at(2)))
+        };
+        let reader = {
+            let (watermark, registry) = (Arc::clone(&watermark), Arc::clone(&registry));
+            thread::spawn(move || {
+                let registration = registry.register(&watermark);
+                let read_timestamp = registration.read_timestamp();
+                (registration, read_timestamp)
+            })
+        };
+        let safe_point = registry.safe_point(&watermark);
+        let (registration, read_timestamp) = reader.join().unwrap();
+        committer.join().unwrap();
+        assert!(
+            read_timestamp >= safe_point,
+            "a reader at {read_timestamp} began below the safe point {safe_point}"
+        );
+        registry.unregister(registration);
     });
 }
