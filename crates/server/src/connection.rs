@@ -30,6 +30,10 @@ pub const READ_CHUNK_BYTES: usize = 16 << 10;
 /// bound).
 pub const OUTPUT_FLUSH_BYTES: usize = 64 << 10;
 
+/// Capacity a connection's input or output buffer keeps when it is mostly
+/// empty; beyond it, the buffer is shrunk.
+pub const RETAINED_BUFFER_BYTES_MAX: usize = 1 << 20;
+
 /// Redis's reply to a command before AUTH when a password is required.
 pub const NOAUTH_TEXT: &str = "NOAUTH Authentication required.";
 
@@ -149,6 +153,7 @@ pub(crate) fn serve<B: Backend>(shared: &Shared<B>, entry: &ClientEntry, mut str
             }
         }
         input.drain(..start);
+        shrink_if_oversized(&mut input);
         connection.publish_state(input.len());
         if connection.after == After::CloseSilently {
             break;
@@ -159,6 +164,7 @@ pub(crate) fn serve<B: Backend>(shared: &Shared<B>, entry: &ClientEntry, mut str
                 break;
             }
             output.clear();
+            shrink_if_oversized(&mut output);
         }
         if connection.after == After::Close {
             break;
@@ -767,6 +773,15 @@ impl<B: Backend> Connection<'_, B> {
     }
 }
 
+/// Gives back the memory of a buffer that a large request or reply grew,
+/// once it is mostly empty (Redis resizes query buffers in its cron), so a
+/// connection that once sent 500 MiB does not keep 500 MiB.
+fn shrink_if_oversized(buffer: &mut Vec<u8>) {
+    if buffer.capacity() > RETAINED_BUFFER_BYTES_MAX && buffer.len() < buffer.capacity() / 4 {
+        buffer.shrink_to(buffer.len().max(READ_CHUNK_BYTES));
+    }
+}
+
 fn time_reply() -> Reply {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -868,6 +883,18 @@ mod tests {
         assert!(!constant_time_equal(b"secret", b"secre"));
         assert!(!constant_time_equal(b"secret", b"secrets"));
         assert!(constant_time_equal(b"", b""));
+    }
+
+    #[test]
+    fn oversized_buffers_shrink_when_mostly_empty() {
+        let mut buffer = vec![0u8; 4 * RETAINED_BUFFER_BYTES_MAX];
+        buffer.truncate(10);
+        shrink_if_oversized(&mut buffer);
+        assert!(buffer.capacity() < RETAINED_BUFFER_BYTES_MAX && buffer.len() == 10);
+        let mut busy = vec![0u8; 4 * RETAINED_BUFFER_BYTES_MAX];
+        let capacity = busy.capacity();
+        shrink_if_oversized(&mut busy);
+        assert_eq!(busy.capacity(), capacity, "a full buffer keeps its memory");
     }
 
     #[test]

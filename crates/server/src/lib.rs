@@ -48,7 +48,7 @@ pub use backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
 pub use command_table::{CommandFlags, CommandSpec, HandledBy};
 pub use connection::{
     AUTH_WITHOUT_PASSWORD_TEXT, HELLO_NOAUTH_TEXT, NOAUTH_TEXT, OUTPUT_FLUSH_BYTES,
-    READ_CHUNK_BYTES, WRONGPASS_TEXT,
+    READ_CHUNK_BYTES, RETAINED_BUFFER_BYTES_MAX, WRONGPASS_TEXT,
 };
 pub use error::{Error, Result};
 pub use glob::{GlobPattern, glob_matches};
@@ -56,4 +56,4 @@ pub use inline::split_inline_arguments;
 pub use number::{format_double, format_human_double, parse_integer};
 pub use protocol::{ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, RequestParser, parse_all};
 pub use reply::{ProtocolVersion, Reply};
-pub use server::{MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, start};
+pub use server::{ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, start};
