@@ -67,12 +67,12 @@ pub use chain::{CommitState, Detached};
 pub use error::{BaseOperation, BoxError, ConflictKind, Error, LogOperation, Result, SharedError};
 pub use fold::FoldReport;
 pub use log::{CommitLog, LogRecord, LogTicket, NoLog};
-pub use manager::{CommitInfo, Recovery, TransactionManager, WATERMARK_IDLE_ADVANCE_INTERVAL};
+pub use manager::{CommitInfo, Recovery, TransactionManager};
 pub use options::{
     DELTA_BYTES_MAX_DEFAULT, DELTA_FULL_WAIT_MAX_DEFAULT, Isolation, KEY_BYTES_MAX_DEFAULT,
     MvccOptions, TRANSACTION_AGE_MAX_DEFAULT, TRANSACTION_AGE_WARNING_DEFAULT,
     TRANSACTION_READ_BYTES_MAX_DEFAULT, TRANSACTION_WRITE_BYTES_MAX_DEFAULT,
-    VALUE_BYTES_MAX_DEFAULT,
+    VALUE_BYTES_MAX_DEFAULT, WATERMARK_IDLE_ADVANCE_INTERVAL_DEFAULT,
 };
 pub use prepared::PreparedTransaction;
 pub use range::Range;

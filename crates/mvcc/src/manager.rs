@@ -66,13 +66,6 @@ pub(crate) struct Inner {
     pub(crate) idle_advance_due_ns: AtomicU64,
 }
 
-/// How often `begin` moves an idle watermark up to the current time, at
-/// most. Without commits the watermark would stand still, and with it the
-/// physical time against which expiry is judged; this bounds how stale a
-/// new transaction's view of expiry can be.
-pub const WATERMARK_IDLE_ADVANCE_INTERVAL: std::time::Duration =
-    std::time::Duration::from_millis(1);
-
 /// The outcome of a successful commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitInfo {
@@ -366,9 +359,10 @@ impl TransactionManager {
         let now_ns =
             u64::try_from(began_at.duration_since(inner.started).as_nanos()).unwrap_or(u64::MAX);
         let due_ns = inner.idle_advance_due_ns.load(Ordering::Relaxed);
-        let interval_ns =
-            u64::try_from(WATERMARK_IDLE_ADVANCE_INTERVAL.as_nanos()).unwrap_or(u64::MAX);
+        let interval_ns = u64::try_from(inner.options.watermark_idle_advance_interval.as_nanos())
+            .unwrap_or(u64::MAX);
         if now_ns >= due_ns
+            && inner.options.watermark_idle_advance_interval != std::time::Duration::MAX
             && inner
                 .idle_advance_due_ns
                 .compare_exchange(
@@ -401,8 +395,8 @@ impl TransactionManager {
     /// in flight (as a commit writing nothing would), so that transactions
     /// beginning afterwards judge expiry at the current time and the safe
     /// point can advance. `begin` calls it at most every
-    /// [`WATERMARK_IDLE_ADVANCE_INTERVAL`]; the engine's background thread
-    /// may call it too. Returns the watermark.
+    /// [`MvccOptions::watermark_idle_advance_interval`]; the engine's
+    /// background thread may call it too. Returns the watermark.
     pub fn advance_watermark(&self) -> Result<Timestamp> {
         let inner = &self.inner;
         let _sequencer = inner.sequencer.lock();

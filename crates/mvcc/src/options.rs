@@ -18,6 +18,8 @@ pub const VALUE_BYTES_MAX_DEFAULT: usize = 16 << 20;
 pub const TRANSACTION_AGE_WARNING_DEFAULT: Duration = Duration::from_secs(60);
 /// Default [`MvccOptions::transaction_age_max`].
 pub const TRANSACTION_AGE_MAX_DEFAULT: Duration = Duration::from_secs(600);
+/// Default [`MvccOptions::watermark_idle_advance_interval`].
+pub const WATERMARK_IDLE_ADVANCE_INTERVAL_DEFAULT: Duration = Duration::from_millis(1);
 
 /// The limits of the transaction layer. Every buffer it keeps has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,14 @@ pub struct MvccOptions {
     /// [`Error::TransactionTooOld`](crate::Error::TransactionTooOld), so
     /// that one forgotten snapshot cannot hold the safe point back forever.
     pub transaction_age_max: Duration,
+    /// How often `begin` moves an idle watermark up to the current time, at
+    /// most. Without commits the watermark would stand still, and with it
+    /// the physical time against which expiry is judged; this bounds how
+    /// stale a new transaction's view of expiry can be. `Duration::MAX`
+    /// turns it off (then only commits and
+    /// [`advance_watermark`](crate::TransactionManager::advance_watermark)
+    /// move the watermark).
+    pub watermark_idle_advance_interval: Duration,
 }
 
 impl Default for MvccOptions {
@@ -57,6 +67,7 @@ impl Default for MvccOptions {
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
             transaction_age_warning: TRANSACTION_AGE_WARNING_DEFAULT,
             transaction_age_max: TRANSACTION_AGE_MAX_DEFAULT,
+            watermark_idle_advance_interval: WATERMARK_IDLE_ADVANCE_INTERVAL_DEFAULT,
         }
     }
 }

@@ -623,3 +623,17 @@ fn an_idle_watermark_follows_the_clock_for_expiry() {
     // Nothing was logged for the advance.
     assert_eq!(fixture.log.records().len(), 1);
 }
+
+#[test]
+fn the_idle_advance_can_be_turned_off() {
+    let options = MvccOptions {
+        watermark_idle_advance_interval: Duration::MAX,
+        ..MvccOptions::default()
+    };
+    let fixture = fixture_with(MemoryBase::new(), options);
+    for _ in 0..3 {
+        let transaction = fixture.manager.begin(Isolation::Serializable);
+        assert_eq!(transaction.read_timestamp(), keel_tso::Timestamp::ZERO);
+    }
+    assert!(fixture.manager.advance_watermark().unwrap() > keel_tso::Timestamp::ZERO);
+}
