@@ -1,0 +1,3 @@
+//! The `keel` command-line tool (issue 8, in progress).
+
+fn main() {}
