@@ -17,6 +17,9 @@ use crate::options::Durability;
 /// stores the keyspace in its own field.
 pub(crate) const KEYSPACE_PREFIX_BYTES: usize = 4;
 
+/// A log ticket is the record's lsn with its durability in the top bits.
+const TICKET_DURABILITY_SHIFT: u32 = 60;
+
 pub(crate) struct WalLog {
     pub(crate) wal: Arc<Wal>,
     durability: Durability,
@@ -123,11 +126,18 @@ pub(crate) fn mvcc_write_set(set: &keel_wal::WriteSet) -> Result<WriteSet, keel_
 
 impl CommitLog for WalLog {
     fn append(&self, record: LogRecord<'_>) -> Result<LogTicket, BoxError> {
+        let durability = match record {
+            LogRecord::Commit { hint, .. } => {
+                Durability::from_hint(hint).unwrap_or(self.durability)
+            }
+            _ => self.durability,
+        };
         let (wal_record, commit_timestamp) = match record {
             LogRecord::Commit {
                 transaction_id,
                 commit_timestamp,
                 writes,
+                hint: _,
             } => (
                 Record::Commit(keel_wal::WriteSet {
                     transaction_id,
@@ -166,12 +176,18 @@ impl CommitLog for WalLog {
         if let Some(timestamp) = commit_timestamp {
             self.pending.lock().push_back((timestamp, lsn));
         }
-        Ok(LogTicket(lsn.0))
+        // The ticket carries the durability to wait for in its top bits.
+        debug_assert!(lsn.0 < 1 << TICKET_DURABILITY_SHIFT);
+        Ok(LogTicket(
+            lsn.0 | u64::from(durability.hint()) << TICKET_DURABILITY_SHIFT,
+        ))
     }
 
     fn wait_durable(&self, ticket: LogTicket) -> Result<(), BoxError> {
-        if self.durability == Durability::Sync {
-            self.wal.wait_durable(Lsn(ticket.0))?;
+        let lsn = Lsn(ticket.0 & ((1 << TICKET_DURABILITY_SHIFT) - 1));
+        let hint = (ticket.0 >> TICKET_DURABILITY_SHIFT) as u8;
+        if Durability::from_hint(hint).unwrap_or(self.durability) == Durability::Sync {
+            self.wal.wait_durable(lsn)?;
         }
         Ok(())
     }

@@ -23,6 +23,25 @@ pub enum Durability {
 }
 
 impl Durability {
+    /// The hint a transaction's commit record carries through keel-mvcc
+    /// (0 = the database's durability).
+    pub(crate) fn hint(self) -> u8 {
+        match self {
+            Durability::Sync => 1,
+            Durability::Periodic => 2,
+            Durability::None => 3,
+        }
+    }
+
+    pub(crate) fn from_hint(hint: u8) -> Option<Durability> {
+        match hint {
+            1 => Some(Durability::Sync),
+            2 => Some(Durability::Periodic),
+            3 => Some(Durability::None),
+            _ => None,
+        }
+    }
+
     pub(crate) fn wal(self) -> keel_wal::Durability {
         match self {
             Durability::Sync => keel_wal::Durability::Sync,

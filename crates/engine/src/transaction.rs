@@ -246,9 +246,16 @@ impl Transaction {
         Ok(Iter { inner: Some(range) })
     }
 
+    /// Sets this transaction's durability, overriding the database's
+    /// [`crate::Options::durability`] for its commit.
+    pub fn set_durability(&mut self, durability: crate::Durability) {
+        self.inner.set_log_hint(durability.hint());
+    }
+
     /// Commits: validates (under [`Isolation::Serializable`], every key and
     /// range read), makes the writes visible and waits until they are
-    /// durable under the database's [`crate::Durability`]. A transaction
+    /// durable under the transaction's [`crate::Durability`] (the
+    /// database's unless [`Transaction::set_durability`] chose another). A transaction
     /// that wrote nothing commits at once.
     ///
     /// # Errors

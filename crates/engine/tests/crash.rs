@@ -95,3 +95,45 @@ fn a_crash_at_every_operation_keeps_every_acknowledged_commit() {
     eprintln!("engine crash images checked: {images}");
     assert!(images > 500);
 }
+
+#[test]
+fn a_sync_commit_survives_a_crash_in_a_database_that_does_not_sync() {
+    for mode in CrashMode::ALL {
+        let vfs = SimVfs::new(9);
+        let shared: Arc<dyn Vfs> = Arc::new(vfs.clone());
+        let unsynced = keel::Options {
+            durability: keel::Durability::None,
+            ..options()
+        };
+        let db = Database::open_with_vfs(shared.clone(), Path::new(DIR), unsynced.clone()).unwrap();
+        let ks = db.default_keyspace();
+        for index in 0..10u32 {
+            db.update(|tx| tx.put(&ks, &index.to_be_bytes(), "fast"))
+                .unwrap();
+        }
+        let mut tx = db.begin(keel::Isolation::Serializable);
+        tx.put(&ks, b"important", "durable").unwrap();
+        tx.set_durability(keel::Durability::Sync);
+        tx.commit().unwrap();
+        // Cut the power before anything else is written.
+        vfs.set_crash_point(Some(vfs.operations()));
+        drop(db);
+        vfs.crash(mode);
+        let db = Database::open_with_vfs(shared, Path::new(DIR), unsynced).unwrap();
+        let ks = db.default_keyspace();
+        assert_eq!(
+            db.view(|tx| tx.get(&ks, b"important")).unwrap().as_deref(),
+            Some(&b"durable"[..]),
+            "{mode:?}"
+        );
+        // The earlier unsynced commits precede it in the log: the sync made them durable too.
+        for index in 0..10u32 {
+            assert!(
+                db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
+                    .unwrap()
+                    .is_some(),
+                "{mode:?}"
+            );
+        }
+    }
+}

@@ -17,6 +17,10 @@ pub enum LogRecord<'a> {
         commit_timestamp: Timestamp,
         /// What it wrote, sorted by key.
         writes: &'a WriteSet,
+        /// The transaction's [`Transaction::set_log_hint`]
+        /// (crate::Transaction::set_log_hint): opaque to keel-mvcc; the
+        /// engine passes the commit's durability this way.
+        hint: u8,
     },
     /// A write set prepared for two-phase commit.
     Prepare {

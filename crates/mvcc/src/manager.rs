@@ -211,6 +211,7 @@ impl Inner {
         transaction_id: u64,
         writes: &WriteSet,
         prepared: bool,
+        hint: u8,
     ) -> Result<CommitInfo> {
         let commit_timestamp = self.oracle.next()?;
         assert!(
@@ -229,6 +230,7 @@ impl Inner {
                 transaction_id,
                 commit_timestamp,
                 writes,
+                hint,
             }
         };
         let ticket = match self.log.append(record) {

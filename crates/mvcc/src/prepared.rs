@@ -72,7 +72,7 @@ impl PreparedTransaction {
         let sequencer = inner.sequencer.lock();
         inner.check_writable()?;
         let writes = Arc::clone(&self.writes);
-        let result = inner.sequence_commit(sequencer, self.transaction_id, &writes, true);
+        let result = inner.sequence_commit(sequencer, self.transaction_id, &writes, true, 0);
         self.decided = result.is_ok();
         result
     }

@@ -257,6 +257,7 @@ impl CommitLog for MemoryLog {
                 transaction_id,
                 commit_timestamp,
                 writes,
+                ..
             } => LoggedRecord::Commit {
                 transaction_id,
                 commit_timestamp,

@@ -82,6 +82,7 @@ pub struct Transaction {
     undo: Vec<(Bytes, Option<Change>)>,
     next_savepoint_number: u64,
     finished: bool,
+    log_hint: u8,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -119,6 +120,7 @@ impl Transaction {
             undo: Vec::new(),
             next_savepoint_number: 0,
             finished: false,
+            log_hint: 0,
         }
     }
 
@@ -242,6 +244,13 @@ impl Transaction {
             bounds,
             direction,
         )
+    }
+
+    /// Sets the hint handed to the log with this transaction's commit
+    /// record ([`LogRecord::Commit`](crate::LogRecord::Commit)): opaque to
+    /// keel-mvcc; the engine uses it for per-commit durability.
+    pub fn set_log_hint(&mut self, hint: u8) {
+        self.log_hint = hint;
     }
 
     /// Sets `key` to `value`.
@@ -427,7 +436,13 @@ impl Transaction {
             )
             .map_err(|error| self.note_conflict(error))?;
         self.finished = true;
-        inner.sequence_commit(sequencer, self.transaction_id, &writes, false)
+        inner.sequence_commit(
+            sequencer,
+            self.transaction_id,
+            &writes,
+            false,
+            self.log_hint,
+        )
     }
 
     /// Prepares for two-phase commit: validates like `commit`, logs the
