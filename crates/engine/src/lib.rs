@@ -22,7 +22,7 @@
 //!     println!("{key:?} = {value:?}");
 //! }
 //! tx.commit()?;
-//! # Ok::<(), keel::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Inside (docs/ARCHITECTURE.md): `database.rs` opens and recovers
