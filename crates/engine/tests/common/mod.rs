@@ -9,8 +9,11 @@ use keel::{Database, Durability, Options};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-/// `(keyspace name, key)` → value.
-pub type Model = BTreeMap<(String, Vec<u8>), Vec<u8>>;
+/// `(keyspace name, key)` → (value, expiry in ms since the Unix epoch).
+pub type Model = BTreeMap<(String, Vec<u8>), (Vec<u8>, Option<u64>)>;
+
+/// A fixed expiry a day ahead of any run, so expiring keys stay live.
+pub const EXPIRES_AT_MS: u64 = 4_102_444_800_000;
 
 pub const KEYSPACES: [&str; 2] = ["alpha", "beta"];
 
@@ -29,25 +32,58 @@ pub fn options() -> Options {
 /// What a workload run saw before the disk failed.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub acknowledged: Model,
+    /// The state after each acknowledged commit, in commit order
+    /// (`states[0]` is the empty database).
+    pub states: Vec<Model>,
+    /// `states[durable]` is the state after the last commit acknowledged
+    /// with `Sync` durability (or a checkpoint): every later commit was
+    /// acknowledged without waiting for the disk.
+    pub durable: usize,
     /// The state if the commit in flight at the failure made it.
     pub in_flight: Option<Model>,
     pub completed: bool,
 }
 
+impl Outcome {
+    /// The states recovery may give: any state from the last durable one
+    /// on (commits without `Sync` may be lost, but only from the end: log
+    /// order is commit order), or the one in flight.
+    pub fn allowed(&self) -> impl Iterator<Item = &Model> {
+        self.states[self.durable..]
+            .iter()
+            .chain(self.in_flight.iter())
+    }
+
+    pub fn last(&self) -> &Model {
+        self.states.last().expect("the empty state is always there")
+    }
+}
+
 /// Three rounds of transactions with a checkpoint after each; stops at the
-/// first error.
-pub fn workload(open: &dyn Fn() -> keel::Result<Database>, seed: u64) -> Outcome {
-    let mut outcome = Outcome::default();
+/// first error. Each commit is `Sync` or, with `mixed_durability`, `None`
+/// at random.
+pub fn workload(
+    open: &dyn Fn() -> keel::Result<Database>,
+    seed: u64,
+    mixed_durability: bool,
+) -> Outcome {
+    let mut outcome = Outcome {
+        states: vec![Model::new()],
+        ..Outcome::default()
+    };
     let Ok(db) = open() else {
         return outcome;
     };
     let mut rng = SmallRng::seed_from_u64(seed);
     for round in 0..3 {
         for _ in 0..12 {
-            let mut next = outcome.acknowledged.clone();
+            let mut next = outcome.last().clone();
+            let sync = !mixed_durability || rng.random_bool(0.3);
             let result = (|| {
                 let mut tx = db.begin(keel::Isolation::Serializable);
+                if !sync {
+                    tx.set_durability(Durability::None);
+                }
                 for _ in 0..rng.random_range(1..4) {
                     let name = KEYSPACES[rng.random_range(0..2)];
                     let keyspace = db.keyspace(name)?;
@@ -58,34 +94,41 @@ pub fn workload(open: &dyn Fn() -> keel::Result<Database>, seed: u64) -> Outcome
                     } else {
                         let len = [1, 30, 300, 3000][rng.random_range(0..4)];
                         let value = vec![rng.random::<u8>(); len];
-                        if rng.random_bool(0.2) {
-                            tx.put_with_ttl(
-                                &keyspace,
-                                &key,
-                                value.clone(),
-                                std::time::Duration::from_secs(86_400),
-                            )?;
-                        } else {
-                            tx.put(&keyspace, &key, value.clone())?;
+                        let expires = rng.random_bool(0.2).then_some(EXPIRES_AT_MS);
+                        match expires {
+                            Some(at) => tx.put_expiring_at(&keyspace, &key, value.clone(), at)?,
+                            None => tx.put(&keyspace, &key, value.clone())?,
                         }
-                        next.insert((name.to_string(), key), value);
+                        next.insert((name.to_string(), key), (value, expires));
                     }
                 }
                 tx.commit()
             })();
             match result {
-                Ok(()) => outcome.acknowledged = next,
+                Ok(()) => {
+                    outcome.states.push(next);
+                    if sync {
+                        outcome.durable = outcome.states.len() - 1;
+                    }
+                }
                 Err(_) => {
                     outcome.in_flight = Some(next);
                     return outcome;
                 }
             }
         }
-        if round < 2 && db.checkpoint().is_err() {
-            return outcome;
+        if round < 2 {
+            if db.checkpoint().is_err() {
+                return outcome;
+            }
+            // A checkpoint folds and makes durable everything before it.
+            outcome.durable = outcome.states.len() - 1;
         }
     }
     outcome.completed = db.close().is_ok();
+    if outcome.completed {
+        outcome.durable = outcome.states.len() - 1;
+    }
     outcome
 }
 
@@ -95,9 +138,15 @@ pub fn contents(db: &Database) -> Model {
     for name in KEYSPACES {
         let keyspace = db.keyspace(name).unwrap();
         db.view(|tx| {
-            for entry in tx.range::<[u8], _>(&keyspace, ..)? {
-                let (key, value) = entry?;
-                model.insert((name.to_string(), key.to_vec()), value.to_vec());
+            let keys: Vec<_> = tx
+                .range::<[u8], _>(&keyspace, ..)?
+                .map(|entry| entry.map(|(key, _)| key))
+                .collect::<keel::Result<_>>()?;
+            for key in keys {
+                let (value, expires) = tx
+                    .get_with_expiry(&keyspace, &key)?
+                    .expect("a key the scan found");
+                model.insert((name.to_string(), key.to_vec()), (value.to_vec(), expires));
             }
             Ok(())
         })
