@@ -78,6 +78,14 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The storage engine failed (opening, closing, checkpointing).
+    #[error("{operation}: {source}")]
+    Engine {
+        /// What was being done, with the path where there is one.
+        operation: String,
+        /// The engine's error.
+        source: keel::Error,
+    },
 }
 
 impl Error {
@@ -86,7 +94,10 @@ impl Error {
     pub fn is_protocol_error(&self) -> bool {
         !matches!(
             self,
-            Error::Bind { .. } | Error::Socket { .. } | Error::QueryBufferLimit { .. }
+            Error::Bind { .. }
+                | Error::Socket { .. }
+                | Error::QueryBufferLimit { .. }
+                | Error::Engine { .. }
         )
     }
 

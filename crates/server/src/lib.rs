@@ -17,6 +17,11 @@
 //!   so the engine's session only supplies reads and writes.
 //! * `backend.rs`: the seam the engine implements ([`Backend`],
 //!   [`Session`]).
+//! * `keel_backend.rs`: the backend over a keel database ([`KeelBackend`]):
+//!   a keyspace per database index, a keel transaction per command or
+//!   MULTI block, WATCH as a transaction's reads, INFO from the engine's
+//!   stats; `engine_store.rs` is the data commands' store over a keel
+//!   transaction, `scan.rs` SCAN's cursor.
 //! * `server.rs` and `connection.rs`: the TCP listener, a thread per
 //!   connection, pipelining, HELLO/AUTH/SELECT/CLIENT/MULTI and the other
 //!   connection commands.
@@ -34,14 +39,17 @@ pub mod command_arguments;
 pub mod command_table;
 mod connection;
 pub mod data_commands;
+mod engine_store;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_support;
 mod glob;
 mod inline;
+mod keel_backend;
 mod number;
 mod protocol;
 mod reply;
+mod scan;
 mod server;
 
 pub use backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
@@ -53,7 +61,14 @@ pub use connection::{
 pub use error::{Error, Result};
 pub use glob::{GlobPattern, glob_matches};
 pub use inline::split_inline_arguments;
+pub use keel_backend::{
+    AppendFsync, COMMAND_ATTEMPTS_MAX, DATABASES_DEFAULT, FLUSH_IN_TRANSACTION_KEYS_MAX,
+    KeelBackend, KeelBackendOptions, KeelSession, WATCH_KEYSPACE, keyspace_name,
+};
 pub use number::{format_double, format_human_double, parse_integer};
 pub use protocol::{ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, RequestParser, parse_all};
 pub use reply::{ProtocolVersion, Reply};
+pub use scan::{
+    SCAN_CURSOR_PREFIX_BYTES, ScanBatch, cursor_for_key, cursor_prefix, scan_batch, scan_start_key,
+};
 pub use server::{ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, start};

@@ -1,0 +1,247 @@
+//! [`EngineStore`]: the data commands' [`KeyValueStore`] over one keel
+//! transaction, a keyspace per database index.
+//!
+//! The store remembers its first failure: a command that failed half way
+//! (say the second key of an MSET was too large) must not commit the
+//! first half, so the caller rolls the transaction back instead.
+
+use std::ops::Bound;
+
+use bytes::Bytes;
+use keel::{Keyspace, Transaction};
+
+use crate::backend::DatabaseIndex;
+use crate::data_commands::{KeyValueStore, StoredValue};
+
+/// Keys read per batch when a store counts or deletes a whole keyspace.
+pub(crate) const KEYSPACE_BATCH_KEYS: usize = 1024;
+
+/// The keyspaces a store may touch, by database index.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Keyspaces<'a> {
+    /// One database (a single command).
+    One(DatabaseIndex, &'a Keyspace),
+    /// Every database, index `i` at position `i` (a MULTI block).
+    All(&'a [&'a Keyspace]),
+}
+
+impl<'a> Keyspaces<'a> {
+    fn get(self, database: DatabaseIndex) -> Result<&'a Keyspace, keel::Error> {
+        let found = match self {
+            Keyspaces::One(index, keyspace) => (index == database).then_some(keyspace),
+            Keyspaces::All(keyspaces) => usize::try_from(database)
+                .ok()
+                .and_then(|index| keyspaces.get(index).copied()),
+        };
+        found.ok_or_else(|| keel::Error::KeyspaceNotFound {
+            name: crate::keel_backend::keyspace_name(database),
+        })
+    }
+
+    fn indexes(self) -> Vec<DatabaseIndex> {
+        match self {
+            Keyspaces::One(index, _) => vec![index],
+            Keyspaces::All(keyspaces) => (0..keyspaces.len())
+                .filter_map(|index| DatabaseIndex::try_from(index).ok())
+                .collect(),
+        }
+    }
+}
+
+/// A [`KeyValueStore`] over a keel transaction.
+#[derive(Debug)]
+pub(crate) struct EngineStore<'a> {
+    transaction: &'a mut Transaction,
+    keyspaces: Keyspaces<'a>,
+    now_ms: i64,
+    failure: Option<keel::Error>,
+    wrote: bool,
+}
+
+impl<'a> EngineStore<'a> {
+    /// A store over `transaction`, judging expiry at `now_ms`.
+    pub(crate) fn new(
+        transaction: &'a mut Transaction,
+        keyspaces: Keyspaces<'a>,
+        now_ms: i64,
+    ) -> EngineStore<'a> {
+        EngineStore {
+            transaction,
+            keyspaces,
+            now_ms,
+            failure: None,
+            wrote: false,
+        }
+    }
+
+    /// The first error a call returned, if any: the transaction must then
+    /// be rolled back.
+    pub(crate) fn take_failure(&mut self) -> Option<keel::Error> {
+        self.failure.take()
+    }
+
+    /// Whether anything was written.
+    pub(crate) fn wrote(&self) -> bool {
+        self.wrote
+    }
+
+    /// The keyspace of `database`.
+    pub(crate) fn keyspace(&self, database: DatabaseIndex) -> Result<&'a Keyspace, keel::Error> {
+        self.keyspaces.get(database)
+    }
+
+    /// The transaction, for commands the trait does not cover (SCAN).
+    pub(crate) fn transaction(&mut self) -> &mut Transaction {
+        self.transaction
+    }
+
+    /// Records `error` as the store's failure and returns it.
+    pub(crate) fn fail(&mut self, error: keel::Error) -> keel::Error {
+        if self.failure.is_none() {
+            self.failure = Some(error.clone());
+        }
+        error
+    }
+
+    fn keys_in(
+        &mut self,
+        keyspace: &Keyspace,
+        after: Option<&[u8]>,
+        count_max: usize,
+    ) -> Result<Vec<Bytes>, keel::Error> {
+        let lower = match after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        self.transaction
+            .range::<[u8], _>(keyspace, (lower, Bound::Unbounded))?
+            .take(count_max)
+            .map(|item| item.map(|(key, _)| key))
+            .collect()
+    }
+
+    fn checked<T>(&mut self, result: Result<T, keel::Error>) -> Result<T, keel::Error> {
+        result.map_err(|error| self.fail(error))
+    }
+
+    fn flush_keyspace(&mut self, keyspace: &Keyspace) -> Result<(), keel::Error> {
+        let mut after: Option<Bytes> = None;
+        loop {
+            let keys = self.keys_in(keyspace, after.as_deref(), KEYSPACE_BATCH_KEYS)?;
+            for key in &keys {
+                self.transaction.delete(keyspace, key)?;
+                self.wrote = true;
+            }
+            if keys.len() < KEYSPACE_BATCH_KEYS {
+                return Ok(());
+            }
+            after = keys.last().cloned();
+        }
+    }
+}
+
+impl KeyValueStore for EngineStore<'_> {
+    type Error = keel::Error;
+
+    fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    fn get(
+        &mut self,
+        database: DatabaseIndex,
+        key: &[u8],
+    ) -> Result<Option<StoredValue>, Self::Error> {
+        let now_ms = self.now_ms;
+        let result = self.keyspace(database).and_then(|keyspace| {
+            self.transaction
+                .get_with_expiry(keyspace, key)
+                .map(|entry| {
+                    entry
+                        .map(|(value, expires_at_ms)| StoredValue {
+                            value,
+                            deadline_ms: expires_at_ms
+                                .map(|deadline| i64::try_from(deadline).unwrap_or(i64::MAX)),
+                        })
+                        // The engine judges expiry at its read timestamp;
+                        // the commands at `now_ms`, which is no earlier.
+                        .filter(|stored| {
+                            stored.deadline_ms.is_none_or(|deadline| deadline > now_ms)
+                        })
+                })
+        });
+        self.checked(result)
+    }
+
+    fn put(
+        &mut self,
+        database: DatabaseIndex,
+        key: &[u8],
+        stored: StoredValue,
+    ) -> Result<(), Self::Error> {
+        let result = self
+            .keyspace(database)
+            .and_then(|keyspace| match stored.deadline_ms {
+                None => self.transaction.put(keyspace, key, stored.value),
+                Some(deadline) => self.transaction.put_expiring_at(
+                    keyspace,
+                    key,
+                    stored.value,
+                    // The commands never write a deadline at or before now.
+                    u64::try_from(deadline).unwrap_or(0),
+                ),
+            });
+        self.wrote = true;
+        self.checked(result)
+    }
+
+    fn delete(&mut self, database: DatabaseIndex, key: &[u8]) -> Result<bool, Self::Error> {
+        let existed = self.get(database, key)?.is_some();
+        if existed {
+            let result = self
+                .keyspace(database)
+                .and_then(|keyspace| self.transaction.delete(keyspace, key));
+            self.wrote = true;
+            self.checked(result)?;
+        }
+        Ok(existed)
+    }
+
+    fn keys_after(
+        &mut self,
+        database: DatabaseIndex,
+        after: Option<&[u8]>,
+        count_max: usize,
+    ) -> Result<Vec<Bytes>, Self::Error> {
+        let result = self
+            .keyspace(database)
+            .and_then(|keyspace| self.keys_in(keyspace, after, count_max));
+        self.checked(result)
+    }
+
+    fn count(&mut self, database: DatabaseIndex) -> Result<u64, Self::Error> {
+        let result = self.keyspace(database).and_then(|keyspace| {
+            let mut count: u64 = 0;
+            for item in self.transaction.range::<[u8], _>(keyspace, ..)? {
+                item?;
+                count += 1;
+            }
+            Ok(count)
+        });
+        self.checked(result)
+    }
+
+    fn flush(&mut self, database: Option<DatabaseIndex>) -> Result<(), Self::Error> {
+        let indexes = match database {
+            Some(database) => vec![database],
+            None => self.keyspaces.indexes(),
+        };
+        for index in indexes {
+            let result = self
+                .keyspace(index)
+                .and_then(|keyspace| self.flush_keyspace(keyspace));
+            self.checked(result)?;
+        }
+        Ok(())
+    }
+}
