@@ -132,6 +132,31 @@ impl File for StdFile {
         }
     }
 
+    fn start_writeback(&self, offset: u64, len: u64) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let start = i64::try_from(offset).unwrap_or(i64::MAX);
+            let length = i64::try_from(len).unwrap_or(i64::MAX);
+            // SAFETY: a plain system call on a descriptor this handle owns
+            // (open for its lifetime); it reads no memory of ours.
+            let result = unsafe {
+                nix::libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    start,
+                    length,
+                    nix::libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
+            if result != 0 {
+                return Err(self.error(Op::Advise, io::Error::last_os_error()));
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
+        Ok(())
+    }
+
     fn sync_data(&self) -> Result<()> {
         self.file
             .sync_data()

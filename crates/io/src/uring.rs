@@ -249,6 +249,9 @@ impl File for UringFile {
     fn write_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> Result<()> {
         self.std.write_vectored_at(bufs, offset)
     }
+    fn start_writeback(&self, offset: u64, len: u64) -> Result<()> {
+        self.std.start_writeback(offset, len)
+    }
     fn sync_data(&self) -> Result<()> {
         self.std.sync_data()
     }

@@ -107,6 +107,19 @@ pub trait File: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Starts writing the range's dirty data to the device, without
+    /// waiting and without making anything durable: a hint that lets the
+    /// device work while the caller prepares more, so that a later
+    /// [`File::sync_data`] has less left to wait for (`sync_file_range`
+    /// with `SYNC_FILE_RANGE_WRITE` on Linux). A no-op where unsupported,
+    /// and on [`SimVfs`](crate::SimVfs): durability is unchanged, so are
+    /// the crash semantics. A failure is not a write failure (a failed
+    /// write-back still fails the next `sync_data`).
+    fn start_writeback(&self, offset: u64, len: u64) -> Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`, or fails with
     /// [`Error::UnexpectedEof`] naming the offset and file size.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {

@@ -154,6 +154,21 @@ fn vectored_writes_write_the_concatenation() {
 }
 
 #[test]
+fn starting_write_back_changes_no_contents() {
+    for_each_backend(|vfs, root| {
+        let root = setup(vfs, root);
+        let file = vfs.open(&root.join("w"), OpenMode::CreateNew).unwrap();
+        file.write_all_at(&[5u8; 8192], 0).unwrap();
+        file.start_writeback(0, 8192).unwrap();
+        // Past the end, and an empty range, are fine too.
+        file.start_writeback(4096, 1 << 20).unwrap();
+        file.start_writeback(0, 0).unwrap();
+        assert_eq!(read_to_end(file.as_ref()).unwrap(), vec![5u8; 8192]);
+        file.sync_data().unwrap();
+    });
+}
+
+#[test]
 fn write_batch_writes_every_entry() {
     for_each_backend(|vfs, root| {
         let root = setup(vfs, root);

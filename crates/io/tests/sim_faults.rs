@@ -275,6 +275,20 @@ fn vectored_writes_crash_as_their_sequence_of_writes() {
     assert_eq!(contents(&vfs, "/d/f").unwrap(), bufs.concat());
 }
 
+/// Starting write-back is a hint: on the simulated disk it is no
+/// operation (no crash point falls on it) and makes nothing durable.
+#[test]
+fn starting_write_back_makes_nothing_durable() {
+    let vfs = SimVfs::new(3);
+    let file = durable_file(&vfs);
+    file.write_all_at(b"unsynced", 0).unwrap();
+    let before = vfs.operations();
+    file.start_writeback(0, 8).unwrap();
+    assert_eq!(vfs.operations(), before);
+    vfs.crash(CrashMode::LoseUnsynced);
+    assert_eq!(contents(&vfs, "/d/f").unwrap(), b"");
+}
+
 #[test]
 fn the_crash_point_stops_every_later_mutation() {
     let vfs = SimVfs::new(1);
