@@ -11,7 +11,9 @@
 //! * `pager_read_miss`: `Pager::read(page, |view| view.u64_at(0))`;
 //! * `pread_4k`: `read_exact_at` of 4 KiB into one buffer, from another
 //!   handle of the same file, at the block that holds that page (found by
-//!   scanning the file for the pages' marks at setup).
+//!   scanning the file for the pages' marks at setup);
+//! * `pread_4k_pool_buffers`, for reference: the same, into `POOL_PAGES`
+//!   buffers in turn (the copies land in as much memory as the pool's).
 //!
 //! The file was just written and read whole, so the OS page cache holds
 //! it: both sides copy from the page cache and neither waits for the disk,
@@ -135,6 +137,26 @@ fn miss_reads(c: &mut Criterion) {
             baseline.record(iterations, start.elapsed())
         })
     });
+    // For reference: the same reads into as many buffers as the pool has
+    // frames, in turn, so the copies land in memory as spread as the
+    // pager's (what a frame costs, apart from the pager's own work).
+    let mut buffers = vec![0u8; PAGE_BYTES * POOL_PAGES as usize];
+    let spread = Tally::default();
+    let mut next = 0u64;
+    group.bench_function("pread_4k_pool_buffers", |b| {
+        b.iter_custom(|iterations| {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                let (_, offset) = at(next);
+                let slot = (next % POOL_PAGES) as usize * PAGE_BYTES;
+                next += 1;
+                let buffer = &mut buffers[slot..slot + PAGE_BYTES];
+                file.read_exact_at(buffer, offset).expect("read");
+                black_box(buffer);
+            }
+            spread.record(iterations, start.elapsed())
+        })
+    });
     group.finish();
 
     if common::measuring() {
@@ -151,6 +173,12 @@ fn miss_reads(c: &mut Criterion) {
         &keel,
         &baseline,
         "<= 1.3x",
+    );
+    common::report_time_ratio(
+        "miss_reads: pager_read_miss / pread_4k_pool_buffers",
+        &keel,
+        &spread,
+        "for reference",
     );
     // The same two loops, interleaved (see `report_paired_ratio`).
     let mut next_keel = 0u64;
