@@ -1,3 +1,82 @@
-//! The `keel` command-line tool (issue 8, in progress).
+//! The `keel` command-line tool.
+//!
+//! - `keel serve`: the Redis-compatible server (`serve.rs`), with
+//!   redis-server's flag names.
+//! - `keel check DIR`: verify a database's checksums and invariants
+//!   (`inspect.rs`).
+//! - `keel stat DIR`: sizes, keyspaces, checkpoint, log, fold status
+//!   (`inspect.rs`).
+//! - `keel dump DIR FILE` / `keel load DIR FILE`: export and import
+//!   keyspaces in the format of docs/FORMAT.md, "Dump files"
+//!   (`dump_format.rs`, `dump.rs`).
+//! - `keel bench`: a built-in workload runner (`bench.rs`).
+//!
+//! Errors are printed in plain words with the path involved, and the exit
+//! status is non-zero.
 
-fn main() {}
+mod bench;
+mod dump;
+mod dump_format;
+mod inspect;
+mod serve;
+mod units;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// keel: an embedded transactional key-value store, and a Redis-compatible
+/// server on top of it.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, about, long_about = None)]
+struct Arguments {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Redis-compatible server (default 127.0.0.1:6380, ./keel-data).
+    Serve(serve::ServeArguments),
+    /// Verify every checksum and structural invariant of a database.
+    Check(inspect::CheckArguments),
+    /// Show a database's sizes, keyspaces, checkpoint, log and fold status.
+    Stat(inspect::StatArguments),
+    /// Export keyspaces to a dump file (docs/FORMAT.md, "Dump files").
+    Dump(dump::DumpArguments),
+    /// Import a dump file into a database.
+    Load(dump::LoadArguments),
+    /// Run the built-in workloads on a scratch database and print a table.
+    Bench(bench::BenchArguments),
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn main() -> ExitCode {
+    let arguments = Arguments::parse();
+    init_logging();
+    let result = match arguments.command {
+        Command::Serve(arguments) => serve::run(&arguments),
+        Command::Check(arguments) => inspect::check(&arguments),
+        Command::Stat(arguments) => inspect::stat(&arguments),
+        Command::Dump(arguments) => dump::dump(&arguments),
+        Command::Load(arguments) => dump::load(&arguments),
+        Command::Bench(arguments) => bench::run(&arguments),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("keel: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

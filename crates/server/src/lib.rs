@@ -71,4 +71,6 @@ pub use reply::{ProtocolVersion, Reply};
 pub use scan::{
     SCAN_CURSOR_PREFIX_BYTES, ScanBatch, cursor_for_key, cursor_prefix, scan_batch, scan_start_key,
 };
-pub use server::{ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, start};
+pub use server::{
+    ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, ServerStopper, start,
+};

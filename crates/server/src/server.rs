@@ -163,6 +163,21 @@ impl<B: Backend> Shared<B> {
     }
 }
 
+/// Stops a server from another thread (a signal handler, say) while its
+/// [`ServerHandle`] waits. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ServerStopper {
+    stop: Arc<StopSignal>,
+}
+
+impl ServerStopper {
+    /// Asks the server to stop: it stops accepting and closes every
+    /// connection; [`ServerHandle::wait`] then returns.
+    pub fn stop(&self) {
+        self.stop.request();
+    }
+}
+
 /// A running server: its address, and the way to stop it.
 #[derive(Debug)]
 pub struct ServerHandle {
@@ -176,6 +191,13 @@ impl ServerHandle {
     /// options asked for port 0).
     pub fn local_address(&self) -> SocketAddr {
         self.local_address
+    }
+
+    /// A way to stop the server from another thread.
+    pub fn stopper(&self) -> ServerStopper {
+        ServerStopper {
+            stop: Arc::clone(&self.stop),
+        }
     }
 
     /// Stops accepting, closes every connection, and waits for all the

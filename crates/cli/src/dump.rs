@@ -1,0 +1,301 @@
+//! `keel dump` and `keel load`: keyspaces to and from a dump file
+//! (`dump_format.rs`; docs/FORMAT.md, "Dump files").
+//!
+//! A dump is one snapshot of the database: every entry as of the moment
+//! it began, in key order per keyspace. A load first reads the whole file
+//! and verifies every checksum and the counts, and only then writes, so a
+//! damaged file writes nothing.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use indicatif::{ProgressBar, ProgressStyle};
+use keel::{Database, Durability, Isolation, Options};
+
+use crate::dump_format::{DumpReader, DumpWriter, Record};
+use crate::inspect::open_existing;
+use crate::units::human_bytes;
+
+/// Keys read per batch while dumping.
+const DUMP_BATCH_KEYS: usize = 1024;
+/// Bytes of keys and values a load commits per transaction.
+const LOAD_BATCH_BYTES: usize = 4 << 20;
+
+/// `keel dump` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DumpArguments {
+    /// The database directory.
+    pub dir: PathBuf,
+    /// The dump file to write (replaced if it exists).
+    pub file: PathBuf,
+    /// Dump only this keyspace (repeatable); default: every keyspace.
+    #[arg(long = "keyspace")]
+    pub keyspaces: Vec<String>,
+}
+
+/// `keel load` arguments.
+#[derive(Debug, clap::Args)]
+pub struct LoadArguments {
+    /// The database directory (created if missing).
+    pub dir: PathBuf,
+    /// The dump file to read.
+    pub file: PathBuf,
+    /// Load only this keyspace of the dump (repeatable); default: all.
+    #[arg(long = "keyspace")]
+    pub keyspaces: Vec<String>,
+}
+
+fn counter(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}: {pos} entries ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_owned());
+    bar
+}
+
+fn byte_bar(message: &str, total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(message.to_owned());
+    bar
+}
+
+/// `keel dump DIR FILE`.
+pub fn dump(arguments: &DumpArguments) -> Result<ExitCode> {
+    let started = Instant::now();
+    let database = open_existing(
+        &arguments.dir,
+        Options {
+            background_maintenance: false,
+            ..Options::default()
+        },
+    )?;
+    let names: Vec<String> = if arguments.keyspaces.is_empty() {
+        database.keyspaces()
+    } else {
+        let known = database.keyspaces();
+        for name in &arguments.keyspaces {
+            if !known.contains(name) {
+                bail!(
+                    "{} has no keyspace {name:?} (it has {})",
+                    arguments.dir.display(),
+                    known.join(", ")
+                );
+            }
+        }
+        arguments.keyspaces.clone()
+    };
+    // Write beside the target, then rename: a failed dump leaves no
+    // half file under the target's name.
+    let file = &arguments.file;
+    let temporary = file.with_extension("partial");
+    let output = File::create(&temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
+    let mut writer = DumpWriter::new(BufWriter::with_capacity(1 << 20, output))
+        .with_context(|| format!("writing {} failed", temporary.display()))?;
+    let progress = counter("dumping");
+    let mut transaction = database.begin(Isolation::Snapshot);
+    for name in &names {
+        let keyspace = database.keyspace(name)?;
+        writer.keyspace(name)?;
+        let mut after: Option<Bytes> = None;
+        loop {
+            let lower = match &after {
+                Some(after) => std::ops::Bound::Excluded(after.as_ref()),
+                None => std::ops::Bound::Unbounded,
+            };
+            let keys: Vec<Bytes> = transaction
+                .range::<[u8], _>(&keyspace, (lower, std::ops::Bound::Unbounded))?
+                .take(DUMP_BATCH_KEYS)
+                .map(|item| item.map(|(key, _)| key))
+                .collect::<keel::Result<_>>()
+                .with_context(|| format!("reading keyspace {name:?} failed"))?;
+            for key in &keys {
+                // The range gives no expiry; a point read does.
+                if let Some((value, expires_at_ms)) = transaction.get_with_expiry(&keyspace, key)? {
+                    writer
+                        .entry(key, &value, expires_at_ms)
+                        .with_context(|| format!("writing {} failed", temporary.display()))?;
+                    progress.inc(1);
+                }
+            }
+            if keys.len() < DUMP_BATCH_KEYS {
+                break;
+            }
+            after = keys.last().cloned();
+        }
+    }
+    transaction.rollback();
+    let (counts, output) = writer
+        .finish()
+        .with_context(|| format!("writing {} failed", temporary.display()))?;
+    let output = output
+        .into_inner()
+        .map_err(|error| error.into_error())
+        .with_context(|| format!("writing {} failed", temporary.display()))?;
+    output
+        .sync_all()
+        .with_context(|| format!("syncing {} failed", temporary.display()))?;
+    std::fs::rename(&temporary, file).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            temporary.display(),
+            file.display()
+        )
+    })?;
+    progress.finish_and_clear();
+    database.close()?;
+    let bytes = std::fs::metadata(file)
+        .map(|metadata| metadata.len())
+        .unwrap_or(0);
+    println!(
+        "dumped {} entries of {} keyspace(s) from {} to {} ({}) in {:.2} s",
+        counts.entries,
+        counts.keyspaces,
+        arguments.dir.display(),
+        file.display(),
+        human_bytes(bytes),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_dump(path: &Path) -> Result<(DumpReader<BufReader<File>>, u64)> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let bytes = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+    let reader = DumpReader::new(BufReader::with_capacity(1 << 20, file))
+        .with_context(|| format!("{} is not a readable dump", path.display()))?;
+    Ok((reader, bytes))
+}
+
+/// `keel load DIR FILE`: verifies the whole file, then writes it in
+/// large transactions without waiting for fsyncs (the fastest path the
+/// engine offers); closing the database makes it all durable at once.
+pub fn load(arguments: &LoadArguments) -> Result<ExitCode> {
+    let started = Instant::now();
+    let path = &arguments.file;
+    // Pass 1: every checksum and the counts, before anything is written.
+    let (mut reader, total_bytes) = open_dump(path)?;
+    let progress = byte_bar("verifying", total_bytes);
+    let mut found_keyspaces = Vec::new();
+    while let Some(record) = reader
+        .next_record()
+        .with_context(|| format!("{} is damaged", path.display()))?
+    {
+        if let Record::Keyspace(name) = record {
+            found_keyspaces.push(name);
+        }
+        progress.set_position(reader.offset());
+    }
+    progress.finish_and_clear();
+    let verified = reader.counts();
+    tracing::info!(
+        entries = verified.entries,
+        keyspaces = verified.keyspaces,
+        file = %path.display(),
+        "dump verified"
+    );
+    for name in &arguments.keyspaces {
+        if !found_keyspaces.contains(name) {
+            bail!("{} has no keyspace {name:?}", path.display());
+        }
+    }
+
+    // Pass 2: write.
+    std::fs::create_dir_all(&arguments.dir)
+        .with_context(|| format!("cannot create {}", arguments.dir.display()))?;
+    let database = Database::open(
+        &arguments.dir,
+        Options::default().with_durability(Durability::None),
+    )
+    .map_err(|error| match error {
+        keel::Error::Locked { .. } => anyhow::anyhow!(
+            "{} is in use by another process (a running `keel serve`?)",
+            arguments.dir.display()
+        ),
+        other => anyhow::Error::new(other).context(format!(
+            "cannot open the database in {}",
+            arguments.dir.display()
+        )),
+    })?;
+    let (mut reader, _) = open_dump(path)?;
+    let progress = byte_bar("loading", total_bytes);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        });
+    let mut keyspace = None;
+    let mut transaction = database.begin(Isolation::Snapshot);
+    let mut batch_bytes = 0usize;
+    let mut loaded = 0u64;
+    let mut expired = 0u64;
+    while let Some(record) = reader.next_record()? {
+        match record {
+            Record::Keyspace(name) => {
+                keyspace = if arguments.keyspaces.is_empty() || arguments.keyspaces.contains(&name)
+                {
+                    Some(
+                        database
+                            .keyspace(&name)
+                            .with_context(|| format!("cannot create keyspace {name:?}"))?,
+                    )
+                } else {
+                    None
+                };
+            }
+            Record::Entry {
+                key,
+                value,
+                expires_at_ms,
+            } => {
+                let Some(keyspace) = &keyspace else {
+                    continue;
+                };
+                batch_bytes += key.len() + value.len();
+                match expires_at_ms {
+                    Some(deadline) if deadline <= now_ms => {
+                        expired += 1;
+                        continue;
+                    }
+                    Some(deadline) => {
+                        transaction.put_expiring_at(keyspace, &key, value, deadline)?;
+                    }
+                    None => transaction.put(keyspace, &key, value)?,
+                }
+                loaded += 1;
+                if batch_bytes >= LOAD_BATCH_BYTES {
+                    std::mem::replace(&mut transaction, database.begin(Isolation::Snapshot))
+                        .commit()
+                        .context("committing a batch failed")?;
+                    batch_bytes = 0;
+                    progress.set_position(reader.offset());
+                }
+            }
+        }
+    }
+    transaction
+        .commit()
+        .context("committing the last batch failed")?;
+    progress.finish_and_clear();
+    database
+        .close()
+        .with_context(|| format!("closing {} failed", arguments.dir.display()))?;
+    println!(
+        "loaded {loaded} entries into {} from {} in {:.2} s ({expired} already expired, skipped)",
+        arguments.dir.display(),
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,153 @@
+//! `keel serve`: the Redis-compatible server over a keel database, with
+//! redis-server's flag names where one exists.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use keel_server::{AppendFsync, KeelBackend, KeelBackendOptions, ServerOptions};
+
+use crate::units::parse_bytes;
+
+fn parse_appendfsync(text: &str) -> Result<AppendFsync, String> {
+    AppendFsync::parse(text).ok_or_else(|| format!("{text:?} is not one of always, everysec, no"))
+}
+
+/// `keel serve` flags.
+#[derive(Debug, clap::Args)]
+pub struct ServeArguments {
+    /// TCP port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 6380)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Data directory (created if missing).
+    #[arg(long, default_value = "./keel-data")]
+    pub dir: PathBuf,
+    /// When a write is durable before it is acknowledged: always (fsync,
+    /// group-committed), everysec (fsync every second), no (the OS
+    /// decides).
+    #[arg(long, default_value = "everysec", value_parser = parse_appendfsync)]
+    pub appendfsync: AppendFsync,
+    /// Password clients must give with AUTH (none: no authentication).
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// Most clients connected at once.
+    #[arg(long, default_value_t = 10_000)]
+    pub maxclients: usize,
+    /// Number of databases SELECT accepts (each a keel keyspace db<n>).
+    #[arg(long, default_value_t = keel_server::DATABASES_DEFAULT)]
+    pub databases: u32,
+    /// Buffer pool for B+tree pages (e.g. 256mb, 1gb).
+    #[arg(long, default_value = "256mb", value_parser = parse_bytes)]
+    pub pool_bytes: u64,
+    /// Checkpoint at least this often, in seconds, while anything changed.
+    #[arg(long, default_value_t = keel::CHECKPOINT_INTERVAL_DEFAULT.as_secs())]
+    pub checkpoint_interval: u64,
+    /// Checkpoint once this much log was written since the last one.
+    #[arg(long, default_value = "128mb", value_parser = parse_bytes)]
+    pub checkpoint_wal_bytes: u64,
+}
+
+/// The address to bind: IPv6 addresses get brackets.
+fn bind_address(bind: &str, port: u16) -> String {
+    if bind.contains(':') && !bind.starts_with('[') {
+        format!("[{bind}]:{port}")
+    } else {
+        format!("{bind}:{port}")
+    }
+}
+
+/// Runs the server until SHUTDOWN, SIGINT or SIGTERM; then closes the
+/// database cleanly (fold, checkpoint, log sync).
+pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
+    let dir = &arguments.dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    if arguments.checkpoint_interval == 0 {
+        anyhow::bail!("--checkpoint-interval must be at least 1 second");
+    }
+    let engine = keel::Options {
+        pool_bytes: arguments.pool_bytes,
+        checkpoint_interval: Duration::from_secs(arguments.checkpoint_interval),
+        checkpoint_wal_bytes: arguments.checkpoint_wal_bytes,
+        ..keel::Options::default()
+    };
+    let limits = keel_server::Limits::default();
+    let backend = KeelBackend::open(
+        dir,
+        engine,
+        KeelBackendOptions {
+            appendfsync: arguments.appendfsync,
+            databases: arguments.databases,
+            limits: limits.clone(),
+        },
+    )
+    .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+    let backend = Arc::new(backend);
+    let address = bind_address(&arguments.bind, arguments.port);
+    let server = keel_server::start(
+        ServerOptions {
+            bind_address: address.clone(),
+            max_clients: arguments.maxclients,
+            require_password: arguments.requirepass.clone(),
+            databases: arguments.databases,
+            limits,
+            ..ServerOptions::default()
+        },
+        Arc::clone(&backend),
+    )
+    .with_context(|| format!("cannot listen on {address}"))?;
+
+    let stopper = server.stopper();
+    let signalled = Arc::new(AtomicBool::new(false));
+    let handler_signalled = Arc::clone(&signalled);
+    ctrlc::set_handler(move || {
+        if handler_signalled.swap(true, Ordering::SeqCst) {
+            // A second signal: the user insists.
+            eprintln!("keel: second signal, exiting without closing the database");
+            std::process::exit(130);
+        }
+        tracing::info!("signal received: stopping the server and closing the database");
+        stopper.stop();
+    })
+    .context("cannot install the SIGINT/SIGTERM handler")?;
+
+    tracing::info!(
+        address = %server.local_address(),
+        dir = %dir.display(),
+        appendfsync = %arguments.appendfsync,
+        "keel serve: ready to accept connections"
+    );
+    server.wait();
+    let backend =
+        Arc::into_inner(backend).context("the server still holds the database after stopping")?;
+    backend
+        .close()
+        .with_context(|| format!("closing the database in {} failed", dir.display()))?;
+    tracing::info!(dir = %dir.display(), "database closed cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_get_brackets() {
+        assert_eq!(bind_address("127.0.0.1", 6380), "127.0.0.1:6380");
+        assert_eq!(bind_address("::1", 6380), "[::1]:6380");
+        assert_eq!(bind_address("[::1]", 1), "[::1]:1");
+    }
+
+    #[test]
+    fn appendfsync_names_parse() {
+        assert_eq!(parse_appendfsync("always"), Ok(AppendFsync::Always));
+        assert_eq!(parse_appendfsync("EVERYSEC"), Ok(AppendFsync::EverySec));
+        assert!(parse_appendfsync("sometimes").is_err());
+    }
+}

@@ -1,0 +1,224 @@
+//! `keel serve` as a process, with Debian's redis-cli and
+//! redis-benchmark (which must be installed: the tests fail, loudly, when
+//! they are not): a redis-cli session, redis-benchmark with and without
+//! pipelining, SHUTDOWN, SIGTERM, and start-up errors.
+
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{ServeProcess, free_port, keel, redis_tool};
+use redis::Commands;
+
+#[test]
+fn a_redis_cli_session_works() {
+    let temporary = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(&temporary.path().join("data"), &[]);
+    assert_eq!(server.redis_cli(&["PING"]), "PONG\n");
+    assert_eq!(server.redis_cli(&["SET", "greeting", "hello"]), "OK\n");
+    assert_eq!(server.redis_cli(&["GET", "greeting"]), "hello\n");
+    assert_eq!(server.redis_cli(&["INCRBY", "counter", "41"]), "41\n");
+    assert_eq!(server.redis_cli(&["INCR", "counter"]), "42\n");
+    assert_eq!(
+        server.redis_cli(&["SET", "temporary", "x", "EX", "100"]),
+        "OK\n"
+    );
+    assert_eq!(server.redis_cli(&["TTL", "temporary"]), "100\n");
+    let mut keys: Vec<String> = server
+        .redis_cli(&["--scan"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["counter", "greeting", "temporary"]);
+    assert_eq!(
+        server.redis_cli(&["-n", "3", "SET", "in-three", "3"]),
+        "OK\n"
+    );
+    assert_eq!(server.redis_cli(&["-n", "3", "DBSIZE"]), "1\n");
+    assert_eq!(server.redis_cli(&["DBSIZE"]), "3\n");
+    let info = server.redis_cli(&["INFO", "keyspace"]);
+    assert!(info.contains("db0:keys=3,expires=1"), "{info}");
+    assert!(info.contains("db3:keys=1,expires=0"), "{info}");
+    // Commands from standard input, as a script would send them.
+    let mut child = Command::new(redis_tool("redis-cli"))
+        .args(["-p", &server.port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"MULTI\nSET a 1\nINCR a\nEXEC\nGET a\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "OK\nQUEUED\nQUEUED\nOK\n2\n2\n"
+    );
+    // A bulk import with redis-cli --pipe (RESP on standard input).
+    let mut protocol = Vec::new();
+    for index in 0..1000 {
+        let key = format!("piped:{index}");
+        write!(
+            protocol,
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n",
+            key.len()
+        )
+        .unwrap();
+    }
+    let mut child = Command::new(redis_tool("redis-cli"))
+        .args(["-p", &server.port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&protocol).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("errors: 0, replies: 1000"), "{text}");
+    assert_eq!(server.redis_cli(&["DBSIZE"]), "1004\n");
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{status}: {log}");
+}
+
+#[test]
+fn redis_benchmark_runs_with_and_without_pipelining() {
+    let temporary = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(&temporary.path().join("data"), &["--appendfsync", "always"]);
+    for pipeline in ["1", "16"] {
+        let output = Command::new(redis_tool("redis-benchmark"))
+            .args([
+                "-p",
+                &server.port.to_string(),
+                "-t",
+                "set,get,incr,mset",
+                "-n",
+                "2000",
+                "-c",
+                "8",
+                "-r",
+                "500",
+                "-P",
+                pipeline,
+                "-q",
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let text = String::from_utf8_lossy(&output.stdout).replace('\r', "\n");
+        for test in ["SET", "GET", "INCR", "MSET"] {
+            assert!(
+                text.lines()
+                    .any(|line| line.starts_with(test) && line.contains("requests per second")),
+                "no {test} result with -P {pipeline}:\n{text}"
+            );
+        }
+    }
+    let mut client = server.client();
+    let counters: Vec<String> = client.keys("counter:*").unwrap();
+    let values: Vec<i64> = redis::cmd("MGET")
+        .arg(&counters)
+        .query(&mut client)
+        .unwrap();
+    assert_eq!(
+        values.iter().sum::<i64>(),
+        4000,
+        "every INCR of both runs counted"
+    );
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut client).unwrap();
+    assert!(keys > 100, "SET with -r 500 wrote many keys: {keys}");
+    let mut keys: Vec<String> = client.keys("key:*").unwrap();
+    let key = keys.pop().unwrap();
+    let value: Vec<u8> = client.get(&key).unwrap();
+    assert_eq!(value.len(), 3, "redis-benchmark's 3-byte payload in {key}");
+    drop(client);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn shutdown_and_sigterm_close_the_database_cleanly() {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("data");
+    let server = ServeProcess::start(&dir, &["--appendfsync", "no"]);
+    let mut client = server.client();
+    let _: () = client.set("survives", "shutdown").unwrap();
+    drop(client);
+    // SHUTDOWN closes the connection without a reply; redis-cli says so.
+    let _ = Command::new(redis_tool("redis-cli"))
+        .args(["-p", &server.port.to_string(), "SHUTDOWN"])
+        .output()
+        .unwrap();
+    let (status, log) = server.wait_for_exit();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("database closed cleanly"), "{log}");
+
+    let server = ServeProcess::start(&dir, &["--appendfsync", "no"]);
+    let mut client = server.client();
+    let value: String = client.get("survives").unwrap();
+    assert_eq!(value, "shutdown");
+    let _: () = client.set("survives", "sigterm").unwrap();
+    drop(client);
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("signal received"), "{log}");
+    assert!(log.contains("database closed cleanly"), "{log}");
+
+    // Closed cleanly: a checkpoint holds everything, nothing to replay.
+    let output = keel(&["stat", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("commits replayed 0"), "{text}");
+    assert!(text.contains("db0              1 keys"), "{text}");
+}
+
+#[test]
+fn start_up_errors_name_the_problem_and_fail() {
+    let temporary = tempfile::tempdir().unwrap();
+    let file = temporary.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let output = keel(&["serve", "--dir", file.join("data").to_str().unwrap()]);
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("cannot create the data directory") && text.contains("a-file"),
+        "{text}"
+    );
+
+    let dir = temporary.path().join("data");
+    let server = ServeProcess::start(&dir, &[]);
+    // The same port again: taken.
+    let output = keel(&[
+        "serve",
+        "--port",
+        &server.port.to_string(),
+        "--dir",
+        temporary.path().join("other").to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("cannot listen on 127.0.0.1:"), "{text}");
+    // The same directory again: locked.
+    let output = keel(&[
+        "serve",
+        "--port",
+        &free_port().to_string(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("cannot open the database") && text.contains("locked"),
+        "{text}"
+    );
+    let output = keel(&["serve", "--appendfsync", "sometimes"]);
+    assert!(!output.status.success());
+    drop(server);
+}

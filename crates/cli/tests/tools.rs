@@ -1,0 +1,300 @@
+//! `keel check`, `keel stat`, `keel dump` and `keel load` on real
+//! database directories: a dump loads back to the same entries, a damaged
+//! dump writes nothing, a damaged page file fails the check, and errors
+//! name the path with a non-zero exit status.
+
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::keel;
+use keel::{Database, Options};
+
+type Contents = BTreeMap<String, BTreeMap<Vec<u8>, (Vec<u8>, Option<u64>)>>;
+
+/// Far in the future: 2100-01-01.
+const FAR_DEADLINE_MS: u64 = 4_102_444_800_000;
+
+fn fill(dir: &Path) {
+    let database = Database::open(dir, Options::default()).unwrap();
+    let users = database.keyspace("users").unwrap();
+    let db0 = database.keyspace("db0").unwrap();
+    database
+        .update(|transaction| {
+            for index in 0..3000u32 {
+                let value = vec![(index % 251) as u8; (index % 40) as usize * 50];
+                transaction.put(&users, format!("user:{index:05}").as_bytes(), value)?;
+            }
+            transaction.put_expiring_at(&db0, b"expires-later", "soon", FAR_DEADLINE_MS)?;
+            transaction.put(&db0, b"", "the empty key")?;
+            transaction.put(&db0, b"\x00\xffbinary", vec![0u8, 1, 2])
+        })
+        .unwrap();
+    database.keyspace("empty").unwrap();
+    database.close().unwrap();
+}
+
+fn contents(dir: &Path) -> Contents {
+    let database = Database::open(
+        dir,
+        Options {
+            create_if_missing: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut all = Contents::new();
+    for name in database.keyspaces() {
+        let keyspace = database.keyspace(&name).unwrap();
+        let entries = database
+            .view(|transaction| {
+                let keys: Vec<_> = transaction
+                    .range::<[u8], _>(&keyspace, ..)?
+                    .map(|item| item.map(|(key, _)| key))
+                    .collect::<keel::Result<_>>()?;
+                let mut entries = BTreeMap::new();
+                for key in keys {
+                    let (value, expiry) = transaction.get_with_expiry(&keyspace, &key)?.unwrap();
+                    entries.insert(key.to_vec(), (value.to_vec(), expiry));
+                }
+                Ok(entries)
+            })
+            .unwrap();
+        all.insert(name, entries);
+    }
+    database.close().unwrap();
+    all
+}
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn dump_then_load_gives_the_same_entries() {
+    let temporary = tempfile::tempdir().unwrap();
+    let source = temporary.path().join("source");
+    fill(&source);
+    let file = temporary.path().join("all.keeldump");
+    let output = keel(&["dump", source.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("dumped 3003 entries"),
+        "{}",
+        text(&output)
+    );
+
+    let target = temporary.path().join("target");
+    let output = keel(&["load", target.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("loaded 3003 entries"),
+        "{}",
+        text(&output)
+    );
+    let expected = contents(&source);
+    assert_eq!(
+        expected["db0"][&b"expires-later".to_vec()].1,
+        Some(FAR_DEADLINE_MS)
+    );
+    assert_eq!(contents(&target), expected);
+
+    // One keyspace only.
+    let only = temporary.path().join("users.keeldump");
+    let output = keel(&[
+        "dump",
+        source.to_str().unwrap(),
+        only.to_str().unwrap(),
+        "--keyspace",
+        "users",
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let partial = temporary.path().join("partial");
+    let output = keel(&["load", partial.to_str().unwrap(), only.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    let loaded = contents(&partial);
+    assert_eq!(loaded["users"], expected["users"]);
+    assert!(loaded.get("db0").is_none_or(BTreeMap::is_empty));
+
+    let output = keel(&[
+        "dump",
+        source.to_str().unwrap(),
+        only.to_str().unwrap(),
+        "--keyspace",
+        "nonexistent",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("no keyspace \"nonexistent\""),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn a_damaged_dump_is_refused_before_anything_is_written() {
+    let temporary = tempfile::tempdir().unwrap();
+    let source = temporary.path().join("source");
+    fill(&source);
+    let file = temporary.path().join("all.keeldump");
+    assert!(
+        keel(&["dump", source.to_str().unwrap(), file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let damaged = temporary.path().join("damaged.keeldump");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let target = temporary.path().join("target");
+    let output = keel(&["load", target.to_str().unwrap(), damaged.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = text(&output);
+    assert!(
+        message.contains("damaged.keeldump is damaged") && message.contains("checksum mismatch"),
+        "{message}"
+    );
+    assert!(!target.exists(), "nothing was written");
+
+    let truncated = temporary.path().join("truncated.keeldump");
+    std::fs::write(&truncated, &bytes[..middle]).unwrap();
+    let output = keel(&[
+        "load",
+        target.to_str().unwrap(),
+        truncated.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("truncated"), "{}", text(&output));
+}
+
+#[test]
+fn check_and_stat_report_on_a_database() {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("db");
+    fill(&dir);
+    let output = keel(&["check", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    let report = text(&output);
+    assert!(
+        report.contains("OK: every checksum and invariant holds"),
+        "{report}"
+    );
+    assert!(report.contains("3003 entries read"), "{report}");
+
+    let output = keel(&["stat", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    let report = text(&output);
+    for expected in [
+        "page file",
+        "checkpoint",
+        "users            3000 keys",
+        "empty            0 keys",
+    ] {
+        assert!(
+            report.contains(expected),
+            "stat lacks {expected:?}:\n{report}"
+        );
+    }
+
+    // Damage every page past the two meta slots.
+    let pages = dir.join("pages");
+    let mut bytes = std::fs::read(&pages).unwrap();
+    let page_bytes = 4096;
+    for block in 2..bytes.len() / page_bytes {
+        bytes[block * page_bytes + 100] ^= 0x5a;
+    }
+    std::fs::write(&pages, &bytes).unwrap();
+    let output = keel(&["check", dir.to_str().unwrap()]);
+    assert!(
+        !output.status.success(),
+        "damage went unnoticed: {}",
+        text(&output)
+    );
+    let report = text(&output).to_lowercase();
+    assert!(
+        report.contains("corrupt") || report.contains("checksum") || report.contains("problem"),
+        "{report}"
+    );
+}
+
+#[test]
+fn errors_name_the_path_and_fail() {
+    let temporary = tempfile::tempdir().unwrap();
+    let missing = temporary.path().join("missing");
+    for command in ["check", "stat"] {
+        let output = keel(&[command, missing.to_str().unwrap()]);
+        assert!(!output.status.success());
+        assert!(
+            text(&output).contains("missing is not a directory"),
+            "{command}: {}",
+            text(&output)
+        );
+    }
+    let empty = temporary.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let output = keel(&["check", empty.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("holds no keel database"),
+        "{}",
+        text(&output)
+    );
+    let output = keel(&[
+        "load",
+        empty.to_str().unwrap(),
+        missing.join("file").to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("cannot open"), "{}", text(&output));
+    let not_a_dump = temporary.path().join("not-a-dump");
+    std::fs::write(&not_a_dump, b"hello, this is not a dump at all").unwrap();
+    let output = keel(&[
+        "load",
+        empty.to_str().unwrap(),
+        not_a_dump.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("bad magic"), "{}", text(&output));
+}
+
+#[test]
+fn bench_runs_every_workload_and_prints_a_table() {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("bench");
+    let output = keel(&[
+        "bench",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--keys",
+        "2000",
+        "--threads",
+        "2",
+        "--commits-per-thread",
+        "20",
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let table = String::from_utf8_lossy(&output.stdout);
+    for workload in [
+        "bulk load",
+        "individual writes",
+        "batch writes (keys)",
+        "random reads",
+        "range reads (of 10)",
+        "removals",
+        "concurrent writers",
+    ] {
+        assert!(
+            table.lines().any(|line| line.starts_with(workload)),
+            "no row for {workload}:\n{table}"
+        );
+    }
+    assert!(!dir.exists(), "the scratch directory was removed");
+}
