@@ -80,6 +80,25 @@ pub trait Session: Send {
     /// Runs one command in `database` and returns its reply.
     fn execute(&mut self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply;
 
+    /// Runs pipelined data commands of one client (consecutive requests
+    /// of one read, outside MULTI, at most [`PIPELINE_COMMANDS_MAX`]) in
+    /// order and returns their replies, which the connection sends only
+    /// after this returns. Each must be atomic on its own, as with
+    /// [`Session::execute`]; a backend may run several in one transaction
+    /// (one commit, one fsync), which is a serial order too. The default
+    /// runs them one by one.
+    ///
+    /// [`PIPELINE_COMMANDS_MAX`]: crate::PIPELINE_COMMANDS_MAX
+    fn execute_pipeline(
+        &mut self,
+        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
+    ) -> Vec<Reply> {
+        commands
+            .iter()
+            .map(|(database, spec, command)| self.execute(*database, spec, command))
+            .collect()
+    }
+
     /// WATCH: remembers `keys` of `database` as they are now (their
     /// versions), for the next [`Session::execute_transaction`].
     fn watch(&mut self, database: DatabaseIndex, keys: &[bytes::Bytes]);

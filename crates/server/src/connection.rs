@@ -34,6 +34,14 @@ pub const OUTPUT_FLUSH_BYTES: usize = 64 << 10;
 /// empty; beyond it, the buffer is shrunk.
 pub const RETAINED_BUFFER_BYTES_MAX: usize = 1 << 20;
 
+/// Most pipelined data commands handed to the session at once
+/// ([`Session::execute_pipeline`]).
+pub const PIPELINE_COMMANDS_MAX: usize = 256;
+
+/// Most argument bytes of the pipelined commands handed to the session at
+/// once (a larger command goes alone).
+pub const PIPELINE_ARGUMENT_BYTES_MAX: usize = 1 << 20;
+
 /// Redis's reply to a command before AUTH when a password is required.
 pub const NOAUTH_TEXT: &str = "NOAUTH Authentication required.";
 
@@ -77,6 +85,9 @@ struct Connection<'a, B: Backend> {
     database: DatabaseIndex,
     name: Option<Bytes>,
     transaction: Option<Transaction>,
+    /// Pipelined data commands not yet run, their replies owed next.
+    pipeline: Vec<(DatabaseIndex, &'static CommandSpec, Command)>,
+    pipeline_bytes: usize,
     after: After,
 }
 
@@ -92,6 +103,8 @@ pub(crate) fn serve<B: Backend>(shared: &Shared<B>, entry: &ClientEntry, mut str
         database: 0,
         name: None,
         transaction: None,
+        pipeline: Vec::new(),
+        pipeline_bytes: 0,
         after: After::Continue,
     };
     let mut parser = RequestParser::new(shared.options.limits.clone());
@@ -139,6 +152,7 @@ pub(crate) fn serve<B: Backend>(shared: &Shared<B>, entry: &ClientEntry, mut str
                 }
                 Ok(Parsed::Incomplete) => break,
                 Err(error) => {
+                    connection.run_pipeline(&mut output);
                     tracing::debug!(%error, client = entry.id, "protocol error");
                     Reply::error(error.reply_text()).encode(connection.protocol, &mut output);
                     connection.after = After::Close;
@@ -152,6 +166,7 @@ pub(crate) fn serve<B: Backend>(shared: &Shared<B>, entry: &ClientEntry, mut str
                 output.clear();
             }
         }
+        connection.run_pipeline(&mut output);
         input.drain(..start);
         shrink_if_oversized(&mut input);
         connection.publish_state(input.len());
@@ -180,9 +195,69 @@ impl<B: Backend> Connection<'_, B> {
             .stats
             .commands_processed
             .fetch_add(1, Ordering::Relaxed);
+        let command = match self.queue_pipelined(command, out) {
+            Some(command) => command,
+            None => return,
+        };
+        // Anything else runs after the pipelined commands before it.
+        self.run_pipeline(out);
         let reply = self.process(command);
         if let Some(reply) = reply {
             reply.encode(self.protocol, out);
+        }
+    }
+
+    /// Holds back a data command that can run with its neighbours
+    /// ([`Session::execute_pipeline`]); gives back any other request.
+    fn queue_pipelined(&mut self, command: Command, out: &mut Vec<u8>) -> Option<Command> {
+        let Ok(spec) = command_table::resolve(&command) else {
+            return Some(command);
+        };
+        let pipelinable = self.authenticated
+            && self.transaction.is_none()
+            && spec.handled_by == HandledBy::Backend
+            && spec.container.is_none()
+            && matches!(spec.group, "string" | "generic");
+        if !pipelinable {
+            return Some(command);
+        }
+        let bytes: usize = command
+            .arguments()
+            .iter()
+            .map(|argument| argument.len())
+            .sum();
+        if self.pipeline_bytes.saturating_add(bytes) > PIPELINE_ARGUMENT_BYTES_MAX {
+            self.run_pipeline(out);
+        }
+        {
+            let mut state = self.entry.state();
+            state.last_command = spec.full_name();
+            state.last_interaction = Instant::now();
+        }
+        self.pipeline_bytes = self.pipeline_bytes.saturating_add(bytes);
+        self.pipeline.push((self.database, spec, command));
+        if self.pipeline.len() >= PIPELINE_COMMANDS_MAX {
+            self.run_pipeline(out);
+        }
+        None
+    }
+
+    /// Runs the held-back pipelined commands and encodes their replies.
+    fn run_pipeline(&mut self, out: &mut Vec<u8>) {
+        if self.pipeline.is_empty() {
+            return;
+        }
+        let replies = self.session.execute_pipeline(&self.pipeline);
+        debug_assert_eq!(replies.len(), self.pipeline.len());
+        let count = self.pipeline.len();
+        self.pipeline.clear();
+        self.pipeline_bytes = 0;
+        let mut replies = replies.into_iter();
+        for _ in 0..count {
+            replies
+                .next()
+                .unwrap_or_else(|| Reply::error("ERR the backend returned too few replies"))
+                .encode(self.protocol, out);
         }
     }
 

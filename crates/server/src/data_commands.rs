@@ -359,7 +359,11 @@ impl<S: KeyValueStore> Context<'_, S> {
     fn set(&mut self, arguments: &[Bytes], now_ms: i64) -> Outcome {
         let set = parse_set(arguments, now_ms)?;
         let key = &arguments[1];
-        let old = self.get(key)?;
+        // A plain SET is a blind write: reading the old value would only
+        // add a read that concurrent SETs of the key conflict with.
+        let needs_old =
+            set.return_old || set.condition != SetCondition::Always || set.expiry == Expiry::Keep;
+        let old = if needs_old { self.get(key)? } else { None };
         let allowed = match set.condition {
             SetCondition::Always => true,
             SetCondition::IfAbsent => old.is_none(),

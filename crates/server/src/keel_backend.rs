@@ -4,6 +4,10 @@
 //! - Every command runs in a keel transaction of its own (serializable
 //!   for a command that may write, a snapshot for a read-only one) through
 //!   [`data_commands`]; a conflict runs it again, so each is atomic.
+//! - Pipelined data commands of one client that arrived in one read run
+//!   in one transaction (one commit, and one fsync under `always`), each
+//!   still atomic; replies are sent after the commit. If one of them fails
+//!   in the store, or the group keeps conflicting, they run one by one.
 //! - MULTI/EXEC runs the block in one serializable transaction. Without
 //!   WATCH a conflicting block is run again; with WATCH it runs in the
 //!   transaction WATCH began, which read the watched keys, and a conflict
@@ -54,6 +58,10 @@ pub const FLUSH_IN_TRANSACTION_KEYS_MAX: usize = 10_000;
 /// How many times a command or MULTI block that keeps conflicting is run
 /// before its client gets an error.
 pub const COMMAND_ATTEMPTS_MAX: u32 = keel::UPDATE_ATTEMPTS_MAX;
+
+/// How many times a group of pipelined commands that keeps conflicting
+/// runs as one transaction before its commands run one by one.
+pub const PIPELINE_ATTEMPTS_MAX: u32 = 3;
 
 /// The keyspace holding nothing but the keys WATCH's transactions delete
 /// to make their commit validate their reads.
@@ -358,6 +366,55 @@ impl Shared {
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// Runs pipelined data commands in one transaction (one commit, one
+    /// fsync under `always`); `None` when they should run one by one
+    /// instead: one of them failed in the store (only it must fail), or
+    /// the group kept conflicting.
+    fn run_pipeline(
+        &self,
+        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
+    ) -> Option<Vec<Reply>> {
+        let first = commands.first()?.0;
+        let one_database = commands.iter().all(|(database, _, _)| *database == first);
+        let guards: Vec<RwLockReadGuard<'_, Slot>> = if one_database {
+            vec![read(self.slot(first)?)]
+        } else {
+            self.slots.iter().map(read).collect()
+        };
+        let all: Vec<&Keyspace> = guards.iter().map(|slot| &slot.keyspace).collect();
+        let keyspaces = if one_database {
+            Keyspaces::One(first, all[0])
+        } else {
+            Keyspaces::All(&all)
+        };
+        let isolation = if commands
+            .iter()
+            .any(|(_, spec, _)| spec.has(CommandFlags::WRITE))
+        {
+            Isolation::Serializable
+        } else {
+            Isolation::Snapshot
+        };
+        for attempt in 0..PIPELINE_ATTEMPTS_MAX {
+            let mut transaction = self.database.begin(isolation);
+            let mut store = EngineStore::new(&mut transaction, keyspaces, now_ms());
+            let mut replies = Vec::with_capacity(commands.len());
+            for (database, spec, command) in commands {
+                replies.push(self.execute_in_store(&mut store, *database, spec, command));
+                if store.take_failure().is_some() {
+                    transaction.rollback();
+                    return None;
+                }
+            }
+            match transaction.commit() {
+                Ok(()) => return Some(replies),
+                Err(keel::Error::Conflict { .. }) => backoff(attempt),
+                Err(_) => return None,
+            }
+        }
+        None
     }
 
     /// A command inside a transaction: SCAN and LASTSAVE here, the rest in
@@ -961,6 +1018,21 @@ impl Session for KeelSession {
             return self.shared.config_set(command.arguments());
         }
         self.shared.run_command(database, spec, command)
+    }
+
+    fn execute_pipeline(
+        &mut self,
+        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
+    ) -> Vec<Reply> {
+        if commands.len() > 1
+            && let Some(replies) = self.shared.run_pipeline(commands)
+        {
+            return replies;
+        }
+        commands
+            .iter()
+            .map(|(database, spec, command)| self.execute(*database, spec, command))
+            .collect()
     }
 
     fn watch(&mut self, database: DatabaseIndex, keys: &[Bytes]) {

@@ -56,14 +56,16 @@ pub use backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
 pub use command_table::{CommandFlags, CommandSpec, HandledBy};
 pub use connection::{
     AUTH_WITHOUT_PASSWORD_TEXT, HELLO_NOAUTH_TEXT, NOAUTH_TEXT, OUTPUT_FLUSH_BYTES,
-    READ_CHUNK_BYTES, RETAINED_BUFFER_BYTES_MAX, WRONGPASS_TEXT,
+    PIPELINE_ARGUMENT_BYTES_MAX, PIPELINE_COMMANDS_MAX, READ_CHUNK_BYTES,
+    RETAINED_BUFFER_BYTES_MAX, WRONGPASS_TEXT,
 };
 pub use error::{Error, Result};
 pub use glob::{GlobPattern, glob_matches};
 pub use inline::split_inline_arguments;
 pub use keel_backend::{
     AppendFsync, COMMAND_ATTEMPTS_MAX, DATABASES_DEFAULT, FLUSH_IN_TRANSACTION_KEYS_MAX,
-    KeelBackend, KeelBackendOptions, KeelSession, WATCH_KEYSPACE, keyspace_name,
+    KeelBackend, KeelBackendOptions, KeelSession, PIPELINE_ATTEMPTS_MAX, WATCH_KEYSPACE,
+    keyspace_name,
 };
 pub use number::{format_double, format_human_double, parse_integer};
 pub use protocol::{ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, RequestParser, parse_all};

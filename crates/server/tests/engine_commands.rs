@@ -221,6 +221,49 @@ fn a_pipeline_of_many_commands_answers_in_order() {
 }
 
 #[test]
+fn a_failing_command_in_a_pipeline_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EngineServer::start(dir.path(), AppendFsync::Always);
+    let mut client = server.client();
+    let long_key = "k".repeat(20_000);
+    let mut pipeline = redis::pipe();
+    pipeline
+        .cmd("SET")
+        .arg("before")
+        .arg("1")
+        .cmd("SET")
+        .arg(&long_key)
+        .arg("v")
+        .cmd("INCR")
+        .arg("after")
+        .cmd("GET")
+        .arg("before");
+    // The redis crate reports the first error of a pipeline; raw bytes
+    // show every reply.
+    assert!(pipeline.query::<Vec<Value>>(&mut client).is_err());
+    assert_eq!(
+        call(&mut client, &["GET", "before"]),
+        Value::BulkString(b"1".to_vec())
+    );
+    assert_eq!(
+        call(&mut client, &["GET", "after"]),
+        Value::BulkString(b"1".to_vec())
+    );
+    let mut raw = std::net::TcpStream::connect(server.address).unwrap();
+    let request = format!("SET x 1\r\nSET {long_key} v\r\nINCR after\r\nQUIT\r\n");
+    raw.write_all(request.as_bytes()).unwrap();
+    let mut reply = Vec::new();
+    raw.read_to_end(&mut reply).unwrap();
+    let text = String::from_utf8_lossy(&reply);
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(lines[0], "+OK");
+    assert!(lines[1].starts_with("-ERR limit exceeded"), "{text}");
+    assert_eq!(lines[2..], [":2", "+OK", ""]);
+    assert_eq!(call(&mut client, &["DBSIZE"]), Value::Int(3));
+    server.stop();
+}
+
+#[test]
 fn malformed_input_closes_only_that_connection_and_touches_no_data() {
     let dir = tempfile::tempdir().unwrap();
     let server = EngineServer::start(dir.path(), AppendFsync::No);
