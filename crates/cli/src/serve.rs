@@ -45,6 +45,11 @@ pub struct ServeArguments {
     /// Buffer pool for B+tree pages (e.g. 256mb, 1gb).
     #[arg(long, default_value = "256mb", value_parser = parse_bytes)]
     pub pool_bytes: u64,
+    /// Page size of a new database (4kb to 64kb, a power of two); keys are
+    /// at most about a quarter page (996 bytes with 4kb pages). An existing
+    /// database keeps its own.
+    #[arg(long, default_value = "4kb", value_parser = parse_bytes)]
+    pub page_size: u64,
     /// Checkpoint at least this often, in seconds, while anything changed.
     #[arg(long, default_value_t = keel::CHECKPOINT_INTERVAL_DEFAULT.as_secs())]
     pub checkpoint_interval: u64,
@@ -71,8 +76,18 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
     if arguments.checkpoint_interval == 0 {
         anyhow::bail!("--checkpoint-interval must be at least 1 second");
     }
+    let page_size = u32::try_from(arguments.page_size)
+        .ok()
+        .filter(|size| size.is_power_of_two() && (4096..=65536).contains(size))
+        .with_context(|| {
+            format!(
+                "--page-size {} is not a power of two from 4kb to 64kb",
+                arguments.page_size
+            )
+        })?;
     let engine = keel::Options {
         pool_bytes: arguments.pool_bytes,
+        page_size,
         checkpoint_interval: Duration::from_secs(arguments.checkpoint_interval),
         checkpoint_wal_bytes: arguments.checkpoint_wal_bytes,
         ..keel::Options::default()

@@ -220,5 +220,28 @@ fn start_up_errors_name_the_problem_and_fail() {
     );
     let output = keel(&["serve", "--appendfsync", "sometimes"]);
     assert!(!output.status.success());
+    let output = keel(&["serve", "--page-size", "3000"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--page-size 3000"),
+        "{output:?}"
+    );
     drop(server);
+}
+
+#[test]
+fn bigger_pages_allow_longer_keys() {
+    let temporary = tempfile::tempdir().unwrap();
+    let long_key = "k".repeat(3000);
+    let small = ServeProcess::start(&temporary.path().join("small"), &[]);
+    let mut client = small.client();
+    let result: redis::RedisResult<()> = client.set(&long_key, "v");
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("limit exceeded"), "{error}");
+    drop(client);
+    let big = ServeProcess::start(&temporary.path().join("big"), &["--page-size", "16kb"]);
+    let mut client = big.client();
+    let _: () = client.set(&long_key, "v").unwrap();
+    let value: String = client.get(&long_key).unwrap();
+    assert_eq!(value, "v");
 }

@@ -613,6 +613,38 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+/// FUNCTION: keel has no scripting; FLUSH and LIST answer as a server
+/// without functions does (test harnesses and tools call them).
+static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        "function",
+        "flush",
+        -2,
+        CommandFlags::WRITE.union(CommandFlags::NOSCRIPT),
+        "7.0.0",
+        "Deletes all libraries and functions.",
+        C,
+    ),
+    sub(
+        "function",
+        "help",
+        2,
+        LOADING_STALE,
+        "7.0.0",
+        "Returns helpful text about the different subcommands.",
+        C,
+    ),
+    sub(
+        "function",
+        "list",
+        -2,
+        CommandFlags::NOSCRIPT,
+        "7.0.0",
+        "Returns information about all libraries.",
+        C,
+    ),
+];
+
 const fn container(
     name: &'static str,
     since: &'static str,
@@ -731,6 +763,15 @@ static COMMANDS: &[CommandSpec] = &[
         "A container for server configuration commands.",
         CONFIG_SUBCOMMANDS,
     ),
+    CommandSpec {
+        group: "scripting",
+        ..container(
+            "function",
+            "7.0.0",
+            "A container for function commands.",
+            FUNCTION_SUBCOMMANDS,
+        )
+    },
     spec(
         "dbsize",
         1,
@@ -1218,6 +1259,7 @@ mod tests {
             "unwatch",
             "info",
             "config",
+            "function",
             "save",
             "bgsave",
             "lastsave",

@@ -388,6 +388,19 @@ impl<B: Backend> Connection<'_, B> {
             ),
             "config|get" => self.config_get(&arguments[2..]),
             "config|help" => help_reply("CONFIG", &["GET <pattern>", "SET <directive> <value>"]),
+            // No scripting: nothing to flush, nothing to list.
+            "function|flush" => match &arguments[2..] {
+                [] => Reply::ok(),
+                [mode]
+                    if mode.eq_ignore_ascii_case(b"ASYNC")
+                        || mode.eq_ignore_ascii_case(b"SYNC") =>
+                {
+                    Reply::ok()
+                }
+                _ => Reply::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"),
+            },
+            "function|list" => Reply::Array(Vec::new()),
+            "function|help" => help_reply("FUNCTION", &["FLUSH [ASYNC|SYNC]", "LIST"]),
             other => Reply::error(format!(
                 "ERR command '{other}' is not implemented by the connection layer"
             )),

@@ -90,6 +90,12 @@ fn string_commands_answer_as_redis_does() {
     );
     assert_eq!(call(&mut client, &["DBSIZE"]), Value::Int(3));
     assert!(call_error(&mut client, &["NOSUCHCOMMAND"]).contains("unknown command"));
+    // What test harnesses call between suites.
+    assert_eq!(call(&mut client, &["FUNCTION", "FLUSH"]), Value::Okay);
+    assert_eq!(
+        call(&mut client, &["FUNCTION", "LIST"]),
+        Value::Array(Vec::new())
+    );
     server.stop();
 }
 
