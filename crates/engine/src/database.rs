@@ -190,6 +190,7 @@ impl Database {
             transaction_age_max: options.transaction_age_max,
             transaction_write_bytes_max: options.transaction_write_bytes_max,
             key_bytes_max: tree.key_bytes_max(),
+            value_bytes_max: options.value_bytes_max.min(keel_btree::VALUE_BYTES_MAX - 9),
             ..MvccOptions::default()
         };
         let base = Arc::new(Base { tree: tree.clone() });

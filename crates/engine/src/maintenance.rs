@@ -77,7 +77,12 @@ fn run(shared: &Shared) {
         let stats = shared.manager.stats();
         let wal_bytes = WalStats::get(&shared.wal.stats().appended_bytes)
             .saturating_sub(shared.wal_bytes_at_checkpoint.load(Ordering::Relaxed));
+        let dirty_bytes = shared
+            .counters
+            .folded_bytes_since_checkpoint
+            .load(Ordering::Relaxed);
         let checkpoint_due = wal_bytes >= shared.options.checkpoint_wal_bytes
+            || dirty_bytes >= shared.options.checkpoint_dirty_bytes
             || (wal_bytes > 0 && last_checkpoint.elapsed() >= shared.options.checkpoint_interval);
         if checkpoint_due {
             match checkpoint_unchecked(shared) {
@@ -114,12 +119,17 @@ pub(crate) fn fold(shared: &Shared) -> Result<Timestamp> {
         written: 0,
         removed: 0,
         expired: 0,
+        bytes_changed: 0,
         fold_point: &shared.fold_point,
     };
     let report = shared.manager.fold(safe_point, &mut sink)?;
     Counters::add(&shared.counters.folds, 1);
     Counters::add(&shared.counters.keys_folded, report.keys_folded);
     Counters::add(&shared.counters.expired_removed, sink.expired);
+    Counters::add(
+        &shared.counters.folded_bytes_since_checkpoint,
+        sink.bytes_changed,
+    );
     Ok(report.fold_point)
 }
 
@@ -139,6 +149,10 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
     let started = Instant::now();
     let wal_bytes_before = WalStats::get(&shared.wal.stats().appended_bytes);
     let fold_point = fold(shared)?;
+    let dirty_bytes = shared
+        .counters
+        .folded_bytes_since_checkpoint
+        .load(Ordering::Relaxed);
     let replay_lsn = shared.log.replay_start(fold_point);
     let payload = Payload {
         fold_timestamp: fold_point,
@@ -159,6 +173,12 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
     shared
         .wal_bytes_at_checkpoint
         .store(wal_bytes_before, Ordering::Relaxed);
+    // Folds run only under the maintenance lock, held here: nothing was
+    // added since `dirty_bytes` was read.
+    shared
+        .counters
+        .folded_bytes_since_checkpoint
+        .fetch_sub(dirty_bytes, Ordering::Relaxed);
     let info = CheckpointInfo {
         checkpoint_id: report.checkpoint_id,
         fold_timestamp: fold_point.as_u64(),

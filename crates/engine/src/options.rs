@@ -71,6 +71,10 @@ pub const FOLD_DELTA_BYTES_DEFAULT: u64 = 32 << 20;
 pub const FOLD_INTERVAL_DEFAULT: Duration = Duration::from_millis(200);
 /// Default: checkpoint once this many log bytes were written since the last.
 pub const CHECKPOINT_WAL_BYTES_DEFAULT: u64 = 128 << 20;
+/// Default: checkpoint once folds changed this many bytes of the B+tree.
+pub const CHECKPOINT_DIRTY_BYTES_DEFAULT: u64 = 64 << 20;
+/// Default largest value.
+pub const VALUE_BYTES_MAX_DEFAULT: usize = 64 << 20;
 /// Default: checkpoint at least this often while anything changed.
 pub const CHECKPOINT_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
 /// Default periodic fsync interval (Redis's `everysec`).
@@ -105,8 +109,14 @@ pub struct Options {
     pub fold_interval: Duration,
     /// Checkpoint once this many log bytes accumulated. Default 128 MiB.
     pub checkpoint_wal_bytes: u64,
+    /// Checkpoint once folds changed this many bytes of the B+tree (the
+    /// dirty pages a checkpoint must write grow with it). Default 64 MiB.
+    pub checkpoint_dirty_bytes: u64,
     /// Checkpoint at least this often while anything changed. Default 60 s.
     pub checkpoint_interval: Duration,
+    /// The largest value a transaction may write. Default 64 MiB; at most
+    /// keel-btree's `VALUE_BYTES_MAX` (512 MiB).
+    pub value_bytes_max: usize,
     /// Bytes of one log segment file. Default 64 MiB.
     pub wal_segment_bytes: u64,
     /// A transaction open this long is reported (log warning, stat).
@@ -142,7 +152,9 @@ impl Default for Options {
             fold_delta_bytes: FOLD_DELTA_BYTES_DEFAULT,
             fold_interval: FOLD_INTERVAL_DEFAULT,
             checkpoint_wal_bytes: CHECKPOINT_WAL_BYTES_DEFAULT,
+            checkpoint_dirty_bytes: CHECKPOINT_DIRTY_BYTES_DEFAULT,
             checkpoint_interval: CHECKPOINT_INTERVAL_DEFAULT,
+            value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
             wal_segment_bytes: keel_wal::SEGMENT_BYTES_DEFAULT,
             transaction_age_warning: mvcc.transaction_age_warning,
             transaction_age_max: mvcc.transaction_age_max,

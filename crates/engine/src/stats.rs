@@ -17,6 +17,8 @@ pub(crate) struct Counters {
     pub(crate) keys_folded: AtomicU64,
     pub(crate) expired_removed: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
+    /// Bytes folds changed in the B+tree since the last checkpoint.
+    pub(crate) folded_bytes_since_checkpoint: AtomicU64,
     last_checkpoint_us: AtomicU64,
     last_checkpoint_at_ms: AtomicU64,
     last_checkpoint_bytes: AtomicU64,
@@ -81,6 +83,9 @@ pub struct Stats {
     pub expired_removed: u64,
     /// Checkpoints written since open.
     pub checkpoints: u64,
+    /// Bytes folds changed in the B+tree since the last checkpoint (what
+    /// the next checkpoint will write, roughly).
+    pub dirty_bytes: u64,
     /// The newest durable checkpoint's id.
     pub checkpoint_id: u64,
     /// How long the last checkpoint took, in microseconds.
@@ -125,6 +130,7 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
         keys_folded: load(&shared.counters.keys_folded),
         expired_removed: load(&shared.counters.expired_removed),
         checkpoints: load(&shared.counters.checkpoints),
+        dirty_bytes: load(&shared.counters.folded_bytes_since_checkpoint),
         checkpoint_id: pager.checkpoint_id,
         last_checkpoint_us: load(&shared.counters.last_checkpoint_us),
         last_checkpoint_at_ms: load(&shared.counters.last_checkpoint_at_ms),

@@ -115,6 +115,9 @@ pub(crate) struct Sink<'a> {
     pub(crate) written: u64,
     pub(crate) removed: u64,
     pub(crate) expired: u64,
+    /// Key and value bytes written or removed: how much of the base the
+    /// fold changed (the pages it dirtied hold about this much).
+    pub(crate) bytes_changed: u64,
     pub(crate) fold_point: &'a AtomicU64,
 }
 
@@ -125,17 +128,20 @@ impl FoldSink for Sink<'_> {
                 value,
                 expires_at_ms,
             } if expires_at_ms.is_none_or(|at| at > self.expired_before_ms) => {
+                self.bytes_changed += (key.len() + value.len()) as u64;
                 self.tree
                     .insert(key, &encode_value(value, *expires_at_ms))
                     .map_err(boxed)?;
                 self.written += 1;
             }
             Change::Put { .. } => {
+                self.bytes_changed += key.len() as u64;
                 // Expired before every reader's snapshot: it is gone.
                 self.tree.delete(key).map_err(boxed)?;
                 self.expired += 1;
             }
             Change::Delete => {
+                self.bytes_changed += key.len() as u64;
                 self.tree.delete(key).map_err(boxed)?;
                 self.removed += 1;
             }

@@ -228,3 +228,43 @@ fn dropping_a_keyspace_removes_its_keys() {
         Err(Error::InvalidKeyspaceName { .. })
     ));
 }
+
+#[test]
+fn the_background_thread_checkpoints_by_changed_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        durability: Durability::None,
+        checkpoint_dirty_bytes: 64 << 10,
+        checkpoint_wal_bytes: u64::MAX,
+        checkpoint_interval: Duration::from_secs(3600),
+        fold_interval: Duration::from_millis(10),
+        ..Options::default()
+    };
+    let db = Database::open(dir.path(), options).unwrap();
+    let ks = db.default_keyspace();
+    db.update(|tx| {
+        for index in 0..400u32 {
+            tx.put(&ks, &index.to_be_bytes(), vec![1u8; 400])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    // Folding 160 KB of changes crosses the threshold: the background
+    // thread checkpoints on its own (it polls every few milliseconds).
+    let started = std::time::Instant::now();
+    while db.stats().checkpoints == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint: {:?}",
+            db.stats()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(db.stats().dirty_bytes < 64 << 10);
+    let too_large =
+        db.update(|tx| tx.put(&ks, b"big", vec![0u8; keel::VALUE_BYTES_MAX_DEFAULT + 1]));
+    assert!(
+        matches!(too_large, Err(Error::LimitExceeded(_))),
+        "{too_large:?}"
+    );
+}
