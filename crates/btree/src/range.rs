@@ -338,61 +338,60 @@ impl<'a> Range<'a> {
     }
 }
 
+impl Range<'_> {
+    /// The next entry from the front (`forward`) or the back, ending the
+    /// range where the two ends meet or at the first error.
+    fn step(&mut self, forward: bool) -> Option<Result<Entry>> {
+        if self.done {
+            return None;
+        }
+        let Range {
+            tree,
+            front,
+            back,
+            front_last,
+            back_last,
+            ..
+        } = self;
+        let (cursor, own_last, other_last) = if forward {
+            (front, front_last, &*back_last)
+        } else {
+            (back, back_last, &*front_last)
+        };
+        let outcome = match cursor.next(tree) {
+            Ok(Some(entry)) => {
+                let before_other = other_last.as_ref().is_none_or(|other| {
+                    if forward {
+                        entry.0 < *other
+                    } else {
+                        entry.0 > *other
+                    }
+                });
+                if before_other {
+                    *own_last = Some(entry.0.clone());
+                    return Some(Ok(entry));
+                }
+                None
+            }
+            Ok(None) => None,
+            Err(error) => Some(Err(error)),
+        };
+        self.done = true;
+        outcome
+    }
+}
+
 impl Iterator for Range<'_> {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.front.next(self.tree) {
-            Ok(Some(entry)) => {
-                if self.back_last.as_ref().is_some_and(|back| entry.0 >= *back) {
-                    self.done = true;
-                    return None;
-                }
-                self.front_last = Some(entry.0.clone());
-                Some(Ok(entry))
-            }
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(error) => {
-                self.done = true;
-                Some(Err(error))
-            }
-        }
+        self.step(true)
     }
 }
 
 impl DoubleEndedIterator for Range<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.back.next(self.tree) {
-            Ok(Some(entry)) => {
-                if self
-                    .front_last
-                    .as_ref()
-                    .is_some_and(|front| entry.0 <= *front)
-                {
-                    self.done = true;
-                    return None;
-                }
-                self.back_last = Some(entry.0.clone());
-                Some(Ok(entry))
-            }
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(error) => {
-                self.done = true;
-                Some(Err(error))
-            }
-        }
+        self.step(false)
     }
 }
 
