@@ -112,6 +112,13 @@ struct Found {
     overflow: Option<(PageId, usize)>,
 }
 
+/// Where the writer's key is in its leaf: at a cell, or where it would go.
+#[derive(Debug, Clone, Copy)]
+enum InLeaf {
+    Present(Found),
+    Absent { index: usize },
+}
+
 impl BTree {
     /// Creates an empty tree: allocates its root page.
     ///
@@ -341,9 +348,9 @@ impl BTree {
     // ---- the writer's path ---------------------------------------------
 
     /// The path from the root to the leaf for `key`, read under shared
-    /// latches one page at a time. Only the writer changes the tree, so the
-    /// path stays true while the writer holds its lock.
-    pub(crate) fn path_to(&self, key: Option<&[u8]>) -> Result<Vec<PathNode>> {
+    /// latches one page at a time, and where `key` is in that leaf. Only the
+    /// writer changes the tree, so both stay true while it holds its lock.
+    fn path_to(&self, key: &[u8]) -> Result<(Vec<PathNode>, InLeaf)> {
         let mut path = Vec::new();
         let mut page = self.root;
         loop {
@@ -351,19 +358,17 @@ impl BTree {
             let header =
                 Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
             if header.is_leaf() {
+                // Searched under the same latch as the path was read.
+                let in_leaf = find_in_leaf(&guard, page, header, key)?;
                 path.push(PathNode {
                     page,
                     position: 0,
                     header,
                 });
-                return Ok(path);
+                return Ok((path, in_leaf));
             }
-            let (position, child) = match key {
-                Some(key) => {
-                    node::child_for(&*guard, key).map_err(|Restart| corrupt(page, "bad cell"))?
-                }
-                None => (0, header.link_0),
-            };
+            let (position, child) =
+                node::child_for(&*guard, key).map_err(|Restart| corrupt(page, "bad cell"))?;
             path.push(PathNode {
                 page,
                 position,
@@ -431,9 +436,12 @@ impl BTree {
         key: &[u8],
         cell: &[u8],
     ) -> Result<Option<(PageId, usize)>> {
-        let path = self.path_to(Some(key))?;
+        let (path, in_leaf) = self.path_to(key)?;
         let leaf_depth = path.len() - 1;
-        let found = self.find_in_leaf(path[leaf_depth].page, key)?;
+        let found = match in_leaf {
+            InLeaf::Present(found) => Some(found),
+            InLeaf::Absent { .. } => None,
+        };
         let room =
             path[leaf_depth].header.free() + found.map_or(0, |found| found.cell_len + SLOT_BYTES);
         let splits = room < cell.len() + SLOT_BYTES;
@@ -475,16 +483,14 @@ impl BTree {
         }
         let leaf_guard = guards.last_mut().ok_or(corrupt(self.root, "empty path"))?;
         let leaf_page = path[leaf_depth].page;
-        let position = match found {
-            Some(found) => {
+        // Only this writer changes the tree: the leaf is as the path saw it.
+        let position = match in_leaf {
+            InLeaf::Present(found) => {
                 node::remove_cell(leaf_guard, found.index)
                     .map_err(|Restart| corrupt(leaf_page, "bad cell"))?;
                 found.index
             }
-            None => match node::search(&**leaf_guard, true, path[leaf_depth].header.count, key) {
-                Ok(Err(index)) => index,
-                _ => return Err(corrupt(leaf_page, "bad cell")),
-            },
+            InLeaf::Absent { index } => index,
         };
         let mut pending = self.put_cell(
             leaf_guard,
@@ -526,26 +532,6 @@ impl BTree {
         Ok(found.and_then(|found| found.overflow))
     }
 
-    fn find_in_leaf(&self, leaf: PageId, key: &[u8]) -> Result<Option<Found>> {
-        let guard = self.pager.shared(leaf)?;
-        let bad = |Restart| corrupt(leaf, "bad cell");
-        let header = Header::read(&guard).map_err(|Restart| corrupt(leaf, "bad node header"))?;
-        let Ok(index) = node::search(&*guard, true, header.count, key).map_err(bad)? else {
-            return Ok(None);
-        };
-        let offset = node::cell_offset(&*guard, index).map_err(bad)?;
-        let cell_len = node::cell_len(&guard, true, offset).map_err(bad)?;
-        let overflow = match node::value_at(&*guard, index).map_err(bad)? {
-            ValueAt::Overflow { first, len } => Some((first, len)),
-            ValueAt::Inline { .. } => None,
-        };
-        Ok(Some(Found {
-            index,
-            cell_len,
-            overflow,
-        }))
-    }
-
     /// Puts `cell` at `index` of `page` (latched as `guard`), splitting the
     /// page when it does not fit. Returns the separator and new right page
     /// the parent must take, or `None` (it fit, or the root split in place).
@@ -585,10 +571,11 @@ impl BTree {
         } = divide(&cells, leaf, page, self.geometry.usable())?;
         let (low, high) = (&cells[low], &cells[high]);
         let kind = header.kind;
-        // Links: a leaf's (left, right) siblings; an inner page's first child.
-        let links = |left: PageId, right: PageId, right_of_right: PageId| {
+        // The links of the (left, right) halves: a leaf's siblings (the pages
+        // around the split page, and each other); an inner page's first child.
+        let links = |left_id: PageId, right_id: PageId, outer_left: PageId, outer_right: PageId| {
             if leaf {
-                ((left, right), (PageId::NONE, right_of_right))
+                ((outer_left, right_id), (left_id, outer_right))
             } else {
                 ((header.link_0, PageId::NONE), (right_first, PageId::NONE))
             }
@@ -599,8 +586,8 @@ impl BTree {
             let mut left = take()?;
             let mut right = take()?;
             let (left_id, right_id) = (left.page_id(), right.page_id());
-            let ((left_0, left_1), (_, right_1)) = links(PageId::NONE, right_id, PageId::NONE);
-            let right_0 = if leaf { left_id } else { right_first };
+            let ((left_0, left_1), (right_0, right_1)) =
+                links(left_id, right_id, PageId::NONE, PageId::NONE);
             node::build(
                 &mut left,
                 kind,
@@ -628,8 +615,8 @@ impl BTree {
         }
         let mut right = take()?;
         let right_id = right.page_id();
-        let ((left_0, left_1), (_, right_1)) = links(header.link_0, right_id, header.link_1);
-        let right_0 = if leaf { page } else { right_first };
+        let ((left_0, left_1), (right_0, right_1)) =
+            links(page, right_id, header.link_0, header.link_1);
         node::build(
             &mut right,
             kind,
@@ -655,10 +642,10 @@ impl BTree {
             return Ok(false);
         }
         let mut scratch = self.writer.lock();
-        let path = self.path_to(Some(key))?;
+        let (path, in_leaf) = self.path_to(key)?;
         let leaf_depth = path.len() - 1;
         let leaf_page = path[leaf_depth].page;
-        let Some(found) = self.find_in_leaf(leaf_page, key)? else {
+        let InLeaf::Present(found) = in_leaf else {
             return Ok(false);
         };
         let used = {
@@ -745,7 +732,7 @@ impl BTree {
                     far = Some(self.pager.exclusive(right_header.link_1)?);
                 }
                 node::build(
-                    scratch.page_buffer(self.geometry),
+                    &mut left,
                     left_header.kind,
                     left_header.link_0,
                     if leaf {
@@ -755,7 +742,6 @@ impl BTree {
                     },
                     cells.iter().map(Vec::as_slice),
                 );
-                left.copy_from_slice(&scratch.page);
                 if let Some(far) = far.as_mut() {
                     node::set_left(far, left_id);
                 }
@@ -800,22 +786,21 @@ impl BTree {
             } else {
                 (PageId::NONE, right_first)
             };
+            // The cells are copies: both pages are rebuilt in place.
             node::build(
-                scratch.page_buffer(self.geometry),
+                &mut left,
                 left_header.kind,
                 left_header.link_0,
                 left_link_1,
                 low.iter().map(Vec::as_slice),
             );
-            left.copy_from_slice(&scratch.page);
             node::build(
-                scratch.page_buffer(self.geometry),
+                &mut right,
                 right_header.kind,
                 right_link_0,
                 right_header.link_1,
                 high.iter().map(Vec::as_slice),
             );
-            right.copy_from_slice(&scratch.page);
             node::remove_cell(&mut parent_guard, left_position).map_err(bad_parent)?;
             if !node::insert_cell(
                 &mut parent_guard,
@@ -968,15 +953,6 @@ impl BTree {
     }
 }
 
-impl Scratch {
-    /// The scratch page, sized and zeroed for a build.
-    pub(crate) fn page_buffer(&mut self, geometry: Geometry) -> &mut [u8] {
-        self.page.clear();
-        self.page.resize(geometry.page_size, 0);
-        &mut self.page
-    }
-}
-
 /// Deeper than any tree of 2^32 pages with four entries per node.
 pub(crate) const PATH_DEPTH_MAX: usize = 32;
 
@@ -989,6 +965,26 @@ pub(crate) fn chain_error(fault: ChainFault) -> Error {
         ChainFault::Broken(page, problem) => corrupt(page, problem),
         ChainFault::Pager(error) => error.into(),
     }
+}
+
+/// Where `key` is in the latched `leaf`.
+fn find_in_leaf(leaf: &[u8], page: PageId, header: Header, key: &[u8]) -> Result<InLeaf> {
+    let bad = |Restart| corrupt(page, "bad cell");
+    let index = match node::search(leaf, true, header.count, key).map_err(bad)? {
+        Ok(index) => index,
+        Err(index) => return Ok(InLeaf::Absent { index }),
+    };
+    let offset = node::cell_offset(leaf, index).map_err(bad)?;
+    let cell_len = node::cell_len(leaf, true, offset).map_err(bad)?;
+    let overflow = match node::value_at(leaf, index).map_err(bad)? {
+        ValueAt::Overflow { first, len } => Some((first, len)),
+        ValueAt::Inline { .. } => None,
+    };
+    Ok(InLeaf::Present(Found {
+        index,
+        cell_len,
+        overflow,
+    }))
 }
 
 fn collect_cells(page: &[u8], id: PageId, header: Header) -> Result<Vec<Vec<u8>>> {
