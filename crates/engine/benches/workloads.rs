@@ -14,6 +14,10 @@
 //! cargo bench -p keel --bench workloads
 //! ```
 
+// The Criterion helpers the pager and B+tree benches use.
+#[path = "../../pager/benches/common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::hint::black_box;
@@ -22,15 +26,11 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Tally, measuring};
 use criterion::{Criterion, criterion_group, criterion_main};
 use keel::{Database, Durability, Options};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-
-fn measuring() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|arg| arg == "--bench") && !args.iter().any(|arg| arg == "--test")
-}
 
 fn entries(count: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -45,28 +45,8 @@ fn entries(count: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// Median time per operation of each call Criterion made.
-#[derive(Default)]
-struct Tally(std::cell::RefCell<Vec<f64>>);
-
-impl Tally {
-    fn record(&self, operations: u64, elapsed: Duration) -> Duration {
-        if operations > 0 {
-            self.0
-                .borrow_mut()
-                .push(elapsed.as_nanos() as f64 / operations as f64);
-        }
-        elapsed
-    }
-    fn median(&self) -> Option<f64> {
-        let mut values = self.0.borrow().clone();
-        values.sort_by(f64::total_cmp);
-        values.get(values.len() / 2).copied()
-    }
-}
-
 fn report(name: &str, keel: &Tally, baseline: &Tally, baseline_name: &str) {
-    if let (Some(keel), Some(baseline)) = (keel.median(), baseline.median()) {
+    if let (Some(keel), Some(baseline)) = (keel.median_nanos(), baseline.median_nanos()) {
         eprintln!(
             "{name}: keel {:.0} ops/s, {baseline_name} {:.0} ops/s: keel / {baseline_name} time = {:.2}x",
             1e9 / keel,
@@ -305,7 +285,7 @@ fn bench(c: &mut Criterion) {
     if measuring() {
         eprintln!(
             "bulk_load: {:.0} entries/s",
-            bulk_tally.median().map_or(0.0, |nanos| 1e9 / nanos)
+            bulk_tally.median_nanos().map_or(0.0, |nanos| 1e9 / nanos)
         );
         report(
             "individual_writes",
