@@ -222,39 +222,22 @@ impl Database {
                 break;
             }
             report.records_scanned += 1;
-            match record {
-                Record::Commit(set) => {
-                    let timestamp = Timestamp::from_u64(set.timestamp);
-                    if recovery.replay_commit(
-                        set.transaction_id,
-                        timestamp,
-                        &mvcc_write_set(&set)?,
-                    )? {
-                        log.note_replayed(timestamp, lsn);
-                        report.commits_replayed += 1;
-                    }
-                }
+            // A commit to replay: a plain one, or a prepared one decided.
+            let commit = match record {
+                Record::Commit(set) => Some((set.transaction_id, set.timestamp, set)),
                 Record::Prepare(set) => {
                     prepared.insert(set.transaction_id, set);
+                    None
                 }
                 Record::CommitPrepared {
                     transaction_id,
                     commit_timestamp,
-                } => {
-                    if let Some(set) = prepared.remove(&transaction_id) {
-                        let timestamp = Timestamp::from_u64(commit_timestamp);
-                        if recovery.replay_commit(
-                            transaction_id,
-                            timestamp,
-                            &mvcc_write_set(&set)?,
-                        )? {
-                            log.note_replayed(timestamp, lsn);
-                            report.commits_replayed += 1;
-                        }
-                    }
-                }
+                } => prepared
+                    .remove(&transaction_id)
+                    .map(|set| (transaction_id, commit_timestamp, set)),
                 Record::AbortPrepared { transaction_id } => {
                     prepared.remove(&transaction_id);
+                    None
                 }
                 Record::Checkpoint { checkpoint_id, .. } => {
                     if checkpoint_id > pager.checkpoint_id() {
@@ -267,6 +250,14 @@ impl Database {
                             pager.checkpoint_id()
                         )));
                     }
+                    None
+                }
+            };
+            if let Some((transaction_id, timestamp, set)) = commit {
+                let timestamp = Timestamp::from_u64(timestamp);
+                if recovery.replay_commit(transaction_id, timestamp, &mvcc_write_set(&set)?)? {
+                    log.note_replayed(timestamp, lsn);
+                    report.commits_replayed += 1;
                 }
             }
         }
