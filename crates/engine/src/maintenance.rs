@@ -116,11 +116,8 @@ pub(crate) fn fold(shared: &Shared) -> Result<Timestamp> {
     let mut sink = Sink {
         tree: &shared.tree,
         expired_before_ms: safe_point.physical_ms().min(now_ms()),
-        written: 0,
-        removed: 0,
         expired: 0,
         bytes_changed: 0,
-        fold_point: &shared.fold_point,
     };
     let report = shared.manager.fold(safe_point, &mut sink)?;
     Counters::add(&shared.counters.folds, 1);

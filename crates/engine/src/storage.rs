@@ -3,7 +3,6 @@
 
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use keel_btree::BTree;
@@ -112,13 +111,11 @@ pub(crate) struct Sink<'a> {
     /// Values expired at or before this time are removed rather than
     /// written (no reader at or after the fold point can see them).
     pub(crate) expired_before_ms: u64,
-    pub(crate) written: u64,
-    pub(crate) removed: u64,
+    /// Values the fold removed because they had expired.
     pub(crate) expired: u64,
     /// Key and value bytes written or removed: how much of the base the
     /// fold changed (the pages it dirtied hold about this much).
     pub(crate) bytes_changed: u64,
-    pub(crate) fold_point: &'a AtomicU64,
 }
 
 impl FoldSink for Sink<'_> {
@@ -132,7 +129,6 @@ impl FoldSink for Sink<'_> {
                 self.tree
                     .insert(key, &encode_value(value, *expires_at_ms))
                     .map_err(boxed)?;
-                self.written += 1;
             }
             Change::Put { .. } => {
                 self.bytes_changed += key.len() as u64;
@@ -143,15 +139,13 @@ impl FoldSink for Sink<'_> {
             Change::Delete => {
                 self.bytes_changed += key.len() as u64;
                 self.tree.delete(key).map_err(boxed)?;
-                self.removed += 1;
             }
         }
         Ok(())
     }
 
-    fn finish(&mut self, fold_point: Timestamp) -> Result<(), BoxError> {
-        self.fold_point
-            .store(fold_point.as_u64(), Ordering::Release);
+    fn finish(&mut self, _fold_point: Timestamp) -> Result<(), BoxError> {
+        // Every change went straight into the tree: readers see it already.
         Ok(())
     }
 }
