@@ -17,6 +17,15 @@ fn open(vfs: &SimVfs) -> keel::Result<Database> {
     Database::open_with_vfs(shared, Path::new("/db"), options())
 }
 
+/// The 20 keys committed before the failure read back.
+fn assert_before_keys(db: &Database) {
+    let ks = db.default_keyspace();
+    for index in 0..20u32 {
+        let found = db.view(|tx| tx.get(&ks, &index.to_be_bytes())).unwrap();
+        assert_eq!(found.as_deref(), Some(&b"before"[..]), "key {index}");
+    }
+}
+
 #[test]
 fn a_failed_log_write_poisons_writes_but_not_reads() {
     for mode in [FaultMode::Once, FaultMode::Persistent] {
@@ -41,27 +50,13 @@ fn a_failed_log_write_poisons_writes_but_not_reads() {
         assert!(matches!(after, Err(Error::Poisoned(_))), "{after:?}");
         assert!(matches!(db.checkpoint(), Err(Error::Poisoned(_))));
         // Reads go on, and see every acknowledged commit.
-        for index in 0..20u32 {
-            assert_eq!(
-                db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
-                    .unwrap()
-                    .as_deref(),
-                Some(&b"before"[..])
-            );
-        }
+        assert_before_keys(&db);
         assert_eq!(db.view(|tx| tx.get(&ks, b"failing")).unwrap(), None);
         drop(db);
         vfs.crash(CrashMode::LoseUnsynced);
         let db = open(&vfs).unwrap();
         let ks = db.default_keyspace();
-        for index in 0..20u32 {
-            assert_eq!(
-                db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
-                    .unwrap()
-                    .as_deref(),
-                Some(&b"before"[..])
-            );
-        }
+        assert_before_keys(&db);
         assert_eq!(db.view(|tx| tx.get(&ks, b"after")).unwrap(), None);
         db.update(|tx| tx.put(&ks, b"reopened", "y")).unwrap();
         assert!(db.check().unwrap().is_empty());
