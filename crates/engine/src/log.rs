@@ -126,26 +126,24 @@ pub(crate) fn mvcc_write_set(set: &keel_wal::WriteSet) -> Result<WriteSet, keel_
 
 impl CommitLog for WalLog {
     fn append(&self, record: LogRecord<'_>) -> Result<LogTicket, BoxError> {
-        let durability = match record {
-            LogRecord::Commit { hint, .. } => {
-                Durability::from_hint(hint).unwrap_or(self.durability)
-            }
-            _ => self.durability,
-        };
+        let mut durability = self.durability;
         let (wal_record, commit_timestamp) = match record {
             LogRecord::Commit {
                 transaction_id,
                 commit_timestamp,
                 writes,
-                hint: _,
-            } => (
-                Record::Commit(keel_wal::WriteSet {
-                    transaction_id,
-                    timestamp: commit_timestamp.as_u64(),
-                    entries: wal_entries(writes),
-                }),
-                Some(commit_timestamp),
-            ),
+                hint,
+            } => {
+                durability = Durability::from_hint(hint).unwrap_or(self.durability);
+                (
+                    Record::Commit(keel_wal::WriteSet {
+                        transaction_id,
+                        timestamp: commit_timestamp.as_u64(),
+                        entries: wal_entries(writes),
+                    }),
+                    Some(commit_timestamp),
+                )
+            }
             LogRecord::Prepare {
                 transaction_id,
                 prepare_timestamp,
@@ -172,7 +170,9 @@ impl CommitLog for WalLog {
                 (Record::AbortPrepared { transaction_id }, None)
             }
         };
-        let lsn = self.wal.append(&wal_record, self.durability.wal())?;
+        // The append itself must know the durability: a `Periodic` record
+        // is what the log's background flush syncs.
+        let lsn = self.wal.append(&wal_record, durability.wal())?;
         if let Some(timestamp) = commit_timestamp {
             self.pending.lock().push_back((timestamp, lsn));
         }

@@ -214,3 +214,39 @@ fn concurrent_commits_survive_crashes_at_random_points() {
     eprintln!("concurrent crash images checked: {images}");
     assert_eq!(images, 24);
 }
+
+#[test]
+fn a_periodic_commit_is_synced_by_the_background_flush_in_a_database_that_does_not_sync() {
+    let vfs = SimVfs::new(10);
+    let shared: Arc<dyn Vfs> = Arc::new(vfs.clone());
+    let unsynced = keel::Options {
+        durability: keel::Durability::None,
+        sync_interval: std::time::Duration::from_millis(5),
+        ..options()
+    };
+    let db = Database::open_with_vfs(shared.clone(), Path::new(DIR), unsynced.clone()).unwrap();
+    let ks = db.default_keyspace();
+    let fsyncs = db.stats().log_fsyncs;
+    let mut tx = db.begin(keel::Isolation::Serializable);
+    tx.put(&ks, b"periodic", "synced soon").unwrap();
+    tx.set_durability(keel::Durability::Periodic);
+    tx.commit().unwrap();
+    // The log's periodic flush syncs it within an interval or so.
+    let started = std::time::Instant::now();
+    while db.stats().log_fsyncs == fsyncs {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no periodic sync"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    vfs.set_crash_point(Some(vfs.operations()));
+    drop(db);
+    vfs.crash(CrashMode::LoseUnsynced);
+    let db = Database::open_with_vfs(shared, Path::new(DIR), unsynced).unwrap();
+    let ks = db.default_keyspace();
+    assert_eq!(
+        db.view(|tx| tx.get(&ks, b"periodic")).unwrap().as_deref(),
+        Some(&b"synced soon"[..])
+    );
+}
