@@ -201,12 +201,8 @@ impl Cursor {
             (0, high)
         };
         let mut reached_limit = false;
-        let indexes: Box<dyn Iterator<Item = usize>> = if forward {
-            Box::new(low..high)
-        } else {
-            Box::new((low..high).rev())
-        };
-        for index in indexes {
+        for step in 0..high.saturating_sub(low) {
+            let index = if forward { low + step } else { high - 1 - step };
             let (offset, len) = node::key_at(page, true, index)?;
             if !self.within_limit(page, offset, len)? {
                 reached_limit = true;
