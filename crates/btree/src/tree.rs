@@ -568,7 +568,13 @@ impl BTree {
             high,
             separator,
             right_first,
-        } = divide(&cells, leaf, page, self.geometry.usable())?;
+        } = divide(
+            &cells,
+            leaf,
+            page,
+            self.geometry.usable(),
+            index + 1 == cells.len(),
+        )?;
         let (low, high) = (&cells[low], &cells[high]);
         let kind = header.kind;
         // The links of the (left, right) halves: a leaf's siblings (the pages
@@ -771,7 +777,7 @@ impl BTree {
                 high,
                 separator: new_separator,
                 right_first,
-            } = divide(&cells, leaf, left_id, self.geometry.usable())?;
+            } = divide(&cells, leaf, left_id, self.geometry.usable(), false)?;
             let (low, high) = (&cells[low], &cells[high]);
             let new_cell = node::inner_cell(&new_separator, right_id);
             let parent_header = Header::read(&parent_guard)
@@ -1007,15 +1013,32 @@ struct Division {
     right_first: PageId,
 }
 
-/// Cuts `cells` in two of about equal bytes. A leaf's halves are divided
-/// by the shortest separator; an inner page's middle cell moves up. Cells
-/// of a damaged page may not divide: that is [`Error::Corrupt`].
-fn divide(cells: &[Vec<u8>], leaf: bool, page: PageId, usable: usize) -> Result<Division> {
+/// Cuts `cells` in two. A leaf's halves are divided by the shortest
+/// separator; an inner page's middle cell moves up. Cells of a damaged page
+/// may not divide: that is [`Error::Corrupt`].
+///
+/// Where the cell that overflowed the page was `appended` after every other
+/// one — ascending inserts: a load, keys growing with time — the page keeps
+/// all it held and the new cell starts the right page, as SQLite's
+/// `balance_quick` and PostgreSQL's rightmost split do: an ascending run
+/// fills its pages instead of leaving each half empty. Otherwise the halves
+/// are of about equal bytes.
+fn divide(
+    cells: &[Vec<u8>],
+    leaf: bool,
+    page: PageId,
+    usable: usize,
+    appended: bool,
+) -> Result<Division> {
     let division = if leaf {
         if cells.len() < 2 {
             return Err(corrupt(page, "a full leaf with fewer than two cells"));
         }
-        let middle = split_point(cells);
+        let middle = if appended {
+            cells.len() - 1
+        } else {
+            split_point(cells)
+        };
         let separator = node::separator(
             node::cell_key(&cells[middle - 1], true),
             node::cell_key(&cells[middle], true),
@@ -1034,7 +1057,11 @@ fn divide(cells: &[Vec<u8>], leaf: bool, page: PageId, usable: usize) -> Result<
                 "a full inner page with fewer than three cells",
             ));
         }
-        let middle = split_point(cells).clamp(1, cells.len() - 2);
+        let middle = if appended {
+            cells.len() - 2
+        } else {
+            split_point(cells).clamp(1, cells.len() - 2)
+        };
         Division {
             low: 0..middle,
             high: middle + 1..cells.len(),

@@ -247,6 +247,51 @@ fn grows_and_shrinks_through_several_levels() {
     assert_eq!(pager.allocated_pages(), vec![tree.root()]);
 }
 
+/// Leaves used by `count` 64-byte entries under `prefix`, inserted one at a
+/// time in ascending order after a tree that already holds a higher run.
+fn ascending_run_leaves(prefix: u8, count: u32, higher_run: bool) -> (u64, u64) {
+    let (_vfs, pager) = pager(3, 256);
+    let tree = BTree::create(pager).unwrap();
+    let entry = |prefix: u8, id: u32| {
+        let mut key = vec![prefix];
+        key.extend_from_slice(&id.to_be_bytes());
+        (key, vec![prefix; 59])
+    };
+    if higher_run {
+        for id in 0..200 {
+            let (key, value) = entry(0xff, id);
+            tree.insert(&key, &value).unwrap();
+        }
+    }
+    let before = tree.check().unwrap().leaves;
+    for id in 0..count {
+        let (key, value) = entry(prefix, id);
+        tree.insert(&key, &value).unwrap();
+    }
+    let report = tree.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(
+        report.entries,
+        u64::from(count) + if higher_run { 200 } else { 0 }
+    );
+    (report.leaves - before, report.bytes_used)
+}
+
+#[test]
+fn ascending_inserts_fill_their_pages_at_the_end_and_inside_the_tree() {
+    // 5,000 entries of 5 + 59 bytes and their slots: about 92 per 4 KiB
+    // leaf when full, 46 when every split leaves two halves.
+    let full_leaves = 5_000u64.div_ceil(4096 / 80);
+    for higher_run in [false, true] {
+        let (leaves, _) = ascending_run_leaves(0x10, 5_000, higher_run);
+        assert!(
+            leaves <= full_leaves + full_leaves / 5,
+            "{leaves} leaves for an ascending run (higher run: {higher_run}); \
+             about {full_leaves} when pages fill"
+        );
+    }
+}
+
 #[test]
 fn bulk_load_rejects_bad_input_and_leaves_the_tree_empty() {
     let (_vfs, pager) = pager(3, 32);
