@@ -47,6 +47,13 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     pub(crate) recovery: RecoveryReport,
     pub(crate) wal_bytes_at_checkpoint: AtomicU64,
+    /// Bulk loads under way: their reserved keyspace ids and names.
+    pub(crate) loading: Mutex<HashMap<u32, String>>,
+    /// Keyspace ids dropped (or replaced by a load) since open, whose keys
+    /// transactions remove: not orphans.
+    pub(crate) dropped: Mutex<std::collections::HashSet<u32>>,
+    /// Whether the first fold since open has swept orphaned keys.
+    pub(crate) orphans_swept: AtomicBool,
     /// Held for the lock it carries.
     _lock: FileHandle,
 }
@@ -289,6 +296,9 @@ impl Database {
             counters: Counters::default(),
             closed: AtomicBool::new(false),
             recovery: report,
+            loading: Mutex::new(HashMap::new()),
+            dropped: Mutex::new(std::collections::HashSet::new()),
+            orphans_swept: AtomicBool::new(false),
             _lock: lock,
         });
         let background = if shared.options.background_maintenance {
@@ -406,7 +416,8 @@ impl Database {
     }
 
     /// Checks every structure: the B+tree's invariants, that its pages are
-    /// exactly the pages in use, and the delta store's. Returns the problems
+    /// exactly the pages in use, the delta store's, and (once the first
+    /// fold has swept them) that no keys are left that no keyspace names. Returns the problems
     /// found (empty: sound).
     ///
     /// # Errors
@@ -426,6 +437,14 @@ impl Database {
         );
         if let Err(problem) = self.shared.manager.check() {
             problems.push(format!("delta: {problem}"));
+        }
+        // Before the first fold's sweep, orphans are expected leftovers.
+        if self.shared.orphans_swept.load(Ordering::Acquire) {
+            problems.extend(
+                crate::load::orphan_ids(&self.shared)?
+                    .into_iter()
+                    .map(|id| format!("keys: keyspace id {id} has keys but no name")),
+            );
         }
         Ok(problems)
     }

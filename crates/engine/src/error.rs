@@ -75,6 +75,26 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A bulk load of the keyspace is under way
+    /// ([`crate::Database::load_keyspace`]): it cannot be created or loaded
+    /// again until that load finishes or is abandoned.
+    #[error("keyspace {name:?} is being bulk loaded")]
+    KeyspaceBusy {
+        /// Its name.
+        name: String,
+    },
+    /// A bulk load was given a key not after the key before it.
+    #[error(
+        "bulk load of keyspace {keyspace:?}: key {key:?} (entry {entry}) is not after the key before it; keys must be strictly ascending"
+    )]
+    UnsortedLoad {
+        /// The keyspace being loaded.
+        keyspace: String,
+        /// The key, as lossy UTF-8.
+        key: String,
+        /// Its position in the load, from 0.
+        entry: u64,
+    },
     /// `update` gave up after [`crate::UPDATE_ATTEMPTS_MAX`] conflicts.
     #[error("transaction kept conflicting: gave up after {attempts} attempts (last on {key:?})")]
     TooManyConflicts {

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::log::join_key;
 use crate::options::KEYSPACE_NAME_BYTES_MAX;
 
-const CATALOG: u32 = 0;
+pub(crate) const CATALOG: u32 = 0;
 const NAME_TAG: u8 = 1;
 const NEXT_ID_TAG: u8 = 2;
 /// The id of the keyspace named [`DEFAULT_KEYSPACE`].
@@ -42,6 +42,9 @@ pub struct Keyspace {
     pub(crate) id: u32,
     name: Arc<str>,
     dropped: Arc<AtomicBool>,
+    /// The commit timestamp before which transactions may not use it (a
+    /// bulk-loaded keyspace: its keys are not versioned); 0 for others.
+    visible_from: u64,
 }
 
 impl Keyspace {
@@ -50,8 +53,9 @@ impl Keyspace {
         &self.name
     }
 
-    pub(crate) fn check(&self) -> Result<()> {
-        if self.dropped.load(Ordering::Acquire) {
+    /// Whether a transaction reading at `read_timestamp` may use it.
+    pub(crate) fn check(&self, read_timestamp: u64) -> Result<()> {
+        if self.dropped.load(Ordering::Acquire) || read_timestamp < self.visible_from {
             return Err(Error::KeyspaceNotFound {
                 name: self.name.to_string(),
             });
@@ -88,7 +92,27 @@ fn handle(id: u32, name: &str) -> Keyspace {
         id,
         name: Arc::from(name),
         dropped: Arc::new(AtomicBool::new(false)),
+        visible_from: 0,
     }
+}
+
+/// Takes a fresh keyspace id for a bulk load, in a commit that waits for
+/// its fsync: no key of it reaches the page file before the id is durably
+/// taken, so the id is never handed out again, even after a crash.
+pub(crate) fn reserve_id(db: &Database) -> Result<u32> {
+    db.update(|transaction| {
+        transaction.set_durability(crate::Durability::Sync);
+        let raw = transaction.raw();
+        let next = match raw.get(&next_id_key())? {
+            Some(value) => decode_id(&value)?,
+            None => DEFAULT_ID + 1,
+        };
+        let after = next
+            .checked_add(1)
+            .ok_or_else(|| Error::LimitExceeded("keyspace ids exhausted".into()))?;
+        raw.put(&next_id_key(), Bytes::copy_from_slice(&after.to_le_bytes()))?;
+        Ok(next)
+    })
 }
 
 impl Catalog {
@@ -139,7 +163,12 @@ impl Catalog {
         self.by_name.keys().cloned().collect()
     }
 
-    fn validate(name: &str) -> Result<()> {
+    /// The ids of the keyspaces.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.by_name.values().map(|keyspace| keyspace.id)
+    }
+
+    pub(crate) fn validate(name: &str) -> Result<()> {
         let reason = if name.is_empty() {
             "empty"
         } else if name.len() > KEYSPACE_NAME_BYTES_MAX {
@@ -159,6 +188,17 @@ impl Catalog {
         let mut catalog = db.shared.catalog.write();
         if let Some(keyspace) = catalog.get(name) {
             return Ok(keyspace);
+        }
+        if db
+            .shared
+            .loading
+            .lock()
+            .values()
+            .any(|loading| loading == name)
+        {
+            return Err(Error::KeyspaceBusy {
+                name: name.to_string(),
+            });
         }
         let id = db.update(|transaction| {
             let raw = transaction.raw();
@@ -193,11 +233,46 @@ impl Catalog {
                 Ok(())
             })?;
             keyspace.dropped.store(true, Ordering::Release);
+            db.shared.dropped.lock().insert(keyspace.id);
             catalog.by_name.remove(name);
             keyspace
         };
-        // The name is gone and the id is never reused: nothing can write
-        // these keys any more, so they can go in batches.
+        Self::remove_keys(db, &keyspace)
+    }
+
+    /// Points `name` at the bulk-loaded keyspace `id`, replacing a keyspace
+    /// of that name, in one commit that waits for its fsync. Returns the
+    /// new handle and the replaced keyspace (its keys still to remove).
+    pub(crate) fn install(
+        db: &Database,
+        name: &str,
+        id: u32,
+    ) -> Result<(Keyspace, Option<Keyspace>)> {
+        let mut catalog = db.shared.catalog.write();
+        let replaced = catalog.get(name);
+        let mut transaction = db.shared.manager.begin(Isolation::Serializable);
+        transaction.set_log_hint(crate::Durability::Sync.hint());
+        transaction.put(&name_key(name), Bytes::copy_from_slice(&id.to_le_bytes()))?;
+        let committed = transaction.commit()?;
+        let visible_from = committed
+            .commit_timestamp
+            .map_or(0, keel_tso::Timestamp::as_u64);
+        if let Some(old) = &replaced {
+            old.dropped.store(true, Ordering::Release);
+            db.shared.dropped.lock().insert(old.id);
+        }
+        let keyspace = Keyspace {
+            visible_from,
+            ..handle(id, name)
+        };
+        catalog.by_name.insert(name.to_string(), keyspace.clone());
+        Ok((keyspace, replaced))
+    }
+
+    /// Removes the keys of a keyspace no name points at any more, in
+    /// batches of transactions. The id is never reused, so nothing can
+    /// write these keys again.
+    pub(crate) fn remove_keys(db: &Database, keyspace: &Keyspace) -> Result<()> {
         let lower = join_key(keyspace.id, &[]);
         let upper = join_key(keyspace.id + 1, &[]);
         loop {

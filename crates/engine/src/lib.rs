@@ -34,6 +34,7 @@
 mod database;
 mod error;
 mod keyspace;
+mod load;
 mod log;
 mod maintenance;
 mod options;
@@ -45,6 +46,7 @@ pub use bytes::Bytes;
 pub use database::Database;
 pub use error::{Error, Result};
 pub use keyspace::{DEFAULT_KEYSPACE, Keyspace};
+pub use load::{KeyspaceLoader, LoadReport};
 pub use maintenance::CheckpointInfo;
 pub use options::{
     CHECKPOINT_DIRTY_BYTES_DEFAULT, CHECKPOINT_INTERVAL_DEFAULT, CHECKPOINT_WAL_BYTES_DEFAULT,

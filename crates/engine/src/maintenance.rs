@@ -107,6 +107,11 @@ fn run(shared: &Shared) {
 /// Folds every change up to the safe point into the B+tree. The caller
 /// holds the maintenance lock.
 pub(crate) fn fold(shared: &Shared) -> Result<Timestamp> {
+    if !shared.orphans_swept.load(Ordering::Acquire) {
+        let removed = crate::load::sweep_orphans(shared)?;
+        Counters::add(&shared.counters.orphans_removed, removed);
+        shared.orphans_swept.store(true, Ordering::Release);
+    }
     let safe_point = shared.manager.safe_point();
     if safe_point <= shared.manager.fold_point() {
         // Nothing new to fold; old versions may still be collectable.

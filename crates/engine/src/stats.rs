@@ -16,6 +16,7 @@ pub(crate) struct Counters {
     pub(crate) folds: AtomicU64,
     pub(crate) keys_folded: AtomicU64,
     pub(crate) expired_removed: AtomicU64,
+    pub(crate) orphans_removed: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
     /// Bytes folds changed in the B+tree since the last checkpoint.
     pub(crate) folded_bytes_since_checkpoint: AtomicU64,
@@ -81,6 +82,9 @@ pub struct Stats {
     pub keys_folded: u64,
     /// Expired keys removed by folds.
     pub expired_removed: u64,
+    /// Keys removed since open because no keyspace named them any more:
+    /// the leftovers of a bulk load or a keyspace drop a crash interrupted.
+    pub orphans_removed: u64,
     /// Checkpoints written since open.
     pub checkpoints: u64,
     /// Bytes folds changed in the B+tree since the last checkpoint (what
@@ -129,6 +133,7 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
         folds: load(&shared.counters.folds),
         keys_folded: load(&shared.counters.keys_folded),
         expired_removed: load(&shared.counters.expired_removed),
+        orphans_removed: load(&shared.counters.orphans_removed),
         checkpoints: load(&shared.counters.checkpoints),
         dirty_bytes: load(&shared.counters.folded_bytes_since_checkpoint),
         checkpoint_id: pager.checkpoint_id,

@@ -77,7 +77,7 @@ impl Transaction {
     /// [`Error::KeyspaceNotFound`], [`Error::TransactionTooOld`],
     /// [`Error::Corruption`], [`Error::Io`].
     pub fn get(&mut self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Bytes>> {
-        keyspace.check()?;
+        keyspace.check(self.inner.read_timestamp().as_u64())?;
         Ok(self.inner.get(&join_key(keyspace.id, key))?)
     }
 
@@ -91,7 +91,7 @@ impl Transaction {
         keyspace: &Keyspace,
         key: &[u8],
     ) -> Result<Option<(Bytes, ExpiresAtMs)>> {
-        keyspace.check()?;
+        keyspace.check(self.inner.read_timestamp().as_u64())?;
         Ok(self
             .inner
             .get_entry(&join_key(keyspace.id, key))?
@@ -104,7 +104,7 @@ impl Transaction {
     /// [`Error::LimitExceeded`] (key, value or write-set size),
     /// [`Error::KeyspaceNotFound`], [`Error::TransactionTooOld`].
     pub fn put(&mut self, keyspace: &Keyspace, key: &[u8], value: impl Into<Bytes>) -> Result<()> {
-        keyspace.check()?;
+        keyspace.check(self.inner.read_timestamp().as_u64())?;
         Ok(self.inner.put(&join_key(keyspace.id, key), value.into())?)
     }
 
@@ -136,7 +136,7 @@ impl Transaction {
         value: impl Into<Bytes>,
         expires_at_ms: u64,
     ) -> Result<()> {
-        keyspace.check()?;
+        keyspace.check(self.inner.read_timestamp().as_u64())?;
         Ok(self
             .inner
             .put_expiring(&join_key(keyspace.id, key), value.into(), expires_at_ms)?)
@@ -147,7 +147,7 @@ impl Transaction {
     /// # Errors
     /// As [`Transaction::put`].
     pub fn delete(&mut self, keyspace: &Keyspace, key: &[u8]) -> Result<()> {
-        keyspace.check()?;
+        keyspace.check(self.inner.read_timestamp().as_u64())?;
         Ok(self.inner.delete(&join_key(keyspace.id, key))?)
     }
 
@@ -228,7 +228,7 @@ impl Transaction {
         upper: Bound<Bytes>,
         direction: Direction,
     ) -> Result<Iter<'a>> {
-        keyspace.check()?;
+        keyspace.check(self.inner.read_timestamp().as_u64())?;
         let empty = match (&lower, &upper) {
             (Bound::Included(low), Bound::Included(high)) => low > high,
             (
