@@ -4,7 +4,10 @@
 //! A dump is one snapshot of the database: every entry as of the moment
 //! it began, in key order per keyspace. A load first reads the whole file
 //! and verifies every checksum and the counts, and only then writes, so a
-//! damaged file writes nothing.
+//! damaged file writes nothing. It then bulk loads each keyspace
+//! (`Database::load_keyspace`: straight into the B+tree, visible whole
+//! when it finishes) unless `--merge` asks to add to keyspaces that hold
+//! keys, which goes through transactions.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -23,7 +26,15 @@ use crate::units::human_bytes;
 
 /// Keys read per batch while dumping.
 const DUMP_BATCH_KEYS: usize = 1024;
-/// Bytes of keys and values a load commits per transaction.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Bytes of keys and values a `--merge` load commits per transaction.
 const LOAD_BATCH_BYTES: usize = 4 << 20;
 
 /// `keel dump` arguments.
@@ -48,6 +59,33 @@ pub struct LoadArguments {
     /// Load only this keyspace of the dump (repeatable); default: all.
     #[arg(long = "keyspace")]
     pub keyspaces: Vec<String>,
+    /// Replace keyspaces that already hold keys with the dump's (each is
+    /// swapped whole when its load finishes).
+    #[arg(long, conflicts_with = "merge")]
+    pub replace: bool,
+    /// Add the dump's entries to keyspaces that already hold keys (through
+    /// transactions: slower than the bulk load; the dump's value wins).
+    #[arg(long)]
+    pub merge: bool,
+}
+
+/// How one keyspace of a dump is written.
+enum Target<'db> {
+    /// Not selected: its entries are skipped.
+    Skip,
+    /// The bulk-load path.
+    Bulk(keel::KeyspaceLoader<'db>),
+    /// Transactions, into a keyspace that holds keys.
+    Merge(keel::Keyspace),
+}
+
+/// Whether the keyspace `name` exists and holds at least one key.
+fn holds_keys(database: &Database, name: &str) -> Result<bool> {
+    if !database.keyspaces().iter().any(|existing| existing == name) {
+        return Ok(false);
+    }
+    let keyspace = database.keyspace(name)?;
+    Ok(database.view(|tx| Ok(tx.range::<[u8], _>(&keyspace, ..)?.next().is_some()))?)
 }
 
 fn counter(message: &str) -> ProgressBar {
@@ -178,9 +216,8 @@ fn open_dump(path: &Path) -> Result<(DumpReader<BufReader<File>>, u64)> {
     Ok((reader, bytes))
 }
 
-/// `keel load DIR FILE`: verifies the whole file, then writes it in
-/// large transactions without waiting for fsyncs (the fastest path the
-/// engine offers); closing the database makes it all durable at once.
+/// `keel load DIR FILE`: verifies the whole file, then bulk loads each
+/// keyspace (or merges it through transactions, with `--merge`).
 pub fn load(arguments: &LoadArguments) -> Result<ExitCode> {
     let started = Instant::now();
     let path = &arguments.file;
@@ -210,6 +247,9 @@ pub fn load(arguments: &LoadArguments) -> Result<ExitCode> {
             bail!("{} has no keyspace {name:?}", path.display());
         }
     }
+    let selected = |name: &str| {
+        arguments.keyspaces.is_empty() || arguments.keyspaces.iter().any(|wanted| wanted == name)
+    };
 
     // Pass 2: write.
     std::fs::create_dir_all(&arguments.dir)
@@ -228,62 +268,99 @@ pub fn load(arguments: &LoadArguments) -> Result<ExitCode> {
             arguments.dir.display()
         )),
     })?;
+    // Keyspaces that hold keys are replaced or merged only when asked.
+    if !arguments.replace && !arguments.merge {
+        for name in found_keyspaces.iter().filter(|name| selected(name)) {
+            if holds_keys(&database, name)? {
+                bail!(
+                    "keyspace {name:?} in {} already holds keys: pass --replace to replace it with the dump's, or --merge to add the dump's entries to it",
+                    arguments.dir.display()
+                );
+            }
+        }
+    }
     let (mut reader, _) = open_dump(path)?;
     let progress = byte_bar("loading", total_bytes);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        });
-    let mut keyspace = None;
+    let mut target = Target::Skip;
     let mut transaction = database.begin(Isolation::Snapshot);
     let mut batch_bytes = 0usize;
     let mut loaded = 0u64;
     let mut expired = 0u64;
+    let mut bulk_keyspaces = 0u64;
+    let mut finish = |target: Target<'_>, loaded: &mut u64, expired: &mut u64| -> Result<()> {
+        if let Target::Bulk(loader) = target {
+            let report = loader
+                .finish()
+                .context("finishing a keyspace's load failed")?;
+            *loaded += report.entries;
+            *expired += report.expired_skipped;
+            bulk_keyspaces += 1;
+        }
+        Ok(())
+    };
     while let Some(record) = reader.next_record()? {
         match record {
             Record::Keyspace(name) => {
-                keyspace = if arguments.keyspaces.is_empty() || arguments.keyspaces.contains(&name)
-                {
-                    Some(
+                finish(
+                    std::mem::replace(&mut target, Target::Skip),
+                    &mut loaded,
+                    &mut expired,
+                )?;
+                target = if !selected(&name) {
+                    Target::Skip
+                } else if arguments.merge && holds_keys(&database, &name)? {
+                    Target::Merge(
                         database
                             .keyspace(&name)
-                            .with_context(|| format!("cannot create keyspace {name:?}"))?,
+                            .with_context(|| format!("cannot open keyspace {name:?}"))?,
                     )
                 } else {
-                    None
+                    Target::Bulk(
+                        database
+                            .load_keyspace(&name)
+                            .with_context(|| format!("cannot start loading keyspace {name:?}"))?,
+                    )
                 };
             }
             Record::Entry {
                 key,
                 value,
                 expires_at_ms,
-            } => {
-                let Some(keyspace) = &keyspace else {
-                    continue;
-                };
-                batch_bytes += key.len() + value.len();
-                match expires_at_ms {
-                    Some(deadline) if deadline <= now_ms => {
-                        expired += 1;
-                        continue;
+            } => match &mut target {
+                Target::Skip => {}
+                Target::Bulk(loader) => {
+                    loader
+                        .put(&key, &value, expires_at_ms)
+                        .with_context(|| format!("loading from {}", path.display()))?;
+                    if loader.entries() % 4096 == 0 {
+                        progress.set_position(reader.offset());
                     }
-                    Some(deadline) => {
-                        transaction.put_expiring_at(keyspace, &key, value, deadline)?;
+                }
+                Target::Merge(keyspace) => {
+                    batch_bytes += key.len() + value.len();
+                    match expires_at_ms {
+                        Some(deadline) if deadline <= now_ms() => {
+                            expired += 1;
+                            continue;
+                        }
+                        Some(deadline) => {
+                            transaction.put_expiring_at(keyspace, &key, value, deadline)?;
+                        }
+                        None => transaction.put(keyspace, &key, value)?,
                     }
-                    None => transaction.put(keyspace, &key, value)?,
+                    loaded += 1;
+                    if batch_bytes >= LOAD_BATCH_BYTES {
+                        std::mem::replace(&mut transaction, database.begin(Isolation::Snapshot))
+                            .commit()
+                            .context("committing a batch failed")?;
+                        batch_bytes = 0;
+                        progress.set_position(reader.offset());
+                    }
                 }
-                loaded += 1;
-                if batch_bytes >= LOAD_BATCH_BYTES {
-                    std::mem::replace(&mut transaction, database.begin(Isolation::Snapshot))
-                        .commit()
-                        .context("committing a batch failed")?;
-                    batch_bytes = 0;
-                    progress.set_position(reader.offset());
-                }
-            }
+            },
         }
     }
+    finish(target, &mut loaded, &mut expired)?;
     transaction
         .commit()
         .context("committing the last batch failed")?;
@@ -292,7 +369,7 @@ pub fn load(arguments: &LoadArguments) -> Result<ExitCode> {
         .close()
         .with_context(|| format!("closing {} failed", arguments.dir.display()))?;
     println!(
-        "loaded {loaded} entries into {} from {} in {:.2} s ({expired} already expired, skipped)",
+        "loaded {loaded} entries ({bulk_keyspaces} keyspace(s) bulk loaded) into {} from {} in {:.2} s ({expired} already expired, skipped)",
         arguments.dir.display(),
         path.display(),
         started.elapsed().as_secs_f64()

@@ -99,6 +99,11 @@ fn dump_then_load_gives_the_same_entries() {
         "{}",
         text(&output)
     );
+    assert!(
+        !text(&output).contains("(0 keyspace(s) bulk loaded)"),
+        "a load into a new database takes the bulk path: {}",
+        text(&output)
+    );
     let expected = contents(&source);
     assert_eq!(
         expected["db0"][&b"expires-later".to_vec()].1,
@@ -136,6 +141,84 @@ fn dump_then_load_gives_the_same_entries() {
         "{}",
         text(&output)
     );
+}
+
+#[test]
+fn a_load_into_keyspaces_holding_keys_needs_replace_or_merge() {
+    let temporary = tempfile::tempdir().unwrap();
+    let source = temporary.path().join("source");
+    fill(&source);
+    let file = temporary.path().join("all.keeldump");
+    let output = keel(&["dump", source.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    let expected = contents(&source);
+
+    let target = temporary.path().join("target");
+    {
+        let database = Database::open(&target, Options::default()).unwrap();
+        let users = database.keyspace("users").unwrap();
+        database
+            .update(|transaction| {
+                transaction.put(&users, b"user:00001", "old value")?;
+                transaction.put(&users, b"zz-only-in-target", "kept by --merge")
+            })
+            .unwrap();
+        database.close().unwrap();
+    }
+    let before = contents(&target);
+    let output = keel(&["load", target.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("\"users\"") && text(&output).contains("--replace"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(contents(&target), before, "a refused load writes nothing");
+
+    let merged_dir = temporary.path().join("merged");
+    fs_copy(&target, &merged_dir);
+    let output = keel(&[
+        "load",
+        merged_dir.to_str().unwrap(),
+        file.to_str().unwrap(),
+        "--merge",
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let merged = contents(&merged_dir);
+    let mut users = expected["users"].clone();
+    users.insert(
+        b"zz-only-in-target".to_vec(),
+        (b"kept by --merge".to_vec(), None),
+    );
+    assert_eq!(
+        merged["users"], users,
+        "the dump's values win, the rest stay"
+    );
+
+    let output = keel(&[
+        "load",
+        target.to_str().unwrap(),
+        file.to_str().unwrap(),
+        "--replace",
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(contents(&target), expected);
+    let output = keel(&["check", target.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+/// Copies a (closed) database directory.
+fn fs_copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            fs_copy(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 #[test]
