@@ -8,12 +8,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use keel_server::{AppendFsync, KeelBackend, KeelBackendOptions, ServerOptions};
+use keel_server::{AppendFsync, IoModel, KeelBackend, KeelBackendOptions, ServerOptions};
 
 use crate::units::parse_bytes;
 
 fn parse_appendfsync(text: &str) -> Result<AppendFsync, String> {
     AppendFsync::parse(text).ok_or_else(|| format!("{text:?} is not one of always, everysec, no"))
+}
+
+fn parse_io_model(text: &str) -> Result<IoModelName, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "threads" => Ok(IoModelName::Threads),
+        "epoll" => Ok(IoModelName::Epoll),
+        _ => Err(format!("{text:?} is not one of threads, epoll")),
+    }
+}
+
+/// `--io-model`: how connections are served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoModelName {
+    /// A thread per connection.
+    Threads,
+    /// `--io-threads` epoll event loops.
+    Epoll,
+}
+
+/// `--server-cpulist`: CPU numbers, ascending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
+    keel_server::parse_cpu_list(text).map(CpuList)
 }
 
 /// `keel serve` flags.
@@ -56,6 +81,18 @@ pub struct ServeArguments {
     /// Checkpoint once this much log was written since the last one.
     #[arg(long, default_value = "128mb", value_parser = parse_bytes)]
     pub checkpoint_wal_bytes: u64,
+    /// How connections are served: threads (a thread per connection) or
+    /// epoll (--io-threads event loops, commands run on them).
+    #[arg(long, default_value = "epoll", value_parser = parse_io_model)]
+    pub io_model: IoModelName,
+    /// Event-loop threads for --io-model epoll (default: one per CPU).
+    #[arg(long)]
+    pub io_threads: Option<usize>,
+    /// Pin the server's threads to these CPUs (Redis's server-cpulist
+    /// syntax: "0-3", "0,2", "0-7:2"). Connection threads may run on any
+    /// listed CPU; event-loop thread i runs on the i-th listed CPU.
+    #[arg(long, value_parser = parse_cpu_list)]
+    pub server_cpulist: Option<CpuList>,
 }
 
 /// The address to bind: IPv6 addresses get brackets.
@@ -112,6 +149,15 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
             require_password: arguments.requirepass.clone(),
             databases: arguments.databases,
             limits,
+            io_model: match arguments.io_model {
+                IoModelName::Threads => IoModel::ThreadPerConnection,
+                IoModelName::Epoll => IoModel::EventLoop {
+                    workers: arguments.io_threads.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, usize::from)
+                    }),
+                },
+            },
+            cpu_list: arguments.server_cpulist.as_ref().map(|cpus| cpus.0.clone()),
             ..ServerOptions::default()
         },
         Arc::clone(&backend),

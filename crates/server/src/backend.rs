@@ -72,6 +72,21 @@ pub trait Backend: Send + Sync + 'static {
     fn settings(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// Runs pipelined data commands of several clients as one group (the
+    /// event-loop model gathers them across connections): each must be
+    /// atomic on its own, in the given order, as with
+    /// [`Session::execute_pipeline`]. `None` when the backend cannot run
+    /// them together (the default, or the group failed as a whole before
+    /// anything took effect); the caller then runs each client's commands
+    /// through its own session.
+    fn execute_batch(
+        &self,
+        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
+    ) -> Option<Vec<Reply>> {
+        let _ = commands;
+        None
+    }
 }
 
 /// One connection's access to the backend; owned by the connection's

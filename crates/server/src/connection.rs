@@ -8,6 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -68,7 +69,7 @@ struct Transaction {
 
 /// What the connection does after a batch of replies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum After {
+pub(crate) enum After {
     Continue,
     /// Write what is buffered, then close (QUIT, a protocol error).
     Close,
@@ -76,10 +77,31 @@ enum After {
     CloseSilently,
 }
 
-struct Connection<'a, B: Backend> {
-    shared: &'a Shared<B>,
-    entry: &'a ClientEntry,
+/// Why [`Connection::process`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// No complete request is left in the input (or the connection is
+    /// closing): read more.
+    Drained,
+    /// The replies reached [`OUTPUT_FLUSH_BYTES`]: write them, then call
+    /// `process` again before reading.
+    OutputFull,
+}
+
+/// One client connection's state, independent of how its socket is
+/// driven: bytes read go into [`Connection::input`] ([`Connection::read_from`]),
+/// [`Connection::process`] runs every complete request, and the replies
+/// wait in [`Connection::output`] for the caller to write. The blocking
+/// thread of [`serve`] and the workers of `event_loop.rs` both drive it.
+pub(crate) struct Connection<B: Backend> {
+    shared: Arc<Shared<B>>,
+    entry: Arc<ClientEntry>,
     session: B::Session,
+    parser: RequestParser,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// Bytes of `output` already written (non-blocking writes).
+    output_written: usize,
     protocol: ProtocolVersion,
     authenticated: bool,
     database: DatabaseIndex,
@@ -88,37 +110,33 @@ struct Connection<'a, B: Backend> {
     /// Pipelined data commands not yet run, their replies owed next.
     pipeline: Vec<(DatabaseIndex, &'static CommandSpec, Command)>,
     pipeline_bytes: usize,
+    /// A request [`Connection::gather`] parsed but could not queue; it runs
+    /// first in the next [`Connection::process`].
+    deferred: Option<Deferred>,
     after: After,
 }
 
-/// Serves one connection until the client leaves, a protocol error, QUIT,
-/// or the server stops.
-pub(crate) fn serve<B: Backend>(shared: &Shared<B>, entry: &ClientEntry, mut stream: TcpStream) {
-    let mut connection = Connection {
-        shared,
-        entry,
-        session: shared.backend.open_session(entry.id),
-        protocol: ProtocolVersion::Resp2,
-        authenticated: shared.options.require_password.is_none(),
-        database: 0,
-        name: None,
-        transaction: None,
-        pipeline: Vec::new(),
-        pipeline_bytes: 0,
-        after: After::Continue,
-    };
-    let mut parser = RequestParser::new(shared.options.limits.clone());
-    parser.set_authenticated(connection.authenticated);
-    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
-    let mut output: Vec<u8> = Vec::new();
+/// What [`Connection::gather`] stopped at.
+enum Deferred {
+    Command(Command),
+    ProtocolError(Error),
+}
+
+/// Serves one connection on the calling thread, with blocking reads and
+/// writes, until the client leaves, a protocol error, QUIT, or the server
+/// stops.
+pub(crate) fn serve<B: Backend>(
+    shared: &Arc<Shared<B>>,
+    entry: &Arc<ClientEntry>,
+    mut stream: TcpStream,
+) {
+    let mut connection = Connection::new(shared, entry);
     let peer = Some(entry.peer);
-    loop {
-        let filled = input.len();
-        input.resize(filled + READ_CHUNK_BYTES, 0);
-        let read = match stream.read(&mut input[filled..]) {
+    'reading: loop {
+        match connection.read_from(&mut stream) {
             Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => 0,
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(source) => {
                 let error = Error::Socket {
                     operation: "read",
@@ -128,60 +146,25 @@ pub(crate) fn serve<B: Backend>(shared: &Shared<B>, entry: &ClientEntry, mut str
                 tracing::debug!(%error, "closing connection");
                 break;
             }
-        };
-        input.truncate(filled + read);
-        let limit_bytes = shared.options.limits.query_buffer_bytes_max;
-        if input.len() > limit_bytes {
-            // Redis closes such a client without a reply.
-            let error = Error::QueryBufferLimit {
-                buffer_bytes: input.len(),
-                limit_bytes,
-            };
-            tracing::warn!(%error, client = entry.id, "closing client");
+        }
+        if connection.query_buffer_exceeded() {
             break;
         }
-        let mut start = 0;
-        while connection.after == After::Continue {
-            match parser.parse(&input[start..]) {
-                Ok(Parsed::Complete { command, consumed }) => {
-                    start += consumed;
-                    if !command.is_empty() {
-                        connection.handle(command, &mut output);
-                        parser.set_authenticated(connection.authenticated);
-                    }
-                }
-                Ok(Parsed::Incomplete) => break,
-                Err(error) => {
-                    connection.run_pipeline(&mut output);
-                    tracing::debug!(%error, client = entry.id, "protocol error");
-                    Reply::error(error.reply_text()).encode(connection.protocol, &mut output);
-                    connection.after = After::Close;
-                }
+        loop {
+            let progress = connection.process();
+            if connection.after() == After::CloseSilently {
+                break 'reading;
             }
-            if output.len() >= OUTPUT_FLUSH_BYTES {
-                if let Err(source) = stream.write_all(&output) {
-                    tracing::debug!(error = %Error::Socket { operation: "write", peer, source }, "closing connection");
-                    return;
-                }
-                output.clear();
-            }
-        }
-        connection.run_pipeline(&mut output);
-        input.drain(..start);
-        shrink_if_oversized(&mut input);
-        connection.publish_state(input.len());
-        if connection.after == After::CloseSilently {
-            break;
-        }
-        if !output.is_empty() {
-            if let Err(source) = stream.write_all(&output) {
+            if let Err(source) = stream.write_all(connection.output()) {
                 tracing::debug!(error = %Error::Socket { operation: "write", peer, source }, "closing connection");
+                break 'reading;
+            }
+            connection.output_consumed(usize::MAX);
+            if progress == Progress::Drained {
                 break;
             }
-            output.clear();
-            shrink_if_oversized(&mut output);
         }
-        if connection.after == After::Close {
+        if connection.after() == After::Close {
             break;
         }
     }
@@ -189,7 +172,205 @@ pub(crate) fn serve<B: Backend>(shared: &Shared<B>, entry: &ClientEntry, mut str
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-impl<B: Backend> Connection<'_, B> {
+impl<B: Backend> Connection<B> {
+    /// A new connection's state: RESP2, database 0, authenticated if no
+    /// password is required.
+    pub(crate) fn new(shared: &Arc<Shared<B>>, entry: &Arc<ClientEntry>) -> Connection<B> {
+        let authenticated = shared.options.require_password.is_none();
+        let mut parser = RequestParser::new(shared.options.limits.clone());
+        parser.set_authenticated(authenticated);
+        Connection {
+            shared: Arc::clone(shared),
+            entry: Arc::clone(entry),
+            session: shared.backend.open_session(entry.id),
+            parser,
+            input: Vec::with_capacity(READ_CHUNK_BYTES),
+            output: Vec::new(),
+            output_written: 0,
+            protocol: ProtocolVersion::Resp2,
+            authenticated,
+            database: 0,
+            name: None,
+            transaction: None,
+            pipeline: Vec::new(),
+            pipeline_bytes: 0,
+            deferred: None,
+            after: After::Continue,
+        }
+    }
+
+    /// What to do once the output is written.
+    pub(crate) fn after(&self) -> After {
+        self.after
+    }
+
+    /// Reads once from `source` (at most [`READ_CHUNK_BYTES`]) into the
+    /// input; `Ok(0)` when the peer closed.
+    pub(crate) fn read_from(&mut self, source: &mut impl Read) -> std::io::Result<usize> {
+        let filled = self.input.len();
+        self.input.resize(filled + READ_CHUNK_BYTES, 0);
+        let result = source.read(&mut self.input[filled..]);
+        let read = result.as_ref().map_or(0, |read| *read);
+        self.input.truncate(filled + read);
+        result
+    }
+
+    /// Whether the unprocessed input passed the query buffer limit (Redis
+    /// then closes the client without a reply).
+    pub(crate) fn query_buffer_exceeded(&self) -> bool {
+        let limit_bytes = self.shared.options.limits.query_buffer_bytes_max;
+        if self.input.len() <= limit_bytes {
+            return false;
+        }
+        let error = Error::QueryBufferLimit {
+            buffer_bytes: self.input.len(),
+            limit_bytes,
+        };
+        tracing::warn!(%error, client = self.entry.id, "closing client");
+        true
+    }
+
+    /// Replies not yet written.
+    pub(crate) fn output(&self) -> &[u8] {
+        &self.output[self.output_written..]
+    }
+
+    /// Marks `bytes` of [`Connection::output`] as written (`usize::MAX`:
+    /// all of it).
+    pub(crate) fn output_consumed(&mut self, bytes: usize) {
+        self.output_written = self
+            .output_written
+            .saturating_add(bytes)
+            .min(self.output.len());
+        if self.output_written == self.output.len() {
+            self.output.clear();
+            self.output_written = 0;
+            shrink_if_oversized(&mut self.output);
+        }
+    }
+
+    /// Runs every complete request in the input, in order (pipelined data
+    /// commands in groups), appending the replies to the output; stops
+    /// early once [`OUTPUT_FLUSH_BYTES`] of replies wait, so that a long
+    /// pipeline cannot grow the output without bound.
+    pub(crate) fn process(&mut self) -> Progress {
+        let mut out = std::mem::take(&mut self.output);
+        match self.deferred.take() {
+            None => {}
+            Some(Deferred::Command(command)) => {
+                self.run_pipeline(&mut out);
+                self.run_unpipelined(command, &mut out);
+            }
+            Some(Deferred::ProtocolError(error)) => self.protocol_error(&error, &mut out),
+        }
+        let mut start = 0;
+        let mut progress = Progress::Drained;
+        while self.after == After::Continue {
+            match self.parser.parse(&self.input[start..]) {
+                Ok(Parsed::Complete { command, consumed }) => {
+                    start += consumed;
+                    if !command.is_empty() {
+                        self.handle(command, &mut out);
+                        self.parser.set_authenticated(self.authenticated);
+                    }
+                }
+                Ok(Parsed::Incomplete) => break,
+                Err(error) => self.protocol_error(&error, &mut out),
+            }
+            if out.len() - self.output_written >= OUTPUT_FLUSH_BYTES {
+                progress = Progress::OutputFull;
+                break;
+            }
+        }
+        self.input.drain(..start);
+        if progress == Progress::Drained || self.after != After::Continue {
+            progress = Progress::Drained;
+            self.run_pipeline(&mut out);
+            shrink_if_oversized(&mut self.input);
+            self.publish_state(self.input.len());
+        }
+        self.output = out;
+        progress
+    }
+
+    /// Parses requests and holds back the pipelinable data commands among
+    /// them, without running anything, until a request of another kind
+    /// (kept for [`Connection::process`]), the end of the complete
+    /// requests, or the pipeline's bounds: so that an event loop can run
+    /// the pipelines of many connections in one group
+    /// ([`Backend::execute_batch`]).
+    pub(crate) fn gather(&mut self) {
+        let mut start = 0;
+        while self.after == After::Continue
+            && self.deferred.is_none()
+            && self.pipeline.len() < PIPELINE_COMMANDS_MAX
+            && self.pipeline_bytes < PIPELINE_ARGUMENT_BYTES_MAX
+        {
+            match self.parser.parse(&self.input[start..]) {
+                Ok(Parsed::Complete { command, consumed }) => {
+                    start += consumed;
+                    if command.is_empty() {
+                        continue;
+                    }
+                    self.shared
+                        .stats
+                        .commands_processed
+                        .fetch_add(1, Ordering::Relaxed);
+                    let bytes = argument_bytes(&command);
+                    match self.pipelinable(&command) {
+                        Some(spec)
+                            if self.pipeline.is_empty()
+                                || self.pipeline_bytes.saturating_add(bytes)
+                                    <= PIPELINE_ARGUMENT_BYTES_MAX =>
+                        {
+                            self.hold_back(spec, command, bytes);
+                        }
+                        _ => self.deferred = Some(Deferred::Command(command)),
+                    }
+                }
+                Ok(Parsed::Incomplete) => break,
+                Err(error) => self.deferred = Some(Deferred::ProtocolError(error)),
+            }
+        }
+        self.input.drain(..start);
+    }
+
+    /// The held-back pipelined commands, for a group run elsewhere; their
+    /// replies go to [`Connection::deliver`].
+    pub(crate) fn pipeline(&self) -> &[(DatabaseIndex, &'static CommandSpec, Command)] {
+        &self.pipeline
+    }
+
+    /// Encodes the replies of the held-back commands, run by the caller
+    /// (in order, one per command), and forgets the commands.
+    pub(crate) fn deliver(&mut self, replies: impl Iterator<Item = Reply>) {
+        let mut out = std::mem::take(&mut self.output);
+        let mut replies = replies;
+        for _ in 0..self.pipeline.len() {
+            replies
+                .next()
+                .unwrap_or_else(|| Reply::error("ERR the backend returned too few replies"))
+                .encode(self.protocol, &mut out);
+        }
+        self.pipeline.clear();
+        self.pipeline_bytes = 0;
+        self.output = out;
+    }
+
+    /// Runs the held-back commands through this connection's session.
+    pub(crate) fn run_held_back(&mut self) {
+        let mut out = std::mem::take(&mut self.output);
+        self.run_pipeline(&mut out);
+        self.output = out;
+    }
+
+    fn protocol_error(&mut self, error: &Error, out: &mut Vec<u8>) {
+        self.run_pipeline(out);
+        tracing::debug!(%error, client = self.entry.id, "protocol error");
+        Reply::error(error.reply_text()).encode(self.protocol, out);
+        self.after = After::Close;
+    }
+
     fn handle(&mut self, command: Command, out: &mut Vec<u8>) {
         self.shared
             .stats
@@ -199,36 +380,31 @@ impl<B: Backend> Connection<'_, B> {
             Some(command) => command,
             None => return,
         };
-        // Anything else runs after the pipelined commands before it.
+        self.run_unpipelined(command, out);
+    }
+
+    /// Runs a request that is not held back, after the held-back ones.
+    fn run_unpipelined(&mut self, command: Command, out: &mut Vec<u8>) {
         self.run_pipeline(out);
-        let reply = self.process(command);
+        let reply = self.process_one(command);
         if let Some(reply) = reply {
             reply.encode(self.protocol, out);
         }
     }
 
-    /// Holds back a data command that can run with its neighbours
-    /// ([`Session::execute_pipeline`]); gives back any other request.
-    fn queue_pipelined(&mut self, command: Command, out: &mut Vec<u8>) -> Option<Command> {
-        let Ok(spec) = command_table::resolve(&command) else {
-            return Some(command);
-        };
+    /// The command's table entry if it may be held back and run with its
+    /// neighbours ([`Session::execute_pipeline`]).
+    fn pipelinable(&self, command: &Command) -> Option<&'static CommandSpec> {
+        let spec = command_table::resolve(command).ok()?;
         let pipelinable = self.authenticated
             && self.transaction.is_none()
             && spec.handled_by == HandledBy::Backend
             && spec.container.is_none()
             && matches!(spec.group, "string" | "generic");
-        if !pipelinable {
-            return Some(command);
-        }
-        let bytes: usize = command
-            .arguments()
-            .iter()
-            .map(|argument| argument.len())
-            .sum();
-        if self.pipeline_bytes.saturating_add(bytes) > PIPELINE_ARGUMENT_BYTES_MAX {
-            self.run_pipeline(out);
-        }
+        pipelinable.then_some(spec)
+    }
+
+    fn hold_back(&mut self, spec: &'static CommandSpec, command: Command, bytes: usize) {
         {
             let mut state = self.entry.state();
             state.last_command = spec.full_name();
@@ -236,6 +412,18 @@ impl<B: Backend> Connection<'_, B> {
         }
         self.pipeline_bytes = self.pipeline_bytes.saturating_add(bytes);
         self.pipeline.push((self.database, spec, command));
+    }
+    /// Holds back a data command that can run with its neighbours
+    /// ([`Session::execute_pipeline`]); gives back any other request.
+    fn queue_pipelined(&mut self, command: Command, out: &mut Vec<u8>) -> Option<Command> {
+        let Some(spec) = self.pipelinable(&command) else {
+            return Some(command);
+        };
+        let bytes = argument_bytes(&command);
+        if self.pipeline_bytes.saturating_add(bytes) > PIPELINE_ARGUMENT_BYTES_MAX {
+            self.run_pipeline(out);
+        }
+        self.hold_back(spec, command, bytes);
         if self.pipeline.len() >= PIPELINE_COMMANDS_MAX {
             self.run_pipeline(out);
         }
@@ -262,7 +450,7 @@ impl<B: Backend> Connection<'_, B> {
     }
 
     /// Runs or queues one request; `None` when nothing is to be sent.
-    fn process(&mut self, command: Command) -> Option<Reply> {
+    fn process_one(&mut self, command: Command) -> Option<Reply> {
         let spec = match command_table::resolve(&command) {
             Ok(spec) => spec,
             Err(reply) => return Some(self.reject(reply)),
@@ -351,7 +539,7 @@ impl<B: Backend> Connection<'_, B> {
             "client|getname" => self.name.clone().map_or(Reply::NullBulk, Reply::Bulk),
             "client|setname" => self.set_name(&arguments[2]),
             "client|setinfo" => self.set_library_info(&arguments[2], &arguments[3]),
-            "client|info" => Reply::verbatim_text(self.client_line(self.entry)),
+            "client|info" => Reply::verbatim_text(self.client_line(&self.entry)),
             "client|list" => self.client_list(&arguments[2..]),
             "client|help" => help_reply(
                 "CLIENT",
@@ -786,7 +974,7 @@ impl<B: Backend> Connection<'_, B> {
     /// One CLIENT LIST line, in Redis's field order (fields keel has no
     /// counterpart for are left out or zero).
     fn client_line(&self, entry: &ClientEntry) -> String {
-        if std::ptr::eq(entry, self.entry) {
+        if std::ptr::eq(entry, &*self.entry) {
             // Our own line: make the registry current first.
             self.publish_state(0);
         }
@@ -859,6 +1047,14 @@ impl<B: Backend> Connection<'_, B> {
         state.query_buffer_bytes = query_buffer_bytes;
         state.last_interaction = Instant::now();
     }
+}
+
+fn argument_bytes(command: &Command) -> usize {
+    command
+        .arguments()
+        .iter()
+        .map(|argument| argument.len())
+        .sum()
 }
 
 /// Gives back the memory of a buffer that a large request or reply grew,

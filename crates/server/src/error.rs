@@ -86,6 +86,14 @@ pub enum Error {
         /// The engine's error.
         source: keel::Error,
     },
+    /// A thread could not be pinned to the CPUs asked for.
+    #[error("cannot pin a server thread to CPUs {cpus:?}: {source}")]
+    Affinity {
+        /// The CPUs asked for.
+        cpus: Vec<usize>,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -98,6 +106,7 @@ impl Error {
                 | Error::Socket { .. }
                 | Error::QueryBufferLimit { .. }
                 | Error::Engine { .. }
+                | Error::Affinity { .. }
         )
     }
 

@@ -861,6 +861,13 @@ impl Backend for KeelBackend {
         self.shared.info_sections()
     }
 
+    fn execute_batch(
+        &self,
+        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
+    ) -> Option<Vec<Reply>> {
+        self.shared.run_pipeline(commands)
+    }
+
     fn settings(&self) -> Vec<(String, String)> {
         let dir = std::fs::canonicalize(self.shared.database.path())
             .unwrap_or_else(|_| self.shared.database.path().to_path_buf());

@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod affinity;
 mod backend;
 pub mod command_arguments;
 pub mod command_table;
@@ -41,6 +42,7 @@ mod connection;
 pub mod data_commands;
 mod engine_store;
 mod error;
+mod event_loop;
 #[doc(hidden)]
 pub mod fuzz_support;
 mod glob;
@@ -52,6 +54,7 @@ mod reply;
 mod scan;
 mod server;
 
+pub use affinity::{CPU_NUMBER_MAX, current_thread_cpus, parse_cpu_list, pin_current_thread};
 pub use backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
 pub use command_table::{CommandFlags, CommandSpec, HandledBy};
 pub use connection::{
@@ -60,6 +63,7 @@ pub use connection::{
     RETAINED_BUFFER_BYTES_MAX, WRONGPASS_TEXT,
 };
 pub use error::{Error, Result};
+pub use event_loop::EVENTS_PER_WAIT;
 pub use glob::{GlobPattern, glob_matches};
 pub use inline::split_inline_arguments;
 pub use keel_backend::{
@@ -74,5 +78,6 @@ pub use scan::{
     SCAN_CURSOR_PREFIX_BYTES, ScanBatch, cursor_for_key, cursor_prefix, scan_batch, scan_start_key,
 };
 pub use server::{
-    ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, ServerStopper, start,
+    ACCEPT_ERROR_BACKOFF, IoModel, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, ServerStopper,
+    start,
 };

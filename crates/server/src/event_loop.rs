@@ -1,0 +1,427 @@
+//! The event-loop model: a fixed pool of worker threads, each with an
+//! epoll instance, serving many non-blocking connections. The accept
+//! thread hands each new connection to the next worker (round robin); a
+//! worker reads from every ready socket, runs its complete requests
+//! ([`Connection::process`], the same code as the thread-per-connection
+//! model) and writes the replies, waiting for the socket to drain when a
+//! write would block.
+//!
+//! Commands run on the worker: a command that waits (a durable commit
+//! under `appendfsync always`, DEBUG SLEEP) holds up the worker's other
+//! connections, as one Redis event loop does. So that they share commits
+//! (and fsyncs), the pipelined data commands that every ready connection
+//! of one epoll wait sent are gathered and run as one group
+//! ([`Backend::execute_batch`]), as Redis makes one fsync per event-loop
+//! turn; each is still atomic, the group a serial order of them.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use crate::backend::Backend;
+use crate::connection::{After, Connection, Progress};
+use crate::error::{Error, Result};
+use crate::server::{ClientEntry, Shared, lock};
+
+/// Ready events taken from epoll per wait.
+pub const EVENTS_PER_WAIT: usize = 256;
+
+/// Most commands of one group run by [`Backend::execute_batch`] (whole
+/// connections' pipelines are added until it is reached).
+pub const BATCH_COMMANDS_MAX: usize = 1024;
+
+/// The token of a worker's wake-up eventfd (client ids start at 1).
+const WAKE_TOKEN: u64 = 0;
+
+/// A connection handed to a worker, not yet registered with its epoll.
+type Handoff = (Arc<ClientEntry>, TcpStream);
+
+/// One worker as the accept thread sees it.
+struct WorkerHandle {
+    inbox: Arc<Mutex<Vec<Handoff>>>,
+    wake: Arc<EventFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The worker pool.
+pub(crate) struct Workers {
+    workers: Vec<WorkerHandle>,
+    stopping: Arc<AtomicBool>,
+    next: usize,
+}
+
+fn os_error(operation: &'static str) -> impl FnOnce(nix::Error) -> Error {
+    move |errno| Error::Socket {
+        operation,
+        peer: None,
+        source: std::io::Error::from(errno),
+    }
+}
+
+impl Workers {
+    /// Starts `count` workers (at least one) serving connections of
+    /// `shared`; each runs `on_start` first (core pinning).
+    pub(crate) fn start<B: Backend>(
+        shared: &Arc<Shared<B>>,
+        count: usize,
+        on_start: &Arc<dyn Fn(usize) + Send + Sync>,
+    ) -> Result<Workers> {
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for index in 0..count.max(1) {
+            let wake = Arc::new(
+                EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+                    .map_err(os_error("eventfd"))?,
+            );
+            let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(os_error("epoll"))?;
+            epoll
+                .add(&*wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))
+                .map_err(os_error("epoll_ctl"))?;
+            let inbox = Arc::new(Mutex::new(Vec::new()));
+            let worker = Worker {
+                shared: Arc::clone(shared),
+                epoll,
+                wake: Arc::clone(&wake),
+                inbox: Arc::clone(&inbox),
+                stopping: Arc::clone(&stopping),
+                connections: HashMap::new(),
+            };
+            let on_start = Arc::clone(on_start);
+            let thread = std::thread::Builder::new()
+                .name(format!("keel-worker-{index}"))
+                .spawn(move || {
+                    on_start(index);
+                    worker.run();
+                })
+                .map_err(|source| Error::Socket {
+                    operation: "spawn",
+                    peer: None,
+                    source,
+                })?;
+            workers.push(WorkerHandle {
+                inbox,
+                wake,
+                thread: Some(thread),
+            });
+        }
+        Ok(Workers {
+            workers,
+            stopping,
+            next: 0,
+        })
+    }
+
+    /// Gives a new connection to the next worker.
+    pub(crate) fn hand_over(&mut self, entry: Arc<ClientEntry>, stream: TcpStream) {
+        let worker = &self.workers[self.next % self.workers.len()];
+        self.next = self.next.wrapping_add(1);
+        lock(&worker.inbox).push((entry, stream));
+        if let Err(errno) = worker.wake.write(1) {
+            tracing::error!(%errno, "cannot wake a worker");
+        }
+    }
+
+    /// Stops every worker (their connections are closed) and waits for
+    /// them.
+    pub(crate) fn stop(mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for worker in &self.workers {
+            if let Err(errno) = worker.wake.write(1) {
+                tracing::error!(%errno, "cannot wake a worker");
+            }
+        }
+        for worker in &mut self.workers {
+            if let Some(thread) = worker.thread.take()
+                && thread.join().is_err()
+            {
+                tracing::error!("a worker thread panicked");
+            }
+        }
+    }
+}
+
+/// A connection registered with a worker.
+struct Served<B: Backend> {
+    stream: TcpStream,
+    connection: Connection<B>,
+    /// Waiting for the socket to take the rest of the output (EPOLLOUT),
+    /// not reading meanwhile.
+    writing: bool,
+}
+
+struct Worker<B: Backend> {
+    shared: Arc<Shared<B>>,
+    epoll: Epoll,
+    wake: Arc<EventFd>,
+    inbox: Arc<Mutex<Vec<Handoff>>>,
+    stopping: Arc<AtomicBool>,
+    connections: HashMap<u64, Served<B>>,
+}
+
+/// What a connection needs after an event.
+enum Next {
+    Read,
+    Write,
+    Close,
+}
+
+fn interest(next: &Next) -> EpollFlags {
+    match next {
+        Next::Write => EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP,
+        _ => EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP,
+    }
+}
+
+impl<B: Backend> Worker<B> {
+    fn run(mut self) {
+        let mut events = vec![EpollEvent::empty(); EVENTS_PER_WAIT];
+        let mut gathered: Vec<u64> = Vec::new();
+        loop {
+            let ready = match self.epoll.wait(&mut events, EpollTimeout::NONE) {
+                Ok(ready) => ready,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(errno) => {
+                    tracing::error!(%errno, "epoll_wait failed; the worker stops");
+                    break;
+                }
+            };
+            gathered.clear();
+            for event in &events[..ready] {
+                if event.data() == WAKE_TOKEN {
+                    // A spurious or coalesced wake-up leaves nothing to read.
+                    let _ = self.wake.read();
+                    self.adopt();
+                    continue;
+                }
+                self.receive(event.data(), event.events(), &mut gathered);
+            }
+            self.run_gathered(&gathered);
+            for &token in &gathered {
+                if let Some(served) = self.connections.get_mut(&token) {
+                    let next = pump(served);
+                    self.apply(token, next);
+                }
+            }
+            if self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        let tokens: Vec<u64> = self.connections.keys().copied().collect();
+        for token in tokens {
+            self.close(token);
+        }
+    }
+
+    /// Registers the connections the accept thread handed over.
+    fn adopt(&mut self) {
+        let handoffs = std::mem::take(&mut *lock(&self.inbox));
+        for (entry, stream) in handoffs {
+            let token = entry.id;
+            let registered = stream.set_nonblocking(true).is_ok()
+                && self
+                    .epoll
+                    .add(&stream, EpollEvent::new(interest(&Next::Read), token))
+                    .is_ok();
+            if !registered {
+                tracing::warn!(client = token, "cannot register a connection; closing it");
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                lock(&self.shared.clients).remove(&token);
+                continue;
+            }
+            let connection = Connection::new(&self.shared, &entry);
+            self.connections.insert(
+                token,
+                Served {
+                    stream,
+                    connection,
+                    writing: false,
+                },
+            );
+        }
+    }
+
+    /// Reads what a ready connection sent and holds back its pipelined
+    /// data commands (`gathered` gets its token), or goes on writing.
+    fn receive(&mut self, token: u64, flags: EpollFlags, gathered: &mut Vec<u64>) {
+        let Some(served) = self.connections.get_mut(&token) else {
+            return;
+        };
+        if served.writing {
+            let next = resume_writing(served, flags);
+            self.apply(token, next);
+            return;
+        }
+        if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
+            match served.connection.read_from(&mut served.stream) {
+                Ok(0) => return self.close(token),
+                Ok(_) => {}
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    return;
+                }
+                Err(_) => return self.close(token),
+            }
+            if served.connection.query_buffer_exceeded() {
+                return self.close(token);
+            }
+            served.connection.gather();
+            gathered.push(token);
+        } else if flags.contains(EpollFlags::EPOLLRDHUP) {
+            self.close(token);
+        }
+    }
+
+    /// Runs the held-back commands of the gathered connections in groups
+    /// of at most [`BATCH_COMMANDS_MAX`] commands (a connection alone runs
+    /// them through its session).
+    fn run_gathered(&mut self, gathered: &[u64]) {
+        let mut group: Vec<u64> = Vec::new();
+        let mut group_commands = 0;
+        for &token in gathered {
+            let count = self
+                .connections
+                .get(&token)
+                .map_or(0, |served| served.connection.pipeline().len());
+            if count == 0 {
+                continue;
+            }
+            if !group.is_empty() && group_commands + count > BATCH_COMMANDS_MAX {
+                self.run_group(&group);
+                group.clear();
+                group_commands = 0;
+            }
+            group.push(token);
+            group_commands += count;
+        }
+        if !group.is_empty() {
+            self.run_group(&group);
+        }
+    }
+
+    fn run_group(&mut self, group: &[u64]) {
+        if let [token] = group {
+            if let Some(served) = self.connections.get_mut(token) {
+                served.connection.run_held_back();
+            }
+            return;
+        }
+        let commands: Vec<_> = group
+            .iter()
+            .filter_map(|token| self.connections.get(token))
+            .flat_map(|served| served.connection.pipeline().iter().cloned())
+            .collect();
+        match self.shared.backend.execute_batch(&commands) {
+            Some(replies) if replies.len() == commands.len() => {
+                let mut replies = replies.into_iter();
+                for token in group {
+                    if let Some(served) = self.connections.get_mut(token) {
+                        served.connection.deliver(&mut replies);
+                    }
+                }
+            }
+            _ => {
+                for token in group {
+                    if let Some(served) = self.connections.get_mut(token) {
+                        served.connection.run_held_back();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets what epoll watches a connection for, or closes it.
+    fn apply(&mut self, token: u64, next: Next) {
+        let Some(served) = self.connections.get_mut(&token) else {
+            return;
+        };
+        let was_writing = served.writing;
+        match next {
+            Next::Close => self.close(token),
+            Next::Write | Next::Read => {
+                let writing = matches!(next, Next::Write);
+                if writing != was_writing {
+                    served.writing = writing;
+                    let mut event = EpollEvent::new(interest(&next), token);
+                    if self.epoll.modify(&served.stream, &mut event).is_err() {
+                        self.close(token);
+                    }
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, token: u64) {
+        if let Some(served) = self.connections.remove(&token) {
+            let _ = self.epoll.delete(&served.stream);
+            // The peer may be gone already.
+            let _ = served.stream.shutdown(std::net::Shutdown::Both);
+        }
+        lock(&self.shared.clients).remove(&token);
+    }
+}
+
+/// Goes on writing the output of a connection the socket could not take
+/// at once; once it has, runs the requests that remain.
+fn resume_writing<B: Backend>(served: &mut Served<B>, flags: EpollFlags) -> Next {
+    if flags.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
+        return Next::Close;
+    }
+    match flush(served) {
+        Ok(true) => {}
+        Ok(false) => return Next::Write,
+        Err(_) => return Next::Close,
+    }
+    if served.connection.after() != After::Continue {
+        return Next::Close;
+    }
+    // Requests may remain from before the output filled up.
+    pump(served)
+}
+
+/// Runs the buffered requests and writes their replies until the input
+/// holds no complete request or the socket is full.
+fn pump<B: Backend>(served: &mut Served<B>) -> Next {
+    loop {
+        let progress = served.connection.process();
+        if served.connection.after() == After::CloseSilently {
+            return Next::Close;
+        }
+        match flush(served) {
+            Ok(true) => {}
+            Ok(false) => return Next::Write,
+            Err(_) => return Next::Close,
+        }
+        if progress == Progress::Drained {
+            break;
+        }
+    }
+    if served.connection.after() == After::Close {
+        Next::Close
+    } else {
+        Next::Read
+    }
+}
+
+/// Writes as much output as the socket takes: `Ok(true)` when all of it.
+fn flush<B: Backend>(served: &mut Served<B>) -> std::io::Result<bool> {
+    while !served.connection.output().is_empty() {
+        match served.stream.write(served.connection.output()) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(written) => served.connection.output_consumed(written),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(true)
+}
