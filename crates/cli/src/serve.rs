@@ -8,29 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use keel_server::{AppendFsync, IoModel, KeelBackend, KeelBackendOptions, ServerOptions};
+use keel_server::{AppendFsync, KeelBackend, KeelBackendOptions, ServerOptions};
 
 use crate::units::parse_bytes;
 
 fn parse_appendfsync(text: &str) -> Result<AppendFsync, String> {
     AppendFsync::parse(text).ok_or_else(|| format!("{text:?} is not one of always, everysec, no"))
-}
-
-fn parse_io_model(text: &str) -> Result<IoModelName, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "threads" => Ok(IoModelName::Threads),
-        "epoll" => Ok(IoModelName::Epoll),
-        _ => Err(format!("{text:?} is not one of threads, epoll")),
-    }
-}
-
-/// `--io-model`: how connections are served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IoModelName {
-    /// A thread per connection.
-    Threads,
-    /// `--io-threads` epoll event loops.
-    Epoll,
 }
 
 /// `--server-cpulist`: CPU numbers, ascending.
@@ -81,18 +64,25 @@ pub struct ServeArguments {
     /// Checkpoint once this much log was written since the last one.
     #[arg(long, default_value = "128mb", value_parser = parse_bytes)]
     pub checkpoint_wal_bytes: u64,
-    /// How connections are served: threads (a thread per connection) or
-    /// epoll (--io-threads event loops, commands run on them).
-    #[arg(long, default_value = "epoll", value_parser = parse_io_model)]
-    pub io_model: IoModelName,
-    /// Event-loop threads for --io-model epoll (default: one per CPU).
-    #[arg(long)]
-    pub io_threads: Option<usize>,
+    /// Event-loop threads serving the connections (default: one per CPU
+    /// the process may use, or per --server-cpulist CPU).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub io_threads: Option<u16>,
     /// Pin the server's threads to these CPUs (Redis's server-cpulist
-    /// syntax: "0-3", "0,2", "0-7:2"). Connection threads may run on any
-    /// listed CPU; event-loop thread i runs on the i-th listed CPU.
+    /// syntax: "0-3", "0,2", "0-7:2"): event-loop thread i runs on the
+    /// i-th listed CPU (round robin).
     #[arg(long, value_parser = parse_cpu_list)]
     pub server_cpulist: Option<CpuList>,
+}
+
+/// `--io-threads`, else one per `--server-cpulist` CPU, else one per CPU
+/// the process may use.
+fn io_threads(arguments: &ServeArguments) -> usize {
+    match (arguments.io_threads, &arguments.server_cpulist) {
+        (Some(threads), _) => usize::from(threads),
+        (None, Some(cpus)) => cpus.0.len().max(1),
+        (None, None) => std::thread::available_parallelism().map_or(1, usize::from),
+    }
 }
 
 /// The address to bind: IPv6 addresses get brackets.
@@ -149,14 +139,7 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
             require_password: arguments.requirepass.clone(),
             databases: arguments.databases,
             limits,
-            io_model: match arguments.io_model {
-                IoModelName::Threads => IoModel::ThreadPerConnection,
-                IoModelName::Epoll => IoModel::EventLoop {
-                    workers: arguments.io_threads.unwrap_or_else(|| {
-                        std::thread::available_parallelism().map_or(1, usize::from)
-                    }),
-                },
-            },
+            io_threads: io_threads(arguments),
             cpu_list: arguments.server_cpulist.as_ref().map(|cpus| cpus.0.clone()),
             ..ServerOptions::default()
         },
@@ -210,5 +193,37 @@ mod tests {
         assert_eq!(parse_appendfsync("always"), Ok(AppendFsync::Always));
         assert_eq!(parse_appendfsync("EVERYSEC"), Ok(AppendFsync::EverySec));
         assert!(parse_appendfsync("sometimes").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        serve: ServeArguments,
+    }
+
+    fn flags(arguments: &[&str]) -> Result<ServeArguments, clap::Error> {
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("serve").chain(arguments.iter().copied()))
+            .map(|flags| flags.serve)
+    }
+
+    #[test]
+    fn cpu_list_and_io_threads_parse() {
+        let pinned = flags(&["--server-cpulist", "0-4:2,7"]).unwrap();
+        assert_eq!(pinned.server_cpulist, Some(CpuList(vec![0, 2, 4, 7])));
+        assert_eq!(io_threads(&pinned), 4, "one event loop per listed CPU");
+        let both = flags(&["--server-cpulist", "1", "--io-threads", "3"]).unwrap();
+        assert_eq!(io_threads(&both), 3);
+        let plain = flags(&[]).unwrap();
+        assert_eq!(plain.server_cpulist, None);
+        assert!(io_threads(&plain) >= 1);
+        for bad in [
+            &["--server-cpulist", "x"][..],
+            &["--server-cpulist", "2-1"],
+            &["--server-cpulist", ""],
+            &["--io-threads", "0"],
+        ] {
+            assert!(flags(bad).is_err(), "{bad:?}");
+        }
     }
 }

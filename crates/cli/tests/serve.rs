@@ -245,3 +245,71 @@ fn bigger_pages_allow_longer_keys() {
     let value: String = client.get(&long_key).unwrap();
     assert_eq!(value, "v");
 }
+
+/// The CPUs the thread `tid` of process `pid` may run on, from
+/// /proc/PID/task/TID/status, and the thread's name.
+#[cfg(target_os = "linux")]
+fn threads_and_cpus(pid: u32) -> Vec<(String, String)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        threads.push((name.trim().to_owned(), cpus));
+    }
+    threads
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn server_cpulist_pins_the_event_loops() {
+    let allowed = keel_server::current_thread_cpus();
+    let first = allowed[0];
+    let temporary = tempfile::tempdir().unwrap();
+    let list = first.to_string();
+    let server = ServeProcess::start(
+        &temporary.path().join("data"),
+        &["--server-cpulist", &list, "--io-threads", "2"],
+    );
+    assert_eq!(server.redis_cli(&["SET", "pinned", "yes"]), "OK\n");
+    assert_eq!(server.redis_cli(&["GET", "pinned"]), "yes\n");
+    let threads = threads_and_cpus(server.child.id());
+    let workers: Vec<&(String, String)> = threads
+        .iter()
+        .filter(|(name, _)| name.starts_with("keel-worker"))
+        .collect();
+    assert_eq!(workers.len(), 2, "{threads:?}");
+    for (name, cpus) in &workers {
+        assert_eq!(cpus, &list, "{name} runs on {cpus}");
+    }
+    drop(server);
+
+    // A CPU the machine lacks, or a list that is not one, stops the start.
+    let output = keel(&[
+        "serve",
+        "--port",
+        &free_port().to_string(),
+        "--dir",
+        temporary.path().join("other").to_str().unwrap(),
+        "--server-cpulist",
+        "1023",
+    ]);
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("cannot pin a server thread to CPUs [1023]"),
+        "{text}"
+    );
+    let output = keel(&["serve", "--server-cpulist", "3-1"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("\"3-1\""),
+        "{output:?}"
+    );
+}

@@ -6,8 +6,7 @@
 //! unknown command or subcommand → wrong arity → NOAUTH → inside MULTI
 //! (refuse `no_multi` commands, queue the rest) → run.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -88,11 +87,11 @@ pub(crate) enum Progress {
     OutputFull,
 }
 
-/// One client connection's state, independent of how its socket is
-/// driven: bytes read go into [`Connection::input`] ([`Connection::read_from`]),
-/// [`Connection::process`] runs every complete request, and the replies
-/// wait in [`Connection::output`] for the caller to write. The blocking
-/// thread of [`serve`] and the workers of `event_loop.rs` both drive it.
+/// One client connection's state, apart from its socket: bytes read go
+/// into the input ([`Connection::read_from`]), [`Connection::gather`] and
+/// [`Connection::process`] run the complete requests, and the replies
+/// wait in [`Connection::output`] for the event loop (`event_loop.rs`) to
+/// write.
 pub(crate) struct Connection<B: Backend> {
     shared: Arc<Shared<B>>,
     entry: Arc<ClientEntry>,
@@ -120,56 +119,6 @@ pub(crate) struct Connection<B: Backend> {
 enum Deferred {
     Command(Command),
     ProtocolError(Error),
-}
-
-/// Serves one connection on the calling thread, with blocking reads and
-/// writes, until the client leaves, a protocol error, QUIT, or the server
-/// stops.
-pub(crate) fn serve<B: Backend>(
-    shared: &Arc<Shared<B>>,
-    entry: &Arc<ClientEntry>,
-    mut stream: TcpStream,
-) {
-    let mut connection = Connection::new(shared, entry);
-    let peer = Some(entry.peer);
-    'reading: loop {
-        match connection.read_from(&mut stream) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                let error = Error::Socket {
-                    operation: "read",
-                    peer,
-                    source,
-                };
-                tracing::debug!(%error, "closing connection");
-                break;
-            }
-        }
-        if connection.query_buffer_exceeded() {
-            break;
-        }
-        loop {
-            let progress = connection.process();
-            if connection.after() == After::CloseSilently {
-                break 'reading;
-            }
-            if let Err(source) = stream.write_all(connection.output()) {
-                tracing::debug!(error = %Error::Socket { operation: "write", peer, source }, "closing connection");
-                break 'reading;
-            }
-            connection.output_consumed(usize::MAX);
-            if progress == Progress::Drained {
-                break;
-            }
-        }
-        if connection.after() == After::Close {
-            break;
-        }
-    }
-    // Closing: the peer may be gone already.
-    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 impl<B: Backend> Connection<B> {
@@ -805,7 +754,7 @@ impl<B: Backend> Connection<B> {
                     ),
                     ("redis_mode".to_owned(), "standalone".to_owned()),
                     ("arch_bits".to_owned(), (usize::BITS).to_string()),
-                    ("multiplexing_api".to_owned(), "threads".to_owned()),
+                    ("multiplexing_api".to_owned(), "epoll".to_owned()),
                     ("process_id".to_owned(), std::process::id().to_string()),
                     (
                         "tcp_port".to_owned(),

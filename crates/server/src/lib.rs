@@ -22,9 +22,11 @@
 //!   MULTI block, WATCH as a transaction's reads, INFO from the engine's
 //!   stats; `engine_store.rs` is the data commands' store over a keel
 //!   transaction, `scan.rs` SCAN's cursor.
-//! * `server.rs` and `connection.rs`: the TCP listener, a thread per
-//!   connection, pipelining, HELLO/AUTH/SELECT/CLIENT/MULTI and the other
-//!   connection commands.
+//! * `server.rs`, `event_loop.rs` and `connection.rs`: the TCP listener,
+//!   a fixed pool of epoll event loops serving the connections (the
+//!   pipelined data commands of all the connections ready at once run as
+//!   one group), pinning to CPUs (`affinity.rs`), pipelining,
+//!   HELLO/AUTH/SELECT/CLIENT/MULTI and the other connection commands.
 //!
 //! ```no_run
 //! # fn run<B: keel_server::Backend>(backend: std::sync::Arc<B>) -> keel_server::Result<()> {
@@ -63,7 +65,7 @@ pub use connection::{
     RETAINED_BUFFER_BYTES_MAX, WRONGPASS_TEXT,
 };
 pub use error::{Error, Result};
-pub use event_loop::EVENTS_PER_WAIT;
+pub use event_loop::{BATCH_COMMANDS_MAX, EVENTS_PER_WAIT};
 pub use glob::{GlobPattern, glob_matches};
 pub use inline::split_inline_arguments;
 pub use keel_backend::{
@@ -78,6 +80,5 @@ pub use scan::{
     SCAN_CURSOR_PREFIX_BYTES, ScanBatch, cursor_for_key, cursor_prefix, scan_batch, scan_start_key,
 };
 pub use server::{
-    ACCEPT_ERROR_BACKOFF, IoModel, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, ServerStopper,
-    start,
+    ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, ServerStopper, start,
 };

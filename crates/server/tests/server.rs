@@ -794,3 +794,67 @@ fn replies_decode_as_sent() {
     assert_eq!(used, 15);
     assert!(decode(b"$5\r\nabc").is_none());
 }
+
+#[test]
+fn a_client_that_does_not_read_holds_up_no_one_else() {
+    // One event loop serves both clients.
+    let (server, _) = start_server(ServerOptions {
+        io_threads: 1,
+        ..ServerOptions::default()
+    });
+    let mut slow = Client::connect(server.local_address());
+    let value = "v".repeat(64 << 10);
+    assert_eq!(slow.call(&["SET", "big", &value]), ok());
+    // 32 MiB of replies, far more than the socket buffers hold, while the
+    // client reads nothing.
+    let count = 512;
+    let mut pipeline = Vec::new();
+    for _ in 0..count {
+        keel_server::Command::from_parts(["GET", "big"]).encode(&mut pipeline);
+    }
+    slow.send_raw(&pipeline);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut other = Client::connect(server.local_address());
+    assert_eq!(other.call(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(other.call(&["SET", "k", "v"]), ok());
+    for _ in 0..count {
+        assert_eq!(slow.read(), Value::bulk(&value));
+    }
+    assert_eq!(slow.call(&["PING"]), Value::Simple("PONG".into()));
+    server.shutdown();
+}
+
+#[test]
+fn connections_spread_over_event_loops_keep_their_order() {
+    let (server, backend) = start_server(ServerOptions {
+        io_threads: 3,
+        ..ServerOptions::default()
+    });
+    let threads: Vec<_> = (0..8)
+        .map(|client| {
+            let address = server.local_address();
+            std::thread::spawn(move || {
+                let mut connection = Client::connect(address);
+                for round in 0..50 {
+                    let mut pipeline = Vec::new();
+                    for index in 0..10 {
+                        let key = format!("c{client}:{index}");
+                        keel_server::Command::from_parts(["SET", &key, &round.to_string()])
+                            .encode(&mut pipeline);
+                        keel_server::Command::from_parts(["GET", &key]).encode(&mut pipeline);
+                    }
+                    connection.send_raw(&pipeline);
+                    for _ in 0..10 {
+                        assert_eq!(connection.read(), ok());
+                        assert_eq!(connection.read(), Value::bulk(&round.to_string()));
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(backend.value(0, "c7:9").as_deref(), Some(&b"49"[..]));
+    server.shutdown();
+}
