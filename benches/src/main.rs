@@ -31,17 +31,17 @@ use crate::engine::{Engine, Settings};
 use crate::report::Results;
 use crate::workloads::{Figure, Measurement, Sizes};
 
-/// Defaults: the whole run with all six engines takes about ten minutes on
-/// two cores.
-const BULK_KEYS_DEFAULT: u64 = 200_000;
+/// Defaults: redb's benchmark shape at a million keys; the whole run with
+/// all six engines takes about five minutes on two cores.
+const BULK_KEYS_DEFAULT: u64 = 1_000_000;
 const INDIVIDUAL_WRITES_DEFAULT: u64 = 1_000;
 const BATCHES_DEFAULT: u64 = 100;
 const BATCH_KEYS_DEFAULT: u64 = 1_000;
-const RANGES_DEFAULT: u64 = 50_000;
-const WRITER_COMMITS_DEFAULT: u64 = 1_000;
+const RANGES_DEFAULT: u64 = 100_000;
+const WRITER_COMMITS_DEFAULT: u64 = 2_000;
 const MIX_THREADS_DEFAULT: u64 = 4;
-const MIX_OPERATIONS_DEFAULT: u64 = 20_000;
-const SCANS_DEFAULT: u64 = 2;
+const MIX_OPERATIONS_DEFAULT: u64 = 40_000;
+const SCANS_DEFAULT: u64 = 3;
 const CACHE_MIB_DEFAULT: u64 = 512;
 
 /// `--tiny`: a smoke run for CI, seconds per engine.
@@ -85,7 +85,7 @@ struct Arguments {
     /// A few seconds per engine: the CI smoke run. Size flags still apply.
     #[arg(long)]
     tiny: bool,
-    /// Keys of the bulk load [default: 200000].
+    /// Keys of the bulk load [default: 1000000, as redb's benchmark].
     #[arg(long)]
     bulk_keys: Option<u64>,
     /// Durable single-key commits of the individual-writes workload
@@ -101,23 +101,23 @@ struct Arguments {
     /// Random point reads per pass [default: the bulk keys].
     #[arg(long)]
     reads: Option<u64>,
-    /// Range reads of 10 entries [default: 50000].
+    /// Range reads of 10 entries [default: 100000].
     #[arg(long)]
     ranges: Option<u64>,
     /// Thread counts of the concurrent-writers workload [default: 1,2,4,8,16].
     #[arg(long, value_delimiter = ',')]
     writer_threads: Vec<u64>,
     /// Durable commits per thread count, split among the threads
-    /// [default: 1000].
+    /// [default: 2000].
     #[arg(long)]
     writer_commits: Option<u64>,
     /// Threads of the 95/5 read/write mix [default: 4].
     #[arg(long)]
     mix_threads: Option<u64>,
-    /// Operations of the 95/5 mix over all threads [default: 20000].
+    /// Operations of the 95/5 mix over all threads [default: 40000].
     #[arg(long)]
     mix_operations: Option<u64>,
-    /// Full scans while a writer commits [default: 2].
+    /// Full scans while a writer commits [default: 3].
     #[arg(long)]
     scans: Option<u64>,
     /// Cache of the engines that have their own, in MiB.

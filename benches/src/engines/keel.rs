@@ -16,10 +16,18 @@ pub struct Keel {
     keyspace: Keyspace,
 }
 
+/// Room for the bulk load's one transaction: the default (64 MiB of
+/// buffered writes) stops it at about 380k pairs of this shape, and every
+/// peer takes a million in one transaction.
+const TRANSACTION_WRITE_BYTES_MAX: u64 = 1 << 30;
+
 fn options(settings: &Settings) -> Options {
-    Options::default()
-        .with_durability(Durability::Sync)
-        .with_pool_bytes(settings.cache_bytes)
+    Options {
+        transaction_write_bytes_max: TRANSACTION_WRITE_BYTES_MAX,
+        ..Options::default()
+            .with_durability(Durability::Sync)
+            .with_pool_bytes(settings.cache_bytes)
+    }
 }
 
 impl Engine for Keel {
@@ -35,9 +43,12 @@ impl Engine for Keel {
     fn configuration(settings: &Settings) -> String {
         format!(
             "`Durability::Sync` (log fdatasynced before a commit returns; group commit), \
-             `pool_bytes` = {} MiB, other options default; writes in a serializable \
-             transaction, reads in a snapshot transaction; no compaction (n/a)",
-            settings.cache_bytes >> 20
+             `pool_bytes` = {} MiB, `transaction_write_bytes_max` = {} MiB (the default, \
+             64 MiB, refuses the bulk load's one transaction beyond ~380k keys), other \
+             options default; writes in a serializable transaction, reads in a snapshot \
+             transaction; no compaction (n/a)",
+            settings.cache_bytes >> 20,
+            TRANSACTION_WRITE_BYTES_MAX >> 20
         )
     }
 
