@@ -22,6 +22,8 @@ pub struct Context<'a> {
     pub configurations: Vec<(&'static str, String)>,
     /// Seconds the whole run took.
     pub run_seconds: f64,
+    /// The commit the benchmark was built from.
+    pub commit: Option<String>,
 }
 
 /// The machine: cores, CPU model, memory and kernel from /proc, plus
@@ -77,6 +79,29 @@ pub fn today() -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// `value` with thousands separated by commas.
+fn grouped(value: u64) -> String {
+    let digits = value.to_string();
+    let mut text = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+/// The commit the run was built from, if git can tell.
+pub fn commit() -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()?;
+    let commit = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (output.status.success() && !commit.is_empty()).then_some(commit)
+}
+
 /// The whole document.
 pub fn render(results: &Results, context: &Context<'_>) -> String {
     let sizes = context.sizes;
@@ -101,7 +126,13 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
          and durable-write timings on it swing by up to 10× between runs."
     );
     text.push('\n');
-    let _ = writeln!(text, "- Run: {} ({:.0} s).", today(), context.run_seconds);
+    let _ = writeln!(
+        text,
+        "- Run: {}, {:.0} s for every engine, keel at commit {}.",
+        today(),
+        context.run_seconds,
+        context.commit.as_deref().unwrap_or("(unknown)")
+    );
     let _ = writeln!(text, "- Machine: {}.", context.machine);
     let _ = writeln!(text, "- Reproduce (from the repository root):");
     text.push('\n');
@@ -142,15 +173,16 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
     let lines = [
         format!(
             "**bulk load**: {} keys in one transaction, one durable commit.",
-            sizes.bulk_keys
+            grouped(sizes.bulk_keys)
         ),
         format!(
             "**individual writes**: {} transactions of one key, each a durable commit.",
-            sizes.individual_writes
+            grouped(sizes.individual_writes)
         ),
         format!(
             "**batch writes**: {} durable transactions of {} keys.",
-            sizes.batches, sizes.batch_keys
+            grouped(sizes.batches),
+            grouped(sizes.batch_keys)
         ),
         "**reopen**: the engine closed, its files synced and dropped from the OS page \
          cache (`posix_fadvise(DONTNEED)`, these files only), then opened again (timed: \
@@ -160,20 +192,20 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
             "**random reads**: {} point reads of random present keys, 1,000 per read \
              transaction; *cold* right after the reopen, then *warm* (the same keys \
              again). Each read must find its key with its value.",
-            sizes.reads
+            grouped(sizes.reads)
         ),
         format!(
             "**range reads**: {} reads of {RANGE_ENTRIES} entries from a random start \
              key; the entries are checked against a sorted copy of the data.",
-            sizes.ranges
+            grouped(sizes.ranges)
         ),
         format!(
             "**random reads, 2 threads**: {} point reads split over two threads.",
-            sizes.reads / 2 * 2
+            grouped(sizes.reads / 2 * 2)
         ),
         format!(
             "**removals**: half the bulk-loaded keys ({}) in one durable transaction.",
-            sizes.bulk_keys / 2
+            grouped(sizes.bulk_keys / 2)
         ),
         "**compaction**: the engine's own compaction, where it has one (n/a otherwise).".to_owned(),
         format!(
@@ -185,15 +217,16 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(", "),
-            sizes.writer_commits
+            grouped(sizes.writer_commits)
         ),
         format!(
             "**95% reads / 5% durable writes**: {} threads, {} operations in all; a read \
              is a read transaction of one point read, a write a durable single-key commit.",
-            sizes.mix_threads, sizes.mix_operations
+            sizes.mix_threads,
+            grouped(sizes.mix_operations)
         ),
         format!(
-            "**full scans while a writer commits**: {} scan(s) of the whole database, each \
+            "**full scans while a writer commits**: {} full scans of the database, each \
              in one read transaction, while another thread makes durable single-key \
              commits; entries per second. Each scan must see every key acknowledged before \
              it began, in order.",
@@ -213,6 +246,27 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
          should be there, and sampled removed keys must be gone: an engine that skipped \
          work would fail the run, not look fast."
     );
+    text.push('\n');
+    let _ = writeln!(text, "## Reading these figures");
+    text.push('\n');
+    let notes = [
+        "Same-run ratios only: the engines ran one after the other, and on a shared \
+         or loaded machine (see above) absolute figures, durable writes above all, \
+         swing between runs; rerun before quoting a figure.",
+        "Work deferred is charged to whoever runs next. keel's commit puts a \
+         transaction's versions in its in-memory delta and its log, and folds them \
+         into the B+tree in the background; RocksDB and fjall flush and compact in \
+         the background. So the bulk load's fold or compaction can land in the batch \
+         writes that follow it; LMDB and redb build their B-trees inside the \
+         commit.",
+        "Sizes count allocated bytes, so preallocated logs count: keel preallocates \
+         64 MiB log segments and RocksDB its WAL (about 1.1 × the 64 MiB write \
+         buffer), which dominates their size at small data sizes.",
+        "sled has no snapshots: its \"read transactions\" read the latest data.",
+    ];
+    for note in notes {
+        let _ = writeln!(text, "- {note}");
+    }
     text.push('\n');
     let _ = writeln!(text, "## How each engine is configured");
     text.push('\n');
@@ -235,5 +289,8 @@ mod tests {
         let today = super::today();
         assert_eq!(today.len(), 10, "{today}");
         assert!(today.as_str() > "2024-01-01", "{today}");
+        assert_eq!(super::grouped(1_000_000), "1,000,000");
+        assert_eq!(super::grouped(100), "100");
+        assert_eq!(super::grouped(4_000), "4,000");
     }
 }

@@ -395,6 +395,7 @@ fn run(arguments: &Arguments) -> Result<()> {
                 .filter_map(|entry| Some((entry.name, (entry.configuration?)(&settings))))
                 .collect(),
             run_seconds: started.elapsed().as_secs_f64(),
+            commit: document::commit(),
         };
         std::fs::write(out, document::render(&results, &context))
             .with_context(|| format!("cannot write {}", out.display()))?;
