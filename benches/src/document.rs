@@ -122,8 +122,8 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
         "Every engine runs the same workloads on the same data in one run of one \
          program, one engine after the other, on the same disk. A durable commit means \
          the commit is fsynced before it returns, in every engine (configurations \
-         below). Compare figures *within* this table, as ratios: the machine is shared \
-         and durable-write timings on it swing by up to 10× between runs."
+         below). Compare figures *within* this table, as ratios: durable-write timings \
+         swing between runs (by up to 10× on a shared VM)."
     );
     text.push('\n');
     let _ = writeln!(
