@@ -73,6 +73,16 @@ pub trait Backend: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// CONFIG SET of a setting the backend owns (`appendfsync`, `save` …):
+    /// `None` when `name` is not one; otherwise whether `value` is
+    /// accepted (the reason when not), and with `apply` set it. The
+    /// connection layer checks every pair of a CONFIG SET before it
+    /// applies any.
+    fn set_setting(&self, name: &str, value: &str, apply: bool) -> Option<Result<(), String>> {
+        let _ = (name, value, apply);
+        None
+    }
+
     /// Runs pipelined data commands of several clients as one group (the
     /// event-loop model gathers them across connections): each must be
     /// atomic on its own, in the given order, as with

@@ -167,6 +167,7 @@ impl CommandSpec {
         }
         categories.push(match self.group {
             "string" => "@string",
+            "bitmap" => "@bitmap",
             "generic" => "@keyspace",
             "transactions" => "@transaction",
             "connection" => "@connection",
@@ -286,6 +287,21 @@ pub fn resolve(command: &Command) -> Result<&'static CommandSpec, Reply> {
         return Err(wrong_arity(spec));
     }
     Ok(spec)
+}
+
+/// The command or subcommand a request names, arity unchecked (`None`
+/// for an unknown one): what INFO commandstats charges a rejected call
+/// to.
+pub fn named_spec(command: &Command) -> Option<&'static CommandSpec> {
+    let arguments = command.arguments();
+    let spec = lookup(arguments.first()?)?;
+    match arguments.get(1) {
+        Some(subcommand) if !spec.subcommands.is_empty() => spec
+            .subcommands
+            .iter()
+            .find(|sub| sub.name.as_bytes().eq_ignore_ascii_case(subcommand)),
+        _ => Some(spec),
+    }
 }
 
 /// Redis's arity error: `ERR wrong number of arguments for 'get' command`.
@@ -604,12 +620,108 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     ),
     sub(
         "config",
+        "resetstat",
+        2,
+        ADMIN.union(LOADING_STALE),
+        "2.0.0",
+        "Resets the server's statistics.",
+        C,
+    ),
+    sub(
+        "config",
         "set",
         -4,
         ADMIN.union(LOADING_STALE),
         "2.0.0",
         "Sets configuration parameters in-flight.",
-        B,
+        C,
+    ),
+];
+
+/// A subcommand that takes a key at position 2 (OBJECT, MEMORY USAGE).
+const fn keyed_sub(
+    container: &'static str,
+    name: &'static str,
+    arity: i32,
+    flags: CommandFlags,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        first_key: 2,
+        last_key: 2,
+        key_step: 1,
+        group: "generic",
+        ..sub(container, name, arity, flags, since, summary, B)
+    }
+}
+
+/// OBJECT: what Redis would say of a string's representation.
+static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    keyed_sub(
+        "object",
+        "encoding",
+        3,
+        R,
+        "2.2.3",
+        "Returns the internal encoding of a Redis object.",
+    ),
+    keyed_sub(
+        "object",
+        "freq",
+        3,
+        R,
+        "4.0.0",
+        "Returns the logarithmic access frequency counter of a Redis object.",
+    ),
+    CommandSpec {
+        group: "generic",
+        ..sub(
+            "object",
+            "help",
+            2,
+            LOADING_STALE,
+            "6.2.0",
+            "Returns helpful text about the different subcommands.",
+            C,
+        )
+    },
+    keyed_sub(
+        "object",
+        "idletime",
+        3,
+        R,
+        "2.2.3",
+        "Returns the time since the last access to a Redis object.",
+    ),
+    keyed_sub(
+        "object",
+        "refcount",
+        3,
+        R,
+        "2.2.3",
+        "Returns the reference count of a value of a key.",
+    ),
+];
+
+/// MEMORY: USAGE estimates a key's footprint as Redis would.
+static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        "memory",
+        "help",
+        2,
+        LOADING_STALE,
+        "4.0.0",
+        "Returns helpful text about the different subcommands.",
+        C,
+    ),
+    keyed_sub(
+        "memory",
+        "usage",
+        -3,
+        R,
+        "4.0.0",
+        "Estimates the memory usage of a key.",
     ),
 ];
 
@@ -726,6 +838,16 @@ static COMMANDS: &[CommandSpec] = &[
         C,
     ),
     spec(
+        "reset",
+        1,
+        ANYTIME.union(F).union(CommandFlags::NO_AUTH),
+        "connection",
+        "6.2.0",
+        "O(1)",
+        "Resets the connection.",
+        C,
+    ),
+    spec(
         "select",
         2,
         LOADING_STALE.union(F),
@@ -782,6 +904,18 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the number of keys in the database.",
         B,
     ),
+    // DEBUG is one command in Redis's table, its subcommands parsed by
+    // the command itself (COMMAND shows no subcommands).
+    spec(
+        "debug",
+        -2,
+        ADMIN.union(LOADING_STALE),
+        "server",
+        "1.0.0",
+        "Depends on subcommand.",
+        "A container for debugging commands.",
+        B,
+    ),
     spec(
         "flushall",
         -1,
@@ -811,6 +945,12 @@ static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         "Returns information and statistics about the server.",
         C,
+    ),
+    container(
+        "memory",
+        "4.0.0",
+        "A container for memory diagnostics commands.",
+        MEMORY_SUBCOMMANDS,
     ),
     spec(
         "lastsave",
@@ -842,6 +982,19 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(N) when saving, where N is the total number of keys in all databases",
         "Synchronously saves the database(s) to disk and shuts down the server.",
+        B,
+    ),
+    // SWAPDB swaps two databases' keyspaces under their exclusive locks;
+    // a MULTI block holds every database shared, so keel refuses it
+    // inside MULTI (Redis allows it).
+    spec(
+        "swapdb",
+        3,
+        W.union(F).union(CommandFlags::NO_MULTI),
+        "server",
+        "4.0.0",
+        "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+        "Swaps two Redis databases.",
         B,
     ),
     spec(
@@ -972,6 +1125,26 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "Returns the previous string value of a key after setting it to a new value.",
     ),
+    keyed(
+        "bitcount",
+        -2,
+        R,
+        (1, 1, 1),
+        "bitmap",
+        "2.6.0",
+        "O(N)",
+        "Counts the number of set bits (population counting) in a string.",
+    ),
+    keyed(
+        "getbit",
+        3,
+        R.union(F),
+        (1, 1, 1),
+        "bitmap",
+        "2.2.0",
+        "O(1)",
+        "Returns a bit value by offset.",
+    ),
     string1(
         "incr",
         2,
@@ -992,6 +1165,16 @@ static COMMANDS: &[CommandSpec] = &[
         W.union(M).union(F),
         "2.6.0",
         "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+    ),
+    keyed(
+        "lcs",
+        -3,
+        R,
+        (1, 2, 1),
+        "string",
+        "7.0.0",
+        "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        "Finds the longest common substring.",
     ),
     keyed(
         "mget",
@@ -1037,6 +1220,16 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
     ),
+    keyed(
+        "setbit",
+        4,
+        W.union(M),
+        (1, 1, 1),
+        "bitmap",
+        "2.2.0",
+        "O(1)",
+        "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
+    ),
     string1(
         "setex",
         4,
@@ -1065,7 +1258,27 @@ static COMMANDS: &[CommandSpec] = &[
         "2.2.0",
         "Returns the length of a string value.",
     ),
+    keyed(
+        "substr",
+        4,
+        R,
+        (1, 1, 1),
+        "string",
+        "1.0.0",
+        "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.",
+        "Returns a substring from a string value.",
+    ),
     // Keyspace.
+    keyed(
+        "copy",
+        -3,
+        W.union(M),
+        (1, 2, 1),
+        "generic",
+        "6.2.0",
+        "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
+        "Copies the value of a key to a new key.",
+    ),
     keyed(
         "del",
         -2,
@@ -1100,6 +1313,13 @@ static COMMANDS: &[CommandSpec] = &[
         "1.2.0",
         "Sets the expiration time of a key to a Unix timestamp.",
     ),
+    generic1(
+        "expiretime",
+        2,
+        R.union(F),
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix timestamp.",
+    ),
     spec(
         "keys",
         2,
@@ -1110,6 +1330,22 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns all key names that match a pattern.",
         B,
     ),
+    generic1(
+        "move",
+        3,
+        W.union(F),
+        "1.0.0",
+        "Moves a key to another database.",
+    ),
+    CommandSpec {
+        group: "generic",
+        ..container(
+            "object",
+            "2.2.3",
+            "A container for object introspection commands.",
+            OBJECT_SUBCOMMANDS,
+        )
+    },
     generic1(
         "persist",
         2,
@@ -1132,11 +1368,28 @@ static COMMANDS: &[CommandSpec] = &[
         "Sets the expiration time of a key to a Unix milliseconds timestamp.",
     ),
     generic1(
+        "pexpiretime",
+        2,
+        R.union(F),
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+    ),
+    generic1(
         "pttl",
         2,
         R.union(F),
         "2.6.0",
         "Returns the expiration time in milliseconds of a key.",
+    ),
+    spec(
+        "randomkey",
+        1,
+        R,
+        "generic",
+        "1.0.0",
+        "O(1)",
+        "Returns a random key name from the database.",
+        B,
     ),
     keyed(
         "rename",
@@ -1168,6 +1421,16 @@ static COMMANDS: &[CommandSpec] = &[
         "Iterates over the key names in the database.",
         B,
     ),
+    keyed(
+        "touch",
+        -2,
+        R.union(F),
+        (1, -1, 1),
+        "generic",
+        "3.2.1",
+        "O(N) where N is the number of keys that will be touched.",
+        "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+    ),
     generic1(
         "ttl",
         2,
@@ -1191,6 +1454,17 @@ static COMMANDS: &[CommandSpec] = &[
         "4.0.0",
         "O(1) for each key removed regardless of its size.",
         "Asynchronously deletes one or more keys.",
+    ),
+    // WAIT: keel has no replicas; it answers at once that none acknowledged.
+    spec(
+        "wait",
+        3,
+        CommandFlags::empty(),
+        "generic",
+        "3.0.0",
+        "O(1)",
+        "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+        C,
     ),
 ];
 
@@ -1267,6 +1541,24 @@ mod tests {
             "client",
             "command",
             "time",
+            // Redis compatibility beyond issue 8's list.
+            "copy",
+            "move",
+            "swapdb",
+            "randomkey",
+            "touch",
+            "expiretime",
+            "pexpiretime",
+            "lcs",
+            "substr",
+            "setbit",
+            "getbit",
+            "bitcount",
+            "object",
+            "memory",
+            "debug",
+            "reset",
+            "wait",
         ];
         for name in expected {
             assert!(lookup(name.as_bytes()).is_some(), "{name}");

@@ -292,18 +292,37 @@ impl<B: Backend> Connection<B> {
 
     /// Encodes the replies of the held-back commands, run by the caller
     /// (in order, one per command), and forgets the commands.
-    pub(crate) fn deliver(&mut self, replies: impl Iterator<Item = Reply>) {
+    pub(crate) fn deliver(&mut self, replies: impl Iterator<Item = Reply>, elapsed_usec: u64) {
         let mut out = std::mem::take(&mut self.output);
+        self.finish_pipeline(replies, elapsed_usec, &mut out);
+        self.output = out;
+    }
+
+    /// Encodes the held-back commands' replies, counts them for INFO
+    /// commandstats and errorstats, and forgets the commands.
+    fn finish_pipeline(
+        &mut self,
+        replies: impl Iterator<Item = Reply>,
+        elapsed_usec: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let count = self.pipeline.len();
+        let usec_each = elapsed_usec / u64::try_from(count.max(1)).unwrap_or(1);
         let mut replies = replies;
-        for _ in 0..self.pipeline.len() {
-            replies
+        let mut calls = Vec::with_capacity(count);
+        for (_, spec, _) in &self.pipeline {
+            let reply = replies
                 .next()
-                .unwrap_or_else(|| Reply::error("ERR the backend returned too few replies"))
-                .encode(self.protocol, &mut out);
+                .unwrap_or_else(|| Reply::error("ERR the backend returned too few replies"));
+            if let Reply::Error(text) = &reply {
+                self.shared.stats.error_reply(text);
+            }
+            calls.push((*spec, usec_each, reply.is_error()));
+            reply.encode(self.protocol, out);
         }
+        self.shared.stats.called(&calls);
         self.pipeline.clear();
         self.pipeline_bytes = 0;
-        self.output = out;
     }
 
     /// Runs the held-back commands through this connection's session.
@@ -384,36 +403,33 @@ impl<B: Backend> Connection<B> {
         if self.pipeline.is_empty() {
             return;
         }
+        let started = Instant::now();
         let replies = self.session.execute_pipeline(&self.pipeline);
         debug_assert_eq!(replies.len(), self.pipeline.len());
-        let count = self.pipeline.len();
-        self.pipeline.clear();
-        self.pipeline_bytes = 0;
-        let mut replies = replies.into_iter();
-        for _ in 0..count {
-            replies
-                .next()
-                .unwrap_or_else(|| Reply::error("ERR the backend returned too few replies"))
-                .encode(self.protocol, out);
-        }
+        self.finish_pipeline(replies.into_iter(), elapsed_usec(started), out);
     }
 
     /// Runs or queues one request; `None` when nothing is to be sent.
     fn process_one(&mut self, command: Command) -> Option<Reply> {
         let spec = match command_table::resolve(&command) {
             Ok(spec) => spec,
-            Err(reply) => return Some(self.reject(reply)),
+            Err(reply) => return Some(self.reject(command_table::named_spec(&command), reply)),
         };
         if !self.authenticated && !spec.has(command_table::CommandFlags::NO_AUTH) {
-            return Some(self.reject(Reply::error(NOAUTH_TEXT)));
+            return Some(self.reject(Some(spec), Reply::error(NOAUTH_TEXT)));
         }
         if let Some(transaction) = &mut self.transaction
-            && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
+            && !(spec.container.is_none()
+                && matches!(
+                    spec.name,
+                    "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+                ))
         {
             if spec.has(command_table::CommandFlags::NO_MULTI) {
-                return Some(
-                    self.reject(Reply::error("ERR Command not allowed inside a transaction")),
-                );
+                return Some(self.reject(
+                    Some(spec),
+                    Reply::error("ERR Command not allowed inside a transaction"),
+                ));
             }
             let bytes: usize = command
                 .arguments()
@@ -424,9 +440,10 @@ impl<B: Backend> Connection<B> {
             if transaction.queued_bytes > self.shared.options.limits.query_buffer_bytes_max {
                 // keel's own bound (Redis has none but maxmemory): a MULTI
                 // block holds no more than one query buffer's worth.
-                return Some(self.reject(Reply::error(
-                    "ERR MULTI block exceeds the client query buffer limit",
-                )));
+                return Some(self.reject(
+                    Some(spec),
+                    Reply::error("ERR MULTI block exceeds the client query buffer limit"),
+                ));
             }
             transaction.commands.push((spec, command));
             return Some(Reply::Simple("QUEUED".to_owned()));
@@ -435,15 +452,44 @@ impl<B: Backend> Connection<B> {
     }
 
     /// An error reply for a refused command, which also dooms an open
-    /// MULTI block (Redis's `flagTransaction`).
-    fn reject(&mut self, reply: Reply) -> Reply {
+    /// MULTI block (Redis's `flagTransaction`); counted as a rejected call.
+    fn reject(&mut self, spec: Option<&'static CommandSpec>, reply: Reply) -> Reply {
         if let Some(transaction) = &mut self.transaction {
             transaction.dirty = true;
+        }
+        self.shared.stats.rejected(spec);
+        if let Reply::Error(text) = &reply {
+            self.shared.stats.error_reply(text);
         }
         reply
     }
 
+    /// Runs one command and counts it for INFO commandstats and
+    /// errorstats.
     fn run(&mut self, spec: &'static CommandSpec, command: &Command) -> Option<Reply> {
+        let started = Instant::now();
+        let reply = self.run_uncounted(spec, command);
+        let failed = match &reply {
+            // EXEC's own failure is EXEC without MULTI; the errors of the
+            // block's commands are theirs (counted by `exec`), and an
+            // aborted block was refused when it was queued.
+            Some(Reply::Error(text)) if spec.name == "exec" && text.starts_with("EXECABORT") => {
+                self.shared.stats.error_reply(text);
+                false
+            }
+            Some(Reply::Error(text)) => {
+                self.shared.stats.error_reply(text);
+                true
+            }
+            _ => false,
+        };
+        self.shared
+            .stats
+            .called(&[(spec, elapsed_usec(started), failed)]);
+        reply
+    }
+
+    fn run_uncounted(&mut self, spec: &'static CommandSpec, command: &Command) -> Option<Reply> {
         {
             let mut state = self.entry.state();
             state.last_command = spec.full_name();
@@ -524,7 +570,49 @@ impl<B: Backend> Connection<B> {
                 ],
             ),
             "config|get" => self.config_get(&arguments[2..]),
-            "config|help" => help_reply("CONFIG", &["GET <pattern>", "SET <directive> <value>"]),
+            "config|set" => self.config_set(&arguments[2..]),
+            "config|resetstat" => {
+                self.shared.stats.reset();
+                Reply::ok()
+            }
+            "config|help" => help_reply(
+                "CONFIG",
+                &[
+                    "GET <pattern>",
+                    "    Return parameters matching the glob-like <pattern> and their values.",
+                    "SET <directive> <value>",
+                    "    Set the configuration <directive> to <value>.",
+                    "RESETSTAT",
+                    "    Reset statistics reported by the INFO command.",
+                ],
+            ),
+            "object|help" => help_reply(
+                "OBJECT",
+                &[
+                    "ENCODING <key>",
+                    "    Return the kind of internal representation used in order to store the value",
+                    "    associated with a <key>.",
+                    "FREQ <key>",
+                    "    Return the access frequency index of the <key>. The returned integer is",
+                    "    proportional to the logarithm of the recent access frequency of the key.",
+                    "IDLETIME <key>",
+                    "    Return the idle time of the <key>, that is the approximated number of",
+                    "    seconds elapsed since the last access to the key.",
+                    "REFCOUNT <key>",
+                    "    Return the number of references of the value associated with the specified",
+                    "    <key>.",
+                ],
+            ),
+            "memory|help" => help_reply(
+                "MEMORY",
+                &[
+                    "USAGE <key> [SAMPLES <count>]",
+                    "    Return memory in bytes used by <key> and its value. Nested values are",
+                    "    sampled up to <count> times (default: 5, 0 means sample all).",
+                ],
+            ),
+            "reset" => self.reset(),
+            "wait" => wait_reply(&arguments[1], &arguments[2]),
             // No scripting: nothing to flush, nothing to list.
             "function|flush" => match &arguments[2..] {
                 [] => Reply::ok(),
@@ -543,6 +631,87 @@ impl<B: Backend> Connection<B> {
             )),
         };
         Some(reply)
+    }
+
+    /// RESET: the connection as it was when it connected (Redis 6.2):
+    /// no MULTI, nothing watched, database 0, RESP2, no name, and
+    /// unauthenticated again where a password is required.
+    fn reset(&mut self) -> Reply {
+        self.transaction = None;
+        self.session.unwatch();
+        self.database = 0;
+        self.protocol = ProtocolVersion::Resp2;
+        self.name = None;
+        self.authenticated = self.shared.options.require_password.is_none();
+        Reply::Simple("RESET".to_owned())
+    }
+
+    /// CONFIG SET name value [name value …]: every pair checked first,
+    /// then all applied, as Redis does. The backend's settings first, then
+    /// the kept Redis parameters (`config.rs`); the server's own are fixed
+    /// at start.
+    fn config_set(&self, pairs: &[Bytes]) -> Reply {
+        if !pairs.len().is_multiple_of(2) {
+            return Reply::error("ERR wrong number of arguments for 'config|set' command");
+        }
+        let failed = |name: &str, reason: &str| {
+            Reply::error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+            ))
+        };
+        let server_settings = [
+            "bind",
+            "port",
+            "maxclients",
+            "requirepass",
+            "databases",
+            "proto-max-bulk-len",
+            "client-query-buffer-limit",
+            "io-threads",
+            "server-cpulist",
+        ];
+        let mut seen: Vec<String> = Vec::new();
+        let mut backend_changes = Vec::new();
+        let mut table_changes = Vec::new();
+        for pair in pairs.chunks(2) {
+            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+            let value = String::from_utf8_lossy(&pair[1]).into_owned();
+            let canonical = crate::config::lookup(&name)
+                .map_or(name.clone(), |parameter| parameter.name.to_owned());
+            if seen.contains(&canonical) {
+                return failed(&name, "duplicate parameter");
+            }
+            seen.push(canonical);
+            if server_settings.contains(&name.as_str()) {
+                return failed(
+                    &name,
+                    &format!("keel sets it only at start (`keel serve --{name}`)"),
+                );
+            }
+            match self.shared.backend.set_setting(&name, &value, false) {
+                Some(Err(reason)) => return failed(&name, &reason),
+                Some(Ok(())) => {
+                    backend_changes.push((name, value));
+                    continue;
+                }
+                None => {}
+            }
+            let Some(parameter) = crate::config::lookup(&name) else {
+                return Reply::error(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
+            };
+            match parameter.check(&value) {
+                Ok(value) => table_changes.push((parameter, value)),
+                Err(reason) => return failed(&name, &reason),
+            }
+        }
+        for (name, value) in backend_changes {
+            // Checked above: applying cannot fail.
+            let _ = self.shared.backend.set_setting(&name, &value, true);
+        }
+        self.shared.config.set(table_changes);
+        Reply::ok()
     }
 
     fn select(&mut self, index: &[u8]) -> Reply {
@@ -713,14 +882,26 @@ impl<B: Backend> Connection<B> {
                 database = index;
             }
         }
+        let started = Instant::now();
         let Some(backend_replies) = self.session.execute_transaction(&backend_commands) else {
             return Reply::NullArray;
         };
+        let usec_each =
+            elapsed_usec(started) / u64::try_from(backend_commands.len().max(1)).unwrap_or(1);
         let mut backend_replies = backend_replies.into_iter();
         let mut replies = Vec::with_capacity(transaction.commands.len());
         for (spec, command) in &transaction.commands {
             let reply = if spec.handled_by == HandledBy::Backend {
-                backend_replies.next()
+                let reply = backend_replies.next();
+                let failed = match &reply {
+                    Some(Reply::Error(text)) => {
+                        self.shared.stats.error_reply(text);
+                        true
+                    }
+                    _ => false,
+                };
+                self.shared.stats.called(&[(*spec, usec_each, failed)]);
+                reply
             } else {
                 self.run(spec, command)
             };
@@ -736,10 +917,12 @@ impl<B: Backend> Connection<B> {
             .iter()
             .map(|section| String::from_utf8_lossy(section).to_ascii_lowercase())
             .collect();
-        let everything = requested.is_empty()
-            || requested
-                .iter()
-                .any(|section| matches!(section.as_str(), "all" | "default" | "everything"));
+        // Redis: no argument or `default` is every section but
+        // commandstats (and latencystats); `all` and `everything` all.
+        let all = requested
+            .iter()
+            .any(|section| matches!(section.as_str(), "all" | "everything"));
+        let default = requested.is_empty() || requested.iter().any(|section| section == "default");
         let options = &self.shared.options;
         let uptime_seconds = self.shared.started.elapsed().as_secs();
         let stats = &self.shared.stats;
@@ -798,7 +981,54 @@ impl<B: Backend> Connection<B> {
                             .load(Ordering::Relaxed)
                             .to_string(),
                     ),
+                    (
+                        "total_error_replies".to_owned(),
+                        stats.error_replies.load(Ordering::Relaxed).to_string(),
+                    ),
                 ],
+            },
+            self.memory_section(),
+            InfoSection {
+                name: "replication".to_owned(),
+                fields: vec![
+                    ("role".to_owned(), "master".to_owned()),
+                    ("connected_slaves".to_owned(), "0".to_owned()),
+                    ("master_failover_state".to_owned(), "no-failover".to_owned()),
+                    ("master_repl_offset".to_owned(), "0".to_owned()),
+                    ("repl_backlog_active".to_owned(), "0".to_owned()),
+                ],
+            },
+            InfoSection {
+                name: "errorstats".to_owned(),
+                fields: stats
+                    .error_counts()
+                    .into_iter()
+                    .map(|(code, count)| (format!("errorstat_{code}"), format!("count={count}")))
+                    .collect(),
+            },
+            InfoSection {
+                name: "commandstats".to_owned(),
+                fields: stats
+                    .command_lines()
+                    .into_iter()
+                    .map(|(name, counters)| {
+                        let per_call = if counters.calls == 0 {
+                            0.0
+                        } else {
+                            counters.usec as f64 / counters.calls as f64
+                        };
+                        (
+                            format!("cmdstat_{name}"),
+                            format!(
+                                "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                                counters.calls,
+                                counters.usec,
+                                counters.rejected_calls,
+                                counters.failed_calls
+                            ),
+                        )
+                    })
+                    .collect(),
             },
         ];
         for section in self.shared.backend.info_sections() {
@@ -810,9 +1040,30 @@ impl<B: Backend> Connection<B> {
                 None => sections.push(section),
             }
         }
+        // Redis's order; sections it does not know (keel's) after.
+        const ORDER: [&str; 9] = [
+            "server",
+            "clients",
+            "memory",
+            "persistence",
+            "stats",
+            "replication",
+            "errorstats",
+            "keyspace",
+            "commandstats",
+        ];
+        sections.sort_by_key(|section| {
+            ORDER
+                .iter()
+                .position(|name| *name == section.name)
+                .unwrap_or(ORDER.len())
+        });
         let mut text = String::new();
         for section in sections {
-            if !everything && !requested.contains(&section.name) {
+            let wanted = all
+                || requested.contains(&section.name)
+                || (default && section.name != "commandstats");
+            if !wanted {
                 continue;
             }
             if !text.is_empty() {
@@ -828,6 +1079,31 @@ impl<B: Backend> Connection<B> {
             }
         }
         Reply::verbatim_text(text)
+    }
+
+    /// INFO memory: the process's resident size, and the maxmemory
+    /// settings keel keeps without acting on (`config.rs`).
+    fn memory_section(&self) -> InfoSection {
+        let resident_bytes = resident_bytes();
+        let setting = |name: &str| {
+            crate::config::lookup(name)
+                .map(|parameter| self.shared.config.value(parameter))
+                .unwrap_or_default()
+        };
+        InfoSection {
+            name: "memory".to_owned(),
+            fields: vec![
+                ("used_memory".to_owned(), resident_bytes.to_string()),
+                (
+                    "used_memory_human".to_owned(),
+                    format!("{:.2}M", resident_bytes as f64 / 1_048_576.0),
+                ),
+                ("used_memory_rss".to_owned(), resident_bytes.to_string()),
+                ("maxmemory".to_owned(), setting("maxmemory")),
+                ("maxmemory_policy".to_owned(), setting("maxmemory-policy")),
+                ("mem_allocator".to_owned(), "libc".to_owned()),
+            ],
+        }
     }
 
     /// CONFIG GET: every setting whose name matches one of the patterns
@@ -855,7 +1131,26 @@ impl<B: Backend> Connection<B> {
                 limits.query_buffer_bytes_max.to_string(),
             ),
         ];
+        settings.push(("io-threads".to_owned(), options.io_threads.to_string()));
+        settings.push((
+            "server-cpulist".to_owned(),
+            options
+                .cpu_list
+                .as_ref()
+                .map(|cpus| {
+                    cpus.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default(),
+        ));
         settings.extend(self.shared.backend.settings());
+        for (name, value) in self.shared.config.all() {
+            if !settings.iter().any(|(known, _)| *known == name) {
+                settings.push((name, value));
+            }
+        }
         let patterns: Vec<GlobPattern> = patterns
             .iter()
             .map(|pattern| GlobPattern::new(pattern, true))
@@ -998,6 +1293,11 @@ impl<B: Backend> Connection<B> {
     }
 }
 
+/// Microseconds since `started`, for INFO commandstats.
+fn elapsed_usec(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
 fn argument_bytes(command: &Command) -> usize {
     command
         .arguments()
@@ -1006,12 +1306,36 @@ fn argument_bytes(command: &Command) -> usize {
         .sum()
 }
 
+/// The process's resident set size in bytes (Linux: /proc/self/statm;
+/// 0 elsewhere or when unreadable).
+fn resident_bytes() -> u64 {
+    const PAGE_BYTES: u64 = 4096;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * PAGE_BYTES)
+}
+
 /// Gives back the memory of a buffer that a large request or reply grew,
 /// once it is mostly empty (Redis resizes query buffers in its cron), so a
 /// connection that once sent 500 MiB does not keep 500 MiB.
 fn shrink_if_oversized(buffer: &mut Vec<u8>) {
     if buffer.capacity() > RETAINED_BUFFER_BYTES_MAX && buffer.len() < buffer.capacity() / 4 {
         buffer.shrink_to(buffer.len().max(READ_CHUNK_BYTES));
+    }
+}
+
+/// WAIT numreplicas timeout: keel has no replicas, so none acknowledged,
+/// at once (Redis would block up to `timeout` for a positive count; keel
+/// never blocks its event loop for replicas that cannot come).
+fn wait_reply(replicas: &[u8], timeout: &[u8]) -> Reply {
+    if parse_integer(replicas).is_none() {
+        return Reply::error(NOT_AN_INTEGER_TEXT);
+    }
+    match parse_integer(timeout) {
+        None => Reply::error("ERR timeout is not an integer or out of range"),
+        Some(timeout) if timeout < 0 => Reply::error("ERR timeout is negative"),
+        Some(_) => Reply::Integer(0),
     }
 }
 

@@ -23,6 +23,11 @@ use crate::command_arguments::{
 };
 use crate::command_table::{CommandSpec, wrong_arity};
 use crate::glob::GlobPattern;
+use crate::lcs::{longest_common_subsequence, table_bytes};
+use crate::number::parse_integer;
+use crate::object_info::{
+    Digest, EMPTY_DIGEST, Encoding, debug_object_line, memory_usage, value_digest,
+};
 use crate::protocol::{Command, Limits};
 use crate::reply::Reply;
 
@@ -80,6 +85,38 @@ pub trait KeyValueStore {
 
     /// Deletes every key of `database`, or of every database if `None`.
     fn flush(&mut self, database: Option<DatabaseIndex>) -> Result<(), Self::Error>;
+
+    /// The last live key in key order (RANDOMKEY). The default walks
+    /// every key; stores should do better.
+    fn last_key(&mut self, database: DatabaseIndex) -> Result<Option<Bytes>, Self::Error> {
+        let mut last = None;
+        loop {
+            let batch = self.keys_after(database, last.as_deref(), KEYS_BATCH_MAX)?;
+            let done = batch.len() < KEYS_BATCH_MAX;
+            if let Some(key) = batch.last() {
+                last = Some(key.clone());
+            }
+            if done {
+                return Ok(last);
+            }
+        }
+    }
+
+    /// How many databases there are, `0..count` (COPY DB, MOVE and DEBUG
+    /// DIGEST check and walk them).
+    fn database_count(&self) -> DatabaseIndex {
+        crate::keel_backend::DATABASES_DEFAULT
+    }
+}
+
+/// Keys RANDOMKEY reads to choose among them uniformly; a database with
+/// more picks a point between its first and last key and takes the next.
+pub const RANDOMKEY_UNIFORM_KEYS_MAX: usize = 1024;
+
+/// The commands that reach databases other than the selected one (the
+/// engine gives them every database's keyspace).
+pub fn touches_every_database(spec: &CommandSpec) -> bool {
+    spec.container.is_none() && matches!(spec.name, "copy" | "move" | "debug")
 }
 
 /// Runs one data command and returns its reply. `spec` is the command's
@@ -127,6 +164,27 @@ fn count_reply(count: usize) -> Reply {
     Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX))
 }
 
+/// A bit offset of SETBIT or GETBIT: non-negative, its byte within
+/// `bulk_bytes_max`.
+fn bit_offset(argument: &[u8], bulk_bytes_max: usize) -> Result<u64, Reply> {
+    parse_integer(argument)
+        .and_then(|offset| u64::try_from(offset).ok())
+        .filter(|offset| offset >> 3 < bulk_bytes_max as u64)
+        .ok_or_else(|| Reply::error("ERR bit offset is not an integer or out of range"))
+}
+
+fn popcount(bytes: &[u8]) -> usize {
+    bytes.iter().map(|byte| byte.count_ones() as usize).sum()
+}
+
+/// A key's first 8 bytes, zero-padded, as a big-endian number.
+fn leading_u64(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let length = key.len().min(8);
+    bytes[..length].copy_from_slice(&key[..length]);
+    u64::from_be_bytes(bytes)
+}
+
 impl<S: KeyValueStore> Context<'_, S> {
     fn get(&mut self, key: &[u8]) -> Result<Option<StoredValue>, Failure> {
         self.store
@@ -158,6 +216,9 @@ impl<S: KeyValueStore> Context<'_, S> {
 
     fn run(&mut self, spec: &CommandSpec, arguments: &[Bytes]) -> Outcome {
         let now_ms = self.store.now_ms();
+        if let Some(container) = spec.container {
+            return self.run_subcommand(container, spec.name, arguments);
+        }
         let key = arguments.get(1).cloned().unwrap_or_default();
         match spec.name {
             "get" => Ok(self.value(&key)?.into()),
@@ -241,7 +302,7 @@ impl<S: KeyValueStore> Context<'_, S> {
             "strlen" => Ok(count_reply(
                 self.value(&key)?.map_or(0, |value| value.len()),
             )),
-            "getrange" => {
+            "getrange" | "substr" => {
                 let start = integer_argument(&arguments[2])?;
                 let end = integer_argument(&arguments[3])?;
                 let value = self.value(&key)?.unwrap_or_default();
@@ -342,6 +403,34 @@ impl<S: KeyValueStore> Context<'_, S> {
                 None => -2,
                 Some(stored) => time_to_live(stored.deadline_ms, now_ms, spec.name == "pttl"),
             })),
+            // Redis rounds EXPIRETIME's seconds as TTL's.
+            "expiretime" | "pexpiretime" => Ok(Reply::Integer(match self.get(&key)? {
+                None => -2,
+                Some(stored) => time_to_live(stored.deadline_ms, 0, spec.name == "pexpiretime"),
+            })),
+            "touch" => {
+                let mut found = 0;
+                for key in &arguments[1..] {
+                    found += usize::from(self.get(key)?.is_some());
+                }
+                Ok(count_reply(found))
+            }
+            "randomkey" => self.random_key(),
+            "copy" => self.copy(arguments),
+            "move" => self.move_key(&key, &arguments[2]),
+            "lcs" => self.lcs(arguments),
+            "setbit" => self.set_bit(&key, &arguments[2], &arguments[3]),
+            "getbit" => {
+                let offset = bit_offset(&arguments[2], self.limits.bulk_bytes_max)?;
+                let value = self.value(&key)?.unwrap_or_default();
+                let byte = usize::try_from(offset >> 3)
+                    .ok()
+                    .and_then(|index| value.get(index).copied())
+                    .unwrap_or(0);
+                Ok(Reply::Integer(i64::from((byte >> (7 - (offset & 7))) & 1)))
+            }
+            "bitcount" => self.bit_count(&key, &arguments[2..]),
+            "debug" => self.debug(arguments),
             "persist" => match self.get(&key)? {
                 Some(StoredValue {
                     value,
@@ -354,6 +443,370 @@ impl<S: KeyValueStore> Context<'_, S> {
             },
             other => Ok(Reply::error(format!("ERR '{other}' is not a data command"))),
         }
+    }
+
+    /// OBJECT and MEMORY subcommands on one key.
+    fn run_subcommand(&mut self, container: &str, name: &str, arguments: &[Bytes]) -> Outcome {
+        let key = &arguments[2];
+        match (container, name) {
+            ("memory", "usage") => {
+                match &arguments[3..] {
+                    [] => {}
+                    [option, count] if option.eq_ignore_ascii_case(b"SAMPLES") => {
+                        integer_argument(count)?;
+                    }
+                    _ => return Ok(Reply::error("ERR syntax error")),
+                }
+                Ok(match self.get(key)? {
+                    None => Reply::NullBulk,
+                    Some(stored) => Reply::Integer(memory_usage(
+                        key,
+                        &stored.value,
+                        stored.deadline_ms.is_some(),
+                    )),
+                })
+            }
+            ("object", "freq") => match self.get(key)? {
+                None => Ok(Reply::NullBulk),
+                // keel keeps no access counts, as Redis without an LFU
+                // maxmemory-policy.
+                Some(_) => Ok(Reply::error(
+                    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                )),
+            },
+            ("object", subcommand) => Ok(match self.get(key)? {
+                None => Reply::NullBulk,
+                Some(stored) => {
+                    let encoding = Encoding::of(&stored.value);
+                    match subcommand {
+                        "encoding" => Reply::bulk(encoding.name()),
+                        "refcount" => Reply::Integer(encoding.reference_count()),
+                        // keel does not track access times.
+                        "idletime" => Reply::Integer(0),
+                        other => {
+                            Reply::error(format!("ERR 'object|{other}' is not a data command"))
+                        }
+                    }
+                }
+            }),
+            (container, name) => Ok(Reply::error(format!(
+                "ERR '{container}|{name}' is not a data command"
+            ))),
+        }
+    }
+
+    /// RANDOMKEY: uniform among up to [`RANDOMKEY_UNIFORM_KEYS_MAX`] keys;
+    /// beyond, the key at or after a random point between the first and
+    /// the last key's leading bytes.
+    fn random_key(&mut self) -> Outcome {
+        let store_error = |error: S::Error| Failure::Store(error.to_string());
+        let first = self
+            .store
+            .keys_after(self.database, None, RANDOMKEY_UNIFORM_KEYS_MAX + 1)
+            .map_err(store_error)?;
+        if first.is_empty() {
+            return Ok(Reply::NullBulk);
+        }
+        if first.len() <= RANDOMKEY_UNIFORM_KEYS_MAX {
+            let index = rand::random_range(0..first.len());
+            return Ok(Reply::Bulk(first[index].clone()));
+        }
+        let last = self
+            .store
+            .last_key(self.database)
+            .map_err(store_error)?
+            .unwrap_or_else(|| first[first.len() - 1].clone());
+        let low = leading_u64(&first[0]);
+        let high = leading_u64(&last).max(low);
+        let point = rand::random_range(low..=high).to_be_bytes();
+        // The first key at or after the point: after the point minus a
+        // byte's worth, since `keys_after` excludes its bound.
+        let picked = self
+            .store
+            .keys_after(self.database, Some(&point), 1)
+            .map_err(store_error)?;
+        Ok(Reply::Bulk(
+            picked
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| first[0].clone()),
+        ))
+    }
+
+    /// The database index argument of COPY's DB and MOVE.
+    fn database_argument(&self, argument: &[u8]) -> Result<Option<DatabaseIndex>, Failure> {
+        let index = parse_integer(argument)
+            .filter(|&index| i32::try_from(index).is_ok())
+            .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
+        Ok(DatabaseIndex::try_from(index)
+            .ok()
+            .filter(|&index| index < self.store.database_count()))
+    }
+
+    /// COPY source destination [DB destination-db] [REPLACE].
+    fn copy(&mut self, arguments: &[Bytes]) -> Outcome {
+        let (source, destination) = (&arguments[1], &arguments[2]);
+        let mut replace = false;
+        let mut target = Some(self.database);
+        let mut index = 3;
+        while index < arguments.len() {
+            let option = &arguments[index];
+            if option.eq_ignore_ascii_case(b"REPLACE") {
+                replace = true;
+            } else if option.eq_ignore_ascii_case(b"DB") && index + 1 < arguments.len() {
+                target = self.database_argument(&arguments[index + 1])?;
+                index += 1;
+            } else {
+                return Ok(Reply::error("ERR syntax error"));
+            }
+            index += 1;
+        }
+        if target == Some(self.database) && source == destination {
+            return Ok(Reply::error(
+                "ERR source and destination objects are the same",
+            ));
+        }
+        let Some(target) = target else {
+            return Ok(Reply::error("ERR DB index is out of range"));
+        };
+        let Some(stored) = self.get(source)? else {
+            return Ok(Reply::Integer(0));
+        };
+        let store_error = |error: S::Error| Failure::Store(error.to_string());
+        if !replace
+            && self
+                .store
+                .get(target, destination)
+                .map_err(store_error)?
+                .is_some()
+        {
+            return Ok(Reply::Integer(0));
+        }
+        self.store
+            .put(target, destination, stored)
+            .map_err(store_error)?;
+        Ok(Reply::Integer(1))
+    }
+
+    /// MOVE key db.
+    fn move_key(&mut self, key: &[u8], database: &[u8]) -> Outcome {
+        let Some(target) = self.database_argument(database)? else {
+            return Ok(Reply::error("ERR DB index is out of range"));
+        };
+        if target == self.database {
+            return Ok(Reply::error(
+                "ERR source and destination objects are the same",
+            ));
+        }
+        let Some(stored) = self.get(key)? else {
+            return Ok(Reply::Integer(0));
+        };
+        let store_error = |error: S::Error| Failure::Store(error.to_string());
+        if self.store.get(target, key).map_err(store_error)?.is_some() {
+            return Ok(Reply::Integer(0));
+        }
+        self.store.put(target, key, stored).map_err(store_error)?;
+        self.delete(key)?;
+        Ok(Reply::Integer(1))
+    }
+
+    /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN].
+    fn lcs(&mut self, arguments: &[Bytes]) -> Outcome {
+        let (mut length_only, mut indexes, mut with_match_length) = (false, false, false);
+        let mut min_match_length = 0usize;
+        let mut index = 3;
+        while index < arguments.len() {
+            let option = &arguments[index];
+            if option.eq_ignore_ascii_case(b"IDX") {
+                indexes = true;
+            } else if option.eq_ignore_ascii_case(b"LEN") {
+                length_only = true;
+            } else if option.eq_ignore_ascii_case(b"WITHMATCHLEN") {
+                with_match_length = true;
+            } else if option.eq_ignore_ascii_case(b"MINMATCHLEN") && index + 1 < arguments.len() {
+                let minimum = integer_argument(&arguments[index + 1])?;
+                min_match_length = usize::try_from(minimum.max(0)).unwrap_or(usize::MAX);
+                index += 1;
+            } else {
+                return Ok(Reply::error("ERR syntax error"));
+            }
+            index += 1;
+        }
+        let a = self.value(&arguments[1])?.unwrap_or_default();
+        let b = self.value(&arguments[2])?.unwrap_or_default();
+        if length_only && indexes {
+            return Ok(Reply::error(
+                "ERR If you want both the length and indexes, please just use IDX.",
+            ));
+        }
+        if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
+            return Ok(Reply::error("ERR String too long for LCS"));
+        }
+        if table_bytes(a.len(), b.len()).is_none_or(|bytes| bytes > self.limits.bulk_bytes_max) {
+            return Ok(Reply::error(
+                "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+            ));
+        }
+        let lcs = longest_common_subsequence(&a, &b, min_match_length, indexes || !length_only);
+        let length = count_reply(lcs.length);
+        if indexes {
+            let position = |value: usize| count_reply(value);
+            let matches = lcs
+                .matches
+                .iter()
+                .map(|found| {
+                    let mut entry = vec![
+                        Reply::Array(vec![position(found.first.0), position(found.first.1)]),
+                        Reply::Array(vec![position(found.second.0), position(found.second.1)]),
+                    ];
+                    if with_match_length {
+                        entry.push(count_reply(found.length));
+                    }
+                    Reply::Array(entry)
+                })
+                .collect();
+            return Ok(Reply::Map(vec![
+                (Reply::bulk("matches"), Reply::Array(matches)),
+                (Reply::bulk("len"), length),
+            ]));
+        }
+        if length_only {
+            return Ok(length);
+        }
+        Ok(Reply::Bulk(Bytes::from(lcs.text)))
+    }
+
+    /// SETBIT key offset value: the bit's old value.
+    fn set_bit(&mut self, key: &[u8], offset: &[u8], bit: &[u8]) -> Outcome {
+        let offset = bit_offset(offset, self.limits.bulk_bytes_max)?;
+        let bit = parse_integer(bit)
+            .filter(|bit| *bit == 0 || *bit == 1)
+            .ok_or_else(|| Reply::error("ERR bit is not an integer or out of range"))?;
+        let stored = self.get(key)?;
+        let (old, deadline) = stored.map_or((Bytes::new(), None), |stored| {
+            (stored.value, stored.deadline_ms)
+        });
+        // `offset` is within the bulk limit, so its byte fits in memory.
+        let byte_index = usize::try_from(offset >> 3).unwrap_or(usize::MAX);
+        let mut value = BytesMut::from(&old[..]);
+        if value.len() <= byte_index {
+            value.resize(byte_index + 1, 0);
+        }
+        let mask = 1u8 << (7 - (offset & 7));
+        let previous = i64::from(value[byte_index] & mask != 0);
+        if bit == 1 {
+            value[byte_index] |= mask;
+        } else {
+            value[byte_index] &= !mask;
+        }
+        self.put(key, value.freeze(), deadline)?;
+        Ok(Reply::Integer(previous))
+    }
+
+    /// BITCOUNT key [start end [BYTE | BIT]].
+    fn bit_count(&mut self, key: &[u8], range: &[Bytes]) -> Outcome {
+        let bounds = match range {
+            [] => None,
+            [start, end] | [start, end, _] => {
+                let start = integer_argument(start)?;
+                let end = integer_argument(end)?;
+                let in_bits = match range.get(2) {
+                    None => false,
+                    Some(unit) if unit.eq_ignore_ascii_case(b"BIT") => true,
+                    Some(unit) if unit.eq_ignore_ascii_case(b"BYTE") => false,
+                    Some(_) => return Ok(Reply::error("ERR syntax error")),
+                };
+                Some((start, end, in_bits))
+            }
+            _ => return Ok(Reply::error("ERR syntax error")),
+        };
+        let Some(value) = self.value(key)? else {
+            return Ok(Reply::Integer(0));
+        };
+        let Some((start, end, in_bits)) = bounds else {
+            return Ok(count_reply(popcount(&value)));
+        };
+        if start < 0 && end < 0 && start > end {
+            return Ok(Reply::Integer(0));
+        }
+        let total = i64::try_from(value.len()).unwrap_or(i64::MAX);
+        let total = if in_bits {
+            total.saturating_mul(8)
+        } else {
+            total
+        };
+        let from_end = |index: i64| if index < 0 { total + index } else { index };
+        let start = from_end(start).max(0);
+        let end = from_end(end).max(0).min(total - 1);
+        if start > end {
+            return Ok(Reply::Integer(0));
+        }
+        // Both are within the string here.
+        let (start, end) = (
+            usize::try_from(start).unwrap_or(0),
+            usize::try_from(end).unwrap_or(0),
+        );
+        if !in_bits {
+            return Ok(count_reply(popcount(&value[start..=end])));
+        }
+        let (first_byte, last_byte) = (start >> 3, end >> 3);
+        let mut count = popcount(&value[first_byte..=last_byte]);
+        // Take off the bits of the edge bytes outside the range.
+        let before = value[first_byte] & !(0xffu8 >> (start & 7));
+        let after = value[last_byte] & (0xffu8 >> ((end & 7) + 1));
+        count -= popcount(&[before, after]);
+        Ok(count_reply(count))
+    }
+
+    /// DEBUG's subcommands that read data; the rest are the backend's or
+    /// the connection's, and answer OK here (inside MULTI).
+    fn debug(&mut self, arguments: &[Bytes]) -> Outcome {
+        let subcommand = String::from_utf8_lossy(&arguments[1]).to_ascii_lowercase();
+        match (subcommand.as_str(), arguments.len()) {
+            ("object", 3) => Ok(match self.get(&arguments[2])? {
+                None => Reply::error("ERR no such key"),
+                Some(stored) => Reply::Simple(debug_object_line(&arguments[2], &stored.value)),
+            }),
+            ("digest-value", _) => {
+                let mut digests = Vec::with_capacity(arguments.len() - 2);
+                for key in &arguments[2..] {
+                    digests.push(Reply::bulk(match self.get(key)? {
+                        None => EMPTY_DIGEST.to_owned(),
+                        Some(stored) => value_digest(&stored.value, stored.deadline_ms).hex(),
+                    }));
+                }
+                Ok(Reply::Array(digests))
+            }
+            ("digest", 2) => self.dataset_digest(),
+            _ => Ok(crate::debug::reply_without_data(arguments)),
+        }
+    }
+
+    /// DEBUG DIGEST: every database's keys, values and expiries, in order.
+    fn dataset_digest(&mut self) -> Outcome {
+        let store_error = |error: S::Error| Failure::Store(error.to_string());
+        let mut digest = Digest::empty();
+        for database in 0..self.store.database_count() {
+            let mut after: Option<Bytes> = None;
+            loop {
+                let batch = self
+                    .store
+                    .keys_after(database, after.as_deref(), KEYS_BATCH_MAX)
+                    .map_err(store_error)?;
+                for key in &batch {
+                    if let Some(stored) = self.store.get(database, key).map_err(store_error)? {
+                        let mut entry = Digest::of_parts(&[&database.to_le_bytes(), key]);
+                        entry.mix(&value_digest(&stored.value, stored.deadline_ms));
+                        digest.mix(&entry);
+                    }
+                }
+                if batch.len() < KEYS_BATCH_MAX {
+                    break;
+                }
+                after = batch.last().cloned();
+            }
+        }
+        Ok(Reply::Simple(digest.hex()))
     }
 
     fn set(&mut self, arguments: &[Bytes], now_ms: i64) -> Outcome {

@@ -231,6 +231,24 @@ impl KeyValueStore for EngineStore<'_> {
         self.checked(result)
     }
 
+    fn last_key(&mut self, database: DatabaseIndex) -> Result<Option<Bytes>, Self::Error> {
+        let result = self.keyspace(database).and_then(|keyspace| {
+            self.transaction
+                .range_reverse::<[u8], _>(keyspace, ..)?
+                .next()
+                .transpose()
+                .map(|entry| entry.map(|(key, _)| key))
+        });
+        self.checked(result)
+    }
+
+    fn database_count(&self) -> DatabaseIndex {
+        match self.keyspaces {
+            Keyspaces::One(index, _) => index + 1,
+            Keyspaces::All(keyspaces) => DatabaseIndex::try_from(keyspaces.len()).unwrap_or(0),
+        }
+    }
+
     fn flush(&mut self, database: Option<DatabaseIndex>) -> Result<(), Self::Error> {
         let indexes = match database {
             Some(database) => vec![database],

@@ -320,12 +320,16 @@ impl<B: Backend> Worker<B> {
             .filter_map(|token| self.connections.get(token))
             .flat_map(|served| served.connection.pipeline().iter().cloned())
             .collect();
+        let started = std::time::Instant::now();
         match self.shared.backend.execute_batch(&commands) {
             Some(replies) if replies.len() == commands.len() => {
+                let usec = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let usec_each = usec / u64::try_from(commands.len().max(1)).unwrap_or(1);
                 let mut replies = replies.into_iter();
                 for token in group {
                     if let Some(served) = self.connections.get_mut(token) {
-                        served.connection.deliver(&mut replies);
+                        let count = u64::try_from(served.connection.pipeline().len()).unwrap_or(0);
+                        served.connection.deliver(&mut replies, usec_each * count);
                     }
                 }
             }

@@ -67,9 +67,47 @@ pub const PIPELINE_ATTEMPTS_MAX: u32 = 3;
 /// to make their commit validate their reads.
 pub const WATCH_KEYSPACE: &str = "server-watch";
 
-/// The keyspace of database `index`: `db0` … `db15`.
+/// The keyspace holding, for each database index SWAPDB moved, the name
+/// of the keyspace it now uses (key: the index as 4 big-endian bytes).
+pub const DATABASES_KEYSPACE: &str = "server-databases";
+
+/// The keyspace of database `index` until a SWAPDB moves it: `db0` …
+/// `db15`.
 pub fn keyspace_name(index: DatabaseIndex) -> String {
     format!("db{index}")
+}
+
+/// The keyspace each database index uses: [`keyspace_name`], unless
+/// SWAPDB recorded another in [`DATABASES_KEYSPACE`]. Refuses a record
+/// that names one keyspace twice.
+fn database_keyspace_names(database: &Database, databases: DatabaseIndex) -> Result<Vec<String>> {
+    let operation = || format!("reading the database map in keyspace {DATABASES_KEYSPACE}");
+    let map = database
+        .keyspace(DATABASES_KEYSPACE)
+        .map_err(engine_error(operation()))?;
+    let names = database
+        .view(|transaction| {
+            let mut names = Vec::new();
+            for index in 0..databases {
+                let recorded = transaction.get(&map, &index.to_be_bytes())?;
+                names.push(match recorded {
+                    Some(name) => String::from_utf8_lossy(&name).into_owned(),
+                    None => keyspace_name(index),
+                });
+            }
+            Ok(names)
+        })
+        .map_err(engine_error(operation()))?;
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != names.len() {
+        return Err(Error::Engine {
+            operation: operation(),
+            source: keel::Error::Corruption(format!("two databases use one keyspace: {names:?}")),
+        });
+    }
+    Ok(names)
 }
 
 /// Redis's `appendfsync`: when a write is durable before it is
@@ -144,17 +182,25 @@ impl Default for KeelBackendOptions {
     }
 }
 
-/// One database index's keyspace, and how many times it was replaced.
+/// One database index's keyspace, and how many times it changed as a
+/// whole.
 #[derive(Debug)]
 struct Slot {
     keyspace: Keyspace,
+    /// Bumped when the slot's keyspace is replaced (FLUSHDB of a large
+    /// database) or swapped with another slot's (SWAPDB).
     generation: u64,
+    /// Bumped when the keyspace is dropped and created anew: a WATCH
+    /// transaction older than it cannot run in it.
+    recreated: u64,
 }
 
 struct Shared {
     database: Database,
     slots: Vec<RwLock<Slot>>,
     watch_keyspace: Keyspace,
+    /// Which keyspace each database index uses, where SWAPDB changed it.
+    databases_keyspace: Keyspace,
     options: KeelBackendOptions,
     opened_at_ms: u64,
     background_save: Mutex<Option<JoinHandle<()>>>,
@@ -260,25 +306,33 @@ impl KeelBackend {
     /// # Errors
     /// [`Error::Engine`] when a database's keyspace cannot be created.
     pub fn with_database(database: Database, options: KeelBackendOptions) -> Result<KeelBackend> {
+        let names = database_keyspace_names(&database, options.databases)?;
         let mut slots = Vec::new();
-        for index in 0..options.databases {
-            let name = keyspace_name(index);
+        for name in names {
             let keyspace = database
                 .keyspace(&name)
                 .map_err(engine_error(format!("creating keyspace {name}")))?;
             slots.push(RwLock::new(Slot {
                 keyspace,
                 generation: 0,
+                recreated: 0,
             }));
         }
         let watch_keyspace = database
             .keyspace(WATCH_KEYSPACE)
             .map_err(engine_error(format!("creating keyspace {WATCH_KEYSPACE}")))?;
+        let databases_keyspace =
+            database
+                .keyspace(DATABASES_KEYSPACE)
+                .map_err(engine_error(format!(
+                    "creating keyspace {DATABASES_KEYSPACE}"
+                )))?;
         Ok(KeelBackend {
             shared: Arc::new(Shared {
                 database,
                 slots,
                 watch_keyspace,
+                databases_keyspace,
                 options,
                 opened_at_ms: u64::try_from(now_ms()).unwrap_or(0),
                 background_save: Mutex::new(None),
@@ -334,10 +388,23 @@ impl Shared {
 
     /// Runs one command in a transaction of its own, again on conflict.
     fn run_command(&self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply {
-        let Some(slot) = self.slot(database) else {
+        let Some(selected) = self.slot(database) else {
             return Reply::error("ERR DB index is out of range");
         };
-        let slot = read(slot);
+        // COPY ... DB, MOVE and DEBUG DIGEST reach other databases: every
+        // database shared, in ascending order (as FLUSHALL and MULTI).
+        let every = data_commands::touches_every_database(spec);
+        let guards: Vec<RwLockReadGuard<'_, Slot>> = if every {
+            self.slots.iter().map(read).collect()
+        } else {
+            vec![read(selected)]
+        };
+        let all: Vec<&Keyspace> = guards.iter().map(|slot| &slot.keyspace).collect();
+        let keyspaces = if every {
+            Keyspaces::All(&all)
+        } else {
+            Keyspaces::One(database, all[0])
+        };
         // A command that cannot write reads one snapshot: serializable as
         // it is, and it tracks no reads.
         let isolation = if spec.has(CommandFlags::WRITE) {
@@ -347,11 +414,7 @@ impl Shared {
         };
         for attempt in 0.. {
             let mut transaction = self.database.begin(isolation);
-            let mut store = EngineStore::new(
-                &mut transaction,
-                Keyspaces::One(database, &slot.keyspace),
-                now_ms(),
-            );
+            let mut store = EngineStore::new(&mut transaction, keyspaces, now_ms());
             let reply = self.execute_in_store(&mut store, database, spec, command);
             if let Some(error) = store.take_failure() {
                 transaction.rollback();
@@ -377,7 +440,9 @@ impl Shared {
         commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
     ) -> Option<Vec<Reply>> {
         let first = commands.first()?.0;
-        let one_database = commands.iter().all(|(database, _, _)| *database == first);
+        let one_database = commands.iter().all(|(database, spec, _)| {
+            *database == first && !data_commands::touches_every_database(spec)
+        });
         let guards: Vec<RwLockReadGuard<'_, Slot>> = if one_database {
             vec![read(self.slot(first)?)]
         } else {
@@ -426,9 +491,6 @@ impl Shared {
         spec: &CommandSpec,
         command: &Command,
     ) -> Reply {
-        if spec.container == Some("config") && spec.name == "set" {
-            return self.config_set(command.arguments());
-        }
         match spec.name {
             "scan" => scan_command(store, database, command.arguments()),
             "lastsave" => self.last_save(),
@@ -517,13 +579,85 @@ impl Shared {
             }
         }
         for position in large {
-            let (index, slot) = &mut guards[position];
-            let name = keyspace_name(*index);
+            let (_, slot) = &mut guards[position];
+            let name = slot.keyspace.name().to_owned();
             self.database.drop_keyspace(&name)?;
             slot.keyspace = self.database.keyspace(&name)?;
             slot.generation += 1;
+            slot.recreated += 1;
         }
         Ok(())
+    }
+
+    /// SWAPDB: the two databases trade keyspaces, recorded in
+    /// [`DATABASES_KEYSPACE`] in one transaction under both slots'
+    /// exclusive locks, so clients see the swap at once and a restart
+    /// finds it.
+    fn swap_databases(&self, arguments: &[Bytes]) -> Reply {
+        let index = |argument: &[u8]| {
+            crate::number::parse_integer(argument).filter(|&index| i32::try_from(index).is_ok())
+        };
+        let Some(first) = index(&arguments[1]) else {
+            return Reply::error("ERR invalid first DB index");
+        };
+        let Some(second) = index(&arguments[2]) else {
+            return Reply::error("ERR invalid second DB index");
+        };
+        let in_range = |index: i64| {
+            DatabaseIndex::try_from(index)
+                .ok()
+                .filter(|&index| index < self.options.databases)
+        };
+        let (Some(first), Some(second)) = (in_range(first), in_range(second)) else {
+            return Reply::error("ERR DB index is out of range");
+        };
+        if first == second {
+            return Reply::ok();
+        }
+        let (low, high) = (first.min(second), first.max(second));
+        // Ascending order, as every other taker of several slots.
+        let (Some(low_slot), Some(high_slot)) = (self.slot(low), self.slot(high)) else {
+            return Reply::error("ERR DB index is out of range");
+        };
+        let mut low_slot = write(low_slot);
+        let mut high_slot = write(high_slot);
+        let result = self.database.update(|transaction| {
+            transaction.put(
+                &self.databases_keyspace,
+                &low.to_be_bytes(),
+                high_slot.keyspace.name().as_bytes().to_vec(),
+            )?;
+            transaction.put(
+                &self.databases_keyspace,
+                &high.to_be_bytes(),
+                low_slot.keyspace.name().as_bytes().to_vec(),
+            )
+        });
+        if let Err(error) = result {
+            return error_reply(&error);
+        }
+        std::mem::swap(&mut low_slot.keyspace, &mut high_slot.keyspace);
+        for slot in [&mut low_slot, &mut high_slot] {
+            slot.generation += 1;
+        }
+        Reply::ok()
+    }
+
+    /// DEBUG RELOAD and LOADAOF: Redis reloads its data from disk; keel's
+    /// data on disk is its data, so a checkpoint (skipped by RELOAD
+    /// NOSAVE) makes it so without a reload.
+    fn debug_reload(&self, arguments: &[Bytes]) -> Reply {
+        let reply = crate::debug::reply_without_data(arguments);
+        let no_save = arguments[2..]
+            .iter()
+            .any(|option| option.eq_ignore_ascii_case(b"NOSAVE"));
+        if reply.is_error() || no_save {
+            return reply;
+        }
+        match self.database.checkpoint() {
+            Ok(_) => reply,
+            Err(error) => error_reply(&error),
+        }
     }
 
     fn last_save(&self) -> Reply {
@@ -600,41 +734,29 @@ impl Shared {
         Reply::ok()
     }
 
-    /// CONFIG SET name value [name value …], all or nothing.
-    fn config_set(&self, arguments: &[Bytes]) -> Reply {
-        let pairs = &arguments[2..];
-        if !pairs.len().is_multiple_of(2) {
-            return Reply::error("ERR wrong number of arguments for 'config|set' command");
-        }
-        let mut save = None;
-        for pair in pairs.chunks(2) {
-            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-            let value = String::from_utf8_lossy(&pair[1]).into_owned();
-            let accepted = match name.as_str() {
-                "save" => {
-                    save = Some(value.clone());
-                    true
+    /// CONFIG SET of the backend's settings: `save` is kept (keel
+    /// checkpoints by its own triggers), `appendonly` only stays `yes`,
+    /// `appendfsync` and `dir` are fixed when the database opens.
+    fn set_setting(&self, name: &str, value: &str, apply: bool) -> Option<Result<(), String>> {
+        let at_start_only = || {
+            Err(format!(
+                "keel sets it only at start (`keel serve --{name}`)"
+            ))
+        };
+        Some(match name {
+            "save" => {
+                if apply {
+                    *lock(&self.save_setting) = value.to_owned();
                 }
-                // The log is keel's only way to persist: always on.
-                "appendonly" => value.eq_ignore_ascii_case("yes"),
-                // Durability is fixed when the database opens.
-                "appendfsync" => AppendFsync::parse(&value) == Some(self.options.appendfsync),
-                _ => {
-                    return Reply::error(format!(
-                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                    ));
-                }
-            };
-            if !accepted {
-                return Reply::error(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - keel sets it only at start (`keel serve --{name}`)"
-                ));
+                Ok(())
             }
-        }
-        if let Some(save) = save {
-            *lock(&self.save_setting) = save;
-        }
-        Reply::ok()
+            // The log is keel's only way to persist: always on.
+            "appendonly" if value.eq_ignore_ascii_case("yes") => Ok(()),
+            "appendonly" => Err("keel's log is always on".to_owned()),
+            "appendfsync" if AppendFsync::parse(value) == Some(self.options.appendfsync) => Ok(()),
+            "appendfsync" | "dir" => at_start_only(),
+            _ => return None,
+        })
     }
 
     fn info_sections(&self) -> Vec<InfoSection> {
@@ -868,6 +990,10 @@ impl Backend for KeelBackend {
         self.shared.run_pipeline(commands)
     }
 
+    fn set_setting(&self, name: &str, value: &str, apply: bool) -> Option<Result<(), String>> {
+        self.shared.set_setting(name, value, apply)
+    }
+
     fn settings(&self) -> Vec<(String, String)> {
         let dir = std::fs::canonicalize(self.shared.database.path())
             .unwrap_or_else(|_| self.shared.database.path().to_path_buf());
@@ -889,11 +1015,20 @@ struct Watch {
     /// The deadlines of watched keys that had one: past them the key has
     /// expired, which Redis counts as a change.
     deadlines_ms: Vec<i64>,
-    /// The generation of each database a key was watched in: a dropped
-    /// and re-created keyspace is a change of all its keys.
-    generations: Vec<(DatabaseIndex, u64)>,
+    /// Every watched key: its database, the database's generation and
+    /// recreation count then, and whether the key was live.
+    keys: Vec<WatchedKey>,
     /// An error while reading a watched key: EXEC must fail.
     failure: Option<keel::Error>,
+}
+
+/// One key WATCH read.
+struct WatchedKey {
+    database: DatabaseIndex,
+    key: Bytes,
+    generation: u64,
+    recreated: u64,
+    was_live: bool,
 }
 
 /// One connection's session: its open WATCH, if any.
@@ -918,21 +1053,18 @@ impl KeelSession {
         &self,
         mut watch: Watch,
         keyspaces: &[&Keyspace],
-        generations: &[u64],
+        slots: &[&Slot],
         commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
     ) -> Option<Vec<Reply>> {
         let now_ms = now_ms();
-        let changed_generation = watch.generations.iter().any(|&(database, generation)| {
-            usize::try_from(database)
-                .ok()
-                .and_then(|index| generations.get(index))
-                != Some(&generation)
-        });
         if let Some(error) = &watch.failure {
             tracing::debug!(%error, client = self.client, "EXEC: WATCH failed");
             return None;
         }
-        if changed_generation
+        if watch
+            .keys
+            .iter()
+            .any(|watched| self.touched(watched, slots))
             || watch
                 .deadlines_ms
                 .iter()
@@ -966,6 +1098,31 @@ impl KeelSession {
                 }
             }
         }
+    }
+
+    /// Whether a watched key's database changed as a whole since WATCH in
+    /// a way Redis counts as touching the key: it was recreated (keel
+    /// cannot tell, so yes), or swapped (SWAPDB) and the key was live then
+    /// or is live now (Redis's `touchAllWatchedKeysInDb`).
+    fn touched(&self, watched: &WatchedKey, slots: &[&Slot]) -> bool {
+        let Some(slot) = usize::try_from(watched.database)
+            .ok()
+            .and_then(|index| slots.get(index))
+        else {
+            return true;
+        };
+        if slot.recreated != watched.recreated {
+            return true;
+        }
+        if slot.generation == watched.generation {
+            return false;
+        }
+        watched.was_live
+            || self
+                .shared
+                .database
+                .view(|transaction| transaction.get(&slot.keyspace, &watched.key))
+                .map_or(true, |value| value.is_some())
     }
 
     /// EXEC without WATCH: run again while it conflicts.
@@ -1019,10 +1176,16 @@ impl Session for KeelSession {
                 "bgsave" => return self.shared.background_save(command.arguments()),
                 "lastsave" => return self.shared.last_save(),
                 "shutdown" => return self.shared.shutdown(command.arguments()),
+                "swapdb" => return self.shared.swap_databases(command.arguments()),
+                "debug"
+                    if [&b"RELOAD"[..], b"LOADAOF"]
+                        .iter()
+                        .any(|name| command.arguments()[1].eq_ignore_ascii_case(name)) =>
+                {
+                    return self.shared.debug_reload(command.arguments());
+                }
                 _ => {}
             }
-        } else if spec.container == Some("config") && spec.name == "set" {
-            return self.shared.config_set(command.arguments());
         }
         self.shared.run_command(database, spec, command)
     }
@@ -1047,28 +1210,35 @@ impl Session for KeelSession {
         let watch = self.watch.get_or_insert_with(|| Watch {
             transaction: shared.database.begin(Isolation::Serializable),
             deadlines_ms: Vec::new(),
-            generations: Vec::new(),
+            keys: Vec::new(),
             failure: None,
         });
         let Some(slot) = shared.slot(database) else {
             return;
         };
         let slot = read(slot);
-        watch.generations.push((database, slot.generation));
         let now_ms = now_ms();
         for key in keys {
-            match watch.transaction.get_with_expiry(&slot.keyspace, key) {
+            let entry = watch.transaction.get_with_expiry(&slot.keyspace, key);
+            match &entry {
                 Ok(Some((_, Some(deadline)))) => {
-                    let deadline = i64::try_from(deadline).unwrap_or(i64::MAX);
+                    let deadline = i64::try_from(*deadline).unwrap_or(i64::MAX);
                     if deadline > now_ms {
                         watch.deadlines_ms.push(deadline);
                     }
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    watch.failure.get_or_insert(error);
+                    watch.failure.get_or_insert(error.clone());
                 }
             }
+            watch.keys.push(WatchedKey {
+                database,
+                key: key.clone(),
+                generation: slot.generation,
+                recreated: slot.recreated,
+                was_live: matches!(entry, Ok(Some(_))),
+            });
         }
     }
 
@@ -1089,8 +1259,8 @@ impl Session for KeelSession {
         let keyspaces: Vec<&Keyspace> = guards.iter().map(|slot| &slot.keyspace).collect();
         match watch {
             Some(watch) => {
-                let generations: Vec<u64> = guards.iter().map(|slot| slot.generation).collect();
-                self.execute_watched(watch, &keyspaces, &generations, commands)
+                let slots: Vec<&Slot> = guards.iter().map(|slot| &**slot).collect();
+                self.execute_watched(watch, &keyspaces, &slots, commands)
             }
             None => self.execute_unwatched(&keyspaces, commands),
         }

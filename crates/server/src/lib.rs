@@ -40,8 +40,10 @@ mod affinity;
 mod backend;
 pub mod command_arguments;
 pub mod command_table;
+pub mod config;
 mod connection;
 pub mod data_commands;
+mod debug;
 mod engine_store;
 mod error;
 mod event_loop;
@@ -50,7 +52,9 @@ pub mod fuzz_support;
 mod glob;
 mod inline;
 mod keel_backend;
+pub mod lcs;
 mod number;
+pub mod object_info;
 mod protocol;
 mod reply;
 mod scan;
@@ -80,5 +84,6 @@ pub use scan::{
     SCAN_CURSOR_PREFIX_BYTES, ScanBatch, cursor_for_key, cursor_prefix, scan_batch, scan_start_key,
 };
 pub use server::{
-    ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions, ServerStopper, start,
+    ACCEPT_ERROR_BACKOFF, ERROR_CODES_MAX, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions,
+    ServerStopper, start,
 };

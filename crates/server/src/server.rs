@@ -9,7 +9,7 @@
 //! connections ready at once in one transaction (one fsync under
 //! `appendfsync always`), and about as many with `-P 16`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +21,8 @@ use bytes::Bytes;
 
 use crate::affinity::pin_current_thread;
 use crate::backend::{Backend, ClientId, DatabaseIndex};
+use crate::command_table::CommandSpec;
+use crate::config::ConfigTable;
 use crate::error::{Error, Result};
 use crate::event_loop::Workers;
 use crate::protocol::Limits;
@@ -108,12 +110,101 @@ impl ClientEntry {
     }
 }
 
-/// Counters for INFO.
+/// Most distinct error codes INFO errorstats tracks (Redis's
+/// `ERROR_STATS_NUMBER`); errors with other codes are counted in
+/// `total_error_replies` only.
+pub const ERROR_CODES_MAX: usize = 128;
+
+/// One command's INFO commandstats counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CommandCounters {
+    pub(crate) calls: u64,
+    pub(crate) usec: u64,
+    pub(crate) rejected_calls: u64,
+    pub(crate) failed_calls: u64,
+}
+
+/// Counters for INFO (stats, commandstats, errorstats); CONFIG RESETSTAT
+/// zeroes them.
 #[derive(Debug, Default)]
 pub(crate) struct ServerStats {
     pub(crate) connections_received: AtomicU64,
     pub(crate) connections_rejected: AtomicU64,
     pub(crate) commands_processed: AtomicU64,
+    pub(crate) error_replies: AtomicU64,
+    /// By command (keyed by the table entry's address).
+    commands: Mutex<HashMap<usize, (&'static CommandSpec, CommandCounters)>>,
+    /// By error code (the error's first word).
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl ServerStats {
+    /// Counts calls of commands that ran: each with its time and whether
+    /// it replied with an error.
+    pub(crate) fn called(&self, calls: &[(&'static CommandSpec, u64, bool)]) {
+        let mut commands = lock(&self.commands);
+        for &(spec, usec, failed) in calls {
+            let counters = &mut commands
+                .entry(std::ptr::from_ref(spec) as usize)
+                .or_insert((spec, CommandCounters::default()))
+                .1;
+            counters.calls += 1;
+            counters.usec += usec;
+            counters.failed_calls += u64::from(failed);
+        }
+    }
+
+    /// Counts a command refused before it ran (arity, NOAUTH, inside
+    /// MULTI); `None` for an unknown command.
+    pub(crate) fn rejected(&self, spec: Option<&'static CommandSpec>) {
+        if let Some(spec) = spec {
+            lock(&self.commands)
+                .entry(std::ptr::from_ref(spec) as usize)
+                .or_insert((spec, CommandCounters::default()))
+                .1
+                .rejected_calls += 1;
+        }
+    }
+
+    /// Counts an error reply by its code (`ERR`, `WRONGTYPE` …).
+    pub(crate) fn error_reply(&self, text: &str) {
+        self.error_replies.fetch_add(1, Ordering::Relaxed);
+        let code = text.split(' ').next().unwrap_or_default();
+        let mut errors = lock(&self.errors);
+        if let Some(count) = errors.get_mut(code) {
+            *count += 1;
+        } else if errors.len() < ERROR_CODES_MAX {
+            errors.insert(code.to_owned(), 1);
+        }
+    }
+
+    /// `cmdstat_<name>` lines' contents, by full name.
+    pub(crate) fn command_lines(&self) -> Vec<(String, CommandCounters)> {
+        let mut lines: Vec<(String, CommandCounters)> = lock(&self.commands)
+            .values()
+            .map(|(spec, counters)| (spec.full_name(), *counters))
+            .collect();
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        lines
+    }
+
+    /// `errorstat_<code>` counts.
+    pub(crate) fn error_counts(&self) -> Vec<(String, u64)> {
+        lock(&self.errors)
+            .iter()
+            .map(|(code, count)| (code.clone(), *count))
+            .collect()
+    }
+
+    /// CONFIG RESETSTAT.
+    pub(crate) fn reset(&self) {
+        self.connections_received.store(0, Ordering::Relaxed);
+        self.connections_rejected.store(0, Ordering::Relaxed);
+        self.commands_processed.store(0, Ordering::Relaxed);
+        self.error_replies.store(0, Ordering::Relaxed);
+        lock(&self.commands).clear();
+        lock(&self.errors).clear();
+    }
 }
 
 /// State shared by the accept thread and every connection thread.
@@ -123,6 +214,8 @@ pub(crate) struct Shared<B: Backend> {
     pub(crate) local_address: SocketAddr,
     pub(crate) started: Instant,
     pub(crate) stats: ServerStats,
+    /// Redis parameters kept for CONFIG GET and SET.
+    pub(crate) config: ConfigTable,
     pub(crate) clients: Mutex<BTreeMap<ClientId, Arc<ClientEntry>>>,
     stop: Arc<StopSignal>,
     next_client_id: AtomicU64,
@@ -268,6 +361,7 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         local_address,
         started: Instant::now(),
         stats: ServerStats::default(),
+        config: ConfigTable::default(),
         clients: Mutex::new(BTreeMap::new()),
         stop: Arc::clone(&stop),
         next_client_id: AtomicU64::new(1),

@@ -510,7 +510,10 @@ fn command_introspection_for_redis_cli() {
     };
     let mut names: Vec<String> = names.iter().map(Value::text).collect();
     names.sort();
-    assert_eq!(names, ["get", "getdel", "getex", "getrange", "getset"]);
+    assert_eq!(
+        names,
+        ["get", "getbit", "getdel", "getex", "getrange", "getset"]
+    );
     server.shutdown();
 }
 
