@@ -343,14 +343,17 @@ fn run(arguments: &Arguments) -> Result<()> {
                 progress_text(&measurement.figure)
             );
         };
-        let measurements = run(&base.join(name), &settings, &sizes, &dataset, &mut progress)
-            .with_context(|| format!("{name} failed"))?;
+        let outcome = run(&base.join(name), &settings, &sizes, &dataset, &mut progress);
+        let measurements = match outcome {
+            Ok(measurements) => measurements,
+            Err(error) => {
+                remove_scratch(arguments, &base);
+                return Err(error.context(format!("{name} failed")));
+            }
+        };
         results.engines.push((name, measurements));
     }
-    // Only remove the scratch directory if the run created it.
-    if arguments.dir.is_none() {
-        std::fs::remove_dir(&base).ok();
-    }
+    remove_scratch(arguments, &base);
 
     println!();
     print!("{}", results.text());
@@ -402,6 +405,14 @@ fn run(arguments: &Arguments) -> Result<()> {
         eprintln!("keel-benches: report written to {}", out.display());
     }
     Ok(())
+}
+
+/// Removes the scratch directory if this run created it (each engine's
+/// directory inside it is already gone).
+fn remove_scratch(arguments: &Arguments, base: &Path) {
+    if arguments.dir.is_none() {
+        std::fs::remove_dir(base).ok();
+    }
 }
 
 /// `path` as seen from the directory of `document`: its file name when
