@@ -125,7 +125,9 @@ pub struct Options {
     /// A transaction open this long fails its next operation with
     /// [`crate::Error::TransactionTooOld`]. Default 10 min.
     pub transaction_age_max: Duration,
-    /// Buffered writes one transaction may hold. Default 256 MiB.
+    /// Key and value bytes one transaction may buffer. Default 64 MiB
+    /// (keel-mvcc's `TRANSACTION_WRITE_BYTES_MAX_DEFAULT`); for larger
+    /// imports, [`crate::Database::load_keyspace`] has no such limit.
     pub transaction_write_bytes_max: u64,
     /// What recovery does at damage inside the log. Default `Strict`.
     pub recovery_mode: RecoveryMode,
