@@ -204,7 +204,7 @@ pub static PARAMETERS: &[Parameter] = &[
     parameter("maxmemory-clients", "0", Memory),
     integer("maxmemory-eviction-tenacity", "10", 0, 100),
     parameter("maxmemory-policy", "noeviction", OneOf(EVICTION_POLICIES)),
-    integer("maxmemory-samples", "5", 1, 64),
+    integer("maxmemory-samples", "5", 1, INT_MAX),
     renamed(
         "min-replicas-max-lag",
         "min-slaves-max-lag",
@@ -459,7 +459,7 @@ mod tests {
         );
         assert_eq!(
             check("maxmemory-samples", "0"),
-            Err("argument must be between 1 and 64 inclusive".to_owned())
+            Err("argument must be between 1 and 2147483647 inclusive".to_owned())
         );
         assert_eq!(
             check("daemonize", "yes"),

@@ -469,14 +469,9 @@ impl<B: Backend> Connection<B> {
     fn run(&mut self, spec: &'static CommandSpec, command: &Command) -> Option<Reply> {
         let started = Instant::now();
         let reply = self.run_uncounted(spec, command);
+        // An EXEC that ran fails only as a whole (EXEC without MULTI,
+        // EXECABORT): its commands' errors are theirs, counted by `exec`.
         let failed = match &reply {
-            // EXEC's own failure is EXEC without MULTI; the errors of the
-            // block's commands are theirs (counted by `exec`), and an
-            // aborted block was refused when it was queued.
-            Some(Reply::Error(text)) if spec.name == "exec" && text.starts_with("EXECABORT") => {
-                self.shared.stats.error_reply(text);
-                false
-            }
             Some(Reply::Error(text)) => {
                 self.shared.stats.error_reply(text);
                 true
@@ -715,9 +710,15 @@ impl<B: Backend> Connection<B> {
     }
 
     fn select(&mut self, index: &[u8]) -> Reply {
-        let Some(index) = parse_integer(index).filter(|&index| i32::try_from(index).is_ok()) else {
+        let Some(index) = parse_integer(index) else {
             return Reply::error(NOT_AN_INTEGER_TEXT);
         };
+        if i32::try_from(index).is_err() {
+            // Redis reads the index as a C int (`getIntFromObjectOrReply`).
+            return Reply::error(
+                "ERR value is out of range, value must between -2147483648 and 2147483647",
+            );
+        }
         match DatabaseIndex::try_from(index) {
             Ok(index) if index < self.shared.options.databases => {
                 self.database = index;
@@ -1355,7 +1356,7 @@ fn help_reply(container: &str, lines: &[&str]) -> Reply {
     ))];
     replies.extend(lines.iter().map(|line| Reply::Simple((*line).to_owned())));
     replies.push(Reply::Simple("HELP".to_owned()));
-    replies.push(Reply::Simple("    Print this help.".to_owned()));
+    replies.push(Reply::Simple("    Prints this help.".to_owned()));
     Reply::Array(replies)
 }
 

@@ -17,9 +17,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::backend::DatabaseIndex;
 use crate::command_arguments::{
-    Expiry, SetCondition, check_string_length, increment, increment_float, integer_argument,
-    negate_decrement, parse_expire, parse_getex, parse_offset, parse_set, parse_setex,
-    substring_range, time_to_live,
+    Expiry, SYNTAX_ERROR_TEXT, SetCondition, check_string_length, increment, increment_float,
+    integer_argument, negate_decrement, parse_expire, parse_getex, parse_offset, parse_set,
+    parse_setex, substring_range, time_to_live,
 };
 use crate::command_table::{CommandSpec, wrong_arity};
 use crate::glob::GlobPattern;
@@ -164,6 +164,15 @@ fn count_reply(count: usize) -> Reply {
     Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX))
 }
 
+/// An argument Redis reads as a C `int` (`getIntFromObjectOrReply`): an
+/// integer, and within `int`'s range, each with its own error.
+fn int_argument(argument: &[u8]) -> Result<i32, Reply> {
+    let integer = integer_argument(argument)?;
+    i32::try_from(integer).map_err(|_| {
+        Reply::error("ERR value is out of range, value must between -2147483648 and 2147483647")
+    })
+}
+
 /// A bit offset of SETBIT or GETBIT: non-negative, its byte within
 /// `bulk_bytes_max`.
 fn bit_offset(argument: &[u8], bulk_bytes_max: usize) -> Result<u64, Reply> {
@@ -248,10 +257,16 @@ impl<S: KeyValueStore> Context<'_, S> {
                 Ok(old.into())
             }
             "getex" => {
-                let expiry = parse_getex(arguments, now_ms)?;
+                let expiry = parse_getex(arguments, now_ms);
                 let Some(stored) = self.get(&key)? else {
-                    return Ok(Reply::NullBulk);
+                    // Redis checks the options' syntax, then looks the key
+                    // up, and only then the time.
+                    return match expiry {
+                        Err(reply) if reply == Reply::error(SYNTAX_ERROR_TEXT) => Err(reply.into()),
+                        _ => Ok(Reply::NullBulk),
+                    };
                 };
+                let expiry = expiry?;
                 match expiry {
                     Expiry::Keep => {}
                     Expiry::Remove => self.put(&key, stored.value.clone(), None)?,
@@ -535,9 +550,7 @@ impl<S: KeyValueStore> Context<'_, S> {
 
     /// The database index argument of COPY's DB and MOVE.
     fn database_argument(&self, argument: &[u8]) -> Result<Option<DatabaseIndex>, Failure> {
-        let index = parse_integer(argument)
-            .filter(|&index| i32::try_from(index).is_ok())
-            .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
+        let index = int_argument(argument)?;
         Ok(DatabaseIndex::try_from(index)
             .ok()
             .filter(|&index| index < self.store.database_count()))
@@ -751,9 +764,11 @@ impl<S: KeyValueStore> Context<'_, S> {
         }
         let (first_byte, last_byte) = (start >> 3, end >> 3);
         let mut count = popcount(&value[first_byte..=last_byte]);
-        // Take off the bits of the edge bytes outside the range.
-        let before = value[first_byte] & !(0xffu8 >> (start & 7));
-        let after = value[last_byte] & (0xffu8 >> ((end & 7) + 1));
+        // Take off the bits of the edge bytes outside the range (a shift
+        // by 8 keeps nothing).
+        let shifted = |bits: usize| 0xffu8.checked_shr(u32::try_from(bits).unwrap_or(8));
+        let before = value[first_byte] & !shifted(start & 7).unwrap_or(0);
+        let after = value[last_byte] & shifted((end & 7) + 1).unwrap_or(0);
         count -= popcount(&[before, after]);
         Ok(count_reply(count))
     }
@@ -770,7 +785,7 @@ impl<S: KeyValueStore> Context<'_, S> {
             ("digest-value", _) => {
                 let mut digests = Vec::with_capacity(arguments.len() - 2);
                 for key in &arguments[2..] {
-                    digests.push(Reply::bulk(match self.get(key)? {
+                    digests.push(Reply::Simple(match self.get(key)? {
                         None => EMPTY_DIGEST.to_owned(),
                         Some(stored) => value_digest(&stored.value, stored.deadline_ms).hex(),
                     }));

@@ -68,7 +68,7 @@ pub fn reply_without_data(arguments: &[Bytes]) -> Reply {
                     .map(|line| Reply::Simple((*line).to_owned())),
             );
             lines.push(Reply::Simple("HELP".to_owned()));
-            lines.push(Reply::Simple("    Print this help.".to_owned()));
+            lines.push(Reply::Simple("    Prints this help.".to_owned()));
             Reply::Array(lines)
         }
         ("sleep", 3) => {
