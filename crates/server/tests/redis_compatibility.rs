@@ -720,6 +720,25 @@ fn reset_and_wait_answer_as_redis() {
         client.call(&["WAIT", "0", "-1"]),
         error("ERR timeout is negative")
     );
+    assert_eq!(client.call(&["FLUSHALL", "ASYNC"]), ok());
+    assert_eq!(client.call(&["FLUSHALL", "sync"]), ok());
+    assert_eq!(client.call(&["FLUSHDB", "ASYNC"]), ok());
+    assert_eq!(
+        client.call(&["FLUSHALL", "LATER"]),
+        error("ERR syntax error")
+    );
+    assert_eq!(
+        client.call(&["PING", "a", "b"]),
+        error("ERR wrong number of arguments for 'ping' command")
+    );
+    assert_eq!(
+        client.call(&["ECHO"]),
+        error("ERR wrong number of arguments for 'echo' command")
+    );
+    assert_eq!(
+        client.call(&["GET|"]),
+        error("ERR unknown command 'GET|', with args beginning with: ")
+    );
     server.stop();
 }
 
