@@ -335,7 +335,9 @@ impl<B: Backend> Connection<B> {
     fn protocol_error(&mut self, error: &Error, out: &mut Vec<u8>) {
         self.run_pipeline(out);
         tracing::debug!(%error, client = self.entry.id, "protocol error");
-        Reply::error(error.reply_text()).encode(self.protocol, out);
+        let text = error.reply_text();
+        self.shared.stats.error_reply(&text);
+        Reply::error(text).encode(self.protocol, out);
         self.after = After::Close;
     }
 
