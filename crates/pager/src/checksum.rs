@@ -20,10 +20,16 @@
 
 use crate::page_id::PageId;
 
-/// The checksum of a page's contents, as its map entry records it.
+/// The checksum of a page's contents, as its map entry records it: the
+/// CRC32C of the page id (8 bytes, little-endian) followed by the page.
 pub fn page_checksum(page: PageId, data: &[u8]) -> u32 {
-    let seed = crc32c::crc32c(&page.get().to_le_bytes());
-    crc32c_append(seed, data)
+    #[cfg(target_arch = "x86_64")]
+    if folds(data) {
+        // SAFETY: the processor has the features the function is compiled
+        // for (`folds`).
+        return unsafe { folding::crc32c_after_u64_wide(page.get(), data) };
+    }
+    crc32c::crc32c_append(crc32c::crc32c(&page.get().to_le_bytes()), data)
 }
 
 /// CRC32C of `data` continuing from `crc`: the same value as
@@ -31,17 +37,23 @@ pub fn page_checksum(page: PageId, data: &[u8]) -> u32 {
 #[inline]
 pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= folding::WIDE_BYTES_MIN
+    if folds(data) {
+        // SAFETY: the processor has the features the function is compiled
+        // for (`folds`).
+        return unsafe { folding::crc32c_append_wide(crc, data) };
+    }
+    crc32c::crc32c_append(crc, data)
+}
+
+/// Whether `data` is long enough to fold and the processor can.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn folds(data: &[u8]) -> bool {
+    data.len() >= folding::WIDE_BYTES_MIN
         && std::is_x86_feature_detected!("vpclmulqdq")
         && std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("pclmulqdq")
         && std::is_x86_feature_detected!("sse4.2")
-    {
-        // SAFETY: the processor has the features the function is compiled
-        // for (detected just above).
-        return unsafe { folding::crc32c_append_wide(crc, data) };
-    }
-    crc32c::crc32c_append(crc, data)
 }
 
 /// CRC32C by carry-less multiplication: the message is folded, 512 bits at
@@ -107,6 +119,19 @@ mod folding {
         let high = _mm512_clmulepi64_epi128::<0x11>(a, keys);
         // 0x96: the exclusive or of all three.
         _mm512_ternarylogic_epi64::<0x96>(b, low, high)
+    }
+
+    /// The CRC32C of `value` (8 bytes, little-endian) followed by `data`:
+    /// the value by one `crc32` instruction, inline (measured: through the
+    /// crate, a call that was a twentieth of a miss's own time).
+    ///
+    /// # Safety
+    /// As [`crc32c_append_wide`].
+    #[target_feature(enable = "vpclmulqdq,avx512f,pclmulqdq,sse4.2")]
+    pub(super) unsafe fn crc32c_after_u64_wide(value: u64, data: &[u8]) -> u32 {
+        let crc = !(_mm_crc32_u64(u64::from(u32::MAX), value) as u32);
+        // SAFETY: the same features (this function's contract).
+        unsafe { crc32c_append_wide(crc, data) }
     }
 
     /// # Safety
@@ -283,6 +308,24 @@ mod tests {
                         "start {start}, len {len}, crc {crc:#x}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn page_checksums_are_the_crc32c_of_id_and_page() {
+        let bytes: Vec<u8> = (0..8192u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
+            .collect();
+        for id in [0, 1, 255, 256, 0x1234_5678_9ABC, u64::MAX] {
+            for len in [0, 100, 4096, 8192] {
+                let mut message = id.to_le_bytes().to_vec();
+                message.extend_from_slice(&bytes[..len]);
+                assert_eq!(
+                    page_checksum(PageId::new(id), &bytes[..len]),
+                    crc32c::crc32c(&message),
+                    "id {id}, len {len}"
+                );
             }
         }
     }

@@ -143,16 +143,20 @@ impl Latch {
     }
 
     /// Releases the exclusive latch and moves to a new version: every
-    /// optimistic read that overlapped the latch fails validation.
-    pub fn release_exclusive(&self) {
+    /// optimistic read that overlapped the latch fails validation. Returns
+    /// the new version, at which the releasing thread may go on reading
+    /// optimistically, as if it had just observed it (a loader reading the
+    /// page it loaded).
+    pub fn release_exclusive(&self) -> Version {
         let word = self.word.load(Ordering::Relaxed);
         debug_assert_eq!(
             word & STATE_MASK,
             EXCLUSIVE,
             "exclusive release of {word:#x}"
         );
-        let next = ((word >> STATE_BITS) + 1) << STATE_BITS;
-        self.word.store(next, Ordering::Release);
+        let version = (word >> STATE_BITS) + 1;
+        self.word.store(version << STATE_BITS, Ordering::Release);
+        Version(version)
     }
 
     /// Releases the exclusive latch keeping the version: for a holder that
@@ -186,10 +190,11 @@ mod tests {
         assert!(latch.try_exclusive());
         assert_eq!(latch.optimistic(), None);
         assert!(!latch.validate(version));
-        latch.release_exclusive();
+        let released = latch.release_exclusive();
         assert!(!latch.validate(version));
         let next = latch.optimistic().unwrap();
         assert_eq!(next.get(), version.get() + 1);
+        assert_eq!(released, next);
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub mod latch;
 pub mod meta;
 mod page_id;
 mod page_map;
-mod page_table;
+#[doc(hidden)]
+pub mod page_table;
 mod pager;
 #[doc(hidden)]
 pub mod residency;

@@ -1,10 +1,14 @@
 //! The page map: logical page id → physical block and checksum.
 //!
-//! In memory it is a flat array indexed by page id. On disk it is a radix
-//! tree of map nodes, one block each, written out of place at every
-//! checkpoint: only the leaves whose entries changed, and the path from
-//! them to the root, are rewritten (byte map in docs/FORMAT.md). A subtree
-//! with no allocated page is stored as an absent reference, not as zeros.
+//! In memory its entries live in the page table's slots, indexed by page id
+//! ([`PageTable`], [`Slot::entry`](crate::page_table::Slot::entry)), where a
+//! miss reads them without a lock; this type holds the rest, behind the
+//! store's mutex: the id allocator, and which map nodes changed. On disk it
+//! is a radix tree of map nodes, one block each, written out of place at
+//! every checkpoint: only the leaves whose entries changed, and the path
+//! from them to the root, are rewritten (byte map in docs/FORMAT.md). A
+//! subtree with no allocated page is stored as an absent reference, not as
+//! zeros.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -16,6 +20,7 @@ use crate::checksum::map_node_checksum;
 use crate::error::{Error, MapProblem, Result};
 use crate::meta::{FIRST_DATA_BLOCK, Meta, NodeRef};
 use crate::page_id::PageId;
+use crate::page_table::{PageEntry, PageTable};
 
 /// Bytes of one map entry: block (u64), checksum (u32), reserved (u32).
 pub const MAP_ENTRY_BYTES: usize = 16;
@@ -25,30 +30,24 @@ const _: () = assert!(MAP_ENTRY_BYTES == size_of::<u64>() + 2 * size_of::<u32>()
 /// is 4 levels high; this bound stops a damaged meta slot early).
 const MAP_HEIGHT_MAX: u8 = 8;
 
-/// Where a page is, as far as the current state knows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct PageEntry {
-    /// The page's block; 0 while an allocated page has never been written.
-    pub(crate) block: u64,
-    /// The checksum of the page's contents in that block.
-    pub(crate) checksum: u32,
-    /// Whether the id is allocated.
-    pub(crate) allocated: bool,
-}
-
-/// The in-memory page map of the current state.
+/// The in-memory page map of the current state, apart from its entries
+/// (which are in the [`PageTable`] every method that needs them is given).
+///
+/// Every method that changes an entry is called with the store's mutex
+/// held, so there is one writer of entries at a time.
 #[derive(Debug)]
 pub(crate) struct PageMap {
     /// Entries per map node.
     fanout: u64,
     /// Page ids below this have been handed out at some time.
     limit: u64,
-    /// Entries by leaf: `chunks[leaf][slot]` is page `leaf * fanout + slot`.
-    /// A leaf whose ids were never handed out since open has no chunk, so
-    /// memory follows the pages in use, not the id limit.
-    chunks: Vec<Option<Box<[PageEntry]>>>,
-    /// No chunk-less leaf below the page id limit lies below this one.
-    chunkless_from: u64,
+    /// Leaves whose ids are in play: a leaf holding an allocated page at
+    /// open, or one whose free ids were since added to `free_ids`. The ids
+    /// of the other leaves below the limit are handed out only when no
+    /// free id is left, so the ids in use stay dense.
+    opened_leaves: Bitset,
+    /// No unopened leaf below the page id limit lies below this one.
+    unopened_from: u64,
     /// `levels[k][i]`: where node `i` of level `k` is on disk (0 = leaves).
     levels: Vec<Vec<NodeRef>>,
     /// Leaves whose entries changed since the last checkpoint.
@@ -133,6 +132,11 @@ fn height_for(fanout: u64, limit: u64) -> u8 {
     height
 }
 
+/// The entry of page `id`, if its slot exists.
+fn entry(table: &PageTable, id: u64) -> Option<PageEntry> {
+    table.get(PageId::new(id)).map(|slot| slot.entry())
+}
+
 /// Page ids covered by one node of `level`.
 fn node_span(fanout: u64, level: usize) -> u64 {
     fanout.saturating_pow(level as u32 + 1)
@@ -164,8 +168,8 @@ impl PageMap {
         let mut map = Self {
             fanout: (page_size / MAP_ENTRY_BYTES) as u64,
             limit: 1,
-            chunks: Vec::new(),
-            chunkless_from: 0,
+            opened_leaves: Bitset::default(),
+            unopened_from: 0,
             levels: vec![vec![NodeRef::ABSENT]],
             dirty_leaves: BTreeSet::new(),
             grown: false,
@@ -176,13 +180,15 @@ impl PageMap {
         map
     }
 
-    /// Reads the map of `meta`'s checkpoint; returns it and every block it
-    /// references (pages and map nodes).
+    /// Reads the map of `meta`'s checkpoint, its entries into `table`
+    /// (which must be new); returns it and every block it references (pages
+    /// and map nodes).
     pub(crate) fn load(
         file: &dyn File,
         path: &Path,
         meta: &Meta,
         file_blocks: u64,
+        table: &PageTable,
     ) -> Result<(Self, Bitset)> {
         let page_size = meta.page_size as usize;
         let context = LoadContext {
@@ -263,11 +269,12 @@ impl PageMap {
                         ));
                     }
                     context.claim(&mut used, level, index, block)?;
-                    *map.entry_mut(child) = PageEntry {
+                    table.slot(PageId::new(child)).set_entry(PageEntry {
                         block,
                         checksum,
                         allocated: true,
-                    };
+                    });
+                    map.opened_leaves.insert(index);
                     map.page_count += 1;
                 } else {
                     let below = &mut map.levels[level as usize - 1];
@@ -300,21 +307,16 @@ impl PageMap {
                 },
             ));
         }
-        // The free ids of the leaves that have pages; chunk-less leaves are
-        // handed out later, lowest first.
-        for (leaf, chunk) in map.chunks.iter().enumerate() {
-            if let Some(chunk) = chunk {
-                let first = leaf as u64 * map.fanout;
-                map.free_ids.extend(
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(slot, entry)| (first + slot as u64, entry))
-                        .filter(|(id, entry)| *id != 0 && *id < limit && !entry.allocated)
-                        .map(|(id, _)| id),
-                );
-            }
+        // The free ids of the leaves that have pages; the other leaves are
+        // opened later, lowest first.
+        let mut free_ids = Vec::new();
+        for leaf in map.opened_leaves() {
+            free_ids.extend(
+                map.leaf_ids(leaf)
+                    .filter(|&id| !entry(table, id).is_some_and(|entry| entry.allocated)),
+            );
         }
+        map.free_ids.extend(free_ids);
         Ok((map, used))
     }
 
@@ -322,10 +324,6 @@ impl PageMap {
     /// (the old root becomes child 0 of the new one).
     fn fit_levels(&mut self) {
         let limit = self.limit;
-        let leaves = limit.div_ceil(self.fanout) as usize;
-        if self.chunks.len() < leaves {
-            self.chunks.resize_with(leaves, || None);
-        }
         let height = height_for(self.fanout, limit) as usize;
         while self.levels.len() < height + 1 {
             self.levels.push(vec![NodeRef::ABSENT]);
@@ -349,17 +347,16 @@ impl PageMap {
         self.limit
     }
 
-    /// The entry of page `id` (below the limit), creating its chunk.
-    fn entry_mut(&mut self, id: u64) -> &mut PageEntry {
-        let fanout = self.fanout as usize;
-        let chunk = self.chunks[(id / self.fanout) as usize]
-            .get_or_insert_with(|| vec![PageEntry::default(); fanout].into_boxed_slice());
-        &mut chunk[(id % self.fanout) as usize]
+    /// The leaves in `opened_leaves`, in order.
+    fn opened_leaves(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.limit.div_ceil(self.fanout)).filter(|&leaf| self.opened_leaves.contains(leaf))
     }
 
-    fn entry(&self, id: u64) -> Option<&PageEntry> {
-        let chunk = self.chunks.get((id / self.fanout) as usize)?.as_ref()?;
-        chunk.get((id % self.fanout) as usize)
+    /// The ids of `leaf` that have been handed out at some time (below the
+    /// limit; never id 0).
+    fn leaf_ids(&self, leaf: u64) -> std::ops::Range<u64> {
+        let first = leaf * self.fanout;
+        first.max(1)..(first + self.fanout).min(self.limit)
     }
 
     pub(crate) fn page_count(&self) -> u64 {
@@ -372,34 +369,25 @@ impl PageMap {
     }
 
     /// The entry of `page`, if it is allocated.
-    pub(crate) fn get(&self, page: PageId) -> Option<PageEntry> {
-        self.entry(page.get())
-            .filter(|entry| entry.allocated)
-            .copied()
+    pub(crate) fn get(&self, table: &PageTable, page: PageId) -> Option<PageEntry> {
+        entry(table, page.get()).filter(|entry| entry.allocated)
     }
 
     /// Every allocated page id, in order.
-    pub(crate) fn allocated(&self) -> impl Iterator<Item = PageId> + '_ {
-        let fanout = self.fanout;
-        self.chunks
-            .iter()
-            .enumerate()
-            .filter_map(move |(leaf, chunk)| {
-                chunk.as_ref().map(|chunk| (leaf as u64 * fanout, chunk))
-            })
-            .flat_map(|(first, chunk)| {
-                chunk
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, entry)| entry.allocated)
-                    .map(move |(slot, _)| PageId::new(first + slot as u64))
-            })
+    pub(crate) fn allocated<'a>(
+        &'a self,
+        table: &'a PageTable,
+    ) -> impl Iterator<Item = PageId> + 'a {
+        self.opened_leaves()
+            .flat_map(|leaf| self.leaf_ids(leaf))
+            .filter(move |&id| entry(table, id).is_some_and(|entry| entry.allocated))
+            .map(PageId::new)
     }
 
     /// Hands out a page id (the lowest free one), not yet written.
-    pub(crate) fn allocate(&mut self) -> Option<PageId> {
+    pub(crate) fn allocate(&mut self, table: &PageTable) -> Option<PageId> {
         if self.free_ids.is_empty() {
-            self.open_chunkless_leaf();
+            self.open_leaf();
         }
         let id = match self.free_ids.pop_first() {
             Some(id) => id,
@@ -410,32 +398,32 @@ impl PageMap {
                 }
                 self.limit += 1;
                 self.fit_levels();
+                self.opened_leaves.insert(id / self.fanout);
                 id
             }
         };
-        let entry = self.entry_mut(id);
-        debug_assert!(!entry.allocated && entry.block == 0);
-        entry.allocated = true;
+        let slot = table.slot(PageId::new(id));
+        debug_assert_eq!(slot.entry(), PageEntry::default());
+        slot.set_entry(PageEntry {
+            block: 0,
+            checksum: 0,
+            allocated: true,
+        });
         self.page_count += 1;
         self.dirty_leaves.insert(id / self.fanout);
         Some(PageId::new(id))
     }
 
-    /// Adds the ids of the lowest chunk-less leaf below the limit (if any)
-    /// to the free ids.
-    fn open_chunkless_leaf(&mut self) {
+    /// Adds the ids of the lowest unopened leaf below the limit (if any) to
+    /// the free ids.
+    fn open_leaf(&mut self) {
         let leaves = self.limit.div_ceil(self.fanout);
-        while self.chunkless_from < leaves {
-            let leaf = self.chunkless_from;
-            self.chunkless_from += 1;
-            if self.chunks[leaf as usize].is_none() {
-                let first = leaf * self.fanout;
-                let end = (first + self.fanout).min(self.limit);
-                self.free_ids
-                    .extend((first.max(1)..end).collect::<Vec<_>>());
-                let fanout = self.fanout as usize;
-                self.chunks[leaf as usize] =
-                    Some(vec![PageEntry::default(); fanout].into_boxed_slice());
+        while self.unopened_from < leaves {
+            let leaf = self.unopened_from;
+            self.unopened_from += 1;
+            if self.opened_leaves.insert(leaf) {
+                let ids = self.leaf_ids(leaf);
+                self.free_ids.extend(ids);
                 if !self.free_ids.is_empty() {
                     return;
                 }
@@ -444,13 +432,9 @@ impl PageMap {
     }
 
     /// Frees `page`; returns its block (0 if it was never written).
-    pub(crate) fn free(&mut self, page: PageId) -> Option<u64> {
-        if !self.entry(page.get()).is_some_and(|entry| entry.allocated) {
-            return None;
-        }
-        let entry = self.entry_mut(page.get());
-        let block = entry.block;
-        *entry = PageEntry::default();
+    pub(crate) fn free(&mut self, table: &PageTable, page: PageId) -> Option<u64> {
+        let block = self.get(table, page)?.block;
+        table.slot(page).set_entry(PageEntry::default());
         self.page_count -= 1;
         self.free_ids.insert(page.get());
         self.dirty_leaves.insert(page.get() / self.fanout);
@@ -459,12 +443,22 @@ impl PageMap {
 
     /// Records that `page` now lives in `block`; returns its previous block
     /// (0 if it had none).
-    pub(crate) fn set_block(&mut self, page: PageId, block: u64, checksum: u32) -> u64 {
-        let entry = self.entry_mut(page.get());
+    pub(crate) fn set_block(
+        &mut self,
+        table: &PageTable,
+        page: PageId,
+        block: u64,
+        checksum: u32,
+    ) -> u64 {
+        let slot = table.slot(page);
+        let entry = slot.entry();
         debug_assert!(entry.allocated, "block set for free page {page}");
+        slot.set_entry(PageEntry {
+            block,
+            checksum,
+            allocated: true,
+        });
         let previous = entry.block;
-        entry.block = block;
-        entry.checksum = checksum;
         self.dirty_leaves.insert(page.get() / self.fanout);
         previous
     }
@@ -483,6 +477,7 @@ impl PageMap {
     /// pages first).
     pub(crate) fn write_changed_nodes(
         &mut self,
+        table: &PageTable,
         page_size: usize,
         blocks: &mut dyn NodeBlocks,
     ) -> Result<Vec<NodeWrite>> {
@@ -500,7 +495,7 @@ impl PageMap {
                 for (slot, out) in bytes.chunks_exact_mut(MAP_ENTRY_BYTES).enumerate() {
                     let child = index * self.fanout + slot as u64;
                     let (block, checksum) = if level == 0 {
-                        match self.entry(child) {
+                        match entry(table, child) {
                             Some(entry) if entry.allocated => {
                                 assert!(entry.block != 0, "page {child} was never written");
                                 (entry.block, entry.checksum)
@@ -557,16 +552,22 @@ mod tests {
 
     #[test]
     fn ids_are_reused_lowest_first_and_id_zero_never() {
+        let table = PageTable::new();
         let mut map = PageMap::empty(4096);
-        let ids: Vec<u64> = (0..5).map(|_| map.allocate().unwrap().get()).collect();
+        let ids: Vec<u64> = (0..5)
+            .map(|_| map.allocate(&table).unwrap().get())
+            .collect();
         assert_eq!(ids, [1, 2, 3, 4, 5]);
-        map.free(PageId::new(4));
-        map.free(PageId::new(2));
-        assert_eq!(map.allocate().unwrap().get(), 2);
-        assert_eq!(map.allocate().unwrap().get(), 4);
-        assert_eq!(map.allocate().unwrap().get(), 6);
+        map.free(&table, PageId::new(4));
+        map.free(&table, PageId::new(2));
+        assert!(map.get(&table, PageId::new(2)).is_none());
+        assert_eq!(map.allocate(&table).unwrap().get(), 2);
+        assert_eq!(map.allocate(&table).unwrap().get(), 4);
+        assert_eq!(map.allocate(&table).unwrap().get(), 6);
         assert_eq!(map.page_count(), 6);
-        assert!(map.free(PageId::NONE).is_none());
+        assert!(map.free(&table, PageId::NONE).is_none());
+        let allocated: Vec<u64> = map.allocated(&table).map(PageId::get).collect();
+        assert_eq!(allocated, [1, 2, 3, 4, 5, 6]);
     }
 
     struct Counting {
@@ -586,22 +587,23 @@ mod tests {
 
     #[test]
     fn only_changed_nodes_are_written() {
+        let table = PageTable::new();
         let mut map = PageMap::empty(4096);
         let mut blocks = Counting {
             next: 10,
             released: Vec::new(),
         };
         for _ in 0..600 {
-            let page = map.allocate().unwrap();
-            map.set_block(page, 1000 + page.get(), 7);
+            let page = map.allocate(&table).unwrap();
+            map.set_block(&table, page, 1000 + page.get(), 7);
         }
         assert_eq!(map.height(), 1);
-        let writes = map.write_changed_nodes(4096, &mut blocks).unwrap();
+        let writes = map.write_changed_nodes(&table, 4096, &mut blocks).unwrap();
         // Three leaves (ids 0..768) and the root.
         assert_eq!(writes.len(), 4);
         assert!(!map.is_dirty());
-        map.set_block(PageId::new(300), 5000, 1);
-        let writes = map.write_changed_nodes(4096, &mut blocks).unwrap();
+        map.set_block(&table, PageId::new(300), 5000, 1);
+        let writes = map.write_changed_nodes(&table, 4096, &mut blocks).unwrap();
         assert_eq!(writes.len(), 2, "one leaf and the root");
         assert_eq!(blocks.released.len(), 2);
     }

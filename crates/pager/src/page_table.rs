@@ -1,4 +1,11 @@
-//! The page table: page id → frame, indexed directly by page id.
+//! The page table: page id → slot, indexed directly by page id.
+//!
+//! A slot holds all the pager knows of one page id in 16 bytes: whether
+//! and where the page is in the pool (the residency word,
+//! [`crate::residency`]) and where it is on disk (block and checksum: the
+//! in-memory state of the page map, `page_map.rs`). A miss finds the page's
+//! block in the cache line that told it the page is absent, and reads it
+//! without a lock (see [`Slot::entry`]).
 //!
 //! Page ids are dense (the pager reuses freed ids lowest first), so the
 //! table is a two-level array, vmcache-style: a fixed directory of lazily
@@ -13,23 +20,112 @@ use std::sync::atomic::{AtomicPtr, Ordering as StdOrdering};
 
 use crate::page_id::PageId;
 use crate::residency::{self, ABSENT, Residency};
-use crate::sync::AtomicU32;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 const CHUNK_BITS: u32 = 16;
-const CHUNK_ENTRIES: usize = 1 << CHUNK_BITS;
+const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
 const CHUNKS: usize = ((PageId::MAX.get() as usize) >> CHUNK_BITS) + 1;
 
-/// The entries of `CHUNK_ENTRIES` consecutive page ids. Arrays of fixed
-/// length (here and for the directory), so that an index masked or
-/// compared with a constant needs no length loaded from memory.
-type Chunk = [AtomicU32; CHUNK_ENTRIES];
+/// The bit of a slot's block word that says the id is allocated.
+const ALLOCATED: u64 = 1 << 63;
 
-/// Page id → residency entry ([`crate::residency`]).
+/// Where a page is on disk, as the current (in-memory) state knows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageEntry {
+    /// The page's block; 0 while an allocated page has never been written.
+    pub block: u64,
+    /// The checksum of the page's contents in that block.
+    pub checksum: u32,
+    /// Whether the id is allocated.
+    pub allocated: bool,
+}
+
+/// One page id's slot.
+#[derive(Debug)]
+#[repr(C, align(16))]
+pub struct Slot {
+    /// The residency word ([`crate::residency`]).
+    state: AtomicU32,
+    /// The checksum of the page in `block`.
+    checksum: AtomicU32,
+    /// The page's block, with [`ALLOCATED`] set while the id is allocated.
+    block: AtomicU64,
+}
+
+// Four slots to a cache line (loom's atomics are larger).
+#[cfg(not(loom))]
+const _: () = assert!(size_of::<Slot>() == 16);
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Slot {
+    /// The slot of an id that is neither allocated nor resident.
+    pub fn new() -> Self {
+        Self {
+            state: AtomicU32::new(ABSENT),
+            checksum: AtomicU32::new(0),
+            block: AtomicU64::new(0),
+        }
+    }
+
+    /// The residency word.
+    #[inline(always)]
+    pub fn state(&self) -> &AtomicU32 {
+        &self.state
+    }
+
+    /// Where the page is on disk.
+    ///
+    /// The page map's writers change an entry only under the store's mutex,
+    /// so one holding it reads a consistent entry. A loader reads it
+    /// without that mutex, after it claimed the residency word
+    /// ([`residency::try_install`]), and that is enough: the entry of a
+    /// page changes only while the page is resident in a latched frame (a
+    /// dirty eviction's write-back, a checkpoint, a free) and the page
+    /// stops being resident by a `Release` store of the residency word
+    /// ([`residency::finish_eviction`], [`residency::remove`]), which the
+    /// claim's compare-exchange reads: every change of the entry happens
+    /// before the claim, and none can follow until the loader is done. The
+    /// one change that needs no residency, the allocation of a free id
+    /// (never written: block 0), can race with a loader holding a stale
+    /// id, which sees the entry before or after it — nothing to load
+    /// either way. Model-checked in tests/loom_location.rs.
+    #[inline]
+    pub fn entry(&self) -> PageEntry {
+        let block = self.block.load(Ordering::Relaxed);
+        PageEntry {
+            block: block & !ALLOCATED,
+            checksum: self.checksum.load(Ordering::Relaxed),
+            allocated: block & ALLOCATED != 0,
+        }
+    }
+
+    /// Records where the page is on disk: by the page map's one writer at
+    /// a time (see [`Slot::entry`]).
+    pub fn set_entry(&self, entry: PageEntry) {
+        debug_assert!(entry.block & ALLOCATED == 0);
+        debug_assert!(entry.allocated || entry.block == 0);
+        let allocated = if entry.allocated { ALLOCATED } else { 0 };
+        self.checksum.store(entry.checksum, Ordering::Relaxed);
+        self.block.store(entry.block | allocated, Ordering::Relaxed);
+    }
+}
+
+/// The slots of `CHUNK_SLOTS` consecutive page ids. Arrays of fixed length
+/// (here and for the directory), so that an index masked or compared with
+/// a constant needs no length loaded from memory.
+type Chunk = [Slot; CHUNK_SLOTS];
+
+/// Page id → slot.
 pub(crate) struct PageTable {
-    /// Each chunk, or null until an id in it is first installed. A chunk
-    /// is published once (compare-and-swap from null) and freed only when
-    /// the table drops. A pointer rather than a `OnceLock`: one load and
-    /// a null test on every page access instead of two loads.
+    /// Each chunk, or null until a slot in it is first needed. A chunk is
+    /// published once (compare-and-swap from null) and freed only when the
+    /// table drops. A pointer rather than a `OnceLock`: one load and a null
+    /// test on every page access instead of two loads.
     chunks: Box<[AtomicPtr<Chunk>; CHUNKS]>,
 }
 
@@ -62,16 +158,16 @@ impl PageTable {
         }
     }
 
-    /// The entry of `page`, allocating its chunk. `page` must not exceed
+    /// The slot of `page`, allocating its chunk. `page` must not exceed
     /// [`PageId::MAX`].
-    pub(crate) fn entry(&self, page: PageId) -> &AtomicU32 {
+    pub(crate) fn slot(&self, page: PageId) -> &Slot {
         let id = page.get() as usize;
-        let slot = &self.chunks[id >> CHUNK_BITS];
-        let mut chunk = slot.load(StdOrdering::Acquire);
+        let pointer = &self.chunks[id >> CHUNK_BITS];
+        let mut chunk = pointer.load(StdOrdering::Acquire);
         if chunk.is_null() {
-            let fresh: Box<Chunk> = boxed_array(std::iter::repeat_with(|| AtomicU32::new(ABSENT)));
+            let fresh: Box<Chunk> = boxed_array(std::iter::repeat_with(Slot::new));
             let fresh = Box::into_raw(fresh);
-            chunk = match slot.compare_exchange(
+            chunk = match pointer.compare_exchange(
                 ptr::null_mut(),
                 fresh,
                 StdOrdering::AcqRel,
@@ -86,33 +182,43 @@ impl PageTable {
                 }
             };
         }
-        // SAFETY: a non-null slot holds a chunk published from a `Box` and
+        // SAFETY: a non-null pointer is a chunk published from a `Box` and
         // freed only when the table drops, which `&self` outlives.
         let chunk = unsafe { &*chunk };
-        &chunk[id & (CHUNK_ENTRIES - 1)]
+        &chunk[id & (CHUNK_SLOTS - 1)]
     }
 
-    /// Where `page` is (absent if its chunk was never allocated).
+    /// The slot of `page` if its chunk exists (else the page is neither
+    /// allocated nor resident).
+    #[inline(always)]
+    pub(crate) fn get(&self, page: PageId) -> Option<&Slot> {
+        let id = page.get() as usize;
+        let chunk = self
+            .chunks
+            .get(id >> CHUNK_BITS)?
+            .load(StdOrdering::Acquire);
+        if chunk.is_null() {
+            return None;
+        }
+        // SAFETY: as in `slot`.
+        let chunk = unsafe { &*chunk };
+        Some(&chunk[id & (CHUNK_SLOTS - 1)])
+    }
+
+    /// Where `page` is in the pool.
     #[inline(always)]
     pub(crate) fn lookup(&self, page: PageId) -> Residency {
-        let id = page.get() as usize;
-        let Some(slot) = self.chunks.get(id >> CHUNK_BITS) else {
-            return Residency::Absent;
-        };
-        let chunk = slot.load(StdOrdering::Acquire);
-        if chunk.is_null() {
-            return Residency::Absent;
+        match self.get(page) {
+            Some(slot) => residency::lookup(&slot.state),
+            None => Residency::Absent,
         }
-        // SAFETY: as in `entry`.
-        let chunk = unsafe { &*chunk };
-        residency::lookup(&chunk[id & (CHUNK_ENTRIES - 1)])
     }
 }
 
 impl Drop for PageTable {
     fn drop(&mut self) {
-        for slot in self.chunks.iter_mut() {
-            let chunk = *slot.get_mut();
+        for pointer in self.chunks.iter_mut() {
+            let chunk = *pointer.get_mut();
             if !chunk.is_null() {
                 // SAFETY: published from `Box::into_raw` and owned by the
                 // table alone; `&mut self` means nobody else can see it.

@@ -99,9 +99,16 @@ pub fn begin_eviction(entry: &AtomicU32, frame: u32, pins: &AtomicU32) -> bool {
 }
 
 /// Second half of an eviction: the page is no longer resident.
+///
+/// `Release`, not `SeqCst` (a plain store instead of an `xchg` on x86): the
+/// meeting with pinners is over once [`begin_eviction`] saw no pins, and a
+/// pinner that reads this store fails as it does on the mark. What the
+/// store must order is what came before it — the write-back that moved the
+/// page's block — for the loader that claims the entry next
+/// ([`crate::page_table::Slot::entry`]).
 pub fn finish_eviction(entry: &AtomicU32) {
     debug_assert!(entry.load(Ordering::Relaxed) & EVICTING != 0);
-    entry.store(ABSENT, Ordering::SeqCst);
+    entry.store(ABSENT, Ordering::Release);
 }
 
 /// Removes a resident page regardless of pins (the page was freed, or its

@@ -10,7 +10,8 @@
 //! order); an upgrade succeeds only if no writer released in between, and
 //! of two upgrades from one version exactly one does; an unchanged release
 //! keeps earlier optimistic readers valid but still excludes while held;
-//! the latch ends unlatched.
+//! a releasing writer that reads on at the version its release returned
+//! sees what it wrote; the latch ends unlatched.
 //!
 //! Each model runs once per role on the model's main thread (see
 //! [`model_rotations`]). Every check here was seen to fail on a deliberately
@@ -75,6 +76,26 @@ impl Pair {
         1
     }
 
+    /// A loader: writes the pair under the exclusive latch, then reads it
+    /// back optimistically at the version its release returned, without
+    /// observing the latch again. A read that validates sees the pair it
+    /// wrote. 1 if it wrote, 0 if the latch was taken.
+    fn increment_then_read_at_release(&self) -> u64 {
+        if !self.latch.try_exclusive() {
+            return 0;
+        }
+        let value = self.a.load(Ordering::Relaxed) + 1;
+        self.a.store(value, Ordering::Relaxed);
+        self.b.store(value, Ordering::Relaxed);
+        let version = self.latch.release_exclusive();
+        let a = self.a.load(Ordering::Relaxed);
+        let b = self.b.load(Ordering::Relaxed);
+        if self.latch.validate(version) {
+            assert_eq!((a, b), (value, value), "validated at its own release");
+        }
+        1
+    }
+
     /// Two optimistic reads in a row: each consistent if it validated, and
     /// the second never older than the first. Writes nothing: 0.
     fn read_twice(&self) -> u64 {
@@ -120,6 +141,23 @@ fn writers_serialized_by_the_latch_lose_no_update() {
                 Some((wrote, wrote)),
                 "each writer saw the previous writer's pair"
             );
+        },
+    );
+}
+
+#[test]
+fn a_loader_reads_at_the_version_its_release_returned() {
+    model_rotations(
+        || Pair::new(0),
+        [
+            Pair::increment_then_read_at_release,
+            Pair::try_increment,
+            Pair::read_twice,
+        ],
+        |pair, [loaded, wrote, _]| {
+            assert!(loaded + wrote >= 1, "both writers failed on a free latch");
+            let total = loaded + wrote;
+            assert_eq!(pair.read_optimistic(), Some((total, total)));
         },
     );
 }
