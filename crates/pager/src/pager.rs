@@ -696,50 +696,45 @@ impl Pager {
         // Read only now that the page is ours to load: a dirty eviction may
         // have moved it until the slot was claimed (see `Slot::entry`).
         let located = slot.entry();
-        let result = match located {
+        if !located.allocated || located.block == 0 {
             // Not allocated, or allocated this instant and not yet in the
             // pool (the writer is about to install it): nothing to load.
-            located if !located.allocated || located.block == 0 => {
-                Err(Error::PageNotAllocated(page))
-            }
-            located => {
-                let data = self.frame_bytes_mut(index);
-                let offset = located.block * self.page_size as u64;
-                match self.file.read_exact_at(data, offset) {
-                    Err(error) => Err(Error::Io(error)),
-                    Ok(()) => {
-                        self.counters.bytes_read.add(self.page_size as u64);
-                        let found = page_checksum(page, data);
-                        if found == located.checksum {
-                            Ok(())
-                        } else {
-                            Err(Error::Corruption {
-                                path: self.path.clone(),
-                                page,
-                                block: located.block,
-                                expected: located.checksum,
-                                found,
-                            })
-                        }
-                    }
-                }
-            }
-        };
-        match result {
-            Ok(()) => {
-                frame.dirty.store(false, Ordering::Relaxed);
-                frame.referenced.store(true, Ordering::Relaxed);
-                let version = frame.latch.release_exclusive();
-                self.counters.misses.add(1);
-                Ok(Some((index, version)))
-            }
-            Err(error) => {
-                residency::remove(slot.state());
-                frame.page.store(0, Ordering::Relaxed);
-                self.return_frame(index);
-                Err(error)
-            }
+            return Err(self.load_failed(page, index, Error::PageNotAllocated(page)));
         }
+        let data = self.frame_bytes_mut(index);
+        let offset = located.block * self.page_size as u64;
+        if let Err(error) = self.file.read_exact_at(data, offset) {
+            return Err(self.load_failed(page, index, Error::Io(error)));
+        }
+        self.counters.bytes_read.add(self.page_size as u64);
+        let found = page_checksum(page, data);
+        if found != located.checksum {
+            let error = Error::Corruption {
+                path: self.path.clone(),
+                page,
+                block: located.block,
+                expected: located.checksum,
+                found,
+            };
+            return Err(self.load_failed(page, index, error));
+        }
+        frame.dirty.store(false, Ordering::Relaxed);
+        frame.referenced.store(true, Ordering::Relaxed);
+        let version = frame.latch.release_exclusive();
+        self.counters.misses.add(1);
+        Ok(Some((index, version)))
+    }
+
+    /// Undoes the claim of a load that failed with `error` (returned):
+    /// the page is not resident, frame `index` goes back to the free list.
+    /// Out of line, so that the loads that succeed carry none of it.
+    #[cold]
+    #[inline(never)]
+    fn load_failed(&self, page: PageId, index: u32, error: Error) -> Error {
+        residency::remove(self.table.slot(page).state());
+        self.frame(index).page.store(0, Ordering::Relaxed);
+        self.return_frame(index);
+        error
     }
 
     // ---- frames and eviction -------------------------------------------
@@ -822,7 +817,10 @@ impl Pager {
 
     /// Writes the dirty page in frame `index` (latched exclusively) to a
     /// fresh block — never one the durable checkpoint uses — and points its
-    /// map entry there.
+    /// map entry there. Out of line: the evictions of clean pages, on the
+    /// miss path, carry none of it.
+    #[cold]
+    #[inline(never)]
     fn write_back(&self, index: u32, page: PageId) -> Result<()> {
         self.check_poisoned()?;
         let data = self.frame_bytes(index);
