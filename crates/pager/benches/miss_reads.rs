@@ -216,7 +216,8 @@ fn miss_reads(c: &mut Criterion) {
 const PAIRED_BATCH: usize = 512;
 
 /// The checksum every miss verifies: `page_checksum` (the pager's CRC32C,
-/// folded by carry-less multiplication where the processor can) next to
+/// folded by carry-less multiplication where the processor can, by the
+/// method it timed fastest, which is printed) next to
 /// the `crc32c` crate's hardware `crc32` path, over one 4 KiB page that
 /// stays in the L1 cache, and the ratio of the two.
 fn page_checksum(c: &mut Criterion) {
@@ -250,6 +251,12 @@ fn page_checksum(c: &mut Criterion) {
         })
     });
     group.finish();
+    if common::measuring() {
+        eprintln!(
+            "page_checksum: this processor's folding method: {:?}",
+            keel_pager::checksum::folding_method()
+        );
+    }
     common::report_time_ratio(
         "page_checksum: pager_page_checksum_4k / crc32c_crate_4k",
         &keel,

@@ -9,16 +9,22 @@
 //! so the CRC of a 4 KiB page is on the miss path and the checkpoint path.
 //! The `crc32c` crate runs the SSE 4.2 `crc32` instruction (three streams
 //! at once, at most 8 bytes a cycle). Where the processor has AVX-512
-//! carry-less multiplication (`vpclmulqdq`), [`crc32c_append`] uses both
-//! units at once: each 4 KiB is half folded, 512 bits at a time, half
-//! summed as eight `crc32` streams, and the parts are combined; a shorter
-//! rest is folded alone, eight 512-bit registers at a time, leaving only
-//! the last 16 bytes to `crc32`. Measured on this machine kind (`cargo
-//! bench -p keel-pager --bench miss_reads -- page_checksum`): a 4 KiB page
-//! in 48–50 ns, against 77 ns folding all of it and 150–210 ns for the
-//! crate. Elsewhere the crate it is: the same folding with 128-bit
-//! `pclmulqdq` took 380 ns here, slower than the crate. Same checksums:
-//! the tests compare them on every length and alignment.
+//! carry-less multiplication (`vpclmulqdq`), [`crc32c_append`] folds the
+//! input 512 bits at a time instead, in one of two ways
+//! ([`FoldingMethod`]): all of it folded, or each 4 KiB half folded and
+//! half summed as eight `crc32` streams, using both units at once. Which
+//! is faster depends on the processor, by nearly 2x either way: measured
+//! with `cargo bench -p keel-pager --bench miss_reads -- page_checksum`,
+//! a 4 KiB page took 37 ns folded against 66 ns split on an Intel Xeon
+//! (Granite Rapids: one `crc32` a cycle, one 512-bit `vpclmulqdq` a
+//! cycle), and 77 ns folded against 49 ns split on an AMD Zen 5 (two
+//! `crc32` a cycle, one `vpclmulqdq` every other cycle); the crate took
+//! 150–210 ns on both. So the first checksum times both on a 4 KiB buffer
+//! (about 20 µs, once per process) and keeps the faster, as Linux picks
+//! its RAID-6 and XOR routines at boot. Both give the same checksums: the
+//! tests compare each with the crate on every length and alignment.
+//! Without `vpclmulqdq` it is the crate: the same folding with 128-bit
+//! `pclmulqdq` measured slower than it.
 
 use crate::page_id::PageId;
 
@@ -26,10 +32,12 @@ use crate::page_id::PageId;
 /// CRC32C of the page id (8 bytes, little-endian) followed by the page.
 pub fn page_checksum(page: PageId, data: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    if folds(data) {
-        // SAFETY: the processor has the features the function is compiled
-        // for (`folds`).
-        return unsafe { folding::crc32c_after_u64_wide(page.get(), data) };
+    if data.len() >= folding::WIDE_BYTES_MIN
+        && let Some(method) = folding::method()
+    {
+        // SAFETY: `method` is only `Some` when the processor has the
+        // features the function is compiled for.
+        return unsafe { folding::crc32c_after_u64_wide(method, page.get(), data) };
     }
     crc32c::crc32c_append(crc32c::crc32c(&page.get().to_le_bytes()), data)
 }
@@ -39,19 +47,39 @@ pub fn page_checksum(page: PageId, data: &[u8]) -> u32 {
 #[inline]
 pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    if folds(data) {
-        // SAFETY: the processor has the features the function is compiled
-        // for (`folds`).
-        return unsafe { folding::crc32c_append_wide(crc, data) };
+    if data.len() >= folding::WIDE_BYTES_MIN
+        && let Some(method) = folding::method()
+    {
+        // SAFETY: `method` is only `Some` when the processor has the
+        // features the function is compiled for.
+        return unsafe { folding::crc32c_append_wide(method, crc, data) };
     }
     crc32c::crc32c_append(crc, data)
 }
 
-/// Whether `data` is long enough to fold and the processor can.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn folds(data: &[u8]) -> bool {
-    data.len() >= folding::WIDE_BYTES_MIN && folding::available()
+/// How long inputs are summed on this processor: chosen once per process
+/// by timing both (see the module's documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FoldingMethod {
+    /// Every byte folded by carry-less multiplication, eight 512-bit
+    /// registers at a time.
+    Fold,
+    /// Each 4 KiB half folded and half summed by `crc32` streams.
+    Split,
+}
+
+/// The method [`crc32c_append`] and [`page_checksum`] use for long inputs
+/// on this processor, `None` where they use the `crc32c` crate (no
+/// AVX-512 carry-less multiplication). Chooses it on the first call.
+pub fn folding_method() -> Option<FoldingMethod> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        folding::method()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
+    }
 }
 
 /// CRC32C by carry-less multiplication: the message is folded, 512 bits at
@@ -62,6 +90,9 @@ fn folds(data: &[u8]) -> bool {
 /// reduces those 16 bytes and the tail to the CRC.
 #[cfg(target_arch = "x86_64")]
 mod folding {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    use super::FoldingMethod;
     use std::arch::x86_64::{
         __m128i, __m512i, _mm_clmulepi64_si128, _mm_crc32_u8, _mm_crc32_u64, _mm_cvtsi32_si128,
         _mm_cvtsi128_si64, _mm_loadu_si128, _mm_set_epi64x, _mm_srli_si128, _mm_xor_si128,
@@ -96,28 +127,76 @@ mod folding {
     /// block per register.
     pub(super) const WIDE_BYTES_MIN: usize = WIDE_LANES * 64;
 
-    /// Whether the processor has what folding needs: `vpclmulqdq`,
-    /// `avx512f`, `pclmulqdq` and `sse4.2`. Detected once; after that one
-    /// load (the four detections cost a twentieth of a page's checksum).
+    /// The folding method of this processor, or `None` if it lacks what
+    /// folding needs: `vpclmulqdq`, `avx512f`, `pclmulqdq` and `sse4.2`.
+    /// Detected and chosen once; after that one load (the four detections
+    /// cost a twentieth of a page's checksum).
     #[inline]
-    pub(super) fn available() -> bool {
-        use std::sync::atomic::{AtomicU8, Ordering};
-        const UNKNOWN: u8 = 0;
-        const YES: u8 = 1;
-        const NO: u8 = 2;
-        static AVAILABLE: AtomicU8 = AtomicU8::new(UNKNOWN);
-        match AVAILABLE.load(Ordering::Relaxed) {
-            YES => true,
-            NO => false,
-            _ => {
-                let detected = std::is_x86_feature_detected!("vpclmulqdq")
-                    && std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("pclmulqdq")
-                    && std::is_x86_feature_detected!("sse4.2");
-                AVAILABLE.store(if detected { YES } else { NO }, Ordering::Relaxed);
-                detected
-            }
+    pub(super) fn method() -> Option<FoldingMethod> {
+        match METHOD.load(Ordering::Relaxed) {
+            FOLD => Some(FoldingMethod::Fold),
+            SPLIT => Some(FoldingMethod::Split),
+            NONE => None,
+            _ => choose_method(),
         }
+    }
+
+    static METHOD: AtomicU8 = AtomicU8::new(UNKNOWN);
+    const UNKNOWN: u8 = 0;
+    const NONE: u8 = 1;
+    const FOLD: u8 = 2;
+    const SPLIT: u8 = 3;
+
+    /// Rounds of the timing that chooses the method, each side in turn...
+    const CHOICE_ROUNDS: usize = 16;
+    /// ...of this many 4 KiB checksums each.
+    const CHOICE_ROUND_SUMS: usize = 8;
+
+    /// Detects the features and, if folding is possible, times both
+    /// methods on a 4 KiB buffer, in alternating rounds so that a burst of
+    /// load on the machine hits both alike, and keeps the one whose
+    /// fastest round was faster. Threads that race here may time and
+    /// store different methods; either is correct.
+    #[cold]
+    #[inline(never)]
+    fn choose_method() -> Option<FoldingMethod> {
+        let detected = std::is_x86_feature_detected!("vpclmulqdq")
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("pclmulqdq")
+            && std::is_x86_feature_detected!("sse4.2");
+        if !detected {
+            METHOD.store(NONE, Ordering::Relaxed);
+            return None;
+        }
+        let data: Vec<u8> = (0..SPLIT_BYTES as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        let time = |method: FoldingMethod| {
+            let start = std::time::Instant::now();
+            for _ in 0..CHOICE_ROUND_SUMS {
+                // SAFETY: the features were detected above.
+                std::hint::black_box(unsafe {
+                    crc32c_append_wide(method, 0, std::hint::black_box(&data))
+                });
+            }
+            start.elapsed()
+        };
+        let (mut fold, mut split) = (std::time::Duration::MAX, std::time::Duration::MAX);
+        for _ in 0..CHOICE_ROUNDS {
+            fold = fold.min(time(FoldingMethod::Fold));
+            split = split.min(time(FoldingMethod::Split));
+        }
+        let method = if split < fold {
+            FoldingMethod::Split
+        } else {
+            FoldingMethod::Fold
+        };
+        let code = match method {
+            FoldingMethod::Fold => FOLD,
+            FoldingMethod::Split => SPLIT,
+        };
+        METHOD.store(code, Ordering::Relaxed);
+        Some(method)
     }
 
     /// `a` moved forward over the 128-bit distance `keys` were made for,
@@ -156,18 +235,28 @@ mod folding {
     /// # Safety
     /// As [`crc32c_append_wide`].
     #[target_feature(enable = "vpclmulqdq,avx512f,pclmulqdq,sse4.2")]
-    pub(super) unsafe fn crc32c_after_u64_wide(value: u64, data: &[u8]) -> u32 {
+    pub(super) unsafe fn crc32c_after_u64_wide(
+        method: FoldingMethod,
+        value: u64,
+        data: &[u8],
+    ) -> u32 {
         let crc = !(_mm_crc32_u64(u64::from(u32::MAX), value) as u32);
         // SAFETY: the same features (this function's contract).
-        unsafe { crc32c_append_wide(crc, data) }
+        unsafe { crc32c_append_wide(method, crc, data) }
     }
 
+    /// The CRC32C of `data` (at least [`WIDE_BYTES_MIN`] bytes) continuing
+    /// from `crc`, by `method`.
+    ///
     /// # Safety
     /// The processor must have `vpclmulqdq`, `avx512f`, `pclmulqdq` and
     /// `sse4.2`.
     #[target_feature(enable = "vpclmulqdq,avx512f,pclmulqdq,sse4.2")]
-    pub(super) unsafe fn crc32c_append_wide(crc: u32, data: &[u8]) -> u32 {
+    pub(super) unsafe fn crc32c_append_wide(method: FoldingMethod, crc: u32, data: &[u8]) -> u32 {
         assert!(data.len() >= WIDE_BYTES_MIN);
+        if method == FoldingMethod::Fold {
+            return crc32c_fold(crc, data);
+        }
         let mut crc = crc;
         let mut chunks = data.chunks_exact(SPLIT_BYTES);
         for chunk in &mut chunks {
@@ -236,18 +325,19 @@ mod folding {
     }
 
     /// The CRC32C of a 4 KiB `data` continuing from `crc`, by both of the
-    /// processor's ways at once: measured here, `vpclmulqdq` on 512 bits
-    /// issues once per two cycles (one 64-byte block per four: 16 bytes a
-    /// cycle), and `crc32` twice per cycle with a latency of three (16
-    /// bytes a cycle from six streams on); they use different units, and
-    /// 2 KiB each way took 120 cycles alone, 150 in one loop. So the first
-    /// half is folded, two registers at a time, while the second is summed
-    /// as eight streams of `crc32`; each part's state is then moved over
-    /// the bytes that follow it ([`shift`]) and added. Measured: 4 KiB in
-    /// 49–50 ns against 77 ns folding all of it (`cargo bench -p
+    /// processor's ways at once: measured on an AMD Zen 5, `vpclmulqdq` on
+    /// 512 bits issues once per two cycles (one 64-byte block per four: 16
+    /// bytes a cycle), and `crc32` twice per cycle with a latency of three
+    /// (16 bytes a cycle from six streams on); they use different units,
+    /// and 2 KiB each way took 120 cycles alone, 150 in one loop. So the
+    /// first half is folded, two registers at a time, while the second is
+    /// summed as eight streams of `crc32`; each part's state is then moved
+    /// over the bytes that follow it ([`shift`]) and added. Measured there:
+    /// 4 KiB in 49–50 ns against 77 ns folding all of it (`cargo bench -p
     /// keel-pager --bench miss_reads -- page_checksum`). (Streams first
     /// and the folded part last, or other shares of the two, measured
-    /// 50–58 ns.)
+    /// 50–58 ns.) Where `crc32` issues once a cycle (Intel), the streams
+    /// are the slower half and [`crc32c_fold`] wins.
     #[inline]
     #[target_feature(enable = "vpclmulqdq,avx512f,pclmulqdq,sse4.2")]
     fn crc32c_split(crc: u32, data: &[u8]) -> u32 {
@@ -457,7 +547,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn folding_matches_the_crc32c_crate_on_every_tail() {
-        if !folding::available() {
+        if folding::method().is_none() {
             return;
         }
         let bytes: Vec<u8> = (0..70_000u32)
@@ -468,11 +558,29 @@ mod tests {
             let pages = [4095, 4096, 4097, 8192 + 7, 3 * 4096 + 600, 16 * 4096];
             for len in lengths.chain(pages) {
                 let data = &bytes[start..start + len];
-                // SAFETY: the features were detected above.
-                let found = unsafe { folding::crc32c_append_wide(0x5EED, data) };
                 let expected = crc32c::crc32c_append(0x5EED, data);
-                assert_eq!(found, expected, "start {start}, len {len}");
+                for method in [FoldingMethod::Fold, FoldingMethod::Split] {
+                    // SAFETY: the features were detected above.
+                    let found = unsafe { folding::crc32c_append_wide(method, 0x5EED, data) };
+                    assert_eq!(found, expected, "{method:?}, start {start}, len {len}");
+                }
             }
+        }
+    }
+
+    /// The method is chosen once and kept: later calls see the first
+    /// call's choice, and it exists exactly where the features do.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_folding_method_is_chosen_once_where_the_processor_folds() {
+        let first = folding_method();
+        let features = std::is_x86_feature_detected!("vpclmulqdq")
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("pclmulqdq")
+            && std::is_x86_feature_detected!("sse4.2");
+        assert_eq!(first.is_some(), features);
+        for _ in 0..100 {
+            assert_eq!(folding_method(), first);
         }
     }
 
