@@ -32,10 +32,8 @@ use crate::page_id::PageId;
 /// CRC32C of the page id (8 bytes, little-endian) followed by the page.
 pub fn page_checksum(page: PageId, data: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= folding::WIDE_BYTES_MIN
-        && let Some(method) = folding::method()
-    {
-        // SAFETY: `method` is only `Some` when the processor has the
+    if let Some(method) = folds(data) {
+        // SAFETY: `folds` gives a method only where the processor has the
         // features the function is compiled for.
         return unsafe { folding::crc32c_after_u64_wide(method, page.get(), data) };
     }
@@ -47,14 +45,23 @@ pub fn page_checksum(page: PageId, data: &[u8]) -> u32 {
 #[inline]
 pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= folding::WIDE_BYTES_MIN
-        && let Some(method) = folding::method()
-    {
-        // SAFETY: `method` is only `Some` when the processor has the
+    if let Some(method) = folds(data) {
+        // SAFETY: `folds` gives a method only where the processor has the
         // features the function is compiled for.
         return unsafe { folding::crc32c_append_wide(method, crc, data) };
     }
     crc32c::crc32c_append(crc, data)
+}
+
+/// The method to fold `data` by, if it is long enough to fold and the
+/// processor can.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn folds(data: &[u8]) -> Option<FoldingMethod> {
+    if data.len() < folding::WIDE_BYTES_MIN {
+        return None;
+    }
+    folding::method()
 }
 
 /// How long inputs are summed on this processor: chosen once per process
@@ -160,11 +167,7 @@ mod folding {
     #[cold]
     #[inline(never)]
     fn choose_method() -> Option<FoldingMethod> {
-        let detected = std::is_x86_feature_detected!("vpclmulqdq")
-            && std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("pclmulqdq")
-            && std::is_x86_feature_detected!("sse4.2");
-        if !detected {
+        if !features_detected() {
             METHOD.store(NONE, Ordering::Relaxed);
             return None;
         }
@@ -186,17 +189,21 @@ mod folding {
             fold = fold.min(time(FoldingMethod::Fold));
             split = split.min(time(FoldingMethod::Split));
         }
-        let method = if split < fold {
-            FoldingMethod::Split
+        let (method, code) = if split < fold {
+            (FoldingMethod::Split, SPLIT)
         } else {
-            FoldingMethod::Fold
-        };
-        let code = match method {
-            FoldingMethod::Fold => FOLD,
-            FoldingMethod::Split => SPLIT,
+            (FoldingMethod::Fold, FOLD)
         };
         METHOD.store(code, Ordering::Relaxed);
         Some(method)
+    }
+
+    /// Whether the processor has what folding needs.
+    pub(super) fn features_detected() -> bool {
+        std::is_x86_feature_detected!("vpclmulqdq")
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("pclmulqdq")
+            && std::is_x86_feature_detected!("sse4.2")
     }
 
     /// `a` moved forward over the 128-bit distance `keys` were made for,
@@ -574,11 +581,7 @@ mod tests {
     #[test]
     fn the_folding_method_is_chosen_once_where_the_processor_folds() {
         let first = folding_method();
-        let features = std::is_x86_feature_detected!("vpclmulqdq")
-            && std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("pclmulqdq")
-            && std::is_x86_feature_detected!("sse4.2");
-        assert_eq!(first.is_some(), features);
+        assert_eq!(first.is_some(), folding::features_detected());
         for _ in 0..100 {
             assert_eq!(folding_method(), first);
         }
