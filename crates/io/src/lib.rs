@@ -9,7 +9,10 @@
 //! * [`SimVfs`]: a deterministic simulated disk that crashes, tears writes
 //!   and fails on demand; the crash tests of every layer above run on it.
 //!   Its fault model is documented on the [`sim`] module.
+//! * [`CrashSweep`]: the crash-test harness over `SimVfs` (a workload cut
+//!   at each chosen operation in each crash mode, then checked).
 
+pub mod crash_sweep;
 pub mod error;
 pub mod sim;
 mod std_vfs;
@@ -19,6 +22,9 @@ mod vfs;
 
 use std::sync::Arc;
 
+pub use crash_sweep::{
+    CrashImage, CrashPoints, CrashSweep, SWEEP_FAILURES_MAX_DEFAULT, SweepFailure, SweepReport,
+};
 pub use error::{Error, Op, Result};
 pub use sim::{CrashMode, FaultMode, SECTOR_BYTES, SimFile, SimVfs};
 pub use std_vfs::{StdFile, StdVfs};

@@ -1,0 +1,1 @@
+//! keel-torture: a deterministic whole-engine crash simulator.
