@@ -167,6 +167,7 @@ impl Database {
                 fold_timestamp: Timestamp::ZERO,
                 replay_lsn: Lsn::FIRST.0,
                 root: tree.root(),
+                log_end: Lsn::FIRST.0,
             };
             pager.checkpoint(&payload.encode())?;
             payload
@@ -183,6 +184,7 @@ impl Database {
                 RecoveryMode::PointInTime => keel_wal::RecoveryMode::PointInTime,
             },
             archive_dir: options.archive_dir.clone(),
+            durable_end_min: Lsn(payload.log_end),
             ..WalOptions::default()
         };
         let wal_dir = dir.join(WAL_DIR);

@@ -156,20 +156,26 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
         .folded_bytes_since_checkpoint
         .load(Ordering::Relaxed);
     let replay_lsn = shared.log.replay_start(fold_point);
+    // Log before data: every record the checkpoint leaves to replay, and
+    // every one before the log's end now, is durable before the meta slot
+    // says so, so that a log found shorter than `log_end` is damage.
+    let log_end = shared.wal.next_lsn();
+    shared.wal.sync()?;
     let payload = Payload {
         fold_timestamp: fold_point,
         replay_lsn: replay_lsn.0,
         root: shared.tree.root(),
+        log_end: log_end.0,
     };
     let report = shared.pager.checkpoint(&payload.encode())?;
     // The marker lets recovery notice a lost newest meta slot (see
-    // `Database::open`). It becomes durable with the next sync.
-    shared.wal.append(
+    // `Database::open`); it is durable before any segment is removed.
+    shared.wal.commit(
         &Record::Checkpoint {
             checkpoint_id: report.checkpoint_id,
             fold_timestamp: fold_point.as_u64(),
         },
-        Durability::None,
+        Durability::Sync,
     )?;
     let truncation = shared.wal.truncate_before(replay_lsn)?;
     shared

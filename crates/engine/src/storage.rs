@@ -164,11 +164,17 @@ pub(crate) struct Payload {
     pub(crate) replay_lsn: u64,
     /// The B+tree's root.
     pub(crate) root: PageId,
+    /// Every log record before this lsn was durable when the checkpoint was
+    /// written (at or after `replay_lsn`): a log ending earlier lost records.
+    pub(crate) log_end: u64,
 }
 
 const PAYLOAD_MAGIC: &[u8; 4] = b"KEEL";
-const PAYLOAD_VERSION: u32 = 1;
-pub(crate) const PAYLOAD_BYTES: usize = 4 + 4 + 8 + 8 + 8;
+/// Version 2 added `log_end`; version 1 payloads read with
+/// `log_end = replay_lsn`.
+const PAYLOAD_VERSION: u32 = 2;
+const PAYLOAD_V1_BYTES: usize = 4 + 4 + 8 + 8 + 8;
+pub(crate) const PAYLOAD_BYTES: usize = PAYLOAD_V1_BYTES + 8;
 
 impl Payload {
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -178,13 +184,14 @@ impl Payload {
         out.extend_from_slice(&self.fold_timestamp.as_u64().to_le_bytes());
         out.extend_from_slice(&self.replay_lsn.to_le_bytes());
         out.extend_from_slice(&self.root.get().to_le_bytes());
+        out.extend_from_slice(&self.log_end.to_le_bytes());
         debug_assert_eq!(out.len(), PAYLOAD_BYTES);
         out
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Payload> {
         let bad = |problem: &str| Error::Corruption(format!("checkpoint payload: {problem}"));
-        if bytes.len() < PAYLOAD_BYTES {
+        if bytes.len() < PAYLOAD_V1_BYTES {
             return Err(bad("too short"));
         }
         if &bytes[0..4] != PAYLOAD_MAGIC {
@@ -199,16 +206,29 @@ impl Payload {
             u64::from_le_bytes(word)
         };
         let version = u32_at(4);
-        if version != PAYLOAD_VERSION {
-            return Err(bad(&format!(
-                "format version {version}, this keel reads {PAYLOAD_VERSION}"
-            )));
-        }
-        Ok(Payload {
+        let log_end = match version {
+            1 => u64_at(16),
+            PAYLOAD_VERSION if bytes.len() >= PAYLOAD_BYTES => u64_at(32),
+            PAYLOAD_VERSION => return Err(bad("too short")),
+            _ => {
+                return Err(bad(&format!(
+                    "format version {version}, this keel reads 1 and {PAYLOAD_VERSION}"
+                )));
+            }
+        };
+        let payload = Payload {
             fold_timestamp: Timestamp::from_u64(u64_at(8)),
             replay_lsn: u64_at(16),
             root: PageId::new(u64_at(24)),
-        })
+            log_end,
+        };
+        if payload.log_end < payload.replay_lsn {
+            return Err(bad(&format!(
+                "log end {} before replay position {}",
+                payload.log_end, payload.replay_lsn
+            )));
+        }
+        Ok(payload)
     }
 }
 
@@ -240,6 +260,7 @@ mod tests {
             fold_timestamp: Timestamp::from_u64(99),
             replay_lsn: 7,
             root: PageId::new(3),
+            log_end: 9,
         };
         assert_eq!(Payload::decode(&payload.encode()).unwrap(), payload);
         assert!(Payload::decode(b"KEEL").is_err());

@@ -34,6 +34,26 @@ pub enum Damage {
         /// The later, valid record.
         found: Lsn,
     },
+    /// The segment is shorter than it was preallocated to: its end was cut
+    /// off (segments are created whole and never shrunk).
+    #[error(
+        "the segment is {size} bytes, shorter than the {preallocated} bytes it was created with"
+    )]
+    ShortSegment {
+        /// Its size now.
+        size: u64,
+        /// The size its header says it was preallocated to.
+        preallocated: u64,
+    },
+    /// The log ends here, but a checkpoint recorded that every record
+    /// before `durable_end` was durable: records are missing.
+    #[error(
+        "the log ends here, but a checkpoint recorded every record before {durable_end} as durable"
+    )]
+    EndsBeforeDurable {
+        /// Every record before it was durable.
+        durable_end: Lsn,
+    },
     /// Valid fragments that add up to more than the record size limit.
     #[error("a record longer than the limit of {limit} bytes")]
     RecordTooLarge {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::lsn::Lsn;
 
 /// How durable an appended record must be before its commit is
 /// acknowledged.
@@ -72,6 +73,11 @@ pub struct WalOptions {
     /// Close the open segment once it has been open this long with records
     /// in it, so that archives stay fresh. `None`: only when full.
     pub archive_timeout: Option<std::time::Duration>,
+    /// Every record before this lsn was durable when the caller last relied
+    /// on the log (the engine: its newest checkpoint's synced-through
+    /// position). A log that ends earlier is damage, refused in
+    /// [`RecoveryMode::Strict`]. Default `Lsn::ZERO`: nothing is known.
+    pub durable_end_min: Lsn,
 }
 
 impl Default for WalOptions {
@@ -86,6 +92,7 @@ impl Default for WalOptions {
             archive_dir: None,
             keep_bytes: 0,
             archive_timeout: None,
+            durable_end_min: Lsn::ZERO,
         }
     }
 }

@@ -183,6 +183,7 @@ struct Partial {
 /// ```
 pub struct Reader {
     vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
     segments: Vec<(Lsn, PathBuf)>,
     segment_index: usize,
     file: Option<SegmentFile>,
@@ -197,6 +198,9 @@ pub struct Reader {
     record_bytes_max: usize,
     end: Option<ReadEnd>,
     end_position: Option<EndPosition>,
+    /// Every record before this was durable (the caller knows it, e.g. from
+    /// a checkpoint): a log that ends earlier is damage, not a crash.
+    durable_end_min: Lsn,
     failed: bool,
 }
 
@@ -237,6 +241,7 @@ impl Reader {
         let segments = list_segments(vfs.as_ref(), dir)?;
         let mut reader = Reader {
             vfs,
+            dir: dir.to_path_buf(),
             segment_index: 0,
             file: None,
             offset: SEGMENT_HEADER_BYTES,
@@ -247,13 +252,12 @@ impl Reader {
             record_bytes_max,
             end: None,
             end_position: None,
+            durable_end_min: Lsn::ZERO,
             failed: false,
             segments,
         };
+        // An empty log ends at once (the first step finds no data).
         let Some(&(first_available, _)) = reader.segments.first() else {
-            reader.end = Some(ReadEnd::Clean {
-                next_lsn: reader.expected,
-            });
             return Ok(reader);
         };
         if from > Lsn::ZERO && from < first_available {
@@ -274,6 +278,14 @@ impl Reader {
         Ok(reader)
     }
 
+    /// Declares that every record before `lsn` was durable (a checkpoint
+    /// recorded it): a log ending before `lsn` — shortened, or missing
+    /// segments — is then corruption, not a torn tail.
+    pub fn expect_durable_end(mut self, lsn: Lsn) -> Reader {
+        self.durable_end_min = lsn;
+        self
+    }
+
     /// How the log ended; `None` until the reader has returned its last
     /// record (or an error).
     pub fn end(&self) -> Option<&ReadEnd> {
@@ -289,6 +301,15 @@ impl Reader {
     }
 
     fn open_segment(&mut self, index: usize) -> Result<()> {
+        self.file = Some(self.load_segment(index)?);
+        self.segment_index = index;
+        self.offset = SEGMENT_HEADER_BYTES;
+        Ok(())
+    }
+
+    /// Segment `index`, its header checked against its name and its size
+    /// against its preallocation.
+    fn load_segment(&self, index: usize) -> Result<SegmentFile> {
         let (named, path) = self.segments[index].clone();
         let handle = self.vfs.open(&path, OpenMode::Existing)?;
         let size = handle.size()?;
@@ -308,16 +329,26 @@ impl Reader {
                 found: header.first_lsn,
             }));
         }
-        self.file = Some(SegmentFile {
+        // Segments are preallocated before they are named (never shrunk):
+        // a shorter one lost its end to something other than a crash.
+        if size < header.segment_bytes {
+            return Err(Error::Corruption {
+                segment: path.clone(),
+                offset: size,
+                expected_lsn: named,
+                damage: Damage::ShortSegment {
+                    size,
+                    preallocated: header.segment_bytes,
+                },
+            });
+        }
+        Ok(SegmentFile {
             handle,
             size,
             salt: segment_salt(named),
             window: Vec::new(),
             window_start: 0,
-        });
-        self.segment_index = index;
-        self.offset = SEGMENT_HEADER_BYTES;
-        Ok(())
+        })
     }
 
     /// Reads the fragment at the current offset, checking its checksum and
@@ -354,9 +385,16 @@ impl Reader {
         }
     }
 
+    /// The segment being read, or the directory of an empty log.
+    fn current_path(&self) -> PathBuf {
+        self.segments
+            .get(self.segment_index)
+            .map_or_else(|| self.dir.clone(), |(_, path)| path.clone())
+    }
+
     fn corruption(&self, damage: Damage) -> Error {
         Error::Corruption {
-            segment: self.segments[self.segment_index].1.clone(),
+            segment: self.current_path(),
             offset: self.offset,
             expected_lsn: self.expected,
             damage,
@@ -408,18 +446,34 @@ impl Reader {
     /// or report corruption.
     fn at_boundary(&mut self, damaged: bool) -> Result<Step> {
         if let Some(&(next_first, _)) = self.segments.get(self.segment_index + 1) {
-            if next_first == self.expected {
-                // The rest of this segment was abandoned; so is a record cut
-                // short in it, since records never span segments.
-                self.partial = None;
-                self.open_segment(self.segment_index + 1)?;
-                return Ok(Step::Continue);
+            if next_first != self.expected {
+                let error = self.corruption(Damage::Gap { found: next_first });
+                return Ok(Step::Done(self.stop_at_corruption(error)));
             }
-            let error = self.corruption(Damage::Gap { found: next_first });
-            return Ok(Step::Done(self.stop_at_corruption(error)));
+            let next = match self.load_segment(self.segment_index + 1) {
+                Ok(next) => next,
+                Err(error @ Error::Corruption { .. }) => {
+                    return Ok(Step::Done(self.stop_at_corruption(error)));
+                }
+                Err(error) => return Err(error),
+            };
+            // The rest of this segment was abandoned; so is a record cut
+            // short in it, since records never span segments.
+            self.partial = None;
+            self.file = Some(next);
+            self.segment_index += 1;
+            self.offset = SEGMENT_HEADER_BYTES;
+            return Ok(Step::Continue);
         }
         if damaged && let Some(found) = self.durable_evidence_after()? {
             let error = self.corruption(Damage::DamagedDurableRecord { found });
+            return Ok(Step::Done(self.stop_at_corruption(error)));
+        }
+        if self.expected < self.durable_end_min {
+            let damage = Damage::EndsBeforeDurable {
+                durable_end: self.durable_end_min,
+            };
+            let error = self.corruption(damage);
             return Ok(Step::Done(self.stop_at_corruption(error)));
         }
         let position = self.intact_end();

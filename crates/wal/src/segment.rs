@@ -137,6 +137,58 @@ pub fn parse_segment_file_name(path: &Path) -> Option<Lsn> {
     stem.parse().ok().map(Lsn)
 }
 
+/// The extension of a segment being created: preallocated and given its
+/// header under this name, then renamed, so that a file with a segment's
+/// name is always whole.
+pub const CREATING_EXTENSION: &str = "creating";
+
+/// Creates the segment starting at `first_lsn` in `dir`: preallocated to
+/// `segment_bytes`, its header written and synced under a temporary name,
+/// then renamed into place (replacing a segment of that name, which holds
+/// nothing the log keeps) and the directory synced. After any crash the
+/// segment's name is absent or names a whole, preallocated segment.
+pub fn create_segment(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    first_lsn: Lsn,
+    segment_bytes: u64,
+) -> keel_io::Result<keel_io::FileHandle> {
+    let path = dir.join(segment_file_name(first_lsn));
+    let creating = path.with_extension(CREATING_EXTENSION);
+    if vfs.exists(&creating)? {
+        vfs.remove(&creating)?;
+    }
+    let handle = vfs.open(&creating, keel_io::OpenMode::CreateNew)?;
+    handle.allocate(0, segment_bytes)?;
+    let header = SegmentHeader {
+        first_lsn,
+        segment_bytes,
+    };
+    handle.write_all_at(&header.encode(), 0)?;
+    handle.sync_data()?;
+    vfs.rename(&creating, &path)?;
+    vfs.sync_dir(dir)?;
+    Ok(handle)
+}
+
+/// Removes what a crash left of segments being created.
+pub fn remove_creating(vfs: &dyn Vfs, dir: &Path) -> keel_io::Result<usize> {
+    let mut removed = 0;
+    for path in vfs.list(dir)? {
+        if path
+            .extension()
+            .is_some_and(|ext| ext == CREATING_EXTENSION)
+        {
+            vfs.remove(&path)?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        vfs.sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
 /// The segments in `dir`, by first lsn.
 pub fn list_segments(vfs: &dyn Vfs, dir: &Path) -> keel_io::Result<Vec<(Lsn, PathBuf)>> {
     let mut segments: Vec<(Lsn, PathBuf)> = vfs

@@ -22,10 +22,13 @@ use crate::fragment::{
 };
 use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
-use crate::options::{Durability, RecoveryMode, WalOptions};
+use crate::options::{Durability, WalOptions};
 use crate::reader::{ReadEnd, Reader};
 use crate::record::Record;
-use crate::segment::{SEGMENT_HEADER_BYTES, SegmentHeader, list_segments, segment_file_name};
+use crate::segment::{
+    CREATING_EXTENSION, SEGMENT_HEADER_BYTES, create_segment, list_segments, remove_creating,
+    segment_file_name,
+};
 use crate::stats::WalStats;
 
 /// What opening the log found and did.
@@ -137,22 +140,9 @@ impl Wal {
         options.validate()?;
         let started = Instant::now();
         keel_io::create_dir_all_durable(vfs.as_ref(), dir)?;
-        let mut discarded = 0;
-        let mut segments = list_segments(vfs.as_ref(), dir)?;
-        // A last segment whose header never became durable was being
-        // created at the crash: nothing in it was acknowledged.
-        while let Some((_, path)) = segments.last() {
-            let handle = vfs.open(path, OpenMode::Existing)?;
-            let mut header = vec![0u8; SEGMENT_HEADER_BYTES.min(handle.size()?) as usize];
-            handle.read_exact_at(&mut header, 0)?;
-            if SegmentHeader::decode(&header).is_ok() {
-                break;
-            }
-            vfs.remove(path)?;
-            vfs.sync_dir(dir)?;
-            segments.pop();
-            discarded += 1;
-        }
+        // A segment whose creation a crash cut short held nothing.
+        let mut discarded = remove_creating(vfs.as_ref(), dir)?;
+        let segments = list_segments(vfs.as_ref(), dir)?;
         let found = segments.len();
 
         // Records never span segments: the end is in the last segment.
@@ -163,7 +153,8 @@ impl Wal {
             start,
             options.recovery_mode,
             options.record_bytes_max,
-        )?;
+        )?
+        .expect_durable_end(options.durable_end_min);
         let mut records_scanned = 0;
         for item in reader.by_ref() {
             item?;
@@ -173,41 +164,24 @@ impl Wal {
             next_lsn: Lsn::FIRST,
         });
         let next_lsn = end.next_lsn();
-
-        // Cut off what is not part of the intact log.
-        if let (Some(position), ReadEnd::TornTail { .. } | ReadEnd::Corrupted { .. }) =
-            (reader.end_position().cloned(), &end)
-        {
-            let segments = reader.segments().to_vec();
-            let (_, path) = &segments[position.segment_index];
-            let handle = vfs.open(path, OpenMode::Existing)?;
-            handle.set_len(position.offset)?;
-            handle.sync_data()?;
-            for (_, later) in &segments[position.segment_index + 1..] {
-                match options.recovery_mode {
-                    RecoveryMode::Strict => vfs.remove(later)?,
-                    RecoveryMode::PointInTime => {
-                        let mut aside = later.as_os_str().to_owned();
-                        aside.push(".discarded");
-                        vfs.rename(later, Path::new(&aside))?;
-                    }
-                }
-                discarded += 1;
-            }
-            vfs.sync_dir(dir)?;
+        if let (ReadEnd::Corrupted { .. }, Some(position)) = (&end, reader.end_position()) {
+            discarded += set_aside_after(vfs.as_ref(), reader.segments(), position)?;
         }
 
         // A killed process may have left records in the page cache only:
-        // make them durable before anything is built on them. A segment
-        // that holds no record is removed: the new one takes its name.
+        // make them durable before anything is built on them (and before a
+        // later segment exists, which says every earlier one is whole).
+        // A torn tail stays as it is: the reader stops there, and the new
+        // segment starts at the record it awaited.
         for (first, path) in list_segments(vfs.as_ref(), dir)? {
-            if first == next_lsn {
-                vfs.remove(&path)?;
-                vfs.sync_dir(dir)?;
-                continue;
+            if first < next_lsn {
+                vfs.open(&path, OpenMode::Existing)?.sync_data()?;
             }
-            vfs.open(&path, OpenMode::Existing)?.sync_data()?;
         }
+        // The segment appends go to exists from now on, so the log on disk
+        // always names its next lsn (a segment holding no intact record is
+        // replaced by it).
+        let handle = create_segment(vfs.as_ref(), dir, next_lsn, options.segment_bytes)?;
 
         let pending = Pending {
             periodic_end: Lsn::ZERO,
@@ -218,7 +192,7 @@ impl Wal {
                 salt: segment_salt(next_lsn),
                 offset: SEGMENT_HEADER_BYTES,
                 opened_at: Instant::now(),
-                pending_creation: true,
+                pending_creation: false,
             },
             rotate_requested: false,
             closed: false,
@@ -229,7 +203,7 @@ impl Wal {
             options,
             commit: GroupCommit::new(pending, next_lsn),
             io: Mutex::new(Io {
-                current: None,
+                current: Some((next_lsn, handle)),
                 durable_end: next_lsn,
                 unsynced: Vec::new(),
             }),
@@ -603,16 +577,12 @@ impl Shared {
 
     /// Creates, preallocates and durably names a new segment.
     fn create_segment(&self, first_lsn: Lsn) -> Result<FileHandle> {
-        let path = self.dir.join(segment_file_name(first_lsn));
-        let handle = self.vfs.open(&path, OpenMode::CreateNew)?;
-        handle.allocate(0, self.options.segment_bytes)?;
-        let header = SegmentHeader {
+        let handle = create_segment(
+            self.vfs.as_ref(),
+            &self.dir,
             first_lsn,
-            segment_bytes: self.options.segment_bytes,
-        };
-        handle.write_all_at(&header.encode(), 0)?;
-        handle.sync_data()?;
-        self.vfs.sync_dir(&self.dir)?;
+            self.options.segment_bytes,
+        )?;
         WalStats::add(&self.stats.segments_created, 1);
         WalStats::add(&self.stats.fsyncs, 1);
         Ok(handle)
@@ -652,4 +622,53 @@ impl Shared {
             }
         }
     }
+}
+
+/// Point-in-time recovery stopped at damage at `position`: sets the log
+/// from there on aside, never deleting it. Every later segment is renamed
+/// to `*.wal.discarded`; the damaged one too, after its intact part is
+/// copied into a new segment of its name (created whole, then renamed in).
+/// Returns the segments set aside.
+fn set_aside_after(
+    vfs: &dyn Vfs,
+    segments: &[(Lsn, PathBuf)],
+    position: &crate::reader::EndPosition,
+) -> Result<usize> {
+    let Some((first, damaged)) = segments.get(position.segment_index) else {
+        return Ok(0);
+    };
+    let Some(dir) = damaged.parent() else {
+        return Ok(0);
+    };
+    for (_, later) in segments[position.segment_index..].iter().rev() {
+        vfs.rename(later, &discarded_name(later))?;
+    }
+    if position.offset > SEGMENT_HEADER_BYTES {
+        let source = vfs.open(&discarded_name(damaged), OpenMode::Existing)?;
+        let creating = damaged.with_extension(CREATING_EXTENSION);
+        if vfs.exists(&creating)? {
+            vfs.remove(&creating)?;
+        }
+        let copy = vfs.open(&creating, OpenMode::CreateNew)?;
+        copy.allocate(0, source.size()?)?;
+        let mut offset = 0;
+        let mut buffer = vec![0u8; 1 << 20];
+        while offset < position.offset {
+            let len = buffer.len().min((position.offset - offset) as usize);
+            source.read_exact_at(&mut buffer[..len], offset)?;
+            copy.write_all_at(&buffer[..len], offset)?;
+            offset += len as u64;
+        }
+        copy.sync_data()?;
+        vfs.rename(&creating, damaged)?;
+        debug_assert_eq!(dir.join(segment_file_name(*first)), *damaged);
+    }
+    vfs.sync_dir(dir)?;
+    Ok(segments.len() - position.segment_index)
+}
+
+fn discarded_name(path: &Path) -> PathBuf {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".discarded");
+    PathBuf::from(aside)
 }

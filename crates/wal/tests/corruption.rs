@@ -166,3 +166,208 @@ fn damage_in_a_tail_that_was_never_durable_is_a_torn_tail() {
         other => panic!("expected a torn tail, got {other:?}"),
     }
 }
+
+/// The file names in the log directory, sorted.
+fn files(vfs: &SimVfs) -> Vec<String> {
+    let mut names: Vec<String> = keel_io::Vfs::list(vfs, Path::new(DIR))
+        .unwrap()
+        .iter()
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn shorten(vfs: &SimVfs, path: &Path, len: u64) {
+    let file = keel_io::Vfs::open(vfs, path, keel_io::OpenMode::Existing).unwrap();
+    file.set_len(len).unwrap();
+    file.sync_data().unwrap();
+}
+
+/// Issue 16, item 3: segments are preallocated before they are named, so
+/// a segment shorter than its preallocation was cut by something other
+/// than a crash. Strict refuses it, naming the file and both lengths, and
+/// changes nothing.
+#[test]
+fn a_shortened_segment_is_damage_not_a_torn_tail() {
+    for len in [30_000, 600, 100, 0] {
+        let vfs = SimVfs::new(5);
+        durable_log(&vfs);
+        shorten(&vfs, &segment(), len);
+        let before = files(&vfs);
+        let error = Wal::open(
+            Arc::new(vfs.clone()),
+            Path::new(DIR),
+            options(RecoveryMode::Strict),
+        )
+        .unwrap_err();
+        match &error {
+            Error::Corruption {
+                segment: path,
+                damage: Damage::ShortSegment { size, preallocated },
+                ..
+            } => {
+                assert_eq!(path, &segment());
+                assert_eq!(
+                    (*size, *preallocated),
+                    (len, WalOptions::default().segment_bytes)
+                );
+            }
+            Error::Corruption {
+                segment: path,
+                damage: Damage::SegmentHeader(_),
+                ..
+            } => {
+                assert!(len < SEGMENT_HEADER_BYTES, "{len}: {error}");
+                assert_eq!(path, &segment());
+            }
+            other => panic!("{len}: expected a short segment, got {other}"),
+        }
+        assert!(error.to_string().contains(&segment().display().to_string()));
+        assert_eq!(files(&vfs), before, "a refused open changes no file");
+    }
+}
+
+/// A log that ends before what a checkpoint recorded as durable lost
+/// records, even when what is left reads cleanly; an empty log too.
+#[test]
+fn a_log_ending_before_the_durable_end_is_refused() {
+    let vfs = SimVfs::new(6);
+    durable_log(&vfs);
+    let expecting = |lsn| WalOptions {
+        durable_end_min: Lsn(lsn),
+        ..options(RecoveryMode::Strict)
+    };
+    // 30 records: the log ends at 31.
+    let (wal, _) = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), expecting(31)).unwrap();
+    drop(wal);
+    match Wal::open(Arc::new(vfs.clone()), Path::new(DIR), expecting(40)).unwrap_err() {
+        Error::Corruption {
+            expected_lsn,
+            damage: Damage::EndsBeforeDurable { durable_end },
+            ..
+        } => assert_eq!((expected_lsn, durable_end), (Lsn(31), Lsn(40))),
+        other => panic!("expected a short log, got {other}"),
+    }
+    for (_, path) in keel_wal::segment::list_segments(&vfs, Path::new(DIR)).unwrap() {
+        keel_io::Vfs::remove(&vfs, &path).unwrap();
+    }
+    let error = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), expecting(31)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Corruption {
+                damage: Damage::EndsBeforeDurable { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+/// A commit record of about 20 KiB: three fill a 64 KiB segment.
+fn big_record(n: u64) -> Record {
+    Record::Commit(keel_wal::WriteSet {
+        transaction_id: n,
+        timestamp: n + 1,
+        entries: vec![keel_wal::Entry {
+            keyspace: 0,
+            key: bytes::Bytes::from(format!("key{n}")),
+            change: keel_wal::Change::Put {
+                value: bytes::Bytes::from(vec![n as u8; 20_000]),
+                expires_at_ms: None,
+            },
+        }],
+    })
+}
+
+/// Damage in the last record of a closed segment is corruption: the next
+/// segment starts after it, so the log has a gap there.
+#[test]
+fn damage_at_the_end_of_a_closed_segment_is_corruption() {
+    let vfs = SimVfs::new(7);
+    let small = WalOptions {
+        segment_bytes: 64 << 10,
+        ..options(RecoveryMode::Strict)
+    };
+    let (wal, _) = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), small).unwrap();
+    for n in 0..6 {
+        wal.commit(&big_record(n), Durability::Sync).unwrap();
+    }
+    wal.close().unwrap();
+    drop(wal);
+    let segments = keel_wal::segment::list_segments(&vfs, Path::new(DIR)).unwrap();
+    assert!(segments.len() >= 2, "{segments:?}");
+    let (second_first, _) = segments[1];
+    let span = fragment_span(big_record(0).encode().len()) as u64;
+    let offset = SEGMENT_HEADER_BYTES + (second_first.0 - 2) * span;
+    assert!(vfs.corrupt(&segments[0].1, offset + 40, 0x04));
+    let reader = Reader::open(
+        Arc::new(vfs.clone()),
+        Path::new(DIR),
+        Lsn::FIRST,
+        RecoveryMode::Strict,
+    )
+    .unwrap();
+    match reader.last().unwrap() {
+        Err(Error::Corruption {
+            segment,
+            offset: at,
+            expected_lsn,
+            damage: Damage::Gap { found },
+        }) => {
+            assert_eq!((segment, at), (segments[0].1.clone(), offset));
+            assert_eq!((expected_lsn.0, found), (second_first.0 - 1, second_first));
+        }
+        other => panic!("expected a gap, got {other:?}"),
+    }
+}
+
+/// Issue 16, item 5: point-in-time recovery sets the log after the damage
+/// aside, renamed, and deletes nothing: every byte of the damaged segment
+/// is still there.
+#[test]
+fn point_in_time_recovery_sets_the_rest_aside() {
+    let vfs = SimVfs::new(8);
+    durable_log(&vfs);
+    assert!(vfs.corrupt(&segment(), offset_of(10) + 30, 0x01));
+    let original = {
+        let file = keel_io::Vfs::open(&vfs, &segment(), keel_io::OpenMode::Existing).unwrap();
+        let mut bytes = vec![0u8; file.size().unwrap() as usize];
+        file.read_exact_at(&mut bytes, 0).unwrap();
+        bytes
+    };
+    let (wal, _) = Wal::open(
+        Arc::new(vfs.clone()),
+        Path::new(DIR),
+        options(RecoveryMode::PointInTime),
+    )
+    .unwrap();
+    drop(wal);
+    let name = segment_file_name(Lsn::FIRST);
+    let aside = format!("{name}.discarded");
+    assert!(files(&vfs).contains(&aside), "{:?}", files(&vfs));
+    let file = keel_io::Vfs::open(
+        &vfs,
+        &Path::new(DIR).join(&aside),
+        keel_io::OpenMode::Existing,
+    )
+    .unwrap();
+    let mut kept = vec![0u8; file.size().unwrap() as usize];
+    file.read_exact_at(&mut kept, 0).unwrap();
+    assert!(
+        kept == original,
+        "the damaged segment is kept byte for byte"
+    );
+    // The intact records are still in the log under the segment's name.
+    let records = Reader::open(
+        Arc::new(vfs.clone()),
+        Path::new(DIR),
+        Lsn::FIRST,
+        RecoveryMode::Strict,
+    )
+    .unwrap()
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap();
+    assert_eq!(records.len(), 9);
+}
