@@ -1,1 +1,31 @@
 //! keel-torture: a deterministic whole-engine crash simulator.
+//!
+//! [`simulator::run`] drives a [`keel::Database`] on a simulated disk
+//! ([`keel_io::SimVfs`]) through rounds of work and crashes, all chosen by
+//! one seed, and checks every recovered state against a [`model::Model`]:
+//! the state after some prefix of the commits, never fewer than were
+//! acknowledged durable, never a write that was not committed.
+//!
+//! * `config.rs`: [`Config`] — seeds, image or time budget, from the
+//!   environment for long runs.
+//! * `model.rs`: the visible state and the commit history.
+//! * `scheduler.rs`: the seeded choice of steps among several open
+//!   transactions.
+//! * `workload.rs`: the steps, against the database and the model.
+//! * `simulator.rs`: rounds, crashes, recovery and verification.
+//! * `report.rs`: counts, findings and the printable [`Report`].
+//! * `trace.rs`: the run's event hash and recent events.
+//!
+//! Not simulated: two-phase commit (prepare/decide is not in the engine's
+//! public API).
+
+pub mod config;
+pub mod model;
+pub mod report;
+pub mod scheduler;
+pub mod simulator;
+pub mod trace;
+pub mod workload;
+
+pub use config::{Config, ConfigError};
+pub use report::{Counts, CrashRecord, Divergence, Finding, Report};
