@@ -6,29 +6,23 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keel_btree::BTree;
-use keel_io::{FileHandle, OpenMode, StdVfs, Vfs};
-use keel_mvcc::{Isolation, MvccOptions, TransactionManager};
-use keel_pager::{Pager, PagerOptions};
-use keel_tso::{LocalOracle, OracleOptions, Timestamp, TimestampOracle};
-use keel_wal::{Lsn, Reader, Record, Wal, WalOptions};
+use keel_io::{FileHandle, StdVfs, Vfs};
+use keel_mvcc::{Isolation, TransactionManager};
+use keel_pager::Pager;
+use keel_wal::Wal;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::keyspace::{Catalog, Keyspace};
-use crate::log::{WalLog, mvcc_write_set};
+use crate::log::WalLog;
 use crate::maintenance::{self, Signal};
-use crate::options::{Options, RecoveryMode, UPDATE_ATTEMPTS_MAX};
+use crate::options::{Options, UPDATE_ATTEMPTS_MAX};
+use crate::recovery::{self, Access, PAGE_FILE};
 use crate::stats::{Counters, RecoveryReport, Stats};
-use crate::storage::{Base, Payload};
 use crate::transaction::Transaction;
-
-const LOCK_FILE: &str = "LOCK";
-const PAGE_FILE: &str = "pages";
-const WAL_DIR: &str = "wal";
-const ORACLE_FILE: &str = "timestamps";
 
 /// What the database and its background thread share.
 pub(crate) struct Shared {
@@ -36,7 +30,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     pub(crate) pager: Arc<Pager>,
     pub(crate) tree: Arc<BTree>,
-    pub(crate) wal: Arc<Wal>,
+    /// `None` when the database is open read-only.
+    pub(crate) wal: Option<Arc<Wal>>,
     pub(crate) log: Arc<WalLog>,
     pub(crate) manager: TransactionManager,
     pub(crate) catalog: RwLock<Catalog>,
@@ -54,9 +49,14 @@ pub(crate) struct Shared {
     pub(crate) dropped: Mutex<std::collections::HashSet<u32>>,
     /// Whether the first fold since open has swept orphaned keys.
     pub(crate) orphans_swept: AtomicBool,
+    /// This open's identity: keyspace handles carry it.
+    pub(crate) identity: u64,
     /// Held for the lock it carries.
-    _lock: FileHandle,
+    _lock: Option<FileHandle>,
 }
+
+/// Identities of open databases, unique within the process.
+static DATABASE_IDENTITY: AtomicU64 = AtomicU64::new(1);
 
 /// An open keel database: a directory holding the page file, the log and
 /// the timestamp oracle's mark.
@@ -126,173 +126,57 @@ impl Database {
     /// # Errors
     /// As [`Database::open`].
     pub fn open_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Result<Database> {
-        let started = Instant::now();
-        let exists = vfs.exists(&dir.join(PAGE_FILE))?;
-        if !exists && !options.create_if_missing {
-            return Err(Error::NotFound {
-                path: dir.to_path_buf(),
-            });
-        }
-        keel_io::create_dir_all_durable(vfs.as_ref(), dir)?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = vfs.open(&lock_path, OpenMode::CreateOrOpen)?;
-        lock.try_lock().map_err(|error| match error {
-            keel_io::Error::Locked { .. } => Error::Locked {
-                path: lock_path.clone(),
-            },
-            other => Error::Io(other),
-        })?;
+        Database::open_as(vfs, dir, options, Access::ReadWrite)
+    }
 
-        let oracle: Arc<dyn TimestampOracle> = Arc::new(LocalOracle::open(
-            vfs.clone(),
-            &dir.join(ORACLE_FILE),
-            OracleOptions::default(),
-        )?);
-        let pager_options = PagerOptions {
-            page_size: options.page_size,
-            pool_bytes: options.pool_bytes,
-            create: true,
-            ..PagerOptions::default()
-        };
-        let pager = Arc::new(Pager::open(
-            vfs.clone(),
-            dir.join(PAGE_FILE),
-            pager_options,
-        )?);
-        let payload = if pager.checkpoint_id() == 0 {
-            // A new database, or one that crashed before its first
-            // checkpoint: nothing durable yet but the empty file.
-            let tree = BTree::create(pager.clone())?;
-            let payload = Payload {
-                fold_timestamp: Timestamp::ZERO,
-                replay_lsn: Lsn::FIRST.0,
-                root: tree.root(),
-                log_end: Lsn::FIRST.0,
-            };
-            pager.checkpoint(&payload.encode())?;
-            payload
-        } else {
-            Payload::decode(&pager.payload())?
-        };
-        let tree = Arc::new(BTree::open(pager.clone(), payload.root)?);
+    /// Opens the database in `dir` without changing any file: recovery
+    /// runs in memory (no checkpoint, no new log segment, no cut tail), and
+    /// every write is refused with [`Error::ReadOnly`]. For inspection
+    /// (`keel check`, `keel stat`) and for reading a copy. Takes the lock
+    /// like any open, so it fails with [`Error::Locked`] while another
+    /// process has the database open.
+    ///
+    /// # Errors
+    /// As [`Database::open`]; [`Error::NotFound`] if there is no database.
+    pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<Database> {
+        Database::open_read_only_with_vfs(Arc::new(StdVfs::new()), dir.as_ref(), options)
+    }
 
-        let wal_options = WalOptions {
-            segment_bytes: options.wal_segment_bytes,
-            periodic_interval: options.sync_interval,
-            recovery_mode: match options.recovery_mode {
-                RecoveryMode::Strict => keel_wal::RecoveryMode::Strict,
-                RecoveryMode::PointInTime => keel_wal::RecoveryMode::PointInTime,
-            },
-            archive_dir: options.archive_dir.clone(),
-            durable_end_min: Lsn(payload.log_end),
-            ..WalOptions::default()
-        };
-        let wal_dir = dir.join(WAL_DIR);
-        let (wal, wal_recovery) = Wal::open(vfs.clone(), &wal_dir, wal_options.clone())?;
-        let wal = Arc::new(wal);
-        let log = Arc::new(WalLog::new(wal.clone(), options.durability));
+    /// [`Database::open_read_only`] over any [`Vfs`].
+    ///
+    /// # Errors
+    /// As [`Database::open_read_only`].
+    pub fn open_read_only_with_vfs(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        options: Options,
+    ) -> Result<Database> {
+        Database::open_as(vfs, dir, options, Access::ReadOnly)
+    }
 
-        let mvcc_options = MvccOptions {
-            delta_bytes_max: options.delta_bytes_max,
-            transaction_age_warning: options.transaction_age_warning,
-            transaction_age_max: options.transaction_age_max,
-            transaction_write_bytes_max: options.transaction_write_bytes_max,
-            key_bytes_max: tree.key_bytes_max(),
-            value_bytes_max: options.value_bytes_max.min(keel_btree::VALUE_BYTES_MAX - 9),
-            ..MvccOptions::default()
-        };
-        let base = Arc::new(Base { tree: tree.clone() });
-        let mut recovery = TransactionManager::recover(
-            base,
-            log.clone(),
-            oracle,
-            mvcc_options,
-            payload.fold_timestamp,
-        );
-        // Replay the log past the fold point.
-        let mut report = RecoveryReport {
-            checkpoint_id: pager.checkpoint_id(),
-            fold_timestamp: payload.fold_timestamp,
-            torn_tail: matches!(wal_recovery.end, keel_wal::ReadEnd::TornTail { .. }),
-            log_damage_skipped: matches!(wal_recovery.end, keel_wal::ReadEnd::Corrupted { .. }),
-            ..RecoveryReport::default()
-        };
-        let mut prepared: HashMap<u64, keel_wal::WriteSet> = HashMap::new();
-        let reader = Reader::open(
-            vfs.clone(),
-            &wal_dir,
-            Lsn(payload.replay_lsn),
-            wal_options.recovery_mode,
-        )?;
-        for item in reader {
-            let (lsn, record) = item?;
-            if lsn >= wal_recovery.end.next_lsn() {
-                break;
-            }
-            report.records_scanned += 1;
-            // A commit to replay: a plain one, or a prepared one decided.
-            let commit = match record {
-                Record::Commit(set) => Some((set.transaction_id, set.timestamp, set)),
-                Record::Prepare(set) => {
-                    prepared.insert(set.transaction_id, set);
-                    None
-                }
-                Record::CommitPrepared {
-                    transaction_id,
-                    commit_timestamp,
-                } => prepared
-                    .remove(&transaction_id)
-                    .map(|set| (transaction_id, commit_timestamp, set)),
-                Record::AbortPrepared { transaction_id } => {
-                    prepared.remove(&transaction_id);
-                    None
-                }
-                Record::Checkpoint { checkpoint_id, .. } => {
-                    if checkpoint_id > pager.checkpoint_id() {
-                        // The log saw a newer checkpoint than the page file
-                        // holds: its meta slot was lost, and the log before
-                        // it may be gone. Refuse rather than lose data.
-                        return Err(Error::Corruption(format!(
-                            "{}: the log records checkpoint {checkpoint_id}, but the newest valid meta slot holds checkpoint {}",
-                            dir.join(PAGE_FILE).display(),
-                            pager.checkpoint_id()
-                        )));
-                    }
-                    None
-                }
-            };
-            if let Some((transaction_id, timestamp, set)) = commit {
-                let timestamp = Timestamp::from_u64(timestamp);
-                if recovery.replay_commit(transaction_id, timestamp, &mvcc_write_set(&set)?)? {
-                    log.note_replayed(timestamp, lsn);
-                    report.commits_replayed += 1;
-                }
-            }
-        }
-        for (transaction_id, set) in prepared {
-            recovery.restore_prepared(
-                transaction_id,
-                Timestamp::from_u64(set.timestamp),
-                mvcc_write_set(&set)?,
-            )?;
-        }
-        let manager = recovery.finish()?;
-        let catalog = Catalog::load(&manager)?;
-        report.duration = started.elapsed();
-        tracing::info!(dir = %dir.display(), checkpoint = report.checkpoint_id, replayed = report.commits_replayed, torn_tail = report.torn_tail, "keel database open");
-
+    fn open_as(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        options: Options,
+        access: Access,
+    ) -> Result<Database> {
+        let identity = DATABASE_IDENTITY.fetch_add(1, Ordering::Relaxed);
+        let recovered = recovery::recover(vfs, dir, &options, access, identity)?;
+        let report = recovered.report;
+        tracing::info!(dir = %dir.display(), checkpoint = report.checkpoint_id, replayed = report.commits_replayed, torn_tail = report.torn_tail, read_only = access == Access::ReadOnly, "keel database open");
+        let appended_bytes = recovered.wal.as_ref().map_or(0, |wal| {
+            keel_wal::WalStats::get(&wal.stats().appended_bytes)
+        });
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             options,
-            pager,
-            tree,
-            wal_bytes_at_checkpoint: AtomicU64::new(keel_wal::WalStats::get(
-                &wal.stats().appended_bytes,
-            )),
-            wal,
-            log,
-            manager,
-            catalog: RwLock::new(catalog),
+            pager: recovered.pager,
+            tree: recovered.tree,
+            wal_bytes_at_checkpoint: AtomicU64::new(appended_bytes),
+            wal: recovered.wal,
+            log: recovered.log,
+            manager: recovered.manager,
+            catalog: RwLock::new(recovered.catalog),
             maintenance: Mutex::new(()),
             signal: (Mutex::new(Signal::default()), Condvar::new()),
             counters: Counters::default(),
@@ -301,9 +185,16 @@ impl Database {
             loading: Mutex::new(HashMap::new()),
             dropped: Mutex::new(std::collections::HashSet::new()),
             orphans_swept: AtomicBool::new(false),
-            _lock: lock,
+            identity,
+            _lock: recovered.lock,
         });
-        let background = if shared.options.background_maintenance {
+        if shared.wal.is_some() && shared.recovery.log_damage_skipped {
+            // Point-in-time recovery cut the log short of what the last
+            // checkpoint recorded as durable: a checkpoint of the state
+            // recovered makes that the new starting point.
+            maintenance::checkpoint_unchecked(&shared)?;
+        }
+        let background = if shared.options.background_maintenance && shared.wal.is_some() {
             Some(maintenance::spawn(shared.clone())?)
         } else {
             None
@@ -316,23 +207,35 @@ impl Database {
 
     /// Begins a transaction at `isolation`. Reads see the database as of
     /// the moment it began, plus its own writes.
+    /// On a closed database every operation of the transaction fails with
+    /// [`Error::Closed`]; on a read-only one every write with
+    /// [`Error::ReadOnly`].
     pub fn begin(&self, isolation: crate::Isolation) -> Transaction {
         Transaction::new(
             self.shared.clone(),
             self.shared.manager.begin(isolation.mvcc()),
+            false,
         )
     }
 
-    /// Runs `read` in a read-only snapshot transaction.
+    /// Begins a read-only snapshot transaction: reads see the database as
+    /// of now; writes fail with [`Error::ReadOnly`]. It never conflicts.
+    pub fn begin_read(&self) -> Transaction {
+        Transaction::new(
+            self.shared.clone(),
+            self.shared.manager.begin(Isolation::Snapshot),
+            true,
+        )
+    }
+
+    /// Runs `read` in a read-only snapshot transaction ([`Database::begin_read`]):
+    /// a write inside it fails with [`Error::ReadOnly`].
     ///
     /// # Errors
     /// What `read` returns; [`Error::Closed`].
     pub fn view<T>(&self, read: impl FnOnce(&mut Transaction) -> Result<T>) -> Result<T> {
         self.check_open()?;
-        let mut transaction = Transaction::new(
-            self.shared.clone(),
-            self.shared.manager.begin(Isolation::Snapshot),
-        );
+        let mut transaction = self.begin_read();
         let value = read(&mut transaction)?;
         transaction.rollback();
         Ok(value)
@@ -376,6 +279,7 @@ impl Database {
         if let Some(keyspace) = self.shared.catalog.read().get(name) {
             return Ok(keyspace);
         }
+        self.check_writable()?;
         Catalog::create(self, name)
     }
 
@@ -396,7 +300,7 @@ impl Database {
     /// # Errors
     /// [`Error::KeyspaceNotFound`]; transaction errors.
     pub fn drop_keyspace(&self, name: &str) -> Result<()> {
-        self.check_open()?;
+        self.check_writable()?;
         Catalog::drop_keyspace(self, name)
     }
 
@@ -473,12 +377,16 @@ impl Database {
         if let Some(handle) = self.background.lock().take() {
             let _ = handle.join();
         }
+        let Some(wal) = &self.shared.wal else {
+            // Read-only: nothing to write.
+            return Ok(());
+        };
         let checkpoint = if self.shared.manager.poisoned().is_none() {
             maintenance::checkpoint_unchecked(&self.shared).map(|_| ())
         } else {
             Ok(())
         };
-        let synced = self.shared.wal.close().map_err(Error::from);
+        let synced = wal.close().map_err(Error::from);
         checkpoint.and(synced)
     }
 
@@ -487,6 +395,20 @@ impl Database {
             return Err(Error::Closed);
         }
         Ok(())
+    }
+
+    /// Open, and not read-only.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.shared.wal.is_none() {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
+    }
+
+    /// Whether the database was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.shared.wal.is_none()
     }
 }
 

@@ -106,6 +106,17 @@ pub enum Error {
     /// The database was closed.
     #[error("the database is closed")]
     Closed,
+    /// A write to a database opened read-only, or in a read-only
+    /// transaction ([`crate::Database::view`], [`crate::Database::begin_read`]).
+    #[error("read-only: this transaction or database does not write")]
+    ReadOnly,
+    /// A keyspace handle of another database (or of an earlier open of
+    /// this one) was used: it names a keyspace of that database only.
+    #[error("keyspace {name:?} belongs to another open database")]
+    ForeignKeyspace {
+        /// The keyspace's name.
+        name: String,
+    },
     /// Another error of a layer below, as text.
     #[error("{0}")]
     Internal(String),

@@ -40,6 +40,9 @@ const DROP_BATCH_KEYS: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct Keyspace {
     pub(crate) id: u32,
+    /// The identity of the open database it belongs to: another database
+    /// refuses it.
+    pub(crate) database: u64,
     name: Arc<str>,
     dropped: Arc<AtomicBool>,
     /// The commit timestamp before which transactions may not use it (a
@@ -65,8 +68,10 @@ impl Keyspace {
 }
 
 /// The keyspaces by name, as committed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Catalog {
+    /// The identity of the open database (stamped into every handle).
+    database: u64,
     by_name: BTreeMap<String, Keyspace>,
 }
 
@@ -87,9 +92,10 @@ fn decode_id(value: &[u8]) -> Result<u32> {
     Ok(u32::from_le_bytes(bytes))
 }
 
-fn handle(id: u32, name: &str) -> Keyspace {
+fn handle(database: u64, id: u32, name: &str) -> Keyspace {
     Keyspace {
         id,
+        database,
         name: Arc::from(name),
         dropped: Arc::new(AtomicBool::new(false)),
         visible_from: 0,
@@ -116,8 +122,13 @@ pub(crate) fn reserve_id(db: &Database) -> Result<u32> {
 }
 
 impl Catalog {
-    /// Reads the catalog; creates the default keyspace in a new database.
-    pub(crate) fn load(manager: &TransactionManager) -> Result<Catalog> {
+    /// Reads the catalog; creates the default keyspace in a new database
+    /// (when it may write; a read-only one has an empty default keyspace).
+    pub(crate) fn load(
+        manager: &TransactionManager,
+        database: u64,
+        may_write: bool,
+    ) -> Result<Catalog> {
         let mut transaction = manager.begin(Isolation::Serializable);
         let lower = join_key(CATALOG, &[NAME_TAG]);
         let upper = join_key(CATALOG, &[NAME_TAG + 1]);
@@ -126,9 +137,9 @@ impl Catalog {
             let (key, value) = entry?;
             let name = String::from_utf8_lossy(&key[5..]).into_owned();
             let id = decode_id(&value)?;
-            by_name.insert(name.clone(), handle(id, &name));
+            by_name.insert(name.clone(), handle(database, id, &name));
         }
-        if !by_name.contains_key(DEFAULT_KEYSPACE) {
+        if !by_name.contains_key(DEFAULT_KEYSPACE) && may_write {
             transaction.put(
                 &name_key(DEFAULT_KEYSPACE),
                 Bytes::copy_from_slice(&DEFAULT_ID.to_le_bytes()),
@@ -140,12 +151,12 @@ impl Catalog {
             transaction.commit()?;
             by_name.insert(
                 DEFAULT_KEYSPACE.to_string(),
-                handle(DEFAULT_ID, DEFAULT_KEYSPACE),
+                handle(database, DEFAULT_ID, DEFAULT_KEYSPACE),
             );
         } else {
             transaction.rollback();
         }
-        Ok(Catalog { by_name })
+        Ok(Catalog { database, by_name })
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<Keyspace> {
@@ -156,7 +167,7 @@ impl Catalog {
         self.by_name
             .get(DEFAULT_KEYSPACE)
             .cloned()
-            .unwrap_or_else(|| handle(DEFAULT_ID, DEFAULT_KEYSPACE))
+            .unwrap_or_else(|| handle(self.database, DEFAULT_ID, DEFAULT_KEYSPACE))
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
@@ -216,7 +227,7 @@ impl Catalog {
             raw.put(&next_id_key(), Bytes::copy_from_slice(&after.to_le_bytes()))?;
             Ok(next)
         })?;
-        let keyspace = handle(id, name);
+        let keyspace = handle(catalog.database, id, name);
         catalog.by_name.insert(name.to_string(), keyspace.clone());
         Ok(keyspace)
     }
@@ -263,7 +274,7 @@ impl Catalog {
         }
         let keyspace = Keyspace {
             visible_from,
-            ..handle(id, name)
+            ..handle(catalog.database, id, name)
         };
         catalog.by_name.insert(name.to_string(), keyspace.clone());
         Ok((keyspace, replaced))

@@ -38,6 +38,7 @@ mod load;
 mod log;
 mod maintenance;
 mod options;
+mod recovery;
 mod stats;
 mod storage;
 mod transaction;

@@ -92,7 +92,7 @@ impl Database {
     /// [`Error::InvalidKeyspaceName`]; [`Error::KeyspaceBusy`] when another
     /// load of `name` is under way; errors of the commit reserving its id.
     pub fn load_keyspace(&self, name: &str) -> Result<KeyspaceLoader<'_>> {
-        self.check_open()?;
+        self.check_writable()?;
         Catalog::validate(name)?;
         let id = {
             let mut loading = self.shared.loading.lock();

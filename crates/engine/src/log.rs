@@ -21,7 +21,8 @@ pub(crate) const KEYSPACE_PREFIX_BYTES: usize = 4;
 const TICKET_DURABILITY_SHIFT: u32 = 60;
 
 pub(crate) struct WalLog {
-    pub(crate) wal: Arc<Wal>,
+    /// `None` for a read-only database: appends are refused.
+    wal: Option<Arc<Wal>>,
     durability: Durability,
     /// (commit timestamp, lsn) of the commits not yet folded, oldest first:
     /// the next checkpoint's replay position is the first above its fold
@@ -30,7 +31,7 @@ pub(crate) struct WalLog {
 }
 
 impl WalLog {
-    pub(crate) fn new(wal: Arc<Wal>, durability: Durability) -> WalLog {
+    pub(crate) fn new(wal: Option<Arc<Wal>>, durability: Durability) -> WalLog {
         WalLog {
             wal,
             durability,
@@ -54,9 +55,10 @@ impl WalLog {
         {
             pending.pop_front();
         }
-        match pending.front() {
-            Some((_, lsn)) => *lsn,
-            None => self.wal.next_lsn(),
+        match (pending.front(), &self.wal) {
+            (Some((_, lsn)), _) => *lsn,
+            (None, Some(wal)) => wal.next_lsn(),
+            (None, None) => Lsn::ZERO,
         }
     }
 }
@@ -172,7 +174,10 @@ impl CommitLog for WalLog {
         };
         // The append itself must know the durability: a `Periodic` record
         // is what the log's background flush syncs.
-        let lsn = self.wal.append(&wal_record, durability.wal())?;
+        let Some(wal) = &self.wal else {
+            return Err(Box::new(crate::Error::ReadOnly));
+        };
+        let lsn = wal.append(&wal_record, durability.wal())?;
         if let Some(timestamp) = commit_timestamp {
             self.pending.lock().push_back((timestamp, lsn));
         }
@@ -186,8 +191,10 @@ impl CommitLog for WalLog {
     fn wait_durable(&self, ticket: LogTicket) -> Result<(), BoxError> {
         let lsn = Lsn(ticket.0 & ((1 << TICKET_DURABILITY_SHIFT) - 1));
         let hint = (ticket.0 >> TICKET_DURABILITY_SHIFT) as u8;
-        if Durability::from_hint(hint).unwrap_or(self.durability) == Durability::Sync {
-            self.wal.wait_durable(lsn)?;
+        if Durability::from_hint(hint).unwrap_or(self.durability) == Durability::Sync
+            && let Some(wal) = &self.wal
+        {
+            wal.wait_durable(lsn)?;
         }
         Ok(())
     }

@@ -55,6 +55,9 @@ pub(crate) fn stop(shared: &Shared) {
 }
 
 fn run(shared: &Shared) {
+    let Some(wal) = shared.wal.as_ref() else {
+        return;
+    };
     let mut last_fold = Instant::now();
     let mut last_checkpoint = Instant::now();
     loop {
@@ -75,7 +78,7 @@ fn run(shared: &Shared) {
         // New snapshots judge expiry now, and the safe point moves on.
         let _ = shared.manager.advance_watermark();
         let stats = shared.manager.stats();
-        let wal_bytes = WalStats::get(&shared.wal.stats().appended_bytes)
+        let wal_bytes = WalStats::get(&wal.stats().appended_bytes)
             .saturating_sub(shared.wal_bytes_at_checkpoint.load(Ordering::Relaxed));
         let dirty_bytes = shared
             .counters
@@ -147,9 +150,12 @@ pub(crate) fn checkpoint(shared: &Shared) -> Result<CheckpointInfo> {
 /// the log position replay must start from; then records the checkpoint
 /// in the log and removes the log behind it.
 pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
+    let Some(wal) = shared.wal.as_ref() else {
+        return Err(Error::ReadOnly);
+    };
     let _maintenance = shared.maintenance.lock();
     let started = Instant::now();
-    let wal_bytes_before = WalStats::get(&shared.wal.stats().appended_bytes);
+    let wal_bytes_before = WalStats::get(&wal.stats().appended_bytes);
     let fold_point = fold(shared)?;
     let dirty_bytes = shared
         .counters
@@ -159,8 +165,8 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
     // Log before data: every record the checkpoint leaves to replay, and
     // every one before the log's end now, is durable before the meta slot
     // says so, so that a log found shorter than `log_end` is damage.
-    let log_end = shared.wal.next_lsn();
-    shared.wal.sync()?;
+    let log_end = wal.next_lsn();
+    wal.sync()?;
     let payload = Payload {
         fold_timestamp: fold_point,
         replay_lsn: replay_lsn.0,
@@ -170,14 +176,14 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
     let report = shared.pager.checkpoint(&payload.encode())?;
     // The marker lets recovery notice a lost newest meta slot (see
     // `Database::open`); it is durable before any segment is removed.
-    shared.wal.commit(
+    wal.commit(
         &Record::Checkpoint {
             checkpoint_id: report.checkpoint_id,
             fold_timestamp: fold_point.as_u64(),
         },
         Durability::Sync,
     )?;
-    let truncation = shared.wal.truncate_before(replay_lsn)?;
+    let truncation = wal.truncate_before(replay_lsn)?;
     shared
         .wal_bytes_at_checkpoint
         .store(wal_bytes_before, Ordering::Relaxed);

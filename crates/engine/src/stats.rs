@@ -120,7 +120,8 @@ pub struct Stats {
 
 pub(crate) fn collect(shared: &Shared) -> Stats {
     let mvcc = shared.manager.stats();
-    let wal = shared.wal.stats();
+    let no_log = WalStats::default();
+    let wal = shared.wal.as_ref().map_or(&no_log, |wal| wal.stats());
     let pager = shared.pager.stats();
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     Stats {

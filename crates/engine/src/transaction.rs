@@ -42,6 +42,9 @@ impl Isolation {
 pub struct Transaction {
     shared: Arc<Shared>,
     inner: keel_mvcc::Transaction,
+    /// Begun read-only ([`crate::Database::view`],
+    /// [`crate::Database::begin_read`], or a read-only database).
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -57,8 +60,44 @@ impl std::fmt::Debug for Transaction {
 pub type ExpiresAtMs = Option<u64>;
 
 impl Transaction {
-    pub(crate) fn new(shared: Arc<Shared>, inner: keel_mvcc::Transaction) -> Transaction {
-        Transaction { shared, inner }
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        inner: keel_mvcc::Transaction,
+        read_only: bool,
+    ) -> Transaction {
+        let read_only = read_only || shared.wal.is_none();
+        Transaction {
+            shared,
+            inner,
+            read_only,
+        }
+    }
+
+    /// Every operation's entry check: the database is open, the keyspace
+    /// is this database's and visible to this snapshot, and a write is
+    /// allowed.
+    fn enter(&self, keyspace: &Keyspace, write: bool) -> Result<()> {
+        if self
+            .shared
+            .closed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(Error::Closed);
+        }
+        if keyspace.database != self.shared.identity {
+            return Err(Error::ForeignKeyspace {
+                name: keyspace.name().to_string(),
+            });
+        }
+        if write && self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        keyspace.check(self.inner.read_timestamp().as_u64())
+    }
+
+    /// Whether the transaction may not write.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The underlying keel-mvcc transaction, on engine keys (catalog).
@@ -77,7 +116,7 @@ impl Transaction {
     /// [`Error::KeyspaceNotFound`], [`Error::TransactionTooOld`],
     /// [`Error::Corruption`], [`Error::Io`].
     pub fn get(&mut self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Bytes>> {
-        keyspace.check(self.inner.read_timestamp().as_u64())?;
+        self.enter(keyspace, false)?;
         Ok(self.inner.get(&join_key(keyspace.id, key))?)
     }
 
@@ -91,7 +130,7 @@ impl Transaction {
         keyspace: &Keyspace,
         key: &[u8],
     ) -> Result<Option<(Bytes, ExpiresAtMs)>> {
-        keyspace.check(self.inner.read_timestamp().as_u64())?;
+        self.enter(keyspace, false)?;
         Ok(self
             .inner
             .get_entry(&join_key(keyspace.id, key))?
@@ -104,7 +143,7 @@ impl Transaction {
     /// [`Error::LimitExceeded`] (key, value or write-set size),
     /// [`Error::KeyspaceNotFound`], [`Error::TransactionTooOld`].
     pub fn put(&mut self, keyspace: &Keyspace, key: &[u8], value: impl Into<Bytes>) -> Result<()> {
-        keyspace.check(self.inner.read_timestamp().as_u64())?;
+        self.enter(keyspace, true)?;
         Ok(self.inner.put(&join_key(keyspace.id, key), value.into())?)
     }
 
@@ -136,7 +175,7 @@ impl Transaction {
         value: impl Into<Bytes>,
         expires_at_ms: u64,
     ) -> Result<()> {
-        keyspace.check(self.inner.read_timestamp().as_u64())?;
+        self.enter(keyspace, true)?;
         Ok(self
             .inner
             .put_expiring(&join_key(keyspace.id, key), value.into(), expires_at_ms)?)
@@ -147,7 +186,7 @@ impl Transaction {
     /// # Errors
     /// As [`Transaction::put`].
     pub fn delete(&mut self, keyspace: &Keyspace, key: &[u8]) -> Result<()> {
-        keyspace.check(self.inner.read_timestamp().as_u64())?;
+        self.enter(keyspace, true)?;
         Ok(self.inner.delete(&join_key(keyspace.id, key))?)
     }
 
@@ -228,7 +267,7 @@ impl Transaction {
         upper: Bound<Bytes>,
         direction: Direction,
     ) -> Result<Iter<'a>> {
-        keyspace.check(self.inner.read_timestamp().as_u64())?;
+        self.enter(keyspace, false)?;
         let empty = match (&lower, &upper) {
             (Bound::Included(low), Bound::Included(high)) => low > high,
             (
@@ -269,6 +308,11 @@ impl Transaction {
             .load(std::sync::atomic::Ordering::Acquire)
         {
             return Err(Error::Closed);
+        }
+        if self.read_only && !self.inner.is_read_only() {
+            // Only the catalog writes through `raw`; it checks first, so
+            // this is a backstop.
+            return Err(Error::ReadOnly);
         }
         self.inner.commit()?;
         Ok(())

@@ -1,0 +1,359 @@
+//! Recovery: what opening a database reads, in which order, what it
+//! trusts and what it reports. The durability argument it rests on is in
+//! docs/ARCHITECTURE.md ("Durability").
+//!
+//! 1. The lock (a second process would write the same files).
+//! 2. The page file's newest meta slot whose checksum holds: the base as
+//!    of its fold timestamp S, the log position replay starts at, and the
+//!    log position every record before which was durable at that
+//!    checkpoint (`log_end`).
+//! 3. The log: it must reach `log_end` (a shorter log, a shortened or
+//!    missing segment, is damage); a torn tail after it is a crash.
+//! 4. Every commit after the replay position with a timestamp above S is
+//!    replayed into the delta; a decided prepared transaction is replayed
+//!    as a commit, an undecided one restored.
+//! 5. The oracle resumes above every timestamp seen; the catalog is read.
+//!
+//! A read-only open does all of it in memory: no file is created, changed
+//! or removed (no checkpoint, no new log segment, no oracle mark).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use keel_btree::BTree;
+use keel_io::{FileHandle, OpenMode, Vfs};
+use keel_mvcc::{MvccOptions, TransactionManager};
+use keel_pager::{Pager, PagerOptions};
+use keel_tso::{
+    HybridClock, LocalOracle, OracleOptions, Timestamp, TimestampOracle, TimestampRange,
+};
+use keel_wal::{Lsn, Reader, Record, Wal, WalOptions};
+
+use crate::error::{Error, Result};
+use crate::keyspace::Catalog;
+use crate::log::{WalLog, mvcc_write_set};
+use crate::options::{Options, RecoveryMode};
+use crate::stats::RecoveryReport;
+use crate::storage::{Base, Payload};
+
+pub(crate) const LOCK_FILE: &str = "LOCK";
+pub(crate) const PAGE_FILE: &str = "pages";
+pub(crate) const WAL_DIR: &str = "wal";
+pub(crate) const ORACLE_FILE: &str = "timestamps";
+
+/// Whether an open may change files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// What recovery built: everything the database shares.
+pub(crate) struct Recovered {
+    pub(crate) pager: Arc<Pager>,
+    pub(crate) tree: Arc<BTree>,
+    pub(crate) wal: Option<Arc<Wal>>,
+    pub(crate) log: Arc<WalLog>,
+    pub(crate) manager: TransactionManager,
+    pub(crate) catalog: Catalog,
+    pub(crate) report: RecoveryReport,
+    pub(crate) lock: Option<FileHandle>,
+}
+
+/// Recovers the database in `dir`.
+pub(crate) fn recover(
+    vfs: Arc<dyn Vfs>,
+    dir: &Path,
+    options: &Options,
+    access: Access,
+    database: u64,
+) -> Result<Recovered> {
+    let started = Instant::now();
+    let exists = vfs.exists(&dir.join(PAGE_FILE))?;
+    if !exists && (access == Access::ReadOnly || !options.create_if_missing) {
+        return Err(Error::NotFound {
+            path: dir.to_path_buf(),
+        });
+    }
+    let lock = lock(vfs.as_ref(), dir, access)?;
+    let (pager, payload) = page_file(&vfs, dir, options, access)?;
+    let tree = Arc::new(BTree::open(pager.clone(), payload.root)?);
+    // The log is judged before anything is written: an open it refuses
+    // leaves every file as it found it.
+    let (wal, wal_end) = log(&vfs, dir, options, access, &payload)?;
+    let oracle = oracle(&vfs, dir, access)?;
+    let log = Arc::new(WalLog::new(wal.clone(), options.durability));
+
+    let mvcc_options = MvccOptions {
+        delta_bytes_max: options.delta_bytes_max,
+        transaction_age_warning: options.transaction_age_warning,
+        transaction_age_max: options.transaction_age_max,
+        transaction_write_bytes_max: options.transaction_write_bytes_max,
+        key_bytes_max: tree.key_bytes_max(),
+        value_bytes_max: options.value_bytes_max.min(keel_btree::VALUE_BYTES_MAX - 9),
+        ..MvccOptions::default()
+    };
+    let base = Arc::new(Base { tree: tree.clone() });
+    let mut recovery = TransactionManager::recover(
+        base,
+        log.clone(),
+        oracle,
+        mvcc_options,
+        payload.fold_timestamp,
+    );
+    let mut report = RecoveryReport {
+        checkpoint_id: pager.checkpoint_id(),
+        fold_timestamp: payload.fold_timestamp,
+        ..RecoveryReport::default()
+    };
+    let wal_dir = dir.join(WAL_DIR);
+    let log_end = if access == Access::ReadOnly && !vfs.exists(&wal_dir)? {
+        missing_log(&wal_dir, &payload, options.recovery_mode)?
+    } else {
+        let reader = Reader::open(
+            vfs.clone(),
+            &wal_dir,
+            Lsn(payload.replay_lsn),
+            wal_recovery_mode(options.recovery_mode),
+        )?
+        .expect_durable_end(Lsn(payload.log_end));
+        replay(reader, wal_end, &mut recovery, &log, &pager, &mut report)?
+    };
+    report.torn_tail = matches!(log_end, keel_wal::ReadEnd::TornTail { .. });
+    report.log_damage_skipped = matches!(log_end, keel_wal::ReadEnd::Corrupted { .. });
+    let manager = recovery.finish()?;
+    let catalog = Catalog::load(&manager, database, access == Access::ReadWrite)?;
+    report.duration = started.elapsed();
+    Ok(Recovered {
+        pager,
+        tree,
+        wal,
+        log,
+        manager,
+        catalog,
+        report,
+        lock,
+    })
+}
+
+/// Takes the database's lock. A read-only open takes it too (a live
+/// writer may be half way through a checkpoint), but creates no file.
+fn lock(vfs: &dyn Vfs, dir: &Path, access: Access) -> Result<Option<FileHandle>> {
+    let path = dir.join(LOCK_FILE);
+    let lock = match access {
+        Access::ReadWrite => {
+            keel_io::create_dir_all_durable(vfs, dir)?;
+            vfs.open(&path, OpenMode::CreateOrOpen)?
+        }
+        Access::ReadOnly if vfs.exists(&path)? => vfs.open(&path, OpenMode::Existing)?,
+        Access::ReadOnly => return Ok(None),
+    };
+    lock.try_lock().map_err(|error| match error {
+        keel_io::Error::Locked { .. } => Error::Locked { path: path.clone() },
+        other => Error::Io(other),
+    })?;
+    Ok(Some(lock))
+}
+
+fn oracle(vfs: &Arc<dyn Vfs>, dir: &Path, access: Access) -> Result<Arc<dyn TimestampOracle>> {
+    Ok(match access {
+        Access::ReadWrite => Arc::new(LocalOracle::open(
+            vfs.clone(),
+            &dir.join(ORACLE_FILE),
+            OracleOptions::default(),
+        )?),
+        Access::ReadOnly => Arc::new(SnapshotOracle(HybridClock::system())),
+    })
+}
+
+/// The page file and its newest checkpoint's payload. A new page file (or
+/// one that crashed before its first checkpoint) gets an empty tree and
+/// checkpoint 1 — only when it may be written.
+fn page_file(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    options: &Options,
+    access: Access,
+) -> Result<(Arc<Pager>, Payload)> {
+    let pager_options = PagerOptions {
+        page_size: options.page_size,
+        pool_bytes: options.pool_bytes,
+        create: access == Access::ReadWrite,
+        ..PagerOptions::default()
+    };
+    let pager = Arc::new(Pager::open(
+        vfs.clone(),
+        dir.join(PAGE_FILE),
+        pager_options,
+    )?);
+    if pager.checkpoint_id() != 0 {
+        let payload = Payload::decode(&pager.payload())?;
+        return Ok((pager, payload));
+    }
+    if access == Access::ReadOnly {
+        // Creation never finished: there is nothing to read.
+        return Err(Error::NotFound {
+            path: dir.to_path_buf(),
+        });
+    }
+    let tree = BTree::create(pager.clone())?;
+    let payload = Payload {
+        fold_timestamp: Timestamp::ZERO,
+        replay_lsn: Lsn::FIRST.0,
+        root: tree.root(),
+        log_end: Lsn::FIRST.0,
+    };
+    pager.checkpoint(&payload.encode())?;
+    Ok((pager, payload))
+}
+
+fn wal_recovery_mode(mode: RecoveryMode) -> keel_wal::RecoveryMode {
+    match mode {
+        RecoveryMode::Strict => keel_wal::RecoveryMode::Strict,
+        RecoveryMode::PointInTime => keel_wal::RecoveryMode::PointInTime,
+    }
+}
+
+/// Opens the log for writing, finding its end (which must reach the
+/// checkpoint's `log_end`); read-only, it opens nothing.
+fn log(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    options: &Options,
+    access: Access,
+    payload: &Payload,
+) -> Result<(Option<Arc<Wal>>, Option<keel_wal::ReadEnd>)> {
+    let wal_dir = dir.join(WAL_DIR);
+    let wal_options = WalOptions {
+        segment_bytes: options.wal_segment_bytes,
+        periodic_interval: options.sync_interval,
+        recovery_mode: wal_recovery_mode(options.recovery_mode),
+        archive_dir: options.archive_dir.clone(),
+        durable_end_min: Lsn(payload.log_end),
+        ..WalOptions::default()
+    };
+    if access == Access::ReadWrite {
+        let (wal, recovery) = Wal::open(vfs.clone(), &wal_dir, wal_options)?;
+        return Ok((Some(Arc::new(wal)), Some(recovery.end)));
+    }
+    // Read-only: the replay finds the end, changing nothing.
+    Ok((None, None))
+}
+
+/// A read-only open of a database whose log directory is missing: damage
+/// if the checkpoint recorded log records as durable.
+fn missing_log(wal_dir: &Path, payload: &Payload, mode: RecoveryMode) -> Result<keel_wal::ReadEnd> {
+    if payload.log_end > Lsn::FIRST.0 && mode == RecoveryMode::Strict {
+        return Err(Error::Corruption(format!(
+            "{}: the log directory is missing, but the checkpoint recorded every record before {} as durable",
+            wal_dir.display(),
+            payload.log_end
+        )));
+    }
+    Ok(keel_wal::ReadEnd::Clean {
+        next_lsn: Lsn::FIRST,
+    })
+}
+
+/// Replays the log from `reader`: commits above the fold point into the
+/// delta, prepared transactions by their decision. Stops at `known_end`
+/// (where opening the log for writing found its end) or, read-only, where
+/// the reader finds it. Returns how the log ends.
+fn replay(
+    mut reader: Reader,
+    known_end: Option<keel_wal::ReadEnd>,
+    recovery: &mut keel_mvcc::Recovery,
+    log: &WalLog,
+    pager: &Pager,
+    report: &mut RecoveryReport,
+) -> Result<keel_wal::ReadEnd> {
+    let stop = known_end
+        .as_ref()
+        .map_or(Lsn(u64::MAX), keel_wal::ReadEnd::next_lsn);
+    let mut prepared: HashMap<u64, keel_wal::WriteSet> = HashMap::new();
+    for item in reader.by_ref() {
+        let (lsn, record) = item?;
+        if lsn >= stop {
+            break;
+        }
+        report.records_scanned += 1;
+        let commit = match record {
+            Record::Commit(set) => Some((set.transaction_id, set.timestamp, set)),
+            Record::Prepare(set) => {
+                prepared.insert(set.transaction_id, set);
+                None
+            }
+            Record::CommitPrepared {
+                transaction_id,
+                commit_timestamp,
+            } => {
+                let Some(set) = prepared.remove(&transaction_id) else {
+                    return Err(Error::Corruption(format!(
+                        "log record {lsn}: transaction {transaction_id} commits, but its prepare record is not in the log"
+                    )));
+                };
+                Some((transaction_id, commit_timestamp, set))
+            }
+            Record::AbortPrepared { transaction_id } => {
+                prepared.remove(&transaction_id);
+                None
+            }
+            Record::Checkpoint { checkpoint_id, .. } => {
+                if checkpoint_id > pager.checkpoint_id() {
+                    // The log saw a newer checkpoint than the page file
+                    // holds: its meta slot was lost, and the log before it
+                    // may be gone. Refuse rather than lose data.
+                    return Err(Error::Corruption(format!(
+                        "{}: the log records checkpoint {checkpoint_id}, but the newest valid meta slot holds checkpoint {}",
+                        pager.path().display(),
+                        pager.checkpoint_id()
+                    )));
+                }
+                None
+            }
+        };
+        if let Some((transaction_id, timestamp, set)) = commit {
+            let timestamp = Timestamp::from_u64(timestamp);
+            if recovery.replay_commit(transaction_id, timestamp, &mvcc_write_set(&set)?)? {
+                log.note_replayed(timestamp, lsn);
+                report.commits_replayed += 1;
+            }
+        }
+    }
+    for (transaction_id, set) in prepared {
+        recovery.restore_prepared(
+            transaction_id,
+            Timestamp::from_u64(set.timestamp),
+            mvcc_write_set(&set)?,
+        )?;
+    }
+    let found_end = reader.end().cloned();
+    known_end
+        .or(found_end)
+        .ok_or_else(|| Error::Internal("the log reader stopped without an end".into()))
+}
+
+/// The oracle of a read-only database: timestamps for snapshots only,
+/// never persisted, since nothing is committed with them.
+struct SnapshotOracle(HybridClock);
+
+impl TimestampOracle for SnapshotOracle {
+    fn next(&self) -> keel_tso::Result<Timestamp> {
+        Ok(self.0.now())
+    }
+
+    fn next_batch(&self, count: u32) -> keel_tso::Result<TimestampRange> {
+        self.0.reserve(count)
+    }
+
+    fn advance_to(&self, timestamp: Timestamp) -> keel_tso::Result<()> {
+        self.0.advance_to(timestamp);
+        Ok(())
+    }
+
+    fn last_issued(&self) -> Timestamp {
+        self.0.last()
+    }
+}
