@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use keel::{Database, Durability, Isolation, Options};
 
 use crate::dump_format::{DumpReader, DumpWriter, Record};
-use crate::inspect::open_existing;
+use crate::inspect::open_read_only;
 use crate::units::human_bytes;
 
 /// Keys read per batch while dumping.
@@ -111,7 +111,7 @@ fn byte_bar(message: &str, total: u64) -> ProgressBar {
 /// `keel dump DIR FILE`.
 pub fn dump(arguments: &DumpArguments) -> Result<ExitCode> {
     let started = Instant::now();
-    let database = open_existing(
+    let database = open_read_only(
         &arguments.dir,
         Options {
             background_maintenance: false,

@@ -1,14 +1,14 @@
 //! `keel check` and `keel stat`: look at a database directory.
 //!
-//! Both open the database the ordinary way (keel has no read-only open):
-//! recovery runs, and closing writes a checkpoint. Neither starts the
-//! background thread.
+//! Both open the database read-only (`Database::open_read_only`): recovery
+//! runs in memory, and no file is created, changed or removed, so a
+//! damaged database stays exactly as it was found.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use keel::{Database, Options};
+use keel::{Database, Options, RecoveryMode};
 
 use crate::units::human_bytes;
 
@@ -17,6 +17,29 @@ use crate::units::human_bytes;
 pub struct CheckArguments {
     /// The database directory.
     pub dir: PathBuf,
+    /// What recovery does at damage inside the log: `strict` reports it as
+    /// a problem; `point-in-time` reads the log up to the damage and checks
+    /// the state there.
+    #[arg(long, value_enum, default_value_t = RecoveryModeArgument::Strict)]
+    pub recovery_mode: RecoveryModeArgument,
+}
+
+/// `--recovery-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecoveryModeArgument {
+    /// Damage inside the log is a problem.
+    Strict,
+    /// Recover up to the damage.
+    PointInTime,
+}
+
+impl RecoveryModeArgument {
+    fn mode(self) -> RecoveryMode {
+        match self {
+            RecoveryModeArgument::Strict => RecoveryMode::Strict,
+            RecoveryModeArgument::PointInTime => RecoveryMode::PointInTime,
+        }
+    }
 }
 
 /// `keel stat` arguments.
@@ -29,8 +52,8 @@ pub struct StatArguments {
     pub no_count: bool,
 }
 
-/// Opens an existing database for inspection, with errors in plain words.
-pub fn open_existing(dir: &Path, options: Options) -> Result<Database> {
+/// Opens an existing database read-only, with errors in plain words.
+pub fn open_read_only(dir: &Path, options: Options) -> Result<Database> {
     if !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
@@ -38,7 +61,7 @@ pub fn open_existing(dir: &Path, options: Options) -> Result<Database> {
         create_if_missing: false,
         ..options
     };
-    Database::open(dir, options).map_err(|error| match error {
+    Database::open_read_only(dir, options).map_err(|error| match error {
         keel::Error::NotFound { .. } => {
             anyhow::anyhow!("{} holds no keel database", dir.display())
         }
@@ -74,25 +97,50 @@ fn count_entries(database: &Database, name: &str) -> Result<u64> {
     Ok(count)
 }
 
-/// `keel check DIR`: exit status 0 when sound, 1 with the problems found.
+/// `keel check DIR`: exit status 0 when sound, 1 with every problem found
+/// (damage that keeps the database from opening is one).
 pub fn check(arguments: &CheckArguments) -> Result<ExitCode> {
     let dir = &arguments.dir;
-    let database = open_existing(dir, inspection_options())?;
-    let stats = database.stats();
     println!("keel check {}", dir.display());
+    let options = Options {
+        recovery_mode: arguments.recovery_mode.mode(),
+        ..inspection_options()
+    };
+    let database = match open_read_only(dir, options) {
+        Ok(database) => database,
+        Err(error) => {
+            // Damage that keeps recovery from opening is the first problem
+            // to report; anything else (not a database, in use) is an error.
+            let damage = matches!(
+                error.downcast_ref::<keel::Error>(),
+                Some(keel::Error::Corruption(_) | keel::Error::Io(_))
+            );
+            if !damage {
+                return Err(error);
+            }
+            return Ok(report_problems(&[format!("{error:#}")]));
+        }
+    };
+    let stats = database.stats();
+    let recovery = &stats.recovery;
     println!(
         "  checkpoint {}; recovery replayed {} commits from the log{}",
         stats.checkpoint_id,
-        stats.recovery.commits_replayed,
-        if stats.recovery.torn_tail {
-            " and cut a torn tail (a crash during a write)"
+        recovery.commits_replayed,
+        if recovery.torn_tail {
+            " and found a torn tail (a crash during a write; left as it is)"
         } else {
             ""
         }
     );
-    let mut problems = database
-        .check()
-        .with_context(|| format!("reading pages of {} failed", dir.display()))?;
+    let mut problems = Vec::new();
+    if recovery.log_damage_skipped {
+        problems.push("log: damaged; recovered up to the damage (point-in-time)".to_string());
+    }
+    match database.check() {
+        Ok(found) => problems.extend(found),
+        Err(error) => problems.push(format!("reading pages: {error}")),
+    }
     let mut entries = 0u64;
     let names = database.keyspaces();
     for name in &names {
@@ -106,19 +154,23 @@ pub fn check(arguments: &CheckArguments) -> Result<ExitCode> {
         names.len(),
         stats.pages
     );
-    database
-        .close()
-        .with_context(|| format!("closing {} failed", dir.display()))?;
+    if let Err(error) = database.close() {
+        problems.push(format!("closing: {error}"));
+    }
+    Ok(report_problems(&problems))
+}
+
+/// Prints the verdict: OK (exit 0) or every problem (exit 1).
+fn report_problems(problems: &[String]) -> ExitCode {
     if problems.is_empty() {
         println!("  OK: every checksum and invariant holds");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("  {} problem(s):", problems.len());
-        for problem in &problems {
-            println!("  - {problem}");
-        }
-        Ok(ExitCode::FAILURE)
+        return ExitCode::SUCCESS;
     }
+    println!("  {} problem(s):", problems.len());
+    for problem in problems {
+        println!("  - {problem}");
+    }
+    ExitCode::FAILURE
 }
 
 /// The bytes of the regular files under `path`, and how many there are.
@@ -145,7 +197,7 @@ pub fn stat(arguments: &StatArguments) -> Result<ExitCode> {
     let dir = &arguments.dir;
     let (page_file_bytes, _) = disk_usage(&dir.join("pages"));
     let (log_bytes, log_files) = disk_usage(&dir.join("wal"));
-    let database = open_existing(dir, inspection_options())?;
+    let database = open_read_only(dir, inspection_options())?;
     let stats = database.stats();
     println!("keel stat {}", dir.display());
     println!("files");
@@ -162,7 +214,7 @@ pub fn stat(arguments: &StatArguments) -> Result<ExitCode> {
     println!("recovery at this open");
     println!("  log records read {}", stats.recovery.records_scanned);
     println!("  commits replayed {}", stats.recovery.commits_replayed);
-    println!("  torn tail cut    {}", stats.recovery.torn_tail);
+    println!("  torn tail found  {}", stats.recovery.torn_tail);
     println!(
         "  took             {:.1} ms",
         stats.recovery.duration.as_secs_f64() * 1000.0

@@ -381,3 +381,67 @@ fn bench_runs_every_workload_and_prints_a_table() {
     }
     assert!(!dir.exists(), "the scratch directory was removed");
 }
+
+/// Every file under `dir` with its bytes.
+fn directory_bytes(dir: &Path) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(directory_bytes(&path));
+        } else {
+            files.insert(path.clone(), std::fs::read(&path).unwrap());
+        }
+    }
+    files
+}
+
+/// Issue 16, item 4: `keel check` changes no file (read-only open), prints
+/// each problem and exits 1 — here a log segment cut short, which opens
+/// nothing silently; point-in-time mode checks the state before the
+/// damage and still reports the damage.
+#[test]
+fn check_reports_a_shortened_log_and_changes_nothing() {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("db");
+    fill(&dir);
+    let untouched = directory_bytes(&dir);
+    let output = keel(&["check", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(directory_bytes(&dir) == untouched, "check changed a file");
+    let output = keel(&["stat", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(directory_bytes(&dir) == untouched, "stat changed a file");
+
+    let mut segments: Vec<_> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    segments.sort();
+    let segment = segments.last().unwrap().clone();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap()
+        .set_len(30_000)
+        .unwrap();
+    let damaged = directory_bytes(&dir);
+    let output = keel(&["check", dir.to_str().unwrap()]);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(report.contains("1 problem(s)"), "{report}");
+    assert!(
+        report.contains(segment.file_name().unwrap().to_str().unwrap()),
+        "the problem names the file: {report}"
+    );
+    assert!(report.contains("shorter than"), "{report}");
+    assert!(directory_bytes(&dir) == damaged, "check changed a file");
+    let output = keel(&[
+        "check",
+        "--recovery-mode",
+        "point-in-time",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(directory_bytes(&dir) == damaged, "check changed a file");
+}
