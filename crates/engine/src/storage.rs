@@ -175,6 +175,10 @@ const PAYLOAD_MAGIC: &[u8; 4] = b"KEEL";
 const PAYLOAD_VERSION: u32 = 2;
 const PAYLOAD_V1_BYTES: usize = 4 + 4 + 8 + 8 + 8;
 pub(crate) const PAYLOAD_BYTES: usize = PAYLOAD_V1_BYTES + 8;
+const _: () = assert!(
+    PAYLOAD_BYTES == 40,
+    "docs/FORMAT.md: the payload is 40 bytes"
+);
 
 impl Payload {
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -264,6 +268,15 @@ mod tests {
         };
         assert_eq!(Payload::decode(&payload.encode()).unwrap(), payload);
         assert!(Payload::decode(b"KEEL").is_err());
+        // Version 1 (no log end) reads with log end = replay position.
+        let mut version_1 = payload.encode()[..PAYLOAD_V1_BYTES].to_vec();
+        version_1[4..8].copy_from_slice(&1u32.to_le_bytes());
+        let old = Payload::decode(&version_1).unwrap();
+        assert_eq!((old.replay_lsn, old.log_end), (7, 7));
+        // A log end before the replay position is damage.
+        let mut backwards = payload.encode();
+        backwards[32..40].copy_from_slice(&6u64.to_le_bytes());
+        assert!(Payload::decode(&backwards).is_err());
         let mut foreign = payload.encode();
         foreign[0] = b'X';
         assert!(Payload::decode(&foreign).is_err());
