@@ -14,6 +14,8 @@ pub const ENV_SEED: &str = "KEEL_TORTURE_SEED";
 pub const ENV_IMAGES: &str = "KEEL_TORTURE_IMAGES";
 /// The environment variable giving the time budget in seconds.
 pub const ENV_SECONDS: &str = "KEEL_TORTURE_SECONDS";
+/// The environment variable giving how many seeds to run (1: replay one).
+pub const ENV_SEEDS: &str = "KEEL_TORTURE_SEEDS";
 /// The environment variable giving the rounds per seed.
 pub const ENV_ROUNDS_PER_SEED: &str = "KEEL_TORTURE_ROUNDS_PER_SEED";
 
@@ -28,6 +30,8 @@ pub struct Config {
     pub images: Option<u64>,
     /// Stop once this much time has passed (checked between rounds).
     pub duration: Option<Duration>,
+    /// Stop after this many seeds (1: replay one seed's run).
+    pub seeds: Option<u64>,
     /// Rounds per seed.
     pub rounds_per_seed: u64,
     /// Recent events kept for a failure report.
@@ -41,6 +45,7 @@ impl Config {
             seed,
             images: Some(images),
             duration: None,
+            seeds: None,
             rounds_per_seed: ROUNDS_PER_SEED_DEFAULT,
             recent_events: TRACE_RECENT_EVENTS_DEFAULT,
         }
@@ -55,9 +60,20 @@ impl Config {
         }
     }
 
+    /// The run of seed `seed` alone, all its rounds: what replays a
+    /// divergence.
+    pub fn replay(seed: u64) -> Config {
+        Config {
+            images: None,
+            seeds: Some(1),
+            ..Config::images(seed, 0)
+        }
+    }
+
     /// `default`, with what the environment sets: [`ENV_SEED`],
-    /// [`ENV_IMAGES`], [`ENV_SECONDS`], [`ENV_ROUNDS_PER_SEED`]. Setting
-    /// either budget replaces both of the default's.
+    /// [`ENV_IMAGES`], [`ENV_SECONDS`], [`ENV_SEEDS`],
+    /// [`ENV_ROUNDS_PER_SEED`]. Setting any budget replaces all of the
+    /// default's.
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] for a value that is not a number.
@@ -68,9 +84,11 @@ impl Config {
         }
         let images = read_number(ENV_IMAGES)?;
         let seconds = read_number(ENV_SECONDS)?;
-        if images.is_some() || seconds.is_some() {
+        let seeds = read_number(ENV_SEEDS)?;
+        if images.is_some() || seconds.is_some() || seeds.is_some() {
             config.images = images;
             config.duration = seconds.map(Duration::from_secs);
+            config.seeds = seeds;
         }
         if let Some(rounds) = read_number(ENV_ROUNDS_PER_SEED)? {
             config.rounds_per_seed = rounds;
@@ -84,7 +102,7 @@ impl Config {
     /// # Errors
     /// [`ConfigError::NoBudget`], [`ConfigError::NoRounds`].
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.images.is_none() && self.duration.is_none() {
+        if self.images.is_none() && self.duration.is_none() && self.seeds.is_none() {
             return Err(ConfigError::NoBudget);
         }
         if self.rounds_per_seed == 0 {
@@ -118,8 +136,8 @@ pub enum ConfigError {
         /// Its value.
         value: String,
     },
-    /// Neither an image budget nor a duration: the run would not end.
-    #[error("a simulator run needs an image budget or a duration")]
+    /// No image, time or seed budget: the run would not end.
+    #[error("a simulator run needs an image, time or seed budget")]
     NoBudget,
     /// Zero rounds per seed.
     #[error("rounds per seed must be at least 1")]

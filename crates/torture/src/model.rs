@@ -349,6 +349,43 @@ impl Model {
         prefixes
     }
 
+    /// A value (or keyspace) in `found` that no commit considered ever
+    /// wrote: a resurrection rather than a loss.
+    pub fn never_written(&self, found: &State) -> Option<Difference> {
+        let prefixes = self.prefixes();
+        for (name, entries) in found.contents() {
+            let written = |key: &Vec<u8>, value: &Value| {
+                prefixes.iter().any(|(_, state)| {
+                    state
+                        .keyspaces
+                        .get(name)
+                        .and_then(|keyspace| keyspace.entries.get(key))
+                        == Some(value)
+                })
+            };
+            if !prefixes
+                .iter()
+                .any(|(_, state)| state.keyspaces.contains_key(name))
+            {
+                return Some(Difference {
+                    keyspace: name.to_string(),
+                    key: None,
+                    expected: None,
+                    found: Some("present".into()),
+                });
+            }
+            if let Some((key, value)) = entries.iter().find(|(key, value)| !written(key, value)) {
+                return Some(Difference {
+                    keyspace: name.to_string(),
+                    key: Some(String::from_utf8_lossy(key).into_owned()),
+                    expected: None,
+                    found: Some(describe(value)),
+                });
+            }
+        }
+        None
+    }
+
     /// Checks a recovered state. On success the model continues from it
     /// (the recovered state is durable: recovery syncs what it keeps).
     /// On failure, the verdict says which prefix came closest, with the
@@ -472,11 +509,18 @@ mod tests {
         model.acknowledge(write("a", Some("1")), true);
         let mut found = state_of(&[write("a", Some("1"))]);
         found.apply(&write("ghost", Some("boo")).effects[0]);
+        let ghost = model.never_written(&found).unwrap();
+        assert_eq!(ghost.key.as_deref(), Some("ghost"));
         let (verdict, difference) = model.recover(&found).unwrap_err();
         assert!(!verdict.exact);
         assert_eq!(verdict.closest, 1);
         assert_eq!(difference.key.as_deref(), Some("ghost"));
         assert_eq!(difference.expected, None);
+        // A state some prefix explains holds nothing never written.
+        assert_eq!(
+            model.never_written(&state_of(&[write("a", Some("1"))])),
+            None
+        );
     }
 
     #[test]

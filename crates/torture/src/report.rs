@@ -63,19 +63,33 @@ pub enum Finding {
         /// Where the recovered state differs from the durable prefix.
         difference: Box<Difference>,
     },
-    /// The recovered state is no prefix of the commits: something appeared
-    /// that no commit wrote, or a commit is there in part.
+    /// The recovered state holds a value (or keyspace) no commit wrote.
+    #[error(
+        "recovered a write no commit made ({durable} durable, {attempted} attempted): {difference}"
+    )]
+    Resurrected {
+        /// Commits since the last recovery acknowledged durable.
+        durable: usize,
+        /// Commits attempted since the last recovery.
+        attempted: usize,
+        /// The value no commit wrote.
+        difference: Box<Difference>,
+    },
+    /// The recovered state is no prefix of the commits, though each value
+    /// in it was written by one: commits lost from the middle of the
+    /// history, or a commit there in part.
     #[error(
         "recovered a state no prefix of the commits gives ({durable} durable, {attempted} attempted; closest: {closest}); first difference: {difference}"
     )]
-    Resurrected {
+    Unexplained {
         /// Commits since the last recovery acknowledged durable.
         durable: usize,
         /// The prefix the recovered state comes closest to.
         closest: usize,
         /// Commits attempted since the last recovery.
         attempted: usize,
-        /// Where the recovered state differs from the closest prefix.
+        /// Where the recovered state differs from the closest prefix (or
+        /// the durable one, when closer to an older prefix).
         difference: Box<Difference>,
     },
     /// The database did not open after a crash.
@@ -137,7 +151,11 @@ impl fmt::Display for Divergence {
         for event in &self.recent_events {
             writeln!(f, "    {event}")?;
         }
-        write!(f, "  replay: KEEL_TORTURE_SEED={} (one seed)", self.seed)
+        write!(
+            f,
+            "  replay: Config::replay({}), or KEEL_TORTURE_SEED={} KEEL_TORTURE_SEEDS=1",
+            self.seed, self.seed
+        )
     }
 }
 
@@ -162,8 +180,11 @@ pub struct Counts {
     pub verified: u64,
     /// Durable commits missing after a crash (must be 0).
     pub lost: u64,
-    /// Images with writes no prefix of the commits explains (must be 0).
+    /// Images holding a write no commit made (must be 0).
     pub resurrected: u64,
+    /// Images whose state is no prefix of the commits though every value
+    /// in it was committed: a middle of the history lost (must be 0).
+    pub unexplained: u64,
     /// Commits refused with a conflict.
     pub conflicts: u64,
     /// Reads (gets and scans) checked against the model.
@@ -224,8 +245,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  after crashes: {} durable commits verified, {} lost, {} images resurrected",
-            c.verified, c.lost, c.resurrected
+            "  after crashes: {} durable commits verified, {} lost, {} images with a resurrected write, {} with no prefix of the history",
+            c.verified, c.lost, c.resurrected, c.unexplained
         )?;
         writeln!(
             f,

@@ -92,8 +92,9 @@ pub fn run(config: &Config) -> Report {
     let mut seed = config.seed;
     while !runner.budget_spent() {
         let mut run = SeedRun::new(seed);
+        let outcome = run.run(&mut runner);
         runner.counts.seeds += 1;
-        if let Err(found) = run.run(&mut runner) {
+        if let Err(found) = outcome {
             divergence = Some(*found);
             break;
         }
@@ -119,8 +120,12 @@ struct Runner<'a> {
 impl Runner<'_> {
     fn budget_spent(&self) -> bool {
         self.config
-            .images
-            .is_some_and(|images| self.counts.images >= images)
+            .seeds
+            .is_some_and(|seeds| self.counts.seeds >= seeds)
+            || self
+                .config
+                .images
+                .is_some_and(|images| self.counts.images >= images)
             || self
                 .config
                 .duration
@@ -392,9 +397,16 @@ impl SeedRun {
                         first_lost: self.model.label(verdict.closest).to_string(),
                         difference,
                     })
-                } else {
+                } else if let Some(ghost) = self.model.never_written(&found) {
                     runner.counts.resurrected += 1;
                     Err(Finding::Resurrected {
+                        durable: verdict.durable,
+                        attempted: verdict.attempted,
+                        difference: Box::new(ghost),
+                    })
+                } else {
+                    runner.counts.unexplained += 1;
+                    Err(Finding::Unexplained {
                         durable: verdict.durable,
                         closest: verdict.closest,
                         attempted: verdict.attempted,
