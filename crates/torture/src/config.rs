@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::disk::Disk;
 use crate::trace::TRACE_RECENT_EVENTS_DEFAULT;
 
 /// Rounds (crash cycles) one seed runs before the next seed starts on a
@@ -36,6 +37,8 @@ pub struct Config {
     pub rounds_per_seed: u64,
     /// Recent events kept for a failure report.
     pub recent_events: usize,
+    /// The disk the database sees (an honest one but for self-tests).
+    pub disk: Disk,
 }
 
 impl Config {
@@ -48,6 +51,7 @@ impl Config {
             seeds: None,
             rounds_per_seed: ROUNDS_PER_SEED_DEFAULT,
             recent_events: TRACE_RECENT_EVENTS_DEFAULT,
+            disk: Disk::Honest,
         }
     }
 

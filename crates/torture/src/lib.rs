@@ -8,6 +8,8 @@
 //!
 //! * `config.rs`: [`Config`] — seeds, image or time budget, from the
 //!   environment for long runs.
+//! * `disk.rs`: the honest simulated disk, or one that ignores `fsync`
+//!   (the simulator's self-test).
 //! * `model.rs`: the visible state and the commit history.
 //! * `scheduler.rs`: the seeded choice of steps among several open
 //!   transactions.
@@ -20,6 +22,7 @@
 //! public API).
 
 pub mod config;
+pub mod disk;
 pub mod model;
 pub mod report;
 pub mod scheduler;
@@ -28,4 +31,5 @@ pub mod trace;
 pub mod workload;
 
 pub use config::{Config, ConfigError};
+pub use disk::Disk;
 pub use report::{Counts, CrashRecord, Divergence, Finding, Report};

@@ -25,15 +25,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keel::{Database, Durability, Options};
-use keel_io::{CrashMode, SimVfs, Vfs};
+use keel_io::{CrashMode, SimVfs};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 pub use crate::config::Config;
+use crate::disk::Disk;
 use crate::model::{KeyspaceState, Model, State};
 pub use crate::report::Report;
 use crate::report::{Counts, CrashRecord, Divergence, Finding};
@@ -91,7 +91,7 @@ pub fn run(config: &Config) -> Report {
     let mut divergence = None;
     let mut seed = config.seed;
     while !runner.budget_spent() {
-        let mut run = SeedRun::new(seed);
+        let mut run = SeedRun::new(seed, config.disk);
         let outcome = run.run(&mut runner);
         runner.counts.seeds += 1;
         if let Err(found) = outcome {
@@ -166,6 +166,7 @@ struct SeedRun {
     seed: u64,
     rng: SmallRng,
     vfs: SimVfs,
+    disk: Disk,
     options: Options,
     model: Model,
     serial: u64,
@@ -179,13 +180,14 @@ struct SeedRun {
 }
 
 impl SeedRun {
-    fn new(seed: u64) -> SeedRun {
+    fn new(seed: u64, disk: Disk) -> SeedRun {
         let mut rng = SmallRng::seed_from_u64(seed);
         let options = options(&mut rng);
         SeedRun {
             seed,
             rng,
             vfs: SimVfs::new(seed),
+            disk,
             options,
             model: Model::default(),
             serial: 0,
@@ -222,8 +224,11 @@ impl SeedRun {
     }
 
     fn open(&self) -> keel::Result<Database> {
-        let vfs: Arc<dyn Vfs> = Arc::new(self.vfs.clone());
-        Database::open_with_vfs(vfs, Path::new(DATABASE_DIR), self.options.clone())
+        Database::open_with_vfs(
+            self.disk.over(&self.vfs),
+            Path::new(DATABASE_DIR),
+            self.options.clone(),
+        )
     }
 
     fn crash_mode(&mut self) -> CrashMode {

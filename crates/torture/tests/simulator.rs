@@ -61,3 +61,25 @@ fn one_seed_replays_one_run_exactly() {
     let other = run(&Config { seed: 43, ..config });
     assert_ne!(first.trace_hash, other.trace_hash);
 }
+
+/// The simulator's self-test: on a disk that acknowledges `fsync` without
+/// syncing, crashes lose acknowledged commits, and a run must say so.
+#[test]
+fn a_disk_that_ignores_fsync_is_caught() {
+    let config = Config {
+        disk: keel_torture::Disk::IgnoresFsync,
+        ..Config::images(1_000, 2_000)
+    };
+    let report = run(&config);
+    let divergence = report
+        .divergence
+        .as_ref()
+        .expect("a lying disk went unnoticed");
+    eprintln!("{report}");
+    assert!(divergence.seed >= 1_000);
+    assert!(report.to_string().contains("FAILED"));
+    assert!(
+        report.counts.images < 2_000,
+        "found only at the end: {report}"
+    );
+}
