@@ -92,6 +92,10 @@ pub enum Finding {
         /// the durable one, when closer to an older prefix).
         difference: Box<Difference>,
     },
+    /// Before any crash, the database's contents differ from the
+    /// acknowledged commits.
+    #[error("the open database differs from its acknowledged commits: {0}")]
+    LiveMismatch(Box<Difference>),
     /// The database did not open after a crash.
     #[error("reopen after the crash failed: {0}")]
     OpenFailed(String),

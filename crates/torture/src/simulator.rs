@@ -258,6 +258,9 @@ impl SeedRun {
         if !self.vfs.power_lost() {
             self.work_operations
                 .insert(kind, self.vfs.operations() - start);
+            if self.rng.random_bool(0.2) {
+                self.check_live(&db, runner)?;
+            }
         }
         let point = self.end(db, crash_point, runner)?;
         let mode = self.crash_mode();
@@ -369,6 +372,26 @@ impl SeedRun {
         })?;
         self.model.all_durable();
         Ok(None)
+    }
+
+    /// Before a crash: the database holds exactly the acknowledged
+    /// commits, and `check()` finds nothing.
+    fn check_live(&mut self, db: &Database, runner: &mut Runner<'_>) -> Result<(), Finding> {
+        let found = read_state(db).map_err(|error| Finding::ReadBackFailed(error.to_string()))?;
+        let problems = db
+            .check()
+            .map_err(|error| Finding::CheckFailed(vec![error.to_string()]))?;
+        runner
+            .trace
+            .event(format_args!("live check: {} problems", problems.len()));
+        if !problems.is_empty() {
+            return Err(Finding::CheckFailed(problems));
+        }
+        let current = self.model.current();
+        match current.first_difference(&found) {
+            None => Ok(()),
+            Some(difference) => Err(Finding::LiveMismatch(Box::new(difference))),
+        }
     }
 
     /// Compares the recovered database with the model and runs `check()`.
