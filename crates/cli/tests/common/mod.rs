@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test file uses part of the support.
 
+pub mod resp;
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -61,6 +63,15 @@ impl ServeProcess {
     /// Starts `keel serve` on a free port over `dir`, with `extra` flags,
     /// and waits until it accepts connections.
     pub fn start(dir: &Path, extra: &[&str]) -> ServeProcess {
+        let mut process = ServeProcess::spawn(dir, extra);
+        process.wait_until_listening();
+        process
+    }
+
+    /// Starts `keel serve` on a free port over `dir`, with `extra` flags,
+    /// without waiting: it may still be recovering (a kill loop uses this
+    /// to kill it mid-recovery).
+    pub fn spawn(dir: &Path, extra: &[&str]) -> ServeProcess {
         let port = free_port();
         let log = dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
@@ -76,24 +87,44 @@ impl ServeProcess {
             .stderr(log_file)
             .spawn()
             .unwrap();
-        let mut process = ServeProcess {
+        ServeProcess {
             child,
             port,
             dir: dir.to_path_buf(),
             log,
-        };
+        }
+    }
+
+    /// Waits until the server accepts connections; fails the test, with
+    /// its log, if it exits first or takes longer than
+    /// [`STARTUP_TIMEOUT`].
+    pub fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = process.child.try_wait().unwrap() {
-                panic!("keel serve exited early with {status}");
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "keel serve exited early with {status}; its log:\n{}",
+                    self.log_text()
+                );
             }
             assert!(
                 Instant::now() < deadline,
-                "keel serve did not start listening"
+                "keel serve did not start listening; its log:\n{}",
+                self.log_text()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
-        process
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A raw RESP connection ([`resp::Connection`]), for tests that must
+    /// know exactly which replies arrived.
+    pub fn resp(&self) -> resp::Connection {
+        resp::Connection::open(self.port).unwrap()
     }
 
     /// A `redis` crate connection.
