@@ -304,8 +304,11 @@ impl Database {
         Catalog::drop_keyspace(self, name)
     }
 
-    /// Folds every committed change into the B+tree and writes a
-    /// checkpoint now; the log before it is deleted (or archived).
+    /// Syncs the log, folds committed changes into the B+tree (up to the
+    /// snapshot of the oldest open transaction: newer ones stay in the log
+    /// for replay) and writes a checkpoint now; the log before the first
+    /// commit it does not hold is deleted (or archived). Every commit
+    /// acknowledged before the call is durable when it returns.
     ///
     /// # Errors
     /// [`Error::Io`] (which poisons the database for writes),

@@ -259,12 +259,19 @@ fn remove_id(shared: &Shared, id: u32) -> Result<u64> {
 /// under way names: the leftovers of a load or a `drop_keyspace` that a
 /// crash interrupted. One seek per id present. The caller holds the
 /// maintenance lock.
-pub(crate) fn orphan_ids(shared: &Shared) -> Result<Vec<u32>> {
+/// The keyspace ids whose keys may be in the base: the catalog's, the
+/// loads under way, and the catalog itself.
+pub(crate) fn live_ids(shared: &Shared) -> HashSet<u32> {
     // Loads first: a load leaves the set only once the catalog names it.
-    let mut known: HashSet<u32> = shared.loading.lock().keys().copied().collect();
-    known.extend(shared.catalog.read().ids());
+    let mut live: HashSet<u32> = shared.loading.lock().keys().copied().collect();
+    live.extend(shared.catalog.read().ids());
+    live.insert(keyspace::CATALOG);
+    live
+}
+
+pub(crate) fn orphan_ids(shared: &Shared) -> Result<Vec<u32>> {
+    let mut known = live_ids(shared);
     known.extend(shared.dropped.lock().iter().copied());
-    known.insert(keyspace::CATALOG);
     let mut orphans = Vec::new();
     let mut next = Some(0u32);
     while let Some(from) = next {

@@ -121,11 +121,15 @@ pub(crate) fn fold(shared: &Shared) -> Result<Timestamp> {
         let _ = shared.manager.collect_garbage();
         return Ok(shared.manager.fold_point());
     }
+    // Taken after the safe point: a keyspace created since has no folded
+    // commits yet (its handle exists only after its creation committed).
     let mut sink = Sink {
         tree: &shared.tree,
         expired_before_ms: safe_point.physical_ms().min(now_ms()),
         expired: 0,
         bytes_changed: 0,
+        live_ids: crate::load::live_ids(shared),
+        last_id: None,
     };
     let report = shared.manager.fold(safe_point, &mut sink)?;
     Counters::add(&shared.counters.folds, 1);

@@ -1,6 +1,7 @@
 //! The base: the B+tree as keel-mvcc's [`BaseStore`] and [`FoldSink`], the
 //! encoding of values in it, and the checkpoint payload that names it.
 
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use keel_pager::PageId;
 use keel_tso::Timestamp;
 
 use crate::error::{Error, Result};
+use crate::log::KEYSPACE_PREFIX_BYTES;
 
 /// Value flag: an expiry time follows.
 const FLAG_EXPIRES: u8 = 1;
@@ -116,10 +118,40 @@ pub(crate) struct Sink<'a> {
     /// Key and value bytes written or removed: how much of the base the
     /// fold changed (the pages it dirtied hold about this much).
     pub(crate) bytes_changed: u64,
+    /// The keyspace ids a key may be written under; a put under any other
+    /// id (a keyspace dropped before, or while, a transaction wrote to it,
+    /// also when that commit is replayed after a crash) is folded as a
+    /// delete, so the base never holds keys no keyspace names.
+    pub(crate) live_ids: HashSet<u32>,
+    /// The last key's keyspace id and whether it is live (keys come sorted,
+    /// so ids come in runs).
+    pub(crate) last_id: Option<(u32, bool)>,
+}
+
+impl Sink<'_> {
+    fn is_live(&mut self, key: &Bytes) -> bool {
+        let Some(prefix) = key.get(..KEYSPACE_PREFIX_BYTES) else {
+            return true;
+        };
+        let id = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        match self.last_id {
+            Some((last, live)) if last == id => live,
+            _ => {
+                let live = self.live_ids.contains(&id);
+                self.last_id = Some((id, live));
+                live
+            }
+        }
+    }
 }
 
 impl FoldSink for Sink<'_> {
     fn apply(&mut self, key: &Bytes, change: &Change) -> Result<(), BoxError> {
+        let change = if self.is_live(key) {
+            change
+        } else {
+            &Change::Delete
+        };
         match change {
             Change::Put {
                 value,
