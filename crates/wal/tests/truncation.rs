@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_io::{CrashMode, SimVfs, Vfs};
+use keel_io::{CrashMode, CrashPoints, CrashSweep, SimVfs, Vfs};
 use keel_wal::{
     Durability, Error, Lsn, Reader, Record, RecoveryMode, Wal, WalOptions, segment::list_segments,
 };
@@ -125,51 +125,57 @@ fn every_crash_point_of_an_archiving_truncation_keeps_every_record() {
     assert!(archived.len() >= 40, "{}", archived.len());
     drop(wal);
 
-    let mut images = 0;
-    for crash_point in 0..=operations {
-        for mode in CrashMode::ALL {
-            let vfs = SimVfs::new(1);
-            let wal = filled(&vfs, options(true, 0));
-            vfs.set_crash_point(Some(vfs.operations() + crash_point));
+    let report = CrashSweep::with_setup(
+        1,
+        |vfs: &SimVfs| filled(vfs, options(true, 0)),
+        |_, wal: Wal| {
             let _ = wal.truncate_before(cut);
             std::mem::forget(wal);
-            vfs.crash(mode);
-            let context = format!("crash point {crash_point}/{operations} {mode:?}");
-            // Every record is in the log or in a complete archive copy.
-            let in_log = list_segments(&vfs, Path::new(DIR)).unwrap();
-            let log_from = in_log[0].0;
-            let log = lsns(&vfs, DIR, log_from).unwrap_or_else(|e| panic!("{context}: {e}"));
-            assert_eq!(log.last(), Some(&Lsn(RECORDS)), "{context}");
-            if log_from > Lsn::FIRST {
-                let archive =
-                    lsns(&vfs, ARCHIVE, Lsn::FIRST).unwrap_or_else(|e| panic!("{context}: {e}"));
-                assert!(
-                    archive.last().is_some_and(|last| last.next() >= log_from),
-                    "{context}: archive ends at {:?}, log starts at {log_from}",
-                    archive.last()
-                );
-            }
-            // No half-written copy ever carries a segment's name.
-            if let Ok(files) = vfs.list(Path::new(ARCHIVE)) {
-                for file in files
-                    .iter()
-                    .filter(|f| f.extension().is_some_and(|e| e == "wal"))
-                {
-                    let size = vfs
-                        .open(file, keel_io::OpenMode::Existing)
-                        .unwrap()
-                        .size()
-                        .unwrap();
-                    assert_eq!(size, 64 << 10, "{context}: {file:?} is a partial copy");
-                }
-            }
-            let (wal, _) = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), options(true, 0))
-                .unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
-            assert_eq!(wal.next_lsn(), Lsn(RECORDS + 1), "{context}");
-            images += 1;
+        },
+    )
+    .modes(&CrashMode::ALL)
+    .points(CrashPoints::Every)
+    .run(|vfs, (), image| {
+        let context = image.to_string();
+        // Every record is in the log or in a complete archive copy.
+        let in_log = list_segments(vfs, Path::new(DIR)).unwrap();
+        let log_from = in_log[0].0;
+        let log = lsns(vfs, DIR, log_from).unwrap_or_else(|e| panic!("{context}: {e}"));
+        assert_eq!(log.last(), Some(&Lsn(RECORDS)), "{context}");
+        if log_from > Lsn::FIRST {
+            let archive =
+                lsns(vfs, ARCHIVE, Lsn::FIRST).unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert!(
+                archive.last().is_some_and(|last| last.next() >= log_from),
+                "{context}: archive ends at {:?}, log starts at {log_from}",
+                archive.last()
+            );
         }
-    }
-    eprintln!("truncation crash images checked: {images}");
+        // No half-written copy ever carries a segment's name.
+        if let Ok(files) = vfs.list(Path::new(ARCHIVE)) {
+            for file in files
+                .iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "wal"))
+            {
+                let size = vfs
+                    .open(file, keel_io::OpenMode::Existing)
+                    .unwrap()
+                    .size()
+                    .unwrap();
+                assert_eq!(size, 64 << 10, "{context}: {file:?} is a partial copy");
+            }
+        }
+        let (wal, _) = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), options(true, 0))
+            .unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
+        assert_eq!(wal.next_lsn(), Lsn(RECORDS + 1), "{context}");
+        Ok(())
+    });
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(
+        report.operations, operations,
+        "the sweep crashes the truncation"
+    );
+    println!("truncation crash sweep: {} crash images", report.images);
 }
 
 #[test]
