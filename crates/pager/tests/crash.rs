@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{Model, contents, options, verify};
-use keel_io::{CrashMode, SimVfs};
+use keel_io::{CrashMode, CrashPoints, CrashSweep, SimVfs};
 use keel_pager::{PageId, Pager};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -164,27 +164,24 @@ fn crash_everywhere(seed: u64) -> u64 {
         ROUNDS + 1,
         "the workload runs clean"
     );
-    let operations = clean.operations();
+    let report = CrashSweep::new(seed, |vfs: &SimVfs| workload(vfs, seed))
+        .modes(&CrashMode::ALL)
+        .points(CrashPoints::Every)
+        .run(|vfs, outcome, image| {
+            check_recovery(vfs, outcome, &image.to_string());
+            Ok(())
+        });
+    assert!(report.is_clean(), "{report}");
     assert!(
-        operations > 50,
-        "only {operations} operations: too little to test"
+        report.operations > 50,
+        "only {} operations: too little to test",
+        report.operations
     );
-    let mut images = 0;
-    for crash_point in 0..=operations {
-        for mode in CrashMode::ALL {
-            let vfs = SimVfs::new(seed);
-            vfs.set_crash_point(Some(crash_point));
-            let outcome = workload(&vfs, seed);
-            vfs.crash(mode);
-            check_recovery(
-                &vfs,
-                &outcome,
-                &format!("seed {seed}, crash at operation {crash_point} of {operations}, {mode:?}"),
-            );
-            images += 1;
-        }
-    }
-    images
+    println!(
+        "page file crash sweep, seed {seed}: {} crash images",
+        report.images
+    );
+    report.images
 }
 
 #[test]
@@ -193,6 +190,6 @@ fn a_crash_at_every_operation_leaves_the_last_durable_checkpoint() {
     for seed in [1, 2, 3] {
         images += crash_everywhere(seed);
     }
-    eprintln!("page file crash images checked: {images}");
+    println!("page file crash images checked: {images}");
     assert!(images > 600);
 }
