@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use common::{VALUE_LENGTHS, key, value};
 use keel_btree::{BTree, check_pages_in_use};
-use keel_io::{CrashMode, SimVfs, Vfs};
+use keel_io::{CrashMode, CrashPoints, CrashSweep, SimVfs, Vfs};
 use keel_pager::{PageId, Pager};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -160,27 +160,24 @@ fn crash_everywhere(seed: u64) -> u64 {
         outcome.dirty_evictions > 0,
         "the pool is small enough to evict dirty pages"
     );
-    let operations = clean.operations();
+    let report = CrashSweep::new(seed, |vfs: &SimVfs| workload(vfs, seed))
+        .modes(&CrashMode::ALL)
+        .points(CrashPoints::Every)
+        .run(|vfs, outcome, image| {
+            check_recovery(vfs, outcome, &image.to_string());
+            Ok(())
+        });
+    assert!(report.is_clean(), "{report}");
     assert!(
-        operations > 30,
-        "only {operations} operations: too little to test"
+        report.operations > 30,
+        "only {} operations: too little to test",
+        report.operations
     );
-    let mut images = 0;
-    for crash_point in 0..=operations {
-        for mode in CrashMode::ALL {
-            let vfs = SimVfs::new(seed);
-            vfs.set_crash_point(Some(crash_point));
-            let outcome = workload(&vfs, seed);
-            vfs.crash(mode);
-            check_recovery(
-                &vfs,
-                &outcome,
-                &format!("seed {seed}, crash at {crash_point} of {operations}, {mode:?}"),
-            );
-            images += 1;
-        }
-    }
-    images
+    println!(
+        "B+tree crash sweep, seed {seed}: {} crash images",
+        report.images
+    );
+    report.images
 }
 
 #[test]
@@ -189,6 +186,6 @@ fn a_crash_at_every_operation_leaves_the_tree_of_the_last_durable_checkpoint() {
     for seed in [1, 2] {
         images += crash_everywhere(seed);
     }
-    eprintln!("B+tree crash images checked: {images}");
+    println!("B+tree crash images checked: {images}");
     assert!(images > 200);
 }
