@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use keel_io::{CrashMode, FaultMode, Op, SimVfs, Vfs};
+use keel_io::{CrashMode, CrashPoints, CrashSweep, FaultMode, Op, SimVfs, Vfs};
 use keel_tso::{
     Error, LocalOracle, ManualClock, OracleOptions, PhysicalClock, Timestamp, TimestampOracle,
 };
@@ -157,12 +157,27 @@ fn check_reopen(vfs: &Arc<SimVfs>, issued: &Issued, context: &str) {
     }
 }
 
-/// Seeds to try for `mode`: one for the deterministic modes.
-fn seeds(mode: CrashMode) -> std::ops::Range<u64> {
-    match mode {
-        CrashMode::ProcessKill | CrashMode::LoseUnsynced => 0..1,
-        _ => 0..RANDOM_SEEDS,
+/// The crash modes to try on disks of `seed`: every mode on the first, the
+/// modes that draw random numbers on the others.
+fn modes(seed: u64) -> &'static [CrashMode] {
+    if seed == 0 {
+        &CrashMode::ALL
+    } else {
+        &[CrashMode::KeepRandomSubset, CrashMode::TornSectors]
     }
+}
+
+/// The oracle's directory, made durable: set up before any crash point.
+fn make_directory(vfs: &SimVfs) {
+    vfs.create_dir_all(Path::new(DIRECTORY)).unwrap();
+    vfs.sync_dir(Path::new("/")).unwrap();
+}
+
+/// The first run on a shared handle of the sweep's disk.
+fn first_run_on(vfs: &SimVfs) -> Issued {
+    let mut issued = Issued::default();
+    first_run(&Arc::new(vfs.clone()), &mut issued);
+    issued
 }
 
 /// The mutating operations of the workload, from its first to the number
@@ -186,22 +201,20 @@ fn workload_operations() -> (u64, u64) {
 fn no_timestamp_is_reissued_after_a_crash_at_any_operation() {
     let (base, total) = workload_operations();
     let mut images = 0_u64;
-    for crash_point in base..=total {
-        for mode in CrashMode::ALL {
-            for seed in seeds(mode) {
-                let vfs = new_disk(seed);
-                vfs.set_crash_point(Some(crash_point));
-                let mut issued = Issued::default();
-                first_run(&vfs, &mut issued);
-                vfs.crash(mode);
-                let context = format!("crash at operation {crash_point}, {mode:?}, seed {seed}");
-                check_reopen(&vfs, &issued, &context);
-                images += 1;
-            }
-        }
+    for seed in 0..RANDOM_SEEDS {
+        let report = CrashSweep::with_setup(seed, make_directory, |vfs, ()| first_run_on(vfs))
+            .modes(modes(seed))
+            .points(CrashPoints::Every)
+            .run(|vfs, issued, image| {
+                check_reopen(&Arc::new(vfs.clone()), issued, &image.to_string());
+                Ok(())
+            });
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.operations, total - base);
+        images += report.images;
     }
-    eprintln!(
-        "oracle_crash: {images} crash images checked (operations {base}..={total}, {} modes)",
+    println!(
+        "oracle_crash: {images} crash images (operations {base}..={total}, {} modes, {RANDOM_SEEDS} seeds for the random ones)",
         CrashMode::ALL.len()
     );
     assert!(images > (total - base) * 4);
@@ -210,31 +223,31 @@ fn no_timestamp_is_reissued_after_a_crash_at_any_operation() {
 #[test]
 fn no_timestamp_is_reissued_after_a_second_crash_during_or_after_reopen() {
     let (base, total) = workload_operations();
-    let mut images = 0_u64;
-    for crash_point in base..=total {
-        for first_mode in CrashMode::ALL {
-            for second_point in 0..=SECOND_RUN_CRASH_POINTS {
-                for second_mode in CrashMode::ALL {
-                    // The same seed replays the same first crash image.
-                    let vfs = new_disk(crash_point);
-                    vfs.set_crash_point(Some(crash_point));
-                    let mut issued = Issued::default();
-                    first_run(&vfs, &mut issued);
-                    vfs.crash(first_mode);
-
-                    vfs.set_crash_point(Some(vfs.operations() + second_point));
-                    second_run(&vfs, &mut issued);
-                    vfs.crash(second_mode);
-                    let context = format!(
-                        "crash at operation {crash_point} ({first_mode:?}), then at operation {second_point} of the reopen ({second_mode:?})"
-                    );
-                    check_reopen(&vfs, &issued, &context);
-                    images += 1;
-                }
-            }
-        }
-    }
-    eprintln!("oracle_crash: {images} double-crash images checked");
+    let report = CrashSweep::with_setup(0, make_directory, |vfs, ()| first_run_on(vfs))
+        .modes(&CrashMode::ALL)
+        .points(CrashPoints::Every)
+        .seed_per_point()
+        .crash_again(
+            0..=SECOND_RUN_CRASH_POINTS,
+            &CrashMode::ALL,
+            |vfs, issued| second_run(&Arc::new(vfs.clone()), issued),
+        )
+        .run(|vfs, issued, image| {
+            check_reopen(&Arc::new(vfs.clone()), issued, &image.to_string());
+            Ok(())
+        });
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.operations, total - base);
+    let first_images = (report.operations + 1) * 4;
+    assert_eq!(
+        report.images,
+        first_images * (1 + (SECOND_RUN_CRASH_POINTS + 1) * 4)
+    );
+    println!(
+        "oracle_crash: {} crash images, {} of them crashed again during or after the reopen",
+        report.images,
+        report.images - first_images
+    );
 }
 
 #[test]
