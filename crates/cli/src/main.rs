@@ -10,6 +10,8 @@
 //!   keyspaces in the format of docs/FORMAT.md, "Dump files"
 //!   (`dump_format.rs`, `dump.rs`).
 //! - `keel bench`: a built-in workload runner (`bench.rs`).
+//! - `keel torture`: the crash simulator, or a SIGKILL loop on this
+//!   machine's disk (`torture.rs`).
 //!
 //! Errors are printed in plain words with the path involved, and the exit
 //! status is non-zero.
@@ -19,6 +21,7 @@ mod dump;
 mod dump_format;
 mod inspect;
 mod serve;
+mod torture;
 mod units;
 
 use std::io::IsTerminal;
@@ -49,11 +52,19 @@ enum Command {
     Load(dump::LoadArguments),
     /// Run the built-in workloads on a scratch database and print a table.
     Bench(bench::BenchArguments),
+    /// Crash keel over and over and check that nothing acknowledged is lost:
+    /// the simulator, or with --kill-process real processes on this disk.
+    Torture(torture::TortureArguments),
+    /// One child process of `keel torture --kill-process`.
+    #[command(hide = true)]
+    TortureChild(torture::TortureChildArguments),
 }
 
-fn init_logging() {
+/// Logs to standard error at `default_level` unless `RUST_LOG` says
+/// otherwise.
+fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -63,7 +74,12 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let arguments = Arguments::parse();
-    init_logging();
+    // Torture crashes the engine thousands of times on purpose: the
+    // failures it logs are expected, and the report says what matters.
+    init_logging(match arguments.command {
+        Command::Torture(_) | Command::TortureChild(_) => "off",
+        _ => "info",
+    });
     let result = match arguments.command {
         Command::Serve(arguments) => serve::run(&arguments),
         Command::Check(arguments) => inspect::check(&arguments),
@@ -71,6 +87,8 @@ fn main() -> ExitCode {
         Command::Dump(arguments) => dump::dump(&arguments),
         Command::Load(arguments) => dump::load(&arguments),
         Command::Bench(arguments) => bench::run(&arguments),
+        Command::Torture(arguments) => torture::run(&arguments),
+        Command::TortureChild(arguments) => torture::child(&arguments),
     };
     match result {
         Ok(code) => code,

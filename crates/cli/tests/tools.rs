@@ -445,3 +445,38 @@ fn check_reports_a_shortened_log_and_changes_nothing() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(directory_bytes(&dir) == damaged, "check changed a file");
 }
+
+/// `keel torture` runs the simulator and the kill loop, prints a report
+/// naming the seed, and exits 0 when nothing was lost; bad flags exit 2.
+#[test]
+fn torture_reports_and_exits_by_what_it_found() {
+    let output = keel(&["torture", "--seed", "3", "--images", "60"]);
+    let report = text(&output);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("seeds 3.."), "{report}");
+    assert!(report.contains("60 crash images"), "{report}");
+    assert!(report.contains(" 0 lost"), "{report}");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("db");
+    let output = keel(&[
+        "torture",
+        "--kill-process",
+        "--kills",
+        "4",
+        "--seed",
+        "9",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let report = text(&output);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("4 kills"), "{report}");
+    assert!(report.contains(" 0 lost"), "{report}");
+    // The directory now holds a database: a second run refuses it.
+    let output = keel(&["torture", "--kill-process", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+
+    let output = keel(&["torture", "--duration", "5x"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+}

@@ -18,11 +18,17 @@
 //! * `report.rs`: counts, findings and the printable [`Report`].
 //! * `trace.rs`: the run's event hash and recent events.
 //!
+//! [`kill_loop::run`] is the same idea on the real file system: child
+//! processes ([`kill_child`]) committing from several threads, killed with
+//! SIGKILL back to back, each recovering the last one's crash.
+//!
 //! Not simulated: two-phase commit (prepare/decide is not in the engine's
 //! public API).
 
 pub mod config;
 pub mod disk;
+pub mod kill_child;
+pub mod kill_loop;
 pub mod model;
 pub mod report;
 pub mod scheduler;
