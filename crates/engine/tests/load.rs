@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use common::{EXPIRES_AT_MS, Model, Outcome, contents, options};
 use keel::{Database, Error, Isolation};
-use keel_io::{CrashMode, SimVfs, Vfs};
+use keel_io::{CrashMode, CrashPoints, CrashSweep, SimVfs, Vfs};
 
 const DIR: &str = "/db";
 
@@ -280,29 +280,30 @@ fn a_crash_at_every_operation_finds_each_load_whole_or_absent() {
     let clean = SimVfs::new(7);
     let outcome = workload(&|| open(&clean));
     assert!(outcome.completed, "the workload runs clean");
-    let operations = clean.operations();
-    assert!(operations > 50, "only {operations} operations");
-    let mut images = 0;
     let mut orphans_swept = 0;
-    for crash_point in 0..=operations {
-        for mode in CrashMode::ALL {
-            let vfs = SimVfs::new(7);
-            vfs.set_crash_point(Some(crash_point));
-            let outcome = workload(&|| open(&vfs));
-            vfs.crash(mode);
-            let context = format!("crash at {crash_point} of {operations}, {mode:?}");
-            orphans_swept += u64::from(verify(&vfs, &outcome, &context) > 0);
-            images += 1;
+    let report = CrashSweep::new(7, |vfs: &SimVfs| workload(&|| open(vfs)))
+        .modes(&CrashMode::ALL)
+        .points(CrashPoints::Every)
+        .run(|vfs, outcome, image| {
+            let context = image.to_string();
+            orphans_swept += u64::from(verify(vfs, outcome, &context) > 0);
             // The sweep's removals were checkpointed: nothing is left.
-            let db = open(&vfs).unwrap();
+            let db = open(vfs).unwrap();
             db.checkpoint().unwrap();
             assert_eq!(db.stats().orphans_removed, 0, "{context}");
-        }
-    }
-    eprintln!(
-        "bulk-load crash images checked: {images}; {orphans_swept} held keys of an interrupted load, swept"
+            Ok(())
+        });
+    assert!(report.is_clean(), "{report}");
+    assert!(
+        report.operations > 50,
+        "only {} operations",
+        report.operations
     );
-    assert!(images > 200);
+    println!(
+        "bulk-load crash sweep: {} crash images; {orphans_swept} held keys of an interrupted load, swept",
+        report.images
+    );
+    assert!(report.images > 200);
     assert!(
         orphans_swept > 0,
         "no crash left an interrupted load to sweep"
