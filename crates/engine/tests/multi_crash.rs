@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::options;
+use common::{kill, numbered_key as key, options, present};
 use keel::{Database, Options};
 use keel_io::{CrashMode, SimVfs, Vfs};
 
@@ -24,18 +24,6 @@ fn open(vfs: &SimVfs) -> Database {
     open_with(vfs, options())
 }
 
-/// The process dies: nothing the database would do on close reaches the
-/// disk, and what it wrote stays (the OS did not crash).
-fn kill(vfs: &SimVfs, db: Database) {
-    vfs.set_crash_point(Some(vfs.operations()));
-    drop(db);
-    vfs.crash(CrashMode::ProcessKill);
-}
-
-fn key(index: u32) -> Vec<u8> {
-    format!("key{index:06}").into_bytes()
-}
-
 fn commit_each(db: &Database, keys: std::ops::Range<u32>) {
     let keyspace = db.default_keyspace();
     for index in keys {
@@ -45,17 +33,12 @@ fn commit_each(db: &Database, keys: std::ops::Range<u32>) {
 }
 
 fn missing(db: &Database, keys: std::ops::Range<u32>) -> Vec<u32> {
-    let keyspace = db.default_keyspace();
-    db.view(|tx| {
-        let mut missing = Vec::new();
-        for index in keys {
-            if tx.get(&keyspace, &key(index))?.as_deref() != Some(&index.to_le_bytes()[..]) {
-                missing.push(index);
-            }
-        }
-        Ok(missing)
-    })
-    .unwrap()
+    let first = keys.start;
+    present(db, keys)
+        .into_iter()
+        .zip(first..)
+        .filter_map(|(present, index)| (!present).then_some(index))
+        .collect()
 }
 
 /// Issue 16, item 1: commit, crash; open, checkpoint, crash; open, commit,

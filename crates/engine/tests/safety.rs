@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::options;
+use common::{kill, numbered_key as key, options, present};
 use keel::{Database, Error, Options, RecoveryMode};
-use keel_io::{CrashMode, OpenMode, SimVfs, Vfs};
+use keel_io::{OpenMode, SimVfs, Vfs};
 
 const DIR: &str = "/db";
 
@@ -21,16 +21,6 @@ fn shared(vfs: &SimVfs) -> Arc<dyn Vfs> {
 
 fn open(vfs: &SimVfs) -> keel::Result<Database> {
     Database::open_with_vfs(shared(vfs), Path::new(DIR), options())
-}
-
-fn kill(vfs: &SimVfs, db: Database) {
-    vfs.set_crash_point(Some(vfs.operations()));
-    drop(db);
-    vfs.crash(CrashMode::ProcessKill);
-}
-
-fn key(index: u32) -> Vec<u8> {
-    format!("key{index:06}").into_bytes()
 }
 
 /// Every file under `dir` with its bytes.
@@ -130,15 +120,8 @@ fn a_read_only_open_changes_no_file() {
     let db = Database::open_read_only_with_vfs(shared(&vfs), Path::new(DIR), options()).unwrap();
     assert!(db.is_read_only());
     assert!(db.stats().recovery.commits_replayed > 0);
+    assert!(present(&db, 0..200).iter().all(|&present| present));
     let keyspace = db.default_keyspace();
-    let found = db
-        .view(|tx| {
-            (0..200)
-                .map(|index| tx.get(&keyspace, &key(index)).map(|value| value.is_some()))
-                .collect::<keel::Result<Vec<bool>>>()
-        })
-        .unwrap();
-    assert!(found.iter().all(|&present| present));
     assert_eq!(db.check().unwrap(), Vec::<String>::new());
     assert!(matches!(
         db.update(|tx| tx.put(&keyspace, b"x", "y")),
@@ -215,14 +198,7 @@ fn point_in_time_recovery_sets_the_damaged_log_aside() {
     };
     let db = Database::open_with_vfs(shared(&vfs), Path::new(DIR), point_in_time).unwrap();
     assert!(db.stats().recovery.log_damage_skipped);
-    let keyspace = db.default_keyspace();
-    let present = db
-        .view(|tx| {
-            (0..200)
-                .map(|index| tx.get(&keyspace, &key(index)).map(|value| value.is_some()))
-                .collect::<keel::Result<Vec<bool>>>()
-        })
-        .unwrap();
+    let present = present(&db, 0..200);
     let kept = present.iter().take_while(|&&present| present).count();
     assert!((80..200).contains(&kept), "kept {kept}");
     assert!(present[kept..].iter().all(|&present| !present), "a prefix");

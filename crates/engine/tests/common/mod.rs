@@ -154,3 +154,30 @@ pub fn contents(db: &Database) -> Model {
     }
     model
 }
+
+/// The process dies: nothing the database would do on close reaches the
+/// disk, and what it wrote stays (the OS did not crash).
+pub fn kill(vfs: &keel_io::SimVfs, db: Database) {
+    vfs.set_crash_point(Some(vfs.operations()));
+    drop(db);
+    vfs.crash(keel_io::CrashMode::ProcessKill);
+}
+
+/// The key of commit `index` in the crash-sequence tests.
+pub fn numbered_key(index: u32) -> Vec<u8> {
+    format!("key{index:06}").into_bytes()
+}
+
+/// Whether each of `keys` is in the default keyspace with its value
+/// (`index` as 4 little-endian bytes).
+pub fn present(db: &Database, keys: std::ops::Range<u32>) -> Vec<bool> {
+    let keyspace = db.default_keyspace();
+    db.view(|tx| {
+        keys.map(|index| {
+            let value = tx.get(&keyspace, &numbered_key(index))?;
+            Ok(value.as_deref() == Some(&index.to_le_bytes()[..]))
+        })
+        .collect::<keel::Result<Vec<bool>>>()
+    })
+    .unwrap()
+}
