@@ -167,6 +167,22 @@ fn a_shortened_log_is_refused_not_opened_with_fewer_commits() {
             snapshot(&vfs, Path::new(DIR)) == before,
             "{len}: a refused open changed a file"
         );
+        // Point-in-time recovery opens the commits before the cut.
+        let point_in_time = Options {
+            recovery_mode: RecoveryMode::PointInTime,
+            ..options()
+        };
+        let db = Database::open_with_vfs(shared(&vfs), Path::new(DIR), point_in_time).unwrap();
+        assert!(db.stats().recovery.log_damage_skipped, "{len}");
+        let present = present(&db, 0..200);
+        let kept = present.iter().take_while(|&&present| present).count();
+        assert!(
+            present[kept..].iter().all(|&present| !present),
+            "{len}: a prefix"
+        );
+        assert!(len < 30_000 || kept > 80, "{len}: kept {kept}");
+        drop(db);
+        assert_eq!(open(&vfs).unwrap().check().unwrap(), Vec::<String>::new());
     }
 }
 

@@ -83,6 +83,9 @@ struct SegmentFile {
     salt: u32,
     window: Vec<u8>,
     window_start: u64,
+    /// Point-in-time mode reads a segment shorter than its preallocation
+    /// up to where it ends, then stops with this corruption.
+    short: Option<Error>,
 }
 
 impl SegmentFile {
@@ -273,8 +276,18 @@ impl Reader {
             .iter()
             .rposition(|(first, _)| *first <= from)
             .unwrap_or(0);
-        reader.open_segment(index)?;
         reader.expected = reader.segments[index].0;
+        match reader.open_segment(index) {
+            Ok(()) => {}
+            Err(error @ Error::Corruption { .. }) if mode == RecoveryMode::PointInTime => {
+                // Nothing of this segment can be read: the log ends where
+                // it would have started.
+                reader.segment_index = index;
+                reader.offset = 0;
+                let _ = reader.stop_at_corruption(error);
+            }
+            Err(error) => return Err(error),
+        }
         Ok(reader)
     }
 
@@ -331,16 +344,19 @@ impl Reader {
         }
         // Segments are preallocated before they are named (never shrunk):
         // a shorter one lost its end to something other than a crash.
-        if size < header.segment_bytes {
-            return Err(Error::Corruption {
-                segment: path.clone(),
-                offset: size,
-                expected_lsn: named,
-                damage: Damage::ShortSegment {
-                    size,
-                    preallocated: header.segment_bytes,
-                },
-            });
+        let short = (size < header.segment_bytes).then(|| Error::Corruption {
+            segment: path.clone(),
+            offset: size,
+            expected_lsn: named,
+            damage: Damage::ShortSegment {
+                size,
+                preallocated: header.segment_bytes,
+            },
+        });
+        if let Some(error) = short.clone()
+            && self.mode == RecoveryMode::Strict
+        {
+            return Err(error);
         }
         Ok(SegmentFile {
             handle,
@@ -348,6 +364,7 @@ impl Reader {
             salt: segment_salt(named),
             window: Vec::new(),
             window_start: 0,
+            short,
         })
     }
 
@@ -445,6 +462,11 @@ impl Reader {
     /// At a place with no (valid) fragment: move to the next segment, end,
     /// or report corruption.
     fn at_boundary(&mut self, damaged: bool) -> Result<Step> {
+        if let Some(error) = self.file.as_mut().and_then(|file| file.short.take()) {
+            // Point-in-time: the records before the cut are read; the
+            // cut is where the log ends.
+            return Ok(Step::Done(self.stop_at_corruption(error)));
+        }
         if let Some(&(next_first, _)) = self.segments.get(self.segment_index + 1) {
             if next_first != self.expected {
                 let error = self.corruption(Damage::Gap { found: next_first });

@@ -26,8 +26,8 @@ use crate::options::{Durability, WalOptions};
 use crate::reader::{ReadEnd, Reader};
 use crate::record::Record;
 use crate::segment::{
-    CREATING_EXTENSION, SEGMENT_HEADER_BYTES, create_segment, list_segments, remove_creating,
-    segment_file_name,
+    CREATING_EXTENSION, SEGMENT_HEADER_BYTES, SegmentHeader, create_segment, list_segments,
+    remove_creating, segment_file_name,
 };
 use crate::stats::WalStats;
 
@@ -650,7 +650,11 @@ fn set_aside_after(
             vfs.remove(&creating)?;
         }
         let copy = vfs.open(&creating, OpenMode::CreateNew)?;
-        copy.allocate(0, source.size()?)?;
+        // Preallocated as the original was, even if its end was cut.
+        let mut header = [0u8; SEGMENT_HEADER_BYTES as usize];
+        source.read_exact_at(&mut header, 0)?;
+        let preallocated = SegmentHeader::decode(&header).map_or(0, |header| header.segment_bytes);
+        copy.allocate(0, source.size()?.max(preallocated))?;
         let mut offset = 0;
         let mut buffer = vec![0u8; 1 << 20];
         while offset < position.offset {

@@ -371,3 +371,52 @@ fn point_in_time_recovery_sets_the_rest_aside() {
     .unwrap();
     assert_eq!(records.len(), 9);
 }
+
+/// Point-in-time recovery of a shortened segment keeps the records before
+/// the cut, sets the segment aside whole, and leaves a log that opens
+/// Strict afterwards.
+#[test]
+fn point_in_time_recovery_reads_a_shortened_segment_up_to_the_cut() {
+    let vfs = SimVfs::new(9);
+    durable_log(&vfs);
+    // Cut inside record 21: records 1..=20 are whole.
+    let cut = offset_of(21) + 10;
+    shorten(&vfs, &segment(), cut);
+    let (wal, recovery) = Wal::open(
+        Arc::new(vfs.clone()),
+        Path::new(DIR),
+        options(RecoveryMode::PointInTime),
+    )
+    .unwrap();
+    match &recovery.end {
+        ReadEnd::Corrupted { next_lsn, error } => {
+            assert_eq!(*next_lsn, Lsn(21));
+            assert!(
+                matches!(
+                    error,
+                    Error::Corruption {
+                        damage: Damage::ShortSegment { .. },
+                        ..
+                    }
+                ),
+                "{error}"
+            );
+        }
+        other => panic!("expected the cut as the end, got {other:?}"),
+    }
+    assert_eq!(wal.commit(&record(99), Durability::Sync).unwrap(), Lsn(21));
+    drop(wal);
+    let aside = format!("{}.discarded", segment_file_name(Lsn::FIRST));
+    assert!(files(&vfs).contains(&aside), "{:?}", files(&vfs));
+    let records = Reader::open(
+        Arc::new(vfs.clone()),
+        Path::new(DIR),
+        Lsn::FIRST,
+        RecoveryMode::Strict,
+    )
+    .unwrap()
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap();
+    assert_eq!(records.len(), 21);
+    assert_eq!(records[20], (Lsn(21), record(99)));
+}
