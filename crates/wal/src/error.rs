@@ -45,6 +45,13 @@ pub enum Damage {
         /// The size its header says it was preallocated to.
         preallocated: u64,
     },
+    /// The segment is sealed (it was closed after the next segment was
+    /// created), but no segment follows it.
+    #[error("the segment is sealed, but the next segment (from record {next}) is missing")]
+    MissingSegment {
+        /// Where the missing segment starts.
+        next: Lsn,
+    },
     /// The log ends here, but a checkpoint recorded that every record
     /// before `durable_end` was durable: records are missing.
     #[error(

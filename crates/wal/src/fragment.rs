@@ -47,6 +47,11 @@ pub enum FragmentKind {
     Middle = 3,
     /// The last piece.
     Last = 4,
+    /// No record: the segment ends here, and the log goes on at the
+    /// fragment's lsn in the next segment. Written (no payload) once the
+    /// next segment exists, so a seal whose next segment is missing is
+    /// damage, never a crash.
+    Seal = 5,
 }
 
 impl FragmentKind {
@@ -56,6 +61,7 @@ impl FragmentKind {
             2 => Some(FragmentKind::First),
             3 => Some(FragmentKind::Middle),
             4 => Some(FragmentKind::Last),
+            5 => Some(FragmentKind::Seal),
             _ => None,
         }
     }
@@ -106,9 +112,12 @@ pub fn segment_salt(first_lsn: Lsn) -> u32 {
     crc32c::crc32c(&seed)
 }
 
+/// Bytes a seal occupies: a segment keeps this much room for one.
+pub const SEAL_SPAN_BYTES: usize = fragment_span(0);
+
 /// Bytes a fragment with `payload_bytes` of payload occupies, padding
 /// included.
-pub fn fragment_span(payload_bytes: usize) -> usize {
+pub const fn fragment_span(payload_bytes: usize) -> usize {
     (FRAGMENT_HEADER_BYTES + payload_bytes).next_multiple_of(FRAGMENT_ALIGN_BYTES)
 }
 
@@ -152,7 +161,9 @@ pub fn decode_header(bytes: &[u8; FRAGMENT_HEADER_BYTES]) -> HeaderBytes {
     let Some(kind) = FragmentKind::from_byte(bytes[KIND_OFFSET]) else {
         return HeaderBytes::Invalid;
     };
-    if payload_bytes > FRAGMENT_PAYLOAD_BYTES_MAX || bytes[RESERVED_OFFSET..LSN_OFFSET] != [0, 0, 0]
+    if payload_bytes > FRAGMENT_PAYLOAD_BYTES_MAX
+        || bytes[RESERVED_OFFSET..LSN_OFFSET] != [0, 0, 0]
+        || (kind == FragmentKind::Seal && payload_bytes != 0)
     {
         return HeaderBytes::Invalid;
     }

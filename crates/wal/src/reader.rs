@@ -17,8 +17,8 @@ use keel_io::{FileHandle, OpenMode, Vfs};
 
 use crate::error::{Damage, Error, Result};
 use crate::fragment::{
-    FRAGMENT_ALIGN_BYTES, FRAGMENT_HEADER_BYTES, FragmentHeader, HeaderBytes, checksum_holds,
-    decode_header, fragment_span, segment_salt,
+    FRAGMENT_ALIGN_BYTES, FRAGMENT_HEADER_BYTES, FragmentHeader, FragmentKind, HeaderBytes,
+    checksum_holds, decode_header, fragment_span, segment_salt,
 };
 use crate::lsn::Lsn;
 use crate::options::RecoveryMode;
@@ -144,6 +144,8 @@ enum FragmentAt<'a> {
 
 enum Fragment {
     Valid(FragmentHeader, Vec<u8>),
+    /// The segment's seal: the log goes on at this lsn in the next one.
+    Seal(Lsn),
     /// Zeroed space or the end of the file: no more data here.
     NoData,
     /// Something that is not a valid fragment.
@@ -379,6 +381,14 @@ impl Reader {
             FragmentAt::Damaged => return Ok(Fragment::Damaged),
             FragmentAt::Valid(header, payload) => (header, payload.to_vec()),
         };
+        if header.kind == FragmentKind::Seal {
+            let in_order = header.lsn == self.expected && self.partial.is_none();
+            return Ok(if in_order {
+                Fragment::Seal(header.lsn)
+            } else {
+                Fragment::Damaged
+            });
+        }
         // The record being assembled continues, or the next one starts.
         let in_order =
             header.lsn == self.expected && header.kind.starts_record() == self.partial.is_none();
@@ -459,6 +469,16 @@ impl Reader {
         Ok(None)
     }
 
+    /// At the segment's seal: the next segment must exist (the seal was
+    /// written after it was created) and start at `next`.
+    fn at_seal(&mut self, next: Lsn) -> Result<Step> {
+        if self.segments.get(self.segment_index + 1).is_none() {
+            let error = self.corruption(Damage::MissingSegment { next });
+            return Ok(Step::Done(self.stop_at_corruption(error)));
+        }
+        self.at_boundary(false)
+    }
+
     /// At a place with no (valid) fragment: move to the next segment, end,
     /// or report corruption.
     fn at_boundary(&mut self, damaged: bool) -> Result<Step> {
@@ -521,6 +541,7 @@ impl Reader {
             Fragment::Valid(header, payload) => (header, payload),
             Fragment::NoData => return self.at_boundary(false),
             Fragment::Damaged => return self.at_boundary(true),
+            Fragment::Seal(next) => return self.at_seal(next),
         };
         let fragment_offset = self.offset;
         self.offset += fragment_span(header.payload_bytes) as u64;

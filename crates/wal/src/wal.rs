@@ -18,7 +18,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::fragment::{
-    FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, encode_fragment, fragment_span, segment_salt,
+    FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, SEAL_SPAN_BYTES, encode_fragment, fragment_span,
+    segment_salt,
 };
 use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
@@ -61,6 +62,9 @@ struct Chunk {
     segment_first: Lsn,
     /// The segment must be created before this chunk is written.
     new_segment: bool,
+    /// With `new_segment`: the seal of the segment before it (offset and
+    /// bytes), written once the new segment exists.
+    seal_previous: Option<(u64, Vec<u8>)>,
     offset: u64,
     bytes: Vec<u8>,
 }
@@ -182,6 +186,16 @@ impl Wal {
         // always names its next lsn (a segment holding no intact record is
         // replaced by it).
         let handle = create_segment(vfs.as_ref(), dir, next_lsn, options.segment_bytes)?;
+        // The segment the log ended in is sealed now that the next exists:
+        // a seal without its next segment is damage.
+        if let Some(position) = reader.end_position()
+            && let Some((first, path)) = reader.segments().get(position.segment_index)
+            && *first < next_lsn
+            && position.offset > SEGMENT_HEADER_BYTES
+            && vfs.exists(path)?
+        {
+            seal_segment(vfs.as_ref(), path, *first, position.offset, next_lsn)?;
+        }
 
         let pending = Pending {
             periodic_end: Lsn::ZERO,
@@ -458,11 +472,22 @@ impl Shared {
             .chunks(FRAGMENT_PAYLOAD_BYTES_MAX)
             .map(|piece| fragment_span(piece.len()) as u64)
             .sum();
+        // A segment keeps room for its seal.
         let segment_used = tail.segment.offset > SEGMENT_HEADER_BYTES;
-        if tail.rotate_requested
-            || (segment_used && tail.segment.offset + record_span > segment_bytes)
-        {
+        let fits = tail.segment.offset + record_span + SEAL_SPAN_BYTES as u64 <= segment_bytes;
+        let mut seal_previous = None;
+        if tail.rotate_requested || (segment_used && !fits) {
             tail.rotate_requested = false;
+            let mut seal = Vec::with_capacity(SEAL_SPAN_BYTES);
+            encode_fragment(
+                &mut seal,
+                tail.segment.salt,
+                FragmentKind::Seal,
+                lsn,
+                durable_before,
+                &[],
+            );
+            seal_previous = Some((tail.segment.offset, seal));
             tail.segment = OpenSegment {
                 first_lsn: lsn,
                 salt: segment_salt(lsn),
@@ -494,6 +519,7 @@ impl Shared {
                 tail.chunks.push(Chunk {
                     segment_first,
                     new_segment,
+                    seal_previous: seal_previous.take(),
                     offset,
                     bytes: Vec::new(),
                 });
@@ -544,6 +570,15 @@ impl Shared {
                 // gap between segments can only be damage, never a crash.
                 self.sync_unsynced(&mut io)?;
                 let handle = self.create_segment(chunk.segment_first)?;
+                // Then the closing segment is sealed: a seal says the next
+                // segment exists (synced by the flush that makes any of the
+                // next segment's records durable).
+                if let (Some((_, closing)), Some((offset, seal))) =
+                    (io.current.take(), &chunk.seal_previous)
+                {
+                    closing.write_all_at(seal, *offset)?;
+                    io.unsynced.push(closing);
+                }
                 io.current = Some((chunk.segment_first, handle));
             }
             let Some((first, handle)) = io.current.clone() else {
@@ -669,6 +704,24 @@ fn set_aside_after(
     }
     vfs.sync_dir(dir)?;
     Ok(segments.len() - position.segment_index)
+}
+
+/// Writes and syncs the seal of the segment starting at `first` at
+/// `offset`: the log goes on at `next_lsn` in the next segment.
+fn seal_segment(vfs: &dyn Vfs, path: &Path, first: Lsn, offset: u64, next_lsn: Lsn) -> Result<()> {
+    let mut seal = Vec::with_capacity(SEAL_SPAN_BYTES);
+    encode_fragment(
+        &mut seal,
+        segment_salt(first),
+        FragmentKind::Seal,
+        next_lsn,
+        next_lsn,
+        &[],
+    );
+    let file = vfs.open(path, OpenMode::Existing)?;
+    file.write_all_at(&seal, offset)?;
+    file.sync_data()?;
+    Ok(())
 }
 
 fn discarded_name(path: &Path) -> PathBuf {

@@ -420,3 +420,43 @@ fn point_in_time_recovery_reads_a_shortened_segment_up_to_the_cut() {
     assert_eq!(records.len(), 21);
     assert_eq!(records[20], (Lsn(21), record(99)));
 }
+
+/// A closed segment is sealed once the next exists, so deleting the newest
+/// segment — records and all, or the empty one an open created — is damage
+/// (`MissingSegment`), not a log that merely ends earlier.
+#[test]
+fn a_missing_newest_segment_is_damage() {
+    for reopen_first in [false, true] {
+        let vfs = SimVfs::new(10);
+        let small = WalOptions {
+            segment_bytes: 64 << 10,
+            ..options(RecoveryMode::Strict)
+        };
+        let open = || Wal::open(Arc::new(vfs.clone()), Path::new(DIR), small.clone());
+        let (wal, _) = open().unwrap();
+        for n in 0..7 {
+            wal.commit(&big_record(n), Durability::Sync).unwrap();
+        }
+        drop(wal);
+        if reopen_first {
+            // The open seals the segment with the records and creates an
+            // empty one after it.
+            drop(open().unwrap());
+        }
+        let segments = keel_wal::segment::list_segments(&vfs, Path::new(DIR)).unwrap();
+        assert!(segments.len() >= 3, "{segments:?}");
+        let (newest_first, newest) = segments.last().unwrap().clone();
+        keel_io::Vfs::remove(&vfs, &newest).unwrap();
+        let before = files(&vfs);
+        match open().unwrap_err() {
+            Error::Corruption {
+                damage: Damage::MissingSegment { next },
+                ..
+            } => assert_eq!(next, newest_first, "reopened first: {reopen_first}"),
+            other => {
+                panic!("reopened first: {reopen_first}: expected a missing segment, got {other}")
+            }
+        }
+        assert_eq!(files(&vfs), before, "a refused open changes no file");
+    }
+}
