@@ -22,6 +22,7 @@ mod lsn;
 mod options;
 mod reader;
 pub mod record;
+mod recovery;
 pub mod segment;
 mod stats;
 mod sync;
@@ -35,5 +36,6 @@ pub use options::{
 };
 pub use reader::{ReadEnd, Reader};
 pub use record::{Change, Entry, Record, RecordError, WriteSet};
+pub use recovery::Recovery;
 pub use stats::{HISTOGRAM_BUCKETS, Histogram, WalStats};
-pub use wal::{Recovery, Truncation, Wal};
+pub use wal::{Truncation, Wal};

@@ -206,6 +206,9 @@ pub struct Reader {
     /// Every record before this was durable (the caller knows it, e.g. from
     /// a checkpoint): a log that ends earlier is damage, not a crash.
     durable_end_min: Lsn,
+    /// Reading an archive: a seal whose next segment is not there (still
+    /// in the live log) ends the read cleanly.
+    archive: bool,
     failed: bool,
 }
 
@@ -258,6 +261,7 @@ impl Reader {
             end: None,
             end_position: None,
             durable_end_min: Lsn::ZERO,
+            archive: false,
             failed: false,
             segments,
         };
@@ -298,6 +302,15 @@ impl Reader {
     /// segments — is then corruption, not a torn tail.
     pub fn expect_durable_end(mut self, lsn: Lsn) -> Reader {
         self.durable_end_min = lsn;
+        self
+    }
+
+    /// Reads an archive directory (`WalOptions::archive_dir`): copies of
+    /// the log's closed segments, the last of which is sealed towards a
+    /// segment still in the live log. Such a seal ends the read cleanly
+    /// instead of being a missing segment.
+    pub fn of_archive(mut self) -> Reader {
+        self.archive = true;
         self
     }
 
@@ -472,7 +485,7 @@ impl Reader {
     /// At the segment's seal: the next segment must exist (the seal was
     /// written after it was created) and start at `next`.
     fn at_seal(&mut self, next: Lsn) -> Result<Step> {
-        if self.segments.get(self.segment_index + 1).is_none() {
+        if self.segments.get(self.segment_index + 1).is_none() && !self.archive {
             let error = self.corruption(Damage::MissingSegment { next });
             return Ok(Step::Done(self.stop_at_corruption(error)));
         }

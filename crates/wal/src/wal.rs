@@ -24,29 +24,10 @@ use crate::fragment::{
 use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
 use crate::options::{Durability, WalOptions};
-use crate::reader::{ReadEnd, Reader};
 use crate::record::Record;
-use crate::segment::{
-    CREATING_EXTENSION, SEGMENT_HEADER_BYTES, SegmentHeader, create_segment, list_segments,
-    remove_creating, segment_file_name,
-};
+use crate::recovery::{self, Recovery};
+use crate::segment::{SEGMENT_HEADER_BYTES, create_segment, list_segments};
 use crate::stats::WalStats;
-
-/// What opening the log found and did.
-#[derive(Debug, Clone)]
-pub struct Recovery {
-    /// Records read to find the end of the log.
-    pub records_scanned: u64,
-    /// How the log ended.
-    pub end: ReadEnd,
-    /// Segment files found.
-    pub segments: usize,
-    /// Segment files removed or set aside (a header never written, pieces of
-    /// a torn record, or damage skipped in point-in-time mode).
-    pub segments_discarded: usize,
-    /// How long it took.
-    pub elapsed: Duration,
-}
 
 /// What [`Wal::truncate_before`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,58 +125,9 @@ impl Wal {
         options.validate()?;
         let started = Instant::now();
         keel_io::create_dir_all_durable(vfs.as_ref(), dir)?;
-        // A segment whose creation a crash cut short held nothing.
-        let mut discarded = remove_creating(vfs.as_ref(), dir)?;
-        let segments = list_segments(vfs.as_ref(), dir)?;
-        let found = segments.len();
-
-        // Records never span segments: the end is in the last segment.
-        let start = segments.last().map_or(Lsn::ZERO, |(first, _)| *first);
-        let mut reader = Reader::open_with_limit(
-            vfs.clone(),
-            dir,
-            start,
-            options.recovery_mode,
-            options.record_bytes_max,
-        )?
-        .expect_durable_end(options.durable_end_min);
-        let mut records_scanned = 0;
-        for item in reader.by_ref() {
-            item?;
-            records_scanned += 1;
-        }
-        let end = reader.end().cloned().unwrap_or(ReadEnd::Clean {
-            next_lsn: Lsn::FIRST,
-        });
-        let next_lsn = end.next_lsn();
-        if let (ReadEnd::Corrupted { .. }, Some(position)) = (&end, reader.end_position()) {
-            discarded += set_aside_after(vfs.as_ref(), reader.segments(), position)?;
-        }
-
-        // A killed process may have left records in the page cache only:
-        // make them durable before anything is built on them (and before a
-        // later segment exists, which says every earlier one is whole).
-        // A torn tail stays as it is: the reader stops there, and the new
-        // segment starts at the record it awaited.
-        for (first, path) in list_segments(vfs.as_ref(), dir)? {
-            if first < next_lsn {
-                vfs.open(&path, OpenMode::Existing)?.sync_data()?;
-            }
-        }
-        // The segment appends go to exists from now on, so the log on disk
-        // always names its next lsn (a segment holding no intact record is
-        // replaced by it).
-        let handle = create_segment(vfs.as_ref(), dir, next_lsn, options.segment_bytes)?;
-        // The segment the log ended in is sealed now that the next exists:
-        // a seal without its next segment is damage.
-        if let Some(position) = reader.end_position()
-            && let Some((first, path)) = reader.segments().get(position.segment_index)
-            && *first < next_lsn
-            && position.offset > SEGMENT_HEADER_BYTES
-            && vfs.exists(path)?
-        {
-            seal_segment(vfs.as_ref(), path, *first, position.offset, next_lsn)?;
-        }
+        let scan = recovery::find_end(&vfs, dir, &options)?;
+        let next_lsn = scan.end.next_lsn();
+        let (handle, discarded) = recovery::prepare_appends(vfs.as_ref(), dir, &options, &scan)?;
 
         let pending = Pending {
             periodic_end: Lsn::ZERO,
@@ -234,10 +166,10 @@ impl Wal {
                 .map_err(|e| keel_io::Error::io(keel_io::Op::Write, dir, e))?
         };
         let recovery = Recovery {
-            records_scanned,
-            end,
-            segments: found,
+            records_scanned: scan.records_scanned,
+            segments: scan.segments_found,
             segments_discarded: discarded,
+            end: scan.end,
             elapsed: started.elapsed(),
         };
         Ok((
@@ -430,7 +362,16 @@ impl Shared {
     /// The segments on disk that are closed (appends go elsewhere), oldest
     /// first, each with the first lsn of the segment after it.
     fn closed_segments(&self) -> Result<Vec<(Lsn, Lsn, PathBuf)>> {
-        let open_first = self.commit.lock().buffer.segment.first_lsn;
+        // The segment flushes write to, not the one appends are framed
+        // into: a segment the framer has left may still be waiting for its
+        // last records (and its seal), and must not be archived or removed
+        // before they are written.
+        let open_first = self
+            .io
+            .lock()
+            .current
+            .as_ref()
+            .map_or(Lsn::ZERO, |(first, _)| *first);
         let segments = list_segments(self.vfs.as_ref(), &self.dir)?;
         let mut closed = Vec::new();
         for (index, (first, path)) in segments.iter().enumerate() {
@@ -657,75 +598,4 @@ impl Shared {
             }
         }
     }
-}
-
-/// Point-in-time recovery stopped at damage at `position`: sets the log
-/// from there on aside, never deleting it. Every later segment is renamed
-/// to `*.wal.discarded`; the damaged one too, after its intact part is
-/// copied into a new segment of its name (created whole, then renamed in).
-/// Returns the segments set aside.
-fn set_aside_after(
-    vfs: &dyn Vfs,
-    segments: &[(Lsn, PathBuf)],
-    position: &crate::reader::EndPosition,
-) -> Result<usize> {
-    let Some((first, damaged)) = segments.get(position.segment_index) else {
-        return Ok(0);
-    };
-    let Some(dir) = damaged.parent() else {
-        return Ok(0);
-    };
-    for (_, later) in segments[position.segment_index..].iter().rev() {
-        vfs.rename(later, &discarded_name(later))?;
-    }
-    if position.offset > SEGMENT_HEADER_BYTES {
-        let source = vfs.open(&discarded_name(damaged), OpenMode::Existing)?;
-        let creating = damaged.with_extension(CREATING_EXTENSION);
-        if vfs.exists(&creating)? {
-            vfs.remove(&creating)?;
-        }
-        let copy = vfs.open(&creating, OpenMode::CreateNew)?;
-        // Preallocated as the original was, even if its end was cut.
-        let mut header = [0u8; SEGMENT_HEADER_BYTES as usize];
-        source.read_exact_at(&mut header, 0)?;
-        let preallocated = SegmentHeader::decode(&header).map_or(0, |header| header.segment_bytes);
-        copy.allocate(0, source.size()?.max(preallocated))?;
-        let mut offset = 0;
-        let mut buffer = vec![0u8; 1 << 20];
-        while offset < position.offset {
-            let len = buffer.len().min((position.offset - offset) as usize);
-            source.read_exact_at(&mut buffer[..len], offset)?;
-            copy.write_all_at(&buffer[..len], offset)?;
-            offset += len as u64;
-        }
-        copy.sync_data()?;
-        vfs.rename(&creating, damaged)?;
-        debug_assert_eq!(dir.join(segment_file_name(*first)), *damaged);
-    }
-    vfs.sync_dir(dir)?;
-    Ok(segments.len() - position.segment_index)
-}
-
-/// Writes and syncs the seal of the segment starting at `first` at
-/// `offset`: the log goes on at `next_lsn` in the next segment.
-fn seal_segment(vfs: &dyn Vfs, path: &Path, first: Lsn, offset: u64, next_lsn: Lsn) -> Result<()> {
-    let mut seal = Vec::with_capacity(SEAL_SPAN_BYTES);
-    encode_fragment(
-        &mut seal,
-        segment_salt(first),
-        FragmentKind::Seal,
-        next_lsn,
-        next_lsn,
-        &[],
-    );
-    let file = vfs.open(path, OpenMode::Existing)?;
-    file.write_all_at(&seal, offset)?;
-    file.sync_data()?;
-    Ok(())
-}
-
-fn discarded_name(path: &Path) -> PathBuf {
-    let mut aside = path.as_os_str().to_owned();
-    aside.push(".discarded");
-    PathBuf::from(aside)
 }

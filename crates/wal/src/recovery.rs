@@ -1,0 +1,195 @@
+//! Opening the log: finding where it ends (and whether that end is a
+//! crash or damage), then readying it for appends — setting damage aside
+//! in point-in-time mode, syncing what a killed process left in the page
+//! cache, creating the segment appends go to and sealing the one before.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use keel_io::{FileHandle, OpenMode, Vfs};
+
+use crate::error::Result;
+use crate::fragment::{FragmentKind, SEAL_SPAN_BYTES, encode_fragment, segment_salt};
+use crate::lsn::Lsn;
+use crate::options::WalOptions;
+use crate::reader::{EndPosition, ReadEnd, Reader};
+use crate::segment::{
+    CREATING_EXTENSION, SEGMENT_HEADER_BYTES, SegmentHeader, create_segment, list_segments,
+    remove_creating, segment_file_name,
+};
+
+/// What opening the log found and did.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Records read to find the end of the log.
+    pub records_scanned: u64,
+    /// How the log ended.
+    pub end: ReadEnd,
+    /// Segment files found.
+    pub segments: usize,
+    /// Segment files removed or set aside (a header never written, pieces of
+    /// a torn record, or damage skipped in point-in-time mode).
+    pub segments_discarded: usize,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Where the log ends, as [`find_end`] read it.
+pub(crate) struct Scan {
+    /// The reader, at the end (its segments and end position).
+    pub(crate) reader: Reader,
+    /// How the log ends.
+    pub(crate) end: ReadEnd,
+    /// Records read.
+    pub(crate) records_scanned: u64,
+    /// Segment files found.
+    pub(crate) segments_found: usize,
+    /// Leftovers of segment creations removed.
+    pub(crate) creations_removed: usize,
+}
+
+/// Reads the last segment to its end (records never span segments, so the
+/// end is there), refusing in Strict mode an end before
+/// `options.durable_end_min`, a shortened segment or a missing one.
+pub(crate) fn find_end(vfs: &Arc<dyn Vfs>, dir: &Path, options: &WalOptions) -> Result<Scan> {
+    // A segment whose creation a crash cut short held nothing.
+    let creations_removed = remove_creating(vfs.as_ref(), dir)?;
+    let segments = list_segments(vfs.as_ref(), dir)?;
+    let start = segments.last().map_or(Lsn::ZERO, |(first, _)| *first);
+    let mut reader = Reader::open_with_limit(
+        vfs.clone(),
+        dir,
+        start,
+        options.recovery_mode,
+        options.record_bytes_max,
+    )?
+    .expect_durable_end(options.durable_end_min);
+    let mut records_scanned = 0;
+    for item in reader.by_ref() {
+        item?;
+        records_scanned += 1;
+    }
+    let end = reader.end().cloned().unwrap_or(ReadEnd::Clean {
+        next_lsn: Lsn::FIRST,
+    });
+    Ok(Scan {
+        reader,
+        end,
+        records_scanned,
+        segments_found: segments.len(),
+        creations_removed,
+    })
+}
+
+/// Readies the log for appends after [`find_end`]; returns the segment
+/// appends go to and how many files were removed or set aside.
+pub(crate) fn prepare_appends(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    options: &WalOptions,
+    scan: &Scan,
+) -> Result<(FileHandle, usize)> {
+    let next_lsn = scan.end.next_lsn();
+    let reader = &scan.reader;
+    let mut discarded = scan.creations_removed;
+    if let (ReadEnd::Corrupted { .. }, Some(position)) = (&scan.end, reader.end_position()) {
+        discarded += set_aside_after(vfs, reader.segments(), position)?;
+    }
+    // A killed process may have left records in the page cache only: make
+    // them durable before anything is built on them (and before a later
+    // segment exists, which says every earlier one is whole). A torn tail
+    // stays as it is: the reader stops there, and the new segment starts
+    // at the record it awaited.
+    for (first, path) in list_segments(vfs, dir)? {
+        if first < next_lsn {
+            vfs.open(&path, OpenMode::Existing)?.sync_data()?;
+        }
+    }
+    // The segment appends go to exists from now on, so the log on disk
+    // always names its next lsn (a segment holding no intact record is
+    // replaced by it).
+    let handle = create_segment(vfs, dir, next_lsn, options.segment_bytes)?;
+    // The segment the log ended in is sealed now that the next exists: a
+    // seal without its next segment is damage.
+    if let Some(position) = reader.end_position()
+        && let Some((first, path)) = reader.segments().get(position.segment_index)
+        && *first < next_lsn
+        && position.offset > SEGMENT_HEADER_BYTES
+        && vfs.exists(path)?
+    {
+        seal_segment(vfs, path, *first, position.offset, next_lsn)?;
+    }
+    Ok((handle, discarded))
+}
+
+/// Point-in-time recovery stopped at damage at `position`: sets the log
+/// from there on aside, never deleting it. Every later segment is renamed
+/// to `*.wal.discarded`; the damaged one too, after its intact part is
+/// copied into a new segment of its name (created whole, then renamed in).
+/// Returns the segments set aside.
+fn set_aside_after(
+    vfs: &dyn Vfs,
+    segments: &[(Lsn, PathBuf)],
+    position: &EndPosition,
+) -> Result<usize> {
+    let Some((first, damaged)) = segments.get(position.segment_index) else {
+        return Ok(0);
+    };
+    let Some(dir) = damaged.parent() else {
+        return Ok(0);
+    };
+    for (_, later) in segments[position.segment_index..].iter().rev() {
+        vfs.rename(later, &discarded_name(later))?;
+    }
+    if position.offset > SEGMENT_HEADER_BYTES {
+        let source = vfs.open(&discarded_name(damaged), OpenMode::Existing)?;
+        let creating = damaged.with_extension(CREATING_EXTENSION);
+        if vfs.exists(&creating)? {
+            vfs.remove(&creating)?;
+        }
+        let copy = vfs.open(&creating, OpenMode::CreateNew)?;
+        // Preallocated as the original was, even if its end was cut.
+        let mut header = [0u8; SEGMENT_HEADER_BYTES as usize];
+        source.read_exact_at(&mut header, 0)?;
+        let preallocated = SegmentHeader::decode(&header).map_or(0, |header| header.segment_bytes);
+        copy.allocate(0, source.size()?.max(preallocated))?;
+        let mut offset = 0;
+        let mut buffer = vec![0u8; 1 << 20];
+        while offset < position.offset {
+            let len = buffer.len().min((position.offset - offset) as usize);
+            source.read_exact_at(&mut buffer[..len], offset)?;
+            copy.write_all_at(&buffer[..len], offset)?;
+            offset += len as u64;
+        }
+        copy.sync_data()?;
+        vfs.rename(&creating, damaged)?;
+        debug_assert_eq!(dir.join(segment_file_name(*first)), *damaged);
+    }
+    vfs.sync_dir(dir)?;
+    Ok(segments.len() - position.segment_index)
+}
+
+/// Writes and syncs the seal of the segment starting at `first` at
+/// `offset`: the log goes on at `next_lsn` in the next segment.
+fn seal_segment(vfs: &dyn Vfs, path: &Path, first: Lsn, offset: u64, next_lsn: Lsn) -> Result<()> {
+    let mut seal = Vec::with_capacity(SEAL_SPAN_BYTES);
+    encode_fragment(
+        &mut seal,
+        segment_salt(first),
+        FragmentKind::Seal,
+        next_lsn,
+        next_lsn,
+        &[],
+    );
+    let file = vfs.open(path, OpenMode::Existing)?;
+    file.write_all_at(&seal, offset)?;
+    file.sync_data()?;
+    Ok(())
+}
+
+fn discarded_name(path: &Path) -> PathBuf {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".discarded");
+    PathBuf::from(aside)
+}
