@@ -167,6 +167,19 @@ fn damage_in_a_tail_that_was_never_durable_is_a_torn_tail() {
     }
 }
 
+/// Every record of the log, read Strict (a failure fails the test).
+fn every_record(vfs: &SimVfs) -> Vec<(Lsn, Record)> {
+    Reader::open(
+        Arc::new(vfs.clone()),
+        Path::new(DIR),
+        Lsn::FIRST,
+        RecoveryMode::Strict,
+    )
+    .unwrap()
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap()
+}
+
 /// The file names in the log directory, sorted.
 fn files(vfs: &SimVfs) -> Vec<String> {
     let mut names: Vec<String> = keel_io::Vfs::list(vfs, Path::new(DIR))
@@ -360,15 +373,7 @@ fn point_in_time_recovery_sets_the_rest_aside() {
         "the damaged segment is kept byte for byte"
     );
     // The intact records are still in the log under the segment's name.
-    let records = Reader::open(
-        Arc::new(vfs.clone()),
-        Path::new(DIR),
-        Lsn::FIRST,
-        RecoveryMode::Strict,
-    )
-    .unwrap()
-    .collect::<Result<Vec<_>, _>>()
-    .unwrap();
+    let records = every_record(&vfs);
     assert_eq!(records.len(), 9);
 }
 
@@ -408,15 +413,7 @@ fn point_in_time_recovery_reads_a_shortened_segment_up_to_the_cut() {
     drop(wal);
     let aside = format!("{}.discarded", segment_file_name(Lsn::FIRST));
     assert!(files(&vfs).contains(&aside), "{:?}", files(&vfs));
-    let records = Reader::open(
-        Arc::new(vfs.clone()),
-        Path::new(DIR),
-        Lsn::FIRST,
-        RecoveryMode::Strict,
-    )
-    .unwrap()
-    .collect::<Result<Vec<_>, _>>()
-    .unwrap();
+    let records = every_record(&vfs);
     assert_eq!(records.len(), 21);
     assert_eq!(records[20], (Lsn(21), record(99)));
 }
