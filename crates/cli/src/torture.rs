@@ -8,12 +8,15 @@
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use keel_torture::kill_child::{ChildArguments, run_child};
-use keel_torture::kill_loop::{KillConfig, run as run_kill_loop};
-use keel_torture::{Config, simulator};
+use keel_torture::kill_loop::{KillConfig, run_with_progress};
+use keel_torture::{Config, Report, simulator};
+
+/// How often a long simulator run prints its progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// `keel torture` arguments.
 #[derive(Debug, clap::Args)]
@@ -79,20 +82,46 @@ pub fn run(arguments: &TortureArguments) -> Result<ExitCode> {
     if arguments.kill_process {
         return kill_processes(arguments, seed);
     }
-    let config = match arguments.images {
-        Some(images) => Config::images(seed, images),
-        None => Config::duration(seed, arguments.duration),
-    };
     println!(
         "keel torture: the simulator from seed {seed} (replay a seed with --seed N --images N)"
     );
-    let report = simulator::run(&config);
+    let report = match arguments.images {
+        Some(images) => simulator::run(&Config::images(seed, images)),
+        None => simulate_with_progress(seed, arguments.duration),
+    };
     println!("{report}");
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Runs the simulator for `duration` in slices of at most
+/// [`PROGRESS_INTERVAL`], each going on from the seed after the last, and
+/// prints a line after each; stops at the first divergence.
+fn simulate_with_progress(seed: u64, duration: Duration) -> Report {
+    let started = Instant::now();
+    let slice = |first_seed: u64| {
+        let left = duration.saturating_sub(started.elapsed());
+        simulator::run(&Config::duration(first_seed, left.min(PROGRESS_INTERVAL)))
+    };
+    let mut total = slice(seed);
+    loop {
+        let counts = &total.counts;
+        println!(
+            "  {:>6.0} s: {} crash images, {} durable commits verified, {} lost",
+            started.elapsed().as_secs_f64(),
+            counts.images,
+            counts.verified,
+            counts.lost
+        );
+        if !total.passed() || started.elapsed() >= duration {
+            return total;
+        }
+        // The next slice goes on from the seed after the last one run.
+        total.merge(slice(seed.wrapping_add(counts.seeds.max(1))));
+    }
 }
 
 fn kill_processes(arguments: &TortureArguments, seed: u64) -> Result<ExitCode> {
@@ -125,10 +154,20 @@ fn kill_processes(arguments: &TortureArguments, seed: u64) -> Result<ExitCode> {
         arguments.threads,
         dir.display()
     );
-    let report = run_kill_loop(&config, |_| {
+    let child = |_: &ChildArguments| {
         let mut command = Command::new(&exe);
         command.arg("torture-child");
         command
+    };
+    let report = run_with_progress(&config, child, PROGRESS_INTERVAL, |so_far| {
+        println!(
+            "  {:>6.0} s: {} kills, {} commits acknowledged, {} verified, {} lost",
+            so_far.elapsed.as_secs_f64(),
+            so_far.kills,
+            so_far.acknowledged,
+            so_far.verified,
+            so_far.lost
+        );
     });
     println!("{report}");
     if arguments.dir.is_none()

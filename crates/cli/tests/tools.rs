@@ -477,6 +477,13 @@ fn torture_reports_and_exits_by_what_it_found() {
     let output = keel(&["torture", "--kill-process", "--dir", dir.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
 
+    // A run by duration prints its progress as it goes.
+    let output = keel(&["torture", "--seed", "4", "--duration", "2s"]);
+    let report = text(&output);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains(" s: "), "a progress line: {report}");
+    assert!(report.contains("durable commits verified, 0 lost"), "{report}");
+
     let output = keel(&["torture", "--duration", "5x"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
 }

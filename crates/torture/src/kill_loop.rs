@@ -149,7 +149,18 @@ struct State {
 /// these arguments (a test binary re-running itself, or `keel
 /// torture-child`).
 pub fn run(config: &KillConfig, child: impl Fn(&ChildArguments) -> Command) -> KillReport {
+    run_with_progress(config, child, Duration::MAX, |_| {})
+}
+
+/// [`run`], calling `progress` with the report so far every `interval`.
+pub fn run_with_progress(
+    config: &KillConfig,
+    child: impl Fn(&ChildArguments) -> Command,
+    interval: Duration,
+    mut progress: impl FnMut(&KillReport),
+) -> KillReport {
     let started = Instant::now();
+    let mut reported = started;
     let mut rng = SmallRng::seed_from_u64(config.seed);
     let mut report = KillReport {
         seed: config.seed,
@@ -178,6 +189,11 @@ pub fn run(config: &KillConfig, child: impl Fn(&ChildArguments) -> Command) -> K
         if let Err(failure) = round(&mut rng, &arguments, &child, &mut model, &mut report) {
             report.failure = Some(format!("after {} kills: {failure}", report.kills));
             break;
+        }
+        if reported.elapsed() >= interval {
+            reported = Instant::now();
+            report.elapsed = started.elapsed();
+            progress(&report);
         }
     }
     report.elapsed = started.elapsed();

@@ -216,7 +216,57 @@ pub struct Report {
     pub divergence: Option<Divergence>,
 }
 
+impl Counts {
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: &Counts) {
+        let Counts {
+            seeds,
+            rounds,
+            images,
+            commits_attempted,
+            commits_acknowledged,
+            commits_durable,
+            verified,
+            lost,
+            resurrected,
+            unexplained,
+            conflicts,
+            reads_checked,
+            checkpoints,
+            loads,
+            keyspace_changes,
+        } = other;
+        self.seeds += seeds;
+        self.rounds += rounds;
+        self.images += images;
+        self.commits_attempted += commits_attempted;
+        self.commits_acknowledged += commits_acknowledged;
+        self.commits_durable += commits_durable;
+        self.verified += verified;
+        self.lost += lost;
+        self.resurrected += resurrected;
+        self.unexplained += unexplained;
+        self.conflicts += conflicts;
+        self.reads_checked += reads_checked;
+        self.checkpoints += checkpoints;
+        self.loads += loads;
+        self.keyspace_changes += keyspace_changes;
+    }
+}
+
 impl Report {
+    /// Appends the report of the run that continued this one (from the
+    /// seed after its last): counts and time add up, the first divergence
+    /// is kept, and the trace hash covers both.
+    pub fn merge(&mut self, next: Report) {
+        self.counts.add(&next.counts);
+        self.elapsed += next.elapsed;
+        self.trace_hash = self.trace_hash.rotate_left(17) ^ next.trace_hash;
+        if self.divergence.is_none() {
+            self.divergence = next.divergence;
+        }
+    }
+
     /// Whether the run found nothing wrong.
     pub fn passed(&self) -> bool {
         self.divergence.is_none()
