@@ -482,7 +482,10 @@ fn torture_reports_and_exits_by_what_it_found() {
     let report = text(&output);
     assert!(output.status.success(), "{report}");
     assert!(report.contains(" s: "), "a progress line: {report}");
-    assert!(report.contains("durable commits verified, 0 lost"), "{report}");
+    assert!(
+        report.contains("durable commits verified, 0 lost"),
+        "{report}"
+    );
 
     let output = keel(&["torture", "--duration", "5x"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
