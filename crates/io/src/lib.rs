@@ -31,7 +31,8 @@ pub use std_vfs::{StdFile, StdVfs};
 #[cfg(all(feature = "io-uring", target_os = "linux"))]
 pub use uring::{UringFile, UringVfs};
 pub use vfs::{
-    Advice, File, FileHandle, OpenMode, Vfs, WriteAt, create_dir_all_durable, read_to_end,
+    Advice, COPY_BUFFER_BYTES, File, FileHandle, OpenMode, Vfs, WriteAt, copy_prefix,
+    create_dir_all_durable, read_to_end,
 };
 
 /// The file system keel uses by default: the real one, through the std path.

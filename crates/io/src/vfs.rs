@@ -196,6 +196,23 @@ pub fn read_to_end(file: &dyn File) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Bytes [`copy_prefix`] moves per read and write.
+pub const COPY_BUFFER_BYTES: usize = 1 << 20;
+
+/// Copies bytes `0..len` of `source` to the same offsets of `target`,
+/// [`COPY_BUFFER_BYTES`] at a time (nothing is synced).
+pub fn copy_prefix(source: &dyn File, target: &dyn File, len: u64) -> Result<()> {
+    let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
+    let mut offset = 0;
+    while offset < len {
+        let count = buffer.len().min((len - offset) as usize);
+        source.read_exact_at(&mut buffer[..count], offset)?;
+        target.write_all_at(&buffer[..count], offset)?;
+        offset += count as u64;
+    }
+    Ok(())
+}
+
 /// Creates `dir` and any missing parents, and makes each new directory's
 /// name durable by syncing its parent — `create_dir_all` alone leaves new
 /// directories (and everything later put in them) to be lost in a crash.

@@ -6,9 +6,6 @@ use keel_io::{OpenMode, Vfs};
 
 use crate::error::Result;
 
-/// Bytes copied per read/write when archiving.
-pub const ARCHIVE_COPY_BYTES: usize = 1 << 20;
-
 /// The suffix of an archive copy in progress.
 const PARTIAL_SUFFIX: &str = ".partial";
 
@@ -40,15 +37,7 @@ pub fn archive_segment(vfs: &dyn Vfs, segment: &Path, archive_dir: &Path) -> Res
     let source = vfs.open(segment, OpenMode::Existing)?;
     let copy = vfs.open(&partial, OpenMode::CreateOrOpen)?;
     copy.set_len(0)?;
-    let size = source.size()?;
-    let mut buffer = vec![0u8; ARCHIVE_COPY_BYTES];
-    let mut offset = 0;
-    while offset < size {
-        let count = ARCHIVE_COPY_BYTES.min((size - offset) as usize);
-        source.read_exact_at(&mut buffer[..count], offset)?;
-        copy.write_all_at(&buffer[..count], offset)?;
-        offset += count as u64;
-    }
+    keel_io::copy_prefix(source.as_ref(), copy.as_ref(), source.size()?)?;
     copy.sync_data()?;
     vfs.rename(&partial, &target)?;
     vfs.sync_dir(archive_dir)?;

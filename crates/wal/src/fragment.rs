@@ -147,6 +147,21 @@ pub fn encode_fragment(
     out.resize(start + fragment_span(payload.len()), 0);
 }
 
+/// The seal of the segment whose checksums use `salt`: the log goes on at
+/// `next_lsn` in the next segment.
+pub fn encode_seal(salt: u32, next_lsn: Lsn, durable_before: Lsn) -> Vec<u8> {
+    let mut seal = Vec::with_capacity(SEAL_SPAN_BYTES);
+    encode_fragment(
+        &mut seal,
+        salt,
+        FragmentKind::Seal,
+        next_lsn,
+        durable_before,
+        &[],
+    );
+    seal
+}
+
 /// Reads a header's fields; says whether they are zero, plausible or not.
 pub fn decode_header(bytes: &[u8; FRAGMENT_HEADER_BYTES]) -> HeaderBytes {
     if bytes.iter().all(|&b| b == 0) {

@@ -10,13 +10,13 @@ use std::time::Duration;
 use keel_io::{FileHandle, OpenMode, Vfs};
 
 use crate::error::Result;
-use crate::fragment::{FragmentKind, SEAL_SPAN_BYTES, encode_fragment, segment_salt};
+use crate::fragment::{encode_seal, segment_salt};
 use crate::lsn::Lsn;
 use crate::options::WalOptions;
 use crate::reader::{EndPosition, ReadEnd, Reader};
 use crate::segment::{
-    CREATING_EXTENSION, SEGMENT_HEADER_BYTES, SegmentHeader, create_segment, list_segments,
-    remove_creating, segment_file_name,
+    SEGMENT_HEADER_BYTES, SegmentHeader, create_segment, list_segments, open_creating,
+    remove_creating,
 };
 
 /// What opening the log found and did.
@@ -133,7 +133,7 @@ fn set_aside_after(
     segments: &[(Lsn, PathBuf)],
     position: &EndPosition,
 ) -> Result<usize> {
-    let Some((first, damaged)) = segments.get(position.segment_index) else {
+    let Some((_, damaged)) = segments.get(position.segment_index) else {
         return Ok(0);
     };
     let Some(dir) = damaged.parent() else {
@@ -144,27 +144,15 @@ fn set_aside_after(
     }
     if position.offset > SEGMENT_HEADER_BYTES {
         let source = vfs.open(&discarded_name(damaged), OpenMode::Existing)?;
-        let creating = damaged.with_extension(CREATING_EXTENSION);
-        if vfs.exists(&creating)? {
-            vfs.remove(&creating)?;
-        }
-        let copy = vfs.open(&creating, OpenMode::CreateNew)?;
+        let (copy, creating) = open_creating(vfs, damaged)?;
         // Preallocated as the original was, even if its end was cut.
         let mut header = [0u8; SEGMENT_HEADER_BYTES as usize];
         source.read_exact_at(&mut header, 0)?;
         let preallocated = SegmentHeader::decode(&header).map_or(0, |header| header.segment_bytes);
         copy.allocate(0, source.size()?.max(preallocated))?;
-        let mut offset = 0;
-        let mut buffer = vec![0u8; 1 << 20];
-        while offset < position.offset {
-            let len = buffer.len().min((position.offset - offset) as usize);
-            source.read_exact_at(&mut buffer[..len], offset)?;
-            copy.write_all_at(&buffer[..len], offset)?;
-            offset += len as u64;
-        }
+        keel_io::copy_prefix(source.as_ref(), copy.as_ref(), position.offset)?;
         copy.sync_data()?;
         vfs.rename(&creating, damaged)?;
-        debug_assert_eq!(dir.join(segment_file_name(*first)), *damaged);
     }
     vfs.sync_dir(dir)?;
     Ok(segments.len() - position.segment_index)
@@ -173,15 +161,7 @@ fn set_aside_after(
 /// Writes and syncs the seal of the segment starting at `first` at
 /// `offset`: the log goes on at `next_lsn` in the next segment.
 fn seal_segment(vfs: &dyn Vfs, path: &Path, first: Lsn, offset: u64, next_lsn: Lsn) -> Result<()> {
-    let mut seal = Vec::with_capacity(SEAL_SPAN_BYTES);
-    encode_fragment(
-        &mut seal,
-        segment_salt(first),
-        FragmentKind::Seal,
-        next_lsn,
-        next_lsn,
-        &[],
-    );
+    let seal = encode_seal(segment_salt(first), next_lsn, next_lsn);
     let file = vfs.open(path, OpenMode::Existing)?;
     file.write_all_at(&seal, offset)?;
     file.sync_data()?;

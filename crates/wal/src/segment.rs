@@ -154,11 +154,7 @@ pub fn create_segment(
     segment_bytes: u64,
 ) -> keel_io::Result<keel_io::FileHandle> {
     let path = dir.join(segment_file_name(first_lsn));
-    let creating = path.with_extension(CREATING_EXTENSION);
-    if vfs.exists(&creating)? {
-        vfs.remove(&creating)?;
-    }
-    let handle = vfs.open(&creating, keel_io::OpenMode::CreateNew)?;
+    let (handle, creating) = open_creating(vfs, &path)?;
     handle.allocate(0, segment_bytes)?;
     let header = SegmentHeader {
         first_lsn,
@@ -169,6 +165,21 @@ pub fn create_segment(
     vfs.rename(&creating, &path)?;
     vfs.sync_dir(dir)?;
     Ok(handle)
+}
+
+/// A new, empty file under `path`'s temporary name (`*.creating`, what a
+/// crash left there removed), for a segment to be renamed to `path` once
+/// whole. Returns the handle and the temporary name.
+pub fn open_creating(
+    vfs: &dyn Vfs,
+    path: &Path,
+) -> keel_io::Result<(keel_io::FileHandle, PathBuf)> {
+    let creating = path.with_extension(CREATING_EXTENSION);
+    if vfs.exists(&creating)? {
+        vfs.remove(&creating)?;
+    }
+    let handle = vfs.open(&creating, keel_io::OpenMode::CreateNew)?;
+    Ok((handle, creating))
 }
 
 /// Removes what a crash left of segments being created.

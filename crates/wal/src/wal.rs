@@ -18,8 +18,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::fragment::{
-    FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, SEAL_SPAN_BYTES, encode_fragment, fragment_span,
-    segment_salt,
+    FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, SEAL_SPAN_BYTES, encode_fragment, encode_seal,
+    fragment_span, segment_salt,
 };
 use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
@@ -419,15 +419,7 @@ impl Shared {
         let mut seal_previous = None;
         if tail.rotate_requested || (segment_used && !fits) {
             tail.rotate_requested = false;
-            let mut seal = Vec::with_capacity(SEAL_SPAN_BYTES);
-            encode_fragment(
-                &mut seal,
-                tail.segment.salt,
-                FragmentKind::Seal,
-                lsn,
-                durable_before,
-                &[],
-            );
+            let seal = encode_seal(tail.segment.salt, lsn, durable_before);
             seal_previous = Some((tail.segment.offset, seal));
             tail.segment = OpenSegment {
                 first_lsn: lsn,
