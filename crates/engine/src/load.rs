@@ -28,7 +28,7 @@ use bytes::Bytes;
 use crate::database::{Database, Shared, now_ms};
 use crate::error::{Error, Result};
 use crate::keyspace::{self, Catalog, Keyspace};
-use crate::log::{KEYSPACE_PREFIX_BYTES, join_key};
+use crate::log::{KEYSPACE_PREFIX_BYTES, join_key, keyspace_id};
 use crate::maintenance;
 use crate::storage::encode_value;
 
@@ -283,13 +283,12 @@ pub(crate) fn orphan_ids(shared: &Shared) -> Result<Vec<u32>> {
         let Some((key, _)) = first else {
             break;
         };
-        let Some(prefix) = key.get(..KEYSPACE_PREFIX_BYTES) else {
+        let Some(id) = keyspace_id(&key) else {
             return Err(Error::Corruption(format!(
                 "a key of {} bytes in the B+tree, shorter than its keyspace prefix",
                 key.len()
             )));
         };
-        let id = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
         if !known.contains(&id) {
             orphans.push(id);
         }

@@ -87,13 +87,19 @@ fn wal_entries(writes: &WriteSet) -> Vec<keel_wal::Entry> {
         .collect()
 }
 
+/// The keyspace id an engine key starts with; `None` for a key shorter
+/// than the prefix.
+pub(crate) fn keyspace_id(key: &[u8]) -> Option<u32> {
+    let prefix: [u8; KEYSPACE_PREFIX_BYTES] = key.get(..KEYSPACE_PREFIX_BYTES)?.try_into().ok()?;
+    Some(u32::from_be_bytes(prefix))
+}
+
 /// Splits an engine key into keyspace and user key (shared, not copied).
 pub(crate) fn split_key(key: &Bytes) -> (u32, Bytes) {
-    if key.len() < KEYSPACE_PREFIX_BYTES {
-        return (0, key.clone());
+    match keyspace_id(key) {
+        Some(keyspace) => (keyspace, key.slice(KEYSPACE_PREFIX_BYTES..)),
+        None => (0, key.clone()),
     }
-    let keyspace = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
-    (keyspace, key.slice(KEYSPACE_PREFIX_BYTES..))
 }
 
 /// An engine key from keyspace and user key.

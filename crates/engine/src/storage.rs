@@ -12,7 +12,7 @@ use keel_pager::PageId;
 use keel_tso::Timestamp;
 
 use crate::error::{Error, Result};
-use crate::log::KEYSPACE_PREFIX_BYTES;
+use crate::log::keyspace_id;
 
 /// Value flag: an expiry time follows.
 const FLAG_EXPIRES: u8 = 1;
@@ -130,10 +130,9 @@ pub(crate) struct Sink<'a> {
 
 impl Sink<'_> {
     fn is_live(&mut self, key: &Bytes) -> bool {
-        let Some(prefix) = key.get(..KEYSPACE_PREFIX_BYTES) else {
+        let Some(id) = keyspace_id(key) else {
             return true;
         };
-        let id = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
         match self.last_id {
             Some((last, live)) if last == id => live,
             _ => {
@@ -185,7 +184,7 @@ impl FoldSink for Sink<'_> {
 /// The checkpoint payload: what the pager's meta slot records for keel.
 ///
 /// ```text
-/// magic "KEEL" | version u32 | fold_timestamp u64 | replay_lsn u64 | root u64
+/// magic "KEEL" | version u32 | fold_timestamp u64 | replay_lsn u64 | root u64 | log_end u64
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Payload {
