@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use keel_btree::BTree;
 use keel_io::{FileHandle, StdVfs, Vfs};
@@ -19,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::keyspace::{Catalog, Keyspace};
 use crate::log::WalLog;
 use crate::maintenance::{self, Signal};
-use crate::options::{Options, UPDATE_ATTEMPTS_MAX};
+use crate::options::Options;
 use crate::recovery::{self, Access, PAGE_FILE};
 use crate::stats::{Counters, RecoveryReport, Stats};
 use crate::transaction::Transaction;
@@ -241,35 +240,6 @@ impl Database {
         Ok(value)
     }
 
-    /// Runs `write` in a serializable transaction and commits it, running it
-    /// again (after a short randomized backoff) when it conflicts, at most
-    /// [`UPDATE_ATTEMPTS_MAX`] times. `write` must be safe to run more than
-    /// once.
-    ///
-    /// # Errors
-    /// [`Error::TooManyConflicts`]; any error `write` or the commit returns
-    /// other than a conflict (nothing is retried then).
-    pub fn update<T>(&self, mut write: impl FnMut(&mut Transaction) -> Result<T>) -> Result<T> {
-        self.check_open()?;
-        let mut last = String::new();
-        for attempt in 0..UPDATE_ATTEMPTS_MAX {
-            let mut transaction = self.begin(crate::Isolation::Serializable);
-            let outcome =
-                write(&mut transaction).and_then(|value| transaction.commit().map(|_| value));
-            match outcome {
-                Err(Error::Conflict { key }) => {
-                    last = key;
-                    backoff(attempt);
-                }
-                other => return other,
-            }
-        }
-        Err(Error::TooManyConflicts {
-            attempts: UPDATE_ATTEMPTS_MAX,
-            key: last,
-        })
-    }
-
     /// The keyspace named `name`, created if it does not exist.
     ///
     /// # Errors
@@ -421,14 +391,6 @@ impl Drop for Database {
             tracing::error!(%error, "closing the database failed");
         }
     }
-}
-
-/// Sleeps a little before retrying a conflicted transaction: randomized,
-/// growing with the attempt, at most about 10 ms.
-fn backoff(attempt: u32) {
-    let ceiling_us = 20u64 << attempt.min(9);
-    let sleep_us = ceiling_us / 2 + rand::random::<u64>() % (ceiling_us / 2 + 1);
-    std::thread::sleep(Duration::from_micros(sleep_us));
 }
 
 /// The current wall-clock time in milliseconds since the Unix epoch.

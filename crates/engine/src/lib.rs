@@ -42,6 +42,7 @@ mod recovery;
 mod stats;
 mod storage;
 mod transaction;
+mod update;
 
 pub use bytes::Bytes;
 pub use database::Database;
@@ -57,3 +58,4 @@ pub use options::{
 };
 pub use stats::{RecoveryReport, Stats};
 pub use transaction::{ExpiresAtMs, Isolation, Iter, Transaction};
+pub use update::{UpdateOptions, backoff};

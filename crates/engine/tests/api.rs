@@ -268,3 +268,53 @@ fn the_background_thread_checkpoints_by_changed_bytes() {
         "{too_large:?}"
     );
 }
+
+/// An application's own error type, as `update_with` takes it.
+#[derive(Debug)]
+enum AppError {
+    Keel(Error),
+    Refused(&'static str),
+}
+
+impl From<Error> for AppError {
+    fn from(error: Error) -> AppError {
+        AppError::Keel(error)
+    }
+}
+
+#[test]
+fn update_with_retries_only_conflicts_and_keeps_the_callers_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let ks = db.keyspace("counters").unwrap();
+    let options = keel::UpdateOptions {
+        attempts: 3,
+        durability: Some(Durability::None),
+        ..keel::UpdateOptions::default()
+    };
+    // The caller's error rolls the attempt back and is not retried.
+    let mut runs = 0;
+    let outcome: Result<(), AppError> = db.update_with(&options, |tx| {
+        runs += 1;
+        tx.put(&ks, b"k", "written")?;
+        Err(AppError::Refused("no"))
+    });
+    assert!(matches!(outcome, Err(AppError::Refused("no"))));
+    assert_eq!(runs, 1);
+    assert_eq!(db.view(|tx| tx.get(&ks, b"k")).unwrap(), None);
+    // A conflict at every commit is retried `attempts` times.
+    let mut runs = 0;
+    let outcome: Result<(), AppError> = db.update_with(&options, |tx| {
+        runs += 1;
+        tx.get(&ks, b"hot")?;
+        db.update(|other| other.put(&ks, b"hot", format!("{runs}")))?;
+        tx.put(&ks, b"k", "late")?;
+        Ok(())
+    });
+    assert!(matches!(
+        outcome,
+        Err(AppError::Keel(Error::TooManyConflicts { attempts: 3, .. }))
+    ));
+    assert_eq!(runs, 3);
+    assert_eq!(db.view(|tx| tx.get(&ks, b"k")).unwrap(), None);
+}
