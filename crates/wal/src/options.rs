@@ -45,9 +45,9 @@ pub const SEGMENT_BYTES_MIN: u64 = 64 << 10;
 /// The default `WalOptions::segment_fill_interval`.
 pub const SEGMENT_FILL_INTERVAL_DEFAULT: Duration = Duration::from_secs(2);
 /// The default `WalOptions::recycled_segments_max`.
-pub const RECYCLED_SEGMENTS_MAX_DEFAULT: usize = 2;
+pub const RECYCLED_SEGMENTS_MAX_DEFAULT: usize = 1;
 /// The default `WalOptions::recycled_idle_interval`.
-pub const RECYCLED_IDLE_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
+pub const RECYCLED_IDLE_INTERVAL_DEFAULT: Duration = Duration::from_secs(10);
 /// The default bound on appended bytes not yet written to the file.
 pub const BUFFER_BYTES_MAX_DEFAULT: usize = 16 << 20;
 /// The default largest record.
@@ -74,11 +74,12 @@ pub struct WalOptions {
     /// 2 s.
     pub segment_fill_interval: Duration,
     /// Closed segments truncation keeps (renamed `*.wal.free`) to be reused
-    /// as new segments instead of creating files; more are deleted. Zero:
-    /// none. Default 2.
+    /// as new segments instead of creating files; more are deleted. A kept
+    /// file is disk the log holds beyond its records until it is reused:
+    /// zero keeps none. Default 1.
     pub recycled_segments_max: usize,
     /// The kept segments are deleted once none has been reused (or kept)
-    /// for this long, and at close. Default 30 s.
+    /// for this long, and at close. Default 10 s.
     pub recycled_idle_interval: Duration,
     /// Appended bytes waiting to be written, at most. An append that finds
     /// the buffer full waits (or writes it out itself) rather than failing

@@ -1,7 +1,9 @@
 //! Opening the log: finding where it ends (and whether that end is a
 //! crash or damage), then readying it for appends — setting damage aside
 //! in point-in-time mode, syncing what a killed process left in the page
-//! cache, creating the segment appends go to and sealing the one before.
+//! cache, creating the segment appends go to (floor-sized, in a kept file
+//! if there is one) and sealing the one before and cutting it after its
+//! seal.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -228,6 +228,37 @@ fn truncated_segments_become_new_segments() {
     assert_eq!(wal.next_lsn(), expected.last().unwrap().0.next());
 }
 
+/// Kept files are deleted once unused for `recycled_idle_interval` (by the
+/// background thread), and at close.
+#[test]
+fn kept_files_are_deleted_when_idle_and_at_close() {
+    let vfs = SimVfs::new(5);
+    let idle = WalOptions {
+        periodic_interval: Duration::from_millis(10),
+        recycled_idle_interval: Duration::from_millis(50),
+        ..options()
+    };
+    for (options, wait_for_idle) in [(idle, true), (options(), false)] {
+        let wal = open(&vfs, options);
+        for n in 0..100 {
+            wal.commit(&record(n, 2500), Durability::Sync).unwrap();
+        }
+        let cut = wal.next_lsn();
+        let truncation = wal.truncate_before(cut).unwrap();
+        assert!(!truncation.recycled.is_empty());
+        if wait_for_idle {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !list_free(&vfs, Path::new(DIR)).unwrap().is_empty() {
+                assert!(std::time::Instant::now() < deadline, "never deleted");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        wal.close().unwrap();
+        assert!(list_free(&vfs, Path::new(DIR)).unwrap().is_empty());
+        assert!(read_all(&vfs, cut).is_empty());
+    }
+}
+
 /// The strongest stale-record case, built by hand: a segment's earlier
 /// life holds, exactly where the reader arrives after the new life's
 /// records, a fragment with a valid checksum (under the old salt) carrying
