@@ -114,7 +114,7 @@ impl<'a> EngineStore<'a> {
             None => Bound::Unbounded,
         };
         self.transaction
-            .range::<[u8], _>(keyspace, (lower, Bound::Unbounded))?
+            .range(keyspace, (lower, Bound::Unbounded))?
             .take(count_max)
             .map(|item| item.map(|(key, _)| key))
             .collect()
@@ -222,7 +222,7 @@ impl KeyValueStore for EngineStore<'_> {
     fn count(&mut self, database: DatabaseIndex) -> Result<u64, Self::Error> {
         let result = self.keyspace(database).and_then(|keyspace| {
             let mut count: u64 = 0;
-            for item in self.transaction.range::<[u8], _>(keyspace, ..)? {
+            for item in self.transaction.range(keyspace, ..)? {
                 item?;
                 count += 1;
             }
@@ -234,8 +234,8 @@ impl KeyValueStore for EngineStore<'_> {
     fn last_key(&mut self, database: DatabaseIndex) -> Result<Option<Bytes>, Self::Error> {
         let result = self.keyspace(database).and_then(|keyspace| {
             self.transaction
-                .range_reverse::<[u8], _>(keyspace, ..)?
-                .next()
+                .range(keyspace, ..)?
+                .next_back()
                 .transpose()
                 .map(|entry| entry.map(|(key, _)| key))
         });

@@ -89,7 +89,7 @@ fn database_keyspace_names(database: &Database, databases: DatabaseIndex) -> Res
         .view(|transaction| {
             let mut names = Vec::new();
             for index in 0..databases {
-                let recorded = transaction.get(&map, &index.to_be_bytes())?;
+                let recorded = transaction.get(&map, index.to_be_bytes())?;
                 names.push(match recorded {
                     Some(name) => String::from_utf8_lossy(&name).into_owned(),
                     None => keyspace_name(index),
@@ -558,7 +558,7 @@ impl Shared {
             let mut transaction = self.database.begin(Isolation::Serializable);
             for (position, (_, slot)) in guards.iter().enumerate() {
                 let keys: Vec<Bytes> = transaction
-                    .range::<[u8], _>(&slot.keyspace, ..)?
+                    .range(&slot.keyspace, ..)?
                     .take(FLUSH_IN_TRANSACTION_KEYS_MAX + 1)
                     .map(|item| item.map(|(key, _)| key))
                     .collect::<keel::Result<_>>()?;
@@ -624,12 +624,12 @@ impl Shared {
         let result = self.database.update(|transaction| {
             transaction.put(
                 &self.databases_keyspace,
-                &low.to_be_bytes(),
+                low.to_be_bytes(),
                 high_slot.keyspace.name().as_bytes().to_vec(),
             )?;
             transaction.put(
                 &self.databases_keyspace,
-                &high.to_be_bytes(),
+                high.to_be_bytes(),
                 low_slot.keyspace.name().as_bytes().to_vec(),
             )
         });
@@ -898,7 +898,7 @@ fn count_keys(
                 None => std::ops::Bound::Unbounded,
             };
             let batch: Vec<Bytes> = transaction
-                .range::<[u8], _>(keyspace, (lower, std::ops::Bound::Unbounded))?
+                .range(keyspace, (lower, std::ops::Bound::Unbounded))?
                 .take(KEYSPACE_BATCH_KEYS)
                 .map(|item| item.map(|(key, _)| key))
                 .collect::<keel::Result<_>>()?;
@@ -939,7 +939,7 @@ fn scan_command(
     let start = crate::scan::scan_start_key(scan.cursor);
     let result = store
         .transaction()
-        .range::<[u8], _>(
+        .range(
             keyspace,
             (
                 std::ops::Bound::Included(start.as_slice()),
@@ -1086,8 +1086,7 @@ impl KeelSession {
                     // validating its reads; one deletion of a key that
                     // never exists makes it validate them.
                     let key = self.client.to_be_bytes();
-                    if let Err(error) = watch.transaction.delete(&self.shared.watch_keyspace, &key)
-                    {
+                    if let Err(error) = watch.transaction.delete(&self.shared.watch_keyspace, key) {
                         watch.transaction.rollback();
                         return refused_block(&error, commands.len());
                     }
