@@ -66,7 +66,7 @@ struct Slot {
 
 /// One end of a scan.
 #[derive(Debug)]
-struct Cursor {
+struct Cursor<'a> {
     direction: Direction,
     /// The last key this cursor returned before the current window: the
     /// next fill starts just past it (empty until one was returned).
@@ -81,10 +81,14 @@ struct Cursor {
     position: usize,
     /// Nothing is left past the window.
     exhausted: bool,
+    /// The leaf the window came from, at the version it was copied, and
+    /// its sibling in this cursor's direction: the next fill copies the
+    /// sibling and keeps it if this leaf is still unchanged then.
+    leaf: Option<(OptimisticGuard<'a>, PageId)>,
 }
 
-impl Cursor {
-    fn new(direction: Direction) -> Cursor {
+impl<'a> Cursor<'a> {
+    fn new(direction: Direction) -> Cursor<'a> {
         Cursor {
             direction,
             resume: Vec::new(),
@@ -93,6 +97,7 @@ impl Cursor {
             window: Vec::new(),
             position: 0,
             exhausted: false,
+            leaf: None,
         }
     }
 
@@ -130,7 +135,7 @@ impl Cursor {
         &self.page[start..start + slot.key_len as usize]
     }
 
-    fn next(&mut self, tree: &BTree, bounds: &Bounds) -> Result<Option<Entry>> {
+    fn next(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<Option<Entry>> {
         loop {
             if self.position < self.window.len() {
                 let slot = &self.window[self.position];
@@ -178,8 +183,15 @@ impl Cursor {
         }
     }
 
-    fn fill(&mut self, tree: &BTree, bounds: &Bounds) -> Result<()> {
+    fn fill(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
         self.retire_window();
+        if let Some((leaf, sibling)) = self.leaf.take() {
+            match self.fill_from_sibling(tree, bounds, &leaf, sibling) {
+                Ok(true) => return Ok(()),
+                Ok(false) | Err(Fault::Restart) => {}
+                Err(Fault::Error(error)) => return Err(error),
+            }
+        }
         for _ in 0..OPTIMISTIC_DESCENTS_MAX {
             match self.fill_optimistic(tree, bounds) {
                 Ok(()) => return Ok(()),
@@ -205,7 +217,37 @@ impl Cursor {
         }
     }
 
-    fn fill_optimistic(&mut self, tree: &BTree, bounds: &Bounds) -> Result<(), Fault> {
+    /// Fills from the sibling of the leaf the last window came from, if
+    /// that leaf is unchanged after the sibling was copied (then no key
+    /// moved between the two); `Ok(false)` when it changed, or the sibling
+    /// holds nothing for this cursor (the caller seeks from the root).
+    fn fill_from_sibling(
+        &mut self,
+        tree: &'a BTree,
+        bounds: &Bounds,
+        leaf: &OptimisticGuard<'a>,
+        sibling: PageId,
+    ) -> Result<bool, Fault> {
+        let mut buffer = self.take_buffer(tree.pager.page_size());
+        let next = match tree.pager.optimistic(sibling) {
+            Ok(next) => next,
+            Err(error) => {
+                leaf.validate()?;
+                return Err(error.into());
+            }
+        };
+        next.read(|view| view.copy_to(0, &mut buffer))?;
+        leaf.validate()?;
+        let (reached_limit, sibling) = self.collect(bounds, &buffer)?;
+        if self.window.is_empty() && !reached_limit && sibling != PageId::NONE {
+            self.page = buffer.freeze();
+            return Ok(false);
+        }
+        self.finish_fill(tree, bounds, next, buffer, reached_limit, sibling)?;
+        Ok(true)
+    }
+
+    fn fill_optimistic(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<(), Fault> {
         let page_size = tree.pager.page_size();
         let mut buffer = self.take_buffer(page_size);
         let mut leaf = tree.descend_optimistic(|view| self.choose(bounds, view))?;
@@ -229,10 +271,29 @@ impl Cursor {
             (reached_limit, sibling) = self.collect(bounds, &buffer)?;
             leaf = next;
         }
+        self.finish_fill(tree, bounds, leaf, buffer, reached_limit, sibling)
+    }
+
+    /// Reads the window's chains, checks its order, and keeps the leaf
+    /// copy and (unless the range ends here) the leaf for the next fill.
+    fn finish_fill(
+        &mut self,
+        tree: &'a BTree,
+        bounds: &Bounds,
+        leaf: OptimisticGuard<'a>,
+        buffer: BytesMut,
+        reached_limit: bool,
+        sibling: PageId,
+    ) -> Result<(), Fault> {
         self.read_chains_optimistic(tree, &leaf)?;
         self.check_order(bounds, leaf.page_id(), &buffer)?;
         self.page = buffer.freeze();
         self.exhausted = reached_limit || sibling == PageId::NONE || self.window.is_empty();
+        if !self.exhausted {
+            // The next fill copies the sibling: have it cached by then.
+            tree.pager.prefetch_resident(sibling);
+            self.leaf = Some((leaf, sibling));
+        }
         Ok(())
     }
 
@@ -257,23 +318,33 @@ impl Cursor {
     /// keys that go backwards, and a scan must still end.
     fn check_order(&self, bounds: &Bounds, page_id: PageId, page: &[u8]) -> Result<()> {
         let forward = self.direction == Direction::Forward;
-        let resume = self.resume_bound(bounds);
-        let mut previous: Option<&[u8]> = None;
-        for slot in &self.window {
+        let past = |key: &[u8], bound: &[u8]| if forward { key > bound } else { key < bound };
+        let mut keys = self.window.iter().map(|slot| {
             let start = slot.key_offset as usize;
-            let key = &page[start..start + slot.key_len as usize];
-            let past = |bound: &[u8]| if forward { key > bound } else { key < bound };
-            let past_resume = match resume {
-                Bound::Unbounded => true,
-                Bound::Included(bound) => key == bound || past(bound),
-                Bound::Excluded(bound) => past(bound),
-            };
-            if !past_resume || !previous.is_none_or(past) {
-                return Err(corrupt(page_id, "keys out of order"));
-            }
-            previous = Some(key);
+            &page[start..start + slot.key_len as usize]
+        });
+        let Some(first) = keys.next() else {
+            return Ok(());
+        };
+        // The first key past where the fill started, then each past the
+        // one before it.
+        let first_ok = match self.resume_bound(bounds) {
+            Bound::Unbounded => true,
+            Bound::Included(bound) => first == bound || past(first, bound),
+            Bound::Excluded(bound) => past(first, bound),
+        };
+        let mut previous = first;
+        let ordered = first_ok
+            && keys.all(|key| {
+                let ok = past(key, previous);
+                previous = key;
+                ok
+            });
+        if ordered {
+            Ok(())
+        } else {
+            Err(corrupt(page_id, "keys out of order"))
         }
-        Ok(())
     }
 
     /// Collects this cursor's entries of one stable leaf copy into the
@@ -339,7 +410,7 @@ impl Cursor {
 
     /// `fill` under shared latches with the writer held off: nothing
     /// changes, so a page that does not parse is corrupt.
-    fn fill_latched(&mut self, tree: &BTree, bounds: &Bounds) -> Result<()> {
+    fn fill_latched(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
         let mut page = tree.root;
         let mut guard = tree.pager.shared(page)?;
         loop {
@@ -415,8 +486,8 @@ fn within(key: &[u8], limit: Bound<&[u8]>, direction: Direction) -> bool {
 pub struct Range<'a> {
     tree: &'a BTree,
     bounds: Bounds,
-    front: Cursor,
-    back: Cursor,
+    front: Cursor<'a>,
+    back: Cursor<'a>,
     done: bool,
 }
 
