@@ -112,6 +112,14 @@ impl Transaction {
         self.inner.id()
     }
 
+    /// The wall-clock time the transaction reads at, in milliseconds since
+    /// the Unix epoch: the physical part of its read timestamp. Expiry is
+    /// judged against it (a value whose expiry is at or before it reads as
+    /// absent), so callers that compute deadlines should use it too.
+    pub fn read_time_ms(&self) -> u64 {
+        self.inner.read_timestamp().physical_ms()
+    }
+
     /// The value of `key` in `keyspace`, if present and not expired.
     ///
     /// # Errors

@@ -317,3 +317,20 @@ fn update_with_retries_only_conflicts_and_keeps_the_callers_error() {
     assert_eq!(runs, 3);
     assert_eq!(db.view(|tx| tx.get(&ks, b"k")).unwrap(), None);
 }
+
+#[test]
+fn expiry_is_judged_at_the_read_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let ks = db.keyspace("ttl").unwrap();
+    let now = db.begin_read().read_time_ms();
+    db.update(|tx| {
+        tx.put_expiring_at(&ks, "past", "v", now)?;
+        tx.put_expiring_at(&ks, "future", "v", now + 3_600_000)
+    })
+    .unwrap();
+    let tx = db.begin_read();
+    assert!(tx.read_time_ms() >= now);
+    assert!(!tx.contains_key(&ks, "past").unwrap());
+    assert!(tx.contains_key(&ks, "future").unwrap());
+}
