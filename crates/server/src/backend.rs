@@ -25,16 +25,16 @@
 //! A natural keel implementation: a session holds the database and a
 //! keyspace per database index; `execute` runs one command in
 //! `Database::update` (retried on conflict), handing a
-//! [`KeyValueStore`](crate::data_commands::KeyValueStore) over the keel
-//! transaction to [`data_commands::execute`](crate::data_commands::execute); `watch` begins a serializable
+//! [`KeyValueStore`](crate::commands::data::KeyValueStore) over the keel
+//! transaction to [`data_commands::execute`](crate::commands::data::execute); `watch` begins a serializable
 //! transaction, if none is open, and reads the watched keys into its read
 //! set; `execute_transaction` runs the block in that transaction (or a new
 //! one) and commits, mapping `Conflict` to `None`, which is exactly "a
 //! watched key changed", including by this client itself, as in Redis.
 
-use crate::command_table::CommandSpec;
-use crate::protocol::Command;
-use crate::reply::Reply;
+use crate::commands::table::CommandSpec;
+use crate::resp::Command;
+use crate::resp::Reply;
 
 /// A database number chosen with SELECT, `0..databases` (keel maps each
 /// to a keyspace).

@@ -36,54 +36,41 @@
 //! # Ok(()) }
 //! ```
 
-mod affinity;
 mod backend;
-pub mod command_arguments;
-pub mod command_table;
-pub mod config;
-mod connection;
-pub mod data_commands;
-mod debug;
-mod engine_store;
+pub mod commands;
+mod engine;
 mod error;
-mod event_loop;
-#[doc(hidden)]
-pub mod fuzz_support;
-mod glob;
-mod inline;
-mod keel_backend;
-pub mod lcs;
-mod number;
-pub mod object_info;
-mod protocol;
-mod reply;
-mod scan;
-mod server;
+mod net;
+pub mod resp;
 
-pub use affinity::{CPU_NUMBER_MAX, current_thread_cpus, parse_cpu_list, pin_current_thread};
+#[doc(hidden)]
+pub use resp::fuzz_support;
+
 pub use backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
-pub use command_table::{CommandFlags, CommandSpec, HandledBy};
-pub use connection::{
-    AUTH_WITHOUT_PASSWORD_TEXT, HELLO_NOAUTH_TEXT, NOAUTH_TEXT, OUTPUT_FLUSH_BYTES,
-    PIPELINE_ARGUMENT_BYTES_MAX, PIPELINE_COMMANDS_MAX, READ_CHUNK_BYTES,
-    RETAINED_BUFFER_BYTES_MAX, WRONGPASS_TEXT,
+pub use commands::glob::{GlobPattern, glob_matches};
+pub use commands::scan::{
+    SCAN_CURSOR_PREFIX_BYTES, ScanBatch, cursor_for_key, cursor_prefix, scan_batch, scan_start_key,
 };
-pub use error::{Error, Result};
-pub use event_loop::{BATCH_COMMANDS_MAX, EVENTS_PER_WAIT};
-pub use glob::{GlobPattern, glob_matches};
-pub use inline::split_inline_arguments;
-pub use keel_backend::{
+pub use commands::table::{CommandFlags, CommandSpec, HandledBy};
+pub use engine::backend::{
     AppendFsync, COMMAND_ATTEMPTS_MAX, DATABASES_DEFAULT, FLUSH_IN_TRANSACTION_KEYS_MAX,
     KeelBackend, KeelBackendOptions, KeelSession, PIPELINE_ATTEMPTS_MAX, WATCH_KEYSPACE,
     keyspace_name,
 };
-pub use number::{format_double, format_human_double, parse_integer};
-pub use protocol::{ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, RequestParser, parse_all};
-pub use reply::{ProtocolVersion, Reply};
-pub use scan::{
-    SCAN_CURSOR_PREFIX_BYTES, ScanBatch, cursor_for_key, cursor_prefix, scan_batch, scan_start_key,
+pub use error::{Error, Result};
+pub use net::affinity::{CPU_NUMBER_MAX, current_thread_cpus, parse_cpu_list, pin_current_thread};
+pub use net::connection::{
+    AUTH_WITHOUT_PASSWORD_TEXT, HELLO_NOAUTH_TEXT, NOAUTH_TEXT, OUTPUT_FLUSH_BYTES,
+    PIPELINE_ARGUMENT_BYTES_MAX, PIPELINE_COMMANDS_MAX, READ_CHUNK_BYTES,
+    RETAINED_BUFFER_BYTES_MAX, WRONGPASS_TEXT,
 };
-pub use server::{
+pub use net::event_loop::{BATCH_COMMANDS_MAX, EVENTS_PER_WAIT};
+pub use net::server::{
     ACCEPT_ERROR_BACKOFF, ERROR_CODES_MAX, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions,
     ServerStopper, start,
+};
+pub use resp::{
+    ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, ProtocolError, ProtocolVersion, Reply,
+    RequestParser, format_double, format_human_double, parse_all, parse_integer,
+    split_inline_arguments,
 };

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use keel_server::data_commands::{self, KeyValueStore, StoredValue};
+use keel_server::commands::data::{self as data_commands, KeyValueStore, StoredValue};
 use keel_server::{
     Backend, ClientId, Command, CommandSpec, DatabaseIndex, InfoSection, Limits, Reply,
     ServerHandle, ServerOptions, Session,

@@ -5,8 +5,8 @@
 //! command, unknown subcommand, wrong number of arguments) with Redis's
 //! error texts.
 
-use crate::protocol::Command;
-use crate::reply::Reply;
+use crate::resp::Command;
+use crate::resp::Reply;
 
 /// Bytes of a command name or argument quoted in an error (Redis `%.128s`).
 pub const ERROR_QUOTE_BYTES_MAX: usize = 128;

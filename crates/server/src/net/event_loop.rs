@@ -25,9 +25,9 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use crate::backend::Backend;
-use crate::connection::{After, Connection, Progress};
 use crate::error::{Error, Result};
-use crate::server::{ClientEntry, Shared, lock};
+use crate::net::connection::{After, Connection, Progress};
+use crate::net::server::{ClientEntry, Shared, lock};
 
 /// Ready events taken from epoll per wait.
 pub const EVENTS_PER_WAIT: usize = 256;

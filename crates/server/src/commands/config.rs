@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::server::lock;
+use crate::net::server::lock;
 
 /// What values a parameter takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -366,7 +366,7 @@ impl Parameter {
                 _ => Err("argument must be 'yes' or 'no'".to_owned()),
             },
             ParameterKind::Integer { min, max } => {
-                let integer = crate::number::parse_integer(value.as_bytes())
+                let integer = crate::resp::parse_integer(value.as_bytes())
                     .ok_or_else(|| "argument couldn't be parsed into an integer".to_owned())?;
                 if !(min..=max).contains(&integer) {
                     return Err(format!(

@@ -39,14 +39,14 @@ use bytes::Bytes;
 use keel::{Database, Durability, Isolation, Keyspace, Transaction};
 
 use crate::backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
-use crate::command_arguments::parse_scan;
-use crate::command_table::{CommandFlags, CommandSpec};
-use crate::data_commands;
-use crate::engine_store::{EngineStore, KEYSPACE_BATCH_KEYS, Keyspaces};
+use crate::commands::arguments::parse_scan;
+use crate::commands::data;
+use crate::commands::scan::scan_batch;
+use crate::commands::table::{CommandFlags, CommandSpec};
+use crate::engine::store::{EngineStore, KEYSPACE_BATCH_KEYS, Keyspaces};
 use crate::error::{Error, Result};
-use crate::protocol::{Command, Limits};
-use crate::reply::Reply;
-use crate::scan::scan_batch;
+use crate::resp::Reply;
+use crate::resp::{Command, Limits};
 
 /// Databases SELECT accepts, as Redis's default `databases 16`.
 pub const DATABASES_DEFAULT: DatabaseIndex = 16;
@@ -393,7 +393,7 @@ impl Shared {
         };
         // COPY ... DB, MOVE and DEBUG DIGEST reach other databases: every
         // database shared, in ascending order (as FLUSHALL and MULTI).
-        let every = data_commands::touches_every_database(spec);
+        let every = data::touches_every_database(spec);
         let guards: Vec<RwLockReadGuard<'_, Slot>> = if every {
             self.slots.iter().map(read).collect()
         } else {
@@ -440,9 +440,9 @@ impl Shared {
         commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
     ) -> Option<Vec<Reply>> {
         let first = commands.first()?.0;
-        let one_database = commands.iter().all(|(database, spec, _)| {
-            *database == first && !data_commands::touches_every_database(spec)
-        });
+        let one_database = commands
+            .iter()
+            .all(|(database, spec, _)| *database == first && !data::touches_every_database(spec));
         let guards: Vec<RwLockReadGuard<'_, Slot>> = if one_database {
             vec![read(self.slot(first)?)]
         } else {
@@ -494,7 +494,7 @@ impl Shared {
         match spec.name {
             "scan" => scan_command(store, database, command.arguments()),
             "lastsave" => self.last_save(),
-            _ => data_commands::execute(store, database, spec, command, &self.options.limits),
+            _ => data::execute(store, database, spec, command, &self.options.limits),
         }
     }
 
@@ -595,7 +595,7 @@ impl Shared {
     /// finds it.
     fn swap_databases(&self, arguments: &[Bytes]) -> Reply {
         let index = |argument: &[u8]| {
-            crate::number::parse_integer(argument).filter(|&index| i32::try_from(index).is_ok())
+            crate::resp::parse_integer(argument).filter(|&index| i32::try_from(index).is_ok())
         };
         let Some(first) = index(&arguments[1]) else {
             return Reply::error("ERR invalid first DB index");
@@ -647,7 +647,7 @@ impl Shared {
     /// data on disk is its data, so a checkpoint (skipped by RELOAD
     /// NOSAVE) makes it so without a reload.
     fn debug_reload(&self, arguments: &[Bytes]) -> Reply {
-        let reply = crate::debug::reply_without_data(arguments);
+        let reply = crate::commands::debug::reply_without_data(arguments);
         let no_save = arguments[2..]
             .iter()
             .any(|option| option.eq_ignore_ascii_case(b"NOSAVE"));
@@ -917,7 +917,7 @@ fn count_keys(
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type], with the cursor
-/// of [`crate::scan`].
+/// of [`crate::commands::scan`].
 fn scan_command(
     store: &mut EngineStore<'_>,
     database: DatabaseIndex,
@@ -936,7 +936,7 @@ fn scan_command(
         Ok(keyspace) => keyspace,
         Err(error) => return error_reply(&store.fail(error)),
     };
-    let start = crate::scan::scan_start_key(scan.cursor);
+    let start = crate::commands::scan::scan_start_key(scan.cursor);
     let result = store
         .transaction()
         .range::<[u8], _>(

@@ -16,20 +16,20 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::backend::DatabaseIndex;
-use crate::command_arguments::{
+use crate::commands::arguments::{
     Expiry, SYNTAX_ERROR_TEXT, SetCondition, check_string_length, increment, increment_float,
     integer_argument, negate_decrement, parse_expire, parse_getex, parse_offset, parse_set,
     parse_setex, substring_range, time_to_live,
 };
-use crate::command_table::{CommandSpec, wrong_arity};
-use crate::glob::GlobPattern;
-use crate::lcs::{longest_common_subsequence, table_bytes};
-use crate::number::parse_integer;
-use crate::object_info::{
+use crate::commands::glob::GlobPattern;
+use crate::commands::lcs::{longest_common_subsequence, table_bytes};
+use crate::commands::object_info::{
     Digest, EMPTY_DIGEST, Encoding, debug_object_line, memory_usage, value_digest,
 };
-use crate::protocol::{Command, Limits};
-use crate::reply::Reply;
+use crate::commands::table::{CommandSpec, wrong_arity};
+use crate::resp::Reply;
+use crate::resp::parse_integer;
+use crate::resp::{Command, Limits};
 
 /// Keys read per call of [`KeyValueStore::keys_after`] by KEYS.
 pub const KEYS_BATCH_MAX: usize = 1024;
@@ -105,7 +105,7 @@ pub trait KeyValueStore {
     /// How many databases there are, `0..count` (COPY DB, MOVE and DEBUG
     /// DIGEST check and walk them).
     fn database_count(&self) -> DatabaseIndex {
-        crate::keel_backend::DATABASES_DEFAULT
+        crate::engine::backend::DATABASES_DEFAULT
     }
 }
 
@@ -793,7 +793,7 @@ impl<S: KeyValueStore> Context<'_, S> {
                 Ok(Reply::Array(digests))
             }
             ("digest", 2) => self.dataset_digest(),
-            _ => Ok(crate::debug::reply_without_data(arguments)),
+            _ => Ok(crate::commands::debug::reply_without_data(arguments)),
         }
     }
 

@@ -19,14 +19,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::affinity::pin_current_thread;
 use crate::backend::{Backend, ClientId, DatabaseIndex};
-use crate::command_table::CommandSpec;
-use crate::config::ConfigTable;
+use crate::commands::config::ConfigTable;
+use crate::commands::table::CommandSpec;
 use crate::error::{Error, Result};
-use crate::event_loop::Workers;
-use crate::protocol::Limits;
-use crate::reply::ProtocolVersion;
+use crate::net::affinity::pin_current_thread;
+use crate::net::event_loop::Workers;
+use crate::resp::Limits;
+use crate::resp::ProtocolVersion;
 
 /// The reply a client gets when `max_clients` connections are open, before
 /// it is closed (Redis's exact bytes).

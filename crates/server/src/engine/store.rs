@@ -11,7 +11,7 @@ use bytes::Bytes;
 use keel::{Keyspace, Transaction};
 
 use crate::backend::DatabaseIndex;
-use crate::data_commands::{KeyValueStore, StoredValue};
+use crate::commands::data::{KeyValueStore, StoredValue};
 
 /// Keys read per batch when a store counts or deletes a whole keyspace.
 pub(crate) const KEYSPACE_BATCH_KEYS: usize = 1024;
@@ -34,7 +34,7 @@ impl<'a> Keyspaces<'a> {
                 .and_then(|index| keyspaces.get(index).copied()),
         };
         found.ok_or_else(|| keel::Error::KeyspaceNotFound {
-            name: crate::keel_backend::keyspace_name(database),
+            name: crate::engine::backend::keyspace_name(database),
         })
     }
 

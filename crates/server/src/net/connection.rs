@@ -14,13 +14,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use crate::backend::{Backend, DatabaseIndex, InfoSection, Session};
-use crate::command_table::{self, CommandSpec, HandledBy};
-use crate::error::Error;
-use crate::glob::GlobPattern;
-use crate::number::parse_integer;
-use crate::protocol::{Command, Parsed, RequestParser};
-use crate::reply::{ProtocolVersion, Reply};
-use crate::server::{ClientEntry, Shared};
+use crate::commands::glob::GlobPattern;
+use crate::commands::table::{self, CommandSpec, HandledBy};
+use crate::net::server::{ClientEntry, Shared};
+use crate::resp::ProtocolError as Error;
+use crate::resp::parse_integer;
+use crate::resp::{Command, Parsed, RequestParser};
+use crate::resp::{ProtocolVersion, Reply};
 
 /// Bytes asked of the socket per read (Redis `PROTO_IOBUF_LEN`, 16 KiB).
 pub const READ_CHUNK_BYTES: usize = 16 << 10;
@@ -171,7 +171,7 @@ impl<B: Backend> Connection<B> {
         if self.input.len() <= limit_bytes {
             return false;
         }
-        let error = Error::QueryBufferLimit {
+        let error = crate::error::Error::QueryBufferLimit {
             buffer_bytes: self.input.len(),
             limit_bytes,
         };
@@ -365,7 +365,7 @@ impl<B: Backend> Connection<B> {
     /// The command's table entry if it may be held back and run with its
     /// neighbours ([`Session::execute_pipeline`]).
     fn pipelinable(&self, command: &Command) -> Option<&'static CommandSpec> {
-        let spec = command_table::resolve(command).ok()?;
+        let spec = table::resolve(command).ok()?;
         let pipelinable = self.authenticated
             && self.transaction.is_none()
             && spec.handled_by == HandledBy::Backend
@@ -413,11 +413,11 @@ impl<B: Backend> Connection<B> {
 
     /// Runs or queues one request; `None` when nothing is to be sent.
     fn process_one(&mut self, command: Command) -> Option<Reply> {
-        let spec = match command_table::resolve(&command) {
+        let spec = match table::resolve(&command) {
             Ok(spec) => spec,
-            Err(reply) => return Some(self.reject(command_table::named_spec(&command), reply)),
+            Err(reply) => return Some(self.reject(table::named_spec(&command), reply)),
         };
-        if !self.authenticated && !spec.has(command_table::CommandFlags::NO_AUTH) {
+        if !self.authenticated && !spec.has(table::CommandFlags::NO_AUTH) {
             return Some(self.reject(Some(spec), Reply::error(NOAUTH_TEXT)));
         }
         if let Some(transaction) = &mut self.transaction
@@ -427,7 +427,7 @@ impl<B: Backend> Connection<B> {
                     "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
                 ))
         {
-            if spec.has(command_table::CommandFlags::NO_MULTI) {
+            if spec.has(table::CommandFlags::NO_MULTI) {
                 return Some(self.reject(
                     Some(spec),
                     Reply::error("ERR Command not allowed inside a transaction"),
@@ -507,7 +507,7 @@ impl<B: Backend> Connection<B> {
             "ping" => match arguments.len() {
                 1 => Reply::Simple("PONG".to_owned()),
                 2 => Reply::Bulk(arguments[1].clone()),
-                _ => command_table::wrong_arity(spec),
+                _ => table::wrong_arity(spec),
             },
             "echo" => Reply::Bulk(arguments[1].clone()),
             "quit" => {
@@ -545,14 +545,12 @@ impl<B: Backend> Connection<B> {
                 ],
             ),
             "command" => Reply::Array(
-                command_table::commands()
+                table::commands()
                     .iter()
                     .map(CommandSpec::info_reply)
                     .collect(),
             ),
-            "command|count" => {
-                Reply::Integer(i64::try_from(command_table::commands().len()).unwrap_or(0))
-            }
+            "command|count" => Reply::Integer(i64::try_from(table::commands().len()).unwrap_or(0)),
             "command|info" => command_info(&arguments[2..]),
             "command|docs" => command_docs(&arguments[2..]),
             "command|list" => command_list(&arguments[2..]),
@@ -673,7 +671,7 @@ impl<B: Backend> Connection<B> {
         for pair in pairs.chunks(2) {
             let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
             let value = String::from_utf8_lossy(&pair[1]).into_owned();
-            let canonical = crate::config::lookup(&name)
+            let canonical = crate::commands::config::lookup(&name)
                 .map_or(name.clone(), |parameter| parameter.name.to_owned());
             if seen.contains(&canonical) {
                 return failed(&name, "duplicate parameter");
@@ -693,7 +691,7 @@ impl<B: Backend> Connection<B> {
                 }
                 None => {}
             }
-            let Some(parameter) = crate::config::lookup(&name) else {
+            let Some(parameter) = crate::commands::config::lookup(&name) else {
                 return Reply::error(format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
                 ));
@@ -740,7 +738,7 @@ impl<B: Backend> Connection<B> {
         let (user, password) = match arguments {
             [_, password] => (&b"default"[..], password),
             [_, user, password] => (&user[..], password),
-            _ => return command_table::wrong_arity(spec),
+            _ => return table::wrong_arity(spec),
         };
         self.authenticate(user, password)
     }
@@ -958,7 +956,7 @@ impl<B: Backend> Connection<B> {
                 fields: vec![
                     (
                         "connected_clients".to_owned(),
-                        crate::server::lock(&self.shared.clients).len().to_string(),
+                        crate::net::server::lock(&self.shared.clients).len().to_string(),
                     ),
                     ("maxclients".to_owned(), options.max_clients.to_string()),
                 ],
@@ -1089,7 +1087,7 @@ impl<B: Backend> Connection<B> {
     fn memory_section(&self) -> InfoSection {
         let resident_bytes = resident_bytes();
         let setting = |name: &str| {
-            crate::config::lookup(name)
+            crate::commands::config::lookup(name)
                 .map(|parameter| self.shared.config.value(parameter))
                 .unwrap_or_default()
         };
@@ -1365,7 +1363,7 @@ fn help_reply(container: &str, lines: &[&str]) -> Reply {
 fn command_info(names: &[Bytes]) -> Reply {
     if names.is_empty() {
         return Reply::Array(
-            command_table::commands()
+            table::commands()
                 .iter()
                 .map(CommandSpec::info_reply)
                 .collect(),
@@ -1375,8 +1373,7 @@ fn command_info(names: &[Bytes]) -> Reply {
         names
             .iter()
             .map(|name| {
-                command_table::lookup_full_name(name)
-                    .map_or(Reply::NullBulk, CommandSpec::info_reply)
+                table::lookup_full_name(name).map_or(Reply::NullBulk, CommandSpec::info_reply)
             })
             .collect(),
     )
@@ -1384,11 +1381,11 @@ fn command_info(names: &[Bytes]) -> Reply {
 
 fn command_docs(names: &[Bytes]) -> Reply {
     let specs: Vec<&CommandSpec> = if names.is_empty() {
-        command_table::commands().iter().collect()
+        table::commands().iter().collect()
     } else {
         names
             .iter()
-            .filter_map(|name| command_table::lookup_full_name(name))
+            .filter_map(|name| table::lookup_full_name(name))
             .collect()
     };
     Reply::Map(
@@ -1410,7 +1407,7 @@ fn command_list(filter: &[Bytes]) -> Reply {
         _ => return Reply::error("ERR syntax error"),
     };
     Reply::Array(
-        command_table::commands()
+        table::commands()
             .iter()
             .filter(|spec| {
                 pattern
