@@ -40,8 +40,11 @@ mod backend;
 pub mod commands;
 mod engine;
 mod error;
+pub mod metrics;
 mod net;
 pub mod resp;
+mod state;
+mod stats;
 
 #[doc(hidden)]
 pub use resp::fuzz_support;
@@ -51,12 +54,13 @@ pub use commands::glob::{GlobPattern, glob_matches};
 pub use commands::scan::{
     SCAN_CURSOR_PREFIX_BYTES, ScanBatch, cursor_for_key, cursor_prefix, scan_batch, scan_start_key,
 };
-pub use commands::table::{CommandFlags, CommandSpec, HandledBy};
+pub use commands::table::{CommandFlags, CommandSpec, Handler};
+pub use commands::{CommandId, KeyValueStore, Request, StoreError, StoredValue, run_data};
 pub use engine::backend::{
     AppendFsync, COMMAND_ATTEMPTS_MAX, DATABASES_DEFAULT, FLUSH_IN_TRANSACTION_KEYS_MAX,
-    KeelBackend, KeelBackendOptions, KeelSession, PIPELINE_ATTEMPTS_MAX, WATCH_KEYSPACE,
-    keyspace_name,
+    KeelBackend, KeelBackendOptions, PIPELINE_ATTEMPTS_MAX, WATCH_KEYSPACE, keyspace_name,
 };
+pub use engine::session::KeelSession;
 pub use error::{Error, Result};
 pub use net::affinity::{CPU_NUMBER_MAX, current_thread_cpus, parse_cpu_list, pin_current_thread};
 pub use net::connection::{
@@ -66,11 +70,12 @@ pub use net::connection::{
 };
 pub use net::event_loop::{BATCH_COMMANDS_MAX, EVENTS_PER_WAIT};
 pub use net::server::{
-    ACCEPT_ERROR_BACKOFF, ERROR_CODES_MAX, MAX_CLIENTS_REPLY, ServerHandle, ServerOptions,
-    ServerStopper, start,
+    ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerStopper, start,
 };
 pub use resp::{
     ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, ProtocolError, ProtocolVersion, Reply,
     RequestParser, format_double, format_human_double, parse_all, parse_integer,
     split_inline_arguments,
 };
+pub use state::ServerOptions;
+pub use stats::ERROR_CODES_MAX;

@@ -33,20 +33,16 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use bytes::Bytes;
-use keel::{Database, Durability, Isolation, Keyspace, Transaction};
+use keel::{Database, Durability, Keyspace};
 
+use super::session::KeelSession;
 use crate::backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
-use crate::commands::arguments::parse_scan;
-use crate::commands::data;
-use crate::commands::scan::scan_batch;
-use crate::commands::table::{CommandFlags, CommandSpec};
-use crate::engine::store::{EngineStore, KEYSPACE_BATCH_KEYS, Keyspaces};
+use crate::commands::{Request, StoreError};
+use crate::engine::store::KEYSPACE_BATCH_KEYS;
 use crate::error::{Error, Result};
-use crate::resp::Reply;
-use crate::resp::{Command, Limits};
+use crate::resp::{Limits, Reply};
 
 /// Databases SELECT accepts, as Redis's default `databases 16`.
 pub const DATABASES_DEFAULT: DatabaseIndex = 16;
@@ -185,23 +181,23 @@ impl Default for KeelBackendOptions {
 /// One database index's keyspace, and how many times it changed as a
 /// whole.
 #[derive(Debug)]
-struct Slot {
-    keyspace: Keyspace,
+pub(crate) struct Slot {
+    pub(crate) keyspace: Keyspace,
     /// Bumped when the slot's keyspace is replaced (FLUSHDB of a large
     /// database) or swapped with another slot's (SWAPDB).
-    generation: u64,
+    pub(crate) generation: u64,
     /// Bumped when the keyspace is dropped and created anew: a WATCH
     /// transaction older than it cannot run in it.
-    recreated: u64,
+    pub(crate) recreated: u64,
 }
 
-struct Shared {
-    database: Database,
-    slots: Vec<RwLock<Slot>>,
-    watch_keyspace: Keyspace,
+pub(crate) struct Shared {
+    pub(crate) database: Database,
+    pub(crate) slots: Vec<RwLock<Slot>>,
+    pub(crate) watch_keyspace: Keyspace,
     /// Which keyspace each database index uses, where SWAPDB changed it.
-    databases_keyspace: Keyspace,
-    options: KeelBackendOptions,
+    pub(crate) databases_keyspace: Keyspace,
+    pub(crate) options: KeelBackendOptions,
     opened_at_ms: u64,
     background_save: Mutex<Option<JoinHandle<()>>>,
     background_save_running: AtomicBool,
@@ -209,7 +205,7 @@ struct Shared {
     /// CONFIG SET save: kept and shown, without effect (keel checkpoints
     /// by its own triggers).
     save_setting: Mutex<String>,
-    flushes: AtomicU64,
+    pub(crate) flushes: AtomicU64,
 }
 
 /// The server's storage: a keel [`Database`], a keyspace per database
@@ -247,20 +243,20 @@ fn engine_error(operation: impl Into<String>) -> impl FnOnce(keel::Error) -> Err
     move |source| Error::Engine { operation, source }
 }
 
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Wall-clock time in Unix milliseconds.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {
@@ -268,15 +264,7 @@ fn now_ms() -> i64 {
         })
 }
 
-/// Sleeps a little before running a conflicted command again:
-/// randomized, growing with the attempt, at most about 10 ms.
-fn backoff(attempt: u32) {
-    let ceiling_us = 20u64 << attempt.min(9);
-    let sleep_us = ceiling_us / 2 + rand::random::<u64>() % (ceiling_us / 2 + 1);
-    std::thread::sleep(Duration::from_micros(sleep_us));
-}
-
-fn error_reply(error: &keel::Error) -> Reply {
+pub(crate) fn error_reply(error: &keel::Error) -> Reply {
     Reply::error(format!("ERR {error}"))
 }
 
@@ -380,310 +368,26 @@ impl KeelBackend {
 }
 
 impl Shared {
-    fn slot(&self, database: DatabaseIndex) -> Option<&RwLock<Slot>> {
+    pub(crate) fn slot(&self, database: DatabaseIndex) -> Option<&RwLock<Slot>> {
         usize::try_from(database)
             .ok()
             .and_then(|index| self.slots.get(index))
     }
 
-    /// Runs one command in a transaction of its own, again on conflict.
-    fn run_command(&self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply {
-        let Some(selected) = self.slot(database) else {
-            return Reply::error("ERR DB index is out of range");
-        };
-        // COPY ... DB, MOVE and DEBUG DIGEST reach other databases: every
-        // database shared, in ascending order (as FLUSHALL and MULTI).
-        let every = data::touches_every_database(spec);
-        let guards: Vec<RwLockReadGuard<'_, Slot>> = if every {
-            self.slots.iter().map(read).collect()
-        } else {
-            vec![read(selected)]
-        };
-        let all: Vec<&Keyspace> = guards.iter().map(|slot| &slot.keyspace).collect();
-        let keyspaces = if every {
-            Keyspaces::All(&all)
-        } else {
-            Keyspaces::One(database, all[0])
-        };
-        // A command that cannot write reads one snapshot: serializable as
-        // it is, and it tracks no reads.
-        let isolation = if spec.has(CommandFlags::WRITE) {
-            Isolation::Serializable
-        } else {
-            Isolation::Snapshot
-        };
-        for attempt in 0.. {
-            let mut transaction = self.database.begin(isolation);
-            let mut store = EngineStore::new(&mut transaction, keyspaces, now_ms());
-            let reply = self.execute_in_store(&mut store, database, spec, command);
-            if let Some(error) = store.take_failure() {
-                transaction.rollback();
-                return error_reply(&error);
-            }
-            match transaction.commit() {
-                Ok(()) => return reply,
-                Err(keel::Error::Conflict { .. }) if attempt + 1 < COMMAND_ATTEMPTS_MAX => {
-                    backoff(attempt);
-                }
-                Err(error) => return error_reply(&error),
-            }
-        }
-        unreachable!("the loop returns")
-    }
-
-    /// Runs pipelined data commands in one transaction (one commit, one
-    /// fsync under `always`); `None` when they should run one by one
-    /// instead: one of them failed in the store (only it must fail), or
-    /// the group kept conflicting.
-    fn run_pipeline(
-        &self,
-        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
-    ) -> Option<Vec<Reply>> {
-        let first = commands.first()?.0;
-        let one_database = commands
-            .iter()
-            .all(|(database, spec, _)| *database == first && !data::touches_every_database(spec));
-        let guards: Vec<RwLockReadGuard<'_, Slot>> = if one_database {
-            vec![read(self.slot(first)?)]
-        } else {
-            self.slots.iter().map(read).collect()
-        };
-        let all: Vec<&Keyspace> = guards.iter().map(|slot| &slot.keyspace).collect();
-        let keyspaces = if one_database {
-            Keyspaces::One(first, all[0])
-        } else {
-            Keyspaces::All(&all)
-        };
-        let isolation = if commands
-            .iter()
-            .any(|(_, spec, _)| spec.has(CommandFlags::WRITE))
-        {
-            Isolation::Serializable
-        } else {
-            Isolation::Snapshot
-        };
-        for attempt in 0..PIPELINE_ATTEMPTS_MAX {
-            let mut transaction = self.database.begin(isolation);
-            let mut store = EngineStore::new(&mut transaction, keyspaces, now_ms());
-            let mut replies = Vec::with_capacity(commands.len());
-            for (database, spec, command) in commands {
-                replies.push(self.execute_in_store(&mut store, *database, spec, command));
-                if store.take_failure().is_some() {
-                    transaction.rollback();
-                    return None;
-                }
-            }
-            match transaction.commit() {
-                Ok(()) => return Some(replies),
-                Err(keel::Error::Conflict { .. }) => backoff(attempt),
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// A command inside a transaction: SCAN and LASTSAVE here, the rest in
-    /// [`data_commands`].
-    fn execute_in_store(
-        &self,
-        store: &mut EngineStore<'_>,
-        database: DatabaseIndex,
-        spec: &CommandSpec,
-        command: &Command,
-    ) -> Reply {
-        match spec.name {
-            "scan" => scan_command(store, database, command.arguments()),
-            "lastsave" => self.last_save(),
-            _ => data::execute(store, database, spec, command, &self.options.limits),
-        }
-    }
-
-    /// Runs a MULTI block in `transaction`; `Err` when the store failed
-    /// (the transaction must be rolled back).
-    fn run_block(
-        &self,
-        transaction: &mut Transaction,
-        keyspaces: &[&Keyspace],
-        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
-        now_ms: i64,
-    ) -> std::result::Result<(Vec<Reply>, bool), keel::Error> {
-        let mut store = EngineStore::new(transaction, Keyspaces::All(keyspaces), now_ms);
-        let mut replies = Vec::with_capacity(commands.len());
-        for (database, spec, command) in commands {
-            replies.push(self.execute_in_store(&mut store, *database, spec, command));
-            if let Some(error) = store.take_failure() {
-                return Err(error);
-            }
-        }
-        Ok((replies, store.wrote()))
-    }
-
-    /// FLUSHDB and FLUSHALL outside MULTI: holds the databases exclusively
-    /// while it empties them.
-    fn flush(&self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply {
-        match &command.arguments()[1..] {
-            [] => {}
-            [mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {
-            }
-            _ => return Reply::error("ERR syntax error"),
-        }
-        let indexes: Vec<DatabaseIndex> = if spec.name == "flushall" {
-            (0..self.options.databases).collect()
-        } else {
-            vec![database]
-        };
-        let mut guards = Vec::with_capacity(indexes.len());
-        // Ascending order, as every other taker of several slots.
-        for &index in &indexes {
-            let Some(slot) = self.slot(index) else {
-                return Reply::error("ERR DB index is out of range");
-            };
-            guards.push((index, write(slot)));
-        }
-        let result = self.flush_locked(&mut guards);
-        self.flushes.fetch_add(1, Ordering::Relaxed);
-        match result {
-            Ok(()) => Reply::ok(),
-            Err(error) => error_reply(&error),
-        }
-    }
-
-    fn flush_locked(
-        &self,
-        guards: &mut [(DatabaseIndex, RwLockWriteGuard<'_, Slot>)],
-    ) -> std::result::Result<(), keel::Error> {
-        let mut large = Vec::new();
-        for attempt in 0.. {
-            large.clear();
-            let mut transaction = self.database.begin(Isolation::Serializable);
-            for (position, (_, slot)) in guards.iter().enumerate() {
-                let keys: Vec<Bytes> = transaction
-                    .range::<[u8], _>(&slot.keyspace, ..)?
-                    .take(FLUSH_IN_TRANSACTION_KEYS_MAX + 1)
-                    .map(|item| item.map(|(key, _)| key))
-                    .collect::<keel::Result<_>>()?;
-                if keys.len() > FLUSH_IN_TRANSACTION_KEYS_MAX {
-                    large.push(position);
-                    continue;
-                }
-                for key in &keys {
-                    transaction.delete(&slot.keyspace, key)?;
-                }
-            }
-            match transaction.commit() {
-                Ok(()) => break,
-                Err(keel::Error::Conflict { .. }) if attempt + 1 < COMMAND_ATTEMPTS_MAX => {
-                    backoff(attempt);
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        for position in large {
-            let (_, slot) = &mut guards[position];
-            let name = slot.keyspace.name().to_owned();
-            self.database.drop_keyspace(&name)?;
-            slot.keyspace = self.database.keyspace(&name)?;
-            slot.generation += 1;
-            slot.recreated += 1;
-        }
-        Ok(())
-    }
-
-    /// SWAPDB: the two databases trade keyspaces, recorded in
-    /// [`DATABASES_KEYSPACE`] in one transaction under both slots'
-    /// exclusive locks, so clients see the swap at once and a restart
-    /// finds it.
-    fn swap_databases(&self, arguments: &[Bytes]) -> Reply {
-        let index = |argument: &[u8]| {
-            crate::resp::parse_integer(argument).filter(|&index| i32::try_from(index).is_ok())
-        };
-        let Some(first) = index(&arguments[1]) else {
-            return Reply::error("ERR invalid first DB index");
-        };
-        let Some(second) = index(&arguments[2]) else {
-            return Reply::error("ERR invalid second DB index");
-        };
-        let in_range = |index: i64| {
-            DatabaseIndex::try_from(index)
-                .ok()
-                .filter(|&index| index < self.options.databases)
-        };
-        let (Some(first), Some(second)) = (in_range(first), in_range(second)) else {
-            return Reply::error("ERR DB index is out of range");
-        };
-        if first == second {
-            return Reply::ok();
-        }
-        let (low, high) = (first.min(second), first.max(second));
-        // Ascending order, as every other taker of several slots.
-        let (Some(low_slot), Some(high_slot)) = (self.slot(low), self.slot(high)) else {
-            return Reply::error("ERR DB index is out of range");
-        };
-        let mut low_slot = write(low_slot);
-        let mut high_slot = write(high_slot);
-        let result = self.database.update(|transaction| {
-            transaction.put(
-                &self.databases_keyspace,
-                &low.to_be_bytes(),
-                high_slot.keyspace.name().as_bytes().to_vec(),
-            )?;
-            transaction.put(
-                &self.databases_keyspace,
-                &high.to_be_bytes(),
-                low_slot.keyspace.name().as_bytes().to_vec(),
-            )
-        });
-        if let Err(error) = result {
-            return error_reply(&error);
-        }
-        std::mem::swap(&mut low_slot.keyspace, &mut high_slot.keyspace);
-        for slot in [&mut low_slot, &mut high_slot] {
-            slot.generation += 1;
-        }
-        Reply::ok()
-    }
-
-    /// DEBUG RELOAD and LOADAOF: Redis reloads its data from disk; keel's
-    /// data on disk is its data, so a checkpoint (skipped by RELOAD
-    /// NOSAVE) makes it so without a reload.
-    fn debug_reload(&self, arguments: &[Bytes]) -> Reply {
-        let reply = crate::commands::debug::reply_without_data(arguments);
-        let no_save = arguments[2..]
-            .iter()
-            .any(|option| option.eq_ignore_ascii_case(b"NOSAVE"));
-        if reply.is_error() || no_save {
-            return reply;
-        }
-        match self.database.checkpoint() {
-            Ok(_) => reply,
-            Err(error) => error_reply(&error),
-        }
-    }
-
-    fn last_save(&self) -> Reply {
+    /// LASTSAVE: the last checkpoint's Unix time (the open's, before any).
+    fn last_save_unix_s(&self) -> i64 {
         let at_ms = match self.database.stats().last_checkpoint_at_ms {
             0 => self.opened_at_ms,
             at_ms => at_ms,
         };
-        Reply::Integer(i64::try_from(at_ms / 1000).unwrap_or(i64::MAX))
+        i64::try_from(at_ms / 1000).unwrap_or(i64::MAX)
     }
 
-    fn save(&self) -> Reply {
-        match self.database.checkpoint() {
-            Ok(_) => Reply::ok(),
-            Err(error) => error_reply(&error),
-        }
-    }
-
-    fn background_save(self: &Arc<Self>, arguments: &[Bytes]) -> Reply {
-        match arguments {
-            [_] => {}
-            [_, schedule] if schedule.eq_ignore_ascii_case(b"SCHEDULE") => {}
-            _ => return Reply::error("ERR syntax error"),
-        }
+    /// BGSAVE: a checkpoint on a thread of its own.
+    fn background_save(self: &Arc<Self>) -> std::result::Result<(), StoreError> {
         let mut handle = lock(&self.background_save);
         if self.background_save_running.swap(true, Ordering::AcqRel) {
-            return Reply::error("ERR Background save already in progress");
+            return Err(StoreError::backend("Background save already in progress"));
         }
         if let Some(finished) = handle.take() {
             // It cleared the running flag: it is done or about to be.
@@ -707,31 +411,15 @@ impl Shared {
         match spawned {
             Ok(thread) => {
                 *handle = Some(thread);
-                Reply::Simple("Background saving started".to_owned())
+                Ok(())
             }
             Err(error) => {
                 self.background_save_running.store(false, Ordering::Release);
-                Reply::error(format!("ERR cannot start the background save: {error}"))
+                Err(StoreError::backend(format!(
+                    "cannot start the background save: {error}"
+                )))
             }
         }
-    }
-
-    fn shutdown(&self, arguments: &[Bytes]) -> Reply {
-        for option in &arguments[1..] {
-            if option.eq_ignore_ascii_case(b"ABORT") {
-                return Reply::error("ERR No shutdown in progress.");
-            }
-            if ![&b"NOSAVE"[..], b"SAVE", b"NOW", b"FORCE"]
-                .iter()
-                .any(|known| option.eq_ignore_ascii_case(known))
-            {
-                return Reply::error("ERR syntax error");
-            }
-        }
-        // The owner of the backend closes the database (fold, checkpoint,
-        // sync) once the server has stopped.
-        tracing::info!("SHUTDOWN requested");
-        Reply::ok()
     }
 
     /// CONFIG SET of the backend's settings: `save` is kept (keel
@@ -759,19 +447,12 @@ impl Shared {
         })
     }
 
-    fn info_sections(&self) -> Vec<InfoSection> {
-        let stats = self.database.stats();
+    /// INFO persistence: Redis's fields, then the engine's checkpoints
+    /// and folds.
+    fn persistence_section(&self, stats: &keel::Stats) -> InfoSection {
         let field = |name: &str, value: String| (name.to_owned(), value);
-        let last_save_s = match self.last_save() {
-            Reply::Integer(seconds) => seconds,
-            _ => 0,
-        };
-        let fsyncs_per_commit = if stats.commits == 0 {
-            0.0
-        } else {
-            stats.log_fsyncs as f64 / stats.commits as f64
-        };
-        let persistence = InfoSection {
+        let last_save_s = self.last_save_unix_s();
+        InfoSection {
             name: "persistence".to_owned(),
             fields: vec![
                 field("loading", "0".to_owned()),
@@ -828,7 +509,18 @@ impl Shared {
                     u8::from(stats.recovery.torn_tail).to_string(),
                 ),
             ],
+        }
+    }
+
+    fn info_sections(&self) -> Vec<InfoSection> {
+        let stats = self.database.stats();
+        let field = |name: &str, value: String| (name.to_owned(), value);
+        let fsyncs_per_commit = if stats.commits == 0 {
+            0.0
+        } else {
+            stats.log_fsyncs as f64 / stats.commits as f64
         };
+        let persistence = self.persistence_section(&stats);
         let stats_section = InfoSection {
             name: "stats".to_owned(),
             fields: vec![
@@ -916,82 +608,37 @@ fn count_keys(
     })
 }
 
-/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type], with the cursor
-/// of [`crate::commands::scan`].
-fn scan_command(
-    store: &mut EngineStore<'_>,
-    database: DatabaseIndex,
-    arguments: &[Bytes],
-) -> Reply {
-    let scan = match parse_scan(arguments) {
-        Ok(scan) => scan,
-        Err(reply) => return reply,
-    };
-    // Every key is a string.
-    let type_matches = scan
-        .type_name
-        .as_ref()
-        .is_none_or(|name| name.eq_ignore_ascii_case(b"string"));
-    let keyspace = match store.keyspace(database) {
-        Ok(keyspace) => keyspace,
-        Err(error) => return error_reply(&store.fail(error)),
-    };
-    let start = crate::commands::scan::scan_start_key(scan.cursor);
-    let result = store
-        .transaction()
-        .range::<[u8], _>(
-            keyspace,
-            (
-                std::ops::Bound::Included(start.as_slice()),
-                std::ops::Bound::Unbounded,
-            ),
-        )
-        .and_then(|keys| {
-            scan_batch(
-                keys.map(|item| item.map(|(key, _)| key)),
-                scan.count,
-                |key| {
-                    type_matches
-                        && scan
-                            .pattern
-                            .as_ref()
-                            .is_none_or(|pattern| pattern.matches(key))
-                },
-            )
-        });
-    match result {
-        Ok(batch) => Reply::Array(vec![
-            Reply::bulk(batch.next_cursor.to_string()),
-            Reply::Array(batch.keys.into_iter().map(Reply::Bulk).collect()),
-        ]),
-        Err(error) => error_reply(&store.fail(error)),
-    }
-}
-
 impl Backend for KeelBackend {
-    type Session = KeelSession;
-
-    fn open_session(&self, client: ClientId) -> KeelSession {
-        KeelSession {
-            shared: Arc::clone(&self.shared),
-            client,
-            watch: None,
-        }
+    fn open_session(&self, client: ClientId) -> Box<dyn Session> {
+        Box::new(KeelSession::new(Arc::clone(&self.shared), client))
     }
 
     fn info_sections(&self) -> Vec<InfoSection> {
         self.shared.info_sections()
     }
 
-    fn execute_batch(
-        &self,
-        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
-    ) -> Option<Vec<Reply>> {
-        self.shared.run_pipeline(commands)
+    fn execute_batch(&self, requests: &[Request]) -> Option<Vec<Reply>> {
+        self.shared.run_pipeline(requests)
     }
 
     fn set_setting(&self, name: &str, value: &str, apply: bool) -> Option<Result<(), String>> {
         self.shared.set_setting(name, value, apply)
+    }
+
+    fn save(&self) -> std::result::Result<(), StoreError> {
+        self.shared
+            .database
+            .checkpoint()
+            .map(|_| ())
+            .map_err(StoreError::backend)
+    }
+
+    fn background_save(&self) -> std::result::Result<(), StoreError> {
+        self.shared.background_save()
+    }
+
+    fn last_save_unix_s(&self) -> i64 {
+        self.shared.last_save_unix_s()
     }
 
     fn settings(&self) -> Vec<(String, String)> {
@@ -1006,263 +653,5 @@ impl Backend for KeelBackend {
             ("dir".to_owned(), dir.display().to_string()),
             ("save".to_owned(), lock(&self.shared.save_setting).clone()),
         ]
-    }
-}
-
-/// An open WATCH: the transaction that read the watched keys.
-struct Watch {
-    transaction: Transaction,
-    /// The deadlines of watched keys that had one: past them the key has
-    /// expired, which Redis counts as a change.
-    deadlines_ms: Vec<i64>,
-    /// Every watched key: its database, the database's generation and
-    /// recreation count then, and whether the key was live.
-    keys: Vec<WatchedKey>,
-    /// An error while reading a watched key: EXEC must fail.
-    failure: Option<keel::Error>,
-}
-
-/// One key WATCH read.
-struct WatchedKey {
-    database: DatabaseIndex,
-    key: Bytes,
-    generation: u64,
-    recreated: u64,
-    was_live: bool,
-}
-
-/// One connection's session: its open WATCH, if any.
-pub struct KeelSession {
-    shared: Arc<Shared>,
-    client: ClientId,
-    watch: Option<Watch>,
-}
-
-impl std::fmt::Debug for KeelSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeelSession")
-            .field("client", &self.client)
-            .field("watching", &self.watch.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl KeelSession {
-    /// EXEC in the WATCH transaction: nil when anything it read changed.
-    fn execute_watched(
-        &self,
-        mut watch: Watch,
-        keyspaces: &[&Keyspace],
-        slots: &[&Slot],
-        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
-    ) -> Option<Vec<Reply>> {
-        let now_ms = now_ms();
-        if let Some(error) = &watch.failure {
-            tracing::debug!(%error, client = self.client, "EXEC: WATCH failed");
-            return None;
-        }
-        if watch
-            .keys
-            .iter()
-            .any(|watched| self.touched(watched, slots))
-            || watch
-                .deadlines_ms
-                .iter()
-                .any(|&deadline| deadline <= now_ms)
-        {
-            return None;
-        }
-        let outcome = self
-            .shared
-            .run_block(&mut watch.transaction, keyspaces, commands, now_ms);
-        match outcome {
-            Err(error) => {
-                watch.transaction.rollback();
-                refused_block(&error, commands.len())
-            }
-            Ok((replies, wrote)) => {
-                if !wrote {
-                    // A transaction that wrote nothing commits without
-                    // validating its reads; one deletion of a key that
-                    // never exists makes it validate them.
-                    let key = self.client.to_be_bytes();
-                    if let Err(error) = watch.transaction.delete(&self.shared.watch_keyspace, &key)
-                    {
-                        watch.transaction.rollback();
-                        return refused_block(&error, commands.len());
-                    }
-                }
-                match watch.transaction.commit() {
-                    Ok(()) => Some(replies),
-                    Err(error) => refused_block(&error, commands.len()),
-                }
-            }
-        }
-    }
-
-    /// Whether a watched key's database changed as a whole since WATCH in
-    /// a way Redis counts as touching the key: it was recreated (keel
-    /// cannot tell, so yes), or swapped (SWAPDB) and the key was live then
-    /// or is live now (Redis's `touchAllWatchedKeysInDb`).
-    fn touched(&self, watched: &WatchedKey, slots: &[&Slot]) -> bool {
-        let Some(slot) = usize::try_from(watched.database)
-            .ok()
-            .and_then(|index| slots.get(index))
-        else {
-            return true;
-        };
-        if slot.recreated != watched.recreated {
-            return true;
-        }
-        if slot.generation == watched.generation {
-            return false;
-        }
-        watched.was_live
-            || self
-                .shared
-                .database
-                .view(|transaction| transaction.get(&slot.keyspace, &watched.key))
-                .map_or(true, |value| value.is_some())
-    }
-
-    /// EXEC without WATCH: run again while it conflicts.
-    fn execute_unwatched(
-        &self,
-        keyspaces: &[&Keyspace],
-        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
-    ) -> Option<Vec<Reply>> {
-        for attempt in 0.. {
-            let mut transaction = self.shared.database.begin(Isolation::Serializable);
-            match self
-                .shared
-                .run_block(&mut transaction, keyspaces, commands, now_ms())
-            {
-                Err(error) => {
-                    transaction.rollback();
-                    return refused_block(&error, commands.len());
-                }
-                Ok((replies, _)) => match transaction.commit() {
-                    Ok(()) => return Some(replies),
-                    Err(keel::Error::Conflict { .. }) if attempt + 1 < COMMAND_ATTEMPTS_MAX => {
-                        backoff(attempt);
-                    }
-                    Err(error) => return refused_block(&error, commands.len()),
-                },
-            }
-        }
-        unreachable!("the loop returns")
-    }
-}
-
-/// The EXEC reply for a block the engine refused: nil for a conflict
-/// (something read changed) or a WATCH too old to validate; otherwise the
-/// error for every command, none of which took effect.
-fn refused_block(error: &keel::Error, commands: usize) -> Option<Vec<Reply>> {
-    match error {
-        keel::Error::Conflict { .. } | keel::Error::TransactionTooOld { .. } => None,
-        other => {
-            tracing::warn!(error = %other, "MULTI block failed; nothing was written");
-            Some(vec![error_reply(other); commands])
-        }
-    }
-}
-
-impl Session for KeelSession {
-    fn execute(&mut self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply {
-        if spec.container.is_none() {
-            match spec.name {
-                "flushdb" | "flushall" => return self.shared.flush(database, spec, command),
-                "save" => return self.shared.save(),
-                "bgsave" => return self.shared.background_save(command.arguments()),
-                "lastsave" => return self.shared.last_save(),
-                "shutdown" => return self.shared.shutdown(command.arguments()),
-                "swapdb" => return self.shared.swap_databases(command.arguments()),
-                "debug"
-                    if [&b"RELOAD"[..], b"LOADAOF"]
-                        .iter()
-                        .any(|name| command.arguments()[1].eq_ignore_ascii_case(name)) =>
-                {
-                    return self.shared.debug_reload(command.arguments());
-                }
-                _ => {}
-            }
-        }
-        self.shared.run_command(database, spec, command)
-    }
-
-    fn execute_pipeline(
-        &mut self,
-        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
-    ) -> Vec<Reply> {
-        if commands.len() > 1
-            && let Some(replies) = self.shared.run_pipeline(commands)
-        {
-            return replies;
-        }
-        commands
-            .iter()
-            .map(|(database, spec, command)| self.execute(*database, spec, command))
-            .collect()
-    }
-
-    fn watch(&mut self, database: DatabaseIndex, keys: &[Bytes]) {
-        let shared = &self.shared;
-        let watch = self.watch.get_or_insert_with(|| Watch {
-            transaction: shared.database.begin(Isolation::Serializable),
-            deadlines_ms: Vec::new(),
-            keys: Vec::new(),
-            failure: None,
-        });
-        let Some(slot) = shared.slot(database) else {
-            return;
-        };
-        let slot = read(slot);
-        let now_ms = now_ms();
-        for key in keys {
-            let entry = watch.transaction.get_with_expiry(&slot.keyspace, key);
-            match &entry {
-                Ok(Some((_, Some(deadline)))) => {
-                    let deadline = i64::try_from(*deadline).unwrap_or(i64::MAX);
-                    if deadline > now_ms {
-                        watch.deadlines_ms.push(deadline);
-                    }
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    watch.failure.get_or_insert(error.clone());
-                }
-            }
-            watch.keys.push(WatchedKey {
-                database,
-                key: key.clone(),
-                generation: slot.generation,
-                recreated: slot.recreated,
-                was_live: matches!(entry, Ok(Some(_))),
-            });
-        }
-    }
-
-    fn unwatch(&mut self) {
-        if let Some(watch) = self.watch.take() {
-            watch.transaction.rollback();
-        }
-    }
-
-    fn execute_transaction(
-        &mut self,
-        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
-    ) -> Option<Vec<Reply>> {
-        let watch = self.watch.take();
-        // Every database shared, in ascending order (FLUSHALL takes them
-        // exclusively in the same order).
-        let guards: Vec<RwLockReadGuard<'_, Slot>> = self.shared.slots.iter().map(read).collect();
-        let keyspaces: Vec<&Keyspace> = guards.iter().map(|slot| &slot.keyspace).collect();
-        match watch {
-            Some(watch) => {
-                let slots: Vec<&Slot> = guards.iter().map(|slot| &**slot).collect();
-                self.execute_watched(watch, &keyspaces, &slots, commands)
-            }
-            None => self.execute_unwatched(&keyspaces, commands),
-        }
     }
 }

@@ -9,24 +9,22 @@
 //! connections ready at once in one transaction (one fsync under
 //! `appendfsync always`), and about as many with `-P 16`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use bytes::Bytes;
-
-use crate::backend::{Backend, ClientId, DatabaseIndex};
+use crate::backend::Backend;
 use crate::commands::config::ConfigTable;
-use crate::commands::table::CommandSpec;
 use crate::error::{Error, Result};
 use crate::net::affinity::pin_current_thread;
 use crate::net::event_loop::Workers;
-use crate::resp::Limits;
 use crate::resp::ProtocolVersion;
+use crate::state::{ClientEntry, ClientState, ServerOptions, Shared, StopSignal, lock};
+use crate::stats::ServerStats;
 
 /// The reply a client gets when `max_clients` connections are open, before
 /// it is closed (Redis's exact bytes).
@@ -35,237 +33,6 @@ pub const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 /// The pause after a failed accept, so a persistent failure (no file
 /// descriptors left) does not spin a core.
 pub const ACCEPT_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// The server's settings.
-#[derive(Clone, Debug)]
-pub struct ServerOptions {
-    /// Address to listen on (`host:port`; port 0 picks a free one).
-    pub bind_address: String,
-    /// Most connections open at once (Redis `maxclients`, 10000).
-    pub max_clients: usize,
-    /// The password of the default user (Redis `requirepass`); `None`: no
-    /// authentication.
-    pub require_password: Option<String>,
-    /// Number of databases SELECT accepts (Redis `databases`, 16).
-    pub databases: DatabaseIndex,
-    /// Protocol limits.
-    pub limits: Limits,
-    /// The Redis version keel reports (HELLO, INFO), which clients read to
-    /// decide which commands they may use.
-    pub redis_version: String,
-    /// Event-loop threads serving the connections (Redis `io-threads`; at
-    /// least 1). Default: one per CPU the process may use.
-    pub io_threads: usize,
-    /// CPUs the server's threads are pinned to (Redis `server-cpulist`):
-    /// event-loop thread `i` to the `i`-th CPU of the list (round robin),
-    /// the accept thread to the whole list. `None`: wherever the operating
-    /// system schedules them.
-    pub cpu_list: Option<Vec<usize>>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            bind_address: "127.0.0.1:6380".to_owned(),
-            max_clients: 10_000,
-            require_password: None,
-            databases: 16,
-            limits: Limits::default(),
-            redis_version: "7.2.0".to_owned(),
-            io_threads: std::thread::available_parallelism().map_or(1, usize::from),
-            cpu_list: None,
-        }
-    }
-}
-
-/// What CLIENT LIST shows of a connection, updated by its thread.
-#[derive(Clone, Debug)]
-pub(crate) struct ClientState {
-    pub(crate) name: Option<Bytes>,
-    pub(crate) library_name: Option<Bytes>,
-    pub(crate) library_version: Option<Bytes>,
-    pub(crate) database: DatabaseIndex,
-    pub(crate) protocol: ProtocolVersion,
-    pub(crate) last_command: String,
-    pub(crate) last_interaction: Instant,
-    pub(crate) queued_commands: Option<usize>,
-    pub(crate) query_buffer_bytes: usize,
-}
-
-/// A registered connection.
-#[derive(Debug)]
-pub(crate) struct ClientEntry {
-    pub(crate) id: ClientId,
-    pub(crate) peer: SocketAddr,
-    pub(crate) local: SocketAddr,
-    pub(crate) created: Instant,
-    /// A clone of the connection's socket, to shut it down from outside.
-    stream: TcpStream,
-    pub(crate) state: Mutex<ClientState>,
-}
-
-impl ClientEntry {
-    pub(crate) fn state(&self) -> MutexGuard<'_, ClientState> {
-        lock(&self.state)
-    }
-}
-
-/// Most distinct error codes INFO errorstats tracks (Redis's
-/// `ERROR_STATS_NUMBER`); errors with other codes are counted in
-/// `total_error_replies` only.
-pub const ERROR_CODES_MAX: usize = 128;
-
-/// One command's INFO commandstats counters.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct CommandCounters {
-    pub(crate) calls: u64,
-    pub(crate) usec: u64,
-    pub(crate) rejected_calls: u64,
-    pub(crate) failed_calls: u64,
-}
-
-/// Counters for INFO (stats, commandstats, errorstats); CONFIG RESETSTAT
-/// zeroes them.
-#[derive(Debug, Default)]
-pub(crate) struct ServerStats {
-    pub(crate) connections_received: AtomicU64,
-    pub(crate) connections_rejected: AtomicU64,
-    pub(crate) commands_processed: AtomicU64,
-    pub(crate) error_replies: AtomicU64,
-    /// By command (keyed by the table entry's address).
-    commands: Mutex<HashMap<usize, (&'static CommandSpec, CommandCounters)>>,
-    /// By error code (the error's first word).
-    errors: Mutex<BTreeMap<String, u64>>,
-}
-
-impl ServerStats {
-    /// Counts calls of commands that ran: each with its time and whether
-    /// it replied with an error.
-    pub(crate) fn called(&self, calls: &[(&'static CommandSpec, u64, bool)]) {
-        let mut commands = lock(&self.commands);
-        for &(spec, usec, failed) in calls {
-            let counters = &mut commands
-                .entry(std::ptr::from_ref(spec) as usize)
-                .or_insert((spec, CommandCounters::default()))
-                .1;
-            counters.calls += 1;
-            counters.usec += usec;
-            counters.failed_calls += u64::from(failed);
-        }
-    }
-
-    /// Counts a command refused before it ran (arity, NOAUTH, inside
-    /// MULTI); `None` for an unknown command.
-    pub(crate) fn rejected(&self, spec: Option<&'static CommandSpec>) {
-        if let Some(spec) = spec {
-            lock(&self.commands)
-                .entry(std::ptr::from_ref(spec) as usize)
-                .or_insert((spec, CommandCounters::default()))
-                .1
-                .rejected_calls += 1;
-        }
-    }
-
-    /// Counts an error reply by its code (`ERR`, `WRONGTYPE` …).
-    pub(crate) fn error_reply(&self, text: &str) {
-        self.error_replies.fetch_add(1, Ordering::Relaxed);
-        let code = text.split(' ').next().unwrap_or_default();
-        let mut errors = lock(&self.errors);
-        if let Some(count) = errors.get_mut(code) {
-            *count += 1;
-        } else if errors.len() < ERROR_CODES_MAX {
-            errors.insert(code.to_owned(), 1);
-        }
-    }
-
-    /// `cmdstat_<name>` lines' contents, by full name.
-    pub(crate) fn command_lines(&self) -> Vec<(String, CommandCounters)> {
-        let mut lines: Vec<(String, CommandCounters)> = lock(&self.commands)
-            .values()
-            .map(|(spec, counters)| (spec.full_name(), *counters))
-            .collect();
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
-        lines
-    }
-
-    /// `errorstat_<code>` counts.
-    pub(crate) fn error_counts(&self) -> Vec<(String, u64)> {
-        lock(&self.errors)
-            .iter()
-            .map(|(code, count)| (code.clone(), *count))
-            .collect()
-    }
-
-    /// CONFIG RESETSTAT.
-    pub(crate) fn reset(&self) {
-        self.connections_received.store(0, Ordering::Relaxed);
-        self.connections_rejected.store(0, Ordering::Relaxed);
-        self.commands_processed.store(0, Ordering::Relaxed);
-        self.error_replies.store(0, Ordering::Relaxed);
-        lock(&self.commands).clear();
-        lock(&self.errors).clear();
-    }
-}
-
-/// State shared by the accept thread and every connection thread.
-pub(crate) struct Shared<B: Backend> {
-    pub(crate) options: ServerOptions,
-    pub(crate) backend: Arc<B>,
-    pub(crate) local_address: SocketAddr,
-    pub(crate) started: Instant,
-    pub(crate) stats: ServerStats,
-    /// Redis parameters kept for CONFIG GET and SET.
-    pub(crate) config: ConfigTable,
-    pub(crate) clients: Mutex<BTreeMap<ClientId, Arc<ClientEntry>>>,
-    stop: Arc<StopSignal>,
-    next_client_id: AtomicU64,
-}
-
-/// The flag that stops the accept loop, and how to wake it.
-#[derive(Debug)]
-struct StopSignal {
-    stopping: AtomicBool,
-    local_address: SocketAddr,
-}
-
-impl StopSignal {
-    fn is_set(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    fn request(&self) {
-        if self.stopping.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        // Wake the accept loop with a connection of our own; it sees the
-        // flag before serving it.
-        let port = self.local_address.port();
-        let wake_address = match self.local_address.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => {
-                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port)
-            }
-            IpAddr::V6(ip) if ip.is_unspecified() => {
-                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port)
-            }
-            _ => self.local_address,
-        };
-        if let Err(error) = TcpStream::connect(wake_address) {
-            tracing::warn!(%error, "could not wake the accept loop");
-        }
-    }
-}
-
-impl<B: Backend> Shared<B> {
-    /// Every registered connection, in id order.
-    pub(crate) fn clients(&self) -> Vec<Arc<ClientEntry>> {
-        lock(&self.clients).values().cloned().collect()
-    }
-
-    /// Asks the accept loop to stop and close every connection (SHUTDOWN).
-    pub(crate) fn request_stop(&self) {
-        self.stop.request();
-    }
-}
 
 /// Stops a server from another thread (a signal handler, say) while its
 /// [`ServerHandle`] waits. Cheap to clone.
@@ -337,6 +104,7 @@ impl Drop for ServerHandle {
 /// Starts a server on `backend`: binds, then accepts on a thread of its
 /// own until stopped.
 pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<ServerHandle> {
+    let backend: Arc<dyn Backend> = backend;
     if let Some(cpus) = options.cpu_list.clone() {
         // Refuse a list the kernel refuses before anything starts.
         std::thread::spawn(move || pin_current_thread(&cpus))
@@ -360,6 +128,9 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         backend,
         local_address,
         started: Instant::now(),
+        run_id: (0..40)
+            .map(|_| char::from(b"0123456789abcdef"[rand::random_range(0..16)]))
+            .collect(),
         stats: ServerStats::default(),
         config: ConfigTable::default(),
         clients: Mutex::new(BTreeMap::new()),
@@ -399,7 +170,7 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
     })
 }
 
-fn accept_loop<B: Backend>(shared: &Arc<Shared<B>>, listener: &TcpListener, mut workers: Workers) {
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, mut workers: Workers) {
     for stream in listener.incoming() {
         if shared.stop.is_set() {
             break;
@@ -435,8 +206,8 @@ fn accept_loop<B: Backend>(shared: &Arc<Shared<B>>, listener: &TcpListener, mut 
 
 /// Registers a new connection, or refuses it with Redis's reply when
 /// `max_clients` are connected.
-fn register<B: Backend>(
-    shared: &Shared<B>,
+fn register(
+    shared: &Shared,
     mut stream: TcpStream,
 ) -> Result<Option<(Arc<ClientEntry>, TcpStream)>> {
     let peer = stream.peer_addr().map_err(|source| Error::Socket {
@@ -482,7 +253,7 @@ fn register<B: Backend>(
             library_version: None,
             database: 0,
             protocol: ProtocolVersion::Resp2,
-            last_command: "NULL".to_owned(),
+            last_command: "NULL",
             last_interaction: now,
             queued_commands: None,
             query_buffer_bytes: 0,
@@ -490,10 +261,4 @@ fn register<B: Backend>(
     });
     clients.insert(entry.id, Arc::clone(&entry));
     Ok(Some((entry, stream)))
-}
-
-/// Locks a mutex, recovering it if a panicking thread poisoned it: the
-/// data guarded here (names, counters) stays meaningful.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
