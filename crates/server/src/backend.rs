@@ -53,12 +53,6 @@ pub trait Backend: Send + Sync + 'static {
     /// of a section both provide are concatenated).
     fn info_sections(&self) -> Vec<InfoSection>;
 
-    /// The backend's figures for the Prometheus endpoint: name, help,
-    /// kind and samples.
-    fn metrics(&self) -> Vec<crate::metrics::Metric> {
-        Vec::new()
-    }
-
     /// The backend's settings as CONFIG GET shows them (`appendfsync`,
     /// `dir`, `save` …): name and value.
     fn settings(&self) -> Vec<(String, String)> {

@@ -1,32 +1,19 @@
-//! keel-server: keel's Redis-compatible protocol layer.
+//! keel-server: keel's Redis-compatible server, in four layers.
 //!
-//! * `protocol.rs`: the incremental RESP request parser (multibulk and
-//!   inline requests, `inline.rs` for inline quoting), with Redis's limits
-//!   and error texts.
-//! * `reply.rs`: reply values, encoded in RESP2 or RESP3.
-//! * `number.rs`: integers and doubles as Redis reads and prints them.
-//! * `glob.rs`: Redis's glob patterns (KEYS, SCAN MATCH), in linear space
-//!   and O(pattern × text) time.
-//! * `command_table.rs`: the commands, their arity, flags and keys; COMMAND
-//!   replies; unknown-command and arity errors.
-//! * `command_arguments.rs`: the data commands' options and arithmetic
-//!   (SET, GETEX, EXPIRE, TTL, SCAN, INCR*, GETRANGE …) with Redis's
-//!   error texts, for the engine's session to call.
-//! * `data_commands.rs`: the string and keyspace commands over a small
-//!   transactional key-value interface ([`data_commands::KeyValueStore`]),
-//!   so the engine's session only supplies reads and writes.
-//! * `backend.rs`: the seam the engine implements ([`Backend`],
-//!   [`Session`]).
-//! * `keel_backend.rs`: the backend over a keel database ([`KeelBackend`]):
-//!   a keyspace per database index, a keel transaction per command or
-//!   MULTI block, WATCH as a transaction's reads, INFO from the engine's
-//!   stats; `engine_store.rs` is the data commands' store over a keel
-//!   transaction, `scan.rs` SCAN's cursor.
-//! * `server.rs`, `event_loop.rs` and `connection.rs`: the TCP listener,
-//!   a fixed pool of epoll event loops serving the connections (the
-//!   pipelined data commands of all the connections ready at once run as
-//!   one group), pinning to CPUs (`affinity.rs`), pipelining,
-//!   HELLO/AUTH/SELECT/CLIENT/MULTI and the other connection commands.
+//! * [`resp`]: the protocol alone (request parser, inline requests,
+//!   replies in RESP2/RESP3, Redis's numbers); nothing of keel.
+//! * [`commands`]: one table of every command ([`CommandSpec`], typed
+//!   [`CommandId`]) with one handler each, a module per family; data
+//!   handlers run over a [`KeyValueStore`], the rest over the
+//!   connection's [`commands::Client`].
+//! * `net/`: the listener, the epoll event loops, connections and
+//!   pipelining (the pipelined data commands of all the connections ready
+//!   at once run as one group: one commit).
+//! * `engine/`: the binding to keel ([`KeelBackend`]): databases as
+//!   keyspaces, WATCH/MULTI, persistence commands, INFO.
+//!
+//! The seam between the last two is [`Backend`]/[`Session`] (`backend.rs`);
+//! tests implement it over a `BTreeMap`.
 //!
 //! ```no_run
 //! # fn run<B: keel_server::Backend>(backend: std::sync::Arc<B>) -> keel_server::Result<()> {
@@ -40,7 +27,6 @@ mod backend;
 pub mod commands;
 mod engine;
 mod error;
-pub mod metrics;
 mod net;
 pub mod resp;
 mod state;

@@ -1,5 +1,5 @@
-//! The server's counters: INFO stats, commandstats and errorstats, and
-//! the Prometheus endpoint's figures. Per-command counters are atomics
+//! The server's counters: INFO stats, commandstats and errorstats.
+//! Per-command counters are atomics
 //! indexed by [`CommandId`]: counting a call takes no lock.
 
 use std::collections::BTreeMap;
@@ -32,7 +32,7 @@ struct AtomicCounters {
     failed_calls: AtomicU64,
 }
 
-/// Counters for INFO (stats, commandstats, errorstats) and /metrics;
+/// Counters for INFO (stats, commandstats, errorstats);
 /// CONFIG RESETSTAT zeroes them.
 #[derive(Debug)]
 pub(crate) struct ServerStats {

@@ -85,7 +85,7 @@ fn database_keyspace_names(database: &Database, databases: DatabaseIndex) -> Res
         .view(|transaction| {
             let mut names = Vec::new();
             for index in 0..databases {
-                let recorded = transaction.get(&map, &index.to_be_bytes())?;
+                let recorded = transaction.get(&map, index.to_be_bytes())?;
                 names.push(match recorded {
                     Some(name) => String::from_utf8_lossy(&name).into_owned(),
                     None => keyspace_name(index),
@@ -590,7 +590,7 @@ fn count_keys(
                 None => std::ops::Bound::Unbounded,
             };
             let batch: Vec<Bytes> = transaction
-                .range::<[u8], _>(keyspace, (lower, std::ops::Bound::Unbounded))?
+                .range(keyspace, (lower, std::ops::Bound::Unbounded))?
                 .take(KEYSPACE_BATCH_KEYS)
                 .map(|item| item.map(|(key, _)| key))
                 .collect::<keel::Result<_>>()?;

@@ -98,7 +98,7 @@ impl KeelSession {
             // its reads; one deletion of a key that never exists makes it
             // validate them.
             let key = self.client.to_be_bytes();
-            if let Err(error) = watch.transaction.delete(&self.shared.watch_keyspace, &key) {
+            if let Err(error) = watch.transaction.delete(&self.shared.watch_keyspace, key) {
                 watch.transaction.rollback();
                 return refused_block(&error, requests.len());
             }

@@ -142,7 +142,7 @@ impl<'a> EngineStore<'a> {
             None => Bound::Unbounded,
         };
         self.transaction
-            .range::<[u8], _>(keyspace, (lower, Bound::Unbounded))?
+            .range(keyspace, (lower, Bound::Unbounded))?
             .take(count_max)
             .map(|item| item.map(|(key, _)| key))
             .collect()
@@ -255,7 +255,7 @@ impl KeyValueStore for EngineStore<'_> {
     fn count(&mut self, database: DatabaseIndex) -> StoreResult<u64> {
         let result = self.keyspace(database).and_then(|keyspace| {
             let mut count: u64 = 0;
-            for item in self.transaction.range::<[u8], _>(keyspace, ..)? {
+            for item in self.transaction.range(keyspace, ..)? {
                 item?;
                 count += 1;
             }
@@ -267,8 +267,8 @@ impl KeyValueStore for EngineStore<'_> {
     fn last_key(&mut self, database: DatabaseIndex) -> StoreResult<Option<Bytes>> {
         let result = self.keyspace(database).and_then(|keyspace| {
             self.transaction
-                .range_reverse::<[u8], _>(keyspace, ..)?
-                .next()
+                .range(keyspace, ..)?
+                .next_back()
                 .transpose()
                 .map(|entry| entry.map(|(key, _)| key))
         });
@@ -302,7 +302,7 @@ impl KeyValueStore for EngineStore<'_> {
     ) -> StoreResult<Vec<Bytes>> {
         let result = self.keyspace(database).and_then(|keyspace| {
             self.transaction
-                .range::<[u8], _>(keyspace, (Bound::Included(from), Bound::Unbounded))?
+                .range(keyspace, (Bound::Included(from), Bound::Unbounded))?
                 .take(count_max)
                 .map(|item| item.map(|(key, _)| key))
                 .collect()
@@ -320,12 +320,12 @@ impl KeyValueStore for EngineStore<'_> {
             let second_keyspace = self.keyspace(second)?;
             self.transaction.put(
                 map,
-                &first.to_be_bytes(),
+                first.to_be_bytes(),
                 second_keyspace.name().as_bytes().to_vec(),
             )?;
             self.transaction.put(
                 map,
-                &second.to_be_bytes(),
+                second.to_be_bytes(),
                 first_keyspace.name().as_bytes().to_vec(),
             )
         });

@@ -11,7 +11,7 @@
 //! connections, as one Redis event loop does. So that they share commits
 //! (and fsyncs), the pipelined data commands that every ready connection
 //! of one epoll wait sent are gathered and run as one group
-//! ([`Backend::execute_batch`]), as Redis makes one fsync per event-loop
+//! ([`Backend::execute_batch`](crate::Backend::execute_batch)), as Redis makes one fsync per event-loop
 //! turn; each is still atomic, the group a serial order of them.
 
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ use crate::state::{ClientEntry, Shared, lock};
 /// Ready events taken from epoll per wait.
 pub const EVENTS_PER_WAIT: usize = 256;
 
-/// Most commands of one group run by [`Backend::execute_batch`] (whole
+/// Most commands of one group run by [`Backend::execute_batch`](crate::Backend::execute_batch) (whole
 /// connections' pipelines are added until it is reached).
 pub const BATCH_COMMANDS_MAX: usize = 1024;
 
