@@ -119,7 +119,7 @@ impl Reader for KeelReader<'_> {
         let mut visited = 0;
         let range = self
             .transaction
-            .range::<[u8], _>(self.keyspace, (Bound::Included(start), Bound::Unbounded))?;
+            .range(self.keyspace, (Bound::Included(start), Bound::Unbounded))?;
         for entry in range.take(limit) {
             let (key, value) = entry?;
             visit(&key, &value);

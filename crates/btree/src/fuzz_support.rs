@@ -96,6 +96,7 @@ pub fn run_operations(bytes: &[u8]) -> usize {
                     let found: Vec<(Vec<u8>, Vec<u8>)> = found
                         .into_iter()
                         .map(|entry| entry.expect("range"))
+                        .map(|(key, value)| (key.to_vec(), value.to_vec()))
                         .collect();
                     let expected = model.range::<[u8], _>(bounds);
                     let expected: Vec<(Vec<u8>, Vec<u8>)> = if reverse {
@@ -181,6 +182,7 @@ pub fn run_operations(bytes: &[u8]) -> usize {
         let scanned: Vec<(Vec<u8>, Vec<u8>)> = scanned
             .into_iter()
             .map(|entry| entry.expect("scan"))
+            .map(|(key, value)| (key.to_vec(), value.to_vec()))
             .collect();
         let expected: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
         assert!(scanned == expected, "the tree differs from the model");

@@ -10,8 +10,10 @@
 //!
 //! * `node.rs`: the slotted page layout (byte map in docs/FORMAT.md), one
 //!   search for optimistic views and latched pages alike.
-//! * `tree.rs`: get; insert with splits; delete with merges and
-//!   rebalancing; the root that splits and collapses in place.
+//! * `tree.rs`: the tree, its writer's path and the helpers its changes
+//!   share; `read.rs` point reads; `insert.rs` insert with splits (the
+//!   root splits in place); `delete.rs` delete with merges and
+//!   rebalancing (the root collapses in place).
 //! * `range.rs`: forward and reverse range iterators that survive
 //!   concurrent writes.
 //! * `overflow.rs`: values too large for a leaf, in page chains.
@@ -20,12 +22,15 @@
 
 mod bulk;
 mod check;
+mod delete;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_support;
+mod insert;
 mod node;
 mod overflow;
 mod range;
+mod read;
 mod stats;
 mod tree;
 

@@ -1,27 +1,36 @@
-//! Range iterators, forward and reverse, that survive concurrent writes.
+//! Range iterators, forward and reverse, that survive concurrent writes
+//! and copy nothing per entry.
 //!
-//! A cursor copies the rest of one leaf at a time (validated) into a
-//! buffer. To go on it follows the leaf's sibling link, and takes the next
+//! A cursor copies one whole leaf at a time (validated: the copy is one
+//! version of the page) into a buffer it owns, and hands out its entries
+//! as [`Bytes`] slices of that copy: no allocation and no copy per entry,
+//! one page copy per leaf. A buffer the caller no longer holds entries of
+//! is reused for the next leaf. Values in overflow chains are the
+//! exception: each is read into a buffer of its own.
+//!
+//! To go on, a cursor follows the leaf's sibling link, and takes the next
 //! leaf only if the leaf it leaves is still unchanged after the next one
-//! was read: then no key can have moved between the two (a split, merge
+//! was copied: then no key can have moved between the two (a split, merge
 //! or rebalance changes both). When a leaf changed, the cursor seeks again
 //! from the root past the last key it returned. So a scan never skips or
 //! repeats a key that was present for the whole scan; keys written during
 //! the scan may or may not be seen.
 
-use std::collections::VecDeque;
 use std::ops::{Bound, RangeBounds};
 
-use keel_pager::{OptimisticGuard, PageId, PageView, Restart};
+use bytes::{Bytes, BytesMut};
+use keel_pager::{OptimisticGuard, PageId, Restart};
 
 use crate::error::Result;
 use crate::node::{self, Header, Kind, NodeBytes, ValueAt};
 use crate::overflow;
 use crate::stats::Counters;
-use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, chain_error, corrupt};
+use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, PATH_DEPTH_MAX, chain_error, corrupt};
 
-/// A key and its value.
-pub type Entry = (Vec<u8>, Vec<u8>);
+/// A key and its value: slices of the cursor's copy of their leaf (or,
+/// for an overflow value, of a buffer of its own). Keeping one keeps that
+/// copy (one page) alive.
+pub type Entry = (Bytes, Bytes);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -29,43 +38,171 @@ enum Direction {
     Reverse,
 }
 
+/// The bounds of a range, owned once for both of its cursors.
+#[derive(Debug)]
+struct Bounds {
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+}
+
+/// Where a slot's value is.
+#[derive(Debug)]
+enum SlotValue {
+    /// In the leaf copy: offset and length.
+    Inline(u32, u32),
+    /// In an overflow chain not read yet: its first page and length.
+    Chain(PageId, usize),
+    /// Read from its overflow chain.
+    Read(Bytes),
+}
+
+/// One entry of the window: its key in the leaf copy and its value.
+#[derive(Debug)]
+struct Slot {
+    key_offset: u32,
+    key_len: u32,
+    value: SlotValue,
+}
+
 /// One end of a scan.
 #[derive(Debug)]
-struct Cursor {
+struct Cursor<'a> {
     direction: Direction,
-    /// Where the next fill starts: the range's bound at first, then just
-    /// past the last key this cursor returned.
-    resume: Bound<Vec<u8>>,
-    /// Where the range ends in this cursor's direction.
-    limit: Bound<Vec<u8>>,
-    buffer: VecDeque<Entry>,
-    /// Nothing is left past the buffer.
+    /// The last key this cursor returned before the current window: the
+    /// next fill starts just past it (empty until one was returned).
+    resume: Vec<u8>,
+    /// Whether any key was returned (else fills start at the range bound).
+    started: bool,
+    /// The copy of the leaf the window's entries are in.
+    page: Bytes,
+    /// This cursor's entries of `page`, in its direction.
+    window: Vec<Slot>,
+    /// The next slot of `window` to return.
+    position: usize,
+    /// Nothing is left past the window.
     exhausted: bool,
+    /// The leaf the window came from, at the version it was copied, and
+    /// its sibling in this cursor's direction: the next fill copies the
+    /// sibling and keeps it if this leaf is still unchanged then.
+    leaf: Option<(OptimisticGuard<'a>, PageId)>,
 }
 
-/// An entry read optimistically whose value may still be in a chain.
-enum Pending {
-    Inline(Vec<u8>),
-    Chain(PageId, usize),
-}
+impl<'a> Cursor<'a> {
+    fn new(direction: Direction) -> Cursor<'a> {
+        Cursor {
+            direction,
+            resume: Vec::new(),
+            started: false,
+            page: Bytes::new(),
+            window: Vec::new(),
+            position: 0,
+            exhausted: false,
+            leaf: None,
+        }
+    }
 
-impl Cursor {
-    fn next(&mut self, tree: &BTree) -> Result<Option<Entry>> {
+    /// Where the next fill starts.
+    fn resume_bound<'b>(&'b self, bounds: &'b Bounds) -> Bound<&'b [u8]> {
+        if self.started {
+            return Bound::Excluded(&self.resume);
+        }
+        let start = match self.direction {
+            Direction::Forward => &bounds.lower,
+            Direction::Reverse => &bounds.upper,
+        };
+        as_ref(start)
+    }
+
+    /// Where the range ends in this cursor's direction.
+    fn limit<'b>(&self, bounds: &'b Bounds) -> Bound<&'b [u8]> {
+        match self.direction {
+            Direction::Forward => as_ref(&bounds.upper),
+            Direction::Reverse => as_ref(&bounds.lower),
+        }
+    }
+
+    /// The last key this cursor returned.
+    fn last_key(&self) -> Option<&[u8]> {
+        if self.position > 0 {
+            let slot = &self.window[self.position - 1];
+            return Some(self.key_of(slot));
+        }
+        self.started.then_some(self.resume.as_slice())
+    }
+
+    fn key_of(&self, slot: &Slot) -> &[u8] {
+        let start = slot.key_offset as usize;
+        &self.page[start..start + slot.key_len as usize]
+    }
+
+    fn next(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<Option<Entry>> {
         loop {
-            if let Some(entry) = self.buffer.pop_front() {
-                self.resume = Bound::Excluded(entry.0.clone());
-                return Ok(Some(entry));
+            if self.position < self.window.len() {
+                let slot = &self.window[self.position];
+                self.position += 1;
+                let start = slot.key_offset as usize;
+                let key = self.page.slice(start..start + slot.key_len as usize);
+                let value = match &slot.value {
+                    SlotValue::Inline(offset, len) => {
+                        let offset = *offset as usize;
+                        self.page.slice(offset..offset + *len as usize)
+                    }
+                    SlotValue::Read(value) => value.clone(),
+                    // Every chain is read before the window is filled.
+                    SlotValue::Chain(..) => Bytes::new(),
+                };
+                return Ok(Some((key, value)));
             }
             if self.exhausted {
                 return Ok(None);
             }
-            self.fill(tree)?;
+            self.fill(tree, bounds)?;
         }
     }
 
-    fn fill(&mut self, tree: &BTree) -> Result<()> {
+    /// Remembers the last key returned and empties the window.
+    fn retire_window(&mut self) {
+        if self.position > 0 {
+            let slot = &self.window[self.position - 1];
+            let start = slot.key_offset as usize;
+            let key = &self.page[start..start + slot.key_len as usize];
+            self.resume.clear();
+            self.resume.extend_from_slice(key);
+            self.started = true;
+        }
+        self.window.clear();
+        self.position = 0;
+    }
+
+    /// A buffer of one page for the next leaf copy: the last one if the
+    /// caller holds none of its entries any more.
+    fn take_buffer(&mut self, page_size: usize) -> BytesMut {
+        match std::mem::take(&mut self.page).try_into_mut() {
+            Ok(buffer) if buffer.len() == page_size => buffer,
+            _ => {
+                let mut fresh = BytesMut::zeroed(page_size);
+                // A split makes the buffer reference-counted now, once, so
+                // that freezing it, slicing it and taking it back for the
+                // next leaf allocate nothing (a buffer still a plain
+                // vector would allocate its count at its first slice, and
+                // free it when taken back).
+                drop(fresh.split_off(page_size));
+                fresh
+            }
+        }
+    }
+
+    fn fill(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
+        self.retire_window();
+        if let Some((leaf, sibling)) = self.leaf.take() {
+            match self.fill_from_sibling(tree, bounds, &leaf, sibling) {
+                Ok(true) => return Ok(()),
+                Ok(false) | Err(Fault::Restart) => {}
+                Err(Fault::Error(error)) => return Err(error),
+            }
+        }
         for _ in 0..OPTIMISTIC_DESCENTS_MAX {
-            match self.fill_optimistic(tree) {
+            match self.fill_optimistic(tree, bounds) {
                 Ok(()) => return Ok(()),
                 Err(Fault::Restart) => Counters::add(&tree.counters.restarts),
                 Err(Fault::Error(error)) => return Err(error),
@@ -75,26 +212,58 @@ impl Cursor {
         // Writes keep moving this cursor's leaves: read once with the
         // writer held off.
         let _writer = tree.writer.lock();
-        self.fill_latched(tree)
+        self.fill_latched(tree, bounds)
     }
 
-    /// Which child an inner page leads to for the resume key.
-    fn choose(&self, view: &PageView<'_>) -> Result<PageId, Restart> {
-        match (&self.resume, self.direction) {
-            (Bound::Unbounded, Direction::Forward) => node::child_at(view, 0),
-            (Bound::Unbounded, Direction::Reverse) => node::child_at(view, node::count(view)?),
+    /// Which child an inner page leads to for the resume bound.
+    fn choose<B: NodeBytes + ?Sized>(&self, bounds: &Bounds, page: &B) -> Result<PageId, Restart> {
+        match (self.resume_bound(bounds), self.direction) {
+            (Bound::Unbounded, Direction::Forward) => node::child_at(page, 0),
+            (Bound::Unbounded, Direction::Reverse) => node::child_at(page, node::count(page)?),
             (Bound::Included(key) | Bound::Excluded(key), _) => {
-                node::child_for(view, key).map(|(_, child)| child)
+                node::child_for(page, key).map(|(_, child)| child)
             }
         }
     }
 
-    fn fill_optimistic(&mut self, tree: &BTree) -> Result<(), Fault> {
-        let mut leaf = tree.descend_optimistic(|view| self.choose(view))?;
-        let mut taken = Vec::new();
-        let (mut reached_limit, mut sibling) = leaf.read(|view| self.collect(view, &mut taken))?;
-        for _ in 0..crate::tree::PATH_DEPTH_MAX * 64 {
-            if !taken.is_empty() || reached_limit || sibling == PageId::NONE {
+    /// Fills from the sibling of the leaf the last window came from, if
+    /// that leaf is unchanged after the sibling was copied (then no key
+    /// moved between the two); `Ok(false)` when it changed, or the sibling
+    /// holds nothing for this cursor (the caller seeks from the root).
+    fn fill_from_sibling(
+        &mut self,
+        tree: &'a BTree,
+        bounds: &Bounds,
+        leaf: &OptimisticGuard<'a>,
+        sibling: PageId,
+    ) -> Result<bool, Fault> {
+        let mut buffer = self.take_buffer(tree.pager.page_size());
+        let next = match tree.pager.optimistic(sibling) {
+            Ok(next) => next,
+            Err(error) => {
+                leaf.validate()?;
+                return Err(error.into());
+            }
+        };
+        next.read(|view| view.copy_to(0, &mut buffer))?;
+        leaf.validate()?;
+        let (reached_limit, sibling) = self.collect(bounds, &buffer)?;
+        if self.window.is_empty() && !reached_limit && sibling != PageId::NONE {
+            self.page = buffer.freeze();
+            return Ok(false);
+        }
+        self.finish_fill(tree, bounds, next, buffer, reached_limit, sibling)?;
+        Ok(true)
+    }
+
+    fn fill_optimistic(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<(), Fault> {
+        let page_size = tree.pager.page_size();
+        let mut buffer = self.take_buffer(page_size);
+        let mut leaf = tree.descend_optimistic(|view| self.choose(bounds, view))?;
+        leaf.read(|view| view.copy_to(0, &mut buffer))?;
+        let (mut reached_limit, mut sibling) = self.collect(bounds, &buffer)?;
+        for _ in 0..PATH_DEPTH_MAX * 64 {
+            if !self.window.is_empty() || reached_limit || sibling == PageId::NONE {
                 break;
             }
             // Nothing here for this cursor: step to the sibling, and keep it
@@ -106,83 +275,98 @@ impl Cursor {
                     return Err(error.into());
                 }
             };
-            (reached_limit, sibling) = next.read(|view| self.collect(view, &mut taken))?;
+            next.read(|view| view.copy_to(0, &mut buffer))?;
             leaf.validate()?;
+            (reached_limit, sibling) = self.collect(bounds, &buffer)?;
             leaf = next;
         }
-        self.finish(tree, &leaf, taken, reached_limit, sibling)
+        self.finish_fill(tree, bounds, leaf, buffer, reached_limit, sibling)
     }
 
-    /// Whether `key` lies strictly past the resume bound and past the key
-    /// before it in this cursor's direction: a damaged page could hand out
-    /// keys that go backwards, and a scan must still end.
-    fn advances(&self, previous: Option<&[u8]>, key: &[u8]) -> bool {
-        let forward = self.direction == Direction::Forward;
-        let past = |bound: &[u8]| if forward { key > bound } else { key < bound };
-        let past_resume = match &self.resume {
-            Bound::Unbounded => true,
-            Bound::Included(bound) => key == bound.as_slice() || past(bound),
-            Bound::Excluded(bound) => past(bound),
-        };
-        past_resume && previous.is_none_or(past)
-    }
-
-    fn check_order(&self, page: PageId, taken: &[(Vec<u8>, Pending)]) -> Result<()> {
-        let mut previous: Option<&[u8]> = None;
-        for (key, _) in taken {
-            if !self.advances(previous, key) {
-                return Err(corrupt(page, "keys out of order"));
-            }
-            previous = Some(key);
-        }
-        Ok(())
-    }
-
-    /// Moves what was collected from `leaf` into the buffer, reading chains.
-    fn finish(
+    /// Reads the window's chains, checks its order, and keeps the leaf
+    /// copy and (unless the range ends here) the leaf for the next fill.
+    fn finish_fill(
         &mut self,
-        tree: &BTree,
-        leaf: &OptimisticGuard<'_>,
-        taken: Vec<(Vec<u8>, Pending)>,
+        tree: &'a BTree,
+        bounds: &Bounds,
+        leaf: OptimisticGuard<'a>,
+        buffer: BytesMut,
         reached_limit: bool,
         sibling: PageId,
     ) -> Result<(), Fault> {
-        self.check_order(leaf.page_id(), &taken)?;
-        let mut entries = Vec::with_capacity(taken.len());
-        for (key, value) in taken {
-            let value = match value {
-                Pending::Inline(value) => value,
-                Pending::Chain(first, len) => {
-                    let mut value = Vec::new();
-                    tree.read_chain(leaf, first, len, &mut value)?;
-                    value
-                }
-            };
-            entries.push((key, value));
+        self.read_chains_optimistic(tree, &leaf)?;
+        self.check_order(bounds, leaf.page_id(), &buffer)?;
+        self.page = buffer.freeze();
+        self.exhausted = reached_limit || sibling == PageId::NONE || self.window.is_empty();
+        if !self.exhausted {
+            // The next fill copies the sibling: have it cached by then.
+            tree.pager.prefetch_resident(sibling);
+            self.leaf = Some((leaf, sibling));
         }
-        self.buffer.extend(entries);
-        self.exhausted = reached_limit || sibling == PageId::NONE || self.buffer.is_empty();
         Ok(())
     }
 
-    /// Collects this cursor's entries of one leaf, in its direction, from
-    /// the resume bound up to the limit. Returns whether the limit was
-    /// reached and the sibling to go on with.
-    fn collect<B: NodeBytes + ?Sized>(
-        &self,
-        page: &B,
-        taken: &mut Vec<(Vec<u8>, Pending)>,
-    ) -> Result<(bool, PageId), Restart> {
-        taken.clear();
+    /// Reads the window's overflow values, the leaf validated after each.
+    fn read_chains_optimistic(
+        &mut self,
+        tree: &BTree,
+        leaf: &OptimisticGuard<'_>,
+    ) -> Result<(), Fault> {
+        for slot in &mut self.window {
+            if let SlotValue::Chain(first, len) = slot.value {
+                let mut value = Vec::new();
+                tree.read_chain(leaf, first, len, &mut value)?;
+                slot.value = SlotValue::Read(Bytes::from(value));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the window goes on past where the fill started: its first
+    /// key past the resume bound, its last past its first. Together with
+    /// the resume bound moving to the last key returned, every fill moves
+    /// the scan on, so a scan ends even on a damaged page. (Order inside a
+    /// page is the writer's invariant, checked by `check()`; pages from
+    /// disk are checksummed.)
+    fn check_order(&self, bounds: &Bounds, page_id: PageId, page: &[u8]) -> Result<()> {
+        let forward = self.direction == Direction::Forward;
+        let past = |key: &[u8], bound: &[u8]| if forward { key > bound } else { key < bound };
+        let key = |slot: &Slot| {
+            let start = slot.key_offset as usize;
+            &page[start..start + slot.key_len as usize]
+        };
+        let (Some(first), Some(last)) = (self.window.first(), self.window.last()) else {
+            return Ok(());
+        };
+        let (first, last) = (key(first), key(last));
+        let first_ok = match self.resume_bound(bounds) {
+            Bound::Unbounded => true,
+            Bound::Included(bound) => first == bound || past(first, bound),
+            Bound::Excluded(bound) => past(first, bound),
+        };
+        if first_ok && (self.window.len() == 1 || past(last, first)) {
+            Ok(())
+        } else {
+            Err(corrupt(page_id, "keys out of order"))
+        }
+    }
+
+    /// Collects this cursor's entries of one stable leaf copy into the
+    /// window, in its direction, from the resume bound up to the limit.
+    /// Returns whether the limit was reached and the sibling to
+    /// go on with.
+    fn collect(&mut self, bounds: &Bounds, page: &[u8]) -> Result<(bool, PageId), Restart> {
+        self.window.clear();
         if node::kind(page)? != Some(Kind::Leaf) {
             return Err(Restart);
         }
         let count = node::count(page)?;
         let position = |key: &[u8]| node::search(page, true, count, key);
         let forward = self.direction == Direction::Forward;
+        let resume = self.resume_bound(bounds);
         // Indexes [low, high) are past the resume bound.
         let (low, high) = if forward {
-            let low = match &self.resume {
+            let low = match resume {
                 Bound::Unbounded => 0,
                 Bound::Included(key) => position(key)?.unwrap_or_else(|index| index),
                 Bound::Excluded(key) => {
@@ -191,7 +375,7 @@ impl Cursor {
             };
             (low, count)
         } else {
-            let high = match &self.resume {
+            let high = match resume {
                 Bound::Unbounded => count,
                 Bound::Included(key) => {
                     position(key)?.map_or_else(|index| index, |index| index + 1)
@@ -200,25 +384,39 @@ impl Cursor {
             };
             (0, high)
         };
-        let mut reached_limit = false;
+        // The limit cuts the leaf once, by search, not by a comparison
+        // per entry.
+        let (low, high, reached_limit) = match (self.limit(bounds), forward) {
+            (Bound::Unbounded, _) => (low, high, false),
+            (Bound::Included(key), true) => {
+                let end = position(key)?.map_or_else(|index| index, |index| index + 1);
+                (low, high.min(end), end < count)
+            }
+            (Bound::Excluded(key), true) => {
+                let end = position(key)?.unwrap_or_else(|index| index);
+                (low, high.min(end), end < count)
+            }
+            (Bound::Included(key), false) => {
+                let start = position(key)?.unwrap_or_else(|index| index);
+                (low.max(start), high, start > 0)
+            }
+            (Bound::Excluded(key), false) => {
+                let start = position(key)?.map_or_else(|index| index, |index| index + 1);
+                (low.max(start), high, start > 0)
+            }
+        };
         for step in 0..high.saturating_sub(low) {
             let index = if forward { low + step } else { high - 1 - step };
             let (offset, len) = node::key_at(page, true, index)?;
-            if !self.within_limit(page, offset, len)? {
-                reached_limit = true;
-                break;
-            }
-            let mut key = Vec::with_capacity(len);
-            page.append_to(offset, len, &mut key)?;
             let value = match node::value_at(page, index)? {
-                ValueAt::Inline { offset, len } => {
-                    let mut value = Vec::with_capacity(len);
-                    page.append_to(offset, len, &mut value)?;
-                    Pending::Inline(value)
-                }
-                ValueAt::Overflow { first, len } => Pending::Chain(first, len),
+                ValueAt::Inline { offset, len } => SlotValue::Inline(narrow(offset)?, narrow(len)?),
+                ValueAt::Overflow { first, len } => SlotValue::Chain(first, len),
             };
-            taken.push((key, value));
+            self.window.push(Slot {
+                key_offset: narrow(offset)?,
+                key_len: narrow(len)?,
+                value,
+            });
         }
         let sibling = if forward {
             node::link_1(page)?
@@ -228,29 +426,9 @@ impl Cursor {
         Ok((reached_limit, sibling))
     }
 
-    fn within_limit<B: NodeBytes + ?Sized>(
-        &self,
-        page: &B,
-        offset: usize,
-        len: usize,
-    ) -> Result<bool, Restart> {
-        use std::cmp::Ordering::{Equal, Greater, Less};
-        let (key, inclusive) = match &self.limit {
-            Bound::Unbounded => return Ok(true),
-            Bound::Included(key) => (key, true),
-            Bound::Excluded(key) => (key, false),
-        };
-        let order = page.compare(offset, len, key)?;
-        Ok(match (self.direction, order) {
-            (_, Equal) => inclusive,
-            (Direction::Forward, Less) | (Direction::Reverse, Greater) => true,
-            _ => false,
-        })
-    }
-
     /// `fill` under shared latches with the writer held off: nothing
     /// changes, so a page that does not parse is corrupt.
-    fn fill_latched(&mut self, tree: &BTree) -> Result<()> {
+    fn fill_latched(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
         let mut page = tree.root;
         let mut guard = tree.pager.shared(page)?;
         loop {
@@ -259,112 +437,98 @@ impl Cursor {
             if header.is_leaf() {
                 break;
             }
-            let child = match (&self.resume, self.direction) {
-                (Bound::Unbounded, Direction::Forward) => node::child_at(&*guard, 0),
-                (Bound::Unbounded, Direction::Reverse) => node::child_at(&*guard, header.count),
-                (Bound::Included(key) | Bound::Excluded(key), _) => {
-                    node::child_for(&*guard, key).map(|(_, child)| child)
-                }
-            }
-            .map_err(|Restart| corrupt(page, "bad cell"))?;
+            let child = self
+                .choose(bounds, &*guard)
+                .map_err(|Restart| corrupt(page, "bad cell"))?;
             page = child;
             guard = tree.pager.shared(page)?;
         }
-        let mut taken = Vec::new();
-        for _ in 0..crate::tree::PATH_DEPTH_MAX * 64 {
+        let mut buffer = self.take_buffer(tree.pager.page_size());
+        for _ in 0..PATH_DEPTH_MAX * 64 {
+            buffer.copy_from_slice(&guard);
             let (reached_limit, sibling) = self
-                .collect(&*guard, &mut taken)
+                .collect(bounds, &buffer)
                 .map_err(|Restart| corrupt(page, "bad leaf"))?;
-            if taken.is_empty() && !reached_limit && sibling != PageId::NONE {
+            if self.window.is_empty() && !reached_limit && sibling != PageId::NONE {
                 page = sibling;
                 guard = tree.pager.shared(page)?;
                 continue;
             }
-            self.check_order(page, &taken)?;
-            for (key, value) in taken.drain(..) {
-                let value = match value {
-                    Pending::Inline(value) => value,
-                    Pending::Chain(first, len) => {
-                        let mut value = Vec::new();
-                        overflow::read(&tree.pager, first, len, &mut value).map_err(chain_error)?;
-                        value
-                    }
-                };
-                self.buffer.push_back((key, value));
+            self.check_order(bounds, page, &buffer)?;
+            for slot in &mut self.window {
+                if let SlotValue::Chain(first, len) = slot.value {
+                    let mut value = Vec::new();
+                    overflow::read(&tree.pager, first, len, &mut value).map_err(chain_error)?;
+                    slot.value = SlotValue::Read(Bytes::from(value));
+                }
             }
-            self.exhausted = reached_limit || sibling == PageId::NONE || self.buffer.is_empty();
+            self.page = buffer.freeze();
+            self.exhausted = reached_limit || sibling == PageId::NONE || self.window.is_empty();
             return Ok(());
         }
         Err(corrupt(page, "sibling links that loop"))
     }
 }
 
+fn narrow(value: usize) -> Result<u32, Restart> {
+    u32::try_from(value).map_err(|_| Restart)
+}
+
+fn as_ref(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key),
+        Bound::Excluded(key) => Bound::Excluded(key),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
 /// An iterator over the entries of a key range, in key order; reversible
-/// ([`DoubleEndedIterator`]). Each item is a copy of a key and its value.
+/// ([`DoubleEndedIterator`]). Entries are slices of a copy of their leaf:
+/// no allocation or copy per entry.
 ///
 /// It holds no latch between items and survives concurrent writes: it never
 /// skips or repeats a key present for the whole scan.
 #[derive(Debug)]
 pub struct Range<'a> {
     tree: &'a BTree,
-    front: Cursor,
-    back: Cursor,
-    front_last: Option<Vec<u8>>,
-    back_last: Option<Vec<u8>>,
+    bounds: Bounds,
+    front: Cursor<'a>,
+    back: Cursor<'a>,
     done: bool,
 }
 
 impl<'a> Range<'a> {
-    pub(crate) fn new(tree: &'a BTree, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Range<'a> {
-        let cursor = |direction, resume: &Bound<Vec<u8>>, limit: &Bound<Vec<u8>>| Cursor {
-            direction,
-            resume: resume.clone(),
-            limit: limit.clone(),
-            buffer: VecDeque::new(),
-            exhausted: false,
-        };
+    pub(crate) fn new(tree: &'a BTree, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) -> Range<'a> {
         Range {
             tree,
-            front: cursor(Direction::Forward, &start, &end),
-            back: cursor(Direction::Reverse, &end, &start),
-            front_last: None,
-            back_last: None,
+            bounds: Bounds { lower, upper },
+            front: Cursor::new(Direction::Forward),
+            back: Cursor::new(Direction::Reverse),
             done: false,
         }
     }
-}
 
-impl Range<'_> {
     /// The next entry from the front (`forward`) or the back, ending the
     /// range where the two ends meet or at the first error.
     fn step(&mut self, forward: bool) -> Option<Result<Entry>> {
         if self.done {
             return None;
         }
-        let Range {
-            tree,
-            front,
-            back,
-            front_last,
-            back_last,
-            ..
-        } = self;
-        let (cursor, own_last, other_last) = if forward {
-            (front, front_last, &*back_last)
+        let (cursor, other) = if forward {
+            (&mut self.front, &self.back)
         } else {
-            (back, back_last, &*front_last)
+            (&mut self.back, &self.front)
         };
-        let outcome = match cursor.next(tree) {
+        let outcome = match cursor.next(self.tree, &self.bounds) {
             Ok(Some(entry)) => {
-                let before_other = other_last.as_ref().is_none_or(|other| {
+                let before_other = other.last_key().is_none_or(|other| {
                     if forward {
-                        entry.0 < *other
+                        entry.0.as_ref() < other
                     } else {
-                        entry.0 > *other
+                        entry.0.as_ref() > other
                     }
                 });
                 if before_other {
-                    *own_last = Some(entry.0.clone());
                     return Some(Ok(entry));
                 }
                 None
@@ -415,9 +579,7 @@ impl BTree {
     /// # Errors
     /// Pager errors; [`crate::Error::Corrupt`].
     pub fn first(&self) -> Result<Option<Entry>> {
-        Range::new(self, Bound::Unbounded, Bound::Unbounded)
-            .next()
-            .transpose()
+        self.iter().next().transpose()
     }
 
     /// The entry with the largest key.
@@ -425,8 +587,6 @@ impl BTree {
     /// # Errors
     /// Pager errors; [`crate::Error::Corrupt`].
     pub fn last(&self) -> Result<Option<Entry>> {
-        Range::new(self, Bound::Unbounded, Bound::Unbounded)
-            .next_back()
-            .transpose()
+        self.iter().next_back().transpose()
     }
 }

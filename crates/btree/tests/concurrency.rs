@@ -92,9 +92,9 @@ fn scan(tree: &BTree, rng: &mut rand::rngs::SmallRng) {
         Bound::Excluded(end.as_slice()),
     ));
     let mut keys: Vec<Vec<u8>> = if reverse {
-        range.rev().map(|entry| entry.unwrap().0).collect()
+        range.rev().map(|entry| entry.unwrap().0.to_vec()).collect()
     } else {
-        range.map(|entry| entry.unwrap().0).collect()
+        range.map(|entry| entry.unwrap().0.to_vec()).collect()
     };
     if reverse {
         keys.reverse();

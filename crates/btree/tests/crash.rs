@@ -98,6 +98,7 @@ fn verify(tree: &BTree, model: &Model, context: &str) {
     assert!(pages.is_empty(), "{context}: {pages:?}");
     let found: Model = tree
         .iter()
+        .map(|entry| entry.map(|(key, value)| (key.to_vec(), value.to_vec())))
         .collect::<Result<_, _>>()
         .unwrap_or_else(|error| panic!("{context}: {error}"));
     assert!(

@@ -136,9 +136,18 @@ fn run(ops: Vec<Op>, frames: u64) {
                 };
                 let range = tree.range((start, end));
                 let found: Vec<(Vec<u8>, Vec<u8>)> = if reverse {
-                    range.rev().take(take).collect::<Result<_, _>>().unwrap()
+                    range
+                        .rev()
+                        .take(take)
+                        .map(common::owned)
+                        .collect::<Result<_, _>>()
+                        .unwrap()
                 } else {
-                    range.take(take).collect::<Result<_, _>>().unwrap()
+                    range
+                        .take(take)
+                        .map(common::owned)
+                        .collect::<Result<_, _>>()
+                        .unwrap()
                 };
                 assert!(found == expected, "range differs from the model");
             }
@@ -462,7 +471,7 @@ fn trees_in_one_file_are_independent_and_destroy_frees_their_pages() {
     );
     let smallest = key(0).min(key(399));
     assert_eq!(
-        first.first().unwrap().map(|(k, _)| k),
+        first.first().unwrap().map(|(k, _)| k.to_vec()),
         Some(model_first(&first))
     );
     assert!(first.first().unwrap().unwrap().0 <= smallest);
@@ -479,5 +488,5 @@ fn trees_in_one_file_are_independent_and_destroy_frees_their_pages() {
 }
 
 fn model_first(tree: &BTree) -> Vec<u8> {
-    tree.iter().next().unwrap().unwrap().0
+    tree.iter().next().unwrap().unwrap().0.to_vec()
 }

@@ -167,7 +167,7 @@ fn run_workloads(bench: &mut Bench, arguments: &BenchArguments) -> Result<()> {
             let end = (index + BULK_BATCH_KEYS).min(bench.keys);
             bench.database.update(|transaction| {
                 for key_index in index..end {
-                    transaction.put(&bench.keyspace, &key(key_index), bench.value.clone())?;
+                    transaction.put(&bench.keyspace, key(key_index), bench.value.clone())?;
                 }
                 Ok(())
             })?;
@@ -182,7 +182,7 @@ fn run_workloads(bench: &mut Bench, arguments: &BenchArguments) -> Result<()> {
             bench.database.update(|transaction| {
                 transaction.put(
                     &bench.keyspace,
-                    &key(bench.keys + index),
+                    key(bench.keys + index),
                     bench.value.clone(),
                 )
             })?;
@@ -196,7 +196,7 @@ fn run_workloads(bench: &mut Bench, arguments: &BenchArguments) -> Result<()> {
             bench.database.update(|transaction| {
                 for offset in 0..BATCH_KEYS {
                     let index = first + batch * BATCH_KEYS + offset;
-                    transaction.put(&bench.keyspace, &key(index), bench.value.clone())?;
+                    transaction.put(&bench.keyspace, key(index), bench.value.clone())?;
                 }
                 Ok(())
             })?;
@@ -212,7 +212,7 @@ fn run_workloads(bench: &mut Bench, arguments: &BenchArguments) -> Result<()> {
             bench.database.view(|transaction| {
                 for _ in 0..count {
                     let index = rng.random_range(0..bench.keys);
-                    let found = transaction.get(&bench.keyspace, &key(index))?;
+                    let found = transaction.get(&bench.keyspace, key(index))?;
                     if found.is_none() {
                         return Err(keel::Error::Internal(format!("key {index} missing")));
                     }
@@ -234,7 +234,7 @@ fn run_workloads(bench: &mut Bench, arguments: &BenchArguments) -> Result<()> {
                 for _ in 0..count {
                     let start = key(rng.random_range(0..bench.keys));
                     let read = transaction
-                        .range::<[u8], _>(
+                        .range(
                             &bench.keyspace,
                             (
                                 std::ops::Bound::Included(start.as_slice()),
@@ -259,7 +259,7 @@ fn run_workloads(bench: &mut Bench, arguments: &BenchArguments) -> Result<()> {
             let end = (index + BULK_BATCH_KEYS).min(removals);
             bench.database.update(|transaction| {
                 for key_index in index..end {
-                    transaction.delete(&bench.keyspace, &key(key_index))?;
+                    transaction.delete(&bench.keyspace, key(key_index))?;
                 }
                 Ok(())
             })?;

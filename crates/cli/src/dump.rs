@@ -85,7 +85,7 @@ fn holds_keys(database: &Database, name: &str) -> Result<bool> {
         return Ok(false);
     }
     let keyspace = database.keyspace(name)?;
-    Ok(database.view(|tx| Ok(tx.range::<[u8], _>(&keyspace, ..)?.next().is_some()))?)
+    Ok(database.view(|tx| Ok(tx.range(&keyspace, ..)?.next().is_some()))?)
 }
 
 fn counter(message: &str) -> ProgressBar {
@@ -142,7 +142,7 @@ pub fn dump(arguments: &DumpArguments) -> Result<ExitCode> {
     let mut writer = DumpWriter::new(BufWriter::with_capacity(1 << 20, output))
         .with_context(|| format!("writing {} failed", temporary.display()))?;
     let progress = counter("dumping");
-    let mut transaction = database.begin(Isolation::Snapshot);
+    let transaction = database.begin(Isolation::Snapshot);
     for name in &names {
         let keyspace = database.keyspace(name)?;
         writer.keyspace(name)?;
@@ -153,7 +153,7 @@ pub fn dump(arguments: &DumpArguments) -> Result<ExitCode> {
                 None => std::ops::Bound::Unbounded,
             };
             let keys: Vec<Bytes> = transaction
-                .range::<[u8], _>(&keyspace, (lower, std::ops::Bound::Unbounded))?
+                .range(&keyspace, (lower, std::ops::Bound::Unbounded))?
                 .take(DUMP_BATCH_KEYS)
                 .map(|item| item.map(|(key, _)| key))
                 .collect::<keel::Result<_>>()

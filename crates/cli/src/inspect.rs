@@ -88,7 +88,7 @@ fn count_entries(database: &Database, name: &str) -> Result<u64> {
     let keyspace = database.keyspace(name)?;
     let count = database.view(|transaction| {
         let mut count = 0u64;
-        for item in transaction.range::<[u8], _>(&keyspace, ..)? {
+        for item in transaction.range(&keyspace, ..)? {
             item?;
             count += 1;
         }

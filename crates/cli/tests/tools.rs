@@ -52,7 +52,7 @@ fn contents(dir: &Path) -> Contents {
         let entries = database
             .view(|transaction| {
                 let keys: Vec<_> = transaction
-                    .range::<[u8], _>(&keyspace, ..)?
+                    .range(&keyspace, ..)?
                     .map(|item| item.map(|(key, _)| key))
                     .collect::<keel::Result<_>>()?;
                 let mut entries = BTreeMap::new();

@@ -30,7 +30,7 @@ fn main() -> keel::Result<()> {
     );
 
     // Explicit transactions, range scans in both directions.
-    let mut tx = db.begin(Isolation::Serializable);
+    let tx = db.begin(Isolation::Serializable);
     for item in tx.range(&users, b"a".as_slice()..b"c")? {
         let (key, value) = item?;
         println!(

@@ -31,8 +31,10 @@
 //! over keel-wal, `storage.rs` the base over keel-btree, `maintenance.rs`
 //! the background thread that folds, checkpoints and truncates the log.
 
+mod bounds;
 mod database;
 mod error;
+mod iter;
 mod keyspace;
 mod load;
 mod log;
@@ -44,9 +46,11 @@ mod storage;
 mod transaction;
 mod update;
 
+pub use bounds::KeyBounds;
 pub use bytes::Bytes;
 pub use database::Database;
 pub use error::{Error, Result};
+pub use iter::{Iter, Keys};
 pub use keyspace::{DEFAULT_KEYSPACE, Keyspace};
 pub use load::{KeyspaceLoader, LoadReport};
 pub use maintenance::CheckpointInfo;
@@ -57,5 +61,5 @@ pub use options::{
     VALUE_BYTES_MAX_DEFAULT,
 };
 pub use stats::{RecoveryReport, Stats};
-pub use transaction::{ExpiresAtMs, Isolation, Iter, Transaction};
+pub use transaction::{ExpiresAtMs, Isolation, Transaction};
 pub use update::{UpdateOptions, backoff};

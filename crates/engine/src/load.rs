@@ -239,7 +239,7 @@ fn remove_id(shared: &Shared, id: u32) -> Result<u64> {
     };
     let mut removed = 0;
     loop {
-        let keys: Vec<Vec<u8>> = shared
+        let keys: Vec<Bytes> = shared
             .tree
             .range::<Bytes>((Bound::Included(lower.clone()), upper.clone()))
             .take(REMOVE_BATCH_KEYS)

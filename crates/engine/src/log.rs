@@ -102,6 +102,15 @@ pub(crate) fn split_key(key: &Bytes) -> (u32, Bytes) {
     }
 }
 
+/// An engine key from keyspace and user key, on the stack when short:
+/// for lookups, which need not own it.
+pub(crate) fn engine_key(keyspace: u32, key: &[u8]) -> smallvec::SmallVec<[u8; 64]> {
+    let mut joined = smallvec::SmallVec::with_capacity(KEYSPACE_PREFIX_BYTES + key.len());
+    joined.extend_from_slice(&keyspace.to_be_bytes());
+    joined.extend_from_slice(key);
+    joined
+}
+
 /// An engine key from keyspace and user key.
 pub(crate) fn join_key(keyspace: u32, key: &[u8]) -> Bytes {
     let mut joined = Vec::with_capacity(KEYSPACE_PREFIX_BYTES + key.len());

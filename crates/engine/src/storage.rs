@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use keel_btree::BTree;
-use keel_mvcc::{BaseIterator, BaseStore, BoxError, Change, Direction, FoldSink, ValueEntry};
+use keel_mvcc::{BaseIterator, BaseStore, BoxError, Change, FoldSink, ValueEntry};
 use keel_pager::PageId;
 use keel_tso::Timestamp;
 
@@ -31,26 +31,29 @@ pub(crate) fn encode_value(value: &[u8], expires_at_ms: Option<u64>) -> Vec<u8> 
     out
 }
 
-pub(crate) fn decode_value(bytes: Vec<u8>) -> Result<ValueEntry, String> {
-    let Some(&flags) = bytes.first() else {
-        return Err("empty stored value".into());
-    };
-    let bytes = Bytes::from(bytes);
-    match flags {
-        0 => Ok(ValueEntry {
-            value: bytes.slice(1..),
-            expires_at_ms: None,
-        }),
-        FLAG_EXPIRES if bytes.len() >= 9 => {
+/// A stored value's expiry and the offset of its value.
+fn value_header(bytes: &[u8]) -> Result<(Option<u64>, usize), String> {
+    match bytes.first() {
+        None => Err("empty stored value".into()),
+        Some(0) => Ok((None, 1)),
+        Some(&FLAG_EXPIRES) if bytes.len() >= 9 => {
             let mut at = [0u8; 8];
             at.copy_from_slice(&bytes[1..9]);
-            Ok(ValueEntry {
-                value: bytes.slice(9..),
-                expires_at_ms: Some(u64::from_le_bytes(at)),
-            })
+            Ok((Some(u64::from_le_bytes(at)), 9))
         }
-        _ => Err(format!("stored value with unknown flags {flags:#04x}")),
+        Some(flags) => Err(format!("stored value with unknown flags {flags:#04x}")),
     }
+}
+
+/// A stored value's entry: the value is the same buffer past its header
+/// (no copy).
+pub(crate) fn decode_value(mut bytes: Bytes) -> Result<ValueEntry, String> {
+    let (expires_at_ms, start) = value_header(&bytes)?;
+    bytes.advance(start);
+    Ok(ValueEntry {
+        value: bytes,
+        expires_at_ms,
+    })
 }
 
 /// The base store: the B+tree holding the state at the fold point.
@@ -74,36 +77,58 @@ impl BaseStore for Base {
     fn get(&self, key: &[u8]) -> Result<Option<ValueEntry>, BoxError> {
         match self.tree.get(key).map_err(boxed)? {
             None => Ok(None),
-            Some(bytes) => decode_value(bytes).map(Some).map_err(|problem| {
-                boxed(BadValue {
-                    key: key.to_vec(),
-                    problem,
-                })
-            }),
+            Some(bytes) => decode_value(Bytes::from(bytes))
+                .map(Some)
+                .map_err(|problem| {
+                    boxed(BadValue {
+                        key: key.to_vec(),
+                        problem,
+                    })
+                }),
         }
+    }
+
+    fn get_with(
+        &self,
+        key: &[u8],
+        visit: &mut dyn FnMut(Option<keel_mvcc::ValueRef<'_>>),
+    ) -> Result<(), BoxError> {
+        let outcome = self.tree.get_with(key, |stored| match stored {
+            None => {
+                visit(None);
+                Ok(())
+            }
+            Some(stored) => {
+                let (expires_at_ms, start) = value_header(stored)?;
+                visit(Some((&stored[start..], expires_at_ms)));
+                Ok(())
+            }
+        });
+        outcome.map_err(boxed)?.map_err(|problem| {
+            boxed(BadValue {
+                key: key.to_vec(),
+                problem,
+            })
+        })
     }
 
     fn range<'a>(
         &'a self,
         lower: Bound<&[u8]>,
         upper: Bound<&[u8]>,
-        direction: Direction,
     ) -> Result<BaseIterator<'a>, BoxError> {
         let range = self.tree.range::<&[u8]>((lower, upper));
-        let decode = |entry: keel_btree::Result<(Vec<u8>, Vec<u8>)>| {
+        let decode = |entry: keel_btree::Result<(Bytes, Bytes)>| {
             let (key, value) = entry.map_err(boxed)?;
             let value = decode_value(value).map_err(|problem| {
                 boxed(BadValue {
-                    key: key.clone(),
+                    key: key.to_vec(),
                     problem,
                 })
             })?;
-            Ok((Bytes::from(key), value))
+            Ok((key, value))
         };
-        Ok(match direction {
-            Direction::Forward => Box::new(range.map(decode)),
-            Direction::Reverse => Box::new(range.rev().map(decode)),
-        })
+        Ok(Box::new(range.map(decode)))
     }
 }
 
@@ -274,19 +299,19 @@ mod tests {
 
     #[test]
     fn values_round_trip_with_and_without_expiry() {
-        let plain = decode_value(encode_value(b"abc", None)).unwrap();
+        let plain = decode_value(encode_value(b"abc", None).into()).unwrap();
         assert_eq!(
             (plain.value.as_ref(), plain.expires_at_ms),
             (&b"abc"[..], None)
         );
-        let expiring = decode_value(encode_value(b"", Some(42))).unwrap();
+        let expiring = decode_value(encode_value(b"", Some(42)).into()).unwrap();
         assert_eq!(
             (expiring.value.as_ref(), expiring.expires_at_ms),
             (&b""[..], Some(42))
         );
-        assert!(decode_value(vec![]).is_err());
-        assert!(decode_value(vec![7, 1, 2]).is_err());
-        assert!(decode_value(vec![FLAG_EXPIRES, 1, 2]).is_err());
+        assert!(decode_value(Bytes::new()).is_err());
+        assert!(decode_value(Bytes::from_static(&[7, 1, 2])).is_err());
+        assert!(decode_value(Bytes::from_static(&[FLAG_EXPIRES, 1, 2])).is_err());
     }
 
     #[test]

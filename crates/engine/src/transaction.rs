@@ -1,16 +1,18 @@
 //! [`Transaction`]: reads and writes of keyspaces, commit and rollback.
 
-use std::ops::{Bound, RangeBounds};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use keel_mvcc::Direction;
 
+use crate::bounds::{self, KeyBounds};
 use crate::database::{Shared, now_ms};
 use crate::error::{Error, Result};
+use crate::iter::{Iter, Keys};
 use crate::keyspace::Keyspace;
-use crate::log::{KEYSPACE_PREFIX_BYTES, join_key};
+use crate::log::engine_key;
 
 /// The isolation level of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -110,14 +112,50 @@ impl Transaction {
         self.inner.id()
     }
 
+    /// The wall-clock time the transaction reads at, in milliseconds since
+    /// the Unix epoch: the physical part of its read timestamp. Expiry is
+    /// judged against it (a value whose expiry is at or before it reads as
+    /// absent), so callers that compute deadlines should use it too.
+    pub fn read_time_ms(&self) -> u64 {
+        self.inner.read_timestamp().physical_ms()
+    }
+
     /// The value of `key` in `keyspace`, if present and not expired.
     ///
     /// # Errors
     /// [`Error::KeyspaceNotFound`], [`Error::TransactionTooOld`],
     /// [`Error::Corruption`], [`Error::Io`].
-    pub fn get(&mut self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Bytes>> {
+    pub fn get(&self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.enter(keyspace, false)?;
-        Ok(self.inner.get(&join_key(keyspace.id, key))?)
+        let key = engine_key(keyspace.id, key.as_ref());
+        Ok(self.inner.get(&key)?)
+    }
+
+    /// Whether `key` is present (and not expired) in `keyspace`.
+    ///
+    /// # Errors
+    /// As [`Transaction::get`].
+    pub fn contains_key(&self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> Result<bool> {
+        self.get_with(keyspace, key, |value| value.is_some())
+    }
+
+    /// Calls `visit` with the value of `key` in place (or `None`), and
+    /// returns what it returns: no copy of the value and no allocation
+    /// for it (one copy onto the stack for a value read from a page).
+    ///
+    /// # Errors
+    /// As [`Transaction::get`].
+    pub fn get_with<T>(
+        &self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        visit: impl FnOnce(Option<&[u8]>) -> T,
+    ) -> Result<T> {
+        self.enter(keyspace, false)?;
+        let key = engine_key(keyspace.id, key.as_ref());
+        Ok(self
+            .inner
+            .get_entry_with(&key, |entry| visit(entry.map(|(value, _)| value)))?)
     }
 
     /// The value of `key` with its expiry time (milliseconds since the Unix
@@ -126,15 +164,107 @@ impl Transaction {
     /// # Errors
     /// As [`Transaction::get`].
     pub fn get_with_expiry(
-        &mut self,
+        &self,
         keyspace: &Keyspace,
-        key: &[u8],
+        key: impl AsRef<[u8]>,
     ) -> Result<Option<(Bytes, ExpiresAtMs)>> {
         self.enter(keyspace, false)?;
+        let key = engine_key(keyspace.id, key.as_ref());
         Ok(self
             .inner
-            .get_entry(&join_key(keyspace.id, key))?
+            .get_entry(&key)?
             .map(|entry| (entry.value, entry.expires_at_ms)))
+    }
+
+    /// The live entries of `keyspace` with keys in `range` (`..`, `a..b`,
+    /// `a..=b`, … over any bytes), ascending; `.rev()` for descending.
+    /// Several may be open at once, and point reads may run inside one.
+    ///
+    /// # Errors
+    /// As [`Transaction::get`]; each item may carry an error too.
+    pub fn range(&self, keyspace: &Keyspace, range: impl KeyBounds) -> Result<Iter<'_>> {
+        let (lower, upper) = bounds::engine_bounds(keyspace.id, &range);
+        self.scan(keyspace, lower, upper)
+    }
+
+    /// The live entries whose keys start with `prefix`, ascending (`.rev()`
+    /// for descending).
+    ///
+    /// # Errors
+    /// As [`Transaction::range`].
+    pub fn prefix(&self, keyspace: &Keyspace, prefix: impl AsRef<[u8]>) -> Result<Iter<'_>> {
+        let (lower, upper) = bounds::prefix_bounds(keyspace.id, prefix.as_ref());
+        self.scan(keyspace, lower, upper)
+    }
+
+    /// The live keys in `range`, ascending (`.rev()` for descending).
+    ///
+    /// # Errors
+    /// As [`Transaction::range`].
+    pub fn keys(&self, keyspace: &Keyspace, range: impl KeyBounds) -> Result<Keys<'_>> {
+        Ok(self.range(keyspace, range)?.keys())
+    }
+
+    /// How many live keys `range` holds (O(keys in the range): counted by
+    /// a scan that copies nothing).
+    ///
+    /// # Errors
+    /// As [`Transaction::range`].
+    pub fn count(&self, keyspace: &Keyspace, range: impl KeyBounds) -> Result<u64> {
+        let mut count = 0;
+        for item in self.range(keyspace, range)? {
+            item?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// How many live keys `keyspace` holds ([`Transaction::count`] of `..`).
+    ///
+    /// # Errors
+    /// As [`Transaction::range`].
+    pub fn len(&self, keyspace: &Keyspace) -> Result<u64> {
+        self.count(keyspace, ..)
+    }
+
+    /// Whether `keyspace` holds no live key.
+    ///
+    /// # Errors
+    /// As [`Transaction::range`].
+    pub fn is_empty(&self, keyspace: &Keyspace) -> Result<bool> {
+        Ok(self.first(keyspace)?.is_none())
+    }
+
+    /// The entry with the smallest key of `keyspace`.
+    ///
+    /// # Errors
+    /// As [`Transaction::range`].
+    pub fn first(&self, keyspace: &Keyspace) -> Result<Option<(Bytes, Bytes)>> {
+        self.range(keyspace, ..)?.next().transpose()
+    }
+
+    /// The entry with the largest key of `keyspace`.
+    ///
+    /// # Errors
+    /// As [`Transaction::range`].
+    pub fn last(&self, keyspace: &Keyspace) -> Result<Option<(Bytes, Bytes)>> {
+        self.range(keyspace, ..)?.next_back().transpose()
+    }
+
+    fn scan(
+        &self,
+        keyspace: &Keyspace,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
+    ) -> Result<Iter<'_>> {
+        self.enter(keyspace, false)?;
+        if bounds::is_empty(&lower, &upper) {
+            return Ok(Iter::new(None));
+        }
+        let range = self
+            .inner
+            .range::<[u8], _>((as_slice(&lower), as_slice(&upper)), Direction::Forward)?;
+        Ok(Iter::new(Some(range)))
     }
 
     /// Sets `key` to `value`, without expiry.
@@ -142,9 +272,16 @@ impl Transaction {
     /// # Errors
     /// [`Error::LimitExceeded`] (key, value or write-set size),
     /// [`Error::KeyspaceNotFound`], [`Error::TransactionTooOld`].
-    pub fn put(&mut self, keyspace: &Keyspace, key: &[u8], value: impl Into<Bytes>) -> Result<()> {
+    pub fn put(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        value: impl Into<Bytes>,
+    ) -> Result<()> {
         self.enter(keyspace, true)?;
-        Ok(self.inner.put(&join_key(keyspace.id, key), value.into())?)
+        Ok(self
+            .inner
+            .put(&engine_key(keyspace.id, key.as_ref()), value.into())?)
     }
 
     /// Sets `key` to `value`, expiring `ttl` from now: from then on it reads
@@ -155,7 +292,7 @@ impl Transaction {
     pub fn put_with_ttl(
         &mut self,
         keyspace: &Keyspace,
-        key: &[u8],
+        key: impl AsRef<[u8]>,
         value: impl Into<Bytes>,
         ttl: Duration,
     ) -> Result<()> {
@@ -171,118 +308,25 @@ impl Transaction {
     pub fn put_expiring_at(
         &mut self,
         keyspace: &Keyspace,
-        key: &[u8],
+        key: impl AsRef<[u8]>,
         value: impl Into<Bytes>,
         expires_at_ms: u64,
     ) -> Result<()> {
         self.enter(keyspace, true)?;
-        Ok(self
-            .inner
-            .put_expiring(&join_key(keyspace.id, key), value.into(), expires_at_ms)?)
+        Ok(self.inner.put_expiring(
+            &engine_key(keyspace.id, key.as_ref()),
+            value.into(),
+            expires_at_ms,
+        )?)
     }
 
     /// Deletes `key` (nothing happens if it is absent).
     ///
     /// # Errors
     /// As [`Transaction::put`].
-    pub fn delete(&mut self, keyspace: &Keyspace, key: &[u8]) -> Result<()> {
+    pub fn delete(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> Result<()> {
         self.enter(keyspace, true)?;
-        Ok(self.inner.delete(&join_key(keyspace.id, key))?)
-    }
-
-    /// The live entries of `keyspace` with keys in `range`, ascending.
-    ///
-    /// # Errors
-    /// As [`Transaction::get`]; each item may carry an error too.
-    pub fn range<'a, K, R>(&'a mut self, keyspace: &Keyspace, range: R) -> Result<Iter<'a>>
-    where
-        K: AsRef<[u8]> + ?Sized,
-        R: RangeBounds<K>,
-    {
-        self.scan(keyspace, range, Direction::Forward)
-    }
-
-    /// [`Transaction::range`], descending.
-    ///
-    /// # Errors
-    /// As [`Transaction::range`].
-    pub fn range_reverse<'a, K, R>(&'a mut self, keyspace: &Keyspace, range: R) -> Result<Iter<'a>>
-    where
-        K: AsRef<[u8]> + ?Sized,
-        R: RangeBounds<K>,
-    {
-        self.scan(keyspace, range, Direction::Reverse)
-    }
-
-    /// The live entries whose keys start with `prefix`, ascending.
-    ///
-    /// # Errors
-    /// As [`Transaction::range`].
-    pub fn prefix<'a>(&'a mut self, keyspace: &Keyspace, prefix: &[u8]) -> Result<Iter<'a>> {
-        let (lower, upper) = prefix_bounds(keyspace.id, prefix);
-        self.scan_engine(keyspace, lower, upper, Direction::Forward)
-    }
-
-    /// [`Transaction::prefix`], descending.
-    ///
-    /// # Errors
-    /// As [`Transaction::range`].
-    pub fn prefix_reverse<'a>(
-        &'a mut self,
-        keyspace: &Keyspace,
-        prefix: &[u8],
-    ) -> Result<Iter<'a>> {
-        let (lower, upper) = prefix_bounds(keyspace.id, prefix);
-        self.scan_engine(keyspace, lower, upper, Direction::Reverse)
-    }
-
-    fn scan<'a, K, R>(
-        &'a mut self,
-        keyspace: &Keyspace,
-        range: R,
-        direction: Direction,
-    ) -> Result<Iter<'a>>
-    where
-        K: AsRef<[u8]> + ?Sized,
-        R: RangeBounds<K>,
-    {
-        let id = keyspace.id;
-        let lower = match range.start_bound() {
-            Bound::Included(key) => Bound::Included(join_key(id, key.as_ref())),
-            Bound::Excluded(key) => Bound::Excluded(join_key(id, key.as_ref())),
-            Bound::Unbounded => Bound::Included(join_key(id, &[])),
-        };
-        let upper = match range.end_bound() {
-            Bound::Included(key) => Bound::Included(join_key(id, key.as_ref())),
-            Bound::Excluded(key) => Bound::Excluded(join_key(id, key.as_ref())),
-            Bound::Unbounded => Bound::Excluded(join_key(id + 1, &[])),
-        };
-        self.scan_engine(keyspace, lower, upper, direction)
-    }
-
-    fn scan_engine<'a>(
-        &'a mut self,
-        keyspace: &Keyspace,
-        lower: Bound<Bytes>,
-        upper: Bound<Bytes>,
-        direction: Direction,
-    ) -> Result<Iter<'a>> {
-        self.enter(keyspace, false)?;
-        let empty = match (&lower, &upper) {
-            (Bound::Included(low), Bound::Included(high)) => low > high,
-            (
-                Bound::Included(low) | Bound::Excluded(low),
-                Bound::Included(high) | Bound::Excluded(high),
-            ) => low >= high,
-            _ => false,
-        };
-        if empty {
-            return Ok(Iter { inner: None });
-        }
-        let range = self
-            .inner
-            .range::<[u8], _>((as_slice(&lower), as_slice(&upper)), direction)?;
-        Ok(Iter { inner: Some(range) })
+        Ok(self.inner.delete(&engine_key(keyspace.id, key.as_ref()))?)
     }
 
     /// Sets this transaction's durability, overriding the database's
@@ -329,60 +373,5 @@ fn as_slice(bound: &Bound<Bytes>) -> Bound<&[u8]> {
         Bound::Included(key) => Bound::Included(key.as_ref()),
         Bound::Excluded(key) => Bound::Excluded(key.as_ref()),
         Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-/// The engine-key bounds of the keys of keyspace `id` starting with
-/// `prefix`.
-fn prefix_bounds(id: u32, prefix: &[u8]) -> (Bound<Bytes>, Bound<Bytes>) {
-    let lower = Bound::Included(join_key(id, prefix));
-    // The first key after every key with the prefix: the prefix with its
-    // last byte below 0xff incremented and the rest cut.
-    let mut successor = prefix.to_vec();
-    while let Some(last) = successor.pop() {
-        if last < 0xff {
-            successor.push(last + 1);
-            return (lower, Bound::Excluded(join_key(id, &successor)));
-        }
-    }
-    (lower, Bound::Excluded(join_key(id + 1, &[])))
-}
-
-/// The entries of a range: `(key, value)`, keys without their keyspace.
-pub struct Iter<'a> {
-    inner: Option<keel_mvcc::Range<'a>>,
-}
-
-impl std::fmt::Debug for Iter<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Iter").finish_non_exhaustive()
-    }
-}
-
-impl Iterator for Iter<'_> {
-    type Item = Result<(Bytes, Bytes)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.inner.as_mut()?.next()?;
-        Some(
-            item.map(|(key, value)| (key.slice(KEYSPACE_PREFIX_BYTES..), value))
-                .map_err(Error::from),
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_bounds_cover_exactly_the_prefix() {
-        let (lower, upper) = prefix_bounds(5, b"ab\xff");
-        assert_eq!(lower, Bound::Included(join_key(5, b"ab\xff")));
-        assert_eq!(upper, Bound::Excluded(join_key(5, b"ac")));
-        let (_, upper) = prefix_bounds(5, b"\xff\xff");
-        assert_eq!(upper, Bound::Excluded(join_key(6, b"")));
-        let (_, upper) = prefix_bounds(5, b"");
-        assert_eq!(upper, Bound::Excluded(join_key(6, b"")));
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use keel::{Database, Durability, Error, Isolation, Options};
 
-fn collect(iter: keel::Iter<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn collect(
+    iter: impl Iterator<Item = keel::Result<(keel::Bytes, keel::Bytes)>>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     iter.map(|entry| {
         let (key, value) = entry.unwrap();
         (key.to_vec(), value.to_vec())
@@ -30,7 +32,7 @@ fn reads_writes_scans_and_reopens() {
     })
     .unwrap();
     db.update(|tx| tx.delete(&users, b"carol")).unwrap();
-    let mut tx = db.begin(Isolation::Serializable);
+    let tx = db.begin(Isolation::Serializable);
     assert_eq!(
         tx.get(&users, b"alice").unwrap().as_deref(),
         Some(&b"1"[..])
@@ -44,7 +46,7 @@ fn reads_writes_scans_and_reopens() {
             (b"dave".to_vec(), b"4".to_vec())
         ]
     );
-    let reverse = collect(tx.range_reverse(&users, ..b"c".as_slice()).unwrap());
+    let reverse = collect(tx.range(&users, ..b"c").unwrap().rev());
     assert_eq!(
         reverse,
         vec![
@@ -52,7 +54,7 @@ fn reads_writes_scans_and_reopens() {
             (b"alice".to_vec(), b"1".to_vec())
         ]
     );
-    let all_other = collect(tx.range::<[u8], _>(&other, ..).unwrap());
+    let all_other = collect(tx.range(&other, ..).unwrap());
     assert_eq!(
         all_other,
         vec![(b"alice".to_vec(), b"elsewhere".to_vec())],
@@ -68,9 +70,7 @@ fn reads_writes_scans_and_reopens() {
 
     let db = Database::open(dir.path(), Options::default()).unwrap();
     let users = db.keyspace("users").unwrap();
-    let found = db
-        .view(|tx| Ok(collect(tx.range::<[u8], _>(&users, ..)?)))
-        .unwrap();
+    let found = db.view(|tx| Ok(collect(tx.range(&users, ..)?))).unwrap();
     let keys: Vec<&[u8]> = found.iter().map(|(key, _)| key.as_slice()).collect();
     assert_eq!(keys, vec![&b"alice"[..], b"bob", b"dave", b"erin"]);
     assert!(db.check().unwrap().is_empty());
@@ -198,7 +198,7 @@ fn dropping_a_keyspace_removes_its_keys() {
     let kept = db.keyspace("kept").unwrap();
     db.update(|tx| {
         for index in 0..2500u32 {
-            tx.put(&doomed, &index.to_be_bytes(), "x")?;
+            tx.put(&doomed, index.to_be_bytes(), "x")?;
         }
         tx.put(&kept, b"k", "v")
     })
@@ -211,8 +211,7 @@ fn dropping_a_keyspace_removes_its_keys() {
     assert!(!db.keyspaces().contains(&"doomed".to_string()));
     let again = db.keyspace("doomed").unwrap();
     assert_eq!(
-        db.view(|tx| Ok(collect(tx.range::<[u8], _>(&again, ..)?)))
-            .unwrap(),
+        db.view(|tx| Ok(collect(tx.range(&again, ..)?))).unwrap(),
         vec![]
     );
     assert_eq!(
@@ -244,7 +243,7 @@ fn the_background_thread_checkpoints_by_changed_bytes() {
     let ks = db.default_keyspace();
     db.update(|tx| {
         for index in 0..400u32 {
-            tx.put(&ks, &index.to_be_bytes(), vec![1u8; 400])?;
+            tx.put(&ks, index.to_be_bytes(), vec![1u8; 400])?;
         }
         Ok(())
     })
@@ -317,4 +316,21 @@ fn update_with_retries_only_conflicts_and_keeps_the_callers_error() {
     ));
     assert_eq!(runs, 3);
     assert_eq!(db.view(|tx| tx.get(&ks, b"k")).unwrap(), None);
+}
+
+#[test]
+fn expiry_is_judged_at_the_read_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let ks = db.keyspace("ttl").unwrap();
+    let now = db.begin_read().read_time_ms();
+    db.update(|tx| {
+        tx.put_expiring_at(&ks, "past", "v", now)?;
+        tx.put_expiring_at(&ks, "future", "v", now + 3_600_000)
+    })
+    .unwrap();
+    let tx = db.begin_read();
+    assert!(tx.read_time_ms() >= now);
+    assert!(!tx.contains_key(&ks, "past").unwrap());
+    assert!(tx.contains_key(&ks, "future").unwrap());
 }

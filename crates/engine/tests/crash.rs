@@ -109,7 +109,7 @@ fn a_sync_commit_survives_a_crash_in_a_database_that_does_not_sync() {
         let db = Database::open_with_vfs(shared.clone(), Path::new(DIR), unsynced.clone()).unwrap();
         let ks = db.default_keyspace();
         for index in 0..10u32 {
-            db.update(|tx| tx.put(&ks, &index.to_be_bytes(), "fast"))
+            db.update(|tx| tx.put(&ks, index.to_be_bytes(), "fast"))
                 .unwrap();
         }
         let mut tx = db.begin(keel::Isolation::Serializable);
@@ -130,7 +130,7 @@ fn a_sync_commit_survives_a_crash_in_a_database_that_does_not_sync() {
         // The earlier unsynced commits precede it in the log: the sync made them durable too.
         for index in 0..10u32 {
             assert!(
-                db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
+                db.view(|tx| tx.get(&ks, index.to_be_bytes()))
                     .unwrap()
                     .is_some(),
                 "{mode:?}"

@@ -21,7 +21,7 @@ fn open(vfs: &SimVfs) -> keel::Result<Database> {
 fn assert_before_keys(db: &Database) {
     let ks = db.default_keyspace();
     for index in 0..20u32 {
-        let found = db.view(|tx| tx.get(&ks, &index.to_be_bytes())).unwrap();
+        let found = db.view(|tx| tx.get(&ks, index.to_be_bytes())).unwrap();
         assert_eq!(found.as_deref(), Some(&b"before"[..]), "key {index}");
     }
 }
@@ -33,7 +33,7 @@ fn a_failed_log_write_poisons_writes_but_not_reads() {
         let db = open(&vfs).unwrap();
         let ks = db.default_keyspace();
         for index in 0..20u32 {
-            db.update(|tx| tx.put(&ks, &index.to_be_bytes(), "before"))
+            db.update(|tx| tx.put(&ks, index.to_be_bytes(), "before"))
                 .unwrap();
         }
         // The next mutating operation is the next commit's log write.
@@ -69,7 +69,7 @@ fn a_failed_checkpoint_poisons_writes_and_reopen_recovers() {
     let db = open(&vfs).unwrap();
     let ks = db.default_keyspace();
     for index in 0..50u32 {
-        db.update(|tx| tx.put(&ks, &index.to_be_bytes(), vec![7u8; 500]))
+        db.update(|tx| tx.put(&ks, index.to_be_bytes(), vec![7u8; 500]))
             .unwrap();
     }
     // The checkpoint's first write fails.
@@ -78,7 +78,7 @@ fn a_failed_checkpoint_poisons_writes_and_reopen_recovers() {
     vfs.clear_fault();
     for index in 0..50u32 {
         assert!(
-            db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
+            db.view(|tx| tx.get(&ks, index.to_be_bytes()))
                 .unwrap()
                 .is_some()
         );
@@ -89,7 +89,7 @@ fn a_failed_checkpoint_poisons_writes_and_reopen_recovers() {
     let ks = db.default_keyspace();
     for index in 0..50u32 {
         assert_eq!(
-            db.view(|tx| tx.get(&ks, &index.to_be_bytes()))
+            db.view(|tx| tx.get(&ks, index.to_be_bytes()))
                 .unwrap()
                 .map(|v| v.len()),
             Some(500)

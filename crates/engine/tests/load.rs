@@ -32,7 +32,7 @@ fn value(index: u32, round: u8) -> Vec<u8> {
 fn keys_of(db: &Database, name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     let keyspace = db.keyspace(name).unwrap();
     db.view(|tx| {
-        tx.range::<[u8], _>(&keyspace, ..)?
+        tx.range(&keyspace, ..)?
             .map(|entry| entry.map(|(key, value)| (key.to_vec(), value.to_vec())))
             .collect()
     })
@@ -63,12 +63,12 @@ fn a_load_holds_every_entry_and_survives_reopen() {
     assert_eq!(keys_of(&db, "beta"), expected);
     let beta = db.keyspace("beta").unwrap();
     let (_, expiry) = db
-        .view(|tx| tx.get_with_expiry(&beta, &key(10)))
+        .view(|tx| tx.get_with_expiry(&beta, key(10)))
         .unwrap()
         .unwrap();
     assert_eq!(expiry, Some(EXPIRES_AT_MS));
     // Ordinary transactions work on it.
-    db.update(|tx| tx.put(&beta, &key(1), "written after"))
+    db.update(|tx| tx.put(&beta, key(1), "written after"))
         .unwrap();
     assert!(db.check().unwrap().is_empty());
     drop(db);
@@ -123,7 +123,7 @@ fn a_load_replaces_a_keyspace_whole_and_old_snapshots_cannot_see_it() {
     let db = open(&vfs).unwrap();
     let alpha = db.keyspace("alpha").unwrap();
     for index in 0..500 {
-        db.update(|tx| tx.put(&alpha, &key(index * 2), value(index, 1)))
+        db.update(|tx| tx.put(&alpha, key(index * 2), value(index, 1)))
             .unwrap();
     }
     let mut loader = db.load_keyspace("alpha").unwrap();
@@ -137,18 +137,18 @@ fn a_load_replaces_a_keyspace_whole_and_old_snapshots_cannot_see_it() {
         loader.put(&key(index * 3), &value(index, 2), None).unwrap();
     }
     assert_eq!(keys_of(&db, "alpha").len(), 500);
-    let mut before = db.begin(Isolation::Snapshot);
+    let before = db.begin(Isolation::Snapshot);
     let report = loader.finish().unwrap();
     assert!(report.replaced);
     // The old handle is gone; a transaction older than the load cannot use
     // the new keyspace; a new one sees exactly the loaded entries.
     assert!(matches!(
-        db.view(|tx| tx.get(&alpha, &key(0))),
+        db.view(|tx| tx.get(&alpha, key(0))),
         Err(Error::KeyspaceNotFound { .. })
     ));
     let loaded = db.keyspace("alpha").unwrap();
     assert!(matches!(
-        before.get(&loaded, &key(0)),
+        before.get(&loaded, key(0)),
         Err(Error::KeyspaceNotFound { .. })
     ));
     before.rollback();
@@ -205,7 +205,7 @@ fn workload(open: &dyn Fn() -> keel::Result<Database>) -> Outcome {
         for index in 0..4u32 {
             let mut next = outcome.last().clone();
             let result = db.keyspace("alpha").and_then(|alpha| {
-                db.update(|tx| tx.put(&alpha, &key(index + 100), value(index, round)))
+                db.update(|tx| tx.put(&alpha, key(index + 100), value(index, round)))
             });
             next.insert(
                 ("alpha".to_string(), key(index + 100)),

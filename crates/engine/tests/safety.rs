@@ -48,7 +48,7 @@ fn crashed_database(vfs: &SimVfs) {
         if index == 80 {
             db.checkpoint().unwrap();
         }
-        db.update(|tx| tx.put(&keyspace, &key(index), index.to_le_bytes().to_vec()))
+        db.update(|tx| tx.put(&keyspace, key(index), index.to_le_bytes().to_vec()))
             .unwrap();
     }
     kill(vfs, db);
@@ -67,7 +67,7 @@ fn a_keyspace_of_another_database_is_refused() {
         tx.put(&b_default, b"k", "b's"),
         tx.delete(&b_default, b"k"),
         tx.get(&b_default, b"k").map(|_| ()),
-        tx.range::<[u8], _>(&b_default, ..).map(|_| ()),
+        tx.range(&b_default, ..).map(|_| ()),
     ] {
         assert!(
             matches!(&result, Err(Error::ForeignKeyspace { name }) if name == "default"),
@@ -103,10 +103,7 @@ fn a_transaction_outliving_its_database_fails() {
     db.close().unwrap();
     assert!(matches!(tx.get(&keyspace, b"k"), Err(Error::Closed)));
     assert!(matches!(tx.put(&keyspace, b"k", "w"), Err(Error::Closed)));
-    assert!(matches!(
-        tx.range::<[u8], _>(&keyspace, ..),
-        Err(Error::Closed)
-    ));
+    assert!(matches!(tx.range(&keyspace, ..), Err(Error::Closed)));
     assert!(matches!(tx.commit(), Err(Error::Closed)));
 }
 

@@ -291,7 +291,7 @@ fn point_read(c: &mut Criterion) {
             b.iter_custom(|iterations| {
                 let start = Instant::now();
                 for iteration in 0..iterations {
-                    let mut transaction = manager.begin(Isolation::Serializable);
+                    let transaction = manager.begin(Isolation::Serializable);
                     black_box(transaction.get(&key(iteration % base_keys)).expect("get"));
                     black_box(transaction.commit().expect("commit"));
                 }

@@ -29,9 +29,16 @@ pub struct ValueEntry {
     pub expires_at_ms: Option<u64>,
 }
 
-/// A range iterator over the base: `(key, entry)` in the requested
-/// direction; an error ends the scan.
-pub type BaseIterator<'a> = Box<dyn Iterator<Item = Result<(Bytes, ValueEntry), BoxError>> + 'a>;
+/// A value and its expiry, borrowed where they are held: what
+/// [`BaseStore::get_with`] and
+/// [`Transaction::get_entry_with`](crate::Transaction::get_entry_with)
+/// visit.
+pub type ValueRef<'a> = (&'a [u8], Option<u64>);
+
+/// A range iterator over the base: `(key, entry)` in ascending key order
+/// from the front, descending from the back; an error ends the scan.
+pub type BaseIterator<'a> =
+    Box<dyn DoubleEndedIterator<Item = Result<(Bytes, ValueEntry), BoxError>> + 'a>;
 
 /// The durable base: one version per key, the state at the fold point.
 ///
@@ -45,13 +52,29 @@ pub trait BaseStore: Send + Sync {
     /// transaction judges expiry).
     fn get(&self, key: &[u8]) -> Result<Option<ValueEntry>, BoxError>;
 
-    /// The entries with keys within `(lower, upper)`, in `direction` order.
+    /// Calls `visit` once with the value and expiry of `key` in place, or
+    /// with `None` if the base holds no entry for it. By default through
+    /// [`BaseStore::get`]; a store that can lend its bytes avoids the copy.
+    fn get_with(
+        &self,
+        key: &[u8],
+        visit: &mut dyn FnMut(Option<ValueRef<'_>>),
+    ) -> Result<(), BoxError> {
+        let entry = self.get(key)?;
+        visit(
+            entry
+                .as_ref()
+                .map(|entry| (entry.value.as_ref(), entry.expires_at_ms)),
+        );
+        Ok(())
+    }
+
+    /// The entries with keys within `(lower, upper)`, from either end.
     /// The bounds never describe an empty or inverted range.
     fn range<'a>(
         &'a self,
         lower: Bound<&[u8]>,
         upper: Bound<&[u8]>,
-        direction: Direction,
     ) -> Result<BaseIterator<'a>, BoxError>;
 }
 

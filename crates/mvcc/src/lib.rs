@@ -62,7 +62,7 @@ mod transaction;
 pub mod watermark;
 mod write_set;
 
-pub use base::{BaseIterator, BaseStore, Direction, FoldSink, ValueEntry};
+pub use base::{BaseIterator, BaseStore, Direction, FoldSink, ValueEntry, ValueRef};
 pub use chain::{CommitState, Detached};
 pub use error::{BaseOperation, BoxError, ConflictKind, Error, LogOperation, Result, SharedError};
 pub use fold::FoldReport;

@@ -1,9 +1,12 @@
 //! [`Range`]: a range scan merging the transaction's own writes, the delta
-//! store (each key's newest version at the read timestamp) and the base, in
-//! either direction. For each key the first source that has it wins — own
-//! writes, then a delta version visible at the read timestamp, then the
-//! base — and tombstones and expired values are skipped.
+//! store (each key's newest version at the read timestamp) and the base,
+//! from either end ([`DoubleEndedIterator`]). For each key the first source
+//! that has it wins — own writes, then a delta version visible at the read
+//! timestamp, then the base — and tombstones and expired values are
+//! skipped. Keys and values are handed on as the sources hold them
+//! (`Bytes`, no copy).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 use std::ops::Bound;
@@ -12,21 +15,34 @@ use bytes::Bytes;
 use keel_tso::Timestamp;
 
 use crate::base::{BaseIterator, Direction, ValueEntry};
-use crate::chain::Versioned;
 use crate::delta::DeltaRange;
 use crate::error::{BaseOperation, Error, Result};
 use crate::manager::Inner;
 use crate::read_set::{KeyRange, ReadSet};
 use crate::write_set::{Change, is_live};
 
+/// The next item of each source at one end of the scan.
+#[derive(Default)]
+struct Peeked<'a> {
+    write: Option<(&'a Bytes, &'a Change)>,
+    delta: Option<(Bytes, Change)>,
+    base: Option<(Bytes, ValueEntry)>,
+    /// The sources this end has run dry (the other end may still hold
+    /// their last items in its own `Peeked`).
+    writes_done: bool,
+    delta_done: bool,
+    base_done: bool,
+}
+
 struct Sources<'a> {
     writes: btree_map::Range<'a, Bytes, Change>,
     delta: DeltaRange<'a>,
     base: BaseIterator<'a>,
-    next_write: Option<(&'a Bytes, &'a Change)>,
-    next_delta: Option<(Bytes, Versioned)>,
-    next_base: Option<(Bytes, ValueEntry)>,
-    base_done: bool,
+    /// Index 0: the front (ascending), 1: the back.
+    ends: [Peeked<'a>; 2],
+    /// Per end: [`Sources::base_only`] was seen true, and stays true (the
+    /// writes and the delta, once run dry, yield nothing at either end).
+    base_only: [bool; 2],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,16 +53,22 @@ enum State {
 }
 
 /// A range scan of a transaction; yields `(key, value)` or the base
-/// store's error (after which it ends). Borrows the transaction mutably, so
-/// its writes cannot change under the scan.
+/// store's error (after which it ends): `next` in the direction it was
+/// opened with, `next_back` from the other end. It borrows the
+/// transaction, whose writes therefore cannot change under it; several may
+/// be open at once.
 pub struct Range<'a> {
     sources: Option<Sources<'a>>,
+    /// The end `next` takes from: 0 (the front) for
+    /// [`Direction::Forward`], 1 for [`Direction::Reverse`].
+    first_end: usize,
     read_timestamp: Timestamp,
-    direction: Direction,
     bounds: KeyRange,
-    tracker: Option<&'a mut ReadSet>,
+    tracker: Option<&'a RefCell<ReadSet>>,
     read_bytes_max: u64,
-    last_key: Option<Bytes>,
+    /// The last key yielded from each end (tracked only under
+    /// Serializable).
+    last: [Option<Bytes>; 2],
     state: State,
 }
 
@@ -54,9 +76,8 @@ impl std::fmt::Debug for Range<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Range")
             .field("read_timestamp", &self.read_timestamp)
-            .field("direction", &self.direction)
             .field("bounds", &self.bounds)
-            .field("last_key", &self.last_key)
+            .field("last", &self.last)
             .finish_non_exhaustive()
     }
 }
@@ -66,145 +87,266 @@ impl<'a> Range<'a> {
         inner: &'a Inner,
         read_timestamp: Timestamp,
         writes: &'a BTreeMap<Bytes, Change>,
-        tracker: Option<&'a mut ReadSet>,
+        tracker: Option<&'a RefCell<ReadSet>>,
         bounds: KeyRange,
         direction: Direction,
     ) -> Result<Range<'a>> {
         let read_bytes_max = inner.options.transaction_read_bytes_max;
-        if bounds.is_empty() {
+        let mut range = Range {
+            sources: None,
+            first_end: usize::from(direction == Direction::Reverse),
+            read_timestamp,
+            bounds,
+            tracker: None,
+            read_bytes_max,
+            last: [None, None],
+            state: State::Exhausted,
+        };
+        if range.bounds.is_empty() {
             // Nothing can be in it, so nothing needs tracking; and the
             // sources would refuse it (BTreeMap::range panics on it).
-            return Ok(Range {
-                sources: None,
-                read_timestamp,
-                direction,
-                bounds,
-                tracker: None,
-                read_bytes_max,
-                last_key: None,
-                state: State::Exhausted,
-            });
+            return Ok(range);
         }
         let borrowed = (
-            bounds.lower.as_ref().map(Bytes::as_ref),
-            bounds.upper.as_ref().map(Bytes::as_ref),
+            range.bounds.lower.as_ref().map(Bytes::as_ref),
+            range.bounds.upper.as_ref().map(Bytes::as_ref),
         );
         let base = inner
             .base
-            .range(borrowed.0, borrowed.1, direction)
+            .range(borrowed.0, borrowed.1)
             .map_err(|source| Error::Base {
                 operation: BaseOperation::Range,
                 key: None,
                 source,
             })?;
-        let sources = Sources {
+        range.sources = Some(Sources {
             writes: writes.range::<[u8], _>(borrowed),
             delta: inner
                 .delta
-                .range(bounds.lower.clone(), bounds.upper.clone()),
+                .range(range.bounds.lower.clone(), range.bounds.upper.clone()),
             base,
-            next_write: None,
-            next_delta: None,
-            next_base: None,
-            base_done: false,
-        };
-        Ok(Range {
-            sources: Some(sources),
-            read_timestamp,
-            direction,
-            bounds,
-            tracker,
-            read_bytes_max,
-            last_key: None,
-            state: State::Scanning,
-        })
+            ends: [Peeked::default(), Peeked::default()],
+            base_only: [false; 2],
+        });
+        range.tracker = tracker;
+        range.state = State::Scanning;
+        Ok(range)
     }
 
-    fn advance(&mut self) -> Option<Result<(Bytes, Bytes)>> {
-        let forward = self.direction == Direction::Forward;
-        let read_timestamp = self.read_timestamp;
-        let read_physical_ms = read_timestamp.physical_ms();
-        let sources = self.sources.as_mut()?;
+    /// The next live entry from the front (`end` 0) or the back (1).
+    fn advance(&mut self, end: usize) -> Option<Result<(Bytes, Bytes)>> {
+        let read_physical_ms = self.read_timestamp.physical_ms();
         loop {
-            if sources.next_write.is_none() {
-                sources.next_write = if forward {
-                    sources.writes.next()
-                } else {
-                    sources.writes.next_back()
-                };
-            }
-            while sources.next_delta.is_none() {
-                let entry = if forward {
-                    sources.delta.next()
-                } else {
-                    sources.delta.next_back()
-                };
-                let Some(entry) = entry else { break };
-                // A key with no version visible at the read timestamp is
-                // not in the delta as far as this scan is concerned.
-                if let Some(version) = entry.value().visible(read_timestamp) {
-                    sources.next_delta = Some((entry.key().clone(), version));
-                }
-            }
-            if sources.next_base.is_none() && !sources.base_done {
-                match sources.base.next() {
-                    Some(Ok(item)) => sources.next_base = Some(item),
-                    Some(Err(source)) => {
-                        self.state = State::Failed;
-                        self.sources = None;
-                        return Some(Err(Error::Base {
-                            operation: BaseOperation::RangeNext,
-                            // The last key the scan yielded.
-                            key: self.last_key.clone(),
-                            source,
-                        }));
+            let sources = self.sources.as_mut()?;
+            if sources.base_only(end) {
+                match sources.next_base(end) {
+                    Some(Ok((key, entry))) => {
+                        if is_live(entry.expires_at_ms, read_physical_ms) {
+                            if self.tracker.is_some() {
+                                self.last[end] = Some(key.clone());
+                            }
+                            return Some(Ok((key, entry.value)));
+                        }
+                        continue;
                     }
-                    None => sources.base_done = true,
+                    Some(Err(source)) => return Some(Err(self.fail(end, source))),
+                    None => {
+                        self.state = State::Exhausted;
+                        self.sources = None;
+                        return None;
+                    }
                 }
             }
-            let candidates = [
-                sources.next_write.map(|(key, _)| key.as_ref()),
-                sources.next_delta.as_ref().map(|(key, _)| key.as_ref()),
-                sources.next_base.as_ref().map(|(key, _)| key.as_ref()),
-            ];
-            let chosen = candidates.into_iter().flatten().reduce(|best, key| {
-                if (key < best) == forward && key != best {
-                    key
-                } else {
-                    best
+            // Base entries before the next own write and the next delta
+            // version pass through with one comparison each.
+            sources.peek_changes(end, self.read_timestamp);
+            match sources.next_base(end) {
+                Some(Ok((key, entry))) => {
+                    if !sources.before_changes(end, &key) {
+                        sources.ends[end].base = Some((key, entry));
+                    } else if is_live(entry.expires_at_ms, read_physical_ms) {
+                        if self.tracker.is_some() {
+                            self.last[end] = Some(key.clone());
+                        }
+                        return Some(Ok((key, entry.value)));
+                    } else {
+                        continue;
+                    }
                 }
-            });
-            let Some(chosen) = chosen else {
+                Some(Err(source)) => return Some(Err(self.fail(end, source))),
+                None => {}
+            }
+            let Some((key, value)) = sources.take(end, read_physical_ms) else {
                 self.state = State::Exhausted;
                 self.sources = None;
                 return None;
             };
-            let key = Bytes::copy_from_slice(chosen);
-            let write = sources
-                .next_write
-                .take_if(|(write_key, _)| **write_key == key)
-                .map(|(_, change)| change);
-            let delta = sources
-                .next_delta
-                .take_if(|(delta_key, _)| *delta_key == key)
-                .map(|(_, version)| version);
-            let base = sources
-                .next_base
-                .take_if(|(base_key, _)| *base_key == key)
-                .map(|(_, entry)| entry);
-            let value = match (write, delta, base) {
-                (Some(change), _, _) => change.live_value(read_physical_ms).cloned(),
-                (None, Some(version), _) => version.change.live_value(read_physical_ms).cloned(),
-                (None, None, Some(entry)) => {
-                    is_live(entry.expires_at_ms, read_physical_ms).then_some(entry.value)
-                }
-                (None, None, None) => None,
-            };
             if let Some(value) = value {
-                self.last_key = Some(key.clone());
+                if self.tracker.is_some() {
+                    self.last[end] = Some(key.clone());
+                }
                 return Some(Ok((key, value)));
             }
         }
+    }
+}
+
+impl Range<'_> {
+    /// Ends the scan on a base error.
+    fn fail(&mut self, end: usize, source: crate::BoxError) -> Error {
+        self.state = State::Failed;
+        self.sources = None;
+        Error::Base {
+            operation: BaseOperation::RangeNext,
+            // The last key the scan yielded from this end.
+            key: self.last[end].clone(),
+            source,
+        }
+    }
+}
+
+impl<'a> Sources<'a> {
+    /// The base's next item at `end`, the one the other end peeked when
+    /// this end ran the base dry.
+    fn next_base(&mut self, end: usize) -> Option<Result<(Bytes, ValueEntry), crate::BoxError>> {
+        if let Some(item) = self.ends[end].base.take() {
+            return Some(Ok(item));
+        }
+        if !self.ends[end].base_done {
+            let item = if end == 0 {
+                self.base.next()
+            } else {
+                self.base.next_back()
+            };
+            match item {
+                None => self.ends[end].base_done = true,
+                some => return some,
+            }
+        }
+        self.ends[1 - end].base.take().map(Ok)
+    }
+
+    /// Fills `end`'s empty own-write and delta peek slots, skipping delta
+    /// keys with no version visible at the read timestamp.
+    fn peek_changes(&mut self, end: usize, read_timestamp: Timestamp) {
+        let forward = end == 0;
+        let peeked = &mut self.ends[end];
+        if peeked.write.is_none() && !peeked.writes_done {
+            peeked.write = if forward {
+                self.writes.next()
+            } else {
+                self.writes.next_back()
+            };
+            peeked.writes_done = peeked.write.is_none();
+        }
+        while peeked.delta.is_none() && !peeked.delta_done {
+            let entry = if forward {
+                self.delta.next()
+            } else {
+                self.delta.next_back()
+            };
+            let Some(entry) = entry else {
+                peeked.delta_done = true;
+                break;
+            };
+            if let Some(version) = entry.value().visible(read_timestamp) {
+                peeked.delta = Some((entry.key().clone(), version.change));
+            }
+        }
+    }
+
+    /// Whether `key` comes before every own write and delta version still
+    /// waiting at `end` (those this end ran dry of may wait at the other).
+    fn before_changes(&self, end: usize, key: &[u8]) -> bool {
+        let forward = end == 0;
+        let [this, other] = [&self.ends[end], &self.ends[1 - end]];
+        let write = match (&this.write, this.writes_done) {
+            (None, true) => other.write.as_ref().map(|(key, _)| key.as_ref()),
+            (write, _) => write.as_ref().map(|(key, _)| key.as_ref()),
+        };
+        let delta = match (&this.delta, this.delta_done) {
+            (None, true) => other.delta.as_ref().map(|(key, _)| key.as_ref()),
+            (delta, _) => delta.as_ref().map(|(key, _)| key.as_ref()),
+        };
+        let before = |change: Option<&[u8]>| {
+            change.is_none_or(|change| if forward { key < change } else { key > change })
+        };
+        before(write) && before(delta)
+    }
+
+    /// Whether only the base has anything left for `end`: no own write
+    /// and no delta version waits at either end. Then the merge is a
+    /// pass-through of the base, with no comparison per entry.
+    fn base_only(&mut self, end: usize) -> bool {
+        if self.base_only[end] {
+            return true;
+        }
+        let [this, other] = [&self.ends[end], &self.ends[1 - end]];
+        self.base_only[end] = this.writes_done
+            && this.delta_done
+            && this.write.is_none()
+            && this.delta.is_none()
+            && other.write.is_none()
+            && other.delta.is_none();
+        self.base_only[end]
+    }
+
+    /// Takes the key nearest `end` among the peeked items (those of a
+    /// source this end ran dry of may wait in the other end's slots) and
+    /// what it reads as: `None` for a tombstone or an expired value.
+    fn take(&mut self, end: usize, read_physical_ms: u64) -> Option<(Bytes, Option<Bytes>)> {
+        let forward = end == 0;
+        let [front, back] = &mut self.ends;
+        let (this, other) = if forward {
+            (front, back)
+        } else {
+            (back, front)
+        };
+        let write_slot = if this.write.is_none() && this.writes_done {
+            &mut other.write
+        } else {
+            &mut this.write
+        };
+        let delta_slot = if this.delta.is_none() && this.delta_done {
+            &mut other.delta
+        } else {
+            &mut this.delta
+        };
+        let base_slot = if this.base.is_none() && this.base_done {
+            &mut other.base
+        } else {
+            &mut this.base
+        };
+        let candidates = [
+            write_slot.as_ref().map(|(key, _)| key.as_ref()),
+            delta_slot.as_ref().map(|(key, _)| key.as_ref()),
+            base_slot.as_ref().map(|(key, _)| key.as_ref()),
+        ];
+        let chosen: &[u8] = candidates.into_iter().flatten().reduce(|best, key| {
+            if (key < best) == forward && key != best {
+                key
+            } else {
+                best
+            }
+        })?;
+        let matches = candidates.map(|key| key == Some(chosen));
+        let write = write_slot.take_if(|_| matches[0]);
+        let delta = delta_slot.take_if(|_| matches[1]);
+        let base = base_slot.take_if(|_| matches[2]);
+        Some(match (write, delta, base) {
+            (Some((key, change)), _, _) => {
+                (key.clone(), change.live_value(read_physical_ms).cloned())
+            }
+            (None, Some((key, change)), _) => {
+                let value = change.live_value(read_physical_ms).cloned();
+                (key, value)
+            }
+            (None, None, Some((key, entry))) => {
+                let value = is_live(entry.expires_at_ms, read_physical_ms).then_some(entry.value);
+                (key, value)
+            }
+            (None, None, None) => return None,
+        })
     }
 }
 
@@ -215,7 +357,16 @@ impl Iterator for Range<'_> {
         if self.state != State::Scanning {
             return None;
         }
-        self.advance()
+        self.advance(self.first_end)
+    }
+}
+
+impl DoubleEndedIterator for Range<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.state != State::Scanning {
+            return None;
+        }
+        self.advance(1 - self.first_end)
     }
 }
 
@@ -224,22 +375,27 @@ impl Drop for Range<'_> {
         let Some(tracker) = self.tracker.take() else {
             return;
         };
+        let mut tracker = tracker.borrow_mut();
         // Track what the scan covered: everything if it ran to the end (or
-        // failed), else up to the last key it yielded.
-        let covered = match (self.state, self.last_key.take()) {
-            (State::Exhausted | State::Failed, _) => self.bounds.clone(),
-            (State::Scanning, Some(last)) => match self.direction {
-                Direction::Forward => KeyRange {
-                    lower: self.bounds.lower.clone(),
-                    upper: Bound::Included(last),
-                },
-                Direction::Reverse => KeyRange {
-                    lower: Bound::Included(last),
-                    upper: self.bounds.upper.clone(),
-                },
-            },
-            (State::Scanning, None) => return,
-        };
-        tracker.add_range(covered, self.read_bytes_max);
+        // failed), else from each bound up to the last key yielded there.
+        if self.state != State::Scanning {
+            tracker.add_range(self.bounds.clone(), self.read_bytes_max);
+            return;
+        }
+        let [front, back] = std::mem::take(&mut self.last);
+        if let Some(last) = front {
+            let covered = KeyRange {
+                lower: self.bounds.lower.clone(),
+                upper: Bound::Included(last),
+            };
+            tracker.add_range(covered, self.read_bytes_max);
+        }
+        if let Some(last) = back {
+            let covered = KeyRange {
+                lower: Bound::Included(last),
+                upper: self.bounds.upper.clone(),
+            };
+            tracker.add_range(covered, self.read_bytes_max);
+        }
     }
 }

@@ -15,7 +15,7 @@ use keel_tso::{
 };
 use parking_lot::{Mutex, RwLock};
 
-use crate::base::{BaseIterator, BaseStore, Direction, FoldSink, ValueEntry};
+use crate::base::{BaseIterator, BaseStore, FoldSink, ValueEntry};
 use crate::error::BoxError;
 use crate::log::{CommitLog, LogRecord, LogTicket};
 use crate::write_set::{Change, WriteSet};
@@ -104,17 +104,13 @@ impl BaseStore for MemoryBase {
         &'a self,
         lower: Bound<&[u8]>,
         upper: Bound<&[u8]>,
-        direction: Direction,
     ) -> Result<BaseIterator<'a>, BoxError> {
         self.check_reads()?;
         let entries = self.entries.read();
-        let mut items: Vec<(Bytes, ValueEntry)> = entries
+        let items: Vec<(Bytes, ValueEntry)> = entries
             .range::<[u8], _>((lower, upper))
             .map(|(key, entry)| (key.clone(), entry.clone()))
             .collect();
-        if direction == Direction::Reverse {
-            items.reverse();
-        }
         let fail_reads = &self.fail_reads;
         Ok(Box::new(items.into_iter().map(move |item| {
             if fail_reads.load(Ordering::SeqCst) {

@@ -2,6 +2,7 @@
 //! delta, then the base), buffers its writes, tracks its reads, and commits
 //! through the manager's sequencer.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use keel_tso::Timestamp;
 
-use crate::base::{Direction, ValueEntry};
+use crate::base::{Direction, ValueEntry, ValueRef};
 use crate::error::{BaseOperation, Error, LogOperation, Result};
 use crate::log::LogRecord;
 use crate::manager::{CommitInfo, Inner, PreparedIntents};
@@ -72,11 +73,13 @@ pub struct Transaction {
     read_timestamp: Timestamp,
     registration: Option<Registration>,
     began_at: Instant,
-    aged_reported: bool,
-    too_old_reported: bool,
+    aged_reported: Cell<bool>,
+    too_old_reported: Cell<bool>,
     writes: BTreeMap<Bytes, Change>,
     write_bytes: u64,
-    reads: ReadSet,
+    /// Behind a `RefCell` so that reads take `&self` (several scans and
+    /// point reads at once); borrowed only for the moment a read records.
+    reads: RefCell<ReadSet>,
     savepoints: Vec<SavepointState>,
     /// Each write's previous buffered change, while savepoints exist.
     undo: Vec<(Bytes, Option<Change>)>,
@@ -111,11 +114,11 @@ impl Transaction {
             read_timestamp: registration.read_timestamp(),
             registration: Some(registration),
             began_at,
-            aged_reported: false,
-            too_old_reported: false,
+            aged_reported: Cell::new(false),
+            too_old_reported: Cell::new(false),
             writes: BTreeMap::new(),
             write_bytes: 0,
-            reads: ReadSet::default(),
+            reads: RefCell::new(ReadSet::default()),
             savepoints: Vec::new(),
             undo: Vec::new(),
             next_savepoint_number: 0,
@@ -145,12 +148,11 @@ impl Transaction {
     }
 
     /// Enforces the age limits and a pending read-set overflow.
-    fn check_usable(&mut self) -> Result<()> {
+    fn check_usable(&self) -> Result<()> {
         let options = &self.inner.options;
         let age = self.began_at.elapsed();
         if age >= options.transaction_age_max {
-            if !self.too_old_reported {
-                self.too_old_reported = true;
+            if !self.too_old_reported.replace(true) {
                 Counters::bump(&self.inner.counters.transactions_too_old);
             }
             return Err(Error::TransactionTooOld {
@@ -160,8 +162,7 @@ impl Transaction {
                     .unwrap_or(u64::MAX),
             });
         }
-        if age >= options.transaction_age_warning && !self.aged_reported {
-            self.aged_reported = true;
+        if age >= options.transaction_age_warning && !self.aged_reported.replace(true) {
             Counters::bump(&self.inner.counters.transactions_aged);
             tracing::warn!(
                 transaction_id = self.transaction_id,
@@ -170,7 +171,7 @@ impl Transaction {
                 "long-running transaction holds the safe point back"
             );
         }
-        if self.reads.overflowed {
+        if self.reads.borrow().overflowed {
             return Err(self.read_set_too_large());
         }
         Ok(())
@@ -179,45 +180,103 @@ impl Transaction {
     fn read_set_too_large(&self) -> Error {
         Error::ReadSetTooLarge {
             transaction_id: self.transaction_id,
-            read_bytes: self.reads.bytes,
+            read_bytes: self.reads.borrow().bytes,
             limit_bytes: self.inner.options.transaction_read_bytes_max,
         }
     }
 
     /// The value of `key`, or `None` if it is absent, deleted or expired.
-    pub fn get(&mut self, key: &[u8]) -> Result<Option<Bytes>> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         Ok(self.get_entry(key)?.map(|entry| entry.value))
     }
 
     /// The value of `key` with its expiry.
-    pub fn get_entry(&mut self, key: &[u8]) -> Result<Option<ValueEntry>> {
-        self.check_usable()?;
+    pub fn get_entry(&self, key: &[u8]) -> Result<Option<ValueEntry>> {
         let read_physical_ms = self.read_timestamp.physical_ms();
+        Ok(match self.lookup(key)? {
+            Lookup::Own(change) => live_entry(change, read_physical_ms),
+            Lookup::Delta(change) => live_entry(&change, read_physical_ms),
+            Lookup::Base => {
+                let entry = self
+                    .inner
+                    .base
+                    .get(key)
+                    .map_err(|source| base_get_error(key, source))?;
+                entry.filter(|entry| is_live(entry.expires_at_ms, read_physical_ms))
+            }
+        })
+    }
+
+    /// Calls `visit` with the value of `key` and its expiry in place (or
+    /// `None` if it is absent, deleted or expired) and returns its result:
+    /// no copy of the value where the source can lend it.
+    pub fn get_entry_with<T>(
+        &self,
+        key: &[u8],
+        visit: impl FnOnce(Option<ValueRef<'_>>) -> T,
+    ) -> Result<T> {
+        let read_physical_ms = self.read_timestamp.physical_ms();
+        let live = |change: &Change| match change {
+            Change::Put {
+                value,
+                expires_at_ms,
+            } if is_live(*expires_at_ms, read_physical_ms) => Some((value.clone(), *expires_at_ms)),
+            _ => None,
+        };
+        let held = match self.lookup(key)? {
+            Lookup::Own(change) => live(change),
+            Lookup::Delta(change) => live(&change),
+            Lookup::Base => {
+                let mut visit = Some(visit);
+                let mut result = None;
+                self.inner
+                    .base
+                    .get_with(key, &mut |entry| {
+                        let entry = entry
+                            .filter(|(_, expires_at_ms)| is_live(*expires_at_ms, read_physical_ms));
+                        if let Some(visit) = visit.take() {
+                            result = Some(visit(entry));
+                        }
+                    })
+                    .map_err(|source| base_get_error(key, source))?;
+                return match (result, visit) {
+                    (Some(result), _) => Ok(result),
+                    // A store that never called back holds nothing.
+                    (None, Some(visit)) => Ok(visit(None)),
+                    (None, None) => unreachable!("visit is taken only when a result is set"),
+                };
+            }
+        };
+        Ok(visit(held.as_ref().map(|(value, expires_at_ms)| {
+            (value.as_ref(), *expires_at_ms)
+        })))
+    }
+
+    /// Where the version of `key` this transaction reads is: its own
+    /// write, a delta version, or the base. Records the read.
+    fn lookup(&self, key: &[u8]) -> Result<Lookup<'_>> {
+        self.check_usable()?;
         if let Some(change) = self.writes.get(key) {
-            return Ok(live_entry(change, read_physical_ms));
+            return Ok(Lookup::Own(change));
         }
         if self.isolation == Isolation::Serializable
             && !self
                 .reads
+                .borrow_mut()
                 .add_key(key, self.inner.options.transaction_read_bytes_max)
         {
             return Err(self.read_set_too_large());
         }
-        if let Some(version) = self.inner.delta.visible(key, self.read_timestamp) {
-            return Ok(live_entry(&version.change, read_physical_ms));
-        }
-        let entry = self.inner.base.get(key).map_err(|source| Error::Base {
-            operation: BaseOperation::Get,
-            key: Some(Bytes::copy_from_slice(key)),
-            source,
-        })?;
-        Ok(entry.filter(|entry| is_live(entry.expires_at_ms, read_physical_ms)))
+        Ok(match self.inner.delta.visible(key, self.read_timestamp) {
+            Some(version) => Lookup::Delta(version.change),
+            None => Lookup::Base,
+        })
     }
 
     /// The live keys and values within `range`, in `direction` order, own
     /// writes included. Under Serializable, the part of the range the
     /// iterator covered before it was dropped is tracked for validation.
-    pub fn range<K, R>(&mut self, range: R, direction: Direction) -> Result<Range<'_>>
+    pub fn range<K, R>(&self, range: R, direction: Direction) -> Result<Range<'_>>
     where
         K: AsRef<[u8]> + ?Sized,
         R: RangeBounds<K>,
@@ -233,7 +292,7 @@ impl Transaction {
             upper: owned(range.end_bound()),
         };
         let tracker = match self.isolation {
-            Isolation::Serializable => Some(&mut self.reads),
+            Isolation::Serializable => Some(&self.reads),
             Isolation::Snapshot => None,
         };
         Range::new(
@@ -431,7 +490,7 @@ impl Transaction {
                 self.transaction_id,
                 self.isolation,
                 self.read_timestamp,
-                &self.reads,
+                &self.reads.borrow(),
                 &writes,
             )
             .map_err(|error| self.note_conflict(error))?;
@@ -465,7 +524,7 @@ impl Transaction {
                 self.transaction_id,
                 self.isolation,
                 self.read_timestamp,
-                &self.reads,
+                &self.reads.borrow(),
                 &writes,
             )
             .map_err(|error| self.note_conflict(error))?;
@@ -480,7 +539,7 @@ impl Transaction {
         })?;
         let reads = match self.isolation {
             Isolation::Serializable => {
-                let mut reads = std::mem::take(&mut self.reads);
+                let mut reads = std::mem::take(self.reads.get_mut());
                 reads.seal();
                 Some(reads)
             }
@@ -522,6 +581,21 @@ impl Drop for Transaction {
         if !self.finished {
             Counters::bump(&self.inner.counters.rollbacks);
         }
+    }
+}
+
+/// Where a point read finds its version.
+enum Lookup<'a> {
+    Own(&'a Change),
+    Delta(Change),
+    Base,
+}
+
+fn base_get_error(key: &[u8], source: crate::BoxError) -> Error {
+    Error::Base {
+        operation: BaseOperation::Get,
+        key: Some(Bytes::copy_from_slice(key)),
+        source,
     }
 }
 

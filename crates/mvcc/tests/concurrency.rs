@@ -81,7 +81,7 @@ fn bank_total_is_invariant(level: Isolation) {
                         Err(error) => panic!("{error}"),
                     }
                     // An auditor: a full scan always sums to the total.
-                    let mut audit = fixture.manager.begin(level);
+                    let audit = fixture.manager.begin(level);
                     let total: i64 = audit
                         .range(
                             b"account/".as_slice()..b"account0".as_slice(),

@@ -109,7 +109,7 @@ fn fold_skips_versions_above_the_fold_point_and_already_folded_ones() {
 fn the_safe_point_never_passes_an_active_reader() {
     let fixture = fixture();
     put_all(&fixture.manager, &[("k", "1")]);
-    let mut reader = fixture.manager.begin(Isolation::Snapshot);
+    let reader = fixture.manager.begin(Isolation::Snapshot);
     let read_at = reader.read_timestamp();
     put_all(&fixture.manager, &[("k", "2")]);
     put_all(&fixture.manager, &[("k", "3")]);
@@ -202,7 +202,7 @@ fn transactions_beginning_after_a_fold_do_not_extend_its_grace_period() {
         .manager
         .fold(fixture.manager.safe_point(), &mut fixture.base.sink())
         .unwrap();
-    let mut late = fixture.manager.begin(Isolation::Serializable);
+    let late = fixture.manager.begin(Isolation::Serializable);
     assert_eq!(fixture.manager.collect_garbage().versions, 0);
     drop(early);
     assert_eq!(fixture.manager.collect_garbage().versions, 1);

@@ -225,7 +225,7 @@ fn run(operations: Vec<Operation>, isolation: Isolation) {
                 manager.collect_garbage();
             }
             Operation::ToggleOldReader => match old_reader.take() {
-                Some((mut reader, snapshot)) => {
+                Some((reader, snapshot)) => {
                     let mut items = Vec::new();
                     for item in reader.range::<[u8], _>(.., Direction::Forward).unwrap() {
                         items.push(item.unwrap());

@@ -66,7 +66,7 @@ fn values_are_shared_not_copied() {
     let mut transaction = fixture.manager.begin(Isolation::Serializable);
     transaction.put(b"big", value.clone()).unwrap();
     transaction.commit().unwrap();
-    let mut reader = fixture.manager.begin(Isolation::Serializable);
+    let reader = fixture.manager.begin(Isolation::Serializable);
     let read_back = reader.get(b"big").unwrap().unwrap();
     assert_eq!(read_back.as_ptr(), value.as_ptr());
     let LoggedRecord::Commit { writes, .. } = &fixture.log.records()[0] else {
@@ -227,7 +227,7 @@ fn expiry_is_judged_at_the_read_timestamp() {
         .unwrap();
     writer.put(b"forever", bytes("x")).unwrap();
     writer.commit().unwrap();
-    let mut before = fixture.manager.begin(Isolation::Serializable);
+    let before = fixture.manager.begin(Isolation::Serializable);
     let entry = before.get_entry(b"session").unwrap().unwrap();
     assert_eq!(entry.expires_at_ms, Some(1_000_500));
     // Time passes: a transaction that began before still sees the value
@@ -352,7 +352,7 @@ fn read_set_limit_is_enforced() {
         ..MvccOptions::default()
     };
     let fixture = fixture_with(MemoryBase::new(), options);
-    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    let transaction = fixture.manager.begin(Isolation::Serializable);
     transaction.get(b"12345").unwrap();
     transaction.get(b"12345").unwrap();
     assert!(matches!(
@@ -363,12 +363,12 @@ fn read_set_limit_is_enforced() {
         })
     ));
     // Snapshot transactions track nothing.
-    let mut snapshot = fixture.manager.begin(Isolation::Snapshot);
+    let snapshot = fixture.manager.begin(Isolation::Snapshot);
     for _ in 0..10 {
         snapshot.get(b"12345").unwrap();
     }
     // A scan past the limit is still tracked, and the next operation fails.
-    let mut scanner = fixture.manager.begin(Isolation::Serializable);
+    let scanner = fixture.manager.begin(Isolation::Serializable);
     scanner
         .range::<[u8], _>(.., Direction::Forward)
         .unwrap()
@@ -386,7 +386,7 @@ fn age_limits_warn_and_refuse() {
         ..MvccOptions::default()
     };
     let fixture = fixture_with(MemoryBase::new(), options);
-    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    let transaction = fixture.manager.begin(Isolation::Serializable);
     transaction.get(b"a").unwrap();
     transaction.get(b"b").unwrap();
     assert_eq!(fixture.manager.stats().transactions_aged, 1);
@@ -442,7 +442,7 @@ fn append_failure_withdraws_the_commit_and_poisons_writes() {
     let mut next = fixture.manager.begin(Isolation::Serializable);
     next.put(b"c", bytes("3")).unwrap();
     assert!(matches!(next.commit(), Err(Error::WritesPoisoned { .. })));
-    let mut reader = fixture.manager.begin(Isolation::Serializable);
+    let reader = fixture.manager.begin(Isolation::Serializable);
     assert_eq!(reader.get(b"a").unwrap(), Some(bytes("1")));
     reader.commit().unwrap();
     let stats = fixture.manager.stats();
@@ -524,7 +524,7 @@ fn base_failures_are_reported_and_leave_the_transaction_usable() {
         MemoryBase::with_entries([(b"a".as_slice(), b"1".as_slice())]),
         MvccOptions::default(),
     );
-    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    let transaction = fixture.manager.begin(Isolation::Serializable);
     fixture.base.set_fail_reads(true);
     assert!(matches!(
         transaction.get(b"a"),
@@ -617,7 +617,7 @@ fn an_idle_watermark_follows_the_clock_for_expiry() {
     let advanced = fixture.manager.advance_watermark().unwrap();
     assert!(advanced > committed_at);
     assert_eq!(advanced.physical_ms(), 2_000_200);
-    let mut reader = fixture.manager.begin(Isolation::Serializable);
+    let reader = fixture.manager.begin(Isolation::Serializable);
     assert!(reader.read_timestamp() >= advanced);
     assert_eq!(reader.get(b"session").unwrap(), None);
     // Nothing was logged for the advance.

@@ -471,7 +471,10 @@ fn command_introspection_for_redis_cli() {
     let Value::Integer(count) = count else {
         panic!("{count:?}")
     };
-    assert_eq!(count as usize, keel_server::command_table::commands().len());
+    assert_eq!(
+        count as usize,
+        keel_server::commands::table::commands().len()
+    );
     let Value::Array(all) = client.call(&["COMMAND"]) else {
         panic!()
     };

@@ -251,7 +251,7 @@ fn report_state(
         let mut lasts = Vec::new();
         for thread in 0..threads {
             for slot in 0..SLOTS_PER_THREAD {
-                let found = tx.get(keyspace, &slot_key(thread, slot))?;
+                let found = tx.get(keyspace, slot_key(thread, slot))?;
                 let word = match found {
                     None => "-".to_string(),
                     Some(value) => decode_sequence(thread, slot, &value)
@@ -260,7 +260,7 @@ fn report_state(
                 say(out, &format!("state {thread} {slot} {word}"));
             }
             let last = tx
-                .get(keyspace, &last_key(thread))?
+                .get(keyspace, last_key(thread))?
                 .and_then(|value| std::str::from_utf8(&value).ok()?.parse::<u64>().ok());
             say(
                 out,
@@ -308,7 +308,7 @@ fn commit_forever(
                 Some(value) => tx.put(keyspace, &key, value.clone())?,
                 None => tx.delete(keyspace, &key)?,
             }
-            tx.put(keyspace, &last_key(thread), n.to_string())?;
+            tx.put(keyspace, last_key(thread), n.to_string())?;
             if operation.counts {
                 let counter = tx
                     .get(keyspace, COUNTER_KEY)?

@@ -459,9 +459,7 @@ pub fn read_state(db: &Database) -> keel::Result<State> {
     for name in db.keyspaces() {
         let keyspace = db.keyspace(&name)?;
         let entries = db.view(|tx| {
-            let scanned: Vec<_> = tx
-                .range::<[u8], _>(&keyspace, ..)?
-                .collect::<keel::Result<_>>()?;
+            let scanned: Vec<_> = tx.range(&keyspace, ..)?.collect::<keel::Result<_>>()?;
             let mut entries = BTreeMap::new();
             for (key, value) in scanned {
                 let Some((read, expires)) = tx.get_with_expiry(&keyspace, &key)? else {

@@ -60,12 +60,24 @@ pub fn assert_matches(tree: &BTree, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
     let report = tree.check().unwrap();
     assert!(report.is_ok(), "check: {:?}", report.problems);
     assert_eq!(report.entries, model.len() as u64);
-    let forward: Vec<(Vec<u8>, Vec<u8>)> = tree.iter().collect::<Result<_, _>>().unwrap();
+    let forward: Vec<(Vec<u8>, Vec<u8>)> =
+        tree.iter().map(owned).collect::<Result<_, _>>().unwrap();
     let expected: Vec<(Vec<u8>, Vec<u8>)> =
         model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     assert!(forward == expected, "forward scan differs from the model");
-    let mut backward: Vec<(Vec<u8>, Vec<u8>)> =
-        tree.iter().rev().collect::<Result<_, _>>().unwrap();
+    let mut backward: Vec<(Vec<u8>, Vec<u8>)> = tree
+        .iter()
+        .rev()
+        .map(owned)
+        .collect::<Result<_, _>>()
+        .unwrap();
     backward.reverse();
     assert!(backward == expected, "reverse scan differs from the model");
+}
+
+/// A scanned entry as owned vectors.
+pub fn owned(
+    entry: keel_btree::Result<keel_btree::Entry>,
+) -> keel_btree::Result<(Vec<u8>, Vec<u8>)> {
+    entry.map(|(key, value)| (key.to_vec(), value.to_vec()))
 }

@@ -139,7 +139,7 @@ pub fn contents(db: &Database) -> Model {
         let keyspace = db.keyspace(name).unwrap();
         db.view(|tx| {
             let keys: Vec<_> = tx
-                .range::<[u8], _>(&keyspace, ..)?
+                .range(&keyspace, ..)?
                 .map(|entry| entry.map(|(key, _)| key))
                 .collect::<keel::Result<_>>()?;
             for key in keys {
@@ -174,7 +174,7 @@ pub fn present(db: &Database, keys: std::ops::Range<u32>) -> Vec<bool> {
     let keyspace = db.default_keyspace();
     db.view(|tx| {
         keys.map(|index| {
-            let value = tx.get(&keyspace, &numbered_key(index))?;
+            let value = tx.get(&keyspace, numbered_key(index))?;
             Ok(value.as_deref() == Some(&index.to_le_bytes()[..]))
         })
         .collect::<keel::Result<Vec<bool>>>()

@@ -62,7 +62,7 @@ pub fn put_all(manager: &TransactionManager, pairs: &[(&str, &str)]) {
 
 /// The value of `key` in a new transaction.
 pub fn read(manager: &TransactionManager, key: &str) -> Option<String> {
-    let mut transaction = manager.begin(Isolation::Serializable);
+    let transaction = manager.begin(Isolation::Serializable);
     transaction
         .get(key.as_bytes())
         .unwrap()

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use keel_server::data_commands::{self, KeyValueStore, StoredValue};
+use keel_server::commands::store::StoreResult;
 use keel_server::{
-    Backend, ClientId, Command, CommandSpec, DatabaseIndex, InfoSection, Limits, Reply,
-    ServerHandle, ServerOptions, Session,
+    Backend, ClientId, Command, DatabaseIndex, InfoSection, KeyValueStore, Limits, Reply, Request,
+    ServerHandle, ServerOptions, Session, StoredValue, run_data,
 };
 
 /// How long a test client waits for a reply before failing the test (a
@@ -73,38 +73,22 @@ impl Store {
         live.or_else(|| self.deleted.get(&(database, key.clone())).copied())
     }
 
-    fn apply(&mut self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply {
-        match spec.full_name().as_str() {
-            "shutdown" => Reply::ok(),
-            _ => {
-                let limits = self.limits.clone();
-                data_commands::execute(self, database, spec, command, &limits)
-            }
-        }
+    fn apply(&mut self, request: &Request) -> Reply {
+        let limits = self.limits.clone();
+        run_data(self, request, &limits)
     }
 }
 
 impl KeyValueStore for Store {
-    type Error = std::convert::Infallible;
-
     fn now_ms(&self) -> i64 {
         self.now_ms
     }
 
-    fn get(
-        &mut self,
-        database: DatabaseIndex,
-        key: &[u8],
-    ) -> Result<Option<StoredValue>, Self::Error> {
+    fn get(&mut self, database: DatabaseIndex, key: &[u8]) -> StoreResult<Option<StoredValue>> {
         Ok(self.live(database, key).map(|entry| entry.stored.clone()))
     }
 
-    fn put(
-        &mut self,
-        database: DatabaseIndex,
-        key: &[u8],
-        stored: StoredValue,
-    ) -> Result<(), Self::Error> {
+    fn put(&mut self, database: DatabaseIndex, key: &[u8], stored: StoredValue) -> StoreResult<()> {
         self.version += 1;
         let version = self.version;
         self.databases
@@ -114,7 +98,7 @@ impl KeyValueStore for Store {
         Ok(())
     }
 
-    fn delete(&mut self, database: DatabaseIndex, key: &[u8]) -> Result<bool, Self::Error> {
+    fn delete(&mut self, database: DatabaseIndex, key: &[u8]) -> StoreResult<bool> {
         let was_live = self.live(database, key).is_some();
         let removed = self
             .databases
@@ -134,7 +118,7 @@ impl KeyValueStore for Store {
         database: DatabaseIndex,
         after: Option<&[u8]>,
         count_max: usize,
-    ) -> Result<Vec<Bytes>, Self::Error> {
+    ) -> StoreResult<Vec<Bytes>> {
         let Some(keys) = self.databases.get(&database) else {
             return Ok(Vec::new());
         };
@@ -156,11 +140,11 @@ impl KeyValueStore for Store {
             .collect())
     }
 
-    fn count(&mut self, database: DatabaseIndex) -> Result<u64, Self::Error> {
+    fn count(&mut self, database: DatabaseIndex) -> StoreResult<u64> {
         Ok(self.keys_after(database, None, usize::MAX)?.len() as u64)
     }
 
-    fn flush(&mut self, database: Option<DatabaseIndex>) -> Result<(), Self::Error> {
+    fn flush(&mut self, database: Option<DatabaseIndex>) -> StoreResult<()> {
         let databases: Vec<DatabaseIndex> = match database {
             Some(database) => vec![database],
             None => self.databases.keys().copied().collect(),
@@ -218,13 +202,11 @@ pub struct MemorySession {
 }
 
 impl Backend for MemoryBackend {
-    type Session = MemorySession;
-
-    fn open_session(&self, _client: ClientId) -> MemorySession {
-        MemorySession {
+    fn open_session(&self, _client: ClientId) -> Box<dyn Session> {
+        Box::new(MemorySession {
             store: Arc::clone(&self.store),
             watched: Vec::new(),
-        }
+        })
     }
 
     fn info_sections(&self) -> Vec<InfoSection> {
@@ -255,8 +237,8 @@ impl Backend for MemoryBackend {
 }
 
 impl Session for MemorySession {
-    fn execute(&mut self, database: DatabaseIndex, spec: &CommandSpec, command: &Command) -> Reply {
-        self.store.lock().unwrap().apply(database, spec, command)
+    fn execute(&mut self, request: &Request) -> Reply {
+        self.store.lock().unwrap().apply(request)
     }
 
     fn watch(&mut self, database: DatabaseIndex, keys: &[Bytes]) {
@@ -271,10 +253,7 @@ impl Session for MemorySession {
         self.watched.clear();
     }
 
-    fn execute_transaction(
-        &mut self,
-        commands: &[(DatabaseIndex, &'static CommandSpec, Command)],
-    ) -> Option<Vec<Reply>> {
+    fn execute_transaction(&mut self, requests: &[Request]) -> Option<Vec<Reply>> {
         let mut store = self.store.lock().unwrap();
         let watched = std::mem::take(&mut self.watched);
         if watched
@@ -284,9 +263,9 @@ impl Session for MemorySession {
             return None;
         }
         Some(
-            commands
+            requests
                 .iter()
-                .map(|(database, spec, command)| store.apply(*database, spec, command))
+                .map(|request| store.apply(request))
                 .collect(),
         )
     }

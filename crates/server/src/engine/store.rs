@@ -11,7 +11,22 @@ use bytes::Bytes;
 use keel::{Keyspace, Transaction};
 
 use crate::backend::DatabaseIndex;
-use crate::data_commands::{KeyValueStore, StoredValue};
+use crate::commands::store::StoreResult;
+use crate::commands::{KeyValueStore, StoreError, StoredValue};
+
+/// What a command asked of its databases as a whole, done by the backend
+/// after the commit, under the databases' exclusive locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AfterCommit {
+    /// Drop the database's keyspace and create it anew (FLUSHDB of more
+    /// than [`FLUSH_IN_TRANSACTION_KEYS_MAX`](super::backend::FLUSH_IN_TRANSACTION_KEYS_MAX) keys).
+    Recreate(DatabaseIndex),
+    /// Trade the two databases' keyspaces (SWAPDB; the map is written in
+    /// the transaction).
+    Swap(DatabaseIndex, DatabaseIndex),
+    /// Checkpoint (DEBUG RELOAD).
+    Checkpoint,
+}
 
 /// Keys read per batch when a store counts or deletes a whole keyspace.
 pub(crate) const KEYSPACE_BATCH_KEYS: usize = 1024;
@@ -34,7 +49,7 @@ impl<'a> Keyspaces<'a> {
                 .and_then(|index| keyspaces.get(index).copied()),
         };
         found.ok_or_else(|| keel::Error::KeyspaceNotFound {
-            name: crate::keel_backend::keyspace_name(database),
+            name: super::backend::keyspace_name(database),
         })
     }
 
@@ -56,6 +71,10 @@ pub(crate) struct EngineStore<'a> {
     now_ms: i64,
     failure: Option<keel::Error>,
     wrote: bool,
+    /// Set when the command holds every database exclusively: the keyspace
+    /// of the SWAPDB map, and large flushes may recreate a keyspace.
+    exclusive: Option<&'a Keyspace>,
+    after_commit: Vec<AfterCommit>,
 }
 
 impl<'a> EngineStore<'a> {
@@ -71,7 +90,21 @@ impl<'a> EngineStore<'a> {
             now_ms,
             failure: None,
             wrote: false,
+            exclusive: None,
+            after_commit: Vec::new(),
         }
+    }
+
+    /// The store of a command holding every database exclusively;
+    /// `databases_map` is the keyspace SWAPDB records the map in.
+    pub(crate) fn exclusive(mut self, databases_map: &'a Keyspace) -> EngineStore<'a> {
+        self.exclusive = Some(databases_map);
+        self
+    }
+
+    /// What the backend must do after the commit.
+    pub(crate) fn take_after_commit(&mut self) -> Vec<AfterCommit> {
+        std::mem::take(&mut self.after_commit)
     }
 
     /// The first error a call returned, if any: the transaction must then
@@ -88,11 +121,6 @@ impl<'a> EngineStore<'a> {
     /// The keyspace of `database`.
     pub(crate) fn keyspace(&self, database: DatabaseIndex) -> Result<&'a Keyspace, keel::Error> {
         self.keyspaces.get(database)
-    }
-
-    /// The transaction, for commands the trait does not cover (SCAN).
-    pub(crate) fn transaction(&mut self) -> &mut Transaction {
-        self.transaction
     }
 
     /// Records `error` as the store's failure and returns it.
@@ -114,14 +142,30 @@ impl<'a> EngineStore<'a> {
             None => Bound::Unbounded,
         };
         self.transaction
-            .range::<[u8], _>(keyspace, (lower, Bound::Unbounded))?
+            .range(keyspace, (lower, Bound::Unbounded))?
             .take(count_max)
             .map(|item| item.map(|(key, _)| key))
             .collect()
     }
 
-    fn checked<T>(&mut self, result: Result<T, keel::Error>) -> Result<T, keel::Error> {
-        result.map_err(|error| self.fail(error))
+    fn checked<T>(&mut self, result: Result<T, keel::Error>) -> StoreResult<T> {
+        result.map_err(|error| StoreError::backend(self.fail(error)))
+    }
+
+    /// Empties one database: in the transaction, or, holding it
+    /// exclusively and finding it large, by recreating it after the
+    /// commit.
+    fn flush_database(&mut self, index: DatabaseIndex) -> Result<(), keel::Error> {
+        let keyspace = self.keyspace(index)?;
+        if self.exclusive.is_some() {
+            let limit = super::backend::FLUSH_IN_TRANSACTION_KEYS_MAX;
+            let keys = self.keys_in(keyspace, None, limit + 1)?;
+            if keys.len() > limit {
+                self.after_commit.push(AfterCommit::Recreate(index));
+                return Ok(());
+            }
+        }
+        self.flush_keyspace(keyspace)
     }
 
     fn flush_keyspace(&mut self, keyspace: &Keyspace) -> Result<(), keel::Error> {
@@ -141,17 +185,11 @@ impl<'a> EngineStore<'a> {
 }
 
 impl KeyValueStore for EngineStore<'_> {
-    type Error = keel::Error;
-
     fn now_ms(&self) -> i64 {
         self.now_ms
     }
 
-    fn get(
-        &mut self,
-        database: DatabaseIndex,
-        key: &[u8],
-    ) -> Result<Option<StoredValue>, Self::Error> {
+    fn get(&mut self, database: DatabaseIndex, key: &[u8]) -> StoreResult<Option<StoredValue>> {
         let now_ms = self.now_ms;
         let result = self.keyspace(database).and_then(|keyspace| {
             self.transaction
@@ -173,12 +211,7 @@ impl KeyValueStore for EngineStore<'_> {
         self.checked(result)
     }
 
-    fn put(
-        &mut self,
-        database: DatabaseIndex,
-        key: &[u8],
-        stored: StoredValue,
-    ) -> Result<(), Self::Error> {
+    fn put(&mut self, database: DatabaseIndex, key: &[u8], stored: StoredValue) -> StoreResult<()> {
         let result = self
             .keyspace(database)
             .and_then(|keyspace| match stored.deadline_ms {
@@ -195,7 +228,7 @@ impl KeyValueStore for EngineStore<'_> {
         self.checked(result)
     }
 
-    fn delete(&mut self, database: DatabaseIndex, key: &[u8]) -> Result<bool, Self::Error> {
+    fn delete(&mut self, database: DatabaseIndex, key: &[u8]) -> StoreResult<bool> {
         let existed = self.get(database, key)?.is_some();
         if existed {
             let result = self
@@ -212,17 +245,17 @@ impl KeyValueStore for EngineStore<'_> {
         database: DatabaseIndex,
         after: Option<&[u8]>,
         count_max: usize,
-    ) -> Result<Vec<Bytes>, Self::Error> {
+    ) -> StoreResult<Vec<Bytes>> {
         let result = self
             .keyspace(database)
             .and_then(|keyspace| self.keys_in(keyspace, after, count_max));
         self.checked(result)
     }
 
-    fn count(&mut self, database: DatabaseIndex) -> Result<u64, Self::Error> {
+    fn count(&mut self, database: DatabaseIndex) -> StoreResult<u64> {
         let result = self.keyspace(database).and_then(|keyspace| {
             let mut count: u64 = 0;
-            for item in self.transaction.range::<[u8], _>(keyspace, ..)? {
+            for item in self.transaction.range(keyspace, ..)? {
                 item?;
                 count += 1;
             }
@@ -231,11 +264,11 @@ impl KeyValueStore for EngineStore<'_> {
         self.checked(result)
     }
 
-    fn last_key(&mut self, database: DatabaseIndex) -> Result<Option<Bytes>, Self::Error> {
+    fn last_key(&mut self, database: DatabaseIndex) -> StoreResult<Option<Bytes>> {
         let result = self.keyspace(database).and_then(|keyspace| {
             self.transaction
-                .range_reverse::<[u8], _>(keyspace, ..)?
-                .next()
+                .range(keyspace, ..)?
+                .next_back()
                 .transpose()
                 .map(|entry| entry.map(|(key, _)| key))
         });
@@ -249,17 +282,61 @@ impl KeyValueStore for EngineStore<'_> {
         }
     }
 
-    fn flush(&mut self, database: Option<DatabaseIndex>) -> Result<(), Self::Error> {
+    fn flush(&mut self, database: Option<DatabaseIndex>) -> StoreResult<()> {
         let indexes = match database {
             Some(database) => vec![database],
             None => self.keyspaces.indexes(),
         };
         for index in indexes {
-            let result = self
-                .keyspace(index)
-                .and_then(|keyspace| self.flush_keyspace(keyspace));
+            let result = self.flush_database(index);
             self.checked(result)?;
         }
+        Ok(())
+    }
+
+    fn keys_from(
+        &mut self,
+        database: DatabaseIndex,
+        from: &[u8],
+        count_max: usize,
+    ) -> StoreResult<Vec<Bytes>> {
+        let result = self.keyspace(database).and_then(|keyspace| {
+            self.transaction
+                .range(keyspace, (Bound::Included(from), Bound::Unbounded))?
+                .take(count_max)
+                .map(|item| item.map(|(key, _)| key))
+                .collect()
+        });
+        self.checked(result)
+    }
+
+    fn swap_databases(&mut self, first: DatabaseIndex, second: DatabaseIndex) -> StoreResult<()> {
+        let Some(map) = self.exclusive else {
+            return Err(StoreError::Unsupported {
+                operation: "SWAPDB inside a transaction",
+            });
+        };
+        let result = self.keyspace(first).and_then(|first_keyspace| {
+            let second_keyspace = self.keyspace(second)?;
+            self.transaction.put(
+                map,
+                first.to_be_bytes(),
+                second_keyspace.name().as_bytes().to_vec(),
+            )?;
+            self.transaction.put(
+                map,
+                second.to_be_bytes(),
+                first_keyspace.name().as_bytes().to_vec(),
+            )
+        });
+        self.wrote = true;
+        self.checked(result)?;
+        self.after_commit.push(AfterCommit::Swap(first, second));
+        Ok(())
+    }
+
+    fn checkpoint_after_commit(&mut self) -> StoreResult<()> {
+        self.after_commit.push(AfterCommit::Checkpoint);
         Ok(())
     }
 }

@@ -5,8 +5,12 @@
 //! command, unknown subcommand, wrong number of arguments) with Redis's
 //! error texts.
 
-use crate::protocol::Command;
-use crate::reply::Reply;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::id::CommandId;
+use super::{ClientHandler, DataHandler};
+use crate::resp::{Command, Reply};
 
 /// Bytes of a command name or argument quoted in an error (Redis `%.128s`).
 pub const ERROR_QUOTE_BYTES_MAX: usize = 128;
@@ -40,6 +44,13 @@ impl CommandFlags {
     pub const SKIP_SLOWLOG: CommandFlags = CommandFlags(1 << 10);
     /// Not allowed inside MULTI.
     pub const NO_MULTI: CommandFlags = CommandFlags(1 << 11);
+    /// keel's own, not shown: reaches databases other than the selected
+    /// one (COPY … DB, MOVE, DEBUG DIGEST), so the backend gives it every
+    /// database.
+    pub const ALL_DATABASES: CommandFlags = CommandFlags(1 << 16);
+    /// keel's own, not shown: replaces databases as a whole (FLUSHDB,
+    /// FLUSHALL, SWAPDB), so the backend holds them exclusively.
+    pub const EXCLUSIVE: CommandFlags = CommandFlags(1 << 17);
 
     const NAMES: [(CommandFlags, &'static str); 12] = [
         (CommandFlags::WRITE, "write"),
@@ -87,15 +98,18 @@ impl std::ops::BitOr for CommandFlags {
     }
 }
 
-/// Who runs a command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HandledBy {
-    /// The connection layer: connection state, the command table, MULTI
-    /// queuing (PING, HELLO, AUTH, SELECT, CLIENT, COMMAND, MULTI …).
-    Connection,
-    /// The [`Backend`](crate::Backend): everything that reads or writes
-    /// data or the engine's state (GET, SET, SCAN, INFO sections, SAVE …).
-    Backend,
+/// How a command runs: its handler, parse and execution together.
+#[derive(Clone, Copy, Debug)]
+pub enum Handler {
+    /// A data command: reads and writes keys inside a transaction of the
+    /// backend (alone, in a pipelined group or in an EXEC block).
+    Data(DataHandler),
+    /// A command about the connection or the server (PING, CLIENT, INFO,
+    /// MULTI …): runs on the connection, with its state. `None`: send
+    /// nothing (SHUTDOWN).
+    Client(ClientHandler),
+    /// A container (CLIENT, CONFIG …): its subcommands have the handlers.
+    Container,
 }
 
 /// One command or subcommand.
@@ -124,19 +138,18 @@ pub struct CommandSpec {
     pub complexity: &'static str,
     /// One-line description.
     pub summary: &'static str,
-    /// Who runs it.
-    pub handled_by: HandledBy,
+    /// Its typed id.
+    pub id: CommandId,
+    /// Its handler.
+    pub handler: Handler,
     /// Subcommands of a container command (CLIENT, COMMAND, CONFIG).
     pub subcommands: &'static [CommandSpec],
 }
 
 impl CommandSpec {
     /// The full name as Redis reports it: `get`, `client|setname`.
-    pub fn full_name(&self) -> String {
-        match self.container {
-            Some(container) => format!("{container}|{}", self.name),
-            None => self.name.to_owned(),
-        }
+    pub fn full_name(&self) -> &'static str {
+        self.id.full_name()
     }
 
     /// True if the flags include all of `flags`.
@@ -229,16 +242,52 @@ impl CommandSpec {
     }
 }
 
+/// Longest command name looked up (longer names are unknown).
+const NAME_BYTES_MAX: usize = 32;
+
+/// The table indexed: by lower-case name, and by id.
+struct Index {
+    by_name: HashMap<&'static [u8], &'static CommandSpec>,
+    by_id: Vec<&'static CommandSpec>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut by_id: Vec<Option<&'static CommandSpec>> = vec![None; CommandId::COUNT];
+        let mut by_name = HashMap::new();
+        for spec in COMMANDS {
+            by_name.insert(spec.name.as_bytes(), spec);
+            for entry in std::iter::once(spec).chain(spec.subcommands) {
+                by_id[entry.id.index()] = Some(entry);
+            }
+        }
+        Index {
+            by_name,
+            // The table test checks every id has its row.
+            by_id: by_id.into_iter().flatten().collect(),
+        }
+    })
+}
+
 /// Every top-level command.
 pub fn commands() -> &'static [CommandSpec] {
     COMMANDS
 }
 
-/// The top-level command named `name`, in any case.
+/// The row of `id`.
+pub fn spec_of(id: CommandId) -> &'static CommandSpec {
+    index().by_id[id.index()]
+}
+
+/// The top-level command named `name`, in any case: one hash lookup.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+    let mut lower = [0u8; NAME_BYTES_MAX];
+    let lower = lower.get_mut(..name.len())?;
+    for (to, from) in lower.iter_mut().zip(name) {
+        *to = from.to_ascii_lowercase();
+    }
+    index().by_name.get(&*lower).copied()
 }
 
 /// A command or subcommand by its full name (`get`, `client|list`), as
@@ -246,11 +295,15 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 pub fn lookup_full_name(name: &[u8]) -> Option<&'static CommandSpec> {
     match name.iter().position(|&byte| byte == b'|') {
         None => lookup(name),
-        Some(bar) => lookup(&name[..bar])?
-            .subcommands
-            .iter()
-            .find(|sub| sub.name.as_bytes().eq_ignore_ascii_case(&name[bar + 1..])),
+        Some(bar) => subcommand(lookup(&name[..bar])?, &name[bar + 1..]),
     }
+}
+
+fn subcommand(container: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
+    container
+        .subcommands
+        .iter()
+        .find(|sub| sub.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// Finds the command a request names and checks its arity, as Redis's
@@ -370,6 +423,8 @@ const LOADING_STALE: CommandFlags = CommandFlags::LOADING.union(CommandFlags::ST
 /// A command with no key and no subcommand; keys are set with `keys`.
 #[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
 const fn spec(
+    id: CommandId,
+    handler: Handler,
     name: &'static str,
     arity: i32,
     flags: CommandFlags,
@@ -377,9 +432,10 @@ const fn spec(
     since: &'static str,
     complexity: &'static str,
     summary: &'static str,
-    handled_by: HandledBy,
 ) -> CommandSpec {
     CommandSpec {
+        id,
+        handler,
         name,
         container: None,
         arity,
@@ -391,7 +447,6 @@ const fn spec(
         since,
         complexity,
         summary,
-        handled_by,
         subcommands: &[],
     }
 }
@@ -399,6 +454,8 @@ const fn spec(
 /// A data command on keys `first..=last` by `step`.
 #[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
 const fn keyed(
+    id: CommandId,
+    handler: Handler,
     name: &'static str,
     arity: i32,
     flags: CommandFlags,
@@ -413,20 +470,15 @@ const fn keyed(
         last_key,
         key_step,
         ..spec(
-            name,
-            arity,
-            flags,
-            group,
-            since,
-            complexity,
-            summary,
-            HandledBy::Backend,
+            id, handler, name, arity, flags, group, since, complexity, summary,
         )
     }
 }
 
 /// A string command on one key.
 const fn string1(
+    id: CommandId,
+    handler: Handler,
     name: &'static str,
     arity: i32,
     flags: CommandFlags,
@@ -434,6 +486,8 @@ const fn string1(
     summary: &'static str,
 ) -> CommandSpec {
     keyed(
+        id,
+        handler,
         name,
         arity,
         flags,
@@ -447,6 +501,8 @@ const fn string1(
 
 /// A generic (keyspace) command on one key.
 const fn generic1(
+    id: CommandId,
+    handler: Handler,
     name: &'static str,
     arity: i32,
     flags: CommandFlags,
@@ -454,6 +510,8 @@ const fn generic1(
     summary: &'static str,
 ) -> CommandSpec {
     keyed(
+        id,
+        handler,
         name,
         arity,
         flags,
@@ -466,180 +524,205 @@ const fn generic1(
 }
 
 /// A subcommand of `container`.
+#[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
 const fn sub(
+    id: CommandId,
+    handler: Handler,
     container: &'static str,
     name: &'static str,
     arity: i32,
     flags: CommandFlags,
     since: &'static str,
     summary: &'static str,
-    handled_by: HandledBy,
 ) -> CommandSpec {
     CommandSpec {
         container: Some(container),
         ..spec(
-            name, arity, flags, "server", since, "O(1)", summary, handled_by,
+            id, handler, name, arity, flags, "server", since, "O(1)", summary,
         )
     }
 }
 
-use HandledBy::{Backend as B, Connection as C};
+use super::{
+    bitmap, client, connection, counters, expiry, keyspace, server, strings, transactions,
+};
+use CommandId as Id;
+use Handler::{Client as C, Data as D};
 
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     sub(
+        Id::ClientGetname,
+        C(client::getname),
         "client",
         "getname",
         2,
         LOADING_STALE,
         "2.6.9",
         "Returns the name of the connection.",
-        C,
     ),
     sub(
+        Id::ClientHelp,
+        C(server::help),
         "client",
         "help",
         2,
         LOADING_STALE,
         "5.0.0",
         "Returns helpful text about the different subcommands.",
-        C,
     ),
     sub(
+        Id::ClientId,
+        C(client::id),
         "client",
         "id",
         2,
         LOADING_STALE,
         "5.0.0",
         "Returns the unique client ID of the connection.",
-        C,
     ),
     sub(
+        Id::ClientInfo,
+        C(client::info),
         "client",
         "info",
         2,
         LOADING_STALE,
         "6.2.0",
         "Returns information about the connection.",
-        C,
     ),
     sub(
+        Id::ClientList,
+        C(client::list),
         "client",
         "list",
         -2,
         ADMIN.union(LOADING_STALE),
         "2.4.0",
         "Lists open connections.",
-        C,
     ),
     sub(
+        Id::ClientSetinfo,
+        C(client::setinfo),
         "client",
         "setinfo",
         4,
         LOADING_STALE,
         "7.2.0",
         "Sets information specific to the client or connection.",
-        C,
     ),
     sub(
+        Id::ClientSetname,
+        C(client::setname),
         "client",
         "setname",
         3,
         LOADING_STALE,
         "2.6.9",
         "Sets the connection name.",
-        C,
     ),
 ];
 
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     sub(
+        Id::CommandCount,
+        C(server::command_count),
         "command",
         "count",
         2,
         LOADING_STALE,
         "2.8.13",
         "Returns a count of commands.",
-        C,
     ),
     sub(
+        Id::CommandDocs,
+        C(server::command_docs),
         "command",
         "docs",
         -2,
         LOADING_STALE,
         "7.0.0",
         "Returns documentary information about one, multiple or all commands.",
-        C,
     ),
     sub(
+        Id::CommandHelp,
+        C(server::help),
         "command",
         "help",
         2,
         LOADING_STALE,
         "5.0.0",
         "Returns helpful text about the different subcommands.",
-        C,
     ),
     sub(
+        Id::CommandInfo,
+        C(server::command_info),
         "command",
         "info",
         -2,
         LOADING_STALE,
         "2.8.13",
         "Returns information about one, multiple or all commands.",
-        C,
     ),
     sub(
+        Id::CommandList,
+        C(server::command_list),
         "command",
         "list",
         -2,
         LOADING_STALE,
         "7.0.0",
         "Returns a list of command names.",
-        C,
     ),
 ];
 
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     sub(
+        Id::ConfigGet,
+        C(server::config_get),
         "config",
         "get",
         -3,
         ADMIN.union(LOADING_STALE),
         "2.0.0",
         "Returns the effective values of configuration parameters.",
-        C,
     ),
     sub(
+        Id::ConfigHelp,
+        C(server::help),
         "config",
         "help",
         2,
         LOADING_STALE,
         "5.0.0",
         "Returns helpful text about the different subcommands.",
-        C,
     ),
     sub(
+        Id::ConfigResetstat,
+        C(server::config_resetstat),
         "config",
         "resetstat",
         2,
         ADMIN.union(LOADING_STALE),
         "2.0.0",
         "Resets the server's statistics.",
-        C,
     ),
     sub(
+        Id::ConfigSet,
+        C(server::config_set),
         "config",
         "set",
         -4,
         ADMIN.union(LOADING_STALE),
         "2.0.0",
         "Sets configuration parameters in-flight.",
-        C,
     ),
 ];
 
 /// A subcommand that takes a key at position 2 (OBJECT, MEMORY USAGE).
+#[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
 const fn keyed_sub(
+    id: CommandId,
+    handler: Handler,
     container: &'static str,
     name: &'static str,
     arity: i32,
@@ -652,13 +735,15 @@ const fn keyed_sub(
         last_key: 2,
         key_step: 1,
         group: "generic",
-        ..sub(container, name, arity, flags, since, summary, B)
+        ..sub(id, handler, container, name, arity, flags, since, summary)
     }
 }
 
 /// OBJECT: what Redis would say of a string's representation.
 static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     keyed_sub(
+        Id::ObjectEncoding,
+        D(keyspace::object),
         "object",
         "encoding",
         3,
@@ -667,6 +752,8 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns the internal encoding of a Redis object.",
     ),
     keyed_sub(
+        Id::ObjectFreq,
+        D(keyspace::object),
         "object",
         "freq",
         3,
@@ -677,16 +764,19 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec {
         group: "generic",
         ..sub(
+            Id::ObjectHelp,
+            C(server::help),
             "object",
             "help",
             2,
             LOADING_STALE,
             "6.2.0",
             "Returns helpful text about the different subcommands.",
-            C,
         )
     },
     keyed_sub(
+        Id::ObjectIdletime,
+        D(keyspace::object),
         "object",
         "idletime",
         3,
@@ -695,6 +785,8 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns the time since the last access to a Redis object.",
     ),
     keyed_sub(
+        Id::ObjectRefcount,
+        D(keyspace::object),
         "object",
         "refcount",
         3,
@@ -707,15 +799,18 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 /// MEMORY: USAGE estimates a key's footprint as Redis would.
 static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
     sub(
+        Id::MemoryHelp,
+        C(server::help),
         "memory",
         "help",
         2,
         LOADING_STALE,
         "4.0.0",
         "Returns helpful text about the different subcommands.",
-        C,
     ),
     keyed_sub(
+        Id::MemoryUsage,
+        D(keyspace::memory_usage_of),
         "memory",
         "usage",
         -3,
@@ -729,35 +824,40 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
 /// without functions does (test harnesses and tools call them).
 static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
     sub(
+        Id::FunctionFlush,
+        C(server::function_flush),
         "function",
         "flush",
         -2,
         CommandFlags::WRITE.union(CommandFlags::NOSCRIPT),
         "7.0.0",
         "Deletes all libraries and functions.",
-        C,
     ),
     sub(
+        Id::FunctionHelp,
+        C(server::help),
         "function",
         "help",
         2,
         LOADING_STALE,
         "7.0.0",
         "Returns helpful text about the different subcommands.",
-        C,
     ),
     sub(
+        Id::FunctionList,
+        C(server::function_list),
         "function",
         "list",
         -2,
         CommandFlags::NOSCRIPT,
         "7.0.0",
         "Returns information about all libraries.",
-        C,
     ),
 ];
 
 const fn container(
+    id: CommandId,
+    handler: Handler,
     name: &'static str,
     since: &'static str,
     summary: &'static str,
@@ -766,6 +866,8 @@ const fn container(
     CommandSpec {
         subcommands,
         ..spec(
+            id,
+            handler,
             name,
             -2,
             CommandFlags::empty(),
@@ -773,7 +875,6 @@ const fn container(
             since,
             "Depends on subcommand.",
             summary,
-            C,
         )
     }
 }
@@ -782,6 +883,8 @@ const fn container(
 static COMMANDS: &[CommandSpec] = &[
     // Connection.
     spec(
+        Id::Auth,
+        C(connection::auth),
         "auth",
         -2,
         ANYTIME.union(F).union(CommandFlags::NO_AUTH),
@@ -789,15 +892,18 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(N) where N is the number of passwords defined for the user",
         "Authenticates the connection.",
-        C,
     ),
     container(
+        Id::Client,
+        Handler::Container,
         "client",
         "2.4.0",
         "A container for client connection commands.",
         CLIENT_SUBCOMMANDS,
     ),
     spec(
+        Id::Echo,
+        C(connection::echo),
         "echo",
         2,
         F,
@@ -805,9 +911,10 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Returns the given string.",
-        C,
     ),
     spec(
+        Id::Hello,
+        C(connection::hello),
         "hello",
         -1,
         ANYTIME.union(F).union(CommandFlags::NO_AUTH),
@@ -815,9 +922,10 @@ static COMMANDS: &[CommandSpec] = &[
         "6.0.0",
         "O(1)",
         "Handshakes with the Redis server.",
-        C,
     ),
     spec(
+        Id::Ping,
+        C(connection::ping),
         "ping",
         -1,
         F,
@@ -825,9 +933,10 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Returns the server's liveliness response.",
-        C,
     ),
     spec(
+        Id::Quit,
+        C(connection::quit),
         "quit",
         -1,
         ANYTIME.union(F).union(CommandFlags::NO_AUTH),
@@ -835,9 +944,10 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Closes the connection.",
-        C,
     ),
     spec(
+        Id::Reset,
+        C(connection::reset),
         "reset",
         1,
         ANYTIME.union(F).union(CommandFlags::NO_AUTH),
@@ -845,9 +955,10 @@ static COMMANDS: &[CommandSpec] = &[
         "6.2.0",
         "O(1)",
         "Resets the connection.",
-        C,
     ),
     spec(
+        Id::Select,
+        C(connection::select),
         "select",
         2,
         LOADING_STALE.union(F),
@@ -855,10 +966,11 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Changes the selected database.",
-        C,
     ),
     // Server.
     spec(
+        Id::Bgsave,
+        C(server::bgsave),
         "bgsave",
         -1,
         ADMIN.union(CommandFlags::NO_MULTI),
@@ -866,13 +978,14 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Asynchronously saves the database(s) to disk.",
-        B,
     ),
     // COMMAND alone lists every command: arity -1, unlike other containers.
     CommandSpec {
         arity: -1,
         flags: LOADING_STALE,
         ..container(
+            Id::Command,
+            C(server::command),
             "command",
             "2.8.13",
             "Returns detailed information about all commands.",
@@ -880,6 +993,8 @@ static COMMANDS: &[CommandSpec] = &[
         )
     },
     container(
+        Id::Config,
+        Handler::Container,
         "config",
         "2.0.0",
         "A container for server configuration commands.",
@@ -888,6 +1003,8 @@ static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         group: "scripting",
         ..container(
+            Id::Function,
+            Handler::Container,
             "function",
             "7.0.0",
             "A container for function commands.",
@@ -895,6 +1012,8 @@ static COMMANDS: &[CommandSpec] = &[
         )
     },
     spec(
+        Id::Dbsize,
+        D(keyspace::dbsize),
         "dbsize",
         1,
         R.union(F),
@@ -902,41 +1021,47 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Returns the number of keys in the database.",
-        B,
     ),
     // DEBUG is one command in Redis's table, its subcommands parsed by
     // the command itself (COMMAND shows no subcommands).
     spec(
+        Id::Debug,
+        D(server::debug),
         "debug",
         -2,
-        ADMIN.union(LOADING_STALE),
+        ADMIN
+            .union(LOADING_STALE)
+            .union(CommandFlags::ALL_DATABASES),
         "server",
         "1.0.0",
         "Depends on subcommand.",
         "A container for debugging commands.",
-        B,
     ),
     spec(
+        Id::Flushall,
+        D(keyspace::flush),
         "flushall",
         -1,
-        W,
+        W.union(CommandFlags::EXCLUSIVE),
         "server",
         "1.0.0",
         "O(N) where N is the total number of keys in all databases",
         "Removes all keys from all databases.",
-        B,
     ),
     spec(
+        Id::Flushdb,
+        D(keyspace::flush),
         "flushdb",
         -1,
-        W,
+        W.union(CommandFlags::EXCLUSIVE),
         "server",
         "1.0.0",
         "O(N) where N is the number of keys in the selected database",
         "Remove all keys from the current database.",
-        B,
     ),
     spec(
+        Id::Info,
+        C(server::info),
         "info",
         -1,
         LOADING_STALE,
@@ -944,15 +1069,18 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Returns information and statistics about the server.",
-        C,
     ),
     container(
+        Id::Memory,
+        Handler::Container,
         "memory",
         "4.0.0",
         "A container for memory diagnostics commands.",
         MEMORY_SUBCOMMANDS,
     ),
     spec(
+        Id::Lastsave,
+        C(server::lastsave),
         "lastsave",
         1,
         LOADING_STALE.union(F),
@@ -960,9 +1088,10 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Returns the Unix timestamp of the last successful save to disk.",
-        B,
     ),
     spec(
+        Id::Save,
+        C(server::save),
         "save",
         1,
         ADMIN.union(CommandFlags::NO_MULTI),
@@ -970,9 +1099,10 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(N) where N is the total number of keys in all databases",
         "Synchronously saves the database(s) to disk.",
-        B,
     ),
     spec(
+        Id::Shutdown,
+        C(server::shutdown),
         "shutdown",
         -1,
         ANYTIME
@@ -982,22 +1112,26 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(N) when saving, where N is the total number of keys in all databases",
         "Synchronously saves the database(s) to disk and shuts down the server.",
-        B,
     ),
     // SWAPDB swaps two databases' keyspaces under their exclusive locks;
     // a MULTI block holds every database shared, so keel refuses it
     // inside MULTI (Redis allows it).
     spec(
+        Id::Swapdb,
+        D(keyspace::swapdb),
         "swapdb",
         3,
-        W.union(F).union(CommandFlags::NO_MULTI),
+        W.union(F)
+            .union(CommandFlags::NO_MULTI)
+            .union(CommandFlags::EXCLUSIVE),
         "server",
         "4.0.0",
         "O(N) where N is the count of clients watching or blocking on keys from both databases.",
         "Swaps two Redis databases.",
-        B,
     ),
     spec(
+        Id::Time,
+        C(server::time),
         "time",
         1,
         LOADING_STALE.union(F),
@@ -1005,10 +1139,11 @@ static COMMANDS: &[CommandSpec] = &[
         "2.6.0",
         "O(1)",
         "Returns the server time.",
-        C,
     ),
     // Transactions.
     spec(
+        Id::Discard,
+        C(transactions::discard),
         "discard",
         1,
         ANYTIME.union(F),
@@ -1016,9 +1151,10 @@ static COMMANDS: &[CommandSpec] = &[
         "2.0.0",
         "O(N), when N is the number of queued commands",
         "Discards a transaction.",
-        C,
     ),
     spec(
+        Id::Exec,
+        C(transactions::exec),
         "exec",
         1,
         CommandFlags::NOSCRIPT
@@ -1028,9 +1164,10 @@ static COMMANDS: &[CommandSpec] = &[
         "1.2.0",
         "Depends on commands in the transaction",
         "Executes all commands in a transaction.",
-        C,
     ),
     spec(
+        Id::Multi,
+        C(transactions::multi),
         "multi",
         1,
         ANYTIME.union(F),
@@ -1038,9 +1175,10 @@ static COMMANDS: &[CommandSpec] = &[
         "1.2.0",
         "O(1)",
         "Starts a transaction.",
-        C,
     ),
     spec(
+        Id::Unwatch,
+        C(transactions::unwatch),
         "unwatch",
         1,
         ANYTIME.union(F),
@@ -1048,13 +1186,14 @@ static COMMANDS: &[CommandSpec] = &[
         "2.2.0",
         "O(1)",
         "Forgets about watched keys of a transaction.",
-        C,
     ),
     CommandSpec {
         first_key: 1,
         last_key: -1,
         key_step: 1,
         ..spec(
+            Id::Watch,
+            C(transactions::watch),
             "watch",
             -2,
             ANYTIME.union(F),
@@ -1062,11 +1201,12 @@ static COMMANDS: &[CommandSpec] = &[
             "2.2.0",
             "O(1) for every key.",
             "Monitors changes to keys to determine the execution of a transaction.",
-            C,
         )
     },
     // Strings.
     string1(
+        Id::Append,
+        D(strings::append),
         "append",
         3,
         W.union(M).union(F),
@@ -1074,6 +1214,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Appends a string to the value of a key. Creates the key if it doesn't exist.",
     ),
     string1(
+        Id::Decr,
+        D(counters::increment_by),
         "decr",
         2,
         W.union(M).union(F),
@@ -1081,6 +1223,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
     ),
     string1(
+        Id::Decrby,
+        D(counters::increment_by),
         "decrby",
         3,
         W.union(M).union(F),
@@ -1088,6 +1232,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
     ),
     string1(
+        Id::Get,
+        D(strings::get),
         "get",
         2,
         R.union(F),
@@ -1095,6 +1241,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the string value of a key.",
     ),
     string1(
+        Id::Getdel,
+        D(strings::getdel),
         "getdel",
         2,
         W.union(F),
@@ -1102,6 +1250,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the string value of a key after deleting the key.",
     ),
     string1(
+        Id::Getex,
+        D(strings::getex),
         "getex",
         -2,
         W.union(F),
@@ -1109,6 +1259,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the string value of a key after setting its expiration time.",
     ),
     keyed(
+        Id::Getrange,
+        D(strings::getrange),
         "getrange",
         4,
         R,
@@ -1119,6 +1271,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns a substring of the string stored at a key.",
     ),
     string1(
+        Id::Getset,
+        D(strings::getset),
         "getset",
         3,
         W.union(M).union(F),
@@ -1126,6 +1280,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the previous string value of a key after setting it to a new value.",
     ),
     keyed(
+        Id::Bitcount,
+        D(bitmap::bitcount),
         "bitcount",
         -2,
         R,
@@ -1136,6 +1292,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Counts the number of set bits (population counting) in a string.",
     ),
     keyed(
+        Id::Getbit,
+        D(bitmap::getbit),
         "getbit",
         3,
         R.union(F),
@@ -1146,6 +1304,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns a bit value by offset.",
     ),
     string1(
+        Id::Incr,
+        D(counters::increment_by),
         "incr",
         2,
         W.union(M).union(F),
@@ -1153,6 +1313,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
     ),
     string1(
+        Id::Incrby,
+        D(counters::increment_by),
         "incrby",
         3,
         W.union(M).union(F),
@@ -1160,6 +1322,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
     ),
     string1(
+        Id::Incrbyfloat,
+        D(counters::increment_float_by),
         "incrbyfloat",
         3,
         W.union(M).union(F),
@@ -1167,6 +1331,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
     ),
     keyed(
+        Id::Lcs,
+        D(strings::lcs),
         "lcs",
         -3,
         R,
@@ -1177,6 +1343,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Finds the longest common substring.",
     ),
     keyed(
+        Id::Mget,
+        D(strings::mget),
         "mget",
         -2,
         R.union(F),
@@ -1187,6 +1355,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Atomically returns the string values of one or more keys.",
     ),
     keyed(
+        Id::Mset,
+        D(strings::mset),
         "mset",
         -3,
         W.union(M),
@@ -1197,6 +1367,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Atomically creates or modifies the string values of one or more keys.",
     ),
     keyed(
+        Id::Msetnx,
+        D(strings::mset),
         "msetnx",
         -3,
         W.union(M),
@@ -1207,6 +1379,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Atomically modifies the string values of one or more keys only when all keys don't exist.",
     ),
     string1(
+        Id::Psetex,
+        D(strings::setex),
         "psetex",
         4,
         W.union(M),
@@ -1214,6 +1388,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
     ),
     string1(
+        Id::Set,
+        D(strings::set),
         "set",
         -3,
         W.union(M),
@@ -1221,6 +1397,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
     ),
     keyed(
+        Id::Setbit,
+        D(bitmap::setbit),
         "setbit",
         4,
         W.union(M),
@@ -1231,6 +1409,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
     ),
     string1(
+        Id::Setex,
+        D(strings::setex),
         "setex",
         4,
         W.union(M),
@@ -1238,6 +1418,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
     ),
     string1(
+        Id::Setnx,
+        D(strings::setnx),
         "setnx",
         3,
         W.union(M).union(F),
@@ -1245,6 +1427,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Set the string value of a key only when the key doesn't exist.",
     ),
     string1(
+        Id::Setrange,
+        D(strings::setrange),
         "setrange",
         4,
         W.union(M),
@@ -1252,6 +1436,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
     ),
     string1(
+        Id::Strlen,
+        D(strings::strlen),
         "strlen",
         2,
         R.union(F),
@@ -1259,6 +1445,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the length of a string value.",
     ),
     keyed(
+        Id::Substr,
+        D(strings::getrange),
         "substr",
         4,
         R,
@@ -1270,9 +1458,11 @@ static COMMANDS: &[CommandSpec] = &[
     ),
     // Keyspace.
     keyed(
+        Id::Copy,
+        D(keyspace::copy),
         "copy",
         -3,
-        W.union(M),
+        W.union(M).union(CommandFlags::ALL_DATABASES),
         (1, 2, 1),
         "generic",
         "6.2.0",
@@ -1280,6 +1470,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Copies the value of a key to a new key.",
     ),
     keyed(
+        Id::Del,
+        D(keyspace::del),
         "del",
         -2,
         W,
@@ -1290,6 +1482,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Deletes one or more keys.",
     ),
     keyed(
+        Id::Exists,
+        D(keyspace::exists),
         "exists",
         -2,
         R.union(F),
@@ -1300,6 +1494,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Determines whether one or more keys exist.",
     ),
     generic1(
+        Id::Expire,
+        D(expiry::expire),
         "expire",
         -3,
         W.union(F),
@@ -1307,6 +1503,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Sets the expiration time of a key in seconds.",
     ),
     generic1(
+        Id::Expireat,
+        D(expiry::expire),
         "expireat",
         -3,
         W.union(F),
@@ -1314,6 +1512,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Sets the expiration time of a key to a Unix timestamp.",
     ),
     generic1(
+        Id::Expiretime,
+        D(expiry::expiretime),
         "expiretime",
         2,
         R.union(F),
@@ -1321,6 +1521,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the expiration time of a key as a Unix timestamp.",
     ),
     spec(
+        Id::Keys,
+        D(keyspace::keys),
         "keys",
         2,
         R,
@@ -1328,18 +1530,21 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(N) with N being the number of keys in the database",
         "Returns all key names that match a pattern.",
-        B,
     ),
     generic1(
+        Id::Move,
+        D(keyspace::move_key),
         "move",
         3,
-        W.union(F),
+        W.union(F).union(CommandFlags::ALL_DATABASES),
         "1.0.0",
         "Moves a key to another database.",
     ),
     CommandSpec {
         group: "generic",
         ..container(
+            Id::Object,
+            Handler::Container,
             "object",
             "2.2.3",
             "A container for object introspection commands.",
@@ -1347,6 +1552,8 @@ static COMMANDS: &[CommandSpec] = &[
         )
     },
     generic1(
+        Id::Persist,
+        D(expiry::persist),
         "persist",
         2,
         W.union(F),
@@ -1354,6 +1561,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Removes the expiration time of a key.",
     ),
     generic1(
+        Id::Pexpire,
+        D(expiry::expire),
         "pexpire",
         -3,
         W.union(F),
@@ -1361,6 +1570,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Sets the expiration time of a key in milliseconds.",
     ),
     generic1(
+        Id::Pexpireat,
+        D(expiry::expire),
         "pexpireat",
         -3,
         W.union(F),
@@ -1368,6 +1579,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Sets the expiration time of a key to a Unix milliseconds timestamp.",
     ),
     generic1(
+        Id::Pexpiretime,
+        D(expiry::expiretime),
         "pexpiretime",
         2,
         R.union(F),
@@ -1375,6 +1588,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the expiration time of a key as a Unix milliseconds timestamp.",
     ),
     generic1(
+        Id::Pttl,
+        D(expiry::ttl),
         "pttl",
         2,
         R.union(F),
@@ -1382,6 +1597,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the expiration time in milliseconds of a key.",
     ),
     spec(
+        Id::Randomkey,
+        D(keyspace::randomkey),
         "randomkey",
         1,
         R,
@@ -1389,9 +1606,10 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Returns a random key name from the database.",
-        B,
     ),
     keyed(
+        Id::Rename,
+        D(keyspace::rename),
         "rename",
         3,
         W,
@@ -1402,6 +1620,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Renames a key and overwrites the destination.",
     ),
     keyed(
+        Id::Renamenx,
+        D(keyspace::rename),
         "renamenx",
         3,
         W.union(F),
@@ -1412,6 +1632,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Renames a key only when the target key name doesn't exist.",
     ),
     spec(
+        Id::Scan,
+        D(keyspace::scan),
         "scan",
         -2,
         R,
@@ -1419,9 +1641,10 @@ static COMMANDS: &[CommandSpec] = &[
         "2.8.0",
         "O(1) for every call. O(N) for a complete iteration.",
         "Iterates over the key names in the database.",
-        B,
     ),
     keyed(
+        Id::Touch,
+        D(keyspace::exists),
         "touch",
         -2,
         R.union(F),
@@ -1432,6 +1655,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
     ),
     generic1(
+        Id::Ttl,
+        D(expiry::ttl),
         "ttl",
         2,
         R.union(F),
@@ -1439,6 +1664,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Returns the expiration time in seconds of a key.",
     ),
     generic1(
+        Id::Type,
+        D(keyspace::type_of),
         "type",
         2,
         R.union(F),
@@ -1446,6 +1673,8 @@ static COMMANDS: &[CommandSpec] = &[
         "Determines the type of value stored at a key.",
     ),
     keyed(
+        Id::Unlink,
+        D(keyspace::del),
         "unlink",
         -2,
         W.union(F),
@@ -1457,6 +1686,8 @@ static COMMANDS: &[CommandSpec] = &[
     ),
     // WAIT: keel has no replicas; it answers at once that none acknowledged.
     spec(
+        Id::Wait,
+        C(connection::wait),
         "wait",
         3,
         CommandFlags::empty(),
@@ -1464,7 +1695,6 @@ static COMMANDS: &[CommandSpec] = &[
         "3.0.0",
         "O(1)",
         "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
-        C,
     ),
 ];
 
@@ -1660,9 +1890,7 @@ mod tests {
     #[test]
     fn full_names_find_subcommands() {
         assert_eq!(
-            lookup_full_name(b"CLIENT|list")
-                .map(CommandSpec::full_name)
-                .as_deref(),
+            lookup_full_name(b"CLIENT|list").map(CommandSpec::full_name),
             Some("client|list")
         );
         assert_eq!(lookup_full_name(b"get").map(|spec| spec.name), Some("get"));
@@ -1683,5 +1911,47 @@ mod tests {
         assert!(
             matches!(&subcommands[9], Reply::Array(list) if list.len() == CLIENT_SUBCOMMANDS.len())
         );
+    }
+
+    #[test]
+    fn every_command_reaches_exactly_one_handler() {
+        let mut rows = [0usize; CommandId::COUNT];
+        for spec in commands() {
+            assert!(
+                std::ptr::eq(
+                    lookup(spec.name.as_bytes().to_ascii_uppercase().as_slice()).unwrap(),
+                    spec
+                ),
+                "{} is found by its name in any case",
+                spec.name
+            );
+            for entry in std::iter::once(spec).chain(spec.subcommands) {
+                rows[entry.id.index()] += 1;
+                assert!(std::ptr::eq(spec_of(entry.id), entry));
+                assert!(
+                    std::ptr::eq(
+                        lookup_full_name(entry.full_name().as_bytes()).unwrap(),
+                        entry
+                    ),
+                    "{} is found by its full name",
+                    entry.full_name()
+                );
+                let is_container = matches!(entry.handler, Handler::Container);
+                assert_eq!(
+                    is_container,
+                    !entry.subcommands.is_empty() && entry.id != CommandId::Command,
+                    "{}: a container has subcommands and no handler of its own",
+                    entry.full_name()
+                );
+            }
+        }
+        for id in CommandId::ALL {
+            assert_eq!(
+                rows[id.index()],
+                1,
+                "{} has exactly one row",
+                id.full_name()
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::reply::Reply;
+use crate::resp::Reply;
 
 /// Longest DEBUG SLEEP honoured, so a typo cannot stall a loop for days.
 pub const DEBUG_SLEEP_MAX: Duration = Duration::from_secs(3600);

@@ -1,7 +1,7 @@
 //! The harness of the `resp_parser` fuzz target, here so that the normal
 //! tests replay its corpus through the same code.
 
-use crate::protocol::{Command, Limits, Parsed, RequestParser};
+use super::parser::{Command, Limits, Parsed, RequestParser};
 
 /// Limits small enough that a fuzzer reaches every one of them.
 pub fn fuzz_limits() -> Limits {

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use crate::error::{Error, Result};
+use super::error::{ProtocolError as Error, Result};
 
 /// Splits `line` (without its line ending) into arguments.
 ///

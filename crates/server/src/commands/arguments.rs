@@ -10,9 +10,9 @@
 
 use bytes::Bytes;
 
-use crate::glob::GlobPattern;
-use crate::number::{format_human_double, parse_integer};
-use crate::reply::Reply;
+use crate::commands::glob::GlobPattern;
+use crate::resp::Reply;
+use crate::resp::{format_human_double, parse_integer};
 
 /// Redis's reply to an argument that must be an integer.
 pub const NOT_AN_INTEGER_TEXT: &str = "ERR value is not an integer or out of range";
@@ -177,7 +177,7 @@ fn deadline(
 ///
 /// ```
 /// use bytes::Bytes;
-/// use keel_server::command_arguments::{Expiry, SetCondition, parse_set};
+/// use keel_server::commands::arguments::{Expiry, SetCondition, parse_set};
 /// let arguments: Vec<Bytes> = ["SET", "k", "v", "nx", "PX", "1500"].map(Bytes::from).to_vec();
 /// let set = parse_set(&arguments, 1_000).unwrap();
 /// assert_eq!((set.condition, set.expiry), (SetCondition::IfAbsent, Expiry::At(2_500)));

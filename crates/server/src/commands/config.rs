@@ -11,7 +11,11 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::server::lock;
+use bytes::Bytes;
+
+use super::glob::GlobPattern;
+use crate::resp::Reply;
+use crate::state::{Shared, lock};
 
 /// What values a parameter takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -366,7 +370,7 @@ impl Parameter {
                 _ => Err("argument must be 'yes' or 'no'".to_owned()),
             },
             ParameterKind::Integer { min, max } => {
-                let integer = crate::number::parse_integer(value.as_bytes())
+                let integer = crate::resp::parse_integer(value.as_bytes())
                     .ok_or_else(|| "argument couldn't be parsed into an integer".to_owned())?;
                 if !(min..=max).contains(&integer) {
                     return Err(format!(
@@ -430,6 +434,134 @@ impl ConfigTable {
         }
         settings
     }
+}
+
+/// The server's own settings, fixed at start.
+const SERVER_SETTINGS: [&str; 9] = [
+    "bind",
+    "port",
+    "maxclients",
+    "requirepass",
+    "databases",
+    "proto-max-bulk-len",
+    "client-query-buffer-limit",
+    "io-threads",
+    "server-cpulist",
+];
+
+/// CONFIG SET name value [name value …]: every pair checked first, then
+/// all applied, as Redis does. The backend's settings first, then the
+/// kept Redis parameters; the server's own are fixed at start.
+pub(crate) fn set_reply(shared: &Shared, pairs: &[Bytes]) -> Reply {
+    if !pairs.len().is_multiple_of(2) {
+        return Reply::error("ERR wrong number of arguments for 'config|set' command");
+    }
+    let failed = |name: &str, reason: &str| {
+        Reply::error(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+        ))
+    };
+    let mut seen: Vec<String> = Vec::new();
+    let mut backend_changes = Vec::new();
+    let mut table_changes = Vec::new();
+    for pair in pairs.chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        let canonical = lookup(&name).map_or(name.clone(), |parameter| parameter.name.to_owned());
+        if seen.contains(&canonical) {
+            return failed(&name, "duplicate parameter");
+        }
+        seen.push(canonical);
+        if SERVER_SETTINGS.contains(&name.as_str()) {
+            return failed(
+                &name,
+                &format!("keel sets it only at start (`keel serve --{name}`)"),
+            );
+        }
+        match shared.backend.set_setting(&name, &value, false) {
+            Some(Err(reason)) => return failed(&name, &reason),
+            Some(Ok(())) => {
+                backend_changes.push((name, value));
+                continue;
+            }
+            None => {}
+        }
+        let Some(parameter) = lookup(&name) else {
+            return Reply::error(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        match parameter.check(&value) {
+            Ok(value) => table_changes.push((parameter, value)),
+            Err(reason) => return failed(&name, &reason),
+        }
+    }
+    for (name, value) in backend_changes {
+        // Checked above: applying cannot fail.
+        let _ = shared.backend.set_setting(&name, &value, true);
+    }
+    shared.config.set(table_changes);
+    Reply::ok()
+}
+
+/// The server's own settings with their values.
+fn server_settings(shared: &Shared) -> Vec<(String, String)> {
+    let options = &shared.options;
+    let address = shared.local_address;
+    let cpus = options
+        .cpu_list
+        .as_ref()
+        .map(|cpus| {
+            cpus.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let values = [
+        address.ip().to_string(),
+        address.port().to_string(),
+        options.max_clients.to_string(),
+        options.require_password.clone().unwrap_or_default(),
+        options.databases.to_string(),
+        options.limits.bulk_bytes_max.to_string(),
+        options.limits.query_buffer_bytes_max.to_string(),
+        options.io_threads.to_string(),
+        cpus,
+    ];
+    SERVER_SETTINGS
+        .iter()
+        .map(|name| (*name).to_owned())
+        .zip(values)
+        .collect()
+}
+
+/// CONFIG GET: every setting whose name matches one of the patterns
+/// (case-insensitive globs), once, in the server's, the backend's, then
+/// the kept parameters' order.
+pub(crate) fn get_reply(shared: &Shared, patterns: &[Bytes]) -> Reply {
+    let mut settings = server_settings(shared);
+    settings.extend(shared.backend.settings());
+    for (name, value) in shared.config.all() {
+        if !settings.iter().any(|(known, _)| *known == name) {
+            settings.push((name, value));
+        }
+    }
+    let patterns: Vec<GlobPattern> = patterns
+        .iter()
+        .map(|pattern| GlobPattern::new(pattern, true))
+        .collect();
+    Reply::Map(
+        settings
+            .into_iter()
+            .filter(|(name, _)| {
+                patterns
+                    .iter()
+                    .any(|pattern| pattern.matches(name.as_bytes()))
+            })
+            .map(|(name, value)| (Reply::bulk(name), Reply::bulk(value)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

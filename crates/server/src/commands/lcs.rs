@@ -38,7 +38,7 @@ pub fn table_bytes(a: usize, b: usize) -> Option<usize> {
 /// bytes (0: all). `with_text` false skips building the text (LEN).
 ///
 /// ```
-/// let lcs = keel_server::lcs::longest_common_subsequence(b"ohmytext", b"mynewtext", 0, true);
+/// let lcs = keel_server::commands::lcs::longest_common_subsequence(b"ohmytext", b"mynewtext", 0, true);
 /// assert_eq!(lcs.text, b"mytext");
 /// assert_eq!(lcs.matches[0].first, (4, 7));
 /// ```

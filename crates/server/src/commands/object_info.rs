@@ -9,7 +9,7 @@
 //! into `raw` whatever its length; keel does not remember how a value was
 //! made and reports it by its bytes (docs/ARCHITECTURE.md, keel-server).
 
-use crate::number::parse_integer;
+use crate::resp::parse_integer;
 
 /// Longest string Redis stores as `embstr` (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 pub const EMBSTR_BYTES_MAX: usize = 44;

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use crate::number::{format_double, push_decimal, push_unsigned_decimal};
+use super::number::{format_double, push_decimal, push_unsigned_decimal};
 
 /// The protocol version of a connection: RESP2 until `HELLO 3`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@
 //! connections, as one Redis event loop does. So that they share commits
 //! (and fsyncs), the pipelined data commands that every ready connection
 //! of one epoll wait sent are gathered and run as one group
-//! ([`Backend::execute_batch`]), as Redis makes one fsync per event-loop
+//! ([`Backend::execute_batch`](crate::Backend::execute_batch)), as Redis makes one fsync per event-loop
 //! turn; each is still atomic, the group a serial order of them.
 
 use std::collections::HashMap;
@@ -24,15 +24,15 @@ use std::thread::JoinHandle;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use crate::backend::Backend;
-use crate::connection::{After, Connection, Progress};
+use crate::commands::client::After;
 use crate::error::{Error, Result};
-use crate::server::{ClientEntry, Shared, lock};
+use crate::net::connection::{Connection, Progress};
+use crate::state::{ClientEntry, Shared, lock};
 
 /// Ready events taken from epoll per wait.
 pub const EVENTS_PER_WAIT: usize = 256;
 
-/// Most commands of one group run by [`Backend::execute_batch`] (whole
+/// Most commands of one group run by [`Backend::execute_batch`](crate::Backend::execute_batch) (whole
 /// connections' pipelines are added until it is reached).
 pub const BATCH_COMMANDS_MAX: usize = 1024;
 
@@ -67,8 +67,8 @@ fn os_error(operation: &'static str) -> impl FnOnce(nix::Error) -> Error {
 impl Workers {
     /// Starts `count` workers (at least one) serving connections of
     /// `shared`; each runs `on_start` first (core pinning).
-    pub(crate) fn start<B: Backend>(
-        shared: &Arc<Shared<B>>,
+    pub(crate) fn start(
+        shared: &Arc<Shared>,
         count: usize,
         on_start: &Arc<dyn Fn(usize) + Send + Sync>,
     ) -> Result<Workers> {
@@ -147,21 +147,21 @@ impl Workers {
 }
 
 /// A connection registered with a worker.
-struct Served<B: Backend> {
+struct Served {
     stream: TcpStream,
-    connection: Connection<B>,
+    connection: Connection,
     /// Waiting for the socket to take the rest of the output (EPOLLOUT),
     /// not reading meanwhile.
     writing: bool,
 }
 
-struct Worker<B: Backend> {
-    shared: Arc<Shared<B>>,
+struct Worker {
+    shared: Arc<Shared>,
     epoll: Epoll,
     wake: Arc<EventFd>,
     inbox: Arc<Mutex<Vec<Handoff>>>,
     stopping: Arc<AtomicBool>,
-    connections: HashMap<u64, Served<B>>,
+    connections: HashMap<u64, Served>,
 }
 
 /// What a connection needs after an event.
@@ -178,7 +178,7 @@ fn interest(next: &Next) -> EpollFlags {
     }
 }
 
-impl<B: Backend> Worker<B> {
+impl Worker {
     fn run(mut self) {
         let mut events = vec![EpollEvent::empty(); EVENTS_PER_WAIT];
         let mut gathered: Vec<u64> = Vec::new();
@@ -376,7 +376,7 @@ impl<B: Backend> Worker<B> {
 
 /// Goes on writing the output of a connection the socket could not take
 /// at once; once it has, runs the requests that remain.
-fn resume_writing<B: Backend>(served: &mut Served<B>, flags: EpollFlags) -> Next {
+fn resume_writing(served: &mut Served, flags: EpollFlags) -> Next {
     if flags.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
         return Next::Close;
     }
@@ -394,7 +394,7 @@ fn resume_writing<B: Backend>(served: &mut Served<B>, flags: EpollFlags) -> Next
 
 /// Runs the buffered requests and writes their replies until the input
 /// holds no complete request or the socket is full.
-fn pump<B: Backend>(served: &mut Served<B>) -> Next {
+fn pump(served: &mut Served) -> Next {
     loop {
         let progress = served.connection.process();
         if served.connection.after() == After::CloseSilently {
@@ -417,7 +417,7 @@ fn pump<B: Backend>(served: &mut Served<B>) -> Next {
 }
 
 /// Writes as much output as the socket takes: `Ok(true)` when all of it.
-fn flush<B: Backend>(served: &mut Served<B>) -> std::io::Result<bool> {
+fn flush(served: &mut Served) -> std::io::Result<bool> {
     while !served.connection.output().is_empty() {
         match served.stream.write(served.connection.output()) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),

@@ -1,0 +1,251 @@
+//! Point reads: optimistic lock coupling from the root, shared latches
+//! coupled top-down after [`OPTIMISTIC_DESCENTS_MAX`] restarts, and the
+//! overflow chains a leaf refers to.
+
+use keel_pager::{OptimisticGuard, PageId, Restart};
+
+use crate::error::{Error, Result};
+use crate::node::{self, Header, Kind, ValueAt};
+use crate::overflow::{self, ChainFault};
+use crate::stats::Counters;
+use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, PATH_DEPTH_MAX, chain_error, corrupt};
+
+/// Where a point read puts the value: a `Vec` (returned to the caller)
+/// or a buffer on the stack (visited in place).
+pub(crate) trait ValueBuffer {
+    /// The buffer, `len` bytes long, for the value to be copied into.
+    fn sized(&mut self, len: usize) -> &mut [u8];
+    /// The vector an overflow chain is read into: the buffer itself, or a
+    /// scratch vector that [`ValueBuffer::take_chain`] then copies in.
+    fn chain_target(&mut self) -> &mut Vec<u8>;
+    /// Moves a chain read into [`ValueBuffer::chain_target`] into place.
+    fn take_chain(&mut self);
+}
+
+impl ValueBuffer for Vec<u8> {
+    fn sized(&mut self, len: usize) -> &mut [u8] {
+        self.clear();
+        self.resize(len, 0);
+        self
+    }
+    fn chain_target(&mut self) -> &mut Vec<u8> {
+        self.clear();
+        self
+    }
+    fn take_chain(&mut self) {}
+}
+
+/// A buffer on the stack for values up to `N` bytes (a value read from a
+/// page to be visited in place), with a vector for longer ones.
+pub(crate) struct StackBuffer<const N: usize> {
+    inline: [u8; N],
+    len: usize,
+    spilled: Vec<u8>,
+}
+
+impl<const N: usize> StackBuffer<N> {
+    pub(crate) fn new() -> Self {
+        StackBuffer {
+            inline: [0; N],
+            len: 0,
+            spilled: Vec::new(),
+        }
+    }
+
+    /// The value read.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        if self.len <= N {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
+impl<const N: usize> ValueBuffer for StackBuffer<N> {
+    fn sized(&mut self, len: usize) -> &mut [u8] {
+        self.len = len;
+        if len <= N {
+            &mut self.inline[..len]
+        } else {
+            self.spilled.sized(len)
+        }
+    }
+    fn chain_target(&mut self) -> &mut Vec<u8> {
+        self.spilled.clear();
+        &mut self.spilled
+    }
+    fn take_chain(&mut self) {
+        self.len = self.spilled.len();
+        if self.len <= N {
+            self.inline[..self.len].copy_from_slice(&self.spilled);
+        }
+    }
+}
+
+/// Values up to this size are visited in place from a copy on the stack.
+const VISIT_STACK_BYTES: usize = 1024;
+
+impl BTree {
+    /// The value of `key`, if present.
+    ///
+    /// # Errors
+    /// Pager errors (I/O, checksums) and [`Error::Corrupt`].
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut value = Vec::new();
+        Ok(self.read_value(key, &mut value)?.then_some(value))
+    }
+
+    /// Calls `visit` with the value of `key` (or `None`) and returns what
+    /// it returns. A value of up to 1 KiB is copied onto the stack (a page
+    /// may change under an optimistic reader, so the value is copied and
+    /// validated before `visit` sees it): no allocation.
+    ///
+    /// # Errors
+    /// As [`BTree::get`].
+    pub fn get_with<T>(&self, key: &[u8], visit: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
+        let mut value = StackBuffer::<VISIT_STACK_BYTES>::new();
+        let found = self.read_value(key, &mut value)?;
+        Ok(visit(found.then(|| value.as_slice())))
+    }
+
+    /// Reads the value of `key` into `out`; whether it is present.
+    fn read_value(&self, key: &[u8], out: &mut impl ValueBuffer) -> Result<bool> {
+        for _ in 0..OPTIMISTIC_DESCENTS_MAX {
+            match self.get_optimistic(key, out) {
+                Ok(found) => return Ok(found),
+                Err(Fault::Restart) => Counters::add(&self.counters.restarts),
+                Err(Fault::Error(error)) => return Err(error),
+            }
+        }
+        Counters::add(&self.counters.latched_reads);
+        self.get_latched(key, out)
+    }
+
+    fn get_optimistic(&self, key: &[u8], out: &mut impl ValueBuffer) -> Result<bool, Fault> {
+        let leaf =
+            self.descend_optimistic(|view| node::child_for(view, key).map(|(_, child)| child))?;
+        let found = leaf.read(|view| {
+            if node::kind(view)? != Some(Kind::Leaf) {
+                return Err(Restart);
+            }
+            let count = node::count(view)?;
+            let Ok(index) = node::search(view, true, count, key)? else {
+                return Ok(None);
+            };
+            Ok(Some(match node::value_at(view, index)? {
+                ValueAt::Inline { offset, len } => {
+                    if len > view.len() {
+                        return Err(Restart);
+                    }
+                    view.copy_to(offset, out.sized(len))?;
+                    None
+                }
+                ValueAt::Overflow { first, len } => Some((first, len)),
+            }))
+        })?;
+        match found {
+            None => Ok(false),
+            Some(None) => Ok(true),
+            Some(Some((first, len))) => {
+                self.read_chain(&leaf, first, len, out.chain_target())?;
+                out.take_chain();
+                Ok(true)
+            }
+        }
+    }
+
+    /// Reads an overflow chain referred to by `leaf`, validating the leaf
+    /// afterwards: a broken chain is a restart if the leaf changed, and
+    /// corruption if it did not.
+    pub(crate) fn read_chain(
+        &self,
+        leaf: &OptimisticGuard<'_>,
+        first: PageId,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        // Pinned, so that reading the chain cannot evict the leaf and make
+        // its validation fail for no change.
+        let pin = match self.pager.pin(leaf.page_id()) {
+            Ok(pin) => pin,
+            Err(error) => {
+                leaf.validate()?;
+                return Err(error.into());
+            }
+        };
+        let result = overflow::read(&self.pager, first, len, out);
+        leaf.validate()?;
+        drop(pin);
+        match result {
+            Ok(()) => Ok(()),
+            Err(ChainFault::Broken(page, problem)) => Err(Error::Corrupt { page, problem }.into()),
+            Err(ChainFault::Pager(error)) => Err(error.into()),
+        }
+    }
+
+    /// Descends from the root to a leaf by optimistic lock coupling:
+    /// `choose` picks the child of each inner page. Returns the leaf's
+    /// guard; every page above it was validated after its child was found.
+    pub(crate) fn descend_optimistic(
+        &self,
+        mut choose: impl FnMut(&keel_pager::PageView<'_>) -> Result<PageId, Restart>,
+    ) -> Result<OptimisticGuard<'_>, Fault> {
+        let mut guard = self.pager.optimistic(self.root)?;
+        for _ in 0..PATH_DEPTH_MAX {
+            let child = guard.read(|view| match node::kind(view)? {
+                Some(Kind::Leaf) => Ok(None),
+                Some(Kind::Inner) => choose(view).map(Some),
+                _ => Err(Restart),
+            })?;
+            let Some(child) = child else {
+                return Ok(guard);
+            };
+            let next = match self.pager.optimistic(child) {
+                Ok(next) => next,
+                Err(error) => {
+                    // A stale child id (freed meanwhile) is a restart.
+                    guard.validate()?;
+                    return Err(error.into());
+                }
+            };
+            guard.validate()?;
+            guard = next;
+        }
+        Err(corrupt(self.root, "tree deeper than any valid tree").into())
+    }
+
+    /// `read_value` with shared latches coupled top-down: the reader's way
+    /// out when optimistic descents keep restarting.
+    fn get_latched(&self, key: &[u8], out: &mut impl ValueBuffer) -> Result<bool> {
+        let mut guard = self.pager.shared(self.root)?;
+        for _ in 0..PATH_DEPTH_MAX {
+            let page = guard.page_id();
+            let header =
+                Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
+            if header.is_leaf() {
+                let found = node::search(&*guard, true, header.count, key)
+                    .map_err(|Restart| corrupt(page, "bad cell"))?;
+                let Ok(index) = found else {
+                    return Ok(false);
+                };
+                match node::value_at(&*guard, index).map_err(|Restart| corrupt(page, "bad cell"))? {
+                    ValueAt::Inline { offset, len } => {
+                        out.sized(len).copy_from_slice(&guard[offset..offset + len]);
+                    }
+                    ValueAt::Overflow { first, len } => {
+                        // The shared latch on the leaf keeps the chain alive.
+                        overflow::read(&self.pager, first, len, out.chain_target())
+                            .map_err(chain_error)?;
+                        out.take_chain();
+                    }
+                }
+                return Ok(true);
+            }
+            let (_, child) =
+                node::child_for(&*guard, key).map_err(|Restart| corrupt(page, "bad cell"))?;
+            guard = self.pager.shared(child)?;
+        }
+        Err(corrupt(self.root, "tree deeper than any valid tree"))
+    }
+}

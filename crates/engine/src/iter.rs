@@ -1,0 +1,76 @@
+//! The iterators of a transaction's scans: [`Iter`] over entries and
+//! [`Keys`] over keys, both double-ended.
+
+use bytes::{Buf, Bytes};
+
+use crate::error::{Error, Result};
+use crate::log::KEYSPACE_PREFIX_BYTES;
+
+/// The entries of a range, `(key, value)`, keys without their keyspace,
+/// ascending from the front and descending from the back (`.rev()`).
+///
+/// Keys and values are `Bytes` views of the page the scan copied them
+/// from (or of the transaction's or a recent commit's buffer): no copy and
+/// no allocation per entry. Keeping one keeps that page copy (one page)
+/// alive; copy what you keep for long (`Bytes::copy_from_slice`, `to_vec`).
+pub struct Iter<'a> {
+    inner: Option<keel_mvcc::Range<'a>>,
+}
+
+impl<'a> Iter<'a> {
+    pub(crate) fn new(inner: Option<keel_mvcc::Range<'a>>) -> Iter<'a> {
+        Iter { inner }
+    }
+
+    /// Only the keys.
+    pub fn keys(self) -> Keys<'a> {
+        Keys { entries: self }
+    }
+}
+
+impl std::fmt::Debug for Iter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
+
+fn user_entry(item: keel_mvcc::Result<(Bytes, Bytes)>) -> Result<(Bytes, Bytes)> {
+    let (mut key, value) = item.map_err(Error::from)?;
+    key.advance(KEYSPACE_PREFIX_BYTES);
+    Ok((key, value))
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Result<(Bytes, Bytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(user_entry(self.inner.as_mut()?.next()?))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        Some(user_entry(self.inner.as_mut()?.next_back()?))
+    }
+}
+
+/// The keys of a range, without their keyspace, in either direction
+/// ([`Iter::keys`], [`crate::Transaction::keys`]).
+#[derive(Debug)]
+pub struct Keys<'a> {
+    entries: Iter<'a>,
+}
+
+impl Iterator for Keys<'_> {
+    type Item = Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.entries.next()?.map(|(key, _)| key))
+    }
+}
+
+impl DoubleEndedIterator for Keys<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        Some(self.entries.next_back()?.map(|(key, _)| key))
+    }
+}

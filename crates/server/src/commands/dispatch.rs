@@ -1,0 +1,136 @@
+//! One request's way to its handler, in the order of Redis's
+//! `processCommand`: unknown command or subcommand → wrong arity →
+//! NOAUTH → inside MULTI (refuse `no_multi` commands, queue the rest) →
+//! the table's handler. Dispatch is a table lookup; INFO commandstats
+//! counts every call by its [`CommandId`](super::CommandId).
+
+use std::time::Instant;
+
+use super::client::{Client, runs_inside_multi};
+use super::table::{self, CommandFlags, CommandSpec, Handler};
+use super::{Request, id::CommandId};
+use crate::resp::{Command, Reply};
+
+/// Redis's reply to a command before AUTH when a password is required.
+pub const NOAUTH_TEXT: &str = "NOAUTH Authentication required.";
+
+impl Client {
+    /// Runs or queues one request; `None` when nothing is to be sent.
+    pub(crate) fn dispatch(&mut self, command: Command) -> Option<Reply> {
+        let spec = match table::resolve(&command) {
+            Ok(spec) => spec,
+            Err(reply) => {
+                let named = table::named_spec(&command).map(|spec| spec.id);
+                return Some(self.reject(named, reply));
+            }
+        };
+        if !self.authenticated && !spec.has(CommandFlags::NO_AUTH) {
+            return Some(self.reject(Some(spec.id), Reply::error(NOAUTH_TEXT)));
+        }
+        if self.transaction.is_some() && !runs_inside_multi(spec.id) {
+            return Some(self.queue(spec, command));
+        }
+        self.run(spec, &command)
+    }
+
+    /// Queues a command of a MULTI block.
+    fn queue(&mut self, spec: &'static CommandSpec, command: Command) -> Reply {
+        if spec.has(CommandFlags::NO_MULTI) {
+            return self.reject(
+                Some(spec.id),
+                Reply::error("ERR Command not allowed inside a transaction"),
+            );
+        }
+        let limit_bytes = self.shared.options.limits.query_buffer_bytes_max;
+        let Some(transaction) = &mut self.transaction else {
+            return Reply::error("ERR MULTI is not open");
+        };
+        let bytes = argument_bytes(&command);
+        transaction.queued_bytes = transaction.queued_bytes.saturating_add(bytes);
+        if transaction.queued_bytes > limit_bytes {
+            // keel's own bound (Redis has none but maxmemory): a MULTI
+            // block holds no more than one query buffer's worth.
+            return self.reject(
+                Some(spec.id),
+                Reply::error("ERR MULTI block exceeds the client query buffer limit"),
+            );
+        }
+        transaction.commands.push((spec, command));
+        Reply::Simple("QUEUED".to_owned())
+    }
+
+    /// An error reply for a refused command, which also dooms an open
+    /// MULTI block (Redis's `flagTransaction`); counted as a rejected call.
+    pub(crate) fn reject(&mut self, id: Option<CommandId>, reply: Reply) -> Reply {
+        if let Some(transaction) = &mut self.transaction {
+            transaction.dirty = true;
+        }
+        self.shared.stats.rejected(id);
+        if let Reply::Error(text) = &reply {
+            self.shared.stats.error_reply(text);
+        }
+        reply
+    }
+
+    /// Runs one command through its handler, counted for INFO
+    /// commandstats and errorstats.
+    pub(crate) fn run(&mut self, spec: &'static CommandSpec, command: &Command) -> Option<Reply> {
+        self.note_command(spec);
+        let started = Instant::now();
+        let reply = match spec.handler {
+            Handler::Client(handler) => handler(self, command.arguments()),
+            Handler::Data(_) => Some(self.session.execute(&Request {
+                database: self.database,
+                spec,
+                command: command.clone(),
+            })),
+            Handler::Container => Some(table::wrong_arity(spec)),
+        };
+        // An EXEC that ran fails only as a whole (EXEC without MULTI,
+        // EXECABORT): its commands' errors are theirs, counted by `exec`.
+        let failed = match &reply {
+            Some(Reply::Error(text)) => {
+                self.shared.stats.error_reply(text);
+                true
+            }
+            _ => false,
+        };
+        let usec = elapsed_usec(started);
+        self.shared.stats.called(spec.id, usec, failed);
+        reply
+    }
+
+    /// Records `spec` as the connection's last command (CLIENT LIST).
+    pub(crate) fn note_command(&self, spec: &'static CommandSpec) {
+        let mut state = self.entry.state();
+        state.last_command = spec.full_name();
+        state.last_interaction = Instant::now();
+    }
+
+    /// The command's row if it may be held back and run with its
+    /// neighbours: a data command that needs no database exclusively or
+    /// every database, outside MULTI, from an authenticated client.
+    pub(crate) fn pipelinable(&self, command: &Command) -> Option<&'static CommandSpec> {
+        let spec = table::resolve(command).ok()?;
+        let pipelinable = self.authenticated
+            && self.transaction.is_none()
+            && matches!(spec.handler, Handler::Data(_))
+            && !spec.has(CommandFlags::EXCLUSIVE)
+            && !spec.has(CommandFlags::ALL_DATABASES);
+        pipelinable.then_some(spec)
+    }
+}
+
+/// Microseconds since `started`, for INFO commandstats.
+pub(crate) fn elapsed_usec(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The bytes of a request's arguments.
+pub(crate) fn argument_bytes(command: &Command) -> usize {
+    command
+        .arguments()
+        .iter()
+        .map(|argument| argument.len())
+        .sum()
+}

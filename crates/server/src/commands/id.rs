@@ -1,0 +1,443 @@
+//! [`CommandId`]: every command and subcommand keel knows, as a type.
+//!
+//! The table (`table.rs`) gives each its row; counters (INFO
+//! commandstats) are indexed by it; a handler that serves several
+//! commands (INCR and DECRBY, EXPIRE and PEXPIREAT) tells them apart by
+//! it, never by the name's text.
+
+/// One command or subcommand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u16)]
+pub enum CommandId {
+    /// `CLIENT|GETNAME`.
+    ClientGetname,
+    /// `CLIENT|HELP`.
+    ClientHelp,
+    /// `CLIENT|ID`.
+    ClientId,
+    /// `CLIENT|INFO`.
+    ClientInfo,
+    /// `CLIENT|LIST`.
+    ClientList,
+    /// `CLIENT|SETINFO`.
+    ClientSetinfo,
+    /// `CLIENT|SETNAME`.
+    ClientSetname,
+    /// `COMMAND|COUNT`.
+    CommandCount,
+    /// `COMMAND|DOCS`.
+    CommandDocs,
+    /// `COMMAND|HELP`.
+    CommandHelp,
+    /// `COMMAND|INFO`.
+    CommandInfo,
+    /// `COMMAND|LIST`.
+    CommandList,
+    /// `CONFIG|GET`.
+    ConfigGet,
+    /// `CONFIG|HELP`.
+    ConfigHelp,
+    /// `CONFIG|RESETSTAT`.
+    ConfigResetstat,
+    /// `CONFIG|SET`.
+    ConfigSet,
+    /// `OBJECT|ENCODING`.
+    ObjectEncoding,
+    /// `OBJECT|FREQ`.
+    ObjectFreq,
+    /// `OBJECT|HELP`.
+    ObjectHelp,
+    /// `OBJECT|IDLETIME`.
+    ObjectIdletime,
+    /// `OBJECT|REFCOUNT`.
+    ObjectRefcount,
+    /// `MEMORY|HELP`.
+    MemoryHelp,
+    /// `MEMORY|USAGE`.
+    MemoryUsage,
+    /// `FUNCTION|FLUSH`.
+    FunctionFlush,
+    /// `FUNCTION|HELP`.
+    FunctionHelp,
+    /// `FUNCTION|LIST`.
+    FunctionList,
+    /// `AUTH`.
+    Auth,
+    /// `CLIENT`.
+    Client,
+    /// `ECHO`.
+    Echo,
+    /// `HELLO`.
+    Hello,
+    /// `PING`.
+    Ping,
+    /// `QUIT`.
+    Quit,
+    /// `RESET`.
+    Reset,
+    /// `SELECT`.
+    Select,
+    /// `BGSAVE`.
+    Bgsave,
+    /// `COMMAND`.
+    Command,
+    /// `CONFIG`.
+    Config,
+    /// `FUNCTION`.
+    Function,
+    /// `DBSIZE`.
+    Dbsize,
+    /// `DEBUG`.
+    Debug,
+    /// `FLUSHALL`.
+    Flushall,
+    /// `FLUSHDB`.
+    Flushdb,
+    /// `INFO`.
+    Info,
+    /// `MEMORY`.
+    Memory,
+    /// `LASTSAVE`.
+    Lastsave,
+    /// `SAVE`.
+    Save,
+    /// `SHUTDOWN`.
+    Shutdown,
+    /// `SWAPDB`.
+    Swapdb,
+    /// `TIME`.
+    Time,
+    /// `DISCARD`.
+    Discard,
+    /// `EXEC`.
+    Exec,
+    /// `MULTI`.
+    Multi,
+    /// `UNWATCH`.
+    Unwatch,
+    /// `WATCH`.
+    Watch,
+    /// `APPEND`.
+    Append,
+    /// `DECR`.
+    Decr,
+    /// `DECRBY`.
+    Decrby,
+    /// `GET`.
+    Get,
+    /// `GETDEL`.
+    Getdel,
+    /// `GETEX`.
+    Getex,
+    /// `GETRANGE`.
+    Getrange,
+    /// `GETSET`.
+    Getset,
+    /// `BITCOUNT`.
+    Bitcount,
+    /// `GETBIT`.
+    Getbit,
+    /// `INCR`.
+    Incr,
+    /// `INCRBY`.
+    Incrby,
+    /// `INCRBYFLOAT`.
+    Incrbyfloat,
+    /// `LCS`.
+    Lcs,
+    /// `MGET`.
+    Mget,
+    /// `MSET`.
+    Mset,
+    /// `MSETNX`.
+    Msetnx,
+    /// `PSETEX`.
+    Psetex,
+    /// `SET`.
+    Set,
+    /// `SETBIT`.
+    Setbit,
+    /// `SETEX`.
+    Setex,
+    /// `SETNX`.
+    Setnx,
+    /// `SETRANGE`.
+    Setrange,
+    /// `STRLEN`.
+    Strlen,
+    /// `SUBSTR`.
+    Substr,
+    /// `COPY`.
+    Copy,
+    /// `DEL`.
+    Del,
+    /// `EXISTS`.
+    Exists,
+    /// `EXPIRE`.
+    Expire,
+    /// `EXPIREAT`.
+    Expireat,
+    /// `EXPIRETIME`.
+    Expiretime,
+    /// `KEYS`.
+    Keys,
+    /// `MOVE`.
+    Move,
+    /// `OBJECT`.
+    Object,
+    /// `PERSIST`.
+    Persist,
+    /// `PEXPIRE`.
+    Pexpire,
+    /// `PEXPIREAT`.
+    Pexpireat,
+    /// `PEXPIRETIME`.
+    Pexpiretime,
+    /// `PTTL`.
+    Pttl,
+    /// `RANDOMKEY`.
+    Randomkey,
+    /// `RENAME`.
+    Rename,
+    /// `RENAMENX`.
+    Renamenx,
+    /// `SCAN`.
+    Scan,
+    /// `TOUCH`.
+    Touch,
+    /// `TTL`.
+    Ttl,
+    /// `TYPE`.
+    Type,
+    /// `UNLINK`.
+    Unlink,
+    /// `WAIT`.
+    Wait,
+}
+
+impl CommandId {
+    /// How many there are.
+    pub const COUNT: usize = 102;
+
+    /// Every id, in declaration order.
+    pub const ALL: [CommandId; CommandId::COUNT] = [
+        CommandId::ClientGetname,
+        CommandId::ClientHelp,
+        CommandId::ClientId,
+        CommandId::ClientInfo,
+        CommandId::ClientList,
+        CommandId::ClientSetinfo,
+        CommandId::ClientSetname,
+        CommandId::CommandCount,
+        CommandId::CommandDocs,
+        CommandId::CommandHelp,
+        CommandId::CommandInfo,
+        CommandId::CommandList,
+        CommandId::ConfigGet,
+        CommandId::ConfigHelp,
+        CommandId::ConfigResetstat,
+        CommandId::ConfigSet,
+        CommandId::ObjectEncoding,
+        CommandId::ObjectFreq,
+        CommandId::ObjectHelp,
+        CommandId::ObjectIdletime,
+        CommandId::ObjectRefcount,
+        CommandId::MemoryHelp,
+        CommandId::MemoryUsage,
+        CommandId::FunctionFlush,
+        CommandId::FunctionHelp,
+        CommandId::FunctionList,
+        CommandId::Auth,
+        CommandId::Client,
+        CommandId::Echo,
+        CommandId::Hello,
+        CommandId::Ping,
+        CommandId::Quit,
+        CommandId::Reset,
+        CommandId::Select,
+        CommandId::Bgsave,
+        CommandId::Command,
+        CommandId::Config,
+        CommandId::Function,
+        CommandId::Dbsize,
+        CommandId::Debug,
+        CommandId::Flushall,
+        CommandId::Flushdb,
+        CommandId::Info,
+        CommandId::Memory,
+        CommandId::Lastsave,
+        CommandId::Save,
+        CommandId::Shutdown,
+        CommandId::Swapdb,
+        CommandId::Time,
+        CommandId::Discard,
+        CommandId::Exec,
+        CommandId::Multi,
+        CommandId::Unwatch,
+        CommandId::Watch,
+        CommandId::Append,
+        CommandId::Decr,
+        CommandId::Decrby,
+        CommandId::Get,
+        CommandId::Getdel,
+        CommandId::Getex,
+        CommandId::Getrange,
+        CommandId::Getset,
+        CommandId::Bitcount,
+        CommandId::Getbit,
+        CommandId::Incr,
+        CommandId::Incrby,
+        CommandId::Incrbyfloat,
+        CommandId::Lcs,
+        CommandId::Mget,
+        CommandId::Mset,
+        CommandId::Msetnx,
+        CommandId::Psetex,
+        CommandId::Set,
+        CommandId::Setbit,
+        CommandId::Setex,
+        CommandId::Setnx,
+        CommandId::Setrange,
+        CommandId::Strlen,
+        CommandId::Substr,
+        CommandId::Copy,
+        CommandId::Del,
+        CommandId::Exists,
+        CommandId::Expire,
+        CommandId::Expireat,
+        CommandId::Expiretime,
+        CommandId::Keys,
+        CommandId::Move,
+        CommandId::Object,
+        CommandId::Persist,
+        CommandId::Pexpire,
+        CommandId::Pexpireat,
+        CommandId::Pexpiretime,
+        CommandId::Pttl,
+        CommandId::Randomkey,
+        CommandId::Rename,
+        CommandId::Renamenx,
+        CommandId::Scan,
+        CommandId::Touch,
+        CommandId::Ttl,
+        CommandId::Type,
+        CommandId::Unlink,
+        CommandId::Wait,
+    ];
+
+    /// The full name as Redis reports it: `get`, `client|setname`.
+    pub const fn full_name(self) -> &'static str {
+        FULL_NAMES[self as usize]
+    }
+
+    /// The id's position in [`CommandId::ALL`] (for counters indexed by
+    /// command).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+const FULL_NAMES: [&str; CommandId::COUNT] = [
+    "client|getname",
+    "client|help",
+    "client|id",
+    "client|info",
+    "client|list",
+    "client|setinfo",
+    "client|setname",
+    "command|count",
+    "command|docs",
+    "command|help",
+    "command|info",
+    "command|list",
+    "config|get",
+    "config|help",
+    "config|resetstat",
+    "config|set",
+    "object|encoding",
+    "object|freq",
+    "object|help",
+    "object|idletime",
+    "object|refcount",
+    "memory|help",
+    "memory|usage",
+    "function|flush",
+    "function|help",
+    "function|list",
+    "auth",
+    "client",
+    "echo",
+    "hello",
+    "ping",
+    "quit",
+    "reset",
+    "select",
+    "bgsave",
+    "command",
+    "config",
+    "function",
+    "dbsize",
+    "debug",
+    "flushall",
+    "flushdb",
+    "info",
+    "memory",
+    "lastsave",
+    "save",
+    "shutdown",
+    "swapdb",
+    "time",
+    "discard",
+    "exec",
+    "multi",
+    "unwatch",
+    "watch",
+    "append",
+    "decr",
+    "decrby",
+    "get",
+    "getdel",
+    "getex",
+    "getrange",
+    "getset",
+    "bitcount",
+    "getbit",
+    "incr",
+    "incrby",
+    "incrbyfloat",
+    "lcs",
+    "mget",
+    "mset",
+    "msetnx",
+    "psetex",
+    "set",
+    "setbit",
+    "setex",
+    "setnx",
+    "setrange",
+    "strlen",
+    "substr",
+    "copy",
+    "del",
+    "exists",
+    "expire",
+    "expireat",
+    "expiretime",
+    "keys",
+    "move",
+    "object",
+    "persist",
+    "pexpire",
+    "pexpireat",
+    "pexpiretime",
+    "pttl",
+    "randomkey",
+    "rename",
+    "renamenx",
+    "scan",
+    "touch",
+    "ttl",
+    "type",
+    "unlink",
+    "wait",
+];

@@ -1,0 +1,355 @@
+//! The keyspace commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, RENAME,
+//! RENAMENX, KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL, RANDOMKEY, COPY,
+//! MOVE, SWAPDB, OBJECT and MEMORY USAGE.
+
+use bytes::Bytes;
+
+use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_scan};
+use super::glob::GlobPattern;
+use super::object_info::{Encoding, memory_usage};
+use super::scan::{scan_batch, scan_start_key};
+use super::{CommandId, DataCall, KEYS_BATCH_MAX, Outcome, count_reply};
+use crate::backend::DatabaseIndex;
+use crate::resp::{Reply, parse_integer};
+
+/// Keys RANDOMKEY reads to choose among them uniformly; a database with
+/// more picks a point between its first and last key and takes the next.
+pub const RANDOMKEY_UNIFORM_KEYS_MAX: usize = 1024;
+
+/// Keys SCAN reads from the store per batch.
+const SCAN_BATCH_KEYS: usize = 256;
+
+const OUT_OF_RANGE_TEXT: &str = "ERR DB index is out of range";
+const SAME_OBJECT_TEXT: &str = "ERR source and destination objects are the same";
+
+/// DEL key [key …], UNLINK key [key …].
+pub(crate) fn del(call: &mut DataCall<'_>) -> Outcome {
+    let mut deleted = 0;
+    for index in 1..call.arguments.len() {
+        let key = call.arguments[index].clone();
+        deleted += usize::from(call.delete(&key)?);
+    }
+    Ok(count_reply(deleted))
+}
+
+/// EXISTS key [key …], TOUCH key [key …] (keel keeps no access times).
+pub(crate) fn exists(call: &mut DataCall<'_>) -> Outcome {
+    let mut found = 0;
+    for index in 1..call.arguments.len() {
+        let key = call.arguments[index].clone();
+        found += usize::from(call.get(&key)?.is_some());
+    }
+    Ok(count_reply(found))
+}
+
+/// TYPE key: every key is a string.
+pub(crate) fn type_of(call: &mut DataCall<'_>) -> Outcome {
+    let key = call.key().clone();
+    let name = if call.get(&key)?.is_some() {
+        "string"
+    } else {
+        "none"
+    };
+    Ok(Reply::Simple(name.to_owned()))
+}
+
+/// RENAME key newkey, RENAMENX key newkey.
+pub(crate) fn rename(call: &mut DataCall<'_>) -> Outcome {
+    let only_if_new = call.id() == CommandId::Renamenx;
+    let (source, target) = (call.arguments[1].clone(), call.arguments[2].clone());
+    let Some(stored) = call.get(&source)? else {
+        return Ok(Reply::error("ERR no such key"));
+    };
+    let done = |renamed: bool| match (only_if_new, renamed) {
+        (true, renamed) => Reply::Integer(i64::from(renamed)),
+        (false, _) => Reply::ok(),
+    };
+    if source == target {
+        return Ok(done(false));
+    }
+    if only_if_new && call.get(&target)?.is_some() {
+        return Ok(Reply::Integer(0));
+    }
+    call.delete(&source)?;
+    call.put(&target, stored.value, stored.deadline_ms)?;
+    Ok(done(true))
+}
+
+/// KEYS pattern.
+pub(crate) fn keys(call: &mut DataCall<'_>) -> Outcome {
+    let pattern = GlobPattern::new(&call.arguments[1], false);
+    let mut matched = Vec::new();
+    let mut after: Option<Bytes> = None;
+    loop {
+        let batch = call
+            .store
+            .keys_after(call.database, after.as_deref(), KEYS_BATCH_MAX)?;
+        let done = batch.len() < KEYS_BATCH_MAX;
+        after = batch.last().cloned();
+        matched.extend(
+            batch
+                .into_iter()
+                .filter(|key| pattern.matches_everything() || pattern.matches(key))
+                .map(Reply::Bulk),
+        );
+        if done || after.is_none() {
+            return Ok(Reply::Array(matched));
+        }
+    }
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type], with the cursor
+/// of `scan.rs`.
+pub(crate) fn scan(call: &mut DataCall<'_>) -> Outcome {
+    let scan = parse_scan(call.arguments)?;
+    // Every key is a string.
+    let type_matches = scan
+        .type_name
+        .as_ref()
+        .is_none_or(|name| name.eq_ignore_ascii_case(b"string"));
+    let start = scan_start_key(scan.cursor);
+    let (store, database) = (&mut *call.store, call.database);
+    let mut pending: std::vec::IntoIter<Bytes> = Vec::new().into_iter();
+    let mut next: Option<Bytes> = None;
+    let mut exhausted = false;
+    let keys = std::iter::from_fn(|| {
+        if let Some(key) = pending.next() {
+            next = Some(key.clone());
+            return Some(Ok(key));
+        }
+        if exhausted {
+            return None;
+        }
+        let batch = match &next {
+            None => store.keys_from(database, &start, SCAN_BATCH_KEYS),
+            Some(last) => store.keys_after(database, Some(last), SCAN_BATCH_KEYS),
+        };
+        match batch {
+            Err(error) => Some(Err(error)),
+            Ok(batch) => {
+                exhausted = batch.len() < SCAN_BATCH_KEYS;
+                pending = batch.into_iter();
+                let key = pending.next()?;
+                next = Some(key.clone());
+                Some(Ok(key))
+            }
+        }
+    });
+    let batch = scan_batch(keys, scan.count, |key| {
+        type_matches
+            && scan
+                .pattern
+                .as_ref()
+                .is_none_or(|pattern| pattern.matches(key))
+    })?;
+    let mut cursor = Vec::with_capacity(20);
+    crate::resp::push_unsigned_decimal(&mut cursor, batch.next_cursor);
+    Ok(Reply::Array(vec![
+        Reply::Bulk(Bytes::from(cursor)),
+        Reply::Array(batch.keys.into_iter().map(Reply::Bulk).collect()),
+    ]))
+}
+
+/// DBSIZE.
+pub(crate) fn dbsize(call: &mut DataCall<'_>) -> Outcome {
+    let count = call.store.count(call.database)?;
+    Ok(Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX)))
+}
+
+/// FLUSHDB [ASYNC | SYNC], FLUSHALL [ASYNC | SYNC]: the store empties the
+/// databases in its transaction either way.
+pub(crate) fn flush(call: &mut DataCall<'_>) -> Outcome {
+    match &call.arguments[1..] {
+        [] => {}
+        [mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {}
+        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT)),
+    }
+    let scope = (call.id() == CommandId::Flushdb).then_some(call.database);
+    call.store.flush(scope)?;
+    Ok(Reply::ok())
+}
+
+/// A key's first 8 bytes, zero-padded, as a big-endian number.
+fn leading_u64(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let length = key.len().min(8);
+    bytes[..length].copy_from_slice(&key[..length]);
+    u64::from_be_bytes(bytes)
+}
+
+/// RANDOMKEY: uniform among up to [`RANDOMKEY_UNIFORM_KEYS_MAX`] keys;
+/// beyond, the key at or after a random point between the first and the
+/// last key's leading bytes.
+pub(crate) fn randomkey(call: &mut DataCall<'_>) -> Outcome {
+    let database = call.database;
+    let first = call
+        .store
+        .keys_after(database, None, RANDOMKEY_UNIFORM_KEYS_MAX + 1)?;
+    if first.is_empty() {
+        return Ok(Reply::NullBulk);
+    }
+    if first.len() <= RANDOMKEY_UNIFORM_KEYS_MAX {
+        let index = rand::random_range(0..first.len());
+        return Ok(Reply::Bulk(first[index].clone()));
+    }
+    let last = call
+        .store
+        .last_key(database)?
+        .unwrap_or_else(|| first[first.len() - 1].clone());
+    let low = leading_u64(&first[0]);
+    let high = leading_u64(&last).max(low);
+    let point = rand::random_range(low..=high).to_be_bytes();
+    let picked = call.store.keys_from(database, &point, 1)?;
+    Ok(Reply::Bulk(
+        picked
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| first[0].clone()),
+    ))
+}
+
+/// An argument Redis reads as a C `int` (`getIntFromObjectOrReply`).
+fn int_argument(argument: &[u8]) -> Result<i32, Reply> {
+    let integer = integer_argument(argument)?;
+    i32::try_from(integer).map_err(|_| {
+        Reply::error("ERR value is out of range, value must between -2147483648 and 2147483647")
+    })
+}
+
+/// The database index argument of COPY's DB and MOVE (`None`: out of
+/// range).
+fn database_argument(call: &DataCall<'_>, argument: &[u8]) -> Result<Option<DatabaseIndex>, Reply> {
+    let index = int_argument(argument)?;
+    Ok(DatabaseIndex::try_from(index)
+        .ok()
+        .filter(|&index| index < call.store.database_count()))
+}
+
+/// COPY's options: the target database (`None`: out of range) and
+/// REPLACE.
+fn parse_copy(call: &DataCall<'_>) -> Result<(Option<DatabaseIndex>, bool), Reply> {
+    let arguments = call.arguments;
+    let (mut target, mut replace) = (Some(call.database), false);
+    let mut index = 3;
+    while index < arguments.len() {
+        let option = &arguments[index];
+        if option.eq_ignore_ascii_case(b"REPLACE") {
+            replace = true;
+        } else if option.eq_ignore_ascii_case(b"DB") && index + 1 < arguments.len() {
+            target = database_argument(call, &arguments[index + 1])?;
+            index += 1;
+        } else {
+            return Err(Reply::error(SYNTAX_ERROR_TEXT));
+        }
+        index += 1;
+    }
+    Ok((target, replace))
+}
+
+/// COPY source destination [DB destination-db] [REPLACE].
+pub(crate) fn copy(call: &mut DataCall<'_>) -> Outcome {
+    let (source, destination) = (call.arguments[1].clone(), call.arguments[2].clone());
+    let (target, replace) = match parse_copy(call) {
+        Ok(parsed) => parsed,
+        Err(reply) => return Ok(reply),
+    };
+    if target == Some(call.database) && source == destination {
+        return Ok(Reply::error(SAME_OBJECT_TEXT));
+    }
+    let Some(target) = target else {
+        return Ok(Reply::error(OUT_OF_RANGE_TEXT));
+    };
+    let Some(stored) = call.get(&source)? else {
+        return Ok(Reply::Integer(0));
+    };
+    if !replace && call.store.get(target, &destination)?.is_some() {
+        return Ok(Reply::Integer(0));
+    }
+    call.store.put(target, &destination, stored)?;
+    Ok(Reply::Integer(1))
+}
+
+/// MOVE key db.
+pub(crate) fn move_key(call: &mut DataCall<'_>) -> Outcome {
+    let key = call.key().clone();
+    let Some(target) = database_argument(call, &call.arguments[2])? else {
+        return Ok(Reply::error(OUT_OF_RANGE_TEXT));
+    };
+    if target == call.database {
+        return Ok(Reply::error(SAME_OBJECT_TEXT));
+    }
+    let Some(stored) = call.get(&key)? else {
+        return Ok(Reply::Integer(0));
+    };
+    if call.store.get(target, &key)?.is_some() {
+        return Ok(Reply::Integer(0));
+    }
+    call.store.put(target, &key, stored)?;
+    call.delete(&key)?;
+    Ok(Reply::Integer(1))
+}
+
+/// SWAPDB index1 index2: the store swaps them at its commit.
+pub(crate) fn swapdb(call: &mut DataCall<'_>) -> Outcome {
+    let index =
+        |argument: &[u8]| parse_integer(argument).filter(|&index| i32::try_from(index).is_ok());
+    let Some(first) = index(&call.arguments[1]) else {
+        return Ok(Reply::error("ERR invalid first DB index"));
+    };
+    let Some(second) = index(&call.arguments[2]) else {
+        return Ok(Reply::error("ERR invalid second DB index"));
+    };
+    let databases = call.store.database_count();
+    let in_range = |index: i64| {
+        DatabaseIndex::try_from(index)
+            .ok()
+            .filter(|&index| index < databases)
+    };
+    let (Some(first), Some(second)) = (in_range(first), in_range(second)) else {
+        return Ok(Reply::error(OUT_OF_RANGE_TEXT));
+    };
+    if first != second {
+        call.store.swap_databases(first, second)?;
+    }
+    Ok(Reply::ok())
+}
+
+/// OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT key.
+pub(crate) fn object(call: &mut DataCall<'_>) -> Outcome {
+    let key = call.arguments[2].clone();
+    let Some(stored) = call.get(&key)? else {
+        return Ok(Reply::NullBulk);
+    };
+    let encoding = Encoding::of(&stored.value);
+    Ok(match call.id() {
+        CommandId::ObjectEncoding => Reply::bulk(encoding.name()),
+        CommandId::ObjectRefcount => Reply::Integer(encoding.reference_count()),
+        // keel keeps no access counts, as Redis without an LFU
+        // maxmemory-policy.
+        CommandId::ObjectFreq => Reply::error(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ),
+        // keel does not track access times.
+        _ => Reply::Integer(0),
+    })
+}
+
+/// MEMORY USAGE key [SAMPLES count].
+pub(crate) fn memory_usage_of(call: &mut DataCall<'_>) -> Outcome {
+    match &call.arguments[3..] {
+        [] => {}
+        [option, count] if option.eq_ignore_ascii_case(b"SAMPLES") => {
+            integer_argument(count)?;
+        }
+        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT)),
+    }
+    let key = call.arguments[2].clone();
+    Ok(match call.get(&key)? {
+        None => Reply::NullBulk,
+        Some(stored) => Reply::Integer(memory_usage(
+            &key,
+            &stored.value,
+            stored.deadline_ms.is_some(),
+        )),
+    })
+}

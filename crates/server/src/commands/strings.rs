@@ -1,0 +1,299 @@
+//! The string commands: GET, SET and its family, MGET, MSET, APPEND,
+//! STRLEN, GETRANGE, SETRANGE, LCS.
+
+use bytes::{Bytes, BytesMut};
+
+use super::arguments::{
+    Expiry, SYNTAX_ERROR_TEXT, SetCondition, check_string_length, integer_argument, parse_getex,
+    parse_offset, parse_set, parse_setex, substring_range,
+};
+use super::lcs::{longest_common_subsequence, table_bytes};
+use super::table::wrong_arity;
+use super::{CommandId, DataCall, Outcome, count_reply};
+use crate::resp::Reply;
+
+/// GET key.
+pub(crate) fn get(call: &mut DataCall<'_>) -> Outcome {
+    let key = call.key().clone();
+    Ok(call.value(&key)?.into())
+}
+
+/// SET key value [NX | XX] [GET] [EX | PX | EXAT | PXAT | KEEPTTL].
+pub(crate) fn set(call: &mut DataCall<'_>) -> Outcome {
+    let set = parse_set(call.arguments, call.now_ms())?;
+    let key = call.key().clone();
+    // A plain SET is a blind write: reading the old value would only add
+    // a read that concurrent SETs of the key conflict with.
+    let needs_old =
+        set.return_old || set.condition != SetCondition::Always || set.expiry == Expiry::Keep;
+    let old = if needs_old { call.get(&key)? } else { None };
+    let allowed = match set.condition {
+        SetCondition::Always => true,
+        SetCondition::IfAbsent => old.is_none(),
+        SetCondition::IfPresent => old.is_some(),
+    };
+    if allowed {
+        let deadline = match set.expiry {
+            Expiry::Remove => None,
+            Expiry::Keep => old.as_ref().and_then(|old| old.deadline_ms),
+            Expiry::At(deadline) => Some(deadline),
+        };
+        let value = call.arguments[2].clone();
+        call.put(&key, value, deadline)?;
+    }
+    Ok(match (set.return_old, allowed) {
+        (true, _) => old.map(|old| old.value).into(),
+        (false, true) => Reply::ok(),
+        (false, false) => Reply::NullBulk,
+    })
+}
+
+/// SETNX key value.
+pub(crate) fn setnx(call: &mut DataCall<'_>) -> Outcome {
+    let key = call.key().clone();
+    if call.get(&key)?.is_some() {
+        return Ok(Reply::Integer(0));
+    }
+    let value = call.arguments[2].clone();
+    call.put(&key, value, None)?;
+    Ok(Reply::Integer(1))
+}
+
+/// SETEX key seconds value, PSETEX key milliseconds value.
+pub(crate) fn setex(call: &mut DataCall<'_>) -> Outcome {
+    let name = call.spec.name;
+    let deadline = parse_setex(name, &call.arguments[2], call.now_ms())?;
+    let key = call.key().clone();
+    let value = call.arguments[3].clone();
+    call.put(&key, value, Some(deadline))?;
+    Ok(Reply::ok())
+}
+
+/// GETSET key value.
+pub(crate) fn getset(call: &mut DataCall<'_>) -> Outcome {
+    let key = call.key().clone();
+    let old = call.value(&key)?;
+    let value = call.arguments[2].clone();
+    call.put(&key, value, None)?;
+    Ok(old.into())
+}
+
+/// GETDEL key.
+pub(crate) fn getdel(call: &mut DataCall<'_>) -> Outcome {
+    let key = call.key().clone();
+    let old = call.value(&key)?;
+    if old.is_some() {
+        call.delete(&key)?;
+    }
+    Ok(old.into())
+}
+
+/// GETEX key [EX | PX | EXAT | PXAT | PERSIST].
+pub(crate) fn getex(call: &mut DataCall<'_>) -> Outcome {
+    let expiry = parse_getex(call.arguments, call.now_ms());
+    let key = call.key().clone();
+    let Some(stored) = call.get(&key)? else {
+        // Redis checks the options' syntax, then looks the key up, and
+        // only then the time.
+        return match expiry {
+            Err(reply) if reply == Reply::error(SYNTAX_ERROR_TEXT) => Err(reply.into()),
+            _ => Ok(Reply::NullBulk),
+        };
+    };
+    match expiry? {
+        Expiry::Keep => {}
+        Expiry::Remove => call.put(&key, stored.value.clone(), None)?,
+        Expiry::At(deadline) => call.put(&key, stored.value.clone(), Some(deadline))?,
+    }
+    Ok(Reply::Bulk(stored.value))
+}
+
+/// MGET key [key …].
+pub(crate) fn mget(call: &mut DataCall<'_>) -> Outcome {
+    let mut values = Vec::with_capacity(call.arguments.len() - 1);
+    for index in 1..call.arguments.len() {
+        let key = call.arguments[index].clone();
+        values.push(call.value(&key)?.into());
+    }
+    Ok(Reply::Array(values))
+}
+
+/// MSET key value [key value …], MSETNX (nothing if any key exists).
+pub(crate) fn mset(call: &mut DataCall<'_>) -> Outcome {
+    let arguments = call.arguments;
+    if arguments.len().is_multiple_of(2) {
+        return Ok(wrong_arity(call.spec));
+    }
+    let only_if_none = call.id() == CommandId::Msetnx;
+    if only_if_none {
+        for pair in arguments[1..].chunks(2) {
+            if call.get(&pair[0])?.is_some() {
+                return Ok(Reply::Integer(0));
+            }
+        }
+    }
+    for pair in arguments[1..].chunks(2) {
+        call.put(&pair[0], pair[1].clone(), None)?;
+    }
+    Ok(if only_if_none {
+        Reply::Integer(1)
+    } else {
+        Reply::ok()
+    })
+}
+
+/// APPEND key value.
+pub(crate) fn append(call: &mut DataCall<'_>) -> Outcome {
+    let key = call.key().clone();
+    let piece = call.arguments[2].clone();
+    let stored = call.get(&key)?;
+    let (old, deadline) = stored.map_or((Bytes::new(), None), |stored| {
+        (stored.value, stored.deadline_ms)
+    });
+    let total = old.len() as u64 + piece.len() as u64;
+    check_string_length(total, call.limits.bulk_bytes_max)?;
+    let mut value = BytesMut::with_capacity(old.len() + piece.len());
+    value.extend_from_slice(&old);
+    value.extend_from_slice(&piece);
+    call.put(&key, value.freeze(), deadline)?;
+    Ok(Reply::Integer(i64::try_from(total).unwrap_or(i64::MAX)))
+}
+
+/// STRLEN key.
+pub(crate) fn strlen(call: &mut DataCall<'_>) -> Outcome {
+    let key = call.key().clone();
+    Ok(count_reply(
+        call.value(&key)?.map_or(0, |value| value.len()),
+    ))
+}
+
+/// GETRANGE key start end (and SUBSTR, its old name).
+pub(crate) fn getrange(call: &mut DataCall<'_>) -> Outcome {
+    let start = integer_argument(&call.arguments[2])?;
+    let end = integer_argument(&call.arguments[3])?;
+    let key = call.key().clone();
+    let value = call.value(&key)?.unwrap_or_default();
+    Ok(Reply::Bulk(value.slice(substring_range(
+        value.len(),
+        start,
+        end,
+    ))))
+}
+
+/// SETRANGE key offset value.
+pub(crate) fn setrange(call: &mut DataCall<'_>) -> Outcome {
+    let offset = parse_offset(&call.arguments[2])?;
+    let piece = call.arguments[3].clone();
+    let key = call.key().clone();
+    let stored = call.get(&key)?;
+    if piece.is_empty() {
+        // Nothing to write: the length as it is, and no key created.
+        return Ok(count_reply(stored.map_or(0, |stored| stored.value.len())));
+    }
+    let end = offset.saturating_add(piece.len() as u64);
+    check_string_length(end, call.limits.bulk_bytes_max)?;
+    let (old, deadline) = stored.map_or((Bytes::new(), None), |stored| {
+        (stored.value, stored.deadline_ms)
+    });
+    // `end` is within the bulk limit, so these fit in memory's index.
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let end = usize::try_from(end).unwrap_or(usize::MAX);
+    let mut value = BytesMut::from(&old[..]);
+    if value.len() < end {
+        value.resize(end, 0);
+    }
+    value[offset..end].copy_from_slice(&piece);
+    let length = value.len();
+    call.put(&key, value.freeze(), deadline)?;
+    Ok(count_reply(length))
+}
+
+/// LCS's options.
+#[derive(Default)]
+struct LcsOptions {
+    length_only: bool,
+    indexes: bool,
+    with_match_length: bool,
+    min_match_length: usize,
+}
+
+fn parse_lcs(options: &[Bytes]) -> Result<LcsOptions, Reply> {
+    let mut parsed = LcsOptions::default();
+    let mut index = 0;
+    while index < options.len() {
+        let option = &options[index];
+        if option.eq_ignore_ascii_case(b"IDX") {
+            parsed.indexes = true;
+        } else if option.eq_ignore_ascii_case(b"LEN") {
+            parsed.length_only = true;
+        } else if option.eq_ignore_ascii_case(b"WITHMATCHLEN") {
+            parsed.with_match_length = true;
+        } else if option.eq_ignore_ascii_case(b"MINMATCHLEN") && index + 1 < options.len() {
+            let minimum = integer_argument(&options[index + 1])?;
+            parsed.min_match_length = usize::try_from(minimum.max(0)).unwrap_or(usize::MAX);
+            index += 1;
+        } else {
+            return Err(Reply::error(SYNTAX_ERROR_TEXT));
+        }
+        index += 1;
+    }
+    Ok(parsed)
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN].
+pub(crate) fn lcs(call: &mut DataCall<'_>) -> Outcome {
+    let options = match parse_lcs(&call.arguments[3..]) {
+        Ok(options) => options,
+        Err(reply) => return Ok(reply),
+    };
+    let (first, second) = (call.arguments[1].clone(), call.arguments[2].clone());
+    let a = call.value(&first)?.unwrap_or_default();
+    let b = call.value(&second)?.unwrap_or_default();
+    if options.length_only && options.indexes {
+        return Ok(Reply::error(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
+        return Ok(Reply::error("ERR String too long for LCS"));
+    }
+    if table_bytes(a.len(), b.len()).is_none_or(|bytes| bytes > call.limits.bulk_bytes_max) {
+        return Ok(Reply::error(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let lcs = longest_common_subsequence(
+        &a,
+        &b,
+        options.min_match_length,
+        options.indexes || !options.length_only,
+    );
+    let length = count_reply(lcs.length);
+    if options.indexes {
+        let matches = lcs
+            .matches
+            .iter()
+            .map(|found| {
+                let mut entry = vec![
+                    Reply::Array(vec![count_reply(found.first.0), count_reply(found.first.1)]),
+                    Reply::Array(vec![
+                        count_reply(found.second.0),
+                        count_reply(found.second.1),
+                    ]),
+                ];
+                if options.with_match_length {
+                    entry.push(count_reply(found.length));
+                }
+                Reply::Array(entry)
+            })
+            .collect();
+        return Ok(Reply::Map(vec![
+            (Reply::bulk("matches"), Reply::Array(matches)),
+            (Reply::bulk("len"), length),
+        ]));
+    }
+    if options.length_only {
+        return Ok(length);
+    }
+    Ok(Reply::Bulk(Bytes::from(lcs.text)))
+}

@@ -1,0 +1,10 @@
+//! The binding to the keel engine: [`KeelBackend`](backend::KeelBackend)
+//! (databases as keyspaces, SWAPDB's map, persistence commands, INFO),
+//! `run.rs` (data commands in keel transactions, one retry helper: the
+//! engine's `update_with`), `session.rs` (WATCH and MULTI), `store.rs`
+//! (the commands' store over a transaction).
+
+pub(crate) mod backend;
+pub(crate) mod run;
+pub(crate) mod session;
+pub(crate) mod store;

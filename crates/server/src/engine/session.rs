@@ -1,0 +1,240 @@
+//! [`KeelSession`]: one connection's data commands, its WATCH and its
+//! MULTI blocks, over the shared backend.
+
+use std::sync::{Arc, RwLockReadGuard};
+
+use bytes::Bytes;
+use keel::{Isolation, Transaction, UpdateOptions};
+
+use super::backend::{COMMAND_ATTEMPTS_MAX, Shared, Slot, error_reply, now_ms, read};
+use super::run::Held;
+use crate::backend::{ClientId, DatabaseIndex, Session};
+use crate::commands::Request;
+use crate::resp::Reply;
+
+/// An open WATCH: the transaction that read the watched keys.
+pub(crate) struct Watch {
+    transaction: Transaction,
+    /// The deadlines of watched keys that had one: past them the key has
+    /// expired, which Redis counts as a change.
+    deadlines_ms: Vec<i64>,
+    /// Every watched key: its database, the database's generation and
+    /// recreation count then, and whether the key was live.
+    keys: Vec<WatchedKey>,
+    /// An error while reading a watched key: EXEC must fail.
+    failure: Option<keel::Error>,
+}
+
+/// One key WATCH read.
+struct WatchedKey {
+    database: DatabaseIndex,
+    key: Bytes,
+    generation: u64,
+    recreated: u64,
+    was_live: bool,
+}
+
+/// One connection's session: its open WATCH, if any.
+pub struct KeelSession {
+    shared: Arc<Shared>,
+    client: ClientId,
+    watch: Option<Watch>,
+}
+
+impl std::fmt::Debug for KeelSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeelSession")
+            .field("client", &self.client)
+            .field("watching", &self.watch.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeelSession {
+    /// The session of connection `client`.
+    pub(crate) fn new(shared: Arc<Shared>, client: ClientId) -> KeelSession {
+        KeelSession {
+            shared,
+            client,
+            watch: None,
+        }
+    }
+
+    /// EXEC in the WATCH transaction: nil when anything it read changed.
+    fn execute_watched(
+        &self,
+        mut watch: Watch,
+        held: &Held<'_>,
+        requests: &[Request],
+    ) -> Option<Vec<Reply>> {
+        if let Some(error) = &watch.failure {
+            tracing::debug!(%error, client = self.client, "EXEC: WATCH failed");
+            return None;
+        }
+        let Held::All(slots) = held else {
+            return None;
+        };
+        let now_ms = now_ms();
+        if watch
+            .keys
+            .iter()
+            .any(|watched| self.touched(watched, slots))
+            || watch
+                .deadlines_ms
+                .iter()
+                .any(|&deadline| deadline <= now_ms)
+        {
+            return None;
+        }
+        let (replies, _, wrote) = match self.shared.run_in(&mut watch.transaction, held, requests) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                watch.transaction.rollback();
+                return refused_block(&error, requests.len());
+            }
+        };
+        if !wrote {
+            // A transaction that wrote nothing commits without validating
+            // its reads; one deletion of a key that never exists makes it
+            // validate them.
+            let key = self.client.to_be_bytes();
+            if let Err(error) = watch.transaction.delete(&self.shared.watch_keyspace, key) {
+                watch.transaction.rollback();
+                return refused_block(&error, requests.len());
+            }
+        }
+        match watch.transaction.commit() {
+            Ok(()) => Some(replies),
+            Err(error) => refused_block(&error, requests.len()),
+        }
+    }
+
+    /// Whether a watched key's database changed as a whole since WATCH in
+    /// a way Redis counts as touching the key: it was recreated (keel
+    /// cannot tell, so yes), or swapped (SWAPDB) and the key was live then
+    /// or is live now (Redis's `touchAllWatchedKeysInDb`).
+    fn touched(&self, watched: &WatchedKey, slots: &[RwLockReadGuard<'_, Slot>]) -> bool {
+        let Some(slot) = usize::try_from(watched.database)
+            .ok()
+            .and_then(|index| slots.get(index))
+        else {
+            return true;
+        };
+        if slot.recreated != watched.recreated {
+            return true;
+        }
+        if slot.generation == watched.generation {
+            return false;
+        }
+        watched.was_live
+            || self
+                .shared
+                .database
+                .view(|transaction| transaction.get(&slot.keyspace, &watched.key))
+                .map_or(true, |value| value.is_some())
+    }
+
+    /// EXEC without WATCH: run again while it conflicts.
+    fn execute_unwatched(&self, held: &Held<'_>, requests: &[Request]) -> Option<Vec<Reply>> {
+        let options = UpdateOptions {
+            isolation: Isolation::Serializable,
+            attempts: COMMAND_ATTEMPTS_MAX,
+            durability: None,
+        };
+        let outcome = self.shared.database.update_with(&options, |transaction| {
+            self.shared
+                .run_in(transaction, held, requests)
+                .map(|(replies, _, _)| replies)
+        });
+        match outcome {
+            Ok(replies) => Some(replies),
+            Err(keel::Error::TooManyConflicts { .. }) => None,
+            Err(error) => refused_block(&error, requests.len()),
+        }
+    }
+}
+
+/// The EXEC reply for a block the engine refused: nil for a conflict
+/// (something read changed) or a WATCH too old to validate; otherwise the
+/// error for every command, none of which took effect.
+fn refused_block(error: &keel::Error, commands: usize) -> Option<Vec<Reply>> {
+    match error {
+        keel::Error::Conflict { .. } | keel::Error::TransactionTooOld { .. } => None,
+        other => {
+            tracing::warn!(error = %other, "MULTI block failed; nothing was written");
+            Some(vec![error_reply(other); commands])
+        }
+    }
+}
+
+impl Session for KeelSession {
+    fn execute(&mut self, request: &Request) -> Reply {
+        self.shared.run_command(request)
+    }
+
+    fn execute_pipeline(&mut self, requests: &[Request]) -> Vec<Reply> {
+        if requests.len() > 1
+            && let Some(replies) = self.shared.run_pipeline(requests)
+        {
+            return replies;
+        }
+        requests
+            .iter()
+            .map(|request| self.shared.run_command(request))
+            .collect()
+    }
+
+    fn watch(&mut self, database: DatabaseIndex, keys: &[Bytes]) {
+        let shared = &self.shared;
+        let watch = self.watch.get_or_insert_with(|| Watch {
+            transaction: shared.database.begin(Isolation::Serializable),
+            deadlines_ms: Vec::new(),
+            keys: Vec::new(),
+            failure: None,
+        });
+        let Some(slot) = shared.slot(database) else {
+            return;
+        };
+        let slot = read(slot);
+        let now_ms = now_ms();
+        for key in keys {
+            let entry = watch.transaction.get_with_expiry(&slot.keyspace, key);
+            match &entry {
+                Ok(Some((_, Some(deadline)))) => {
+                    let deadline = i64::try_from(*deadline).unwrap_or(i64::MAX);
+                    if deadline > now_ms {
+                        watch.deadlines_ms.push(deadline);
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    watch.failure.get_or_insert(error.clone());
+                }
+            }
+            watch.keys.push(WatchedKey {
+                database,
+                key: key.clone(),
+                generation: slot.generation,
+                recreated: slot.recreated,
+                was_live: matches!(entry, Ok(Some(_))),
+            });
+        }
+    }
+
+    fn unwatch(&mut self) {
+        if let Some(watch) = self.watch.take() {
+            watch.transaction.rollback();
+        }
+    }
+
+    fn execute_transaction(&mut self, requests: &[Request]) -> Option<Vec<Reply>> {
+        let watch = self.watch.take();
+        // Every database shared, in ascending order (FLUSHALL takes them
+        // exclusively in the same order).
+        let held = Held::All(self.shared.slots.iter().map(read).collect());
+        match watch {
+            Some(watch) => self.execute_watched(watch, &held, requests),
+            None => self.execute_unwatched(&held, requests),
+        }
+    }
+}

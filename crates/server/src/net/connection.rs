@@ -1,0 +1,372 @@
+//! One client connection's buffers: the bytes read and not yet parsed,
+//! the parser, the replies not yet written, and the pipelined data
+//! commands held back to run as one group. The commands themselves run
+//! through the connection's [`Client`] (`commands/dispatch.rs`).
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crate::commands::client::After;
+use crate::commands::dispatch::{argument_bytes, elapsed_usec};
+use crate::commands::{Client, Request};
+use crate::resp::{Command, Parsed, ProtocolError, Reply, RequestParser};
+use crate::state::{ClientEntry, Shared};
+
+pub use crate::commands::connection::{
+    AUTH_WITHOUT_PASSWORD_TEXT, HELLO_NOAUTH_TEXT, WRONGPASS_TEXT,
+};
+pub use crate::commands::dispatch::NOAUTH_TEXT;
+
+/// Bytes asked of the socket per read (Redis `PROTO_IOBUF_LEN`, 16 KiB).
+pub const READ_CHUNK_BYTES: usize = 16 << 10;
+
+/// Replies buffered before they are written even though requests of the
+/// same batch remain (so a long pipeline cannot grow the buffer without
+/// bound).
+pub const OUTPUT_FLUSH_BYTES: usize = 64 << 10;
+
+/// Capacity a connection's input or output buffer keeps when it is mostly
+/// empty; beyond it, the buffer is shrunk.
+pub const RETAINED_BUFFER_BYTES_MAX: usize = 1 << 20;
+
+/// Most pipelined data commands handed to the session at once
+/// ([`Session::execute_pipeline`](crate::Session::execute_pipeline)).
+pub const PIPELINE_COMMANDS_MAX: usize = 256;
+
+/// Most argument bytes of the pipelined commands handed to the session at
+/// once (a larger command goes alone).
+pub const PIPELINE_ARGUMENT_BYTES_MAX: usize = 1 << 20;
+
+/// Why [`Connection::process`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// No complete request is left in the input (or the connection is
+    /// closing): read more.
+    Drained,
+    /// The replies reached [`OUTPUT_FLUSH_BYTES`]: write them, then call
+    /// `process` again before reading.
+    OutputFull,
+}
+
+/// What [`Connection::gather`] stopped at.
+enum Deferred {
+    Command(Command),
+    ProtocolError(ProtocolError),
+}
+
+/// One client connection apart from its socket: bytes read go into the
+/// input ([`Connection::read_from`]), [`Connection::gather`] and
+/// [`Connection::process`] run the complete requests, and the replies
+/// wait in [`Connection::output`] for the event loop to write.
+pub(crate) struct Connection {
+    client: Client,
+    parser: RequestParser,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// Bytes of `output` already written (non-blocking writes).
+    output_written: usize,
+    /// Pipelined data commands not yet run, their replies owed next.
+    pipeline: Vec<Request>,
+    pipeline_bytes: usize,
+    /// A request [`Connection::gather`] parsed but could not hold back; it
+    /// runs first in the next [`Connection::process`].
+    deferred: Option<Deferred>,
+}
+
+impl Connection {
+    /// A new connection.
+    pub(crate) fn new(shared: &Arc<Shared>, entry: &Arc<ClientEntry>) -> Connection {
+        let client = Client::new(shared, entry);
+        let mut parser = RequestParser::new(shared.options.limits.clone());
+        parser.set_authenticated(client.authenticated);
+        Connection {
+            client,
+            parser,
+            input: Vec::with_capacity(READ_CHUNK_BYTES),
+            output: Vec::new(),
+            output_written: 0,
+            pipeline: Vec::new(),
+            pipeline_bytes: 0,
+            deferred: None,
+        }
+    }
+
+    /// What to do once the output is written.
+    pub(crate) fn after(&self) -> After {
+        self.client.after
+    }
+
+    /// Reads once from `source` (at most [`READ_CHUNK_BYTES`]) into the
+    /// input; `Ok(0)` when the peer closed.
+    pub(crate) fn read_from(&mut self, source: &mut impl Read) -> std::io::Result<usize> {
+        let filled = self.input.len();
+        self.input.resize(filled + READ_CHUNK_BYTES, 0);
+        let result = source.read(&mut self.input[filled..]);
+        let read = result.as_ref().map_or(0, |read| *read);
+        self.input.truncate(filled + read);
+        self.client
+            .shared
+            .stats
+            .net_input_bytes
+            .fetch_add(read as u64, Ordering::Relaxed);
+        result
+    }
+
+    /// Whether the unprocessed input passed the query buffer limit (Redis
+    /// then closes the client without a reply).
+    pub(crate) fn query_buffer_exceeded(&self) -> bool {
+        let limit_bytes = self.client.shared.options.limits.query_buffer_bytes_max;
+        if self.input.len() <= limit_bytes {
+            return false;
+        }
+        let error = crate::error::Error::QueryBufferLimit {
+            buffer_bytes: self.input.len(),
+            limit_bytes,
+        };
+        tracing::warn!(%error, client = self.client.id(), "closing client");
+        true
+    }
+
+    /// Replies not yet written.
+    pub(crate) fn output(&self) -> &[u8] {
+        &self.output[self.output_written..]
+    }
+
+    /// Marks `bytes` of [`Connection::output`] as written.
+    pub(crate) fn output_consumed(&mut self, bytes: usize) {
+        self.client
+            .shared
+            .stats
+            .net_output_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.output_written = self
+            .output_written
+            .saturating_add(bytes)
+            .min(self.output.len());
+        if self.output_written == self.output.len() {
+            self.output.clear();
+            self.output_written = 0;
+            shrink_if_oversized(&mut self.output);
+        }
+    }
+
+    /// Runs every complete request in the input, in order (pipelined data
+    /// commands in groups), appending the replies to the output; stops
+    /// early once [`OUTPUT_FLUSH_BYTES`] of replies wait.
+    pub(crate) fn process(&mut self) -> Progress {
+        let mut out = std::mem::take(&mut self.output);
+        match self.deferred.take() {
+            None => {}
+            Some(Deferred::Command(command)) => self.run_unpipelined(command, &mut out),
+            Some(Deferred::ProtocolError(error)) => self.protocol_error(&error, &mut out),
+        }
+        let mut start = 0;
+        let mut progress = Progress::Drained;
+        while self.client.after == After::Continue {
+            match self.parser.parse(&self.input[start..]) {
+                Ok(Parsed::Complete { command, consumed }) => {
+                    start += consumed;
+                    if !command.is_empty() {
+                        self.handle(command, &mut out);
+                        self.parser.set_authenticated(self.client.authenticated);
+                    }
+                }
+                Ok(Parsed::Incomplete) => break,
+                Err(error) => self.protocol_error(&error, &mut out),
+            }
+            if out.len() - self.output_written >= OUTPUT_FLUSH_BYTES {
+                progress = Progress::OutputFull;
+                break;
+            }
+        }
+        self.input.drain(..start);
+        if progress == Progress::Drained || self.client.after != After::Continue {
+            progress = Progress::Drained;
+            self.run_pipeline(&mut out);
+            shrink_if_oversized(&mut self.input);
+            self.client.publish_state(self.input.len());
+        }
+        self.output = out;
+        progress
+    }
+
+    /// Parses requests and holds back the pipelinable data commands among
+    /// them, without running anything, until a request of another kind
+    /// (kept for [`Connection::process`]), the end of the complete
+    /// requests, or the pipeline's bounds: so that an event loop can run
+    /// the pipelines of many connections in one group.
+    pub(crate) fn gather(&mut self) {
+        let mut start = 0;
+        while self.client.after == After::Continue
+            && self.deferred.is_none()
+            && self.pipeline.len() < PIPELINE_COMMANDS_MAX
+            && self.pipeline_bytes < PIPELINE_ARGUMENT_BYTES_MAX
+        {
+            match self.parser.parse(&self.input[start..]) {
+                Ok(Parsed::Complete { command, consumed }) => {
+                    start += consumed;
+                    if !command.is_empty() {
+                        self.gather_one(command);
+                    }
+                }
+                Ok(Parsed::Incomplete) => break,
+                Err(error) => self.deferred = Some(Deferred::ProtocolError(error)),
+            }
+        }
+        self.input.drain(..start);
+    }
+
+    fn gather_one(&mut self, command: Command) {
+        self.client
+            .shared
+            .stats
+            .commands_processed
+            .fetch_add(1, Ordering::Relaxed);
+        let bytes = argument_bytes(&command);
+        match self.client.pipelinable(&command) {
+            Some(spec)
+                if self.pipeline.is_empty()
+                    || self.pipeline_bytes.saturating_add(bytes) <= PIPELINE_ARGUMENT_BYTES_MAX =>
+            {
+                self.hold_back(spec, command, bytes);
+            }
+            _ => self.deferred = Some(Deferred::Command(command)),
+        }
+    }
+
+    /// The held-back pipelined commands, for a group run elsewhere; their
+    /// replies go to [`Connection::deliver`].
+    pub(crate) fn pipeline(&self) -> &[Request] {
+        &self.pipeline
+    }
+
+    /// Encodes the replies of the held-back commands, run by the caller
+    /// (in order, one per command), and forgets the commands.
+    pub(crate) fn deliver(&mut self, replies: impl Iterator<Item = Reply>, elapsed_usec: u64) {
+        let mut out = std::mem::take(&mut self.output);
+        self.finish_pipeline(replies, elapsed_usec, &mut out);
+        self.output = out;
+    }
+
+    /// Encodes the held-back commands' replies, counts them for INFO
+    /// commandstats and errorstats, and forgets the commands.
+    fn finish_pipeline(
+        &mut self,
+        mut replies: impl Iterator<Item = Reply>,
+        elapsed_usec: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let count = self.pipeline.len();
+        let usec_each = elapsed_usec / u64::try_from(count.max(1)).unwrap_or(1);
+        let stats = &self.client.shared.stats;
+        for request in &self.pipeline {
+            let reply = replies
+                .next()
+                .unwrap_or_else(|| Reply::error("ERR the backend returned too few replies"));
+            if let Reply::Error(text) = &reply {
+                stats.error_reply(text);
+            }
+            stats.called(request.spec.id, usec_each, reply.is_error());
+            reply.encode(self.client.protocol, out);
+        }
+        self.pipeline.clear();
+        self.pipeline_bytes = 0;
+    }
+
+    /// Runs the held-back commands through this connection's session.
+    pub(crate) fn run_held_back(&mut self) {
+        let mut out = std::mem::take(&mut self.output);
+        self.run_pipeline(&mut out);
+        self.output = out;
+    }
+
+    fn protocol_error(&mut self, error: &ProtocolError, out: &mut Vec<u8>) {
+        self.run_pipeline(out);
+        tracing::debug!(%error, client = self.client.id(), "protocol error");
+        let text = error.reply_text();
+        self.client.shared.stats.error_reply(&text);
+        Reply::error(text).encode(self.client.protocol, out);
+        self.client.after = After::Close;
+    }
+
+    fn handle(&mut self, command: Command, out: &mut Vec<u8>) {
+        self.client
+            .shared
+            .stats
+            .commands_processed
+            .fetch_add(1, Ordering::Relaxed);
+        let Some(spec) = self.client.pipelinable(&command) else {
+            return self.run_unpipelined(command, out);
+        };
+        let bytes = argument_bytes(&command);
+        if self.pipeline_bytes.saturating_add(bytes) > PIPELINE_ARGUMENT_BYTES_MAX {
+            self.run_pipeline(out);
+        }
+        self.hold_back(spec, command, bytes);
+        if self.pipeline.len() >= PIPELINE_COMMANDS_MAX {
+            self.run_pipeline(out);
+        }
+    }
+
+    /// Runs a request that is not held back, after the held-back ones.
+    fn run_unpipelined(&mut self, command: Command, out: &mut Vec<u8>) {
+        self.run_pipeline(out);
+        if let Some(reply) = self.client.dispatch(command) {
+            reply.encode(self.client.protocol, out);
+        }
+    }
+
+    fn hold_back(
+        &mut self,
+        spec: &'static crate::commands::CommandSpec,
+        command: Command,
+        bytes: usize,
+    ) {
+        self.client.note_command(spec);
+        self.pipeline_bytes = self.pipeline_bytes.saturating_add(bytes);
+        self.pipeline.push(Request {
+            database: self.client.database,
+            spec,
+            command,
+        });
+    }
+
+    /// Runs the held-back pipelined commands and encodes their replies.
+    fn run_pipeline(&mut self, out: &mut Vec<u8>) {
+        if self.pipeline.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let replies = self.client.session.execute_pipeline(&self.pipeline);
+        debug_assert_eq!(replies.len(), self.pipeline.len());
+        self.finish_pipeline(replies.into_iter(), elapsed_usec(started), out);
+    }
+}
+
+/// Gives back the memory of a buffer that a large request or reply grew,
+/// once it is mostly empty (Redis resizes query buffers in its cron), so a
+/// connection that once sent 500 MiB does not keep 500 MiB.
+fn shrink_if_oversized(buffer: &mut Vec<u8>) {
+    if buffer.capacity() > RETAINED_BUFFER_BYTES_MAX && buffer.len() < buffer.capacity() / 4 {
+        buffer.shrink_to(buffer.len().max(READ_CHUNK_BYTES));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_buffers_shrink_when_mostly_empty() {
+        let mut buffer = vec![0u8; 4 * RETAINED_BUFFER_BYTES_MAX];
+        buffer.truncate(10);
+        shrink_if_oversized(&mut buffer);
+        assert!(buffer.capacity() < RETAINED_BUFFER_BYTES_MAX && buffer.len() == 10);
+        let mut busy = vec![0u8; 4 * RETAINED_BUFFER_BYTES_MAX];
+        let capacity = busy.capacity();
+        shrink_if_oversized(&mut busy);
+        assert_eq!(busy.capacity(), capacity, "a full buffer keeps its memory");
+    }
+}

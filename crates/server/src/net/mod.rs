@@ -1,0 +1,6 @@
+//! The network: the listener, the event loops, connections.
+
+pub(crate) mod affinity;
+pub(crate) mod connection;
+pub(crate) mod event_loop;
+pub(crate) mod server;

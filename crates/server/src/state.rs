@@ -1,0 +1,194 @@
+//! What the server knows, shared by the accept thread, the event loops
+//! and the commands: its options, its backend, the registry of
+//! connections, its counters and kept parameters, and the stop signal.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::backend::{Backend, ClientId, DatabaseIndex};
+use crate::commands::config::ConfigTable;
+use crate::resp::{Limits, ProtocolVersion};
+use crate::stats::ServerStats;
+
+/// The server's settings.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Address to listen on (`host:port`; port 0 picks a free one).
+    pub bind_address: String,
+    /// Most connections open at once (Redis `maxclients`, 10000).
+    pub max_clients: usize,
+    /// The password of the default user (Redis `requirepass`); `None`: no
+    /// authentication.
+    pub require_password: Option<String>,
+    /// Number of databases SELECT accepts (Redis `databases`, 16).
+    pub databases: DatabaseIndex,
+    /// Protocol limits.
+    pub limits: Limits,
+    /// The Redis version keel reports (HELLO, INFO), which clients read to
+    /// decide which commands they may use.
+    pub redis_version: String,
+    /// Event-loop threads serving the connections (Redis `io-threads`; at
+    /// least 1). Default: one per CPU the process may use.
+    pub io_threads: usize,
+    /// CPUs the server's threads are pinned to (Redis `server-cpulist`):
+    /// event-loop thread `i` to the `i`-th CPU of the list (round robin),
+    /// the accept thread to the whole list. `None`: wherever the operating
+    /// system schedules them.
+    pub cpu_list: Option<Vec<usize>>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            bind_address: "127.0.0.1:6380".to_owned(),
+            max_clients: 10_000,
+            require_password: None,
+            databases: 16,
+            limits: Limits::default(),
+            redis_version: "7.2.0".to_owned(),
+            io_threads: std::thread::available_parallelism().map_or(1, usize::from),
+            cpu_list: None,
+        }
+    }
+}
+
+/// What CLIENT LIST shows of a connection, updated by its thread.
+#[derive(Clone, Debug)]
+pub(crate) struct ClientState {
+    pub(crate) name: Option<Bytes>,
+    pub(crate) library_name: Option<Bytes>,
+    pub(crate) library_version: Option<Bytes>,
+    pub(crate) database: DatabaseIndex,
+    pub(crate) protocol: ProtocolVersion,
+    pub(crate) last_command: &'static str,
+    pub(crate) last_interaction: Instant,
+    pub(crate) queued_commands: Option<usize>,
+    pub(crate) query_buffer_bytes: usize,
+}
+
+/// A registered connection.
+#[derive(Debug)]
+pub(crate) struct ClientEntry {
+    pub(crate) id: ClientId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) created: Instant,
+    /// A clone of the connection's socket, to shut it down from outside.
+    pub(crate) stream: TcpStream,
+    pub(crate) state: Mutex<ClientState>,
+}
+
+impl ClientEntry {
+    pub(crate) fn state(&self) -> MutexGuard<'_, ClientState> {
+        lock(&self.state)
+    }
+
+    /// The connection's CLIENT LIST line, in Redis's field order (fields
+    /// keel has no counterpart for are left out or zero).
+    pub(crate) fn line(&self) -> String {
+        let now = Instant::now();
+        let state = self.state();
+        let text = |bytes: &Option<Bytes>| {
+            bytes
+                .as_ref()
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+                .unwrap_or_default()
+        };
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+            self.id,
+            self.peer,
+            self.local,
+            text(&state.name),
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(state.last_interaction).as_secs(),
+            if state.queued_commands.is_some() {
+                "x"
+            } else {
+                "N"
+            },
+            state.database,
+            state
+                .queued_commands
+                .map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
+            state.query_buffer_bytes,
+            state.last_command,
+            state.protocol.number(),
+            text(&state.library_name),
+            text(&state.library_version),
+        )
+    }
+}
+
+/// State shared by the accept thread and every connection thread.
+pub(crate) struct Shared {
+    pub(crate) options: ServerOptions,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) local_address: SocketAddr,
+    pub(crate) started: Instant,
+    /// INFO's `run_id`: 40 random hex digits, new at every start.
+    pub(crate) run_id: String,
+    pub(crate) stats: ServerStats,
+    /// Redis parameters kept for CONFIG GET and SET.
+    pub(crate) config: ConfigTable,
+    pub(crate) clients: Mutex<BTreeMap<ClientId, Arc<ClientEntry>>>,
+    pub(crate) stop: Arc<StopSignal>,
+    pub(crate) next_client_id: AtomicU64,
+}
+
+/// The flag that stops the accept loop, and how to wake it.
+#[derive(Debug)]
+pub(crate) struct StopSignal {
+    pub(crate) stopping: AtomicBool,
+    pub(crate) local_address: SocketAddr,
+}
+
+impl StopSignal {
+    pub(crate) fn is_set(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn request(&self) {
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Wake the accept loop with a connection of our own; it sees the
+        // flag before serving it.
+        let port = self.local_address.port();
+        let wake_address = match self.local_address.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => {
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port)
+            }
+            IpAddr::V6(ip) if ip.is_unspecified() => {
+                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port)
+            }
+            _ => self.local_address,
+        };
+        if let Err(error) = TcpStream::connect(wake_address) {
+            tracing::warn!(%error, "could not wake the accept loop");
+        }
+    }
+}
+
+impl Shared {
+    /// Every registered connection, in id order.
+    pub(crate) fn clients(&self) -> Vec<Arc<ClientEntry>> {
+        lock(&self.clients).values().cloned().collect()
+    }
+
+    /// Asks the accept loop to stop and close every connection (SHUTDOWN).
+    pub(crate) fn request_stop(&self) {
+        self.stop.request();
+    }
+}
+
+/// Locks a mutex, recovering it if a panicking thread poisoned it: the
+/// data guarded here (names, counters) stays meaningful.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
