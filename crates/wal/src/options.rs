@@ -67,11 +67,11 @@ pub struct WalOptions {
     /// a closed log keeps (capped at `segment_bytes`). Default 1 MiB, at
     /// least 64 KiB, a multiple of 4 KiB.
     pub segment_bytes_min: u64,
-    /// How long a segment should take to fill. One that fills faster makes
-    /// the next twice its size (up to `segment_bytes`); one open for more
-    /// than four times this makes the next the size that would fill in
-    /// twice this at the rate seen (down to `segment_bytes_min`). Default
-    /// 2 s.
+    /// How long a segment should take to fill. The next segment is sized
+    /// to fill in twice this at the rate the last one saw: after one that
+    /// filled faster than this, that size but at least twice the last (up
+    /// to `segment_bytes`); after one open for more than four times this,
+    /// that size (down to `segment_bytes_min`). Default 2 s.
     pub segment_fill_interval: Duration,
     /// Closed segments truncation keeps (renamed `*.wal.free`) to be reused
     /// as new segments instead of creating files; more are deleted. A kept

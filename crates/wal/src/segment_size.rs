@@ -1,13 +1,15 @@
 //! How big the next segment is: segments follow the write rate.
 //!
 //! A log starts (and a closed log ends) with a segment of the floor size,
-//! `WalOptions::segment_bytes_min`. A segment that fills in less than
-//! `segment_fill_interval` makes the next one twice its size, up to
-//! `WalOptions::segment_bytes`; one that stayed open for more than four
-//! fill intervals makes the next one the size that would have filled in two
-//! intervals at the rate it saw, down to the floor. In between the size
-//! stays, so a steady rate `r` settles on a size that fills in one to four
-//! intervals. Sizes are the floor times a power of two, or the ceiling.
+//! `WalOptions::segment_bytes_min`. The size a segment should have is the
+//! one that fills in two `segment_fill_interval`s at the rate the last one
+//! saw. A segment that fills in less than one interval makes the next one
+//! that size, but at least twice its own (a burst reaches the ceiling,
+//! `WalOptions::segment_bytes`, in one step, a steady climb doubles); one
+//! that stayed open for more than four intervals makes the next one that
+//! size, down to the floor. In between the size stays, so a steady rate
+//! settles on a size that fills in one to four intervals. Sizes are the
+//! floor times a power of two, or the ceiling.
 
 use std::time::Duration;
 
@@ -16,8 +18,8 @@ use crate::options::WalOptions;
 /// Idle factor: a segment open longer than this many fill intervals makes
 /// the next one smaller.
 const IDLE_FILL_INTERVALS: u32 = 4;
-/// The size after an idle segment fills in this many intervals at the rate
-/// the idle one saw.
+/// The size a segment should have fills in this many intervals at the rate
+/// the last one saw.
 const TARGET_FILL_INTERVALS: u32 = 2;
 
 /// The size of the segment after one of `current_bytes` that held
@@ -33,16 +35,17 @@ pub(crate) fn next_segment_bytes(
     let floor = options.segment_bytes_floor();
     let ceiling = options.segment_bytes;
     let interval = options.segment_fill_interval;
+    // The size that fills in the target time at the rate seen.
+    let target = u128::from(used_bytes) * (interval * TARGET_FILL_INTERVALS).as_nanos()
+        / open_for.as_nanos().max(1);
+    let mut fitting = floor;
+    while u128::from(fitting) < target && fitting < ceiling {
+        fitting = fitting.saturating_mul(2);
+    }
     let next = if open_for > interval * IDLE_FILL_INTERVALS {
-        let target = u128::from(used_bytes) * (interval * TARGET_FILL_INTERVALS).as_nanos()
-            / open_for.as_nanos().max(1);
-        let mut size = floor;
-        while u128::from(size) < target && size < ceiling {
-            size = size.saturating_mul(2);
-        }
-        size.min(current_bytes)
+        fitting.min(current_bytes)
     } else if full && open_for < interval {
-        current_bytes.saturating_mul(2)
+        fitting.max(current_bytes.saturating_mul(2))
     } else {
         current_bytes
     };
@@ -65,22 +68,53 @@ mod tests {
     const FAST: Duration = Duration::from_millis(100);
 
     #[test]
-    fn segments_that_fill_fast_double_up_to_the_ceiling() {
+    fn segments_that_fill_fast_grow_to_the_rate_up_to_the_ceiling() {
         let options = options();
         let mut size = options.segment_bytes_floor();
         let mut sizes = vec![size];
+        // Each fills in 1.5 s: at that rate two intervals fill 2.7 times
+        // its size; the next is the power of two above.
+        let open_for = Duration::from_millis(1500);
         while size < options.segment_bytes {
-            size = next_segment_bytes(&options, size, size, FAST, true);
+            size = next_segment_bytes(&options, size, size, open_for, true);
             sizes.push(size);
         }
-        assert_eq!(
-            sizes,
-            [1, 2, 4, 8, 16, 32, 64].map(|mib: u64| mib << 20).to_vec()
-        );
+        assert_eq!(sizes, [1, 4, 16, 64].map(|mib: u64| mib << 20).to_vec());
         assert_eq!(
             next_segment_bytes(&options, size, size, FAST, true),
             64 << 20,
             "never past the ceiling"
+        );
+    }
+
+    #[test]
+    fn a_segment_that_just_fills_in_time_at_least_doubles() {
+        let options = options();
+        // 1.99 s: the rate asks for just over twice the size.
+        let open_for = Duration::from_millis(1990);
+        assert_eq!(
+            next_segment_bytes(&options, 2 << 20, 2 << 20, open_for, true),
+            8 << 20
+        );
+        // A partly used segment that fills fast still at least doubles.
+        assert_eq!(
+            next_segment_bytes(&options, 2 << 20, 100 << 10, FAST, true),
+            4 << 20
+        );
+    }
+
+    #[test]
+    fn a_burst_reaches_the_rate_in_one_step() {
+        let options = options();
+        // 1 MiB in 100 ms: 10 MiB/s, 40 MiB in two intervals: 64 MiB.
+        assert_eq!(
+            next_segment_bytes(&options, 1 << 20, 1 << 20, FAST, true),
+            64 << 20
+        );
+        // 1 MiB in 500 ms: 8 MiB in two intervals.
+        assert_eq!(
+            next_segment_bytes(&options, 1 << 20, 1 << 20, Duration::from_millis(500), true),
+            8 << 20
         );
     }
 
