@@ -5,6 +5,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use keel_io::{Advice, FileHandle, OpenMode, Vfs, WriteAt};
+
+use crate::readahead::Readahead;
 use memmap2::MmapMut;
 use parking_lot::Mutex;
 
@@ -55,6 +57,10 @@ pub struct PagerOptions {
     pub growth_bytes_min: u64,
     /// ...and at most this much.
     pub growth_bytes_max: u64,
+    /// A miss asks the OS to read the aligned window of this many bytes
+    /// around its block, once per window ([`crate::READAHEAD_BYTES_DEFAULT`];
+    /// 0: no read-ahead).
+    pub readahead_bytes: u64,
 }
 
 impl Default for PagerOptions {
@@ -65,6 +71,7 @@ impl Default for PagerOptions {
             create: true,
             growth_bytes_min: GROWTH_BYTES_MIN_DEFAULT,
             growth_bytes_max: GROWTH_BYTES_MAX_DEFAULT,
+            readahead_bytes: crate::readahead::READAHEAD_BYTES_DEFAULT,
         }
     }
 }
@@ -203,6 +210,7 @@ pub struct Pager {
     counters: Counters,
     growth_bytes_min: u64,
     growth_bytes_max: u64,
+    readahead: Readahead,
     open_report: OpenReport,
 }
 
@@ -303,6 +311,7 @@ impl Pager {
             counters,
             growth_bytes_min: options.growth_bytes_min.max(page_size as u64),
             growth_bytes_max: options.growth_bytes_max.max(page_size as u64),
+            readahead: Readahead::new(options.readahead_bytes),
             open_report,
         })
     }
@@ -699,8 +708,15 @@ impl Pager {
         if page == PageId::NONE || page > PageId::MAX {
             return Err(Error::PageNotAllocated(page));
         }
-        let index = self.acquire_frame()?;
         let slot = self.table.slot(page);
+        // Before a frame is taken, so that no frame waits on the advice's
+        // system call; the block is a hint here (read again below).
+        let hint = slot.entry();
+        if hint.allocated && hint.block != 0 {
+            self.readahead
+                .before_read(&*self.file, hint.block * self.page_size as u64);
+        }
+        let index = self.acquire_frame()?;
         if !residency::try_install(slot.state(), index) {
             self.return_frame(index);
             return Ok(None);
