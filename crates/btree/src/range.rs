@@ -50,6 +50,9 @@ thread_local! {
     /// short range then costs no allocation and no zeroing of a page.
     static SPARE_BUFFERS: std::cell::RefCell<Vec<BytesMut>> =
         const { std::cell::RefCell::new(Vec::new()) };
+    /// The windows and resume keys of ended scans, emptied.
+    static SPARE_VECTORS: std::cell::RefCell<Vec<(Vec<Slot>, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Buffers kept per thread for later scans (two per scan in use at once,
@@ -100,12 +103,17 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(direction: Direction) -> Cursor<'a> {
+        let (window, resume) = SPARE_VECTORS
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         Cursor {
             direction,
-            resume: Vec::new(),
+            resume,
             started: false,
             page: Bytes::new(),
-            window: Vec::new(),
+            window,
             position: 0,
             exhausted: false,
             leaf: None,
@@ -496,6 +504,18 @@ impl<'a> Cursor<'a> {
 
 impl Drop for Cursor<'_> {
     fn drop(&mut self) {
+        let mut window = std::mem::take(&mut self.window);
+        let mut resume = std::mem::take(&mut self.resume);
+        if window.capacity() > 0 || resume.capacity() > 0 {
+            window.clear();
+            resume.clear();
+            let _ = SPARE_VECTORS.try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.len() < SPARE_BUFFERS_MAX {
+                    spare.push((window, resume));
+                }
+            });
+        }
         // Keep the leaf buffer for the next scan unless the caller still
         // holds entries of it.
         if let Ok(buffer) = std::mem::take(&mut self.page).try_into_mut()
