@@ -113,7 +113,7 @@ impl<'a> Range<'a> {
         );
         let base = inner
             .base
-            .range(borrowed.0, borrowed.1)
+            .range(range.bounds.lower.clone(), range.bounds.upper.clone())
             .map_err(|source| Error::Base {
                 operation: BaseOperation::Range,
                 key: None,
