@@ -59,9 +59,9 @@ pub use net::server::{
     ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerStopper, start,
 };
 pub use resp::{
-    ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, ProtocolError, ProtocolVersion, Reply,
-    RequestParser, format_double, format_human_double, parse_all, parse_integer,
-    split_inline_arguments,
+    ARGUMENTS_INLINE, ARGUMENTS_PREALLOCATED_MAX, Command, EncodedReplies, Limits, Parsed,
+    ProtocolError, ProtocolVersion, Reply, ReplyWriter, RequestParser, error_text, format_double,
+    format_human_double, parse_all, parse_integer, split_inline_arguments,
 };
 pub use state::ServerOptions;
 pub use stats::ERROR_CODES_MAX;

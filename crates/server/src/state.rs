@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::backend::{Backend, ClientId, DatabaseIndex};
+use crate::commands::CommandId;
 use crate::commands::config::ConfigTable;
 use crate::resp::{Limits, ProtocolVersion};
 use crate::stats::ServerStats;
@@ -65,7 +66,6 @@ pub(crate) struct ClientState {
     pub(crate) library_version: Option<Bytes>,
     pub(crate) database: DatabaseIndex,
     pub(crate) protocol: ProtocolVersion,
-    pub(crate) last_command: &'static str,
     pub(crate) last_interaction: Instant,
     pub(crate) queued_commands: Option<usize>,
     pub(crate) query_buffer_bytes: usize,
@@ -80,12 +80,31 @@ pub(crate) struct ClientEntry {
     pub(crate) created: Instant,
     /// A clone of the connection's socket, to shut it down from outside.
     pub(crate) stream: TcpStream,
+    /// The last command run (CLIENT LIST's `cmd`): its
+    /// [`CommandId::index`] plus one, 0 for none; an atomic so that
+    /// noting it per command takes no lock.
+    pub(crate) last_command: AtomicU16,
     pub(crate) state: Mutex<ClientState>,
 }
 
 impl ClientEntry {
     pub(crate) fn state(&self) -> MutexGuard<'_, ClientState> {
         lock(&self.state)
+    }
+
+    /// Notes `id` as the last command run.
+    pub(crate) fn note_command(&self, id: CommandId) {
+        let number = u16::try_from(id.index() + 1).unwrap_or(0);
+        self.last_command.store(number, Ordering::Relaxed);
+    }
+
+    /// The full name of the last command run (`NULL` before any).
+    pub(crate) fn last_command(&self) -> &'static str {
+        let number = usize::from(self.last_command.load(Ordering::Relaxed));
+        number
+            .checked_sub(1)
+            .and_then(|index| CommandId::ALL.get(index))
+            .map_or("NULL", |id| id.full_name())
     }
 
     /// The connection's CLIENT LIST line, in Redis's field order (fields
@@ -117,7 +136,7 @@ impl ClientEntry {
                 .queued_commands
                 .map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
             state.query_buffer_bytes,
-            state.last_command,
+            self.last_command(),
             state.protocol.number(),
             text(&state.library_name),
             text(&state.library_version),
@@ -184,6 +203,29 @@ impl Shared {
     /// Asks the accept loop to stop and close every connection (SHUTDOWN).
     pub(crate) fn request_stop(&self) {
         self.stop.request();
+    }
+}
+
+/// Hashes client ids (sequential numbers) for the maps keyed by them:
+/// a multiplication spreads them over every bit (Fibonacci hashing),
+/// which is all a map needs of ids no client chooses, at a fraction of
+/// SipHash's cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ClientIdHasher(u64);
+
+impl std::hash::Hasher for ClientIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0 ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 

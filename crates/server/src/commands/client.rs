@@ -90,7 +90,8 @@ impl Client {
                 "ERR Client names cannot contain spaces, newlines or special characters.",
             );
         }
-        self.name = (!name.is_empty()).then(|| name.clone());
+        // A copy: the argument shares the connection's read buffer.
+        self.name = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
         Reply::ok()
     }
 
@@ -142,7 +143,7 @@ pub(crate) fn setinfo(client: &mut Client, arguments: &[Bytes]) -> Option<Reply>
             "ERR {attribute_text} cannot contain spaces, newlines or special characters."
         )));
     }
-    let value = (!value.is_empty()).then(|| value.clone());
+    let value = (!value.is_empty()).then(|| Bytes::copy_from_slice(value));
     let mut state = client.entry.state();
     if is_name {
         state.library_name = value;

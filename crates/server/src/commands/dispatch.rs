@@ -55,7 +55,7 @@ impl Client {
                 Reply::error("ERR MULTI block exceeds the client query buffer limit"),
             );
         }
-        transaction.commands.push((spec, command));
+        transaction.commands.push((spec, command.detached()));
         Reply::Simple("QUEUED".to_owned())
     }
 
@@ -83,6 +83,7 @@ impl Client {
                 database: self.database,
                 spec,
                 command: command.clone(),
+                protocol: self.protocol,
             })),
             Handler::Container => Some(table::wrong_arity(spec)),
         };
@@ -100,11 +101,10 @@ impl Client {
         reply
     }
 
-    /// Records `spec` as the connection's last command (CLIENT LIST).
+    /// Records `spec` as the connection's last command (CLIENT LIST; the
+    /// time of the last interaction is noted once per batch of requests).
     pub(crate) fn note_command(&self, spec: &'static CommandSpec) {
-        let mut state = self.entry.state();
-        state.last_command = spec.full_name();
-        state.last_interaction = Instant::now();
+        self.entry.note_command(spec.id);
     }
 
     /// The command's row if it may be held back and run with its

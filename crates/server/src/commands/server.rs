@@ -269,7 +269,8 @@ pub(crate) fn debug(call: &mut DataCall<'_>) -> Outcome {
         return Ok(match call.get(&key)? {
             None => Reply::error("ERR no such key"),
             Some(stored) => Reply::Simple(debug_object_line(&key, &stored.value)),
-        });
+        }
+        .into());
     }
     if is(b"DIGEST-VALUE") {
         let mut digests = Vec::with_capacity(arguments.len() - 2);
@@ -279,7 +280,7 @@ pub(crate) fn debug(call: &mut DataCall<'_>) -> Outcome {
                 Some(stored) => value_digest(&stored.value, stored.deadline_ms).hex(),
             }));
         }
-        return Ok(Reply::Array(digests));
+        return Ok(Reply::Array(digests).into());
     }
     if is(b"DIGEST") && arguments.len() == 2 {
         return dataset_digest(call);
@@ -291,7 +292,7 @@ pub(crate) fn debug(call: &mut DataCall<'_>) -> Outcome {
     if (is(b"RELOAD") || is(b"LOADAOF")) && !reply.is_error() && !no_save {
         call.store.checkpoint_after_commit()?;
     }
-    Ok(reply)
+    Ok(reply.into())
 }
 
 /// DEBUG DIGEST: every database's keys, values and expiries, in order.
@@ -316,5 +317,5 @@ fn dataset_digest(call: &mut DataCall<'_>) -> Outcome {
             after = batch.last().cloned();
         }
     }
-    Ok(Reply::Simple(digest.hex()))
+    Ok(Reply::Simple(digest.hex()).into())
 }

@@ -6,6 +6,7 @@
 //! error texts.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::OnceLock;
 
 use super::id::CommandId;
@@ -245,9 +246,33 @@ impl CommandSpec {
 /// Longest command name looked up (longer names are unknown).
 const NAME_BYTES_MAX: usize = 32;
 
+/// Hashes command names for the lookup: FNV-1a, a few instructions per
+/// byte of a short name, where SipHash's resistance to chosen keys buys
+/// nothing (the map's keys are the table's, fixed).
+#[derive(Clone, Copy, Debug)]
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
 /// The table indexed: by lower-case name, and by id.
 struct Index {
-    by_name: HashMap<&'static [u8], &'static CommandSpec>,
+    by_name: HashMap<&'static [u8], &'static CommandSpec, BuildHasherDefault<NameHasher>>,
     by_id: Vec<&'static CommandSpec>,
 }
 
@@ -255,7 +280,7 @@ fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
         let mut by_id: Vec<Option<&'static CommandSpec>> = vec![None; CommandId::COUNT];
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         for spec in COMMANDS {
             by_name.insert(spec.name.as_bytes(), spec);
             for entry in std::iter::once(spec).chain(spec.subcommands) {

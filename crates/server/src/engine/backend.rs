@@ -42,7 +42,7 @@ use crate::backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
 use crate::commands::{Request, StoreError};
 use crate::engine::store::KEYSPACE_BATCH_KEYS;
 use crate::error::{Error, Result};
-use crate::resp::{Limits, Reply};
+use crate::resp::{EncodedReplies, Limits, Reply};
 
 /// Databases SELECT accepts, as Redis's default `databases 16`.
 pub const DATABASES_DEFAULT: DatabaseIndex = 16;
@@ -226,7 +226,7 @@ pub(crate) struct Shared {
 /// # Ok::<(), keel_server::Error>(())
 /// ```
 pub struct KeelBackend {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for KeelBackend {
@@ -617,8 +617,8 @@ impl Backend for KeelBackend {
         self.shared.info_sections()
     }
 
-    fn execute_batch(&self, requests: &[Request]) -> Option<Vec<Reply>> {
-        self.shared.run_pipeline(requests)
+    fn execute_batch(&self, requests: &[Request], replies: &mut EncodedReplies) -> bool {
+        self.shared.run_pipeline(requests, replies)
     }
 
     fn set_setting(&self, name: &str, value: &str, apply: bool) -> Option<Result<(), String>> {

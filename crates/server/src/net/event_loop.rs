@@ -15,6 +15,7 @@
 //! turn; each is still atomic, the group a serial order of them.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,10 +25,12 @@ use std::thread::JoinHandle;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
+use crate::commands::Request;
 use crate::commands::client::After;
 use crate::error::{Error, Result};
-use crate::net::connection::{Connection, Progress};
-use crate::state::{ClientEntry, Shared, lock};
+use crate::net::connection::{Connection, Progress, READ_CHUNK_BYTES, RETAINED_BUFFER_BYTES_MAX};
+use crate::resp::EncodedReplies;
+use crate::state::{ClientEntry, ClientIdHasher, Shared, lock};
 
 /// Ready events taken from epoll per wait.
 pub const EVENTS_PER_WAIT: usize = 256;
@@ -90,7 +93,10 @@ impl Workers {
                 wake: Arc::clone(&wake),
                 inbox: Arc::clone(&inbox),
                 stopping: Arc::clone(&stopping),
-                connections: HashMap::new(),
+                connections: HashMap::default(),
+                scratch: vec![0; READ_CHUNK_BYTES],
+                group_requests: Vec::new(),
+                group_replies: EncodedReplies::default(),
             };
             let on_start = Arc::clone(on_start);
             let thread = std::thread::Builder::new()
@@ -161,7 +167,14 @@ struct Worker {
     wake: Arc<EventFd>,
     inbox: Arc<Mutex<Vec<Handoff>>>,
     stopping: Arc<AtomicBool>,
-    connections: HashMap<u64, Served>,
+    connections: HashMap<u64, Served, BuildHasherDefault<ClientIdHasher>>,
+    /// Every socket is read into this, then its bytes appended to the
+    /// connection's input: no read fills fresh memory first.
+    scratch: Vec<u8>,
+    /// The commands of a group being run, moved out of their connections,
+    /// and their encoded replies (both kept for their memory).
+    group_requests: Vec<Request>,
+    group_replies: EncodedReplies,
 }
 
 /// What a connection needs after an event.
@@ -258,7 +271,10 @@ impl Worker {
             return;
         }
         if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
-            match served.connection.read_from(&mut served.stream) {
+            match served
+                .connection
+                .read_from(&mut served.stream, &mut self.scratch)
+            {
                 Ok(0) => return self.close(token),
                 Ok(_) => {}
                 Err(error)
@@ -291,7 +307,7 @@ impl Worker {
             let count = self
                 .connections
                 .get(&token)
-                .map_or(0, |served| served.connection.pipeline().len());
+                .map_or(0, |served| served.connection.pipeline_len());
             if count == 0 {
                 continue;
             }
@@ -315,32 +331,55 @@ impl Worker {
             }
             return;
         }
-        let commands: Vec<_> = group
-            .iter()
-            .filter_map(|token| self.connections.get(token))
-            .flat_map(|served| served.connection.pipeline().iter().cloned())
-            .collect();
+        // The commands move (not copy) into one vector, in group order, and
+        // back out to their connections' replies.
+        let mut commands = std::mem::take(&mut self.group_requests);
+        let mut counts = Vec::with_capacity(group.len());
+        for token in group {
+            let before = commands.len();
+            if let Some(served) = self.connections.get_mut(token) {
+                served.connection.take_pipeline(&mut commands);
+            }
+            counts.push(commands.len() - before);
+        }
         let started = std::time::Instant::now();
-        match self.shared.backend.execute_batch(&commands) {
-            Some(replies) if replies.len() == commands.len() => {
-                let usec = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                let usec_each = usec / u64::try_from(commands.len().max(1)).unwrap_or(1);
-                let mut replies = replies.into_iter();
-                for token in group {
-                    if let Some(served) = self.connections.get_mut(token) {
-                        let count = u64::try_from(served.connection.pipeline().len()).unwrap_or(0);
-                        served.connection.deliver(&mut replies, usec_each * count);
+        let mut replies = std::mem::take(&mut self.group_replies);
+        replies.clear();
+        let ran = self.shared.backend.execute_batch(&commands, &mut replies);
+        let usec = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let usec_each = usec / u64::try_from(commands.len().max(1)).unwrap_or(1);
+        let mut taken = commands.drain(..);
+        match ran {
+            true if replies.len() == taken.len() => {
+                let mut replies = replies.iter();
+                for (token, &count) in group.iter().zip(&counts) {
+                    let requests = taken.by_ref().take(count);
+                    let usec = usec_each * u64::try_from(count).unwrap_or(0);
+                    match self.connections.get_mut(token) {
+                        Some(served) => served.connection.deliver(requests, &mut replies, usec),
+                        None => requests.zip(replies.by_ref()).for_each(drop),
                     }
                 }
             }
             _ => {
-                for token in group {
-                    if let Some(served) = self.connections.get_mut(token) {
-                        served.connection.run_held_back();
+                // Each connection runs its own through its session.
+                for (token, &count) in group.iter().zip(&counts) {
+                    let requests = taken.by_ref().take(count);
+                    match self.connections.get_mut(token) {
+                        Some(served) => {
+                            served.connection.restore_pipeline(requests);
+                            served.connection.run_held_back();
+                        }
+                        None => requests.for_each(drop),
                     }
                 }
             }
         }
+        drop(taken);
+        self.group_requests = commands;
+        replies.clear();
+        replies.shrink_to(RETAINED_BUFFER_BYTES_MAX);
+        self.group_replies = replies;
     }
 
     /// Sets what epoll watches a connection for, or closes it.

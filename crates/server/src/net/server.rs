@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -247,13 +247,13 @@ fn register(
         local,
         created: now,
         stream: stream.try_clone().map_err(socket_error("try_clone"))?,
+        last_command: AtomicU16::new(0),
         state: Mutex::new(ClientState {
             name: None,
             library_name: None,
             library_version: None,
             database: 0,
             protocol: ProtocolVersion::Resp2,
-            last_command: "NULL",
             last_interaction: now,
             queued_commands: None,
             query_buffer_bytes: 0,
