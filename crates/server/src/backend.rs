@@ -25,6 +25,7 @@
 use bytes::Bytes;
 
 use crate::commands::{Request, StoreError};
+use crate::metrics::MetricsText;
 use crate::resp::{EncodedReplies, Reply};
 
 /// A database number chosen with SELECT, `0..databases` (keel maps each
@@ -52,6 +53,13 @@ pub trait Backend: Send + Sync + 'static {
     /// server adds `server`, `clients` and part of `stats` itself (fields
     /// of a section both provide are concatenated).
     fn info_sections(&self) -> Vec<InfoSection>;
+
+    /// Appends the backend's metrics to a Prometheus page (`/metrics`):
+    /// commits, their latency, fsyncs, folds, checkpoints …. The default
+    /// has none.
+    fn metrics(&self, page: &mut MetricsText) {
+        let _ = page;
+    }
 
     /// The backend's settings as CONFIG GET shows them (`appendfsync`,
     /// `dir`, `save` …): name and value.

@@ -27,6 +27,7 @@ mod backend;
 pub mod commands;
 mod engine;
 mod error;
+pub mod metrics;
 mod net;
 pub mod resp;
 mod state;
@@ -48,6 +49,7 @@ pub use engine::backend::{
 };
 pub use engine::session::KeelSession;
 pub use error::{Error, Result};
+pub use metrics::{LATENCY_BUCKET_BOUNDS_US, LatencyHistogram, MetricsText};
 pub use net::affinity::{CPU_NUMBER_MAX, current_thread_cpus, parse_cpu_list, pin_current_thread};
 pub use net::connection::{
     AUTH_WITHOUT_PASSWORD_TEXT, HELLO_NOAUTH_TEXT, NOAUTH_TEXT, OUTPUT_FLUSH_BYTES,

@@ -41,6 +41,10 @@ pub struct ServerOptions {
     /// the accept thread to the whole list. `None`: wherever the operating
     /// system schedules them.
     pub cpu_list: Option<Vec<usize>>,
+    /// Where to serve Prometheus metrics over HTTP (`GET /metrics`,
+    /// `host:port`; port 0 picks a free one). `None` (the default): no
+    /// endpoint.
+    pub metrics_address: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -54,6 +58,7 @@ impl Default for ServerOptions {
             redis_version: "7.2.0".to_owned(),
             io_threads: std::thread::available_parallelism().map_or(1, usize::from),
             cpu_list: None,
+            metrics_address: None,
         }
     }
 }

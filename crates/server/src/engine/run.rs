@@ -5,6 +5,7 @@
 //! it tracks no reads and never conflicts.
 
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 use keel::{Isolation, Keyspace, Transaction, UpdateOptions};
 
@@ -158,10 +159,34 @@ impl Shared {
             attempts,
             durability: None,
         };
-        self.database.update_with(&options, |transaction| {
+        self.update_timed(&options, |transaction| {
             self.run_in(transaction, held, requests, output)
                 .map(|(after, _)| after)
         })
+    }
+
+    /// [`Database::update_with`](keel::Database::update_with), recording
+    /// the commit's latency (from the end of the last attempt's commands
+    /// to the commit's return: validation, the log append, the fsync
+    /// under `always`) in the commit histogram.
+    pub(crate) fn update_timed<T>(
+        &self,
+        options: &UpdateOptions,
+        mut write: impl FnMut(&mut Transaction) -> Result<T, keel::Error>,
+    ) -> Result<T, keel::Error> {
+        let mut written_at = None;
+        let result = self.database.update_with(options, |transaction| {
+            let value = write(transaction);
+            written_at = Some(Instant::now());
+            value
+        });
+        if result.is_ok()
+            && let Some(written_at) = written_at
+        {
+            let us = u64::try_from(written_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.commit_latency.record(us);
+        }
+        result
     }
 
     /// Runs one command in a transaction of its own, again on conflict.

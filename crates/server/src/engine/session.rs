@@ -108,8 +108,13 @@ impl KeelSession {
                 return refused_block(&error, requests.len());
             }
         }
+        let committing = std::time::Instant::now();
         match watch.transaction.commit() {
-            Ok(()) => Some(replies),
+            Ok(()) => {
+                let us = u64::try_from(committing.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.shared.commit_latency.record(us);
+                Some(replies)
+            }
             Err(error) => refused_block(&error, requests.len()),
         }
     }
@@ -147,7 +152,7 @@ impl KeelSession {
             durability: None,
         };
         let mut output = Output::Values(Vec::with_capacity(requests.len()));
-        let outcome = self.shared.database.update_with(&options, |transaction| {
+        let outcome = self.shared.update_timed(&options, |transaction| {
             self.shared.run_in(transaction, held, requests, &mut output)
         });
         match outcome {

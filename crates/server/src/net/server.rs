@@ -22,6 +22,7 @@ use crate::commands::config::ConfigTable;
 use crate::error::{Error, Result};
 use crate::net::affinity::pin_current_thread;
 use crate::net::event_loop::Workers;
+use crate::net::metrics::MetricsEndpoint;
 use crate::resp::ProtocolVersion;
 use crate::state::{ClientEntry, ClientState, ServerOptions, Shared, StopSignal, lock};
 use crate::stats::ServerStats;
@@ -55,6 +56,7 @@ pub struct ServerHandle {
     local_address: SocketAddr,
     stop: Arc<StopSignal>,
     accept_thread: Option<JoinHandle<()>>,
+    metrics: Option<MetricsEndpoint>,
 }
 
 impl ServerHandle {
@@ -62,6 +64,12 @@ impl ServerHandle {
     /// options asked for port 0).
     pub fn local_address(&self) -> SocketAddr {
         self.local_address
+    }
+
+    /// The address of the Prometheus endpoint, if one was asked for
+    /// ([`ServerOptions::metrics_address`]).
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::local_address)
     }
 
     /// A way to stop the server from another thread.
@@ -88,6 +96,9 @@ impl ServerHandle {
             && thread.join().is_err()
         {
             tracing::error!("the accept thread panicked");
+        }
+        if let Some(metrics) = self.metrics.take() {
+            metrics.stop();
         }
     }
 }
@@ -145,6 +156,10 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
             tracing::error!(%error, worker = index, "an event-loop thread runs unpinned");
         }
     });
+    let metrics = match &shared.options.metrics_address {
+        Some(address) => Some(MetricsEndpoint::start(address, Arc::clone(&shared))?),
+        None => None,
+    };
     let workers = Workers::start(&shared, shared.options.io_threads, &on_start)?;
     let accept_shared = Arc::clone(&shared);
     let accept_thread = std::thread::Builder::new()
@@ -167,6 +182,7 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         local_address,
         stop,
         accept_thread: Some(accept_thread),
+        metrics,
     })
 }
 
