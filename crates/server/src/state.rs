@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -90,11 +90,82 @@ pub(crate) struct ClientEntry {
     /// noting it per command takes no lock.
     pub(crate) last_command: AtomicU16,
     pub(crate) state: Mutex<ClientState>,
+    /// Bytes other connections sent this one (MONITOR lines, tracking
+    /// invalidations), for its event loop to write; at most
+    /// [`PUSHED_BYTES_MAX`].
+    pub(crate) pushed: Mutex<Vec<u8>>,
+    /// How to wake the event loop serving this connection (set when one
+    /// adopts it).
+    pub(crate) waker: OnceLock<Waker>,
+    /// CLIENT KILL chose it: its event loop closes it.
+    pub(crate) killed: AtomicBool,
+}
+
+/// Most bytes pushed to a connection and not yet taken by its event loop
+/// (a MONITOR client that stopped reading, say); past it the connection
+/// is closed, as Redis closes a client over its output buffer limit.
+pub const PUSHED_BYTES_MAX: usize = 64 << 20;
+
+/// Wakes an event loop to write what was pushed to one of its
+/// connections, or to look at its paused ones again.
+#[derive(Clone, Debug)]
+pub(crate) struct Waker {
+    pub(crate) wake: Arc<nix::sys::eventfd::EventFd>,
+    /// Connections with pushed bytes waiting.
+    pub(crate) pushed: Arc<Mutex<Vec<ClientId>>>,
+}
+
+impl Waker {
+    /// Wakes the event loop.
+    pub(crate) fn wake(&self) {
+        if let Err(errno) = self.wake.write(1) {
+            tracing::error!(%errno, "cannot wake an event loop");
+        }
+    }
 }
 
 impl ClientEntry {
     pub(crate) fn state(&self) -> MutexGuard<'_, ClientState> {
         lock(&self.state)
+    }
+
+    /// Sends `bytes` to this connection from elsewhere (in order with
+    /// other pushes; between two of its own replies); `false` when the
+    /// connection is over [`PUSHED_BYTES_MAX`] and is closed instead.
+    pub(crate) fn push(&self, bytes: &[u8]) -> bool {
+        let first = {
+            let mut pushed = lock(&self.pushed);
+            if pushed.len() + bytes.len() > PUSHED_BYTES_MAX {
+                drop(pushed);
+                tracing::warn!(
+                    client = self.id,
+                    "closing a client that does not read what is pushed to it"
+                );
+                self.kill();
+                return false;
+            }
+            let first = pushed.is_empty();
+            pushed.extend_from_slice(bytes);
+            first
+        };
+        if first && let Some(waker) = self.waker.get() {
+            lock(&waker.pushed).push(self.id);
+            waker.wake();
+        }
+        true
+    }
+
+    /// Takes what was pushed to this connection.
+    pub(crate) fn take_pushed(&self) -> Vec<u8> {
+        std::mem::take(&mut *lock(&self.pushed))
+    }
+
+    /// Closes the connection from outside (CLIENT KILL): its event loop
+    /// sees the socket shut and drops it.
+    pub(crate) fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        // The peer may be gone already.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 
     /// Notes `id` as the last command run.
@@ -163,6 +234,77 @@ pub(crate) struct Shared {
     pub(crate) clients: Mutex<BTreeMap<ClientId, Arc<ClientEntry>>>,
     pub(crate) stop: Arc<StopSignal>,
     pub(crate) next_client_id: AtomicU64,
+    /// The connections in MONITOR mode.
+    pub(crate) monitors: Mutex<Vec<Arc<ClientEntry>>>,
+    /// How many there are: checked per command without a lock.
+    pub(crate) monitor_count: AtomicUsize,
+    /// SLOWLOG.
+    pub(crate) slowlog: crate::commands::slowlog::SlowLog,
+    /// CLIENT PAUSE.
+    pub(crate) pause: Pause,
+    /// CLIENT TRACKING.
+    pub(crate) tracking: crate::commands::tracking::TrackingTable,
+    /// Every event loop's waker (CLIENT UNPAUSE wakes them all).
+    pub(crate) wakers: Mutex<Vec<Waker>>,
+}
+
+/// CLIENT PAUSE: until when, and whether reads are paused too.
+#[derive(Debug, Default)]
+pub(crate) struct Pause {
+    /// Whether a pause may be in force (checked per command without a
+    /// lock).
+    active: AtomicBool,
+    state: Mutex<Option<PauseState>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PauseState {
+    until: Instant,
+    all: bool,
+}
+
+impl Pause {
+    /// Pauses until `until` (a later end or a wider scope wins, as
+    /// Redis's `pauseClients`).
+    pub(crate) fn start(&self, until: Instant, all: bool) {
+        let mut state = lock(&self.state);
+        let merged = match *state {
+            Some(old) => PauseState {
+                until: old.until.max(until),
+                all: old.all || all,
+            },
+            None => PauseState { until, all },
+        };
+        *state = Some(merged);
+        self.active.store(true, Ordering::Release);
+    }
+
+    /// Ends the pause.
+    pub(crate) fn stop(&self) {
+        *lock(&self.state) = None;
+        self.active.store(false, Ordering::Release);
+    }
+
+    /// Whether a pause may be in force (no lock).
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// When a command of these flags must wait: `None` if it may run now,
+    /// else the end of the pause.
+    pub(crate) fn holds(&self, writes: bool) -> Option<Instant> {
+        if !self.active.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut state = lock(&self.state);
+        let pause = (*state)?;
+        if Instant::now() >= pause.until {
+            *state = None;
+            self.active.store(false, Ordering::Release);
+            return None;
+        }
+        (pause.all || writes).then_some(pause.until)
+    }
 }
 
 /// The flag that stops the accept loop, and how to wake it.

@@ -29,13 +29,17 @@ pub(crate) mod glob;
 pub mod id;
 pub(crate) mod info;
 pub(crate) mod keyspace;
+pub(crate) mod latency;
 pub mod lcs;
+pub(crate) mod monitor;
 pub mod object_info;
 pub(crate) mod scan;
 pub(crate) mod server;
+pub(crate) mod slowlog;
 pub mod store;
 pub(crate) mod strings;
 pub mod table;
+pub(crate) mod tracking;
 pub(crate) mod transactions;
 
 use bytes::Bytes;

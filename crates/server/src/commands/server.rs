@@ -201,6 +201,8 @@ pub(crate) fn help(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
         CommandId::Config => CONFIG_HELP,
         CommandId::Object => OBJECT_HELP,
         CommandId::Memory => MEMORY_HELP,
+        CommandId::Slowlog => super::slowlog::HELP_LINES,
+        CommandId::Latency => super::latency::HELP_LINES,
         _ => FUNCTION_HELP,
     };
     Some(help_reply(&spec.name.to_ascii_uppercase(), lines))

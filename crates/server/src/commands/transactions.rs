@@ -106,6 +106,11 @@ pub(crate) fn exec(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
                 _ => false,
             };
             client.shared.stats.called(spec.id, usec_each, failed);
+            let database = requests
+                .iter()
+                .find(|request| std::ptr::eq(request.spec, *spec))
+                .map_or(client.database, |request| request.database);
+            client.after_call(spec, command.arguments(), database, usec_each, failed);
             reply
         } else {
             client.run(spec, command)

@@ -82,6 +82,8 @@ pub(crate) struct Connection {
     /// A request [`Connection::gather`] parsed but could not hold back; it
     /// runs first in the next [`Connection::process`].
     deferred: Option<Deferred>,
+    /// CLIENT PAUSE holds the deferred request until then.
+    paused_until: Option<Instant>,
 }
 
 impl Connection {
@@ -100,6 +102,7 @@ impl Connection {
             replies: EncodedReplies::default(),
             pipeline_bytes: 0,
             deferred: None,
+            paused_until: None,
         }
     }
 
@@ -169,15 +172,25 @@ impl Connection {
     /// early once [`OUTPUT_FLUSH_BYTES`] of replies wait.
     pub(crate) fn process(&mut self) -> Progress {
         let mut out = std::mem::take(&mut self.output);
+        self.paused_until = None;
         match self.deferred.take() {
             None => {}
-            Some(Deferred::Command(command)) => self.run_unpipelined(command, &mut out),
+            Some(Deferred::Command(command)) => {
+                if let Some(until) = self.paused_for(&command) {
+                    self.deferred = Some(Deferred::Command(command));
+                    self.paused_until = Some(until);
+                } else {
+                    self.run_unpipelined(command, &mut out);
+                }
+            }
             Some(Deferred::ProtocolError(error)) => self.protocol_error(&error, &mut out),
         }
         let mut progress = Progress::Drained;
-        while self.client.after == After::Continue {
+        while self.client.after == After::Continue && self.paused_until.is_none() {
+            let buffered = self.input.len();
             match self.parser.parse_shared(&mut self.input) {
                 Ok(Some(command)) => {
+                    self.client.query_buffer_bytes = buffered;
                     if !command.is_empty() {
                         self.handle(command, &mut out);
                         self.parser.set_authenticated(self.client.authenticated);
@@ -212,8 +225,11 @@ impl Connection {
             && self.pipeline.len() < PIPELINE_COMMANDS_MAX
             && self.pipeline_bytes < PIPELINE_ARGUMENT_BYTES_MAX
         {
+            let buffered = self.input.len();
             match self.parser.parse_shared(&mut self.input) {
                 Ok(Some(command)) => {
+                    // For a request deferred to `process`, run next.
+                    self.client.query_buffer_bytes = buffered;
                     if !command.is_empty() {
                         self.gather_one(command);
                     }
@@ -224,7 +240,40 @@ impl Connection {
         }
     }
 
+    /// When CLIENT PAUSE holds `command`: the end of the pause.
+    fn paused_for(&self, command: &Command) -> Option<Instant> {
+        let pause = &self.client.shared.pause;
+        if !pause.is_active() {
+            return None;
+        }
+        let spec = crate::commands::table::resolve(command).ok()?;
+        let writes = spec.has(crate::commands::CommandFlags::WRITE)
+            || spec.id == crate::commands::CommandId::Exec;
+        pause.holds(writes)
+    }
+
+    /// When CLIENT PAUSE holds this connection's next request.
+    pub(crate) fn paused_until(&self) -> Option<Instant> {
+        self.paused_until
+    }
+
+    /// Appends what other connections pushed to this one (MONITOR lines,
+    /// invalidations) to the output.
+    pub(crate) fn take_pushed(&mut self) {
+        let pushed = self.client.entry.take_pushed();
+        if self.output.is_empty() {
+            self.output = pushed;
+        } else {
+            self.output.extend_from_slice(&pushed);
+        }
+    }
+
     fn gather_one(&mut self, command: Command) {
+        if let Some(until) = self.paused_for(&command) {
+            self.paused_until = Some(until);
+            self.deferred = Some(Deferred::Command(command));
+            return;
+        }
         self.client
             .shared
             .stats
@@ -283,14 +332,15 @@ impl Connection {
     /// Appends the encoded replies of `requests` to `out`, counting them
     /// for INFO commandstats and errorstats.
     fn append_replies<'r>(
-        &self,
+        &mut self,
         requests: impl ExactSizeIterator<Item = Request>,
         mut replies: impl Iterator<Item = &'r [u8]>,
         elapsed_usec: u64,
         out: &mut Vec<u8>,
     ) {
         let usec_each = elapsed_usec / u64::try_from(requests.len().max(1)).unwrap_or(1);
-        let stats = &self.client.shared.stats;
+        let shared = Arc::clone(&self.client.shared);
+        let stats = &shared.stats;
         for request in requests {
             let Some(reply) = replies.next() else {
                 let missing = Reply::error("ERR the backend returned too few replies");
@@ -305,6 +355,13 @@ impl Connection {
             }
             stats.called(request.spec.id, usec_each, error.is_some());
             out.extend_from_slice(reply);
+            self.client.after_call(
+                request.spec,
+                request.command.arguments(),
+                request.database,
+                usec_each,
+                error.is_some(),
+            );
         }
     }
 
@@ -325,6 +382,12 @@ impl Connection {
     }
 
     fn handle(&mut self, command: Command, out: &mut Vec<u8>) {
+        if let Some(until) = self.paused_for(&command) {
+            self.run_pipeline(out);
+            self.paused_until = Some(until);
+            self.deferred = Some(Deferred::Command(command));
+            return;
+        }
         self.client
             .shared
             .stats
@@ -379,17 +442,19 @@ impl Connection {
             .execute_pipeline(&self.pipeline, &mut self.replies);
         debug_assert_eq!(self.replies.len(), self.pipeline.len());
         let mut requests = std::mem::take(&mut self.pipeline);
+        let mut replies = std::mem::take(&mut self.replies);
         self.pipeline_bytes = 0;
         self.append_replies(
             requests.drain(..),
-            self.replies.iter(),
+            replies.iter(),
             elapsed_usec(started),
             out,
         );
         // Keep the memory for the next pipeline.
         self.pipeline = requests;
-        self.replies.clear();
-        self.replies.shrink_to(RETAINED_BUFFER_BYTES_MAX);
+        replies.clear();
+        replies.shrink_to(RETAINED_BUFFER_BYTES_MAX);
+        self.replies = replies;
     }
 }
 

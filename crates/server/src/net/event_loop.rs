@@ -21,6 +21,7 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -30,7 +31,7 @@ use crate::commands::client::After;
 use crate::error::{Error, Result};
 use crate::net::connection::{Connection, Progress, READ_CHUNK_BYTES, RETAINED_BUFFER_BYTES_MAX};
 use crate::resp::EncodedReplies;
-use crate::state::{ClientEntry, ClientIdHasher, Shared, lock};
+use crate::state::{ClientEntry, ClientIdHasher, Shared, Waker, lock};
 
 /// Ready events taken from epoll per wait.
 pub const EVENTS_PER_WAIT: usize = 256;
@@ -87,7 +88,14 @@ impl Workers {
                 .add(&*wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))
                 .map_err(os_error("epoll_ctl"))?;
             let inbox = Arc::new(Mutex::new(Vec::new()));
+            let waker = Waker {
+                wake: Arc::clone(&wake),
+                pushed: Arc::new(Mutex::new(Vec::new())),
+            };
+            lock(&shared.wakers).push(waker.clone());
             let worker = Worker {
+                waker,
+                paused: Vec::new(),
                 shared: Arc::clone(shared),
                 epoll,
                 wake: Arc::clone(&wake),
@@ -162,6 +170,10 @@ struct Served {
 }
 
 struct Worker {
+    /// What other threads use to wake this loop (pushed bytes, UNPAUSE).
+    waker: Waker,
+    /// Connections CLIENT PAUSE holds.
+    paused: Vec<u64>,
     shared: Arc<Shared>,
     epoll: Epoll,
     wake: Arc<EventFd>,
@@ -196,7 +208,7 @@ impl Worker {
         let mut events = vec![EpollEvent::empty(); EVENTS_PER_WAIT];
         let mut gathered: Vec<u64> = Vec::new();
         loop {
-            let ready = match self.epoll.wait(&mut events, EpollTimeout::NONE) {
+            let ready = match self.epoll.wait(&mut events, self.timeout()) {
                 Ok(ready) => ready,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(errno) => {
@@ -210,16 +222,15 @@ impl Worker {
                     // A spurious or coalesced wake-up leaves nothing to read.
                     let _ = self.wake.read();
                     self.adopt();
+                    self.deliver_pushed();
                     continue;
                 }
                 self.receive(event.data(), event.events(), &mut gathered);
             }
+            self.resume_paused();
             self.run_gathered(&gathered);
             for &token in &gathered {
-                if let Some(served) = self.connections.get_mut(&token) {
-                    let next = pump(served);
-                    self.apply(token, next);
-                }
+                self.pump(token);
             }
             if self.stopping.load(Ordering::SeqCst) {
                 break;
@@ -228,6 +239,81 @@ impl Worker {
         let tokens: Vec<u64> = self.connections.keys().copied().collect();
         for token in tokens {
             self.close(token);
+        }
+    }
+
+    /// Runs a connection's buffered requests and writes the replies;
+    /// notes it if CLIENT PAUSE holds it.
+    fn pump(&mut self, token: u64) {
+        let Some(served) = self.connections.get_mut(&token) else {
+            return;
+        };
+        let next = pump(served);
+        if served.connection.paused_until().is_some() && !self.paused.contains(&token) {
+            self.paused.push(token);
+        }
+        self.apply(token, next);
+    }
+
+    /// How long to wait for events: until the earliest pause ends, if a
+    /// connection is held.
+    fn timeout(&self) -> EpollTimeout {
+        let earliest = self
+            .paused
+            .iter()
+            .filter_map(|token| self.connections.get(token)?.connection.paused_until())
+            .min();
+        match earliest {
+            None => EpollTimeout::NONE,
+            Some(until) => {
+                let wait = until.saturating_duration_since(Instant::now());
+                // Round up, so the pause is over when the wait is.
+                let wait = wait + std::time::Duration::from_micros(999);
+                EpollTimeout::try_from(wait).unwrap_or(EpollTimeout::MAX)
+            }
+        }
+    }
+
+    /// Runs the held connections again once their pause may be over (it
+    /// ended, or CLIENT UNPAUSE woke the loop).
+    fn resume_paused(&mut self) {
+        if self.paused.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let due = !self.shared.pause.is_active()
+            || self.paused.iter().any(|token| {
+                self.connections
+                    .get(token)
+                    .and_then(|served| served.connection.paused_until())
+                    .is_none_or(|until| until <= now)
+            });
+        if !due {
+            return;
+        }
+        for token in std::mem::take(&mut self.paused) {
+            self.pump(token);
+        }
+    }
+
+    /// Writes what other connections pushed to this loop's connections.
+    fn deliver_pushed(&mut self) {
+        let tokens = std::mem::take(&mut *lock(&self.waker.pushed));
+        for token in tokens {
+            let Some(served) = self.connections.get_mut(&token) else {
+                continue;
+            };
+            served.connection.take_pushed();
+            if served.writing {
+                // EPOLLOUT will write it with the rest.
+                continue;
+            }
+            let next = match flush(served) {
+                Ok(true) => Next::Read,
+                Ok(false) => Next::Write,
+                Err(_) => Next::Close,
+            };
+            self.apply(token, next);
         }
     }
 
@@ -247,6 +333,8 @@ impl Worker {
                 lock(&self.shared.clients).remove(&token);
                 continue;
             }
+            // Set once: a connection is adopted by one loop.
+            let _ = entry.waker.set(self.waker.clone());
             let connection = Connection::new(&self.shared, &entry);
             self.connections.insert(
                 token,
@@ -409,6 +497,9 @@ impl Worker {
             // The peer may be gone already.
             let _ = served.stream.shutdown(std::net::Shutdown::Both);
         }
+        self.paused.retain(|&paused| paused != token);
+        crate::commands::monitor::forget(&self.shared, token);
+        self.shared.tracking.disable(token);
         lock(&self.shared.clients).remove(&token);
     }
 }

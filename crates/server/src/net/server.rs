@@ -12,19 +12,21 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::backend::Backend;
 use crate::commands::config::ConfigTable;
+use crate::commands::slowlog::SlowLog;
+use crate::commands::tracking::TrackingTable;
 use crate::error::{Error, Result};
 use crate::net::affinity::pin_current_thread;
 use crate::net::event_loop::Workers;
 use crate::net::metrics::MetricsEndpoint;
 use crate::resp::ProtocolVersion;
-use crate::state::{ClientEntry, ClientState, ServerOptions, Shared, StopSignal, lock};
+use crate::state::{ClientEntry, ClientState, Pause, ServerOptions, Shared, StopSignal, lock};
 use crate::stats::ServerStats;
 
 /// The reply a client gets when `max_clients` connections are open, before
@@ -147,6 +149,12 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         clients: Mutex::new(BTreeMap::new()),
         stop: Arc::clone(&stop),
         next_client_id: AtomicU64::new(1),
+        monitors: Mutex::new(Vec::new()),
+        monitor_count: AtomicUsize::new(0),
+        slowlog: SlowLog::default(),
+        pause: Pause::default(),
+        tracking: TrackingTable::default(),
+        wakers: Mutex::new(Vec::new()),
     });
     let cpus = shared.options.cpu_list.clone();
     let on_start: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(move |index| {
@@ -264,6 +272,9 @@ fn register(
         created: now,
         stream: stream.try_clone().map_err(socket_error("try_clone"))?,
         last_command: AtomicU16::new(0),
+        pushed: Mutex::new(Vec::new()),
+        waker: OnceLock::new(),
+        killed: AtomicBool::new(false),
         state: Mutex::new(ClientState {
             name: None,
             library_name: None,
