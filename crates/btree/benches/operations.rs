@@ -122,6 +122,39 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // A full scan, per entry: the cursor alone (leaf copies and slices).
+    let (keel_scan, map_scan) = (Tally::default(), Tally::default());
+    group.bench_function("scan_per_entry/keel", |b| {
+        b.iter_custom(|iterations| {
+            let start = Instant::now();
+            let mut entries = 0u64;
+            for _ in 0..iterations {
+                for entry in tree.iter() {
+                    black_box(entry.expect("entry"));
+                    entries += 1;
+                }
+            }
+            let elapsed = start.elapsed();
+            keel_scan.record(entries, elapsed);
+            elapsed
+        })
+    });
+    group.bench_function("scan_per_entry/btreemap", |b| {
+        b.iter_custom(|iterations| {
+            let start = Instant::now();
+            let mut entries = 0u64;
+            for _ in 0..iterations {
+                for (key, value) in &map {
+                    black_box((key.as_slice(), value.as_slice()));
+                    entries += 1;
+                }
+            }
+            let elapsed = start.elapsed();
+            map_scan.record(entries, elapsed);
+            elapsed
+        })
+    });
+
     let fresh = entries(if measuring() { 2_000_000 } else { 20_000 }, 99);
     let (keel_insert, map_insert) = (Tally::default(), Tally::default());
     let mut next_keel = 0;
@@ -182,6 +215,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
     report_time_ratio("random_get (1M, cached)", &keel_get, &map_get, "<= 2x");
     report_time_ratio("range_10", &keel_range, &map_range, "none set");
+    report_time_ratio("scan, per entry", &keel_scan, &map_scan, "none set");
     report_time_ratio("random_insert", &keel_insert, &map_insert, "none set");
     report_time_ratio("bulk_load_100k", &keel_bulk, &map_bulk, "none set");
 }

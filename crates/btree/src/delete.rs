@@ -8,7 +8,9 @@ use crate::error::Result;
 use crate::node::{self, Header};
 use crate::overflow;
 use crate::stats::Counters;
-use crate::tree::{BTree, Division, InLeaf, PathNode, Scratch, collect_cells, corrupt, divide};
+use crate::tree::{
+    BTree, Division, InLeaf, PathNode, Scratch, assert_divided, collect_cells, corrupt, divide,
+};
 
 impl BTree {
     /// Removes `key`; returns whether it was present.
@@ -179,6 +181,7 @@ impl BTree {
                 right_header.link_1,
                 high.iter().map(Vec::as_slice),
             );
+            assert_divided(&left, &right, &new_separator, leaf);
             node::remove_cell(&mut parent_guard, left_position).map_err(bad_parent)?;
             if !node::insert_cell(
                 &mut parent_guard,

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::node::{self, Header, Kind, SLOT_BYTES, StoredValue};
 use crate::overflow;
 use crate::stats::Counters;
-use crate::tree::{BTree, Division, InLeaf, Scratch, corrupt, divide};
+use crate::tree::{BTree, Division, InLeaf, Scratch, assert_divided, corrupt, divide};
 
 impl BTree {
     /// Inserts `key` with `value`, replacing the value it had.
@@ -224,6 +224,7 @@ impl BTree {
                 right_1,
                 high.iter().map(Vec::as_slice),
             );
+            assert_divided(&left, &right, &separator, leaf);
             let root_cell = node::inner_cell(&separator, right_id);
             node::build(
                 guard,
@@ -247,6 +248,7 @@ impl BTree {
             high.iter().map(Vec::as_slice),
         );
         node::build(guard, kind, left_0, left_1, low.iter().map(Vec::as_slice));
+        assert_divided(guard, &right, &separator, leaf);
         if let Some(neighbour) = neighbour {
             node::set_left(neighbour, right_id);
         }

@@ -38,12 +38,26 @@ enum Direction {
     Reverse,
 }
 
-/// The bounds of a range, owned once for both of its cursors.
+/// The bounds of a range, held once for both of its cursors.
 #[derive(Debug)]
 struct Bounds {
-    lower: Bound<Vec<u8>>,
-    upper: Bound<Vec<u8>>,
+    lower: Bound<Bytes>,
+    upper: Bound<Bytes>,
 }
+
+thread_local! {
+    /// Leaf buffers of ended scans, for the next scan on this thread: a
+    /// short range then costs no allocation and no zeroing of a page.
+    static SPARE_BUFFERS: std::cell::RefCell<Vec<BytesMut>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// The windows and resume keys of ended scans, emptied.
+    static SPARE_VECTORS: std::cell::RefCell<Vec<(Vec<Slot>, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Buffers kept per thread for later scans (two per scan in use at once,
+/// a forward and a reverse cursor, of a few scans).
+const SPARE_BUFFERS_MAX: usize = 8;
 
 /// Where a slot's value is.
 #[derive(Debug)]
@@ -89,12 +103,17 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(direction: Direction) -> Cursor<'a> {
+        let (window, resume) = SPARE_VECTORS
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         Cursor {
             direction,
-            resume: Vec::new(),
+            resume,
             started: false,
             page: Bytes::new(),
-            window: Vec::new(),
+            window,
             position: 0,
             exhausted: false,
             leaf: None,
@@ -177,9 +196,31 @@ impl<'a> Cursor<'a> {
     /// A buffer of one page for the next leaf copy: the last one if the
     /// caller holds none of its entries any more.
     fn take_buffer(&mut self, page_size: usize) -> BytesMut {
-        match std::mem::take(&mut self.page).try_into_mut() {
-            Ok(buffer) if buffer.len() == page_size => buffer,
-            _ => BytesMut::zeroed(page_size),
+        if let Ok(buffer) = std::mem::take(&mut self.page).try_into_mut()
+            && buffer.len() == page_size
+        {
+            return buffer;
+        }
+        let spare = SPARE_BUFFERS
+            .try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                let index = spare.iter().position(|buffer| buffer.len() == page_size)?;
+                Some(spare.swap_remove(index))
+            })
+            .ok()
+            .flatten();
+        match spare {
+            Some(buffer) => buffer,
+            None => {
+                let mut fresh = BytesMut::zeroed(page_size);
+                // A split makes the buffer reference-counted now, once, so
+                // that freezing it, slicing it and taking it back for the
+                // next leaf allocate nothing (a buffer still a plain
+                // vector would allocate its count at its first slice, and
+                // free it when taken back).
+                drop(fresh.split_off(page_size));
+                fresh
+            }
         }
     }
 
@@ -313,34 +354,29 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// Whether `key` lies strictly past the resume bound and past the key
-    /// before it in this cursor's direction: a damaged page could hand out
-    /// keys that go backwards, and a scan must still end.
+    /// Whether the window goes on past where the fill started: its first
+    /// key past the resume bound, its last past its first. Together with
+    /// the resume bound moving to the last key returned, every fill moves
+    /// the scan on, so a scan ends even on a damaged page. (Order inside a
+    /// page is the writer's invariant, checked by `check()`; pages from
+    /// disk are checksummed.)
     fn check_order(&self, bounds: &Bounds, page_id: PageId, page: &[u8]) -> Result<()> {
         let forward = self.direction == Direction::Forward;
         let past = |key: &[u8], bound: &[u8]| if forward { key > bound } else { key < bound };
-        let mut keys = self.window.iter().map(|slot| {
+        let key = |slot: &Slot| {
             let start = slot.key_offset as usize;
             &page[start..start + slot.key_len as usize]
-        });
-        let Some(first) = keys.next() else {
+        };
+        let (Some(first), Some(last)) = (self.window.first(), self.window.last()) else {
             return Ok(());
         };
-        // The first key past where the fill started, then each past the
-        // one before it.
+        let (first, last) = (key(first), key(last));
         let first_ok = match self.resume_bound(bounds) {
             Bound::Unbounded => true,
             Bound::Included(bound) => first == bound || past(first, bound),
             Bound::Excluded(bound) => past(first, bound),
         };
-        let mut previous = first;
-        let ordered = first_ok
-            && keys.all(|key| {
-                let ok = past(key, previous);
-                previous = key;
-                ok
-            });
-        if ordered {
+        if first_ok && (self.window.len() == 1 || past(last, first)) {
             Ok(())
         } else {
             Err(corrupt(page_id, "keys out of order"))
@@ -380,16 +416,30 @@ impl<'a> Cursor<'a> {
             };
             (0, high)
         };
-        let limit = self.limit(bounds);
-        let mut reached_limit = false;
+        // The limit cuts the leaf once, by search, not by a comparison
+        // per entry.
+        let (low, high, reached_limit) = match (self.limit(bounds), forward) {
+            (Bound::Unbounded, _) => (low, high, false),
+            (Bound::Included(key), true) => {
+                let end = position(key)?.map_or_else(|index| index, |index| index + 1);
+                (low, high.min(end), end < count)
+            }
+            (Bound::Excluded(key), true) => {
+                let end = position(key)?.unwrap_or_else(|index| index);
+                (low, high.min(end), end < count)
+            }
+            (Bound::Included(key), false) => {
+                let start = position(key)?.unwrap_or_else(|index| index);
+                (low.max(start), high, start > 0)
+            }
+            (Bound::Excluded(key), false) => {
+                let start = position(key)?.map_or_else(|index| index, |index| index + 1);
+                (low.max(start), high, start > 0)
+            }
+        };
         for step in 0..high.saturating_sub(low) {
             let index = if forward { low + step } else { high - 1 - step };
             let (offset, len) = node::key_at(page, true, index)?;
-            let key = &page[offset..offset + len];
-            if !within(key, limit, self.direction) {
-                reached_limit = true;
-                break;
-            }
             let value = match node::value_at(page, index)? {
                 ValueAt::Inline { offset, len } => SlotValue::Inline(narrow(offset)?, narrow(len)?),
                 ValueAt::Overflow { first, len } => SlotValue::Chain(first, len),
@@ -452,27 +502,44 @@ impl<'a> Cursor<'a> {
     }
 }
 
+impl Drop for Cursor<'_> {
+    fn drop(&mut self) {
+        let mut window = std::mem::take(&mut self.window);
+        let mut resume = std::mem::take(&mut self.resume);
+        if window.capacity() > 0 || resume.capacity() > 0 {
+            window.clear();
+            resume.clear();
+            let _ = SPARE_VECTORS.try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.len() < SPARE_BUFFERS_MAX {
+                    spare.push((window, resume));
+                }
+            });
+        }
+        // Keep the leaf buffer for the next scan unless the caller still
+        // holds entries of it.
+        if let Ok(buffer) = std::mem::take(&mut self.page).try_into_mut()
+            && !buffer.is_empty()
+        {
+            let _ = SPARE_BUFFERS.try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.len() < SPARE_BUFFERS_MAX {
+                    spare.push(buffer);
+                }
+            });
+        }
+    }
+}
+
 fn narrow(value: usize) -> Result<u32, Restart> {
     u32::try_from(value).map_err(|_| Restart)
 }
 
-fn as_ref(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+fn as_ref(bound: &Bound<Bytes>) -> Bound<&[u8]> {
     match bound {
         Bound::Included(key) => Bound::Included(key),
         Bound::Excluded(key) => Bound::Excluded(key),
         Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-/// Whether `key` is inside `limit`, seen from a cursor moving in
-/// `direction`.
-fn within(key: &[u8], limit: Bound<&[u8]>, direction: Direction) -> bool {
-    match (limit, direction) {
-        (Bound::Unbounded, _) => true,
-        (Bound::Included(limit), Direction::Forward) => key <= limit,
-        (Bound::Excluded(limit), Direction::Forward) => key < limit,
-        (Bound::Included(limit), Direction::Reverse) => key >= limit,
-        (Bound::Excluded(limit), Direction::Reverse) => key > limit,
     }
 }
 
@@ -492,7 +559,7 @@ pub struct Range<'a> {
 }
 
 impl<'a> Range<'a> {
-    pub(crate) fn new(tree: &'a BTree, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) -> Range<'a> {
+    pub(crate) fn new(tree: &'a BTree, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Range<'a> {
         Range {
             tree,
             bounds: Bounds { lower, upper },
@@ -556,11 +623,17 @@ impl BTree {
     /// the iterator ends.
     pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Range<'_> {
         let owned = |bound: Bound<&K>| match bound {
-            Bound::Included(key) => Bound::Included(key.as_ref().to_vec()),
-            Bound::Excluded(key) => Bound::Excluded(key.as_ref().to_vec()),
+            Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
+            Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
             Bound::Unbounded => Bound::Unbounded,
         };
         Range::new(self, owned(range.start_bound()), owned(range.end_bound()))
+    }
+
+    /// [`BTree::range`] over bounds the caller already holds as `Bytes`
+    /// (no copy).
+    pub fn range_bytes(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Range<'_> {
+        Range::new(self, lower, upper)
     }
 
     /// Every entry, in key order (`.rev()` for the reverse).

@@ -495,3 +495,98 @@ pub(crate) fn split_point(cells: &[Vec<u8>]) -> usize {
     }
     cells.len() - 1
 }
+
+/// The writer's check after it divided cells between `left` and `right`
+/// (a split, or entries shared out): each page parses and fits, keys
+/// ascend inside each, and `separator` lies between them — above every
+/// left key, at or below the first right key of a leaf (above it for an
+/// inner page, whose first key moved up). A failure is a bug in the
+/// writer, caught before the pages can reach a checkpoint, so it panics
+/// (TigerBeetle's discipline: assert what must hold, after each change).
+pub(crate) fn assert_divided(left: &[u8], right: &[u8], separator: &[u8], leaf: bool) {
+    fn keys<'p>(page: &'p [u8], side: &str, leaf: bool) -> Vec<&'p [u8]> {
+        let header = Header::read(page)
+            .unwrap_or_else(|Restart| panic!("{side} half of a division: bad node header"));
+        assert!(
+            header.heap_start >= node::HEADER_BYTES + header.count * SLOT_BYTES,
+            "{side} half of a division overflows its page"
+        );
+        (0..header.count)
+            .map(|index| {
+                let (offset, len) = node::key_at(page, leaf, index)
+                    .unwrap_or_else(|Restart| panic!("{side} half of a division: bad cell"));
+                &page[offset..offset + len]
+            })
+            .collect()
+    }
+    let (low, high) = (keys(left, "left", leaf), keys(right, "right", leaf));
+    assert!(
+        low.windows(2).all(|pair| pair[0] < pair[1])
+            && high.windows(2).all(|pair| pair[0] < pair[1]),
+        "keys out of order in a half of a division"
+    );
+    assert!(
+        !low.is_empty() || !leaf,
+        "a division left an empty left leaf"
+    );
+    assert!(
+        !high.is_empty() || !leaf,
+        "a division left an empty right leaf"
+    );
+    if let Some(last) = low.last() {
+        assert!(*last < separator, "separator not above the left half");
+    }
+    if let Some(first) = high.first() {
+        let placed = if leaf {
+            separator <= *first
+        } else {
+            separator < *first
+        };
+        assert!(placed, "separator not below the right half");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(keys: &[&str]) -> Vec<u8> {
+        let mut page = vec![0u8; 4096];
+        let cells: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|key| node::leaf_cell(key.as_bytes(), node::StoredValue::Inline(b"v")))
+            .collect();
+        node::build(
+            &mut page,
+            Kind::Leaf,
+            PageId::NONE,
+            PageId::NONE,
+            cells.iter().map(Vec::as_slice),
+        );
+        page
+    }
+
+    #[test]
+    fn a_sound_division_passes() {
+        assert_divided(&leaf(&["a", "b"]), &leaf(&["c", "d"]), b"c", true);
+        assert_divided(&leaf(&["a", "b"]), &leaf(&["ca", "d"]), b"c", true);
+    }
+
+    #[test]
+    #[should_panic(expected = "separator not below the right half")]
+    fn a_separator_past_the_right_half_is_caught() {
+        assert_divided(&leaf(&["a", "b"]), &leaf(&["c", "d"]), b"cz", true);
+    }
+
+    #[test]
+    #[should_panic(expected = "separator not above the left half")]
+    fn a_separator_inside_the_left_half_is_caught() {
+        assert_divided(&leaf(&["a", "b"]), &leaf(&["c", "d"]), b"b", true);
+    }
+
+    #[test]
+    #[should_panic(expected = "keys out of order")]
+    fn a_half_out_of_order_is_caught() {
+        assert_divided(&leaf(&["b", "a"]), &leaf(&["c", "d"]), b"c", true);
+    }
+}

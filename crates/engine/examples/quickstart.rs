@@ -29,9 +29,10 @@ fn main() -> keel::Result<()> {
         role.as_deref().map(String::from_utf8_lossy)
     );
 
-    // Explicit transactions, range scans in both directions.
+    // Explicit transactions; reads borrow the transaction, so scans and
+    // point reads can be open together.
     let tx = db.begin(Isolation::Serializable);
-    for item in tx.range(&users, b"a".as_slice()..b"c")? {
+    for item in tx.range(&users, "a".."c")? {
         let (key, value) = item?;
         println!(
             "{} = {}",
@@ -39,6 +40,12 @@ fn main() -> keel::Result<()> {
             String::from_utf8_lossy(&value)
         );
     }
+    // The other direction, keys only.
+    let newest_first: Vec<_> = tx.keys(&users, ..)?.rev().collect::<keel::Result<_>>()?;
+    println!("{} users, last first: {newest_first:?}", tx.len(&users)?);
+    // A value visited in place, without a copy.
+    let role_len = tx.get_with(&users, "bob", |value| value.map(<[u8]>::len))?;
+    println!("bob's role has {role_len:?} bytes");
     tx.commit()?;
 
     let stats = db.stats();

@@ -100,6 +100,11 @@ pub struct Options {
     /// Page size of a new database (4–64 KiB, a power of two); keys are at
     /// most about a quarter page. Default 4 KiB.
     pub page_size: u32,
+    /// A read that misses the pool asks the OS to read the aligned window
+    /// of this many bytes of the page file around it, once per window, so
+    /// that reads after a (re)open warm up by windows, not page by page.
+    /// 0 turns it off. Default 128 KiB.
+    pub readahead_bytes: u64,
     /// Bytes of recent versions (the delta) at which writers wait for the
     /// folder to catch up. Default 256 MiB.
     pub delta_bytes_max: u64,
@@ -150,6 +155,7 @@ impl Default for Options {
             create_if_missing: true,
             pool_bytes: POOL_BYTES_DEFAULT,
             page_size: keel_pager::PAGE_SIZE_DEFAULT,
+            readahead_bytes: keel_pager::READAHEAD_BYTES_DEFAULT,
             delta_bytes_max: 256 << 20,
             fold_delta_bytes: FOLD_DELTA_BYTES_DEFAULT,
             fold_interval: FOLD_INTERVAL_DEFAULT,

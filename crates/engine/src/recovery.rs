@@ -181,6 +181,7 @@ fn page_file(
         page_size: options.page_size,
         pool_bytes: options.pool_bytes,
         create: access == Access::ReadWrite,
+        readahead_bytes: options.readahead_bytes,
         ..PagerOptions::default()
     };
     let pager = Arc::new(Pager::open(

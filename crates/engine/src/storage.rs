@@ -114,10 +114,10 @@ impl BaseStore for Base {
 
     fn range<'a>(
         &'a self,
-        lower: Bound<&[u8]>,
-        upper: Bound<&[u8]>,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
     ) -> Result<BaseIterator<'a>, BoxError> {
-        let range = self.tree.range::<&[u8]>((lower, upper));
+        let range = self.tree.range_bytes(lower, upper);
         let decode = |entry: keel_btree::Result<(Bytes, Bytes)>| {
             let (key, value) = entry.map_err(boxed)?;
             let value = decode_value(value).map_err(|problem| {

@@ -261,9 +261,7 @@ impl Transaction {
         if bounds::is_empty(&lower, &upper) {
             return Ok(Iter::new(None));
         }
-        let range = self
-            .inner
-            .range::<[u8], _>((as_slice(&lower), as_slice(&upper)), Direction::Forward)?;
+        let range = self.inner.range_bytes(lower, upper, Direction::Forward)?;
         Ok(Iter::new(Some(range)))
     }
 
@@ -365,13 +363,5 @@ impl Transaction {
     /// Discards the transaction's writes.
     pub fn rollback(self) {
         self.inner.rollback();
-    }
-}
-
-fn as_slice(bound: &Bound<Bytes>) -> Bound<&[u8]> {
-    match bound {
-        Bound::Included(key) => Bound::Included(key.as_ref()),
-        Bound::Excluded(key) => Bound::Excluded(key.as_ref()),
-        Bound::Unbounded => Bound::Unbounded,
     }
 }

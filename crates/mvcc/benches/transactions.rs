@@ -13,6 +13,10 @@
 //! * `point_read/empty_delta` and `/delta_100k`: a read-only transaction
 //!   reading one key that lives in the base, with an empty delta or with
 //!   100k versions of other keys in the delta.
+//! * `scan_per_entry/empty_delta` and `/delta_10k`: a full scan of 100k
+//!   base keys through the merge, per entry, against iterating a
+//!   `BTreeMap` (the in-memory base hands out its entries by cloning
+//!   `Bytes`, as the B+tree's slices do).
 //!
 //! Each prints keel / baseline (time per operation) at the end.
 //!
@@ -318,6 +322,92 @@ fn point_read(c: &mut Criterion) {
     group.finish();
 }
 
+/// A full scan through the merge, per entry: 100,000 keys in the base,
+/// with an empty delta and with 10,000 versions spread among them, against
+/// iterating a `BTreeMap` of the same entries.
+fn scan(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scan_per_entry");
+    let base_keys = 100_000u64;
+    for delta_versions in [0u64, 10_000] {
+        let name = if delta_versions == 0 {
+            "empty_delta"
+        } else {
+            "delta_10k"
+        };
+        let base = Arc::new(MemoryBase::new());
+        let manager = TransactionManager::new(
+            base.clone(),
+            Arc::new(NoLog),
+            test_oracle(),
+            MvccOptions::default(),
+        )
+        .expect("manager");
+        let mut setup = manager.begin(Isolation::Serializable);
+        for index in 0..base_keys {
+            setup
+                .put(&key(index * 10), Bytes::from_static(b"value"))
+                .expect("put");
+        }
+        setup.commit().expect("commit");
+        manager
+            .fold(manager.safe_point(), &mut base.sink())
+            .expect("fold");
+        let mut recent = manager.begin(Isolation::Serializable);
+        for index in 0..delta_versions {
+            recent
+                .put(&key(index * 100 + 5), Bytes::from_static(b"delta"))
+                .expect("put");
+        }
+        recent.commit().expect("commit");
+        let (keel_tally, baseline_tally) = (Tally::default(), Tally::default());
+        group.bench_function(format!("{name}/keel"), |b| {
+            b.iter_custom(|iterations| {
+                let start = Instant::now();
+                let mut entries = 0u64;
+                for _ in 0..iterations {
+                    let transaction = manager.begin(Isolation::Snapshot);
+                    for item in transaction
+                        .range::<[u8], _>(.., keel_mvcc::Direction::Forward)
+                        .expect("range")
+                    {
+                        black_box(item.expect("entry"));
+                        entries += 1;
+                    }
+                }
+                let elapsed = start.elapsed();
+                keel_tally.record(entries, elapsed);
+                elapsed
+            })
+        });
+        let map: BTreeMap<Bytes, Bytes> = base
+            .snapshot()
+            .into_iter()
+            .map(|(key, entry)| (key, entry.value))
+            .collect();
+        group.bench_function(format!("{name}/btreemap"), |b| {
+            b.iter_custom(|iterations| {
+                let start = Instant::now();
+                let mut entries = 0u64;
+                for _ in 0..iterations {
+                    for (key, value) in &map {
+                        black_box((key.clone(), value.clone()));
+                        entries += 1;
+                    }
+                }
+                let elapsed = start.elapsed();
+                baseline_tally.record(entries, elapsed);
+                elapsed
+            })
+        });
+        report(
+            &format!("scan_per_entry/{name}"),
+            &keel_tally,
+            &baseline_tally,
+        );
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -328,6 +418,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = commit_single, commit_two_threads, point_read
+    targets = commit_single, commit_two_threads, point_read, scan
 }
 criterion_main!(benches);

@@ -73,8 +73,8 @@ pub trait BaseStore: Send + Sync {
     /// The bounds never describe an empty or inverted range.
     fn range<'a>(
         &'a self,
-        lower: Bound<&[u8]>,
-        upper: Bound<&[u8]>,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
     ) -> Result<BaseIterator<'a>, BoxError>;
 }
 

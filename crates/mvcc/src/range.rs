@@ -40,6 +40,9 @@ struct Sources<'a> {
     base: BaseIterator<'a>,
     /// Index 0: the front (ascending), 1: the back.
     ends: [Peeked<'a>; 2],
+    /// Per end: [`Sources::base_only`] was seen true, and stays true (the
+    /// writes and the delta, once run dry, yield nothing at either end).
+    base_only: [bool; 2],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +113,7 @@ impl<'a> Range<'a> {
         );
         let base = inner
             .base
-            .range(borrowed.0, borrowed.1)
+            .range(range.bounds.lower.clone(), range.bounds.upper.clone())
             .map_err(|source| Error::Base {
                 operation: BaseOperation::Range,
                 key: None,
@@ -123,6 +126,7 @@ impl<'a> Range<'a> {
                 .range(range.bounds.lower.clone(), range.bounds.upper.clone()),
             base,
             ends: [Peeked::default(), Peeked::default()],
+            base_only: [false; 2],
         });
         range.tracker = tracker;
         range.state = State::Scanning;
@@ -153,8 +157,24 @@ impl<'a> Range<'a> {
                     }
                 }
             }
-            if let Err(source) = sources.peek(end, self.read_timestamp) {
-                return Some(Err(self.fail(end, source)));
+            // Base entries before the next own write and the next delta
+            // version pass through with one comparison each.
+            sources.peek_changes(end, self.read_timestamp);
+            match sources.next_base(end) {
+                Some(Ok((key, entry))) => {
+                    if !sources.before_changes(end, &key) {
+                        sources.ends[end].base = Some((key, entry));
+                    } else if is_live(entry.expires_at_ms, read_physical_ms) {
+                        if self.tracker.is_some() {
+                            self.last[end] = Some(key.clone());
+                        }
+                        return Some(Ok((key, entry.value)));
+                    } else {
+                        continue;
+                    }
+                }
+                Some(Err(source)) => return Some(Err(self.fail(end, source))),
+                None => {}
             }
             let Some((key, value)) = sources.take(end, read_physical_ms) else {
                 self.state = State::Exhausted;
@@ -206,9 +226,9 @@ impl<'a> Sources<'a> {
         self.ends[1 - end].base.take().map(Ok)
     }
 
-    /// Fills `end`'s empty peek slots from the sources, skipping delta
+    /// Fills `end`'s empty own-write and delta peek slots, skipping delta
     /// keys with no version visible at the read timestamp.
-    fn peek(&mut self, end: usize, read_timestamp: Timestamp) -> Result<(), crate::BoxError> {
+    fn peek_changes(&mut self, end: usize, read_timestamp: Timestamp) {
         let forward = end == 0;
         let peeked = &mut self.ends[end];
         if peeked.write.is_none() && !peeked.writes_done {
@@ -233,32 +253,42 @@ impl<'a> Sources<'a> {
                 peeked.delta = Some((entry.key().clone(), version.change));
             }
         }
-        if peeked.base.is_none() && !peeked.base_done {
-            let item = if forward {
-                self.base.next()
-            } else {
-                self.base.next_back()
-            };
-            match item {
-                Some(Ok(item)) => peeked.base = Some(item),
-                Some(Err(source)) => return Err(source),
-                None => peeked.base_done = true,
-            }
-        }
-        Ok(())
+    }
+
+    /// Whether `key` comes before every own write and delta version still
+    /// waiting at `end` (those this end ran dry of may wait at the other).
+    fn before_changes(&self, end: usize, key: &[u8]) -> bool {
+        let forward = end == 0;
+        let [this, other] = [&self.ends[end], &self.ends[1 - end]];
+        let write = match (&this.write, this.writes_done) {
+            (None, true) => other.write.as_ref().map(|(key, _)| key.as_ref()),
+            (write, _) => write.as_ref().map(|(key, _)| key.as_ref()),
+        };
+        let delta = match (&this.delta, this.delta_done) {
+            (None, true) => other.delta.as_ref().map(|(key, _)| key.as_ref()),
+            (delta, _) => delta.as_ref().map(|(key, _)| key.as_ref()),
+        };
+        let before = |change: Option<&[u8]>| {
+            change.is_none_or(|change| if forward { key < change } else { key > change })
+        };
+        before(write) && before(delta)
     }
 
     /// Whether only the base has anything left for `end`: no own write
     /// and no delta version waits at either end. Then the merge is a
     /// pass-through of the base, with no comparison per entry.
-    fn base_only(&self, end: usize) -> bool {
+    fn base_only(&mut self, end: usize) -> bool {
+        if self.base_only[end] {
+            return true;
+        }
         let [this, other] = [&self.ends[end], &self.ends[1 - end]];
-        this.writes_done
+        self.base_only[end] = this.writes_done
             && this.delta_done
             && this.write.is_none()
             && this.delta.is_none()
             && other.write.is_none()
-            && other.delta.is_none()
+            && other.delta.is_none();
+        self.base_only[end]
     }
 
     /// Takes the key nearest `end` among the peeked items (those of a

@@ -102,13 +102,16 @@ impl BaseStore for MemoryBase {
 
     fn range<'a>(
         &'a self,
-        lower: Bound<&[u8]>,
-        upper: Bound<&[u8]>,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
     ) -> Result<BaseIterator<'a>, BoxError> {
         self.check_reads()?;
         let entries = self.entries.read();
         let items: Vec<(Bytes, ValueEntry)> = entries
-            .range::<[u8], _>((lower, upper))
+            .range::<[u8], _>((
+                lower.as_ref().map(Bytes::as_ref),
+                upper.as_ref().map(Bytes::as_ref),
+            ))
             .map(|(key, entry)| (key.clone(), entry.clone()))
             .collect();
         let fail_reads = &self.fail_reads;

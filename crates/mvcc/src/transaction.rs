@@ -281,16 +281,28 @@ impl Transaction {
         K: AsRef<[u8]> + ?Sized,
         R: RangeBounds<K>,
     {
-        self.check_usable()?;
         let owned = |bound: Bound<&K>| match bound {
             Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
             Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
             Bound::Unbounded => Bound::Unbounded,
         };
-        let bounds = KeyRange {
-            lower: owned(range.start_bound()),
-            upper: owned(range.end_bound()),
-        };
+        self.range_bytes(
+            owned(range.start_bound()),
+            owned(range.end_bound()),
+            direction,
+        )
+    }
+
+    /// [`Transaction::range`] over bounds the caller already holds as
+    /// `Bytes` (kept as they are: no copy).
+    pub fn range_bytes(
+        &self,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
+        direction: Direction,
+    ) -> Result<Range<'_>> {
+        self.check_usable()?;
+        let bounds = KeyRange { lower, upper };
         let tracker = match self.isolation {
             Isolation::Serializable => Some(&self.reads),
             Isolation::Snapshot => None,

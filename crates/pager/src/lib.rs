@@ -32,6 +32,7 @@ mod page_map;
 pub mod page_table;
 mod pager;
 #[doc(hidden)]
+mod readahead;
 pub mod residency;
 mod stats;
 mod sync;
@@ -46,4 +47,5 @@ pub use pager::{
     GROWTH_BYTES_MAX_DEFAULT, GROWTH_BYTES_MIN_DEFAULT, OPTIMISTIC_ATTEMPTS_MAX, OpenReport,
     POOL_BYTES_DEFAULT, Pager, PagerOptions,
 };
+pub use readahead::READAHEAD_BYTES_DEFAULT;
 pub use stats::PagerStats;

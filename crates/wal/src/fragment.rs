@@ -258,6 +258,52 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// What makes recycling safe: a fragment checksummed under one salt
+        /// never holds under another, whatever its bytes (CRC32C is affine
+        /// in its seed, with an invertible linear part). So a recycled
+        /// segment, whose salt differs from every earlier one of its file,
+        /// never takes an old fragment for a record.
+        #[test]
+        fn a_fragment_never_holds_under_another_salt(
+            salt in proptest::prelude::any::<u32>(),
+            other in proptest::prelude::any::<u32>(),
+            lsn in proptest::prelude::any::<u64>(),
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+        ) {
+            proptest::prop_assume!(salt != other);
+            let mut out = Vec::new();
+            encode_fragment(&mut out, salt, FragmentKind::Full, Lsn(lsn), Lsn(lsn), &payload);
+            let header: [u8; FRAGMENT_HEADER_BYTES] =
+                out[..FRAGMENT_HEADER_BYTES].try_into().unwrap();
+            let HeaderBytes::Header(decoded) = decode_header(&header) else {
+                panic!("valid header rejected");
+            };
+            let body = &out[FRAGMENT_HEADER_BYTES..FRAGMENT_HEADER_BYTES + payload.len()];
+            proptest::prop_assert!(checksum_holds(salt, &header, decoded.checksum, body));
+            proptest::prop_assert!(!checksum_holds(other, &header, decoded.checksum, body));
+        }
+    }
+
+    /// The same for salts one apart (a file's consecutive lives), over
+    /// every seal and short fragment of a range of lsns.
+    #[test]
+    fn consecutive_salts_never_share_a_checksum() {
+        for salt in [0u32, 1, 0x7FFF_FFFF, u32::MAX, segment_salt(Lsn(9))] {
+            let next = salt.wrapping_add(1);
+            for lsn in 0..2000u64 {
+                let seal = encode_seal(salt, Lsn(lsn), Lsn(lsn));
+                let header: [u8; FRAGMENT_HEADER_BYTES] =
+                    seal[..FRAGMENT_HEADER_BYTES].try_into().unwrap();
+                let HeaderBytes::Header(decoded) = decode_header(&header) else {
+                    panic!("valid seal rejected");
+                };
+                assert!(checksum_holds(salt, &header, decoded.checksum, &[]));
+                assert!(!checksum_holds(next, &header, decoded.checksum, &[]));
+            }
+        }
+    }
+
     #[test]
     fn zeroed_space_is_not_a_fragment() {
         assert_eq!(

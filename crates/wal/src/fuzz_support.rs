@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use keel_io::{OpenMode, SimVfs, Vfs};
 
+use crate::fragment::segment_salt;
 use crate::lsn::Lsn;
 use crate::options::{Durability, RecoveryMode, WalOptions};
 use crate::reader::Reader;
@@ -18,7 +19,8 @@ use crate::wal::Wal;
 /// opens it. Must never panic or hang; errors are fine.
 ///
 /// Input: byte 0 holds flags (bit 0: write a valid header before the data;
-/// bit 1: split the data into two segments at the position in byte 1).
+/// bit 1: split the data into two segments at the position in byte 1;
+/// bit 2: that header in format version 1, else the current one).
 pub fn read_arbitrary_log(input: &[u8]) {
     let Some((&flags, rest)) = input.split_first() else {
         return;
@@ -42,10 +44,10 @@ pub fn read_arbitrary_log(input: &[u8]) {
     for (first_lsn, data) in segments {
         let mut bytes = Vec::new();
         if flags & 1 != 0 {
-            let header = SegmentHeader {
-                first_lsn,
-                segment_bytes: 64 << 10,
-            };
+            let mut header = SegmentHeader::new(first_lsn, 64 << 10, segment_salt(first_lsn));
+            if flags & 4 != 0 {
+                header.format_version = 1;
+            }
             bytes.extend_from_slice(&header.encode());
         }
         bytes.extend_from_slice(data);

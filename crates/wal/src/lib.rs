@@ -23,7 +23,9 @@ mod options;
 mod reader;
 pub mod record;
 mod recovery;
+mod recycling;
 pub mod segment;
+mod segment_size;
 mod stats;
 mod sync;
 mod wal;
@@ -32,7 +34,9 @@ pub use error::{Damage, Error, Result};
 pub use lsn::Lsn;
 pub use options::{
     BUFFER_BYTES_MAX_DEFAULT, Durability, PERIODIC_INTERVAL_DEFAULT, RECORD_BYTES_MAX_DEFAULT,
-    RecoveryMode, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN, WalOptions,
+    RECYCLED_IDLE_INTERVAL_DEFAULT, RECYCLED_SEGMENTS_MAX_DEFAULT, RecoveryMode,
+    SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN, SEGMENT_BYTES_MIN_DEFAULT,
+    SEGMENT_FILL_INTERVAL_DEFAULT, WalOptions,
 };
 pub use reader::{ReadEnd, Reader};
 pub use record::{Change, Entry, Record, RecordError, WriteSet};

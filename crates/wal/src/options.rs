@@ -35,10 +35,19 @@ pub enum RecoveryMode {
     PointInTime,
 }
 
-/// The default segment size.
+/// The default largest segment size (`WalOptions::segment_bytes`).
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
-/// The smallest segment size accepted.
+/// The default smallest segment size (`WalOptions::segment_bytes_min`): a
+/// log's first segment after open, and the one a closed log keeps.
+pub const SEGMENT_BYTES_MIN_DEFAULT: u64 = 1 << 20;
+/// The smallest segment size accepted, for either bound.
 pub const SEGMENT_BYTES_MIN: u64 = 64 << 10;
+/// The default `WalOptions::segment_fill_interval`.
+pub const SEGMENT_FILL_INTERVAL_DEFAULT: Duration = Duration::from_secs(2);
+/// The default `WalOptions::recycled_segments_max`.
+pub const RECYCLED_SEGMENTS_MAX_DEFAULT: usize = 1;
+/// The default `WalOptions::recycled_idle_interval`.
+pub const RECYCLED_IDLE_INTERVAL_DEFAULT: Duration = Duration::from_secs(10);
 /// The default bound on appended bytes not yet written to the file.
 pub const BUFFER_BYTES_MAX_DEFAULT: usize = 16 << 20;
 /// The default largest record.
@@ -49,9 +58,29 @@ pub const PERIODIC_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
 /// Options of a write-ahead log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalOptions {
-    /// Size segments are preallocated to; a full segment is closed and a new
-    /// one started. Default 64 MiB, at least 64 KiB.
+    /// The largest size a segment is preallocated to; a full segment is
+    /// closed and a new one started. Segments start at `segment_bytes_min`
+    /// and follow the write rate up to this. Default 64 MiB, at least 64 KiB,
+    /// a multiple of 4 KiB.
     pub segment_bytes: u64,
+    /// The smallest segment size: the first segment after open, and the one
+    /// a closed log keeps (capped at `segment_bytes`). Default 1 MiB, at
+    /// least 64 KiB, a multiple of 4 KiB.
+    pub segment_bytes_min: u64,
+    /// How long a segment should take to fill. The next segment is sized
+    /// to fill in twice this at the rate the last one saw: after one that
+    /// filled faster than this, that size but at least twice the last (up
+    /// to `segment_bytes`); after one open for more than four times this,
+    /// that size (down to `segment_bytes_min`). Default 2 s.
+    pub segment_fill_interval: Duration,
+    /// Closed segments truncation keeps (renamed `*.wal.free`) to be reused
+    /// as new segments instead of creating files; more are deleted. A kept
+    /// file is disk the log holds beyond its records until it is reused:
+    /// zero keeps none. Default 1.
+    pub recycled_segments_max: usize,
+    /// The kept segments are deleted once none has been reused (or kept)
+    /// for this long, and at close. Default 10 s.
+    pub recycled_idle_interval: Duration,
     /// Appended bytes waiting to be written, at most. An append that finds
     /// the buffer full waits (or writes it out itself) rather than failing
     /// or growing it. Default 16 MiB.
@@ -84,6 +113,10 @@ impl Default for WalOptions {
     fn default() -> Self {
         WalOptions {
             segment_bytes: SEGMENT_BYTES_DEFAULT,
+            segment_bytes_min: SEGMENT_BYTES_MIN_DEFAULT,
+            segment_fill_interval: SEGMENT_FILL_INTERVAL_DEFAULT,
+            recycled_segments_max: RECYCLED_SEGMENTS_MAX_DEFAULT,
+            recycled_idle_interval: RECYCLED_IDLE_INTERVAL_DEFAULT,
             buffer_bytes_max: BUFFER_BYTES_MAX_DEFAULT,
             record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
             max_batch_delay: Duration::ZERO,
@@ -98,6 +131,12 @@ impl Default for WalOptions {
 }
 
 impl WalOptions {
+    /// The smallest segment size in effect: `segment_bytes_min`, capped at
+    /// `segment_bytes`.
+    pub fn segment_bytes_floor(&self) -> u64 {
+        self.segment_bytes_min.min(self.segment_bytes)
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         let invalid = |option, reason| Err(Error::InvalidOptions { option, reason });
         if self.segment_bytes < SEGMENT_BYTES_MIN {
@@ -105,6 +144,15 @@ impl WalOptions {
         }
         if !self.segment_bytes.is_multiple_of(4096) {
             return invalid("segment_bytes", "must be a multiple of 4096");
+        }
+        if self.segment_bytes_min < SEGMENT_BYTES_MIN {
+            return invalid("segment_bytes_min", "must be at least 64 KiB");
+        }
+        if !self.segment_bytes_min.is_multiple_of(4096) {
+            return invalid("segment_bytes_min", "must be a multiple of 4096");
+        }
+        if self.segment_fill_interval.is_zero() {
+            return invalid("segment_fill_interval", "must be positive");
         }
         if self.buffer_bytes_max == 0 {
             return invalid("buffer_bytes_max", "must be positive");

@@ -18,12 +18,12 @@ use keel_io::{FileHandle, OpenMode, Vfs};
 use crate::error::{Damage, Error, Result};
 use crate::fragment::{
     FRAGMENT_ALIGN_BYTES, FRAGMENT_HEADER_BYTES, FragmentHeader, FragmentKind, HeaderBytes,
-    checksum_holds, decode_header, fragment_span, segment_salt,
+    checksum_holds, decode_header, fragment_span,
 };
 use crate::lsn::Lsn;
 use crate::options::RecoveryMode;
 use crate::record::Record;
-use crate::segment::{SEGMENT_HEADER_BYTES, SegmentHeader, list_segments};
+use crate::segment::{SEGMENT_HEADER_BYTES, SegmentHeader, ends_with_seal, list_segments};
 
 /// Bytes read from a segment at a time.
 const READ_WINDOW_BYTES: usize = 1 << 20;
@@ -357,9 +357,13 @@ impl Reader {
                 found: header.first_lsn,
             }));
         }
-        // Segments are preallocated before they are named (never shrunk):
-        // a shorter one lost its end to something other than a crash.
-        let short = (size < header.segment_bytes).then(|| Error::Corruption {
+        // Segments are preallocated before they are named and shrink only
+        // to end right after their seal (trimmed): a shorter one lost its
+        // end to something other than a crash.
+        let trimmed = size < header.segment_bytes
+            && header.may_be_trimmed()
+            && ends_with_seal(handle.as_ref(), size, header.salt)?;
+        let short = (size < header.segment_bytes && !trimmed).then(|| Error::Corruption {
             segment: path.clone(),
             offset: size,
             expected_lsn: named,
@@ -376,7 +380,7 @@ impl Reader {
         Ok(SegmentFile {
             handle,
             size,
-            salt: segment_salt(named),
+            salt: header.salt,
             window: Vec::new(),
             window_start: 0,
             short,

@@ -1,7 +1,9 @@
 //! Opening the log: finding where it ends (and whether that end is a
 //! crash or damage), then readying it for appends — setting damage aside
 //! in point-in-time mode, syncing what a killed process left in the page
-//! cache, creating the segment appends go to and sealing the one before.
+//! cache, creating the segment appends go to (floor-sized, in a kept file
+//! if there is one) and sealing the one before and cutting it after its
+//! seal.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,14 +11,15 @@ use std::time::Duration;
 
 use keel_io::{FileHandle, OpenMode, Vfs};
 
-use crate::error::Result;
-use crate::fragment::{encode_seal, segment_salt};
+use crate::error::{Damage, Error, Result};
+use crate::fragment::encode_seal;
 use crate::lsn::Lsn;
 use crate::options::WalOptions;
 use crate::reader::{EndPosition, ReadEnd, Reader};
+use crate::recycling::{NewSegment, Pool};
 use crate::segment::{
-    SEGMENT_HEADER_BYTES, SegmentHeader, create_segment, list_segments, open_creating,
-    remove_creating,
+    SEGMENT_HEADER_BYTES, SegmentHeader, list_segments, open_creating, read_header,
+    remove_creating, trim_segment,
 };
 
 /// What opening the log found and did.
@@ -82,14 +85,26 @@ pub(crate) fn find_end(vfs: &Arc<dyn Vfs>, dir: &Path, options: &WalOptions) -> 
     })
 }
 
-/// Readies the log for appends after [`find_end`]; returns the segment
-/// appends go to and how many files were removed or set aside.
+/// The segment appends go to after open.
+pub(crate) struct Opened {
+    /// Its file.
+    pub(crate) handle: FileHandle,
+    /// What it is (first lsn, size, salt).
+    pub(crate) segment: NewSegment,
+    /// Files removed or set aside.
+    pub(crate) discarded: usize,
+}
+
+/// Readies the log for appends after [`find_end`]: the segment appends go
+/// to is created at the floor size (in a kept file from `pool` if there is
+/// one), and the segment the log ended in is sealed and trimmed.
 pub(crate) fn prepare_appends(
     vfs: &dyn Vfs,
     dir: &Path,
     options: &WalOptions,
     scan: &Scan,
-) -> Result<(FileHandle, usize)> {
+    pool: &mut Pool,
+) -> Result<Opened> {
     let next_lsn = scan.end.next_lsn();
     let reader = &scan.reader;
     let mut discarded = scan.creations_removed;
@@ -108,19 +123,26 @@ pub(crate) fn prepare_appends(
     }
     // The segment appends go to exists from now on, so the log on disk
     // always names its next lsn (a segment holding no intact record is
-    // replaced by it).
-    let handle = create_segment(vfs, dir, next_lsn, options.segment_bytes)?;
-    // The segment the log ended in is sealed now that the next exists: a
-    // seal without its next segment is damage.
+    // replaced by it). Nothing is known of the write rate yet: it starts
+    // small.
+    let segment_bytes = options.segment_bytes_floor();
+    let segment = NewSegment::plan(next_lsn, segment_bytes, pool.take(segment_bytes));
+    let handle = segment.create(vfs, dir)?;
+    // The segment the log ended in is sealed now that the next exists (a
+    // seal without its next segment is damage), then cut after its seal.
     if let Some(position) = reader.end_position()
         && let Some((first, path)) = reader.segments().get(position.segment_index)
         && *first < next_lsn
         && position.offset > SEGMENT_HEADER_BYTES
         && vfs.exists(path)?
     {
-        seal_segment(vfs, path, *first, position.offset, next_lsn)?;
+        seal_segment(vfs, path, position.offset, next_lsn)?;
     }
-    Ok((handle, discarded))
+    Ok(Opened {
+        handle,
+        segment,
+        discarded,
+    })
 }
 
 /// Point-in-time recovery stopped at damage at `position`: sets the log
@@ -158,13 +180,24 @@ fn set_aside_after(
     Ok(segments.len() - position.segment_index)
 }
 
-/// Writes and syncs the seal of the segment starting at `first` at
-/// `offset`: the log goes on at `next_lsn` in the next segment.
-fn seal_segment(vfs: &dyn Vfs, path: &Path, first: Lsn, offset: u64, next_lsn: Lsn) -> Result<()> {
-    let seal = encode_seal(segment_salt(first), next_lsn, next_lsn);
+/// Writes and syncs the seal of the segment at `path` at `offset` (the log
+/// goes on at `next_lsn` in the next segment), then, if its format allows,
+/// cuts it right after the seal: nothing after a seal is part of the log,
+/// and the unused preallocation goes back.
+fn seal_segment(vfs: &dyn Vfs, path: &Path, offset: u64, next_lsn: Lsn) -> Result<()> {
     let file = vfs.open(path, OpenMode::Existing)?;
+    let header = read_header(file.as_ref())?.map_err(|problem| Error::Corruption {
+        segment: path.to_path_buf(),
+        offset: 0,
+        expected_lsn: next_lsn,
+        damage: Damage::SegmentHeader(problem),
+    })?;
+    let seal = encode_seal(header.salt, next_lsn, next_lsn);
     file.write_all_at(&seal, offset)?;
     file.sync_data()?;
+    if header.may_be_trimmed() && trim_segment(file.as_ref(), offset)? {
+        file.sync_data()?;
+    }
     Ok(())
 }
 

@@ -36,8 +36,10 @@ pub struct WalStats {
     pub flushes: AtomicU64,
     /// `sync_data` calls on segments.
     pub fsyncs: AtomicU64,
-    /// Segments created.
+    /// Segments created (new files and recycled ones).
     pub segments_created: AtomicU64,
+    /// Of those, the ones made from a file truncation kept.
+    pub segments_recycled: AtomicU64,
     /// Records made durable by each synced flush.
     pub records_per_fsync: Histogram,
     /// Duration of each synced flush, in microseconds.

@@ -19,33 +19,58 @@ use parking_lot::{Condvar, Mutex};
 use crate::error::{Error, Result};
 use crate::fragment::{
     FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, SEAL_SPAN_BYTES, encode_fragment, encode_seal,
-    fragment_span, segment_salt,
+    fragment_span,
 };
 use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
 use crate::options::{Durability, WalOptions};
 use crate::record::Record;
 use crate::recovery::{self, Recovery};
-use crate::segment::{SEGMENT_HEADER_BYTES, create_segment, list_segments};
+use crate::recycling::{self, NewSegment, Pool};
+use crate::segment::{SEGMENT_HEADER_BYTES, list_segments, trim_segment};
+use crate::segment_size::next_segment_bytes;
 use crate::stats::WalStats;
+
+/// Counts a segment created (or recycled) and its header's fsync.
+fn count_creation(stats: &WalStats, segment: &NewSegment) {
+    WalStats::add(&stats.segments_created, 1);
+    if segment.free.is_some() {
+        WalStats::add(&stats.segments_recycled, 1);
+    }
+    WalStats::add(&stats.fsyncs, 1);
+}
 
 /// What [`Wal::truncate_before`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Truncation {
-    /// Segments removed from the log directory.
+    /// Segments taken out of the log (deleted, or kept for reuse).
     pub removed: Vec<PathBuf>,
+    /// Of those, the ones kept for reuse, under their new names
+    /// (`<segment>.free`).
+    pub recycled: Vec<PathBuf>,
     /// Archive copies made (or found) before removal.
     pub archived: Vec<PathBuf>,
+}
+
+/// A zeroed fragment header written after every write: the end of the
+/// written data reads as zeros even in a recycled segment, whose bytes
+/// further on are stale. The next write starts on it; a segment keeps room
+/// for it as for a seal.
+const TERMINATOR: [u8; SEAL_SPAN_BYTES] = [0; SEAL_SPAN_BYTES];
+
+/// A segment to create before a chunk is written to it.
+struct Creation {
+    segment: NewSegment,
+    /// The seal of the segment before it (offset and bytes), written once
+    /// the new segment exists.
+    seal_previous: Option<(u64, Vec<u8>)>,
 }
 
 /// Buffered bytes bound for one place of one segment.
 struct Chunk {
     segment_first: Lsn,
-    /// The segment must be created before this chunk is written.
-    new_segment: bool,
-    /// With `new_segment`: the seal of the segment before it (offset and
-    /// bytes), written once the new segment exists.
-    seal_previous: Option<(u64, Vec<u8>)>,
+    /// The segment to create before this chunk is written.
+    create: Option<Creation>,
     offset: u64,
     bytes: Vec<u8>,
 }
@@ -54,10 +79,12 @@ struct Chunk {
 struct OpenSegment {
     first_lsn: Lsn,
     salt: u32,
+    /// The size it is (or will be) preallocated to.
+    segment_bytes: u64,
     offset: u64,
     opened_at: Instant,
     /// Not created on disk yet: the next chunk creates it.
-    pending_creation: bool,
+    creation: Option<Creation>,
 }
 
 /// The log's side of the group-commit tail: what is buffered and where it
@@ -90,6 +117,9 @@ struct Shared {
     commit: GroupCommit<Pending, Error>,
     io: Mutex<Io>,
     stats: WalStats,
+    /// Closed segments kept for reuse (taken under the tail lock when
+    /// appends reach a new segment; kept and deleted under `archiving`).
+    pool: Mutex<Pool>,
     stop: Mutex<bool>,
     stop_signal: Condvar,
     /// Held while archiving or removing segments (truncation and the
@@ -127,7 +157,11 @@ impl Wal {
         keel_io::create_dir_all_durable(vfs.as_ref(), dir)?;
         let scan = recovery::find_end(&vfs, dir, &options)?;
         let next_lsn = scan.end.next_lsn();
-        let (handle, discarded) = recovery::prepare_appends(vfs.as_ref(), dir, &options, &scan)?;
+        let mut pool = Pool::adopt(vfs.as_ref(), dir, options.recycled_segments_max)?;
+        let opened = recovery::prepare_appends(vfs.as_ref(), dir, &options, &scan, &mut pool)?;
+        let stats = WalStats::default();
+        count_creation(&stats, &opened.segment);
+        let handle = opened.handle;
 
         let pending = Pending {
             periodic_end: Lsn::ZERO,
@@ -135,10 +169,11 @@ impl Wal {
             chunk_bytes: 0,
             segment: OpenSegment {
                 first_lsn: next_lsn,
-                salt: segment_salt(next_lsn),
+                salt: opened.segment.salt,
+                segment_bytes: opened.segment.segment_bytes,
                 offset: SEGMENT_HEADER_BYTES,
                 opened_at: Instant::now(),
-                pending_creation: false,
+                creation: None,
             },
             rotate_requested: false,
             closed: false,
@@ -153,7 +188,8 @@ impl Wal {
                 durable_end: next_lsn,
                 unsynced: Vec::new(),
             }),
-            stats: WalStats::default(),
+            stats,
+            pool: Mutex::new(pool),
             stop: Mutex::new(false),
             stop_signal: Condvar::new(),
             archiving: Mutex::new(()),
@@ -168,7 +204,7 @@ impl Wal {
         let recovery = Recovery {
             records_scanned: scan.records_scanned,
             segments: scan.segments_found,
-            segments_discarded: discarded,
+            segments_discarded: opened.discarded,
             end: scan.end,
             elapsed: started.elapsed(),
         };
@@ -253,7 +289,12 @@ impl Wal {
     /// engine calls it once a durable checkpoint holds them). The segment
     /// being appended to is never removed; the newest closed segments are
     /// kept while they add up to less than `WalOptions::keep_bytes`; with an
-    /// archive directory, each segment is durably copied there first.
+    /// archive directory, each segment is durably copied there first. Up to
+    /// `WalOptions::recycled_segments_max` removed segments are kept (as
+    /// `<segment>.free`) to become later segments.
+    ///
+    /// No [`Reader`](crate::Reader) may be reading the removed segments: a
+    /// reused file gets new contents.
     pub fn truncate_before(&self, lsn: Lsn) -> Result<Truncation> {
         let shared = &self.shared;
         let _archiving = shared.archiving.lock();
@@ -280,7 +321,20 @@ impl Wal {
                     crate::archive::archive_segment(shared.vfs.as_ref(), &path, archive_dir)?;
                 truncation.archived.push(copy);
             }
-            shared.vfs.remove(&path)?;
+            // The archiving lock serialises keeping, so the room checked
+            // here is still there after the rename.
+            let kept = if shared.pool.lock().has_room() {
+                recycling::keep(shared.vfs.as_ref(), &path)?
+            } else {
+                None
+            };
+            match kept {
+                Some(free) => {
+                    truncation.recycled.push(free.path.clone());
+                    shared.pool.lock().push(free);
+                }
+                None => shared.vfs.remove(&path)?,
+            }
             truncation.removed.push(path);
         }
         if !truncation.removed.is_empty() {
@@ -310,10 +364,14 @@ impl Wal {
     }
 
     /// Syncs everything appended, stops the background flush, and refuses
-    /// later appends. Returns the latched error if the log had failed.
+    /// later appends. A closed log keeps no preallocation beyond one segment
+    /// of the floor size (`WalOptions::segment_bytes_min`): a larger open
+    /// segment is sealed, cut after its seal and followed by an empty
+    /// segment of that size, and the files kept for reuse are deleted.
+    /// Returns the latched error if the log had failed.
     pub fn close(&self) -> Result<()> {
         self.stop_background();
-        let result = self.sync();
+        let result = self.sync().and_then(|()| self.shared.park());
         self.shared.commit.lock().buffer.closed = true;
         result
     }
@@ -402,7 +460,6 @@ impl Shared {
     /// Frames `payload` as record `lsn` into the buffer, starting new
     /// segments as they fill. Returns the bytes added.
     fn frame(&self, tail: &mut Tail, lsn: Lsn, payload: &[u8]) -> usize {
-        let segment_bytes = self.options.segment_bytes;
         let durable_before = tail.durable_end;
         let tail = &mut tail.buffer;
         // A record never spans segments, so every segment starts with a
@@ -415,18 +472,40 @@ impl Shared {
             .sum();
         // A segment keeps room for its seal.
         let segment_used = tail.segment.offset > SEGMENT_HEADER_BYTES;
-        let fits = tail.segment.offset + record_span + SEAL_SPAN_BYTES as u64 <= segment_bytes;
-        let mut seal_previous = None;
+        let fits = tail.segment.offset + record_span + SEAL_SPAN_BYTES as u64
+            <= tail.segment.segment_bytes;
         if tail.rotate_requested || (segment_used && !fits) {
             tail.rotate_requested = false;
             let seal = encode_seal(tail.segment.salt, lsn, durable_before);
-            seal_previous = Some((tail.segment.offset, seal));
+            let closing = &tail.segment;
+            let mut segment_bytes = next_segment_bytes(
+                &self.options,
+                closing.segment_bytes,
+                closing.offset - SEGMENT_HEADER_BYTES,
+                closing.opened_at.elapsed(),
+                !fits,
+            );
+            // A record larger than that gets a segment its size if the
+            // ceiling allows (else one that grows past its preallocation).
+            let record_bytes = SEGMENT_HEADER_BYTES + record_span + SEAL_SPAN_BYTES as u64;
+            if record_bytes > segment_bytes {
+                segment_bytes = record_bytes
+                    .next_multiple_of(4096)
+                    .min(self.options.segment_bytes)
+                    .max(segment_bytes);
+            }
+            let free = self.pool.lock().take(segment_bytes);
+            let segment = NewSegment::plan(lsn, segment_bytes, free);
             tail.segment = OpenSegment {
                 first_lsn: lsn,
-                salt: segment_salt(lsn),
+                salt: segment.salt,
+                segment_bytes,
                 offset: SEGMENT_HEADER_BYTES,
                 opened_at: Instant::now(),
-                pending_creation: true,
+                creation: Some(Creation {
+                    segment,
+                    seal_previous: Some((tail.segment.offset, seal)),
+                }),
             };
         }
         let mut rest = payload;
@@ -443,7 +522,6 @@ impl Shared {
             };
             let segment_first = tail.segment.first_lsn;
             let offset = tail.segment.offset;
-            let new_segment = std::mem::take(&mut tail.segment.pending_creation);
             let contiguous = tail.chunks.last().is_some_and(|chunk| {
                 chunk.segment_first == segment_first
                     && chunk.offset + chunk.bytes.len() as u64 == offset
@@ -451,8 +529,7 @@ impl Shared {
             if !contiguous {
                 tail.chunks.push(Chunk {
                     segment_first,
-                    new_segment,
-                    seal_previous: seal_previous.take(),
+                    create: tail.segment.creation.take(),
                     offset,
                     bytes: Vec::new(),
                 });
@@ -497,17 +574,18 @@ impl Shared {
         let mut io = self.io.lock();
         WalStats::add(&self.stats.flushes, 1);
         for chunk in chunks {
-            if chunk.new_segment {
+            if let Some(creation) = &chunk.create {
                 // The closing segment is synced before the next exists, so
                 // a later segment implies every earlier one is complete: a
                 // gap between segments can only be damage, never a crash.
                 self.sync_unsynced(&mut io)?;
-                let handle = self.create_segment(chunk.segment_first)?;
+                assert_eq!(creation.segment.first_lsn, chunk.segment_first);
+                let handle = self.create_segment(&creation.segment)?;
                 // Then the closing segment is sealed: a seal says the next
                 // segment exists (synced by the flush that makes any of the
                 // next segment's records durable).
                 if let (Some((_, closing)), Some((offset, seal))) =
-                    (io.current.take(), &chunk.seal_previous)
+                    (io.current.take(), &creation.seal_previous)
                 {
                     closing.write_all_at(seal, *offset)?;
                     io.unsynced.push(closing);
@@ -518,7 +596,7 @@ impl Shared {
                 unreachable!("the first chunk of a log creates its segment");
             };
             assert_eq!(first, chunk.segment_first, "chunks follow the segments");
-            handle.write_all_at(&chunk.bytes, chunk.offset)?;
+            handle.write_vectored_at(&[&chunk.bytes, &TERMINATOR], chunk.offset)?;
             if !io.unsynced.iter().any(|f| Arc::ptr_eq(f, &handle)) {
                 io.unsynced.push(handle);
             }
@@ -543,17 +621,97 @@ impl Shared {
         Ok(())
     }
 
-    /// Creates, preallocates and durably names a new segment.
-    fn create_segment(&self, first_lsn: Lsn) -> Result<FileHandle> {
-        let handle = create_segment(
-            self.vfs.as_ref(),
-            &self.dir,
-            first_lsn,
-            self.options.segment_bytes,
-        )?;
-        WalStats::add(&self.stats.segments_created, 1);
-        WalStats::add(&self.stats.fsyncs, 1);
+    /// Creates (or recycles), preallocates and durably names a new segment.
+    fn create_segment(&self, segment: &NewSegment) -> Result<FileHandle> {
+        let handle = segment.create(self.vfs.as_ref(), &self.dir)?;
+        count_creation(&self.stats, segment);
         Ok(handle)
+    }
+
+    /// At close: flushes what was appended since the caller's sync, then,
+    /// if the open segment is larger than the floor size, starts an empty
+    /// one of that size after it, seals the old one and cuts it after its
+    /// seal; deletes the kept files. A failure latches the log.
+    fn park(&self) -> Result<()> {
+        let mut tail = self.commit.lock();
+        tail.buffer.closed = true;
+        loop {
+            if let Some(error) = &tail.failed {
+                return Err(error.clone());
+            }
+            if tail.flushing {
+                tail = self.commit.wait(tail);
+            } else if tail.durable_end < tail.next_lsn || !tail.buffer.chunks.is_empty() {
+                tail = self.commit.lead(self, tail, true, Duration::ZERO);
+            } else {
+                break;
+            }
+        }
+        // Everything is durable, nothing is buffered, no flush runs and
+        // none can start (appends are refused): the segment can be switched.
+        let result = self.switch_to_floor_segment(&mut tail);
+        if let Err(error) = &result {
+            tracing::error!(%error, "write-ahead log failed at close");
+            tail.failed.get_or_insert(error.clone());
+        }
+        drop(tail);
+        result?;
+        let _archiving = self.archiving.lock();
+        let free = self.pool.lock().drain();
+        recycling::delete(self.vfs.as_ref(), &self.dir, free)?;
+        Ok(())
+    }
+
+    fn switch_to_floor_segment(&self, tail: &mut Tail) -> Result<()> {
+        let floor = self.options.segment_bytes_floor();
+        let open = &tail.buffer.segment;
+        if open.segment_bytes <= floor || open.creation.is_some() {
+            return Ok(());
+        }
+        let next_lsn = tail.next_lsn;
+        let mut io = self.io.lock();
+        let free = self.pool.lock().take(floor);
+        let segment = NewSegment::plan(next_lsn, floor, free);
+        // The open segment is synced (all of it is durable): the next may
+        // exist. If it holds no record, the new one replaces it.
+        let handle = self.create_segment(&segment)?;
+        if let Some((first, closing)) = io.current.take()
+            && first < next_lsn
+        {
+            let seal = encode_seal(open.salt, next_lsn, next_lsn);
+            closing.write_all_at(&seal, open.offset)?;
+            closing.sync_data()?;
+            WalStats::add(&self.stats.fsyncs, 1);
+            if trim_segment(closing.as_ref(), open.offset)? {
+                closing.sync_data()?;
+                WalStats::add(&self.stats.fsyncs, 1);
+            }
+        }
+        io.current = Some((next_lsn, handle));
+        tail.buffer.segment = OpenSegment {
+            first_lsn: next_lsn,
+            salt: segment.salt,
+            segment_bytes: floor,
+            offset: SEGMENT_HEADER_BYTES,
+            opened_at: Instant::now(),
+            creation: None,
+        };
+        Ok(())
+    }
+
+    /// Deletes the kept files once none has been used for
+    /// `WalOptions::recycled_idle_interval`.
+    fn delete_idle_kept_files(&self) -> Result<()> {
+        let _archiving = self.archiving.lock();
+        let free = {
+            let mut pool = self.pool.lock();
+            if pool.len() == 0 || pool.idle_for() < self.options.recycled_idle_interval {
+                return Ok(());
+            }
+            pool.drain()
+        };
+        recycling::delete(self.vfs.as_ref(), &self.dir, free)?;
+        Ok(())
     }
 
     /// The background flush: `Periodic` records are synced every interval,
@@ -587,6 +745,11 @@ impl Shared {
             if let Err(error) = self.archive_closed() {
                 // Not latched: truncation archives again before removing.
                 tracing::warn!(%error, "archiving a closed write-ahead log segment failed");
+            }
+            if let Err(error) = self.delete_idle_kept_files() {
+                // Not latched: the files are deleted at close, or adopted
+                // by the next open.
+                tracing::warn!(%error, "deleting kept write-ahead log segments failed");
             }
         }
     }

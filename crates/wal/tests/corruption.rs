@@ -221,9 +221,10 @@ fn a_shortened_segment_is_damage_not_a_torn_tail() {
                 ..
             } => {
                 assert_eq!(path, &segment());
+                // The log's first segment has the floor size.
                 assert_eq!(
                     (*size, *preallocated),
-                    (len, WalOptions::default().segment_bytes)
+                    (len, WalOptions::default().segment_bytes_min)
                 );
             }
             Error::Corruption {

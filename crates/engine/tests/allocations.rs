@@ -1,0 +1,126 @@
+#![allow(clippy::unwrap_used)] // Tests: a failed step should stop the test loudly.
+//! Reads allocate what the caller asks for and nothing per entry: a
+//! counting global allocator (counting only this test's thread, not the
+//! background thread's folds) measures a scan of 10,000 entries, a range
+//! of 10 and point reads.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+
+use keel::{Database, Durability, Options};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// thread-local counter is const-initialised and has no destructor, so
+// touching it never allocates or recurses.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: the caller's contract is passed on as it is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(pointer, layout) }
+    }
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: as above.
+        unsafe { System.realloc(pointer, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_of(work: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    work();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn reads_allocate_nothing_per_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(
+        dir.path(),
+        Options::default().with_durability(Durability::None),
+    )
+    .unwrap();
+    let ks = db.default_keyspace();
+    db.update(|tx| {
+        for index in 0..10_000u32 {
+            tx.put(&ks, format!("key{index:08}"), vec![7u8; 150])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    db.checkpoint().unwrap();
+
+    let tx = db.begin_read();
+    let scan = allocations_of(|| {
+        let mut entries = 0;
+        for entry in tx.range(&ks, ..).unwrap() {
+            black_box(entry.unwrap());
+            entries += 1;
+        }
+        assert_eq!(entries, 10_000);
+    });
+    // Opening the scan and its cursor's buffers: a handful, whatever the
+    // number of entries (about 500 leaves here).
+    assert!(
+        scan <= 40,
+        "a scan of 10,000 entries allocated {scan} times"
+    );
+
+    let reverse = allocations_of(|| {
+        assert_eq!(tx.range(&ks, ..).unwrap().rev().count(), 10_000);
+    });
+    assert!(reverse <= 40, "a reverse scan allocated {reverse} times");
+
+    let range = allocations_of(|| {
+        for entry in tx.range(&ks, "key00005000"..).unwrap().take(10) {
+            black_box(entry.unwrap());
+        }
+    });
+    assert!(range <= 20, "a range of 10 allocated {range} times");
+
+    let keys: Vec<String> = (0..10_000u32)
+        .step_by(97)
+        .map(|index| format!("key{index:08}"))
+        .collect();
+    let visits = allocations_of(|| {
+        for key in &keys {
+            let len = tx
+                .get_with(&ks, key, |value| value.map(<[u8]>::len))
+                .unwrap();
+            assert_eq!(len, Some(150));
+        }
+    });
+    assert_eq!(
+        visits,
+        0,
+        "get_with allocated {visits} times for {} reads",
+        keys.len()
+    );
+    let gets = allocations_of(|| {
+        for key in &keys {
+            assert_eq!(
+                tx.get(&ks, key).unwrap().map(|value| value.len()),
+                Some(150)
+            );
+        }
+    });
+    // The value `get` returns, and nothing else.
+    assert!(
+        gets <= keys.len() as u64,
+        "get allocated {gets} times for {} reads",
+        keys.len()
+    );
+}
