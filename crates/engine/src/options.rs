@@ -122,7 +122,9 @@ pub struct Options {
     /// The largest value a transaction may write. Default 64 MiB; at most
     /// keel-btree's `VALUE_BYTES_MAX` (512 MiB).
     pub value_bytes_max: usize,
-    /// Bytes of one log segment file. Default 64 MiB.
+    /// The largest log segment file. Segments start small (1 MiB) and
+    /// follow the write rate up to this size; an idle log shrinks back.
+    /// Default 64 MiB.
     pub wal_segment_bytes: u64,
     /// A transaction open this long is reported (log warning, stat).
     /// Default 60 s.
