@@ -73,6 +73,10 @@ pub struct ServeArguments {
     /// i-th listed CPU (round robin).
     #[arg(long, value_parser = parse_cpu_list)]
     pub server_cpulist: Option<CpuList>,
+    /// Serve Prometheus metrics over HTTP on this port (`GET /metrics`,
+    /// on the --bind address); none by default.
+    #[arg(long)]
+    pub metrics_port: Option<u16>,
 }
 
 /// `--io-threads`, else one per `--server-cpulist` CPU, else one per CPU
@@ -141,6 +145,9 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
             limits,
             io_threads: io_threads(arguments),
             cpu_list: arguments.server_cpulist.as_ref().map(|cpus| cpus.0.clone()),
+            metrics_address: arguments
+                .metrics_port
+                .map(|port| bind_address(&arguments.bind, port)),
             ..ServerOptions::default()
         },
         Arc::clone(&backend),
@@ -163,6 +170,7 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
 
     tracing::info!(
         address = %server.local_address(),
+        metrics = ?server.metrics_address(),
         dir = %dir.display(),
         appendfsync = %arguments.appendfsync,
         "keel serve: ready to accept connections"

@@ -313,3 +313,31 @@ fn server_cpulist_pins_the_event_loops() {
         "{output:?}"
     );
 }
+
+#[test]
+fn metrics_port_serves_prometheus_metrics() {
+    use std::io::Read;
+    let temporary = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let server = ServeProcess::start(
+        &temporary.path().join("data"),
+        &["--metrics-port", &metrics_port.to_string()],
+    );
+    let mut client = server.client();
+    let _: () = client.set("measured", "1").unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("keel_command_calls_total{command=\"set\"} 1\n"),
+        "{response}"
+    );
+    assert!(response.contains("# TYPE keel_commit_duration_seconds histogram"));
+    drop(client);
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{status}: {log}");
+}

@@ -25,7 +25,8 @@
 use bytes::Bytes;
 
 use crate::commands::{Request, StoreError};
-use crate::resp::Reply;
+use crate::metrics::MetricsText;
+use crate::resp::{EncodedReplies, Reply};
 
 /// A database number chosen with SELECT, `0..databases` (keel maps each
 /// to a keyspace).
@@ -53,6 +54,13 @@ pub trait Backend: Send + Sync + 'static {
     /// of a section both provide are concatenated).
     fn info_sections(&self) -> Vec<InfoSection>;
 
+    /// Appends the backend's metrics to a Prometheus page (`/metrics`):
+    /// commits, their latency, fsyncs, folds, checkpoints …. The default
+    /// has none.
+    fn metrics(&self, page: &mut MetricsText) {
+        let _ = page;
+    }
+
     /// The backend's settings as CONFIG GET shows them (`appendfsync`,
     /// `dir`, `save` …): name and value.
     fn settings(&self) -> Vec<(String, String)> {
@@ -69,13 +77,14 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Runs pipelined data commands of several clients as one group (the
     /// event loops gather them across connections): each atomic on its
-    /// own, in the given order. `None` when the backend cannot run them
+    /// own, in the given order, their replies appended to `replies`, each
+    /// in its request's protocol. `false` when the backend cannot run them
     /// together (the default, or the group failed as a whole before
-    /// anything took effect); the caller then runs each client's commands
-    /// through its own session.
-    fn execute_batch(&self, requests: &[Request]) -> Option<Vec<Reply>> {
-        let _ = requests;
-        None
+    /// anything took effect; `replies` is then as it was); the caller then
+    /// runs each client's commands through its own session.
+    fn execute_batch(&self, requests: &[Request], replies: &mut EncodedReplies) -> bool {
+        let _ = (requests, replies);
+        false
     }
 
     /// SAVE: the data on disk made current, now.
@@ -104,17 +113,17 @@ pub trait Session: Send {
 
     /// Runs pipelined data commands of one client (consecutive requests
     /// of one read, outside MULTI, at most [`PIPELINE_COMMANDS_MAX`]) in
-    /// order and returns their replies, which the connection sends only
-    /// after this returns. Each must be atomic on its own; a backend may
-    /// run several in one transaction (one commit, one fsync), which is a
-    /// serial order too. The default runs them one by one.
+    /// order and appends their replies to `replies`, each in its
+    /// request's protocol; the connection sends them only after this
+    /// returns. Each must be atomic on its own; a backend may run several
+    /// in one transaction (one commit, one fsync), which is a serial order
+    /// too. The default runs them one by one.
     ///
     /// [`PIPELINE_COMMANDS_MAX`]: crate::PIPELINE_COMMANDS_MAX
-    fn execute_pipeline(&mut self, requests: &[Request]) -> Vec<Reply> {
-        requests
-            .iter()
-            .map(|request| self.execute(request))
-            .collect()
+    fn execute_pipeline(&mut self, requests: &[Request], replies: &mut EncodedReplies) {
+        for request in requests {
+            replies.push(&self.execute(request), request.protocol);
+        }
     }
 
     /// WATCH: remembers `keys` of `database` as they are now (their

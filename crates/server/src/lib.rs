@@ -27,6 +27,7 @@ mod backend;
 pub mod commands;
 mod engine;
 mod error;
+pub mod metrics;
 mod net;
 pub mod resp;
 mod state;
@@ -48,6 +49,7 @@ pub use engine::backend::{
 };
 pub use engine::session::KeelSession;
 pub use error::{Error, Result};
+pub use metrics::{LATENCY_BUCKET_BOUNDS_US, LatencyHistogram, MetricsText};
 pub use net::affinity::{CPU_NUMBER_MAX, current_thread_cpus, parse_cpu_list, pin_current_thread};
 pub use net::connection::{
     AUTH_WITHOUT_PASSWORD_TEXT, HELLO_NOAUTH_TEXT, NOAUTH_TEXT, OUTPUT_FLUSH_BYTES,
@@ -59,9 +61,9 @@ pub use net::server::{
     ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerStopper, start,
 };
 pub use resp::{
-    ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, ProtocolError, ProtocolVersion, Reply,
-    RequestParser, format_double, format_human_double, parse_all, parse_integer,
-    split_inline_arguments,
+    ARGUMENTS_INLINE, ARGUMENTS_PREALLOCATED_MAX, Command, EncodedReplies, Limits, Parsed,
+    ProtocolError, ProtocolVersion, Reply, ReplyWriter, RequestParser, error_text, format_double,
+    format_human_double, parse_all, parse_integer, split_inline_arguments,
 };
 pub use state::ServerOptions;
 pub use stats::ERROR_CODES_MAX;

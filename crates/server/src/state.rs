@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::backend::{Backend, ClientId, DatabaseIndex};
+use crate::commands::CommandId;
 use crate::commands::config::ConfigTable;
 use crate::resp::{Limits, ProtocolVersion};
 use crate::stats::ServerStats;
@@ -40,6 +41,10 @@ pub struct ServerOptions {
     /// the accept thread to the whole list. `None`: wherever the operating
     /// system schedules them.
     pub cpu_list: Option<Vec<usize>>,
+    /// Where to serve Prometheus metrics over HTTP (`GET /metrics`,
+    /// `host:port`; port 0 picks a free one). `None` (the default): no
+    /// endpoint.
+    pub metrics_address: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -53,6 +58,7 @@ impl Default for ServerOptions {
             redis_version: "7.2.0".to_owned(),
             io_threads: std::thread::available_parallelism().map_or(1, usize::from),
             cpu_list: None,
+            metrics_address: None,
         }
     }
 }
@@ -65,7 +71,6 @@ pub(crate) struct ClientState {
     pub(crate) library_version: Option<Bytes>,
     pub(crate) database: DatabaseIndex,
     pub(crate) protocol: ProtocolVersion,
-    pub(crate) last_command: &'static str,
     pub(crate) last_interaction: Instant,
     pub(crate) queued_commands: Option<usize>,
     pub(crate) query_buffer_bytes: usize,
@@ -80,12 +85,102 @@ pub(crate) struct ClientEntry {
     pub(crate) created: Instant,
     /// A clone of the connection's socket, to shut it down from outside.
     pub(crate) stream: TcpStream,
+    /// The last command run (CLIENT LIST's `cmd`): its
+    /// [`CommandId::index`] plus one, 0 for none; an atomic so that
+    /// noting it per command takes no lock.
+    pub(crate) last_command: AtomicU16,
     pub(crate) state: Mutex<ClientState>,
+    /// Bytes other connections sent this one (MONITOR lines, tracking
+    /// invalidations), for its event loop to write; at most
+    /// [`PUSHED_BYTES_MAX`].
+    pub(crate) pushed: Mutex<Vec<u8>>,
+    /// How to wake the event loop serving this connection (set when one
+    /// adopts it).
+    pub(crate) waker: OnceLock<Waker>,
+    /// CLIENT KILL chose it: its event loop closes it.
+    pub(crate) killed: AtomicBool,
+}
+
+/// Most bytes pushed to a connection and not yet taken by its event loop
+/// (a MONITOR client that stopped reading, say); past it the connection
+/// is closed, as Redis closes a client over its output buffer limit.
+pub const PUSHED_BYTES_MAX: usize = 64 << 20;
+
+/// Wakes an event loop to write what was pushed to one of its
+/// connections, or to look at its paused ones again.
+#[derive(Clone, Debug)]
+pub(crate) struct Waker {
+    pub(crate) wake: Arc<nix::sys::eventfd::EventFd>,
+    /// Connections with pushed bytes waiting.
+    pub(crate) pushed: Arc<Mutex<Vec<ClientId>>>,
+}
+
+impl Waker {
+    /// Wakes the event loop.
+    pub(crate) fn wake(&self) {
+        if let Err(errno) = self.wake.write(1) {
+            tracing::error!(%errno, "cannot wake an event loop");
+        }
+    }
 }
 
 impl ClientEntry {
     pub(crate) fn state(&self) -> MutexGuard<'_, ClientState> {
         lock(&self.state)
+    }
+
+    /// Sends `bytes` to this connection from elsewhere (in order with
+    /// other pushes; between two of its own replies); `false` when the
+    /// connection is over [`PUSHED_BYTES_MAX`] and is closed instead.
+    pub(crate) fn push(&self, bytes: &[u8]) -> bool {
+        let first = {
+            let mut pushed = lock(&self.pushed);
+            if pushed.len() + bytes.len() > PUSHED_BYTES_MAX {
+                drop(pushed);
+                tracing::warn!(
+                    client = self.id,
+                    "closing a client that does not read what is pushed to it"
+                );
+                self.kill();
+                return false;
+            }
+            let first = pushed.is_empty();
+            pushed.extend_from_slice(bytes);
+            first
+        };
+        if first && let Some(waker) = self.waker.get() {
+            lock(&waker.pushed).push(self.id);
+            waker.wake();
+        }
+        true
+    }
+
+    /// Takes what was pushed to this connection.
+    pub(crate) fn take_pushed(&self) -> Vec<u8> {
+        std::mem::take(&mut *lock(&self.pushed))
+    }
+
+    /// Closes the connection from outside (CLIENT KILL): its event loop
+    /// sees the socket shut and drops it.
+    pub(crate) fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        // The peer may be gone already.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Notes `id` as the last command run.
+    pub(crate) fn note_command(&self, id: CommandId) {
+        let number = u16::try_from(id.index() + 1).unwrap_or(0);
+        self.last_command.store(number, Ordering::Relaxed);
+    }
+
+    /// The full name of the last command run (`NULL` before any).
+    pub(crate) fn last_command(&self) -> &'static str {
+        let number = usize::from(self.last_command.load(Ordering::Relaxed));
+        number
+            .checked_sub(1)
+            .and_then(|index| CommandId::ALL.get(index))
+            .map_or("NULL", |id| id.full_name())
     }
 
     /// The connection's CLIENT LIST line, in Redis's field order (fields
@@ -117,7 +212,7 @@ impl ClientEntry {
                 .queued_commands
                 .map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
             state.query_buffer_bytes,
-            state.last_command,
+            self.last_command(),
             state.protocol.number(),
             text(&state.library_name),
             text(&state.library_version),
@@ -139,6 +234,77 @@ pub(crate) struct Shared {
     pub(crate) clients: Mutex<BTreeMap<ClientId, Arc<ClientEntry>>>,
     pub(crate) stop: Arc<StopSignal>,
     pub(crate) next_client_id: AtomicU64,
+    /// The connections in MONITOR mode.
+    pub(crate) monitors: Mutex<Vec<Arc<ClientEntry>>>,
+    /// How many there are: checked per command without a lock.
+    pub(crate) monitor_count: AtomicUsize,
+    /// SLOWLOG.
+    pub(crate) slowlog: crate::commands::slowlog::SlowLog,
+    /// CLIENT PAUSE.
+    pub(crate) pause: Pause,
+    /// CLIENT TRACKING.
+    pub(crate) tracking: crate::commands::tracking::TrackingTable,
+    /// Every event loop's waker (CLIENT UNPAUSE wakes them all).
+    pub(crate) wakers: Mutex<Vec<Waker>>,
+}
+
+/// CLIENT PAUSE: until when, and whether reads are paused too.
+#[derive(Debug, Default)]
+pub(crate) struct Pause {
+    /// Whether a pause may be in force (checked per command without a
+    /// lock).
+    active: AtomicBool,
+    state: Mutex<Option<PauseState>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PauseState {
+    until: Instant,
+    all: bool,
+}
+
+impl Pause {
+    /// Pauses until `until` (a later end or a wider scope wins, as
+    /// Redis's `pauseClients`).
+    pub(crate) fn start(&self, until: Instant, all: bool) {
+        let mut state = lock(&self.state);
+        let merged = match *state {
+            Some(old) => PauseState {
+                until: old.until.max(until),
+                all: old.all || all,
+            },
+            None => PauseState { until, all },
+        };
+        *state = Some(merged);
+        self.active.store(true, Ordering::Release);
+    }
+
+    /// Ends the pause.
+    pub(crate) fn stop(&self) {
+        *lock(&self.state) = None;
+        self.active.store(false, Ordering::Release);
+    }
+
+    /// Whether a pause may be in force (no lock).
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// When a command of these flags must wait: `None` if it may run now,
+    /// else the end of the pause.
+    pub(crate) fn holds(&self, writes: bool) -> Option<Instant> {
+        if !self.active.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut state = lock(&self.state);
+        let pause = (*state)?;
+        if Instant::now() >= pause.until {
+            *state = None;
+            self.active.store(false, Ordering::Release);
+            return None;
+        }
+        (pause.all || writes).then_some(pause.until)
+    }
 }
 
 /// The flag that stops the accept loop, and how to wake it.
@@ -184,6 +350,29 @@ impl Shared {
     /// Asks the accept loop to stop and close every connection (SHUTDOWN).
     pub(crate) fn request_stop(&self) {
         self.stop.request();
+    }
+}
+
+/// Hashes client ids (sequential numbers) for the maps keyed by them:
+/// a multiplication spreads them over every bit (Fibonacci hashing),
+/// which is all a map needs of ids no client chooses, at a fraction of
+/// SipHash's cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ClientIdHasher(u64);
+
+impl std::hash::Hasher for ClientIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0 ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 

@@ -44,7 +44,7 @@ pub(crate) fn setbit(call: &mut DataCall<'_>) -> Outcome {
         value[byte_index] &= !mask;
     }
     call.put(&key, value.freeze(), deadline)?;
-    Ok(Reply::Integer(previous))
+    Ok(Reply::Integer(previous).into())
 }
 
 /// GETBIT key offset.
@@ -56,7 +56,7 @@ pub(crate) fn getbit(call: &mut DataCall<'_>) -> Outcome {
         .ok()
         .and_then(|index| value.get(index).copied())
         .unwrap_or(0);
-    Ok(Reply::Integer(i64::from((byte >> (7 - (offset & 7))) & 1)))
+    Ok(Reply::Integer(i64::from((byte >> (7 - (offset & 7))) & 1)).into())
 }
 
 /// BITCOUNT's range: start, end, and whether they count bits.
@@ -84,16 +84,16 @@ fn parse_bit_range(range: &[Bytes]) -> Result<BitRange, Reply> {
 pub(crate) fn bitcount(call: &mut DataCall<'_>) -> Outcome {
     let bounds = match parse_bit_range(&call.arguments[2..]) {
         Ok(bounds) => bounds,
-        Err(reply) => return Ok(reply),
+        Err(reply) => return Ok(reply.into()),
     };
     let key = call.key().clone();
     let Some(value) = call.value(&key)? else {
-        return Ok(Reply::Integer(0));
+        return Ok(Reply::Integer(0).into());
     };
     let Some((start, end, in_bits)) = bounds else {
-        return Ok(count_reply(popcount(&value)));
+        return Ok(count_reply(popcount(&value)).into());
     };
-    Ok(count_reply(count_in_range(&value, start, end, in_bits)))
+    Ok(count_reply(count_in_range(&value, start, end, in_bits)).into())
 }
 
 /// The set bits of `value` from `start` to `end` (inclusive, negative

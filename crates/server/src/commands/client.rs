@@ -44,6 +44,26 @@ pub struct Client {
     pub(crate) name: Option<Bytes>,
     pub(crate) transaction: Option<Queued>,
     pub(crate) after: After,
+    /// MONITOR: the connection receives every command run.
+    pub(crate) monitoring: bool,
+    /// CLIENT REPLY OFF.
+    pub(crate) replies_off: bool,
+    /// CLIENT REPLY SKIP: the next command's reply is dropped.
+    pub(crate) skip_next_reply: bool,
+    /// The reply of the command running is dropped.
+    pub(crate) skip_reply: bool,
+    /// CLIENT TRACKING ON's mode.
+    pub(crate) tracking: Option<super::tracking::Mode>,
+    /// CLIENT CACHING for the next command, and for the running one.
+    pub(crate) next_caching: Option<bool>,
+    pub(crate) caching: Option<bool>,
+    /// CLIENT NO-EVICT and NO-TOUCH (kept and shown; keel evicts and
+    /// tracks access times of nothing).
+    pub(crate) no_evict: bool,
+    pub(crate) no_touch: bool,
+    /// Bytes of the request running and of those after it not yet run
+    /// (CLIENT LIST's `qbuf` for the connection itself).
+    pub(crate) query_buffer_bytes: usize,
 }
 
 impl Client {
@@ -60,6 +80,16 @@ impl Client {
             name: None,
             transaction: None,
             after: After::Continue,
+            monitoring: false,
+            replies_off: false,
+            skip_next_reply: false,
+            skip_reply: false,
+            tracking: None,
+            next_caching: None,
+            caching: None,
+            no_evict: false,
+            no_touch: false,
+            query_buffer_bytes: 0,
         }
     }
 
@@ -90,7 +120,8 @@ impl Client {
                 "ERR Client names cannot contain spaces, newlines or special characters.",
             );
         }
-        self.name = (!name.is_empty()).then(|| name.clone());
+        // A copy: the argument shares the connection's read buffer.
+        self.name = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
         Reply::ok()
     }
 
@@ -98,8 +129,9 @@ impl Client {
     /// counterpart for are left out or zero).
     pub(crate) fn client_line(&self, entry: &ClientEntry) -> String {
         if std::ptr::eq(entry, &*self.entry) {
-            // Our own line: make the registry current first.
-            self.publish_state(0);
+            // Our own line: make the registry current first (the query
+            // buffer holds the request running, as Redis's does).
+            self.publish_state(self.query_buffer_bytes);
         }
         entry.line()
     }
@@ -142,7 +174,7 @@ pub(crate) fn setinfo(client: &mut Client, arguments: &[Bytes]) -> Option<Reply>
             "ERR {attribute_text} cannot contain spaces, newlines or special characters."
         )));
     }
-    let value = (!value.is_empty()).then(|| value.clone());
+    let value = (!value.is_empty()).then(|| Bytes::copy_from_slice(value));
     let mut state = client.entry.state();
     if is_name {
         state.library_name = value;
@@ -210,13 +242,296 @@ pub(crate) fn list(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
 
 /// The lines of CLIENT HELP.
 pub(crate) const HELP_LINES: &[&str] = &[
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
+    "    Return the name of the current connection.",
     "ID",
+    "    Return the ID of the current connection.",
     "INFO",
-    "LIST [TYPE NORMAL] [ID <id> ...]",
-    "SETINFO <LIB-NAME|LIB-VER> <value>",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "    * MAXAGE <maxage>",
+    "      Kill connections older than the specified age.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
     "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
 ];
+
+/// The filters of CLIENT KILL's new form.
+#[derive(Debug, Default)]
+struct KillFilter {
+    id: Option<u64>,
+    address: Option<Bytes>,
+    local_address: Option<Bytes>,
+    /// TYPE other than normal: no keel client is of it.
+    other_type: bool,
+    skip_me: bool,
+    max_age_s: Option<u64>,
+}
+
+fn parse_kill_filter(options: &[Bytes]) -> Result<KillFilter, Reply> {
+    let syntax = || Reply::error("ERR syntax error");
+    if !options.len().is_multiple_of(2) {
+        return Err(syntax());
+    }
+    let mut filter = KillFilter {
+        skip_me: true,
+        ..KillFilter::default()
+    };
+    for pair in options.chunks(2) {
+        let (option, value) = (&pair[0], &pair[1]);
+        if option.eq_ignore_ascii_case(b"ID") {
+            let id = parse_integer(value)
+                .and_then(|id| u64::try_from(id).ok())
+                .filter(|&id| id > 0)
+                .ok_or_else(|| Reply::error("ERR client-id should be greater than 0"))?;
+            filter.id = Some(id);
+        } else if option.eq_ignore_ascii_case(b"TYPE") {
+            if value.eq_ignore_ascii_case(b"normal") {
+            } else if [&b"master"[..], b"replica", b"slave", b"pubsub"]
+                .iter()
+                .any(|kind| value.eq_ignore_ascii_case(kind))
+            {
+                filter.other_type = true;
+            } else {
+                return Err(Reply::error(format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(value)
+                )));
+            }
+        } else if option.eq_ignore_ascii_case(b"ADDR") {
+            filter.address = Some(value.clone());
+        } else if option.eq_ignore_ascii_case(b"LADDR") {
+            filter.local_address = Some(value.clone());
+        } else if option.eq_ignore_ascii_case(b"USER") {
+            if &value[..] != b"default" {
+                return Err(Reply::error(format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(value)
+                )));
+            }
+        } else if option.eq_ignore_ascii_case(b"SKIPME") {
+            filter.skip_me = if value.eq_ignore_ascii_case(b"yes") {
+                true
+            } else if value.eq_ignore_ascii_case(b"no") {
+                false
+            } else {
+                return Err(syntax());
+            };
+        } else if option.eq_ignore_ascii_case(b"MAXAGE") {
+            let age = parse_integer(value)
+                .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
+            filter.max_age_s = Some(u64::try_from(age).unwrap_or(0));
+        } else {
+            return Err(syntax());
+        }
+    }
+    Ok(filter)
+}
+
+impl KillFilter {
+    fn matches(&self, entry: &ClientEntry, me: u64) -> bool {
+        !self.other_type
+            && self.id.is_none_or(|id| id == entry.id)
+            && self
+                .address
+                .as_ref()
+                .is_none_or(|address| &address[..] == entry.peer.to_string().as_bytes())
+            && self
+                .local_address
+                .as_ref()
+                .is_none_or(|address| &address[..] == entry.local.to_string().as_bytes())
+            && self
+                .max_age_s
+                .is_none_or(|age| entry.created.elapsed().as_secs() >= age)
+            && !(self.skip_me && entry.id == me)
+    }
+}
+
+/// CLIENT KILL ip:port, or CLIENT KILL with filters (the number
+/// killed). A killed connection is closed by its event loop; the caller,
+/// if it killed itself, after this reply.
+pub(crate) fn kill(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+    let me = client.id();
+    if arguments.len() == 3 {
+        let address = &arguments[2];
+        let Some(entry) = client
+            .shared
+            .clients()
+            .into_iter()
+            .find(|entry| entry.peer.to_string().as_bytes() == &address[..])
+        else {
+            return Some(Reply::error("ERR No such client"));
+        };
+        close_killed(client, &entry, me);
+        return Some(Reply::ok());
+    }
+    let filter = match parse_kill_filter(&arguments[2..]) {
+        Ok(filter) => filter,
+        Err(reply) => return Some(reply),
+    };
+    let mut killed = 0;
+    for entry in client.shared.clients() {
+        if filter.matches(&entry, me) {
+            close_killed(client, &entry, me);
+            killed += 1;
+        }
+    }
+    Some(super::count_reply(killed))
+}
+
+fn close_killed(client: &mut Client, entry: &ClientEntry, me: u64) {
+    if entry.id == me {
+        client.after = After::Close;
+    } else {
+        entry.kill();
+    }
+}
+
+/// CLIENT PAUSE timeout [WRITE | ALL].
+pub(crate) fn pause(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+    let Some(timeout_ms) = parse_integer(&arguments[2]) else {
+        return Some(Reply::error(
+            "ERR timeout is not an integer or out of range",
+        ));
+    };
+    if timeout_ms < 0 {
+        return Some(Reply::error("ERR timeout is negative"));
+    }
+    let all = match arguments.get(3) {
+        None => true,
+        Some(mode) if mode.eq_ignore_ascii_case(b"ALL") => true,
+        Some(mode) if mode.eq_ignore_ascii_case(b"WRITE") => false,
+        Some(_) => return Some(Reply::error("ERR syntax error")),
+    };
+    if arguments.len() > 4 {
+        return Some(Reply::error("ERR syntax error"));
+    }
+    let duration = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+    client.shared.pause.start(Instant::now() + duration, all);
+    Some(Reply::ok())
+}
+
+/// CLIENT UNPAUSE: ends a pause, and every event loop runs what waited.
+pub(crate) fn unpause(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
+    client.shared.pause.stop();
+    for waker in crate::state::lock(&client.shared.wakers).iter() {
+        waker.wake();
+    }
+    Some(Reply::ok())
+}
+
+/// CLIENT REPLY ON | OFF | SKIP: only ON replies.
+pub(crate) fn reply(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+    let mode = &arguments[2];
+    if mode.eq_ignore_ascii_case(b"ON") {
+        // ON's own reply is sent even right after SKIP.
+        client.replies_off = false;
+        client.skip_next_reply = false;
+        client.skip_reply = false;
+        Some(Reply::ok())
+    } else if mode.eq_ignore_ascii_case(b"OFF") {
+        client.replies_off = true;
+        None
+    } else if mode.eq_ignore_ascii_case(b"SKIP") {
+        client.skip_next_reply = true;
+        None
+    } else {
+        Some(Reply::error("ERR syntax error"))
+    }
+}
+
+/// ON or OFF, Redis's way.
+fn on_off(argument: &[u8]) -> Result<bool, Reply> {
+    if argument.eq_ignore_ascii_case(b"ON") {
+        Ok(true)
+    } else if argument.eq_ignore_ascii_case(b"OFF") {
+        Ok(false)
+    } else {
+        Err(Reply::error("ERR syntax error"))
+    }
+}
+
+/// CLIENT NO-EVICT ON | OFF (keel evicts no client: kept and shown).
+pub(crate) fn no_evict(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+    Some(match on_off(&arguments[2]) {
+        Ok(on) => {
+            client.no_evict = on;
+            Reply::ok()
+        }
+        Err(reply) => reply,
+    })
+}
+
+/// CLIENT NO-TOUCH ON | OFF (keel keeps no access times: kept and shown).
+pub(crate) fn no_touch(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+    Some(match on_off(&arguments[2]) {
+        Ok(on) => {
+            client.no_touch = on;
+            Reply::ok()
+        }
+        Err(reply) => reply,
+    })
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT | ERROR]: keel has no blocking command, so
+/// no client is blocked: 0, as Redis answers for a client that is not.
+pub(crate) fn unblock(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+    if parse_integer(&arguments[2]).is_none() {
+        return Some(Reply::error("ERR value is not an integer or out of range"));
+    }
+    if let Some(reason) = arguments.get(3)
+        && !reason.eq_ignore_ascii_case(b"TIMEOUT")
+        && !reason.eq_ignore_ascii_case(b"ERROR")
+    {
+        return Some(Reply::error(
+            "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+        ));
+    }
+    Some(Reply::Integer(0))
+}
 
 /// Whether a command runs at once inside MULTI instead of being queued.
 pub(crate) fn runs_inside_multi(id: CommandId) -> bool {

@@ -473,6 +473,14 @@ pub(crate) fn set_reply(shared: &Shared, pairs: &[Bytes]) -> Reply {
         }
         seen.push(canonical);
         if SERVER_SETTINGS.contains(&name.as_str()) {
+            // Setting one to the value it has changes nothing: accepted,
+            // as a client restoring what CONFIG GET showed expects.
+            let unchanged = server_settings(shared)
+                .iter()
+                .any(|(known, current)| *known == name && *current == value);
+            if unchanged {
+                continue;
+            }
             return failed(
                 &name,
                 &format!("keel sets it only at start (`keel serve --{name}`)"),
@@ -491,6 +499,10 @@ pub(crate) fn set_reply(shared: &Shared, pairs: &[Bytes]) -> Reply {
                 "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
             ));
         };
+        if parameter.kind == ParameterKind::Immutable && shared.config.value(parameter) == value {
+            // Its own value again: nothing changes, as for the server's.
+            continue;
+        }
         match parameter.check(&value) {
             Ok(value) => table_changes.push((parameter, value)),
             Err(reason) => return failed(&name, &reason),
@@ -501,7 +513,23 @@ pub(crate) fn set_reply(shared: &Shared, pairs: &[Bytes]) -> Reply {
         let _ = shared.backend.set_setting(&name, &value, true);
     }
     shared.config.set(table_changes);
+    apply_kept(shared);
     Reply::ok()
+}
+
+/// Applies the kept parameters keel acts on (the slow log's) after a
+/// CONFIG SET.
+fn apply_kept(shared: &Shared) {
+    let integer = |name: &str, default: i64| {
+        lookup(name)
+            .and_then(|parameter| {
+                crate::resp::parse_integer(shared.config.value(parameter).as_bytes())
+            })
+            .unwrap_or(default)
+    };
+    let slower_than_us = integer("slowlog-log-slower-than", 10_000);
+    let length_max = u64::try_from(integer("slowlog-max-len", 128)).unwrap_or(0);
+    shared.slowlog.configure(slower_than_us, length_max);
 }
 
 /// The server's own settings with their values.

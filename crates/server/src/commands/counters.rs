@@ -24,7 +24,7 @@ pub(crate) fn increment_by(call: &mut DataCall<'_>) -> Outcome {
     let mut text = Vec::with_capacity(20);
     crate::resp::push_decimal(&mut text, next);
     call.put(&key, Bytes::from(text), deadline)?;
-    Ok(Reply::Integer(next))
+    Ok(Reply::Integer(next).into())
 }
 
 /// INCRBYFLOAT key increment: the new value as Redis prints it.
@@ -37,5 +37,5 @@ pub(crate) fn increment_float_by(call: &mut DataCall<'_>) -> Outcome {
     )?;
     let deadline = stored.and_then(|stored| stored.deadline_ms);
     call.put(&key, Bytes::from(text.clone()), deadline)?;
-    Ok(Reply::bulk(text))
+    Ok(Reply::bulk(text).into())
 }

@@ -6,9 +6,12 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use super::client::{Client, runs_inside_multi};
 use super::table::{self, CommandFlags, CommandSpec, Handler};
 use super::{Request, id::CommandId};
+use crate::backend::DatabaseIndex;
 use crate::resp::{Command, Reply};
 
 /// Redis's reply to a command before AUTH when a password is required.
@@ -55,7 +58,7 @@ impl Client {
                 Reply::error("ERR MULTI block exceeds the client query buffer limit"),
             );
         }
-        transaction.commands.push((spec, command));
+        transaction.commands.push((spec, command.detached()));
         Reply::Simple("QUEUED".to_owned())
     }
 
@@ -76,6 +79,9 @@ impl Client {
     /// commandstats and errorstats.
     pub(crate) fn run(&mut self, spec: &'static CommandSpec, command: &Command) -> Option<Reply> {
         self.note_command(spec);
+        self.caching = self.next_caching.take();
+        self.skip_reply = std::mem::take(&mut self.skip_next_reply);
+        let database = self.database;
         let started = Instant::now();
         let reply = match spec.handler {
             Handler::Client(handler) => handler(self, command.arguments()),
@@ -83,6 +89,7 @@ impl Client {
                 database: self.database,
                 spec,
                 command: command.clone(),
+                protocol: self.protocol,
             })),
             Handler::Container => Some(table::wrong_arity(spec)),
         };
@@ -97,14 +104,39 @@ impl Client {
         };
         let usec = elapsed_usec(started);
         self.shared.stats.called(spec.id, usec, failed);
+        self.after_call(spec, command.arguments(), database, usec, failed);
+        if self.replies_off || self.skip_reply {
+            return None;
+        }
         reply
     }
 
-    /// Records `spec` as the connection's last command (CLIENT LIST).
+    /// After a command ran (through [`Client::run`], in a pipelined group
+    /// or in an EXEC block): the slow log, the monitors, and the clients
+    /// tracking its keys hear of it.
+    pub(crate) fn after_call(
+        &mut self,
+        spec: &'static CommandSpec,
+        arguments: &[Bytes],
+        database: DatabaseIndex,
+        usec: u64,
+        failed: bool,
+    ) {
+        let shared = std::sync::Arc::clone(&self.shared);
+        if shared.slowlog.wants(usec) && !spec.has(CommandFlags::SKIP_SLOWLOG) {
+            let name = self.name.clone().unwrap_or_default();
+            shared
+                .slowlog
+                .record(spec, arguments, usec, self.entry.peer.to_string(), name);
+        }
+        super::monitor::feed(&shared, &self.entry, database, spec, arguments);
+        super::tracking::after_call(self, spec, arguments, failed);
+    }
+
+    /// Records `spec` as the connection's last command (CLIENT LIST; the
+    /// time of the last interaction is noted once per batch of requests).
     pub(crate) fn note_command(&self, spec: &'static CommandSpec) {
-        let mut state = self.entry.state();
-        state.last_command = spec.full_name();
-        state.last_interaction = Instant::now();
+        self.entry.note_command(spec.id);
     }
 
     /// The command's row if it may be held back and run with its
@@ -114,10 +146,24 @@ impl Client {
         let spec = table::resolve(command).ok()?;
         let pipelinable = self.authenticated
             && self.transaction.is_none()
+            && !self.has_modes()
             && matches!(spec.handler, Handler::Data(_))
             && !spec.has(CommandFlags::EXCLUSIVE)
             && !spec.has(CommandFlags::ALL_DATABASES);
         pipelinable.then_some(spec)
+    }
+}
+
+impl Client {
+    /// Whether a mode applies to this client's next commands (MONITOR,
+    /// CLIENT REPLY, TRACKING, CACHING): they then run one by one through
+    /// [`Client::run`] rather than in a pipelined group.
+    fn has_modes(&self) -> bool {
+        self.monitoring
+            || self.replies_off
+            || self.skip_next_reply
+            || self.tracking.is_some()
+            || self.next_caching.is_some()
     }
 }
 

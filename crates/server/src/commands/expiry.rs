@@ -11,16 +11,16 @@ pub(crate) fn expire(call: &mut DataCall<'_>) -> Outcome {
     let expire = parse_expire(call.spec.name, call.arguments, call.now_ms())?;
     let key = call.key().clone();
     let Some(stored) = call.get(&key)? else {
-        return Ok(Reply::Integer(0));
+        return Ok(Reply::Integer(0).into());
     };
     if !expire
         .condition
         .allows(stored.deadline_ms, expire.deadline_ms)
     {
-        return Ok(Reply::Integer(0));
+        return Ok(Reply::Integer(0).into());
     }
     call.put(&key, stored.value, Some(expire.deadline_ms))?;
-    Ok(Reply::Integer(1))
+    Ok(Reply::Integer(1).into())
 }
 
 /// TTL key, PTTL key: -2 without the key, -1 without a deadline.
@@ -31,7 +31,8 @@ pub(crate) fn ttl(call: &mut DataCall<'_>) -> Outcome {
     Ok(Reply::Integer(match call.get(&key)? {
         None => -2,
         Some(stored) => time_to_live(stored.deadline_ms, now_ms, in_milliseconds),
-    }))
+    })
+    .into())
 }
 
 /// EXPIRETIME key, PEXPIRETIME key (Redis rounds the seconds as TTL's).
@@ -41,7 +42,8 @@ pub(crate) fn expiretime(call: &mut DataCall<'_>) -> Outcome {
     Ok(Reply::Integer(match call.get(&key)? {
         None => -2,
         Some(stored) => time_to_live(stored.deadline_ms, 0, in_milliseconds),
-    }))
+    })
+    .into())
 }
 
 /// PERSIST key.
@@ -53,8 +55,8 @@ pub(crate) fn persist(call: &mut DataCall<'_>) -> Outcome {
             deadline_ms: Some(_),
         }) => {
             call.put(&key, value, None)?;
-            Ok(Reply::Integer(1))
+            Ok(Reply::Integer(1).into())
         }
-        _ => Ok(Reply::Integer(0)),
+        _ => Ok(Reply::Integer(0).into()),
     }
 }

@@ -213,11 +213,59 @@ pub enum CommandId {
     Unlink,
     /// `WAIT`.
     Wait,
+    /// `CLIENT|CACHING`.
+    ClientCaching,
+    /// `CLIENT|GETREDIR`.
+    ClientGetredir,
+    /// `CLIENT|KILL`.
+    ClientKill,
+    /// `CLIENT|NO-EVICT`.
+    ClientNoEvict,
+    /// `CLIENT|NO-TOUCH`.
+    ClientNoTouch,
+    /// `CLIENT|PAUSE`.
+    ClientPause,
+    /// `CLIENT|REPLY`.
+    ClientReply,
+    /// `CLIENT|TRACKING`.
+    ClientTracking,
+    /// `CLIENT|TRACKINGINFO`.
+    ClientTrackinginfo,
+    /// `CLIENT|UNBLOCK`.
+    ClientUnblock,
+    /// `CLIENT|UNPAUSE`.
+    ClientUnpause,
+    /// `SLOWLOG`.
+    Slowlog,
+    /// `SLOWLOG|GET`.
+    SlowlogGet,
+    /// `SLOWLOG|HELP`.
+    SlowlogHelp,
+    /// `SLOWLOG|LEN`.
+    SlowlogLen,
+    /// `SLOWLOG|RESET`.
+    SlowlogReset,
+    /// `LATENCY`.
+    Latency,
+    /// `LATENCY|DOCTOR`.
+    LatencyDoctor,
+    /// `LATENCY|GRAPH`.
+    LatencyGraph,
+    /// `LATENCY|HELP`.
+    LatencyHelp,
+    /// `LATENCY|HISTORY`.
+    LatencyHistory,
+    /// `LATENCY|LATEST`.
+    LatencyLatest,
+    /// `LATENCY|RESET`.
+    LatencyReset,
+    /// `MONITOR`.
+    Monitor,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 102;
+    pub const COUNT: usize = 126;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -323,6 +371,30 @@ impl CommandId {
         CommandId::Type,
         CommandId::Unlink,
         CommandId::Wait,
+        CommandId::ClientCaching,
+        CommandId::ClientGetredir,
+        CommandId::ClientKill,
+        CommandId::ClientNoEvict,
+        CommandId::ClientNoTouch,
+        CommandId::ClientPause,
+        CommandId::ClientReply,
+        CommandId::ClientTracking,
+        CommandId::ClientTrackinginfo,
+        CommandId::ClientUnblock,
+        CommandId::ClientUnpause,
+        CommandId::Slowlog,
+        CommandId::SlowlogGet,
+        CommandId::SlowlogHelp,
+        CommandId::SlowlogLen,
+        CommandId::SlowlogReset,
+        CommandId::Latency,
+        CommandId::LatencyDoctor,
+        CommandId::LatencyGraph,
+        CommandId::LatencyHelp,
+        CommandId::LatencyHistory,
+        CommandId::LatencyLatest,
+        CommandId::LatencyReset,
+        CommandId::Monitor,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -440,4 +512,28 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "type",
     "unlink",
     "wait",
+    "client|caching",
+    "client|getredir",
+    "client|kill",
+    "client|no-evict",
+    "client|no-touch",
+    "client|pause",
+    "client|reply",
+    "client|tracking",
+    "client|trackinginfo",
+    "client|unblock",
+    "client|unpause",
+    "slowlog",
+    "slowlog|get",
+    "slowlog|help",
+    "slowlog|len",
+    "slowlog|reset",
+    "latency",
+    "latency|doctor",
+    "latency|graph",
+    "latency|help",
+    "latency|history",
+    "latency|latest",
+    "latency|reset",
+    "monitor",
 ];

@@ -11,8 +11,8 @@ use super::client::Client;
 use crate::backend::InfoSection;
 use crate::state::{Shared, lock};
 
-/// Redis's section order; sections it does not know (keel's) after.
-const ORDER: [&str; 9] = [
+/// Redis's section order; keel's own last.
+const ORDER: [&str; 10] = [
     "server",
     "clients",
     "memory",
@@ -22,6 +22,7 @@ const ORDER: [&str; 9] = [
     "errorstats",
     "keyspace",
     "commandstats",
+    "keel",
 ];
 
 fn section(name: &str, fields: Vec<(&str, String)>) -> InfoSection {

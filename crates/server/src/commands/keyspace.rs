@@ -29,7 +29,7 @@ pub(crate) fn del(call: &mut DataCall<'_>) -> Outcome {
         let key = call.arguments[index].clone();
         deleted += usize::from(call.delete(&key)?);
     }
-    Ok(count_reply(deleted))
+    Ok(count_reply(deleted).into())
 }
 
 /// EXISTS key [key …], TOUCH key [key …] (keel keeps no access times).
@@ -39,7 +39,7 @@ pub(crate) fn exists(call: &mut DataCall<'_>) -> Outcome {
         let key = call.arguments[index].clone();
         found += usize::from(call.get(&key)?.is_some());
     }
-    Ok(count_reply(found))
+    Ok(count_reply(found).into())
 }
 
 /// TYPE key: every key is a string.
@@ -50,7 +50,7 @@ pub(crate) fn type_of(call: &mut DataCall<'_>) -> Outcome {
     } else {
         "none"
     };
-    Ok(Reply::Simple(name.to_owned()))
+    Ok(Reply::Simple(name.to_owned()).into())
 }
 
 /// RENAME key newkey, RENAMENX key newkey.
@@ -58,21 +58,21 @@ pub(crate) fn rename(call: &mut DataCall<'_>) -> Outcome {
     let only_if_new = call.id() == CommandId::Renamenx;
     let (source, target) = (call.arguments[1].clone(), call.arguments[2].clone());
     let Some(stored) = call.get(&source)? else {
-        return Ok(Reply::error("ERR no such key"));
+        return Ok(Reply::error("ERR no such key").into());
     };
     let done = |renamed: bool| match (only_if_new, renamed) {
         (true, renamed) => Reply::Integer(i64::from(renamed)),
         (false, _) => Reply::ok(),
     };
     if source == target {
-        return Ok(done(false));
+        return Ok(done(false).into());
     }
     if only_if_new && call.get(&target)?.is_some() {
-        return Ok(Reply::Integer(0));
+        return Ok(Reply::Integer(0).into());
     }
     call.delete(&source)?;
     call.put(&target, stored.value, stored.deadline_ms)?;
-    Ok(done(true))
+    Ok(done(true).into())
 }
 
 /// KEYS pattern.
@@ -93,7 +93,7 @@ pub(crate) fn keys(call: &mut DataCall<'_>) -> Outcome {
                 .map(Reply::Bulk),
         );
         if done || after.is_none() {
-            return Ok(Reply::Array(matched));
+            return Ok(Reply::Array(matched).into());
         }
     }
 }
@@ -147,13 +147,14 @@ pub(crate) fn scan(call: &mut DataCall<'_>) -> Outcome {
     Ok(Reply::Array(vec![
         Reply::Bulk(Bytes::from(cursor)),
         Reply::Array(batch.keys.into_iter().map(Reply::Bulk).collect()),
-    ]))
+    ])
+    .into())
 }
 
 /// DBSIZE.
 pub(crate) fn dbsize(call: &mut DataCall<'_>) -> Outcome {
     let count = call.store.count(call.database)?;
-    Ok(Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX)))
+    Ok(Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX)).into())
 }
 
 /// FLUSHDB [ASYNC | SYNC], FLUSHALL [ASYNC | SYNC]: the store empties the
@@ -162,11 +163,11 @@ pub(crate) fn flush(call: &mut DataCall<'_>) -> Outcome {
     match &call.arguments[1..] {
         [] => {}
         [mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {}
-        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT)),
+        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT).into()),
     }
     let scope = (call.id() == CommandId::Flushdb).then_some(call.database);
     call.store.flush(scope)?;
-    Ok(Reply::ok())
+    Ok(Reply::ok().into())
 }
 
 /// A key's first 8 bytes, zero-padded, as a big-endian number.
@@ -186,11 +187,11 @@ pub(crate) fn randomkey(call: &mut DataCall<'_>) -> Outcome {
         .store
         .keys_after(database, None, RANDOMKEY_UNIFORM_KEYS_MAX + 1)?;
     if first.is_empty() {
-        return Ok(Reply::NullBulk);
+        return Ok(Reply::NullBulk.into());
     }
     if first.len() <= RANDOMKEY_UNIFORM_KEYS_MAX {
         let index = rand::random_range(0..first.len());
-        return Ok(Reply::Bulk(first[index].clone()));
+        return Ok(Reply::Bulk(first[index].clone()).into());
     }
     let last = call
         .store
@@ -205,7 +206,8 @@ pub(crate) fn randomkey(call: &mut DataCall<'_>) -> Outcome {
             .into_iter()
             .next()
             .unwrap_or_else(|| first[0].clone()),
-    ))
+    )
+    .into())
 }
 
 /// An argument Redis reads as a C `int` (`getIntFromObjectOrReply`).
@@ -251,42 +253,42 @@ pub(crate) fn copy(call: &mut DataCall<'_>) -> Outcome {
     let (source, destination) = (call.arguments[1].clone(), call.arguments[2].clone());
     let (target, replace) = match parse_copy(call) {
         Ok(parsed) => parsed,
-        Err(reply) => return Ok(reply),
+        Err(reply) => return Ok(reply.into()),
     };
     if target == Some(call.database) && source == destination {
-        return Ok(Reply::error(SAME_OBJECT_TEXT));
+        return Ok(Reply::error(SAME_OBJECT_TEXT).into());
     }
     let Some(target) = target else {
-        return Ok(Reply::error(OUT_OF_RANGE_TEXT));
+        return Ok(Reply::error(OUT_OF_RANGE_TEXT).into());
     };
     let Some(stored) = call.get(&source)? else {
-        return Ok(Reply::Integer(0));
+        return Ok(Reply::Integer(0).into());
     };
     if !replace && call.store.get(target, &destination)?.is_some() {
-        return Ok(Reply::Integer(0));
+        return Ok(Reply::Integer(0).into());
     }
     call.store.put(target, &destination, stored)?;
-    Ok(Reply::Integer(1))
+    Ok(Reply::Integer(1).into())
 }
 
 /// MOVE key db.
 pub(crate) fn move_key(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
     let Some(target) = database_argument(call, &call.arguments[2])? else {
-        return Ok(Reply::error(OUT_OF_RANGE_TEXT));
+        return Ok(Reply::error(OUT_OF_RANGE_TEXT).into());
     };
     if target == call.database {
-        return Ok(Reply::error(SAME_OBJECT_TEXT));
+        return Ok(Reply::error(SAME_OBJECT_TEXT).into());
     }
     let Some(stored) = call.get(&key)? else {
-        return Ok(Reply::Integer(0));
+        return Ok(Reply::Integer(0).into());
     };
     if call.store.get(target, &key)?.is_some() {
-        return Ok(Reply::Integer(0));
+        return Ok(Reply::Integer(0).into());
     }
     call.store.put(target, &key, stored)?;
     call.delete(&key)?;
-    Ok(Reply::Integer(1))
+    Ok(Reply::Integer(1).into())
 }
 
 /// SWAPDB index1 index2: the store swaps them at its commit.
@@ -294,10 +296,10 @@ pub(crate) fn swapdb(call: &mut DataCall<'_>) -> Outcome {
     let index =
         |argument: &[u8]| parse_integer(argument).filter(|&index| i32::try_from(index).is_ok());
     let Some(first) = index(&call.arguments[1]) else {
-        return Ok(Reply::error("ERR invalid first DB index"));
+        return Ok(Reply::error("ERR invalid first DB index").into());
     };
     let Some(second) = index(&call.arguments[2]) else {
-        return Ok(Reply::error("ERR invalid second DB index"));
+        return Ok(Reply::error("ERR invalid second DB index").into());
     };
     let databases = call.store.database_count();
     let in_range = |index: i64| {
@@ -306,19 +308,19 @@ pub(crate) fn swapdb(call: &mut DataCall<'_>) -> Outcome {
             .filter(|&index| index < databases)
     };
     let (Some(first), Some(second)) = (in_range(first), in_range(second)) else {
-        return Ok(Reply::error(OUT_OF_RANGE_TEXT));
+        return Ok(Reply::error(OUT_OF_RANGE_TEXT).into());
     };
     if first != second {
         call.store.swap_databases(first, second)?;
     }
-    Ok(Reply::ok())
+    Ok(Reply::ok().into())
 }
 
 /// OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT key.
 pub(crate) fn object(call: &mut DataCall<'_>) -> Outcome {
     let key = call.arguments[2].clone();
     let Some(stored) = call.get(&key)? else {
-        return Ok(Reply::NullBulk);
+        return Ok(Reply::NullBulk.into());
     };
     let encoding = Encoding::of(&stored.value);
     Ok(match call.id() {
@@ -331,7 +333,7 @@ pub(crate) fn object(call: &mut DataCall<'_>) -> Outcome {
         ),
         // keel does not track access times.
         _ => Reply::Integer(0),
-    })
+    }.into())
 }
 
 /// MEMORY USAGE key [SAMPLES count].
@@ -341,7 +343,7 @@ pub(crate) fn memory_usage_of(call: &mut DataCall<'_>) -> Outcome {
         [option, count] if option.eq_ignore_ascii_case(b"SAMPLES") => {
             integer_argument(count)?;
         }
-        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT)),
+        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT).into()),
     }
     let key = call.arguments[2].clone();
     Ok(match call.get(&key)? {
@@ -351,5 +353,6 @@ pub(crate) fn memory_usage_of(call: &mut DataCall<'_>) -> Outcome {
             &stored.value,
             stored.deadline_ms.is_some(),
         )),
-    })
+    }
+    .into())
 }

@@ -29,13 +29,17 @@ pub(crate) mod glob;
 pub mod id;
 pub(crate) mod info;
 pub(crate) mod keyspace;
+pub(crate) mod latency;
 pub mod lcs;
+pub(crate) mod monitor;
 pub mod object_info;
 pub(crate) mod scan;
 pub(crate) mod server;
+pub(crate) mod slowlog;
 pub mod store;
 pub(crate) mod strings;
 pub mod table;
+pub(crate) mod tracking;
 pub(crate) mod transactions;
 
 use bytes::Bytes;
@@ -46,7 +50,7 @@ pub use store::{KEYS_BATCH_MAX, KeyValueStore, StoreError, StoredValue};
 pub use table::{CommandFlags, CommandSpec, Handler};
 
 use crate::backend::DatabaseIndex;
-use crate::resp::{Command, Limits, Reply};
+use crate::resp::{Command, EncodedReplies, Limits, ProtocolVersion, Reply};
 
 /// A data command's handler: parses its arguments and runs against the
 /// store.
@@ -57,7 +61,7 @@ pub type DataHandler = fn(&mut DataCall<'_>) -> Outcome;
 pub type ClientHandler = fn(&mut Client, &[Bytes]) -> Option<Reply>;
 
 /// One data command to run: the database it was sent in, its row, its
-/// request.
+/// request, and the protocol its reply is encoded in.
 #[derive(Clone, Debug)]
 pub struct Request {
     /// The database selected when it was sent (or queued).
@@ -66,6 +70,8 @@ pub struct Request {
     pub spec: &'static CommandSpec,
     /// The request, name first.
     pub command: Command,
+    /// The protocol of the client that sent it (HELLO).
+    pub protocol: ProtocolVersion,
 }
 
 /// What a data handler gets: the request and the store.
@@ -81,6 +87,28 @@ pub struct DataCall<'a> {
     pub limits: &'a Limits,
     /// The transaction's reads and writes.
     pub store: &'a mut dyn KeyValueStore,
+    /// Where the reply is encoded when the caller takes encoded replies
+    /// ([`run_data_into`]): a handler may write its reply there itself
+    /// (and answer [`Answer::Encoded`]) instead of building a [`Reply`].
+    pub output: Option<&'a mut EncodedReplies>,
+    /// The protocol the reply is encoded in.
+    pub protocol: ProtocolVersion,
+}
+
+/// What a data handler answers.
+#[derive(Debug)]
+pub enum Answer {
+    /// This reply.
+    Reply(Reply),
+    /// The reply is written, into the call's
+    /// [`output`](DataCall::output).
+    Encoded,
+}
+
+impl From<Reply> for Answer {
+    fn from(reply: Reply) -> Answer {
+        Answer::Reply(reply)
+    }
 }
 
 /// Why a data command stopped early: an error reply of its own, or the
@@ -106,17 +134,27 @@ impl From<StoreError> for Failure {
 }
 
 /// A data handler's result.
-pub type Outcome = Result<Reply, Failure>;
+pub type Outcome = Result<Answer, Failure>;
 
-/// Runs one data command against `store`: the table's handler for it.
-/// A command without a data handler gets an error reply (the dispatcher
-/// never sends one here).
+/// The reply of a command without a data handler (the dispatcher never
+/// sends one to the store).
+fn not_a_data_command(spec: &CommandSpec) -> Reply {
+    Reply::error(format!("ERR '{}' is not a data command", spec.full_name()))
+}
+
+/// The reply of a failure.
+fn failure_reply(failure: Failure) -> Reply {
+    match failure {
+        Failure::Reply(reply) => reply,
+        Failure::Store(error) => Reply::error(format!("ERR {error}")),
+    }
+}
+
+/// Runs one data command against `store`: the table's handler for it;
+/// its reply as a value (a MULTI block's, a test's).
 pub fn run_data(store: &mut dyn KeyValueStore, request: &Request, limits: &Limits) -> Reply {
     let Handler::Data(handler) = request.spec.handler else {
-        return Reply::error(format!(
-            "ERR '{}' is not a data command",
-            request.spec.full_name()
-        ));
+        return not_a_data_command(request.spec);
     };
     let mut call = DataCall {
         spec: request.spec,
@@ -124,11 +162,54 @@ pub fn run_data(store: &mut dyn KeyValueStore, request: &Request, limits: &Limit
         database: request.database,
         limits,
         store,
+        output: None,
+        protocol: request.protocol,
     };
     match handler(&mut call) {
-        Ok(reply) | Err(Failure::Reply(reply)) => reply,
-        Err(Failure::Store(error)) => Reply::error(format!("ERR {error}")),
+        Ok(Answer::Reply(reply)) => reply,
+        // Without an output nothing can be written there.
+        Ok(Answer::Encoded) => Reply::error("ERR the reply was lost"),
+        Err(failure) => failure_reply(failure),
     }
+}
+
+/// Runs one data command against `store` and appends its reply, encoded
+/// in the request's protocol, to `replies` (the handlers of the common
+/// commands write it there directly).
+pub fn run_data_into(
+    store: &mut dyn KeyValueStore,
+    request: &Request,
+    limits: &Limits,
+    replies: &mut EncodedReplies,
+) {
+    let Handler::Data(handler) = request.spec.handler else {
+        return replies.push(&not_a_data_command(request.spec), request.protocol);
+    };
+    let before = replies.len();
+    let mut call = DataCall {
+        spec: request.spec,
+        arguments: request.command.arguments(),
+        database: request.database,
+        limits,
+        store,
+        output: Some(&mut *replies),
+        protocol: request.protocol,
+    };
+    let outcome = handler(&mut call);
+    let encoded = replies.len() > before;
+    match outcome {
+        Ok(Answer::Encoded) if encoded => {}
+        Ok(Answer::Encoded) => {
+            replies.push(&Reply::error("ERR the reply was lost"), request.protocol)
+        }
+        Ok(Answer::Reply(reply)) => replies.push(&reply, request.protocol),
+        Err(failure) => {
+            // A failure after a written reply replaces it.
+            replies.truncate(before);
+            replies.push(&failure_reply(failure), request.protocol);
+        }
+    }
+    debug_assert_eq!(replies.len(), before + 1, "one reply per command");
 }
 
 impl DataCall<'_> {
@@ -142,6 +223,14 @@ impl DataCall<'_> {
         &self.arguments[1]
     }
 
+    /// A copy of argument `index`, to store: an argument shares the
+    /// memory of the connection's read buffer
+    /// ([`RequestParser::parse_shared`](crate::RequestParser::parse_shared)),
+    /// which a stored slice of it would keep alive whole.
+    pub fn owned_argument(&self, index: usize) -> Bytes {
+        Bytes::copy_from_slice(&self.arguments[index])
+    }
+
     /// The live value of `key` in the selected database.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<StoredValue>, Failure> {
         Ok(self.store.get(self.database, key)?)
@@ -150,6 +239,34 @@ impl DataCall<'_> {
     /// The live string of `key`.
     pub fn value(&mut self, key: &[u8]) -> Result<Option<Bytes>, Failure> {
         Ok(self.get(key)?.map(|stored| stored.value))
+    }
+
+    /// Answers the live string of `key` (a bulk string, or null): read in
+    /// place and written straight into the output when there is one.
+    pub fn reply_value(&mut self, key: &[u8]) -> Outcome {
+        let Some(output) = self.output.as_deref_mut() else {
+            return Ok(Reply::from(self.value(key)?).into());
+        };
+        let writer = output.writer(self.protocol);
+        let mut writer = Some(writer);
+        self.store
+            .visit(self.database, key, &mut |value: Option<&[u8]>| {
+                if let Some(writer) = writer.take() {
+                    writer.bulk_or_null(value);
+                }
+            })?;
+        Ok(Answer::Encoded)
+    }
+
+    /// Answers `+OK`, written straight into the output when there is one.
+    pub fn reply_ok(&mut self) -> Outcome {
+        match self.output.as_deref_mut() {
+            Some(output) => {
+                output.writer(self.protocol).ok();
+                Ok(Answer::Encoded)
+            }
+            None => Ok(Reply::ok().into()),
+        }
     }
 
     /// The time expiry is judged at (the store's clock).

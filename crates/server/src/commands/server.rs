@@ -201,6 +201,8 @@ pub(crate) fn help(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
         CommandId::Config => CONFIG_HELP,
         CommandId::Object => OBJECT_HELP,
         CommandId::Memory => MEMORY_HELP,
+        CommandId::Slowlog => super::slowlog::HELP_LINES,
+        CommandId::Latency => super::latency::HELP_LINES,
         _ => FUNCTION_HELP,
     };
     Some(help_reply(&spec.name.to_ascii_uppercase(), lines))
@@ -269,7 +271,8 @@ pub(crate) fn debug(call: &mut DataCall<'_>) -> Outcome {
         return Ok(match call.get(&key)? {
             None => Reply::error("ERR no such key"),
             Some(stored) => Reply::Simple(debug_object_line(&key, &stored.value)),
-        });
+        }
+        .into());
     }
     if is(b"DIGEST-VALUE") {
         let mut digests = Vec::with_capacity(arguments.len() - 2);
@@ -279,7 +282,7 @@ pub(crate) fn debug(call: &mut DataCall<'_>) -> Outcome {
                 Some(stored) => value_digest(&stored.value, stored.deadline_ms).hex(),
             }));
         }
-        return Ok(Reply::Array(digests));
+        return Ok(Reply::Array(digests).into());
     }
     if is(b"DIGEST") && arguments.len() == 2 {
         return dataset_digest(call);
@@ -291,7 +294,7 @@ pub(crate) fn debug(call: &mut DataCall<'_>) -> Outcome {
     if (is(b"RELOAD") || is(b"LOADAOF")) && !reply.is_error() && !no_save {
         call.store.checkpoint_after_commit()?;
     }
-    Ok(reply)
+    Ok(reply.into())
 }
 
 /// DEBUG DIGEST: every database's keys, values and expiries, in order.
@@ -316,5 +319,5 @@ fn dataset_digest(call: &mut DataCall<'_>) -> Outcome {
             after = batch.last().cloned();
         }
     }
-    Ok(Reply::Simple(digest.hex()))
+    Ok(Reply::Simple(digest.hex()).into())
 }

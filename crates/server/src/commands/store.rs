@@ -65,7 +65,24 @@ pub trait KeyValueStore {
     /// The live value of `key`, if any.
     fn get(&mut self, database: DatabaseIndex, key: &[u8]) -> StoreResult<Option<StoredValue>>;
 
-    /// Writes `key` (its deadline, if any, is after `now_ms`).
+    /// Calls `visit` once with the live value of `key` (or `None`): read
+    /// in place where the store can, without a copy. The default copies
+    /// through [`KeyValueStore::get`].
+    fn visit(
+        &mut self,
+        database: DatabaseIndex,
+        key: &[u8],
+        visit: &mut dyn FnMut(Option<&[u8]>),
+    ) -> StoreResult<()> {
+        let stored = self.get(database, key)?;
+        visit(stored.as_ref().map(|stored| &stored.value[..]));
+        Ok(())
+    }
+
+    /// Writes `key` (its deadline, if any, is after `now_ms`). The value
+    /// owns its memory (the handlers copy a value sent as an argument,
+    /// which shares the connection's read buffer: see
+    /// [`DataCall::owned_argument`](super::DataCall::owned_argument)).
     fn put(&mut self, database: DatabaseIndex, key: &[u8], value: StoredValue) -> StoreResult<()>;
 
     /// Deletes `key`; whether a live key was there.

@@ -12,10 +12,10 @@ use super::table::wrong_arity;
 use super::{CommandId, DataCall, Outcome, count_reply};
 use crate::resp::Reply;
 
-/// GET key.
+/// GET key: the value read in place and encoded straight into the output.
 pub(crate) fn get(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
-    Ok(call.value(&key)?.into())
+    call.reply_value(&key)
 }
 
 /// SET key value [NX | XX] [GET] [EX | PX | EXAT | PXAT | KEEPTTL].
@@ -38,25 +38,25 @@ pub(crate) fn set(call: &mut DataCall<'_>) -> Outcome {
             Expiry::Keep => old.as_ref().and_then(|old| old.deadline_ms),
             Expiry::At(deadline) => Some(deadline),
         };
-        let value = call.arguments[2].clone();
+        let value = call.owned_argument(2);
         call.put(&key, value, deadline)?;
     }
-    Ok(match (set.return_old, allowed) {
-        (true, _) => old.map(|old| old.value).into(),
-        (false, true) => Reply::ok(),
-        (false, false) => Reply::NullBulk,
-    })
+    match (set.return_old, allowed) {
+        (true, _) => Ok(Reply::from(old.map(|old| old.value)).into()),
+        (false, true) => call.reply_ok(),
+        (false, false) => Ok(Reply::NullBulk.into()),
+    }
 }
 
 /// SETNX key value.
 pub(crate) fn setnx(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
     if call.get(&key)?.is_some() {
-        return Ok(Reply::Integer(0));
+        return Ok(Reply::Integer(0).into());
     }
-    let value = call.arguments[2].clone();
+    let value = call.owned_argument(2);
     call.put(&key, value, None)?;
-    Ok(Reply::Integer(1))
+    Ok(Reply::Integer(1).into())
 }
 
 /// SETEX key seconds value, PSETEX key milliseconds value.
@@ -64,18 +64,18 @@ pub(crate) fn setex(call: &mut DataCall<'_>) -> Outcome {
     let name = call.spec.name;
     let deadline = parse_setex(name, &call.arguments[2], call.now_ms())?;
     let key = call.key().clone();
-    let value = call.arguments[3].clone();
+    let value = call.owned_argument(3);
     call.put(&key, value, Some(deadline))?;
-    Ok(Reply::ok())
+    Ok(Reply::ok().into())
 }
 
 /// GETSET key value.
 pub(crate) fn getset(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
     let old = call.value(&key)?;
-    let value = call.arguments[2].clone();
+    let value = call.owned_argument(2);
     call.put(&key, value, None)?;
-    Ok(old.into())
+    Ok(Reply::from(old).into())
 }
 
 /// GETDEL key.
@@ -85,7 +85,7 @@ pub(crate) fn getdel(call: &mut DataCall<'_>) -> Outcome {
     if old.is_some() {
         call.delete(&key)?;
     }
-    Ok(old.into())
+    Ok(Reply::from(old).into())
 }
 
 /// GETEX key [EX | PX | EXAT | PXAT | PERSIST].
@@ -97,7 +97,7 @@ pub(crate) fn getex(call: &mut DataCall<'_>) -> Outcome {
         // only then the time.
         return match expiry {
             Err(reply) if reply == Reply::error(SYNTAX_ERROR_TEXT) => Err(reply.into()),
-            _ => Ok(Reply::NullBulk),
+            _ => Ok(Reply::NullBulk.into()),
         };
     };
     match expiry? {
@@ -105,7 +105,7 @@ pub(crate) fn getex(call: &mut DataCall<'_>) -> Outcome {
         Expiry::Remove => call.put(&key, stored.value.clone(), None)?,
         Expiry::At(deadline) => call.put(&key, stored.value.clone(), Some(deadline))?,
     }
-    Ok(Reply::Bulk(stored.value))
+    Ok(Reply::Bulk(stored.value).into())
 }
 
 /// MGET key [key …].
@@ -115,31 +115,33 @@ pub(crate) fn mget(call: &mut DataCall<'_>) -> Outcome {
         let key = call.arguments[index].clone();
         values.push(call.value(&key)?.into());
     }
-    Ok(Reply::Array(values))
+    Ok(Reply::Array(values).into())
 }
 
 /// MSET key value [key value …], MSETNX (nothing if any key exists).
 pub(crate) fn mset(call: &mut DataCall<'_>) -> Outcome {
     let arguments = call.arguments;
     if arguments.len().is_multiple_of(2) {
-        return Ok(wrong_arity(call.spec));
+        return Ok(wrong_arity(call.spec).into());
     }
     let only_if_none = call.id() == CommandId::Msetnx;
     if only_if_none {
         for pair in arguments[1..].chunks(2) {
             if call.get(&pair[0])?.is_some() {
-                return Ok(Reply::Integer(0));
+                return Ok(Reply::Integer(0).into());
             }
         }
     }
     for pair in arguments[1..].chunks(2) {
-        call.put(&pair[0], pair[1].clone(), None)?;
+        // A copy, as `DataCall::owned_argument` makes.
+        call.put(&pair[0], Bytes::copy_from_slice(&pair[1]), None)?;
     }
     Ok(if only_if_none {
         Reply::Integer(1)
     } else {
         Reply::ok()
-    })
+    }
+    .into())
 }
 
 /// APPEND key value.
@@ -156,15 +158,13 @@ pub(crate) fn append(call: &mut DataCall<'_>) -> Outcome {
     value.extend_from_slice(&old);
     value.extend_from_slice(&piece);
     call.put(&key, value.freeze(), deadline)?;
-    Ok(Reply::Integer(i64::try_from(total).unwrap_or(i64::MAX)))
+    Ok(Reply::Integer(i64::try_from(total).unwrap_or(i64::MAX)).into())
 }
 
 /// STRLEN key.
 pub(crate) fn strlen(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
-    Ok(count_reply(
-        call.value(&key)?.map_or(0, |value| value.len()),
-    ))
+    Ok(count_reply(call.value(&key)?.map_or(0, |value| value.len())).into())
 }
 
 /// GETRANGE key start end (and SUBSTR, its old name).
@@ -173,11 +173,7 @@ pub(crate) fn getrange(call: &mut DataCall<'_>) -> Outcome {
     let end = integer_argument(&call.arguments[3])?;
     let key = call.key().clone();
     let value = call.value(&key)?.unwrap_or_default();
-    Ok(Reply::Bulk(value.slice(substring_range(
-        value.len(),
-        start,
-        end,
-    ))))
+    Ok(Reply::Bulk(value.slice(substring_range(value.len(), start, end))).into())
 }
 
 /// SETRANGE key offset value.
@@ -188,7 +184,7 @@ pub(crate) fn setrange(call: &mut DataCall<'_>) -> Outcome {
     let stored = call.get(&key)?;
     if piece.is_empty() {
         // Nothing to write: the length as it is, and no key created.
-        return Ok(count_reply(stored.map_or(0, |stored| stored.value.len())));
+        return Ok(count_reply(stored.map_or(0, |stored| stored.value.len())).into());
     }
     let end = offset.saturating_add(piece.len() as u64);
     check_string_length(end, call.limits.bulk_bytes_max)?;
@@ -205,7 +201,7 @@ pub(crate) fn setrange(call: &mut DataCall<'_>) -> Outcome {
     value[offset..end].copy_from_slice(&piece);
     let length = value.len();
     call.put(&key, value.freeze(), deadline)?;
-    Ok(count_reply(length))
+    Ok(count_reply(length).into())
 }
 
 /// LCS's options.
@@ -244,7 +240,7 @@ fn parse_lcs(options: &[Bytes]) -> Result<LcsOptions, Reply> {
 pub(crate) fn lcs(call: &mut DataCall<'_>) -> Outcome {
     let options = match parse_lcs(&call.arguments[3..]) {
         Ok(options) => options,
-        Err(reply) => return Ok(reply),
+        Err(reply) => return Ok(reply.into()),
     };
     let (first, second) = (call.arguments[1].clone(), call.arguments[2].clone());
     let a = call.value(&first)?.unwrap_or_default();
@@ -252,15 +248,17 @@ pub(crate) fn lcs(call: &mut DataCall<'_>) -> Outcome {
     if options.length_only && options.indexes {
         return Ok(Reply::error(
             "ERR If you want both the length and indexes, please just use IDX.",
-        ));
+        )
+        .into());
     }
     if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
-        return Ok(Reply::error("ERR String too long for LCS"));
+        return Ok(Reply::error("ERR String too long for LCS").into());
     }
     if table_bytes(a.len(), b.len()).is_none_or(|bytes| bytes > call.limits.bulk_bytes_max) {
         return Ok(Reply::error(
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-        ));
+        )
+        .into());
     }
     let lcs = longest_common_subsequence(
         &a,
@@ -290,10 +288,11 @@ pub(crate) fn lcs(call: &mut DataCall<'_>) -> Outcome {
         return Ok(Reply::Map(vec![
             (Reply::bulk("matches"), Reply::Array(matches)),
             (Reply::bulk("len"), length),
-        ]));
+        ])
+        .into());
     }
     if options.length_only {
-        return Ok(length);
+        return Ok(length.into());
     }
-    Ok(Reply::Bulk(Bytes::from(lcs.text)))
+    Ok(Reply::Bulk(Bytes::from(lcs.text)).into())
 }

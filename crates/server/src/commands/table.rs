@@ -6,6 +6,7 @@
 //! error texts.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::OnceLock;
 
 use super::id::CommandId;
@@ -245,9 +246,33 @@ impl CommandSpec {
 /// Longest command name looked up (longer names are unknown).
 const NAME_BYTES_MAX: usize = 32;
 
+/// Hashes command names for the lookup: FNV-1a, a few instructions per
+/// byte of a short name, where SipHash's resistance to chosen keys buys
+/// nothing (the map's keys are the table's, fixed).
+#[derive(Clone, Copy, Debug)]
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
 /// The table indexed: by lower-case name, and by id.
 struct Index {
-    by_name: HashMap<&'static [u8], &'static CommandSpec>,
+    by_name: HashMap<&'static [u8], &'static CommandSpec, BuildHasherDefault<NameHasher>>,
     by_id: Vec<&'static CommandSpec>,
 }
 
@@ -255,7 +280,7 @@ fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
         let mut by_id: Vec<Option<&'static CommandSpec>> = vec![None; CommandId::COUNT];
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         for spec in COMMANDS {
             by_name.insert(spec.name.as_bytes(), spec);
             for entry in std::iter::once(spec).chain(spec.subcommands) {
@@ -544,12 +569,23 @@ const fn sub(
 }
 
 use super::{
-    bitmap, client, connection, counters, expiry, keyspace, server, strings, transactions,
+    bitmap, client, connection, counters, expiry, keyspace, latency, monitor, server, slowlog,
+    strings, tracking, transactions,
 };
 use CommandId as Id;
 use Handler::{Client as C, Data as D};
 
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        Id::ClientCaching,
+        C(tracking::caching),
+        "client",
+        "caching",
+        3,
+        LOADING_STALE,
+        "6.0.0",
+        "Instructs the server whether to track the keys in the next request.",
+    ),
     sub(
         Id::ClientGetname,
         C(client::getname),
@@ -559,6 +595,16 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         LOADING_STALE,
         "2.6.9",
         "Returns the name of the connection.",
+    ),
+    sub(
+        Id::ClientGetredir,
+        C(tracking::getredir),
+        "client",
+        "getredir",
+        2,
+        LOADING_STALE,
+        "6.0.0",
+        "Returns the client ID to which the connection's tracking notifications are redirected.",
     ),
     sub(
         Id::ClientHelp,
@@ -591,6 +637,16 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns information about the connection.",
     ),
     sub(
+        Id::ClientKill,
+        C(client::kill),
+        "client",
+        "kill",
+        -3,
+        ADMIN.union(LOADING_STALE),
+        "2.4.0",
+        "Terminates open connections.",
+    ),
+    sub(
         Id::ClientList,
         C(client::list),
         "client",
@@ -599,6 +655,46 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         ADMIN.union(LOADING_STALE),
         "2.4.0",
         "Lists open connections.",
+    ),
+    sub(
+        Id::ClientNoEvict,
+        C(client::no_evict),
+        "client",
+        "no-evict",
+        3,
+        ADMIN.union(LOADING_STALE),
+        "7.0.0",
+        "Sets the client eviction mode of the connection.",
+    ),
+    sub(
+        Id::ClientNoTouch,
+        C(client::no_touch),
+        "client",
+        "no-touch",
+        3,
+        LOADING_STALE,
+        "7.2.0",
+        "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+    ),
+    sub(
+        Id::ClientPause,
+        C(client::pause),
+        "client",
+        "pause",
+        -3,
+        ADMIN.union(LOADING_STALE),
+        "3.0.0",
+        "Suspends commands processing.",
+    ),
+    sub(
+        Id::ClientReply,
+        C(client::reply),
+        "client",
+        "reply",
+        3,
+        LOADING_STALE,
+        "3.2.0",
+        "Instructs the server whether to reply to commands.",
     ),
     sub(
         Id::ClientSetinfo,
@@ -619,6 +715,46 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         LOADING_STALE,
         "2.6.9",
         "Sets the connection name.",
+    ),
+    sub(
+        Id::ClientTracking,
+        C(tracking::tracking),
+        "client",
+        "tracking",
+        -3,
+        LOADING_STALE,
+        "6.0.0",
+        "Controls server-assisted client-side caching for the connection.",
+    ),
+    sub(
+        Id::ClientTrackinginfo,
+        C(tracking::trackinginfo),
+        "client",
+        "trackinginfo",
+        2,
+        LOADING_STALE,
+        "6.2.0",
+        "Returns information about server-assisted client-side caching for the connection.",
+    ),
+    sub(
+        Id::ClientUnblock,
+        C(client::unblock),
+        "client",
+        "unblock",
+        -3,
+        ADMIN.union(LOADING_STALE),
+        "5.0.0",
+        "Unblocks a client blocked by a blocking command from a different connection.",
+    ),
+    sub(
+        Id::ClientUnpause,
+        C(client::unpause),
+        "client",
+        "unpause",
+        2,
+        ADMIN.union(LOADING_STALE),
+        "6.2.0",
+        "Resumes processing of clients that were paused.",
     ),
 ];
 
@@ -672,6 +808,112 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         LOADING_STALE,
         "7.0.0",
         "Returns a list of command names.",
+    ),
+];
+
+static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        Id::SlowlogGet,
+        C(slowlog::get),
+        "slowlog",
+        "get",
+        -2,
+        ADMIN.union(LOADING_STALE),
+        "2.2.12",
+        "Returns the slow log's entries.",
+    ),
+    sub(
+        Id::SlowlogHelp,
+        C(server::help),
+        "slowlog",
+        "help",
+        2,
+        LOADING_STALE,
+        "6.2.0",
+        "Show helpful text about the different subcommands",
+    ),
+    sub(
+        Id::SlowlogLen,
+        C(slowlog::len),
+        "slowlog",
+        "len",
+        2,
+        ADMIN.union(LOADING_STALE),
+        "2.2.12",
+        "Returns the number of entries in the slow log.",
+    ),
+    sub(
+        Id::SlowlogReset,
+        C(slowlog::reset),
+        "slowlog",
+        "reset",
+        2,
+        ADMIN.union(LOADING_STALE),
+        "2.2.12",
+        "Clears all entries from the slow log.",
+    ),
+];
+
+static LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        Id::LatencyDoctor,
+        C(latency::doctor),
+        "latency",
+        "doctor",
+        2,
+        ADMIN.union(LOADING_STALE),
+        "2.8.13",
+        "Returns a human-readable latency analysis report.",
+    ),
+    sub(
+        Id::LatencyGraph,
+        C(latency::graph),
+        "latency",
+        "graph",
+        3,
+        ADMIN.union(LOADING_STALE),
+        "2.8.13",
+        "Returns a latency graph for an event.",
+    ),
+    sub(
+        Id::LatencyHelp,
+        C(server::help),
+        "latency",
+        "help",
+        2,
+        LOADING_STALE,
+        "2.8.13",
+        "Returns helpful text about the different subcommands.",
+    ),
+    sub(
+        Id::LatencyHistory,
+        C(latency::history),
+        "latency",
+        "history",
+        3,
+        ADMIN.union(LOADING_STALE),
+        "2.8.13",
+        "Returns timestamp-latency samples for an event.",
+    ),
+    sub(
+        Id::LatencyLatest,
+        C(latency::latest),
+        "latency",
+        "latest",
+        2,
+        ADMIN.union(LOADING_STALE),
+        "2.8.13",
+        "Returns the latest latency samples for all events.",
+    ),
+    sub(
+        Id::LatencyReset,
+        C(latency::reset),
+        "latency",
+        "reset",
+        -2,
+        ADMIN.union(LOADING_STALE),
+        "2.8.13",
+        "Resets the latency data for one or more events.",
     ),
 ];
 
@@ -999,6 +1241,33 @@ static COMMANDS: &[CommandSpec] = &[
         "2.0.0",
         "A container for server configuration commands.",
         CONFIG_SUBCOMMANDS,
+    ),
+    container(
+        Id::Slowlog,
+        Handler::Container,
+        "slowlog",
+        "2.2.12",
+        "A container for slow log commands.",
+        SLOWLOG_SUBCOMMANDS,
+    ),
+    container(
+        Id::Latency,
+        Handler::Container,
+        "latency",
+        "2.8.13",
+        "A container for latency diagnostics commands.",
+        LATENCY_SUBCOMMANDS,
+    ),
+    spec(
+        Id::Monitor,
+        C(monitor::monitor),
+        "monitor",
+        1,
+        ADMIN.union(LOADING_STALE),
+        "server",
+        "1.0.0",
+        "O(1)",
+        "Listens for all requests received by the server in real-time.",
     ),
     CommandSpec {
         group: "scripting",
@@ -1789,6 +2058,10 @@ mod tests {
             "debug",
             "reset",
             "wait",
+            // Issue 21: observability.
+            "slowlog",
+            "latency",
+            "monitor",
         ];
         for name in expected {
             assert!(lookup(name.as_bytes()).is_some(), "{name}");

@@ -37,7 +37,12 @@ pub(crate) fn watch(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
     if client.transaction.is_some() {
         return Some(Reply::error("ERR WATCH inside MULTI is not allowed"));
     }
-    client.session.watch(client.database, &arguments[1..]);
+    // The session keeps the keys: copies, not slices of the read buffer.
+    let keys: Vec<Bytes> = arguments[1..]
+        .iter()
+        .map(|key| Bytes::copy_from_slice(key))
+        .collect();
+    client.session.watch(client.database, &keys);
     Some(Reply::ok())
 }
 
@@ -58,6 +63,7 @@ fn data_requests(client: &Client, block: &Queued) -> Vec<Request> {
                 database,
                 spec,
                 command: command.clone(),
+                protocol: client.protocol,
             });
         } else if spec.id == CommandId::Select
             && let Ok(index) = database_index(client, &command.arguments()[1])
@@ -100,6 +106,11 @@ pub(crate) fn exec(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
                 _ => false,
             };
             client.shared.stats.called(spec.id, usec_each, failed);
+            let database = requests
+                .iter()
+                .find(|request| std::ptr::eq(request.spec, *spec))
+                .map_or(client.database, |request| request.database);
+            client.after_call(spec, command.arguments(), database, usec_each, failed);
             reply
         } else {
             client.run(spec, command)

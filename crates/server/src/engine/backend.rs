@@ -42,7 +42,8 @@ use crate::backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
 use crate::commands::{Request, StoreError};
 use crate::engine::store::KEYSPACE_BATCH_KEYS;
 use crate::error::{Error, Result};
-use crate::resp::{Limits, Reply};
+use crate::metrics::{LatencyHistogram, MetricsText};
+use crate::resp::{EncodedReplies, Limits, Reply};
 
 /// Databases SELECT accepts, as Redis's default `databases 16`.
 pub const DATABASES_DEFAULT: DatabaseIndex = 16;
@@ -206,6 +207,9 @@ pub(crate) struct Shared {
     /// by its own triggers).
     save_setting: Mutex<String>,
     pub(crate) flushes: AtomicU64,
+    /// How long commits of writing transactions took (keel's own stats
+    /// keep no latency).
+    pub(crate) commit_latency: LatencyHistogram,
 }
 
 /// The server's storage: a keel [`Database`], a keyspace per database
@@ -226,7 +230,7 @@ pub(crate) struct Shared {
 /// # Ok::<(), keel_server::Error>(())
 /// ```
 pub struct KeelBackend {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for KeelBackend {
@@ -328,6 +332,7 @@ impl KeelBackend {
                 last_background_save_ok: AtomicBool::new(true),
                 save_setting: Mutex::new(String::new()),
                 flushes: AtomicU64::new(0),
+                commit_latency: LatencyHistogram::default(),
             }),
         })
     }
@@ -545,7 +550,193 @@ impl Shared {
                 ),
             ],
         };
-        vec![persistence, stats_section, self.keyspace_section()]
+        vec![
+            persistence,
+            stats_section,
+            self.keyspace_section(),
+            self.keel_section(&stats),
+        ]
+    }
+
+    /// INFO `keel`: the engine's statistics, whole, and the commit
+    /// latency the server measured.
+    fn keel_section(&self, stats: &keel::Stats) -> InfoSection {
+        let latency = &self.commit_latency;
+        let bound = |quantile: f64| {
+            latency
+                .quantile_bound_us(quantile)
+                .map_or_else(|| "-1".to_owned(), |us| us.to_string())
+        };
+        let mean_us = if latency.count() == 0 {
+            0.0
+        } else {
+            latency.sum_us() as f64 / latency.count() as f64
+        };
+        let values: [(&str, String); 30] = [
+            ("appendfsync", self.options.appendfsync.name().to_owned()),
+            ("commits", stats.commits.to_string()),
+            ("read_only_commits", stats.read_only_commits.to_string()),
+            ("conflicts", stats.conflicts.to_string()),
+            ("commit_latency_count", latency.count().to_string()),
+            ("commit_latency_mean_us", format!("{mean_us:.2}")),
+            ("commit_latency_p50_us_at_most", bound(0.5)),
+            ("commit_latency_p99_us_at_most", bound(0.99)),
+            ("commit_latency_p999_us_at_most", bound(0.999)),
+            ("log_records", stats.log_records.to_string()),
+            ("log_bytes", stats.log_bytes.to_string()),
+            ("log_fsyncs", stats.log_fsyncs.to_string()),
+            ("folds", stats.folds.to_string()),
+            ("keys_folded", stats.keys_folded.to_string()),
+            ("expired_removed", stats.expired_removed.to_string()),
+            ("orphans_removed", stats.orphans_removed.to_string()),
+            ("checkpoints", stats.checkpoints.to_string()),
+            ("checkpoint_id", stats.checkpoint_id.to_string()),
+            ("last_checkpoint_us", stats.last_checkpoint_us.to_string()),
+            (
+                "last_checkpoint_at_ms",
+                stats.last_checkpoint_at_ms.to_string(),
+            ),
+            ("dirty_bytes", stats.dirty_bytes.to_string()),
+            ("fold_timestamp", stats.fold_timestamp.to_string()),
+            ("visible_watermark", stats.visible_watermark.to_string()),
+            ("delta_bytes", stats.delta_bytes.to_string()),
+            ("delta_versions", stats.delta_versions.to_string()),
+            ("active_transactions", stats.active_transactions.to_string()),
+            ("cache_hits", stats.cache_hits.to_string()),
+            ("cache_misses", stats.cache_misses.to_string()),
+            ("pages", stats.pages.to_string()),
+            ("file_blocks", stats.file_blocks.to_string()),
+        ];
+        InfoSection {
+            name: "keel".to_owned(),
+            fields: values
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+        }
+    }
+
+    /// `/metrics`: the engine's counters and gauges, and the commit
+    /// latency histogram.
+    fn metrics(&self, page: &mut MetricsText) {
+        let stats = self.database.stats();
+        page.histogram(
+            "keel_commit_duration_seconds",
+            "Commit latency of writing transactions (validation, log append, fsync under always).",
+            &self.commit_latency,
+        );
+        let counters: [(&str, &str, u64); 13] = [
+            (
+                "keel_commits_total",
+                "Transactions committed with writes.",
+                stats.commits,
+            ),
+            (
+                "keel_read_only_commits_total",
+                "Read-only transactions finished.",
+                stats.read_only_commits,
+            ),
+            (
+                "keel_conflicts_total",
+                "Commits refused by a conflict.",
+                stats.conflicts,
+            ),
+            (
+                "keel_log_records_total",
+                "Log records appended.",
+                stats.log_records,
+            ),
+            (
+                "keel_log_bytes_total",
+                "Log bytes appended.",
+                stats.log_bytes,
+            ),
+            ("keel_log_fsyncs_total", "Log fsyncs.", stats.log_fsyncs),
+            (
+                "keel_folds_total",
+                "Folds of the delta into the B+tree.",
+                stats.folds,
+            ),
+            (
+                "keel_keys_folded_total",
+                "Keys written to the B+tree by folds.",
+                stats.keys_folded,
+            ),
+            (
+                "keel_expired_removed_total",
+                "Expired keys removed by folds.",
+                stats.expired_removed,
+            ),
+            (
+                "keel_checkpoints_total",
+                "Checkpoints written since open.",
+                stats.checkpoints,
+            ),
+            (
+                "keel_cache_hits_total",
+                "Buffer pool hits.",
+                stats.cache_hits,
+            ),
+            (
+                "keel_cache_misses_total",
+                "Buffer pool misses.",
+                stats.cache_misses,
+            ),
+            (
+                "keel_flushes_total",
+                "FLUSHDB and FLUSHALL commands run.",
+                self.flushes.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in counters {
+            page.counter(name, help, value);
+        }
+        let gauges: [(&str, &str, f64); 9] = [
+            (
+                "keel_last_checkpoint_duration_seconds",
+                "How long the last checkpoint took.",
+                stats.last_checkpoint_us as f64 / 1e6,
+            ),
+            (
+                "keel_last_checkpoint_timestamp_seconds",
+                "When the last checkpoint ended (Unix time; 0: none).",
+                stats.last_checkpoint_at_ms as f64 / 1e3,
+            ),
+            (
+                "keel_dirty_bytes",
+                "Bytes folds changed in the B+tree since the last checkpoint.",
+                stats.dirty_bytes as f64,
+            ),
+            (
+                "keel_delta_bytes",
+                "Bytes of recent versions held in memory.",
+                stats.delta_bytes as f64,
+            ),
+            (
+                "keel_delta_versions",
+                "Recent versions held in memory.",
+                stats.delta_versions as f64,
+            ),
+            (
+                "keel_active_transactions",
+                "Transactions open now.",
+                stats.active_transactions as f64,
+            ),
+            ("keel_pages", "Pages in use.", stats.pages as f64),
+            (
+                "keel_file_blocks",
+                "Size of the page file, in blocks.",
+                stats.file_blocks as f64,
+            ),
+            (
+                "keel_log_bytes",
+                "Bytes of log written since open.",
+                stats.log_bytes as f64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            page.gauge(name, help, value);
+        }
     }
 
     /// `db<n>:keys=…,expires=…,avg_ttl=0` for every database with keys.
@@ -617,8 +808,12 @@ impl Backend for KeelBackend {
         self.shared.info_sections()
     }
 
-    fn execute_batch(&self, requests: &[Request]) -> Option<Vec<Reply>> {
-        self.shared.run_pipeline(requests)
+    fn metrics(&self, page: &mut MetricsText) {
+        self.shared.metrics(page);
+    }
+
+    fn execute_batch(&self, requests: &[Request], replies: &mut EncodedReplies) -> bool {
+        self.shared.run_pipeline(requests, replies)
     }
 
     fn set_setting(&self, name: &str, value: &str, apply: bool) -> Option<Result<(), String>> {

@@ -5,14 +5,15 @@
 //! it tracks no reads and never conflicts.
 
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 use keel::{Isolation, Keyspace, Transaction, UpdateOptions};
 
-use super::backend::{PIPELINE_ATTEMPTS_MAX, Shared, Slot, error_reply, now_ms, read, write};
+use super::backend::{PIPELINE_ATTEMPTS_MAX, Shared, Slot, error_reply, read, write};
 use super::store::{AfterCommit, EngineStore, Keyspaces};
 use crate::backend::DatabaseIndex;
-use crate::commands::{CommandFlags, CommandId, Request, run_data};
-use crate::resp::Reply;
+use crate::commands::{CommandFlags, CommandId, Request, run_data, run_data_into};
+use crate::resp::{EncodedReplies, Reply};
 
 /// The databases a command or group holds while it runs.
 pub(crate) enum Held<'a> {
@@ -32,6 +33,41 @@ impl Held<'_> {
             Held::One(_, slot) => vec![&slot.keyspace],
             Held::All(slots) => slots.iter().map(|slot| &slot.keyspace).collect(),
             Held::Exclusive(slots) => slots.iter().map(|slot| &slot.keyspace).collect(),
+        }
+    }
+}
+
+/// Where a run's replies go: values (a single command, a MULTI block), or
+/// encoded into a buffer from `start` on (a pipeline or group, whose
+/// connections copy theirs out).
+pub(crate) enum Output<'a> {
+    Values(Vec<Reply>),
+    Encoded {
+        replies: &'a mut EncodedReplies,
+        start: usize,
+    },
+}
+
+impl<'a> Output<'a> {
+    /// Encoded replies appended to `replies`.
+    pub(crate) fn encoded(replies: &'a mut EncodedReplies) -> Output<'a> {
+        let start = replies.len();
+        Output::Encoded { replies, start }
+    }
+
+    /// Forgets the replies of an attempt that is run again.
+    fn reset(&mut self) {
+        match self {
+            Output::Values(replies) => replies.clear(),
+            Output::Encoded { replies, start } => replies.truncate(*start),
+        }
+    }
+
+    /// The replies as values (empty for encoded ones).
+    pub(crate) fn into_values(self) -> Vec<Reply> {
+        match self {
+            Output::Values(replies) => replies,
+            Output::Encoded { .. } => Vec::new(),
         }
     }
 }
@@ -65,32 +101,42 @@ impl Shared {
         Some(Held::All(self.slots.iter().map(read).collect()))
     }
 
-    /// Runs `requests` in `transaction` over the databases held; `Err`
-    /// when the store failed (the transaction must not commit).
+    /// Runs `requests` in `transaction` over the databases held, their
+    /// replies to `output` (after those of an earlier attempt are
+    /// dropped); `Err` when the store failed (the transaction must not
+    /// commit). Whether anything was written comes back with what to do
+    /// after the commit.
     pub(crate) fn run_in(
         &self,
         transaction: &mut Transaction,
         held: &Held<'_>,
         requests: &[Request],
-    ) -> Result<(Vec<Reply>, Vec<AfterCommit>, bool), keel::Error> {
+        output: &mut Output<'_>,
+    ) -> Result<(Vec<AfterCommit>, bool), keel::Error> {
+        output.reset();
         let all = held.keyspaces();
         let keyspaces = match held {
             Held::One(index, _) => Keyspaces::One(*index, all[0]),
             _ => Keyspaces::All(&all),
         };
-        let mut store = EngineStore::new(transaction, keyspaces, now_ms());
+        let mut store = EngineStore::new(transaction, keyspaces);
         if matches!(held, Held::Exclusive(_)) {
             store = store.exclusive(&self.databases_keyspace);
         }
-        let mut replies = Vec::with_capacity(requests.len());
+        let limits = &self.options.limits;
         for request in requests {
-            replies.push(run_data(&mut store, request, &self.options.limits));
+            match output {
+                Output::Values(replies) => replies.push(run_data(&mut store, request, limits)),
+                Output::Encoded { replies, .. } => {
+                    run_data_into(&mut store, request, limits, replies);
+                }
+            }
             if let Some(error) = store.take_failure() {
                 return Err(error);
             }
         }
         let wrote = store.wrote();
-        Ok((replies, store.take_after_commit(), wrote))
+        Ok((store.take_after_commit(), wrote))
     }
 
     /// Runs `requests` as one transaction: a snapshot when none may
@@ -100,11 +146,12 @@ impl Shared {
         held: &Held<'_>,
         requests: &[Request],
         attempts: u32,
-    ) -> Result<(Vec<Reply>, Vec<AfterCommit>), keel::Error> {
+        output: &mut Output<'_>,
+    ) -> Result<Vec<AfterCommit>, keel::Error> {
         let Some(isolation) = isolation_of(requests) else {
             return self.database.view(|transaction| {
-                self.run_in(transaction, held, requests)
-                    .map(|(replies, after, _)| (replies, after))
+                self.run_in(transaction, held, requests, output)
+                    .map(|(after, _)| after)
             });
         };
         let options = UpdateOptions {
@@ -112,10 +159,34 @@ impl Shared {
             attempts,
             durability: None,
         };
-        self.database.update_with(&options, |transaction| {
-            self.run_in(transaction, held, requests)
-                .map(|(replies, after, _)| (replies, after))
+        self.update_timed(&options, |transaction| {
+            self.run_in(transaction, held, requests, output)
+                .map(|(after, _)| after)
         })
+    }
+
+    /// [`Database::update_with`](keel::Database::update_with), recording
+    /// the commit's latency (from the end of the last attempt's commands
+    /// to the commit's return: validation, the log append, the fsync
+    /// under `always`) in the commit histogram.
+    pub(crate) fn update_timed<T>(
+        &self,
+        options: &UpdateOptions,
+        mut write: impl FnMut(&mut Transaction) -> Result<T, keel::Error>,
+    ) -> Result<T, keel::Error> {
+        let mut written_at = None;
+        let result = self.database.update_with(options, |transaction| {
+            let value = write(transaction);
+            written_at = Some(Instant::now());
+            value
+        });
+        if result.is_ok()
+            && let Some(written_at) = written_at
+        {
+            let us = u64::try_from(written_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.commit_latency.record(us);
+        }
+        result
     }
 
     /// Runs one command in a transaction of its own, again on conflict.
@@ -128,32 +199,46 @@ impl Shared {
             self.flushes
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        match self.run_group(&held, requests, super::backend::COMMAND_ATTEMPTS_MAX) {
-            Ok((mut replies, after)) => match self.after_commit(&mut held, &after) {
-                Ok(()) => replies.pop().unwrap_or_else(Reply::ok),
-                Err(error) => error_reply(&error),
-            },
+        let mut output = Output::Values(Vec::with_capacity(1));
+        let ran = self.run_group(
+            &held,
+            requests,
+            super::backend::COMMAND_ATTEMPTS_MAX,
+            &mut output,
+        );
+        match ran.and_then(|after| self.after_commit(&mut held, &after)) {
+            Ok(()) => output.into_values().pop().unwrap_or_else(Reply::ok),
             Err(error) => error_reply(&error),
         }
     }
 
     /// Runs pipelined data commands in one transaction (one commit, one
-    /// fsync under `always`); `None` when they should run one by one
-    /// instead: one of them failed in the store (only it must fail), or
-    /// the group kept conflicting.
-    pub(crate) fn run_pipeline(&self, requests: &[Request]) -> Option<Vec<Reply>> {
-        let held = self.hold(requests)?;
+    /// fsync under `always`), their replies encoded into `replies`;
+    /// `false` when they should run one by one instead (`replies` is then
+    /// as it was): one of them failed in the store (only it must fail),
+    /// or the group kept conflicting.
+    pub(crate) fn run_pipeline(&self, requests: &[Request], replies: &mut EncodedReplies) -> bool {
+        let start = replies.len();
+        let Some(held) = self.hold(requests) else {
+            return false;
+        };
         if matches!(held, Held::Exclusive(_)) {
-            return None;
+            return false;
         }
-        let (replies, after) = self
-            .run_group(&held, requests, PIPELINE_ATTEMPTS_MAX)
-            .ok()?;
-        debug_assert!(
-            after.is_empty(),
-            "no pipelined command acts after its commit"
-        );
-        Some(replies)
+        let mut output = Output::encoded(replies);
+        match self.run_group(&held, requests, PIPELINE_ATTEMPTS_MAX, &mut output) {
+            Ok(after) => {
+                debug_assert!(
+                    after.is_empty(),
+                    "no pipelined command acts after its commit"
+                );
+                true
+            }
+            Err(_) => {
+                replies.truncate(start);
+                false
+            }
+        }
     }
 
     /// Does what the committed commands asked of their databases as a
@@ -210,4 +295,60 @@ fn swap_slots(
     std::mem::swap(&mut left[low].keyspace, &mut right[0].keyspace);
     left[low].generation += 1;
     right[0].generation += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::commands::table;
+    use crate::engine::backend::{KeelBackend, KeelBackendOptions};
+    use crate::resp::{Limits, ProtocolVersion, RequestParser};
+
+    fn request_from(input: &mut BytesMut) -> Request {
+        let command = RequestParser::new(Limits::default())
+            .parse_shared(input)
+            .expect("a valid request")
+            .expect("a whole request");
+        Request {
+            database: 0,
+            spec: table::resolve(&command).expect("a known command"),
+            command,
+            protocol: ProtocolVersion::Resp2,
+        }
+    }
+
+    #[test]
+    fn a_pipeline_encodes_its_replies_and_stores_copies_of_its_arguments() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let backend = KeelBackend::open(
+            dir.path(),
+            keel::Options::default(),
+            KeelBackendOptions::default(),
+        )
+        .expect("the database opens");
+        let shared = &backend.shared;
+        let mut input = BytesMut::from(
+            &b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"[..],
+        );
+        let set = request_from(&mut input);
+        let get = request_from(&mut input);
+        let argument = set.command.arguments()[2].as_ptr_range();
+        let mut replies = EncodedReplies::default();
+        assert!(shared.run_pipeline(&[set, get], &mut replies));
+        let encoded: Vec<&[u8]> = replies.iter().collect();
+        assert_eq!(encoded, [&b"+OK\r\n"[..], b"$5\r\nvalue\r\n"]);
+        let slot = read(shared.slot(0).expect("database 0"));
+        let stored = shared
+            .database
+            .view(|transaction| transaction.get(&slot.keyspace, "k"))
+            .expect("the read succeeds")
+            .expect("the key is there");
+        assert_eq!(&stored[..], b"value");
+        assert!(
+            !argument.contains(&stored.as_ptr()),
+            "the stored value must not share the read buffer"
+        );
+    }
 }

@@ -7,10 +7,10 @@ use bytes::Bytes;
 use keel::{Isolation, Transaction, UpdateOptions};
 
 use super::backend::{COMMAND_ATTEMPTS_MAX, Shared, Slot, error_reply, now_ms, read};
-use super::run::Held;
+use super::run::{Held, Output};
 use crate::backend::{ClientId, DatabaseIndex, Session};
 use crate::commands::Request;
-use crate::resp::Reply;
+use crate::resp::{EncodedReplies, Reply};
 
 /// An open WATCH: the transaction that read the watched keys.
 pub(crate) struct Watch {
@@ -86,13 +86,18 @@ impl KeelSession {
         {
             return None;
         }
-        let (replies, _, wrote) = match self.shared.run_in(&mut watch.transaction, held, requests) {
-            Ok(outcome) => outcome,
+        let mut output = Output::Values(Vec::with_capacity(requests.len()));
+        let ran = self
+            .shared
+            .run_in(&mut watch.transaction, held, requests, &mut output);
+        let wrote = match ran {
+            Ok((_, wrote)) => wrote,
             Err(error) => {
                 watch.transaction.rollback();
                 return refused_block(&error, requests.len());
             }
         };
+        let replies = output.into_values();
         if !wrote {
             // A transaction that wrote nothing commits without validating
             // its reads; one deletion of a key that never exists makes it
@@ -103,8 +108,13 @@ impl KeelSession {
                 return refused_block(&error, requests.len());
             }
         }
+        let committing = std::time::Instant::now();
         match watch.transaction.commit() {
-            Ok(()) => Some(replies),
+            Ok(()) => {
+                let us = u64::try_from(committing.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.shared.commit_latency.record(us);
+                Some(replies)
+            }
             Err(error) => refused_block(&error, requests.len()),
         }
     }
@@ -141,13 +151,12 @@ impl KeelSession {
             attempts: COMMAND_ATTEMPTS_MAX,
             durability: None,
         };
-        let outcome = self.shared.database.update_with(&options, |transaction| {
-            self.shared
-                .run_in(transaction, held, requests)
-                .map(|(replies, _, _)| replies)
+        let mut output = Output::Values(Vec::with_capacity(requests.len()));
+        let outcome = self.shared.update_timed(&options, |transaction| {
+            self.shared.run_in(transaction, held, requests, &mut output)
         });
         match outcome {
-            Ok(replies) => Some(replies),
+            Ok(_) => Some(output.into_values()),
             Err(keel::Error::TooManyConflicts { .. }) => None,
             Err(error) => refused_block(&error, requests.len()),
         }
@@ -172,16 +181,13 @@ impl Session for KeelSession {
         self.shared.run_command(request)
     }
 
-    fn execute_pipeline(&mut self, requests: &[Request]) -> Vec<Reply> {
-        if requests.len() > 1
-            && let Some(replies) = self.shared.run_pipeline(requests)
-        {
-            return replies;
+    fn execute_pipeline(&mut self, requests: &[Request], replies: &mut EncodedReplies) {
+        if self.shared.run_pipeline(requests, replies) {
+            return;
         }
-        requests
-            .iter()
-            .map(|request| self.shared.run_command(request))
-            .collect()
+        for request in requests {
+            replies.push(&self.shared.run_command(request), request.protocol);
+        }
     }
 
     fn watch(&mut self, database: DatabaseIndex, keys: &[Bytes]) {

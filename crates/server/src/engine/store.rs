@@ -78,12 +78,14 @@ pub(crate) struct EngineStore<'a> {
 }
 
 impl<'a> EngineStore<'a> {
-    /// A store over `transaction`, judging expiry at `now_ms`.
+    /// A store over `transaction`, judging expiry at the time it reads
+    /// at ([`Transaction::read_time_ms`]): the engine's clock, which its
+    /// reads judge expiry by too.
     pub(crate) fn new(
         transaction: &'a mut Transaction,
         keyspaces: Keyspaces<'a>,
-        now_ms: i64,
     ) -> EngineStore<'a> {
+        let now_ms = i64::try_from(transaction.read_time_ms()).unwrap_or(i64::MAX);
         EngineStore {
             transaction,
             keyspaces,
@@ -201,8 +203,8 @@ impl KeyValueStore for EngineStore<'_> {
                             deadline_ms: expires_at_ms
                                 .map(|deadline| i64::try_from(deadline).unwrap_or(i64::MAX)),
                         })
-                        // The engine judges expiry at its read timestamp;
-                        // the commands at `now_ms`, which is no earlier.
+                        // The engine judges expiry at its read time, which
+                        // is `now_ms`: this only restates it.
                         .filter(|stored| {
                             stored.deadline_ms.is_none_or(|deadline| deadline > now_ms)
                         })
@@ -211,15 +213,29 @@ impl KeyValueStore for EngineStore<'_> {
         self.checked(result)
     }
 
+    fn visit(
+        &mut self,
+        database: DatabaseIndex,
+        key: &[u8],
+        visit: &mut dyn FnMut(Option<&[u8]>),
+    ) -> StoreResult<()> {
+        // The engine judges expiry at the read time, which is `now_ms`.
+        let result = self
+            .keyspace(database)
+            .and_then(|keyspace| self.transaction.get_with(keyspace, key, visit));
+        self.checked(result)
+    }
+
     fn put(&mut self, database: DatabaseIndex, key: &[u8], stored: StoredValue) -> StoreResult<()> {
+        let value = stored.value;
         let result = self
             .keyspace(database)
             .and_then(|keyspace| match stored.deadline_ms {
-                None => self.transaction.put(keyspace, key, stored.value),
+                None => self.transaction.put(keyspace, key, value),
                 Some(deadline) => self.transaction.put_expiring_at(
                     keyspace,
                     key,
-                    stored.value,
+                    value,
                     // The commands never write a deadline at or before now.
                     u64::try_from(deadline).unwrap_or(0),
                 ),

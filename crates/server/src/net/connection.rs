@@ -11,7 +11,9 @@ use std::time::Instant;
 use crate::commands::client::After;
 use crate::commands::dispatch::{argument_bytes, elapsed_usec};
 use crate::commands::{Client, Request};
-use crate::resp::{Command, Parsed, ProtocolError, Reply, RequestParser};
+use bytes::BytesMut;
+
+use crate::resp::{Command, EncodedReplies, ProtocolError, Reply, RequestParser, error_text};
 use crate::state::{ClientEntry, Shared};
 
 pub use crate::commands::connection::{
@@ -19,7 +21,8 @@ pub use crate::commands::connection::{
 };
 pub use crate::commands::dispatch::NOAUTH_TEXT;
 
-/// Bytes asked of the socket per read (Redis `PROTO_IOBUF_LEN`, 16 KiB).
+/// Bytes asked of the socket per read (Redis `PROTO_IOBUF_LEN`, 16 KiB):
+/// the size of the buffer an event loop reads every socket into.
 pub const READ_CHUNK_BYTES: usize = 16 << 10;
 
 /// Replies buffered before they are written even though requests of the
@@ -60,19 +63,27 @@ enum Deferred {
 /// input ([`Connection::read_from`]), [`Connection::gather`] and
 /// [`Connection::process`] run the complete requests, and the replies
 /// wait in [`Connection::output`] for the event loop to write.
+///
+/// The requests' arguments are not copied out of the input: they share
+/// its memory ([`RequestParser::parse_shared`]), which the input reuses
+/// once the requests of a turn are dropped.
 pub(crate) struct Connection {
     client: Client,
     parser: RequestParser,
-    input: Vec<u8>,
+    input: BytesMut,
     output: Vec<u8>,
     /// Bytes of `output` already written (non-blocking writes).
     output_written: usize,
     /// Pipelined data commands not yet run, their replies owed next.
     pipeline: Vec<Request>,
+    /// The encoded replies of the pipeline run through the session.
+    replies: EncodedReplies,
     pipeline_bytes: usize,
     /// A request [`Connection::gather`] parsed but could not hold back; it
     /// runs first in the next [`Connection::process`].
     deferred: Option<Deferred>,
+    /// CLIENT PAUSE holds the deferred request until then.
+    paused_until: Option<Instant>,
 }
 
 impl Connection {
@@ -84,12 +95,14 @@ impl Connection {
         Connection {
             client,
             parser,
-            input: Vec::with_capacity(READ_CHUNK_BYTES),
+            input: BytesMut::with_capacity(READ_CHUNK_BYTES),
             output: Vec::new(),
             output_written: 0,
             pipeline: Vec::new(),
+            replies: EncodedReplies::default(),
             pipeline_bytes: 0,
             deferred: None,
+            paused_until: None,
         }
     }
 
@@ -98,20 +111,22 @@ impl Connection {
         self.client.after
     }
 
-    /// Reads once from `source` (at most [`READ_CHUNK_BYTES`]) into the
-    /// input; `Ok(0)` when the peer closed.
-    pub(crate) fn read_from(&mut self, source: &mut impl Read) -> std::io::Result<usize> {
-        let filled = self.input.len();
-        self.input.resize(filled + READ_CHUNK_BYTES, 0);
-        let result = source.read(&mut self.input[filled..]);
-        let read = result.as_ref().map_or(0, |read| *read);
-        self.input.truncate(filled + read);
+    /// Reads once from `source` into the input, through `scratch` (the
+    /// event loop's read buffer, shared by its connections, so that no
+    /// read fills fresh memory first); `Ok(0)` when the peer closed.
+    pub(crate) fn read_from(
+        &mut self,
+        source: &mut impl Read,
+        scratch: &mut [u8],
+    ) -> std::io::Result<usize> {
+        let read = source.read(scratch)?;
+        self.input.extend_from_slice(&scratch[..read]);
         self.client
             .shared
             .stats
             .net_input_bytes
             .fetch_add(read as u64, Ordering::Relaxed);
-        result
+        Ok(read)
     }
 
     /// Whether the unprocessed input passed the query buffer limit (Redis
@@ -157,23 +172,31 @@ impl Connection {
     /// early once [`OUTPUT_FLUSH_BYTES`] of replies wait.
     pub(crate) fn process(&mut self) -> Progress {
         let mut out = std::mem::take(&mut self.output);
+        self.paused_until = None;
         match self.deferred.take() {
             None => {}
-            Some(Deferred::Command(command)) => self.run_unpipelined(command, &mut out),
+            Some(Deferred::Command(command)) => {
+                if let Some(until) = self.paused_for(&command) {
+                    self.deferred = Some(Deferred::Command(command));
+                    self.paused_until = Some(until);
+                } else {
+                    self.run_unpipelined(command, &mut out);
+                }
+            }
             Some(Deferred::ProtocolError(error)) => self.protocol_error(&error, &mut out),
         }
-        let mut start = 0;
         let mut progress = Progress::Drained;
-        while self.client.after == After::Continue {
-            match self.parser.parse(&self.input[start..]) {
-                Ok(Parsed::Complete { command, consumed }) => {
-                    start += consumed;
+        while self.client.after == After::Continue && self.paused_until.is_none() {
+            let buffered = self.input.len();
+            match self.parser.parse_shared(&mut self.input) {
+                Ok(Some(command)) => {
+                    self.client.query_buffer_bytes = buffered;
                     if !command.is_empty() {
                         self.handle(command, &mut out);
                         self.parser.set_authenticated(self.client.authenticated);
                     }
                 }
-                Ok(Parsed::Incomplete) => break,
+                Ok(None) => break,
                 Err(error) => self.protocol_error(&error, &mut out),
             }
             if out.len() - self.output_written >= OUTPUT_FLUSH_BYTES {
@@ -181,11 +204,10 @@ impl Connection {
                 break;
             }
         }
-        self.input.drain(..start);
         if progress == Progress::Drained || self.client.after != After::Continue {
             progress = Progress::Drained;
             self.run_pipeline(&mut out);
-            shrink_if_oversized(&mut self.input);
+            shrink_input_if_oversized(&mut self.input);
             self.client.publish_state(self.input.len());
         }
         self.output = out;
@@ -198,27 +220,60 @@ impl Connection {
     /// requests, or the pipeline's bounds: so that an event loop can run
     /// the pipelines of many connections in one group.
     pub(crate) fn gather(&mut self) {
-        let mut start = 0;
         while self.client.after == After::Continue
             && self.deferred.is_none()
             && self.pipeline.len() < PIPELINE_COMMANDS_MAX
             && self.pipeline_bytes < PIPELINE_ARGUMENT_BYTES_MAX
         {
-            match self.parser.parse(&self.input[start..]) {
-                Ok(Parsed::Complete { command, consumed }) => {
-                    start += consumed;
+            let buffered = self.input.len();
+            match self.parser.parse_shared(&mut self.input) {
+                Ok(Some(command)) => {
+                    // For a request deferred to `process`, run next.
+                    self.client.query_buffer_bytes = buffered;
                     if !command.is_empty() {
                         self.gather_one(command);
                     }
                 }
-                Ok(Parsed::Incomplete) => break,
+                Ok(None) => break,
                 Err(error) => self.deferred = Some(Deferred::ProtocolError(error)),
             }
         }
-        self.input.drain(..start);
+    }
+
+    /// When CLIENT PAUSE holds `command`: the end of the pause.
+    fn paused_for(&self, command: &Command) -> Option<Instant> {
+        let pause = &self.client.shared.pause;
+        if !pause.is_active() {
+            return None;
+        }
+        let spec = crate::commands::table::resolve(command).ok()?;
+        let writes = spec.has(crate::commands::CommandFlags::WRITE)
+            || spec.id == crate::commands::CommandId::Exec;
+        pause.holds(writes)
+    }
+
+    /// When CLIENT PAUSE holds this connection's next request.
+    pub(crate) fn paused_until(&self) -> Option<Instant> {
+        self.paused_until
+    }
+
+    /// Appends what other connections pushed to this one (MONITOR lines,
+    /// invalidations) to the output.
+    pub(crate) fn take_pushed(&mut self) {
+        let pushed = self.client.entry.take_pushed();
+        if self.output.is_empty() {
+            self.output = pushed;
+        } else {
+            self.output.extend_from_slice(&pushed);
+        }
     }
 
     fn gather_one(&mut self, command: Command) {
+        if let Some(until) = self.paused_for(&command) {
+            self.paused_until = Some(until);
+            self.deferred = Some(Deferred::Command(command));
+            return;
+        }
         self.client
             .shared
             .stats
@@ -236,43 +291,78 @@ impl Connection {
         }
     }
 
-    /// The held-back pipelined commands, for a group run elsewhere; their
-    /// replies go to [`Connection::deliver`].
-    pub(crate) fn pipeline(&self) -> &[Request] {
-        &self.pipeline
+    /// How many pipelined commands are held back.
+    pub(crate) fn pipeline_len(&self) -> usize {
+        self.pipeline.len()
     }
 
-    /// Encodes the replies of the held-back commands, run by the caller
-    /// (in order, one per command), and forgets the commands.
-    pub(crate) fn deliver(&mut self, replies: impl Iterator<Item = Reply>, elapsed_usec: u64) {
+    /// Moves the held-back pipelined commands to the end of `group`, to
+    /// run with other connections'; their replies go to
+    /// [`Connection::deliver`], or the commands come back with
+    /// [`Connection::restore_pipeline`].
+    pub(crate) fn take_pipeline(&mut self, group: &mut Vec<Request>) {
+        group.append(&mut self.pipeline);
+        self.pipeline_bytes = 0;
+    }
+
+    /// Holds `requests` back again (taken by
+    /// [`Connection::take_pipeline`], not run).
+    pub(crate) fn restore_pipeline(&mut self, requests: impl Iterator<Item = Request>) {
+        for request in requests {
+            self.pipeline_bytes = self
+                .pipeline_bytes
+                .saturating_add(argument_bytes(&request.command));
+            self.pipeline.push(request);
+        }
+    }
+
+    /// Appends the encoded replies of `requests`, taken from this
+    /// connection and run by the caller (in order, one reply per request).
+    pub(crate) fn deliver<'r>(
+        &mut self,
+        requests: impl ExactSizeIterator<Item = Request>,
+        replies: impl Iterator<Item = &'r [u8]>,
+        elapsed_usec: u64,
+    ) {
         let mut out = std::mem::take(&mut self.output);
-        self.finish_pipeline(replies, elapsed_usec, &mut out);
+        self.append_replies(requests, replies, elapsed_usec, &mut out);
         self.output = out;
     }
 
-    /// Encodes the held-back commands' replies, counts them for INFO
-    /// commandstats and errorstats, and forgets the commands.
-    fn finish_pipeline(
+    /// Appends the encoded replies of `requests` to `out`, counting them
+    /// for INFO commandstats and errorstats.
+    fn append_replies<'r>(
         &mut self,
-        mut replies: impl Iterator<Item = Reply>,
+        requests: impl ExactSizeIterator<Item = Request>,
+        mut replies: impl Iterator<Item = &'r [u8]>,
         elapsed_usec: u64,
         out: &mut Vec<u8>,
     ) {
-        let count = self.pipeline.len();
-        let usec_each = elapsed_usec / u64::try_from(count.max(1)).unwrap_or(1);
-        let stats = &self.client.shared.stats;
-        for request in &self.pipeline {
-            let reply = replies
-                .next()
-                .unwrap_or_else(|| Reply::error("ERR the backend returned too few replies"));
-            if let Reply::Error(text) = &reply {
-                stats.error_reply(text);
+        let usec_each = elapsed_usec / u64::try_from(requests.len().max(1)).unwrap_or(1);
+        let shared = Arc::clone(&self.client.shared);
+        let stats = &shared.stats;
+        for request in requests {
+            let Some(reply) = replies.next() else {
+                let missing = Reply::error("ERR the backend returned too few replies");
+                stats.error_reply("ERR");
+                stats.called(request.spec.id, usec_each, true);
+                missing.encode(self.client.protocol, out);
+                continue;
+            };
+            let error = error_text(reply);
+            if let Some(text) = error {
+                stats.error_reply(&String::from_utf8_lossy(text));
             }
-            stats.called(request.spec.id, usec_each, reply.is_error());
-            reply.encode(self.client.protocol, out);
+            stats.called(request.spec.id, usec_each, error.is_some());
+            out.extend_from_slice(reply);
+            self.client.after_call(
+                request.spec,
+                request.command.arguments(),
+                request.database,
+                usec_each,
+                error.is_some(),
+            );
         }
-        self.pipeline.clear();
-        self.pipeline_bytes = 0;
     }
 
     /// Runs the held-back commands through this connection's session.
@@ -292,6 +382,12 @@ impl Connection {
     }
 
     fn handle(&mut self, command: Command, out: &mut Vec<u8>) {
+        if let Some(until) = self.paused_for(&command) {
+            self.run_pipeline(out);
+            self.paused_until = Some(until);
+            self.deferred = Some(Deferred::Command(command));
+            return;
+        }
         self.client
             .shared
             .stats
@@ -330,6 +426,7 @@ impl Connection {
             database: self.client.database,
             spec,
             command,
+            protocol: self.client.protocol,
         });
     }
 
@@ -339,9 +436,25 @@ impl Connection {
             return;
         }
         let started = Instant::now();
-        let replies = self.client.session.execute_pipeline(&self.pipeline);
-        debug_assert_eq!(replies.len(), self.pipeline.len());
-        self.finish_pipeline(replies.into_iter(), elapsed_usec(started), out);
+        self.replies.clear();
+        self.client
+            .session
+            .execute_pipeline(&self.pipeline, &mut self.replies);
+        debug_assert_eq!(self.replies.len(), self.pipeline.len());
+        let mut requests = std::mem::take(&mut self.pipeline);
+        let mut replies = std::mem::take(&mut self.replies);
+        self.pipeline_bytes = 0;
+        self.append_replies(
+            requests.drain(..),
+            replies.iter(),
+            elapsed_usec(started),
+            out,
+        );
+        // Keep the memory for the next pipeline.
+        self.pipeline = requests;
+        replies.clear();
+        replies.shrink_to(RETAINED_BUFFER_BYTES_MAX);
+        self.replies = replies;
     }
 }
 
@@ -351,6 +464,15 @@ impl Connection {
 fn shrink_if_oversized(buffer: &mut Vec<u8>) {
     if buffer.capacity() > RETAINED_BUFFER_BYTES_MAX && buffer.len() < buffer.capacity() / 4 {
         buffer.shrink_to(buffer.len().max(READ_CHUNK_BYTES));
+    }
+}
+
+/// [`shrink_if_oversized`] for the input.
+fn shrink_input_if_oversized(input: &mut BytesMut) {
+    if input.capacity() > RETAINED_BUFFER_BYTES_MAX && input.len() < input.capacity() / 4 {
+        let mut smaller = BytesMut::with_capacity(input.len().max(READ_CHUNK_BYTES));
+        smaller.extend_from_slice(input);
+        *input = smaller;
     }
 }
 

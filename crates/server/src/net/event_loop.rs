@@ -15,19 +15,23 @@
 //! turn; each is still atomic, the group a serial order of them.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
+use crate::commands::Request;
 use crate::commands::client::After;
 use crate::error::{Error, Result};
-use crate::net::connection::{Connection, Progress};
-use crate::state::{ClientEntry, Shared, lock};
+use crate::net::connection::{Connection, Progress, READ_CHUNK_BYTES, RETAINED_BUFFER_BYTES_MAX};
+use crate::resp::EncodedReplies;
+use crate::state::{ClientEntry, ClientIdHasher, Shared, Waker, lock};
 
 /// Ready events taken from epoll per wait.
 pub const EVENTS_PER_WAIT: usize = 256;
@@ -84,13 +88,23 @@ impl Workers {
                 .add(&*wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))
                 .map_err(os_error("epoll_ctl"))?;
             let inbox = Arc::new(Mutex::new(Vec::new()));
+            let waker = Waker {
+                wake: Arc::clone(&wake),
+                pushed: Arc::new(Mutex::new(Vec::new())),
+            };
+            lock(&shared.wakers).push(waker.clone());
             let worker = Worker {
+                waker,
+                paused: Vec::new(),
                 shared: Arc::clone(shared),
                 epoll,
                 wake: Arc::clone(&wake),
                 inbox: Arc::clone(&inbox),
                 stopping: Arc::clone(&stopping),
-                connections: HashMap::new(),
+                connections: HashMap::default(),
+                scratch: vec![0; READ_CHUNK_BYTES],
+                group_requests: Vec::new(),
+                group_replies: EncodedReplies::default(),
             };
             let on_start = Arc::clone(on_start);
             let thread = std::thread::Builder::new()
@@ -156,12 +170,23 @@ struct Served {
 }
 
 struct Worker {
+    /// What other threads use to wake this loop (pushed bytes, UNPAUSE).
+    waker: Waker,
+    /// Connections CLIENT PAUSE holds.
+    paused: Vec<u64>,
     shared: Arc<Shared>,
     epoll: Epoll,
     wake: Arc<EventFd>,
     inbox: Arc<Mutex<Vec<Handoff>>>,
     stopping: Arc<AtomicBool>,
-    connections: HashMap<u64, Served>,
+    connections: HashMap<u64, Served, BuildHasherDefault<ClientIdHasher>>,
+    /// Every socket is read into this, then its bytes appended to the
+    /// connection's input: no read fills fresh memory first.
+    scratch: Vec<u8>,
+    /// The commands of a group being run, moved out of their connections,
+    /// and their encoded replies (both kept for their memory).
+    group_requests: Vec<Request>,
+    group_replies: EncodedReplies,
 }
 
 /// What a connection needs after an event.
@@ -183,7 +208,7 @@ impl Worker {
         let mut events = vec![EpollEvent::empty(); EVENTS_PER_WAIT];
         let mut gathered: Vec<u64> = Vec::new();
         loop {
-            let ready = match self.epoll.wait(&mut events, EpollTimeout::NONE) {
+            let ready = match self.epoll.wait(&mut events, self.timeout()) {
                 Ok(ready) => ready,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(errno) => {
@@ -197,16 +222,15 @@ impl Worker {
                     // A spurious or coalesced wake-up leaves nothing to read.
                     let _ = self.wake.read();
                     self.adopt();
+                    self.deliver_pushed();
                     continue;
                 }
                 self.receive(event.data(), event.events(), &mut gathered);
             }
+            self.resume_paused();
             self.run_gathered(&gathered);
             for &token in &gathered {
-                if let Some(served) = self.connections.get_mut(&token) {
-                    let next = pump(served);
-                    self.apply(token, next);
-                }
+                self.pump(token);
             }
             if self.stopping.load(Ordering::SeqCst) {
                 break;
@@ -215,6 +239,81 @@ impl Worker {
         let tokens: Vec<u64> = self.connections.keys().copied().collect();
         for token in tokens {
             self.close(token);
+        }
+    }
+
+    /// Runs a connection's buffered requests and writes the replies;
+    /// notes it if CLIENT PAUSE holds it.
+    fn pump(&mut self, token: u64) {
+        let Some(served) = self.connections.get_mut(&token) else {
+            return;
+        };
+        let next = pump(served);
+        if served.connection.paused_until().is_some() && !self.paused.contains(&token) {
+            self.paused.push(token);
+        }
+        self.apply(token, next);
+    }
+
+    /// How long to wait for events: until the earliest pause ends, if a
+    /// connection is held.
+    fn timeout(&self) -> EpollTimeout {
+        let earliest = self
+            .paused
+            .iter()
+            .filter_map(|token| self.connections.get(token)?.connection.paused_until())
+            .min();
+        match earliest {
+            None => EpollTimeout::NONE,
+            Some(until) => {
+                let wait = until.saturating_duration_since(Instant::now());
+                // Round up, so the pause is over when the wait is.
+                let wait = wait + std::time::Duration::from_micros(999);
+                EpollTimeout::try_from(wait).unwrap_or(EpollTimeout::MAX)
+            }
+        }
+    }
+
+    /// Runs the held connections again once their pause may be over (it
+    /// ended, or CLIENT UNPAUSE woke the loop).
+    fn resume_paused(&mut self) {
+        if self.paused.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let due = !self.shared.pause.is_active()
+            || self.paused.iter().any(|token| {
+                self.connections
+                    .get(token)
+                    .and_then(|served| served.connection.paused_until())
+                    .is_none_or(|until| until <= now)
+            });
+        if !due {
+            return;
+        }
+        for token in std::mem::take(&mut self.paused) {
+            self.pump(token);
+        }
+    }
+
+    /// Writes what other connections pushed to this loop's connections.
+    fn deliver_pushed(&mut self) {
+        let tokens = std::mem::take(&mut *lock(&self.waker.pushed));
+        for token in tokens {
+            let Some(served) = self.connections.get_mut(&token) else {
+                continue;
+            };
+            served.connection.take_pushed();
+            if served.writing {
+                // EPOLLOUT will write it with the rest.
+                continue;
+            }
+            let next = match flush(served) {
+                Ok(true) => Next::Read,
+                Ok(false) => Next::Write,
+                Err(_) => Next::Close,
+            };
+            self.apply(token, next);
         }
     }
 
@@ -234,6 +333,8 @@ impl Worker {
                 lock(&self.shared.clients).remove(&token);
                 continue;
             }
+            // Set once: a connection is adopted by one loop.
+            let _ = entry.waker.set(self.waker.clone());
             let connection = Connection::new(&self.shared, &entry);
             self.connections.insert(
                 token,
@@ -258,7 +359,10 @@ impl Worker {
             return;
         }
         if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
-            match served.connection.read_from(&mut served.stream) {
+            match served
+                .connection
+                .read_from(&mut served.stream, &mut self.scratch)
+            {
                 Ok(0) => return self.close(token),
                 Ok(_) => {}
                 Err(error)
@@ -291,7 +395,7 @@ impl Worker {
             let count = self
                 .connections
                 .get(&token)
-                .map_or(0, |served| served.connection.pipeline().len());
+                .map_or(0, |served| served.connection.pipeline_len());
             if count == 0 {
                 continue;
             }
@@ -315,32 +419,55 @@ impl Worker {
             }
             return;
         }
-        let commands: Vec<_> = group
-            .iter()
-            .filter_map(|token| self.connections.get(token))
-            .flat_map(|served| served.connection.pipeline().iter().cloned())
-            .collect();
+        // The commands move (not copy) into one vector, in group order, and
+        // back out to their connections' replies.
+        let mut commands = std::mem::take(&mut self.group_requests);
+        let mut counts = Vec::with_capacity(group.len());
+        for token in group {
+            let before = commands.len();
+            if let Some(served) = self.connections.get_mut(token) {
+                served.connection.take_pipeline(&mut commands);
+            }
+            counts.push(commands.len() - before);
+        }
         let started = std::time::Instant::now();
-        match self.shared.backend.execute_batch(&commands) {
-            Some(replies) if replies.len() == commands.len() => {
-                let usec = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                let usec_each = usec / u64::try_from(commands.len().max(1)).unwrap_or(1);
-                let mut replies = replies.into_iter();
-                for token in group {
-                    if let Some(served) = self.connections.get_mut(token) {
-                        let count = u64::try_from(served.connection.pipeline().len()).unwrap_or(0);
-                        served.connection.deliver(&mut replies, usec_each * count);
+        let mut replies = std::mem::take(&mut self.group_replies);
+        replies.clear();
+        let ran = self.shared.backend.execute_batch(&commands, &mut replies);
+        let usec = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let usec_each = usec / u64::try_from(commands.len().max(1)).unwrap_or(1);
+        let mut taken = commands.drain(..);
+        match ran {
+            true if replies.len() == taken.len() => {
+                let mut replies = replies.iter();
+                for (token, &count) in group.iter().zip(&counts) {
+                    let requests = taken.by_ref().take(count);
+                    let usec = usec_each * u64::try_from(count).unwrap_or(0);
+                    match self.connections.get_mut(token) {
+                        Some(served) => served.connection.deliver(requests, &mut replies, usec),
+                        None => requests.zip(replies.by_ref()).for_each(drop),
                     }
                 }
             }
             _ => {
-                for token in group {
-                    if let Some(served) = self.connections.get_mut(token) {
-                        served.connection.run_held_back();
+                // Each connection runs its own through its session.
+                for (token, &count) in group.iter().zip(&counts) {
+                    let requests = taken.by_ref().take(count);
+                    match self.connections.get_mut(token) {
+                        Some(served) => {
+                            served.connection.restore_pipeline(requests);
+                            served.connection.run_held_back();
+                        }
+                        None => requests.for_each(drop),
                     }
                 }
             }
         }
+        drop(taken);
+        self.group_requests = commands;
+        replies.clear();
+        replies.shrink_to(RETAINED_BUFFER_BYTES_MAX);
+        self.group_replies = replies;
     }
 
     /// Sets what epoll watches a connection for, or closes it.
@@ -370,6 +497,9 @@ impl Worker {
             // The peer may be gone already.
             let _ = served.stream.shutdown(std::net::Shutdown::Both);
         }
+        self.paused.retain(|&paused| paused != token);
+        crate::commands::monitor::forget(&self.shared, token);
+        self.shared.tracking.disable(token);
         lock(&self.shared.clients).remove(&token);
     }
 }

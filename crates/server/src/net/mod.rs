@@ -3,4 +3,5 @@
 pub(crate) mod affinity;
 pub(crate) mod connection;
 pub(crate) mod event_loop;
+pub(crate) mod metrics;
 pub(crate) mod server;

@@ -12,18 +12,21 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::backend::Backend;
 use crate::commands::config::ConfigTable;
+use crate::commands::slowlog::SlowLog;
+use crate::commands::tracking::TrackingTable;
 use crate::error::{Error, Result};
 use crate::net::affinity::pin_current_thread;
 use crate::net::event_loop::Workers;
+use crate::net::metrics::MetricsEndpoint;
 use crate::resp::ProtocolVersion;
-use crate::state::{ClientEntry, ClientState, ServerOptions, Shared, StopSignal, lock};
+use crate::state::{ClientEntry, ClientState, Pause, ServerOptions, Shared, StopSignal, lock};
 use crate::stats::ServerStats;
 
 /// The reply a client gets when `max_clients` connections are open, before
@@ -55,6 +58,7 @@ pub struct ServerHandle {
     local_address: SocketAddr,
     stop: Arc<StopSignal>,
     accept_thread: Option<JoinHandle<()>>,
+    metrics: Option<MetricsEndpoint>,
 }
 
 impl ServerHandle {
@@ -62,6 +66,12 @@ impl ServerHandle {
     /// options asked for port 0).
     pub fn local_address(&self) -> SocketAddr {
         self.local_address
+    }
+
+    /// The address of the Prometheus endpoint, if one was asked for
+    /// ([`ServerOptions::metrics_address`]).
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::local_address)
     }
 
     /// A way to stop the server from another thread.
@@ -88,6 +98,9 @@ impl ServerHandle {
             && thread.join().is_err()
         {
             tracing::error!("the accept thread panicked");
+        }
+        if let Some(metrics) = self.metrics.take() {
+            metrics.stop();
         }
     }
 }
@@ -136,6 +149,12 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         clients: Mutex::new(BTreeMap::new()),
         stop: Arc::clone(&stop),
         next_client_id: AtomicU64::new(1),
+        monitors: Mutex::new(Vec::new()),
+        monitor_count: AtomicUsize::new(0),
+        slowlog: SlowLog::default(),
+        pause: Pause::default(),
+        tracking: TrackingTable::default(),
+        wakers: Mutex::new(Vec::new()),
     });
     let cpus = shared.options.cpu_list.clone();
     let on_start: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(move |index| {
@@ -145,6 +164,10 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
             tracing::error!(%error, worker = index, "an event-loop thread runs unpinned");
         }
     });
+    let metrics = match &shared.options.metrics_address {
+        Some(address) => Some(MetricsEndpoint::start(address, Arc::clone(&shared))?),
+        None => None,
+    };
     let workers = Workers::start(&shared, shared.options.io_threads, &on_start)?;
     let accept_shared = Arc::clone(&shared);
     let accept_thread = std::thread::Builder::new()
@@ -167,6 +190,7 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         local_address,
         stop,
         accept_thread: Some(accept_thread),
+        metrics,
     })
 }
 
@@ -247,13 +271,16 @@ fn register(
         local,
         created: now,
         stream: stream.try_clone().map_err(socket_error("try_clone"))?,
+        last_command: AtomicU16::new(0),
+        pushed: Mutex::new(Vec::new()),
+        waker: OnceLock::new(),
+        killed: AtomicBool::new(false),
         state: Mutex::new(ClientState {
             name: None,
             library_name: None,
             library_version: None,
             database: 0,
             protocol: ProtocolVersion::Resp2,
-            last_command: "NULL",
             last_interaction: now,
             queued_commands: None,
             query_buffer_bytes: 0,

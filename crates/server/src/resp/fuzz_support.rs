@@ -1,6 +1,8 @@
 //! The harness of the `resp_parser` fuzz target, here so that the normal
 //! tests replay its corpus through the same code.
 
+use bytes::BytesMut;
+
 use super::parser::{Command, Limits, Parsed, RequestParser};
 
 /// Limits small enough that a fuzzer reaches every one of them.
@@ -81,9 +83,60 @@ pub fn parse_in_chunks(
     }
 }
 
+/// The same as [`parse_in_chunks`], the way a connection does it: the
+/// chunks are appended to a `BytesMut` and each complete request taken out
+/// of it with [`RequestParser::parse_shared`] (arguments sharing its
+/// memory).
+pub fn parse_shared_in_chunks(
+    data: &[u8],
+    chunk_lengths: &[usize],
+    limits: &Limits,
+    authenticated: bool,
+) -> Outcome {
+    let mut parser = RequestParser::new(limits.clone());
+    parser.set_authenticated(authenticated);
+    let mut input = BytesMut::new();
+    let mut commands = Vec::new();
+    let mut fed = 0;
+    let mut lengths = chunk_lengths.iter().copied().cycle();
+    while fed < data.len() {
+        let length = lengths
+            .next()
+            .unwrap_or(data.len())
+            .max(1)
+            .min(data.len() - fed);
+        input.extend_from_slice(&data[fed..fed + length]);
+        fed += length;
+        loop {
+            let before = input.len();
+            match parser.parse_shared(&mut input) {
+                Ok(Some(command)) => {
+                    assert!(input.len() < before, "a request takes at least one byte");
+                    commands.push(command);
+                }
+                Ok(None) => {
+                    assert_eq!(input.len(), before, "an incomplete request takes nothing");
+                    break;
+                }
+                Err(error) => {
+                    return Outcome {
+                        commands,
+                        error: Some(error.to_string()),
+                    };
+                }
+            }
+        }
+    }
+    Outcome {
+        commands,
+        error: None,
+    }
+}
+
 /// The fuzz target's body: the first byte chooses a chunking of the rest
 /// (its low seven bits) and whether the client has authenticated (the high
-/// bit clear); parsing in one piece and in those chunks must agree.
+/// bit clear); parsing in one piece and in those chunks, copying the
+/// arguments or sharing the buffer, must agree.
 pub fn check_arbitrary_input(input: &[u8]) {
     let Some((&first, data)) = input.split_first() else {
         return;
@@ -106,5 +159,10 @@ pub fn check_arbitrary_input(input: &[u8]) {
     assert_eq!(
         whole, chunked,
         "whole and chunked parses differ (chunks {chunk_lengths:?})"
+    );
+    let shared = parse_shared_in_chunks(data, &chunk_lengths, &limits, authenticated);
+    assert_eq!(
+        whole, shared,
+        "copied and shared parses differ (chunks {chunk_lengths:?})"
     );
 }

@@ -14,7 +14,10 @@
 //! (`CLIENT_CLOSE_AFTER_REPLY`), because the position in the stream is lost;
 //! the connection layer does the same.
 
-use bytes::{BufMut, Bytes};
+use std::ops::Range;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use smallvec::SmallVec;
 
 use super::error::{ProtocolError as Error, Result};
 use super::inline::split_inline_arguments;
@@ -64,13 +67,28 @@ impl Default for Limits {
 /// without a reply.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Command {
-    arguments: Vec<Bytes>,
+    /// Held inline up to [`ARGUMENTS_INLINE`], so that most requests take
+    /// no allocation of their own.
+    arguments: SmallVec<[Bytes; ARGUMENTS_INLINE]>,
 }
+
+/// Arguments a [`Command`] holds without an allocation: enough for
+/// `SET key value` and `GET key`, the requests most sent.
+pub const ARGUMENTS_INLINE: usize = 3;
 
 impl Command {
     /// A command from its arguments.
     pub fn new(arguments: Vec<Bytes>) -> Self {
-        Command { arguments }
+        Command {
+            arguments: SmallVec::from_vec(arguments),
+        }
+    }
+
+    /// A command from an iterator of its arguments.
+    fn collect(arguments: impl Iterator<Item = Bytes>) -> Self {
+        Command {
+            arguments: arguments.collect(),
+        }
     }
 
     /// A command from string-like arguments (tests and clients).
@@ -84,11 +102,22 @@ impl Command {
         I: IntoIterator<Item = A>,
         A: AsRef<[u8]>,
     {
-        Command::new(
+        Command::collect(
             parts
                 .into_iter()
-                .map(|part| Bytes::copy_from_slice(part.as_ref()))
-                .collect(),
+                .map(|part| Bytes::copy_from_slice(part.as_ref())),
+        )
+    }
+
+    /// A copy whose arguments own their memory: for a request kept
+    /// beyond its turn (a queued MULTI block), whose arguments would
+    /// otherwise hold on to the connection's whole read buffer
+    /// ([`RequestParser::parse_shared`]).
+    pub fn detached(&self) -> Command {
+        Command::collect(
+            self.arguments
+                .iter()
+                .map(|argument| Bytes::copy_from_slice(argument)),
         )
     }
 
@@ -99,7 +128,7 @@ impl Command {
 
     /// The arguments, by value.
     pub fn into_arguments(self) -> Vec<Bytes> {
-        self.arguments
+        self.arguments.into_vec()
     }
 
     /// The command name as sent (any case), if the request is not empty.
@@ -148,17 +177,42 @@ pub enum Parsed {
     Incomplete,
 }
 
-/// Where a multibulk request in progress stands.
+/// Where a multibulk request in progress stands (the arguments read so
+/// far are the parser's `spans`).
 #[derive(Debug, Default)]
 struct Partial {
     /// Arguments still to read.
     remaining: usize,
-    /// Arguments read so far.
-    arguments: Vec<Bytes>,
     /// Bytes of the buffer parsed so far.
     position: usize,
     /// The length of the bulk being read, once its header was read.
     bulk_bytes: Option<usize>,
+}
+
+/// A whole request found at the start of the buffer, before its
+/// arguments are taken out of it.
+#[derive(Debug)]
+enum Frame {
+    /// A multibulk request: its arguments are the parser's `spans` of the
+    /// buffer.
+    Multibulk { consumed: usize },
+    /// An inline request: its arguments, unquoted (so copied).
+    Inline {
+        arguments: Vec<Bytes>,
+        consumed: usize,
+    },
+    /// An empty request, skipped without a reply.
+    Empty { consumed: usize },
+}
+
+impl Frame {
+    fn consumed(&self) -> usize {
+        match self {
+            Frame::Multibulk { consumed }
+            | Frame::Inline { consumed, .. }
+            | Frame::Empty { consumed } => *consumed,
+        }
+    }
 }
 
 /// An incremental RESP request parser for one connection.
@@ -182,6 +236,9 @@ pub struct RequestParser {
     limits: Limits,
     authenticated: bool,
     partial: Option<Partial>,
+    /// Where the arguments of the multibulk request being read lie in the
+    /// buffer; kept between requests so that parsing does not allocate.
+    spans: Vec<Range<usize>>,
     /// Bytes of an inline request already searched for a newline.
     inline_scanned: usize,
 }
@@ -193,6 +250,7 @@ impl RequestParser {
             limits,
             authenticated: true,
             partial: None,
+            spans: Vec::new(),
             inline_scanned: 0,
         }
     }
@@ -211,37 +269,88 @@ impl RequestParser {
     /// Forgets any request in progress.
     pub fn reset(&mut self) {
         self.partial = None;
+        self.spans.clear();
         self.inline_scanned = 0;
     }
 
-    /// Parses the request at the start of `buffer`.
+    /// Parses the request at the start of `buffer`; its arguments are
+    /// copied out of it.
     pub fn parse(&mut self, buffer: &[u8]) -> Result<Parsed> {
+        let Some(frame) = self.parse_frame(buffer)? else {
+            return Ok(Parsed::Incomplete);
+        };
+        let consumed = frame.consumed();
+        let command = match frame {
+            Frame::Multibulk { .. } => Command::collect(
+                self.spans
+                    .iter()
+                    .map(|span| Bytes::copy_from_slice(&buffer[span.clone()])),
+            ),
+            Frame::Inline { arguments, .. } => Command::new(arguments),
+            Frame::Empty { .. } => Command::default(),
+        };
+        Ok(Parsed::Complete { command, consumed })
+    }
+
+    /// Parses the request at the start of `input` and takes its bytes
+    /// out: `None` while it is incomplete (call again once more bytes are
+    /// appended). The arguments of a multibulk request are not copied:
+    /// they share the memory `input` read them into, which is reused once
+    /// every argument is dropped — so an argument kept beyond the request
+    /// (a stored value, a name) must be copied.
+    pub fn parse_shared(&mut self, input: &mut BytesMut) -> Result<Option<Command>> {
+        let Some(frame) = self.parse_frame(input)? else {
+            return Ok(None);
+        };
+        Ok(Some(match frame {
+            Frame::Multibulk { consumed } => {
+                let request = input.split_to(consumed).freeze();
+                Command::collect(self.spans.iter().map(|span| request.slice(span.clone())))
+            }
+            Frame::Inline {
+                arguments,
+                consumed,
+            } => {
+                input.advance(consumed);
+                Command::new(arguments)
+            }
+            Frame::Empty { consumed } => {
+                input.advance(consumed);
+                Command::default()
+            }
+        }))
+    }
+
+    /// Finds the request at the start of `buffer`; `None` while it is
+    /// incomplete.
+    fn parse_frame(&mut self, buffer: &[u8]) -> Result<Option<Frame>> {
         let result = if self.partial.is_some() || buffer.first() == Some(&b'*') {
             self.parse_multibulk(buffer)
         } else if buffer.is_empty() {
-            Ok(Parsed::Incomplete)
+            Ok(None)
         } else {
             self.parse_inline(buffer)
         };
         match &result {
-            Ok(Parsed::Complete { consumed, .. }) => {
-                debug_assert!(*consumed <= buffer.len());
-                self.reset();
+            Ok(Some(frame)) => {
+                debug_assert!(frame.consumed() <= buffer.len() && frame.consumed() > 0);
+                self.partial = None;
+                self.inline_scanned = 0;
             }
-            Ok(Parsed::Incomplete) => {}
+            Ok(None) => {}
             Err(_) => self.reset(),
         }
         result
     }
 
-    fn parse_inline(&mut self, buffer: &[u8]) -> Result<Parsed> {
+    fn parse_inline(&mut self, buffer: &[u8]) -> Result<Option<Frame>> {
         let start = self.inline_scanned.min(buffer.len());
         let Some(offset) = buffer[start..].iter().position(|&byte| byte == b'\n') else {
             self.inline_scanned = buffer.len();
             if buffer.len() > self.limits.inline_bytes_max {
                 return Err(Error::TooBigInlineRequest);
             }
-            return Ok(Parsed::Incomplete);
+            return Ok(None);
         };
         let newline = start + offset;
         // Redis accepts an over-long line when it happens to arrive whole
@@ -256,26 +365,28 @@ impl RequestParser {
             newline
         };
         let arguments = split_inline_arguments(&buffer[..line_end])?;
-        Ok(Parsed::Complete {
-            command: Command::new(arguments),
-            consumed: newline + 1,
-        })
+        let consumed = newline + 1;
+        Ok(Some(if arguments.is_empty() {
+            Frame::Empty { consumed }
+        } else {
+            Frame::Inline {
+                arguments,
+                consumed,
+            }
+        }))
     }
 
-    fn parse_multibulk(&mut self, buffer: &[u8]) -> Result<Parsed> {
+    fn parse_multibulk(&mut self, buffer: &[u8]) -> Result<Option<Frame>> {
         let mut partial = match self.partial.take() {
             Some(partial) => partial,
             None => {
                 let Some((count, position)) = header_line(buffer, 0, &self.limits, Header::Count)?
                 else {
-                    return Ok(Parsed::Incomplete);
+                    return Ok(None);
                 };
                 let count = match count {
                     Some(count) if count <= 0 => {
-                        return Ok(Parsed::Complete {
-                            command: Command::default(),
-                            consumed: position,
-                        });
+                        return Ok(Some(Frame::Empty { consumed: position }));
                     }
                     Some(count) => {
                         usize::try_from(count).map_err(|_| Error::InvalidMultibulkLength)?
@@ -288,9 +399,14 @@ impl RequestParser {
                 if !self.authenticated && count > self.limits.unauthenticated_multibulk_length_max {
                     return Err(Error::UnauthenticatedMultibulkLength);
                 }
+                if self.spans.capacity() > ARGUMENTS_PREALLOCATED_MAX {
+                    // Give back what a huge request grew.
+                    self.spans = Vec::new();
+                }
+                self.spans.clear();
+                self.spans.reserve(count.min(ARGUMENTS_PREALLOCATED_MAX));
                 Partial {
                     remaining: count,
-                    arguments: Vec::with_capacity(count.min(ARGUMENTS_PREALLOCATED_MAX)),
                     position,
                     bulk_bytes: None,
                 }
@@ -303,7 +419,7 @@ impl RequestParser {
                     let header = header_line(buffer, partial.position, &self.limits, Header::Bulk);
                     let Some((length, after_header)) = header? else {
                         self.partial = Some(partial);
-                        return Ok(Parsed::Incomplete);
+                        return Ok(None);
                     };
                     let length = length
                         .and_then(|length| usize::try_from(length).ok())
@@ -322,20 +438,17 @@ impl RequestParser {
             let available = buffer.len() - partial.position;
             if available < bulk_bytes + 2 {
                 self.partial = Some(partial);
-                return Ok(Parsed::Incomplete);
+                return Ok(None);
             }
             let start = partial.position;
-            partial
-                .arguments
-                .push(Bytes::copy_from_slice(&buffer[start..start + bulk_bytes]));
+            self.spans.push(start..start + bulk_bytes);
             partial.position = start + bulk_bytes + 2;
             partial.bulk_bytes = None;
             partial.remaining -= 1;
         }
-        Ok(Parsed::Complete {
-            command: Command::new(partial.arguments),
+        Ok(Some(Frame::Multibulk {
             consumed: partial.position,
-        })
+        }))
     }
 }
 
@@ -562,11 +675,8 @@ mod tests {
     fn a_huge_claimed_count_reserves_little() {
         let mut parser = RequestParser::new(Limits::default());
         assert_eq!(parser.parse(b"*1048576\r\n").unwrap(), Parsed::Incomplete);
-        let capacity = parser
-            .partial
-            .as_ref()
-            .map(|partial| partial.arguments.capacity());
-        assert_eq!(capacity, Some(ARGUMENTS_PREALLOCATED_MAX));
+        assert!(parser.partial.is_some());
+        assert_eq!(parser.spans.capacity(), ARGUMENTS_PREALLOCATED_MAX);
     }
 
     #[test]

@@ -32,6 +32,16 @@ pub fn engine_options() -> keel::Options {
 impl EngineServer {
     /// Starts a server over the database in `dir` (created if missing).
     pub fn start(dir: &Path, appendfsync: AppendFsync) -> EngineServer {
+        EngineServer::start_with(dir, appendfsync, ServerOptions::default())
+    }
+
+    /// [`EngineServer::start`] with server options (its address is
+    /// replaced by a free loopback port).
+    pub fn start_with(
+        dir: &Path,
+        appendfsync: AppendFsync,
+        options: ServerOptions,
+    ) -> EngineServer {
         let backend = Arc::new(
             KeelBackend::open(
                 dir,
@@ -46,7 +56,7 @@ impl EngineServer {
         let handle = keel_server::start(
             ServerOptions {
                 bind_address: "127.0.0.1:0".to_owned(),
-                ..ServerOptions::default()
+                ..options
             },
             Arc::clone(&backend),
         )
@@ -64,6 +74,11 @@ impl EngineServer {
         let connection = client.get_connection().unwrap();
         connection.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         connection
+    }
+
+    /// The Prometheus endpoint's address, if it has one.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.handle.as_ref().and_then(ServerHandle::metrics_address)
     }
 
     /// The backend.

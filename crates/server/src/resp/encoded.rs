@@ -1,0 +1,207 @@
+//! Replies encoded as they are produced, for a run of requests: the data
+//! commands of a pipeline or of an event loop's group write their replies
+//! here one after another, and each connection copies out its own. The
+//! common replies (`+OK`, a bulk string read in place from the store)
+//! never become a [`Reply`] value: no allocation, no second pass.
+
+use super::number::{push_decimal, push_unsigned_decimal};
+use super::reply::{ProtocolVersion, Reply};
+
+/// The encoded replies of a run of requests, back to back, and where each
+/// ends.
+///
+/// ```
+/// use keel_server::{EncodedReplies, ProtocolVersion, Reply};
+/// let mut replies = EncodedReplies::default();
+/// replies.writer(ProtocolVersion::Resp2).ok();
+/// replies.push(&Reply::Integer(7), ProtocolVersion::Resp2);
+/// assert_eq!(replies.get(0), b"+OK\r\n");
+/// assert_eq!(replies.get(1), b":7\r\n");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EncodedReplies {
+    bytes: Vec<u8>,
+    /// `ends[i]`: where reply `i` ends in `bytes` (it starts where reply
+    /// `i - 1` ends).
+    ends: Vec<usize>,
+}
+
+impl EncodedReplies {
+    /// How many replies are held.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when no reply is held.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Forgets every reply, keeping the memory.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Keeps the first `replies` replies only (a group that runs again
+    /// after a conflict starts over from where it began).
+    pub fn truncate(&mut self, replies: usize) {
+        if replies >= self.ends.len() {
+            return;
+        }
+        self.ends.truncate(replies);
+        self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+
+    /// Appends `reply`, encoded for `version`.
+    pub fn push(&mut self, reply: &Reply, version: ProtocolVersion) {
+        reply.encode(version, &mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// A writer of the next reply, straight into the buffer.
+    pub fn writer(&mut self, version: ProtocolVersion) -> ReplyWriter<'_> {
+        ReplyWriter {
+            replies: self,
+            version,
+        }
+    }
+
+    /// Reply `index`, encoded. Panics if there is no such reply.
+    pub fn get(&self, index: usize) -> &[u8] {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.bytes[start..self.ends[index]]
+    }
+
+    /// Every reply in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.ends.len()).map(|index| self.get(index))
+    }
+
+    /// Bytes held; a caller bounds a group by it.
+    pub fn bytes_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Gives back memory a large group grew, keeping `bytes_max`.
+    pub fn shrink_to(&mut self, bytes_max: usize) {
+        if self.bytes.capacity() > bytes_max && self.bytes.is_empty() {
+            self.bytes.shrink_to(bytes_max);
+        }
+    }
+}
+
+/// The text of an encoded top-level error reply (`ERR syntax error` for
+/// `-ERR syntax error\r\n`), `None` for any other reply: what INFO
+/// errorstats counts.
+pub fn error_text(encoded: &[u8]) -> Option<&[u8]> {
+    let rest = encoded.strip_prefix(b"-")?;
+    let end = rest
+        .iter()
+        .position(|&byte| byte == b'\r')
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// Writes one reply into an [`EncodedReplies`]; each method writes a
+/// whole reply and ends it.
+#[derive(Debug)]
+pub struct ReplyWriter<'a> {
+    replies: &'a mut EncodedReplies,
+    version: ProtocolVersion,
+}
+
+impl ReplyWriter<'_> {
+    /// The protocol the reply is encoded in.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    fn end(self) {
+        self.replies.ends.push(self.replies.bytes.len());
+    }
+
+    /// `+OK`.
+    pub fn ok(self) {
+        self.replies.bytes.extend_from_slice(b"+OK\r\n");
+        self.end();
+    }
+
+    /// `:<value>`.
+    pub fn integer(self, value: i64) {
+        let out = &mut self.replies.bytes;
+        out.push(b':');
+        push_decimal(out, value);
+        out.extend_from_slice(b"\r\n");
+        self.end();
+    }
+
+    /// A bulk string of `bytes`.
+    pub fn bulk(self, bytes: &[u8]) {
+        let out = &mut self.replies.bytes;
+        out.push(b'$');
+        push_unsigned_decimal(out, bytes.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+        self.end();
+    }
+
+    /// A bulk string of `bytes`, or the null bulk string for `None`.
+    pub fn bulk_or_null(self, bytes: Option<&[u8]>) {
+        match bytes {
+            Some(bytes) => self.bulk(bytes),
+            None => self.reply(&Reply::NullBulk),
+        }
+    }
+
+    /// Any reply.
+    pub fn reply(self, reply: &Reply) {
+        reply.encode(self.version, &mut self.replies.bytes);
+        self.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_replies_match_encoded_values() {
+        for version in [ProtocolVersion::Resp2, ProtocolVersion::Resp3] {
+            let mut written = EncodedReplies::default();
+            written.writer(version).ok();
+            written.writer(version).integer(-42);
+            written.writer(version).bulk(b"a\r\nb");
+            written.writer(version).bulk_or_null(None);
+            let mut pushed = EncodedReplies::default();
+            for reply in [
+                Reply::ok(),
+                Reply::Integer(-42),
+                Reply::bulk("a\r\nb"),
+                Reply::NullBulk,
+            ] {
+                pushed.push(&reply, version);
+            }
+            assert_eq!(written, pushed, "{version:?}");
+        }
+    }
+
+    #[test]
+    fn replies_are_found_and_truncated_by_index() {
+        let mut replies = EncodedReplies::default();
+        replies.push(&Reply::Integer(1), ProtocolVersion::Resp2);
+        replies.push(&Reply::error("ERR no"), ProtocolVersion::Resp2);
+        replies.push(&Reply::bulk("x"), ProtocolVersion::Resp2);
+        let all: Vec<&[u8]> = replies.iter().collect();
+        assert_eq!(all, [&b":1\r\n"[..], b"-ERR no\r\n", b"$1\r\nx\r\n"]);
+        assert_eq!(error_text(replies.get(1)), Some(&b"ERR no"[..]));
+        assert_eq!(error_text(replies.get(0)), None);
+        replies.truncate(1);
+        assert_eq!((replies.len(), replies.bytes_len()), (1, 4));
+        replies.writer(ProtocolVersion::Resp2).ok();
+        assert_eq!(replies.get(1), b"+OK\r\n");
+        replies.clear();
+        assert!(replies.is_empty());
+    }
+}
