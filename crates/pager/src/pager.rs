@@ -433,5 +433,4 @@ impl Pager {
             self.counters.hits.add(1);
         }
     }
-
 }

@@ -20,7 +20,6 @@ fn prefetch_line(address: *const u8) {
     let _ = address;
 }
 
-
 impl Pager {
     /// Reads `page` optimistically: runs `read` over its bytes and returns
     /// the result once the page's version validates, running it again when
