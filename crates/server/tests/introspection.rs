@@ -137,7 +137,9 @@ fn client_kill_by_filter_and_by_address() {
         me.call(&["CLIENT", "KILL", "127.0.0.1:1"]),
         error("ERR No such client")
     );
-    // Killing itself: the reply, then the connection closes.
+    // Killing itself: the reply, then the connection closes. The client
+    // killed before is not counted again, even if its loop has not yet
+    // dropped it.
     assert_eq!(
         me.call(&["CLIENT", "KILL", "SKIPME", "no"]),
         Value::Integer(1)

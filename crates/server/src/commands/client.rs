@@ -414,6 +414,11 @@ pub(crate) fn kill(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
     };
     let mut killed = 0;
     for entry in client.shared.clients() {
+        // One killed already is on its way out (its loop has yet to drop
+        // it): as in Redis, it is neither killed nor counted again.
+        if entry.killed.load(std::sync::atomic::Ordering::Relaxed) {
+            continue;
+        }
         if filter.matches(&entry, me) {
             close_killed(client, &entry, me);
             killed += 1;
