@@ -34,26 +34,11 @@ use keel_pager::{Pager, PagerOptions};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-const KEY_BYTES: usize = 24;
-const VALUE_BYTES: usize = 150;
 const BULK_ENTRIES: usize = 100_000;
-
-fn entries(count: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    (0..count)
-        .map(|_| {
-            let mut key = vec![0u8; KEY_BYTES];
-            let mut value = vec![0u8; VALUE_BYTES];
-            rng.fill(&mut key[..]);
-            rng.fill(&mut value[..]);
-            (key, value)
-        })
-        .collect()
-}
 
 fn bench(c: &mut Criterion) {
     let count = if measuring() { 1_000_000 } else { 10_000 };
-    let mut data = entries(count, 0x6b65656c);
+    let mut data = common::redb_shape_entries(count, 0x6b65656c);
     data.sort();
     data.dedup_by(|a, b| a.0 == b.0);
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -155,7 +140,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let fresh = entries(if measuring() { 2_000_000 } else { 20_000 }, 99);
+    let fresh = common::redb_shape_entries(if measuring() { 2_000_000 } else { 20_000 }, 99);
     let (keel_insert, map_insert) = (Tally::default(), Tally::default());
     let mut next_keel = 0;
     let mut next_map = 0;

@@ -23,19 +23,6 @@ use keel::{Database, Durability, Keyspace, Options};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-fn entries(count: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    (0..count)
-        .map(|_| {
-            let mut key = vec![0u8; 24];
-            let mut value = vec![0u8; 150];
-            rng.fill(&mut key[..]);
-            rng.fill(&mut value[..]);
-            (key, value)
-        })
-        .collect()
-}
-
 /// A database holding `data`, folded and checkpointed, with folding left
 /// to a checkpoint the bench asks for (so a busy delta stays busy).
 fn open(dir: &std::path::Path, data: &[(Vec<u8>, Vec<u8>)]) -> (Database, Keyspace) {
@@ -81,10 +68,22 @@ fn scan_all(db: &Database, ks: &Keyspace) -> usize {
     .expect("scan")
 }
 
+/// `iterations` full scans, their time per entry recorded in `tally`.
+fn timed_scans(db: &Database, ks: &Keyspace, iterations: u64, tally: &Tally) -> Duration {
+    let start = Instant::now();
+    let mut entries = 0;
+    for _ in 0..iterations {
+        entries += scan_all(db, ks);
+    }
+    let elapsed = start.elapsed();
+    tally.record(entries as u64, elapsed);
+    elapsed
+}
+
 fn bench(c: &mut Criterion) {
     let count = if measuring() { 200_000 } else { 2_000 };
     let dir = tempfile::tempdir().expect("temporary directory");
-    let data = entries(count, 1);
+    let data = common::redb_shape_entries(count, 1);
     let (db, ks) = open(dir.path(), &data);
     let map: BTreeMap<Vec<u8>, Vec<u8>> = data.iter().cloned().collect();
     let mut group = c.benchmark_group("reads");
@@ -92,16 +91,7 @@ fn bench(c: &mut Criterion) {
 
     let (scan_empty, scan_map) = (Tally::default(), Tally::default());
     group.bench_function("scan_per_entry/empty_delta", |b| {
-        b.iter_custom(|iterations| {
-            let start = Instant::now();
-            let mut entries = 0;
-            for _ in 0..iterations {
-                entries += scan_all(&db, &ks);
-            }
-            let elapsed = start.elapsed();
-            scan_empty.record(entries as u64, elapsed);
-            elapsed
-        })
+        b.iter_custom(|iterations| timed_scans(&db, &ks, iterations, &scan_empty))
     });
     group.bench_function("scan_per_entry/btreemap", |b| {
         b.iter_custom(|iterations| {
@@ -119,7 +109,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     // A busy delta: 10,000 recent versions spread over the key space.
-    let busy = entries(10_000, 2);
+    let busy = common::redb_shape_entries(10_000, 2);
     db.update(|tx| {
         for (key, value) in &busy {
             tx.put(&ks, key, value.clone())?;
@@ -129,16 +119,7 @@ fn bench(c: &mut Criterion) {
     .expect("busy delta");
     let scan_busy = Tally::default();
     group.bench_function("scan_per_entry/busy_delta", |b| {
-        b.iter_custom(|iterations| {
-            let start = Instant::now();
-            let mut entries = 0;
-            for _ in 0..iterations {
-                entries += scan_all(&db, &ks);
-            }
-            let elapsed = start.elapsed();
-            scan_busy.record(entries as u64, elapsed);
-            elapsed
-        })
+        b.iter_custom(|iterations| timed_scans(&db, &ks, iterations, &scan_busy))
     });
     db.checkpoint().expect("fold the busy delta");
 

@@ -32,19 +32,6 @@ use keel::{Database, Durability, Options};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-fn entries(count: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    (0..count)
-        .map(|_| {
-            let mut key = vec![0u8; 24];
-            let mut value = vec![0u8; 150];
-            rng.fill(&mut key[..]);
-            rng.fill(&mut value[..]);
-            (key, value)
-        })
-        .collect()
-}
-
 fn report(name: &str, keel: &Tally, baseline: &Tally, baseline_name: &str) {
     if let (Some(keel), Some(baseline)) = (keel.median_nanos(), baseline.median_nanos()) {
         eprintln!(
@@ -67,7 +54,7 @@ fn bench(c: &mut Criterion) {
         .expect("open"),
     );
     let ks = db.default_keyspace();
-    let data = entries(preload, 1);
+    let data = common::redb_shape_entries(preload, 1);
     let mut group = c.benchmark_group("keel");
     group.sample_size(10);
 
@@ -117,7 +104,7 @@ fn bench(c: &mut Criterion) {
         }
         tally.record(iterations, start.elapsed());
     };
-    let fresh = entries(1_000_000, 2);
+    let fresh = common::redb_shape_entries(1_000_000, 2);
     let mut next = 0usize;
     let (individual, individual_fsync) = (Tally::default(), Tally::default());
     group.bench_function("individual_writes", |b| {

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use keel_io::{StdVfs, Vfs};
 use keel_pager::{Pager, PagerOptions};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 /// Whether Criterion is measuring (`cargo bench`) rather than running each
 /// routine once (`cargo test --benches`, or `cargo bench -- --test`): the
@@ -191,4 +193,19 @@ pub fn timed(work: impl FnOnce()) -> Duration {
     let start = std::time::Instant::now();
     work();
     start.elapsed()
+}
+
+/// `count` entries of redb's benchmark shape: 24-byte random keys and
+/// 150-byte random values, the same for the same `seed`.
+pub fn redb_shape_entries(count: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            let mut key = vec![0u8; 24];
+            let mut value = vec![0u8; 150];
+            rng.fill(&mut key[..]);
+            rng.fill(&mut value[..]);
+            (key, value)
+        })
+        .collect()
 }
