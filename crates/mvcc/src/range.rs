@@ -255,19 +255,27 @@ impl<'a> Sources<'a> {
         }
     }
 
+    /// The peek slots of `end` and of the other end.
+    fn end_and_other(&mut self, end: usize) -> (&mut Peeked<'a>, &mut Peeked<'a>) {
+        let [front, back] = &mut self.ends;
+        if end == 0 {
+            (front, back)
+        } else {
+            (back, front)
+        }
+    }
+
     /// Whether `key` comes before every own write and delta version still
     /// waiting at `end` (those this end ran dry of may wait at the other).
-    fn before_changes(&self, end: usize, key: &[u8]) -> bool {
+    fn before_changes(&mut self, end: usize, key: &[u8]) -> bool {
         let forward = end == 0;
-        let [this, other] = [&self.ends[end], &self.ends[1 - end]];
-        let write = match (&this.write, this.writes_done) {
-            (None, true) => other.write.as_ref().map(|(key, _)| key.as_ref()),
-            (write, _) => write.as_ref().map(|(key, _)| key.as_ref()),
-        };
-        let delta = match (&this.delta, this.delta_done) {
-            (None, true) => other.delta.as_ref().map(|(key, _)| key.as_ref()),
-            (delta, _) => delta.as_ref().map(|(key, _)| key.as_ref()),
-        };
+        let (this, other) = self.end_and_other(end);
+        let write = waiting(&mut this.write, this.writes_done, &mut other.write)
+            .as_ref()
+            .map(|(key, _)| key.as_ref());
+        let delta = waiting(&mut this.delta, this.delta_done, &mut other.delta)
+            .as_ref()
+            .map(|(key, _)| key.as_ref());
         let before = |change: Option<&[u8]>| {
             change.is_none_or(|change| if forward { key < change } else { key > change })
         };
@@ -296,27 +304,10 @@ impl<'a> Sources<'a> {
     /// what it reads as: `None` for a tombstone or an expired value.
     fn take(&mut self, end: usize, read_physical_ms: u64) -> Option<(Bytes, Option<Bytes>)> {
         let forward = end == 0;
-        let [front, back] = &mut self.ends;
-        let (this, other) = if forward {
-            (front, back)
-        } else {
-            (back, front)
-        };
-        let write_slot = if this.write.is_none() && this.writes_done {
-            &mut other.write
-        } else {
-            &mut this.write
-        };
-        let delta_slot = if this.delta.is_none() && this.delta_done {
-            &mut other.delta
-        } else {
-            &mut this.delta
-        };
-        let base_slot = if this.base.is_none() && this.base_done {
-            &mut other.base
-        } else {
-            &mut this.base
-        };
+        let (this, other) = self.end_and_other(end);
+        let write_slot = waiting(&mut this.write, this.writes_done, &mut other.write);
+        let delta_slot = waiting(&mut this.delta, this.delta_done, &mut other.delta);
+        let base_slot = waiting(&mut this.base, this.base_done, &mut other.base);
         let candidates = [
             write_slot.as_ref().map(|(key, _)| key.as_ref()),
             delta_slot.as_ref().map(|(key, _)| key.as_ref()),
@@ -348,6 +339,17 @@ impl<'a> Sources<'a> {
             (None, None, None) => return None,
         })
     }
+}
+
+/// The slot where a source's next item for one end waits: that end's own,
+/// or, once that end ran the source dry, the other end's (which may still
+/// hold the source's last item).
+fn waiting<'s, T>(
+    mine: &'s mut Option<T>,
+    done: bool,
+    theirs: &'s mut Option<T>,
+) -> &'s mut Option<T> {
+    if mine.is_none() && done { theirs } else { mine }
 }
 
 impl Iterator for Range<'_> {
