@@ -88,6 +88,7 @@ pub(crate) fn recover(
 
     let mvcc_options = MvccOptions {
         delta_bytes_max: options.delta_bytes_max,
+        batch_commit_bytes_min: options.batch_commit_bytes_min,
         transaction_age_warning: options.transaction_age_warning,
         transaction_age_max: options.transaction_age_max,
         transaction_write_bytes_max: options.transaction_write_bytes_max,
@@ -317,7 +318,7 @@ fn replay(
         };
         if let Some((transaction_id, timestamp, set)) = commit {
             let timestamp = Timestamp::from_u64(timestamp);
-            if recovery.replay_commit(transaction_id, timestamp, &mvcc_write_set(&set)?)? {
+            if recovery.replay_commit(transaction_id, timestamp, mvcc_write_set(&set)?)? {
                 log.note_replayed(timestamp, lsn);
                 report.commits_replayed += 1;
             }

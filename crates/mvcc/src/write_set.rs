@@ -132,6 +132,11 @@ impl WriteSet {
             .sum()
     }
 
+    /// Bytes held in memory: keys, values and the entries themselves.
+    pub(crate) fn footprint_bytes(&self) -> u64 {
+        self.bytes() + (self.entries.len() * size_of::<WriteEntry>()) as u64
+    }
+
     /// The entries, by value.
     pub fn into_entries(self) -> Vec<WriteEntry> {
         self.entries
