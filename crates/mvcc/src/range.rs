@@ -19,7 +19,7 @@ use crate::delta_range::DeltaCursor;
 use crate::error::{BaseOperation, Error, Result};
 use crate::manager::Inner;
 use crate::read_set::{KeyRange, ReadSet};
-use crate::write_set::{Change, is_live};
+use crate::write_set::{BufferedKey, Change, is_live};
 
 /// The next item of each source at one end of the scan.
 #[derive(Default)]
@@ -35,7 +35,7 @@ struct Peeked<'a> {
 }
 
 struct Sources<'a> {
-    writes: btree_map::Range<'a, Bytes, Change>,
+    writes: btree_map::Range<'a, BufferedKey, Change>,
     delta: DeltaCursor<'a>,
     base: BaseIterator<'a>,
     /// Index 0: the front (ascending), 1: the back.
@@ -86,7 +86,7 @@ impl<'a> Range<'a> {
     pub(crate) fn new(
         inner: &'a Inner,
         read_timestamp: Timestamp,
-        writes: &'a BTreeMap<Bytes, Change>,
+        writes: &'a BTreeMap<BufferedKey, Change>,
         tracker: Option<&'a RefCell<ReadSet>>,
         bounds: KeyRange,
         direction: Direction,
@@ -235,11 +235,12 @@ impl<'a> Sources<'a> {
         let forward = end == 0;
         let peeked = &mut self.ends[end];
         if peeked.write.is_none() && !peeked.writes_done {
-            peeked.write = if forward {
+            let write = if forward {
                 self.writes.next()
             } else {
                 self.writes.next_back()
             };
+            peeked.write = write.map(|(key, change)| (key.key(), change));
             peeked.writes_done = peeked.write.is_none();
         }
         if peeked.delta.is_none() && !peeked.delta_done {

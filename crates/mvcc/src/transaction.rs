@@ -21,7 +21,7 @@ use crate::range::Range;
 use crate::read_set::{KeyRange, ReadSet};
 use crate::registry::Registration;
 use crate::stats::Counters;
-use crate::write_set::{Change, WriteEntry, WriteSet, is_live};
+use crate::write_set::{BufferedKey, Change, WriteEntry, WriteSet, is_live};
 
 /// A point a transaction can roll back to, keeping what it wrote before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub struct Transaction {
     began_at: Instant,
     aged_reported: Cell<bool>,
     too_old_reported: Cell<bool>,
-    writes: BTreeMap<Bytes, Change>,
+    writes: BTreeMap<BufferedKey, Change>,
     write_bytes: u64,
     /// Behind a `RefCell` so that reads take `&self` (several scans and
     /// point reads at once); borrowed only for the moment a read records.
@@ -372,7 +372,9 @@ impl Transaction {
         // One search: the key is copied first (a rewrite of a buffered key
         // pays for a copy it drops; a new key, the common case, does not
         // search twice).
-        let entry = self.writes.entry(Bytes::copy_from_slice(key));
+        let entry = self
+            .writes
+            .entry(BufferedKey::new(Bytes::copy_from_slice(key)));
         let previous_bytes = match &entry {
             btree_map::Entry::Occupied(occupied) => {
                 (key.len() + occupied.get().value_bytes()) as u64
@@ -391,13 +393,13 @@ impl Transaction {
         let (key, previous) = match entry {
             btree_map::Entry::Occupied(mut occupied) => {
                 let previous = std::mem::replace(occupied.get_mut(), change);
-                (occupied.key().clone(), Some(previous))
+                (occupied.key().key().clone(), Some(previous))
             }
             btree_map::Entry::Vacant(vacant) => {
                 let key = if self.savepoints.is_empty() {
                     Bytes::new()
                 } else {
-                    vacant.key().clone()
+                    vacant.key().key().clone()
                 };
                 vacant.insert(change);
                 (key, None)
@@ -452,8 +454,8 @@ impl Transaction {
                 break;
             };
             match previous {
-                Some(change) => self.writes.insert(key, change),
-                None => self.writes.remove(&key),
+                Some(change) => self.writes.insert(BufferedKey::new(key), change),
+                None => self.writes.remove(key.as_ref()),
             };
         }
         self.write_bytes = write_bytes;
@@ -475,7 +477,10 @@ impl Transaction {
     fn take_write_set(&mut self) -> WriteSet {
         let entries = std::mem::take(&mut self.writes)
             .into_iter()
-            .map(|(key, change)| WriteEntry { key, change })
+            .map(|(key, change)| WriteEntry {
+                key: key.into_key(),
+                change,
+            })
             .collect();
         WriteSet::from_sorted(entries)
     }
