@@ -104,6 +104,15 @@ pub struct Stats {
     pub delta_bytes: u64,
     /// Recent versions held in memory.
     pub delta_versions: u64,
+    /// Of `delta_bytes`, what frozen batches (large commits kept whole
+    /// until folded) hold.
+    pub delta_batch_bytes: u64,
+    /// Frozen batches in the delta.
+    pub delta_batches: u64,
+    /// Write commits delayed a little because the delta was filling.
+    pub delta_slowdowns: u64,
+    /// Write commits that waited for a fold to make room in the delta.
+    pub delta_full_waits: u64,
     /// Transactions open now.
     pub active_transactions: u64,
     /// Buffer pool hits.
@@ -144,6 +153,10 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
         visible_watermark: mvcc.visible_watermark.as_u64(),
         delta_bytes: mvcc.delta_bytes,
         delta_versions: mvcc.delta_versions,
+        delta_batch_bytes: mvcc.delta_batch_bytes,
+        delta_batches: mvcc.delta_batches,
+        delta_slowdowns: mvcc.delta_slowdowns,
+        delta_full_waits: mvcc.delta_full_waits,
         active_transactions: mvcc.active_transactions,
         cache_hits: pager.hits,
         cache_misses: pager.misses,
