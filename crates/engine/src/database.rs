@@ -288,6 +288,19 @@ impl Database {
         maintenance::checkpoint(&self.shared)
     }
 
+    /// Gives the page file's free space back to the file system: folds
+    /// and checkpoints, moves the live pages from the end of the file into
+    /// free blocks nearer its start (two more checkpoints), and cuts the
+    /// file after the last block in use. Online: transactions go on
+    /// meanwhile. Crash-safe: only checkpoints write, copy-on-write.
+    ///
+    /// # Errors
+    /// As [`Database::checkpoint`].
+    pub fn compact(&self) -> Result<crate::CompactionInfo> {
+        self.check_open()?;
+        maintenance::compact(&self.shared)
+    }
+
     /// What the database has done: commits, conflicts, fsyncs, folds,
     /// checkpoints, cache hits, recovery.
     pub fn stats(&self) -> Stats {
