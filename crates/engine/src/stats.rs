@@ -53,6 +53,12 @@ pub struct RecoveryReport {
     pub records_scanned: u64,
     /// Commits replayed into memory.
     pub commits_replayed: u64,
+    /// Bytes of keys and values those commits wrote.
+    pub bytes_replayed: u64,
+    /// A checkpoint was written at open because the replay was long (at
+    /// least a quarter of `checkpoint_wal_bytes`), so that a process
+    /// killed again soon after does not replay it all again.
+    pub checkpointed_after_replay: bool,
     /// The log ended in a torn record (a crash during a write), cut off.
     pub torn_tail: bool,
     /// Damage inside the log was skipped (point-in-time recovery only).
