@@ -130,21 +130,64 @@ pub fn encode_fragment(
     durable_before: Lsn,
     payload: &[u8],
 ) {
-    assert!(payload.len() <= FRAGMENT_PAYLOAD_BYTES_MAX);
+    let header = FragmentFields {
+        salt,
+        kind,
+        lsn,
+        durable_before,
+    };
+    encode_fragment_with(out, header, payload.len(), |out| {
+        out.extend_from_slice(payload)
+    });
+}
+
+/// A fragment's header fields, but for its length and checksum.
+#[derive(Debug, Clone, Copy)]
+pub struct FragmentFields {
+    /// The segment's salt, seeding the checksum.
+    pub salt: u32,
+    /// Where the fragment sits in its record.
+    pub kind: FragmentKind,
+    /// The record's lsn.
+    pub lsn: Lsn,
+    /// Every record before this lsn was durable when it was appended.
+    pub durable_before: Lsn,
+}
+
+/// Appends one fragment whose `payload_bytes` of payload `write_payload`
+/// appends to `out` itself, in place (no payload copy): header, payload,
+/// padding, the checksum computed over what was written.
+///
+/// Panics if `write_payload` appends other than `payload_bytes`.
+pub fn encode_fragment_with(
+    out: &mut Vec<u8>,
+    fields: FragmentFields,
+    payload_bytes: usize,
+    write_payload: impl FnOnce(&mut Vec<u8>),
+) {
+    assert!(payload_bytes <= FRAGMENT_PAYLOAD_BYTES_MAX);
     let start = out.len();
-    let mut header = [0u8; FRAGMENT_HEADER_BYTES];
-    header[LENGTH_OFFSET..KIND_OFFSET].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-    header[KIND_OFFSET] = kind as u8;
-    header[LSN_OFFSET..DURABLE_BEFORE_OFFSET].copy_from_slice(&lsn.0.to_le_bytes());
-    header[DURABLE_BEFORE_OFFSET..].copy_from_slice(&durable_before.0.to_le_bytes());
+    let span = fragment_span(payload_bytes);
+    out.reserve(span);
+    out.resize(start + FRAGMENT_HEADER_BYTES, 0);
+    write_payload(out);
+    assert_eq!(
+        out.len() - start - FRAGMENT_HEADER_BYTES,
+        payload_bytes,
+        "the payload written is the length announced"
+    );
+    out.resize(start + span, 0);
+    let fragment = &mut out[start..start + span];
+    let (header, rest) = fragment.split_at_mut(FRAGMENT_HEADER_BYTES);
+    header[LENGTH_OFFSET..KIND_OFFSET].copy_from_slice(&(payload_bytes as u32).to_le_bytes());
+    header[KIND_OFFSET] = fields.kind as u8;
+    header[LSN_OFFSET..DURABLE_BEFORE_OFFSET].copy_from_slice(&fields.lsn.0.to_le_bytes());
+    header[DURABLE_BEFORE_OFFSET..].copy_from_slice(&fields.durable_before.0.to_le_bytes());
     let checksum = crc32c::crc32c_append(
-        crc32c::crc32c_append(salt, &header[LENGTH_OFFSET..]),
-        payload,
+        crc32c::crc32c_append(fields.salt, &header[LENGTH_OFFSET..]),
+        &rest[..payload_bytes],
     );
     header[..LENGTH_OFFSET].copy_from_slice(&checksum.to_le_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(payload);
-    out.resize(start + fragment_span(payload.len()), 0);
 }
 
 /// The seal of the segment whose checksums use `salt`: the log goes on at

@@ -166,27 +166,25 @@ impl Record {
 
     /// The encoding as a new vector.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.encoded_len_hint());
+        let mut out = Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out);
+        debug_assert_eq!(out.len(), self.encoded_len());
         out
     }
 
-    fn encoded_len_hint(&self) -> usize {
+    /// The exact length of the encoding, without encoding: so that the log
+    /// can frame a record in place, its length known before its bytes.
+    pub fn encoded_len(&self) -> usize {
         match self {
             Record::Commit(write_set) | Record::Prepare(write_set) => {
-                17 + write_set
-                    .entries
-                    .iter()
-                    .map(|entry| {
-                        24 + entry.key.len()
-                            + match &entry.change {
-                                Change::Put { value, .. } => value.len() + 10,
-                                Change::Delete => 0,
-                            }
-                    })
-                    .sum::<usize>()
+                // kind, transaction id, timestamp, entry count.
+                1 + 8
+                    + 8
+                    + varint_len(write_set.entries.len() as u64)
+                    + write_set.entries.iter().map(entry_len).sum::<usize>()
             }
-            _ => 17,
+            Record::CommitPrepared { .. } | Record::Checkpoint { .. } => 1 + 8 + 8,
+            Record::AbortPrepared { .. } => 1 + 8,
         }
     }
 
@@ -302,6 +300,30 @@ fn decode_write_set(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<WriteSet,
         timestamp,
         entries,
     })
+}
+
+/// Bytes of one entry's encoding.
+fn entry_len(entry: &Entry) -> usize {
+    let head = 1 + varint_len(u64::from(entry.keyspace)) + varint_len(entry.key.len() as u64);
+    let change = match &entry.change {
+        Change::Put {
+            value,
+            expires_at_ms,
+        } => {
+            varint_len(value.len() as u64)
+                + value.len()
+                + if expires_at_ms.is_some() { 8 } else { 0 }
+        }
+        Change::Delete => 0,
+    };
+    head + entry.key.len() + change
+}
+
+/// Bytes of `value` as LEB128.
+fn varint_len(value: u64) -> usize {
+    // One byte per started group of seven significant bits.
+    let bits = (u64::BITS - value.leading_zeros()).max(1) as usize;
+    bits.div_ceil(7)
 }
 
 /// Appends `value` as LEB128.
@@ -425,6 +447,37 @@ mod tests {
         for record in sample() {
             let bytes = Bytes::from(record.encode());
             assert_eq!(Record::decode(bytes).unwrap(), record);
+        }
+    }
+
+    #[test]
+    fn the_encoded_length_is_exact() {
+        let mut records = sample();
+        // Lengths on both sides of every varint width.
+        for bytes in [0, 1, 127, 128, 16_383, 16_384, 70_000] {
+            records.push(Record::Prepare(WriteSet {
+                transaction_id: 1,
+                timestamp: 2,
+                entries: vec![
+                    Entry {
+                        keyspace: u32::MAX,
+                        key: Bytes::from(vec![1; bytes]),
+                        change: Change::Put {
+                            value: Bytes::from(vec![2; bytes]),
+                            expires_at_ms: Some(9),
+                        },
+                    };
+                    3
+                ],
+            }));
+        }
+        for record in records {
+            assert_eq!(record.encoded_len(), record.encode().len(), "{record:?}");
+        }
+        for value in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            assert_eq!(varint_len(value), out.len(), "{value}");
         }
     }
 

@@ -1,12 +1,13 @@
 //! The log writer: append, group commit, durability modes, recovery on
 //! open, truncation and archiving.
 //!
-//! Group commit: `append` frames a record into an in-memory buffer under
-//! one short lock and returns its lsn. `wait_durable` returns once the
-//! record is synced: the first waiter to find no flush running becomes the
-//! leader, writes everything buffered and syncs once; the waiters its flush
-//! covers return with it, the others wait for the next leader. An idle log
-//! has no timer: a lone committer pays one fsync.
+//! Group commit: `append` encodes a record straight into an in-memory
+//! buffer (framed in place) under one short lock and returns its lsn.
+//! `wait_durable` returns once the record is synced: the first waiter to
+//! find no flush running becomes the leader, writes everything buffered and
+//! syncs once; the waiters its flush covers return with it, the others
+//! wait for the next leader. An idle log has no timer: a lone committer
+//! pays one fsync.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::fragment::{
-    FRAGMENT_PAYLOAD_BYTES_MAX, FragmentKind, SEAL_SPAN_BYTES, encode_fragment, encode_seal,
-    fragment_span,
+    FRAGMENT_PAYLOAD_BYTES_MAX, FragmentFields, FragmentKind, SEAL_SPAN_BYTES,
+    encode_fragment_with, encode_seal, fragment_span,
 };
 use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
@@ -57,6 +58,23 @@ pub struct Truncation {
 /// further on are stale. The next write starts on it; a segment keeps room
 /// for it as for a seal.
 const TERMINATOR: [u8; SEAL_SPAN_BYTES] = [0; SEAL_SPAN_BYTES];
+
+/// A record's payload on its way into the buffer.
+enum Payload<'a> {
+    /// Of one fragment, encoded in place: the record and its length.
+    InPlace(&'a Record, usize),
+    /// Of several fragments, encoded beforehand.
+    Encoded(Vec<u8>),
+}
+
+impl Payload<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Payload::InPlace(_, bytes) => *bytes,
+            Payload::Encoded(bytes) => bytes.len(),
+        }
+    }
+}
 
 /// A segment to create before a chunk is written to it.
 struct Creation {
@@ -100,6 +118,37 @@ struct Pending {
 }
 
 type Tail = crate::group_commit::Tail<Pending, Error>;
+
+impl Pending {
+    /// Appends one fragment at the open segment's offset, with `encode`,
+    /// to the last chunk if it ends there (else to a new chunk). Returns
+    /// the bytes added.
+    fn append_fragment(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> usize {
+        let segment_first = self.segment.first_lsn;
+        let offset = self.segment.offset;
+        let contiguous = self.chunks.last().is_some_and(|chunk| {
+            chunk.segment_first == segment_first
+                && chunk.offset + chunk.bytes.len() as u64 == offset
+        });
+        if !contiguous {
+            self.chunks.push(Chunk {
+                segment_first,
+                create: self.segment.creation.take(),
+                offset,
+                bytes: Vec::new(),
+            });
+        }
+        let Some(chunk) = self.chunks.last_mut() else {
+            unreachable!("a chunk was just ensured");
+        };
+        let before = chunk.bytes.len();
+        encode(&mut chunk.bytes);
+        let span = chunk.bytes.len() - before;
+        self.segment.offset += span as u64;
+        self.chunk_bytes += span;
+        span
+    }
+}
 
 struct Io {
     current: Option<(Lsn, FileHandle)>,
@@ -224,14 +273,21 @@ impl Wal {
     /// Errors: [`Error::RecordTooLarge`]; the original I/O error once the
     /// log has failed; [`Error::Closed`].
     pub fn append(&self, record: &Record, durability: Durability) -> Result<Lsn> {
-        let payload = record.encode();
+        let payload_bytes = record.encoded_len();
         let limit = self.shared.options.record_bytes_max;
-        if payload.len() > limit {
+        if payload_bytes > limit {
             return Err(Error::RecordTooLarge {
-                bytes: payload.len(),
+                bytes: payload_bytes,
                 limit,
             });
         }
+        // A record of one fragment is encoded straight into the buffer
+        // under the lock; a larger one is encoded first and cut up there.
+        let payload = if payload_bytes > FRAGMENT_PAYLOAD_BYTES_MAX {
+            Payload::Encoded(record.encode())
+        } else {
+            Payload::InPlace(record, payload_bytes)
+        };
         let mut tail = self.shared.commit.lock();
         loop {
             if let Some(error) = &tail.failed {
@@ -241,7 +297,7 @@ impl Wal {
                 return Err(Error::Closed);
             }
             let buffered = tail.buffer.chunk_bytes;
-            if buffered == 0 || buffered + payload.len() <= self.shared.options.buffer_bytes_max {
+            if buffered == 0 || buffered + payload_bytes <= self.shared.options.buffer_bytes_max {
                 break;
             }
             tail = if tail.flushing {
@@ -255,6 +311,7 @@ impl Wal {
         let lsn = tail.next_lsn;
         tail.next_lsn = lsn.next();
         let added = self.shared.frame(&mut tail, lsn, &payload);
+        drop(payload);
         if durability == Durability::Periodic {
             tail.buffer.periodic_end = tail.next_lsn;
         }
@@ -459,104 +516,107 @@ impl Shared {
 
     /// Frames `payload` as record `lsn` into the buffer, starting new
     /// segments as they fill. Returns the bytes added.
-    fn frame(&self, tail: &mut Tail, lsn: Lsn, payload: &[u8]) -> usize {
+    fn frame(&self, tail: &mut Tail, lsn: Lsn, payload: &Payload<'_>) -> usize {
         let durable_before = tail.durable_end;
-        let tail = &mut tail.buffer;
-        // A record never spans segments, so every segment starts with a
-        // whole record and is named by it: one that does not fit starts a
-        // new segment, and one larger than a segment gets a segment of its
-        // own that grows past its preallocation.
-        let record_span: u64 = payload
-            .chunks(FRAGMENT_PAYLOAD_BYTES_MAX)
-            .map(|piece| fragment_span(piece.len()) as u64)
-            .sum();
+        let pending = &mut tail.buffer;
+        let payload_bytes = payload.len();
+        let record_span: u64 = if payload_bytes <= FRAGMENT_PAYLOAD_BYTES_MAX {
+            fragment_span(payload_bytes) as u64
+        } else {
+            let whole = payload_bytes / FRAGMENT_PAYLOAD_BYTES_MAX;
+            let rest = payload_bytes % FRAGMENT_PAYLOAD_BYTES_MAX;
+            whole as u64 * fragment_span(FRAGMENT_PAYLOAD_BYTES_MAX) as u64
+                + if rest > 0 {
+                    fragment_span(rest) as u64
+                } else {
+                    0
+                }
+        };
+        self.place(pending, lsn, durable_before, record_span);
+        let salt = pending.segment.salt;
+        let fields = |kind| FragmentFields {
+            salt,
+            kind,
+            lsn,
+            durable_before,
+        };
+        let added = match payload {
+            Payload::InPlace(record, bytes) => {
+                let fields = fields(FragmentKind::Full);
+                pending.append_fragment(|chunk| {
+                    encode_fragment_with(chunk, fields, *bytes, |out| record.encode_into(out));
+                })
+            }
+            Payload::Encoded(bytes) => {
+                let pieces = bytes.chunks(FRAGMENT_PAYLOAD_BYTES_MAX);
+                let last = pieces.len() - 1;
+                let mut added = 0;
+                for (index, piece) in pieces.enumerate() {
+                    let kind = match (index == 0, index == last) {
+                        (true, true) => FragmentKind::Full,
+                        (true, false) => FragmentKind::First,
+                        (false, false) => FragmentKind::Middle,
+                        (false, true) => FragmentKind::Last,
+                    };
+                    let fields = fields(kind);
+                    added += pending.append_fragment(|chunk| {
+                        encode_fragment_with(chunk, fields, piece.len(), |out| {
+                            out.extend_from_slice(piece)
+                        });
+                    });
+                }
+                added
+            }
+        };
+        assert_eq!(added as u64, record_span, "a record takes the span planned");
+        added
+    }
+
+    /// Makes room for a record of `record_span` bytes: a record never spans
+    /// segments, so every segment starts with a whole record and is named
+    /// by it: one that does not fit starts a new segment, and one larger
+    /// than a segment gets a segment of its own that grows past its
+    /// preallocation.
+    fn place(&self, pending: &mut Pending, lsn: Lsn, durable_before: Lsn, record_span: u64) {
         // A segment keeps room for its seal.
-        let segment_used = tail.segment.offset > SEGMENT_HEADER_BYTES;
-        let fits = tail.segment.offset + record_span + SEAL_SPAN_BYTES as u64
-            <= tail.segment.segment_bytes;
-        if tail.rotate_requested || (segment_used && !fits) {
-            tail.rotate_requested = false;
-            let seal = encode_seal(tail.segment.salt, lsn, durable_before);
-            let closing = &tail.segment;
-            let mut segment_bytes = next_segment_bytes(
-                &self.options,
-                closing.segment_bytes,
-                closing.offset - SEGMENT_HEADER_BYTES,
-                closing.opened_at.elapsed(),
-                !fits,
-            );
-            // A record larger than that gets a segment its size if the
-            // ceiling allows (else one that grows past its preallocation).
-            let record_bytes = SEGMENT_HEADER_BYTES + record_span + SEAL_SPAN_BYTES as u64;
-            if record_bytes > segment_bytes {
-                segment_bytes = record_bytes
-                    .next_multiple_of(4096)
-                    .min(self.options.segment_bytes)
-                    .max(segment_bytes);
-            }
-            let free = self.pool.lock().take(segment_bytes);
-            let segment = NewSegment::plan(lsn, segment_bytes, free);
-            tail.segment = OpenSegment {
-                first_lsn: lsn,
-                salt: segment.salt,
-                segment_bytes,
-                offset: SEGMENT_HEADER_BYTES,
-                opened_at: Instant::now(),
-                creation: Some(Creation {
-                    segment,
-                    seal_previous: Some((tail.segment.offset, seal)),
-                }),
-            };
+        let segment_used = pending.segment.offset > SEGMENT_HEADER_BYTES;
+        let fits = pending.segment.offset + record_span + SEAL_SPAN_BYTES as u64
+            <= pending.segment.segment_bytes;
+        if !(pending.rotate_requested || (segment_used && !fits)) {
+            return;
         }
-        let mut rest = payload;
-        let mut first = true;
-        let mut added = 0;
-        loop {
-            let take = rest.len().min(FRAGMENT_PAYLOAD_BYTES_MAX);
-            let last = take == rest.len();
-            let kind = match (first, last) {
-                (true, true) => FragmentKind::Full,
-                (true, false) => FragmentKind::First,
-                (false, false) => FragmentKind::Middle,
-                (false, true) => FragmentKind::Last,
-            };
-            let segment_first = tail.segment.first_lsn;
-            let offset = tail.segment.offset;
-            let contiguous = tail.chunks.last().is_some_and(|chunk| {
-                chunk.segment_first == segment_first
-                    && chunk.offset + chunk.bytes.len() as u64 == offset
-            });
-            if !contiguous {
-                tail.chunks.push(Chunk {
-                    segment_first,
-                    create: tail.segment.creation.take(),
-                    offset,
-                    bytes: Vec::new(),
-                });
-            }
-            let salt = tail.segment.salt;
-            let Some(chunk) = tail.chunks.last_mut() else {
-                unreachable!("a chunk was just ensured");
-            };
-            let before = chunk.bytes.len();
-            encode_fragment(
-                &mut chunk.bytes,
-                salt,
-                kind,
-                lsn,
-                durable_before,
-                &rest[..take],
-            );
-            let span = chunk.bytes.len() - before;
-            tail.segment.offset += span as u64;
-            tail.chunk_bytes += span;
-            added += span;
-            rest = &rest[take..];
-            first = false;
-            if last {
-                return added;
-            }
+        pending.rotate_requested = false;
+        let seal = encode_seal(pending.segment.salt, lsn, durable_before);
+        let closing = &pending.segment;
+        let mut segment_bytes = next_segment_bytes(
+            &self.options,
+            closing.segment_bytes,
+            closing.offset - SEGMENT_HEADER_BYTES,
+            closing.opened_at.elapsed(),
+            !fits,
+        );
+        // A record larger than that gets a segment its size if the
+        // ceiling allows (else one that grows past its preallocation).
+        let record_bytes = SEGMENT_HEADER_BYTES + record_span + SEAL_SPAN_BYTES as u64;
+        if record_bytes > segment_bytes {
+            segment_bytes = record_bytes
+                .next_multiple_of(4096)
+                .min(self.options.segment_bytes)
+                .max(segment_bytes);
         }
+        let free = self.pool.lock().take(segment_bytes);
+        let segment = NewSegment::plan(lsn, segment_bytes, free);
+        pending.segment = OpenSegment {
+            first_lsn: lsn,
+            salt: segment.salt,
+            segment_bytes,
+            offset: SEGMENT_HEADER_BYTES,
+            opened_at: Instant::now(),
+            creation: Some(Creation {
+                segment,
+                seal_previous: Some((pending.segment.offset, seal)),
+            }),
+        };
     }
 
     /// Makes every record before `end` written (and, if `sync`, durable),
