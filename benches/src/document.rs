@@ -160,6 +160,18 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
     text.push('\n');
     text.push_str(&results.markdown());
     text.push('\n');
+    let latency = results.latency_markdown();
+    if !latency.is_empty() {
+        let _ = writeln!(
+            text,
+            "Latency of each durable commit of the workloads made of many (one-commit \
+             workloads have their time above): p50 / p99 / p99.9. For {SUBJECT}, log \
+             records per log fsync during the workload, from its own counters."
+        );
+        text.push('\n');
+        text.push_str(&latency);
+        text.push('\n');
+    }
     let _ = writeln!(text, "## Workloads");
     text.push('\n');
     let _ = writeln!(

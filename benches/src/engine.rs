@@ -45,6 +45,32 @@ pub trait Engine: Sized + Sync {
 
     /// Closes the database; everything committed is on disk afterwards.
     fn close(self) -> Result<()>;
+
+    /// The engine's own count of log records appended and log fsyncs since
+    /// it opened, where it reports them (keel does): a workload's records
+    /// per fsync is the difference of two readings.
+    fn log_counters(&self) -> Option<LogCounters> {
+        None
+    }
+}
+
+/// Log records appended and log fsyncs, as the engine counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogCounters {
+    /// Records appended to the log.
+    pub records: u64,
+    /// fsyncs of the log (data syncs of its files).
+    pub fsyncs: u64,
+}
+
+impl LogCounters {
+    /// Records per fsync between an earlier reading and this one; `None`
+    /// when nothing was synced in between.
+    pub fn records_per_fsync_since(&self, earlier: &LogCounters) -> Option<f64> {
+        let fsyncs = self.fsyncs.checked_sub(earlier.fsyncs)?;
+        let records = self.records.checked_sub(earlier.records)?;
+        (fsyncs > 0).then(|| records as f64 / fsyncs as f64)
+    }
 }
 
 /// The writes of one transaction.

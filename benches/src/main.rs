@@ -17,6 +17,7 @@ mod disk;
 mod document;
 mod engine;
 mod engines;
+mod latency;
 mod report;
 mod workloads;
 
@@ -337,11 +338,18 @@ fn run(arguments: &Arguments) -> Result<()> {
         let Some(run) = entry.run else { continue };
         let name = entry.name;
         let mut progress = |measurement: &Measurement| {
-            eprintln!(
+            let mut line = format!(
                 "{name:>8}  {:<48} {}",
                 measurement.workload,
                 progress_text(&measurement.figure)
             );
+            if let Some(latency) = &measurement.latency {
+                line.push_str(&format!("  p50/p99/p99.9 {}", latency.text()));
+            }
+            if let Some(records) = measurement.records_per_fsync {
+                line.push_str(&format!("  {records:.1} records/fsync"));
+            }
+            eprintln!("{line}");
         };
         let outcome = run(&base.join(name), &settings, &sizes, &dataset, &mut progress);
         let measurements = match outcome {
@@ -357,6 +365,11 @@ fn run(arguments: &Arguments) -> Result<()> {
 
     println!();
     print!("{}", results.text());
+    let latency = results.latency_text();
+    if !latency.is_empty() {
+        println!();
+        print!("{latency}");
+    }
 
     let chart_path = arguments.chart.clone().or_else(|| {
         arguments

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::latency::Percentiles;
 use crate::workloads::{Figure, Measurement};
 
 /// The engine the ratio column is about.
@@ -80,6 +81,83 @@ impl Results {
         })
     }
 
+    /// The workloads with commit latencies, in the order they ran.
+    fn durable_workloads(&self) -> Vec<&str> {
+        self.workloads()
+            .into_iter()
+            .filter(|workload| {
+                self.engines
+                    .iter()
+                    .any(|(name, _)| self.latency(name, workload).is_some())
+            })
+            .collect()
+    }
+
+    /// `engine`'s measurement of `workload`.
+    fn measurement(&self, engine: &str, workload: &str) -> Option<&Measurement> {
+        let (_, measurements) = self.engines.iter().find(|(name, _)| *name == engine)?;
+        measurements
+            .iter()
+            .find(|measurement| measurement.workload == workload)
+    }
+
+    /// `engine`'s commit latency percentiles for `workload`.
+    pub fn latency(&self, engine: &str, workload: &str) -> Option<&Percentiles> {
+        self.measurement(engine, workload)?.latency.as_ref()
+    }
+
+    /// The latency table's rows: a header, then per durable workload the
+    /// latency cell of every engine and keel's records per fsync.
+    fn latency_rows(&self) -> Vec<Vec<String>> {
+        let mut header = vec!["commit latency p50 / p99 / p99.9".to_owned()];
+        header.extend(self.engines.iter().map(|(name, _)| (*name).to_owned()));
+        header.push(format!("{SUBJECT} records/fsync"));
+        let mut rows = vec![header];
+        for workload in self.durable_workloads() {
+            let mut row = vec![workload.to_owned()];
+            for (name, _) in &self.engines {
+                row.push(
+                    self.latency(name, workload)
+                        .map_or_else(|| "-".to_owned(), Percentiles::text),
+                );
+            }
+            row.push(
+                self.measurement(SUBJECT, workload)
+                    .and_then(|measurement| measurement.records_per_fsync)
+                    .map_or_else(|| "-".to_owned(), |records| format!("{records:.1}")),
+            );
+            rows.push(row);
+        }
+        rows
+    }
+
+    /// The commit latency table as aligned text (empty without durable
+    /// workloads).
+    pub fn latency_text(&self) -> String {
+        let rows = self.latency_rows();
+        if rows.len() < 2 {
+            return String::new();
+        }
+        aligned(&rows)
+    }
+
+    /// The commit latency table as markdown (empty without durable
+    /// workloads).
+    pub fn latency_markdown(&self) -> String {
+        let rows = self.latency_rows();
+        if rows.len() < 2 {
+            return String::new();
+        }
+        let mut text = String::new();
+        for (index, row) in rows.iter().enumerate() {
+            let _ = writeln!(text, "| {} |", row.join(" | "));
+            if index == 0 {
+                let _ = writeln!(text, "|---|{}", "---:|".repeat(row.len() - 1));
+            }
+        }
+        text
+    }
+
     /// The table as aligned text.
     pub fn text(&self) -> String {
         let mut header = vec!["workload".to_owned(), "ops".to_owned()];
@@ -100,28 +178,7 @@ impl Results {
             ));
             rows.push(row);
         }
-        let columns = rows[0].len();
-        let widths: Vec<usize> = (0..columns)
-            .map(|column| {
-                rows.iter()
-                    .map(|row| row[column].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut text = String::new();
-        for row in &rows {
-            for (column, value) in row.iter().enumerate() {
-                let pad = widths[column] - value.chars().count();
-                if column == 0 {
-                    let _ = write!(text, "{value}{} ", " ".repeat(pad));
-                } else {
-                    let _ = write!(text, " {}{value}", " ".repeat(pad));
-                }
-            }
-            text.push('\n');
-        }
-        text
+        aligned(&rows)
     }
 
     /// The table as markdown; the best engine of each row in bold.
@@ -175,6 +232,32 @@ impl Results {
             _ => String::new(),
         }
     }
+}
+
+/// Rows as aligned text: the first column left-aligned, the others right.
+fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut text = String::new();
+    for row in rows {
+        for (column, value) in row.iter().enumerate() {
+            let pad = widths[column] - value.chars().count();
+            if column == 0 {
+                let _ = write!(text, "{value}{} ", " ".repeat(pad));
+            } else {
+                let _ = write!(text, " {}{value}", " ".repeat(pad));
+            }
+        }
+        text.push('\n');
+    }
+    text
 }
 
 /// A ratio with two significant digits (at least two decimals).
@@ -249,6 +332,8 @@ mod tests {
         Measurement {
             workload: workload.to_owned(),
             figure,
+            latency: None,
+            records_per_fsync: None,
         }
     }
 
@@ -312,5 +397,50 @@ mod tests {
         assert_eq!(count_f64(123_456.0), "123k");
         assert_eq!(count_f64(12_345.0), "12.3k");
         assert_eq!(count_f64(1_234_567.0), "1.23M");
+    }
+
+    #[test]
+    fn the_latency_table_shows_durable_workloads_and_keels_records_per_fsync() {
+        let percentiles = Percentiles {
+            p50: Duration::from_micros(150),
+            p99: Duration::from_micros(900),
+            p999: Duration::from_millis(2),
+            commits: 1000,
+        };
+        let commits = Figure::Throughput {
+            operations: 1000,
+            elapsed: Duration::from_secs(1),
+        };
+        let with = |latency, records_per_fsync| Measurement {
+            workload: "16 concurrent writers, commits".to_owned(),
+            figure: commits,
+            latency,
+            records_per_fsync,
+        };
+        let results = Results {
+            engines: vec![
+                (
+                    "keel",
+                    vec![
+                        with(Some(percentiles), Some(7.94)),
+                        measurement("reads", commits),
+                    ],
+                ),
+                ("rocksdb", vec![with(None, None)]),
+            ],
+        };
+        let markdown = results.latency_markdown();
+        assert_eq!(
+            markdown,
+            "| commit latency p50 / p99 / p99.9 | keel | rocksdb | keel records/fsync |\n\
+             |---|---:|---:|---:|\n\
+             | 16 concurrent writers, commits | 150 µs / 900 µs / 2.00 ms | - | 7.9 |\n"
+        );
+        assert!(results.latency_text().contains("7.9"));
+        let none = Results {
+            engines: vec![("keel", vec![measurement("reads", commits)])],
+        };
+        assert_eq!(none.latency_markdown(), "");
+        assert_eq!(none.latency_text(), "");
     }
 }

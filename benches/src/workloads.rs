@@ -16,7 +16,8 @@ use rand::rngs::SmallRng;
 
 use crate::dataset::{Dataset, KEY_BYTES, Key, VALUE_BYTES, random_key, stream};
 use crate::disk;
-use crate::engine::{Engine, Reader, Settings};
+use crate::engine::{Engine, LogCounters, Reader, Settings};
+use crate::latency::{Latencies, Percentiles};
 
 /// Entries of one range read (redb's benchmark: 10).
 pub const RANGE_ENTRIES: usize = 10;
@@ -122,6 +123,10 @@ pub struct Measurement {
     pub workload: String,
     /// What it measured.
     pub figure: Figure,
+    /// The latency of its durable commits, for a workload of many.
+    pub latency: Option<Percentiles>,
+    /// Log records per log fsync during it, where the engine counts them.
+    pub records_per_fsync: Option<f64>,
 }
 
 /// Runs every workload on engine `E` in `dir` (created, and removed
@@ -175,12 +180,39 @@ fn index(value: u64) -> usize {
 
 impl Run<'_> {
     fn record(&mut self, workload: impl Into<String>, figure: Figure) {
-        let measurement = Measurement {
+        self.push(Measurement {
             workload: workload.into(),
             figure,
-        };
+            latency: None,
+            records_per_fsync: None,
+        });
+    }
+
+    fn push(&mut self, measurement: Measurement) {
         (self.progress)(&measurement);
         self.measurements.push(measurement);
+    }
+
+    /// A workload of durable commits: its rate, the latency of its commits
+    /// and, where the engine counts them, its records per fsync since
+    /// `log_before`.
+    fn durable<E: Engine>(
+        &mut self,
+        engine: &E,
+        workload: impl Into<String>,
+        figure: Figure,
+        latencies: Latencies,
+        log_before: Option<LogCounters>,
+    ) {
+        let records_per_fsync = log_before
+            .zip(engine.log_counters())
+            .and_then(|(before, after)| after.records_per_fsync_since(&before));
+        self.push(Measurement {
+            workload: workload.into(),
+            figure,
+            latency: latencies.percentiles(),
+            records_per_fsync,
+        });
     }
 
     fn throughput(&mut self, workload: impl Into<String>, operations: u64, started: Instant) {
@@ -215,30 +247,42 @@ impl Run<'_> {
             Ok(())
         })?;
         self.throughput("bulk load (one transaction)", sizes.bulk_keys, started);
+        let log_before = engine.log_counters();
+        let mut latencies = Latencies::with_capacity(individual);
         let started = Instant::now();
         for (key, value) in self.dataset.pairs(bulk..bulk + individual) {
-            engine.write(|writer| writer.put(key, value))?;
+            latencies.time(|| engine.write(|writer| writer.put(key, value)))?;
         }
-        self.throughput(
+        let figure = throughput(sizes.individual_writes, started);
+        self.durable(
+            &engine,
             "individual writes (durable commits)",
-            sizes.individual_writes,
-            started,
+            figure,
+            latencies,
+            log_before,
         );
+        let log_before = engine.log_counters();
+        let mut latencies = Latencies::with_capacity(index(sizes.batches));
         let started = Instant::now();
         let batch_keys = index(sizes.batch_keys);
         for batch in 0..index(sizes.batches) {
             let first = bulk + individual + batch * batch_keys;
-            engine.write(|writer| {
-                for (key, value) in self.dataset.pairs(first..first + batch_keys) {
-                    writer.put(key, value)?;
-                }
-                Ok(())
+            latencies.time(|| {
+                engine.write(|writer| {
+                    for (key, value) in self.dataset.pairs(first..first + batch_keys) {
+                        writer.put(key, value)?;
+                    }
+                    Ok(())
+                })
             })?;
         }
-        self.throughput(
+        let figure = throughput(sizes.batches * sizes.batch_keys, started);
+        self.durable(
+            &engine,
             format!("batch writes ({} keys per commit), keys", sizes.batch_keys),
-            sizes.batches * sizes.batch_keys,
-            started,
+            figure,
+            latencies,
+            log_before,
         );
         self.live_keys = sizes.loaded_keys();
         self.check_count(&engine)?;
@@ -367,28 +411,33 @@ impl Run<'_> {
         let per_thread = index(self.sizes.writer_commits_per_thread(threads));
         let barrier = Barrier::new(index(threads));
         let dataset = self.dataset;
+        let log_before = engine.log_counters();
         let started = Instant::now();
-        std::thread::scope(|scope| -> Result<()> {
+        let latencies = std::thread::scope(|scope| -> Result<Latencies> {
             let handles: Vec<_> = (0..index(threads))
                 .map(|thread| {
                     let barrier = &barrier;
                     let first = first_key + thread * per_thread;
-                    scope.spawn(move || -> Result<()> {
+                    scope.spawn(move || -> Result<Latencies> {
+                        let mut latencies = Latencies::with_capacity(per_thread);
                         barrier.wait();
                         for (key, value) in dataset.pairs(first..first + per_thread) {
-                            engine.write(|writer| writer.put(key, value))?;
+                            latencies.time(|| engine.write(|writer| writer.put(key, value)))?;
                         }
-                        Ok(())
+                        Ok(latencies)
                     })
                 })
                 .collect();
-            join_all(handles)
+            join_latencies(handles)
         })?;
         let commits = threads * per_thread as u64;
-        self.throughput(
+        let figure = throughput(commits, started);
+        self.durable(
+            engine,
             format!("{threads} concurrent writers, commits"),
-            commits,
-            started,
+            figure,
+            latencies,
+            log_before,
         );
         self.live_keys += commits;
         Ok(first_key + index(commits))
@@ -406,34 +455,39 @@ impl Run<'_> {
         let operations = self.sizes.mix_operations_per_thread();
         let writes_per_thread = index(operations / MIX_WRITE_EVERY);
         let dataset = self.dataset;
+        let log_before = engine.log_counters();
         let started = Instant::now();
-        std::thread::scope(|scope| -> Result<()> {
+        let latencies = std::thread::scope(|scope| -> Result<Latencies> {
             let handles: Vec<_> = (0..threads)
                 .map(|thread| {
                     let live = live.clone();
                     let first = first_key + index(thread) * writes_per_thread;
-                    scope.spawn(move || -> Result<()> {
+                    scope.spawn(move || -> Result<Latencies> {
                         let mut rng = stream("read-mostly mix", thread);
                         let mut writes = dataset.pairs(first..first + writes_per_thread);
+                        let mut latencies = Latencies::with_capacity(writes_per_thread);
                         for operation in 0..operations {
                             if operation % MIX_WRITE_EVERY == MIX_WRITE_EVERY - 1 {
                                 let (key, value) =
                                     writes.next().context("the mix ran out of fresh keys")?;
-                                engine.write(|writer| writer.put(key, value))?;
+                                latencies.time(|| engine.write(|writer| writer.put(key, value)))?;
                             } else {
                                 random_reads(engine, dataset, live.clone(), 1, &mut rng)?;
                             }
                         }
-                        Ok(())
+                        Ok(latencies)
                     })
                 })
                 .collect();
-            join_all(handles)
+            join_latencies(handles)
         })?;
-        self.throughput(
+        let figure = throughput(threads * operations, started);
+        self.durable(
+            engine,
             format!("95% reads / 5% durable writes, {threads} threads"),
-            threads * operations,
-            started,
+            figure,
+            latencies,
+            log_before,
         );
         self.live_keys += threads * writes_per_thread as u64;
         Ok(())
@@ -446,20 +500,22 @@ impl Run<'_> {
         let commits = AtomicU64::new(0);
         let live_before = self.live_keys;
         let scans = self.sizes.scans;
-        let (scanned, elapsed) = std::thread::scope(|scope| -> Result<(u64, Duration)> {
+        let log_before = engine.log_counters();
+        let outcome = std::thread::scope(|scope| -> Result<(u64, Duration, Latencies)> {
             let writer = {
                 let stop = &stop;
                 let commits = &commits;
-                scope.spawn(move || -> Result<()> {
+                scope.spawn(move || -> Result<Latencies> {
                     let mut rng = stream("scan writer", 0);
+                    let mut latencies = Latencies::default();
                     while !stop.load(Ordering::Acquire) {
                         let key = random_key(&mut rng);
                         let mut value = [0u8; VALUE_BYTES];
                         rng.fill(&mut value[..]);
-                        engine.write(|writer| writer.put(&key, &value))?;
+                        latencies.time(|| engine.write(|writer| writer.put(&key, &value)))?;
                         commits.fetch_add(1, Ordering::AcqRel);
                     }
-                    Ok(())
+                    Ok(latencies)
                 })
             };
             let scanning = || -> Result<(u64, Duration)> {
@@ -500,16 +556,19 @@ impl Run<'_> {
             let written = writer
                 .join()
                 .map_err(|_| anyhow::anyhow!("the scan's writer thread panicked"));
-            let outcome = outcome?;
-            written??;
-            Ok(outcome)
+            let (scanned, elapsed) = outcome?;
+            Ok((scanned, elapsed, written??))
         })?;
-        self.record(
+        let (scanned, elapsed, latencies) = outcome;
+        self.durable(
+            engine,
             "full scans while a writer commits, entries",
             Figure::Throughput {
                 operations: scanned,
                 elapsed,
             },
+            latencies,
+            log_before,
         );
         self.live_keys += commits.load(Ordering::Acquire);
         Ok(())
@@ -621,6 +680,35 @@ impl RangeTally {
             .wrapping_mul(31)
             .wrapping_add(u64::from(first) << 8 | u64::from(last));
     }
+}
+
+/// A workload's figure: `operations` since `started`.
+fn throughput(operations: u64, started: Instant) -> Figure {
+    Figure::Throughput {
+        operations,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Joins threads that timed their commits; their samples merged, or the
+/// first error.
+fn join_latencies(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<Latencies>>>,
+) -> Result<Latencies> {
+    let mut merged = Latencies::default();
+    let mut outcome = Ok(());
+    for handle in handles {
+        let joined = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))
+            .and_then(|result| result);
+        match joined {
+            Ok(latencies) => merged.merge(latencies),
+            Err(error) if outcome.is_ok() => outcome = Err(error),
+            Err(_) => {}
+        }
+    }
+    outcome.map(|()| merged)
 }
 
 fn join_all(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>>) -> Result<()> {

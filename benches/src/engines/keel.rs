@@ -8,7 +8,7 @@ use std::path::Path;
 use ::keel::{Bytes, Database, Durability, Isolation, Keyspace, Options, Transaction};
 use anyhow::{Context, Result};
 
-use crate::engine::{Engine, Reader, Settings, Writer};
+use crate::engine::{Engine, LogCounters, Reader, Settings, Writer};
 
 /// keel, one keyspace.
 pub struct Keel {
@@ -74,6 +74,14 @@ impl Engine for Keel {
 
     fn close(self) -> Result<()> {
         Ok(self.database.close()?)
+    }
+
+    fn log_counters(&self) -> Option<LogCounters> {
+        let stats = self.database.stats();
+        Some(LogCounters {
+            records: stats.log_records,
+            fsyncs: stats.log_fsyncs,
+        })
     }
 }
 
