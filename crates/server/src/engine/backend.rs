@@ -64,6 +64,10 @@ pub const PIPELINE_ATTEMPTS_MAX: u32 = 3;
 /// to make their commit validate their reads.
 pub const WATCH_KEYSPACE: &str = "server-watch";
 
+/// The keyspace holding the elements of every database's collections
+/// (hashes, sets, lists, sorted sets), by version (docs/FORMAT.md).
+pub const ELEMENTS_KEYSPACE: &str = "server-elements";
+
 /// The keyspace holding, for each database index SWAPDB moved, the name
 /// of the keyspace it now uses (key: the index as 4 big-endian bytes).
 pub const DATABASES_KEYSPACE: &str = "server-databases";
@@ -198,6 +202,8 @@ pub(crate) struct Shared {
     pub(crate) watch_keyspace: Keyspace,
     /// Which keyspace each database index uses, where SWAPDB changed it.
     pub(crate) databases_keyspace: Keyspace,
+    /// The collections' elements ([`ELEMENTS_KEYSPACE`]).
+    pub(crate) elements_keyspace: Keyspace,
     pub(crate) options: KeelBackendOptions,
     opened_at_ms: u64,
     background_save: Mutex<Option<JoinHandle<()>>>,
@@ -313,6 +319,12 @@ impl KeelBackend {
         let watch_keyspace = database
             .keyspace(WATCH_KEYSPACE)
             .map_err(engine_error(format!("creating keyspace {WATCH_KEYSPACE}")))?;
+        let elements_keyspace =
+            database
+                .keyspace(ELEMENTS_KEYSPACE)
+                .map_err(engine_error(format!(
+                    "creating keyspace {ELEMENTS_KEYSPACE}"
+                )))?;
         let databases_keyspace =
             database
                 .keyspace(DATABASES_KEYSPACE)
@@ -324,6 +336,7 @@ impl KeelBackend {
                 database,
                 slots,
                 watch_keyspace,
+                elements_keyspace,
                 databases_keyspace,
                 options,
                 opened_at_ms: u64::try_from(now_ms()).unwrap_or(0),
