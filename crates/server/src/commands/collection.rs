@@ -215,6 +215,11 @@ impl Collection {
         self.header.count
     }
 
+    /// Whether it holds no element (a stored collection never is).
+    pub fn is_empty(&self) -> bool {
+        self.header.count == 0
+    }
+
     /// The element `sub` under `tag`.
     pub fn get(
         &self,

@@ -34,7 +34,7 @@ fn set_field(
 
 /// HSET key field value [field value …], HMSET (replies OK).
 pub(crate) fn hset(call: &mut DataCall<'_>) -> Outcome {
-    if call.arguments.len() % 2 != 0 {
+    if !call.arguments.len().is_multiple_of(2) {
         return Ok(wrong_arity(call.spec).into());
     }
     let key = call.key().clone();
@@ -178,6 +178,9 @@ pub(crate) fn hincrby(call: &mut DataCall<'_>) -> Outcome {
 pub(crate) fn hincrbyfloat(call: &mut DataCall<'_>) -> Outcome {
     let step = parse_float(&call.arguments[3])
         .ok_or_else(|| Reply::error("ERR value is not a valid float"))?;
+    if step.is_infinite() {
+        return Ok(Reply::error("ERR value is NaN or Infinity").into());
+    }
     let field = call.arguments[2].clone();
     let current = match field_value(call, &field)? {
         None => 0.0,

@@ -423,11 +423,13 @@ pub enum CommandId {
     Zunion,
     /// `ZUNIONSTORE`.
     Zunionstore,
+    /// `ZMPOP`.
+    Zmpop,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 207;
+    pub const COUNT: usize = 208;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -638,6 +640,7 @@ impl CommandId {
         CommandId::Zscore,
         CommandId::Zunion,
         CommandId::Zunionstore,
+        CommandId::Zmpop,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -860,4 +863,5 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "zscore",
     "zunion",
     "zunionstore",
+    "zmpop",
 ];

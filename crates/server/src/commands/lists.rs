@@ -59,7 +59,7 @@ fn push(
 }
 
 fn pop(call: &mut DataCall<'_>, list: &mut Collection, end: End) -> Result<Option<Bytes>, Failure> {
-    if list.len() == 0 {
+    if list.is_empty() {
         return Ok(None);
     }
     let position = match end {
@@ -126,7 +126,7 @@ pub fn index_range(length: u64, start: i64, stop: i64) -> Option<(u64, u64)> {
     let resolve = |index: i64| if index < 0 { length + index } else { index };
     let start = resolve(start).max(0);
     let stop = resolve(stop).min(length - 1);
-    (start <= stop && start < length).then(|| (start as u64, stop as u64))
+    (start <= stop && start < length).then_some((start as u64, stop as u64))
 }
 
 /// LPUSH, RPUSH, LPUSHX, RPUSHX key element [element …].
@@ -402,7 +402,7 @@ pub(crate) fn lpos(call: &mut DataCall<'_>) -> Outcome {
         Some(count) => count,
     };
     let found: Vec<Reply> = indexes
-        .filter(|&index| &all[index] == target)
+        .filter(|&index| all[index] == target)
         .skip(skip)
         .take(wanted)
         .map(count_reply)
@@ -457,9 +457,8 @@ pub(crate) fn lmpop(call: &mut DataCall<'_>) -> Outcome {
     let count = match &rest[1..] {
         [] => 1,
         [option, count] if option.eq_ignore_ascii_case(b"COUNT") => {
-            let count = integer_argument(count)?;
-            u64::try_from(count)
-                .ok()
+            crate::resp::parse_integer(count)
+                .and_then(|count| u64::try_from(count).ok())
                 .filter(|&count| count > 0)
                 .ok_or_else(|| Reply::error("ERR count should be greater than 0"))?
         }

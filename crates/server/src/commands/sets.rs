@@ -300,8 +300,9 @@ pub fn parse_intercard(arguments: &[Bytes]) -> Result<(&[Bytes], usize), Reply> 
         if !option.eq_ignore_ascii_case(b"LIMIT") {
             return Err(Reply::error(SYNTAX_ERROR_TEXT));
         }
-        let value = integer_argument(value)?;
-        limit = usize::try_from(value).map_err(|_| Reply::error("ERR LIMIT can't be negative"))?;
+        limit = crate::resp::parse_integer(value)
+            .and_then(|value| usize::try_from(value).ok())
+            .ok_or_else(|| Reply::error("ERR LIMIT can't be negative"))?;
         rest = tail;
     }
     if !rest.is_empty() {

@@ -22,8 +22,20 @@ use crate::resp::{ProtocolVersion, Reply};
 
 const NOT_A_FLOAT_TEXT: &str = "ERR value is not a valid float";
 
+/// A range of element keys, owned.
+type OwnedBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
 /// A member and its score.
 pub type Scored = (Bytes, f64);
+
+/// A score as Redis 7.0 replies with it: a RESP3 double, or in RESP2 a
+/// bulk string of `%.17g`.
+fn score_reply(score: f64, protocol: ProtocolVersion) -> Reply {
+    match protocol {
+        ProtocolVersion::Resp3 => Reply::Double(score),
+        ProtocolVersion::Resp2 => Reply::bulk(crate::resp::format_double_17_digits(score)),
+    }
+}
 
 fn zset_at(call: &mut DataCall<'_>, key: &[u8]) -> Result<Option<Collection>, Failure> {
     call.collection(key, Kind::SortedSet)
@@ -151,7 +163,7 @@ fn parse_zadd(arguments: &[Bytes]) -> Result<(ZaddOptions, Vec<(f64, Bytes)>), R
         index += 1;
     }
     let pairs = &arguments[index..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(Reply::error(SYNTAX_ERROR_TEXT));
     }
     if options.nx && options.xx {
@@ -159,7 +171,7 @@ fn parse_zadd(arguments: &[Bytes]) -> Result<(ZaddOptions, Vec<(f64, Bytes)>), R
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (options.gt && options.nx) || (options.lt && options.nx) || (options.gt && options.lt) {
+    if (options.nx && (options.gt || options.lt)) || (options.gt && options.lt) {
         return Err(Reply::error(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -223,7 +235,9 @@ pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
     }
     call.save(&zset)?;
     if options.incr {
-        return Ok(incremented.map_or(Reply::NullBulk, Reply::Double).into());
+        return Ok(incremented
+            .map_or(Reply::NullBulk, |score| score_reply(score, call.protocol))
+            .into());
     }
     Ok(count_reply(if options.ch { changed } else { added }).into())
 }
@@ -241,7 +255,7 @@ pub(crate) fn zincrby(call: &mut DataCall<'_>) -> Outcome {
     }
     set_score(call, &mut zset, &member, old, score)?;
     call.save(&zset)?;
-    Ok(Reply::Double(score).into())
+    Ok(score_reply(score, call.protocol).into())
 }
 
 /// ZREM key member [member …].
@@ -270,7 +284,7 @@ fn scores_of(call: &mut DataCall<'_>, members: &[Bytes]) -> Result<Vec<Reply>, F
             None => None,
             Some(zset) => score_of(call, zset, member)?,
         };
-        scores.push(score.map_or(Reply::NullBulk, Reply::Double));
+        scores.push(score.map_or(Reply::NullBulk, |score| score_reply(score, call.protocol)));
     }
     Ok(scores)
 }
@@ -295,10 +309,7 @@ pub(crate) fn zcard(call: &mut DataCall<'_>) -> Outcome {
 
 /// The score-index bounds of a score range (`None`: nothing can be in
 /// it).
-fn score_index_bounds(
-    min: ScoreBound,
-    max: ScoreBound,
-) -> Option<(Bound<Vec<u8>>, Bound<Vec<u8>>)> {
+fn score_index_bounds(min: ScoreBound, max: ScoreBound) -> Option<OwnedBounds> {
     let low = match min {
         ScoreBound::Inclusive(score) => Bound::Included(score_bytes(score).to_vec()),
         ScoreBound::Exclusive(score) => Bound::Included(next_score_prefix(&score_bytes(score))?),
@@ -320,7 +331,7 @@ fn next_score_prefix(prefix: &[u8; 8]) -> Option<Vec<u8>> {
         .map(|next| next.to_be_bytes().to_vec())
 }
 
-fn as_refs(bounds: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) -> (Bound<&[u8]>, Bound<&[u8]>) {
+fn as_refs(bounds: &OwnedBounds) -> (Bound<&[u8]>, Bound<&[u8]>) {
     (
         bounds.0.as_ref().map(Vec::as_slice),
         bounds.1.as_ref().map(Vec::as_slice),
@@ -329,7 +340,7 @@ fn as_refs(bounds: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) -> (Bound<&[u8]>, Bound<&[
 
 /// Whether the bounds can hold anything (a reversed range would be
 /// refused by the store).
-fn bounds_ordered(bounds: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) -> bool {
+fn bounds_ordered(bounds: &OwnedBounds) -> bool {
     let low = match &bounds.0 {
         Bound::Included(low) | Bound::Excluded(low) => low,
         Bound::Unbounded => return true,
@@ -555,7 +566,7 @@ fn scored_reply(members: Vec<Scored>, with_scores: bool, protocol: ProtocolVersi
         .map(|(member, score)| (member, Bytes::copy_from_slice(&score.to_le_bytes())))
         .collect();
     pairs_reply_with(pairs, with_scores, protocol, |score| {
-        Reply::Double(decode_score(&score))
+        score_reply(decode_score(&score), protocol)
     })
 }
 
@@ -617,19 +628,70 @@ pub(crate) fn zpop(call: &mut DataCall<'_>) -> Outcome {
     let Some(mut zset) = zset_at(call, &key)? else {
         return Ok(Reply::Array(Vec::new()).into());
     };
-    let reverse = call.id() == CommandId::Zpopmax;
-    let wanted = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
-    let all = (Bound::Unbounded, Bound::Unbounded);
-    let popped = by_score_index(call, &zset, all, reverse, 0, wanted)?;
-    for (member, score) in &popped {
-        remove_member(call, &mut zset, member, *score)?;
+    let highest = call.id() == CommandId::Zpopmax;
+    let popped = pop_members(call, &mut zset, highest, count.unwrap_or(1))?;
+    if count.is_some() {
+        return Ok(scored_reply(popped, true, call.protocol).into());
     }
-    call.save(&zset)?;
-    let protocol = match count {
-        None => ProtocolVersion::Resp2,
-        Some(_) => call.protocol,
+    // Without a count: a flat member and score, in either protocol.
+    let flat = popped
+        .into_iter()
+        .flat_map(|(member, score)| [Reply::Bulk(member), score_reply(score, call.protocol)])
+        .collect();
+    Ok(Reply::Array(flat).into())
+}
+
+/// Pops up to `count` of the lowest (or highest) members of `zset`.
+fn pop_members(
+    call: &mut DataCall<'_>,
+    zset: &mut Collection,
+    highest: bool,
+    count: u64,
+) -> Result<Vec<Scored>, Failure> {
+    let wanted = usize::try_from(count).unwrap_or(usize::MAX);
+    let all = (Bound::Unbounded, Bound::Unbounded);
+    let popped = by_score_index(call, zset, all, highest, 0, wanted)?;
+    for (member, score) in &popped {
+        remove_member(call, zset, member, *score)?;
+    }
+    call.save(zset)?;
+    Ok(popped)
+}
+
+/// ZMPOP numkeys key [key …] MIN | MAX [COUNT count].
+pub(crate) fn zmpop(call: &mut DataCall<'_>) -> Outcome {
+    let arguments = call.arguments;
+    let keys = numkeys(arguments, 1)?.to_vec();
+    let rest = &arguments[2 + keys.len()..];
+    let highest = match rest.first() {
+        Some(end) if end.eq_ignore_ascii_case(b"MIN") => false,
+        Some(end) if end.eq_ignore_ascii_case(b"MAX") => true,
+        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT).into()),
     };
-    Ok(scored_reply(popped, true, protocol).into())
+    let count = match &rest[1..] {
+        [] => 1,
+        [option, count] if option.eq_ignore_ascii_case(b"COUNT") => {
+            crate::resp::parse_integer(count)
+                .and_then(|count| u64::try_from(count).ok())
+                .filter(|&count| count > 0)
+                .ok_or_else(|| Reply::error("ERR count should be greater than 0"))?
+        }
+        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT).into()),
+    };
+    for key in keys {
+        let Some(mut zset) = zset_at(call, &key)? else {
+            continue;
+        };
+        let popped = pop_members(call, &mut zset, highest, count)?;
+        let pairs = popped
+            .into_iter()
+            .map(|(member, score)| {
+                Reply::Array(vec![Reply::Bulk(member), score_reply(score, call.protocol)])
+            })
+            .collect();
+        return Ok(Reply::Array(vec![Reply::Bulk(key), Reply::Array(pairs)]).into());
+    }
+    Ok(Reply::NullArray.into())
 }
 
 /// ZREMRANGEBYSCORE, ZREMRANGEBYRANK, ZREMRANGEBYLEX key min max.
@@ -845,6 +907,11 @@ pub(crate) fn combine_store(call: &mut DataCall<'_>) -> Outcome {
 
 /// ZINTERCARD numkeys key [key …] [LIMIT limit].
 pub(crate) fn zintercard(call: &mut DataCall<'_>) -> Outcome {
+    if crate::resp::parse_integer(&call.arguments[1]).is_some_and(|count| count < 1) {
+        return Ok(
+            Reply::error("ERR at least 1 input key is needed for 'zintercard' command").into(),
+        );
+    }
     let (keys, limit) = parse_intercard(call.arguments)?;
     let combination = Combination {
         keys: keys.to_vec(),
@@ -884,7 +951,7 @@ pub(crate) fn zrandmember(call: &mut DataCall<'_>) -> Outcome {
     }
     let protocol = call.protocol;
     Ok(pairs_reply_with(picked, with_scores, protocol, |score| {
-        Reply::Double(decode_score(&score))
+        score_reply(decode_score(&score), protocol)
     })
     .into())
 }
@@ -892,6 +959,6 @@ pub(crate) fn zrandmember(call: &mut DataCall<'_>) -> Outcome {
 /// ZSCAN key cursor [MATCH pattern] [COUNT count].
 pub(crate) fn zscan(call: &mut DataCall<'_>) -> Outcome {
     scan_members(call, Kind::SortedSet, |score| {
-        Some(Reply::bulk(crate::resp::format_double(decode_score(score))))
+        Some(score_reply(decode_score(score), ProtocolVersion::Resp2))
     })
 }

@@ -2941,6 +2941,18 @@ static COMMANDS: &[CommandSpec] = &[
         "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
         "Stores the union of multiple sorted sets in a key.",
     ),
+    keyed(
+        Id::Zmpop,
+        D(sorted_sets::zmpop),
+        "zmpop",
+        -4,
+        W,
+        (0, 0, 0),
+        "sorted_set",
+        "7.0.0",
+        "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+    ),
 ];
 
 #[cfg(test)]
@@ -3120,6 +3132,7 @@ mod tests {
             "zscore",
             "zunion",
             "zunionstore",
+            "zmpop",
         ];
         for name in expected {
             assert!(lookup(name.as_bytes()).is_some(), "{name}");
