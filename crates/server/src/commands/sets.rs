@@ -203,6 +203,10 @@ pub(crate) fn srandmember(call: &mut DataCall<'_>) -> Outcome {
 pub(crate) fn smove(call: &mut DataCall<'_>) -> Outcome {
     let (source_key, target_key) = (call.arguments[1].clone(), call.arguments[2].clone());
     let member = call.owned_argument(3);
+    // As Redis: no source answers 0 before the destination's type counts.
+    if call.stored(&source_key)?.is_none() {
+        return Ok(Reply::Integer(0).into());
+    }
     let source = set_at(call, &source_key)?;
     let target = set_at(call, &target_key)?;
     let Some(mut source) = source else {
