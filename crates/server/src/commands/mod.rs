@@ -7,9 +7,12 @@
 //!   `bitmap.rs`: the data commands, written once over
 //!   [`KeyValueStore`] (a transaction's reads and writes), so the engine
 //!   binding only supplies a store, and tests a `BTreeMap`;
+//! - `hashes.rs`, `sets.rs`, `lists.rs`, `sorted_sets.rs`: the data
+//!   types, over `encoding.rs` (their byte layout) and `collection.rs`
+//!   (typed access to a key, WRONGTYPE, saving and deleting
+//!   collections);
 //! - `connection.rs`, `client.rs`, `transactions.rs`, `server.rs`: the
-//!   commands that act on the connection ([`Client`]) or the server;
-//!   the data types of the next issue get a module each.
+//!   commands that act on the connection ([`Client`]) or the server.
 //!
 //! Helpers: `arguments.rs` (options and arithmetic with Redis's error
 //! texts), `glob.rs`, `scan.rs` (SCAN's cursor), `lcs.rs`,
