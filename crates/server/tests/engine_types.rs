@@ -7,8 +7,10 @@
 
 mod engine_support;
 
+use std::time::{Duration, Instant};
+
 use engine_support::{EngineServer, call, call_error};
-use keel_server::AppendFsync;
+use keel_server::{AppendFsync, KeelBackendOptions, ServerOptions};
 use redis::Value;
 
 const WRONG_TYPE: &str = "WRONGTYPE";
@@ -316,23 +318,36 @@ fn element_entries(server: &EngineServer) -> u64 {
         .unwrap()
 }
 
+fn sadd_many(c: &mut redis::Connection, key: &str, count: usize) {
+    for chunk in (0..count).collect::<Vec<_>>().chunks(10_000) {
+        let members: Vec<String> = chunk.iter().map(|index| format!("m{index}")).collect();
+        let mut sadd = redis::cmd("SADD");
+        sadd.arg(key).arg(&members);
+        let added: usize = sadd.query(c).unwrap();
+        assert_eq!(added, chunk.len());
+    }
+}
+
 #[test]
-fn a_large_collection_is_deleted_in_one_step_and_a_small_one_whole() {
+fn a_large_collection_is_deleted_in_one_step_and_swept_later() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EngineServer::start(dir.path(), AppendFsync::No);
+    let backend_options = KeelBackendOptions {
+        appendfsync: AppendFsync::No,
+        sweep_interval: None,
+        ..KeelBackendOptions::default()
+    };
+    let server =
+        EngineServer::start_with_backend(dir.path(), backend_options, ServerOptions::default());
     let mut c = server.client();
-    let members: Vec<String> = (0..1000).map(|index| format!("m{index}")).collect();
-    let mut sadd = redis::cmd("SADD");
-    sadd.arg("big").arg(&members);
-    let added: i64 = sadd.query(&mut c).unwrap();
-    assert_eq!(added, 1000);
+    sadd_many(&mut c, "big", 10_000);
     call(&mut c, &["HSET", "small", "a", "1", "b", "2"]);
-    // 1000 members and a header, 2 fields and a header.
-    assert_eq!(element_entries(&server), 1001 + 3);
+    call(&mut c, &["RPUSH", "kept", "x"]);
+    // 10000 members and a header, 2 fields and a header, 1 item and a header.
+    assert_eq!(element_entries(&server), 10_001 + 3 + 2);
     assert_eq!(call(&mut c, &["DEL", "small"]), int(1));
     assert_eq!(
         element_entries(&server),
-        1001,
+        10_001 + 2,
         "a small collection goes whole"
     );
     assert_eq!(call(&mut c, &["DEL", "big"]), int(1));
@@ -340,9 +355,50 @@ fn a_large_collection_is_deleted_in_one_step_and_a_small_one_whole() {
     assert_eq!(call(&mut c, &["SCARD", "big"]), int(0));
     assert_eq!(
         element_entries(&server),
-        1001,
-        "a large collection's elements are left for the sweep"
+        10_001 + 2,
+        "a large collection's elements wait for the sweep"
     );
     assert_eq!(call(&mut c, &["SADD", "big", "new"]), int(1));
+    assert_eq!(server.backend().sweep().unwrap(), 10_001);
+    assert_eq!(
+        element_entries(&server),
+        2 + 2,
+        "the live collections are left alone"
+    );
     assert_eq!(call(&mut c, &["SMEMBERS", "big"]), bulks(&["new"]));
+    assert_eq!(call(&mut c, &["LRANGE", "kept", "0", "-1"]), bulks(&["x"]));
+
+    // An overwrite, a flush and a moved key: only the dead are swept.
+    call(&mut c, &["SET", "big", "a string now"]);
+    call(&mut c, &["MOVE", "kept", "5"]);
+    assert_eq!(server.backend().sweep().unwrap(), 2);
+    assert_eq!(element_entries(&server), 2);
+    call(&mut c, &["FLUSHALL"]);
+    assert_eq!(server.backend().sweep().unwrap(), 2);
+    assert_eq!(element_entries(&server), 0);
+}
+
+#[test]
+fn an_expired_collection_of_many_elements_is_swept_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend_options = KeelBackendOptions {
+        appendfsync: AppendFsync::No,
+        sweep_interval: Some(Duration::from_millis(50)),
+        ..KeelBackendOptions::default()
+    };
+    let server =
+        EngineServer::start_with_backend(dir.path(), backend_options, ServerOptions::default());
+    let mut c = server.client();
+    sadd_many(&mut c, "big", 100_000);
+    let started = Instant::now();
+    assert_eq!(call(&mut c, &["PEXPIRE", "big", "1"]), int(1));
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(call(&mut c, &["EXISTS", "big"]), int(0));
+    assert!(started.elapsed() < Duration::from_secs(5), "expiry is O(1)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while element_entries(&server) > 0 {
+        assert!(Instant::now() < deadline, "the sweep never finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.stop();
 }

@@ -38,6 +38,7 @@ use bytes::Bytes;
 use keel::{Database, Durability, Keyspace};
 
 use super::session::KeelSession;
+use super::sweep::Sweeper;
 use crate::backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
 use crate::commands::{Request, StoreError};
 use crate::engine::store::KEYSPACE_BATCH_KEYS;
@@ -171,6 +172,11 @@ pub struct KeelBackendOptions {
     /// The protocol limits (the longest string APPEND and SETRANGE may
     /// build is `bulk_bytes_max`). Default: Redis's.
     pub limits: Limits,
+    /// How often the background sweep removes the elements of deleted
+    /// collections; `None`: never (tests sweep with
+    /// [`KeelBackend::sweep`]). Default
+    /// [`SWEEP_INTERVAL_DEFAULT`](super::sweep::SWEEP_INTERVAL_DEFAULT).
+    pub sweep_interval: Option<std::time::Duration>,
 }
 
 impl Default for KeelBackendOptions {
@@ -179,6 +185,7 @@ impl Default for KeelBackendOptions {
             appendfsync: AppendFsync::default(),
             databases: DATABASES_DEFAULT,
             limits: Limits::default(),
+            sweep_interval: Some(super::sweep::SWEEP_INTERVAL_DEFAULT),
         }
     }
 }
@@ -216,6 +223,8 @@ pub(crate) struct Shared {
     /// How long commits of writing transactions took (keel's own stats
     /// keep no latency).
     pub(crate) commit_latency: LatencyHistogram,
+    /// The background sweep of deleted collections' elements.
+    sweeper: Sweeper,
 }
 
 /// The server's storage: a keel [`Database`], a keyspace per database
@@ -331,7 +340,7 @@ impl KeelBackend {
                 .map_err(engine_error(format!(
                     "creating keyspace {DATABASES_KEYSPACE}"
                 )))?;
-        Ok(KeelBackend {
+        let backend = KeelBackend {
             shared: Arc::new(Shared {
                 database,
                 slots,
@@ -346,8 +355,33 @@ impl KeelBackend {
                 save_setting: Mutex::new(String::new()),
                 flushes: AtomicU64::new(0),
                 commit_latency: LatencyHistogram::default(),
+                sweeper: Sweeper::default(),
             }),
-        })
+        };
+        if let Some(interval) = backend.shared.options.sweep_interval {
+            let shared = Arc::downgrade(&backend.shared);
+            backend
+                .shared
+                .sweeper
+                .start(shared, interval)
+                .map_err(|source| Error::Thread {
+                    name: "keel-sweep",
+                    source,
+                })?;
+        }
+        Ok(backend)
+    }
+
+    /// Runs one pass of the sweep now: removes the elements of every
+    /// collection no key names (deleted, overwritten, expired, flushed);
+    /// returns how many elements went.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] when a sweep transaction fails.
+    pub fn sweep(&self) -> Result<u64> {
+        self.shared
+            .sweep()
+            .map_err(engine_error("sweeping deleted collections"))
     }
 
     /// The database underneath.
@@ -362,6 +396,7 @@ impl KeelBackend {
     /// # Errors
     /// [`Error::Engine`] when the final checkpoint or sync fails.
     pub fn close(self) -> Result<()> {
+        self.shared.sweeper.stop();
         let save = lock(&self.shared.background_save).take();
         if let Some(save) = save
             && save.join().is_err()
