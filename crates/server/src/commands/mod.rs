@@ -51,6 +51,7 @@ pub(crate) mod strings;
 pub mod table;
 pub(crate) mod tracking;
 pub(crate) mod transactions;
+pub(crate) mod zset_combine;
 pub(crate) mod zset_ranges;
 
 use bytes::Bytes;
