@@ -402,3 +402,92 @@ fn an_expired_collection_of_many_elements_is_swept_in_the_background() {
     }
     server.stop();
 }
+
+#[test]
+fn blocked_pops_wake_on_a_write_time_out_and_unblock() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EngineServer::start(dir.path(), AppendFsync::No);
+    let mut c = server.client();
+    // Data already there: no wait.
+    call(&mut c, &["RPUSH", "ready", "x"]);
+    assert_eq!(
+        call(&mut c, &["BLPOP", "none", "ready", "0"]),
+        bulks(&["ready", "x"])
+    );
+    // A timeout answers a null array.
+    let started = Instant::now();
+    assert_eq!(call(&mut c, &["BLPOP", "none", "0.05"]), Value::Nil);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert!(call_error(&mut c, &["BLPOP", "none", "-1"]).contains("timeout is negative"));
+
+    // A write from another client wakes the blocked one.
+    let address = server.address;
+    let blocked = std::thread::spawn(move || {
+        let client = redis::Client::open(format!("redis://{address}/")).unwrap();
+        let mut blocked = client.get_connection().unwrap();
+        let popped = call(&mut blocked, &["BZPOPMIN", "queue", "10"]);
+        let moved = call(
+            &mut blocked,
+            &["BLMOVE", "jobs", "done", "LEFT", "RIGHT", "10"],
+        );
+        (popped, moved)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !blocked_clients(&mut c).contains("blocked_clients:1") {
+        assert!(Instant::now() < deadline, "the client never blocked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    call(&mut c, &["ZADD", "queue", "2", "b", "1", "a"]);
+    while !blocked_clients(&mut c).contains("blocked_clients:1") {
+        assert!(Instant::now() < deadline, "the client never blocked again");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    call(&mut c, &["RPUSH", "jobs", "job1"]);
+    let (popped, moved) = blocked.join().unwrap();
+    assert_eq!(popped, bulks(&["queue", "a", "1"]));
+    assert_eq!(moved, bulk("job1"));
+    assert_eq!(
+        call(&mut c, &["LRANGE", "done", "0", "-1"]),
+        bulks(&["job1"])
+    );
+
+    // CLIENT UNBLOCK … ERROR ends a wait with Redis's error.
+    let blocked = std::thread::spawn(move || {
+        let client = redis::Client::open(format!("redis://{address}/")).unwrap();
+        let mut blocked = client.get_connection().unwrap();
+        let id = match call(&mut blocked, &["CLIENT", "ID"]) {
+            Value::Int(id) => id,
+            other => panic!("{other:?}"),
+        };
+        (id, call_error(&mut blocked, &["BRPOP", "never", "0"]))
+    });
+    while !blocked_clients(&mut c).contains("blocked_clients:1") {
+        assert!(Instant::now() < deadline, "the client never blocked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let list = match call(&mut c, &["CLIENT", "LIST"]) {
+        Value::BulkString(text) => String::from_utf8(text).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let id = list
+        .lines()
+        .find(|line| line.contains("cmd=brpop"))
+        .and_then(|line| line.strip_prefix("id="))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(call(&mut c, &["CLIENT", "UNBLOCK", &id, "ERROR"]), int(1));
+    let (_, error) = blocked.join().unwrap();
+    assert!(
+        error.contains("client unblocked via CLIENT UNBLOCK"),
+        "{error}"
+    );
+    assert!(blocked_clients(&mut c).contains("blocked_clients:0"));
+}
+
+fn blocked_clients(c: &mut redis::Connection) -> String {
+    match call(c, &["INFO", "clients"]) {
+        Value::BulkString(text) => String::from_utf8(text).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}

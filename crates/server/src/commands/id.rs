@@ -425,11 +425,27 @@ pub enum CommandId {
     Zunionstore,
     /// `ZMPOP`.
     Zmpop,
+    /// `BLPOP`.
+    Blpop,
+    /// `BRPOP`.
+    Brpop,
+    /// `BLMOVE`.
+    Blmove,
+    /// `BRPOPLPUSH`.
+    Brpoplpush,
+    /// `BLMPOP`.
+    Blmpop,
+    /// `BZPOPMAX`.
+    Bzpopmax,
+    /// `BZPOPMIN`.
+    Bzpopmin,
+    /// `BZMPOP`.
+    Bzmpop,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 208;
+    pub const COUNT: usize = 216;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -641,6 +657,14 @@ impl CommandId {
         CommandId::Zunion,
         CommandId::Zunionstore,
         CommandId::Zmpop,
+        CommandId::Blpop,
+        CommandId::Brpop,
+        CommandId::Blmove,
+        CommandId::Brpoplpush,
+        CommandId::Blmpop,
+        CommandId::Bzpopmax,
+        CommandId::Bzpopmin,
+        CommandId::Bzmpop,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -864,4 +888,12 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "zunion",
     "zunionstore",
     "zmpop",
+    "blpop",
+    "brpop",
+    "blmove",
+    "brpoplpush",
+    "blmpop",
+    "bzpopmax",
+    "bzpopmin",
+    "bzmpop",
 ];

@@ -9,10 +9,10 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument};
+use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_multiple_pop};
+use super::blocking::parse_timeout;
 use super::collection::Collection;
 use super::encoding::{Kind, MEMBER_TAG, position_bytes};
-use super::sets::numkeys;
 use super::{CommandId, DataCall, Failure, Outcome, count_reply};
 use crate::resp::Reply;
 
@@ -424,6 +424,12 @@ pub(crate) fn lmove(call: &mut DataCall<'_>) -> Outcome {
             parse_end(&call.arguments[4])?,
         ),
     };
+    move_item(call, from, to)
+}
+
+/// Pops an item from `from` of the source list and pushes it at `to` of
+/// the destination (arguments 1 and 2); null without a source.
+fn move_item(call: &mut DataCall<'_>, from: End, to: End) -> Outcome {
     let (source_key, target_key) = (call.arguments[1].clone(), call.arguments[2].clone());
     let Some(mut source) = list_at(call, &source_key)? else {
         return Ok(Reply::NullBulk.into());
@@ -447,25 +453,16 @@ pub(crate) fn lmove(call: &mut DataCall<'_>) -> Outcome {
 
 /// LMPOP numkeys key [key …] LEFT | RIGHT [COUNT count].
 pub(crate) fn lmpop(call: &mut DataCall<'_>) -> Outcome {
-    let arguments = call.arguments;
-    let keys = numkeys(arguments, 1)?.to_vec();
-    let rest = &arguments[2 + keys.len()..];
-    let Some(end) = rest.first() else {
-        return Ok(Reply::error(SYNTAX_ERROR_TEXT).into());
-    };
+    pop_first_list(call, 1)
+}
+
+/// LMPOP's work, its numkeys at `index`: pops from the first list of the
+/// keys that exists; null when none does.
+fn pop_first_list(call: &mut DataCall<'_>, index: usize) -> Outcome {
+    let (keys, end, count) = parse_multiple_pop(call.arguments, index)?;
     let end = parse_end(end)?;
-    let count = match &rest[1..] {
-        [] => 1,
-        [option, count] if option.eq_ignore_ascii_case(b"COUNT") => {
-            crate::resp::parse_integer(count)
-                .and_then(|count| u64::try_from(count).ok())
-                .filter(|&count| count > 0)
-                .ok_or_else(|| Reply::error("ERR count should be greater than 0"))?
-        }
-        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT).into()),
-    };
     for key in keys {
-        let Some(mut list) = list_at(call, &key)? else {
+        let Some(mut list) = list_at(call, key)? else {
             continue;
         };
         let mut popped = Vec::new();
@@ -474,7 +471,54 @@ pub(crate) fn lmpop(call: &mut DataCall<'_>) -> Outcome {
         }
         call.save(&list)?;
         let items = Reply::Array(popped.into_iter().map(Reply::Bulk).collect());
-        return Ok(Reply::Array(vec![Reply::Bulk(key), items]).into());
+        return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), items]).into());
     }
     Ok(Reply::NullArray.into())
+}
+
+/// BLMPOP timeout numkeys key [key …] LEFT | RIGHT [COUNT count]: one
+/// attempt (`blocking.rs` waits).
+pub(crate) fn blmpop(call: &mut DataCall<'_>) -> Outcome {
+    parse_timeout(&call.arguments[1])?;
+    pop_first_list(call, 2)
+}
+
+/// BLPOP key [key …] timeout, BRPOP: one attempt, null when every list is
+/// empty (`blocking.rs` waits).
+pub(crate) fn blpop(call: &mut DataCall<'_>) -> Outcome {
+    let last = call.arguments.len() - 1;
+    parse_timeout(&call.arguments[last])?;
+    let end = match call.id() {
+        CommandId::Blpop => End::Left,
+        _ => End::Right,
+    };
+    for key in &call.arguments[1..last] {
+        let Some(mut list) = list_at(call, key)? else {
+            continue;
+        };
+        let item = pop(call, &mut list, end)?.unwrap_or_default();
+        call.save(&list)?;
+        return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(item)]).into());
+    }
+    Ok(Reply::NullArray.into())
+}
+
+/// BLMOVE source destination LEFT | RIGHT LEFT | RIGHT timeout,
+/// BRPOPLPUSH source destination timeout: one attempt.
+pub(crate) fn blmove(call: &mut DataCall<'_>) -> Outcome {
+    let (from, to) = match call.id() {
+        CommandId::Brpoplpush => {
+            parse_timeout(&call.arguments[3])?;
+            (End::Right, End::Left)
+        }
+        _ => {
+            let ends = (
+                parse_end(&call.arguments[3])?,
+                parse_end(&call.arguments[4])?,
+            );
+            parse_timeout(&call.arguments[5])?;
+            ends
+        }
+    };
+    move_item(call, from, to)
 }

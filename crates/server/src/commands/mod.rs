@@ -21,6 +21,7 @@
 
 pub mod arguments;
 pub(crate) mod bitmap;
+pub(crate) mod blocking;
 pub(crate) mod client;
 pub mod collection;
 pub mod config;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument};
+use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_intercard};
 use super::collection::Collection;
 use super::element_scan::{member_at, members_at, pick_positions, scan_members};
 use super::encoding::{Kind, MEMBER_TAG};
@@ -292,41 +292,6 @@ pub(crate) fn sintercard(call: &mut DataCall<'_>) -> Outcome {
         limit => result.len().min(limit),
     };
     Ok(count_reply(count).into())
-}
-
-/// `numkeys key [key …] [LIMIT limit]` of SINTERCARD and ZINTERCARD: the
-/// keys and the limit (0: none).
-pub fn parse_intercard(arguments: &[Bytes]) -> Result<(&[Bytes], usize), Reply> {
-    let keys = numkeys(arguments, 1)?;
-    let mut limit = 0;
-    let mut rest = &arguments[2 + keys.len()..];
-    while let [option, value, tail @ ..] = rest {
-        if !option.eq_ignore_ascii_case(b"LIMIT") {
-            return Err(Reply::error(SYNTAX_ERROR_TEXT));
-        }
-        limit = crate::resp::parse_integer(value)
-            .and_then(|value| usize::try_from(value).ok())
-            .ok_or_else(|| Reply::error("ERR LIMIT can't be negative"))?;
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        return Err(Reply::error(SYNTAX_ERROR_TEXT));
-    }
-    Ok((keys, limit))
-}
-
-/// The keys counted by the `numkeys` argument at `index`.
-pub fn numkeys(arguments: &[Bytes], index: usize) -> Result<&[Bytes], Reply> {
-    let count = crate::resp::parse_integer(&arguments[index])
-        .filter(|&count| count > 0)
-        .ok_or_else(|| Reply::error("ERR numkeys should be greater than 0"))?;
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
-    if count > arguments.len() - index - 1 {
-        return Err(Reply::error(
-            "ERR Number of keys can't be greater than number of args",
-        ));
-    }
-    Ok(&arguments[index + 1..index + 1 + count])
 }
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count].

@@ -9,13 +9,13 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_float};
+use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_float, parse_multiple_pop};
+use super::blocking::parse_timeout;
 use super::collection::Collection;
 use super::element_scan::{members_at, pick_positions, scan_members};
 use super::encoding::{Kind, MEMBER_TAG, SCORE_TAG, score_bytes, score_from_bytes};
 use super::hashes::{pairs_reply_with, random_count};
 use super::lists::index_range;
-use super::sets::numkeys;
 use super::zset_ranges::{LexBound, ScoreBound, parse_lex_range, parse_score_range};
 use super::{CommandId, DataCall, Failure, Outcome, count_reply};
 use crate::resp::{ProtocolVersion, Reply};
@@ -667,26 +667,22 @@ fn pop_members(
 
 /// ZMPOP numkeys key [key …] MIN | MAX [COUNT count].
 pub(crate) fn zmpop(call: &mut DataCall<'_>) -> Outcome {
-    let arguments = call.arguments;
-    let keys = numkeys(arguments, 1)?.to_vec();
-    let rest = &arguments[2 + keys.len()..];
-    let highest = match rest.first() {
-        Some(end) if end.eq_ignore_ascii_case(b"MIN") => false,
-        Some(end) if end.eq_ignore_ascii_case(b"MAX") => true,
-        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT).into()),
-    };
-    let count = match &rest[1..] {
-        [] => 1,
-        [option, count] if option.eq_ignore_ascii_case(b"COUNT") => {
-            crate::resp::parse_integer(count)
-                .and_then(|count| u64::try_from(count).ok())
-                .filter(|&count| count > 0)
-                .ok_or_else(|| Reply::error("ERR count should be greater than 0"))?
-        }
-        _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT).into()),
+    pop_first_zset(call, 1)
+}
+
+/// ZMPOP's work, its numkeys at `index`: pops from the first sorted set
+/// of the keys that exists; null when none does.
+fn pop_first_zset(call: &mut DataCall<'_>, index: usize) -> Outcome {
+    let (keys, end, count) = parse_multiple_pop(call.arguments, index)?;
+    let highest = if end.eq_ignore_ascii_case(b"MIN") {
+        false
+    } else if end.eq_ignore_ascii_case(b"MAX") {
+        true
+    } else {
+        return Ok(Reply::error(SYNTAX_ERROR_TEXT).into());
     };
     for key in keys {
-        let Some(mut zset) = zset_at(call, &key)? else {
+        let Some(mut zset) = zset_at(call, key)? else {
             continue;
         };
         let popped = pop_members(call, &mut zset, highest, count)?;
@@ -696,7 +692,35 @@ pub(crate) fn zmpop(call: &mut DataCall<'_>) -> Outcome {
                 Reply::Array(vec![Reply::Bulk(member), score_reply(score, call.protocol)])
             })
             .collect();
-        return Ok(Reply::Array(vec![Reply::Bulk(key), Reply::Array(pairs)]).into());
+        return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs)]).into());
+    }
+    Ok(Reply::NullArray.into())
+}
+
+/// BZMPOP timeout numkeys key [key …] MIN | MAX [COUNT count]: one
+/// attempt (`blocking.rs` waits).
+pub(crate) fn bzmpop(call: &mut DataCall<'_>) -> Outcome {
+    parse_timeout(&call.arguments[1])?;
+    pop_first_zset(call, 2)
+}
+
+/// BZPOPMIN key [key …] timeout, BZPOPMAX: one attempt, null when every
+/// sorted set is empty.
+pub(crate) fn bzpop(call: &mut DataCall<'_>) -> Outcome {
+    let last = call.arguments.len() - 1;
+    parse_timeout(&call.arguments[last])?;
+    let highest = call.id() == CommandId::Bzpopmax;
+    for key in &call.arguments[1..last] {
+        let Some(mut zset) = zset_at(call, key)? else {
+            continue;
+        };
+        let popped = pop_members(call, &mut zset, highest, 1)?;
+        let mut reply = vec![Reply::Bulk(key.clone())];
+        for (member, score) in popped {
+            reply.push(Reply::Bulk(member));
+            reply.push(score_reply(score, call.protocol));
+        }
+        return Ok(Reply::Array(reply).into());
     }
     Ok(Reply::NullArray.into())
 }

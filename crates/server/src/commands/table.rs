@@ -45,6 +45,8 @@ impl CommandFlags {
     pub const SKIP_SLOWLOG: CommandFlags = CommandFlags(1 << 10);
     /// Not allowed inside MULTI.
     pub const NO_MULTI: CommandFlags = CommandFlags(1 << 11);
+    /// May block the client (BLPOP …).
+    pub const BLOCKING: CommandFlags = CommandFlags(1 << 12);
     /// keel's own, not shown: reaches databases other than the selected
     /// one (COPY … DB, MOVE, DEBUG DIGEST), so the backend gives it every
     /// database.
@@ -53,7 +55,7 @@ impl CommandFlags {
     /// FLUSHALL, SWAPDB), so the backend holds them exclusively.
     pub const EXCLUSIVE: CommandFlags = CommandFlags(1 << 17);
 
-    const NAMES: [(CommandFlags, &'static str); 12] = [
+    const NAMES: [(CommandFlags, &'static str); 13] = [
         (CommandFlags::WRITE, "write"),
         (CommandFlags::READONLY, "readonly"),
         (CommandFlags::DENYOOM, "denyoom"),
@@ -66,6 +68,7 @@ impl CommandFlags {
         (CommandFlags::ALLOW_BUSY, "allow_busy"),
         (CommandFlags::SKIP_SLOWLOG, "skip_slowlog"),
         (CommandFlags::NO_MULTI, "no_multi"),
+        (CommandFlags::BLOCKING, "blocking"),
     ];
 
     /// No flag.
@@ -2952,6 +2955,102 @@ static COMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
         "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+    ), // Blocking commands (`blocking.rs`).
+    keyed(
+        Id::Blpop,
+        D(lists::blpop),
+        "blpop",
+        -3,
+        W.union(CommandFlags::BLOCKING),
+        (1, -2, 1),
+        "list",
+        "2.0.0",
+        "O(N) where N is the number of provided keys.",
+        "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+    ),
+    keyed(
+        Id::Brpop,
+        D(lists::blpop),
+        "brpop",
+        -3,
+        W.union(CommandFlags::BLOCKING),
+        (1, -2, 1),
+        "list",
+        "2.0.0",
+        "O(N) where N is the number of provided keys.",
+        "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+    ),
+    keyed(
+        Id::Blmove,
+        D(lists::blmove),
+        "blmove",
+        6,
+        W.union(M).union(CommandFlags::BLOCKING),
+        (1, 2, 1),
+        "list",
+        "6.2.0",
+        "O(1)",
+        "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+    ),
+    keyed(
+        Id::Brpoplpush,
+        D(lists::blmove),
+        "brpoplpush",
+        4,
+        W.union(M).union(CommandFlags::BLOCKING),
+        (1, 2, 1),
+        "list",
+        "2.2.0",
+        "O(1)",
+        "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+    ),
+    keyed(
+        Id::Blmpop,
+        D(lists::blmpop),
+        "blmpop",
+        -5,
+        W.union(CommandFlags::BLOCKING),
+        (0, 0, 0),
+        "list",
+        "7.0.0",
+        "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+    ),
+    keyed(
+        Id::Bzpopmax,
+        D(sorted_sets::bzpop),
+        "bzpopmax",
+        -3,
+        W.union(F).union(CommandFlags::BLOCKING),
+        (1, -2, 1),
+        "sorted_set",
+        "5.0.0",
+        "O(log(N)) with N being the number of elements in the sorted set.",
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
+    ),
+    keyed(
+        Id::Bzpopmin,
+        D(sorted_sets::bzpop),
+        "bzpopmin",
+        -3,
+        W.union(F).union(CommandFlags::BLOCKING),
+        (1, -2, 1),
+        "sorted_set",
+        "5.0.0",
+        "O(log(N)) with N being the number of elements in the sorted set.",
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+    ),
+    keyed(
+        Id::Bzmpop,
+        D(sorted_sets::bzmpop),
+        "bzmpop",
+        -5,
+        W.union(CommandFlags::BLOCKING),
+        (0, 0, 0),
+        "sorted_set",
+        "7.0.0",
+        "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
     ),
 ];
 
@@ -3050,6 +3149,14 @@ mod tests {
         "zunion",
         "zunionstore",
         "zmpop",
+        "blpop",
+        "brpop",
+        "blmove",
+        "brpoplpush",
+        "blmpop",
+        "bzpopmax",
+        "bzpopmin",
+        "bzmpop",
     ];
 
     #[test]

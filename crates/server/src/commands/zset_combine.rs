@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_float};
+use super::arguments::{numkeys, parse_intercard};
 use super::collection::{KeyEntry, wrong_type};
 use super::encoding::{Kind, MEMBER_TAG};
-use super::sets::{numkeys, parse_intercard};
 use super::sorted_sets::{Scored, all_scored, scored_reply, store_scored};
 use super::{CommandId, DataCall, Failure, Outcome, count_reply};
 use crate::resp::Reply;

@@ -225,6 +225,9 @@ pub(crate) struct Shared {
     pub(crate) commit_latency: LatencyHistogram,
     /// The background sweep of deleted collections' elements.
     sweeper: Sweeper,
+    /// Transactions that wrote, counted before their commit
+    /// ([`Backend::write_epoch`]).
+    pub(crate) writes: AtomicU64,
 }
 
 /// The server's storage: a keel [`Database`], a keyspace per database
@@ -356,6 +359,7 @@ impl KeelBackend {
                 flushes: AtomicU64::new(0),
                 commit_latency: LatencyHistogram::default(),
                 sweeper: Sweeper::default(),
+                writes: AtomicU64::new(0),
             }),
         };
         if let Some(interval) = backend.shared.options.sweep_interval {
@@ -848,6 +852,10 @@ fn count_keys(
 }
 
 impl Backend for KeelBackend {
+    fn write_epoch(&self) -> u64 {
+        self.shared.writes.load(Ordering::Acquire)
+    }
+
     fn open_session(&self, client: ClientId) -> Box<dyn Session> {
         Box::new(KeelSession::new(Arc::clone(&self.shared), client))
     }

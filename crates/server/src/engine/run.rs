@@ -136,6 +136,10 @@ impl Shared {
             }
         }
         let wrote = store.wrote();
+        if wrote {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         Ok((store.take_after_commit(), wrote))
     }
 
