@@ -17,7 +17,7 @@
 //!     tx.put(&users, b"bob", "reader")
 //! })?;
 //! let mut tx = db.begin(Isolation::Serializable);
-//! for item in tx.range(&users, b"a".as_slice()..b"m")? {
+//! for item in tx.range(&users, "a".."m")? {
 //!     let (key, value) = item?;
 //!     println!("{key:?} = {value:?}");
 //! }
@@ -49,7 +49,7 @@ mod update;
 pub use bounds::KeyBounds;
 pub use bytes::Bytes;
 pub use database::Database;
-pub use error::{Error, Result};
+pub use error::{ConflictKind, Error, LimitKind, Location, Result, SharedError};
 pub use iter::{Iter, Keys};
 pub use keyspace::{DEFAULT_KEYSPACE, Keyspace};
 pub use load::{KeyspaceLoader, LoadReport};
