@@ -170,6 +170,13 @@ pub enum Error {
         /// The keyspace's name.
         name: String,
     },
+    /// A savepoint that is not one of this transaction's, or that was
+    /// released or rolled past.
+    #[error("the transaction has no savepoint {savepoint}")]
+    UnknownSavepoint {
+        /// The savepoint's number.
+        savepoint: u64,
+    },
     /// Another error of a layer below, as text.
     #[error("{0}")]
     Internal(String),

@@ -61,5 +61,5 @@ pub use options::{
     VALUE_BYTES_MAX_DEFAULT,
 };
 pub use stats::{RecoveryReport, Stats};
-pub use transaction::{ExpiresAtMs, Isolation, Transaction};
+pub use transaction::{ExpiresAtMs, Isolation, Savepoint, Transaction};
 pub use update::{UpdateOptions, backoff};

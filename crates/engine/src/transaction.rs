@@ -58,6 +58,27 @@ impl std::fmt::Debug for Transaction {
     }
 }
 
+/// A point inside a transaction to roll back to
+/// ([`Transaction::savepoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Savepoint {
+    inner: keel_mvcc::Savepoint,
+}
+
+impl Savepoint {
+    /// The savepoint's number within its transaction (from 0, in the order
+    /// they were made).
+    pub fn number(&self) -> u64 {
+        self.inner.number()
+    }
+}
+
+fn unknown_savepoint(savepoint: Savepoint) -> Error {
+    Error::UnknownSavepoint {
+        savepoint: savepoint.number(),
+    }
+}
+
 /// When a value expires, for [`Transaction::get_with_expiry`].
 pub type ExpiresAtMs = Option<u64>;
 
@@ -380,6 +401,53 @@ impl Transaction {
         self.enter(keyspace, true)?;
         let key = engine_key(keyspace.id, key.as_ref());
         self.inner.delete(&key).map_err(|error| self.error(error))
+    }
+
+    /// Marks a savepoint: [`Transaction::rollback_to_savepoint`] undoes
+    /// the writes made after it, [`Transaction::release_savepoint`] keeps
+    /// them and forgets it. Savepoints nest; each is the transaction's.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let db = keel::Database::open(dir.path(), keel::Options::default())?;
+    /// let orders = db.keyspace("orders")?;
+    /// let mut tx = db.begin(keel::Isolation::Serializable);
+    /// tx.put(&orders, "1", "paid")?;
+    /// let before_extras = tx.savepoint();
+    /// tx.put(&orders, "2", "gift wrap")?;
+    /// tx.rollback_to_savepoint(before_extras)?;
+    /// assert!(tx.get(&orders, "2")?.is_none());
+    /// assert!(tx.get(&orders, "1")?.is_some());
+    /// tx.commit()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn savepoint(&mut self) -> Savepoint {
+        Savepoint {
+            inner: self.inner.savepoint(),
+        }
+    }
+
+    /// Undoes every write made after `savepoint`. The savepoint stays (it
+    /// can be rolled back to again); later ones are released. Reads made
+    /// since stay part of the transaction: what was read was read.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSavepoint`] for a savepoint of another transaction,
+    /// or one already released or rolled past.
+    pub fn rollback_to_savepoint(&mut self, savepoint: Savepoint) -> Result<()> {
+        self.inner
+            .rollback_to_savepoint(savepoint.inner)
+            .map_err(|_| unknown_savepoint(savepoint))
+    }
+
+    /// Forgets `savepoint` and every later one, keeping their writes.
+    ///
+    /// # Errors
+    /// As [`Transaction::rollback_to_savepoint`].
+    pub fn release_savepoint(&mut self, savepoint: Savepoint) -> Result<()> {
+        self.inner
+            .release_savepoint(savepoint.inner)
+            .map_err(|_| unknown_savepoint(savepoint))
     }
 
     /// Sets this transaction's durability, overriding the database's
