@@ -177,6 +177,16 @@ pub enum Error {
         /// The savepoint's number.
         savepoint: u64,
     },
+    /// A stored key or value of a typed keyspace that does not decode as
+    /// its type (the keyspace was written with other types, or damaged).
+    #[error("keyspace {keyspace:?} holds an entry that does not decode as its type")]
+    Decode {
+        /// The keyspace.
+        keyspace: String,
+        /// What did not decode.
+        #[source]
+        source: crate::typed_key::DecodeError,
+    },
     /// Another error of a layer below, as text.
     #[error("{0}")]
     Internal(String),

@@ -44,6 +44,9 @@ mod recovery;
 mod stats;
 mod storage;
 mod transaction;
+mod typed_key;
+mod typed_keyspace;
+mod typed_value;
 mod update;
 
 pub use bounds::KeyBounds;
@@ -62,4 +65,7 @@ pub use options::{
 };
 pub use stats::{RecoveryReport, Stats};
 pub use transaction::{ExpiresAtMs, Isolation, Savepoint, Transaction};
+pub use typed_key::{AsKey, DecodeError, Key};
+pub use typed_keyspace::{KeyspaceDefinition, TypedBounds, TypedIter, TypedKeyspace};
+pub use typed_value::{AsValue, Value};
 pub use update::{UpdateOptions, backoff};
