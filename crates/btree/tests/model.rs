@@ -32,6 +32,15 @@ enum Op {
         reverse: bool,
         take: usize,
     },
+    /// Inserts a run of ids in ascending order, `step` apart: the writer's
+    /// path through the last leaf is reused, at the end of the tree and
+    /// inside it.
+    InsertRun {
+        first: u16,
+        count: u16,
+        step: u16,
+        len: usize,
+    },
     /// Deletes a run of ids: many merges in a row.
     DeleteRun {
         first: u16,
@@ -67,6 +76,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => id().prop_map(|id| Op::Get { id }),
         6 => (bound(), bound(), any::<bool>(), 1usize..40).prop_map(|(start, end, reverse, take)| Op::Range { start, end, reverse, take }),
         3 => (id(), 1u16..200).prop_map(|(first, count)| Op::DeleteRun { first, count }),
+        4 => (id(), 1u16..300, 1u16..4, prop::sample::select(VALUE_LENGTHS.to_vec())).prop_map(|(first, count, step, len)| Op::InsertRun { first, count, step, len }),
         1 => Just(Op::Clear),
         2 => (id(), 1u16..600, 1u16..4, 0.55f64..1.0).prop_map(|(first, count, step, fill)| Op::BulkLoad { first, count, step, fill }),
     ]
@@ -91,6 +101,18 @@ fn run(ops: Vec<Op>, frames: u64) {
                 let value = value(id, version, len);
                 tree.insert(&key(id), &value).unwrap();
                 model.insert(key(id), value);
+            }
+            Op::InsertRun {
+                first,
+                count,
+                step,
+                len,
+            } => {
+                for id in (first..first.saturating_add(count)).step_by(usize::from(step)) {
+                    let value = value(id, version, len);
+                    tree.insert(&key(id), &value).unwrap();
+                    model.insert(key(id), value);
+                }
             }
             Op::Delete { id } => {
                 assert_eq!(

@@ -56,12 +56,12 @@ pub use error::{ConflictKind, Error, LimitKind, Location, Result, SharedError};
 pub use iter::{Iter, Keys};
 pub use keyspace::{DEFAULT_KEYSPACE, Keyspace};
 pub use load::{KeyspaceLoader, LoadReport};
-pub use maintenance::CheckpointInfo;
+pub use maintenance::{BACKGROUND_RELOCATION_PAGES, CheckpointInfo, CompactionInfo};
 pub use options::{
     CHECKPOINT_DIRTY_BYTES_DEFAULT, CHECKPOINT_INTERVAL_DEFAULT, CHECKPOINT_WAL_BYTES_DEFAULT,
-    Durability, FOLD_DELTA_BYTES_DEFAULT, FOLD_INTERVAL_DEFAULT, KEYSPACE_NAME_BYTES_MAX, Options,
-    POOL_BYTES_DEFAULT, RecoveryMode, SYNC_INTERVAL_DEFAULT, UPDATE_ATTEMPTS_MAX,
-    VALUE_BYTES_MAX_DEFAULT,
+    COMPACT_FREE_RATIO_DEFAULT, Durability, FOLD_DELTA_BYTES_DEFAULT, FOLD_INTERVAL_DEFAULT,
+    KEYSPACE_NAME_BYTES_MAX, Options, POOL_BYTES_DEFAULT, RecoveryMode, SYNC_INTERVAL_DEFAULT,
+    UPDATE_ATTEMPTS_MAX, VALUE_BYTES_MAX_DEFAULT,
 };
 pub use stats::{RecoveryReport, Stats};
 pub use transaction::{ExpiresAtMs, Isolation, Savepoint, Transaction};

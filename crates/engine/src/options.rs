@@ -73,6 +73,8 @@ pub const FOLD_INTERVAL_DEFAULT: Duration = Duration::from_millis(200);
 pub const CHECKPOINT_WAL_BYTES_DEFAULT: u64 = 128 << 20;
 /// Default: checkpoint once folds changed this many bytes of the B+tree.
 pub const CHECKPOINT_DIRTY_BYTES_DEFAULT: u64 = 64 << 20;
+/// Default [`Options::compact_free_ratio`].
+pub const COMPACT_FREE_RATIO_DEFAULT: f64 = 0.3;
 /// Default largest value: 512 MiB, keel-btree's limit and Redis's
 /// `proto-max-bulk-len`.
 pub const VALUE_BYTES_MAX_DEFAULT: usize = keel_btree::VALUE_BYTES_MAX - 9;
@@ -128,6 +130,11 @@ pub struct Options {
     pub checkpoint_dirty_bytes: u64,
     /// Checkpoint at least this often while anything changed. Default 60 s.
     pub checkpoint_interval: Duration,
+    /// When more than this share of the page file is free, each background
+    /// checkpoint first moves some pages out of the file's tail (4,096 at
+    /// most), so the file shrinks without an explicit
+    /// [`crate::Database::compact`]. Above 1.0: never. Default 0.3.
+    pub compact_free_ratio: f64,
     /// The largest value a transaction may write. Default (and at most)
     /// 512 MiB less 9 bytes, keel-btree's `VALUE_BYTES_MAX` less the
     /// stored value's header.
@@ -177,6 +184,7 @@ impl Default for Options {
             checkpoint_wal_bytes: CHECKPOINT_WAL_BYTES_DEFAULT,
             checkpoint_dirty_bytes: CHECKPOINT_DIRTY_BYTES_DEFAULT,
             checkpoint_interval: CHECKPOINT_INTERVAL_DEFAULT,
+            compact_free_ratio: COMPACT_FREE_RATIO_DEFAULT,
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
             wal_segment_bytes: keel_wal::SEGMENT_BYTES_DEFAULT,
             transaction_age_warning: mvcc.transaction_age_warning,

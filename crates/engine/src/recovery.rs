@@ -323,9 +323,12 @@ fn replay(
         };
         if let Some((transaction_id, timestamp, set)) = commit {
             let timestamp = Timestamp::from_u64(timestamp);
-            if recovery.replay_commit(transaction_id, timestamp, mvcc_write_set(&set)?)? {
+            let writes = mvcc_write_set(&set)?;
+            let bytes = writes.bytes();
+            if recovery.replay_commit(transaction_id, timestamp, writes)? {
                 log.note_replayed(timestamp, lsn);
                 report.commits_replayed += 1;
+                report.bytes_replayed += bytes;
             }
         }
     }

@@ -18,6 +18,7 @@ pub(crate) struct Counters {
     pub(crate) expired_removed: AtomicU64,
     pub(crate) orphans_removed: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
+    pub(crate) compactions: AtomicU64,
     /// Bytes folds changed in the B+tree since the last checkpoint.
     pub(crate) folded_bytes_since_checkpoint: AtomicU64,
     last_checkpoint_us: AtomicU64,
@@ -52,6 +53,12 @@ pub struct RecoveryReport {
     pub records_scanned: u64,
     /// Commits replayed into memory.
     pub commits_replayed: u64,
+    /// Bytes of keys and values those commits wrote.
+    pub bytes_replayed: u64,
+    /// A checkpoint was written at open because the replay was long (at
+    /// least a quarter of `checkpoint_wal_bytes`), so that a process
+    /// killed again soon after does not replay it all again.
+    pub checkpointed_after_replay: bool,
     /// The log ended in a torn record (a crash during a write), cut off.
     pub torn_tail: bool,
     /// Damage inside the log was skipped (point-in-time recovery only).
@@ -87,6 +94,8 @@ pub struct Stats {
     pub orphans_removed: u64,
     /// Checkpoints written since open.
     pub checkpoints: u64,
+    /// Compactions (`Database::compact`).
+    pub compactions: u64,
     /// Bytes folds changed in the B+tree since the last checkpoint (what
     /// the next checkpoint will write, roughly).
     pub dirty_bytes: u64,
@@ -123,6 +132,11 @@ pub struct Stats {
     pub pages: u64,
     /// Size of the page file, in blocks.
     pub file_blocks: u64,
+    /// Blocks of the page file neither the current state nor the durable
+    /// checkpoint uses: what compaction can give back.
+    pub free_blocks: u64,
+    /// The page size: blocks × this = bytes.
+    pub page_bytes: u64,
     /// What recovery did at open.
     pub recovery: RecoveryReport,
 }
@@ -145,6 +159,7 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
         expired_removed: load(&shared.counters.expired_removed),
         orphans_removed: load(&shared.counters.orphans_removed),
         checkpoints: load(&shared.counters.checkpoints),
+        compactions: load(&shared.counters.compactions),
         dirty_bytes: load(&shared.counters.folded_bytes_since_checkpoint),
         checkpoint_id: pager.checkpoint_id,
         last_checkpoint_us: load(&shared.counters.last_checkpoint_us),
@@ -162,6 +177,8 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
         cache_misses: pager.misses,
         pages: pager.pages,
         file_blocks: pager.file_blocks,
+        free_blocks: pager.free_blocks,
+        page_bytes: shared.pager.page_size() as u64,
         recovery: shared.recovery.clone(),
     }
 }

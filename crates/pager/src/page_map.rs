@@ -463,6 +463,24 @@ impl PageMap {
         previous
     }
 
+    /// Marks for the next checkpoint every map node stored at or beyond
+    /// `boundary` (through a leaf below it: the rewrite of a leaf rewrites
+    /// its path), so that it moves to a free block; returns how many.
+    pub(crate) fn mark_nodes_from(&mut self, boundary: u64) -> u64 {
+        let mut marked = 0;
+        let mut leaves_below = 1u64;
+        for level in &self.levels {
+            for (index, node) in level.iter().enumerate() {
+                if node.block >= boundary {
+                    self.dirty_leaves.insert(index as u64 * leaves_below);
+                    marked += 1;
+                }
+            }
+            leaves_below = leaves_below.saturating_mul(self.fanout);
+        }
+        marked
+    }
+
     /// Whether the map changed since the last checkpoint.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn is_dirty(&self) -> bool {

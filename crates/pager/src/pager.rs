@@ -27,11 +27,13 @@ use crate::stats::{Counters, PagerStats};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, spin_wait};
 
 mod checkpoint;
+mod compaction;
 mod eviction;
 mod file;
 mod read;
 mod write;
 
+pub use compaction::Relocation;
 use file::{create_file, read_newest_meta};
 
 /// The pool size unless the options say otherwise: 64 MiB.

@@ -161,6 +161,48 @@ fn the_file_grows_in_steps_and_shrinks_when_its_tail_is_free() {
 }
 
 #[test]
+fn relocation_moves_live_pages_out_of_the_tail_and_the_file_is_cut() {
+    let vfs = Arc::new(SimVfs::new(1));
+    let pager = Pager::open(vfs.clone(), Path::new(PATH), options(32)).unwrap();
+    let mut model = Model::default();
+    for index in 0..600u64 {
+        let mut guard = pager.allocate().unwrap();
+        let page = guard.page_id();
+        let bytes = common::contents(page, index);
+        guard.copy_from_slice(&bytes);
+        model.pages.insert(page, bytes);
+    }
+    pager.checkpoint(b"full").unwrap();
+    // Free the oldest pages: their blocks are at the front, and the live
+    // ones hold the tail, so no checkpoint alone can cut the file.
+    for index in 1..=500u64 {
+        pager.free(PageId::new(index)).unwrap();
+        model.pages.remove(&PageId::new(index));
+    }
+    pager.checkpoint(b"freed").unwrap();
+    let before = pager.checkpoint(b"freed again").unwrap();
+    assert!(before.file_bytes >= 600 * 4096, "{before:?}");
+    // Three rounds: relocate what lies past the boundary, write it low,
+    // free the old blocks with the next checkpoint, cut.
+    let relocation = pager.relocate_tail(u64::MAX).unwrap();
+    assert!(relocation.pages >= 90, "{relocation:?}");
+    pager.checkpoint(b"moved").unwrap();
+    pager.checkpoint(b"released").unwrap();
+    let after = pager.shrink_to_fit().unwrap();
+    assert!(
+        after <= (relocation.boundary + 2) * 4096,
+        "{after} {relocation:?}"
+    );
+    assert!(after < before.file_bytes / 4, "{after} after {before:?}");
+    assert_eq!(pager.relocate_tail(u64::MAX).unwrap().pages, 0);
+    common::verify(&pager, &model).unwrap();
+    // And after a reopen, from the cut file.
+    drop(pager);
+    let pager = Pager::open(vfs, Path::new(PATH), options(32)).unwrap();
+    common::verify(&pager, &model).unwrap();
+}
+
+#[test]
 fn optimistic_guards_validate_and_upgrade() {
     let vfs = Arc::new(SimVfs::new(1));
     let pager = Pager::open(vfs, Path::new(PATH), PagerOptions::default()).unwrap();
