@@ -231,8 +231,9 @@ impl KeyValueStore for EngineStore<'_> {
         let result = self
             .keyspace(database)
             .and_then(|keyspace| match stored.deadline_ms {
-                None => self.transaction.put(keyspace, key, value),
-                Some(deadline) => self.transaction.put_expiring_at(
+                // The value is the command's own `Bytes`: kept, not copied.
+                None => self.transaction.put_bytes(keyspace, key, value),
+                Some(deadline) => self.transaction.put_bytes_expiring_at(
                     keyspace,
                     key,
                     value,
@@ -337,12 +338,12 @@ impl KeyValueStore for EngineStore<'_> {
             self.transaction.put(
                 map,
                 first.to_be_bytes(),
-                second_keyspace.name().as_bytes().to_vec(),
+                second_keyspace.name().as_bytes(),
             )?;
             self.transaction.put(
                 map,
                 second.to_be_bytes(),
-                first_keyspace.name().as_bytes().to_vec(),
+                first_keyspace.name().as_bytes(),
             )
         });
         self.wrote = true;
