@@ -335,16 +335,10 @@ impl KeyValueStore for EngineStore<'_> {
         };
         let result = self.keyspace(first).and_then(|first_keyspace| {
             let second_keyspace = self.keyspace(second)?;
-            self.transaction.put(
-                map,
-                first.to_be_bytes(),
-                second_keyspace.name().as_bytes(),
-            )?;
-            self.transaction.put(
-                map,
-                second.to_be_bytes(),
-                first_keyspace.name().as_bytes(),
-            )
+            self.transaction
+                .put(map, first.to_be_bytes(), second_keyspace.name().as_bytes())?;
+            self.transaction
+                .put(map, second.to_be_bytes(), first_keyspace.name().as_bytes())
         });
         self.wrote = true;
         self.checked(result)?;
