@@ -183,6 +183,7 @@ fn page_file(
         pool_bytes: options.pool_bytes,
         create: access == Access::ReadWrite,
         readahead_bytes: options.readahead_bytes,
+        mmap_reads: options.mmap_reads,
         ..PagerOptions::default()
     };
     let pager = Arc::new(Pager::open(
