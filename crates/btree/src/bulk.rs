@@ -48,7 +48,8 @@ impl BTree {
         if !(fill_factor > 0.5 && fill_factor <= 1.0) {
             return Err(Error::FillFactor { value: fill_factor });
         }
-        let _writer = self.writer.lock();
+        let mut writer = self.writer.lock();
+        writer.leaf = None;
         if !self.is_empty()? {
             return Err(Error::NotEmpty { root: self.root });
         }

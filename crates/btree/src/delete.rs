@@ -22,6 +22,7 @@ impl BTree {
             return Ok(false);
         }
         let mut scratch = self.writer.lock();
+        scratch.leaf = None;
         let (path, in_leaf) = self.path_to(key)?;
         let leaf_depth = path.len() - 1;
         let leaf_page = path[leaf_depth].page;

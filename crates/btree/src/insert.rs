@@ -52,7 +52,14 @@ impl BTree {
         key: &[u8],
         cell: &[u8],
     ) -> Result<Option<(PageId, usize)>> {
-        let (path, in_leaf) = self.path_to(key)?;
+        let cached = match scratch.leaf.take() {
+            Some(cached) => self.path_through_cached(&cached, key)?,
+            None => None,
+        };
+        let (path, in_leaf) = match cached {
+            Some(found) => found,
+            None => self.path_to(key)?,
+        };
         let leaf_depth = path.len() - 1;
         let found = match in_leaf {
             InLeaf::Present(found) => Some(found),
@@ -61,6 +68,11 @@ impl BTree {
         let room =
             path[leaf_depth].header.free() + found.map_or(0, |found| found.cell_len + SLOT_BYTES);
         let splits = room < cell.len() + SLOT_BYTES;
+        if !splits {
+            // The next insert in key order likely lands here too; a split
+            // changes the leaf and its ancestors, so it forgets the path.
+            scratch.leaf = Some(path.clone());
+        }
         // The highest page the change reaches: the leaf, or for a split the
         // lowest ancestor sure to take a separator without splitting.
         let mut top = leaf_depth;

@@ -93,6 +93,10 @@ pub struct BTree {
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub(crate) page: Vec<u8>,
+    /// The path to the leaf the last insert went to, for the next insert
+    /// in key order (a fold, a sorted import) to skip the descent. Every
+    /// writer that may split, merge or free a page forgets it.
+    pub(crate) leaf: Option<Vec<PathNode>>,
 }
 
 /// One page on the writer's path from the root.
@@ -207,6 +211,50 @@ impl BTree {
     /// latches one page at a time, and where `key` is in that leaf. Only the
     /// writer changes the tree, so both stay true while it holds its lock.
     pub(crate) fn path_to(&self, key: &[u8]) -> Result<(Vec<PathNode>, InLeaf)> {
+        self.path_from_root(key)
+    }
+
+    /// The writer's path for `key` through the leaf the last insert
+    /// reached, when that leaf surely holds `key`'s place: `key` lies
+    /// between its first and last keys, or the leaf is the tree's last
+    /// (no right sibling) and `key` is at or after its first key. The
+    /// leaf's header is read afresh; its ancestors are as the path that
+    /// found it saw them (only splits change them, and a split forgets
+    /// the path).
+    pub(crate) fn path_through_cached(
+        &self,
+        cached: &[PathNode],
+        key: &[u8],
+    ) -> Result<Option<(Vec<PathNode>, InLeaf)>> {
+        let Some(leaf) = cached.last() else {
+            return Ok(None);
+        };
+        let page = leaf.page;
+        let guard = self.pager.shared(page)?;
+        let bad = |Restart| corrupt(page, "bad cell");
+        let header = Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
+        if !header.is_leaf() || header.count == 0 {
+            return Ok(None);
+        }
+        let key_of = |index: usize| -> Result<&[u8]> {
+            let (start, len) = node::key_at(&*guard, true, index).map_err(bad)?;
+            Ok(&guard[start..start + len])
+        };
+        let after_first = key_of(0)? <= key;
+        let holds =
+            after_first && (header.link_1 == PageId::NONE || key <= key_of(header.count - 1)?);
+        if !holds {
+            return Ok(None);
+        }
+        let in_leaf = find_in_leaf(&guard, page, header, key)?;
+        let mut path = cached.to_vec();
+        if let Some(last) = path.last_mut() {
+            last.header = header;
+        }
+        Ok(Some((path, in_leaf)))
+    }
+
+    fn path_from_root(&self, key: &[u8]) -> Result<(Vec<PathNode>, InLeaf)> {
         let mut path = Vec::new();
         let mut page = self.root;
         loop {
@@ -255,7 +303,8 @@ impl BTree {
     /// # Errors
     /// Pager errors.
     pub fn clear(&self) -> Result<()> {
-        let _writer = self.writer.lock();
+        let mut writer = self.writer.lock();
+        writer.leaf = None;
         let pages = self.pages_below_root()?;
         {
             let mut root = self.pager.exclusive(self.root)?;

@@ -113,7 +113,7 @@ pub fn check(arguments: &CheckArguments) -> Result<ExitCode> {
             // to report; anything else (not a database, in use) is an error.
             let damage = matches!(
                 error.downcast_ref::<keel::Error>(),
-                Some(keel::Error::Corruption(_) | keel::Error::Io(_))
+                Some(keel::Error::Corruption { .. } | keel::Error::Io(_))
             );
             if !damage {
                 return Err(error);

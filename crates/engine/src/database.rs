@@ -161,7 +161,10 @@ impl Database {
     ) -> Result<Database> {
         let identity = DATABASE_IDENTITY.fetch_add(1, Ordering::Relaxed);
         let recovered = recovery::recover(vfs, dir, &options, access, identity)?;
-        let report = recovered.report;
+        let mut report = recovered.report;
+        let replay_was_long = access == Access::ReadWrite
+            && report.bytes_replayed >= options.checkpoint_wal_bytes / 4;
+        report.checkpointed_after_replay = replay_was_long || report.log_damage_skipped;
         tracing::info!(dir = %dir.display(), checkpoint = report.checkpoint_id, replayed = report.commits_replayed, torn_tail = report.torn_tail, read_only = access == Access::ReadOnly, "keel database open");
         let appended_bytes = recovered.wal.as_ref().map_or(0, |wal| {
             keel_wal::WalStats::get(&wal.stats().appended_bytes)
@@ -187,10 +190,13 @@ impl Database {
             identity,
             _lock: recovered.lock,
         });
-        if shared.wal.is_some() && shared.recovery.log_damage_skipped {
+        if shared.wal.is_some() && shared.recovery.checkpointed_after_replay {
             // Point-in-time recovery cut the log short of what the last
             // checkpoint recorded as durable: a checkpoint of the state
-            // recovered makes that the new starting point.
+            // recovered makes that the new starting point. After a long
+            // replay, a checkpoint now bounds the next one: a process
+            // killed over and over soon after it starts would otherwise
+            // replay the whole history every time (and never checkpoint).
             maintenance::checkpoint_unchecked(&shared)?;
         }
         let background = if shared.options.background_maintenance && shared.wal.is_some() {
@@ -286,6 +292,19 @@ impl Database {
     pub fn checkpoint(&self) -> Result<crate::CheckpointInfo> {
         self.check_open()?;
         maintenance::checkpoint(&self.shared)
+    }
+
+    /// Gives the page file's free space back to the file system: folds
+    /// and checkpoints, moves the live pages from the end of the file into
+    /// free blocks nearer its start (two more checkpoints), and cuts the
+    /// file after the last block in use. Online: transactions go on
+    /// meanwhile. Crash-safe: only checkpoints write, copy-on-write.
+    ///
+    /// # Errors
+    /// As [`Database::checkpoint`].
+    pub fn compact(&self) -> Result<crate::CompactionInfo> {
+        self.check_open()?;
+        maintenance::compact(&self.shared)
     }
 
     /// What the database has done: commits, conflicts, fsyncs, folds,

@@ -17,7 +17,7 @@
 //!     tx.put(&users, b"bob", "reader")
 //! })?;
 //! let mut tx = db.begin(Isolation::Serializable);
-//! for item in tx.range(&users, b"a".as_slice()..b"m")? {
+//! for item in tx.range(&users, "a".."m")? {
 //!     let (key, value) = item?;
 //!     println!("{key:?} = {value:?}");
 //! }
@@ -44,22 +44,28 @@ mod recovery;
 mod stats;
 mod storage;
 mod transaction;
+mod typed_key;
+mod typed_keyspace;
+mod typed_value;
 mod update;
 
 pub use bounds::KeyBounds;
 pub use bytes::Bytes;
 pub use database::Database;
-pub use error::{Error, Result};
+pub use error::{ConflictKind, Error, LimitKind, Location, Result, SharedError};
 pub use iter::{Iter, Keys};
 pub use keyspace::{DEFAULT_KEYSPACE, Keyspace};
 pub use load::{KeyspaceLoader, LoadReport};
-pub use maintenance::CheckpointInfo;
+pub use maintenance::{BACKGROUND_RELOCATION_PAGES, CheckpointInfo, CompactionInfo};
 pub use options::{
     CHECKPOINT_DIRTY_BYTES_DEFAULT, CHECKPOINT_INTERVAL_DEFAULT, CHECKPOINT_WAL_BYTES_DEFAULT,
-    Durability, FOLD_DELTA_BYTES_DEFAULT, FOLD_INTERVAL_DEFAULT, KEYSPACE_NAME_BYTES_MAX, Options,
-    POOL_BYTES_DEFAULT, RecoveryMode, SYNC_INTERVAL_DEFAULT, UPDATE_ATTEMPTS_MAX,
-    VALUE_BYTES_MAX_DEFAULT,
+    COMPACT_FREE_RATIO_DEFAULT, Durability, FOLD_DELTA_BYTES_DEFAULT, FOLD_INTERVAL_DEFAULT,
+    KEYSPACE_NAME_BYTES_MAX, Options, POOL_BYTES_DEFAULT, RecoveryMode, SYNC_INTERVAL_DEFAULT,
+    UPDATE_ATTEMPTS_MAX, VALUE_BYTES_MAX_DEFAULT,
 };
 pub use stats::{RecoveryReport, Stats};
-pub use transaction::{ExpiresAtMs, Isolation, Transaction};
+pub use transaction::{ExpiresAtMs, Isolation, Savepoint, Transaction};
+pub use typed_key::{AsKey, DecodeError, Key};
+pub use typed_keyspace::{KeyspaceDefinition, TypedBounds, TypedIter, TypedKeyspace};
+pub use typed_value::{AsValue, Value};
 pub use update::{UpdateOptions, backoff};

@@ -88,6 +88,12 @@ fn run(shared: &Shared) {
             || dirty_bytes >= shared.options.checkpoint_dirty_bytes
             || (wal_bytes > 0 && last_checkpoint.elapsed() >= shared.options.checkpoint_interval);
         if checkpoint_due {
+            {
+                let _maintenance = shared.maintenance.lock();
+                if let Err(error) = relocate_some(shared) {
+                    tracing::error!(%error, "background relocation failed");
+                }
+            }
             match checkpoint_unchecked(shared) {
                 Ok(_) => last_checkpoint = Instant::now(),
                 Err(error) => tracing::error!(%error, "background checkpoint failed"),
@@ -141,6 +147,85 @@ pub(crate) fn fold(shared: &Shared) -> Result<Timestamp> {
     );
     Ok(report.fold_point)
 }
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactionInfo {
+    /// The page file's bytes before.
+    pub file_bytes_before: u64,
+    /// The page file's bytes after.
+    pub file_bytes_after: u64,
+    /// B+tree pages freed by merging neighbouring leaves that fit in one.
+    pub pages_merged: u64,
+    /// Pages moved out of the file's tail.
+    pub pages_moved: u64,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// Gives the page file's free space back: a checkpoint (everything folded,
+/// the durable checkpoint equal to the state), neighbouring leaves that
+/// fit in one page merged (deletes leave leaves down to a quarter full),
+/// then every page and map
+/// node past the smallest boundary that holds them all is moved below it
+/// by a checkpoint, a second one frees their old blocks, and the file is
+/// cut after the last block in use. Crash-safe at every step: only
+/// checkpoints write, copy-on-write, and the cut spares every block the
+/// durable checkpoint needs.
+pub(crate) fn compact(shared: &Shared) -> Result<CompactionInfo> {
+    if let Some(error) = shared.manager.poisoned() {
+        return Err(Error::Poisoned(error.to_string()));
+    }
+    let started = Instant::now();
+    let page_bytes = shared.pager.page_size() as u64;
+    let file_bytes_before = shared.pager.stats().file_blocks * page_bytes;
+    checkpoint_unchecked(shared)?;
+    let pages_merged = {
+        let _maintenance = shared.maintenance.lock();
+        shared.tree.defragment()?
+    };
+    if pages_merged > 0 {
+        // The merged pages' blocks become free once no durable checkpoint
+        // needs them: relocation then counts on them.
+        checkpoint_unchecked(shared)?;
+    }
+    let relocation = {
+        let _maintenance = shared.maintenance.lock();
+        shared.pager.relocate_tail(u64::MAX)?
+    };
+    checkpoint_unchecked(shared)?;
+    checkpoint_unchecked(shared)?;
+    let file_bytes_after = {
+        let _maintenance = shared.maintenance.lock();
+        shared.pager.shrink_to_fit()?
+    };
+    Counters::add(&shared.counters.compactions, 1);
+    Ok(CompactionInfo {
+        file_bytes_before,
+        file_bytes_after,
+        pages_merged,
+        pages_moved: relocation.pages,
+        duration: started.elapsed(),
+    })
+}
+
+/// Before a background checkpoint: when free blocks pass
+/// `compact_free_ratio` of the page file, moves up to
+/// [`BACKGROUND_RELOCATION_PAGES`] pages out of its tail, so the file
+/// shrinks over the following checkpoints. The caller holds the
+/// maintenance lock.
+fn relocate_some(shared: &Shared) -> Result<()> {
+    let stats = shared.pager.stats();
+    let free_ratio = stats.free_blocks as f64 / stats.file_blocks.max(1) as f64;
+    if free_ratio > shared.options.compact_free_ratio {
+        shared.pager.relocate_tail(BACKGROUND_RELOCATION_PAGES)?;
+    }
+    Ok(())
+}
+
+/// Pages the background thread moves out of the tail per checkpoint.
+pub const BACKGROUND_RELOCATION_PAGES: u64 = 4096;
 
 /// An on-demand checkpoint.
 pub(crate) fn checkpoint(shared: &Shared) -> Result<CheckpointInfo> {

@@ -73,8 +73,11 @@ pub const FOLD_INTERVAL_DEFAULT: Duration = Duration::from_millis(200);
 pub const CHECKPOINT_WAL_BYTES_DEFAULT: u64 = 128 << 20;
 /// Default: checkpoint once folds changed this many bytes of the B+tree.
 pub const CHECKPOINT_DIRTY_BYTES_DEFAULT: u64 = 64 << 20;
-/// Default largest value.
-pub const VALUE_BYTES_MAX_DEFAULT: usize = 64 << 20;
+/// Default [`Options::compact_free_ratio`].
+pub const COMPACT_FREE_RATIO_DEFAULT: f64 = 0.3;
+/// Default largest value: 512 MiB, keel-btree's limit and Redis's
+/// `proto-max-bulk-len`.
+pub const VALUE_BYTES_MAX_DEFAULT: usize = keel_btree::VALUE_BYTES_MAX - 9;
 /// Default: checkpoint at least this often while anything changed.
 pub const CHECKPOINT_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
 /// Default periodic fsync interval (Redis's `everysec`).
@@ -105,9 +108,24 @@ pub struct Options {
     /// that reads after a (re)open warm up by windows, not page by page.
     /// 0 turns it off. Default 128 KiB.
     pub readahead_bytes: u64,
-    /// Bytes of recent versions (the delta) at which writers wait for the
-    /// folder to catch up. Default 256 MiB.
+    /// A read that misses the pool copies the page from a read-only memory
+    /// map of the page file instead of reading it with a system call (the
+    /// checksum is still checked): faster when the data outgrows the pool
+    /// but fits the OS cache. A device error under the map then ends the
+    /// process (`SIGBUS`, as with LMDB) instead of returning an error.
+    /// Default false.
+    pub mmap_reads: bool,
+    /// Bytes of recent versions in the delta's skiplist at which writers
+    /// wait for the folder to catch up; from three quarters of it on,
+    /// each write commit is delayed a little (at most 1 ms), more the
+    /// fuller it is. A commit fails only if no fold frees room for a
+    /// minute (an old snapshot holding every fold back). Default 256 MiB.
     pub delta_bytes_max: u64,
+    /// A commit writing at least this many bytes of keys and values is
+    /// kept whole in memory as one sorted batch (installed at once, folded
+    /// into the B+tree in key order, outside `delta_bytes_max`), instead of
+    /// key by key. Default 1 MiB.
+    pub batch_commit_bytes_min: u64,
     /// Fold once the delta holds this many bytes. Default 32 MiB.
     pub fold_delta_bytes: u64,
     /// Fold at least this often while anything is unfolded. Default 200 ms.
@@ -119,8 +137,14 @@ pub struct Options {
     pub checkpoint_dirty_bytes: u64,
     /// Checkpoint at least this often while anything changed. Default 60 s.
     pub checkpoint_interval: Duration,
-    /// The largest value a transaction may write. Default 64 MiB; at most
-    /// keel-btree's `VALUE_BYTES_MAX` (512 MiB).
+    /// When more than this share of the page file is free, each background
+    /// checkpoint first moves some pages out of the file's tail (4,096 at
+    /// most), so the file shrinks without an explicit
+    /// [`crate::Database::compact`]. Above 1.0: never. Default 0.3.
+    pub compact_free_ratio: f64,
+    /// The largest value a transaction may write. Default (and at most)
+    /// 512 MiB less 9 bytes, keel-btree's `VALUE_BYTES_MAX` less the
+    /// stored value's header.
     pub value_bytes_max: usize,
     /// The largest log segment file. Segments start small (1 MiB) and
     /// follow the write rate up to this size; an idle log shrinks back.
@@ -132,9 +156,11 @@ pub struct Options {
     /// A transaction open this long fails its next operation with
     /// [`crate::Error::TransactionTooOld`]. Default 10 min.
     pub transaction_age_max: Duration,
-    /// Key and value bytes one transaction may buffer. Default 64 MiB
-    /// (keel-mvcc's `TRANSACTION_WRITE_BYTES_MAX_DEFAULT`); for larger
-    /// imports, [`crate::Database::load_keyspace`] has no such limit.
+    /// Key and value bytes one transaction may buffer. A transaction's
+    /// writes are held in memory until it commits (then once, as the
+    /// commit's batch), so this bounds its memory. Default: no limit, as
+    /// LMDB and redb. Sorted imports are fastest through
+    /// [`crate::Database::load_keyspace`].
     pub transaction_write_bytes_max: u64,
     /// What recovery does at damage inside the log. Default `Strict`.
     pub recovery_mode: RecoveryMode,
@@ -158,12 +184,15 @@ impl Default for Options {
             pool_bytes: POOL_BYTES_DEFAULT,
             page_size: keel_pager::PAGE_SIZE_DEFAULT,
             readahead_bytes: keel_pager::READAHEAD_BYTES_DEFAULT,
+            mmap_reads: false,
             delta_bytes_max: 256 << 20,
+            batch_commit_bytes_min: mvcc.batch_commit_bytes_min,
             fold_delta_bytes: FOLD_DELTA_BYTES_DEFAULT,
             fold_interval: FOLD_INTERVAL_DEFAULT,
             checkpoint_wal_bytes: CHECKPOINT_WAL_BYTES_DEFAULT,
             checkpoint_dirty_bytes: CHECKPOINT_DIRTY_BYTES_DEFAULT,
             checkpoint_interval: CHECKPOINT_INTERVAL_DEFAULT,
+            compact_free_ratio: COMPACT_FREE_RATIO_DEFAULT,
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
             wal_segment_bytes: keel_wal::SEGMENT_BYTES_DEFAULT,
             transaction_age_warning: mvcc.transaction_age_warning,

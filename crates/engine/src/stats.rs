@@ -18,6 +18,7 @@ pub(crate) struct Counters {
     pub(crate) expired_removed: AtomicU64,
     pub(crate) orphans_removed: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
+    pub(crate) compactions: AtomicU64,
     /// Bytes folds changed in the B+tree since the last checkpoint.
     pub(crate) folded_bytes_since_checkpoint: AtomicU64,
     last_checkpoint_us: AtomicU64,
@@ -52,6 +53,12 @@ pub struct RecoveryReport {
     pub records_scanned: u64,
     /// Commits replayed into memory.
     pub commits_replayed: u64,
+    /// Bytes of keys and values those commits wrote.
+    pub bytes_replayed: u64,
+    /// A checkpoint was written at open because the replay was long (at
+    /// least a quarter of `checkpoint_wal_bytes`), so that a process
+    /// killed again soon after does not replay it all again.
+    pub checkpointed_after_replay: bool,
     /// The log ended in a torn record (a crash during a write), cut off.
     pub torn_tail: bool,
     /// Damage inside the log was skipped (point-in-time recovery only).
@@ -87,6 +94,8 @@ pub struct Stats {
     pub orphans_removed: u64,
     /// Checkpoints written since open.
     pub checkpoints: u64,
+    /// Compactions (`Database::compact`).
+    pub compactions: u64,
     /// Bytes folds changed in the B+tree since the last checkpoint (what
     /// the next checkpoint will write, roughly).
     pub dirty_bytes: u64,
@@ -104,6 +113,15 @@ pub struct Stats {
     pub delta_bytes: u64,
     /// Recent versions held in memory.
     pub delta_versions: u64,
+    /// Of `delta_bytes`, what frozen batches (large commits kept whole
+    /// until folded) hold.
+    pub delta_batch_bytes: u64,
+    /// Frozen batches in the delta.
+    pub delta_batches: u64,
+    /// Write commits delayed a little because the delta was filling.
+    pub delta_slowdowns: u64,
+    /// Write commits that waited for a fold to make room in the delta.
+    pub delta_full_waits: u64,
     /// Transactions open now.
     pub active_transactions: u64,
     /// Buffer pool hits.
@@ -114,6 +132,11 @@ pub struct Stats {
     pub pages: u64,
     /// Size of the page file, in blocks.
     pub file_blocks: u64,
+    /// Blocks of the page file neither the current state nor the durable
+    /// checkpoint uses: what compaction can give back.
+    pub free_blocks: u64,
+    /// The page size: blocks × this = bytes.
+    pub page_bytes: u64,
     /// What recovery did at open.
     pub recovery: RecoveryReport,
 }
@@ -136,6 +159,7 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
         expired_removed: load(&shared.counters.expired_removed),
         orphans_removed: load(&shared.counters.orphans_removed),
         checkpoints: load(&shared.counters.checkpoints),
+        compactions: load(&shared.counters.compactions),
         dirty_bytes: load(&shared.counters.folded_bytes_since_checkpoint),
         checkpoint_id: pager.checkpoint_id,
         last_checkpoint_us: load(&shared.counters.last_checkpoint_us),
@@ -144,11 +168,17 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
         visible_watermark: mvcc.visible_watermark.as_u64(),
         delta_bytes: mvcc.delta_bytes,
         delta_versions: mvcc.delta_versions,
+        delta_batch_bytes: mvcc.delta_batch_bytes,
+        delta_batches: mvcc.delta_batches,
+        delta_slowdowns: mvcc.delta_slowdowns,
+        delta_full_waits: mvcc.delta_full_waits,
         active_transactions: mvcc.active_transactions,
         cache_hits: pager.hits,
         cache_misses: pager.misses,
         pages: pager.pages,
         file_blocks: pager.file_blocks,
+        free_blocks: pager.free_blocks,
+        page_bytes: shared.pager.page_size() as u64,
         recovery: shared.recovery.clone(),
     }
 }

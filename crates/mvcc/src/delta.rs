@@ -6,30 +6,130 @@
 
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 use crossbeam_skiplist::map;
 use keel_tso::Timestamp;
+use parking_lot::RwLock;
 
-use crate::chain::{
-    Collect, CommitState, CommitStatus, Detached, Version, VersionChain, Versioned,
-};
-use crate::write_set::Change;
+use crate::batch::{Batch, Batches, newest_visible};
+use crate::chain::{Collect, CommitStatus, Detached, Version, VersionChain, Versioned};
+use crate::write_set::{Change, WriteSet};
+
+/// Frozen batches held at once, at most: beyond it a large commit goes
+/// into the skiplist key by key (reads search every batch).
+pub const BATCHES_MAX: usize = 16;
 
 /// The skiplist's range iterator over owned bounds.
 pub(crate) type DeltaRange<'a> =
     map::Range<'a, Bytes, (Bound<Bytes>, Bound<Bytes>), Bytes, VersionChain>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct DeltaStore {
     map: SkipMap<Bytes, VersionChain>,
     bytes: AtomicU64,
     versions: AtomicU64,
+    /// Large commits, oldest first (see [`crate::batch`]).
+    batches: RwLock<Batches>,
+    /// `batches.len()`, read without the lock on every point read.
+    batch_count: AtomicUsize,
+    batch_bytes: AtomicU64,
+    batch_entries: AtomicU64,
+}
+
+impl Default for DeltaStore {
+    fn default() -> DeltaStore {
+        DeltaStore {
+            map: SkipMap::new(),
+            bytes: AtomicU64::new(0),
+            versions: AtomicU64::new(0),
+            batches: RwLock::new(Arc::from(Vec::new())),
+            batch_count: AtomicUsize::new(0),
+            batch_bytes: AtomicU64::new(0),
+            batch_entries: AtomicU64::new(0),
+        }
+    }
 }
 
 impl DeltaStore {
+    /// Installs every version of a write set at `timestamp`: as one frozen
+    /// batch when it holds at least `batch_bytes_min` bytes (and fewer
+    /// than [`BATCHES_MAX`] batches are held), else key by key. One
+    /// installer at a time.
+    pub(crate) fn install_write_set(
+        &self,
+        writes: &Arc<WriteSet>,
+        timestamp: Timestamp,
+        status: &Arc<CommitStatus>,
+        batch_bytes_min: u64,
+    ) {
+        if self.batch_count() < BATCHES_MAX && writes.bytes() >= batch_bytes_min {
+            let batch = Batch::new(timestamp, Arc::clone(status), Arc::clone(writes));
+            self.install_batch(Arc::new(batch));
+            return;
+        }
+        for entry in writes.entries() {
+            self.install(&entry.key, timestamp, status, &entry.change);
+        }
+    }
+
+    fn install_batch(&self, batch: Arc<Batch>) {
+        let mut batches = self.batches.write();
+        debug_assert!(
+            batches
+                .last()
+                .is_none_or(|last| last.timestamp < batch.timestamp)
+        );
+        self.batch_bytes.fetch_add(batch.bytes, Ordering::Relaxed);
+        self.batch_entries
+            .fetch_add(batch.entries().len() as u64, Ordering::Relaxed);
+        let mut grown = batches.to_vec();
+        grown.push(batch);
+        *batches = Arc::from(grown);
+        self.batch_count.store(batches.len(), Ordering::Release);
+    }
+
+    /// The batches held now (`None` when there are none: no lock taken).
+    pub(crate) fn batches(&self) -> Option<Batches> {
+        if self.batch_count() == 0 {
+            return None;
+        }
+        let batches = self.batches.read();
+        (!batches.is_empty()).then(|| Arc::clone(&batches))
+    }
+
+    fn batch_count(&self) -> usize {
+        self.batch_count.load(Ordering::Acquire)
+    }
+
+    /// Drops the batches at or below `fold_point`; returns what they held.
+    fn drop_batches(&self, fold_point: Timestamp) -> Detached {
+        if self.batch_count() == 0 {
+            return Detached::default();
+        }
+        let mut batches = self.batches.write();
+        let (dropped, kept): (Vec<_>, Vec<_>) = batches
+            .iter()
+            .cloned()
+            .partition(|batch| batch.timestamp <= fold_point);
+        let detached = Detached {
+            versions: dropped
+                .iter()
+                .map(|batch| batch.entries().len() as u64)
+                .sum(),
+            bytes: dropped.iter().map(|batch| batch.bytes).sum(),
+        };
+        *batches = Arc::from(kept);
+        self.batch_count.store(batches.len(), Ordering::Release);
+        self.batch_bytes
+            .fetch_sub(detached.bytes, Ordering::Relaxed);
+        self.batch_entries
+            .fetch_sub(detached.versions, Ordering::Relaxed);
+        detached
+    }
+
     /// Installs a version of `key`. One installer at a time (the sequencer
     /// critical section, or recovery).
     pub(crate) fn install(
@@ -54,30 +154,73 @@ impl DeltaStore {
     /// The newest non-aborted version of `key` at or below `read_timestamp`.
     pub(crate) fn visible(&self, key: &[u8], read_timestamp: Timestamp) -> Option<Versioned> {
         // An empty delta (the common case between bursts of writes once
-        // folded) costs one load, not a search under a pinned epoch.
-        if self.map.is_empty() {
-            return None;
+        // folded) costs two loads, not a search under a pinned epoch.
+        let chained = if self.map.is_empty() {
+            None
+        } else {
+            self.map
+                .get(key)
+                .and_then(|entry| entry.value().visible(read_timestamp))
+        };
+        let Some(batches) = self.batches() else {
+            return chained;
+        };
+        let after = chained.as_ref().map(|version| version.timestamp);
+        match newest_visible(&batches, key, read_timestamp, after) {
+            Some((timestamp, change)) => Some(Versioned {
+                timestamp,
+                change: change.clone(),
+            }),
+            None => chained,
         }
-        self.map.get(key)?.value().visible(read_timestamp)
     }
 
-    /// The newest non-aborted version of `key`, pending or committed.
-    pub(crate) fn newest(&self, key: &[u8]) -> Option<(Timestamp, CommitState)> {
-        self.map.get(key)?.value().newest()
+    /// The timestamp of the newest non-aborted version of `key` (pending
+    /// or committed) if it is above `timestamp`: what validation looks for.
+    pub(crate) fn newer_than(&self, key: &[u8], timestamp: Timestamp) -> Option<Timestamp> {
+        if let Some(entry) = self.map.get(key)
+            && let Some((newest, _)) = entry.value().newest()
+            && newest > timestamp
+        {
+            return Some(newest);
+        }
+        self.batches()?
+            .iter()
+            .rev()
+            .take_while(|batch| batch.timestamp > timestamp)
+            .find(|batch| batch.newer_than(timestamp) && batch.get(key).is_some())
+            .map(|batch| batch.timestamp)
     }
 
-    /// The first key within the bounds whose newest version is above
-    /// `timestamp`, with that version's timestamp.
+    /// A key within the bounds whose newest version is above `timestamp`,
+    /// with that version's timestamp (the first in the skiplist, else the
+    /// first in the newest such batch).
     pub(crate) fn first_newer_in_range(
         &self,
         lower: &Bound<Bytes>,
         upper: &Bound<Bytes>,
         timestamp: Timestamp,
     ) -> Option<(Bytes, Timestamp)> {
-        self.range(lower.clone(), upper.clone()).find_map(|entry| {
+        let chained = self.range(lower.clone(), upper.clone()).find_map(|entry| {
             let (newest, _) = entry.value().newest()?;
             (newest > timestamp).then(|| (entry.key().clone(), newest))
-        })
+        });
+        if chained.is_some() {
+            return chained;
+        }
+        self.batches()?
+            .iter()
+            .rev()
+            .take_while(|batch| batch.timestamp > timestamp)
+            .filter(|batch| batch.newer_than(timestamp))
+            .find_map(|batch| {
+                let window = batch.window(lower, upper);
+                let entry = batch
+                    .entries()
+                    .get(window.start)
+                    .filter(|_| !window.is_empty())?;
+                Some((entry.key.clone(), batch.timestamp))
+            })
     }
 
     /// The keys within the bounds, with their chains.
@@ -98,6 +241,9 @@ impl DeltaStore {
         collect: Collect,
     ) -> (Detached, Vec<map::Entry<'_, Bytes, VersionChain>>) {
         let mut total = Detached::default();
+        if collect == Collect::AllFolded {
+            total += self.drop_batches(fold_point);
+        }
         let mut empty = Vec::new();
         for entry in self.map.iter() {
             let detached = entry.value().collect(fold_point, collect);
@@ -126,14 +272,25 @@ impl DeltaStore {
         entry.value().is_empty() && entry.remove()
     }
 
-    /// Bytes held (keys, values, per-version overhead).
+    /// Bytes the skiplist holds (keys, values, per-version overhead): what
+    /// [`MvccOptions::delta_bytes_max`](crate::MvccOptions) bounds.
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Versions held.
+    /// Bytes the frozen batches hold.
+    pub(crate) fn batch_bytes(&self) -> u64 {
+        self.batch_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Versions held, in the skiplist and in batches.
     pub(crate) fn versions(&self) -> u64 {
-        self.versions.load(Ordering::Relaxed)
+        self.versions.load(Ordering::Relaxed) + self.batch_entries.load(Ordering::Relaxed)
+    }
+
+    /// Frozen batches held.
+    pub(crate) fn batches_held(&self) -> usize {
+        self.batch_count()
     }
 
     /// Keys held.

@@ -15,14 +15,17 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use keel_tso::Timestamp;
 
 use crate::base::FoldSink;
+use crate::batch::Merged;
 use crate::chain::{Collect, Detached};
 use crate::delta::DeltaStore;
 use crate::error::{BaseOperation, Error, Result};
 use crate::manager::{Inner, TransactionManager};
 use crate::stats::Counters;
+use crate::write_set::Change;
 
 /// Keys removed from the skiplist per hold of the sequencer, so that
 /// garbage collection never stalls commits for long.
@@ -83,25 +86,51 @@ pub(crate) fn fold(
             collected,
         });
     }
+    // Frozen batches above the last fold point and at or below this one,
+    // merged with the skiplist in key order: each key once, newest wins.
+    let batches = inner.delta.batches();
+    let folding = batches
+        .iter()
+        .flat_map(|batches| batches.iter())
+        .filter(|batch| batch.timestamp > previous && batch.visible_at(fold_point));
+    let mut merged = Merged::new(folding.map(|batch| &**batch));
     let mut keys_folded = 0;
+    let mut apply = |key: &Bytes, change: &Change| -> Result<()> {
+        keys_folded += 1;
+        sink.apply(key, change).map_err(|source| Error::Base {
+            operation: BaseOperation::FoldApply,
+            key: Some(key.clone()),
+            source,
+        })
+    };
     for entry in inner.delta.iter() {
-        let chain = entry.value();
-        if let Some(version) = chain.visible(fold_point)
-            && version.timestamp > previous
+        let key = entry.key();
+        while let Some(batch_key) = merged.peek_key()
+            && batch_key < key
         {
-            sink.apply(entry.key(), &version.change)
-                .map_err(|source| Error::Base {
-                    operation: BaseOperation::FoldApply,
-                    key: Some(entry.key().clone()),
-                    source,
-                })?;
-            keys_folded += 1;
+            let (batch_key, _, change) = merged.next().expect("a key was peeked");
+            apply(batch_key, change)?;
+        }
+        let chain = entry.value();
+        let chained = chain
+            .visible(fold_point)
+            .filter(|version| version.timestamp > previous);
+        match (chained, merged.take_key(key)) {
+            (Some(version), Some((timestamp, _))) if version.timestamp > timestamp => {
+                apply(key, &version.change)?;
+            }
+            (_, Some((_, change))) => apply(key, change)?,
+            (Some(version), None) => apply(key, &version.change)?,
+            (None, None) => {}
         }
         // Nobody reads below `fold_point` any more (it is at most the
         // oldest read timestamp, and new readers read at the watermark).
         let detached = chain.collect(fold_point, Collect::OlderThanFolded);
-        inner.delta.forget(entry.key().len(), detached);
+        inner.delta.forget(key.len(), detached);
         older_than_folded += detached;
+    }
+    for (key, _, change) in merged {
+        apply(key, change)?;
     }
     collected += older_than_folded;
     sink.finish(fold_point).map_err(|source| Error::Base {
@@ -120,6 +149,10 @@ pub(crate) fn fold(
         fence: inner.registry.next_sequence(),
     });
     collected += collect_ready(inner, &mut state);
+    if older_than_folded.versions > 0 {
+        inner.counters.room_freed.fetch_add(1, Ordering::Release);
+        inner.room.1.notify_all();
+    }
     Counters::bump(&inner.counters.folds);
     inner
         .counters
@@ -160,6 +193,9 @@ pub(crate) fn collect_ready(inner: &Inner, state: &mut FoldState) -> Detached {
         .counters
         .versions_collected
         .fetch_add(detached.versions, Ordering::Relaxed);
+    if detached.versions > 0 {
+        inner.counters.room_freed.fetch_add(1, Ordering::Release);
+    }
     inner.room.1.notify_all();
     detached
 }

@@ -44,8 +44,10 @@
 //! ```
 
 mod base;
+mod batch;
 pub mod chain;
 mod delta;
+mod delta_range;
 mod error;
 pub mod fold;
 mod log;
@@ -69,10 +71,11 @@ pub use fold::FoldReport;
 pub use log::{CommitLog, LogRecord, LogTicket, NoLog};
 pub use manager::{CommitInfo, Recovery, TransactionManager};
 pub use options::{
-    DELTA_BYTES_MAX_DEFAULT, DELTA_FULL_WAIT_MAX_DEFAULT, Isolation, KEY_BYTES_MAX_DEFAULT,
-    MvccOptions, TRANSACTION_AGE_MAX_DEFAULT, TRANSACTION_AGE_WARNING_DEFAULT,
-    TRANSACTION_READ_BYTES_MAX_DEFAULT, TRANSACTION_WRITE_BYTES_MAX_DEFAULT,
-    VALUE_BYTES_MAX_DEFAULT, WATERMARK_IDLE_ADVANCE_INTERVAL_DEFAULT,
+    BATCH_COMMIT_BYTES_MIN_DEFAULT, DELTA_BYTES_MAX_DEFAULT, DELTA_FULL_WAIT_MAX_DEFAULT,
+    Isolation, KEY_BYTES_MAX_DEFAULT, MvccOptions, TRANSACTION_AGE_MAX_DEFAULT,
+    TRANSACTION_AGE_WARNING_DEFAULT, TRANSACTION_READ_BYTES_MAX_DEFAULT,
+    TRANSACTION_WRITE_BYTES_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT,
+    WATERMARK_IDLE_ADVANCE_INTERVAL_DEFAULT,
 };
 pub use prepared::PreparedTransaction;
 pub use range::Range;

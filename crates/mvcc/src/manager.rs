@@ -66,6 +66,9 @@ pub(crate) struct Inner {
     pub(crate) idle_advance_due_ns: AtomicU64,
 }
 
+/// The longest delay of a write commit slowed down by a filling delta.
+pub const SLOWDOWN_DELAY_MAX: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// The outcome of a successful commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitInfo {
@@ -109,21 +112,45 @@ impl Inner {
         }
     }
 
-    /// Waits (bounded) until the delta store is under its byte limit.
+    /// Where write commits start being slowed down: three quarters of
+    /// [`MvccOptions::delta_bytes_max`].
+    pub(crate) fn slowdown_bytes(&self) -> u64 {
+        self.options.delta_bytes_max / 4 * 3
+    }
+
+    /// Makes a write commit wait its turn for room in the delta's skiplist
+    /// (RocksDB's write stall): past [`Inner::slowdown_bytes`] a delay that
+    /// grows with the fill, up to [`SLOWDOWN_DELAY_MAX`] at the limit; at
+    /// the limit a wait for the fold to free room, which fails only after
+    /// [`MvccOptions::delta_full_wait_max`] passed with no room freed at
+    /// all.
     pub(crate) fn wait_for_room(&self) -> Result<()> {
         let limit_bytes = self.options.delta_bytes_max;
-        if self.delta.bytes() < limit_bytes {
+        let slowdown_bytes = self.slowdown_bytes();
+        let bytes = self.delta.bytes();
+        if bytes < slowdown_bytes {
+            return Ok(());
+        }
+        if bytes < limit_bytes {
+            Counters::bump(&self.counters.delta_slowdowns);
+            let fill = (bytes - slowdown_bytes) as f64 / (limit_bytes - slowdown_bytes) as f64;
+            std::thread::sleep(SLOWDOWN_DELAY_MAX.mul_f64(fill.clamp(0.0, 1.0)));
             return Ok(());
         }
         Counters::bump(&self.counters.delta_full_waits);
         let started = Instant::now();
-        let deadline = started + self.options.delta_full_wait_max;
         let (lock, condvar) = &self.room;
         let mut guard = lock.lock();
+        let mut freed_seen = self.counters.room_freed.load(Ordering::Acquire);
+        let mut deadline = started + self.options.delta_full_wait_max;
         while self.delta.bytes() >= limit_bytes {
-            if condvar.wait_until(&mut guard, deadline).timed_out()
-                && self.delta.bytes() >= limit_bytes
-            {
+            let timed_out = condvar.wait_until(&mut guard, deadline).timed_out();
+            let freed = self.counters.room_freed.load(Ordering::Acquire);
+            if freed != freed_seen {
+                // The folder is making progress: wait on.
+                freed_seen = freed;
+                deadline = Instant::now() + self.options.delta_full_wait_max;
+            } else if timed_out && self.delta.bytes() >= limit_bytes {
                 return Err(Error::DeltaFull {
                     delta_bytes: self.delta.bytes(),
                     limit_bytes,
@@ -154,9 +181,7 @@ impl Inner {
         match isolation {
             Isolation::Serializable => {
                 for key in &reads.keys {
-                    if let Some((newest, _)) = self.delta.newest(key)
-                        && newest > read_timestamp
-                    {
+                    if let Some(newest) = self.delta.newer_than(key, read_timestamp) {
                         return Err(conflict(key, ConflictKind::ReadChanged, Some(newest)));
                     }
                 }
@@ -171,9 +196,7 @@ impl Inner {
             }
             Isolation::Snapshot => {
                 for entry in writes.entries() {
-                    if let Some((newest, _)) = self.delta.newest(&entry.key)
-                        && newest > read_timestamp
-                    {
+                    if let Some(newest) = self.delta.newer_than(&entry.key, read_timestamp) {
                         return Err(conflict(&entry.key, ConflictKind::WriteWrite, Some(newest)));
                     }
                 }
@@ -209,7 +232,7 @@ impl Inner {
         &self,
         mut sequencer: MutexGuard<'_, Sequencer>,
         transaction_id: u64,
-        writes: &WriteSet,
+        writes: &Arc<WriteSet>,
         prepared: bool,
         hint: u8,
     ) -> Result<CommitInfo> {
@@ -242,10 +265,12 @@ impl Inner {
             }
         };
         let status = Arc::new(CommitStatus::pending());
-        for entry in writes.entries() {
-            self.delta
-                .install(&entry.key, commit_timestamp, &status, &entry.change);
-        }
+        self.delta.install_write_set(
+            writes,
+            commit_timestamp,
+            &status,
+            self.options.batch_commit_bytes_min,
+        );
         if prepared {
             sequencer.prepared.remove(&transaction_id);
         }
@@ -495,10 +520,13 @@ impl TransactionManager {
             transactions_aged: load(&counters.transactions_aged),
             transactions_too_old: load(&counters.transactions_too_old),
             delta_full_waits: load(&counters.delta_full_waits),
+            delta_slowdowns: load(&counters.delta_slowdowns),
             folds: load(&counters.folds),
             versions_folded: load(&counters.versions_folded),
             versions_collected: load(&counters.versions_collected),
-            delta_bytes: self.inner.delta.bytes(),
+            delta_bytes: self.inner.delta.bytes() + self.inner.delta.batch_bytes(),
+            delta_batch_bytes: self.inner.delta.batch_bytes(),
+            delta_batches: self.inner.delta.batches_held() as u64,
             delta_versions: self.inner.delta.versions(),
             delta_keys: self.inner.delta.keys() as u64,
             active_transactions: self.inner.registry.active() as u64,
@@ -573,7 +601,7 @@ impl Recovery {
         &mut self,
         transaction_id: u64,
         commit_timestamp: Timestamp,
-        writes: &WriteSet,
+        writes: WriteSet,
     ) -> Result<bool> {
         self.last_transaction_id = self.last_transaction_id.max(transaction_id);
         if commit_timestamp <= self.inner.fold_point() {
@@ -586,11 +614,12 @@ impl Recovery {
             });
         }
         let status = Arc::new(CommitStatus::committed());
-        for entry in writes.entries() {
-            self.inner
-                .delta
-                .install(&entry.key, commit_timestamp, &status, &entry.change);
-        }
+        self.inner.delta.install_write_set(
+            &Arc::new(writes),
+            commit_timestamp,
+            &status,
+            self.inner.options.batch_commit_bytes_min,
+        );
         self.last_replayed = commit_timestamp;
         Ok(true)
     }

@@ -5,15 +5,19 @@ use std::time::Duration;
 /// Default [`MvccOptions::delta_bytes_max`]: 256 MiB.
 pub const DELTA_BYTES_MAX_DEFAULT: u64 = 256 << 20;
 /// Default [`MvccOptions::delta_full_wait_max`].
-pub const DELTA_FULL_WAIT_MAX_DEFAULT: Duration = Duration::from_secs(10);
-/// Default [`MvccOptions::transaction_write_bytes_max`]: 64 MiB.
-pub const TRANSACTION_WRITE_BYTES_MAX_DEFAULT: u64 = 64 << 20;
+pub const DELTA_FULL_WAIT_MAX_DEFAULT: Duration = Duration::from_secs(60);
+/// Default [`MvccOptions::batch_commit_bytes_min`]: 1 MiB.
+pub const BATCH_COMMIT_BYTES_MIN_DEFAULT: u64 = 1 << 20;
+/// Default [`MvccOptions::transaction_write_bytes_max`]: no limit (a
+/// transaction's writes are held in memory until it commits).
+pub const TRANSACTION_WRITE_BYTES_MAX_DEFAULT: u64 = u64::MAX;
 /// Default [`MvccOptions::transaction_read_bytes_max`]: 64 MiB.
 pub const TRANSACTION_READ_BYTES_MAX_DEFAULT: u64 = 64 << 20;
 /// Default [`MvccOptions::key_bytes_max`]: 16 KiB.
 pub const KEY_BYTES_MAX_DEFAULT: usize = 16 << 10;
-/// Default [`MvccOptions::value_bytes_max`]: 16 MiB.
-pub const VALUE_BYTES_MAX_DEFAULT: usize = 16 << 20;
+/// Default [`MvccOptions::value_bytes_max`]: 512 MiB (Redis's
+/// `proto-max-bulk-len`).
+pub const VALUE_BYTES_MAX_DEFAULT: usize = 512 << 20;
 /// Default [`MvccOptions::transaction_age_warning`].
 pub const TRANSACTION_AGE_WARNING_DEFAULT: Duration = Duration::from_secs(60);
 /// Default [`MvccOptions::transaction_age_max`].
@@ -24,13 +28,24 @@ pub const WATERMARK_IDLE_ADVANCE_INTERVAL_DEFAULT: Duration = Duration::from_mil
 /// The limits of the transaction layer. Every buffer it keeps has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MvccOptions {
-    /// Bytes the delta store may hold (keys, values and per-version
-    /// overhead) before write commits wait for a fold to make room.
+    /// Bytes the delta's skiplist may hold (keys, values and per-version
+    /// overhead). From three quarters of it on, write commits are slowed
+    /// down, more the fuller it is (at most a millisecond each); at the
+    /// limit they wait for a fold to make room.
     pub delta_bytes_max: u64,
-    /// How long a write commit waits for room in the delta store before
-    /// failing with [`Error::DeltaFull`](crate::Error::DeltaFull).
+    /// How long a write commit waiting for room goes on waiting while no
+    /// fold frees anything (a fold held back by an old snapshot) before
+    /// failing with [`Error::DeltaFull`](crate::Error::DeltaFull). Every
+    /// fold that frees room starts the wait again: a commit never fails
+    /// because folding is slow, only because it is stuck.
     pub delta_full_wait_max: Duration,
-    /// Bytes of keys and values one transaction may buffer.
+    /// A commit writing at least this many bytes of keys and values keeps
+    /// its write set whole as one frozen batch of the delta (installed in
+    /// O(1), outside `delta_bytes_max`, folded in key order) instead of
+    /// putting each key into the skiplist.
+    pub batch_commit_bytes_min: u64,
+    /// Bytes of keys and values one transaction may buffer (in memory,
+    /// until it commits).
     pub transaction_write_bytes_max: u64,
     /// Bytes of keys and range bounds one serializable transaction may
     /// track as read.
@@ -61,6 +76,7 @@ impl Default for MvccOptions {
         MvccOptions {
             delta_bytes_max: DELTA_BYTES_MAX_DEFAULT,
             delta_full_wait_max: DELTA_FULL_WAIT_MAX_DEFAULT,
+            batch_commit_bytes_min: BATCH_COMMIT_BYTES_MIN_DEFAULT,
             transaction_write_bytes_max: TRANSACTION_WRITE_BYTES_MAX_DEFAULT,
             transaction_read_bytes_max: TRANSACTION_READ_BYTES_MAX_DEFAULT,
             key_bytes_max: KEY_BYTES_MAX_DEFAULT,

@@ -15,11 +15,11 @@ use bytes::Bytes;
 use keel_tso::Timestamp;
 
 use crate::base::{BaseIterator, Direction, ValueEntry};
-use crate::delta::DeltaRange;
+use crate::delta_range::DeltaCursor;
 use crate::error::{BaseOperation, Error, Result};
 use crate::manager::Inner;
 use crate::read_set::{KeyRange, ReadSet};
-use crate::write_set::{Change, is_live};
+use crate::write_set::{BufferedKey, Change, is_live};
 
 /// The next item of each source at one end of the scan.
 #[derive(Default)]
@@ -35,8 +35,8 @@ struct Peeked<'a> {
 }
 
 struct Sources<'a> {
-    writes: btree_map::Range<'a, Bytes, Change>,
-    delta: DeltaRange<'a>,
+    writes: btree_map::Range<'a, BufferedKey, Change>,
+    delta: DeltaCursor<'a>,
     base: BaseIterator<'a>,
     /// Index 0: the front (ascending), 1: the back.
     ends: [Peeked<'a>; 2],
@@ -86,7 +86,7 @@ impl<'a> Range<'a> {
     pub(crate) fn new(
         inner: &'a Inner,
         read_timestamp: Timestamp,
-        writes: &'a BTreeMap<Bytes, Change>,
+        writes: &'a BTreeMap<BufferedKey, Change>,
         tracker: Option<&'a RefCell<ReadSet>>,
         bounds: KeyRange,
         direction: Direction,
@@ -121,9 +121,12 @@ impl<'a> Range<'a> {
             })?;
         range.sources = Some(Sources {
             writes: writes.range::<[u8], _>(borrowed),
-            delta: inner
-                .delta
-                .range(range.bounds.lower.clone(), range.bounds.upper.clone()),
+            delta: DeltaCursor::new(
+                &inner.delta,
+                range.bounds.lower.clone(),
+                range.bounds.upper.clone(),
+                read_timestamp,
+            ),
             base,
             ends: [Peeked::default(), Peeked::default()],
             base_only: [false; 2],
@@ -159,7 +162,7 @@ impl<'a> Range<'a> {
             }
             // Base entries before the next own write and the next delta
             // version pass through with one comparison each.
-            sources.peek_changes(end, self.read_timestamp);
+            sources.peek_changes(end);
             match sources.next_base(end) {
                 Some(Ok((key, entry))) => {
                     if !sources.before_changes(end, &key) {
@@ -228,30 +231,21 @@ impl<'a> Sources<'a> {
 
     /// Fills `end`'s empty own-write and delta peek slots, skipping delta
     /// keys with no version visible at the read timestamp.
-    fn peek_changes(&mut self, end: usize, read_timestamp: Timestamp) {
+    fn peek_changes(&mut self, end: usize) {
         let forward = end == 0;
         let peeked = &mut self.ends[end];
         if peeked.write.is_none() && !peeked.writes_done {
-            peeked.write = if forward {
+            let write = if forward {
                 self.writes.next()
             } else {
                 self.writes.next_back()
             };
+            peeked.write = write.map(|(key, change)| (key.key(), change));
             peeked.writes_done = peeked.write.is_none();
         }
-        while peeked.delta.is_none() && !peeked.delta_done {
-            let entry = if forward {
-                self.delta.next()
-            } else {
-                self.delta.next_back()
-            };
-            let Some(entry) = entry else {
-                peeked.delta_done = true;
-                break;
-            };
-            if let Some(version) = entry.value().visible(read_timestamp) {
-                peeked.delta = Some((entry.key().clone(), version.change));
-            }
+        if peeked.delta.is_none() && !peeked.delta_done {
+            peeked.delta = self.delta.next(end);
+            peeked.delta_done = peeked.delta.is_none();
         }
     }
 

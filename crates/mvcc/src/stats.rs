@@ -15,6 +15,10 @@ pub(crate) struct Counters {
     pub(crate) transactions_aged: AtomicU64,
     pub(crate) transactions_too_old: AtomicU64,
     pub(crate) delta_full_waits: AtomicU64,
+    pub(crate) delta_slowdowns: AtomicU64,
+    /// Bumped by every collection that freed room in the delta: a commit
+    /// waiting for room waits on while it moves.
+    pub(crate) room_freed: AtomicU64,
     pub(crate) folds: AtomicU64,
     pub(crate) versions_folded: AtomicU64,
     pub(crate) versions_collected: AtomicU64,
@@ -51,6 +55,8 @@ pub struct MvccStats {
     pub transactions_too_old: u64,
     /// Write commits that had to wait for room in the delta store.
     pub delta_full_waits: u64,
+    /// Write commits delayed a little because the delta was filling.
+    pub delta_slowdowns: u64,
     /// Folds completed.
     pub folds: u64,
     /// Versions handed to fold sinks.
@@ -59,6 +65,11 @@ pub struct MvccStats {
     pub versions_collected: u64,
     /// Bytes in the delta store (keys, values, per-version overhead).
     pub delta_bytes: u64,
+    /// Of `delta_bytes`, what frozen batches (large commits kept whole)
+    /// hold; the rest is the skiplist, which `delta_bytes_max` bounds.
+    pub delta_batch_bytes: u64,
+    /// Frozen batches held.
+    pub delta_batches: u64,
     /// Versions in the delta store.
     pub delta_versions: u64,
     /// Keys in the delta store.

@@ -3,7 +3,7 @@
 //! through the manager's sequencer.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map};
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +21,7 @@ use crate::range::Range;
 use crate::read_set::{KeyRange, ReadSet};
 use crate::registry::Registration;
 use crate::stats::Counters;
-use crate::write_set::{Change, WriteEntry, WriteSet, is_live};
+use crate::write_set::{BufferedKey, Change, WriteEntry, WriteSet, is_live};
 
 /// A point a transaction can roll back to, keeping what it wrote before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub struct Transaction {
     began_at: Instant,
     aged_reported: Cell<bool>,
     too_old_reported: Cell<bool>,
-    writes: BTreeMap<Bytes, Change>,
+    writes: BTreeMap<BufferedKey, Change>,
     write_bytes: u64,
     /// Behind a `RefCell` so that reads take `&self` (several scans and
     /// point reads at once); borrowed only for the moment a read records.
@@ -369,10 +369,18 @@ impl Transaction {
                 limit_bytes: options.value_bytes_max,
             });
         }
-        let previous_bytes = self
+        // One search: the key is copied first (a rewrite of a buffered key
+        // pays for a copy it drops; a new key, the common case, does not
+        // search twice).
+        let entry = self
             .writes
-            .get(key)
-            .map_or(0, |previous| (key.len() + previous.value_bytes()) as u64);
+            .entry(BufferedKey::new(Bytes::copy_from_slice(key)));
+        let previous_bytes = match &entry {
+            btree_map::Entry::Occupied(occupied) => {
+                (key.len() + occupied.get().value_bytes()) as u64
+            }
+            btree_map::Entry::Vacant(_) => 0,
+        };
         let write_bytes =
             self.write_bytes - previous_bytes + (key.len() + change.value_bytes()) as u64;
         if write_bytes > options.transaction_write_bytes_max {
@@ -382,8 +390,21 @@ impl Transaction {
                 limit_bytes: options.transaction_write_bytes_max,
             });
         }
-        let key = Bytes::copy_from_slice(key);
-        let previous = self.writes.insert(key.clone(), change);
+        let (key, previous) = match entry {
+            btree_map::Entry::Occupied(mut occupied) => {
+                let previous = std::mem::replace(occupied.get_mut(), change);
+                (occupied.key().key().clone(), Some(previous))
+            }
+            btree_map::Entry::Vacant(vacant) => {
+                let key = if self.savepoints.is_empty() {
+                    Bytes::new()
+                } else {
+                    vacant.key().key().clone()
+                };
+                vacant.insert(change);
+                (key, None)
+            }
+        };
         if !self.savepoints.is_empty() {
             self.undo.push((key, previous));
         }
@@ -433,8 +454,8 @@ impl Transaction {
                 break;
             };
             match previous {
-                Some(change) => self.writes.insert(key, change),
-                None => self.writes.remove(&key),
+                Some(change) => self.writes.insert(BufferedKey::new(key), change),
+                None => self.writes.remove(key.as_ref()),
             };
         }
         self.write_bytes = write_bytes;
@@ -456,7 +477,10 @@ impl Transaction {
     fn take_write_set(&mut self) -> WriteSet {
         let entries = std::mem::take(&mut self.writes)
             .into_iter()
-            .map(|(key, change)| WriteEntry { key, change })
+            .map(|(key, change)| WriteEntry {
+                key: key.into_key(),
+                change,
+            })
             .collect();
         WriteSet::from_sorted(entries)
     }
@@ -485,7 +509,7 @@ impl Transaction {
         }
         let inner = Arc::clone(&self.inner);
         inner.check_writable()?;
-        if inner.delta.bytes() >= inner.options.delta_bytes_max {
+        if inner.delta.bytes() >= inner.slowdown_bytes() {
             if let Some(registration) = self.registration.as_mut() {
                 // No more reads: the grace period of the fold we wait for
                 // need not wait for us.
@@ -493,7 +517,7 @@ impl Transaction {
             }
             inner.wait_for_room()?;
         }
-        let writes = self.take_write_set();
+        let writes = Arc::new(self.take_write_set());
         let sequencer = inner.sequencer.lock();
         inner.check_writable()?;
         inner

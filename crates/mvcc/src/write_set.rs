@@ -132,8 +132,89 @@ impl WriteSet {
             .sum()
     }
 
+    /// Bytes held in memory: keys, values and the entries themselves.
+    pub(crate) fn footprint_bytes(&self) -> u64 {
+        self.bytes() + (self.entries.len() * size_of::<WriteEntry>()) as u64
+    }
+
     /// The entries, by value.
     pub fn into_entries(self) -> Vec<WriteEntry> {
         self.entries
+    }
+}
+
+/// A key of a transaction's write buffer: its first 16 bytes also held
+/// inline, big-endian and zero-padded, so that comparing two keys in a
+/// large buffer reads no heap memory unless those bytes are equal. The
+/// order is the keys' byte order (padding sorts a shorter key first only
+/// where the bytes it has are equal), so it can be searched as `[u8]`.
+#[derive(Debug, Clone)]
+pub(crate) struct BufferedKey {
+    prefix: u128,
+    key: Bytes,
+}
+
+impl BufferedKey {
+    pub(crate) fn new(key: Bytes) -> BufferedKey {
+        let mut head = [0u8; 16];
+        let length = key.len().min(16);
+        head[..length].copy_from_slice(&key[..length]);
+        BufferedKey {
+            prefix: u128::from_be_bytes(head),
+            key,
+        }
+    }
+
+    pub(crate) fn key(&self) -> &Bytes {
+        &self.key
+    }
+
+    pub(crate) fn into_key(self) -> Bytes {
+        self.key
+    }
+}
+
+impl PartialEq for BufferedKey {
+    fn eq(&self, other: &BufferedKey) -> bool {
+        self.prefix == other.prefix && self.key == other.key
+    }
+}
+
+impl Eq for BufferedKey {}
+
+impl PartialOrd for BufferedKey {
+    fn partial_cmp(&self, other: &BufferedKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for BufferedKey {
+    fn cmp(&self, other: &BufferedKey) -> std::cmp::Ordering {
+        self.prefix
+            .cmp(&other.prefix)
+            .then_with(|| self.key.cmp(&other.key))
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for BufferedKey {
+    fn borrow(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn buffered_keys_sort_as_their_bytes(
+            a in proptest::collection::vec(0u8..3, 0..20),
+            b in proptest::collection::vec(0u8..3, 0..20),
+        ) {
+            let ordered = BufferedKey::new(Bytes::from(a.clone())).cmp(&BufferedKey::new(Bytes::from(b.clone())));
+            prop_assert_eq!(ordered, a.cmp(&b));
+        }
     }
 }

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use common::{bytes, fixture};
+use common::{bytes, fixture_batched};
 use keel_mvcc::{Direction, Isolation};
 use proptest::prelude::*;
 
@@ -58,8 +58,11 @@ proptest! {
         upper in (0u8..3, 0u8..40),
         pulls in proptest::collection::vec(any::<bool>(), 0..60),
         serializable in any::<bool>(),
+        batched in any::<bool>(),
     ) {
-        let fixture = fixture();
+        // Batched: the recent commits (and the folded one) are frozen
+        // batches, merged with the skiplist by the delta's cursor.
+        let fixture = fixture_batched(if batched { 0 } else { u64::MAX });
         let mut model = BTreeMap::new();
         let commit = |writes: &[Write], tag: &str| {
             let mut transaction = fixture.manager.begin(Isolation::Serializable);

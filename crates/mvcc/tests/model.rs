@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use bytes::Bytes;
-use common::fixture;
+use common::fixture_batched;
 use keel_mvcc::{Direction, Isolation, Transaction};
 use proptest::prelude::*;
 
@@ -73,6 +73,12 @@ fn operation() -> impl Strategy<Value = Operation> {
     ]
 }
 
+/// No batches, every commit a batch, or a size that splits commits
+/// between batches and the skiplist.
+fn batch_threshold() -> impl Strategy<Value = u64> {
+    prop_oneof![Just(u64::MAX), Just(0u64), 1u64..40]
+}
+
 fn key(index: u8) -> Bytes {
     Bytes::from(vec![b'k', index])
 }
@@ -113,8 +119,10 @@ fn scan_model(
     }
 }
 
-fn run(operations: Vec<Operation>, isolation: Isolation) {
-    let fixture = fixture();
+/// `batch_min`: commits of at least this many bytes become frozen
+/// batches (`u64::MAX`: none).
+fn run(operations: Vec<Operation>, isolation: Isolation, batch_min: u64) {
+    let fixture = fixture_batched(batch_min);
     let manager = &fixture.manager;
     let mut committed = Model::new();
     let mut open: Option<Open> = None;
@@ -266,12 +274,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
-    fn serializable_matches_the_model(operations in proptest::collection::vec(operation(), 1..120)) {
-        run(operations, Isolation::Serializable);
+    fn serializable_matches_the_model(
+        operations in proptest::collection::vec(operation(), 1..120),
+        batch_min in batch_threshold(),
+    ) {
+        run(operations, Isolation::Serializable, batch_min);
     }
 
     #[test]
-    fn snapshot_matches_the_model(operations in proptest::collection::vec(operation(), 1..120)) {
-        run(operations, Isolation::Snapshot);
+    fn snapshot_matches_the_model(
+        operations in proptest::collection::vec(operation(), 1..120),
+        batch_min in batch_threshold(),
+    ) {
+        run(operations, Isolation::Snapshot, batch_min);
     }
 }

@@ -28,7 +28,7 @@ fn replay(recovery: &mut Recovery, records: &[LoggedRecord]) {
                 writes,
             } => {
                 recovery
-                    .replay_commit(*transaction_id, *commit_timestamp, writes)
+                    .replay_commit(*transaction_id, *commit_timestamp, writes.clone())
                     .unwrap();
             }
             LoggedRecord::Prepare {
@@ -44,7 +44,7 @@ fn replay(recovery: &mut Recovery, records: &[LoggedRecord]) {
             } => {
                 let (_, writes) = prepared.remove(transaction_id).unwrap();
                 recovery
-                    .replay_commit(*transaction_id, *commit_timestamp, &writes)
+                    .replay_commit(*transaction_id, *commit_timestamp, writes)
                     .unwrap();
             }
             LoggedRecord::AbortPrepared { transaction_id } => {
@@ -154,11 +154,11 @@ fn replay_out_of_order_is_refused() {
     .unwrap();
     assert!(
         recovery
-            .replay_commit(1, Timestamp::from_u64(10), &writes)
+            .replay_commit(1, Timestamp::from_u64(10), writes.clone())
             .unwrap()
     );
     assert!(matches!(
-        recovery.replay_commit(2, Timestamp::from_u64(10), &writes),
+        recovery.replay_commit(2, Timestamp::from_u64(10), writes.clone()),
         Err(Error::ReplayOutOfOrder { .. })
     ));
     assert_eq!(recovery.last_replayed(), Timestamp::from_u64(10));
@@ -182,7 +182,7 @@ fn recovery_resumes_the_oracle_above_the_log() {
         change: Change::Delete,
     }])
     .unwrap();
-    recovery.replay_commit(7, far_future, &writes).unwrap();
+    recovery.replay_commit(7, far_future, writes).unwrap();
     let manager = recovery.finish().unwrap();
     assert!(oracle.last_issued() >= far_future);
     let mut transaction = manager.begin(Isolation::Serializable);

@@ -305,6 +305,12 @@ impl ExclusiveGuard<'_> {
         self.page
     }
 
+    /// Marks the page dirty without changing it: the next checkpoint (or
+    /// eviction) writes it to a fresh block (compaction moves pages so).
+    pub fn mark_dirty(&mut self) {
+        self.modified = true;
+    }
+
     /// Frees the page: its id may be handed out again, its block is
     /// released (at once if no checkpoint needs it, else after the next
     /// checkpoint).

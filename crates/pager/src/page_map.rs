@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use keel_io::File;
+use keel_io::{Advice, File};
 
 use crate::blocks::Bitset;
 use crate::checksum::map_node_checksum;
@@ -293,6 +293,14 @@ impl PageMap {
                     }
                     below[child as usize] = NodeRef { block, checksum };
                     stack.push((level - 1, child));
+                    // Start every child's read now: the device reads them
+                    // in parallel while the loop takes them one by one
+                    // (a cold open is otherwise one seek per map node).
+                    let _ = file.advise(
+                        Advice::WillNeed,
+                        block.saturating_mul(page_size as u64),
+                        page_size as u64,
+                    );
                 }
             }
         }
@@ -461,6 +469,24 @@ impl PageMap {
         let previous = entry.block;
         self.dirty_leaves.insert(page.get() / self.fanout);
         previous
+    }
+
+    /// Marks for the next checkpoint every map node stored at or beyond
+    /// `boundary` (through a leaf below it: the rewrite of a leaf rewrites
+    /// its path), so that it moves to a free block; returns how many.
+    pub(crate) fn mark_nodes_from(&mut self, boundary: u64) -> u64 {
+        let mut marked = 0;
+        let mut leaves_below = 1u64;
+        for level in &self.levels {
+            for (index, node) in level.iter().enumerate() {
+                if node.block >= boundary {
+                    self.dirty_leaves.insert(index as u64 * leaves_below);
+                    marked += 1;
+                }
+            }
+            leaves_below = leaves_below.saturating_mul(self.fanout);
+        }
+        marked
     }
 
     /// Whether the map changed since the last checkpoint.

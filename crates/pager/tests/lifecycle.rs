@@ -161,6 +161,48 @@ fn the_file_grows_in_steps_and_shrinks_when_its_tail_is_free() {
 }
 
 #[test]
+fn relocation_moves_live_pages_out_of_the_tail_and_the_file_is_cut() {
+    let vfs = Arc::new(SimVfs::new(1));
+    let pager = Pager::open(vfs.clone(), Path::new(PATH), options(32)).unwrap();
+    let mut model = Model::default();
+    for index in 0..600u64 {
+        let mut guard = pager.allocate().unwrap();
+        let page = guard.page_id();
+        let bytes = common::contents(page, index);
+        guard.copy_from_slice(&bytes);
+        model.pages.insert(page, bytes);
+    }
+    pager.checkpoint(b"full").unwrap();
+    // Free the oldest pages: their blocks are at the front, and the live
+    // ones hold the tail, so no checkpoint alone can cut the file.
+    for index in 1..=500u64 {
+        pager.free(PageId::new(index)).unwrap();
+        model.pages.remove(&PageId::new(index));
+    }
+    pager.checkpoint(b"freed").unwrap();
+    let before = pager.checkpoint(b"freed again").unwrap();
+    assert!(before.file_bytes >= 600 * 4096, "{before:?}");
+    // Three rounds: relocate what lies past the boundary, write it low,
+    // free the old blocks with the next checkpoint, cut.
+    let relocation = pager.relocate_tail(u64::MAX).unwrap();
+    assert!(relocation.pages >= 90, "{relocation:?}");
+    pager.checkpoint(b"moved").unwrap();
+    pager.checkpoint(b"released").unwrap();
+    let after = pager.shrink_to_fit().unwrap();
+    assert!(
+        after <= (relocation.boundary + 2) * 4096,
+        "{after} {relocation:?}"
+    );
+    assert!(after < before.file_bytes / 4, "{after} after {before:?}");
+    assert_eq!(pager.relocate_tail(u64::MAX).unwrap().pages, 0);
+    common::verify(&pager, &model).unwrap();
+    // And after a reopen, from the cut file.
+    drop(pager);
+    let pager = Pager::open(vfs, Path::new(PATH), options(32)).unwrap();
+    common::verify(&pager, &model).unwrap();
+}
+
+#[test]
 fn optimistic_guards_validate_and_upgrade() {
     let vfs = Arc::new(SimVfs::new(1));
     let pager = Pager::open(vfs, Path::new(PATH), PagerOptions::default()).unwrap();
@@ -188,4 +230,48 @@ fn optimistic_guards_validate_and_upgrade() {
     assert!(reader.validate().is_err(), "not while the writer holds it");
     drop(exclusive);
     assert!(reader.validate().is_ok(), "the writer changed nothing");
+}
+
+#[test]
+fn misses_read_through_the_map_as_the_file_grows_and_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pages");
+    let vfs: Arc<dyn keel_io::Vfs> = Arc::new(keel_io::StdVfs::new());
+    let open = || {
+        let mut options = options(16);
+        options.mmap_reads = true;
+        Pager::open(vfs.clone(), &path, options).unwrap()
+    };
+    let pager = open();
+    let mut model = Model::default();
+    // Far more pages than frames: most reads below are misses, and the
+    // file grows many times while they run.
+    for index in 0..600u64 {
+        let mut guard = pager.allocate().unwrap();
+        let page = guard.page_id();
+        let bytes = common::contents(page, index);
+        guard.copy_from_slice(&bytes);
+        model.pages.insert(page, bytes);
+    }
+    pager.checkpoint(b"full").unwrap();
+    common::verify(&pager, &model).unwrap();
+    for index in 1..=500u64 {
+        pager.free(PageId::new(index)).unwrap();
+        model.pages.remove(&PageId::new(index));
+    }
+    pager.checkpoint(b"freed").unwrap();
+    pager.checkpoint(b"freed again").unwrap();
+    pager.relocate_tail(u64::MAX).unwrap();
+    pager.checkpoint(b"moved").unwrap();
+    pager.checkpoint(b"released").unwrap();
+    let cut = pager.shrink_to_fit().unwrap();
+    assert!(cut < 200 * 4096, "{cut}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), cut);
+    common::verify(&pager, &model).unwrap();
+    let stats = pager.stats();
+    assert!(stats.misses > 500, "{stats:?}");
+    assert_eq!(stats.mapped_reads, stats.misses, "{stats:?}");
+    drop(pager);
+    let pager = open();
+    common::verify(&pager, &model).unwrap();
 }

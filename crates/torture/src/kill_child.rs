@@ -158,9 +158,13 @@ pub(crate) fn last_key(thread: u64) -> Vec<u8> {
 
 pub(crate) const COUNTER_KEY: &[u8] = b"counter";
 
-/// Options that make fold, checkpoint, truncation and roll-over frequent.
+/// Options that make fold, checkpoint, truncation and roll-over frequent,
+/// and every commit of more than one key a frozen batch of the delta (while
+/// fewer than the most batches are held), so that kills land on batches
+/// being installed, folded and replayed.
 pub fn aggressive_options(dir: &Path, archive: bool) -> Options {
     Options {
+        batch_commit_bytes_min: 64,
         durability: Durability::Sync,
         pool_bytes: 2 << 20,
         fold_interval: Duration::from_millis(5),

@@ -28,6 +28,8 @@ pub enum Action {
     Rollback(usize),
     /// `Database::checkpoint`.
     Checkpoint,
+    /// `Database::compact`.
+    Compact,
     /// Create a keyspace.
     CreateKeyspace,
     /// Drop a keyspace.
@@ -68,7 +70,8 @@ impl Scheduler {
         let pick = |rng: &mut SmallRng| rng.random_range(0..open.max(1));
         match rng.random_range(0..100) {
             0..2 => Action::Checkpoint,
-            2..4 => Action::CreateKeyspace,
+            2..3 => Action::Compact,
+            3..4 => Action::CreateKeyspace,
             4..5 => Action::DropKeyspace,
             5..6 => Action::Load,
             _ if open == 0 => Action::Begin,

@@ -152,6 +152,13 @@ fn options(rng: &mut SmallRng) -> Options {
         archive_dir: rng
             .random_bool(0.3)
             .then(|| Path::new(ARCHIVE_DIR).to_path_buf()),
+        // The default (only large commits are batches), every commit a
+        // batch, or a size that splits commits between the two shapes.
+        batch_commit_bytes_min: match rng.random_range(0..3) {
+            0 => Options::default().batch_commit_bytes_min,
+            1 => 0,
+            _ => rng.random_range(16..2048),
+        },
         ..Options::default()
     }
 }

@@ -78,6 +78,7 @@ impl Work<'_> {
                     open.transaction.rollback();
                 }
                 Action::Checkpoint => self.checkpoint()?,
+                Action::Compact => self.compact()?,
                 Action::CreateKeyspace => self.create_keyspace()?,
                 Action::DropKeyspace => self.drop_keyspace()?,
                 Action::Load => self.load()?,
@@ -97,6 +98,21 @@ impl Work<'_> {
             .map_err(|error| self.failed("checkpoint", &error))?;
         self.model.all_durable();
         self.counts.checkpoints += 1;
+        Ok(())
+    }
+
+    /// `Database::compact`: three checkpoints and a cut file; every
+    /// acknowledged commit is durable after.
+    ///
+    /// # Errors
+    /// [`Stop`] if it fails.
+    pub fn compact(&mut self) -> Result<(), Stop> {
+        self.trace.event(format_args!("compact"));
+        self.db
+            .compact()
+            .map_err(|error| self.failed("compact", &error))?;
+        self.model.all_durable();
+        self.counts.checkpoints += 3;
         Ok(())
     }
 

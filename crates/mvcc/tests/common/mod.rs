@@ -22,6 +22,17 @@ pub fn fixture() -> Fixture {
     fixture_with(MemoryBase::new(), MvccOptions::default())
 }
 
+/// A fixture whose commits of at least `batch_commit_bytes_min` bytes
+/// become frozen batches (0: every commit, while fewer than the most
+/// batches are held; then the skiplist takes them).
+pub fn fixture_batched(batch_commit_bytes_min: u64) -> Fixture {
+    let options = MvccOptions {
+        batch_commit_bytes_min,
+        ..MvccOptions::default()
+    };
+    fixture_with(MemoryBase::new(), options)
+}
+
 pub fn fixture_with(base: MemoryBase, options: MvccOptions) -> Fixture {
     fixture_with_oracle(base, options, test_oracle())
 }

@@ -106,7 +106,7 @@ fn database_keyspace_names(database: &Database, databases: DatabaseIndex) -> Res
     if sorted.len() != names.len() {
         return Err(Error::Engine {
             operation: operation(),
-            source: keel::Error::Corruption(format!("two databases use one keyspace: {names:?}")),
+            source: keel::Error::Internal(format!("two databases use one keyspace: {names:?}")),
         });
     }
     Ok(names)

@@ -235,8 +235,9 @@ impl KeyValueStore for EngineStore<'_> {
         let result = self
             .keyspace(database)
             .and_then(|keyspace| match stored.deadline_ms {
-                None => self.transaction.put(keyspace, key, value),
-                Some(deadline) => self.transaction.put_expiring_at(
+                // The value is the command's own `Bytes`: kept, not copied.
+                None => self.transaction.put_bytes(keyspace, key, value),
+                Some(deadline) => self.transaction.put_bytes_expiring_at(
                     keyspace,
                     key,
                     value,
@@ -373,16 +374,10 @@ impl KeyValueStore for EngineStore<'_> {
         };
         let result = self.keyspace(first).and_then(|first_keyspace| {
             let second_keyspace = self.keyspace(second)?;
-            self.transaction.put(
-                map,
-                first.to_be_bytes(),
-                second_keyspace.name().as_bytes().to_vec(),
-            )?;
-            self.transaction.put(
-                map,
-                second.to_be_bytes(),
-                first_keyspace.name().as_bytes().to_vec(),
-            )
+            self.transaction
+                .put(map, first.to_be_bytes(), second_keyspace.name().as_bytes())?;
+            self.transaction
+                .put(map, second.to_be_bytes(), first_keyspace.name().as_bytes())
         });
         self.wrote = true;
         self.checked(result)?;

@@ -1,0 +1,184 @@
+#![allow(clippy::unwrap_used)] // Tests: a failed step should stop the test loudly.
+//! Large writes: a transaction far past the old 64 MiB-style ceilings
+//! commits as one frozen batch and survives reopen; small commits keep
+//! committing while the delta is full and the fold is behind — slowed
+//! down, never failed.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use keel::{Database, Isolation, Options};
+
+mod common;
+
+fn key(index: u32) -> [u8; 8] {
+    let mut key = [0u8; 8];
+    key[..4].copy_from_slice(b"key-");
+    key[4..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+#[test]
+fn a_large_transaction_commits_as_a_batch_and_survives_a_kill() {
+    let vfs = keel_io::SimVfs::new(7);
+    let dir = std::path::Path::new("/db");
+    let options = Options {
+        batch_commit_bytes_min: 64 << 10,
+        ..common::options()
+    };
+    let db = Database::open_with_vfs(Arc::new(vfs.clone()), dir, options.clone()).unwrap();
+    let data = db.keyspace("data").unwrap();
+    let mut tx = db.begin(Isolation::Serializable);
+    for index in 0..20_000u32 {
+        tx.put(&data, key(index), vec![index as u8; 100]).unwrap();
+    }
+    tx.commit().unwrap();
+    assert_eq!(db.stats().delta_batches, 1);
+    assert_eq!(db.begin_read().count(&data, ..).unwrap(), 20_000);
+    // Killed before any fold: recovery replays the batch from the log,
+    // as a batch again.
+    common::kill(&vfs, db);
+    let db = Database::open_with_vfs(Arc::new(vfs.clone()), dir, options).unwrap();
+    assert_eq!(db.stats().delta_batches, 1);
+    let data = db.keyspace("data").unwrap();
+    let reader = db.begin_read();
+    assert_eq!(reader.count(&data, ..).unwrap(), 20_000);
+    assert_eq!(
+        reader.get(&data, key(19_999)).unwrap().as_deref(),
+        Some(&[19_999u32 as u8; 100][..])
+    );
+    drop(reader);
+    db.checkpoint().unwrap();
+    assert_eq!(db.stats().delta_batches, 0, "folded and collected");
+    db.check().unwrap();
+}
+
+#[test]
+fn commits_slow_down_but_never_fail_while_the_fold_is_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        delta_bytes_max: 256 << 10,
+        fold_delta_bytes: 1 << 30,
+        fold_interval: Duration::from_millis(300),
+        ..Options::default().with_durability(keel::Durability::None)
+    };
+    let db = Arc::new(Database::open(dir.path(), options).unwrap());
+    let data = db.keyspace("data").unwrap();
+    let writers: Vec<_> = (0..4u32)
+        .map(|thread| {
+            let db = Arc::clone(&db);
+            let data = data.clone();
+            thread::spawn(move || {
+                for index in 0..1_500u32 {
+                    let mut tx = db.begin(Isolation::Snapshot);
+                    tx.put(&data, key(thread * 10_000 + index), vec![7u8; 200])
+                        .unwrap();
+                    tx.commit().unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let stats = db.stats();
+    // 6,000 commits of ~300 bytes each: several times the skiplist's limit,
+    // with folds only every 300 ms.
+    assert!(
+        stats.delta_slowdowns + stats.delta_full_waits > 0,
+        "{stats:?}"
+    );
+    assert_eq!(db.begin_read().count(&data, ..).unwrap(), 6_000);
+}
+
+#[test]
+fn compaction_merges_leaves_thinned_by_random_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let data = db.keyspace("data").unwrap();
+    let mut tx = db.begin(Isolation::Serializable);
+    for index in 0..40_000u32 {
+        tx.put(&data, key(index), vec![index as u8; 150]).unwrap();
+    }
+    tx.commit().unwrap();
+    // Folded now: a fold of both commits together would write only the
+    // surviving keys, densely.
+    db.checkpoint().unwrap();
+    // Every other key: each leaf is left half full, above the quarter at
+    // which a delete merges it.
+    let mut tx = db.begin(Isolation::Serializable);
+    for index in (0..40_000u32).step_by(2) {
+        tx.delete(&data, key(index)).unwrap();
+    }
+    tx.commit().unwrap();
+    db.checkpoint().unwrap();
+    let pages_before = db.stats().pages;
+    let info = db.compact().unwrap();
+    eprintln!("{info:?}");
+    let pages_after = db.stats().pages;
+    assert!(
+        info.pages_merged * 3 > pages_before,
+        "{info:?}, {pages_before} pages"
+    );
+    assert!(
+        pages_after * 10 < pages_before * 7,
+        "{pages_before} -> {pages_after}"
+    );
+    assert!(
+        info.file_bytes_after * 10 < info.file_bytes_before * 7,
+        "{info:?}"
+    );
+    assert!(db.check().unwrap().is_empty());
+    let reader = db.begin_read();
+    assert_eq!(reader.count(&data, ..).unwrap(), 20_000);
+    assert_eq!(reader.get(&data, key(2)).unwrap(), None);
+    assert!(reader.get(&data, key(39_999)).unwrap().is_some());
+}
+
+#[test]
+fn compaction_gives_the_space_of_removed_keys_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        compact_free_ratio: 2.0,
+        ..Options::default()
+    };
+    let db = Database::open(dir.path(), options.clone()).unwrap();
+    let data = db.keyspace("data").unwrap();
+    for chunk in 0..10u32 {
+        let mut tx = db.begin(Isolation::Serializable);
+        for index in chunk * 5_000..(chunk + 1) * 5_000 {
+            tx.put(&data, key(index), vec![index as u8; 200]).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    db.checkpoint().unwrap();
+    // Remove the oldest 90%: the survivors sit at the end of the file.
+    let mut tx = db.begin(Isolation::Serializable);
+    for index in 0..45_000u32 {
+        tx.delete(&data, key(index)).unwrap();
+    }
+    tx.commit().unwrap();
+    db.checkpoint().unwrap();
+    db.checkpoint().unwrap();
+    let stats = db.stats();
+    let before = stats.file_blocks * stats.page_bytes;
+    assert!(stats.free_blocks * 2 > stats.file_blocks, "{stats:?}");
+    let info = db.compact().unwrap();
+    eprintln!("{info:?}");
+    assert_eq!(info.file_bytes_before, before);
+    assert!(info.pages_moved > 0, "{info:?}");
+    assert!(info.file_bytes_after * 4 < before, "{info:?}");
+    let on_disk = std::fs::metadata(dir.path().join("pages")).unwrap().len();
+    assert_eq!(on_disk, info.file_bytes_after);
+    assert!(db.check().unwrap().is_empty());
+    drop(db);
+    let db = Database::open(dir.path(), options).unwrap();
+    let data = db.keyspace("data").unwrap();
+    let reader = db.begin_read();
+    assert_eq!(reader.count(&data, ..).unwrap(), 5_000);
+    assert_eq!(
+        reader.get(&data, key(49_999)).unwrap().as_deref(),
+        Some(&[49_999u32 as u8; 200][..])
+    );
+}

@@ -1,0 +1,50 @@
+#![allow(clippy::unwrap_used)] // Tests: a failed step should stop the test loudly.
+//! A process killed over and over soon after it starts: an open that had
+//! to replay a long log checkpoints at once, so the next open replays
+//! only what came after (issue: every restart replayed the whole history).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use keel::{Database, Isolation, Options};
+
+mod common;
+
+#[test]
+fn an_open_after_a_long_replay_checkpoints_so_the_next_replays_nothing_old() {
+    let vfs = keel_io::SimVfs::new(11);
+    let dir = Path::new("/db");
+    let options = Options {
+        checkpoint_wal_bytes: 64 << 10,
+        ..common::options()
+    };
+    let open = || Database::open_with_vfs(Arc::new(vfs.clone()), dir, options.clone()).unwrap();
+    let db = open();
+    let data = db.keyspace("data").unwrap();
+    for index in 0..200u32 {
+        let mut tx = db.begin(Isolation::Serializable);
+        tx.put(&data, index.to_be_bytes(), vec![1u8; 200]).unwrap();
+        tx.commit().unwrap();
+    }
+    common::kill(&vfs, db);
+
+    let db = open();
+    let report = db.stats().recovery;
+    // The 200 commits, and the keyspace's creation (catalog commits).
+    assert!(report.commits_replayed >= 201, "{report:?}");
+    assert!(report.bytes_replayed >= 200 * 200, "{report:?}");
+    assert!(report.checkpointed_after_replay, "{report:?}");
+    // Killed again at once, with a few more commits.
+    let data = db.keyspace("data").unwrap();
+    let mut tx = db.begin(Isolation::Serializable);
+    tx.put(&data, b"after", "x").unwrap();
+    tx.commit().unwrap();
+    common::kill(&vfs, db);
+
+    let db = open();
+    let report = db.stats().recovery;
+    assert_eq!(report.commits_replayed, 1, "{report:?}");
+    assert!(!report.checkpointed_after_replay, "{report:?}");
+    let data = db.keyspace("data").unwrap();
+    assert_eq!(db.begin_read().count(&data, ..).unwrap(), 201);
+}

@@ -1,0 +1,151 @@
+//! [`DeltaCursor`]: the delta's side of a range scan — each key within the
+//! bounds with its newest version visible at the read timestamp, from the
+//! skiplist and the frozen batches merged, taken from either end.
+
+use std::ops::{Bound, Range};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use keel_tso::Timestamp;
+
+use crate::batch::Batch;
+use crate::delta::{DeltaRange, DeltaStore};
+use crate::write_set::{Change, WriteEntry};
+
+/// A visible version: its key, timestamp and change.
+type Item = (Bytes, Timestamp, Change);
+
+pub(crate) struct DeltaCursor<'a> {
+    map: DeltaRange<'a>,
+    read_timestamp: Timestamp,
+    /// The skiplist's next visible item at each end (index 0: the front).
+    peeked: [Option<Item>; 2],
+    /// Per end: the skiplist ran dry there (the other end may still hold
+    /// its last item in its slot).
+    map_done: [bool; 2],
+    /// The batches visible at the read timestamp, oldest first, each with
+    /// the window of its entries not yet taken from either end.
+    batches: Vec<(Arc<Batch>, Range<usize>)>,
+}
+
+impl<'a> DeltaCursor<'a> {
+    pub(crate) fn new(
+        delta: &'a DeltaStore,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
+        read_timestamp: Timestamp,
+    ) -> DeltaCursor<'a> {
+        let batches = delta
+            .batches()
+            .map(|batches| {
+                batches
+                    .iter()
+                    .filter(|batch| batch.visible_at(read_timestamp))
+                    .map(|batch| (Arc::clone(batch), batch.window(&lower, &upper)))
+                    .filter(|(_, window)| window.start < window.end)
+                    .collect()
+            })
+            .unwrap_or_default();
+        DeltaCursor {
+            map: delta.range(lower, upper),
+            read_timestamp,
+            peeked: [None, None],
+            map_done: [false; 2],
+            batches,
+        }
+    }
+
+    /// The next key from `end` with its visible change.
+    pub(crate) fn next(&mut self, end: usize) -> Option<(Bytes, Change)> {
+        self.fill(end);
+        if self.batches.is_empty() {
+            let (key, _, change) = self.map_slot(end).take()?;
+            return Some((key, change));
+        }
+        self.next_merged(end)
+    }
+
+    /// Fills `end`'s skiplist slot with the next key that has a version
+    /// visible at the read timestamp.
+    fn fill(&mut self, end: usize) {
+        while self.peeked[end].is_none() && !self.map_done[end] {
+            let entry = if end == 0 {
+                self.map.next()
+            } else {
+                self.map.next_back()
+            };
+            let Some(entry) = entry else {
+                self.map_done[end] = true;
+                return;
+            };
+            if let Some(version) = entry.value().visible(self.read_timestamp) {
+                self.peeked[end] = Some((entry.key().clone(), version.timestamp, version.change));
+            }
+        }
+    }
+
+    /// The slot where the skiplist's next item for `end` waits: its own,
+    /// or the other end's once `end` ran the skiplist dry.
+    fn map_slot(&mut self, end: usize) -> &mut Option<Item> {
+        if self.peeked[end].is_none() && self.map_done[end] {
+            &mut self.peeked[1 - end]
+        } else {
+            &mut self.peeked[end]
+        }
+    }
+
+    /// The key nearest `end` among the skiplist and the batches, with the
+    /// newest of their versions of it; every source holding it moves on.
+    fn next_merged(&mut self, end: usize) -> Option<(Bytes, Change)> {
+        let forward = end == 0;
+        let nearer = |key: &Bytes, best: &Bytes| if forward { key < best } else { key > best };
+        let mut chosen: Option<Bytes> = self.map_slot(end).as_ref().map(|(key, ..)| key.clone());
+        for (batch, window) in self
+            .batches
+            .iter()
+            .filter(|(_, window)| window.start < window.end)
+        {
+            let key = &edge(batch, window, forward).key;
+            if chosen.as_ref().is_none_or(|best| nearer(key, best)) {
+                chosen = Some(key.clone());
+            }
+        }
+        let chosen = chosen?;
+        let mut newest: Option<(Timestamp, Change)> = None;
+        let slot = self.map_slot(end);
+        if slot.as_ref().is_some_and(|(key, ..)| *key == chosen) {
+            let (_, timestamp, change) = slot.take().expect("checked just now");
+            newest = Some((timestamp, change));
+        }
+        for (batch, window) in &mut self.batches {
+            if window.start == window.end || edge(batch, window, forward).key != chosen {
+                continue;
+            }
+            let change = &edge(batch, window, forward).change;
+            if newest
+                .as_ref()
+                .is_none_or(|(timestamp, _)| batch.timestamp > *timestamp)
+            {
+                newest = Some((batch.timestamp, change.clone()));
+            }
+            if forward {
+                window.start += 1;
+            } else {
+                window.end -= 1;
+            }
+        }
+        let (_, change) = newest?;
+        Some((chosen, change))
+    }
+}
+
+/// The entry of `batch` at the `forward` (or back) edge of a non-empty
+/// `window`.
+fn edge<'b>(batch: &'b Batch, window: &Range<usize>, forward: bool) -> &'b WriteEntry {
+    let position = if forward {
+        window.start
+    } else {
+        window.end - 1
+    };
+    &batch.entries()[position]
+}
