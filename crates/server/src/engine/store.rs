@@ -279,7 +279,7 @@ impl KeyValueStore for EngineStore<'_> {
     }
 
     fn element_put(&mut self, key: &[u8], value: Bytes) -> StoreResult<()> {
-        let result = self.transaction.put(self.elements, key, value);
+        let result = self.transaction.put_bytes(self.elements, key, value);
         self.wrote = true;
         self.checked(result)
     }
