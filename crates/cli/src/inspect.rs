@@ -211,6 +211,11 @@ pub fn stat(arguments: &StatArguments) -> Result<ExitCode> {
     println!("  fold timestamp   {}", stats.fold_timestamp);
     println!("  pages in use     {}", stats.pages);
     println!("  file blocks      {}", stats.file_blocks);
+    println!(
+        "  free blocks      {} ({} that `keel compact` can give back)",
+        stats.free_blocks,
+        human_bytes(stats.free_blocks * stats.page_bytes)
+    );
     println!("recovery at this open");
     println!("  log records read {}", stats.recovery.records_scanned);
     println!("  commits replayed {}", stats.recovery.commits_replayed);
