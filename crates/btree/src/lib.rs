@@ -22,6 +22,7 @@
 
 mod bulk;
 mod check;
+mod defragment;
 mod delete;
 mod error;
 #[doc(hidden)]

@@ -113,7 +113,7 @@ pub fn check(arguments: &CheckArguments) -> Result<ExitCode> {
             // to report; anything else (not a database, in use) is an error.
             let damage = matches!(
                 error.downcast_ref::<keel::Error>(),
-                Some(keel::Error::Corruption(_) | keel::Error::Io(_))
+                Some(keel::Error::Corruption { .. } | keel::Error::Io(_))
             );
             if !damage {
                 return Err(error);
@@ -211,6 +211,11 @@ pub fn stat(arguments: &StatArguments) -> Result<ExitCode> {
     println!("  fold timestamp   {}", stats.fold_timestamp);
     println!("  pages in use     {}", stats.pages);
     println!("  file blocks      {}", stats.file_blocks);
+    println!(
+        "  free blocks      {} ({} that `keel compact` can give back)",
+        stats.free_blocks,
+        human_bytes(stats.free_blocks * stats.page_bytes)
+    );
     println!("recovery at this open");
     println!("  log records read {}", stats.recovery.records_scanned);
     println!("  commits replayed {}", stats.recovery.commits_replayed);

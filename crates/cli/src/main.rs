@@ -17,6 +17,7 @@
 //! status is non-zero.
 
 mod bench;
+mod compact;
 mod dump;
 mod dump_format;
 mod inspect;
@@ -46,6 +47,9 @@ enum Command {
     Check(inspect::CheckArguments),
     /// Show a database's sizes, keyspaces, checkpoint, log and fold status.
     Stat(inspect::StatArguments),
+    /// Give the page file's free space back to the file system (the
+    /// database must not be open elsewhere).
+    Compact(compact::CompactArguments),
     /// Export keyspaces to a dump file (docs/FORMAT.md, "Dump files").
     Dump(dump::DumpArguments),
     /// Import a dump file into a database.
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Serve(arguments) => serve::run(&arguments),
         Command::Check(arguments) => inspect::check(&arguments),
         Command::Stat(arguments) => inspect::stat(&arguments),
+        Command::Compact(arguments) => compact::run(&arguments),
         Command::Dump(arguments) => dump::dump(&arguments),
         Command::Load(arguments) => dump::load(&arguments),
         Command::Bench(arguments) => bench::run(&arguments),

@@ -131,6 +131,7 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
             appendfsync: arguments.appendfsync,
             databases: arguments.databases,
             limits: limits.clone(),
+            ..KeelBackendOptions::default()
         },
     )
     .with_context(|| format!("cannot open the database in {}", dir.display()))?;

@@ -309,6 +309,53 @@ fn check_and_stat_report_on_a_database() {
 }
 
 #[test]
+fn compact_gives_free_space_back_and_keeps_every_entry() {
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("db");
+    fill(&dir);
+    {
+        let database = Database::open(&dir, Options::default()).unwrap();
+        let users = database.keyspace("users").unwrap();
+        database
+            .update(|transaction| {
+                for index in 0..2700u32 {
+                    transaction.delete(&users, format!("user:{index:05}").as_bytes())?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        database.close().unwrap();
+    }
+    let before = contents(&dir);
+    let bytes_before = std::fs::metadata(dir.join("pages")).unwrap().len();
+    let output = keel(&["stat", dir.to_str().unwrap()]);
+    assert!(
+        text(&output).contains("that `keel compact` can give back"),
+        "{}",
+        text(&output)
+    );
+    let output = keel(&["compact", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("page file"), "{}", text(&output));
+    let bytes_after = std::fs::metadata(dir.join("pages")).unwrap().len();
+    assert!(
+        bytes_after * 2 < bytes_before,
+        "{bytes_before} -> {bytes_after}"
+    );
+    assert_eq!(contents(&dir), before);
+    let output = keel(&["check", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    // A directory that is no database: a clear error, exit status 1.
+    let output = keel(&["compact", temporary.path().join("none").to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("is not a directory"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
 fn errors_name_the_path_and_fail() {
     let temporary = tempfile::tempdir().unwrap();
     let missing = temporary.path().join("missing");

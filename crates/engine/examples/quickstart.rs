@@ -1,5 +1,6 @@
 //! keel in a minute: open a database, write and read in transactions,
-//! scan a range, expire a key, and look at what the database did.
+//! scan a range forwards and backwards, watch a key expire, and look at
+//! what the database did.
 //!
 //! ```text
 //! cargo run -p keel --example quickstart
@@ -17,13 +18,13 @@ fn main() -> keel::Result<()> {
 
     // `update` runs a serializable transaction and retries it on conflict.
     db.update(|tx| {
-        tx.put(&users, b"alice", "admin")?;
-        tx.put(&users, b"bob", "reader")?;
-        tx.put_with_ttl(&users, b"session:42", "token", Duration::from_secs(30))
+        tx.put(&users, "alice", "admin")?;
+        tx.put(&users, "bob", "reader")?;
+        tx.put_with_ttl(&users, "session:42", "token", Duration::from_millis(200))
     })?;
 
     // `view` reads a consistent snapshot.
-    let role = db.view(|tx| tx.get(&users, b"alice"))?;
+    let role = db.view(|tx| tx.get(&users, "alice"))?;
     println!(
         "alice is {:?}",
         role.as_deref().map(String::from_utf8_lossy)
@@ -40,13 +41,19 @@ fn main() -> keel::Result<()> {
             String::from_utf8_lossy(&value)
         );
     }
-    // The other direction, keys only.
-    let newest_first: Vec<_> = tx.keys(&users, ..)?.rev().collect::<keel::Result<_>>()?;
-    println!("{} users, last first: {newest_first:?}", tx.len(&users)?);
+    // The other direction, keys only: the largest key first.
+    let last_first: Vec<_> = tx.keys(&users, ..)?.rev().collect::<keel::Result<_>>()?;
+    println!("{} keys, largest first: {last_first:?}", tx.len(&users)?);
     // A value visited in place, without a copy.
     let role_len = tx.get_with(&users, "bob", |value| value.map(<[u8]>::len))?;
     println!("bob's role has {role_len:?} bytes");
     tx.commit()?;
+
+    // The session expires: from then on it reads as absent.
+    std::thread::sleep(Duration::from_millis(250));
+    let session = db.view(|tx| tx.get(&users, "session:42"))?;
+    println!("session:42 after its ttl: {session:?}");
+    assert!(session.is_none());
 
     let stats = db.stats();
     println!(

@@ -86,10 +86,21 @@ fn next_id_key() -> Bytes {
 }
 
 fn decode_id(value: &[u8]) -> Result<u32> {
-    let bytes: [u8; 4] = value
-        .try_into()
-        .map_err(|_| Error::Corruption(format!("catalog entry of {} bytes, not 4", value.len())))?;
+    let bytes: [u8; 4] = value.try_into().map_err(|_| {
+        let problem = format!("a catalog entry of {} bytes, not 4", value.len());
+        Error::corruption("pages", crate::error::Location::Catalog, problem)
+    })?;
     Ok(u32::from_le_bytes(bytes))
+}
+
+/// Every keyspace id up to `u32::MAX` has been handed out.
+fn ids_exhausted(next: u32) -> Error {
+    let limit = u64::from(u32::MAX);
+    Error::limit(
+        crate::error::LimitKind::KeyspaceIds,
+        limit,
+        u64::from(next) + 1,
+    )
 }
 
 fn handle(database: u64, id: u32, name: &str) -> Keyspace {
@@ -113,9 +124,7 @@ pub(crate) fn reserve_id(db: &Database) -> Result<u32> {
             Some(value) => decode_id(&value)?,
             None => DEFAULT_ID + 1,
         };
-        let after = next
-            .checked_add(1)
-            .ok_or_else(|| Error::LimitExceeded("keyspace ids exhausted".into()))?;
+        let after = next.checked_add(1).ok_or_else(|| ids_exhausted(next))?;
         raw.put(&next_id_key(), Bytes::copy_from_slice(&after.to_le_bytes()))?;
         Ok(next)
     })
@@ -174,6 +183,21 @@ impl Catalog {
         self.by_name.keys().cloned().collect()
     }
 
+    /// The name of keyspace `id`, for messages: `(catalog)` for the
+    /// catalog, `(keyspace id N)` for an id no name points at (dropped).
+    pub(crate) fn name_of(&self, id: u32) -> String {
+        if id == CATALOG {
+            return "(catalog)".to_string();
+        }
+        self.by_name
+            .values()
+            .find(|keyspace| keyspace.id == id)
+            .map_or_else(
+                || format!("(keyspace id {id})"),
+                |keyspace| keyspace.name().to_string(),
+            )
+    }
+
     /// The ids of the keyspaces.
     pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.by_name.values().map(|keyspace| keyspace.id)
@@ -220,9 +244,7 @@ impl Catalog {
                 Some(value) => decode_id(&value)?,
                 None => DEFAULT_ID + 1,
             };
-            let after = next
-                .checked_add(1)
-                .ok_or_else(|| Error::LimitExceeded("keyspace ids exhausted".into()))?;
+            let after = next.checked_add(1).ok_or_else(|| ids_exhausted(next))?;
             raw.put(&name_key(name), Bytes::copy_from_slice(&next.to_le_bytes()))?;
             raw.put(&next_id_key(), Bytes::copy_from_slice(&after.to_le_bytes()))?;
             Ok(next)

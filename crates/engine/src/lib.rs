@@ -17,7 +17,7 @@
 //!     tx.put(&users, b"bob", "reader")
 //! })?;
 //! let mut tx = db.begin(Isolation::Serializable);
-//! for item in tx.range(&users, b"a".as_slice()..b"m")? {
+//! for item in tx.range(&users, "a".."m")? {
 //!     let (key, value) = item?;
 //!     println!("{key:?} = {value:?}");
 //! }
@@ -44,12 +44,15 @@ mod recovery;
 mod stats;
 mod storage;
 mod transaction;
+mod typed_key;
+mod typed_keyspace;
+mod typed_value;
 mod update;
 
 pub use bounds::KeyBounds;
 pub use bytes::Bytes;
 pub use database::Database;
-pub use error::{Error, Result};
+pub use error::{ConflictKind, Error, LimitKind, Location, Result, SharedError};
 pub use iter::{Iter, Keys};
 pub use keyspace::{DEFAULT_KEYSPACE, Keyspace};
 pub use load::{KeyspaceLoader, LoadReport};
@@ -61,5 +64,8 @@ pub use options::{
     UPDATE_ATTEMPTS_MAX, VALUE_BYTES_MAX_DEFAULT,
 };
 pub use stats::{RecoveryReport, Stats};
-pub use transaction::{ExpiresAtMs, Isolation, Transaction};
+pub use transaction::{ExpiresAtMs, Isolation, Savepoint, Transaction};
+pub use typed_key::{AsKey, DecodeError, Key};
+pub use typed_keyspace::{KeyspaceDefinition, TypedBounds, TypedIter, TypedKeyspace};
+pub use typed_value::{AsValue, Value};
 pub use update::{UpdateOptions, backoff};

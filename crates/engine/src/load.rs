@@ -26,7 +26,7 @@ use std::ops::Bound;
 use bytes::Bytes;
 
 use crate::database::{Database, Shared, now_ms};
-use crate::error::{Error, Result};
+use crate::error::{Error, LimitKind, Location, Result};
 use crate::keyspace::{self, Catalog, Keyspace};
 use crate::log::{KEYSPACE_PREFIX_BYTES, join_key, keyspace_id};
 use crate::maintenance;
@@ -141,20 +141,11 @@ impl KeyspaceLoader<'_> {
             });
         }
         if key.len() > self.key_bytes_max {
-            return Err(Error::LimitExceeded(format!(
-                "key of {} bytes in a load of keyspace {:?}; the limit is {} bytes",
-                key.len(),
-                self.name,
-                self.key_bytes_max
-            )));
+            return Err(self.too_large(LimitKind::KeyBytes, self.key_bytes_max, key, key.len()));
         }
         if value.len() > self.value_bytes_max {
-            return Err(Error::LimitExceeded(format!(
-                "value of {} bytes in a load of keyspace {:?}; the limit is {} bytes",
-                value.len(),
-                self.name,
-                self.value_bytes_max
-            )));
+            let limit = self.value_bytes_max;
+            return Err(self.too_large(LimitKind::ValueBytes, limit, key, value.len()));
         }
         if expires_at_ms.is_some_and(|at| at <= now_ms()) {
             self.expired_skipped += 1;
@@ -176,6 +167,15 @@ impl KeyspaceLoader<'_> {
         self.bytes += (key.len() + value.len()) as u64;
         self.previous = Some(key.to_vec());
         Ok(())
+    }
+
+    fn too_large(&self, kind: LimitKind, limit: usize, key: &[u8], size: usize) -> Error {
+        Error::LimitExceeded {
+            kind,
+            limit: limit as u64,
+            size: size as u64,
+            key: Some(Bytes::copy_from_slice(key)),
+        }
     }
 
     /// Entries written so far.
@@ -284,10 +284,11 @@ pub(crate) fn orphan_ids(shared: &Shared) -> Result<Vec<u32>> {
             break;
         };
         let Some(id) = keyspace_id(&key) else {
-            return Err(Error::Corruption(format!(
+            let problem = format!(
                 "a key of {} bytes in the B+tree, shorter than its keyspace prefix",
                 key.len()
-            )));
+            );
+            return Err(Error::corruption("pages", Location::File, problem));
         };
         if !known.contains(&id) {
             orphans.push(id);

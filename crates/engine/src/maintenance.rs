@@ -156,6 +156,8 @@ pub struct CompactionInfo {
     pub file_bytes_before: u64,
     /// The page file's bytes after.
     pub file_bytes_after: u64,
+    /// B+tree pages freed by merging neighbouring leaves that fit in one.
+    pub pages_merged: u64,
     /// Pages moved out of the file's tail.
     pub pages_moved: u64,
     /// How long it took.
@@ -163,7 +165,9 @@ pub struct CompactionInfo {
 }
 
 /// Gives the page file's free space back: a checkpoint (everything folded,
-/// the durable checkpoint equal to the state), then every page and map
+/// the durable checkpoint equal to the state), neighbouring leaves that
+/// fit in one page merged (deletes leave leaves down to a quarter full),
+/// then every page and map
 /// node past the smallest boundary that holds them all is moved below it
 /// by a checkpoint, a second one frees their old blocks, and the file is
 /// cut after the last block in use. Crash-safe at every step: only
@@ -177,6 +181,15 @@ pub(crate) fn compact(shared: &Shared) -> Result<CompactionInfo> {
     let page_bytes = shared.pager.page_size() as u64;
     let file_bytes_before = shared.pager.stats().file_blocks * page_bytes;
     checkpoint_unchecked(shared)?;
+    let pages_merged = {
+        let _maintenance = shared.maintenance.lock();
+        shared.tree.defragment()?
+    };
+    if pages_merged > 0 {
+        // The merged pages' blocks become free once no durable checkpoint
+        // needs them: relocation then counts on them.
+        checkpoint_unchecked(shared)?;
+    }
     let relocation = {
         let _maintenance = shared.maintenance.lock();
         shared.pager.relocate_tail(u64::MAX)?
@@ -191,6 +204,7 @@ pub(crate) fn compact(shared: &Shared) -> Result<CompactionInfo> {
     Ok(CompactionInfo {
         file_bytes_before,
         file_bytes_after,
+        pages_merged,
         pages_moved: relocation.pages,
         duration: started.elapsed(),
     })

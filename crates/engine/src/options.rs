@@ -108,6 +108,13 @@ pub struct Options {
     /// that reads after a (re)open warm up by windows, not page by page.
     /// 0 turns it off. Default 128 KiB.
     pub readahead_bytes: u64,
+    /// A read that misses the pool copies the page from a read-only memory
+    /// map of the page file instead of reading it with a system call (the
+    /// checksum is still checked): faster when the data outgrows the pool
+    /// but fits the OS cache. A device error under the map then ends the
+    /// process (`SIGBUS`, as with LMDB) instead of returning an error.
+    /// Default false.
+    pub mmap_reads: bool,
     /// Bytes of recent versions in the delta's skiplist at which writers
     /// wait for the folder to catch up; from three quarters of it on,
     /// each write commit is delayed a little (at most 1 ms), more the
@@ -177,6 +184,7 @@ impl Default for Options {
             pool_bytes: POOL_BYTES_DEFAULT,
             page_size: keel_pager::PAGE_SIZE_DEFAULT,
             readahead_bytes: keel_pager::READAHEAD_BYTES_DEFAULT,
+            mmap_reads: false,
             delta_bytes_max: 256 << 20,
             batch_commit_bytes_min: mvcc.batch_commit_bytes_min,
             fold_delta_bytes: FOLD_DELTA_BYTES_DEFAULT,

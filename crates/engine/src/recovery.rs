@@ -31,7 +31,7 @@ use keel_tso::{
 };
 use keel_wal::{Lsn, Reader, Record, Wal, WalOptions};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::keyspace::Catalog;
 use crate::log::{WalLog, mvcc_write_set};
 use crate::options::{Options, RecoveryMode};
@@ -183,6 +183,7 @@ fn page_file(
         pool_bytes: options.pool_bytes,
         create: access == Access::ReadWrite,
         readahead_bytes: options.readahead_bytes,
+        mmap_reads: options.mmap_reads,
         ..PagerOptions::default()
     };
     let pager = Arc::new(Pager::open(
@@ -248,11 +249,11 @@ fn log(
 /// if the checkpoint recorded log records as durable.
 fn missing_log(wal_dir: &Path, payload: &Payload, mode: RecoveryMode) -> Result<keel_wal::ReadEnd> {
     if payload.log_end > Lsn::FIRST.0 && mode == RecoveryMode::Strict {
-        return Err(Error::Corruption(format!(
-            "{}: the log directory is missing, but the checkpoint recorded every record before {} as durable",
-            wal_dir.display(),
+        let problem = format!(
+            "the log directory is missing, but the checkpoint recorded every record before {} as durable",
             payload.log_end
-        )));
+        );
+        return Err(Error::corruption(wal_dir, Location::File, problem));
     }
     Ok(keel_wal::ReadEnd::Clean {
         next_lsn: Lsn::FIRST,
@@ -292,9 +293,10 @@ fn replay(
                 commit_timestamp,
             } => {
                 let Some(set) = prepared.remove(&transaction_id) else {
-                    return Err(Error::Corruption(format!(
-                        "log record {lsn}: transaction {transaction_id} commits, but its prepare record is not in the log"
-                    )));
+                    let problem = format!(
+                        "transaction {transaction_id} commits, but its prepare record is not in the log"
+                    );
+                    return Err(Error::corruption("wal", Location::Record(lsn.0), problem));
                 };
                 Some((transaction_id, commit_timestamp, set))
             }
@@ -307,11 +309,15 @@ fn replay(
                     // The log saw a newer checkpoint than the page file
                     // holds: its meta slot was lost, and the log before it
                     // may be gone. Refuse rather than lose data.
-                    return Err(Error::Corruption(format!(
-                        "{}: the log records checkpoint {checkpoint_id}, but the newest valid meta slot holds checkpoint {}",
-                        pager.path().display(),
+                    let problem = format!(
+                        "the log records checkpoint {checkpoint_id}, but the newest valid meta slot holds checkpoint {}",
                         pager.checkpoint_id()
-                    )));
+                    );
+                    return Err(Error::corruption(
+                        pager.path(),
+                        Location::MetaSlots,
+                        problem,
+                    ));
                 }
                 None
             }

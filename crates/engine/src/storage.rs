@@ -250,7 +250,9 @@ impl Payload {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Payload> {
-        let bad = |problem: &str| Error::Corruption(format!("checkpoint payload: {problem}"));
+        let bad = |problem: &str| {
+            Error::corruption("pages", crate::error::Location::CheckpointPayload, problem)
+        };
         if bytes.len() < PAYLOAD_V1_BYTES {
             return Err(bad("too short"));
         }

@@ -58,6 +58,27 @@ impl std::fmt::Debug for Transaction {
     }
 }
 
+/// A point inside a transaction to roll back to
+/// ([`Transaction::savepoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Savepoint {
+    inner: keel_mvcc::Savepoint,
+}
+
+impl Savepoint {
+    /// The savepoint's number within its transaction (from 0, in the order
+    /// they were made).
+    pub fn number(&self) -> u64 {
+        self.inner.number()
+    }
+}
+
+fn unknown_savepoint(savepoint: Savepoint) -> Error {
+    Error::UnknownSavepoint {
+        savepoint: savepoint.number(),
+    }
+}
+
 /// When a value expires, for [`Transaction::get_with_expiry`].
 pub type ExpiresAtMs = Option<u64>;
 
@@ -97,6 +118,11 @@ impl Transaction {
         keyspace.check(self.inner.read_timestamp().as_u64())
     }
 
+    /// keel-mvcc's error with the keyspaces named.
+    fn error(&self, error: keel_mvcc::Error) -> Error {
+        named_error(&self.shared, error)
+    }
+
     /// Whether the transaction may not write.
     pub fn is_read_only(&self) -> bool {
         self.read_only
@@ -128,7 +154,7 @@ impl Transaction {
     pub fn get(&self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.enter(keyspace, false)?;
         let key = engine_key(keyspace.id, key.as_ref());
-        Ok(self.inner.get(&key)?)
+        self.inner.get(&key).map_err(|error| self.error(error))
     }
 
     /// Whether `key` is present (and not expired) in `keyspace`.
@@ -153,9 +179,9 @@ impl Transaction {
     ) -> Result<T> {
         self.enter(keyspace, false)?;
         let key = engine_key(keyspace.id, key.as_ref());
-        Ok(self
-            .inner
-            .get_entry_with(&key, |entry| visit(entry.map(|(value, _)| value)))?)
+        self.inner
+            .get_entry_with(&key, |entry| visit(entry.map(|(value, _)| value)))
+            .map_err(|error| self.error(error))
     }
 
     /// The value of `key` with its expiry time (milliseconds since the Unix
@@ -170,10 +196,11 @@ impl Transaction {
     ) -> Result<Option<(Bytes, ExpiresAtMs)>> {
         self.enter(keyspace, false)?;
         let key = engine_key(keyspace.id, key.as_ref());
-        Ok(self
+        let entry = self
             .inner
-            .get_entry(&key)?
-            .map(|entry| (entry.value, entry.expires_at_ms)))
+            .get_entry(&key)
+            .map_err(|error| self.error(error))?;
+        Ok(entry.map(|entry| (entry.value, entry.expires_at_ms)))
     }
 
     /// The live entries of `keyspace` with keys in `range` (`..`, `a..b`,
@@ -261,11 +288,29 @@ impl Transaction {
         if bounds::is_empty(&lower, &upper) {
             return Ok(Iter::new(None));
         }
-        let range = self.inner.range_bytes(lower, upper, Direction::Forward)?;
+        let range = self
+            .inner
+            .range_bytes(lower, upper, Direction::Forward)
+            .map_err(|error| self.error(error))?;
         Ok(Iter::new(Some(range)))
     }
 
-    /// Sets `key` to `value`, without expiry.
+    /// Sets `key` to `value`, without expiry. The value is copied once,
+    /// into the transaction's write set; [`Transaction::put_bytes`] takes
+    /// an owned [`Bytes`] without a copy.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let db = keel::Database::open(dir.path(), keel::Options::default())?;
+    /// let users = db.keyspace("users")?;
+    /// db.update(|tx| {
+    ///     tx.put(&users, "alice", "admin")?;
+    ///     tx.put(&users, b"bob", b"reader")?;
+    ///     let name = String::from("carol");
+    ///     tx.put(&users, &name, name.as_bytes())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::LimitExceeded`] (key, value or write-set size),
@@ -274,12 +319,28 @@ impl Transaction {
         &mut self,
         keyspace: &Keyspace,
         key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<()> {
+        self.put_bytes(keyspace, key, Bytes::copy_from_slice(value.as_ref()))
+    }
+
+    /// Sets `key` to `value` without copying the value: the write set
+    /// keeps the `Bytes` it is given (a `Vec<u8>`, `String` or `Bytes`
+    /// converts without a copy).
+    ///
+    /// # Errors
+    /// As [`Transaction::put`].
+    pub fn put_bytes(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
         value: impl Into<Bytes>,
     ) -> Result<()> {
         self.enter(keyspace, true)?;
-        Ok(self
-            .inner
-            .put(&engine_key(keyspace.id, key.as_ref()), value.into())?)
+        let key = engine_key(keyspace.id, key.as_ref());
+        self.inner
+            .put(&key, value.into())
+            .map_err(|error| self.error(error))
     }
 
     /// Sets `key` to `value`, expiring `ttl` from now: from then on it reads
@@ -291,7 +352,7 @@ impl Transaction {
         &mut self,
         keyspace: &Keyspace,
         key: impl AsRef<[u8]>,
-        value: impl Into<Bytes>,
+        value: impl AsRef<[u8]>,
         ttl: Duration,
     ) -> Result<()> {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
@@ -299,7 +360,7 @@ impl Transaction {
     }
 
     /// Sets `key` to `value`, expiring at `expires_at_ms` (milliseconds since
-    /// the Unix epoch).
+    /// the Unix epoch). The value is copied once.
     ///
     /// # Errors
     /// As [`Transaction::put`].
@@ -307,15 +368,29 @@ impl Transaction {
         &mut self,
         keyspace: &Keyspace,
         key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        expires_at_ms: u64,
+    ) -> Result<()> {
+        let value = Bytes::copy_from_slice(value.as_ref());
+        self.put_bytes_expiring_at(keyspace, key, value, expires_at_ms)
+    }
+
+    /// [`Transaction::put_expiring_at`] without copying the value.
+    ///
+    /// # Errors
+    /// As [`Transaction::put`].
+    pub fn put_bytes_expiring_at(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
         value: impl Into<Bytes>,
         expires_at_ms: u64,
     ) -> Result<()> {
         self.enter(keyspace, true)?;
-        Ok(self.inner.put_expiring(
-            &engine_key(keyspace.id, key.as_ref()),
-            value.into(),
-            expires_at_ms,
-        )?)
+        let key = engine_key(keyspace.id, key.as_ref());
+        self.inner
+            .put_expiring(&key, value.into(), expires_at_ms)
+            .map_err(|error| self.error(error))
     }
 
     /// Deletes `key` (nothing happens if it is absent).
@@ -324,7 +399,55 @@ impl Transaction {
     /// As [`Transaction::put`].
     pub fn delete(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> Result<()> {
         self.enter(keyspace, true)?;
-        Ok(self.inner.delete(&engine_key(keyspace.id, key.as_ref()))?)
+        let key = engine_key(keyspace.id, key.as_ref());
+        self.inner.delete(&key).map_err(|error| self.error(error))
+    }
+
+    /// Marks a savepoint: [`Transaction::rollback_to_savepoint`] undoes
+    /// the writes made after it, [`Transaction::release_savepoint`] keeps
+    /// them and forgets it. Savepoints nest; each is the transaction's.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let db = keel::Database::open(dir.path(), keel::Options::default())?;
+    /// let orders = db.keyspace("orders")?;
+    /// let mut tx = db.begin(keel::Isolation::Serializable);
+    /// tx.put(&orders, "1", "paid")?;
+    /// let before_extras = tx.savepoint();
+    /// tx.put(&orders, "2", "gift wrap")?;
+    /// tx.rollback_to_savepoint(before_extras)?;
+    /// assert!(tx.get(&orders, "2")?.is_none());
+    /// assert!(tx.get(&orders, "1")?.is_some());
+    /// tx.commit()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn savepoint(&mut self) -> Savepoint {
+        Savepoint {
+            inner: self.inner.savepoint(),
+        }
+    }
+
+    /// Undoes every write made after `savepoint`. The savepoint stays (it
+    /// can be rolled back to again); later ones are released. Reads made
+    /// since stay part of the transaction: what was read was read.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSavepoint`] for a savepoint of another transaction,
+    /// or one already released or rolled past.
+    pub fn rollback_to_savepoint(&mut self, savepoint: Savepoint) -> Result<()> {
+        self.inner
+            .rollback_to_savepoint(savepoint.inner)
+            .map_err(|_| unknown_savepoint(savepoint))
+    }
+
+    /// Forgets `savepoint` and every later one, keeping their writes.
+    ///
+    /// # Errors
+    /// As [`Transaction::rollback_to_savepoint`].
+    pub fn release_savepoint(&mut self, savepoint: Savepoint) -> Result<()> {
+        self.inner
+            .release_savepoint(savepoint.inner)
+            .map_err(|_| unknown_savepoint(savepoint))
     }
 
     /// Sets this transaction's durability, overriding the database's
@@ -356,12 +479,28 @@ impl Transaction {
             // this is a backstop.
             return Err(Error::ReadOnly);
         }
-        self.inner.commit()?;
-        Ok(())
+        let shared = self.shared;
+        match self.inner.commit() {
+            Ok(_) => Ok(()),
+            Err(error) => Err(named_error(&shared, error)),
+        }
     }
 
     /// Discards the transaction's writes.
     pub fn rollback(self) {
         self.inner.rollback();
     }
+}
+
+/// keel-mvcc's error with the keyspaces named from the catalog. The
+/// catalog's own keys are named without its lock: a keyspace is created
+/// by a commit made while holding it.
+pub(crate) fn named_error(shared: &Shared, error: keel_mvcc::Error) -> Error {
+    Error::from_mvcc(error, &|id| {
+        if id == crate::keyspace::CATALOG {
+            "(catalog)".to_string()
+        } else {
+            shared.catalog.read().name_of(id)
+        }
+    })
 }

@@ -62,7 +62,7 @@ impl Database {
     ) -> Result<T, E> {
         self.check_open()?;
         let attempts = options.attempts.max(1);
-        let mut last = String::new();
+        let mut last = (String::new(), bytes::Bytes::new());
         for attempt in 0..attempts {
             let mut transaction = self.begin(options.isolation);
             if let Some(durability) = options.durability {
@@ -71,8 +71,8 @@ impl Database {
             let value = write(&mut transaction)?;
             match transaction.commit() {
                 Ok(()) => return Ok(value),
-                Err(Error::Conflict { key }) => {
-                    last = key;
+                Err(Error::Conflict { keyspace, key, .. }) => {
+                    last = (keyspace, key);
                     if attempt + 1 < attempts {
                         backoff(attempt);
                     }
@@ -82,7 +82,8 @@ impl Database {
         }
         Err(Error::TooManyConflicts {
             attempts,
-            key: last,
+            keyspace: last.0,
+            key: last.1,
         }
         .into())
     }

@@ -173,7 +173,7 @@ fn concurrent_increments_through_update_lose_nothing() {
                         let current = tx.get(&ks, b"counter")?.map_or(0, |value| {
                             u64::from_le_bytes(value.as_ref().try_into().unwrap())
                         });
-                        tx.put(&ks, b"counter", (current + 1).to_le_bytes().to_vec())
+                        tx.put(&ks, b"counter", (current + 1).to_le_bytes())
                     })
                     .unwrap();
                 }
@@ -267,10 +267,14 @@ fn the_background_thread_checkpoints_by_changed_bytes() {
         thread::sleep(Duration::from_millis(10));
     }
     assert!(db.stats().dirty_bytes < 64 << 10);
-    let too_large =
-        db.update(|tx| tx.put(&ks, b"big", vec![0u8; keel::VALUE_BYTES_MAX_DEFAULT + 1]));
+    let size = keel::VALUE_BYTES_MAX_DEFAULT + 1;
+    let too_large = db.update(|tx| tx.put_bytes(&ks, b"big", vec![0u8; size]));
     assert!(
-        matches!(too_large, Err(Error::LimitExceeded(_))),
+        matches!(
+            &too_large,
+            Err(Error::LimitExceeded { kind: keel::LimitKind::ValueBytes, size: found, key: Some(key), .. })
+                if *found == size as u64 && key == "big"
+        ),
         "{too_large:?}"
     );
 }

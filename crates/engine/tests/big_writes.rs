@@ -93,6 +93,50 @@ fn commits_slow_down_but_never_fail_while_the_fold_is_behind() {
 }
 
 #[test]
+fn compaction_merges_leaves_thinned_by_random_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let data = db.keyspace("data").unwrap();
+    let mut tx = db.begin(Isolation::Serializable);
+    for index in 0..40_000u32 {
+        tx.put(&data, key(index), vec![index as u8; 150]).unwrap();
+    }
+    tx.commit().unwrap();
+    // Folded now: a fold of both commits together would write only the
+    // surviving keys, densely.
+    db.checkpoint().unwrap();
+    // Every other key: each leaf is left half full, above the quarter at
+    // which a delete merges it.
+    let mut tx = db.begin(Isolation::Serializable);
+    for index in (0..40_000u32).step_by(2) {
+        tx.delete(&data, key(index)).unwrap();
+    }
+    tx.commit().unwrap();
+    db.checkpoint().unwrap();
+    let pages_before = db.stats().pages;
+    let info = db.compact().unwrap();
+    eprintln!("{info:?}");
+    let pages_after = db.stats().pages;
+    assert!(
+        info.pages_merged * 3 > pages_before,
+        "{info:?}, {pages_before} pages"
+    );
+    assert!(
+        pages_after * 10 < pages_before * 7,
+        "{pages_before} -> {pages_after}"
+    );
+    assert!(
+        info.file_bytes_after * 10 < info.file_bytes_before * 7,
+        "{info:?}"
+    );
+    assert!(db.check().unwrap().is_empty());
+    let reader = db.begin_read();
+    assert_eq!(reader.count(&data, ..).unwrap(), 20_000);
+    assert_eq!(reader.get(&data, key(2)).unwrap(), None);
+    assert!(reader.get(&data, key(39_999)).unwrap().is_some());
+}
+
+#[test]
 fn compaction_gives_the_space_of_removed_keys_back() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options {

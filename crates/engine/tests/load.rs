@@ -99,7 +99,11 @@ fn unsorted_keys_and_oversized_entries_are_typed_errors_and_the_load_goes_on() {
     }
     assert!(matches!(
         loader.put(&vec![b'z'; 5000], b"v", None),
-        Err(Error::LimitExceeded(_))
+        Err(Error::LimitExceeded {
+            kind: keel::LimitKind::KeyBytes,
+            size: 5000,
+            ..
+        })
     ));
     loader.put(b"c", b"3", None).unwrap();
     assert_eq!(loader.entries(), 2);

@@ -27,7 +27,7 @@ fn open(vfs: &SimVfs) -> Database {
 fn commit_each(db: &Database, keys: std::ops::Range<u32>) {
     let keyspace = db.default_keyspace();
     for index in keys {
-        db.update(|tx| tx.put(&keyspace, key(index), index.to_le_bytes().to_vec()))
+        db.update(|tx| tx.put(&keyspace, key(index), index.to_le_bytes()))
             .unwrap();
     }
 }

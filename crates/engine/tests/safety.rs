@@ -48,7 +48,7 @@ fn crashed_database(vfs: &SimVfs) {
         if index == 80 {
             db.checkpoint().unwrap();
         }
-        db.update(|tx| tx.put(&keyspace, key(index), index.to_le_bytes().to_vec()))
+        db.update(|tx| tx.put(&keyspace, key(index), index.to_le_bytes()))
             .unwrap();
     }
     kill(vfs, db);

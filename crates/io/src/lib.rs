@@ -31,7 +31,7 @@ pub use std_vfs::{StdFile, StdVfs};
 #[cfg(all(feature = "io-uring", target_os = "linux"))]
 pub use uring::{UringFile, UringVfs};
 pub use vfs::{
-    Advice, COPY_BUFFER_BYTES, File, FileHandle, OpenMode, Vfs, WriteAt, copy_prefix,
+    Advice, COPY_BUFFER_BYTES, File, FileHandle, Mapping, OpenMode, Vfs, WriteAt, copy_prefix,
     create_dir_all_durable, read_to_end,
 };
 

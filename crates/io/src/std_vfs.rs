@@ -132,6 +132,21 @@ impl File for StdFile {
         }
     }
 
+    fn map_for_reads(&self, len: u64) -> Result<Option<crate::Mapping>> {
+        if len == 0 {
+            return Ok(None);
+        }
+        let len = usize::try_from(len)
+            .map_err(|_| self.error(Op::Read, io::Error::other("file too large to map")))?;
+        // SAFETY: the map is read-only and other writers may change the
+        // file under it (so its bytes may change while read, which the
+        // caller's checksums catch, never UB for plain bytes); the caller
+        // reads only below the file's length (see `File::map_for_reads`).
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(&self.file) }
+            .map_err(|e| self.error(Op::Read, e))?;
+        Ok(Some(crate::Mapping::new(map)))
+    }
+
     fn start_writeback(&self, offset: u64, len: u64) -> Result<()> {
         #[cfg(target_os = "linux")]
         {

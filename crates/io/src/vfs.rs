@@ -36,6 +36,24 @@ pub enum Advice {
     DontNeed,
 }
 
+/// A read-only memory map of a file (see [`File::map_for_reads`]).
+#[derive(Debug)]
+pub struct Mapping {
+    map: memmap2::Mmap,
+}
+
+impl Mapping {
+    /// Wraps a map made by a backend.
+    pub fn new(map: memmap2::Mmap) -> Mapping {
+        Mapping { map }
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+}
+
 /// One positional write of a batch, see [`File::write_batch`].
 #[derive(Debug, Clone, Copy)]
 pub struct WriteAt<'a> {
@@ -100,6 +118,16 @@ pub trait File: Send + Sync + fmt::Debug {
     /// clone of this handle is dropped. Fails with [`Error::Locked`] if
     /// another handle or process holds it.
     fn try_lock(&self) -> Result<()>;
+
+    /// A read-only memory map of the file's first `len` bytes, where the
+    /// backend has one (`StdVfs`); `None` (the default) where it has not.
+    /// Reading the map past the file's end, or where the device fails,
+    /// raises `SIGBUS` instead of an error: the caller must never read
+    /// past what the file holds.
+    fn map_for_reads(&self, len: u64) -> Result<Option<Mapping>> {
+        let _ = len;
+        Ok(None)
+    }
 
     /// Hints how a range will be accessed; a no-op where unsupported.
     fn advise(&self, advice: Advice, offset: u64, len: u64) -> Result<()> {

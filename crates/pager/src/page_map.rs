@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use keel_io::File;
+use keel_io::{Advice, File};
 
 use crate::blocks::Bitset;
 use crate::checksum::map_node_checksum;
@@ -293,6 +293,14 @@ impl PageMap {
                     }
                     below[child as usize] = NodeRef { block, checksum };
                     stack.push((level - 1, child));
+                    // Start every child's read now: the device reads them
+                    // in parallel while the loop takes them one by one
+                    // (a cold open is otherwise one seek per map node).
+                    let _ = file.advise(
+                        Advice::WillNeed,
+                        block.saturating_mul(page_size as u64),
+                        page_size as u64,
+                    );
                 }
             }
         }

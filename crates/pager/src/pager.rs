@@ -30,11 +30,13 @@ mod checkpoint;
 mod compaction;
 mod eviction;
 mod file;
+mod mapped;
 mod read;
 mod write;
 
 pub use compaction::Relocation;
 use file::{create_file, read_newest_meta};
+use mapped::MappedFile;
 
 /// The pool size unless the options say otherwise: 64 MiB.
 pub const POOL_BYTES_DEFAULT: u64 = 64 << 20;
@@ -71,6 +73,12 @@ pub struct PagerOptions {
     /// around its block, once per window ([`crate::READAHEAD_BYTES_DEFAULT`];
     /// 0: no read-ahead).
     pub readahead_bytes: u64,
+    /// A miss copies the page from a read-only memory map of the file
+    /// instead of `pread`ing it (no system call per miss; the checksum is
+    /// still checked), where the file system offers a map. A device error
+    /// under the map kills the process (`SIGBUS`) instead of returning an
+    /// error, as with LMDB.
+    pub mmap_reads: bool,
 }
 
 impl Default for PagerOptions {
@@ -82,6 +90,7 @@ impl Default for PagerOptions {
             growth_bytes_min: GROWTH_BYTES_MIN_DEFAULT,
             growth_bytes_max: GROWTH_BYTES_MAX_DEFAULT,
             readahead_bytes: crate::readahead::READAHEAD_BYTES_DEFAULT,
+            mmap_reads: false,
         }
     }
 }
@@ -221,6 +230,10 @@ pub struct Pager {
     growth_bytes_min: u64,
     growth_bytes_max: u64,
     readahead: Readahead,
+    /// The file's read-only map for misses (`PagerOptions::mmap_reads`),
+    /// never longer than the file: replaced under the write lock when the
+    /// file grows or shrinks.
+    mapped: MappedFile,
     open_report: OpenReport,
 }
 
@@ -322,8 +335,10 @@ impl Pager {
             growth_bytes_min: options.growth_bytes_min.max(page_size as u64),
             growth_bytes_max: options.growth_bytes_max.max(page_size as u64),
             readahead: Readahead::new(options.readahead_bytes),
+            mapped: MappedFile::new(options.mmap_reads),
             open_report,
         })
+        .inspect(|pager| pager.remap(file_blocks * page_size as u64))
     }
 
     /// What [`Pager::open`] found in the meta slots.
@@ -379,6 +394,7 @@ impl Pager {
             bytes_read: counters.bytes_read.get(),
             bytes_written: counters.bytes_written.get(),
             read_ahead_pages: counters.read_ahead_pages.get(),
+            mapped_reads: counters.mapped_reads.get(),
             checkpoints: counters.checkpoints.get(),
             frames: self.frames.len() as u64,
             pages: store.map.page_count(),

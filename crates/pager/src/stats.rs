@@ -89,6 +89,7 @@ pub(crate) struct Counters {
     pub(crate) bytes_read: Counter,
     pub(crate) bytes_written: Counter,
     pub(crate) read_ahead_pages: Counter,
+    pub(crate) mapped_reads: Counter,
     pub(crate) checkpoints: Counter,
 }
 
@@ -110,6 +111,8 @@ pub struct PagerStats {
     pub bytes_written: u64,
     /// Pages loaded by [`crate::Pager::prefetch`].
     pub read_ahead_pages: u64,
+    /// Misses copied from the file's memory map (`mmap_reads`).
+    pub mapped_reads: u64,
     /// Checkpoints written since open.
     pub checkpoints: u64,
     /// Frames in the pool.

@@ -231,3 +231,47 @@ fn optimistic_guards_validate_and_upgrade() {
     drop(exclusive);
     assert!(reader.validate().is_ok(), "the writer changed nothing");
 }
+
+#[test]
+fn misses_read_through_the_map_as_the_file_grows_and_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pages");
+    let vfs: Arc<dyn keel_io::Vfs> = Arc::new(keel_io::StdVfs::new());
+    let open = || {
+        let mut options = options(16);
+        options.mmap_reads = true;
+        Pager::open(vfs.clone(), &path, options).unwrap()
+    };
+    let pager = open();
+    let mut model = Model::default();
+    // Far more pages than frames: most reads below are misses, and the
+    // file grows many times while they run.
+    for index in 0..600u64 {
+        let mut guard = pager.allocate().unwrap();
+        let page = guard.page_id();
+        let bytes = common::contents(page, index);
+        guard.copy_from_slice(&bytes);
+        model.pages.insert(page, bytes);
+    }
+    pager.checkpoint(b"full").unwrap();
+    common::verify(&pager, &model).unwrap();
+    for index in 1..=500u64 {
+        pager.free(PageId::new(index)).unwrap();
+        model.pages.remove(&PageId::new(index));
+    }
+    pager.checkpoint(b"freed").unwrap();
+    pager.checkpoint(b"freed again").unwrap();
+    pager.relocate_tail(u64::MAX).unwrap();
+    pager.checkpoint(b"moved").unwrap();
+    pager.checkpoint(b"released").unwrap();
+    let cut = pager.shrink_to_fit().unwrap();
+    assert!(cut < 200 * 4096, "{cut}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), cut);
+    common::verify(&pager, &model).unwrap();
+    let stats = pager.stats();
+    assert!(stats.misses > 500, "{stats:?}");
+    assert_eq!(stats.mapped_reads, stats.misses, "{stats:?}");
+    drop(pager);
+    let pager = open();
+    common::verify(&pager, &model).unwrap();
+}

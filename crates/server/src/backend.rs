@@ -87,6 +87,13 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// A number that grows whenever a transaction that wrote commits: a
+    /// blocked client (BLPOP …) tries again when it moved. The default
+    /// never moves (nothing wakes a blocked client but its timeout).
+    fn write_epoch(&self) -> u64 {
+        0
+    }
+
     /// SAVE: the data on disk made current, now.
     fn save(&self) -> Result<(), StoreError> {
         Err(StoreError::Unsupported { operation: "SAVE" })

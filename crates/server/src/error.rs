@@ -38,6 +38,14 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A background thread could not be started.
+    #[error("cannot start the {name} thread: {source}")]
+    Thread {
+        /// The thread's name.
+        name: &'static str,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// The storage engine failed (opening, closing, checkpointing).
     #[error("{operation}: {source}")]
     Engine {

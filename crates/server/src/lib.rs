@@ -63,7 +63,7 @@ pub use net::server::{
 pub use resp::{
     ARGUMENTS_INLINE, ARGUMENTS_PREALLOCATED_MAX, Command, EncodedReplies, Limits, Parsed,
     ProtocolError, ProtocolVersion, Reply, ReplyWriter, RequestParser, error_text, format_double,
-    format_human_double, parse_all, parse_integer, split_inline_arguments,
+    format_double_17_digits, format_human_double, parse_all, parse_integer, split_inline_arguments,
 };
 pub use state::ServerOptions;
 pub use stats::ERROR_CODES_MAX;

@@ -99,6 +99,10 @@ pub(crate) struct ClientEntry {
     pub(crate) waker: OnceLock<Waker>,
     /// CLIENT KILL chose it: its event loop closes it.
     pub(crate) killed: AtomicBool,
+    /// Blocked in BLPOP or its kind.
+    pub(crate) blocked: AtomicBool,
+    /// CLIENT UNBLOCK's request: 0 none, 1 TIMEOUT, 2 ERROR.
+    pub(crate) unblock: std::sync::atomic::AtomicU8,
 }
 
 /// Most bytes pushed to a connection and not yet taken by its event loop
@@ -246,6 +250,10 @@ pub(crate) struct Shared {
     pub(crate) tracking: crate::commands::tracking::TrackingTable,
     /// Every event loop's waker (CLIENT UNPAUSE wakes them all).
     pub(crate) wakers: Mutex<Vec<Waker>>,
+    /// Clients blocked in BLPOP and its kind (INFO's `blocked_clients`).
+    pub(crate) blocked_clients: AtomicUsize,
+    /// The backend's write epoch the event loops were last woken for.
+    pub(crate) woken_epoch: AtomicU64,
 }
 
 /// CLIENT PAUSE: until when, and whether reads are paused too.

@@ -246,7 +246,7 @@ impl Pager {
             return;
         }
         // A failed shrink loses nothing: the file stays longer.
-        match self.file.set_len(target * self.page_size as u64) {
+        match self.cut_file(target * self.page_size as u64) {
             Ok(()) => store.blocks.shrink(target),
             Err(error) => {
                 tracing::warn!(path = %self.path.display(), %error, "page file not shrunk")

@@ -72,7 +72,7 @@ impl Pager {
         let needed = store.blocks.needed_blocks();
         let page_bytes = self.page_size as u64;
         if needed < store.blocks.file_blocks() {
-            self.file.set_len(needed * page_bytes)?;
+            self.cut_file(needed * page_bytes)?;
             store.blocks.shrink(needed);
         }
         Ok(store.blocks.file_blocks() * page_bytes)

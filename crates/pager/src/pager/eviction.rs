@@ -137,6 +137,7 @@ impl Pager {
         self.file
             .allocate(file_blocks * page_bytes, step * page_bytes)?;
         blocks.grow(file_blocks + step);
+        self.remap((file_blocks + step) * page_bytes);
         blocks.allocate().ok_or(Error::PoolExhausted { frames: 0 })
     }
 

@@ -326,7 +326,7 @@ impl Pager {
         }
         let data = self.frame_bytes_mut(index);
         let offset = located.block * self.page_size as u64;
-        if let Err(error) = self.file.read_exact_at(data, offset) {
+        if let Err(error) = self.read_block(data, offset) {
             return Err(self.load_failed(page, index, Error::Io(error)));
         }
         self.counters.bytes_read.add(self.page_size as u64);

@@ -492,6 +492,64 @@ pub fn parse_offset(argument: &[u8]) -> Result<u64, Reply> {
     u64::try_from(offset).map_err(|_| Reply::error("ERR offset is out of range"))
 }
 
+/// `numkeys key [key …] [LIMIT limit]` of SINTERCARD and ZINTERCARD: the
+/// keys and the limit (0: none).
+pub fn parse_intercard(arguments: &[Bytes]) -> Result<(&[Bytes], usize), Reply> {
+    let keys = numkeys(arguments, 1)?;
+    let mut limit = 0;
+    let mut rest = &arguments[2 + keys.len()..];
+    while let [option, value, tail @ ..] = rest {
+        if !option.eq_ignore_ascii_case(b"LIMIT") {
+            return Err(Reply::error(SYNTAX_ERROR_TEXT));
+        }
+        limit = crate::resp::parse_integer(value)
+            .and_then(|value| usize::try_from(value).ok())
+            .ok_or_else(|| Reply::error("ERR LIMIT can't be negative"))?;
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(Reply::error(SYNTAX_ERROR_TEXT));
+    }
+    Ok((keys, limit))
+}
+
+/// The keys counted by the `numkeys` argument at `index`.
+pub fn numkeys(arguments: &[Bytes], index: usize) -> Result<&[Bytes], Reply> {
+    let count = crate::resp::parse_integer(&arguments[index])
+        .filter(|&count| count > 0)
+        .ok_or_else(|| Reply::error("ERR numkeys should be greater than 0"))?;
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    if count > arguments.len() - index - 1 {
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    Ok(&arguments[index + 1..index + 1 + count])
+}
+
+/// `numkeys key [key …] LEFT | RIGHT | MIN | MAX [COUNT count]` of LMPOP
+/// and ZMPOP (numkeys at `index`; BLMPOP and BZMPOP have the timeout
+/// first): the keys, the end, the count (1 without COUNT).
+pub fn parse_multiple_pop(
+    arguments: &[Bytes],
+    index: usize,
+) -> Result<(&[Bytes], &Bytes, u64), Reply> {
+    let keys = numkeys(arguments, index)?;
+    let rest = &arguments[index + 1 + keys.len()..];
+    let Some(end) = rest.first() else {
+        return Err(syntax_error());
+    };
+    let count = match &rest[1..] {
+        [] => 1,
+        [option, count] if option.eq_ignore_ascii_case(b"COUNT") => parse_integer(count)
+            .and_then(|count| u64::try_from(count).ok())
+            .filter(|&count| count > 0)
+            .ok_or_else(|| Reply::error("ERR count should be greater than 0"))?,
+        _ => return Err(syntax_error()),
+    };
+    Ok((keys, end, count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

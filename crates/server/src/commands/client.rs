@@ -11,7 +11,8 @@ use super::id::CommandId;
 use super::table::CommandSpec;
 use crate::backend::{DatabaseIndex, Session};
 use crate::resp::{Command, ProtocolVersion, Reply, parse_integer};
-use crate::state::{ClientEntry, Shared};
+use crate::state::{ClientEntry, Shared, lock};
+use std::sync::atomic::Ordering;
 
 /// A MULTI block being queued.
 #[derive(Debug, Default)]
@@ -64,6 +65,10 @@ pub struct Client {
     /// Bytes of the request running and of those after it not yet run
     /// (CLIENT LIST's `qbuf` for the connection itself).
     pub(crate) query_buffer_bytes: usize,
+    /// The wait of a blocking command (BLPOP …) under way.
+    pub(crate) block: Option<super::blocking::Block>,
+    /// Set by a blocking command that is to wait: until when.
+    pub(crate) waiting: Option<std::time::Instant>,
 }
 
 impl Client {
@@ -90,6 +95,8 @@ impl Client {
             no_evict: false,
             no_touch: false,
             query_buffer_bytes: 0,
+            block: None,
+            waiting: None,
         }
     }
 
@@ -521,21 +528,34 @@ pub(crate) fn no_touch(client: &mut Client, arguments: &[Bytes]) -> Option<Reply
     })
 }
 
-/// CLIENT UNBLOCK id [TIMEOUT | ERROR]: keel has no blocking command, so
-/// no client is blocked: 0, as Redis answers for a client that is not.
-pub(crate) fn unblock(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
-    if parse_integer(&arguments[2]).is_none() {
+/// CLIENT UNBLOCK id [TIMEOUT | ERROR]: 1 when that client was blocked
+/// (its event loop is woken to answer it), else 0.
+pub(crate) fn unblock(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+    use super::blocking::{UNBLOCK_ERROR, UNBLOCK_TIMEOUT};
+    let Some(id) = parse_integer(&arguments[2]) else {
         return Some(Reply::error("ERR value is not an integer or out of range"));
+    };
+    let reason = match arguments.get(3) {
+        None => UNBLOCK_TIMEOUT,
+        Some(reason) if reason.eq_ignore_ascii_case(b"TIMEOUT") => UNBLOCK_TIMEOUT,
+        Some(reason) if reason.eq_ignore_ascii_case(b"ERROR") => UNBLOCK_ERROR,
+        Some(_) => {
+            return Some(Reply::error(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ));
+        }
+    };
+    let entry = u64::try_from(id)
+        .ok()
+        .and_then(|id| lock(&client.shared.clients).get(&id).cloned());
+    let Some(entry) = entry.filter(|entry| entry.blocked.load(Ordering::Acquire)) else {
+        return Some(Reply::Integer(0));
+    };
+    entry.unblock.store(reason, Ordering::Release);
+    if let Some(waker) = entry.waker.get() {
+        waker.wake();
     }
-    if let Some(reason) = arguments.get(3)
-        && !reason.eq_ignore_ascii_case(b"TIMEOUT")
-        && !reason.eq_ignore_ascii_case(b"ERROR")
-    {
-        return Some(Reply::error(
-            "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
-        ));
-    }
-    Some(Reply::Integer(0))
+    Some(Reply::Integer(1))
 }
 
 /// Whether a command runs at once inside MULTI instead of being queued.

@@ -85,6 +85,14 @@ impl Client {
         let started = Instant::now();
         let reply = match spec.handler {
             Handler::Client(handler) => handler(self, command.arguments()),
+            Handler::Data(_) if spec.has(CommandFlags::BLOCKING) => {
+                let reply = self.run_blocking(spec, command);
+                if self.waiting.is_some() {
+                    // Counted once, when it answers.
+                    return None;
+                }
+                reply
+            }
             Handler::Data(_) => Some(self.session.execute(&Request {
                 database: self.database,
                 spec,
@@ -149,6 +157,7 @@ impl Client {
             && !self.has_modes()
             && matches!(spec.handler, Handler::Data(_))
             && !spec.has(CommandFlags::EXCLUSIVE)
+            && !spec.has(CommandFlags::BLOCKING)
             && !spec.has(CommandFlags::ALL_DATABASES);
         pipelinable.then_some(spec)
     }

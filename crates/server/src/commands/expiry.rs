@@ -10,7 +10,7 @@ use crate::resp::Reply;
 pub(crate) fn expire(call: &mut DataCall<'_>) -> Outcome {
     let expire = parse_expire(call.spec.name, call.arguments, call.now_ms())?;
     let key = call.key().clone();
-    let Some(stored) = call.get(&key)? else {
+    let Some(stored) = call.stored(&key)? else {
         return Ok(Reply::Integer(0).into());
     };
     if !expire
@@ -28,7 +28,7 @@ pub(crate) fn ttl(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
     let now_ms = call.now_ms();
     let in_milliseconds = call.id() == CommandId::Pttl;
-    Ok(Reply::Integer(match call.get(&key)? {
+    Ok(Reply::Integer(match call.stored(&key)? {
         None => -2,
         Some(stored) => time_to_live(stored.deadline_ms, now_ms, in_milliseconds),
     })
@@ -39,7 +39,7 @@ pub(crate) fn ttl(call: &mut DataCall<'_>) -> Outcome {
 pub(crate) fn expiretime(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
     let in_milliseconds = call.id() == CommandId::Pexpiretime;
-    Ok(Reply::Integer(match call.get(&key)? {
+    Ok(Reply::Integer(match call.stored(&key)? {
         None => -2,
         Some(stored) => time_to_live(stored.deadline_ms, 0, in_milliseconds),
     })
@@ -49,7 +49,7 @@ pub(crate) fn expiretime(call: &mut DataCall<'_>) -> Outcome {
 /// PERSIST key.
 pub(crate) fn persist(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
-    match call.get(&key)? {
+    match call.stored(&key)? {
         Some(StoredValue {
             value,
             deadline_ms: Some(_),

@@ -261,11 +261,191 @@ pub enum CommandId {
     LatencyReset,
     /// `MONITOR`.
     Monitor,
+    /// `HDEL`.
+    Hdel,
+    /// `HEXISTS`.
+    Hexists,
+    /// `HGET`.
+    Hget,
+    /// `HGETALL`.
+    Hgetall,
+    /// `HINCRBY`.
+    Hincrby,
+    /// `HINCRBYFLOAT`.
+    Hincrbyfloat,
+    /// `HKEYS`.
+    Hkeys,
+    /// `HLEN`.
+    Hlen,
+    /// `HMGET`.
+    Hmget,
+    /// `HMSET`.
+    Hmset,
+    /// `HRANDFIELD`.
+    Hrandfield,
+    /// `HSCAN`.
+    Hscan,
+    /// `HSET`.
+    Hset,
+    /// `HSETNX`.
+    Hsetnx,
+    /// `HSTRLEN`.
+    Hstrlen,
+    /// `HVALS`.
+    Hvals,
+    /// `SADD`.
+    Sadd,
+    /// `SCARD`.
+    Scard,
+    /// `SDIFF`.
+    Sdiff,
+    /// `SDIFFSTORE`.
+    Sdiffstore,
+    /// `SINTER`.
+    Sinter,
+    /// `SINTERCARD`.
+    Sintercard,
+    /// `SINTERSTORE`.
+    Sinterstore,
+    /// `SISMEMBER`.
+    Sismember,
+    /// `SMEMBERS`.
+    Smembers,
+    /// `SMISMEMBER`.
+    Smismember,
+    /// `SMOVE`.
+    Smove,
+    /// `SPOP`.
+    Spop,
+    /// `SRANDMEMBER`.
+    Srandmember,
+    /// `SREM`.
+    Srem,
+    /// `SSCAN`.
+    Sscan,
+    /// `SUNION`.
+    Sunion,
+    /// `SUNIONSTORE`.
+    Sunionstore,
+    /// `LINDEX`.
+    Lindex,
+    /// `LINSERT`.
+    Linsert,
+    /// `LLEN`.
+    Llen,
+    /// `LMOVE`.
+    Lmove,
+    /// `LMPOP`.
+    Lmpop,
+    /// `LPOP`.
+    Lpop,
+    /// `LPOS`.
+    Lpos,
+    /// `LPUSH`.
+    Lpush,
+    /// `LPUSHX`.
+    Lpushx,
+    /// `LRANGE`.
+    Lrange,
+    /// `LREM`.
+    Lrem,
+    /// `LSET`.
+    Lset,
+    /// `LTRIM`.
+    Ltrim,
+    /// `RPOP`.
+    Rpop,
+    /// `RPOPLPUSH`.
+    Rpoplpush,
+    /// `RPUSH`.
+    Rpush,
+    /// `RPUSHX`.
+    Rpushx,
+    /// `ZADD`.
+    Zadd,
+    /// `ZCARD`.
+    Zcard,
+    /// `ZCOUNT`.
+    Zcount,
+    /// `ZDIFF`.
+    Zdiff,
+    /// `ZDIFFSTORE`.
+    Zdiffstore,
+    /// `ZINCRBY`.
+    Zincrby,
+    /// `ZINTER`.
+    Zinter,
+    /// `ZINTERCARD`.
+    Zintercard,
+    /// `ZINTERSTORE`.
+    Zinterstore,
+    /// `ZLEXCOUNT`.
+    Zlexcount,
+    /// `ZMSCORE`.
+    Zmscore,
+    /// `ZPOPMAX`.
+    Zpopmax,
+    /// `ZPOPMIN`.
+    Zpopmin,
+    /// `ZRANDMEMBER`.
+    Zrandmember,
+    /// `ZRANGE`.
+    Zrange,
+    /// `ZRANGEBYLEX`.
+    Zrangebylex,
+    /// `ZRANGEBYSCORE`.
+    Zrangebyscore,
+    /// `ZRANGESTORE`.
+    Zrangestore,
+    /// `ZRANK`.
+    Zrank,
+    /// `ZREM`.
+    Zrem,
+    /// `ZREMRANGEBYLEX`.
+    Zremrangebylex,
+    /// `ZREMRANGEBYRANK`.
+    Zremrangebyrank,
+    /// `ZREMRANGEBYSCORE`.
+    Zremrangebyscore,
+    /// `ZREVRANGE`.
+    Zrevrange,
+    /// `ZREVRANGEBYLEX`.
+    Zrevrangebylex,
+    /// `ZREVRANGEBYSCORE`.
+    Zrevrangebyscore,
+    /// `ZREVRANK`.
+    Zrevrank,
+    /// `ZSCAN`.
+    Zscan,
+    /// `ZSCORE`.
+    Zscore,
+    /// `ZUNION`.
+    Zunion,
+    /// `ZUNIONSTORE`.
+    Zunionstore,
+    /// `ZMPOP`.
+    Zmpop,
+    /// `BLPOP`.
+    Blpop,
+    /// `BRPOP`.
+    Brpop,
+    /// `BLMOVE`.
+    Blmove,
+    /// `BRPOPLPUSH`.
+    Brpoplpush,
+    /// `BLMPOP`.
+    Blmpop,
+    /// `BZPOPMAX`.
+    Bzpopmax,
+    /// `BZPOPMIN`.
+    Bzpopmin,
+    /// `BZMPOP`.
+    Bzmpop,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 126;
+    pub const COUNT: usize = 216;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -395,6 +575,96 @@ impl CommandId {
         CommandId::LatencyLatest,
         CommandId::LatencyReset,
         CommandId::Monitor,
+        CommandId::Hdel,
+        CommandId::Hexists,
+        CommandId::Hget,
+        CommandId::Hgetall,
+        CommandId::Hincrby,
+        CommandId::Hincrbyfloat,
+        CommandId::Hkeys,
+        CommandId::Hlen,
+        CommandId::Hmget,
+        CommandId::Hmset,
+        CommandId::Hrandfield,
+        CommandId::Hscan,
+        CommandId::Hset,
+        CommandId::Hsetnx,
+        CommandId::Hstrlen,
+        CommandId::Hvals,
+        CommandId::Sadd,
+        CommandId::Scard,
+        CommandId::Sdiff,
+        CommandId::Sdiffstore,
+        CommandId::Sinter,
+        CommandId::Sintercard,
+        CommandId::Sinterstore,
+        CommandId::Sismember,
+        CommandId::Smembers,
+        CommandId::Smismember,
+        CommandId::Smove,
+        CommandId::Spop,
+        CommandId::Srandmember,
+        CommandId::Srem,
+        CommandId::Sscan,
+        CommandId::Sunion,
+        CommandId::Sunionstore,
+        CommandId::Lindex,
+        CommandId::Linsert,
+        CommandId::Llen,
+        CommandId::Lmove,
+        CommandId::Lmpop,
+        CommandId::Lpop,
+        CommandId::Lpos,
+        CommandId::Lpush,
+        CommandId::Lpushx,
+        CommandId::Lrange,
+        CommandId::Lrem,
+        CommandId::Lset,
+        CommandId::Ltrim,
+        CommandId::Rpop,
+        CommandId::Rpoplpush,
+        CommandId::Rpush,
+        CommandId::Rpushx,
+        CommandId::Zadd,
+        CommandId::Zcard,
+        CommandId::Zcount,
+        CommandId::Zdiff,
+        CommandId::Zdiffstore,
+        CommandId::Zincrby,
+        CommandId::Zinter,
+        CommandId::Zintercard,
+        CommandId::Zinterstore,
+        CommandId::Zlexcount,
+        CommandId::Zmscore,
+        CommandId::Zpopmax,
+        CommandId::Zpopmin,
+        CommandId::Zrandmember,
+        CommandId::Zrange,
+        CommandId::Zrangebylex,
+        CommandId::Zrangebyscore,
+        CommandId::Zrangestore,
+        CommandId::Zrank,
+        CommandId::Zrem,
+        CommandId::Zremrangebylex,
+        CommandId::Zremrangebyrank,
+        CommandId::Zremrangebyscore,
+        CommandId::Zrevrange,
+        CommandId::Zrevrangebylex,
+        CommandId::Zrevrangebyscore,
+        CommandId::Zrevrank,
+        CommandId::Zscan,
+        CommandId::Zscore,
+        CommandId::Zunion,
+        CommandId::Zunionstore,
+        CommandId::Zmpop,
+        CommandId::Blpop,
+        CommandId::Brpop,
+        CommandId::Blmove,
+        CommandId::Brpoplpush,
+        CommandId::Blmpop,
+        CommandId::Bzpopmax,
+        CommandId::Bzpopmin,
+        CommandId::Bzmpop,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -536,4 +806,94 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "latency|latest",
     "latency|reset",
     "monitor",
+    "hdel",
+    "hexists",
+    "hget",
+    "hgetall",
+    "hincrby",
+    "hincrbyfloat",
+    "hkeys",
+    "hlen",
+    "hmget",
+    "hmset",
+    "hrandfield",
+    "hscan",
+    "hset",
+    "hsetnx",
+    "hstrlen",
+    "hvals",
+    "sadd",
+    "scard",
+    "sdiff",
+    "sdiffstore",
+    "sinter",
+    "sintercard",
+    "sinterstore",
+    "sismember",
+    "smembers",
+    "smismember",
+    "smove",
+    "spop",
+    "srandmember",
+    "srem",
+    "sscan",
+    "sunion",
+    "sunionstore",
+    "lindex",
+    "linsert",
+    "llen",
+    "lmove",
+    "lmpop",
+    "lpop",
+    "lpos",
+    "lpush",
+    "lpushx",
+    "lrange",
+    "lrem",
+    "lset",
+    "ltrim",
+    "rpop",
+    "rpoplpush",
+    "rpush",
+    "rpushx",
+    "zadd",
+    "zcard",
+    "zcount",
+    "zdiff",
+    "zdiffstore",
+    "zincrby",
+    "zinter",
+    "zintercard",
+    "zinterstore",
+    "zlexcount",
+    "zmscore",
+    "zpopmax",
+    "zpopmin",
+    "zrandmember",
+    "zrange",
+    "zrangebylex",
+    "zrangebyscore",
+    "zrangestore",
+    "zrank",
+    "zrem",
+    "zremrangebylex",
+    "zremrangebyrank",
+    "zremrangebyscore",
+    "zrevrange",
+    "zrevrangebylex",
+    "zrevrangebyscore",
+    "zrevrank",
+    "zscan",
+    "zscore",
+    "zunion",
+    "zunionstore",
+    "zmpop",
+    "blpop",
+    "brpop",
+    "blmove",
+    "brpoplpush",
+    "blmpop",
+    "bzpopmax",
+    "bzpopmin",
+    "bzmpop",
 ];

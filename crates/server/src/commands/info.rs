@@ -64,7 +64,13 @@ fn clients_section(shared: &Shared) -> InfoSection {
         vec![
             ("connected_clients", connected.to_string()),
             ("maxclients", shared.options.max_clients.to_string()),
-            ("blocked_clients", "0".to_owned()),
+            (
+                "blocked_clients",
+                shared
+                    .blocked_clients
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .to_string(),
+            ),
             ("tracking_clients", "0".to_owned()),
             ("pubsub_clients", "0".to_owned()),
         ],

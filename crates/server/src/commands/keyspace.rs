@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_scan};
+use super::collection::KeyEntry;
 use super::glob::GlobPattern;
 use super::object_info::{Encoding, memory_usage};
 use super::scan::{scan_batch, scan_start_key};
@@ -37,19 +38,15 @@ pub(crate) fn exists(call: &mut DataCall<'_>) -> Outcome {
     let mut found = 0;
     for index in 1..call.arguments.len() {
         let key = call.arguments[index].clone();
-        found += usize::from(call.get(&key)?.is_some());
+        found += usize::from(call.stored(&key)?.is_some());
     }
     Ok(count_reply(found).into())
 }
 
-/// TYPE key: every key is a string.
+/// TYPE key.
 pub(crate) fn type_of(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
-    let name = if call.get(&key)?.is_some() {
-        "string"
-    } else {
-        "none"
-    };
+    let name = call.entry(&key)?.map_or("none", |entry| entry.type_name());
     Ok(Reply::Simple(name.to_owned()).into())
 }
 
@@ -57,7 +54,7 @@ pub(crate) fn type_of(call: &mut DataCall<'_>) -> Outcome {
 pub(crate) fn rename(call: &mut DataCall<'_>) -> Outcome {
     let only_if_new = call.id() == CommandId::Renamenx;
     let (source, target) = (call.arguments[1].clone(), call.arguments[2].clone());
-    let Some(stored) = call.get(&source)? else {
+    let Some(entry) = call.entry(&source)? else {
         return Ok(Reply::error("ERR no such key").into());
     };
     let done = |renamed: bool| match (only_if_new, renamed) {
@@ -67,11 +64,11 @@ pub(crate) fn rename(call: &mut DataCall<'_>) -> Outcome {
     if source == target {
         return Ok(done(false).into());
     }
-    if only_if_new && call.get(&target)?.is_some() {
+    if only_if_new && call.stored(&target)?.is_some() {
         return Ok(Reply::Integer(0).into());
     }
-    call.delete(&source)?;
-    call.put(&target, stored.value, stored.deadline_ms)?;
+    call.delete(&target)?;
+    call.rename_entry(entry, &source, &target)?;
     Ok(done(true).into())
 }
 
@@ -102,11 +99,6 @@ pub(crate) fn keys(call: &mut DataCall<'_>) -> Outcome {
 /// of `scan.rs`.
 pub(crate) fn scan(call: &mut DataCall<'_>) -> Outcome {
     let scan = parse_scan(call.arguments)?;
-    // Every key is a string.
-    let type_matches = scan
-        .type_name
-        .as_ref()
-        .is_none_or(|name| name.eq_ignore_ascii_case(b"string"));
     let start = scan_start_key(scan.cursor);
     let (store, database) = (&mut *call.store, call.database);
     let mut pending: std::vec::IntoIter<Bytes> = Vec::new().into_iter();
@@ -135,13 +127,23 @@ pub(crate) fn scan(call: &mut DataCall<'_>) -> Outcome {
             }
         }
     });
-    let batch = scan_batch(keys, scan.count, |key| {
-        type_matches
-            && scan
-                .pattern
-                .as_ref()
-                .is_none_or(|pattern| pattern.matches(key))
+    let mut batch = scan_batch(keys, scan.count, |key| {
+        scan.pattern
+            .as_ref()
+            .is_none_or(|pattern| pattern.matches(key))
     })?;
+    if let Some(type_name) = &scan.type_name {
+        let mut kept = Vec::with_capacity(batch.keys.len());
+        for key in batch.keys {
+            let entry = call.entry(&key)?;
+            if entry
+                .is_some_and(|entry| type_name.eq_ignore_ascii_case(entry.type_name().as_bytes()))
+            {
+                kept.push(key);
+            }
+        }
+        batch.keys = kept;
+    }
     let mut cursor = Vec::with_capacity(20);
     crate::resp::push_unsigned_decimal(&mut cursor, batch.next_cursor);
     Ok(Reply::Array(vec![
@@ -261,13 +263,19 @@ pub(crate) fn copy(call: &mut DataCall<'_>) -> Outcome {
     let Some(target) = target else {
         return Ok(Reply::error(OUT_OF_RANGE_TEXT).into());
     };
-    let Some(stored) = call.get(&source)? else {
+    let Some(entry) = call.entry(&source)? else {
         return Ok(Reply::Integer(0).into());
     };
-    if !replace && call.store.get(target, &destination)?.is_some() {
-        return Ok(Reply::Integer(0).into());
+    if call.store.get(target, &destination)?.is_some() {
+        if !replace {
+            return Ok(Reply::Integer(0).into());
+        }
+        let selected = std::mem::replace(&mut call.database, target);
+        let deleted = call.delete(&destination);
+        call.database = selected;
+        deleted?;
     }
-    call.store.put(target, &destination, stored)?;
+    call.copy_entry(&entry, target, &destination)?;
     Ok(Reply::Integer(1).into())
 }
 
@@ -280,14 +288,16 @@ pub(crate) fn move_key(call: &mut DataCall<'_>) -> Outcome {
     if target == call.database {
         return Ok(Reply::error(SAME_OBJECT_TEXT).into());
     }
-    let Some(stored) = call.get(&key)? else {
+    // The value moves as stored: a collection's type record carries its
+    // elements along.
+    let Some(stored) = call.stored(&key)? else {
         return Ok(Reply::Integer(0).into());
     };
     if call.store.get(target, &key)?.is_some() {
         return Ok(Reply::Integer(0).into());
     }
     call.store.put(target, &key, stored)?;
-    call.delete(&key)?;
+    call.store.delete(call.database, &key)?;
     Ok(Reply::Integer(1).into())
 }
 
@@ -319,13 +329,17 @@ pub(crate) fn swapdb(call: &mut DataCall<'_>) -> Outcome {
 /// OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT key.
 pub(crate) fn object(call: &mut DataCall<'_>) -> Outcome {
     let key = call.arguments[2].clone();
-    let Some(stored) = call.get(&key)? else {
-        return Ok(Reply::NullBulk.into());
+    let (name, reference_count) = match call.entry(&key)? {
+        None => return Ok(Reply::NullBulk.into()),
+        Some(KeyEntry::String(stored)) => {
+            let encoding = Encoding::of(&stored.value);
+            (encoding.name(), encoding.reference_count())
+        }
+        Some(KeyEntry::Collection(collection)) => (collection.shape(call.store)?.encoding(), 1),
     };
-    let encoding = Encoding::of(&stored.value);
     Ok(match call.id() {
-        CommandId::ObjectEncoding => Reply::bulk(encoding.name()),
-        CommandId::ObjectRefcount => Reply::Integer(encoding.reference_count()),
+        CommandId::ObjectEncoding => Reply::bulk(name),
+        CommandId::ObjectRefcount => Reply::Integer(reference_count),
         // keel keeps no access counts, as Redis without an LFU
         // maxmemory-policy.
         CommandId::ObjectFreq => Reply::error(
@@ -346,13 +360,16 @@ pub(crate) fn memory_usage_of(call: &mut DataCall<'_>) -> Outcome {
         _ => return Ok(Reply::error(SYNTAX_ERROR_TEXT).into()),
     }
     let key = call.arguments[2].clone();
-    Ok(match call.get(&key)? {
+    Ok(match call.entry(&key)? {
         None => Reply::NullBulk,
-        Some(stored) => Reply::Integer(memory_usage(
+        Some(KeyEntry::String(stored)) => Reply::Integer(memory_usage(
             &key,
             &stored.value,
             stored.deadline_ms.is_some(),
         )),
+        Some(KeyEntry::Collection(collection)) => {
+            Reply::Integer(collection.shape(call.store)?.memory_usage(&key))
+        }
     }
     .into())
 }

@@ -7,9 +7,12 @@
 //!   `bitmap.rs`: the data commands, written once over
 //!   [`KeyValueStore`] (a transaction's reads and writes), so the engine
 //!   binding only supplies a store, and tests a `BTreeMap`;
+//! - `hashes.rs`, `sets.rs`, `lists.rs`, `sorted_sets.rs`: the data
+//!   types, over `encoding.rs` (their byte layout) and `collection.rs`
+//!   (typed access to a key, WRONGTYPE, saving and deleting
+//!   collections);
 //! - `connection.rs`, `client.rs`, `transactions.rs`, `server.rs`: the
-//!   commands that act on the connection ([`Client`]) or the server;
-//!   the data types of the next issue get a module each.
+//!   commands that act on the connection ([`Client`]) or the server.
 //!
 //! Helpers: `arguments.rs` (options and arithmetic with Redis's error
 //! texts), `glob.rs`, `scan.rs` (SCAN's cursor), `lcs.rs`,
@@ -18,33 +21,44 @@
 
 pub mod arguments;
 pub(crate) mod bitmap;
+pub(crate) mod blocking;
 pub(crate) mod client;
+pub mod collection;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod counters;
 pub(crate) mod debug;
 pub(crate) mod dispatch;
+pub(crate) mod element_scan;
+pub mod encoding;
 pub(crate) mod expiry;
 pub(crate) mod glob;
+pub(crate) mod hashes;
 pub mod id;
 pub(crate) mod info;
 pub(crate) mod keyspace;
 pub(crate) mod latency;
 pub mod lcs;
+pub(crate) mod lists;
 pub(crate) mod monitor;
 pub mod object_info;
 pub(crate) mod scan;
 pub(crate) mod server;
+pub(crate) mod sets;
 pub(crate) mod slowlog;
+pub(crate) mod sorted_sets;
 pub mod store;
 pub(crate) mod strings;
 pub mod table;
 pub(crate) mod tracking;
 pub(crate) mod transactions;
+pub(crate) mod zset_combine;
+pub(crate) mod zset_ranges;
 
 use bytes::Bytes;
 
 pub use client::Client;
+use collection::KeyEntry;
 pub use id::CommandId;
 pub use store::{KEYS_BATCH_MAX, KeyValueStore, StoreError, StoredValue};
 pub use table::{CommandFlags, CommandSpec, Handler};
@@ -231,8 +245,22 @@ impl DataCall<'_> {
         Bytes::copy_from_slice(&self.arguments[index])
     }
 
-    /// The live value of `key` in the selected database.
+    /// The live string of `key` in the selected database (with its
+    /// deadline); WRONGTYPE for a collection.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<StoredValue>, Failure> {
+        let stored = self.store.get(self.database, key)?;
+        if let Some(stored) = &stored
+            && encoding::looks_like_record(&stored.value)
+            && let Some(KeyEntry::Collection(_)) = self.entry(key)?
+        {
+            return Err(collection::wrong_type());
+        }
+        Ok(stored)
+    }
+
+    /// The live value of `key` as stored, of any type (a collection's is
+    /// its type record): what expiry and MOVE carry over unchanged.
+    pub fn stored(&mut self, key: &[u8]) -> Result<Option<StoredValue>, Failure> {
         Ok(self.store.get(self.database, key)?)
     }
 
@@ -247,14 +275,19 @@ impl DataCall<'_> {
         let Some(output) = self.output.as_deref_mut() else {
             return Ok(Reply::from(self.value(key)?).into());
         };
-        let writer = output.writer(self.protocol);
-        let mut writer = Some(writer);
+        let protocol = self.protocol;
+        let mut maybe_collection = false;
         self.store
             .visit(self.database, key, &mut |value: Option<&[u8]>| {
-                if let Some(writer) = writer.take() {
-                    writer.bulk_or_null(value);
+                if value.is_some_and(encoding::looks_like_record) {
+                    maybe_collection = true;
+                } else {
+                    output.writer(protocol).bulk_or_null(value);
                 }
             })?;
+        if maybe_collection {
+            return Ok(Reply::from(self.value(key)?).into());
+        }
         Ok(Answer::Encoded)
     }
 
@@ -288,11 +321,6 @@ impl DataCall<'_> {
         }
         let stored = StoredValue { value, deadline_ms };
         Ok(self.store.put(self.database, key, stored)?)
-    }
-
-    /// Deletes `key`; whether a live key was there.
-    pub fn delete(&mut self, key: &[u8]) -> Result<bool, Failure> {
-        Ok(self.store.delete(self.database, key)?)
     }
 }
 

@@ -190,6 +190,60 @@ impl Digest {
     }
 }
 
+/// Entries a Redis 7.0 hash or sorted set keeps as a listpack
+/// (`hash-max-listpack-entries`, `zset-max-listpack-entries`).
+pub const LISTPACK_ENTRIES_MAX: u64 = 128;
+
+/// Bytes of the longest field, value or member a listpack keeps
+/// (`hash-max-listpack-value`, `zset-max-listpack-value`).
+pub const LISTPACK_VALUE_BYTES_MAX: usize = 64;
+
+/// Members a Redis 7.0 set of integers keeps as an intset
+/// (`set-max-intset-entries`).
+pub const INTSET_ENTRIES_MAX: u64 = 512;
+
+/// What decides how Redis 7.0 would encode a collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CollectionShape {
+    /// The type.
+    pub kind: crate::commands::encoding::Kind,
+    /// Elements.
+    pub count: u64,
+    /// Bytes of the longest field, value or member.
+    pub longest_bytes: usize,
+    /// Whether every member is a canonical 64-bit integer (sets).
+    pub all_integers: bool,
+    /// Bytes of every element together.
+    pub total_bytes: u64,
+}
+
+impl CollectionShape {
+    /// OBJECT ENCODING's answer, by Redis 7.0's rules (a list is always a
+    /// quicklist there); judged on the elements now, where Redis never
+    /// converts back.
+    pub fn encoding(&self) -> &'static str {
+        use crate::commands::encoding::Kind;
+        let small =
+            self.count <= LISTPACK_ENTRIES_MAX && self.longest_bytes <= LISTPACK_VALUE_BYTES_MAX;
+        match self.kind {
+            Kind::List => "quicklist",
+            Kind::Hash if small => "listpack",
+            Kind::Hash => "hashtable",
+            Kind::SortedSet if small => "listpack",
+            Kind::SortedSet => "skiplist",
+            Kind::Set if self.all_integers && self.count <= INTSET_ENTRIES_MAX => "intset",
+            Kind::Set => "hashtable",
+        }
+    }
+
+    /// MEMORY USAGE's estimate: the key, the elements and 16 bytes of
+    /// overhead per element.
+    pub fn memory_usage(&self, key: &[u8]) -> i64 {
+        let bytes = 16 + key.len() as u64 + self.total_bytes + 16 * self.count;
+        i64::try_from(bytes.div_ceil(8) * 8).unwrap_or(i64::MAX)
+    }
+}
+
 /// The digest of one key's value and expiry (DEBUG DIGEST-VALUE).
 pub fn value_digest(value: &[u8], deadline_ms: Option<i64>) -> Digest {
     let deadline = deadline_ms.unwrap_or(-1).to_le_bytes();

@@ -7,9 +7,10 @@ use bytes::Bytes;
 
 use super::arguments::SYNTAX_ERROR_TEXT;
 use super::client::{After, Client};
+use super::collection::{KeyEntry, lookup};
 use super::glob::GlobPattern;
 use super::id::CommandId;
-use super::object_info::{Digest, EMPTY_DIGEST, debug_object_line, value_digest};
+use super::object_info::{Digest, EMPTY_DIGEST, debug_object_line};
 use super::table::{self, CommandSpec};
 use super::{DataCall, KEYS_BATCH_MAX, Outcome};
 use crate::resp::Reply;
@@ -268,18 +269,28 @@ pub(crate) fn debug(call: &mut DataCall<'_>) -> Outcome {
     let is = |name: &[u8]| subcommand.eq_ignore_ascii_case(name);
     if is(b"OBJECT") && arguments.len() == 3 {
         let key = arguments[2].clone();
-        return Ok(match call.get(&key)? {
+        return Ok(match call.entry(&key)? {
             None => Reply::error("ERR no such key"),
-            Some(stored) => Reply::Simple(debug_object_line(&key, &stored.value)),
+            Some(KeyEntry::String(stored)) => {
+                Reply::Simple(debug_object_line(&key, &stored.value))
+            }
+            Some(KeyEntry::Collection(collection)) => {
+                let shape = collection.shape(call.store)?;
+                Reply::Simple(format!(
+                    "Value at:0x7f2000000000 refcount:1 encoding:{} serializedlength:{} lru:0 lru_seconds_idle:0",
+                    shape.encoding(),
+                    shape.total_bytes
+                ))
+            }
         }
         .into());
     }
     if is(b"DIGEST-VALUE") {
         let mut digests = Vec::with_capacity(arguments.len() - 2);
         for key in &arguments[2..] {
-            digests.push(Reply::Simple(match call.get(key)? {
+            digests.push(Reply::Simple(match call.entry(key)? {
                 None => EMPTY_DIGEST.to_owned(),
-                Some(stored) => value_digest(&stored.value, stored.deadline_ms).hex(),
+                Some(entry) => entry.digest(call.store)?.hex(),
             }));
         }
         return Ok(Reply::Array(digests).into());
@@ -307,9 +318,9 @@ fn dataset_digest(call: &mut DataCall<'_>) -> Outcome {
                 .store
                 .keys_after(database, after.as_deref(), KEYS_BATCH_MAX)?;
             for key in &batch {
-                if let Some(stored) = call.store.get(database, key)? {
+                if let Some(value) = lookup(call.store, database, key)? {
                     let mut entry = Digest::of_parts(&[&database.to_le_bytes(), key]);
-                    entry.mix(&value_digest(&stored.value, stored.deadline_ms));
+                    entry.mix(&value.digest(call.store)?);
                     digest.mix(&entry);
                 }
             }

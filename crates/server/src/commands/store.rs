@@ -8,6 +8,8 @@
 //! Expired keys are the store's business: `get` must not return a key
 //! whose deadline is at or before [`KeyValueStore::now_ms`].
 
+use std::ops::Bound;
+
 use bytes::Bytes;
 
 use crate::backend::DatabaseIndex;
@@ -55,6 +57,20 @@ impl StoreError {
 
 /// The store's result.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A run of the elements keyspace to read (`encoding.rs`): keys between
+/// the bounds, forwards or backwards, at most `count_max` of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElementRange {
+    /// The lower bound.
+    pub from: Bound<Vec<u8>>,
+    /// The upper bound.
+    pub to: Bound<Vec<u8>>,
+    /// From the upper end down.
+    pub reverse: bool,
+    /// Entries to return at most.
+    pub count_max: usize,
+}
 
 /// What the data commands need of a store, within one transaction.
 pub trait KeyValueStore {
@@ -115,6 +131,19 @@ pub trait KeyValueStore {
         keys.extend(self.keys_after(database, Some(from), rest)?);
         Ok(keys)
     }
+
+    /// The element `key` of a collection (the elements keyspace, shared by
+    /// every database: its keys begin with a collection's version).
+    fn element_get(&mut self, key: &[u8]) -> StoreResult<Option<Bytes>>;
+
+    /// Writes the element `key`.
+    fn element_put(&mut self, key: &[u8], value: Bytes) -> StoreResult<()>;
+
+    /// Deletes the element `key` (nothing if absent).
+    fn element_delete(&mut self, key: &[u8]) -> StoreResult<()>;
+
+    /// The elements in `range`, in key order (or reversed), keys whole.
+    fn elements(&mut self, range: &ElementRange) -> StoreResult<Vec<(Bytes, Bytes)>>;
 
     /// The number of live keys.
     fn count(&mut self, database: DatabaseIndex) -> StoreResult<u64>;

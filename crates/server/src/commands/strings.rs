@@ -7,9 +7,10 @@ use super::arguments::{
     Expiry, SYNTAX_ERROR_TEXT, SetCondition, check_string_length, integer_argument, parse_getex,
     parse_offset, parse_set, parse_setex, substring_range,
 };
+use super::collection::{KeyEntry, wrong_type};
 use super::lcs::{longest_common_subsequence, table_bytes};
 use super::table::wrong_arity;
-use super::{CommandId, DataCall, Outcome, count_reply};
+use super::{CommandId, DataCall, Failure, Outcome, count_reply};
 use crate::resp::Reply;
 
 /// GET key: the value read in place and encoded straight into the output.
@@ -26,7 +27,11 @@ pub(crate) fn set(call: &mut DataCall<'_>) -> Outcome {
     // a read that concurrent SETs of the key conflict with.
     let needs_old =
         set.return_old || set.condition != SetCondition::Always || set.expiry == Expiry::Keep;
-    let old = if needs_old { call.get(&key)? } else { None };
+    // SET … GET wants a string; NX, XX and KEEPTTL take any type.
+    let old = if needs_old { call.entry(&key)? } else { None };
+    if set.return_old && matches!(old, Some(KeyEntry::Collection(_))) {
+        return Err(wrong_type());
+    }
     let allowed = match set.condition {
         SetCondition::Always => true,
         SetCondition::IfAbsent => old.is_none(),
@@ -35,14 +40,18 @@ pub(crate) fn set(call: &mut DataCall<'_>) -> Outcome {
     if allowed {
         let deadline = match set.expiry {
             Expiry::Remove => None,
-            Expiry::Keep => old.as_ref().and_then(|old| old.deadline_ms),
+            Expiry::Keep => old.as_ref().and_then(KeyEntry::deadline_ms),
             Expiry::At(deadline) => Some(deadline),
         };
         let value = call.owned_argument(2);
         call.put(&key, value, deadline)?;
     }
+    let old = match old {
+        Some(KeyEntry::String(stored)) => Some(stored.value),
+        _ => None,
+    };
     match (set.return_old, allowed) {
-        (true, _) => Ok(Reply::from(old.map(|old| old.value)).into()),
+        (true, _) => Ok(Reply::from(old).into()),
         (false, true) => call.reply_ok(),
         (false, false) => Ok(Reply::NullBulk.into()),
     }
@@ -51,7 +60,7 @@ pub(crate) fn set(call: &mut DataCall<'_>) -> Outcome {
 /// SETNX key value.
 pub(crate) fn setnx(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
-    if call.get(&key)?.is_some() {
+    if call.stored(&key)?.is_some() {
         return Ok(Reply::Integer(0).into());
     }
     let value = call.owned_argument(2);
@@ -108,12 +117,15 @@ pub(crate) fn getex(call: &mut DataCall<'_>) -> Outcome {
     Ok(Reply::Bulk(stored.value).into())
 }
 
-/// MGET key [key …].
+/// MGET key [key …]: nil for a key of another type, as Redis.
 pub(crate) fn mget(call: &mut DataCall<'_>) -> Outcome {
     let mut values = Vec::with_capacity(call.arguments.len() - 1);
     for index in 1..call.arguments.len() {
         let key = call.arguments[index].clone();
-        values.push(call.value(&key)?.into());
+        values.push(match call.value(&key) {
+            Err(Failure::Reply(_)) => Reply::NullBulk,
+            value => value?.into(),
+        });
     }
     Ok(Reply::Array(values).into())
 }
@@ -127,7 +139,7 @@ pub(crate) fn mset(call: &mut DataCall<'_>) -> Outcome {
     let only_if_none = call.id() == CommandId::Msetnx;
     if only_if_none {
         for pair in arguments[1..].chunks(2) {
-            if call.get(&pair[0])?.is_some() {
+            if call.stored(&pair[0])?.is_some() {
                 return Ok(Reply::Integer(0).into());
             }
         }

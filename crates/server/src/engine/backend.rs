@@ -38,6 +38,7 @@ use bytes::Bytes;
 use keel::{Database, Durability, Keyspace};
 
 use super::session::KeelSession;
+use super::sweep::Sweeper;
 use crate::backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
 use crate::commands::{Request, StoreError};
 use crate::engine::store::KEYSPACE_BATCH_KEYS;
@@ -63,6 +64,10 @@ pub const PIPELINE_ATTEMPTS_MAX: u32 = 3;
 /// The keyspace holding nothing but the keys WATCH's transactions delete
 /// to make their commit validate their reads.
 pub const WATCH_KEYSPACE: &str = "server-watch";
+
+/// The keyspace holding the elements of every database's collections
+/// (hashes, sets, lists, sorted sets), by version (docs/FORMAT.md).
+pub const ELEMENTS_KEYSPACE: &str = "server-elements";
 
 /// The keyspace holding, for each database index SWAPDB moved, the name
 /// of the keyspace it now uses (key: the index as 4 big-endian bytes).
@@ -101,7 +106,7 @@ fn database_keyspace_names(database: &Database, databases: DatabaseIndex) -> Res
     if sorted.len() != names.len() {
         return Err(Error::Engine {
             operation: operation(),
-            source: keel::Error::Corruption(format!("two databases use one keyspace: {names:?}")),
+            source: keel::Error::Internal(format!("two databases use one keyspace: {names:?}")),
         });
     }
     Ok(names)
@@ -167,6 +172,11 @@ pub struct KeelBackendOptions {
     /// The protocol limits (the longest string APPEND and SETRANGE may
     /// build is `bulk_bytes_max`). Default: Redis's.
     pub limits: Limits,
+    /// How often the background sweep removes the elements of deleted
+    /// collections; `None`: never (tests sweep with
+    /// [`KeelBackend::sweep`]). Default
+    /// [`SWEEP_INTERVAL_DEFAULT`](super::sweep::SWEEP_INTERVAL_DEFAULT).
+    pub sweep_interval: Option<std::time::Duration>,
 }
 
 impl Default for KeelBackendOptions {
@@ -175,6 +185,7 @@ impl Default for KeelBackendOptions {
             appendfsync: AppendFsync::default(),
             databases: DATABASES_DEFAULT,
             limits: Limits::default(),
+            sweep_interval: Some(super::sweep::SWEEP_INTERVAL_DEFAULT),
         }
     }
 }
@@ -198,6 +209,8 @@ pub(crate) struct Shared {
     pub(crate) watch_keyspace: Keyspace,
     /// Which keyspace each database index uses, where SWAPDB changed it.
     pub(crate) databases_keyspace: Keyspace,
+    /// The collections' elements ([`ELEMENTS_KEYSPACE`]).
+    pub(crate) elements_keyspace: Keyspace,
     pub(crate) options: KeelBackendOptions,
     opened_at_ms: u64,
     background_save: Mutex<Option<JoinHandle<()>>>,
@@ -210,6 +223,11 @@ pub(crate) struct Shared {
     /// How long commits of writing transactions took (keel's own stats
     /// keep no latency).
     pub(crate) commit_latency: LatencyHistogram,
+    /// The background sweep of deleted collections' elements.
+    sweeper: Sweeper,
+    /// Transactions that wrote, counted before their commit
+    /// ([`Backend::write_epoch`]).
+    pub(crate) writes: AtomicU64,
 }
 
 /// The server's storage: a keel [`Database`], a keyspace per database
@@ -313,17 +331,24 @@ impl KeelBackend {
         let watch_keyspace = database
             .keyspace(WATCH_KEYSPACE)
             .map_err(engine_error(format!("creating keyspace {WATCH_KEYSPACE}")))?;
+        let elements_keyspace =
+            database
+                .keyspace(ELEMENTS_KEYSPACE)
+                .map_err(engine_error(format!(
+                    "creating keyspace {ELEMENTS_KEYSPACE}"
+                )))?;
         let databases_keyspace =
             database
                 .keyspace(DATABASES_KEYSPACE)
                 .map_err(engine_error(format!(
                     "creating keyspace {DATABASES_KEYSPACE}"
                 )))?;
-        Ok(KeelBackend {
+        let backend = KeelBackend {
             shared: Arc::new(Shared {
                 database,
                 slots,
                 watch_keyspace,
+                elements_keyspace,
                 databases_keyspace,
                 options,
                 opened_at_ms: u64::try_from(now_ms()).unwrap_or(0),
@@ -333,8 +358,34 @@ impl KeelBackend {
                 save_setting: Mutex::new(String::new()),
                 flushes: AtomicU64::new(0),
                 commit_latency: LatencyHistogram::default(),
+                sweeper: Sweeper::default(),
+                writes: AtomicU64::new(0),
             }),
-        })
+        };
+        if let Some(interval) = backend.shared.options.sweep_interval {
+            let shared = Arc::downgrade(&backend.shared);
+            backend
+                .shared
+                .sweeper
+                .start(shared, interval)
+                .map_err(|source| Error::Thread {
+                    name: "keel-sweep",
+                    source,
+                })?;
+        }
+        Ok(backend)
+    }
+
+    /// Runs one pass of the sweep now: removes the elements of every
+    /// collection no key names (deleted, overwritten, expired, flushed);
+    /// returns how many elements went.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] when a sweep transaction fails.
+    pub fn sweep(&self) -> Result<u64> {
+        self.shared
+            .sweep()
+            .map_err(engine_error("sweeping deleted collections"))
     }
 
     /// The database underneath.
@@ -349,6 +400,7 @@ impl KeelBackend {
     /// # Errors
     /// [`Error::Engine`] when the final checkpoint or sync fails.
     pub fn close(self) -> Result<()> {
+        self.shared.sweeper.stop();
         let save = lock(&self.shared.background_save).take();
         if let Some(save) = save
             && save.join().is_err()
@@ -800,6 +852,10 @@ fn count_keys(
 }
 
 impl Backend for KeelBackend {
+    fn write_epoch(&self) -> u64 {
+        self.shared.writes.load(Ordering::Acquire)
+    }
+
     fn open_session(&self, client: ClientId) -> Box<dyn Session> {
         Box::new(KeelSession::new(Arc::clone(&self.shared), client))
     }

@@ -2,9 +2,11 @@
 //! (databases as keyspaces, SWAPDB's map, persistence commands, INFO),
 //! `run.rs` (data commands in keel transactions, one retry helper: the
 //! engine's `update_with`), `session.rs` (WATCH and MULTI), `store.rs`
-//! (the commands' store over a transaction).
+//! (the commands' store over a transaction), `sweep.rs` (the background
+//! removal of deleted collections' elements).
 
 pub(crate) mod backend;
 pub(crate) mod run;
 pub(crate) mod session;
 pub(crate) mod store;
+pub(crate) mod sweep;

@@ -119,7 +119,7 @@ impl Shared {
             Held::One(index, _) => Keyspaces::One(*index, all[0]),
             _ => Keyspaces::All(&all),
         };
-        let mut store = EngineStore::new(transaction, keyspaces);
+        let mut store = EngineStore::new(transaction, keyspaces, &self.elements_keyspace);
         if matches!(held, Held::Exclusive(_)) {
             store = store.exclusive(&self.databases_keyspace);
         }
@@ -136,6 +136,10 @@ impl Shared {
             }
         }
         let wrote = store.wrote();
+        if wrote {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         Ok((store.take_after_commit(), wrote))
     }
 

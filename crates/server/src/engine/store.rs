@@ -11,7 +11,7 @@ use bytes::Bytes;
 use keel::{Keyspace, Transaction};
 
 use crate::backend::DatabaseIndex;
-use crate::commands::store::StoreResult;
+use crate::commands::store::{ElementRange, StoreResult};
 use crate::commands::{KeyValueStore, StoreError, StoredValue};
 
 /// What a command asked of its databases as a whole, done by the backend
@@ -68,6 +68,8 @@ impl<'a> Keyspaces<'a> {
 pub(crate) struct EngineStore<'a> {
     transaction: &'a mut Transaction,
     keyspaces: Keyspaces<'a>,
+    /// The collections' elements, shared by every database.
+    elements: &'a Keyspace,
     now_ms: i64,
     failure: Option<keel::Error>,
     wrote: bool,
@@ -84,11 +86,13 @@ impl<'a> EngineStore<'a> {
     pub(crate) fn new(
         transaction: &'a mut Transaction,
         keyspaces: Keyspaces<'a>,
+        elements: &'a Keyspace,
     ) -> EngineStore<'a> {
         let now_ms = i64::try_from(transaction.read_time_ms()).unwrap_or(i64::MAX);
         EngineStore {
             transaction,
             keyspaces,
+            elements,
             now_ms,
             failure: None,
             wrote: false,
@@ -231,8 +235,9 @@ impl KeyValueStore for EngineStore<'_> {
         let result = self
             .keyspace(database)
             .and_then(|keyspace| match stored.deadline_ms {
-                None => self.transaction.put(keyspace, key, value),
-                Some(deadline) => self.transaction.put_expiring_at(
+                // The value is the command's own `Bytes`: kept, not copied.
+                None => self.transaction.put_bytes(keyspace, key, value),
+                Some(deadline) => self.transaction.put_bytes_expiring_at(
                     keyspace,
                     key,
                     value,
@@ -265,6 +270,41 @@ impl KeyValueStore for EngineStore<'_> {
         let result = self
             .keyspace(database)
             .and_then(|keyspace| self.keys_in(keyspace, after, count_max));
+        self.checked(result)
+    }
+
+    fn element_get(&mut self, key: &[u8]) -> StoreResult<Option<Bytes>> {
+        let result = self.transaction.get(self.elements, key);
+        self.checked(result)
+    }
+
+    fn element_put(&mut self, key: &[u8], value: Bytes) -> StoreResult<()> {
+        let result = self.transaction.put_bytes(self.elements, key, value);
+        self.wrote = true;
+        self.checked(result)
+    }
+
+    fn element_delete(&mut self, key: &[u8]) -> StoreResult<()> {
+        let result = self.transaction.delete(self.elements, key);
+        self.wrote = true;
+        self.checked(result)
+    }
+
+    fn elements(&mut self, range: &ElementRange) -> StoreResult<Vec<(Bytes, Bytes)>> {
+        let bounds = (
+            range.from.as_ref().map(Vec::as_slice),
+            range.to.as_ref().map(Vec::as_slice),
+        );
+        let result = self
+            .transaction
+            .range(self.elements, bounds)
+            .and_then(|iter| {
+                if range.reverse {
+                    iter.rev().take(range.count_max).collect()
+                } else {
+                    iter.take(range.count_max).collect()
+                }
+            });
         self.checked(result)
     }
 
@@ -334,16 +374,10 @@ impl KeyValueStore for EngineStore<'_> {
         };
         let result = self.keyspace(first).and_then(|first_keyspace| {
             let second_keyspace = self.keyspace(second)?;
-            self.transaction.put(
-                map,
-                first.to_be_bytes(),
-                second_keyspace.name().as_bytes().to_vec(),
-            )?;
-            self.transaction.put(
-                map,
-                second.to_be_bytes(),
-                first_keyspace.name().as_bytes().to_vec(),
-            )
+            self.transaction
+                .put(map, first.to_be_bytes(), second_keyspace.name().as_bytes())?;
+            self.transaction
+                .put(map, second.to_be_bytes(), first_keyspace.name().as_bytes())
         });
         self.wrote = true;
         self.checked(result)?;

@@ -409,8 +409,14 @@ impl Connection {
     /// Runs a request that is not held back, after the held-back ones.
     fn run_unpipelined(&mut self, command: Command, out: &mut Vec<u8>) {
         self.run_pipeline(out);
+        // A blocking command that waits runs again (`commands/blocking.rs`).
+        let retry = command.clone();
         if let Some(reply) = self.client.dispatch(command) {
             reply.encode(self.client.protocol, out);
+        }
+        if let Some(until) = self.client.take_waiting() {
+            self.paused_until = Some(until);
+            self.deferred = Some(Deferred::Command(retry));
         }
     }
 

@@ -232,6 +232,7 @@ impl Worker {
             for &token in &gathered {
                 self.pump(token);
             }
+            self.wake_blocked();
             if self.stopping.load(Ordering::SeqCst) {
                 break;
             }
@@ -293,6 +294,21 @@ impl Worker {
         }
         for token in std::mem::take(&mut self.paused) {
             self.pump(token);
+        }
+    }
+
+    /// Wakes every event loop (this one too) when a transaction that wrote
+    /// committed since they were last woken and some client is blocked:
+    /// each then runs its blocked clients' commands again.
+    fn wake_blocked(&self) {
+        if self.shared.blocked_clients.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let epoch = self.shared.backend.write_epoch();
+        if self.shared.woken_epoch.fetch_max(epoch, Ordering::AcqRel) < epoch {
+            for waker in lock(&self.shared.wakers).iter() {
+                waker.wake();
+            }
         }
     }
 

@@ -155,6 +155,8 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         pause: Pause::default(),
         tracking: TrackingTable::default(),
         wakers: Mutex::new(Vec::new()),
+        blocked_clients: AtomicUsize::new(0),
+        woken_epoch: AtomicU64::new(0),
     });
     let cpus = shared.options.cpu_list.clone();
     let on_start: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(move |index| {
@@ -275,6 +277,8 @@ fn register(
         pushed: Mutex::new(Vec::new()),
         waker: OnceLock::new(),
         killed: AtomicBool::new(false),
+        blocked: AtomicBool::new(false),
+        unblock: std::sync::atomic::AtomicU8::new(0),
         state: Mutex::new(ClientState {
             name: None,
             library_name: None,

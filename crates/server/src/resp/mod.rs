@@ -18,7 +18,8 @@ pub use encoded::{EncodedReplies, ReplyWriter, error_text};
 pub use error::ProtocolError;
 pub use inline::split_inline_arguments;
 pub use number::{
-    format_double, format_human_double, parse_integer, push_decimal, push_unsigned_decimal,
+    format_double, format_double_17_digits, format_human_double, parse_integer, push_decimal,
+    push_unsigned_decimal,
 };
 pub use parser::{
     ARGUMENTS_INLINE, ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, RequestParser, parse_all,

@@ -85,10 +85,32 @@ pub fn format_double(value: f64) -> String {
         return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
     // `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
-    let scientific = format!("{value:e}");
+    layout_g(&format!("{value:e}"))
+}
+
+/// Formats a double as C's `%.17g` does — 17 significant digits, trailing
+/// zeros dropped — as Redis 7.0 replies with a sorted set's score
+/// (`0.1` is `0.10000000000000001`).
+///
+/// ```
+/// assert_eq!(keel_server::format_double_17_digits(1.5), "1.5");
+/// assert_eq!(keel_server::format_double_17_digits(0.1), "0.10000000000000001");
+/// ```
+pub fn format_double_17_digits(value: f64) -> String {
+    if !value.is_finite() || value == 0.0 {
+        return format_double(value);
+    }
+    let scientific = format!("{value:.16e}");
     let (mantissa, exponent) = scientific
         .split_once('e')
         .unwrap_or((scientific.as_str(), "0"));
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    layout_g(&format!("{mantissa}e{exponent}"))
+}
+
+/// Lays out `scientific` (Rust's `{:e}`: "-1.2345e-7") as `%g` would.
+fn layout_g(scientific: &str) -> String {
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((scientific, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
         Some(rest) => ("-", rest),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use keel_server::commands::store::StoreResult;
+use keel_server::commands::store::{ElementRange, StoreResult};
 use keel_server::{
     Backend, ClientId, Command, DatabaseIndex, InfoSection, KeyValueStore, Limits, Reply, Request,
     ServerHandle, ServerOptions, Session, StoredValue, run_data,
@@ -37,6 +37,8 @@ struct Store {
     /// Bumped by every write; deleted keys remember their deletion.
     version: u64,
     deleted: BTreeMap<(DatabaseIndex, Bytes), u64>,
+    /// The collections' elements, shared by every database.
+    elements: BTreeMap<Bytes, Bytes>,
     /// A manual clock, so expiry tests never wait.
     now_ms: i64,
     limits: Limits,
@@ -48,6 +50,7 @@ impl Default for Store {
             databases: BTreeMap::new(),
             version: 0,
             deleted: BTreeMap::new(),
+            elements: BTreeMap::new(),
             now_ms: CLOCK_START_MS,
             limits: Limits::default(),
         }
@@ -82,6 +85,38 @@ impl Store {
 impl KeyValueStore for Store {
     fn now_ms(&self) -> i64 {
         self.now_ms
+    }
+
+    fn element_get(&mut self, key: &[u8]) -> StoreResult<Option<Bytes>> {
+        Ok(self.elements.get(key).cloned())
+    }
+
+    fn element_put(&mut self, key: &[u8], value: Bytes) -> StoreResult<()> {
+        self.version += 1;
+        self.elements.insert(Bytes::copy_from_slice(key), value);
+        Ok(())
+    }
+
+    fn element_delete(&mut self, key: &[u8]) -> StoreResult<()> {
+        self.version += 1;
+        self.elements.remove(key);
+        Ok(())
+    }
+
+    fn elements(&mut self, range: &ElementRange) -> StoreResult<Vec<(Bytes, Bytes)>> {
+        let owned = |bound: &std::ops::Bound<Vec<u8>>| match bound {
+            std::ops::Bound::Included(key) => std::ops::Bound::Included(Bytes::from(key.clone())),
+            std::ops::Bound::Excluded(key) => std::ops::Bound::Excluded(Bytes::from(key.clone())),
+            std::ops::Bound::Unbounded => std::ops::Bound::Unbounded,
+        };
+        let bounds = (owned(&range.from), owned(&range.to));
+        let entries = self.elements.range(bounds);
+        let pair = |(key, value): (&Bytes, &Bytes)| (key.clone(), value.clone());
+        Ok(if range.reverse {
+            entries.rev().take(range.count_max).map(pair).collect()
+        } else {
+            entries.take(range.count_max).map(pair).collect()
+        })
     }
 
     fn get(&mut self, database: DatabaseIndex, key: &[u8]) -> StoreResult<Option<StoredValue>> {

@@ -42,17 +42,20 @@ impl EngineServer {
         appendfsync: AppendFsync,
         options: ServerOptions,
     ) -> EngineServer {
-        let backend = Arc::new(
-            KeelBackend::open(
-                dir,
-                engine_options(),
-                KeelBackendOptions {
-                    appendfsync,
-                    ..KeelBackendOptions::default()
-                },
-            )
-            .unwrap(),
-        );
+        let backend_options = KeelBackendOptions {
+            appendfsync,
+            ..KeelBackendOptions::default()
+        };
+        EngineServer::start_with_backend(dir, backend_options, options)
+    }
+
+    /// [`EngineServer::start_with`] with the backend's options.
+    pub fn start_with_backend(
+        dir: &Path,
+        backend_options: KeelBackendOptions,
+        options: ServerOptions,
+    ) -> EngineServer {
+        let backend = Arc::new(KeelBackend::open(dir, engine_options(), backend_options).unwrap());
         let handle = keel_server::start(
             ServerOptions {
                 bind_address: "127.0.0.1:0".to_owned(),
