@@ -4,10 +4,10 @@
 //! Group commit: `append` encodes a record straight into an in-memory
 //! buffer (framed in place) under one short lock and returns its lsn.
 //! `wait_durable` returns once the record is synced: the first waiter to
-//! find no one writing becomes the leader, writes everything buffered and
-//! starts a sync of the open segment; the next leader may write and start
-//! its own sync while that one runs (see `group_commit.rs`). An idle log
-//! has no timer: a lone committer pays one fsync.
+//! find no flush running becomes the leader, writes everything buffered and
+//! syncs once; the waiters its flush covers return with it, the others
+//! wait for the next leader. An idle log has no timer: a lone committer
+//! pays one fsync.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,13 +22,13 @@ use crate::fragment::{
     FRAGMENT_PAYLOAD_BYTES_MAX, FragmentFields, FragmentKind, SEAL_SPAN_BYTES,
     encode_fragment_with, encode_seal, fragment_span,
 };
-use crate::group_commit::{Flusher, GroupCommit, SYNCS_IN_FLIGHT_MAX, SyncStart};
+use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
 use crate::options::{Durability, WalOptions};
 use crate::record::Record;
 use crate::recovery::{self, Recovery};
 use crate::recycling::{self, NewSegment, Pool};
-use crate::segment::{SEGMENT_HEADER_BYTES, list_segments, segment_file_name, trim_segment};
+use crate::segment::{SEGMENT_HEADER_BYTES, list_segments, trim_segment};
 use crate::segment_size::next_segment_bytes;
 use crate::stats::WalStats;
 
@@ -74,23 +74,6 @@ impl Payload<'_> {
             Payload::Encoded(bytes) => bytes.len(),
         }
     }
-}
-
-/// The file descriptions of the segment starting at `first_lsn` that syncs
-/// use, one per slot: `handle` (which writes use) and more opened anew.
-fn sync_handles(
-    vfs: &dyn Vfs,
-    dir: &Path,
-    first_lsn: Lsn,
-    handle: &FileHandle,
-) -> Result<Vec<FileHandle>> {
-    let path = dir.join(segment_file_name(first_lsn));
-    let mut handles = Vec::with_capacity(SYNCS_IN_FLIGHT_MAX);
-    handles.push(Arc::clone(handle));
-    for _ in 1..SYNCS_IN_FLIGHT_MAX {
-        handles.push(vfs.open(&path, OpenMode::Existing)?);
-    }
-    Ok(handles)
 }
 
 /// A segment to create before a chunk is written to it.
@@ -167,15 +150,12 @@ impl Pending {
     }
 }
 
-/// The segment flushes write to. Only it is synced by the syncs of the
-/// protocol: the segments before it were synced, sealed and synced again
-/// by the write that created it.
 struct Io {
     current: Option<(Lsn, FileHandle)>,
-    /// A file description of `current` per sync slot (the first is the one
-    /// writes use): a writeback error is reported once per description,
-    /// so each sync that overlaps another learns of every error itself.
-    sync_handles: Vec<FileHandle>,
+    /// Every record before this was durable after the last synced flush.
+    durable_end: Lsn,
+    /// Files written since they were last synced.
+    unsynced: Vec<FileHandle>,
 }
 
 struct Shared {
@@ -231,7 +211,6 @@ impl Wal {
         let stats = WalStats::default();
         count_creation(&stats, &opened.segment);
         let handle = opened.handle;
-        let sync_handles = sync_handles(vfs.as_ref(), dir, next_lsn, &handle)?;
 
         let pending = Pending {
             periodic_end: Lsn::ZERO,
@@ -255,7 +234,8 @@ impl Wal {
             commit: GroupCommit::new(pending, next_lsn),
             io: Mutex::new(Io {
                 current: Some((next_lsn, handle)),
-                sync_handles,
+                durable_end: next_lsn,
+                unsynced: Vec::new(),
             }),
             stats,
             pool: Mutex::new(pool),
@@ -320,7 +300,7 @@ impl Wal {
             if buffered == 0 || buffered + payload_bytes <= self.shared.options.buffer_bytes_max {
                 break;
             }
-            tail = if tail.writing {
+            tail = if tail.flushing {
                 self.shared.commit.wait(tail)
             } else {
                 self.shared
@@ -478,30 +458,13 @@ impl Flusher for Shared {
         std::mem::take(&mut buffer.chunks)
     }
 
-    fn starts_segment(&self, chunks: &Vec<Chunk>) -> bool {
-        chunks.iter().any(|chunk| chunk.create.is_some())
-    }
-
-    fn write(&self, chunks: Vec<Chunk>, end: Lsn) -> Result<()> {
-        debug_assert!(chunks.iter().all(|chunk| chunk.segment_first < end));
-        let result = self.write_chunks(chunks);
+    fn write(&self, chunks: Vec<Chunk>, sync: bool, end: Lsn) -> Result<()> {
+        let started = Instant::now();
+        let result = self.write_chunks(chunks, sync, end);
         if let Err(error) = &result {
             tracing::error!(%error, "write-ahead log failed; it accepts no more writes");
         }
-        result
-    }
-
-    fn sync(&self, sync: SyncStart) -> Result<()> {
-        let started = Instant::now();
-        let handle = self.io.lock().sync_handles[sync.slot].clone();
-        let result = handle.sync_data().map_err(Error::from);
-        if let Err(error) = &result {
-            tracing::error!(%error, "write-ahead log failed; it accepts no more writes");
-        } else {
-            WalStats::add(&self.stats.fsyncs, 1);
-            self.stats
-                .records_per_fsync
-                .record(sync.end.0.saturating_sub(sync.start.0));
+        if sync && result.is_ok() {
             self.stats
                 .flush_latency_us
                 .record(started.elapsed().as_micros() as u64);
@@ -667,34 +630,26 @@ impl Shared {
         self.commit.flush_through(self, end, sync, delay)
     }
 
-    fn write_chunks(&self, chunks: Vec<Chunk>) -> Result<()> {
+    fn write_chunks(&self, chunks: Vec<Chunk>, sync: bool, end: Lsn) -> Result<()> {
         let mut io = self.io.lock();
         WalStats::add(&self.stats.flushes, 1);
         for chunk in chunks {
             if let Some(creation) = &chunk.create {
-                // No sync runs (the protocol waits for them before a write
-                // that starts a segment). The closing segment is synced
-                // before the next exists, so a later segment implies every
-                // earlier one is complete: a gap between segments can only
-                // be damage, never a crash.
-                if let Some((_, closing)) = &io.current {
-                    closing.sync_data()?;
-                    WalStats::add(&self.stats.fsyncs, 1);
-                }
+                // The closing segment is synced before the next exists, so
+                // a later segment implies every earlier one is complete: a
+                // gap between segments can only be damage, never a crash.
+                self.sync_unsynced(&mut io)?;
                 assert_eq!(creation.segment.first_lsn, chunk.segment_first);
                 let handle = self.create_segment(&creation.segment)?;
-                // Then the closing segment is sealed (a seal says the next
-                // segment exists) and synced at once: syncs cover only the
-                // segment writes go to.
+                // Then the closing segment is sealed: a seal says the next
+                // segment exists (synced by the flush that makes any of the
+                // next segment's records durable).
                 if let (Some((_, closing)), Some((offset, seal))) =
                     (io.current.take(), &creation.seal_previous)
                 {
                     closing.write_all_at(seal, *offset)?;
-                    closing.sync_data()?;
-                    WalStats::add(&self.stats.fsyncs, 1);
+                    io.unsynced.push(closing);
                 }
-                io.sync_handles =
-                    sync_handles(self.vfs.as_ref(), &self.dir, chunk.segment_first, &handle)?;
                 io.current = Some((chunk.segment_first, handle));
             }
             let Some((first, handle)) = io.current.clone() else {
@@ -702,6 +657,26 @@ impl Shared {
             };
             assert_eq!(first, chunk.segment_first, "chunks follow the segments");
             handle.write_vectored_at(&[&chunk.bytes, &TERMINATOR], chunk.offset)?;
+            if !io.unsynced.iter().any(|f| Arc::ptr_eq(f, &handle)) {
+                io.unsynced.push(handle);
+            }
+        }
+        if sync {
+            self.sync_unsynced(&mut io)?;
+            self.stats
+                .records_per_fsync
+                .record(end.0 - io.durable_end.0);
+            io.durable_end = end;
+        }
+        Ok(())
+    }
+
+    /// Syncs every file written since its last sync, oldest first.
+    fn sync_unsynced(&self, io: &mut Io) -> Result<()> {
+        while let Some(handle) = io.unsynced.first().cloned() {
+            handle.sync_data()?;
+            WalStats::add(&self.stats.fsyncs, 1);
+            io.unsynced.remove(0);
         }
         Ok(())
     }
@@ -724,7 +699,7 @@ impl Shared {
             if let Some(error) = &tail.failed {
                 return Err(error.clone());
             }
-            if !tail.idle() {
+            if tail.flushing {
                 tail = self.commit.wait(tail);
             } else if tail.durable_end < tail.next_lsn || !tail.buffer.chunks.is_empty() {
                 tail = self.commit.lead(self, tail, true, Duration::ZERO);
@@ -732,8 +707,8 @@ impl Shared {
                 break;
             }
         }
-        // Everything is durable, nothing is buffered, no write or sync runs
-        // and none can start (appends are refused): the segment can be switched.
+        // Everything is durable, nothing is buffered, no flush runs and
+        // none can start (appends are refused): the segment can be switched.
         let result = self.switch_to_floor_segment(&mut tail);
         if let Err(error) = &result {
             tracing::error!(%error, "write-ahead log failed at close");
@@ -760,7 +735,6 @@ impl Shared {
         // The open segment is synced (all of it is durable): the next may
         // exist. If it holds no record, the new one replaces it.
         let handle = self.create_segment(&segment)?;
-        io.sync_handles = sync_handles(self.vfs.as_ref(), &self.dir, next_lsn, &handle)?;
         if let Some((first, closing)) = io.current.take()
             && first < next_lsn
         {
