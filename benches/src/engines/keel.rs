@@ -16,18 +16,10 @@ pub struct Keel {
     keyspace: Keyspace,
 }
 
-/// Room for the bulk load's one transaction: the default (64 MiB of
-/// buffered writes) stops it at about 380k pairs of this shape, and every
-/// peer takes a million in one transaction.
-const TRANSACTION_WRITE_BYTES_MAX: u64 = 1 << 30;
-
 fn options(settings: &Settings) -> Options {
-    Options {
-        transaction_write_bytes_max: TRANSACTION_WRITE_BYTES_MAX,
-        ..Options::default()
-            .with_durability(Durability::Sync)
-            .with_pool_bytes(settings.cache_bytes)
-    }
+    Options::default()
+        .with_durability(Durability::Sync)
+        .with_pool_bytes(settings.cache_bytes)
 }
 
 impl Engine for Keel {
@@ -43,12 +35,10 @@ impl Engine for Keel {
     fn configuration(settings: &Settings) -> String {
         format!(
             "`Durability::Sync` (log fdatasynced before a commit returns; group commit), \
-             `pool_bytes` = {} MiB, `transaction_write_bytes_max` = {} MiB (the default, \
-             64 MiB, refuses the bulk load's one transaction beyond ~380k keys), other \
-             options default; writes in a serializable transaction, reads in a snapshot \
-             transaction; no compaction (n/a)",
-            settings.cache_bytes >> 20,
-            TRANSACTION_WRITE_BYTES_MAX >> 20
+             `pool_bytes` = {} MiB, other options default; writes in a serializable \
+             transaction, reads in a snapshot transaction; compaction: \
+             `Database::compact()`",
+            settings.cache_bytes >> 20
         )
     }
 
@@ -70,6 +60,11 @@ impl Engine for Keel {
         })?;
         inner.rollback();
         Ok(value)
+    }
+
+    fn compact(self) -> Result<(Self, bool)> {
+        self.database.compact()?;
+        Ok((self, true))
     }
 
     fn close(self) -> Result<()> {
@@ -109,13 +104,10 @@ struct KeelReader<'a> {
 
 impl Reader for KeelReader<'_> {
     fn get(&mut self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool> {
-        match self.transaction.get(self.keyspace, key)? {
-            Some(value) => {
-                visit(&value);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let found = self.transaction.get_with(self.keyspace, key, |value| {
+            value.map(|value| visit(value)).is_some()
+        })?;
+        Ok(found)
     }
 
     fn range(

@@ -145,9 +145,11 @@ impl<'a> PageView<'a> {
     }
 
     /// Compares the `len` bytes at `offset` with `other`, as byte strings:
-    /// eight bytes at a time, loaded as big-endian words (a search
-    /// compares a key per step; a libc `memcmp` call per step cost more
-    /// than the comparison).
+    /// eight bytes at a time, loaded as big-endian words, the last few
+    /// bytes as one zero-padded word (a search compares a key per step, and
+    /// separators are often shorter than a word; a libc `memcmp` call per
+    /// step cost more than the comparison).
+    #[inline]
     pub fn compare(&self, offset: usize, len: usize, other: &[u8]) -> Result<CmpOrdering, Restart> {
         self.check(offset, len)?;
         let common = len.min(other.len());
@@ -165,14 +167,17 @@ impl<'a> PageView<'a> {
             }
             done += 8;
         }
-        while done < common {
-            let mine = self.u8_at(offset + done)?;
-            match mine.cmp(&other[done]) {
-                CmpOrdering::Equal => done += 1,
-                unequal => return Ok(unequal),
-            }
-        }
-        Ok(len.cmp(&other.len()))
+        let rest = common - done;
+        // SAFETY: `rest` bytes from `offset + done` are inside the frame
+        // (`done + rest <= len`, checked above; a racy read as above), and
+        // from `done` inside `other` (`done + rest <= other.len()`).
+        let (mine, theirs) = unsafe {
+            (
+                tail_word(self.data.add(offset + done), rest),
+                tail_word(other.as_ptr().add(done), rest),
+            )
+        };
+        Ok(mine.cmp(&theirs).then(len.cmp(&other.len())))
     }
 
     /// Copies the `len` bytes at `offset` into a vector.
@@ -183,6 +188,32 @@ impl<'a> PageView<'a> {
         }
         self.copy_to(offset, &mut out)?;
         Ok(out)
+    }
+}
+
+/// The `n` (< 8) bytes at `bytes` as the high bytes of a big-endian word,
+/// zeros below: words of equal `n` compare as their bytes do. Reads each
+/// byte once or twice (overlapping loads), never past the `n`.
+///
+/// # Safety
+/// `n` bytes at `bytes` must be readable.
+#[inline(always)]
+unsafe fn tail_word(bytes: *const u8, n: usize) -> u64 {
+    debug_assert!(n < 8);
+    // SAFETY: every load stays within the `n` bytes (the caller's promise).
+    unsafe {
+        if n >= 4 {
+            let high = u32::from_be_bytes(ptr::read_unaligned(bytes.cast::<[u8; 4]>()));
+            let low = u32::from_be_bytes(ptr::read_unaligned(bytes.add(n - 4).cast::<[u8; 4]>()));
+            (u64::from(high) << 32) | (u64::from(low) << (8 * (8 - n)))
+        } else if n > 0 {
+            let first = u64::from(ptr::read(bytes));
+            let middle = u64::from(ptr::read(bytes.add(n / 2)));
+            let last = u64::from(ptr::read(bytes.add(n - 1)));
+            (first << 56) | (middle << (56 - 8 * (n / 2))) | (last << (56 - 8 * (n - 1)))
+        } else {
+            0
+        }
     }
 }
 
@@ -373,5 +404,45 @@ impl PinGuard<'_> {
 impl Drop for PinGuard<'_> {
     fn drop(&mut self) {
         residency::unpin(&self.pager.frame(self.frame).pins);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Word-wise comparison orders keys as byte strings do, for every
+        /// length and tail length: the other key is the page's key with one
+        /// byte changed, cut short or made longer.
+        #[test]
+        fn compare_orders_as_byte_strings(
+            page in proptest::collection::vec(any::<u8>(), 64),
+            offset in 0usize..32,
+            len in 0usize..32,
+            changed in any::<prop::sample::Index>(),
+            value in any::<u8>(),
+            other_len in 0usize..40,
+        ) {
+            let view = PageView::new(page.as_ptr(), page.len());
+            let key = &page[offset..offset + len];
+            prop_assert_eq!(view.compare(offset, len, key), Ok(CmpOrdering::Equal));
+            let mut other = key.to_vec();
+            other.resize(other_len, value);
+            if !other.is_empty() {
+                let at = changed.index(other.len());
+                other[at] = value;
+            }
+            prop_assert_eq!(view.compare(offset, len, &other), Ok(key.cmp(&other[..])));
+        }
+    }
+
+    #[test]
+    fn compare_past_the_page_restarts() {
+        let page = [0u8; 16];
+        let view = PageView::new(page.as_ptr(), page.len());
+        assert_eq!(view.compare(10, 7, b"abc"), Err(Restart));
+        assert_eq!(view.compare(usize::MAX, 2, b"abc"), Err(Restart));
     }
 }
