@@ -104,9 +104,9 @@ struct KeelReader<'a> {
 
 impl Reader for KeelReader<'_> {
     fn get(&mut self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool> {
-        let found = self.transaction.get_with(self.keyspace, key, |value| {
-            value.map(|value| visit(value)).is_some()
-        })?;
+        let found = self
+            .transaction
+            .get_with(self.keyspace, key, |value| value.map(visit).is_some())?;
         Ok(found)
     }
 
