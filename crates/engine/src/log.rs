@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use keel_mvcc::{BoxError, Change, CommitLog, LogRecord, LogTicket, WriteEntry, WriteSet};
 use keel_tso::Timestamp;
-use keel_wal::{Lsn, Record, Wal};
+use keel_wal::{BorrowedWriteSet, Encode, EntryRef, Lsn, Record, Wal, WriteSetKind};
 use parking_lot::Mutex;
 
 use crate::options::Durability;
@@ -63,28 +63,40 @@ impl WalLog {
     }
 }
 
-fn wal_entries(writes: &WriteSet) -> Vec<keel_wal::Entry> {
-    writes
-        .entries()
-        .iter()
-        .map(|entry| {
-            let (keyspace, key) = split_key(&entry.key);
-            keel_wal::Entry {
-                keyspace,
-                key,
-                change: match &entry.change {
-                    Change::Put {
-                        value,
-                        expires_at_ms,
-                    } => keel_wal::Change::Put {
-                        value: value.clone(),
-                        expires_at_ms: *expires_at_ms,
-                    },
-                    Change::Delete => keel_wal::Change::Delete,
-                },
-            }
-        })
-        .collect()
+/// An mvcc write entry as the log encodes it (borrowed: nothing is cloned
+/// or copied on the way into the log's buffer).
+fn wal_entry(entry: &WriteEntry) -> EntryRef<'_> {
+    let (keyspace, key) = match keyspace_id(&entry.key) {
+        Some(keyspace) => (keyspace, &entry.key[KEYSPACE_PREFIX_BYTES..]),
+        None => (0, &entry.key[..]),
+    };
+    EntryRef {
+        keyspace,
+        key,
+        put: match &entry.change {
+            Change::Put {
+                value,
+                expires_at_ms,
+            } => Some((value, *expires_at_ms)),
+            Change::Delete => None,
+        },
+    }
+}
+
+/// A write set as a log record of `kind`.
+fn wal_write_set(
+    kind: WriteSetKind,
+    transaction_id: u64,
+    timestamp: Timestamp,
+    writes: &WriteSet,
+) -> BorrowedWriteSet<'_, WriteEntry> {
+    BorrowedWriteSet {
+        kind,
+        transaction_id,
+        timestamp: timestamp.as_u64(),
+        entries: writes.entries(),
+        view: wal_entry,
+    }
 }
 
 /// The keyspace id an engine key starts with; `None` for a key shorter
@@ -92,14 +104,6 @@ fn wal_entries(writes: &WriteSet) -> Vec<keel_wal::Entry> {
 pub(crate) fn keyspace_id(key: &[u8]) -> Option<u32> {
     let prefix: [u8; KEYSPACE_PREFIX_BYTES] = key.get(..KEYSPACE_PREFIX_BYTES)?.try_into().ok()?;
     Some(u32::from_be_bytes(prefix))
-}
-
-/// Splits an engine key into keyspace and user key (shared, not copied).
-pub(crate) fn split_key(key: &Bytes) -> (u32, Bytes) {
-    match keyspace_id(key) {
-        Some(keyspace) => (keyspace, key.slice(KEYSPACE_PREFIX_BYTES..)),
-        None => (0, key.clone()),
-    }
 }
 
 /// An engine key from keyspace and user key, on the stack when short:
@@ -144,7 +148,9 @@ pub(crate) fn mvcc_write_set(set: &keel_wal::WriteSet) -> Result<WriteSet, keel_
 impl CommitLog for WalLog {
     fn append(&self, record: LogRecord<'_>) -> Result<LogTicket, BoxError> {
         let mut durability = self.durability;
-        let (wal_record, commit_timestamp) = match record {
+        let write_set;
+        let other;
+        let (wal_record, commit_timestamp): (&dyn Encode, _) = match record {
             LogRecord::Commit {
                 transaction_id,
                 commit_timestamp,
@@ -152,39 +158,32 @@ impl CommitLog for WalLog {
                 hint,
             } => {
                 durability = Durability::from_hint(hint).unwrap_or(self.durability);
-                (
-                    Record::Commit(keel_wal::WriteSet {
-                        transaction_id,
-                        timestamp: commit_timestamp.as_u64(),
-                        entries: wal_entries(writes),
-                    }),
-                    Some(commit_timestamp),
-                )
+                let kind = WriteSetKind::Commit;
+                write_set = wal_write_set(kind, transaction_id, commit_timestamp, writes);
+                (&write_set, Some(commit_timestamp))
             }
             LogRecord::Prepare {
                 transaction_id,
                 prepare_timestamp,
                 writes,
-            } => (
-                Record::Prepare(keel_wal::WriteSet {
-                    transaction_id,
-                    timestamp: prepare_timestamp.as_u64(),
-                    entries: wal_entries(writes),
-                }),
-                None,
-            ),
+            } => {
+                let kind = WriteSetKind::Prepare;
+                write_set = wal_write_set(kind, transaction_id, prepare_timestamp, writes);
+                (&write_set, None)
+            }
             LogRecord::CommitPrepared {
                 transaction_id,
                 commit_timestamp,
-            } => (
-                Record::CommitPrepared {
+            } => {
+                other = Record::CommitPrepared {
                     transaction_id,
                     commit_timestamp: commit_timestamp.as_u64(),
-                },
-                Some(commit_timestamp),
-            ),
+                };
+                (&other, Some(commit_timestamp))
+            }
             LogRecord::AbortPrepared { transaction_id } => {
-                (Record::AbortPrepared { transaction_id }, None)
+                other = Record::AbortPrepared { transaction_id };
+                (&other, None)
             }
         };
         // The append itself must know the durability: a `Periodic` record
@@ -192,7 +191,7 @@ impl CommitLog for WalLog {
         let Some(wal) = &self.wal else {
             return Err(Box::new(crate::Error::ReadOnly));
         };
-        let lsn = wal.append(&wal_record, durability.wal())?;
+        let lsn = wal.append(wal_record, durability.wal())?;
         if let Some(timestamp) = commit_timestamp {
             self.pending.lock().push_back((timestamp, lsn));
         }

@@ -39,7 +39,9 @@ pub use options::{
     SEGMENT_FILL_INTERVAL_DEFAULT, WalOptions,
 };
 pub use reader::{ReadEnd, Reader};
-pub use record::{Change, Entry, Record, RecordError, WriteSet};
+pub use record::{
+    BorrowedWriteSet, Change, Encode, Entry, EntryRef, Record, RecordError, WriteSet, WriteSetKind,
+};
 pub use recovery::Recovery;
 pub use stats::{HISTOGRAM_BUCKETS, Histogram, WalStats};
 pub use wal::{Truncation, Wal};

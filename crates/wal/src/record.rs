@@ -135,12 +135,103 @@ pub enum RecordError {
     },
 }
 
+/// One entry as the encoding sees it: borrowed, whatever type holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// The keyspace the key belongs to.
+    pub keyspace: u32,
+    /// The key.
+    pub key: &'a [u8],
+    /// The value and its expiry (milliseconds since the Unix epoch), or
+    /// `None` for a delete.
+    pub put: Option<(&'a [u8], Option<u64>)>,
+}
+
+impl Entry {
+    /// The entry, borrowed.
+    pub fn as_ref(&self) -> EntryRef<'_> {
+        EntryRef {
+            keyspace: self.keyspace,
+            key: &self.key,
+            put: match &self.change {
+                Change::Put {
+                    value,
+                    expires_at_ms,
+                } => Some((value, *expires_at_ms)),
+                Change::Delete => None,
+            },
+        }
+    }
+}
+
+/// Which of the two write-set records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteSetKind {
+    /// [`Record::Commit`].
+    Commit,
+    /// [`Record::Prepare`].
+    Prepare,
+}
+
+/// A write set the caller holds in its own types, appended as a
+/// [`Record::Commit`] or [`Record::Prepare`] (byte for byte the same
+/// encoding) without first being copied into a [`WriteSet`].
+pub struct BorrowedWriteSet<'a, T> {
+    /// Commit or prepare.
+    pub kind: WriteSetKind,
+    /// The transaction's id.
+    pub transaction_id: u64,
+    /// Its commit (or prepare) timestamp.
+    pub timestamp: u64,
+    /// The entries, in the order they are to be logged.
+    pub entries: &'a [T],
+    /// How an entry reads.
+    pub view: fn(&T) -> EntryRef<'_>,
+}
+
+/// What [`crate::Wal::append`] takes: a record that can tell its encoded
+/// length before it encodes itself.
+pub trait Encode {
+    /// The exact length of [`Encode::encode_into`]'s output.
+    fn encoded_len(&self) -> usize;
+    /// Appends the encoding to `out`.
+    fn encode_into(&self, out: &mut Vec<u8>);
+}
+
+impl Encode for Record {
+    fn encoded_len(&self) -> usize {
+        Record::encoded_len(self)
+    }
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        Record::encode_into(self, out);
+    }
+}
+
+impl<T> Encode for BorrowedWriteSet<'_, T> {
+    fn encoded_len(&self) -> usize {
+        write_set_len(self.entries.iter().map(self.view), self.entries.len())
+    }
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        let kind = match self.kind {
+            WriteSetKind::Commit => KIND_COMMIT,
+            WriteSetKind::Prepare => KIND_PREPARE,
+        };
+        let head = (kind, self.transaction_id, self.timestamp);
+        encode_write_set(
+            out,
+            head,
+            self.entries.iter().map(self.view),
+            self.entries.len(),
+        );
+    }
+}
+
 impl Record {
     /// Appends the encoding of the record to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
-            Record::Commit(write_set) => encode_write_set(out, KIND_COMMIT, write_set),
-            Record::Prepare(write_set) => encode_write_set(out, KIND_PREPARE, write_set),
+            Record::Commit(write_set) => encode_owned(out, KIND_COMMIT, write_set),
+            Record::Prepare(write_set) => encode_owned(out, KIND_PREPARE, write_set),
             Record::CommitPrepared {
                 transaction_id,
                 commit_timestamp,
@@ -176,13 +267,10 @@ impl Record {
     /// can frame a record in place, its length known before its bytes.
     pub fn encoded_len(&self) -> usize {
         match self {
-            Record::Commit(write_set) | Record::Prepare(write_set) => {
-                // kind, transaction id, timestamp, entry count.
-                1 + 8
-                    + 8
-                    + varint_len(write_set.entries.len() as u64)
-                    + write_set.entries.iter().map(entry_len).sum::<usize>()
-            }
+            Record::Commit(write_set) | Record::Prepare(write_set) => write_set_len(
+                write_set.entries.iter().map(Entry::as_ref),
+                write_set.entries.len(),
+            ),
             Record::CommitPrepared { .. } | Record::Checkpoint { .. } => 1 + 8 + 8,
             Record::AbortPrepared { .. } => 1 + 8,
         }
@@ -219,32 +307,35 @@ impl Record {
     }
 }
 
-fn encode_write_set(out: &mut Vec<u8>, kind: u8, write_set: &WriteSet) {
+fn encode_owned(out: &mut Vec<u8>, kind: u8, write_set: &WriteSet) {
+    let head = (kind, write_set.transaction_id, write_set.timestamp);
+    let entries = write_set.entries.iter().map(Entry::as_ref);
+    encode_write_set(out, head, entries, write_set.entries.len());
+}
+
+/// A write set's encoding: `head` is (kind, transaction id, timestamp).
+fn encode_write_set<'a>(
+    out: &mut Vec<u8>,
+    head: (u8, u64, u64),
+    entries: impl Iterator<Item = EntryRef<'a>>,
+    count: usize,
+) {
+    let (kind, transaction_id, timestamp) = head;
     out.push(kind);
-    out.extend_from_slice(&write_set.transaction_id.to_le_bytes());
-    out.extend_from_slice(&write_set.timestamp.to_le_bytes());
-    put_varint(out, write_set.entries.len() as u64);
-    for entry in &write_set.entries {
-        let tag = match &entry.change {
-            Change::Put {
-                expires_at_ms: None,
-                ..
-            } => TAG_PUT,
-            Change::Put {
-                expires_at_ms: Some(_),
-                ..
-            } => TAG_PUT_EXPIRING,
-            Change::Delete => TAG_DELETE,
+    out.extend_from_slice(&transaction_id.to_le_bytes());
+    out.extend_from_slice(&timestamp.to_le_bytes());
+    put_varint(out, count as u64);
+    for entry in entries {
+        let tag = match entry.put {
+            Some((_, None)) => TAG_PUT,
+            Some((_, Some(_))) => TAG_PUT_EXPIRING,
+            None => TAG_DELETE,
         };
         out.push(tag);
         put_varint(out, u64::from(entry.keyspace));
         put_varint(out, entry.key.len() as u64);
-        out.extend_from_slice(&entry.key);
-        if let Change::Put {
-            value,
-            expires_at_ms,
-        } = &entry.change
-        {
+        out.extend_from_slice(entry.key);
+        if let Some((value, expires_at_ms)) = entry.put {
             put_varint(out, value.len() as u64);
             out.extend_from_slice(value);
             if let Some(expires_at_ms) = expires_at_ms {
@@ -252,6 +343,12 @@ fn encode_write_set(out: &mut Vec<u8>, kind: u8, write_set: &WriteSet) {
             }
         }
     }
+}
+
+/// The length of [`encode_write_set`]'s output.
+fn write_set_len<'a>(entries: impl Iterator<Item = EntryRef<'a>>, count: usize) -> usize {
+    // kind, transaction id, timestamp, entry count.
+    1 + 8 + 8 + varint_len(count as u64) + entries.map(entry_len).sum::<usize>()
 }
 
 fn decode_write_set(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<WriteSet, RecordError> {
@@ -303,18 +400,15 @@ fn decode_write_set(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<WriteSet,
 }
 
 /// Bytes of one entry's encoding.
-fn entry_len(entry: &Entry) -> usize {
+fn entry_len(entry: EntryRef<'_>) -> usize {
     let head = 1 + varint_len(u64::from(entry.keyspace)) + varint_len(entry.key.len() as u64);
-    let change = match &entry.change {
-        Change::Put {
-            value,
-            expires_at_ms,
-        } => {
+    let change = match entry.put {
+        Some((value, expires_at_ms)) => {
             varint_len(value.len() as u64)
                 + value.len()
                 + if expires_at_ms.is_some() { 8 } else { 0 }
         }
-        Change::Delete => 0,
+        None => 0,
     };
     head + entry.key.len() + change
 }
@@ -478,6 +572,30 @@ mod tests {
             let mut out = Vec::new();
             put_varint(&mut out, value);
             assert_eq!(varint_len(value), out.len(), "{value}");
+        }
+    }
+
+    /// A write set in the caller's own types encodes byte for byte as the
+    /// record holding the same entries, with the length it announces.
+    #[test]
+    fn borrowed_write_sets_encode_as_records() {
+        for record in sample() {
+            let (kind, write_set) = match &record {
+                Record::Commit(write_set) => (WriteSetKind::Commit, write_set),
+                Record::Prepare(write_set) => (WriteSetKind::Prepare, write_set),
+                _ => continue,
+            };
+            let borrowed = BorrowedWriteSet {
+                kind,
+                transaction_id: write_set.transaction_id,
+                timestamp: write_set.timestamp,
+                entries: &write_set.entries,
+                view: Entry::as_ref,
+            };
+            let mut out = Vec::new();
+            Encode::encode_into(&borrowed, &mut out);
+            assert_eq!(out, record.encode(), "{record:?}");
+            assert_eq!(Encode::encoded_len(&borrowed), out.len(), "{record:?}");
         }
     }
 

@@ -25,7 +25,7 @@ use crate::fragment::{
 use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
 use crate::options::{Durability, WalOptions};
-use crate::record::Record;
+use crate::record::Encode;
 use crate::recovery::{self, Recovery};
 use crate::recycling::{self, NewSegment, Pool};
 use crate::segment::{SEGMENT_HEADER_BYTES, list_segments, trim_segment};
@@ -62,7 +62,7 @@ const TERMINATOR: [u8; SEAL_SPAN_BYTES] = [0; SEAL_SPAN_BYTES];
 /// A record's payload on its way into the buffer.
 enum Payload<'a> {
     /// Of one fragment, encoded in place: the record and its length.
-    InPlace(&'a Record, usize),
+    InPlace(&'a dyn Encode, usize),
     /// Of several fragments, encoded beforehand.
     Encoded(Vec<u8>),
 }
@@ -272,7 +272,7 @@ impl Wal {
     ///
     /// Errors: [`Error::RecordTooLarge`]; the original I/O error once the
     /// log has failed; [`Error::Closed`].
-    pub fn append(&self, record: &Record, durability: Durability) -> Result<Lsn> {
+    pub fn append(&self, record: &dyn Encode, durability: Durability) -> Result<Lsn> {
         let payload_bytes = record.encoded_len();
         let limit = self.shared.options.record_bytes_max;
         if payload_bytes > limit {
@@ -284,7 +284,9 @@ impl Wal {
         // A record of one fragment is encoded straight into the buffer
         // under the lock; a larger one is encoded first and cut up there.
         let payload = if payload_bytes > FRAGMENT_PAYLOAD_BYTES_MAX {
-            Payload::Encoded(record.encode())
+            let mut encoded = Vec::with_capacity(payload_bytes);
+            record.encode_into(&mut encoded);
+            Payload::Encoded(encoded)
         } else {
             Payload::InPlace(record, payload_bytes)
         };
@@ -328,7 +330,7 @@ impl Wal {
     }
 
     /// Appends and, for [`Durability::Sync`], waits until durable.
-    pub fn commit(&self, record: &Record, durability: Durability) -> Result<Lsn> {
+    pub fn commit(&self, record: &dyn Encode, durability: Durability) -> Result<Lsn> {
         let lsn = self.append(record, durability)?;
         if durability == Durability::Sync {
             self.wait_durable(lsn)?;
