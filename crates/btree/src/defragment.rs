@@ -1,7 +1,9 @@
-//! Defragmentation: neighbouring leaves whose entries fit in one page are
-//! merged, left to right, so that a tree thinned out by deletes (which
-//! merge a leaf only once it is under a quarter full) goes back to full
-//! pages. Compaction runs it before moving pages out of the file's tail.
+//! Defragmentation: left to right, each leaf takes what fits of its right
+//! sibling's entries (under the same parent) — all of them, merging the
+//! two, or as many as leave the sibling at least a quarter full — so that
+//! a tree thinned out by deletes (which merge a leaf only once it is under
+//! a quarter full) goes back to full pages. Compaction runs it before
+//! moving pages out of the file's tail.
 
 use std::sync::atomic::Ordering;
 
@@ -9,20 +11,45 @@ use keel_pager::{PageId, Restart};
 
 use crate::error::Result;
 use crate::node::{self, Header};
-use crate::tree::{BTree, corrupt};
+use crate::tree::{BTree, Cut, corrupt};
+
+/// Passes [`BTree::defragment`] makes at most.
+pub const DEFRAGMENT_PASSES_MAX: usize = 4;
 
 impl BTree {
-    /// Merges each leaf with its right sibling (under the same parent)
-    /// while both fit in one page, with the same latching as a delete's
-    /// merge (readers restart around it). Returns the pages freed.
+    /// Fills each leaf from its right sibling (under the same parent):
+    /// merges the two where they fit in one page, else moves over as many
+    /// entries as fit while the sibling stays at least a quarter full, with
+    /// the same latching as a delete's rebalance (readers restart around
+    /// it). Passes over the leaves until one frees nothing (merges of inner
+    /// pages give leaves new siblings under one parent), at most
+    /// [`DEFRAGMENT_PASSES_MAX`]. Returns the pages freed.
     ///
     /// # Errors
     /// Pager errors; [`Error::Corrupt`](crate::Error::Corrupt).
     pub fn defragment(&self) -> Result<u64> {
+        let mut freed = 0;
+        for _ in 0..DEFRAGMENT_PASSES_MAX {
+            let pass = self.defragment_pass()?;
+            freed += pass;
+            if pass == 0 {
+                break;
+            }
+        }
+        Ok(freed)
+    }
+
+    /// One pass of [`BTree::defragment`] over the leaves, left to right.
+    fn defragment_pass(&self) -> Result<u64> {
         let mut scratch = self.writer.lock();
         scratch.leaf = None;
         let usable = self.geometry.usable();
         let page_size = self.geometry.page_size;
+        // A leaf with less free room than this is left as it is.
+        let room_min = usable / 8;
+        let cut = Cut::PackLeft {
+            right_min: self.geometry.fill_bytes_min(),
+        };
         let mut freed = 0;
         // The leaf to look at is the one holding `key` (the empty key: the
         // first leaf).
@@ -39,25 +66,24 @@ impl BTree {
             if right == PageId::NONE {
                 return Ok(freed);
             }
-            let (right_used, right_first) = self.used_and_first_key(right)?;
             let same_parent = parent.position < parent.header.count;
-            if same_parent && leaf.header.used(page_size) + right_used <= usable {
-                // Merges right into this leaf (whose path stays valid), and
-                // looks at the same leaf again; should the cells not fit
-                // after all, the entries were only shared out: move on.
+            if same_parent && usable.saturating_sub(leaf.header.used(page_size)) >= room_min {
+                // Merges right into this leaf (whose path stays valid) and
+                // looks at the same leaf again, or moves entries over and
+                // goes on with the sibling, from its new first key.
                 let merges = self.counters.merges.load(Ordering::Relaxed);
-                self.rebalance(&mut scratch, &path, depth)?;
+                self.rebalance(&mut scratch, &path, depth, cut)?;
                 if self.counters.merges.load(Ordering::Relaxed) > merges {
                     freed += 1;
                     continue;
                 }
             }
-            key = right_first;
+            key = self.first_key(right)?;
         }
     }
 
-    /// The bytes a leaf uses and its first key.
-    fn used_and_first_key(&self, page: PageId) -> Result<(usize, Vec<u8>)> {
+    /// The first key of a leaf.
+    fn first_key(&self, page: PageId) -> Result<Vec<u8>> {
         let guard = self.pager.shared(page)?;
         let bad = |Restart| corrupt(page, "bad cell");
         let header = Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
@@ -65,9 +91,6 @@ impl BTree {
             return Err(corrupt(page, "a sibling link to an empty or inner page"));
         }
         let (start, len) = node::key_at(&*guard, true, 0).map_err(bad)?;
-        Ok((
-            header.used(self.geometry.page_size),
-            guard[start..start + len].to_vec(),
-        ))
+        Ok(guard[start..start + len].to_vec())
     }
 }

@@ -9,7 +9,7 @@ use crate::node::{self, Header};
 use crate::overflow;
 use crate::stats::Counters;
 use crate::tree::{
-    BTree, Division, InLeaf, PathNode, Scratch, assert_divided, collect_cells, corrupt, divide,
+    BTree, Cut, Division, InLeaf, PathNode, Scratch, assert_divided, collect_cells, corrupt, divide,
 };
 
 impl BTree {
@@ -41,20 +41,21 @@ impl BTree {
             overflow::free(&self.pager, first, len)?;
         }
         if leaf_depth > 0 && used < self.geometry.fill_bytes_min() {
-            self.rebalance(&mut scratch, &path, leaf_depth)?;
+            self.rebalance(&mut scratch, &path, leaf_depth, Cut::Even)?;
         }
         Ok(true)
     }
 
     /// Fixes an underfull node at `path[depth]` by merging it with a
-    /// sibling, or else moving entries over from it; repeats upwards while
-    /// a merge leaves the parent underfull, and shrinks the tree when the
-    /// root is left with one child.
+    /// sibling, or else sharing entries out with it as `cut` says; repeats
+    /// upwards while a merge leaves the parent underfull, and shrinks the
+    /// tree when the root is left with one child.
     pub(crate) fn rebalance(
         &self,
         scratch: &mut Scratch,
         path: &[PathNode],
         mut depth: usize,
+        cut: Cut,
     ) -> Result<()> {
         while depth > 0 {
             let parent = path[depth - 1];
@@ -145,14 +146,14 @@ impl BTree {
                 depth -= 1;
                 continue;
             }
-            // Too much for one page: share the entries out evenly.
+            // Too much for one page: share the entries out.
             Counters::add(&self.counters.rebalances);
             let Division {
                 low,
                 high,
                 separator: new_separator,
                 right_first,
-            } = divide(&cells, leaf, left_id, self.geometry.usable(), false)?;
+            } = divide(&cells, leaf, left_id, self.geometry.usable(), cut)?;
             let (low, high) = (&cells[low], &cells[high]);
             let new_cell = node::inner_cell(&new_separator, right_id);
             let parent_header = Header::read(&parent_guard)

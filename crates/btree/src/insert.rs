@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::node::{self, Header, Kind, SLOT_BYTES, StoredValue};
 use crate::overflow;
 use crate::stats::Counters;
-use crate::tree::{BTree, Division, InLeaf, Scratch, assert_divided, corrupt, divide};
+use crate::tree::{BTree, Cut, Division, InLeaf, Scratch, assert_divided, corrupt, divide};
 
 impl BTree {
     /// Inserts `key` with `value`, replacing the value it had.
@@ -201,7 +201,11 @@ impl BTree {
             leaf,
             page,
             self.geometry.usable(),
-            index + 1 == cells.len(),
+            if index + 1 == cells.len() {
+                Cut::Appended
+            } else {
+                Cut::Even
+            },
         )?;
         let (low, high) = (&cells[low], &cells[high]);
         let kind = header.kind;

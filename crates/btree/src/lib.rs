@@ -37,6 +37,7 @@ mod tree;
 
 pub use bulk::BULK_FILL_DEFAULT;
 pub use check::{CheckReport, Problem, check_pages_in_use};
+pub use defragment::DEFRAGMENT_PASSES_MAX;
 pub use error::{Error, Result};
 pub use node::VALUE_BYTES_MAX;
 pub use range::{Entry, Range};

@@ -466,31 +466,44 @@ pub(crate) struct Division {
     pub(crate) right_first: PageId,
 }
 
-/// Cuts `cells` in two. A leaf's halves are divided by the shortest
-/// separator; an inner page's middle cell moves up. Cells of a damaged page
-/// may not divide: that is [`Error::Corrupt`].
-///
-/// Where the cell that overflowed the page was `appended` after every other
-/// one — ascending inserts: a load, keys growing with time — the page keeps
-/// all it held and the new cell starts the right page, as SQLite's
-/// `balance_quick` and PostgreSQL's rightmost split do: an ascending run
-/// fills its pages instead of leaving each half empty. Otherwise the halves
-/// are of about equal bytes.
+/// Where [`divide`] cuts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// Halves of about equal bytes.
+    Even,
+    /// The cell that overflowed the page was appended after every other
+    /// one — ascending inserts: a load, keys growing with time — so the
+    /// page keeps all it held and the new cell starts the right page, as
+    /// SQLite's `balance_quick` and PostgreSQL's rightmost split do: an
+    /// ascending run fills its pages instead of leaving each half empty.
+    Appended,
+    /// Defragmentation: a leaf's left page takes as many cells as fit
+    /// while the right keeps at least `right_min` bytes of cells (else the
+    /// halves are even); an inner page's halves are even.
+    PackLeft {
+        /// The least cell bytes the right page keeps.
+        right_min: usize,
+    },
+}
+
+/// Cuts `cells` in two, as `cut` says. A leaf's halves are divided by the
+/// shortest separator; an inner page's middle cell moves up. Cells of a
+/// damaged page may not divide: that is [`Error::Corrupt`].
 pub(crate) fn divide(
     cells: &[Vec<u8>],
     leaf: bool,
     page: PageId,
     usable: usize,
-    appended: bool,
+    cut: Cut,
 ) -> Result<Division> {
     let division = if leaf {
         if cells.len() < 2 {
             return Err(corrupt(page, "a full leaf with fewer than two cells"));
         }
-        let middle = if appended {
-            cells.len() - 1
-        } else {
-            split_point(cells)
+        let middle = match cut {
+            Cut::Appended => cells.len() - 1,
+            Cut::Even => split_point(cells),
+            Cut::PackLeft { right_min } => pack_point(cells, usable, right_min),
         };
         let separator = node::separator(
             node::cell_key(&cells[middle - 1], true),
@@ -510,7 +523,7 @@ pub(crate) fn divide(
                 "a full inner page with fewer than three cells",
             ));
         }
-        let middle = if appended {
+        let middle = if cut == Cut::Appended {
             cells.len() - 2
         } else {
             split_point(cells).clamp(1, cells.len() - 2)
@@ -543,6 +556,25 @@ pub(crate) fn split_point(cells: &[Vec<u8>]) -> usize {
         }
     }
     cells.len() - 1
+}
+
+/// The first index of the right part when the left takes as many of
+/// `cells` as fit in `usable` bytes while the right keeps at least
+/// `right_min`: never 0 or `cells.len()`; [`split_point`] if no cut does.
+pub(crate) fn pack_point(cells: &[Vec<u8>], usable: usize, right_min: usize) -> usize {
+    let total = node::cells_bytes(cells.iter().map(Vec::as_slice));
+    let mut left = 0;
+    let mut best = None;
+    for (index, cell) in cells.iter().enumerate().take(cells.len() - 1) {
+        left += node::cells_bytes([cell.as_slice()]);
+        if left > usable {
+            break;
+        }
+        if total - left >= right_min {
+            best = Some(index + 1);
+        }
+    }
+    best.unwrap_or_else(|| split_point(cells))
 }
 
 /// The writer's check after it divided cells between `left` and `right`

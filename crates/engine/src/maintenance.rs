@@ -194,6 +194,12 @@ pub(crate) fn compact(shared: &Shared) -> Result<CompactionInfo> {
         let _maintenance = shared.maintenance.lock();
         shared.pager.relocate_tail(u64::MAX)?
     };
+    // The log's open segment may be a large preallocated one (after a
+    // burst of writes): go on in a small one, so that the checkpoints
+    // below delete the large one, cut after its last record.
+    if let Some(wal) = &shared.wal {
+        wal.shrink()?;
+    }
     checkpoint_unchecked(shared)?;
     checkpoint_unchecked(shared)?;
     let file_bytes_after = {

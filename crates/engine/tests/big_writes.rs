@@ -136,6 +136,59 @@ fn compaction_merges_leaves_thinned_by_random_removals() {
     assert!(reader.get(&data, key(39_999)).unwrap().is_some());
 }
 
+/// Random removals leave leaves between a quarter and three quarters
+/// full, and two neighbours often do not fit in one page: compaction fills
+/// each leaf from its neighbour, so the tree ends near its live bytes, and
+/// the log's large preallocated segment goes too.
+#[test]
+fn compaction_packs_leaves_and_the_log_after_random_removals() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let data = db.keyspace("data").unwrap();
+    let keys = 40_000u32;
+    let value_bytes = 150;
+    let mut tx = db.begin(Isolation::Serializable);
+    for index in 0..keys {
+        tx.put(&data, key(index), vec![index as u8; value_bytes])
+            .unwrap();
+    }
+    tx.commit().unwrap();
+    db.checkpoint().unwrap();
+    let mut tx = db.begin(Isolation::Serializable);
+    let mut live = 0u64;
+    for index in 0..keys {
+        if rng.random_bool(0.5) {
+            tx.delete(&data, key(index)).unwrap();
+        } else {
+            live += 1;
+        }
+    }
+    tx.commit().unwrap();
+    db.checkpoint().unwrap();
+    let info = db.compact().unwrap();
+    let stats = db.stats();
+    // A leaf cell: key length, value word, keyspace id and key, the value
+    // with its header byte; and its slot.
+    let cell_bytes = (2 + 4 + 4 + 8 + 1 + value_bytes + 2) as u64;
+    let tree_bytes = stats.pages * stats.page_bytes;
+    assert!(
+        tree_bytes * 100 < live * cell_bytes * 115,
+        "{tree_bytes} bytes of pages for {live} live cells of {cell_bytes} bytes ({info:?})"
+    );
+    let log_bytes: u64 = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        log_bytes <= 4 << 20,
+        "{log_bytes} bytes of log after compaction"
+    );
+    assert!(db.check().unwrap().is_empty());
+    assert_eq!(db.begin_read().count(&data, ..).unwrap(), live);
+}
+
 #[test]
 fn compaction_gives_the_space_of_removed_keys_back() {
     let dir = tempfile::tempdir().unwrap();

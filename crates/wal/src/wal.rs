@@ -435,6 +435,17 @@ impl Wal {
         result
     }
 
+    /// Gives the log's preallocated disk back: makes every record durable,
+    /// seals the open segment and cuts it after its seal if it is larger
+    /// than the floor size (`WalOptions::segment_bytes_min`), goes on in a
+    /// new segment of the floor size, and deletes the files kept for reuse.
+    /// The sealed segment goes at the next [`Wal::truncate_before`] past
+    /// it. Appends wait meanwhile (an fsync or three). A failure latches
+    /// the log, as a failed write does.
+    pub fn shrink(&self) -> Result<()> {
+        self.shared.settle_on_floor_segment(false)
+    }
+
     fn stop_background(&self) {
         *self.shared.stop.lock() = true;
         self.shared.stop_signal.notify_all();
@@ -695,8 +706,17 @@ impl Shared {
     /// one of that size after it, seals the old one and cuts it after its
     /// seal; deletes the kept files. A failure latches the log.
     fn park(&self) -> Result<()> {
+        self.settle_on_floor_segment(true)
+    }
+
+    /// Makes every record appended so far durable and, holding the tail
+    /// (appends wait; with `closing`, they are refused for good), switches
+    /// to a segment of the floor size and deletes the kept files.
+    fn settle_on_floor_segment(&self, closing: bool) -> Result<()> {
         let mut tail = self.commit.lock();
-        tail.buffer.closed = true;
+        if closing {
+            tail.buffer.closed = true;
+        }
         loop {
             if let Some(error) = &tail.failed {
                 return Err(error.clone());
@@ -710,10 +730,11 @@ impl Shared {
             }
         }
         // Everything is durable, nothing is buffered, no flush runs and
-        // none can start (appends are refused): the segment can be switched.
+        // none can start (appends are refused, or wait for the tail we
+        // hold): the segment can be switched.
         let result = self.switch_to_floor_segment(&mut tail);
         if let Err(error) = &result {
-            tracing::error!(%error, "write-ahead log failed at close");
+            tracing::error!(%error, "write-ahead log failed switching to a small segment");
             tail.failed.get_or_insert(error.clone());
         }
         drop(tail);

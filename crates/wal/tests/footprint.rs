@@ -155,6 +155,83 @@ fn a_closed_log_keeps_one_floor_segment_of_preallocation() {
     drop(wal);
 }
 
+/// A log grown to large segments shrinks while open: it goes on in a
+/// floor segment after the large one, sealed and cut after its records;
+/// the kept files go; appends go on, and everything reads back in order,
+/// before and after a crash.
+#[test]
+fn an_open_log_shrinks_to_a_floor_segment_and_goes_on() {
+    let vfs = SimVfs::new(3);
+    let options = WalOptions {
+        segment_bytes_min: 64 << 10,
+        segment_bytes: 1 << 20,
+        segment_fill_interval: Duration::from_secs(3600),
+        ..options()
+    };
+    let (wal, _) = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), options.clone()).unwrap();
+    let mut appended = Vec::new();
+    for n in 0..60_000 {
+        appended.push(wal.append(&record(n), Durability::None).unwrap());
+    }
+    wal.sync().unwrap();
+    let segments = list_segments(&vfs, Path::new(DIR)).unwrap();
+    let cut = segments[segments.len() - 2].0;
+    assert!(!wal.truncate_before(cut).unwrap().recycled.is_empty());
+    let large = vfs
+        .open(&segments.last().unwrap().1, OpenMode::Existing)
+        .unwrap()
+        .size()
+        .unwrap();
+    assert_eq!(large, 1 << 20, "the open segment grew to the ceiling");
+
+    wal.shrink().unwrap();
+    assert!(list_free(&vfs, Path::new(DIR)).unwrap().is_empty());
+    let after = list_segments(&vfs, Path::new(DIR)).unwrap();
+    let open_segment = vfs
+        .open(&after.last().unwrap().1, OpenMode::Existing)
+        .unwrap();
+    assert_eq!(open_segment.size().unwrap(), 64 << 10, "a floor segment");
+    let sealed = vfs
+        .open(&after[after.len() - 2].1, OpenMode::Existing)
+        .unwrap();
+    assert!(sealed.size().unwrap() < large, "the large segment was cut");
+    for n in 0..100 {
+        appended.push(wal.commit(&record(n), Durability::Sync).unwrap());
+    }
+    let expected: Vec<Lsn> = appended.into_iter().filter(|lsn| *lsn >= cut).collect();
+    // (count, first, last) of what reads back from `cut`, and expected.
+    let read = |vfs: &SimVfs| {
+        let lsns: Vec<Lsn> = Reader::open(
+            Arc::new(vfs.clone()),
+            Path::new(DIR),
+            cut,
+            RecoveryMode::Strict,
+        )
+        .unwrap()
+        .map(|item| item.unwrap().0)
+        .collect();
+        let contiguous = lsns.windows(2).all(|pair| pair[1] == pair[0].next());
+        (
+            lsns.len(),
+            lsns.first().copied(),
+            lsns.last().copied(),
+            contiguous,
+        )
+    };
+    let expected = (
+        expected.len(),
+        expected.first().copied(),
+        expected.last().copied(),
+        true,
+    );
+    assert_eq!(read(&vfs), expected);
+    std::mem::forget(wal);
+    vfs.crash(CrashMode::LoseUnsynced);
+    let (_wal, recovery) = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), options).unwrap();
+    assert_eq!(Some(recovery.end.next_lsn()), expected.2.map(Lsn::next));
+    assert_eq!(read(&vfs), expected);
+}
+
 /// Opening and closing fifty times, with and without records: the
 /// directory holds the records, a header and a seal per segment that has
 /// any, and one floor segment.
