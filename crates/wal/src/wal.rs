@@ -59,6 +59,9 @@ pub struct Truncation {
 /// for it as for a seal.
 const TERMINATOR: [u8; SEAL_SPAN_BYTES] = [0; SEAL_SPAN_BYTES];
 
+/// Flushes [`Wal::shrink`] leads at most while appends keep coming.
+const SHRINK_FLUSHES_MAX: u32 = 16;
+
 /// A record's payload on its way into the buffer.
 enum Payload<'a> {
     /// Of one fragment, encoded in place: the record and its length.
@@ -440,8 +443,9 @@ impl Wal {
     /// than the floor size (`WalOptions::segment_bytes_min`), goes on in a
     /// new segment of the floor size, and deletes the files kept for reuse.
     /// The sealed segment goes at the next [`Wal::truncate_before`] past
-    /// it. Appends wait meanwhile (an fsync or three). A failure latches
-    /// the log, as a failed write does.
+    /// it. Appends wait meanwhile (an fsync or three); should they keep the
+    /// log from catching up for 16 flushes, it keeps its segment. A
+    /// failure latches the log, as a failed write does.
     pub fn shrink(&self) -> Result<()> {
         self.shared.settle_on_floor_segment(false)
     }
@@ -717,6 +721,7 @@ impl Shared {
         if closing {
             tail.buffer.closed = true;
         }
+        let mut rounds = 0;
         loop {
             if let Some(error) = &tail.failed {
                 return Err(error.clone());
@@ -724,6 +729,13 @@ impl Shared {
             if tail.flushing {
                 tail = self.commit.wait(tail);
             } else if tail.durable_end < tail.next_lsn || !tail.buffer.chunks.is_empty() {
+                // Appends go on while a flush runs: an open log that never
+                // catches up keeps its segment (shrinking is a courtesy; a
+                // closing log refuses appends, so it always catches up).
+                rounds += 1;
+                if !closing && rounds > SHRINK_FLUSHES_MAX {
+                    return Ok(());
+                }
                 tail = self.commit.lead(self, tail, true, Duration::ZERO);
             } else {
                 break;
