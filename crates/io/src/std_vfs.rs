@@ -39,10 +39,7 @@ impl StdVfs {
 impl Vfs for StdVfs {
     fn open(&self, path: &Path, mode: OpenMode) -> Result<FileHandle> {
         let file = Self::open_std(path, mode)?;
-        Ok(Arc::new(StdFile {
-            file,
-            path: path.to_path_buf(),
-        }))
+        Ok(Arc::new(StdFile::new(file, path.to_path_buf())))
     }
 
     fn remove(&self, path: &Path) -> Result<()> {
@@ -84,6 +81,18 @@ impl Vfs for StdVfs {
 pub struct StdFile {
     pub(crate) file: fs::File,
     pub(crate) path: PathBuf,
+    /// `preadv2(RWF_NOWAIT)` failed as unsupported: don't try again.
+    pub(crate) nowait_unsupported: std::sync::atomic::AtomicBool,
+}
+
+impl StdFile {
+    pub(crate) fn new(file: fs::File, path: PathBuf) -> StdFile {
+        StdFile {
+            file,
+            path,
+            nowait_unsupported: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 impl StdFile {
@@ -145,6 +154,54 @@ impl File for StdFile {
         let map = unsafe { memmap2::MmapOptions::new().len(len).map(&self.file) }
             .map_err(|e| self.error(Op::Read, e))?;
         Ok(Some(crate::Mapping::new(map)))
+    }
+
+    fn read_cached_at(&self, buf: &mut [u8], offset: u64) -> Result<bool> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            use std::sync::atomic::Ordering;
+            if self.nowait_unsupported.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            let Ok(position) = i64::try_from(offset) else {
+                return Ok(false);
+            };
+            let iovec = nix::libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            // SAFETY: one iovec over `buf`, which is valid for writes of
+            // its length for the whole call; the descriptor is this
+            // handle's own, open for its lifetime.
+            let read = unsafe {
+                nix::libc::preadv2(
+                    self.file.as_raw_fd(),
+                    &iovec,
+                    1,
+                    position,
+                    nix::libc::RWF_NOWAIT,
+                )
+            };
+            if read >= 0 {
+                return Ok(read as usize == buf.len());
+            }
+            let error = io::Error::last_os_error();
+            match error.raw_os_error() {
+                Some(nix::libc::EAGAIN | nix::libc::EINTR) => Ok(false),
+                // A kernel or file system without RWF_NOWAIT for reads.
+                Some(nix::libc::EOPNOTSUPP | nix::libc::EINVAL | nix::libc::ENOSYS) => {
+                    self.nowait_unsupported.store(true, Ordering::Relaxed);
+                    Ok(false)
+                }
+                _ => Err(self.error(Op::Read, error)),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (buf, offset);
+            Ok(false)
+        }
     }
 
     fn start_writeback(&self, offset: u64, len: u64) -> Result<()> {
@@ -316,6 +373,25 @@ pub(crate) fn write_vectored_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A read of cached bytes hands them over whole; a read that runs
+    /// past the file's end is never whole, so never reported as such.
+    #[test]
+    fn cached_reads_are_whole_or_not_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = StdVfs.open(&path, OpenMode::CreateNew).unwrap();
+        let data: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
+        file.write_all_at(&data, 0).unwrap();
+        file.sync_data().unwrap();
+        let mut buf = vec![0u8; 4096];
+        if file.read_cached_at(&mut buf, 4096).unwrap() {
+            assert_eq!(buf, data[4096..]);
+        }
+        let mut past = vec![0u8; 4096];
+        assert!(!file.read_cached_at(&mut past, 6000).unwrap());
+        assert!(!file.read_cached_at(&mut past, 1 << 40).unwrap());
+    }
 
     /// Runs `write_vectored_all` into a vector through a fake `pwritev`
     /// that writes at most `step` bytes per call (a short write) and is

@@ -59,10 +59,7 @@ impl Vfs for UringVfs {
     fn open(&self, path: &Path, mode: OpenMode) -> Result<FileHandle> {
         let file = StdVfs::open_std(path, mode)?;
         Ok(Arc::new(UringFile {
-            std: StdFile {
-                file,
-                path: path.to_path_buf(),
-            },
+            std: StdFile::new(file, path.to_path_buf()),
             ring: Mutex::new(RingState::Unopened),
         }))
     }
@@ -267,6 +264,11 @@ impl File for UringFile {
     fn try_lock(&self) -> Result<()> {
         self.std.try_lock()
     }
+
+    fn read_cached_at(&self, buf: &mut [u8], offset: u64) -> Result<bool> {
+        self.std.read_cached_at(buf, offset)
+    }
+
     fn advise(&self, advice: Advice, offset: u64, len: u64) -> Result<()> {
         self.std.advise(advice, offset, len)
     }
@@ -336,7 +338,7 @@ mod tests {
         assert_eq!(file.metadata().unwrap().len(), 200 * 4096);
 
         let direct = UringFile {
-            std: StdFile { file, path },
+            std: StdFile::new(file, path),
             ring: Mutex::new(RingState::Unopened),
         };
         direct.write_batch(&writes[..3], true).unwrap();

@@ -148,6 +148,17 @@ pub trait File: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Reads exactly `buf.len()` bytes at `offset` if the OS has all of
+    /// them in its cache, without waiting for the device: `Ok(true)`.
+    /// `Ok(false)` when some are not cached (nothing is waited for; `buf`
+    /// may be partly written) or the backend cannot tell (the default):
+    /// then read with [`File::read_exact_at`]. Lets a caller ask the OS to
+    /// read ahead only when the device will really be read.
+    fn read_cached_at(&self, buf: &mut [u8], offset: u64) -> Result<bool> {
+        let _ = (buf, offset);
+        Ok(false)
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`, or fails with
     /// [`Error::UnexpectedEof`] naming the offset and file size.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {

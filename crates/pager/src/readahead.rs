@@ -1,5 +1,7 @@
-//! Read-ahead on misses: the first miss in a window of the page file asks
-//! the OS to read the whole window (`WillNeed` advice, asynchronous), so
+//! Read-ahead on misses: the first miss in a window of the page file that
+//! the OS does not have cached (`File::read_cached_at` said so: blocks in
+//! the OS cache need no advice) asks the OS to read the whole window
+//! (`WillNeed` advice, asynchronous), so
 //! that the misses after it in that window find their blocks in the OS
 //! cache instead of each waiting for the device, as a memory-mapped file
 //! gets from the kernel's fault-around and read-ahead. Which windows were

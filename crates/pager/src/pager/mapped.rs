@@ -26,7 +26,8 @@ impl MappedFile {
 
 impl Pager {
     /// Reads the block at `offset` into `data`: from the map when it
-    /// covers the block, else with a positional read.
+    /// covers the block, else with a positional read — at once if the OS
+    /// has the block cached, else after read-ahead advice for its window.
     pub(super) fn read_block(&self, data: &mut [u8], offset: u64) -> keel_io::Result<()> {
         if self.mapped.enabled {
             let map = self.mapped.map.read();
@@ -41,6 +42,13 @@ impl Pager {
                 return Ok(());
             }
         }
+        // A block the OS has cached is read without read-ahead advice: the
+        // advice (a system call that walks the window's cached pages) is
+        // for blocks that must come from the device.
+        if self.file.read_cached_at(data, offset)? {
+            return Ok(());
+        }
+        self.readahead.before_read(&*self.file, offset);
         self.file.read_exact_at(data, offset)
     }
 

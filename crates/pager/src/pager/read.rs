@@ -302,13 +302,6 @@ impl Pager {
             return Err(Error::PageNotAllocated(page));
         }
         let slot = self.table.slot(page);
-        // Before a frame is taken, so that no frame waits on the advice's
-        // system call; the block is a hint here (read again below).
-        let hint = slot.entry();
-        if hint.allocated && hint.block != 0 {
-            self.readahead
-                .before_read(&*self.file, hint.block * self.page_size as u64);
-        }
         let index = self.acquire_frame()?;
         if !residency::try_install(slot.state(), index) {
             self.return_frame(index);
