@@ -3,12 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use keel_server::{AppendFsync, KeelBackend, KeelBackendOptions, ServerOptions};
+use keel_server::{AppendFsync, KeelBackend, KeelBackendOptions, ServerOptions, ServerStopper};
 
 use crate::units::parse_bytes;
 
@@ -116,6 +115,10 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
                 arguments.page_size
             )
         })?;
+    // Before anything that takes time or listens: a SIGTERM that comes
+    // while the database opens or the server starts stops the server as
+    // soon as it runs, and the database still closes cleanly.
+    let signals = Signals::install()?;
     let engine = keel::Options {
         pool_bytes: arguments.pool_bytes,
         page_size,
@@ -155,20 +158,7 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
     )
     .with_context(|| format!("cannot listen on {address}"))?;
 
-    let stopper = server.stopper();
-    let signalled = Arc::new(AtomicBool::new(false));
-    let handler_signalled = Arc::clone(&signalled);
-    ctrlc::set_handler(move || {
-        if handler_signalled.swap(true, Ordering::SeqCst) {
-            // A second signal: the user insists.
-            eprintln!("keel: second signal, exiting without closing the database");
-            std::process::exit(130);
-        }
-        tracing::info!("signal received: stopping the server and closing the database");
-        stopper.stop();
-    })
-    .context("cannot install the SIGINT/SIGTERM handler")?;
-
+    signals.attach(server.stopper());
     tracing::info!(
         address = %server.local_address(),
         metrics = ?server.metrics_address(),
@@ -184,6 +174,47 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
         .with_context(|| format!("closing the database in {} failed", dir.display()))?;
     tracing::info!(dir = %dir.display(), "database closed cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT and SIGTERM: the first stops the server (once it runs; a
+/// signal before that stops it as soon as it is attached), a second exits
+/// at once without closing the database. `ctrlc` runs the handler on a
+/// thread of its own, so it may take a lock.
+struct Signals {
+    /// Whether a signal came, and the server to stop, under one lock: a
+    /// signal and [`Signals::attach`] see each other whatever their order.
+    state: Arc<Mutex<(bool, Option<ServerStopper>)>>,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        let state: Arc<Mutex<(bool, Option<ServerStopper>)>> = Arc::default();
+        let handler_state = Arc::clone(&state);
+        ctrlc::set_handler(move || {
+            let mut state = handler_state.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.0 {
+                // A second signal: the user insists.
+                eprintln!("keel: second signal, exiting without closing the database");
+                std::process::exit(130);
+            }
+            state.0 = true;
+            tracing::info!("signal received: stopping the server and closing the database");
+            if let Some(stopper) = &state.1 {
+                stopper.stop();
+            }
+        })
+        .context("cannot install the SIGINT/SIGTERM handler")?;
+        Ok(Signals { state })
+    }
+
+    /// The server to stop; stops it now if a signal came before.
+    fn attach(&self, stopper: ServerStopper) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.0 {
+            stopper.stop();
+        }
+        state.1 = Some(stopper);
+    }
 }
 
 #[cfg(test)]
