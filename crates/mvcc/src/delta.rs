@@ -16,6 +16,8 @@ use parking_lot::RwLock;
 
 use crate::batch::{Batch, Batches, newest_visible};
 use crate::chain::{Collect, CommitStatus, Detached, Version, VersionChain, Versioned};
+#[cfg(test)]
+use crate::delta_range::DeltaCursor;
 use crate::write_set::{Change, WriteSet};
 
 /// Frozen batches held at once, at most: beyond it a large commit goes
@@ -37,6 +39,13 @@ pub(crate) struct DeltaStore {
     batch_count: AtomicUsize,
     batch_bytes: AtomicU64,
     batch_entries: AtomicU64,
+    /// The fold point of the latest collection of every folded version
+    /// (raw timestamp), raised before that collection removes anything.
+    /// Reads ignore versions at or below it: the base holds that state
+    /// for every reader then, while the delta may hold it only in part —
+    /// a key's newer version dropped with its batch while an older one
+    /// still waits in the skiplist, or the other way round.
+    collected_through: AtomicU64,
 }
 
 impl Default for DeltaStore {
@@ -49,6 +58,7 @@ impl Default for DeltaStore {
             batch_count: AtomicUsize::new(0),
             batch_bytes: AtomicU64::new(0),
             batch_entries: AtomicU64::new(0),
+            collected_through: AtomicU64::new(0),
         }
     }
 }
@@ -151,7 +161,8 @@ impl DeltaStore {
         self.versions.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The newest non-aborted version of `key` at or below `read_timestamp`.
+    /// The newest non-aborted version of `key` at or below `read_timestamp`
+    /// and above [`DeltaStore::floor`] (below it, the base answers).
     pub(crate) fn visible(&self, key: &[u8], read_timestamp: Timestamp) -> Option<Versioned> {
         // An empty delta (the common case between bursts of writes once
         // folded) costs two loads, not a search under a pinned epoch.
@@ -162,17 +173,28 @@ impl DeltaStore {
                 .get(key)
                 .and_then(|entry| entry.value().visible(read_timestamp))
         };
-        let Some(batches) = self.batches() else {
+        let batches = self.batches();
+        // Loaded after the versions were looked at: a removal seen above
+        // was preceded by the raise of the floor that covers it.
+        let floor = self.floor();
+        let chained = chained.filter(|version| version.timestamp > floor);
+        let Some(batches) = batches else {
             return chained;
         };
-        let after = chained.as_ref().map(|version| version.timestamp);
-        match newest_visible(&batches, key, read_timestamp, after) {
+        let after = chained.as_ref().map_or(floor, |version| version.timestamp);
+        match newest_visible(&batches, key, read_timestamp, Some(after)) {
             Some((timestamp, change)) => Some(Versioned {
                 timestamp,
                 change: change.clone(),
             }),
             None => chained,
         }
+    }
+
+    /// Versions at or below this are ignored by reads (see
+    /// `collected_through`). Load it after looking at the versions.
+    pub(crate) fn floor(&self) -> Timestamp {
+        Timestamp::from_u64(self.collected_through.load(Ordering::SeqCst))
     }
 
     /// The timestamp of the newest non-aborted version of `key` (pending
@@ -242,6 +264,10 @@ impl DeltaStore {
     ) -> (Detached, Vec<map::Entry<'_, Bytes, VersionChain>>) {
         let mut total = Detached::default();
         if collect == Collect::AllFolded {
+            // Before anything goes: from now on reads take every version
+            // at or below the fold point from the base.
+            self.collected_through
+                .fetch_max(fold_point.as_u64(), Ordering::SeqCst);
             total += self.drop_batches(fold_point);
         }
         let mut empty = Vec::new();
@@ -296,5 +322,60 @@ impl DeltaStore {
     /// Keys held.
     pub(crate) fn keys(&self) -> usize {
         self.map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::CommitStatus;
+    use crate::write_set::WriteEntry;
+
+    fn put(value: &'static str) -> Change {
+        Change::Put {
+            value: Bytes::from_static(value.as_bytes()),
+            expires_at_ms: None,
+        }
+    }
+
+    /// The moment inside a collection of every folded version after a
+    /// key's newer version left with its batch and before its older one
+    /// left the skiplist: a read must not take the older one (the base,
+    /// which holds the fold point's state, answers instead).
+    #[test]
+    fn a_collection_half_done_never_shows_an_older_version() {
+        let delta = DeltaStore::default();
+        let committed = Arc::new(CommitStatus::committed());
+        let key = Bytes::from_static(b"k");
+        delta.install(&key, Timestamp::from_u64(10), &committed, &put("old"));
+        let writes = Arc::new(WriteSet::from_sorted(vec![WriteEntry {
+            key: key.clone(),
+            change: put("new"),
+        }]));
+        delta.install_write_set(&writes, Timestamp::from_u64(20), &committed, 0);
+        let read = |delta: &DeltaStore, range: bool| {
+            let at = Timestamp::from_u64(30);
+            if range {
+                let mut cursor = DeltaCursor::new(delta, Bound::Unbounded, Bound::Unbounded, at);
+                cursor.next(0).map(|(_, change)| change)
+            } else {
+                delta.visible(b"k", at).map(|version| version.change)
+            }
+        };
+        assert_eq!(read(&delta, false), Some(put("new")));
+        assert_eq!(read(&delta, true), Some(put("new")));
+        // A range opened before the collection keeps its batches.
+        let mut early = DeltaCursor::new(
+            &delta,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Timestamp::from_u64(30),
+        );
+        // What collecting through 25 does first: the floor, then batches.
+        delta.collected_through.fetch_max(25, Ordering::SeqCst);
+        let _ = delta.drop_batches(Timestamp::from_u64(25));
+        assert_eq!(read(&delta, false), None);
+        assert_eq!(read(&delta, true), None);
+        assert_eq!(early.next(0), None);
     }
 }

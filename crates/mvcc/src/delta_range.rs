@@ -16,6 +16,7 @@ use crate::write_set::{Change, WriteEntry};
 type Item = (Bytes, Timestamp, Change);
 
 pub(crate) struct DeltaCursor<'a> {
+    delta: &'a DeltaStore,
     map: DeltaRange<'a>,
     read_timestamp: Timestamp,
     /// The skiplist's next visible item at each end (index 0: the front).
@@ -47,6 +48,7 @@ impl<'a> DeltaCursor<'a> {
             })
             .unwrap_or_default();
         DeltaCursor {
+            delta,
             map: delta.range(lower, upper),
             read_timestamp,
             peeked: [None, None],
@@ -55,14 +57,27 @@ impl<'a> DeltaCursor<'a> {
         }
     }
 
-    /// The next key from `end` with its visible change.
+    /// The next key from `end` with its visible change above the delta's
+    /// floor (the base answers for versions at or below it).
     pub(crate) fn next(&mut self, end: usize) -> Option<(Bytes, Change)> {
-        self.fill(end);
-        if self.batches.is_empty() {
-            let (key, _, change) = self.map_slot(end).take()?;
-            return Some((key, change));
+        loop {
+            self.fill(end);
+            // After the skiplist was read (see `DeltaStore::floor`).
+            let floor = self.delta.floor();
+            self.batches.retain(|(batch, _)| batch.timestamp > floor);
+            for slot in &mut self.peeked {
+                slot.take_if(|(_, timestamp, _)| *timestamp <= floor);
+            }
+            if self.peeked[end].is_none() && !self.map_done[end] {
+                // The peeked version fell below the floor: the next key.
+                continue;
+            }
+            if self.batches.is_empty() {
+                let (key, _, change) = self.map_slot(end).take()?;
+                return Some((key, change));
+            }
+            return self.next_merged(end);
         }
-        self.next_merged(end)
     }
 
     /// Fills `end`'s skiplist slot with the next key that has a version
