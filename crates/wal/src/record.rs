@@ -209,20 +209,22 @@ impl Encode for Record {
 
 impl<T> Encode for BorrowedWriteSet<'_, T> {
     fn encoded_len(&self) -> usize {
-        write_set_len(self.entries.iter().map(self.view), self.entries.len())
+        // kind, transaction id, timestamp, entry count.
+        let entries = self.entries.iter().map(self.view).map(entry_len);
+        1 + 8 + 8 + varint_len(self.entries.len() as u64) + entries.sum::<usize>()
     }
+
     fn encode_into(&self, out: &mut Vec<u8>) {
-        let kind = match self.kind {
+        out.push(match self.kind {
             WriteSetKind::Commit => KIND_COMMIT,
             WriteSetKind::Prepare => KIND_PREPARE,
-        };
-        let head = (kind, self.transaction_id, self.timestamp);
-        encode_write_set(
-            out,
-            head,
-            self.entries.iter().map(self.view),
-            self.entries.len(),
-        );
+        });
+        out.extend_from_slice(&self.transaction_id.to_le_bytes());
+        out.extend_from_slice(&self.timestamp.to_le_bytes());
+        put_varint(out, self.entries.len() as u64);
+        for entry in self.entries.iter().map(self.view) {
+            encode_entry(out, entry);
+        }
     }
 }
 
@@ -230,8 +232,8 @@ impl Record {
     /// Appends the encoding of the record to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
-            Record::Commit(write_set) => encode_owned(out, KIND_COMMIT, write_set),
-            Record::Prepare(write_set) => encode_owned(out, KIND_PREPARE, write_set),
+            Record::Commit(set) => borrowed(WriteSetKind::Commit, set).encode_into(out),
+            Record::Prepare(set) => borrowed(WriteSetKind::Prepare, set).encode_into(out),
             Record::CommitPrepared {
                 transaction_id,
                 commit_timestamp,
@@ -267,10 +269,9 @@ impl Record {
     /// can frame a record in place, its length known before its bytes.
     pub fn encoded_len(&self) -> usize {
         match self {
-            Record::Commit(write_set) | Record::Prepare(write_set) => write_set_len(
-                write_set.entries.iter().map(Entry::as_ref),
-                write_set.entries.len(),
-            ),
+            Record::Commit(set) | Record::Prepare(set) => {
+                borrowed(WriteSetKind::Commit, set).encoded_len()
+            }
             Record::CommitPrepared { .. } | Record::Checkpoint { .. } => 1 + 8 + 8,
             Record::AbortPrepared { .. } => 1 + 8,
         }
@@ -307,48 +308,35 @@ impl Record {
     }
 }
 
-fn encode_owned(out: &mut Vec<u8>, kind: u8, write_set: &WriteSet) {
-    let head = (kind, write_set.transaction_id, write_set.timestamp);
-    let entries = write_set.entries.iter().map(Entry::as_ref);
-    encode_write_set(out, head, entries, write_set.entries.len());
-}
-
-/// A write set's encoding: `head` is (kind, transaction id, timestamp).
-fn encode_write_set<'a>(
-    out: &mut Vec<u8>,
-    head: (u8, u64, u64),
-    entries: impl Iterator<Item = EntryRef<'a>>,
-    count: usize,
-) {
-    let (kind, transaction_id, timestamp) = head;
-    out.push(kind);
-    out.extend_from_slice(&transaction_id.to_le_bytes());
-    out.extend_from_slice(&timestamp.to_le_bytes());
-    put_varint(out, count as u64);
-    for entry in entries {
-        let tag = match entry.put {
-            Some((_, None)) => TAG_PUT,
-            Some((_, Some(_))) => TAG_PUT_EXPIRING,
-            None => TAG_DELETE,
-        };
-        out.push(tag);
-        put_varint(out, u64::from(entry.keyspace));
-        put_varint(out, entry.key.len() as u64);
-        out.extend_from_slice(entry.key);
-        if let Some((value, expires_at_ms)) = entry.put {
-            put_varint(out, value.len() as u64);
-            out.extend_from_slice(value);
-            if let Some(expires_at_ms) = expires_at_ms {
-                out.extend_from_slice(&expires_at_ms.to_le_bytes());
-            }
-        }
+/// An owned write set as the encoding reads it.
+fn borrowed(kind: WriteSetKind, write_set: &WriteSet) -> BorrowedWriteSet<'_, Entry> {
+    BorrowedWriteSet {
+        kind,
+        transaction_id: write_set.transaction_id,
+        timestamp: write_set.timestamp,
+        entries: &write_set.entries,
+        view: Entry::as_ref,
     }
 }
 
-/// The length of [`encode_write_set`]'s output.
-fn write_set_len<'a>(entries: impl Iterator<Item = EntryRef<'a>>, count: usize) -> usize {
-    // kind, transaction id, timestamp, entry count.
-    1 + 8 + 8 + varint_len(count as u64) + entries.map(entry_len).sum::<usize>()
+/// One entry of a write set's encoding.
+fn encode_entry(out: &mut Vec<u8>, entry: EntryRef<'_>) {
+    let tag = match entry.put {
+        Some((_, None)) => TAG_PUT,
+        Some((_, Some(_))) => TAG_PUT_EXPIRING,
+        None => TAG_DELETE,
+    };
+    out.push(tag);
+    put_varint(out, u64::from(entry.keyspace));
+    put_varint(out, entry.key.len() as u64);
+    out.extend_from_slice(entry.key);
+    if let Some((value, expires_at_ms)) = entry.put {
+        put_varint(out, value.len() as u64);
+        out.extend_from_slice(value);
+        if let Some(expires_at_ms) = expires_at_ms {
+            out.extend_from_slice(&expires_at_ms.to_le_bytes());
+        }
+    }
 }
 
 fn decode_write_set(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<WriteSet, RecordError> {
