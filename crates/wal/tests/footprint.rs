@@ -28,6 +28,17 @@ fn options() -> WalOptions {
     }
 }
 
+/// Segments from 64 KiB to 1 MiB that never shrink with time: a few
+/// thousand records reach the ceiling.
+fn small_segments() -> WalOptions {
+    WalOptions {
+        segment_bytes_min: 64 << 10,
+        segment_bytes: 1 << 20,
+        segment_fill_interval: Duration::from_secs(3600),
+        ..options()
+    }
+}
+
 fn floor() -> u64 {
     options().segment_bytes_min
 }
@@ -85,12 +96,7 @@ fn opening_an_empty_log_creates_a_floor_segment_not_a_full_one() {
 #[test]
 fn a_closed_log_keeps_one_floor_segment_of_preallocation() {
     let vfs = SimVfs::new(2);
-    let options = WalOptions {
-        segment_bytes_min: 64 << 10,
-        segment_bytes: 1 << 20,
-        segment_fill_interval: Duration::from_secs(3600),
-        ..options()
-    };
+    let options = small_segments();
     let (wal, _) = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), options.clone()).unwrap();
     let value = Record::Commit(keel_wal::WriteSet {
         transaction_id: 1,
@@ -162,12 +168,7 @@ fn a_closed_log_keeps_one_floor_segment_of_preallocation() {
 #[test]
 fn an_open_log_shrinks_to_a_floor_segment_and_goes_on() {
     let vfs = SimVfs::new(3);
-    let options = WalOptions {
-        segment_bytes_min: 64 << 10,
-        segment_bytes: 1 << 20,
-        segment_fill_interval: Duration::from_secs(3600),
-        ..options()
-    };
+    let options = small_segments();
     let (wal, _) = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), options.clone()).unwrap();
     let mut appended = Vec::new();
     for n in 0..60_000 {
