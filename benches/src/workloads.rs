@@ -696,6 +696,20 @@ fn join_latencies(
     handles: Vec<std::thread::ScopedJoinHandle<'_, Result<Latencies>>>,
 ) -> Result<Latencies> {
     let mut merged = Latencies::default();
+    join_each(handles, |latencies| merged.merge(latencies))?;
+    Ok(merged)
+}
+
+fn join_all(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>>) -> Result<()> {
+    join_each(handles, |()| {})
+}
+
+/// Joins every thread, handing each result to `take`; the first error (a
+/// panic counts as one) once all have ended.
+fn join_each<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T>>>,
+    mut take: impl FnMut(T),
+) -> Result<()> {
     let mut outcome = Ok(());
     for handle in handles {
         let joined = handle
@@ -703,23 +717,9 @@ fn join_latencies(
             .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))
             .and_then(|result| result);
         match joined {
-            Ok(latencies) => merged.merge(latencies),
+            Ok(value) => take(value),
             Err(error) if outcome.is_ok() => outcome = Err(error),
             Err(_) => {}
-        }
-    }
-    outcome.map(|()| merged)
-}
-
-fn join_all(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>>) -> Result<()> {
-    let mut outcome = Ok(());
-    for handle in handles {
-        let joined = handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))
-            .and_then(|result| result);
-        if outcome.is_ok() {
-            outcome = joined;
         }
     }
     outcome
