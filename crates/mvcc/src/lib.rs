@@ -62,6 +62,7 @@ mod sync;
 pub mod testing;
 mod transaction;
 pub mod watermark;
+mod write_buffer;
 mod write_set;
 
 pub use base::{BaseIterator, BaseStore, Direction, FoldSink, ValueEntry, ValueRef};

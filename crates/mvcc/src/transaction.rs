@@ -3,7 +3,7 @@
 //! through the manager's sequencer.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, btree_map};
+use std::collections::btree_map;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +21,8 @@ use crate::range::Range;
 use crate::read_set::{KeyRange, ReadSet};
 use crate::registry::Registration;
 use crate::stats::Counters;
-use crate::write_set::{BufferedKey, Change, WriteEntry, WriteSet, is_live};
+use crate::write_buffer::WriteBuffer;
+use crate::write_set::{BufferedKey, Change, WriteSet, is_live};
 
 /// A point a transaction can roll back to, keeping what it wrote before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +76,7 @@ pub struct Transaction {
     began_at: Instant,
     aged_reported: Cell<bool>,
     too_old_reported: Cell<bool>,
-    writes: BTreeMap<BufferedKey, Change>,
-    write_bytes: u64,
+    writes: WriteBuffer,
     /// Behind a `RefCell` so that reads take `&self` (several scans and
     /// point reads at once); borrowed only for the moment a read records.
     reads: RefCell<ReadSet>,
@@ -94,7 +94,7 @@ impl std::fmt::Debug for Transaction {
             .field("transaction_id", &self.transaction_id)
             .field("isolation", &self.isolation)
             .field("read_timestamp", &self.read_timestamp)
-            .field("writes", &self.writes.len())
+            .field("write_bytes", &self.writes.bytes())
             .finish_non_exhaustive()
     }
 }
@@ -116,8 +116,7 @@ impl Transaction {
             began_at,
             aged_reported: Cell::new(false),
             too_old_reported: Cell::new(false),
-            writes: BTreeMap::new(),
-            write_bytes: 0,
+            writes: WriteBuffer::default(),
             reads: RefCell::new(ReadSet::default()),
             savepoints: Vec::new(),
             undo: Vec::new(),
@@ -256,7 +255,7 @@ impl Transaction {
     /// write, a delta version, or the base. Records the read.
     fn lookup(&self, key: &[u8]) -> Result<Lookup<'_>> {
         self.check_usable()?;
-        if let Some(change) = self.writes.get(key) {
+        if let Some(change) = self.writes.settled().get(key) {
             return Ok(Lookup::Own(change));
         }
         if self.isolation == Isolation::Serializable
@@ -310,7 +309,7 @@ impl Transaction {
         Range::new(
             &self.inner,
             self.read_timestamp,
-            &self.writes,
+            self.writes.settled(),
             tracker,
             bounds,
             direction,
@@ -369,46 +368,66 @@ impl Transaction {
                 limit_bytes: options.value_bytes_max,
             });
         }
-        // One search: the key is copied first (a rewrite of a buffered key
-        // pays for a copy it drops; a new key, the common case, does not
-        // search twice).
-        let entry = self
+        if self.savepoints.is_empty() {
+            // Appended unsorted: no search (see `WriteBuffer`).
+            self.check_write_bytes(key, &change)?;
+            self.writes.push(key, change);
+            return Ok(());
+        }
+        self.write_undoable(key, change)
+    }
+
+    /// Refuses a write that would take the buffer over
+    /// `transaction_write_bytes_max`, judged on the exact count (settling
+    /// first when the running count, which counts overwrites twice, is
+    /// over).
+    fn check_write_bytes(&mut self, key: &[u8], change: &Change) -> Result<()> {
+        let limit_bytes = self.inner.options.transaction_write_bytes_max;
+        let added = (key.len() + change.value_bytes()) as u64;
+        if self.writes.bytes() + added <= limit_bytes {
+            return Ok(());
+        }
+        let previous_bytes = self
             .writes
-            .entry(BufferedKey::new(Bytes::copy_from_slice(key)));
-        let previous_bytes = match &entry {
-            btree_map::Entry::Occupied(occupied) => {
-                (key.len() + occupied.get().value_bytes()) as u64
-            }
-            btree_map::Entry::Vacant(_) => 0,
-        };
-        let write_bytes =
-            self.write_bytes - previous_bytes + (key.len() + change.value_bytes()) as u64;
-        if write_bytes > options.transaction_write_bytes_max {
+            .settled_mut()
+            .get(key)
+            .map_or(0, |previous| (key.len() + previous.value_bytes()) as u64);
+        let write_bytes = self.writes.bytes() - previous_bytes + added;
+        if write_bytes > limit_bytes {
             return Err(Error::WriteSetTooLarge {
                 transaction_id: self.transaction_id,
                 write_bytes,
-                limit_bytes: options.transaction_write_bytes_max,
+                limit_bytes,
             });
         }
+        Ok(())
+    }
+
+    /// Writes into the sorted buffer, keeping the key's previous change
+    /// for a rollback to a savepoint.
+    fn write_undoable(&mut self, key: &[u8], change: Change) -> Result<()> {
+        self.check_write_bytes(key, &change)?;
+        let mut write_bytes = self.writes.bytes() + (key.len() + change.value_bytes()) as u64;
+        // One search: the key is copied first (a rewrite of a buffered key
+        // pays for a copy it drops).
+        let entry = self
+            .writes
+            .settled_mut()
+            .entry(BufferedKey::new(Bytes::copy_from_slice(key)));
         let (key, previous) = match entry {
             btree_map::Entry::Occupied(mut occupied) => {
                 let previous = std::mem::replace(occupied.get_mut(), change);
+                write_bytes -= (key.len() + previous.value_bytes()) as u64;
                 (occupied.key().key().clone(), Some(previous))
             }
             btree_map::Entry::Vacant(vacant) => {
-                let key = if self.savepoints.is_empty() {
-                    Bytes::new()
-                } else {
-                    vacant.key().key().clone()
-                };
+                let key = vacant.key().key().clone();
                 vacant.insert(change);
                 (key, None)
             }
         };
-        if !self.savepoints.is_empty() {
-            self.undo.push((key, previous));
-        }
-        self.write_bytes = write_bytes;
+        self.undo.push((key, previous));
+        self.writes.set_bytes(write_bytes);
         Ok(())
     }
 
@@ -417,10 +436,12 @@ impl Transaction {
     pub fn savepoint(&mut self) -> Savepoint {
         let number = self.next_savepoint_number;
         self.next_savepoint_number += 1;
+        // Settled, so the byte count it keeps is exact.
+        self.writes.settled_mut();
         self.savepoints.push(SavepointState {
             number,
             undo_length: self.undo.len(),
-            write_bytes: self.write_bytes,
+            write_bytes: self.writes.bytes(),
         });
         Savepoint {
             transaction_id: self.transaction_id,
@@ -453,12 +474,13 @@ impl Transaction {
             let Some((key, previous)) = self.undo.pop() else {
                 break;
             };
+            let writes = self.writes.settled_mut();
             match previous {
-                Some(change) => self.writes.insert(BufferedKey::new(key), change),
-                None => self.writes.remove(key.as_ref()),
+                Some(change) => writes.insert(BufferedKey::new(key), change),
+                None => writes.remove(key.as_ref()),
             };
         }
-        self.write_bytes = write_bytes;
+        self.writes.set_bytes(write_bytes);
         self.savepoints.truncate(position + 1);
         Ok(())
     }
@@ -475,14 +497,7 @@ impl Transaction {
 
     /// Takes the write set for commit or prepare.
     fn take_write_set(&mut self) -> WriteSet {
-        let entries = std::mem::take(&mut self.writes)
-            .into_iter()
-            .map(|(key, change)| WriteEntry {
-                key: key.into_key(),
-                change,
-            })
-            .collect();
-        WriteSet::from_sorted(entries)
+        self.writes.take_write_set()
     }
 
     /// Counts a conflict as it passes.

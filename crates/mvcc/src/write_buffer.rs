@@ -1,0 +1,234 @@
+//! [`WriteBuffer`]: a transaction's buffered writes, appended unsorted and
+//! sorted only when something needs them in order.
+//!
+//! A write appends to `pending` (no search); the first read that needs the
+//! writes by key — a point read, a range, the commit — settles them: sorts
+//! `pending` (a later write of a key wins over an earlier one) and merges it
+//! into the sorted map. Inserting each write into a `BTreeMap` as it came
+//! cost ~1 µs per random key in a large transaction (a cache miss per
+//! level); appending costs a copy, and one sort per settle is a few
+//! comparisons per key that touch only the keys' inline heads.
+//!
+//! Invariant: `pending` is empty whenever a shared borrow of `sorted` is
+//! alive. `sorted` is lent only by [`WriteBuffer::settled`], which empties
+//! `pending` first, with the lifetime of `&self`; `pending` grows only
+//! through `&mut self`, which the borrow checker refuses while such a loan
+//! lives. So `settled` mutates only when no loan exists.
+
+use std::cell::{Cell, UnsafeCell};
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::write_set::{BufferedKey, Change, WriteEntry, WriteSet};
+
+/// A merge rebuilds the map instead of inserting into it when the settled
+/// writes are at least this fraction (1/n) of the map's size.
+const REBUILD_FRACTION: usize = 8;
+
+/// A transaction's buffered writes (see the module docs).
+#[derive(Default)]
+pub(crate) struct WriteBuffer {
+    /// Settled writes: sorted, each key once.
+    sorted: UnsafeCell<BTreeMap<BufferedKey, Change>>,
+    /// Writes not yet merged into `sorted`, in the order they were made.
+    pending: UnsafeCell<Vec<(BufferedKey, Change)>>,
+    /// Key and value bytes buffered: exact for `sorted`, and counting every
+    /// pending write (an overwrite of a key counts twice until settled).
+    bytes: Cell<u64>,
+}
+
+impl WriteBuffer {
+    /// Appends a change of `key`, unsorted.
+    pub(crate) fn push(&mut self, key: &[u8], change: Change) {
+        let bytes = (key.len() + change.value_bytes()) as u64;
+        self.pending
+            .get_mut()
+            .push((BufferedKey::new(Bytes::copy_from_slice(key)), change));
+        self.bytes.set(self.bytes.get() + bytes);
+    }
+
+    /// Key and value bytes buffered (see the field; exact once settled).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.get()
+    }
+
+    /// Whether nothing is buffered.
+    pub(crate) fn is_empty(&self) -> bool {
+        // SAFETY: a shared read of both; mutation happens only in
+        // `settled` (not running: it is not reentrant and calls no user
+        // code) or through `&mut self`.
+        unsafe { (*self.pending.get()).is_empty() && (*self.sorted.get()).is_empty() }
+    }
+
+    /// The writes sorted by key, each key's last change.
+    pub(crate) fn settled(&self) -> &BTreeMap<BufferedKey, Change> {
+        // SAFETY: see the module's invariant: if `pending` is non-empty,
+        // no shared borrow of `sorted` or `pending` is alive, so these
+        // exclusive borrows alias nothing; `settle` calls no code that
+        // could reach `self` again.
+        unsafe {
+            let pending = &mut *self.pending.get();
+            if !pending.is_empty() {
+                let removed = settle(&mut *self.sorted.get(), pending);
+                self.bytes.set(self.bytes.get() - removed);
+            }
+            &*self.sorted.get()
+        }
+    }
+
+    /// The settled writes, to change in place.
+    pub(crate) fn settled_mut(&mut self) -> &mut BTreeMap<BufferedKey, Change> {
+        let pending = self.pending.get_mut();
+        if !pending.is_empty() {
+            let removed = settle(self.sorted.get_mut(), pending);
+            self.bytes.set(self.bytes.get() - removed);
+        }
+        self.sorted.get_mut()
+    }
+
+    /// Sets the byte count after a change made through
+    /// [`settled_mut`](Self::settled_mut).
+    pub(crate) fn set_bytes(&mut self, bytes: u64) {
+        self.bytes.set(bytes);
+    }
+
+    /// Takes everything as a write set, leaving the buffer empty.
+    pub(crate) fn take_write_set(&mut self) -> WriteSet {
+        let mut pending = std::mem::take(self.pending.get_mut());
+        let sorted = std::mem::take(self.sorted.get_mut());
+        self.bytes.set(0);
+        let entry = |(key, change): (BufferedKey, Change)| WriteEntry {
+            key: key.into_key(),
+            change,
+        };
+        if sorted.is_empty() {
+            // The common large case: nothing was read by key, so no map
+            // was ever built.
+            sort_last_wins(&mut pending);
+            return WriteSet::from_sorted(pending.into_iter().map(entry).collect());
+        }
+        let mut sorted = sorted;
+        settle(&mut sorted, &mut pending);
+        WriteSet::from_sorted(sorted.into_iter().map(entry).collect())
+    }
+}
+
+/// Sorts `writes` by key and keeps each key's last write; returns the
+/// bytes of the writes dropped.
+fn sort_last_wins(writes: &mut Vec<(BufferedKey, Change)>) -> u64 {
+    // Stable: a key's writes stay in the order they were made.
+    writes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut removed = 0u64;
+    let mut kept = 0usize;
+    for index in 0..writes.len() {
+        if index + 1 < writes.len() && writes[index].0 == writes[index + 1].0 {
+            removed += entry_bytes(&writes[index]);
+            continue;
+        }
+        writes.swap(kept, index);
+        kept += 1;
+    }
+    writes.truncate(kept);
+    removed
+}
+
+fn entry_bytes((key, change): &(BufferedKey, Change)) -> u64 {
+    (key.key().len() + change.value_bytes()) as u64
+}
+
+/// Merges `pending` into `sorted` (pending's writes win) and empties it;
+/// returns the bytes of the writes that were replaced.
+fn settle(
+    sorted: &mut BTreeMap<BufferedKey, Change>,
+    pending: &mut Vec<(BufferedKey, Change)>,
+) -> u64 {
+    let mut batch = std::mem::take(pending);
+    let mut removed = sort_last_wins(&mut batch);
+    if batch.len() * REBUILD_FRACTION < sorted.len() {
+        for (key, change) in batch {
+            let key_bytes = key.key().len();
+            if let Some(previous) = sorted.insert(key, change) {
+                removed += (key_bytes + previous.value_bytes()) as u64;
+            }
+        }
+        return removed;
+    }
+    // Many writes: one merge of two sorted runs, then a bulk build (a
+    // sorted input sorts in one pass).
+    let old = std::mem::take(sorted);
+    let mut merged = Vec::with_capacity(old.len() + batch.len());
+    let mut old = old.into_iter().peekable();
+    for write in batch {
+        while let Some(entry) = old.next_if(|entry| entry.0 < write.0) {
+            merged.push(entry);
+        }
+        if let Some(replaced) = old.next_if(|entry| entry.0 == write.0) {
+            removed += entry_bytes(&replaced);
+        }
+        merged.push(write);
+    }
+    merged.extend(old);
+    *sorted = merged.into_iter().collect();
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn put(value: u8) -> Change {
+        Change::Put {
+            value: Bytes::from(vec![value; usize::from(value % 4)]),
+            expires_at_ms: None,
+        }
+    }
+
+    proptest! {
+        /// Against a `BTreeMap` written in order: the same last change per
+        /// key and the same exact byte count, however reads (settles) and
+        /// writes interleave.
+        #[test]
+        fn settles_to_the_last_write_of_each_key(
+            operations in proptest::collection::vec((0u8..40, any::<u8>(), 0u8..8), 0..300),
+        ) {
+            let mut buffer = WriteBuffer::default();
+            let mut model: BTreeMap<Vec<u8>, Change> = BTreeMap::new();
+            for (key, value, action) in operations {
+                let key = vec![key % 7; usize::from(key / 7)];
+                match action {
+                    0 => {
+                        let settled: Vec<_> = buffer
+                            .settled()
+                            .iter()
+                            .map(|(key, change)| (key.key().to_vec(), change.clone()))
+                            .collect();
+                        let expected: Vec<_> = model.clone().into_iter().collect();
+                        prop_assert_eq!(settled, expected);
+                        let bytes: u64 = model
+                            .iter()
+                            .map(|(key, change)| (key.len() + change.value_bytes()) as u64)
+                            .sum();
+                        prop_assert_eq!(buffer.bytes(), bytes);
+                    }
+                    1 => {
+                        buffer.push(&key, Change::Delete);
+                        model.insert(key, Change::Delete);
+                    }
+                    _ => {
+                        buffer.push(&key, put(value));
+                        model.insert(key, put(value));
+                    }
+                }
+            }
+            let set = buffer.take_write_set();
+            let expected: Vec<_> = model
+                .into_iter()
+                .map(|(key, change)| WriteEntry { key: Bytes::from(key), change })
+                .collect();
+            prop_assert_eq!(set.entries(), expected.as_slice());
+            prop_assert!(buffer.is_empty());
+        }
+    }
+}
