@@ -17,6 +17,13 @@ use crate::options::Durability;
 /// stores the keyspace in its own field.
 pub(crate) const KEYSPACE_PREFIX_BYTES: usize = 4;
 
+/// Default [`crate::Options::wal_part_bytes`]: a write set whose record
+/// would be larger is logged as [`Record::Part`]s of about this size and
+/// then its own record, so no record outgrows the log's limit
+/// (`WalOptions::record_bytes_max`, 1 GiB) or its buffer, and a large
+/// commit is never encoded whole into memory a second time.
+pub(crate) const PART_BYTES_DEFAULT: usize = 4 << 20;
+
 /// A log ticket is the record's lsn with its durability in the top bits.
 const TICKET_DURABILITY_SHIFT: u32 = 60;
 
@@ -24,6 +31,8 @@ pub(crate) struct WalLog {
     /// `None` for a read-only database: appends are refused.
     wal: Option<Arc<Wal>>,
     durability: Durability,
+    /// See [`crate::Options::wal_part_bytes`].
+    part_bytes: usize,
     /// (commit timestamp, lsn) of the commits not yet folded, oldest first:
     /// the next checkpoint's replay position is the first above its fold
     /// point.
@@ -31,10 +40,11 @@ pub(crate) struct WalLog {
 }
 
 impl WalLog {
-    pub(crate) fn new(wal: Option<Arc<Wal>>, durability: Durability) -> WalLog {
+    pub(crate) fn new(wal: Option<Arc<Wal>>, durability: Durability, part_bytes: usize) -> WalLog {
         WalLog {
             wal,
             durability,
+            part_bytes,
             pending: Mutex::new(VecDeque::new()),
         }
     }
@@ -99,6 +109,35 @@ fn wal_write_set(
     }
 }
 
+/// What one mvcc log record becomes in the log.
+enum Logged<'a> {
+    /// A record of its own.
+    Record(&'a Record),
+    /// A write set, split into parts when large.
+    WriteSet(&'a BorrowedWriteSet<'a, WriteEntry>),
+}
+
+/// Appends `write_set` as one record or as parts and then its record;
+/// returns the lsns of the first and the last.
+fn append_split(
+    wal: &Wal,
+    write_set: &BorrowedWriteSet<'_, WriteEntry>,
+    durability: Durability,
+    part_bytes: usize,
+) -> Result<(Lsn, Lsn), keel_wal::Error> {
+    if write_set.encoded_len() <= part_bytes {
+        let lsn = wal.append(write_set, durability.wal())?;
+        return Ok((lsn, lsn));
+    }
+    let mut first = None;
+    let mut last = Lsn::ZERO;
+    for piece in write_set.split(part_bytes) {
+        last = wal.append(&piece, durability.wal())?;
+        first.get_or_insert(last);
+    }
+    Ok((first.unwrap_or(last), last))
+}
+
 /// The keyspace id an engine key starts with; `None` for a key shorter
 /// than the prefix.
 pub(crate) fn keyspace_id(key: &[u8]) -> Option<u32> {
@@ -160,7 +199,7 @@ impl CommitLog for WalLog {
         let mut durability = self.durability;
         let write_set;
         let other;
-        let (wal_record, commit_timestamp): (&dyn Encode, _) = match record {
+        let (wal_record, commit_timestamp): (Logged<'_>, _) = match record {
             LogRecord::Commit {
                 transaction_id,
                 commit_timestamp,
@@ -170,7 +209,7 @@ impl CommitLog for WalLog {
                 durability = Durability::from_hint(hint).unwrap_or(self.durability);
                 let kind = WriteSetKind::Commit;
                 write_set = wal_write_set(kind, transaction_id, commit_timestamp, writes);
-                (&write_set, Some(commit_timestamp))
+                (Logged::WriteSet(&write_set), Some(commit_timestamp))
             }
             LogRecord::Prepare {
                 transaction_id,
@@ -179,7 +218,7 @@ impl CommitLog for WalLog {
             } => {
                 let kind = WriteSetKind::Prepare;
                 write_set = wal_write_set(kind, transaction_id, prepare_timestamp, writes);
-                (&write_set, None)
+                (Logged::WriteSet(&write_set), None)
             }
             LogRecord::CommitPrepared {
                 transaction_id,
@@ -189,11 +228,11 @@ impl CommitLog for WalLog {
                     transaction_id,
                     commit_timestamp: commit_timestamp.as_u64(),
                 };
-                (&other, Some(commit_timestamp))
+                (Logged::Record(&other), Some(commit_timestamp))
             }
             LogRecord::AbortPrepared { transaction_id } => {
                 other = Record::AbortPrepared { transaction_id };
-                (&other, None)
+                (Logged::Record(&other), None)
             }
         };
         // The append itself must know the durability: a `Periodic` record
@@ -201,9 +240,18 @@ impl CommitLog for WalLog {
         let Some(wal) = &self.wal else {
             return Err(Box::new(crate::Error::ReadOnly));
         };
-        let lsn = wal.append(wal_record, durability.wal())?;
+        let (first_lsn, lsn) = match wal_record {
+            Logged::Record(record) => {
+                let lsn = wal.append(record, durability.wal())?;
+                (lsn, lsn)
+            }
+            Logged::WriteSet(write_set) => {
+                append_split(wal, write_set, durability, self.part_bytes)?
+            }
+        };
         if let Some(timestamp) = commit_timestamp {
-            self.pending.lock().push_back((timestamp, lsn));
+            // Replay of this commit starts at its first part.
+            self.pending.lock().push_back((timestamp, first_lsn));
         }
         // The ticket carries the durability to wait for in its top bits.
         debug_assert!(lsn.0 < 1 << TICKET_DURABILITY_SHIFT);

@@ -150,6 +150,12 @@ pub struct Options {
     /// follow the write rate up to this size; an idle log shrinks back.
     /// Default 64 MiB.
     pub wal_segment_bytes: u64,
+    /// A commit whose log record would be larger than this is logged as
+    /// parts of about this size and then its own record, which recovery
+    /// reads back as one write set (or, without that record, ignores).
+    /// So no record outgrows the log's 1 GiB limit, and a large commit is
+    /// written to the log a bounded piece at a time. Default 4 MiB.
+    pub wal_part_bytes: usize,
     /// A transaction open this long is reported (log warning, stat).
     /// Default 60 s.
     pub transaction_age_warning: Duration,
@@ -195,6 +201,7 @@ impl Default for Options {
             compact_free_ratio: COMPACT_FREE_RATIO_DEFAULT,
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
             wal_segment_bytes: keel_wal::SEGMENT_BYTES_DEFAULT,
+            wal_part_bytes: crate::log::PART_BYTES_DEFAULT,
             transaction_age_warning: mvcc.transaction_age_warning,
             transaction_age_max: mvcc.transaction_age_max,
             transaction_write_bytes_max: mvcc.transaction_write_bytes_max,

@@ -84,7 +84,11 @@ pub(crate) fn recover(
     // leaves every file as it found it.
     let (wal, wal_end) = log(&vfs, dir, options, access, &payload)?;
     let oracle = oracle(&vfs, dir, access)?;
-    let log = Arc::new(WalLog::new(wal.clone(), options.durability));
+    let log = Arc::new(WalLog::new(
+        wal.clone(),
+        options.durability,
+        options.wal_part_bytes,
+    ));
 
     let mvcc_options = MvccOptions {
         delta_bytes_max: options.delta_bytes_max,
@@ -276,15 +280,25 @@ fn replay(
         .as_ref()
         .map_or(Lsn(u64::MAX), keel_wal::ReadEnd::next_lsn);
     let mut prepared: HashMap<u64, keel_wal::WriteSet> = HashMap::new();
+    let mut parts = Parts::default();
     for item in reader.by_ref() {
         let (lsn, record) = item?;
         if lsn >= stop {
             break;
         }
         report.records_scanned += 1;
+        let mut first_lsn = lsn;
         let commit = match record {
-            Record::Commit(set) => Some((set.transaction_id, set.timestamp, set)),
+            Record::Part(set) => {
+                parts.add(lsn, set);
+                None
+            }
+            Record::Commit(set) => {
+                let set = parts.complete(set, &mut first_lsn);
+                Some((set.transaction_id, set.timestamp, set))
+            }
             Record::Prepare(set) => {
+                let set = parts.complete(set, &mut first_lsn);
                 prepared.insert(set.transaction_id, set);
                 None
             }
@@ -327,7 +341,8 @@ fn replay(
             let writes = mvcc_write_set(&set)?;
             let bytes = writes.bytes();
             if recovery.replay_commit(transaction_id, timestamp, writes)? {
-                log.note_replayed(timestamp, lsn);
+                // Replay must start at its first part.
+                log.note_replayed(timestamp, first_lsn);
                 report.commits_replayed += 1;
                 report.bytes_replayed += bytes;
             }
@@ -344,6 +359,33 @@ fn replay(
     known_end
         .or(found_end)
         .ok_or_else(|| Error::Internal("the log reader stopped without an end".into()))
+}
+
+/// The [`Record::Part`]s read so far of write sets whose own record has
+/// not come yet, by transaction. Those still here at the end of the log
+/// belong to no committed or prepared transaction and are dropped.
+#[derive(Default)]
+struct Parts(HashMap<u64, (Lsn, Vec<keel_wal::Entry>)>);
+
+impl Parts {
+    fn add(&mut self, lsn: Lsn, set: keel_wal::WriteSet) {
+        let (_, entries) = self
+            .0
+            .entry(set.transaction_id)
+            .or_insert_with(|| (lsn, Vec::new()));
+        entries.extend(set.entries);
+    }
+
+    /// `set` with the entries of its parts before its own; `first_lsn`
+    /// becomes the lsn of its first part, if it has parts.
+    fn complete(&mut self, mut set: keel_wal::WriteSet, first_lsn: &mut Lsn) -> keel_wal::WriteSet {
+        if let Some((lsn, mut entries)) = self.0.remove(&set.transaction_id) {
+            entries.append(&mut set.entries);
+            set.entries = entries;
+            *first_lsn = lsn;
+        }
+        set
+    }
 }
 
 /// The oracle of a read-only database: timestamps for snapshots only,

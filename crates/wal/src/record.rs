@@ -8,6 +8,10 @@
 //! CommitPrepared (3)  = transaction_id:u64 commit_timestamp:u64
 //! AbortPrepared  (4)  = transaction_id:u64
 //! Checkpoint     (5)  = checkpoint_id:u64 fold_timestamp:u64
+//! Part           (6)  = same as Commit; timestamp 0: entries of the
+//!                       Commit or Prepare record of the same transaction
+//!                       that follows (a write set too large for one
+//!                       record is logged as parts, then that record)
 //! entry      = tag:u8 keyspace:varint key_len:varint key
 //!              [value_len:varint value]      (tags 1 and 2)
 //!              [expires_at_ms:u64]           (tag 2)
@@ -74,6 +78,11 @@ pub enum Record {
         /// The prepared transaction.
         transaction_id: u64,
     },
+    /// Entries of the write set of the [`Record::Commit`] or
+    /// [`Record::Prepare`] of the same transaction that follows later in
+    /// the log; its `timestamp` is 0. Without that record (a crash before
+    /// it) the parts belong to no transaction and are ignored.
+    Part(WriteSet),
     /// A checkpoint completed: the base holds everything up to the fold
     /// timestamp.
     Checkpoint {
@@ -89,6 +98,7 @@ const KIND_PREPARE: u8 = 2;
 const KIND_COMMIT_PREPARED: u8 = 3;
 const KIND_ABORT_PREPARED: u8 = 4;
 const KIND_CHECKPOINT: u8 = 5;
+const KIND_PART: u8 = 6;
 
 const TAG_PUT: u8 = 1;
 const TAG_PUT_EXPIRING: u8 = 2;
@@ -171,6 +181,8 @@ pub enum WriteSetKind {
     Commit,
     /// [`Record::Prepare`].
     Prepare,
+    /// [`Record::Part`].
+    Part,
 }
 
 /// A write set the caller holds in its own types, appended as a
@@ -218,6 +230,7 @@ impl<T> Encode for BorrowedWriteSet<'_, T> {
         out.push(match self.kind {
             WriteSetKind::Commit => KIND_COMMIT,
             WriteSetKind::Prepare => KIND_PREPARE,
+            WriteSetKind::Part => KIND_PART,
         });
         out.extend_from_slice(&self.transaction_id.to_le_bytes());
         out.extend_from_slice(&self.timestamp.to_le_bytes());
@@ -228,12 +241,51 @@ impl<T> Encode for BorrowedWriteSet<'_, T> {
     }
 }
 
+impl<'a, T> BorrowedWriteSet<'a, T> {
+    /// The write set as records of at most about `part_bytes_max` bytes
+    /// each (one entry larger than that makes a record of its own): one
+    /// record of its kind if it fits, else [`Record::Part`]s and then a
+    /// record of its kind with the last entries. Appended in this order,
+    /// they read back as the whole write set.
+    pub fn split(&self, part_bytes_max: usize) -> Vec<BorrowedWriteSet<'a, T>> {
+        let head = 1 + 8 + 8 + VARINT_BYTES_MAX;
+        let mut pieces = Vec::new();
+        let (mut start, mut bytes) = (0, head);
+        for (index, entry) in self.entries.iter().enumerate() {
+            let length = entry_len((self.view)(entry));
+            if index > start && bytes + length > part_bytes_max {
+                pieces.push(self.piece(WriteSetKind::Part, 0, start..index));
+                (start, bytes) = (index, head);
+            }
+            bytes += length;
+        }
+        pieces.push(self.piece(self.kind, self.timestamp, start..self.entries.len()));
+        pieces
+    }
+
+    fn piece(
+        &self,
+        kind: WriteSetKind,
+        timestamp: u64,
+        range: std::ops::Range<usize>,
+    ) -> BorrowedWriteSet<'a, T> {
+        BorrowedWriteSet {
+            kind,
+            transaction_id: self.transaction_id,
+            timestamp,
+            entries: &self.entries[range],
+            view: self.view,
+        }
+    }
+}
+
 impl Record {
     /// Appends the encoding of the record to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
             Record::Commit(set) => borrowed(WriteSetKind::Commit, set).encode_into(out),
             Record::Prepare(set) => borrowed(WriteSetKind::Prepare, set).encode_into(out),
+            Record::Part(set) => borrowed(WriteSetKind::Part, set).encode_into(out),
             Record::CommitPrepared {
                 transaction_id,
                 commit_timestamp,
@@ -269,7 +321,7 @@ impl Record {
     /// can frame a record in place, its length known before its bytes.
     pub fn encoded_len(&self) -> usize {
         match self {
-            Record::Commit(set) | Record::Prepare(set) => {
+            Record::Commit(set) | Record::Prepare(set) | Record::Part(set) => {
                 borrowed(WriteSetKind::Commit, set).encoded_len()
             }
             Record::CommitPrepared { .. } | Record::Checkpoint { .. } => 1 + 8 + 8,
@@ -287,6 +339,7 @@ impl Record {
         let record = match cursor.u8()? {
             KIND_COMMIT => Record::Commit(decode_write_set(&mut cursor, &bytes)?),
             KIND_PREPARE => Record::Prepare(decode_write_set(&mut cursor, &bytes)?),
+            KIND_PART => Record::Part(decode_write_set(&mut cursor, &bytes)?),
             KIND_COMMIT_PREPARED => Record::CommitPrepared {
                 transaction_id: cursor.u64()?,
                 commit_timestamp: cursor.u64()?,
@@ -512,6 +565,15 @@ mod tests {
                 ],
             }),
             Record::Prepare(WriteSet::default()),
+            Record::Part(WriteSet {
+                transaction_id: 9,
+                timestamp: 0,
+                entries: vec![Entry {
+                    keyspace: 1,
+                    key: Bytes::from_static(b"part"),
+                    change: Change::Delete,
+                }],
+            }),
             Record::CommitPrepared {
                 transaction_id: 1,
                 commit_timestamp: 2,
@@ -585,6 +647,51 @@ mod tests {
             assert_eq!(out, record.encode(), "{record:?}");
             assert_eq!(Encode::encoded_len(&borrowed), out.len(), "{record:?}");
         }
+    }
+
+    /// A split write set: parts within the bound (unless one entry is
+    /// larger), the last record of the write set's kind and timestamp,
+    /// and the entries, in order, exactly once.
+    #[test]
+    fn a_split_write_set_reads_back_whole() {
+        let entries: Vec<Entry> = (0..200u32)
+            .map(|index| Entry {
+                keyspace: index % 3,
+                key: Bytes::from(index.to_be_bytes().to_vec()),
+                change: Change::Put {
+                    value: Bytes::from(vec![7u8; (index as usize * 37) % 500]),
+                    expires_at_ms: None,
+                },
+            })
+            .collect();
+        let whole = BorrowedWriteSet {
+            kind: WriteSetKind::Commit,
+            transaction_id: 5,
+            timestamp: 99,
+            entries: &entries,
+            view: Entry::as_ref,
+        };
+        for part_bytes_max in [1, 100, 1_000, 10_000, usize::MAX] {
+            let pieces = whole.split(part_bytes_max);
+            let (last, parts) = pieces.split_last().unwrap();
+            assert_eq!((last.kind, last.timestamp), (WriteSetKind::Commit, 99));
+            let mut read_back = Vec::new();
+            for piece in &pieces {
+                let mut out = Vec::new();
+                Encode::encode_into(piece, &mut out);
+                assert!(out.len() <= part_bytes_max || piece.entries.len() == 1);
+                match Record::decode(Bytes::from(out)).unwrap() {
+                    Record::Part(set) | Record::Commit(set) => {
+                        assert_eq!(set.transaction_id, 5);
+                        read_back.extend(set.entries);
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert!(parts.iter().all(|part| part.kind == WriteSetKind::Part));
+            assert_eq!(read_back, entries, "split at {part_bytes_max}");
+        }
+        assert_eq!(whole.split(usize::MAX).len(), 1);
     }
 
     #[test]
