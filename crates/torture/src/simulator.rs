@@ -159,6 +159,13 @@ fn options(rng: &mut SmallRng) -> Options {
             1 => 0,
             _ => rng.random_range(16..2048),
         },
+        // The default (commits of one record), every entry a log part of
+        // its own, or parts of a few entries.
+        wal_part_bytes: match rng.random_range(0..3) {
+            0 => Options::default().wal_part_bytes,
+            1 => 1,
+            _ => rng.random_range(64..4096),
+        },
         ..Options::default()
     }
 }
