@@ -173,6 +173,8 @@ pub fn aggressive_options(dir: &Path, archive: bool) -> Options {
         checkpoint_dirty_bytes: 64 << 10,
         checkpoint_interval: Duration::from_millis(100),
         wal_segment_bytes: 64 << 10,
+        // Commits of more than a few keys are logged in parts.
+        wal_part_bytes: 256,
         archive_dir: archive.then(|| dir.with_extension("archive")),
         ..Options::default()
     }
