@@ -187,6 +187,66 @@ pub enum Error {
         #[source]
         source: crate::typed_key::DecodeError,
     },
+    /// A global id ([`crate::Transaction::prepare`]) that is empty or
+    /// longer than [`crate::GLOBAL_ID_BYTES_MAX`].
+    #[error("invalid global id {}: {reason}", ShowKey(global_id))]
+    InvalidGlobalId {
+        /// The global id (cut at the limit).
+        global_id: Bytes,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Another prepared transaction of this database holds the global id
+    /// and is not decided yet.
+    #[error(
+        "global id {} is held by a prepared transaction not decided yet",
+        ShowKey(global_id)
+    )]
+    GlobalIdInUse {
+        /// The global id.
+        global_id: Bytes,
+    },
+    /// No prepared transaction of this database waits for a decision under
+    /// the global id: none was prepared, or it was decided.
+    #[error("no prepared transaction with global id {}", ShowKey(global_id))]
+    PreparedNotFound {
+        /// The global id.
+        global_id: Bytes,
+    },
+    /// The prepared transaction has a live [`crate::PreparedTransaction`]
+    /// handle in this process: decide it through that handle.
+    #[error(
+        "prepared transaction {} is in use by a live handle",
+        ShowKey(global_id)
+    )]
+    PreparedInUse {
+        /// The global id.
+        global_id: Bytes,
+    },
+    /// [`crate::Coordinator`]: the decision of the global transaction could
+    /// not be made durable, and whether it was is unknown. Its participants
+    /// stay prepared (holding their keys) until the coordinator is reopened,
+    /// whose recovery commits them if the decision reached the disk and
+    /// aborts them otherwise. Do not retry it as if it had failed.
+    #[error("global transaction {} is in doubt: {reason}", ShowKey(global_id))]
+    InDoubt {
+        /// The global transaction's id.
+        global_id: Bytes,
+        /// What failed.
+        reason: String,
+    },
+    /// [`crate::Coordinator::open`] with another number of participants
+    /// than its decision log was created with: the decisions it holds are
+    /// for those participants.
+    #[error(
+        "the coordinator's decision log was created for {recorded} participants; {given} were given"
+    )]
+    CoordinatorParticipants {
+        /// Participants the decision log was created for.
+        recorded: u32,
+        /// Participants given now.
+        given: u32,
+    },
     /// Another error of a layer below, as text.
     #[error("{0}")]
     Internal(String),
@@ -407,6 +467,9 @@ impl Error {
                 ..
             } => Error::limit(LimitKind::DeltaBytes, limit_bytes, delta_bytes),
             E::Base { key, source, .. } => from_base(key.as_ref(), source),
+            E::GlobalIdPrepared { global_id } => Error::GlobalIdInUse { global_id },
+            E::PreparedNotFound { global_id } => Error::PreparedNotFound { global_id },
+            E::PreparedInUse { global_id } => Error::PreparedInUse { global_id },
             other => Error::Internal(other.to_string()),
         }
     }

@@ -304,25 +304,44 @@ impl Catalog {
 
     /// Removes the keys of a keyspace no name points at any more, in
     /// batches of transactions. The id is never reused, so nothing can
-    /// write these keys again.
+    /// write these keys again (a transaction that wrote before the drop
+    /// may still commit: folds drop writes to ids no name points at). A
+    /// prepared (two-phase commit) transaction holding keys of it stops
+    /// the removal at once (it may hold them long): what is left is an
+    /// orphan that the first fold after the next open removes.
     pub(crate) fn remove_keys(db: &Database, keyspace: &Keyspace) -> Result<()> {
         let lower = join_key(keyspace.id, &[]);
         let upper = join_key(keyspace.id + 1, &[]);
+        let mut attempt = 0;
         loop {
-            let removed = db.update(|transaction| {
-                let raw = transaction.raw();
-                let keys: Vec<Bytes> = raw
-                    .range(lower.as_ref()..upper.as_ref(), Direction::Forward)?
-                    .take(DROP_BATCH_KEYS)
-                    .map(|entry| entry.map(|(key, _)| key))
-                    .collect::<keel_mvcc::Result<_>>()?;
-                for key in &keys {
-                    raw.delete(key)?;
+            let mut transaction = db.begin(crate::Isolation::Serializable);
+            let raw = transaction.raw();
+            let keys: Vec<Bytes> = raw
+                .range(lower.as_ref()..upper.as_ref(), Direction::Forward)?
+                .take(DROP_BATCH_KEYS)
+                .map(|entry| entry.map(|(key, _)| key))
+                .collect::<keel_mvcc::Result<_>>()?;
+            for key in &keys {
+                raw.delete(key)?;
+            }
+            match transaction.commit() {
+                Ok(()) if keys.len() < DROP_BATCH_KEYS => return Ok(()),
+                Ok(()) => attempt = 0,
+                Err(Error::Conflict {
+                    kind: keel_mvcc::ConflictKind::HeldByPrepared { .. },
+                    ..
+                }) => {
+                    tracing::info!(
+                        keyspace = keyspace.name(),
+                        "a prepared transaction holds keys of a dropped keyspace: the rest is removed after the next open"
+                    );
+                    return Ok(());
                 }
-                Ok(keys.len())
-            })?;
-            if removed < DROP_BATCH_KEYS {
-                return Ok(());
+                Err(Error::Conflict { .. }) if attempt + 1 < crate::UPDATE_ATTEMPTS_MAX => {
+                    crate::backoff(attempt);
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
             }
         }
     }

@@ -25,13 +25,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Two-phase commit: [`Transaction::prepare`] makes a durable
+//! [`PreparedTransaction`] that survives a crash with its writes and read
+//! set ([`Database::prepared`] lists those in doubt), and a
+//! [`Coordinator`] runs one atomic transaction across several databases.
+//!
 //! Inside (docs/ARCHITECTURE.md): `database.rs` opens and recovers
 //! (newest checkpoint, then the log past its fold point), `transaction.rs`
 //! maps keyspaces onto keel-mvcc transactions, `log.rs` is the commit log
 //! over keel-wal, `storage.rs` the base over keel-btree, `maintenance.rs`
-//! the background thread that folds, checkpoints and truncates the log.
+//! the background thread that folds, checkpoints and truncates the log,
+//! `prepared.rs` and `coordinator.rs` two-phase commit.
 
 mod bounds;
+mod coordinator;
 mod database;
 mod error;
 mod iter;
@@ -40,6 +47,7 @@ mod load;
 mod log;
 mod maintenance;
 mod options;
+mod prepared;
 mod recovery;
 mod stats;
 mod storage;
@@ -51,6 +59,10 @@ mod update;
 
 pub use bounds::KeyBounds;
 pub use bytes::Bytes;
+pub use coordinator::{
+    COORDINATOR_TIMEOUT_DEFAULT, Coordinator, CoordinatorOptions, CoordinatorRecovery,
+    GlobalTransaction,
+};
 pub use database::Database;
 pub use error::{ConflictKind, Error, LimitKind, Location, Result, SharedError};
 pub use iter::{Iter, Keys};
@@ -63,6 +75,7 @@ pub use options::{
     KEYSPACE_NAME_BYTES_MAX, Options, POOL_BYTES_DEFAULT, RecoveryMode, SYNC_INTERVAL_DEFAULT,
     UPDATE_ATTEMPTS_MAX, VALUE_BYTES_MAX_DEFAULT,
 };
+pub use prepared::{GLOBAL_ID_BYTES_MAX, PreparedInfo, PreparedTransaction};
 pub use stats::{RecoveryReport, Stats};
 pub use transaction::{ExpiresAtMs, Isolation, Savepoint, Transaction};
 pub use typed_key::{AsKey, DecodeError, Key};

@@ -2,13 +2,18 @@
 //! inside the commit sequencer (so log order is commit-timestamp order) and
 //! waited on outside it (group commit).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use keel_mvcc::{BoxError, Change, CommitLog, LogRecord, LogTicket, WriteEntry, WriteSet};
+use keel_mvcc::{
+    BoxError, Change, CommitLog, KeyRange, LogRecord, LogTicket, ReadSet, WriteEntry, WriteSet,
+};
 use keel_tso::Timestamp;
-use keel_wal::{BorrowedWriteSet, Encode, EntryRef, Lsn, Record, Wal, WriteSetKind};
+use keel_wal::{
+    BorrowedWriteSet, Encode, EntryRef, Lsn, Part, ReadBound, ReadKey, ReadRange, Record, Wal,
+};
 use parking_lot::Mutex;
 
 use crate::options::Durability;
@@ -33,10 +38,13 @@ pub(crate) struct WalLog {
     durability: Durability,
     /// See [`crate::Options::wal_part_bytes`].
     part_bytes: usize,
-    /// (commit timestamp, lsn) of the commits not yet folded, oldest first:
-    /// the next checkpoint's replay position is the first above its fold
-    /// point.
+    /// (commit timestamp, lsn replay needs) of the commits not yet folded,
+    /// in timestamp order: a commit's own record, or for a prepared
+    /// transaction's commit its prepare record (which holds the write set).
     pending: Mutex<VecDeque<(Timestamp, Lsn)>>,
+    /// The prepare records of the prepared transactions not yet decided, by
+    /// transaction id: replay must start at or before each of them.
+    undecided: Mutex<HashMap<u64, Lsn>>,
 }
 
 impl WalLog {
@@ -46,17 +54,48 @@ impl WalLog {
             durability,
             part_bytes,
             pending: Mutex::new(VecDeque::new()),
+            undecided: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Notes a commit replayed by recovery (its record is at `lsn`).
+    /// Notes a commit replayed by recovery (its write set is in the record
+    /// at `lsn`).
     pub(crate) fn note_replayed(&self, timestamp: Timestamp, lsn: Lsn) {
         self.pending.lock().push_back((timestamp, lsn));
     }
 
+    /// Appends the parts of a write set larger than `part_bytes` (none if
+    /// it fits); returns the first part's lsn and the piece the write set's
+    /// own record holds.
+    fn append_parts<'a>(
+        &self,
+        wal: &Wal,
+        write_set: &BorrowedWriteSet<'a, WriteEntry>,
+        durability: Durability,
+    ) -> Result<(Option<Lsn>, BorrowedWriteSet<'a, WriteEntry>), keel_wal::Error> {
+        let (parts, last) = if write_set.encoded_len() <= self.part_bytes {
+            (Vec::new(), write_set.split(usize::MAX).1)
+        } else {
+            write_set.split(self.part_bytes)
+        };
+        let mut first = None;
+        for part in &parts {
+            let lsn = wal.append(&Part(part), durability.wal())?;
+            first.get_or_insert(lsn);
+        }
+        Ok((first, last))
+    }
+
+    /// Notes a prepared transaction recovery restored undecided (its
+    /// prepare record is at `lsn`).
+    pub(crate) fn note_undecided(&self, transaction_id: u64, lsn: Lsn) {
+        self.undecided.lock().insert(transaction_id, lsn);
+    }
+
     /// Where replay must start for a base folded up to `fold_point`: the
-    /// first commit above it, or the log's end if there is none. Forgets the
-    /// commits at or below it.
+    /// oldest of the records holding a commit above it and the prepare
+    /// records of the undecided prepared transactions, or the log's end if
+    /// there is none. Forgets the commits at or below it.
     pub(crate) fn replay_start(&self, fold_point: Timestamp) -> Lsn {
         let mut pending = self.pending.lock();
         while pending
@@ -65,8 +104,15 @@ impl WalLog {
         {
             pending.pop_front();
         }
-        match (pending.front(), &self.wal) {
-            (Some((_, lsn)), _) => *lsn,
+        // In timestamp order, but a prepared transaction's commit points
+        // back to its prepare record: the oldest is not always the first.
+        let oldest_commit = pending.iter().map(|(_, lsn)| *lsn).min();
+        let oldest_prepare = self.undecided.lock().values().copied().min();
+        match (
+            oldest_commit.into_iter().chain(oldest_prepare).min(),
+            &self.wal,
+        ) {
+            (Some(lsn), _) => lsn,
             (None, Some(wal)) => wal.next_lsn(),
             (None, None) => Lsn::ZERO,
         }
@@ -93,49 +139,18 @@ fn wal_entry(entry: &WriteEntry) -> EntryRef<'_> {
     }
 }
 
-/// A write set as a log record of `kind`.
+/// A committed write set as a log record.
 fn wal_write_set(
-    kind: WriteSetKind,
     transaction_id: u64,
     timestamp: Timestamp,
     writes: &WriteSet,
 ) -> BorrowedWriteSet<'_, WriteEntry> {
     BorrowedWriteSet {
-        kind,
         transaction_id,
         timestamp: timestamp.as_u64(),
         entries: writes.entries(),
         view: wal_entry,
     }
-}
-
-/// What one mvcc log record becomes in the log.
-enum Logged<'a> {
-    /// A record of its own.
-    Record(&'a Record),
-    /// A write set, split into parts when large.
-    WriteSet(&'a BorrowedWriteSet<'a, WriteEntry>),
-}
-
-/// Appends `write_set` as one record or as parts and then its record;
-/// returns the lsns of the first and the last.
-fn append_split(
-    wal: &Wal,
-    write_set: &BorrowedWriteSet<'_, WriteEntry>,
-    durability: Durability,
-    part_bytes: usize,
-) -> Result<(Lsn, Lsn), keel_wal::Error> {
-    if write_set.encoded_len() <= part_bytes {
-        let lsn = wal.append(write_set, durability.wal())?;
-        return Ok((lsn, lsn));
-    }
-    let mut first = None;
-    let mut last = Lsn::ZERO;
-    for piece in write_set.split(part_bytes) {
-        last = wal.append(&piece, durability.wal())?;
-        first.get_or_insert(last);
-    }
-    Ok((first.unwrap_or(last), last))
 }
 
 /// The keyspace id an engine key starts with; `None` for a key shorter
@@ -148,20 +163,10 @@ pub(crate) fn keyspace_id(key: &[u8]) -> Option<u32> {
 /// An engine key from keyspace and user key, on the stack when short:
 /// for lookups, which need not own it.
 pub(crate) fn engine_key(keyspace: u32, key: &[u8]) -> smallvec::SmallVec<[u8; 64]> {
-    let length = KEYSPACE_PREFIX_BYTES + key.len();
-    if length > 64 {
-        let mut joined = Vec::with_capacity(length);
-        joined.extend_from_slice(&keyspace.to_be_bytes());
-        joined.extend_from_slice(key);
-        return smallvec::SmallVec::from_vec(joined);
-    }
-    // Two copies into a stack buffer: a point read builds one per call,
-    // and `SmallVec`'s growth checks on each extend cost more than the
-    // bytes (callgrind: ~145 instructions per key, now ~30).
-    let mut inline = [0u8; 64];
-    inline[..KEYSPACE_PREFIX_BYTES].copy_from_slice(&keyspace.to_be_bytes());
-    inline[KEYSPACE_PREFIX_BYTES..length].copy_from_slice(key);
-    smallvec::SmallVec::from_buf_and_len(inline, length)
+    let mut joined = smallvec::SmallVec::with_capacity(KEYSPACE_PREFIX_BYTES + key.len());
+    joined.extend_from_slice(&keyspace.to_be_bytes());
+    joined.extend_from_slice(key);
+    joined
 }
 
 /// An engine key from keyspace and user key.
@@ -170,6 +175,128 @@ pub(crate) fn join_key(keyspace: u32, key: &[u8]) -> Bytes {
     joined.extend_from_slice(&keyspace.to_be_bytes());
     joined.extend_from_slice(key);
     Bytes::from(joined)
+}
+
+/// A prepared transaction as its log record: the entries and read keys as
+/// slices of mvcc's (no copy of a key or value).
+fn wal_prepare(
+    transaction_id: u64,
+    prepare_timestamp: Timestamp,
+    global_id: &[u8],
+    entries: &[WriteEntry],
+    reads: Option<&ReadSet>,
+) -> keel_wal::Prepare {
+    let entries = entries
+        .iter()
+        .map(|entry| {
+            let (keyspace, key) = split_key(&entry.key);
+            keel_wal::Entry {
+                keyspace,
+                key,
+                change: match &entry.change {
+                    Change::Put {
+                        value,
+                        expires_at_ms,
+                    } => keel_wal::Change::Put {
+                        value: value.clone(),
+                        expires_at_ms: *expires_at_ms,
+                    },
+                    Change::Delete => keel_wal::Change::Delete,
+                },
+            }
+        })
+        .collect();
+    let reads = match reads {
+        None => keel_wal::ReadSet::WritesOnly,
+        Some(reads) => {
+            let mut keys = Vec::with_capacity(reads.keys().len());
+            let mut ranges = Vec::with_capacity(reads.ranges().len());
+            for key in reads.keys() {
+                if key.len() >= KEYSPACE_PREFIX_BYTES {
+                    keys.push(read_key(key));
+                } else {
+                    // No engine key is this short; held as every key, a
+                    // superset.
+                    ranges.push(ReadRange {
+                        lower: ReadBound::Unbounded,
+                        upper: ReadBound::Unbounded,
+                    });
+                }
+            }
+            for range in reads.ranges() {
+                ranges.push(ReadRange {
+                    lower: read_bound(&range.lower),
+                    upper: read_bound(&range.upper),
+                });
+            }
+            keel_wal::ReadSet::Tracked { keys, ranges }
+        }
+    };
+    keel_wal::Prepare {
+        write_set: keel_wal::WriteSet {
+            transaction_id,
+            timestamp: prepare_timestamp.as_u64(),
+            entries,
+        },
+        global_id: Bytes::copy_from_slice(global_id),
+        reads,
+    }
+}
+
+/// An engine key as keyspace and user key (a slice, no copy); a key
+/// shorter than the prefix (none is) as keyspace 0.
+fn split_key(key: &Bytes) -> (u32, Bytes) {
+    match keyspace_id(key) {
+        Some(keyspace) => (keyspace, key.slice(KEYSPACE_PREFIX_BYTES..)),
+        None => (0, key.clone()),
+    }
+}
+
+/// An engine key at least as long as the prefix, as the log names it.
+fn read_key(key: &Bytes) -> ReadKey {
+    let (keyspace, key) = split_key(key);
+    ReadKey { keyspace, key }
+}
+
+/// A scanned range's bound as the log names it. A bound shorter than the
+/// prefix (the engine makes none) widens to unbounded: a superset.
+fn read_bound(bound: &Bound<Bytes>) -> ReadBound {
+    match bound {
+        Bound::Included(key) if key.len() >= KEYSPACE_PREFIX_BYTES => {
+            ReadBound::Included(read_key(key))
+        }
+        Bound::Excluded(key) if key.len() >= KEYSPACE_PREFIX_BYTES => {
+            ReadBound::Excluded(read_key(key))
+        }
+        _ => ReadBound::Unbounded,
+    }
+}
+
+/// A prepared transaction's reads read back from the log, in mvcc's terms:
+/// `None` for one that validated only its writes; every key for one whose
+/// reads were not logged.
+pub(crate) fn mvcc_read_set(reads: &keel_wal::ReadSet) -> Option<ReadSet> {
+    let engine_bound = |bound: &ReadBound| match bound {
+        ReadBound::Unbounded => Bound::Unbounded,
+        ReadBound::Included(key) => Bound::Included(join_key(key.keyspace, &key.key)),
+        ReadBound::Excluded(key) => Bound::Excluded(join_key(key.keyspace, &key.key)),
+    };
+    match reads {
+        keel_wal::ReadSet::WritesOnly => None,
+        keel_wal::ReadSet::Unknown => Some(ReadSet::everything()),
+        keel_wal::ReadSet::Tracked { keys, ranges } => Some(ReadSet::new(
+            keys.iter()
+                .map(|key| join_key(key.keyspace, &key.key))
+                .collect(),
+            ranges
+                .iter()
+                .map(|range| KeyRange {
+                    lower: engine_bound(&range.lower),
+                    upper: engine_bound(&range.upper),
+                })
+                .collect(),
+        )),
+    }
 }
 
 /// A write set read back from the log, in mvcc's terms.
@@ -196,62 +323,88 @@ pub(crate) fn mvcc_write_set(set: &keel_wal::WriteSet) -> Result<WriteSet, keel_
 
 impl CommitLog for WalLog {
     fn append(&self, record: LogRecord<'_>) -> Result<LogTicket, BoxError> {
-        let mut durability = self.durability;
-        let write_set;
-        let other;
-        let (wal_record, commit_timestamp): (Logged<'_>, _) = match record {
+        let Some(wal) = &self.wal else {
+            return Err(Box::new(crate::Error::ReadOnly));
+        };
+        // The append itself must know the durability: a `Periodic` record
+        // is what the log's background flush syncs. A write set's replay
+        // starts at `first`, its first part if it has parts.
+        let (durability, first, lsn) = match record {
             LogRecord::Commit {
                 transaction_id,
                 commit_timestamp,
                 writes,
                 hint,
             } => {
-                durability = Durability::from_hint(hint).unwrap_or(self.durability);
-                let kind = WriteSetKind::Commit;
-                write_set = wal_write_set(kind, transaction_id, commit_timestamp, writes);
-                (Logged::WriteSet(&write_set), Some(commit_timestamp))
+                let durability = Durability::from_hint(hint).unwrap_or(self.durability);
+                let write_set = wal_write_set(transaction_id, commit_timestamp, writes);
+                let (first, last) = self.append_parts(wal, &write_set, durability)?;
+                let lsn = wal.append(&last, durability.wal())?;
+                (durability, first.unwrap_or(lsn), lsn)
             }
+            // Two-phase commit's records are always synced: a participant
+            // promises its coordinator a prepared transaction survives a
+            // crash, and a decision it acknowledged must not be undone by
+            // one (the coordinator may forget a decision once every
+            // participant acknowledged it).
             LogRecord::Prepare {
                 transaction_id,
                 prepare_timestamp,
+                global_id,
                 writes,
+                reads,
             } => {
-                let kind = WriteSetKind::Prepare;
-                write_set = wal_write_set(kind, transaction_id, prepare_timestamp, writes);
-                (Logged::WriteSet(&write_set), None)
+                let durability = Durability::Sync;
+                let write_set = wal_write_set(transaction_id, prepare_timestamp, writes);
+                let (first, last) = self.append_parts(wal, &write_set, durability)?;
+                let record = Record::Prepare(wal_prepare(
+                    transaction_id,
+                    prepare_timestamp,
+                    global_id,
+                    last.entries,
+                    reads,
+                ));
+                let lsn = wal.append(&record, durability.wal())?;
+                (durability, first.unwrap_or(lsn), lsn)
             }
             LogRecord::CommitPrepared {
                 transaction_id,
                 commit_timestamp,
             } => {
-                other = Record::CommitPrepared {
+                let record = Record::CommitPrepared {
                     transaction_id,
                     commit_timestamp: commit_timestamp.as_u64(),
                 };
-                (Logged::Record(&other), Some(commit_timestamp))
+                let lsn = wal.append(&record, Durability::Sync.wal())?;
+                (Durability::Sync, lsn, lsn)
             }
             LogRecord::AbortPrepared { transaction_id } => {
-                other = Record::AbortPrepared { transaction_id };
-                (Logged::Record(&other), None)
+                let record = Record::AbortPrepared { transaction_id };
+                let lsn = wal.append(&record, Durability::Sync.wal())?;
+                (Durability::Sync, lsn, lsn)
             }
         };
-        // The append itself must know the durability: a `Periodic` record
-        // is what the log's background flush syncs.
-        let Some(wal) = &self.wal else {
-            return Err(Box::new(crate::Error::ReadOnly));
-        };
-        let (first_lsn, lsn) = match wal_record {
-            Logged::Record(record) => {
-                let lsn = wal.append(record, durability.wal())?;
-                (lsn, lsn)
+        match record {
+            LogRecord::Commit {
+                commit_timestamp, ..
+            } => self.pending.lock().push_back((commit_timestamp, first)),
+            LogRecord::Prepare { transaction_id, .. } => {
+                self.undecided.lock().insert(transaction_id, first);
             }
-            Logged::WriteSet(write_set) => {
-                append_split(wal, write_set, durability, self.part_bytes)?
+            LogRecord::CommitPrepared {
+                transaction_id,
+                commit_timestamp,
+            } => {
+                // Replay finds the write set in the prepare record.
+                let prepare_lsn = self.undecided.lock().remove(&transaction_id);
+                let prepare_lsn = prepare_lsn.unwrap_or(lsn);
+                self.pending
+                    .lock()
+                    .push_back((commit_timestamp, prepare_lsn));
             }
-        };
-        if let Some(timestamp) = commit_timestamp {
-            // Replay of this commit starts at its first part.
-            self.pending.lock().push_back((timestamp, first_lsn));
+            LogRecord::AbortPrepared { transaction_id } => {
+                self.undecided.lock().remove(&transaction_id);
+            }
         }
         // The ticket carries the durability to wait for in its top bits.
         debug_assert!(lsn.0 < 1 << TICKET_DURABILITY_SHIFT);

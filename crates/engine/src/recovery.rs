@@ -11,7 +11,10 @@
 //!    missing segment, is damage); a torn tail after it is a crash.
 //! 4. Every commit after the replay position with a timestamp above S is
 //!    replayed into the delta; a decided prepared transaction is replayed
-//!    as a commit, an undecided one restored.
+//!    as a commit, an undecided one restored with its global id, writes and
+//!    read set (the replay position is never after the prepare record of a
+//!    transaction undecided at the checkpoint, nor after the prepare
+//!    record of a commit above S).
 //! 5. The oracle resumes above every timestamp seen; the catalog is read.
 //!
 //! A read-only open does all of it in memory: no file is created, changed
@@ -33,7 +36,7 @@ use keel_wal::{Lsn, Reader, Record, Wal, WalOptions};
 
 use crate::error::{Error, Location, Result};
 use crate::keyspace::Catalog;
-use crate::log::{WalLog, mvcc_write_set};
+use crate::log::{WalLog, mvcc_read_set, mvcc_write_set};
 use crate::options::{Options, RecoveryMode};
 use crate::stats::RecoveryReport;
 use crate::storage::{Base, Payload};
@@ -279,7 +282,9 @@ fn replay(
     let stop = known_end
         .as_ref()
         .map_or(Lsn(u64::MAX), keel_wal::ReadEnd::next_lsn);
-    let mut prepared: HashMap<u64, keel_wal::WriteSet> = HashMap::new();
+    // The prepared transactions not decided so far, with the lsn of their
+    // prepare record.
+    let mut prepared: HashMap<u64, (Lsn, keel_wal::Prepare)> = HashMap::new();
     let mut parts = Parts::default();
     for item in reader.by_ref() {
         let (lsn, record) = item?;
@@ -287,34 +292,51 @@ fn replay(
             break;
         }
         report.records_scanned += 1;
-        let mut first_lsn = lsn;
+        // The commit to replay, and the first record holding its write set
+        // (its first part, if it has parts).
         let commit = match record {
             Record::Part(set) => {
                 parts.add(lsn, set);
                 None
             }
             Record::Commit(set) => {
-                let set = parts.complete(set, &mut first_lsn);
-                Some((set.transaction_id, set.timestamp, set))
+                let (set, first) = parts.complete(set, lsn);
+                Some((set.transaction_id, set.timestamp, set, first))
             }
-            Record::Prepare(set) => {
-                let set = parts.complete(set, &mut first_lsn);
-                prepared.insert(set.transaction_id, set);
+            Record::Prepare(mut prepare) => {
+                let (write_set, first) = parts.complete(prepare.write_set, lsn);
+                prepare.write_set = write_set;
+                let transaction_id = prepare.write_set.transaction_id;
+                recovery.note_transaction_id(transaction_id);
+                prepared.insert(transaction_id, (first, prepare));
                 None
             }
             Record::CommitPrepared {
                 transaction_id,
                 commit_timestamp,
             } => {
-                let Some(set) = prepared.remove(&transaction_id) else {
+                let Some((prepare_lsn, prepare)) = prepared.remove(&transaction_id) else {
+                    // Replay may start after the prepare record of a
+                    // commit the base already holds (the position is kept
+                    // back only for commits above the fold point).
+                    if Timestamp::from_u64(commit_timestamp) <= recovery.fold_point() {
+                        recovery.note_transaction_id(transaction_id);
+                        continue;
+                    }
                     let problem = format!(
-                        "transaction {transaction_id} commits, but its prepare record is not in the log"
+                        "transaction {transaction_id} commits above the checkpoint, but its prepare record is not in the log"
                     );
                     return Err(Error::corruption("wal", Location::Record(lsn.0), problem));
                 };
-                Some((transaction_id, commit_timestamp, set))
+                Some((
+                    transaction_id,
+                    commit_timestamp,
+                    prepare.write_set,
+                    prepare_lsn,
+                ))
             }
             Record::AbortPrepared { transaction_id } => {
+                recovery.note_transaction_id(transaction_id);
                 prepared.remove(&transaction_id);
                 None
             }
@@ -336,24 +358,29 @@ fn replay(
                 None
             }
         };
-        if let Some((transaction_id, timestamp, set)) = commit {
+        if let Some((transaction_id, timestamp, set, write_set_lsn)) = commit {
             let timestamp = Timestamp::from_u64(timestamp);
             let writes = mvcc_write_set(&set)?;
             let bytes = writes.bytes();
             if recovery.replay_commit(transaction_id, timestamp, writes)? {
-                // Replay must start at its first part.
-                log.note_replayed(timestamp, first_lsn);
+                log.note_replayed(timestamp, write_set_lsn);
                 report.commits_replayed += 1;
                 report.bytes_replayed += bytes;
             }
         }
     }
-    for (transaction_id, set) in prepared {
+    // Undecided: held again as they were, until decided. Their prepare
+    // records keep the log from being truncated past them.
+    for (transaction_id, (lsn, prepare)) in prepared {
         recovery.restore_prepared(
             transaction_id,
-            Timestamp::from_u64(set.timestamp),
-            mvcc_write_set(&set)?,
+            Timestamp::from_u64(prepare.write_set.timestamp),
+            prepare.global_id,
+            mvcc_write_set(&prepare.write_set)?,
+            mvcc_read_set(&prepare.reads),
         )?;
+        log.note_undecided(transaction_id, lsn);
+        report.prepared_restored += 1;
     }
     let found_end = reader.end().cloned();
     known_end
@@ -376,15 +403,17 @@ impl Parts {
         entries.extend(set.entries);
     }
 
-    /// `set` with the entries of its parts before its own; `first_lsn`
-    /// becomes the lsn of its first part, if it has parts.
-    fn complete(&mut self, mut set: keel_wal::WriteSet, first_lsn: &mut Lsn) -> keel_wal::WriteSet {
-        if let Some((lsn, mut entries)) = self.0.remove(&set.transaction_id) {
-            entries.append(&mut set.entries);
-            set.entries = entries;
-            *first_lsn = lsn;
+    /// `set` (its record at `lsn`) with the entries of its parts before its
+    /// own, and the lsn of its first part (`lsn` if it has none).
+    fn complete(&mut self, mut set: keel_wal::WriteSet, lsn: Lsn) -> (keel_wal::WriteSet, Lsn) {
+        match self.0.remove(&set.transaction_id) {
+            Some((first, mut entries)) => {
+                entries.append(&mut set.entries);
+                set.entries = entries;
+                (set, first)
+            }
+            None => (set, lsn),
         }
-        set
     }
 }
 

@@ -55,6 +55,9 @@ pub struct RecoveryReport {
     pub commits_replayed: u64,
     /// Bytes of keys and values those commits wrote.
     pub bytes_replayed: u64,
+    /// Prepared (two-phase commit) transactions restored undecided: in
+    /// doubt until committed or aborted ([`crate::Database::prepared`]).
+    pub prepared_restored: u64,
     /// A checkpoint was written at open because the replay was long (at
     /// least a quarter of `checkpoint_wal_bytes`), so that a process
     /// killed again soon after does not replay it all again.
@@ -73,6 +76,11 @@ pub struct RecoveryReport {
 pub struct Stats {
     /// Transactions committed with writes.
     pub commits: u64,
+    /// Transactions prepared for two-phase commit.
+    pub prepares: u64,
+    /// Prepared transactions waiting for their decision now (restored by
+    /// recovery or prepared since).
+    pub prepared: u64,
     /// Read-only transactions finished.
     pub read_only_commits: u64,
     /// Commits refused by a conflict.
@@ -149,6 +157,8 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     Stats {
         commits: mvcc.commits,
+        prepares: mvcc.prepares,
+        prepared: mvcc.prepared,
         read_only_commits: mvcc.read_only_commits,
         conflicts: mvcc.conflicts,
         log_records: WalStats::get(&wal.appends),

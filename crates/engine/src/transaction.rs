@@ -133,6 +133,18 @@ impl Transaction {
         &mut self.inner
     }
 
+    /// The database, the keel-mvcc transaction, and whether it is read-only.
+    pub(crate) fn into_parts(self) -> (Arc<Shared>, keel_mvcc::Transaction, bool) {
+        (self.shared, self.inner, self.read_only)
+    }
+
+    /// Whether the transaction has written nothing and, under
+    /// [`Isolation::Serializable`], read nothing (so far): committing or
+    /// preparing it would validate and hold nothing.
+    pub fn is_unused(&self) -> bool {
+        self.inner.is_unused()
+    }
+
     /// The transaction's id.
     pub fn id(&self) -> u64 {
         self.inner.id()

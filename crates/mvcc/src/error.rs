@@ -34,6 +34,10 @@ pub enum ConflictKind {
         /// The prepared transaction.
         transaction_id: u64,
     },
+    /// Serializable: a value the transaction read live has expired by its
+    /// commit (or prepare) timestamp — time changed what it read, as a write
+    /// would have.
+    ReadExpired,
 }
 
 impl std::fmt::Display for ConflictKind {
@@ -48,6 +52,7 @@ impl std::fmt::Display for ConflictKind {
                     "the key is held by prepared transaction {transaction_id}"
                 )
             }
+            ConflictKind::ReadExpired => write!(f, "a value it read has expired since"),
         }
     }
 }
@@ -250,6 +255,31 @@ pub enum Error {
     PreparedExists {
         /// The transaction id.
         transaction_id: u64,
+    },
+
+    /// A transaction prepared under this global id is not decided yet: a
+    /// global id names one prepared transaction at a time.
+    #[error("a prepared transaction with global id {global_id:?} is not decided yet")]
+    GlobalIdPrepared {
+        /// The global id.
+        global_id: Bytes,
+    },
+
+    /// No prepared transaction waits for a decision under this global id
+    /// (none was prepared, or it was decided).
+    #[error("no prepared transaction with global id {global_id:?}")]
+    PreparedNotFound {
+        /// The global id.
+        global_id: Bytes,
+    },
+
+    /// The prepared transaction has a live
+    /// [`PreparedTransaction`](crate::PreparedTransaction) handle: decide it
+    /// through that.
+    #[error("prepared transaction {global_id:?} is in use by a live handle")]
+    PreparedInUse {
+        /// The global id.
+        global_id: Bytes,
     },
 }
 

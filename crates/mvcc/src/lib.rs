@@ -70,7 +70,7 @@ pub use chain::{CommitState, Detached};
 pub use error::{BaseOperation, BoxError, ConflictKind, Error, LogOperation, Result, SharedError};
 pub use fold::FoldReport;
 pub use log::{CommitLog, LogRecord, LogTicket, NoLog};
-pub use manager::{CommitInfo, Recovery, TransactionManager};
+pub use manager::{CommitInfo, PreparedInfo, Recovery, TransactionManager};
 pub use options::{
     BATCH_COMMIT_BYTES_MIN_DEFAULT, DELTA_BYTES_MAX_DEFAULT, DELTA_FULL_WAIT_MAX_DEFAULT,
     Isolation, KEY_BYTES_MAX_DEFAULT, MvccOptions, TRANSACTION_AGE_MAX_DEFAULT,
@@ -80,6 +80,7 @@ pub use options::{
 };
 pub use prepared::PreparedTransaction;
 pub use range::Range;
+pub use read_set::{KeyRange, ReadSet};
 pub use stats::MvccStats;
 pub use transaction::{Savepoint, Transaction};
 pub use write_set::{Change, WriteEntry, WriteSet};

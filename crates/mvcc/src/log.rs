@@ -3,6 +3,7 @@
 use keel_tso::Timestamp;
 
 use crate::error::BoxError;
+use crate::read_set::ReadSet;
 use crate::write_set::WriteSet;
 
 /// A record for the log; maps one to one onto the write-ahead log's
@@ -22,14 +23,22 @@ pub enum LogRecord<'a> {
         /// engine passes the commit's durability this way.
         hint: u8,
     },
-    /// A write set prepared for two-phase commit.
+    /// A write set prepared for two-phase commit, with what recovery needs
+    /// to hold it again after a crash: its global id and its read set.
     Prepare {
         /// The transaction.
         transaction_id: u64,
         /// The timestamp taken when it prepared.
         prepare_timestamp: Timestamp,
+        /// The global id its coordinator chose (opaque to keel-mvcc; empty
+        /// if none was given).
+        global_id: &'a [u8],
         /// What it will write if it commits.
         writes: &'a WriteSet,
+        /// What it read, held against writers until it is decided: `None`
+        /// under [`Isolation::Snapshot`](crate::Isolation::Snapshot), which
+        /// validates writes only.
+        reads: Option<&'a ReadSet>,
     },
     /// A prepared transaction commits.
     CommitPrepared {

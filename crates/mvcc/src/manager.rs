@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use bytes::Bytes;
 use keel_tso::{Timestamp, TimestampOracle};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -30,6 +31,7 @@ use crate::write_set::WriteSet;
 #[derive(Debug)]
 pub(crate) struct PreparedIntents {
     pub(crate) prepare_timestamp: Timestamp,
+    pub(crate) global_id: Bytes,
     pub(crate) writes: Arc<WriteSet>,
     pub(crate) reads: Option<ReadSet>,
     /// A [`PreparedTransaction`] handle exists for it.
@@ -68,6 +70,52 @@ pub(crate) struct Inner {
 
 /// The longest delay of a write commit slowed down by a filling delta.
 pub const SLOWDOWN_DELAY_MAX: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A prepared transaction waiting for its decision, as
+/// [`TransactionManager::prepared`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PreparedInfo {
+    /// The transaction's id.
+    pub transaction_id: u64,
+    /// The global id it was prepared under (empty if none).
+    pub global_id: Bytes,
+    /// The timestamp taken when it prepared.
+    pub prepare_timestamp: Timestamp,
+    /// How many keys it writes.
+    pub writes: usize,
+    /// A [`PreparedTransaction`] handle for it is alive.
+    pub in_use: bool,
+}
+
+/// A serializable transaction's earliest read expiry, checked against the
+/// commit timestamp once it is taken.
+#[derive(Debug, Clone)]
+pub(crate) struct ExpiryCheck {
+    pub(crate) expires_at_ms: u64,
+    pub(crate) key: Bytes,
+    pub(crate) read_timestamp: Timestamp,
+}
+
+impl ExpiryCheck {
+    /// The conflict if a value read has expired at `timestamp`.
+    pub(crate) fn check(
+        check: Option<&ExpiryCheck>,
+        transaction_id: u64,
+        timestamp: Timestamp,
+    ) -> Result<()> {
+        match check {
+            Some(check) if timestamp.physical_ms() >= check.expires_at_ms => Err(Error::Conflict {
+                transaction_id,
+                key: check.key.clone(),
+                kind: ConflictKind::ReadExpired,
+                read_timestamp: check.read_timestamp,
+                conflicting_timestamp: Some(timestamp),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// The outcome of a successful commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +275,9 @@ impl Inner {
     /// pending install inside the critical section (`sequencer`), then the
     /// durable wait outside it, then the watermark. For a prepared
     /// transaction (`prepared`), its intents are released as its versions
-    /// are installed.
+    /// are installed. `expiry` is the earliest expiry of a value the
+    /// transaction read: a commit timestamp at or past it is a conflict
+    /// (the timestamp is dropped before it enters the watermark).
     pub(crate) fn sequence_commit(
         &self,
         mut sequencer: MutexGuard<'_, Sequencer>,
@@ -235,6 +285,7 @@ impl Inner {
         writes: &Arc<WriteSet>,
         prepared: bool,
         hint: u8,
+        expiry: Option<&ExpiryCheck>,
     ) -> Result<CommitInfo> {
         let commit_timestamp = self.oracle.next()?;
         assert!(
@@ -242,6 +293,10 @@ impl Inner {
             "the oracle went backwards: {commit_timestamp} after the watermark {}",
             self.watermark.visible()
         );
+        if let Err(conflict) = ExpiryCheck::check(expiry, transaction_id, commit_timestamp) {
+            Counters::bump(&self.counters.conflicts);
+            return Err(conflict);
+        }
         self.watermark.begin(commit_timestamp);
         let record = if prepared {
             LogRecord::CommitPrepared {
@@ -485,8 +540,57 @@ impl TransactionManager {
             Arc::clone(&self.inner),
             transaction_id,
             intents.prepare_timestamp,
+            intents.global_id.clone(),
             Arc::clone(&intents.writes),
         ))
+    }
+
+    /// A handle on the prepared transaction with `global_id` (non-empty).
+    ///
+    /// # Errors
+    /// [`Error::PreparedNotFound`] if none waits for a decision under it;
+    /// [`Error::PreparedInUse`] if a handle on it is alive.
+    pub fn resume_prepared_global(&self, global_id: &[u8]) -> Result<PreparedTransaction> {
+        let mut sequencer = self.inner.sequencer.lock();
+        let found = sequencer
+            .prepared
+            .iter_mut()
+            .find(|(_, intents)| !global_id.is_empty() && intents.global_id == global_id);
+        let Some((transaction_id, intents)) = found else {
+            return Err(Error::PreparedNotFound {
+                global_id: Bytes::copy_from_slice(global_id),
+            });
+        };
+        if intents.handle_out {
+            return Err(Error::PreparedInUse {
+                global_id: Bytes::copy_from_slice(global_id),
+            });
+        }
+        intents.handle_out = true;
+        Ok(PreparedTransaction::new(
+            Arc::clone(&self.inner),
+            *transaction_id,
+            intents.prepare_timestamp,
+            intents.global_id.clone(),
+            Arc::clone(&intents.writes),
+        ))
+    }
+
+    /// The prepared transactions not yet decided, by transaction id.
+    pub fn prepared(&self) -> Vec<PreparedInfo> {
+        self.inner
+            .sequencer
+            .lock()
+            .prepared
+            .iter()
+            .map(|(transaction_id, intents)| PreparedInfo {
+                transaction_id: *transaction_id,
+                global_id: intents.global_id.clone(),
+                prepare_timestamp: intents.prepare_timestamp,
+                writes: intents.writes.len(),
+                in_use: intents.handle_out,
+            })
+            .collect()
     }
 
     /// The ids of the prepared transactions not yet decided.
@@ -603,7 +707,7 @@ impl Recovery {
         commit_timestamp: Timestamp,
         writes: WriteSet,
     ) -> Result<bool> {
-        self.last_transaction_id = self.last_transaction_id.max(transaction_id);
+        self.note_transaction_id(transaction_id);
         if commit_timestamp <= self.inner.fold_point() {
             return Ok(false);
         }
@@ -625,30 +729,63 @@ impl Recovery {
     }
 
     /// Restores a transaction that was prepared and not decided before the
-    /// crash: its write set is held against conflicting commits again, and
+    /// crash, as its prepare record logged it: its writes and (`reads`,
+    /// `None` for a snapshot transaction) its reads are held against
+    /// conflicting commits again, as they were before the crash, and
     /// [`TransactionManager::resume_prepared`] hands it out. Its reads were
-    /// not logged, so only its writes are held.
+    /// validated at its prepare timestamp; holding them since keeps them
+    /// valid. (For a prepare record that did not log its reads, pass
+    /// [`ReadSet::everything`].)
+    ///
+    /// # Errors
+    /// [`Error::PreparedExists`] for a transaction id restored twice;
+    /// [`Error::GlobalIdPrepared`] for a non-empty global id restored twice.
     pub fn restore_prepared(
         &mut self,
         transaction_id: u64,
         prepare_timestamp: Timestamp,
+        global_id: Bytes,
         writes: WriteSet,
+        reads: Option<ReadSet>,
     ) -> Result<()> {
-        self.last_transaction_id = self.last_transaction_id.max(transaction_id);
+        self.note_transaction_id(transaction_id);
         let prepared = &mut self.inner.sequencer.get_mut().prepared;
         if prepared.contains_key(&transaction_id) {
             return Err(Error::PreparedExists { transaction_id });
+        }
+        if !global_id.is_empty()
+            && prepared
+                .values()
+                .any(|intents| intents.global_id == global_id)
+        {
+            return Err(Error::GlobalIdPrepared { global_id });
         }
         prepared.insert(
             transaction_id,
             PreparedIntents {
                 prepare_timestamp,
+                global_id,
                 writes: Arc::new(writes),
-                reads: None,
+                reads: reads.map(|mut reads| {
+                    reads.seal();
+                    reads
+                }),
                 handle_out: false,
             },
         );
         Ok(())
+    }
+
+    /// Notes a transaction id the log holds (a prepare or a decision), so
+    /// that no transaction after recovery takes it.
+    pub fn note_transaction_id(&mut self, transaction_id: u64) {
+        self.last_transaction_id = self.last_transaction_id.max(transaction_id);
+    }
+
+    /// The fold point recovery started from: commits at or below it are in
+    /// the base.
+    pub fn fold_point(&self) -> Timestamp {
+        self.inner.fold_point()
     }
 
     /// The newest commit timestamp replayed (the fold point if none).

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use keel_tso::Timestamp;
 
 use crate::error::{LogOperation, Result};
@@ -9,15 +10,24 @@ use crate::log::LogRecord;
 use crate::manager::{CommitInfo, Inner};
 use crate::write_set::WriteSet;
 
-/// A transaction that is prepared: its write set is durable in the log and
-/// its keys are held against conflicting commits until it is committed or
-/// aborted. Dropping the handle leaves it prepared (as a crash would);
+/// A transaction that is prepared: its write set, global id and read set
+/// are durable in the log, and its keys (written, and read if it is
+/// serializable) are held against conflicting commits until it is
+/// committed or aborted — also after a crash, when recovery restores it.
+/// Dropping the handle leaves it prepared (as a crash would);
 /// [`TransactionManager::resume_prepared`](crate::TransactionManager::resume_prepared)
 /// hands it out again.
+///
+/// Its reads were validated at its prepare timestamp (conflicts, and the
+/// expiry of every value read) and are held since, so its commit cannot
+/// fail validation: that is what a prepared transaction promises its
+/// coordinator. A value it read that expires while it waits for the
+/// decision does not stop the commit: its reads are judged at the prepare.
 pub struct PreparedTransaction {
     inner: Arc<Inner>,
     transaction_id: u64,
     prepare_timestamp: Timestamp,
+    global_id: Bytes,
     writes: Arc<WriteSet>,
     decided: bool,
 }
@@ -27,6 +37,7 @@ impl std::fmt::Debug for PreparedTransaction {
         f.debug_struct("PreparedTransaction")
             .field("transaction_id", &self.transaction_id)
             .field("prepare_timestamp", &self.prepare_timestamp)
+            .field("global_id", &self.global_id)
             .field("writes", &self.writes.len())
             .finish_non_exhaustive()
     }
@@ -37,12 +48,14 @@ impl PreparedTransaction {
         inner: Arc<Inner>,
         transaction_id: u64,
         prepare_timestamp: Timestamp,
+        global_id: Bytes,
         writes: Arc<WriteSet>,
     ) -> PreparedTransaction {
         PreparedTransaction {
             inner,
             transaction_id,
             prepare_timestamp,
+            global_id,
             writes,
             decided: false,
         }
@@ -56,6 +69,11 @@ impl PreparedTransaction {
     /// The timestamp taken when it prepared.
     pub fn prepare_timestamp(&self) -> Timestamp {
         self.prepare_timestamp
+    }
+
+    /// The global id it was prepared under (empty if none).
+    pub fn global_id(&self) -> &Bytes {
+        &self.global_id
     }
 
     /// What it will write.
@@ -72,7 +90,7 @@ impl PreparedTransaction {
         let sequencer = inner.sequencer.lock();
         inner.check_writable()?;
         let writes = Arc::clone(&self.writes);
-        let result = inner.sequence_commit(sequencer, self.transaction_id, &writes, true, 0);
+        let result = inner.sequence_commit(sequencer, self.transaction_id, &writes, true, 0, None);
         self.decided = result.is_ok();
         result
     }

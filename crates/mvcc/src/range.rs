@@ -69,6 +69,9 @@ pub struct Range<'a> {
     /// The last key yielded from each end (tracked only under
     /// Serializable).
     last: [Option<Bytes>; 2],
+    /// The earliest expiry of a value yielded from the delta or the base,
+    /// and its key (tracked only under Serializable).
+    earliest_expiry: Option<(u64, Bytes)>,
     state: State,
 }
 
@@ -100,6 +103,7 @@ impl<'a> Range<'a> {
             tracker: None,
             read_bytes_max,
             last: [None, None],
+            earliest_expiry: None,
             state: State::Exhausted,
         };
         if range.bounds.is_empty() {
@@ -145,9 +149,7 @@ impl<'a> Range<'a> {
                 match sources.next_base(end) {
                     Some(Ok((key, entry))) => {
                         if is_live(entry.expires_at_ms, read_physical_ms) {
-                            if self.tracker.is_some() {
-                                self.last[end] = Some(key.clone());
-                            }
+                            self.track(end, &key, entry.expires_at_ms);
                             return Some(Ok((key, entry.value)));
                         }
                         continue;
@@ -168,9 +170,7 @@ impl<'a> Range<'a> {
                     if !sources.before_changes(end, &key) {
                         sources.ends[end].base = Some((key, entry));
                     } else if is_live(entry.expires_at_ms, read_physical_ms) {
-                        if self.tracker.is_some() {
-                            self.last[end] = Some(key.clone());
-                        }
+                        self.track(end, &key, entry.expires_at_ms);
                         return Some(Ok((key, entry.value)));
                     } else {
                         continue;
@@ -179,17 +179,34 @@ impl<'a> Range<'a> {
                 Some(Err(source)) => return Some(Err(self.fail(end, source))),
                 None => {}
             }
-            let Some((key, value)) = sources.take(end, read_physical_ms) else {
+            let Some((key, value, expires_at_ms)) = sources.take(end, read_physical_ms) else {
                 self.state = State::Exhausted;
                 self.sources = None;
                 return None;
             };
             if let Some(value) = value {
-                if self.tracker.is_some() {
-                    self.last[end] = Some(key.clone());
-                }
+                self.track(end, &key, expires_at_ms);
                 return Some(Ok((key, value)));
             }
+        }
+    }
+}
+
+impl Range<'_> {
+    /// Under Serializable, notes a yielded key: the last from `end`, and
+    /// the expiry of its value (if it came from the delta or the base).
+    fn track(&mut self, end: usize, key: &Bytes, expires_at_ms: Option<u64>) {
+        if self.tracker.is_none() {
+            return;
+        }
+        self.last[end] = Some(key.clone());
+        if let Some(expires_at_ms) = expires_at_ms
+            && self
+                .earliest_expiry
+                .as_ref()
+                .is_none_or(|(earliest, _)| expires_at_ms < *earliest)
+        {
+            self.earliest_expiry = Some((expires_at_ms, key.clone()));
         }
     }
 }
@@ -295,8 +312,14 @@ impl<'a> Sources<'a> {
 
     /// Takes the key nearest `end` among the peeked items (those of a
     /// source this end ran dry of may wait in the other end's slots) and
-    /// what it reads as: `None` for a tombstone or an expired value.
-    fn take(&mut self, end: usize, read_physical_ms: u64) -> Option<(Bytes, Option<Bytes>)> {
+    /// what it reads as: `None` for a tombstone or an expired value; with
+    /// the expiry of a live value from the delta or the base (not of an own
+    /// write).
+    fn take(
+        &mut self,
+        end: usize,
+        read_physical_ms: u64,
+    ) -> Option<(Bytes, Option<Bytes>, Option<u64>)> {
         let forward = end == 0;
         let (this, other) = self.end_and_other(end);
         let write_slot = waiting(&mut this.write, this.writes_done, &mut other.write);
@@ -319,16 +342,22 @@ impl<'a> Sources<'a> {
         let delta = delta_slot.take_if(|_| matches[1]);
         let base = base_slot.take_if(|_| matches[2]);
         Some(match (write, delta, base) {
-            (Some((key, change)), _, _) => {
-                (key.clone(), change.live_value(read_physical_ms).cloned())
-            }
+            (Some((key, change)), _, _) => (
+                key.clone(),
+                change.live_value(read_physical_ms).cloned(),
+                None,
+            ),
             (None, Some((key, change)), _) => {
                 let value = change.live_value(read_physical_ms).cloned();
-                (key, value)
+                let expires_at_ms = match &change {
+                    Change::Put { expires_at_ms, .. } => *expires_at_ms,
+                    Change::Delete => None,
+                };
+                (key, value, expires_at_ms)
             }
             (None, None, Some((key, entry))) => {
                 let value = is_live(entry.expires_at_ms, read_physical_ms).then_some(entry.value);
-                (key, value)
+                (key, value, entry.expires_at_ms)
             }
             (None, None, None) => return None,
         })
@@ -372,6 +401,9 @@ impl Drop for Range<'_> {
             return;
         };
         let mut tracker = tracker.borrow_mut();
+        if let Some((expires_at_ms, key)) = self.earliest_expiry.take() {
+            tracker.note_expiry(&key, expires_at_ms);
+        }
         // Track what the scan covered: everything if it ran to the end (or
         // failed), else from each bound up to the last key yielded there.
         if self.state != State::Scanning {

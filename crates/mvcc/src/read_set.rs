@@ -1,6 +1,9 @@
 //! What a serializable transaction read, for validation at commit: the keys
 //! it read and the key ranges it scanned (so that a key appearing in a
-//! scanned range — a phantom — conflicts too).
+//! scanned range — a phantom — conflicts too), and the earliest expiry of a
+//! value it read (a value that expires before the commit changed what the
+//! transaction read, as a write would have). A prepared transaction's read
+//! set is logged with it and held against writers until it is decided.
 
 use std::ops::Bound;
 
@@ -9,15 +12,18 @@ use bytes::Bytes;
 /// Bytes a tracked range costs besides its bounds' keys.
 const RANGE_OVERHEAD_BYTES: u64 = 2 * size_of::<Bound<Bytes>>() as u64;
 
-/// A range of keys with owned bounds.
+/// A range of keys with owned bounds: what a scan covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KeyRange {
-    pub(crate) lower: Bound<Bytes>,
-    pub(crate) upper: Bound<Bytes>,
+pub struct KeyRange {
+    /// The lower end.
+    pub lower: Bound<Bytes>,
+    /// The upper end.
+    pub upper: Bound<Bytes>,
 }
 
 impl KeyRange {
-    pub(crate) fn contains(&self, key: &[u8]) -> bool {
+    /// Whether `key` lies within the bounds.
+    pub fn contains(&self, key: &[u8]) -> bool {
         let above_lower = match &self.lower {
             Bound::Included(lower) => key >= lower.as_ref(),
             Bound::Excluded(lower) => key > lower.as_ref(),
@@ -51,18 +57,81 @@ impl KeyRange {
     }
 }
 
-/// Keys read and ranges scanned, with their byte total against a limit.
-#[derive(Debug, Default)]
-pub(crate) struct ReadSet {
+/// What a serializable transaction read: the keys it read and the ranges
+/// it scanned, with their byte total against a limit. A prepared
+/// transaction's read set is handed to the log with its prepare record
+/// ([`LogRecord::Prepare`](crate::LogRecord::Prepare)) and, after a crash,
+/// back to [`Recovery::restore_prepared`](crate::Recovery::restore_prepared).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSet {
     pub(crate) keys: Vec<Bytes>,
     pub(crate) ranges: Vec<KeyRange>,
     pub(crate) bytes: u64,
     /// A range was added past the limit where no error could be returned
     /// (a range iterator's drop); the next operation fails.
     pub(crate) overflowed: bool,
+    /// The earliest expiry (milliseconds since the Unix epoch) of a value
+    /// read live, and its key: the transaction's reads stop holding at that
+    /// time. Not logged: a prepared transaction's reads are judged at its
+    /// prepare timestamp.
+    pub(crate) earliest_expiry: Option<(u64, Bytes)>,
 }
 
 impl ReadSet {
+    /// A read set of `keys` and `ranges` (a prepared transaction's, read
+    /// back from the log).
+    pub fn new(keys: Vec<Bytes>, ranges: Vec<KeyRange>) -> ReadSet {
+        let mut reads = ReadSet {
+            keys,
+            ranges,
+            ..ReadSet::default()
+        };
+        reads.bytes = reads.keys.iter().map(|key| key.len() as u64).sum::<u64>()
+            + reads.ranges.iter().map(KeyRange::bytes).sum::<u64>();
+        reads.seal();
+        reads
+    }
+
+    /// A read set covering every key: what to restore for a prepared
+    /// transaction whose reads were not logged (holding every key against
+    /// writers until it is decided is the one choice that cannot break
+    /// serializability).
+    pub fn everything() -> ReadSet {
+        ReadSet::new(
+            Vec::new(),
+            vec![KeyRange {
+                lower: Bound::Unbounded,
+                upper: Bound::Unbounded,
+            }],
+        )
+    }
+
+    /// The keys read, sorted (once sealed: a prepared transaction's are).
+    pub fn keys(&self) -> &[Bytes] {
+        &self.keys
+    }
+
+    /// The ranges scanned (the part of each that the scan covered).
+    pub fn ranges(&self) -> &[KeyRange] {
+        &self.ranges
+    }
+
+    /// Whether nothing was read.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.ranges.is_empty()
+    }
+
+    /// Notes that a value of `key` expiring at `expires_at_ms` was read.
+    pub(crate) fn note_expiry(&mut self, key: &[u8], expires_at_ms: u64) {
+        if self
+            .earliest_expiry
+            .as_ref()
+            .is_none_or(|(earliest, _)| expires_at_ms < *earliest)
+        {
+            self.earliest_expiry = Some((expires_at_ms, Bytes::copy_from_slice(key)));
+        }
+    }
+
     /// Tracks `key`; false if that passes `limit_bytes` (nothing tracked).
     pub(crate) fn add_key(&mut self, key: &[u8], limit_bytes: u64) -> bool {
         let bytes = self.bytes + key.len() as u64;
@@ -90,8 +159,8 @@ impl ReadSet {
         self.keys.dedup();
     }
 
-    /// Whether `key` was read or lies in a scanned range (after `seal`).
-    pub(crate) fn covers(&self, key: &[u8]) -> bool {
+    /// Whether `key` was read or lies in a scanned range (once sealed).
+    pub fn covers(&self, key: &[u8]) -> bool {
         self.keys
             .binary_search_by(|read| read.as_ref().cmp(key))
             .is_ok()
@@ -140,6 +209,26 @@ mod tests {
             let range = KeyRange { lower, upper };
             assert_eq!(range.is_empty(), empty, "{range:?}");
         }
+    }
+
+    #[test]
+    fn a_logged_read_set_is_sealed_and_everything_covers_all() {
+        let reads = ReadSet::new(vec![key("b"), key("a"), key("b")], Vec::new());
+        assert_eq!(reads.keys(), [key("a"), key("b")]);
+        assert!(reads.covers(b"a") && !reads.covers(b"c"));
+        assert_eq!(reads.bytes, 3);
+        let all = ReadSet::everything();
+        assert!(all.covers(b"") && all.covers(b"\xff\xff"));
+        assert!(!all.is_empty() && ReadSet::default().is_empty());
+    }
+
+    #[test]
+    fn the_earliest_expiry_is_kept() {
+        let mut reads = ReadSet::default();
+        reads.note_expiry(b"late", 20);
+        reads.note_expiry(b"early", 10);
+        reads.note_expiry(b"later", 30);
+        assert_eq!(reads.earliest_expiry, Some((10, key("early"))));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::base::{BaseIterator, BaseStore, FoldSink, ValueEntry};
 use crate::error::BoxError;
 use crate::log::{CommitLog, LogRecord, LogTicket};
+use crate::read_set::ReadSet;
 use crate::write_set::{Change, WriteSet};
 
 /// An error injected by a test double.
@@ -183,8 +184,12 @@ pub enum LoggedRecord {
         transaction_id: u64,
         /// Its prepare timestamp.
         prepare_timestamp: Timestamp,
+        /// Its global id.
+        global_id: Bytes,
         /// Its writes.
         writes: WriteSet,
+        /// Its reads (`None` under Snapshot).
+        reads: Option<ReadSet>,
     },
     /// See [`LogRecord::CommitPrepared`].
     CommitPrepared {
@@ -265,11 +270,15 @@ impl CommitLog for MemoryLog {
             LogRecord::Prepare {
                 transaction_id,
                 prepare_timestamp,
+                global_id,
                 writes,
+                reads,
             } => LoggedRecord::Prepare {
                 transaction_id,
                 prepare_timestamp,
+                global_id: Bytes::copy_from_slice(global_id),
                 writes: writes.clone(),
+                reads: reads.cloned(),
             },
             LogRecord::CommitPrepared {
                 transaction_id,

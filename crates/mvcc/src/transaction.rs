@@ -14,7 +14,7 @@ use keel_tso::Timestamp;
 use crate::base::{Direction, ValueEntry, ValueRef};
 use crate::error::{BaseOperation, Error, LogOperation, Result};
 use crate::log::LogRecord;
-use crate::manager::{CommitInfo, Inner, PreparedIntents};
+use crate::manager::{CommitInfo, ExpiryCheck, Inner, PreparedIntents};
 use crate::options::Isolation;
 use crate::prepared::PreparedTransaction;
 use crate::range::Range;
@@ -146,6 +146,34 @@ impl Transaction {
         self.writes.is_empty()
     }
 
+    /// Whether the transaction has written nothing and tracked no read (so
+    /// far): committing or preparing it would validate and hold nothing.
+    pub fn is_unused(&self) -> bool {
+        self.writes.is_empty() && self.reads.borrow().is_empty()
+    }
+
+    /// Notes the expiry of a value read live from the delta or the base
+    /// (serializable only: its commit must come before it).
+    fn note_expiry(&self, key: &[u8], expires_at_ms: Option<u64>) {
+        if let Some(expires_at_ms) = expires_at_ms
+            && self.isolation == Isolation::Serializable
+        {
+            self.reads.borrow_mut().note_expiry(key, expires_at_ms);
+        }
+    }
+
+    /// The check of the earliest expiry read against the commit or
+    /// prepare timestamp.
+    fn expiry_check(&self) -> Option<ExpiryCheck> {
+        let reads = self.reads.borrow();
+        let (expires_at_ms, key) = reads.earliest_expiry.as_ref()?;
+        Some(ExpiryCheck {
+            expires_at_ms: *expires_at_ms,
+            key: key.clone(),
+            read_timestamp: self.read_timestamp,
+        })
+    }
+
     /// Enforces the age limits and a pending read-set overflow.
     fn check_usable(&self) -> Result<()> {
         let options = &self.inner.options;
@@ -192,8 +220,8 @@ impl Transaction {
     /// The value of `key` with its expiry.
     pub fn get_entry(&self, key: &[u8]) -> Result<Option<ValueEntry>> {
         let read_physical_ms = self.read_timestamp.physical_ms();
-        Ok(match self.lookup(key)? {
-            Lookup::Own(change) => live_entry(change, read_physical_ms),
+        let entry = match self.lookup(key)? {
+            Lookup::Own(change) => return Ok(live_entry(change, read_physical_ms)),
             Lookup::Delta(change) => live_entry(&change, read_physical_ms),
             Lookup::Base => {
                 let entry = self
@@ -203,7 +231,11 @@ impl Transaction {
                     .map_err(|source| base_get_error(key, source))?;
                 entry.filter(|entry| is_live(entry.expires_at_ms, read_physical_ms))
             }
-        })
+        };
+        if let Some(entry) = &entry {
+            self.note_expiry(key, entry.expires_at_ms);
+        }
+        Ok(entry)
     }
 
     /// Calls `visit` with the value of `key` and its expiry in place (or
@@ -224,20 +256,29 @@ impl Transaction {
         };
         let held = match self.lookup(key)? {
             Lookup::Own(change) => live(change),
-            Lookup::Delta(change) => live(&change),
+            Lookup::Delta(change) => {
+                let held = live(&change);
+                if let Some((_, expires_at_ms)) = &held {
+                    self.note_expiry(key, *expires_at_ms);
+                }
+                held
+            }
             Lookup::Base => {
                 let mut visit = Some(visit);
                 let mut result = None;
+                let mut expiry = None;
                 self.inner
                     .base
                     .get_with(key, &mut |entry| {
                         let entry = entry
                             .filter(|(_, expires_at_ms)| is_live(*expires_at_ms, read_physical_ms));
+                        expiry = entry.and_then(|(_, expires_at_ms)| expires_at_ms);
                         if let Some(visit) = visit.take() {
                             result = Some(visit(entry));
                         }
                     })
                     .map_err(|source| base_get_error(key, source))?;
+                self.note_expiry(key, expiry);
                 return match (result, visit) {
                     (Some(result), _) => Ok(result),
                     // A store that never called back holds nothing.
@@ -533,6 +574,7 @@ impl Transaction {
             inner.wait_for_room()?;
         }
         let writes = Arc::new(self.take_write_set());
+        let expiry = self.expiry_check();
         let sequencer = inner.sequencer.lock();
         inner.check_writable()?;
         inner
@@ -552,14 +594,31 @@ impl Transaction {
             &writes,
             false,
             self.log_hint,
+            expiry.as_ref(),
         )
     }
 
-    /// Prepares for two-phase commit: validates like `commit`, logs the
-    /// write set as prepared, and holds its keys (and, if serializable, its
-    /// reads) against conflicting commits until the returned handle commits
-    /// or aborts it.
-    pub fn prepare(mut self) -> Result<PreparedTransaction> {
+    /// Prepares for two-phase commit without a global id:
+    /// [`prepare_global`](Self::prepare_global) with an empty one.
+    pub fn prepare(self) -> Result<PreparedTransaction> {
+        self.prepare_global(Bytes::new())
+    }
+
+    /// Prepares for two-phase commit under `global_id` (chosen by the
+    /// coordinator; opaque to keel-mvcc, logged with the prepare, and
+    /// unique among the undecided prepared transactions when not empty):
+    /// validates like `commit` — conflicts, and under Serializable the
+    /// expiry of every value read against the prepare timestamp — logs the
+    /// write set, global id and read set as prepared, and holds its keys
+    /// (and, if serializable, its reads) against conflicting commits until
+    /// the returned handle commits or aborts it. On an error nothing is
+    /// prepared.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] (also
+    /// [`ConflictKind::ReadExpired`](crate::ConflictKind::ReadExpired)),
+    /// [`Error::GlobalIdPrepared`], the age and size limits, log failures.
+    pub fn prepare_global(mut self, global_id: Bytes) -> Result<PreparedTransaction> {
         self.check_usable()?;
         let inner = Arc::clone(&self.inner);
         inner.check_writable()?;
@@ -567,27 +626,7 @@ impl Transaction {
             inner.registry.leave_grace_set(registration);
         }
         let writes = Arc::new(self.take_write_set());
-        let mut sequencer = inner.sequencer.lock();
-        inner.check_writable()?;
-        inner
-            .validate(
-                &sequencer,
-                self.transaction_id,
-                self.isolation,
-                self.read_timestamp,
-                &self.reads.borrow(),
-                &writes,
-            )
-            .map_err(|error| self.note_conflict(error))?;
-        let prepare_timestamp = inner.oracle.next()?;
-        let record = LogRecord::Prepare {
-            transaction_id: self.transaction_id,
-            prepare_timestamp,
-            writes: &writes,
-        };
-        let ticket = inner.log.append(record).map_err(|source| {
-            inner.log_failed(self.transaction_id, LogOperation::Append, source)
-        })?;
+        let expiry = self.expiry_check();
         let reads = match self.isolation {
             Isolation::Serializable => {
                 let mut reads = std::mem::take(self.reads.get_mut());
@@ -596,10 +635,44 @@ impl Transaction {
             }
             Isolation::Snapshot => None,
         };
+        let mut sequencer = inner.sequencer.lock();
+        inner.check_writable()?;
+        if !global_id.is_empty()
+            && sequencer
+                .prepared
+                .values()
+                .any(|intents| intents.global_id == global_id)
+        {
+            return Err(Error::GlobalIdPrepared { global_id });
+        }
+        inner
+            .validate(
+                &sequencer,
+                self.transaction_id,
+                self.isolation,
+                self.read_timestamp,
+                reads.as_ref().unwrap_or(&ReadSet::default()),
+                &writes,
+            )
+            .map_err(|error| self.note_conflict(error))?;
+        let prepare_timestamp = inner.oracle.next()?;
+        ExpiryCheck::check(expiry.as_ref(), self.transaction_id, prepare_timestamp)
+            .map_err(|error| self.note_conflict(error))?;
+        let record = LogRecord::Prepare {
+            transaction_id: self.transaction_id,
+            prepare_timestamp,
+            global_id: &global_id,
+            writes: &writes,
+            reads: reads.as_ref(),
+        };
+        let ticket = inner.log.append(record).map_err(|source| {
+            inner.log_failed(self.transaction_id, LogOperation::Append, source)
+        })?;
         sequencer.prepared.insert(
             self.transaction_id,
             PreparedIntents {
                 prepare_timestamp,
+                global_id: global_id.clone(),
                 writes: Arc::clone(&writes),
                 reads,
                 handle_out: true,
@@ -616,6 +689,7 @@ impl Transaction {
             inner,
             self.transaction_id,
             prepare_timestamp,
+            global_id,
             writes,
         ))
     }

@@ -31,30 +31,40 @@ fn replay(recovery: &mut Recovery, records: &[LoggedRecord]) {
                     .replay_commit(*transaction_id, *commit_timestamp, writes.clone())
                     .unwrap();
             }
-            LoggedRecord::Prepare {
-                transaction_id,
-                prepare_timestamp,
-                writes,
-            } => {
-                prepared.insert(*transaction_id, (*prepare_timestamp, writes.clone()));
+            LoggedRecord::Prepare { transaction_id, .. } => {
+                prepared.insert(*transaction_id, record.clone());
             }
             LoggedRecord::CommitPrepared {
                 transaction_id,
                 commit_timestamp,
             } => {
-                let (_, writes) = prepared.remove(transaction_id).unwrap();
+                let Some(LoggedRecord::Prepare { writes, .. }) = prepared.remove(transaction_id)
+                else {
+                    panic!("a decision without its prepare");
+                };
                 recovery
                     .replay_commit(*transaction_id, *commit_timestamp, writes)
                     .unwrap();
             }
             LoggedRecord::AbortPrepared { transaction_id } => {
                 prepared.remove(transaction_id).unwrap();
+                recovery.note_transaction_id(*transaction_id);
             }
         }
     }
-    for (transaction_id, (prepare_timestamp, writes)) in prepared {
+    for record in prepared.into_values() {
+        let LoggedRecord::Prepare {
+            transaction_id,
+            prepare_timestamp,
+            global_id,
+            writes,
+            reads,
+        } = record
+        else {
+            unreachable!("only prepares are kept");
+        };
         recovery
-            .restore_prepared(transaction_id, prepare_timestamp, writes)
+            .restore_prepared(transaction_id, prepare_timestamp, global_id, writes, reads)
             .unwrap();
     }
 }
@@ -317,10 +327,187 @@ fn undecided_prepared_transactions_are_restored_after_recovery() {
         Timestamp::ZERO,
     );
     recovery
-        .restore_prepared(9, Timestamp::from_u64(1), WriteSet::default())
+        .restore_prepared(
+            9,
+            Timestamp::from_u64(1),
+            bytes("g"),
+            WriteSet::default(),
+            None,
+        )
         .unwrap();
     assert!(matches!(
-        recovery.restore_prepared(9, Timestamp::from_u64(2), WriteSet::default()),
+        recovery.restore_prepared(
+            9,
+            Timestamp::from_u64(2),
+            bytes("h"),
+            WriteSet::default(),
+            None
+        ),
         Err(Error::PreparedExists { transaction_id: 9 })
     ));
+    // So is a second transaction under the same global id.
+    assert!(matches!(
+        recovery.restore_prepared(10, Timestamp::from_u64(2), bytes("g"), WriteSet::default(), None),
+        Err(Error::GlobalIdPrepared { global_id }) if global_id == bytes("g")
+    ));
+}
+
+/// The held-keys conflict on `key` by prepared transaction `id`.
+fn held_by(error: &Error, id: u64) -> bool {
+    matches!(error, Error::Conflict { kind: ConflictKind::HeldByPrepared { transaction_id }, .. } if *transaction_id == id)
+}
+
+/// Whether a snapshot writer of `key` commits.
+fn write_commits(manager: &TransactionManager, key: &str) -> Result<(), Error> {
+    let mut writer = manager.begin(Isolation::Snapshot);
+    writer.put(key.as_bytes(), bytes("writer")).unwrap();
+    writer.commit().map(|_| ())
+}
+
+/// The prepare record logs the read set, and a prepared transaction
+/// restored from it holds what it read again: a writer of a key it read,
+/// or of a key inside a range it scanned, fails after the crash as before.
+#[test]
+fn a_restored_prepared_transaction_holds_its_reads() {
+    let fixture = fixture();
+    put_all(&fixture.manager, &[("read", "0"), ("scan-b", "0")]);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.get(b"read").unwrap();
+    transaction.get(b"absent").unwrap();
+    let scanned: Vec<_> = transaction
+        .range(
+            b"scan-a".as_slice()..b"scan-z".as_slice(),
+            Direction::Forward,
+        )
+        .unwrap()
+        .collect();
+    assert_eq!(scanned.len(), 1);
+    transaction.put(b"written", bytes("v")).unwrap();
+    let prepared = transaction.prepare_global(bytes("global-1")).unwrap();
+    let id = prepared.id();
+    assert_eq!(prepared.global_id(), &bytes("global-1"));
+    drop(prepared); // "crash" before the decision
+    let Some(LoggedRecord::Prepare {
+        global_id,
+        reads: Some(reads),
+        ..
+    }) = fixture.log.records().last().cloned()
+    else {
+        panic!("the last record is a serializable prepare");
+    };
+    assert_eq!(global_id, bytes("global-1"));
+    assert_eq!(reads.keys(), [bytes("absent"), bytes("read")]);
+    assert_eq!(reads.ranges().len(), 1);
+
+    let (recovered, _) = recover(Arc::new(MemoryBase::new()), &fixture.log, Timestamp::ZERO);
+    let listed = recovered.prepared();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0].transaction_id,
+            &listed[0].global_id,
+            listed[0].writes,
+            listed[0].in_use
+        ),
+        (id, &bytes("global-1"), 1, false)
+    );
+    for key in ["read", "absent", "scan-b", "scan-new", "written"] {
+        let error = write_commits(&recovered, key).unwrap_err();
+        assert!(held_by(&error, id), "{key}: {error}");
+    }
+    // Outside what it read and wrote, writers go on.
+    write_commits(&recovered, "scan-zz").unwrap();
+    write_commits(&recovered, "other").unwrap();
+    // Resumed by its global id, once at a time, and committed.
+    let resumed = recovered.resume_prepared_global(b"global-1").unwrap();
+    assert!(matches!(
+        recovered.resume_prepared_global(b"global-1"),
+        Err(Error::PreparedInUse { .. })
+    ));
+    assert!(recovered.prepared()[0].in_use);
+    resumed.commit().unwrap();
+    assert_eq!(read(&recovered, "written").as_deref(), Some("v"));
+    assert!(matches!(
+        recovered.resume_prepared_global(b"global-1"),
+        Err(Error::PreparedNotFound { .. })
+    ));
+    write_commits(&recovered, "read").unwrap();
+}
+
+/// A snapshot transaction validates its writes only: restored, it holds
+/// its writes and nothing it read.
+#[test]
+fn a_restored_snapshot_prepare_holds_only_its_writes() {
+    let fixture = fixture();
+    let mut transaction = fixture.manager.begin(Isolation::Snapshot);
+    transaction.get(b"read").unwrap();
+    transaction.put(b"written", bytes("v")).unwrap();
+    let id = transaction.prepare().unwrap().id();
+    assert!(matches!(
+        fixture.log.records().last(),
+        Some(LoggedRecord::Prepare { reads: None, .. })
+    ));
+    let (recovered, _) = recover(Arc::new(MemoryBase::new()), &fixture.log, Timestamp::ZERO);
+    assert!(held_by(
+        &write_commits(&recovered, "written").unwrap_err(),
+        id
+    ));
+    write_commits(&recovered, "read").unwrap();
+}
+
+/// A prepared transaction whose reads were not logged is restored holding
+/// every key: the one safe choice.
+#[test]
+fn a_prepare_restored_without_its_reads_holds_everything() {
+    let mut recovery = TransactionManager::recover(
+        Arc::new(MemoryBase::new()),
+        Arc::new(MemoryLog::new()),
+        test_oracle(),
+        MvccOptions::default(),
+        Timestamp::ZERO,
+    );
+    recovery
+        .restore_prepared(
+            4,
+            Timestamp::from_u64(1),
+            bytes(""),
+            WriteSet::default(),
+            Some(keel_mvcc::ReadSet::everything()),
+        )
+        .unwrap();
+    let manager = recovery.finish().unwrap();
+    assert!(held_by(
+        &write_commits(&manager, "anything").unwrap_err(),
+        4
+    ));
+    manager.resume_prepared(4).unwrap().abort().unwrap();
+    write_commits(&manager, "anything").unwrap();
+}
+
+/// A global id names one undecided prepared transaction at a time.
+#[test]
+fn a_global_id_is_prepared_once_at_a_time() {
+    let fixture = fixture();
+    let mut first = fixture.manager.begin(Isolation::Serializable);
+    first.put(b"a", bytes("1")).unwrap();
+    let prepared = first.prepare_global(bytes("g")).unwrap();
+    let mut second = fixture.manager.begin(Isolation::Serializable);
+    second.put(b"b", bytes("1")).unwrap();
+    assert!(matches!(
+        second.prepare_global(bytes("g")),
+        Err(Error::GlobalIdPrepared { .. })
+    ));
+    // Empty global ids are not names: any number may be prepared.
+    let mut third = fixture.manager.begin(Isolation::Serializable);
+    third.put(b"c", bytes("1")).unwrap();
+    let unnamed = third.prepare().unwrap();
+    assert!(matches!(
+        fixture.manager.resume_prepared_global(b""),
+        Err(Error::PreparedNotFound { .. })
+    ));
+    prepared.abort().unwrap();
+    unnamed.abort().unwrap();
+    let mut again = fixture.manager.begin(Isolation::Serializable);
+    again.put(b"b", bytes("1")).unwrap();
+    again.prepare_global(bytes("g")).unwrap().commit().unwrap();
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{bytes, fixture, fixture_with, manual_fixture, put_all, read, scan};
 use keel_mvcc::testing::{LoggedRecord, MemoryBase};
-use keel_mvcc::{BaseOperation, Change, Direction, Error, Isolation, LogOperation, MvccOptions};
+use keel_mvcc::{
+    BaseOperation, Change, ConflictKind, Direction, Error, Isolation, LogOperation, MvccOptions,
+};
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items
@@ -256,6 +258,118 @@ fn expiry_is_judged_at_the_read_timestamp() {
     fixture.manager.collect_garbage();
     assert_eq!(read(&fixture.manager, "session"), None);
     assert_eq!(read(&fixture.manager, "forever").as_deref(), Some("x"));
+}
+
+/// A serializable transaction that read a value which expires before its
+/// commit timestamp read something time has since changed, as a write
+/// would have: its commit conflicts (`ReadExpired`), through a point read,
+/// a visit in place or a scan, from the delta or the base. Reads of values
+/// that outlive the commit, snapshot isolation and read-only transactions
+/// commit.
+#[test]
+fn a_value_read_that_expires_before_the_commit_is_a_conflict() {
+    type Read = fn(&keel_mvcc::Transaction);
+    let reads: [(&str, Read); 3] = [
+        ("get", |tx| assert!(tx.get(b"session").unwrap().is_some())),
+        ("visit", |tx| {
+            assert!(
+                tx.get_entry_with(b"session", |entry| entry.is_some())
+                    .unwrap()
+            );
+        }),
+        ("scan", |tx| {
+            let found = tx
+                .range(b"s".as_slice()..b"t".as_slice(), Direction::Forward)
+                .unwrap()
+                .count();
+            assert_eq!(found, 1);
+        }),
+    ];
+    for folded in [false, true] {
+        for (name, read_it) in reads {
+            let (fixture, clock) = manual_fixture(1_000_000);
+            let mut writer = fixture.manager.begin(Isolation::Serializable);
+            writer
+                .put_expiring(b"session", bytes("token"), 1_000_500)
+                .unwrap();
+            writer.commit().unwrap();
+            if folded {
+                let point = fixture.manager.safe_point();
+                fixture
+                    .manager
+                    .fold(point, &mut fixture.base.sink())
+                    .unwrap();
+            }
+            let context = format!("{name}, folded {folded}");
+            // Expires after the commit: fine.
+            let mut early = fixture.manager.begin(Isolation::Serializable);
+            read_it(&early);
+            early.put(b"other", bytes("1")).unwrap();
+            early
+                .commit()
+                .unwrap_or_else(|error| panic!("{context}: {error}"));
+            // Expires before it: a conflict naming the expired key.
+            let mut late = fixture.manager.begin(Isolation::Serializable);
+            read_it(&late);
+            late.put(b"other", bytes("2")).unwrap();
+            let mut snapshot = fixture.manager.begin(Isolation::Snapshot);
+            read_it(&snapshot);
+            snapshot.put(b"snapshot", bytes("3")).unwrap();
+            let reader = fixture.manager.begin(Isolation::Serializable);
+            read_it(&reader);
+            clock.set_ms(1_000_500);
+            let error = late.commit().unwrap_err();
+            assert!(
+                matches!(&error, Error::Conflict { kind: ConflictKind::ReadExpired, key, .. } if *key == bytes("session")),
+                "{context}: {error}"
+            );
+            snapshot
+                .commit()
+                .unwrap_or_else(|error| panic!("{context}: {error}"));
+            reader
+                .commit()
+                .unwrap_or_else(|error| panic!("{context}: {error}"));
+            assert_eq!(read(&fixture.manager, "other").as_deref(), Some("1"));
+        }
+    }
+}
+
+/// Prepare judges the expiry of what was read at the prepare timestamp;
+/// once prepared, the commit cannot fail (the coordinator may already
+/// have decided), so a value expiring while it waits does not stop it.
+#[test]
+fn prepare_checks_read_expiry_and_a_prepared_commit_does_not() {
+    let (fixture, clock) = manual_fixture(1_000_000);
+    put_expiring(&fixture.manager, "session", 1_000_500);
+    let mut late = fixture.manager.begin(Isolation::Serializable);
+    late.get(b"session").unwrap();
+    late.put(b"late", bytes("1")).unwrap();
+    let mut early = fixture.manager.begin(Isolation::Serializable);
+    early.get(b"session").unwrap();
+    early.put(b"other", bytes("2")).unwrap();
+    let prepared = early.prepare().unwrap();
+    clock.set_ms(1_000_600);
+    let error = late.prepare().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Conflict {
+                kind: ConflictKind::ReadExpired,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    prepared.commit().unwrap();
+    assert_eq!(read(&fixture.manager, "other").as_deref(), Some("2"));
+}
+
+fn put_expiring(manager: &keel_mvcc::TransactionManager, key: &str, expires_at_ms: u64) {
+    let mut writer = manager.begin(Isolation::Serializable);
+    writer
+        .put_expiring(key.as_bytes(), bytes("v"), expires_at_ms)
+        .unwrap();
+    writer.commit().unwrap();
 }
 
 #[test]

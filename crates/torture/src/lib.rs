@@ -22,8 +22,13 @@
 //! processes ([`kill_child`]) committing from several threads, killed with
 //! SIGKILL back to back, each recovering the last one's crash.
 //!
-//! Not simulated: two-phase commit (prepare/decide is not in the engine's
-//! public API).
+//! The simulator prepares some transactions for two-phase commit and
+//! decides them rounds (and crashes) later; [`two_phase`]: two-phase
+//! commit across two databases and a
+//! [`keel::Coordinator`], every crash point of a run of global
+//! transactions swept on [`keel_io::CrashSweep`] with the whole system, one
+//! participant or the coordinator's decision log on the disk that dies;
+//! and bank transfers from several threads through crashes.
 
 pub mod config;
 pub mod disk;
@@ -34,6 +39,7 @@ pub mod report;
 pub mod scheduler;
 pub mod simulator;
 pub mod trace;
+pub mod two_phase;
 pub mod workload;
 
 pub use config::{Config, ConfigError};

@@ -113,6 +113,21 @@ pub enum Finding {
         /// The error.
         error: String,
     },
+    /// A transaction prepared for two-phase commit (its prepare
+    /// acknowledged, no decision on it made) is not in doubt after the
+    /// crash: a durable vote was lost.
+    #[error("prepared transaction {global_id} is not in doubt after the crash")]
+    PreparedLost {
+        /// Its global id.
+        global_id: String,
+    },
+    /// A prepared transaction is in doubt after the crash that the model
+    /// never prepared, or that was decided.
+    #[error("transaction {global_id} is in doubt after the crash, and should not be")]
+    PreparedResurrected {
+        /// Its global id.
+        global_id: String,
+    },
     /// A read in a transaction returned something its snapshot does not
     /// hold.
     #[error("{transaction}: {read}: expected {expected}, found {found}")]
@@ -199,6 +214,11 @@ pub struct Counts {
     pub loads: u64,
     /// Keyspaces created and dropped.
     pub keyspace_changes: u64,
+    /// Transactions prepared (two-phase commit; the prepare acknowledged).
+    pub prepares: u64,
+    /// Prepared transactions found in doubt after a crash, as the model
+    /// expected, and decided later.
+    pub prepared_recovered: u64,
 }
 
 /// What a simulator run did; `Display` prints it for a user.
@@ -235,6 +255,8 @@ impl Counts {
             checkpoints,
             loads,
             keyspace_changes,
+            prepares,
+            prepared_recovered,
         } = other;
         self.seeds += seeds;
         self.rounds += rounds;
@@ -251,6 +273,8 @@ impl Counts {
         self.checkpoints += checkpoints;
         self.loads += loads;
         self.keyspace_changes += keyspace_changes;
+        self.prepares += prepares;
+        self.prepared_recovered += prepared_recovered;
     }
 }
 
@@ -304,8 +328,14 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  also: {} reads checked, {} checkpoints, {} bulk loads, {} keyspace creates/drops; trace {:016x}",
-            c.reads_checked, c.checkpoints, c.loads, c.keyspace_changes, self.trace_hash
+            "  also: {} reads checked, {} checkpoints, {} bulk loads, {} keyspace creates/drops, {} prepares ({} found in doubt after a crash); trace {:016x}",
+            c.reads_checked,
+            c.checkpoints,
+            c.loads,
+            c.keyspace_changes,
+            c.prepares,
+            c.prepared_recovered,
+            self.trace_hash
         )?;
         match &self.divergence {
             None => write!(f, "  result: no divergence"),

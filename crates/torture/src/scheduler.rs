@@ -15,6 +15,10 @@ use crate::model::{Effect, State, Target, Value};
 /// Transactions open at once, at most.
 pub const OPEN_TRANSACTIONS_MAX: usize = 3;
 
+/// Prepared transactions waiting for a decision at once, at most (they
+/// hold their keys, also across crashes, until decided).
+pub const PREPARED_MAX: usize = 2;
+
 /// What the next step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -36,6 +40,10 @@ pub enum Action {
     DropKeyspace,
     /// Bulk-load a keyspace (replacing one of that name).
     Load,
+    /// Prepare open transaction `index` for two-phase commit.
+    Prepare(usize),
+    /// Commit or abort one of the prepared transactions.
+    Decide,
 }
 
 /// An operation inside a transaction.
@@ -64,8 +72,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// The next step.
-    pub fn next_action(&self, rng: &mut SmallRng) -> Action {
+    /// The next step, with `prepared` transactions waiting for a decision.
+    pub fn next_action(&self, rng: &mut SmallRng, prepared: usize) -> Action {
         let open = self.open.len();
         let pick = |rng: &mut SmallRng| rng.random_range(0..open.max(1));
         match rng.random_range(0..100) {
@@ -74,9 +82,11 @@ impl Scheduler {
             3..4 => Action::CreateKeyspace,
             4..5 => Action::DropKeyspace,
             5..6 => Action::Load,
+            6..8 if prepared > 0 => Action::Decide,
             _ if open == 0 => Action::Begin,
             6..18 if open < OPEN_TRANSACTIONS_MAX => Action::Begin,
-            18..30 => Action::Commit(pick(rng)),
+            18..28 => Action::Commit(pick(rng)),
+            28..30 if prepared < PREPARED_MAX => Action::Prepare(pick(rng)),
             30..32 => Action::Rollback(pick(rng)),
             _ => Action::Operate(pick(rng)),
         }

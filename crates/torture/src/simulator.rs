@@ -9,6 +9,13 @@
 //! the work, or part way through a close) in a random crash mode. The work
 //! continues on the recovered database, so crashes follow each other.
 //!
+//! Some transactions are prepared for two-phase commit instead of
+//! committed, and decided (mostly committed) later, in the same round or
+//! — by global id — after crashes: the recovered database must hold in
+//! doubt exactly the prepared transactions the model says (every one whose
+//! prepare was acknowledged and no decision attempted; perhaps one the
+//! crash cut), and a decision is a commit like any other for the model.
+//!
 //! Determinism: one thread does everything; the database runs without its
 //! background thread and with an hour-long periodic sync, so no I/O
 //! happens at a moment the seed does not choose. (The timestamp oracle
@@ -39,7 +46,7 @@ pub use crate::report::Report;
 use crate::report::{Counts, CrashRecord, Divergence, Finding};
 use crate::scheduler::Scheduler;
 use crate::trace::Trace;
-use crate::workload::{Stop, Work};
+use crate::workload::{Prepared, Stop, Work};
 
 /// Where the database lives on the simulated disk.
 pub const DATABASE_DIR: &str = "/db";
@@ -183,6 +190,8 @@ struct SeedRun {
     disk: Disk,
     options: Options,
     model: Model,
+    /// Prepared transactions waiting for a decision, across rounds.
+    prepared: Vec<Prepared>,
     serial: u64,
     round: u64,
     last_crash: Option<CrashRecord>,
@@ -204,6 +213,7 @@ impl SeedRun {
             disk,
             options,
             model: Model::default(),
+            prepared: Vec::new(),
             serial: 0,
             round: 0,
             last_crash: None,
@@ -257,7 +267,7 @@ impl SeedRun {
         let before = self.vfs.operations();
         let db = self
             .open()
-            .map_err(|error| Finding::OpenFailed(error.to_string()))?;
+            .map_err(|error| Finding::OpenFailed(with_sources(&error)))?;
         self.open_operations = self.vfs.operations() - before;
         self.verify(&db, runner)?;
         let kind = WorkKind::choose(&mut self.rng);
@@ -335,13 +345,18 @@ impl SeedRun {
             default_durability: self.options.durability,
             serial: &mut self.serial,
             scheduler: Scheduler::default(),
+            prepared: &mut self.prepared,
         };
         let outcome = match kind {
             WorkKind::CheckpointOnly => work.checkpoint(),
             _ => work.steps(steps),
         };
-        // Open transactions end with the round, unfinished.
+        // Open transactions end with the round, unfinished; prepared ones
+        // stay prepared, decided by global id after the reopen.
         drop(work);
+        for prepared in &mut self.prepared {
+            prepared.handle = None;
+        }
         match outcome {
             Ok(()) | Err(Stop::PowerLost) => Ok(()),
             Err(Stop::Finding(finding)) => Err(finding),
@@ -402,10 +417,50 @@ impl SeedRun {
             return Err(Finding::CheckFailed(problems));
         }
         let current = self.model.current();
-        match current.first_difference(&found) {
-            None => Ok(()),
-            Some(difference) => Err(Finding::LiveMismatch(Box::new(difference))),
+        if let Some(difference) = current.first_difference(&found) {
+            return Err(Finding::LiveMismatch(Box::new(difference)));
         }
+        self.check_prepared(db, runner)
+    }
+
+    /// The transactions the database holds prepared are the model's: each
+    /// whose prepare was acknowledged and on which no decision was
+    /// attempted (after a crash), perhaps those whose prepare or decision
+    /// the crash cut, and no other. The model goes on with the database's.
+    fn check_prepared(&mut self, db: &Database, runner: &mut Runner<'_>) -> Result<(), Finding> {
+        let listed: Vec<String> = db
+            .prepared()
+            .into_iter()
+            .map(|info| String::from_utf8_lossy(&info.global_id).into_owned())
+            .collect();
+        if let Some(lost) = self
+            .prepared
+            .iter()
+            .find(|prepared| prepared.certain && !listed.contains(&prepared.global_id))
+        {
+            return Err(Finding::PreparedLost {
+                global_id: lost.global_id.clone(),
+            });
+        }
+        if let Some(extra) = listed.iter().find(|global_id| {
+            !self
+                .prepared
+                .iter()
+                .any(|prepared| prepared.global_id == **global_id)
+        }) {
+            return Err(Finding::PreparedResurrected {
+                global_id: extra.clone(),
+            });
+        }
+        self.prepared
+            .retain(|prepared| listed.contains(&prepared.global_id));
+        for prepared in &mut self.prepared {
+            prepared.certain = true;
+        }
+        runner
+            .trace
+            .event(format_args!("in doubt: {}", listed.join(" ")));
+        Ok(())
     }
 
     /// Compares the recovered database with the model and runs `check()`.
@@ -425,6 +480,8 @@ impl SeedRun {
                     "recovered prefix {} of {} ({} durable)",
                     verdict.closest, verdict.attempted, verdict.durable
                 ));
+                self.check_prepared(db, runner)?;
+                runner.counts.prepared_recovered += self.prepared.len() as u64;
                 Ok(())
             }
             Err((verdict, difference)) => {
@@ -458,6 +515,19 @@ impl SeedRun {
             }
         }
     }
+}
+
+/// An error's text followed by each of its sources' (keel's `Display`
+/// leaves the lower layer's report of a corruption to `source()`).
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Everything a database holds: every keyspace, key, value and expiry.

@@ -59,6 +59,32 @@ pub struct Work<'a> {
     pub serial: &'a mut u64,
     /// The open transactions.
     pub scheduler: Scheduler,
+    /// The prepared transactions waiting for a decision (they outlive the
+    /// round: crashes and reopens restore them).
+    pub prepared: &'a mut Vec<Prepared>,
+}
+
+/// A transaction prepared for two-phase commit and not known decided.
+pub struct Prepared {
+    /// Its global id (its name in the trace).
+    pub global_id: String,
+    /// What its commit changes.
+    pub commit: Commit,
+    /// The handle, while the database that prepared it is open.
+    pub handle: Option<keel::PreparedTransaction>,
+    /// Whether it must be in doubt after a crash: its prepare was
+    /// acknowledged and no decision on it was attempted. If not (the
+    /// prepare or a decision failed with the crash), it may be either way.
+    pub certain: bool,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("global_id", &self.global_id)
+            .field("certain", &self.certain)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Work<'_> {
@@ -68,7 +94,7 @@ impl Work<'_> {
     /// [`Stop`] at the first failure.
     pub fn steps(&mut self, steps: u32) -> Result<(), Stop> {
         for _ in 0..steps {
-            match self.scheduler.next_action(self.rng) {
+            match self.scheduler.next_action(self.rng, self.prepared.len()) {
                 Action::Begin => self.begin(),
                 Action::Operate(index) => self.operate(index)?,
                 Action::Commit(index) => self.commit(index)?,
@@ -82,6 +108,8 @@ impl Work<'_> {
                 Action::CreateKeyspace => self.create_keyspace()?,
                 Action::DropKeyspace => self.drop_keyspace()?,
                 Action::Load => self.load()?,
+                Action::Prepare(index) => self.prepare(index)?,
+                Action::Decide => self.decide()?,
             }
         }
         Ok(())
@@ -354,6 +382,94 @@ impl Work<'_> {
             Err(error) => {
                 self.model.in_doubt(commit);
                 Err(self.failed(&format!("commit {name}"), &error))
+            }
+        }
+    }
+
+    /// Prepares open transaction `index` under its name as global id: once
+    /// acknowledged it must survive every crash until decided.
+    fn prepare(&mut self, index: usize) -> Result<(), Stop> {
+        let open = self.scheduler.open.remove(index);
+        let commit = Commit {
+            effects: open.effects(),
+            label: format!("{} (prepared)", open.name),
+        };
+        let name = open.name.clone();
+        let outcome = open.transaction.prepare(&name);
+        self.trace.event(format_args!(
+            "prepare {name} ({} writes): {}",
+            commit.effects.len(),
+            outcome
+                .as_ref()
+                .map_or_else(ToString::to_string, |_| "ok".into())
+        ));
+        match outcome {
+            Ok(handle) => {
+                self.counts.prepares += 1;
+                self.prepared.push(Prepared {
+                    global_id: name,
+                    commit,
+                    handle: Some(handle),
+                    certain: true,
+                });
+                Ok(())
+            }
+            Err(Error::Conflict { .. }) => {
+                self.counts.conflicts += 1;
+                Ok(())
+            }
+            Err(error) => {
+                // Perhaps durable: in doubt after the crash, or not.
+                self.prepared.push(Prepared {
+                    global_id: name.clone(),
+                    commit,
+                    handle: None,
+                    certain: false,
+                });
+                Err(self.failed(&format!("prepare {name}"), &error))
+            }
+        }
+    }
+
+    /// Commits (mostly) or aborts a prepared transaction, through its
+    /// handle or, when it has none (it was restored), by its global id.
+    fn decide(&mut self) -> Result<(), Stop> {
+        let index = self.rng.random_range(0..self.prepared.len());
+        let commit = self.rng.random_bool(0.7);
+        let mut prepared = self.prepared.remove(index);
+        let global_id = prepared.global_id.clone();
+        let outcome = match (prepared.handle.take(), commit) {
+            (Some(handle), true) => handle.commit(),
+            (Some(handle), false) => handle.abort(),
+            (None, true) => self.db.commit_prepared(&global_id),
+            (None, false) => self.db.abort_prepared(&global_id),
+        };
+        let decision = if commit { "commit" } else { "abort" };
+        self.trace.event(format_args!(
+            "{decision} prepared {global_id}: {}",
+            outcome
+                .as_ref()
+                .map_or_else(ToString::to_string, |()| "ok".into())
+        ));
+        match outcome {
+            Ok(()) if commit => {
+                self.counts.commits_attempted += 1;
+                self.counts.commits_acknowledged += 1;
+                // The decision is synced: it is durable, and with it
+                // everything logged before it.
+                self.model.acknowledge(prepared.commit, true);
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let stop = self.failed(&format!("{decision} prepared {global_id}"), &error);
+                if commit {
+                    self.counts.commits_attempted += 1;
+                    self.model.in_doubt(prepared.commit.clone());
+                }
+                prepared.certain = false;
+                self.prepared.push(prepared);
+                Err(stop)
             }
         }
     }

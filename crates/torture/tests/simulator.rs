@@ -43,6 +43,12 @@ fn crash_images_recover_every_acknowledged_commit_and_nothing_else() {
         counts.keyspace_changes > 0 && counts.conflicts > 0,
         "{report}"
     );
+    // Two-phase commit: prepared transactions, some found in doubt after
+    // a crash and decided then.
+    assert!(
+        counts.prepares > 0 && counts.prepared_recovered > 0,
+        "{report}"
+    );
 }
 
 #[test]

@@ -40,7 +40,8 @@ pub use options::{
 };
 pub use reader::{ReadEnd, Reader};
 pub use record::{
-    BorrowedWriteSet, Change, Encode, Entry, EntryRef, Record, RecordError, WriteSet, WriteSetKind,
+    BorrowedWriteSet, Change, Encode, Entry, EntryRef, Part, Prepare, ReadBound, ReadKey,
+    ReadRange, ReadSet, Record, RecordError, WriteSet,
 };
 pub use recovery::Recovery;
 pub use stats::{HISTOGRAM_BUCKETS, Histogram, WalStats};

@@ -3,19 +3,29 @@
 //!
 //! ```text
 //! record     = kind:u8 body
-//! Commit     (kind 1) = transaction_id:u64 timestamp:u64 count:varint entry*count
-//! Prepare    (kind 2) = same as Commit; timestamp is the prepare timestamp
+//! Commit     (kind 1) = write_set
+//! Prepare    (kind 6) = write_set global_id_len:varint global_id read_set
+//!                       (the write set's timestamp is the prepare timestamp)
 //! CommitPrepared (3)  = transaction_id:u64 commit_timestamp:u64
 //! AbortPrepared  (4)  = transaction_id:u64
 //! Checkpoint     (5)  = checkpoint_id:u64 fold_timestamp:u64
-//! Part           (6)  = same as Commit; timestamp 0: entries of the
-//!                       Commit or Prepare record of the same transaction
-//!                       that follows (a write set too large for one
-//!                       record is logged as parts, then that record)
+//! Prepare, old   (2)  = write_set (read, never written: no global id, and
+//!                       its read set was not logged)
+//! Part           (7)  = write_set, timestamp 0: entries of the Commit or
+//!                       Prepare record of the same transaction that
+//!                       follows (a write set too large for one record is
+//!                       logged as parts, then that record)
+//! write_set  = transaction_id:u64 timestamp:u64 count:varint entry*count
 //! entry      = tag:u8 keyspace:varint key_len:varint key
 //!              [value_len:varint value]      (tags 1 and 2)
 //!              [expires_at_ms:u64]           (tag 2)
 //! tag        = 1 put | 2 put with expiry | 3 delete
+//! read_set   = 0                             (writes only: snapshot isolation)
+//!            | 1 key_count:varint read_key*key_count
+//!                range_count:varint (bound bound)*range_count  (serializable)
+//!            | 2                             (unknown: hold every key)
+//! read_key   = keyspace:varint key_len:varint key
+//! bound      = 0 (unbounded) | 1 read_key (included) | 2 read_key (excluded)
 //! ```
 //! Fixed-width integers are little-endian; varints are LEB128 (at most 10
 //! bytes, no overflow).
@@ -59,13 +69,75 @@ pub struct WriteSet {
     pub entries: Vec<Entry>,
 }
 
+/// A key a prepared transaction read, as the log names keys: its keyspace
+/// and the key within it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadKey {
+    /// The keyspace the key belongs to.
+    pub keyspace: u32,
+    /// The key.
+    pub key: Bytes,
+}
+
+/// One end of a range a prepared transaction scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadBound {
+    /// No bound on this side.
+    Unbounded,
+    /// The range includes the key.
+    Included(ReadKey),
+    /// The range stops just short of the key.
+    Excluded(ReadKey),
+}
+
+/// A range of keys a prepared transaction scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRange {
+    /// The lower end.
+    pub lower: ReadBound,
+    /// The upper end.
+    pub upper: ReadBound,
+}
+
+/// What a prepared transaction read: what its prepared state holds against
+/// conflicting writers until it is decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadSet {
+    /// The transaction validated only its writes (snapshot isolation): no
+    /// read is held.
+    WritesOnly,
+    /// A serializable transaction's point reads and scanned ranges.
+    Tracked {
+        /// The keys it read.
+        keys: Vec<ReadKey>,
+        /// The ranges it scanned (the part each scan covered).
+        ranges: Vec<ReadRange>,
+    },
+    /// Not known: an old prepare record (kind 2) did not log its reads.
+    /// Whoever restores it should hold every key.
+    Unknown,
+}
+
+/// A transaction prepared for two-phase commit: what it will write, the
+/// global id its coordinator chose, and what it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepare {
+    /// The write set; its timestamp is the prepare timestamp.
+    pub write_set: WriteSet,
+    /// The global id (empty in an old prepare record).
+    pub global_id: Bytes,
+    /// What it read.
+    pub reads: ReadSet,
+}
+
 /// A record of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// A committed write set.
     Commit(WriteSet),
-    /// A write set prepared for two-phase commit: durable, not yet decided.
-    Prepare(WriteSet),
+    /// A write set prepared for two-phase commit, with its global id and
+    /// read set: durable, not yet decided.
+    Prepare(Prepare),
     /// The prepared transaction commits at this timestamp.
     CommitPrepared {
         /// The prepared transaction.
@@ -94,11 +166,22 @@ pub enum Record {
 }
 
 const KIND_COMMIT: u8 = 1;
-const KIND_PREPARE: u8 = 2;
+/// The prepare record before it carried a global id and a read set: read,
+/// never written.
+const KIND_PREPARE_WITHOUT_READS: u8 = 2;
 const KIND_COMMIT_PREPARED: u8 = 3;
 const KIND_ABORT_PREPARED: u8 = 4;
 const KIND_CHECKPOINT: u8 = 5;
-const KIND_PART: u8 = 6;
+const KIND_PREPARE: u8 = 6;
+const KIND_PART: u8 = 7;
+
+const READS_WRITES_ONLY: u8 = 0;
+const READS_TRACKED: u8 = 1;
+const READS_UNKNOWN: u8 = 2;
+
+const BOUND_UNBOUNDED: u8 = 0;
+const BOUND_INCLUDED: u8 = 1;
+const BOUND_EXCLUDED: u8 = 2;
 
 const TAG_PUT: u8 = 1;
 const TAG_PUT_EXPIRING: u8 = 2;
@@ -135,6 +218,22 @@ pub enum RecordError {
     #[error("malformed varint at byte {offset}")]
     BadVarint {
         /// Where it starts.
+        offset: usize,
+    },
+    /// An unknown read-set kind in a prepare record.
+    #[error("unknown read-set kind {kind} at byte {offset}")]
+    UnknownReadSet {
+        /// The kind found.
+        kind: u8,
+        /// Where.
+        offset: usize,
+    },
+    /// An unknown range-bound tag in a prepare record's read set.
+    #[error("unknown range bound tag {tag} at byte {offset}")]
+    UnknownBound {
+        /// The tag found.
+        tag: u8,
+        /// Where.
         offset: usize,
     },
     /// Bytes after the last field.
@@ -174,23 +273,10 @@ impl Entry {
     }
 }
 
-/// Which of the two write-set records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteSetKind {
-    /// [`Record::Commit`].
-    Commit,
-    /// [`Record::Prepare`].
-    Prepare,
-    /// [`Record::Part`].
-    Part,
-}
-
-/// A write set the caller holds in its own types, appended as a
-/// [`Record::Commit`] or [`Record::Prepare`] (byte for byte the same
-/// encoding) without first being copied into a [`WriteSet`].
+/// A committed write set the caller holds in its own types, appended as a
+/// [`Record::Commit`] (byte for byte the same encoding) without first being
+/// copied into a [`WriteSet`].
 pub struct BorrowedWriteSet<'a, T> {
-    /// Commit or prepare.
-    pub kind: WriteSetKind,
     /// The transaction's id.
     pub transaction_id: u64,
     /// Its commit (or prepare) timestamp.
@@ -219,19 +305,16 @@ impl Encode for Record {
     }
 }
 
-impl<T> Encode for BorrowedWriteSet<'_, T> {
-    fn encoded_len(&self) -> usize {
-        // kind, transaction id, timestamp, entry count.
+impl<T> BorrowedWriteSet<'_, T> {
+    /// Bytes of the write set's body (after the kind byte).
+    fn body_len(&self) -> usize {
+        // Transaction id, timestamp, entry count, entries.
         let entries = self.entries.iter().map(self.view).map(entry_len);
-        1 + 8 + 8 + varint_len(self.entries.len() as u64) + entries.sum::<usize>()
+        8 + 8 + varint_len(self.entries.len() as u64) + entries.sum::<usize>()
     }
 
-    fn encode_into(&self, out: &mut Vec<u8>) {
-        out.push(match self.kind {
-            WriteSetKind::Commit => KIND_COMMIT,
-            WriteSetKind::Prepare => KIND_PREPARE,
-            WriteSetKind::Part => KIND_PART,
-        });
+    /// Appends the write set's body (after the kind byte).
+    fn encode_body(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.transaction_id.to_le_bytes());
         out.extend_from_slice(&self.timestamp.to_le_bytes());
         put_varint(out, self.entries.len() as u64);
@@ -241,36 +324,43 @@ impl<T> Encode for BorrowedWriteSet<'_, T> {
     }
 }
 
+impl<T> Encode for BorrowedWriteSet<'_, T> {
+    fn encoded_len(&self) -> usize {
+        1 + self.body_len()
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(KIND_COMMIT);
+        self.encode_body(out);
+    }
+}
+
 impl<'a, T> BorrowedWriteSet<'a, T> {
-    /// The write set as records of at most about `part_bytes_max` bytes
-    /// each (one entry larger than that makes a record of its own): one
-    /// record of its kind if it fits, else [`Record::Part`]s and then a
-    /// record of its kind with the last entries. Appended in this order,
-    /// they read back as the whole write set.
-    pub fn split(&self, part_bytes_max: usize) -> Vec<BorrowedWriteSet<'a, T>> {
+    /// The write set as pieces of at most about `part_bytes_max` encoded
+    /// bytes each (an entry larger than that is a piece of its own): the
+    /// pieces to append as [`Part`]s, in order, then the last one, which
+    /// keeps the timestamp and goes into the write set's own record. A
+    /// write set that fits has no parts.
+    pub fn split(
+        &self,
+        part_bytes_max: usize,
+    ) -> (Vec<BorrowedWriteSet<'a, T>>, BorrowedWriteSet<'a, T>) {
         let head = 1 + 8 + 8 + VARINT_BYTES_MAX;
-        let mut pieces = Vec::new();
+        let mut parts = Vec::new();
         let (mut start, mut bytes) = (0, head);
         for (index, entry) in self.entries.iter().enumerate() {
             let length = entry_len((self.view)(entry));
             if index > start && bytes + length > part_bytes_max {
-                pieces.push(self.piece(WriteSetKind::Part, 0, start..index));
+                parts.push(self.piece(0, start..index));
                 (start, bytes) = (index, head);
             }
             bytes += length;
         }
-        pieces.push(self.piece(self.kind, self.timestamp, start..self.entries.len()));
-        pieces
+        (parts, self.piece(self.timestamp, start..self.entries.len()))
     }
 
-    fn piece(
-        &self,
-        kind: WriteSetKind,
-        timestamp: u64,
-        range: std::ops::Range<usize>,
-    ) -> BorrowedWriteSet<'a, T> {
+    fn piece(&self, timestamp: u64, range: std::ops::Range<usize>) -> BorrowedWriteSet<'a, T> {
         BorrowedWriteSet {
-            kind,
             transaction_id: self.transaction_id,
             timestamp,
             entries: &self.entries[range],
@@ -279,13 +369,104 @@ impl<'a, T> BorrowedWriteSet<'a, T> {
     }
 }
 
+/// A piece of a write set appended as a [`Record::Part`]
+/// ([`BorrowedWriteSet::split`]).
+pub struct Part<'p, 'a, T>(pub &'p BorrowedWriteSet<'a, T>);
+
+impl<T> Encode for Part<'_, '_, T> {
+    fn encoded_len(&self) -> usize {
+        1 + self.0.body_len()
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(KIND_PART);
+        self.0.encode_body(out);
+    }
+}
+
+impl Prepare {
+    /// Bytes of the record's body after the write set.
+    fn tail_len(&self) -> usize {
+        let gid = varint_len(self.global_id.len() as u64) + self.global_id.len();
+        let reads = match &self.reads {
+            ReadSet::WritesOnly | ReadSet::Unknown => 1,
+            ReadSet::Tracked { keys, ranges } => {
+                1 + varint_len(keys.len() as u64)
+                    + keys.iter().map(read_key_len).sum::<usize>()
+                    + varint_len(ranges.len() as u64)
+                    + ranges
+                        .iter()
+                        .map(|range| bound_len(&range.lower) + bound_len(&range.upper))
+                        .sum::<usize>()
+            }
+        };
+        gid + reads
+    }
+
+    fn encode_tail(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.global_id.len() as u64);
+        out.extend_from_slice(&self.global_id);
+        match &self.reads {
+            ReadSet::WritesOnly => out.push(READS_WRITES_ONLY),
+            ReadSet::Unknown => out.push(READS_UNKNOWN),
+            ReadSet::Tracked { keys, ranges } => {
+                out.push(READS_TRACKED);
+                put_varint(out, keys.len() as u64);
+                for key in keys {
+                    encode_read_key(out, key);
+                }
+                put_varint(out, ranges.len() as u64);
+                for range in ranges {
+                    encode_bound(out, &range.lower);
+                    encode_bound(out, &range.upper);
+                }
+            }
+        }
+    }
+}
+
+fn read_key_len(key: &ReadKey) -> usize {
+    varint_len(u64::from(key.keyspace)) + varint_len(key.key.len() as u64) + key.key.len()
+}
+
+fn bound_len(bound: &ReadBound) -> usize {
+    match bound {
+        ReadBound::Unbounded => 1,
+        ReadBound::Included(key) | ReadBound::Excluded(key) => 1 + read_key_len(key),
+    }
+}
+
+fn encode_read_key(out: &mut Vec<u8>, key: &ReadKey) {
+    put_varint(out, u64::from(key.keyspace));
+    put_varint(out, key.key.len() as u64);
+    out.extend_from_slice(&key.key);
+}
+
+fn encode_bound(out: &mut Vec<u8>, bound: &ReadBound) {
+    match bound {
+        ReadBound::Unbounded => out.push(BOUND_UNBOUNDED),
+        ReadBound::Included(key) => {
+            out.push(BOUND_INCLUDED);
+            encode_read_key(out, key);
+        }
+        ReadBound::Excluded(key) => {
+            out.push(BOUND_EXCLUDED);
+            encode_read_key(out, key);
+        }
+    }
+}
+
 impl Record {
     /// Appends the encoding of the record to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
-            Record::Commit(set) => borrowed(WriteSetKind::Commit, set).encode_into(out),
-            Record::Prepare(set) => borrowed(WriteSetKind::Prepare, set).encode_into(out),
-            Record::Part(set) => borrowed(WriteSetKind::Part, set).encode_into(out),
+            Record::Commit(set) => borrowed(set).encode_into(out),
+            Record::Part(set) => Part(&borrowed(set)).encode_into(out),
+            Record::Prepare(prepare) => {
+                out.push(KIND_PREPARE);
+                borrowed(&prepare.write_set).encode_body(out);
+                prepare.encode_tail(out);
+            }
             Record::CommitPrepared {
                 transaction_id,
                 commit_timestamp,
@@ -321,8 +502,9 @@ impl Record {
     /// can frame a record in place, its length known before its bytes.
     pub fn encoded_len(&self) -> usize {
         match self {
-            Record::Commit(set) | Record::Prepare(set) | Record::Part(set) => {
-                borrowed(WriteSetKind::Commit, set).encoded_len()
+            Record::Commit(set) | Record::Part(set) => borrowed(set).encoded_len(),
+            Record::Prepare(prepare) => {
+                1 + borrowed(&prepare.write_set).body_len() + prepare.tail_len()
             }
             Record::CommitPrepared { .. } | Record::Checkpoint { .. } => 1 + 8 + 8,
             Record::AbortPrepared { .. } => 1 + 8,
@@ -338,8 +520,22 @@ impl Record {
         };
         let record = match cursor.u8()? {
             KIND_COMMIT => Record::Commit(decode_write_set(&mut cursor, &bytes)?),
-            KIND_PREPARE => Record::Prepare(decode_write_set(&mut cursor, &bytes)?),
             KIND_PART => Record::Part(decode_write_set(&mut cursor, &bytes)?),
+            KIND_PREPARE => {
+                let write_set = decode_write_set(&mut cursor, &bytes)?;
+                let global_id = cursor.slice(&bytes)?;
+                let reads = decode_read_set(&mut cursor, &bytes)?;
+                Record::Prepare(Prepare {
+                    write_set,
+                    global_id,
+                    reads,
+                })
+            }
+            KIND_PREPARE_WITHOUT_READS => Record::Prepare(Prepare {
+                write_set: decode_write_set(&mut cursor, &bytes)?,
+                global_id: Bytes::new(),
+                reads: ReadSet::Unknown,
+            }),
             KIND_COMMIT_PREPARED => Record::CommitPrepared {
                 transaction_id: cursor.u64()?,
                 commit_timestamp: cursor.u64()?,
@@ -362,9 +558,8 @@ impl Record {
 }
 
 /// An owned write set as the encoding reads it.
-fn borrowed(kind: WriteSetKind, write_set: &WriteSet) -> BorrowedWriteSet<'_, Entry> {
+fn borrowed(write_set: &WriteSet) -> BorrowedWriteSet<'_, Entry> {
     BorrowedWriteSet {
-        kind,
         transaction_id: write_set.transaction_id,
         timestamp: write_set.timestamp,
         entries: &write_set.entries,
@@ -398,10 +593,7 @@ fn decode_write_set(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<WriteSet,
     let count = cursor.varint()?;
     // Every entry takes at least 3 bytes: never reserve more than the
     // input could hold.
-    let capacity = usize::try_from(count)
-        .unwrap_or(usize::MAX)
-        .min(cursor.remaining() / 3);
-    let mut entries = Vec::with_capacity(capacity);
+    let mut entries = Vec::with_capacity(capacity(count, cursor.remaining() / 3));
     for _ in 0..count {
         let tag_offset = cursor.offset;
         let tag = cursor.u8()?;
@@ -438,6 +630,64 @@ fn decode_write_set(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<WriteSet,
         timestamp,
         entries,
     })
+}
+
+fn decode_read_set(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<ReadSet, RecordError> {
+    let kind_offset = cursor.offset;
+    match cursor.u8()? {
+        READS_WRITES_ONLY => Ok(ReadSet::WritesOnly),
+        READS_UNKNOWN => Ok(ReadSet::Unknown),
+        READS_TRACKED => {
+            // A read key takes at least 2 bytes, a range at least 2: never
+            // reserve more than the input could hold.
+            let count = cursor.varint()?;
+            let mut keys = Vec::with_capacity(capacity(count, cursor.remaining() / 2));
+            for _ in 0..count {
+                keys.push(decode_read_key(cursor, source)?);
+            }
+            let count = cursor.varint()?;
+            let mut ranges = Vec::with_capacity(capacity(count, cursor.remaining() / 2));
+            for _ in 0..count {
+                let lower = decode_bound(cursor, source)?;
+                let upper = decode_bound(cursor, source)?;
+                ranges.push(ReadRange { lower, upper });
+            }
+            Ok(ReadSet::Tracked { keys, ranges })
+        }
+        kind => Err(RecordError::UnknownReadSet {
+            kind,
+            offset: kind_offset,
+        }),
+    }
+}
+
+/// `count` items, but no more than `limit`.
+fn capacity(count: u64, limit: usize) -> usize {
+    usize::try_from(count).unwrap_or(usize::MAX).min(limit)
+}
+
+fn decode_read_key(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<ReadKey, RecordError> {
+    let keyspace_offset = cursor.offset;
+    let keyspace = u32::try_from(cursor.varint()?).map_err(|_| RecordError::BadVarint {
+        offset: keyspace_offset,
+    })?;
+    Ok(ReadKey {
+        keyspace,
+        key: cursor.slice(source)?,
+    })
+}
+
+fn decode_bound(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<ReadBound, RecordError> {
+    let tag_offset = cursor.offset;
+    match cursor.u8()? {
+        BOUND_UNBOUNDED => Ok(ReadBound::Unbounded),
+        BOUND_INCLUDED => Ok(ReadBound::Included(decode_read_key(cursor, source)?)),
+        BOUND_EXCLUDED => Ok(ReadBound::Excluded(decode_read_key(cursor, source)?)),
+        tag => Err(RecordError::UnknownBound {
+            tag,
+            offset: tag_offset,
+        }),
+    }
 }
 
 /// Bytes of one entry's encoding.
@@ -535,6 +785,14 @@ impl Cursor<'_> {
 mod tests {
     use super::*;
 
+    impl BorrowedWriteSet<'_, Entry> {
+        fn encode_to_vec(&self) -> Vec<u8> {
+            let mut out = Vec::new();
+            self.encode_into(&mut out);
+            out
+        }
+    }
+
     fn sample() -> Vec<Record> {
         vec![
             Record::Commit(WriteSet {
@@ -564,7 +822,11 @@ mod tests {
                     },
                 ],
             }),
-            Record::Prepare(WriteSet::default()),
+            Record::Prepare(Prepare {
+                write_set: WriteSet::default(),
+                global_id: Bytes::new(),
+                reads: ReadSet::WritesOnly,
+            }),
             Record::Part(WriteSet {
                 transaction_id: 9,
                 timestamp: 0,
@@ -573,6 +835,24 @@ mod tests {
                     key: Bytes::from_static(b"part"),
                     change: Change::Delete,
                 }],
+            }),
+            Record::Prepare(Prepare {
+                write_set: WriteSet {
+                    transaction_id: 8,
+                    timestamp: 9,
+                    entries: vec![Entry {
+                        keyspace: 3,
+                        key: Bytes::from_static(b"to"),
+                        change: Change::Delete,
+                    }],
+                },
+                global_id: Bytes::from_static(b"coordinator-1.7"),
+                reads: tracked_reads(),
+            }),
+            Record::Prepare(Prepare {
+                write_set: WriteSet::default(),
+                global_id: Bytes::from_static(b"g"),
+                reads: ReadSet::Unknown,
             }),
             Record::CommitPrepared {
                 transaction_id: 1,
@@ -584,6 +864,30 @@ mod tests {
                 fold_timestamp: 5,
             },
         ]
+    }
+
+    fn read_key(keyspace: u32, key: &'static [u8]) -> ReadKey {
+        ReadKey {
+            keyspace,
+            key: Bytes::from_static(key),
+        }
+    }
+
+    /// A read set with every kind of bound.
+    fn tracked_reads() -> ReadSet {
+        ReadSet::Tracked {
+            keys: vec![read_key(3, b"from"), read_key(u32::MAX, b"")],
+            ranges: vec![
+                ReadRange {
+                    lower: ReadBound::Included(read_key(3, b"a")),
+                    upper: ReadBound::Excluded(read_key(4, b"")),
+                },
+                ReadRange {
+                    lower: ReadBound::Excluded(read_key(0, b"\x01")),
+                    upper: ReadBound::Unbounded,
+                },
+            ],
+        }
     }
 
     #[test]
@@ -599,20 +903,37 @@ mod tests {
         let mut records = sample();
         // Lengths on both sides of every varint width.
         for bytes in [0, 1, 127, 128, 16_383, 16_384, 70_000] {
-            records.push(Record::Prepare(WriteSet {
-                transaction_id: 1,
-                timestamp: 2,
-                entries: vec![
-                    Entry {
-                        keyspace: u32::MAX,
-                        key: Bytes::from(vec![1; bytes]),
-                        change: Change::Put {
-                            value: Bytes::from(vec![2; bytes]),
-                            expires_at_ms: Some(9),
-                        },
-                    };
-                    3
-                ],
+            let key = ReadKey {
+                keyspace: u32::MAX,
+                key: Bytes::from(vec![3; bytes]),
+            };
+            records.push(Record::Prepare(Prepare {
+                write_set: WriteSet {
+                    transaction_id: 1,
+                    timestamp: 2,
+                    entries: vec![
+                        Entry {
+                            keyspace: u32::MAX,
+                            key: Bytes::from(vec![1; bytes]),
+                            change: Change::Put {
+                                value: Bytes::from(vec![2; bytes]),
+                                expires_at_ms: Some(9),
+                            },
+                        };
+                        3
+                    ],
+                },
+                global_id: Bytes::from(vec![4; bytes]),
+                reads: ReadSet::Tracked {
+                    keys: vec![key.clone(); 2],
+                    ranges: vec![
+                        ReadRange {
+                            lower: ReadBound::Included(key.clone()),
+                            upper: ReadBound::Excluded(key),
+                        };
+                        2
+                    ],
+                },
             }));
         }
         for record in records {
@@ -630,13 +951,10 @@ mod tests {
     #[test]
     fn borrowed_write_sets_encode_as_records() {
         for record in sample() {
-            let (kind, write_set) = match &record {
-                Record::Commit(write_set) => (WriteSetKind::Commit, write_set),
-                Record::Prepare(write_set) => (WriteSetKind::Prepare, write_set),
-                _ => continue,
+            let Record::Commit(write_set) = &record else {
+                continue;
             };
             let borrowed = BorrowedWriteSet {
-                kind,
                 transaction_id: write_set.transaction_id,
                 timestamp: write_set.timestamp,
                 entries: &write_set.entries,
@@ -650,8 +968,8 @@ mod tests {
     }
 
     /// A split write set: parts within the bound (unless one entry is
-    /// larger), the last record of the write set's kind and timestamp,
-    /// and the entries, in order, exactly once.
+    /// larger), the last piece with the write set's timestamp, and the
+    /// entries, in order, exactly once.
     #[test]
     fn a_split_write_set_reads_back_whole() {
         let entries: Vec<Entry> = (0..200u32)
@@ -665,33 +983,35 @@ mod tests {
             })
             .collect();
         let whole = BorrowedWriteSet {
-            kind: WriteSetKind::Commit,
             transaction_id: 5,
             timestamp: 99,
             entries: &entries,
             view: Entry::as_ref,
         };
         for part_bytes_max in [1, 100, 1_000, 10_000, usize::MAX] {
-            let pieces = whole.split(part_bytes_max);
-            let (last, parts) = pieces.split_last().unwrap();
-            assert_eq!((last.kind, last.timestamp), (WriteSetKind::Commit, 99));
+            let (parts, last) = whole.split(part_bytes_max);
             let mut read_back = Vec::new();
-            for piece in &pieces {
+            for part in &parts {
                 let mut out = Vec::new();
-                Encode::encode_into(piece, &mut out);
-                assert!(out.len() <= part_bytes_max || piece.entries.len() == 1);
-                match Record::decode(Bytes::from(out)).unwrap() {
-                    Record::Part(set) | Record::Commit(set) => {
-                        assert_eq!(set.transaction_id, 5);
-                        read_back.extend(set.entries);
-                    }
-                    other => panic!("{other:?}"),
-                }
+                Encode::encode_into(&Part(part), &mut out);
+                assert_eq!(out.len(), Encode::encoded_len(&Part(part)));
+                assert!(out.len() <= part_bytes_max || part.entries.len() == 1);
+                let Record::Part(set) = Record::decode(Bytes::from(out)).unwrap() else {
+                    panic!("not a part");
+                };
+                assert_eq!((set.transaction_id, set.timestamp), (5, 0));
+                read_back.extend(set.entries);
             }
-            assert!(parts.iter().all(|part| part.kind == WriteSetKind::Part));
+            let mut out = Vec::new();
+            Encode::encode_into(&last, &mut out);
+            let Record::Commit(set) = Record::decode(Bytes::from(out)).unwrap() else {
+                panic!("not a commit");
+            };
+            assert_eq!((set.transaction_id, set.timestamp), (5, 99));
+            read_back.extend(set.entries);
             assert_eq!(read_back, entries, "split at {part_bytes_max}");
         }
-        assert_eq!(whole.split(usize::MAX).len(), 1);
+        assert!(whole.split(usize::MAX).0.is_empty());
     }
 
     #[test]
@@ -748,6 +1068,85 @@ mod tests {
             offset: 0,
         };
         assert!(cursor.varint().is_err());
+    }
+
+    /// A prepare record of the old kind (2: a write set alone) still
+    /// reads, as a prepare with no global id and an unknown read set.
+    #[test]
+    fn an_old_prepare_record_reads_with_an_unknown_read_set() {
+        let write_set = WriteSet {
+            transaction_id: 5,
+            timestamp: 6,
+            entries: vec![Entry {
+                keyspace: 1,
+                key: Bytes::from_static(b"k"),
+                change: Change::Delete,
+            }],
+        };
+        let mut bytes = borrowed(&write_set).encode_to_vec();
+        bytes[0] = KIND_PREPARE_WITHOUT_READS;
+        assert_eq!(
+            Record::decode(Bytes::from(bytes)).unwrap(),
+            Record::Prepare(Prepare {
+                write_set,
+                global_id: Bytes::new(),
+                reads: ReadSet::Unknown,
+            })
+        );
+    }
+
+    /// Unknown read-set kinds and bound tags are typed errors naming
+    /// their byte.
+    #[test]
+    fn unknown_read_set_kinds_and_bounds_are_refused() {
+        let prepare = |reads| {
+            Record::Prepare(Prepare {
+                write_set: WriteSet::default(),
+                global_id: Bytes::new(),
+                reads,
+            })
+            .encode()
+        };
+        // kind, id, timestamp, count, global id length: the read set's
+        // kind is at byte 19.
+        let mut bytes = prepare(ReadSet::WritesOnly);
+        bytes[19] = 9;
+        assert_eq!(
+            Record::decode(Bytes::from(bytes)),
+            Err(RecordError::UnknownReadSet {
+                kind: 9,
+                offset: 19
+            })
+        );
+        let mut bytes = prepare(ReadSet::Tracked {
+            keys: Vec::new(),
+            ranges: vec![ReadRange {
+                lower: ReadBound::Unbounded,
+                upper: ReadBound::Unbounded,
+            }],
+        });
+        // Then no keys (20), one range (21): its lower bound at 22.
+        bytes[22] = 7;
+        assert_eq!(
+            Record::decode(Bytes::from(bytes)),
+            Err(RecordError::UnknownBound { tag: 7, offset: 22 })
+        );
+    }
+
+    #[test]
+    fn a_huge_read_count_does_not_allocate() {
+        let mut bytes = Record::Prepare(Prepare {
+            write_set: WriteSet::default(),
+            global_id: Bytes::new(),
+            reads: ReadSet::WritesOnly,
+        })
+        .encode();
+        bytes[19] = READS_TRACKED;
+        put_varint(&mut bytes, u64::MAX);
+        assert_eq!(
+            Record::decode(Bytes::from(bytes)),
+            Err(RecordError::Truncated { offset: 30 })
+        );
     }
 
     #[test]
