@@ -131,3 +131,30 @@ fn a_crash_anywhere_in_a_commit_of_parts_leaves_it_whole_or_absent() {
     assert!(report.operations > 20, "{report}");
     println!("log parts crash sweep: {} crash images", report.images);
 }
+
+#[test]
+fn a_prepared_write_set_logged_in_parts_is_restored_whole() {
+    let vfs = SimVfs::new(5);
+    let db = open(&vfs).unwrap();
+    let data = db.keyspace("data").unwrap();
+    let mut tx = db.begin(Isolation::Serializable);
+    for index in 0..BIG_KEYS {
+        tx.put(&data, common::numbered_key(index), big_value(index))
+            .unwrap();
+    }
+    let prepared = tx.prepare(b"global-1").unwrap();
+    drop(prepared);
+    common::kill(&vfs, db);
+    let db = open(&vfs).unwrap();
+    let in_doubt = db.prepared();
+    assert_eq!(in_doubt.len(), 1);
+    assert_eq!(in_doubt[0].writes, u64::from(BIG_KEYS));
+    assert_eq!(big_keys_found(&db), 0, "undecided: not visible");
+    db.commit_prepared(b"global-1").unwrap();
+    assert_eq!(big_keys_found(&db), BIG_KEYS);
+    common::kill(&vfs, db);
+    let db = open(&vfs).unwrap();
+    assert_eq!(big_keys_found(&db), BIG_KEYS);
+    assert!(db.prepared().is_empty());
+    assert!(db.check().unwrap().is_empty());
+}
