@@ -441,11 +441,41 @@ pub enum CommandId {
     Bzpopmin,
     /// `BZMPOP`.
     Bzmpop,
+    /// `PUBLISH`.
+    Publish,
+    /// `PSUBSCRIBE`.
+    Psubscribe,
+    /// `PUBSUB`.
+    Pubsub,
+    /// `PUBSUB|CHANNELS`.
+    PubsubChannels,
+    /// `PUBSUB|HELP`.
+    PubsubHelp,
+    /// `PUBSUB|NUMPAT`.
+    PubsubNumpat,
+    /// `PUBSUB|NUMSUB`.
+    PubsubNumsub,
+    /// `PUBSUB|SHARDCHANNELS`.
+    PubsubShardchannels,
+    /// `PUBSUB|SHARDNUMSUB`.
+    PubsubShardnumsub,
+    /// `PUNSUBSCRIBE`.
+    Punsubscribe,
+    /// `SPUBLISH`.
+    Spublish,
+    /// `SSUBSCRIBE`.
+    Ssubscribe,
+    /// `SUBSCRIBE`.
+    Subscribe,
+    /// `SUNSUBSCRIBE`.
+    Sunsubscribe,
+    /// `UNSUBSCRIBE`.
+    Unsubscribe,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 216;
+    pub const COUNT: usize = 231;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -665,6 +695,21 @@ impl CommandId {
         CommandId::Bzpopmax,
         CommandId::Bzpopmin,
         CommandId::Bzmpop,
+        CommandId::Publish,
+        CommandId::Psubscribe,
+        CommandId::Pubsub,
+        CommandId::PubsubChannels,
+        CommandId::PubsubHelp,
+        CommandId::PubsubNumpat,
+        CommandId::PubsubNumsub,
+        CommandId::PubsubShardchannels,
+        CommandId::PubsubShardnumsub,
+        CommandId::Punsubscribe,
+        CommandId::Spublish,
+        CommandId::Ssubscribe,
+        CommandId::Subscribe,
+        CommandId::Sunsubscribe,
+        CommandId::Unsubscribe,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -896,4 +941,19 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "bzpopmax",
     "bzpopmin",
     "bzmpop",
+    "publish",
+    "psubscribe",
+    "pubsub",
+    "pubsub|channels",
+    "pubsub|help",
+    "pubsub|numpat",
+    "pubsub|numsub",
+    "pubsub|shardchannels",
+    "pubsub|shardnumsub",
+    "punsubscribe",
+    "spublish",
+    "ssubscribe",
+    "subscribe",
+    "sunsubscribe",
+    "unsubscribe",
 ];

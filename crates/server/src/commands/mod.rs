@@ -12,7 +12,8 @@
 //!   (typed access to a key, WRONGTYPE, saving and deleting
 //!   collections);
 //! - `connection.rs`, `client.rs`, `transactions.rs`, `server.rs`: the
-//!   commands that act on the connection ([`Client`]) or the server.
+//!   commands that act on the connection ([`Client`]) or the server;
+//!   `pubsub.rs`: pub/sub (its registry is `net/pubsub.rs`).
 //!
 //! Helpers: `arguments.rs` (options and arithmetic with Redis's error
 //! texts), `glob.rs`, `scan.rs` (SCAN's cursor), `lcs.rs`,
@@ -42,6 +43,7 @@ pub mod lcs;
 pub(crate) mod lists;
 pub(crate) mod monitor;
 pub mod object_info;
+pub(crate) mod pubsub;
 pub(crate) mod scan;
 pub(crate) mod server;
 pub(crate) mod sets;

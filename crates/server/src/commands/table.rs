@@ -47,6 +47,8 @@ impl CommandFlags {
     pub const NO_MULTI: CommandFlags = CommandFlags(1 << 11);
     /// May block the client (BLPOP …).
     pub const BLOCKING: CommandFlags = CommandFlags(1 << 12);
+    /// A pub/sub command.
+    pub const PUBSUB: CommandFlags = CommandFlags(1 << 13);
     /// keel's own, not shown: reaches databases other than the selected
     /// one (COPY … DB, MOVE, DEBUG DIGEST), so the backend gives it every
     /// database.
@@ -55,7 +57,7 @@ impl CommandFlags {
     /// FLUSHALL, SWAPDB), so the backend holds them exclusively.
     pub const EXCLUSIVE: CommandFlags = CommandFlags(1 << 17);
 
-    const NAMES: [(CommandFlags, &'static str); 13] = [
+    const NAMES: [(CommandFlags, &'static str); 14] = [
         (CommandFlags::WRITE, "write"),
         (CommandFlags::READONLY, "readonly"),
         (CommandFlags::DENYOOM, "denyoom"),
@@ -69,6 +71,7 @@ impl CommandFlags {
         (CommandFlags::SKIP_SLOWLOG, "skip_slowlog"),
         (CommandFlags::NO_MULTI, "no_multi"),
         (CommandFlags::BLOCKING, "blocking"),
+        (CommandFlags::PUBSUB, "pubsub"),
     ];
 
     /// No flag.
@@ -192,6 +195,8 @@ impl CommandSpec {
             "sorted_set" => "@sortedset",
             "transactions" => "@transaction",
             "connection" => "@connection",
+            "pubsub" => "@pubsub",
+            "scripting" => "@scripting",
             _ => "@admin",
         });
         if self.group == "server" && self.has(CommandFlags::ADMIN) {
@@ -577,7 +582,7 @@ const fn sub(
 
 use super::{
     bitmap, client, connection, counters, expiry, hashes, keyspace, latency, lists, monitor,
-    server, sets, slowlog, sorted_sets, strings, tracking, transactions, zset_combine,
+    pubsub, server, sets, slowlog, sorted_sets, strings, tracking, transactions, zset_combine,
 };
 use CommandId as Id;
 use Handler::{Client as C, Data as D};
@@ -1103,6 +1108,109 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns information about all libraries.",
     ),
 ];
+
+/// PUBSUB's subcommands (`pubsub.rs`).
+static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
+    pubsub_sub(
+        Id::PubsubChannels,
+        C(pubsub::channels),
+        "channels",
+        -2,
+        "2.8.0",
+        "Returns the active channels.",
+    ),
+    CommandSpec {
+        flags: LOADING_STALE,
+        ..pubsub_sub(
+            Id::PubsubHelp,
+            C(server::help),
+            "help",
+            2,
+            "6.2.0",
+            "Returns helpful text about the different subcommands.",
+        )
+    },
+    pubsub_sub(
+        Id::PubsubNumpat,
+        C(pubsub::numpat),
+        "numpat",
+        2,
+        "2.8.0",
+        "Returns a count of unique pattern subscriptions.",
+    ),
+    pubsub_sub(
+        Id::PubsubNumsub,
+        C(pubsub::numsub),
+        "numsub",
+        -2,
+        "2.8.0",
+        "Returns a count of subscribers to channels.",
+    ),
+    pubsub_sub(
+        Id::PubsubShardchannels,
+        C(pubsub::shardchannels),
+        "shardchannels",
+        -2,
+        "7.0.0",
+        "Returns the active shard channels.",
+    ),
+    pubsub_sub(
+        Id::PubsubShardnumsub,
+        C(pubsub::shardnumsub),
+        "shardnumsub",
+        -2,
+        "7.0.0",
+        "Returns the count of subscribers of shard channels.",
+    ),
+];
+
+/// The flags of Redis's (un)subscribe commands.
+const SUBSCRIBING: CommandFlags = CommandFlags::PUBSUB
+    .union(CommandFlags::NOSCRIPT)
+    .union(LOADING_STALE);
+
+/// A PUBSUB subcommand.
+const fn pubsub_sub(
+    id: CommandId,
+    handler: Handler,
+    name: &'static str,
+    arity: i32,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        group: "pubsub",
+        complexity: "O(N) where N is the number of active channels",
+        ..sub(
+            id,
+            handler,
+            "pubsub",
+            name,
+            arity,
+            CommandFlags::PUBSUB.union(LOADING_STALE),
+            since,
+            summary,
+        )
+    }
+}
+
+/// A pub/sub command.
+#[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
+const fn pubsub_command(
+    id: CommandId,
+    handler: Handler,
+    name: &'static str,
+    arity: i32,
+    flags: CommandFlags,
+    keys: (i32, i32, i32),
+    since: &'static str,
+    complexity: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    keyed(
+        id, handler, name, arity, flags, keys, "pubsub", since, complexity, summary,
+    )
+}
 
 const fn container(
     id: CommandId,
@@ -3052,6 +3160,106 @@ static COMMANDS: &[CommandSpec] = &[
         "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
         "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
     ),
+    // Pub/sub (`pubsub.rs`).
+    pubsub_command(
+        Id::Psubscribe,
+        C(pubsub::psubscribe),
+        "psubscribe",
+        -2,
+        SUBSCRIBING,
+        (0, 0, 0),
+        "2.0.0",
+        "O(N) where N is the number of patterns to subscribe to.",
+        "Listens for messages published to channels that match one or more patterns.",
+    ),
+    pubsub_command(
+        Id::Publish,
+        C(pubsub::publish),
+        "publish",
+        3,
+        CommandFlags::PUBSUB.union(LOADING_STALE).union(F),
+        (0, 0, 0),
+        "2.0.0",
+        "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+        "Posts a message to a channel.",
+    ),
+    CommandSpec {
+        group: "pubsub",
+        ..container(
+            Id::Pubsub,
+            Handler::Container,
+            "pubsub",
+            "2.8.0",
+            "A container for Pub/Sub commands.",
+            PUBSUB_SUBCOMMANDS,
+        )
+    },
+    pubsub_command(
+        Id::Punsubscribe,
+        C(pubsub::punsubscribe),
+        "punsubscribe",
+        -1,
+        SUBSCRIBING,
+        (0, 0, 0),
+        "2.0.0",
+        "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
+        "Stops listening to messages published to channels that match one or more patterns.",
+    ),
+    pubsub_command(
+        Id::Spublish,
+        C(pubsub::spublish),
+        "spublish",
+        3,
+        CommandFlags::PUBSUB.union(LOADING_STALE).union(F),
+        (1, 1, 1),
+        "7.0.0",
+        "O(N) where N is the number of clients subscribed to the receiving shard channel.",
+        "Post a message to a shard channel",
+    ),
+    pubsub_command(
+        Id::Ssubscribe,
+        C(pubsub::ssubscribe),
+        "ssubscribe",
+        -2,
+        SUBSCRIBING,
+        (1, -1, 1),
+        "7.0.0",
+        "O(N) where N is the number of shard channels to subscribe to.",
+        "Listens for messages published to shard channels.",
+    ),
+    pubsub_command(
+        Id::Subscribe,
+        C(pubsub::subscribe),
+        "subscribe",
+        -2,
+        SUBSCRIBING,
+        (0, 0, 0),
+        "2.0.0",
+        "O(N) where N is the number of channels to subscribe to.",
+        "Listens for messages published to channels.",
+    ),
+    pubsub_command(
+        Id::Sunsubscribe,
+        C(pubsub::sunsubscribe),
+        "sunsubscribe",
+        -1,
+        SUBSCRIBING,
+        (1, -1, 1),
+        "7.0.0",
+        "O(N) where N is the number of shard channels to unsubscribe.",
+        "Stops listening to messages posted to shard channels.",
+    ),
+    pubsub_command(
+        Id::Unsubscribe,
+        C(pubsub::unsubscribe),
+        "unsubscribe",
+        -1,
+        SUBSCRIBING,
+        (0, 0, 0),
+        "2.0.0",
+        "O(N) where N is the number of channels to unsubscribe.",
+        "Stops listening to messages posted to channels.",
+    ),
 ];
 
 #[cfg(test)]
@@ -3067,6 +3275,15 @@ mod tests {
 
     /// Issue 22: the data types.
     const ISSUE_22_COMMANDS: &[&str] = &[
+        "psubscribe",
+        "publish",
+        "pubsub",
+        "punsubscribe",
+        "spublish",
+        "ssubscribe",
+        "subscribe",
+        "sunsubscribe",
+        "unsubscribe",
         "hdel",
         "hexists",
         "hget",
