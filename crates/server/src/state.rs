@@ -348,6 +348,8 @@ pub(crate) struct Shared {
     pub(crate) tracking: crate::commands::tracking::TrackingTable,
     /// Pub/sub: who subscribes to what.
     pub(crate) pubsub: crate::net::pubsub::PubSub,
+    /// Scripts: the cache and the running ones.
+    pub(crate) scripts: crate::commands::scripting::Scripts,
     /// Every event loop's waker (CLIENT UNPAUSE wakes them all).
     pub(crate) wakers: Mutex<Vec<Waker>>,
     /// Clients blocked in BLPOP and its kind (INFO's `blocked_clients`).

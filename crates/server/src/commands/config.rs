@@ -535,6 +535,10 @@ fn apply_kept(shared: &Shared) {
     let slower_than_us = integer("slowlog-log-slower-than", 10_000);
     let length_max = u64::try_from(integer("slowlog-max-len", 128)).unwrap_or(0);
     shared.slowlog.configure(slower_than_us, length_max);
+    let busy_ms = integer("busy-reply-threshold", 5000);
+    shared
+        .scripts
+        .set_busy_threshold_ms(u64::try_from(busy_ms).unwrap_or(0));
     if let Some((hard, soft, seconds)) =
         lookup("client-output-buffer-limit").and_then(|parameter| {
             crate::net::pubsub::parse_pubsub_limit(&shared.config.value(parameter))

@@ -31,6 +31,9 @@ impl Client {
         if !self.authenticated && !spec.has(CommandFlags::NO_AUTH) {
             return Some(self.reject(Some(spec.id), Reply::error(NOAUTH_TEXT)));
         }
+        if !spec.has(CommandFlags::ALLOW_BUSY) && self.shared.scripts.busy_for(self.id()) {
+            return Some(self.reject(Some(spec.id), Reply::error(super::scripting::BUSY_TEXT)));
+        }
         if self.subscriptions > 0
             && self.protocol == crate::resp::ProtocolVersion::Resp2
             && !super::pubsub::allowed_while_subscribed(spec.id)

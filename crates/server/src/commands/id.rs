@@ -471,11 +471,33 @@ pub enum CommandId {
     Sunsubscribe,
     /// `UNSUBSCRIBE`.
     Unsubscribe,
+    /// `EVAL`.
+    Eval,
+    /// `EVAL_RO`.
+    EvalRo,
+    /// `EVALSHA`.
+    Evalsha,
+    /// `EVALSHA_RO`.
+    EvalshaRo,
+    /// `SCRIPT`.
+    Script,
+    /// `SCRIPT|DEBUG`.
+    ScriptDebug,
+    /// `SCRIPT|EXISTS`.
+    ScriptExists,
+    /// `SCRIPT|FLUSH`.
+    ScriptFlush,
+    /// `SCRIPT|HELP`.
+    ScriptHelp,
+    /// `SCRIPT|KILL`.
+    ScriptKill,
+    /// `SCRIPT|LOAD`.
+    ScriptLoad,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 231;
+    pub const COUNT: usize = 242;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -710,6 +732,17 @@ impl CommandId {
         CommandId::Subscribe,
         CommandId::Sunsubscribe,
         CommandId::Unsubscribe,
+        CommandId::Eval,
+        CommandId::EvalRo,
+        CommandId::Evalsha,
+        CommandId::EvalshaRo,
+        CommandId::Script,
+        CommandId::ScriptDebug,
+        CommandId::ScriptExists,
+        CommandId::ScriptFlush,
+        CommandId::ScriptHelp,
+        CommandId::ScriptKill,
+        CommandId::ScriptLoad,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -956,4 +989,15 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "subscribe",
     "sunsubscribe",
     "unsubscribe",
+    "eval",
+    "eval_ro",
+    "evalsha",
+    "evalsha_ro",
+    "script",
+    "script|debug",
+    "script|exists",
+    "script|flush",
+    "script|help",
+    "script|kill",
+    "script|load",
 ];

@@ -122,6 +122,19 @@ fn memory_section(shared: &Shared) -> InfoSection {
             ("used_memory_rss", resident_bytes.to_string()),
             ("used_memory_rss_human", human),
             ("used_memory_peak", resident_bytes.to_string()),
+            ("used_memory_lua", shared.scripts.lua_bytes().to_string()),
+            (
+                "used_memory_vm_eval",
+                shared.scripts.lua_bytes().to_string(),
+            ),
+            (
+                "used_memory_scripts_eval",
+                shared.scripts.cached_bytes().to_string(),
+            ),
+            (
+                "number_of_cached_scripts",
+                shared.scripts.cached_count().to_string(),
+            ),
             ("maxmemory", setting("maxmemory")),
             ("maxmemory_policy", setting("maxmemory-policy")),
             ("mem_fragmentation_ratio", "1.00".to_owned()),

@@ -13,7 +13,8 @@
 //!   collections);
 //! - `connection.rs`, `client.rs`, `transactions.rs`, `server.rs`: the
 //!   commands that act on the connection ([`Client`]) or the server;
-//!   `pubsub.rs`: pub/sub (its registry is `net/pubsub.rs`).
+//!   `pubsub.rs`: pub/sub (its registry is `net/pubsub.rs`);
+//!   `scripting.rs`: EVAL and SCRIPT in Lua (with `lua_libs.rs`).
 //!
 //! Helpers: `arguments.rs` (options and arithmetic with Redis's error
 //! texts), `glob.rs`, `scan.rs` (SCAN's cursor), `lcs.rs`,
@@ -41,10 +42,12 @@ pub(crate) mod keyspace;
 pub(crate) mod latency;
 pub mod lcs;
 pub(crate) mod lists;
+pub(crate) mod lua_libs;
 pub(crate) mod monitor;
 pub mod object_info;
 pub(crate) mod pubsub;
 pub(crate) mod scan;
+pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod slowlog;

@@ -205,6 +205,7 @@ pub(crate) fn help(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
         CommandId::Slowlog => super::slowlog::HELP_LINES,
         CommandId::Latency => super::latency::HELP_LINES,
         CommandId::Pubsub => super::pubsub::HELP_LINES,
+        CommandId::Script => super::scripting::HELP_LINES,
         _ => FUNCTION_HELP,
     };
     Some(help_reply(&spec.name.to_ascii_uppercase(), lines))

@@ -582,7 +582,8 @@ const fn sub(
 
 use super::{
     bitmap, client, connection, counters, expiry, hashes, keyspace, latency, lists, monitor,
-    pubsub, server, sets, slowlog, sorted_sets, strings, tracking, transactions, zset_combine,
+    pubsub, scripting, server, sets, slowlog, sorted_sets, strings, tracking, transactions,
+    zset_combine,
 };
 use CommandId as Id;
 use Handler::{Client as C, Data as D};
@@ -594,7 +595,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "caching",
         3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.0.0",
         "Instructs the server whether to track the keys in the next request.",
     ),
@@ -604,7 +605,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "getname",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "2.6.9",
         "Returns the name of the connection.",
     ),
@@ -614,7 +615,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "getredir",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.0.0",
         "Returns the client ID to which the connection's tracking notifications are redirected.",
     ),
@@ -634,7 +635,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "id",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "5.0.0",
         "Returns the unique client ID of the connection.",
     ),
@@ -644,7 +645,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "info",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.2.0",
         "Returns information about the connection.",
     ),
@@ -684,7 +685,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "no-touch",
         3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "7.2.0",
         "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
     ),
@@ -704,7 +705,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "reply",
         3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "3.2.0",
         "Instructs the server whether to reply to commands.",
     ),
@@ -714,7 +715,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "setinfo",
         4,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "7.2.0",
         "Sets information specific to the client or connection.",
     ),
@@ -724,7 +725,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "setname",
         3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "2.6.9",
         "Sets the connection name.",
     ),
@@ -734,7 +735,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "tracking",
         -3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.0.0",
         "Controls server-assisted client-side caching for the connection.",
     ),
@@ -744,7 +745,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "trackinginfo",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.2.0",
         "Returns information about server-assisted client-side caching for the connection.",
     ),
@@ -1209,6 +1210,103 @@ const fn pubsub_command(
 ) -> CommandSpec {
     keyed(
         id, handler, name, arity, flags, keys, "pubsub", since, complexity, summary,
+    )
+}
+
+/// SCRIPT's subcommands (`scripting.rs`).
+static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    script_sub(
+        Id::ScriptDebug,
+        C(scripting::script_debug),
+        "debug",
+        3,
+        CommandFlags::NOSCRIPT,
+        "3.2.0",
+        "Sets the debug mode of server-side Lua scripts.",
+    ),
+    script_sub(
+        Id::ScriptExists,
+        C(scripting::script_exists),
+        "exists",
+        -3,
+        CommandFlags::NOSCRIPT,
+        "2.6.0",
+        "Determines whether server-side Lua scripts exist in the script cache.",
+    ),
+    script_sub(
+        Id::ScriptFlush,
+        C(scripting::script_flush),
+        "flush",
+        -2,
+        CommandFlags::NOSCRIPT,
+        "2.6.0",
+        "Removes all server-side Lua scripts from the script cache.",
+    ),
+    script_sub(
+        Id::ScriptHelp,
+        C(server::help),
+        "help",
+        2,
+        LOADING_STALE,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+    ),
+    script_sub(
+        Id::ScriptKill,
+        C(scripting::script_kill),
+        "kill",
+        2,
+        CommandFlags::NOSCRIPT.union(CommandFlags::ALLOW_BUSY),
+        "2.6.0",
+        "Terminates a server-side Lua script during execution.",
+    ),
+    script_sub(
+        Id::ScriptLoad,
+        C(scripting::script_load),
+        "load",
+        3,
+        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+        "2.6.0",
+        "Loads a server-side Lua script to the script cache.",
+    ),
+];
+
+/// A SCRIPT subcommand.
+const fn script_sub(
+    id: CommandId,
+    handler: Handler,
+    name: &'static str,
+    arity: i32,
+    flags: CommandFlags,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        group: "scripting",
+        ..sub(id, handler, "script", name, arity, flags, since, summary)
+    }
+}
+
+/// EVAL and its kind: keys by the count at argument 2.
+#[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
+const fn eval_command(
+    id: CommandId,
+    handler: Handler,
+    name: &'static str,
+    flags: CommandFlags,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    spec(
+        id,
+        handler,
+        name,
+        -3,
+        flags,
+        "scripting",
+        since,
+        "Depends on the script that is executed.",
+        summary,
     )
 }
 
@@ -2074,7 +2172,7 @@ static COMMANDS: &[CommandSpec] = &[
         C(connection::wait),
         "wait",
         3,
-        CommandFlags::empty(),
+        CommandFlags::NOSCRIPT,
         "generic",
         "3.0.0",
         "O(1)",
@@ -3069,7 +3167,8 @@ static COMMANDS: &[CommandSpec] = &[
         D(lists::blpop),
         "blpop",
         -3,
-        W.union(CommandFlags::BLOCKING),
+        W.union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, -2, 1),
         "list",
         "2.0.0",
@@ -3081,7 +3180,8 @@ static COMMANDS: &[CommandSpec] = &[
         D(lists::blpop),
         "brpop",
         -3,
-        W.union(CommandFlags::BLOCKING),
+        W.union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, -2, 1),
         "list",
         "2.0.0",
@@ -3093,7 +3193,9 @@ static COMMANDS: &[CommandSpec] = &[
         D(lists::blmove),
         "blmove",
         6,
-        W.union(M).union(CommandFlags::BLOCKING),
+        W.union(M)
+            .union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, 2, 1),
         "list",
         "6.2.0",
@@ -3105,7 +3207,9 @@ static COMMANDS: &[CommandSpec] = &[
         D(lists::blmove),
         "brpoplpush",
         4,
-        W.union(M).union(CommandFlags::BLOCKING),
+        W.union(M)
+            .union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, 2, 1),
         "list",
         "2.2.0",
@@ -3129,7 +3233,9 @@ static COMMANDS: &[CommandSpec] = &[
         D(sorted_sets::bzpop),
         "bzpopmax",
         -3,
-        W.union(F).union(CommandFlags::BLOCKING),
+        W.union(F)
+            .union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, -2, 1),
         "sorted_set",
         "5.0.0",
@@ -3141,7 +3247,9 @@ static COMMANDS: &[CommandSpec] = &[
         D(sorted_sets::bzpop),
         "bzpopmin",
         -3,
-        W.union(F).union(CommandFlags::BLOCKING),
+        W.union(F)
+            .union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, -2, 1),
         "sorted_set",
         "5.0.0",
@@ -3260,6 +3368,54 @@ static COMMANDS: &[CommandSpec] = &[
         "O(N) where N is the number of channels to unsubscribe.",
         "Stops listening to messages posted to channels.",
     ),
+    // Scripts (`scripting.rs`).
+    eval_command(
+        Id::Eval,
+        C(scripting::eval),
+        "eval",
+        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+        "2.6.0",
+        "Executes a server-side Lua script.",
+    ),
+    eval_command(
+        Id::EvalRo,
+        C(scripting::eval),
+        "eval_ro",
+        CommandFlags::NOSCRIPT
+            .union(CommandFlags::STALE)
+            .union(CommandFlags::READONLY),
+        "7.0.0",
+        "Executes a read-only server-side Lua script.",
+    ),
+    eval_command(
+        Id::Evalsha,
+        C(scripting::evalsha),
+        "evalsha",
+        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+        "2.6.0",
+        "Executes a server-side Lua script by SHA1 digest.",
+    ),
+    eval_command(
+        Id::EvalshaRo,
+        C(scripting::evalsha),
+        "evalsha_ro",
+        CommandFlags::NOSCRIPT
+            .union(CommandFlags::STALE)
+            .union(CommandFlags::READONLY),
+        "7.0.0",
+        "Executes a read-only server-side Lua script by SHA1 digest.",
+    ),
+    CommandSpec {
+        group: "scripting",
+        ..container(
+            Id::Script,
+            Handler::Container,
+            "script",
+            "2.6.0",
+            "A container for Lua scripts management commands.",
+            SCRIPT_SUBCOMMANDS,
+        )
+    },
 ];
 
 #[cfg(test)]
@@ -3275,6 +3431,11 @@ mod tests {
 
     /// Issue 22: the data types.
     const ISSUE_22_COMMANDS: &[&str] = &[
+        "eval",
+        "eval_ro",
+        "evalsha",
+        "evalsha_ro",
+        "script",
         "psubscribe",
         "publish",
         "pubsub",

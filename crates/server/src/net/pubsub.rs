@@ -372,6 +372,23 @@ impl PubSub {
         receivers
     }
 
+    /// How many deliveries a publish on `channel` would make now (a
+    /// script's PUBLISH, delivered after its commit).
+    pub(crate) fn receivers(&self, channel: &[u8], shard: bool) -> usize {
+        let registry = self.read();
+        if shard {
+            return registry.shard_channels.get(channel).map_or(0, Vec::len);
+        }
+        let direct = registry.channels.get(channel).map_or(0, Vec::len);
+        let patterns: usize = registry
+            .patterns
+            .iter()
+            .filter(|subscribed| subscribed.glob.matches(channel))
+            .map(|subscribed| subscribed.subscribers.len())
+            .sum();
+        direct + patterns
+    }
+
     /// PUBSUB CHANNELS / SHARDCHANNELS: the channels with a subscriber,
     /// those matching `pattern` if given.
     pub(crate) fn channels(&self, shard: bool, pattern: Option<&[u8]>) -> Vec<Bytes> {

@@ -155,6 +155,7 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         pause: Pause::default(),
         tracking: TrackingTable::default(),
         pubsub: crate::net::pubsub::PubSub::default(),
+        scripts: crate::commands::scripting::Scripts::default(),
         wakers: Mutex::new(Vec::new()),
         blocked_clients: AtomicUsize::new(0),
         woken_epoch: AtomicU64::new(0),
