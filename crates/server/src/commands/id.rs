@@ -493,11 +493,21 @@ pub enum CommandId {
     ScriptKill,
     /// `SCRIPT|LOAD`.
     ScriptLoad,
+    /// `FUNCTION|DELETE`.
+    FunctionDelete,
+    /// `FUNCTION|KILL`.
+    FunctionKill,
+    /// `FUNCTION|LOAD`.
+    FunctionLoad,
+    /// `FCALL`.
+    Fcall,
+    /// `FCALL_RO`.
+    FcallRo,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 242;
+    pub const COUNT: usize = 247;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -743,6 +753,11 @@ impl CommandId {
         CommandId::ScriptHelp,
         CommandId::ScriptKill,
         CommandId::ScriptLoad,
+        CommandId::FunctionDelete,
+        CommandId::FunctionKill,
+        CommandId::FunctionLoad,
+        CommandId::Fcall,
+        CommandId::FcallRo,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1000,4 +1015,9 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "script|help",
     "script|kill",
     "script|load",
+    "function|delete",
+    "function|kill",
+    "function|load",
+    "fcall",
+    "fcall_ro",
 ];

@@ -1,5 +1,5 @@
 //! The Lua libraries Redis gives scripts beyond Lua's own: `bit` (Lua
-//! BitOp's 32-bit operations).
+//! BitOp's 32-bit operations) and `cjson` (lua-cjson's JSON).
 
 use mlua::{Lua, MultiValue, Table, Value};
 
@@ -92,4 +92,423 @@ pub(crate) fn bit_library(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     Ok(bit)
+}
+
+/// Settings of the `cjson` library (`encode_max_depth` …).
+#[derive(Clone, Copy, Debug)]
+struct JsonSettings {
+    encode_max_depth: usize,
+    decode_max_depth: usize,
+    encode_invalid_numbers: bool,
+}
+
+impl Default for JsonSettings {
+    fn default() -> Self {
+        JsonSettings {
+            encode_max_depth: 1000,
+            decode_max_depth: 1000,
+            encode_invalid_numbers: false,
+        }
+    }
+}
+
+type Shared<T> = std::rc::Rc<std::cell::Cell<T>>;
+
+/// The `cjson` table (lua-cjson 2.1's API: encode, decode, null and the
+/// settings).
+pub(crate) fn cjson_library(lua: &Lua, format_number: fn(f64) -> String) -> mlua::Result<Table> {
+    let json = lua.create_table()?;
+    let settings: Shared<JsonSettings> = Shared::default();
+    let null = Value::LightUserData(mlua::LightUserData(std::ptr::null_mut()));
+    json.raw_set("null", null.clone())?;
+    json.raw_set("_NAME", "cjson")?;
+    json.raw_set("_VERSION", "2.1.0")?;
+    let encode_settings = settings.clone();
+    json.raw_set(
+        "encode",
+        lua.create_function(move |_, value: Value| {
+            let mut out = String::new();
+            encode_json(&value, &mut out, 0, encode_settings.get(), format_number)
+                .map_err(mlua::Error::runtime)?;
+            Ok(out)
+        })?,
+    )?;
+    let decode_settings = settings.clone();
+    let decode_null = null.clone();
+    json.raw_set(
+        "decode",
+        lua.create_function(move |lua, text: mlua::LuaString| {
+            let bytes = text.as_bytes();
+            let mut parser = JsonParser {
+                bytes: &bytes,
+                at: 0,
+                depth: 0,
+                max_depth: decode_settings.get().decode_max_depth,
+                null: decode_null.clone(),
+            };
+            parser.skip_space();
+            let value = parser.value(lua).map_err(mlua::Error::runtime)?;
+            parser.skip_space();
+            if parser.at != bytes.len() {
+                return Err(mlua::Error::runtime(format!(
+                    "Expected the end but found invalid token at character {}",
+                    parser.at + 1
+                )));
+            }
+            Ok(value)
+        })?,
+    )?;
+    let depth_setter = |field: fn(&mut JsonSettings) -> &mut usize| {
+        let settings = settings.clone();
+        lua.create_function(move |_, depth: Option<f64>| {
+            let mut current = settings.get();
+            if let Some(depth) = depth {
+                if depth < 1.0 {
+                    return Err(mlua::Error::runtime(
+                        "bad argument #1 (expected integer between 1 and 2147483647)",
+                    ));
+                }
+                *field(&mut current) = depth as usize;
+                settings.set(current);
+            }
+            Ok(*field(&mut current) as f64)
+        })
+    };
+    json.raw_set(
+        "encode_max_depth",
+        depth_setter(|s| &mut s.encode_max_depth)?,
+    )?;
+    json.raw_set(
+        "decode_max_depth",
+        depth_setter(|s| &mut s.decode_max_depth)?,
+    )?;
+    let invalid_settings = settings.clone();
+    json.raw_set(
+        "encode_invalid_numbers",
+        lua.create_function(move |_, allowed: Option<Value>| {
+            let mut current = invalid_settings.get();
+            if let Some(allowed) = allowed {
+                current.encode_invalid_numbers = match allowed {
+                    Value::Boolean(allowed) => allowed,
+                    Value::String(text) => &text.as_bytes()[..] != b"off",
+                    _ => true,
+                };
+                invalid_settings.set(current);
+            }
+            Ok(current.encode_invalid_numbers)
+        })?,
+    )?;
+    for name in [
+        "encode_keep_buffer",
+        "decode_invalid_numbers",
+        "encode_sparse_array",
+        "encode_number_precision",
+    ] {
+        json.raw_set(name, lua.create_function(|_, _: MultiValue| Ok(true))?)?;
+    }
+    Ok(json)
+}
+
+/// Whether a table is an array (keys 1..n), and its length.
+fn array_length(table: &Table) -> mlua::Result<Option<usize>> {
+    let mut count = 0usize;
+    let mut max = 0usize;
+    for pair in table.pairs::<Value, Value>() {
+        let (key, _) = pair?;
+        let index = match key {
+            Value::Integer(index) if index >= 1 => index as usize,
+            Value::Number(index) if index >= 1.0 && index.fract() == 0.0 => index as usize,
+            _ => return Ok(None),
+        };
+        max = max.max(index);
+        count += 1;
+    }
+    // lua-cjson's default: arrays up to 10 times sparse (beyond a few
+    // elements) are refused.
+    if max > 10 && max > count * 2 {
+        return Err(mlua::Error::runtime(
+            "Cannot serialise table: excessively sparse array",
+        ));
+    }
+    Ok(Some(max))
+}
+
+fn encode_json(
+    value: &Value,
+    out: &mut String,
+    depth: usize,
+    settings: JsonSettings,
+    format_number: fn(f64) -> String,
+) -> Result<(), String> {
+    let number = |out: &mut String, number: f64| -> Result<(), String> {
+        if !number.is_finite() && !settings.encode_invalid_numbers {
+            return Err("Cannot serialise number: must not be NaN or Infinity".to_owned());
+        }
+        if number.is_nan() {
+            out.push_str("nan");
+        } else if number.is_infinite() {
+            out.push_str(if number > 0.0 { "inf" } else { "-inf" });
+        } else {
+            out.push_str(&format_number(number));
+        }
+        Ok(())
+    };
+    match value {
+        Value::Nil => out.push_str("null"),
+        Value::LightUserData(data) if data.0.is_null() => out.push_str("null"),
+        Value::Boolean(flag) => out.push_str(if *flag { "true" } else { "false" }),
+        Value::Integer(value) => out.push_str(&value.to_string()),
+        Value::Number(value) => number(out, *value)?,
+        Value::String(text) => encode_json_string(&text.as_bytes(), out),
+        Value::Table(table) => {
+            if depth + 1 > settings.encode_max_depth {
+                return Err(format!(
+                    "Cannot serialise, excessive nesting ({})",
+                    depth + 1
+                ));
+            }
+            match array_length(table).map_err(|error| error.to_string())? {
+                Some(length) if length > 0 => {
+                    out.push('[');
+                    for index in 1..=length {
+                        if index > 1 {
+                            out.push(',');
+                        }
+                        let item: Value =
+                            table.raw_get(index).map_err(|error| error.to_string())?;
+                        encode_json(&item, out, depth + 1, settings, format_number)?;
+                    }
+                    out.push(']');
+                }
+                _ => {
+                    out.push('{');
+                    let mut first = true;
+                    for pair in table.pairs::<Value, Value>() {
+                        let (key, item) = pair.map_err(|error| error.to_string())?;
+                        if !first {
+                            out.push(',');
+                        }
+                        first = false;
+                        match &key {
+                            Value::String(text) => encode_json_string(&text.as_bytes(), out),
+                            Value::Integer(value) => {
+                                encode_json_string(value.to_string().as_bytes(), out)
+                            }
+                            Value::Number(value) => {
+                                encode_json_string(format_number(*value).as_bytes(), out)
+                            }
+                            _ => {
+                                return Err(
+                                    "Cannot serialise table: table key must be a number or string"
+                                        .to_owned(),
+                                );
+                            }
+                        }
+                        out.push(':');
+                        encode_json(&item, out, depth + 1, settings, format_number)?;
+                    }
+                    out.push('}');
+                }
+            }
+        }
+        other => {
+            return Err(format!(
+                "Cannot serialise {}: type not supported",
+                other.type_name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn encode_json_string(bytes: &[u8], out: &mut String) {
+    out.push('"');
+    let text = String::from_utf8_lossy(bytes);
+    for character in text.chars() {
+        match character {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '/' => out.push_str("\\/"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            control if (control as u32) < 0x20 || control as u32 == 0x7f => {
+                out.push_str(&format!("\\u{:04x}", control as u32));
+            }
+            other => out.push(other),
+        }
+    }
+    out.push('"');
+}
+
+struct JsonParser<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    depth: usize,
+    max_depth: usize,
+    null: Value,
+}
+
+impl JsonParser<'_> {
+    fn skip_space(&mut self) {
+        while self
+            .bytes
+            .get(self.at)
+            .is_some_and(|byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.at += 1;
+        }
+    }
+
+    fn error<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!("Expected {what} at character {}", self.at + 1))
+    }
+
+    fn value(&mut self, lua: &Lua) -> Result<Value, String> {
+        self.skip_space();
+        let lua_error = |error: mlua::Error| error.to_string();
+        match self.bytes.get(self.at) {
+            Some(b'{') | Some(b'[') => {
+                self.depth += 1;
+                if self.depth > self.max_depth {
+                    return Err(format!(
+                        "Found too many nested data structures ({}) at character {}",
+                        self.depth,
+                        self.at + 1
+                    ));
+                }
+                let object = self.bytes[self.at] == b'{';
+                self.at += 1;
+                let table = lua.create_table().map_err(lua_error)?;
+                self.skip_space();
+                let close = if object { b'}' } else { b']' };
+                if self.bytes.get(self.at) == Some(&close) {
+                    self.at += 1;
+                    self.depth -= 1;
+                    return Ok(Value::Table(table));
+                }
+                let mut index = 1;
+                loop {
+                    if object {
+                        self.skip_space();
+                        if self.bytes.get(self.at) != Some(&b'"') {
+                            return self.error("object key string");
+                        }
+                        let key = self.string(lua)?;
+                        self.skip_space();
+                        if self.bytes.get(self.at) != Some(&b':') {
+                            return self.error("colon");
+                        }
+                        self.at += 1;
+                        let value = self.value(lua)?;
+                        table.raw_set(key, value).map_err(lua_error)?;
+                    } else {
+                        let value = self.value(lua)?;
+                        table.raw_set(index, value).map_err(lua_error)?;
+                        index += 1;
+                    }
+                    self.skip_space();
+                    match self.bytes.get(self.at) {
+                        Some(b',') => self.at += 1,
+                        Some(byte) if *byte == close => {
+                            self.at += 1;
+                            break;
+                        }
+                        _ => return self.error("comma or closing bracket"),
+                    }
+                }
+                self.depth -= 1;
+                Ok(Value::Table(table))
+            }
+            Some(b'"') => self.string(lua),
+            Some(b't') if self.bytes[self.at..].starts_with(b"true") => {
+                self.at += 4;
+                Ok(Value::Boolean(true))
+            }
+            Some(b'f') if self.bytes[self.at..].starts_with(b"false") => {
+                self.at += 5;
+                Ok(Value::Boolean(false))
+            }
+            Some(b'n') if self.bytes[self.at..].starts_with(b"null") => {
+                self.at += 4;
+                Ok(self.null.clone())
+            }
+            Some(byte) if *byte == b'-' || byte.is_ascii_digit() => {
+                let start = self.at;
+                while self.bytes.get(self.at).is_some_and(|byte| {
+                    byte.is_ascii_digit() || matches!(byte, b'-' | b'+' | b'.' | b'e' | b'E')
+                }) {
+                    self.at += 1;
+                }
+                let text = std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or_default();
+                text.parse::<f64>()
+                    .map(Value::Number)
+                    .or_else(|_| self.error("value"))
+            }
+            _ => self.error("value but found invalid token"),
+        }
+    }
+
+    fn string(&mut self, lua: &Lua) -> Result<Value, String> {
+        self.at += 1;
+        let mut out = Vec::new();
+        loop {
+            let Some(&byte) = self.bytes.get(self.at) else {
+                return self.error("string end");
+            };
+            self.at += 1;
+            match byte {
+                b'"' => break,
+                b'\\' => {
+                    let Some(&escape) = self.bytes.get(self.at) else {
+                        return self.error("escape");
+                    };
+                    self.at += 1;
+                    match escape {
+                        b'"' | b'\\' | b'/' => out.push(escape),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let hex = self
+                                .bytes
+                                .get(self.at..self.at + 4)
+                                .and_then(|hex| std::str::from_utf8(hex).ok())
+                                .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+                            let Some(mut code) = hex else {
+                                return self.error("unicode escape");
+                            };
+                            self.at += 4;
+                            if (0xd800..0xdc00).contains(&code)
+                                && self.bytes.get(self.at..self.at + 2) == Some(b"\\u")
+                            {
+                                let low = self
+                                    .bytes
+                                    .get(self.at + 2..self.at + 6)
+                                    .and_then(|hex| std::str::from_utf8(hex).ok())
+                                    .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+                                if let Some(low) = low.filter(|low| (0xdc00..0xe000).contains(low))
+                                {
+                                    code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+                                    self.at += 6;
+                                }
+                            }
+                            let character = char::from_u32(code).unwrap_or('\u{fffd}');
+                            let mut buffer = [0u8; 4];
+                            out.extend_from_slice(character.encode_utf8(&mut buffer).as_bytes());
+                        }
+                        _ => return self.error("valid escape"),
+                    }
+                }
+                other => out.push(other),
+            }
+        }
+        lua.create_string(&out)
+            .map(Value::String)
+            .map_err(|error| error.to_string())
+    }
 }

@@ -34,6 +34,7 @@ pub(crate) mod dispatch;
 pub(crate) mod element_scan;
 pub mod encoding;
 pub(crate) mod expiry;
+pub(crate) mod functions;
 pub(crate) mod glob;
 pub(crate) mod hashes;
 pub mod id;

@@ -54,6 +54,10 @@ const KILLED_TEXT: &str = "Script killed by user with SCRIPT KILL...";
 /// stack limit" error takes its place.
 const REPLY_DEPTH_MAX: usize = 1000;
 
+/// Scripts run between two steps of garbage collection (Redis's
+/// `LUA_GC_CYCLE_PERIOD`).
+const GC_PERIOD_RUNS: u64 = 50;
+
 /// How many Lua instructions run between two checks for SCRIPT KILL.
 const HOOK_INSTRUCTIONS: u32 = 100_000;
 
@@ -99,6 +103,8 @@ pub(crate) struct Scripts {
     busy_threshold_ms: AtomicU64,
     /// Each interpreter's memory, by thread (INFO's `used_memory_lua`).
     memory: Mutex<HashMap<std::thread::ThreadId, usize>>,
+    /// FUNCTION LOAD's libraries.
+    libraries: Mutex<Libraries>,
 }
 
 impl Default for Scripts {
@@ -109,6 +115,7 @@ impl Default for Scripts {
             running_count: AtomicUsize::new(0),
             busy_threshold_ms: AtomicU64::new(BUSY_THRESHOLD_MS_DEFAULT),
             memory: Mutex::default(),
+            libraries: Mutex::default(),
         }
     }
 }
@@ -287,7 +294,22 @@ pub(crate) fn eval(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
         Ok(loaded) => loaded,
         Err(reply) => return Some(reply),
     };
-    Some(run(client, arguments, keys, &sha, &script))
+    let read_only = eval_read_only(arguments);
+    Some(run(
+        client,
+        arguments,
+        keys,
+        Target::Eval(&sha, &script),
+        read_only,
+    ))
+}
+
+/// Whether the EVAL is EVAL_RO or EVALSHA_RO.
+fn eval_read_only(arguments: &[Bytes]) -> bool {
+    matches!(
+        table::lookup(&arguments[0]).map(|spec| spec.id),
+        Some(CommandId::EvalRo | CommandId::EvalshaRo)
+    )
 }
 
 /// EVALSHA sha1 numkeys [key …] [arg …] (and EVALSHA_RO).
@@ -303,11 +325,18 @@ pub(crate) fn evalsha(client: &mut Client, arguments: &[Bytes]) -> Option<Reply>
     let Some(script) = client.shared.scripts.get(&sha) else {
         return Some(Reply::error(NOSCRIPT_TEXT));
     };
-    Some(run(client, arguments, keys, &sha, &script))
+    let read_only = eval_read_only(arguments);
+    Some(run(
+        client,
+        arguments,
+        keys,
+        Target::Eval(&sha, &script),
+        read_only,
+    ))
 }
 
-/// EVAL's numkeys, checked as Redis checks it.
-fn key_count(arguments: &[Bytes]) -> Result<usize, Reply> {
+/// EVAL's (and FCALL's) numkeys, checked as Redis checks it.
+pub(crate) fn key_count(arguments: &[Bytes]) -> Result<usize, Reply> {
     let count = parse_integer(&arguments[2])
         .ok_or_else(|| Reply::error(super::arguments::NOT_AN_INTEGER_TEXT))?;
     if count > i64::try_from(arguments.len() - 3).unwrap_or(i64::MAX) {
@@ -355,20 +384,19 @@ pub(crate) fn script_flush(client: &mut Client, arguments: &[Bytes]) -> Option<R
     let mut cache = lock(&client.shared.scripts.cache);
     cache.scripts.clear();
     cache.generation += 1;
+    // Each interpreter is replaced when it next runs a script.
+    lock(&client.shared.scripts.memory).clear();
     Some(Reply::ok())
 }
 
 /// SCRIPT KILL: stops the running scripts; what they wrote is rolled
 /// back.
 pub(crate) fn script_kill(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
-    let running = lock(&client.shared.scripts.running);
-    if running.is_empty() {
-        return Some(Reply::error("NOTBUSY No scripts in execution right now."));
+    if client.shared.scripts.kill_all() {
+        Some(Reply::ok())
+    } else {
+        Some(Reply::error("NOTBUSY No scripts in execution right now."))
     }
-    for script in running.iter() {
-        script.kill.store(true, Ordering::Release);
-    }
-    Some(Reply::ok())
 }
 
 /// SCRIPT DEBUG: keel has no Lua debugger.
@@ -414,27 +442,39 @@ struct RunState<'a> {
     kill: Arc<AtomicBool>,
 }
 
-/// Runs a cached script for `client`: its reply.
-fn run(
+/// What runs: an EVAL script (by SHA1), or a library's function.
+#[derive(Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Eval(&'a str, &'a CachedScript),
+    Function(&'a str),
+}
+
+/// Runs a script or function for `client`: its reply. `read_only_command`
+/// for EVAL_RO, EVALSHA_RO and FCALL_RO.
+pub(crate) fn run(
     client: &mut Client,
     arguments: &[Bytes],
     key_count: usize,
-    sha: &str,
-    script: &CachedScript,
+    target: Target<'_>,
+    read_only_command: bool,
 ) -> Reply {
-    let read_only_command = matches!(
-        table::resolve(&Command::new(arguments.to_vec())).map(|spec| spec.id),
-        Ok(CommandId::EvalRo | CommandId::EvalshaRo)
-    );
-    if !script.flags.compatible && !script.flags.no_writes && read_only_command {
+    let shared = Arc::clone(&client.shared);
+    let flags = match target {
+        Target::Eval(_, script) => script.flags,
+        Target::Function(name) => match shared.scripts.function_flags(name) {
+            Some(flags) => flags,
+            None => return Reply::error("ERR Function not found"),
+        },
+    };
+    if !flags.compatible && !flags.no_writes && read_only_command {
         return Reply::error("ERR Can not execute a script with write flag using *_ro command.");
     }
-    let read_only = read_only_command || (!script.flags.compatible && script.flags.no_writes);
+    let read_only = read_only_command || (!flags.compatible && flags.no_writes);
     let keys = &arguments[3..3 + key_count];
     let argv = &arguments[3 + key_count..];
-    let shared = Arc::clone(&client.shared);
     let kill = shared.scripts.start(client.id());
     let generation = shared.scripts.generation();
+    let libraries = shared.scripts.libraries();
     let mut session = std::mem::replace(&mut client.session, Box::new(crate::backend::Lent));
     let database = client.database;
     let mut reply = Reply::NullBulk;
@@ -453,15 +493,24 @@ fn run(
         let Some(vm) = vm.as_mut() else {
             return Ok(());
         };
-        let function = match vm.function(sha, script) {
-            Ok(function) => function,
-            Err(error) => {
-                reply = Reply::error(format!(
-                    "ERR Error compiling script (new function): {}",
-                    lua_error_text(&error)
-                ));
-                return Ok(());
-            }
+        let (function, name, as_function) = match target {
+            Target::Eval(sha, script) => match vm.function(sha, script) {
+                Ok(function) => (function, sha.to_owned(), false),
+                Err(error) => {
+                    reply = Reply::error(format!(
+                        "ERR Error compiling script (new function): {}",
+                        lua_error_text(&error)
+                    ));
+                    return Ok(());
+                }
+            },
+            Target::Function(name) => match vm.callback(name, &libraries) {
+                Some(function) => (function, name.to_owned(), true),
+                None => {
+                    reply = Reply::error("ERR Function not found");
+                    return Ok(());
+                }
+            },
         };
         let outcome = session.execute_script(&mut |calls| {
             let mut state = RunState {
@@ -473,10 +522,16 @@ fn run(
                 publishes: Vec::new(),
                 kill: Arc::clone(&kill),
             };
-            reply = vm.call(&function, sha, keys, argv, &mut state);
+            reply = vm.call(&function, &name, as_function, keys, argv, &mut state);
             publishes = std::mem::take(&mut state.publishes);
             !kill.load(Ordering::Acquire)
         });
+        // A step of garbage collection every so many runs, as Redis does,
+        // so garbage never waits for a full cycle.
+        vm.runs += 1;
+        if vm.runs % GC_PERIOD_RUNS == 0 {
+            let _ = vm.lua.gc_step();
+        }
         lock(&shared.scripts.memory).insert(std::thread::current().id(), vm.lua.used_memory());
         outcome
     });
@@ -493,6 +548,165 @@ fn run(
         }
     }
     reply
+}
+
+/// A function library (FUNCTION LOAD).
+#[derive(Debug)]
+pub(crate) struct Library {
+    pub(crate) name: String,
+    pub(crate) code: Bytes,
+    /// Where the Lua code starts (after the shebang line).
+    code_start: usize,
+    /// Its functions.
+    pub(crate) functions: Vec<FunctionInfo>,
+}
+
+/// A function of a library: its name, its flags (as named), its
+/// description.
+pub(crate) type FunctionInfo = (String, Vec<String>, Option<String>);
+
+/// The loaded libraries, and a number bumped by every change.
+#[derive(Debug, Default)]
+pub(crate) struct Libraries {
+    pub(crate) by_name: std::collections::BTreeMap<String, Arc<Library>>,
+    generation: u64,
+}
+
+/// The flags of a function as named in `register_function`.
+fn function_flags(names: &[String]) -> ScriptFlags {
+    ScriptFlags {
+        compatible: false,
+        no_writes: names.iter().any(|name| name == "no-writes"),
+    }
+}
+
+const FUNCTION_FLAGS: [&str; 5] = [
+    "no-writes",
+    "allow-oom",
+    "allow-stale",
+    "no-cluster",
+    "allow-cross-slot-keys",
+];
+
+impl Scripts {
+    /// The libraries now (a snapshot).
+    pub(crate) fn libraries(&self) -> Arc<Libraries> {
+        let libraries = lock(&self.libraries);
+        Arc::new(Libraries {
+            by_name: libraries.by_name.clone(),
+            generation: libraries.generation,
+        })
+    }
+
+    fn function_flags(&self, name: &str) -> Option<ScriptFlags> {
+        lock(&self.libraries).by_name.values().find_map(|library| {
+            library
+                .functions
+                .iter()
+                .find(|(function, _, _)| function == name)
+                .map(|(_, flags, _)| function_flags(flags))
+        })
+    }
+
+    /// FUNCTION LOAD: the library's name, or Redis's error.
+    pub(crate) fn load_library(&self, code: &[u8], replace: bool) -> Result<String, Reply> {
+        let (name, code_start) = parse_library_shebang(code).map_err(Reply::error)?;
+        // A fresh interpreter runs the code to see what it registers.
+        let probe = Vm::new(0, "7.0.0").map_err(|error| Reply::error(format!("ERR {error}")))?;
+        let functions = probe.register(&code[code_start..]);
+        let functions = functions?;
+        let mut libraries = lock(&self.libraries);
+        let existing = libraries.by_name.get(&name).cloned();
+        if existing.is_some() && !replace {
+            return Err(Reply::error(format!("ERR Library '{name}' already exists")));
+        }
+        for (function, _, _) in &functions {
+            let taken = libraries.by_name.values().any(|library| {
+                library.name != name
+                    && library
+                        .functions
+                        .iter()
+                        .any(|(other, _, _)| other == function)
+            });
+            if taken {
+                return Err(Reply::error(format!(
+                    "ERR Function {function} already exists"
+                )));
+            }
+        }
+        libraries.by_name.insert(
+            name.clone(),
+            Arc::new(Library {
+                name: name.clone(),
+                code: Bytes::copy_from_slice(code),
+                code_start,
+                functions,
+            }),
+        );
+        libraries.generation += 1;
+        Ok(name)
+    }
+
+    /// FUNCTION DELETE: whether the library existed.
+    pub(crate) fn delete_library(&self, name: &str) -> bool {
+        let mut libraries = lock(&self.libraries);
+        let removed = libraries.by_name.remove(name).is_some();
+        libraries.generation += 1;
+        removed
+    }
+
+    /// FUNCTION FLUSH.
+    pub(crate) fn flush_libraries(&self) {
+        let mut libraries = lock(&self.libraries);
+        libraries.by_name.clear();
+        libraries.generation += 1;
+    }
+
+    /// FUNCTION KILL and SCRIPT KILL: stops the running scripts.
+    pub(crate) fn kill_all(&self) -> bool {
+        let running = lock(&self.running);
+        for script in running.iter() {
+            script.kill.store(true, Ordering::Release);
+        }
+        !running.is_empty()
+    }
+}
+
+/// A library's first line, `#!lua name=<name>`: the name and where the
+/// code starts, or Redis's error text.
+fn parse_library_shebang(code: &[u8]) -> Result<(String, usize), String> {
+    if !code.starts_with(b"#!") {
+        return Err("ERR Missing library metadata".to_owned());
+    }
+    let end = code
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .unwrap_or(code.len());
+    let line = String::from_utf8_lossy(&code[..end]);
+    let mut parts = line.split_whitespace();
+    let engine = parts.next().unwrap_or_default();
+    if engine != "#!lua" {
+        return Err(format!(
+            "ERR Engine '{}' not found",
+            engine.trim_start_matches("#!")
+        ));
+    }
+    let mut name = None;
+    for part in parts {
+        match part.split_once('=') {
+            Some(("name", value)) => name = Some(value.to_owned()),
+            _ => return Err(format!("ERR Invalid metadata value given: {part}")),
+        }
+    }
+    let name = name.ok_or_else(|| "ERR Library name was not given".to_owned())?;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    {
+        return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".to_owned());
+    }
+    Ok((name, end))
 }
 
 thread_local! {
@@ -516,6 +730,12 @@ struct Vm {
     redis: Table,
     xpcall: Function,
     handler: Function,
+    /// The libraries' functions as this interpreter loaded them, and the
+    /// libraries' generation then.
+    callbacks: HashMap<String, Function>,
+    library_generation: Option<u64>,
+    /// Scripts run (for the periodic garbage collection step).
+    runs: u64,
 }
 
 /// keel's Lua: the read-only globals, `pcall` as Redis's, and the `redis`
@@ -585,6 +805,7 @@ globals.math = readonly(math_copy)
 globals.string = readonly(copy(G.string))
 globals.table = readonly(copy(G.table))
 globals.bit = readonly(P.bit)
+globals.cjson = readonly(P.cjson)
 local function raise(text) raw_error({err = text}) end
 local redis = {}
 -- redis.call and redis.pcall are set by keel for each run (Rust
@@ -623,6 +844,42 @@ redis.set_repl = function(...)
     raise("ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
   end
 end
+redis.register_function = function(...)
+  local registry = P.registry
+  if not registry then raise('ERR redis.register_function can only be called on FUNCTION LOAD command') end
+  local count = raw_select('#', ...)
+  local name, callback, flags, description
+  local first = ...
+  if count == 1 and raw_type(first) == 'table' then
+    for key in pairs(first) do
+      if key ~= 'function_name' and key ~= 'callback' and key ~= 'flags' and key ~= 'description' then
+        raise('ERR unknown argument given to redis.register_function')
+      end
+    end
+    name, callback, flags, description = first.function_name, first.callback, first.flags, first.description
+  elseif count == 2 then
+    name, callback = ...
+  else
+    raise('ERR wrong number of arguments to redis.register_function')
+  end
+  if raw_type(name) ~= 'string' then raise('ERR function_name argument given to redis.register_function must be a string') end
+  if raw_type(callback) ~= 'function' then raise('ERR callback argument given to redis.register_function must be a function') end
+  local flag_list = {}
+  if flags ~= nil then
+    if raw_type(flags) ~= 'table' then raise('ERR flags argument to redis.register_function must be a table representing function flags') end
+    for _, flag in ipairs(flags) do
+      if raw_type(flag) ~= 'string' then raise('ERR unknown flag given') end
+      flag_list[#flag_list + 1] = flag
+    end
+  end
+  if description ~= nil and raw_type(description) ~= 'string' then
+    raise('ERR description argument given to redis.register_function must be a string')
+  end
+  registry[#registry + 1] = {name, callback, flag_list, description}
+end
+P.invoke = function(f, handler, keys, argv)
+  return xpcall(function() return f(keys, argv) end, handler)
+end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
@@ -657,7 +914,11 @@ protected[env] = true
 
 impl Vm {
     fn new(generation: u64, redis_version: &str) -> mlua::Result<Vm> {
-        let lua = Lua::new();
+        // Lua's libraries a script may use (no io, os or package).
+        let lua = Lua::new_with(
+            mlua::StdLib::TABLE | mlua::StdLib::STRING | mlua::StdLib::MATH,
+            mlua::LuaOptions::default(),
+        )?;
         let primitives = lua.create_table()?;
         let env = lua.create_table()?;
         let run_globals = lua.create_table()?;
@@ -683,7 +944,122 @@ impl Vm {
             redis,
             xpcall,
             handler,
+            callbacks: HashMap::new(),
+            library_generation: None,
+            runs: 0,
         })
+    }
+
+    /// Runs a library's code with `redis.register_function` collecting
+    /// what it registers: each function's name, flags and description, or
+    /// Redis's error.
+    fn register(&self, code: &[u8]) -> Result<Vec<FunctionInfo>, Reply> {
+        self.register_callbacks(code).map(|registered| {
+            registered
+                .into_iter()
+                .map(|(name, _, flags, description)| (name, flags, description))
+                .collect()
+        })
+    }
+
+    /// [`Vm::register`] with the callbacks.
+    #[allow(clippy::type_complexity)] // The four parts of a registration.
+    fn register_callbacks(
+        &self,
+        code: &[u8],
+    ) -> Result<Vec<(String, Function, Vec<String>, Option<String>)>, Reply> {
+        let chunk = self
+            .lua
+            .load(code)
+            .set_name("@user_function")
+            .into_function()
+            .map_err(|error| {
+                Reply::error(format!(
+                    "ERR Error compiling function: {}",
+                    lua_error_text(&error)
+                ))
+            })?;
+        let lua_failure = |error: mlua::Error| Reply::error(format!("ERR {error}"));
+        chunk
+            .set_environment(self.env.clone())
+            .map_err(lua_failure)?;
+        let registry = self.lua.create_table().map_err(lua_failure)?;
+        self.primitives
+            .raw_set("registry", registry.clone())
+            .map_err(lua_failure)?;
+        let results: MultiValue = self
+            .xpcall
+            .call((chunk, self.handler.clone()))
+            .map_err(lua_failure)?;
+        let _ = self.primitives.raw_set("registry", Value::Nil);
+        let mut results = results.into_iter();
+        if !matches!(results.next(), Some(Value::Boolean(true))) {
+            let error = match script_error(&results.next().unwrap_or(Value::Nil), "") {
+                Reply::Error(text) => text,
+                _ => "ERR execution failure".to_owned(),
+            };
+            let message = error.split(" script: ").next().unwrap_or_default();
+            let message = message.strip_prefix("ERR ").unwrap_or(message);
+            return Err(Reply::error(format!(
+                "ERR Error registering functions: {message}"
+            )));
+        }
+        let mut registered = Vec::new();
+        for entry in registry.sequence_values::<Table>() {
+            let entry = entry.map_err(lua_failure)?;
+            let name: String = entry.raw_get(1).map_err(lua_failure)?;
+            let callback: Function = entry.raw_get(2).map_err(lua_failure)?;
+            let flags: Vec<String> = entry
+                .raw_get::<Table>(3)
+                .map_err(lua_failure)?
+                .sequence_values::<String>()
+                .filter_map(Result::ok)
+                .collect();
+            let description: Option<String> = entry.raw_get(4).ok().flatten();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+            {
+                return Err(Reply::error(
+                    "ERR Function names can only contain letters, numbers, or underscores(_) and must be at least one character long",
+                ));
+            }
+            if let Some(flag) = flags
+                .iter()
+                .find(|flag| !FUNCTION_FLAGS.contains(&flag.as_str()))
+            {
+                return Err(Reply::error(format!(
+                    "ERR Error registering functions: unknown flag given: {flag}"
+                )));
+            }
+            if registered.iter().any(|(other, _, _, _)| *other == name) {
+                return Err(Reply::error("ERR Function already exists in the library"));
+            }
+            registered.push((name, callback, flags, description));
+        }
+        if registered.is_empty() {
+            return Err(Reply::error("ERR No functions registered"));
+        }
+        Ok(registered)
+    }
+
+    /// The callback of function `name`, loading the libraries again when
+    /// they changed since this interpreter last did.
+    fn callback(&mut self, name: &str, libraries: &Libraries) -> Option<Function> {
+        if self.library_generation != Some(libraries.generation) {
+            self.callbacks.clear();
+            for library in libraries.by_name.values() {
+                if let Ok(registered) = self.register_callbacks(&library.code[library.code_start..])
+                {
+                    for (function, callback, _, _) in registered {
+                        self.callbacks.insert(function, callback);
+                    }
+                }
+            }
+            self.library_generation = Some(libraries.generation);
+        }
+        self.callbacks.get(name).cloned()
     }
 
     /// The compiled script, compiled now if this interpreter has not yet.
@@ -706,6 +1082,7 @@ impl Vm {
         &mut self,
         function: &Function,
         sha: &str,
+        as_function: bool,
         keys: &[Bytes],
         argv: &[Bytes],
         state: &mut RunState<'_>,
@@ -740,8 +1117,12 @@ impl Vm {
             self.redis.raw_set("call", call)?;
             self.redis.raw_set("pcall", pcall)?;
             self.primitives.raw_set("setresp", setresp)?;
-            self.run_globals.raw_set("KEYS", string_array(lua, keys)?)?;
-            self.run_globals.raw_set("ARGV", string_array(lua, argv)?)?;
+            let keys = string_array(lua, keys)?;
+            let argv = string_array(lua, argv)?;
+            if !as_function {
+                self.run_globals.raw_set("KEYS", keys.clone())?;
+                self.run_globals.raw_set("ARGV", argv.clone())?;
+            }
             let kill = Arc::clone(&state.borrow().kill);
             lua.set_hook(
                 HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
@@ -759,7 +1140,12 @@ impl Vm {
                     Ok(VmState::Continue)
                 },
             )?;
-            let results: MultiValue = self.xpcall.call((function.clone(), self.handler.clone()))?;
+            let results: MultiValue = if as_function {
+                let invoke: Function = self.primitives.raw_get("invoke")?;
+                invoke.call((function.clone(), self.handler.clone(), keys, argv))?
+            } else {
+                self.xpcall.call((function.clone(), self.handler.clone()))?
+            };
             lua.remove_hook();
             let mut results = results.into_iter();
             let succeeded = matches!(results.next(), Some(Value::Boolean(true)));
@@ -1355,6 +1741,10 @@ fn register_primitives(lua: &Lua, primitives: &Table, redis_version: &str) -> ml
         })?,
     )?;
     primitives.raw_set("bit", super::lua_libs::bit_library(lua)?)?;
+    primitives.raw_set(
+        "cjson",
+        super::lua_libs::cjson_library(lua, format_lua_number)?,
+    )?;
     Ok(())
 }
 

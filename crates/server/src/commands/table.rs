@@ -581,9 +581,9 @@ const fn sub(
 }
 
 use super::{
-    bitmap, client, connection, counters, expiry, hashes, keyspace, latency, lists, monitor,
-    pubsub, scripting, server, sets, slowlog, sorted_sets, strings, tracking, transactions,
-    zset_combine,
+    bitmap, client, connection, counters, expiry, functions, hashes, keyspace, latency, lists,
+    monitor, pubsub, scripting, server, sets, slowlog, sorted_sets, strings, tracking,
+    transactions, zset_combine,
 };
 use CommandId as Id;
 use Handler::{Client as C, Data as D};
@@ -1075,12 +1075,21 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// FUNCTION: keel has no scripting; FLUSH and LIST answer as a server
-/// without functions does (test harnesses and tools call them).
+/// FUNCTION (`functions.rs`).
 static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
     sub(
+        Id::FunctionDelete,
+        C(functions::delete),
+        "function",
+        "delete",
+        3,
+        CommandFlags::WRITE.union(CommandFlags::NOSCRIPT),
+        "7.0.0",
+        "Deletes a library and its functions.",
+    ),
+    sub(
         Id::FunctionFlush,
-        C(server::function_flush),
+        C(functions::flush),
         "function",
         "flush",
         -2,
@@ -1099,14 +1108,36 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns helpful text about the different subcommands.",
     ),
     sub(
+        Id::FunctionKill,
+        C(functions::kill),
+        "function",
+        "kill",
+        2,
+        CommandFlags::NOSCRIPT.union(CommandFlags::ALLOW_BUSY),
+        "7.0.0",
+        "Terminates a function during execution.",
+    ),
+    sub(
         Id::FunctionList,
-        C(server::function_list),
+        C(functions::list),
         "function",
         "list",
         -2,
         CommandFlags::NOSCRIPT,
         "7.0.0",
         "Returns information about all libraries.",
+    ),
+    sub(
+        Id::FunctionLoad,
+        C(functions::load),
+        "function",
+        "load",
+        -3,
+        CommandFlags::WRITE
+            .union(CommandFlags::DENYOOM)
+            .union(CommandFlags::NOSCRIPT),
+        "7.0.0",
+        "Creates a library.",
     ),
 ];
 
@@ -3405,6 +3436,24 @@ static COMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Executes a read-only server-side Lua script by SHA1 digest.",
     ),
+    eval_command(
+        Id::Fcall,
+        C(functions::fcall),
+        "fcall",
+        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+        "7.0.0",
+        "Invokes a function.",
+    ),
+    eval_command(
+        Id::FcallRo,
+        C(functions::fcall),
+        "fcall_ro",
+        CommandFlags::NOSCRIPT
+            .union(CommandFlags::STALE)
+            .union(CommandFlags::READONLY),
+        "7.0.0",
+        "Invokes a read-only function.",
+    ),
     CommandSpec {
         group: "scripting",
         ..container(
@@ -3431,6 +3480,8 @@ mod tests {
 
     /// Issue 22: the data types.
     const ISSUE_22_COMMANDS: &[&str] = &[
+        "fcall",
+        "fcall_ro",
         "eval",
         "eval_ro",
         "evalsha",
