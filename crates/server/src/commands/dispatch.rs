@@ -104,6 +104,15 @@ impl Client {
                 }
                 reply
             }
+            Handler::Data(_) if spec.id == CommandId::Debug => {
+                self.shared.scripts.note_debug(command.arguments());
+                Some(self.session.execute(&Request {
+                    database: self.database,
+                    spec,
+                    command: command.clone(),
+                    protocol: self.protocol,
+                }))
+            }
             Handler::Data(_) => Some(self.session.execute(&Request {
                 database: self.database,
                 spec,

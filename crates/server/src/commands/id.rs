@@ -503,11 +503,13 @@ pub enum CommandId {
     Fcall,
     /// `FCALL_RO`.
     FcallRo,
+    /// `CLUSTER`.
+    Cluster,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 247;
+    pub const COUNT: usize = 248;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -758,6 +760,7 @@ impl CommandId {
         CommandId::FunctionLoad,
         CommandId::Fcall,
         CommandId::FcallRo,
+        CommandId::Cluster,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1020,4 +1023,5 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "function|load",
     "fcall",
     "fcall_ro",
+    "cluster",
 ];

@@ -1,5 +1,6 @@
 //! The Lua libraries Redis gives scripts beyond Lua's own: `bit` (Lua
-//! BitOp's 32-bit operations) and `cjson` (lua-cjson's JSON).
+//! BitOp's 32-bit operations), `cjson` (lua-cjson's JSON) and
+//! `cmsgpack` (lua-cmsgpack's MessagePack).
 
 use mlua::{Lua, MultiValue, Table, Value};
 
@@ -510,5 +511,292 @@ impl JsonParser<'_> {
         lua.create_string(&out)
             .map(Value::String)
             .map_err(|error| error.to_string())
+    }
+}
+
+/// How deep lua-cmsgpack encodes nested tables (deeper ones are nil),
+/// so circular references end.
+const MSGPACK_NESTING_MAX: usize = 16;
+
+/// The `cmsgpack` table (lua-cmsgpack's pack, unpack, unpack_one and
+/// unpack_limit).
+pub(crate) fn cmsgpack_library(lua: &Lua) -> mlua::Result<Table> {
+    let msgpack = lua.create_table()?;
+    msgpack.raw_set("_NAME", "cmsgpack")?;
+    msgpack.raw_set("_VERSION", "lua-cmsgpack 0.4.0")?;
+    msgpack.raw_set(
+        "pack",
+        lua.create_function(|lua, values: MultiValue| {
+            if values.is_empty() {
+                return Err(mlua::Error::runtime("MessagePack pack needs input."));
+            }
+            let mut out = Vec::new();
+            for value in &values {
+                pack_value(value, &mut out, 0)?;
+            }
+            lua.create_string(&out)
+        })?,
+    )?;
+    msgpack.raw_set(
+        "unpack",
+        lua.create_function(|lua, data: mlua::LuaString| {
+            let bytes = data.as_bytes();
+            let mut at = 0;
+            let mut values = Vec::new();
+            while at < bytes.len() {
+                values.push(unpack_value(lua, &bytes, &mut at)?);
+            }
+            Ok(MultiValue::from_iter(values))
+        })?,
+    )?;
+    let limited = |lua: &Lua, data: &mlua::LuaString, limit: usize, offset: f64| {
+        let bytes = data.as_bytes();
+        let mut at = if offset < 0.0 { 0 } else { offset as usize };
+        let mut values = Vec::new();
+        while at < bytes.len() && (limit == 0 || values.len() < limit) {
+            values.push(unpack_value(lua, &bytes, &mut at)?);
+        }
+        let next = if at >= bytes.len() { -1.0 } else { at as f64 };
+        let mut result = vec![Value::Number(next)];
+        result.extend(values);
+        Ok(MultiValue::from_iter(result))
+    };
+    msgpack.raw_set(
+        "unpack_one",
+        lua.create_function(move |lua, (data, offset): (mlua::LuaString, Option<f64>)| {
+            limited(lua, &data, 1, offset.unwrap_or(0.0))
+        })?,
+    )?;
+    msgpack.raw_set(
+        "unpack_limit",
+        lua.create_function(
+            move |lua, (data, limit, offset): (mlua::LuaString, f64, Option<f64>)| {
+                limited(lua, &data, limit.max(0.0) as usize, offset.unwrap_or(0.0))
+            },
+        )?,
+    )?;
+    Ok(msgpack)
+}
+
+fn pack_integer(value: i64, out: &mut Vec<u8>) {
+    if value >= 0 {
+        if value <= 127 {
+            out.push(value as u8);
+        } else if value <= 0xff {
+            out.extend_from_slice(&[0xcc, value as u8]);
+        } else if value <= 0xffff {
+            out.push(0xcd);
+            out.extend_from_slice(&(value as u16).to_be_bytes());
+        } else if value <= 0xffff_ffff {
+            out.push(0xce);
+            out.extend_from_slice(&(value as u32).to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&(value as u64).to_be_bytes());
+        }
+    } else if value >= -32 {
+        out.push(value as i8 as u8);
+    } else if value >= -128 {
+        out.extend_from_slice(&[0xd0, value as i8 as u8]);
+    } else if value >= -32768 {
+        out.push(0xd1);
+        out.extend_from_slice(&(value as i16).to_be_bytes());
+    } else if value >= -2_147_483_648 {
+        out.push(0xd2);
+        out.extend_from_slice(&(value as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+}
+
+fn pack_length(out: &mut Vec<u8>, length: usize, fixed: u8, fixed_max: usize, short: u8) {
+    if length <= fixed_max {
+        out.push(fixed | length as u8);
+    } else if length <= 0xffff {
+        out.push(short);
+        out.extend_from_slice(&(length as u16).to_be_bytes());
+    } else {
+        out.push(short + 1);
+        out.extend_from_slice(&(length as u32).to_be_bytes());
+    }
+}
+
+fn pack_value(value: &Value, out: &mut Vec<u8>, level: usize) -> mlua::Result<()> {
+    match value {
+        Value::Nil => out.push(0xc0),
+        Value::Boolean(false) => out.push(0xc2),
+        Value::Boolean(true) => out.push(0xc3),
+        Value::Integer(value) => pack_integer(*value, out),
+        Value::Number(number) => {
+            let number = *number;
+            if number.is_finite() && (number as i64) as f64 == number {
+                pack_integer(number as i64, out);
+            } else if f64::from(number as f32) == number {
+                out.push(0xca);
+                out.extend_from_slice(&(number as f32).to_be_bytes());
+            } else {
+                out.push(0xcb);
+                out.extend_from_slice(&number.to_be_bytes());
+            }
+        }
+        Value::String(text) => {
+            let bytes = text.as_bytes();
+            let length = bytes.len();
+            if length < 32 {
+                out.push(0xa0 | length as u8);
+            } else if length <= 0xff {
+                out.extend_from_slice(&[0xd9, length as u8]);
+            } else if length <= 0xffff {
+                out.push(0xda);
+                out.extend_from_slice(&(length as u16).to_be_bytes());
+            } else {
+                out.push(0xdb);
+                out.extend_from_slice(&(length as u32).to_be_bytes());
+            }
+            out.extend_from_slice(&bytes);
+        }
+        Value::Table(_) if level == MSGPACK_NESTING_MAX => out.push(0xc0),
+        Value::Table(table) => {
+            let mut count = 0usize;
+            let mut max = 0usize;
+            let mut is_array = true;
+            for pair in table.pairs::<Value, Value>() {
+                let (key, _) = pair?;
+                let index = match key {
+                    Value::Integer(index) if index > 0 => Some(index as f64),
+                    Value::Number(index) if index > 0.0 && (index as i64) as f64 == index => {
+                        Some(index)
+                    }
+                    _ => None,
+                };
+                match index {
+                    Some(index) => {
+                        max = max.max(index as usize);
+                        count += 1;
+                    }
+                    None => {
+                        is_array = false;
+                        break;
+                    }
+                }
+            }
+            if is_array && max == count {
+                pack_length(out, max, 0x90, 15, 0xdc);
+                for index in 1..=max {
+                    pack_value(&table.raw_get::<Value>(index)?, out, level + 1)?;
+                }
+            } else {
+                // Counted first, then encoded as iterated: holding every
+                // key at once would take a stack slot each.
+                let mut length = 0;
+                for pair in table.pairs::<Value, Value>() {
+                    pair?;
+                    length += 1;
+                }
+                pack_length(out, length, 0x80, 15, 0xde);
+                for pair in table.pairs::<Value, Value>() {
+                    let (key, item) = pair?;
+                    pack_value(&key, out, level + 1)?;
+                    pack_value(&item, out, level + 1)?;
+                }
+            }
+        }
+        // Functions, userdata …: nil, as lua-cmsgpack encodes them.
+        _ => out.push(0xc0),
+    }
+    Ok(())
+}
+
+fn take<'b>(bytes: &'b [u8], at: &mut usize, count: usize) -> mlua::Result<&'b [u8]> {
+    let end = at
+        .checked_add(count)
+        .filter(|end| *end <= bytes.len())
+        .ok_or_else(|| mlua::Error::runtime("Missing bytes in input."))?;
+    let slice = &bytes[*at..end];
+    *at = end;
+    Ok(slice)
+}
+
+fn unpack_value(lua: &Lua, bytes: &[u8], at: &mut usize) -> mlua::Result<Value> {
+    let code = take(bytes, at, 1)?[0];
+    let number = |value: f64| Ok(Value::Number(value));
+    let be = |slice: &[u8]| {
+        slice
+            .iter()
+            .fold(0u64, |acc, &byte| (acc << 8) | u64::from(byte))
+    };
+    let string = |lua: &Lua, at: &mut usize, length: usize| -> mlua::Result<Value> {
+        Ok(Value::String(lua.create_string(take(bytes, at, length)?)?))
+    };
+    let array = |lua: &Lua, at: &mut usize, length: usize| -> mlua::Result<Value> {
+        let table = lua.create_table_with_capacity(length.min(1 << 16), 0)?;
+        for index in 1..=length {
+            table.raw_set(index, unpack_value(lua, bytes, at)?)?;
+        }
+        Ok(Value::Table(table))
+    };
+    let map = |lua: &Lua, at: &mut usize, length: usize| -> mlua::Result<Value> {
+        let table = lua.create_table()?;
+        for _ in 0..length {
+            let key = unpack_value(lua, bytes, at)?;
+            let value = unpack_value(lua, bytes, at)?;
+            if !matches!(key, Value::Nil) {
+                table.raw_set(key, value)?;
+            }
+        }
+        Ok(Value::Table(table))
+    };
+    match code {
+        0x00..=0x7f => number(f64::from(code)),
+        0x80..=0x8f => map(lua, at, usize::from(code & 0x0f)),
+        0x90..=0x9f => array(lua, at, usize::from(code & 0x0f)),
+        0xa0..=0xbf => string(lua, at, usize::from(code & 0x1f)),
+        0xc0 => Ok(Value::Nil),
+        0xc2 => Ok(Value::Boolean(false)),
+        0xc3 => Ok(Value::Boolean(true)),
+        0xc4 | 0xd9 => {
+            let length = usize::from(take(bytes, at, 1)?[0]);
+            string(lua, at, length)
+        }
+        0xc5 | 0xda => {
+            let length = be(take(bytes, at, 2)?) as usize;
+            string(lua, at, length)
+        }
+        0xc6 | 0xdb => {
+            let length = be(take(bytes, at, 4)?) as usize;
+            string(lua, at, length)
+        }
+        0xca => {
+            let raw = be(take(bytes, at, 4)?) as u32;
+            number(f64::from(f32::from_bits(raw)))
+        }
+        0xcb => number(f64::from_bits(be(take(bytes, at, 8)?))),
+        0xcc => number(be(take(bytes, at, 1)?) as f64),
+        0xcd => number(be(take(bytes, at, 2)?) as f64),
+        0xce => number(be(take(bytes, at, 4)?) as f64),
+        0xcf => number(be(take(bytes, at, 8)?) as f64),
+        0xd0 => number(f64::from(take(bytes, at, 1)?[0] as i8)),
+        0xd1 => number(f64::from(be(take(bytes, at, 2)?) as u16 as i16)),
+        0xd2 => number(f64::from(be(take(bytes, at, 4)?) as u32 as i32)),
+        0xd3 => number(be(take(bytes, at, 8)?) as i64 as f64),
+        0xdc => {
+            let length = be(take(bytes, at, 2)?) as usize;
+            array(lua, at, length)
+        }
+        0xdd => {
+            let length = be(take(bytes, at, 4)?) as usize;
+            array(lua, at, length)
+        }
+        0xde => {
+            let length = be(take(bytes, at, 2)?) as usize;
+            map(lua, at, length)
+        }
+        0xdf => {
+            let length = be(take(bytes, at, 4)?) as usize;
+            map(lua, at, length)
+        }
+        0xe0..=0xff => number(f64::from(code as i8)),
+        _ => Err(mlua::Error::runtime("Bad data format in input.")),
     }
 }

@@ -58,6 +58,10 @@ const REPLY_DEPTH_MAX: usize = 1000;
 /// `LUA_GC_CYCLE_PERIOD`).
 const GC_PERIOD_RUNS: u64 = 50;
 
+/// How much an interpreter's memory may grow past what it held after its
+/// last full garbage collection before it collects fully again.
+const GC_FULL_GROWTH_BYTES: usize = 32 << 10;
+
 /// How many Lua instructions run between two checks for SCRIPT KILL.
 const HOOK_INSTRUCTIONS: u32 = 100_000;
 
@@ -105,6 +109,9 @@ pub(crate) struct Scripts {
     memory: Mutex<HashMap<std::thread::ThreadId, usize>>,
     /// FUNCTION LOAD's libraries.
     libraries: Mutex<Libraries>,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may run `noscript`
+    /// commands (Redis's test hook).
+    deny_disabled: AtomicBool,
 }
 
 impl Default for Scripts {
@@ -116,6 +123,7 @@ impl Default for Scripts {
             busy_threshold_ms: AtomicU64::new(BUSY_THRESHOLD_MS_DEFAULT),
             memory: Mutex::default(),
             libraries: Mutex::default(),
+            deny_disabled: AtomicBool::new(false),
         }
     }
 }
@@ -155,6 +163,16 @@ impl Scripts {
         lock(&self.running)
             .iter()
             .any(|running| running.client != client && running.started.elapsed() > limit)
+    }
+
+    /// Acts on DEBUG SET-DISABLE-DENY-SCRIPTS (called for every DEBUG).
+    pub(crate) fn note_debug(&self, arguments: &[Bytes]) {
+        if let [_, subcommand, value] = arguments
+            && subcommand.eq_ignore_ascii_case(b"SET-DISABLE-DENY-SCRIPTS")
+        {
+            self.deny_disabled
+                .store(&value[..] != b"0", Ordering::Relaxed);
+        }
     }
 
     /// The cached scripts (INFO's `number_of_cached_scripts`).
@@ -532,6 +550,12 @@ pub(crate) fn run(
         if vm.runs % GC_PERIOD_RUNS == 0 {
             let _ = vm.lua.gc_step();
         }
+        // Garbage far past what the interpreter held after its last full
+        // collection (libraries loaded again, big tables): collect it all.
+        if vm.lua.used_memory() > vm.collected_bytes + GC_FULL_GROWTH_BYTES {
+            let _ = vm.lua.gc_collect();
+            vm.collected_bytes = vm.lua.used_memory();
+        }
         lock(&shared.scripts.memory).insert(std::thread::current().id(), vm.lua.used_memory());
         outcome
     });
@@ -736,6 +760,8 @@ struct Vm {
     library_generation: Option<u64>,
     /// Scripts run (for the periodic garbage collection step).
     runs: u64,
+    /// Memory in use after the last full collection.
+    collected_bytes: usize,
 }
 
 /// keel's Lua: the read-only globals, `pcall` as Redis's, and the `redis`
@@ -806,6 +832,7 @@ globals.string = readonly(copy(G.string))
 globals.table = readonly(copy(G.table))
 globals.bit = readonly(P.bit)
 globals.cjson = readonly(P.cjson)
+globals.cmsgpack = readonly(P.cmsgpack)
 local function raise(text) raw_error({err = text}) end
 local redis = {}
 -- redis.call and redis.pcall are set by keel for each run (Rust
@@ -947,6 +974,7 @@ impl Vm {
             callbacks: HashMap::new(),
             library_generation: None,
             runs: 0,
+            collected_bytes: 0,
         })
     }
 
@@ -1350,7 +1378,14 @@ fn call_command(
     spec: &'static CommandSpec,
     command: &Command,
 ) -> Result<Reply, String> {
-    if spec.has(CommandFlags::NOSCRIPT) || spec.has(CommandFlags::BLOCKING) {
+    let deny_disabled = state
+        .client
+        .shared
+        .scripts
+        .deny_disabled
+        .load(Ordering::Relaxed);
+    let refused = spec.has(CommandFlags::NOSCRIPT) || spec.has(CommandFlags::BLOCKING);
+    if refused && !deny_disabled {
         return Err("This Redis command is not allowed from script".to_owned());
     }
     let publishes = matches!(spec.id, CommandId::Publish | CommandId::Spublish);
@@ -1745,6 +1780,7 @@ fn register_primitives(lua: &Lua, primitives: &Table, redis_version: &str) -> ml
         "cjson",
         super::lua_libs::cjson_library(lua, format_lua_number)?,
     )?;
+    primitives.raw_set("cmsgpack", super::lua_libs::cmsgpack_library(lua)?)?;
     Ok(())
 }
 

@@ -173,6 +173,13 @@ pub(crate) fn command_list(_: &mut Client, arguments: &[Bytes]) -> Option<Reply>
     ))
 }
 
+/// CLUSTER …: Redis's answer on a server without cluster support.
+pub(crate) fn cluster(_: &mut Client, _: &[Bytes]) -> Option<Reply> {
+    Some(Reply::error(
+        "ERR This instance has cluster support disabled",
+    ))
+}
+
 /// Every container's HELP: its lines by the subcommand's id.
 pub(crate) fn help(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
     let Some(spec) = table::lookup(&arguments[0]) else {

@@ -3399,6 +3399,18 @@ static COMMANDS: &[CommandSpec] = &[
         "O(N) where N is the number of channels to unsubscribe.",
         "Stops listening to messages posted to channels.",
     ),
+    // Redis Cluster: keel is one node without it.
+    spec(
+        Id::Cluster,
+        C(server::cluster),
+        "cluster",
+        -2,
+        ADMIN.union(LOADING_STALE),
+        "cluster",
+        "3.0.0",
+        "Depends on subcommand.",
+        "A container for Redis Cluster commands.",
+    ),
     // Scripts (`scripting.rs`).
     eval_command(
         Id::Eval,
@@ -3480,6 +3492,7 @@ mod tests {
 
     /// Issue 22: the data types.
     const ISSUE_22_COMMANDS: &[&str] = &[
+        "cluster",
         "fcall",
         "fcall_ro",
         "eval",
