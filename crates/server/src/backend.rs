@@ -21,6 +21,10 @@
 //!   the last [`Session::watch`] changed. It ends the watch, as EXEC does.
 //! - Errors of individual commands inside a transaction are replies, not
 //!   aborts (Redis runs the rest of the block).
+//! - [`Session::execute_script`] runs a script's commands (EVAL's
+//!   `redis.call`) as one serializable transaction: committed at once when
+//!   the script ends, or not at all when it is killed or the store fails;
+//!   the script runs again from the start if the transaction conflicts.
 
 use bytes::Bytes;
 
@@ -112,6 +116,24 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
+/// A running script's way into its transaction
+/// ([`Session::execute_script`]).
+pub trait ScriptCalls {
+    /// Runs one data command inside the script's transaction (it sees the
+    /// script's earlier writes) and returns its reply.
+    fn call(&mut self, request: &Request) -> Reply;
+}
+
+/// [`ScriptCalls`] over a closure (the default
+/// [`Session::execute_script`]: each command on its own).
+struct EachOnItsOwn<'a>(&'a mut dyn FnMut(&Request) -> Reply);
+
+impl ScriptCalls for EachOnItsOwn<'_> {
+    fn call(&mut self, request: &Request) -> Reply {
+        (self.0)(request)
+    }
+}
+
 /// One connection's access to the backend; owned by the connection's
 /// event loop.
 pub trait Session: Send {
@@ -144,4 +166,39 @@ pub trait Session: Send {
     /// queued) as one transaction, replies in order; `None` if a watched
     /// key changed, in which case nothing ran. Ends the watch.
     fn execute_transaction(&mut self, requests: &[Request]) -> Option<Vec<Reply>>;
+
+    /// EVAL: runs `script` as one serializable transaction. `script` runs
+    /// its data commands through the [`ScriptCalls`] it is given and
+    /// answers whether to commit (`false`: the script was killed, nothing
+    /// it wrote may stay); it may be called again, from the start, when
+    /// the transaction conflicts. `Err` is the error reply of a store that
+    /// failed (nothing was written). The default runs each command on its
+    /// own, as it comes, and cannot take a write back.
+    fn execute_script(
+        &mut self,
+        script: &mut dyn FnMut(&mut dyn ScriptCalls) -> bool,
+    ) -> Result<(), Reply> {
+        let mut each = |request: &Request| self.execute(request);
+        script(&mut EachOnItsOwn(&mut each));
+        Ok(())
+    }
+}
+
+/// A session that runs nothing: what a connection holds while its own
+/// session is lent to the script it runs.
+#[derive(Debug, Default)]
+pub(crate) struct Lent;
+
+impl Session for Lent {
+    fn execute(&mut self, _: &Request) -> Reply {
+        Reply::error("ERR the session is running a script")
+    }
+
+    fn watch(&mut self, _: DatabaseIndex, _: &[Bytes]) {}
+
+    fn unwatch(&mut self) {}
+
+    fn execute_transaction(&mut self, _: &[Request]) -> Option<Vec<Reply>> {
+        None
+    }
 }

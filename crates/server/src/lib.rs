@@ -36,7 +36,7 @@ mod stats;
 #[doc(hidden)]
 pub use resp::fuzz_support;
 
-pub use backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
+pub use backend::{Backend, ClientId, DatabaseIndex, InfoSection, ScriptCalls, Session};
 pub use commands::glob::{GlobPattern, glob_matches};
 pub use commands::scan::{
     SCAN_CURSOR_PREFIX_BYTES, ScanBatch, cursor_for_key, cursor_prefix, scan_batch, scan_start_key,

@@ -91,9 +91,10 @@ pub(crate) struct ClientEntry {
     pub(crate) last_command: AtomicU16,
     pub(crate) state: Mutex<ClientState>,
     /// Bytes other connections sent this one (MONITOR lines, tracking
-    /// invalidations), for its event loop to write; at most
-    /// [`PUSHED_BYTES_MAX`].
-    pub(crate) pushed: Mutex<Vec<u8>>,
+    /// invalidations, pub/sub messages), for its event loop to write; at
+    /// most [`PUSHED_BYTES_MAX`], or the bound given with them
+    /// ([`ClientEntry::push_bounded`]).
+    pub(crate) pushed: Mutex<Pushed>,
     /// How to wake the event loop serving this connection (set when one
     /// adopts it).
     pub(crate) waker: OnceLock<Waker>,
@@ -103,6 +104,59 @@ pub(crate) struct ClientEntry {
     pub(crate) blocked: AtomicBool,
     /// CLIENT UNBLOCK's request: 0 none, 1 TIMEOUT, 2 ERROR.
     pub(crate) unblock: std::sync::atomic::AtomicU8,
+    /// Its pub/sub subscriptions, as CLIENT LIST counts them (the
+    /// registry, `net/pubsub.rs`, keeps them).
+    pub(crate) subscriptions: SubscriptionCounts,
+    /// It speaks RESP3 (HELLO 3): how what is pushed to it is encoded.
+    pub(crate) resp3: AtomicBool,
+}
+
+/// What was pushed to a connection and not yet taken by its event loop.
+#[derive(Debug, Default)]
+pub(crate) struct Pushed {
+    pub(crate) bytes: Vec<u8>,
+    /// Since when it has been over the soft limit of the bound it was
+    /// pushed under ([`OutputLimit`]).
+    over_soft_limit_since: Option<Instant>,
+}
+
+/// A connection's subscriptions by kind (CLIENT LIST's `sub`, `psub`,
+/// `ssub`).
+#[derive(Debug, Default)]
+pub(crate) struct SubscriptionCounts {
+    pub(crate) channels: AtomicUsize,
+    pub(crate) patterns: AtomicUsize,
+    pub(crate) shard_channels: AtomicUsize,
+}
+
+impl SubscriptionCounts {
+    /// Whether the connection is in pub/sub mode (subscribed to
+    /// anything).
+    pub(crate) fn any(&self) -> bool {
+        self.channels.load(Ordering::Relaxed) > 0
+            || self.patterns.load(Ordering::Relaxed) > 0
+            || self.shard_channels.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// A bound on what may wait for a connection that does not read (Redis's
+/// `client-output-buffer-limit` of its class): past `hard_bytes`, or past
+/// `soft_bytes` for longer than `soft_seconds`, it is closed. 0 bytes: no
+/// bound of that kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OutputLimit {
+    pub(crate) hard_bytes: usize,
+    pub(crate) soft_bytes: usize,
+    pub(crate) soft_seconds: u64,
+}
+
+impl OutputLimit {
+    /// The bound of MONITOR lines and invalidations.
+    pub(crate) const PUSHED: OutputLimit = OutputLimit {
+        hard_bytes: PUSHED_BYTES_MAX,
+        soft_bytes: 0,
+        soft_seconds: 0,
+    };
 }
 
 /// Most bytes pushed to a connection and not yet taken by its event loop
@@ -137,19 +191,45 @@ impl ClientEntry {
     /// other pushes; between two of its own replies); `false` when the
     /// connection is over [`PUSHED_BYTES_MAX`] and is closed instead.
     pub(crate) fn push(&self, bytes: &[u8]) -> bool {
+        self.push_bounded(bytes, OutputLimit::PUSHED)
+    }
+
+    /// [`ClientEntry::push`] under `limit`: what waits for the connection
+    /// (pushed, not yet taken by its event loop, which takes nothing while
+    /// the socket is full) past the bound closes it, and `bytes` are
+    /// dropped. Never waits for the connection.
+    pub(crate) fn push_bounded(&self, bytes: &[u8], limit: OutputLimit) -> bool {
         let first = {
             let mut pushed = lock(&self.pushed);
-            if pushed.len() + bytes.len() > PUSHED_BYTES_MAX {
+            if self.killed.load(Ordering::Relaxed) {
+                return false;
+            }
+            let waiting = pushed.bytes.len() + bytes.len();
+            let over_hard = limit.hard_bytes > 0 && waiting > limit.hard_bytes;
+            let over_soft = if limit.soft_bytes > 0 && waiting > limit.soft_bytes {
+                let since = *pushed
+                    .over_soft_limit_since
+                    .get_or_insert_with(Instant::now);
+                since.elapsed() > std::time::Duration::from_secs(limit.soft_seconds)
+            } else {
+                pushed.over_soft_limit_since = None;
+                false
+            };
+            if over_hard || over_soft {
+                pushed.bytes = Vec::new();
                 drop(pushed);
                 tracing::warn!(
                     client = self.id,
-                    "closing a client that does not read what is pushed to it"
+                    waiting_bytes = waiting,
+                    hard_limit_bytes = limit.hard_bytes,
+                    soft_limit_bytes = limit.soft_bytes,
+                    "closing a client that does not read what is pushed to it (output buffer limit)"
                 );
                 self.kill();
                 return false;
             }
-            let first = pushed.is_empty();
-            pushed.extend_from_slice(bytes);
+            let first = pushed.bytes.is_empty();
+            pushed.bytes.extend_from_slice(bytes);
             first
         };
         if first && let Some(waker) = self.waker.get() {
@@ -161,7 +241,18 @@ impl ClientEntry {
 
     /// Takes what was pushed to this connection.
     pub(crate) fn take_pushed(&self) -> Vec<u8> {
-        std::mem::take(&mut *lock(&self.pushed))
+        let mut pushed = lock(&self.pushed);
+        pushed.over_soft_limit_since = None;
+        std::mem::take(&mut pushed.bytes)
+    }
+
+    /// The protocol what is pushed to it is encoded in.
+    pub(crate) fn protocol(&self) -> crate::resp::ProtocolVersion {
+        if self.resp3.load(Ordering::Relaxed) {
+            crate::resp::ProtocolVersion::Resp3
+        } else {
+            crate::resp::ProtocolVersion::Resp2
+        }
     }
 
     /// Closes the connection from outside (CLIENT KILL): its event loop
@@ -191,6 +282,7 @@ impl ClientEntry {
     /// keel has no counterpart for are left out or zero).
     pub(crate) fn line(&self) -> String {
         let now = Instant::now();
+        let subscribed = self.subscriptions.any();
         let state = self.state();
         let text = |bytes: &Option<Bytes>| {
             bytes
@@ -199,19 +291,25 @@ impl ClientEntry {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={}{} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
             self.id,
             self.peer,
             self.local,
             text(&state.name),
             now.duration_since(self.created).as_secs(),
             now.duration_since(state.last_interaction).as_secs(),
+            if subscribed { "P" } else { "" },
             if state.queued_commands.is_some() {
                 "x"
+            } else if subscribed {
+                ""
             } else {
                 "N"
             },
             state.database,
+            self.subscriptions.channels.load(Ordering::Relaxed),
+            self.subscriptions.patterns.load(Ordering::Relaxed),
+            self.subscriptions.shard_channels.load(Ordering::Relaxed),
             state
                 .queued_commands
                 .map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
@@ -248,6 +346,10 @@ pub(crate) struct Shared {
     pub(crate) pause: Pause,
     /// CLIENT TRACKING.
     pub(crate) tracking: crate::commands::tracking::TrackingTable,
+    /// Pub/sub: who subscribes to what.
+    pub(crate) pubsub: crate::net::pubsub::PubSub,
+    /// Scripts: the cache and the running ones.
+    pub(crate) scripts: crate::commands::scripting::Scripts,
     /// Every event loop's waker (CLIENT UNPAUSE wakes them all).
     pub(crate) wakers: Mutex<Vec<Waker>>,
     /// Clients blocked in BLPOP and its kind (INFO's `blocked_clients`).

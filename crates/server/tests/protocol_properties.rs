@@ -185,6 +185,7 @@ fn expected_value(reply: &Reply, version: ProtocolVersion) -> Value {
             Value::Verbatim(String::from_utf8(format.to_vec()).unwrap(), text.to_vec())
         }
         Reply::Verbatim { text, .. } => Value::Bulk(text.to_vec()),
+        Reply::Sequence(_) => unreachable!("several replies decode as several values"),
     }
 }
 

@@ -69,6 +69,12 @@ pub struct Client {
     pub(crate) block: Option<super::blocking::Block>,
     /// Set by a blocking command that is to wait: until when.
     pub(crate) waiting: Option<std::time::Instant>,
+    /// Its pub/sub subscriptions of every kind (the registry keeps which):
+    /// more than 0 is pub/sub mode.
+    pub(crate) subscriptions: usize,
+    /// EXEC is running the client's queued commands (Redis's
+    /// `CLIENT_DENY_BLOCKING` while in MULTI).
+    pub(crate) in_exec: bool,
 }
 
 impl Client {
@@ -97,12 +103,23 @@ impl Client {
             query_buffer_bytes: 0,
             block: None,
             waiting: None,
+            subscriptions: 0,
+            in_exec: false,
         }
     }
 
     /// The connection's id.
     pub(crate) fn id(&self) -> u64 {
         self.entry.id
+    }
+
+    /// Switches the protocol (HELLO, RESET); what other connections push
+    /// to this one follows.
+    pub(crate) fn set_protocol(&mut self, protocol: ProtocolVersion) {
+        self.protocol = protocol;
+        self.entry
+            .resp3
+            .store(protocol == ProtocolVersion::Resp3, Ordering::Relaxed);
     }
 
     /// Copies what CLIENT LIST shows into the shared registry, once per
@@ -191,25 +208,54 @@ pub(crate) fn setinfo(client: &mut Client, arguments: &[Bytes]) -> Option<Reply>
     Some(Reply::ok())
 }
 
-/// CLIENT LIST's filters: `None` lists everyone.
-fn parse_list_filters(filters: &[Bytes]) -> Result<Option<Vec<u64>>, Reply> {
+/// A client's type, as CLIENT LIST and CLIENT KILL's TYPE name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Pubsub,
+    /// Master or replica: no keel client is one.
+    Replication,
+}
+
+impl ClientType {
+    fn parse(kind: &[u8]) -> Result<ClientType, Reply> {
+        if kind.eq_ignore_ascii_case(b"normal") {
+            Ok(ClientType::Normal)
+        } else if kind.eq_ignore_ascii_case(b"pubsub") {
+            Ok(ClientType::Pubsub)
+        } else if [&b"master"[..], b"replica", b"slave"]
+            .iter()
+            .any(|known| kind.eq_ignore_ascii_case(known))
+        {
+            Ok(ClientType::Replication)
+        } else {
+            Err(Reply::error(format!(
+                "ERR Unknown client type '{}'",
+                String::from_utf8_lossy(kind)
+            )))
+        }
+    }
+
+    /// Whether `entry` is of this type (a client subscribed to anything
+    /// is pubsub, as Redis's `getClientType`).
+    fn matches(self, entry: &ClientEntry) -> bool {
+        match self {
+            ClientType::Normal => !entry.subscriptions.any(),
+            ClientType::Pubsub => entry.subscriptions.any(),
+            ClientType::Replication => false,
+        }
+    }
+}
+
+/// CLIENT LIST's filters: the type, and the ids (`None`: every id).
+fn parse_list_filters(filters: &[Bytes]) -> Result<(Option<ClientType>, Option<Vec<u64>>), Reply> {
     let mut ids: Option<Vec<u64>> = None;
+    let mut kind = None;
     let mut index = 0;
     while index < filters.len() {
         let option = &filters[index];
         if option.eq_ignore_ascii_case(b"TYPE") && index + 1 < filters.len() {
-            let kind = &filters[index + 1];
-            if [&b"master"[..], b"replica", b"slave", b"pubsub"]
-                .iter()
-                .any(|known| kind.eq_ignore_ascii_case(known))
-            {
-                return Ok(Some(Vec::new()));
-            } else if !kind.eq_ignore_ascii_case(b"normal") {
-                return Err(Reply::error(format!(
-                    "ERR Unknown client type '{}'",
-                    String::from_utf8_lossy(kind)
-                )));
-            }
+            kind = Some(ClientType::parse(&filters[index + 1])?);
             index += 2;
         } else if option.eq_ignore_ascii_case(b"ID") && index + 1 < filters.len() {
             let mut wanted = Vec::new();
@@ -228,18 +274,20 @@ fn parse_list_filters(filters: &[Bytes]) -> Result<Option<Vec<u64>>, Reply> {
             return Err(Reply::error("ERR syntax error"));
         }
     }
-    Ok(ids)
+    Ok((kind, ids))
 }
 
 /// CLIENT LIST [TYPE type] [ID id …].
 pub(crate) fn list(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
-    let ids = match parse_list_filters(&arguments[2..]) {
-        Ok(ids) => ids,
+    let (kind, ids) = match parse_list_filters(&arguments[2..]) {
+        Ok(filters) => filters,
         Err(reply) => return Some(reply),
     };
     let mut text = String::new();
     for entry in client.shared.clients() {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&entry.id)) {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&entry.id))
+            || kind.is_some_and(|kind| !kind.matches(&entry))
+        {
             continue;
         }
         text.push_str(&client.client_line(&entry));
@@ -312,8 +360,7 @@ struct KillFilter {
     id: Option<u64>,
     address: Option<Bytes>,
     local_address: Option<Bytes>,
-    /// TYPE other than normal: no keel client is of it.
-    other_type: bool,
+    kind: Option<ClientType>,
     skip_me: bool,
     max_age_s: Option<u64>,
 }
@@ -336,18 +383,7 @@ fn parse_kill_filter(options: &[Bytes]) -> Result<KillFilter, Reply> {
                 .ok_or_else(|| Reply::error("ERR client-id should be greater than 0"))?;
             filter.id = Some(id);
         } else if option.eq_ignore_ascii_case(b"TYPE") {
-            if value.eq_ignore_ascii_case(b"normal") {
-            } else if [&b"master"[..], b"replica", b"slave", b"pubsub"]
-                .iter()
-                .any(|kind| value.eq_ignore_ascii_case(kind))
-            {
-                filter.other_type = true;
-            } else {
-                return Err(Reply::error(format!(
-                    "ERR Unknown client type '{}'",
-                    String::from_utf8_lossy(value)
-                )));
-            }
+            filter.kind = Some(ClientType::parse(value)?);
         } else if option.eq_ignore_ascii_case(b"ADDR") {
             filter.address = Some(value.clone());
         } else if option.eq_ignore_ascii_case(b"LADDR") {
@@ -380,7 +416,7 @@ fn parse_kill_filter(options: &[Bytes]) -> Result<KillFilter, Reply> {
 
 impl KillFilter {
     fn matches(&self, entry: &ClientEntry, me: u64) -> bool {
-        !self.other_type
+        self.kind.is_none_or(|kind| kind.matches(entry))
             && self.id.is_none_or(|id| id == entry.id)
             && self
                 .address

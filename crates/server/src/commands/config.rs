@@ -503,7 +503,12 @@ pub(crate) fn set_reply(shared: &Shared, pairs: &[Bytes]) -> Reply {
             // Its own value again: nothing changes, as for the server's.
             continue;
         }
-        match parameter.check(&value) {
+        let checked = if parameter.name == "client-output-buffer-limit" {
+            crate::net::pubsub::merge_output_buffer_limit(&shared.config.value(parameter), &value)
+        } else {
+            parameter.check(&value)
+        };
+        match checked {
             Ok(value) => table_changes.push((parameter, value)),
             Err(reason) => return failed(&name, &reason),
         }
@@ -517,8 +522,8 @@ pub(crate) fn set_reply(shared: &Shared, pairs: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
-/// Applies the kept parameters keel acts on (the slow log's) after a
-/// CONFIG SET.
+/// Applies the kept parameters keel acts on (the slow log's, the pubsub
+/// output buffer limit) after a CONFIG SET.
 fn apply_kept(shared: &Shared) {
     let integer = |name: &str, default: i64| {
         lookup(name)
@@ -530,6 +535,17 @@ fn apply_kept(shared: &Shared) {
     let slower_than_us = integer("slowlog-log-slower-than", 10_000);
     let length_max = u64::try_from(integer("slowlog-max-len", 128)).unwrap_or(0);
     shared.slowlog.configure(slower_than_us, length_max);
+    let busy_ms = integer("busy-reply-threshold", 5000);
+    shared
+        .scripts
+        .set_busy_threshold_ms(u64::try_from(busy_ms).unwrap_or(0));
+    if let Some((hard, soft, seconds)) =
+        lookup("client-output-buffer-limit").and_then(|parameter| {
+            crate::net::pubsub::parse_pubsub_limit(&shared.config.value(parameter))
+        })
+    {
+        shared.pubsub.set_limit(hard, soft, seconds);
+    }
 }
 
 /// The server's own settings with their values.

@@ -19,8 +19,14 @@ pub const WRONGPASS_TEXT: &str = "WRONGPASS invalid username-password pair or us
 /// HELLO before authentication, without its AUTH option.
 pub const HELLO_NOAUTH_TEXT: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
 
-/// PING [message].
-pub(crate) fn ping(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+/// PING [message]: in RESP2 pub/sub mode, `pong` and the message as an
+/// array.
+pub(crate) fn ping(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+    if arguments.len() <= 2
+        && let Some(reply) = super::pubsub::subscribed_pong(client, arguments.get(1))
+    {
+        return Some(reply);
+    }
     Some(match arguments.len() {
         1 => Reply::Simple("PONG".to_owned()),
         2 => Reply::Bulk(arguments[1].clone()),
@@ -164,7 +170,7 @@ pub(crate) fn hello(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
         }
     }
     if let Some(version) = hello.version {
-        client.protocol = version;
+        client.set_protocol(version);
     }
     let field = |name: &str, value: Reply| (Reply::bulk(name), value);
     Some(Reply::Map(vec![
@@ -182,13 +188,14 @@ pub(crate) fn hello(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
 }
 
 /// RESET: the connection as it was when it connected (Redis 6.2): no
-/// MULTI, nothing watched, database 0, RESP2, no name, and
-/// unauthenticated again where a password is required.
+/// MULTI, nothing watched, no subscription, database 0, RESP2, no name,
+/// and unauthenticated again where a password is required.
 pub(crate) fn reset(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
     client.transaction = None;
     client.session.unwatch();
+    super::pubsub::forget(client);
     client.database = 0;
-    client.protocol = ProtocolVersion::Resp2;
+    client.set_protocol(ProtocolVersion::Resp2);
     client.name = None;
     client.authenticated = client.shared.options.require_password.is_none();
     Some(Reply::Simple("RESET".to_owned()))

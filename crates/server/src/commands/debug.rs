@@ -42,9 +42,47 @@ pub const HELP_LINES: &[&str] = &[
     "    Checkpoint (unless NOSAVE): keel's data on disk is its data.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Accepted; keel hides a key once its deadline passes either way.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
     "SLEEP <seconds>",
     "    Stop the server's event loop for <seconds> (fractions allowed).",
 ];
+
+/// DEBUG PROTOCOL type: a reply of that RESP3 type (downgraded for a
+/// RESP2 client), Redis's values. An attribute has no counterpart here:
+/// only the reply that follows it is sent.
+pub fn protocol_reply(kind: &[u8]) -> Reply {
+    let kind = String::from_utf8_lossy(kind).to_ascii_lowercase();
+    let three = || (0..3).map(Reply::Integer).collect::<Vec<_>>();
+    match kind.as_str() {
+        "string" => Reply::bulk("Hello World"),
+        "integer" => Reply::Integer(12345),
+        // Redis's value, not π.
+        "double" => Reply::Double("3.141".parse().unwrap_or_default()),
+        "bignum" => Reply::BigNumber("1234567999999999999999999999999999999".to_owned()),
+        "null" => Reply::NullBulk,
+        "array" => Reply::Array(three()),
+        "set" => Reply::Set(three()),
+        "map" => Reply::Map(
+            (0..3)
+                .map(|index| (Reply::Integer(index), Reply::Boolean(index == 1)))
+                .collect(),
+        ),
+        "attrib" => Reply::bulk("Some real reply following the attribute"),
+        "push" => Reply::Push(three()),
+        "verbatim" => Reply::Verbatim {
+            format: *b"txt",
+            text: Bytes::from_static(b"This is a verbatim\nstring"),
+        },
+        "true" => Reply::Boolean(true),
+        "false" => Reply::Boolean(false),
+        _ => Reply::error(
+            "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+        ),
+    }
+}
 
 /// Redis's reply to an unknown DEBUG subcommand or a wrong argument count.
 pub fn unknown_subcommand(subcommand: &[u8]) -> Reply {
@@ -115,6 +153,7 @@ pub fn reply_without_data(arguments: &[Bytes]) -> Reply {
             Reply::ok()
         }
         ("loadaof", 2) => Reply::ok(),
+        ("protocol", 3) => protocol_reply(&arguments[2]),
         _ => unknown_subcommand(&arguments[1]),
     }
 }

@@ -1,6 +1,7 @@
 //! One request's way to its handler, in the order of Redis's
 //! `processCommand`: unknown command or subcommand → wrong arity →
-//! NOAUTH → inside MULTI (refuse `no_multi` commands, queue the rest) →
+//! NOAUTH → a RESP2 client in pub/sub mode (only the pub/sub commands,
+//! PING, QUIT and RESET) → inside MULTI (refuse `no_multi` commands, queue the rest) →
 //! the table's handler. Dispatch is a table lookup; INFO commandstats
 //! counts every call by its [`CommandId`](super::CommandId).
 
@@ -29,6 +30,16 @@ impl Client {
         };
         if !self.authenticated && !spec.has(CommandFlags::NO_AUTH) {
             return Some(self.reject(Some(spec.id), Reply::error(NOAUTH_TEXT)));
+        }
+        if !spec.has(CommandFlags::ALLOW_BUSY) && self.shared.scripts.busy_for(self.id()) {
+            return Some(self.reject(Some(spec.id), Reply::error(super::scripting::BUSY_TEXT)));
+        }
+        if self.subscriptions > 0
+            && self.protocol == crate::resp::ProtocolVersion::Resp2
+            && !super::pubsub::allowed_while_subscribed(spec.id)
+        {
+            let text = super::pubsub::only_pubsub_commands_text(spec.full_name());
+            return Some(self.reject(Some(spec.id), Reply::error(text)));
         }
         if self.transaction.is_some() && !runs_inside_multi(spec.id) {
             return Some(self.queue(spec, command));
@@ -93,6 +104,15 @@ impl Client {
                 }
                 reply
             }
+            Handler::Data(_) if spec.id == CommandId::Debug => {
+                self.shared.scripts.note_debug(command.arguments());
+                Some(self.session.execute(&Request {
+                    database: self.database,
+                    spec,
+                    command: command.clone(),
+                    protocol: self.protocol,
+                }))
+            }
             Handler::Data(_) => Some(self.session.execute(&Request {
                 database: self.database,
                 spec,
@@ -114,7 +134,8 @@ impl Client {
         self.shared.stats.called(spec.id, usec, failed);
         self.after_call(spec, command.arguments(), database, usec, failed);
         if self.replies_off || self.skip_reply {
-            return None;
+            // Pub/sub confirmations and messages still go, as in Redis.
+            return reply.and_then(Reply::pushes_only);
         }
         reply
     }
@@ -165,10 +186,11 @@ impl Client {
 
 impl Client {
     /// Whether a mode applies to this client's next commands (MONITOR,
-    /// CLIENT REPLY, TRACKING, CACHING): they then run one by one through
+    /// pub/sub, CLIENT REPLY, TRACKING, CACHING): they then run one by one through
     /// [`Client::run`] rather than in a pipelined group.
     fn has_modes(&self) -> bool {
         self.monitoring
+            || self.subscriptions > 0
             || self.replies_off
             || self.skip_next_reply
             || self.tracking.is_some()

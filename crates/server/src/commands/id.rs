@@ -441,11 +441,75 @@ pub enum CommandId {
     Bzpopmin,
     /// `BZMPOP`.
     Bzmpop,
+    /// `PUBLISH`.
+    Publish,
+    /// `PSUBSCRIBE`.
+    Psubscribe,
+    /// `PUBSUB`.
+    Pubsub,
+    /// `PUBSUB|CHANNELS`.
+    PubsubChannels,
+    /// `PUBSUB|HELP`.
+    PubsubHelp,
+    /// `PUBSUB|NUMPAT`.
+    PubsubNumpat,
+    /// `PUBSUB|NUMSUB`.
+    PubsubNumsub,
+    /// `PUBSUB|SHARDCHANNELS`.
+    PubsubShardchannels,
+    /// `PUBSUB|SHARDNUMSUB`.
+    PubsubShardnumsub,
+    /// `PUNSUBSCRIBE`.
+    Punsubscribe,
+    /// `SPUBLISH`.
+    Spublish,
+    /// `SSUBSCRIBE`.
+    Ssubscribe,
+    /// `SUBSCRIBE`.
+    Subscribe,
+    /// `SUNSUBSCRIBE`.
+    Sunsubscribe,
+    /// `UNSUBSCRIBE`.
+    Unsubscribe,
+    /// `EVAL`.
+    Eval,
+    /// `EVAL_RO`.
+    EvalRo,
+    /// `EVALSHA`.
+    Evalsha,
+    /// `EVALSHA_RO`.
+    EvalshaRo,
+    /// `SCRIPT`.
+    Script,
+    /// `SCRIPT|DEBUG`.
+    ScriptDebug,
+    /// `SCRIPT|EXISTS`.
+    ScriptExists,
+    /// `SCRIPT|FLUSH`.
+    ScriptFlush,
+    /// `SCRIPT|HELP`.
+    ScriptHelp,
+    /// `SCRIPT|KILL`.
+    ScriptKill,
+    /// `SCRIPT|LOAD`.
+    ScriptLoad,
+    /// `FUNCTION|DELETE`.
+    FunctionDelete,
+    /// `FUNCTION|KILL`.
+    FunctionKill,
+    /// `FUNCTION|LOAD`.
+    FunctionLoad,
+    /// `FCALL`.
+    Fcall,
+    /// `FCALL_RO`.
+    FcallRo,
+    /// `CLUSTER`.
+    Cluster,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 216;
+    pub const COUNT: usize = 248;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -665,6 +729,38 @@ impl CommandId {
         CommandId::Bzpopmax,
         CommandId::Bzpopmin,
         CommandId::Bzmpop,
+        CommandId::Publish,
+        CommandId::Psubscribe,
+        CommandId::Pubsub,
+        CommandId::PubsubChannels,
+        CommandId::PubsubHelp,
+        CommandId::PubsubNumpat,
+        CommandId::PubsubNumsub,
+        CommandId::PubsubShardchannels,
+        CommandId::PubsubShardnumsub,
+        CommandId::Punsubscribe,
+        CommandId::Spublish,
+        CommandId::Ssubscribe,
+        CommandId::Subscribe,
+        CommandId::Sunsubscribe,
+        CommandId::Unsubscribe,
+        CommandId::Eval,
+        CommandId::EvalRo,
+        CommandId::Evalsha,
+        CommandId::EvalshaRo,
+        CommandId::Script,
+        CommandId::ScriptDebug,
+        CommandId::ScriptExists,
+        CommandId::ScriptFlush,
+        CommandId::ScriptHelp,
+        CommandId::ScriptKill,
+        CommandId::ScriptLoad,
+        CommandId::FunctionDelete,
+        CommandId::FunctionKill,
+        CommandId::FunctionLoad,
+        CommandId::Fcall,
+        CommandId::FcallRo,
+        CommandId::Cluster,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -896,4 +992,36 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "bzpopmax",
     "bzpopmin",
     "bzmpop",
+    "publish",
+    "psubscribe",
+    "pubsub",
+    "pubsub|channels",
+    "pubsub|help",
+    "pubsub|numpat",
+    "pubsub|numsub",
+    "pubsub|shardchannels",
+    "pubsub|shardnumsub",
+    "punsubscribe",
+    "spublish",
+    "ssubscribe",
+    "subscribe",
+    "sunsubscribe",
+    "unsubscribe",
+    "eval",
+    "eval_ro",
+    "evalsha",
+    "evalsha_ro",
+    "script",
+    "script|debug",
+    "script|exists",
+    "script|flush",
+    "script|help",
+    "script|kill",
+    "script|load",
+    "function|delete",
+    "function|kill",
+    "function|load",
+    "fcall",
+    "fcall_ro",
+    "cluster",
 ];

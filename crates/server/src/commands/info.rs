@@ -59,6 +59,7 @@ fn server_section(shared: &Shared) -> InfoSection {
 
 fn clients_section(shared: &Shared) -> InfoSection {
     let connected = lock(&shared.clients).len();
+    let (_, _, _, subscribers) = shared.pubsub.totals();
     section(
         "clients",
         vec![
@@ -72,13 +73,14 @@ fn clients_section(shared: &Shared) -> InfoSection {
                     .to_string(),
             ),
             ("tracking_clients", "0".to_owned()),
-            ("pubsub_clients", "0".to_owned()),
+            ("pubsub_clients", subscribers.to_string()),
         ],
     )
 }
 
 fn stats_section(shared: &Shared) -> InfoSection {
     let stats = &shared.stats;
+    let (channels, patterns, shard_channels, _) = shared.pubsub.totals();
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed).to_string();
     section(
         "stats",
@@ -94,6 +96,9 @@ fn stats_section(shared: &Shared) -> InfoSection {
             ("rejected_connections", load(&stats.connections_rejected)),
             ("keyspace_hits", "0".to_owned()),
             ("keyspace_misses", "0".to_owned()),
+            ("pubsub_channels", channels.to_string()),
+            ("pubsub_patterns", patterns.to_string()),
+            ("pubsubshard_channels", shard_channels.to_string()),
             ("total_error_replies", load(&stats.error_replies)),
             ("keel_commit_groups", load(&stats.groups)),
             ("keel_grouped_commands", load(&stats.grouped_commands)),
@@ -117,6 +122,19 @@ fn memory_section(shared: &Shared) -> InfoSection {
             ("used_memory_rss", resident_bytes.to_string()),
             ("used_memory_rss_human", human),
             ("used_memory_peak", resident_bytes.to_string()),
+            ("used_memory_lua", shared.scripts.lua_bytes().to_string()),
+            (
+                "used_memory_vm_eval",
+                shared.scripts.lua_bytes().to_string(),
+            ),
+            (
+                "used_memory_scripts_eval",
+                shared.scripts.cached_bytes().to_string(),
+            ),
+            (
+                "number_of_cached_scripts",
+                shared.scripts.cached_count().to_string(),
+            ),
             ("maxmemory", setting("maxmemory")),
             ("maxmemory_policy", setting("maxmemory-policy")),
             ("mem_fragmentation_ratio", "1.00".to_owned()),

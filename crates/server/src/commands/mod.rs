@@ -12,7 +12,9 @@
 //!   (typed access to a key, WRONGTYPE, saving and deleting
 //!   collections);
 //! - `connection.rs`, `client.rs`, `transactions.rs`, `server.rs`: the
-//!   commands that act on the connection ([`Client`]) or the server.
+//!   commands that act on the connection ([`Client`]) or the server;
+//!   `pubsub.rs`: pub/sub (its registry is `net/pubsub.rs`);
+//!   `scripting.rs`: EVAL and SCRIPT in Lua (with `lua_libs.rs`).
 //!
 //! Helpers: `arguments.rs` (options and arithmetic with Redis's error
 //! texts), `glob.rs`, `scan.rs` (SCAN's cursor), `lcs.rs`,
@@ -32,6 +34,7 @@ pub(crate) mod dispatch;
 pub(crate) mod element_scan;
 pub mod encoding;
 pub(crate) mod expiry;
+pub(crate) mod functions;
 pub(crate) mod glob;
 pub(crate) mod hashes;
 pub mod id;
@@ -40,9 +43,12 @@ pub(crate) mod keyspace;
 pub(crate) mod latency;
 pub mod lcs;
 pub(crate) mod lists;
+pub(crate) mod lua_libs;
 pub(crate) mod monitor;
 pub mod object_info;
+pub(crate) mod pubsub;
 pub(crate) mod scan;
+pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod slowlog;

@@ -173,20 +173,11 @@ pub(crate) fn command_list(_: &mut Client, arguments: &[Bytes]) -> Option<Reply>
     ))
 }
 
-/// FUNCTION FLUSH [ASYNC | SYNC]: no scripting, nothing to flush.
-pub(crate) fn function_flush(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
-    Some(match &arguments[2..] {
-        [] => Reply::ok(),
-        [mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {
-            Reply::ok()
-        }
-        _ => Reply::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"),
-    })
-}
-
-/// FUNCTION LIST: no scripting, nothing to list.
-pub(crate) fn function_list(_: &mut Client, _: &[Bytes]) -> Option<Reply> {
-    Some(Reply::Array(Vec::new()))
+/// CLUSTER …: Redis's answer on a server without cluster support.
+pub(crate) fn cluster(_: &mut Client, _: &[Bytes]) -> Option<Reply> {
+    Some(Reply::error(
+        "ERR This instance has cluster support disabled",
+    ))
 }
 
 /// Every container's HELP: its lines by the subcommand's id.
@@ -204,6 +195,8 @@ pub(crate) fn help(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
         CommandId::Memory => MEMORY_HELP,
         CommandId::Slowlog => super::slowlog::HELP_LINES,
         CommandId::Latency => super::latency::HELP_LINES,
+        CommandId::Pubsub => super::pubsub::HELP_LINES,
+        CommandId::Script => super::scripting::HELP_LINES,
         _ => FUNCTION_HELP,
     };
     Some(help_reply(&spec.name.to_ascii_uppercase(), lines))
@@ -247,7 +240,18 @@ const MEMORY_HELP: &[&str] = &[
     "    sampled up to <count> times (default: 5, 0 means sample all).",
 ];
 
-const FUNCTION_HELP: &[&str] = &["FLUSH [ASYNC|SYNC]", "LIST"];
+const FUNCTION_HELP: &[&str] = &[
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+];
 
 /// A HELP reply: the usage line, the lines, HELP itself.
 pub(crate) fn help_reply(container: &str, lines: &[&str]) -> Reply {

@@ -47,6 +47,8 @@ impl CommandFlags {
     pub const NO_MULTI: CommandFlags = CommandFlags(1 << 11);
     /// May block the client (BLPOP …).
     pub const BLOCKING: CommandFlags = CommandFlags(1 << 12);
+    /// A pub/sub command.
+    pub const PUBSUB: CommandFlags = CommandFlags(1 << 13);
     /// keel's own, not shown: reaches databases other than the selected
     /// one (COPY … DB, MOVE, DEBUG DIGEST), so the backend gives it every
     /// database.
@@ -55,7 +57,7 @@ impl CommandFlags {
     /// FLUSHALL, SWAPDB), so the backend holds them exclusively.
     pub const EXCLUSIVE: CommandFlags = CommandFlags(1 << 17);
 
-    const NAMES: [(CommandFlags, &'static str); 13] = [
+    const NAMES: [(CommandFlags, &'static str); 14] = [
         (CommandFlags::WRITE, "write"),
         (CommandFlags::READONLY, "readonly"),
         (CommandFlags::DENYOOM, "denyoom"),
@@ -69,6 +71,7 @@ impl CommandFlags {
         (CommandFlags::SKIP_SLOWLOG, "skip_slowlog"),
         (CommandFlags::NO_MULTI, "no_multi"),
         (CommandFlags::BLOCKING, "blocking"),
+        (CommandFlags::PUBSUB, "pubsub"),
     ];
 
     /// No flag.
@@ -192,6 +195,8 @@ impl CommandSpec {
             "sorted_set" => "@sortedset",
             "transactions" => "@transaction",
             "connection" => "@connection",
+            "pubsub" => "@pubsub",
+            "scripting" => "@scripting",
             _ => "@admin",
         });
         if self.group == "server" && self.has(CommandFlags::ADMIN) {
@@ -576,8 +581,9 @@ const fn sub(
 }
 
 use super::{
-    bitmap, client, connection, counters, expiry, hashes, keyspace, latency, lists, monitor,
-    server, sets, slowlog, sorted_sets, strings, tracking, transactions, zset_combine,
+    bitmap, client, connection, counters, expiry, functions, hashes, keyspace, latency, lists,
+    monitor, pubsub, scripting, server, sets, slowlog, sorted_sets, strings, tracking,
+    transactions, zset_combine,
 };
 use CommandId as Id;
 use Handler::{Client as C, Data as D};
@@ -589,7 +595,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "caching",
         3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.0.0",
         "Instructs the server whether to track the keys in the next request.",
     ),
@@ -599,7 +605,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "getname",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "2.6.9",
         "Returns the name of the connection.",
     ),
@@ -609,7 +615,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "getredir",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.0.0",
         "Returns the client ID to which the connection's tracking notifications are redirected.",
     ),
@@ -629,7 +635,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "id",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "5.0.0",
         "Returns the unique client ID of the connection.",
     ),
@@ -639,7 +645,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "info",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.2.0",
         "Returns information about the connection.",
     ),
@@ -679,7 +685,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "no-touch",
         3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "7.2.0",
         "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
     ),
@@ -699,7 +705,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "reply",
         3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "3.2.0",
         "Instructs the server whether to reply to commands.",
     ),
@@ -709,7 +715,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "setinfo",
         4,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "7.2.0",
         "Sets information specific to the client or connection.",
     ),
@@ -719,7 +725,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "setname",
         3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "2.6.9",
         "Sets the connection name.",
     ),
@@ -729,7 +735,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "tracking",
         -3,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.0.0",
         "Controls server-assisted client-side caching for the connection.",
     ),
@@ -739,7 +745,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "client",
         "trackinginfo",
         2,
-        LOADING_STALE,
+        LOADING_STALE.union(CommandFlags::NOSCRIPT),
         "6.2.0",
         "Returns information about server-assisted client-side caching for the connection.",
     ),
@@ -1069,12 +1075,21 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// FUNCTION: keel has no scripting; FLUSH and LIST answer as a server
-/// without functions does (test harnesses and tools call them).
+/// FUNCTION (`functions.rs`).
 static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
     sub(
+        Id::FunctionDelete,
+        C(functions::delete),
+        "function",
+        "delete",
+        3,
+        CommandFlags::WRITE.union(CommandFlags::NOSCRIPT),
+        "7.0.0",
+        "Deletes a library and its functions.",
+    ),
+    sub(
         Id::FunctionFlush,
-        C(server::function_flush),
+        C(functions::flush),
         "function",
         "flush",
         -2,
@@ -1093,8 +1108,18 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns helpful text about the different subcommands.",
     ),
     sub(
+        Id::FunctionKill,
+        C(functions::kill),
+        "function",
+        "kill",
+        2,
+        CommandFlags::NOSCRIPT.union(CommandFlags::ALLOW_BUSY),
+        "7.0.0",
+        "Terminates a function during execution.",
+    ),
+    sub(
         Id::FunctionList,
-        C(server::function_list),
+        C(functions::list),
         "function",
         "list",
         -2,
@@ -1102,7 +1127,219 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Returns information about all libraries.",
     ),
+    sub(
+        Id::FunctionLoad,
+        C(functions::load),
+        "function",
+        "load",
+        -3,
+        CommandFlags::WRITE
+            .union(CommandFlags::DENYOOM)
+            .union(CommandFlags::NOSCRIPT),
+        "7.0.0",
+        "Creates a library.",
+    ),
 ];
+
+/// PUBSUB's subcommands (`pubsub.rs`).
+static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
+    pubsub_sub(
+        Id::PubsubChannels,
+        C(pubsub::channels),
+        "channels",
+        -2,
+        "2.8.0",
+        "Returns the active channels.",
+    ),
+    CommandSpec {
+        flags: LOADING_STALE,
+        ..pubsub_sub(
+            Id::PubsubHelp,
+            C(server::help),
+            "help",
+            2,
+            "6.2.0",
+            "Returns helpful text about the different subcommands.",
+        )
+    },
+    pubsub_sub(
+        Id::PubsubNumpat,
+        C(pubsub::numpat),
+        "numpat",
+        2,
+        "2.8.0",
+        "Returns a count of unique pattern subscriptions.",
+    ),
+    pubsub_sub(
+        Id::PubsubNumsub,
+        C(pubsub::numsub),
+        "numsub",
+        -2,
+        "2.8.0",
+        "Returns a count of subscribers to channels.",
+    ),
+    pubsub_sub(
+        Id::PubsubShardchannels,
+        C(pubsub::shardchannels),
+        "shardchannels",
+        -2,
+        "7.0.0",
+        "Returns the active shard channels.",
+    ),
+    pubsub_sub(
+        Id::PubsubShardnumsub,
+        C(pubsub::shardnumsub),
+        "shardnumsub",
+        -2,
+        "7.0.0",
+        "Returns the count of subscribers of shard channels.",
+    ),
+];
+
+/// The flags of Redis's (un)subscribe commands.
+const SUBSCRIBING: CommandFlags = CommandFlags::PUBSUB
+    .union(CommandFlags::NOSCRIPT)
+    .union(LOADING_STALE);
+
+/// A PUBSUB subcommand.
+const fn pubsub_sub(
+    id: CommandId,
+    handler: Handler,
+    name: &'static str,
+    arity: i32,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        group: "pubsub",
+        complexity: "O(N) where N is the number of active channels",
+        ..sub(
+            id,
+            handler,
+            "pubsub",
+            name,
+            arity,
+            CommandFlags::PUBSUB.union(LOADING_STALE),
+            since,
+            summary,
+        )
+    }
+}
+
+/// A pub/sub command.
+#[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
+const fn pubsub_command(
+    id: CommandId,
+    handler: Handler,
+    name: &'static str,
+    arity: i32,
+    flags: CommandFlags,
+    keys: (i32, i32, i32),
+    since: &'static str,
+    complexity: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    keyed(
+        id, handler, name, arity, flags, keys, "pubsub", since, complexity, summary,
+    )
+}
+
+/// SCRIPT's subcommands (`scripting.rs`).
+static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    script_sub(
+        Id::ScriptDebug,
+        C(scripting::script_debug),
+        "debug",
+        3,
+        CommandFlags::NOSCRIPT,
+        "3.2.0",
+        "Sets the debug mode of server-side Lua scripts.",
+    ),
+    script_sub(
+        Id::ScriptExists,
+        C(scripting::script_exists),
+        "exists",
+        -3,
+        CommandFlags::NOSCRIPT,
+        "2.6.0",
+        "Determines whether server-side Lua scripts exist in the script cache.",
+    ),
+    script_sub(
+        Id::ScriptFlush,
+        C(scripting::script_flush),
+        "flush",
+        -2,
+        CommandFlags::NOSCRIPT,
+        "2.6.0",
+        "Removes all server-side Lua scripts from the script cache.",
+    ),
+    script_sub(
+        Id::ScriptHelp,
+        C(server::help),
+        "help",
+        2,
+        LOADING_STALE,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+    ),
+    script_sub(
+        Id::ScriptKill,
+        C(scripting::script_kill),
+        "kill",
+        2,
+        CommandFlags::NOSCRIPT.union(CommandFlags::ALLOW_BUSY),
+        "2.6.0",
+        "Terminates a server-side Lua script during execution.",
+    ),
+    script_sub(
+        Id::ScriptLoad,
+        C(scripting::script_load),
+        "load",
+        3,
+        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+        "2.6.0",
+        "Loads a server-side Lua script to the script cache.",
+    ),
+];
+
+/// A SCRIPT subcommand.
+const fn script_sub(
+    id: CommandId,
+    handler: Handler,
+    name: &'static str,
+    arity: i32,
+    flags: CommandFlags,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        group: "scripting",
+        ..sub(id, handler, "script", name, arity, flags, since, summary)
+    }
+}
+
+/// EVAL and its kind: keys by the count at argument 2.
+#[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
+const fn eval_command(
+    id: CommandId,
+    handler: Handler,
+    name: &'static str,
+    flags: CommandFlags,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    spec(
+        id,
+        handler,
+        name,
+        -3,
+        flags,
+        "scripting",
+        since,
+        "Depends on the script that is executed.",
+        summary,
+    )
+}
 
 const fn container(
     id: CommandId,
@@ -1966,7 +2203,7 @@ static COMMANDS: &[CommandSpec] = &[
         C(connection::wait),
         "wait",
         3,
-        CommandFlags::empty(),
+        CommandFlags::NOSCRIPT,
         "generic",
         "3.0.0",
         "O(1)",
@@ -2961,7 +3198,8 @@ static COMMANDS: &[CommandSpec] = &[
         D(lists::blpop),
         "blpop",
         -3,
-        W.union(CommandFlags::BLOCKING),
+        W.union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, -2, 1),
         "list",
         "2.0.0",
@@ -2973,7 +3211,8 @@ static COMMANDS: &[CommandSpec] = &[
         D(lists::blpop),
         "brpop",
         -3,
-        W.union(CommandFlags::BLOCKING),
+        W.union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, -2, 1),
         "list",
         "2.0.0",
@@ -2985,7 +3224,9 @@ static COMMANDS: &[CommandSpec] = &[
         D(lists::blmove),
         "blmove",
         6,
-        W.union(M).union(CommandFlags::BLOCKING),
+        W.union(M)
+            .union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, 2, 1),
         "list",
         "6.2.0",
@@ -2997,7 +3238,9 @@ static COMMANDS: &[CommandSpec] = &[
         D(lists::blmove),
         "brpoplpush",
         4,
-        W.union(M).union(CommandFlags::BLOCKING),
+        W.union(M)
+            .union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, 2, 1),
         "list",
         "2.2.0",
@@ -3021,7 +3264,9 @@ static COMMANDS: &[CommandSpec] = &[
         D(sorted_sets::bzpop),
         "bzpopmax",
         -3,
-        W.union(F).union(CommandFlags::BLOCKING),
+        W.union(F)
+            .union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, -2, 1),
         "sorted_set",
         "5.0.0",
@@ -3033,7 +3278,9 @@ static COMMANDS: &[CommandSpec] = &[
         D(sorted_sets::bzpop),
         "bzpopmin",
         -3,
-        W.union(F).union(CommandFlags::BLOCKING),
+        W.union(F)
+            .union(CommandFlags::BLOCKING)
+            .union(CommandFlags::NOSCRIPT),
         (1, -2, 1),
         "sorted_set",
         "5.0.0",
@@ -3052,6 +3299,184 @@ static COMMANDS: &[CommandSpec] = &[
         "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
         "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
     ),
+    // Pub/sub (`pubsub.rs`).
+    pubsub_command(
+        Id::Psubscribe,
+        C(pubsub::psubscribe),
+        "psubscribe",
+        -2,
+        SUBSCRIBING,
+        (0, 0, 0),
+        "2.0.0",
+        "O(N) where N is the number of patterns to subscribe to.",
+        "Listens for messages published to channels that match one or more patterns.",
+    ),
+    pubsub_command(
+        Id::Publish,
+        C(pubsub::publish),
+        "publish",
+        3,
+        CommandFlags::PUBSUB.union(LOADING_STALE).union(F),
+        (0, 0, 0),
+        "2.0.0",
+        "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+        "Posts a message to a channel.",
+    ),
+    CommandSpec {
+        group: "pubsub",
+        ..container(
+            Id::Pubsub,
+            Handler::Container,
+            "pubsub",
+            "2.8.0",
+            "A container for Pub/Sub commands.",
+            PUBSUB_SUBCOMMANDS,
+        )
+    },
+    pubsub_command(
+        Id::Punsubscribe,
+        C(pubsub::punsubscribe),
+        "punsubscribe",
+        -1,
+        SUBSCRIBING,
+        (0, 0, 0),
+        "2.0.0",
+        "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
+        "Stops listening to messages published to channels that match one or more patterns.",
+    ),
+    pubsub_command(
+        Id::Spublish,
+        C(pubsub::spublish),
+        "spublish",
+        3,
+        CommandFlags::PUBSUB.union(LOADING_STALE).union(F),
+        (1, 1, 1),
+        "7.0.0",
+        "O(N) where N is the number of clients subscribed to the receiving shard channel.",
+        "Post a message to a shard channel",
+    ),
+    pubsub_command(
+        Id::Ssubscribe,
+        C(pubsub::ssubscribe),
+        "ssubscribe",
+        -2,
+        SUBSCRIBING,
+        (1, -1, 1),
+        "7.0.0",
+        "O(N) where N is the number of shard channels to subscribe to.",
+        "Listens for messages published to shard channels.",
+    ),
+    pubsub_command(
+        Id::Subscribe,
+        C(pubsub::subscribe),
+        "subscribe",
+        -2,
+        SUBSCRIBING,
+        (0, 0, 0),
+        "2.0.0",
+        "O(N) where N is the number of channels to subscribe to.",
+        "Listens for messages published to channels.",
+    ),
+    pubsub_command(
+        Id::Sunsubscribe,
+        C(pubsub::sunsubscribe),
+        "sunsubscribe",
+        -1,
+        SUBSCRIBING,
+        (1, -1, 1),
+        "7.0.0",
+        "O(N) where N is the number of shard channels to unsubscribe.",
+        "Stops listening to messages posted to shard channels.",
+    ),
+    pubsub_command(
+        Id::Unsubscribe,
+        C(pubsub::unsubscribe),
+        "unsubscribe",
+        -1,
+        SUBSCRIBING,
+        (0, 0, 0),
+        "2.0.0",
+        "O(N) where N is the number of channels to unsubscribe.",
+        "Stops listening to messages posted to channels.",
+    ),
+    // Redis Cluster: keel is one node without it.
+    spec(
+        Id::Cluster,
+        C(server::cluster),
+        "cluster",
+        -2,
+        ADMIN.union(LOADING_STALE),
+        "cluster",
+        "3.0.0",
+        "Depends on subcommand.",
+        "A container for Redis Cluster commands.",
+    ),
+    // Scripts (`scripting.rs`).
+    eval_command(
+        Id::Eval,
+        C(scripting::eval),
+        "eval",
+        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+        "2.6.0",
+        "Executes a server-side Lua script.",
+    ),
+    eval_command(
+        Id::EvalRo,
+        C(scripting::eval),
+        "eval_ro",
+        CommandFlags::NOSCRIPT
+            .union(CommandFlags::STALE)
+            .union(CommandFlags::READONLY),
+        "7.0.0",
+        "Executes a read-only server-side Lua script.",
+    ),
+    eval_command(
+        Id::Evalsha,
+        C(scripting::evalsha),
+        "evalsha",
+        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+        "2.6.0",
+        "Executes a server-side Lua script by SHA1 digest.",
+    ),
+    eval_command(
+        Id::EvalshaRo,
+        C(scripting::evalsha),
+        "evalsha_ro",
+        CommandFlags::NOSCRIPT
+            .union(CommandFlags::STALE)
+            .union(CommandFlags::READONLY),
+        "7.0.0",
+        "Executes a read-only server-side Lua script by SHA1 digest.",
+    ),
+    eval_command(
+        Id::Fcall,
+        C(functions::fcall),
+        "fcall",
+        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+        "7.0.0",
+        "Invokes a function.",
+    ),
+    eval_command(
+        Id::FcallRo,
+        C(functions::fcall),
+        "fcall_ro",
+        CommandFlags::NOSCRIPT
+            .union(CommandFlags::STALE)
+            .union(CommandFlags::READONLY),
+        "7.0.0",
+        "Invokes a read-only function.",
+    ),
+    CommandSpec {
+        group: "scripting",
+        ..container(
+            Id::Script,
+            Handler::Container,
+            "script",
+            "2.6.0",
+            "A container for Lua scripts management commands.",
+            SCRIPT_SUBCOMMANDS,
+        )
+    },
 ];
 
 #[cfg(test)]
@@ -3067,6 +3492,23 @@ mod tests {
 
     /// Issue 22: the data types.
     const ISSUE_22_COMMANDS: &[&str] = &[
+        "cluster",
+        "fcall",
+        "fcall_ro",
+        "eval",
+        "eval_ro",
+        "evalsha",
+        "evalsha_ro",
+        "script",
+        "psubscribe",
+        "publish",
+        "pubsub",
+        "punsubscribe",
+        "spublish",
+        "ssubscribe",
+        "subscribe",
+        "sunsubscribe",
+        "unsubscribe",
         "hdel",
         "hexists",
         "hget",

@@ -95,6 +95,7 @@ pub(crate) fn exec(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
     let usec_each = elapsed_usec(started) / u64::try_from(requests.len().max(1)).unwrap_or(1);
     let mut data_replies = data_replies.into_iter();
     let mut replies = Vec::with_capacity(block.commands.len());
+    client.in_exec = true;
     for (spec, command) in &block.commands {
         let reply = if matches!(spec.handler, Handler::Data(_)) {
             let reply = data_replies.next();
@@ -119,5 +120,6 @@ pub(crate) fn exec(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
             reply.unwrap_or_else(|| Reply::error("ERR the backend returned too few replies")),
         );
     }
+    client.in_exec = false;
     Some(Reply::Array(replies))
 }

@@ -247,7 +247,11 @@ impl Shared {
 
     /// Does what the committed commands asked of their databases as a
     /// whole, under the exclusive locks they ran with.
-    fn after_commit(&self, held: &mut Held<'_>, actions: &[AfterCommit]) -> keel::Result<()> {
+    pub(crate) fn after_commit(
+        &self,
+        held: &mut Held<'_>,
+        actions: &[AfterCommit],
+    ) -> keel::Result<()> {
         for action in actions {
             match (action, &mut *held) {
                 (AfterCommit::Checkpoint, _) => {

@@ -8,7 +8,8 @@ use keel::{Isolation, Transaction, UpdateOptions};
 
 use super::backend::{COMMAND_ATTEMPTS_MAX, Shared, Slot, error_reply, now_ms, read};
 use super::run::{Held, Output};
-use crate::backend::{ClientId, DatabaseIndex, Session};
+use super::store::AfterCommit;
+use crate::backend::{ClientId, DatabaseIndex, ScriptCalls, Session};
 use crate::commands::Request;
 use crate::resp::{EncodedReplies, Reply};
 
@@ -176,6 +177,64 @@ fn refused_block(error: &keel::Error, commands: usize) -> Option<Vec<Reply>> {
     }
 }
 
+/// Why a script's transaction did not commit.
+enum ScriptStop {
+    /// The script was killed: nothing it wrote stays.
+    Rolledback,
+    /// The store failed.
+    Engine(keel::Error),
+}
+
+impl From<keel::Error> for ScriptStop {
+    fn from(error: keel::Error) -> ScriptStop {
+        ScriptStop::Engine(error)
+    }
+}
+
+/// A script's commands in its transaction.
+struct ScriptTransaction<'a> {
+    shared: &'a Shared,
+    transaction: &'a mut Transaction,
+    held: &'a Held<'a>,
+    /// The store's first failure: the transaction must not commit, and
+    /// every later command fails with it.
+    failure: Option<keel::Error>,
+    after: &'a mut Vec<AfterCommit>,
+}
+
+impl ScriptCalls for ScriptTransaction<'_> {
+    fn call(&mut self, request: &Request) -> Reply {
+        if let Some(error) = &self.failure {
+            return error_reply(error);
+        }
+        if request.spec.has(crate::commands::CommandFlags::EXCLUSIVE) {
+            // They need every database exclusively, which a running script
+            // (holding them shared) cannot take.
+            return Reply::error(format!(
+                "ERR keel does not run '{}' inside a script",
+                request.spec.full_name()
+            ));
+        }
+        let mut output = Output::Values(Vec::with_capacity(1));
+        match self.shared.run_in(
+            self.transaction,
+            self.held,
+            std::slice::from_ref(request),
+            &mut output,
+        ) {
+            Ok((after, _)) => {
+                self.after.extend(after);
+                output.into_values().pop().unwrap_or(Reply::NullBulk)
+            }
+            Err(error) => {
+                let reply = error_reply(&error);
+                self.failure = Some(error);
+                reply
+            }
+        }
+    }
+}
+
 impl Session for KeelSession {
     fn execute(&mut self, request: &Request) -> Reply {
         self.shared.run_command(request)
@@ -230,6 +289,52 @@ impl Session for KeelSession {
     fn unwatch(&mut self) {
         if let Some(watch) = self.watch.take() {
             watch.transaction.rollback();
+        }
+    }
+
+    fn execute_script(
+        &mut self,
+        script: &mut dyn FnMut(&mut dyn ScriptCalls) -> bool,
+    ) -> Result<(), Reply> {
+        // Every database shared: a script may SELECT any of them.
+        let mut held = Held::All(self.shared.slots.iter().map(read).collect());
+        let options = UpdateOptions {
+            isolation: Isolation::Serializable,
+            attempts: COMMAND_ATTEMPTS_MAX,
+            durability: None,
+        };
+        let mut after = Vec::new();
+        let shared = &self.shared;
+        let held_ref = &held;
+        let outcome =
+            shared
+                .database
+                .update_with(&options, |transaction| -> Result<(), ScriptStop> {
+                    after.clear();
+                    let mut calls = ScriptTransaction {
+                        shared,
+                        transaction,
+                        held: held_ref,
+                        failure: None,
+                        after: &mut after,
+                    };
+                    let commit = script(&mut calls);
+                    if let Some(error) = calls.failure.take() {
+                        return Err(ScriptStop::Engine(error));
+                    }
+                    if commit {
+                        Ok(())
+                    } else {
+                        Err(ScriptStop::Rolledback)
+                    }
+                });
+        match outcome {
+            Ok(()) => self
+                .shared
+                .after_commit(&mut held, &after)
+                .map_err(|error| error_reply(&error)),
+            Err(ScriptStop::Rolledback) => Ok(()),
+            Err(ScriptStop::Engine(error)) => Err(error_reply(&error)),
         }
     }
 

@@ -319,11 +319,13 @@ impl Worker {
             let Some(served) = self.connections.get_mut(&token) else {
                 continue;
             };
-            served.connection.take_pushed();
             if served.writing {
-                // EPOLLOUT will write it with the rest.
+                // The socket is full: what was pushed waits with the
+                // connection's entry, bounded there, until EPOLLOUT says
+                // the rest went (`resume_writing`).
                 continue;
             }
+            served.connection.take_pushed();
             let next = match flush(served) {
                 Ok(true) => Next::Read,
                 Ok(false) => Next::Write,
@@ -516,6 +518,7 @@ impl Worker {
         self.paused.retain(|&paused| paused != token);
         crate::commands::monitor::forget(&self.shared, token);
         self.shared.tracking.disable(token);
+        self.shared.pubsub.forget(token);
         lock(&self.shared.clients).remove(&token);
     }
 }
@@ -526,6 +529,13 @@ fn resume_writing(served: &mut Served, flags: EpollFlags) -> Next {
     if flags.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
         return Next::Close;
     }
+    match flush(served) {
+        Ok(true) => {}
+        Ok(false) => return Next::Write,
+        Err(_) => return Next::Close,
+    }
+    // What was pushed while the socket was full.
+    served.connection.take_pushed();
     match flush(served) {
         Ok(true) => {}
         Ok(false) => return Next::Write,

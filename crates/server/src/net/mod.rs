@@ -4,4 +4,5 @@ pub(crate) mod affinity;
 pub(crate) mod connection;
 pub(crate) mod event_loop;
 pub(crate) mod metrics;
+pub(crate) mod pubsub;
 pub(crate) mod server;

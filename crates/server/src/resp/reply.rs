@@ -71,6 +71,10 @@ pub enum Reply {
     },
     /// `>2 …`: out-of-band data in RESP3; an array in RESP2.
     Push(Vec<Reply>),
+    /// Several replies sent back to back for one command: SUBSCRIBE's
+    /// confirmations (one per channel), or a message a client published to
+    /// itself followed by PUBLISH's count, as Redis writes them.
+    Sequence(Vec<Reply>),
 }
 
 impl Reply {
@@ -100,6 +104,21 @@ impl Reply {
     /// True for an error reply.
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))
+    }
+
+    /// What of the reply is sent even when the client turned replies off
+    /// (CLIENT REPLY OFF or SKIP): its pushes (pub/sub confirmations and
+    /// messages), as Redis sends them regardless.
+    pub fn pushes_only(self) -> Option<Reply> {
+        match self {
+            Reply::Push(_) => Some(self),
+            Reply::Sequence(replies) => {
+                let pushes: Vec<Reply> =
+                    replies.into_iter().filter_map(Reply::pushes_only).collect();
+                (!pushes.is_empty()).then_some(Reply::Sequence(pushes))
+            }
+            _ => None,
+        }
     }
 
     /// Appends the reply encoded for `version`.
@@ -143,6 +162,11 @@ impl Reply {
                 out.extend_from_slice(b"\r\n");
             }
             Reply::Verbatim { text, .. } => bulk(out, b'$', text),
+            Reply::Sequence(replies) => {
+                for reply in replies {
+                    reply.encode(version, out);
+                }
+            }
         }
     }
 
@@ -275,6 +299,13 @@ mod tests {
         let push = Reply::Push(vec![Reply::bulk("message")]);
         assert_eq!(encoded(&push, Resp3), ">1\r\n$7\r\nmessage\r\n");
         assert_eq!(encoded(&push, Resp2), "*1\r\n$7\r\nmessage\r\n");
+        let sequence = Reply::Sequence(vec![push.clone(), Reply::Integer(1)]);
+        assert_eq!(encoded(&sequence, Resp3), ">1\r\n$7\r\nmessage\r\n:1\r\n");
+        assert_eq!(
+            sequence.pushes_only(),
+            Some(Reply::Sequence(vec![push.clone()]))
+        );
+        assert_eq!(Reply::Integer(1).pushes_only(), None);
     }
 
     #[test]
