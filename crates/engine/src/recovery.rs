@@ -296,6 +296,10 @@ fn replay(
         // (its first part, if it has parts).
         let commit = match record {
             Record::Part(set) => {
+                // Noted, so that no transaction after this recovery takes
+                // the id of parts whose record never came: a later
+                // recovery would join them to its record.
+                recovery.note_transaction_id(set.transaction_id);
                 parts.add(lsn, set);
                 None
             }
