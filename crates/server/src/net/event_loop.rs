@@ -91,6 +91,7 @@ impl Workers {
             let waker = Waker {
                 wake: Arc::clone(&wake),
                 pushed: Arc::new(Mutex::new(Vec::new())),
+                inbox: Arc::clone(&inbox),
             };
             lock(&shared.wakers).push(waker.clone());
             let worker = Worker {
@@ -371,12 +372,19 @@ impl Worker {
         let Some(served) = self.connections.get_mut(&token) else {
             return;
         };
+        // From here until `apply`, a busy script must not answer it.
+        served
+            .connection
+            .entry()
+            .idle
+            .store(false, Ordering::Release);
         if served.writing {
             let next = resume_writing(served, flags);
             self.apply(token, next);
             return;
         }
         if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
+            served.connection.take_unread();
             match served
                 .connection
                 .read_from(&mut served.stream, &mut self.scratch)
@@ -503,8 +511,15 @@ impl Worker {
                     let mut event = EpollEvent::new(interest(&next), token);
                     if self.epoll.modify(&served.stream, &mut event).is_err() {
                         self.close(token);
+                        return;
                     }
                 }
+                let idle = !writing && served.connection.is_idle();
+                served
+                    .connection
+                    .entry()
+                    .idle
+                    .store(idle, Ordering::Release);
             }
         }
     }
