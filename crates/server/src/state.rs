@@ -171,6 +171,9 @@ impl OutputLimit {
 /// is closed, as Redis closes a client over its output buffer limit.
 pub const PUSHED_BYTES_MAX: usize = 64 << 20;
 
+/// A connection handed to an event loop, not yet registered with it.
+pub(crate) type Handoff = (Arc<ClientEntry>, TcpStream);
+
 /// Wakes an event loop to write what was pushed to one of its
 /// connections, or to look at its paused ones again.
 #[derive(Clone, Debug)]
@@ -179,7 +182,7 @@ pub(crate) struct Waker {
     /// Connections with pushed bytes waiting.
     pub(crate) pushed: Arc<Mutex<Vec<ClientId>>>,
     /// Connections handed to the loop and not yet adopted by it.
-    pub(crate) inbox: Arc<Mutex<Vec<(Arc<ClientEntry>, TcpStream)>>>,
+    pub(crate) inbox: Arc<Mutex<Vec<Handoff>>>,
 }
 
 impl Waker {

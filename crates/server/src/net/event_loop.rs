@@ -31,7 +31,7 @@ use crate::commands::client::After;
 use crate::error::{Error, Result};
 use crate::net::connection::{Connection, Progress, READ_CHUNK_BYTES, RETAINED_BUFFER_BYTES_MAX};
 use crate::resp::EncodedReplies;
-use crate::state::{ClientEntry, ClientIdHasher, Shared, Waker, lock};
+use crate::state::{ClientEntry, ClientIdHasher, Handoff, Shared, Waker, lock};
 
 /// Ready events taken from epoll per wait.
 pub const EVENTS_PER_WAIT: usize = 256;
@@ -43,8 +43,6 @@ pub const BATCH_COMMANDS_MAX: usize = 1024;
 /// The token of a worker's wake-up eventfd (client ids start at 1).
 const WAKE_TOKEN: u64 = 0;
 
-/// A connection handed to a worker, not yet registered with its epoll.
-type Handoff = (Arc<ClientEntry>, TcpStream);
 
 /// One worker as the accept thread sees it.
 struct WorkerHandle {
