@@ -43,7 +43,6 @@ pub const BATCH_COMMANDS_MAX: usize = 1024;
 /// The token of a worker's wake-up eventfd (client ids start at 1).
 const WAKE_TOKEN: u64 = 0;
 
-
 /// One worker as the accept thread sees it.
 struct WorkerHandle {
     inbox: Arc<Mutex<Vec<Handoff>>>,
