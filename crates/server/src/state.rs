@@ -109,6 +109,13 @@ pub(crate) struct ClientEntry {
     pub(crate) subscriptions: SubscriptionCounts,
     /// It speaks RESP3 (HELLO 3): how what is pushed to it is encoded.
     pub(crate) resp3: AtomicBool,
+    /// Its event loop holds nothing of it (no input not yet run, no output
+    /// not yet written): a script busy on that loop may answer it directly
+    /// (`commands/scripting.rs`).
+    pub(crate) idle: AtomicBool,
+    /// Bytes a busy script's loop read from its socket that are not yet a
+    /// whole request: its connection reads them first.
+    pub(crate) unread: Mutex<Vec<u8>>,
 }
 
 /// What was pushed to a connection and not yet taken by its event loop.
@@ -164,6 +171,9 @@ impl OutputLimit {
 /// is closed, as Redis closes a client over its output buffer limit.
 pub const PUSHED_BYTES_MAX: usize = 64 << 20;
 
+/// A connection handed to an event loop, not yet registered with it.
+pub(crate) type Handoff = (Arc<ClientEntry>, TcpStream);
+
 /// Wakes an event loop to write what was pushed to one of its
 /// connections, or to look at its paused ones again.
 #[derive(Clone, Debug)]
@@ -171,6 +181,8 @@ pub(crate) struct Waker {
     pub(crate) wake: Arc<nix::sys::eventfd::EventFd>,
     /// Connections with pushed bytes waiting.
     pub(crate) pushed: Arc<Mutex<Vec<ClientId>>>,
+    /// Connections handed to the loop and not yet adopted by it.
+    pub(crate) inbox: Arc<Mutex<Vec<Handoff>>>,
 }
 
 impl Waker {

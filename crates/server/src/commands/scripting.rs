@@ -62,6 +62,9 @@ const GC_PERIOD_RUNS: u64 = 50;
 /// last full garbage collection before it collects fully again.
 const GC_FULL_GROWTH_BYTES: usize = 32 << 10;
 
+/// How often a busy script answers its loop's other clients.
+const BUSY_SERVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// How many Lua instructions run between two checks for SCRIPT KILL.
 const HOOK_INSTRUCTIONS: u32 = 100_000;
 
@@ -104,7 +107,7 @@ pub(crate) struct Scripts {
     /// How many run (checked per command without a lock).
     running_count: AtomicUsize,
     /// `busy-reply-threshold` in milliseconds (0: never busy).
-    busy_threshold_ms: AtomicU64,
+    pub(crate) busy_threshold_ms: AtomicU64,
     /// Each interpreter's memory, by thread (INFO's `used_memory_lua`).
     memory: Mutex<HashMap<std::thread::ThreadId, usize>>,
     /// FUNCTION LOAD's libraries.
@@ -1152,14 +1155,32 @@ impl Vm {
                 self.run_globals.raw_set("ARGV", argv.clone())?;
             }
             let kill = Arc::clone(&state.borrow().kill);
+            let (shared, entry) = {
+                let state = state.borrow();
+                (
+                    Arc::clone(&state.client.shared),
+                    Arc::clone(&state.client.entry),
+                )
+            };
+            let started = Instant::now();
+            let served = std::cell::Cell::new(started);
             lua.set_hook(
                 HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
                 move |lua, _| {
+                    // Past the threshold, this loop's other clients get
+                    // BUSY (and SCRIPT KILL works) from here, as Redis
+                    // answers them while a script runs.
+                    let threshold = shared.scripts.busy_threshold_ms.load(Ordering::Relaxed);
+                    if threshold > 0
+                        && started.elapsed() > std::time::Duration::from_millis(threshold)
+                        && served.get().elapsed() >= BUSY_SERVE_INTERVAL
+                    {
+                        served.set(Instant::now());
+                        serve_busy(&shared, &entry);
+                    }
                     if kill.load(Ordering::Acquire) {
                         // Every line from now on raises, so a pcall loop
                         // cannot keep the script alive.
-                        let again = Arc::clone(&kill);
-                        let _ = again;
                         lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
                             Err(mlua::Error::runtime(KILLED_TEXT))
                         })?;
@@ -1197,6 +1218,86 @@ impl Vm {
                 lua_error_text(&error)
             ))
         })
+    }
+}
+
+/// While a script is busy on this event loop: answers what this loop's
+/// other idle clients sent — BUSY, or SCRIPT KILL / FUNCTION KILL done —
+/// straight on their sockets, as Redis answers clients while a script
+/// runs (their loop cannot). A client with anything buffered in its
+/// connection is left alone (an answer now would overtake it); a request
+/// not yet whole is kept for the connection to read first.
+fn serve_busy(shared: &crate::state::Shared, me: &crate::state::ClientEntry) {
+    use std::io::{Read, Write};
+    let Some(my_loop) = me.waker.get() else {
+        return;
+    };
+    // Connections handed to this loop that it has not adopted yet are its
+    // too (the loop adopts them with their socket non-blocking).
+    let handed: Vec<Arc<crate::state::ClientEntry>> = lock(&my_loop.inbox)
+        .iter()
+        .map(|(entry, stream)| {
+            let _ = stream.set_nonblocking(true);
+            Arc::clone(entry)
+        })
+        .collect();
+    for entry in shared.clients() {
+        if entry.id == me.id || !entry.idle.load(Ordering::Acquire) {
+            continue;
+        }
+        let same_loop = handed.iter().any(|handed| handed.id == entry.id)
+            || entry
+                .waker
+                .get()
+                .is_some_and(|waker| Arc::ptr_eq(&waker.wake, &my_loop.wake));
+        if !same_loop {
+            continue;
+        }
+        let mut unread = lock(&entry.unread);
+        let mut chunk = [0u8; 4096];
+        loop {
+            match (&entry.stream).read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => unread.extend_from_slice(&chunk[..read]),
+            }
+        }
+        if unread.is_empty() {
+            continue;
+        }
+        let mut input = bytes::BytesMut::from(&unread[..]);
+        let mut parser = crate::resp::RequestParser::new(shared.options.limits.clone());
+        let mut out = Vec::new();
+        let protocol = entry.protocol();
+        loop {
+            let before = input.clone();
+            match parser.parse_shared(&mut input) {
+                Ok(Some(command)) if command.is_empty() => {}
+                Ok(Some(command)) => {
+                    let arguments = command.arguments();
+                    let kills = arguments.len() == 2
+                        && (arguments[0].eq_ignore_ascii_case(b"SCRIPT")
+                            || arguments[0].eq_ignore_ascii_case(b"FUNCTION"))
+                        && arguments[1].eq_ignore_ascii_case(b"KILL");
+                    let reply = if kills {
+                        shared.scripts.kill_all();
+                        Reply::ok()
+                    } else {
+                        Reply::error(BUSY_TEXT)
+                    };
+                    reply.encode(protocol, &mut out);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    // The connection answers its protocol error itself.
+                    input = before;
+                    break;
+                }
+            }
+        }
+        *unread = input.to_vec();
+        drop(unread);
+        // A few bytes on a socket that was empty of output: they fit.
+        let _ = (&entry.stream).write_all(&out);
     }
 }
 

@@ -129,6 +129,33 @@ impl Connection {
         Ok(read)
     }
 
+    /// Whether nothing of this connection waits in its buffers (no input
+    /// not yet run, no output not yet written, no request held).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.input.is_empty()
+            && self.output().is_empty()
+            && self.pipeline.is_empty()
+            && self.deferred.is_none()
+    }
+
+    /// The connection's entry in the registry.
+    pub(crate) fn entry(&self) -> &ClientEntry {
+        &self.client.entry
+    }
+
+    /// Puts back what a busy script's loop read from the socket and did
+    /// not answer (`ClientEntry::unread`), before anything read after it.
+    pub(crate) fn take_unread(&mut self) {
+        let unread = std::mem::take(&mut *crate::state::lock(&self.client.entry.unread));
+        if unread.is_empty() {
+            return;
+        }
+        let mut input = BytesMut::with_capacity(unread.len() + self.input.len());
+        input.extend_from_slice(&unread);
+        input.extend_from_slice(&self.input);
+        self.input = input;
+    }
+
     /// Whether the unprocessed input passed the query buffer limit (Redis
     /// then closes the client without a reply).
     pub(crate) fn query_buffer_exceeded(&self) -> bool {

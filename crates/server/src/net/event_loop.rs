@@ -31,7 +31,7 @@ use crate::commands::client::After;
 use crate::error::{Error, Result};
 use crate::net::connection::{Connection, Progress, READ_CHUNK_BYTES, RETAINED_BUFFER_BYTES_MAX};
 use crate::resp::EncodedReplies;
-use crate::state::{ClientEntry, ClientIdHasher, Shared, Waker, lock};
+use crate::state::{ClientEntry, ClientIdHasher, Handoff, Shared, Waker, lock};
 
 /// Ready events taken from epoll per wait.
 pub const EVENTS_PER_WAIT: usize = 256;
@@ -42,9 +42,6 @@ pub const BATCH_COMMANDS_MAX: usize = 1024;
 
 /// The token of a worker's wake-up eventfd (client ids start at 1).
 const WAKE_TOKEN: u64 = 0;
-
-/// A connection handed to a worker, not yet registered with its epoll.
-type Handoff = (Arc<ClientEntry>, TcpStream);
 
 /// One worker as the accept thread sees it.
 struct WorkerHandle {
@@ -91,6 +88,7 @@ impl Workers {
             let waker = Waker {
                 wake: Arc::clone(&wake),
                 pushed: Arc::new(Mutex::new(Vec::new())),
+                inbox: Arc::clone(&inbox),
             };
             lock(&shared.wakers).push(waker.clone());
             let worker = Worker {
@@ -371,12 +369,19 @@ impl Worker {
         let Some(served) = self.connections.get_mut(&token) else {
             return;
         };
+        // From here until `apply`, a busy script must not answer it.
+        served
+            .connection
+            .entry()
+            .idle
+            .store(false, Ordering::Release);
         if served.writing {
             let next = resume_writing(served, flags);
             self.apply(token, next);
             return;
         }
         if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
+            served.connection.take_unread();
             match served
                 .connection
                 .read_from(&mut served.stream, &mut self.scratch)
@@ -503,8 +508,15 @@ impl Worker {
                     let mut event = EpollEvent::new(interest(&next), token);
                     if self.epoll.modify(&served.stream, &mut event).is_err() {
                         self.close(token);
+                        return;
                     }
                 }
+                let idle = !writing && served.connection.is_idle();
+                served
+                    .connection
+                    .entry()
+                    .idle
+                    .store(idle, Ordering::Release);
             }
         }
     }

@@ -283,6 +283,8 @@ fn register(
         unblock: std::sync::atomic::AtomicU8::new(0),
         subscriptions: crate::state::SubscriptionCounts::default(),
         resp3: AtomicBool::new(false),
+        idle: AtomicBool::new(true),
+        unread: Mutex::new(Vec::new()),
         state: Mutex::new(ClientState {
             name: None,
             library_name: None,
