@@ -152,6 +152,7 @@ pub fn run(arguments: &ServeArguments) -> Result<ExitCode> {
             metrics_address: arguments
                 .metrics_port
                 .map(|port| bind_address(&arguments.bind, port)),
+            mem_allocator: "mimalloc".to_owned(),
             ..ServerOptions::default()
         },
         Arc::clone(&backend),

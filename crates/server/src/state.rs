@@ -45,6 +45,9 @@ pub struct ServerOptions {
     /// `host:port`; port 0 picks a free one). `None` (the default): no
     /// endpoint.
     pub metrics_address: Option<String>,
+    /// The memory allocator INFO names (`mem_allocator`): the binary's
+    /// choice, which this library cannot see. Default `libc`.
+    pub mem_allocator: String,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +62,7 @@ impl Default for ServerOptions {
             io_threads: std::thread::available_parallelism().map_or(1, usize::from),
             cpu_list: None,
             metrics_address: None,
+            mem_allocator: "libc".to_owned(),
         }
     }
 }

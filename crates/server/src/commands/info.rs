@@ -138,7 +138,7 @@ fn memory_section(shared: &Shared) -> InfoSection {
             ("maxmemory", setting("maxmemory")),
             ("maxmemory_policy", setting("maxmemory-policy")),
             ("mem_fragmentation_ratio", "1.00".to_owned()),
-            ("mem_allocator", "libc".to_owned()),
+            ("mem_allocator", shared.options.mem_allocator.clone()),
         ],
     )
 }
