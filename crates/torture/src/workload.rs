@@ -406,6 +406,13 @@ impl Work<'_> {
         match outcome {
             Ok(handle) => {
                 self.counts.prepares += 1;
+                // The prepare record is synced: with it everything logged
+                // before it is durable (a commit acknowledged before it, or
+                // a keyspace dropped and created again before it, is not
+                // lost: recovery cannot give an older prefix whose state
+                // looks the same but names another creation of a keyspace
+                // this transaction wrote to).
+                self.model.all_durable();
                 self.prepared.push(Prepared {
                     global_id: name,
                     commit,
@@ -460,7 +467,11 @@ impl Work<'_> {
                 self.model.acknowledge(prepared.commit, true);
                 Ok(())
             }
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // The abort is synced too.
+                self.model.all_durable();
+                Ok(())
+            }
             Err(error) => {
                 let stop = self.failed(&format!("{decision} prepared {global_id}"), &error);
                 if commit {
