@@ -100,3 +100,14 @@ fn parts_left_by_a_crash_never_join_a_later_transaction() {
     assert!(report.divergence.is_none(), "{report}");
     assert!(report.counts.commits_acknowledged > 0, "{report}");
 }
+
+/// Seed 7330: a keyspace dropped and created again before a crash made
+/// the recovered state equal to an older prefix; the model chose it and
+/// later expected a prepared write under the dropped creation. A synced
+/// prepare (or abort) now makes every earlier acknowledged commit durable
+/// in the model, as a synced commit does.
+#[test]
+fn a_synced_prepare_makes_the_commits_before_it_durable_in_the_model() {
+    let report = run(&Config::replay(7330));
+    assert!(report.divergence.is_none(), "{report}");
+}
