@@ -18,7 +18,7 @@ use crate::keyspace::Keyspace;
 use crate::options::{Durability, Options, UPDATE_ATTEMPTS_MAX};
 use crate::prepared::PreparedTransaction;
 use crate::transaction::{Isolation, Transaction};
-use crate::update::{UpdateOptions, backoff};
+use crate::update::{UpdateOptions, retry_conflicts};
 
 /// The default [`CoordinatorOptions::timeout`].
 pub const COORDINATOR_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
@@ -295,28 +295,11 @@ impl Coordinator {
         &self,
         mut write: impl FnMut(&mut GlobalTransaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let attempts = self.options.attempts.max(1);
-        let mut last = (String::new(), Bytes::new());
-        for attempt in 0..attempts {
+        retry_conflicts(self.options.attempts, || {
             let mut transaction = self.transaction();
             let value = write(&mut transaction)?;
-            match transaction.commit() {
-                Ok(()) => return Ok(value),
-                Err(Error::Conflict { keyspace, key, .. }) => {
-                    last = (keyspace, key);
-                    if attempt + 1 < attempts {
-                        backoff(attempt);
-                    }
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(Error::TooManyConflicts {
-            attempts,
-            keyspace: last.0,
-            key: last.1,
-        }
-        .into())
+            Ok(transaction.commit().map(|()| value))
+        })
     }
 
     /// Finishes every global transaction of this coordinator left in doubt

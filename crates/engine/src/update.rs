@@ -61,32 +61,45 @@ impl Database {
         mut write: impl FnMut(&mut Transaction) -> Result<T, E>,
     ) -> Result<T, E> {
         self.check_open()?;
-        let attempts = options.attempts.max(1);
-        let mut last = (String::new(), bytes::Bytes::new());
-        for attempt in 0..attempts {
+        retry_conflicts(options.attempts, || {
             let mut transaction = self.begin(options.isolation);
             if let Some(durability) = options.durability {
                 transaction.set_durability(durability);
             }
             let value = write(&mut transaction)?;
-            match transaction.commit() {
-                Ok(()) => return Ok(value),
-                Err(Error::Conflict { keyspace, key, .. }) => {
-                    last = (keyspace, key);
-                    if attempt + 1 < attempts {
-                        backoff(attempt);
-                    }
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(Error::TooManyConflicts {
-            attempts,
-            keyspace: last.0,
-            key: last.1,
-        }
-        .into())
+            Ok(transaction.commit().map(|()| value))
+        })
     }
+}
+
+/// Runs `attempt` (which writes, then returns its commit's outcome) until
+/// the commit does not conflict, at most `attempts` times (at least once),
+/// backing off between: the one retry loop of `Database::update_with` and
+/// `Coordinator::update`. A write's own error ends it at once.
+pub(crate) fn retry_conflicts<T, E: From<Error>>(
+    attempts: u32,
+    mut attempt: impl FnMut() -> Result<Result<T, Error>, E>,
+) -> Result<T, E> {
+    let attempts = attempts.max(1);
+    let mut last = (String::new(), bytes::Bytes::new());
+    for number in 0..attempts {
+        match attempt()? {
+            Ok(value) => return Ok(value),
+            Err(Error::Conflict { keyspace, key, .. }) => {
+                last = (keyspace, key);
+                if number + 1 < attempts {
+                    backoff(number);
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(Error::TooManyConflicts {
+        attempts,
+        keyspace: last.0,
+        key: last.1,
+    }
+    .into())
 }
 
 /// Sleeps a little before a conflicted transaction runs again:
