@@ -24,8 +24,14 @@ struct InnerNode {
 #[derive(Default)]
 struct Written {
     pages: Vec<PageId>,
+    /// Values' and long keys' chains: first page and bytes.
     chains: Vec<(PageId, usize)>,
 }
+
+/// The level above the leaves being built: each child with the parent
+/// cell for it (an inner cell whose child is set when it is placed; a
+/// long separator's chain written once); the first child's is empty.
+type Children = Vec<(Vec<u8>, PageId)>;
 
 impl BTree {
     /// Loads `entries` — strictly ascending by key — into this tree, which
@@ -82,11 +88,13 @@ impl BTree {
         let budget = ((self.geometry.usable() as f64) * fill_factor) as usize;
         // Leaves are written as they fill; `children` is the level above:
         // (separator from the previous leaf, leaf).
-        let mut children: Vec<(Vec<u8>, PageId)> = Vec::new();
+        let mut children: Children = Vec::new();
         let mut cells: Vec<Vec<u8>> = Vec::new();
         let mut bytes = 0;
         let mut previous: Option<ExclusiveGuard<'_>> = None;
+        // The last key of the previous leaf and the first of this one.
         let mut previous_last_key: Option<Vec<u8>> = None;
+        let mut first_key: Vec<u8> = Vec::new();
         let mut last_key: Option<Vec<u8>> = None;
         let mut count: u64 = 0;
         for (key, value) in entries {
@@ -96,7 +104,8 @@ impl BTree {
             if last_key.as_deref().is_some_and(|last| last >= key) {
                 return Err(Error::Unsorted { index: count });
             }
-            let stored = if self.geometry.value_inline(key.len(), value.len()) {
+            let key_field = self.geometry.key_field_len(key.len());
+            let stored = if self.geometry.value_inline(key_field, value.len()) {
                 StoredValue::Inline(value)
             } else {
                 let first = overflow::write(&self.pager, self.geometry, value)?;
@@ -106,16 +115,24 @@ impl BTree {
                     len: value.len(),
                 }
             };
-            let cell = node::leaf_cell(key, stored);
+            let key_chain = self.write_key_chain(key)?;
+            if let Some(chain) = key_chain {
+                written.chains.push((chain.first, chain.rest()));
+            }
+            let cell = node::leaf_cell(Self::stored_key(key, key_chain), stored);
             if !cells.is_empty() && bytes + cell.len() + SLOT_BYTES > budget {
                 self.flush_leaf(
                     &mut cells,
                     &mut previous,
-                    &mut previous_last_key,
+                    (&mut previous_last_key, &first_key, last_key.as_deref()),
                     &mut children,
                     written,
                 )?;
                 bytes = 0;
+            }
+            if cells.is_empty() {
+                first_key.clear();
+                first_key.extend_from_slice(key);
             }
             bytes += cell.len() + SLOT_BYTES;
             cells.push(cell);
@@ -140,7 +157,7 @@ impl BTree {
         self.flush_leaf(
             &mut cells,
             &mut previous,
-            &mut previous_last_key,
+            (&mut previous_last_key, &first_key, last_key.as_deref()),
             &mut children,
             written,
         )?;
@@ -149,16 +166,18 @@ impl BTree {
         loop {
             let mut nodes: Vec<InnerNode> = Vec::new();
             let mut separators: Vec<Vec<u8>> = Vec::new();
-            for (separator, child) in children {
-                let cell = node::inner_cell(&separator, child);
+            for (mut cell, child) in children {
+                // The separator's cell takes the child (the first child's
+                // cell is empty, and always starts a node).
                 match nodes.last_mut() {
                     Some(node) if node.bytes + cell.len() + SLOT_BYTES <= budget => {
+                        node::set_cell_child(&mut cell, child);
                         node.bytes += cell.len() + SLOT_BYTES;
                         node.cells.push(cell);
                     }
                     _ => {
                         // The separator goes up a level; the child starts a node.
-                        separators.push(separator);
+                        separators.push(cell);
                         nodes.push(InnerNode {
                             first_child: child,
                             cells: Vec::new(),
@@ -167,6 +186,7 @@ impl BTree {
                     }
                 }
             }
+            self.balance_last(&mut nodes, &mut separators);
             if nodes.len() == 1 {
                 let top = &nodes[0];
                 let mut root = self.pager.exclusive(self.root)?;
@@ -195,15 +215,53 @@ impl BTree {
         }
     }
 
-    /// Writes `cells` as the next leaf, linked after `previous`.
+    /// A level's last node that holds only its first child (its separator
+    /// did not fit the node before) would leave that child no sibling to
+    /// merge or share entries with: it joins the node before when that
+    /// page holds it, else takes that node's last entry.
+    fn balance_last(&self, nodes: &mut Vec<InnerNode>, separators: &mut Vec<Vec<u8>>) {
+        if nodes.len() < 2 || nodes.last().is_none_or(|last| !last.cells.is_empty()) {
+            return;
+        }
+        let (Some(last), Some(mut separator)) = (nodes.pop(), separators.pop()) else {
+            return;
+        };
+        node::set_cell_child(&mut separator, last.first_child);
+        let Some(previous) = nodes.last_mut() else {
+            return;
+        };
+        let bytes = separator.len() + SLOT_BYTES;
+        if previous.bytes + bytes <= self.geometry.usable() {
+            previous.bytes += bytes;
+            previous.cells.push(separator);
+            return;
+        }
+        // The previous node is nearly full of cells of at most a quarter
+        // page: it keeps at least two.
+        let Some(moved) = previous.cells.pop() else {
+            return;
+        };
+        previous.bytes -= moved.len() + SLOT_BYTES;
+        nodes.push(InnerNode {
+            first_child: node::cell_child(&moved),
+            cells: vec![separator],
+            bytes,
+        });
+        separators.push(moved);
+    }
+
+    /// Writes `cells` as the next leaf, linked after `previous`; `keys` are
+    /// the previous leaf's last key (which becomes this leaf's) and this
+    /// leaf's first and last keys.
     fn flush_leaf<'a>(
         &'a self,
         cells: &mut Vec<Vec<u8>>,
         previous: &mut Option<ExclusiveGuard<'a>>,
-        previous_last_key: &mut Option<Vec<u8>>,
-        children: &mut Vec<(Vec<u8>, PageId)>,
+        keys: (&mut Option<Vec<u8>>, &[u8], Option<&[u8]>),
+        children: &mut Children,
         written: &mut Written,
     ) -> Result<()> {
+        let (previous_last_key, first_key, last_key) = keys;
         let mut guard = self.pager.allocate()?;
         let page = guard.page_id();
         written.pages.push(page);
@@ -220,14 +278,21 @@ impl BTree {
         if let Some(previous) = previous.as_mut() {
             node::set_right(previous, page);
         }
-        let first_key = node::cell_key(&cells[0], true);
         let separator = match previous_last_key {
             // The input was checked to ascend.
-            Some(last) => node::separator(last, first_key).unwrap_or_else(|| first_key.to_vec()),
+            Some(last) => {
+                let separator =
+                    node::separator(last, first_key).unwrap_or_else(|| first_key.to_vec());
+                let chain = self.write_key_chain(&separator)?;
+                if let Some(chain) = chain {
+                    written.chains.push((chain.first, chain.rest()));
+                }
+                node::inner_cell(Self::stored_key(&separator, chain), PageId::NONE)
+            }
             None => Vec::new(),
         };
         children.push((separator, page));
-        *previous_last_key = cells.last().map(|cell| node::cell_key(cell, true).to_vec());
+        *previous_last_key = last_key.map(<[u8]>::to_vec);
         *previous = Some(guard);
         cells.clear();
         Ok(())

@@ -7,7 +7,7 @@ use std::fmt;
 use keel_pager::{PageId, Pager, Restart};
 
 use crate::error::Result;
-use crate::node::{self, Header, SLOT_BYTES, ValueAt};
+use crate::node::{self, Header, KEY_BYTES_MAX, SLOT_BYTES, StoredKey, ValueAt};
 use crate::tree::{BTree, PATH_DEPTH_MAX};
 
 /// One broken invariant, with the page where it was found.
@@ -34,7 +34,8 @@ pub enum Problem {
         /// The cell.
         index: usize,
     },
-    /// A cell larger than a quarter page, or a key above the limit.
+    /// A cell larger than a quarter page, a key above the limit, or a long
+    /// key's prefix longer than its cell may hold.
     CellTooLarge {
         /// The page.
         page: PageId,
@@ -70,6 +71,16 @@ pub enum Problem {
     OverflowChain {
         /// The leaf whose cell refers to it.
         leaf: PageId,
+        /// The page where it broke.
+        page: PageId,
+    },
+    /// A long key's chain that is broken or does not hold the rest of the
+    /// key.
+    KeyChain {
+        /// The leaf or inner page whose cell refers to it.
+        node: PageId,
+        /// The cell.
+        index: usize,
         /// The page where it broke.
         page: PageId,
     },
@@ -119,8 +130,15 @@ pub struct CheckReport {
     pub leaves: u64,
     /// Inner pages.
     pub inner_nodes: u64,
-    /// Overflow pages.
+    /// Overflow pages (values' and long keys' chains).
     pub overflow_pages: u64,
+    /// Overflow pages of long keys' chains (of `overflow_pages`).
+    pub key_overflow_pages: u64,
+    /// Entries whose key is long (a prefix in the leaf, the rest in a
+    /// chain).
+    pub long_keys: u64,
+    /// Separators in inner pages that are long keys.
+    pub long_separators: u64,
     /// Pages other than the root holding less than the fill threshold
     /// (allowed: a node that can merge with neither sibling stays).
     pub underfull_nodes: u64,
@@ -245,19 +263,47 @@ impl Walk<'_> {
                 return;
             };
             used += cell.len() + SLOT_BYTES;
-            let key = node::cell_key(cell, leaf);
-            if cell.len() + SLOT_BYTES > geometry.cell_bytes_max()
-                || key.len() > geometry.key_bytes_max()
-            {
+            let stored = node::cell_key(cell, leaf);
+            let too_long = match stored {
+                StoredKey::Inline(key) => key.len() > geometry.key_inline_max(),
+                StoredKey::Long { prefix, chain } => {
+                    chain.len > KEY_BYTES_MAX || prefix.len() > geometry.key_local_max()
+                }
+            };
+            if cell.len() + SLOT_BYTES > geometry.cell_bytes_max() || too_long {
                 self.problem(Problem::CellTooLarge { page, index });
             }
-            if keys.last().is_some_and(|last| last.as_slice() >= key) {
+            let key = match stored {
+                StoredKey::Inline(key) => key.to_vec(),
+                StoredKey::Long { prefix, chain } => {
+                    if leaf {
+                        self.report.long_keys += 1;
+                    } else {
+                        self.report.long_separators += 1;
+                    }
+                    let mut key = Vec::with_capacity(chain.len);
+                    key.extend_from_slice(prefix);
+                    let pages = self.report.overflow_pages;
+                    if let Err(broken) = self.chain(chain.first, chain.rest(), Some(&mut key)) {
+                        self.problem(Problem::KeyChain {
+                            node: page,
+                            index,
+                            page: broken,
+                        });
+                    }
+                    self.report.key_overflow_pages += self.report.overflow_pages - pages;
+                    key
+                }
+            };
+            if keys.last().is_some_and(|last| *last >= key) {
                 self.problem(Problem::KeysOutOfOrder { page, index });
             }
-            if lower.is_some_and(|lower| key < lower) || upper.is_some_and(|upper| key >= upper) {
+            if lower.is_some_and(|lower| key.as_slice() < lower)
+                || upper.is_some_and(|upper| key.as_slice() >= upper)
+            {
                 self.problem(Problem::KeyOutsideParentRange { page, index });
             }
-            keys.push(key.to_vec());
+            keys.push(key);
         }
         self.report.bytes_used += used as u64;
         let is_root = page == self.tree.root;
@@ -285,8 +331,12 @@ impl Walk<'_> {
             for index in 0..header.count {
                 if let Ok(ValueAt::Overflow { first, len }) =
                     node::value_at(bytes.as_slice(), index)
+                    && let Err(broken) = self.chain(first, len, None)
                 {
-                    self.chain(page, first, len);
+                    self.problem(Problem::OverflowChain {
+                        leaf: page,
+                        page: broken,
+                    });
                 }
             }
             return;
@@ -314,28 +364,39 @@ impl Walk<'_> {
         }
     }
 
-    fn chain(&mut self, leaf: PageId, first: PageId, len: usize) {
+    /// Walks the overflow chain of `len` bytes from `first`, appending its
+    /// bytes to `out` if given; `Err` of the page where it broke (a page
+    /// reached twice or unreadable is reported as such, and ends it
+    /// quietly).
+    fn chain(
+        &mut self,
+        first: PageId,
+        len: usize,
+        mut out: Option<&mut Vec<u8>>,
+    ) -> std::result::Result<(), PageId> {
         let mut page = first;
         let mut left = len;
         while page != PageId::NONE {
             let Some(bytes) = self.copy(page) else {
-                return;
+                return Ok(());
             };
             self.report.overflow_pages += 1;
             match node::overflow_header(bytes.as_slice()) {
                 Ok(Some((used, next))) if used > 0 && used <= left => {
+                    if let Some(out) = out.as_deref_mut() {
+                        let start = node::OVERFLOW_HEADER_BYTES;
+                        out.extend_from_slice(&bytes[start..start + used]);
+                    }
                     left -= used;
                     page = next;
                 }
-                _ => {
-                    self.problem(Problem::OverflowChain { leaf, page });
-                    return;
-                }
+                _ => return Err(page),
             }
         }
         if left != 0 {
-            self.problem(Problem::OverflowChain { leaf, page: first });
+            return Err(first);
         }
+        Ok(())
     }
 
     fn links(&mut self) {

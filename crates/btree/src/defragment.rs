@@ -90,7 +90,7 @@ impl BTree {
         if !header.is_leaf() || header.count == 0 {
             return Err(corrupt(page, "a sibling link to an empty or inner page"));
         }
-        let (start, len) = node::key_at(&*guard, true, 0).map_err(bad)?;
-        Ok(guard[start..start + len].to_vec())
+        let cell = node::cell_bytes(&guard, true, 0).map_err(bad)?;
+        Ok(self.load_key(node::cell_key(cell, true))?.into_owned())
     }
 }

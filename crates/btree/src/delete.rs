@@ -1,22 +1,21 @@
 //! The writer's delete: a leaf left under a quarter full merges with a
 //! sibling or shares entries with it; a root left with one child takes
-//! its contents back.
+//! its contents back. A long key's chain goes with its cell: freed when
+//! the cell is, carried along when the cell moves.
 
 use keel_pager::{ExclusiveGuard, PageId, Restart};
 
 use crate::error::Result;
-use crate::node::{self, Header};
+use crate::node::{self, Header, KeyChain};
 use crate::overflow;
 use crate::stats::Counters;
-use crate::tree::{
-    BTree, Cut, Division, InLeaf, PathNode, Scratch, assert_divided, collect_cells, corrupt, divide,
-};
+use crate::tree::{BTree, Cut, Division, InLeaf, PathNode, Scratch, collect_cells, corrupt};
 
 impl BTree {
     /// Removes `key`; returns whether it was present.
     ///
     /// # Errors
-    /// Pager errors; [`Error::Corrupt`].
+    /// Pager errors; [`crate::Error::Corrupt`].
     pub fn delete(&self, key: &[u8]) -> Result<bool> {
         if key.len() > self.key_bytes_max() {
             return Ok(false);
@@ -40,6 +39,9 @@ impl BTree {
         if let Some((first, len)) = found.overflow {
             overflow::free(&self.pager, first, len)?;
         }
+        if let Some(chain) = found.key_chain {
+            self.free_key_chain(chain)?;
+        }
         if leaf_depth > 0 && used < self.geometry.fill_bytes_min() {
             self.rebalance(&mut scratch, &path, leaf_depth, Cut::Even)?;
         }
@@ -49,13 +51,30 @@ impl BTree {
     /// Fixes an underfull node at `path[depth]` by merging it with a
     /// sibling, or else sharing entries out with it as `cut` says; repeats
     /// upwards while a merge leaves the parent underfull, and shrinks the
-    /// tree when the root is left with one child.
+    /// tree when the root is left with one child. The chains of long
+    /// separators it removed are freed once the pages are released.
     pub(crate) fn rebalance(
+        &self,
+        scratch: &mut Scratch,
+        path: &[PathNode],
+        depth: usize,
+        cut: Cut,
+    ) -> Result<()> {
+        let mut removed = Vec::new();
+        let result = self.rebalance_pages(scratch, path, depth, cut, &mut removed);
+        for chain in removed {
+            self.free_key_chain(chain)?;
+        }
+        result
+    }
+
+    fn rebalance_pages(
         &self,
         scratch: &mut Scratch,
         path: &[PathNode],
         mut depth: usize,
         cut: Cut,
+        removed: &mut Vec<KeyChain>,
     ) -> Result<()> {
         while depth > 0 {
             let parent = path[depth - 1];
@@ -96,10 +115,7 @@ impl BTree {
             if !leaf {
                 // The parent's separator comes down over the right node's
                 // first child.
-                cells.push(node::inner_cell(
-                    node::cell_key(&separator_cell, false),
-                    right_header.link_0,
-                ));
+                cells.push(node::with_child(&separator_cell, right_header.link_0));
             }
             cells.extend(collect_cells(&right, right_id, right_header)?);
             let usable = self.geometry.usable();
@@ -129,6 +145,9 @@ impl BTree {
                 }
                 drop(far);
                 node::remove_cell(&mut parent_guard, left_position).map_err(bad_parent)?;
+                if leaf {
+                    removed.extend(node::cell_key(&separator_cell, false).chain());
+                }
                 right.free()?;
                 drop(left);
                 let parent_header = Header::read(&parent_guard)
@@ -146,23 +165,26 @@ impl BTree {
                 depth -= 1;
                 continue;
             }
-            // Too much for one page: share the entries out.
+            // Too much for one page: share the entries out, with a
+            // separator the parent has room for.
             Counters::add(&self.counters.rebalances);
+            let parent_header = Header::read(&parent_guard)
+                .map_err(|Restart| corrupt(parent_id, "bad node header"))?;
+            let room = parent_header.free() + separator_cell.len();
             let Division {
                 low,
                 high,
                 separator: new_separator,
                 right_first,
-            } = divide(&cells, leaf, left_id, self.geometry.usable(), cut)?;
+            } = self.divide(&cells, leaf, left_id, cut, Some(room))?;
             let (low, high) = (&cells[low], &cells[high]);
-            let new_cell = node::inner_cell(&new_separator, right_id);
-            let parent_header = Header::read(&parent_guard)
-                .map_err(|Restart| corrupt(parent_id, "bad node header"))?;
-            if parent_header.free() + separator_cell.len() < new_cell.len() {
-                // The parent cannot take the new separator: leave the node
-                // underfull (it is not empty, so the tree stays valid).
+            if room < self.separator_cell_len(&new_separator) {
+                // No cut gives a separator the parent has room for: leave
+                // the node underfull.
                 return Ok(());
             }
+            // Before anything changes: a long separator's chain is written.
+            let (new_cell, _) = self.separator_cell(&new_separator, right_id)?;
             let (left_link_1, right_link_0) = if leaf {
                 (right_id, left_id)
             } else {
@@ -183,8 +205,13 @@ impl BTree {
                 right_header.link_1,
                 high.iter().map(Vec::as_slice),
             );
-            assert_divided(&left, &right, &new_separator, leaf);
+            self.assert_divided(&left, &right, &new_cell, leaf)?;
             node::remove_cell(&mut parent_guard, left_position).map_err(bad_parent)?;
+            if leaf {
+                // The old separator is replaced (an inner page's came down
+                // into the cells shared out).
+                removed.extend(node::cell_key(&separator_cell, false).chain());
+            }
             if !node::insert_cell(
                 &mut parent_guard,
                 left_position,

@@ -10,7 +10,8 @@ pub enum Error {
     /// poisoned file.
     #[error(transparent)]
     Pager(#[from] keel_pager::Error),
-    /// A key longer than the tree allows for its page size.
+    /// A key longer than the tree allows: [`crate::KEY_BYTES_MAX`] on every
+    /// page size.
     #[error("key of {len} bytes exceeds the limit of {max} bytes")]
     KeyTooLarge {
         /// The key's length.

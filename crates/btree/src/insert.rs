@@ -1,5 +1,6 @@
 //! The writer's insert: a leaf split propagating up to the root, which
-//! splits in place; separators truncated; the append split.
+//! splits in place; separators truncated; the append split; long keys'
+//! chains written before anything changes.
 
 use keel_pager::{ExclusiveGuard, PageId, Restart};
 
@@ -7,19 +8,20 @@ use crate::error::Result;
 use crate::node::{self, Header, Kind, SLOT_BYTES, StoredValue};
 use crate::overflow;
 use crate::stats::Counters;
-use crate::tree::{BTree, Cut, Division, InLeaf, Scratch, assert_divided, corrupt, divide};
+use crate::tree::{BTree, Cut, Division, InLeaf, PathNode, Scratch, corrupt};
 
 impl BTree {
     /// Inserts `key` with `value`, replacing the value it had.
     ///
     /// # Errors
-    /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], pager errors
+    /// [`crate::Error::KeyTooLarge`], [`crate::Error::ValueTooLarge`], pager errors
     /// (the tree is unchanged when one is returned).
     pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_key(key)?;
         Self::check_value(value)?;
         let mut scratch = self.writer.lock();
-        let stored = if self.geometry.value_inline(key.len(), value.len()) {
+        let key_field = self.geometry.key_field_len(key.len());
+        let stored = if self.geometry.value_inline(key_field, value.len()) {
             StoredValue::Inline(value)
         } else {
             StoredValue::Overflow {
@@ -27,8 +29,7 @@ impl BTree {
                 len: value.len(),
             }
         };
-        let cell = node::leaf_cell(key, stored);
-        match self.insert_cell(&mut scratch, key, &cell) {
+        match self.insert_entry(&mut scratch, key, stored) {
             Ok(replaced) => {
                 if let Some((first, len)) = replaced {
                     overflow::free(&self.pager, first, len)?;
@@ -44,13 +45,15 @@ impl BTree {
         }
     }
 
-    /// Puts a leaf cell for `key`; returns the overflow chain of the value
-    /// it replaced, for the caller to free once the latches are gone.
-    fn insert_cell(
+    /// Puts `key` with its stored value into its leaf; returns the overflow
+    /// chain of the value it replaced, for the caller to free once the
+    /// latches are gone. A long key already in the tree keeps its chain
+    /// (the key is the same); a new one writes its chain first.
+    fn insert_entry(
         &self,
         scratch: &mut Scratch,
         key: &[u8],
-        cell: &[u8],
+        value: StoredValue<'_>,
     ) -> Result<Option<(PageId, usize)>> {
         let cached = match scratch.leaf.take() {
             Some(cached) => self.path_through_cached(&cached, key)?,
@@ -60,6 +63,37 @@ impl BTree {
             Some(found) => found,
             None => self.path_to(key)?,
         };
+        let found = match in_leaf {
+            InLeaf::Present(found) => Some(found),
+            InLeaf::Absent { .. } => None,
+        };
+        let (key_chain, written) = match found.and_then(|found| found.key_chain) {
+            Some(chain) => (Some(chain), None),
+            None => {
+                let chain = self.write_key_chain(key)?;
+                (chain, chain)
+            }
+        };
+        let cell = node::leaf_cell(Self::stored_key(key, key_chain), value);
+        match self.insert_cell(scratch, &path, in_leaf, &cell) {
+            Ok(()) => Ok(found.and_then(|found| found.overflow)),
+            Err(error) => {
+                if let Some(chain) = written {
+                    let _ = self.free_key_chain(chain);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Puts a leaf cell where `in_leaf` says, along `path`.
+    fn insert_cell(
+        &self,
+        scratch: &mut Scratch,
+        path: &[PathNode],
+        in_leaf: InLeaf,
+        cell: &[u8],
+    ) -> Result<()> {
         let leaf_depth = path.len() - 1;
         let found = match in_leaf {
             InLeaf::Present(found) => Some(found),
@@ -71,7 +105,7 @@ impl BTree {
         if !splits {
             // The next insert in key order likely lands here too; a split
             // changes the leaf and its ancestors, so it forgets the path.
-            scratch.leaf = Some(path.clone());
+            scratch.leaf = Some(path.to_vec());
         }
         // The highest page the change reaches: the leaf, or for a split the
         // lowest ancestor sure to take a separator without splitting.
@@ -112,26 +146,33 @@ impl BTree {
         let leaf_guard = guards.last_mut().ok_or(corrupt(self.root, "empty path"))?;
         let leaf_page = path[leaf_depth].page;
         // Only this writer changes the tree: the leaf is as the path saw it.
-        let position = match in_leaf {
-            InLeaf::Present(found) => {
-                node::remove_cell(leaf_guard, found.index)
-                    .map_err(|Restart| corrupt(leaf_page, "bad cell"))?;
-                found.index
-            }
-            InLeaf::Absent { index } => index,
+        let (position, replace) = match in_leaf {
+            InLeaf::Present(found) => (found.index, true),
+            InLeaf::Absent { index } => (index, false),
         };
-        let mut pending = self.put_cell(
+        // The leaf's split writes a long separator's chain before it changes
+        // anything: if that fails, the tree is as it was.
+        let mut pending = match self.put_cell(
             leaf_guard,
             leaf_page,
             position,
+            replace,
             cell,
             leaf_depth == 0,
             &mut fresh,
             neighbour.as_mut(),
             scratch,
-        )?;
+        ) {
+            Ok(pending) => pending,
+            Err(error) => {
+                for unused in fresh {
+                    let _ = unused.free();
+                }
+                return Err(error);
+            }
+        };
         let mut depth = leaf_depth;
-        while let Some((separator, right)) = pending.take() {
+        while let Some(inner) = pending.take() {
             depth = depth
                 .checked_sub(1)
                 .ok_or(corrupt(self.root, "split above the root"))?;
@@ -142,11 +183,11 @@ impl BTree {
                 ));
             }
             let guard = &mut guards[depth - top];
-            let inner = node::inner_cell(&separator, right);
             pending = self.put_cell(
                 guard,
                 path[depth].page,
                 path[depth].position,
+                false,
                 &inner,
                 depth == 0,
                 &mut fresh,
@@ -157,56 +198,80 @@ impl BTree {
         for unused in fresh {
             unused.free()?;
         }
-        Ok(found.and_then(|found| found.overflow))
+        Ok(())
     }
 
-    /// Puts `cell` at `index` of `page` (latched as `guard`), splitting the
-    /// page when it does not fit. Returns the separator and new right page
-    /// the parent must take, or `None` (it fit, or the root split in place).
+    /// Puts `cell` at `index` of `page` (latched as `guard`) — in place of
+    /// the cell there if `replace` — splitting the page when it does not
+    /// fit. Returns the cell the parent must take for the new right page,
+    /// or `None` (it fit, or the root split in place).
     #[allow(clippy::too_many_arguments)]
     fn put_cell(
         &self,
         guard: &mut ExclusiveGuard<'_>,
         page: PageId,
         index: usize,
+        replace: bool,
         cell: &[u8],
         is_root: bool,
         fresh: &mut Vec<ExclusiveGuard<'_>>,
         neighbour: Option<&mut ExclusiveGuard<'_>>,
         scratch: &mut Scratch,
-    ) -> Result<Option<(Vec<u8>, PageId)>> {
+    ) -> Result<Option<Vec<u8>>> {
         let bad = |Restart| corrupt(page, "bad cell");
-        if node::insert_cell(guard, index, cell, &mut scratch.page).map_err(bad)? {
-            return Ok(None);
-        }
         let header = Header::read(guard).map_err(|Restart| corrupt(page, "bad node header"))?;
         let leaf = header.is_leaf();
+        if replace {
+            let offset = node::cell_offset(&**guard, index).map_err(bad)?;
+            let old = node::cell_len(guard, leaf, offset).map_err(bad)?;
+            if header.free() + old >= cell.len() {
+                node::remove_cell(guard, index).map_err(bad)?;
+                if !node::insert_cell(guard, index, cell, &mut scratch.page).map_err(bad)? {
+                    return Err(corrupt(page, "a cell did not fit after room was checked"));
+                }
+                return Ok(None);
+            }
+        } else if node::insert_cell(guard, index, cell, &mut scratch.page).map_err(bad)? {
+            return Ok(None);
+        }
         let mut cells: Vec<Vec<u8>> = (0..header.count)
             .map(|i| node::cell_bytes(guard, leaf, i).map(<[u8]>::to_vec))
             .collect::<Result<_, _>>()
             .map_err(bad)?;
-        cells.insert(index, cell.to_vec());
-        let mut take = || {
-            fresh
-                .pop()
-                .ok_or(corrupt(page, "split needs more pages than planned"))
-        };
+        if replace {
+            *cells.get_mut(index).ok_or(corrupt(page, "bad cell"))? = cell.to_vec();
+        } else if index <= cells.len() {
+            cells.insert(index, cell.to_vec());
+        } else {
+            return Err(corrupt(page, "bad cell"));
+        }
         let Division {
             low,
             high,
             separator,
             right_first,
-        } = divide(
+        } = self.divide(
             &cells,
             leaf,
             page,
-            self.geometry.usable(),
             if index + 1 == cells.len() {
                 Cut::Appended
             } else {
                 Cut::Even
             },
+            None,
         )?;
+        // Made before anything changes: a long separator's chain is the
+        // one write here that may fail.
+        let (up, written) = self.separator_cell(&separator, PageId::NONE)?;
+        let mut take = || {
+            fresh.pop().ok_or_else(|| {
+                if let Some(chain) = written {
+                    let _ = self.free_key_chain(chain);
+                }
+                corrupt(page, "split needs more pages than planned")
+            })
+        };
         let (low, high) = (&cells[low], &cells[high]);
         let kind = header.kind;
         // The links of the (left, right) halves: a leaf's siblings (the pages
@@ -240,8 +305,8 @@ impl BTree {
                 right_1,
                 high.iter().map(Vec::as_slice),
             );
-            assert_divided(&left, &right, &separator, leaf);
-            let root_cell = node::inner_cell(&separator, right_id);
+            let root_cell = node::with_child(&up, right_id);
+            self.assert_divided(&left, &right, &root_cell, leaf)?;
             node::build(
                 guard,
                 Kind::Inner,
@@ -264,10 +329,11 @@ impl BTree {
             high.iter().map(Vec::as_slice),
         );
         node::build(guard, kind, left_0, left_1, low.iter().map(Vec::as_slice));
-        assert_divided(guard, &right, &separator, leaf);
+        let up = node::with_child(&up, right_id);
+        self.assert_divided(guard, &right, &up, leaf)?;
         if let Some(neighbour) = neighbour {
             node::set_left(neighbour, right_id);
         }
-        Ok(Some((separator, right_id)))
+        Ok(Some(up))
     }
 }

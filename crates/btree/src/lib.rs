@@ -16,7 +16,8 @@
 //!   rebalancing (the root collapses in place).
 //! * `range.rs`: forward and reverse range iterators that survive
 //!   concurrent writes.
-//! * `overflow.rs`: values too large for a leaf, in page chains.
+//! * `overflow.rs`: values too large for a leaf, and the rest of long
+//!   keys past the prefix their cell holds, in page chains.
 //! * `bulk.rs`: bottom-up bulk load from sorted input.
 //! * `check.rs`: the structural check and its typed report.
 
@@ -39,7 +40,7 @@ pub use bulk::BULK_FILL_DEFAULT;
 pub use check::{CheckReport, Problem, check_pages_in_use};
 pub use defragment::DEFRAGMENT_PASSES_MAX;
 pub use error::{Error, Result};
-pub use node::VALUE_BYTES_MAX;
+pub use node::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 pub use range::{Entry, Range};
 pub use stats::TreeStats;
 pub use tree::{BTree, OPTIMISTIC_DESCENTS_MAX};

@@ -18,12 +18,20 @@
 //! 32   2×count slots: u16 cell offsets, in key order
 //! ```
 //!
-//! Leaf cell: `key_len u16, value_word u32, key, value` where the value
+//! Leaf cell: `key_word u16, value_word u32, key, value` where the value
 //! word's top bit says the value lives in an overflow chain, whose first
 //! page (`u64`) then stands in for the value; the low 31 bits are the
-//! value's length either way. Inner cell: `key_len u16, child u64, key`:
+//! value's length either way. Inner cell: `key_word u16, child u64, key`:
 //! keys at or above the cell's key and below the next cell's key live
 //! under `child`; keys below the first cell's key under the first child.
+//!
+//! The key word's low 15 bits are the key bytes in the cell. Its top bit
+//! marks a long key (longer than [`Geometry::key_inline_max`]): the cell
+//! holds the key's first bytes (its local prefix), then the key's whole
+//! length (`u32`) and the first page (`u64`) of an overflow chain holding
+//! the rest, as SQLite spills a payload and WiredTiger an overflow key.
+//! The prefix decides most comparisons; only a key that ties with the
+//! whole prefix is compared with the chain ([`Probe::Tie`]).
 //!
 //! Readers see pages through [`NodeBytes`], which both an optimistic
 //! [`PageView`] (copies, every access bounds-checked, a torn value gives
@@ -50,6 +58,24 @@ pub const OVERFLOW_FLAG: u32 = 1 << 31;
 /// Redis client may send fits).
 pub const VALUE_BYTES_MAX: usize = 512 << 20;
 const _: () = assert!(VALUE_BYTES_MAX < OVERFLOW_FLAG as usize);
+
+/// The longest key, in bytes, on every page size: 64 KiB for a caller's
+/// key (fjall's limit; Redis keys in practice are far shorter) and 64
+/// bytes more for a layer above to prefix a namespace of its own (keel's
+/// engine prefixes a 4-byte keyspace id), so a 64 KiB key reaches the tree
+/// whole. A key longer than [`crate::BTree::key_inline_max`] keeps a prefix in
+/// its cell and the rest in an overflow chain.
+pub const KEY_BYTES_MAX: usize = (64 << 10) + 64;
+/// The key word's flag: the key is long, its cell holds a prefix of it
+/// and a [`KEY_REF_BYTES`] reference to the chain holding the rest.
+pub const KEY_LONG_FLAG: u16 = 1 << 15;
+/// Bytes of a long key's reference, after its prefix: the key's length
+/// (`u32`) and the first page of its chain (`u64`).
+pub const KEY_REF_BYTES: usize = 12;
+const _: () = assert!(KEY_BYTES_MAX <= u32::MAX as usize);
+// Every key word's length fits below the flag, on every page size.
+const _: () =
+    assert!((keel_pager::PAGE_SIZE_MAX as usize - HEADER_BYTES) / 4 < KEY_LONG_FLAG as usize);
 
 /// The kinds of B+tree page (byte 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +117,7 @@ pub struct Geometry {
 
 impl Geometry {
     /// Bytes for slots and cells.
+    #[inline]
     pub fn usable(self) -> usize {
         self.page_size - HEADER_BYTES
     }
@@ -98,13 +125,59 @@ impl Geometry {
     /// The largest cell with its slot: a quarter of the usable space, so a
     /// node always holds four, and a split always leaves both halves at
     /// least a quarter full.
+    #[inline]
     pub fn cell_bytes_max(self) -> usize {
         self.usable() / 4
     }
 
-    /// The longest key: a leaf cell with an overflow reference must fit.
-    pub fn key_bytes_max(self) -> usize {
+    /// The longest key stored whole in its cell (1000 bytes on 4 KiB
+    /// pages): a leaf cell with it and an overflow reference must fit.
+    /// Longer keys, up to [`KEY_BYTES_MAX`], are long keys.
+    #[inline]
+    pub fn key_inline_max(self) -> usize {
         self.cell_bytes_max() - SLOT_BYTES - LEAF_CELL_HEADER_BYTES - 8
+    }
+
+    /// The longest prefix a long key keeps in its cell: with its reference
+    /// it takes no more room than the longest inline key.
+    pub fn key_local_max(self) -> usize {
+        self.key_inline_max() - KEY_REF_BYTES
+    }
+
+    /// The shortest prefix a long key keeps in its cell.
+    pub fn key_local_min(self) -> usize {
+        self.key_local_max() / 2
+    }
+
+    /// The bytes of a key of `len` bytes its cell holds: all of it when it
+    /// is at most [`Geometry::key_inline_max`], else a prefix. The prefix is
+    /// chosen as SQLite chooses a payload's local part: the least
+    /// [`Geometry::key_local_min`] plus whatever leaves the rest a whole
+    /// number of overflow pages, if that stays within
+    /// [`Geometry::key_local_max`] — so no chain ends in a nearly empty page
+    /// when it can be helped.
+    pub fn key_local_len(self, len: usize) -> usize {
+        if len <= self.key_inline_max() {
+            return len;
+        }
+        let min = self.key_local_min();
+        let local = min + (len - min) % self.overflow_bytes();
+        if local > self.key_local_max() {
+            min
+        } else {
+            local
+        }
+    }
+
+    /// Bytes a key of `len` bytes takes in its cell after the cell header:
+    /// the key, or a long key's prefix and reference.
+    #[inline]
+    pub fn key_field_len(self, len: usize) -> usize {
+        if len <= self.key_inline_max() {
+            len
+        } else {
+            self.key_local_len(len) + KEY_REF_BYTES
+        }
     }
 
     /// A node (not the root) holding fewer bytes than this is merged with
@@ -113,10 +186,12 @@ impl Geometry {
         self.usable() / 4
     }
 
-    /// Whether a value of `value_len` bytes with a key of `key_len` bytes
-    /// is stored inside the leaf.
-    pub fn value_inline(self, key_len: usize, value_len: usize) -> bool {
-        SLOT_BYTES + LEAF_CELL_HEADER_BYTES + key_len + value_len <= self.cell_bytes_max()
+    /// Whether a value of `value_len` bytes with a key taking
+    /// `key_field_len` bytes of its cell ([`Geometry::key_field_len`]) is
+    /// stored inside the leaf.
+    #[inline]
+    pub fn value_inline(self, key_field_len: usize, value_len: usize) -> bool {
+        SLOT_BYTES + LEAF_CELL_HEADER_BYTES + key_field_len + value_len <= self.cell_bytes_max()
     }
 
     /// Value bytes one overflow page carries.
@@ -164,7 +239,9 @@ impl NodeBytes for PageView<'_> {
     fn u64_at(&self, offset: usize) -> Result<u64, Restart> {
         PageView::u64_at(self, offset)
     }
-    #[inline]
+    // Always inlined: a search compares a key per step, and a call per
+    // step costs about as much as the comparison.
+    #[inline(always)]
     fn compare(&self, offset: usize, len: usize, other: &[u8]) -> Result<Ordering, Restart> {
         PageView::compare(self, offset, len, other)
     }
@@ -257,30 +334,256 @@ pub fn cell_offset<B: NodeBytes + ?Sized>(page: &B, index: usize) -> Result<usiz
     Ok(offset)
 }
 
-/// The key of cell `index` as (offset, length). Both cell kinds begin with
-/// the key length; the key follows the kind's cell header.
+/// A long key's reference: the chain holding the key's bytes from
+/// `local` (the prefix its cell holds) to `len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyChain {
+    /// The chain's first page.
+    pub first: PageId,
+    /// The whole key's length.
+    pub len: usize,
+    /// The bytes of the key its cell holds (the chain holds the rest).
+    pub local: usize,
+}
+
+impl KeyChain {
+    /// Bytes in the chain.
+    pub fn rest(self) -> usize {
+        self.len - self.local
+    }
+}
+
+/// Where the key of a cell is: `local` bytes at `offset` (the whole key,
+/// or a long key's prefix) and, for a long key, its chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAt {
+    /// Offset of the key's local bytes in the page.
+    pub offset: usize,
+    /// Bytes of the key in the page.
+    pub local: usize,
+    /// A long key's chain.
+    pub chain: Option<KeyChain>,
+}
+
+impl KeyAt {
+    /// Bytes the key takes in its cell after the cell header.
+    pub fn field_len(self) -> usize {
+        match self.chain {
+            None => self.local,
+            Some(_) => self.local + KEY_REF_BYTES,
+        }
+    }
+}
+
 #[inline]
-pub fn key_at<B: NodeBytes + ?Sized>(
-    page: &B,
-    leaf: bool,
-    index: usize,
-) -> Result<(usize, usize), Restart> {
-    let cell = cell_offset(page, index)?;
-    let len = usize::from(page.u16_at(cell)?);
-    let header = if leaf {
+fn cell_header_bytes(leaf: bool) -> usize {
+    if leaf {
         LEAF_CELL_HEADER_BYTES
     } else {
         INNER_CELL_HEADER_BYTES
-    };
-    let start = cell + header;
-    if start + len > page.size() {
-        return Err(Restart);
     }
-    Ok((start, len))
 }
 
+/// A long key's reference from its `local`-byte prefix at `offset`:
+/// checked to fit the page, to hold more than the prefix and at most
+/// [`KEY_BYTES_MAX`], and to name a page.
+#[cold]
+fn long_key_at<B: NodeBytes + ?Sized>(
+    page: &B,
+    offset: usize,
+    local: usize,
+) -> Result<KeyAt, Restart> {
+    let reference = offset + local;
+    if reference + KEY_REF_BYTES > page.size() {
+        return Err(Restart);
+    }
+    let len = page.u32_at(reference)? as usize;
+    let first = PageId::new(page.u64_at(reference + 4)?);
+    if len <= local || len > KEY_BYTES_MAX || first == PageId::NONE {
+        return Err(Restart);
+    }
+    Ok(KeyAt {
+        offset,
+        local,
+        chain: Some(KeyChain { first, len, local }),
+    })
+}
+
+/// The key of the cell at offset `cell`. Both cell kinds begin with the
+/// key word; the key follows the kind's cell header.
+#[inline]
+pub fn key_in_cell<B: NodeBytes + ?Sized>(
+    page: &B,
+    leaf: bool,
+    cell: usize,
+) -> Result<KeyAt, Restart> {
+    let word = page.u16_at(cell)?;
+    let offset = cell + cell_header_bytes(leaf);
+    if word & KEY_LONG_FLAG != 0 {
+        return long_key_at(page, offset, usize::from(word & !KEY_LONG_FLAG));
+    }
+    let local = usize::from(word);
+    if offset + local > page.size() {
+        return Err(Restart);
+    }
+    Ok(KeyAt {
+        offset,
+        local,
+        chain: None,
+    })
+}
+
+/// The key of cell `index`.
+#[inline]
+pub fn key_at<B: NodeBytes + ?Sized>(page: &B, leaf: bool, index: usize) -> Result<KeyAt, Restart> {
+    key_in_cell(page, leaf, cell_offset(page, index)?)
+}
+
+/// Compares the key at `at` with `key`: the order of the page's key
+/// against `key`, or, when a long key's whole prefix ties with `key` and
+/// `key` goes on past it, `Err` with the chain the rest is in.
+#[inline]
+pub fn compare_key<B: NodeBytes + ?Sized>(
+    page: &B,
+    at: KeyAt,
+    key: &[u8],
+) -> Result<Result<Ordering, KeyChain>, Restart> {
+    match at.chain {
+        None => Ok(Ok(page.compare(at.offset, at.local, key)?)),
+        Some(chain) => compare_prefix(page, at.offset, chain, key),
+    }
+}
+
+/// [`compare_key`] of a long key: by its prefix when that decides.
+#[cold]
+#[inline(never)]
+fn compare_prefix<B: NodeBytes + ?Sized>(
+    page: &B,
+    offset: usize,
+    chain: KeyChain,
+    key: &[u8],
+) -> Result<Result<Ordering, KeyChain>, Restart> {
+    let common = chain.local.min(key.len());
+    // A key shorter than the prefix and equal to its start is below it.
+    let ordering = page.compare(offset, chain.local, &key[..common])?;
+    if ordering != Ordering::Equal {
+        return Ok(Ok(ordering));
+    }
+    if key.len() == chain.local {
+        // The long key goes on past `key`.
+        return Ok(Ok(Ordering::Greater));
+    }
+    Ok(Err(chain))
+}
+
+/// A binary search among a page's keys, resumable after a tie
+/// ([`Probe::Tie`]): the range of cells still in question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Search {
+    low: usize,
+    high: usize,
+}
+
+/// What a search step found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// `Ok(index)` of an equal key, else `Err(index)` where it would go.
+    Done(Result<usize, usize>),
+    /// Cell `index` holds a long key whose prefix ties with the searched
+    /// key: the caller compares the rest of the key with `chain` and goes
+    /// on with [`Search::after`].
+    Tie(Tie),
+}
+
+/// A search stopped at a long key's tied prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tie {
+    /// The search to resume.
+    pub search: Search,
+    /// The cell whose key tied.
+    pub index: usize,
+    /// Its chain.
+    pub chain: KeyChain,
+}
+
+impl Search {
+    /// A search among `count` cells.
+    #[inline]
+    pub fn new(count: usize) -> Search {
+        Search {
+            low: 0,
+            high: count,
+        }
+    }
+
+    /// Runs the binary search on `page` (the same version of the page as
+    /// the steps before) until it ends or ties.
+    #[inline]
+    pub fn run<B: NodeBytes + ?Sized>(
+        self,
+        page: &B,
+        leaf: bool,
+        key: &[u8],
+    ) -> Result<Probe, Restart> {
+        let Search { mut low, mut high } = self;
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let cell = cell_offset(page, middle)?;
+            let word = page.u16_at(cell)?;
+            let offset = cell + cell_header_bytes(leaf);
+            let ordering = if word & KEY_LONG_FLAG == 0 {
+                page.compare(offset, usize::from(word), key)?
+            } else {
+                let at = long_key_at(page, offset, usize::from(word & !KEY_LONG_FLAG))?;
+                match compare_key(page, at, key)? {
+                    Ok(ordering) => ordering,
+                    Err(chain) => {
+                        return Ok(Probe::Tie(Tie {
+                            search: Search { low, high },
+                            index: middle,
+                            chain,
+                        }));
+                    }
+                }
+            };
+            match ordering {
+                Ordering::Less => low = middle + 1,
+                Ordering::Greater => high = middle,
+                Ordering::Equal => return Ok(Probe::Done(Ok(middle))),
+            }
+        }
+        Ok(Probe::Done(Err(low)))
+    }
+
+    /// Goes on after the caller compared cell `index`'s key with the
+    /// searched key (`ordering`: the cell's key against it): `Ok` of the
+    /// cell if they are equal, else the search left.
+    pub fn after(self, index: usize, ordering: Ordering) -> Result<usize, Search> {
+        match ordering {
+            Ordering::Less => Err(Search {
+                low: index + 1,
+                high: self.high,
+            }),
+            Ordering::Greater => Err(Search {
+                low: self.low,
+                high: index,
+            }),
+            Ordering::Equal => Ok(index),
+        }
+    }
+}
+
+/// What [`search`] returns (as `Err(TIED)`) when it meets a long key: the
+/// page holds keys its loop does not compare, and the resumable [`Search`]
+/// decides (comparing prefixes, and stopping at each tie for the caller to
+/// compare the chain).
+pub const TIED: usize = usize::MAX;
+
 /// Binary search among the keys of a page with `count` cells: `Ok(index)`
-/// of an equal key, else `Err(index)` where it would go.
+/// of an equal key, else `Err(index)` where it would go — or `Err(TIED)`
+/// at the first long key met. The readers' hot path: the loop is the one
+/// before long keys with one branch more per step, and no call in it, so
+/// that it keeps to registers.
 #[inline]
 pub fn search<B: NodeBytes + ?Sized>(
     page: &B,
@@ -291,8 +594,12 @@ pub fn search<B: NodeBytes + ?Sized>(
     let (mut low, mut high) = (0, count);
     while low < high {
         let middle = low + (high - low) / 2;
-        let (offset, len) = key_at(page, leaf, middle)?;
-        match page.compare(offset, len, key)? {
+        let cell = cell_offset(page, middle)?;
+        let word = page.u16_at(cell)?;
+        if word & KEY_LONG_FLAG != 0 {
+            return Ok(Err(TIED));
+        }
+        match page.compare(cell + cell_header_bytes(leaf), usize::from(word), key)? {
             Ordering::Less => low = middle + 1,
             Ordering::Greater => high = middle,
             Ordering::Equal => return Ok(Ok(middle)),
@@ -301,16 +608,43 @@ pub fn search<B: NodeBytes + ?Sized>(
     Ok(Err(low))
 }
 
-/// The child of an inner page whose range holds `key`, with its position
-/// (0 = the first child, i + 1 = the child of cell i).
+/// The child position for a search result on an inner page (0 = the first
+/// child, i + 1 = the child of cell i).
 #[inline]
-pub fn child_for<B: NodeBytes + ?Sized>(page: &B, key: &[u8]) -> Result<(usize, PageId), Restart> {
-    let count = count(page)?;
-    let position = match search(page, false, count, key)? {
+pub fn child_position(found: Result<usize, usize>) -> usize {
+    match found {
         Ok(index) => index + 1,
         Err(index) => index,
+    }
+}
+
+/// Which child of an inner page a descent takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'k> {
+    /// The child whose range holds the key.
+    Key(&'k [u8]),
+    /// The first child.
+    First,
+    /// The last child.
+    Last,
+}
+
+/// The child of an inner page toward `target`, or [`PageId::NONE`] (never
+/// a child) when [`search`] met a long key.
+#[inline]
+pub fn child_toward<B: NodeBytes + ?Sized>(
+    page: &B,
+    target: Target<'_>,
+) -> Result<PageId, Restart> {
+    let position = match target {
+        Target::First => 0,
+        Target::Last => count(page)?,
+        Target::Key(key) => match search(page, false, count(page)?, key)? {
+            Err(TIED) => return Ok(PageId::NONE),
+            found => child_position(found),
+        },
     };
-    Ok((position, child_at(page, position)?))
+    child_at(page, position)
 }
 
 /// Child `position` of an inner page (0 = the first child).
@@ -356,11 +690,25 @@ impl ValueAt {
 #[inline]
 pub fn value_at<B: NodeBytes + ?Sized>(page: &B, index: usize) -> Result<ValueAt, Restart> {
     let cell = cell_offset(page, index)?;
-    let key_len = usize::from(page.u16_at(cell)?);
-    let word = page.u32_at(cell + 2)?;
-    let start = cell + LEAF_CELL_HEADER_BYTES + key_len;
-    let len = (word & !OVERFLOW_FLAG) as usize;
-    if word & OVERFLOW_FLAG != 0 {
+    value_in_cell(page, cell, page.u16_at(cell)?)
+}
+
+/// The value of the leaf cell at offset `cell`, whose key word is `word`.
+#[inline]
+pub fn value_in_cell<B: NodeBytes + ?Sized>(
+    page: &B,
+    cell: usize,
+    word: u16,
+) -> Result<ValueAt, Restart> {
+    let key_field = if word & KEY_LONG_FLAG == 0 {
+        usize::from(word)
+    } else {
+        usize::from(word & !KEY_LONG_FLAG) + KEY_REF_BYTES
+    };
+    let value_word = page.u32_at(cell + 2)?;
+    let start = cell + LEAF_CELL_HEADER_BYTES + key_field;
+    let len = (value_word & !OVERFLOW_FLAG) as usize;
+    if value_word & OVERFLOW_FLAG != 0 {
         let first = PageId::new(page.u64_at(start)?);
         Ok(ValueAt::Overflow { first, len })
     } else if start + len > page.size() {
@@ -370,9 +718,11 @@ pub fn value_at<B: NodeBytes + ?Sized>(page: &B, index: usize) -> Result<ValueAt
     }
 }
 
-/// The length of the cell at `offset` (header, key and value or reference).
+/// The length of the cell at `offset` (header, key or prefix and
+/// reference, value or reference), its long key's reference checked.
+#[inline]
 pub fn cell_len(page: &[u8], leaf: bool, offset: usize) -> Result<usize, Restart> {
-    let key_len = usize::from(page.u16_at(offset)?);
+    let key = key_in_cell(page, leaf, offset)?;
     let len = if leaf {
         let word = page.u32_at(offset + 2)?;
         let value = if word & OVERFLOW_FLAG != 0 {
@@ -380,9 +730,9 @@ pub fn cell_len(page: &[u8], leaf: bool, offset: usize) -> Result<usize, Restart
         } else {
             (word & !OVERFLOW_FLAG) as usize
         };
-        LEAF_CELL_HEADER_BYTES + key_len + value
+        LEAF_CELL_HEADER_BYTES + key.field_len() + value
     } else {
-        INNER_CELL_HEADER_BYTES + key_len
+        INNER_CELL_HEADER_BYTES + key.field_len()
     };
     if offset + len > page.len() {
         return Err(Restart);
@@ -391,40 +741,130 @@ pub fn cell_len(page: &[u8], leaf: bool, offset: usize) -> Result<usize, Restart
 }
 
 /// The bytes of cell `index`.
+#[inline]
 pub fn cell_bytes(page: &[u8], leaf: bool, index: usize) -> Result<&[u8], Restart> {
     let offset = cell_offset(page, index)?;
     let len = cell_len(page, leaf, offset)?;
     Ok(&page[offset..offset + len])
 }
 
-/// The key inside raw cell bytes.
-pub fn cell_key(cell: &[u8], leaf: bool) -> &[u8] {
-    let key_len = usize::from(u16::from_le_bytes([cell[0], cell[1]]));
-    let header = if leaf {
-        LEAF_CELL_HEADER_BYTES
-    } else {
-        INNER_CELL_HEADER_BYTES
-    };
-    &cell[header..header + key_len]
+/// A key as a cell stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredKey<'a> {
+    /// The whole key.
+    Inline(&'a [u8]),
+    /// A long key: its prefix, and the chain holding the rest.
+    Long {
+        /// The key's first `chain.local` bytes.
+        prefix: &'a [u8],
+        /// The chain.
+        chain: KeyChain,
+    },
+}
+
+impl<'a> StoredKey<'a> {
+    /// The key's bytes in the cell: the whole key, or the prefix.
+    #[inline]
+    pub fn local(self) -> &'a [u8] {
+        match self {
+            StoredKey::Inline(key) => key,
+            StoredKey::Long { prefix, .. } => prefix,
+        }
+    }
+
+    /// A long key's chain.
+    #[inline]
+    pub fn chain(self) -> Option<KeyChain> {
+        match self {
+            StoredKey::Inline(_) => None,
+            StoredKey::Long { chain, .. } => Some(chain),
+        }
+    }
+
+    /// Bytes the key takes in its cell after the cell header.
+    #[inline]
+    pub fn field_len(self) -> usize {
+        match self {
+            StoredKey::Inline(key) => key.len(),
+            StoredKey::Long { prefix, .. } => prefix.len() + KEY_REF_BYTES,
+        }
+    }
+
+    #[inline]
+    fn word(self) -> u16 {
+        match self {
+            StoredKey::Inline(key) => key.len() as u16,
+            StoredKey::Long { prefix, .. } => prefix.len() as u16 | KEY_LONG_FLAG,
+        }
+    }
+
+    #[inline]
+    fn write_field(self, cell: &mut Vec<u8>) {
+        cell.extend_from_slice(self.local());
+        if let StoredKey::Long { chain, .. } = self {
+            cell.extend_from_slice(&(chain.len as u32).to_le_bytes());
+            cell.extend_from_slice(&chain.first.get().to_le_bytes());
+        }
+    }
+}
+
+/// The key inside raw cell bytes (a cell [`cell_bytes`] checked, or one
+/// this module encoded).
+#[inline]
+pub fn cell_key(cell: &[u8], leaf: bool) -> StoredKey<'_> {
+    let word = u16::from_le_bytes([cell[0], cell[1]]);
+    let start = cell_header_bytes(leaf);
+    let local = usize::from(word & !KEY_LONG_FLAG);
+    let prefix = &cell[start..start + local];
+    if word & KEY_LONG_FLAG == 0 {
+        return StoredKey::Inline(prefix);
+    }
+    let reference = &cell[start + local..start + local + KEY_REF_BYTES];
+    let mut len = [0u8; 4];
+    len.copy_from_slice(&reference[..4]);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&reference[4..]);
+    StoredKey::Long {
+        prefix,
+        chain: KeyChain {
+            first: PageId::new(u64::from_le_bytes(first)),
+            len: u32::from_le_bytes(len) as usize,
+            local,
+        },
+    }
 }
 
 /// The child inside raw inner cell bytes.
+#[inline]
 pub fn cell_child(cell: &[u8]) -> PageId {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&cell[2..10]);
     PageId::new(u64::from_le_bytes(bytes))
 }
 
+/// Raw inner cell bytes with their child set to `child` (a separator that
+/// moves between pages keeps its key, and a long key its chain).
+pub fn with_child(cell: &[u8], child: PageId) -> Vec<u8> {
+    let mut moved = cell.to_vec();
+    set_cell_child(&mut moved, child);
+    moved
+}
+
+/// Sets the child of raw inner cell bytes.
+pub fn set_cell_child(cell: &mut [u8], child: PageId) {
+    cell[2..10].copy_from_slice(&child.get().to_le_bytes());
+}
+
 /// Encodes a leaf cell.
-pub fn leaf_cell(key: &[u8], value: StoredValue<'_>) -> Vec<u8> {
+pub fn leaf_cell(key: StoredKey<'_>, value: StoredValue<'_>) -> Vec<u8> {
     let (word, payload_len) = match value {
         StoredValue::Inline(bytes) => (bytes.len() as u32, bytes.len()),
         StoredValue::Overflow { len, .. } => (len as u32 | OVERFLOW_FLAG, 8),
     };
-    let mut cell = Vec::with_capacity(LEAF_CELL_HEADER_BYTES + key.len() + payload_len);
-    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    let mut cell = Vec::with_capacity(LEAF_CELL_HEADER_BYTES + key.field_len() + payload_len);
+    cell.extend_from_slice(&key.word().to_le_bytes());
     cell.extend_from_slice(&word.to_le_bytes());
-    cell.extend_from_slice(key);
+    key.write_field(&mut cell);
     match value {
         StoredValue::Inline(bytes) => cell.extend_from_slice(bytes),
         StoredValue::Overflow { first, .. } => cell.extend_from_slice(&first.get().to_le_bytes()),
@@ -433,11 +873,11 @@ pub fn leaf_cell(key: &[u8], value: StoredValue<'_>) -> Vec<u8> {
 }
 
 /// Encodes an inner cell.
-pub fn inner_cell(key: &[u8], child: PageId) -> Vec<u8> {
-    let mut cell = Vec::with_capacity(INNER_CELL_HEADER_BYTES + key.len());
-    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+pub fn inner_cell(key: StoredKey<'_>, child: PageId) -> Vec<u8> {
+    let mut cell = Vec::with_capacity(INNER_CELL_HEADER_BYTES + key.field_len());
+    cell.extend_from_slice(&key.word().to_le_bytes());
     cell.extend_from_slice(&child.get().to_le_bytes());
-    cell.extend_from_slice(key);
+    key.write_field(&mut cell);
     cell
 }
 
@@ -705,7 +1145,7 @@ mod tests {
         let mut page = vec![0u8; 4096];
         let cells: Vec<Vec<u8>> = keys
             .iter()
-            .map(|key| leaf_cell(key, StoredValue::Inline(b"v")))
+            .map(|key| leaf_cell(StoredKey::Inline(key), StoredValue::Inline(b"v")))
             .collect();
         build(
             &mut page,
@@ -732,7 +1172,7 @@ mod tests {
         let mut page = leaf_with(&[b"b", b"f"]);
         let mut scratch = Vec::new();
         let before = Header::read(&page).unwrap();
-        let cell = leaf_cell(b"d", StoredValue::Inline(b"xyz"));
+        let cell = leaf_cell(StoredKey::Inline(b"d"), StoredValue::Inline(b"xyz"));
         assert!(insert_cell(&mut page, 1, &cell, &mut scratch).unwrap());
         let after = Header::read(&page).unwrap();
         assert_eq!(after.free(), before.free() - cell.len() - SLOT_BYTES);
@@ -742,7 +1182,7 @@ mod tests {
         assert_eq!(removed.count, 2);
         assert_eq!(
             removed.garbage,
-            leaf_cell(b"b", StoredValue::Inline(b"v")).len()
+            leaf_cell(StoredKey::Inline(b"b"), StoredValue::Inline(b"v")).len()
         );
         compact(&mut page, &mut scratch).unwrap();
         let compacted = Header::read(&page).unwrap();
@@ -759,7 +1199,10 @@ mod tests {
         let value = vec![7u8; geometry.cell_bytes_max() - SLOT_BYTES - LEAF_CELL_HEADER_BYTES - 4];
         let mut inserted = 0;
         for key in 0u32.. {
-            let cell = leaf_cell(&key.to_be_bytes(), StoredValue::Inline(&value));
+            let cell = leaf_cell(
+                StoredKey::Inline(&key.to_be_bytes()),
+                StoredValue::Inline(&value),
+            );
             if !insert_cell(&mut page, inserted, &cell, &mut scratch).unwrap() {
                 break;
             }
@@ -787,5 +1230,152 @@ mod tests {
         assert_eq!(key_at(page.as_slice(), true, 0), Err(Restart));
         page[COUNT..COUNT + 2].copy_from_slice(&5000u16.to_le_bytes());
         assert_eq!(Header::read(&page), Err(Restart));
+    }
+
+    /// A leaf holding "a", a long key of `len` bytes whose prefix is
+    /// `prefix` (its chain at page 99), and "c".
+    fn leaf_with_long_key(prefix: &[u8], len: usize) -> Vec<u8> {
+        let mut page = vec![0u8; 4096];
+        let chain = KeyChain {
+            first: PageId::new(99),
+            len,
+            local: prefix.len(),
+        };
+        let cells = [
+            leaf_cell(StoredKey::Inline(b"a"), StoredValue::Inline(b"1")),
+            leaf_cell(StoredKey::Long { prefix, chain }, StoredValue::Inline(b"2")),
+            leaf_cell(StoredKey::Inline(b"c"), StoredValue::Inline(b"3")),
+        ];
+        build(
+            &mut page,
+            Kind::Leaf,
+            PageId::NONE,
+            PageId::NONE,
+            cells.iter().map(Vec::as_slice),
+        );
+        page
+    }
+
+    #[test]
+    fn a_long_keys_prefix_decides_unless_it_ties() {
+        let prefix = vec![b'b'; 494];
+        let page = leaf_with_long_key(&prefix, 5000);
+        let page = page.as_slice();
+        let chain = KeyChain {
+            first: PageId::new(99),
+            len: 5000,
+            local: 494,
+        };
+        // Decided by the prefix: a byte differs, or the key ends inside it
+        // or with it (the long key goes on). The loop of `search` leaves a
+        // page holding a long key to the resumable search.
+        let cases: [(&[u8], Result<usize, usize>); 5] = [
+            (b"a", Ok(0)),
+            (b"bz", Err(2)),
+            (b"ba", Err(1)),
+            (&prefix[..100], Err(1)),
+            (&prefix, Err(1)),
+        ];
+        for (key, found) in cases {
+            assert_eq!(search(page, true, 3, key).unwrap(), Err(TIED));
+            assert_eq!(
+                Search::new(3).run(page, true, key).unwrap(),
+                Probe::Done(found)
+            );
+        }
+        // Every search of this page meets the long key first (it is the
+        // middle cell).
+        assert_eq!(search(page, true, 3, b"c").unwrap(), Err(TIED));
+        assert_eq!(
+            Search::new(3).run(page, true, b"c").unwrap(),
+            Probe::Done(Ok(2))
+        );
+        // Tied: the whole prefix and more.
+        let mut longer = prefix.clone();
+        longer.extend_from_slice(b"zz");
+        assert_eq!(search(page, true, 3, &longer).unwrap(), Err(TIED));
+        let Probe::Tie(tie) = Search::new(3).run(page, true, &longer).unwrap() else {
+            panic!("a key past the whole prefix ties");
+        };
+        assert_eq!((tie.index, tie.chain), (1, chain));
+        // The chain's order against the key's rest settles it.
+        assert_eq!(tie.search.after(tie.index, Ordering::Equal), Ok(1));
+        let below = tie.search.after(tie.index, Ordering::Less).unwrap_err();
+        assert_eq!(below.run(page, true, &longer).unwrap(), Probe::Done(Err(2)));
+        let above = tie.search.after(tie.index, Ordering::Greater).unwrap_err();
+        assert_eq!(above.run(page, true, &longer).unwrap(), Probe::Done(Err(1)));
+        // The cell decodes back, and its value follows the reference.
+        let cell = cell_bytes(page, true, 1).unwrap();
+        assert_eq!(
+            cell_key(cell, true),
+            StoredKey::Long {
+                prefix: &prefix,
+                chain
+            }
+        );
+        assert_eq!(
+            key_at(page, true, 1).unwrap(),
+            KeyAt {
+                offset: cell_offset(page, 1).unwrap() + LEAF_CELL_HEADER_BYTES,
+                local: 494,
+                chain: Some(chain)
+            }
+        );
+        let ValueAt::Inline { offset, len } = value_at(page, 1).unwrap() else {
+            panic!("an inline value");
+        };
+        assert_eq!(&page[offset..offset + len], b"2");
+    }
+
+    #[test]
+    fn a_long_key_reference_that_cannot_be_is_refused() {
+        let prefix = vec![b'b'; 494];
+        // Not longer than its prefix, past the limit, or with no chain.
+        for (len, first) in [(494, 99), (KEY_BYTES_MAX + 1, 99), (5000, 0)] {
+            let mut page = leaf_with_long_key(&prefix, 5000);
+            let at = key_at(page.as_slice(), true, 1).unwrap();
+            let reference = at.offset + at.local;
+            page[reference..reference + 4].copy_from_slice(&(len as u32).to_le_bytes());
+            page[reference + 4..reference + 12].copy_from_slice(&(first as u64).to_le_bytes());
+            assert_eq!(key_at(page.as_slice(), true, 1), Err(Restart));
+            assert_eq!(
+                Search::new(3).run(page.as_slice(), true, b"bz"),
+                Err(Restart)
+            );
+        }
+    }
+
+    #[test]
+    fn long_keys_keep_a_prefix_that_fits_a_quarter_page() {
+        for page_size in [4096usize, 8192, 16384, 32768, 65536] {
+            let geometry = Geometry { page_size };
+            let inline = geometry.key_inline_max();
+            assert_eq!(geometry.key_local_len(inline), inline);
+            assert_eq!(geometry.key_field_len(inline), inline);
+            for len in (inline + 1..=KEY_BYTES_MAX)
+                .step_by(97)
+                .chain([KEY_BYTES_MAX])
+            {
+                let local = geometry.key_local_len(len);
+                assert!(
+                    (geometry.key_local_min()..=geometry.key_local_max()).contains(&local),
+                    "{page_size}: {len} keeps {local}"
+                );
+                assert!(local < len);
+                // A leaf cell with an overflow value, or an inner cell, fits.
+                let field = geometry.key_field_len(len);
+                assert!(
+                    SLOT_BYTES + LEAF_CELL_HEADER_BYTES + field + 8 <= geometry.cell_bytes_max()
+                );
+                assert!(SLOT_BYTES + INNER_CELL_HEADER_BYTES + field <= geometry.cell_bytes_max());
+            }
+        }
+        // SQLite's rule: the chain fills whole pages when the prefix allows.
+        let geometry = Geometry { page_size: 4096 };
+        assert_eq!(geometry.key_inline_max(), 1000);
+        assert_eq!(geometry.key_local_len(1001), 494);
+        assert_eq!(geometry.key_local_len(494 + 4080), 494);
+        assert_eq!(geometry.key_local_len(900 + 4080), 900);
+        assert_eq!(geometry.key_local_len(KEY_BYTES_MAX), 494);
     }
 }

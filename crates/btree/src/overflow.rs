@@ -133,3 +133,65 @@ pub(crate) fn read(
     }
     Ok(())
 }
+
+/// Compares the chain's `len` bytes with `other`, as byte strings, reading
+/// a page at a time and stopping at the first difference: the order of
+/// the chain's bytes against `other`. Each page is read optimistically
+/// (validated on its own); as with [`read`], the caller validates the
+/// page that refers to the chain afterwards.
+pub(crate) fn compare(
+    pager: &Pager,
+    first: PageId,
+    len: usize,
+    other: &[u8],
+) -> Result<std::cmp::Ordering, ChainFault> {
+    use std::cmp::Ordering;
+    let mut page = first;
+    let mut done = 0;
+    while done < len {
+        if page == PageId::NONE {
+            return Err(ChainFault::Broken(
+                first,
+                "overflow chain shorter than its key",
+            ));
+        }
+        let left = len - done;
+        let theirs = &other[done.min(other.len())..];
+        let step = pager
+            .read(page, |view| {
+                let Some((used, next)) = node::overflow_header(view)? else {
+                    return Ok(None);
+                };
+                if used == 0 || used > left {
+                    return Ok(None);
+                }
+                let common = used.min(theirs.len());
+                let ordering =
+                    view.compare(node::OVERFLOW_HEADER_BYTES, common, &theirs[..common])?;
+                Ok(Some((used, next, ordering)))
+            })
+            .map_err(ChainFault::Pager)?;
+        let Some((used, next, ordering)) = step else {
+            return Err(ChainFault::Broken(
+                page,
+                "not a page of this overflow chain",
+            ));
+        };
+        if ordering != Ordering::Equal {
+            return Ok(ordering);
+        }
+        if used > theirs.len() {
+            // `other` ends inside this page: the chain goes on past it.
+            return Ok(Ordering::Greater);
+        }
+        done += used;
+        page = next;
+    }
+    if page != PageId::NONE {
+        return Err(ChainFault::Broken(
+            page,
+            "overflow chain longer than its key",
+        ));
+    }
+    Ok(len.cmp(&other.len()))
+}

@@ -6,7 +6,8 @@
 //! as [`Bytes`] slices of that copy: no allocation and no copy per entry,
 //! one page copy per leaf. A buffer the caller no longer holds entries of
 //! is reused for the next leaf. Values in overflow chains are the
-//! exception: each is read into a buffer of its own.
+//! exception: each is read into a buffer of its own, and so is each long
+//! key (its prefix in the leaf, the rest in a chain).
 //!
 //! To go on, a cursor follows the leaf's sibling link, and takes the next
 //! leaf only if the leaf it leaves is still unchanged after the next one
@@ -16,13 +17,14 @@
 //! repeats a key that was present for the whole scan; keys written during
 //! the scan may or may not be seen.
 
+use std::cmp::Ordering;
 use std::ops::{Bound, RangeBounds};
 
 use bytes::{Bytes, BytesMut};
 use keel_pager::{OptimisticGuard, PageId, Restart};
 
 use crate::error::Result;
-use crate::node::{self, Header, Kind, NodeBytes, ValueAt};
+use crate::node::{self, Header, KeyChain, Kind, NodeBytes, Probe, Search, Target, ValueAt};
 use crate::overflow;
 use crate::stats::Counters;
 use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, PATH_DEPTH_MAX, chain_error, corrupt};
@@ -70,13 +72,32 @@ enum SlotValue {
     Read(Bytes),
 }
 
-/// One entry of the window: its key in the leaf copy and its value.
+/// One entry of the window: its key in the leaf copy (or, for a long key,
+/// `key_len` is [`LONG_KEY`] and `key_offset` its place in the cursor's
+/// long keys) and its value.
 #[derive(Debug)]
 struct Slot {
     key_offset: u32,
     key_len: u32,
     value: SlotValue,
 }
+
+/// A slot's `key_len` for a long key.
+const LONG_KEY: u32 = u32::MAX;
+
+/// A long key of the window.
+#[derive(Debug)]
+enum LongKey {
+    /// Its prefix at this offset of the leaf copy and its chain, not read
+    /// yet.
+    Chain(u32, KeyChain),
+    /// Read whole.
+    Read(Bytes),
+}
+
+/// Compares a long key whose prefix tied with a key by its chain (the
+/// long key's order against the key), then validates the leaf it is in.
+type ChainCompare<'c> = dyn FnMut(KeyChain, &[u8]) -> Result<Ordering, Fault> + 'c;
 
 /// One end of a scan.
 #[derive(Debug)]
@@ -93,6 +114,8 @@ struct Cursor<'a> {
     window: Vec<Slot>,
     /// The next slot of `window` to return.
     position: usize,
+    /// The window's long keys.
+    long_keys: Vec<LongKey>,
     /// Nothing is left past the window.
     exhausted: bool,
     /// The leaf the window came from, at the version it was copied, and
@@ -115,6 +138,7 @@ impl<'a> Cursor<'a> {
             page: Bytes::new(),
             window,
             position: 0,
+            long_keys: Vec::new(),
             exhausted: false,
             leaf: None,
         }
@@ -150,8 +174,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn key_of(&self, slot: &Slot) -> &[u8] {
-        let start = slot.key_offset as usize;
-        &self.page[start..start + slot.key_len as usize]
+        slot_key(&self.page, &self.long_keys, slot)
     }
 
     fn next(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<Option<Entry>> {
@@ -160,7 +183,15 @@ impl<'a> Cursor<'a> {
                 let slot = &self.window[self.position];
                 self.position += 1;
                 let start = slot.key_offset as usize;
-                let key = self.page.slice(start..start + slot.key_len as usize);
+                let key = if slot.key_len == LONG_KEY {
+                    match &self.long_keys[start] {
+                        LongKey::Read(key) => key.clone(),
+                        // Every long key is read before the window is filled.
+                        LongKey::Chain(..) => Bytes::new(),
+                    }
+                } else {
+                    self.page.slice(start..start + slot.key_len as usize)
+                };
                 let value = match &slot.value {
                     SlotValue::Inline(offset, len) => {
                         let offset = *offset as usize;
@@ -183,13 +214,13 @@ impl<'a> Cursor<'a> {
     fn retire_window(&mut self) {
         if self.position > 0 {
             let slot = &self.window[self.position - 1];
-            let start = slot.key_offset as usize;
-            let key = &self.page[start..start + slot.key_len as usize];
+            let key = slot_key(&self.page, &self.long_keys, slot);
             self.resume.clear();
             self.resume.extend_from_slice(key);
             self.started = true;
         }
         self.window.clear();
+        self.long_keys.clear();
         self.position = 0;
     }
 
@@ -247,14 +278,12 @@ impl<'a> Cursor<'a> {
         self.fill_latched(tree, bounds)
     }
 
-    /// Which child an inner page leads to for the resume bound.
-    fn choose<B: NodeBytes + ?Sized>(&self, bounds: &Bounds, page: &B) -> Result<PageId, Restart> {
+    /// Where a descent for the resume bound goes in each inner page.
+    fn target<'b>(&'b self, bounds: &'b Bounds) -> Target<'b> {
         match (self.resume_bound(bounds), self.direction) {
-            (Bound::Unbounded, Direction::Forward) => node::child_at(page, 0),
-            (Bound::Unbounded, Direction::Reverse) => node::child_at(page, node::count(page)?),
-            (Bound::Included(key) | Bound::Excluded(key), _) => {
-                node::child_for(page, key).map(|(_, child)| child)
-            }
+            (Bound::Unbounded, Direction::Forward) => Target::First,
+            (Bound::Unbounded, Direction::Reverse) => Target::Last,
+            (Bound::Included(key) | Bound::Excluded(key), _) => Target::Key(key),
         }
     }
 
@@ -270,7 +299,7 @@ impl<'a> Cursor<'a> {
         sibling: PageId,
     ) -> Result<bool, Fault> {
         let mut buffer = self.take_buffer(tree.pager.page_size());
-        let next = match tree.pager.optimistic(sibling) {
+        let mut next = match tree.pager.optimistic(sibling) {
             Ok(next) => next,
             Err(error) => {
                 leaf.validate()?;
@@ -279,7 +308,14 @@ impl<'a> Cursor<'a> {
         };
         next.read(|view| view.copy_to(0, &mut buffer))?;
         leaf.validate()?;
-        let (reached_limit, sibling) = self.collect(bounds, &buffer)?;
+        let (reached_limit, sibling) = match self.collect(bounds, &buffer, None)? {
+            Some(collected) => collected,
+            None => {
+                let collected;
+                (collected, next) = self.collect_tied(tree, bounds, &buffer, next)?;
+                collected
+            }
+        };
         if self.window.is_empty() && !reached_limit && sibling != PageId::NONE {
             self.page = buffer.freeze();
             return Ok(false);
@@ -291,16 +327,23 @@ impl<'a> Cursor<'a> {
     fn fill_optimistic(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<(), Fault> {
         let page_size = tree.pager.page_size();
         let mut buffer = self.take_buffer(page_size);
-        let mut leaf = tree.descend_optimistic(|view| self.choose(bounds, view))?;
+        let mut leaf = tree.descend_optimistic(self.target(bounds))?;
         leaf.read(|view| view.copy_to(0, &mut buffer))?;
-        let (mut reached_limit, mut sibling) = self.collect(bounds, &buffer)?;
+        let (mut reached_limit, mut sibling) = match self.collect(bounds, &buffer, None)? {
+            Some(collected) => collected,
+            None => {
+                let collected;
+                (collected, leaf) = self.collect_tied(tree, bounds, &buffer, leaf)?;
+                collected
+            }
+        };
         for _ in 0..PATH_DEPTH_MAX * 64 {
             if !self.window.is_empty() || reached_limit || sibling == PageId::NONE {
                 break;
             }
             // Nothing here for this cursor: step to the sibling, and keep it
             // only if this leaf is unchanged once the sibling was read.
-            let next = match tree.pager.optimistic(sibling) {
+            let mut next = match tree.pager.optimistic(sibling) {
                 Ok(next) => next,
                 Err(error) => {
                     leaf.validate()?;
@@ -309,7 +352,14 @@ impl<'a> Cursor<'a> {
             };
             next.read(|view| view.copy_to(0, &mut buffer))?;
             leaf.validate()?;
-            (reached_limit, sibling) = self.collect(bounds, &buffer)?;
+            (reached_limit, sibling) = match self.collect(bounds, &buffer, None)? {
+                Some(collected) => collected,
+                None => {
+                    let collected;
+                    (collected, next) = self.collect_tied(tree, bounds, &buffer, next)?;
+                    collected
+                }
+            };
             leaf = next;
         }
         self.finish_fill(tree, bounds, leaf, buffer, reached_limit, sibling)
@@ -326,7 +376,7 @@ impl<'a> Cursor<'a> {
         reached_limit: bool,
         sibling: PageId,
     ) -> Result<(), Fault> {
-        self.read_chains_optimistic(tree, &leaf)?;
+        self.read_chains_optimistic(tree, &leaf, &buffer)?;
         self.check_order(bounds, leaf.page_id(), &buffer)?;
         self.page = buffer.freeze();
         self.exhausted = reached_limit || sibling == PageId::NONE || self.window.is_empty();
@@ -338,17 +388,26 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// Reads the window's overflow values, the leaf validated after each.
+    /// Reads the window's overflow values and long keys (whose prefixes
+    /// are in `page`, the leaf's copy), the leaf validated after each.
     fn read_chains_optimistic(
         &mut self,
         tree: &BTree,
         leaf: &OptimisticGuard<'_>,
+        page: &[u8],
     ) -> Result<(), Fault> {
         for slot in &mut self.window {
             if let SlotValue::Chain(first, len) = slot.value {
                 let mut value = Vec::new();
                 tree.read_chain(leaf, first, len, &mut value)?;
                 slot.value = SlotValue::Read(Bytes::from(value));
+            }
+        }
+        for long in &mut self.long_keys {
+            if let LongKey::Chain(offset, chain) = *long {
+                let mut key = long_key_prefix(page, offset, chain)?;
+                tree.read_chain(leaf, chain.first, chain.rest(), &mut key)?;
+                *long = LongKey::Read(Bytes::from(key));
             }
         }
         Ok(())
@@ -363,10 +422,7 @@ impl<'a> Cursor<'a> {
     fn check_order(&self, bounds: &Bounds, page_id: PageId, page: &[u8]) -> Result<()> {
         let forward = self.direction == Direction::Forward;
         let past = |key: &[u8], bound: &[u8]| if forward { key > bound } else { key < bound };
-        let key = |slot: &Slot| {
-            let start = slot.key_offset as usize;
-            &page[start..start + slot.key_len as usize]
-        };
+        let key = |slot: &Slot| slot_key(page, &self.long_keys, slot);
         let (Some(first), Some(last)) = (self.window.first(), self.window.last()) else {
             return Ok(());
         };
@@ -384,25 +440,49 @@ impl<'a> Cursor<'a> {
     }
 
     /// Collects this cursor's entries of one stable leaf copy into the
-    /// window, in its direction, from the resume bound up to the limit.
+    /// window, in its direction, from the resume bound up to the limit;
+    /// `compare` settles a search that ties with a long key's prefix
+    /// (without it, such a search ends the collection with `None`).
     /// Returns whether the limit was reached and the sibling to
     /// go on with.
-    fn collect(&mut self, bounds: &Bounds, page: &[u8]) -> Result<(bool, PageId), Restart> {
+    fn collect(
+        &mut self,
+        bounds: &Bounds,
+        page: &[u8],
+        mut compare: Option<&mut ChainCompare<'_>>,
+    ) -> Result<Option<(bool, PageId)>, Fault> {
         self.window.clear();
+        self.long_keys.clear();
         if node::kind(page)? != Some(Kind::Leaf) {
-            return Err(Restart);
+            return Err(Fault::Restart);
         }
         let count = node::count(page)?;
-        let position = |key: &[u8]| node::search(page, true, count, key);
+        let mut position = |key: &[u8]| -> Result<Option<Result<usize, usize>>, Fault> {
+            match node::search(page, true, count, key)? {
+                Err(node::TIED) => match compare.as_deref_mut() {
+                    Some(compare) => settle(page, count, key, compare).map(Some),
+                    None => Ok(None),
+                },
+                found => Ok(Some(found)),
+            }
+        };
+        macro_rules! position {
+            ($key:expr) => {
+                match position($key)? {
+                    Some(found) => found,
+                    None => return Ok(None),
+                }
+            };
+        }
         let forward = self.direction == Direction::Forward;
         let resume = self.resume_bound(bounds);
         // Indexes [low, high) are past the resume bound.
         let (low, high) = if forward {
             let low = match resume {
                 Bound::Unbounded => 0,
-                Bound::Included(key) => position(key)?.unwrap_or_else(|index| index),
+                Bound::Included(key) => position!(key).unwrap_or_else(|index| index),
                 Bound::Excluded(key) => {
-                    position(key)?.map_or_else(|index| index, |index| index + 1)
+                    position!(key).map_or_else(|index| index, |index| index + 1)
                 }
             };
             (low, count)
@@ -410,9 +490,9 @@ impl<'a> Cursor<'a> {
             let high = match resume {
                 Bound::Unbounded => count,
                 Bound::Included(key) => {
-                    position(key)?.map_or_else(|index| index, |index| index + 1)
+                    position!(key).map_or_else(|index| index, |index| index + 1)
                 }
-                Bound::Excluded(key) => position(key)?.unwrap_or_else(|index| index),
+                Bound::Excluded(key) => position!(key).unwrap_or_else(|index| index),
             };
             (0, high)
         };
@@ -421,41 +501,99 @@ impl<'a> Cursor<'a> {
         let (low, high, reached_limit) = match (self.limit(bounds), forward) {
             (Bound::Unbounded, _) => (low, high, false),
             (Bound::Included(key), true) => {
-                let end = position(key)?.map_or_else(|index| index, |index| index + 1);
+                let end = position!(key).map_or_else(|index| index, |index| index + 1);
                 (low, high.min(end), end < count)
             }
             (Bound::Excluded(key), true) => {
-                let end = position(key)?.unwrap_or_else(|index| index);
+                let end = position!(key).unwrap_or_else(|index| index);
                 (low, high.min(end), end < count)
             }
             (Bound::Included(key), false) => {
-                let start = position(key)?.unwrap_or_else(|index| index);
+                let start = position!(key).unwrap_or_else(|index| index);
                 (low.max(start), high, start > 0)
             }
             (Bound::Excluded(key), false) => {
-                let start = position(key)?.map_or_else(|index| index, |index| index + 1);
+                let start = position!(key).map_or_else(|index| index, |index| index + 1);
                 (low.max(start), high, start > 0)
             }
         };
+        let mut long_keys = false;
         for step in 0..high.saturating_sub(low) {
             let index = if forward { low + step } else { high - 1 - step };
-            let (offset, len) = node::key_at(page, true, index)?;
-            let value = match node::value_at(page, index)? {
+            let cell = node::cell_offset(page, index)?;
+            let word = page.u16_at(cell)?;
+            // A long key's slot holds its cell for now: the keys are taken
+            // after the loop (no call in it).
+            let (key_offset, key_len) = if word & node::KEY_LONG_FLAG == 0 {
+                let offset = cell + node::LEAF_CELL_HEADER_BYTES;
+                if offset + usize::from(word) > page.len() {
+                    return Err(Fault::Restart);
+                }
+                (narrow(offset)?, u32::from(word))
+            } else {
+                long_keys = true;
+                (narrow(cell)?, LONG_KEY)
+            };
+            let value = match node::value_in_cell(page, cell, word)? {
                 ValueAt::Inline { offset, len } => SlotValue::Inline(narrow(offset)?, narrow(len)?),
                 ValueAt::Overflow { first, len } => SlotValue::Chain(first, len),
             };
             self.window.push(Slot {
-                key_offset: narrow(offset)?,
-                key_len: narrow(len)?,
+                key_offset,
+                key_len,
                 value,
             });
+        }
+        if long_keys {
+            self.take_long_keys(page)?;
         }
         let sibling = if forward {
             node::link_1(page)?
         } else {
             node::link_0(page)?
         };
-        Ok((reached_limit, sibling))
+        Ok(Some((reached_limit, sibling)))
+    }
+
+    /// [`Cursor::collect`] of a copy of the leaf of `guard` where a search
+    /// tied with a long key's prefix: settled by the chain, the leaf
+    /// validated after. The guard is handed over and back whole, so that
+    /// the fills' guards stay in registers (a guard whose address is
+    /// taken measured slower).
+    #[cold]
+    #[inline(never)]
+    fn collect_tied(
+        &mut self,
+        tree: &'a BTree,
+        bounds: &Bounds,
+        page: &[u8],
+        guard: OptimisticGuard<'a>,
+    ) -> Result<((bool, PageId), OptimisticGuard<'a>), Fault> {
+        let collected = self
+            .collect(
+                bounds,
+                page,
+                Some(&mut |chain, key| tree.compare_chain_optimistic(&guard, chain, key)),
+            )?
+            .ok_or(Fault::Restart)?;
+        Ok((collected, guard))
+    }
+
+    /// Takes the window's long keys (whose slots hold their cells' offsets
+    /// in `page`) into `long_keys`, each slot then holding its place there.
+    #[cold]
+    #[inline(never)]
+    fn take_long_keys(&mut self, page: &[u8]) -> Result<(), Restart> {
+        for slot in &mut self.window {
+            if slot.key_len == LONG_KEY {
+                let key = node::key_in_cell(page, true, slot.key_offset as usize)?;
+                let chain = key.chain.ok_or(Restart)?;
+                self.long_keys
+                    .push(LongKey::Chain(narrow(key.offset)?, chain));
+                slot.key_offset = narrow(self.long_keys.len() - 1)?;
+            }
+        }
+        Ok(())
     }
 
     /// `fill` under shared latches with the writer held off: nothing
@@ -469,24 +607,35 @@ impl<'a> Cursor<'a> {
             if header.is_leaf() {
                 break;
             }
-            let child = self
-                .choose(bounds, &*guard)
-                .map_err(|Restart| corrupt(page, "bad cell"))?;
+            let child = match self.target(bounds) {
+                Target::Key(key) => tree.child_latched(&guard, page, key)?.1,
+                target => match node::child_toward(&*guard, target) {
+                    Ok(child) if child != PageId::NONE => child,
+                    _ => return Err(corrupt(page, "bad cell")),
+                },
+            };
             page = child;
             guard = tree.pager.shared(page)?;
         }
         let mut buffer = self.take_buffer(tree.pager.page_size());
         for _ in 0..PATH_DEPTH_MAX * 64 {
             buffer.copy_from_slice(&guard);
-            let (reached_limit, sibling) = self
-                .collect(bounds, &buffer)
-                .map_err(|Restart| corrupt(page, "bad leaf"))?;
+            // The shared latch keeps the leaf, and so its chains, as copied.
+            let collected = self.collect(
+                bounds,
+                &buffer,
+                Some(&mut |chain, key| tree.compare_chain(chain, key).map_err(Fault::Error)),
+            );
+            let (reached_limit, sibling) = match collected {
+                Ok(Some(collected)) => collected,
+                Ok(None) | Err(Fault::Restart) => return Err(corrupt(page, "bad leaf")),
+                Err(Fault::Error(error)) => return Err(error),
+            };
             if self.window.is_empty() && !reached_limit && sibling != PageId::NONE {
                 page = sibling;
                 guard = tree.pager.shared(page)?;
                 continue;
             }
-            self.check_order(bounds, page, &buffer)?;
             for slot in &mut self.window {
                 if let SlotValue::Chain(first, len) = slot.value {
                     let mut value = Vec::new();
@@ -494,6 +643,16 @@ impl<'a> Cursor<'a> {
                     slot.value = SlotValue::Read(Bytes::from(value));
                 }
             }
+            for long in &mut self.long_keys {
+                if let LongKey::Chain(offset, chain) = *long {
+                    let mut key = long_key_prefix(&buffer, offset, chain)
+                        .map_err(|Restart| corrupt(page, "bad leaf"))?;
+                    overflow::read(&tree.pager, chain.first, chain.rest(), &mut key)
+                        .map_err(chain_error)?;
+                    *long = LongKey::Read(Bytes::from(key));
+                }
+            }
+            self.check_order(bounds, page, &buffer)?;
             self.page = buffer.freeze();
             self.exhausted = reached_limit || sibling == PageId::NONE || self.window.is_empty();
             return Ok(());
@@ -531,8 +690,54 @@ impl Drop for Cursor<'_> {
     }
 }
 
+/// Searches the leaf copy `page` (of `count` cells) for `key` where
+/// [`node::search`] tied with a long key's prefix: `compare` settles each
+/// tie by the chain.
+#[cold]
+#[inline(never)]
+fn settle(
+    page: &[u8],
+    count: usize,
+    key: &[u8],
+    compare: &mut ChainCompare<'_>,
+) -> Result<Result<usize, usize>, Fault> {
+    let mut probe = Search::new(count).run(page, true, key)?;
+    loop {
+        match probe {
+            Probe::Done(found) => return Ok(found),
+            Probe::Tie(tie) => match tie.search.after(tie.index, compare(tie.chain, key)?) {
+                Ok(index) => return Ok(Ok(index)),
+                Err(search) => probe = search.run(page, true, key)?,
+            },
+        }
+    }
+}
+
 fn narrow(value: usize) -> Result<u32, Restart> {
     u32::try_from(value).map_err(|_| Restart)
+}
+
+/// The key of `slot`: a slice of the leaf copy `page`, or a long key read.
+fn slot_key<'p>(page: &'p [u8], long_keys: &'p [LongKey], slot: &Slot) -> &'p [u8] {
+    let start = slot.key_offset as usize;
+    if slot.key_len == LONG_KEY {
+        match &long_keys[start] {
+            LongKey::Read(key) => key,
+            LongKey::Chain(..) => &[],
+        }
+    } else {
+        &page[start..start + slot.key_len as usize]
+    }
+}
+
+/// A vector for a long key, holding its prefix (at `offset` of the leaf
+/// copy `page`), with room for the rest.
+fn long_key_prefix(page: &[u8], offset: u32, chain: KeyChain) -> Result<Vec<u8>, Restart> {
+    let offset = offset as usize;
+    let prefix = page.get(offset..offset + chain.local).ok_or(Restart)?;
+    let mut key = Vec::with_capacity(chain.len);
+    key.extend_from_slice(prefix);
+    Ok(key)
 }
 
 fn as_ref(bound: &Bound<Bytes>) -> Bound<&[u8]> {

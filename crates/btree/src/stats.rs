@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub(crate) root_collapses: AtomicU64,
     pub(crate) restarts: AtomicU64,
     pub(crate) latched_reads: AtomicU64,
+    pub(crate) key_chain_compares: AtomicU64,
 }
 
 impl Counters {
@@ -30,6 +31,7 @@ impl Counters {
             root_collapses: load(&self.root_collapses),
             restarts: load(&self.restarts),
             latched_reads: load(&self.latched_reads),
+            key_chain_compares: load(&self.key_chain_compares),
         }
     }
 }
@@ -53,4 +55,8 @@ pub struct TreeStats {
     pub restarts: u64,
     /// Reads that gave up on optimism and coupled latches.
     pub latched_reads: u64,
+    /// Comparisons with a long key that its prefix did not decide, so its
+    /// overflow chain was read (rare unless many long keys share prefixes
+    /// longer than a cell holds).
+    pub key_chain_compares: u64,
 }

@@ -3,15 +3,20 @@
 //! a `BTreeMap`, with 4 KiB pages, keys up to 250 bytes and values up to
 //! 20 KB, so splits, merges, rebalancing, overflow chains and a height of
 //! several levels all happen; a small pool makes pages leave and come back.
-//! `check()` runs after every step.
+//! A second model runs keys of 1 byte to 64 KiB (`common::long_key`), many
+//! sharing prefixes longer than a cell keeps. `check()` (with the pages
+//! in use: no chain leaks) runs after every step; the tree is checkpointed
+//! and reopened now and then.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
-use common::{VALUE_LENGTHS, assert_matches, key, pager, value};
+use common::{VALUE_LENGTHS, assert_matches, key, long_key, pager, value};
 use keel_btree::{BTree, BULK_FILL_DEFAULT, check_pages_in_use};
+use keel_pager::Pager;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -57,45 +62,62 @@ enum Op {
         step: u16,
         fill: f64,
     },
+    /// Checkpoints, drops the tree and the pager, and opens both again.
+    Reopen,
 }
 
-fn id() -> impl Strategy<Value = u16> {
-    0u16..600
+fn id(ids: u16) -> impl Strategy<Value = u16> {
+    0u16..ids
 }
 
-fn bound() -> impl Strategy<Value = Bound<u16>> {
+fn bound(ids: u16) -> impl Strategy<Value = Bound<u16>> {
     prop_oneof![
         Just(Bound::Unbounded),
-        id().prop_map(Bound::Included),
-        id().prop_map(Bound::Excluded),
+        id(ids).prop_map(Bound::Included),
+        id(ids).prop_map(Bound::Excluded),
     ]
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// Operations on ids below `ids`.
+fn op(ids: u16) -> impl Strategy<Value = Op> {
     prop_oneof![
-        30 => (id(), prop::sample::select(VALUE_LENGTHS.to_vec())).prop_map(|(id, len)| Op::Insert { id, len }),
-        12 => id().prop_map(|id| Op::Delete { id }),
-        8 => id().prop_map(|id| Op::Get { id }),
-        6 => (bound(), bound(), any::<bool>(), 1usize..40).prop_map(|(start, end, reverse, take)| Op::Range { start, end, reverse, take }),
-        3 => (id(), 1u16..200).prop_map(|(first, count)| Op::DeleteRun { first, count }),
-        4 => (id(), 1u16..300, 1u16..4, prop::sample::select(VALUE_LENGTHS.to_vec())).prop_map(|(first, count, step, len)| Op::InsertRun { first, count, step, len }),
+        30 => (id(ids), prop::sample::select(VALUE_LENGTHS.to_vec())).prop_map(|(id, len)| Op::Insert { id, len }),
+        12 => id(ids).prop_map(|id| Op::Delete { id }),
+        8 => id(ids).prop_map(|id| Op::Get { id }),
+        6 => (bound(ids), bound(ids), any::<bool>(), 1usize..40).prop_map(|(start, end, reverse, take)| Op::Range { start, end, reverse, take }),
+        3 => (id(ids), 1u16..ids / 3).prop_map(|(first, count)| Op::DeleteRun { first, count }),
+        4 => (id(ids), 1u16..ids / 2, 1u16..4, prop::sample::select(VALUE_LENGTHS.to_vec())).prop_map(|(first, count, step, len)| Op::InsertRun { first, count, step, len }),
         1 => Just(Op::Clear),
         2 => Just(Op::Defragment),
-        2 => (id(), 1u16..600, 1u16..4, 0.55f64..1.0).prop_map(|(first, count, step, fill)| Op::BulkLoad { first, count, step, fill }),
+        2 => (id(ids), 1u16..ids, 1u16..4, 0.55f64..1.0).prop_map(|(first, count, step, fill)| Op::BulkLoad { first, count, step, fill }),
+        2 => Just(Op::Reopen),
     ]
 }
 
-fn key_bound(bound: Bound<u16>) -> Bound<Vec<u8>> {
-    match bound {
+/// The keys a model run uses: the key of each id below `ids`.
+#[derive(Clone, Copy)]
+struct Keys {
+    key: fn(u16) -> Vec<u8>,
+    ids: u16,
+}
+
+/// Short keys (up to 250 bytes).
+const SHORT: Keys = Keys { key, ids: 600 };
+/// Keys of 1 byte to 64 KiB.
+const LONG: Keys = Keys {
+    key: long_key,
+    ids: 200,
+};
+
+fn run(ops: Vec<Op>, frames: u64, keys: Keys) {
+    let Keys { key, ids } = keys;
+    let key_bound = |bound: Bound<u16>| match bound {
         Bound::Included(id) => Bound::Included(key(id)),
         Bound::Excluded(id) => Bound::Excluded(key(id)),
         Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-fn run(ops: Vec<Op>, frames: u64) {
-    let (_vfs, pager) = pager(1, frames);
-    let tree = BTree::create(pager.clone()).unwrap();
+    };
+    let (vfs, mut pager) = pager(1, frames);
+    let mut tree = BTree::create(pager.clone()).unwrap();
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for (version, op) in ops.into_iter().enumerate() {
         let version = version as u32;
@@ -180,7 +202,7 @@ fn run(ops: Vec<Op>, frames: u64) {
                 assert!(found == expected, "range differs from the model");
             }
             Op::DeleteRun { first, count } => {
-                for id in first..first.saturating_add(count).min(600) {
+                for id in first..first.saturating_add(count).min(ids) {
                     assert_eq!(
                         tree.delete(&key(id)).unwrap(),
                         model.remove(&key(id)).is_some()
@@ -199,11 +221,11 @@ fn run(ops: Vec<Op>, frames: u64) {
             } => {
                 tree.clear().unwrap();
                 model.clear();
-                let mut ids: Vec<u16> = (first..first.saturating_add(count).min(600))
+                let mut loaded_ids: Vec<u16> = (first..first.saturating_add(count).min(ids))
                     .filter(|id| id % step == 0)
                     .collect();
-                ids.sort_by_key(|id| key(*id));
-                let entries: Vec<(Vec<u8>, Vec<u8>)> = ids
+                loaded_ids.sort_by_key(|id| key(*id));
+                let entries: Vec<(Vec<u8>, Vec<u8>)> = loaded_ids
                     .iter()
                     .map(|&id| {
                         (
@@ -222,6 +244,16 @@ fn run(ops: Vec<Op>, frames: u64) {
                 assert_eq!(loaded, entries.len() as u64);
                 model.extend(entries);
             }
+            Op::Reopen => {
+                let root = tree.root();
+                pager.checkpoint(&root.get().to_le_bytes()).unwrap();
+                drop(tree);
+                drop(pager);
+                let shared: Arc<dyn keel_io::Vfs> = vfs.clone();
+                pager =
+                    Arc::new(Pager::open(shared, "/db/pages", common::options(frames)).unwrap());
+                tree = BTree::open(pager.clone(), root).unwrap();
+            }
         }
         if cfg!(debug_assertions) {
             let report = tree.check().unwrap();
@@ -238,8 +270,17 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn tree_matches_model(ops in prop::collection::vec(op(), 1..160)) {
-        run(ops, 24);
+    fn tree_matches_model(ops in prop::collection::vec(op(SHORT.ids), 1..160)) {
+        run(ops, 24, SHORT);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tree_with_keys_up_to_64_kib_matches_model(ops in prop::collection::vec(op(LONG.ids), 1..100)) {
+        run(ops, 48, LONG);
     }
 }
 

@@ -52,9 +52,9 @@ pub struct ServeArguments {
     /// Buffer pool for B+tree pages (e.g. 256mb, 1gb).
     #[arg(long, default_value = "256mb", value_parser = parse_bytes)]
     pub pool_bytes: u64,
-    /// Page size of a new database (4kb to 64kb, a power of two); keys are
-    /// at most about a quarter page (996 bytes with 4kb pages). An existing
-    /// database keeps its own.
+    /// Page size of a new database (4kb to 64kb, a power of two); keys of
+    /// up to 64 KiB on every size, those past a quarter page partly in
+    /// overflow pages. An existing database keeps its own.
     #[arg(long, default_value = "4kb", value_parser = parse_bytes)]
     pub page_size: u64,
     /// Checkpoint at least this often, in seconds, while anything changed.

@@ -100,8 +100,9 @@ pub struct Options {
     pub create_if_missing: bool,
     /// Buffer pool size for B+tree pages. Default 256 MiB.
     pub pool_bytes: u64,
-    /// Page size of a new database (4–64 KiB, a power of two); keys are at
-    /// most about a quarter page. Default 4 KiB.
+    /// Page size of a new database (4–64 KiB, a power of two). Keys of up
+    /// to 64 KiB fit every size; a key past about a quarter page keeps the
+    /// rest in overflow pages, which makes it slower to find. Default 4 KiB.
     pub page_size: u32,
     /// A read that misses the pool asks the OS to read the aligned window
     /// of this many bytes of the page file around it, once per window, so

@@ -227,8 +227,10 @@ pub(crate) struct Payload {
 
 const PAYLOAD_MAGIC: &[u8; 4] = b"KEEL";
 /// Version 2 added `log_end`; version 1 payloads read with
-/// `log_end = replay_lsn`.
-const PAYLOAD_VERSION: u32 = 2;
+/// `log_end = replay_lsn`. Version 3 has version 2's bytes and marks a tree
+/// whose cells may hold long keys (a prefix and an overflow chain): a build
+/// that reads only 1 and 2 refuses it instead of misreading those keys.
+const PAYLOAD_VERSION: u32 = 3;
 const PAYLOAD_V1_BYTES: usize = 4 + 4 + 8 + 8 + 8;
 pub(crate) const PAYLOAD_BYTES: usize = PAYLOAD_V1_BYTES + 8;
 const _: () = assert!(
@@ -270,11 +272,11 @@ impl Payload {
         let version = u32_at(4);
         let log_end = match version {
             1 => u64_at(16),
-            PAYLOAD_VERSION if bytes.len() >= PAYLOAD_BYTES => u64_at(32),
-            PAYLOAD_VERSION => return Err(bad("too short")),
+            2..=PAYLOAD_VERSION if bytes.len() >= PAYLOAD_BYTES => u64_at(32),
+            2..=PAYLOAD_VERSION => return Err(bad("too short")),
             _ => {
                 return Err(bad(&format!(
-                    "format version {version}, this keel reads 1 and {PAYLOAD_VERSION}"
+                    "format version {version}, this keel reads 1 to {PAYLOAD_VERSION}"
                 )));
             }
         };

@@ -98,10 +98,10 @@ fn unsorted_keys_and_oversized_entries_are_typed_errors_and_the_load_goes_on() {
         }
     }
     assert!(matches!(
-        loader.put(&vec![b'z'; 5000], b"v", None),
+        loader.put(&vec![b'z'; 70_000], b"v", None),
         Err(Error::LimitExceeded {
             kind: keel::LimitKind::KeyBytes,
-            size: 5000,
+            size: 70_000,
             ..
         })
     ));

@@ -67,3 +67,88 @@ fn put_copies_a_borrowed_value_and_put_bytes_shares_an_owned_one() {
     assert_eq!(tx.get(&ks, "copied").unwrap().unwrap(), vec![1u8; 16]);
     tx.commit().unwrap();
 }
+
+/// Keys from one byte to 64 KiB, many sharing long prefixes (so a search
+/// must read their overflow chains to order them), through commits, a
+/// checkpoint that folds them into the B+tree, removals, a reopen and a
+/// compaction: every read and scan sees them in order, and the check
+/// finds the file whole.
+#[test]
+fn keys_up_to_64_kib_survive_checkpoint_reopen_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let lengths = [1usize, 999, 1000, 1001, 4096, 5000, 20_000, 65_000];
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for (index, &length) in lengths.iter().enumerate() {
+        for variant in 0u8..4 {
+            // Same long prefix, different last byte: only the chain orders them.
+            let mut key = vec![b'k'; length];
+            key[length - 1] = b'a' + variant;
+            if length > 2 {
+                key[0] = b'a' + index as u8;
+            }
+            keys.push(key);
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let value = |key: &[u8]| format!("v{}:{}", key.len(), key[key.len() - 1]).into_bytes();
+    {
+        let db = Database::open(dir.path(), Options::default()).unwrap();
+        let ks = db.keyspace("long").unwrap();
+        db.update(|tx| {
+            for key in &keys {
+                tx.put(&ks, key, value(key))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        db.checkpoint().unwrap();
+        db.update(|tx| {
+            for key in keys.iter().step_by(3) {
+                tx.delete(&ks, key)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        db.checkpoint().unwrap();
+        db.close().unwrap();
+    }
+    let kept: Vec<Vec<u8>> = keys
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| index % 3 != 0)
+        .map(|(_, key)| key.clone())
+        .collect();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    db.compact().unwrap();
+    let ks = db.keyspace("long").unwrap();
+    let tx = db.begin_read();
+    for (index, key) in keys.iter().enumerate() {
+        let got = tx.get(&ks, key).unwrap().map(|v| v.to_vec());
+        let want = (index % 3 != 0).then(|| value(key));
+        assert_eq!(got, want, "key of {} bytes", key.len());
+    }
+    let scanned: Vec<Vec<u8>> = tx
+        .range(&ks, ..)
+        .unwrap()
+        .map(|entry| entry.unwrap().0.to_vec())
+        .collect();
+    assert_eq!(scanned, kept);
+    let reversed: Vec<Vec<u8>> = tx
+        .keys(&ks, ..)
+        .unwrap()
+        .rev()
+        .map(|key| key.unwrap().to_vec())
+        .collect();
+    assert_eq!(reversed, kept.iter().rev().cloned().collect::<Vec<_>>());
+    drop(tx);
+    assert_eq!(db.check().unwrap(), Vec::<String>::new());
+    let too_long = vec![b'x'; 70_000];
+    assert!(matches!(
+        db.update(|tx| tx.put(&ks, &too_long, b"v")),
+        Err(keel::Error::LimitExceeded {
+            kind: keel::LimitKind::KeyBytes,
+            ..
+        })
+    ));
+}

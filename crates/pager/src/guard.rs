@@ -148,8 +148,10 @@ impl<'a> PageView<'a> {
     /// eight bytes at a time, loaded as big-endian words, the last few
     /// bytes as one zero-padded word (a search compares a key per step, and
     /// separators are often shorter than a word; a libc `memcmp` call per
-    /// step cost more than the comparison).
-    #[inline]
+    /// step cost more than the comparison). Always inlined, for the same
+    /// reason: a search that also handles long keys (keel-btree) has two
+    /// call sites, and a call per step would be back.
+    #[inline(always)]
     pub fn compare(&self, offset: usize, len: usize, other: &[u8]) -> Result<CmpOrdering, Restart> {
         self.check(offset, len)?;
         let common = len.min(other.len());

@@ -19,6 +19,15 @@ pub fn options(frames: u64) -> PagerOptions {
     }
 }
 
+/// Pages of `page_size` bytes and a pool of `frames` frames.
+pub fn options_sized(page_size: u32, frames: u64) -> PagerOptions {
+    PagerOptions {
+        page_size,
+        pool_bytes: frames * u64::from(page_size),
+        ..PagerOptions::default()
+    }
+}
+
 /// A pager on a fresh simulated disk.
 pub fn pager(seed: u64, frames: u64) -> (Arc<SimVfs>, Arc<Pager>) {
     let vfs = Arc::new(SimVfs::new(seed));
@@ -35,6 +44,42 @@ pub fn key(id: u16) -> Vec<u8> {
     let mut out = id.to_be_bytes().to_vec();
     out.append(&mut key);
     out
+}
+
+/// A key of 1 byte to [`keel_btree::KEY_BYTES_MAX`] for `id` (below 2048),
+/// by `id % 8`: 1 and 3 bytes; just under the inline limit of 4 KiB
+/// pages; and long keys in families sharing prefixes far longer than the
+/// prefix a cell keeps (995 `P`s; 5,000 `L`s; 60,000 `H`s up to the
+/// limit), some of which are prefixes of others (runs of `L`s alone), so
+/// that comparisons tie on the cell's prefix and go on in the chain; and
+/// long keys that differ early (`R` and the id). Distinct for distinct
+/// ids.
+pub fn long_key(id: u16) -> Vec<u8> {
+    let tag = id.to_be_bytes();
+    let run = |byte: u8, len: usize| vec![byte; len];
+    let family = usize::from(id / 8);
+    match id % 8 {
+        0 => vec![family as u8],
+        1 => [&b"s"[..], &tag].concat(),
+        2 => [run(b'm', 996), tag.to_vec()].concat(),
+        3 => [run(b'P', 995), tag.to_vec(), run(b'p', family * 13)].concat(),
+        4 => [run(b'L', 5000), tag.to_vec(), run(b'l', family % 5 * 700)].concat(),
+        5 => run(b'L', 3000 + family * 7),
+        6 => {
+            let mut key = [run(b'H', 60_000), tag.to_vec()].concat();
+            key.resize(
+                (60_002 + family % 4 * 2000).min(keel_btree::KEY_BYTES_MAX),
+                b'h',
+            );
+            key
+        }
+        _ => [
+            &b"R"[..],
+            &tag,
+            &run(b'r', 1001 + usize::from(id) * 37 % 20_000),
+        ]
+        .concat(),
+    }
 }
 
 /// Value lengths that land inline, fill a page, and need one or several
