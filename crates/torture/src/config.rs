@@ -39,6 +39,9 @@ pub struct Config {
     pub recent_events: usize,
     /// The disk the database sees (an honest one but for self-tests).
     pub disk: Disk,
+    /// Whether one key in twelve is long (see `workload::key`); off only to
+    /// replay a seed found before long keys were drawn.
+    pub long_keys: bool,
 }
 
 impl Config {
@@ -52,6 +55,7 @@ impl Config {
             rounds_per_seed: ROUNDS_PER_SEED_DEFAULT,
             recent_events: TRACE_RECENT_EVENTS_DEFAULT,
             disk: Disk::Honest,
+            long_keys: true,
         }
     }
 

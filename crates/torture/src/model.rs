@@ -196,11 +196,21 @@ fn first_entry_difference(
         let (mine, theirs) = (expected.get(key), found.get(key));
         (mine != theirs).then(|| Difference {
             keyspace: name.to_string(),
-            key: Some(String::from_utf8_lossy(key).into_owned()),
+            key: Some(label(key)),
             expected: mine.map(describe),
             found: theirs.map(describe),
         })
     })
+}
+
+/// A key as a finding names it: whole when short, else its length and last
+/// bytes (the torture's long keys differ only at their end).
+pub fn label(key: &[u8]) -> String {
+    if key.len() <= 32 {
+        return String::from_utf8_lossy(key).into_owned();
+    }
+    let tail = String::from_utf8_lossy(&key[key.len() - 8..]);
+    format!("…{tail} ({} bytes)", key.len())
 }
 
 /// A short description of a value: its length, its first bytes, its expiry.
@@ -377,7 +387,7 @@ impl Model {
             if let Some((key, value)) = entries.iter().find(|(key, value)| !written(key, value)) {
                 return Some(Difference {
                     keyspace: name.to_string(),
-                    key: Some(String::from_utf8_lossy(key).into_owned()),
+                    key: Some(label(key)),
                     expected: None,
                     found: Some(describe(value)),
                 });

@@ -346,6 +346,7 @@ impl SeedRun {
             serial: &mut self.serial,
             scheduler: Scheduler::default(),
             prepared: &mut self.prepared,
+            long_keys: runner.config.long_keys,
         };
         let outcome = match kind {
             WorkKind::CheckpointOnly => work.checkpoint(),

@@ -34,9 +34,18 @@ pub enum Stop {
     Finding(Finding),
 }
 
-/// The key with number `index`.
-pub fn key(index: u32) -> Vec<u8> {
-    format!("k{index:03}").into_bytes()
+/// The key with number `index`. With `long_keys`, one in twelve is long
+/// (1,200 to 9,000 bytes, past what a cell holds whole), and the long ones
+/// share their first bytes, so that finding them reads their overflow
+/// chains.
+pub fn key(index: u32, long_keys: bool) -> Vec<u8> {
+    if !long_keys || index % 12 != 5 {
+        return format!("k{index:03}").into_bytes();
+    }
+    let filler = [1200usize, 3000, 9000][(index / 12) as usize % 3];
+    let mut key = vec![b'l'; filler];
+    key.extend_from_slice(format!("{index:03}").as_bytes());
+    key
 }
 
 /// The state a round's work shares with the run.
@@ -62,6 +71,8 @@ pub struct Work<'a> {
     /// The prepared transactions waiting for a decision (they outlive the
     /// round: crashes and reopens restore them).
     pub prepared: &'a mut Vec<Prepared>,
+    /// Whether some keys are long (`key`).
+    pub long_keys: bool,
 }
 
 /// A transaction prepared for two-phase commit and not known decided.
@@ -213,7 +224,7 @@ impl Work<'_> {
     fn operate(&mut self, index: usize) -> Result<(), Stop> {
         let (target, handle) = self.pick_keyspace()?;
         let operation = Scheduler::next_operation(self.rng);
-        let key = key(self.rng.random_range(0..KEYS));
+        let key = key(self.rng.random_range(0..KEYS), self.long_keys);
         let outcome = match operation {
             Operation::Get => self.get(index, &target, &handle, &key),
             Operation::Scan => {
@@ -263,12 +274,12 @@ impl Work<'_> {
             "{} get {}/{} -> {}",
             open.name,
             target.keyspace,
-            String::from_utf8_lossy(key),
+            crate::model::label(key),
             found.as_ref().map_or(0, |value| value.0.len())
         ));
         Ok((found != expected).then(|| Finding::ReadMismatch {
             transaction: open.name.clone(),
-            read: format!("get {target:?} {:?}", String::from_utf8_lossy(key)),
+            read: format!("get {target:?} {:?}", crate::model::label(key)),
             expected: expected.as_ref().map_or("absent".into(), describe),
             found: found.as_ref().map_or("absent".into(), describe),
         }))
@@ -281,7 +292,11 @@ impl Work<'_> {
         handle: &Keyspace,
         (from, to): (u32, u32),
     ) -> keel::Result<Option<Finding>> {
-        let (lower, upper) = (key(from), key(to));
+        // Long keys sort after the short ones: order the bounds by bytes.
+        let (lower, upper) = {
+            let (a, b) = (key(from, self.long_keys), key(to, self.long_keys));
+            if a <= b { (a, b) } else { (b, a) }
+        };
         let open = &mut self.scheduler.open[index];
         let found: Vec<(Vec<u8>, Vec<u8>)> = open
             .transaction
@@ -338,7 +353,7 @@ impl Work<'_> {
             "{} {operation:?} {}/{} {}",
             open.name,
             target.keyspace,
-            String::from_utf8_lossy(&key),
+            crate::model::label(&key),
             written.as_ref().map_or(0, |value| value.0.len())
         ));
         open.writes.insert((target.clone(), key), written);
@@ -572,8 +587,10 @@ impl Work<'_> {
                 _ => None,
             };
             let value = self.value();
-            entries.push((key(index), value, expires));
+            entries.push((key(index, self.long_keys), value, expires));
         }
+        // A load takes keys in byte order, which the long keys break.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         entries
     }
 
@@ -629,7 +646,7 @@ impl Work<'_> {
 fn summarize(entries: &[(Vec<u8>, Vec<u8>)]) -> String {
     let keys: Vec<String> = entries
         .iter()
-        .map(|(key, value)| format!("{}={}b", String::from_utf8_lossy(key), value.len()))
+        .map(|(key, value)| format!("{}={}b", crate::model::label(key), value.len()))
         .collect();
     format!("[{}]", keys.join(" "))
 }

@@ -96,7 +96,10 @@ fn a_disk_that_ignores_fsync_is_caught() {
 /// made came back. Recovery now notes the ids of parts, so none is reused.
 #[test]
 fn parts_left_by_a_crash_never_join_a_later_transaction() {
-    let report = run(&Config::replay(1230));
+    let report = run(&Config {
+        long_keys: false,
+        ..Config::replay(1230)
+    });
     assert!(report.divergence.is_none(), "{report}");
     assert!(report.counts.commits_acknowledged > 0, "{report}");
 }
@@ -108,6 +111,9 @@ fn parts_left_by_a_crash_never_join_a_later_transaction() {
 /// in the model, as a synced commit does.
 #[test]
 fn a_synced_prepare_makes_the_commits_before_it_durable_in_the_model() {
-    let report = run(&Config::replay(7330));
+    let report = run(&Config {
+        long_keys: false,
+        ..Config::replay(7330)
+    });
     assert!(report.divergence.is_none(), "{report}");
 }
