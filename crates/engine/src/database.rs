@@ -294,7 +294,8 @@ impl Database {
         maintenance::checkpoint(&self.shared)
     }
 
-    /// Gives the page file's free space back to the file system: folds
+    /// Gives the page file's free space, and the log segments kept for
+    /// reuse, back to the file system: folds
     /// and checkpoints, moves the live pages from the end of the file into
     /// free blocks nearer its start (two more checkpoints), and cuts the
     /// file after the last block in use. Online: transactions go on

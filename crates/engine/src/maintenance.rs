@@ -202,6 +202,11 @@ pub(crate) fn compact(shared: &Shared) -> Result<CompactionInfo> {
     }
     checkpoint_unchecked(shared)?;
     checkpoint_unchecked(shared)?;
+    // Those checkpoints' truncation kept the large segment for reuse:
+    // compaction gives it back too.
+    if let Some(wal) = &shared.wal {
+        wal.shrink()?;
+    }
     let file_bytes_after = {
         let _maintenance = shared.maintenance.lock();
         shared.pager.shrink_to_fit()?
