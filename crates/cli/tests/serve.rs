@@ -230,20 +230,22 @@ fn start_up_errors_name_the_problem_and_fail() {
 }
 
 #[test]
-fn bigger_pages_allow_longer_keys() {
+fn keys_up_to_64_kib_on_every_page_size() {
     let temporary = tempfile::tempdir().unwrap();
-    let long_key = "k".repeat(3000);
-    let small = ServeProcess::start(&temporary.path().join("small"), &[]);
-    let mut client = small.client();
-    let result: redis::RedisResult<()> = client.set(&long_key, "v");
-    let error = result.unwrap_err().to_string();
-    assert!(error.contains("is over the limit"), "{error}");
-    drop(client);
-    let big = ServeProcess::start(&temporary.path().join("big"), &["--page-size", "16kb"]);
-    let mut client = big.client();
-    let _: () = client.set(&long_key, "v").unwrap();
-    let value: String = client.get(&long_key).unwrap();
-    assert_eq!(value, "v");
+    let too_long = "k".repeat(70_000);
+    for (name, flags) in [("small", &[][..]), ("big", &["--page-size", "16kb"][..])] {
+        let server = ServeProcess::start(&temporary.path().join(name), flags);
+        let mut client = server.client();
+        for length in [3_000usize, 65_000] {
+            let key = "k".repeat(length);
+            let _: () = client.set(&key, length).unwrap();
+            let value: usize = client.get(&key).unwrap();
+            assert_eq!(value, length, "{name}: a key of {length} bytes");
+        }
+        let result: redis::RedisResult<()> = client.set(&too_long, "v");
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("is over the limit"), "{name}: {error}");
+    }
 }
 
 /// The CPUs the thread `tid` of process `pid` may run on, from
