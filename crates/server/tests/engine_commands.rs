@@ -231,7 +231,8 @@ fn a_failing_command_in_a_pipeline_fails_alone() {
     let dir = tempfile::tempdir().unwrap();
     let server = EngineServer::start(dir.path(), AppendFsync::Always);
     let mut client = server.client();
-    let long_key = "k".repeat(20_000);
+    // Past the engine's key limit (64 KiB and its prefix).
+    let long_key = "k".repeat(70_000);
     let mut pipeline = redis::pipe();
     pipeline
         .cmd("SET")
@@ -256,7 +257,11 @@ fn a_failing_command_in_a_pipeline_fails_alone() {
         Value::BulkString(b"1".to_vec())
     );
     let mut raw = std::net::TcpStream::connect(server.address).unwrap();
-    let request = format!("SET x 1\r\nSET {long_key} v\r\nINCR after\r\nQUIT\r\n");
+    // The long key as a bulk string: an inline request stops at 64 KiB.
+    let request = format!(
+        "SET x 1\r\n*3\r\n$3\r\nSET\r\n${}\r\n{long_key}\r\n$1\r\nv\r\nINCR after\r\nQUIT\r\n",
+        long_key.len()
+    );
     raw.write_all(request.as_bytes()).unwrap();
     let mut reply = Vec::new();
     raw.read_to_end(&mut reply).unwrap();
@@ -264,7 +269,7 @@ fn a_failing_command_in_a_pipeline_fails_alone() {
     let lines: Vec<&str> = text.split("\r\n").collect();
     assert_eq!(lines[0], "+OK");
     assert!(
-        lines[1].starts_with("-ERR a key of 20000 bytes is over the limit"),
+        lines[1].starts_with("-ERR a key of 70000 bytes is over the limit"),
         "{text}"
     );
     assert_eq!(lines[2..], [":2", "+OK", ""]);
