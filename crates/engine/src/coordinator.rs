@@ -30,6 +30,8 @@ const DECISIONS: &str = "decisions";
 const META: &str = "coordinator";
 const META_ID: &str = "id";
 const META_PARTICIPANTS: &str = "participants";
+/// The participants' identities ([`Database::id`], u128 LE each, sorted).
+const META_MEMBERS: &str = "members";
 const META_EPOCH: &str = "epoch";
 
 /// How a [`Coordinator`] runs.
@@ -174,15 +176,17 @@ impl Coordinator {
     /// Opens (or creates) the coordinator whose decision log is the keel
     /// database in `dir`, over `participants` — the same databases at
     /// every open (recovery decides by global id, so their order may
-    /// change; the log records how many there are, and a decision is
-    /// forgotten once none of them holds it in doubt: a participant left
-    /// out would lose its decisions) — and recovers: every global
+    /// change; the log records their identities, [`Database::id`], because
+    /// a decision is forgotten once none of them holds it in doubt: a
+    /// participant left out would lose its decisions) — and recovers: every global
     /// transaction a crash left in doubt is finished
     /// ([`Coordinator::recovery`] says what was done).
     ///
     /// # Errors
     /// [`Error::CoordinatorParticipants`] when the decision log was created
-    /// for another number of participants; the decision log's open errors.
+    /// for another number of participants; [`Error::CoordinatorStranger`]
+    /// for a database it was not created over, or one given twice; the
+    /// decision log's open errors.
     pub fn open(
         dir: impl AsRef<Path>,
         participants: Vec<Arc<Database>>,
@@ -206,6 +210,7 @@ impl Coordinator {
         let decisions = log.keyspace(DECISIONS)?;
         let meta = log.keyspace(META)?;
         let given = u32::try_from(participants.len()).unwrap_or(u32::MAX);
+        let members = member_ids(&participants)?;
         // Who this coordinator is, and a new epoch for this open, in one
         // durable commit.
         let (id, epoch) = log.update_with(&sync(), |tx| {
@@ -224,6 +229,7 @@ impl Coordinator {
                     return Err(Error::CoordinatorParticipants { recorded, given });
                 }
             }
+            check_members(tx, &meta, &members)?;
             let epoch = tx
                 .get(&meta, META_EPOCH)?
                 .map_or(0, |epoch| read_u64(&epoch))
@@ -430,6 +436,47 @@ impl Coordinator {
         };
         self.log
             .update_with(&options, |tx| tx.delete(&self.decisions, global_id))
+    }
+}
+
+/// The identities of `participants`, by position; an error for a database
+/// given twice.
+fn member_ids(participants: &[Arc<Database>]) -> Result<Vec<u128>> {
+    let mut ids: Vec<u128> = Vec::with_capacity(participants.len());
+    for (position, participant) in participants.iter().enumerate() {
+        let id = participant.id()?;
+        if ids.contains(&id) {
+            return Err(Error::CoordinatorStranger {
+                position,
+                reason: "given twice",
+            });
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Checks the participants' identities against those the decision log
+/// recorded (in any order; the counts are equal and none is given twice),
+/// or records them: at creation, and once for a log from before
+/// identities were recorded.
+fn check_members(tx: &mut Transaction, meta: &Keyspace, members: &[u128]) -> Result<()> {
+    let Some(recorded) = tx.get(meta, META_MEMBERS)? else {
+        let mut sorted = members.to_vec();
+        sorted.sort_unstable();
+        let bytes: Vec<u8> = sorted.iter().flat_map(|id| id.to_le_bytes()).collect();
+        return tx.put(meta, META_MEMBERS, bytes);
+    };
+    let recorded: Vec<u128> = recorded
+        .chunks_exact(16)
+        .map(|chunk| u128::from_le_bytes(chunk.try_into().unwrap_or([0; 16])))
+        .collect();
+    match members.iter().position(|id| !recorded.contains(id)) {
+        Some(position) => Err(Error::CoordinatorStranger {
+            position,
+            reason: "another database",
+        }),
+        None => Ok(()),
     }
 }
 

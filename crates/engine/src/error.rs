@@ -247,6 +247,18 @@ pub enum Error {
         /// Participants given now.
         given: u32,
     },
+    /// A database given to a coordinator is not one of those its decision
+    /// log was created over, or is given twice: opening over it could
+    /// forget decisions the right participant still waits for.
+    #[error(
+        "participant {position} given to the coordinator is {reason}, not one of the databases its decision log was created over"
+    )]
+    CoordinatorStranger {
+        /// Its position in the participants given.
+        position: usize,
+        /// "another database" or "given twice".
+        reason: &'static str,
+    },
     /// Another error of a layer below, as text.
     #[error("{0}")]
     Internal(String),

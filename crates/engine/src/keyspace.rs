@@ -26,8 +26,11 @@ use crate::log::join_key;
 use crate::options::KEYSPACE_NAME_BYTES_MAX;
 
 pub(crate) const CATALOG: u32 = 0;
+/// The catalog's entries, by their first byte: a keyspace's name → its id,
+/// the next keyspace id, the database's identity (`identity.rs`).
 const NAME_TAG: u8 = 1;
 const NEXT_ID_TAG: u8 = 2;
+pub(crate) const IDENTITY_TAG: u8 = 3;
 /// The id of the keyspace named [`DEFAULT_KEYSPACE`].
 const DEFAULT_ID: u32 = 1;
 /// The keyspace every database has.

@@ -41,6 +41,7 @@ mod bounds;
 mod coordinator;
 mod database;
 mod error;
+mod identity;
 mod iter;
 mod keyspace;
 mod load;

@@ -213,6 +213,67 @@ fn the_participants_are_the_ones_the_log_was_made_for() {
         ),
         "{error}"
     );
+    let open_over = |participants: Vec<Arc<Database>>| {
+        let shared: Arc<dyn Vfs> = Arc::new(fixture.vfs.clone());
+        Coordinator::open_with_vfs(
+            shared,
+            Path::new("/coordinator"),
+            participants,
+            CoordinatorOptions {
+                log: options(),
+                ..CoordinatorOptions::default()
+            },
+        )
+    };
+    // Another database of the same count, or one given twice, is refused.
+    let shared: Arc<dyn Vfs> = Arc::new(fixture.vfs.clone());
+    let stranger = Arc::new(Database::open_with_vfs(shared, Path::new("/c"), options()).unwrap());
+    for (participants, position, reason) in [
+        (
+            vec![fixture.a.clone(), stranger.clone()],
+            1,
+            "another database",
+        ),
+        (vec![fixture.b.clone(), fixture.b.clone()], 1, "given twice"),
+    ] {
+        let error = open_over(participants).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::CoordinatorStranger { position: p, reason: r } if p == position && r == reason
+            ),
+            "{error}"
+        );
+    }
+    // The same databases in another order are the same participants.
+    open_over(vec![fixture.b.clone(), fixture.a.clone()])
+        .unwrap()
+        .close()
+        .unwrap();
+}
+
+/// A database's identity is drawn once and kept across reopens; two
+/// databases have different ones.
+#[test]
+fn a_database_keeps_its_identity() {
+    let vfs = SimVfs::new(9);
+    let open = |dir: &str| {
+        let shared: Arc<dyn Vfs> = Arc::new(vfs.clone());
+        Database::open_with_vfs(shared, Path::new(dir), options()).unwrap()
+    };
+    let (a, b) = (open("/a"), open("/b"));
+    let (id_a, id_b) = (a.id().unwrap(), b.id().unwrap());
+    assert_ne!(id_a, id_b);
+    assert_eq!(a.id().unwrap(), id_a);
+    a.close().unwrap();
+    let a = open("/a");
+    assert_eq!(a.id().unwrap(), id_a);
+    assert!(
+        a.keyspaces().iter().all(|name| name == "default"),
+        "{:?}",
+        a.keyspaces()
+    );
+    assert!(a.check().unwrap().is_empty());
 }
 
 /// In-doubt transactions of this coordinator are finished by recovery —
