@@ -36,9 +36,9 @@ use crate::typed_value::{AsValue, Value};
 ///     scores.put(tx, (8, "carol"), 10)
 /// })?;
 /// let tx = db.begin_read();
-/// let game_7: Vec<((u32, String), u64)> =
-///     scores.range(&tx, (7, "")..(8, ""))?.collect::<keel::Result<_>>()?;
-/// assert_eq!(game_7, [((7, "alice".into()), 50), ((7, "bob".into()), 30)]);
+/// let game_7: keel::Result<Vec<((u32, String), u64)>> =
+///     scores.range(&tx, (7, "")..(8, ""))?.collect();
+/// assert_eq!(game_7?, [((7, "alice".into()), 50), ((7, "bob".into()), 30)]);
 /// assert_eq!(scores.get(&tx, (8, "carol"))?, Some(10));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

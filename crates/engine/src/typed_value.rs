@@ -17,7 +17,8 @@ use crate::typed_key::DecodeError;
 ///
 /// impl Value for Point {
 ///     fn encode_value(&self) -> Bytes {
-///         let mut bytes = self.x.to_le_bytes().to_vec();
+///         let mut bytes = Vec::with_capacity(8);
+///         bytes.extend_from_slice(&self.x.to_le_bytes());
 ///         bytes.extend_from_slice(&self.y.to_le_bytes());
 ///         Bytes::from(bytes)
 ///     }

@@ -31,6 +31,8 @@ fn keys_and_values_of_every_common_type() {
     assert_eq!(get("frank"), Some(vec![1, 2, 3]));
     assert_eq!(get("gina").as_deref(), Some(&b"soon"[..]));
     assert_eq!(tx.range(&ks, ..).unwrap().count(), 7);
+    assert_eq!(tx.range(&ks, b"a"..b"c").unwrap().count(), 2);
+    assert_eq!(tx.range(&ks, "a"..="bob").unwrap().count(), 2);
     fn keys(iter: impl Iterator<Item = keel::Result<Bytes>>) -> Vec<Vec<u8>> {
         iter.map(|key| key.unwrap().to_vec()).collect()
     }
