@@ -79,7 +79,10 @@ pub struct WalOptions {
     /// zero keeps none. Default 1.
     pub recycled_segments_max: usize,
     /// The kept segments are deleted once none has been reused (or kept)
-    /// for this long, and at close. Default 10 s.
+    /// for this long, and at close; and once nothing was appended for this
+    /// long, an open segment larger than `segment_bytes_min` is sealed, cut
+    /// after its seal and followed by one of that size ([`crate::Wal::shrink`]),
+    /// so an idle log holds no large preallocation. Default 10 s.
     pub recycled_idle_interval: Duration,
     /// Appended bytes waiting to be written, at most. An append that finds
     /// the buffer full waits (or writes it out itself) rather than failing

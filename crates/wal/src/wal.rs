@@ -459,6 +459,12 @@ impl Wal {
     }
 }
 
+/// What the background thread last saw of the appends, and since when.
+struct IdleWatch {
+    appends: u64,
+    since: Instant,
+}
+
 impl Drop for Wal {
     fn drop(&mut self) {
         let _ = self.close();
@@ -809,10 +815,42 @@ impl Shared {
         Ok(())
     }
 
+    /// Cuts an idle log's large open segment back to the floor size (as
+    /// [`Wal::shrink`]) once nothing was appended for
+    /// `WalOptions::recycled_idle_interval`: a burst grows segments to
+    /// `segment_bytes`, and without this the last one would hold its
+    /// preallocation until it filled, at whatever rate came after.
+    fn shrink_if_idle(&self, watch: &mut IdleWatch) -> Result<()> {
+        let appends = WalStats::get(&self.stats.appends);
+        if appends != watch.appends {
+            *watch = IdleWatch {
+                appends,
+                since: Instant::now(),
+            };
+            return Ok(());
+        }
+        if watch.since.elapsed() < self.options.recycled_idle_interval {
+            return Ok(());
+        }
+        let large = {
+            let tail = self.commit.lock();
+            tail.buffer.segment.segment_bytes > self.options.segment_bytes_floor()
+        };
+        if large {
+            self.settle_on_floor_segment(false)?;
+        }
+        Ok(())
+    }
+
     /// The background flush: `Periodic` records are synced every interval,
-    /// `None` records written to the OS, and an old segment closed.
+    /// `None` records written to the OS, an old segment closed, and an idle
+    /// log's disk given back.
     fn background(&self) {
         let interval = self.options.periodic_interval;
+        let mut idle = IdleWatch {
+            appends: WalStats::get(&self.stats.appends),
+            since: Instant::now(),
+        };
         loop {
             {
                 let mut stop = self.stop.lock();
@@ -846,6 +884,8 @@ impl Shared {
                 // by the next open.
                 tracing::warn!(%error, "deleting kept write-ahead log segments failed");
             }
+            // A failure is latched in the tail (appenders see it).
+            let _ = self.shrink_if_idle(&mut idle);
         }
     }
 }

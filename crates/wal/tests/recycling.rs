@@ -148,6 +148,55 @@ fn after_an_idle_segment_the_next_one_is_smaller() {
     assert_eq!(read_all(&vfs, Lsn::FIRST).len() as u64, n);
 }
 
+/// An idle log gives a large open segment's preallocation back: once
+/// nothing was appended for `recycled_idle_interval`, the background
+/// thread seals it, cuts it after its seal and goes on in a segment of the
+/// floor size; every record stays readable and appends go on.
+#[test]
+fn an_idle_log_cuts_its_large_segment_back_to_the_floor() {
+    let options = WalOptions {
+        segment_bytes: 1 << 20,
+        segment_fill_interval: Duration::from_millis(200),
+        periodic_interval: Duration::from_millis(10),
+        recycled_idle_interval: Duration::from_millis(100),
+        ..options()
+    };
+    let vfs = SimVfs::new(6);
+    let wal = open(&vfs, options);
+    let mut n = 0;
+    while *segment_sizes(&vfs).last().unwrap() <= 64 << 10 {
+        n += 1;
+        wal.commit(&record(n, 3000), Durability::Sync).unwrap();
+    }
+    let grown = *segment_sizes(&vfs).last().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while *segment_sizes(&vfs).last().unwrap() != 64 << 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never cut back: {:?}",
+            segment_sizes(&vfs)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The large segment is now cut after its last record and seal.
+    let (_, large) = list_segments(&vfs, Path::new(DIR)).unwrap()[..]
+        .iter()
+        .rev()
+        .nth(1)
+        .cloned()
+        .unwrap();
+    let file = vfs.open(&large, OpenMode::Existing).unwrap();
+    assert!(
+        file.size().unwrap() < grown,
+        "{} of {grown} bytes",
+        file.size().unwrap()
+    );
+    n += 1;
+    wal.commit(&record(n, 3000), Durability::Sync).unwrap();
+    assert_eq!(read_all(&vfs, Lsn::FIRST).len() as u64, n);
+    wal.close().unwrap();
+}
+
 #[test]
 fn truncated_segments_become_new_segments() {
     let vfs = SimVfs::new(3);
