@@ -196,17 +196,20 @@ impl BTree {
 
 /// Checks that the pages `reports` reach, together with `other` pages the
 /// caller owns, are exactly the pages `pager` holds allocated.
+///
+/// # Errors
+/// The pager's errors reading (and checking) its whole page map.
 pub fn check_pages_in_use(
     pager: &Pager,
     reports: &[&CheckReport],
     other: &[PageId],
-) -> Vec<Problem> {
+) -> crate::Result<Vec<Problem>> {
     let reached: BTreeSet<PageId> = reports
         .iter()
         .flat_map(|report| report.pages.iter().copied())
         .chain(other.iter().copied())
         .collect();
-    let allocated: BTreeSet<PageId> = pager.allocated_pages().into_iter().collect();
+    let allocated: BTreeSet<PageId> = pager.allocated_pages()?.into_iter().collect();
     let mut problems: Vec<Problem> = allocated
         .difference(&reached)
         .map(|&page| Problem::Unreachable { page })
@@ -216,7 +219,7 @@ pub fn check_pages_in_use(
             .difference(&allocated)
             .map(|&page| Problem::NotAllocated { page }),
     );
-    problems
+    Ok(problems)
 }
 
 impl Walk<'_> {

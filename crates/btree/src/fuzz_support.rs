@@ -160,7 +160,7 @@ pub fn run_operations(bytes: &[u8]) -> usize {
             }
             8 => {
                 // A page that passes its checksum but holds arbitrary bytes.
-                let pages = pager.allocated_pages();
+                let pages = pager.allocated_pages().unwrap_or_default();
                 if !pages.is_empty() {
                     let page: PageId = pages[usize::from(id) % pages.len()];
                     if let Ok(mut guard) = pager.exclusive(page) {

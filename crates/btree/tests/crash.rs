@@ -107,7 +107,7 @@ fn workload(vfs: &SimVfs, seed: u64) -> Outcome {
 fn verify(tree: &BTree, model: &Model, context: &str) {
     let report = tree.check().unwrap();
     assert!(report.is_ok(), "{context}: {:?}", report.problems);
-    let pages = check_pages_in_use(tree.pager(), &[&report], &[]);
+    let pages = check_pages_in_use(tree.pager(), &[&report], &[]).unwrap();
     assert!(pages.is_empty(), "{context}: {pages:?}");
     let found: Model = tree
         .iter()
@@ -134,7 +134,7 @@ fn check_recovery(vfs: &SimVfs, outcome: &Outcome, context: &str) {
     };
     if found == 0 {
         assert!(
-            pager.allocated_pages().is_empty(),
+            pager.allocated_pages().unwrap().is_empty(),
             "{context}: pages before any checkpoint"
         );
         return;

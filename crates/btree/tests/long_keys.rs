@@ -49,7 +49,7 @@ fn reopen(vfs: &Arc<SimVfs>, tree: BTree, page_size: u32, frames: u64) -> BTree 
 fn verify(tree: &BTree, model: &Model) {
     assert_matches(tree, model);
     let report = tree.check().unwrap();
-    let pages = check_pages_in_use(tree.pager(), &[&report], &[]);
+    let pages = check_pages_in_use(tree.pager(), &[&report], &[]).unwrap();
     assert!(pages.is_empty(), "pages: {pages:?}");
 }
 
@@ -80,7 +80,11 @@ fn a_key_over_the_limit_is_a_typed_error_on_every_page_size() {
         assert_eq!(tree.get(&over).unwrap(), None);
         assert!(!tree.delete(&over).unwrap());
         assert!(tree.delete(&longest).unwrap());
-        assert_eq!(pager.allocated_pages(), vec![tree.root()], "{page_size}");
+        assert_eq!(
+            pager.allocated_pages().unwrap(),
+            vec![tree.root()],
+            "{page_size}"
+        );
         // A bulk load refuses it too, and leaves nothing behind.
         let entries = [(vec![1u8; 5000], vec![1u8]), (over.clone(), vec![2u8])];
         assert!(matches!(
@@ -88,7 +92,11 @@ fn a_key_over_the_limit_is_a_typed_error_on_every_page_size() {
             Err(Error::KeyTooLarge { .. })
         ));
         assert!(tree.is_empty().unwrap());
-        assert_eq!(pager.allocated_pages(), vec![tree.root()], "{page_size}");
+        assert_eq!(
+            pager.allocated_pages().unwrap(),
+            vec![tree.root()],
+            "{page_size}"
+        );
     }
 }
 
@@ -193,7 +201,7 @@ fn comparisons_that_tie_on_the_prefix_are_settled_by_the_chain() {
         model.remove(key);
     }
     verify(&tree, &model);
-    assert_eq!(tree.pager().allocated_pages(), vec![tree.root()]);
+    assert_eq!(tree.pager().allocated_pages().unwrap(), vec![tree.root()]);
 }
 
 #[test]
@@ -301,7 +309,7 @@ fn long_separators_are_written_and_freed_when_keys_share_long_prefixes() {
     }
     verify(&tree, &model);
     assert_eq!(
-        tree.pager().allocated_pages(),
+        tree.pager().allocated_pages().unwrap(),
         vec![tree.root()],
         "every key's and separator's chain was freed"
     );
@@ -319,7 +327,7 @@ fn a_replaced_value_keeps_its_keys_chain_and_a_deleted_key_frees_it() {
         model.insert(long_key(id), value);
     }
     verify(&tree, &model);
-    let pages = pager.allocated_pages().len();
+    let pages = pager.allocated_pages().unwrap().len();
     for &id in &ids {
         let value = value(id, 1, 50);
         tree.insert(&long_key(id), &value).unwrap();
@@ -327,7 +335,7 @@ fn a_replaced_value_keeps_its_keys_chain_and_a_deleted_key_frees_it() {
     }
     verify(&tree, &model);
     assert_eq!(
-        pager.allocated_pages().len(),
+        pager.allocated_pages().unwrap().len(),
         pages,
         "replacing values wrote no key chain"
     );
@@ -338,7 +346,7 @@ fn a_replaced_value_keeps_its_keys_chain_and_a_deleted_key_frees_it() {
         model.remove(&long_key(id));
     }
     verify(&tree, &model);
-    assert_eq!(pager.allocated_pages(), vec![tree.root()]);
+    assert_eq!(pager.allocated_pages().unwrap(), vec![tree.root()]);
 }
 
 /// The long-key mix on every page size, against the model, with reopens.
@@ -371,7 +379,7 @@ fn keys_up_to_the_limit_work_on_every_page_size() {
         let report = tree.check().unwrap();
         assert!(report.long_keys > 0, "{page_size}: {report:?}");
         tree.clear().unwrap();
-        assert_eq!(tree.pager().allocated_pages(), vec![tree.root()]);
+        assert_eq!(tree.pager().allocated_pages().unwrap(), vec![tree.root()]);
     }
 }
 
@@ -403,6 +411,10 @@ fn a_bulk_load_leaves_no_inner_page_with_one_child() {
             );
         }
         verify(&tree, &model);
-        assert_eq!(pager.allocated_pages(), vec![tree.root()], "{count}");
+        assert_eq!(
+            pager.allocated_pages().unwrap(),
+            vec![tree.root()],
+            "{count}"
+        );
     }
 }

@@ -330,7 +330,7 @@ impl Database {
             .map(|problem| format!("B+tree: {problem}"))
             .collect();
         problems.extend(
-            keel_btree::check_pages_in_use(&self.shared.pager, &[&report], &[])
+            keel_btree::check_pages_in_use(&self.shared.pager, &[&report], &[])?
                 .iter()
                 .map(|problem| format!("pages: {problem}")),
         );

@@ -46,6 +46,15 @@ impl Bitset {
         was_set
     }
 
+    /// Every bit below `end` set.
+    pub(crate) fn filled(end: u64) -> Bitset {
+        let mut words = vec![u64::MAX; (end / 64) as usize];
+        if !end.is_multiple_of(64) {
+            words.push((1u64 << (end % 64)) - 1);
+        }
+        Bitset { words }
+    }
+
     pub(crate) fn count(&self) -> u64 {
         self.words.iter().map(|w| u64::from(w.count_ones())).sum()
     }

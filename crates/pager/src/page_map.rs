@@ -190,6 +190,130 @@ impl PageMap {
         file_blocks: u64,
         table: &PageTable,
     ) -> Result<(Self, Bitset)> {
+        Self::read(file, path, meta, file_blocks, table, true)
+    }
+
+    /// The map of `meta`'s checkpoint without its leaves (unless the root
+    /// is one): the nodes above them, whose references say where each
+    /// leaf is, and the page count the meta slot recorded. A leaf's
+    /// entries come into `table` with [`PageMap::load_leaf`] when a page
+    /// of it is first read; [`PageMap::load`] reads the whole map (and
+    /// checks it: blocks in range and used once, the page count) before
+    /// anything changes.
+    pub(crate) fn open_lazy(
+        file: &dyn File,
+        path: &Path,
+        meta: &Meta,
+        file_blocks: u64,
+        table: &PageTable,
+    ) -> Result<Self> {
+        Self::read(file, path, meta, file_blocks, table, false).map(|(map, _)| map)
+    }
+
+    /// Reads `leaf`'s entries (as of the checkpoint the map was opened
+    /// at) into `table`. Only for a map from [`PageMap::open_lazy`] that
+    /// nothing has changed yet.
+    pub(crate) fn load_leaf(
+        &self,
+        file: &dyn File,
+        path: &Path,
+        meta: &Meta,
+        file_blocks: u64,
+        leaf: u64,
+        table: &PageTable,
+    ) -> Result<()> {
+        let Some(&node) = self.levels[0].get(leaf as usize) else {
+            return Ok(());
+        };
+        if node.is_absent() {
+            return Ok(());
+        }
+        let context = LoadContext {
+            path,
+            meta,
+            file_blocks,
+        };
+        if node.block < FIRST_DATA_BLOCK || node.block >= file_blocks {
+            return Err(context.error(
+                0,
+                leaf,
+                node.block,
+                MapProblem::BlockOutOfRange {
+                    block: node.block,
+                    file_blocks,
+                },
+            ));
+        }
+        let mut node_bytes = vec![0u8; meta.page_size as usize];
+        file.read_exact_at(&mut node_bytes, node.block * meta.page_size as u64)?;
+        let found = map_node_checksum(0, leaf, &node_bytes);
+        if found != node.checksum {
+            return Err(context.error(
+                0,
+                leaf,
+                node.block,
+                MapProblem::Checksum {
+                    expected: node.checksum,
+                    found,
+                },
+            ));
+        }
+        for (slot, bytes) in node_bytes.chunks_exact(MAP_ENTRY_BYTES).enumerate() {
+            let (block, checksum, reserved) = decode_entry(bytes);
+            if reserved != 0 {
+                return Err(context.error(
+                    0,
+                    leaf,
+                    node.block,
+                    MapProblem::ReservedField { entry: slot as u64 },
+                ));
+            }
+            if block == 0 {
+                continue;
+            }
+            let child = leaf * self.fanout + slot as u64;
+            if child == 0 || child >= self.limit {
+                return Err(context.error(
+                    0,
+                    leaf,
+                    node.block,
+                    MapProblem::PageBeyondLimit {
+                        page: PageId::new(child),
+                        limit: self.limit,
+                    },
+                ));
+            }
+            if block < FIRST_DATA_BLOCK || block >= file_blocks {
+                return Err(context.error(
+                    0,
+                    leaf,
+                    node.block,
+                    MapProblem::BlockOutOfRange { block, file_blocks },
+                ));
+            }
+            table.slot(PageId::new(child)).set_entry(PageEntry {
+                block,
+                checksum,
+                allocated: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// The number of leaves (whether present or absent).
+    pub(crate) fn leaf_count(&self) -> u64 {
+        self.levels[0].len() as u64
+    }
+
+    /// Reads the map; with `leaves` false, only the nodes above the leaves.
+    fn read(
+        file: &dyn File,
+        path: &Path,
+        meta: &Meta,
+        file_blocks: u64,
+        table: &PageTable,
+        leaves: bool,
+    ) -> Result<(Self, Bitset)> {
         let page_size = meta.page_size as usize;
         let context = LoadContext {
             path,
@@ -225,7 +349,7 @@ impl PageMap {
         let mut node_bytes = vec![0u8; page_size];
         while let Some((level, index)) = stack.pop() {
             let node = map.levels[level as usize][index as usize];
-            if node.is_absent() {
+            if node.is_absent() || (!leaves && level == 0 && height > 0) {
                 continue;
             }
             context.claim(&mut used, level, index, node.block)?;
@@ -293,6 +417,9 @@ impl PageMap {
                     }
                     below[child as usize] = NodeRef { block, checksum };
                     stack.push((level - 1, child));
+                    if !leaves && level == 1 {
+                        continue;
+                    }
                     // Start every child's read now: the device reads them
                     // in parallel while the loop takes them one by one
                     // (a cold open is otherwise one seek per map node).
@@ -303,6 +430,11 @@ impl PageMap {
                     );
                 }
             }
+        }
+        if !leaves && height > 0 {
+            // Trusted until the whole map is read: it checks the count.
+            map.page_count = meta.page_count;
+            return Ok((map, used));
         }
         if map.page_count != meta.page_count {
             return Err(context.error(

@@ -30,6 +30,7 @@ mod checkpoint;
 mod compaction;
 mod eviction;
 mod file;
+mod lazy;
 mod mapped;
 mod read;
 mod write;
@@ -159,6 +160,10 @@ unsafe impl Sync for FrameMemory {}
 struct Store {
     map: PageMap,
     blocks: Blocks,
+    /// Until the whole map is read ([`Pager::store`]): the checkpoint it
+    /// was opened at. Then `map` has only the nodes above the leaves and
+    /// `blocks` nothing free.
+    opened: Option<lazy::Opened>,
     checkpoint_id: u64,
     payload: Vec<u8>,
 }
@@ -217,10 +222,15 @@ pub struct Pager {
     table: PageTable,
     /// Frames known to hold no page, each kept exclusively latched.
     free_frames: Mutex<Vec<u32>>,
+    /// Which leaves of the page map are read ([`lazy`]).
+    lazy: lazy::LazyLeaves,
     /// The length of `free_frames` (a hint read without the lock).
     free_frame_count: AtomicUsize,
     clock_hand: AtomicUsize,
-    store: Mutex<Store>,
+    /// Locked through [`Pager::store`] (`lazy.rs`), which reads the whole
+    /// map first; only the checkpoint id and payload, and the lazy leaf
+    /// reads, take it as it is.
+    raw_store: Mutex<Store>,
     /// Writer operations in progress, and [`CHECKPOINT_RUNNING`].
     writers: AtomicU64,
     checkpoint_lock: Mutex<()>,
@@ -252,8 +262,10 @@ impl Pager {
     /// does not exist and `options.create` is set.
     ///
     /// Opening reads the newest meta slot whose checksum holds and that
-    /// checkpoint's page map; every block it does not reference is free.
-    /// The file is locked against a second opener.
+    /// checkpoint's page map above its leaves (`lazy.rs`): leaves are read
+    /// as pages of them are missed, the whole map before the first change;
+    /// every block it does not reference is then free. The file is locked
+    /// against a second opener.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::InvalidPageSize`],
@@ -282,8 +294,10 @@ impl Pager {
         let page_size = meta.page_size as usize;
         let file_blocks = (size / page_size as u64).max(FIRST_DATA_BLOCK);
         let table = PageTable::new();
-        let (map, referenced) = PageMap::load(&*file, &path, &meta, file_blocks, &table)?;
-        let blocks = Blocks::new(file_blocks, referenced);
+        let map = PageMap::open_lazy(&*file, &path, &meta, file_blocks, &table)?;
+        let lazy = lazy::LazyLeaves::new(&map, page_size);
+        // Nothing is free until the whole map is read.
+        let blocks = Blocks::new(file_blocks, crate::blocks::Bitset::filled(file_blocks));
 
         let frame_count = usize::try_from(options.pool_bytes / page_size as u64)
             .unwrap_or(usize::MAX)
@@ -322,11 +336,12 @@ impl Pager {
             free_frames: Mutex::new((0..frame_count as u32).rev().collect()),
             free_frame_count: AtomicUsize::new(frame_count),
             clock_hand: AtomicUsize::new(0),
-            store: Mutex::new(Store {
+            raw_store: Mutex::new(Store {
                 map,
                 blocks,
                 checkpoint_id: meta.checkpoint_id,
-                payload: meta.payload,
+                payload: meta.payload.clone(),
+                opened: Some(lazy::Opened { meta, file_blocks }),
             }),
             writers: AtomicU64::new(0),
             checkpoint_lock: Mutex::new(()),
@@ -335,6 +350,7 @@ impl Pager {
             growth_bytes_min: options.growth_bytes_min.max(page_size as u64),
             growth_bytes_max: options.growth_bytes_max.max(page_size as u64),
             readahead: Readahead::new(options.readahead_bytes),
+            lazy,
             mapped: MappedFile::new(options.mmap_reads),
             open_report,
         })
@@ -359,12 +375,12 @@ impl Pager {
 
     /// The id of the newest durable checkpoint (0: the file's creation).
     pub fn checkpoint_id(&self) -> u64 {
-        self.store.lock().checkpoint_id
+        self.raw_store.lock().checkpoint_id
     }
 
     /// The payload of the newest durable checkpoint.
     pub fn payload(&self) -> Vec<u8> {
-        self.store.lock().payload.clone()
+        self.raw_store.lock().payload.clone()
     }
 
     /// The largest payload a checkpoint of this file can carry.
@@ -373,18 +389,26 @@ impl Pager {
     }
 
     /// Whether `page` is allocated.
-    pub fn is_allocated(&self, page: PageId) -> bool {
-        self.store.lock().map.get(&self.table, page).is_some()
+    ///
+    /// # Errors
+    /// [`Error::MapCorruption`] and I/O errors of reading the whole map.
+    pub fn is_allocated(&self, page: PageId) -> Result<bool> {
+        Ok(self.store()?.map.get(&self.table, page).is_some())
     }
 
     /// Every allocated page id, in order (for consistency checks above).
-    pub fn allocated_pages(&self) -> Vec<PageId> {
-        self.store.lock().map.allocated(&self.table).collect()
+    ///
+    /// # Errors
+    /// [`Error::MapCorruption`] and I/O errors of reading the whole map.
+    pub fn allocated_pages(&self) -> Result<Vec<PageId>> {
+        Ok(self.store()?.map.allocated(&self.table).collect())
     }
 
-    /// Counters and sizes.
+    /// Counters and sizes. Reads the whole page map if no access has yet
+    /// (should that fail, the sizes are those of the meta slot, and
+    /// `free_blocks` is 0; the next write reports the error).
     pub fn stats(&self) -> PagerStats {
-        let store = self.store.lock();
+        let store = self.store().unwrap_or_else(|_| self.raw_store.lock());
         let counters = &self.counters;
         PagerStats {
             hits: counters.hits.get(),
@@ -396,6 +420,7 @@ impl Pager {
             read_ahead_pages: counters.read_ahead_pages.get(),
             mapped_reads: counters.mapped_reads.get(),
             checkpoints: counters.checkpoints.get(),
+            map_leaves_read: counters.map_leaves_read.get(),
             frames: self.frames.len() as u64,
             pages: store.map.page_count(),
             file_blocks: store.blocks.file_blocks(),

@@ -91,6 +91,7 @@ pub(crate) struct Counters {
     pub(crate) read_ahead_pages: Counter,
     pub(crate) mapped_reads: Counter,
     pub(crate) checkpoints: Counter,
+    pub(crate) map_leaves_read: Counter,
 }
 
 /// A snapshot of the pager's counters and sizes ([`crate::Pager::stats`]).
@@ -115,6 +116,9 @@ pub struct PagerStats {
     pub mapped_reads: u64,
     /// Checkpoints written since open.
     pub checkpoints: u64,
+    /// Page map leaves read one at a time by misses, before the whole map
+    /// was read (an open reads only the nodes above the leaves).
+    pub map_leaves_read: u64,
     /// Frames in the pool.
     pub frames: u64,
     /// Allocated pages.

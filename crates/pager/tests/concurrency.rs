@@ -163,5 +163,5 @@ fn freeing_and_reallocating_races_readers_safely() {
         }
         done.store(true, Ordering::Relaxed);
     });
-    assert_eq!(pager.allocated_pages().len() as u64, IDS);
+    assert_eq!(pager.allocated_pages().unwrap().len() as u64, IDS);
 }

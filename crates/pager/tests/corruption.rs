@@ -211,3 +211,89 @@ fn files_that_are_not_page_files_are_refused_and_left_alone() {
         assert_eq!(file_bytes(&vfs), contents, "nothing was written");
     }
 }
+
+/// The map blocks of a file, by the leaf they are (`None`: a node above
+/// the leaves), found by content: a leaf's entries point at page blocks.
+fn map_leaves(vfs: &SimVfs, model: &Model) -> Vec<(u64, Option<u64>)> {
+    let bytes = file_bytes(vfs);
+    let block_page: std::collections::HashMap<u64, PageId> = model
+        .pages
+        .keys()
+        .map(|&page| (block_of(vfs, model, page), page))
+        .collect();
+    (2..bytes.len() as u64 / 4096)
+        .filter(|block| !block_page.contains_key(block))
+        .filter_map(|block| {
+            let node = &bytes[(block * 4096) as usize..((block + 1) * 4096) as usize];
+            if node.iter().all(|&b| b == 0) {
+                return None;
+            }
+            let leaf = node.chunks_exact(16).find_map(|entry| {
+                let pointed = u64::from_le_bytes(entry[..8].try_into().unwrap());
+                block_page.get(&pointed).map(|page| page.get() / 256)
+            });
+            Some((block, leaf))
+        })
+        .collect()
+}
+
+/// An open reads the map's nodes above its leaves only: a leaf is read
+/// when a page of it is first missed, and the whole map (checked) before
+/// anything changes. A damaged leaf fails the reads of its pages and the
+/// first change with its location, not the open, and not the reads of
+/// other leaves' pages.
+#[test]
+fn map_leaves_are_read_when_first_needed_and_damage_is_found_there() {
+    let (vfs, model) = build(700, 1);
+    let leaves = map_leaves(&vfs, &model);
+    let leaf_block = |leaf: u64| {
+        leaves
+            .iter()
+            .find(|(_, found)| *found == Some(leaf))
+            .map(|(block, _)| *block)
+            .unwrap()
+    };
+    {
+        let pager = open(&vfs).unwrap();
+        for page in [PageId::new(300), PageId::new(301), PageId::new(600)] {
+            let bytes = pager.read(page, |view| {
+                let mut bytes = vec![0u8; view.len()];
+                view.copy_to(0, &mut bytes).map(|()| bytes)
+            });
+            assert_eq!(bytes.unwrap(), model.pages[&page], "{page}");
+        }
+        assert_eq!(pager.stats().map_leaves_read, 2);
+        verify(&pager, &model).unwrap();
+    }
+    let damaged = leaf_block(1);
+    assert!(vfs.corrupt(Path::new(PATH), damaged * 4096 + 16 * 5, 0x08));
+    let pager = open(&vfs).expect("the open reads no leaf");
+    let page = PageId::new(400);
+    match pager.read(page, |view| view.u64_at(0)) {
+        Err(Error::MapCorruption {
+            level: 0,
+            node: 1,
+            block,
+            problem: MapProblem::Checksum { .. },
+            ..
+        }) => assert_eq!(block, damaged),
+        other => panic!("expected the damaged leaf, got {other:?}"),
+    }
+    assert!(pager.read(PageId::new(10), |view| view.u64_at(0)).is_ok());
+    assert!(matches!(
+        pager.allocate().map(|guard| guard.page_id()),
+        Err(Error::MapCorruption {
+            level: 0,
+            node: 1,
+            ..
+        })
+    ));
+    assert!(matches!(
+        pager.allocated_pages(),
+        Err(Error::MapCorruption {
+            level: 0,
+            node: 1,
+            ..
+        })
+    ));
+}

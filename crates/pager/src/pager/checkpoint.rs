@@ -58,7 +58,7 @@ impl Pager {
 
         // The map, then one sync for pages and map together.
         let (node_writes, meta, referenced) = {
-            let mut store = self.store.lock();
+            let mut store = self.store()?;
             let store = &mut *store;
             let mut source = BlockSource {
                 pager: self,
@@ -102,7 +102,7 @@ impl Pager {
         self.counters.checkpoints.add(1);
 
         // Durable: the previous checkpoint's blocks may be reused.
-        let mut store = self.store.lock();
+        let mut store = self.store()?;
         let blocks_released = store.blocks.checkpoint_durable(referenced);
         store.checkpoint_id = meta.checkpoint_id;
         store.payload = meta.payload;
@@ -155,7 +155,7 @@ impl Pager {
         };
         let mut blocks = Vec::with_capacity(latched.len());
         {
-            let mut store = self.store.lock();
+            let mut store = self.store()?;
             for _ in &latched {
                 match self.allocate_block(&mut store.blocks) {
                     Ok(block) => blocks.push(block),
@@ -207,7 +207,7 @@ impl Pager {
         }
         drop(frames);
         if let Err(error) = written {
-            let mut store = self.store.lock();
+            let mut store = self.store()?;
             for &block in &blocks {
                 store.blocks.release(block);
             }
@@ -216,7 +216,7 @@ impl Pager {
             return Err(self.poison(error));
         }
         {
-            let mut store = self.store.lock();
+            let mut store = self.store()?;
             for (&(index, page, checksum), &block) in latched.iter().zip(&blocks) {
                 let previous = store.map.set_block(&self.table, page, block, checksum);
                 if previous != 0 {

@@ -27,7 +27,7 @@ impl Pager {
     /// As [`Pager::exclusive`] (loading a page may evict a dirty one).
     pub fn relocate_tail(&self, pages_max: u64) -> Result<Relocation> {
         let (boundary, movers, map_nodes) = {
-            let mut store = self.store.lock();
+            let mut store = self.store()?;
             let store = &mut *store;
             let live = store.blocks.used().count();
             let boundary = FIRST_DATA_BLOCK + live + live / 64 + 16;
@@ -68,7 +68,7 @@ impl Pager {
     /// # Errors
     /// The file's `set_len` (the file then stays as long as it was).
     pub fn shrink_to_fit(&self) -> Result<u64> {
-        let mut store = self.store.lock();
+        let mut store = self.store()?;
         let needed = store.blocks.needed_blocks();
         let page_bytes = self.page_size as u64;
         if needed < store.blocks.file_blocks() {

@@ -90,13 +90,13 @@ impl Pager {
         self.check_poisoned()?;
         let data = self.frame_bytes(index);
         let checksum = page_checksum(page, data);
-        let block = self.allocate_block(&mut self.store.lock().blocks)?;
+        let block = self.allocate_block(&mut self.store()?.blocks)?;
         if let Err(error) = self.file.write_all_at(data, block * self.page_size as u64) {
-            self.store.lock().blocks.release(block);
+            self.store()?.blocks.release(block);
             return Err(self.poison(error));
         }
         self.counters.bytes_written.add(self.page_size as u64);
-        let mut store = self.store.lock();
+        let mut store = self.store()?;
         let previous = store.map.set_block(&self.table, page, block, checksum);
         if previous != 0 {
             store.blocks.release(previous);

@@ -251,6 +251,11 @@ impl Pager {
     pub fn prefetch(&self, pages: &[PageId]) -> Result<()> {
         // The blocks are hints (for the advice and the order): each load
         // reads its page's entry again once it has claimed the page.
+        for &page in pages {
+            if page != PageId::NONE && page <= PageId::MAX {
+                self.ensure_mapped(page)?;
+            }
+        }
         let mut missing: Vec<(u64, PageId)> = pages
             .iter()
             .filter_map(|&page| {
@@ -301,6 +306,7 @@ impl Pager {
         if page == PageId::NONE || page > PageId::MAX {
             return Err(Error::PageNotAllocated(page));
         }
+        self.ensure_mapped(page)?;
         let slot = self.table.slot(page);
         let index = self.acquire_frame()?;
         if !residency::try_install(slot.state(), index) {

@@ -51,8 +51,7 @@ impl Pager {
     pub fn allocate(&self) -> Result<ExclusiveGuard<'_>> {
         let token = self.enter_write()?;
         let page = self
-            .store
-            .lock()
+            .store()?
             .map
             .allocate(&self.table)
             .ok_or(Error::PageIdsExhausted {
@@ -61,7 +60,7 @@ impl Pager {
         let index = match self.acquire_frame() {
             Ok(index) => index,
             Err(error) => {
-                self.store.lock().map.free(&self.table, page);
+                self.store()?.map.free(&self.table, page);
                 return Err(error);
             }
         };
@@ -102,7 +101,7 @@ impl Pager {
         // latched: a reader that misses from now on finds it unallocated
         // instead of loading it back.
         let freed = {
-            let mut store = self.store.lock();
+            let mut store = self.store()?;
             match store.map.free(&self.table, page) {
                 Some(0) => Ok(()),
                 Some(block) => {

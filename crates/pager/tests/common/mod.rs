@@ -43,7 +43,7 @@ pub fn contents(page: PageId, stamp: u64) -> Vec<u8> {
 
 /// Checks that `pager` holds exactly the model's pages, byte for byte.
 pub fn verify(pager: &Pager, model: &Model) -> Result<(), String> {
-    let allocated = pager.allocated_pages();
+    let allocated = pager.allocated_pages().unwrap();
     let expected: Vec<PageId> = model.pages.keys().copied().collect();
     if allocated != expected {
         return Err(format!(
