@@ -363,7 +363,10 @@ pub(crate) struct Shared {
     /// CLIENT TRACKING.
     pub(crate) tracking: crate::commands::tracking::TrackingTable,
     /// Pub/sub: who subscribes to what.
-    pub(crate) pubsub: crate::net::pubsub::PubSub,
+    pub(crate) pubsub: Arc<crate::net::pubsub::PubSub>,
+    /// Keyspace notifications: the classes on, and the way the backend
+    /// publishes (it holds the same).
+    pub(crate) keyspace_events: Arc<crate::commands::notify::KeyspaceEvents>,
     /// Scripts: the cache and the running ones.
     pub(crate) scripts: crate::commands::scripting::Scripts,
     /// Every event loop's waker (CLIENT UNPAUSE wakes them all).

@@ -45,6 +45,7 @@ pub mod lcs;
 pub(crate) mod lists;
 pub(crate) mod lua_libs;
 pub(crate) mod monitor;
+pub mod notify;
 pub mod object_info;
 pub(crate) mod pubsub;
 pub(crate) mod scan;
@@ -324,6 +325,10 @@ impl DataCall<'_> {
         if deadline_ms.is_some_and(|deadline| deadline <= self.store.now_ms()) {
             self.delete(key)?;
             return Ok(());
+        }
+        if self.notifies(notify::EventClasses::NEW) && self.store.get(self.database, key)?.is_none()
+        {
+            self.notify(notify::EventClasses::NEW, "new", key);
         }
         let stored = StoredValue { value, deadline_ms };
         Ok(self.store.put(self.database, key, stored)?)
