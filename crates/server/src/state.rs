@@ -115,7 +115,7 @@ pub(crate) struct ClientEntry {
     pub(crate) resp3: AtomicBool,
     /// Its event loop holds nothing of it (no input not yet run, no output
     /// not yet written): a script busy on that loop may answer it directly
-    /// (`commands/scripting.rs`).
+    /// (`commands/scripting/`).
     pub(crate) idle: AtomicBool,
     /// Bytes a busy script's loop read from its socket that are not yet a
     /// whole request: its connection reads them first.

@@ -14,7 +14,8 @@
 //! - `connection.rs`, `client.rs`, `transactions.rs`, `server.rs`: the
 //!   commands that act on the connection ([`Client`]) or the server;
 //!   `pubsub.rs`: pub/sub (its registry is `net/pubsub.rs`);
-//!   `scripting.rs`: EVAL and SCRIPT in Lua (with `lua_libs.rs`).
+//!   `scripting/`: EVAL and SCRIPT in Lua (with `lua_libs.rs`);
+//!   `notify.rs`: keyspace notifications.
 //!
 //! Helpers: `arguments.rs` (options and arithmetic with Redis's error
 //! texts), `glob.rs`, `scan.rs` (SCAN's cursor), `lcs.rs`,

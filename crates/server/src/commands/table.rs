@@ -1244,7 +1244,7 @@ const fn pubsub_command(
     )
 }
 
-/// SCRIPT's subcommands (`scripting.rs`).
+/// SCRIPT's subcommands (`scripting/`).
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
     script_sub(
         Id::ScriptDebug,
@@ -3411,7 +3411,7 @@ static COMMANDS: &[CommandSpec] = &[
         "Depends on subcommand.",
         "A container for Redis Cluster commands.",
     ),
-    // Scripts (`scripting.rs`).
+    // Scripts (`scripting/`).
     eval_command(
         Id::Eval,
         C(scripting::eval),
