@@ -505,11 +505,15 @@ pub enum CommandId {
     FcallRo,
     /// `CLUSTER`.
     Cluster,
+    /// `SORT`.
+    Sort,
+    /// `SORT_RO`.
+    SortRo,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 248;
+    pub const COUNT: usize = 250;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -761,6 +765,8 @@ impl CommandId {
         CommandId::Fcall,
         CommandId::FcallRo,
         CommandId::Cluster,
+        CommandId::Sort,
+        CommandId::SortRo,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1024,4 +1030,6 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "fcall",
     "fcall_ro",
     "cluster",
+    "sort",
+    "sort_ro",
 ];

@@ -110,7 +110,7 @@ fn items(
     Ok(entries.into_iter().map(|(_, item)| item).collect())
 }
 
-fn all_items(call: &mut DataCall<'_>, list: &Collection) -> Result<Vec<Bytes>, Failure> {
+pub(crate) fn all_items(call: &mut DataCall<'_>, list: &Collection) -> Result<Vec<Bytes>, Failure> {
     match list.len() {
         0 => Ok(Vec::new()),
         length => items(call, list, 0, length - 1),
@@ -146,6 +146,15 @@ pub fn index_range(length: u64, start: i64, stop: i64) -> Option<(u64, u64)> {
     let start = resolve(start).max(0);
     let stop = resolve(stop).min(length - 1);
     (start <= stop && start < length).then_some((start as u64, stop as u64))
+}
+
+/// Appends `item` at the tail of `list` (SORT … STORE).
+pub(crate) fn push_right(
+    call: &mut DataCall<'_>,
+    list: &mut Collection,
+    item: Bytes,
+) -> Result<(), Failure> {
+    push(call, list, item, End::Right)
 }
 
 /// LPUSH, RPUSH, LPUSHX, RPUSHX key element [element …].

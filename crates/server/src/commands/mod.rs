@@ -54,6 +54,7 @@ pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod slowlog;
+pub(crate) mod sort;
 pub(crate) mod sorted_sets;
 pub mod store;
 pub(crate) mod strings;

@@ -582,7 +582,7 @@ const fn sub(
 
 use super::{
     bitmap, client, connection, counters, expiry, functions, hashes, keyspace, latency, lists,
-    monitor, pubsub, scripting, server, sets, slowlog, sorted_sets, strings, tracking,
+    monitor, pubsub, scripting, server, sets, slowlog, sort, sorted_sets, strings, tracking,
     transactions, zset_combine,
 };
 use CommandId as Id;
@@ -3411,6 +3411,32 @@ static COMMANDS: &[CommandSpec] = &[
         "Depends on subcommand.",
         "A container for Redis Cluster commands.",
     ),
+    // SORT (`sort.rs`): the key first; a STORE destination is found by
+    // the handler, as Redis's movable keys are.
+    keyed(
+        Id::Sort,
+        D(sort::sort),
+        "sort",
+        -2,
+        W.union(M),
+        (1, 1, 1),
+        "generic",
+        "1.0.0",
+        "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
+    ),
+    keyed(
+        Id::SortRo,
+        D(sort::sort),
+        "sort_ro",
+        -2,
+        R,
+        (1, 1, 1),
+        "generic",
+        "7.0.0",
+        "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+        "Returns the sorted elements of a list, a set, or a sorted set.",
+    ),
     // Scripts (`scripting/`).
     eval_command(
         Id::Eval,
@@ -3493,6 +3519,8 @@ mod tests {
     /// Issue 22: the data types.
     const ISSUE_22_COMMANDS: &[&str] = &[
         "cluster",
+        "sort",
+        "sort_ro",
         "fcall",
         "fcall_ro",
         "eval",
