@@ -21,7 +21,7 @@ fn hash(call: &mut DataCall<'_>) -> Result<Option<Collection>, Failure> {
 }
 
 /// Sets `field` to `value`; whether the field is new.
-fn set_field(
+pub(crate) fn set_field(
     call: &mut DataCall<'_>,
     hash: &mut Collection,
     field: &[u8],

@@ -509,11 +509,15 @@ pub enum CommandId {
     Sort,
     /// `SORT_RO`.
     SortRo,
+    /// `DUMP`.
+    Dump,
+    /// `RESTORE`.
+    Restore,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 250;
+    pub const COUNT: usize = 252;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -767,6 +771,8 @@ impl CommandId {
         CommandId::Cluster,
         CommandId::Sort,
         CommandId::SortRo,
+        CommandId::Dump,
+        CommandId::Restore,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1032,4 +1038,6 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "cluster",
     "sort",
     "sort_ro",
+    "dump",
+    "restore",
 ];

@@ -32,6 +32,8 @@ pub(crate) mod connection;
 pub(crate) mod counters;
 pub(crate) mod debug;
 pub(crate) mod dispatch;
+pub(crate) mod dump;
+pub mod dump_payload;
 pub(crate) mod element_scan;
 pub mod encoding;
 pub(crate) mod expiry;

@@ -21,7 +21,11 @@ fn set_at(call: &mut DataCall<'_>, key: &[u8]) -> Result<Option<Collection>, Fai
 }
 
 /// Adds `member`; whether it is new.
-fn add(call: &mut DataCall<'_>, set: &mut Collection, member: &[u8]) -> Result<bool, Failure> {
+pub(crate) fn add(
+    call: &mut DataCall<'_>,
+    set: &mut Collection,
+    member: &[u8],
+) -> Result<bool, Failure> {
     if set.get(call.store, MEMBER_TAG, member)?.is_some() {
         return Ok(false);
     }

@@ -50,7 +50,7 @@ fn decode_score(value: &[u8]) -> f64 {
     f64::from_le_bytes(bytes)
 }
 
-fn score_of(
+pub(crate) fn score_of(
     call: &mut DataCall<'_>,
     zset: &Collection,
     member: &[u8],
@@ -67,7 +67,7 @@ fn score_key(score: f64, member: &[u8]) -> Vec<u8> {
 }
 
 /// Gives `member` the score `score` (it had `old`).
-fn set_score(
+pub(crate) fn set_score(
     call: &mut DataCall<'_>,
     zset: &mut Collection,
     member: &[u8],
