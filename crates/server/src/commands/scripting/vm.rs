@@ -318,33 +318,7 @@ impl Vm {
                     Arc::clone(&state.client.entry),
                 )
             };
-            let started = Instant::now();
-            let served = std::cell::Cell::new(started);
-            lua.set_hook(
-                HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
-                move |lua, _| {
-                    // Past the threshold, this loop's other clients get
-                    // BUSY (and SCRIPT KILL works) from here, as Redis
-                    // answers them while a script runs.
-                    let threshold = shared.scripts.busy_threshold_ms.load(Ordering::Relaxed);
-                    if threshold > 0
-                        && started.elapsed() > std::time::Duration::from_millis(threshold)
-                        && served.get().elapsed() >= BUSY_SERVE_INTERVAL
-                    {
-                        served.set(Instant::now());
-                        serve_busy(&shared, &entry);
-                    }
-                    if kill.load(Ordering::Acquire) {
-                        // Every line from now on raises, so a pcall loop
-                        // cannot keep the script alive.
-                        lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
-                            Err(mlua::Error::runtime(KILLED_TEXT))
-                        })?;
-                        return Err(mlua::Error::runtime(KILLED_TEXT));
-                    }
-                    Ok(VmState::Continue)
-                },
-            )?;
+            install_hook(lua, shared, entry, kill)?;
             let results: MultiValue = if as_function {
                 let invoke: Function = self.primitives.raw_get("invoke")?;
                 invoke.call((function.clone(), self.handler.clone(), keys, argv))?
@@ -362,12 +336,7 @@ impl Vm {
                 script_error(&value, sha)
             })
         });
-        self.lua.remove_hook();
-        let _ = self.redis.raw_set("call", Value::Nil);
-        let _ = self.redis.raw_set("pcall", Value::Nil);
-        let _ = self.primitives.raw_set("setresp", Value::Nil);
-        let _ = self.run_globals.raw_set("KEYS", Value::Nil);
-        let _ = self.run_globals.raw_set("ARGV", Value::Nil);
+        self.forget_run();
         outcome.unwrap_or_else(|error| {
             Reply::error(format!(
                 "ERR Error running script: {}",
@@ -375,6 +344,52 @@ impl Vm {
             ))
         })
     }
+
+    /// Unbinds what [`Vm::call`] bound for its run: the hook,
+    /// `redis.call`/`pcall`/`setresp`, KEYS and ARGV.
+    fn forget_run(&self) {
+        self.lua.remove_hook();
+        let _ = self.redis.raw_set("call", Value::Nil);
+        let _ = self.redis.raw_set("pcall", Value::Nil);
+        let _ = self.primitives.raw_set("setresp", Value::Nil);
+        let _ = self.run_globals.raw_set("KEYS", Value::Nil);
+        let _ = self.run_globals.raw_set("ARGV", Value::Nil);
+    }
+}
+
+/// The hook a run's Lua calls every [`HOOK_INSTRUCTIONS`]: past
+/// `busy-reply-threshold` it answers this loop's other clients (BUSY,
+/// SCRIPT KILL), as Redis answers them while a script runs; once the
+/// script is killed it raises, and from then on every line raises too,
+/// so a pcall loop cannot keep the script alive.
+fn install_hook(
+    lua: &Lua,
+    shared: Arc<crate::state::Shared>,
+    entry: Arc<crate::state::ClientEntry>,
+    kill: Arc<std::sync::atomic::AtomicBool>,
+) -> mlua::Result<()> {
+    let started = Instant::now();
+    let served = std::cell::Cell::new(started);
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
+        move |lua, _| {
+            let threshold = shared.scripts.busy_threshold_ms.load(Ordering::Relaxed);
+            if threshold > 0
+                && started.elapsed() > std::time::Duration::from_millis(threshold)
+                && served.get().elapsed() >= BUSY_SERVE_INTERVAL
+            {
+                served.set(Instant::now());
+                serve_busy(&shared, &entry);
+            }
+            if kill.load(Ordering::Acquire) {
+                lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
+                    Err(mlua::Error::runtime(KILLED_TEXT))
+                })?;
+                return Err(mlua::Error::runtime(KILLED_TEXT));
+            }
+            Ok(VmState::Continue)
+        },
+    )
 }
 
 /// A Lua array of strings (KEYS, ARGV).
