@@ -26,8 +26,11 @@
 //!   the script ends, or not at all when it is killed or the store fails;
 //!   the script runs again from the start if the transaction conflicts.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
+use crate::commands::notify::KeyspaceEvents;
 use crate::commands::{Request, StoreError};
 use crate::metrics::MetricsText;
 use crate::resp::{EncodedReplies, Reply};
@@ -52,6 +55,15 @@ pub struct InfoSection {
 pub trait Backend: Send + Sync + 'static {
     /// Opens the session of a new connection.
     fn open_session(&self, client: ClientId) -> Box<dyn Session>;
+
+    /// Where to publish the keyspace events its commands fire, and which
+    /// classes are on (`notify-keyspace-events`): given by the server when
+    /// it starts on this backend. A backend publishes a transaction's
+    /// events after it commits (`KeyspaceEvents::publish`). The default
+    /// fires none.
+    fn set_keyspace_events(&self, events: Arc<KeyspaceEvents>) {
+        let _ = events;
+    }
 
     /// The backend's INFO sections (persistence, stats, keyspace …); the
     /// server adds `server`, `clients` and part of `stats` itself (fields

@@ -56,7 +56,7 @@ pub use net::connection::{
     PIPELINE_ARGUMENT_BYTES_MAX, PIPELINE_COMMANDS_MAX, READ_CHUNK_BYTES,
     RETAINED_BUFFER_BYTES_MAX, WRONGPASS_TEXT,
 };
-pub use net::event_loop::{BATCH_COMMANDS_MAX, EVENTS_PER_WAIT};
+pub use net::event_loop::{BATCH_COMMANDS_MAX, EVENTS_PER_WAIT, WORKER_STACK_BYTES};
 pub use net::server::{
     ACCEPT_ERROR_BACKOFF, MAX_CLIENTS_REPLY, ServerHandle, ServerStopper, start,
 };

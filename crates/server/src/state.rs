@@ -115,7 +115,7 @@ pub(crate) struct ClientEntry {
     pub(crate) resp3: AtomicBool,
     /// Its event loop holds nothing of it (no input not yet run, no output
     /// not yet written): a script busy on that loop may answer it directly
-    /// (`commands/scripting.rs`).
+    /// (`commands/scripting/`).
     pub(crate) idle: AtomicBool,
     /// Bytes a busy script's loop read from its socket that are not yet a
     /// whole request: its connection reads them first.
@@ -363,7 +363,10 @@ pub(crate) struct Shared {
     /// CLIENT TRACKING.
     pub(crate) tracking: crate::commands::tracking::TrackingTable,
     /// Pub/sub: who subscribes to what.
-    pub(crate) pubsub: crate::net::pubsub::PubSub,
+    pub(crate) pubsub: Arc<crate::net::pubsub::PubSub>,
+    /// Keyspace notifications: the classes on, and the way the backend
+    /// publishes (it holds the same).
+    pub(crate) keyspace_events: Arc<crate::commands::notify::KeyspaceEvents>,
     /// Scripts: the cache and the running ones.
     pub(crate) scripts: crate::commands::scripting::Scripts,
     /// Every event loop's waker (CLIENT UNPAUSE wakes them all).

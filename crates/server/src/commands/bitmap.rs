@@ -3,6 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument};
+use super::notify::EventClasses;
 use super::{DataCall, Outcome, count_reply};
 use crate::resp::{Reply, parse_integer};
 
@@ -44,6 +45,7 @@ pub(crate) fn setbit(call: &mut DataCall<'_>) -> Outcome {
         value[byte_index] &= !mask;
     }
     call.put(&key, value.freeze(), deadline)?;
+    call.notify(EventClasses::STRING, "setbit", &key);
     Ok(Reply::Integer(previous).into())
 }
 

@@ -17,6 +17,7 @@ use super::encoding::{
     ELEMENT_PREFIX_BYTES, HEADER_TAG, Header, Kind, MEMBER_TAG, TypeRecord, element_key,
     element_prefix, looks_like_record,
 };
+use super::notify::EventClasses;
 use super::object_info::{CollectionShape, Digest, INTSET_ENTRIES_MAX, value_digest};
 use super::store::{ElementRange, StoreResult};
 use super::{DataCall, Failure, KeyValueStore, StoredValue};
@@ -210,6 +211,11 @@ impl Collection {
         })
     }
 
+    /// The database of its key.
+    pub fn database(&self) -> DatabaseIndex {
+        self.database
+    }
+
     /// The number of elements.
     pub fn len(&self) -> u64 {
         self.header.count
@@ -375,6 +381,8 @@ impl DataCall<'_> {
         if collection.stored_header.is_none() {
             if self.store.get(database, &key)?.is_some() {
                 self.delete(&key)?;
+            } else {
+                self.notify_in(database, EventClasses::NEW, "new", &key);
             }
             let record = TypeRecord {
                 kind: collection.kind,

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 
 use super::glob::GlobPattern;
+use super::notify::{EventClasses, INVALID_CLASS_TEXT};
 use crate::resp::Reply;
 use crate::state::{Shared, lock};
 
@@ -52,6 +53,10 @@ pub struct Parameter {
     /// What values it takes.
     pub kind: ParameterKind,
 }
+
+/// The keyspace event classes published (`notify.rs`), in Redis's
+/// letters; keel acts on it.
+const NOTIFY_KEYSPACE_EVENTS: &str = "notify-keyspace-events";
 
 const INT_MAX: i64 = i32::MAX as i64;
 const INT_MIN: i64 = i32::MIN as i64;
@@ -228,7 +233,7 @@ pub static PARAMETERS: &[Parameter] = &[
         },
     ),
     boolean("no-appendfsync-on-rewrite", "no"),
-    parameter("notify-keyspace-events", "", Text),
+    parameter(NOTIFY_KEYSPACE_EVENTS, "", Text),
     parameter(
         "oom-score-adj",
         "no",
@@ -505,6 +510,10 @@ pub(crate) fn set_reply(shared: &Shared, pairs: &[Bytes]) -> Reply {
         }
         let checked = if parameter.name == "client-output-buffer-limit" {
             crate::net::pubsub::merge_output_buffer_limit(&shared.config.value(parameter), &value)
+        } else if parameter.name == NOTIFY_KEYSPACE_EVENTS {
+            EventClasses::parse(&value)
+                .map(|classes| classes.to_string())
+                .ok_or_else(|| INVALID_CLASS_TEXT.to_owned())
         } else {
             parameter.check(&value)
         };
@@ -523,7 +532,7 @@ pub(crate) fn set_reply(shared: &Shared, pairs: &[Bytes]) -> Reply {
 }
 
 /// Applies the kept parameters keel acts on (the slow log's, the pubsub
-/// output buffer limit) after a CONFIG SET.
+/// output buffer limit, the keyspace event classes) after a CONFIG SET.
 fn apply_kept(shared: &Shared) {
     let integer = |name: &str, default: i64| {
         lookup(name)
@@ -546,6 +555,10 @@ fn apply_kept(shared: &Shared) {
     {
         shared.pubsub.set_limit(hard, soft, seconds);
     }
+    let classes = lookup(NOTIFY_KEYSPACE_EVENTS)
+        .and_then(|parameter| EventClasses::parse(&shared.config.value(parameter)))
+        .unwrap_or_default();
+    shared.keyspace_events.set_classes(classes);
 }
 
 /// The server's own settings with their values.

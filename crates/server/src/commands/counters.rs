@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::arguments::{increment, increment_float, integer_argument, negate_decrement};
+use super::notify::EventClasses;
 use super::{CommandId, DataCall, Outcome};
 use crate::resp::Reply;
 
@@ -24,6 +25,7 @@ pub(crate) fn increment_by(call: &mut DataCall<'_>) -> Outcome {
     let mut text = Vec::with_capacity(20);
     crate::resp::push_decimal(&mut text, next);
     call.put(&key, Bytes::from(text), deadline)?;
+    call.notify(EventClasses::STRING, "incrby", &key);
     Ok(Reply::Integer(next).into())
 }
 
@@ -37,5 +39,6 @@ pub(crate) fn increment_float_by(call: &mut DataCall<'_>) -> Outcome {
     )?;
     let deadline = stored.and_then(|stored| stored.deadline_ms);
     call.put(&key, Bytes::from(text.clone()), deadline)?;
+    call.notify(EventClasses::STRING, "incrbyfloat", &key);
     Ok(Reply::bulk(text).into())
 }

@@ -3,6 +3,7 @@
 //! ([`KeyValueStore::now_ms`](super::KeyValueStore::now_ms)).
 
 use super::arguments::{parse_expire, time_to_live};
+use super::notify::EventClasses;
 use super::{CommandId, DataCall, Outcome, StoredValue};
 use crate::resp::Reply;
 
@@ -20,6 +21,13 @@ pub(crate) fn expire(call: &mut DataCall<'_>) -> Outcome {
         return Ok(Reply::Integer(0).into());
     }
     call.put(&key, stored.value, Some(expire.deadline_ms))?;
+    // A deadline already passed deletes the key, as Redis does.
+    let event = if expire.deadline_ms <= call.now_ms() {
+        "del"
+    } else {
+        "expire"
+    };
+    call.notify(EventClasses::GENERIC, event, &key);
     Ok(Reply::Integer(1).into())
 }
 
@@ -55,6 +63,7 @@ pub(crate) fn persist(call: &mut DataCall<'_>) -> Outcome {
             deadline_ms: Some(_),
         }) => {
             call.put(&key, value, None)?;
+            call.notify(EventClasses::GENERIC, "persist", &key);
             Ok(Reply::Integer(1).into())
         }
         _ => Ok(Reply::Integer(0).into()),

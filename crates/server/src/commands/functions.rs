@@ -1,6 +1,6 @@
 //! Functions (Redis 7): FUNCTION LOAD, DELETE, FLUSH, LIST, KILL and
 //! FCALL, FCALL_RO — Lua libraries whose `redis.register_function`
-//! callbacks run as scripts do (`scripting.rs`): each call one
+//! callbacks run as scripts do (`scripting/`): each call one
 //! serializable transaction.
 
 use bytes::Bytes;

@@ -9,6 +9,7 @@ use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_float};
 use super::collection::Collection;
 use super::element_scan::{member_at, members_at, pick_positions, scan_members};
 use super::encoding::{Kind, MEMBER_TAG};
+use super::notify::EventClasses;
 use super::table::wrong_arity;
 use super::{CommandId, DataCall, Failure, Outcome, count_reply};
 use crate::resp::{ProtocolVersion, Reply, format_human_double, parse_integer};
@@ -20,7 +21,7 @@ fn hash(call: &mut DataCall<'_>) -> Result<Option<Collection>, Failure> {
 }
 
 /// Sets `field` to `value`; whether the field is new.
-fn set_field(
+pub(crate) fn set_field(
     call: &mut DataCall<'_>,
     hash: &mut Collection,
     field: &[u8],
@@ -45,7 +46,7 @@ pub(crate) fn hset(call: &mut DataCall<'_>) -> Outcome {
         let value = call.owned_argument(index + 1);
         added += usize::from(set_field(call, &mut hash, &field, value)?);
     }
-    call.save(&hash)?;
+    call.save_notify(&hash, true, EventClasses::HASH, "hset")?;
     Ok(match call.id() {
         CommandId::Hmset => Reply::ok(),
         _ => count_reply(added),
@@ -63,7 +64,7 @@ pub(crate) fn hsetnx(call: &mut DataCall<'_>) -> Outcome {
     }
     let value = call.owned_argument(3);
     set_field(call, &mut hash, &field, value)?;
-    call.save(&hash)?;
+    call.save_notify(&hash, true, EventClasses::HASH, "hset")?;
     Ok(Reply::Integer(1).into())
 }
 
@@ -108,7 +109,7 @@ pub(crate) fn hdel(call: &mut DataCall<'_>) -> Outcome {
             removed += 1;
         }
     }
-    call.save(&hash)?;
+    call.save_notify(&hash, removed > 0, EventClasses::HASH, "hdel")?;
     Ok(count_reply(removed).into())
 }
 
@@ -149,12 +150,18 @@ pub(crate) fn hgetall(call: &mut DataCall<'_>) -> Outcome {
     .into())
 }
 
-/// Writes `value` to the command's `field`, creating the hash if needed.
-fn store_field(call: &mut DataCall<'_>, field: &[u8], value: Bytes) -> Result<(), Failure> {
+/// Writes `value` to the command's `field`, creating the hash if needed,
+/// and fires `event`.
+fn store_field(
+    call: &mut DataCall<'_>,
+    field: &[u8],
+    value: Bytes,
+    event: &'static str,
+) -> Result<(), Failure> {
     let key = call.key().clone();
     let mut hash = call.collection_or_new(&key, Kind::Hash)?;
     set_field(call, &mut hash, field, value)?;
-    call.save(&hash)
+    call.save_notify(&hash, true, EventClasses::HASH, event)
 }
 
 /// HINCRBY key field increment.
@@ -170,7 +177,7 @@ pub(crate) fn hincrby(call: &mut DataCall<'_>) -> Outcome {
     let next = current
         .checked_add(step)
         .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
-    store_field(call, &field, Bytes::from(next.to_string()))?;
+    store_field(call, &field, Bytes::from(next.to_string()), "hincrby")?;
     Ok(Reply::Integer(next).into())
 }
 
@@ -193,7 +200,7 @@ pub(crate) fn hincrbyfloat(call: &mut DataCall<'_>) -> Outcome {
         return Ok(Reply::error("ERR increment would produce NaN or Infinity").into());
     }
     let text = format_human_double(next);
-    store_field(call, &field, Bytes::from(text.clone()))?;
+    store_field(call, &field, Bytes::from(text.clone()), "hincrbyfloat")?;
     Ok(Reply::bulk(text).into())
 }
 

@@ -505,11 +505,19 @@ pub enum CommandId {
     FcallRo,
     /// `CLUSTER`.
     Cluster,
+    /// `SORT`.
+    Sort,
+    /// `SORT_RO`.
+    SortRo,
+    /// `DUMP`.
+    Dump,
+    /// `RESTORE`.
+    Restore,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 248;
+    pub const COUNT: usize = 252;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -761,6 +769,10 @@ impl CommandId {
         CommandId::Fcall,
         CommandId::FcallRo,
         CommandId::Cluster,
+        CommandId::Sort,
+        CommandId::SortRo,
+        CommandId::Dump,
+        CommandId::Restore,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1024,4 +1036,8 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "fcall",
     "fcall_ro",
     "cluster",
+    "sort",
+    "sort_ro",
+    "dump",
+    "restore",
 ];

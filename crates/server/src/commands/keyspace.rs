@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_scan};
 use super::collection::KeyEntry;
 use super::glob::GlobPattern;
+use super::notify::EventClasses;
 use super::object_info::{Encoding, memory_usage};
 use super::scan::{scan_batch, scan_start_key};
 use super::{CommandId, DataCall, KEYS_BATCH_MAX, Outcome, count_reply};
@@ -28,7 +29,10 @@ pub(crate) fn del(call: &mut DataCall<'_>) -> Outcome {
     let mut deleted = 0;
     for index in 1..call.arguments.len() {
         let key = call.arguments[index].clone();
-        deleted += usize::from(call.delete(&key)?);
+        if call.delete(&key)? {
+            deleted += 1;
+            call.notify(EventClasses::GENERIC, "del", &key);
+        }
     }
     Ok(count_reply(deleted).into())
 }
@@ -69,6 +73,8 @@ pub(crate) fn rename(call: &mut DataCall<'_>) -> Outcome {
     }
     call.delete(&target)?;
     call.rename_entry(entry, &source, &target)?;
+    call.notify(EventClasses::GENERIC, "rename_from", &source);
+    call.notify(EventClasses::GENERIC, "rename_to", &target);
     Ok(done(true).into())
 }
 
@@ -276,6 +282,7 @@ pub(crate) fn copy(call: &mut DataCall<'_>) -> Outcome {
         deleted?;
     }
     call.copy_entry(&entry, target, &destination)?;
+    call.notify_in(target, EventClasses::GENERIC, "copy_to", &destination);
     Ok(Reply::Integer(1).into())
 }
 
@@ -298,6 +305,8 @@ pub(crate) fn move_key(call: &mut DataCall<'_>) -> Outcome {
     }
     call.store.put(target, &key, stored)?;
     call.store.delete(call.database, &key)?;
+    call.notify(EventClasses::GENERIC, "move_from", &key);
+    call.notify_in(target, EventClasses::GENERIC, "move_to", &key);
     Ok(Reply::Integer(1).into())
 }
 

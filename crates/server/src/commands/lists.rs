@@ -13,6 +13,7 @@ use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_multiple_pop};
 use super::blocking::parse_timeout;
 use super::collection::Collection;
 use super::encoding::{Kind, MEMBER_TAG, position_bytes};
+use super::notify::EventClasses;
 use super::{CommandId, DataCall, Failure, Outcome, count_reply};
 use crate::resp::Reply;
 
@@ -30,6 +31,24 @@ fn parse_end(argument: &[u8]) -> Result<End, Reply> {
         Ok(End::Right)
     } else {
         Err(Reply::error(SYNTAX_ERROR_TEXT))
+    }
+}
+
+impl End {
+    /// The keyspace event of a push at this end.
+    fn push_event(self) -> &'static str {
+        match self {
+            End::Left => "lpush",
+            End::Right => "rpush",
+        }
+    }
+
+    /// The keyspace event of a pop from this end.
+    fn pop_event(self) -> &'static str {
+        match self {
+            End::Left => "lpop",
+            End::Right => "rpop",
+        }
     }
 }
 
@@ -91,7 +110,7 @@ fn items(
     Ok(entries.into_iter().map(|(_, item)| item).collect())
 }
 
-fn all_items(call: &mut DataCall<'_>, list: &Collection) -> Result<Vec<Bytes>, Failure> {
+pub(crate) fn all_items(call: &mut DataCall<'_>, list: &Collection) -> Result<Vec<Bytes>, Failure> {
     match list.len() {
         0 => Ok(Vec::new()),
         length => items(call, list, 0, length - 1),
@@ -129,6 +148,15 @@ pub fn index_range(length: u64, start: i64, stop: i64) -> Option<(u64, u64)> {
     (start <= stop && start < length).then_some((start as u64, stop as u64))
 }
 
+/// Appends `item` at the tail of `list` (SORT … STORE).
+pub(crate) fn push_right(
+    call: &mut DataCall<'_>,
+    list: &mut Collection,
+    item: Bytes,
+) -> Result<(), Failure> {
+    push(call, list, item, End::Right)
+}
+
 /// LPUSH, RPUSH, LPUSHX, RPUSHX key element [element …].
 pub(crate) fn push_command(call: &mut DataCall<'_>) -> Outcome {
     let (end, only_existing) = match call.id() {
@@ -147,7 +175,7 @@ pub(crate) fn push_command(call: &mut DataCall<'_>) -> Outcome {
         let item = call.owned_argument(index);
         push(call, &mut list, item, end)?;
     }
-    call.save(&list)?;
+    call.save_notify(&list, true, EventClasses::LIST, end.push_event())?;
     Ok(Reply::Integer(list.len() as i64).into())
 }
 
@@ -179,7 +207,12 @@ pub(crate) fn pop_command(call: &mut DataCall<'_>) -> Outcome {
     for _ in 0..count.unwrap_or(1).min(list.len()) {
         popped.extend(pop(call, &mut list, end)?);
     }
-    call.save(&list)?;
+    call.save_notify(
+        &list,
+        !popped.is_empty(),
+        EventClasses::LIST,
+        end.pop_event(),
+    )?;
     Ok(match count {
         None => Reply::from(popped.pop()),
         Some(_) => Reply::Array(popped.into_iter().map(Reply::Bulk).collect()),
@@ -227,6 +260,7 @@ pub(crate) fn lset(call: &mut DataCall<'_>) -> Outcome {
     };
     let item = call.owned_argument(3);
     list.put(call.store, MEMBER_TAG, &position_bytes(position), item)?;
+    call.notify(EventClasses::LIST, "lset", &key);
     Ok(Reply::ok().into())
 }
 
@@ -261,7 +295,7 @@ pub(crate) fn ltrim(call: &mut DataCall<'_>) -> Outcome {
     while list.len() > keep {
         pop(call, &mut list, End::Right)?;
     }
-    call.save(&list)?;
+    call.save_notify(&list, true, EventClasses::LIST, "ltrim")?;
     Ok(Reply::ok().into())
 }
 
@@ -287,7 +321,7 @@ pub(crate) fn linsert(call: &mut DataCall<'_>) -> Outcome {
     let mut rest = all[at..].to_vec();
     rest.insert(0, call.owned_argument(4));
     rewrite_from(call, &mut list, at as u64, rest)?;
-    call.save(&list)?;
+    call.save_notify(&list, true, EventClasses::LIST, "linsert")?;
     Ok(Reply::Integer(list.len() as i64).into())
 }
 
@@ -327,7 +361,7 @@ pub(crate) fn lrem(call: &mut DataCall<'_>) -> Outcome {
         .map(|(_, item)| item)
         .collect();
     rewrite_from(call, &mut list, first as u64, rest)?;
-    call.save(&list)?;
+    call.save_notify(&list, true, EventClasses::LIST, "lrem")?;
     Ok(count_reply(removed).into())
 }
 
@@ -438,7 +472,8 @@ fn move_item(call: &mut DataCall<'_>, from: End, to: End) -> Outcome {
     let item = pop(call, &mut source, from)?.unwrap_or_default();
     if source_key == target_key {
         push(call, &mut source, item.clone(), to)?;
-        call.save(&source)?;
+        call.save_notify(&source, true, EventClasses::LIST, to.push_event())?;
+        call.notify(EventClasses::LIST, from.pop_event(), &source_key);
         return Ok(Reply::Bulk(item).into());
     }
     call.save(&source)?;
@@ -447,7 +482,12 @@ fn move_item(call: &mut DataCall<'_>, from: End, to: End) -> Outcome {
         None => call.new_collection(&target_key, Kind::List)?,
     };
     push(call, &mut target, item.clone(), to)?;
-    call.save(&target)?;
+    // Redis's order: the push, the pop, then the emptied source's `del`.
+    call.save_notify(&target, true, EventClasses::LIST, to.push_event())?;
+    call.notify(EventClasses::LIST, from.pop_event(), &source_key);
+    if source.is_empty() {
+        call.notify(EventClasses::GENERIC, "del", &source_key);
+    }
     Ok(Reply::Bulk(item).into())
 }
 
@@ -469,7 +509,12 @@ fn pop_first_list(call: &mut DataCall<'_>, index: usize) -> Outcome {
         for _ in 0..count.min(list.len()) {
             popped.extend(pop(call, &mut list, end)?);
         }
-        call.save(&list)?;
+        call.save_notify(
+            &list,
+            !popped.is_empty(),
+            EventClasses::LIST,
+            end.pop_event(),
+        )?;
         let items = Reply::Array(popped.into_iter().map(Reply::Bulk).collect());
         return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), items]).into());
     }
@@ -497,7 +542,7 @@ pub(crate) fn blpop(call: &mut DataCall<'_>) -> Outcome {
             continue;
         };
         let item = pop(call, &mut list, end)?.unwrap_or_default();
-        call.save(&list)?;
+        call.save_notify(&list, true, EventClasses::LIST, end.pop_event())?;
         return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(item)]).into());
     }
     Ok(Reply::NullArray.into())

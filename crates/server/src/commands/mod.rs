@@ -14,7 +14,8 @@
 //! - `connection.rs`, `client.rs`, `transactions.rs`, `server.rs`: the
 //!   commands that act on the connection ([`Client`]) or the server;
 //!   `pubsub.rs`: pub/sub (its registry is `net/pubsub.rs`);
-//!   `scripting.rs`: EVAL and SCRIPT in Lua (with `lua_libs.rs`).
+//!   `scripting/`: EVAL and SCRIPT in Lua (with `lua_libs.rs`);
+//!   `notify.rs`: keyspace notifications.
 //!
 //! Helpers: `arguments.rs` (options and arithmetic with Redis's error
 //! texts), `glob.rs`, `scan.rs` (SCAN's cursor), `lcs.rs`,
@@ -31,6 +32,8 @@ pub(crate) mod connection;
 pub(crate) mod counters;
 pub(crate) mod debug;
 pub(crate) mod dispatch;
+pub(crate) mod dump;
+pub mod dump_payload;
 pub(crate) mod element_scan;
 pub mod encoding;
 pub(crate) mod expiry;
@@ -45,6 +48,7 @@ pub mod lcs;
 pub(crate) mod lists;
 pub(crate) mod lua_libs;
 pub(crate) mod monitor;
+pub mod notify;
 pub mod object_info;
 pub(crate) mod pubsub;
 pub(crate) mod scan;
@@ -52,6 +56,7 @@ pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod slowlog;
+pub(crate) mod sort;
 pub(crate) mod sorted_sets;
 pub mod store;
 pub(crate) mod strings;
@@ -324,6 +329,10 @@ impl DataCall<'_> {
         if deadline_ms.is_some_and(|deadline| deadline <= self.store.now_ms()) {
             self.delete(key)?;
             return Ok(());
+        }
+        if self.notifies(notify::EventClasses::NEW) && self.store.get(self.database, key)?.is_none()
+        {
+            self.notify(notify::EventClasses::NEW, "new", key);
         }
         let stored = StoredValue { value, deadline_ms };
         Ok(self.store.put(self.database, key, stored)?)

@@ -11,6 +11,7 @@ use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_intercard};
 use super::collection::Collection;
 use super::element_scan::{member_at, members_at, pick_positions, scan_members};
 use super::encoding::{Kind, MEMBER_TAG};
+use super::notify::EventClasses;
 use super::{CommandId, DataCall, Failure, Outcome, count_reply};
 use crate::resp::Reply;
 
@@ -20,7 +21,11 @@ fn set_at(call: &mut DataCall<'_>, key: &[u8]) -> Result<Option<Collection>, Fai
 }
 
 /// Adds `member`; whether it is new.
-fn add(call: &mut DataCall<'_>, set: &mut Collection, member: &[u8]) -> Result<bool, Failure> {
+pub(crate) fn add(
+    call: &mut DataCall<'_>,
+    set: &mut Collection,
+    member: &[u8],
+) -> Result<bool, Failure> {
     if set.get(call.store, MEMBER_TAG, member)?.is_some() {
         return Ok(false);
     }
@@ -48,7 +53,7 @@ pub(crate) fn sadd(call: &mut DataCall<'_>) -> Outcome {
         let member = call.owned_argument(index);
         added += usize::from(add(call, &mut set, &member)?);
     }
-    call.save(&set)?;
+    call.save_notify(&set, added > 0, EventClasses::SET, "sadd")?;
     Ok(count_reply(added).into())
 }
 
@@ -62,7 +67,7 @@ pub(crate) fn srem(call: &mut DataCall<'_>) -> Outcome {
     for member in &call.arguments[2..] {
         removed += usize::from(remove(call, &mut set, member)?);
     }
-    call.save(&set)?;
+    call.save_notify(&set, removed > 0, EventClasses::SET, "srem")?;
     Ok(count_reply(removed).into())
 }
 
@@ -155,7 +160,7 @@ pub(crate) fn spop(call: &mut DataCall<'_>) -> Outcome {
     for (member, _) in &picked {
         remove(call, &mut set, member)?;
     }
-    call.save(&set)?;
+    call.save_notify(&set, !picked.is_empty(), EventClasses::SET, "spop")?;
     let mut picked = picked.into_iter().map(|(member, _)| member);
     Ok(match count {
         None => Reply::from(picked.next()),
@@ -219,13 +224,13 @@ pub(crate) fn smove(call: &mut DataCall<'_>) -> Outcome {
     if !remove(call, &mut source, &member)? {
         return Ok(Reply::Integer(0).into());
     }
-    call.save(&source)?;
+    call.save_notify(&source, true, EventClasses::SET, "srem")?;
     let mut target = match target {
         Some(target) => target,
         None => call.new_collection(&target_key, Kind::Set)?,
     };
-    add(call, &mut target, &member)?;
-    call.save(&target)?;
+    let added = add(call, &mut target, &member)?;
+    call.save_notify(&target, added, EventClasses::SET, "sadd")?;
     Ok(Reply::Integer(1).into())
 }
 
@@ -263,23 +268,36 @@ pub(crate) fn combine_store(call: &mut DataCall<'_>) -> Outcome {
     let result = combine_sets(call, keys, call.id())?;
     let target = call.key().clone();
     let count = result.len();
-    store_members(call, &target, result)?;
+    let event = match call.id() {
+        CommandId::Sinterstore => "sinterstore",
+        CommandId::Sdiffstore => "sdiffstore",
+        _ => "sunionstore",
+    };
+    store_members(call, &target, result, event)?;
     Ok(count_reply(count).into())
 }
 
-/// Replaces `target` with a set of `members` (deletes it when empty).
+/// Replaces `target` with a set of `members` (deletes it when empty)
+/// and fires `event` (`del` for an empty result that deleted a key).
 fn store_members(
     call: &mut DataCall<'_>,
     target: &[u8],
     members: BTreeSet<Bytes>,
+    event: &'static str,
 ) -> Result<(), Failure> {
-    call.delete(target)?;
+    let existed = call.delete(target)?;
     let mut set = call.new_collection(target, Kind::Set)?;
     for member in members {
         set.put(call.store, MEMBER_TAG, &member, Bytes::new())?;
         set.header.count += 1;
     }
-    call.save(&set)
+    call.save(&set)?;
+    if !set.is_empty() {
+        call.notify(EventClasses::SET, event, target);
+    } else if existed {
+        call.notify(EventClasses::GENERIC, "del", target);
+    }
+    Ok(())
 }
 
 /// SINTERCARD numkeys key [key …] [LIMIT limit].

@@ -16,6 +16,7 @@ use super::element_scan::{members_at, pick_positions, scan_members};
 use super::encoding::{Kind, MEMBER_TAG, SCORE_TAG, score_bytes, score_from_bytes};
 use super::hashes::{pairs_reply_with, random_count};
 use super::lists::index_range;
+use super::notify::EventClasses;
 use super::zset_ranges::{LexBound, ScoreBound, parse_lex_range, parse_score_range};
 use super::{CommandId, DataCall, Failure, Outcome, count_reply};
 use crate::resp::{ProtocolVersion, Reply};
@@ -49,7 +50,7 @@ fn decode_score(value: &[u8]) -> f64 {
     f64::from_le_bytes(bytes)
 }
 
-fn score_of(
+pub(crate) fn score_of(
     call: &mut DataCall<'_>,
     zset: &Collection,
     member: &[u8],
@@ -66,7 +67,7 @@ fn score_key(score: f64, member: &[u8]) -> Vec<u8> {
 }
 
 /// Gives `member` the score `score` (it had `old`).
-fn set_score(
+pub(crate) fn set_score(
     call: &mut DataCall<'_>,
     zset: &mut Collection,
     member: &[u8],
@@ -236,7 +237,8 @@ pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
         changed += 1;
         set_score(call, &mut zset, &member, old, score)?;
     }
-    call.save(&zset)?;
+    let event = if options.incr { "zincr" } else { "zadd" };
+    call.save_notify(&zset, changed > 0, EventClasses::ZSET, event)?;
     if options.incr {
         return Ok(incremented
             .map_or(Reply::NullBulk, |score| score_reply(score, call.protocol))
@@ -257,7 +259,7 @@ pub(crate) fn zincrby(call: &mut DataCall<'_>) -> Outcome {
         return Ok(Reply::error("ERR resulting score is not a number (NaN)").into());
     }
     set_score(call, &mut zset, &member, old, score)?;
-    call.save(&zset)?;
+    call.save_notify(&zset, true, EventClasses::ZSET, "zincr")?;
     Ok(score_reply(score, call.protocol).into())
 }
 
@@ -274,7 +276,7 @@ pub(crate) fn zrem(call: &mut DataCall<'_>) -> Outcome {
             removed += 1;
         }
     }
-    call.save(&zset)?;
+    call.save_notify(&zset, removed > 0, EventClasses::ZSET, "zrem")?;
     Ok(count_reply(removed).into())
 }
 
@@ -600,23 +602,31 @@ pub(crate) fn zrangestore(call: &mut DataCall<'_>) -> Outcome {
     };
     let target = call.key().clone();
     let count = members.len();
-    store_scored(call, &target, members)?;
+    store_scored(call, &target, members, "zrangestore")?;
     Ok(count_reply(count).into())
 }
 
 /// Replaces `target` with a sorted set of `members` (deletes it when
-/// empty).
+/// empty) and fires `event` (`del` for an empty result that deleted a
+/// key).
 pub(crate) fn store_scored(
     call: &mut DataCall<'_>,
     target: &[u8],
     members: Vec<Scored>,
+    event: &'static str,
 ) -> Result<(), Failure> {
-    call.delete(target)?;
+    let existed = call.delete(target)?;
     let mut zset = call.new_collection(target, Kind::SortedSet)?;
     for (member, score) in members {
         set_score(call, &mut zset, &member, None, score)?;
     }
-    call.save(&zset)
+    call.save(&zset)?;
+    if !zset.is_empty() {
+        call.notify(EventClasses::ZSET, event, target);
+    } else if existed {
+        call.notify(EventClasses::GENERIC, "del", target);
+    }
+    Ok(())
 }
 
 /// ZPOPMIN key [count], ZPOPMAX key [count].
@@ -661,7 +671,8 @@ fn pop_members(
     for (member, score) in &popped {
         remove_member(call, zset, member, *score)?;
     }
-    call.save(zset)?;
+    let event = if highest { "zpopmax" } else { "zpopmin" };
+    call.save_notify(zset, !popped.is_empty(), EventClasses::ZSET, event)?;
     Ok(popped)
 }
 
@@ -753,7 +764,12 @@ pub(crate) fn zremrange(call: &mut DataCall<'_>) -> Outcome {
     for (member, score) in &members {
         remove_member(call, &mut zset, member, *score)?;
     }
-    call.save(&zset)?;
+    let event = match call.id() {
+        CommandId::Zremrangebyscore => "zremrangebyscore",
+        CommandId::Zremrangebylex => "zremrangebylex",
+        _ => "zremrangebyrank",
+    };
+    call.save_notify(&zset, !members.is_empty(), EventClasses::ZSET, event)?;
     Ok(count_reply(members.len()).into())
 }
 

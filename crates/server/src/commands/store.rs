@@ -12,6 +12,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
+use super::notify::{EventClasses, KeyspaceEvent};
 use crate::backend::DatabaseIndex;
 
 /// Keys read per call of [`KeyValueStore::keys_after`] by KEYS, DEBUG
@@ -185,5 +186,19 @@ pub trait KeyValueStore {
     /// checkpoint for keel). The default has nothing to do.
     fn checkpoint_after_commit(&mut self) -> StoreResult<()> {
         Ok(())
+    }
+
+    /// The keyspace event classes to record (`notify-keyspace-events`,
+    /// `notify.rs`), the same for the whole transaction. The default
+    /// records none.
+    fn event_classes(&self) -> EventClasses {
+        EventClasses::NONE
+    }
+
+    /// Records an event a command fired, to publish after the commit
+    /// (never when the transaction rolls back). Called only for a class
+    /// of [`KeyValueStore::event_classes`].
+    fn record_event(&mut self, event: KeyspaceEvent) {
+        let _ = event;
     }
 }

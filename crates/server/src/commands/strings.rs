@@ -9,6 +9,7 @@ use super::arguments::{
 };
 use super::collection::{KeyEntry, wrong_type};
 use super::lcs::{longest_common_subsequence, table_bytes};
+use super::notify::EventClasses;
 use super::table::wrong_arity;
 use super::{CommandId, DataCall, Failure, Outcome, count_reply};
 use crate::resp::Reply;
@@ -45,6 +46,10 @@ pub(crate) fn set(call: &mut DataCall<'_>) -> Outcome {
         };
         let value = call.owned_argument(2);
         call.put(&key, value, deadline)?;
+        call.notify(EventClasses::STRING, "set", &key);
+        if matches!(set.expiry, Expiry::At(_)) {
+            call.notify(EventClasses::GENERIC, "expire", &key);
+        }
     }
     let old = match old {
         Some(KeyEntry::String(stored)) => Some(stored.value),
@@ -65,6 +70,7 @@ pub(crate) fn setnx(call: &mut DataCall<'_>) -> Outcome {
     }
     let value = call.owned_argument(2);
     call.put(&key, value, None)?;
+    call.notify(EventClasses::STRING, "set", &key);
     Ok(Reply::Integer(1).into())
 }
 
@@ -75,6 +81,8 @@ pub(crate) fn setex(call: &mut DataCall<'_>) -> Outcome {
     let key = call.key().clone();
     let value = call.owned_argument(3);
     call.put(&key, value, Some(deadline))?;
+    call.notify(EventClasses::STRING, "set", &key);
+    call.notify(EventClasses::GENERIC, "expire", &key);
     Ok(Reply::ok().into())
 }
 
@@ -84,6 +92,7 @@ pub(crate) fn getset(call: &mut DataCall<'_>) -> Outcome {
     let old = call.value(&key)?;
     let value = call.owned_argument(2);
     call.put(&key, value, None)?;
+    call.notify(EventClasses::STRING, "set", &key);
     Ok(Reply::from(old).into())
 }
 
@@ -93,6 +102,7 @@ pub(crate) fn getdel(call: &mut DataCall<'_>) -> Outcome {
     let old = call.value(&key)?;
     if old.is_some() {
         call.delete(&key)?;
+        call.notify(EventClasses::GENERIC, "del", &key);
     }
     Ok(Reply::from(old).into())
 }
@@ -111,8 +121,21 @@ pub(crate) fn getex(call: &mut DataCall<'_>) -> Outcome {
     };
     match expiry? {
         Expiry::Keep => {}
-        Expiry::Remove => call.put(&key, stored.value.clone(), None)?,
-        Expiry::At(deadline) => call.put(&key, stored.value.clone(), Some(deadline))?,
+        Expiry::Remove => {
+            if stored.deadline_ms.is_some() {
+                call.put(&key, stored.value.clone(), None)?;
+                call.notify(EventClasses::GENERIC, "persist", &key);
+            }
+        }
+        Expiry::At(deadline) => {
+            call.put(&key, stored.value.clone(), Some(deadline))?;
+            let event = if deadline <= call.now_ms() {
+                "del"
+            } else {
+                "expire"
+            };
+            call.notify(EventClasses::GENERIC, event, &key);
+        }
     }
     Ok(Reply::Bulk(stored.value).into())
 }
@@ -147,6 +170,7 @@ pub(crate) fn mset(call: &mut DataCall<'_>) -> Outcome {
     for pair in arguments[1..].chunks(2) {
         // A copy, as `DataCall::owned_argument` makes.
         call.put(&pair[0], Bytes::copy_from_slice(&pair[1]), None)?;
+        call.notify(EventClasses::STRING, "set", &pair[0]);
     }
     Ok(if only_if_none {
         Reply::Integer(1)
@@ -170,6 +194,7 @@ pub(crate) fn append(call: &mut DataCall<'_>) -> Outcome {
     value.extend_from_slice(&old);
     value.extend_from_slice(&piece);
     call.put(&key, value.freeze(), deadline)?;
+    call.notify(EventClasses::STRING, "append", &key);
     Ok(Reply::Integer(i64::try_from(total).unwrap_or(i64::MAX)).into())
 }
 
@@ -213,6 +238,7 @@ pub(crate) fn setrange(call: &mut DataCall<'_>) -> Outcome {
     value[offset..end].copy_from_slice(&piece);
     let length = value.len();
     call.put(&key, value.freeze(), deadline)?;
+    call.notify(EventClasses::STRING, "setrange", &key);
     Ok(count_reply(length).into())
 }
 

@@ -581,8 +581,8 @@ const fn sub(
 }
 
 use super::{
-    bitmap, client, connection, counters, expiry, functions, hashes, keyspace, latency, lists,
-    monitor, pubsub, scripting, server, sets, slowlog, sorted_sets, strings, tracking,
+    bitmap, client, connection, counters, dump, expiry, functions, hashes, keyspace, latency,
+    lists, monitor, pubsub, scripting, server, sets, slowlog, sort, sorted_sets, strings, tracking,
     transactions, zset_combine,
 };
 use CommandId as Id;
@@ -1244,7 +1244,7 @@ const fn pubsub_command(
     )
 }
 
-/// SCRIPT's subcommands (`scripting.rs`).
+/// SCRIPT's subcommands (`scripting/`).
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
     script_sub(
         Id::ScriptDebug,
@@ -3411,7 +3411,58 @@ static COMMANDS: &[CommandSpec] = &[
         "Depends on subcommand.",
         "A container for Redis Cluster commands.",
     ),
-    // Scripts (`scripting.rs`).
+    // SORT (`sort.rs`): the key first; a STORE destination is found by
+    // the handler, as Redis's movable keys are.
+    keyed(
+        Id::Sort,
+        D(sort::sort),
+        "sort",
+        -2,
+        W.union(M),
+        (1, 1, 1),
+        "generic",
+        "1.0.0",
+        "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
+    ),
+    keyed(
+        Id::SortRo,
+        D(sort::sort),
+        "sort_ro",
+        -2,
+        R,
+        (1, 1, 1),
+        "generic",
+        "7.0.0",
+        "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+        "Returns the sorted elements of a list, a set, or a sorted set.",
+    ),
+    // DUMP and RESTORE (`dump.rs`, keel's own payload).
+    keyed(
+        Id::Dump,
+        D(dump::dump),
+        "dump",
+        2,
+        R,
+        (1, 1, 1),
+        "generic",
+        "2.6.0",
+        "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).",
+        "Returns a serialized representation of the value stored at a key.",
+    ),
+    keyed(
+        Id::Restore,
+        D(dump::restore),
+        "restore",
+        -4,
+        W.union(M),
+        (1, 1, 1),
+        "generic",
+        "2.6.0",
+        "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
+        "Creates a key from the serialized representation of a value.",
+    ),
+    // Scripts (`scripting/`).
     eval_command(
         Id::Eval,
         C(scripting::eval),
@@ -3493,6 +3544,10 @@ mod tests {
     /// Issue 22: the data types.
     const ISSUE_22_COMMANDS: &[&str] = &[
         "cluster",
+        "sort",
+        "sort_ro",
+        "dump",
+        "restore",
         "fcall",
         "fcall_ro",
         "eval",

@@ -188,7 +188,12 @@ pub(crate) fn combine_store(call: &mut DataCall<'_>) -> Outcome {
     let members = combine_inputs(call, &combination)?;
     let target = call.key().clone();
     let count = members.len();
-    store_scored(call, &target, members)?;
+    let event = match call.id() {
+        CommandId::Zinterstore => "zinterstore",
+        CommandId::Zdiffstore => "zdiffstore",
+        _ => "zunionstore",
+    };
+    store_scored(call, &target, members, event)?;
     Ok(count_reply(count).into())
 }
 

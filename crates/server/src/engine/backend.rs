@@ -37,9 +37,12 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use keel::{Database, Durability, Keyspace};
 
+use super::expiry_watch::ExpiryWatch;
 use super::session::KeelSession;
+use super::store::Committed;
 use super::sweep::Sweeper;
 use crate::backend::{Backend, ClientId, DatabaseIndex, InfoSection, Session};
+use crate::commands::notify::{EventClasses, KeyspaceEvents};
 use crate::commands::{Request, StoreError};
 use crate::engine::store::KEYSPACE_BATCH_KEYS;
 use crate::error::{Error, Result};
@@ -228,6 +231,37 @@ pub(crate) struct Shared {
     /// Transactions that wrote, counted before their commit
     /// ([`Backend::write_epoch`]).
     pub(crate) writes: AtomicU64,
+    /// Where the server publishes keyspace events, once one started on
+    /// this backend ([`Backend::set_keyspace_events`]).
+    keyspace_events: RwLock<Option<Arc<KeyspaceEvents>>>,
+    /// Deadlines to publish `expired` events at.
+    pub(crate) expiry_watch: ExpiryWatch,
+}
+
+impl Shared {
+    /// Where keyspace events are published, if a server set it.
+    pub(crate) fn keyspace_events(&self) -> Option<Arc<KeyspaceEvents>> {
+        read(&self.keyspace_events).clone()
+    }
+
+    /// The event classes a run records now.
+    pub(crate) fn event_classes(&self) -> EventClasses {
+        read(&self.keyspace_events)
+            .as_ref()
+            .map_or(EventClasses::NONE, |events| events.classes())
+    }
+
+    /// Publishes what a committed run fired, and tells the expiry watch
+    /// the deadlines it set.
+    pub(crate) fn publish_committed(&self, committed: &Committed) {
+        self.expiry_watch.apply(&committed.deadlines);
+        if committed.events.is_empty() {
+            return;
+        }
+        if let Some(events) = self.keyspace_events() {
+            events.publish(&committed.events);
+        }
+    }
 }
 
 /// The server's storage: a keel [`Database`], a keyspace per database
@@ -360,19 +394,19 @@ impl KeelBackend {
                 commit_latency: LatencyHistogram::default(),
                 sweeper: Sweeper::default(),
                 writes: AtomicU64::new(0),
+                keyspace_events: RwLock::new(None),
+                expiry_watch: ExpiryWatch::default(),
             }),
         };
-        if let Some(interval) = backend.shared.options.sweep_interval {
-            let shared = Arc::downgrade(&backend.shared);
-            backend
-                .shared
-                .sweeper
-                .start(shared, interval)
-                .map_err(|source| Error::Thread {
-                    name: "keel-sweep",
-                    source,
-                })?;
-        }
+        let shared = Arc::downgrade(&backend.shared);
+        backend
+            .shared
+            .sweeper
+            .start(shared, backend.shared.options.sweep_interval)
+            .map_err(|source| Error::Thread {
+                name: "keel-sweep",
+                source,
+            })?;
         Ok(backend)
     }
 
@@ -852,6 +886,10 @@ fn count_keys(
 }
 
 impl Backend for KeelBackend {
+    fn set_keyspace_events(&self, events: Arc<KeyspaceEvents>) {
+        *write(&self.shared.keyspace_events) = Some(events);
+    }
+
     fn write_epoch(&self) -> u64 {
         self.shared.writes.load(Ordering::Acquire)
     }

@@ -3,9 +3,11 @@
 //! `run.rs` (data commands in keel transactions, one retry helper: the
 //! engine's `update_with`), `session.rs` (WATCH and MULTI), `store.rs`
 //! (the commands' store over a transaction), `sweep.rs` (the background
-//! removal of deleted collections' elements).
+//! removal of deleted collections' elements), `expiry_watch.rs` (the
+//! deadlines keyspace `expired` events are published at).
 
 pub(crate) mod backend;
+pub(crate) mod expiry_watch;
 pub(crate) mod run;
 pub(crate) mod session;
 pub(crate) mod store;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use keel::{Isolation, Keyspace, Transaction, UpdateOptions};
 
 use super::backend::{PIPELINE_ATTEMPTS_MAX, Shared, Slot, error_reply, read, write};
-use super::store::{AfterCommit, EngineStore, Keyspaces};
+use super::store::{AfterCommit, Committed, EngineStore, Keyspaces};
 use crate::backend::DatabaseIndex;
 use crate::commands::{CommandFlags, CommandId, Request, run_data, run_data_into};
 use crate::resp::{EncodedReplies, Reply};
@@ -112,14 +112,19 @@ impl Shared {
         held: &Held<'_>,
         requests: &[Request],
         output: &mut Output<'_>,
-    ) -> Result<(Vec<AfterCommit>, bool), keel::Error> {
+    ) -> Result<(Committed, bool), keel::Error> {
         output.reset();
         let all = held.keyspaces();
         let keyspaces = match held {
             Held::One(index, _) => Keyspaces::One(*index, all[0]),
             _ => Keyspaces::All(&all),
         };
-        let mut store = EngineStore::new(transaction, keyspaces, &self.elements_keyspace);
+        let mut store = EngineStore::new(
+            transaction,
+            keyspaces,
+            &self.elements_keyspace,
+            self.event_classes(),
+        );
         if matches!(held, Held::Exclusive(_)) {
             store = store.exclusive(&self.databases_keyspace);
         }
@@ -140,7 +145,7 @@ impl Shared {
             self.writes
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
-        Ok((store.take_after_commit(), wrote))
+        Ok((store.take_committed(), wrote))
     }
 
     /// Runs `requests` as one transaction: a snapshot when none may
@@ -151,7 +156,7 @@ impl Shared {
         requests: &[Request],
         attempts: u32,
         output: &mut Output<'_>,
-    ) -> Result<Vec<AfterCommit>, keel::Error> {
+    ) -> Result<Committed, keel::Error> {
         let Some(isolation) = isolation_of(requests) else {
             return self.database.view(|transaction| {
                 self.run_in(transaction, held, requests, output)
@@ -231,11 +236,12 @@ impl Shared {
         }
         let mut output = Output::encoded(replies);
         match self.run_group(&held, requests, PIPELINE_ATTEMPTS_MAX, &mut output) {
-            Ok(after) => {
+            Ok(committed) => {
                 debug_assert!(
-                    after.is_empty(),
-                    "no pipelined command acts after its commit"
+                    committed.actions.is_empty(),
+                    "no pipelined command acts on whole databases after its commit"
                 );
+                self.publish_committed(&committed);
                 true
             }
             Err(_) => {
@@ -246,13 +252,15 @@ impl Shared {
     }
 
     /// Does what the committed commands asked of their databases as a
-    /// whole, under the exclusive locks they ran with.
+    /// whole, under the exclusive locks they ran with, and publishes the
+    /// events they fired.
     pub(crate) fn after_commit(
         &self,
         held: &mut Held<'_>,
-        actions: &[AfterCommit],
+        committed: &Committed,
     ) -> keel::Result<()> {
-        for action in actions {
+        self.publish_committed(committed);
+        for action in &committed.actions {
             match (action, &mut *held) {
                 (AfterCommit::Checkpoint, _) => {
                     self.database.checkpoint()?;

@@ -8,7 +8,7 @@ use keel::{Isolation, Transaction, UpdateOptions};
 
 use super::backend::{COMMAND_ATTEMPTS_MAX, Shared, Slot, error_reply, now_ms, read};
 use super::run::{Held, Output};
-use super::store::AfterCommit;
+use super::store::Committed;
 use crate::backend::{ClientId, DatabaseIndex, ScriptCalls, Session};
 use crate::commands::Request;
 use crate::resp::{EncodedReplies, Reply};
@@ -91,8 +91,8 @@ impl KeelSession {
         let ran = self
             .shared
             .run_in(&mut watch.transaction, held, requests, &mut output);
-        let wrote = match ran {
-            Ok((_, wrote)) => wrote,
+        let (committed, wrote) = match ran {
+            Ok(ran) => ran,
             Err(error) => {
                 watch.transaction.rollback();
                 return refused_block(&error, requests.len());
@@ -114,6 +114,7 @@ impl KeelSession {
             Ok(()) => {
                 let us = u64::try_from(committing.elapsed().as_micros()).unwrap_or(u64::MAX);
                 self.shared.commit_latency.record(us);
+                self.shared.publish_committed(&committed);
                 Some(replies)
             }
             Err(error) => refused_block(&error, requests.len()),
@@ -157,7 +158,10 @@ impl KeelSession {
             self.shared.run_in(transaction, held, requests, &mut output)
         });
         match outcome {
-            Ok(_) => Some(output.into_values()),
+            Ok((committed, _)) => {
+                self.shared.publish_committed(&committed);
+                Some(output.into_values())
+            }
             Err(keel::Error::TooManyConflicts { .. }) => None,
             Err(error) => refused_block(&error, requests.len()),
         }
@@ -199,7 +203,7 @@ struct ScriptTransaction<'a> {
     /// The store's first failure: the transaction must not commit, and
     /// every later command fails with it.
     failure: Option<keel::Error>,
-    after: &'a mut Vec<AfterCommit>,
+    after: &'a mut Committed,
 }
 
 impl ScriptCalls for ScriptTransaction<'_> {
@@ -303,7 +307,7 @@ impl Session for KeelSession {
             attempts: COMMAND_ATTEMPTS_MAX,
             durability: None,
         };
-        let mut after = Vec::new();
+        let mut after = Committed::default();
         let shared = &self.shared;
         let held_ref = &held;
         let outcome =

@@ -10,7 +10,9 @@ use std::ops::Bound;
 use bytes::Bytes;
 use keel::{Keyspace, Transaction};
 
+use super::expiry_watch::DeadlineChange;
 use crate::backend::DatabaseIndex;
+use crate::commands::notify::{EventClasses, KeyspaceEvent};
 use crate::commands::store::{ElementRange, StoreResult};
 use crate::commands::{KeyValueStore, StoreError, StoredValue};
 
@@ -26,6 +28,32 @@ pub(crate) enum AfterCommit {
     Swap(DatabaseIndex, DatabaseIndex),
     /// Checkpoint (DEBUG RELOAD).
     Checkpoint,
+}
+
+/// What a committed run leaves to do: its actions on whole databases,
+/// the keyspace events it fired, and the deadlines it set or cleared
+/// (for the expiry watch, while `expired` events are on).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Committed {
+    pub(crate) actions: Vec<AfterCommit>,
+    pub(crate) events: Vec<KeyspaceEvent>,
+    pub(crate) deadlines: Vec<DeadlineChange>,
+}
+
+impl Committed {
+    /// Appends what `other` left to do.
+    pub(crate) fn extend(&mut self, other: Committed) {
+        self.actions.extend(other.actions);
+        self.events.extend(other.events);
+        self.deadlines.extend(other.deadlines);
+    }
+
+    /// Forgets everything (an attempt run again).
+    pub(crate) fn clear(&mut self) {
+        self.actions.clear();
+        self.events.clear();
+        self.deadlines.clear();
+    }
 }
 
 /// Keys read per batch when a store counts or deletes a whole keyspace.
@@ -76,7 +104,10 @@ pub(crate) struct EngineStore<'a> {
     /// Set when the command holds every database exclusively: the keyspace
     /// of the SWAPDB map, and large flushes may recreate a keyspace.
     exclusive: Option<&'a Keyspace>,
-    after_commit: Vec<AfterCommit>,
+    /// The event classes recorded (`notify-keyspace-events` when the run
+    /// began).
+    classes: EventClasses,
+    committed: Committed,
 }
 
 impl<'a> EngineStore<'a> {
@@ -87,6 +118,7 @@ impl<'a> EngineStore<'a> {
         transaction: &'a mut Transaction,
         keyspaces: Keyspaces<'a>,
         elements: &'a Keyspace,
+        classes: EventClasses,
     ) -> EngineStore<'a> {
         let now_ms = i64::try_from(transaction.read_time_ms()).unwrap_or(i64::MAX);
         EngineStore {
@@ -97,7 +129,8 @@ impl<'a> EngineStore<'a> {
             failure: None,
             wrote: false,
             exclusive: None,
-            after_commit: Vec::new(),
+            classes,
+            committed: Committed::default(),
         }
     }
 
@@ -109,8 +142,16 @@ impl<'a> EngineStore<'a> {
     }
 
     /// What the backend must do after the commit.
-    pub(crate) fn take_after_commit(&mut self) -> Vec<AfterCommit> {
-        std::mem::take(&mut self.after_commit)
+    pub(crate) fn take_committed(&mut self) -> Committed {
+        std::mem::take(&mut self.committed)
+    }
+
+    /// Notes a key's new deadline (`None`: none, or deleted) for the
+    /// expiry watch, when `expired` events are on.
+    fn note_deadline(&mut self, change: DeadlineChange) {
+        if self.classes.publishes(EventClasses::EXPIRED) {
+            self.committed.deadlines.push(change);
+        }
     }
 
     /// The first error a call returned, if any: the transaction must then
@@ -167,7 +208,7 @@ impl<'a> EngineStore<'a> {
             let limit = super::backend::FLUSH_IN_TRANSACTION_KEYS_MAX;
             let keys = self.keys_in(keyspace, None, limit + 1)?;
             if keys.len() > limit {
-                self.after_commit.push(AfterCommit::Recreate(index));
+                self.committed.actions.push(AfterCommit::Recreate(index));
                 return Ok(());
             }
         }
@@ -231,6 +272,11 @@ impl KeyValueStore for EngineStore<'_> {
     }
 
     fn put(&mut self, database: DatabaseIndex, key: &[u8], stored: StoredValue) -> StoreResult<()> {
+        self.note_deadline(DeadlineChange::Key {
+            database,
+            key: Bytes::copy_from_slice(key),
+            deadline_ms: stored.deadline_ms,
+        });
         let value = stored.value;
         let result = self
             .keyspace(database)
@@ -252,6 +298,11 @@ impl KeyValueStore for EngineStore<'_> {
     fn delete(&mut self, database: DatabaseIndex, key: &[u8]) -> StoreResult<bool> {
         let existed = self.get(database, key)?.is_some();
         if existed {
+            self.note_deadline(DeadlineChange::Key {
+                database,
+                key: Bytes::copy_from_slice(key),
+                deadline_ms: None,
+            });
             let result = self
                 .keyspace(database)
                 .and_then(|keyspace| self.transaction.delete(keyspace, key));
@@ -344,6 +395,7 @@ impl KeyValueStore for EngineStore<'_> {
             None => self.keyspaces.indexes(),
         };
         for index in indexes {
+            self.note_deadline(DeadlineChange::Database(index));
             let result = self.flush_database(index);
             self.checked(result)?;
         }
@@ -381,12 +433,24 @@ impl KeyValueStore for EngineStore<'_> {
         });
         self.wrote = true;
         self.checked(result)?;
-        self.after_commit.push(AfterCommit::Swap(first, second));
+        self.note_deadline(DeadlineChange::Database(first));
+        self.note_deadline(DeadlineChange::Database(second));
+        self.committed
+            .actions
+            .push(AfterCommit::Swap(first, second));
         Ok(())
     }
 
     fn checkpoint_after_commit(&mut self) -> StoreResult<()> {
-        self.after_commit.push(AfterCommit::Checkpoint);
+        self.committed.actions.push(AfterCommit::Checkpoint);
         Ok(())
+    }
+
+    fn event_classes(&self) -> EventClasses {
+        self.classes
+    }
+
+    fn record_event(&mut self, event: KeyspaceEvent) {
+        self.committed.events.push(event);
     }
 }

@@ -1,7 +1,8 @@
 //! The sweep: removes the elements of collections that no key names any
 //! more — deleted, overwritten, expired or flushed, all of which only
 //! drop the key's type record (docs/FORMAT.md, "Data types") — in
-//! batches, on a background thread.
+//! batches, on a background thread, which also publishes the keyspace
+//! `expired` events (`expiry_watch.rs`).
 //!
 //! A version is live when its header's owner key, in some database,
 //! holds a type record naming it. A dead version never comes back: a
@@ -15,11 +16,12 @@
 use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keel::{Durability, Isolation, Transaction, UpdateOptions};
 
 use super::backend::{Shared, read};
+use super::expiry_watch::EXPIRY_CHECK_INTERVAL;
 use crate::commands::encoding::{
     ELEMENT_PREFIX_BYTES, HEADER_TAG, Header, TypeRecord, element_prefix,
 };
@@ -163,18 +165,27 @@ pub(crate) struct Sweeper {
 }
 
 impl Sweeper {
-    /// Starts sweeping `shared` every `interval` until stopped or until
-    /// `shared` is gone.
-    pub(crate) fn start(&self, shared: Weak<Shared>, interval: Duration) -> std::io::Result<()> {
+    /// Starts the thread: it sweeps `shared` every `interval` (never when
+    /// `None`) and looks for expired keys to notify every
+    /// [`EXPIRY_CHECK_INTERVAL`], until stopped or until `shared` is gone.
+    pub(crate) fn start(
+        &self,
+        shared: Weak<Shared>,
+        interval: Option<Duration>,
+    ) -> std::io::Result<()> {
         let stop = Arc::clone(&self.stop);
         let thread = std::thread::Builder::new()
             .name("keel-sweep".to_owned())
             .spawn(move || {
+                let mut last_sweep = Instant::now();
                 loop {
                     let (flag, wake) = &*stop;
                     let stopped = flag.lock().unwrap_or_else(PoisonError::into_inner);
+                    let wait = interval.map_or(EXPIRY_CHECK_INTERVAL, |interval| {
+                        interval.min(EXPIRY_CHECK_INTERVAL)
+                    });
                     let (stopped, _) = wake
-                        .wait_timeout(stopped, interval)
+                        .wait_timeout(stopped, wait)
                         .unwrap_or_else(PoisonError::into_inner);
                     if *stopped {
                         return;
@@ -183,8 +194,14 @@ impl Sweeper {
                     let Some(shared) = shared.upgrade() else {
                         return;
                     };
-                    if let Err(error) = shared.sweep() {
-                        tracing::warn!(%error, "the sweep of deleted collections failed; it runs again");
+                    if let Err(error) = shared.fire_expired() {
+                        tracing::warn!(%error, "looking for expired keys to notify failed; it runs again");
+                    }
+                    if interval.is_some_and(|interval| last_sweep.elapsed() >= interval) {
+                        last_sweep = Instant::now();
+                        if let Err(error) = shared.sweep() {
+                            tracing::warn!(%error, "the sweep of deleted collections failed; it runs again");
+                        }
                     }
                 }
             })?;

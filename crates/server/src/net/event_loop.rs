@@ -43,6 +43,12 @@ pub const BATCH_COMMANDS_MAX: usize = 1024;
 /// The token of a worker's wake-up eventfd (client ids start at 1).
 const WAKE_TOKEN: u64 = 0;
 
+/// The stack of an event-loop thread: scripts run on it, and a script's
+/// reply converts recursively up to `REPLY_DEPTH_MAX` levels (a table
+/// nested in itself reaches it), which overflowed the default 2 MiB in
+/// debug builds. Redis's main thread has the usual 8 MiB.
+pub const WORKER_STACK_BYTES: usize = 8 << 20;
+
 /// One worker as the accept thread sees it.
 struct WorkerHandle {
     inbox: Arc<Mutex<Vec<Handoff>>>,
@@ -107,6 +113,7 @@ impl Workers {
             let on_start = Arc::clone(on_start);
             let thread = std::thread::Builder::new()
                 .name(format!("keel-worker-{index}"))
+                .stack_size(WORKER_STACK_BYTES)
                 .spawn(move || {
                     on_start(index);
                     worker.run();

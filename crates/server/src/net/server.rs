@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use crate::backend::Backend;
 use crate::commands::config::ConfigTable;
+use crate::commands::notify::KeyspaceEvents;
 use crate::commands::slowlog::SlowLog;
 use crate::commands::tracking::TrackingTable;
 use crate::error::{Error, Result};
@@ -136,6 +137,9 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         stopping: AtomicBool::new(false),
         local_address,
     });
+    let pubsub = Arc::new(crate::net::pubsub::PubSub::default());
+    let keyspace_events = Arc::new(KeyspaceEvents::new(Arc::clone(&pubsub)));
+    backend.set_keyspace_events(Arc::clone(&keyspace_events));
     let shared = Arc::new(Shared {
         options,
         backend,
@@ -154,7 +158,8 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         slowlog: SlowLog::default(),
         pause: Pause::default(),
         tracking: TrackingTable::default(),
-        pubsub: crate::net::pubsub::PubSub::default(),
+        pubsub,
+        keyspace_events,
         scripts: crate::commands::scripting::Scripts::default(),
         wakers: Mutex::new(Vec::new()),
         blocked_clients: AtomicUsize::new(0),
