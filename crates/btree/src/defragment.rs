@@ -9,9 +9,10 @@ use std::sync::atomic::Ordering;
 
 use keel_pager::{PageId, Restart};
 
+use crate::divide::Cut;
 use crate::error::Result;
 use crate::node::{self, Header};
-use crate::tree::{BTree, Cut, corrupt};
+use crate::tree::{BTree, corrupt};
 
 /// Passes [`BTree::defragment`] makes at most.
 pub const DEFRAGMENT_PASSES_MAX: usize = 4;

@@ -5,11 +5,12 @@
 
 use keel_pager::{ExclusiveGuard, PageId, Restart};
 
+use crate::divide::{Cut, Division, collect_cells};
 use crate::error::Result;
 use crate::node::{self, Header, KeyChain};
 use crate::overflow;
 use crate::stats::Counters;
-use crate::tree::{BTree, Cut, Division, InLeaf, PathNode, Scratch, collect_cells, corrupt};
+use crate::tree::{BTree, InLeaf, PathNode, Scratch, corrupt};
 
 impl BTree {
     /// Removes `key`; returns whether it was present.

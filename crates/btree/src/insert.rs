@@ -4,11 +4,12 @@
 
 use keel_pager::{ExclusiveGuard, PageId, Restart};
 
+use crate::divide::{Cut, Division};
 use crate::error::Result;
 use crate::node::{self, Header, Kind, SLOT_BYTES, StoredValue};
 use crate::overflow;
 use crate::stats::Counters;
-use crate::tree::{BTree, Cut, Division, InLeaf, PathNode, Scratch, corrupt};
+use crate::tree::{BTree, InLeaf, PathNode, Scratch, corrupt};
 
 impl BTree {
     /// Inserts `key` with `value`, replacing the value it had.

@@ -25,10 +25,12 @@ mod bulk;
 mod check;
 mod defragment;
 mod delete;
+mod divide;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_support;
 mod insert;
+mod keys;
 mod node;
 mod overflow;
 mod range;

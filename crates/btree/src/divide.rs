@@ -1,0 +1,513 @@
+//! Dividing a page: the shortest separator between two stored keys,
+//! where a full page splits (or packs left), the separator cell the parent
+//! takes, and the runtime assertion that a division left two ordered
+//! halves around their separator.
+
+use std::cmp::Ordering;
+
+use keel_pager::{PageId, Restart};
+
+use crate::error::Result;
+use crate::node::{self, Header, KeyChain, SLOT_BYTES, StoredKey};
+use crate::tree::{BTree, corrupt};
+
+impl BTree {
+    /// The shortest separator `s` with `left < s <= right` for two stored
+    /// keys: from the bytes in their cells when those tell the keys apart
+    /// (no chain read), else from the whole keys. `None` if `left` is not
+    /// below `right`.
+    pub(crate) fn separator_between(
+        &self,
+        left: StoredKey<'_>,
+        right: StoredKey<'_>,
+    ) -> Result<Option<Vec<u8>>> {
+        if let Some(separator) = local_separator(left, right) {
+            return Ok(separator);
+        }
+        let (left, right) = (self.load_key(left)?, self.load_key(right)?);
+        Ok(node::separator(&left, &right))
+    }
+
+    /// Cuts `cells` in two, as `cut` says. A leaf's halves are divided by
+    /// the shortest separator; an inner page's middle cell moves up. With
+    /// `room` (the bytes the parent has for the separator's cell, when it
+    /// cannot split), a cut whose separator does not fit moves to the
+    /// nearest one whose separator does, if any. Cells of a damaged page
+    /// may not divide: that is [`Error::Corrupt`].
+    pub(crate) fn divide(
+        &self,
+        cells: &[Vec<u8>],
+        leaf: bool,
+        page: PageId,
+        cut: Cut,
+        room: Option<usize>,
+    ) -> Result<Division> {
+        let usable = self.geometry.usable();
+        // Cells out of order come from a damaged page (the writer keeps
+        // them in order; a page overwritten with bytes that pass its
+        // checksum, or a long key's chain, may not): an error here, so that
+        // the check of the halves after the division only catches the
+        // writer's own mistakes.
+        let mut previous = None;
+        for cell in cells {
+            let key = node::cell_key(cell, leaf);
+            if let Some(previous) = previous
+                && self.compare_stored(previous, key)? != Ordering::Less
+            {
+                return Err(corrupt(page, "keys out of order"));
+            }
+            previous = Some(key);
+        }
+        let division = if leaf {
+            if cells.len() < 2 {
+                return Err(corrupt(page, "a full leaf with fewer than two cells"));
+            }
+            let mut middle = match cut {
+                Cut::Appended => cells.len() - 1,
+                Cut::Even => split_point(cells),
+                Cut::PackLeft { right_min } => pack_point(cells, usable, right_min),
+            };
+            let key = |index: usize| node::cell_key(&cells[index], true);
+            let mut separator = self
+                .separator_between(key(middle - 1), key(middle))?
+                .ok_or(corrupt(page, "keys out of order"))?;
+            // A separator too long for a cell: a nearby cut may give a
+            // short one (a left side of a third to two thirds of the bytes
+            // for an even cut; at least two thirds for an appended one).
+            let window = match cut {
+                Cut::Even => Some((1, 2)),
+                Cut::Appended => Some((2, 3)),
+                Cut::PackLeft { .. } => None,
+            };
+            if separator.len() > self.geometry.key_inline_max()
+                && let Some(window) = window
+                && let Some((shorter_middle, shorter)) = short_cut(cells, middle, usable, window)
+            {
+                (middle, separator) = (shorter_middle, shorter);
+            }
+            Division {
+                low: 0..middle,
+                high: middle..cells.len(),
+                separator: Separator::Key(separator),
+                right_first: PageId::NONE,
+            }
+        } else {
+            if cells.len() < 3 {
+                return Err(corrupt(
+                    page,
+                    "a full inner page with fewer than three cells",
+                ));
+            }
+            let middle = if cut == Cut::Appended {
+                cells.len() - 2
+            } else {
+                split_point(cells).clamp(1, cells.len() - 2)
+            };
+            Division {
+                low: 0..middle,
+                high: middle + 1..cells.len(),
+                separator: Separator::Cell(cells[middle].clone()),
+                right_first: node::cell_child(&cells[middle]),
+            }
+        };
+        let fits = |range: &std::ops::Range<usize>| {
+            node::cells_bytes(cells[range.clone()].iter().map(Vec::as_slice)) <= usable
+        };
+        if !fits(&division.low) || !fits(&division.high) {
+            return Err(corrupt(page, "cells larger than two pages hold"));
+        }
+        if let Some(room) = room
+            && self.separator_cell_len(&division.separator) > room
+            && let Some(fitting) = self.division_within(cells, leaf, room, division.high.start)
+        {
+            return Ok(fitting);
+        }
+        Ok(division)
+    }
+
+    /// The division of `cells` nearest the one whose right part starts at
+    /// `start` whose separator's cell takes at most `room` bytes and whose
+    /// parts each fit a page (a leaf's separator taken only where the
+    /// cells' own bytes give it). A long separator between keys sharing
+    /// long prefixes may not fit a parent that cannot split, where a
+    /// neighbouring one does: then the entries are still shared out, and
+    /// no node is left to empty while its sibling stays full.
+    fn division_within(
+        &self,
+        cells: &[Vec<u8>],
+        leaf: bool,
+        room: usize,
+        start: usize,
+    ) -> Option<Division> {
+        let usable = self.geometry.usable();
+        let sizes: Vec<usize> = cells.iter().map(|cell| cell.len() + SLOT_BYTES).collect();
+        let total: usize = sizes.iter().sum();
+        let mut before = Vec::with_capacity(cells.len() + 1);
+        before.push(0);
+        for size in &sizes {
+            before.push(before.last().copied().unwrap_or(0) + size);
+        }
+        // A leaf's cut at `cut`: cells [0, cut) and [cut, len). An inner
+        // page's: cells [0, cut), cell `cut` moves up, (cut, len).
+        let candidate = |cut: usize| -> Option<Division> {
+            if leaf {
+                if cut == 0 || cut >= cells.len() {
+                    return None;
+                }
+                let (left, right) = (before[cut], total - before[cut]);
+                if left > usable || right > usable {
+                    return None;
+                }
+                let separator = local_separator(
+                    node::cell_key(&cells[cut - 1], true),
+                    node::cell_key(&cells[cut], true),
+                )??;
+                let len =
+                    node::INNER_CELL_HEADER_BYTES + self.geometry.key_field_len(separator.len());
+                (len <= room).then_some(Division {
+                    low: 0..cut,
+                    high: cut..cells.len(),
+                    separator: Separator::Key(separator),
+                    right_first: PageId::NONE,
+                })
+            } else {
+                if cut == 0 || cut + 1 >= cells.len() {
+                    return None;
+                }
+                let (left, right) = (before[cut], total - before[cut + 1]);
+                if left > usable || right > usable || cells[cut].len() > room {
+                    return None;
+                }
+                Some(Division {
+                    low: 0..cut,
+                    high: cut + 1..cells.len(),
+                    separator: Separator::Cell(cells[cut].clone()),
+                    right_first: node::cell_child(&cells[cut]),
+                })
+            }
+        };
+        let middle = if leaf { start } else { start.saturating_sub(1) };
+        (1..cells.len()).find_map(|distance| {
+            [middle.checked_sub(distance), middle.checked_add(distance)]
+                .into_iter()
+                .flatten()
+                .find_map(candidate)
+        })
+    }
+
+    /// Bytes of the parent's cell for `separator`.
+    pub(crate) fn separator_cell_len(&self, separator: &Separator) -> usize {
+        match separator {
+            Separator::Key(key) => {
+                node::INNER_CELL_HEADER_BYTES + self.geometry.key_field_len(key.len())
+            }
+            Separator::Cell(cell) => cell.len(),
+        }
+    }
+
+    /// The parent's cell for a division's right page `right`: a new
+    /// separator encoded (a long one writes its chain, returned so that a
+    /// change that fails afterwards can free it), or a cell moving up with
+    /// its child replaced.
+    pub(crate) fn separator_cell(
+        &self,
+        separator: &Separator,
+        right: PageId,
+    ) -> Result<(Vec<u8>, Option<KeyChain>)> {
+        match separator {
+            Separator::Key(key) => {
+                let chain = self.write_key_chain(key)?;
+                Ok((node::inner_cell(Self::stored_key(key, chain), right), chain))
+            }
+            Separator::Cell(cell) => Ok((node::with_child(cell, right), None)),
+        }
+    }
+
+    /// [`assert_divided`] with the tree's comparison of stored keys.
+    pub(crate) fn assert_divided(
+        &self,
+        left: &[u8],
+        right: &[u8],
+        separator: &[u8],
+        leaf: bool,
+    ) -> Result<()> {
+        assert_divided(left, right, separator, leaf, |a, b| {
+            self.compare_stored(a, b)
+        })
+    }
+}
+
+/// The separator of [`BTree::separator_between`] when the keys' bytes in
+/// their cells decide it: `Some(None)` if `left` is not below `right`;
+/// `None` when only the whole keys tell.
+fn local_separator(left: StoredKey<'_>, right: StoredKey<'_>) -> Option<Option<Vec<u8>>> {
+    let (left_local, right_local) = (left.local(), right.local());
+    let common = left_local
+        .iter()
+        .zip(right_local)
+        .take_while(|(a, b)| a == b)
+        .count();
+    // The keys differ at `common` inside both cells' bytes, or the left key
+    // is whole and ends there (a prefix of the right one).
+    let decided =
+        common < right_local.len() && (common < left_local.len() || left.chain().is_none());
+    decided.then(|| node::separator(left_local, &right_local[..common + 1]))
+}
+
+/// A cut near `middle` whose separator the cells' own bytes give, so it
+/// is stored whole: the one closest to `middle` whose left side holds
+/// between `low`/3 and `high`/3 of the bytes (and each side no more than
+/// a page). A cut between two keys that share more than a cell holds
+/// would put a long key into the parent; nearby, keys often part sooner
+/// (PostgreSQL's nbtsplitloc likewise picks, among the split points near
+/// the middle, the one whose truncated separator is shortest).
+fn short_cut(
+    cells: &[Vec<u8>],
+    middle: usize,
+    usable: usize,
+    (low, high): (usize, usize),
+) -> Option<(usize, Vec<u8>)> {
+    let sizes: Vec<usize> = cells.iter().map(|cell| cell.len() + SLOT_BYTES).collect();
+    let total: usize = sizes.iter().sum();
+    let mut before = Vec::with_capacity(cells.len() + 1);
+    before.push(0);
+    for size in &sizes {
+        before.push(before.last().copied().unwrap_or(0) + size);
+    }
+    let balanced = |cut: usize| {
+        let left = before[cut];
+        left * 3 >= total * low
+            && left * 3 <= total * high
+            && left <= usable
+            && total - left <= usable
+    };
+    let key = |index: usize| node::cell_key(&cells[index], true);
+    for distance in 1..cells.len() {
+        let mut any = false;
+        for cut in [middle.checked_sub(distance), middle.checked_add(distance)]
+            .into_iter()
+            .flatten()
+        {
+            if cut == 0 || cut >= cells.len() || !balanced(cut) {
+                continue;
+            }
+            any = true;
+            if let Some(Some(separator)) = local_separator(key(cut - 1), key(cut)) {
+                return Some((cut, separator));
+            }
+        }
+        if !any && distance > 1 {
+            return None;
+        }
+    }
+    None
+}
+
+pub(crate) fn collect_cells(page: &[u8], id: PageId, header: Header) -> Result<Vec<Vec<u8>>> {
+    (0..header.count)
+        .map(|index| node::cell_bytes(page, header.is_leaf(), index).map(<[u8]>::to_vec))
+        .collect::<Result<_, _>>()
+        .map_err(|Restart| corrupt(id, "bad cell"))
+}
+
+/// What the parent takes for the right page of a division.
+#[derive(Debug)]
+pub(crate) enum Separator {
+    /// A leaf division's new separator, whole: encoded for the parent (a
+    /// long one in a chain of its own).
+    Key(Vec<u8>),
+    /// An inner page's middle cell, which moves up with its key (and a long
+    /// key's chain); its child becomes the right page.
+    Cell(Vec<u8>),
+}
+
+/// How a run of cells too large for one page is cut in two.
+pub(crate) struct Division {
+    /// The cells of the left page.
+    pub(crate) low: std::ops::Range<usize>,
+    /// The cells of the right page.
+    pub(crate) high: std::ops::Range<usize>,
+    /// The key the parent takes for the right page.
+    pub(crate) separator: Separator,
+    /// Inner pages: the right page's first child (the child of the cell
+    /// that moved up).
+    pub(crate) right_first: PageId,
+}
+
+/// Where [`BTree::divide`] cuts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// Halves of about equal bytes (a leaf's cut moves to a nearby one
+    /// when that keeps a long key out of the parent).
+    Even,
+    /// The cell that overflowed the page was appended after every other
+    /// one — ascending inserts: a load, keys growing with time — so the
+    /// page keeps all it held and the new cell starts the right page, as
+    /// SQLite's `balance_quick` and PostgreSQL's rightmost split do: an
+    /// ascending run fills its pages instead of leaving each half empty.
+    Appended,
+    /// Defragmentation: a leaf's left page takes as many cells as fit
+    /// while the right keeps at least `right_min` bytes of cells (else the
+    /// halves are even); an inner page's halves are even.
+    PackLeft {
+        /// The least cell bytes the right page keeps.
+        right_min: usize,
+    },
+}
+
+/// Where to cut `cells` in two of about equal bytes: the first index of the
+/// upper half, never 0 or `cells.len()`.
+pub(crate) fn split_point(cells: &[Vec<u8>]) -> usize {
+    let total: usize = cells.iter().map(|cell| cell.len() + SLOT_BYTES).sum();
+    let mut running = 0;
+    for (index, cell) in cells.iter().enumerate() {
+        running += cell.len() + SLOT_BYTES;
+        if running * 2 >= total {
+            return (index + 1).clamp(1, cells.len() - 1);
+        }
+    }
+    cells.len() - 1
+}
+
+/// The first index of the right part when the left takes as many of
+/// `cells` as fit in `usable` bytes while the right keeps at least
+/// `right_min`: never 0 or `cells.len()`; [`split_point`] if no cut does.
+pub(crate) fn pack_point(cells: &[Vec<u8>], usable: usize, right_min: usize) -> usize {
+    let total = node::cells_bytes(cells.iter().map(Vec::as_slice));
+    let mut left = 0;
+    let mut best = None;
+    for (index, cell) in cells.iter().enumerate().take(cells.len() - 1) {
+        left += node::cells_bytes([cell.as_slice()]);
+        if left > usable {
+            break;
+        }
+        if total - left >= right_min {
+            best = Some(index + 1);
+        }
+    }
+    best.unwrap_or_else(|| split_point(cells))
+}
+
+/// The writer's check after it divided cells between `left` and `right`
+/// (a split, or entries shared out): each page parses and fits, keys
+/// ascend inside each, and `separator` (the raw parent cell's key) lies
+/// between them — above every left key, at or below the first right key
+/// of a leaf (above it for an inner page, whose first key moved up).
+/// `compare` orders stored keys (long ones by their chains). A failure is
+/// a bug in the writer, caught before the pages can reach a checkpoint,
+/// so it panics (TigerBeetle's discipline: assert what must hold, after
+/// each change); an error is one of reading a chain.
+pub(crate) fn assert_divided(
+    left: &[u8],
+    right: &[u8],
+    separator: &[u8],
+    leaf: bool,
+    mut compare: impl FnMut(StoredKey<'_>, StoredKey<'_>) -> Result<Ordering>,
+) -> Result<()> {
+    fn keys<'p>(page: &'p [u8], side: &str, leaf: bool) -> Vec<StoredKey<'p>> {
+        let header = Header::read(page)
+            .unwrap_or_else(|Restart| panic!("{side} half of a division: bad node header"));
+        assert!(
+            header.heap_start >= node::HEADER_BYTES + header.count * SLOT_BYTES,
+            "{side} half of a division overflows its page"
+        );
+        (0..header.count)
+            .map(|index| {
+                let cell = node::cell_bytes(page, leaf, index)
+                    .unwrap_or_else(|Restart| panic!("{side} half of a division: bad cell"));
+                node::cell_key(cell, leaf)
+            })
+            .collect()
+    }
+    let separator = node::cell_key(separator, false);
+    let (low, high) = (keys(left, "left", leaf), keys(right, "right", leaf));
+    for pair in low.windows(2).chain(high.windows(2)) {
+        assert!(
+            compare(pair[0], pair[1])? == Ordering::Less,
+            "keys out of order in a half of a division"
+        );
+    }
+    assert!(
+        !low.is_empty() || !leaf,
+        "a division left an empty left leaf"
+    );
+    assert!(
+        !high.is_empty() || !leaf,
+        "a division left an empty right leaf"
+    );
+    if let Some(last) = low.last() {
+        assert!(
+            compare(*last, separator)? == Ordering::Less,
+            "separator not above the left half"
+        );
+    }
+    if let Some(first) = high.first() {
+        let ordering = compare(separator, *first)?;
+        let placed = if leaf {
+            ordering != Ordering::Greater
+        } else {
+            ordering == Ordering::Less
+        };
+        assert!(placed, "separator not below the right half");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Kind;
+
+    fn leaf(keys: &[&str]) -> Vec<u8> {
+        let mut page = vec![0u8; 4096];
+        let cells: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|key| {
+                node::leaf_cell(
+                    StoredKey::Inline(key.as_bytes()),
+                    node::StoredValue::Inline(b"v"),
+                )
+            })
+            .collect();
+        node::build(
+            &mut page,
+            Kind::Leaf,
+            PageId::NONE,
+            PageId::NONE,
+            cells.iter().map(Vec::as_slice),
+        );
+        page
+    }
+
+    fn divided(left: &[&str], right: &[&str], separator: &str) {
+        let separator = node::inner_cell(StoredKey::Inline(separator.as_bytes()), PageId::NONE);
+        assert_divided(&leaf(left), &leaf(right), &separator, true, |a, b| {
+            Ok(a.local().cmp(b.local()))
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_sound_division_passes() {
+        divided(&["a", "b"], &["c", "d"], "c");
+        divided(&["a", "b"], &["ca", "d"], "c");
+    }
+
+    #[test]
+    #[should_panic(expected = "separator not below the right half")]
+    fn a_separator_past_the_right_half_is_caught() {
+        divided(&["a", "b"], &["c", "d"], "cz");
+    }
+
+    #[test]
+    #[should_panic(expected = "separator not above the left half")]
+    fn a_separator_inside_the_left_half_is_caught() {
+        divided(&["a", "b"], &["c", "d"], "b");
+    }
+
+    #[test]
+    #[should_panic(expected = "keys out of order")]
+    fn a_half_out_of_order_is_caught() {
+        divided(&["b", "a"], &["c", "d"], "c");
+    }
+}
