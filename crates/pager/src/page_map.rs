@@ -94,9 +94,8 @@ impl LoadContext<'_> {
         }
     }
 
-    /// Records `block` as referenced, refusing one outside the data blocks
-    /// or referenced twice.
-    fn claim(&self, used: &mut Bitset, level: u8, node: u64, block: u64) -> Result<()> {
+    /// Refuses a `block` outside the data blocks.
+    fn in_range(&self, level: u8, node: u64, block: u64) -> Result<()> {
         if block < FIRST_DATA_BLOCK || block >= self.file_blocks {
             return Err(self.error(
                 level,
@@ -108,6 +107,13 @@ impl LoadContext<'_> {
                 },
             ));
         }
+        Ok(())
+    }
+
+    /// Records `block` as referenced, refusing one outside the data blocks
+    /// or referenced twice.
+    fn claim(&self, used: &mut Bitset, level: u8, node: u64, block: u64) -> Result<()> {
+        self.in_range(level, node, block)?;
         if !used.insert(block) {
             return Err(self.error(
                 level,
@@ -117,6 +123,75 @@ impl LoadContext<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// Reads map node `index` of `level` (at `node`) into `bytes` and
+    /// checks its checksum.
+    fn read_node(
+        &self,
+        file: &dyn File,
+        level: u8,
+        index: u64,
+        node: NodeRef,
+        bytes: &mut [u8],
+    ) -> Result<()> {
+        file.read_exact_at(bytes, node.block * bytes.len() as u64)?;
+        let found = map_node_checksum(level, index, bytes);
+        if found != node.checksum {
+            return Err(self.error(
+                level,
+                index,
+                node.block,
+                MapProblem::Checksum {
+                    expected: node.checksum,
+                    found,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Calls `visit(slot, block, checksum)` for each used entry of a node
+    /// [`LoadContext::read_node`] read, refusing a set reserved field.
+    fn entries(
+        &self,
+        level: u8,
+        index: u64,
+        node: NodeRef,
+        bytes: &[u8],
+        mut visit: impl FnMut(u64, u64, u32) -> Result<()>,
+    ) -> Result<()> {
+        for (slot, entry) in bytes.chunks_exact(MAP_ENTRY_BYTES).enumerate() {
+            let (block, checksum, reserved) = decode_entry(entry);
+            if reserved != 0 {
+                return Err(self.error(
+                    level,
+                    index,
+                    node.block,
+                    MapProblem::ReservedField { entry: slot as u64 },
+                ));
+            }
+            if block != 0 {
+                visit(slot as u64, block, checksum)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The page a leaf's entry names, refusing id 0 and ids past `limit`.
+    fn leaf_page(&self, leaf: u64, node: NodeRef, child: u64, limit: u64) -> Result<PageId> {
+        if child == 0 || child >= limit {
+            return Err(self.error(
+                0,
+                leaf,
+                node.block,
+                MapProblem::PageBeyondLimit {
+                    page: PageId::new(child),
+                    limit,
+                },
+            ));
+        }
+        Ok(PageId::new(child))
     }
 }
 
@@ -233,71 +308,19 @@ impl PageMap {
             meta,
             file_blocks,
         };
-        if node.block < FIRST_DATA_BLOCK || node.block >= file_blocks {
-            return Err(context.error(
-                0,
-                leaf,
-                node.block,
-                MapProblem::BlockOutOfRange {
-                    block: node.block,
-                    file_blocks,
-                },
-            ));
-        }
-        let mut node_bytes = vec![0u8; meta.page_size as usize];
-        file.read_exact_at(&mut node_bytes, node.block * meta.page_size as u64)?;
-        let found = map_node_checksum(0, leaf, &node_bytes);
-        if found != node.checksum {
-            return Err(context.error(
-                0,
-                leaf,
-                node.block,
-                MapProblem::Checksum {
-                    expected: node.checksum,
-                    found,
-                },
-            ));
-        }
-        for (slot, bytes) in node_bytes.chunks_exact(MAP_ENTRY_BYTES).enumerate() {
-            let (block, checksum, reserved) = decode_entry(bytes);
-            if reserved != 0 {
-                return Err(context.error(
-                    0,
-                    leaf,
-                    node.block,
-                    MapProblem::ReservedField { entry: slot as u64 },
-                ));
-            }
-            if block == 0 {
-                continue;
-            }
-            let child = leaf * self.fanout + slot as u64;
-            if child == 0 || child >= self.limit {
-                return Err(context.error(
-                    0,
-                    leaf,
-                    node.block,
-                    MapProblem::PageBeyondLimit {
-                        page: PageId::new(child),
-                        limit: self.limit,
-                    },
-                ));
-            }
-            if block < FIRST_DATA_BLOCK || block >= file_blocks {
-                return Err(context.error(
-                    0,
-                    leaf,
-                    node.block,
-                    MapProblem::BlockOutOfRange { block, file_blocks },
-                ));
-            }
-            table.slot(PageId::new(child)).set_entry(PageEntry {
+        context.in_range(0, leaf, node.block)?;
+        let mut bytes = vec![0u8; meta.page_size as usize];
+        context.read_node(file, 0, leaf, node, &mut bytes)?;
+        context.entries(0, leaf, node, &bytes, |slot, block, checksum| {
+            let page = context.leaf_page(leaf, node, leaf * self.fanout + slot, self.limit)?;
+            context.in_range(0, leaf, block)?;
+            table.slot(page).set_entry(PageEntry {
                 block,
                 checksum,
                 allocated: true,
             });
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The number of leaves (whether present or absent).
@@ -353,47 +376,13 @@ impl PageMap {
                 continue;
             }
             context.claim(&mut used, level, index, node.block)?;
-            file.read_exact_at(&mut node_bytes, node.block * page_size as u64)?;
-            let found = map_node_checksum(level, index, &node_bytes);
-            if found != node.checksum {
-                return Err(context.error(
-                    level,
-                    index,
-                    node.block,
-                    MapProblem::Checksum {
-                        expected: node.checksum,
-                        found,
-                    },
-                ));
-            }
-            for (slot, bytes) in node_bytes.chunks_exact(MAP_ENTRY_BYTES).enumerate() {
-                let (block, checksum, reserved) = decode_entry(bytes);
-                if reserved != 0 {
-                    return Err(context.error(
-                        level,
-                        index,
-                        node.block,
-                        MapProblem::ReservedField { entry: slot as u64 },
-                    ));
-                }
-                if block == 0 {
-                    continue;
-                }
-                let child = index * map.fanout + slot as u64;
+            context.read_node(file, level, index, node, &mut node_bytes)?;
+            context.entries(level, index, node, &node_bytes, |slot, block, checksum| {
+                let child = index * map.fanout + slot;
                 if level == 0 {
-                    if child == 0 || child >= limit {
-                        return Err(context.error(
-                            level,
-                            index,
-                            node.block,
-                            MapProblem::PageBeyondLimit {
-                                page: PageId::new(child),
-                                limit,
-                            },
-                        ));
-                    }
+                    let page = context.leaf_page(index, node, child, limit)?;
                     context.claim(&mut used, level, index, block)?;
-                    table.slot(PageId::new(child)).set_entry(PageEntry {
+                    table.slot(page).set_entry(PageEntry {
                         block,
                         checksum,
                         allocated: true,
@@ -417,19 +406,20 @@ impl PageMap {
                     }
                     below[child as usize] = NodeRef { block, checksum };
                     stack.push((level - 1, child));
-                    if !leaves && level == 1 {
-                        continue;
+                    if leaves || level > 1 {
+                        // Start every child's read now: the device reads
+                        // them in parallel while the loop takes them one
+                        // by one (a cold open is otherwise one seek per
+                        // map node).
+                        let _ = file.advise(
+                            Advice::WillNeed,
+                            block.saturating_mul(page_size as u64),
+                            page_size as u64,
+                        );
                     }
-                    // Start every child's read now: the device reads them
-                    // in parallel while the loop takes them one by one
-                    // (a cold open is otherwise one seek per map node).
-                    let _ = file.advise(
-                        Advice::WillNeed,
-                        block.saturating_mul(page_size as u64),
-                        page_size as u64,
-                    );
                 }
-            }
+                Ok(())
+            })?;
         }
         if !leaves && height > 0 {
             // Trusted until the whole map is read: it checks the count.
