@@ -610,22 +610,34 @@ fn sweep_seed(config: &TwoPhaseConfig, layout: Layout, seed: u64) -> SweepReport
         });
     }
     sweep.run(move |swept, run, image| {
-        let context = format!("{layout:?}, {image}");
-        let (participants, coordinator) =
-            recover(swept, layout, run).map_err(|error| format!("{context}: {error}"))?;
-        let outcomes: Vec<(u64, Transfer, Outcome)> = run
-            .outcomes
-            .iter()
-            .enumerate()
-            .map(|(index, outcome)| {
-                let index = index as u64;
-                (index, Transfer::planned(seed, index), *outcome)
-            })
-            .collect();
-        verify(&participants, &coordinator, &outcomes)
-            .and_then(|()| works_on(&participants, &coordinator))
-            .map_err(|error| format!("{context}: {error}"))
+        check_image(swept, layout, run, seed, &format!("{layout:?}, {image}"))
     })
+}
+
+/// One crash image of a sweep of `seed`'s transfers: recovery, then every
+/// transfer on both participants or neither (acknowledged ones committed,
+/// the total kept), then both still take work. Errors name `context`.
+fn check_image(
+    swept: &SimVfs,
+    layout: Layout,
+    run: &Run,
+    seed: u64,
+    context: &str,
+) -> Result<(), String> {
+    let (participants, coordinator) =
+        recover(swept, layout, run).map_err(|error| format!("{context}: {error}"))?;
+    let outcomes: Vec<(u64, Transfer, Outcome)> = run
+        .outcomes
+        .iter()
+        .enumerate()
+        .map(|(index, outcome)| {
+            let index = index as u64;
+            (index, Transfer::planned(seed, index), *outcome)
+        })
+        .collect();
+    verify(&participants, &coordinator, &outcomes)
+        .and_then(|()| works_on(&participants, &coordinator))
+        .map_err(|error| format!("{context}: {error}"))
 }
 
 /// Threads transferring at once in the concurrent sweep.
@@ -660,21 +672,13 @@ fn concurrent_sweep_seed(config: &TwoPhaseConfig, seed: u64, mode: CrashMode) ->
     .modes(&[mode])
     .points(CrashPoints::Sample(config.concurrent_points))
     .run(move |swept, run, image| {
-        let context = format!("concurrent, {image}");
-        let (participants, coordinator) =
-            recover(swept, Layout::Shared, run).map_err(|error| format!("{context}: {error}"))?;
-        let outcomes: Vec<(u64, Transfer, Outcome)> = run
-            .outcomes
-            .iter()
-            .enumerate()
-            .map(|(index, outcome)| {
-                let index = index as u64;
-                (index, Transfer::planned(seed, index), *outcome)
-            })
-            .collect();
-        verify(&participants, &coordinator, &outcomes)
-            .and_then(|()| works_on(&participants, &coordinator))
-            .map_err(|error| format!("{context}: {error}"))
+        check_image(
+            swept,
+            Layout::Shared,
+            run,
+            seed,
+            &format!("concurrent, {image}"),
+        )
     })
 }
 
