@@ -120,7 +120,9 @@ impl Config {
     }
 }
 
-fn read_number(name: &'static str) -> Result<Option<u64>, ConfigError> {
+/// The number in environment variable `name` (`_` separators allowed),
+/// if it is set.
+pub(crate) fn read_number(name: &'static str) -> Result<Option<u64>, ConfigError> {
     match std::env::var(name) {
         Err(_) => Ok(None),
         Ok(text) => text

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use keel::{Coordinator, CoordinatorOptions, Database, Durability, Error, Keyspace, Options};
 use keel_io::{CrashMode, CrashPoints, CrashSweep, SimVfs, SweepReport, Vfs};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, read_number};
 
 /// Participant A's directory.
 pub const A_DIR: &str = "/a";
@@ -137,27 +137,16 @@ impl TwoPhaseConfig {
     /// [`ConfigError::Invalid`] for a value that is not a number.
     pub fn from_env(default: TwoPhaseConfig) -> Result<TwoPhaseConfig, ConfigError> {
         let mut config = default;
-        let read = |name: &'static str| -> Result<Option<u64>, ConfigError> {
-            match std::env::var(name) {
-                Err(_) => Ok(None),
-                Ok(text) => text
-                    .trim()
-                    .replace('_', "")
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| ConfigError::Invalid { name, value: text }),
-            }
-        };
-        if let Some(seed) = read(crate::config::ENV_SEED)? {
+        if let Some(seed) = read_number(crate::config::ENV_SEED)? {
             config.seed = seed;
         }
-        if let Some(seeds) = read(ENV_SEEDS)? {
+        if let Some(seeds) = read_number(ENV_SEEDS)? {
             config.seeds = seeds.max(1);
         }
-        if let Some(transfers) = read(ENV_TRANSFERS)? {
+        if let Some(transfers) = read_number(ENV_TRANSFERS)? {
             config.transfers = u32::try_from(transfers).unwrap_or(u32::MAX).max(1);
         }
-        if let Some(points) = read(ENV_CONCURRENT_POINTS)? {
+        if let Some(points) = read_number(ENV_CONCURRENT_POINTS)? {
             config.concurrent_points = usize::try_from(points).unwrap_or(usize::MAX).max(1);
         }
         Ok(config)
