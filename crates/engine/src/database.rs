@@ -41,6 +41,11 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     pub(crate) recovery: RecoveryReport,
     pub(crate) wal_bytes_at_checkpoint: AtomicU64,
+    /// Where the log ended right after the newest checkpoint's marker (or
+    /// at an open that replayed nothing); 0 if unknown. While the log
+    /// still ends there, the files hold no change a checkpoint would take
+    /// in, and a close writes none.
+    pub(crate) checkpointed_end: AtomicU64,
     /// Bulk loads under way: their reserved keyspace ids and names.
     pub(crate) loading: Mutex<HashMap<u32, String>>,
     /// Keyspace ids dropped (or replaced by a load) since open, whose keys
@@ -175,6 +180,10 @@ impl Database {
             pager: recovered.pager,
             tree: recovered.tree,
             wal_bytes_at_checkpoint: AtomicU64::new(appended_bytes),
+            checkpointed_end: AtomicU64::new(match &recovered.wal {
+                Some(wal) if report.commits_replayed == 0 => wal.next_lsn().0,
+                _ => 0,
+            }),
             wal: recovered.wal,
             log: recovered.log,
             manager: recovered.manager,
@@ -374,8 +383,16 @@ impl Database {
             // Read-only: nothing to write.
             return Ok(());
         };
-        let checkpoint = if self.shared.manager.poisoned().is_none() {
-            maintenance::checkpoint_unchecked(&self.shared).map(|_| ())
+        // A close after only reads, or right after a checkpoint, writes
+        // nothing to the page file.
+        let unchanged = wal.next_lsn().0 == self.shared.checkpointed_end.load(Ordering::Acquire);
+        let checkpoint = if self.shared.manager.poisoned().is_none() && !unchanged {
+            // In a new segment, the checkpoint's replay start is where the
+            // segment starts: the next open reads nothing older.
+            wal.start_new_segment()
+                .map_err(Error::from)
+                .and_then(|()| maintenance::checkpoint_unchecked(&self.shared))
+                .map(|_| ())
         } else {
             Ok(())
         };

@@ -276,13 +276,16 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
     let report = shared.pager.checkpoint(&payload.encode())?;
     // The marker lets recovery notice a lost newest meta slot (see
     // `Database::open`); it is durable before any segment is removed.
-    wal.commit(
+    let marker = wal.commit(
         &Record::Checkpoint {
             checkpoint_id: report.checkpoint_id,
             fold_timestamp: fold_point.as_u64(),
         },
         Durability::Sync,
     )?;
+    shared
+        .checkpointed_end
+        .store(marker.next().0, Ordering::Release);
     let truncation = wal.truncate_before(replay_lsn)?;
     shared
         .wal_bytes_at_checkpoint

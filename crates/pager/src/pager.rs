@@ -30,6 +30,7 @@ mod checkpoint;
 mod compaction;
 mod eviction;
 mod file;
+mod frames;
 mod lazy;
 mod mapped;
 mod read;
@@ -37,6 +38,8 @@ mod write;
 
 pub use compaction::Relocation;
 use file::{create_file, read_newest_meta};
+pub(crate) use frames::Frame;
+use frames::{FrameHeaders, FrameMemory};
 use mapped::MappedFile;
 
 /// The pool size unless the options say otherwise: 64 MiB.
@@ -130,32 +133,6 @@ pub struct OpenReport {
     pub other_slot: Result<u64, MetaProblem>,
 }
 
-/// One frame's header; its page bytes live in the pool's one allocation.
-#[derive(Debug)]
-#[repr(align(64))]
-pub(crate) struct Frame {
-    pub(crate) latch: Latch,
-    /// The page held, or 0 (no page: free, or left by a failed load).
-    pub(crate) page: AtomicU64,
-    pub(crate) pins: AtomicU32,
-    /// The CLOCK reference bit.
-    pub(crate) referenced: AtomicBool,
-    /// Changed since it was last written.
-    pub(crate) dirty: AtomicBool,
-}
-
-/// The frames' bytes: one anonymous mapping, page-aligned.
-struct FrameMemory {
-    _map: MmapMut,
-    base: *mut u8,
-}
-
-// SAFETY: the mapping is owned here and lives as long as the pager; access
-// to each frame's bytes is governed by its latch (see guard.rs).
-unsafe impl Send for FrameMemory {}
-// SAFETY: as above.
-unsafe impl Sync for FrameMemory {}
-
 /// The file-side state: page map and block allocator.
 struct Store {
     map: PageMap,
@@ -217,15 +194,18 @@ pub struct Pager {
     path: PathBuf,
     file: FileHandle,
     page_size: usize,
-    frames: Box<[Frame]>,
+    frames: FrameHeaders,
     memory: FrameMemory,
     table: PageTable,
-    /// Frames known to hold no page, each kept exclusively latched.
+    /// Frames that held a page and now hold none, each kept exclusively
+    /// latched.
     free_frames: Mutex<Vec<u32>>,
     /// Which leaves of the page map are read ([`lazy`]).
     lazy: lazy::LazyLeaves,
     /// The length of `free_frames` (a hint read without the lock).
     free_frame_count: AtomicUsize,
+    /// Frames from here on were never used: free, unlatched ([`frames`]).
+    fresh_frames: AtomicUsize,
     clock_hand: AtomicUsize,
     /// Locked through [`Pager::store`] (`lazy.rs`), which reads the whole
     /// map first; only the checkpoint id and payload, and the lazy leaf
@@ -303,38 +283,19 @@ impl Pager {
             .unwrap_or(usize::MAX)
             .clamp(FRAMES_MIN, FRAME_MAX as usize);
         let pool_bytes = frame_count * page_size;
-        let mut mapping = MmapMut::map_anon(pool_bytes).map_err(|_| Error::OutOfMemory {
-            bytes: pool_bytes as u64,
-        })?;
-        let base = mapping.as_mut_ptr();
-        let frames: Box<[Frame]> = (0..frame_count)
-            .map(|_| {
-                let frame = Frame {
-                    latch: Latch::new(),
-                    page: AtomicU64::new(0),
-                    pins: AtomicU32::new(0),
-                    referenced: AtomicBool::new(false),
-                    dirty: AtomicBool::new(false),
-                };
-                // Free frames stay exclusively latched (see `free_frames`).
-                let latched = frame.latch.try_exclusive();
-                debug_assert!(latched);
-                frame
-            })
-            .collect();
+        let memory = FrameMemory::map(pool_bytes)?;
+        let frames = FrameHeaders::zeroed(frame_count)?;
         let counters = Counters::default();
         Ok(Pager {
             path,
             file,
             page_size,
             frames,
-            memory: FrameMemory {
-                _map: mapping,
-                base,
-            },
+            memory,
             table,
-            free_frames: Mutex::new((0..frame_count as u32).rev().collect()),
-            free_frame_count: AtomicUsize::new(frame_count),
+            free_frames: Mutex::new(Vec::new()),
+            free_frame_count: AtomicUsize::new(0),
+            fresh_frames: AtomicUsize::new(0),
             clock_hand: AtomicUsize::new(0),
             raw_store: Mutex::new(Store {
                 map,

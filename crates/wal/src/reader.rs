@@ -25,8 +25,13 @@ use crate::options::RecoveryMode;
 use crate::record::Record;
 use crate::segment::{SEGMENT_HEADER_BYTES, SegmentHeader, ends_with_seal, list_segments};
 
-/// Bytes read from a segment at a time.
+/// Bytes read from a segment at a time, at most.
 const READ_WINDOW_BYTES: usize = 1 << 20;
+/// Bytes of a segment's first read: a log that ends a few records in
+/// (every open after a clean close) is read without copying a whole
+/// preallocated segment of zeros. Each further read doubles, up to
+/// [`READ_WINDOW_BYTES`].
+const FIRST_WINDOW_BYTES: usize = 64 << 10;
 
 /// How the log ended, once the reader has returned its last record.
 #[derive(Debug, Clone)]
@@ -83,6 +88,8 @@ struct SegmentFile {
     salt: u32,
     window: Vec<u8>,
     window_start: u64,
+    /// The bytes the next read asks for (see [`FIRST_WINDOW_BYTES`]).
+    window_bytes: usize,
     /// Point-in-time mode reads a segment shorter than its preallocation
     /// up to where it ends, then stops with this corruption.
     short: Option<Error>,
@@ -96,7 +103,8 @@ impl SegmentFile {
         }
         let window_end = self.window_start + self.window.len() as u64;
         if offset < self.window_start || offset + len as u64 > window_end {
-            let want = len.max(READ_WINDOW_BYTES) as u64;
+            let want = len.max(self.window_bytes) as u64;
+            self.window_bytes = (self.window_bytes * 2).min(READ_WINDOW_BYTES);
             let read = want.min(self.size - offset) as usize;
             self.window.resize(read, 0);
             self.handle.read_exact_at(&mut self.window, offset)?;
@@ -383,6 +391,7 @@ impl Reader {
             salt: header.salt,
             window: Vec::new(),
             window_start: 0,
+            window_bytes: FIRST_WINDOW_BYTES,
             short,
         })
     }

@@ -1,9 +1,9 @@
 //! Opening the log: finding where it ends (and whether that end is a
 //! crash or damage), then readying it for appends — setting damage aside
 //! in point-in-time mode, syncing what a killed process left in the page
-//! cache, creating the segment appends go to (floor-sized, in a kept file
-//! if there is one) and sealing the one before and cutting it after its
-//! seal.
+//! cache, and going on at the end of a cleanly ended log or else creating
+//! the segment appends go to (floor-sized, in a kept file if there is one)
+//! and sealing the one before and cutting it after its seal.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,8 +18,8 @@ use crate::options::WalOptions;
 use crate::reader::{EndPosition, ReadEnd, Reader};
 use crate::recycling::{NewSegment, Pool};
 use crate::segment::{
-    SEGMENT_HEADER_BYTES, SegmentHeader, list_segments, open_creating, read_header,
-    remove_creating, trim_segment,
+    SEGMENT_FORMAT_VERSION, SEGMENT_HEADER_BYTES, SegmentHeader, list_segments, open_creating,
+    read_header, remove_creating, trim_segment,
 };
 
 /// What opening the log found and did.
@@ -89,15 +89,26 @@ pub(crate) fn find_end(vfs: &Arc<dyn Vfs>, dir: &Path, options: &WalOptions) -> 
 pub(crate) struct Opened {
     /// Its file.
     pub(crate) handle: FileHandle,
-    /// What it is (first lsn, size, salt).
-    pub(crate) segment: NewSegment,
+    /// Its first lsn.
+    pub(crate) first_lsn: Lsn,
+    /// The size it is preallocated to.
+    pub(crate) segment_bytes: u64,
+    /// The seed of its fragment checksums.
+    pub(crate) salt: u32,
+    /// Where the next fragment goes.
+    pub(crate) offset: u64,
+    /// Created by this open (`None`: the segment the log ended in, which
+    /// appends go on in).
+    pub(crate) created: Option<NewSegment>,
     /// Files removed or set aside.
     pub(crate) discarded: usize,
 }
 
-/// Readies the log for appends after [`find_end`]: the segment appends go
-/// to is created at the floor size (in a kept file from `pool` if there is
-/// one), and the segment the log ended in is sealed and trimmed.
+/// Readies the log for appends after [`find_end`]. A log that ended
+/// cleanly goes on in the segment it ended in (see [`continue_clean`]).
+/// Otherwise the segment appends go to is created at the floor size (in a
+/// kept file from `pool` if there is one), and the segment the log ended
+/// in is sealed and trimmed.
 pub(crate) fn prepare_appends(
     vfs: &dyn Vfs,
     dir: &Path,
@@ -121,6 +132,9 @@ pub(crate) fn prepare_appends(
             vfs.open(&path, OpenMode::Existing)?.sync_data()?;
         }
     }
+    if let Some(opened) = continue_clean(vfs, scan, discarded)? {
+        return Ok(opened);
+    }
     // The segment appends go to exists from now on, so the log on disk
     // always names its next lsn (a segment holding no intact record is
     // replaced by it). Nothing is known of the write rate yet: it starts
@@ -140,9 +154,51 @@ pub(crate) fn prepare_appends(
     }
     Ok(Opened {
         handle,
-        segment,
+        first_lsn: next_lsn,
+        segment_bytes,
+        salt: segment.salt,
+        offset: SEGMENT_HEADER_BYTES,
+        created: Some(segment),
         discarded,
     })
+}
+
+/// The segment a cleanly ended log ended in, for appends to go on at its
+/// end — what the process that wrote it would have done next. After a
+/// clean end the bytes there are the zeroed terminator every write leaves
+/// behind it, so the disk is as a running log leaves it between two
+/// flushes, and a crash from here on is one a running log survives. A
+/// torn or damaged end never continues: bytes past it may hold pieces of
+/// records never made durable. `None` when there is no such segment (an
+/// empty log), or it is of an older format version (a new segment of the
+/// current one takes over).
+fn continue_clean(vfs: &dyn Vfs, scan: &Scan, discarded: usize) -> Result<Option<Opened>> {
+    let reader = &scan.reader;
+    let (ReadEnd::Clean { next_lsn }, Some(position)) = (&scan.end, reader.end_position()) else {
+        return Ok(None);
+    };
+    let segments = reader.segments();
+    if position.segment_index + 1 != segments.len() {
+        return Ok(None);
+    }
+    let (first_lsn, path) = &segments[position.segment_index];
+    let handle = vfs.open(path, OpenMode::Existing)?;
+    let Ok(header) = read_header(handle.as_ref())? else {
+        return Ok(None);
+    };
+    if header.format_version != SEGMENT_FORMAT_VERSION || header.first_lsn != *first_lsn {
+        return Ok(None);
+    }
+    debug_assert!(*first_lsn <= *next_lsn);
+    Ok(Some(Opened {
+        handle,
+        first_lsn: *first_lsn,
+        segment_bytes: header.segment_bytes,
+        salt: header.salt,
+        offset: position.offset,
+        created: None,
+        discarded,
+    }))
 }
 
 /// Point-in-time recovery stopped at damage at `position`: sets the log

@@ -289,9 +289,12 @@ pub fn recycled_salt(previous_salt: u32) -> u32 {
 /// to `segment_bytes` (cut, or extended and preallocated), given the header
 /// of its new life (salt [`recycled_salt`] of `previous_salt`, the salt in
 /// its header) and synced, then renamed into place and the directory
-/// synced. Its bytes after the header are left as they were: stale
+/// synced. Its bytes after the header are left as they were — stale
 /// fragments whose checksums fail under the new salt, ended by the zeroed
-/// header every write puts after itself.
+/// header every write puts after itself — except the first: a zeroed
+/// header follows the new header, so a segment recycled and closed before
+/// any record reads as a clean end (not as a torn one, which would make the
+/// next open start another segment).
 pub fn recycle_segment(
     vfs: &dyn Vfs,
     dir: &Path,
@@ -315,7 +318,9 @@ pub fn recycle_segment(
     }
     let salt = recycled_salt(previous_salt);
     let header = SegmentHeader::new(first_lsn, segment_bytes, salt);
-    handle.write_all_at(&header.encode(), 0)?;
+    let mut start = header.encode().to_vec();
+    start.resize(start.len() + SEAL_SPAN_BYTES, 0);
+    handle.write_all_at(&start, 0)?;
     handle.sync_data()?;
     vfs.rename(&creating, &path)?;
     vfs.sync_dir(dir)?;
@@ -518,7 +523,17 @@ mod tests {
         handle
             .read_exact_at(&mut stale, SEGMENT_HEADER_BYTES)
             .unwrap();
-        assert_eq!(stale, bytes, "the old bytes are still there");
+        assert!(
+            stale[..SEAL_SPAN_BYTES].iter().all(|&byte| byte == 0),
+            "a zeroed header follows the new header"
+        );
+        assert_eq!(
+            stale[SEAL_SPAN_BYTES..],
+            bytes[SEAL_SPAN_BYTES..],
+            "the other old bytes are still there"
+        );
+        // What the stale fragments would say under the new salt.
+        stale[..SEAL_SPAN_BYTES].copy_from_slice(&bytes[..SEAL_SPAN_BYTES]);
         let mut offset = 0;
         while offset < stale.len() {
             let header: [u8; FRAGMENT_HEADER_BYTES] = stale[offset..offset + FRAGMENT_HEADER_BYTES]

@@ -197,9 +197,10 @@ impl std::fmt::Debug for Wal {
 }
 
 impl Wal {
-    /// Opens (or creates) the log in `dir`: finds its end, cuts a torn tail
-    /// off, makes what it kept durable, and starts a new segment for the
-    /// records appended from now on.
+    /// Opens (or creates) the log in `dir`: finds its end, makes what it
+    /// kept durable, and readies appends — at the end of the last segment
+    /// if the log ended cleanly, else in a new segment after a torn or cut
+    /// tail.
     ///
     /// Errors: [`Error::Corruption`] (in [`RecoveryMode::Strict`]) naming
     /// the segment and offset; I/O errors naming the path.
@@ -212,7 +213,9 @@ impl Wal {
         let mut pool = Pool::adopt(vfs.as_ref(), dir, options.recycled_segments_max)?;
         let opened = recovery::prepare_appends(vfs.as_ref(), dir, &options, &scan, &mut pool)?;
         let stats = WalStats::default();
-        count_creation(&stats, &opened.segment);
+        if let Some(created) = &opened.created {
+            count_creation(&stats, created);
+        }
         let handle = opened.handle;
 
         let pending = Pending {
@@ -220,10 +223,10 @@ impl Wal {
             chunks: Vec::new(),
             chunk_bytes: 0,
             segment: OpenSegment {
-                first_lsn: next_lsn,
-                salt: opened.segment.salt,
-                segment_bytes: opened.segment.segment_bytes,
-                offset: SEGMENT_HEADER_BYTES,
+                first_lsn: opened.first_lsn,
+                salt: opened.salt,
+                segment_bytes: opened.segment_bytes,
+                offset: opened.offset,
                 opened_at: Instant::now(),
                 creation: None,
             },
@@ -236,7 +239,7 @@ impl Wal {
             options,
             commit: GroupCommit::new(pending, next_lsn),
             io: Mutex::new(Io {
-                current: Some((next_lsn, handle)),
+                current: Some((opened.first_lsn, handle)),
                 durable_end: next_lsn,
                 unsynced: Vec::new(),
             }),
@@ -447,7 +450,18 @@ impl Wal {
     /// log from catching up for 16 flushes, it keeps its segment. A
     /// failure latches the log, as a failed write does.
     pub fn shrink(&self) -> Result<()> {
-        self.shared.settle_on_floor_segment(false)
+        self.shared.settle_on_floor_segment(false, false)
+    }
+
+    /// As [`Wal::shrink`], and goes on in a new segment of the floor size
+    /// whenever the open one holds a record, whatever its size. Before a
+    /// checkpoint that leaves nothing to replay (the one a close takes),
+    /// this puts the replay start at the start of a segment: truncation
+    /// then removes every older one, and the next open reads no record
+    /// from before the checkpoint (a reader reaches a place in a segment
+    /// only by reading the segment from its start).
+    pub fn start_new_segment(&self) -> Result<()> {
+        self.shared.settle_on_floor_segment(false, true)
     }
 
     fn stop_background(&self) {
@@ -716,13 +730,14 @@ impl Shared {
     /// one of that size after it, seals the old one and cuts it after its
     /// seal; deletes the kept files. A failure latches the log.
     fn park(&self) -> Result<()> {
-        self.settle_on_floor_segment(true)
+        self.settle_on_floor_segment(true, false)
     }
 
     /// Makes every record appended so far durable and, holding the tail
     /// (appends wait; with `closing`, they are refused for good), switches
-    /// to a segment of the floor size and deletes the kept files.
-    fn settle_on_floor_segment(&self, closing: bool) -> Result<()> {
+    /// to a segment of the floor size (with `always`, even from a segment
+    /// of that size that holds a record) and deletes the kept files.
+    fn settle_on_floor_segment(&self, closing: bool, always: bool) -> Result<()> {
         let mut tail = self.commit.lock();
         if closing {
             tail.buffer.closed = true;
@@ -750,7 +765,7 @@ impl Shared {
         // Everything is durable, nothing is buffered, no flush runs and
         // none can start (appends are refused, or wait for the tail we
         // hold): the segment can be switched.
-        let result = self.switch_to_floor_segment(&mut tail);
+        let result = self.switch_to_floor_segment(&mut tail, always);
         if let Err(error) = &result {
             tracing::error!(%error, "write-ahead log failed switching to a small segment");
             tail.failed.get_or_insert(error.clone());
@@ -763,10 +778,12 @@ impl Shared {
         Ok(())
     }
 
-    fn switch_to_floor_segment(&self, tail: &mut Tail) -> Result<()> {
+    fn switch_to_floor_segment(&self, tail: &mut Tail, always: bool) -> Result<()> {
         let floor = self.options.segment_bytes_floor();
         let open = &tail.buffer.segment;
-        if open.segment_bytes <= floor || open.creation.is_some() {
+        let holds_records = open.first_lsn < tail.next_lsn;
+        let small = open.segment_bytes <= floor && !(always && holds_records);
+        if small || open.creation.is_some() {
             return Ok(());
         }
         let next_lsn = tail.next_lsn;
@@ -837,7 +854,7 @@ impl Shared {
             tail.buffer.segment.segment_bytes > self.options.segment_bytes_floor()
         };
         if large {
-            self.settle_on_floor_segment(false)?;
+            self.settle_on_floor_segment(false, false)?;
         }
         Ok(())
     }

@@ -316,3 +316,69 @@ fn fifty_crashes_and_opens_do_not_grow_the_directory() {
     drop(wal);
     assert_eq!(directory_bytes(&vfs), bytes);
 }
+
+/// An open after a clean close goes on in the segment the log ended in:
+/// no segment is created, synced, sealed or cut — whether that segment
+/// holds records or is the empty floor segment a close leaves after a
+/// large one — and the records written before and after all read back.
+#[test]
+fn a_clean_reopen_goes_on_in_the_last_segment() {
+    let vfs = SimVfs::new(3);
+    let options = small_segments();
+    let open_with = |options: &WalOptions| {
+        let (wal, recovery) =
+            Wal::open(Arc::new(vfs.clone()), Path::new(DIR), options.clone()).unwrap();
+        assert!(
+            matches!(recovery.end, keel_wal::ReadEnd::Clean { .. }),
+            "{:?}",
+            recovery.end
+        );
+        wal
+    };
+    // Enough records to grow past the floor; truncated, the log keeps
+    // files for reuse, and the close puts the empty floor segment it
+    // leaves after the large one in one of them (stale bytes after its
+    // header).
+    let wal = open_with(&options);
+    for written in 1..=3_000 {
+        wal.commit(&record(written), Durability::Sync).unwrap();
+    }
+    let cut = wal.next_lsn();
+    let truncation = wal.truncate_before(cut).unwrap();
+    assert!(!truncation.recycled.is_empty());
+    wal.close().unwrap();
+    assert_eq!(
+        WalStats::get(&wal.stats().segments_recycled),
+        1,
+        "the floor segment is a kept file"
+    );
+    drop(wal);
+    let mut written = 3_000;
+    for records in [5, 0, 7] {
+        let wal = open_with(&options);
+        let segments_before = list_segments(&vfs, Path::new(DIR)).unwrap();
+        assert_eq!(WalStats::get(&wal.stats().segments_created), 0);
+        for _ in 0..records {
+            written += 1;
+            wal.commit(&record(written), Durability::Sync).unwrap();
+        }
+        assert_eq!(
+            list_segments(&vfs, Path::new(DIR)).unwrap(),
+            segments_before,
+            "the reopened log went on in its last segment"
+        );
+        wal.close().unwrap();
+    }
+    let read: Vec<Lsn> = Reader::open(
+        Arc::new(vfs.clone()),
+        Path::new(DIR),
+        cut,
+        RecoveryMode::Strict,
+    )
+    .unwrap()
+    .map(|item| item.unwrap().0)
+    .filter(|lsn| *lsn >= cut)
+    .collect();
+    assert_eq!(read, (cut.0..cut.0 + 12).map(Lsn).collect::<Vec<_>>());
+    assert_eq!(written, 3_012);
+}

@@ -48,7 +48,7 @@ impl Pager {
     pub(super) fn write_checkpoint(&self, payload: &[u8]) -> Result<CheckpointReport> {
         let started = Instant::now();
         let page_bytes = self.page_size as u64;
-        let dirty: Vec<u32> = (0..self.frames.len() as u32)
+        let dirty: Vec<u32> = (0..self.used_frames())
             .filter(|&index| self.frame(index).dirty.load(Ordering::Relaxed))
             .collect();
         let mut pages_written = 0u64;

@@ -105,27 +105,6 @@ impl Pager {
         Ok(())
     }
 
-    /// Gives back a frame that holds no page and is latched exclusively.
-    pub(super) fn return_frame(&self, index: u32) {
-        let mut free = self.free_frames.lock();
-        free.push(index);
-        self.free_frame_count.store(free.len(), Ordering::Relaxed);
-    }
-
-    /// A frame from the free list, if it has one. Once the pool is full,
-    /// every miss finds the list empty: the count spares it the lock. A
-    /// frame returned meanwhile is found by a later miss or by the CLOCK
-    /// hand's check after a fruitless pass.
-    pub(super) fn pop_free_frame(&self) -> Option<u32> {
-        if self.free_frame_count.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        let mut free = self.free_frames.lock();
-        let index = free.pop();
-        self.free_frame_count.store(free.len(), Ordering::Relaxed);
-        index
-    }
-
     /// A free block, growing the file when there is none.
     pub(super) fn allocate_block(&self, blocks: &mut Blocks) -> Result<u64> {
         if let Some(block) = blocks.allocate() {
