@@ -141,7 +141,9 @@ impl Catalog {
         database: u64,
         may_write: bool,
     ) -> Result<Catalog> {
-        let mut transaction = manager.begin(Isolation::Serializable);
+        // The catalog has no expiring entries: no idle watermark advance
+        // (whose timestamp would cost a read-only open a mark's syncs).
+        let mut transaction = manager.begin_at_watermark(Isolation::Serializable);
         let lower = join_key(CATALOG, &[NAME_TAG]);
         let upper = join_key(CATALOG, &[NAME_TAG + 1]);
         let mut by_name = BTreeMap::new();

@@ -326,6 +326,13 @@ impl CommitLog for WalLog {
         let Some(wal) = &self.wal else {
             return Err(Box::new(crate::Error::ReadOnly));
         };
+        // Held from the first record appended until the commit is noted:
+        // `replay_start` then sees either the commit, or a log end before
+        // its first record. Noted only after the append, a checkpoint in
+        // between found nothing pending and put its replay start at the
+        // log's end, past a commit neither folded (it was in flight) nor
+        // left to replay: an acknowledged commit lost at the next crash.
+        let mut pending = self.pending.lock();
         // The append itself must know the durability: a `Periodic` record
         // is what the log's background flush syncs. A write set's replay
         // starts at `first`, its first part if it has parts.
@@ -387,7 +394,7 @@ impl CommitLog for WalLog {
         match record {
             LogRecord::Commit {
                 commit_timestamp, ..
-            } => self.pending.lock().push_back((commit_timestamp, first)),
+            } => pending.push_back((commit_timestamp, first)),
             LogRecord::Prepare { transaction_id, .. } => {
                 self.undecided.lock().insert(transaction_id, first);
             }
@@ -398,14 +405,13 @@ impl CommitLog for WalLog {
                 // Replay finds the write set in the prepare record.
                 let prepare_lsn = self.undecided.lock().remove(&transaction_id);
                 let prepare_lsn = prepare_lsn.unwrap_or(lsn);
-                self.pending
-                    .lock()
-                    .push_back((commit_timestamp, prepare_lsn));
+                pending.push_back((commit_timestamp, prepare_lsn));
             }
             LogRecord::AbortPrepared { transaction_id } => {
                 self.undecided.lock().remove(&transaction_id);
             }
         }
+        drop(pending);
         // The ticket carries the durability to wait for in its top bits.
         debug_assert!(lsn.0 < 1 << TICKET_DURABILITY_SHIFT);
         Ok(LogTicket(

@@ -274,6 +274,9 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
         log_end: log_end.0,
     };
     let report = shared.pager.checkpoint(&payload.encode())?;
+    // The marker starts a new segment if the open one is large, so that
+    // the truncation below can take the records the checkpoint folded.
+    wal.rotate_if_large();
     // The marker lets recovery notice a lost newest meta slot (see
     // `Database::open`); it is durable before any segment is removed.
     let marker = wal.commit(

@@ -436,10 +436,36 @@ impl TransactionManager {
     /// active registry before its read timestamp is fixed (BRIEF
     /// invariant 3).
     pub fn begin(&self, isolation: Isolation) -> Transaction {
+        self.advance_if_idle();
+        self.begin_at_watermark(isolation)
+    }
+
+    /// As [`TransactionManager::begin`], without moving an idle watermark
+    /// up first: for reads that judge no expiry, such as a catalog read at
+    /// open, which would otherwise take the first timestamp (and its
+    /// durable mark: two syncs) of a database opened only to be read.
+    pub fn begin_at_watermark(&self, isolation: Isolation) -> Transaction {
+        let transaction_id = self
+            .inner
+            .next_transaction_id
+            .fetch_add(1, Ordering::Relaxed);
+        let registration = self.inner.registry.register(&self.inner.watermark);
+        Transaction::new(
+            Arc::clone(&self.inner),
+            transaction_id,
+            isolation,
+            registration,
+            Instant::now(),
+        )
+    }
+
+    /// Moves the watermark up ([`TransactionManager::advance_watermark`])
+    /// if [`MvccOptions::watermark_idle_advance_interval`] passed since the
+    /// last time.
+    fn advance_if_idle(&self) {
         let inner = &self.inner;
-        let began_at = Instant::now();
-        let now_ns =
-            u64::try_from(began_at.duration_since(inner.started).as_nanos()).unwrap_or(u64::MAX);
+        let now_ns = u64::try_from(Instant::now().duration_since(inner.started).as_nanos())
+            .unwrap_or(u64::MAX);
         let due_ns = inner.idle_advance_due_ns.load(Ordering::Relaxed);
         let interval_ns = u64::try_from(inner.options.watermark_idle_advance_interval.as_nanos())
             .unwrap_or(u64::MAX);
@@ -459,18 +485,6 @@ impl TransactionManager {
             // still a correct (older) snapshot; commits report the failure.
             let _ = self.advance_watermark();
         }
-        let transaction_id = self
-            .inner
-            .next_transaction_id
-            .fetch_add(1, Ordering::Relaxed);
-        let registration = self.inner.registry.register(&self.inner.watermark);
-        Transaction::new(
-            Arc::clone(&self.inner),
-            transaction_id,
-            isolation,
-            registration,
-            began_at,
-        )
     }
 
     /// Moves the visible watermark up to a fresh timestamp if no commit is

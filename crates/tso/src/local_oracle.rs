@@ -72,10 +72,26 @@ struct OwnCacheLines<T>(T);
 #[derive(Debug)]
 struct Persistence {
     file: HighWaterMarkFile,
+    /// Syncs the file's directory with the first mark written, then `None`.
+    directory_to_sync: Option<(Arc<dyn Vfs>, PathBuf)>,
     /// The first failed write or sync. The file's state is unknown after it
     /// and a failed sync is never retried, so every later extension returns
     /// it.
     failure: Option<keel_io::Error>,
+}
+
+impl Persistence {
+    /// Writes and syncs `mark`; the first time, syncs the file's directory
+    /// too (the file may have been created by this open, or by a process
+    /// killed before it synced the name).
+    fn write(&mut self, mark: Timestamp) -> keel_io::Result<()> {
+        self.file.write(mark)?;
+        if let Some((vfs, directory)) = &self.directory_to_sync {
+            vfs.sync_dir(directory)?;
+            self.directory_to_sync = None;
+        }
+        Ok(())
+    }
 }
 
 /// A [`TimestampOracle`] for one node: a [`HybridClock`] plus a high-water
@@ -128,10 +144,12 @@ impl<C: PhysicalClock> LocalOracle<C> {
     /// [`ManualClock`](crate::ManualClock) in tests).
     ///
     /// Opening reads the newest valid mark H (none for a missing, empty or
-    /// all-zero file), advances the clock past H, persists a new mark ahead
-    /// of it, and syncs the file's directory, all before returning: a
-    /// process killed earlier may have left the file's name or contents
-    /// only in the page cache, and timestamps must not rest on them.
+    /// all-zero file) and advances the clock past H. It writes nothing: the
+    /// first timestamp handed out persists a new mark ahead of H and syncs
+    /// the file's directory before it is returned, since a process killed
+    /// earlier may have left the file's name or contents only in the page
+    /// cache, and timestamps must not rest on them. (An open that writes
+    /// cost a database open two syncs even when it only read.)
     ///
     /// Fails with [`Error::Corrupt`] if the file exists but holds no valid
     /// mark; starting from zero instead could reissue timestamps.
@@ -159,18 +177,16 @@ impl<C: PhysicalClock> LocalOracle<C> {
         let recovered = newest.map_or(Timestamp::ZERO, |mark| mark.timestamp);
         clock.advance_to(recovered);
 
-        let mut high_water_mark_file = HighWaterMarkFile::new(file, newest.as_ref());
-        // Cover the wall clock, where the first timestamps will most likely be.
-        let wall = Timestamp::from_parts(clock.physical_clock().now_ms().min(PHYSICAL_MAX_MS), 0);
-        let first_mark = mark_covering(recovered.max(wall), options.window_ms)?;
-        high_water_mark_file.write(first_mark)?;
-        vfs.sync_dir(parent_directory(path))?;
+        let high_water_mark_file = HighWaterMarkFile::new(file, newest.as_ref());
+        let directory = parent_directory(path).to_path_buf();
 
         Ok(LocalOracle {
             clock,
-            durable_mark: OwnCacheLines(AtomicU64::new(first_mark.as_u64())),
+            // Nothing is known durable: the first timestamp writes a mark.
+            durable_mark: OwnCacheLines(AtomicU64::new(0)),
             persistence: Mutex::new(Persistence {
                 file: high_water_mark_file,
+                directory_to_sync: Some((vfs, directory)),
                 failure: None,
             }),
             window_ms: options.window_ms,
@@ -222,7 +238,7 @@ impl<C: PhysicalClock> LocalOracle<C> {
         // Cover what other threads have taken meanwhile too, so that they
         // find the new mark instead of queueing for another sync.
         let mark = mark_covering(needed.max(self.clock.last()), self.window_ms)?;
-        if let Err(error) = persistence.file.write(mark) {
+        if let Err(error) = persistence.write(mark) {
             persistence.failure = Some(error.clone());
             return Err(Error::Io(error));
         }
@@ -363,6 +379,18 @@ mod tests {
             wall.clone(),
         )
         .unwrap();
+        assert_eq!(
+            oracle.durable_mark(),
+            Timestamp::ZERO,
+            "an open writes no mark"
+        );
+        let operations = vfs.operations();
+        assert!(oracle.next().unwrap() < Timestamp::new(WALL_MS + 1, 0).unwrap());
+        assert_eq!(
+            vfs.operations(),
+            operations + 3,
+            "the first timestamp writes a mark and syncs it and the directory"
+        );
         let first_mark = oracle.durable_mark();
         assert_eq!(first_mark, Timestamp::new(WALL_MS + 10, 0).unwrap());
         let operations = vfs.operations();
@@ -413,7 +441,9 @@ mod tests {
     fn a_corrupt_file_is_reported_with_its_path() {
         let vfs = Arc::new(SimVfs::new(0));
         let path = Path::new("/marks");
-        drop(LocalOracle::open(vfs.clone(), path, OracleOptions::default()).unwrap());
+        let oracle = LocalOracle::open(vfs.clone(), path, OracleOptions::default()).unwrap();
+        oracle.next().unwrap();
+        drop(oracle);
         // Slot 0 is the only one written; break its CRC.
         assert!(vfs.corrupt(path, 20, 0x01));
         let error = LocalOracle::open(vfs, path, OracleOptions::default()).unwrap_err();

@@ -299,11 +299,13 @@ fn a_failed_sync_latches_the_error_and_a_reopen_recovers() {
 }
 
 #[test]
-fn a_failed_write_keeps_the_mark_and_a_persistent_fault_fails_the_reopen() {
+fn a_failed_write_keeps_the_mark_and_a_persistent_fault_fails_the_first_timestamp_after_reopen() {
     let vfs = new_disk(0);
     let wall = Arc::new(ManualClock::new(START_MS));
     let oracle = open(&vfs, &wall).unwrap();
+    let first = oracle.next().unwrap();
     let mark = oracle.durable_mark();
+    assert!(first < mark);
     // A concurrent caller took a timestamp beyond the mark and failed to
     // extend it (a failed write this time).
     vfs.inject_fault(vfs.operations(), FaultMode::Persistent);
@@ -317,18 +319,21 @@ fn a_failed_write_keeps_the_mark_and_a_persistent_fault_fails_the_reopen() {
         "{error:?}"
     );
     assert_eq!(oracle.durable_mark(), mark);
-    // Recovery after a persistent failure fails too, with an I/O error, not
-    // a corruption report; once the disk works again it succeeds.
+    // After a reopen (which writes nothing), the first timestamp fails too,
+    // with an I/O error, not a corruption report; once the disk works again
+    // a new open succeeds.
     drop(oracle);
-    let reopen_error = open(&vfs, &wall).unwrap_err();
-    assert!(matches!(reopen_error, Error::Io(_)), "{reopen_error:?}");
+    let reopened = open(&vfs, &wall).unwrap();
+    let first_error = reopened.next().unwrap_err();
+    assert!(matches!(first_error, Error::Io(_)), "{first_error:?}");
+    drop(reopened);
     vfs.clear_fault();
     let oracle = open(&vfs, &wall).unwrap();
-    assert!(oracle.next().unwrap() > Timestamp::new(START_MS + WINDOW_MS, 0).unwrap());
+    assert!(oracle.next().unwrap() > mark);
 }
 
 #[test]
-fn open_syncs_the_directory_so_the_name_survives_a_power_loss() {
+fn the_first_mark_syncs_the_directory_so_the_name_survives_a_power_loss() {
     let vfs = new_disk(0);
     let wall = Arc::new(ManualClock::new(START_MS));
     let oracle = open(&vfs, &wall).unwrap();

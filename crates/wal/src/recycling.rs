@@ -20,7 +20,8 @@ use crate::error::Result;
 use crate::fragment::segment_salt;
 use crate::lsn::Lsn;
 use crate::segment::{
-    create_segment, free_file_name, list_free, read_header, recycle_segment, recycled_salt,
+    ALLOCATION_STEP_BYTES, create_segment, free_file_name, list_free, read_header, recycle_segment,
+    recycled_salt,
 };
 
 /// A segment to be created: decided when appends reach it (its salt seeds
@@ -175,6 +176,14 @@ pub(crate) fn keep(vfs: &dyn Vfs, segment: &Path) -> Result<Option<FreeSegment>>
     };
     free.path = free_file_name(segment);
     vfs.rename(segment, &free.path)?;
+    // A kept file holds its first allocation step, not a large segment's
+    // whole size: reuse extends it (see `recycle_segment`), and the disk
+    // the log holds beyond its records stays small.
+    if free.bytes > ALLOCATION_STEP_BYTES {
+        vfs.open(&free.path, OpenMode::Existing)?
+            .set_len(ALLOCATION_STEP_BYTES)?;
+        free.bytes = ALLOCATION_STEP_BYTES;
+    }
     Ok(Some(free))
 }
 

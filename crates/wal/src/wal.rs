@@ -28,7 +28,7 @@ use crate::options::{Durability, WalOptions};
 use crate::record::Encode;
 use crate::recovery::{self, Recovery};
 use crate::recycling::{self, NewSegment, Pool};
-use crate::segment::{SEGMENT_HEADER_BYTES, list_segments, trim_segment};
+use crate::segment::{ALLOCATION_STEP_BYTES, SEGMENT_HEADER_BYTES, list_segments, trim_segment};
 use crate::segment_size::next_segment_bytes;
 use crate::stats::WalStats;
 
@@ -39,6 +39,22 @@ fn count_creation(stats: &WalStats, segment: &NewSegment) {
         WalStats::add(&stats.segments_recycled, 1);
     }
     WalStats::add(&stats.fsyncs, 1);
+}
+
+/// Allocates the current segment up to `end` and a step
+/// ([`ALLOCATION_STEP_BYTES`]) beyond, within its size, before a write that
+/// reaches `end`: a write into unallocated space would leave the block
+/// allocation for the next fdatasync to commit.
+fn allocate_ahead(io: &mut Io, handle: &dyn keel_io::File, end: u64) -> Result<()> {
+    if end <= io.allocated_end {
+        return Ok(());
+    }
+    let to = end
+        .next_multiple_of(ALLOCATION_STEP_BYTES)
+        .min(io.segment_bytes.max(end));
+    handle.allocate(io.allocated_end, to - io.allocated_end)?;
+    io.allocated_end = to;
+    Ok(())
 }
 
 /// What [`Wal::truncate_before`] did.
@@ -155,6 +171,13 @@ impl Pending {
 
 struct Io {
     current: Option<(Lsn, FileHandle)>,
+    /// How far the current segment is allocated on disk, as far as this
+    /// log knows (0 at each new segment: the first write allocates, a
+    /// no-op where creation did).
+    allocated_end: u64,
+    /// The current segment's size (allocation stops there, unless a record
+    /// larger than the rest of the segment goes past it).
+    segment_bytes: u64,
     /// Every record before this was durable after the last synced flush.
     durable_end: Lsn,
     /// Files written since they were last synced.
@@ -240,6 +263,8 @@ impl Wal {
             commit: GroupCommit::new(pending, next_lsn),
             io: Mutex::new(Io {
                 current: Some((opened.first_lsn, handle)),
+                allocated_end: 0,
+                segment_bytes: opened.segment_bytes,
                 durable_end: next_lsn,
                 unsynced: Vec::new(),
             }),
@@ -451,6 +476,22 @@ impl Wal {
     /// failure latches the log, as a failed write does.
     pub fn shrink(&self) -> Result<()> {
         self.shared.settle_on_floor_segment(false, false)
+    }
+
+    /// Has the next record start a new segment if the open one holds more
+    /// than [`ALLOCATION_STEP_BYTES`] of records. A checkpoint asks before
+    /// it writes its marker: the truncation after it takes only whole
+    /// segments, and without this the segment holding what the checkpoint
+    /// folded (after a bulk load, up to a full 64 MiB) stayed on disk until
+    /// it filled.
+    pub fn rotate_if_large(&self) {
+        let mut tail = self.shared.commit.lock();
+        let segment = &tail.buffer.segment;
+        if segment.creation.is_none()
+            && segment.offset - SEGMENT_HEADER_BYTES > ALLOCATION_STEP_BYTES
+        {
+            tail.buffer.rotate_requested = true;
+        }
     }
 
     /// As [`Wal::shrink`], and goes on in a new segment of the floor size
@@ -688,11 +729,15 @@ impl Shared {
                     io.unsynced.push(closing);
                 }
                 io.current = Some((chunk.segment_first, handle));
+                io.allocated_end = 0;
+                io.segment_bytes = creation.segment.segment_bytes;
             }
             let Some((first, handle)) = io.current.clone() else {
                 unreachable!("the first chunk of a log creates its segment");
             };
             assert_eq!(first, chunk.segment_first, "chunks follow the segments");
+            let end = chunk.offset + (chunk.bytes.len() + TERMINATOR.len()) as u64;
+            allocate_ahead(&mut io, handle.as_ref(), end)?;
             handle.write_vectored_at(&[&chunk.bytes, &TERMINATOR], chunk.offset)?;
             if !io.unsynced.iter().any(|f| Arc::ptr_eq(f, &handle)) {
                 io.unsynced.push(handle);
@@ -806,6 +851,8 @@ impl Shared {
             }
         }
         io.current = Some((next_lsn, handle));
+        io.allocated_end = 0;
+        io.segment_bytes = floor;
         tail.buffer.segment = OpenSegment {
             first_lsn: next_lsn,
             salt: segment.salt,
