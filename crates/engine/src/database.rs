@@ -55,8 +55,8 @@ pub(crate) struct Shared {
     pub(crate) orphans_swept: AtomicBool,
     /// This open's identity: keyspace handles carry it.
     pub(crate) identity: u64,
-    /// Held for the lock it carries.
-    _lock: Option<FileHandle>,
+    /// Held for the lock it carries; its length marks a clean close.
+    lock: Option<FileHandle>,
 }
 
 /// Identities of open databases, unique within the process.
@@ -197,7 +197,7 @@ impl Database {
             dropped: Mutex::new(std::collections::HashSet::new()),
             orphans_swept: AtomicBool::new(false),
             identity,
-            _lock: recovered.lock,
+            lock: recovered.lock,
         });
         if shared.wal.is_some() && shared.recovery.checkpointed_after_replay {
             // Point-in-time recovery cut the log short of what the last
@@ -397,7 +397,15 @@ impl Database {
             Ok(())
         };
         let synced = wal.close().map_err(Error::from);
-        checkpoint.and(synced)
+        let closed = checkpoint.and(synced);
+        if closed.is_ok()
+            && self.shared.manager.poisoned().is_none()
+            && let Some(lock) = &self.shared.lock
+        {
+            // Everything written is synced: the next open need sync nothing.
+            recovery::mark_clean_close(lock)?;
+        }
+        closed
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {

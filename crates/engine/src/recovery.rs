@@ -81,12 +81,16 @@ pub(crate) fn recover(
         });
     }
     let lock = lock(vfs.as_ref(), dir, access)?;
+    let closed_cleanly = match (&lock, access) {
+        (Some(lock), Access::ReadWrite) => take_clean_close_mark(lock)?,
+        _ => false,
+    };
     prefetch(vfs.as_ref(), dir);
     let (pager, payload) = page_file(&vfs, dir, options, access)?;
     let tree = Arc::new(BTree::open(pager.clone(), payload.root)?);
     // The log is judged before anything is written: an open it refuses
     // leaves every file as it found it.
-    let (wal, wal_end) = log(&vfs, dir, options, access, &payload)?;
+    let (wal, wal_end) = log(&vfs, dir, options, access, &payload, closed_cleanly)?;
     let oracle = oracle(&vfs, dir, access)?;
     let log = Arc::new(WalLog::new(
         wal.clone(),
@@ -169,6 +173,32 @@ fn prefetch(vfs: &dyn Vfs, dir: &Path) {
     {
         advise(last, PREFETCH_LOG_BYTES);
     }
+}
+
+/// The length of the lock file after a clean close ([`mark_clean_close`]);
+/// an open database's lock file is empty.
+const CLEAN_CLOSE_MARK_BYTES: u64 = 1;
+
+/// Whether the process that last had the database open closed it cleanly
+/// (every file it wrote synced), taking the mark away before this open
+/// writes anything. The mark is the lock file's length, never synced:
+/// it lives in the page cache beside what it speaks of. A process killed
+/// after this open leaves the lock file empty, so the next open syncs
+/// what that process may have left unsynced; after a power loss nothing
+/// is left in the page cache to sync, whatever the length says. (A
+/// read-only open neither reads nor takes it.)
+fn take_clean_close_mark(lock: &FileHandle) -> Result<bool> {
+    let clean = lock.size()? == CLEAN_CLOSE_MARK_BYTES;
+    if clean {
+        lock.set_len(0)?;
+    }
+    Ok(clean)
+}
+
+/// Marks a clean close in the lock file (see [`take_clean_close_mark`]),
+/// once everything the database wrote is synced.
+pub(crate) fn mark_clean_close(lock: &FileHandle) -> Result<()> {
+    Ok(lock.set_len(CLEAN_CLOSE_MARK_BYTES)?)
 }
 
 /// Takes the database's lock. A read-only open takes it too (a live
@@ -259,6 +289,7 @@ fn log(
     options: &Options,
     access: Access,
     payload: &Payload,
+    known_durable: bool,
 ) -> Result<(Option<Arc<Wal>>, Option<keel_wal::ReadEnd>)> {
     let wal_dir = dir.join(WAL_DIR);
     let wal_options = WalOptions {
@@ -267,6 +298,7 @@ fn log(
         recovery_mode: wal_recovery_mode(options.recovery_mode),
         archive_dir: options.archive_dir.clone(),
         durable_end_min: Lsn(payload.log_end),
+        known_durable,
         ..WalOptions::default()
     };
     if access == Access::ReadWrite {

@@ -89,11 +89,42 @@ fn a_clean_close_leaves_the_next_open_nothing_old_to_read() {
     db.close().unwrap();
 
     // Only reads since the open: the close writes no checkpoint, and the
-    // open after it goes on in the same segment.
+    // open after it goes on in the same segment. After a clean close an
+    // open writes and syncs nothing but the lock file's open mark.
+    let before = vfs.operations();
+    let db = open();
+    assert_eq!(vfs.operations() - before, 1, "an open after a clean close");
+    drop(db);
+    let fault = vfs.operations();
+    // (the close after a read-only session wrote only the mark back)
+    vfs.inject_fault(fault, keel_io::FaultMode::Once);
+    let error = Database::open_with_vfs(Arc::new(vfs.clone()), dir, common::options())
+        .map(drop)
+        .unwrap_err();
+    let error = format!("{error:?}");
+    assert!(
+        error.contains("SetLen") && error.contains("LOCK"),
+        "{error}"
+    );
     let db = open();
     assert_eq!(db.stats().recovery.checkpoint_id, checkpoint);
     assert_eq!(db.stats().log_records, 0);
     assert_eq!(segments(), 1);
     let data = db.keyspace("data").unwrap();
     assert_eq!(db.begin_read().count(&data, ..).unwrap(), 300);
+
+    // Killed: the next open's first change is a sync of what the killed
+    // process may have left in the page cache (the log's segment), not
+    // the mark of a clean close.
+    common::kill(&vfs, db);
+    vfs.inject_fault(vfs.operations(), keel_io::FaultMode::Once);
+    let error = Database::open_with_vfs(Arc::new(vfs.clone()), dir, common::options())
+        .map(drop)
+        .unwrap_err();
+    let error = format!("{error:?}");
+    assert!(
+        error.contains("SyncData") && error.contains("wal"),
+        "{error}"
+    );
+    drop(open());
 }

@@ -110,6 +110,12 @@ pub struct WalOptions {
     /// position). A log that ends earlier is damage, refused in
     /// [`RecoveryMode::Strict`]. Default `Lsn::ZERO`: nothing is known.
     pub durable_end_min: Lsn,
+    /// The caller knows every byte of the log is durable: the process
+    /// that last wrote it synced it all and closed it (the engine keeps a
+    /// mark of that beside the log). Opening then syncs no segment. Default
+    /// false: a killed process may have left records in the page cache
+    /// only, and opening syncs them before anything is built on them.
+    pub known_durable: bool,
 }
 
 impl Default for WalOptions {
@@ -129,6 +135,7 @@ impl Default for WalOptions {
             keep_bytes: 0,
             archive_timeout: None,
             durable_end_min: Lsn::ZERO,
+            known_durable: false,
         }
     }
 }

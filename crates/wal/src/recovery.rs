@@ -127,9 +127,11 @@ pub(crate) fn prepare_appends(
     // segment exists, which says every earlier one is whole). A torn tail
     // stays as it is: the reader stops there, and the new segment starts
     // at the record it awaited.
-    for (first, path) in list_segments(vfs, dir)? {
-        if first < next_lsn {
-            vfs.open(&path, OpenMode::Existing)?.sync_data()?;
+    if !options.known_durable {
+        for (first, path) in list_segments(vfs, dir)? {
+            if first < next_lsn {
+                vfs.open(&path, OpenMode::Existing)?.sync_data()?;
+            }
         }
     }
     if let Some(opened) = continue_clean(vfs, scan, discarded)? {
