@@ -656,11 +656,16 @@ impl Shared {
     /// than a segment gets a segment of its own that grows past its
     /// preallocation.
     fn place(&self, pending: &mut Pending, lsn: Lsn, durable_before: Lsn, record_span: u64) {
-        // A segment keeps room for its seal.
-        let segment_used = pending.segment.offset > SEGMENT_HEADER_BYTES;
+        // A segment keeps room for its seal. One holding no record is never
+        // left: a rotation asked for before it replaced the segment that
+        // held records is done.
+        if pending.segment.offset <= SEGMENT_HEADER_BYTES {
+            pending.rotate_requested = false;
+            return;
+        }
         let fits = pending.segment.offset + record_span + SEAL_SPAN_BYTES as u64
             <= pending.segment.segment_bytes;
-        if !(pending.rotate_requested || (segment_used && !fits)) {
+        if !(pending.rotate_requested || !fits) {
             return;
         }
         pending.rotate_requested = false;
