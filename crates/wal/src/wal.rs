@@ -665,7 +665,7 @@ impl Shared {
         }
         let fits = pending.segment.offset + record_span + SEAL_SPAN_BYTES as u64
             <= pending.segment.segment_bytes;
-        if !(pending.rotate_requested || !fits) {
+        if !pending.rotate_requested && fits {
             return;
         }
         pending.rotate_requested = false;
