@@ -460,6 +460,21 @@ fn xreadgroup_block_is_woken_by_xadd_and_xinfo_reports_lag() {
     assert_eq!(consumers.len(), 1);
 }
 
+/// A DUMP payload (docs/FORMAT.md) of kind 5 holding one element of an
+/// unknown tag, with a right footer.
+fn forged_stream_payload() -> Vec<u8> {
+    let mut body = vec![5u8];
+    body.extend_from_slice(&1u64.to_le_bytes());
+    for part in [&b"\x09x"[..], b"value"] {
+        body.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        body.extend_from_slice(part);
+    }
+    body.extend_from_slice(&1u16.to_le_bytes());
+    let checksum = crc32c::crc32c(&body);
+    body.extend_from_slice(&checksum.to_le_bytes());
+    body
+}
+
 #[test]
 fn streams_move_copy_dump_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -481,6 +496,14 @@ fn streams_move_copy_dump_and_survive_a_restart() {
         restore.arg("v").arg(0).arg(payload);
         assert_eq!(restore.query::<Value>(&mut c).unwrap(), Value::Okay);
         assert_eq!(call(&mut c, &["XLEN", "v"]), int(1));
+        // A sealed payload of kind 5 whose elements are not a stream's is
+        // refused, and nothing is written.
+        let forged = forged_stream_payload();
+        let mut restore = redis::cmd("RESTORE");
+        restore.arg("w").arg(0).arg(forged);
+        let refused = restore.query::<Value>(&mut c).unwrap_err();
+        assert!(refused.to_string().contains("Bad data format"), "{refused}");
+        assert_eq!(call(&mut c, &["EXISTS", "w"]), int(0));
         assert_eq!(call(&mut c, &["OBJECT", "ENCODING", "v"]), bulk("stream"));
         let Value::Array(scanned) = call(&mut c, &["SCAN", "0", "TYPE", "stream"]) else {
             panic!();

@@ -307,6 +307,7 @@ mod tests {
             DumpedValue::Set(vec![b("a"), b("b")]),
             DumpedValue::List(vec![b("x"), b("x"), b("")]),
             DumpedValue::SortedSet(vec![(b("m"), 1.5), (b("n"), f64::NEG_INFINITY)]),
+            DumpedValue::Stream(vec![(b("\x03"), b("state")), (b("\x01id"), b("entry"))]),
         ]
     }
 

@@ -296,6 +296,31 @@ impl Stream {
             .collect()
     }
 
+    /// The first (or last) ID of the group's PEL.
+    pub fn pending_edge(
+        &self,
+        store: &mut dyn KeyValueStore,
+        group: &[u8],
+        last: bool,
+    ) -> Result<Option<StreamId>> {
+        let from = joined(group, &StreamId::MIN.to_bytes());
+        let to = joined(group, &StreamId::MAX.to_bytes());
+        let edge = self.collection.range(
+            store,
+            GROUP_PENDING_TAG,
+            (Bound::Included(&from), Bound::Included(&to)),
+            last,
+            1,
+        )?;
+        match edge.first() {
+            None => Ok(None),
+            Some((rest, _)) => Ok(Some(
+                StreamId::from_bytes(&rest[from.len() - STREAM_ID_BYTES..])
+                    .ok_or_else(|| damaged("pending ID"))?,
+            )),
+        }
+    }
+
     /// Up to `count_max` IDs of the consumer's PEL from `from` on.
     pub fn consumer_pending_ids(
         &self,

@@ -89,24 +89,22 @@ fn entries_read(value: Option<u64>) -> i64 {
 }
 
 /// Moves the group past the entry `id` it is being served, keeping its
-/// read counter as Redis does.
+/// read counter as Redis does; `first` is the stream's first ID.
 pub(crate) fn advance_group(
-    store: &mut dyn KeyValueStore,
     stream: &Stream,
+    first: StreamId,
     group: &mut GroupRecord,
     id: StreamId,
-) -> Result<()> {
+) {
     if id <= group.last_id {
-        return Ok(());
+        return;
     }
-    let first = stream.first_id(store)?;
     if group.entries_read != ENTRIES_READ_UNKNOWN && !has_tombstones_from(stream, first, id) {
         group.entries_read += 1;
     } else if stream.state.entries_added != 0 {
         group.entries_read = entries_read(entries_up_to(stream, first, id));
     }
     group.last_id = id;
-    Ok(())
 }
 
 /// The group's lag (entries not yet delivered), if it can tell.
@@ -369,14 +367,9 @@ fn pending_summary(
     group_name: &[u8],
     group: &GroupRecord,
 ) -> Outcome {
-    let all = stream.pending_range(
-        call.store,
-        group_name,
-        StreamId::MIN,
-        StreamId::MAX,
-        usize::MAX,
-    )?;
-    let (Some((first, _)), Some((last, _))) = (all.first(), all.last()) else {
+    let first = stream.pending_edge(call.store, group_name, false)?;
+    let last = stream.pending_edge(call.store, group_name, true)?;
+    let (Some(first), Some(last)) = (first, last) else {
         return Ok(Reply::Array(vec![
             Reply::Integer(0),
             Reply::NullBulk,
@@ -385,7 +378,6 @@ fn pending_summary(
         ])
         .into());
     };
-    debug_assert_eq!(all.len() as u64, group.pending);
     let consumers = stream
         .consumers(call.store, group_name)?
         .into_iter()
@@ -398,7 +390,7 @@ fn pending_summary(
         })
         .collect();
     Ok(Reply::Array(vec![
-        count_reply(all.len()),
+        Reply::Integer(group.pending as i64),
         first.reply(),
         last.reply(),
         Reply::Array(consumers),

@@ -300,9 +300,10 @@ fn read_group(
                 false,
                 count_max,
             )?;
+            let first = stream.first_id(call.store)?;
             let mut replies = Vec::with_capacity(entries.len());
             for (id, value) in entries {
-                advance_group(call.store, stream, group, id)?;
+                advance_group(stream, first, group, id);
                 if !read.no_ack {
                     let pending = Pending {
                         delivery_ms: now,
