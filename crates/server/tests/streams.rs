@@ -201,6 +201,21 @@ fn xread_serves_new_entries_and_block_is_woken_by_xadd() {
     assert_eq!(call(&mut c, &["XREAD", "STREAMS", "a", "$"]), Value::Nil);
     assert!(call_error(&mut c, &["XREAD", "STREAMS", "a", "b", "c"]).contains("Unbalanced"));
     assert!(call_error(&mut c, &["XREAD", "STREAMS", "a", ">"]).contains("XREADGROUP"));
+    // A script may read, but not wait.
+    let script = "return redis.call('XREAD', 'COUNT', 1, 'STREAMS', KEYS[1], '0')";
+    assert_eq!(
+        call(&mut c, &["EVAL", script, "1", "a"]),
+        Value::Array(vec![Value::Array(vec![
+            bulk("a"),
+            Value::Array(vec![entry("1-0", &["f", "1"])]),
+        ])])
+    );
+    let script = "return redis.call('xread', 'BLOCK', 0, 'STREAMS', KEYS[1], '$')";
+    let refused = call_error(&mut c, &["EVAL", script, "1", "a"]);
+    assert!(
+        refused.contains("xread command is not allowed with BLOCK option from scripts"),
+        "{refused}"
+    );
     let started = Instant::now();
     assert_eq!(
         call(&mut c, &["XREAD", "BLOCK", "50", "STREAMS", "a", "$"]),
