@@ -552,3 +552,82 @@ fn streams_move_copy_dump_and_survive_a_restart() {
     assert_eq!(call(&mut c, &["DEL", "s", "u", "v"]), int(3));
     assert_eq!(call(&mut c, &["EXISTS", "s"]), int(0));
 }
+
+#[test]
+fn concurrent_group_readers_get_each_entry_exactly_once() {
+    const ENTRIES: usize = 200;
+    const READERS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let server = EngineServer::start(dir.path(), AppendFsync::No);
+    let mut c = server.client();
+    call(
+        &mut c,
+        &["XGROUP", "CREATE", "jobs", "workers", "$", "MKSTREAM"],
+    );
+    for index in 1..=ENTRIES {
+        call(&mut c, &["XADD", "jobs", &format!("{index}-0"), "job", "x"]);
+    }
+    let address = server.address;
+    let readers: Vec<_> = (0..READERS)
+        .map(|reader| {
+            std::thread::spawn(move || {
+                let client = redis::Client::open(format!("redis://{address}/")).unwrap();
+                let mut connection = client.get_connection().unwrap();
+                let consumer = format!("worker{reader}");
+                let mut delivered = Vec::new();
+                loop {
+                    let reply = call(
+                        &mut connection,
+                        &[
+                            "XREADGROUP",
+                            "GROUP",
+                            "workers",
+                            &consumer,
+                            "COUNT",
+                            "3",
+                            "STREAMS",
+                            "jobs",
+                            ">",
+                        ],
+                    );
+                    let Value::Array(streams) = reply else {
+                        return delivered;
+                    };
+                    let Value::Array(pair) = &streams[0] else {
+                        panic!("{streams:?}");
+                    };
+                    delivered.extend(ids_of(&pair[1]));
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = readers
+        .into_iter()
+        .flat_map(|reader| reader.join().unwrap())
+        .collect();
+    assert_eq!(all.len(), ENTRIES, "no entry is delivered twice");
+    all.sort_by_key(|id| id.trim_end_matches("-0").parse::<u64>().unwrap());
+    all.dedup();
+    assert_eq!(all.len(), ENTRIES, "every entry is delivered");
+    let Value::Array(summary) = call(&mut c, &["XPENDING", "jobs", "workers"]) else {
+        panic!();
+    };
+    assert_eq!(summary[0], int(ENTRIES as i64));
+    let Value::Array(consumers) = &summary[3] else {
+        panic!("{summary:?}");
+    };
+    let mut pending = 0;
+    for consumer in consumers {
+        let Value::Array(pair) = consumer else {
+            panic!();
+        };
+        let Value::BulkString(count) = &pair[1] else {
+            panic!();
+        };
+        pending += String::from_utf8(count.clone())
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+    }
+    assert_eq!(pending, ENTRIES, "each consumer's PEL counts its own");
+}
