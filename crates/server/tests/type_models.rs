@@ -1,4 +1,4 @@
-//! Model tests of the data types: random command sequences run against
+//! Model tests of the data types (streams too): random command sequences run against
 //! keel-server over a real keel database and against an in-memory model
 //! of Redis's semantics (a `BTreeMap` per key), reply by reply. Keys and
 //! members come from small alphabets so commands collide often, and one
@@ -686,6 +686,261 @@ fn zset_model(model: &mut SortedSets, command: &[String]) -> Reply {
     reply
 }
 
+// Streams: explicit and `<ms>-*` IDs (never `*`, which reads the clock),
+// exact trimming, ranges with every bound form.
+
+/// A stream: entries by (ms, seq), and the last ID ever added.
+#[derive(Clone, Debug, Default)]
+struct StreamModel {
+    entries: BTreeMap<(u64, u64), (String, String)>,
+    last: (u64, u64),
+}
+
+type Streams = BTreeMap<String, Value<StreamModel>>;
+
+fn stream_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0u64..6, 0u64..3).prop_map(|(ms, seq)| format!("{ms}-{seq}")),
+        (0u64..6).prop_map(|ms| format!("{ms}-*")),
+    ]
+}
+
+fn range_bound() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("-".to_owned()),
+        Just("+".to_owned()),
+        (0u64..6).prop_map(|ms| ms.to_string()),
+        (0u64..6, 0u64..3).prop_map(|(ms, seq)| format!("{ms}-{seq}")),
+        (0u64..6, 0u64..3).prop_map(|(ms, seq)| format!("({ms}-{seq}")),
+    ]
+}
+
+fn trim_option() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        Just(Vec::new()),
+        (0u64..4).prop_map(|n| words(&["MAXLEN", "=", &n.to_string()])),
+        (0u64..6, 0u64..3).prop_map(|(ms, seq)| words(&["MINID", &format!("{ms}-{seq}")])),
+    ]
+}
+
+fn stream_command() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        4 => (key(), trim_option(), stream_id(), member()).prop_map(|(k, trim, id, v)| {
+            let mut command = words(&["XADD", &k]);
+            command.extend(trim);
+            command.extend(words(&[&id, "f", &v]));
+            command
+        }),
+        1 => (key(), stream_id(), stream_id())
+            .prop_map(|(k, a, b)| words(&["XDEL", &k, &a.replace('*', "0"), &b.replace('*', "1")])),
+        1 => (key(), trim_option().prop_filter("a strategy", |t| !t.is_empty())).prop_map(|(k, trim)| {
+            let mut command = words(&["XTRIM", &k]);
+            command.extend(trim);
+            command
+        }),
+        2 => (key(), range_bound(), range_bound(), prop::option::of(0usize..4)).prop_map(
+            |(k, start, end, count)| {
+                let mut command = words(&["XRANGE", &k, &start, &end]);
+                if let Some(count) = count {
+                    command.extend(words(&["COUNT", &count.to_string()]));
+                }
+                command
+            }
+        ),
+        1 => (key(), range_bound(), range_bound()).prop_map(|(k, end, start)| words(&["XREVRANGE", &k, &end, &start])),
+        1 => key().prop_map(|k| words(&["XLEN", &k])),
+        1 => key().prop_map(|k| words(&["DEL", &k])),
+        1 => key().prop_map(|k| words(&["TYPE", &k])),
+        1 => key().prop_map(|k| words(&["SET", &k, "1"])),
+    ]
+}
+
+fn parse_stream_id(text: &str, missing_seq: u64) -> (u64, u64) {
+    match text {
+        "-" => (0, 0),
+        "+" => (u64::MAX, u64::MAX),
+        _ => match text.split_once('-') {
+            Some((ms, seq)) => (ms.parse().unwrap(), seq.parse().unwrap()),
+            None => (text.parse().unwrap(), missing_seq),
+        },
+    }
+}
+
+/// A range bound as Redis reads it: inclusive, or `Err` for Redis's error.
+fn stream_bound(text: &str, start: bool) -> Result<(u64, u64), Reply> {
+    let missing_seq = if start { 0 } else { u64::MAX };
+    let Some(rest) = text.strip_prefix('(') else {
+        return Ok(parse_stream_id(text, missing_seq));
+    };
+    let (ms, seq) = parse_stream_id(rest, missing_seq);
+    let moved = if start {
+        match seq.checked_add(1) {
+            Some(seq) => Some((ms, seq)),
+            None => ms.checked_add(1).map(|ms| (ms, 0)),
+        }
+    } else {
+        match seq.checked_sub(1) {
+            Some(seq) => Some((ms, seq)),
+            None => ms.checked_sub(1).map(|ms| (ms, u64::MAX)),
+        }
+    };
+    let which = if start { "start" } else { "end" };
+    moved.ok_or_else(|| Reply::Error(format!("ERR invalid {which} ID for the interval")))
+}
+
+fn stream_entry_reply(id: (u64, u64), (field, value): &(String, String)) -> Reply {
+    Reply::Array(vec![
+        bulk(&format!("{}-{}", id.0, id.1)),
+        array([field.clone(), value.clone()]),
+    ])
+}
+
+/// Trims `stream` by `XADD`'s or `XTRIM`'s options; the entries removed.
+fn stream_trim(stream: &mut StreamModel, options: &[String]) -> usize {
+    let mut removed = 0;
+    match options.first().map(String::as_str) {
+        Some("MAXLEN") => {
+            let length_max: usize = options[2].parse().unwrap();
+            while stream.entries.len() > length_max {
+                stream.entries.pop_first();
+                removed += 1;
+            }
+        }
+        Some("MINID") => {
+            let min = parse_stream_id(&options[1], 0);
+            while stream
+                .entries
+                .first_key_value()
+                .is_some_and(|(id, _)| *id < min)
+            {
+                stream.entries.pop_first();
+                removed += 1;
+            }
+        }
+        _ => {}
+    }
+    removed
+}
+
+fn stream_add(stream: &mut StreamModel, command: &[String]) -> Reply {
+    let id_index = command.len() - 3;
+    let text = &command[id_index];
+    let id = match text.strip_suffix("-*") {
+        Some(ms) => {
+            let ms: u64 = ms.parse().unwrap();
+            if ms == stream.last.0 {
+                (ms, stream.last.1 + 1)
+            } else {
+                (ms, 0)
+            }
+        }
+        None => parse_stream_id(text, 0),
+    };
+    if id <= stream.last {
+        return Reply::Error(
+            "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+                .to_owned(),
+        );
+    }
+    stream.last = id;
+    stream.entries.insert(
+        id,
+        (command[id_index + 1].clone(), command[id_index + 2].clone()),
+    );
+    stream_trim(stream, &command[2..id_index]);
+    bulk(&format!("{}-{}", id.0, id.1))
+}
+
+fn stream_model(model: &mut Streams, command: &[String]) -> Reply {
+    let name = command[0].as_str();
+    let key = command[1].clone();
+    match name {
+        "DEL" => return int(usize::from(model.remove(&key).is_some())),
+        "SET" => {
+            model.insert(key, Value::String);
+            return Reply::ok();
+        }
+        "TYPE" => {
+            return Reply::Simple(
+                match model.get(&key) {
+                    None => "none",
+                    Some(Value::String) => "string",
+                    Some(Value::Collection(_)) => "stream",
+                }
+                .to_owned(),
+            );
+        }
+        "XADD" if command[command.len() - 3] == "0-0" => {
+            return Reply::Error(
+                "ERR The ID specified in XADD must be greater than 0-0".to_owned(),
+            );
+        }
+        _ => {}
+    }
+    let mut bounds = Ok(((0, 0), (0, 0)));
+    if name == "XRANGE" || name == "XREVRANGE" {
+        let (start, end) = if name == "XRANGE" { (2, 3) } else { (3, 2) };
+        bounds = stream_bound(&command[start], true)
+            .and_then(|start_id| Ok((start_id, stream_bound(&command[end], false)?)));
+        if let Err(error) = bounds {
+            return error;
+        }
+    }
+    let existing = match model.get(&key) {
+        Some(Value::String) => return wrong_type(),
+        Some(Value::Collection(stream)) => Some(stream.clone()),
+        None => None,
+    };
+    let mut stream = match (name, existing) {
+        ("XADD", existing) => existing.unwrap_or_default(),
+        (_, Some(stream)) => stream,
+        ("XRANGE" | "XREVRANGE", None) => return Reply::Array(Vec::new()),
+        _ => return int(0),
+    };
+    let reply = match name {
+        "XADD" => stream_add(&mut stream, command),
+        "XDEL" => {
+            let mut removed = 0;
+            for text in &command[2..] {
+                removed += usize::from(stream.entries.remove(&parse_stream_id(text, 0)).is_some());
+            }
+            int(removed)
+        }
+        "XTRIM" => int(stream_trim(&mut stream, &command[2..])),
+        "XLEN" => int(stream.entries.len()),
+        _ => {
+            let count = command.get(5).map(|count| count.parse::<usize>().unwrap());
+            let Ok((start, end)) = bounds else {
+                unreachable!("checked above");
+            };
+            if count == Some(0) {
+                Reply::NullArray
+            } else if start > end {
+                Reply::Array(Vec::new())
+            } else {
+                let range = stream.entries.range(start..=end);
+                let entries: Vec<Reply> = if name == "XRANGE" {
+                    range
+                        .take(count.unwrap_or(usize::MAX))
+                        .map(|(id, entry)| stream_entry_reply(*id, entry))
+                        .collect()
+                } else {
+                    range
+                        .rev()
+                        .take(count.unwrap_or(usize::MAX))
+                        .map(|(id, entry)| stream_entry_reply(*id, entry))
+                        .collect()
+                };
+                Reply::Array(entries)
+            }
+        }
+    };
+    if !matches!(reply, Reply::Error(_)) || model.contains_key(&key) {
+        model.insert(key, Value::Collection(stream));
+    }
+    reply
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -707,5 +962,10 @@ proptest! {
     #[test]
     fn sorted_sets_follow_the_model(commands in prop::collection::vec(zset_command(), 1..60)) {
         check(&commands, SortedSets::new(), zset_model);
+    }
+
+    #[test]
+    fn streams_follow_the_model(commands in prop::collection::vec(stream_command(), 1..60)) {
+        check(&commands, Streams::new(), stream_model);
     }
 }

@@ -1,5 +1,8 @@
 //! Blocking: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
-//! BZMPOP. Each handler (in `lists.rs`, `sorted_sets.rs`) makes one
+//! BZMPOP, and XREAD and XREADGROUP with BLOCK (whose `$` is resolved to
+//! the streams' last IDs before the first wait, and the request kept in
+//! that form). Each handler (in `lists.rs`, `sorted_sets.rs`,
+//! `stream_read.rs`) makes one
 //! attempt in one transaction and answers null when every key is empty.
 //! Here a connection outside MULTI then waits instead of answering: its
 //! event loop keeps the request (as it keeps one CLIENT PAUSE holds) and
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::arguments::parse_float;
+use super::stream_read::{LAST_IDS, parse_read};
 use super::{Client, CommandId, CommandSpec, Request};
 use crate::resp::{Command, Reply};
 use crate::state::{ClientEntry, Shared};
@@ -57,6 +61,20 @@ fn timeout_argument(id: CommandId, arguments: &[Bytes]) -> Option<&Bytes> {
         CommandId::Blmove => arguments.get(5),
         _ => arguments.last(),
     }
+}
+
+/// How long the command may wait (zero: forever), or `None` when it never
+/// waits (XREAD without BLOCK).
+fn wait_allowed(id: CommandId, arguments: &[Bytes]) -> Option<Duration> {
+    if matches!(id, CommandId::Xread | CommandId::Xreadgroup) {
+        let options = parse_read(arguments, id == CommandId::Xreadgroup).ok()?;
+        return options.block_ms.map(Duration::from_millis);
+    }
+    Some(
+        timeout_argument(id, arguments)
+            .and_then(|argument| parse_timeout(argument).ok())
+            .unwrap_or_default(),
+    )
 }
 
 /// A client's wait, counted in INFO's `blocked_clients` while it lasts.
@@ -112,12 +130,28 @@ impl Client {
                 _ => {}
             }
         }
+        let wait = wait_allowed(spec.id, command.arguments());
+        let resolved;
+        let mut command = command;
+        if self.block.is_none() && wait.is_some() && spec.id == CommandId::Xread {
+            resolved = self.resolve_last_ids(command);
+            command = &resolved;
+        }
         let reply = self.session.execute(&Request {
             database: self.database,
             spec,
             command: command.clone(),
             protocol: self.protocol,
         });
+        let Some(wait) = wait else {
+            return self.end_block(reply);
+        };
+        if self.block.is_some()
+            && spec.id == CommandId::Xreadgroup
+            && let Some(reply) = self.group_read_gone(&reply, command)
+        {
+            return self.end_block(reply);
+        }
         // A key that is of another type when a waiting client runs again
         // keeps it waiting, as Redis serves only keys of the right type.
         let wrong_type_while_waiting = self.block.is_some()
@@ -130,14 +164,8 @@ impl Client {
         let deadline = match &self.block {
             Some(block) => block.deadline,
             None => {
-                let timeout = timeout_argument(spec.id, command.arguments())
-                    .and_then(|argument| parse_timeout(argument).ok())
-                    .unwrap_or_default();
-                let wait = if timeout.is_zero() {
-                    BLOCK_FOREVER
-                } else {
-                    timeout
-                };
+                let wait = if wait.is_zero() { BLOCK_FOREVER } else { wait };
+                self.retry = Some(command.clone());
                 now + wait
             }
         };
@@ -168,8 +196,69 @@ impl Client {
         reply == Reply::Simple("list".to_owned())
     }
 
+    /// XREAD with each `$` replaced by its stream's last ID now (the
+    /// request unchanged when it has none, or on an error, which the read
+    /// itself then answers).
+    fn resolve_last_ids(&mut self, command: &Command) -> Command {
+        let arguments = command.arguments();
+        let Ok(options) = parse_read(arguments, false) else {
+            return command.clone();
+        };
+        let ids_index = options.streams_index + options.stream_count;
+        if !arguments[ids_index..].iter().any(|id| id.as_ref() == b"$") {
+            return command.clone();
+        }
+        let reply = self.session.execute(&Request {
+            database: self.database,
+            spec: &LAST_IDS,
+            command: command.clone(),
+            protocol: self.protocol,
+        });
+        let Reply::Array(ids) = reply else {
+            return command.clone();
+        };
+        let mut rewritten = arguments[..ids_index].to_vec();
+        for id in ids {
+            let Reply::Bulk(id) = id else {
+                return command.clone();
+            };
+            rewritten.push(id);
+        }
+        Command::from_parts(rewritten)
+    }
+
+    /// A waiting XREADGROUP's error when what it waits on is gone, as
+    /// Redis ends it: its key deleted or of another type, or its group
+    /// destroyed; `None` while both are there.
+    fn group_read_gone(&mut self, reply: &Reply, command: &Command) -> Option<Reply> {
+        let Reply::Error(text) = reply else {
+            return None;
+        };
+        if !text.starts_with("NOGROUP") && text != super::collection::WRONG_TYPE_TEXT {
+            return None;
+        }
+        let arguments = command.arguments();
+        let options = parse_read(arguments, true).ok()?;
+        let keys = &arguments[options.streams_index..][..options.stream_count];
+        for key in keys {
+            let reply = self.session.execute(&Request {
+                database: self.database,
+                spec: super::table::spec_of(CommandId::Type),
+                command: Command::from_parts([Bytes::from_static(b"TYPE"), key.clone()]),
+                protocol: self.protocol,
+            });
+            if reply != Reply::Simple("stream".to_owned()) {
+                return Some(Reply::error("UNBLOCKED the stream key no longer exists"));
+            }
+        }
+        Some(Reply::error(
+            "NOGROUP the consumer group this client was blocked on no longer exists",
+        ))
+    }
+
     fn end_block(&mut self, reply: Reply) -> Option<Reply> {
         self.block = None;
+        self.retry = None;
         Some(reply)
     }
 

@@ -69,6 +69,9 @@ pub struct Client {
     pub(crate) block: Option<super::blocking::Block>,
     /// Set by a blocking command that is to wait: until when.
     pub(crate) waiting: Option<std::time::Instant>,
+    /// The request a waiting command runs again as, when not the one sent
+    /// (XREAD with its `$` resolved).
+    pub(crate) retry: Option<crate::resp::Command>,
     /// Its pub/sub subscriptions of every kind (the registry keeps which):
     /// more than 0 is pub/sub mode.
     pub(crate) subscriptions: usize,
@@ -103,6 +106,7 @@ impl Client {
             query_buffer_bytes: 0,
             block: None,
             waiting: None,
+            retry: None,
             subscriptions: 0,
             in_exec: false,
         }

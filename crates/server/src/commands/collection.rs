@@ -7,7 +7,7 @@
 //! as read, changed by the family's handler through
 //! [`Collection::put`]/[`Collection::remove`] and [`Header::count`], and
 //! written back by [`DataCall::save`], which also deletes a collection
-//! left empty (Redis never keeps an empty collection).
+//! left empty (Redis never keeps an empty collection but a stream).
 
 use std::ops::Bound;
 
@@ -221,9 +221,16 @@ impl Collection {
         self.header.count
     }
 
-    /// Whether it holds no element (a stored collection never is).
+    /// Whether it holds no element (a stored collection never is, but
+    /// for a stream).
     pub fn is_empty(&self) -> bool {
         self.header.count == 0
+    }
+
+    /// Whether saving it deletes it: it is empty and not a stream (Redis
+    /// keeps an empty stream, with its groups and last ID).
+    pub fn vanishes(&self) -> bool {
+        self.is_empty() && self.kind != Kind::Stream
     }
 
     /// The element `sub` under `tag`.
@@ -371,7 +378,7 @@ impl DataCall<'_> {
     pub fn save(&mut self, collection: &Collection) -> Result<(), Failure> {
         let key = collection.header.owner.clone();
         let database = collection.database;
-        if collection.header.count == 0 {
+        if collection.vanishes() {
             if collection.stored_header.is_some() {
                 self.store.delete(database, &key)?;
                 collection.delete_elements(self.store)?;

@@ -542,6 +542,9 @@ fn apply_kept(shared: &Shared) {
             .unwrap_or(default)
     };
     let slower_than_us = integer("slowlog-log-slower-than", 10_000);
+    super::streams::set_node_entries_max(
+        u64::try_from(integer("stream-node-max-entries", 100)).unwrap_or(0),
+    );
     let length_max = u64::try_from(integer("slowlog-max-len", 128)).unwrap_or(0);
     shared.slowlog.configure(slower_than_us, length_max);
     let busy_ms = integer("busy-reply-threshold", 5000);

@@ -33,6 +33,7 @@ pub(crate) fn dump(call: &mut DataCall<'_>) -> Outcome {
             Kind::SortedSet => {
                 DumpedValue::SortedSet(super::sorted_sets::all_scored(call, &collection)?)
             }
+            Kind::Stream => DumpedValue::Stream(super::stream::raw_elements(call, &collection)?),
         },
     };
     Ok(Reply::Bulk(encode(&value)).into())
@@ -95,10 +96,14 @@ fn materialize(call: &mut DataCall<'_>, key: &[u8], value: DumpedValue) -> Resul
         DumpedValue::Set(_) => Kind::Set,
         DumpedValue::List(_) => Kind::List,
         DumpedValue::SortedSet(_) => Kind::SortedSet,
+        DumpedValue::Stream(_) => Kind::Stream,
     };
+    if let DumpedValue::Stream(elements) = value {
+        return super::stream::restore(call, key, elements);
+    }
     let mut collection = call.new_collection(key, kind)?;
     match value {
-        DumpedValue::String(_) => {}
+        DumpedValue::String(_) | DumpedValue::Stream(_) => {}
         DumpedValue::Hash(pairs) => {
             for (field, value) in pairs {
                 super::hashes::set_field(call, &mut collection, &field, value)?;

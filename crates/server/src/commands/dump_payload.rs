@@ -9,6 +9,8 @@
 //!           count u64 | count elements, each:
 //!             hash: field, value   set, list: item
 //!             sorted set: member, score f64
+//!         stream (5): count u64 | count elements, each:
+//!             key (tag ‖ rest), value — every element but the header
 //!           where a byte string is  length u32 | bytes
 //! footer: version u16 | crc32c(body ‖ version) u32
 //! ```
@@ -42,6 +44,9 @@ pub enum DumpedValue {
     List(Vec<Bytes>),
     /// A sorted set's members and scores.
     SortedSet(Vec<(Bytes, f64)>),
+    /// A stream's elements but its header, each as `tag ‖ rest` and
+    /// value (`stream_layout.rs`): entries, state, groups, PELs.
+    Stream(Vec<(Bytes, Bytes)>),
 }
 
 /// Why a payload was refused.
@@ -105,8 +110,13 @@ pub fn encode(value: &DumpedValue) -> Bytes {
             out.push(STRING_KIND);
             out.extend_from_slice(bytes);
         }
-        DumpedValue::Hash(pairs) => {
-            out.push(Kind::Hash as u8);
+        DumpedValue::Hash(pairs) | DumpedValue::Stream(pairs) => {
+            let kind = if matches!(value, DumpedValue::Hash(_)) {
+                Kind::Hash
+            } else {
+                Kind::Stream
+            };
+            out.push(kind as u8);
             out.extend_from_slice(&count(pairs.len()));
             for (field, value) in pairs {
                 push_bytes(&mut out, field);
@@ -236,13 +246,17 @@ fn decode_body(body: &[u8]) -> Result<DumpedValue, PayloadError> {
     const LENGTH_BYTES: usize = size_of::<u32>();
     let value = match body[0] {
         STRING_KIND => return Ok(DumpedValue::String(Bytes::copy_from_slice(&body[1..]))),
-        kind if kind == Kind::Hash as u8 => {
+        kind if kind == Kind::Hash as u8 || kind == Kind::Stream as u8 => {
             let count = reader.count(2 * LENGTH_BYTES)?;
             let mut pairs = Vec::with_capacity(count);
             for _ in 0..count {
                 pairs.push((reader.bytes()?, reader.bytes()?));
             }
-            DumpedValue::Hash(pairs)
+            if kind == Kind::Hash as u8 {
+                DumpedValue::Hash(pairs)
+            } else {
+                DumpedValue::Stream(pairs)
+            }
         }
         kind if kind == Kind::Set as u8 || kind == Kind::List as u8 => {
             let count = reader.count(LENGTH_BYTES)?;
@@ -293,6 +307,7 @@ mod tests {
             DumpedValue::Set(vec![b("a"), b("b")]),
             DumpedValue::List(vec![b("x"), b("x"), b("")]),
             DumpedValue::SortedSet(vec![(b("m"), 1.5), (b("n"), f64::NEG_INFINITY)]),
+            DumpedValue::Stream(vec![(b("\x03"), b("state")), (b("\x01id"), b("entry"))]),
         ]
     }
 

@@ -33,10 +33,11 @@ const _: () = assert!(HEADER_FIXED_BYTES == 24);
 /// Tag of the header element.
 pub const HEADER_TAG: u8 = 0;
 /// Tag of the elements by member: hash fields, set members, sorted-set
-/// members (value: the score), list positions.
+/// members (value: the score), list positions, stream entries by ID.
 pub const MEMBER_TAG: u8 = 1;
 /// Tag of a sorted set's (score, member) index.
 pub const SCORE_TAG: u8 = 2;
+// A stream's tags 3 to 7 are in `stream_layout.rs`.
 
 /// The type of a collection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,6 +51,9 @@ pub enum Kind {
     List = 3,
     /// A sorted set: member → score, and (score, member) in order.
     SortedSet = 4,
+    /// A stream: entries by ID, its state, its consumer groups
+    /// (`stream_layout.rs`).
+    Stream = 5,
 }
 
 impl Kind {
@@ -60,6 +64,7 @@ impl Kind {
             Kind::Set => "set",
             Kind::List => "list",
             Kind::SortedSet => "zset",
+            Kind::Stream => "stream",
         }
     }
 
@@ -69,6 +74,7 @@ impl Kind {
             2 => Kind::Set,
             3 => Kind::List,
             4 => Kind::SortedSet,
+            5 => Kind::Stream,
             _ => return None,
         })
     }

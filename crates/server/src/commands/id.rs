@@ -513,11 +513,63 @@ pub enum CommandId {
     Dump,
     /// `RESTORE`.
     Restore,
+    /// `XACK`.
+    Xack,
+    /// `XADD`.
+    Xadd,
+    /// `XAUTOCLAIM`.
+    Xautoclaim,
+    /// `XCLAIM`.
+    Xclaim,
+    /// `XDEL`.
+    Xdel,
+    /// `XGROUP`.
+    Xgroup,
+    /// `XGROUP|CREATE`.
+    XgroupCreate,
+    /// `XGROUP|CREATECONSUMER`.
+    XgroupCreateconsumer,
+    /// `XGROUP|DELCONSUMER`.
+    XgroupDelconsumer,
+    /// `XGROUP|DESTROY`.
+    XgroupDestroy,
+    /// `XGROUP|HELP`.
+    XgroupHelp,
+    /// `XGROUP|SETID`.
+    XgroupSetid,
+    /// `XINFO`.
+    Xinfo,
+    /// `XINFO|CONSUMERS`.
+    XinfoConsumers,
+    /// `XINFO|GROUPS`.
+    XinfoGroups,
+    /// `XINFO|HELP`.
+    XinfoHelp,
+    /// `XINFO|STREAM`.
+    XinfoStream,
+    /// `XLEN`.
+    Xlen,
+    /// `XPENDING`.
+    Xpending,
+    /// `XRANGE`.
+    Xrange,
+    /// `XREAD`.
+    Xread,
+    /// `XREADGROUP`.
+    Xreadgroup,
+    /// `XREVRANGE`.
+    Xrevrange,
+    /// `XSETID`.
+    Xsetid,
+    /// `XTRIM`.
+    Xtrim,
+    /// `BGREWRITEAOF`.
+    Bgrewriteaof,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 252;
+    pub const COUNT: usize = 278;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -773,6 +825,32 @@ impl CommandId {
         CommandId::SortRo,
         CommandId::Dump,
         CommandId::Restore,
+        CommandId::Xack,
+        CommandId::Xadd,
+        CommandId::Xautoclaim,
+        CommandId::Xclaim,
+        CommandId::Xdel,
+        CommandId::Xgroup,
+        CommandId::XgroupCreate,
+        CommandId::XgroupCreateconsumer,
+        CommandId::XgroupDelconsumer,
+        CommandId::XgroupDestroy,
+        CommandId::XgroupHelp,
+        CommandId::XgroupSetid,
+        CommandId::Xinfo,
+        CommandId::XinfoConsumers,
+        CommandId::XinfoGroups,
+        CommandId::XinfoHelp,
+        CommandId::XinfoStream,
+        CommandId::Xlen,
+        CommandId::Xpending,
+        CommandId::Xrange,
+        CommandId::Xread,
+        CommandId::Xreadgroup,
+        CommandId::Xrevrange,
+        CommandId::Xsetid,
+        CommandId::Xtrim,
+        CommandId::Bgrewriteaof,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1040,4 +1118,30 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "sort_ro",
     "dump",
     "restore",
+    "xack",
+    "xadd",
+    "xautoclaim",
+    "xclaim",
+    "xdel",
+    "xgroup",
+    "xgroup|create",
+    "xgroup|createconsumer",
+    "xgroup|delconsumer",
+    "xgroup|destroy",
+    "xgroup|help",
+    "xgroup|setid",
+    "xinfo",
+    "xinfo|consumers",
+    "xinfo|groups",
+    "xinfo|help",
+    "xinfo|stream",
+    "xlen",
+    "xpending",
+    "xrange",
+    "xread",
+    "xreadgroup",
+    "xrevrange",
+    "xsetid",
+    "xtrim",
+    "bgrewriteaof",
 ];

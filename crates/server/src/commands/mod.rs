@@ -11,6 +11,11 @@
 //!   types, over `encoding.rs` (their byte layout) and `collection.rs`
 //!   (typed access to a key, WRONGTYPE, saving and deleting
 //!   collections);
+//! - streams: `streams.rs` (XADD, XRANGE, XDEL, XTRIM …),
+//!   `stream_read.rs` (XREAD, XREADGROUP), `stream_groups.rs` (XGROUP,
+//!   XACK, XPENDING, XCLAIM, XAUTOCLAIM), `stream_info.rs` (XINFO), over
+//!   `stream.rs` (a stream in use), `stream_layout.rs` (its elements) and
+//!   `stream_id.rs`;
 //! - `connection.rs`, `client.rs`, `transactions.rs`, `server.rs`: the
 //!   commands that act on the connection ([`Client`]) or the server;
 //!   `pubsub.rs`: pub/sub (its registry is `net/pubsub.rs`);
@@ -59,6 +64,13 @@ pub(crate) mod slowlog;
 pub(crate) mod sort;
 pub(crate) mod sorted_sets;
 pub mod store;
+pub(crate) mod stream;
+pub(crate) mod stream_groups;
+pub mod stream_id;
+pub(crate) mod stream_info;
+pub mod stream_layout;
+pub(crate) mod stream_read;
+pub(crate) mod streams;
 pub(crate) mod strings;
 pub mod table;
 pub(crate) mod tracking;

@@ -277,7 +277,7 @@ impl DataCall<'_> {
             let key = collection.header.owner.clone();
             let database = collection.database();
             self.notify_in(database, class, event, &key);
-            if collection.is_empty() {
+            if collection.vanishes() {
                 self.notify_in(database, EventClasses::GENERIC, "del", &key);
             }
         }

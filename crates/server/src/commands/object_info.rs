@@ -233,6 +233,7 @@ impl CollectionShape {
             Kind::SortedSet => "skiplist",
             Kind::Set if self.all_integers && self.count <= INTSET_ENTRIES_MAX => "intset",
             Kind::Set => "hashtable",
+            Kind::Stream => "stream",
         }
     }
 

@@ -55,6 +55,15 @@ pub(crate) fn bgsave(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> 
     })
 }
 
+/// BGREWRITEAOF: keel's log needs no rewrite; a checkpoint (as BGSAVE)
+/// is what makes the log short again.
+pub(crate) fn bgrewriteaof(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
+    Some(match client.shared.backend.background_save() {
+        Ok(()) => Reply::Simple("Background append only file rewriting started".to_owned()),
+        Err(error) => Reply::error(format!("ERR {error}")),
+    })
+}
+
 /// LASTSAVE: the last checkpoint's Unix time.
 pub(crate) fn lastsave(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
     Some(Reply::Integer(client.shared.backend.last_save_unix_s()))
@@ -197,10 +206,38 @@ pub(crate) fn help(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
         CommandId::Latency => super::latency::HELP_LINES,
         CommandId::Pubsub => super::pubsub::HELP_LINES,
         CommandId::Script => super::scripting::HELP_LINES,
+        CommandId::Xgroup => XGROUP_HELP,
+        CommandId::Xinfo => XINFO_HELP,
         _ => FUNCTION_HELP,
     };
     Some(help_reply(&spec.name.to_ascii_uppercase(), lines))
 }
+
+const XGROUP_HELP: &[&str] = &[
+    "CREATE <key> <groupname> <id|$> [option]",
+    "    Create a new consumer group. Options are:",
+    "    * MKSTREAM",
+    "      Create the empty stream if it does not exist.",
+    "    * ENTRIESREAD entries_read",
+    "      Set the group's entries_read counter (internal use).",
+    "CREATECONSUMER <key> <groupname> <consumer>",
+    "    Create a new consumer in the specified group.",
+    "DELCONSUMER <key> <groupname> <consumer>",
+    "    Remove the specified consumer.",
+    "DESTROY <key> <groupname>",
+    "    Remove the specified group.",
+    "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+    "    Set the current group ID and entries_read counter.",
+];
+
+const XINFO_HELP: &[&str] = &[
+    "CONSUMERS <key> <groupname>",
+    "    Show consumers of <groupname>.",
+    "GROUPS <key>",
+    "    Show the stream consumer groups.",
+    "STREAM <key> [FULL [COUNT <count>]",
+    "    Show information about the stream.",
+];
 
 const COMMAND_HELP: &[&str] = &[
     "(no subcommand)",

@@ -197,6 +197,7 @@ impl CommandSpec {
             "connection" => "@connection",
             "pubsub" => "@pubsub",
             "scripting" => "@scripting",
+            "stream" => "@stream",
             _ => "@admin",
         });
         if self.group == "server" && self.has(CommandFlags::ADMIN) {
@@ -582,8 +583,8 @@ const fn sub(
 
 use super::{
     bitmap, client, connection, counters, dump, expiry, functions, hashes, keyspace, latency,
-    lists, monitor, pubsub, scripting, server, sets, slowlog, sort, sorted_sets, strings, tracking,
-    transactions, zset_combine,
+    lists, monitor, pubsub, scripting, server, sets, slowlog, sort, sorted_sets, stream_groups,
+    stream_info, stream_read, streams, strings, tracking, transactions, zset_combine,
 };
 use CommandId as Id;
 use Handler::{Client as C, Data as D};
@@ -1365,6 +1366,138 @@ const fn container(
     }
 }
 
+/// A stream subcommand with its key at position 2 (XGROUP, XINFO).
+#[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
+const fn stream_sub(
+    id: CommandId,
+    handler: Handler,
+    container: &'static str,
+    name: &'static str,
+    arity: i32,
+    flags: CommandFlags,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        group: "stream",
+        ..keyed_sub(id, handler, container, name, arity, flags, since, summary)
+    }
+}
+
+/// XGROUP's subcommands (`stream_groups.rs`, `stream_info.rs`).
+static XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
+    stream_sub(
+        Id::XgroupCreate,
+        D(stream_groups::xgroup_create),
+        "xgroup",
+        "create",
+        -5,
+        W.union(M),
+        "5.0.0",
+        "Creates a consumer group.",
+    ),
+    stream_sub(
+        Id::XgroupCreateconsumer,
+        D(stream_groups::xgroup_createconsumer),
+        "xgroup",
+        "createconsumer",
+        5,
+        W.union(M),
+        "6.2.0",
+        "Creates a consumer in a consumer group.",
+    ),
+    stream_sub(
+        Id::XgroupDelconsumer,
+        D(stream_groups::xgroup_delconsumer),
+        "xgroup",
+        "delconsumer",
+        5,
+        W,
+        "5.0.0",
+        "Deletes a consumer from a consumer group.",
+    ),
+    stream_sub(
+        Id::XgroupDestroy,
+        D(stream_groups::xgroup_destroy),
+        "xgroup",
+        "destroy",
+        4,
+        W,
+        "5.0.0",
+        "Destroys a consumer group.",
+    ),
+    CommandSpec {
+        group: "stream",
+        ..sub(
+            Id::XgroupHelp,
+            C(server::help),
+            "xgroup",
+            "help",
+            2,
+            LOADING_STALE,
+            "5.0.0",
+            "Returns helpful text about the different subcommands.",
+        )
+    },
+    stream_sub(
+        Id::XgroupSetid,
+        D(stream_groups::xgroup_setid),
+        "xgroup",
+        "setid",
+        -5,
+        W,
+        "5.0.0",
+        "Sets the last-delivered ID of a consumer group.",
+    ),
+];
+
+/// XINFO's subcommands (`stream_groups.rs`, `stream_info.rs`).
+static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
+    stream_sub(
+        Id::XinfoConsumers,
+        D(stream_info::xinfo_consumers),
+        "xinfo",
+        "consumers",
+        4,
+        R,
+        "5.0.0",
+        "Returns a list of the consumers in a consumer group.",
+    ),
+    stream_sub(
+        Id::XinfoGroups,
+        D(stream_info::xinfo_groups),
+        "xinfo",
+        "groups",
+        3,
+        R,
+        "5.0.0",
+        "Returns a list of the consumer groups of a stream.",
+    ),
+    CommandSpec {
+        group: "stream",
+        ..sub(
+            Id::XinfoHelp,
+            C(server::help),
+            "xinfo",
+            "help",
+            2,
+            LOADING_STALE,
+            "5.0.0",
+            "Returns helpful text about the different subcommands.",
+        )
+    },
+    stream_sub(
+        Id::XinfoStream,
+        D(stream_info::xinfo_stream),
+        "xinfo",
+        "stream",
+        -3,
+        R,
+        "5.0.0",
+        "Returns information about a stream.",
+    ),
+];
+
 /// The command list of issue 8.
 static COMMANDS: &[CommandSpec] = &[
     // Connection.
@@ -1464,6 +1597,17 @@ static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
         "Asynchronously saves the database(s) to disk.",
+    ),
+    spec(
+        Id::Bgrewriteaof,
+        C(server::bgrewriteaof),
+        "bgrewriteaof",
+        1,
+        ADMIN.union(CommandFlags::NO_MULTI),
+        "server",
+        "1.0.0",
+        "O(1)",
+        "Asynchronously rewrites the append-only file to disk.",
     ),
     // COMMAND alone lists every command: arity -1, unlike other containers.
     CommandSpec {
@@ -3527,7 +3671,185 @@ static COMMANDS: &[CommandSpec] = &[
             "A container for Lua scripts management commands.",
             SCRIPT_SUBCOMMANDS,
         )
+    }, // Streams (`streams.rs`, `stream_read.rs`, `stream_groups.rs`, `stream_info.rs`).
+    keyed(
+        Id::Xack,
+        D(stream_groups::xack),
+        "xack",
+        -4,
+        W.union(F),
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(1) for each message ID processed.",
+        "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.",
+    ),
+    keyed(
+        Id::Xadd,
+        D(streams::xadd),
+        "xadd",
+        -5,
+        W.union(M).union(F),
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.",
+        "Appends a new message to a stream. Creates the key if it doesn't exist.",
+    ),
+    keyed(
+        Id::Xautoclaim,
+        D(stream_groups::xautoclaim),
+        "xautoclaim",
+        -6,
+        W.union(F),
+        (1, 1, 1),
+        "stream",
+        "6.2.0",
+        "O(1) if COUNT is small.",
+        "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.",
+    ),
+    keyed(
+        Id::Xclaim,
+        D(stream_groups::xclaim),
+        "xclaim",
+        -6,
+        W.union(F),
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(log N) with N being the number of messages in the PEL of the consumer group.",
+        "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.",
+    ),
+    keyed(
+        Id::Xdel,
+        D(streams::xdel),
+        "xdel",
+        -3,
+        W.union(F),
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(1) for each single item to delete in the stream, regardless of the stream size.",
+        "Returns the number of messages after removing them from a stream.",
+    ),
+    CommandSpec {
+        group: "stream",
+        ..container(
+            Id::Xgroup,
+            Handler::Container,
+            "xgroup",
+            "5.0.0",
+            "A container for consumer groups commands.",
+            XGROUP_SUBCOMMANDS,
+        )
     },
+    CommandSpec {
+        group: "stream",
+        ..container(
+            Id::Xinfo,
+            Handler::Container,
+            "xinfo",
+            "5.0.0",
+            "A container for stream introspection commands.",
+            XINFO_SUBCOMMANDS,
+        )
+    },
+    keyed(
+        Id::Xlen,
+        D(streams::xlen),
+        "xlen",
+        2,
+        R.union(F),
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(1)",
+        "Return the number of messages in a stream.",
+    ),
+    keyed(
+        Id::Xpending,
+        D(stream_groups::xpending),
+        "xpending",
+        -3,
+        R,
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.",
+        "Returns the information and entries from a stream consumer group's pending entries list.",
+    ),
+    keyed(
+        Id::Xrange,
+        D(streams::xrange),
+        "xrange",
+        -4,
+        R,
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
+        "Returns the messages from a stream within a range of IDs.",
+    ),
+    keyed(
+        Id::Xread,
+        D(stream_read::xread),
+        "xread",
+        -4,
+        R.union(CommandFlags::BLOCKING),
+        (0, 0, 0),
+        "stream",
+        "5.0.0",
+        "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.",
+        "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
+    ),
+    keyed(
+        Id::Xreadgroup,
+        D(stream_read::xread),
+        "xreadgroup",
+        -7,
+        W.union(CommandFlags::BLOCKING),
+        (0, 0, 0),
+        "stream",
+        "5.0.0",
+        "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",
+        "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
+    ),
+    keyed(
+        Id::Xrevrange,
+        D(streams::xrange),
+        "xrevrange",
+        -4,
+        R,
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
+        "Returns the messages from a stream within a range of IDs in reverse order.",
+    ),
+    keyed(
+        Id::Xsetid,
+        D(streams::xsetid),
+        "xsetid",
+        -3,
+        W.union(M).union(F),
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(1)",
+        "An internal command for replicating stream values.",
+    ),
+    keyed(
+        Id::Xtrim,
+        D(streams::xtrim),
+        "xtrim",
+        -4,
+        W,
+        (1, 1, 1),
+        "stream",
+        "5.0.0",
+        "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.",
+        "Deletes messages from the beginning of a stream.",
+    ),
 ];
 
 #[cfg(test)]
@@ -3543,6 +3865,22 @@ mod tests {
 
     /// Issue 22: the data types.
     const ISSUE_22_COMMANDS: &[&str] = &[
+        "bgrewriteaof",
+        "xack",
+        "xadd",
+        "xautoclaim",
+        "xclaim",
+        "xdel",
+        "xgroup",
+        "xinfo",
+        "xlen",
+        "xpending",
+        "xrange",
+        "xread",
+        "xreadgroup",
+        "xrevrange",
+        "xsetid",
+        "xtrim",
         "cluster",
         "sort",
         "sort_ro",

@@ -228,8 +228,10 @@ pub(crate) struct Shared {
     pub(crate) commit_latency: LatencyHistogram,
     /// The background sweep of deleted collections' elements.
     sweeper: Sweeper,
-    /// Transactions that wrote, counted before their commit
-    /// ([`Backend::write_epoch`]).
+    /// Transactions that wrote, counted before their commit and again
+    /// once it is visible ([`Backend::write_epoch`]): a blocked client
+    /// woken by the first count may run before the commit is visible,
+    /// and is then woken again by the second.
     pub(crate) writes: AtomicU64,
     /// Where the server publishes keyspace events, once one started on
     /// this backend ([`Backend::set_keyspace_events`]).
@@ -254,6 +256,9 @@ impl Shared {
     /// Publishes what a committed run fired, and tells the expiry watch
     /// the deadlines it set.
     pub(crate) fn publish_committed(&self, committed: &Committed) {
+        if committed.wrote {
+            self.writes.fetch_add(1, Ordering::AcqRel);
+        }
         self.expiry_watch.apply(&committed.deadlines);
         if committed.events.is_empty() {
             return;

@@ -145,7 +145,9 @@ impl Shared {
             self.writes
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
-        Ok((store.take_committed(), wrote))
+        let mut committed = store.take_committed();
+        committed.wrote = wrote;
+        Ok((committed, wrote))
     }
 
     /// Runs `requests` as one transaction: a snapshot when none may

@@ -31,13 +31,15 @@ pub(crate) enum AfterCommit {
 }
 
 /// What a committed run leaves to do: its actions on whole databases,
-/// the keyspace events it fired, and the deadlines it set or cleared
-/// (for the expiry watch, while `expired` events are on).
+/// the keyspace events it fired, the deadlines it set or cleared (for
+/// the expiry watch, while `expired` events are on), and whether it
+/// wrote (blocked clients then try again).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Committed {
     pub(crate) actions: Vec<AfterCommit>,
     pub(crate) events: Vec<KeyspaceEvent>,
     pub(crate) deadlines: Vec<DeadlineChange>,
+    pub(crate) wrote: bool,
 }
 
 impl Committed {
@@ -46,6 +48,7 @@ impl Committed {
         self.actions.extend(other.actions);
         self.events.extend(other.events);
         self.deadlines.extend(other.deadlines);
+        self.wrote |= other.wrote;
     }
 
     /// Forgets everything (an attempt run again).
@@ -53,6 +56,7 @@ impl Committed {
         self.actions.clear();
         self.events.clear();
         self.deadlines.clear();
+        self.wrote = false;
     }
 }
 

@@ -443,6 +443,7 @@ impl Connection {
         }
         if let Some(until) = self.client.take_waiting() {
             self.paused_until = Some(until);
+            let retry = self.client.retry.take().unwrap_or(retry);
             self.deferred = Some(Deferred::Command(retry));
         }
     }

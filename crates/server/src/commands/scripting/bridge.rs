@@ -81,9 +81,24 @@ pub(super) fn call_command(
         .scripts
         .deny_disabled
         .load(Ordering::Relaxed);
-    let refused = spec.has(CommandFlags::NOSCRIPT) || spec.has(CommandFlags::BLOCKING);
+    // XREAD and XREADGROUP run in a script, but never wait (Redis 7.0).
+    let stream_read = matches!(spec.id, CommandId::Xread | CommandId::Xreadgroup);
+    let refused =
+        spec.has(CommandFlags::NOSCRIPT) || (spec.has(CommandFlags::BLOCKING) && !stream_read);
     if refused && !deny_disabled {
         return Err("This Redis command is not allowed from script".to_owned());
+    }
+    if stream_read {
+        let group = spec.id == CommandId::Xreadgroup;
+        let arguments = command.arguments();
+        if crate::commands::stream_read::parse_read(arguments, group)
+            .is_ok_and(|options| options.block_ms.is_some())
+        {
+            return Err(format!(
+                "{} command is not allowed with BLOCK option from scripts",
+                String::from_utf8_lossy(&arguments[0])
+            ));
+        }
     }
     let publishes = matches!(spec.id, CommandId::Publish | CommandId::Spublish);
     if state.read_only && (spec.has(CommandFlags::WRITE) || publishes) {
