@@ -144,14 +144,26 @@ impl CommitPool {
     }
 
     /// Runs what is queued, then stops the threads and waits for them.
-    pub(crate) fn stop(self) {
-        self.queue.stopping.store(true, Ordering::SeqCst);
-        self.queue.ready.notify_all();
-        for thread in self.threads {
+    pub(crate) fn stop(mut self) {
+        self.signal_stop();
+        for thread in std::mem::take(&mut self.threads) {
             if thread.join().is_err() {
                 tracing::error!("a commit thread panicked");
             }
         }
+    }
+
+    fn signal_stop(&self) {
+        self.queue.stopping.store(true, Ordering::SeqCst);
+        self.queue.ready.notify_all();
+    }
+}
+
+impl Drop for CommitPool {
+    /// A pool dropped without [`CommitPool::stop`] (a start that failed
+    /// later) still lets its threads end once the queue is empty.
+    fn drop(&mut self) {
+        self.signal_stop();
     }
 }
 
