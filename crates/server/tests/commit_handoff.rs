@@ -1,5 +1,6 @@
 //! The event loop's hand-over of writing groups to commit threads (a
-//! backend whose groups wait for an fsync, `appendfsync always`): a
+//! backend whose groups wait for an fsync, `appendfsync always`, and a
+//! loop that served reads lately, `HAND_OVER_READ_TURNS`): a
 //! write's reply goes out only once its group returned (durable), the
 //! loop serves other connections meanwhile, and each connection's replies
 //! keep their order, a later request seeing its earlier writes.
@@ -103,6 +104,8 @@ fn a_write_is_answered_only_after_its_group_synced_and_the_loop_serves_others_me
         .put(DatabaseIndex::default(), "other", "here");
     let mut writer = Client::connect(address);
     let mut reader = Client::connect(address);
+    // The loop serves reads: its writing groups are handed over.
+    assert_eq!(reader.call(&["GET", "other"]), Value::bulk("here"));
 
     // SET, then (in a later write) GET of the same key: both wait.
     writer.send(&["SET", "key", "new"]);
@@ -153,6 +156,9 @@ fn replies_of_a_pipeline_keep_their_order_across_handed_over_groups() {
                 let counter = format!("counter:{client}");
                 for round in 0..rounds {
                     let text = round.to_string();
+                    // A read-only group: the loop hands writes over.
+                    let read = connection.call(&["GET", key.as_str()]);
+                    assert!(round == 0 || read == Value::bulk(&(round - 1).to_string()));
                     // Pipelined data commands, one that is not (ECHO),
                     // and more data commands after it, in one write.
                     let mut bytes = Vec::new();
