@@ -103,6 +103,14 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// Whether a group of [`Backend::execute_batch`] that writes waits
+    /// for an fsync before it returns (`appendfsync always`): the event
+    /// loops then hand such groups to commit threads and go on serving
+    /// other connections meanwhile. Default false.
+    fn batch_waits_for_sync(&self) -> bool {
+        false
+    }
+
     /// A number that grows whenever a transaction that wrote commits: a
     /// blocked client (BLPOP …) tries again when it moved. The default
     /// never moves (nothing wakes a blocked client but its timeout).

@@ -899,6 +899,10 @@ impl Backend for KeelBackend {
         self.shared.writes.load(Ordering::Acquire)
     }
 
+    fn batch_waits_for_sync(&self) -> bool {
+        self.shared.options.appendfsync == AppendFsync::Always
+    }
+
     fn open_session(&self, client: ClientId) -> Box<dyn Session> {
         Box::new(KeelSession::new(Arc::clone(&self.shared), client))
     }

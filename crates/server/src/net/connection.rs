@@ -318,6 +318,13 @@ impl Connection {
         }
     }
 
+    /// Whether a held-back command may write.
+    pub(crate) fn pipeline_writes(&self) -> bool {
+        self.pipeline
+            .iter()
+            .any(|request| request.spec.has(crate::commands::CommandFlags::WRITE))
+    }
+
     /// How many pipelined commands are held back.
     pub(crate) fn pipeline_len(&self) -> usize {
         self.pipeline.len()
