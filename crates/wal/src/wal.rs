@@ -41,22 +41,6 @@ fn count_creation(stats: &WalStats, segment: &NewSegment) {
     WalStats::add(&stats.fsyncs, 1);
 }
 
-/// Allocates the current segment up to `end` and a step
-/// ([`ALLOCATION_STEP_BYTES`]) beyond, within its size, before a write that
-/// reaches `end`: a write into unallocated space would leave the block
-/// allocation for the next fdatasync to commit.
-fn allocate_ahead(io: &mut Io, handle: &dyn keel_io::File, end: u64) -> Result<()> {
-    if end <= io.allocated_end {
-        return Ok(());
-    }
-    let to = end
-        .next_multiple_of(ALLOCATION_STEP_BYTES)
-        .min(io.segment_bytes.max(end));
-    handle.allocate(io.allocated_end, to - io.allocated_end)?;
-    io.allocated_end = to;
-    Ok(())
-}
-
 /// What [`Wal::truncate_before`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Truncation {
@@ -182,6 +166,33 @@ struct Io {
     durable_end: Lsn,
     /// Files written since they were last synced.
     unsynced: Vec<FileHandle>,
+}
+
+impl Io {
+    /// Makes the segment starting at `first` in `handle`, of
+    /// `segment_bytes`, the one writes go to (its allocation known from
+    /// nothing: the first write allocates).
+    fn switch_to(&mut self, first: Lsn, handle: FileHandle, segment_bytes: u64) {
+        self.current = Some((first, handle));
+        self.allocated_end = 0;
+        self.segment_bytes = segment_bytes;
+    }
+
+    /// Allocates the current segment (`handle`) up to `end` and a step
+    /// ([`ALLOCATION_STEP_BYTES`]) beyond, within its size, before a write
+    /// that reaches `end`: a write into unallocated space would leave the
+    /// block allocation for the next fdatasync to commit.
+    fn allocate_ahead(&mut self, handle: &dyn keel_io::File, end: u64) -> Result<()> {
+        if end <= self.allocated_end {
+            return Ok(());
+        }
+        let to = end
+            .next_multiple_of(ALLOCATION_STEP_BYTES)
+            .min(self.segment_bytes.max(end));
+        handle.allocate(self.allocated_end, to - self.allocated_end)?;
+        self.allocated_end = to;
+        Ok(())
+    }
 }
 
 struct Shared {
@@ -733,16 +744,14 @@ impl Shared {
                     closing.write_all_at(seal, *offset)?;
                     io.unsynced.push(closing);
                 }
-                io.current = Some((chunk.segment_first, handle));
-                io.allocated_end = 0;
-                io.segment_bytes = creation.segment.segment_bytes;
+                io.switch_to(chunk.segment_first, handle, creation.segment.segment_bytes);
             }
             let Some((first, handle)) = io.current.clone() else {
                 unreachable!("the first chunk of a log creates its segment");
             };
             assert_eq!(first, chunk.segment_first, "chunks follow the segments");
             let end = chunk.offset + (chunk.bytes.len() + TERMINATOR.len()) as u64;
-            allocate_ahead(&mut io, handle.as_ref(), end)?;
+            io.allocate_ahead(handle.as_ref(), end)?;
             handle.write_vectored_at(&[&chunk.bytes, &TERMINATOR], chunk.offset)?;
             if !io.unsynced.iter().any(|f| Arc::ptr_eq(f, &handle)) {
                 io.unsynced.push(handle);
@@ -855,9 +864,7 @@ impl Shared {
                 WalStats::add(&self.stats.fsyncs, 1);
             }
         }
-        io.current = Some((next_lsn, handle));
-        io.allocated_end = 0;
-        io.segment_bytes = floor;
+        io.switch_to(next_lsn, handle, floor);
         tail.buffer.segment = OpenSegment {
             first_lsn: next_lsn,
             salt: segment.salt,
