@@ -179,6 +179,30 @@ impl BTree {
         self.root
     }
 
+    /// The pages a descent to the tree's first key reads, root first (an
+    /// open's first reads when the first keys hold a catalog). Each page is
+    /// read on its own, not coupled to its parent: under a concurrent
+    /// split the path may be stale, which suits its use, a hint
+    /// ([`Pager::set_open_pages`]).
+    ///
+    /// # Errors
+    /// The pager's errors reading a page.
+    pub fn first_path(&self) -> Result<Vec<PageId>> {
+        let mut path = vec![self.root];
+        while path.len() < PATH_DEPTH_MAX {
+            let page = path[path.len() - 1];
+            let child = self.pager.read(page, |view| match node::kind(view)? {
+                Some(Kind::Inner) => node::child_at(view, 0).map(Some),
+                _ => Ok(None),
+            })?;
+            match child {
+                Some(child) if child != PageId::NONE => path.push(child),
+                _ => break,
+            }
+        }
+        Ok(path)
+    }
+
     /// The pager the tree lives in.
     pub fn pager(&self) -> &Arc<Pager> {
         &self.pager

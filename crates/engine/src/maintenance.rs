@@ -273,6 +273,11 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
         root: shared.tree.root(),
         log_end: log_end.0,
     };
+    // An open reads the catalog (keyspace 0: the tree's first keys) before
+    // anything else; the meta slot names the blocks of that descent.
+    if let Ok(path) = shared.tree.first_path() {
+        shared.pager.set_open_pages(&path);
+    }
     let report = shared.pager.checkpoint(&payload.encode())?;
     // The marker starts a new segment if the open one is large, so that
     // the truncation below can take the records the checkpoint folded.

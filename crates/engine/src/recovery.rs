@@ -155,18 +155,24 @@ pub(crate) fn recover(
 /// log reader's first window).
 const PREFETCH_LOG_BYTES: u64 = 64 << 10;
 
-/// Asks the OS to start reading what an open reads after the page file —
-/// the timestamps file and the head of the last log segment — so that
-/// those reads overlap the page file's chain of dependent reads (meta,
-/// page map, root, catalog) instead of following it: on a cold cache each
-/// is a device round trip. A hint only: whatever fails here, the open
-/// reads (and reports) as it would have.
+/// Bytes of the page file an open reads first: both meta slots at the
+/// default page size (a larger page size reads its second slot later).
+const PREFETCH_META_BYTES: u64 = 2 * keel_pager::PAGE_SIZE_DEFAULT as u64;
+
+/// Asks the OS to start reading what an open reads first — the page
+/// file's meta slots, the timestamps file and the head of the last log
+/// segment — at once, instead of one device round trip after another on a
+/// cold cache. (The meta slot then names the blocks of the page map and
+/// tree an open reads, which the pager asks for at once too.) A hint
+/// only: whatever fails here, the open reads (and reports) as it would
+/// have.
 fn prefetch(vfs: &dyn Vfs, dir: &Path) {
     let advise = |path: &Path, bytes: u64| {
         if let Ok(file) = vfs.open(path, OpenMode::Existing) {
             let _ = file.advise(keel_io::Advice::WillNeed, 0, bytes);
         }
     };
+    advise(&dir.join(PAGE_FILE), PREFETCH_META_BYTES);
     advise(&dir.join(ORACLE_FILE), 4096);
     if let Ok(segments) = keel_wal::segment::list_segments(vfs, &dir.join(WAL_DIR))
         && let Some((_, last)) = segments.last()

@@ -88,7 +88,20 @@ pub struct Meta {
     /// The caller's payload (the engine's fold timestamp, WAL position and
     /// tree roots).
     pub payload: Vec<u8>,
+    /// Blocks the next open will read (map nodes, the caller's first
+    /// pages), at most [`OPEN_BLOCKS_MAX`]: an open asks the OS for all of
+    /// them at once instead of one dependent read after another. A hint
+    /// with a checksum of its own: wrong or damaged, it costs time, never
+    /// correctness (every block read is checked as always).
+    pub open_blocks: Vec<u64>,
 }
+
+/// The most blocks a meta slot names for the next open.
+pub const OPEN_BLOCKS_MAX: usize = 64;
+
+/// Bytes of the open hint at most: count, blocks, checksum.
+const OPEN_HINT_BYTES_MAX: usize = 2 + 8 * OPEN_BLOCKS_MAX + 4;
+const _: () = assert!(META_HEADER_BYTES + OPEN_HINT_BYTES_MAX <= PAGE_SIZE_MIN as usize);
 
 impl Meta {
     /// The meta slot this checkpoint is written to.
@@ -96,7 +109,9 @@ impl Meta {
         self.checkpoint_id % 2
     }
 
-    /// Encodes the slot: header and payload (not padded to the page size).
+    /// Encodes the slot: header, payload and the open hint (not padded to
+    /// the page size). The hint is left out (its count 0) when it does not
+    /// fit beside the payload, and cut to [`OPEN_BLOCKS_MAX`].
     ///
     /// # Panics
     /// If the payload does not fit; callers check with [`payload_bytes_max`].
@@ -116,6 +131,12 @@ impl Meta {
         out[META_HEADER_BYTES..].copy_from_slice(&self.payload);
         let crc = slot_crc(&out);
         put_u32(&mut out, OFFSET_CRC, crc);
+        let room = self.page_size as usize - out.len();
+        let blocks = match room.checked_sub(6) {
+            Some(room) => &self.open_blocks[..self.open_blocks.len().min(room / 8)],
+            None => &[],
+        };
+        encode_open_hint(blocks, &mut out);
         debug_assert_eq!(
             decode_header(&out, self.slot() * u64::from(self.page_size))
                 .map(|h| h.payload_len as usize),
@@ -194,6 +215,7 @@ pub fn decode(bytes: &[u8], offset: u64) -> Result<Meta, MetaProblem> {
         },
         map_height: slot[OFFSET_HEIGHT],
         payload: slot[META_HEADER_BYTES..].to_vec(),
+        open_blocks: decode_open_hint(&bytes[end..]),
     };
     if meta.slot() * u64::from(meta.page_size) != offset {
         return Err(MetaProblem::BadField(
@@ -207,6 +229,47 @@ pub fn decode(bytes: &[u8], offset: u64) -> Result<Meta, MetaProblem> {
         return Err(MetaProblem::BadField("page count"));
     }
     Ok(meta)
+}
+
+/// The bytes a slot reader reads: header, payload and the longest open
+/// hint (less where the file or the block ends first).
+pub fn slot_read_len(payload_len: u32, page_size: u32) -> usize {
+    (META_HEADER_BYTES + payload_len as usize + OPEN_HINT_BYTES_MAX).min(page_size as usize)
+}
+
+/// Appends the open hint: its count (`u16`), the blocks (`u64` each) and
+/// the CRC32C of both.
+fn encode_open_hint(blocks: &[u64], out: &mut Vec<u8>) {
+    let start = out.len();
+    let count = blocks.len().min(OPEN_BLOCKS_MAX);
+    out.extend_from_slice(&(count as u16).to_le_bytes());
+    for block in &blocks[..count] {
+        out.extend_from_slice(&block.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// The open hint after a slot's payload: empty when there is none (a slot
+/// written before hints: zeros), or it is cut short or damaged.
+fn decode_open_hint(bytes: &[u8]) -> Vec<u64> {
+    let Some(count) = bytes.get(..2).map(|count| usize::from(get_u16(count))) else {
+        return Vec::new();
+    };
+    let end = 2 + 8 * count;
+    if count > OPEN_BLOCKS_MAX || bytes.len() < end + 4 {
+        return Vec::new();
+    }
+    if crc32c::crc32c(&bytes[..end]) != get_u32(bytes, end) {
+        return Vec::new();
+    }
+    (0..count)
+        .map(|index| get_u64(bytes, 2 + 8 * index))
+        .collect()
+}
+
+fn get_u16(bytes: &[u8]) -> u16 {
+    u16::from_le_bytes([bytes[0], bytes[1]])
 }
 
 /// The CRC32C over the header (without the CRC field) and the payload.
@@ -251,6 +314,7 @@ mod tests {
             },
             map_height: 1,
             payload: b"fold=17 wal=99".to_vec(),
+            open_blocks: vec![9, 17, 40_000],
         }
     }
 
@@ -267,7 +331,8 @@ mod tests {
     fn every_flipped_bit_is_caught() {
         let meta = sample(3);
         let bytes = meta.encode();
-        for bit in 0..bytes.len() * 8 {
+        let slot_end = META_HEADER_BYTES + meta.payload.len();
+        for bit in 0..slot_end * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
             assert!(
@@ -275,6 +340,54 @@ mod tests {
                 "bit {bit} flipped went unnoticed"
             );
         }
+        // A flip in the open hint drops the hint, never the checkpoint.
+        for bit in slot_end * 8..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            let decoded = decode(&damaged, 8192).expect("the slot itself is intact");
+            assert!(
+                decoded.open_blocks.is_empty(),
+                "bit {bit} flipped went unnoticed"
+            );
+            assert_eq!(decoded.payload, meta.payload);
+        }
+    }
+
+    #[test]
+    fn a_slot_without_a_hint_or_a_cut_one_opens_without_it() {
+        let meta = sample(1);
+        let bytes = meta.encode();
+        let slot_end = META_HEADER_BYTES + meta.payload.len();
+        // A slot written before hints: zeros follow the payload.
+        let mut old = bytes[..slot_end].to_vec();
+        old.resize(4096, 0);
+        let decoded = decode(&old, 8192).expect("an old slot decodes");
+        assert!(decoded.open_blocks.is_empty());
+        // Cut anywhere inside the hint.
+        for end in slot_end..bytes.len() {
+            let decoded = decode(&bytes[..end], 8192).expect("the slot itself is whole");
+            assert!(decoded.open_blocks.is_empty(), "cut at {end}");
+        }
+    }
+
+    #[test]
+    fn the_hint_is_capped_and_left_out_when_it_does_not_fit() {
+        let mut meta = sample(1);
+        meta.open_blocks = (0..OPEN_BLOCKS_MAX as u64 + 10).collect();
+        let decoded = decode(&meta.encode(), 8192).expect("decodes");
+        assert_eq!(decoded.open_blocks.len(), OPEN_BLOCKS_MAX);
+        meta.page_size = 4096;
+        meta.checkpoint_id = 1;
+        meta.payload = vec![7; payload_bytes_max(4096) - 20];
+        let decoded = decode(&meta.encode(), 4096).expect("decodes");
+        assert_eq!(
+            decoded.open_blocks.len(),
+            1,
+            "room for one block beside the payload"
+        );
+        meta.payload = vec![7; payload_bytes_max(4096)];
+        let decoded = decode(&meta.encode(), 4096).expect("decodes");
+        assert!(decoded.open_blocks.is_empty());
     }
 
     #[test]
@@ -293,10 +406,12 @@ mod tests {
 
     #[test]
     fn truncation_and_garbage_are_typed() {
-        let bytes = sample(1).encode();
+        let meta = sample(1);
+        let bytes = meta.encode();
+        let slot_end = META_HEADER_BYTES + meta.payload.len();
         assert_eq!(decode(&bytes[..10], 8192), Err(MetaProblem::Truncated));
         assert_eq!(
-            decode(&bytes[..bytes.len() - 1], 8192),
+            decode(&bytes[..slot_end - 1], 8192),
             Err(MetaProblem::Truncated)
         );
         assert_eq!(decode(&[0u8; 64], 0), Err(MetaProblem::BadMagic));

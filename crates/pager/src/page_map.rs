@@ -217,6 +217,18 @@ fn node_span(fanout: u64, level: usize) -> u64 {
     fanout.saturating_pow(level as u32 + 1)
 }
 
+/// Asks the OS for `blocks` (emptied), one request per run of
+/// consecutive blocks.
+fn advise_runs(file: &dyn File, blocks: &mut Vec<u64>, block_bytes: u64) {
+    blocks.sort_unstable();
+    let mut runs = blocks.chunk_by(|a, b| a + 1 == *b);
+    for run in &mut runs {
+        let len = run.len() as u64 * block_bytes;
+        let _ = file.advise(Advice::WillNeed, run[0].saturating_mul(block_bytes), len);
+    }
+    blocks.clear();
+}
+
 fn encode_entry(out: &mut [u8], block: u64, checksum: u32) {
     out[..8].copy_from_slice(&block.to_le_bytes());
     out[8..12].copy_from_slice(&checksum.to_le_bytes());
@@ -370,6 +382,7 @@ impl PageMap {
         // Depth-first over present nodes: (level, index).
         let mut stack = vec![(height, 0u64)];
         let mut node_bytes = vec![0u8; page_size];
+        let mut children = Vec::new();
         while let Some((level, index)) = stack.pop() {
             let node = map.levels[level as usize][index as usize];
             if node.is_absent() || (!leaves && level == 0 && height > 0) {
@@ -407,19 +420,15 @@ impl PageMap {
                     below[child as usize] = NodeRef { block, checksum };
                     stack.push((level - 1, child));
                     if leaves || level > 1 {
-                        // Start every child's read now: the device reads
-                        // them in parallel while the loop takes them one
-                        // by one (a cold open is otherwise one seek per
-                        // map node).
-                        let _ = file.advise(
-                            Advice::WillNeed,
-                            block.saturating_mul(page_size as u64),
-                            page_size as u64,
-                        );
+                        children.push(block);
                     }
                 }
                 Ok(())
             })?;
+            // Start every child's read now: the device reads them in
+            // parallel while the loop takes them one by one (a cold open is
+            // otherwise one seek per map node).
+            advise_runs(file, &mut children, page_size as u64);
         }
         if !leaves && height > 0 {
             // Trusted until the whole map is read: it checks the count.
@@ -496,6 +505,22 @@ impl PageMap {
     /// The root reference as of the last checkpoint's map write.
     pub(crate) fn root(&self) -> NodeRef {
         self.levels[self.levels.len() - 1][0]
+    }
+
+    /// Appends the blocks an open reads to find `page`: the map nodes from
+    /// the root down to its leaf, then the page's own block (as of the
+    /// last map write; absent nodes end the path).
+    pub(crate) fn path_blocks(&self, table: &PageTable, page: PageId, out: &mut Vec<u64>) {
+        for (level, nodes) in self.levels.iter().enumerate().rev() {
+            let index = page.get() / node_span(self.fanout, level);
+            match nodes.get(index as usize) {
+                Some(node) if !node.is_absent() => out.push(node.block),
+                _ => return,
+            }
+        }
+        if let Some(entry) = self.get(table, page) {
+            out.push(entry.block);
+        }
     }
 
     /// The entry of `page`, if it is allocated.

@@ -131,6 +131,9 @@ pub struct OpenReport {
     /// cannot tell a torn write from a newer slot damaged later; the layer
     /// above can, by comparing with the checkpoints its log records.
     pub other_slot: Result<u64, MetaProblem>,
+    /// The blocks the meta slot named for this open (asked of the OS at
+    /// once; see [`Pager::set_open_pages`]).
+    pub open_blocks: Vec<u64>,
 }
 
 /// The file-side state: page map and block allocator.
@@ -214,6 +217,8 @@ pub struct Pager {
     /// Writer operations in progress, and [`CHECKPOINT_RUNNING`].
     writers: AtomicU64,
     checkpoint_lock: Mutex<()>,
+    /// The pages the next open reads first ([`Pager::set_open_pages`]).
+    open_pages: Mutex<Vec<PageId>>,
     /// The first write or sync error: no write is attempted after it.
     poisoned: OnceLock<Error>,
     counters: Counters,
@@ -270,9 +275,14 @@ impl Pager {
         let open_report = OpenReport {
             checkpoint_id: meta.checkpoint_id,
             other_slot,
+            open_blocks: meta.open_blocks.clone(),
         };
         let page_size = meta.page_size as usize;
         let file_blocks = (size / page_size as u64).max(FIRST_DATA_BLOCK);
+        let readahead = Readahead::new(options.readahead_bytes);
+        // What this open reads next, asked for at once: the device reads
+        // the blocks in parallel instead of one dependent read each.
+        Readahead::advise_blocks(&*file, &meta.open_blocks, page_size as u64);
         let table = PageTable::new();
         let map = PageMap::open_lazy(&*file, &path, &meta, file_blocks, &table)?;
         let lazy = lazy::LazyLeaves::new(&map, page_size);
@@ -306,11 +316,12 @@ impl Pager {
             }),
             writers: AtomicU64::new(0),
             checkpoint_lock: Mutex::new(()),
+            open_pages: Mutex::new(Vec::new()),
             poisoned: OnceLock::new(),
             counters,
             growth_bytes_min: options.growth_bytes_min.max(page_size as u64),
             growth_bytes_max: options.growth_bytes_max.max(page_size as u64),
-            readahead: Readahead::new(options.readahead_bytes),
+            readahead,
             lazy,
             mapped: MappedFile::new(options.mmap_reads),
             open_report,

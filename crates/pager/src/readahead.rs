@@ -36,6 +36,19 @@ impl Readahead {
         }
     }
 
+    /// Asks the OS for `blocks` (of `block_bytes`) at once, each alone:
+    /// a window each would queue reads the caller does not wait for ahead
+    /// of those it does.
+    pub(crate) fn advise_blocks(file: &dyn File, blocks: &[u64], block_bytes: u64) {
+        for &block in blocks {
+            let _ = file.advise(
+                Advice::WillNeed,
+                block.saturating_mul(block_bytes),
+                block_bytes,
+            );
+        }
+    }
+
     /// Called before a miss reads the block at `offset`.
     pub(crate) fn before_read(&self, file: &dyn File, offset: u64) {
         if self.window_bytes == 0 {

@@ -275,3 +275,51 @@ fn misses_read_through_the_map_as_the_file_grows_and_is_cut() {
     let pager = open();
     common::verify(&pager, &model).unwrap();
 }
+
+#[test]
+fn a_checkpoint_names_the_blocks_of_the_open_pages_for_the_next_open() {
+    let vfs = Arc::new(SimVfs::new(1));
+    let pager = Pager::open(vfs.clone(), Path::new(PATH), options(64)).unwrap();
+    let mut pages = Vec::new();
+    for index in 0..300u32 {
+        let mut guard = pager.allocate().unwrap();
+        guard.fill(index as u8);
+        pages.push(guard.page_id());
+    }
+    let named = [pages[0], pages[299]];
+    pager.set_open_pages(&named);
+    pager.checkpoint(b"first").unwrap();
+    let file_blocks = pager.stats().file_blocks;
+    drop(pager);
+
+    let pager = Pager::open(vfs.clone(), Path::new(PATH), options(64)).unwrap();
+    let hinted = pager.open_report().open_blocks.clone();
+    // 300 pages need a map of two levels (256 entries a node): the root,
+    // then per page its leaf and its block, each block named once.
+    assert_eq!(hinted.len(), 5, "{hinted:?}");
+    let mut unique = hinted.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), hinted.len(), "{hinted:?}");
+    assert!(
+        hinted
+            .iter()
+            .all(|&block| (2..file_blocks).contains(&block)),
+        "{hinted:?} outside blocks 2..{file_blocks}"
+    );
+    // The hint changes nothing a reader sees.
+    for (index, &page) in pages.iter().enumerate() {
+        let first = pager.read(page, |view| view.to_vec(0, 1)).unwrap();
+        assert_eq!(first, vec![index as u8]);
+    }
+    // A checkpoint without named pages names nothing.
+    pager.set_open_pages(&[]);
+    let mut guard = pager.exclusive(pages[5]).unwrap();
+    guard.fill(9);
+    drop(guard);
+    pager.checkpoint(b"second").unwrap();
+    drop(pager);
+    let pager = Pager::open(vfs, Path::new(PATH), options(64)).unwrap();
+    assert!(pager.open_report().open_blocks.is_empty());
+    assert_eq!(pager.payload(), b"second");
+}

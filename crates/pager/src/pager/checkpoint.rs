@@ -76,6 +76,7 @@ impl Pager {
                 map_root: store.map.root(),
                 map_height: store.map.height(),
                 payload: payload.to_vec(),
+                open_blocks: self.open_blocks(&store.map),
             };
             (writes, meta, store.blocks.used())
         };
@@ -116,6 +117,31 @@ impl Pager {
             file_bytes: store.blocks.file_blocks() * page_bytes,
             duration: started.elapsed(),
         })
+    }
+
+    /// The blocks the next open reads first: the map paths to the pages
+    /// named by [`Pager::set_open_pages`] and those pages, each once, in
+    /// the order an open needs them.
+    fn open_blocks(&self, map: &crate::page_map::PageMap) -> Vec<u64> {
+        let mut blocks = Vec::new();
+        for &page in self.open_pages.lock().iter() {
+            map.path_blocks(&self.table, page, &mut blocks);
+        }
+        let mut seen = std::collections::HashSet::new();
+        blocks.retain(|&block| seen.insert(block));
+        blocks.truncate(crate::meta::OPEN_BLOCKS_MAX);
+        blocks
+    }
+
+    /// Names the pages the next open reads first (for a B+tree: the
+    /// descent an open makes), so that each checkpoint records their blocks
+    /// and the map nodes on their way in its meta slot, and the open asks
+    /// the OS for all of them at once (see [`Meta::open_blocks`]). A hint:
+    /// a stale or wrong list costs time, never correctness.
+    pub fn set_open_pages(&self, pages: &[PageId]) {
+        let mut open_pages = self.open_pages.lock();
+        open_pages.clear();
+        open_pages.extend_from_slice(pages);
     }
 
     /// Latches a batch of dirty frames shared, writes them to fresh blocks

@@ -26,6 +26,7 @@ pub(super) fn create_file(vfs: &dyn Vfs, path: &Path, page_size: u32) -> Result<
         map_root: NodeRef::ABSENT,
         map_height: 0,
         payload: Vec::new(),
+        open_blocks: Vec::new(),
     };
     let file = vfs.open(&temporary, OpenMode::CreateNew)?;
     file.write_all_at(&meta.encode(), 0)?;
@@ -56,6 +57,9 @@ fn read_slot(
     if offset + len > size {
         return Ok(Err(MetaProblem::Truncated));
     }
+    // With the open hint after the payload, where the file holds it.
+    let len =
+        (meta::slot_read_len(decoded.payload_len, decoded.page_size) as u64).min(size - offset);
     let mut slot = vec![0u8; len as usize];
     file.read_exact_at(&mut slot, offset)?;
     Ok(meta::decode(&slot, offset))
