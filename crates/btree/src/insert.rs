@@ -18,16 +18,30 @@ impl BTree {
     /// [`crate::Error::KeyTooLarge`], [`crate::Error::ValueTooLarge`], pager errors
     /// (the tree is unchanged when one is returned).
     pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.insert_parts(key, &[], value)
+    }
+
+    /// Inserts `key` with the value `head ‖ body`, without joining the two
+    /// first: a value in an overflow chain is written to it from where its
+    /// parts are (a layer above keeps a few bytes of its own before a
+    /// caller's value of up to 512 MiB).
+    ///
+    /// # Errors
+    /// As [`BTree::insert`].
+    pub fn insert_parts(&self, key: &[u8], head: &[u8], body: &[u8]) -> Result<()> {
         self.check_key(key)?;
-        Self::check_value(value)?;
+        let len = head.len() + body.len();
+        Self::check_value_len(len)?;
         let mut scratch = self.writer.lock();
         let key_field = self.geometry.key_field_len(key.len());
-        let stored = if self.geometry.value_inline(key_field, value.len()) {
-            StoredValue::Inline(value)
+        let joined;
+        let stored = if self.geometry.value_inline(key_field, len) {
+            joined = [head, body].concat();
+            StoredValue::Inline(&joined)
         } else {
             StoredValue::Overflow {
-                first: overflow::write(&self.pager, self.geometry, value)?,
-                len: value.len(),
+                first: overflow::write_parts(&self.pager, self.geometry, head, body)?,
+                len,
             }
         };
         match self.insert_entry(&mut scratch, key, stored) {

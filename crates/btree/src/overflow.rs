@@ -16,12 +16,34 @@ use crate::node::{self, Geometry, NodeBytes};
 /// Writes `value` into a new chain; returns its first page. On failure the
 /// pages written so far are freed.
 pub(crate) fn write(pager: &Pager, geometry: Geometry, value: &[u8]) -> Result<PageId> {
+    write_parts(pager, geometry, &[], value)
+}
+
+/// [`write`] of the value `head ‖ body`, its parts never joined whole:
+/// only a page that holds bytes of both is put together.
+pub(crate) fn write_parts(
+    pager: &Pager,
+    geometry: Geometry,
+    head: &[u8],
+    body: &[u8],
+) -> Result<PageId> {
     let chunk = geometry.overflow_bytes();
-    let chunks: Vec<&[u8]> = value.chunks(chunk).collect();
+    let len = head.len() + body.len();
+    let pages = len.div_ceil(chunk);
     // Written back to front, so each page knows its successor.
     let mut next = PageId::NONE;
-    let mut written = Vec::with_capacity(chunks.len());
-    for data in chunks.iter().rev() {
+    let mut written = Vec::with_capacity(pages);
+    let mut straddling = Vec::new();
+    for index in (0..pages).rev() {
+        let (start, end) = (index * chunk, ((index + 1) * chunk).min(len));
+        let data: &[u8] = if start >= head.len() {
+            &body[start - head.len()..end - head.len()]
+        } else {
+            straddling.clear();
+            straddling.extend_from_slice(&head[start..end.min(head.len())]);
+            straddling.extend_from_slice(&body[..end.saturating_sub(head.len())]);
+            &straddling
+        };
         let mut guard = match pager.allocate() {
             Ok(guard) => guard,
             Err(error) => {

@@ -235,9 +235,13 @@ impl BTree {
     }
 
     pub(crate) fn check_value(value: &[u8]) -> Result<()> {
-        if value.len() > node::VALUE_BYTES_MAX {
+        Self::check_value_len(value.len())
+    }
+
+    pub(crate) fn check_value_len(len: usize) -> Result<()> {
+        if len > node::VALUE_BYTES_MAX {
             return Err(Error::ValueTooLarge {
-                len: value.len(),
+                len,
                 max: node::VALUE_BYTES_MAX,
             });
         }

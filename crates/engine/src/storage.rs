@@ -19,16 +19,20 @@ const FLAG_EXPIRES: u8 = 1;
 
 /// A value as the B+tree stores it: `flags:u8 [expires_at_ms:u64] value`.
 pub(crate) fn encode_value(value: &[u8], expires_at_ms: Option<u64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len() + 9);
+    [&value_head(expires_at_ms)[..], value].concat()
+}
+
+/// The bytes the B+tree stores before a value: its flags and expiry.
+pub(crate) fn value_head(expires_at_ms: Option<u64>) -> smallvec::SmallVec<[u8; 9]> {
+    let mut head = smallvec::SmallVec::new();
     match expires_at_ms {
         Some(at) => {
-            out.push(FLAG_EXPIRES);
-            out.extend_from_slice(&at.to_le_bytes());
+            head.push(FLAG_EXPIRES);
+            head.extend_from_slice(&at.to_le_bytes());
         }
-        None => out.push(0),
+        None => head.push(0),
     }
-    out.extend_from_slice(value);
-    out
+    head
 }
 
 /// A stored value's expiry and the offset of its value.
@@ -182,8 +186,10 @@ impl FoldSink for Sink<'_> {
                 expires_at_ms,
             } if expires_at_ms.is_none_or(|at| at > self.expired_before_ms) => {
                 self.bytes_changed += (key.len() + value.len()) as u64;
+                // Head and value written apart: a large value is never
+                // copied whole on its way into its overflow chain.
                 self.tree
-                    .insert(key, &encode_value(value, *expires_at_ms))
+                    .insert_parts(key, &value_head(*expires_at_ms), value)
                     .map_err(boxed)?;
             }
             Change::Put { .. } => {

@@ -179,15 +179,26 @@ pub fn encode_fragment_with(
     out.resize(start + span, 0);
     let fragment = &mut out[start..start + span];
     let (header, rest) = fragment.split_at_mut(FRAGMENT_HEADER_BYTES);
+    header.copy_from_slice(&fragment_header(fields, &[&rest[..payload_bytes]]));
+}
+
+/// The header of a fragment whose payload is `pieces`, in order (at most
+/// [`FRAGMENT_PAYLOAD_BYTES_MAX`] bytes in all), for a payload written
+/// apart from its header; padding to [`fragment_span`] follows the payload.
+pub fn fragment_header(fields: FragmentFields, pieces: &[&[u8]]) -> [u8; FRAGMENT_HEADER_BYTES] {
+    let payload_bytes: usize = pieces.iter().map(|piece| piece.len()).sum();
+    assert!(payload_bytes <= FRAGMENT_PAYLOAD_BYTES_MAX);
+    let mut header = [0u8; FRAGMENT_HEADER_BYTES];
     header[LENGTH_OFFSET..KIND_OFFSET].copy_from_slice(&(payload_bytes as u32).to_le_bytes());
     header[KIND_OFFSET] = fields.kind as u8;
     header[LSN_OFFSET..DURABLE_BEFORE_OFFSET].copy_from_slice(&fields.lsn.0.to_le_bytes());
     header[DURABLE_BEFORE_OFFSET..].copy_from_slice(&fields.durable_before.0.to_le_bytes());
-    let checksum = crc32c::crc32c_append(
+    let checksum = pieces.iter().fold(
         crc32c::crc32c_append(fields.salt, &header[LENGTH_OFFSET..]),
-        &rest[..payload_bytes],
+        |checksum, piece| crc32c::crc32c_append(checksum, piece),
     );
     header[..LENGTH_OFFSET].copy_from_slice(&checksum.to_le_bytes());
+    header
 }
 
 /// The seal of the segment whose checksums use `salt`: the log goes on at

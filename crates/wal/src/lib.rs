@@ -17,6 +17,7 @@ mod error;
 pub mod fragment;
 #[doc(hidden)]
 pub mod fuzz_support;
+pub mod gather;
 pub mod group_commit;
 mod lsn;
 mod options;

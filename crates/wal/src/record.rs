@@ -30,6 +30,7 @@
 //! Fixed-width integers are little-endian; varints are LEB128 (at most 10
 //! bytes, no overflow).
 
+use crate::gather::{Gather, Sink};
 use bytes::Bytes;
 
 /// How one entry of a write set changes its key.
@@ -252,8 +253,9 @@ pub struct EntryRef<'a> {
     /// The key.
     pub key: &'a [u8],
     /// The value and its expiry (milliseconds since the Unix epoch), or
-    /// `None` for a delete.
-    pub put: Option<(&'a [u8], Option<u64>)>,
+    /// `None` for a delete. A large value is written to the log from these
+    /// bytes, referenced, not copied (see [`crate::gather`]).
+    pub put: Option<(&'a Bytes, Option<u64>)>,
 }
 
 impl Entry {
@@ -294,6 +296,11 @@ pub trait Encode {
     fn encoded_len(&self) -> usize;
     /// Appends the encoding to `out`.
     fn encode_into(&self, out: &mut Vec<u8>);
+    /// Appends the same encoding to `out`, referencing large values the
+    /// record holds as shared bytes instead of copying them.
+    fn encode_gather(&self, out: &mut Gather) {
+        self.encode_into(out.copied());
+    }
 }
 
 impl Encode for Record {
@@ -314,10 +321,10 @@ impl<T> BorrowedWriteSet<'_, T> {
     }
 
     /// Appends the write set's body (after the kind byte).
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.transaction_id.to_le_bytes());
-        out.extend_from_slice(&self.timestamp.to_le_bytes());
-        put_varint(out, self.entries.len() as u64);
+    fn encode_body(&self, out: &mut impl Sink) {
+        out.put(&self.transaction_id.to_le_bytes());
+        out.put(&self.timestamp.to_le_bytes());
+        put_varint_into(out, self.entries.len() as u64);
         for entry in self.entries.iter().map(self.view) {
             encode_entry(out, entry);
         }
@@ -331,6 +338,11 @@ impl<T> Encode for BorrowedWriteSet<'_, T> {
 
     fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(KIND_COMMIT);
+        self.encode_body(out);
+    }
+
+    fn encode_gather(&self, out: &mut Gather) {
+        out.put(&[KIND_COMMIT]);
         self.encode_body(out);
     }
 }
@@ -380,6 +392,11 @@ impl<T> Encode for Part<'_, '_, T> {
 
     fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(KIND_PART);
+        self.0.encode_body(out);
+    }
+
+    fn encode_gather(&self, out: &mut Gather) {
+        out.put(&[KIND_PART]);
         self.0.encode_body(out);
     }
 }
@@ -568,23 +585,37 @@ fn borrowed(write_set: &WriteSet) -> BorrowedWriteSet<'_, Entry> {
 }
 
 /// One entry of a write set's encoding.
-fn encode_entry(out: &mut Vec<u8>, entry: EntryRef<'_>) {
+fn encode_entry(out: &mut impl Sink, entry: EntryRef<'_>) {
     let tag = match entry.put {
         Some((_, None)) => TAG_PUT,
         Some((_, Some(_))) => TAG_PUT_EXPIRING,
         None => TAG_DELETE,
     };
-    out.push(tag);
-    put_varint(out, u64::from(entry.keyspace));
-    put_varint(out, entry.key.len() as u64);
-    out.extend_from_slice(entry.key);
+    out.put(&[tag]);
+    put_varint_into(out, u64::from(entry.keyspace));
+    put_varint_into(out, entry.key.len() as u64);
+    out.put(entry.key);
     if let Some((value, expires_at_ms)) = entry.put {
-        put_varint(out, value.len() as u64);
-        out.extend_from_slice(value);
+        put_varint_into(out, value.len() as u64);
+        out.put_shared(value);
         if let Some(expires_at_ms) = expires_at_ms {
-            out.extend_from_slice(&expires_at_ms.to_le_bytes());
+            out.put(&expires_at_ms.to_le_bytes());
         }
     }
+}
+
+/// [`put_varint`] into any sink.
+fn put_varint_into(out: &mut impl Sink, value: u64) {
+    let mut encoded = [0u8; VARINT_BYTES_MAX];
+    let mut len = 0;
+    let mut rest = value;
+    while rest >= 0x80 {
+        encoded[len] = (rest as u8) | 0x80;
+        rest >>= 7;
+        len += 1;
+    }
+    encoded[len] = rest as u8;
+    out.put(&encoded[..=len]);
 }
 
 fn decode_write_set(cursor: &mut Cursor<'_>, source: &Bytes) -> Result<WriteSet, RecordError> {

@@ -14,14 +14,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use keel_io::{FileHandle, OpenMode, Vfs};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::fragment::{
-    FRAGMENT_PAYLOAD_BYTES_MAX, FragmentFields, FragmentKind, SEAL_SPAN_BYTES,
-    encode_fragment_with, encode_seal, fragment_span,
+    FRAGMENT_HEADER_BYTES, FRAGMENT_PAYLOAD_BYTES_MAX, FragmentFields, FragmentKind,
+    SEAL_SPAN_BYTES, encode_fragment_with, encode_seal, fragment_header, fragment_span,
 };
+use crate::gather::{self, Gather};
 use crate::group_commit::{Flusher, GroupCommit};
 use crate::lsn::Lsn;
 use crate::options::{Durability, WalOptions};
@@ -66,18 +68,22 @@ const SHRINK_FLUSHES_MAX: u32 = 16;
 enum Payload<'a> {
     /// Of one fragment, encoded in place: the record and its length.
     InPlace(&'a dyn Encode, usize),
-    /// Of several fragments, encoded beforehand.
-    Encoded(Vec<u8>),
+    /// Of several fragments, encoded beforehand as shared pieces (large
+    /// values referenced, not copied) and their length.
+    Gathered(Vec<Bytes>, usize),
 }
 
 impl Payload<'_> {
     fn len(&self) -> usize {
         match self {
-            Payload::InPlace(_, bytes) => *bytes,
-            Payload::Encoded(bytes) => bytes.len(),
+            Payload::InPlace(_, bytes) | Payload::Gathered(_, bytes) => *bytes,
         }
     }
 }
+
+/// A piece of a fragment's payload at least this long is written from
+/// the record's own bytes; shorter ones are copied into the buffer.
+const SHARED_PIECE_BYTES_MIN: usize = 16 << 10;
 
 /// A segment to create before a chunk is written to it.
 struct Creation {
@@ -93,7 +99,37 @@ struct Chunk {
     /// The segment to create before this chunk is written.
     create: Option<Creation>,
     offset: u64,
-    bytes: Vec<u8>,
+    /// The bytes, in order: copied into the buffer, or large pieces of a
+    /// record's values shared with the record's owner.
+    parts: Vec<ChunkPart>,
+    len: usize,
+}
+
+enum ChunkPart {
+    Copied(Vec<u8>),
+    Shared(Bytes),
+}
+
+impl ChunkPart {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            ChunkPart::Copied(bytes) => bytes,
+            ChunkPart::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl Chunk {
+    /// The vector copied bytes are appended to: the last part if it is one.
+    fn copied(&mut self) -> &mut Vec<u8> {
+        if !matches!(self.parts.last(), Some(ChunkPart::Copied(_))) {
+            self.parts.push(ChunkPart::Copied(Vec::new()));
+        }
+        match self.parts.last_mut() {
+            Some(ChunkPart::Copied(bytes)) => bytes,
+            _ => unreachable!("a copied part was just ensured"),
+        }
+    }
 }
 
 /// Where the next fragment goes.
@@ -127,26 +163,64 @@ impl Pending {
     /// to the last chunk if it ends there (else to a new chunk). Returns
     /// the bytes added.
     fn append_fragment(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> usize {
+        let chunk = self.chunk_at_offset();
+        let bytes = chunk.copied();
+        let before = bytes.len();
+        encode(bytes);
+        let span = bytes.len() - before;
+        self.advance(span)
+    }
+
+    /// Appends one fragment whose payload is `pieces`: its header and the
+    /// short pieces copied, the long ones shared. Returns the bytes added.
+    fn append_shared_fragment(&mut self, fields: FragmentFields, pieces: &[Bytes]) -> usize {
+        let slices: Vec<&[u8]> = pieces.iter().map(|piece| &piece[..]).collect();
+        let header = fragment_header(fields, &slices);
+        let payload_bytes: usize = pieces.iter().map(Bytes::len).sum();
+        let span = fragment_span(payload_bytes);
+        let chunk = self.chunk_at_offset();
+        chunk.copied().extend_from_slice(&header);
+        for piece in pieces {
+            if piece.len() >= SHARED_PIECE_BYTES_MIN {
+                chunk.parts.push(ChunkPart::Shared(piece.clone()));
+            } else {
+                chunk.copied().extend_from_slice(piece);
+            }
+        }
+        let padding = span - FRAGMENT_HEADER_BYTES - payload_bytes;
+        let copied = chunk.copied();
+        copied.resize(copied.len() + padding, 0);
+        self.advance(span)
+    }
+
+    /// The chunk that ends at the open segment's offset: the last one, or
+    /// a new one.
+    fn chunk_at_offset(&mut self) -> &mut Chunk {
         let segment_first = self.segment.first_lsn;
         let offset = self.segment.offset;
         let contiguous = self.chunks.last().is_some_and(|chunk| {
-            chunk.segment_first == segment_first
-                && chunk.offset + chunk.bytes.len() as u64 == offset
+            chunk.segment_first == segment_first && chunk.offset + chunk.len as u64 == offset
         });
         if !contiguous {
             self.chunks.push(Chunk {
                 segment_first,
                 create: self.segment.creation.take(),
                 offset,
-                bytes: Vec::new(),
+                parts: Vec::new(),
+                len: 0,
             });
         }
-        let Some(chunk) = self.chunks.last_mut() else {
-            unreachable!("a chunk was just ensured");
-        };
-        let before = chunk.bytes.len();
-        encode(&mut chunk.bytes);
-        let span = chunk.bytes.len() - before;
+        match self.chunks.last_mut() {
+            Some(chunk) => chunk,
+            None => unreachable!("a chunk was just ensured"),
+        }
+    }
+
+    /// Counts `span` bytes just appended to the last chunk.
+    fn advance(&mut self, span: usize) -> usize {
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.len += span;
+        }
         self.segment.offset += span as u64;
         self.chunk_bytes += span;
         span
@@ -326,9 +400,9 @@ impl Wal {
         // A record of one fragment is encoded straight into the buffer
         // under the lock; a larger one is encoded first and cut up there.
         let payload = if payload_bytes > FRAGMENT_PAYLOAD_BYTES_MAX {
-            let mut encoded = Vec::with_capacity(payload_bytes);
-            record.encode_into(&mut encoded);
-            Payload::Encoded(encoded)
+            let mut gathered = Gather::default();
+            record.encode_gather(&mut gathered);
+            Payload::Gathered(gathered.finish(), payload_bytes)
         } else {
             Payload::InPlace(record, payload_bytes)
         };
@@ -636,23 +710,18 @@ impl Shared {
                     encode_fragment_with(chunk, fields, *bytes, |out| record.encode_into(out));
                 })
             }
-            Payload::Encoded(bytes) => {
-                let pieces = bytes.chunks(FRAGMENT_PAYLOAD_BYTES_MAX);
-                let last = pieces.len() - 1;
+            Payload::Gathered(pieces, bytes) => {
+                let windows = gather::windows(pieces, *bytes, FRAGMENT_PAYLOAD_BYTES_MAX);
+                let last = windows.len() - 1;
                 let mut added = 0;
-                for (index, piece) in pieces.enumerate() {
+                for (index, window) in windows.iter().enumerate() {
                     let kind = match (index == 0, index == last) {
                         (true, true) => FragmentKind::Full,
                         (true, false) => FragmentKind::First,
                         (false, false) => FragmentKind::Middle,
                         (false, true) => FragmentKind::Last,
                     };
-                    let fields = fields(kind);
-                    added += pending.append_fragment(|chunk| {
-                        encode_fragment_with(chunk, fields, piece.len(), |out| {
-                            out.extend_from_slice(piece)
-                        });
-                    });
+                    added += pending.append_shared_fragment(fields(kind), window);
                 }
                 added
             }
@@ -750,9 +819,11 @@ impl Shared {
                 unreachable!("the first chunk of a log creates its segment");
             };
             assert_eq!(first, chunk.segment_first, "chunks follow the segments");
-            let end = chunk.offset + (chunk.bytes.len() + TERMINATOR.len()) as u64;
+            let end = chunk.offset + (chunk.len + TERMINATOR.len()) as u64;
             io.allocate_ahead(handle.as_ref(), end)?;
-            handle.write_vectored_at(&[&chunk.bytes, &TERMINATOR], chunk.offset)?;
+            let mut slices: Vec<&[u8]> = chunk.parts.iter().map(ChunkPart::bytes).collect();
+            slices.push(&TERMINATOR);
+            handle.write_vectored_at(&slices, chunk.offset)?;
             if !io.unsynced.iter().any(|f| Arc::ptr_eq(f, &handle)) {
                 io.unsynced.push(handle);
             }
