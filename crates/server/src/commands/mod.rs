@@ -56,6 +56,7 @@ pub(crate) mod monitor;
 pub mod notify;
 pub mod object_info;
 pub(crate) mod pubsub;
+pub mod rdb;
 pub(crate) mod scan;
 pub(crate) mod scripting;
 pub(crate) mod server;
