@@ -267,3 +267,116 @@ fn every_redis_encoding_restores_on_keel_and_keel_dumps_restore_on_redis() {
         on_keel.call(&["DEL", "copy"]);
     }
 }
+
+fn call(client: &mut Client, text: &str) -> Value {
+    let parts: Vec<&str> = text.split(' ').collect();
+    client.call(&parts)
+}
+
+fn migrate(client: &mut Client, address: SocketAddr, key: &str, options: &[&str]) -> Value {
+    let port = address.port().to_string();
+    let mut parts = vec!["MIGRATE", "127.0.0.1", &port, key, "0", "5000"];
+    parts.extend_from_slice(options);
+    client.call(&parts)
+}
+
+#[test]
+fn migrate_moves_keys_to_redis_and_to_keel() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = EngineServer::start(&dir.path().join("source"), AppendFsync::No);
+    let target_dir = dir.path().join("target");
+    let target = EngineServer::start(&target_dir, AppendFsync::No);
+    let mut on_source = Client::connect(source.address);
+    let mut on_target = Client::connect(target.address);
+    let ok = Value::Simple("OK".into());
+    call(&mut on_source, "RPUSH list a b c");
+    call(&mut on_source, "SET s v PX 100000");
+    call(&mut on_source, "HSET h f v");
+    // keel to keel: the key moves with its TTL.
+    assert_eq!(migrate(&mut on_source, target.address, "s", &[]), ok);
+    assert_eq!(call(&mut on_source, "EXISTS s"), Value::Integer(0));
+    assert_eq!(call(&mut on_target, "GET s"), Value::bulk("v"));
+    let Value::Integer(ttl) = call(&mut on_target, "PTTL s") else {
+        panic!("PTTL");
+    };
+    assert!((90_000..=100_000).contains(&ttl), "{ttl}");
+    // COPY keeps it; a key the target has is refused without REPLACE.
+    assert_eq!(
+        migrate(&mut on_source, target.address, "list", &["COPY"]),
+        ok
+    );
+    assert_eq!(call(&mut on_source, "LLEN list"), Value::Integer(3));
+    assert_eq!(
+        migrate(&mut on_source, target.address, "list", &["COPY"]),
+        Value::Error(
+            "ERR Target instance replied with error: BUSYKEY Target key name already exists."
+                .into()
+        )
+    );
+    call(&mut on_source, "RPUSH list d");
+    assert_eq!(
+        migrate(&mut on_source, target.address, "list", &["REPLACE"]),
+        ok
+    );
+    assert_eq!(call(&mut on_target, "LLEN list"), Value::Integer(4));
+    assert_eq!(call(&mut on_source, "EXISTS list"), Value::Integer(0));
+    // Nothing to move; a target that is not there.
+    assert_eq!(
+        migrate(&mut on_source, target.address, "missing", &[]),
+        Value::Simple("NOKEY".into())
+    );
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert_eq!(
+        migrate(&mut on_source, closed, "h", &[]),
+        Value::Error("IOERR error or timeout connecting to the client".into())
+    );
+    assert_eq!(call(&mut on_source, "EXISTS h"), Value::Integer(1));
+    // keel to redis-server, with AUTH and KEYS.
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut on_redis = Client::connect(redis.address);
+    call(&mut on_redis, "CONFIG SET requirepass secret");
+    call(&mut on_source, "ZADD z 1 a 2 b");
+    assert_eq!(
+        migrate(&mut on_source, redis.address, "", &["AUTH", "wrong", "KEYS", "h", "z"]),
+        Value::Error(
+            "ERR Target instance replied with error: WRONGPASS invalid username-password pair or user is disabled."
+                .into()
+        )
+    );
+    assert_eq!(
+        migrate(
+            &mut on_source,
+            redis.address,
+            "",
+            &["AUTH2", "default", "secret", "KEYS", "h", "z", "nope"]
+        ),
+        ok
+    );
+    assert_eq!(call(&mut on_source, "EXISTS h z"), Value::Integer(0));
+    call(&mut on_redis, "AUTH secret");
+    assert_eq!(call(&mut on_redis, "HGET h f"), Value::bulk("v"));
+    assert_eq!(call(&mut on_redis, "ZSCORE z b"), Value::bulk("2"));
+    // And back: redis-server migrates to keel.
+    let port = source.address.port().to_string();
+    let back = on_redis.call(&[
+        "MIGRATE",
+        "127.0.0.1",
+        &port,
+        "",
+        "0",
+        "5000",
+        "KEYS",
+        "h",
+        "z",
+    ]);
+    assert_eq!(back, ok);
+    assert_eq!(
+        call(&mut on_source, "ZRANGE z 0 -1"),
+        Value::Array(vec![Value::bulk("a"), Value::bulk("b")])
+    );
+}

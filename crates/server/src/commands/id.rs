@@ -513,6 +513,8 @@ pub enum CommandId {
     Dump,
     /// `RESTORE`.
     Restore,
+    /// `MIGRATE`.
+    Migrate,
     /// `XACK`.
     Xack,
     /// `XADD`.
@@ -569,7 +571,7 @@ pub enum CommandId {
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 278;
+    pub const COUNT: usize = 279;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -825,6 +827,7 @@ impl CommandId {
         CommandId::SortRo,
         CommandId::Dump,
         CommandId::Restore,
+        CommandId::Migrate,
         CommandId::Xack,
         CommandId::Xadd,
         CommandId::Xautoclaim,
@@ -1118,6 +1121,7 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "sort_ro",
     "dump",
     "restore",
+    "migrate",
     "xack",
     "xadd",
     "xautoclaim",

@@ -52,6 +52,7 @@ pub(crate) mod latency;
 pub mod lcs;
 pub(crate) mod lists;
 pub(crate) mod lua_libs;
+pub(crate) mod migrate;
 pub(crate) mod monitor;
 pub mod notify;
 pub mod object_info;
