@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::super::dump_payload::{self, DumpedValue, PayloadError};
 use super::super::encoding::MEMBER_TAG;
-use super::super::stream_layout::{GROUP_TAG, STREAM_STATE_TAG, StreamState};
+use super::super::stream_layout::{GROUP_TAG, GroupRecord, STREAM_STATE_TAG, StreamState};
 use super::payload::{RDB_VERSION_MAX, decode_any, read_value};
 use super::reader::RdbReader;
 use super::{crc64::crc64, encode};
@@ -156,6 +156,36 @@ fn a_redis_7_stream_decodes_with_its_groups_and_round_trips() {
             .collect()
     };
     assert_eq!(without_state(&elements_again), without_state(&elements));
+}
+
+/// Redis 5's DUMP of a stream (RDB 9, STREAM_LISTPACKS) from Redis's own
+/// suite (`stream-cgroups.tcl`, "Loading from legacy"): entries 1-0 … 6-0,
+/// 3-0 deleted, trimmed to 5-0 and 6-0; g1 read to 5-0, g2 nothing.
+const LEGACY_STREAM_PAYLOAD: &str = "0f011000000000000000010000000000000000c3404a405716570000002300020104010101846461746105000103010020010381610204200a0001400a0062600a0002400a0063600a4022018164200a4039200a0065600a0005400a0066200a00ff02060002026731050004000000000000000100000000000000003ef783437a01000001000000000000000200000000000000003ef783437a01000001000000000000000400000000000000003ef783437a01000001000000000000000500000000000000003ef783437a0100000101036331313ef783437a01000004000000000000000100000000000000000000000000000002000000000000000000000000000000040000000000000000000000000000000500000000000000000267320000000009003d52ef6867521dfa";
+
+#[test]
+fn a_redis_5_stream_gets_the_entries_read_redis_estimates() {
+    let DumpedValue::Stream(elements) = decode_any(&hex(LEGACY_STREAM_PAYLOAD)).unwrap() else {
+        panic!("not a stream");
+    };
+    let state = elements
+        .iter()
+        .find(|(key, _)| key[0] == STREAM_STATE_TAG)
+        .map(|(_, value)| StreamState::decode(value).unwrap())
+        .unwrap();
+    assert_eq!(state.entries_added, 2);
+    assert!(state.max_deleted_id.is_zero());
+    let groups: Vec<(Bytes, i64)> = elements
+        .iter()
+        .filter(|(key, _)| key[0] == GROUP_TAG)
+        .map(|(key, value)| {
+            (
+                key.slice(1..),
+                GroupRecord::decode(value).unwrap().entries_read,
+            )
+        })
+        .collect();
+    assert_eq!(groups, vec![(b("g1"), 1), (b("g2"), 0)]);
 }
 
 /// The key-value pairs of an RDB file's first database (a minimal walk:

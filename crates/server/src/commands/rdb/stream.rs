@@ -176,6 +176,16 @@ pub fn decode(reader: &mut RdbReader<'_>, kind: u8) -> Result<Elements, PayloadE
         return Err(reader.error("a stream length or last ID its entries contradict"));
     }
     elements.push(element(STREAM_STATE_TAG, &[], state.encode()));
+    let first = elements
+        .first()
+        .filter(|(key, _)| key[0] == MEMBER_TAG)
+        .and_then(|(key, _)| StreamId::from_bytes(&key[1..]));
+    let context = GroupContext {
+        kind,
+        state: &state,
+        length,
+        first,
+    };
     let groups = reader.count(3)?;
     let mut names = std::collections::HashSet::new();
     for _ in 0..groups {
@@ -183,27 +193,61 @@ pub fn decode(reader: &mut RdbReader<'_>, kind: u8) -> Result<Elements, PayloadE
         if !names.insert(name.clone()) {
             return Err(reader.error("a consumer group twice"));
         }
-        decode_group(reader, kind, &name, &state, &mut elements)?;
+        decode_group(reader, &context, &name, &mut elements)?;
     }
     Ok(elements)
 }
 
 /// Reads one consumer group (after its name) into elements.
+/// The stream a group belongs to, as a group's decoding needs it.
+struct GroupContext<'a> {
+    kind: u8,
+    state: &'a StreamState,
+    /// Live entries.
+    length: u64,
+    /// The first live entry's ID.
+    first: Option<StreamId>,
+}
+
+/// A v1 group's entries read, which its payload does not carry: Redis's
+/// `streamEstimateDistanceFromFirstEverEntry` on a stream whose entries
+/// added is its length and that has no tombstone.
+fn estimate_entries_read(
+    state: &StreamState,
+    length: u64,
+    first: Option<StreamId>,
+    id: StreamId,
+) -> i64 {
+    let added = state.entries_added as i64;
+    if added == 0 {
+        return 0;
+    }
+    if (length == 0 && id <= state.last_id) || id == state.last_id {
+        return added;
+    }
+    match first {
+        _ if id > state.last_id => ENTRIES_READ_UNKNOWN,
+        Some(first) if id < first => added - length as i64,
+        Some(first) if id == first => added - length as i64 + 1,
+        _ => ENTRIES_READ_UNKNOWN,
+    }
+}
+
 fn decode_group(
     reader: &mut RdbReader<'_>,
-    kind: u8,
+    context: &GroupContext<'_>,
     name: &[u8],
-    state: &StreamState,
     elements: &mut Elements,
 ) -> Result<(), PayloadError> {
+    let GroupContext {
+        kind,
+        state,
+        length,
+        first,
+    } = *context;
     let last_id = stream_id(reader)?;
     let entries_read = if kind == object_type::STREAM_LISTPACKS {
-        // Redis estimates it; keel knows it exactly only at the end.
-        if last_id == state.last_id {
-            state.entries_added as i64
-        } else {
-            ENTRIES_READ_UNKNOWN
-        }
+        estimate_entries_read(state, length, first, last_id)
     } else {
         reader.length()? as i64
     };
