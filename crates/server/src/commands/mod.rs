@@ -204,7 +204,9 @@ pub fn run_data(store: &mut dyn KeyValueStore, request: &Request, limits: &Limit
         output: None,
         protocol: request.protocol,
     };
-    match handler(&mut call) {
+    let outcome = handler(&mut call);
+    notify::fire_key_misses(&mut call);
+    match outcome {
         Ok(Answer::Reply(reply)) => reply,
         // Without an output nothing can be written there.
         Ok(Answer::Encoded) => Reply::error("ERR the reply was lost"),
@@ -235,6 +237,7 @@ pub fn run_data_into(
         protocol: request.protocol,
     };
     let outcome = handler(&mut call);
+    notify::fire_key_misses(&mut call);
     let encoded = replies.len() > before;
     match outcome {
         Ok(Answer::Encoded) if encoded => {}
