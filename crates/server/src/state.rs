@@ -375,6 +375,8 @@ pub(crate) struct Shared {
     pub(crate) blocked_clients: AtomicUsize,
     /// The backend's write epoch the event loops were last woken for.
     pub(crate) woken_epoch: AtomicU64,
+    /// ACL: the users.
+    pub(crate) users: crate::commands::acl::Users,
 }
 
 /// CLIENT PAUSE: until when, and whether reads are paused too.

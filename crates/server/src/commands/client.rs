@@ -41,6 +41,10 @@ pub struct Client {
     pub(crate) session: Box<dyn Session>,
     pub(crate) protocol: ProtocolVersion,
     pub(crate) authenticated: bool,
+    /// Its ACL user (the `default` user until AUTH names another).
+    pub(crate) user: Arc<super::acl_user::User>,
+    /// The users' generation `user` was read at (`acl.rs`).
+    pub(crate) user_generation: u64,
     pub(crate) database: DatabaseIndex,
     pub(crate) name: Option<Bytes>,
     pub(crate) transaction: Option<Queued>,
@@ -80,6 +84,13 @@ pub struct Client {
     pub(crate) in_exec: bool,
 }
 
+/// Whether a new connection starts authenticated: the `default` user
+/// is on and takes any password.
+pub(crate) fn default_needs_no_password(shared: &Shared) -> bool {
+    let default = shared.users.default_user();
+    default.enabled && default.nopass
+}
+
 impl Client {
     /// A new connection's state: RESP2, database 0, authenticated if no
     /// password is required.
@@ -89,7 +100,9 @@ impl Client {
             entry: Arc::clone(entry),
             session: shared.backend.open_session(entry.id),
             protocol: ProtocolVersion::Resp2,
-            authenticated: shared.options.require_password.is_none(),
+            authenticated: default_needs_no_password(shared),
+            user: shared.users.default_user(),
+            user_generation: shared.users.generation(),
             database: 0,
             name: None,
             transaction: None,

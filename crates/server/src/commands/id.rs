@@ -213,6 +213,8 @@ pub enum CommandId {
     Unlink,
     /// `WAIT`.
     Wait,
+    /// `ACL`.
+    Acl,
     /// `CLIENT|CACHING`.
     ClientCaching,
     /// `CLIENT|GETREDIR`.
@@ -571,7 +573,7 @@ pub enum CommandId {
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 279;
+    pub const COUNT: usize = 280;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -677,6 +679,7 @@ impl CommandId {
         CommandId::Type,
         CommandId::Unlink,
         CommandId::Wait,
+        CommandId::Acl,
         CommandId::ClientCaching,
         CommandId::ClientGetredir,
         CommandId::ClientKill,
@@ -971,6 +974,7 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "type",
     "unlink",
     "wait",
+    "acl",
     "client|caching",
     "client|getredir",
     "client|kill",

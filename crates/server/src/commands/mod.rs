@@ -27,6 +27,8 @@
 //! `object_info.rs`, `debug.rs`, `config.rs` (the kept Redis
 //! parameters), `info.rs` (INFO's sections).
 
+pub(crate) mod acl;
+pub mod acl_user;
 pub mod arguments;
 pub(crate) mod bitmap;
 pub(crate) mod blocking;
@@ -62,6 +64,7 @@ pub(crate) mod scan;
 pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sets;
+pub mod sha256;
 pub(crate) mod slowlog;
 pub(crate) mod sort;
 pub(crate) mod sorted_sets;

@@ -582,7 +582,7 @@ const fn sub(
 }
 
 use super::{
-    bitmap, client, connection, counters, dump, expiry, functions, hashes, keyspace, latency,
+    acl, bitmap, client, connection, counters, dump, expiry, functions, hashes, keyspace, latency,
     lists, migrate, monitor, pubsub, scripting, server, sets, slowlog, sort, sorted_sets,
     stream_groups, stream_info, stream_read, streams, strings, tracking, transactions,
     zset_combine,
@@ -2353,6 +2353,18 @@ static COMMANDS: &[CommandSpec] = &[
         "3.0.0",
         "O(1)",
         "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+    ),
+    // ACL (`acl.rs`): users, their rules, NOPERM.
+    spec(
+        Id::Acl,
+        C(acl::acl),
+        "acl",
+        -2,
+        CommandFlags::ADMIN.union(CommandFlags::NOSCRIPT),
+        "server",
+        "6.0.0",
+        "Depends on subcommand.",
+        "A container for Access List Control commands.",
     ), // The data types: hashes, sets, lists, sorted sets.
     keyed(
         Id::Hdel,
@@ -4089,6 +4101,7 @@ mod tests {
             "debug",
             "reset",
             "wait",
+            "acl",
             // Issue 21: observability.
             "slowlog",
             "latency",
