@@ -6,13 +6,22 @@
 /// copies at most 7 + 255 + 2 = 264 bytes, 88 per input byte.
 pub const EXPANSION_MAX: usize = 88;
 
+/// The longest string decompressed: Redis's largest string
+/// (`proto-max-bulk-len`, 512 MiB).
+pub const OUTPUT_BYTES_MAX: usize = 512 * 1024 * 1024;
+
+/// Bytes reserved up front per input byte: a claimed length is not
+/// trusted with more before the input has produced it.
+const RESERVE_PER_INPUT_BYTE: usize = 4;
+
 /// Decompresses `input` into exactly `output_bytes` bytes, or `None` if
 /// it is not LZF data of that length.
 pub fn decompress(input: &[u8], output_bytes: usize) -> Option<Vec<u8>> {
-    if output_bytes > input.len().saturating_mul(EXPANSION_MAX) {
+    if output_bytes > input.len().saturating_mul(EXPANSION_MAX) || output_bytes > OUTPUT_BYTES_MAX {
         return None;
     }
-    let mut output = Vec::with_capacity(output_bytes);
+    let reserve = output_bytes.min(input.len().saturating_mul(RESERVE_PER_INPUT_BYTE));
+    let mut output = Vec::with_capacity(reserve);
     let mut at = 0;
     while at < input.len() {
         let control = usize::from(input[at]);
