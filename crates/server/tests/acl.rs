@@ -88,6 +88,15 @@ fn a_user_runs_only_its_commands_on_its_keys() {
         call(&mut alice, "EXEC"),
         error("EXECABORT Transaction discarded because of previous errors.")
     );
+    let list = call(&mut admin, "CLIENT LIST").text();
+    assert!(
+        list.contains(" user=alice ") && list.contains(" user=default "),
+        "{list}"
+    );
+    assert_eq!(
+        call(&mut admin, "CLIENT KILL USER nobody"),
+        error("ERR No such user 'nobody'")
+    );
     // A change to her rules applies at her next command.
     assert_eq!(call(&mut admin, "ACL SETUSER alice +del allkeys"), ok());
     assert_eq!(call(&mut alice, "DEL secret"), Value::Integer(0));

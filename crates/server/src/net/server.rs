@@ -293,6 +293,7 @@ fn register(
         idle: AtomicBool::new(true),
         unread: Mutex::new(Vec::new()),
         state: Mutex::new(ClientState {
+            user: bytes::Bytes::from_static(b"default"),
             name: None,
             library_name: None,
             library_version: None,
