@@ -300,6 +300,9 @@ fn migrate_moves_keys_to_redis_and_to_keel() {
         panic!("PTTL");
     };
     assert!((90_000..=100_000).contains(&ttl), "{ttl}");
+    // Nothing is cached: INFO says so, as Redis's suite reads it.
+    let info = call(&mut on_source, "INFO stats").text();
+    assert!(info.contains("migrate_cached_sockets:0\r\n"), "{info}");
     // COPY keeps it; a key the target has is refused without REPLACE.
     assert_eq!(
         migrate(&mut on_source, target.address, "list", &["COPY"]),
