@@ -65,6 +65,9 @@ pub struct User {
     key_patterns: Vec<Bytes>,
     all_channels: bool,
     channel_patterns: Vec<Bytes>,
+    /// Every command, key and channel: kept up to date by `apply`, so
+    /// that dispatch's test is one load.
+    unrestricted: bool,
 }
 
 /// Every command and subcommand row.
@@ -90,6 +93,7 @@ impl User {
             key_patterns: Vec::new(),
             all_channels: false,
             channel_patterns: Vec::new(),
+            unrestricted: false,
         }
     }
 
@@ -110,6 +114,11 @@ impl User {
 
     /// Whether it may run everything on everything: the check is skipped.
     pub fn unrestricted(&self) -> bool {
+        debug_assert_eq!(self.unrestricted, self.computed_unrestricted());
+        self.unrestricted
+    }
+
+    fn computed_unrestricted(&self) -> bool {
         self.all_keys && self.all_channels && self.commands.iter().all(|&allowed| allowed)
     }
 
@@ -135,6 +144,12 @@ impl User {
 
     /// Applies one `ACL SETUSER` rule; the reason it is refused.
     pub fn apply(&mut self, rule: &[u8]) -> Result<(), &'static str> {
+        let applied = self.apply_rule(rule);
+        self.unrestricted = self.computed_unrestricted();
+        applied
+    }
+
+    fn apply_rule(&mut self, rule: &[u8]) -> Result<(), &'static str> {
         let lower = String::from_utf8_lossy(rule).to_ascii_lowercase();
         match lower.as_str() {
             "on" => self.enabled = true,
