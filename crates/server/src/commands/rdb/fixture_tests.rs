@@ -7,9 +7,9 @@ use bytes::Bytes;
 use super::super::dump_payload::{self, DumpedValue, PayloadError};
 use super::super::encoding::MEMBER_TAG;
 use super::super::stream_layout::{GROUP_TAG, GroupRecord, STREAM_STATE_TAG, StreamState};
-use super::payload::{RDB_VERSION_MAX, decode_any, read_value};
+use super::encode;
+use super::payload::{RDB_VERSION_MAX, decode_any, read_value, seal};
 use super::reader::RdbReader;
-use super::{crc64::crc64, encode};
 
 fn hex(text: &str) -> Vec<u8> {
     (0..text.len())
@@ -316,14 +316,6 @@ fn old_redis_encodings_decode() {
             && matches!(value, DumpedValue::List(items) if items[0] == "7")),
         "{quicklist:?}"
     );
-}
-
-fn seal(body: &[u8], version: u16) -> Vec<u8> {
-    let mut payload = body.to_vec();
-    payload.extend_from_slice(&version.to_le_bytes());
-    let checksum = crc64(0, &payload);
-    payload.extend_from_slice(&checksum.to_le_bytes());
-    payload
 }
 
 #[test]

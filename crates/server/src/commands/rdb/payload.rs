@@ -90,6 +90,17 @@ pub fn is_redis_payload(payload: &[u8]) -> bool {
     u64::from_le_bytes(found) == crc64(0, &payload[..covered])
 }
 
+/// `body` (a type byte and a value) sealed as Redis seals a payload:
+/// with `version` and the CRC-64 of both.
+pub fn seal(body: &[u8], version: u16) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(body.len() + RDB_FOOTER_BYTES);
+    payload.extend_from_slice(body);
+    payload.extend_from_slice(&version.to_le_bytes());
+    let checksum = crc64(0, &payload);
+    payload.extend_from_slice(&checksum.to_le_bytes());
+    payload
+}
+
 /// Decodes a DUMP payload in either format: Redis's (what redis-server
 /// and this build's DUMP write) or keel's own earlier one
 /// (`dump_payload.rs`).

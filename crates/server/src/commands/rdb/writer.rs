@@ -6,7 +6,6 @@
 use bytes::Bytes;
 
 use super::super::dump_payload::{DumpedValue, PayloadError};
-use super::crc64::crc64;
 use super::payload::{RDB_VERSION_PLAIN, RDB_VERSION_STREAM, object_type};
 use super::stream;
 
@@ -81,9 +80,6 @@ fn object(value: &DumpedValue) -> Result<(Vec<u8>, u16), PayloadError> {
 /// `value` as Redis's DUMP payload; an error only for a stream whose
 /// stored elements do not decode.
 pub fn encode(value: &DumpedValue) -> Result<Bytes, PayloadError> {
-    let (mut out, version) = object(value)?;
-    out.extend_from_slice(&version.to_le_bytes());
-    let checksum = crc64(0, &out);
-    out.extend_from_slice(&checksum.to_le_bytes());
-    Ok(Bytes::from(out))
+    let (out, version) = object(value)?;
+    Ok(Bytes::from(super::payload::seal(&out, version)))
 }
