@@ -174,3 +174,39 @@ fn acl_subcommands_answer_as_redis_does() {
     assert_eq!(call(&mut client, "RESET"), Value::Simple("RESET".into()));
     assert_eq!(call(&mut client, "ACL WHOAMI"), Value::bulk("default"));
 }
+
+#[test]
+fn a_script_runs_with_its_callers_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EngineServer::start(dir.path(), AppendFsync::No);
+    let mut admin = Client::connect(server.address);
+    assert_eq!(
+        call(&mut admin, "ACL SETUSER carol on nopass ~own:* +eval +get"),
+        ok()
+    );
+    let mut carol = Client::connect(server.address);
+    assert_eq!(call(&mut carol, "AUTH carol x"), ok());
+    let script = |body: &str| vec!["EVAL".to_owned(), body.to_owned(), "0".to_owned()];
+    let run = |client: &mut Client, body: &str| {
+        let parts = script(body);
+        client.call(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        run(&mut carol, "return redis.call('get', 'own:1')"),
+        Value::NullBulk
+    );
+    let Value::Error(text) = run(&mut carol, "return redis.call('del', 'own:1')") else {
+        panic!("DEL from a script ran");
+    };
+    assert!(
+        text.contains("The user executing the script can't run this command or subcommand"),
+        "{text}"
+    );
+    let Value::Error(text) = run(&mut carol, "return redis.call('get', 'other')") else {
+        panic!("GET of another key from a script ran");
+    };
+    assert!(
+        text.contains("can't access at least one of the keys"),
+        "{text}"
+    );
+}

@@ -10,7 +10,8 @@
 //! deleted is closed, as Redis closes it. What keel leaves out: selectors,
 //! read/write key permissions (`%R~`, `%W~` are taken as `~`), checks of
 //! commands with movable keys (EVAL, SINTERCARD … — only key positions are
-//! checked) and of the commands scripts and EXEC run, the ACL log, and ACL
+//! checked; a script's `redis.call`s are checked one by one), a second
+//! check at EXEC of what was checked when queued, the ACL log, and ACL
 //! files.
 
 use std::collections::BTreeMap;

@@ -70,6 +70,44 @@ pub struct User {
     unrestricted: bool,
 }
 
+/// Why a user may not run a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denial {
+    /// The command (or subcommand) is not among its commands.
+    Command,
+    /// A key is outside its key patterns.
+    Key,
+    /// A channel is outside its channel patterns.
+    Channel,
+}
+
+impl Denial {
+    /// The NOPERM reply to a client's command `spec`.
+    pub fn reply(self, spec: &CommandSpec) -> Reply {
+        match self {
+            Denial::Command => {
+                Reply::error(format!("{NO_COMMAND_TEXT} '{}' command", spec.full_name()))
+            }
+            Denial::Key => Reply::error(NO_KEY_TEXT),
+            Denial::Channel => Reply::error(NO_CHANNEL_TEXT),
+        }
+    }
+
+    /// The error a script's `redis.call` raises (Redis's
+    /// `getAclErrorMessage`).
+    pub fn script_text(self) -> &'static str {
+        match self {
+            Denial::Command => "The user executing the script can't run this command or subcommand",
+            Denial::Key => {
+                "The user executing the script can't access at least one of the keys mentioned in the command arguments"
+            }
+            Denial::Channel => {
+                "The user executing the script can't publish to the channel mentioned in the command"
+            }
+        }
+    }
+}
+
 /// Every command and subcommand row.
 fn every_spec() -> impl Iterator<Item = &'static CommandSpec> {
     table::commands()
@@ -365,15 +403,14 @@ impl User {
         ])
     }
 
-    /// Whether it may run `spec` with `arguments`: NOPERM otherwise, with
-    /// Redis's text. Commands that need no authentication always pass.
-    pub fn check(&self, spec: &CommandSpec, arguments: &[Bytes]) -> Result<(), Reply> {
-        if spec.has(CommandFlags::NO_AUTH) {
-            return Ok(());
+    /// Why it may not run `spec` with `arguments`, if it may not.
+    /// Commands that need no authentication always pass.
+    pub fn denial(&self, spec: &CommandSpec, arguments: &[Bytes]) -> Option<Denial> {
+        if spec.has(CommandFlags::NO_AUTH) || self.unrestricted {
+            return None;
         }
         if !self.commands[spec.id.index()] {
-            let text = format!("{NO_COMMAND_TEXT} '{}' command", spec.full_name());
-            return Err(Reply::error(text));
+            return Some(Denial::Command);
         }
         if !self.all_keys {
             let allowed = |key: &Bytes| {
@@ -382,13 +419,22 @@ impl User {
                     .any(|pattern| glob_matches(pattern, key, false))
             };
             if !super::tracking::command_keys(spec, arguments).all(allowed) {
-                return Err(Reply::error(NO_KEY_TEXT));
+                return Some(Denial::Key);
             }
         }
         if !self.all_channels && !self.channels_allowed(spec, arguments) {
-            return Err(Reply::error(NO_CHANNEL_TEXT));
+            return Some(Denial::Channel);
         }
-        Ok(())
+        None
+    }
+
+    /// Whether it may run `spec` with `arguments`: NOPERM otherwise, with
+    /// Redis's text.
+    pub fn check(&self, spec: &CommandSpec, arguments: &[Bytes]) -> Result<(), Reply> {
+        match self.denial(spec, arguments) {
+            None => Ok(()),
+            Some(denial) => Err(denial.reply(spec)),
+        }
     }
 
     fn channels_allowed(&self, spec: &CommandSpec, arguments: &[Bytes]) -> bool {

@@ -34,10 +34,8 @@ impl Client {
         if !self.authenticated && !spec.has(CommandFlags::NO_AUTH) {
             return Some(self.reject(Some(spec.id), Reply::error(NOAUTH_TEXT)));
         }
-        if !self.user.unrestricted()
-            && let Err(reply) = self.user.check(spec, command.arguments())
-        {
-            return Some(self.reject(Some(spec.id), reply));
+        if let Some(denial) = self.user.denial(spec, command.arguments()) {
+            return Some(self.reject(Some(spec.id), denial.reply(spec)));
         }
         if !spec.has(CommandFlags::ALLOW_BUSY) && self.shared.scripts.busy_for(self.id()) {
             return Some(self.reject(Some(spec.id), Reply::error(super::scripting::BUSY_TEXT)));
