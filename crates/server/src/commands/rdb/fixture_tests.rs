@@ -383,3 +383,71 @@ fn keel_payloads_of_before_still_restore() {
     let value = DumpedValue::Hash(pairs(&[("f", "v")]));
     assert_eq!(decode_any(&dump_payload::encode(&value)), Ok(value));
 }
+
+#[test]
+fn redis_7_2_set_listpacks_and_v3_streams_decode() {
+    use super::packed::ListpackWriter;
+    use super::payload::object_type;
+    // SET_LISTPACK (Redis 7.2): a listpack of members, integers included.
+    let mut listpack = ListpackWriter::default();
+    listpack.text(b"a");
+    listpack.integer(7);
+    let mut body = vec![object_type::SET_LISTPACK];
+    super::writer::push_string(&mut body, &listpack.finish());
+    assert_eq!(
+        decode_any(&seal(&body, 11)),
+        Ok(DumpedValue::Set(texts(&["a", "7"])))
+    );
+    // STREAM_LISTPACKS_3: the stream with one group and one idle consumer
+    // (bob), written as v2, gets an active time after bob's seen time
+    // (his empty PEL, 0, ends the payload).
+    let DumpedValue::Stream(elements) = decode_any(&hex(STREAM_PAYLOAD)).unwrap() else {
+        panic!("not a stream");
+    };
+    let elements: Vec<(Bytes, Bytes)> = elements
+        .into_iter()
+        .filter_map(|(key, value)| match key[0] {
+            GROUP_TAG => {
+                let record = GroupRecord::decode(&value).unwrap();
+                let value = GroupRecord {
+                    pending: 0,
+                    ..record
+                }
+                .encode();
+                Some((key, value))
+            }
+            tag if tag == super::super::stream_layout::CONSUMER_TAG => {
+                key.ends_with(b"bob").then_some((key, value))
+            }
+            tag if tag == super::super::stream_layout::GROUP_PENDING_TAG
+                || tag == super::super::stream_layout::CONSUMER_PENDING_TAG =>
+            {
+                None
+            }
+            _ => Some((key, value)),
+        })
+        .collect();
+    let v2 = encode(&DumpedValue::Stream(elements.clone())).unwrap();
+    let mut body = v2[..v2.len() - 10].to_vec();
+    assert_eq!(
+        (body[0], body.last()),
+        (object_type::STREAM_LISTPACKS_2, Some(&0))
+    );
+    body[0] = object_type::STREAM_LISTPACKS_3;
+    let end = body.len() - 1;
+    body.splice(end..end, 1_700_000_000_000u64.to_le_bytes());
+    let Ok(DumpedValue::Stream(mut v3)) = decode_any(&seal(&body, 11)) else {
+        panic!("a v3 stream does not decode");
+    };
+    let mut elements = elements;
+    elements.sort();
+    v3.sort();
+    let state = |elements: &[(Bytes, Bytes)]| -> Vec<(Bytes, Bytes)> {
+        elements
+            .iter()
+            .filter(|(key, _)| key[0] != STREAM_STATE_TAG)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(state(&v3), state(&elements));
+}
