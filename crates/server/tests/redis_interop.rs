@@ -240,6 +240,35 @@ fn every_redis_encoding_restores_on_keel_and_keel_dumps_restore_on_redis() {
             "{name} back on redis"
         );
     }
+    // A stream whose entries were all deleted keeps its IDs and counters.
+    for client in [&mut on_redis, &mut on_keel] {
+        client.call(&["DEL", "k", "back"]);
+    }
+    on_redis.call(&["XADD", "k", "5-5", "a", "b"]);
+    on_redis.call(&["XDEL", "k", "5-5"]);
+    let payload = dump(&mut on_redis, "k");
+    assert_eq!(
+        restore(&mut on_keel, "k", &payload),
+        Value::Simple("OK".into())
+    );
+    let back = dump(&mut on_keel, "k");
+    assert_eq!(
+        restore(&mut on_redis, "back", &back),
+        Value::Simple("OK".into())
+    );
+    let fields = [
+        "length",
+        "last-generated-id",
+        "max-deleted-entry-id",
+        "entries-added",
+    ];
+    let expected = on_redis.call(&["XINFO", "STREAM", "k"]);
+    for (client, key) in [(&mut on_keel, "k"), (&mut on_redis, "back")] {
+        let info = client.call(&["XINFO", "STREAM", key]);
+        for field in fields {
+            assert_eq!(info.field(field), expected.field(field), "{field} of {key}");
+        }
+    }
     // The stream's groups, consumers and pending entries came along.
     for read in [vec!["XINFO", "GROUPS", "k"], vec!["XPENDING", "k", "g1"]] {
         for client in [&mut on_redis, &mut on_keel] {
