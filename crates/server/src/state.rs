@@ -78,6 +78,8 @@ pub(crate) struct ClientState {
     pub(crate) last_interaction: Instant,
     pub(crate) queued_commands: Option<usize>,
     pub(crate) query_buffer_bytes: usize,
+    /// Its ACL user's name (CLIENT LIST's `user`, CLIENT KILL USER).
+    pub(crate) user: Bytes,
 }
 
 /// A registered connection.
@@ -307,7 +309,7 @@ impl ClientEntry {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={}{} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={}{} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
             self.id,
             self.peer,
             self.local,
@@ -331,6 +333,7 @@ impl ClientEntry {
                 .map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX)),
             state.query_buffer_bytes,
             self.last_command(),
+            String::from_utf8_lossy(&state.user),
             state.protocol.number(),
             text(&state.library_name),
             text(&state.library_version),
@@ -375,6 +378,8 @@ pub(crate) struct Shared {
     pub(crate) blocked_clients: AtomicUsize,
     /// The backend's write epoch the event loops were last woken for.
     pub(crate) woken_epoch: AtomicU64,
+    /// ACL: the users.
+    pub(crate) users: crate::commands::acl::Users,
 }
 
 /// CLIENT PAUSE: until when, and whether reads are paused too.

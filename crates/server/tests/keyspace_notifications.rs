@@ -267,3 +267,32 @@ fn a_transaction_publishes_after_its_commit_and_not_when_it_failed() {
         ["watched set", "kept set", "kept del", "scripted set"]
     );
 }
+
+#[test]
+fn a_read_of_a_missing_key_fires_keymiss_and_a_write_does_not() {
+    let (_dir, _server, mut writer, mut subscriber) = subscribed("Km");
+    writer.call(&["SET", "here", "v"]);
+    writer.call(&["GET", "gone"]);
+    writer.call(&["GET", "here"]);
+    writer.call(&["EXISTS", "here", "gone2"]);
+    writer.call(&["HGET", "hash", "field"]);
+    writer.call(&["INCR", "counter"]); // A write: its lookup fires nothing.
+    writer.call(&["LRANGE", "list", "0", "-1"]);
+    assert_eq!(
+        keyspace_events_until_marker(&mut writer, &mut subscriber),
+        [
+            "gone keymiss",
+            "gone2 keymiss",
+            "hash keymiss",
+            "list keymiss"
+        ]
+    );
+    // `A` leaves `m` out, as in Redis.
+    writer.call(&["CONFIG", "SET", "notify-keyspace-events", "KA"]);
+    writer.call(&["GET", "gone"]);
+    writer.call(&["SET", "x", "1"]);
+    assert_eq!(
+        keyspace_events_until_marker(&mut writer, &mut subscriber),
+        ["x set"]
+    );
+}

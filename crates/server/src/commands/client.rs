@@ -41,6 +41,10 @@ pub struct Client {
     pub(crate) session: Box<dyn Session>,
     pub(crate) protocol: ProtocolVersion,
     pub(crate) authenticated: bool,
+    /// Its ACL user (the `default` user until AUTH names another).
+    pub(crate) user: Arc<super::acl_user::User>,
+    /// The users' generation `user` was read at (`acl.rs`).
+    pub(crate) user_generation: u64,
     pub(crate) database: DatabaseIndex,
     pub(crate) name: Option<Bytes>,
     pub(crate) transaction: Option<Queued>,
@@ -80,6 +84,13 @@ pub struct Client {
     pub(crate) in_exec: bool,
 }
 
+/// Whether a new connection starts authenticated: the `default` user
+/// is on and takes any password.
+pub(crate) fn default_needs_no_password(shared: &Shared) -> bool {
+    let default = shared.users.default_user();
+    default.enabled && default.nopass
+}
+
 impl Client {
     /// A new connection's state: RESP2, database 0, authenticated if no
     /// password is required.
@@ -89,7 +100,9 @@ impl Client {
             entry: Arc::clone(entry),
             session: shared.backend.open_session(entry.id),
             protocol: ProtocolVersion::Resp2,
-            authenticated: shared.options.require_password.is_none(),
+            authenticated: default_needs_no_password(shared),
+            user: shared.users.default_user(),
+            user_generation: shared.users.generation(),
             database: 0,
             name: None,
             transaction: None,
@@ -138,6 +151,9 @@ impl Client {
             .as_ref()
             .map(|transaction| transaction.commands.len());
         state.query_buffer_bytes = query_buffer_bytes;
+        if state.user != self.user.name {
+            state.user.clone_from(&self.user.name);
+        }
         state.last_interaction = Instant::now();
     }
 
@@ -367,9 +383,10 @@ struct KillFilter {
     kind: Option<ClientType>,
     skip_me: bool,
     max_age_s: Option<u64>,
+    user: Option<Bytes>,
 }
 
-fn parse_kill_filter(options: &[Bytes]) -> Result<KillFilter, Reply> {
+fn parse_kill_filter(options: &[Bytes], users: &super::acl::Users) -> Result<KillFilter, Reply> {
     let syntax = || Reply::error("ERR syntax error");
     if !options.len().is_multiple_of(2) {
         return Err(syntax());
@@ -393,12 +410,13 @@ fn parse_kill_filter(options: &[Bytes]) -> Result<KillFilter, Reply> {
         } else if option.eq_ignore_ascii_case(b"LADDR") {
             filter.local_address = Some(value.clone());
         } else if option.eq_ignore_ascii_case(b"USER") {
-            if &value[..] != b"default" {
+            if users.get(value).is_none() {
                 return Err(Reply::error(format!(
                     "ERR No such user '{}'",
                     String::from_utf8_lossy(value)
                 )));
             }
+            filter.user = Some(value.clone());
         } else if option.eq_ignore_ascii_case(b"SKIPME") {
             filter.skip_me = if value.eq_ignore_ascii_case(b"yes") {
                 true
@@ -433,6 +451,10 @@ impl KillFilter {
             && self
                 .max_age_s
                 .is_none_or(|age| entry.created.elapsed().as_secs() >= age)
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|user| *user == entry.state().user)
             && !(self.skip_me && entry.id == me)
     }
 }
@@ -455,7 +477,7 @@ pub(crate) fn kill(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
         close_killed(client, &entry, me);
         return Some(Reply::ok());
     }
-    let filter = match parse_kill_filter(&arguments[2..]) {
+    let filter = match parse_kill_filter(&arguments[2..], &client.shared.users) {
         Ok(filter) => filter,
         Err(reply) => return Some(reply),
     };

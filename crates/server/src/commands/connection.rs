@@ -78,7 +78,7 @@ pub(crate) fn auth(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
     if arguments.len() > 3 {
         return Some(Reply::error("ERR syntax error"));
     }
-    if arguments.len() == 2 && client.shared.options.require_password.is_none() {
+    if arguments.len() == 2 && client.shared.users.default_user().nopass {
         return Some(Reply::error(AUTH_WITHOUT_PASSWORD_TEXT));
     }
     let (user, password) = match arguments {
@@ -89,20 +89,10 @@ pub(crate) fn auth(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
     Some(authenticate(client, user, password))
 }
 
-/// Checks credentials against the default user; `+OK` or WRONGPASS.
+/// Checks credentials against the ACL users (`acl.rs`); `+OK` or
+/// WRONGPASS.
 fn authenticate(client: &mut Client, user: &[u8], password: &[u8]) -> Reply {
-    let accepted = user == b"default"
-        && match &client.shared.options.require_password {
-            // No password: the default user is "nopass" and takes any.
-            None => true,
-            Some(expected) => constant_time_equal(expected.as_bytes(), password),
-        };
-    if accepted {
-        client.authenticated = true;
-        Reply::ok()
-    } else {
-        Reply::error(WRONGPASS_TEXT)
-    }
+    client.log_in(user, password)
 }
 
 /// HELLO's arguments.
@@ -197,7 +187,9 @@ pub(crate) fn reset(client: &mut Client, _: &[Bytes]) -> Option<Reply> {
     client.database = 0;
     client.set_protocol(ProtocolVersion::Resp2);
     client.name = None;
-    client.authenticated = client.shared.options.require_password.is_none();
+    client.user = client.shared.users.default_user();
+    client.user_generation = client.shared.users.generation();
+    client.authenticated = super::client::default_needs_no_password(&client.shared);
     Some(Reply::Simple("RESET".to_owned()))
 }
 
@@ -217,7 +209,7 @@ pub(crate) fn wait(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
 
 /// Compares without stopping at the first difference, so the time taken
 /// does not tell an attacker how much of a guess was right.
-fn constant_time_equal(expected: &[u8], given: &[u8]) -> bool {
+pub(crate) fn constant_time_equal(expected: &[u8], given: &[u8]) -> bool {
     let mut difference = u8::from(expected.len() != given.len());
     for (index, &byte) in expected.iter().enumerate() {
         difference |= byte ^ given.get(index).copied().unwrap_or(!byte);

@@ -1,6 +1,6 @@
 //! One request's way to its handler, in the order of Redis's
 //! `processCommand`: unknown command or subcommand → wrong arity →
-//! NOAUTH → a RESP2 client in pub/sub mode (only the pub/sub commands,
+//! NOAUTH → ACL (NOPERM, `acl_user.rs`) → a RESP2 client in pub/sub mode (only the pub/sub commands,
 //! PING, QUIT and RESET) → inside MULTI (refuse `no_multi` commands, queue the rest) →
 //! the table's handler. Dispatch is a table lookup; INFO commandstats
 //! counts every call by its [`CommandId`](super::CommandId).
@@ -28,8 +28,14 @@ impl Client {
                 return Some(self.reject(named, reply));
             }
         };
+        if !self.refresh_user() {
+            return None;
+        }
         if !self.authenticated && !spec.has(CommandFlags::NO_AUTH) {
             return Some(self.reject(Some(spec.id), Reply::error(NOAUTH_TEXT)));
+        }
+        if let Some(denial) = self.user.denial(spec, command.arguments()) {
+            return Some(self.reject(Some(spec.id), denial.reply(spec)));
         }
         if !spec.has(CommandFlags::ALLOW_BUSY) && self.shared.scripts.busy_for(self.id()) {
             return Some(self.reject(Some(spec.id), Reply::error(super::scripting::BUSY_TEXT)));
@@ -174,6 +180,8 @@ impl Client {
     pub(crate) fn pipelinable(&self, command: &Command) -> Option<&'static CommandSpec> {
         let spec = table::resolve(command).ok()?;
         let pipelinable = self.authenticated
+            && self.user_generation == self.shared.users.generation()
+            && self.user.unrestricted()
             && self.transaction.is_none()
             && !self.has_modes()
             && matches!(spec.handler, Handler::Data(_))

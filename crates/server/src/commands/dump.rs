@@ -1,6 +1,7 @@
-//! DUMP and RESTORE, with Redis 7's replies and errors, over keel's own
-//! payload (`dump_payload.rs`): a payload from another server, or one
-//! damaged on the way, is refused with Redis's error, never half
+//! DUMP and RESTORE, with Redis 7's replies and errors, over Redis's own
+//! payload (`rdb/`), so that keys move between keel and redis-server;
+//! RESTORE also reads keel's earlier payload (`dump_payload.rs`). A
+//! payload damaged on the way is refused with Redis's error, never half
 //! restored. RESTORE's IDLETIME and FREQ are checked and accepted
 //! without effect (keel keeps no access times or frequencies).
 
@@ -8,9 +9,10 @@ use bytes::Bytes;
 
 use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument};
 use super::collection::KeyEntry;
-use super::dump_payload::{DumpedValue, decode, encode};
+use super::dump_payload::DumpedValue;
 use super::encoding::{Kind, MEMBER_TAG};
 use super::notify::EventClasses;
+use super::rdb::{decode_any, encode};
 use super::{DataCall, Failure, Outcome};
 use crate::resp::Reply;
 
@@ -36,7 +38,8 @@ pub(crate) fn dump(call: &mut DataCall<'_>) -> Outcome {
             Kind::Stream => DumpedValue::Stream(super::stream::raw_elements(call, &collection)?),
         },
     };
-    Ok(Reply::Bulk(encode(&value)).into())
+    let payload = encode(&value).map_err(|error| Reply::error(format!("ERR {error}")))?;
+    Ok(Reply::Bulk(payload).into())
 }
 
 /// RESTORE's options.
@@ -141,7 +144,7 @@ pub(crate) fn restore(call: &mut DataCall<'_>) -> Outcome {
     if !options.replace && call.stored(&key)?.is_some() {
         return Ok(Reply::error("BUSYKEY Target key name already exists.").into());
     }
-    let value = decode(&call.arguments[3]).map_err(|error| Reply::error(error.redis_text()))?;
+    let value = decode_any(&call.arguments[3]).map_err(|error| Reply::error(error.redis_text()))?;
     let now_ms = call.now_ms();
     let deadline_ms = match (ttl, options.absolute) {
         (0, _) => None,

@@ -65,6 +65,15 @@ pub enum PayloadError {
         /// The version in the footer.
         found: u16,
     },
+    /// A Redis payload of an RDB version newer than this build reads.
+    #[error(
+        "RDB payload version {found}, newest read is {}",
+        super::rdb::payload::RDB_VERSION_MAX
+    )]
+    RdbVersion {
+        /// The version in the footer.
+        found: u16,
+    },
     /// The checksum does not match the bytes.
     #[error("payload checksum {found:#010x}, computed {computed:#010x}")]
     Checksum {

@@ -213,6 +213,8 @@ pub enum CommandId {
     Unlink,
     /// `WAIT`.
     Wait,
+    /// `ACL`.
+    Acl,
     /// `CLIENT|CACHING`.
     ClientCaching,
     /// `CLIENT|GETREDIR`.
@@ -513,6 +515,8 @@ pub enum CommandId {
     Dump,
     /// `RESTORE`.
     Restore,
+    /// `MIGRATE`.
+    Migrate,
     /// `XACK`.
     Xack,
     /// `XADD`.
@@ -569,7 +573,7 @@ pub enum CommandId {
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 278;
+    pub const COUNT: usize = 280;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -675,6 +679,7 @@ impl CommandId {
         CommandId::Type,
         CommandId::Unlink,
         CommandId::Wait,
+        CommandId::Acl,
         CommandId::ClientCaching,
         CommandId::ClientGetredir,
         CommandId::ClientKill,
@@ -825,6 +830,7 @@ impl CommandId {
         CommandId::SortRo,
         CommandId::Dump,
         CommandId::Restore,
+        CommandId::Migrate,
         CommandId::Xack,
         CommandId::Xadd,
         CommandId::Xautoclaim,
@@ -968,6 +974,7 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "type",
     "unlink",
     "wait",
+    "acl",
     "client|caching",
     "client|getredir",
     "client|kill",
@@ -1118,6 +1125,7 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "sort_ro",
     "dump",
     "restore",
+    "migrate",
     "xack",
     "xadd",
     "xautoclaim",

@@ -99,6 +99,8 @@ fn stats_section(shared: &Shared) -> InfoSection {
             ("pubsub_channels", channels.to_string()),
             ("pubsub_patterns", patterns.to_string()),
             ("pubsubshard_channels", shard_channels.to_string()),
+            // MIGRATE caches no connection (`migrate.rs`).
+            ("migrate_cached_sockets", "0".to_owned()),
             ("total_error_replies", load(&stats.error_replies)),
             ("keel_commit_groups", load(&stats.groups)),
             ("keel_grouped_commands", load(&stats.grouped_commands)),

@@ -27,6 +27,8 @@
 //! `object_info.rs`, `debug.rs`, `config.rs` (the kept Redis
 //! parameters), `info.rs` (INFO's sections).
 
+pub(crate) mod acl;
+pub mod acl_user;
 pub mod arguments;
 pub(crate) mod bitmap;
 pub(crate) mod blocking;
@@ -52,14 +54,17 @@ pub(crate) mod latency;
 pub mod lcs;
 pub(crate) mod lists;
 pub(crate) mod lua_libs;
+pub(crate) mod migrate;
 pub(crate) mod monitor;
 pub mod notify;
 pub mod object_info;
 pub(crate) mod pubsub;
+pub mod rdb;
 pub(crate) mod scan;
 pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sets;
+pub mod sha256;
 pub(crate) mod slowlog;
 pub(crate) mod sort;
 pub(crate) mod sorted_sets;
@@ -202,7 +207,9 @@ pub fn run_data(store: &mut dyn KeyValueStore, request: &Request, limits: &Limit
         output: None,
         protocol: request.protocol,
     };
-    match handler(&mut call) {
+    let outcome = handler(&mut call);
+    notify::fire_key_misses(&mut call);
+    match outcome {
         Ok(Answer::Reply(reply)) => reply,
         // Without an output nothing can be written there.
         Ok(Answer::Encoded) => Reply::error("ERR the reply was lost"),
@@ -233,6 +240,7 @@ pub fn run_data_into(
         protocol: request.protocol,
     };
     let outcome = handler(&mut call);
+    notify::fire_key_misses(&mut call);
     let encoded = replies.len() > before;
     match outcome {
         Ok(Answer::Encoded) if encoded => {}

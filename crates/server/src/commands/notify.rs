@@ -10,7 +10,8 @@
 //! conflicted and ran again, or a block that rolled back, fires nothing.
 //! `expired` events come from the backend's expiry watch, `new` events
 //! from the writes that create a key ([`DataCall::put`],
-//! [`DataCall::save`]).
+//! [`DataCall::save`]), `keymiss` events from [`fire_key_misses`] after a
+//! read-only command ran.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -51,7 +52,7 @@ impl EventClasses {
     pub const EVICTED: EventClasses = EventClasses(1 << 9);
     /// `t`: streams.
     pub const STREAM: EventClasses = EventClasses(1 << 10);
-    /// `m`: a read missed (keel fires none).
+    /// `m`: a read-only command named a key that is not there.
     pub const KEY_MISS: EventClasses = EventClasses(1 << 11);
     /// `d`: modules' events (keel has no modules).
     pub const MODULE: EventClasses = EventClasses(1 << 13);
@@ -154,6 +155,24 @@ impl std::fmt::Display for EventClasses {
             }
         }
         Ok(())
+    }
+}
+
+/// `keymiss` (class `m`) for each key a read-only command names, by its
+/// key positions, that is not there: where Redis's `lookupKeyRead` fires
+/// it. Write commands fire none (Redis's write lookups do not), nor do
+/// commands whose keys move with their arguments (EVAL, SINTERCARD …),
+/// whose reads keel does not follow key by key. Nothing is looked up
+/// unless `m` is on.
+pub(crate) fn fire_key_misses(call: &mut DataCall<'_>) {
+    if !call.spec.has(super::CommandFlags::READONLY) || !call.notifies(EventClasses::KEY_MISS) {
+        return;
+    }
+    let arguments = call.arguments;
+    for key in super::tracking::command_keys(call.spec, arguments) {
+        if matches!(call.stored(key), Ok(None)) {
+            call.notify(EventClasses::KEY_MISS, "keymiss", key);
+        }
     }
 }
 

@@ -582,9 +582,10 @@ const fn sub(
 }
 
 use super::{
-    bitmap, client, connection, counters, dump, expiry, functions, hashes, keyspace, latency,
-    lists, monitor, pubsub, scripting, server, sets, slowlog, sort, sorted_sets, stream_groups,
-    stream_info, stream_read, streams, strings, tracking, transactions, zset_combine,
+    acl, bitmap, client, connection, counters, dump, expiry, functions, hashes, keyspace, latency,
+    lists, migrate, monitor, pubsub, scripting, server, sets, slowlog, sort, sorted_sets,
+    stream_groups, stream_info, stream_read, streams, strings, tracking, transactions,
+    zset_combine,
 };
 use CommandId as Id;
 use Handler::{Client as C, Data as D};
@@ -2352,6 +2353,18 @@ static COMMANDS: &[CommandSpec] = &[
         "3.0.0",
         "O(1)",
         "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+    ),
+    // ACL (`acl.rs`): users, their rules, NOPERM.
+    spec(
+        Id::Acl,
+        C(acl::acl),
+        "acl",
+        -2,
+        CommandFlags::ADMIN.union(CommandFlags::NOSCRIPT),
+        "server",
+        "6.0.0",
+        "Depends on subcommand.",
+        "A container for Access List Control commands.",
     ), // The data types: hashes, sets, lists, sorted sets.
     keyed(
         Id::Hdel,
@@ -3581,7 +3594,7 @@ static COMMANDS: &[CommandSpec] = &[
         "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
         "Returns the sorted elements of a list, a set, or a sorted set.",
     ),
-    // DUMP and RESTORE (`dump.rs`, keel's own payload).
+    // DUMP and RESTORE (`dump.rs`, Redis's payload).
     keyed(
         Id::Dump,
         D(dump::dump),
@@ -3605,6 +3618,19 @@ static COMMANDS: &[CommandSpec] = &[
         "2.6.0",
         "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
         "Creates a key from the serialized representation of a value.",
+    ),
+    // MIGRATE (`migrate.rs`): DUMP, RESTORE on the target, DEL.
+    keyed(
+        Id::Migrate,
+        C(migrate::migrate),
+        "migrate",
+        -6,
+        W.union(CommandFlags::NOSCRIPT),
+        (3, 3, 1),
+        "generic",
+        "2.6.0",
+        "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.",
+        "Atomically transfers a key from one Redis instance to another.",
     ),
     // Scripts (`scripting/`).
     eval_command(
@@ -3886,6 +3912,7 @@ mod tests {
         "sort_ro",
         "dump",
         "restore",
+        "migrate",
         "fcall",
         "fcall_ro",
         "eval",
@@ -4074,6 +4101,7 @@ mod tests {
             "debug",
             "reset",
             "wait",
+            "acl",
             // Issue 21: observability.
             "slowlog",
             "latency",

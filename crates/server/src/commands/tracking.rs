@@ -181,7 +181,10 @@ fn send(shared: &Shared, tracker: &Tracker, keys: Option<&[Bytes]>) {
 }
 
 /// The keys a command names, by its key positions.
-fn command_keys<'a>(spec: &CommandSpec, arguments: &'a [Bytes]) -> impl Iterator<Item = &'a Bytes> {
+pub(crate) fn command_keys<'a>(
+    spec: &CommandSpec,
+    arguments: &'a [Bytes],
+) -> impl Iterator<Item = &'a Bytes> {
     let count = i32::try_from(arguments.len()).unwrap_or(i32::MAX);
     let first = spec.first_key;
     let last = if spec.last_key < 0 {

@@ -140,7 +140,9 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
     let pubsub = Arc::new(crate::net::pubsub::PubSub::default());
     let keyspace_events = Arc::new(KeyspaceEvents::new(Arc::clone(&pubsub)));
     backend.set_keyspace_events(Arc::clone(&keyspace_events));
+    let users = crate::commands::acl::Users::new(options.require_password.as_deref());
     let shared = Arc::new(Shared {
+        users,
         options,
         backend,
         local_address,
@@ -291,6 +293,7 @@ fn register(
         idle: AtomicBool::new(true),
         unread: Mutex::new(Vec::new()),
         state: Mutex::new(ClientState {
+            user: bytes::Bytes::from_static(b"default"),
             name: None,
             library_name: None,
             library_version: None,

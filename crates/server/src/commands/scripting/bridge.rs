@@ -88,6 +88,9 @@ pub(super) fn call_command(
     if refused && !deny_disabled {
         return Err("This Redis command is not allowed from script".to_owned());
     }
+    if let Some(denial) = state.client.user.denial(spec, command.arguments()) {
+        return Err(denial.script_text().to_owned());
+    }
     if stream_read {
         let group = spec.id == CommandId::Xreadgroup;
         let arguments = command.arguments();
