@@ -117,3 +117,17 @@ fn a_synced_prepare_makes_the_commits_before_it_durable_in_the_model() {
     });
     assert!(report.divergence.is_none(), "{report}");
 }
+
+/// Seed 854: a closed segment kept for reuse was handed to a new segment
+/// (its header rewritten) before its rename to the free name was durable;
+/// a crash that kept some directory entries and not others brought an old
+/// segment name back on the rewritten file, and the next open refused the
+/// log ("the header says the segment starts at record 112, the file name
+/// says 96"). A kept file is now changed or reused only after the rename
+/// is synced, and reuse syncs its rename to `*.creating` before writing.
+#[test]
+fn a_reused_log_file_never_shows_up_under_an_old_segment_name() {
+    let report = run(&Config::replay(854));
+    assert!(report.divergence.is_none(), "{report}");
+    assert!(report.counts.commits_acknowledged > 0, "{report}");
+}

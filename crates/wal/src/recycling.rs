@@ -120,9 +120,9 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Whether another file may be kept.
-    pub(crate) fn has_room(&self) -> bool {
-        self.free.len() < self.capacity
+    /// How many more files may be kept.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.free.len())
     }
 
     /// Adds a file [`keep`] renamed.
@@ -168,23 +168,31 @@ impl Pool {
 }
 
 /// Keeps `segment` (a closed segment truncation takes out of the log) for
-/// reuse if its header holds: renames it to its free name, which the
-/// caller's directory sync makes durable. `None`: the caller removes it.
+/// reuse if its header holds: renames it to its free name. `None`: the
+/// caller removes it. The file is not changed and not handed out before
+/// the caller's directory sync made the rename durable
+/// ([`settle_kept`]): until then a crash may bring its old name back, and
+/// the file must still be the segment that name says.
 pub(crate) fn keep(vfs: &dyn Vfs, segment: &Path) -> Result<Option<FreeSegment>> {
     let Some(mut free) = describe(vfs, segment)? else {
         return Ok(None);
     };
     free.path = free_file_name(segment);
     vfs.rename(segment, &free.path)?;
-    // A kept file holds its first allocation step, not a large segment's
-    // whole size: reuse extends it (see `recycle_segment`), and the disk
-    // the log holds beyond its records stays small.
+    Ok(Some(free))
+}
+
+/// A kept file once its free name is durable: cut to its first
+/// allocation step, not a large segment's whole size (reuse extends it,
+/// see `recycle_segment`), so the disk the log holds beyond its records
+/// stays small.
+pub(crate) fn settle_kept(vfs: &dyn Vfs, mut free: FreeSegment) -> Result<FreeSegment> {
     if free.bytes > ALLOCATION_STEP_BYTES {
         vfs.open(&free.path, OpenMode::Existing)?
             .set_len(ALLOCATION_STEP_BYTES)?;
         free.bytes = ALLOCATION_STEP_BYTES;
     }
-    Ok(Some(free))
+    Ok(free)
 }
 
 /// Deletes kept files taken out of the pool, then syncs `dir`.
@@ -233,10 +241,10 @@ mod tests {
         assert_eq!(pool.len(), 0);
         let path = |lsn| dir.join(segment_file_name(lsn));
         for lsn in [Lsn(1), Lsn(5)] {
-            assert!(pool.has_room());
-            pool.push(keep(&vfs, &path(lsn)).unwrap().unwrap());
+            assert!(pool.room() > 0);
+            pool.push(settle_kept(&vfs, keep(&vfs, &path(lsn)).unwrap().unwrap()).unwrap());
         }
-        assert!(!pool.has_room(), "full");
+        assert_eq!(pool.room(), 0, "full");
         assert_eq!(list_segments(&vfs, dir).unwrap().len(), 1);
         assert_eq!(list_free(&vfs, dir).unwrap().len(), 2);
 

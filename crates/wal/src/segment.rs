@@ -319,6 +319,10 @@ pub fn recycle_segment(
         vfs.remove(&creating)?;
     }
     vfs.rename(free, &creating)?;
+    // Durable before the file changes: a crash must not bring the free
+    // name (or, through it, an older segment's name) back on a file that
+    // holds this segment's header.
+    vfs.sync_dir(dir)?;
     let handle = vfs.open(&creating, keel_io::OpenMode::Existing)?;
     let size = handle.size()?;
     if size > segment_bytes {

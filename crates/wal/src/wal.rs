@@ -490,23 +490,25 @@ impl Wal {
             kept_bytes += size;
             removable.pop();
         }
+        let room = shared.pool.lock().room();
+        let mut kept = Vec::new();
         for (path, _) in removable {
             if let Some(archive_dir) = &shared.options.archive_dir {
                 let copy =
                     crate::archive::archive_segment(shared.vfs.as_ref(), &path, archive_dir)?;
                 truncation.archived.push(copy);
             }
-            // The archiving lock serialises keeping, so the room checked
-            // here is still there after the rename.
-            let kept = if shared.pool.lock().has_room() {
+            // The archiving lock serialises keeping: only this truncation
+            // adds to the pool, so the room counted above is still there.
+            let free = if kept.len() < room {
                 recycling::keep(shared.vfs.as_ref(), &path)?
             } else {
                 None
             };
-            match kept {
+            match free {
                 Some(free) => {
                     truncation.recycled.push(free.path.clone());
-                    shared.pool.lock().push(free);
+                    kept.push(free);
                 }
                 None => shared.vfs.remove(&path)?,
             }
@@ -514,6 +516,13 @@ impl Wal {
         }
         if !truncation.removed.is_empty() {
             shared.vfs.sync_dir(&shared.dir)?;
+        }
+        // Only once the free names are durable is a kept file changed or
+        // handed to a new segment: before, a crash could bring back a
+        // segment's name on a file that no longer holds that segment.
+        for free in kept {
+            let free = recycling::settle_kept(shared.vfs.as_ref(), free)?;
+            shared.pool.lock().push(free);
         }
         Ok(truncation)
     }
