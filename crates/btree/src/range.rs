@@ -177,37 +177,60 @@ impl<'a> Cursor<'a> {
         slot_key(&self.page, &self.long_keys, slot)
     }
 
-    fn next(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<Option<Entry>> {
+    /// Moves on to the next entry, filling the window when it is used up:
+    /// its index in the window, `None` past the range's end.
+    #[inline]
+    fn advance(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<Option<usize>> {
         loop {
             if self.position < self.window.len() {
-                let slot = &self.window[self.position];
                 self.position += 1;
-                let start = slot.key_offset as usize;
-                let key = if slot.key_len == LONG_KEY {
-                    match &self.long_keys[start] {
-                        LongKey::Read(key) => key.clone(),
-                        // Every long key is read before the window is filled.
-                        LongKey::Chain(..) => Bytes::new(),
-                    }
-                } else {
-                    self.page.slice(start..start + slot.key_len as usize)
-                };
-                let value = match &slot.value {
-                    SlotValue::Inline(offset, len) => {
-                        let offset = *offset as usize;
-                        self.page.slice(offset..offset + *len as usize)
-                    }
-                    SlotValue::Read(value) => value.clone(),
-                    // Every chain is read before the window is filled.
-                    SlotValue::Chain(..) => Bytes::new(),
-                };
-                return Ok(Some((key, value)));
+                return Ok(Some(self.position - 1));
             }
             if self.exhausted {
                 return Ok(None);
             }
             self.fill(tree, bounds)?;
         }
+    }
+
+    /// The entry at `index` of the window, as slices of the leaf copy.
+    fn entry(&self, index: usize) -> Entry {
+        let slot = &self.window[index];
+        let start = slot.key_offset as usize;
+        let key = if slot.key_len == LONG_KEY {
+            match &self.long_keys[start] {
+                LongKey::Read(key) => key.clone(),
+                // Every long key is read before the window is filled.
+                LongKey::Chain(..) => Bytes::new(),
+            }
+        } else {
+            self.page.slice(start..start + slot.key_len as usize)
+        };
+        let value = match &slot.value {
+            SlotValue::Inline(offset, len) => {
+                let offset = *offset as usize;
+                self.page.slice(offset..offset + *len as usize)
+            }
+            SlotValue::Read(value) => value.clone(),
+            // Every chain is read before the window is filled.
+            SlotValue::Chain(..) => Bytes::new(),
+        };
+        (key, value)
+    }
+
+    /// The key and value at `index` of the window, borrowed.
+    fn borrowed(&self, index: usize) -> (&[u8], &[u8]) {
+        let slot = &self.window[index];
+        let value: &[u8] = match &slot.value {
+            SlotValue::Inline(offset, len) => {
+                let offset = *offset as usize;
+                &self.page[offset..offset + *len as usize]
+            }
+            SlotValue::Read(value) => value,
+            // Every chain is read before the window is filled.
+            SlotValue::Chain(..) => &[],
+        };
+        (self.key_of(slot), value)
     }
 
     /// Remembers the last key returned and empties the window.
@@ -774,9 +797,15 @@ impl<'a> Range<'a> {
         }
     }
 
-    /// The next entry from the front (`forward`) or the back, ending the
-    /// range where the two ends meet or at the first error.
-    fn step(&mut self, forward: bool) -> Option<Result<Entry>> {
+    /// The next entry from the front (`forward`) or the back, handed to
+    /// `take` as the cursor and its window index, ending the range where
+    /// the two ends meet or at the first error.
+    #[inline]
+    fn step<T>(
+        &mut self,
+        forward: bool,
+        take: impl FnOnce(&Cursor<'a>, usize) -> T,
+    ) -> Option<Result<T>> {
         if self.done {
             return None;
         }
@@ -785,17 +814,14 @@ impl<'a> Range<'a> {
         } else {
             (&mut self.back, &self.front)
         };
-        let outcome = match cursor.next(self.tree, &self.bounds) {
-            Ok(Some(entry)) => {
-                let before_other = other.last_key().is_none_or(|other| {
-                    if forward {
-                        entry.0.as_ref() < other
-                    } else {
-                        entry.0.as_ref() > other
-                    }
-                });
+        let outcome = match cursor.advance(self.tree, &self.bounds) {
+            Ok(Some(index)) => {
+                let key = cursor.key_of(&cursor.window[index]);
+                let before_other = other
+                    .last_key()
+                    .is_none_or(|other| if forward { key < other } else { key > other });
                 if before_other {
-                    return Some(Ok(entry));
+                    return Some(Ok(take(cursor, index)));
                 }
                 None
             }
@@ -805,19 +831,35 @@ impl<'a> Range<'a> {
         self.done = true;
         outcome
     }
+
+    /// Calls `visit` with the next entry from the front (`forward`) or the
+    /// back, its key and value borrowed from the cursor's copy of their
+    /// leaf, and returns what it returns: no reference count is touched
+    /// and nothing is copied per entry. `None` past the end; an error ends
+    /// the range, as with [`Iterator::next`] (which this interleaves with).
+    pub fn next_with<T>(
+        &mut self,
+        forward: bool,
+        visit: impl FnOnce(&[u8], &[u8]) -> T,
+    ) -> Option<Result<T>> {
+        self.step(forward, |cursor, index| {
+            let (key, value) = cursor.borrowed(index);
+            visit(key, value)
+        })
+    }
 }
 
 impl Iterator for Range<'_> {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.step(true)
+        self.step(true, |cursor, index| cursor.entry(index))
     }
 }
 
 impl DoubleEndedIterator for Range<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.step(false)
+        self.step(false, |cursor, index| cursor.entry(index))
     }
 }
 
