@@ -193,6 +193,36 @@ impl<'a> Range<'a> {
 }
 
 impl Range<'_> {
+    /// Calls `visit` with the next live entry in the direction the scan
+    /// was opened with, and returns what it returns (`None` past the
+    /// end, an error as [`Iterator::next`] gives it; the two interleave).
+    /// Where only the base has entries left at this end (no own write and
+    /// no delta version waits there) and no read set is kept, the key and
+    /// value are borrowed from the base's cursor: no reference count per
+    /// entry. Otherwise they come through the merge as `next` yields them.
+    pub fn next_with<T>(&mut self, visit: impl FnOnce(&[u8], &[u8]) -> T) -> Option<Result<T>> {
+        if self.state != State::Scanning {
+            return None;
+        }
+        let end = self.first_end;
+        let mut visit = Some(visit);
+        if self.tracker.is_none()
+            && let Some(sources) = self.sources.as_mut()
+        {
+            let read_physical_ms = self.read_timestamp.physical_ms();
+            match sources.visit_base_only(end, read_physical_ms, &mut visit) {
+                Visited::Entry(value) => return Some(Ok(value)),
+                Visited::Failed(source) => return Some(Err(self.fail(end, source))),
+                Visited::Merge => {}
+            }
+        }
+        let visit = visit?;
+        Some(match self.advance(end)? {
+            Ok((key, value)) => Ok(visit(&key, &value)),
+            Err(error) => Err(error),
+        })
+    }
+
     /// Under Serializable, notes a yielded key: the last from `end`, and
     /// the expiry of its value (if it came from the delta or the base).
     fn track(&mut self, end: usize, key: &Bytes, expires_at_ms: Option<u64>) {
@@ -225,7 +255,53 @@ impl Range<'_> {
     }
 }
 
+/// What [`Sources::visit_base_only`] did.
+enum Visited<T> {
+    /// Visited a live base entry: what the visit returned.
+    Entry(T),
+    /// The base failed.
+    Failed(crate::BoxError),
+    /// Not only the base is left at this end, or it ran dry: the merge
+    /// takes the next entry.
+    Merge,
+}
+
 impl<'a> Sources<'a> {
+    /// Visits the base's next live entry at `end` in place, if only the
+    /// base has entries left there and none waits in a peek slot.
+    fn visit_base_only<T>(
+        &mut self,
+        end: usize,
+        read_physical_ms: u64,
+        visit: &mut Option<impl FnOnce(&[u8], &[u8]) -> T>,
+    ) -> Visited<T> {
+        if !self.base_only(end) || self.ends[end].base.is_some() || self.ends[end].base_done {
+            return Visited::Merge;
+        }
+        let mut visited = None;
+        loop {
+            let outcome = self
+                .base
+                .next_with(end == 0, &mut |key, (value, expires_at_ms)| {
+                    if is_live(expires_at_ms, read_physical_ms) {
+                        visited = visit.take().map(|visit| visit(key, value));
+                    }
+                });
+            match outcome {
+                Some(Ok(())) => {
+                    if let Some(value) = visited.take() {
+                        return Visited::Entry(value);
+                    }
+                }
+                Some(Err(source)) => return Visited::Failed(source),
+                None => {
+                    self.ends[end].base_done = true;
+                    return Visited::Merge;
+                }
+            }
+        }
+    }
+
     /// The base's next item at `end`, the one the other end peeked when
     /// this end ran the base dry.
     fn next_base(&mut self, end: usize) -> Option<Result<(Bytes, ValueEntry), crate::BoxError>> {

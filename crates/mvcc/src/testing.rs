@@ -15,7 +15,7 @@ use keel_tso::{
 };
 use parking_lot::{Mutex, RwLock};
 
-use crate::base::{BaseIterator, BaseStore, FoldSink, ValueEntry};
+use crate::base::{BaseIterator, BaseStore, FoldSink, OwnedCursor, ValueEntry};
 use crate::error::BoxError;
 use crate::log::{CommitLog, LogRecord, LogTicket};
 use crate::read_set::ReadSet;
@@ -116,13 +116,13 @@ impl BaseStore for MemoryBase {
             .map(|(key, entry)| (key.clone(), entry.clone()))
             .collect();
         let fail_reads = &self.fail_reads;
-        Ok(Box::new(items.into_iter().map(move |item| {
+        Ok(Box::new(OwnedCursor(items.into_iter().map(move |item| {
             if fail_reads.load(Ordering::SeqCst) {
                 Err(Box::new(InjectedError("base range")) as BoxError)
             } else {
                 Ok(item)
             }
-        })))
+        }))))
     }
 }
 
