@@ -799,13 +799,16 @@ impl<'a> Range<'a> {
 
     /// The next entry from the front (`forward`) or the back, handed to
     /// `take` as the cursor and its window index, ending the range where
-    /// the two ends meet or at the first error.
+    /// the two ends meet or at the first error. With `before`, an entry
+    /// whose key does not come before it (in this direction) is left in
+    /// place for the next call: `Some(Ok(None))`.
     #[inline]
     fn step<T>(
         &mut self,
         forward: bool,
+        before: Option<&[u8]>,
         take: impl FnOnce(&Cursor<'a>, usize) -> T,
-    ) -> Option<Result<T>> {
+    ) -> Option<Result<Option<T>>> {
         if self.done {
             return None;
         }
@@ -814,14 +817,18 @@ impl<'a> Range<'a> {
         } else {
             (&mut self.back, &self.front)
         };
+        let precedes = |key: &[u8], bound: &[u8]| if forward { key < bound } else { key > bound };
         let outcome = match cursor.advance(self.tree, &self.bounds) {
             Ok(Some(index)) => {
                 let key = cursor.key_of(&cursor.window[index]);
-                let before_other = other
-                    .last_key()
-                    .is_none_or(|other| if forward { key < other } else { key > other });
-                if before_other {
-                    return Some(Ok(take(cursor, index)));
+                if other.last_key().is_none_or(|other| precedes(key, other)) {
+                    if before.is_some_and(|before| !precedes(key, before)) {
+                        // Taken back: the window and its index are as they
+                        // were before `advance` moved on.
+                        cursor.position -= 1;
+                        return Some(Ok(None));
+                    }
+                    return Some(Ok(Some(take(cursor, index))));
                 }
                 None
             }
@@ -842,10 +849,38 @@ impl<'a> Range<'a> {
         forward: bool,
         visit: impl FnOnce(&[u8], &[u8]) -> T,
     ) -> Option<Result<T>> {
-        self.step(forward, |cursor, index| {
+        unbounded(self.step(forward, None, |cursor, index| {
+            let (key, value) = cursor.borrowed(index);
+            visit(key, value)
+        }))
+    }
+
+    /// [`Range::next_with`] for an entry whose key comes before `before`
+    /// in this direction (below it going forward, above it going back):
+    /// `Some(Ok(None))`, the entry not visited and left for the next call,
+    /// when the next key does not. A merge with other sources visits the
+    /// entries before the other sources' next key this way.
+    pub fn next_with_before<T>(
+        &mut self,
+        forward: bool,
+        before: &[u8],
+        visit: impl FnOnce(&[u8], &[u8]) -> T,
+    ) -> Option<Result<Option<T>>> {
+        self.step(forward, Some(before), |cursor, index| {
             let (key, value) = cursor.borrowed(index);
             visit(key, value)
         })
+    }
+}
+
+/// A [`Range::step`] without a `before` bound (which always takes its
+/// entry) as an iterator's item.
+#[inline]
+fn unbounded<T>(item: Option<Result<Option<T>>>) -> Option<Result<T>> {
+    match item? {
+        Ok(Some(entry)) => Some(Ok(entry)),
+        Ok(None) => None,
+        Err(error) => Some(Err(error)),
     }
 }
 
@@ -853,13 +888,13 @@ impl Iterator for Range<'_> {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.step(true, |cursor, index| cursor.entry(index))
+        unbounded(self.step(true, None, |cursor, index| cursor.entry(index)))
     }
 }
 
 impl DoubleEndedIterator for Range<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.step(false, |cursor, index| cursor.entry(index))
+        unbounded(self.step(false, None, |cursor, index| cursor.entry(index)))
     }
 }
 

@@ -162,15 +162,28 @@ impl BaseCursor for BaseRange<'_> {
     fn next_with(
         &mut self,
         forward: bool,
+        before: Option<&[u8]>,
         visit: &mut dyn FnMut(&[u8], ValueRef<'_>),
-    ) -> Option<Result<(), BoxError>> {
-        let visited = self.range.next_with(forward, |key, stored| {
+    ) -> Option<Result<bool, BoxError>> {
+        let mut decoded = |key: &[u8], stored: &[u8]| {
             let (expires_at_ms, start) =
                 value_header(stored).map_err(|problem| bad_value(key, problem))?;
             visit(key, (&stored[start..], expires_at_ms));
             Ok(())
-        })?;
-        Some(visited.map_err(boxed).and_then(|decoded| decoded))
+        };
+        let visited = match before {
+            None => self
+                .range
+                .next_with(forward, decoded)
+                .map(|item| item.map(Some)),
+            Some(before) => self.range.next_with_before(forward, before, &mut decoded),
+        }?;
+        Some(match visited {
+            Ok(Some(Ok(()))) => Ok(true),
+            Ok(Some(Err(error))) => Err(error),
+            Ok(None) => Ok(false),
+            Err(error) => Err(boxed(error)),
+        })
     }
 }
 

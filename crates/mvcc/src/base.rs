@@ -44,20 +44,33 @@ pub type BaseItem = Result<(Bytes, ValueEntry), BoxError>;
 /// in place ([`BaseCursor::next_with`]).
 pub trait BaseCursor: DoubleEndedIterator<Item = BaseItem> {
     /// Calls `visit` with the next key and its value and expiry from the
-    /// front (`forward`) or the back, borrowed where the store holds them;
-    /// `None` past the end. By default through the iterator; a store that
-    /// can lend its bytes saves the owned item's reference counts.
+    /// front (`forward`) or the back, borrowed where the store holds them,
+    /// if that key comes before `before` in this direction (below it going
+    /// forward, above it going back; `None`: any key). `Ok(false)` when it
+    /// does not: the entry is left for the next call. `None` past the end.
+    ///
+    /// By default through the iterator, declining (`Ok(false)`) whenever
+    /// `before` is given, since an iterator cannot take an item back; a
+    /// store that can lend its bytes saves the owned items' reference
+    /// counts.
     fn next_with(
         &mut self,
         forward: bool,
+        before: Option<&[u8]>,
         visit: &mut dyn FnMut(&[u8], ValueRef<'_>),
-    ) -> Option<Result<(), BoxError>> {
+    ) -> Option<Result<bool, BoxError>> {
+        if before.is_some() {
+            return Some(Ok(false));
+        }
         let item = if forward {
             self.next()
         } else {
             self.next_back()
         };
-        Some(item?.map(|(key, entry)| visit(&key, (&entry.value, entry.expires_at_ms))))
+        Some(item?.map(|(key, entry)| {
+            visit(&key, (&entry.value, entry.expires_at_ms));
+            true
+        }))
     }
 }
 
