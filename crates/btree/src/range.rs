@@ -122,7 +122,15 @@ struct Cursor<'a> {
     /// its sibling in this cursor's direction: the next fill copies the
     /// sibling and keeps it if this leaf is still unchanged then.
     leaf: Option<(OptimisticGuard<'a>, PageId)>,
+    /// The sibling the next fill will copy, to prefetch once the caller
+    /// nears the window's end ([`PageId::NONE`] when none is due).
+    prefetch: PageId,
 }
+
+/// The sibling is prefetched when this many entries of the window are
+/// left to take: a scan then finds it cached, and a short range that ends
+/// well inside its leaf does not fetch a page it never reads.
+const PREFETCH_LEAD_ENTRIES: usize = 8;
 
 impl<'a> Cursor<'a> {
     fn new(direction: Direction) -> Cursor<'a> {
@@ -141,6 +149,7 @@ impl<'a> Cursor<'a> {
             long_keys: Vec::new(),
             exhausted: false,
             leaf: None,
+            prefetch: PageId::NONE,
         }
     }
 
@@ -184,6 +193,12 @@ impl<'a> Cursor<'a> {
         loop {
             if self.position < self.window.len() {
                 self.position += 1;
+                if self.prefetch != PageId::NONE
+                    && self.window.len() - self.position <= PREFETCH_LEAD_ENTRIES
+                {
+                    tree.pager.prefetch_resident(self.prefetch);
+                    self.prefetch = PageId::NONE;
+                }
                 return Ok(Some(self.position - 1));
             }
             if self.exhausted {
@@ -404,8 +419,9 @@ impl<'a> Cursor<'a> {
         self.page = buffer.freeze();
         self.exhausted = reached_limit || sibling == PageId::NONE || self.window.is_empty();
         if !self.exhausted {
-            // The next fill copies the sibling: have it cached by then.
-            tree.pager.prefetch_resident(sibling);
+            // The next fill copies the sibling: have it cached by then
+            // (prefetched as the caller nears the window's end).
+            self.prefetch = sibling;
             self.leaf = Some((leaf, sibling));
         }
         Ok(())
