@@ -117,12 +117,15 @@ impl Reader for KeelReader<'_> {
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<usize> {
         let mut visited = 0;
-        let range = self
+        let mut range = self
             .transaction
             .range(self.keyspace, (Bound::Included(start), Bound::Unbounded))?;
-        for entry in range.take(limit) {
-            let (key, value) = entry?;
-            visit(&key, &value);
+        // Visited in place (`Iter::next_with`): no reference count per entry.
+        while visited < limit {
+            match range.next_with(|key, value| visit(key, value)) {
+                Some(outcome) => outcome?,
+                None => break,
+            }
             visited += 1;
         }
         Ok(visited)

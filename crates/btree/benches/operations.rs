@@ -9,6 +9,8 @@
 //!   Target: keel / BTreeMap at most 2x.
 //! * `random_insert`: an insert of a new random key (both sides grow).
 //! * `range_10`: the 10 entries from a random present key on, copied.
+//! * `scan_per_entry`: a full scan, per entry, taking `Bytes` entries
+//!   (`keel`) and visiting them in place (`keel_next_with`).
 //! * `bulk_load_100k`: loading 100K sorted entries into an empty tree
 //!   (`bulk_load`, fill 0.9) vs collecting them into a `BTreeMap`.
 //!
@@ -124,6 +126,25 @@ fn bench(c: &mut Criterion) {
             elapsed
         })
     });
+    let keel_scan_visit = Tally::default();
+    group.bench_function("scan_per_entry/keel_next_with", |b| {
+        b.iter_custom(|iterations| {
+            let start = Instant::now();
+            let mut entries = 0u64;
+            for _ in 0..iterations {
+                let mut range = tree.iter();
+                while let Some(entry) = range.next_with(true, |key, value| {
+                    black_box((key, value));
+                }) {
+                    entry.expect("entry");
+                    entries += 1;
+                }
+            }
+            let elapsed = start.elapsed();
+            keel_scan_visit.record(entries, elapsed);
+            elapsed
+        })
+    });
     group.bench_function("scan_per_entry/btreemap", |b| {
         b.iter_custom(|iterations| {
             let start = Instant::now();
@@ -201,6 +222,12 @@ fn bench(c: &mut Criterion) {
     report_time_ratio("random_get (1M, cached)", &keel_get, &map_get, "<= 2x");
     report_time_ratio("range_10", &keel_range, &map_range, "none set");
     report_time_ratio("scan, per entry", &keel_scan, &map_scan, "none set");
+    report_time_ratio(
+        "scan, per entry, next_with",
+        &keel_scan_visit,
+        &map_scan,
+        "none set",
+    );
     report_time_ratio("random_insert", &keel_insert, &map_insert, "none set");
     report_time_ratio("bulk_load_100k", &keel_bulk, &map_bulk, "none set");
 }

@@ -122,7 +122,15 @@ struct Cursor<'a> {
     /// its sibling in this cursor's direction: the next fill copies the
     /// sibling and keeps it if this leaf is still unchanged then.
     leaf: Option<(OptimisticGuard<'a>, PageId)>,
+    /// The sibling the next fill will copy, to prefetch once the caller
+    /// nears the window's end ([`PageId::NONE`] when none is due).
+    prefetch: PageId,
 }
+
+/// The sibling is prefetched when this many entries of the window are
+/// left to take: a scan then finds it cached, and a short range that ends
+/// well inside its leaf does not fetch a page it never reads.
+const PREFETCH_LEAD_ENTRIES: usize = 8;
 
 impl<'a> Cursor<'a> {
     fn new(direction: Direction) -> Cursor<'a> {
@@ -141,6 +149,7 @@ impl<'a> Cursor<'a> {
             long_keys: Vec::new(),
             exhausted: false,
             leaf: None,
+            prefetch: PageId::NONE,
         }
     }
 
@@ -177,37 +186,66 @@ impl<'a> Cursor<'a> {
         slot_key(&self.page, &self.long_keys, slot)
     }
 
-    fn next(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<Option<Entry>> {
+    /// Moves on to the next entry, filling the window when it is used up:
+    /// its index in the window, `None` past the range's end.
+    #[inline]
+    fn advance(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<Option<usize>> {
         loop {
             if self.position < self.window.len() {
-                let slot = &self.window[self.position];
                 self.position += 1;
-                let start = slot.key_offset as usize;
-                let key = if slot.key_len == LONG_KEY {
-                    match &self.long_keys[start] {
-                        LongKey::Read(key) => key.clone(),
-                        // Every long key is read before the window is filled.
-                        LongKey::Chain(..) => Bytes::new(),
-                    }
-                } else {
-                    self.page.slice(start..start + slot.key_len as usize)
-                };
-                let value = match &slot.value {
-                    SlotValue::Inline(offset, len) => {
-                        let offset = *offset as usize;
-                        self.page.slice(offset..offset + *len as usize)
-                    }
-                    SlotValue::Read(value) => value.clone(),
-                    // Every chain is read before the window is filled.
-                    SlotValue::Chain(..) => Bytes::new(),
-                };
-                return Ok(Some((key, value)));
+                if self.prefetch != PageId::NONE
+                    && self.window.len() - self.position <= PREFETCH_LEAD_ENTRIES
+                {
+                    tree.pager.prefetch_resident(self.prefetch);
+                    self.prefetch = PageId::NONE;
+                }
+                return Ok(Some(self.position - 1));
             }
             if self.exhausted {
                 return Ok(None);
             }
             self.fill(tree, bounds)?;
         }
+    }
+
+    /// The entry at `index` of the window, as slices of the leaf copy.
+    fn entry(&self, index: usize) -> Entry {
+        let slot = &self.window[index];
+        let start = slot.key_offset as usize;
+        let key = if slot.key_len == LONG_KEY {
+            match &self.long_keys[start] {
+                LongKey::Read(key) => key.clone(),
+                // Every long key is read before the window is filled.
+                LongKey::Chain(..) => Bytes::new(),
+            }
+        } else {
+            self.page.slice(start..start + slot.key_len as usize)
+        };
+        let value = match &slot.value {
+            SlotValue::Inline(offset, len) => {
+                let offset = *offset as usize;
+                self.page.slice(offset..offset + *len as usize)
+            }
+            SlotValue::Read(value) => value.clone(),
+            // Every chain is read before the window is filled.
+            SlotValue::Chain(..) => Bytes::new(),
+        };
+        (key, value)
+    }
+
+    /// The key and value at `index` of the window, borrowed.
+    fn borrowed(&self, index: usize) -> (&[u8], &[u8]) {
+        let slot = &self.window[index];
+        let value: &[u8] = match &slot.value {
+            SlotValue::Inline(offset, len) => {
+                let offset = *offset as usize;
+                &self.page[offset..offset + *len as usize]
+            }
+            SlotValue::Read(value) => value,
+            // Every chain is read before the window is filled.
+            SlotValue::Chain(..) => &[],
+        };
+        (self.key_of(slot), value)
     }
 
     /// Remembers the last key returned and empties the window.
@@ -381,8 +419,9 @@ impl<'a> Cursor<'a> {
         self.page = buffer.freeze();
         self.exhausted = reached_limit || sibling == PageId::NONE || self.window.is_empty();
         if !self.exhausted {
-            // The next fill copies the sibling: have it cached by then.
-            tree.pager.prefetch_resident(sibling);
+            // The next fill copies the sibling: have it cached by then
+            // (prefetched as the caller nears the window's end).
+            self.prefetch = sibling;
             self.leaf = Some((leaf, sibling));
         }
         Ok(())
@@ -774,9 +813,18 @@ impl<'a> Range<'a> {
         }
     }
 
-    /// The next entry from the front (`forward`) or the back, ending the
-    /// range where the two ends meet or at the first error.
-    fn step(&mut self, forward: bool) -> Option<Result<Entry>> {
+    /// The next entry from the front (`forward`) or the back, handed to
+    /// `take` as the cursor and its window index, ending the range where
+    /// the two ends meet or at the first error. With `before`, an entry
+    /// whose key does not come before it (in this direction) is left in
+    /// place for the next call: `Some(Ok(None))`.
+    #[inline]
+    fn step<T>(
+        &mut self,
+        forward: bool,
+        before: Option<&[u8]>,
+        take: impl FnOnce(&Cursor<'a>, usize) -> T,
+    ) -> Option<Result<Option<T>>> {
         if self.done {
             return None;
         }
@@ -785,17 +833,18 @@ impl<'a> Range<'a> {
         } else {
             (&mut self.back, &self.front)
         };
-        let outcome = match cursor.next(self.tree, &self.bounds) {
-            Ok(Some(entry)) => {
-                let before_other = other.last_key().is_none_or(|other| {
-                    if forward {
-                        entry.0.as_ref() < other
-                    } else {
-                        entry.0.as_ref() > other
+        let precedes = |key: &[u8], bound: &[u8]| if forward { key < bound } else { key > bound };
+        let outcome = match cursor.advance(self.tree, &self.bounds) {
+            Ok(Some(index)) => {
+                let key = cursor.key_of(&cursor.window[index]);
+                if other.last_key().is_none_or(|other| precedes(key, other)) {
+                    if before.is_some_and(|before| !precedes(key, before)) {
+                        // Taken back: the window and its index are as they
+                        // were before `advance` moved on.
+                        cursor.position -= 1;
+                        return Some(Ok(None));
                     }
-                });
-                if before_other {
-                    return Some(Ok(entry));
+                    return Some(Ok(Some(take(cursor, index))));
                 }
                 None
             }
@@ -805,19 +854,63 @@ impl<'a> Range<'a> {
         self.done = true;
         outcome
     }
+
+    /// Calls `visit` with the next entry from the front (`forward`) or the
+    /// back, its key and value borrowed from the cursor's copy of their
+    /// leaf, and returns what it returns: no reference count is touched
+    /// and nothing is copied per entry. `None` past the end; an error ends
+    /// the range, as with [`Iterator::next`] (which this interleaves with).
+    pub fn next_with<T>(
+        &mut self,
+        forward: bool,
+        visit: impl FnOnce(&[u8], &[u8]) -> T,
+    ) -> Option<Result<T>> {
+        unbounded(self.step(forward, None, |cursor, index| {
+            let (key, value) = cursor.borrowed(index);
+            visit(key, value)
+        }))
+    }
+
+    /// [`Range::next_with`] for an entry whose key comes before `before`
+    /// in this direction (below it going forward, above it going back):
+    /// `Some(Ok(None))`, the entry not visited and left for the next call,
+    /// when the next key does not. A merge with other sources visits the
+    /// entries before the other sources' next key this way.
+    pub fn next_with_before<T>(
+        &mut self,
+        forward: bool,
+        before: &[u8],
+        visit: impl FnOnce(&[u8], &[u8]) -> T,
+    ) -> Option<Result<Option<T>>> {
+        self.step(forward, Some(before), |cursor, index| {
+            let (key, value) = cursor.borrowed(index);
+            visit(key, value)
+        })
+    }
+}
+
+/// A [`Range::step`] without a `before` bound (which always takes its
+/// entry) as an iterator's item.
+#[inline]
+fn unbounded<T>(item: Option<Result<Option<T>>>) -> Option<Result<T>> {
+    match item? {
+        Ok(Some(entry)) => Some(Ok(entry)),
+        Ok(None) => None,
+        Err(error) => Some(Err(error)),
+    }
 }
 
 impl Iterator for Range<'_> {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.step(true)
+        unbounded(self.step(true, None, |cursor, index| cursor.entry(index)))
     }
 }
 
 impl DoubleEndedIterator for Range<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.step(false)
+        unbounded(self.step(false, None, |cursor, index| cursor.entry(index)))
     }
 }
 

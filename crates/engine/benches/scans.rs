@@ -1,8 +1,10 @@
 //! Where a read's nanoseconds go, layer by layer, on redb's shape (24-byte
 //! random keys, 150-byte values): per entry of a full scan through the
 //! engine with an empty delta and with a busy one (10,000 recent versions
-//! not yet folded), per range read of 10 entries, per point read (`get`
-//! returning `Bytes`, and `get_with` visiting in place), each beside
+//! not yet folded) and per range read of 10 entries, each taken as `Bytes`
+//! (`Iterator::next`) and visited in place (`Iter::next_with`), and per
+//! point read (`get` returning `Bytes`, and `get_with` visiting in
+//! place), each beside
 //! `std::collections::BTreeMap` doing the same in the same run. The
 //! B+tree's own cursor is measured in keel-btree's `operations` bench.
 //!
@@ -56,12 +58,24 @@ fn report(name: &str, keel: &Tally, map: &Tally) {
     }
 }
 
-fn scan_all(db: &Database, ks: &Keyspace) -> usize {
+/// A full scan: entries as `Bytes` (`Iterator::next`), or visited in
+/// place (`Iter::next_with`).
+fn scan_all(db: &Database, ks: &Keyspace, visit: bool) -> usize {
     db.view(|tx| {
         let mut count = 0;
-        for entry in tx.range(ks, ..)? {
-            black_box(entry?);
-            count += 1;
+        let mut entries = tx.range(ks, ..)?;
+        if visit {
+            while let Some(entry) = entries.next_with(|key, value| {
+                black_box((key, value));
+            }) {
+                entry?;
+                count += 1;
+            }
+        } else {
+            for entry in entries {
+                black_box(entry?);
+                count += 1;
+            }
         }
         Ok(count)
     })
@@ -69,11 +83,17 @@ fn scan_all(db: &Database, ks: &Keyspace) -> usize {
 }
 
 /// `iterations` full scans, their time per entry recorded in `tally`.
-fn timed_scans(db: &Database, ks: &Keyspace, iterations: u64, tally: &Tally) -> Duration {
+fn timed_scans(
+    db: &Database,
+    ks: &Keyspace,
+    iterations: u64,
+    tally: &Tally,
+    visit: bool,
+) -> Duration {
     let start = Instant::now();
     let mut entries = 0;
     for _ in 0..iterations {
-        entries += scan_all(db, ks);
+        entries += scan_all(db, ks, visit);
     }
     let elapsed = start.elapsed();
     tally.record(entries as u64, elapsed);
@@ -91,7 +111,11 @@ fn bench(c: &mut Criterion) {
 
     let (scan_empty, scan_map) = (Tally::default(), Tally::default());
     group.bench_function("scan_per_entry/empty_delta", |b| {
-        b.iter_custom(|iterations| timed_scans(&db, &ks, iterations, &scan_empty))
+        b.iter_custom(|iterations| timed_scans(&db, &ks, iterations, &scan_empty, false))
+    });
+    let scan_empty_visit = Tally::default();
+    group.bench_function("scan_per_entry/empty_delta/next_with", |b| {
+        b.iter_custom(|iterations| timed_scans(&db, &ks, iterations, &scan_empty_visit, true))
     });
     group.bench_function("scan_per_entry/btreemap", |b| {
         b.iter_custom(|iterations| {
@@ -117,9 +141,12 @@ fn bench(c: &mut Criterion) {
         Ok(())
     })
     .expect("busy delta");
-    let scan_busy = Tally::default();
+    let (scan_busy, scan_busy_visit) = (Tally::default(), Tally::default());
     group.bench_function("scan_per_entry/busy_delta", |b| {
-        b.iter_custom(|iterations| timed_scans(&db, &ks, iterations, &scan_busy))
+        b.iter_custom(|iterations| timed_scans(&db, &ks, iterations, &scan_busy, false))
+    });
+    group.bench_function("scan_per_entry/busy_delta/next_with", |b| {
+        b.iter_custom(|iterations| timed_scans(&db, &ks, iterations, &scan_busy_visit, true))
     });
     db.checkpoint().expect("fold the busy delta");
 
@@ -143,6 +170,29 @@ fn bench(c: &mut Criterion) {
             })
             .expect("ranges");
             range_keel.record(iterations, start.elapsed())
+        })
+    });
+    let range_visit = Tally::default();
+    group.bench_function("range_10/next_with", |b| {
+        b.iter_custom(|iterations| {
+            let start = Instant::now();
+            db.view(|tx| {
+                for i in 0..iterations as usize {
+                    let key = data[order[i % order.len()]].0.as_slice();
+                    let mut entries = tx.range(&ks, key..)?;
+                    for _ in 0..10 {
+                        match entries.next_with(|key, value| {
+                            black_box((key, value));
+                        }) {
+                            Some(entry) => entry?,
+                            None => break,
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .expect("ranges");
+            range_visit.record(iterations, start.elapsed())
         })
     });
     group.bench_function("range_10/btreemap", |b| {
@@ -196,8 +246,19 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
     report("full scan, per entry, empty delta", &scan_empty, &scan_map);
+    report(
+        "full scan, per entry, empty delta, next_with",
+        &scan_empty_visit,
+        &scan_map,
+    );
     report("full scan, per entry, busy delta", &scan_busy, &scan_map);
+    report(
+        "full scan, per entry, busy delta, next_with",
+        &scan_busy_visit,
+        &scan_map,
+    );
     report("range of 10", &range_keel, &range_map);
+    report("range of 10, next_with", &range_visit, &range_map);
     report("get", &get_keel, &get_map);
     report("get_with", &get_with, &get_map);
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use keel_btree::BTree;
-use keel_mvcc::{BaseIterator, BaseStore, BoxError, Change, FoldSink, ValueEntry};
+use keel_mvcc::{
+    BaseCursor, BaseItem, BaseIterator, BaseStore, BoxError, Change, FoldSink, ValueEntry, ValueRef,
+};
 use keel_pager::PageId;
 use keel_tso::Timestamp;
 
@@ -121,18 +123,71 @@ impl BaseStore for Base {
         lower: Bound<Bytes>,
         upper: Bound<Bytes>,
     ) -> Result<BaseIterator<'a>, BoxError> {
-        let range = self.tree.range_bytes(lower, upper);
-        let decode = |entry: keel_btree::Result<(Bytes, Bytes)>| {
-            let (key, value) = entry.map_err(boxed)?;
-            let value = decode_value(value).map_err(|problem| {
-                boxed(BadValue {
-                    key: key.to_vec(),
-                    problem,
-                })
-            })?;
-            Ok((key, value))
+        Ok(Box::new(BaseRange {
+            range: self.tree.range_bytes(lower, upper),
+        }))
+    }
+}
+
+/// A range of the B+tree as keel-mvcc's [`BaseCursor`]: stored values
+/// decoded into their value and expiry.
+struct BaseRange<'a> {
+    range: keel_btree::Range<'a>,
+}
+
+fn bad_value(key: &[u8], problem: String) -> BoxError {
+    boxed(BadValue {
+        key: key.to_vec(),
+        problem,
+    })
+}
+
+fn decode_entry(entry: keel_btree::Result<(Bytes, Bytes)>) -> BaseItem {
+    let (key, value) = entry.map_err(boxed)?;
+    let value = decode_value(value).map_err(|problem| bad_value(&key, problem))?;
+    Ok((key, value))
+}
+
+impl Iterator for BaseRange<'_> {
+    type Item = BaseItem;
+
+    fn next(&mut self) -> Option<BaseItem> {
+        self.range.next().map(decode_entry)
+    }
+}
+
+impl DoubleEndedIterator for BaseRange<'_> {
+    fn next_back(&mut self) -> Option<BaseItem> {
+        self.range.next_back().map(decode_entry)
+    }
+}
+
+impl BaseCursor for BaseRange<'_> {
+    fn next_with(
+        &mut self,
+        forward: bool,
+        before: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], ValueRef<'_>),
+    ) -> Option<Result<bool, BoxError>> {
+        let mut decoded = |key: &[u8], stored: &[u8]| {
+            let (expires_at_ms, start) =
+                value_header(stored).map_err(|problem| bad_value(key, problem))?;
+            visit(key, (&stored[start..], expires_at_ms));
+            Ok(())
         };
-        Ok(Box::new(range.map(decode)))
+        let visited = match before {
+            None => self
+                .range
+                .next_with(forward, decoded)
+                .map(|item| item.map(Some)),
+            Some(before) => self.range.next_with_before(forward, before, &mut decoded),
+        }?;
+        Some(match visited {
+            Ok(Some(Ok(()))) => Ok(true),
+            Ok(Some(Err(error))) => Err(error),
+            Ok(None) => Ok(false),
+            Err(error) => Err(boxed(error)),
+        })
     }
 }
 

@@ -79,6 +79,24 @@ fn reads_allocate_nothing_per_entry() {
         "a scan of 10,000 entries allocated {scan} times"
     );
 
+    // Visited in place: the same bound, and every entry seen in order.
+    let visited = allocations_of(|| {
+        let mut entries = tx.range(&ks, ..).unwrap();
+        let mut count = 0u32;
+        while let Some(key_len) = entries.next_with(|key, value| {
+            assert_eq!(value, &[7u8; 150][..]);
+            key.len()
+        }) {
+            assert_eq!(key_len.unwrap(), 11);
+            count += 1;
+        }
+        assert_eq!(count, 10_000);
+    });
+    assert!(
+        visited <= 40,
+        "a visiting scan of 10,000 entries allocated {visited} times"
+    );
+
     let reverse = allocations_of(|| {
         assert_eq!(tx.range(&ks, ..).unwrap().rev().count(), 10_000);
     });

@@ -35,10 +35,68 @@ pub struct ValueEntry {
 /// visit.
 pub type ValueRef<'a> = (&'a [u8], Option<u64>);
 
-/// A range iterator over the base: `(key, entry)` in ascending key order
+/// One item of a base range: a key and its entry, or the store's error.
+pub type BaseItem = Result<(Bytes, ValueEntry), BoxError>;
+
+/// A range cursor over the base: `(key, entry)` in ascending key order
 /// from the front, descending from the back; an error ends the scan.
-pub type BaseIterator<'a> =
-    Box<dyn DoubleEndedIterator<Item = Result<(Bytes, ValueEntry), BoxError>> + 'a>;
+/// Besides the owned items of the iterator, it can visit the next entry
+/// in place ([`BaseCursor::next_with`]).
+pub trait BaseCursor: DoubleEndedIterator<Item = BaseItem> {
+    /// Calls `visit` with the next key and its value and expiry from the
+    /// front (`forward`) or the back, borrowed where the store holds them,
+    /// if that key comes before `before` in this direction (below it going
+    /// forward, above it going back; `None`: any key). `Ok(false)` when it
+    /// does not: the entry is left for the next call. `None` past the end.
+    ///
+    /// By default through the iterator, declining (`Ok(false)`) whenever
+    /// `before` is given, since an iterator cannot take an item back; a
+    /// store that can lend its bytes saves the owned items' reference
+    /// counts.
+    fn next_with(
+        &mut self,
+        forward: bool,
+        before: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], ValueRef<'_>),
+    ) -> Option<Result<bool, BoxError>> {
+        if before.is_some() {
+            return Some(Ok(false));
+        }
+        let item = if forward {
+            self.next()
+        } else {
+            self.next_back()
+        };
+        Some(item?.map(|(key, entry)| {
+            visit(&key, (&entry.value, entry.expires_at_ms));
+            true
+        }))
+    }
+}
+
+/// A [`BaseCursor`] over any double-ended iterator of [`BaseItem`]s, whose
+/// visits go through the iterator.
+#[derive(Debug)]
+pub struct OwnedCursor<I>(pub I);
+
+impl<I: Iterator<Item = BaseItem>> Iterator for OwnedCursor<I> {
+    type Item = BaseItem;
+
+    fn next(&mut self) -> Option<BaseItem> {
+        self.0.next()
+    }
+}
+
+impl<I: DoubleEndedIterator<Item = BaseItem>> DoubleEndedIterator for OwnedCursor<I> {
+    fn next_back(&mut self) -> Option<BaseItem> {
+        self.0.next_back()
+    }
+}
+
+impl<I: DoubleEndedIterator<Item = BaseItem>> BaseCursor for OwnedCursor<I> {}
+
+/// A range cursor over the base, as [`BaseStore::range`] returns it.
+pub type BaseIterator<'a> = Box<dyn BaseCursor + 'a>;
 
 /// The durable base: one version per key, the state at the fold point.
 ///

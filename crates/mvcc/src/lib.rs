@@ -65,7 +65,10 @@ pub mod watermark;
 mod write_buffer;
 mod write_set;
 
-pub use base::{BaseIterator, BaseStore, Direction, FoldSink, ValueEntry, ValueRef};
+pub use base::{
+    BaseCursor, BaseItem, BaseIterator, BaseStore, Direction, FoldSink, OwnedCursor, ValueEntry,
+    ValueRef,
+};
 pub use chain::{CommitState, Detached};
 pub use error::{BaseOperation, BoxError, ConflictKind, Error, LogOperation, Result, SharedError};
 pub use fold::FoldReport;

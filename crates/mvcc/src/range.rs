@@ -193,6 +193,37 @@ impl<'a> Range<'a> {
 }
 
 impl Range<'_> {
+    /// Calls `visit` with the next live entry in the direction the scan
+    /// was opened with, and returns what it returns (`None` past the
+    /// end, an error as [`Iterator::next`] gives it; the two interleave).
+    /// Where the next entry is the base's (it comes before the next own
+    /// write and the next delta version at this end) and no read set is
+    /// kept, the key and value are borrowed from the base's cursor: no
+    /// reference count per entry. Otherwise they come through the merge as
+    /// `next` yields them.
+    pub fn next_with<T>(&mut self, visit: impl FnOnce(&[u8], &[u8]) -> T) -> Option<Result<T>> {
+        if self.state != State::Scanning {
+            return None;
+        }
+        let end = self.first_end;
+        let mut visit = Some(visit);
+        if self.tracker.is_none()
+            && let Some(sources) = self.sources.as_mut()
+        {
+            let read_physical_ms = self.read_timestamp.physical_ms();
+            match sources.visit_base(end, read_physical_ms, &mut visit) {
+                Visited::Entry(value) => return Some(Ok(value)),
+                Visited::Failed(source) => return Some(Err(self.fail(end, source))),
+                Visited::Merge => {}
+            }
+        }
+        let visit = visit?;
+        Some(match self.advance(end)? {
+            Ok((key, value)) => Ok(visit(&key, &value)),
+            Err(error) => Err(error),
+        })
+    }
+
     /// Under Serializable, notes a yielded key: the last from `end`, and
     /// the expiry of its value (if it came from the delta or the base).
     fn track(&mut self, end: usize, key: &Bytes, expires_at_ms: Option<u64>) {
@@ -225,7 +256,84 @@ impl Range<'_> {
     }
 }
 
+/// What [`Sources::visit_base`] did.
+enum Visited<T> {
+    /// Visited a live base entry: what the visit returned.
+    Entry(T),
+    /// The base failed.
+    Failed(crate::BoxError),
+    /// The base's next entry is not before the other sources' next key, a
+    /// base item waits in a peek slot, or the base ran dry: the merge
+    /// takes the next entry.
+    Merge,
+}
+
 impl<'a> Sources<'a> {
+    /// Visits the base's next live entry at `end` in place, if it comes
+    /// before every own write and delta version waiting at this end (then
+    /// it is what the merge would yield) and no base item waits in a peek
+    /// slot of this end.
+    fn visit_base<T>(
+        &mut self,
+        end: usize,
+        read_physical_ms: u64,
+        visit: &mut Option<impl FnOnce(&[u8], &[u8]) -> T>,
+    ) -> Visited<T> {
+        let forward = end == 0;
+        let base_only = self.base_only(end);
+        if !base_only {
+            self.peek_changes(end);
+        }
+        if self.ends[end].base.is_some() || self.ends[end].base_done {
+            return Visited::Merge;
+        }
+        let mut visited = None;
+        loop {
+            let before = if base_only {
+                None
+            } else {
+                let [front, back] = &self.ends;
+                let (this, other) = if forward {
+                    (front, back)
+                } else {
+                    (back, front)
+                };
+                let write = peeked(&this.write, this.writes_done, &other.write)
+                    .map(|(key, _)| key.as_ref());
+                let delta =
+                    peeked(&this.delta, this.delta_done, &other.delta).map(|(key, _)| key.as_ref());
+                match (write, delta) {
+                    (Some(write), Some(delta)) => Some(if (write < delta) == forward {
+                        write
+                    } else {
+                        delta
+                    }),
+                    (write, delta) => write.or(delta),
+                }
+            };
+            let outcome =
+                self.base
+                    .next_with(forward, before, &mut |key, (value, expires_at_ms)| {
+                        if is_live(expires_at_ms, read_physical_ms) {
+                            visited = visit.take().map(|visit| visit(key, value));
+                        }
+                    });
+            match outcome {
+                Some(Ok(true)) => {
+                    if let Some(value) = visited.take() {
+                        return Visited::Entry(value);
+                    }
+                }
+                Some(Ok(false)) => return Visited::Merge,
+                Some(Err(source)) => return Visited::Failed(source),
+                None => {
+                    self.ends[end].base_done = true;
+                    return Visited::Merge;
+                }
+            }
+        }
+    }
+
     /// The base's next item at `end`, the one the other end peeked when
     /// this end ran the base dry.
     fn next_base(&mut self, end: usize) -> Option<Result<(Bytes, ValueEntry), crate::BoxError>> {
@@ -361,6 +469,15 @@ impl<'a> Sources<'a> {
             }
             (None, None, None) => return None,
         })
+    }
+}
+
+/// [`waiting`], read only: the item a source holds next for one end.
+fn peeked<'s, T>(mine: &'s Option<T>, done: bool, theirs: &'s Option<T>) -> Option<&'s T> {
+    if mine.is_none() && done {
+        theirs.as_ref()
+    } else {
+        mine.as_ref()
     }
 }
 

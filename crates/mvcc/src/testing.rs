@@ -3,7 +3,7 @@
 //! and an oracle without persistence — for this crate's tests, benches and
 //! examples, and for the engine's own tests of code above this crate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use keel_tso::{
 };
 use parking_lot::{Mutex, RwLock};
 
-use crate::base::{BaseIterator, BaseStore, FoldSink, ValueEntry};
+use crate::base::{BaseCursor, BaseItem, BaseIterator, BaseStore, FoldSink, ValueEntry, ValueRef};
 use crate::error::BoxError;
 use crate::log::{CommitLog, LogRecord, LogTicket};
 use crate::read_set::ReadSet;
@@ -115,14 +115,77 @@ impl BaseStore for MemoryBase {
             ))
             .map(|(key, entry)| (key.clone(), entry.clone()))
             .collect();
-        let fail_reads = &self.fail_reads;
-        Ok(Box::new(items.into_iter().map(move |item| {
-            if fail_reads.load(Ordering::SeqCst) {
-                Err(Box::new(InjectedError("base range")) as BoxError)
+        Ok(Box::new(MemoryCursor {
+            items: items.into(),
+            fail_reads: &self.fail_reads,
+        }))
+    }
+}
+
+/// A range of a [`MemoryBase`]: the copied entries, taken from either
+/// end; it lends them to [`BaseCursor::next_with`] (and can leave one in
+/// place), as the engine's B+tree cursor does.
+struct MemoryCursor<'a> {
+    items: VecDeque<(Bytes, ValueEntry)>,
+    fail_reads: &'a AtomicBool,
+}
+
+impl MemoryCursor<'_> {
+    fn failing(&self) -> Option<BoxError> {
+        self.fail_reads
+            .load(Ordering::SeqCst)
+            .then(|| Box::new(InjectedError("base range")) as BoxError)
+    }
+}
+
+impl Iterator for MemoryCursor<'_> {
+    type Item = BaseItem;
+
+    fn next(&mut self) -> Option<BaseItem> {
+        let item = self.items.pop_front()?;
+        Some(self.failing().map_or(Ok(item), Err))
+    }
+}
+
+impl DoubleEndedIterator for MemoryCursor<'_> {
+    fn next_back(&mut self) -> Option<BaseItem> {
+        let item = self.items.pop_back()?;
+        Some(self.failing().map_or(Ok(item), Err))
+    }
+}
+
+impl BaseCursor for MemoryCursor<'_> {
+    fn next_with(
+        &mut self,
+        forward: bool,
+        before: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], ValueRef<'_>),
+    ) -> Option<Result<bool, BoxError>> {
+        let (key, entry) = if forward {
+            self.items.front()?
+        } else {
+            self.items.back()?
+        };
+        if let Some(error) = self.failing() {
+            return Some(Err(error));
+        }
+        let precedes = |bound: &[u8]| {
+            if forward {
+                key.as_ref() < bound
             } else {
-                Ok(item)
+                key.as_ref() > bound
             }
-        })))
+        };
+        if before.is_some_and(|before| !precedes(before)) {
+            return Some(Ok(false));
+        }
+        visit(key, (&entry.value, entry.expires_at_ms));
+        if forward {
+            self.items.pop_front();
+        } else {
+            self.items.pop_back();
+        }
+        Some(Ok(true))
     }
 }
 

@@ -3,7 +3,8 @@
 //! at once, against a model: random base contents (folded), random
 //! committed versions and tombstones left in the delta, random own writes
 //! and deletes of the scanning transaction, random bounds, and a random
-//! interleaving of `next` and `next_back`.
+//! interleaving of `next`, `next_with` (visiting in place) and
+//! `next_back`.
 
 mod common;
 
@@ -56,7 +57,7 @@ proptest! {
         own in proptest::collection::vec((0u8..40, proptest::option::of(0u8..9)), 0..20),
         lower in (0u8..3, 0u8..40),
         upper in (0u8..3, 0u8..40),
-        pulls in proptest::collection::vec(any::<bool>(), 0..60),
+        pulls in proptest::collection::vec(0u8..3, 0..60),
         serializable in any::<bool>(),
         batched in any::<bool>(),
     ) {
@@ -110,11 +111,18 @@ proptest! {
                 (String::from_utf8(key.to_vec()).unwrap(), String::from_utf8(value.to_vec()).unwrap())
             })
         };
-        for front in pulls.iter().copied().chain(std::iter::repeat_n(true, 50)) {
-            let (found, wanted) = if front {
-                (text(range.next()), expected.pop_front())
-            } else {
-                (text(range.next_back()), expected.pop_back())
+        // 0: `next`, 1: `next_with` (the base visited in place where only
+        // the base is left), 2: `next_back`.
+        for pull in pulls.iter().copied().chain(std::iter::repeat_n(1, 25)).chain(std::iter::repeat_n(0, 25)) {
+            let (found, wanted) = match pull {
+                0 => (text(range.next()), expected.pop_front()),
+                1 => {
+                    let visited = range.next_with(|key, value| {
+                        (String::from_utf8(key.to_vec()).unwrap(), String::from_utf8(value.to_vec()).unwrap())
+                    });
+                    (visited.map(Result::unwrap), expected.pop_front())
+                }
+                _ => (text(range.next_back()), expected.pop_back()),
             };
             prop_assert_eq!(found, wanted);
         }
