@@ -268,12 +268,13 @@ impl DataCall<'_> {
         &self.arguments[1]
     }
 
-    /// A copy of argument `index`, to store: an argument shares the
-    /// memory of the connection's read buffer
-    /// ([`RequestParser::parse_shared`](crate::RequestParser::parse_shared)),
-    /// which a stored slice of it would keep alive whole.
+    /// Argument `index`, to store: a copy of a small argument, which
+    /// shares the memory of the connection's read buffer
+    /// ([`RequestParser::parse_shared`](crate::RequestParser::parse_shared))
+    /// that a stored slice of it would keep alive whole; a large one as it
+    /// is ([`detached_argument`](crate::resp::detached_argument)).
     pub fn owned_argument(&self, index: usize) -> Bytes {
-        Bytes::copy_from_slice(&self.arguments[index])
+        crate::resp::detached_argument(&self.arguments[index])
     }
 
     /// The live string of `key` in the selected database (with its

@@ -97,8 +97,10 @@ pub trait KeyValueStore {
     }
 
     /// Writes `key` (its deadline, if any, is after `now_ms`). The value
-    /// owns its memory (the handlers copy a value sent as an argument,
-    /// which shares the connection's read buffer: see
+    /// holds no more memory than its own, or little more (the handlers
+    /// copy a small value sent as an argument, which shares the
+    /// connection's read buffer, and keep a large one, which nearly fills
+    /// its own: see
     /// [`DataCall::owned_argument`](super::DataCall::owned_argument)).
     fn put(&mut self, database: DatabaseIndex, key: &[u8], value: StoredValue) -> StoreResult<()>;
 

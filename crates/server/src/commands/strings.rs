@@ -168,8 +168,8 @@ pub(crate) fn mset(call: &mut DataCall<'_>) -> Outcome {
         }
     }
     for pair in arguments[1..].chunks(2) {
-        // A copy, as `DataCall::owned_argument` makes.
-        call.put(&pair[0], Bytes::copy_from_slice(&pair[1]), None)?;
+        // Kept as `DataCall::owned_argument` keeps an argument.
+        call.put(&pair[0], crate::resp::detached_argument(&pair[1]), None)?;
         call.notify(EventClasses::STRING, "set", &pair[0]);
     }
     Ok(if only_if_none {

@@ -13,7 +13,9 @@ use crate::commands::dispatch::{argument_bytes, elapsed_usec};
 use crate::commands::{Client, Request};
 use bytes::BytesMut;
 
-use crate::resp::{Command, EncodedReplies, ProtocolError, Reply, RequestParser, error_text};
+use crate::resp::{
+    Command, EncodedReplies, LARGE_BULK_BYTES, ProtocolError, Reply, RequestParser, error_text,
+};
 use crate::state::{ClientEntry, Shared};
 
 pub use crate::commands::connection::{
@@ -119,6 +121,7 @@ impl Connection {
         source: &mut impl Read,
         scratch: &mut [u8],
     ) -> std::io::Result<usize> {
+        self.reserve_large_bulk();
         let read = source.read(scratch)?;
         self.input.extend_from_slice(&scratch[..read]);
         self.client
@@ -127,6 +130,27 @@ impl Connection {
             .net_input_bytes
             .fetch_add(read as u64, Ordering::Relaxed);
         Ok(read)
+    }
+
+    /// Makes room in the input for the whole of a large bulk argument in
+    /// progress at once (Redis does the same past `PROTO_MBULK_BIG_ARG`):
+    /// grown by doubling, a 300 MiB value would be copied at every step
+    /// and could leave up to twice its size allocated, and the request's
+    /// buffer would not be nearly all its own for the argument to be kept
+    /// without a copy ([`crate::resp::detached_argument`]).
+    fn reserve_large_bulk(&mut self) {
+        if let Some(end) = self.parser.large_bulk_end()
+            && end > self.input.capacity()
+        {
+            // A buffer of its own, sized for the request so far, rather
+            // than `reserve`, which may double or keep the bytes before the
+            // request: what is there so far is one read or little more
+            // (unless an earlier large bulk of the same request is). One
+            // read more of room takes the arguments that follow.
+            let mut input = BytesMut::with_capacity(end.saturating_add(READ_CHUNK_BYTES));
+            input.extend_from_slice(&self.input);
+            self.input = input;
+        }
     }
 
     /// Whether nothing of this connection waits in its buffers (no input
@@ -215,7 +239,7 @@ impl Connection {
         let mut progress = Progress::Drained;
         while self.client.after == After::Continue && self.paused_until.is_none() {
             let buffered = self.input.len();
-            match self.parser.parse_shared(&mut self.input) {
+            match self.parse_next() {
                 Ok(Some(command)) => {
                     self.client.query_buffer_bytes = buffered;
                     if !command.is_empty() {
@@ -234,7 +258,10 @@ impl Connection {
         if progress == Progress::Drained || self.client.after != After::Continue {
             progress = Progress::Drained;
             self.run_pipeline(&mut out);
-            shrink_input_if_oversized(&mut self.input);
+            // Not the room made for a large bulk still arriving.
+            if self.parser.large_bulk_end().is_none() {
+                shrink_input_if_oversized(&mut self.input);
+            }
             self.client.publish_state(self.input.len());
         }
         self.output = out;
@@ -253,7 +280,7 @@ impl Connection {
             && self.pipeline_bytes < PIPELINE_ARGUMENT_BYTES_MAX
         {
             let buffered = self.input.len();
-            match self.parser.parse_shared(&mut self.input) {
+            match self.parse_next() {
                 Ok(Some(command)) => {
                     // For a request deferred to `process`, run next.
                     self.client.query_buffer_bytes = buffered;
@@ -265,6 +292,22 @@ impl Connection {
                 Err(error) => self.deferred = Some(Deferred::ProtocolError(error)),
             }
         }
+    }
+
+    /// The next complete request in the input, taken out of it. The
+    /// input lets go of the memory of a large request, sized for it
+    /// ([`Connection::reserve_large_bulk`]) and now the arguments' alone:
+    /// kept by the input, it would stay allocated as long as the
+    /// connection, after every argument stored without a copy is gone.
+    fn parse_next(&mut self) -> Result<Option<Command>, ProtocolError> {
+        let buffered = self.input.len();
+        let parsed = self.parser.parse_shared(&mut self.input);
+        if matches!(parsed, Ok(Some(_))) && buffered - self.input.len() >= LARGE_BULK_BYTES {
+            let mut input = BytesMut::with_capacity(self.input.len().max(READ_CHUNK_BYTES));
+            input.extend_from_slice(&self.input);
+            self.input = input;
+        }
+        parsed
     }
 
     /// When CLIENT PAUSE holds `command`: the end of the pause.
@@ -359,18 +402,20 @@ impl Connection {
         elapsed_usec: u64,
     ) {
         let mut out = std::mem::take(&mut self.output);
-        self.append_replies(requests, replies, elapsed_usec, &mut out);
+        self.append_replies(requests, replies, elapsed_usec, &mut out, true);
         self.output = out;
     }
 
-    /// Appends the encoded replies of `requests` to `out`, counting them
-    /// for INFO commandstats and errorstats.
+    /// Appends the encoded replies of `requests` to `out` (unless `copy`
+    /// is false: the caller has them in place already, one for each
+    /// request), counting them for INFO commandstats and errorstats.
     fn append_replies<'r>(
         &mut self,
         requests: impl ExactSizeIterator<Item = Request>,
         mut replies: impl Iterator<Item = &'r [u8]>,
         elapsed_usec: u64,
         out: &mut Vec<u8>,
+        copy: bool,
     ) {
         let usec_each = elapsed_usec / u64::try_from(requests.len().max(1)).unwrap_or(1);
         let shared = Arc::clone(&self.client.shared);
@@ -388,7 +433,9 @@ impl Connection {
                 stats.error_reply(&String::from_utf8_lossy(text));
             }
             stats.called(request.spec.id, usec_each, error.is_some());
-            out.extend_from_slice(reply);
+            if copy {
+                out.extend_from_slice(reply);
+            }
             self.client.after_call(
                 request.spec,
                 request.command.arguments(),
@@ -485,12 +532,22 @@ impl Connection {
         let mut requests = std::mem::take(&mut self.pipeline);
         let mut replies = std::mem::take(&mut self.replies);
         self.pipeline_bytes = 0;
+        // Large replies (a GET of a big value) become the output as they
+        // are rather than be copied into it; small ones are copied, so
+        // that both buffers keep their memory for the next pipeline.
+        let in_place = out.is_empty()
+            && replies.len() == requests.len()
+            && replies.bytes_len() >= LARGE_BULK_BYTES;
         self.append_replies(
             requests.drain(..),
             replies.iter(),
             elapsed_usec(started),
             out,
+            !in_place,
         );
+        if in_place {
+            *out = replies.take_bytes();
+        }
         // Keep the memory for the next pipeline.
         self.pipeline = requests;
         replies.clear();

@@ -5,7 +5,7 @@
 //! never become a [`Reply`] value: no allocation, no second pass.
 
 use super::number::{push_decimal, push_unsigned_decimal};
-use super::reply::{ProtocolVersion, Reply};
+use super::reply::{BULK_FRAMING_BYTES_MAX, ProtocolVersion, Reply};
 
 /// The encoded replies of a run of requests, back to back, and where each
 /// ends.
@@ -78,6 +78,13 @@ impl EncodedReplies {
         (0..self.ends.len()).map(|index| self.get(index))
     }
 
+    /// Takes every reply's bytes, back to back, leaving none held (and no
+    /// memory kept): for a caller that would otherwise copy them all out.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        self.ends.clear();
+        std::mem::take(&mut self.bytes)
+    }
+
     /// Bytes held; a caller bounds a group by it.
     pub fn bytes_len(&self) -> usize {
         self.bytes.len()
@@ -139,6 +146,8 @@ impl ReplyWriter<'_> {
     /// A bulk string of `bytes`.
     pub fn bulk(self, bytes: &[u8]) {
         let out = &mut self.replies.bytes;
+        // At once: see `BULK_FRAMING_BYTES_MAX`.
+        out.reserve(bytes.len() + BULK_FRAMING_BYTES_MAX);
         out.push(b'$');
         push_unsigned_decimal(out, bytes.len() as u64);
         out.extend_from_slice(b"\r\n");
@@ -203,5 +212,24 @@ mod tests {
         assert_eq!(replies.get(1), b"+OK\r\n");
         replies.clear();
         assert!(replies.is_empty());
+    }
+
+    #[test]
+    fn a_large_bulk_is_encoded_into_one_allocation_of_its_size() {
+        let value = vec![3u8; 1 << 20];
+        let mut written = EncodedReplies::default();
+        written.writer(ProtocolVersion::Resp2).bulk(&value);
+        let mut encoded = Vec::new();
+        Reply::Bulk(value.clone().into()).encode(ProtocolVersion::Resp2, &mut encoded);
+        assert_eq!(written.get(0), &encoded[..]);
+        for capacity in [written.bytes.capacity(), encoded.capacity()] {
+            // Grown by doubling for the closing "\r\n", it would be 2 MiB.
+            assert!(
+                capacity <= value.len() + BULK_FRAMING_BYTES_MAX,
+                "{capacity}"
+            );
+        }
+        let taken = written.take_bytes();
+        assert_eq!((taken, written.len()), (encoded, 0));
     }
 }

@@ -22,6 +22,7 @@ pub use number::{
     push_unsigned_decimal,
 };
 pub use parser::{
-    ARGUMENTS_INLINE, ARGUMENTS_PREALLOCATED_MAX, Command, Limits, Parsed, RequestParser, parse_all,
+    ARGUMENTS_INLINE, ARGUMENTS_PREALLOCATED_MAX, Command, LARGE_BULK_BYTES, Limits, Parsed,
+    RequestParser, detached_argument, parse_all,
 };
 pub use reply::{ProtocolVersion, Reply};

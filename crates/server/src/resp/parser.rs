@@ -27,6 +27,13 @@ use super::number::{parse_integer, push_unsigned_decimal};
 /// count it claims (Redis: `min(multibulklen, 1024)`).
 pub const ARGUMENTS_PREALLOCATED_MAX: usize = 1024;
 
+/// A bulk argument of at least this many bytes is large: the connection
+/// sizes its input to hold it exactly once its `$<length>` header is read
+/// ([`RequestParser::large_bulk_end`]), and a command may store it without
+/// a copy (Redis's `PROTO_MBULK_BIG_ARG`, 32 KiB; 64 KiB here, the size
+/// from which the engine keeps a value as the caller's `Bytes`).
+pub const LARGE_BULK_BYTES: usize = 64 << 10;
+
 /// The protocol's named limits, with Redis's defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -114,11 +121,7 @@ impl Command {
     /// otherwise hold on to the connection's whole read buffer
     /// ([`RequestParser::parse_shared`]).
     pub fn detached(&self) -> Command {
-        Command::collect(
-            self.arguments
-                .iter()
-                .map(|argument| Bytes::copy_from_slice(argument)),
-        )
+        Command::collect(self.arguments.iter().map(detached_argument))
     }
 
     /// Every argument, the command name first.
@@ -158,6 +161,20 @@ impl Command {
             out.extend_from_slice(argument);
             out.extend_from_slice(b"\r\n");
         }
+    }
+}
+
+/// `argument` in memory fit to keep beyond its request: a copy of a small
+/// argument, which would otherwise hold on to the connection's whole read
+/// buffer ([`RequestParser::parse_shared`]); a large one (at least
+/// [`LARGE_BULK_BYTES`]) as it is, without a copy, because the connection
+/// read it into a buffer sized for its request
+/// ([`RequestParser::large_bulk_end`]), which it thus nearly fills.
+pub fn detached_argument(argument: &Bytes) -> Bytes {
+    if argument.len() >= LARGE_BULK_BYTES {
+        argument.clone()
+    } else {
+        Bytes::copy_from_slice(argument)
     }
 }
 
@@ -273,6 +290,19 @@ impl RequestParser {
         self.inline_scanned = 0;
     }
 
+    /// When the request in progress is reading a bulk of at least
+    /// [`LARGE_BULK_BYTES`] whose header was read: how many bytes the
+    /// buffer must hold for that bulk (and its `\r\n`) to be complete, so
+    /// that the caller can reserve them at once rather than grow the
+    /// buffer by doubling and copying.
+    pub fn large_bulk_end(&self) -> Option<usize> {
+        let partial = self.partial.as_ref()?;
+        let bulk_bytes = partial
+            .bulk_bytes
+            .filter(|&bytes| bytes >= LARGE_BULK_BYTES)?;
+        partial.position.checked_add(bulk_bytes)?.checked_add(2)
+    }
+
     /// Parses the request at the start of `buffer`; its arguments are
     /// copied out of it.
     pub fn parse(&mut self, buffer: &[u8]) -> Result<Parsed> {
@@ -297,7 +327,7 @@ impl RequestParser {
     /// appended). The arguments of a multibulk request are not copied:
     /// they share the memory `input` read them into, which is reused once
     /// every argument is dropped — so an argument kept beyond the request
-    /// (a stored value, a name) must be copied.
+    /// (a stored value, a name) goes through [`detached_argument`].
     pub fn parse_shared(&mut self, input: &mut BytesMut) -> Result<Option<Command>> {
         let Some(frame) = self.parse_frame(input)? else {
             return Ok(None);
@@ -702,5 +732,56 @@ mod tests {
             [Command::from_parts(["PING"]), Command::from_parts(["PING"])]
         );
         assert_eq!((consumed, error.is_none()), (20, true));
+    }
+
+    #[test]
+    fn a_large_bulk_is_announced_and_kept_without_a_copy() {
+        let value = vec![7u8; LARGE_BULK_BYTES];
+        let header = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len());
+        let mut parser = RequestParser::new(Limits::default());
+        let mut input = BytesMut::from(header.as_bytes());
+        assert_eq!(parser.parse_shared(&mut input).unwrap(), None);
+        assert_eq!(
+            parser.large_bulk_end(),
+            Some(header.len() + value.len() + 2),
+            "the whole bulk is announced once its header is read"
+        );
+        input.extend_from_slice(&value);
+        input.extend_from_slice(b"\r\n");
+        let buffer = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
+        let command = parser.parse_shared(&mut input).unwrap().unwrap();
+        assert_eq!(parser.large_bulk_end(), None);
+        let [_, key, stored] = command.arguments() else {
+            panic!("three arguments");
+        };
+        assert_eq!(&stored[..], &value[..]);
+        let kept = detached_argument(stored);
+        assert_eq!(
+            kept.as_ptr(),
+            stored.as_ptr(),
+            "a large argument is not copied"
+        );
+        assert!(
+            buffer.contains(&(kept.as_ptr() as usize)),
+            "it is the read buffer's"
+        );
+        let detached = command.detached();
+        assert_eq!(detached.arguments()[2].as_ptr(), stored.as_ptr());
+        assert_ne!(
+            detached_argument(key).as_ptr(),
+            key.as_ptr(),
+            "a small one is"
+        );
+    }
+
+    #[test]
+    fn a_bulk_below_the_large_size_is_not_announced() {
+        let header = format!("*2\r\n$4\r\nECHO\r\n${}\r\n", LARGE_BULK_BYTES - 1);
+        let mut parser = RequestParser::new(Limits::default());
+        let mut input = BytesMut::from(header.as_bytes());
+        assert_eq!(parser.parse_shared(&mut input).unwrap(), None);
+        assert_eq!(parser.large_bulk_end(), None);
+        let small = Bytes::from(vec![1u8; LARGE_BULK_BYTES - 1]);
+        assert_ne!(detached_argument(&small).as_ptr(), small.as_ptr());
     }
 }

@@ -220,7 +220,13 @@ fn header(out: &mut Vec<u8>, prefix: u8, length: usize) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Most bytes of a bulk string's framing: `$`, up to 20 digits and two
+/// line endings. Reserved with the value at once, so that the closing
+/// `\r\n` of a large one does not double the buffer and copy the value.
+pub(super) const BULK_FRAMING_BYTES_MAX: usize = 1 + 20 + 2 + 2;
+
 fn bulk(out: &mut Vec<u8>, prefix: u8, bytes: &[u8]) {
+    out.reserve(bytes.len() + BULK_FRAMING_BYTES_MAX);
     header(out, prefix, bytes.len());
     out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n");
