@@ -99,8 +99,10 @@ pub struct Meta {
 /// The most blocks a meta slot names for the next open.
 pub const OPEN_BLOCKS_MAX: usize = 64;
 
+/// Bytes of an open hint naming no block: count and checksum.
+const OPEN_HINT_FIXED_BYTES: usize = 2 + 4;
 /// Bytes of the open hint at most: count, blocks, checksum.
-const OPEN_HINT_BYTES_MAX: usize = 2 + 8 * OPEN_BLOCKS_MAX + 4;
+const OPEN_HINT_BYTES_MAX: usize = OPEN_HINT_FIXED_BYTES + 8 * OPEN_BLOCKS_MAX;
 const _: () = assert!(META_HEADER_BYTES + OPEN_HINT_BYTES_MAX <= PAGE_SIZE_MIN as usize);
 
 impl Meta {
@@ -131,12 +133,17 @@ impl Meta {
         out[META_HEADER_BYTES..].copy_from_slice(&self.payload);
         let crc = slot_crc(&out);
         put_u32(&mut out, OFFSET_CRC, crc);
+        // The hint only where it fits in the slot's block: a byte past it
+        // would land on the other slot or on a page.
         let room = self.page_size as usize - out.len();
-        let blocks = match room.checked_sub(6) {
-            Some(room) => &self.open_blocks[..self.open_blocks.len().min(room / 8)],
-            None => &[],
-        };
-        encode_open_hint(blocks, &mut out);
+        if let Some(room) = room.checked_sub(OPEN_HINT_FIXED_BYTES) {
+            let blocks = &self.open_blocks[..self.open_blocks.len().min(room / 8)];
+            encode_open_hint(blocks, &mut out);
+        }
+        assert!(
+            out.len() <= self.page_size as usize,
+            "a meta slot fits its block"
+        );
         debug_assert_eq!(
             decode_header(&out, self.slot() * u64::from(self.page_size))
                 .map(|h| h.payload_len as usize),
@@ -385,9 +392,20 @@ mod tests {
             1,
             "room for one block beside the payload"
         );
-        meta.payload = vec![7; payload_bytes_max(4096)];
-        let decoded = decode(&meta.encode(), 4096).expect("decodes");
-        assert!(decoded.open_blocks.is_empty());
+        for len in payload_bytes_max(4096) - 14..=payload_bytes_max(4096) {
+            meta.payload = vec![7; len];
+            let encoded = meta.encode();
+            assert!(
+                encoded.len() <= 4096,
+                "payload {len}: {} bytes",
+                encoded.len()
+            );
+            let decoded = decode(&encoded, 4096).expect("decodes");
+            assert_eq!(
+                decoded.open_blocks.len(),
+                usize::from(len + 14 <= payload_bytes_max(4096))
+            );
+        }
     }
 
     #[test]
