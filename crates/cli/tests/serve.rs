@@ -87,6 +87,32 @@ fn a_redis_cli_session_works() {
     assert!(status.success(), "{status}: {log}");
 }
 
+/// A redis-benchmark run of this size takes a few seconds.
+const BENCHMARK_SECONDS_MAX: u64 = 120;
+
+/// Waits for `child`, failing the test (with the server's log) rather than
+/// hanging CI if it runs past `seconds`: redis-benchmark 7.0 busy-loops
+/// forever once a client's connection has failed.
+fn finish_within(
+    mut child: std::process::Child,
+    seconds: u64,
+    server: &ServeProcess,
+) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "redis-benchmark did not finish in {seconds} s: {output:?}; server: {:?}",
+                server.redis_cli(&["INFO", "clients"])
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn redis_benchmark_runs_with_and_without_pipelining() {
     let temporary = tempfile::tempdir().unwrap();
@@ -108,8 +134,11 @@ fn redis_benchmark_runs_with_and_without_pipelining() {
                 pipeline,
                 "-q",
             ])
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        let output = finish_within(output, BENCHMARK_SECONDS_MAX, &server);
         assert!(output.status.success(), "{output:?}");
         let text = String::from_utf8_lossy(&output.stdout).replace('\r', "\n");
         for test in ["SET", "GET", "INCR", "MSET"] {
