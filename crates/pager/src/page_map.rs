@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use keel_io::{Advice, File};
+use keel_io::File;
 
 use crate::blocks::Bitset;
 use crate::checksum::map_node_checksum;
@@ -217,18 +217,6 @@ fn node_span(fanout: u64, level: usize) -> u64 {
     fanout.saturating_pow(level as u32 + 1)
 }
 
-/// Asks the OS for `blocks` (emptied), one request per run of
-/// consecutive blocks.
-fn advise_runs(file: &dyn File, blocks: &mut Vec<u64>, block_bytes: u64) {
-    blocks.sort_unstable();
-    let mut runs = blocks.chunk_by(|a, b| a + 1 == *b);
-    for run in &mut runs {
-        let len = run.len() as u64 * block_bytes;
-        let _ = file.advise(Advice::WillNeed, run[0].saturating_mul(block_bytes), len);
-    }
-    blocks.clear();
-}
-
 fn encode_entry(out: &mut [u8], block: u64, checksum: u32) {
     out[..8].copy_from_slice(&block.to_le_bytes());
     out[8..12].copy_from_slice(&checksum.to_le_bytes());
@@ -428,7 +416,8 @@ impl PageMap {
             // Start every child's read now: the device reads them in
             // parallel while the loop takes them one by one (a cold open is
             // otherwise one seek per map node).
-            advise_runs(file, &mut children, page_size as u64);
+            crate::readahead::advise_runs(file, &children, page_size as u64);
+            children.clear();
         }
         if !leaves && height > 0 {
             // Trusted until the whole map is read: it checks the count.

@@ -282,7 +282,7 @@ impl Pager {
         let readahead = Readahead::new(options.readahead_bytes);
         // What this open reads next, asked for at once: the device reads
         // the blocks in parallel instead of one dependent read each.
-        Readahead::advise_blocks(&*file, &meta.open_blocks, page_size as u64);
+        crate::readahead::advise_runs(&*file, &meta.open_blocks, page_size as u64);
         let table = PageTable::new();
         let map = PageMap::open_lazy(&*file, &path, &meta, file_blocks, &table)?;
         let lazy = lazy::LazyLeaves::new(&map, page_size);

@@ -36,19 +36,6 @@ impl Readahead {
         }
     }
 
-    /// Asks the OS for `blocks` (of `block_bytes`) at once, each alone:
-    /// a window each would queue reads the caller does not wait for ahead
-    /// of those it does.
-    pub(crate) fn advise_blocks(file: &dyn File, blocks: &[u64], block_bytes: u64) {
-        for &block in blocks {
-            let _ = file.advise(
-                Advice::WillNeed,
-                block.saturating_mul(block_bytes),
-                block_bytes,
-            );
-        }
-    }
-
     /// Called before a miss reads the block at `offset`.
     pub(crate) fn before_read(&self, file: &dyn File, offset: u64) {
         if self.window_bytes == 0 {
@@ -67,6 +54,20 @@ impl Readahead {
             window * self.window_bytes,
             self.window_bytes,
         );
+    }
+}
+
+/// Asks the OS for `blocks` (of `block_bytes`) at once, one request per
+/// run of consecutive blocks: no window around them, which would queue
+/// reads the caller does not wait for ahead of those it does.
+pub(crate) fn advise_runs(file: &dyn File, blocks: &[u64], block_bytes: u64) {
+    let mut sorted = blocks.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for run in sorted.chunk_by(|a, b| a + 1 == *b) {
+        let len = run.len() as u64 * block_bytes;
+        // Advice is a hint: a failure changes nothing.
+        let _ = file.advise(Advice::WillNeed, run[0].saturating_mul(block_bytes), len);
     }
 }
 
