@@ -198,7 +198,7 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
         ),
         "**reopen**: the engine closed, its files synced and dropped from the OS page \
          cache (`posix_fadvise(DONTNEED)`, these files only), then opened again (timed: \
-         recovery)."
+         recovery); the median of five such reopens."
             .to_owned(),
         format!(
             "**random reads**: {} point reads of random present keys, 1,000 per read \
