@@ -36,6 +36,7 @@ mod readahead;
 pub mod residency;
 mod stats;
 mod sync;
+mod zeroed;
 
 pub use error::{Error, MapProblem, MetaProblem, Result};
 pub use guard::{ExclusiveGuard, Fault, OptimisticGuard, PageView, PinGuard, Restart, SharedGuard};

@@ -13,14 +13,20 @@
 //! lock or hash, and readers on different pages share no written cache
 //! line. The sharded hash map the design brief also allows was measured
 //! against it (the `page_table` group of benches/page_access.rs): 1.0 ns
-//! per lookup against 10 ns on one thread and 51 ns on two.
+//! per lookup against 10 ns on one thread and 51 ns on two. The directory
+//! and the chunks live in anonymous maps ([`Zeroed`]): the OS fills their
+//! pages with zeros as they are first touched, so an open pays for the
+//! slots it uses, not for clearing 1.5 MiB.
 
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering as StdOrdering};
 
+use parking_lot::Mutex;
+
 use crate::page_id::PageId;
 use crate::residency::{self, ABSENT, Residency};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::zeroed::Zeroed;
 
 const CHUNK_BITS: u32 = 16;
 const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
@@ -126,16 +132,47 @@ pub(crate) struct PageTable {
     /// published once (compare-and-swap from null) and freed only when the
     /// table drops. A pointer rather than a `OnceLock`: one load and a null
     /// test on every page access instead of two loads.
-    chunks: Box<[AtomicPtr<Chunk>; CHUNKS]>,
+    chunks: Zeroed<Directory>,
+    /// The published chunks' memory, freed with the table.
+    owned: Mutex<Vec<Zeroed<Chunk>>>,
+}
+
+type Directory = [AtomicPtr<Chunk>; CHUNKS];
+
+// SAFETY: a null `AtomicPtr` is all zero bits; a zero `Slot` is the slot
+// of an id neither allocated nor resident (`ABSENT` is 0, block 0 without
+// `ALLOCATED`, checksum 0), as `Slot::new` builds it.
+#[cfg(not(loom))]
+unsafe impl crate::zeroed::ZeroValid for Directory {}
+// SAFETY: as above.
+#[cfg(not(loom))]
+unsafe impl crate::zeroed::ZeroValid for Chunk {}
+
+#[cfg(not(loom))]
+fn new_chunk() -> Zeroed<Chunk> {
+    Zeroed::new()
+}
+
+#[cfg(loom)]
+fn new_chunk() -> Zeroed<Chunk> {
+    Zeroed::from_box(boxed_array(std::iter::repeat_with(Slot::new)))
+}
+
+#[cfg(not(loom))]
+fn new_directory() -> Zeroed<Directory> {
+    Zeroed::new()
+}
+
+#[cfg(loom)]
+fn new_directory() -> Zeroed<Directory> {
+    Zeroed::from_box(boxed_array(std::iter::repeat_with(|| {
+        AtomicPtr::new(ptr::null_mut())
+    })))
 }
 
 impl std::fmt::Debug for PageTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let allocated = self
-            .chunks
-            .iter()
-            .filter(|chunk| !chunk.load(StdOrdering::Relaxed).is_null())
-            .count();
+        let allocated = self.owned.lock().len();
         f.debug_struct("PageTable")
             .field("chunks_allocated", &allocated)
             .finish()
@@ -143,6 +180,7 @@ impl std::fmt::Debug for PageTable {
 }
 
 /// Collects exactly `N` items into a boxed array.
+#[cfg(loom)]
 fn boxed_array<T, const N: usize>(items: impl Iterator<Item = T>) -> Box<[T; N]> {
     let boxed: Box<[T]> = items.take(N).collect();
     match boxed.try_into() {
@@ -154,7 +192,8 @@ fn boxed_array<T, const N: usize>(items: impl Iterator<Item = T>) -> Box<[T; N]>
 impl PageTable {
     pub(crate) fn new() -> Self {
         Self {
-            chunks: boxed_array(std::iter::repeat_with(|| AtomicPtr::new(ptr::null_mut()))),
+            chunks: new_directory(),
+            owned: Mutex::new(Vec::new()),
         }
     }
 
@@ -165,25 +204,25 @@ impl PageTable {
         let pointer = &self.chunks[id >> CHUNK_BITS];
         let mut chunk = pointer.load(StdOrdering::Acquire);
         if chunk.is_null() {
-            let fresh: Box<Chunk> = boxed_array(std::iter::repeat_with(Slot::new));
-            let fresh = Box::into_raw(fresh);
+            let fresh = new_chunk();
             chunk = match pointer.compare_exchange(
                 ptr::null_mut(),
-                fresh,
+                fresh.as_ptr(),
                 StdOrdering::AcqRel,
                 StdOrdering::Acquire,
             ) {
-                Ok(_) => fresh,
-                Err(winner) => {
-                    // SAFETY: `fresh` came from `Box::into_raw` above and
-                    // was never published: this is its only owner.
-                    drop(unsafe { Box::from_raw(fresh) });
-                    winner
+                Ok(_) => {
+                    let published = fresh.as_ptr();
+                    self.owned.lock().push(fresh);
+                    published
                 }
+                // `fresh` was never published: dropping it frees it.
+                Err(winner) => winner,
             };
         }
-        // SAFETY: a non-null pointer is a chunk published from a `Box` and
-        // freed only when the table drops, which `&self` outlives.
+        // SAFETY: a non-null pointer is a published chunk, owned by
+        // `self.owned` (from the moment it was published, by `fresh` until
+        // then) and freed only when the table drops, which `&self` outlives.
         let chunk = unsafe { &*chunk };
         &chunk[id & (CHUNK_SLOTS - 1)]
     }
@@ -211,19 +250,6 @@ impl PageTable {
         match self.get(page) {
             Some(slot) => residency::lookup(&slot.state),
             None => Residency::Absent,
-        }
-    }
-}
-
-impl Drop for PageTable {
-    fn drop(&mut self) {
-        for pointer in self.chunks.iter_mut() {
-            let chunk = *pointer.get_mut();
-            if !chunk.is_null() {
-                // SAFETY: published from `Box::into_raw` and owned by the
-                // table alone; `&mut self` means nobody else can see it.
-                drop(unsafe { Box::from_raw(chunk) });
-            }
         }
     }
 }
