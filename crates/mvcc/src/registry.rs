@@ -152,6 +152,19 @@ impl Registry {
         }
     }
 
+    /// Raises the registered read timestamp of a transaction that left the
+    /// grace set (it reads no more) to `to`, if that is newer, so that the
+    /// safe point may pass what it had read: a committer waiting for the
+    /// fold, validated through `to`. The transaction's own snapshot
+    /// ([`Registration::read_timestamp`]) is unchanged.
+    pub fn raise_read_timestamp(&self, registration: &Registration, to: Timestamp) {
+        debug_assert!(!registration.in_grace_set, "a reader's snapshot must stay");
+        let mut shard = lock(&self.shards[registration.shard]);
+        let position = shard.position(registration.sequence);
+        let registered = &mut shard.registered[position];
+        registered.read_timestamp = registered.read_timestamp.max(to);
+    }
+
     /// The transaction ended.
     pub fn unregister(&self, registration: Registration) {
         let mut shard = lock(&self.shards[registration.shard]);

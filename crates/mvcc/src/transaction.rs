@@ -549,6 +549,57 @@ impl Transaction {
         error
     }
 
+    /// Waits for room in the delta before a commit (the manager's
+    /// `wait_for_room`) and returns the timestamp through which the commit
+    /// is already validated: its read timestamp, or, when the delta
+    /// is full, the visible watermark at an early validation. A full delta
+    /// is freed only by folding, and a fold may not pass a registered read
+    /// timestamp; were the waiting committers to keep theirs, a delta full
+    /// of versions newer than them could never be folded (every writer
+    /// waiting on the others until the wait times out). So a committer that
+    /// must wait first validates against everything committed so far, then
+    /// raises its registered read timestamp to that point (it reads no
+    /// more), and after the wait validates only against what came later.
+    fn wait_for_room(&mut self, writes: &WriteSet) -> Result<Timestamp> {
+        let inner = Arc::clone(&self.inner);
+        let Some(registration) = self.registration.as_mut() else {
+            inner.wait_for_room()?;
+            return Ok(self.read_timestamp);
+        };
+        // No more reads: the grace period of the fold we wait for need not
+        // wait for us.
+        inner.registry.leave_grace_set(registration);
+        if inner.delta.bytes() < inner.options.delta_bytes_max {
+            // At most a short slowdown: validate at commit as usual.
+            inner.wait_for_room()?;
+            return Ok(self.read_timestamp);
+        }
+        let validated_through = {
+            let sequencer = inner.sequencer.lock();
+            let reads = self.reads.borrow();
+            inner
+                .validate(
+                    &sequencer,
+                    self.transaction_id,
+                    self.isolation,
+                    self.read_timestamp,
+                    &reads,
+                    writes,
+                )
+                .map_err(|error| self.note_conflict(error))?;
+            // Read under the sequencer: every commit at or below it was
+            // sequenced, so installed, before this validation.
+            inner.watermark.visible()
+        };
+        if let Some(registration) = self.registration.as_ref() {
+            inner
+                .registry
+                .raise_read_timestamp(registration, validated_through);
+        }
+        inner.wait_for_room()?;
+        Ok(validated_through)
+    }
+
     /// Commits: a read-only transaction just ends; a writing one is
     /// validated, logged and installed, and returns once its log record is
     /// durable and transactions beginning afterwards see it. On
@@ -565,15 +616,12 @@ impl Transaction {
         }
         let inner = Arc::clone(&self.inner);
         inner.check_writable()?;
-        if inner.delta.bytes() >= inner.slowdown_bytes() {
-            if let Some(registration) = self.registration.as_mut() {
-                // No more reads: the grace period of the fold we wait for
-                // need not wait for us.
-                inner.registry.leave_grace_set(registration);
-            }
-            inner.wait_for_room()?;
-        }
         let writes = Arc::new(self.take_write_set());
+        let validated_through = if inner.delta.bytes() >= inner.slowdown_bytes() {
+            self.wait_for_room(&writes)?
+        } else {
+            self.read_timestamp
+        };
         let expiry = self.expiry_check();
         let sequencer = inner.sequencer.lock();
         inner.check_writable()?;
@@ -582,7 +630,7 @@ impl Transaction {
                 &sequencer,
                 self.transaction_id,
                 self.isolation,
-                self.read_timestamp,
+                validated_through,
                 &self.reads.borrow(),
                 &writes,
             )

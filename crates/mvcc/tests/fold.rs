@@ -243,6 +243,81 @@ fn a_full_delta_makes_writers_wait_for_a_fold() {
     assert_eq!(read(&fixture.manager, "a").as_deref(), Some("1"));
 }
 
+/// Folds in the background until `stop` is set.
+fn background_folder(
+    fixture: &Arc<common::Fixture>,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let fixture = Arc::clone(fixture);
+    let stop = Arc::clone(stop);
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let safe_point = fixture.manager.safe_point();
+            fixture
+                .manager
+                .fold(safe_point, &mut fixture.base.sink())
+                .unwrap();
+            fixture.manager.collect_garbage();
+            std::thread::yield_now();
+        }
+    })
+}
+
+/// The delta fills with versions newer than a committer's snapshot: the
+/// fold may not pass a registered read timestamp, so a committer that kept
+/// its own while waiting would wait for room only it can free (every
+/// writer stuck until the wait times out). It validates first and waits
+/// with its registration moved to what it validated.
+#[test]
+fn a_committer_whose_snapshot_predates_a_full_delta_does_not_block_its_fold() {
+    let options = MvccOptions {
+        delta_bytes_max: 1,
+        delta_full_wait_max: Duration::from_secs(10),
+        ..MvccOptions::default()
+    };
+    let fixture = Arc::new(fixture_with(MemoryBase::new(), options));
+    let mut writer = fixture.manager.begin(Isolation::Serializable);
+    writer.put(b"b", bytes("2")).unwrap();
+    // Committed after the writer's snapshot: the delta is now full of
+    // versions newer than it.
+    put_all(&fixture.manager, &[("a", "1")]);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let folder = background_folder(&fixture, &stop);
+    let committed = writer.commit();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    folder.join().unwrap();
+    committed.unwrap();
+    assert!(fixture.manager.stats().delta_full_waits >= 1);
+    assert_eq!(read(&fixture.manager, "a").as_deref(), Some("1"));
+    assert_eq!(read(&fixture.manager, "b").as_deref(), Some("2"));
+}
+
+/// The early validation of a waiting committer still catches what changed
+/// under its snapshot: the conflict is reported at once, not after a wait
+/// for a fold (none runs here).
+#[test]
+fn a_waiting_committer_is_still_validated_against_its_snapshot() {
+    let options = MvccOptions {
+        delta_bytes_max: 1,
+        delta_full_wait_max: Duration::from_secs(10),
+        ..MvccOptions::default()
+    };
+    let fixture = fixture_with(MemoryBase::new(), options);
+    let mut writer = fixture.manager.begin(Isolation::Serializable);
+    assert_eq!(writer.get(b"a").unwrap(), None);
+    writer.put(b"b", bytes("2")).unwrap();
+    // Changes what the writer read, and fills the delta.
+    put_all(&fixture.manager, &[("a", "1")]);
+    let committed = writer.commit();
+    assert!(
+        matches!(committed, Err(ref error) if error.is_conflict()),
+        "{committed:?}"
+    );
+    assert_eq!(fixture.manager.stats().delta_full_waits, 0);
+    assert_eq!(read(&fixture.manager, "b"), None);
+    assert_eq!(read(&fixture.manager, "a").as_deref(), Some("1"));
+}
+
 #[test]
 fn a_full_delta_without_a_fold_fails_after_the_wait() {
     let options = MvccOptions {
