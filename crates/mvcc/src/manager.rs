@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use keel_tso::{Timestamp, TimestampOracle};
@@ -70,6 +70,20 @@ pub(crate) struct Inner {
 
 /// The longest delay of a write commit slowed down by a filling delta.
 pub const SLOWDOWN_DELAY_MAX: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// How long a committer waiting for room in a full delta sleeps between
+/// validations (each moves its registered read timestamp past the commits
+/// that landed meanwhile, so that the fold may take them).
+pub const ROOM_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A committer's wait for room in a full delta (see
+/// [`Inner::wait_for_room_step`]).
+#[derive(Debug)]
+pub(crate) struct RoomWait {
+    started: Instant,
+    deadline: Instant,
+    freed_seen: u64,
+}
 
 /// A prepared transaction waiting for its decision, as
 /// [`TransactionManager::prepared`] lists it.
@@ -166,47 +180,72 @@ impl Inner {
         self.options.delta_bytes_max / 4 * 3
     }
 
-    /// Makes a write commit wait its turn for room in the delta's skiplist
-    /// (RocksDB's write stall): past [`Inner::slowdown_bytes`] a delay that
-    /// grows with the fill, up to [`SLOWDOWN_DELAY_MAX`] at the limit; at
-    /// the limit a wait for the fold to free room, which fails only after
-    /// [`MvccOptions::delta_full_wait_max`] passed with no room freed at
-    /// all.
-    pub(crate) fn wait_for_room(&self) -> Result<()> {
+    /// Slows a write commit down while the delta's skiplist is past
+    /// [`Inner::slowdown_bytes`] and below its limit (RocksDB's write
+    /// slowdown): a sleep that grows with the fill, up to
+    /// [`SLOWDOWN_DELAY_MAX`] at the limit. Never blocks longer.
+    pub(crate) fn slow_down(&self) {
         let limit_bytes = self.options.delta_bytes_max;
         let slowdown_bytes = self.slowdown_bytes();
         let bytes = self.delta.bytes();
-        if bytes < slowdown_bytes {
-            return Ok(());
+        if bytes < slowdown_bytes || bytes >= limit_bytes {
+            return;
         }
-        if bytes < limit_bytes {
-            Counters::bump(&self.counters.delta_slowdowns);
-            let fill = (bytes - slowdown_bytes) as f64 / (limit_bytes - slowdown_bytes) as f64;
-            std::thread::sleep(SLOWDOWN_DELAY_MAX.mul_f64(fill.clamp(0.0, 1.0)));
-            return Ok(());
-        }
+        Counters::bump(&self.counters.delta_slowdowns);
+        let fill = (bytes - slowdown_bytes) as f64 / (limit_bytes - slowdown_bytes) as f64;
+        std::thread::sleep(SLOWDOWN_DELAY_MAX.mul_f64(fill.clamp(0.0, 1.0)));
+    }
+
+    /// Whether the delta's skiplist is at its limit (a write commit must
+    /// wait for a fold, [`Inner::room_wait`]).
+    pub(crate) fn delta_full(&self) -> bool {
+        self.delta.bytes() >= self.options.delta_bytes_max
+    }
+
+    /// Starts a write commit's wait for the fold to free room in a full
+    /// delta (RocksDB's write stall).
+    pub(crate) fn room_wait(&self) -> RoomWait {
         Counters::bump(&self.counters.delta_full_waits);
         let started = Instant::now();
+        RoomWait {
+            started,
+            deadline: started + self.options.delta_full_wait_max,
+            freed_seen: self.counters.room_freed.load(Ordering::Acquire),
+        }
+    }
+
+    /// Waits up to `step` for room: `Ok(true)` once the delta is below its
+    /// limit, `Ok(false)` if it is still full; fails only once
+    /// [`MvccOptions::delta_full_wait_max`] passed with no room freed at
+    /// all (any progress of the folder restarts that clock).
+    pub(crate) fn wait_for_room_step(&self, wait: &mut RoomWait, step: Duration) -> Result<bool> {
+        let limit_bytes = self.options.delta_bytes_max;
         let (lock, condvar) = &self.room;
         let mut guard = lock.lock();
-        let mut freed_seen = self.counters.room_freed.load(Ordering::Acquire);
-        let mut deadline = started + self.options.delta_full_wait_max;
-        while self.delta.bytes() >= limit_bytes {
-            let timed_out = condvar.wait_until(&mut guard, deadline).timed_out();
-            let freed = self.counters.room_freed.load(Ordering::Acquire);
-            if freed != freed_seen {
-                // The folder is making progress: wait on.
-                freed_seen = freed;
-                deadline = Instant::now() + self.options.delta_full_wait_max;
-            } else if timed_out && self.delta.bytes() >= limit_bytes {
-                return Err(Error::DeltaFull {
-                    delta_bytes: self.delta.bytes(),
-                    limit_bytes,
-                    waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                });
-            }
+        if self.delta.bytes() < limit_bytes {
+            return Ok(true);
         }
-        Ok(())
+        let until = (Instant::now() + step).min(wait.deadline);
+        condvar.wait_until(&mut guard, until);
+        drop(guard);
+        let freed = self.counters.room_freed.load(Ordering::Acquire);
+        if freed != wait.freed_seen {
+            // The folder is making progress: wait on.
+            wait.freed_seen = freed;
+            wait.deadline = Instant::now() + self.options.delta_full_wait_max;
+        }
+        let bytes = self.delta.bytes();
+        if bytes < limit_bytes {
+            return Ok(true);
+        }
+        if Instant::now() >= wait.deadline {
+            return Err(Error::DeltaFull {
+                delta_bytes: bytes,
+                limit_bytes,
+                waited_ms: u64::try_from(wait.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+        Ok(false)
     }
 
     /// Validates a transaction inside the sequencer critical section.

@@ -155,7 +155,8 @@ impl Registry {
     /// Raises the registered read timestamp of a transaction that left the
     /// grace set (it reads no more) to `to`, if that is newer, so that the
     /// safe point may pass what it had read: a committer waiting for the
-    /// fold, validated through `to`. The transaction's own snapshot
+    /// fold, validated through `to` (which may be above the visible
+    /// watermark; the safe point never is). The transaction's own snapshot
     /// ([`Registration::read_timestamp`]) is unchanged.
     pub fn raise_read_timestamp(&self, registration: &Registration, to: Timestamp) {
         debug_assert!(!registration.in_grace_set, "a reader's snapshot must stay");

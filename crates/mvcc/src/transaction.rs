@@ -14,7 +14,7 @@ use keel_tso::Timestamp;
 use crate::base::{Direction, ValueEntry, ValueRef};
 use crate::error::{BaseOperation, Error, LogOperation, Result};
 use crate::log::LogRecord;
-use crate::manager::{CommitInfo, ExpiryCheck, Inner, PreparedIntents};
+use crate::manager::{CommitInfo, ExpiryCheck, Inner, PreparedIntents, ROOM_WAIT_STEP};
 use crate::options::Isolation;
 use crate::prepared::PreparedTransaction;
 use crate::range::Range;
@@ -549,55 +549,68 @@ impl Transaction {
         error
     }
 
-    /// Waits for room in the delta before a commit (the manager's
-    /// `wait_for_room`) and returns the timestamp through which the commit
-    /// is already validated: its read timestamp, or, when the delta
-    /// is full, the visible watermark at an early validation. A full delta
-    /// is freed only by folding, and a fold may not pass a registered read
-    /// timestamp; were the waiting committers to keep theirs, a delta full
-    /// of versions newer than them could never be folded (every writer
-    /// waiting on the others until the wait times out). So a committer that
-    /// must wait first validates against everything committed so far, then
-    /// raises its registered read timestamp to that point (it reads no
-    /// more), and after the wait validates only against what came later.
+    /// Slows the commit down, or waits for room in a full delta, and
+    /// returns the timestamp through which the commit is already
+    /// validated: its read timestamp, or after a wait the newest commit
+    /// sequenced at its last validation.
+    ///
+    /// A full delta is freed only by folding, and a fold may not pass a
+    /// registered read timestamp; were the waiting committers to keep
+    /// theirs, a delta full of versions newer than them could never be
+    /// folded (every writer waiting on the others until the wait times
+    /// out). So a waiting committer validates against everything committed
+    /// so far and raises its registered read timestamp to that point (it
+    /// reads no more), and does so again every [`ROOM_WAIT_STEP`] while it
+    /// waits, each time against only what committed since.
     fn wait_for_room(&mut self, writes: &WriteSet) -> Result<Timestamp> {
         let inner = Arc::clone(&self.inner);
-        let Some(registration) = self.registration.as_mut() else {
-            inner.wait_for_room()?;
-            return Ok(self.read_timestamp);
-        };
-        // No more reads: the grace period of the fold we wait for need not
-        // wait for us.
-        inner.registry.leave_grace_set(registration);
-        if inner.delta.bytes() < inner.options.delta_bytes_max {
-            // At most a short slowdown: validate at commit as usual.
-            inner.wait_for_room()?;
-            return Ok(self.read_timestamp);
+        if let Some(registration) = self.registration.as_mut() {
+            // No more reads: the grace period of the fold we wait for need
+            // not wait for us.
+            inner.registry.leave_grace_set(registration);
         }
-        let validated_through = {
+        inner.slow_down();
+        let mut validated_through = self.read_timestamp;
+        if !inner.delta_full() {
+            return Ok(validated_through);
+        }
+        let mut wait = inner.room_wait();
+        loop {
+            validated_through = self.validate_through(writes, validated_through)?;
+            if inner.wait_for_room_step(&mut wait, ROOM_WAIT_STEP)? {
+                return Ok(validated_through);
+            }
+        }
+    }
+
+    /// Validates the commit against what committed after `from` and
+    /// raises its registered read timestamp to the newest commit sequenced
+    /// so far, which it returns.
+    fn validate_through(&self, writes: &WriteSet, from: Timestamp) -> Result<Timestamp> {
+        let inner = &self.inner;
+        let through = {
             let sequencer = inner.sequencer.lock();
-            let reads = self.reads.borrow();
             inner
                 .validate(
                     &sequencer,
                     self.transaction_id,
                     self.isolation,
-                    self.read_timestamp,
-                    &reads,
+                    from,
+                    &self.reads.borrow(),
                     writes,
                 )
                 .map_err(|error| self.note_conflict(error))?;
             // Read under the sequencer: every commit at or below it was
-            // sequenced, so installed, before this validation.
-            inner.watermark.visible()
+            // sequenced, so installed (pending or decided), before this
+            // validation. Not the visible watermark: a commit sequenced
+            // but not yet finished would stay above the raised timestamp,
+            // and the fold could never pass it.
+            inner.watermark.last_begun()
         };
         if let Some(registration) = self.registration.as_ref() {
-            inner
-                .registry
-                .raise_read_timestamp(registration, validated_through);
+            inner.registry.raise_read_timestamp(registration, through);
         }
-        inner.wait_for_room()?;
-        Ok(validated_through)
+        Ok(through)
     }
 
     /// Commits: a read-only transaction just ends; a writing one is

@@ -63,6 +63,12 @@ impl Watermark {
         Timestamp::from_u64(self.visible.load(Ordering::Acquire))
     }
 
+    /// The newest timestamp that entered (a commit's, or a raise's): under
+    /// the sequencer, every commit at or below it has been sequenced.
+    pub fn last_begun(&self) -> Timestamp {
+        lock(&self.queue).last_begun
+    }
+
     /// A commit took `timestamp`, which must be above every timestamp that
     /// entered before (asserted: log order is commit-timestamp order).
     pub fn begin(&self, timestamp: Timestamp) {

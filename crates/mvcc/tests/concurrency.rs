@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use bytes::Bytes;
-use common::{Fixture, fixture_batched, get_number, put_number};
-use keel_mvcc::{Direction, Isolation};
+use common::{Fixture, fixture_with, get_number, put_number};
+use keel_mvcc::testing::MemoryBase;
+use keel_mvcc::{Direction, Isolation, MvccOptions};
 use keel_tso::Timestamp;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -49,8 +50,28 @@ fn account(index: usize) -> String {
     format!("account/{index}")
 }
 
+/// Options whose delta is always full: every write commit waits for a
+/// fold, validating before and after the wait.
+fn full_delta() -> MvccOptions {
+    MvccOptions {
+        delta_bytes_max: 1,
+        delta_full_wait_max: std::time::Duration::from_secs(30),
+        ..MvccOptions::default()
+    }
+}
+
 fn bank_total_is_invariant(level: Isolation, batch_min: u64) {
-    let fixture = Arc::new(fixture_batched(batch_min));
+    bank_total_is_invariant_with(
+        level,
+        MvccOptions {
+            batch_commit_bytes_min: batch_min,
+            ..MvccOptions::default()
+        },
+    );
+}
+
+fn bank_total_is_invariant_with(level: Isolation, options: MvccOptions) {
+    let fixture = Arc::new(fixture_with(MemoryBase::new(), options));
     {
         let mut setup = fixture.manager.begin(level);
         for index in 0..ACCOUNTS {
@@ -145,6 +166,12 @@ fn bank_transfers_keep_the_total_with_batched_commits() {
 #[test]
 fn bank_transfers_keep_the_total_under_snapshot() {
     bank_total_is_invariant(Isolation::Snapshot, u64::MAX);
+}
+
+#[test]
+fn bank_transfers_keep_the_total_while_every_commit_waits_for_a_fold() {
+    bank_total_is_invariant_with(Isolation::Serializable, full_delta());
+    bank_total_is_invariant_with(Isolation::Snapshot, full_delta());
 }
 
 const KEYS: usize = 6;
@@ -270,7 +297,17 @@ fn has_cycle(nodes: usize, edges: &[Vec<usize>]) -> bool {
 }
 
 fn histories_are_consistent(level: Isolation, batch_min: u64) {
-    let fixture = Arc::new(fixture_batched(batch_min));
+    histories_are_consistent_with(
+        level,
+        MvccOptions {
+            batch_commit_bytes_min: batch_min,
+            ..MvccOptions::default()
+        },
+    );
+}
+
+fn histories_are_consistent_with(level: Isolation, options: MvccOptions) {
+    let fixture = Arc::new(fixture_with(MemoryBase::new(), options));
     let stop = Arc::new(AtomicBool::new(false));
     let folder = spawn_folder(&fixture, &stop);
     let workers: Vec<_> = (0..4u64)
@@ -385,6 +422,12 @@ fn snapshot_histories_have_no_cycle_without_an_anti_dependency() {
 #[test]
 fn snapshot_histories_with_batched_commits_have_no_cycle_without_an_anti_dependency() {
     histories_are_consistent(Isolation::Snapshot, 0);
+}
+
+#[test]
+fn histories_stay_consistent_while_every_commit_waits_for_a_fold() {
+    histories_are_consistent_with(Isolation::Serializable, full_delta());
+    histories_are_consistent_with(Isolation::Snapshot, full_delta());
 }
 
 #[test]
