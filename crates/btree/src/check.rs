@@ -259,21 +259,28 @@ impl Walk<'_> {
         let geometry = self.tree.geometry;
         let leaf = header.is_leaf();
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(header.count);
-        let mut used = 0;
+        let mut used = if header.count > 0 {
+            header.prefix_len
+        } else {
+            0
+        };
         for index in 0..header.count {
-            let Ok(cell) = node::cell_bytes(&bytes, leaf, index) else {
+            let (Ok(cell), Ok(len)) = (
+                node::cell_bytes(&bytes, leaf, index),
+                node::cell_len(&bytes, leaf, index),
+            ) else {
                 self.problem(Problem::BadNode { page });
                 return;
             };
-            used += cell.len() + SLOT_BYTES;
-            let stored = node::cell_key(cell, leaf);
+            used += len + SLOT_BYTES;
+            let stored = node::cell_key(&cell, leaf);
             let too_long = match stored {
                 StoredKey::Inline(key) => key.len() > geometry.key_inline_max(),
                 StoredKey::Long { prefix, chain } => {
                     chain.len > KEY_BYTES_MAX || prefix.len() > geometry.key_local_max()
                 }
             };
-            if cell.len() + SLOT_BYTES > geometry.cell_bytes_max() || too_long {
+            if node::cell_cost(&cell, leaf) > geometry.cell_bytes_max() || too_long {
                 self.problem(Problem::CellTooLarge { page, index });
             }
             let key = match stored {

@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use keel_pager::{OptimisticGuard, PageId, Restart};
 
 use crate::error::Result;
-use crate::node::{self, Header, KeyChain, Kind, NodeBytes, Probe, Search, Target, ValueAt};
+use crate::node::{self, Header, KeyChain, Kind, Probe, Search, Target, ValueAt};
 use crate::overflow;
 use crate::stats::Counters;
 use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, PATH_DEPTH_MAX, chain_error, corrupt};
@@ -263,34 +263,78 @@ impl<'a> Cursor<'a> {
     }
 
     /// A buffer of one page for the next leaf copy: the last one if the
-    /// caller holds none of its entries any more.
+    /// caller holds none of its entries any more. Past the page it has
+    /// room for the window's keys made whole ([`Cursor::join_keys`]).
     fn take_buffer(&mut self, page_size: usize) -> BytesMut {
-        if let Ok(buffer) = std::mem::take(&mut self.page).try_into_mut()
-            && buffer.len() == page_size
+        if let Ok(mut buffer) = std::mem::take(&mut self.page).try_into_mut()
+            && buffer.len() >= page_size
         {
+            buffer.truncate(page_size);
             return buffer;
         }
         let spare = SPARE_BUFFERS
             .try_with(|spare| {
                 let mut spare = spare.borrow_mut();
-                let index = spare.iter().position(|buffer| buffer.len() == page_size)?;
+                let index = spare.iter().position(|buffer| buffer.len() >= page_size)?;
                 Some(spare.swap_remove(index))
             })
             .ok()
             .flatten();
         match spare {
-            Some(buffer) => buffer,
+            Some(mut buffer) => {
+                buffer.truncate(page_size);
+                buffer
+            }
             None => {
-                let mut fresh = BytesMut::zeroed(page_size);
+                let capacity = page_size * 2;
+                let mut fresh = BytesMut::zeroed(capacity);
                 // A split makes the buffer reference-counted now, once, so
                 // that freezing it, slicing it and taking it back for the
                 // next leaf allocate nothing (a buffer still a plain
                 // vector would allocate its count at its first slice, and
                 // free it when taken back).
-                drop(fresh.split_off(page_size));
+                drop(fresh.split_off(capacity));
+                fresh.truncate(page_size);
                 fresh
             }
         }
+    }
+
+    /// Makes the window's keys whole: a page holds the prefix its keys
+    /// share once, and each cell the rest, so the keys of a page with a
+    /// prefix are written after its copy in `buffer` (prefix, then
+    /// remainder) and their slots pointed there; a page without one keeps
+    /// its keys in place. One copy of each key, no allocation once the
+    /// buffer has grown to a page and a window's keys.
+    fn join_keys(&mut self, buffer: &mut BytesMut) -> Result<(), Restart> {
+        let page_size = buffer.len();
+        let (offset, len) = node::prefix(&buffer[..])?;
+        if len == 0 {
+            return Ok(());
+        }
+        let total: usize = self
+            .window
+            .iter()
+            .filter(|slot| slot.key_len != LONG_KEY)
+            .map(|slot| len + slot.key_len as usize)
+            .sum();
+        buffer.resize(page_size + total, 0);
+        let (page, keys) = buffer.split_at_mut(page_size);
+        let prefix = page.get(offset..offset + len).ok_or(Restart)?;
+        let mut at = 0;
+        for slot in &mut self.window {
+            if slot.key_len == LONG_KEY {
+                continue;
+            }
+            let (start, rest) = (slot.key_offset as usize, slot.key_len as usize);
+            let remainder = page.get(start..start + rest).ok_or(Restart)?;
+            keys[at..at + len].copy_from_slice(prefix);
+            keys[at + len..at + len + rest].copy_from_slice(remainder);
+            slot.key_offset = narrow(page_size + at)?;
+            slot.key_len = narrow(len + rest)?;
+            at += len + rest;
+        }
+        Ok(())
     }
 
     fn fill(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
@@ -410,10 +454,11 @@ impl<'a> Cursor<'a> {
         tree: &'a BTree,
         bounds: &Bounds,
         leaf: OptimisticGuard<'a>,
-        buffer: BytesMut,
+        mut buffer: BytesMut,
         reached_limit: bool,
         sibling: PageId,
     ) -> Result<(), Fault> {
+        self.join_keys(&mut buffer)?;
         self.read_chains_optimistic(tree, &leaf, &buffer)?;
         self.check_order(bounds, leaf.page_id(), &buffer)?;
         self.page = buffer.freeze();
@@ -559,21 +604,22 @@ impl<'a> Cursor<'a> {
         let mut long_keys = false;
         for step in 0..high.saturating_sub(low) {
             let index = if forward { low + step } else { high - 1 - step };
-            let cell = node::cell_offset(page, index)?;
-            let word = page.u16_at(cell)?;
-            // A long key's slot holds its cell for now: the keys are taken
-            // after the loop (no call in it).
-            let (key_offset, key_len) = if word & node::KEY_LONG_FLAG == 0 {
-                let offset = cell + node::LEAF_CELL_HEADER_BYTES;
-                if offset + usize::from(word) > page.len() {
+            let slot = node::slot(page, index)?;
+            // A key's slot holds its remainder in the copy (the page prefix
+            // goes before it once the window is kept), a long key's its
+            // index for now: the long keys are taken after the loop (no
+            // call in it).
+            let (key_offset, key_len) = if !slot.is_long() {
+                let offset = slot.cell + node::LEAF_CELL_HEADER_BYTES;
+                if offset + slot.remainder() > page.len() {
                     return Err(Fault::Restart);
                 }
-                (narrow(offset)?, u32::from(word))
+                (narrow(offset)?, u32::from(slot.word))
             } else {
                 long_keys = true;
-                (narrow(cell)?, LONG_KEY)
+                (narrow(index)?, LONG_KEY)
             };
-            let value = match node::value_in_cell(page, cell, word)? {
+            let value = match node::value_in_cell(page, slot.cell, slot.word)? {
                 ValueAt::Inline { offset, len } => SlotValue::Inline(narrow(offset)?, narrow(len)?),
                 ValueAt::Overflow { first, len } => SlotValue::Chain(first, len),
             };
@@ -618,14 +664,14 @@ impl<'a> Cursor<'a> {
         Ok((collected, guard))
     }
 
-    /// Takes the window's long keys (whose slots hold their cells' offsets
+    /// Takes the window's long keys (whose slots hold their cells' indexes
     /// in `page`) into `long_keys`, each slot then holding its place there.
     #[cold]
     #[inline(never)]
     fn take_long_keys(&mut self, page: &[u8]) -> Result<(), Restart> {
         for slot in &mut self.window {
             if slot.key_len == LONG_KEY {
-                let key = node::key_in_cell(page, true, slot.key_offset as usize)?;
+                let key = node::key_at(page, true, slot.key_offset as usize)?;
                 let chain = key.chain.ok_or(Restart)?;
                 self.long_keys
                     .push(LongKey::Chain(narrow(key.offset)?, chain));
@@ -658,6 +704,7 @@ impl<'a> Cursor<'a> {
         }
         let mut buffer = self.take_buffer(tree.pager.page_size());
         for _ in 0..PATH_DEPTH_MAX * 64 {
+            buffer.truncate(guard.len());
             buffer.copy_from_slice(&guard);
             // The shared latch keeps the leaf, and so its chains, as copied.
             let collected = self.collect(
@@ -675,6 +722,8 @@ impl<'a> Cursor<'a> {
                 guard = tree.pager.shared(page)?;
                 continue;
             }
+            self.join_keys(&mut buffer)
+                .map_err(|Restart| corrupt(page, "bad leaf"))?;
             for slot in &mut self.window {
                 if let SlotValue::Chain(first, len) = slot.value {
                     let mut value = Vec::new();
@@ -769,13 +818,19 @@ fn slot_key<'p>(page: &'p [u8], long_keys: &'p [LongKey], slot: &Slot) -> &'p [u
     }
 }
 
-/// A vector for a long key, holding its prefix (at `offset` of the leaf
-/// copy `page`), with room for the rest.
+/// A vector for a long key, holding its local part (the page prefix of
+/// the leaf copy `page`, then the remainder at `offset`), with room for
+/// the rest.
 fn long_key_prefix(page: &[u8], offset: u32, chain: KeyChain) -> Result<Vec<u8>, Restart> {
+    let (prefix_offset, prefix_len) = node::prefix(page)?;
     let offset = offset as usize;
-    let prefix = page.get(offset..offset + chain.local).ok_or(Restart)?;
+    let rest = chain.local.checked_sub(prefix_len).ok_or(Restart)?;
     let mut key = Vec::with_capacity(chain.len);
-    key.extend_from_slice(prefix);
+    key.extend_from_slice(
+        page.get(prefix_offset..prefix_offset + prefix_len)
+            .ok_or(Restart)?,
+    );
+    key.extend_from_slice(page.get(offset..offset + rest).ok_or(Restart)?);
     Ok(key)
 }
 
