@@ -42,6 +42,24 @@ pub enum Problem {
         /// The cell.
         index: usize,
     },
+    /// A slot's key head is not the first bytes of its key after the page
+    /// prefix: a search would misorder the key.
+    KeyHead {
+        /// The page.
+        page: PageId,
+        /// The cell.
+        index: usize,
+    },
+    /// The header's free-space accounting (heap start and garbage bytes)
+    /// disagrees with the slots, cells and prefix the page holds.
+    FreeSpace {
+        /// The page.
+        page: PageId,
+        /// Bytes of slots, cells and prefix the header accounts for.
+        accounted: usize,
+        /// Bytes of slots, cells and prefix found.
+        found: usize,
+    },
     /// A leaf at a depth other than the other leaves'.
     UnevenDepth {
         /// The leaf.
@@ -274,6 +292,12 @@ impl Walk<'_> {
             };
             used += len + SLOT_BYTES;
             let stored = node::cell_key(&cell, leaf);
+            let remainder = stored.local().get(header.prefix_len..).unwrap_or_default();
+            if node::slot(bytes.as_slice(), index).map(|slot| slot.head)
+                != Ok(node::head(remainder))
+            {
+                self.problem(Problem::KeyHead { page, index });
+            }
             let too_long = match stored {
                 StoredKey::Inline(key) => key.len() > geometry.key_inline_max(),
                 StoredKey::Long { prefix, chain } => {
@@ -314,6 +338,14 @@ impl Walk<'_> {
                 self.problem(Problem::KeyOutsideParentRange { page, index });
             }
             keys.push(key);
+        }
+        let accounted = header.used(bytes.len());
+        if accounted != used {
+            self.problem(Problem::FreeSpace {
+                page,
+                accounted,
+                found: used,
+            });
         }
         self.report.bytes_used += used as u64;
         let is_root = page == self.tree.root;

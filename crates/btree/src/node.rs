@@ -1529,6 +1529,10 @@ pub fn insert_cell(
     if header.contiguous_free() < need {
         compact(page, scratch)?;
         header = Header::read(page)?;
+        // A header claiming more garbage than its cells left.
+        if header.contiguous_free() < need {
+            return Err(Restart);
+        }
     }
     let start = header.heap_start - encoded.len();
     page[start..start + encoded.len()].copy_from_slice(&encoded);
