@@ -42,8 +42,9 @@ pub enum Problem {
         /// The cell.
         index: usize,
     },
-    /// A slot's key head is not the first bytes of its key after the page
-    /// prefix: a search would misorder the key.
+    /// A slot's key head holds bytes other than zero past its key's
+    /// remainder (the head pads a remainder shorter than four bytes with
+    /// zeros): a search would misorder the key.
     KeyHead {
         /// The page.
         page: PageId,

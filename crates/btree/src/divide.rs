@@ -45,7 +45,7 @@ impl Room {
     /// Whether a cell of [`node::cell_cost`] `cost` whose key's local part
     /// is `local` fits.
     pub(crate) fn takes(&self, local: &[u8], cost: usize) -> bool {
-        let kept = node::common_len(&self.prefix, local);
+        let kept = node::prefix_kept(&self.prefix, local);
         let lost = self.prefix.len() - kept;
         cost - kept + lost * self.others.saturating_sub(1) <= self.free
     }

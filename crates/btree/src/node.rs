@@ -415,6 +415,28 @@ impl SlotAt {
     pub fn is_long(self) -> bool {
         self.word & KEY_LONG_FLAG != 0
     }
+
+    /// The head's bytes that are the remainder's (the rest is padding).
+    #[inline]
+    pub fn head_bytes(self) -> ([u8; HEAD_BYTES], usize) {
+        (self.head.to_be_bytes(), self.remainder().min(HEAD_BYTES))
+    }
+}
+
+/// Bytes of a key remainder of `len` bytes its cell holds: those past the
+/// head, which only the slot holds.
+#[inline]
+pub fn tail_len(len: usize) -> usize {
+    len.saturating_sub(HEAD_BYTES)
+}
+
+/// The bytes of a page prefix `prefix` a key whose local part is `local`
+/// keeps: those it shares, but never one of its last four (a prefix never
+/// takes a key's head, so every cell of a page is shorter by exactly the
+/// prefix's length than with none).
+#[inline]
+pub fn prefix_kept(prefix: &[u8], local: &[u8]) -> usize {
+    common_len(prefix, local).min(local.len().saturating_sub(HEAD_BYTES))
 }
 
 /// Slot `index`, one 8-byte read.
@@ -490,14 +512,17 @@ impl KeyChain {
     }
 }
 
-/// Where the key of a cell is: the page prefix, then `local` bytes at
-/// `offset` (the remainder of the key, or of a long key's local part)
-/// and, for a long key, its chain.
+/// Where the key of a cell is: the page prefix, then a remainder of
+/// `local` bytes (of the key, or of a long key's local part) — its first
+/// four in the slot's head, the rest at `offset` — and, for a long key,
+/// its chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyAt {
     /// The page prefix: offset and length.
     pub prefix: (usize, usize),
-    /// Offset of the remainder in the page.
+    /// The slot's head.
+    pub head: u32,
+    /// Offset of the remainder's bytes past the head, in the cell.
     pub offset: usize,
     /// Bytes of the remainder.
     pub local: usize,
@@ -514,10 +539,10 @@ fn cell_header_bytes(leaf: bool) -> usize {
     }
 }
 
-/// A long key's reference after its `local`-byte remainder at `offset`,
-/// under a prefix of `prefix_len` bytes: checked to fit the page, to hold
-/// more than the local part and at most [`KEY_BYTES_MAX`], and to name a
-/// page.
+/// A long key's reference after its `local`-byte remainder, whose bytes
+/// past the head are at `offset`, under a prefix of `prefix_len` bytes:
+/// checked to fit the page, to hold more than the local part and at most
+/// [`KEY_BYTES_MAX`], and to name a page.
 #[cold]
 fn long_key_chain<B: NodeBytes + ?Sized>(
     page: &B,
@@ -525,7 +550,7 @@ fn long_key_chain<B: NodeBytes + ?Sized>(
     local: usize,
     prefix_len: usize,
 ) -> Result<KeyChain, Restart> {
-    let reference = offset + local;
+    let reference = offset + tail_len(local);
     if reference + KEY_REF_BYTES > page.size() {
         return Err(Restart);
     }
@@ -548,7 +573,7 @@ fn key_of_slot<B: NodeBytes + ?Sized>(
 ) -> Result<KeyAt, Restart> {
     let offset = slot.cell + cell_header_bytes(leaf);
     let local = slot.remainder();
-    if offset + local > page.size() {
+    if offset + tail_len(local) > page.size() {
         return Err(Restart);
     }
     let chain = if slot.is_long() {
@@ -558,6 +583,7 @@ fn key_of_slot<B: NodeBytes + ?Sized>(
     };
     Ok(KeyAt {
         prefix,
+        head: slot.head,
         offset,
         local,
         chain,
@@ -584,29 +610,44 @@ pub fn compare_key<B: NodeBytes + ?Sized>(
         Err(ordering) => return Ok(Ok(ordering.reverse())),
     };
     match at.chain {
-        None => Ok(Ok(page.compare(at.offset, at.local, rest)?)),
-        Some(chain) => compare_local(page, at.offset, at.local, chain, rest),
+        None => Ok(Ok(compare_remainder(
+            page, at.head, at.offset, at.local, rest,
+        )?)),
+        Some(chain) => compare_local(page, at.head, at.offset, at.local, chain, rest),
     }
 }
 
-/// [`compare_key`] of a long key's remainder (`local` bytes at `offset`)
-/// with the searched key's: by the bytes when they decide.
+/// [`compare_key`] of a long key's remainder (`local` bytes: the head's
+/// first, the rest at `offset`) with the searched key's: by the bytes when
+/// they decide.
 #[cold]
 #[inline(never)]
 fn compare_local<B: NodeBytes + ?Sized>(
     page: &B,
+    head: u32,
     offset: usize,
     local: usize,
     chain: KeyChain,
     rest: &[u8],
 ) -> Result<Result<Ordering, KeyChain>, Restart> {
-    let common = local.min(rest.len());
-    // A key shorter than the local part and equal to its start is below it.
-    let ordering = page.compare(offset, local, &rest[..common])?;
+    let in_head = local.min(HEAD_BYTES);
+    let common = in_head.min(rest.len());
+    let ordering = head.to_be_bytes()[..common].cmp(&rest[..common]);
     if ordering != Ordering::Equal {
         return Ok(Ok(ordering));
     }
-    if rest.len() == local {
+    if rest.len() < in_head {
+        // The key ends inside the local part: the long key goes on.
+        return Ok(Ok(Ordering::Greater));
+    }
+    let (tail, rest) = (local - in_head, &rest[in_head..]);
+    let common = tail.min(rest.len());
+    // A key shorter than the local part and equal to its start is below it.
+    let ordering = page.compare(offset, tail, &rest[..common])?;
+    if ordering != Ordering::Equal {
+        return Ok(Ok(ordering));
+    }
+    if rest.len() == tail {
         // The long key goes on past `key`.
         return Ok(Ok(Ordering::Greater));
     }
@@ -615,7 +656,7 @@ fn compare_local<B: NodeBytes + ?Sized>(
 
 /// The order of the (not long) key of `slot` against the searched key's
 /// remainder `rest`, whose head is `rest_head`: by the heads, else by the
-/// lengths or the cell's bytes past the head.
+/// lengths or the cell's bytes (those past the head).
 #[inline(always)]
 fn compare_slot<B: NodeBytes + ?Sized>(
     page: &B,
@@ -634,10 +675,30 @@ fn compare_slot<B: NodeBytes + ?Sized>(
         return Ok(len.cmp(&rest.len()));
     }
     page.compare(
-        slot.cell + cell_header_bytes(leaf) + HEAD_BYTES,
+        slot.cell + cell_header_bytes(leaf),
         len - HEAD_BYTES,
         &rest[HEAD_BYTES..],
     )
+}
+
+/// The order of a (not long) remainder of `len` bytes — the head's first,
+/// the rest at `offset` — against `rest`.
+#[inline]
+fn compare_remainder<B: NodeBytes + ?Sized>(
+    page: &B,
+    head: u32,
+    offset: usize,
+    len: usize,
+    rest: &[u8],
+) -> Result<Ordering, Restart> {
+    let ordering = head.cmp(&self::head(rest));
+    if ordering != Ordering::Equal {
+        return Ok(ordering);
+    }
+    if len <= HEAD_BYTES || rest.len() <= HEAD_BYTES {
+        return Ok(len.cmp(&rest.len()));
+    }
+    page.compare(offset, len - HEAD_BYTES, &rest[HEAD_BYTES..])
 }
 
 /// A binary search among a page's keys, resumable after a tie
@@ -705,7 +766,7 @@ impl Search {
             } else {
                 let at = key_of_slot(page, leaf, prefix, slot)?;
                 let chain = at.chain.ok_or(Restart)?;
-                match compare_local(page, at.offset, at.local, chain, rest)? {
+                match compare_local(page, at.head, at.offset, at.local, chain, rest)? {
                     Ok(ordering) => ordering,
                     Err(chain) => {
                         return Ok(Probe::Tie(Tie {
@@ -877,9 +938,9 @@ pub fn value_in_cell<B: NodeBytes + ?Sized>(
     word: u16,
 ) -> Result<ValueAt, Restart> {
     let key_field = if word & KEY_LONG_FLAG == 0 {
-        usize::from(word)
+        tail_len(usize::from(word))
     } else {
-        usize::from(word & !KEY_LONG_FLAG) + KEY_REF_BYTES
+        tail_len(usize::from(word & !KEY_LONG_FLAG)) + KEY_REF_BYTES
     };
     let value_word = page.u16_at(cell)?;
     let start = cell + LEAF_CELL_HEADER_BYTES + key_field;
@@ -903,7 +964,7 @@ pub fn value_in_cell<B: NodeBytes + ?Sized>(
 pub fn cell_len(page: &[u8], leaf: bool, index: usize) -> Result<usize, Restart> {
     let slot = slot(page, index)?;
     let key = key_of_slot(page, leaf, prefix(page)?, slot)?;
-    let field = key.local + key.chain.map_or(0, |_| KEY_REF_BYTES);
+    let field = tail_len(key.local) + key.chain.map_or(0, |_| KEY_REF_BYTES);
     let len = if leaf {
         let value = match value_in_cell(page, slot.cell, slot.word)? {
             ValueAt::Inline { len, .. } => len,
@@ -926,7 +987,9 @@ pub fn cell_bytes(page: &[u8], leaf: bool, index: usize) -> Result<Vec<u8>, Rest
     let (prefix_offset, prefix_len) = at.prefix;
     let mut local = Vec::with_capacity(prefix_len + at.local);
     local.extend_from_slice(slice(page, prefix_offset, prefix_len)?);
-    local.extend_from_slice(slice(page, at.offset, at.local)?);
+    let (head, in_head) = slot.head_bytes();
+    local.extend_from_slice(&head[..in_head]);
+    local.extend_from_slice(slice(page, at.offset, tail_len(at.local))?);
     let key = match at.chain {
         None => StoredKey::Inline(&local),
         Some(chain) => StoredKey::Long {
@@ -1124,7 +1187,8 @@ pub enum StoredValue<'a> {
 /// included: in a page whose prefix is `p` bytes long it takes `p` fewer,
 /// and the page stores the prefix once.
 pub fn cell_cost(cell: &[u8], leaf: bool) -> usize {
-    let key = cell_key(cell, leaf).field_len();
+    let stored = cell_key(cell, leaf);
+    let key = stored.field_len() - (stored.local().len() - tail_len(stored.local().len()));
     if !leaf {
         return SLOT_BYTES + INNER_CELL_HEADER_BYTES + key;
     }
@@ -1142,15 +1206,16 @@ pub fn common_len(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// The prefix a page of `cells` (loose, in key order) takes: the longest
-/// start every key's local part shares.
+/// start every key's local part shares ([`prefix_kept`]: none of a key's
+/// last four bytes).
 pub fn cells_prefix_len<'c>(cells: impl IntoIterator<Item = &'c [u8]>, leaf: bool) -> usize {
     let mut cells = cells.into_iter();
     let Some(first) = cells.next() else {
         return 0;
     };
     let first = cell_key(first, leaf).local();
-    cells.fold(first.len(), |prefix, cell| {
-        prefix.min(common_len(first, cell_key(cell, leaf).local()))
+    cells.fold(tail_len(first.len()), |prefix, cell| {
+        prefix.min(prefix_kept(first, cell_key(cell, leaf).local()))
     })
 }
 
@@ -1189,7 +1254,7 @@ fn packed_run<'c>(cells: impl Iterator<Item = &'c Vec<u8>>, leaf: bool) -> Vec<u
     for (count, cell) in cells.enumerate() {
         let local = cell_key(cell, leaf).local();
         let anchor = *anchor.get_or_insert(local);
-        prefix = prefix.min(common_len(anchor, local));
+        prefix = prefix.min(prefix_kept(anchor, local));
         cost += cell_cost(cell, leaf);
         bytes.push(cost - prefix * count);
     }
@@ -1242,9 +1307,9 @@ impl Packing {
     fn grown(&self, cell: &[u8], leaf: bool) -> (usize, usize) {
         let local = cell_key(cell, leaf).local();
         let prefix = if self.count == 0 {
-            local.len()
+            tail_len(local.len())
         } else {
-            self.prefix.min(common_len(&self.first, local))
+            self.prefix.min(prefix_kept(&self.first, local))
         };
         (prefix, self.cost + cell_cost(cell, leaf))
     }
@@ -1352,10 +1417,11 @@ impl Header {
     }
 }
 
-/// How many bytes of the page prefix `local` (a key's local part) shares.
+/// How many bytes of the page prefix a key whose local part is `local`
+/// keeps ([`prefix_kept`]).
 pub fn prefix_shared(page: &[u8], header: &Header, local: &[u8]) -> usize {
     let prefix = &page[header.prefix_offset..header.prefix_offset + header.prefix_len];
-    common_len(prefix, local)
+    prefix_kept(prefix, local)
 }
 
 /// Sets a leaf's left sibling.
@@ -1377,6 +1443,8 @@ fn encode(cell: &[u8], leaf: bool, prefix: usize, out: &mut Vec<u8>) -> (u16, u3
     let remainder = &key.local()[prefix..];
     let long = key.chain().map_or(0, |_| KEY_LONG_FLAG);
     let word = remainder.len() as u16 | long;
+    // The head is the slot's alone.
+    let skip = prefix + remainder.len().min(HEAD_BYTES);
     if leaf {
         let value = cell_value(cell);
         let value_word = match value {
@@ -1384,7 +1452,7 @@ fn encode(cell: &[u8], leaf: bool, prefix: usize, out: &mut Vec<u8>) -> (u16, u3
             StoredValue::Overflow { .. } => VALUE_OVERFLOW_FLAG,
         };
         out.extend_from_slice(&value_word.to_le_bytes());
-        key.write_field(prefix, out);
+        key.write_field(skip, out);
         match value {
             StoredValue::Inline(bytes) => out.extend_from_slice(bytes),
             StoredValue::Overflow { first, len } => {
@@ -1394,7 +1462,7 @@ fn encode(cell: &[u8], leaf: bool, prefix: usize, out: &mut Vec<u8>) -> (u16, u3
         }
     } else {
         out.extend_from_slice(&cell_child(cell).get().to_le_bytes());
-        key.write_field(prefix, out);
+        key.write_field(skip, out);
     }
     (word, head(remainder))
 }
@@ -1839,6 +1907,7 @@ mod tests {
             key_at(page, true, 1).unwrap(),
             KeyAt {
                 prefix: (0, 0),
+                head: u32::from_be_bytes(*b"bbbb"),
                 offset: cell_offset(page, 1).unwrap() + LEAF_CELL_HEADER_BYTES,
                 local: 494,
                 chain: Some(chain)
@@ -1857,7 +1926,7 @@ mod tests {
         for (len, first) in [(494, 99), (KEY_BYTES_MAX + 1, 99), (5000, 0)] {
             let mut page = leaf_with_long_key(&prefix, 5000);
             let at = key_at(page.as_slice(), true, 1).unwrap();
-            let reference = at.offset + at.local;
+            let reference = at.offset + tail_len(at.local);
             page[reference..reference + 4].copy_from_slice(&(len as u32).to_le_bytes());
             page[reference + 4..reference + 12].copy_from_slice(&(first as u64).to_le_bytes());
             assert_eq!(key_at(page.as_slice(), true, 1), Err(Restart));
@@ -1937,8 +2006,8 @@ mod tests {
 
     #[test]
     fn a_key_outside_the_prefix_shrinks_it_on_insert() {
-        let mut keys = owned(&[b"ks01abc", b"ks01abd", b"ks01xyz"]);
-        let mut page = leaf_with(&[b"ks01abc", b"ks01abd", b"ks01xyz"]);
+        let mut keys = owned(&[b"ks01abcd", b"ks01abce", b"ks01xyzw"]);
+        let mut page = leaf_with(&[b"ks01abcd", b"ks01abce", b"ks01xyzw"]);
         let mut scratch = Vec::new();
         assert_eq!(Header::read(&page).unwrap().prefix_len, 4);
         let probes = owned(&[
@@ -1946,20 +2015,22 @@ mod tests {
             b"k",
             b"ks0",
             b"ks01",
-            b"ks01abcd",
+            b"ks01abc",
+            b"ks01abcde",
             b"ks02",
             b"ks1",
             b"z",
         ]);
         assert_searches(&page, &keys, &probes);
         // Inside the prefix: the page keeps it.
-        let cell = leaf_cell(StoredKey::Inline(b"ks01b"), StoredValue::Inline(b"v"));
+        let cell = leaf_cell(StoredKey::Inline(b"ks01bbbb"), StoredValue::Inline(b"v"));
         assert!(insert_cell(&mut page, 2, &cell, &mut scratch).unwrap());
-        keys.insert(2, b"ks01b".to_vec());
+        keys.insert(2, b"ks01bbbb".to_vec());
         assert_eq!(Header::read(&page).unwrap().prefix_len, 4);
         assert_searches(&page, &keys, &probes);
-        // Sharing three bytes of it, then none: rebuilt under what is left.
-        for (index, key, prefix) in [(4, &b"ks02"[..], 3), (0, b"a", 0)] {
+        // Sharing three bytes of it, keeping three so as to keep a head of
+        // four, then none: rebuilt under what is left.
+        for (index, key, prefix) in [(4, &b"ks02xxxx"[..], 3), (2, b"ks01bbb", 3), (0, b"a", 0)] {
             let before = Header::read(&page).unwrap();
             let cell = leaf_cell(StoredKey::Inline(key), StoredValue::Inline(b"v"));
             let shared = prefix_shared(&page, &before, key);
@@ -1997,9 +2068,12 @@ mod tests {
         remove_cell(&mut page, 0).unwrap();
         remove_cell(&mut page, 0).unwrap();
         let header = Header::read(&page).unwrap();
-        // Key 256 parted from the others a byte earlier: the prefix shrank.
-        assert_eq!(header.prefix_len, 102);
-        // 8 slot, 2 value word, 2 remainder, 1 value bytes a key.
+        // The keys share 102 bytes or more (key 256 parted from the others
+        // a byte earlier, and the prefix shrank), but the prefix leaves
+        // each key its last four for its head.
+        assert_eq!(header.prefix_len, 100);
+        // 8 slot, 2 value word, 1 value bytes a key: its remainder is its
+        // head.
         assert!(count > 300, "{count} keys of 104 bytes");
         let before = page.clone();
         let outside = leaf_cell(StoredKey::Inline(b"q"), StoredValue::Inline(b"v"));
@@ -2060,21 +2134,32 @@ mod tests {
     }
 
     #[test]
-    fn a_key_equal_to_the_prefix_has_an_empty_remainder() {
+    fn a_prefix_leaves_every_key_its_head() {
+        // "pre" is all the keys share, but the prefix leaves a key its
+        // head: a key of at most four bytes keeps the page without one.
         let keys = owned(&[b"pre", b"prefix1", b"prefix2"]);
         let page = leaf_with(&[b"pre", b"prefix1", b"prefix2"]);
-        let header = Header::read(&page).unwrap();
-        assert_eq!(header.prefix_len, 3);
-        assert_eq!(slot(page.as_slice(), 0).unwrap().remainder(), 0);
+        assert_eq!(Header::read(&page).unwrap().prefix_len, 0);
+        assert_eq!(slot(page.as_slice(), 0).unwrap().remainder(), 3);
         let probes = owned(&[
             b"", b"pr", b"pre\0", b"pref", b"prefix", b"prefix3", b"prf", b"a",
         ]);
         assert_searches(&page, &keys, &probes);
-        // The key that is the whole prefix removed, the page keeps the
-        // prefix; removing them all leaves an empty page without one.
-        let mut page = page;
+        // A key of six bytes allows two: its remainder is its head alone,
+        // and its cell holds no key byte.
+        let keys = owned(&[b"prefix", b"prefix1", b"prefix2"]);
+        let mut page = leaf_with(&[b"prefix", b"prefix1", b"prefix2"]);
+        assert_eq!(Header::read(&page).unwrap().prefix_len, 2);
+        assert_eq!(slot(page.as_slice(), 0).unwrap().remainder(), 4);
+        assert_eq!(
+            cell_len(&page, true, 0).unwrap(),
+            LEAF_CELL_HEADER_BYTES + 1
+        );
+        assert_searches(&page, &keys, &probes);
+        // Removals keep the prefix; removing every key leaves an empty page
+        // without one.
         remove_cell(&mut page, 0).unwrap();
-        assert_eq!(Header::read(&page).unwrap().prefix_len, 3);
+        assert_eq!(Header::read(&page).unwrap().prefix_len, 2);
         assert_searches(&page, &keys[1..], &probes);
         remove_cell(&mut page, 0).unwrap();
         remove_cell(&mut page, 0).unwrap();
@@ -2094,7 +2179,7 @@ mod tests {
             local: local.len(),
         };
         let cells = [
-            leaf_cell(StoredKey::Inline(b"ks01a"), StoredValue::Inline(b"1")),
+            leaf_cell(StoredKey::Inline(b"ks01aaaa"), StoredValue::Inline(b"1")),
             leaf_cell(
                 StoredKey::Long {
                     prefix: &local,
@@ -2105,7 +2190,7 @@ mod tests {
                     len: 100_000,
                 },
             ),
-            leaf_cell(StoredKey::Inline(b"ks01c"), StoredValue::Inline(b"3")),
+            leaf_cell(StoredKey::Inline(b"ks01cccc"), StoredValue::Inline(b"3")),
         ];
         let mut page = vec![0u8; 4096];
         build(
@@ -2132,8 +2217,9 @@ mod tests {
             }
         );
         // Decided by the local part, or by the prefix alone.
-        let cases: [(&[u8], Result<usize, usize>); 6] = [
-            (b"ks01a", Ok(0)),
+        let cases: [(&[u8], Result<usize, usize>); 7] = [
+            (b"ks01aaaa", Ok(0)),
+            (b"ks01a", Err(0)),
             (b"ks01bz", Err(2)),
             (b"ks01ba", Err(1)),
             (&local[..100], Err(1)),

@@ -74,11 +74,14 @@ enum SlotValue {
 
 /// One entry of the window: its key in the leaf copy (or, for a long key,
 /// `key_len` is [`LONG_KEY`] and `key_offset` its place in the cursor's
-/// long keys) and its value.
+/// long keys) and its value. Until the window's keys are made whole
+/// ([`Cursor::join_keys`]), a key's place is its remainder's: `key_len`
+/// bytes, the first four in `head`, the rest at `key_offset`.
 #[derive(Debug)]
 struct Slot {
     key_offset: u32,
     key_len: u32,
+    head: u32,
     value: SlotValue,
 }
 
@@ -88,9 +91,9 @@ const LONG_KEY: u32 = u32::MAX;
 /// A long key of the window.
 #[derive(Debug)]
 enum LongKey {
-    /// Its prefix at this offset of the leaf copy and its chain, not read
-    /// yet.
-    Chain(u32, KeyChain),
+    /// Its local part's remainder in the leaf copy (the head, and the
+    /// rest at this offset) and its chain, not read yet.
+    Chain(u32, u32, KeyChain),
     /// Read whole.
     Read(Bytes),
 }
@@ -301,17 +304,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// Makes the window's keys whole: a page holds the prefix its keys
-    /// share once, and each cell the rest, so the keys of a page with a
-    /// prefix are written after its copy in `buffer` (prefix, then
-    /// remainder) and their slots pointed there; a page without one keeps
-    /// its keys in place. One copy of each key, no allocation once the
-    /// buffer has grown to a page and a window's keys.
+    /// share once, each slot a key's next four bytes (its head) and each
+    /// cell the rest, so the keys are written after the page's copy in
+    /// `buffer` (prefix, head, rest) and their slots pointed there. One
+    /// copy of each key, no allocation once the buffer has grown to a page
+    /// and a window's keys.
     fn join_keys(&mut self, buffer: &mut BytesMut) -> Result<(), Restart> {
         let page_size = buffer.len();
         let (offset, len) = node::prefix(&buffer[..])?;
-        if len == 0 {
-            return Ok(());
-        }
         let total: usize = self
             .window
             .iter()
@@ -327,9 +327,11 @@ impl<'a> Cursor<'a> {
                 continue;
             }
             let (start, rest) = (slot.key_offset as usize, slot.key_len as usize);
-            let remainder = page.get(start..start + rest).ok_or(Restart)?;
+            let in_head = rest.min(node::HEAD_BYTES);
+            let tail = page.get(start..start + rest - in_head).ok_or(Restart)?;
             keys[at..at + len].copy_from_slice(prefix);
-            keys[at + len..at + len + rest].copy_from_slice(remainder);
+            keys[at + len..at + len + in_head].copy_from_slice(&slot.head.to_be_bytes()[..in_head]);
+            keys[at + len + in_head..at + len + rest].copy_from_slice(tail);
             slot.key_offset = narrow(page_size + at)?;
             slot.key_len = narrow(len + rest)?;
             at += len + rest;
@@ -488,8 +490,8 @@ impl<'a> Cursor<'a> {
             }
         }
         for long in &mut self.long_keys {
-            if let LongKey::Chain(offset, chain) = *long {
-                let mut key = long_key_prefix(page, offset, chain)?;
+            if let LongKey::Chain(offset, head, chain) = *long {
+                let mut key = long_key_prefix(page, offset, head, chain)?;
                 tree.read_chain(leaf, chain.first, chain.rest(), &mut key)?;
                 *long = LongKey::Read(Bytes::from(key));
             }
@@ -611,7 +613,7 @@ impl<'a> Cursor<'a> {
             // call in it).
             let (key_offset, key_len) = if !slot.is_long() {
                 let offset = slot.cell + node::LEAF_CELL_HEADER_BYTES;
-                if offset + slot.remainder() > page.len() {
+                if offset + node::tail_len(slot.remainder()) > page.len() {
                     return Err(Fault::Restart);
                 }
                 (narrow(offset)?, u32::from(slot.word))
@@ -626,6 +628,7 @@ impl<'a> Cursor<'a> {
             self.window.push(Slot {
                 key_offset,
                 key_len,
+                head: slot.head,
                 value,
             });
         }
@@ -674,7 +677,7 @@ impl<'a> Cursor<'a> {
                 let key = node::key_at(page, true, slot.key_offset as usize)?;
                 let chain = key.chain.ok_or(Restart)?;
                 self.long_keys
-                    .push(LongKey::Chain(narrow(key.offset)?, chain));
+                    .push(LongKey::Chain(narrow(key.offset)?, key.head, chain));
                 slot.key_offset = narrow(self.long_keys.len() - 1)?;
             }
         }
@@ -732,8 +735,8 @@ impl<'a> Cursor<'a> {
                 }
             }
             for long in &mut self.long_keys {
-                if let LongKey::Chain(offset, chain) = *long {
-                    let mut key = long_key_prefix(&buffer, offset, chain)
+                if let LongKey::Chain(offset, head, chain) = *long {
+                    let mut key = long_key_prefix(&buffer, offset, head, chain)
                         .map_err(|Restart| corrupt(page, "bad leaf"))?;
                     overflow::read(&tree.pager, chain.first, chain.rest(), &mut key)
                         .map_err(chain_error)?;
@@ -819,18 +822,26 @@ fn slot_key<'p>(page: &'p [u8], long_keys: &'p [LongKey], slot: &Slot) -> &'p [u
 }
 
 /// A vector for a long key, holding its local part (the page prefix of
-/// the leaf copy `page`, then the remainder at `offset`), with room for
-/// the rest.
-fn long_key_prefix(page: &[u8], offset: u32, chain: KeyChain) -> Result<Vec<u8>, Restart> {
+/// the leaf copy `page`, the remainder's head, then the rest of it at
+/// `offset`), with room for the rest of the key.
+fn long_key_prefix(
+    page: &[u8],
+    offset: u32,
+    head: u32,
+    chain: KeyChain,
+) -> Result<Vec<u8>, Restart> {
     let (prefix_offset, prefix_len) = node::prefix(page)?;
     let offset = offset as usize;
-    let rest = chain.local.checked_sub(prefix_len).ok_or(Restart)?;
+    let remainder = chain.local.checked_sub(prefix_len).ok_or(Restart)?;
+    let in_head = remainder.min(node::HEAD_BYTES);
+    let tail = remainder - in_head;
     let mut key = Vec::with_capacity(chain.len);
     key.extend_from_slice(
         page.get(prefix_offset..prefix_offset + prefix_len)
             .ok_or(Restart)?,
     );
-    key.extend_from_slice(page.get(offset..offset + rest).ok_or(Restart)?);
+    key.extend_from_slice(&head.to_be_bytes()[..in_head]);
+    key.extend_from_slice(page.get(offset..offset + tail).ok_or(Restart)?);
     Ok(key)
 }
 
