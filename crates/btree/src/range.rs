@@ -85,6 +85,11 @@ struct Slot {
     value: SlotValue,
 }
 
+/// Bytes past a window's joined keys that a short prefix and a head are
+/// written into whole ([`Cursor::join_keys`]).
+const JOIN_SLACK_BYTES: usize = 8;
+const _: () = assert!(JOIN_SLACK_BYTES >= node::HEAD_BYTES);
+
 /// A slot's `key_len` for a long key.
 const LONG_KEY: u32 = u32::MAX;
 
@@ -318,9 +323,17 @@ impl<'a> Cursor<'a> {
             .filter(|slot| slot.key_len != LONG_KEY)
             .map(|slot| len + slot.key_len as usize)
             .sum();
-        buffer.resize(page_size + total, 0);
+        // Room for a whole short prefix and head past the last key: they
+        // are written as fixed-size words (one store each, no call), and
+        // each write past its part is overwritten by the next one.
+        buffer.resize(page_size + total + JOIN_SLACK_BYTES, 0);
         let (page, keys) = buffer.split_at_mut(page_size);
         let prefix = page.get(offset..offset + len).ok_or(Restart)?;
+        let mut short_prefix = [0u8; JOIN_SLACK_BYTES];
+        let word = len <= JOIN_SLACK_BYTES;
+        if word {
+            short_prefix[..len].copy_from_slice(prefix);
+        }
         let mut at = 0;
         for slot in &mut self.window {
             if slot.key_len == LONG_KEY {
@@ -329,13 +342,19 @@ impl<'a> Cursor<'a> {
             let (start, rest) = (slot.key_offset as usize, slot.key_len as usize);
             let in_head = rest.min(node::HEAD_BYTES);
             let tail = page.get(start..start + rest - in_head).ok_or(Restart)?;
-            keys[at..at + len].copy_from_slice(prefix);
-            keys[at + len..at + len + in_head].copy_from_slice(&slot.head.to_be_bytes()[..in_head]);
-            keys[at + len + in_head..at + len + rest].copy_from_slice(tail);
+            if word {
+                keys[at..at + JOIN_SLACK_BYTES].copy_from_slice(&short_prefix);
+            } else {
+                keys[at..at + len].copy_from_slice(prefix);
+            }
+            let head_at = at + len;
+            keys[head_at..head_at + node::HEAD_BYTES].copy_from_slice(&slot.head.to_be_bytes());
+            keys[head_at + in_head..head_at + rest].copy_from_slice(tail);
             slot.key_offset = narrow(page_size + at)?;
             slot.key_len = narrow(len + rest)?;
             at += len + rest;
         }
+        buffer.truncate(page_size + total);
         Ok(())
     }
 
