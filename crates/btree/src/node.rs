@@ -985,6 +985,11 @@ pub fn cell_bytes(page: &[u8], leaf: bool, index: usize) -> Result<Vec<u8>, Rest
     let slot = slot(page, index)?;
     let at = key_of_slot(page, leaf, prefix(page)?, slot)?;
     let (prefix_offset, prefix_len) = at.prefix;
+    // A loose cell's key word holds the whole local part: a damaged
+    // page's prefix and remainder may sum past what it can say.
+    if prefix_len + at.local >= usize::from(KEY_LONG_FLAG) {
+        return Err(Restart);
+    }
     let mut local = Vec::with_capacity(prefix_len + at.local);
     local.extend_from_slice(slice(page, prefix_offset, prefix_len)?);
     let (head, in_head) = slot.head_bytes();
@@ -2309,5 +2314,28 @@ mod tests {
             assert_eq!(compacted.free(), header.free());
             assert_searches(&page, &keys, &probes);
         }
+    }
+
+    #[test]
+    fn a_prefix_and_remainder_too_long_for_a_loose_cell_are_refused() {
+        // A 64 KiB page whose prefix (20,000 bytes) and one cell's
+        // remainder (20,000) fit the page but not a key word together.
+        let mut page = vec![0u8; 65536];
+        build(
+            &mut page,
+            Kind::Leaf,
+            PageId::NONE,
+            PageId::NONE,
+            std::iter::empty(),
+        );
+        page[COUNT..COUNT + 2].copy_from_slice(&1u16.to_le_bytes());
+        page[HEAP_START..HEAP_START + 4].copy_from_slice(&1000u32.to_le_bytes());
+        page[PREFIX_LEN..PREFIX_LEN + 2].copy_from_slice(&20_000u16.to_le_bytes());
+        page[PREFIX_OFFSET..PREFIX_OFFSET + 2].copy_from_slice(&40_000u16.to_le_bytes());
+        write_slot(&mut page, 0, 1000, 20_000, 0);
+        assert!(key_at(page.as_slice(), true, 0).is_ok());
+        assert_eq!(cell_bytes(&page, true, 0), Err(Restart));
+        let mut scratch = Vec::new();
+        assert_eq!(compact(&mut page, &mut scratch), Err(Restart));
     }
 }
