@@ -11,7 +11,7 @@
 //!  0      1    kind: 1 leaf, 2 inner, 3 overflow
 //!  1      1    reserved (0)
 //!  2      2    cell count
-//!  4      4    heap start: offset of the lowest cell byte (page size if none)
+//!  4      4    heap start: offset of the lowest heap byte (page size if none)
 //!  8      4    garbage bytes: bytes of removed cells still inside the heap
 //! 12      2    prefix length: bytes every key of the page begins with
 //! 14      2    prefix offset (0 when the length is 0)
@@ -21,32 +21,38 @@
 //!              cell offset u16, key word u16, key head [u8; 4]
 //! ```
 //!
-//! The page prefix is stored once; a cell holds its key's remainder (the
-//! bytes after the prefix). The key word's low 15 bits are the remainder's
-//! length in the cell; its top bit marks a long key. The head is the
-//! remainder's first four bytes, zero padded: compared as a big-endian
-//! `u32`, heads order keys as their bytes do unless they are equal, and
-//! then the lengths (when either remainder is at most four bytes) or the
-//! cells' bytes past the head decide. A binary search so reads one slot
-//! per step, and a cell only on a head tie (LeanStore's slotted page).
+//! The page prefix is stored once; a key's remainder (the bytes after
+//! the prefix) has its first four bytes in the slot (the head, zero
+//! padded) and the rest in the cell. The key word's low 15 bits are the
+//! remainder's length; its top bit marks a long key. Compared as
+//! big-endian `u32`s, heads order keys as their bytes do unless they are
+//! equal, and then the lengths (when either remainder is at most four
+//! bytes) or the cells' bytes decide. A binary search so reads one slot
+//! per step, and a cell only on a head tie (LeanStore's slotted page,
+//! whose cells also repeat the head).
 //!
-//! Leaf cell: `value word u16, remainder, value`, where the value word's
-//! top bit says the value lives in an overflow chain: its first page
-//! (`u64`) and whole length (`u32`) then stand in for the value; else the
-//! word is the value's length. Inner cell: `child u64, remainder`: keys at
-//! or above the cell's key and below the next cell's key live under
-//! `child`; keys below the first cell's key under the first child.
+//! Leaf cell: `value word u16, remainder past the head, value`, where the
+//! value word's top bit says the value lives in an overflow chain: its
+//! first page (`u64`) and whole length (`u32`) then stand in for the
+//! value; else the word is the value's length. Inner cell: `child u64,
+//! remainder past the head`: keys at or above the cell's key and below
+//! the next cell's key live under `child`; keys below the first cell's key
+//! under the first child.
 //!
 //! A long key (longer than [`Geometry::key_inline_max`]) keeps its first
-//! bytes (its local part) in the page — the page prefix, then the rest in
-//! its cell — followed in the cell by the key's whole length (`u32`) and
+//! bytes (its local part) in the page — the page prefix, the head, then
+//! the rest in its cell — followed in the cell by the key's whole length (`u32`) and
 //! the first page (`u64`) of an overflow chain holding the rest, as
 //! SQLite spills a payload and WiredTiger an overflow key. The local part
 //! decides most comparisons; only a key that ties with all of it is
 //! compared with the chain ([`Probe::Tie`]).
 //!
-//! The prefix is the longest every key of the page shares, computed
-//! whenever a page is built (a split, merge, bulk load or compaction).
+//! The prefix is the longest every key of the page shares, leaving each
+//! key (a long key's local part) at least four bytes for its head
+//! ([`prefix_kept`]), so every cell is shorter by exactly the prefix's
+//! length and a page's bytes are linear in it; it is computed whenever a
+//! page is built whole (a split, merge, rebalance or bulk load) and kept
+//! by compaction.
 //! keel's pages have no fence keys, so an insert whose key does not
 //! share the prefix rebuilds the page with the shorter prefix the keys
 //! then share (or, when that does not fit, the page splits and each half
