@@ -85,10 +85,19 @@ struct Slot {
     value: SlotValue,
 }
 
-/// Bytes past a window's joined keys that a short prefix and a head are
-/// written into whole ([`Cursor::join_keys`]).
-const JOIN_SLACK_BYTES: usize = 8;
-const _: () = assert!(JOIN_SLACK_BYTES >= node::HEAD_BYTES);
+/// A page prefix this short is joined to each key as one 8-byte word.
+const PREFIX_WORD_BYTES: usize = 8;
+/// A key's bytes in its cell this short are joined as one 24-byte word
+/// (most keys: keel's are a keyspace id and a user key).
+const TAIL_WORD_BYTES: usize = 24;
+/// Bytes past a window's joined keys that the words written whole may
+/// reach into ([`Cursor::join_keys`]).
+const JOIN_SLACK_BYTES: usize = TAIL_WORD_BYTES;
+const _: () = assert!(
+    JOIN_SLACK_BYTES >= PREFIX_WORD_BYTES
+        && JOIN_SLACK_BYTES >= node::HEAD_BYTES
+        && JOIN_SLACK_BYTES >= TAIL_WORD_BYTES
+);
 
 /// A slot's `key_len` for a long key.
 const LONG_KEY: u32 = u32::MAX;
@@ -323,14 +332,16 @@ impl<'a> Cursor<'a> {
             .filter(|slot| slot.key_len != LONG_KEY)
             .map(|slot| len + slot.key_len as usize)
             .sum();
-        // Room for a whole short prefix and head past the last key: they
-        // are written as fixed-size words (one store each, no call), and
-        // each write past its part is overwritten by the next one.
+        // Room for a whole short prefix, head and cell part past the last
+        // key: they are written as fixed-size words (a store or two each,
+        // no call), and each write past its part is overwritten by the
+        // next one (every key's parts are written in order, each key
+        // after the one before).
         buffer.resize(page_size + total + JOIN_SLACK_BYTES, 0);
         let (page, keys) = buffer.split_at_mut(page_size);
         let prefix = page.get(offset..offset + len).ok_or(Restart)?;
-        let mut short_prefix = [0u8; JOIN_SLACK_BYTES];
-        let word = len <= JOIN_SLACK_BYTES;
+        let mut short_prefix = [0u8; PREFIX_WORD_BYTES];
+        let word = len <= PREFIX_WORD_BYTES;
         if word {
             short_prefix[..len].copy_from_slice(prefix);
         }
@@ -341,15 +352,22 @@ impl<'a> Cursor<'a> {
             }
             let (start, rest) = (slot.key_offset as usize, slot.key_len as usize);
             let in_head = rest.min(node::HEAD_BYTES);
-            let tail = page.get(start..start + rest - in_head).ok_or(Restart)?;
+            let tail = rest - in_head;
             if word {
-                keys[at..at + JOIN_SLACK_BYTES].copy_from_slice(&short_prefix);
+                keys[at..at + PREFIX_WORD_BYTES].copy_from_slice(&short_prefix);
             } else {
                 keys[at..at + len].copy_from_slice(prefix);
             }
             let head_at = at + len;
             keys[head_at..head_at + node::HEAD_BYTES].copy_from_slice(&slot.head.to_be_bytes());
-            keys[head_at + in_head..head_at + rest].copy_from_slice(tail);
+            let tail_at = head_at + in_head;
+            match page.get(start..start + TAIL_WORD_BYTES) {
+                Some(word) if tail <= TAIL_WORD_BYTES => {
+                    keys[tail_at..tail_at + TAIL_WORD_BYTES].copy_from_slice(word);
+                }
+                _ => keys[tail_at..tail_at + tail]
+                    .copy_from_slice(page.get(start..start + tail).ok_or(Restart)?),
+            }
             slot.key_offset = narrow(page_size + at)?;
             slot.key_len = narrow(len + rest)?;
             at += len + rest;
