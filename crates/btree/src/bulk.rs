@@ -5,7 +5,7 @@
 use keel_pager::{ExclusiveGuard, PageId};
 
 use crate::error::{Error, Result};
-use crate::node::{self, Kind, SLOT_BYTES, StoredValue};
+use crate::node::{self, Kind, Packing, StoredValue};
 use crate::overflow;
 use crate::tree::BTree;
 
@@ -17,7 +17,8 @@ pub const BULK_FILL_DEFAULT: f64 = 0.9;
 struct InnerNode {
     first_child: PageId,
     cells: Vec<Vec<u8>>,
-    bytes: usize,
+    /// The bytes of `cells` in a page.
+    bytes: Packing,
 }
 
 /// What the load has written so far, freed again if it fails.
@@ -90,7 +91,7 @@ impl BTree {
         // (separator from the previous leaf, leaf).
         let mut children: Children = Vec::new();
         let mut cells: Vec<Vec<u8>> = Vec::new();
-        let mut bytes = 0;
+        let mut bytes = Packing::default();
         let mut previous: Option<ExclusiveGuard<'_>> = None;
         // The last key of the previous leaf and the first of this one.
         let mut previous_last_key: Option<Vec<u8>> = None;
@@ -120,7 +121,7 @@ impl BTree {
                 written.chains.push((chain.first, chain.rest()));
             }
             let cell = node::leaf_cell(Self::stored_key(key, key_chain), stored);
-            if !cells.is_empty() && bytes + cell.len() + SLOT_BYTES > budget {
+            if !cells.is_empty() && bytes.with(&cell, true) > budget {
                 self.flush_leaf(
                     &mut cells,
                     &mut previous,
@@ -128,13 +129,13 @@ impl BTree {
                     &mut children,
                     written,
                 )?;
-                bytes = 0;
+                bytes = Packing::default();
             }
             if cells.is_empty() {
                 first_key.clear();
                 first_key.extend_from_slice(key);
             }
-            bytes += cell.len() + SLOT_BYTES;
+            bytes.push(&cell, true);
             cells.push(cell);
             last_key = Some(key.to_vec());
             count += 1;
@@ -170,9 +171,9 @@ impl BTree {
                 // The separator's cell takes the child (the first child's
                 // cell is empty, and always starts a node).
                 match nodes.last_mut() {
-                    Some(node) if node.bytes + cell.len() + SLOT_BYTES <= budget => {
+                    Some(node) if node.bytes.with(&cell, false) <= budget => {
                         node::set_cell_child(&mut cell, child);
-                        node.bytes += cell.len() + SLOT_BYTES;
+                        node.bytes.push(&cell, false);
                         node.cells.push(cell);
                     }
                     _ => {
@@ -181,7 +182,7 @@ impl BTree {
                         nodes.push(InnerNode {
                             first_child: child,
                             cells: Vec::new(),
-                            bytes: 0,
+                            bytes: Packing::default(),
                         });
                     }
                 }
@@ -230,9 +231,8 @@ impl BTree {
         let Some(previous) = nodes.last_mut() else {
             return;
         };
-        let bytes = separator.len() + SLOT_BYTES;
-        if previous.bytes + bytes <= self.geometry.usable() {
-            previous.bytes += bytes;
+        if previous.bytes.with(&separator, false) <= self.geometry.usable() {
+            previous.bytes.push(&separator, false);
             previous.cells.push(separator);
             return;
         }
@@ -241,11 +241,11 @@ impl BTree {
         let Some(moved) = previous.cells.pop() else {
             return;
         };
-        previous.bytes -= moved.len() + SLOT_BYTES;
+        previous.bytes = Packing::of(previous.cells.iter().map(Vec::as_slice), false);
         nodes.push(InnerNode {
             first_child: node::cell_child(&moved),
+            bytes: Packing::of([separator.as_slice()], false),
             cells: vec![separator],
-            bytes,
         });
         separators.push(moved);
     }

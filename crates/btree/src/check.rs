@@ -42,6 +42,25 @@ pub enum Problem {
         /// The cell.
         index: usize,
     },
+    /// A slot's key head holds bytes other than zero past its key's
+    /// remainder (the head pads a remainder shorter than four bytes with
+    /// zeros): a search would misorder the key.
+    KeyHead {
+        /// The page.
+        page: PageId,
+        /// The cell.
+        index: usize,
+    },
+    /// The header's free-space accounting (heap start and garbage bytes)
+    /// disagrees with the slots, cells and prefix the page holds.
+    FreeSpace {
+        /// The page.
+        page: PageId,
+        /// Bytes of slots, cells and prefix the header accounts for.
+        accounted: usize,
+        /// Bytes of slots, cells and prefix found.
+        found: usize,
+    },
     /// A leaf at a depth other than the other leaves'.
     UnevenDepth {
         /// The leaf.
@@ -259,21 +278,34 @@ impl Walk<'_> {
         let geometry = self.tree.geometry;
         let leaf = header.is_leaf();
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(header.count);
-        let mut used = 0;
+        let mut used = if header.count > 0 {
+            header.prefix_len
+        } else {
+            0
+        };
         for index in 0..header.count {
-            let Ok(cell) = node::cell_bytes(&bytes, leaf, index) else {
+            let (Ok(cell), Ok(len)) = (
+                node::cell_bytes(&bytes, leaf, index),
+                node::cell_len(&bytes, leaf, index),
+            ) else {
                 self.problem(Problem::BadNode { page });
                 return;
             };
-            used += cell.len() + SLOT_BYTES;
-            let stored = node::cell_key(cell, leaf);
+            used += len + SLOT_BYTES;
+            let stored = node::cell_key(&cell, leaf);
+            let remainder = stored.local().get(header.prefix_len..).unwrap_or_default();
+            if node::slot(bytes.as_slice(), index).map(|slot| slot.head)
+                != Ok(node::head(remainder))
+            {
+                self.problem(Problem::KeyHead { page, index });
+            }
             let too_long = match stored {
                 StoredKey::Inline(key) => key.len() > geometry.key_inline_max(),
                 StoredKey::Long { prefix, chain } => {
                     chain.len > KEY_BYTES_MAX || prefix.len() > geometry.key_local_max()
                 }
             };
-            if cell.len() + SLOT_BYTES > geometry.cell_bytes_max() || too_long {
+            if node::cell_cost(&cell, leaf) > geometry.cell_bytes_max() || too_long {
                 self.problem(Problem::CellTooLarge { page, index });
             }
             let key = match stored {
@@ -307,6 +339,14 @@ impl Walk<'_> {
                 self.problem(Problem::KeyOutsideParentRange { page, index });
             }
             keys.push(key);
+        }
+        let accounted = header.used(bytes.len());
+        if accounted != used {
+            self.problem(Problem::FreeSpace {
+                page,
+                accounted,
+                found: used,
+            });
         }
         self.report.bytes_used += used as u64;
         let is_root = page == self.tree.root;

@@ -92,6 +92,6 @@ impl BTree {
             return Err(corrupt(page, "a sibling link to an empty or inner page"));
         }
         let cell = node::cell_bytes(&guard, true, 0).map_err(bad)?;
-        Ok(self.load_key(node::cell_key(cell, true))?.into_owned())
+        Ok(self.load_key(node::cell_key(&cell, true))?.into_owned())
     }
 }

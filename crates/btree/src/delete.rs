@@ -5,7 +5,7 @@
 
 use keel_pager::{ExclusiveGuard, PageId, Restart};
 
-use crate::divide::{Cut, Division, collect_cells};
+use crate::divide::{Cut, Division, Room, collect_cells};
 use crate::error::Result;
 use crate::node::{self, Header, KeyChain};
 use crate::overflow;
@@ -96,9 +96,8 @@ impl BTree {
             let bad_parent = |Restart| corrupt(parent_id, "bad cell");
             let left_id = node::child_at(&*parent_guard, left_position).map_err(bad_parent)?;
             let right_id = node::child_at(&*parent_guard, left_position + 1).map_err(bad_parent)?;
-            let separator_cell = node::cell_bytes(&parent_guard, false, left_position)
-                .map_err(bad_parent)?
-                .to_vec();
+            let separator_cell =
+                node::cell_bytes(&parent_guard, false, left_position).map_err(bad_parent)?;
             if left_id == right_id || left_id == parent_id || right_id == parent_id {
                 return Err(corrupt(parent_id, "a child listed twice"));
             }
@@ -120,7 +119,7 @@ impl BTree {
             }
             cells.extend(collect_cells(&right, right_id, right_header)?);
             let usable = self.geometry.usable();
-            if node::cells_bytes(cells.iter().map(Vec::as_slice)) <= usable {
+            if node::cells_bytes(cells.iter().map(Vec::as_slice), leaf) <= usable {
                 // Merge right into left.
                 Counters::add(&self.counters.merges);
                 let mut far = None;
@@ -169,17 +168,15 @@ impl BTree {
             // Too much for one page: share the entries out, with a
             // separator the parent has room for.
             Counters::add(&self.counters.rebalances);
-            let parent_header = Header::read(&parent_guard)
-                .map_err(|Restart| corrupt(parent_id, "bad node header"))?;
-            let room = parent_header.free() + separator_cell.len();
+            let room = Room::replacing(&parent_guard, left_position).map_err(bad_parent)?;
             let Division {
                 low,
                 high,
                 separator: new_separator,
                 right_first,
-            } = self.divide(&cells, leaf, left_id, cut, Some(room))?;
+            } = self.divide(&cells, leaf, left_id, cut, Some(&room))?;
             let (low, high) = (&cells[low], &cells[high]);
-            if room < self.separator_cell_len(&new_separator) {
+            if !self.separator_fits(&room, &new_separator) {
                 // No cut gives a separator the parent has room for: leave
                 // the node underfull.
                 return Ok(());

@@ -9,6 +9,47 @@ use keel_pager::{PageId, Restart};
 
 use crate::error::Result;
 use crate::node::{self, Header, KeyChain, SLOT_BYTES, StoredKey};
+
+/// The room a parent has for a new separator in place of cell `index`:
+/// the bytes free once that cell is gone, and the prefix the cells that
+/// stay share (a separator whose key shares less of it makes them grow).
+#[derive(Debug)]
+pub(crate) struct Room {
+    free: usize,
+    prefix: Vec<u8>,
+    others: usize,
+}
+
+impl Room {
+    /// The room in the latched inner `page` for a cell replacing cell
+    /// `index`.
+    pub(crate) fn replacing(page: &[u8], index: usize) -> std::result::Result<Room, Restart> {
+        let header = Header::read(page)?;
+        let others = header.count.checked_sub(1).ok_or(Restart)?;
+        if others == 0 {
+            // The page empties, and loses its prefix.
+            return Ok(Room {
+                free: page.len() - node::HEADER_BYTES,
+                prefix: Vec::new(),
+                others,
+            });
+        }
+        let (offset, len) = node::prefix(page)?;
+        Ok(Room {
+            free: header.free() + SLOT_BYTES + node::cell_len(page, false, index)?,
+            prefix: page[offset..offset + len].to_vec(),
+            others,
+        })
+    }
+
+    /// Whether a cell of [`node::cell_cost`] `cost` whose key's local part
+    /// is `local` fits.
+    pub(crate) fn takes(&self, local: &[u8], cost: usize) -> bool {
+        let kept = node::prefix_kept(&self.prefix, local);
+        let lost = self.prefix.len() - kept;
+        cost - kept + lost * self.others.saturating_sub(1) <= self.free
+    }
+}
 use crate::tree::{BTree, corrupt};
 
 impl BTree {
@@ -40,7 +81,7 @@ impl BTree {
         leaf: bool,
         page: PageId,
         cut: Cut,
-        room: Option<usize>,
+        room: Option<&Room>,
     ) -> Result<Division> {
         let usable = self.geometry.usable();
         // Cells out of order come from a damaged page (the writer keeps
@@ -64,9 +105,13 @@ impl BTree {
             }
             let mut middle = match cut {
                 Cut::Appended => cells.len() - 1,
-                Cut::Even => split_point(cells),
-                Cut::PackLeft { right_min } => pack_point(cells, usable, right_min),
+                Cut::Even => split_point(cells, true),
+                Cut::PackLeft { right_min } => pack_point(cells, true, usable, right_min),
             };
+            // Halves whose keys share less than the pages they came from
+            // may not fit where those did: the nearest cut that fits.
+            middle = fitting_cut(cells, true, usable, middle)
+                .ok_or(corrupt(page, "cells larger than two pages hold"))?;
             let key = |index: usize| node::cell_key(&cells[index], true);
             let mut separator = self
                 .separator_between(key(middle - 1), key(middle))?
@@ -101,8 +146,10 @@ impl BTree {
             let middle = if cut == Cut::Appended {
                 cells.len() - 2
             } else {
-                split_point(cells).clamp(1, cells.len() - 2)
+                split_point(cells, false).clamp(1, cells.len() - 2)
             };
+            let middle = fitting_cut(cells, false, usable, middle)
+                .ok_or(corrupt(page, "cells larger than two pages hold"))?;
             Division {
                 low: 0..middle,
                 high: middle + 1..cells.len(),
@@ -111,13 +158,13 @@ impl BTree {
             }
         };
         let fits = |range: &std::ops::Range<usize>| {
-            node::cells_bytes(cells[range.clone()].iter().map(Vec::as_slice)) <= usable
+            node::cells_bytes(cells[range.clone()].iter().map(Vec::as_slice), leaf) <= usable
         };
         if !fits(&division.low) || !fits(&division.high) {
             return Err(corrupt(page, "cells larger than two pages hold"));
         }
         if let Some(room) = room
-            && self.separator_cell_len(&division.separator) > room
+            && !self.separator_fits(room, &division.separator)
             && let Some(fitting) = self.division_within(cells, leaf, room, division.high.start)
         {
             return Ok(fitting);
@@ -136,17 +183,12 @@ impl BTree {
         &self,
         cells: &[Vec<u8>],
         leaf: bool,
-        room: usize,
+        room: &Room,
         start: usize,
     ) -> Option<Division> {
         let usable = self.geometry.usable();
-        let sizes: Vec<usize> = cells.iter().map(|cell| cell.len() + SLOT_BYTES).collect();
-        let total: usize = sizes.iter().sum();
-        let mut before = Vec::with_capacity(cells.len() + 1);
-        before.push(0);
-        for size in &sizes {
-            before.push(before.last().copied().unwrap_or(0) + size);
-        }
+        let before = node::packed_before(cells, leaf);
+        let after = node::packed_after(cells, leaf);
         // A leaf's cut at `cut`: cells [0, cut) and [cut, len). An inner
         // page's: cells [0, cut), cell `cut` moves up, (cut, len).
         let candidate = |cut: usize| -> Option<Division> {
@@ -154,28 +196,30 @@ impl BTree {
                 if cut == 0 || cut >= cells.len() {
                     return None;
                 }
-                let (left, right) = (before[cut], total - before[cut]);
-                if left > usable || right > usable {
+                if before[cut] > usable || after[cut] > usable {
                     return None;
                 }
-                let separator = local_separator(
+                let separator = Separator::Key(local_separator(
                     node::cell_key(&cells[cut - 1], true),
                     node::cell_key(&cells[cut], true),
-                )??;
-                let len =
-                    node::INNER_CELL_HEADER_BYTES + self.geometry.key_field_len(separator.len());
-                (len <= room).then_some(Division {
+                )??);
+                self.separator_fits(room, &separator).then_some(Division {
                     low: 0..cut,
                     high: cut..cells.len(),
-                    separator: Separator::Key(separator),
+                    separator,
                     right_first: PageId::NONE,
                 })
             } else {
                 if cut == 0 || cut + 1 >= cells.len() {
                     return None;
                 }
-                let (left, right) = (before[cut], total - before[cut + 1]);
-                if left > usable || right > usable || cells[cut].len() > room {
+                if before[cut] > usable
+                    || after[cut + 1] > usable
+                    || !room.takes(
+                        node::cell_key(&cells[cut], false).local(),
+                        node::cell_cost(&cells[cut], false),
+                    )
+                {
                     return None;
                 }
                 Some(Division {
@@ -195,13 +239,17 @@ impl BTree {
         })
     }
 
-    /// Bytes of the parent's cell for `separator`.
-    pub(crate) fn separator_cell_len(&self, separator: &Separator) -> usize {
+    /// Whether the parent's cell for `separator` fits `room`.
+    pub(crate) fn separator_fits(&self, room: &Room, separator: &Separator) -> bool {
         match separator {
-            Separator::Key(key) => {
-                node::INNER_CELL_HEADER_BYTES + self.geometry.key_field_len(key.len())
-            }
-            Separator::Cell(cell) => cell.len(),
+            Separator::Key(key) => room.takes(
+                &key[..self.geometry.key_local_len(key.len())],
+                self.geometry.separator_cost(key.len()),
+            ),
+            Separator::Cell(cell) => room.takes(
+                node::cell_key(cell, false).local(),
+                node::cell_cost(cell, false),
+            ),
         }
     }
 
@@ -267,19 +315,12 @@ fn short_cut(
     usable: usize,
     (low, high): (usize, usize),
 ) -> Option<(usize, Vec<u8>)> {
-    let sizes: Vec<usize> = cells.iter().map(|cell| cell.len() + SLOT_BYTES).collect();
-    let total: usize = sizes.iter().sum();
-    let mut before = Vec::with_capacity(cells.len() + 1);
-    before.push(0);
-    for size in &sizes {
-        before.push(before.last().copied().unwrap_or(0) + size);
-    }
+    let before = node::packed_before(cells, true);
+    let after = node::packed_after(cells, true);
     let balanced = |cut: usize| {
-        let left = before[cut];
-        left * 3 >= total * low
-            && left * 3 <= total * high
-            && left <= usable
-            && total - left <= usable
+        let (left, right) = (before[cut], after[cut]);
+        let total = left + right;
+        left * 3 >= total * low && left * 3 <= total * high && left <= usable && right <= usable
     };
     let key = |index: usize| node::cell_key(&cells[index], true);
     for distance in 1..cells.len() {
@@ -305,7 +346,7 @@ fn short_cut(
 
 pub(crate) fn collect_cells(page: &[u8], id: PageId, header: Header) -> Result<Vec<Vec<u8>>> {
     (0..header.count)
-        .map(|index| node::cell_bytes(page, header.is_leaf(), index).map(<[u8]>::to_vec))
+        .map(|index| node::cell_bytes(page, header.is_leaf(), index))
         .collect::<Result<_, _>>()
         .map_err(|Restart| corrupt(id, "bad cell"))
 }
@@ -357,35 +398,59 @@ pub(crate) enum Cut {
 
 /// Where to cut `cells` in two of about equal bytes: the first index of the
 /// upper half, never 0 or `cells.len()`.
-pub(crate) fn split_point(cells: &[Vec<u8>]) -> usize {
-    let total: usize = cells.iter().map(|cell| cell.len() + SLOT_BYTES).sum();
-    let mut running = 0;
-    for (index, cell) in cells.iter().enumerate() {
-        running += cell.len() + SLOT_BYTES;
-        if running * 2 >= total {
-            return (index + 1).clamp(1, cells.len() - 1);
-        }
-    }
-    cells.len() - 1
+pub(crate) fn split_point(cells: &[Vec<u8>], leaf: bool) -> usize {
+    let before = node::packed_before(cells, leaf);
+    let after = node::packed_after(cells, leaf);
+    (1..cells.len())
+        .find(|&cut| before[cut] >= after[cut])
+        .unwrap_or(cells.len() - 1)
+        .clamp(1, cells.len() - 1)
+}
+
+/// The cut nearest `preferred` whose parts each fit a page: a leaf's cut
+/// `c` divides `cells` into `[0, c)` and `[c, len)`, an inner page's into
+/// `[0, c)` and `(c, len)` (cell `c` moves up). The parts' prefixes
+/// decide their bytes, so the sizes are those of the parts packed.
+pub(crate) fn fitting_cut(
+    cells: &[Vec<u8>],
+    leaf: bool,
+    usable: usize,
+    preferred: usize,
+) -> Option<usize> {
+    let before = node::packed_before(cells, leaf);
+    let after = node::packed_after(cells, leaf);
+    // The right part's first cell.
+    let right = |cut: usize| if leaf { cut } else { cut + 1 };
+    let fits = |cut: usize| {
+        cut >= 1 && right(cut) < cells.len() && before[cut] <= usable && after[right(cut)] <= usable
+    };
+    (0..cells.len()).find_map(|distance| {
+        [
+            preferred.checked_sub(distance),
+            preferred.checked_add(distance),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|&cut| fits(cut))
+    })
 }
 
 /// The first index of the right part when the left takes as many of
 /// `cells` as fit in `usable` bytes while the right keeps at least
 /// `right_min`: never 0 or `cells.len()`; [`split_point`] if no cut does.
-pub(crate) fn pack_point(cells: &[Vec<u8>], usable: usize, right_min: usize) -> usize {
-    let total = node::cells_bytes(cells.iter().map(Vec::as_slice));
-    let mut left = 0;
+pub(crate) fn pack_point(cells: &[Vec<u8>], leaf: bool, usable: usize, right_min: usize) -> usize {
+    let before = node::packed_before(cells, leaf);
+    let after = node::packed_after(cells, leaf);
     let mut best = None;
-    for (index, cell) in cells.iter().enumerate().take(cells.len() - 1) {
-        left += node::cells_bytes([cell.as_slice()]);
-        if left > usable {
+    for cut in 1..cells.len() {
+        if before[cut] > usable {
             break;
         }
-        if total - left >= right_min {
-            best = Some(index + 1);
+        if after[cut] >= right_min {
+            best = Some(cut);
         }
     }
-    best.unwrap_or_else(|| split_point(cells))
+    best.unwrap_or_else(|| split_point(cells, leaf))
 }
 
 /// The writer's check after it divided cells between `left` and `right`
@@ -404,7 +469,7 @@ pub(crate) fn assert_divided(
     leaf: bool,
     mut compare: impl FnMut(StoredKey<'_>, StoredKey<'_>) -> Result<Ordering>,
 ) -> Result<()> {
-    fn keys<'p>(page: &'p [u8], side: &str, leaf: bool) -> Vec<StoredKey<'p>> {
+    fn cells(page: &[u8], side: &str, leaf: bool) -> Vec<Vec<u8>> {
         let header = Header::read(page)
             .unwrap_or_else(|Restart| panic!("{side} half of a division: bad node header"));
         assert!(
@@ -413,14 +478,20 @@ pub(crate) fn assert_divided(
         );
         (0..header.count)
             .map(|index| {
-                let cell = node::cell_bytes(page, leaf, index)
-                    .unwrap_or_else(|Restart| panic!("{side} half of a division: bad cell"));
-                node::cell_key(cell, leaf)
+                node::cell_bytes(page, leaf, index)
+                    .unwrap_or_else(|Restart| panic!("{side} half of a division: bad cell"))
             })
             .collect()
     }
+    fn keys(cells: &[Vec<u8>], leaf: bool) -> Vec<StoredKey<'_>> {
+        cells
+            .iter()
+            .map(|cell| node::cell_key(cell, leaf))
+            .collect()
+    }
     let separator = node::cell_key(separator, false);
-    let (low, high) = (keys(left, "left", leaf), keys(right, "right", leaf));
+    let (low_cells, high_cells) = (cells(left, "left", leaf), cells(right, "right", leaf));
+    let (low, high) = (keys(&low_cells, leaf), keys(&high_cells, leaf));
     for pair in low.windows(2).chain(high.windows(2)) {
         assert!(
             compare(pair[0], pair[1])? == Ordering::Less,

@@ -110,13 +110,16 @@ impl BTree {
         cell: &[u8],
     ) -> Result<()> {
         let leaf_depth = path.len() - 1;
-        let found = match in_leaf {
-            InLeaf::Present(found) => Some(found),
-            InLeaf::Absent { .. } => None,
+        let header = path[leaf_depth].header;
+        let cost = node::cell_cost(cell, true);
+        // A new key may share less of the leaf's prefix, and so grow every
+        // cell; a replaced one shares all of it.
+        let splits = match in_leaf {
+            InLeaf::Present(found) => {
+                header.free() + found.cell_len + SLOT_BYTES < cost.saturating_sub(header.prefix_len)
+            }
+            InLeaf::Absent { shared, .. } => header.free() < header.growth(cost, shared),
         };
-        let room =
-            path[leaf_depth].header.free() + found.map_or(0, |found| found.cell_len + SLOT_BYTES);
-        let splits = room < cell.len() + SLOT_BYTES;
         if !splits {
             // The next insert in key order likely lands here too; a split
             // changes the leaf and its ancestors, so it forgets the path.
@@ -128,7 +131,7 @@ impl BTree {
         if splits {
             while top > 0 {
                 top -= 1;
-                if path[top].header.free() >= self.geometry.cell_bytes_max() {
+                if path[top].header.free_for_any_key() >= self.geometry.cell_bytes_max() {
                     break;
                 }
             }
@@ -163,7 +166,7 @@ impl BTree {
         // Only this writer changes the tree: the leaf is as the path saw it.
         let (position, replace) = match in_leaf {
             InLeaf::Present(found) => (found.index, true),
-            InLeaf::Absent { index } => (index, false),
+            InLeaf::Absent { index, .. } => (index, false),
         };
         // The leaf's split writes a long separator's chain before it changes
         // anything: if that fails, the tree is as it was.
@@ -237,9 +240,9 @@ impl BTree {
         let header = Header::read(guard).map_err(|Restart| corrupt(page, "bad node header"))?;
         let leaf = header.is_leaf();
         if replace {
-            let offset = node::cell_offset(&**guard, index).map_err(bad)?;
-            let old = node::cell_len(guard, leaf, offset).map_err(bad)?;
-            if header.free() + old >= cell.len() {
+            let old = node::cell_len(guard, leaf, index).map_err(bad)? + SLOT_BYTES;
+            let new = node::cell_cost(cell, leaf).saturating_sub(header.prefix_len);
+            if header.free() + old >= new {
                 node::remove_cell(guard, index).map_err(bad)?;
                 if !node::insert_cell(guard, index, cell, &mut scratch.page).map_err(bad)? {
                     return Err(corrupt(page, "a cell did not fit after room was checked"));
@@ -250,7 +253,7 @@ impl BTree {
             return Ok(None);
         }
         let mut cells: Vec<Vec<u8>> = (0..header.count)
-            .map(|i| node::cell_bytes(guard, leaf, i).map(<[u8]>::to_vec))
+            .map(|i| node::cell_bytes(guard, leaf, i))
             .collect::<Result<_, _>>()
             .map_err(bad)?;
         if replace {

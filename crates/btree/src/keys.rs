@@ -26,11 +26,14 @@ impl BTree {
         let bad = |Restart| corrupt(page, "bad cell");
         let index = match self.search_latched(leaf, page, true, header.count, key)? {
             Ok(index) => index,
-            Err(index) => return Ok(InLeaf::Absent { index }),
+            Err(index) => {
+                let local = &key[..self.geometry.key_local_len(key.len())];
+                let shared = node::prefix_shared(leaf, &header, local);
+                return Ok(InLeaf::Absent { index, shared });
+            }
         };
-        let offset = node::cell_offset(leaf, index).map_err(bad)?;
-        let cell_len = node::cell_len(leaf, true, offset).map_err(bad)?;
-        let key_chain = node::key_in_cell(leaf, true, offset).map_err(bad)?.chain;
+        let cell_len = node::cell_len(leaf, true, index).map_err(bad)?;
+        let key_chain = node::key_at(leaf, true, index).map_err(bad)?.chain;
         let overflow = match node::value_at(leaf, index).map_err(bad)? {
             ValueAt::Overflow { first, len } => Some((first, len)),
             ValueAt::Inline { .. } => None,

@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use keel_pager::{OptimisticGuard, PageId, Restart};
 
 use crate::error::Result;
-use crate::node::{self, Header, KeyChain, Kind, NodeBytes, Probe, Search, Target, ValueAt};
+use crate::node::{self, Header, KeyChain, Kind, Probe, Search, Target, ValueAt};
 use crate::overflow;
 use crate::stats::Counters;
 use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, PATH_DEPTH_MAX, chain_error, corrupt};
@@ -74,13 +74,30 @@ enum SlotValue {
 
 /// One entry of the window: its key in the leaf copy (or, for a long key,
 /// `key_len` is [`LONG_KEY`] and `key_offset` its place in the cursor's
-/// long keys) and its value.
+/// long keys) and its value. Until the window's keys are made whole
+/// ([`Cursor::join_keys`]), a key's place is its remainder's: `key_len`
+/// bytes, the first four in `head`, the rest at `key_offset`.
 #[derive(Debug)]
 struct Slot {
     key_offset: u32,
     key_len: u32,
+    head: u32,
     value: SlotValue,
 }
+
+/// A page prefix this short is joined to each key as one 8-byte word.
+const PREFIX_WORD_BYTES: usize = 8;
+/// A key's bytes in its cell this short are joined as one 24-byte word
+/// (most keys: keel's are a keyspace id and a user key).
+const TAIL_WORD_BYTES: usize = 24;
+/// Bytes past a window's joined keys that the words written whole may
+/// reach into ([`Cursor::join_keys`]).
+const JOIN_SLACK_BYTES: usize = TAIL_WORD_BYTES;
+const _: () = assert!(
+    JOIN_SLACK_BYTES >= PREFIX_WORD_BYTES
+        && JOIN_SLACK_BYTES >= node::HEAD_BYTES
+        && JOIN_SLACK_BYTES >= TAIL_WORD_BYTES
+);
 
 /// A slot's `key_len` for a long key.
 const LONG_KEY: u32 = u32::MAX;
@@ -88,9 +105,9 @@ const LONG_KEY: u32 = u32::MAX;
 /// A long key of the window.
 #[derive(Debug)]
 enum LongKey {
-    /// Its prefix at this offset of the leaf copy and its chain, not read
-    /// yet.
-    Chain(u32, KeyChain),
+    /// Its local part's remainder in the leaf copy (the head, and the
+    /// rest at this offset) and its chain, not read yet.
+    Chain(u32, u32, KeyChain),
     /// Read whole.
     Read(Bytes),
 }
@@ -263,34 +280,100 @@ impl<'a> Cursor<'a> {
     }
 
     /// A buffer of one page for the next leaf copy: the last one if the
-    /// caller holds none of its entries any more.
+    /// caller holds none of its entries any more. Past the page it has
+    /// room for the window's keys made whole ([`Cursor::join_keys`]).
     fn take_buffer(&mut self, page_size: usize) -> BytesMut {
-        if let Ok(buffer) = std::mem::take(&mut self.page).try_into_mut()
-            && buffer.len() == page_size
+        if let Ok(mut buffer) = std::mem::take(&mut self.page).try_into_mut()
+            && buffer.len() >= page_size
         {
+            buffer.truncate(page_size);
             return buffer;
         }
         let spare = SPARE_BUFFERS
             .try_with(|spare| {
                 let mut spare = spare.borrow_mut();
-                let index = spare.iter().position(|buffer| buffer.len() == page_size)?;
+                let index = spare.iter().position(|buffer| buffer.len() >= page_size)?;
                 Some(spare.swap_remove(index))
             })
             .ok()
             .flatten();
         match spare {
-            Some(buffer) => buffer,
+            Some(mut buffer) => {
+                buffer.truncate(page_size);
+                buffer
+            }
             None => {
-                let mut fresh = BytesMut::zeroed(page_size);
+                let capacity = page_size * 2;
+                let mut fresh = BytesMut::zeroed(capacity);
                 // A split makes the buffer reference-counted now, once, so
                 // that freezing it, slicing it and taking it back for the
                 // next leaf allocate nothing (a buffer still a plain
                 // vector would allocate its count at its first slice, and
                 // free it when taken back).
-                drop(fresh.split_off(page_size));
+                drop(fresh.split_off(capacity));
+                fresh.truncate(page_size);
                 fresh
             }
         }
+    }
+
+    /// Makes the window's keys whole: a page holds the prefix its keys
+    /// share once, each slot a key's next four bytes (its head) and each
+    /// cell the rest, so the keys are written after the page's copy in
+    /// `buffer` (prefix, head, rest) and their slots pointed there. One
+    /// copy of each key, no allocation once the buffer has grown to a page
+    /// and a window's keys.
+    fn join_keys(&mut self, buffer: &mut BytesMut) -> Result<(), Restart> {
+        let page_size = buffer.len();
+        let (offset, len) = node::prefix(&buffer[..])?;
+        let total: usize = self
+            .window
+            .iter()
+            .filter(|slot| slot.key_len != LONG_KEY)
+            .map(|slot| len + slot.key_len as usize)
+            .sum();
+        // Room for a whole short prefix, head and cell part past the last
+        // key: they are written as fixed-size words (a store or two each,
+        // no call), and each write past its part is overwritten by the
+        // next one (every key's parts are written in order, each key
+        // after the one before).
+        buffer.resize(page_size + total + JOIN_SLACK_BYTES, 0);
+        let (page, keys) = buffer.split_at_mut(page_size);
+        let prefix = page.get(offset..offset + len).ok_or(Restart)?;
+        let mut short_prefix = [0u8; PREFIX_WORD_BYTES];
+        let word = len <= PREFIX_WORD_BYTES;
+        if word {
+            short_prefix[..len].copy_from_slice(prefix);
+        }
+        let mut at = 0;
+        for slot in &mut self.window {
+            if slot.key_len == LONG_KEY {
+                continue;
+            }
+            let (start, rest) = (slot.key_offset as usize, slot.key_len as usize);
+            let in_head = rest.min(node::HEAD_BYTES);
+            let tail = rest - in_head;
+            if word {
+                keys[at..at + PREFIX_WORD_BYTES].copy_from_slice(&short_prefix);
+            } else {
+                keys[at..at + len].copy_from_slice(prefix);
+            }
+            let head_at = at + len;
+            keys[head_at..head_at + node::HEAD_BYTES].copy_from_slice(&slot.head.to_be_bytes());
+            let tail_at = head_at + in_head;
+            match page.get(start..start + TAIL_WORD_BYTES) {
+                Some(word) if tail <= TAIL_WORD_BYTES => {
+                    keys[tail_at..tail_at + TAIL_WORD_BYTES].copy_from_slice(word);
+                }
+                _ => keys[tail_at..tail_at + tail]
+                    .copy_from_slice(page.get(start..start + tail).ok_or(Restart)?),
+            }
+            slot.key_offset = narrow(page_size + at)?;
+            slot.key_len = narrow(len + rest)?;
+            at += len + rest;
+        }
+        buffer.truncate(page_size + total);
+        Ok(())
     }
 
     fn fill(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
@@ -410,10 +493,11 @@ impl<'a> Cursor<'a> {
         tree: &'a BTree,
         bounds: &Bounds,
         leaf: OptimisticGuard<'a>,
-        buffer: BytesMut,
+        mut buffer: BytesMut,
         reached_limit: bool,
         sibling: PageId,
     ) -> Result<(), Fault> {
+        self.join_keys(&mut buffer)?;
         self.read_chains_optimistic(tree, &leaf, &buffer)?;
         self.check_order(bounds, leaf.page_id(), &buffer)?;
         self.page = buffer.freeze();
@@ -443,8 +527,8 @@ impl<'a> Cursor<'a> {
             }
         }
         for long in &mut self.long_keys {
-            if let LongKey::Chain(offset, chain) = *long {
-                let mut key = long_key_prefix(page, offset, chain)?;
+            if let LongKey::Chain(offset, head, chain) = *long {
+                let mut key = long_key_prefix(page, offset, head, chain)?;
                 tree.read_chain(leaf, chain.first, chain.rest(), &mut key)?;
                 *long = LongKey::Read(Bytes::from(key));
             }
@@ -559,27 +643,29 @@ impl<'a> Cursor<'a> {
         let mut long_keys = false;
         for step in 0..high.saturating_sub(low) {
             let index = if forward { low + step } else { high - 1 - step };
-            let cell = node::cell_offset(page, index)?;
-            let word = page.u16_at(cell)?;
-            // A long key's slot holds its cell for now: the keys are taken
-            // after the loop (no call in it).
-            let (key_offset, key_len) = if word & node::KEY_LONG_FLAG == 0 {
-                let offset = cell + node::LEAF_CELL_HEADER_BYTES;
-                if offset + usize::from(word) > page.len() {
+            let slot = node::slot(page, index)?;
+            // A key's slot holds its remainder in the copy (the page prefix
+            // goes before it once the window is kept), a long key's its
+            // index for now: the long keys are taken after the loop (no
+            // call in it).
+            let (key_offset, key_len) = if !slot.is_long() {
+                let offset = slot.cell + node::LEAF_CELL_HEADER_BYTES;
+                if offset + node::tail_len(slot.remainder()) > page.len() {
                     return Err(Fault::Restart);
                 }
-                (narrow(offset)?, u32::from(word))
+                (narrow(offset)?, u32::from(slot.word))
             } else {
                 long_keys = true;
-                (narrow(cell)?, LONG_KEY)
+                (narrow(index)?, LONG_KEY)
             };
-            let value = match node::value_in_cell(page, cell, word)? {
+            let value = match node::value_in_cell(page, slot.cell, slot.word)? {
                 ValueAt::Inline { offset, len } => SlotValue::Inline(narrow(offset)?, narrow(len)?),
                 ValueAt::Overflow { first, len } => SlotValue::Chain(first, len),
             };
             self.window.push(Slot {
                 key_offset,
                 key_len,
+                head: slot.head,
                 value,
             });
         }
@@ -618,17 +704,17 @@ impl<'a> Cursor<'a> {
         Ok((collected, guard))
     }
 
-    /// Takes the window's long keys (whose slots hold their cells' offsets
+    /// Takes the window's long keys (whose slots hold their cells' indexes
     /// in `page`) into `long_keys`, each slot then holding its place there.
     #[cold]
     #[inline(never)]
     fn take_long_keys(&mut self, page: &[u8]) -> Result<(), Restart> {
         for slot in &mut self.window {
             if slot.key_len == LONG_KEY {
-                let key = node::key_in_cell(page, true, slot.key_offset as usize)?;
+                let key = node::key_at(page, true, slot.key_offset as usize)?;
                 let chain = key.chain.ok_or(Restart)?;
                 self.long_keys
-                    .push(LongKey::Chain(narrow(key.offset)?, chain));
+                    .push(LongKey::Chain(narrow(key.offset)?, key.head, chain));
                 slot.key_offset = narrow(self.long_keys.len() - 1)?;
             }
         }
@@ -658,6 +744,7 @@ impl<'a> Cursor<'a> {
         }
         let mut buffer = self.take_buffer(tree.pager.page_size());
         for _ in 0..PATH_DEPTH_MAX * 64 {
+            buffer.truncate(guard.len());
             buffer.copy_from_slice(&guard);
             // The shared latch keeps the leaf, and so its chains, as copied.
             let collected = self.collect(
@@ -675,6 +762,8 @@ impl<'a> Cursor<'a> {
                 guard = tree.pager.shared(page)?;
                 continue;
             }
+            self.join_keys(&mut buffer)
+                .map_err(|Restart| corrupt(page, "bad leaf"))?;
             for slot in &mut self.window {
                 if let SlotValue::Chain(first, len) = slot.value {
                     let mut value = Vec::new();
@@ -683,8 +772,8 @@ impl<'a> Cursor<'a> {
                 }
             }
             for long in &mut self.long_keys {
-                if let LongKey::Chain(offset, chain) = *long {
-                    let mut key = long_key_prefix(&buffer, offset, chain)
+                if let LongKey::Chain(offset, head, chain) = *long {
+                    let mut key = long_key_prefix(&buffer, offset, head, chain)
                         .map_err(|Restart| corrupt(page, "bad leaf"))?;
                     overflow::read(&tree.pager, chain.first, chain.rest(), &mut key)
                         .map_err(chain_error)?;
@@ -769,13 +858,27 @@ fn slot_key<'p>(page: &'p [u8], long_keys: &'p [LongKey], slot: &Slot) -> &'p [u
     }
 }
 
-/// A vector for a long key, holding its prefix (at `offset` of the leaf
-/// copy `page`), with room for the rest.
-fn long_key_prefix(page: &[u8], offset: u32, chain: KeyChain) -> Result<Vec<u8>, Restart> {
+/// A vector for a long key, holding its local part (the page prefix of
+/// the leaf copy `page`, the remainder's head, then the rest of it at
+/// `offset`), with room for the rest of the key.
+fn long_key_prefix(
+    page: &[u8],
+    offset: u32,
+    head: u32,
+    chain: KeyChain,
+) -> Result<Vec<u8>, Restart> {
+    let (prefix_offset, prefix_len) = node::prefix(page)?;
     let offset = offset as usize;
-    let prefix = page.get(offset..offset + chain.local).ok_or(Restart)?;
+    let remainder = chain.local.checked_sub(prefix_len).ok_or(Restart)?;
+    let in_head = remainder.min(node::HEAD_BYTES);
+    let tail = remainder - in_head;
     let mut key = Vec::with_capacity(chain.len);
-    key.extend_from_slice(prefix);
+    key.extend_from_slice(
+        page.get(prefix_offset..prefix_offset + prefix_len)
+            .ok_or(Restart)?,
+    );
+    key.extend_from_slice(&head.to_be_bytes()[..in_head]);
+    key.extend_from_slice(page.get(offset..offset + tail).ok_or(Restart)?);
     Ok(key)
 }
 

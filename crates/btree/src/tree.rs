@@ -126,7 +126,11 @@ pub(crate) struct Found {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum InLeaf {
     Present(Found),
-    Absent { index: usize },
+    /// `shared`: the bytes of the leaf's prefix the key shares.
+    Absent {
+        index: usize,
+        shared: usize,
+    },
 }
 
 impl BTree {

@@ -103,6 +103,22 @@ struct Keys {
 
 /// Short keys (up to 250 bytes).
 const SHORT: Keys = Keys { key, ids: 600 };
+/// Keys as the engine makes them: a 4-byte keyspace id (of three) before
+/// the key, here the id and 0 to 9 bytes more: pages share a prefix, and
+/// keys at a keyspace's edge share less of it (the page's prefix
+/// shrinks); remainders are often shorter than a slot's key head.
+const PREFIXED: Keys = Keys {
+    key: prefixed_key,
+    ids: 600,
+};
+
+fn prefixed_key(id: u16) -> Vec<u8> {
+    let mut key = u32::from(id % 3).to_be_bytes().to_vec();
+    key.extend_from_slice(&(id / 3).to_be_bytes());
+    key.extend(std::iter::repeat_n(b'x', usize::from(id % 4) * 3));
+    key
+}
+
 /// Keys of 1 byte to 64 KiB.
 const LONG: Keys = Keys {
     key: long_key,
@@ -279,6 +295,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
+    fn tree_with_keyspace_prefixed_keys_matches_model(ops in prop::collection::vec(op(PREFIXED.ids), 1..200)) {
+        run(ops, 24, PREFIXED);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
     fn tree_with_keys_up_to_64_kib_matches_model(ops in prop::collection::vec(op(LONG.ids), 1..100)) {
         run(ops, 48, LONG);
     }
@@ -289,10 +314,13 @@ fn grows_and_shrinks_through_several_levels() {
     let (_vfs, pager) = pager(2, 32);
     let tree = BTree::create(pager.clone()).unwrap();
     let mut model = BTreeMap::new();
-    // Keys with a long shared prefix keep separators long even after
-    // truncation, so inner nodes hold few and the tree gets tall.
+    // Pairs of keys sharing a long prefix keep separators long even after
+    // truncation, and keys of neighbouring pairs part at their first
+    // bytes, so a page's keys share no prefix to store once: inner nodes
+    // hold few separators and the tree gets tall.
     let long_key = |id: u32| {
-        let mut key = vec![b'x'; 890];
+        let mut key = ((id / 2) as u16).to_be_bytes().to_vec();
+        key.extend_from_slice(&[b'x'; 888]);
         key.extend_from_slice(format!("{id:08}").as_bytes());
         key
     };

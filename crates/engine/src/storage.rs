@@ -287,11 +287,15 @@ pub(crate) struct Payload {
 }
 
 const PAYLOAD_MAGIC: &[u8; 4] = b"KEEL";
-/// Version 2 added `log_end`; version 1 payloads read with
-/// `log_end = replay_lsn`. Version 3 has version 2's bytes and marks a tree
-/// whose cells may hold long keys (a prefix and an overflow chain): a build
-/// that reads only 1 and 2 refuses it instead of misreading those keys.
-const PAYLOAD_VERSION: u32 = 3;
+/// Version 2 added `log_end`. Version 3 has version 2's bytes and marks a
+/// tree whose cells may hold long keys (a prefix and an overflow chain).
+/// Version 4 has version 3's bytes and marks B+tree pages that store their
+/// keys' shared prefix once and key heads in their slots (docs/FORMAT.md,
+/// "B+tree pages"): this build refuses versions 1 to 3, whose pages it
+/// would misread, and an older build refuses 4. A database of an older
+/// version is carried over by `keel dump` with the build that wrote it and
+/// `keel load` with this one.
+const PAYLOAD_VERSION: u32 = 4;
 const PAYLOAD_V1_BYTES: usize = 4 + 4 + 8 + 8 + 8;
 pub(crate) const PAYLOAD_BYTES: usize = PAYLOAD_V1_BYTES + 8;
 const _: () = assert!(
@@ -332,12 +336,18 @@ impl Payload {
         };
         let version = u32_at(4);
         let log_end = match version {
-            1 => u64_at(16),
-            2..=PAYLOAD_VERSION if bytes.len() >= PAYLOAD_BYTES => u64_at(32),
-            2..=PAYLOAD_VERSION => return Err(bad("too short")),
+            PAYLOAD_VERSION if bytes.len() >= PAYLOAD_BYTES => u64_at(32),
+            PAYLOAD_VERSION => return Err(bad("too short")),
+            1..PAYLOAD_VERSION => {
+                return Err(bad(&format!(
+                    "format version {version} (B+tree pages without key prefixes), this keel \
+                     reads version {PAYLOAD_VERSION}: dump the database with the keel that \
+                     wrote it (`keel dump`) and load the dump with this one (`keel load`)"
+                )));
+            }
             _ => {
                 return Err(bad(&format!(
-                    "format version {version}, this keel reads 1 to {PAYLOAD_VERSION}"
+                    "format version {version}, this keel reads version {PAYLOAD_VERSION}"
                 )));
             }
         };
@@ -389,11 +399,33 @@ mod tests {
         };
         assert_eq!(Payload::decode(&payload.encode()).unwrap(), payload);
         assert!(Payload::decode(b"KEEL").is_err());
-        // Version 1 (no log end) reads with log end = replay position.
-        let mut version_1 = payload.encode()[..PAYLOAD_V1_BYTES].to_vec();
-        version_1[4..8].copy_from_slice(&1u32.to_le_bytes());
-        let old = Payload::decode(&version_1).unwrap();
-        assert_eq!((old.replay_lsn, old.log_end), (7, 7));
+        // The error and what it says is wrong.
+        let message = |bytes: &[u8]| {
+            let error = Payload::decode(bytes).unwrap_err();
+            let cause = std::error::Error::source(&error).map(ToString::to_string);
+            format!("{error}: {}", cause.unwrap_or_default())
+        };
+        // Older versions' pages would be misread: refused, naming both
+        // versions and the way to carry the data over.
+        for version in 1..PAYLOAD_VERSION {
+            let mut old = payload.encode();
+            old[4..8].copy_from_slice(&version.to_le_bytes());
+            let error = message(&old);
+            assert!(
+                error.contains(&format!("format version {version} "))
+                    && error.contains("reads version 4")
+                    && error.contains("keel dump")
+                    && error.contains("keel load"),
+                "{error}"
+            );
+        }
+        let mut newer = payload.encode();
+        newer[4..8].copy_from_slice(&5u32.to_le_bytes());
+        let error = message(&newer);
+        assert!(
+            error.contains("format version 5, this keel reads version 4"),
+            "{error}"
+        );
         // A log end before the replay position is damage.
         let mut backwards = payload.encode();
         backwards[32..40].copy_from_slice(&6u64.to_le_bytes());
