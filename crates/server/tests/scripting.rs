@@ -487,3 +487,45 @@ fn functions_load_and_run() {
     );
     server.stop();
 }
+
+/// `redis.acl_check_cmd` answers for the script's user, as Redis's
+/// "Script ACL check" expects: bob, granted `+@scripting +set ~x*`, may
+/// SET a key `x…` but not HSET, nor SET a key `y…`; and, FUNCTION's
+/// subcommands being in `@scripting`, bob may load a library and call it.
+#[test]
+fn acl_check_cmd_answers_for_the_scripts_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(&dir, 1);
+    let mut client = Client::connect(server.address);
+    assert_eq!(
+        client.call(&[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">123",
+            "+@scripting",
+            "+set",
+            "~x*"
+        ]),
+        ok()
+    );
+    assert_eq!(client.call(&["AUTH", "bob", "123"]), ok());
+    let check = |client: &mut Client, call: &str| {
+        let script = format!("return redis.acl_check_cmd({call})");
+        client.call(&["EVAL", &script, "1", "xx"])
+    };
+    assert_eq!(check(&mut client, "'set','xx',1"), int(1));
+    assert_eq!(check(&mut client, "'hset','xx','f',1"), Value::NullBulk);
+    assert_eq!(check(&mut client, "'set','yy',1"), Value::NullBulk);
+    assert!(
+        error_text(check(&mut client, "'invalid-cmd','arg'"))
+            .contains("Invalid command passed to redis.acl_check_cmd()")
+    );
+    let library = "#!lua name=test\nredis.register_function('test', function(KEYS, ARGV) return redis.acl_check_cmd('hset','xx','f',1) end)";
+    assert_eq!(
+        client.call(&["FUNCTION", "LOAD", "REPLACE", library]),
+        bulk("test")
+    );
+    assert_eq!(client.call(&["FCALL", "test", "1", "xx"]), Value::NullBulk);
+}
