@@ -322,6 +322,26 @@ impl Connection {
         pause.holds(writes)
     }
 
+    /// Whether the request held for [`Connection::process`] runs a script
+    /// (EVAL, FCALL and their kind), which may run long.
+    pub(crate) fn defers_script(&self) -> bool {
+        use crate::commands::CommandId;
+        let Some(Deferred::Command(command)) = &self.deferred else {
+            return false;
+        };
+        crate::commands::table::resolve(command).is_ok_and(|spec| {
+            matches!(
+                spec.id,
+                CommandId::Eval
+                    | CommandId::EvalRo
+                    | CommandId::Evalsha
+                    | CommandId::EvalshaRo
+                    | CommandId::Fcall
+                    | CommandId::FcallRo
+            )
+        })
+    }
+
     /// When CLIENT PAUSE holds this connection's next request.
     pub(crate) fn paused_until(&self) -> Option<Instant> {
         self.paused_until

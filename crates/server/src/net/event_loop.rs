@@ -275,6 +275,7 @@ impl Worker {
             }
             self.resume_paused();
             self.run_gathered(&gathered);
+            self.scripts_last(&mut gathered);
             for &token in &gathered {
                 self.pump(token);
             }
@@ -287,6 +288,20 @@ impl Worker {
         for token in tokens {
             self.close(token);
         }
+    }
+
+    /// Puts the connections about to run a script after the others ready
+    /// this turn (in order otherwise): a script that runs long answers
+    /// this loop's idle clients itself (BUSY, SCRIPT KILL), but not the
+    /// requests the loop has read already from the connections after it,
+    /// which would wait for its end — forever, for the SCRIPT KILL among
+    /// them (Redis's "killed by SCRIPT KILL even when use pcall").
+    fn scripts_last(&self, gathered: &mut [u64]) {
+        gathered.sort_by_key(|token| {
+            self.connections
+                .get(token)
+                .is_some_and(|served| served.connection.defers_script())
+        });
     }
 
     /// Runs a connection's buffered requests and writes the replies;
