@@ -66,19 +66,64 @@ impl BlockOrder {
         keys: Option<Vec<Bytes>>,
         epoch: u64,
     ) -> u64 {
+        self.insert(Wait {
+            database,
+            keys,
+            attempted: epoch,
+            turn: None,
+        })
+    }
+
+    /// Enters a wait that has not tried yet, its turn come at `epoch`
+    /// (a new blocking command behind an earlier wait, see
+    /// [`BlockOrder::behind_earlier`]): its sequence number.
+    pub(crate) fn enter_untried(
+        &self,
+        database: DatabaseIndex,
+        keys: Option<Vec<Bytes>>,
+        epoch: u64,
+    ) -> u64 {
+        self.insert(Wait {
+            database,
+            keys,
+            attempted: 0,
+            turn: Some(epoch),
+        })
+    }
+
+    fn insert(&self, wait: Wait) -> u64 {
         let mut inner = lock(&self.inner);
         let sequence = inner.next;
         inner.next += 1;
-        inner.waits.insert(
-            sequence,
-            Wait {
-                database,
-                keys,
-                attempted: epoch,
-                turn: None,
-            },
-        );
+        inner.waits.insert(sequence, wait);
         sequence
+    }
+
+    /// Whether a new blocking command on `keys` must wait its turn rather
+    /// than try now, the write epoch being `epoch`: a wait sharing a key
+    /// has not tried since (what a write just gave is the earlier
+    /// waits' first, as in Redis, where they are served before the next
+    /// command runs).
+    pub(crate) fn behind_earlier(
+        &self,
+        database: DatabaseIndex,
+        keys: Option<&[Bytes]>,
+        epoch: u64,
+    ) -> bool {
+        let inner = lock(&self.inner);
+        if inner.waits.is_empty() {
+            return false;
+        }
+        let probe = Wait {
+            database,
+            keys: keys.map(<[Bytes]>::to_vec),
+            attempted: epoch,
+            turn: None,
+        };
+        inner
+            .waits
+            .values()
+            .any(|earlier| earlier.attempted < epoch && earlier.shares_a_key(&probe))
     }
 
     /// Whether wait `sequence` may run again now, the write epoch being
@@ -163,6 +208,20 @@ mod tests {
         assert!(order.attempted(first, 6), "the second's turn came");
         assert!(order.may_run(second, 7), "its turn came at 6");
         assert!(!order.attempted(second, 7), "no later wait on its key");
+    }
+
+    #[test]
+    fn a_new_command_queues_behind_a_wait_that_has_not_tried_since_a_write() {
+        let order = BlockOrder::default();
+        let first = order.enter(0, keys(&["list"]), 5);
+        let list = [Bytes::from_static(b"list")];
+        assert!(!order.behind_earlier(0, Some(&list), 5), "nothing new");
+        assert!(order.behind_earlier(0, Some(&list), 6), "a push since");
+        assert!(!order.behind_earlier(0, Some(&[Bytes::from_static(b"x")]), 6));
+        let second = order.enter_untried(0, keys(&["list"]), 6);
+        assert!(!order.may_run(second, 6));
+        assert!(order.attempted(first, 6), "its turn came");
+        assert!(order.may_run(second, 6));
     }
 
     #[test]

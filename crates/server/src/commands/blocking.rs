@@ -96,18 +96,23 @@ struct Attempt {
 }
 
 impl Block {
+    /// A wait after an attempt (`tried`), or queued before any.
     fn new(
         deadline: Instant,
         attempt: Attempt,
+        tried: bool,
         shared: &Arc<Shared>,
         entry: &Arc<ClientEntry>,
     ) -> Block {
         shared.blocked_clients.fetch_add(1, Ordering::AcqRel);
         entry.unblock.store(0, Ordering::Release);
         entry.blocked.store(true, Ordering::Release);
-        let sequence = shared
-            .block_order
-            .enter(attempt.database, attempt.keys, attempt.epoch);
+        let order = &shared.block_order;
+        let sequence = if tried {
+            order.enter(attempt.database, attempt.keys, attempt.epoch)
+        } else {
+            order.enter_untried(attempt.database, attempt.keys, attempt.epoch)
+        };
         Block {
             deadline,
             sequence,
@@ -185,6 +190,19 @@ impl Client {
             resolved = self.resolve_last_ids(command);
             command = &resolved;
         }
+        if self.block.is_none()
+            && let Some(wait) = wait
+        {
+            let keys = waited_keys(spec, command);
+            if self
+                .shared
+                .block_order
+                .behind_earlier(self.database, keys.as_deref(), epoch)
+            {
+                // What a write just gave is for the earlier waits first.
+                return self.queue_behind(wait, command, keys, epoch);
+            }
+        }
         let reply = self.session.execute(&Request {
             database: self.database,
             spec,
@@ -232,9 +250,43 @@ impl Client {
                     keys: waited_keys(spec, command),
                     epoch,
                 };
-                self.block = Some(Block::new(deadline, attempt, &self.shared, &self.entry));
+                self.block = Some(Block::new(
+                    deadline,
+                    attempt,
+                    true,
+                    &self.shared,
+                    &self.entry,
+                ));
             }
         }
+        self.waiting = Some(deadline);
+        None
+    }
+
+    /// Waits, without trying, behind earlier waits on its keys that have
+    /// yet to try since the last write.
+    fn queue_behind(
+        &mut self,
+        wait: Duration,
+        command: &Command,
+        keys: Option<Vec<Bytes>>,
+        epoch: u64,
+    ) -> Option<Reply> {
+        let wait = if wait.is_zero() { BLOCK_FOREVER } else { wait };
+        let deadline = Instant::now() + wait;
+        self.retry = Some(command.clone());
+        let attempt = Attempt {
+            database: self.database,
+            keys,
+            epoch,
+        };
+        self.block = Some(Block::new(
+            deadline,
+            attempt,
+            false,
+            &self.shared,
+            &self.entry,
+        ));
         self.waiting = Some(deadline);
         None
     }
