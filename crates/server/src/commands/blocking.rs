@@ -82,13 +82,15 @@ fn wait_allowed(id: CommandId, arguments: &[Bytes]) -> Option<Duration> {
 pub(crate) struct Block {
     deadline: Instant,
     /// Its place in the order of waits.
-    sequence: u64,
+    sequence: crate::commands::block_order::Place,
     shared: Arc<Shared>,
     entry: Arc<ClientEntry>,
 }
 
 /// Where a wait's first attempt stood.
 struct Attempt {
+    /// When its request was read.
+    received: Instant,
     database: crate::backend::DatabaseIndex,
     keys: Option<Vec<Bytes>>,
     /// The write epoch read before it ran.
@@ -109,9 +111,19 @@ impl Block {
         entry.blocked.store(true, Ordering::Release);
         let order = &shared.block_order;
         let sequence = if tried {
-            order.enter(attempt.database, attempt.keys, attempt.epoch)
+            order.enter(
+                attempt.received,
+                attempt.database,
+                attempt.keys,
+                attempt.epoch,
+            )
         } else {
-            order.enter_untried(attempt.database, attempt.keys, attempt.epoch)
+            order.enter_untried(
+                attempt.received,
+                attempt.database,
+                attempt.keys,
+                attempt.epoch,
+            )
         };
         Block {
             deadline,
@@ -194,11 +206,12 @@ impl Client {
             && let Some(wait) = wait
         {
             let keys = waited_keys(spec, command);
-            if self
-                .shared
-                .block_order
-                .behind_earlier(self.database, keys.as_deref(), epoch)
-            {
+            if self.shared.block_order.behind_earlier(
+                self.received,
+                self.database,
+                keys.as_deref(),
+                epoch,
+            ) {
                 // What a write just gave is for the earlier waits first.
                 return self.queue_behind(wait, command, keys, epoch);
             }
@@ -246,6 +259,7 @@ impl Client {
             }
             None => {
                 let attempt = Attempt {
+                    received: self.received,
                     database: self.database,
                     keys: waited_keys(spec, command),
                     epoch,
@@ -276,6 +290,7 @@ impl Client {
         let deadline = Instant::now() + wait;
         self.retry = Some(command.clone());
         let attempt = Attempt {
+            received: self.received,
             database: self.database,
             keys,
             epoch,

@@ -123,6 +123,9 @@ impl Connection {
     ) -> std::io::Result<usize> {
         self.reserve_large_bulk();
         let read = source.read(scratch)?;
+        if read > 0 {
+            self.client.received = Instant::now();
+        }
         self.input.extend_from_slice(&scratch[..read]);
         self.client
             .shared
