@@ -87,6 +87,47 @@ fn a_redis_cli_session_works() {
     assert!(status.success(), "{status}: {log}");
 }
 
+/// Servers started at once each get a port of their own, and the test
+/// talks to its own server there: a port chosen by the test (a free one a
+/// moment ago) could be bound by another test's server first, and the
+/// test, finding it answering, would talk to that one (redis-benchmark
+/// then hung, spinning, once that server went away).
+#[test]
+fn servers_started_together_each_answer_on_their_own_port() {
+    let temporary = tempfile::tempdir().unwrap();
+    let servers: Vec<ServeProcess> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..4)
+            .map(|index| {
+                let dir = temporary.path().join(format!("data{index}"));
+                scope.spawn(move || ServeProcess::start(&dir, &[]))
+            })
+            .collect();
+        starting.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut ports: Vec<u16> = servers.iter().map(|server| server.port).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), servers.len(), "{ports:?}");
+    for server in &servers {
+        let info = server.redis_cli(&["INFO", "server"]);
+        let has = |line: String| info.lines().any(|field| field.trim_end() == line);
+        assert!(
+            has(format!("process_id:{}", server.child.id())),
+            "port {}: {info}",
+            server.port
+        );
+        assert!(has(format!("tcp_port:{}", server.port)), "{info}");
+    }
+    assert_eq!(
+        common::listening_port(
+            "2026-12-06T23:29:52Z  INFO keel::serve: keel serve: ready to accept \
+             connections address=127.0.0.1:7401 metrics=None dir=d appendfsync=always"
+        ),
+        Some(7401)
+    );
+    assert_eq!(common::listening_port("keel-server listening"), None);
+}
+
 /// A redis-benchmark run of this size takes a few seconds.
 const BENCHMARK_SECONDS_MAX: u64 = 120;
 

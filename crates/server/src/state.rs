@@ -191,6 +191,16 @@ pub(crate) struct Waker {
     pub(crate) inbox: Arc<Mutex<Vec<Handoff>>>,
 }
 
+impl Shared {
+    /// Wakes every event loop (each then runs its blocked and paused
+    /// clients again).
+    pub(crate) fn wake_event_loops(&self) {
+        for waker in lock(&self.wakers).iter() {
+            waker.wake();
+        }
+    }
+}
+
 impl Waker {
     /// Wakes the event loop.
     pub(crate) fn wake(&self) {
@@ -378,6 +388,8 @@ pub(crate) struct Shared {
     pub(crate) blocked_clients: AtomicUsize,
     /// The backend's write epoch the event loops were last woken for.
     pub(crate) woken_epoch: AtomicU64,
+    /// The order blocked clients run again in (`block_order.rs`).
+    pub(crate) block_order: crate::commands::block_order::BlockOrder,
     /// ACL: the users.
     pub(crate) users: crate::commands::acl::Users,
 }

@@ -191,6 +191,40 @@ fn replies_of_a_pipeline_keep_their_order_across_handed_over_groups() {
     server.shutdown();
 }
 
+/// A client that sends its requests and shuts its side of the connection
+/// (`printf … | nc -N`) gets every reply before the server closes: the
+/// end of its stream, read while its writes are out with a commit thread,
+/// used to close the connection at once and drop the replies owed.
+#[test]
+fn a_client_that_shuts_its_side_gets_the_replies_owed_from_a_commit_thread() {
+    let backend = Arc::new(GatedBackend::default());
+    let server = start(&backend);
+    let address = server.local_address();
+    let mut reader = Client::connect(address);
+    // The loop serves reads: its writing groups are handed over.
+    assert_eq!(reader.call(&["GET", "other"]), Value::NullBulk);
+    let mut writer = Client::connect(address);
+    let mut bytes = encode(&["SET", "key", "new"]);
+    bytes.extend(encode(&["GET", "key"]));
+    writer.send_raw(&bytes);
+    std::thread::sleep(Duration::from_millis(50));
+    // More after the group left, then the end of the stream: both read
+    // while the group waits at the gate.
+    writer.send_raw(&encode(&["ECHO", "after"]));
+    writer.stream().shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(reader.call(&["PING"]), Value::Simple("PONG".to_owned()));
+    backend.set_open(true);
+    assert_eq!(writer.read(), Value::Simple("OK".to_owned()));
+    assert_eq!(writer.read(), Value::bulk("new"));
+    assert_eq!(writer.read(), Value::bulk("after"));
+    assert!(
+        writer.read_until_closed().is_empty(),
+        "closed after the replies"
+    );
+    server.shutdown();
+}
+
 fn encode(parts: &[&str]) -> Vec<u8> {
     let mut bytes = format!("*{}\r\n", parts.len()).into_bytes();
     for part in parts {

@@ -485,6 +485,147 @@ fn blocked_pops_wake_on_a_write_time_out_and_unblock() {
     assert!(blocked_clients(&mut c).contains("blocked_clients:0"));
 }
 
+/// A blocking command that arrives after a write and before the clients
+/// blocked on its key have tried again waits behind them: of two
+/// BRPOPLPUSHes on one list (Redis's "BRPOPLPUSH with multiple blocked
+/// clients", sent there without waiting in between), the first, blocked,
+/// gets WRONGTYPE from its destination and the second the element — not
+/// the second the element and the first nothing, forever. The first's
+/// event loop is held by DEBUG SLEEP while the push and the second come.
+#[test]
+fn a_new_blocking_command_waits_behind_clients_blocked_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServerOptions {
+        io_threads: 2,
+        ..ServerOptions::default()
+    };
+    let server = EngineServer::start_with(dir.path(), AppendFsync::No, options);
+    let address = server.address;
+    let connect = || {
+        let client = redis::Client::open(format!("redis://{address}/")).unwrap();
+        client.get_connection().unwrap()
+    };
+    // Connections go to the loops in turn: 1, 3, 5 on one, 2, 4 on the
+    // other.
+    let mut admin = connect();
+    let first = connect();
+    let mut pusher = connect();
+    let mut sleeper = connect();
+    let second = connect();
+    call(&mut admin, &["SET", "target1", "nolist"]);
+    let first = std::thread::spawn(move || {
+        let mut first = first;
+        redis::cmd("BRPOPLPUSH")
+            .arg(&["blist", "target1", "5"])
+            .query::<Value>(&mut first)
+            .map_err(|error| error.to_string())
+    });
+    wait_for_blocked(&mut admin, 1);
+    let sleeping = std::thread::spawn(move || call(&mut sleeper, &["DEBUG", "SLEEP", "0.3"]));
+    std::thread::sleep(Duration::from_millis(50));
+    call(&mut pusher, &["LPUSH", "blist", "foo"]);
+    let second = std::thread::spawn(move || {
+        let mut second = second;
+        redis::cmd("BRPOPLPUSH")
+            .arg(&["blist", "target2", "5"])
+            .query::<Value>(&mut second)
+            .map_err(|error| error.to_string())
+    });
+    assert_eq!(sleeping.join().unwrap(), Value::Okay);
+    let first = first.join().unwrap();
+    assert!(
+        first
+            .as_ref()
+            .is_err_and(|error| error.contains(WRONG_TYPE)),
+        "{first:?}"
+    );
+    assert_eq!(second.join().unwrap().unwrap(), bulk("foo"));
+    server.stop();
+}
+
+/// Waits until INFO says `count` clients are blocked.
+fn wait_for_blocked(c: &mut redis::Connection, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let wanted = format!("blocked_clients:{count}\r");
+    while !blocked_clients(c).contains(&wanted) {
+        assert!(Instant::now() < deadline, "{count} clients never blocked");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Runs `command` on a new connection in a thread of its own.
+fn in_thread(
+    address: std::net::SocketAddr,
+    command: &'static [&'static str],
+) -> std::thread::JoinHandle<Result<Value, String>> {
+    std::thread::spawn(move || {
+        let client = redis::Client::open(format!("redis://{address}/")).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        redis::cmd(command[0])
+            .arg(&command[1..])
+            .query::<Value>(&mut connection)
+            .map_err(|error| error.to_string())
+    })
+}
+
+/// As in Redis, the clients blocked on a key are served in the order they
+/// blocked, though their connections live on different event loops (each
+/// runs its waiting clients again when a write commits): of three BLPOPs
+/// one RPUSH of three elements serves, the first blocked gets the first
+/// element; and of two BRPOPLPUSHes, the first, whose destination is of
+/// the wrong type, gets WRONGTYPE and the second the element (Redis's
+/// "BRPOPLPUSH with multiple blocked clients"), never the second the
+/// element and the first nothing.
+#[test]
+fn blocked_clients_are_served_in_the_order_they_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServerOptions {
+        io_threads: 2,
+        ..ServerOptions::default()
+    };
+    let server = EngineServer::start_with(dir.path(), AppendFsync::No, options);
+    let mut c = server.client();
+    for _round in 0..5 {
+        let waiting: Vec<_> = (1..=3)
+            .map(|count| {
+                let waiter = in_thread(server.address, &["BLPOP", "queue", "10"]);
+                wait_for_blocked(&mut c, count);
+                waiter
+            })
+            .collect();
+        call(&mut c, &["RPUSH", "queue", "a", "b", "c"]);
+        let served: Vec<Value> = waiting
+            .into_iter()
+            .map(|waiter| waiter.join().unwrap().unwrap())
+            .collect();
+        assert_eq!(
+            served,
+            vec![
+                bulks(&["queue", "a"]),
+                bulks(&["queue", "b"]),
+                bulks(&["queue", "c"])
+            ]
+        );
+
+        call(&mut c, &["SET", "target1", "nolist"]);
+        let first = in_thread(server.address, &["BRPOPLPUSH", "blist", "target1", "10"]);
+        wait_for_blocked(&mut c, 1);
+        let second = in_thread(server.address, &["BRPOPLPUSH", "blist", "target2", "10"]);
+        wait_for_blocked(&mut c, 2);
+        call(&mut c, &["LPUSH", "blist", "foo"]);
+        let first = first.join().unwrap();
+        assert!(
+            first
+                .as_ref()
+                .is_err_and(|error| error.contains(WRONG_TYPE)),
+            "{first:?}"
+        );
+        assert_eq!(second.join().unwrap().unwrap(), bulk("foo"));
+        call(&mut c, &["DEL", "target1", "target2"]);
+    }
+    server.stop();
+}
+
 fn blocked_clients(c: &mut redis::Connection) -> String {
     match call(c, &["INFO", "clients"]) {
         Value::BulkString(text) => String::from_utf8(text).unwrap(),

@@ -487,3 +487,102 @@ fn functions_load_and_run() {
     );
     server.stop();
 }
+
+/// `redis.acl_check_cmd` answers for the script's user, as Redis's
+/// "Script ACL check" expects: bob, granted `+@scripting +set ~x*`, may
+/// SET a key `x…` but not HSET, nor SET a key `y…`; and, FUNCTION's
+/// subcommands being in `@scripting`, bob may load a library and call it.
+#[test]
+fn acl_check_cmd_answers_for_the_scripts_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(&dir, 1);
+    let mut client = Client::connect(server.address);
+    assert_eq!(
+        client.call(&[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">123",
+            "+@scripting",
+            "+set",
+            "~x*"
+        ]),
+        ok()
+    );
+    assert_eq!(client.call(&["AUTH", "bob", "123"]), ok());
+    let check = |client: &mut Client, call: &str| {
+        let script = format!("return redis.acl_check_cmd({call})");
+        client.call(&["EVAL", &script, "1", "xx"])
+    };
+    assert_eq!(check(&mut client, "'set','xx',1"), int(1));
+    assert_eq!(check(&mut client, "'hset','xx','f',1"), Value::NullBulk);
+    assert_eq!(check(&mut client, "'set','yy',1"), Value::NullBulk);
+    assert!(
+        error_text(check(&mut client, "'invalid-cmd','arg'"))
+            .contains("Invalid command passed to redis.acl_check_cmd()")
+    );
+    let library = "#!lua name=test\nredis.register_function('test', function(KEYS, ARGV) return redis.acl_check_cmd('hset','xx','f',1) end)";
+    assert_eq!(
+        client.call(&["FUNCTION", "LOAD", "REPLACE", library]),
+        bulk("test")
+    );
+    assert_eq!(client.call(&["FCALL", "test", "1", "xx"]), Value::NullBulk);
+}
+
+/// A request the event loop read in the same turn as a script that then
+/// runs long is answered (PONG before the script, or BUSY), and SCRIPT
+/// KILL then stops the script: the loop runs the script after the other
+/// connections ready with it. Before, the PING waited, read but unrun,
+/// for the script's end, which never came (Redis's "killed by SCRIPT
+/// KILL even when use pcall" hung the scripting unit).
+#[test]
+fn a_request_read_with_a_long_script_is_answered_and_can_kill_it() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    // One loop: every connection on it.
+    let server = server(&dir, 1);
+    let mut sleeper = Client::connect(server.address);
+    let mut runner = Client::connect(server.address);
+    let mut other = Client::connect(server.address);
+    assert_eq!(other.call(&["CONFIG", "SET", "lua-time-limit", "10"]), ok());
+    for _round in 0..3 {
+        // The loop sleeps while the script and the PING arrive: it reads
+        // both in one turn.
+        sleeper.send(&["DEBUG", "SLEEP", "0.2"]);
+        std::thread::sleep(Duration::from_millis(50));
+        runner.send(&[
+            "EVAL",
+            "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
+            "0",
+        ]);
+        other.send(&["PING"]);
+        let mut stream = other.stream().try_clone().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut reply = [0u8; 256];
+        let read = stream.read(&mut reply);
+        if !matches!(read, Ok(read) if read > 0) {
+            // Unstick the server before failing.
+            Client::connect(server.address).send(&["SCRIPT", "KILL"]);
+            panic!("the PING read with the script was never answered: {read:?}");
+        }
+        let text = String::from_utf8_lossy(&reply);
+        assert!(
+            text.starts_with("+PONG") || text.starts_with("-BUSY"),
+            "{text}"
+        );
+        assert_eq!(sleeper.read(), ok());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(other.call(&["PING"]), Value::Error(text) if text.starts_with("BUSY")) {
+            assert!(Instant::now() < deadline, "the script never became busy");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(other.call(&["SCRIPT", "KILL"]), ok());
+        let text = error_text(runner.read());
+        assert!(text.contains("Script killed by user"), "{text}");
+        assert_eq!(other.call(&["PING"]), Value::Simple("PONG".to_owned()));
+    }
+    server.stop();
+}

@@ -1,13 +1,13 @@
-//! Test support: `keel serve` as a child process on a free loopback port,
-//! and the Redis tools it is tested with.
+//! Test support: `keel serve` as a child process on a loopback port it
+//! picks itself, and the Redis tools it is tested with.
 
 #![allow(dead_code)] // Each test file uses part of the support.
 
 pub mod resp;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,21 @@ pub fn redis_tool(name: &str) -> PathBuf {
     );
 }
 
-/// A loopback port that was free a moment ago.
+/// What `keel serve` logs once it listens, followed by `address=HOST:PORT`.
+pub const READY_LINE: &str = "keel serve: ready to accept connections";
+
+/// The port in `log`'s [`READY_LINE`], once it is there.
+pub fn listening_port(log: &str) -> Option<u16> {
+    let line = log.lines().find(|line| line.contains(READY_LINE))?;
+    let address = line
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))?;
+    address.rsplit(':').next()?.parse().ok()
+}
+
+/// A loopback port that was free a moment ago (for a port other than the
+/// server's own, which `keel serve` picks itself: see
+/// [`ServeProcess::spawn`]).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -60,25 +74,33 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
-    /// Starts `keel serve` on a free port over `dir`, with `extra` flags,
-    /// and waits until it accepts connections.
+    /// Starts `keel serve` over `dir`, with `extra` flags, on a port it
+    /// picks, and waits until it accepts connections.
     pub fn start(dir: &Path, extra: &[&str]) -> ServeProcess {
         let mut process = ServeProcess::spawn(dir, extra);
         process.wait_until_listening();
         process
     }
 
-    /// Starts `keel serve` on a free port over `dir`, with `extra` flags,
-    /// without waiting: it may still be recovering (a kill loop uses this
-    /// to kill it mid-recovery).
+    /// Starts `keel serve` over `dir` with `extra` flags on a port it
+    /// picks itself (`--port 0`), without waiting: it may still be
+    /// recovering (a kill loop uses this to kill it mid-recovery). `port`
+    /// is 0 until [`ServeProcess::wait_until_listening`] reads it from the
+    /// server's log.
+    ///
+    /// A port chosen here and handed to the server could be taken by a
+    /// parallel test's server first: this one would then fail to bind, and
+    /// the test, finding the port answering, would talk to the other
+    /// server (and redis-benchmark 7.0 spins forever once that server goes
+    /// and its connections are refused).
     pub fn spawn(dir: &Path, extra: &[&str]) -> ServeProcess {
-        let port = free_port();
-        let log = dir.with_extension(format!("{port}.log"));
+        static NEXT_LOG: AtomicUsize = AtomicUsize::new(0);
+        let log = dir.with_extension(format!("{}.log", NEXT_LOG.fetch_add(1, Ordering::Relaxed)));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(keel_binary())
             .arg("serve")
             .arg("--port")
-            .arg(port.to_string())
+            .arg("0")
             .arg("--dir")
             .arg(dir)
             .args(extra)
@@ -89,18 +111,22 @@ impl ServeProcess {
             .unwrap();
         ServeProcess {
             child,
-            port,
+            port: 0,
             dir: dir.to_path_buf(),
             log,
         }
     }
 
-    /// Waits until the server accepts connections; fails the test, with
-    /// its log, if it exits first or takes longer than
-    /// [`STARTUP_TIMEOUT`].
+    /// Waits until the server says in its log that it listens, and takes
+    /// its port from there; fails the test, with its log, if it exits
+    /// first or takes longer than [`STARTUP_TIMEOUT`].
     pub fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            if let Some(port) = listening_port(&self.log_text()) {
+                self.port = port;
+                return;
+            }
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!(
                     "keel serve exited early with {status}; its log:\n{}",

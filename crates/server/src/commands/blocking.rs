@@ -11,9 +11,9 @@
 //! its timeout passes (a null array) or CLIENT UNBLOCK ends it. No thread
 //! waits: a blocked client is a held request of its event loop.
 //!
-//! Unlike Redis, a wake-up is not handed to the client that blocked
-//! first: every blocked client tries again, and the first transaction to
-//! commit wins.
+//! As in Redis, the clients waiting on a key are served in the order they
+//! blocked: a waiting client runs again only once every earlier one
+//! sharing a key has tried since its turn came (`block_order.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -77,20 +77,57 @@ fn wait_allowed(id: CommandId, arguments: &[Bytes]) -> Option<Duration> {
     )
 }
 
-/// A client's wait, counted in INFO's `blocked_clients` while it lasts.
+/// A client's wait, counted in INFO's `blocked_clients` while it lasts,
+/// and in line in [`Shared::block_order`](crate::state::Shared).
 pub(crate) struct Block {
     deadline: Instant,
+    /// Its place in the order of waits.
+    sequence: crate::commands::block_order::Place,
     shared: Arc<Shared>,
     entry: Arc<ClientEntry>,
 }
 
+/// Where a wait's first attempt stood.
+struct Attempt {
+    /// When its request was read.
+    received: Instant,
+    database: crate::backend::DatabaseIndex,
+    keys: Option<Vec<Bytes>>,
+    /// The write epoch read before it ran.
+    epoch: u64,
+}
+
 impl Block {
-    fn new(deadline: Instant, shared: &Arc<Shared>, entry: &Arc<ClientEntry>) -> Block {
+    /// A wait after an attempt (`tried`), or queued before any.
+    fn new(
+        deadline: Instant,
+        attempt: Attempt,
+        tried: bool,
+        shared: &Arc<Shared>,
+        entry: &Arc<ClientEntry>,
+    ) -> Block {
         shared.blocked_clients.fetch_add(1, Ordering::AcqRel);
         entry.unblock.store(0, Ordering::Release);
         entry.blocked.store(true, Ordering::Release);
+        let order = &shared.block_order;
+        let sequence = if tried {
+            order.enter(
+                attempt.received,
+                attempt.database,
+                attempt.keys,
+                attempt.epoch,
+            )
+        } else {
+            order.enter_untried(
+                attempt.received,
+                attempt.database,
+                attempt.keys,
+                attempt.epoch,
+            )
+        };
         Block {
             deadline,
+            sequence,
             shared: Arc::clone(shared),
             entry: Arc::clone(entry),
         }
@@ -111,7 +148,23 @@ impl Drop for Block {
     fn drop(&mut self) {
         self.entry.blocked.store(false, Ordering::Release);
         self.shared.blocked_clients.fetch_sub(1, Ordering::AcqRel);
+        if self.shared.block_order.leave(self.sequence) {
+            self.shared.wake_event_loops();
+        }
     }
+}
+
+/// The keys a blocking command waits on, when they are at fixed
+/// positions (`None` for BLMPOP, BZMPOP, XREAD and XREADGROUP).
+fn waited_keys(spec: &CommandSpec, command: &Command) -> Option<Vec<Bytes>> {
+    if spec.first_key <= 0 {
+        return None;
+    }
+    Some(
+        super::tracking::command_keys(spec, command.arguments())
+            .cloned()
+            .collect(),
+    )
 }
 
 impl Client {
@@ -130,12 +183,38 @@ impl Client {
                 _ => {}
             }
         }
+        let epoch = self.shared.backend.write_epoch();
+        if let Some(block) = &self.block
+            && !self.shared.block_order.may_run(block.sequence, epoch)
+        {
+            // An earlier client waiting on one of its keys has yet to try.
+            let deadline = block.deadline;
+            if deadline <= Instant::now() {
+                return self.end_block(Reply::NullArray);
+            }
+            self.waiting = Some(deadline);
+            return None;
+        }
         let wait = wait_allowed(spec.id, command.arguments());
         let resolved;
         let mut command = command;
         if self.block.is_none() && wait.is_some() && spec.id == CommandId::Xread {
             resolved = self.resolve_last_ids(command);
             command = &resolved;
+        }
+        if self.block.is_none()
+            && let Some(wait) = wait
+        {
+            let keys = waited_keys(spec, command);
+            if self.shared.block_order.behind_earlier(
+                self.received,
+                self.database,
+                keys.as_deref(),
+                epoch,
+            ) {
+                // What a write just gave is for the earlier waits first.
+                return self.queue_behind(wait, command, keys, epoch);
+            }
         }
         let reply = self.session.execute(&Request {
             database: self.database,
@@ -172,9 +251,57 @@ impl Client {
         if deadline <= now {
             return self.end_block(Reply::NullArray);
         }
-        if self.block.is_none() {
-            self.block = Some(Block::new(deadline, &self.shared, &self.entry));
+        match &self.block {
+            Some(block) => {
+                if self.shared.block_order.attempted(block.sequence, epoch) {
+                    self.shared.wake_event_loops();
+                }
+            }
+            None => {
+                let attempt = Attempt {
+                    received: self.received,
+                    database: self.database,
+                    keys: waited_keys(spec, command),
+                    epoch,
+                };
+                self.block = Some(Block::new(
+                    deadline,
+                    attempt,
+                    true,
+                    &self.shared,
+                    &self.entry,
+                ));
+            }
         }
+        self.waiting = Some(deadline);
+        None
+    }
+
+    /// Waits, without trying, behind earlier waits on its keys that have
+    /// yet to try since the last write.
+    fn queue_behind(
+        &mut self,
+        wait: Duration,
+        command: &Command,
+        keys: Option<Vec<Bytes>>,
+        epoch: u64,
+    ) -> Option<Reply> {
+        let wait = if wait.is_zero() { BLOCK_FOREVER } else { wait };
+        let deadline = Instant::now() + wait;
+        self.retry = Some(command.clone());
+        let attempt = Attempt {
+            received: self.received,
+            database: self.database,
+            keys,
+            epoch,
+        };
+        self.block = Some(Block::new(
+            deadline,
+            attempt,
+            false,
+            &self.shared,
+            &self.entry,
+        ));
         self.waiting = Some(deadline);
         None
     }

@@ -73,6 +73,10 @@ pub struct Client {
     pub(crate) block: Option<super::blocking::Block>,
     /// Set by a blocking command that is to wait: until when.
     pub(crate) waiting: Option<std::time::Instant>,
+    /// When the connection's last bytes were read: a wait's place in the
+    /// order of waits (`block_order.rs`), so that of two clients sending
+    /// at once to two event loops, the first to send is served first.
+    pub(crate) received: std::time::Instant,
     /// The request a waiting command runs again as, when not the one sent
     /// (XREAD with its `$` resolved).
     pub(crate) retry: Option<crate::resp::Command>,
@@ -119,6 +123,7 @@ impl Client {
             query_buffer_bytes: 0,
             block: None,
             waiting: None,
+            received: std::time::Instant::now(),
             retry: None,
             subscriptions: 0,
             in_exec: false,

@@ -31,6 +31,7 @@ pub(crate) mod acl;
 pub mod acl_user;
 pub mod arguments;
 pub(crate) mod bitmap;
+pub(crate) mod block_order;
 pub(crate) mod blocking;
 pub(crate) mod client;
 pub mod collection;

@@ -1079,60 +1079,54 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// FUNCTION (`functions.rs`).
 static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
-    sub(
+    function_sub(
         Id::FunctionDelete,
         C(functions::delete),
-        "function",
         "delete",
         3,
         CommandFlags::WRITE.union(CommandFlags::NOSCRIPT),
         "7.0.0",
         "Deletes a library and its functions.",
     ),
-    sub(
+    function_sub(
         Id::FunctionFlush,
         C(functions::flush),
-        "function",
         "flush",
         -2,
         CommandFlags::WRITE.union(CommandFlags::NOSCRIPT),
         "7.0.0",
         "Deletes all libraries and functions.",
     ),
-    sub(
+    function_sub(
         Id::FunctionHelp,
         C(server::help),
-        "function",
         "help",
         2,
         LOADING_STALE,
         "7.0.0",
         "Returns helpful text about the different subcommands.",
     ),
-    sub(
+    function_sub(
         Id::FunctionKill,
         C(functions::kill),
-        "function",
         "kill",
         2,
         CommandFlags::NOSCRIPT.union(CommandFlags::ALLOW_BUSY),
         "7.0.0",
         "Terminates a function during execution.",
     ),
-    sub(
+    function_sub(
         Id::FunctionList,
         C(functions::list),
-        "function",
         "list",
         -2,
         CommandFlags::NOSCRIPT,
         "7.0.0",
         "Returns information about all libraries.",
     ),
-    sub(
+    function_sub(
         Id::FunctionLoad,
         C(functions::load),
-        "function",
         "load",
         -3,
         CommandFlags::WRITE
@@ -1317,6 +1311,23 @@ const fn script_sub(
     CommandSpec {
         group: "scripting",
         ..sub(id, handler, "script", name, arity, flags, since, summary)
+    }
+}
+
+/// A FUNCTION subcommand: in Redis's scripting group (and so in ACL's
+/// `@scripting`, which a user granted `+@scripting` runs).
+const fn function_sub(
+    id: CommandId,
+    handler: Handler,
+    name: &'static str,
+    arity: i32,
+    flags: CommandFlags,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        group: "scripting",
+        ..sub(id, handler, "function", name, arity, flags, since, summary)
     }
 }
 
@@ -4147,6 +4158,34 @@ mod tests {
                 !(spec.has(CommandFlags::WRITE) && spec.has(CommandFlags::READONLY)),
                 "{}",
                 spec.name
+            );
+        }
+    }
+
+    /// Redis puts FUNCTION's subcommands (and SCRIPT's) in the scripting
+    /// group: a user granted `+@scripting` may load a library (Redis's
+    /// suite, "Script ACL check" with functions).
+    #[test]
+    fn function_and_script_subcommands_are_in_the_scripting_category() {
+        for id in [
+            CommandId::FunctionLoad,
+            CommandId::FunctionDelete,
+            CommandId::FunctionFlush,
+            CommandId::FunctionList,
+            CommandId::FunctionKill,
+            CommandId::ScriptLoad,
+        ] {
+            let spec = spec_of(id);
+            assert!(
+                spec.acl_categories().contains(&"@scripting"),
+                "{}: {:?}",
+                spec.full_name(),
+                spec.acl_categories()
+            );
+            assert!(
+                !spec.acl_categories().contains(&"@admin"),
+                "{}",
+                spec.full_name()
             );
         }
     }

@@ -123,6 +123,9 @@ impl Connection {
     ) -> std::io::Result<usize> {
         self.reserve_large_bulk();
         let read = source.read(scratch)?;
+        if read > 0 {
+            self.client.received = Instant::now();
+        }
         self.input.extend_from_slice(&scratch[..read]);
         self.client
             .shared
@@ -320,6 +323,26 @@ impl Connection {
         let writes = spec.has(crate::commands::CommandFlags::WRITE)
             || spec.id == crate::commands::CommandId::Exec;
         pause.holds(writes)
+    }
+
+    /// Whether the request held for [`Connection::process`] runs a script
+    /// (EVAL, FCALL and their kind), which may run long.
+    pub(crate) fn defers_script(&self) -> bool {
+        use crate::commands::CommandId;
+        let Some(Deferred::Command(command)) = &self.deferred else {
+            return false;
+        };
+        crate::commands::table::resolve(command).is_ok_and(|spec| {
+            matches!(
+                spec.id,
+                CommandId::Eval
+                    | CommandId::EvalRo
+                    | CommandId::Evalsha
+                    | CommandId::EvalshaRo
+                    | CommandId::Fcall
+                    | CommandId::FcallRo
+            )
+        })
     }
 
     /// When CLIENT PAUSE holds this connection's next request.

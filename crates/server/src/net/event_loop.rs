@@ -205,6 +205,10 @@ struct Served {
     /// Its held-back commands are out with a commit thread: nothing else
     /// of it runs until their replies are back (what it sends is kept).
     in_flight: bool,
+    /// The peer shut its side while commands were in flight: the replies
+    /// owed, and those of what it sent before, are written, then the
+    /// connection closes (as Redis answers what it read before an EOF).
+    peer_closed: bool,
 }
 
 struct Worker {
@@ -240,10 +244,14 @@ enum Next {
     Close,
 }
 
-fn interest(next: &Next) -> EpollFlags {
-    match next {
-        Next::Write => EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP,
-        _ => EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP,
+fn interest(next: &Next, peer_closed: bool) -> EpollFlags {
+    match (next, peer_closed) {
+        // Once the peer shut its side, the end of its stream is no news
+        // (and would be reported again at every wait).
+        (Next::Write, true) => EpollFlags::EPOLLOUT,
+        (Next::Write, false) => EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP,
+        (_, true) => EpollFlags::empty(),
+        (_, false) => EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP,
     }
 }
 
@@ -275,6 +283,7 @@ impl Worker {
             }
             self.resume_paused();
             self.run_gathered(&gathered);
+            self.scripts_last(&mut gathered);
             for &token in &gathered {
                 self.pump(token);
             }
@@ -287,6 +296,20 @@ impl Worker {
         for token in tokens {
             self.close(token);
         }
+    }
+
+    /// Puts the connections about to run a script after the others ready
+    /// this turn (in order otherwise): a script that runs long answers
+    /// this loop's idle clients itself (BUSY, SCRIPT KILL), but not the
+    /// requests the loop has read already from the connections after it,
+    /// which would wait for its end — forever, for the SCRIPT KILL among
+    /// them (Redis's "killed by SCRIPT KILL even when use pcall").
+    fn scripts_last(&self, gathered: &mut [u64]) {
+        gathered.sort_by_key(|token| {
+            self.connections
+                .get(token)
+                .is_some_and(|served| served.connection.defers_script())
+        });
     }
 
     /// Runs a connection's buffered requests and writes the replies;
@@ -392,7 +415,10 @@ impl Worker {
             let registered = stream.set_nonblocking(true).is_ok()
                 && self
                     .epoll
-                    .add(&stream, EpollEvent::new(interest(&Next::Read), token))
+                    .add(
+                        &stream,
+                        EpollEvent::new(interest(&Next::Read, false), token),
+                    )
                     .is_ok();
             if !registered {
                 tracing::warn!(client = token, "cannot register a connection; closing it");
@@ -410,6 +436,7 @@ impl Worker {
                     connection,
                     writing: false,
                     in_flight: false,
+                    peer_closed: false,
                 },
             );
         }
@@ -438,7 +465,7 @@ impl Worker {
                 .connection
                 .read_from(&mut served.stream, &mut self.scratch)
             {
-                Ok(0) => return self.close(token),
+                Ok(0) => return self.peer_closed(token),
                 Ok(_) => {}
                 Err(error)
                     if matches!(
@@ -462,6 +489,24 @@ impl Worker {
                 gathered.push(token);
             }
         } else if flags.contains(EpollFlags::EPOLLRDHUP) {
+            self.peer_closed(token);
+        }
+    }
+
+    /// The peer shut its side: the connection closes, unless replies are
+    /// owed it from a commit thread — it then stops watching the socket
+    /// for reading and closes once they and those of what it sent before
+    /// are written ([`Worker::apply`]).
+    fn peer_closed(&mut self, token: u64) {
+        let Some(served) = self.connections.get_mut(&token) else {
+            return;
+        };
+        if !served.in_flight {
+            return self.close(token);
+        }
+        served.peer_closed = true;
+        let mut event = EpollEvent::new(interest(&Next::Read, true), token);
+        if self.epoll.modify(&served.stream, &mut event).is_err() {
             self.close(token);
         }
     }
@@ -647,13 +692,15 @@ impl Worker {
             return;
         };
         let was_writing = served.writing;
+        let finished = served.peer_closed && !served.in_flight && matches!(next, Next::Read);
         match next {
             Next::Close => self.close(token),
+            Next::Read if finished => self.close(token),
             Next::Write | Next::Read => {
                 let writing = matches!(next, Next::Write);
                 if writing != was_writing {
                     served.writing = writing;
-                    let mut event = EpollEvent::new(interest(&next), token);
+                    let mut event = EpollEvent::new(interest(&next, served.peer_closed), token);
                     if self.epoll.modify(&served.stream, &mut event).is_err() {
                         self.close(token);
                         return;

@@ -166,6 +166,7 @@ pub fn start<B: Backend>(options: ServerOptions, backend: Arc<B>) -> Result<Serv
         wakers: Mutex::new(Vec::new()),
         blocked_clients: AtomicUsize::new(0),
         woken_epoch: AtomicU64::new(0),
+        block_order: crate::commands::block_order::BlockOrder::default(),
     });
     let cpus = shared.options.cpu_list.clone();
     let on_start: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(move |index| {

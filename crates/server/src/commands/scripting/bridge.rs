@@ -68,6 +68,36 @@ pub(super) fn redis_call(
     Ok(Ok(reply_to_lua(lua, &reply, state.resp)?))
 }
 
+/// `redis.acl_check_cmd`: whether the script's user may run the command
+/// with these arguments (the command known: the Lua side checked).
+pub(super) fn acl_allowed(state: &RunState<'_>, arguments: &MultiValue) -> mlua::Result<bool> {
+    let mut parts = Vec::with_capacity(arguments.len());
+    for argument in arguments {
+        match argument {
+            Value::String(text) => parts.push(Bytes::copy_from_slice(&text.as_bytes())),
+            Value::Number(number) => parts.push(Bytes::from(format_double_17_digits(*number))),
+            Value::Integer(number) => parts.push(Bytes::from(number.to_string())),
+            _ => {
+                return Err(mlua::Error::runtime(
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                ));
+            }
+        }
+    }
+    let command = Command::new(parts);
+    let Some(spec) = table::resolve(&command)
+        .ok()
+        .or_else(|| table::named_spec(&command))
+    else {
+        return Ok(false);
+    };
+    Ok(state
+        .client
+        .user
+        .denial(spec, command.arguments())
+        .is_none())
+}
+
 /// Runs one command of a script: its reply, or the script's reason to
 /// refuse it.
 pub(super) fn call_command(

@@ -145,7 +145,7 @@ redis.acl_check_cmd = function(...)
   if not P.known_command(...) then
     raise('ERR Invalid command passed to redis.acl_check_cmd()')
   end
-  return true
+  return P.acl_allowed(...)
 end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3

@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value, VmState};
 
-use super::bridge::{redis_call, set_resp};
+use super::bridge::{acl_allowed, redis_call, set_resp};
 use super::busy::serve_busy;
 use super::cache::CachedScript;
 use super::convert::lua_to_reply;
@@ -301,9 +301,16 @@ impl Vm {
                     .map_err(|_| mlua::Error::runtime("redis.setresp called recursively"))?;
                 Ok(set_resp(&mut state, &arguments))
             })?;
+            let acl_check = scope.create_function(|_, arguments: MultiValue| {
+                let state = state
+                    .try_borrow()
+                    .map_err(|_| mlua::Error::runtime("redis.acl_check_cmd called recursively"))?;
+                acl_allowed(&state, &arguments)
+            })?;
             self.redis.raw_set("call", call)?;
             self.redis.raw_set("pcall", pcall)?;
             self.primitives.raw_set("setresp", setresp)?;
+            self.primitives.raw_set("acl_allowed", acl_check)?;
             let keys = string_array(lua, keys)?;
             let argv = string_array(lua, argv)?;
             if !as_function {
@@ -346,12 +353,14 @@ impl Vm {
     }
 
     /// Unbinds what [`Vm::call`] bound for its run: the hook,
-    /// `redis.call`/`pcall`/`setresp`, KEYS and ARGV.
+    /// `redis.call`/`pcall`/`setresp`/`acl_check_cmd`'s check, KEYS and
+    /// ARGV.
     fn forget_run(&self) {
         self.lua.remove_hook();
         let _ = self.redis.raw_set("call", Value::Nil);
         let _ = self.redis.raw_set("pcall", Value::Nil);
         let _ = self.primitives.raw_set("setresp", Value::Nil);
+        let _ = self.primitives.raw_set("acl_allowed", Value::Nil);
         let _ = self.run_globals.raw_set("KEYS", Value::Nil);
         let _ = self.run_globals.raw_set("ARGV", Value::Nil);
     }
