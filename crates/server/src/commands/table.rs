@@ -1079,7 +1079,8 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// FUNCTION (`functions.rs`).
 static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
-    function_sub(
+    scripting_sub(
+        "function",
         Id::FunctionDelete,
         C(functions::delete),
         "delete",
@@ -1088,7 +1089,8 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Deletes a library and its functions.",
     ),
-    function_sub(
+    scripting_sub(
+        "function",
         Id::FunctionFlush,
         C(functions::flush),
         "flush",
@@ -1097,7 +1099,8 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Deletes all libraries and functions.",
     ),
-    function_sub(
+    scripting_sub(
+        "function",
         Id::FunctionHelp,
         C(server::help),
         "help",
@@ -1106,7 +1109,8 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Returns helpful text about the different subcommands.",
     ),
-    function_sub(
+    scripting_sub(
+        "function",
         Id::FunctionKill,
         C(functions::kill),
         "kill",
@@ -1115,7 +1119,8 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Terminates a function during execution.",
     ),
-    function_sub(
+    scripting_sub(
+        "function",
         Id::FunctionList,
         C(functions::list),
         "list",
@@ -1124,7 +1129,8 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Returns information about all libraries.",
     ),
-    function_sub(
+    scripting_sub(
+        "function",
         Id::FunctionLoad,
         C(functions::load),
         "load",
@@ -1242,7 +1248,8 @@ const fn pubsub_command(
 
 /// SCRIPT's subcommands (`scripting/`).
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
-    script_sub(
+    scripting_sub(
+        "script",
         Id::ScriptDebug,
         C(scripting::script_debug),
         "debug",
@@ -1251,7 +1258,8 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
         "3.2.0",
         "Sets the debug mode of server-side Lua scripts.",
     ),
-    script_sub(
+    scripting_sub(
+        "script",
         Id::ScriptExists,
         C(scripting::script_exists),
         "exists",
@@ -1260,7 +1268,8 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
         "2.6.0",
         "Determines whether server-side Lua scripts exist in the script cache.",
     ),
-    script_sub(
+    scripting_sub(
+        "script",
         Id::ScriptFlush,
         C(scripting::script_flush),
         "flush",
@@ -1269,7 +1278,8 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
         "2.6.0",
         "Removes all server-side Lua scripts from the script cache.",
     ),
-    script_sub(
+    scripting_sub(
+        "script",
         Id::ScriptHelp,
         C(server::help),
         "help",
@@ -1278,7 +1288,8 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
         "5.0.0",
         "Returns helpful text about the different subcommands.",
     ),
-    script_sub(
+    scripting_sub(
+        "script",
         Id::ScriptKill,
         C(scripting::script_kill),
         "kill",
@@ -1287,7 +1298,8 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
         "2.6.0",
         "Terminates a server-side Lua script during execution.",
     ),
-    script_sub(
+    scripting_sub(
+        "script",
         Id::ScriptLoad,
         C(scripting::script_load),
         "load",
@@ -1298,8 +1310,12 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// A SCRIPT subcommand.
-const fn script_sub(
+/// A SCRIPT or FUNCTION subcommand (`container`): in Redis's scripting
+/// group (and so in ACL's `@scripting`, which a user granted
+/// `+@scripting` runs).
+#[allow(clippy::too_many_arguments)] // A table row, positional like Redis's own table.
+const fn scripting_sub(
+    container: &'static str,
     id: CommandId,
     handler: Handler,
     name: &'static str,
@@ -1310,24 +1326,7 @@ const fn script_sub(
 ) -> CommandSpec {
     CommandSpec {
         group: "scripting",
-        ..sub(id, handler, "script", name, arity, flags, since, summary)
-    }
-}
-
-/// A FUNCTION subcommand: in Redis's scripting group (and so in ACL's
-/// `@scripting`, which a user granted `+@scripting` runs).
-const fn function_sub(
-    id: CommandId,
-    handler: Handler,
-    name: &'static str,
-    arity: i32,
-    flags: CommandFlags,
-    since: &'static str,
-    summary: &'static str,
-) -> CommandSpec {
-    CommandSpec {
-        group: "scripting",
-        ..sub(id, handler, "function", name, arity, flags, since, summary)
+        ..sub(id, handler, container, name, arity, flags, since, summary)
     }
 }
 
