@@ -1234,6 +1234,16 @@ pub fn cells_prefix_len<'c>(cells: impl IntoIterator<Item = &'c [u8]>, leaf: boo
 /// the prefix, as [`build`] packs them.
 pub fn cells_bytes<'c>(cells: impl IntoIterator<Item = &'c [u8]> + Clone, leaf: bool) -> usize {
     let prefix = cells_prefix_len(cells.clone(), leaf);
+    cells_bytes_under(cells, leaf, prefix)
+}
+
+/// [`cells_bytes`] under a page prefix of `prefix` bytes: each cell's cost
+/// less the prefix, which the page holds once.
+fn cells_bytes_under<'c>(
+    cells: impl IntoIterator<Item = &'c [u8]>,
+    leaf: bool,
+    prefix: usize,
+) -> usize {
     let (count, cost) = cells
         .into_iter()
         .fold((0usize, 0usize), |(count, cost), cell| {
@@ -1562,10 +1572,23 @@ pub fn compact(page: &mut [u8], scratch: &mut Vec<u8>) -> Result<(), Restart> {
         .prefix_len
         .min(cells_prefix_len(cells.iter().map(Vec::as_slice), leaf));
     // Cells of a damaged page may overlap: they must fit when packed.
-    let cost: usize = cells.iter().map(|cell| cell_cost(cell, leaf)).sum();
-    if cost - prefix * cells.len().saturating_sub(1) > page.len() - HEADER_BYTES {
+    if cells_bytes_under(cells.iter().map(Vec::as_slice), leaf, prefix) > page.len() - HEADER_BYTES
+    {
         return Err(Restart);
     }
+    rebuild(page, scratch, &header, &cells, prefix);
+    Ok(())
+}
+
+/// Rewrites a latched page whole from its loose `cells` under a prefix of
+/// `prefix` bytes, built in `scratch` and copied over.
+fn rebuild(
+    page: &mut [u8],
+    scratch: &mut Vec<u8>,
+    header: &Header,
+    cells: &[Vec<u8>],
+    prefix: usize,
+) {
     scratch.clear();
     scratch.resize(page.len(), 0);
     build_with_prefix(
@@ -1577,7 +1600,6 @@ pub fn compact(page: &mut [u8], scratch: &mut Vec<u8>) -> Result<(), Restart> {
         prefix,
     );
     page.copy_from_slice(scratch);
-    Ok(())
 }
 
 /// Inserts loose `cell` as cell `index` if the page has room (compacting
@@ -1638,19 +1660,12 @@ fn insert_rebuilding(
     let leaf = header.is_leaf();
     let mut cells = loose_cells(page, &header)?;
     cells.insert(index, cell.to_vec());
-    if cells_bytes(cells.iter().map(Vec::as_slice), leaf) > page.len() - HEADER_BYTES {
+    let prefix = cells_prefix_len(cells.iter().map(Vec::as_slice), leaf);
+    if cells_bytes_under(cells.iter().map(Vec::as_slice), leaf, prefix) > page.len() - HEADER_BYTES
+    {
         return Ok(false);
     }
-    scratch.clear();
-    scratch.resize(page.len(), 0);
-    build(
-        scratch,
-        header.kind,
-        header.link_0,
-        header.link_1,
-        cells.iter().map(Vec::as_slice),
-    );
-    page.copy_from_slice(scratch);
+    rebuild(page, scratch, &header, &cells, prefix);
     Ok(true)
 }
 
