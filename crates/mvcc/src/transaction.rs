@@ -14,7 +14,7 @@ use keel_tso::Timestamp;
 use crate::base::{Direction, ValueEntry, ValueRef};
 use crate::error::{BaseOperation, Error, LogOperation, Result};
 use crate::log::LogRecord;
-use crate::manager::{CommitInfo, ExpiryCheck, Inner, PreparedIntents, ROOM_WAIT_STEP};
+use crate::manager::{CommitInfo, ExpiryCheck, Inner, PreparedIntents, ROOM_WAIT_STEP, Sequencer};
 use crate::options::Isolation;
 use crate::prepared::PreparedTransaction;
 use crate::range::Range;
@@ -590,16 +590,7 @@ impl Transaction {
         let inner = &self.inner;
         let through = {
             let sequencer = inner.sequencer.lock();
-            inner
-                .validate(
-                    &sequencer,
-                    self.transaction_id,
-                    self.isolation,
-                    from,
-                    &self.reads.borrow(),
-                    writes,
-                )
-                .map_err(|error| self.note_conflict(error))?;
+            self.validate_since(&sequencer, from, writes)?;
             // Read under the sequencer: every commit at or below it was
             // sequenced, so installed (pending or decided), before this
             // validation. Not the visible watermark: a commit sequenced
@@ -611,6 +602,26 @@ impl Transaction {
             inner.registry.raise_read_timestamp(registration, through);
         }
         Ok(through)
+    }
+
+    /// Validates the commit's reads and writes against what committed
+    /// after `from`, inside the sequencer critical section.
+    fn validate_since(
+        &self,
+        sequencer: &Sequencer,
+        from: Timestamp,
+        writes: &WriteSet,
+    ) -> Result<()> {
+        self.inner
+            .validate(
+                sequencer,
+                self.transaction_id,
+                self.isolation,
+                from,
+                &self.reads.borrow(),
+                writes,
+            )
+            .map_err(|error| self.note_conflict(error))
     }
 
     /// Commits: a read-only transaction just ends; a writing one is
@@ -638,16 +649,7 @@ impl Transaction {
         let expiry = self.expiry_check();
         let sequencer = inner.sequencer.lock();
         inner.check_writable()?;
-        inner
-            .validate(
-                &sequencer,
-                self.transaction_id,
-                self.isolation,
-                validated_through,
-                &self.reads.borrow(),
-                &writes,
-            )
-            .map_err(|error| self.note_conflict(error))?;
+        self.validate_since(&sequencer, validated_through, &writes)?;
         self.finished = true;
         inner.sequence_commit(
             sequencer,
