@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use bytes::Bytes;
-use common::{Fixture, fixture_with, get_number, put_number};
+use common::{Fixture, fixture_batched, fixture_with, get_number, put_number, spawn_folder};
 use keel_mvcc::testing::MemoryBase;
 use keel_mvcc::{Direction, Isolation, MvccOptions};
 use keel_tso::Timestamp;
@@ -26,52 +26,27 @@ use rand::{Rng, SeedableRng};
 const ACCOUNTS: usize = 6;
 const INITIAL_BALANCE: i64 = 100;
 
-/// Folds continuously until `stop`, so readers and committers race folds.
-fn spawn_folder(fixture: &Arc<Fixture>, stop: &Arc<AtomicBool>) -> thread::JoinHandle<u64> {
-    let fixture = Arc::clone(fixture);
-    let stop = Arc::clone(stop);
-    thread::spawn(move || {
-        let mut folds = 0;
-        while !stop.load(Ordering::Relaxed) {
-            let safe_point = fixture.manager.safe_point();
-            fixture
-                .manager
-                .fold(safe_point, &mut fixture.base.sink())
-                .unwrap();
-            assert!(fixture.manager.check().is_ok());
-            folds += 1;
-            thread::yield_now();
-        }
-        folds
-    })
-}
-
 fn account(index: usize) -> String {
     format!("account/{index}")
 }
 
-/// Options whose delta is always full: every write commit waits for a
-/// fold, validating before and after the wait.
-fn full_delta() -> MvccOptions {
-    MvccOptions {
+/// A fixture whose delta is always full: every write commit waits for a
+/// fold, validating before and while it waits.
+fn full_delta() -> Fixture {
+    let options = MvccOptions {
         delta_bytes_max: 1,
         delta_full_wait_max: std::time::Duration::from_secs(30),
         ..MvccOptions::default()
-    }
+    };
+    fixture_with(MemoryBase::new(), options)
 }
 
 fn bank_total_is_invariant(level: Isolation, batch_min: u64) {
-    bank_total_is_invariant_with(
-        level,
-        MvccOptions {
-            batch_commit_bytes_min: batch_min,
-            ..MvccOptions::default()
-        },
-    );
+    bank_total_is_invariant_on(level, fixture_batched(batch_min));
 }
 
-fn bank_total_is_invariant_with(level: Isolation, options: MvccOptions) {
-    let fixture = Arc::new(fixture_with(MemoryBase::new(), options));
+fn bank_total_is_invariant_on(level: Isolation, fixture: Fixture) {
+    let fixture = Arc::new(fixture);
     {
         let mut setup = fixture.manager.begin(level);
         for index in 0..ACCOUNTS {
@@ -170,8 +145,8 @@ fn bank_transfers_keep_the_total_under_snapshot() {
 
 #[test]
 fn bank_transfers_keep_the_total_while_every_commit_waits_for_a_fold() {
-    bank_total_is_invariant_with(Isolation::Serializable, full_delta());
-    bank_total_is_invariant_with(Isolation::Snapshot, full_delta());
+    bank_total_is_invariant_on(Isolation::Serializable, full_delta());
+    bank_total_is_invariant_on(Isolation::Snapshot, full_delta());
 }
 
 const KEYS: usize = 6;
@@ -297,17 +272,11 @@ fn has_cycle(nodes: usize, edges: &[Vec<usize>]) -> bool {
 }
 
 fn histories_are_consistent(level: Isolation, batch_min: u64) {
-    histories_are_consistent_with(
-        level,
-        MvccOptions {
-            batch_commit_bytes_min: batch_min,
-            ..MvccOptions::default()
-        },
-    );
+    histories_are_consistent_on(level, fixture_batched(batch_min));
 }
 
-fn histories_are_consistent_with(level: Isolation, options: MvccOptions) {
-    let fixture = Arc::new(fixture_with(MemoryBase::new(), options));
+fn histories_are_consistent_on(level: Isolation, fixture: Fixture) {
+    let fixture = Arc::new(fixture);
     let stop = Arc::new(AtomicBool::new(false));
     let folder = spawn_folder(&fixture, &stop);
     let workers: Vec<_> = (0..4u64)
@@ -426,8 +395,8 @@ fn snapshot_histories_with_batched_commits_have_no_cycle_without_an_anti_depende
 
 #[test]
 fn histories_stay_consistent_while_every_commit_waits_for_a_fold() {
-    histories_are_consistent_with(Isolation::Serializable, full_delta());
-    histories_are_consistent_with(Isolation::Snapshot, full_delta());
+    histories_are_consistent_on(Isolation::Serializable, full_delta());
+    histories_are_consistent_on(Isolation::Snapshot, full_delta());
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{bytes, fixture, fixture_with, put_all, read, scan};
+use common::{bytes, fixture, fixture_with, put_all, read, scan, spawn_folder};
 use keel_mvcc::testing::MemoryBase;
 use keel_mvcc::{
     BaseOperation, BoxError, Change, Direction, Error, FoldSink, Isolation, MvccOptions,
@@ -243,26 +243,6 @@ fn a_full_delta_makes_writers_wait_for_a_fold() {
     assert_eq!(read(&fixture.manager, "a").as_deref(), Some("1"));
 }
 
-/// Folds in the background until `stop` is set.
-fn background_folder(
-    fixture: &Arc<common::Fixture>,
-    stop: &Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    let fixture = Arc::clone(fixture);
-    let stop = Arc::clone(stop);
-    std::thread::spawn(move || {
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let safe_point = fixture.manager.safe_point();
-            fixture
-                .manager
-                .fold(safe_point, &mut fixture.base.sink())
-                .unwrap();
-            fixture.manager.collect_garbage();
-            std::thread::yield_now();
-        }
-    })
-}
-
 /// The delta fills with versions newer than a committer's snapshot: the
 /// fold may not pass a registered read timestamp, so a committer that kept
 /// its own while waiting would wait for room only it can free (every
@@ -282,7 +262,7 @@ fn a_committer_whose_snapshot_predates_a_full_delta_does_not_block_its_fold() {
     // versions newer than it.
     put_all(&fixture.manager, &[("a", "1")]);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let folder = background_folder(&fixture, &stop);
+    let folder = spawn_folder(&fixture, &stop);
     let committed = writer.commit();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     folder.join().unwrap();

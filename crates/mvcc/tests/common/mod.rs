@@ -107,3 +107,26 @@ pub fn put_number(transaction: &mut Transaction, key: &str, number: i64) {
         .put(key.as_bytes(), Bytes::from(number.to_string()))
         .unwrap();
 }
+
+/// Folds continuously until `stop`, so readers and committers race folds.
+pub fn spawn_folder(
+    fixture: &Arc<Fixture>,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    let fixture = Arc::clone(fixture);
+    let stop = Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut folds = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let safe_point = fixture.manager.safe_point();
+            fixture
+                .manager
+                .fold(safe_point, &mut fixture.base.sink())
+                .unwrap();
+            assert!(fixture.manager.check().is_ok());
+            folds += 1;
+            std::thread::yield_now();
+        }
+        folds
+    })
+}
