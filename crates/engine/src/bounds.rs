@@ -127,18 +127,21 @@ pub(crate) fn engine_bounds(id: u32, range: &impl KeyBounds) -> (Bound<Bytes>, B
     let upper = match range.upper() {
         Bound::Included(key) => Bound::Included(joined(id, key)),
         Bound::Excluded(key) => Bound::Excluded(joined(id, key)),
-        Bound::Unbounded => match id.checked_add(1) {
-            Some(next) => Bound::Excluded(joined(next, &[])),
-            None => Bound::Unbounded,
-        },
+        Bound::Unbounded => keyspace_end_by(id, joined),
     };
     (lower, upper)
 }
 
 /// The bound past every key of keyspace `id`.
 fn keyspace_end(id: u32) -> Bound<Bytes> {
+    keyspace_end_by(id, join_key)
+}
+
+/// [`keyspace_end`], its key joined by `join`: the next keyspace's first
+/// key, or no bound past the last keyspace.
+fn keyspace_end_by(id: u32, mut join: impl FnMut(u32, &[u8]) -> Bytes) -> Bound<Bytes> {
     match id.checked_add(1) {
-        Some(next) => Bound::Excluded(join_key(next, &[])),
+        Some(next) => Bound::Excluded(join(next, &[])),
         None => Bound::Unbounded,
     }
 }
