@@ -2,6 +2,7 @@
 //! inside the commit sequencer (so log order is commit-timestamp order) and
 //! waited on outside it (group commit).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -28,6 +29,10 @@ pub(crate) const KEYSPACE_PREFIX_BYTES: usize = 4;
 /// (`WalOptions::record_bytes_max`, 1 GiB) or its buffer, and a large
 /// commit is never encoded whole into memory a second time.
 pub(crate) const PART_BYTES_DEFAULT: usize = 4 << 20;
+
+/// Entries of a spilled write set read into memory at a time on its way
+/// into the log.
+const SPILLED_CHUNK_ENTRIES: usize = 4096;
 
 /// A log ticket is the record's lsn with its durability in the top bits.
 const TICKET_DURABILITY_SHIFT: u32 = 60;
@@ -64,26 +69,47 @@ impl WalLog {
         self.pending.lock().push_back((timestamp, lsn));
     }
 
-    /// Appends the parts of a write set larger than `part_bytes` (none if
-    /// it fits); returns the first part's lsn and the piece the write set's
-    /// own record holds.
-    fn append_parts<'a>(
+    /// Appends a write set: its parts (each record at most `part_bytes`,
+    /// none if it fits in one), then its own record, made by `last` from
+    /// the final piece. A spilled write set is read in chunks of
+    /// [`SPILLED_CHUNK_ENTRIES`], so that it never sits in memory whole.
+    /// Returns the first record's lsn and the own record's.
+    fn append_write_set(
         &self,
         wal: &Wal,
-        write_set: &BorrowedWriteSet<'a, WriteEntry>,
+        (transaction_id, timestamp, writes): (u64, Timestamp, &WriteSet),
         durability: Durability,
-    ) -> Result<(Option<Lsn>, BorrowedWriteSet<'a, WriteEntry>), keel_wal::Error> {
-        let (parts, last) = if write_set.encoded_len() <= self.part_bytes {
-            (Vec::new(), write_set.split(usize::MAX).1)
-        } else {
-            write_set.split(self.part_bytes)
-        };
+        last: impl FnOnce(&BorrowedWriteSet<'_, WriteEntry>) -> Result<Lsn, keel_wal::Error>,
+    ) -> Result<(Lsn, Lsn), keel_wal::Error> {
         let mut first = None;
-        for part in &parts {
-            let lsn = wal.append(&Part(part), durability.wal())?;
+        let chunk_entries = if writes.is_spilled() {
+            SPILLED_CHUNK_ENTRIES
+        } else {
+            usize::MAX
+        };
+        let mut chunks = writes.chunks(chunk_entries).peekable();
+        let empty = Cow::Borrowed(&[][..]);
+        let mut chunk = chunks.next().unwrap_or(empty);
+        loop {
+            let write_set = wal_write_set(transaction_id, timestamp, &chunk);
+            let (parts, piece) = if write_set.encoded_len() <= self.part_bytes {
+                (Vec::new(), write_set.split(usize::MAX).1)
+            } else {
+                write_set.split(self.part_bytes)
+            };
+            for part in &parts {
+                let lsn = wal.append(&Part(part), durability.wal())?;
+                first.get_or_insert(lsn);
+            }
+            let Some(next) = chunks.next() else {
+                let lsn = last(&piece)?;
+                return Ok((first.unwrap_or(lsn), lsn));
+            };
+            // Not the write set's end: the piece is a part too.
+            let lsn = wal.append(&Part(&piece), durability.wal())?;
             first.get_or_insert(lsn);
+            chunk = next;
         }
-        Ok((first, last))
     }
 
     /// Notes a prepared transaction recovery restored undecided (its
@@ -143,12 +169,12 @@ fn wal_entry(entry: &WriteEntry) -> EntryRef<'_> {
 fn wal_write_set(
     transaction_id: u64,
     timestamp: Timestamp,
-    writes: &WriteSet,
+    entries: &[WriteEntry],
 ) -> BorrowedWriteSet<'_, WriteEntry> {
     BorrowedWriteSet {
         transaction_id,
         timestamp: timestamp.as_u64(),
-        entries: writes.entries(),
+        entries,
         view: wal_entry,
     }
 }
@@ -299,26 +325,21 @@ pub(crate) fn mvcc_read_set(reads: &keel_wal::ReadSet) -> Option<ReadSet> {
     }
 }
 
-/// A write set read back from the log, in mvcc's terms.
-pub(crate) fn mvcc_write_set(set: &keel_wal::WriteSet) -> Result<WriteSet, keel_mvcc::Error> {
-    let entries = set
-        .entries
-        .iter()
-        .map(|entry| WriteEntry {
-            key: join_key(entry.keyspace, &entry.key),
-            change: match &entry.change {
-                keel_wal::Change::Put {
-                    value,
-                    expires_at_ms,
-                } => Change::Put {
-                    value: value.clone(),
-                    expires_at_ms: *expires_at_ms,
-                },
-                keel_wal::Change::Delete => Change::Delete,
+/// An entry read back from the log, in mvcc's terms.
+pub(crate) fn mvcc_entry(entry: &keel_wal::Entry) -> WriteEntry {
+    WriteEntry {
+        key: join_key(entry.keyspace, &entry.key),
+        change: match &entry.change {
+            keel_wal::Change::Put {
+                value,
+                expires_at_ms,
+            } => Change::Put {
+                value: value.clone(),
+                expires_at_ms: *expires_at_ms,
             },
-        })
-        .collect();
-    WriteSet::new(entries)
+            keel_wal::Change::Delete => Change::Delete,
+        },
+    }
 }
 
 impl CommitLog for WalLog {
@@ -344,10 +365,13 @@ impl CommitLog for WalLog {
                 hint,
             } => {
                 let durability = Durability::from_hint(hint).unwrap_or(self.durability);
-                let write_set = wal_write_set(transaction_id, commit_timestamp, writes);
-                let (first, last) = self.append_parts(wal, &write_set, durability)?;
-                let lsn = wal.append(&last, durability.wal())?;
-                (durability, first.unwrap_or(lsn), lsn)
+                let (first, lsn) = self.append_write_set(
+                    wal,
+                    (transaction_id, commit_timestamp, writes),
+                    durability,
+                    |last| wal.append(last, durability.wal()),
+                )?;
+                (durability, first, lsn)
             }
             // Two-phase commit's records are always synced: a participant
             // promises its coordinator a prepared transaction survives a
@@ -362,17 +386,22 @@ impl CommitLog for WalLog {
                 reads,
             } => {
                 let durability = Durability::Sync;
-                let write_set = wal_write_set(transaction_id, prepare_timestamp, writes);
-                let (first, last) = self.append_parts(wal, &write_set, durability)?;
-                let record = Record::Prepare(wal_prepare(
-                    transaction_id,
-                    prepare_timestamp,
-                    global_id,
-                    last.entries,
-                    reads,
-                ));
-                let lsn = wal.append(&record, durability.wal())?;
-                (durability, first.unwrap_or(lsn), lsn)
+                let (first, lsn) = self.append_write_set(
+                    wal,
+                    (transaction_id, prepare_timestamp, writes),
+                    durability,
+                    |last| {
+                        let record = Record::Prepare(wal_prepare(
+                            transaction_id,
+                            prepare_timestamp,
+                            global_id,
+                            last.entries,
+                            reads,
+                        ));
+                        wal.append(&record, durability.wal())
+                    },
+                )?;
+                (durability, first, lsn)
             }
             LogRecord::CommitPrepared {
                 transaction_id,

@@ -163,12 +163,22 @@ pub struct Options {
     /// A transaction open this long fails its next operation with
     /// [`crate::Error::TransactionTooOld`]. Default 10 min.
     pub transaction_age_max: Duration,
-    /// Key and value bytes one transaction may buffer. A transaction's
-    /// writes are held in memory until it commits (then once, as the
-    /// commit's batch), so this bounds its memory. Default: no limit, as
-    /// LMDB and redb. Sorted imports are fastest through
+    /// Key and value bytes one transaction may write. Default: no limit,
+    /// as LMDB and redb (past `transaction_memory_bytes_max` the writes
+    /// are on disk). Sorted imports are fastest through
     /// [`crate::Database::load_keyspace`].
     pub transaction_write_bytes_max: u64,
+    /// Key and value bytes one transaction holds in memory. Past it (while
+    /// it holds no savepoint) its writes are sorted into a run in an
+    /// unnamed file in `spill_dir`, read from there by the transaction, by
+    /// its commit's log records and by readers until the commit is
+    /// folded: a transaction's size is bounded by disk, not memory.
+    /// Default 256 MiB.
+    pub transaction_memory_bytes_max: u64,
+    /// Where spilled runs go. Unnamed files (nothing is left behind by a
+    /// crash). Default `None`: the database's directory (the system's
+    /// temporary directory for a database not on the real file system).
+    pub spill_dir: Option<PathBuf>,
     /// What recovery does at damage inside the log. Default `Strict`.
     pub recovery_mode: RecoveryMode,
     /// Where log segments are copied before they are deleted behind a
@@ -206,6 +216,8 @@ impl Default for Options {
             transaction_age_warning: mvcc.transaction_age_warning,
             transaction_age_max: mvcc.transaction_age_max,
             transaction_write_bytes_max: mvcc.transaction_write_bytes_max,
+            transaction_memory_bytes_max: mvcc.transaction_memory_bytes_max,
+            spill_dir: None,
             recovery_mode: RecoveryMode::Strict,
             archive_dir: None,
             background_maintenance: true,

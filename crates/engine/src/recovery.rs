@@ -21,13 +21,13 @@
 //! or removed (no checkpoint, no new log segment, no oracle mark).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use keel_btree::BTree;
 use keel_io::{FileHandle, OpenMode, Vfs};
-use keel_mvcc::{MvccOptions, TransactionManager};
+use keel_mvcc::{MvccOptions, TransactionManager, WriteSet, WriteSetBuilder};
 use keel_pager::{Pager, PagerOptions};
 use keel_tso::{
     HybridClock, LocalOracle, OracleOptions, Timestamp, TimestampOracle, TimestampRange,
@@ -36,7 +36,7 @@ use keel_wal::{Lsn, Reader, Record, Wal, WalOptions};
 
 use crate::error::{Error, Location, Result};
 use crate::keyspace::Catalog;
-use crate::log::{WalLog, mvcc_read_set, mvcc_write_set};
+use crate::log::{WalLog, mvcc_entry, mvcc_read_set};
 use crate::options::{Options, RecoveryMode};
 use crate::stats::RecoveryReport;
 use crate::storage::{Base, Payload};
@@ -104,6 +104,8 @@ pub(crate) fn recover(
         transaction_age_warning: options.transaction_age_warning,
         transaction_age_max: options.transaction_age_max,
         transaction_write_bytes_max: options.transaction_write_bytes_max,
+        transaction_memory_bytes_max: options.transaction_memory_bytes_max,
+        spill_dir: spill_dir(options, dir),
         key_bytes_max: tree.key_bytes_max(),
         value_bytes_max: options.value_bytes_max.min(keel_btree::VALUE_BYTES_MAX - 9),
         ..MvccOptions::default()
@@ -347,8 +349,8 @@ fn replay(
         .map_or(Lsn(u64::MAX), keel_wal::ReadEnd::next_lsn);
     // The prepared transactions not decided so far, with the lsn of their
     // prepare record.
-    let mut prepared: HashMap<u64, (Lsn, keel_wal::Prepare)> = HashMap::new();
-    let mut parts = Parts::default();
+    let mut prepared: HashMap<u64, (Lsn, keel_wal::Prepare, WriteSet)> = HashMap::new();
+    let mut parts = Parts::new(recovery.options());
     for item in reader.by_ref() {
         let (lsn, record) = item?;
         if lsn >= stop {
@@ -363,26 +365,27 @@ fn replay(
                 // the id of parts whose record never came: a later
                 // recovery would join them to its record.
                 recovery.note_transaction_id(set.transaction_id);
-                parts.add(lsn, set);
+                parts.add(lsn, &set)?;
                 None
             }
             Record::Commit(set) => {
-                let (set, first) = parts.complete(set, lsn);
-                Some((set.transaction_id, set.timestamp, set, first))
+                let (writes, first) = parts.complete(&set, lsn)?;
+                Some((set.transaction_id, set.timestamp, writes, first))
             }
             Record::Prepare(mut prepare) => {
-                let (write_set, first) = parts.complete(prepare.write_set, lsn);
-                prepare.write_set = write_set;
+                let (writes, first) = parts.complete(&prepare.write_set, lsn)?;
+                // Held once, in mvcc's terms.
+                prepare.write_set.entries = Vec::new();
                 let transaction_id = prepare.write_set.transaction_id;
                 recovery.note_transaction_id(transaction_id);
-                prepared.insert(transaction_id, (first, prepare));
+                prepared.insert(transaction_id, (first, prepare, writes));
                 None
             }
             Record::CommitPrepared {
                 transaction_id,
                 commit_timestamp,
             } => {
-                let Some((prepare_lsn, prepare)) = prepared.remove(&transaction_id) else {
+                let Some((prepare_lsn, _, writes)) = prepared.remove(&transaction_id) else {
                     // Replay may start after the prepare record of a
                     // commit the base already holds (the position is kept
                     // back only for commits above the fold point).
@@ -395,12 +398,7 @@ fn replay(
                     );
                     return Err(Error::corruption("wal", Location::Record(lsn.0), problem));
                 };
-                Some((
-                    transaction_id,
-                    commit_timestamp,
-                    prepare.write_set,
-                    prepare_lsn,
-                ))
+                Some((transaction_id, commit_timestamp, writes, prepare_lsn))
             }
             Record::AbortPrepared { transaction_id } => {
                 recovery.note_transaction_id(transaction_id);
@@ -425,9 +423,8 @@ fn replay(
                 None
             }
         };
-        if let Some((transaction_id, timestamp, set, write_set_lsn)) = commit {
+        if let Some((transaction_id, timestamp, writes, write_set_lsn)) = commit {
             let timestamp = Timestamp::from_u64(timestamp);
-            let writes = mvcc_write_set(&set)?;
             let bytes = writes.bytes();
             if recovery.replay_commit(transaction_id, timestamp, writes)? {
                 log.note_replayed(timestamp, write_set_lsn);
@@ -438,12 +435,12 @@ fn replay(
     }
     // Undecided: held again as they were, until decided. Their prepare
     // records keep the log from being truncated past them.
-    for (transaction_id, (lsn, prepare)) in prepared {
+    for (transaction_id, (lsn, prepare, writes)) in prepared {
         recovery.restore_prepared(
             transaction_id,
             Timestamp::from_u64(prepare.write_set.timestamp),
             prepare.global_id,
-            mvcc_write_set(&prepare.write_set)?,
+            writes,
             mvcc_read_set(&prepare.reads),
         )?;
         log.note_undecided(transaction_id, lsn);
@@ -456,32 +453,66 @@ fn replay(
 }
 
 /// The [`Record::Part`]s read so far of write sets whose own record has
-/// not come yet, by transaction. Those still here at the end of the log
-/// belong to no committed or prepared transaction and are dropped.
-#[derive(Default)]
-struct Parts(HashMap<u64, (Lsn, Vec<keel_wal::Entry>)>);
+/// not come yet, by transaction, gathered into write sets (spilled past
+/// the transactions' memory budget, as their commits were). Those still
+/// here at the end of the log belong to no committed or prepared
+/// transaction and are dropped.
+struct Parts {
+    building: HashMap<u64, (Lsn, WriteSetBuilder)>,
+    memory_bytes_max: u64,
+    spill_dir: Option<PathBuf>,
+}
 
 impl Parts {
-    fn add(&mut self, lsn: Lsn, set: keel_wal::WriteSet) {
-        let (_, entries) = self
-            .0
-            .entry(set.transaction_id)
-            .or_insert_with(|| (lsn, Vec::new()));
-        entries.extend(set.entries);
+    fn new(options: &MvccOptions) -> Parts {
+        Parts {
+            building: HashMap::new(),
+            memory_bytes_max: options.transaction_memory_bytes_max,
+            spill_dir: options.spill_dir.clone(),
+        }
+    }
+
+    fn builder(&mut self, transaction_id: u64, lsn: Lsn) -> &mut (Lsn, WriteSetBuilder) {
+        self.building.entry(transaction_id).or_insert_with(|| {
+            let builder = WriteSetBuilder::new(
+                transaction_id,
+                self.memory_bytes_max,
+                self.spill_dir.as_ref(),
+            );
+            (lsn, builder)
+        })
+    }
+
+    fn add(&mut self, lsn: Lsn, set: &keel_wal::WriteSet) -> Result<()> {
+        let (_, builder) = self.builder(set.transaction_id, lsn);
+        for entry in &set.entries {
+            builder.push(mvcc_entry(entry))?;
+        }
+        Ok(())
     }
 
     /// `set` (its record at `lsn`) with the entries of its parts before its
-    /// own, and the lsn of its first part (`lsn` if it has none).
-    fn complete(&mut self, mut set: keel_wal::WriteSet, lsn: Lsn) -> (keel_wal::WriteSet, Lsn) {
-        match self.0.remove(&set.transaction_id) {
-            Some((first, mut entries)) => {
-                entries.append(&mut set.entries);
-                set.entries = entries;
-                (set, first)
-            }
-            None => (set, lsn),
-        }
+    /// own, as a write set, and the lsn of its first part (`lsn` if it has
+    /// none).
+    fn complete(&mut self, set: &keel_wal::WriteSet, lsn: Lsn) -> Result<(WriteSet, Lsn)> {
+        self.add(lsn, set)?;
+        let (first, builder) = self
+            .building
+            .remove(&set.transaction_id)
+            .ok_or_else(|| Error::Internal("a write set's builder went missing".into()))?;
+        Ok((builder.finish()?, first))
     }
+}
+
+/// Where a transaction's writes spill: the chosen directory, else the
+/// database's own when it is a real directory (the disk that holds the
+/// data), else the system's temporary directory.
+fn spill_dir(options: &Options, dir: &Path) -> Option<PathBuf> {
+    options.spill_dir.clone().or_else(|| {
+        std::fs::metadata(dir)
+            .is_ok_and(|meta| meta.is_dir())
+            .then(|| dir.to_path_buf())
+    })
 }
 
 /// The oracle of a read-only database: timestamps for snapshots only,

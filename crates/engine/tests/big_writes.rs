@@ -242,3 +242,61 @@ fn compaction_gives_the_space_of_removed_keys_back() {
         Some(&[49_999u32 as u8; 200][..])
     );
 }
+
+/// A transaction far past its memory budget spills its writes to disk:
+/// it reads them back, commits one batch logged in chunks and parts,
+/// survives a kill (replay rebuilds it spilled) and folds into the tree.
+/// A savepoint taken after the spills rolls back only what came after it.
+#[test]
+fn a_transaction_past_its_memory_budget_spills_commits_and_survives_a_kill() {
+    let vfs = keel_io::SimVfs::new(9);
+    let dir = std::path::Path::new("/db");
+    let spill = tempfile::tempdir().unwrap();
+    let options = Options {
+        transaction_memory_bytes_max: 64 << 10,
+        spill_dir: Some(spill.path().to_path_buf()),
+        wal_part_bytes: 256 << 10,
+        ..common::options()
+    };
+    let db = Database::open_with_vfs(Arc::new(vfs.clone()), dir, options.clone()).unwrap();
+    let data = db.keyspace("data").unwrap();
+    let mut tx = db.begin(Isolation::Serializable);
+    for index in 0..20_000u32 {
+        tx.put(&data, key(index), vec![index as u8; 100]).unwrap();
+    }
+    assert_eq!(
+        tx.get(&data, key(3)).unwrap().as_deref(),
+        Some(&[3u8; 100][..])
+    );
+    let savepoint = tx.savepoint();
+    tx.put(&data, key(3), b"undone").unwrap();
+    tx.delete(&data, key(4)).unwrap();
+    tx.rollback_to_savepoint(savepoint).unwrap();
+    assert_eq!(
+        tx.get(&data, key(4)).unwrap().as_deref(),
+        Some(&[4u8; 100][..])
+    );
+    assert_eq!(tx.count(&data, key(100)..key(200)).unwrap(), 100);
+    tx.commit().unwrap();
+    assert_eq!(db.stats().delta_batches, 1);
+    assert_eq!(db.begin_read().count(&data, ..).unwrap(), 20_000);
+    common::kill(&vfs, db);
+    let db = Database::open_with_vfs(Arc::new(vfs.clone()), dir, options).unwrap();
+    let data = db.keyspace("data").unwrap();
+    let reader = db.begin_read();
+    assert_eq!(reader.count(&data, ..).unwrap(), 20_000);
+    for index in [0, 3, 4, 9_999, 19_999u32] {
+        assert_eq!(
+            reader.get(&data, key(index)).unwrap().as_deref(),
+            Some(&[index as u8; 100][..]),
+            "key {index}"
+        );
+    }
+    drop(reader);
+    db.checkpoint().unwrap();
+    assert_eq!(db.stats().delta_batches, 0, "folded and collected");
+    assert_eq!(db.begin_read().count(&data, ..).unwrap(), 20_000);
+    db.check().unwrap();
+    // Unnamed files: nothing is left in the spill directory.
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
+}

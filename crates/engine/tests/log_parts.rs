@@ -17,10 +17,19 @@ const BIG_KEYS: u32 = 40;
 const BIG_VALUE_BYTES: usize = 2 << 10;
 const PART_BYTES: usize = 16 << 10;
 
+/// A memory budget that spills the big write set (~10 runs of 8 KiB).
+const SPILL_BYTES: u64 = 8 << 10;
+
 fn open(vfs: &SimVfs) -> keel::Result<Database> {
+    open_spilling_past(vfs, keel::Options::default().transaction_memory_bytes_max)
+}
+
+/// Opens with transactions spilling their writes past `memory_bytes_max`.
+fn open_spilling_past(vfs: &SimVfs, memory_bytes_max: u64) -> keel::Result<Database> {
     let shared: Arc<dyn Vfs> = Arc::new(vfs.clone());
     let options = keel::Options {
         wal_part_bytes: PART_BYTES,
+        transaction_memory_bytes_max: memory_bytes_max,
         ..common::options()
     };
     Database::open_with_vfs(shared, Path::new(DIR), options)
@@ -91,6 +100,18 @@ fn a_commit_logged_in_parts_is_replayed_whole_also_after_a_checkpoint() {
 
 #[test]
 fn a_crash_anywhere_in_a_commit_of_parts_leaves_it_whole_or_absent() {
+    crash_sweep(keel::Options::default().transaction_memory_bytes_max);
+}
+
+/// The same with the big transaction spilled to disk before its commit
+/// (and rebuilt spilled by each recovery's replay).
+#[test]
+fn a_crash_anywhere_in_a_spilled_commit_leaves_it_whole_or_absent() {
+    crash_sweep(SPILL_BYTES);
+}
+
+fn crash_sweep(memory_bytes_max: u64) {
+    let open = |vfs: &SimVfs| open_spilling_past(vfs, memory_bytes_max);
     let report = CrashSweep::new(11, |vfs: &SimVfs| {
         let Ok(db) = open(vfs) else {
             return (false, false);
@@ -129,7 +150,10 @@ fn a_crash_anywhere_in_a_commit_of_parts_leaves_it_whole_or_absent() {
     });
     assert!(report.is_clean(), "{report}");
     assert!(report.operations > 20, "{report}");
-    println!("log parts crash sweep: {} crash images", report.images);
+    println!(
+        "log parts crash sweep (memory budget {memory_bytes_max}): {} crash images",
+        report.images
+    );
 }
 
 #[test]

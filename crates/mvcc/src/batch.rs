@@ -8,6 +8,7 @@
 //!
 //! [`MvccOptions::batch_commit_bytes_min`]: crate::MvccOptions::batch_commit_bytes_min
 
+use std::borrow::Cow;
 use std::ops::{Bound, Range};
 use std::sync::Arc;
 
@@ -43,8 +44,19 @@ impl Batch {
         }
     }
 
-    pub(crate) fn entries(&self) -> &[WriteEntry] {
-        self.writes.entries()
+    /// Versions the batch holds (one per key).
+    pub(crate) fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// The key at `position`.
+    pub(crate) fn key(&self, position: usize) -> &[u8] {
+        self.writes.key(position)
+    }
+
+    /// The entry at `position`.
+    pub(crate) fn entry(&self, position: usize) -> Cow<'_, WriteEntry> {
+        self.writes.entry(position)
     }
 
     /// Whether a reader at `read_timestamp` sees this batch's versions.
@@ -59,28 +71,16 @@ impl Batch {
     }
 
     /// The change this batch makes to `key`, if it writes it.
-    pub(crate) fn get(&self, key: &[u8]) -> Option<&Change> {
-        let entries = self.entries();
-        let index = entries
-            .binary_search_by(|entry| entry.key.as_ref().cmp(key))
-            .ok()?;
-        Some(&entries[index].change)
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Change> {
+        self.writes.get(key)
     }
 
     /// The positions of the entries within the bounds.
     pub(crate) fn window(&self, lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> Range<usize> {
-        let entries = self.entries();
-        let start = match lower {
-            Bound::Included(key) => entries.partition_point(|entry| entry.key < *key),
-            Bound::Excluded(key) => entries.partition_point(|entry| entry.key <= *key),
-            Bound::Unbounded => 0,
-        };
-        let end = match upper {
-            Bound::Included(key) => entries.partition_point(|entry| entry.key <= *key),
-            Bound::Excluded(key) => entries.partition_point(|entry| entry.key < *key),
-            Bound::Unbounded => entries.len(),
-        };
-        start..end.max(start)
+        self.writes.window(
+            lower.as_ref().map(Bytes::as_ref),
+            upper.as_ref().map(Bytes::as_ref),
+        )
     }
 }
 
@@ -89,12 +89,12 @@ pub(crate) type Batches = Arc<[Arc<Batch>]>;
 
 /// A key's newest version among `batches` at or below `read_timestamp`,
 /// newer than `after` (a version found elsewhere), with its timestamp.
-pub(crate) fn newest_visible<'b>(
-    batches: &'b [Arc<Batch>],
+pub(crate) fn newest_visible(
+    batches: &[Arc<Batch>],
     key: &[u8],
     read_timestamp: Timestamp,
     after: Option<Timestamp>,
-) -> Option<(Timestamp, &'b Change)> {
+) -> Option<(Timestamp, Change)> {
     batches
         .iter()
         .rev()
@@ -118,37 +118,34 @@ impl<'b> Merged<'b> {
     }
 
     /// The smallest key not yet taken.
-    pub(crate) fn peek_key(&self) -> Option<&'b Bytes> {
+    pub(crate) fn peek_key(&self) -> Option<&'b [u8]> {
         self.cursors
             .iter()
-            .filter_map(|(batch, position)| batch.entries().get(*position))
-            .map(|entry| &entry.key)
+            .filter(|(batch, position)| *position < batch.len())
+            .map(|(batch, position)| batch.key(*position))
             .min()
     }
 
     /// Takes `key` from every batch whose next entry it is; returns the
-    /// newest of those versions.
-    pub(crate) fn take_key(&mut self, key: &[u8]) -> Option<(Timestamp, &'b Change)> {
+    /// newest of those versions (its entry).
+    pub(crate) fn take_key(&mut self, key: &[u8]) -> Option<(Timestamp, WriteEntry)> {
         let mut newest = None;
         for (batch, position) in &mut self.cursors {
-            if let Some(entry) = batch.entries().get(*position)
-                && entry.key.as_ref() == key
-            {
-                *position += 1;
+            if *position < batch.len() && batch.key(*position) == key {
                 // Oldest first: a later batch's version is newer.
-                newest = Some((batch.timestamp, &entry.change));
+                newest = Some((batch.timestamp, batch.entry(*position).into_owned()));
+                *position += 1;
             }
         }
         newest
     }
 }
 
-impl<'b> Iterator for Merged<'b> {
-    type Item = (&'b Bytes, Timestamp, &'b Change);
+impl Iterator for Merged<'_> {
+    type Item = (Timestamp, WriteEntry);
 
     fn next(&mut self) -> Option<Self::Item> {
         let key = self.peek_key()?;
-        let (timestamp, change) = self.take_key(key)?;
-        Some((key, timestamp, change))
+        self.take_key(key)
     }
 }

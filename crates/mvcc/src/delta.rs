@@ -75,12 +75,15 @@ impl DeltaStore {
         status: &Arc<CommitStatus>,
         batch_bytes_min: u64,
     ) {
-        if self.batch_count() < BATCHES_MAX && writes.bytes() >= batch_bytes_min {
+        // A spilled write set is always a batch: key by key it would bring
+        // back into memory what it spilled.
+        let batch_fits = self.batch_count() < BATCHES_MAX && writes.bytes() >= batch_bytes_min;
+        if batch_fits || writes.is_spilled() {
             let batch = Batch::new(timestamp, Arc::clone(status), Arc::clone(writes));
             self.install_batch(Arc::new(batch));
             return;
         }
-        for entry in writes.entries() {
+        for entry in writes.iter() {
             self.install(&entry.key, timestamp, status, &entry.change);
         }
     }
@@ -94,7 +97,7 @@ impl DeltaStore {
         );
         self.batch_bytes.fetch_add(batch.bytes, Ordering::Relaxed);
         self.batch_entries
-            .fetch_add(batch.entries().len() as u64, Ordering::Relaxed);
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let mut grown = batches.to_vec();
         grown.push(batch);
         *batches = Arc::from(grown);
@@ -125,10 +128,7 @@ impl DeltaStore {
             .cloned()
             .partition(|batch| batch.timestamp <= fold_point);
         let detached = Detached {
-            versions: dropped
-                .iter()
-                .map(|batch| batch.entries().len() as u64)
-                .sum(),
+            versions: dropped.iter().map(|batch| batch.len() as u64).sum(),
             bytes: dropped.iter().map(|batch| batch.bytes).sum(),
         };
         *batches = Arc::from(kept);
@@ -183,10 +183,7 @@ impl DeltaStore {
         };
         let after = chained.as_ref().map_or(floor, |version| version.timestamp);
         match newest_visible(&batches, key, read_timestamp, Some(after)) {
-            Some((timestamp, change)) => Some(Versioned {
-                timestamp,
-                change: change.clone(),
-            }),
+            Some((timestamp, change)) => Some(Versioned { timestamp, change }),
             None => chained,
         }
     }
@@ -237,11 +234,8 @@ impl DeltaStore {
             .filter(|batch| batch.newer_than(timestamp))
             .find_map(|batch| {
                 let window = batch.window(lower, upper);
-                let entry = batch
-                    .entries()
-                    .get(window.start)
-                    .filter(|_| !window.is_empty())?;
-                Some((entry.key.clone(), batch.timestamp))
+                let entry = (!window.is_empty()).then(|| batch.entry(window.start))?;
+                Some((entry.into_owned().key, batch.timestamp))
             })
     }
 

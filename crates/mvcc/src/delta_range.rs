@@ -10,7 +10,7 @@ use keel_tso::Timestamp;
 
 use crate::batch::Batch;
 use crate::delta::{DeltaRange, DeltaStore};
-use crate::write_set::{Change, WriteEntry};
+use crate::write_set::Change;
 
 /// A visible version: its key, timestamp and change.
 type Item = (Bytes, Timestamp, Change);
@@ -113,16 +113,22 @@ impl<'a> DeltaCursor<'a> {
     /// newest of their versions of it; every source holding it moves on.
     fn next_merged(&mut self, end: usize) -> Option<(Bytes, Change)> {
         let forward = end == 0;
-        let nearer = |key: &Bytes, best: &Bytes| if forward { key < best } else { key > best };
+        let nearer = |key: &[u8], best: &Bytes| {
+            if forward {
+                key < best.as_ref()
+            } else {
+                key > best.as_ref()
+            }
+        };
         let mut chosen: Option<Bytes> = self.map_slot(end).as_ref().map(|(key, ..)| key.clone());
         for (batch, window) in self
             .batches
             .iter()
             .filter(|(_, window)| window.start < window.end)
         {
-            let key = &edge(batch, window, forward).key;
+            let key = edge_key(batch, window, forward);
             if chosen.as_ref().is_none_or(|best| nearer(key, best)) {
-                chosen = Some(key.clone());
+                chosen = Some(Bytes::copy_from_slice(key));
             }
         }
         let chosen = chosen?;
@@ -133,15 +139,15 @@ impl<'a> DeltaCursor<'a> {
             newest = Some((timestamp, change));
         }
         for (batch, window) in &mut self.batches {
-            if window.start == window.end || edge(batch, window, forward).key != chosen {
+            if window.start == window.end || edge_key(batch, window, forward) != chosen {
                 continue;
             }
-            let change = &edge(batch, window, forward).change;
             if newest
                 .as_ref()
                 .is_none_or(|(timestamp, _)| batch.timestamp > *timestamp)
             {
-                newest = Some((batch.timestamp, change.clone()));
+                let entry = batch.entry(edge_position(window, forward));
+                newest = Some((batch.timestamp, entry.into_owned().change));
             }
             if forward {
                 window.start += 1;
@@ -154,13 +160,17 @@ impl<'a> DeltaCursor<'a> {
     }
 }
 
-/// The entry of `batch` at the `forward` (or back) edge of a non-empty
-/// `window`.
-fn edge<'b>(batch: &'b Batch, window: &Range<usize>, forward: bool) -> &'b WriteEntry {
-    let position = if forward {
+/// The position at the `forward` (or back) edge of a non-empty `window`.
+fn edge_position(window: &Range<usize>, forward: bool) -> usize {
+    if forward {
         window.start
     } else {
         window.end - 1
-    };
-    &batch.entries()[position]
+    }
+}
+
+/// The key of `batch` at the `forward` (or back) edge of a non-empty
+/// `window`.
+fn edge_key<'b>(batch: &'b Batch, window: &Range<usize>, forward: bool) -> &'b [u8] {
+    batch.key(edge_position(window, forward))
 }

@@ -168,6 +168,20 @@ pub enum Error {
         limit_bytes: u64,
     },
 
+    /// Writing or reading a spilled run of the transaction's writes (in
+    /// [`MvccOptions::spill_dir`](crate::MvccOptions::spill_dir)) failed;
+    /// the transaction is rolled back by the caller.
+    #[error("transaction {transaction_id}: spilling its writes to {dir} failed")]
+    Spill {
+        /// The transaction.
+        transaction_id: u64,
+        /// Where the run was.
+        dir: std::path::PathBuf,
+        /// The file system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The transaction's tracked reads exceed their limit.
     #[error(
         "transaction {transaction_id} tracks {read_bytes} bytes of reads, over the limit of {limit_bytes}"

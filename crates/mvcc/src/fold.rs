@@ -106,10 +106,10 @@ pub(crate) fn fold(
     for entry in inner.delta.iter() {
         let key = entry.key();
         while let Some(batch_key) = merged.peek_key()
-            && batch_key < key
+            && batch_key < key.as_ref()
         {
-            let (batch_key, _, change) = merged.next().expect("a key was peeked");
-            apply(batch_key, change)?;
+            let (_, entry) = merged.next().expect("a key was peeked");
+            apply(&entry.key, &entry.change)?;
         }
         let chain = entry.value();
         let chained = chain
@@ -119,7 +119,7 @@ pub(crate) fn fold(
             (Some(version), Some((timestamp, _))) if version.timestamp > timestamp => {
                 apply(key, &version.change)?;
             }
-            (_, Some((_, change))) => apply(key, change)?,
+            (_, Some((_, entry))) => apply(key, &entry.change)?,
             (Some(version), None) => apply(key, &version.change)?,
             (None, None) => {}
         }
@@ -129,8 +129,8 @@ pub(crate) fn fold(
         inner.delta.forget(key.len(), detached);
         older_than_folded += detached;
     }
-    for (key, _, change) in merged {
-        apply(key, change)?;
+    for (_, entry) in merged {
+        apply(&entry.key, &entry.change)?;
     }
     collected += older_than_folded;
     sink.finish(fold_point).map_err(|source| Error::Base {

@@ -53,10 +53,12 @@ pub mod fold;
 mod log;
 mod manager;
 mod options;
+mod own_writes;
 mod prepared;
 mod range;
 mod read_set;
 pub mod registry;
+mod spill;
 mod stats;
 mod sync;
 pub mod testing;
@@ -77,13 +79,14 @@ pub use manager::{CommitInfo, PreparedInfo, Recovery, TransactionManager};
 pub use options::{
     BATCH_COMMIT_BYTES_MIN_DEFAULT, DELTA_BYTES_MAX_DEFAULT, DELTA_FULL_WAIT_MAX_DEFAULT,
     Isolation, KEY_BYTES_MAX_DEFAULT, MvccOptions, TRANSACTION_AGE_MAX_DEFAULT,
-    TRANSACTION_AGE_WARNING_DEFAULT, TRANSACTION_READ_BYTES_MAX_DEFAULT,
-    TRANSACTION_WRITE_BYTES_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT,
-    WATERMARK_IDLE_ADVANCE_INTERVAL_DEFAULT,
+    TRANSACTION_AGE_WARNING_DEFAULT, TRANSACTION_MEMORY_BYTES_MAX_DEFAULT,
+    TRANSACTION_READ_BYTES_MAX_DEFAULT, TRANSACTION_WRITE_BYTES_MAX_DEFAULT,
+    VALUE_BYTES_MAX_DEFAULT, WATERMARK_IDLE_ADVANCE_INTERVAL_DEFAULT,
 };
 pub use prepared::PreparedTransaction;
 pub use range::Range;
 pub use read_set::{KeyRange, ReadSet};
+pub use spill::WriteSetBuilder;
 pub use stats::MvccStats;
 pub use transaction::{Savepoint, Transaction};
 pub use write_set::{Change, WriteEntry, WriteSet};

@@ -282,7 +282,7 @@ impl Inner {
                 }
             }
             Isolation::Snapshot => {
-                for entry in writes.entries() {
+                for entry in writes.iter() {
                     if let Some(newest) = self.delta.newer_than(&entry.key, read_timestamp) {
                         return Err(conflict(&entry.key, ConflictKind::WriteWrite, Some(newest)));
                     }
@@ -290,7 +290,7 @@ impl Inner {
             }
         }
         for (prepared_id, intents) in &sequencer.prepared {
-            for entry in writes.entries() {
+            for entry in writes.iter() {
                 let held = intents.writes.contains_key(&entry.key)
                     || intents
                         .reads
@@ -750,6 +750,11 @@ impl std::fmt::Debug for Recovery {
 }
 
 impl Recovery {
+    /// The options the manager will run with.
+    pub fn options(&self) -> &MvccOptions {
+        &self.inner.options
+    }
+
     /// Installs a committed write set from the log. Commits at or below the
     /// fold point are already in the base and are skipped (returns false),
     /// so replaying a log twice is harmless. Commits must come in timestamp

@@ -8,9 +8,11 @@ pub const DELTA_BYTES_MAX_DEFAULT: u64 = 256 << 20;
 pub const DELTA_FULL_WAIT_MAX_DEFAULT: Duration = Duration::from_secs(60);
 /// Default [`MvccOptions::batch_commit_bytes_min`]: 1 MiB.
 pub const BATCH_COMMIT_BYTES_MIN_DEFAULT: u64 = 1 << 20;
-/// Default [`MvccOptions::transaction_write_bytes_max`]: no limit (a
-/// transaction's writes are held in memory until it commits).
+/// Default [`MvccOptions::transaction_write_bytes_max`]: no limit (beyond
+/// [`MvccOptions::transaction_memory_bytes_max`] writes spill to disk).
 pub const TRANSACTION_WRITE_BYTES_MAX_DEFAULT: u64 = u64::MAX;
+/// Default [`MvccOptions::transaction_memory_bytes_max`]: 256 MiB.
+pub const TRANSACTION_MEMORY_BYTES_MAX_DEFAULT: u64 = 256 << 20;
 /// Default [`MvccOptions::transaction_read_bytes_max`]: 64 MiB.
 pub const TRANSACTION_READ_BYTES_MAX_DEFAULT: u64 = 64 << 20;
 /// Default [`MvccOptions::key_bytes_max`]: 16 KiB.
@@ -44,9 +46,18 @@ pub struct MvccOptions {
     /// O(1), outside `delta_bytes_max`, folded in key order) instead of
     /// putting each key into the skiplist.
     pub batch_commit_bytes_min: u64,
-    /// Bytes of keys and values one transaction may buffer (in memory,
-    /// until it commits).
+    /// Bytes of keys and values one transaction may write (held until it
+    /// commits: in memory up to `transaction_memory_bytes_max`, beyond it
+    /// in spilled runs on disk).
     pub transaction_write_bytes_max: u64,
+    /// Bytes of keys and values a transaction holds in memory; past it
+    /// (while it holds no savepoint) its writes are sorted into a run in
+    /// an unnamed file in `spill_dir` and memory starts again, so that a
+    /// transaction's size is bounded by disk. A commit of a spilled
+    /// transaction becomes one frozen batch read from its run.
+    pub transaction_memory_bytes_max: u64,
+    /// Where spilled runs go; `None`: the system's temporary directory.
+    pub spill_dir: Option<std::path::PathBuf>,
     /// Bytes of keys and range bounds one serializable transaction may
     /// track as read.
     pub transaction_read_bytes_max: u64,
@@ -78,6 +89,8 @@ impl Default for MvccOptions {
             delta_full_wait_max: DELTA_FULL_WAIT_MAX_DEFAULT,
             batch_commit_bytes_min: BATCH_COMMIT_BYTES_MIN_DEFAULT,
             transaction_write_bytes_max: TRANSACTION_WRITE_BYTES_MAX_DEFAULT,
+            transaction_memory_bytes_max: TRANSACTION_MEMORY_BYTES_MAX_DEFAULT,
+            spill_dir: None,
             transaction_read_bytes_max: TRANSACTION_READ_BYTES_MAX_DEFAULT,
             key_bytes_max: KEY_BYTES_MAX_DEFAULT,
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,

@@ -7,8 +7,6 @@
 //! (`Bytes`, no copy).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::collections::btree_map;
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -18,13 +16,15 @@ use crate::base::{BaseIterator, Direction, ValueEntry};
 use crate::delta_range::DeltaCursor;
 use crate::error::{BaseOperation, Error, Result};
 use crate::manager::Inner;
+use crate::own_writes::{OwnItem, OwnWrites};
 use crate::read_set::{KeyRange, ReadSet};
-use crate::write_set::{BufferedKey, Change, is_live};
+use crate::write_buffer::WriteBuffer;
+use crate::write_set::{Change, is_live};
 
 /// The next item of each source at one end of the scan.
 #[derive(Default)]
 struct Peeked<'a> {
-    write: Option<(&'a Bytes, &'a Change)>,
+    write: Option<OwnItem<'a>>,
     delta: Option<(Bytes, Change)>,
     base: Option<(Bytes, ValueEntry)>,
     /// The sources this end has run dry (the other end may still hold
@@ -35,7 +35,7 @@ struct Peeked<'a> {
 }
 
 struct Sources<'a> {
-    writes: btree_map::Range<'a, BufferedKey, Change>,
+    writes: OwnWrites<'a>,
     delta: DeltaCursor<'a>,
     base: BaseIterator<'a>,
     /// Index 0: the front (ascending), 1: the back.
@@ -89,7 +89,7 @@ impl<'a> Range<'a> {
     pub(crate) fn new(
         inner: &'a Inner,
         read_timestamp: Timestamp,
-        writes: &'a BTreeMap<BufferedKey, Change>,
+        writes: &'a WriteBuffer,
         tracker: Option<&'a RefCell<ReadSet>>,
         bounds: KeyRange,
         direction: Direction,
@@ -124,7 +124,7 @@ impl<'a> Range<'a> {
                 source,
             })?;
         range.sources = Some(Sources {
-            writes: writes.range::<[u8], _>(borrowed),
+            writes: writes.range(borrowed.0, borrowed.1),
             delta: DeltaCursor::new(
                 &inner.delta,
                 range.bounds.lower.clone(),
@@ -299,7 +299,7 @@ impl<'a> Sources<'a> {
                     (back, front)
                 };
                 let write = peeked(&this.write, this.writes_done, &other.write)
-                    .map(|(key, _)| key.as_ref());
+                    .map(|(key, _)| Bytes::as_ref(key));
                 let delta =
                     peeked(&this.delta, this.delta_done, &other.delta).map(|(key, _)| key.as_ref());
                 match (write, delta) {
@@ -365,7 +365,7 @@ impl<'a> Sources<'a> {
             } else {
                 self.writes.next_back()
             };
-            peeked.write = write.map(|(key, change)| (key.key(), change));
+            peeked.write = write;
             peeked.writes_done = peeked.write.is_none();
         }
         if peeked.delta.is_none() && !peeked.delta_done {
@@ -391,7 +391,7 @@ impl<'a> Sources<'a> {
         let (this, other) = self.end_and_other(end);
         let write = waiting(&mut this.write, this.writes_done, &mut other.write)
             .as_ref()
-            .map(|(key, _)| key.as_ref());
+            .map(|(key, _)| Bytes::as_ref(key));
         let delta = waiting(&mut this.delta, this.delta_done, &mut other.delta)
             .as_ref()
             .map(|(key, _)| key.as_ref());
@@ -434,7 +434,7 @@ impl<'a> Sources<'a> {
         let delta_slot = waiting(&mut this.delta, this.delta_done, &mut other.delta);
         let base_slot = waiting(&mut this.base, this.base_done, &mut other.base);
         let candidates = [
-            write_slot.as_ref().map(|(key, _)| key.as_ref()),
+            write_slot.as_ref().map(|(key, _)| Bytes::as_ref(key)),
             delta_slot.as_ref().map(|(key, _)| key.as_ref()),
             base_slot.as_ref().map(|(key, _)| key.as_ref()),
         ];
@@ -451,7 +451,7 @@ impl<'a> Sources<'a> {
         let base = base_slot.take_if(|_| matches[2]);
         Some(match (write, delta, base) {
             (Some((key, change)), _, _) => (
-                key.clone(),
+                key.into_owned(),
                 change.live_value(read_physical_ms).cloned(),
                 None,
             ),

@@ -2,6 +2,7 @@
 //! delta, then the base), buffers its writes, tracks its reads, and commits
 //! through the manager's sequencer.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::btree_map;
 use std::ops::{Bound, RangeBounds};
@@ -221,7 +222,7 @@ impl Transaction {
     pub fn get_entry(&self, key: &[u8]) -> Result<Option<ValueEntry>> {
         let read_physical_ms = self.read_timestamp.physical_ms();
         let entry = match self.lookup(key)? {
-            Lookup::Own(change) => return Ok(live_entry(change, read_physical_ms)),
+            Lookup::Own(change) => return Ok(live_entry(&change, read_physical_ms)),
             Lookup::Delta(change) => live_entry(&change, read_physical_ms),
             Lookup::Base => {
                 let entry = self
@@ -255,7 +256,7 @@ impl Transaction {
             _ => None,
         };
         let held = match self.lookup(key)? {
-            Lookup::Own(change) => live(change),
+            Lookup::Own(change) => live(&change),
             Lookup::Delta(change) => {
                 let held = live(&change);
                 if let Some((_, expires_at_ms)) = &held {
@@ -296,7 +297,7 @@ impl Transaction {
     /// write, a delta version, or the base. Records the read.
     fn lookup(&self, key: &[u8]) -> Result<Lookup<'_>> {
         self.check_usable()?;
-        if let Some(change) = self.writes.settled().get(key) {
+        if let Some(change) = self.writes.get(key) {
             return Ok(Lookup::Own(change));
         }
         if self.isolation == Isolation::Serializable
@@ -350,7 +351,7 @@ impl Transaction {
         Range::new(
             &self.inner,
             self.read_timestamp,
-            self.writes.settled(),
+            &self.writes,
             tracker,
             bounds,
             direction,
@@ -413,7 +414,7 @@ impl Transaction {
             // Appended unsorted: no search (see `WriteBuffer`).
             self.check_write_bytes(key, &change)?;
             self.writes.push(key, change);
-            return Ok(());
+            return self.spill_if_over_budget();
         }
         self.write_undoable(key, change)
     }
@@ -537,8 +538,36 @@ impl Transaction {
     }
 
     /// Takes the write set for commit or prepare.
-    fn take_write_set(&mut self) -> WriteSet {
-        self.writes.take_write_set()
+    fn take_write_set(&mut self) -> Result<WriteSet> {
+        let dir = self.spill_dir();
+        self.writes
+            .take_write_set(&dir)
+            .map_err(|source| self.spill_error(dir, source))
+    }
+
+    /// Spills the writes held in memory once they pass the memory budget
+    /// (never while a savepoint is held: undo works on memory only).
+    fn spill_if_over_budget(&mut self) -> Result<()> {
+        let budget = self.inner.options.transaction_memory_bytes_max;
+        if self.writes.memory_bytes() <= budget || !self.savepoints.is_empty() {
+            return Ok(());
+        }
+        let dir = self.spill_dir();
+        self.writes
+            .spill(&dir)
+            .map_err(|source| self.spill_error(dir, source))
+    }
+
+    fn spill_dir(&self) -> std::path::PathBuf {
+        crate::spill::spill_dir(self.inner.options.spill_dir.as_ref())
+    }
+
+    fn spill_error(&self, dir: std::path::PathBuf, source: std::io::Error) -> Error {
+        Error::Spill {
+            transaction_id: self.transaction_id,
+            dir,
+            source,
+        }
     }
 
     /// Counts a conflict as it passes.
@@ -640,7 +669,7 @@ impl Transaction {
         }
         let inner = Arc::clone(&self.inner);
         inner.check_writable()?;
-        let writes = Arc::new(self.take_write_set());
+        let writes = Arc::new(self.take_write_set()?);
         let validated_through = if inner.delta.bytes() >= inner.slowdown_bytes() {
             self.wait_for_room(&writes)?
         } else {
@@ -688,7 +717,7 @@ impl Transaction {
         if let Some(registration) = self.registration.as_mut() {
             inner.registry.leave_grace_set(registration);
         }
-        let writes = Arc::new(self.take_write_set());
+        let writes = Arc::new(self.take_write_set()?);
         let expiry = self.expiry_check();
         let reads = match self.isolation {
             Isolation::Serializable => {
@@ -774,7 +803,7 @@ impl Drop for Transaction {
 
 /// Where a point read finds its version.
 enum Lookup<'a> {
-    Own(&'a Change),
+    Own(Cow<'a, Change>),
     Delta(Change),
     Base,
 }

@@ -15,11 +15,17 @@
 //! through `&mut self`, which the borrow checker refuses while such a loan
 //! lives. So `settled` mutates only when no loan exists.
 
+use std::borrow::Cow;
 use std::cell::{Cell, UnsafeCell};
 use std::collections::BTreeMap;
+use std::io;
+use std::ops::Bound;
+use std::path::Path;
 
 use bytes::Bytes;
 
+use crate::own_writes::OwnWrites;
+use crate::spill::SpillWriter;
 use crate::write_set::{BufferedKey, Change, WriteEntry, WriteSet};
 
 /// A merge rebuilds the map instead of inserting into it when the settled
@@ -33,9 +39,16 @@ pub(crate) struct WriteBuffer {
     sorted: UnsafeCell<BTreeMap<BufferedKey, Change>>,
     /// Writes not yet merged into `sorted`, in the order they were made.
     pending: UnsafeCell<Vec<(BufferedKey, Change)>>,
-    /// Key and value bytes buffered: exact for `sorted`, and counting every
-    /// pending write (an overwrite of a key counts twice until settled).
+    /// Key and value bytes buffered in memory: exact for `sorted`, and
+    /// counting every pending write (an overwrite of a key counts twice
+    /// until settled).
     bytes: Cell<u64>,
+    /// Earlier writes spilled to disk, oldest first: a key's newest change
+    /// is in memory, else in the newest run holding it. Runs are written
+    /// only while no savepoint is held, so an undo never reaches them.
+    runs: Vec<WriteSet>,
+    /// Key and value bytes of the runs (a key in two runs counts twice).
+    run_bytes: u64,
 }
 
 impl WriteBuffer {
@@ -48,8 +61,14 @@ impl WriteBuffer {
         self.bytes.set(self.bytes.get() + bytes);
     }
 
-    /// Key and value bytes buffered (see the field; exact once settled).
+    /// Key and value bytes written, in memory and spilled (see the
+    /// fields; exact for memory once settled).
     pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.get() + self.run_bytes
+    }
+
+    /// Key and value bytes held in memory.
+    pub(crate) fn memory_bytes(&self) -> u64 {
         self.bytes.get()
     }
 
@@ -58,7 +77,43 @@ impl WriteBuffer {
         // SAFETY: a shared read of both; mutation happens only in
         // `settled` (not running: it is not reentrant and calls no user
         // code) or through `&mut self`.
-        unsafe { (*self.pending.get()).is_empty() && (*self.sorted.get()).is_empty() }
+        let memory_empty =
+            unsafe { (*self.pending.get()).is_empty() && (*self.sorted.get()).is_empty() };
+        memory_empty && self.runs.is_empty()
+    }
+
+    /// Writes everything held in memory to a new run in `dir` and empties
+    /// memory. The caller holds no savepoint.
+    pub(crate) fn spill(&mut self, dir: &Path) -> io::Result<()> {
+        let memory = std::mem::take(self.settled_mut());
+        if memory.is_empty() {
+            return Ok(());
+        }
+        let mut writer = SpillWriter::new(dir)?;
+        for (key, change) in &memory {
+            writer.push(key.key(), change)?;
+        }
+        let run = WriteSet::spilled(writer.finish()?);
+        self.run_bytes += run.bytes();
+        self.bytes.set(0);
+        self.runs.push(run);
+        Ok(())
+    }
+
+    /// The change this transaction made to `key`, if any.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Cow<'_, Change>> {
+        if let Some(change) = self.settled().get(key) {
+            return Some(Cow::Borrowed(change));
+        }
+        self.runs
+            .iter()
+            .rev()
+            .find_map(|run| Some(Cow::Owned(run.get(key)?)))
+    }
+
+    /// The changes within the bounds, in key order from either end.
+    pub(crate) fn range(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> OwnWrites<'_> {
+        OwnWrites::new(self.settled(), &self.runs, lower, upper)
     }
 
     /// The writes sorted by key, each key's last change.
@@ -87,14 +142,36 @@ impl WriteBuffer {
         self.sorted.get_mut()
     }
 
-    /// Sets the byte count after a change made through
-    /// [`settled_mut`](Self::settled_mut).
+    /// Sets the byte count (as [`bytes`](Self::bytes) counts) after a
+    /// change made through [`settled_mut`](Self::settled_mut).
     pub(crate) fn set_bytes(&mut self, bytes: u64) {
-        self.bytes.set(bytes);
+        self.bytes.set(bytes.saturating_sub(self.run_bytes));
     }
 
-    /// Takes everything as a write set, leaving the buffer empty.
-    pub(crate) fn take_write_set(&mut self) -> WriteSet {
+    /// Takes everything as a write set, leaving the buffer empty: in
+    /// memory if nothing was spilled, else one run merged from memory and
+    /// every run (written to `dir`).
+    pub(crate) fn take_write_set(&mut self, dir: &Path) -> io::Result<WriteSet> {
+        if self.runs.is_empty() {
+            return Ok(self.take_memory());
+        }
+        let memory = self.take_memory();
+        let runs = std::mem::take(&mut self.runs);
+        self.run_bytes = 0;
+        if memory.is_empty()
+            && let [run] = runs.as_slice()
+        {
+            return Ok(run.clone());
+        }
+        let mut writer = SpillWriter::new(dir)?;
+        for (key, change) in OwnWrites::of_sets(&memory, &runs) {
+            writer.push(&key, &change)?;
+        }
+        Ok(WriteSet::spilled(writer.finish()?))
+    }
+
+    /// Takes what memory holds as a write set.
+    fn take_memory(&mut self) -> WriteSet {
         let mut pending = std::mem::take(self.pending.get_mut());
         let sorted = std::mem::take(self.sorted.get_mut());
         self.bytes.set(0);
@@ -222,13 +299,69 @@ mod tests {
                     }
                 }
             }
-            let set = buffer.take_write_set();
+            let set = buffer.take_write_set(&std::env::temp_dir())?;
             let expected: Vec<_> = model
                 .into_iter()
                 .map(|(key, change)| WriteEntry { key: Bytes::from(key), change })
                 .collect();
-            prop_assert_eq!(set.entries(), expected.as_slice());
+            prop_assert_eq!(set.entries().to_vec(), expected);
             prop_assert!(buffer.is_empty());
+        }
+
+        /// With spills between the writes: point reads, ranges from both
+        /// ends (interleaved) and the final write set all give each key's
+        /// last change, as a `BTreeMap` written in order does.
+        #[test]
+        fn spilled_runs_read_as_one_buffer(
+            operations in proptest::collection::vec((0u8..40, any::<u8>(), 0u8..12), 0..300),
+            bounds in (0u8..40, 0u8..40, any::<bool>(), any::<bool>()),
+            ends in proptest::collection::vec(any::<bool>(), 0..60),
+        ) {
+            let dir = tempfile::tempdir()?;
+            let mut buffer = WriteBuffer::default();
+            let mut model: BTreeMap<Vec<u8>, Change> = BTreeMap::new();
+            let key_of = |key: u8| vec![key % 7; usize::from(key / 7)];
+            for (key, value, action) in operations {
+                let key = key_of(key);
+                match action {
+                    0 => buffer.spill(dir.path())?,
+                    1 => prop_assert_eq!(
+                        buffer.get(&key).map(Cow::into_owned),
+                        model.get(&key).cloned()
+                    ),
+                    2 => buffer.push(&key, Change::Delete),
+                    _ => buffer.push(&key, put(value)),
+                }
+                match action {
+                    2 => { model.insert(key, Change::Delete); }
+                    3.. => { model.insert(key, put(value)); }
+                    _ => {}
+                }
+            }
+            let (low, high) = (key_of(bounds.0), key_of(bounds.1));
+            let (low, high) = if low <= high { (low, high) } else { (high, low) };
+            let lower = if bounds.2 { Bound::Included(&low[..]) } else { Bound::Excluded(&low[..]) };
+            let upper = if bounds.3 { Bound::Included(&high[..]) } else { Bound::Unbounded };
+            {
+                let mut expected = model.range::<[u8], _>((lower, upper));
+                let mut got = buffer.range(lower, upper);
+                for forward in ends {
+                    let (want, have) = if forward {
+                        (expected.next(), got.next())
+                    } else {
+                        (expected.next_back(), got.next_back())
+                    };
+                    let want = want.map(|(key, change)| (key.clone(), change.clone()));
+                    let have = have.map(|(key, change)| (key.to_vec(), change.into_owned()));
+                    prop_assert_eq!(have, want);
+                }
+            }
+            let set = buffer.take_write_set(dir.path())?;
+            let expected: Vec<_> = model
+                .into_iter()
+                .map(|(key, change)| WriteEntry { key: Bytes::from(key), change })
+                .collect();
+            prop_assert_eq!(set.entries().to_vec(), expected);
         }
     }
 }

@@ -41,6 +41,16 @@ fn full_delta() -> Fixture {
     fixture_with(MemoryBase::new(), options)
 }
 
+/// A fixture whose transactions spill every write made to disk: each
+/// commit is a frozen batch read from its spilled run.
+fn spilled() -> Fixture {
+    let options = MvccOptions {
+        transaction_memory_bytes_max: 0,
+        ..MvccOptions::default()
+    };
+    fixture_with(MemoryBase::new(), options)
+}
+
 fn bank_total_is_invariant(level: Isolation, batch_min: u64) {
     bank_total_is_invariant_on(level, fixture_batched(batch_min));
 }
@@ -141,6 +151,12 @@ fn bank_transfers_keep_the_total_with_batched_commits() {
 #[test]
 fn bank_transfers_keep_the_total_under_snapshot() {
     bank_total_is_invariant(Isolation::Snapshot, u64::MAX);
+}
+
+#[test]
+fn bank_transfers_keep_the_total_when_every_transaction_spills() {
+    bank_total_is_invariant_on(Isolation::Serializable, spilled());
+    bank_total_is_invariant_on(Isolation::Snapshot, spilled());
 }
 
 #[test]
@@ -391,6 +407,12 @@ fn snapshot_histories_have_no_cycle_without_an_anti_dependency() {
 #[test]
 fn snapshot_histories_with_batched_commits_have_no_cycle_without_an_anti_dependency() {
     histories_are_consistent(Isolation::Snapshot, 0);
+}
+
+#[test]
+fn histories_stay_consistent_when_every_transaction_spills() {
+    histories_are_consistent_on(Isolation::Serializable, spilled());
+    histories_are_consistent_on(Isolation::Snapshot, spilled());
 }
 
 #[test]

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use bytes::Bytes;
-use common::fixture_batched;
+use common::fixture_with;
+use keel_mvcc::MvccOptions;
+use keel_mvcc::testing::MemoryBase;
 use keel_mvcc::{Direction, Isolation, Transaction};
 use proptest::prelude::*;
 
@@ -119,10 +121,22 @@ fn scan_model(
     }
 }
 
+/// A transaction's memory budget: never spill, spill after every write
+/// made without a savepoint, or a size that spills some.
+fn memory_budget() -> impl Strategy<Value = u64> {
+    prop_oneof![Just(u64::MAX), Just(0u64), 1u64..40]
+}
+
 /// `batch_min`: commits of at least this many bytes become frozen
-/// batches (`u64::MAX`: none).
-fn run(operations: Vec<Operation>, isolation: Isolation, batch_min: u64) {
-    let fixture = fixture_batched(batch_min);
+/// batches (`u64::MAX`: none); `memory_max`: a transaction's writes past
+/// this many bytes spill to disk.
+fn run(operations: Vec<Operation>, isolation: Isolation, batch_min: u64, memory_max: u64) {
+    let options = MvccOptions {
+        batch_commit_bytes_min: batch_min,
+        transaction_memory_bytes_max: memory_max,
+        ..MvccOptions::default()
+    };
+    let fixture = fixture_with(MemoryBase::new(), options);
     let manager = &fixture.manager;
     let mut committed = Model::new();
     let mut open: Option<Open> = None;
@@ -277,15 +291,17 @@ proptest! {
     fn serializable_matches_the_model(
         operations in proptest::collection::vec(operation(), 1..120),
         batch_min in batch_threshold(),
+        memory_max in memory_budget(),
     ) {
-        run(operations, Isolation::Serializable, batch_min);
+        run(operations, Isolation::Serializable, batch_min, memory_max);
     }
 
     #[test]
     fn snapshot_matches_the_model(
         operations in proptest::collection::vec(operation(), 1..120),
         batch_min in batch_threshold(),
+        memory_max in memory_budget(),
     ) {
-        run(operations, Isolation::Snapshot, batch_min);
+        run(operations, Isolation::Snapshot, batch_min, memory_max);
     }
 }

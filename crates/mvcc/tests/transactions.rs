@@ -751,3 +751,62 @@ fn the_idle_advance_can_be_turned_off() {
     }
     assert!(fixture.manager.advance_watermark().unwrap() > keel_tso::Timestamp::ZERO);
 }
+
+/// A transaction past its memory budget spills its writes to an unnamed
+/// file in `spill_dir`: it still reads them (point and range), its commit
+/// logs and installs one spilled write set, and the fold moves it into the
+/// base.
+#[test]
+fn a_transaction_past_its_memory_budget_spills_and_commits_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = MvccOptions {
+        transaction_memory_bytes_max: 64,
+        spill_dir: Some(dir.path().to_path_buf()),
+        ..MvccOptions::default()
+    };
+    let fixture = fixture_with(MemoryBase::new(), options);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    for index in 0..200u32 {
+        let key = format!("k{index:04}");
+        transaction
+            .put(key.as_bytes(), bytes(&format!("v{index}")))
+            .unwrap();
+    }
+    // Overwrites and deletes of spilled keys win over the runs.
+    transaction.put(b"k0007", bytes("again")).unwrap();
+    transaction.delete(b"k0008").unwrap();
+    assert_eq!(transaction.get(b"k0007").unwrap(), Some(bytes("again")));
+    assert_eq!(transaction.get(b"k0008").unwrap(), None);
+    assert_eq!(transaction.get(b"k0150").unwrap(), Some(bytes("v150")));
+    let in_range: Vec<_> = transaction
+        .range(&b"k0006"[..]..&b"k0010"[..], Direction::Reverse)
+        .unwrap()
+        .map(|item| item.unwrap().0)
+        .collect();
+    assert_eq!(
+        in_range,
+        vec![bytes("k0009"), bytes("k0007"), bytes("k0006")]
+    );
+    // Unnamed files: nothing shows in the directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    transaction.commit().unwrap();
+    let LoggedRecord::Commit { writes, .. } = &fixture.log.records()[0] else {
+        panic!("expected a commit record");
+    };
+    assert!(writes.is_spilled());
+    assert_eq!(writes.len(), 200);
+    assert_eq!(read(&fixture.manager, "k0007").as_deref(), Some("again"));
+    assert_eq!(read(&fixture.manager, "k0008"), None);
+    assert_eq!(read(&fixture.manager, "k0199").as_deref(), Some("v199"));
+    let report = fixture
+        .manager
+        .fold(fixture.manager.safe_point(), &mut fixture.base.sink())
+        .unwrap();
+    assert_eq!(report.keys_folded, 200);
+    let base = fixture.base.snapshot();
+    assert_eq!(base.len(), 199);
+    assert_eq!(
+        base.get(&bytes("k0007")).map(|entry| entry.value.clone()),
+        Some(bytes("again"))
+    );
+}
