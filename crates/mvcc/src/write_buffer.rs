@@ -85,13 +85,15 @@ impl WriteBuffer {
     /// Writes everything held in memory to a new run in `dir` and empties
     /// memory. The caller holds no savepoint.
     pub(crate) fn spill(&mut self, dir: &Path) -> io::Result<()> {
-        let memory = std::mem::take(self.settled_mut());
+        // Sorted once, straight from the appended writes when nothing was
+        // read by key (no map is built for writes about to leave memory).
+        let memory = self.take_memory();
         if memory.is_empty() {
             return Ok(());
         }
         let mut writer = SpillWriter::new(dir)?;
-        for (key, change) in &memory {
-            writer.push(key.key(), change)?;
+        for entry in memory.iter() {
+            writer.push(&entry.key, &entry.change)?;
         }
         let run = WriteSet::spilled(writer.finish()?);
         self.run_bytes += run.bytes();

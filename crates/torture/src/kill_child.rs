@@ -183,6 +183,9 @@ pub fn aggressive_options(dir: &Path, archive: bool) -> Options {
         wal_segment_bytes: 64 << 10,
         // Commits of more than a few keys are logged in parts.
         wal_part_bytes: 256,
+        // Transactions of more than a few keys spill their writes to
+        // unnamed files in the database directory.
+        transaction_memory_bytes_max: 1 << 10,
         archive_dir: archive.then(|| dir.with_extension("archive")),
         ..Options::default()
     }

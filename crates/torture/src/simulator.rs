@@ -173,6 +173,13 @@ fn options(rng: &mut SmallRng) -> Options {
             1 => 1,
             _ => rng.random_range(64..4096),
         },
+        // The default (nothing spills), every write spilled to disk (when
+        // no savepoint is held), or transactions that spill part way.
+        transaction_memory_bytes_max: match rng.random_range(0..3) {
+            0 => Options::default().transaction_memory_bytes_max,
+            1 => 0,
+            _ => rng.random_range(64..4096),
+        },
         ..Options::default()
     }
 }
