@@ -70,6 +70,11 @@ impl Batch {
         self.timestamp > read_timestamp && self.status.state() != CommitState::Aborted
     }
 
+    /// Whether this batch writes `key`.
+    pub(crate) fn contains(&self, key: &[u8]) -> bool {
+        self.writes.contains_key(key)
+    }
+
     /// The change this batch makes to `key`, if it writes it.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Change> {
         self.writes.get(key)

@@ -207,7 +207,7 @@ impl DeltaStore {
             .iter()
             .rev()
             .take_while(|batch| batch.timestamp > timestamp)
-            .find(|batch| batch.newer_than(timestamp) && batch.get(key).is_some())
+            .find(|batch| batch.newer_than(timestamp) && batch.contains(key))
             .map(|batch| batch.timestamp)
     }
 
