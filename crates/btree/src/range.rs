@@ -28,6 +28,7 @@ use crate::node::{self, Header, KeyChain, Kind, Probe, Search, Target, ValueAt};
 use crate::overflow;
 use crate::stats::Counters;
 use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, PATH_DEPTH_MAX, chain_error, corrupt};
+use batch::{BATCH_FIRST_ENTRIES, BATCH_MAX_ENTRIES, Rest, Start};
 
 /// A key and its value: slices of the cursor's copy of their leaf (or,
 /// for an overflow value, of a buffer of its own). Keeping one keeps that
@@ -116,6 +117,38 @@ enum LongKey {
 /// long key's order against the key), then validates the leaf it is in.
 type ChainCompare<'c> = dyn FnMut(KeyChain, &[u8]) -> Result<Ordering, Fault> + 'c;
 
+mod batch;
+
+/// The leaf a cursor's window came from.
+#[derive(Debug)]
+struct Leaf<'a> {
+    /// The leaf, at the version the window was copied.
+    guard: OptimisticGuard<'a>,
+    /// Its sibling in the cursor's direction.
+    sibling: PageId,
+    /// Its entries the window did not take (`None`: the window went to its
+    /// end in this direction).
+    rest: Option<Rest>,
+}
+
+/// What [`Cursor::collect`] found in a leaf besides the window.
+#[derive(Debug, Clone, Copy)]
+struct Collected {
+    /// The leaf's entries past the window ([`Rest`]).
+    rest: Option<Rest>,
+    /// The range's limit falls in this leaf.
+    reached_limit: bool,
+    /// The leaf's sibling in the cursor's direction.
+    sibling: PageId,
+}
+
+impl Collected {
+    /// Nothing lies past the window for its cursor.
+    fn ends_range(&self) -> bool {
+        self.rest.is_none() && (self.reached_limit || self.sibling == PageId::NONE)
+    }
+}
+
 /// One end of a scan.
 #[derive(Debug)]
 struct Cursor<'a> {
@@ -135,10 +168,12 @@ struct Cursor<'a> {
     long_keys: Vec<LongKey>,
     /// Nothing is left past the window.
     exhausted: bool,
-    /// The leaf the window came from, at the version it was copied, and
-    /// its sibling in this cursor's direction: the next fill copies the
-    /// sibling and keeps it if this leaf is still unchanged then.
-    leaf: Option<(OptimisticGuard<'a>, PageId)>,
+    /// The leaf the window came from, at the version it was copied: the
+    /// next fill takes the rest of it, or its sibling, if it is still
+    /// unchanged then.
+    leaf: Option<Leaf<'a>>,
+    /// Entries the next window takes from its leaf at most ([`batch`]).
+    budget: usize,
     /// The sibling the next fill will copy, to prefetch once the caller
     /// nears the window's end ([`PageId::NONE`] when none is due).
     prefetch: PageId,
@@ -167,6 +202,7 @@ impl<'a> Cursor<'a> {
             exhausted: false,
             leaf: None,
             prefetch: PageId::NONE,
+            budget: BATCH_FIRST_ENTRIES,
         }
     }
 
@@ -378,8 +414,12 @@ impl<'a> Cursor<'a> {
 
     fn fill(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
         self.retire_window();
-        if let Some((leaf, sibling)) = self.leaf.take() {
-            match self.fill_from_sibling(tree, bounds, &leaf, sibling) {
+        if let Some(leaf) = self.leaf.take() {
+            let next = match leaf.rest {
+                Some(rest) => self.fill_rest(tree, bounds, leaf.guard, rest),
+                None => self.fill_from_sibling(tree, bounds, &leaf.guard, leaf.sibling),
+            };
+            match next {
                 Ok(true) => return Ok(()),
                 Ok(false) | Err(Fault::Restart) => {}
                 Err(Fault::Error(error)) => return Err(error),
@@ -408,6 +448,28 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Fills from the entries of the leaf of `guard` the last window left,
+    /// if the leaf is unchanged since (then they are where they were: no
+    /// search); `Ok(false)` (or a restart) when it changed.
+    fn fill_rest(
+        &mut self,
+        tree: &'a BTree,
+        bounds: &Bounds,
+        guard: OptimisticGuard<'a>,
+        rest: Rest,
+    ) -> Result<bool, Fault> {
+        let mut buffer = self.take_buffer(tree.pager.page_size());
+        if guard.read(|view| view.copy_to(0, &mut buffer)).is_err() {
+            self.page = buffer.freeze();
+            return Ok(false);
+        }
+        let collected = self
+            .collect(bounds, &buffer, Start::Rest(rest), None)?
+            .ok_or(Fault::Restart)?;
+        self.finish_fill(tree, bounds, guard, buffer, collected)?;
+        Ok(true)
+    }
+
     /// Fills from the sibling of the leaf the last window came from, if
     /// that leaf is unchanged after the sibling was copied (then no key
     /// moved between the two); `Ok(false)` when it changed, or the sibling
@@ -429,7 +491,7 @@ impl<'a> Cursor<'a> {
         };
         next.read(|view| view.copy_to(0, &mut buffer))?;
         leaf.validate()?;
-        let (reached_limit, sibling) = match self.collect(bounds, &buffer, None)? {
+        let collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -437,11 +499,11 @@ impl<'a> Cursor<'a> {
                 collected
             }
         };
-        if self.window.is_empty() && !reached_limit && sibling != PageId::NONE {
+        if self.window.is_empty() && !collected.reached_limit && collected.sibling != PageId::NONE {
             self.page = buffer.freeze();
             return Ok(false);
         }
-        self.finish_fill(tree, bounds, next, buffer, reached_limit, sibling)?;
+        self.finish_fill(tree, bounds, next, buffer, collected)?;
         Ok(true)
     }
 
@@ -450,7 +512,7 @@ impl<'a> Cursor<'a> {
         let mut buffer = self.take_buffer(page_size);
         let mut leaf = tree.descend_optimistic(self.target(bounds))?;
         leaf.read(|view| view.copy_to(0, &mut buffer))?;
-        let (mut reached_limit, mut sibling) = match self.collect(bounds, &buffer, None)? {
+        let mut collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -459,12 +521,15 @@ impl<'a> Cursor<'a> {
             }
         };
         for _ in 0..PATH_DEPTH_MAX * 64 {
-            if !self.window.is_empty() || reached_limit || sibling == PageId::NONE {
+            if !self.window.is_empty()
+                || collected.reached_limit
+                || collected.sibling == PageId::NONE
+            {
                 break;
             }
             // Nothing here for this cursor: step to the sibling, and keep it
             // only if this leaf is unchanged once the sibling was read.
-            let mut next = match tree.pager.optimistic(sibling) {
+            let mut next = match tree.pager.optimistic(collected.sibling) {
                 Ok(next) => next,
                 Err(error) => {
                     leaf.validate()?;
@@ -473,17 +538,17 @@ impl<'a> Cursor<'a> {
             };
             next.read(|view| view.copy_to(0, &mut buffer))?;
             leaf.validate()?;
-            (reached_limit, sibling) = match self.collect(bounds, &buffer, None)? {
+            collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
                 Some(collected) => collected,
                 None => {
-                    let collected;
-                    (collected, next) = self.collect_tied(tree, bounds, &buffer, next)?;
-                    collected
+                    let tied;
+                    (tied, next) = self.collect_tied(tree, bounds, &buffer, next)?;
+                    tied
                 }
             };
             leaf = next;
         }
-        self.finish_fill(tree, bounds, leaf, buffer, reached_limit, sibling)
+        self.finish_fill(tree, bounds, leaf, buffer, collected)
     }
 
     /// Reads the window's chains, checks its order, and keeps the leaf
@@ -494,19 +559,25 @@ impl<'a> Cursor<'a> {
         bounds: &Bounds,
         leaf: OptimisticGuard<'a>,
         mut buffer: BytesMut,
-        reached_limit: bool,
-        sibling: PageId,
+        collected: Collected,
     ) -> Result<(), Fault> {
         self.join_keys(&mut buffer)?;
         self.read_chains_optimistic(tree, &leaf, &buffer)?;
         self.check_order(bounds, leaf.page_id(), &buffer)?;
         self.page = buffer.freeze();
-        self.exhausted = reached_limit || sibling == PageId::NONE || self.window.is_empty();
+        self.budget = (self.budget * 2).min(BATCH_MAX_ENTRIES);
+        self.exhausted = self.window.is_empty() || collected.ends_range();
         if !self.exhausted {
-            // The next fill copies the sibling: have it cached by then
-            // (prefetched as the caller nears the window's end).
-            self.prefetch = sibling;
-            self.leaf = Some((leaf, sibling));
+            if collected.rest.is_none() {
+                // The next fill copies the sibling: have it cached by then
+                // (prefetched as the caller nears the window's end).
+                self.prefetch = collected.sibling;
+            }
+            self.leaf = Some(Leaf {
+                guard: leaf,
+                sibling: collected.sibling,
+                rest: collected.rest,
+            });
         }
         Ok(())
     }
@@ -562,84 +633,46 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Collects this cursor's entries of one stable leaf copy into the
-    /// window, in its direction, from the resume bound up to the limit;
-    /// `compare` settles a search that ties with a long key's prefix
-    /// (without it, such a search ends the collection with `None`).
-    /// Returns whether the limit was reached and the sibling to
-    /// go on with.
+    /// Collects this cursor's next batch of entries of one stable leaf
+    /// copy into the window, in its direction: from `start` (the resume
+    /// bound, or the entries the last batch of this leaf left) up to the
+    /// limit, at most the cursor's budget of them. `compare` settles a
+    /// search that ties with a long key's prefix (without it, such a search
+    /// ends the collection with `None`).
     fn collect(
         &mut self,
         bounds: &Bounds,
         page: &[u8],
+        start: Start,
         mut compare: Option<&mut ChainCompare<'_>>,
-    ) -> Result<Option<(bool, PageId)>, Fault> {
+    ) -> Result<Option<Collected>, Fault> {
         self.window.clear();
         self.long_keys.clear();
         if node::kind(page)? != Some(Kind::Leaf) {
             return Err(Fault::Restart);
         }
         let count = node::count(page)?;
-        let mut position = |key: &[u8]| -> Result<Option<Result<usize, usize>>, Fault> {
-            match node::search(page, true, count, key)? {
-                Err(node::TIED) => match compare.as_deref_mut() {
-                    Some(compare) => settle(page, count, key, compare).map(Some),
-                    None => Ok(None),
-                },
-                found => Ok(Some(found)),
-            }
-        };
-        macro_rules! position {
-            ($key:expr) => {
-                match position($key)? {
-                    Some(found) => found,
+        let entries = match start {
+            Start::Rest(rest) if rest.high <= count => rest,
+            Start::Rest(_) => return Err(Fault::Restart),
+            Start::Seek => {
+                let found = self.leaf_entries(bounds, count, |key| {
+                    match node::search(page, true, count, key)? {
+                        Err(node::TIED) => match compare.as_deref_mut() {
+                            Some(compare) => settle(page, count, key, compare).map(Some),
+                            None => Ok(None),
+                        },
+                        found => Ok(Some(found)),
+                    }
+                })?;
+                match found {
+                    Some(entries) => entries,
                     None => return Ok(None),
                 }
-            };
-        }
+            }
+        };
         let forward = self.direction == Direction::Forward;
-        let resume = self.resume_bound(bounds);
-        // Indexes [low, high) are past the resume bound.
-        let (low, high) = if forward {
-            let low = match resume {
-                Bound::Unbounded => 0,
-                Bound::Included(key) => position!(key).unwrap_or_else(|index| index),
-                Bound::Excluded(key) => {
-                    position!(key).map_or_else(|index| index, |index| index + 1)
-                }
-            };
-            (low, count)
-        } else {
-            let high = match resume {
-                Bound::Unbounded => count,
-                Bound::Included(key) => {
-                    position!(key).map_or_else(|index| index, |index| index + 1)
-                }
-                Bound::Excluded(key) => position!(key).unwrap_or_else(|index| index),
-            };
-            (0, high)
-        };
-        // The limit cuts the leaf once, by search, not by a comparison
-        // per entry.
-        let (low, high, reached_limit) = match (self.limit(bounds), forward) {
-            (Bound::Unbounded, _) => (low, high, false),
-            (Bound::Included(key), true) => {
-                let end = position!(key).map_or_else(|index| index, |index| index + 1);
-                (low, high.min(end), end < count)
-            }
-            (Bound::Excluded(key), true) => {
-                let end = position!(key).unwrap_or_else(|index| index);
-                (low, high.min(end), end < count)
-            }
-            (Bound::Included(key), false) => {
-                let start = position!(key).unwrap_or_else(|index| index);
-                (low.max(start), high, start > 0)
-            }
-            (Bound::Excluded(key), false) => {
-                let start = position!(key).map_or_else(|index| index, |index| index + 1);
-                (low.max(start), high, start > 0)
-            }
-        };
+        let (Rest { low, high, .. }, rest) = entries.cut(self.direction, self.budget);
         let mut long_keys = false;
         for step in 0..high.saturating_sub(low) {
             let index = if forward { low + step } else { high - 1 - step };
@@ -677,7 +710,11 @@ impl<'a> Cursor<'a> {
         } else {
             node::link_0(page)?
         };
-        Ok(Some((reached_limit, sibling)))
+        Ok(Some(Collected {
+            rest,
+            reached_limit: entries.reached_limit,
+            sibling,
+        }))
     }
 
     /// [`Cursor::collect`] of a copy of the leaf of `guard` where a search
@@ -693,11 +730,12 @@ impl<'a> Cursor<'a> {
         bounds: &Bounds,
         page: &[u8],
         guard: OptimisticGuard<'a>,
-    ) -> Result<((bool, PageId), OptimisticGuard<'a>), Fault> {
+    ) -> Result<(Collected, OptimisticGuard<'a>), Fault> {
         let collected = self
             .collect(
                 bounds,
                 page,
+                Start::Seek,
                 Some(&mut |chain, key| tree.compare_chain_optimistic(&guard, chain, key)),
             )?
             .ok_or(Fault::Restart)?;
@@ -742,6 +780,9 @@ impl<'a> Cursor<'a> {
             page = child;
             guard = tree.pager.shared(page)?;
         }
+        // Whole leaves: the latch is let go after each, so the entries a
+        // batch left would be found again by search.
+        self.budget = BATCH_MAX_ENTRIES;
         let mut buffer = self.take_buffer(tree.pager.page_size());
         for _ in 0..PATH_DEPTH_MAX * 64 {
             buffer.truncate(guard.len());
@@ -750,10 +791,11 @@ impl<'a> Cursor<'a> {
             let collected = self.collect(
                 bounds,
                 &buffer,
+                Start::Seek,
                 Some(&mut |chain, key| tree.compare_chain(chain, key).map_err(Fault::Error)),
             );
             let (reached_limit, sibling) = match collected {
-                Ok(Some(collected)) => collected,
+                Ok(Some(collected)) => (collected.reached_limit, collected.sibling),
                 Ok(None) | Err(Fault::Restart) => return Err(corrupt(page, "bad leaf")),
                 Err(Fault::Error(error)) => return Err(error),
             };
