@@ -44,8 +44,42 @@ enum Direction {
 /// The bounds of a range, held once for both of its cursors.
 #[derive(Debug)]
 struct Bounds {
-    lower: Bound<Bytes>,
-    upper: Bound<Bytes>,
+    lower: Bound<BoundKey>,
+    upper: Bound<BoundKey>,
+}
+
+/// Bound keys this short are held inline by [`BTree::range`] (no
+/// allocation for a short range's bounds).
+const BOUND_INLINE_BYTES: usize = 46;
+
+/// A bound's key: the caller's `Bytes`, or a short key copied inline.
+#[derive(Debug)]
+enum BoundKey {
+    Shared(Bytes),
+    Inline {
+        len: u8,
+        bytes: [u8; BOUND_INLINE_BYTES],
+    },
+}
+
+impl BoundKey {
+    fn copied(key: &[u8]) -> BoundKey {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= BOUND_INLINE_BYTES => {
+                let mut bytes = [0u8; BOUND_INLINE_BYTES];
+                bytes[..key.len()].copy_from_slice(key);
+                BoundKey::Inline { len, bytes }
+            }
+            _ => BoundKey::Shared(Bytes::copy_from_slice(key)),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            BoundKey::Shared(key) => key,
+            BoundKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
+        }
+    }
 }
 
 thread_local! {
@@ -185,18 +219,15 @@ struct Cursor<'a> {
 const PREFETCH_LEAD_ENTRIES: usize = 8;
 
 impl<'a> Cursor<'a> {
+    /// A cursor that holds nothing until its first fill (a range read from
+    /// one end only costs nothing for the other).
     fn new(direction: Direction) -> Cursor<'a> {
-        let (window, resume) = SPARE_VECTORS
-            .try_with(|spare| spare.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_default();
         Cursor {
             direction,
-            resume,
+            resume: Vec::new(),
             started: false,
             page: Bytes::new(),
-            window,
+            window: Vec::new(),
             position: 0,
             long_keys: Vec::new(),
             exhausted: false,
@@ -413,6 +444,16 @@ impl<'a> Cursor<'a> {
     }
 
     fn fill(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
+        if self.window.capacity() == 0 && self.resume.capacity() == 0 {
+            // The first fill: vectors of an ended scan, if any.
+            if let Some((window, resume)) = SPARE_VECTORS
+                .try_with(|spare| spare.borrow_mut().pop())
+                .ok()
+                .flatten()
+            {
+                (self.window, self.resume) = (window, resume);
+            }
+        }
         self.retire_window();
         if let Some(leaf) = self.leaf.take() {
             let next = match leaf.rest {
@@ -924,10 +965,10 @@ fn long_key_prefix(
     Ok(key)
 }
 
-fn as_ref(bound: &Bound<Bytes>) -> Bound<&[u8]> {
+fn as_ref(bound: &Bound<BoundKey>) -> Bound<&[u8]> {
     match bound {
-        Bound::Included(key) => Bound::Included(key),
-        Bound::Excluded(key) => Bound::Excluded(key),
+        Bound::Included(key) => Bound::Included(key.as_slice()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
         Bound::Unbounded => Bound::Unbounded,
     }
 }
@@ -948,7 +989,7 @@ pub struct Range<'a> {
 }
 
 impl<'a> Range<'a> {
-    pub(crate) fn new(tree: &'a BTree, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Range<'a> {
+    fn new(tree: &'a BTree, lower: Bound<BoundKey>, upper: Bound<BoundKey>) -> Range<'a> {
         Range {
             tree,
             bounds: Bounds { lower, upper },
@@ -1066,8 +1107,8 @@ impl BTree {
     /// the iterator ends.
     pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Range<'_> {
         let owned = |bound: Bound<&K>| match bound {
-            Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
-            Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
+            Bound::Included(key) => Bound::Included(BoundKey::copied(key.as_ref())),
+            Bound::Excluded(key) => Bound::Excluded(BoundKey::copied(key.as_ref())),
             Bound::Unbounded => Bound::Unbounded,
         };
         Range::new(self, owned(range.start_bound()), owned(range.end_bound()))
@@ -1076,7 +1117,11 @@ impl BTree {
     /// [`BTree::range`] over bounds the caller already holds as `Bytes`
     /// (no copy).
     pub fn range_bytes(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Range<'_> {
-        Range::new(self, lower, upper)
+        Range::new(
+            self,
+            lower.map(BoundKey::Shared),
+            upper.map(BoundKey::Shared),
+        )
     }
 
     /// Every entry, in key order (`.rev()` for the reverse).
@@ -1098,5 +1143,30 @@ impl BTree {
     /// Pager errors; [`crate::Error::Corrupt`].
     pub fn last(&self) -> Result<Option<Entry>> {
         self.iter().next_back().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bound_key_holds_every_length_inline_or_shared() {
+        for len in [
+            0,
+            1,
+            BOUND_INLINE_BYTES - 1,
+            BOUND_INLINE_BYTES,
+            BOUND_INLINE_BYTES + 1,
+            300,
+        ] {
+            let key: Vec<u8> = (0..len).map(|byte| byte as u8 ^ 0x5a).collect();
+            let bound = BoundKey::copied(&key);
+            assert_eq!(bound.as_slice(), key.as_slice());
+            let inline = matches!(bound, BoundKey::Inline { .. });
+            assert_eq!(inline, len <= BOUND_INLINE_BYTES, "length {len}");
+        }
+        let shared = BoundKey::Shared(Bytes::from_static(b"shared"));
+        assert_eq!(shared.as_slice(), b"shared");
     }
 }
