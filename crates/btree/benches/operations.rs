@@ -8,7 +8,8 @@
 //!   in random order; both sides return an owned copy of the value.
 //!   Target: keel / BTreeMap at most 2x.
 //! * `random_insert`: an insert of a new random key (both sides grow).
-//! * `range_10`: the 10 entries from a random present key on, copied.
+//! * `range_10`: the 10 entries from a random present key on, copied
+//!   (`keel`: as `Bytes` entries; `keel_next_with`: visited in place).
 //! * `scan_per_entry`: a full scan, per entry, taking `Bytes` entries
 //!   (`keel`) and visiting them in place (`keel_next_with`).
 //! * `bulk_load_100k`: loading 100K sorted entries into an empty tree
@@ -94,6 +95,24 @@ fn bench(c: &mut Criterion) {
                 }
             }
             keel_range.record(iterations, start.elapsed())
+        })
+    });
+    let keel_range_visit = Tally::default();
+    group.bench_function("range_10/keel_next_with", |b| {
+        b.iter_custom(|iterations| {
+            let start = Instant::now();
+            for i in 0..iterations as usize {
+                let key = data[order[i % order.len()]].0.as_slice();
+                let mut range = tree.range(key..);
+                for _ in 0..10 {
+                    let visited = range.next_with(true, |key, value| {
+                        black_box((key, value));
+                    });
+                    let Some(visited) = visited else { break };
+                    visited.expect("entry");
+                }
+            }
+            keel_range_visit.record(iterations, start.elapsed())
         })
     });
     group.bench_function("range_10/btreemap", |b| {
@@ -221,6 +240,12 @@ fn bench(c: &mut Criterion) {
     group.finish();
     report_time_ratio("random_get (1M, cached)", &keel_get, &map_get, "<= 2x");
     report_time_ratio("range_10", &keel_range, &map_range, "none set");
+    report_time_ratio(
+        "range_10, next_with",
+        &keel_range_visit,
+        &map_range,
+        "none set",
+    );
     report_time_ratio("scan, per entry", &keel_scan, &map_scan, "none set");
     report_time_ratio(
         "scan, per entry, next_with",

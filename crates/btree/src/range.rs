@@ -28,6 +28,7 @@ use crate::node::{self, Header, KeyChain, Kind, Probe, Search, Target, ValueAt};
 use crate::overflow;
 use crate::stats::Counters;
 use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, PATH_DEPTH_MAX, chain_error, corrupt};
+use batch::{BATCH_FIRST_ENTRIES, BATCH_MAX_ENTRIES, Rest, Start};
 
 /// A key and its value: slices of the cursor's copy of their leaf (or,
 /// for an overflow value, of a buffer of its own). Keeping one keeps that
@@ -43,8 +44,42 @@ enum Direction {
 /// The bounds of a range, held once for both of its cursors.
 #[derive(Debug)]
 struct Bounds {
-    lower: Bound<Bytes>,
-    upper: Bound<Bytes>,
+    lower: Bound<BoundKey>,
+    upper: Bound<BoundKey>,
+}
+
+/// Bound keys this short are held inline by [`BTree::range`] (no
+/// allocation for a short range's bounds).
+const BOUND_INLINE_BYTES: usize = 46;
+
+/// A bound's key: the caller's `Bytes`, or a short key copied inline.
+#[derive(Debug)]
+enum BoundKey {
+    Shared(Bytes),
+    Inline {
+        len: u8,
+        bytes: [u8; BOUND_INLINE_BYTES],
+    },
+}
+
+impl BoundKey {
+    fn copied(key: &[u8]) -> BoundKey {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= BOUND_INLINE_BYTES => {
+                let mut bytes = [0u8; BOUND_INLINE_BYTES];
+                bytes[..key.len()].copy_from_slice(key);
+                BoundKey::Inline { len, bytes }
+            }
+            _ => BoundKey::Shared(Bytes::copy_from_slice(key)),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            BoundKey::Shared(key) => key,
+            BoundKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
+        }
+    }
 }
 
 thread_local! {
@@ -116,6 +151,38 @@ enum LongKey {
 /// long key's order against the key), then validates the leaf it is in.
 type ChainCompare<'c> = dyn FnMut(KeyChain, &[u8]) -> Result<Ordering, Fault> + 'c;
 
+mod batch;
+
+/// The leaf a cursor's window came from.
+#[derive(Debug)]
+struct Leaf<'a> {
+    /// The leaf, at the version the window was copied.
+    guard: OptimisticGuard<'a>,
+    /// Its sibling in the cursor's direction.
+    sibling: PageId,
+    /// Its entries the window did not take (`None`: the window went to its
+    /// end in this direction).
+    rest: Option<Rest>,
+}
+
+/// What [`Cursor::collect`] found in a leaf besides the window.
+#[derive(Debug, Clone, Copy)]
+struct Collected {
+    /// The leaf's entries past the window ([`Rest`]).
+    rest: Option<Rest>,
+    /// The range's limit falls in this leaf.
+    reached_limit: bool,
+    /// The leaf's sibling in the cursor's direction.
+    sibling: PageId,
+}
+
+impl Collected {
+    /// Nothing lies past the window for its cursor.
+    fn ends_range(&self) -> bool {
+        self.rest.is_none() && (self.reached_limit || self.sibling == PageId::NONE)
+    }
+}
+
 /// One end of a scan.
 #[derive(Debug)]
 struct Cursor<'a> {
@@ -135,10 +202,12 @@ struct Cursor<'a> {
     long_keys: Vec<LongKey>,
     /// Nothing is left past the window.
     exhausted: bool,
-    /// The leaf the window came from, at the version it was copied, and
-    /// its sibling in this cursor's direction: the next fill copies the
-    /// sibling and keeps it if this leaf is still unchanged then.
-    leaf: Option<(OptimisticGuard<'a>, PageId)>,
+    /// The leaf the window came from, at the version it was copied: the
+    /// next fill takes the rest of it, or its sibling, if it is still
+    /// unchanged then.
+    leaf: Option<Leaf<'a>>,
+    /// Entries the next window takes from its leaf at most ([`batch`]).
+    budget: usize,
     /// The sibling the next fill will copy, to prefetch once the caller
     /// nears the window's end ([`PageId::NONE`] when none is due).
     prefetch: PageId,
@@ -150,23 +219,21 @@ struct Cursor<'a> {
 const PREFETCH_LEAD_ENTRIES: usize = 8;
 
 impl<'a> Cursor<'a> {
+    /// A cursor that holds nothing until its first fill (a range read from
+    /// one end only costs nothing for the other).
     fn new(direction: Direction) -> Cursor<'a> {
-        let (window, resume) = SPARE_VECTORS
-            .try_with(|spare| spare.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_default();
         Cursor {
             direction,
-            resume,
+            resume: Vec::new(),
             started: false,
             page: Bytes::new(),
-            window,
+            window: Vec::new(),
             position: 0,
             long_keys: Vec::new(),
             exhausted: false,
             leaf: None,
             prefetch: PageId::NONE,
+            budget: BATCH_FIRST_ENTRIES,
         }
     }
 
@@ -377,9 +444,23 @@ impl<'a> Cursor<'a> {
     }
 
     fn fill(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
+        if self.window.capacity() == 0 && self.resume.capacity() == 0 {
+            // The first fill: vectors of an ended scan, if any.
+            if let Some((window, resume)) = SPARE_VECTORS
+                .try_with(|spare| spare.borrow_mut().pop())
+                .ok()
+                .flatten()
+            {
+                (self.window, self.resume) = (window, resume);
+            }
+        }
         self.retire_window();
-        if let Some((leaf, sibling)) = self.leaf.take() {
-            match self.fill_from_sibling(tree, bounds, &leaf, sibling) {
+        if let Some(leaf) = self.leaf.take() {
+            let next = match leaf.rest {
+                Some(rest) => self.fill_rest(tree, bounds, leaf.guard, rest),
+                None => self.fill_from_sibling(tree, bounds, &leaf.guard, leaf.sibling),
+            };
+            match next {
                 Ok(true) => return Ok(()),
                 Ok(false) | Err(Fault::Restart) => {}
                 Err(Fault::Error(error)) => return Err(error),
@@ -408,6 +489,28 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Fills from the entries of the leaf of `guard` the last window left,
+    /// if the leaf is unchanged since (then they are where they were: no
+    /// search); `Ok(false)` (or a restart) when it changed.
+    fn fill_rest(
+        &mut self,
+        tree: &'a BTree,
+        bounds: &Bounds,
+        guard: OptimisticGuard<'a>,
+        rest: Rest,
+    ) -> Result<bool, Fault> {
+        let mut buffer = self.take_buffer(tree.pager.page_size());
+        if guard.read(|view| view.copy_to(0, &mut buffer)).is_err() {
+            self.page = buffer.freeze();
+            return Ok(false);
+        }
+        let collected = self
+            .collect(bounds, &buffer, Start::Rest(rest), None)?
+            .ok_or(Fault::Restart)?;
+        self.finish_fill(tree, bounds, guard, buffer, collected)?;
+        Ok(true)
+    }
+
     /// Fills from the sibling of the leaf the last window came from, if
     /// that leaf is unchanged after the sibling was copied (then no key
     /// moved between the two); `Ok(false)` when it changed, or the sibling
@@ -429,7 +532,7 @@ impl<'a> Cursor<'a> {
         };
         next.read(|view| view.copy_to(0, &mut buffer))?;
         leaf.validate()?;
-        let (reached_limit, sibling) = match self.collect(bounds, &buffer, None)? {
+        let collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -437,11 +540,11 @@ impl<'a> Cursor<'a> {
                 collected
             }
         };
-        if self.window.is_empty() && !reached_limit && sibling != PageId::NONE {
+        if self.window.is_empty() && !collected.reached_limit && collected.sibling != PageId::NONE {
             self.page = buffer.freeze();
             return Ok(false);
         }
-        self.finish_fill(tree, bounds, next, buffer, reached_limit, sibling)?;
+        self.finish_fill(tree, bounds, next, buffer, collected)?;
         Ok(true)
     }
 
@@ -450,7 +553,7 @@ impl<'a> Cursor<'a> {
         let mut buffer = self.take_buffer(page_size);
         let mut leaf = tree.descend_optimistic(self.target(bounds))?;
         leaf.read(|view| view.copy_to(0, &mut buffer))?;
-        let (mut reached_limit, mut sibling) = match self.collect(bounds, &buffer, None)? {
+        let mut collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -459,12 +562,15 @@ impl<'a> Cursor<'a> {
             }
         };
         for _ in 0..PATH_DEPTH_MAX * 64 {
-            if !self.window.is_empty() || reached_limit || sibling == PageId::NONE {
+            if !self.window.is_empty()
+                || collected.reached_limit
+                || collected.sibling == PageId::NONE
+            {
                 break;
             }
             // Nothing here for this cursor: step to the sibling, and keep it
             // only if this leaf is unchanged once the sibling was read.
-            let mut next = match tree.pager.optimistic(sibling) {
+            let mut next = match tree.pager.optimistic(collected.sibling) {
                 Ok(next) => next,
                 Err(error) => {
                     leaf.validate()?;
@@ -473,17 +579,17 @@ impl<'a> Cursor<'a> {
             };
             next.read(|view| view.copy_to(0, &mut buffer))?;
             leaf.validate()?;
-            (reached_limit, sibling) = match self.collect(bounds, &buffer, None)? {
+            collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
                 Some(collected) => collected,
                 None => {
-                    let collected;
-                    (collected, next) = self.collect_tied(tree, bounds, &buffer, next)?;
-                    collected
+                    let tied;
+                    (tied, next) = self.collect_tied(tree, bounds, &buffer, next)?;
+                    tied
                 }
             };
             leaf = next;
         }
-        self.finish_fill(tree, bounds, leaf, buffer, reached_limit, sibling)
+        self.finish_fill(tree, bounds, leaf, buffer, collected)
     }
 
     /// Reads the window's chains, checks its order, and keeps the leaf
@@ -494,19 +600,25 @@ impl<'a> Cursor<'a> {
         bounds: &Bounds,
         leaf: OptimisticGuard<'a>,
         mut buffer: BytesMut,
-        reached_limit: bool,
-        sibling: PageId,
+        collected: Collected,
     ) -> Result<(), Fault> {
         self.join_keys(&mut buffer)?;
         self.read_chains_optimistic(tree, &leaf, &buffer)?;
         self.check_order(bounds, leaf.page_id(), &buffer)?;
         self.page = buffer.freeze();
-        self.exhausted = reached_limit || sibling == PageId::NONE || self.window.is_empty();
+        self.budget = (self.budget * 2).min(BATCH_MAX_ENTRIES);
+        self.exhausted = self.window.is_empty() || collected.ends_range();
         if !self.exhausted {
-            // The next fill copies the sibling: have it cached by then
-            // (prefetched as the caller nears the window's end).
-            self.prefetch = sibling;
-            self.leaf = Some((leaf, sibling));
+            if collected.rest.is_none() {
+                // The next fill copies the sibling: have it cached by then
+                // (prefetched as the caller nears the window's end).
+                self.prefetch = collected.sibling;
+            }
+            self.leaf = Some(Leaf {
+                guard: leaf,
+                sibling: collected.sibling,
+                rest: collected.rest,
+            });
         }
         Ok(())
     }
@@ -562,84 +674,46 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Collects this cursor's entries of one stable leaf copy into the
-    /// window, in its direction, from the resume bound up to the limit;
-    /// `compare` settles a search that ties with a long key's prefix
-    /// (without it, such a search ends the collection with `None`).
-    /// Returns whether the limit was reached and the sibling to
-    /// go on with.
+    /// Collects this cursor's next batch of entries of one stable leaf
+    /// copy into the window, in its direction: from `start` (the resume
+    /// bound, or the entries the last batch of this leaf left) up to the
+    /// limit, at most the cursor's budget of them. `compare` settles a
+    /// search that ties with a long key's prefix (without it, such a search
+    /// ends the collection with `None`).
     fn collect(
         &mut self,
         bounds: &Bounds,
         page: &[u8],
+        start: Start,
         mut compare: Option<&mut ChainCompare<'_>>,
-    ) -> Result<Option<(bool, PageId)>, Fault> {
+    ) -> Result<Option<Collected>, Fault> {
         self.window.clear();
         self.long_keys.clear();
         if node::kind(page)? != Some(Kind::Leaf) {
             return Err(Fault::Restart);
         }
         let count = node::count(page)?;
-        let mut position = |key: &[u8]| -> Result<Option<Result<usize, usize>>, Fault> {
-            match node::search(page, true, count, key)? {
-                Err(node::TIED) => match compare.as_deref_mut() {
-                    Some(compare) => settle(page, count, key, compare).map(Some),
-                    None => Ok(None),
-                },
-                found => Ok(Some(found)),
-            }
-        };
-        macro_rules! position {
-            ($key:expr) => {
-                match position($key)? {
-                    Some(found) => found,
+        let entries = match start {
+            Start::Rest(rest) if rest.high <= count => rest,
+            Start::Rest(_) => return Err(Fault::Restart),
+            Start::Seek => {
+                let found = self.leaf_entries(bounds, count, |key| {
+                    match node::search(page, true, count, key)? {
+                        Err(node::TIED) => match compare.as_deref_mut() {
+                            Some(compare) => settle(page, count, key, compare).map(Some),
+                            None => Ok(None),
+                        },
+                        found => Ok(Some(found)),
+                    }
+                })?;
+                match found {
+                    Some(entries) => entries,
                     None => return Ok(None),
                 }
-            };
-        }
+            }
+        };
         let forward = self.direction == Direction::Forward;
-        let resume = self.resume_bound(bounds);
-        // Indexes [low, high) are past the resume bound.
-        let (low, high) = if forward {
-            let low = match resume {
-                Bound::Unbounded => 0,
-                Bound::Included(key) => position!(key).unwrap_or_else(|index| index),
-                Bound::Excluded(key) => {
-                    position!(key).map_or_else(|index| index, |index| index + 1)
-                }
-            };
-            (low, count)
-        } else {
-            let high = match resume {
-                Bound::Unbounded => count,
-                Bound::Included(key) => {
-                    position!(key).map_or_else(|index| index, |index| index + 1)
-                }
-                Bound::Excluded(key) => position!(key).unwrap_or_else(|index| index),
-            };
-            (0, high)
-        };
-        // The limit cuts the leaf once, by search, not by a comparison
-        // per entry.
-        let (low, high, reached_limit) = match (self.limit(bounds), forward) {
-            (Bound::Unbounded, _) => (low, high, false),
-            (Bound::Included(key), true) => {
-                let end = position!(key).map_or_else(|index| index, |index| index + 1);
-                (low, high.min(end), end < count)
-            }
-            (Bound::Excluded(key), true) => {
-                let end = position!(key).unwrap_or_else(|index| index);
-                (low, high.min(end), end < count)
-            }
-            (Bound::Included(key), false) => {
-                let start = position!(key).unwrap_or_else(|index| index);
-                (low.max(start), high, start > 0)
-            }
-            (Bound::Excluded(key), false) => {
-                let start = position!(key).map_or_else(|index| index, |index| index + 1);
-                (low.max(start), high, start > 0)
-            }
-        };
+        let (Rest { low, high, .. }, rest) = entries.cut(self.direction, self.budget);
         let mut long_keys = false;
         for step in 0..high.saturating_sub(low) {
             let index = if forward { low + step } else { high - 1 - step };
@@ -677,7 +751,11 @@ impl<'a> Cursor<'a> {
         } else {
             node::link_0(page)?
         };
-        Ok(Some((reached_limit, sibling)))
+        Ok(Some(Collected {
+            rest,
+            reached_limit: entries.reached_limit,
+            sibling,
+        }))
     }
 
     /// [`Cursor::collect`] of a copy of the leaf of `guard` where a search
@@ -693,11 +771,12 @@ impl<'a> Cursor<'a> {
         bounds: &Bounds,
         page: &[u8],
         guard: OptimisticGuard<'a>,
-    ) -> Result<((bool, PageId), OptimisticGuard<'a>), Fault> {
+    ) -> Result<(Collected, OptimisticGuard<'a>), Fault> {
         let collected = self
             .collect(
                 bounds,
                 page,
+                Start::Seek,
                 Some(&mut |chain, key| tree.compare_chain_optimistic(&guard, chain, key)),
             )?
             .ok_or(Fault::Restart)?;
@@ -742,6 +821,9 @@ impl<'a> Cursor<'a> {
             page = child;
             guard = tree.pager.shared(page)?;
         }
+        // Whole leaves: the latch is let go after each, so the entries a
+        // batch left would be found again by search.
+        self.budget = BATCH_MAX_ENTRIES;
         let mut buffer = self.take_buffer(tree.pager.page_size());
         for _ in 0..PATH_DEPTH_MAX * 64 {
             buffer.truncate(guard.len());
@@ -750,10 +832,11 @@ impl<'a> Cursor<'a> {
             let collected = self.collect(
                 bounds,
                 &buffer,
+                Start::Seek,
                 Some(&mut |chain, key| tree.compare_chain(chain, key).map_err(Fault::Error)),
             );
             let (reached_limit, sibling) = match collected {
-                Ok(Some(collected)) => collected,
+                Ok(Some(collected)) => (collected.reached_limit, collected.sibling),
                 Ok(None) | Err(Fault::Restart) => return Err(corrupt(page, "bad leaf")),
                 Err(Fault::Error(error)) => return Err(error),
             };
@@ -882,10 +965,10 @@ fn long_key_prefix(
     Ok(key)
 }
 
-fn as_ref(bound: &Bound<Bytes>) -> Bound<&[u8]> {
+fn as_ref(bound: &Bound<BoundKey>) -> Bound<&[u8]> {
     match bound {
-        Bound::Included(key) => Bound::Included(key),
-        Bound::Excluded(key) => Bound::Excluded(key),
+        Bound::Included(key) => Bound::Included(key.as_slice()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
         Bound::Unbounded => Bound::Unbounded,
     }
 }
@@ -906,7 +989,7 @@ pub struct Range<'a> {
 }
 
 impl<'a> Range<'a> {
-    pub(crate) fn new(tree: &'a BTree, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Range<'a> {
+    fn new(tree: &'a BTree, lower: Bound<BoundKey>, upper: Bound<BoundKey>) -> Range<'a> {
         Range {
             tree,
             bounds: Bounds { lower, upper },
@@ -1024,8 +1107,8 @@ impl BTree {
     /// the iterator ends.
     pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Range<'_> {
         let owned = |bound: Bound<&K>| match bound {
-            Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
-            Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
+            Bound::Included(key) => Bound::Included(BoundKey::copied(key.as_ref())),
+            Bound::Excluded(key) => Bound::Excluded(BoundKey::copied(key.as_ref())),
             Bound::Unbounded => Bound::Unbounded,
         };
         Range::new(self, owned(range.start_bound()), owned(range.end_bound()))
@@ -1034,7 +1117,11 @@ impl BTree {
     /// [`BTree::range`] over bounds the caller already holds as `Bytes`
     /// (no copy).
     pub fn range_bytes(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Range<'_> {
-        Range::new(self, lower, upper)
+        Range::new(
+            self,
+            lower.map(BoundKey::Shared),
+            upper.map(BoundKey::Shared),
+        )
     }
 
     /// Every entry, in key order (`.rev()` for the reverse).
@@ -1056,5 +1143,30 @@ impl BTree {
     /// Pager errors; [`crate::Error::Corrupt`].
     pub fn last(&self) -> Result<Option<Entry>> {
         self.iter().next_back().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bound_key_holds_every_length_inline_or_shared() {
+        for len in [
+            0,
+            1,
+            BOUND_INLINE_BYTES - 1,
+            BOUND_INLINE_BYTES,
+            BOUND_INLINE_BYTES + 1,
+            300,
+        ] {
+            let key: Vec<u8> = (0..len).map(|byte| byte as u8 ^ 0x5a).collect();
+            let bound = BoundKey::copied(&key);
+            assert_eq!(bound.as_slice(), key.as_slice());
+            let inline = matches!(bound, BoundKey::Inline { .. });
+            assert_eq!(inline, len <= BOUND_INLINE_BYTES, "length {len}");
+        }
+        let shared = BoundKey::Shared(Bytes::from_static(b"shared"));
+        assert_eq!(shared.as_slice(), b"shared");
     }
 }

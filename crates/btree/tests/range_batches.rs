@@ -1,0 +1,183 @@
+#![allow(clippy::unwrap_used)] // Tests: a failed step should stop the test loudly.
+//! A cursor takes a leaf in batches (a short first one, then more), and
+//! goes on in the same leaf without a search while the leaf is unchanged.
+//! Here writes land between the pulls of a range, on the same thread, often
+//! in the very leaf the cursor is in (next to the last key it returned):
+//! the range must still return its keys in order, every key present for
+//! the whole scan exactly once, and nothing that was never present.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+use keel_btree::BTree;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// A short key (many to a leaf, so batches leave entries behind): 8
+/// bytes of id, spread so that keys can be written between any two.
+fn key(id: u32) -> Vec<u8> {
+    (u64::from(id) * 4).to_be_bytes().to_vec()
+}
+
+fn value(id: u32, version: u32) -> Vec<u8> {
+    let mut value = vec![0u8; 8 + (id as usize % 40)];
+    value[..4].copy_from_slice(&id.to_be_bytes());
+    value[4..8].copy_from_slice(&version.to_be_bytes());
+    value
+}
+
+/// One scan in `forward` direction over `lower..upper` ids with writes
+/// between pulls, checked as the module says.
+fn scan_with_writes(seed: u64, forward: bool, writes_per_pull: u32) {
+    let ids = 3_000u32;
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let (_vfs, pager) = common::pager(seed, 256);
+    let tree = BTree::create(pager).unwrap();
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    for id in (0..ids).filter(|id| id % 3 != 0) {
+        tree.insert(&key(id), &value(id, 0)).unwrap();
+        model.insert(key(id), value(id, 0));
+    }
+    let low = rng.random_range(0..ids / 4);
+    let high = rng.random_range(3 * ids / 4..ids);
+    let (lower, upper) = (Bound::Included(key(low)), Bound::Excluded(key(high)));
+    let in_range = |k: &[u8]| k >= key(low).as_slice() && k < key(high).as_slice();
+    // Keys present for the whole scan: present now and never written.
+    let mut stable: BTreeSet<Vec<u8>> = model.keys().filter(|k| in_range(k)).cloned().collect();
+    // Every (key, value) present at some time during the scan.
+    let mut seen_values: BTreeSet<(Vec<u8>, Vec<u8>)> =
+        model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut range = tree.range::<Vec<u8>>((lower, upper));
+    let mut returned: Vec<Vec<u8>> = Vec::new();
+    let mut version = 1;
+    loop {
+        let item = if forward {
+            range.next()
+        } else {
+            range.next_back()
+        };
+        let Some(item) = item else { break };
+        let (k, v) = item.unwrap();
+        assert!(in_range(&k), "a key outside the range");
+        assert!(
+            seen_values.contains(&(k.to_vec(), v.to_vec())),
+            "an entry that was never present"
+        );
+        if let Some(last) = returned.last() {
+            let ordered = if forward {
+                last.as_slice() < &k[..]
+            } else {
+                last.as_slice() > &k[..]
+            };
+            assert!(ordered, "keys out of order or repeated");
+        }
+        returned.push(k.to_vec());
+        // Writes, most of them next to the key just returned (in the leaf
+        // the cursor is reading), some anywhere.
+        let near = u32::from_be_bytes([0, k[5], k[6], k[7]]) / 4;
+        for _ in 0..writes_per_pull {
+            let id = if rng.random_bool(0.8) {
+                near.saturating_add_signed(rng.random_range(-6..=6))
+                    .min(ids)
+            } else {
+                rng.random_range(0..ids)
+            };
+            stable.remove(&key(id));
+            if rng.random_bool(0.6) {
+                // Sometimes long enough to split the leaf.
+                let value = if rng.random_bool(0.1) {
+                    vec![7u8; 900]
+                } else {
+                    value(id, version)
+                };
+                tree.insert(&key(id), &value).unwrap();
+                seen_values.insert((key(id), value.clone()));
+                model.insert(key(id), value);
+            } else {
+                tree.delete(&key(id)).unwrap();
+                model.remove(&key(id));
+            }
+            version += 1;
+        }
+    }
+    let returned: BTreeSet<Vec<u8>> = returned.into_iter().collect();
+    let missed: Vec<_> = stable.difference(&returned).collect();
+    assert!(
+        missed.is_empty(),
+        "keys present throughout but skipped: {missed:?}"
+    );
+}
+
+#[test]
+fn forward_scans_stay_exact_under_writes_in_the_leaf_they_read() {
+    for seed in 0..6 {
+        scan_with_writes(seed, true, 1 + (seed as u32 % 3));
+    }
+}
+
+#[test]
+fn reverse_scans_stay_exact_under_writes_in_the_leaf_they_read() {
+    for seed in 10..16 {
+        scan_with_writes(seed, false, 1 + (seed as u32 % 3));
+    }
+}
+
+/// Without writes, ranges of every short length from every start agree
+/// with the model: batches of a leaf join up without a gap or a repeat.
+#[test]
+fn short_and_long_ranges_join_their_batches_exactly() {
+    let (_vfs, pager) = common::pager(5, 256);
+    let tree = BTree::create(pager).unwrap();
+    let mut model = BTreeMap::new();
+    for id in 0..1_500u32 {
+        tree.insert(&key(id), &value(id, 0)).unwrap();
+        model.insert(key(id), value(id, 0));
+    }
+    let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
+    for start in (0..keys.len()).step_by(37) {
+        for take in [1, 5, 11, 12, 13, 30, 100, 400] {
+            let expected: Vec<_> = model.range(keys[start].clone()..).take(take).collect();
+            let found: Vec<_> = tree
+                .range(keys[start].as_slice()..)
+                .take(take)
+                .map(|entry| entry.unwrap())
+                .collect();
+            assert_eq!(found.len(), expected.len());
+            for ((k, v), (ek, ev)) in found.iter().zip(&expected) {
+                assert_eq!((&k[..], &v[..]), (ek.as_slice(), ev.as_slice()));
+            }
+            let expected: Vec<_> = model
+                .range(..=keys[start].clone())
+                .rev()
+                .take(take)
+                .collect();
+            let found: Vec<_> = tree
+                .range(..=keys[start].as_slice())
+                .rev()
+                .take(take)
+                .map(|entry| entry.unwrap())
+                .collect();
+            assert_eq!(found.len(), expected.len());
+            for ((k, v), (ek, ev)) in found.iter().zip(&expected) {
+                assert_eq!((&k[..], &v[..]), (ek.as_slice(), ev.as_slice()));
+            }
+        }
+    }
+    // Both ends of one range meet without a gap or a repeat.
+    let mut range = tree.iter();
+    let (mut front, mut back) = (Vec::new(), Vec::new());
+    loop {
+        let Some(entry) = range.next() else { break };
+        front.push(entry.unwrap().0);
+        let Some(entry) = range.next_back() else {
+            break;
+        };
+        back.push(entry.unwrap().0);
+    }
+    back.reverse();
+    front.extend(back);
+    let all: Vec<Vec<u8>> = front.iter().map(|k| k.to_vec()).collect();
+    assert_eq!(all, keys);
+}
