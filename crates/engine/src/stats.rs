@@ -130,6 +130,10 @@ pub struct Stats {
     pub delta_slowdowns: u64,
     /// Write commits that waited for a fold to make room in the delta.
     pub delta_full_waits: u64,
+    /// Runs of writes spilled to disk by transactions larger than
+    /// `Options::transaction_memory_bytes_max`, plus one per spilled
+    /// commit.
+    pub runs_spilled: u64,
     /// Transactions open now.
     pub active_transactions: u64,
     /// Buffer pool hits.
@@ -182,6 +186,7 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
         delta_batches: mvcc.delta_batches,
         delta_slowdowns: mvcc.delta_slowdowns,
         delta_full_waits: mvcc.delta_full_waits,
+        runs_spilled: mvcc.runs_spilled,
         active_transactions: mvcc.active_transactions,
         cache_hits: pager.hits,
         cache_misses: pager.misses,

@@ -278,6 +278,9 @@ fn a_transaction_past_its_memory_budget_spills_commits_and_survives_a_kill() {
     );
     assert_eq!(tx.count(&data, key(100)..key(200)).unwrap(), 100);
     tx.commit().unwrap();
+    // ~2 MiB of writes in 64 KiB runs, and the commit's merged run.
+    let spilled = db.stats().runs_spilled;
+    assert!(spilled > 25, "{spilled} runs spilled");
     assert_eq!(db.stats().delta_batches, 1);
     assert_eq!(db.begin_read().count(&data, ..).unwrap(), 20_000);
     common::kill(&vfs, db);

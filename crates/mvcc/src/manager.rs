@@ -677,6 +677,7 @@ impl TransactionManager {
             transactions_aged: load(&counters.transactions_aged),
             transactions_too_old: load(&counters.transactions_too_old),
             delta_full_waits: load(&counters.delta_full_waits),
+            runs_spilled: load(&counters.runs_spilled),
             delta_slowdowns: load(&counters.delta_slowdowns),
             folds: load(&counters.folds),
             versions_folded: load(&counters.versions_folded),

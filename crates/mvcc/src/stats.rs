@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     pub(crate) transactions_aged: AtomicU64,
     pub(crate) transactions_too_old: AtomicU64,
     pub(crate) delta_full_waits: AtomicU64,
+    pub(crate) runs_spilled: AtomicU64,
     pub(crate) delta_slowdowns: AtomicU64,
     /// Bumped by every collection that freed room in the delta: a commit
     /// waiting for room waits on while it moves.
@@ -55,6 +56,9 @@ pub struct MvccStats {
     pub transactions_too_old: u64,
     /// Write commits that had to wait for room in the delta store.
     pub delta_full_waits: u64,
+    /// Runs of writes transactions spilled to disk (past
+    /// `transaction_memory_bytes_max`), plus one per spilled commit.
+    pub runs_spilled: u64,
     /// Write commits delayed a little because the delta was filling.
     pub delta_slowdowns: u64,
     /// Folds completed.

@@ -540,9 +540,14 @@ impl Transaction {
     /// Takes the write set for commit or prepare.
     fn take_write_set(&mut self) -> Result<WriteSet> {
         let dir = self.spill_dir();
-        self.writes
+        let writes = self
+            .writes
             .take_write_set(&dir)
-            .map_err(|source| self.spill_error(dir, source))
+            .map_err(|source| self.spill_error(dir, source))?;
+        if writes.is_spilled() {
+            Counters::bump(&self.inner.counters.runs_spilled);
+        }
+        Ok(writes)
     }
 
     /// Spills the writes held in memory once they pass the memory budget
@@ -555,7 +560,9 @@ impl Transaction {
         let dir = self.spill_dir();
         self.writes
             .spill(&dir)
-            .map_err(|source| self.spill_error(dir, source))
+            .map_err(|source| self.spill_error(dir, source))?;
+        Counters::bump(&self.inner.counters.runs_spilled);
+        Ok(())
     }
 
     fn spill_dir(&self) -> std::path::PathBuf {
