@@ -123,7 +123,11 @@ fn crash_sweep(memory_bytes_max: u64) {
             tx.commit().map(drop)
         };
         let small = small().is_ok();
-        (small, small && commit_big(&db))
+        let big = small && commit_big(&db);
+        if big && memory_bytes_max < (BIG_KEYS as u64) * BIG_VALUE_BYTES as u64 {
+            assert!(db.stats().runs_spilled > 0, "the big commit spilled");
+        }
+        (small, big)
     })
     .modes(&CrashMode::ALL)
     .points(CrashPoints::Every)
