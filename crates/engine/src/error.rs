@@ -482,6 +482,13 @@ impl Error {
             E::GlobalIdPrepared { global_id } => Error::GlobalIdInUse { global_id },
             E::PreparedNotFound { global_id } => Error::PreparedNotFound { global_id },
             E::PreparedInUse { global_id } => Error::PreparedInUse { global_id },
+            // A full or failing disk under the spill directory: an I/O
+            // error naming it (the transaction can be rolled back).
+            E::Spill { dir, source, .. } => Error::Io(keel_io::Error::Io {
+                op: keel_io::Op::Write,
+                path: dir,
+                source: Arc::new(source),
+            }),
             other => Error::Internal(other.to_string()),
         }
     }

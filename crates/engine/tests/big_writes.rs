@@ -303,3 +303,39 @@ fn a_transaction_past_its_memory_budget_spills_commits_and_survives_a_kill() {
     // Unnamed files: nothing is left in the spill directory.
     assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
 }
+
+/// A spill that cannot be written (here: a spill directory that does not
+/// exist; a full disk fails the same way) is an I/O error naming the
+/// directory; the transaction rolls back and the database goes on.
+#[test]
+fn a_spill_that_fails_is_an_io_error_and_the_database_goes_on() {
+    let vfs = keel_io::SimVfs::new(11);
+    let dir = std::path::Path::new("/db");
+    let missing = std::path::PathBuf::from("/nonexistent/keel-spill");
+    let options = Options {
+        transaction_memory_bytes_max: 1 << 10,
+        spill_dir: Some(missing.clone()),
+        ..common::options()
+    };
+    let db = Database::open_with_vfs(Arc::new(vfs), dir, options).unwrap();
+    let data = db.keyspace("data").unwrap();
+    let mut tx = db.begin(Isolation::Serializable);
+    let failed = (0..100u32)
+        .map(|index| tx.put(&data, key(index), vec![1u8; 100]))
+        .find_map(Result::err)
+        .expect("a spill past 1 KiB fails");
+    match &failed {
+        keel::Error::Io(keel_io::Error::Io { path, .. }) => assert_eq!(path, &missing),
+        other => panic!("expected an I/O error naming the spill directory, got {other:?}"),
+    }
+    // Unusable from then on: the failed write was buffered, and committing
+    // it after an error would surprise its caller.
+    assert!(matches!(tx.get(&data, key(0)), Err(keel::Error::Io(_))));
+    assert!(matches!(tx.commit(), Err(keel::Error::Io(_))));
+    assert_eq!(db.begin_read().get(&data, key(0)).unwrap(), None);
+    db.update(|tx| tx.put(&data, b"small", b"fits")).unwrap();
+    assert_eq!(
+        db.begin_read().get(&data, b"small").unwrap().as_deref(),
+        Some(&b"fits"[..])
+    );
+}

@@ -87,6 +87,9 @@ pub struct Transaction {
     next_savepoint_number: u64,
     finished: bool,
     log_hint: u8,
+    /// A spill of the writes failed (directory, error kind and text): every
+    /// later operation fails with it.
+    spill_failed: Option<(std::path::PathBuf, std::io::ErrorKind, String)>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -124,6 +127,7 @@ impl Transaction {
             next_savepoint_number: 0,
             finished: false,
             log_hint: 0,
+            spill_failed: None,
         }
     }
 
@@ -201,6 +205,12 @@ impl Transaction {
         }
         if self.reads.borrow().overflowed {
             return Err(self.read_set_too_large());
+        }
+        if let Some((dir, kind, message)) = &self.spill_failed {
+            // The write that failed to spill was buffered: unusable rather
+            // than committing writes its caller was told had failed.
+            let source = std::io::Error::new(*kind, message.clone());
+            return Err(self.spill_error(dir.clone(), source));
         }
         Ok(())
     }
@@ -558,9 +568,10 @@ impl Transaction {
             return Ok(());
         }
         let dir = self.spill_dir();
-        self.writes
-            .spill(&dir)
-            .map_err(|source| self.spill_error(dir, source))?;
+        if let Err(source) = self.writes.spill(&dir) {
+            self.spill_failed = Some((dir.clone(), source.kind(), source.to_string()));
+            return Err(self.spill_error(dir, source));
+        }
         Counters::bump(&self.inner.counters.runs_spilled);
         Ok(())
     }

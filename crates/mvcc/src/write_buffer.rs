@@ -83,19 +83,28 @@ impl WriteBuffer {
     }
 
     /// Writes everything held in memory to a new run in `dir` and empties
-    /// memory. The caller holds no savepoint.
+    /// memory; on failure memory keeps every write. The caller holds no
+    /// savepoint.
     pub(crate) fn spill(&mut self, dir: &Path) -> io::Result<()> {
-        // Sorted once, straight from the appended writes when nothing was
-        // read by key (no map is built for writes about to leave memory).
-        let memory = self.take_memory();
-        if memory.is_empty() {
+        let run = if self.sorted.get_mut().is_empty() {
+            // Sorted once, straight from the appended writes when nothing
+            // was read by key (no map is built for writes about to leave
+            // memory).
+            let pending = self.pending.get_mut();
+            let removed = sort_last_wins(pending);
+            self.bytes.set(self.bytes.get() - removed);
+            let run = write_run(dir, pending.iter().map(|(key, change)| (key.key(), change)))?;
+            pending.clear();
+            run
+        } else {
+            let sorted = self.settled_mut();
+            let run = write_run(dir, sorted.iter().map(|(key, change)| (key.key(), change)))?;
+            sorted.clear();
+            run
+        };
+        let Some(run) = run else {
             return Ok(());
-        }
-        let mut writer = SpillWriter::new(dir)?;
-        for entry in memory.iter() {
-            writer.push(&entry.key, &entry.change)?;
-        }
-        let run = WriteSet::spilled(writer.finish()?);
+        };
         self.run_bytes += run.bytes();
         self.bytes.set(0);
         self.runs.push(run);
@@ -193,6 +202,22 @@ impl WriteBuffer {
     }
 }
 
+/// Writes `entries` (sorted, each key once) as a run in `dir`; `None` if
+/// there are none.
+fn write_run<'a>(
+    dir: &Path,
+    entries: impl ExactSizeIterator<Item = (&'a Bytes, &'a Change)>,
+) -> io::Result<Option<WriteSet>> {
+    if entries.len() == 0 {
+        return Ok(None);
+    }
+    let mut writer = SpillWriter::new(dir)?;
+    for (key, change) in entries {
+        writer.push(key, change)?;
+    }
+    Ok(Some(WriteSet::spilled(writer.finish()?)))
+}
+
 /// Sorts `writes` by key and keeps each key's last write; returns the
 /// bytes of the writes dropped.
 fn sort_last_wins(writes: &mut Vec<(BufferedKey, Change)>) -> u64 {
@@ -261,6 +286,27 @@ mod tests {
         Change::Put {
             value: Bytes::from(vec![value; usize::from(value % 4)]),
             expires_at_ms: None,
+        }
+    }
+
+    /// A spill that cannot be written leaves every write in memory, whether
+    /// the writes were only appended or already settled into the map.
+    #[test]
+    fn a_failed_spill_keeps_every_write() {
+        let missing = Path::new("/nonexistent/keel-spill");
+        for settle_first in [false, true] {
+            let mut buffer = WriteBuffer::default();
+            buffer.push(b"b", put(6));
+            buffer.push(b"a", put(5));
+            if settle_first {
+                buffer.settled();
+                buffer.push(b"b", Change::Delete);
+            }
+            assert!(buffer.spill(missing).is_err());
+            assert_eq!(buffer.get(b"a").map(Cow::into_owned), Some(put(5)));
+            let b = if settle_first { Change::Delete } else { put(6) };
+            assert_eq!(buffer.get(b"b").map(Cow::into_owned), Some(b));
+            assert!(buffer.runs.is_empty());
         }
     }
 
