@@ -8,8 +8,17 @@
 //! end; or else waits for the running flush to end and looks again. So one
 //! flush runs at a time, it covers every record appended before it started,
 //! and an idle log needs no timer.
+//!
+//! Gathering: a group released by a flush comes back a moment later with
+//! its next records, while the records that arrived during that flush are
+//! already being flushed by a new leader; left alone, N committers settle
+//! into two alternating groups of N/2 per sync. So a syncing leader whose
+//! previous flush carried a group of k > 1 records first waits, briefly
+//! (a quarter of the last flush's time, at most [`GATHER_WAIT_MAX`]), until
+//! k records are buffered: one group of N per sync. A lone committer
+//! (k = 1) never waits.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::lsn::Lsn;
 use crate::sync::{Condvar, Mutex, MutexGuard, lock, wait};
@@ -44,15 +53,27 @@ pub struct Tail<B, E> {
     pub durable_end: Lsn,
     /// A leader is flushing.
     pub flushing: bool,
+    /// Records the last flush carried.
+    pub last_batch: u64,
+    /// How long the last flush took.
+    pub last_flush: Duration,
+    /// A gathering leader waits until `next_lsn` reaches this.
+    pub gather_until: Option<Lsn>,
     /// The first failure, returned to every later caller.
     pub failed: Option<E>,
 }
 
-/// The protocol: a tail behind a lock, and a signal when a flush ends.
+/// The longest a syncing leader waits for its group to gather (see the
+/// module docs).
+pub const GATHER_WAIT_MAX: Duration = Duration::from_micros(250);
+
+/// The protocol: a tail behind a lock, a signal when a flush ends, and
+/// one when a gathering leader's group has come.
 #[derive(Debug)]
 pub struct GroupCommit<B, E> {
     tail: Mutex<Tail<B, E>>,
     flushed: Condvar,
+    gathered: Condvar,
 }
 
 impl<B, E: Clone> GroupCommit<B, E> {
@@ -65,15 +86,27 @@ impl<B, E: Clone> GroupCommit<B, E> {
                 written_end: next_lsn,
                 durable_end: next_lsn,
                 flushing: false,
+                last_batch: 0,
+                last_flush: Duration::ZERO,
+                gather_until: None,
                 failed: None,
             }),
             flushed: Condvar::new(),
+            gathered: Condvar::new(),
         }
     }
 
     /// Locks the tail (to append, or to read the ends).
     pub fn lock(&self) -> MutexGuard<'_, Tail<B, E>> {
         lock(&self.tail)
+    }
+
+    /// Called by an appender holding the tail after it took an lsn: wakes
+    /// a gathering leader whose group is complete.
+    pub fn appended(&self, tail: &Tail<B, E>) {
+        if tail.gather_until.is_some_and(|until| tail.next_lsn >= until) {
+            self.gathered.notify_one();
+        }
     }
 
     /// Waits until the running flush ends.
@@ -133,13 +166,22 @@ impl<B, E: Clone> GroupCommit<B, E> {
             drop(tail);
             std::thread::sleep(batch_delay);
             tail = self.lock();
+        } else if sync {
+            tail = self.gather(tail);
         }
         let batch = flusher.take(&mut tail.buffer);
         let end = tail.next_lsn;
+        let batch_records = end.0.saturating_sub(tail.written_end.0);
         drop(tail);
+        let started = Instant::now();
         let result = flusher.write(batch, sync, end);
+        let took = started.elapsed();
         let mut tail = self.lock();
         tail.flushing = false;
+        if sync {
+            tail.last_batch = batch_records;
+            tail.last_flush = took;
+        }
         match result {
             Ok(()) => {
                 debug_assert!(end >= tail.written_end);
@@ -153,6 +195,27 @@ impl<B, E: Clone> GroupCommit<B, E> {
             }
         }
         self.flushed.notify_all();
+        tail
+    }
+
+    /// Waits until as many records are buffered as the last flush carried,
+    /// or a quarter of its time (see the module docs). Under loom, no
+    /// timed wait: never gathers.
+    fn gather<'a>(&'a self, mut tail: MutexGuard<'a, Tail<B, E>>) -> MutexGuard<'a, Tail<B, E>> {
+        let target = Lsn(tail.written_end.0.saturating_add(tail.last_batch));
+        if cfg!(loom) || tail.last_batch <= 1 || tail.next_lsn >= target {
+            return tail;
+        }
+        let deadline = Instant::now() + (tail.last_flush / 4).min(GATHER_WAIT_MAX);
+        tail.gather_until = Some(target);
+        while tail.next_lsn < target {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tail = crate::sync::wait_timeout(&self.gathered, tail, deadline - now);
+        }
+        tail.gather_until = None;
         tail
     }
 }

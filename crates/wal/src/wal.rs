@@ -428,6 +428,7 @@ impl Wal {
         }
         let lsn = tail.next_lsn;
         tail.next_lsn = lsn.next();
+        self.shared.commit.appended(&tail);
         let added = self.shared.frame(&mut tail, lsn, &payload);
         drop(payload);
         if durability == Durability::Periodic {
