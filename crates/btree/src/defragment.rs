@@ -35,10 +35,11 @@ impl BTree {
     /// has merged the sibling, with the latching of a delete's rebalance
     /// (readers restart around it). Passes over the tree until one frees
     /// nothing (packed inner pages give pages new siblings under one
-    /// parent), at most [`DEFRAGMENT_PASSES_MAX`]. Returns the node pages
-    /// freed (merged into a sibling, or a root's lone child taken up;
-    /// the chains of long separators dropped or rewritten are not
-    /// counted).
+    /// parent), at most [`DEFRAGMENT_PASSES_MAX`]. It takes the writer's
+    /// lock for one step at a time, so inserts and deletes go on between
+    /// its steps. Returns the node pages freed (merged into a sibling, or
+    /// a root's lone child taken up; the chains of long separators dropped
+    /// or rewritten are not counted).
     ///
     /// Packed leaves are full: an insert into one splits it, as into any
     /// full leaf.
@@ -84,13 +85,15 @@ impl BTree {
 
     /// Packs the leaves left to right; returns the pages freed.
     fn pack_leaves(&self) -> Result<u64> {
-        let mut scratch = self.writer.lock();
-        scratch.leaf = None;
         let mut freed = 0;
         // The leaf to look at is the one holding `key` (the empty key: the
         // first leaf).
         let mut key: Vec<u8> = Vec::new();
         loop {
+            // The writer's lock for one step at a time: writers go on in
+            // between, and each step finds its path afresh.
+            let mut scratch = self.writer.lock();
+            scratch.leaf = None;
             let (path, _) = self.path_to(&key)?;
             let depth = path.len() - 1;
             if depth == 0 {
@@ -131,12 +134,13 @@ impl BTree {
     /// returns the pages freed. Stops early if the tree is no longer that
     /// deep (a root that collapsed).
     fn pack_inner_level(&self, depth: usize) -> Result<u64> {
-        let mut scratch = self.writer.lock();
-        scratch.leaf = None;
         let mut freed = 0;
         // The page to look at is the one at `depth` on the path to `key`.
         let mut key: Vec<u8> = Vec::new();
         loop {
+            // As for the leaves: the writer's lock for one step.
+            let mut scratch = self.writer.lock();
+            scratch.leaf = None;
             let (path, _) = self.path_to(&key)?;
             if depth + 1 >= path.len() {
                 return Ok(freed);

@@ -266,16 +266,19 @@ proptest! {
 }
 
 #[test]
-fn readers_find_every_kept_key_while_defragment_packs_the_tree() {
+fn readers_and_a_writer_go_on_while_defragment_packs_the_tree() {
     let (_vfs, pager) = pager(9, 256);
     let tree = BTree::create(pager.clone()).unwrap();
+    // Ids below `ids` are thinned out and packed; the writer churns those
+    // from `ids` up, whose keys interleave with them (`key` puts the id
+    // first, big-endian).
     let ids = 3000u16;
     let kept = |id: u16| id.is_multiple_of(5);
     for id in 0..ids {
         tree.insert(&key(id), &value(id, 0, 150)).unwrap();
     }
     let done = AtomicBool::new(false);
-    thread::scope(|scope| {
+    let churned = thread::scope(|scope| {
         let (tree, done) = (&tree, &done);
         scope.spawn(move || {
             // Thin out and pack, several times over, the tree growing back
@@ -290,6 +293,24 @@ fn readers_find_every_kept_key_while_defragment_packs_the_tree() {
                 }
             }
             done.store(true, Ordering::Release);
+        });
+        let writer = scope.spawn(move || {
+            let mut rng = SmallRng::seed_from_u64(99);
+            let mut model = BTreeMap::new();
+            while !done.load(Ordering::Acquire) {
+                let id = rng.random_range(ids..ids + 1000);
+                if rng.random_bool(0.6) {
+                    let len = VALUE_LENGTHS[rng.random_range(0..VALUE_LENGTHS.len())];
+                    tree.insert(&key(id), &value(id, 1, len)).unwrap();
+                    model.insert(key(id), value(id, 1, len));
+                } else {
+                    assert_eq!(
+                        tree.delete(&key(id)).unwrap(),
+                        model.remove(&key(id)).is_some()
+                    );
+                }
+            }
+            model
         });
         for reader in 0..2u64 {
             scope.spawn(move || {
@@ -318,6 +339,15 @@ fn readers_find_every_kept_key_while_defragment_packs_the_tree() {
                 }
             });
         }
+        writer.join().unwrap()
     });
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = (0..ids)
+        .map(|id| {
+            let version = if kept(id) { 0 } else { 4 };
+            (key(id), value(id, version, 150))
+        })
+        .collect();
+    model.extend(churned);
     sound(&tree, &pager);
+    assert_matches(&tree, &model);
 }
