@@ -163,6 +163,16 @@ pub struct CheckReport {
     pub underfull_nodes: u64,
     /// Bytes of slots and cells in leaf and inner pages.
     pub bytes_used: u64,
+    /// Bytes of slots and cells in leaf pages (of `bytes_used`): over
+    /// `leaves` times the usable page bytes, the leaves' mean fill.
+    pub leaf_bytes_used: u64,
+    /// Leaves by fill, in tenths of the usable page bytes: `[i]` counts
+    /// the leaves holding at least `i`/10 and less than (`i` + 1)/10 of
+    /// them (a full leaf counts in `[9]`).
+    pub leaf_fill_tenths: [u64; 10],
+    /// The bytes a node page has for slots and cells (the page less its
+    /// header): the denominator of a fill.
+    pub node_bytes_usable: u64,
     /// Every page the tree reaches, root and overflow pages included,
     /// ascending.
     pub pages: Vec<PageId>,
@@ -175,6 +185,29 @@ impl CheckReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// The leaves' mean fill: bytes of slots and cells over the usable
+    /// bytes of the leaf pages, 0 to 1 (0 for a tree without leaves).
+    pub fn leaf_fill(&self) -> f64 {
+        fill(self.leaf_bytes_used, self.leaves, self.node_bytes_usable)
+    }
+
+    /// The inner pages' mean fill, as [`CheckReport::leaf_fill`] (0 for a
+    /// tree without inner pages).
+    pub fn inner_fill(&self) -> f64 {
+        fill(
+            self.bytes_used.saturating_sub(self.leaf_bytes_used),
+            self.inner_nodes,
+            self.node_bytes_usable,
+        )
+    }
+}
+
+fn fill(used: u64, pages: u64, usable: u64) -> f64 {
+    if pages == 0 || usable == 0 {
+        return 0.0;
+    }
+    used as f64 / (pages * usable) as f64
 }
 
 struct Walk<'a> {
@@ -209,6 +242,7 @@ impl BTree {
         let mut report = walk.report;
         report.pages = walk.seen.into_iter().collect();
         report.height = walk.leaf_depth.map_or(0, |depth| depth + 1);
+        report.node_bytes_usable = self.geometry.usable() as u64;
         Ok(report)
     }
 }
@@ -361,6 +395,9 @@ impl Walk<'_> {
         if leaf {
             self.report.leaves += 1;
             self.report.entries += header.count as u64;
+            self.report.leaf_bytes_used += used as u64;
+            let tenth = (used * 10 / geometry.usable().max(1)).min(9);
+            self.report.leaf_fill_tenths[tenth] += 1;
             match self.leaf_depth {
                 None => self.leaf_depth = Some(depth),
                 Some(expected) if expected != depth => self.problem(Problem::UnevenDepth {

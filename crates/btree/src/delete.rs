@@ -54,13 +54,14 @@ impl BTree {
     /// upwards while a merge leaves the parent underfull, and shrinks the
     /// tree when the root is left with one child. The chains of long
     /// separators it removed are freed once the pages are released.
+    /// Returns what it did to `path[depth]` and its sibling.
     pub(crate) fn rebalance(
         &self,
         scratch: &mut Scratch,
         path: &[PathNode],
         depth: usize,
         cut: Cut,
-    ) -> Result<()> {
+    ) -> Result<Rebalanced> {
         let mut removed = Vec::new();
         let result = self.rebalance_pages(scratch, path, depth, cut, &mut removed);
         for chain in removed {
@@ -76,7 +77,9 @@ impl BTree {
         mut depth: usize,
         cut: Cut,
         removed: &mut Vec<KeyChain>,
-    ) -> Result<()> {
+    ) -> Result<Rebalanced> {
+        // What happened at the first level (a merge may go on upwards).
+        let mut outcome = Rebalanced::Unchanged;
         while depth > 0 {
             let parent = path[depth - 1];
             let parent_id = parent.page;
@@ -90,7 +93,7 @@ impl BTree {
                 position.saturating_sub(1)
             };
             if count == 0 {
-                return Ok(());
+                return Ok(outcome);
             }
             let mut parent_guard = self.pager.exclusive(parent_id)?;
             let bad_parent = |Restart| corrupt(parent_id, "bad cell");
@@ -122,6 +125,10 @@ impl BTree {
             if node::cells_bytes(cells.iter().map(Vec::as_slice), leaf) <= usable {
                 // Merge right into left.
                 Counters::add(&self.counters.merges);
+                outcome = match outcome {
+                    Rebalanced::Merged { freed } => Rebalanced::Merged { freed: freed + 1 },
+                    _ => Rebalanced::Merged { freed: 1 },
+                };
                 let mut far = None;
                 if leaf && right_header.link_1 != PageId::NONE {
                     if [left_id, right_id, parent_id].contains(&right_header.link_1) {
@@ -155,11 +162,14 @@ impl BTree {
                 if depth - 1 == 0 {
                     if parent_header.count == 0 {
                         self.collapse_root(&mut parent_guard, left_id)?;
+                        if let Rebalanced::Merged { freed } = &mut outcome {
+                            *freed += 1;
+                        }
                     }
-                    return Ok(());
+                    return Ok(outcome);
                 }
                 if parent_header.used(self.geometry.page_size) >= self.geometry.fill_bytes_min() {
-                    return Ok(());
+                    return Ok(outcome);
                 }
                 drop(parent_guard);
                 depth -= 1;
@@ -167,7 +177,6 @@ impl BTree {
             }
             // Too much for one page: share the entries out, with a
             // separator the parent has room for.
-            Counters::add(&self.counters.rebalances);
             let room = Room::replacing(&parent_guard, left_position).map_err(bad_parent)?;
             let Division {
                 low,
@@ -175,11 +184,20 @@ impl BTree {
                 separator: new_separator,
                 right_first,
             } = self.divide(&cells, leaf, left_id, cut, Some(&room))?;
+            if low.end == left_header.count {
+                // The cut is where the pages already divide (an inner
+                // page's separator would go back up): nothing moves.
+                return Ok(outcome);
+            }
             let (low, high) = (&cells[low], &cells[high]);
             if !self.separator_fits(&room, &new_separator) {
                 // No cut gives a separator the parent has room for: leave
                 // the node underfull.
-                return Ok(());
+                return Ok(outcome);
+            }
+            Counters::add(&self.counters.rebalances);
+            if outcome == Rebalanced::Unchanged {
+                outcome = Rebalanced::Shared;
             }
             // Before anything changes: a long separator's chain is written.
             let (new_cell, _) = self.separator_cell(&new_separator, right_id)?;
@@ -223,9 +241,9 @@ impl BTree {
                     "separator did not fit after room was checked",
                 ));
             }
-            return Ok(());
+            return Ok(outcome);
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// The root holds one child and no separator: the child's contents move
@@ -245,4 +263,21 @@ impl BTree {
         Counters::add(&self.counters.root_collapses);
         Ok(())
     }
+}
+
+/// What [`BTree::rebalance`] did to a node and its sibling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rebalanced {
+    /// Nothing: the cut was where the pages divide already, or no
+    /// separator for another fitted the parent.
+    Unchanged,
+    /// The right page merged into the left and was freed, and `freed`
+    /// pages in all were (the merges it led to upwards, and a root's lone
+    /// child taken up, included).
+    Merged {
+        /// Node pages freed.
+        freed: u64,
+    },
+    /// Entries moved between the two.
+    Shared,
 }

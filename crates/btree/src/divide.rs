@@ -143,10 +143,10 @@ impl BTree {
                     "a full inner page with fewer than three cells",
                 ));
             }
-            let middle = if cut == Cut::Appended {
-                cells.len() - 2
-            } else {
-                split_point(cells, false).clamp(1, cells.len() - 2)
+            let middle = match cut {
+                Cut::Appended => cells.len() - 2,
+                Cut::Even => split_point(cells, false).clamp(1, cells.len() - 2),
+                Cut::PackLeft { right_min } => pack_point(cells, false, usable, right_min),
             };
             let middle = fitting_cut(cells, false, usable, middle)
                 .ok_or(corrupt(page, "cells larger than two pages hold"))?;
@@ -387,9 +387,9 @@ pub(crate) enum Cut {
     /// SQLite's `balance_quick` and PostgreSQL's rightmost split do: an
     /// ascending run fills its pages instead of leaving each half empty.
     Appended,
-    /// Defragmentation: a leaf's left page takes as many cells as fit
-    /// while the right keeps at least `right_min` bytes of cells (else the
-    /// halves are even); an inner page's halves are even.
+    /// Defragmentation: the left page takes as many cells as fit while
+    /// the right keeps at least `right_min` bytes of cells (else the halves
+    /// are even).
     PackLeft {
         /// The least cell bytes the right page keeps.
         right_min: usize,
@@ -435,22 +435,33 @@ pub(crate) fn fitting_cut(
     })
 }
 
-/// The first index of the right part when the left takes as many of
-/// `cells` as fit in `usable` bytes while the right keeps at least
-/// `right_min`: never 0 or `cells.len()`; [`split_point`] if no cut does.
+/// The cut when the left part takes as many of `cells` as fit in `usable`
+/// bytes while the right keeps at least `right_min` bytes and one cell: a
+/// leaf's cut `c` is the first index of the right part, an inner page's
+/// the cell that moves up (as in [`fitting_cut`]); the even cut
+/// ([`split_point`]) if none does.
 pub(crate) fn pack_point(cells: &[Vec<u8>], leaf: bool, usable: usize, right_min: usize) -> usize {
     let before = node::packed_before(cells, leaf);
     let after = node::packed_after(cells, leaf);
+    // The right part's first cell.
+    let right = |cut: usize| if leaf { cut } else { cut + 1 };
     let mut best = None;
-    for cut in 1..cells.len() {
+    for cut in (1..cells.len()).take_while(|&cut| right(cut) < cells.len()) {
         if before[cut] > usable {
             break;
         }
-        if after[cut] >= right_min {
+        if after[right(cut)] >= right_min {
             best = Some(cut);
         }
     }
-    best.unwrap_or_else(|| split_point(cells, leaf))
+    best.unwrap_or_else(|| {
+        let even = split_point(cells, leaf);
+        if leaf {
+            even
+        } else {
+            even.clamp(1, cells.len().saturating_sub(2).max(1))
+        }
+    })
 }
 
 /// The writer's check after it divided cells between `left` and `right`

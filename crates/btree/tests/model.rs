@@ -52,7 +52,7 @@ enum Op {
         count: u16,
     },
     Clear,
-    /// Merges neighbouring leaves that fit in one page.
+    /// Packs pages full (`BTree::defragment`).
     Defragment,
     /// Clears, then bulk loads every id in `first..first + count` whose id
     /// is divisible by `step`.
