@@ -156,7 +156,7 @@ pub struct CompactionInfo {
     pub file_bytes_before: u64,
     /// The page file's bytes after.
     pub file_bytes_after: u64,
-    /// B+tree pages freed by merging neighbouring leaves that fit in one.
+    /// B+tree pages freed by packing leaves and inner pages full.
     pub pages_merged: u64,
     /// Pages moved out of the file's tail.
     pub pages_moved: u64,
