@@ -104,7 +104,10 @@ impl<B, E: Clone> GroupCommit<B, E> {
     /// Called by an appender holding the tail after it took an lsn: wakes
     /// a gathering leader whose group is complete.
     pub fn appended(&self, tail: &Tail<B, E>) {
-        if tail.gather_until.is_some_and(|until| tail.next_lsn >= until) {
+        if tail
+            .gather_until
+            .is_some_and(|until| tail.next_lsn >= until)
+        {
             self.gathered.notify_one();
         }
     }
