@@ -185,6 +185,11 @@ pub fn element_prefix(version: u64, tag: u8) -> [u8; ELEMENT_PREFIX_BYTES] {
     prefix
 }
 
+/// Whether `key`, of the elements keyspace, is a collection's header.
+pub fn is_header_key(key: &[u8]) -> bool {
+    key.len() == ELEMENT_PREFIX_BYTES && key[ELEMENT_PREFIX_BYTES - 1] == HEADER_TAG
+}
+
 /// An element's key: `version (BE) ‖ tag ‖ rest`.
 pub fn element_key(version: u64, tag: u8, rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(ELEMENT_PREFIX_BYTES + rest.len());
