@@ -159,7 +159,9 @@ impl Header {
     }
 
     /// The header in `bytes`; `None` when they are too short to be one.
-    pub fn decode(bytes: &[u8]) -> Option<Header> {
+    /// The owner shares `bytes`' memory (no copy: a collection command
+    /// decodes its header on every call).
+    pub fn decode(bytes: &Bytes) -> Option<Header> {
         if bytes.len() < HEADER_FIXED_BYTES {
             return None;
         }
@@ -172,7 +174,7 @@ impl Header {
             count: u64::from_le_bytes(word(0)),
             head: i64::from_le_bytes(word(1)),
             tail: i64::from_le_bytes(word(2)),
-            owner: Bytes::copy_from_slice(&bytes[HEADER_FIXED_BYTES..]),
+            owner: bytes.slice(HEADER_FIXED_BYTES..),
         })
     }
 }
@@ -280,6 +282,6 @@ mod tests {
             owner: Bytes::from_static(b"key"),
         };
         assert_eq!(Header::decode(&header.encode()), Some(header));
-        assert_eq!(Header::decode(&[0; 5]), None);
+        assert_eq!(Header::decode(&Bytes::from_static(&[0; 5])), None);
     }
 }

@@ -80,8 +80,9 @@ pub struct Command {
 }
 
 /// Arguments a [`Command`] holds without an allocation: enough for
-/// `SET key value` and `GET key`, the requests most sent.
-pub const ARGUMENTS_INLINE: usize = 3;
+/// `SET key value`, `GET key`, and `HSET key field value` or `ZADD key
+/// score member` of one element.
+pub const ARGUMENTS_INLINE: usize = 4;
 
 impl Command {
     /// A command from its arguments.
