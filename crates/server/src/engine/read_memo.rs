@@ -141,11 +141,11 @@ impl ReadMemo {
     ) -> Option<Deferred> {
         let found = self.position(space, key);
         if !kept(space, key, value.as_ref()) {
-            if let Some(index) = found {
-                self.entries.swap_remove(index);
-                self.next = 0;
-            }
-            return None;
+            // Only a type record is ever dropped here, never dirty; a
+            // header is always kept. Were one dropped, its write goes out.
+            let index = found?;
+            self.next = 0;
+            return self.entries.swap_remove(index).deferred();
         }
         if let Some(index) = found {
             let entry = &mut self.entries[index];
