@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use keel_server::commands::table::resolve;
 use keel_server::{
-    AppendFsync, Backend, Command, KeelBackend, KeelBackendOptions, ProtocolVersion, Reply,
-    Request, Session,
+    AppendFsync, Backend, Command, EncodedReplies, KeelBackend, KeelBackendOptions,
+    ProtocolVersion, Reply, Request, Session,
 };
 use proptest::prelude::*;
 
@@ -59,7 +59,31 @@ impl Server {
             }),
         }
     }
+
+    /// Runs `commands` as one pipelined group (one transaction), their
+    /// replies encoded as RESP2.
+    fn pipeline(&mut self, commands: &[Vec<String>]) -> Vec<Vec<u8>> {
+        let requests: Vec<Request> = commands
+            .iter()
+            .map(|parts| {
+                let command = Command::from_parts(parts);
+                Request {
+                    database: 0,
+                    spec: resolve(&command).unwrap(),
+                    command,
+                    protocol: ProtocolVersion::Resp2,
+                }
+            })
+            .collect();
+        let mut replies = EncodedReplies::default();
+        self.session.execute_pipeline(&requests, &mut replies);
+        replies.iter().map(<[u8]>::to_vec).collect()
+    }
 }
+
+/// Commands per pipelined group in [`check`]'s second run: groups end at
+/// different points of the sequences.
+const GROUP_COMMANDS: usize = 7;
 
 fn bulk(text: &str) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
@@ -98,9 +122,13 @@ enum Value<T> {
     Collection(T),
 }
 
-/// Runs `commands` on a fresh server and on `model`, comparing replies.
+/// Runs `commands` on a fresh server and on `model`, comparing replies;
+/// then again on another fresh server in pipelined groups (several
+/// commands, often on one collection, in one transaction), which must
+/// answer the same.
 fn check<M>(commands: &[Vec<String>], mut model: M, apply: impl Fn(&mut M, &[String]) -> Reply) {
     let mut server = Server::new();
+    let mut expected_all = Vec::with_capacity(commands.len());
     for command in commands {
         let expected = apply(&mut model, command);
         let got = server.call(command);
@@ -114,6 +142,20 @@ fn check<M>(commands: &[Vec<String>], mut model: M, apply: impl Fn(&mut M, &[Str
             String::from_utf8_lossy(&expected),
             "after {command:?} of {commands:?}"
         );
+        expected_all.push(expected);
+    }
+    let mut grouped = Server::new();
+    for (index, group) in commands.chunks(GROUP_COMMANDS).enumerate() {
+        let replies = grouped.pipeline(group);
+        let expected = &expected_all[index * GROUP_COMMANDS..][..group.len()];
+        for ((got, expected), command) in replies.iter().zip(expected).zip(group) {
+            assert_eq!(
+                String::from_utf8_lossy(got),
+                String::from_utf8_lossy(expected),
+                "after {command:?} in group {group:?} of {commands:?}"
+            );
+        }
+        assert_eq!(replies.len(), group.len());
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Client {
     /// EXEC is running the client's queued commands (Redis's
     /// `CLIENT_DENY_BLOCKING` while in MULTI).
     pub(crate) in_exec: bool,
+    /// The last command its pipelined requests named.
+    pub(crate) last_resolved: super::table::LastResolved,
 }
 
 /// Whether a new connection starts authenticated: the `default` user
@@ -127,6 +129,7 @@ impl Client {
             retry: None,
             subscriptions: 0,
             in_exec: false,
+            last_resolved: super::table::LastResolved::default(),
         }
     }
 

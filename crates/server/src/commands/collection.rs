@@ -269,6 +269,37 @@ impl Collection {
         reverse: bool,
         count_max: usize,
     ) -> StoreResult<Vec<(Bytes, Bytes)>> {
+        let mut entries = self.whole_range(store, tag, bounds, reverse, count_max)?;
+        for (key, _) in &mut entries {
+            debug_assert!(key.starts_with(&element_prefix(self.version, tag)));
+            let _ = key.split_to(ELEMENT_PREFIX_BYTES);
+        }
+        Ok(entries)
+    }
+
+    /// The values alone of [`Collection::range`]'s elements (a list's
+    /// items): their keys are dropped as they are, not cut.
+    pub fn range_values(
+        &self,
+        store: &mut dyn KeyValueStore,
+        tag: u8,
+        bounds: (Bound<&[u8]>, Bound<&[u8]>),
+        reverse: bool,
+        count_max: usize,
+    ) -> StoreResult<Vec<Bytes>> {
+        let entries = self.whole_range(store, tag, bounds, reverse, count_max)?;
+        Ok(entries.into_iter().map(|(_, value)| value).collect())
+    }
+
+    /// [`Collection::range`] with the elements' keys whole.
+    fn whole_range(
+        &self,
+        store: &mut dyn KeyValueStore,
+        tag: u8,
+        bounds: (Bound<&[u8]>, Bound<&[u8]>),
+        reverse: bool,
+        count_max: usize,
+    ) -> StoreResult<Vec<(Bytes, Bytes)>> {
         let prefix = element_prefix(self.version, tag);
         let key = |rest: &[u8]| element_key(self.version, tag, rest);
         let from = match bounds.0 {
@@ -287,12 +318,7 @@ impl Collection {
             reverse,
             count_max,
         };
-        let mut entries = store.elements(&range)?;
-        for (key, _) in &mut entries {
-            debug_assert!(key.starts_with(&prefix));
-            let _ = key.split_to(ELEMENT_PREFIX_BYTES);
-        }
-        Ok(entries)
+        store.elements(&range)
     }
 
     /// Every element under `tag`, in order.

@@ -177,8 +177,8 @@ impl Client {
     /// The command's row if it may be held back and run with its
     /// neighbours: a data command that needs no database exclusively or
     /// every database, outside MULTI, from an authenticated client.
-    pub(crate) fn pipelinable(&self, command: &Command) -> Option<&'static CommandSpec> {
-        let spec = table::resolve(command).ok()?;
+    pub(crate) fn pipelinable(&mut self, command: &Command) -> Option<&'static CommandSpec> {
+        let spec = self.last_resolved.resolve(command).ok()?;
         let pipelinable = self.authenticated
             && self.user_generation == self.shared.users.generation()
             && self.user.unrestricted()

@@ -159,7 +159,9 @@ impl Header {
     }
 
     /// The header in `bytes`; `None` when they are too short to be one.
-    pub fn decode(bytes: &[u8]) -> Option<Header> {
+    /// The owner shares `bytes`' memory (no copy: a collection command
+    /// decodes its header on every call).
+    pub fn decode(bytes: &Bytes) -> Option<Header> {
         if bytes.len() < HEADER_FIXED_BYTES {
             return None;
         }
@@ -172,7 +174,7 @@ impl Header {
             count: u64::from_le_bytes(word(0)),
             head: i64::from_le_bytes(word(1)),
             tail: i64::from_le_bytes(word(2)),
-            owner: Bytes::copy_from_slice(&bytes[HEADER_FIXED_BYTES..]),
+            owner: bytes.slice(HEADER_FIXED_BYTES..),
         })
     }
 }
@@ -183,6 +185,11 @@ pub fn element_prefix(version: u64, tag: u8) -> [u8; ELEMENT_PREFIX_BYTES] {
     prefix[..8].copy_from_slice(&version.to_be_bytes());
     prefix[8] = tag;
     prefix
+}
+
+/// Whether `key`, of the elements keyspace, is a collection's header.
+pub fn is_header_key(key: &[u8]) -> bool {
+    key.len() == ELEMENT_PREFIX_BYTES && key[ELEMENT_PREFIX_BYTES - 1] == HEADER_TAG
 }
 
 /// An element's key: `version (BE) ‖ tag ‖ rest`.
@@ -275,6 +282,6 @@ mod tests {
             owner: Bytes::from_static(b"key"),
         };
         assert_eq!(Header::decode(&header.encode()), Some(header));
-        assert_eq!(Header::decode(&[0; 5]), None);
+        assert_eq!(Header::decode(&Bytes::from_static(&[0; 5])), None);
     }
 }

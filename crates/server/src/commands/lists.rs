@@ -106,8 +106,7 @@ fn items(
     let from = position_bytes(head.saturating_add(from as i64));
     let to = position_bytes(head.saturating_add(to as i64));
     let bounds = (Bound::Included(&from[..]), Bound::Included(&to[..]));
-    let entries = list.range(call.store, MEMBER_TAG, bounds, false, usize::MAX)?;
-    Ok(entries.into_iter().map(|(_, item)| item).collect())
+    Ok(list.range_values(call.store, MEMBER_TAG, bounds, false, usize::MAX)?)
 }
 
 pub(crate) fn all_items(call: &mut DataCall<'_>, list: &Collection) -> Result<Vec<Bytes>, Failure> {
@@ -276,7 +275,7 @@ pub(crate) fn lrange(call: &mut DataCall<'_>) -> Outcome {
         return Ok(Reply::Array(Vec::new()).into());
     };
     let found = items(call, &list, from, to)?;
-    Ok(Reply::Array(found.into_iter().map(Reply::Bulk).collect()).into())
+    call.reply_bulks(found)
 }
 
 /// LTRIM key start stop.

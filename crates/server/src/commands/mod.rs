@@ -324,6 +324,18 @@ impl DataCall<'_> {
         Ok(Answer::Encoded)
     }
 
+    /// Answers an array of bulk strings, written straight into the output
+    /// when there is one.
+    pub fn reply_bulks(&mut self, items: Vec<Bytes>) -> Outcome {
+        match self.output.as_deref_mut() {
+            Some(output) => {
+                output.writer(self.protocol).bulk_array(&items);
+                Ok(Answer::Encoded)
+            }
+            None => Ok(Reply::Array(items.into_iter().map(Reply::Bulk).collect()).into()),
+        }
+    }
+
     /// Answers `+OK`, written straight into the output when there is one.
     pub fn reply_ok(&mut self) -> Outcome {
         match self.output.as_deref_mut() {

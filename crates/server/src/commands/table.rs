@@ -380,6 +380,43 @@ pub fn resolve(command: &Command) -> Result<&'static CommandSpec, Reply> {
     Ok(spec)
 }
 
+/// The last command a connection resolved, by its name as the client
+/// spelled it: clients repeat one command, and comparing a few bytes costs
+/// less than lower-casing and hashing them ([`lookup`]). Only a command
+/// without subcommands is kept.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LastResolved {
+    name: [u8; NAME_BYTES_MAX],
+    name_bytes: usize,
+    spec: Option<&'static CommandSpec>,
+}
+
+impl LastResolved {
+    /// [`resolve`], answered from the last command when `command` names
+    /// it the same way.
+    pub fn resolve(&mut self, command: &Command) -> Result<&'static CommandSpec, Reply> {
+        let arguments = command.arguments();
+        if let (Some(spec), Some(name)) = (self.spec, arguments.first())
+            && name[..] == self.name[..self.name_bytes]
+        {
+            if !spec.arity_accepts(arguments.len()) {
+                return Err(wrong_arity(spec));
+            }
+            return Ok(spec);
+        }
+        let spec = resolve(command)?;
+        let name = &arguments[0];
+        let top_level = lookup(name).is_some_and(|top| std::ptr::eq(top, spec));
+        if top_level && spec.subcommands.is_empty() {
+            // A known name is at most NAME_BYTES_MAX long.
+            self.name[..name.len()].copy_from_slice(name);
+            self.name_bytes = name.len();
+            self.spec = Some(spec);
+        }
+        Ok(spec)
+    }
+}
+
 /// The command or subcommand a request names, arity unchecked (`None`
 /// for an unknown one): what INFO commandstats charges a rejected call
 /// to.
@@ -4312,5 +4349,40 @@ mod tests {
                 id.full_name()
             );
         }
+    }
+
+    #[test]
+    fn the_last_resolved_command_answers_as_resolve_does() {
+        let mut last = LastResolved::default();
+        let command = |parts: &[&str]| Command::from_parts(parts);
+        for parts in [
+            &["GET", "k"][..],
+            &["GET", "k"],
+            &["GET"],
+            &["get", "k"],
+            &["CLIENT", "LIST"],
+            &["CLIENT", "NOSUCH"],
+            &["CLIENT"],
+            &["NOSUCH"],
+            &["SET", "k", "v"],
+            &["SET", "k"],
+            &["SET", "k", "v"],
+        ] {
+            let request = command(parts);
+            let expected = resolve(&request).map(|spec| spec.id);
+            assert_eq!(
+                last.resolve(&request).map(|spec| spec.id),
+                expected,
+                "{parts:?}"
+            );
+        }
+        assert_eq!(last.spec.map(|spec| spec.id), Some(CommandId::Set));
+        last.resolve(&command(&["CLIENT", "LIST"]))
+            .expect("a known subcommand");
+        assert_eq!(
+            last.spec.map(|spec| spec.id),
+            Some(CommandId::Set),
+            "a container is not kept"
+        );
     }
 }

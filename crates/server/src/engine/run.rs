@@ -140,6 +140,11 @@ impl Shared {
                 return Err(error);
             }
         }
+        // The failure, if any, is the store's: taken just below.
+        let _ = store.write_held_back();
+        if let Some(error) = store.take_failure() {
+            return Err(error);
+        }
         let wrote = store.wrote();
         if wrote {
             self.writes

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use keel::{Keyspace, Transaction};
 
 use super::expiry_watch::DeadlineChange;
+use super::read_memo::{Deferred, ReadMemo, Space};
 use crate::backend::DatabaseIndex;
+use crate::commands::encoding::is_header_key;
 use crate::commands::notify::{EventClasses, KeyspaceEvent};
 use crate::commands::store::{ElementRange, StoreResult};
 use crate::commands::{KeyValueStore, StoreError, StoredValue};
@@ -112,6 +114,8 @@ pub(crate) struct EngineStore<'a> {
     /// began).
     classes: EventClasses,
     committed: Committed,
+    /// Type records and headers as last read or written.
+    memo: ReadMemo,
 }
 
 impl<'a> EngineStore<'a> {
@@ -135,6 +139,7 @@ impl<'a> EngineStore<'a> {
             exclusive: None,
             classes,
             committed: Committed::default(),
+            memo: ReadMemo::default(),
         }
     }
 
@@ -199,6 +204,25 @@ impl<'a> EngineStore<'a> {
             .collect()
     }
 
+    /// Writes the headers the memo held back; the commands' transaction
+    /// must not commit before this (`run_in` calls it after the last
+    /// command).
+    pub(crate) fn write_held_back(&mut self) -> StoreResult<()> {
+        for deferred in self.memo.take_dirty() {
+            self.write_evicted(Some(deferred))?;
+        }
+        Ok(())
+    }
+
+    /// Writes a header the memo held back and let go of.
+    fn write_evicted(&mut self, deferred: Option<Deferred>) -> StoreResult<()> {
+        let Some(Deferred { key, value }) = deferred else {
+            return Ok(());
+        };
+        let result = self.transaction.put_bytes(self.elements, key, value);
+        self.checked(result)
+    }
+
     fn checked<T>(&mut self, result: Result<T, keel::Error>) -> StoreResult<T> {
         result.map_err(|error| StoreError::backend(self.fail(error)))
     }
@@ -235,12 +259,24 @@ impl<'a> EngineStore<'a> {
     }
 }
 
+/// An element's value as the memo keeps it (elements never expire).
+fn element_value(value: Bytes) -> StoredValue {
+    StoredValue {
+        value,
+        deadline_ms: None,
+    }
+}
+
 impl KeyValueStore for EngineStore<'_> {
     fn now_ms(&self) -> i64 {
         self.now_ms
     }
 
     fn get(&mut self, database: DatabaseIndex, key: &[u8]) -> StoreResult<Option<StoredValue>> {
+        let space = Space::Database(database);
+        if let Some(remembered) = self.memo.get(space, key) {
+            return Ok(remembered);
+        }
         let now_ms = self.now_ms;
         let result = self.keyspace(database).and_then(|keyspace| {
             self.transaction
@@ -259,7 +295,10 @@ impl KeyValueStore for EngineStore<'_> {
                         })
                 })
         });
-        self.checked(result)
+        let stored = self.checked(result)?;
+        let evicted = self.memo.note(space, key, stored.as_ref());
+        self.write_evicted(evicted)?;
+        Ok(stored)
     }
 
     fn visit(
@@ -281,6 +320,10 @@ impl KeyValueStore for EngineStore<'_> {
             key: Bytes::copy_from_slice(key),
             deadline_ms: stored.deadline_ms,
         });
+        let evicted = self
+            .memo
+            .note(Space::Database(database), key, Some(&stored));
+        self.write_evicted(evicted)?;
         let value = stored.value;
         let result = self
             .keyspace(database)
@@ -302,6 +345,8 @@ impl KeyValueStore for EngineStore<'_> {
     fn delete(&mut self, database: DatabaseIndex, key: &[u8]) -> StoreResult<bool> {
         let existed = self.get(database, key)?.is_some();
         if existed {
+            let evicted = self.memo.note(Space::Database(database), key, None);
+            self.write_evicted(evicted)?;
             self.note_deadline(DeadlineChange::Key {
                 database,
                 key: Bytes::copy_from_slice(key),
@@ -329,23 +374,43 @@ impl KeyValueStore for EngineStore<'_> {
     }
 
     fn element_get(&mut self, key: &[u8]) -> StoreResult<Option<Bytes>> {
+        let header = is_header_key(key);
+        if header && let Some(remembered) = self.memo.get(Space::Elements, key) {
+            return Ok(remembered.map(|stored| stored.value));
+        }
         let result = self.transaction.get(self.elements, key);
-        self.checked(result)
+        let value = self.checked(result)?;
+        if header {
+            let stored = value.clone().map(element_value);
+            let evicted = self.memo.note(Space::Elements, key, stored.as_ref());
+            self.write_evicted(evicted)?;
+        }
+        Ok(value)
     }
 
     fn element_put(&mut self, key: &[u8], value: Bytes) -> StoreResult<()> {
+        self.wrote = true;
+        if is_header_key(key) {
+            let evicted = self.memo.defer(key, value);
+            return self.write_evicted(evicted);
+        }
         let result = self.transaction.put_bytes(self.elements, key, value);
         self.wrote = true;
         self.checked(result)
     }
 
     fn element_delete(&mut self, key: &[u8]) -> StoreResult<()> {
+        if is_header_key(key) {
+            let evicted = self.memo.note(Space::Elements, key, None);
+            self.write_evicted(evicted)?;
+        }
         let result = self.transaction.delete(self.elements, key);
         self.wrote = true;
         self.checked(result)
     }
 
     fn elements(&mut self, range: &ElementRange) -> StoreResult<Vec<(Bytes, Bytes)>> {
+        self.write_held_back()?;
         let bounds = (
             range.from.as_ref().map(Vec::as_slice),
             range.to.as_ref().map(Vec::as_slice),
@@ -398,6 +463,8 @@ impl KeyValueStore for EngineStore<'_> {
             Some(database) => vec![database],
             None => self.keyspaces.indexes(),
         };
+        self.write_held_back()?;
+        self.memo.clear();
         for index in indexes {
             self.note_deadline(DeadlineChange::Database(index));
             let result = self.flush_database(index);
@@ -428,6 +495,8 @@ impl KeyValueStore for EngineStore<'_> {
                 operation: "SWAPDB inside a transaction",
             });
         };
+        self.write_held_back()?;
+        self.memo.clear();
         let result = self.keyspace(first).and_then(|first_keyspace| {
             let second_keyspace = self.keyspace(second)?;
             self.transaction

@@ -22,9 +22,7 @@ use keel::{Durability, Isolation, Transaction, UpdateOptions};
 
 use super::backend::{Shared, read};
 use super::expiry_watch::EXPIRY_CHECK_INTERVAL;
-use crate::commands::encoding::{
-    ELEMENT_PREFIX_BYTES, HEADER_TAG, Header, TypeRecord, element_prefix,
-};
+use crate::commands::encoding::{HEADER_TAG, Header, TypeRecord, element_prefix, is_header_key};
 
 /// Elements one sweep transaction deletes at most.
 pub const SWEEP_BATCH_ELEMENTS: usize = 4096;
@@ -83,7 +81,7 @@ impl Shared {
             let mut version = [0u8; 8];
             version.copy_from_slice(&key[..8]);
             let version = u64::from_be_bytes(version);
-            let header = (key.len() == ELEMENT_PREFIX_BYTES && key[8] == HEADER_TAG)
+            let header = is_header_key(&key)
                 .then(|| Header::decode(&value))
                 .flatten();
             let keyspaces = slots.iter().map(|slot| &slot.keyspace);
@@ -140,9 +138,7 @@ fn delete_batch(
         .take(SWEEP_BATCH_ELEMENTS + 1)
         .collect::<Result<_, _>>()?;
     let last_batch = keys.len() <= SWEEP_BATCH_ELEMENTS;
-    let has_header = keys
-        .first()
-        .is_some_and(|key| key.len() == ELEMENT_PREFIX_BYTES && key[8] == HEADER_TAG);
+    let has_header = keys.first().is_some_and(|key| is_header_key(key));
     let skip = usize::from(has_header && !last_batch);
     let mut deleted = 0;
     for key in keys.iter().skip(skip).take(SWEEP_BATCH_ELEMENTS) {

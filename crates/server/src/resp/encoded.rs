@@ -4,6 +4,8 @@
 //! common replies (`+OK`, a bulk string read in place from the store)
 //! never become a [`Reply`] value: no allocation, no second pass.
 
+use bytes::Bytes;
+
 use super::number::{push_decimal, push_unsigned_decimal};
 use super::reply::{BULK_FRAMING_BYTES_MAX, ProtocolVersion, Reply};
 
@@ -156,6 +158,30 @@ impl ReplyWriter<'_> {
         self.end();
     }
 
+    /// An array of bulk strings (LRANGE's reply), without a `Reply` per
+    /// item.
+    pub fn bulk_array(self, items: &[Bytes]) {
+        let out = &mut self.replies.bytes;
+        let framing = items.len().saturating_mul(BULK_FRAMING_BYTES_MAX);
+        let payload: usize = items.iter().map(Bytes::len).sum();
+        out.reserve(
+            payload
+                .saturating_add(framing)
+                .saturating_add(BULK_FRAMING_BYTES_MAX),
+        );
+        out.push(b'*');
+        push_unsigned_decimal(out, items.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        for item in items {
+            out.push(b'$');
+            push_unsigned_decimal(out, item.len() as u64);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(item);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.end();
+    }
+
     /// A bulk string of `bytes`, or the null bulk string for `None`.
     pub fn bulk_or_null(self, bytes: Option<&[u8]>) {
         match bytes {
@@ -183,12 +209,18 @@ mod tests {
             written.writer(version).integer(-42);
             written.writer(version).bulk(b"a\r\nb");
             written.writer(version).bulk_or_null(None);
+            written
+                .writer(version)
+                .bulk_array(&[Bytes::from_static(b"x"), Bytes::new()]);
+            written.writer(version).bulk_array(&[]);
             let mut pushed = EncodedReplies::default();
             for reply in [
                 Reply::ok(),
                 Reply::Integer(-42),
                 Reply::bulk("a\r\nb"),
                 Reply::NullBulk,
+                Reply::Array(vec![Reply::bulk("x"), Reply::bulk("")]),
+                Reply::Array(Vec::new()),
             ] {
                 pushed.push(&reply, version);
             }

@@ -50,6 +50,11 @@ pub fn push_decimal(out: &mut Vec<u8>, value: i64) {
 
 /// Appends `value` in decimal, without allocating.
 pub fn push_unsigned_decimal(out: &mut Vec<u8>, mut value: u64) {
+    if value < 10 {
+        // One digit: most lengths of short bulk strings.
+        out.push(b'0' + value as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {

@@ -80,7 +80,10 @@ pub struct Command {
 }
 
 /// Arguments a [`Command`] holds without an allocation: enough for
-/// `SET key value` and `GET key`, the requests most sent.
+/// `SET key value` and `GET key`, the requests most sent. (Four, for
+/// HSET and ZADD of one element, saved their allocation but made every
+/// request's moves between the parser, its connection and the group
+/// `memcpy` calls: about 270 more instructions per GET, callgrind.)
 pub const ARGUMENTS_INLINE: usize = 3;
 
 impl Command {
