@@ -32,6 +32,12 @@ use crate::write_set::{BufferedKey, Change, WriteEntry, WriteSet};
 /// writes are at least this fraction (1/n) of the map's size.
 const REBUILD_FRACTION: usize = 8;
 
+/// A point read with at most this many writes pending scans them (newest
+/// first) and the map instead of settling: a server's group of small
+/// commands reads after each write, and settling a handful of writes into
+/// a small map rebuilds it each time.
+const PENDING_SCAN_MAX: usize = 16;
+
 /// A transaction's buffered writes (see the module docs).
 #[derive(Default)]
 pub(crate) struct WriteBuffer {
@@ -113,8 +119,31 @@ impl WriteBuffer {
 
     /// The change this transaction made to `key`, if any.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Cow<'_, Change>> {
-        if let Some(change) = self.settled().get(key) {
-            return Some(Cow::Borrowed(change));
+        // SAFETY: shared reads; mutation happens only in `settled` (not
+        // running: not reentrant, calls no user code) or through `&mut
+        // self`. No borrow outlives this block (the change is cloned), so
+        // a later `settled` invalidates nothing.
+        let scanned = unsafe {
+            let pending = &*self.pending.get();
+            (!pending.is_empty() && pending.len() <= PENDING_SCAN_MAX).then(|| {
+                match pending
+                    .iter()
+                    .rev()
+                    .find(|(pending, _)| pending.key().as_ref() == key)
+                {
+                    Some((_, change)) => Some(change.clone()),
+                    None => (*self.sorted.get()).get(key).cloned(),
+                }
+            })
+        };
+        match scanned {
+            Some(Some(change)) => return Some(Cow::Owned(change)),
+            Some(None) => {}
+            None => {
+                if let Some(change) = self.settled().get(key) {
+                    return Some(Cow::Borrowed(change));
+                }
+            }
         }
         self.runs
             .iter()
