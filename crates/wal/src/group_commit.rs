@@ -14,7 +14,7 @@
 //! already being flushed by a new leader; left alone, N committers settle
 //! into two alternating groups of N/2 per sync. So a syncing leader whose
 //! previous flush carried a group of k > 1 records first waits, briefly
-//! (a quarter of the last flush's time, at most [`GATHER_WAIT_MAX`]), until
+//! (an eighth of the last flush's time, at most [`GATHER_WAIT_MAX`]), until
 //! k records are buffered: one group of N per sync. A lone committer
 //! (k = 1) never waits.
 
@@ -65,7 +65,7 @@ pub struct Tail<B, E> {
 
 /// The longest a syncing leader waits for its group to gather (see the
 /// module docs).
-pub const GATHER_WAIT_MAX: Duration = Duration::from_micros(250);
+pub const GATHER_WAIT_MAX: Duration = Duration::from_micros(100);
 
 /// The protocol: a tail behind a lock, a signal when a flush ends, and
 /// one when a gathering leader's group has come.
@@ -202,14 +202,14 @@ impl<B, E: Clone> GroupCommit<B, E> {
     }
 
     /// Waits until as many records are buffered as the last flush carried,
-    /// or a quarter of its time (see the module docs). Under loom, no
+    /// or an eighth of its time (see the module docs). Under loom, no
     /// timed wait: never gathers.
     fn gather<'a>(&'a self, mut tail: MutexGuard<'a, Tail<B, E>>) -> MutexGuard<'a, Tail<B, E>> {
         let target = Lsn(tail.written_end.0.saturating_add(tail.last_batch));
         if cfg!(loom) || tail.last_batch <= 1 || tail.next_lsn >= target {
             return tail;
         }
-        let deadline = Instant::now() + (tail.last_flush / 4).min(GATHER_WAIT_MAX);
+        let deadline = Instant::now() + (tail.last_flush / 8).min(GATHER_WAIT_MAX);
         tail.gather_until = Some(target);
         while tail.next_lsn < target {
             let now = Instant::now();
