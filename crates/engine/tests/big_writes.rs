@@ -19,6 +19,21 @@ fn key(index: u32) -> [u8; 8] {
     key
 }
 
+/// Keys of the large transactions below.
+const BIG_KEYS: u32 = 20_000;
+
+/// The value the large transactions write at `index`.
+fn big_value(index: u32) -> [u8; 100] {
+    [index as u8; 100]
+}
+
+/// Writes the large transaction's keys, 0 to `BIG_KEYS`.
+fn put_big(tx: &mut keel::Transaction, data: &keel::Keyspace) {
+    for index in 0..BIG_KEYS {
+        tx.put(data, key(index), big_value(index)).unwrap();
+    }
+}
+
 #[test]
 fn a_large_transaction_commits_as_a_batch_and_survives_a_kill() {
     let vfs = keel_io::SimVfs::new(7);
@@ -30,12 +45,13 @@ fn a_large_transaction_commits_as_a_batch_and_survives_a_kill() {
     let db = Database::open_with_vfs(Arc::new(vfs.clone()), dir, options.clone()).unwrap();
     let data = db.keyspace("data").unwrap();
     let mut tx = db.begin(Isolation::Serializable);
-    for index in 0..20_000u32 {
-        tx.put(&data, key(index), vec![index as u8; 100]).unwrap();
-    }
+    put_big(&mut tx, &data);
     tx.commit().unwrap();
     assert_eq!(db.stats().delta_batches, 1);
-    assert_eq!(db.begin_read().count(&data, ..).unwrap(), 20_000);
+    assert_eq!(
+        db.begin_read().count(&data, ..).unwrap(),
+        u64::from(BIG_KEYS)
+    );
     // Killed before any fold: recovery replays the batch from the log,
     // as a batch again.
     common::kill(&vfs, db);
@@ -43,10 +59,10 @@ fn a_large_transaction_commits_as_a_batch_and_survives_a_kill() {
     assert_eq!(db.stats().delta_batches, 1);
     let data = db.keyspace("data").unwrap();
     let reader = db.begin_read();
-    assert_eq!(reader.count(&data, ..).unwrap(), 20_000);
+    assert_eq!(reader.count(&data, ..).unwrap(), u64::from(BIG_KEYS));
     assert_eq!(
         reader.get(&data, key(19_999)).unwrap().as_deref(),
-        Some(&[19_999u32 as u8; 100][..])
+        Some(&big_value(19_999)[..])
     );
     drop(reader);
     db.checkpoint().unwrap();
@@ -261,12 +277,10 @@ fn a_transaction_past_its_memory_budget_spills_commits_and_survives_a_kill() {
     let db = Database::open_with_vfs(Arc::new(vfs.clone()), dir, options.clone()).unwrap();
     let data = db.keyspace("data").unwrap();
     let mut tx = db.begin(Isolation::Serializable);
-    for index in 0..20_000u32 {
-        tx.put(&data, key(index), vec![index as u8; 100]).unwrap();
-    }
+    put_big(&mut tx, &data);
     assert_eq!(
         tx.get(&data, key(3)).unwrap().as_deref(),
-        Some(&[3u8; 100][..])
+        Some(&big_value(3)[..])
     );
     let savepoint = tx.savepoint();
     tx.put(&data, key(3), b"undone").unwrap();
@@ -274,7 +288,7 @@ fn a_transaction_past_its_memory_budget_spills_commits_and_survives_a_kill() {
     tx.rollback_to_savepoint(savepoint).unwrap();
     assert_eq!(
         tx.get(&data, key(4)).unwrap().as_deref(),
-        Some(&[4u8; 100][..])
+        Some(&big_value(4)[..])
     );
     assert_eq!(tx.count(&data, key(100)..key(200)).unwrap(), 100);
     tx.commit().unwrap();
@@ -282,23 +296,29 @@ fn a_transaction_past_its_memory_budget_spills_commits_and_survives_a_kill() {
     let spilled = db.stats().runs_spilled;
     assert!(spilled > 25, "{spilled} runs spilled");
     assert_eq!(db.stats().delta_batches, 1);
-    assert_eq!(db.begin_read().count(&data, ..).unwrap(), 20_000);
+    assert_eq!(
+        db.begin_read().count(&data, ..).unwrap(),
+        u64::from(BIG_KEYS)
+    );
     common::kill(&vfs, db);
     let db = Database::open_with_vfs(Arc::new(vfs.clone()), dir, options).unwrap();
     let data = db.keyspace("data").unwrap();
     let reader = db.begin_read();
-    assert_eq!(reader.count(&data, ..).unwrap(), 20_000);
+    assert_eq!(reader.count(&data, ..).unwrap(), u64::from(BIG_KEYS));
     for index in [0, 3, 4, 9_999, 19_999u32] {
         assert_eq!(
             reader.get(&data, key(index)).unwrap().as_deref(),
-            Some(&[index as u8; 100][..]),
+            Some(&big_value(index)[..]),
             "key {index}"
         );
     }
     drop(reader);
     db.checkpoint().unwrap();
     assert_eq!(db.stats().delta_batches, 0, "folded and collected");
-    assert_eq!(db.begin_read().count(&data, ..).unwrap(), 20_000);
+    assert_eq!(
+        db.begin_read().count(&data, ..).unwrap(),
+        u64::from(BIG_KEYS)
+    );
     db.check().unwrap();
     // Unnamed files: nothing is left in the spill directory.
     assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);

@@ -16,6 +16,7 @@
 //! written and read by this module only; decoding still never indexes out
 //! of bounds (a short entry decodes as empty).
 
+use std::borrow::Borrow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -100,6 +101,19 @@ impl SpillWriter {
             bytes: self.bytes,
         })
     }
+}
+
+/// Writes `entries` (in strictly increasing key order) as a finished run
+/// in `dir`.
+pub(crate) fn write_run<K: AsRef<[u8]>, C: Borrow<Change>>(
+    dir: &Path,
+    entries: impl IntoIterator<Item = (K, C)>,
+) -> io::Result<SpillRun> {
+    let mut writer = SpillWriter::new(dir)?;
+    for (key, change) in entries {
+        writer.push(key.as_ref(), change.borrow())?;
+    }
+    writer.finish()
 }
 
 fn too_long(what: &str) -> io::Error {
@@ -314,17 +328,12 @@ impl WriteSetBuilder {
     }
 
     /// The write set.
-    pub fn finish(self) -> Result<WriteSet> {
-        let (transaction_id, dir) = (self.transaction_id, self.dir);
-        match self.writer {
+    pub fn finish(mut self) -> Result<WriteSet> {
+        match self.writer.take() {
             None => Ok(WriteSet::from_sorted(self.entries)),
             Some(writer) => match writer.finish() {
                 Ok(run) => Ok(WriteSet::spilled(run)),
-                Err(source) => Err(Error::Spill {
-                    transaction_id,
-                    dir,
-                    source,
-                }),
+                Err(source) => Err(self.error(source)),
             },
         }
     }

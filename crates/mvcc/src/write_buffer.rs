@@ -25,7 +25,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::own_writes::OwnWrites;
-use crate::spill::SpillWriter;
+use crate::spill::write_run;
 use crate::write_set::{BufferedKey, Change, WriteEntry, WriteSet};
 
 /// A merge rebuilds the map instead of inserting into it when the settled
@@ -99,12 +99,14 @@ impl WriteBuffer {
             let pending = self.pending.get_mut();
             let removed = sort_last_wins(pending);
             self.bytes.set(self.bytes.get() - removed);
-            let run = write_run(dir, pending.iter().map(|(key, change)| (key.key(), change)))?;
+            let run =
+                write_nonempty_run(dir, pending.iter().map(|(key, change)| (key.key(), change)))?;
             pending.clear();
             run
         } else {
             let sorted = self.settled_mut();
-            let run = write_run(dir, sorted.iter().map(|(key, change)| (key.key(), change)))?;
+            let run =
+                write_nonempty_run(dir, sorted.iter().map(|(key, change)| (key.key(), change)))?;
             sorted.clear();
             run
         };
@@ -203,11 +205,9 @@ impl WriteBuffer {
         {
             return Ok(run.clone());
         }
-        let mut writer = SpillWriter::new(dir)?;
-        for (key, change) in OwnWrites::of_sets(&memory, &runs) {
-            writer.push(&key, &change)?;
-        }
-        Ok(WriteSet::spilled(writer.finish()?))
+        let merged =
+            OwnWrites::of_sets(&memory, &runs).map(|(key, change)| (key.into_owned(), change));
+        Ok(WriteSet::spilled(write_run(dir, merged)?))
     }
 
     /// Takes what memory holds as a write set.
@@ -233,18 +233,14 @@ impl WriteBuffer {
 
 /// Writes `entries` (sorted, each key once) as a run in `dir`; `None` if
 /// there are none.
-fn write_run<'a>(
+fn write_nonempty_run<'a>(
     dir: &Path,
     entries: impl ExactSizeIterator<Item = (&'a Bytes, &'a Change)>,
 ) -> io::Result<Option<WriteSet>> {
     if entries.len() == 0 {
         return Ok(None);
     }
-    let mut writer = SpillWriter::new(dir)?;
-    for (key, change) in entries {
-        writer.push(key, change)?;
-    }
-    Ok(Some(WriteSet::spilled(writer.finish()?)))
+    Ok(Some(WriteSet::spilled(write_run(dir, entries)?)))
 }
 
 /// Sorts `writes` by key and keeps each key's last write; returns the

@@ -230,7 +230,7 @@ impl WriteSet {
     pub fn entries(&self) -> Cow<'_, [WriteEntry]> {
         match &self.storage {
             Storage::Memory(entries) => Cow::Borrowed(entries),
-            Storage::Spilled(run) => Cow::Owned((0..run.len()).map(|at| run.entry(at)).collect()),
+            Storage::Spilled(_) => Cow::Owned(self.iter().map(Cow::into_owned).collect()),
         }
     }
 
@@ -278,7 +278,7 @@ impl WriteSet {
     pub fn into_entries(self) -> Vec<WriteEntry> {
         match self.storage {
             Storage::Memory(entries) => entries,
-            Storage::Spilled(run) => (0..run.len()).map(|at| run.entry(at)).collect(),
+            Storage::Spilled(_) => self.entries().into_owned(),
         }
     }
 }
