@@ -208,6 +208,8 @@ struct Cursor<'a> {
     leaf: Option<Leaf<'a>>,
     /// Entries the next window takes from its leaf at most ([`batch`]).
     budget: usize,
+    /// Entries returned from the windows before the current one.
+    returned: usize,
     /// The sibling the next fill will copy, to prefetch once the caller
     /// nears the window's end ([`PageId::NONE`] when none is due).
     prefetch: PageId,
@@ -234,6 +236,7 @@ impl<'a> Cursor<'a> {
             leaf: None,
             prefetch: PageId::NONE,
             budget: BATCH_FIRST_ENTRIES,
+            returned: 0,
         }
     }
 
@@ -334,6 +337,7 @@ impl<'a> Cursor<'a> {
 
     /// Remembers the last key returned and empties the window.
     fn retire_window(&mut self) {
+        self.returned += self.position;
         if self.position > 0 {
             let slot = &self.window[self.position - 1];
             let key = slot_key(&self.page, &self.long_keys, slot);
@@ -455,6 +459,10 @@ impl<'a> Cursor<'a> {
             }
         }
         self.retire_window();
+        // A batch takes as many entries as the cursor returned so far: a
+        // short range's second batch is as small as its first, a scan's
+        // batches double from the third on.
+        self.budget = self.returned.clamp(BATCH_FIRST_ENTRIES, BATCH_MAX_ENTRIES);
         if let Some(leaf) = self.leaf.take() {
             let next = match leaf.rest {
                 Some(rest) => self.fill_rest(tree, bounds, leaf.guard, rest),
@@ -606,7 +614,6 @@ impl<'a> Cursor<'a> {
         self.read_chains_optimistic(tree, &leaf, &buffer)?;
         self.check_order(bounds, leaf.page_id(), &buffer)?;
         self.page = buffer.freeze();
-        self.budget = (self.budget * 2).min(BATCH_MAX_ENTRIES);
         self.exhausted = self.window.is_empty() || collected.ends_range();
         if !self.exhausted {
             if collected.rest.is_none() {

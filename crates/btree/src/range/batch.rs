@@ -2,8 +2,9 @@
 //! the resume bound and inside the limit, cut to the cursor's budget. The
 //! entries a batch leaves are kept ([`Rest`]) for the next fill, which
 //! takes them from the same leaf without a search as long as the leaf is
-//! unchanged. The budget doubles with each fill, so a short range decodes
-//! little more than it reads and a scan soon takes whole leaves.
+//! unchanged. The budget is what the cursor returned so far (at least a
+//! first batch), so a short range decodes little more than it reads, also
+//! when it crosses into a sibling, and a scan soon takes whole leaves.
 
 use std::ops::Bound;
 
