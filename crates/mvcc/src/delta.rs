@@ -239,6 +239,11 @@ impl DeltaStore {
             })
     }
 
+    /// Whether the skiplist holds no key (a load, no epoch pinned).
+    pub(crate) fn is_map_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// The keys within the bounds, with their chains.
     pub(crate) fn range(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> DeltaRange<'_> {
         self.map.range((lower, upper))

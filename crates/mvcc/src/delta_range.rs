@@ -17,7 +17,11 @@ type Item = (Bytes, Timestamp, Change);
 
 pub(crate) struct DeltaCursor<'a> {
     delta: &'a DeltaStore,
-    map: DeltaRange<'a>,
+    /// The skiplist's keys in the bounds; `None` when the skiplist was
+    /// empty as the cursor began: every version visible at the read
+    /// timestamp is then in the base (or a batch), and none can arrive
+    /// (a commit is installed before its timestamp becomes readable).
+    map: Option<DeltaRange<'a>>,
     read_timestamp: Timestamp,
     /// The skiplist's next visible item at each end (index 0: the front).
     peeked: [Option<Item>; 2],
@@ -47,12 +51,16 @@ impl<'a> DeltaCursor<'a> {
                     .collect()
             })
             .unwrap_or_default();
+        // A skiplist seen empty now stays empty at this read timestamp:
+        // what a fold removes is in the base, what a commit installs later
+        // is newer (see `map`).
+        let map = (!delta.is_map_empty()).then(|| delta.range(lower, upper));
         DeltaCursor {
             delta,
-            map: delta.range(lower, upper),
+            map_done: [map.is_none(); 2],
+            map,
             read_timestamp,
             peeked: [None, None],
-            map_done: [false; 2],
             batches,
         }
     }
@@ -84,10 +92,14 @@ impl<'a> DeltaCursor<'a> {
     /// visible at the read timestamp.
     fn fill(&mut self, end: usize) {
         while self.peeked[end].is_none() && !self.map_done[end] {
+            let Some(map) = self.map.as_mut() else {
+                self.map_done[end] = true;
+                return;
+            };
             let entry = if end == 0 {
-                self.map.next()
+                map.next()
             } else {
-                self.map.next_back()
+                map.next_back()
             };
             let Some(entry) = entry else {
                 self.map_done[end] = true;
