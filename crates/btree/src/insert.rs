@@ -240,6 +240,9 @@ impl BTree {
         let header = Header::read(guard).map_err(|Restart| corrupt(page, "bad node header"))?;
         let leaf = header.is_leaf();
         if replace {
+            if node::replace_cell(guard, index, cell, &mut scratch.page).map_err(bad)? {
+                return Ok(None);
+            }
             let old = node::cell_len(guard, leaf, index).map_err(bad)? + SLOT_BYTES;
             let new = node::cell_cost(cell, leaf).saturating_sub(header.prefix_len);
             if header.free() + old >= new {

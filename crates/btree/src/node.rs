@@ -970,6 +970,11 @@ pub fn value_in_cell<B: NodeBytes + ?Sized>(
 pub fn cell_len(page: &[u8], leaf: bool, index: usize) -> Result<usize, Restart> {
     let slot = slot(page, index)?;
     let key = key_of_slot(page, leaf, prefix(page)?, slot)?;
+    cell_len_of(page, leaf, slot, &key)
+}
+
+/// [`cell_len`] of the cell that `slot` points at, its key decoded.
+fn cell_len_of(page: &[u8], leaf: bool, slot: SlotAt, key: &KeyAt) -> Result<usize, Restart> {
     let field = tail_len(key.local) + key.chain.map_or(0, |_| KEY_REF_BYTES);
     let len = if leaf {
         let value = match value_in_cell(page, slot.cell, slot.word)? {
@@ -1563,21 +1568,72 @@ fn loose_cells(page: &[u8], header: &Header) -> Result<Vec<Vec<u8>>, Restart> {
         .collect()
 }
 
-/// Rewrites a latched page without its garbage, under the same prefix.
+/// Rewrites a latched page without its garbage, under the same prefix:
+/// the prefix and then each cell, in slot order, moved as they are (no
+/// decoding, no allocation) to the end of the page, the bytes between the
+/// slots and the heap zeroed as [`build`] leaves them. Every cell is
+/// checked before anything moves: a damaged page whose cells overlap, run
+/// past it, or hold a key a loose cell could not ([`cell_bytes`]) is left
+/// as it was.
 pub fn compact(page: &mut [u8], scratch: &mut Vec<u8>) -> Result<(), Restart> {
     let header = Header::read(page)?;
     let leaf = header.is_leaf();
-    let cells = loose_cells(page, &header)?;
-    let prefix = header
-        .prefix_len
-        .min(cells_prefix_len(cells.iter().map(Vec::as_slice), leaf));
-    // Cells of a damaged page may overlap: they must fit when packed.
-    if cells_bytes_under(cells.iter().map(Vec::as_slice), leaf, prefix) > page.len() - HEADER_BYTES
-    {
+    let prefix = if header.count == 0 {
+        (0, 0)
+    } else {
+        prefix(&*page)?
+    };
+    let slots_end = HEADER_BYTES + header.count * SLOT_BYTES;
+    let mut packed = prefix.1;
+    for index in 0..header.count {
+        packed += cell_span(page, leaf, prefix, index)?.1;
+    }
+    if slots_end + packed > page.len() {
         return Err(Restart);
     }
-    rebuild(page, scratch, &header, &cells, prefix);
+    scratch.clear();
+    scratch.extend_from_slice(page);
+    let mut heap_start = page.len() - prefix.1;
+    page[heap_start..].copy_from_slice(&scratch[prefix.0..prefix.0 + prefix.1]);
+    for index in 0..header.count {
+        // The same bytes as checked above: this cannot fail.
+        let (cell, len) = cell_span(scratch, leaf, prefix, index)?;
+        heap_start -= len;
+        page[heap_start..heap_start + len].copy_from_slice(&scratch[cell..cell + len]);
+        let slot = HEADER_BYTES + index * SLOT_BYTES;
+        page[slot..slot + 2].copy_from_slice(&(heap_start as u16).to_le_bytes());
+    }
+    page[slots_end..heap_start].fill(0);
+    Header {
+        heap_start,
+        garbage: 0,
+        prefix_offset: if prefix.1 == 0 {
+            0
+        } else {
+            page.len() - prefix.1
+        },
+        prefix_len: prefix.1,
+        ..header
+    }
+    .write(page);
     Ok(())
+}
+
+/// Where cell `index` lies, as an offset and a length, checked as
+/// [`cell_bytes`] checks it: its key, the page prefix included, must fit
+/// a loose cell's key word.
+fn cell_span(
+    page: &[u8],
+    leaf: bool,
+    prefix: (usize, usize),
+    index: usize,
+) -> Result<(usize, usize), Restart> {
+    let slot = slot(page, index)?;
+    let key = key_of_slot(page, leaf, prefix, slot)?;
+    if prefix.1 + key.local >= usize::from(KEY_LONG_FLAG) {
+        return Err(Restart);
+    }
+    Ok((slot.cell, cell_len_of(page, leaf, slot, &key)?))
 }
 
 /// Rewrites a latched page whole from its loose `cells` under a prefix of
@@ -1644,6 +1700,41 @@ pub fn insert_cell(
     header.count += 1;
     header.heap_start = start;
     header.write(page);
+    Ok(true)
+}
+
+/// Replaces cell `index` with loose `cell` (the same key) in the old
+/// cell's place, if the new cell is no longer and its key shares the page
+/// prefix: what [`remove_cell`] then [`insert_cell`] would leave, without
+/// garbage to compact when the value keeps its size (a shorter cell
+/// leaves the difference as garbage). False, with the page unchanged,
+/// when it does not fit there.
+pub fn replace_cell(
+    page: &mut [u8],
+    index: usize,
+    cell: &[u8],
+    encoded: &mut Vec<u8>,
+) -> Result<bool, Restart> {
+    let mut header = Header::read(page)?;
+    if index >= header.count {
+        return Err(Restart);
+    }
+    let leaf = header.is_leaf();
+    if prefix_shared(page, &header, cell_key(cell, leaf).local()) < header.prefix_len {
+        return Ok(false);
+    }
+    let prefix = prefix(&*page)?;
+    let (offset, old_len) = cell_span(page, leaf, prefix, index)?;
+    let (word, head) = encode(cell, leaf, header.prefix_len, encoded);
+    if encoded.len() > old_len {
+        return Ok(false);
+    }
+    page[offset..offset + encoded.len()].copy_from_slice(encoded);
+    write_slot(page, index, offset, word, head);
+    if encoded.len() < old_len {
+        header.garbage += old_len - encoded.len();
+        header.write(page);
+    }
     Ok(true)
 }
 
@@ -2335,6 +2426,105 @@ mod tests {
             assert_eq!(compacted.free(), header.free());
             assert_searches(&page, &keys, &probes);
         }
+    }
+
+    /// The values of a leaf's cells, in key order.
+    fn values(page: &[u8]) -> Vec<Vec<u8>> {
+        (0..Header::read(page).unwrap().count)
+            .map(|index| match value_at(page, index).unwrap() {
+                ValueAt::Inline { offset, len } => page[offset..offset + len].to_vec(),
+                ValueAt::Overflow { .. } => panic!("an overflow value"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_replacement_no_longer_than_its_cell_takes_its_place() {
+        let keys: [&[u8]; 3] = [b"key-a", b"key-b", b"key-c"];
+        let mut page = vec![0u8; 4096];
+        let cells: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|key| leaf_cell(StoredKey::Inline(key), StoredValue::Inline(b"1234")))
+            .collect();
+        build(
+            &mut page,
+            Kind::Leaf,
+            PageId::NONE,
+            PageId::NONE,
+            cells.iter().map(Vec::as_slice),
+        );
+        let before = Header::read(&page).unwrap();
+        let mut encoded = Vec::new();
+        // The same size: in place, no garbage, the heap unmoved.
+        let same = leaf_cell(StoredKey::Inline(b"key-b"), StoredValue::Inline(b"abcd"));
+        assert_eq!(replace_cell(&mut page, 1, &same, &mut encoded), Ok(true));
+        let header = Header::read(&page).unwrap();
+        assert_eq!((header.garbage, header.heap_start), (0, before.heap_start));
+        assert_eq!(
+            values(&page),
+            [b"1234".to_vec(), b"abcd".to_vec(), b"1234".to_vec()]
+        );
+        // Shorter: in place, the difference is garbage a compaction frees.
+        let shorter = leaf_cell(StoredKey::Inline(b"key-c"), StoredValue::Inline(b"z"));
+        assert_eq!(replace_cell(&mut page, 2, &shorter, &mut encoded), Ok(true));
+        let header = Header::read(&page).unwrap();
+        assert_eq!(header.garbage, 3);
+        assert_eq!(values(&page)[2], b"z");
+        // Longer: refused, the page unchanged.
+        let unchanged = page.clone();
+        let longer = leaf_cell(StoredKey::Inline(b"key-a"), StoredValue::Inline(b"12345"));
+        assert_eq!(replace_cell(&mut page, 0, &longer, &mut encoded), Ok(false));
+        assert_eq!(page, unchanged);
+        let mut scratch = Vec::new();
+        compact(&mut page, &mut scratch).unwrap();
+        let compacted = Header::read(&page).unwrap();
+        assert_eq!(compacted.garbage, 0);
+        assert_eq!(compacted.free(), header.free());
+        assert_eq!(compacted.prefix_len, before.prefix_len);
+        assert_eq!(
+            values(&page),
+            [b"1234".to_vec(), b"abcd".to_vec(), b"z".to_vec()]
+        );
+        for (index, key) in keys.iter().enumerate() {
+            let cell = cell_bytes(&page, true, index).unwrap();
+            assert_eq!(cell_key(&cell, true).local(), *key);
+        }
+        // Compaction zeroes what lies between the slots and the heap.
+        let slots_end = HEADER_BYTES + compacted.count * SLOT_BYTES;
+        assert!(
+            page[slots_end..compacted.heap_start]
+                .iter()
+                .all(|&byte| byte == 0)
+        );
+    }
+
+    #[test]
+    fn compaction_moves_overlapping_cells_apart_and_refuses_one_past_the_page() {
+        let mut page = leaf_with(&[b"a", b"b", b"c"]);
+        // Point every slot at the first cell, then claim a heap too small
+        // for three cells packed.
+        let first = cell_offset(page.as_slice(), 0).unwrap();
+        for index in 1..3 {
+            let slot = HEADER_BYTES + index * SLOT_BYTES;
+            page[slot..slot + 2].copy_from_slice(&(first as u16).to_le_bytes());
+        }
+        let header = Header::read(&page).unwrap();
+        Header {
+            heap_start: 4096 - 8,
+            ..header
+        }
+        .write(&mut page);
+        // Cells packed still fit this page: overlapping ones are moved
+        // apart (each slot gets its own copy), nothing is read past it.
+        let mut scratch = Vec::new();
+        compact(&mut page, &mut scratch).unwrap();
+        assert_eq!(values(&page).len(), 3);
+        // A cell running past the page is refused, the page unchanged.
+        let slot = HEADER_BYTES + 2 * SLOT_BYTES;
+        page[slot..slot + 2].copy_from_slice(&(4095u16).to_le_bytes());
+        let unchanged = page.clone();
+        assert_eq!(compact(&mut page, &mut scratch), Err(Restart));
+        assert_eq!(page, unchanged);
     }
 
     #[test]
