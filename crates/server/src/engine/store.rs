@@ -428,6 +428,32 @@ impl KeyValueStore for EngineStore<'_> {
         self.checked(result)
     }
 
+    fn visit_element_values(
+        &mut self,
+        range: &ElementRange,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> StoreResult<()> {
+        self.write_held_back()?;
+        let bounds = (
+            range.from.as_ref().map(Vec::as_slice),
+            range.to.as_ref().map(Vec::as_slice),
+        );
+        // Each entry is dropped before the next is read, and all of them
+        // before the range: its leaf buffer goes back to the B+tree's spare
+        // buffers instead of a new zeroed page per scan.
+        let result = self
+            .transaction
+            .range(self.elements, bounds)
+            .and_then(|iter| {
+                if range.reverse {
+                    visit_values(iter.rev(), range.count_max, visit)
+                } else {
+                    visit_values(iter, range.count_max, visit)
+                }
+            });
+        self.checked(result)
+    }
+
     fn count(&mut self, database: DatabaseIndex) -> StoreResult<u64> {
         let result = self.keyspace(database).and_then(|keyspace| {
             let mut count: u64 = 0;
@@ -526,4 +552,17 @@ impl KeyValueStore for EngineStore<'_> {
     fn record_event(&mut self, event: KeyspaceEvent) {
         self.committed.events.push(event);
     }
+}
+
+/// Hands the values of `entries`' first `count_max` to `visit`, each
+/// dropped before the next is read.
+fn visit_values(
+    entries: impl Iterator<Item = Result<(Bytes, Bytes), keel::Error>>,
+    count_max: usize,
+    visit: &mut dyn FnMut(&[u8]),
+) -> Result<(), keel::Error> {
+    for entry in entries.take(count_max) {
+        visit(&entry?.1);
+    }
+    Ok(())
 }
