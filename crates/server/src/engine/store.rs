@@ -158,9 +158,15 @@ impl<'a> EngineStore<'a> {
     /// Notes a key's new deadline (`None`: none, or deleted) for the
     /// expiry watch, when `expired` events are on.
     fn note_deadline(&mut self, change: DeadlineChange) {
-        if self.classes.publishes(EventClasses::EXPIRED) {
+        if self.watches_deadlines() {
             self.committed.deadlines.push(change);
         }
+    }
+
+    /// Whether deadline changes are noted: the callers build a key's
+    /// change (a copy of the key) only then, not on every write.
+    fn watches_deadlines(&self) -> bool {
+        self.classes.publishes(EventClasses::EXPIRED)
     }
 
     /// The first error a call returned, if any: the transaction must then
@@ -315,11 +321,13 @@ impl KeyValueStore for EngineStore<'_> {
     }
 
     fn put(&mut self, database: DatabaseIndex, key: &[u8], stored: StoredValue) -> StoreResult<()> {
-        self.note_deadline(DeadlineChange::Key {
-            database,
-            key: Bytes::copy_from_slice(key),
-            deadline_ms: stored.deadline_ms,
-        });
+        if self.watches_deadlines() {
+            self.note_deadline(DeadlineChange::Key {
+                database,
+                key: Bytes::copy_from_slice(key),
+                deadline_ms: stored.deadline_ms,
+            });
+        }
         let evicted = self
             .memo
             .note(Space::Database(database), key, Some(&stored));
@@ -347,11 +355,13 @@ impl KeyValueStore for EngineStore<'_> {
         if existed {
             let evicted = self.memo.note(Space::Database(database), key, None);
             self.write_evicted(evicted)?;
-            self.note_deadline(DeadlineChange::Key {
-                database,
-                key: Bytes::copy_from_slice(key),
-                deadline_ms: None,
-            });
+            if self.watches_deadlines() {
+                self.note_deadline(DeadlineChange::Key {
+                    database,
+                    key: Bytes::copy_from_slice(key),
+                    deadline_ms: None,
+                });
+            }
             let result = self
                 .keyspace(database)
                 .and_then(|keyspace| self.transaction.delete(keyspace, key));
