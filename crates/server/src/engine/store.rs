@@ -448,18 +448,24 @@ impl KeyValueStore for EngineStore<'_> {
             range.from.as_ref().map(Vec::as_slice),
             range.to.as_ref().map(Vec::as_slice),
         );
-        // Each entry is dropped before the next is read, and all of them
-        // before the range: its leaf buffer goes back to the B+tree's spare
-        // buffers instead of a new zeroed page per scan.
+        // Nothing of an entry outlives its visit, so the range's leaf
+        // buffer goes back to the B+tree's spare buffers when it ends
+        // instead of a new zeroed page per scan; forwards, the entries are
+        // visited in place (no `Bytes` per entry).
         let result = self
             .transaction
             .range(self.elements, bounds)
-            .and_then(|iter| {
+            .and_then(|mut iter| {
                 if range.reverse {
-                    visit_values(iter.rev(), range.count_max, visit)
-                } else {
-                    visit_values(iter, range.count_max, visit)
+                    return visit_values(iter.rev(), range.count_max, visit);
                 }
+                for _ in 0..range.count_max {
+                    match iter.next_with(|_, value| visit(value)) {
+                        Some(visited) => visited?,
+                        None => break,
+                    }
+                }
+                Ok(())
             });
         self.checked(result)
     }
@@ -565,7 +571,8 @@ impl KeyValueStore for EngineStore<'_> {
 }
 
 /// Hands the values of `entries`' first `count_max` to `visit`, each
-/// dropped before the next is read.
+/// dropped before the next is read (the reverse scan has no visit in
+/// place).
 fn visit_values(
     entries: impl Iterator<Item = Result<(Bytes, Bytes), keel::Error>>,
     count_max: usize,
