@@ -113,6 +113,56 @@ fn sets_and_lists_answer_as_redis_does() {
     assert!(call_error(&mut c, &["LSET", "m", "5", "x"]).contains("index out of range"));
 }
 
+/// LRANGE over a list of many leaves' worth of items, alone, in a
+/// pipeline after a write of the same transaction, and in a MULTI block
+/// (its items are written into the reply as the range reads them, or
+/// built as values in a block): every range answers the items in order.
+#[test]
+fn long_list_ranges_answer_every_item_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EngineServer::start(dir.path(), AppendFsync::No);
+    let mut c = server.client();
+    let items: Vec<String> = (0..3000)
+        .map(|index| format!("item-{index:05}-{}", "x".repeat(index % 50)))
+        .collect();
+    for chunk in items.chunks(500) {
+        let mut command = vec!["RPUSH", "long"];
+        command.extend(chunk.iter().map(String::as_str));
+        call(&mut c, &command);
+    }
+    let expect = |from: usize, to: usize| {
+        Value::Array(items[from..=to].iter().map(|item| bulk(item)).collect())
+    };
+    for (start, stop, from, to) in [
+        ("0", "99", 0, 99),
+        ("0", "-1", 0, 2999),
+        ("1234", "2345", 1234, 2345),
+        ("-100", "-1", 2900, 2999),
+        ("2999", "5000", 2999, 2999),
+    ] {
+        assert_eq!(
+            call(&mut c, &["LRANGE", "long", start, stop]),
+            expect(from, to),
+            "LRANGE {start} {stop}"
+        );
+    }
+    let mut pipe = redis::pipe();
+    pipe.cmd("LPUSH").arg("long").arg("head");
+    pipe.cmd("LRANGE").arg("long").arg("0").arg("2");
+    pipe.cmd("LRANGE").arg("long").arg("-2").arg("-1");
+    let replies: Vec<Value> = pipe.query(&mut c).unwrap();
+    assert_eq!(replies[0], int(3001));
+    assert_eq!(replies[1], bulks(&["head", &items[0], &items[1]]));
+    assert_eq!(replies[2], expect(2998, 2999));
+    let mut block = redis::pipe();
+    block.atomic();
+    block.cmd("RPUSH").arg("long").arg("tail");
+    block.cmd("LRANGE").arg("long").arg("-2").arg("-1");
+    let replies: Vec<Value> = block.query(&mut c).unwrap();
+    assert_eq!(replies[0], int(3002));
+    assert_eq!(replies[1], bulks(&[&items[2999], "tail"]));
+}
+
 #[test]
 fn sorted_sets_answer_as_redis_does() {
     let dir = tempfile::tempdir().unwrap();

@@ -277,20 +277,6 @@ impl Collection {
         Ok(entries)
     }
 
-    /// The values alone of [`Collection::range`]'s elements (a list's
-    /// items): their keys are dropped as they are, not cut.
-    pub fn range_values(
-        &self,
-        store: &mut dyn KeyValueStore,
-        tag: u8,
-        bounds: (Bound<&[u8]>, Bound<&[u8]>),
-        reverse: bool,
-        count_max: usize,
-    ) -> StoreResult<Vec<Bytes>> {
-        let entries = self.whole_range(store, tag, bounds, reverse, count_max)?;
-        Ok(entries.into_iter().map(|(_, value)| value).collect())
-    }
-
     /// [`Collection::range`] with the elements' keys whole.
     fn whole_range(
         &self,
@@ -300,6 +286,18 @@ impl Collection {
         reverse: bool,
         count_max: usize,
     ) -> StoreResult<Vec<(Bytes, Bytes)>> {
+        store.elements(&self.element_range(tag, bounds, reverse, count_max))
+    }
+
+    /// The run of the elements keyspace that holds up to `count_max`
+    /// elements under `tag` whose rest lies between the bounds.
+    pub fn element_range(
+        &self,
+        tag: u8,
+        bounds: (Bound<&[u8]>, Bound<&[u8]>),
+        reverse: bool,
+        count_max: usize,
+    ) -> ElementRange {
         let prefix = element_prefix(self.version, tag);
         let key = |rest: &[u8]| element_key(self.version, tag, rest);
         let from = match bounds.0 {
@@ -312,13 +310,12 @@ impl Collection {
             Bound::Excluded(rest) => Bound::Excluded(key(rest)),
             Bound::Unbounded => Bound::Excluded(element_prefix(self.version, tag + 1).to_vec()),
         };
-        let range = ElementRange {
+        ElementRange {
             from,
             to,
             reverse,
             count_max,
-        };
-        store.elements(&range)
+        }
     }
 
     /// Every element under `tag`, in order.

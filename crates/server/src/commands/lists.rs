@@ -14,7 +14,7 @@ use super::blocking::parse_timeout;
 use super::collection::Collection;
 use super::encoding::{Kind, MEMBER_TAG, position_bytes};
 use super::notify::EventClasses;
-use super::{CommandId, DataCall, Failure, Outcome, count_reply};
+use super::{Answer, CommandId, DataCall, ElementRange, Failure, Outcome, count_reply};
 use crate::resp::Reply;
 
 /// Which end of a list.
@@ -102,11 +102,19 @@ fn items(
     from: u64,
     to: u64,
 ) -> Result<Vec<Bytes>, Failure> {
+    let range = items_range(list, from, to);
+    let entries = call.store.elements(&range)?;
+    Ok(entries.into_iter().map(|(_, value)| value).collect())
+}
+
+/// The run of the elements keyspace that holds `list`'s items `from`
+/// through `to`.
+fn items_range(list: &Collection, from: u64, to: u64) -> ElementRange {
     let head = list.header.head;
     let from = position_bytes(head.saturating_add(from as i64));
     let to = position_bytes(head.saturating_add(to as i64));
     let bounds = (Bound::Included(&from[..]), Bound::Included(&to[..]));
-    Ok(list.range_values(call.store, MEMBER_TAG, bounds, false, usize::MAX)?)
+    list.element_range(MEMBER_TAG, bounds, false, usize::MAX)
 }
 
 pub(crate) fn all_items(call: &mut DataCall<'_>, list: &Collection) -> Result<Vec<Bytes>, Failure> {
@@ -274,6 +282,14 @@ pub(crate) fn lrange(call: &mut DataCall<'_>) -> Outcome {
     let Some((from, to)) = index_range(list.len(), start, stop) else {
         return Ok(Reply::Array(Vec::new()).into());
     };
+    if call.output.is_some() {
+        let range = items_range(&list, from, to);
+        let count = usize::try_from(to - from + 1).unwrap_or(usize::MAX);
+        if call.reply_element_values(count, &range)? {
+            return Ok(Answer::Encoded);
+        }
+    }
+    // No output to write into, or the items were not all there.
     let found = items(call, &list, from, to)?;
     call.reply_bulks(found)
 }

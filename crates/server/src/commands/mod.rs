@@ -89,7 +89,7 @@ use bytes::Bytes;
 pub use client::Client;
 use collection::KeyEntry;
 pub use id::CommandId;
-pub use store::{KEYS_BATCH_MAX, KeyValueStore, StoreError, StoredValue};
+pub use store::{ElementRange, KEYS_BATCH_MAX, KeyValueStore, StoreError, StoredValue};
 pub use table::{CommandFlags, CommandSpec, Handler};
 
 use crate::backend::DatabaseIndex;
@@ -334,6 +334,24 @@ impl DataCall<'_> {
             }
             None => Ok(Reply::Array(items.into_iter().map(Reply::Bulk).collect()).into()),
         }
+    }
+
+    /// Answers the values of the `count` elements in `range` as an array
+    /// of bulk strings written straight into the output, read in place:
+    /// `Ok(false)` when there is no output, or the range did not hold
+    /// `count` elements (nothing is written then).
+    pub fn reply_element_values(
+        &mut self,
+        count: usize,
+        range: &ElementRange,
+    ) -> Result<bool, StoreError> {
+        let Some(output) = self.output.as_deref_mut() else {
+            return Ok(false);
+        };
+        let store = &mut *self.store;
+        output
+            .writer(self.protocol)
+            .bulk_array_from(count, |sink| store.visit_element_values(range, sink))
     }
 
     /// Answers `+OK`, written straight into the output when there is one.

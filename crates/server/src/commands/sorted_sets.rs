@@ -61,7 +61,8 @@ pub(crate) fn score_of(
 }
 
 fn score_key(score: f64, member: &[u8]) -> Vec<u8> {
-    let mut key = score_bytes(score).to_vec();
+    let mut key = Vec::with_capacity(8 + member.len());
+    key.extend_from_slice(&score_bytes(score));
     key.extend_from_slice(member);
     key
 }
@@ -154,14 +155,23 @@ fn parse_zadd(arguments: &[Bytes]) -> Result<(ZaddOptions, Vec<(f64, Bytes)>), R
     let mut options = ZaddOptions::default();
     let mut index = 2;
     while let Some(option) = arguments.get(index) {
-        let flag = match option.to_ascii_uppercase().as_slice() {
-            b"NX" => &mut options.nx,
-            b"XX" => &mut options.xx,
-            b"GT" => &mut options.gt,
-            b"LT" => &mut options.lt,
-            b"CH" => &mut options.ch,
-            b"INCR" => &mut options.incr,
-            _ => break,
+        // Compared in place: the first score ends the options, and an
+        // upper-cased copy of it would be an allocation per ZADD.
+        let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
+        let flag = if is("NX") {
+            &mut options.nx
+        } else if is("XX") {
+            &mut options.xx
+        } else if is("GT") {
+            &mut options.gt
+        } else if is("LT") {
+            &mut options.lt
+        } else if is("CH") {
+            &mut options.ch
+        } else if is("INCR") {
+            &mut options.incr
+        } else {
+            break;
         };
         *flag = true;
         index += 1;

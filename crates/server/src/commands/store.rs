@@ -148,6 +148,21 @@ pub trait KeyValueStore {
     /// The elements in `range`, in key order (or reversed), keys whole.
     fn elements(&mut self, range: &ElementRange) -> StoreResult<Vec<(Bytes, Bytes)>>;
 
+    /// Calls `visit` with each value of the elements in `range`, in order
+    /// (or reversed), borrowed: nothing of the range outlives the call, so
+    /// the store's scan can keep its buffers for the next one. The default
+    /// goes through [`KeyValueStore::elements`].
+    fn visit_element_values(
+        &mut self,
+        range: &ElementRange,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> StoreResult<()> {
+        for (_, value) in self.elements(range)? {
+            visit(&value);
+        }
+        Ok(())
+    }
+
     /// The number of live keys.
     fn count(&mut self, database: DatabaseIndex) -> StoreResult<u64>;
 

@@ -116,6 +116,12 @@ impl ReadMemo {
         key: &[u8],
         value: Option<&StoredValue>,
     ) -> Option<Deferred> {
+        // A value not worth remembering at a key not remembered (every
+        // SET's) leaves nothing to do: no clone of it, which for a value
+        // the store was handed as a vector allocated a shared count.
+        if !kept(space, key, value) && self.position(space, key).is_none() {
+            return None;
+        }
         self.remember(space, key, value.cloned(), false)
     }
 

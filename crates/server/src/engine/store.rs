@@ -158,9 +158,15 @@ impl<'a> EngineStore<'a> {
     /// Notes a key's new deadline (`None`: none, or deleted) for the
     /// expiry watch, when `expired` events are on.
     fn note_deadline(&mut self, change: DeadlineChange) {
-        if self.classes.publishes(EventClasses::EXPIRED) {
+        if self.watches_deadlines() {
             self.committed.deadlines.push(change);
         }
+    }
+
+    /// Whether deadline changes are noted: the callers build a key's
+    /// change (a copy of the key) only then, not on every write.
+    fn watches_deadlines(&self) -> bool {
+        self.classes.publishes(EventClasses::EXPIRED)
     }
 
     /// The first error a call returned, if any: the transaction must then
@@ -315,11 +321,13 @@ impl KeyValueStore for EngineStore<'_> {
     }
 
     fn put(&mut self, database: DatabaseIndex, key: &[u8], stored: StoredValue) -> StoreResult<()> {
-        self.note_deadline(DeadlineChange::Key {
-            database,
-            key: Bytes::copy_from_slice(key),
-            deadline_ms: stored.deadline_ms,
-        });
+        if self.watches_deadlines() {
+            self.note_deadline(DeadlineChange::Key {
+                database,
+                key: Bytes::copy_from_slice(key),
+                deadline_ms: stored.deadline_ms,
+            });
+        }
         let evicted = self
             .memo
             .note(Space::Database(database), key, Some(&stored));
@@ -347,11 +355,13 @@ impl KeyValueStore for EngineStore<'_> {
         if existed {
             let evicted = self.memo.note(Space::Database(database), key, None);
             self.write_evicted(evicted)?;
-            self.note_deadline(DeadlineChange::Key {
-                database,
-                key: Bytes::copy_from_slice(key),
-                deadline_ms: None,
-            });
+            if self.watches_deadlines() {
+                self.note_deadline(DeadlineChange::Key {
+                    database,
+                    key: Bytes::copy_from_slice(key),
+                    deadline_ms: None,
+                });
+            }
             let result = self
                 .keyspace(database)
                 .and_then(|keyspace| self.transaction.delete(keyspace, key));
@@ -424,6 +434,38 @@ impl KeyValueStore for EngineStore<'_> {
                 } else {
                     iter.take(range.count_max).collect()
                 }
+            });
+        self.checked(result)
+    }
+
+    fn visit_element_values(
+        &mut self,
+        range: &ElementRange,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> StoreResult<()> {
+        self.write_held_back()?;
+        let bounds = (
+            range.from.as_ref().map(Vec::as_slice),
+            range.to.as_ref().map(Vec::as_slice),
+        );
+        // Nothing of an entry outlives its visit, so the range's leaf
+        // buffer goes back to the B+tree's spare buffers when it ends
+        // instead of a new zeroed page per scan; forwards, the entries are
+        // visited in place (no `Bytes` per entry).
+        let result = self
+            .transaction
+            .range(self.elements, bounds)
+            .and_then(|mut iter| {
+                if range.reverse {
+                    return visit_values(iter.rev(), range.count_max, visit);
+                }
+                for _ in 0..range.count_max {
+                    match iter.next_with(|_, value| visit(value)) {
+                        Some(visited) => visited?,
+                        None => break,
+                    }
+                }
+                Ok(())
             });
         self.checked(result)
     }
@@ -526,4 +568,18 @@ impl KeyValueStore for EngineStore<'_> {
     fn record_event(&mut self, event: KeyspaceEvent) {
         self.committed.events.push(event);
     }
+}
+
+/// Hands the values of `entries`' first `count_max` to `visit`, each
+/// dropped before the next is read (the reverse scan has no visit in
+/// place).
+fn visit_values(
+    entries: impl Iterator<Item = Result<(Bytes, Bytes), keel::Error>>,
+    count_max: usize,
+    visit: &mut dyn FnMut(&[u8]),
+) -> Result<(), keel::Error> {
+    for entry in entries.take(count_max) {
+        visit(&entry?.1);
+    }
+    Ok(())
 }

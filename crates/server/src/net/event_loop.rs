@@ -305,11 +305,16 @@ impl Worker {
     /// which would wait for its end — forever, for the SCRIPT KILL among
     /// them (Redis's "killed by SCRIPT KILL even when use pcall").
     fn scripts_last(&self, gathered: &mut [u64]) {
-        gathered.sort_by_key(|token| {
+        let defers_script = |token: &u64| {
             self.connections
                 .get(token)
                 .is_some_and(|served| served.connection.defers_script())
-        });
+        };
+        // Nearly every turn has no script: no sort (it looked every
+        // connection up about log n times).
+        if gathered.iter().any(defers_script) {
+            gathered.sort_by_key(defers_script);
+        }
     }
 
     /// Runs a connection's buffered requests and writes the replies;

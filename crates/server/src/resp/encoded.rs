@@ -112,6 +112,20 @@ pub fn error_text(encoded: &[u8]) -> Option<&[u8]> {
     Some(&rest[..end])
 }
 
+fn push_array_header(out: &mut Vec<u8>, count: usize) {
+    out.push(b'*');
+    push_unsigned_decimal(out, count as u64);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn push_bulk(out: &mut Vec<u8>, item: &[u8]) {
+    out.push(b'$');
+    push_unsigned_decimal(out, item.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(item);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Writes one reply into an [`EncodedReplies`]; each method writes a
 /// whole reply and ends it.
 #[derive(Debug)]
@@ -169,17 +183,42 @@ impl ReplyWriter<'_> {
                 .saturating_add(framing)
                 .saturating_add(BULK_FRAMING_BYTES_MAX),
         );
-        out.push(b'*');
-        push_unsigned_decimal(out, items.len() as u64);
-        out.extend_from_slice(b"\r\n");
+        push_array_header(out, items.len());
         for item in items {
-            out.push(b'$');
-            push_unsigned_decimal(out, item.len() as u64);
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(item);
-            out.extend_from_slice(b"\r\n");
+            push_bulk(out, item);
         }
         self.end();
+    }
+
+    /// An array of `count` bulk strings that `fill` hands, one by one and
+    /// borrowed, to the sink it is given (LRANGE's items read in place from
+    /// the store: no `Bytes` held per item). The reply is written only when
+    /// `fill` succeeds and gives exactly `count` items: otherwise nothing
+    /// is (`Ok(false)`, or `fill`'s error).
+    pub fn bulk_array_from<E>(
+        self,
+        count: usize,
+        fill: impl FnOnce(&mut dyn FnMut(&[u8])) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let start = self.replies.bytes.len();
+        let out = &mut self.replies.bytes;
+        push_array_header(out, count);
+        let mut given = 0usize;
+        let filled = fill(&mut |item: &[u8]| {
+            given += 1;
+            out.reserve(item.len() + BULK_FRAMING_BYTES_MAX);
+            push_bulk(out, item);
+        });
+        match filled {
+            Ok(()) if given == count => {
+                self.end();
+                Ok(true)
+            }
+            other => {
+                self.replies.bytes.truncate(start);
+                other.map(|()| false)
+            }
+        }
     }
 
     /// A bulk string of `bytes`, or the null bulk string for `None`.
@@ -213,6 +252,14 @@ mod tests {
                 .writer(version)
                 .bulk_array(&[Bytes::from_static(b"x"), Bytes::new()]);
             written.writer(version).bulk_array(&[]);
+            let filled = written
+                .writer(version)
+                .bulk_array_from(2, |sink| -> Result<(), ()> {
+                    sink(b"x");
+                    sink(b"");
+                    Ok(())
+                });
+            assert_eq!(filled, Ok(true));
             let mut pushed = EncodedReplies::default();
             for reply in [
                 Reply::ok(),
@@ -221,11 +268,44 @@ mod tests {
                 Reply::NullBulk,
                 Reply::Array(vec![Reply::bulk("x"), Reply::bulk("")]),
                 Reply::Array(Vec::new()),
+                Reply::Array(vec![Reply::bulk("x"), Reply::bulk("")]),
             ] {
                 pushed.push(&reply, version);
             }
             assert_eq!(written, pushed, "{version:?}");
         }
+    }
+
+    #[test]
+    fn an_array_filled_short_or_failing_writes_nothing() {
+        let mut replies = EncodedReplies::default();
+        replies.writer(ProtocolVersion::Resp2).integer(1);
+        let short =
+            replies
+                .writer(ProtocolVersion::Resp2)
+                .bulk_array_from(3, |sink| -> Result<(), ()> {
+                    sink(b"only");
+                    Ok(())
+                });
+        assert_eq!(short, Ok(false));
+        let long =
+            replies
+                .writer(ProtocolVersion::Resp2)
+                .bulk_array_from(0, |sink| -> Result<(), ()> {
+                    sink(b"extra");
+                    Ok(())
+                });
+        assert_eq!(long, Ok(false));
+        let failed = replies
+            .writer(ProtocolVersion::Resp2)
+            .bulk_array_from(1, |sink| {
+                sink(b"a");
+                Err("read failed")
+            });
+        assert_eq!(failed, Err("read failed"));
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies.get(0), b":1\r\n");
+        assert_eq!(replies.bytes_len(), 4);
     }
 
     #[test]
