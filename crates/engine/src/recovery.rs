@@ -32,6 +32,7 @@ use keel_pager::{Pager, PagerOptions};
 use keel_tso::{
     HybridClock, LocalOracle, OracleOptions, Timestamp, TimestampOracle, TimestampRange,
 };
+use keel_wal::segment::Listing;
 use keel_wal::{Lsn, Reader, Record, Wal, WalOptions};
 
 use crate::error::{Error, Location, Result};
@@ -95,12 +96,20 @@ pub(crate) fn recover(
         (Some(lock), Access::ReadWrite) => take_clean_close_mark(lock)?,
         _ => false,
     };
-    prefetch(vfs.as_ref(), dir);
+    let listing = prefetch(vfs.as_ref(), dir);
     let (page_file, payload) = page_file(&vfs, dir, options, access, page_file_handle)?;
     // The log is judged before anything is written: an open it refuses
     // leaves every file as it found it. Opening it (and the oracle)
     // overlaps the reads the meta slot asked for.
-    let (wal, wal_end) = log(&vfs, dir, options, access, &payload, closed_cleanly)?;
+    let (wal, wal_end, segments) = log(
+        &vfs,
+        dir,
+        options,
+        access,
+        &payload,
+        closed_cleanly,
+        listing,
+    )?;
     let oracle = oracle(&vfs, dir, access)?;
     let pager = page_file.finish()?;
     let tree = Arc::new(BTree::open(pager.clone(), payload.root)?);
@@ -139,12 +148,12 @@ pub(crate) fn recover(
     let log_end = if access == Access::ReadOnly && !vfs.exists(&wal_dir)? {
         missing_log(&wal_dir, &payload, options.recovery_mode)?
     } else {
-        let reader = Reader::open(
-            vfs.clone(),
-            &wal_dir,
-            Lsn(payload.replay_lsn),
-            wal_recovery_mode(options.recovery_mode),
-        )?
+        let from = Lsn(payload.replay_lsn);
+        let mode = wal_recovery_mode(options.recovery_mode);
+        let reader = match segments {
+            Some(segments) => Reader::open_segments(vfs.clone(), &wal_dir, segments, from, mode)?,
+            None => Reader::open(vfs.clone(), &wal_dir, from, mode)?,
+        }
         .expect_durable_end(Lsn(payload.log_end));
         replay(reader, wal_end, &mut recovery, &log, &pager, &mut report)?
     };
@@ -181,18 +190,20 @@ const PREFETCH_META_BYTES: u64 = 2 * keel_pager::PAGE_SIZE_DEFAULT as u64;
 /// page map and tree an open reads, which the pager asks for at once
 /// too.) A hint only: whatever fails here, the open reads (and reports)
 /// as it would have.
-fn prefetch(vfs: &dyn Vfs, dir: &Path) {
+/// Returns the log directory's listing (`None` if it could not be
+/// listed), which opening the log then uses instead of listing it again.
+fn prefetch(vfs: &dyn Vfs, dir: &Path) -> Option<Listing> {
     let advise = |path: &Path, bytes: u64| {
         if let Ok(file) = vfs.open(path, OpenMode::Existing) {
             let _ = file.advise(keel_io::Advice::WillNeed, 0, bytes);
         }
     };
     advise(&dir.join(ORACLE_FILE), 4096);
-    if let Ok(segments) = keel_wal::segment::list_segments(vfs, &dir.join(WAL_DIR))
-        && let Some((_, last)) = segments.last()
-    {
+    let listing = Listing::read(vfs, &dir.join(WAL_DIR)).ok()?;
+    if let Some((_, last)) = listing.segments.last() {
         advise(last, PREFETCH_LOG_BYTES);
     }
+    Some(listing)
 }
 
 /// The length of the lock file after a clean close ([`mark_clean_close`]);
@@ -339,7 +350,8 @@ fn log(
     access: Access,
     payload: &Payload,
     known_durable: bool,
-) -> Result<(Option<Arc<Wal>>, Option<keel_wal::ReadEnd>)> {
+    listing: Option<Listing>,
+) -> Result<OpenedLog> {
     let wal_dir = dir.join(WAL_DIR);
     let wal_options = WalOptions {
         segment_bytes: options.wal_segment_bytes,
@@ -348,15 +360,33 @@ fn log(
         archive_dir: options.archive_dir.clone(),
         durable_end_min: Lsn(payload.log_end),
         known_durable,
+        // The maintenance thread starts the log's thread, if there is
+        // one: the open does not wait for a second thread's creation.
+        start_background: !options.background_maintenance,
         ..WalOptions::default()
     };
     if access == Access::ReadWrite {
-        let (wal, recovery) = Wal::open(vfs.clone(), &wal_dir, wal_options)?;
-        return Ok((Some(Arc::new(wal)), Some(recovery.end)));
+        let (wal, recovery) = match listing {
+            Some(listing) => Wal::open_listed(vfs.clone(), &wal_dir, wal_options, listing)?,
+            None => Wal::open(vfs.clone(), &wal_dir, wal_options)?,
+        };
+        return Ok((
+            Some(Arc::new(wal)),
+            Some(recovery.end),
+            Some(recovery.segments),
+        ));
     }
     // Read-only: the replay finds the end, changing nothing.
-    Ok((None, None))
+    Ok((None, None, None))
 }
+
+/// The log opened for writing (`None` read-only), where opening it found
+/// its end, and its segments after the open (for the replay's reader).
+type OpenedLog = (
+    Option<Arc<Wal>>,
+    Option<keel_wal::ReadEnd>,
+    Option<Vec<(Lsn, PathBuf)>>,
+);
 
 /// A read-only open of a database whose log directory is missing: damage
 /// if the checkpoint recorded log records as durable.
