@@ -174,10 +174,6 @@ pub(crate) fn recover(
     })
 }
 
-/// Bytes of the last log segment an open reads first (its header and the
-/// log reader's first window).
-const PREFETCH_LOG_BYTES: u64 = 64 << 10;
-
 /// Bytes of the page file an open reads first: both meta slots at the
 /// default page size (a larger page size reads its second slot later).
 const PREFETCH_META_BYTES: u64 = 2 * keel_pager::PAGE_SIZE_DEFAULT as u64;
@@ -201,7 +197,8 @@ fn prefetch(vfs: &dyn Vfs, dir: &Path) -> Option<Listing> {
     advise(&dir.join(ORACLE_FILE), 4096);
     let listing = Listing::read(vfs, &dir.join(WAL_DIR)).ok()?;
     if let Some((_, last)) = listing.segments.last() {
-        advise(last, PREFETCH_LOG_BYTES);
+        // Its header and the log reader's first window.
+        advise(last, keel_wal::segment::FIRST_READ_BYTES);
     }
     Some(listing)
 }

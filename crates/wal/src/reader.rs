@@ -27,11 +27,13 @@ use crate::segment::{SEGMENT_HEADER_BYTES, SegmentHeader, ends_with_seal, list_s
 
 /// Bytes read from a segment at a time, at most.
 const READ_WINDOW_BYTES: usize = 1 << 20;
-/// Bytes of a segment's first read: a log that ends a few records in
-/// (every open after a clean close) is read without copying a whole
-/// preallocated segment of zeros. Each further read doubles, up to
+/// Bytes of a segment's first read after its header: together they are
+/// its first [`crate::segment::FIRST_READ_BYTES`]. A log that ends a few
+/// records in (every open after a clean close) is read without copying a
+/// whole preallocated segment of zeros. Each further read doubles, up to
 /// [`READ_WINDOW_BYTES`].
-const FIRST_WINDOW_BYTES: usize = 64 << 10;
+const FIRST_WINDOW_BYTES: usize =
+    (crate::segment::FIRST_READ_BYTES - SEGMENT_HEADER_BYTES) as usize;
 
 /// How the log ended, once the reader has returned its last record.
 #[derive(Debug, Clone)]
