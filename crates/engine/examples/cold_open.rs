@@ -1,7 +1,9 @@
 //! How long a cold open takes: the shape of keel-benches' reopen row
-//! without the rest of its run. Loads KEYS random pairs (24-byte keys,
-//! 150-byte values, one transaction) into DIR unless it already holds a
-//! database, then closes and reopens it REOPENS times, each time with the
+//! without the rest of its run. Unless DIR already holds a database, it
+//! writes what keel-benches writes before its reopens: KEYS random pairs
+//! (24-byte keys, 150-byte values) in one transaction, 1,000 single-key
+//! commits and 100 commits of 1,000 keys. Then it closes and reopens the
+//! database REOPENS times, each time with the
 //! files synced and dropped from the OS page cache first, and prints each
 //! open's time and their median. An open is `Database::open` and the
 //! keyspace lookup, as the benchmark times it.
