@@ -58,6 +58,11 @@ fn run(shared: &Shared) {
     let Some(wal) = shared.wal.as_ref() else {
         return;
     };
+    // The log's thread, started here rather than by the open (which then
+    // waits for one thread's creation, not two).
+    if let Err(error) = wal.start_background() {
+        tracing::error!(%error, "cannot start the write-ahead log's background thread");
+    }
     let mut last_fold = Instant::now();
     let mut last_checkpoint = Instant::now();
     loop {

@@ -32,6 +32,7 @@ use keel_pager::{Pager, PagerOptions};
 use keel_tso::{
     HybridClock, LocalOracle, OracleOptions, Timestamp, TimestampOracle, TimestampRange,
 };
+use keel_wal::segment::Listing;
 use keel_wal::{Lsn, Reader, Record, Wal, WalOptions};
 
 use crate::error::{Error, Location, Result};
@@ -74,24 +75,44 @@ pub(crate) fn recover(
     database: u64,
 ) -> Result<Recovered> {
     let started = Instant::now();
-    let exists = vfs.exists(&dir.join(PAGE_FILE))?;
+    // The meta slots are asked for first: the lock, the other read-ahead
+    // hints and opening the pages file come while the device reads them.
+    let page_file_handle = match vfs.open(&dir.join(PAGE_FILE), OpenMode::Existing) {
+        Ok(file) => {
+            let _ = file.advise(keel_io::Advice::WillNeed, 0, PREFETCH_META_BYTES);
+            Some(file)
+        }
+        Err(error) if error.is_not_found() => None,
+        Err(error) => return Err(error.into()),
+    };
+    let exists = page_file_handle.is_some();
     if !exists && (access == Access::ReadOnly || !options.create_if_missing) {
         return Err(Error::NotFound {
             path: dir.to_path_buf(),
         });
     }
-    let lock = lock(vfs.as_ref(), dir, access)?;
+    let lock = lock(vfs.as_ref(), dir, access, exists)?;
     let closed_cleanly = match (&lock, access) {
         (Some(lock), Access::ReadWrite) => take_clean_close_mark(lock)?,
         _ => false,
     };
-    prefetch(vfs.as_ref(), dir);
-    let (pager, payload) = page_file(&vfs, dir, options, access)?;
-    let tree = Arc::new(BTree::open(pager.clone(), payload.root)?);
+    let listing = prefetch(vfs.as_ref(), dir);
+    let (page_file, payload) = page_file(&vfs, dir, options, access, page_file_handle)?;
     // The log is judged before anything is written: an open it refuses
-    // leaves every file as it found it.
-    let (wal, wal_end) = log(&vfs, dir, options, access, &payload, closed_cleanly)?;
+    // leaves every file as it found it. Opening it (and the oracle)
+    // overlaps the reads the meta slot asked for.
+    let (wal, wal_end, segments) = log(
+        &vfs,
+        dir,
+        options,
+        access,
+        &payload,
+        closed_cleanly,
+        listing,
+    )?;
     let oracle = oracle(&vfs, dir, access)?;
+    let pager = page_file.finish()?;
+    let tree = Arc::new(BTree::open(pager.clone(), payload.root)?);
     let log = Arc::new(WalLog::new(
         wal.clone(),
         options.durability,
@@ -127,12 +148,12 @@ pub(crate) fn recover(
     let log_end = if access == Access::ReadOnly && !vfs.exists(&wal_dir)? {
         missing_log(&wal_dir, &payload, options.recovery_mode)?
     } else {
-        let reader = Reader::open(
-            vfs.clone(),
-            &wal_dir,
-            Lsn(payload.replay_lsn),
-            wal_recovery_mode(options.recovery_mode),
-        )?
+        let from = Lsn(payload.replay_lsn);
+        let mode = wal_recovery_mode(options.recovery_mode);
+        let reader = match segments {
+            Some(segments) => Reader::open_segments(vfs.clone(), &wal_dir, segments, from, mode)?,
+            None => Reader::open(vfs.clone(), &wal_dir, from, mode)?,
+        }
         .expect_durable_end(Lsn(payload.log_end));
         replay(reader, wal_end, &mut recovery, &log, &pager, &mut report)?
     };
@@ -153,34 +174,33 @@ pub(crate) fn recover(
     })
 }
 
-/// Bytes of the last log segment an open reads first (its header and the
-/// log reader's first window).
-const PREFETCH_LOG_BYTES: u64 = 64 << 10;
-
 /// Bytes of the page file an open reads first: both meta slots at the
 /// default page size (a larger page size reads its second slot later).
 const PREFETCH_META_BYTES: u64 = 2 * keel_pager::PAGE_SIZE_DEFAULT as u64;
 
-/// Asks the OS to start reading what an open reads first — the page
-/// file's meta slots, the timestamps file and the head of the last log
-/// segment — at once, instead of one device round trip after another on a
-/// cold cache. (The meta slot then names the blocks of the page map and
-/// tree an open reads, which the pager asks for at once too.) A hint
-/// only: whatever fails here, the open reads (and reports) as it would
-/// have.
-fn prefetch(vfs: &dyn Vfs, dir: &Path) {
+/// Asks the OS to start reading what an open reads first besides the
+/// page file's meta slots (asked for before) — the timestamps file and
+/// the head of the last log segment — so that the three reads are under
+/// way at once, instead of one device round trip after
+/// another on a cold cache. (The meta slot then names the blocks of the
+/// page map and tree an open reads, which the pager asks for at once
+/// too.) A hint only: whatever fails here, the open reads (and reports)
+/// as it would have.
+/// Returns the log directory's listing (`None` if it could not be
+/// listed), which opening the log then uses instead of listing it again.
+fn prefetch(vfs: &dyn Vfs, dir: &Path) -> Option<Listing> {
     let advise = |path: &Path, bytes: u64| {
         if let Ok(file) = vfs.open(path, OpenMode::Existing) {
             let _ = file.advise(keel_io::Advice::WillNeed, 0, bytes);
         }
     };
-    advise(&dir.join(PAGE_FILE), PREFETCH_META_BYTES);
     advise(&dir.join(ORACLE_FILE), 4096);
-    if let Ok(segments) = keel_wal::segment::list_segments(vfs, &dir.join(WAL_DIR))
-        && let Some((_, last)) = segments.last()
-    {
-        advise(last, PREFETCH_LOG_BYTES);
+    let listing = Listing::read(vfs, &dir.join(WAL_DIR)).ok()?;
+    if let Some((_, last)) = listing.segments.last() {
+        // Its header and the log reader's first window.
+        advise(last, keel_wal::segment::FIRST_READ_BYTES);
     }
+    Some(listing)
 }
 
 /// The length of the lock file after a clean close ([`mark_clean_close`]);
@@ -211,11 +231,19 @@ pub(crate) fn mark_clean_close(lock: &FileHandle) -> Result<()> {
 
 /// Takes the database's lock. A read-only open takes it too (a live
 /// writer may be half way through a checkpoint), but creates no file.
-fn lock(vfs: &dyn Vfs, dir: &Path, access: Access) -> Result<Option<FileHandle>> {
+/// The directory is created unless the page file exists in it.
+fn lock(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    access: Access,
+    page_file_exists: bool,
+) -> Result<Option<FileHandle>> {
     let path = dir.join(LOCK_FILE);
     let lock = match access {
         Access::ReadWrite => {
-            keel_io::create_dir_all_durable(vfs, dir)?;
+            if !page_file_exists {
+                keel_io::create_dir_all_durable(vfs, dir)?;
+            }
             vfs.open(&path, OpenMode::CreateOrOpen)?
         }
         Access::ReadOnly if vfs.exists(&path)? => vfs.open(&path, OpenMode::Existing)?,
@@ -239,15 +267,35 @@ fn oracle(vfs: &Arc<dyn Vfs>, dir: &Path, access: Access) -> Result<Arc<dyn Time
     })
 }
 
-/// The page file and its newest checkpoint's payload. A new page file (or
-/// one that crashed before its first checkpoint) gets an empty tree and
-/// checkpoint 1 — only when it may be written.
+/// The page file, opened or half opened.
+enum PageFile {
+    /// Its meta slot read, the blocks it names for the open being read.
+    Opening(keel_pager::OpeningPager),
+    /// Created by this open, with its first checkpoint.
+    Created(Arc<Pager>),
+}
+
+impl PageFile {
+    fn finish(self) -> Result<Arc<Pager>> {
+        Ok(match self {
+            PageFile::Opening(opening) => Arc::new(opening.finish()?),
+            PageFile::Created(pager) => pager,
+        })
+    }
+}
+
+/// The page file (`file`, if it exists: opened by the caller) and its
+/// newest checkpoint's payload: half opened ([`Pager::start_open`]), so the reads its meta slot asks for overlap
+/// what the open does next. A new page file (or one that crashed before
+/// its first checkpoint) gets an empty tree and checkpoint 1 — only when
+/// it may be written.
 fn page_file(
     vfs: &Arc<dyn Vfs>,
     dir: &Path,
     options: &Options,
     access: Access,
-) -> Result<(Arc<Pager>, Payload)> {
+    file: Option<FileHandle>,
+) -> Result<(PageFile, Payload)> {
     let pager_options = PagerOptions {
         page_size: options.page_size,
         pool_bytes: options.pool_bytes,
@@ -256,14 +304,14 @@ fn page_file(
         mmap_reads: options.mmap_reads,
         ..PagerOptions::default()
     };
-    let pager = Arc::new(Pager::open(
-        vfs.clone(),
-        dir.join(PAGE_FILE),
-        pager_options,
-    )?);
-    if pager.checkpoint_id() != 0 {
-        let payload = Payload::decode(&pager.payload())?;
-        return Ok((pager, payload));
+    let path = dir.join(PAGE_FILE);
+    let opening = match file {
+        Some(file) => Pager::start_open_file(path, file, pager_options)?,
+        None => Pager::start_open(vfs.clone(), path, pager_options)?,
+    };
+    if opening.checkpoint_id() != 0 {
+        let payload = Payload::decode(opening.payload())?;
+        return Ok((PageFile::Opening(opening), payload));
     }
     if access == Access::ReadOnly {
         // Creation never finished: there is nothing to read.
@@ -271,6 +319,7 @@ fn page_file(
             path: dir.to_path_buf(),
         });
     }
+    let pager = Arc::new(opening.finish()?);
     let tree = BTree::create(pager.clone())?;
     let payload = Payload {
         fold_timestamp: Timestamp::ZERO,
@@ -279,7 +328,7 @@ fn page_file(
         log_end: Lsn::FIRST.0,
     };
     pager.checkpoint(&payload.encode())?;
-    Ok((pager, payload))
+    Ok((PageFile::Created(pager), payload))
 }
 
 fn wal_recovery_mode(mode: RecoveryMode) -> keel_wal::RecoveryMode {
@@ -298,7 +347,8 @@ fn log(
     access: Access,
     payload: &Payload,
     known_durable: bool,
-) -> Result<(Option<Arc<Wal>>, Option<keel_wal::ReadEnd>)> {
+    listing: Option<Listing>,
+) -> Result<OpenedLog> {
     let wal_dir = dir.join(WAL_DIR);
     let wal_options = WalOptions {
         segment_bytes: options.wal_segment_bytes,
@@ -307,15 +357,33 @@ fn log(
         archive_dir: options.archive_dir.clone(),
         durable_end_min: Lsn(payload.log_end),
         known_durable,
+        // The maintenance thread starts the log's thread, if there is
+        // one: the open does not wait for a second thread's creation.
+        start_background: !options.background_maintenance,
         ..WalOptions::default()
     };
     if access == Access::ReadWrite {
-        let (wal, recovery) = Wal::open(vfs.clone(), &wal_dir, wal_options)?;
-        return Ok((Some(Arc::new(wal)), Some(recovery.end)));
+        let (wal, recovery) = match listing {
+            Some(listing) => Wal::open_listed(vfs.clone(), &wal_dir, wal_options, listing)?,
+            None => Wal::open(vfs.clone(), &wal_dir, wal_options)?,
+        };
+        return Ok((
+            Some(Arc::new(wal)),
+            Some(recovery.end),
+            Some(recovery.segments),
+        ));
     }
     // Read-only: the replay finds the end, changing nothing.
-    Ok((None, None))
+    Ok((None, None, None))
 }
+
+/// The log opened for writing (`None` read-only), where opening it found
+/// its end, and its segments after the open (for the replay's reader).
+type OpenedLog = (
+    Option<Arc<Wal>>,
+    Option<keel_wal::ReadEnd>,
+    Option<Vec<(Lsn, PathBuf)>>,
+);
 
 /// A read-only open of a database whose log directory is missing: damage
 /// if the checkpoint recorded log records as durable.

@@ -46,7 +46,7 @@ pub use page_map::MAP_ENTRY_BYTES;
 pub use pager::{
     CHECKPOINT_BATCH_PAGES, CheckpointReport, EVICTION_SWEEPS_MAX, FRAMES_MIN,
     GROWTH_BYTES_MAX_DEFAULT, GROWTH_BYTES_MIN_DEFAULT, OPTIMISTIC_ATTEMPTS_MAX, OpenReport,
-    POOL_BYTES_DEFAULT, Pager, PagerOptions, Relocation,
+    OpeningPager, POOL_BYTES_DEFAULT, Pager, PagerOptions, Relocation,
 };
 pub use readahead::READAHEAD_BYTES_DEFAULT;
 pub use stats::PagerStats;

@@ -496,6 +496,22 @@ impl PageMap {
         self.levels[self.levels.len() - 1][0]
     }
 
+    /// Appends the blocks of the map nodes above the leaves, root first
+    /// (as of the last map write): what an open reads of the map
+    /// ([`PageMap::open_lazy`]). A map of height 1 has only its root
+    /// there; each level below holds a 256th of the one below it at 4 KiB
+    /// pages, so a few nodes at any size an open hint covers.
+    pub(crate) fn upper_blocks(&self, out: &mut Vec<u64>) {
+        for nodes in self.levels.iter().skip(1).rev() {
+            out.extend(
+                nodes
+                    .iter()
+                    .filter(|node| !node.is_absent())
+                    .map(|node| node.block),
+            );
+        }
+    }
+
     /// Appends the blocks an open reads to find `page`: the map nodes from
     /// the root down to its leaf, then the page's own block (as of the
     /// last map write; absent nodes end the path).
@@ -768,5 +784,36 @@ mod tests {
         let writes = map.write_changed_nodes(&table, 4096, &mut blocks).unwrap();
         assert_eq!(writes.len(), 2, "one leaf and the root");
         assert_eq!(blocks.released.len(), 2);
+    }
+
+    #[test]
+    fn the_nodes_above_the_leaves_are_named_root_first() {
+        let table = PageTable::new();
+        let mut map = PageMap::empty(4096);
+        let mut blocks = Counting {
+            next: 10,
+            released: Vec::new(),
+        };
+        // Ids past 256 * 256: a root, two nodes below it, then leaves.
+        for _ in 0..70_000 {
+            let page = map.allocate(&table).unwrap();
+            map.set_block(&table, page, 1_000_000 + page.get(), 7);
+        }
+        assert_eq!(map.height(), 2);
+        let writes = map.write_changed_nodes(&table, 4096, &mut blocks).unwrap();
+        let mut upper = Vec::new();
+        map.upper_blocks(&mut upper);
+        assert_eq!(upper.len(), 3, "{upper:?}");
+        assert_eq!(upper[0], map.root().block);
+        // Each is a node written, none a leaf: the leaves' entries name
+        // pages' blocks, the nodes above name nodes.
+        let leaves = map.levels[0]
+            .iter()
+            .map(|node| node.block)
+            .collect::<Vec<_>>();
+        for block in &upper {
+            assert!(writes.iter().any(|write| write.block == *block));
+            assert!(!leaves.contains(block));
+        }
     }
 }

@@ -136,6 +136,40 @@ pub struct OpenReport {
     pub open_blocks: Vec<u64>,
 }
 
+/// A page file half opened by [`Pager::start_open`]: its newest meta
+/// slot read, the reads of what the rest of the open needs under way.
+#[derive(Debug)]
+pub struct OpeningPager {
+    path: PathBuf,
+    file: FileHandle,
+    options: PagerOptions,
+    size: u64,
+    meta: Meta,
+    other_slot: Result<u64, MetaProblem>,
+}
+
+impl OpeningPager {
+    /// The id of the newest checkpoint whose meta slot holds (0: the
+    /// file's creation).
+    pub fn checkpoint_id(&self) -> u64 {
+        self.meta.checkpoint_id
+    }
+
+    /// That checkpoint's payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.meta.payload
+    }
+
+    /// The rest of [`Pager::open`]: reads the page map above its leaves
+    /// and sets up the buffer pool.
+    ///
+    /// # Errors
+    /// [`Error::MapCorruption`], [`Error::OutOfMemory`] and I/O errors.
+    pub fn finish(self) -> Result<Pager> {
+        Pager::finish_open(self)
+    }
+}
+
 /// The file-side state: page map and block allocator.
 struct Store {
     map: PageMap,
@@ -221,7 +255,7 @@ pub struct Pager {
     open_pages: Mutex<Vec<PageId>>,
     /// The first write or sync error: no write is attempted after it.
     poisoned: OnceLock<Error>,
-    counters: Counters,
+    counters: Box<Counters>,
     growth_bytes_min: u64,
     growth_bytes_max: u64,
     readahead: Readahead,
@@ -258,6 +292,24 @@ impl Pager {
     /// ([`keel_io::Error::Locked`] inside [`Error::Io`] when another pager
     /// has the file open).
     pub fn open(vfs: Arc<dyn Vfs>, path: impl AsRef<Path>, options: PagerOptions) -> Result<Pager> {
+        Pager::start_open(vfs, path, options)?.finish()
+    }
+
+    /// The first half of [`Pager::open`]: opens (or creates) and locks the
+    /// file, reads its newest meta slot and asks the OS for the blocks
+    /// that slot names for the open (the page map above its leaves, the
+    /// pages named by [`Pager::set_open_pages`]), without waiting for them.
+    /// What the caller does before [`OpeningPager::finish`] overlaps those
+    /// reads: an open that reads its log in between waits for one round
+    /// of device reads less.
+    ///
+    /// # Errors
+    /// As [`Pager::open`], but for the errors of reading the map.
+    pub fn start_open(
+        vfs: Arc<dyn Vfs>,
+        path: impl AsRef<Path>,
+        options: PagerOptions,
+    ) -> Result<OpeningPager> {
         let path = path.as_ref().to_path_buf();
         if !is_valid_page_size(options.page_size) {
             return Err(Error::InvalidPageSize(options.page_size));
@@ -269,9 +321,49 @@ impl Pager {
             create_file(vfs.as_ref(), &path, options.page_size)?;
         }
         let file = vfs.open(&path, OpenMode::Existing)?;
+        Pager::start_open_file(path, file, options)
+    }
+
+    /// [`Pager::start_open`] of a page file the caller has opened (as
+    /// [`OpenMode::Existing`]), perhaps having asked the OS to read its
+    /// meta slots ahead while it did other work.
+    ///
+    /// # Errors
+    /// As [`Pager::start_open`].
+    pub fn start_open_file(
+        path: impl AsRef<Path>,
+        file: FileHandle,
+        options: PagerOptions,
+    ) -> Result<OpeningPager> {
+        let path = path.as_ref().to_path_buf();
+        if !is_valid_page_size(options.page_size) {
+            return Err(Error::InvalidPageSize(options.page_size));
+        }
         file.try_lock()?;
         let size = file.size()?;
         let (meta, other_slot) = read_newest_meta(&*file, &path, size)?;
+        // What this open reads next, asked for at once: the device reads
+        // the blocks in parallel instead of one dependent read each.
+        crate::readahead::advise_runs(&*file, &meta.open_blocks, u64::from(meta.page_size));
+        Ok(OpeningPager {
+            path,
+            file,
+            options,
+            size,
+            meta,
+            other_slot,
+        })
+    }
+
+    fn finish_open(opening: OpeningPager) -> Result<Pager> {
+        let OpeningPager {
+            path,
+            file,
+            options,
+            size,
+            meta,
+            other_slot,
+        } = opening;
         let open_report = OpenReport {
             checkpoint_id: meta.checkpoint_id,
             other_slot,
@@ -280,9 +372,6 @@ impl Pager {
         let page_size = meta.page_size as usize;
         let file_blocks = (size / page_size as u64).max(FIRST_DATA_BLOCK);
         let readahead = Readahead::new(options.readahead_bytes);
-        // What this open reads next, asked for at once: the device reads
-        // the blocks in parallel instead of one dependent read each.
-        crate::readahead::advise_runs(&*file, &meta.open_blocks, page_size as u64);
         let table = PageTable::new();
         let map = PageMap::open_lazy(&*file, &path, &meta, file_blocks, &table)?;
         let lazy = lazy::LazyLeaves::new(&map, page_size);
@@ -295,7 +384,7 @@ impl Pager {
         let pool_bytes = frame_count * page_size;
         let memory = FrameMemory::map(pool_bytes)?;
         let frames = FrameHeaders::zeroed(frame_count)?;
-        let counters = Counters::default();
+        let counters = Counters::boxed();
         Ok(Pager {
             path,
             file,

@@ -312,7 +312,8 @@ fn a_checkpoint_names_the_blocks_of_the_open_pages_for_the_next_open() {
         let first = pager.read(page, |view| view.to_vec(0, 1)).unwrap();
         assert_eq!(first, vec![index as u8]);
     }
-    // A checkpoint without named pages names nothing.
+    // A checkpoint without named pages names only the map's nodes above
+    // its leaves: here its root, the first block named above.
     pager.set_open_pages(&[]);
     let mut guard = pager.exclusive(pages[5]).unwrap();
     guard.fill(9);
@@ -320,6 +321,39 @@ fn a_checkpoint_names_the_blocks_of_the_open_pages_for_the_next_open() {
     pager.checkpoint(b"second").unwrap();
     drop(pager);
     let pager = Pager::open(vfs, Path::new(PATH), options(64)).unwrap();
-    assert!(pager.open_report().open_blocks.is_empty());
+    let root_only = pager.open_report().open_blocks.clone();
+    assert_eq!(root_only.len(), 1, "{root_only:?}");
+    assert!(
+        (2..file_blocks + 8).contains(&root_only[0]),
+        "{root_only:?}"
+    );
     assert_eq!(pager.payload(), b"second");
+}
+
+#[test]
+fn a_started_open_knows_the_checkpoint_and_finishes_as_an_open() {
+    let vfs = Arc::new(SimVfs::new(1));
+    let pager = Pager::open(vfs.clone(), Path::new(PATH), options(16)).unwrap();
+    let page = {
+        let mut guard = pager.allocate().unwrap();
+        guard.fill(7);
+        guard.page_id()
+    };
+    pager.checkpoint(b"one").unwrap();
+    pager.checkpoint(b"two").unwrap();
+    drop(pager);
+
+    let opening = Pager::start_open(vfs.clone(), Path::new(PATH), options(16)).unwrap();
+    assert_eq!(opening.checkpoint_id(), 2);
+    assert_eq!(opening.payload(), b"two");
+    // Half open, the file is already locked against a second opener.
+    assert!(Pager::open(vfs.clone(), Path::new(PATH), options(16)).is_err());
+    let pager = opening.finish().unwrap();
+    assert_eq!(pager.checkpoint_id(), 2);
+    assert_eq!(pager.payload(), b"two");
+    assert_eq!(pager.open_report().other_slot, Ok(1));
+    assert_eq!(
+        pager.read(page, |view| view.to_vec(0, 2)).unwrap(),
+        vec![7, 7]
+    );
 }

@@ -116,6 +116,13 @@ pub struct WalOptions {
     /// false: a killed process may have left records in the page cache
     /// only, and opening syncs them before anything is built on them.
     pub known_durable: bool,
+    /// Whether [`crate::Wal::open`] starts the background thread (the
+    /// periodic flush, archiving, deleting idle kept files, shrinking an
+    /// idle log). `false`: the caller starts it with
+    /// [`crate::Wal::start_background`] — from a thread of its own, so that
+    /// an open does not wait for a thread's creation (the engine starts it
+    /// from its maintenance thread). Default true.
+    pub start_background: bool,
 }
 
 impl Default for WalOptions {
@@ -136,6 +143,7 @@ impl Default for WalOptions {
             archive_timeout: None,
             durable_end_min: Lsn::ZERO,
             known_durable: false,
+            start_background: true,
         }
     }
 }

@@ -27,11 +27,13 @@ use crate::segment::{SEGMENT_HEADER_BYTES, SegmentHeader, ends_with_seal, list_s
 
 /// Bytes read from a segment at a time, at most.
 const READ_WINDOW_BYTES: usize = 1 << 20;
-/// Bytes of a segment's first read: a log that ends a few records in
-/// (every open after a clean close) is read without copying a whole
-/// preallocated segment of zeros. Each further read doubles, up to
+/// Bytes of a segment's first read after its header: together they are
+/// its first [`crate::segment::FIRST_READ_BYTES`]. A log that ends a few
+/// records in (every open after a clean close) is read without copying a
+/// whole preallocated segment of zeros. Each further read doubles, up to
 /// [`READ_WINDOW_BYTES`].
-const FIRST_WINDOW_BYTES: usize = 64 << 10;
+const FIRST_WINDOW_BYTES: usize =
+    (crate::segment::FIRST_READ_BYTES - SEGMENT_HEADER_BYTES) as usize;
 
 /// How the log ended, once the reader has returned its last record.
 #[derive(Debug, Clone)]
@@ -247,6 +249,29 @@ impl Reader {
         )
     }
 
+    /// [`Reader::open`] over the segments of `dir` a listing found (by
+    /// first lsn, as [`crate::Recovery::segments`] gives them after an
+    /// open of the log), instead of listing the directory again.
+    ///
+    /// # Errors
+    /// As [`Reader::open`].
+    pub fn open_segments(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        segments: Vec<(Lsn, PathBuf)>,
+        from: Lsn,
+        mode: RecoveryMode,
+    ) -> Result<Reader> {
+        Self::open_listed(
+            vfs,
+            dir,
+            segments,
+            from,
+            mode,
+            crate::options::RECORD_BYTES_MAX_DEFAULT,
+        )
+    }
+
     pub(crate) fn open_with_limit(
         vfs: Arc<dyn Vfs>,
         dir: &Path,
@@ -255,6 +280,17 @@ impl Reader {
         record_bytes_max: usize,
     ) -> Result<Reader> {
         let segments = list_segments(vfs.as_ref(), dir)?;
+        Self::open_listed(vfs, dir, segments, from, mode, record_bytes_max)
+    }
+
+    pub(crate) fn open_listed(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        segments: Vec<(Lsn, PathBuf)>,
+        from: Lsn,
+        mode: RecoveryMode,
+        record_bytes_max: usize,
+    ) -> Result<Reader> {
         let mut reader = Reader {
             vfs,
             dir: dir.to_path_buf(),
@@ -394,6 +430,15 @@ impl Reader {
             window_bytes: FIRST_WINDOW_BYTES,
             short,
         })
+    }
+
+    /// The handle of segment `index` (of [`Reader::segments`]), if the
+    /// reader has it open.
+    pub(crate) fn open_handle(&self, index: usize) -> Option<FileHandle> {
+        if self.segment_index != index {
+            return None;
+        }
+        self.file.as_ref().map(|file| file.handle.clone())
     }
 
     /// Reads the fragment at the current offset, checking its checksum and

@@ -18,8 +18,8 @@ use crate::options::WalOptions;
 use crate::reader::{EndPosition, ReadEnd, Reader};
 use crate::recycling::{NewSegment, Pool};
 use crate::segment::{
-    SEGMENT_FORMAT_VERSION, SEGMENT_HEADER_BYTES, SegmentHeader, list_segments, open_creating,
-    read_header, remove_creating, trim_segment,
+    Listing, SEGMENT_FORMAT_VERSION, SEGMENT_HEADER_BYTES, SegmentHeader, open_creating,
+    read_header, remove_listed_creating, trim_segment,
 };
 
 /// What opening the log found and did.
@@ -30,12 +30,16 @@ pub struct Recovery {
     /// How the log ended.
     pub end: ReadEnd,
     /// Segment files found.
-    pub segments: usize,
+    pub segments_found: usize,
     /// Segment files removed or set aside (a header never written, pieces of
     /// a torn record, or damage skipped in point-in-time mode).
     pub segments_discarded: usize,
     /// How long it took.
     pub elapsed: Duration,
+    /// The segments after the open, by first lsn: a reader of the log can
+    /// start from them ([`crate::Reader::open_segments`]) instead of
+    /// listing the directory again.
+    pub segments: Vec<(Lsn, PathBuf)>,
 }
 
 /// Where the log ends, as [`find_end`] read it.
@@ -55,14 +59,21 @@ pub(crate) struct Scan {
 /// Reads the last segment to its end (records never span segments, so the
 /// end is there), refusing in Strict mode an end before
 /// `options.durable_end_min`, a shortened segment or a missing one.
-pub(crate) fn find_end(vfs: &Arc<dyn Vfs>, dir: &Path, options: &WalOptions) -> Result<Scan> {
+pub(crate) fn find_end(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    options: &WalOptions,
+    listing: &mut Listing,
+) -> Result<Scan> {
     // A segment whose creation a crash cut short held nothing.
-    let creations_removed = remove_creating(vfs.as_ref(), dir)?;
-    let segments = list_segments(vfs.as_ref(), dir)?;
+    let creations_removed = remove_listed_creating(vfs.as_ref(), dir, listing)?;
+    let segments = listing.segments.clone();
     let start = segments.last().map_or(Lsn::ZERO, |(first, _)| *first);
-    let mut reader = Reader::open_with_limit(
+    let segments_found = segments.len();
+    let mut reader = Reader::open_listed(
         vfs.clone(),
         dir,
+        segments,
         start,
         options.recovery_mode,
         options.record_bytes_max,
@@ -80,7 +91,7 @@ pub(crate) fn find_end(vfs: &Arc<dyn Vfs>, dir: &Path, options: &WalOptions) -> 
         reader,
         end,
         records_scanned,
-        segments_found: segments.len(),
+        segments_found,
         creations_removed,
     })
 }
@@ -128,9 +139,9 @@ pub(crate) fn prepare_appends(
     // stays as it is: the reader stops there, and the new segment starts
     // at the record it awaited.
     if !options.known_durable {
-        for (first, path) in list_segments(vfs, dir)? {
-            if first < next_lsn {
-                vfs.open(&path, OpenMode::Existing)?.sync_data()?;
+        for (first, path) in reader.segments() {
+            if *first < next_lsn {
+                vfs.open(path, OpenMode::Existing)?.sync_data()?;
             }
         }
     }
@@ -184,7 +195,11 @@ fn continue_clean(vfs: &dyn Vfs, scan: &Scan, discarded: usize) -> Result<Option
         return Ok(None);
     }
     let (first_lsn, path) = &segments[position.segment_index];
-    let handle = vfs.open(path, OpenMode::Existing)?;
+    // The reader ended in it: its handle is open already.
+    let handle = match reader.open_handle(position.segment_index) {
+        Some(handle) => handle,
+        None => vfs.open(path, OpenMode::Existing)?,
+    };
     let Ok(header) = read_header(handle.as_ref())? else {
         return Ok(None);
     };

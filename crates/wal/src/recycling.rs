@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::fragment::segment_salt;
 use crate::lsn::Lsn;
 use crate::segment::{
-    ALLOCATION_STEP_BYTES, create_segment, free_file_name, list_free, read_header, recycle_segment,
+    ALLOCATION_STEP_BYTES, create_segment, free_file_name, read_header, recycle_segment,
     recycled_salt,
 };
 
@@ -98,18 +98,30 @@ pub(crate) struct Pool {
 impl Pool {
     /// The free files a crash left in `dir`, up to `capacity` (the others,
     /// and any whose header does not hold, deleted).
+    #[cfg(test)]
     pub(crate) fn adopt(vfs: &dyn Vfs, dir: &Path, capacity: usize) -> Result<Pool> {
+        Pool::adopt_listed(vfs, dir, &crate::segment::list_free(vfs, dir)?, capacity)
+    }
+
+    /// [`Pool::adopt`] of the kept files a listing of `dir` found.
+    pub(crate) fn adopt_listed(
+        vfs: &dyn Vfs,
+        dir: &Path,
+        free_files: &[PathBuf],
+        capacity: usize,
+    ) -> Result<Pool> {
         let mut pool = Pool {
             free: Vec::new(),
             capacity,
             last_used: Instant::now(),
         };
         let mut deleted = 0;
-        for path in list_free(vfs, dir)? {
-            match describe(vfs, &path)? {
+        for path in free_files {
+            let path = path.as_path();
+            match describe(vfs, path)? {
                 Some(free) if pool.free.len() < capacity => pool.free.push(free),
                 _ => {
-                    vfs.remove(&path)?;
+                    vfs.remove(path)?;
                     deleted += 1;
                 }
             }
@@ -225,6 +237,7 @@ fn describe(vfs: &dyn Vfs, path: &Path) -> Result<Option<FreeSegment>> {
 mod tests {
     use super::*;
     use crate::lsn::Lsn;
+    use crate::segment::list_free;
     use crate::segment::{create_segment, list_segments, segment_file_name};
     use keel_io::SimVfs;
 

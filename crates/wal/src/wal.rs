@@ -30,7 +30,9 @@ use crate::options::{Durability, WalOptions};
 use crate::record::Encode;
 use crate::recovery::{self, Recovery};
 use crate::recycling::{self, NewSegment, Pool};
-use crate::segment::{ALLOCATION_STEP_BYTES, SEGMENT_HEADER_BYTES, list_segments, trim_segment};
+use crate::segment::{
+    ALLOCATION_STEP_BYTES, Listing, SEGMENT_HEADER_BYTES, list_segments, trim_segment,
+};
 use crate::segment_size::next_segment_bytes;
 use crate::stats::WalStats;
 
@@ -314,12 +316,49 @@ impl Wal {
     /// the segment and offset; I/O errors naming the path.
     pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, options: WalOptions) -> Result<(Wal, Recovery)> {
         options.validate()?;
+        // One listing serves the whole open; the directory is created
+        // (durably) only when it is missing.
+        let listing = match Listing::read(vfs.as_ref(), dir) {
+            Ok(listing) => listing,
+            Err(error) if error.is_not_found() => {
+                keel_io::create_dir_all_durable(vfs.as_ref(), dir)?;
+                Listing::default()
+            }
+            Err(error) => return Err(error.into()),
+        };
+        Wal::open_listed(vfs, dir, options, listing)
+    }
+
+    /// [`Wal::open`] of a directory the caller has just listed
+    /// ([`Listing::read`]: it exists), for a caller that needed the
+    /// listing before (the engine asks the OS to read the last segment's
+    /// head ahead). Nothing may have changed the directory since.
+    ///
+    /// Errors: as [`Wal::open`].
+    pub fn open_listed(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        options: WalOptions,
+        mut listing: Listing,
+    ) -> Result<(Wal, Recovery)> {
+        options.validate()?;
         let started = Instant::now();
-        keel_io::create_dir_all_durable(vfs.as_ref(), dir)?;
-        let scan = recovery::find_end(&vfs, dir, &options)?;
+        let scan = recovery::find_end(&vfs, dir, &options, &mut listing)?;
         let next_lsn = scan.end.next_lsn();
-        let mut pool = Pool::adopt(vfs.as_ref(), dir, options.recycled_segments_max)?;
+        let mut pool = Pool::adopt_listed(
+            vfs.as_ref(),
+            dir,
+            &listing.free,
+            options.recycled_segments_max,
+        )?;
         let opened = recovery::prepare_appends(vfs.as_ref(), dir, &options, &scan, &mut pool)?;
+        // Going on in the segment the log ended in changes no segment;
+        // anything else (a new segment, damage set aside) is listed anew.
+        let segments = if opened.created.is_none() && opened.discarded == scan.creations_removed {
+            listing.segments
+        } else {
+            list_segments(vfs.as_ref(), dir)?
+        };
         let stats = WalStats::default();
         if let Some(created) = &opened.created {
             count_creation(&stats, created);
@@ -359,27 +398,45 @@ impl Wal {
             stop_signal: Condvar::new(),
             archiving: Mutex::new(()),
         });
-        let background = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("keel-wal-flush".into())
-                .spawn(move || shared.background())
-                .map_err(|e| keel_io::Error::io(keel_io::Op::Write, dir, e))?
+        let wal = Wal {
+            shared,
+            background: Mutex::new(None),
         };
+        if wal.shared.options.start_background {
+            wal.start_background()?;
+        }
         let recovery = Recovery {
             records_scanned: scan.records_scanned,
-            segments: scan.segments_found,
+            segments_found: scan.segments_found,
             segments_discarded: opened.discarded,
             end: scan.end,
             elapsed: started.elapsed(),
+            segments,
         };
-        Ok((
-            Wal {
-                shared,
-                background: Mutex::new(Some(background)),
-            },
-            recovery,
-        ))
+        Ok((wal, recovery))
+    }
+
+    /// Starts the background thread (the periodic flush, archiving,
+    /// deleting idle kept files, shrinking an idle log) if it is not
+    /// running, unless the log is closed: what [`Wal::open`] does unless
+    /// [`WalOptions::start_background`] is false.
+    ///
+    /// Errors: the thread could not be created.
+    pub fn start_background(&self) -> Result<()> {
+        let mut background = self.background.lock();
+        // Under the handle's lock: a close sets `stop` before it takes the
+        // handle, so it either joins the thread started here or this sees
+        // `stop` and starts none.
+        if background.is_some() || *self.shared.stop.lock() {
+            return Ok(());
+        }
+        let shared = Arc::clone(&self.shared);
+        let handle = std::thread::Builder::new()
+            .name("keel-wal-flush".into())
+            .spawn(move || shared.background())
+            .map_err(|e| keel_io::Error::io(keel_io::Op::Write, &self.shared.dir, e))?;
+        *background = Some(handle);
+        Ok(())
     }
 
     /// Appends a record and returns its lsn. Cheap: the record is framed

@@ -119,11 +119,15 @@ impl Pager {
         })
     }
 
-    /// The blocks the next open reads first: the map paths to the pages
-    /// named by [`Pager::set_open_pages`] and those pages, each once, in
-    /// the order an open needs them.
+    /// The blocks the next open reads first, each once, in the order an
+    /// open needs them: the map's nodes above its leaves (all of which an
+    /// open reads: naming only those on the paths below left the others
+    /// to a dependent read of their own, a third device round trip at a
+    /// map of height 3), then the map paths to the pages named by
+    /// [`Pager::set_open_pages`] and those pages.
     fn open_blocks(&self, map: &crate::page_map::PageMap) -> Vec<u64> {
         let mut blocks = Vec::new();
+        map.upper_blocks(&mut blocks);
         for &page in self.open_pages.lock().iter() {
             map.path_blocks(&self.table, page, &mut blocks);
         }

@@ -38,18 +38,50 @@ pub(super) fn create_file(vfs: &dyn Vfs, path: &Path, page_size: u32) -> Result<
     Ok(())
 }
 
-/// Reads one meta slot at `offset`.
+/// The bytes an open reads first, in one call: both meta slots at the
+/// default page size (a larger page size reads its second slot on its
+/// own). One read instead of a header and then a slot, twice: each is a
+/// system call, and the first waits for the device.
+const FIRST_READ_BYTES: u64 = 2 * PAGE_SIZE_DEFAULT as u64;
+
+/// The start of the file, as far as [`FIRST_READ_BYTES`] reaches.
+fn read_start(file: &dyn keel_io::File, size: u64) -> Result<Vec<u8>> {
+    let mut start = vec![0u8; FIRST_READ_BYTES.min(size) as usize];
+    file.read_exact_at(&mut start, 0)?;
+    Ok(start)
+}
+
+/// `len` bytes at `offset`: from `start` (the file's first bytes) when it
+/// holds them, else read.
+fn bytes_at<'a>(
+    file: &dyn keel_io::File,
+    start: &'a [u8],
+    offset: u64,
+    len: usize,
+    read: &'a mut Vec<u8>,
+) -> Result<&'a [u8]> {
+    let end = offset.saturating_add(len as u64);
+    if end <= start.len() as u64 {
+        return Ok(&start[offset as usize..end as usize]);
+    }
+    *read = vec![0u8; len];
+    file.read_exact_at(read, offset)?;
+    Ok(read)
+}
+
+/// Reads one meta slot at `offset` (from `start` if it holds it).
 fn read_slot(
     file: &dyn keel_io::File,
+    start: &[u8],
     size: u64,
     offset: u64,
 ) -> Result<Result<Meta, MetaProblem>> {
     if offset + META_HEADER_BYTES as u64 > size {
         return Ok(Err(MetaProblem::Truncated));
     }
-    let mut header = [0u8; META_HEADER_BYTES];
-    file.read_exact_at(&mut header, offset)?;
-    let decoded = match meta::decode_header(&header, offset) {
+    let mut read = Vec::new();
+    let header = bytes_at(file, start, offset, META_HEADER_BYTES, &mut read)?;
+    let decoded = match meta::decode_header(header, offset) {
         Ok(decoded) => decoded,
         Err(problem) => return Ok(Err(problem)),
     };
@@ -60,9 +92,9 @@ fn read_slot(
     // With the open hint after the payload, where the file holds it.
     let len =
         (meta::slot_read_len(decoded.payload_len, decoded.page_size) as u64).min(size - offset);
-    let mut slot = vec![0u8; len as usize];
-    file.read_exact_at(&mut slot, offset)?;
-    Ok(meta::decode(&slot, offset))
+    let mut read = Vec::new();
+    let slot = bytes_at(file, start, offset, len as usize, &mut read)?;
+    Ok(meta::decode(slot, offset))
 }
 
 /// The newest meta slot whose checksum holds, and what the other slot
@@ -72,16 +104,17 @@ pub(super) fn read_newest_meta(
     path: &Path,
     size: u64,
 ) -> Result<(Meta, Result<u64, MetaProblem>)> {
-    let slot0 = read_slot(file, size, 0)?;
+    let start = read_start(file, size)?;
+    let slot0 = read_slot(file, &start, size, 0)?;
     let slot1 = match &slot0 {
-        Ok(meta) => read_slot(file, size, u64::from(meta.page_size))?,
+        Ok(meta) => read_slot(file, &start, size, u64::from(meta.page_size))?,
         Err(_) => {
             // Slot 0 cannot say where slot 1 is: try every page size.
             let mut first_problem = None;
             let mut found = None;
             let mut page_size = PAGE_SIZE_MIN;
             while page_size <= PAGE_SIZE_MAX {
-                match read_slot(file, size, u64::from(page_size))? {
+                match read_slot(file, &start, size, u64::from(page_size))? {
                     Ok(meta) => {
                         found = Some(meta);
                         break;
