@@ -41,10 +41,11 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     pub(crate) recovery: RecoveryReport,
     pub(crate) wal_bytes_at_checkpoint: AtomicU64,
-    /// Where the log ended right after the newest checkpoint's marker (or
-    /// at an open that replayed nothing); 0 if unknown. While the log
-    /// still ends there, the files hold no change a checkpoint would take
-    /// in, and a close writes none.
+    /// Where the log ended right after the newest checkpoint's marker, if
+    /// that checkpoint left nothing to replay (or at an open that replayed
+    /// nothing); 0 if unknown, `u64::MAX` after a checkpoint that left
+    /// records to replay. While the log still ends there, the files hold
+    /// no change a checkpoint would take in, and a close writes none.
     pub(crate) checkpointed_end: AtomicU64,
     /// Bulk loads under way: their reserved keyspace ids and names.
     pub(crate) loading: Mutex<HashMap<u32, String>>,

@@ -251,6 +251,10 @@ pub(crate) fn checkpoint(shared: &Shared) -> Result<CheckpointInfo> {
     checkpoint_unchecked(shared)
 }
 
+/// `Shared::checkpointed_end` after a checkpoint that left records to
+/// replay: no log position equals it, so a close checkpoints again.
+const CHECKPOINT_AGAIN: u64 = u64::MAX;
+
 /// Folds, then writes a checkpoint of the B+tree with the fold point and
 /// the log position replay must start from; then records the checkpoint
 /// in the log and removes the log behind it.
@@ -296,9 +300,17 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
         },
         Durability::Sync,
     )?;
-    shared
-        .checkpointed_end
-        .store(marker.next().0, Ordering::Release);
+    // A close after this checkpoint, with nothing logged since, need not
+    // take another only if this one left nothing to replay: one that a
+    // reader's snapshot or a commit still landing held short of the log's
+    // end (a large commit's records outgrow the log's checkpoint trigger
+    // while it is written) must be followed by one at close.
+    let end = if replay_lsn == log_end {
+        marker.next().0
+    } else {
+        CHECKPOINT_AGAIN
+    };
+    shared.checkpointed_end.store(end, Ordering::Release);
     let truncation = wal.truncate_before(replay_lsn)?;
     shared
         .wal_bytes_at_checkpoint
