@@ -1846,10 +1846,15 @@ mod tests {
     use super::*;
 
     fn leaf_with(keys: &[&[u8]]) -> Vec<u8> {
+        leaf_with_value(keys, b"v")
+    }
+
+    /// A leaf of `keys`, each with `value`.
+    fn leaf_with_value(keys: &[&[u8]], value: &[u8]) -> Vec<u8> {
         let mut page = vec![0u8; 4096];
         let cells: Vec<Vec<u8>> = keys
             .iter()
-            .map(|key| leaf_cell(StoredKey::Inline(key), StoredValue::Inline(b"v")))
+            .map(|key| leaf_cell(StoredKey::Inline(key), StoredValue::Inline(value)))
             .collect();
         build(
             &mut page,
@@ -2441,18 +2446,7 @@ mod tests {
     #[test]
     fn a_replacement_no_longer_than_its_cell_takes_its_place() {
         let keys: [&[u8]; 3] = [b"key-a", b"key-b", b"key-c"];
-        let mut page = vec![0u8; 4096];
-        let cells: Vec<Vec<u8>> = keys
-            .iter()
-            .map(|key| leaf_cell(StoredKey::Inline(key), StoredValue::Inline(b"1234")))
-            .collect();
-        build(
-            &mut page,
-            Kind::Leaf,
-            PageId::NONE,
-            PageId::NONE,
-            cells.iter().map(Vec::as_slice),
-        );
+        let mut page = leaf_with_value(&keys, b"1234");
         let before = Header::read(&page).unwrap();
         let mut encoded = Vec::new();
         // The same size: in place, no garbage, the heap unmoved.

@@ -73,6 +73,16 @@ pub struct ElementRange {
     pub count_max: usize,
 }
 
+impl ElementRange {
+    /// The bounds, borrowed.
+    pub fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (
+            self.from.as_ref().map(Vec::as_slice),
+            self.to.as_ref().map(Vec::as_slice),
+        )
+    }
+}
+
 /// What the data commands need of a store, within one transaction.
 pub trait KeyValueStore {
     /// The time expiry is judged against, the same for every call of one

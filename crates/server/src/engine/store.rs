@@ -421,13 +421,9 @@ impl KeyValueStore for EngineStore<'_> {
 
     fn elements(&mut self, range: &ElementRange) -> StoreResult<Vec<(Bytes, Bytes)>> {
         self.write_held_back()?;
-        let bounds = (
-            range.from.as_ref().map(Vec::as_slice),
-            range.to.as_ref().map(Vec::as_slice),
-        );
         let result = self
             .transaction
-            .range(self.elements, bounds)
+            .range(self.elements, range.bounds())
             .and_then(|iter| {
                 if range.reverse {
                     iter.rev().take(range.count_max).collect()
@@ -444,17 +440,13 @@ impl KeyValueStore for EngineStore<'_> {
         visit: &mut dyn FnMut(&[u8]),
     ) -> StoreResult<()> {
         self.write_held_back()?;
-        let bounds = (
-            range.from.as_ref().map(Vec::as_slice),
-            range.to.as_ref().map(Vec::as_slice),
-        );
         // Nothing of an entry outlives its visit, so the range's leaf
         // buffer goes back to the B+tree's spare buffers when it ends
         // instead of a new zeroed page per scan; forwards, the entries are
         // visited in place (no `Bytes` per entry).
         let result = self
             .transaction
-            .range(self.elements, bounds)
+            .range(self.elements, range.bounds())
             .and_then(|mut iter| {
                 if range.reverse {
                     return visit_values(iter.rev(), range.count_max, visit);
