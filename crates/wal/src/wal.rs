@@ -421,7 +421,8 @@ impl Wal {
     /// running, unless the log is closed: what [`Wal::open`] does unless
     /// [`WalOptions::start_background`] is false.
     ///
-    /// Errors: the thread could not be created.
+    /// Errors: the thread could not be created; the log then latches that
+    /// error and refuses writes with it, as after a failed write.
     pub fn start_background(&self) -> Result<()> {
         let mut background = self.background.lock();
         // Under the handle's lock: a close sets `stop` before it takes the
@@ -431,12 +432,32 @@ impl Wal {
             return Ok(());
         }
         let shared = Arc::clone(&self.shared);
-        let handle = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("keel-wal-flush".into())
-            .spawn(move || shared.background())
-            .map_err(|e| keel_io::Error::io(keel_io::Op::Write, &self.shared.dir, e))?;
-        *background = Some(handle);
-        Ok(())
+            .spawn(move || shared.background());
+        match spawned {
+            Ok(handle) => {
+                *background = Some(handle);
+                Ok(())
+            }
+            Err(error) => {
+                // Without the thread nothing flushes periodic records: the
+                // log latches the failure, so writes are refused with it
+                // rather than left undurable.
+                let error = Error::from(keel_io::Error::io(
+                    keel_io::Op::Write,
+                    &self.shared.dir,
+                    error,
+                ));
+                tracing::error!(%error, "write-ahead log cannot start its background thread");
+                self.shared
+                    .commit
+                    .lock()
+                    .failed
+                    .get_or_insert(error.clone());
+                Err(error)
+            }
+        }
     }
 
     /// Appends a record and returns its lsn. Cheap: the record is framed
