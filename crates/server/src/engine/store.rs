@@ -156,17 +156,12 @@ impl<'a> EngineStore<'a> {
     }
 
     /// Notes a key's new deadline (`None`: none, or deleted) for the
-    /// expiry watch, when `expired` events are on.
-    fn note_deadline(&mut self, change: DeadlineChange) {
-        if self.watches_deadlines() {
-            self.committed.deadlines.push(change);
+    /// expiry watch, when `expired` events are on: only then is the change
+    /// built (a key's is a copy of the key), not on every write.
+    fn note_deadline(&mut self, change: impl FnOnce() -> DeadlineChange) {
+        if self.classes.publishes(EventClasses::EXPIRED) {
+            self.committed.deadlines.push(change());
         }
-    }
-
-    /// Whether deadline changes are noted: the callers build a key's
-    /// change (a copy of the key) only then, not on every write.
-    fn watches_deadlines(&self) -> bool {
-        self.classes.publishes(EventClasses::EXPIRED)
     }
 
     /// The first error a call returned, if any: the transaction must then
@@ -321,13 +316,11 @@ impl KeyValueStore for EngineStore<'_> {
     }
 
     fn put(&mut self, database: DatabaseIndex, key: &[u8], stored: StoredValue) -> StoreResult<()> {
-        if self.watches_deadlines() {
-            self.note_deadline(DeadlineChange::Key {
-                database,
-                key: Bytes::copy_from_slice(key),
-                deadline_ms: stored.deadline_ms,
-            });
-        }
+        self.note_deadline(|| DeadlineChange::Key {
+            database,
+            key: Bytes::copy_from_slice(key),
+            deadline_ms: stored.deadline_ms,
+        });
         let evicted = self
             .memo
             .note(Space::Database(database), key, Some(&stored));
@@ -355,13 +348,11 @@ impl KeyValueStore for EngineStore<'_> {
         if existed {
             let evicted = self.memo.note(Space::Database(database), key, None);
             self.write_evicted(evicted)?;
-            if self.watches_deadlines() {
-                self.note_deadline(DeadlineChange::Key {
-                    database,
-                    key: Bytes::copy_from_slice(key),
-                    deadline_ms: None,
-                });
-            }
+            self.note_deadline(|| DeadlineChange::Key {
+                database,
+                key: Bytes::copy_from_slice(key),
+                deadline_ms: None,
+            });
             let result = self
                 .keyspace(database)
                 .and_then(|keyspace| self.transaction.delete(keyspace, key));
@@ -500,7 +491,7 @@ impl KeyValueStore for EngineStore<'_> {
         self.write_held_back()?;
         self.memo.clear();
         for index in indexes {
-            self.note_deadline(DeadlineChange::Database(index));
+            self.note_deadline(|| DeadlineChange::Database(index));
             let result = self.flush_database(index);
             self.checked(result)?;
         }
@@ -540,8 +531,8 @@ impl KeyValueStore for EngineStore<'_> {
         });
         self.wrote = true;
         self.checked(result)?;
-        self.note_deadline(DeadlineChange::Database(first));
-        self.note_deadline(DeadlineChange::Database(second));
+        self.note_deadline(|| DeadlineChange::Database(first));
+        self.note_deadline(|| DeadlineChange::Database(second));
         self.committed
             .actions
             .push(AfterCommit::Swap(first, second));
