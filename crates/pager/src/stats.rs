@@ -94,27 +94,10 @@ pub(crate) struct Counters {
     pub(crate) map_leaves_read: Counter,
 }
 
-impl Counters {
-    /// Every counter at zero, allocated on the heap as zeros. The counters
-    /// are 80 KiB (ten of 64 padded stripes): built on the stack and moved
-    /// into the pager, they were written once and copied three times per
-    /// open, a sixth of an open's CPU time (measured with `perf` over
-    /// `cargo run --release -p keel --example cold_open`).
-    pub(crate) fn boxed() -> Box<Counters> {
-        let layout = std::alloc::Layout::new::<Counters>();
-        // SAFETY: `Counters` is not zero-sized, so the layout is valid for
-        // `alloc_zeroed`.
-        let pointer = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Counters>();
-        if pointer.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        // SAFETY: the allocation has the layout of `Counters`, and all-zero
-        // bytes are a valid `Counters`: it holds only `AtomicU64`s (in
-        // `CachePadded`, which adds padding only), for which zero is 0.
-        // `Box` frees it with the same global allocator and layout.
-        unsafe { Box::from_raw(pointer) }
-    }
-}
+// SAFETY: `Counters` holds only `Counter`s, arrays of `AtomicU64` in
+// `CachePadded` (which adds padding only): all-zero bytes are every
+// counter at 0, as `Counter::default` builds it.
+unsafe impl crate::zeroed::ZeroValid for Counters {}
 
 /// A snapshot of the pager's counters and sizes ([`crate::Pager::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,8 +141,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn boxed_counters_start_at_zero_and_count() {
-        let counters = Counters::boxed();
+    fn zeroed_counters_start_at_zero_and_count() {
+        let counters = crate::zeroed::Zeroed::<Counters>::new();
         assert_eq!(counters.hits.get(), 0);
         assert_eq!(counters.map_leaves_read.get(), 0);
         counters.hits.add(3);

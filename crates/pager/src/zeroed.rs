@@ -1,9 +1,9 @@
 //! [`Zeroed`]: a `T` in memory the OS zero-fills page by page on first
-//! touch (an anonymous map), for the page table's large arrays. A heap
-//! allocation of them is cleared whole on every open (glibc's `calloc`
-//! clears reused memory), and every page of it faulted in: 1.5 MiB per
-//! open, most of it never used by a small database. A map costs nothing
-//! until a slot in it is written.
+//! touch (an anonymous map), for the page table's large arrays and the
+//! pager's counters. A heap allocation of them is cleared whole on every
+//! open (glibc's `calloc` clears reused memory), and every page of it
+//! faulted in: 1.5 MiB per open, most of it never used by a small
+//! database. A map costs nothing until a slot in it is written.
 
 // The loom build keeps its chunks on the heap (loom's atomics are not
 // zero-valid) and uses only `from_box`.
