@@ -59,10 +59,9 @@ fn run(shared: &Shared) {
         return;
     };
     // The log's thread, started here rather than by the open (which then
-    // waits for one thread's creation, not two).
-    if let Err(error) = wal.start_background() {
-        tracing::error!(%error, "cannot start the write-ahead log's background thread");
-    }
+    // waits for one thread's creation, not two). A failure is logged and
+    // latched by the log, which then refuses writes with it.
+    let _ = wal.start_background();
     let mut last_fold = Instant::now();
     let mut last_checkpoint = Instant::now();
     loop {

@@ -79,7 +79,7 @@ pub(crate) fn recover(
     // hints and opening the pages file come while the device reads them.
     let page_file_handle = match vfs.open(&dir.join(PAGE_FILE), OpenMode::Existing) {
         Ok(file) => {
-            let _ = file.advise(keel_io::Advice::WillNeed, 0, PREFETCH_META_BYTES);
+            let _ = file.advise(keel_io::Advice::WillNeed, 0, keel_pager::FIRST_READ_BYTES);
             Some(file)
         }
         Err(error) if error.is_not_found() => None,
@@ -174,18 +174,14 @@ pub(crate) fn recover(
     })
 }
 
-/// Bytes of the page file an open reads first: both meta slots at the
-/// default page size (a larger page size reads its second slot later).
-const PREFETCH_META_BYTES: u64 = 2 * keel_pager::PAGE_SIZE_DEFAULT as u64;
-
 /// Asks the OS to start reading what an open reads first besides the
 /// page file's meta slots (asked for before) — the timestamps file and
 /// the head of the last log segment — so that the three reads are under
-/// way at once, instead of one device round trip after
-/// another on a cold cache. (The meta slot then names the blocks of the
-/// page map and tree an open reads, which the pager asks for at once
-/// too.) A hint only: whatever fails here, the open reads (and reports)
-/// as it would have.
+/// way at once, instead of one device round trip after another on a cold
+/// cache. (The meta slot then names the blocks of the page map and tree
+/// an open reads, which the pager asks for at once too.) A hint only:
+/// whatever fails here, the open reads (and reports) as it would have.
+///
 /// Returns the log directory's listing (`None` if it could not be
 /// listed), which opening the log then uses instead of listing it again.
 fn prefetch(vfs: &dyn Vfs, dir: &Path) -> Option<Listing> {

@@ -44,7 +44,7 @@ pub use meta::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
 pub use page_id::PageId;
 pub use page_map::MAP_ENTRY_BYTES;
 pub use pager::{
-    CHECKPOINT_BATCH_PAGES, CheckpointReport, EVICTION_SWEEPS_MAX, FRAMES_MIN,
+    CHECKPOINT_BATCH_PAGES, CheckpointReport, EVICTION_SWEEPS_MAX, FIRST_READ_BYTES, FRAMES_MIN,
     GROWTH_BYTES_MAX_DEFAULT, GROWTH_BYTES_MIN_DEFAULT, OPTIMISTIC_ATTEMPTS_MAX, OpenReport,
     OpeningPager, POOL_BYTES_DEFAULT, Pager, PagerOptions, Relocation,
 };

@@ -38,6 +38,7 @@ mod read;
 mod write;
 
 pub use compaction::Relocation;
+pub use file::FIRST_READ_BYTES;
 use file::{create_file, read_newest_meta};
 pub(crate) use frames::Frame;
 use frames::{FrameHeaders, FrameMemory};

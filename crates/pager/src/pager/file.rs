@@ -41,8 +41,9 @@ pub(super) fn create_file(vfs: &dyn Vfs, path: &Path, page_size: u32) -> Result<
 /// The bytes an open reads first, in one call: both meta slots at the
 /// default page size (a larger page size reads its second slot on its
 /// own). One read instead of a header and then a slot, twice: each is a
-/// system call, and the first waits for the device.
-const FIRST_READ_BYTES: u64 = 2 * PAGE_SIZE_DEFAULT as u64;
+/// system call, and the first waits for the device. A caller that asks
+/// the OS to read the file's head ahead of an open asks for this much.
+pub const FIRST_READ_BYTES: u64 = 2 * PAGE_SIZE_DEFAULT as u64;
 
 /// The start of the file, as far as [`FIRST_READ_BYTES`] reaches.
 fn read_start(file: &dyn keel_io::File, size: u64) -> Result<Vec<u8>> {
