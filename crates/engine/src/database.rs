@@ -43,9 +43,9 @@ pub(crate) struct Shared {
     pub(crate) wal_bytes_at_checkpoint: AtomicU64,
     /// Where the log ended right after the newest checkpoint's marker, if
     /// that checkpoint left nothing to replay (or at an open that replayed
-    /// nothing); 0 if unknown, `u64::MAX` after a checkpoint that left
-    /// records to replay. While the log still ends there, the files hold
-    /// no change a checkpoint would take in, and a close writes none.
+    /// nothing); else `maintenance::CHECKPOINT_AGAIN`. While the log still
+    /// ends there, the files hold no change a checkpoint would take in,
+    /// and a close writes none.
     pub(crate) checkpointed_end: AtomicU64,
     /// Bulk loads under way: their reserved keyspace ids and names.
     pub(crate) loading: Mutex<HashMap<u32, String>>,
@@ -183,7 +183,7 @@ impl Database {
             wal_bytes_at_checkpoint: AtomicU64::new(appended_bytes),
             checkpointed_end: AtomicU64::new(match &recovered.wal {
                 Some(wal) if report.commits_replayed == 0 => wal.next_lsn().0,
-                _ => 0,
+                _ => maintenance::CHECKPOINT_AGAIN,
             }),
             wal: recovered.wal,
             log: recovered.log,

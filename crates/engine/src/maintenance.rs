@@ -250,9 +250,10 @@ pub(crate) fn checkpoint(shared: &Shared) -> Result<CheckpointInfo> {
     checkpoint_unchecked(shared)
 }
 
-/// `Shared::checkpointed_end` after a checkpoint that left records to
-/// replay: no log position equals it, so a close checkpoints again.
-const CHECKPOINT_AGAIN: u64 = u64::MAX;
+/// `Shared::checkpointed_end` when the newest checkpoint may have left
+/// records to replay (or an open replayed some): no log position equals
+/// it, so a close checkpoints.
+pub(crate) const CHECKPOINT_AGAIN: u64 = u64::MAX;
 
 /// Folds, then writes a checkpoint of the B+tree with the fold point and
 /// the log position replay must start from; then records the checkpoint
