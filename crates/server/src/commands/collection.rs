@@ -269,24 +269,12 @@ impl Collection {
         reverse: bool,
         count_max: usize,
     ) -> StoreResult<Vec<(Bytes, Bytes)>> {
-        let mut entries = self.whole_range(store, tag, bounds, reverse, count_max)?;
+        let mut entries = store.elements(&self.element_range(tag, bounds, reverse, count_max))?;
         for (key, _) in &mut entries {
             debug_assert!(key.starts_with(&element_prefix(self.version, tag)));
             let _ = key.split_to(ELEMENT_PREFIX_BYTES);
         }
         Ok(entries)
-    }
-
-    /// [`Collection::range`] with the elements' keys whole.
-    fn whole_range(
-        &self,
-        store: &mut dyn KeyValueStore,
-        tag: u8,
-        bounds: (Bound<&[u8]>, Bound<&[u8]>),
-        reverse: bool,
-        count_max: usize,
-    ) -> StoreResult<Vec<(Bytes, Bytes)>> {
-        store.elements(&self.element_range(tag, bounds, reverse, count_max))
     }
 
     /// The run of the elements keyspace that holds up to `count_max`
