@@ -52,6 +52,24 @@ impl Room {
 }
 use crate::tree::{BTree, corrupt};
 
+/// The bytes the runs of a division's cells take packed in one page,
+/// computed once per division for every cut it weighs: `before[c]` for
+/// cells `[0, c)`, `after[c]` for `[c, len)` ([`node::packed_before`],
+/// [`node::packed_after`]).
+pub(crate) struct Packed {
+    before: Vec<usize>,
+    after: Vec<usize>,
+}
+
+impl Packed {
+    pub(crate) fn of(cells: &[Vec<u8>], leaf: bool) -> Packed {
+        Packed {
+            before: node::packed_before(cells, leaf),
+            after: node::packed_after(cells, leaf),
+        }
+    }
+}
+
 impl BTree {
     /// The shortest separator `s` with `left < s <= right` for two stored
     /// keys: from the bytes in their cells when those tell the keys apart
@@ -99,18 +117,19 @@ impl BTree {
             }
             previous = Some(key);
         }
+        let packed = Packed::of(cells, leaf);
         let division = if leaf {
             if cells.len() < 2 {
                 return Err(corrupt(page, "a full leaf with fewer than two cells"));
             }
             let mut middle = match cut {
                 Cut::Appended => cells.len() - 1,
-                Cut::Even => split_point(cells, true),
-                Cut::PackLeft { right_min } => pack_point(cells, true, usable, right_min),
+                Cut::Even => split_point(&packed, cells.len()),
+                Cut::PackLeft { right_min } => pack_point(&packed, true, usable, right_min),
             };
             // Halves whose keys share less than the pages they came from
             // may not fit where those did: the nearest cut that fits.
-            middle = fitting_cut(cells, true, usable, middle)
+            middle = fitting_cut(&packed, true, usable, middle)
                 .ok_or(corrupt(page, "cells larger than two pages hold"))?;
             let key = |index: usize| node::cell_key(&cells[index], true);
             let mut separator = self
@@ -126,7 +145,8 @@ impl BTree {
             };
             if separator.len() > self.geometry.key_inline_max()
                 && let Some(window) = window
-                && let Some((shorter_middle, shorter)) = short_cut(cells, middle, usable, window)
+                && let Some((shorter_middle, shorter)) =
+                    short_cut(cells, &packed, middle, usable, window)
             {
                 (middle, separator) = (shorter_middle, shorter);
             }
@@ -145,10 +165,10 @@ impl BTree {
             }
             let middle = match cut {
                 Cut::Appended => cells.len() - 2,
-                Cut::Even => split_point(cells, false).clamp(1, cells.len() - 2),
-                Cut::PackLeft { right_min } => pack_point(cells, false, usable, right_min),
+                Cut::Even => split_point(&packed, cells.len()).clamp(1, cells.len() - 2),
+                Cut::PackLeft { right_min } => pack_point(&packed, false, usable, right_min),
             };
-            let middle = fitting_cut(cells, false, usable, middle)
+            let middle = fitting_cut(&packed, false, usable, middle)
                 .ok_or(corrupt(page, "cells larger than two pages hold"))?;
             Division {
                 low: 0..middle,
@@ -157,15 +177,16 @@ impl BTree {
                 right_first: node::cell_child(&cells[middle]),
             }
         };
-        let fits = |range: &std::ops::Range<usize>| {
-            node::cells_bytes(cells[range.clone()].iter().map(Vec::as_slice), leaf) <= usable
-        };
-        if !fits(&division.low) || !fits(&division.high) {
+        // The low part starts at the first cell and the high one ends at
+        // the last: their bytes are the runs packed (the cells are in
+        // order, checked above, so a run's prefix is its ends').
+        if packed.before[division.low.end] > usable || packed.after[division.high.start] > usable {
             return Err(corrupt(page, "cells larger than two pages hold"));
         }
         if let Some(room) = room
             && !self.separator_fits(room, &division.separator)
-            && let Some(fitting) = self.division_within(cells, leaf, room, division.high.start)
+            && let Some(fitting) =
+                self.division_within(cells, &packed, leaf, room, division.high.start)
         {
             return Ok(fitting);
         }
@@ -182,13 +203,13 @@ impl BTree {
     fn division_within(
         &self,
         cells: &[Vec<u8>],
+        packed: &Packed,
         leaf: bool,
         room: &Room,
         start: usize,
     ) -> Option<Division> {
         let usable = self.geometry.usable();
-        let before = node::packed_before(cells, leaf);
-        let after = node::packed_after(cells, leaf);
+        let (before, after) = (&packed.before, &packed.after);
         // A leaf's cut at `cut`: cells [0, cut) and [cut, len). An inner
         // page's: cells [0, cut), cell `cut` moves up, (cut, len).
         let candidate = |cut: usize| -> Option<Division> {
@@ -311,12 +332,12 @@ fn local_separator(left: StoredKey<'_>, right: StoredKey<'_>) -> Option<Option<V
 /// the middle, the one whose truncated separator is shortest).
 fn short_cut(
     cells: &[Vec<u8>],
+    packed: &Packed,
     middle: usize,
     usable: usize,
     (low, high): (usize, usize),
 ) -> Option<(usize, Vec<u8>)> {
-    let before = node::packed_before(cells, true);
-    let after = node::packed_after(cells, true);
+    let (before, after) = (&packed.before, &packed.after);
     let balanced = |cut: usize| {
         let (left, right) = (before[cut], after[cut]);
         let total = left + right;
@@ -396,15 +417,13 @@ pub(crate) enum Cut {
     },
 }
 
-/// Where to cut `cells` in two of about equal bytes: the first index of the
-/// upper half, never 0 or `cells.len()`.
-pub(crate) fn split_point(cells: &[Vec<u8>], leaf: bool) -> usize {
-    let before = node::packed_before(cells, leaf);
-    let after = node::packed_after(cells, leaf);
-    (1..cells.len())
-        .find(|&cut| before[cut] >= after[cut])
-        .unwrap_or(cells.len() - 1)
-        .clamp(1, cells.len() - 1)
+/// Where to cut `count` cells (`packed`) in two of about equal bytes: the
+/// first index of the upper half, never 0 or `count`.
+pub(crate) fn split_point(packed: &Packed, count: usize) -> usize {
+    (1..count)
+        .find(|&cut| packed.before[cut] >= packed.after[cut])
+        .unwrap_or(count - 1)
+        .clamp(1, count - 1)
 }
 
 /// The cut nearest `preferred` whose parts each fit a page: a leaf's cut
@@ -412,19 +431,19 @@ pub(crate) fn split_point(cells: &[Vec<u8>], leaf: bool) -> usize {
 /// `[0, c)` and `(c, len)` (cell `c` moves up). The parts' prefixes
 /// decide their bytes, so the sizes are those of the parts packed.
 pub(crate) fn fitting_cut(
-    cells: &[Vec<u8>],
+    packed: &Packed,
     leaf: bool,
     usable: usize,
     preferred: usize,
 ) -> Option<usize> {
-    let before = node::packed_before(cells, leaf);
-    let after = node::packed_after(cells, leaf);
+    let (before, after) = (&packed.before, &packed.after);
+    let count = before.len() - 1;
     // The right part's first cell.
     let right = |cut: usize| if leaf { cut } else { cut + 1 };
     let fits = |cut: usize| {
-        cut >= 1 && right(cut) < cells.len() && before[cut] <= usable && after[right(cut)] <= usable
+        cut >= 1 && right(cut) < count && before[cut] <= usable && after[right(cut)] <= usable
     };
-    (0..cells.len()).find_map(|distance| {
+    (0..count).find_map(|distance| {
         [
             preferred.checked_sub(distance),
             preferred.checked_add(distance),
@@ -440,13 +459,13 @@ pub(crate) fn fitting_cut(
 /// leaf's cut `c` is the first index of the right part, an inner page's
 /// the cell that moves up (as in [`fitting_cut`]); the even cut
 /// ([`split_point`]) if none does.
-pub(crate) fn pack_point(cells: &[Vec<u8>], leaf: bool, usable: usize, right_min: usize) -> usize {
-    let before = node::packed_before(cells, leaf);
-    let after = node::packed_after(cells, leaf);
+pub(crate) fn pack_point(packed: &Packed, leaf: bool, usable: usize, right_min: usize) -> usize {
+    let (before, after) = (&packed.before, &packed.after);
+    let count = before.len() - 1;
     // The right part's first cell.
     let right = |cut: usize| if leaf { cut } else { cut + 1 };
     let mut best = None;
-    for cut in (1..cells.len()).take_while(|&cut| right(cut) < cells.len()) {
+    for cut in (1..count).take_while(|&cut| right(cut) < count) {
         if before[cut] > usable {
             break;
         }
@@ -455,11 +474,11 @@ pub(crate) fn pack_point(cells: &[Vec<u8>], leaf: bool, usable: usize, right_min
         }
     }
     best.unwrap_or_else(|| {
-        let even = split_point(cells, leaf);
+        let even = split_point(packed, count);
         if leaf {
             even
         } else {
-            even.clamp(1, cells.len().saturating_sub(2).max(1))
+            even.clamp(1, count.saturating_sub(2).max(1))
         }
     })
 }
