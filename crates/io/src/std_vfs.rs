@@ -86,6 +86,23 @@ pub struct StdFile {
 }
 
 impl StdFile {
+    /// `sync_file_range` over the range with `flags`: a hint about the
+    /// range's write-back, never a durability point.
+    #[cfg(target_os = "linux")]
+    fn sync_file_range(&self, offset: u64, len: u64, flags: u32) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let start = i64::try_from(offset).unwrap_or(i64::MAX);
+        let length = i64::try_from(len).unwrap_or(i64::MAX);
+        // SAFETY: a plain system call on a descriptor this handle owns
+        // (open for its lifetime); it reads no memory of ours.
+        let result =
+            unsafe { nix::libc::sync_file_range(self.file.as_raw_fd(), start, length, flags) };
+        if result != 0 {
+            return Err(self.error(Op::Advise, io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     pub(crate) fn new(file: fs::File, path: PathBuf) -> StdFile {
         StdFile {
             file,
@@ -206,27 +223,28 @@ impl File for StdFile {
 
     fn start_writeback(&self, offset: u64, len: u64) -> Result<()> {
         #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let start = i64::try_from(offset).unwrap_or(i64::MAX);
-            let length = i64::try_from(len).unwrap_or(i64::MAX);
-            // SAFETY: a plain system call on a descriptor this handle owns
-            // (open for its lifetime); it reads no memory of ours.
-            let result = unsafe {
-                nix::libc::sync_file_range(
-                    self.file.as_raw_fd(),
-                    start,
-                    length,
-                    nix::libc::SYNC_FILE_RANGE_WRITE,
-                )
-            };
-            if result != 0 {
-                return Err(self.error(Op::Advise, io::Error::last_os_error()));
-            }
-        }
+        return self.sync_file_range(offset, len, nix::libc::SYNC_FILE_RANGE_WRITE);
         #[cfg(not(target_os = "linux"))]
-        let _ = (offset, len);
-        Ok(())
+        {
+            let _ = (offset, len);
+            Ok(())
+        }
+    }
+
+    fn wait_writeback(&self, offset: u64, len: u64) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        return self.sync_file_range(
+            offset,
+            len,
+            nix::libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | nix::libc::SYNC_FILE_RANGE_WRITE
+                | nix::libc::SYNC_FILE_RANGE_WAIT_AFTER,
+        );
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (offset, len);
+            Ok(())
+        }
     }
 
     fn sync_data(&self) -> Result<()> {

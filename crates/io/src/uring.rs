@@ -249,6 +249,9 @@ impl File for UringFile {
     fn start_writeback(&self, offset: u64, len: u64) -> Result<()> {
         self.std.start_writeback(offset, len)
     }
+    fn wait_writeback(&self, offset: u64, len: u64) -> Result<()> {
+        self.std.wait_writeback(offset, len)
+    }
     fn sync_data(&self) -> Result<()> {
         self.std.sync_data()
     }

@@ -148,6 +148,20 @@ pub trait File: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Waits until the range's write-back, started earlier with
+    /// [`File::start_writeback`], has reached the device (it starts any
+    /// not started yet): a bound on how much a caller's writes queue ahead
+    /// of other writers' — a log sync queued behind a checkpoint's
+    /// megabytes waits for all of them. Not a durability point: nothing is
+    /// flushed from the device's cache and no metadata is written; only
+    /// [`File::sync_data`] makes anything durable (`sync_file_range` with
+    /// `WAIT_BEFORE | WRITE | WAIT_AFTER` on Linux). A no-op where
+    /// unsupported, and on [`SimVfs`](crate::SimVfs).
+    fn wait_writeback(&self, offset: u64, len: u64) -> Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset` if the OS has all of
     /// them in its cache, without waiting for the device: `Ok(true)`.
     /// `Ok(false)` when some are not cached (nothing is waited for; `buf`

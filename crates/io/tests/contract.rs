@@ -154,7 +154,7 @@ fn vectored_writes_write_the_concatenation() {
 }
 
 #[test]
-fn starting_write_back_changes_no_contents() {
+fn starting_and_waiting_for_write_back_change_no_contents() {
     for_each_backend(|vfs, root| {
         let root = setup(vfs, root);
         let file = vfs.open(&root.join("w"), OpenMode::CreateNew).unwrap();
@@ -163,6 +163,11 @@ fn starting_write_back_changes_no_contents() {
         // Past the end, and an empty range, are fine too.
         file.start_writeback(4096, 1 << 20).unwrap();
         file.start_writeback(0, 0).unwrap();
+        // Waiting for it, over a started range, past the end and an empty
+        // one, changes nothing either.
+        file.wait_writeback(0, 8192).unwrap();
+        file.wait_writeback(4096, 1 << 20).unwrap();
+        file.wait_writeback(0, 0).unwrap();
         assert_eq!(read_to_end(file.as_ref()).unwrap(), vec![5u8; 8192]);
         file.sync_data().unwrap();
     });

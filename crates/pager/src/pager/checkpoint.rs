@@ -52,8 +52,24 @@ impl Pager {
             .filter(|&index| self.frame(index).dirty.load(Ordering::Relaxed))
             .collect();
         let mut pages_written = 0u64;
+        // Each batch's writes go to the device while the next batch is
+        // written, and no further: once a batch's runs are started, the
+        // write-back of the batch before it is waited for. So a
+        // checkpoint's megabytes never queue ahead of a commit's log sync
+        // by more than two batches. Measured (a 1M-key database, 200k
+        // keys rewritten, single-key durable commits during the checkpoint
+        // that writes them, five runs each): 126-501 commits at a median
+        // latency of 0.08-3.8 ms against 34-285 at 0.08-7.8 ms unpaced;
+        // the checkpoint took 450-680 ms against 330-610 ms.
+        let mut in_flight: Vec<(u64, u64)> = Vec::new();
+        let mut batch_runs: Vec<(u64, u64)> = Vec::new();
         for batch in dirty.chunks(CHECKPOINT_BATCH_PAGES) {
-            pages_written += self.write_page_batch(batch)?;
+            pages_written += self.write_page_batch(batch, &mut batch_runs)?;
+            for (offset, len) in in_flight.drain(..) {
+                // A hint like the start: a failure is left for the sync.
+                let _ = self.file.wait_writeback(offset, len);
+            }
+            std::mem::swap(&mut in_flight, &mut batch_runs);
         }
 
         // The map, then one sync for pages and map together.
@@ -149,8 +165,13 @@ impl Pager {
     }
 
     /// Latches a batch of dirty frames shared, writes them to fresh blocks
-    /// in block order, and points the map at them. Returns pages written.
-    pub(super) fn write_page_batch(&self, batch: &[u32]) -> Result<u64> {
+    /// in block order, and points the map at them. Returns pages written;
+    /// the byte ranges whose write-back it started are added to `started`.
+    pub(super) fn write_page_batch(
+        &self,
+        batch: &[u32],
+        started: &mut Vec<(u64, u64)>,
+    ) -> Result<u64> {
         let mut latched: Vec<(u32, PageId, u32)> = Vec::with_capacity(batch.len());
         for &index in batch {
             let frame = self.frame(index);
@@ -228,10 +249,12 @@ impl Pager {
                 // (measured: the checkpoint's time to durable fell from
                 // 11.4-12.2 to 7.7-11.8 ms, p25-median, same run). A
                 // hint: a failure is left for the sync to report.
-                let _ = self.file.start_writeback(
+                let run = (
                     blocks[start] * page_bytes,
                     (end - start) as u64 * page_bytes,
                 );
+                let _ = self.file.start_writeback(run.0, run.1);
+                started.push(run);
             }
             start = end;
         }
