@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use crossbeam_skiplist::SkipMap;
-use crossbeam_skiplist::map;
+use crossbeam_epoch::{self as epoch, Guard};
+use crossbeam_skiplist::base::{self, SkipList};
 use keel_tso::Timestamp;
 use parking_lot::RwLock;
 
@@ -24,13 +24,23 @@ use crate::write_set::{Change, WriteSet};
 /// into the skiplist key by key (reads search every batch).
 pub const BATCHES_MAX: usize = 16;
 
-/// The skiplist's range iterator over owned bounds.
-pub(crate) type DeltaRange<'a> =
-    map::Range<'a, Bytes, (Bound<Bytes>, Bound<Bytes>), Bytes, VersionChain>;
+/// Keys a walk of the skiplist visits under one pinned epoch: it pins
+/// once per so many keys (no reference count per key), and never holds
+/// back memory reclamation for a whole walk.
+pub(crate) const KEYS_PER_PIN: usize = 1024;
 
+/// A key of the skiplist with its chain, valid while the guard that found
+/// it stays pinned.
+pub(crate) type DeltaEntry<'a, 'g> = base::Entry<'a, 'g, Bytes, VersionChain>;
+
+/// The skiplist's lower-level API: every lookup runs under a guard pinned
+/// by the caller, once per operation, and takes no reference count on the
+/// entry it finds (the map API pins and counts per lookup). Entries are
+/// removed only by the collector under the sequencer, and freed only
+/// after every guard pinned then has unpinned.
 #[derive(Debug)]
 pub(crate) struct DeltaStore {
-    map: SkipMap<Bytes, VersionChain>,
+    map: SkipList<Bytes, VersionChain>,
     bytes: AtomicU64,
     versions: AtomicU64,
     /// Large commits, oldest first (see [`crate::batch`]).
@@ -51,7 +61,8 @@ pub(crate) struct DeltaStore {
 impl Default for DeltaStore {
     fn default() -> DeltaStore {
         DeltaStore {
-            map: SkipMap::new(),
+            // The global collector: `epoch::pin()` guards fit it.
+            map: SkipList::new(epoch::default_collector().clone()),
             bytes: AtomicU64::new(0),
             versions: AtomicU64::new(0),
             batches: RwLock::new(Arc::from(Vec::new())),
@@ -83,8 +94,9 @@ impl DeltaStore {
             self.install_batch(Arc::new(batch));
             return;
         }
+        let guard = &epoch::pin();
         for entry in writes.iter() {
-            self.install(&entry.key, timestamp, status, &entry.change);
+            self.install(guard, &entry.key, timestamp, status, &entry.change);
         }
     }
 
@@ -140,20 +152,24 @@ impl DeltaStore {
         detached
     }
 
-    /// Installs a version of `key`. One installer at a time (the sequencer
-    /// critical section, or recovery).
-    pub(crate) fn install(
+    /// Installs a version of `key`, under a guard the caller pinned. One
+    /// installer at a time (the sequencer critical section, or recovery).
+    fn install(
         &self,
+        guard: &Guard,
         key: &Bytes,
         timestamp: Timestamp,
         status: &Arc<CommitStatus>,
         change: &Change,
     ) {
-        let entry = self.map.get_or_insert_with(key.clone(), VersionChain::new);
+        let entry = self
+            .map
+            .get_or_insert_with(key.clone(), VersionChain::new, guard);
         debug_assert!(!entry.is_removed(), "key removal runs under the sequencer");
         entry
             .value()
             .install(Version::new(timestamp, Arc::clone(status), change.clone()));
+        entry.release(guard);
         self.bytes.fetch_add(
             Version::footprint_bytes(change) + key.len() as u64,
             Ordering::Relaxed,
@@ -169,8 +185,9 @@ impl DeltaStore {
         let chained = if self.map.is_empty() {
             None
         } else {
+            let guard = &epoch::pin();
             self.map
-                .get(key)
+                .get(key, guard)
                 .and_then(|entry| entry.value().visible(read_timestamp))
         };
         let batches = self.batches();
@@ -197,7 +214,7 @@ impl DeltaStore {
     /// The timestamp of the newest non-aborted version of `key` (pending
     /// or committed) if it is above `timestamp`: what validation looks for.
     pub(crate) fn newer_than(&self, key: &[u8], timestamp: Timestamp) -> Option<Timestamp> {
-        if let Some(entry) = self.map.get(key)
+        if let Some(entry) = self.map.get(key, &epoch::pin())
             && let Some((newest, _)) = entry.value().newest()
             && newest > timestamp
         {
@@ -220,10 +237,14 @@ impl DeltaStore {
         upper: &Bound<Bytes>,
         timestamp: Timestamp,
     ) -> Option<(Bytes, Timestamp)> {
-        let chained = self.range(lower.clone(), upper.clone()).find_map(|entry| {
-            let (newest, _) = entry.value().newest()?;
-            (newest > timestamp).then(|| (entry.key().clone(), newest))
-        });
+        let guard = &epoch::pin();
+        let chained = self
+            .map
+            .range::<Bytes, _>((lower.as_ref(), upper.as_ref()), guard)
+            .find_map(|entry| {
+                let (newest, _) = entry.value().newest()?;
+                (newest > timestamp).then(|| (entry.key().clone(), newest))
+            });
         if chained.is_some() {
             return chained;
         }
@@ -246,21 +267,60 @@ impl DeltaStore {
 
     /// The keys within the bounds, with their chains.
     pub(crate) fn range(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> DeltaRange<'_> {
-        self.map.range((lower, upper))
+        DeltaRange {
+            range: self.map.ref_range((lower, upper)),
+        }
     }
 
-    /// Every key with its chain, in key order.
-    pub(crate) fn iter(&self) -> map::Iter<'_, Bytes, VersionChain> {
-        self.map.iter()
+    /// Visits every key with its chain in key order, [`KEYS_PER_PIN`] keys
+    /// per pinned epoch, until `visit` fails. After each group, while its
+    /// guard is still pinned, `group_end` gets the entries for which
+    /// `visit` returned true. Keys inserted meanwhile behind the walk are
+    /// not visited.
+    pub(crate) fn walk<E>(
+        &self,
+        mut visit: impl FnMut(&DeltaEntry<'_, '_>) -> Result<bool, E>,
+        mut group_end: impl FnMut(&[DeltaEntry<'_, '_>]),
+    ) -> Result<(), E> {
+        let mut resume: Option<Bytes> = None;
+        loop {
+            let guard = &epoch::pin();
+            let mut next = match &resume {
+                None => self.map.front(guard),
+                Some(key) => self.map.lower_bound(Bound::Excluded(key), guard),
+            };
+            let mut marked = Vec::new();
+            let mut visited = 0;
+            resume = None;
+            while let Some(entry) = next {
+                if visit(&entry)? {
+                    marked.push(entry.clone());
+                }
+                visited += 1;
+                if visited == KEYS_PER_PIN {
+                    resume = Some(entry.key().clone());
+                    break;
+                }
+                next = entry.next();
+            }
+            group_end(&marked);
+            if resume.is_none() {
+                return Ok(());
+            }
+        }
     }
 
-    /// Collects versions at or below `fold_point` from every chain; returns
-    /// what was detached and the entries whose chains are now empty.
-    pub(crate) fn collect(
+    /// Collects versions at or below `fold_point` from every chain, and
+    /// removes the keys whose chains are now empty, holding what `hold`
+    /// returns (the sequencer, so that no install races into a removed
+    /// chain) for at most [`KEYS_PER_PIN`] removals at a time; returns
+    /// what was detached.
+    pub(crate) fn collect<H>(
         &self,
         fold_point: Timestamp,
         collect: Collect,
-    ) -> (Detached, Vec<map::Entry<'_, Bytes, VersionChain>>) {
+        hold: impl Fn() -> H,
+    ) -> Detached {
         let mut total = Detached::default();
         if collect == Collect::AllFolded {
             // Before anything goes: from now on reads take every version
@@ -269,16 +329,29 @@ impl DeltaStore {
                 .fetch_max(fold_point.as_u64(), Ordering::SeqCst);
             total += self.drop_batches(fold_point);
         }
-        let mut empty = Vec::new();
-        for entry in self.map.iter() {
-            let detached = entry.value().collect(fold_point, collect);
-            self.forget(entry.key().len(), detached);
-            total += detached;
-            if entry.value().is_empty() {
-                empty.push(entry);
-            }
-        }
-        (total, empty)
+        let walked = self.walk::<std::convert::Infallible>(
+            |entry| {
+                let detached = entry.value().collect(fold_point, collect);
+                self.forget(entry.key().len(), detached);
+                total += detached;
+                Ok(entry.value().is_empty())
+            },
+            |empty| {
+                if empty.is_empty() {
+                    return;
+                }
+                let _held = hold();
+                for entry in empty {
+                    // Still empty: nothing was installed since (an install
+                    // holds what `hold` returns).
+                    if entry.value().is_empty() {
+                        entry.remove();
+                    }
+                }
+            },
+        );
+        let Ok(()) = walked;
+        total
     }
 
     /// Accounts for versions of a key of `key_bytes` detached elsewhere.
@@ -289,12 +362,6 @@ impl DeltaStore {
         );
         self.versions
             .fetch_sub(detached.versions, Ordering::Relaxed);
-    }
-
-    /// Removes `entry` if its chain is still empty. The caller holds the
-    /// sequencer, so no install can be racing into the chain.
-    pub(crate) fn remove_if_empty(entry: &map::Entry<'_, Bytes, VersionChain>) -> bool {
-        entry.value().is_empty() && entry.remove()
     }
 
     /// Bytes the skiplist holds (keys, values, per-version overhead): what
@@ -324,6 +391,40 @@ impl DeltaStore {
     }
 }
 
+/// The skiplist's keys within bounds, from either end, for a scan that
+/// outlives any one pinned epoch: it holds a reference count on the entry
+/// it stands on at each end (as crossbeam's map iterators do), and pins
+/// per step.
+pub(crate) struct DeltaRange<'a> {
+    range: base::RefRange<'a, Bytes, (Bound<Bytes>, Bound<Bytes>), Bytes, VersionChain>,
+}
+
+impl DeltaRange<'_> {
+    /// What `read` makes of the next key and its chain from the front
+    /// (`end` 0) or the back (`end` 1); `None` once the range ran dry.
+    pub(crate) fn next_with<T>(
+        &mut self,
+        end: usize,
+        read: impl FnOnce(&Bytes, &VersionChain) -> T,
+    ) -> Option<T> {
+        let guard = &epoch::pin();
+        let entry = if end == 0 {
+            self.range.next(guard)
+        } else {
+            self.range.next_back(guard)
+        }?;
+        let read = read(entry.key(), entry.value());
+        entry.release(guard);
+        Some(read)
+    }
+}
+
+impl Drop for DeltaRange<'_> {
+    fn drop(&mut self) {
+        self.range.drop_impl(&epoch::pin());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,7 +447,14 @@ mod tests {
         let delta = DeltaStore::default();
         let committed = Arc::new(CommitStatus::committed());
         let key = Bytes::from_static(b"k");
-        delta.install(&key, Timestamp::from_u64(10), &committed, &put("old"));
+        let guard = &epoch::pin();
+        delta.install(
+            guard,
+            &key,
+            Timestamp::from_u64(10),
+            &committed,
+            &put("old"),
+        );
         let writes = Arc::new(WriteSet::from_sorted(vec![WriteEntry {
             key: key.clone(),
             change: put("new"),
@@ -376,5 +484,104 @@ mod tests {
         assert_eq!(read(&delta, false), None);
         assert_eq!(read(&delta, true), None);
         assert_eq!(early.next(0), None);
+    }
+
+    fn key(index: usize) -> Bytes {
+        Bytes::from(format!("key/{index:06}"))
+    }
+
+    /// A delta holding `keys` keys, one version each at timestamps 1, 2, …
+    fn delta_of(keys: usize) -> DeltaStore {
+        let delta = DeltaStore::default();
+        let committed = Arc::new(CommitStatus::committed());
+        let guard = &epoch::pin();
+        for index in 0..keys {
+            let at = Timestamp::from_u64(index as u64 + 1);
+            delta.install(guard, &key(index), at, &committed, &put("v"));
+        }
+        delta
+    }
+
+    /// The walk re-pins between groups and resumes after the last key it
+    /// visited: every key once, in order, across group boundaries, even
+    /// when each group's end removes what it marked.
+    #[test]
+    fn a_walk_visits_every_key_once_across_groups() {
+        let keys = 2 * KEYS_PER_PIN + 7;
+        let delta = delta_of(keys);
+        let mut visited = Vec::new();
+        let mut groups = Vec::new();
+        let walked = delta.walk::<()>(
+            |entry| {
+                visited.push(entry.key().clone());
+                Ok(visited.len() % 3 == 0)
+            },
+            |marked| {
+                groups.push(marked.len());
+                for entry in marked {
+                    assert!(entry.remove());
+                }
+            },
+        );
+        assert_eq!(walked, Ok(()));
+        assert_eq!(visited, (0..keys).map(key).collect::<Vec<_>>());
+        assert_eq!(groups.len(), 3);
+        assert_eq!(groups.iter().sum::<usize>(), keys / 3);
+        assert_eq!(delta.keys(), keys - keys / 3);
+        // A failing visit stops the walk.
+        let mut seen = 0;
+        let failed = delta.walk(
+            |_| {
+                seen += 1;
+                if seen == 5 { Err("stop") } else { Ok(false) }
+            },
+            |_| {},
+        );
+        assert_eq!((failed, seen), (Err("stop"), 5));
+    }
+
+    /// A collection of every folded version removes exactly the keys left
+    /// empty, over several groups, holding the lock for each group's
+    /// removals only, and counts what it detached.
+    #[test]
+    fn a_collection_removes_the_emptied_keys_group_by_group() {
+        let keys = 2 * KEYS_PER_PIN + 100;
+        let delta = delta_of(keys);
+        let fold_point = Timestamp::from_u64(KEYS_PER_PIN as u64 + 50);
+        let holds = std::cell::Cell::new(0);
+        let detached = delta.collect(fold_point, Collect::AllFolded, || {
+            holds.set(holds.get() + 1);
+        });
+        let folded = KEYS_PER_PIN + 50;
+        assert_eq!(detached.versions, folded as u64);
+        assert_eq!(holds.get(), 2, "the third group emptied no key");
+        assert_eq!(delta.keys(), keys - folded);
+        assert_eq!(delta.versions(), (keys - folded) as u64);
+        assert_eq!(delta.floor(), fold_point);
+        let mut left = Vec::new();
+        let walked = delta.walk::<()>(
+            |entry| {
+                left.push(entry.key().clone());
+                Ok(false)
+            },
+            |_| {},
+        );
+        assert_eq!(walked, Ok(()));
+        assert_eq!(left, (folded..keys).map(key).collect::<Vec<_>>());
+    }
+
+    /// A range taken from both ends meets in the middle, each key once.
+    #[test]
+    fn a_range_meets_itself_from_both_ends() {
+        let delta = delta_of(10);
+        let mut range = delta.range(Bound::Included(key(2)), Bound::Excluded(key(8)));
+        let mut taken = Vec::new();
+        for end in [0, 1, 0, 1, 0, 1, 0, 1] {
+            if let Some(key) = range.next_with(end, |key, _| key.clone()) {
+                taken.push(key);
+            }
+        }
+        assert_eq!(taken, [2, 7, 3, 6, 4, 5].map(key));
+        assert_eq!(range.next_with(0, |key, _| key.clone()), None);
     }
 }
