@@ -19,6 +19,7 @@
 //! * `read_absent`: the same for a key the delta does not hold.
 //! * `install`: a snapshot transaction writing two fresh keys, committed
 //!   (the delta's part: `DeltaStore::install_write_set`, two keys).
+//! * `update`: the same writing two keys the delta holds.
 //! * `validate`: a serializable transaction reading one key of the delta
 //!   and writing one fresh key, committed (the delta's part of validation:
 //!   `DeltaStore::newer_than`, one key).
@@ -167,15 +168,20 @@ fn measured(setup: &Setup<'_>, workload: &str) -> usize {
             }
             keys.len()
         }
-        "install" => {
-            for pair in setup.fresh.chunks(2) {
+        "install" | "update" => {
+            let keys = if workload == "install" {
+                setup.fresh
+            } else {
+                setup.present
+            };
+            for pair in keys.chunks(2) {
                 let mut transaction = manager.begin(Isolation::Snapshot);
                 for key in pair {
                     transaction.put(key, setup.value.clone()).unwrap();
                 }
                 transaction.commit().unwrap();
             }
-            setup.fresh.len() / 2
+            keys.len() / 2
         }
         "validate" => {
             for (read, write) in setup.present.iter().zip(setup.fresh) {

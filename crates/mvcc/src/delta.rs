@@ -18,6 +18,8 @@ use crate::batch::{Batch, Batches, newest_visible};
 use crate::chain::{Collect, CommitStatus, Detached, Version, VersionChain, Versioned};
 #[cfg(test)]
 use crate::delta_range::DeltaCursor;
+use crate::point_index::PointIndex;
+use crate::sync;
 use crate::write_set::{Change, WriteSet};
 
 /// Frozen batches held at once, at most: beyond it a large commit goes
@@ -25,22 +27,29 @@ use crate::write_set::{Change, WriteSet};
 pub const BATCHES_MAX: usize = 16;
 
 /// Keys a walk of the skiplist visits under one pinned epoch: it pins
-/// once per so many keys (no reference count per key), and never holds
-/// back memory reclamation for a whole walk.
-pub(crate) const KEYS_PER_PIN: usize = 1024;
+/// once per so many keys (no reference count per key), never holds back
+/// memory reclamation for a whole walk, and frees what the walk retired
+/// itself as it goes (see [`DeltaStore::walk`]).
+pub(crate) const KEYS_PER_PIN: usize = 64;
 
 /// A key of the skiplist with its chain, valid while the guard that found
 /// it stays pinned.
 pub(crate) type DeltaEntry<'a, 'g> = base::Entry<'a, 'g, Bytes, VersionChain>;
 
-/// The skiplist's lower-level API: every lookup runs under a guard pinned
-/// by the caller, once per operation, and takes no reference count on the
-/// entry it finds (the map API pins and counts per lookup). Entries are
-/// removed only by the collector under the sequencer, and freed only
-/// after every guard pinned then has unpinned.
+/// The skiplist, in key order, serves scans, the fold and collections,
+/// through its lower-level API: a walk pins once per [`KEYS_PER_PIN`] keys
+/// and takes no reference count on the entries it visits. Point lookups
+/// (reads, validation, an install into a key held) go through the point
+/// index, which holds every key of the skiplist with a pointer to its
+/// chain there. Keys are inserted into both by the installer, and removed
+/// (from the index first) only by the collector under the sequencer; a
+/// skiplist node is freed only after every guard pinned before its
+/// removal has unpinned, so a chain found through the index under a pin
+/// stays valid while the pin lasts.
 #[derive(Debug)]
 pub(crate) struct DeltaStore {
     map: SkipList<Bytes, VersionChain>,
+    index: PointIndex<VersionChain>,
     bytes: AtomicU64,
     versions: AtomicU64,
     /// Large commits, oldest first (see [`crate::batch`]).
@@ -63,6 +72,7 @@ impl Default for DeltaStore {
         DeltaStore {
             // The global collector: `epoch::pin()` guards fit it.
             map: SkipList::new(epoch::default_collector().clone()),
+            index: PointIndex::new(),
             bytes: AtomicU64::new(0),
             versions: AtomicU64::new(0),
             batches: RwLock::new(Arc::from(Vec::new())),
@@ -162,14 +172,25 @@ impl DeltaStore {
         status: &Arc<CommitStatus>,
         change: &Change,
     ) {
-        let entry = self
-            .map
-            .get_or_insert_with(key.clone(), VersionChain::new, guard);
-        debug_assert!(!entry.is_removed(), "key removal runs under the sequencer");
-        entry
-            .value()
-            .install(Version::new(timestamp, Arc::clone(status), change.clone()));
-        entry.release(guard);
+        let version = Version::new(timestamp, Arc::clone(status), change.clone());
+        let insert = || {
+            let entry = self
+                .map
+                .get_or_insert_with(key.clone(), VersionChain::new, guard);
+            debug_assert!(!entry.is_removed(), "key removal runs under the sequencer");
+            let pointers = (entry.key() as *const Bytes, entry.value() as *const _);
+            entry.release(guard);
+            pointers
+        };
+        // SAFETY: the skiplist node holding the key and chain stays linked
+        // (so allocated) until `collect` removes it, after removing the key
+        // from the index; once unlinked it is freed only a grace period
+        // later.
+        let chain = unsafe {
+            self.index
+                .get_or_insert(sync::from_epoch(guard), key, insert)
+        };
+        chain.install(version);
         self.bytes.fetch_add(
             Version::footprint_bytes(change) + key.len() as u64,
             Ordering::Relaxed,
@@ -185,10 +206,10 @@ impl DeltaStore {
         let chained = if self.map.is_empty() {
             None
         } else {
-            let guard = &epoch::pin();
-            self.map
-                .get(key, guard)
-                .and_then(|entry| entry.value().visible(read_timestamp))
+            let guard = &sync::pin();
+            self.index
+                .get(guard, key)
+                .and_then(|chain| chain.visible(read_timestamp))
         };
         let batches = self.batches();
         // Loaded after the versions were looked at: a removal seen above
@@ -214,8 +235,8 @@ impl DeltaStore {
     /// The timestamp of the newest non-aborted version of `key` (pending
     /// or committed) if it is above `timestamp`: what validation looks for.
     pub(crate) fn newer_than(&self, key: &[u8], timestamp: Timestamp) -> Option<Timestamp> {
-        if let Some(entry) = self.map.get(key, &epoch::pin())
-            && let Some((newest, _)) = entry.value().newest()
+        if let Some(chain) = self.index.get(&sync::pin(), key)
+            && let Some((newest, _)) = chain.newest()
             && newest > timestamp
         {
             return Some(newest);
@@ -277,6 +298,13 @@ impl DeltaStore {
     /// guard is still pinned, `group_end` gets the entries for which
     /// `visit` returned true. Keys inserted meanwhile behind the walk are
     /// not visited.
+    ///
+    /// After each group the walk flushes its thread's deferred frees and
+    /// runs those whose grace period has ended: a collection retires a
+    /// version and a node per key folded, and crossbeam runs deferred frees
+    /// on every 128th pin of whichever thread, so a walk pinning rarely
+    /// would leave its garbage to the threads that pin most — the readers
+    /// and the committing event loop.
     pub(crate) fn walk<E>(
         &self,
         mut visit: impl FnMut(&DeltaEntry<'_, '_>) -> Result<bool, E>,
@@ -289,7 +317,7 @@ impl DeltaStore {
                 None => self.map.front(guard),
                 Some(key) => self.map.lower_bound(Bound::Excluded(key), guard),
             };
-            let mut marked = Vec::new();
+            let mut marked = Vec::with_capacity(KEYS_PER_PIN);
             let mut visited = 0;
             resume = None;
             while let Some(entry) = next {
@@ -304,6 +332,7 @@ impl DeltaStore {
                 next = entry.next();
             }
             group_end(&marked);
+            guard.flush();
             if resume.is_none() {
                 return Ok(());
             }
@@ -345,6 +374,10 @@ impl DeltaStore {
                     // Still empty: nothing was installed since (an install
                     // holds what `hold` returns).
                     if entry.value().is_empty() {
+                        // The index first: a node is freed a grace period
+                        // after its removal from the skiplist.
+                        let indexed = self.index.remove(entry.key());
+                        debug_assert!(indexed, "the index holds every key of the skiplist");
                         entry.remove();
                     }
                 }
@@ -519,6 +552,8 @@ mod tests {
             |marked| {
                 groups.push(marked.len());
                 for entry in marked {
+                    // As the collection does: the index first.
+                    assert!(delta.index.remove(entry.key()));
                     assert!(entry.remove());
                 }
             },
@@ -568,6 +603,21 @@ mod tests {
         );
         assert_eq!(walked, Ok(()));
         assert_eq!(left, (folded..keys).map(key).collect::<Vec<_>>());
+        // The point index lost the same keys.
+        assert_eq!(delta.index.len(), keys - folded);
+        let at = Timestamp::from_u64(keys as u64);
+        assert_eq!(delta.visible(&key(folded - 1), at), None);
+        assert_eq!(delta.newer_than(&key(folded - 1), Timestamp::ZERO), None);
+        let kept = delta
+            .visible(&key(folded), at)
+            .map(|version| version.change);
+        assert_eq!(kept, Some(put("v")));
+        // A key installed again after its removal is found again.
+        let committed = Arc::new(CommitStatus::committed());
+        delta.install(&epoch::pin(), &key(0), at, &committed, &put("again"));
+        let again = delta.visible(&key(0), at).map(|version| version.change);
+        assert_eq!(again, Some(put("again")));
+        assert_eq!(delta.newer_than(&key(0), Timestamp::ZERO), Some(at));
     }
 
     /// A range taken from both ends meets in the middle, each key once.
