@@ -1,5 +1,6 @@
-//! The delta store: every recent version, in a lock-free skiplist of keys,
-//! each holding its [`VersionChain`] (newest first). It holds every version
+//! The delta store: every recent version, in a lock-free skiplist of keys
+//! (with a point index over them), each holding its [`VersionChain`]
+//! (newest first). It holds every version
 //! above the fold point, plus, until the grace period after a fold ends,
 //! the newest version at or below it of each key (BRIEF invariant 1). It is
 //! also the conflict index that validation consults.
@@ -370,16 +371,16 @@ impl DeltaStore {
                     return;
                 }
                 let _held = hold();
-                for entry in empty {
-                    // Still empty: nothing was installed since (an install
-                    // holds what `hold` returns).
-                    if entry.value().is_empty() {
-                        // The index first: a node is freed a grace period
-                        // after its removal from the skiplist.
-                        let indexed = self.index.remove(entry.key());
-                        debug_assert!(indexed, "the index holds every key of the skiplist");
-                        entry.remove();
-                    }
+                // Those still empty stay so until the removal is done: an
+                // install holds what `hold` returns.
+                let still_empty = || empty.iter().filter(|entry| entry.value().is_empty());
+                // The index first: a node is freed a grace period after its
+                // removal from the skiplist.
+                let keys = still_empty().map(|entry| entry.key().as_ref());
+                let indexed = self.index.remove_all(keys);
+                debug_assert_eq!(indexed, still_empty().count(), "the index holds every key");
+                for entry in still_empty() {
+                    entry.remove();
                 }
             },
         );

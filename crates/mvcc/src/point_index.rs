@@ -10,9 +10,10 @@
 //! written once — key and value pointers first, then its hash with
 //! release — and later only turned into a tombstone: a reader that saw a
 //! slot's hash sees the pointers written before it, and they never change.
-//! A table past three quarters full (tombstones included) is replaced by a
-//! new one holding the live slots, built before it is published; the old
-//! one is freed after a grace period. The hash (foldhash's folded
+//! A table past three quarters full (tombstones included), or down to an
+//! eighth full of live keys, is replaced by a new one holding the live
+//! slots, built before it is published; the old one is freed after a
+//! grace period. The hash (foldhash's folded
 //! multiply, a few instructions per 16 bytes) is keyed with random seeds
 //! per index, so that clients cannot easily choose keys that collide.
 //!
@@ -297,14 +298,36 @@ impl<V> PointIndex<V> {
 
     /// Removes `key`; returns whether it was indexed.
     pub fn remove(&self, key: &[u8]) -> bool {
+        self.remove_all([key]) == 1
+    }
+
+    /// Removes each of `keys` (under one hold of the writer's lock);
+    /// returns how many were indexed. A table left an eighth full or less
+    /// (of live keys) shrinks: the memory of a burst of keys is not held
+    /// once they are gone.
+    pub fn remove_all<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> usize {
         let mut writer = lock(&self.writer);
         let guard = &pin();
-        let Ok(slot) = Self::search(self.table(guard), self.hash(key), key) else {
-            return false;
-        };
-        slot.hash.store(TOMBSTONE, Ordering::Release);
-        writer.live -= 1;
-        true
+        let table = self.table(guard);
+        let mut removed = 0;
+        for key in keys {
+            if let Ok(slot) = Self::search(table, self.hash(key), key) {
+                slot.hash.store(TOMBSTONE, Ordering::Release);
+                removed += 1;
+            }
+        }
+        writer.live -= removed;
+        if writer.live * 8 <= table.slots.len() && table.slots.len() > SLOTS_MIN {
+            self.rebuild(guard, table, writer.live);
+            writer.used = writer.live;
+        }
+        removed
+    }
+
+    /// Slots of the current table.
+    #[cfg(all(test, not(loom)))]
+    fn slots(&self) -> usize {
+        self.table(&pin()).slots.len()
     }
 
     /// Replaces `table` with a new one holding its live slots, sized for
@@ -408,6 +431,31 @@ mod tests {
         hashes.sort_unstable();
         hashes.dedup();
         assert_eq!(hashes.len(), keys.len());
+    }
+
+    /// The table grows with the keys and shrinks once most are gone.
+    #[test]
+    fn the_table_grows_and_shrinks() {
+        let keys: Vec<Bytes> = (0..1000).map(|i| Bytes::from(format!("k{i}"))).collect();
+        let values: Vec<u64> = (0..1000).collect();
+        let index = PointIndex::<u64>::new();
+        for (key, value) in keys.iter().zip(&values) {
+            let guard = &pin();
+            // SAFETY: `keys` and `values` outlive the index.
+            unsafe {
+                index.get_or_insert(guard, key, || (key as *const Bytes, value as *const u64))
+            };
+        }
+        assert_eq!(index.slots(), 2048, "at most three quarters full");
+        for key in &keys[3..] {
+            assert!(index.remove(key));
+        }
+        assert_eq!(index.slots(), SLOTS_MIN);
+        let guard = &pin();
+        for (key, value) in keys.iter().zip(&values).take(3) {
+            assert_eq!(index.get(guard, key), Some(value));
+        }
+        assert_eq!(index.get(guard, &keys[3]), None);
     }
 
     #[test]
