@@ -1,5 +1,6 @@
-//! The delta store: every recent version, in a lock-free skiplist of keys,
-//! each holding its [`VersionChain`] (newest first). It holds every version
+//! The delta store: every recent version, in a lock-free skiplist of keys
+//! (with a point index over them), each holding its [`VersionChain`]
+//! (newest first). It holds every version
 //! above the fold point, plus, until the grace period after a fold ends,
 //! the newest version at or below it of each key (BRIEF invariant 1). It is
 //! also the conflict index that validation consults.
@@ -9,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use crossbeam_skiplist::SkipMap;
-use crossbeam_skiplist::map;
+use crossbeam_epoch::{self as epoch, Guard};
+use crossbeam_skiplist::base::{self, SkipList};
 use keel_tso::Timestamp;
 use parking_lot::RwLock;
 
@@ -18,19 +19,38 @@ use crate::batch::{Batch, Batches, newest_visible};
 use crate::chain::{Collect, CommitStatus, Detached, Version, VersionChain, Versioned};
 #[cfg(test)]
 use crate::delta_range::DeltaCursor;
+use crate::point_index::PointIndex;
+use crate::sync;
 use crate::write_set::{Change, WriteSet};
 
 /// Frozen batches held at once, at most: beyond it a large commit goes
 /// into the skiplist key by key (reads search every batch).
 pub const BATCHES_MAX: usize = 16;
 
-/// The skiplist's range iterator over owned bounds.
-pub(crate) type DeltaRange<'a> =
-    map::Range<'a, Bytes, (Bound<Bytes>, Bound<Bytes>), Bytes, VersionChain>;
+/// Keys a walk of the skiplist visits under one pinned epoch: it pins
+/// once per so many keys (no reference count per key), never holds back
+/// memory reclamation for a whole walk, and frees what the walk retired
+/// itself as it goes (see [`DeltaStore::walk`]).
+pub(crate) const KEYS_PER_PIN: usize = 64;
 
+/// A key of the skiplist with its chain, valid while the guard that found
+/// it stays pinned.
+pub(crate) type DeltaEntry<'a, 'g> = base::Entry<'a, 'g, Bytes, VersionChain>;
+
+/// The skiplist, in key order, serves scans, the fold and collections,
+/// through its lower-level API: a walk pins once per [`KEYS_PER_PIN`] keys
+/// and takes no reference count on the entries it visits. Point lookups
+/// (reads, validation, an install into a key held) go through the point
+/// index, which holds every key of the skiplist with a pointer to its
+/// chain there. Keys are inserted into both by the installer, and removed
+/// (from the index first) only by the collector under the sequencer; a
+/// skiplist node is freed only after every guard pinned before its
+/// removal has unpinned, so a chain found through the index under a pin
+/// stays valid while the pin lasts.
 #[derive(Debug)]
 pub(crate) struct DeltaStore {
-    map: SkipMap<Bytes, VersionChain>,
+    map: SkipList<Bytes, VersionChain>,
+    index: PointIndex<VersionChain>,
     bytes: AtomicU64,
     versions: AtomicU64,
     /// Large commits, oldest first (see [`crate::batch`]).
@@ -51,7 +71,9 @@ pub(crate) struct DeltaStore {
 impl Default for DeltaStore {
     fn default() -> DeltaStore {
         DeltaStore {
-            map: SkipMap::new(),
+            // The global collector: `epoch::pin()` guards fit it.
+            map: SkipList::new(epoch::default_collector().clone()),
+            index: PointIndex::new(),
             bytes: AtomicU64::new(0),
             versions: AtomicU64::new(0),
             batches: RwLock::new(Arc::from(Vec::new())),
@@ -83,8 +105,9 @@ impl DeltaStore {
             self.install_batch(Arc::new(batch));
             return;
         }
+        let guard = &epoch::pin();
         for entry in writes.iter() {
-            self.install(&entry.key, timestamp, status, &entry.change);
+            self.install(guard, &entry.key, timestamp, status, &entry.change);
         }
     }
 
@@ -140,20 +163,35 @@ impl DeltaStore {
         detached
     }
 
-    /// Installs a version of `key`. One installer at a time (the sequencer
-    /// critical section, or recovery).
-    pub(crate) fn install(
+    /// Installs a version of `key`, under a guard the caller pinned. One
+    /// installer at a time (the sequencer critical section, or recovery).
+    fn install(
         &self,
+        guard: &Guard,
         key: &Bytes,
         timestamp: Timestamp,
         status: &Arc<CommitStatus>,
         change: &Change,
     ) {
-        let entry = self.map.get_or_insert_with(key.clone(), VersionChain::new);
-        debug_assert!(!entry.is_removed(), "key removal runs under the sequencer");
-        entry
-            .value()
-            .install(Version::new(timestamp, Arc::clone(status), change.clone()));
+        let version = Version::new(timestamp, Arc::clone(status), change.clone());
+        let insert = || {
+            let entry = self
+                .map
+                .get_or_insert_with(key.clone(), VersionChain::new, guard);
+            debug_assert!(!entry.is_removed(), "key removal runs under the sequencer");
+            let pointers = (entry.key() as *const Bytes, entry.value() as *const _);
+            entry.release(guard);
+            pointers
+        };
+        // SAFETY: the skiplist node holding the key and chain stays linked
+        // (so allocated) until `collect` removes it, after removing the key
+        // from the index; once unlinked it is freed only a grace period
+        // later.
+        let chain = unsafe {
+            self.index
+                .get_or_insert(sync::from_epoch(guard), key, insert)
+        };
+        chain.install(version);
         self.bytes.fetch_add(
             Version::footprint_bytes(change) + key.len() as u64,
             Ordering::Relaxed,
@@ -169,9 +207,10 @@ impl DeltaStore {
         let chained = if self.map.is_empty() {
             None
         } else {
-            self.map
-                .get(key)
-                .and_then(|entry| entry.value().visible(read_timestamp))
+            let guard = &sync::pin();
+            self.index
+                .get(guard, key)
+                .and_then(|chain| chain.visible(read_timestamp))
         };
         let batches = self.batches();
         // Loaded after the versions were looked at: a removal seen above
@@ -197,8 +236,8 @@ impl DeltaStore {
     /// The timestamp of the newest non-aborted version of `key` (pending
     /// or committed) if it is above `timestamp`: what validation looks for.
     pub(crate) fn newer_than(&self, key: &[u8], timestamp: Timestamp) -> Option<Timestamp> {
-        if let Some(entry) = self.map.get(key)
-            && let Some((newest, _)) = entry.value().newest()
+        if let Some(chain) = self.index.get(&sync::pin(), key)
+            && let Some((newest, _)) = chain.newest()
             && newest > timestamp
         {
             return Some(newest);
@@ -220,10 +259,14 @@ impl DeltaStore {
         upper: &Bound<Bytes>,
         timestamp: Timestamp,
     ) -> Option<(Bytes, Timestamp)> {
-        let chained = self.range(lower.clone(), upper.clone()).find_map(|entry| {
-            let (newest, _) = entry.value().newest()?;
-            (newest > timestamp).then(|| (entry.key().clone(), newest))
-        });
+        let guard = &epoch::pin();
+        let chained = self
+            .map
+            .range::<Bytes, _>((lower.as_ref(), upper.as_ref()), guard)
+            .find_map(|entry| {
+                let (newest, _) = entry.value().newest()?;
+                (newest > timestamp).then(|| (entry.key().clone(), newest))
+            });
         if chained.is_some() {
             return chained;
         }
@@ -246,21 +289,68 @@ impl DeltaStore {
 
     /// The keys within the bounds, with their chains.
     pub(crate) fn range(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> DeltaRange<'_> {
-        self.map.range((lower, upper))
+        DeltaRange {
+            range: self.map.ref_range((lower, upper)),
+        }
     }
 
-    /// Every key with its chain, in key order.
-    pub(crate) fn iter(&self) -> map::Iter<'_, Bytes, VersionChain> {
-        self.map.iter()
+    /// Visits every key with its chain in key order, [`KEYS_PER_PIN`] keys
+    /// per pinned epoch, until `visit` fails. After each group, while its
+    /// guard is still pinned, `group_end` gets the entries for which
+    /// `visit` returned true. Keys inserted meanwhile behind the walk are
+    /// not visited.
+    ///
+    /// After each group the walk flushes its thread's deferred frees and
+    /// runs those whose grace period has ended: a collection retires a
+    /// version and a node per key folded, and crossbeam runs deferred frees
+    /// on every 128th pin of whichever thread, so a walk pinning rarely
+    /// would leave its garbage to the threads that pin most — the readers
+    /// and the committing event loop.
+    pub(crate) fn walk<E>(
+        &self,
+        mut visit: impl FnMut(&DeltaEntry<'_, '_>) -> Result<bool, E>,
+        mut group_end: impl FnMut(&[DeltaEntry<'_, '_>]),
+    ) -> Result<(), E> {
+        let mut resume: Option<Bytes> = None;
+        loop {
+            let guard = &epoch::pin();
+            let mut next = match &resume {
+                None => self.map.front(guard),
+                Some(key) => self.map.lower_bound(Bound::Excluded(key), guard),
+            };
+            let mut marked = Vec::with_capacity(KEYS_PER_PIN);
+            let mut visited = 0;
+            resume = None;
+            while let Some(entry) = next {
+                if visit(&entry)? {
+                    marked.push(entry.clone());
+                }
+                visited += 1;
+                if visited == KEYS_PER_PIN {
+                    resume = Some(entry.key().clone());
+                    break;
+                }
+                next = entry.next();
+            }
+            group_end(&marked);
+            guard.flush();
+            if resume.is_none() {
+                return Ok(());
+            }
+        }
     }
 
-    /// Collects versions at or below `fold_point` from every chain; returns
-    /// what was detached and the entries whose chains are now empty.
-    pub(crate) fn collect(
+    /// Collects versions at or below `fold_point` from every chain, and
+    /// removes the keys whose chains are now empty, holding what `hold`
+    /// returns (the sequencer, so that no install races into a removed
+    /// chain) for at most [`KEYS_PER_PIN`] removals at a time; returns
+    /// what was detached.
+    pub(crate) fn collect<H>(
         &self,
         fold_point: Timestamp,
         collect: Collect,
-    ) -> (Detached, Vec<map::Entry<'_, Bytes, VersionChain>>) {
+        hold: impl Fn() -> H,
+    ) -> Detached {
         let mut total = Detached::default();
         if collect == Collect::AllFolded {
             // Before anything goes: from now on reads take every version
@@ -269,16 +359,33 @@ impl DeltaStore {
                 .fetch_max(fold_point.as_u64(), Ordering::SeqCst);
             total += self.drop_batches(fold_point);
         }
-        let mut empty = Vec::new();
-        for entry in self.map.iter() {
-            let detached = entry.value().collect(fold_point, collect);
-            self.forget(entry.key().len(), detached);
-            total += detached;
-            if entry.value().is_empty() {
-                empty.push(entry);
-            }
-        }
-        (total, empty)
+        let walked = self.walk::<std::convert::Infallible>(
+            |entry| {
+                let detached = entry.value().collect(fold_point, collect);
+                self.forget(entry.key().len(), detached);
+                total += detached;
+                Ok(entry.value().is_empty())
+            },
+            |empty| {
+                if empty.is_empty() {
+                    return;
+                }
+                let _held = hold();
+                // Those still empty stay so until the removal is done: an
+                // install holds what `hold` returns.
+                let still_empty = || empty.iter().filter(|entry| entry.value().is_empty());
+                // The index first: a node is freed a grace period after its
+                // removal from the skiplist.
+                let keys = still_empty().map(|entry| entry.key().as_ref());
+                let indexed = self.index.remove_all(keys);
+                debug_assert_eq!(indexed, still_empty().count(), "the index holds every key");
+                for entry in still_empty() {
+                    entry.remove();
+                }
+            },
+        );
+        let Ok(()) = walked;
+        total
     }
 
     /// Accounts for versions of a key of `key_bytes` detached elsewhere.
@@ -289,12 +396,6 @@ impl DeltaStore {
         );
         self.versions
             .fetch_sub(detached.versions, Ordering::Relaxed);
-    }
-
-    /// Removes `entry` if its chain is still empty. The caller holds the
-    /// sequencer, so no install can be racing into the chain.
-    pub(crate) fn remove_if_empty(entry: &map::Entry<'_, Bytes, VersionChain>) -> bool {
-        entry.value().is_empty() && entry.remove()
     }
 
     /// Bytes the skiplist holds (keys, values, per-version overhead): what
@@ -324,6 +425,40 @@ impl DeltaStore {
     }
 }
 
+/// The skiplist's keys within bounds, from either end, for a scan that
+/// outlives any one pinned epoch: it holds a reference count on the entry
+/// it stands on at each end (as crossbeam's map iterators do), and pins
+/// per step.
+pub(crate) struct DeltaRange<'a> {
+    range: base::RefRange<'a, Bytes, (Bound<Bytes>, Bound<Bytes>), Bytes, VersionChain>,
+}
+
+impl DeltaRange<'_> {
+    /// What `read` makes of the next key and its chain from the front
+    /// (`end` 0) or the back (`end` 1); `None` once the range ran dry.
+    pub(crate) fn next_with<T>(
+        &mut self,
+        end: usize,
+        read: impl FnOnce(&Bytes, &VersionChain) -> T,
+    ) -> Option<T> {
+        let guard = &epoch::pin();
+        let entry = if end == 0 {
+            self.range.next(guard)
+        } else {
+            self.range.next_back(guard)
+        }?;
+        let read = read(entry.key(), entry.value());
+        entry.release(guard);
+        Some(read)
+    }
+}
+
+impl Drop for DeltaRange<'_> {
+    fn drop(&mut self) {
+        self.range.drop_impl(&epoch::pin());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,7 +481,14 @@ mod tests {
         let delta = DeltaStore::default();
         let committed = Arc::new(CommitStatus::committed());
         let key = Bytes::from_static(b"k");
-        delta.install(&key, Timestamp::from_u64(10), &committed, &put("old"));
+        let guard = &epoch::pin();
+        delta.install(
+            guard,
+            &key,
+            Timestamp::from_u64(10),
+            &committed,
+            &put("old"),
+        );
         let writes = Arc::new(WriteSet::from_sorted(vec![WriteEntry {
             key: key.clone(),
             change: put("new"),
@@ -376,5 +518,121 @@ mod tests {
         assert_eq!(read(&delta, false), None);
         assert_eq!(read(&delta, true), None);
         assert_eq!(early.next(0), None);
+    }
+
+    fn key(index: usize) -> Bytes {
+        Bytes::from(format!("key/{index:06}"))
+    }
+
+    /// A delta holding `keys` keys, one version each at timestamps 1, 2, …
+    fn delta_of(keys: usize) -> DeltaStore {
+        let delta = DeltaStore::default();
+        let committed = Arc::new(CommitStatus::committed());
+        let guard = &epoch::pin();
+        for index in 0..keys {
+            let at = Timestamp::from_u64(index as u64 + 1);
+            delta.install(guard, &key(index), at, &committed, &put("v"));
+        }
+        delta
+    }
+
+    /// The walk re-pins between groups and resumes after the last key it
+    /// visited: every key once, in order, across group boundaries, even
+    /// when each group's end removes what it marked.
+    #[test]
+    fn a_walk_visits_every_key_once_across_groups() {
+        let keys = 2 * KEYS_PER_PIN + 7;
+        let delta = delta_of(keys);
+        let mut visited = Vec::new();
+        let mut groups = Vec::new();
+        let walked = delta.walk::<()>(
+            |entry| {
+                visited.push(entry.key().clone());
+                Ok(visited.len() % 3 == 0)
+            },
+            |marked| {
+                groups.push(marked.len());
+                for entry in marked {
+                    // As the collection does: the index first.
+                    assert!(delta.index.remove(entry.key()));
+                    assert!(entry.remove());
+                }
+            },
+        );
+        assert_eq!(walked, Ok(()));
+        assert_eq!(visited, (0..keys).map(key).collect::<Vec<_>>());
+        assert_eq!(groups.len(), 3);
+        assert_eq!(groups.iter().sum::<usize>(), keys / 3);
+        assert_eq!(delta.keys(), keys - keys / 3);
+        // A failing visit stops the walk.
+        let mut seen = 0;
+        let failed = delta.walk(
+            |_| {
+                seen += 1;
+                if seen == 5 { Err("stop") } else { Ok(false) }
+            },
+            |_| {},
+        );
+        assert_eq!((failed, seen), (Err("stop"), 5));
+    }
+
+    /// A collection of every folded version removes exactly the keys left
+    /// empty, over several groups, holding the lock for each group's
+    /// removals only, and counts what it detached.
+    #[test]
+    fn a_collection_removes_the_emptied_keys_group_by_group() {
+        let keys = 2 * KEYS_PER_PIN + 100;
+        let delta = delta_of(keys);
+        let fold_point = Timestamp::from_u64(KEYS_PER_PIN as u64 + 50);
+        let holds = std::cell::Cell::new(0);
+        let detached = delta.collect(fold_point, Collect::AllFolded, || {
+            holds.set(holds.get() + 1);
+        });
+        let folded = KEYS_PER_PIN + 50;
+        assert_eq!(detached.versions, folded as u64);
+        assert_eq!(holds.get(), 2, "the third group emptied no key");
+        assert_eq!(delta.keys(), keys - folded);
+        assert_eq!(delta.versions(), (keys - folded) as u64);
+        assert_eq!(delta.floor(), fold_point);
+        let mut left = Vec::new();
+        let walked = delta.walk::<()>(
+            |entry| {
+                left.push(entry.key().clone());
+                Ok(false)
+            },
+            |_| {},
+        );
+        assert_eq!(walked, Ok(()));
+        assert_eq!(left, (folded..keys).map(key).collect::<Vec<_>>());
+        // The point index lost the same keys.
+        assert_eq!(delta.index.len(), keys - folded);
+        let at = Timestamp::from_u64(keys as u64);
+        assert_eq!(delta.visible(&key(folded - 1), at), None);
+        assert_eq!(delta.newer_than(&key(folded - 1), Timestamp::ZERO), None);
+        let kept = delta
+            .visible(&key(folded), at)
+            .map(|version| version.change);
+        assert_eq!(kept, Some(put("v")));
+        // A key installed again after its removal is found again.
+        let committed = Arc::new(CommitStatus::committed());
+        delta.install(&epoch::pin(), &key(0), at, &committed, &put("again"));
+        let again = delta.visible(&key(0), at).map(|version| version.change);
+        assert_eq!(again, Some(put("again")));
+        assert_eq!(delta.newer_than(&key(0), Timestamp::ZERO), Some(at));
+    }
+
+    /// A range taken from both ends meets in the middle, each key once.
+    #[test]
+    fn a_range_meets_itself_from_both_ends() {
+        let delta = delta_of(10);
+        let mut range = delta.range(Bound::Included(key(2)), Bound::Excluded(key(8)));
+        let mut taken = Vec::new();
+        for end in [0, 1, 0, 1, 0, 1, 0, 1] {
+            if let Some(key) = range.next_with(end, |key, _| key.clone()) {
+                taken.push(key);
+            }
+        }
+        assert_eq!(taken, [2, 7, 3, 6, 4, 5].map(key));
+        assert_eq!(range.next_with(0, |key, _| key.clone()), None);
     }
 }

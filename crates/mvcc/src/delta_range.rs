@@ -96,17 +96,14 @@ impl<'a> DeltaCursor<'a> {
                 self.map_done[end] = true;
                 return;
             };
-            let entry = if end == 0 {
-                map.next()
-            } else {
-                map.next_back()
-            };
-            let Some(entry) = entry else {
-                self.map_done[end] = true;
-                return;
-            };
-            if let Some(version) = entry.value().visible(self.read_timestamp) {
-                self.peeked[end] = Some((entry.key().clone(), version.timestamp, version.change));
+            let read_timestamp = self.read_timestamp;
+            let next = map.next_with(end, |key, chain| {
+                let version = chain.visible(read_timestamp)?;
+                Some((key.clone(), version.timestamp, version.change))
+            });
+            match next {
+                None => self.map_done[end] = true,
+                Some(visible) => self.peeked[end] = visible,
             }
         }
     }

@@ -21,15 +21,16 @@ use keel_tso::Timestamp;
 use crate::base::FoldSink;
 use crate::batch::Merged;
 use crate::chain::{Collect, Detached};
-use crate::delta::DeltaStore;
+use crate::delta::DeltaEntry;
 use crate::error::{BaseOperation, Error, Result};
 use crate::manager::{Inner, TransactionManager};
 use crate::stats::Counters;
 use crate::write_set::Change;
 
-/// Keys removed from the skiplist per hold of the sequencer, so that
-/// garbage collection never stalls commits for long.
-pub const KEY_REMOVALS_PER_SEQUENCER_HOLD: usize = 1024;
+/// Keys removed from the skiplist per hold of the sequencer, at most, so
+/// that garbage collection never stalls commits for long: those of one
+/// group of a walk of the skiplist.
+pub const KEY_REMOVALS_PER_SEQUENCER_HOLD: usize = crate::delta::KEYS_PER_PIN;
 
 /// Folds waiting for their grace period, at most; beyond it the oldest
 /// (whose versions a newer fold also covers) is merged away.
@@ -103,7 +104,7 @@ pub(crate) fn fold(
             source,
         })
     };
-    for entry in inner.delta.iter() {
+    let visit = |entry: &DeltaEntry<'_, '_>| -> Result<bool> {
         let key = entry.key();
         while let Some(batch_key) = merged.peek_key()
             && batch_key < key.as_ref()
@@ -128,7 +129,9 @@ pub(crate) fn fold(
         let detached = chain.collect(fold_point, Collect::OlderThanFolded);
         inner.delta.forget(key.len(), detached);
         older_than_folded += detached;
-    }
+        Ok(false)
+    };
+    inner.delta.walk(visit, |_| {})?;
     for (_, entry) in merged {
         apply(&entry.key, &entry.change)?;
     }
@@ -182,13 +185,9 @@ pub(crate) fn collect_ready(inner: &Inner, state: &mut FoldState) -> Detached {
     let Some(fold_point) = ready else {
         return Detached::default();
     };
-    let (detached, empty_entries) = inner.delta.collect(fold_point, Collect::AllFolded);
-    for batch in empty_entries.chunks(KEY_REMOVALS_PER_SEQUENCER_HOLD) {
-        let _sequencer = inner.sequencer.lock();
-        for entry in batch {
-            DeltaStore::remove_if_empty(entry);
-        }
-    }
+    let detached = inner
+        .delta
+        .collect(fold_point, Collect::AllFolded, || inner.sequencer.lock());
     inner
         .counters
         .versions_collected

@@ -16,7 +16,8 @@
 //!   state at the fold point), [`FoldSink`] (the base's writer) and
 //!   [`CommitLog`] (the write-ahead log's append and durable wait).
 //!   [`testing`] has in-memory versions.
-//! * Inside: `delta.rs` (the skiplist of keys), [`chain`] (each key's
+//! * Inside: `delta.rs` (the skiplist of keys, and [`point_index`] over
+//!   them for point lookups), [`chain`] (each key's
 //!   lock-free version list), [`watermark`], [`registry`], `read_set.rs`,
 //!   `range.rs` (the three-way merge of scans).
 //!
@@ -54,6 +55,7 @@ mod log;
 mod manager;
 mod options;
 mod own_writes;
+pub mod point_index;
 mod prepared;
 mod range;
 mod read_set;

@@ -702,35 +702,37 @@ impl TransactionManager {
     pub fn check(&self) -> std::result::Result<(), String> {
         let fold_point = self.inner.fold_point();
         let watermark = self.inner.watermark.visible();
-        for entry in self.inner.delta.iter() {
-            let versions = entry.value().versions();
-            let key = entry.key();
-            for pair in versions.windows(2) {
-                if pair[0].0.timestamp <= pair[1].0.timestamp {
-                    return Err(format!("key {key:?}: versions out of order"));
+        let check_key =
+            |entry: &crate::delta::DeltaEntry<'_, '_>| -> std::result::Result<bool, String> {
+                let versions = entry.value().versions();
+                let key = entry.key();
+                for pair in versions.windows(2) {
+                    if pair[0].0.timestamp <= pair[1].0.timestamp {
+                        return Err(format!("key {key:?}: versions out of order"));
+                    }
                 }
-            }
-            let at_or_below_fold = versions
-                .iter()
-                .filter(|(version, state)| {
-                    version.timestamp <= fold_point && *state != crate::CommitState::Aborted
-                })
-                .count();
-            if at_or_below_fold > 1 {
-                return Err(format!(
-                    "key {key:?}: {at_or_below_fold} versions at or below the fold point {fold_point}"
-                ));
-            }
-            if let Some((version, _)) = versions.iter().find(|(version, state)| {
-                version.timestamp <= watermark && *state == crate::CommitState::Pending
-            }) {
-                return Err(format!(
-                    "key {key:?}: version at {} is pending below the watermark {watermark}",
-                    version.timestamp
-                ));
-            }
-        }
-        Ok(())
+                let at_or_below_fold = versions
+                    .iter()
+                    .filter(|(version, state)| {
+                        version.timestamp <= fold_point && *state != crate::CommitState::Aborted
+                    })
+                    .count();
+                if at_or_below_fold > 1 {
+                    return Err(format!(
+                        "key {key:?}: {at_or_below_fold} versions at or below the fold point {fold_point}"
+                    ));
+                }
+                if let Some((version, _)) = versions.iter().find(|(version, state)| {
+                    version.timestamp <= watermark && *state == crate::CommitState::Pending
+                }) {
+                    return Err(format!(
+                        "key {key:?}: version at {} is pending below the watermark {watermark}",
+                        version.timestamp
+                    ));
+                }
+                Ok(false)
+            };
+        self.inner.delta.walk(check_key, |_| {})
     }
 }
 

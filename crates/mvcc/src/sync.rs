@@ -32,21 +32,35 @@ pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexG
 /// A pinned epoch: pointers loaded from a version chain stay valid while it
 /// lives.
 #[cfg(not(loom))]
-pub(crate) use crossbeam_epoch::Guard;
+pub use crossbeam_epoch::Guard;
 
 /// Pins the current thread's epoch.
 #[cfg(not(loom))]
-pub(crate) fn pin() -> Guard {
+pub fn pin() -> Guard {
     crossbeam_epoch::pin()
 }
 
 /// Under loom nothing is freed while a model runs, so a guard is nothing.
 #[cfg(loom)]
-pub(crate) struct Guard;
+#[derive(Debug)]
+pub struct Guard;
+
+/// The guard of this module for a pinned crossbeam guard (the skiplist's,
+/// which is crossbeam's also under loom): the same guard normally.
+#[cfg(not(loom))]
+pub(crate) fn from_epoch(guard: &crossbeam_epoch::Guard) -> &Guard {
+    guard
+}
+
+/// Under loom, nothing (see `Guard`).
+#[cfg(loom)]
+pub(crate) fn from_epoch(_guard: &crossbeam_epoch::Guard) -> &Guard {
+    &Guard
+}
 
 /// Under loom nothing is freed while a model runs, so pinning is nothing.
 #[cfg(loom)]
-pub(crate) fn pin() -> Guard {
+pub fn pin() -> Guard {
     Guard
 }
 
@@ -91,6 +105,11 @@ impl<T> UnsafeCell<T> {
 
     /// Calls `f` with a pointer to the contents.
     pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Calls `f` with a mutable pointer to the contents.
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         f(self.0.get())
     }
 }
