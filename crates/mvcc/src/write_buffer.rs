@@ -20,7 +20,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
@@ -193,7 +193,9 @@ impl WriteBuffer {
     /// Takes everything as a write set, leaving the buffer empty: in
     /// memory if nothing was spilled, else one run merged from memory and
     /// every run (written to `dir`).
-    pub(crate) fn take_write_set(&mut self, dir: &Path) -> io::Result<WriteSet> {
+    /// `dir` is asked for only when spilled runs must be merged into a new
+    /// one (most commits spill nothing: no path built for them).
+    pub(crate) fn take_write_set(&mut self, dir: impl FnOnce() -> PathBuf) -> io::Result<WriteSet> {
         if self.runs.is_empty() {
             return Ok(self.take_memory());
         }
@@ -207,7 +209,7 @@ impl WriteBuffer {
         }
         let merged =
             OwnWrites::of_sets(&memory, &runs).map(|(key, change)| (key.into_owned(), change));
-        Ok(WriteSet::spilled(write_run(dir, merged)?))
+        Ok(WriteSet::spilled(write_run(&dir(), merged)?))
     }
 
     /// Takes what memory holds as a write set.
@@ -372,7 +374,7 @@ mod tests {
                     }
                 }
             }
-            let set = buffer.take_write_set(&std::env::temp_dir())?;
+            let set = buffer.take_write_set(std::env::temp_dir)?;
             let expected: Vec<_> = model
                 .into_iter()
                 .map(|(key, change)| WriteEntry { key: Bytes::from(key), change })
@@ -429,7 +431,7 @@ mod tests {
                     prop_assert_eq!(have, want);
                 }
             }
-            let set = buffer.take_write_set(dir.path())?;
+            let set = buffer.take_write_set(|| dir.path().to_path_buf())?;
             let expected: Vec<_> = model
                 .into_iter()
                 .map(|(key, change)| WriteEntry { key: Bytes::from(key), change })
