@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use keel_tso::Timestamp;
+use smallvec::SmallVec;
 
 use crate::batch::Batch;
-use crate::delta::{DeltaRange, DeltaStore};
+use crate::delta::{BATCHES_MAX, DeltaRange, DeltaStore};
 use crate::write_set::Change;
 
 /// A visible version: its key, timestamp and change.
@@ -120,52 +121,89 @@ impl<'a> DeltaCursor<'a> {
 
     /// The key nearest `end` among the skiplist and the batches, with the
     /// newest of their versions of it; every source holding it moves on.
+    /// The key is handed on as a source holds it (the skiplist's, or the
+    /// newest batch entry's `Bytes`): no copy.
     fn next_merged(&mut self, end: usize) -> Option<(Bytes, Change)> {
         let forward = end == 0;
-        let nearer = |key: &[u8], best: &Bytes| {
-            if forward {
-                key < best.as_ref()
-            } else {
-                key > best.as_ref()
+        let nearer = |key: &[u8], best: &[u8]| if forward { key < best } else { key > best };
+        // The nearest key: the skiplist's on a tie (its key is a `Bytes`
+        // already), else the batch's that holds it first.
+        let mut chosen_batch: Option<usize> = None;
+        for (index, (batch, window)) in self.batches.iter().enumerate() {
+            if window.start == window.end {
+                continue;
             }
-        };
-        let mut chosen: Option<Bytes> = self.map_slot(end).as_ref().map(|(key, ..)| key.clone());
-        for (batch, window) in self
-            .batches
-            .iter()
-            .filter(|(_, window)| window.start < window.end)
-        {
             let key = edge_key(batch, window, forward);
-            if chosen.as_ref().is_none_or(|best| nearer(key, best)) {
-                chosen = Some(Bytes::copy_from_slice(key));
+            if chosen_batch.is_none_or(|best| nearer(key, self.batch_edge(best, forward))) {
+                chosen_batch = Some(index);
             }
         }
-        let chosen = chosen?;
-        let mut newest: Option<(Timestamp, Change)> = None;
-        let slot = self.map_slot(end);
-        if slot.as_ref().is_some_and(|(key, ..)| *key == chosen) {
-            let (_, timestamp, change) = slot.take().expect("checked just now");
-            newest = Some((timestamp, change));
-        }
-        for (batch, window) in &mut self.batches {
+        let slot_key = self
+            .map_slot_ref(end)
+            .as_ref()
+            .map(|(key, ..)| key.as_ref());
+        let chosen: &[u8] = match (slot_key, chosen_batch) {
+            (Some(slot), Some(best)) if nearer(self.batch_edge(best, forward), slot) => {
+                self.batch_edge(best, forward)
+            }
+            (Some(slot), _) => slot,
+            (None, Some(best)) => self.batch_edge(best, forward),
+            (None, None) => return None,
+        };
+        // The batches holding it, and the newest.
+        let from_slot = slot_key == Some(chosen);
+        let mut holding: SmallVec<[usize; BATCHES_MAX]> = SmallVec::new();
+        let mut newest_batch: Option<usize> = None;
+        for (index, (batch, window)) in self.batches.iter().enumerate() {
             if window.start == window.end || edge_key(batch, window, forward) != chosen {
                 continue;
             }
-            if newest
-                .as_ref()
-                .is_none_or(|(timestamp, _)| batch.timestamp > *timestamp)
+            holding.push(index);
+            if newest_batch.is_none_or(|newest| batch.timestamp > self.batches[newest].0.timestamp)
             {
-                let entry = batch.entry(edge_position(window, forward));
-                newest = Some((batch.timestamp, entry.into_owned().change));
+                newest_batch = Some(index);
             }
+        }
+        let slot = from_slot.then(|| self.map_slot(end).take()).flatten();
+        let batch_entry = newest_batch
+            .filter(|&index| {
+                slot.as_ref()
+                    .is_none_or(|(_, timestamp, _)| self.batches[index].0.timestamp > *timestamp)
+            })
+            .map(|index| {
+                let (batch, window) = &self.batches[index];
+                batch.entry(edge_position(window, forward)).into_owned()
+            });
+        for index in holding {
+            let window = &mut self.batches[index].1;
             if forward {
                 window.start += 1;
             } else {
                 window.end -= 1;
             }
         }
-        let (_, change) = newest?;
-        Some((chosen, change))
+        match (slot, batch_entry) {
+            (Some((key, ..)), Some(entry)) => Some((key, entry.change)),
+            (Some((key, _, change)), None) => Some((key, change)),
+            (None, Some(entry)) => Some((entry.key, entry.change)),
+            (None, None) => None,
+        }
+    }
+
+    /// The key at the `forward` (or back) edge of batch `index`'s window
+    /// (not empty).
+    fn batch_edge(&self, index: usize, forward: bool) -> &[u8] {
+        let (batch, window) = &self.batches[index];
+        edge_key(batch, window, forward)
+    }
+
+    /// [`DeltaCursor::map_slot`], to read.
+    fn map_slot_ref(&self, end: usize) -> &Option<Item> {
+        if self.peeked[end].is_none() && self.map_done[end] {
+            &self.peeked[1 - end]
+        } else {
+            &self.peeked[end]
+        }
     }
 }
 
