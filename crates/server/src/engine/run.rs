@@ -412,6 +412,31 @@ mod tests {
         )
         .expect("the database opens");
         let shared = &backend.shared;
+        // Written at once until the first read of an element, held after.
+        let group: Vec<Vec<String>> = [
+            "RPUSH q a b",
+            "LPOP q",
+            "RPUSH q c",
+            "LPOP q",
+            "LRANGE q 0 -1",
+            "LPOP q",
+            "EXISTS q",
+        ]
+        .into_iter()
+        .map(words)
+        .collect();
+        assert_eq!(
+            pipelined(shared, &group),
+            [
+                ":2\r\n",
+                "$1\r\na\r\n",
+                ":2\r\n",
+                "$1\r\nb\r\n",
+                "*1\r\n$1\r\nc\r\n",
+                "$1\r\nc\r\n",
+                ":0\r\n",
+            ]
+        );
         let group: Vec<Vec<String>> = [
             "ZADD z 1 a",
             "ZADD z 2 a",
