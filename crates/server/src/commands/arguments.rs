@@ -429,8 +429,37 @@ pub fn parse_float(text: &[u8]) -> Option<f64> {
     if text.is_empty() || text.len() >= FLOAT_TEXT_BYTES_MAX || text[0].is_ascii_whitespace() {
         return None;
     }
+    if let Some(value) = small_integer_float(text) {
+        return Some(value);
+    }
     let value: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
     (!value.is_nan()).then_some(value)
+}
+
+/// Digits a [`small_integer_float`] has at most: below 2^53, so every
+/// such integer is an `f64` exactly.
+const SMALL_INTEGER_DIGITS_MAX: usize = 15;
+
+/// `text` as a float when it is a plain integer (`-` and up to 15 digits,
+/// most scores): the value the full parse gives (`-0` is -0.0), without
+/// its UTF-8 check and general algorithm (~280 instructions a ZADD).
+fn small_integer_float(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', digits)) => (true, digits),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > SMALL_INTEGER_DIGITS_MAX {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u64::from(digit - b'0');
+    }
+    let value = value as f64;
+    Some(if negative { -value } else { value })
 }
 
 /// INCRBYFLOAT: the new value from the current one and the increment, and
@@ -566,6 +595,49 @@ mod tests {
             Err(Reply::Error(text)) => text,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_plain_integer_reads_as_the_full_float_parse_reads_it() {
+        let full = |text: &str| text.parse::<f64>().ok();
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "007",
+            "-12345",
+            "999999999999999",
+            "-999999999999999",
+            "9999999999999999",
+            "123456789012345678901",
+            "-",
+            "",
+            "1a",
+            "+5",
+            "1.5",
+            "1e3",
+            "--1",
+        ] {
+            let fast = small_integer_float(text.as_bytes());
+            if let Some(value) = fast {
+                assert_eq!(
+                    Some(value.to_bits()),
+                    full(text).map(f64::to_bits),
+                    "{text}"
+                );
+            }
+            assert_eq!(
+                parse_float(text.as_bytes()).map(f64::to_bits),
+                full(text).filter(|_| !text.is_empty()).map(f64::to_bits),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            small_integer_float(b"-0").map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+        assert_eq!(small_integer_float(b"9999999999999999"), None);
+        assert_eq!(small_integer_float(b"+5"), None);
     }
 
     const NOW: i64 = 1_700_000_000_000;

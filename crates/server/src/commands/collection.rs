@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::encoding::{
     ELEMENT_PREFIX_BYTES, HEADER_TAG, Header, Kind, MEMBER_TAG, TypeRecord, element_key,
-    element_prefix, looks_like_record,
+    element_prefix, looks_like_record, point_key,
 };
 use super::notify::EventClasses;
 use super::object_info::{CollectionShape, Digest, INTSET_ENTRIES_MAX, value_digest};
@@ -240,7 +240,7 @@ impl Collection {
         tag: u8,
         sub: &[u8],
     ) -> StoreResult<Option<Bytes>> {
-        store.element_get(&element_key(self.version, tag, sub))
+        store.element_get(&point_key(self.version, tag, sub))
     }
 
     /// Writes the element `sub` under `tag` (the caller keeps the count).
@@ -251,12 +251,12 @@ impl Collection {
         sub: &[u8],
         value: Bytes,
     ) -> StoreResult<()> {
-        store.element_put(&element_key(self.version, tag, sub), value)
+        store.element_put(&point_key(self.version, tag, sub), value)
     }
 
     /// Deletes the element `sub` under `tag` (the caller keeps the count).
     pub fn remove(&self, store: &mut dyn KeyValueStore, tag: u8, sub: &[u8]) -> StoreResult<()> {
-        store.element_delete(&element_key(self.version, tag, sub))
+        store.element_delete(&point_key(self.version, tag, sub))
     }
 
     /// Up to `count_max` elements under `tag` whose rest lies between the

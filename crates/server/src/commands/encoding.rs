@@ -11,6 +11,7 @@
 //! to a sweep), and RENAME, MOVE and SWAPDB never touch the elements.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 /// The bytes a type record starts with. A string may start with them too:
 /// a record is only believed when the header it names exists and names
@@ -192,6 +193,34 @@ pub fn is_header_key(key: &[u8]) -> bool {
     key.len() == ELEMENT_PREFIX_BYTES && key[ELEMENT_PREFIX_BYTES - 1] == HEADER_TAG
 }
 
+/// Bytes of an element key held without an allocation (a command's point
+/// read or write of one element builds its key on the stack when it fits:
+/// a member of up to 55 bytes).
+pub const ELEMENT_KEY_INLINE: usize = 64;
+
+/// An element's key built for one read or write.
+pub type PointKey = SmallVec<[u8; ELEMENT_KEY_INLINE]>;
+
+/// An element's key for one read or write: `version (BE) ‖ tag ‖ rest`,
+/// as [`element_key`] makes it, on the stack when it fits.
+pub fn point_key(version: u64, tag: u8, rest: &[u8]) -> PointKey {
+    joined(&element_prefix(version, tag), rest)
+}
+
+/// `head ‖ rest`, on the stack when it fits. (Built in an array and
+/// handed over whole: `SmallVec::extend_from_slice` cost as much as the
+/// allocation it saves.)
+pub fn joined(head: &[u8], rest: &[u8]) -> PointKey {
+    let length = head.len() + rest.len();
+    if length > ELEMENT_KEY_INLINE {
+        return PointKey::from_vec([head, rest].concat());
+    }
+    let mut buffer = [0u8; ELEMENT_KEY_INLINE];
+    buffer[..head.len()].copy_from_slice(head);
+    buffer[head.len()..length].copy_from_slice(rest);
+    PointKey::from_buf_and_len(buffer, length)
+}
+
 /// An element's key: `version (BE) ‖ tag ‖ rest`.
 pub fn element_key(version: u64, tag: u8, rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(ELEMENT_PREFIX_BYTES + rest.len());
@@ -258,6 +287,19 @@ mod tests {
             assert_eq!(score_from_bytes(score_bytes(score)), score);
         }
         assert_eq!(score_bytes(-0.0), score_bytes(0.0));
+    }
+
+    #[test]
+    fn a_point_key_is_the_element_key_inline_or_not() {
+        for length in [0, 1, ELEMENT_KEY_INLINE - ELEMENT_PREFIX_BYTES, 56, 300] {
+            let rest = vec![b'm'; length];
+            let key = point_key(7, MEMBER_TAG, &rest);
+            assert_eq!(&key[..], &element_key(7, MEMBER_TAG, &rest)[..]);
+            assert_eq!(
+                key.spilled(),
+                ELEMENT_PREFIX_BYTES + length > ELEMENT_KEY_INLINE
+            );
+        }
     }
 
     #[test]

@@ -210,8 +210,14 @@ pub(crate) fn pop_command(call: &mut DataCall<'_>) -> Outcome {
         }
         .into());
     };
+    let Some(count) = count else {
+        // One item, no list of them.
+        let item = pop(call, &mut list, end)?;
+        call.save_notify(&list, item.is_some(), EventClasses::LIST, end.pop_event())?;
+        return Ok(Reply::from(item).into());
+    };
     let mut popped = Vec::new();
-    for _ in 0..count.unwrap_or(1).min(list.len()) {
+    for _ in 0..count.min(list.len()) {
         popped.extend(pop(call, &mut list, end)?);
     }
     call.save_notify(
@@ -220,11 +226,7 @@ pub(crate) fn pop_command(call: &mut DataCall<'_>) -> Outcome {
         EventClasses::LIST,
         end.pop_event(),
     )?;
-    Ok(match count {
-        None => Reply::from(popped.pop()),
-        Some(_) => Reply::Array(popped.into_iter().map(Reply::Bulk).collect()),
-    }
-    .into())
+    Ok(Reply::Array(popped.into_iter().map(Reply::Bulk).collect()).into())
 }
 
 /// LLEN key.

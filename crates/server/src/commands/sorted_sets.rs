@@ -8,12 +8,15 @@
 use std::ops::Bound;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument, parse_float, parse_multiple_pop};
 use super::blocking::parse_timeout;
 use super::collection::Collection;
 use super::element_scan::{members_at, pick_positions, scan_members};
-use super::encoding::{Kind, MEMBER_TAG, SCORE_TAG, score_bytes, score_from_bytes};
+use super::encoding::{
+    Kind, MEMBER_TAG, PointKey, SCORE_TAG, joined, score_bytes, score_from_bytes,
+};
 use super::hashes::{pairs_reply_with, random_count};
 use super::lists::index_range;
 use super::notify::EventClasses;
@@ -60,11 +63,16 @@ pub(crate) fn score_of(
         .map(|value| decode_score(&value)))
 }
 
-fn score_key(score: f64, member: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(8 + member.len());
-    key.extend_from_slice(&score_bytes(score));
-    key.extend_from_slice(member);
-    key
+/// The rest of a member's score-index key: `score_bytes(score) ‖ member`
+/// (on the stack when it fits).
+fn score_key(score: f64, member: &[u8]) -> PointKey {
+    joined(&score_bytes(score), member)
+}
+
+/// A member's value: its score, f64 LE. Owned by the `Bytes` itself, so
+/// the engine's copies of it are a count, not an allocation each.
+fn score_value(score: f64) -> Bytes {
+    Bytes::from_owner(score.to_le_bytes())
 }
 
 /// Gives `member` the score `score` (it had `old`).
@@ -80,8 +88,7 @@ pub(crate) fn set_score(
     } else {
         zset.header.count += 1;
     }
-    let value = Bytes::copy_from_slice(&score.to_le_bytes());
-    zset.put(call.store, MEMBER_TAG, member, value)?;
+    zset.put(call.store, MEMBER_TAG, member, score_value(score))?;
     zset.put(
         call.store,
         SCORE_TAG,
@@ -151,7 +158,10 @@ struct ZaddOptions {
     incr: bool,
 }
 
-fn parse_zadd(arguments: &[Bytes]) -> Result<(ZaddOptions, Vec<(f64, Bytes)>), Reply> {
+/// ZADD's score–member pairs, scores parsed (one pair held inline).
+type ZaddPairs<'a> = SmallVec<[(f64, &'a Bytes); 1]>;
+
+fn parse_zadd(arguments: &[Bytes]) -> Result<(ZaddOptions, ZaddPairs<'_>), Reply> {
     let mut options = ZaddOptions::default();
     let mut index = 2;
     while let Some(option) = arguments.get(index) {
@@ -195,17 +205,18 @@ fn parse_zadd(arguments: &[Bytes]) -> Result<(ZaddOptions, Vec<(f64, Bytes)>), R
             "ERR INCR option supports a single increment-element pair",
         ));
     }
-    let mut parsed = Vec::with_capacity(pairs.len() / 2);
+    let mut parsed = ZaddPairs::with_capacity(pairs.len() / 2);
     for pair in pairs.chunks(2) {
         let score = parse_float(&pair[0]).ok_or_else(|| Reply::error(NOT_A_FLOAT_TEXT))?;
-        parsed.push((score, Bytes::copy_from_slice(&pair[1])));
+        parsed.push((score, &pair[1]));
     }
     Ok((options, parsed))
 }
 
 /// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member …].
 pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
-    let (options, pairs) = parse_zadd(call.arguments)?;
+    let arguments = call.arguments;
+    let (options, pairs) = parse_zadd(arguments)?;
     let key = call.key().clone();
     let existing = zset_at(call, &key)?;
     let mut zset = match existing {
@@ -223,7 +234,7 @@ pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
     let (mut added, mut changed) = (0, 0);
     let mut incremented = None;
     for (score, member) in pairs {
-        let old = score_of(call, &zset, &member)?;
+        let old = score_of(call, &zset, member)?;
         if (old.is_some() && options.nx) || (old.is_none() && options.xx) {
             continue;
         }
@@ -245,7 +256,7 @@ pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
         }
         added += usize::from(old.is_none());
         changed += 1;
-        set_score(call, &mut zset, &member, old, score)?;
+        set_score(call, &mut zset, member, old, score)?;
     }
     let event = if options.incr { "zincr" } else { "zadd" };
     call.save_notify(&zset, changed > 0, EventClasses::ZSET, event)?;
@@ -444,7 +455,7 @@ pub(crate) fn zrank(call: &mut DataCall<'_>) -> Outcome {
     let before = zset.range(
         call.store,
         SCORE_TAG,
-        (Bound::Unbounded, Bound::Excluded(&own)),
+        (Bound::Unbounded, Bound::Excluded(&own[..])),
         false,
         usize::MAX,
     )?;

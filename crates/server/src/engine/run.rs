@@ -374,4 +374,134 @@ mod tests {
             "the stored value must not share the read buffer"
         );
     }
+
+    /// The requests of `commands`, each given as its arguments.
+    fn requests(commands: &[Vec<String>]) -> Vec<Request> {
+        let mut input = BytesMut::new();
+        for command in commands {
+            input.extend_from_slice(format!("*{}\r\n", command.len()).as_bytes());
+            for argument in command {
+                input
+                    .extend_from_slice(format!("${}\r\n{argument}\r\n", argument.len()).as_bytes());
+            }
+        }
+        commands.iter().map(|_| request_from(&mut input)).collect()
+    }
+
+    fn words(command: &str) -> Vec<String> {
+        command.split(' ').map(str::to_owned).collect()
+    }
+
+    /// Runs `commands` as one pipelined group; their encoded replies.
+    fn pipelined(shared: &Shared, commands: &[Vec<String>]) -> Vec<String> {
+        let mut replies = EncodedReplies::default();
+        assert!(shared.run_pipeline(&requests(commands), &mut replies));
+        replies
+            .iter()
+            .map(|reply| String::from_utf8_lossy(reply).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_group_reads_the_element_writes_it_holds_back_and_commits_them() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let backend = KeelBackend::open(
+            dir.path(),
+            keel::Options::default(),
+            KeelBackendOptions::default(),
+        )
+        .expect("the database opens");
+        let shared = &backend.shared;
+        // Written at once until the first read of an element, held after.
+        let group: Vec<Vec<String>> = [
+            "RPUSH q a b",
+            "LPOP q",
+            "RPUSH q c",
+            "LPOP q",
+            "LRANGE q 0 -1",
+            "LPOP q",
+            "EXISTS q",
+        ]
+        .into_iter()
+        .map(words)
+        .collect();
+        assert_eq!(
+            pipelined(shared, &group),
+            [
+                ":2\r\n",
+                "$1\r\na\r\n",
+                ":2\r\n",
+                "$1\r\nb\r\n",
+                "*1\r\n$1\r\nc\r\n",
+                "$1\r\nc\r\n",
+                ":0\r\n",
+            ]
+        );
+        let group: Vec<Vec<String>> = [
+            "ZADD z 1 a",
+            "ZADD z 2 a",
+            "ZSCORE z a",
+            "ZRANGE z 0 -1 WITHSCORES",
+            "HSET h f one",
+            "HSET h f two",
+            "HGET h f",
+            "RPUSH l x y",
+            "LPOP l",
+            "LPOP l",
+            "LPOP l",
+        ]
+        .into_iter()
+        .map(words)
+        .collect();
+        assert_eq!(
+            pipelined(shared, &group),
+            [
+                ":1\r\n",
+                ":0\r\n",
+                "$1\r\n2\r\n",
+                "*2\r\n$1\r\na\r\n$1\r\n2\r\n",
+                ":1\r\n",
+                ":0\r\n",
+                "$3\r\ntwo\r\n",
+                ":2\r\n",
+                "$1\r\nx\r\n",
+                "$1\r\ny\r\n",
+                "$-1\r\n",
+            ]
+        );
+        // More writes than are held at once: the first batch is made
+        // mid-group, the rest at its end; every member counts once.
+        let members = super::super::held_writes::HELD_WRITES_MAX + 10;
+        let mut group: Vec<Vec<String>> = (0..members)
+            .map(|index| words(&format!("SADD s m{}", index % (members - 5))))
+            .collect();
+        group.push(words("SCARD s"));
+        let replies = pipelined(shared, &group);
+        assert_eq!(
+            replies.iter().filter(|reply| *reply == ":1\r\n").count(),
+            members - 5
+        );
+        let distinct = format!(":{}\r\n", members - 5);
+        assert_eq!(replies.last(), Some(&distinct));
+        let check: Vec<Vec<String>> = [
+            "ZRANGE z 0 -1 WITHSCORES",
+            "HGET h f",
+            "EXISTS l",
+            "SISMEMBER s m0",
+            "SCARD s",
+        ]
+        .into_iter()
+        .map(words)
+        .collect();
+        assert_eq!(
+            pipelined(shared, &check),
+            [
+                "*2\r\n$1\r\na\r\n$1\r\n2\r\n",
+                "$3\r\ntwo\r\n",
+                ":0\r\n",
+                ":1\r\n",
+                distinct.as_str(),
+            ]
+        );
+    }
 }
