@@ -4,10 +4,11 @@
 
 use keel_pager::{ExclusiveGuard, PageId, Restart};
 
-use crate::divide::{Cut, Division};
+use crate::divide::{Cells, Cut, Division};
 use crate::error::Result;
 use crate::node::{self, Header, Kind, SLOT_BYTES, StoredValue};
 use crate::overflow;
+use crate::page_cells::PageCells;
 use crate::stats::Counters;
 use crate::tree::{BTree, InLeaf, PathNode, Scratch, corrupt};
 
@@ -149,7 +150,15 @@ impl BTree {
                 }
                 neighbour = Some(self.pager.exclusive(right)?);
             }
-            for _ in 0..(path.len() - top + 1) {
+            // A page for each level below `top` (each may split), and two
+            // for the root when the split may reach it (it splits in place,
+            // into two new pages): none spare, as each costs a frame
+            // cleared and then freed.
+            let root_splits = top == 0
+                && (leaf_depth == 0
+                    || path[0].header.free_for_any_key() < self.geometry.cell_bytes_max());
+            let pages = leaf_depth - top + if root_splits { 2 } else { 0 };
+            for _ in 0..pages {
                 match self.pager.allocate() {
                     Ok(guard) => fresh.push(guard),
                     Err(error) => {
@@ -255,31 +264,56 @@ impl BTree {
         } else if node::insert_cell(guard, index, cell, &mut scratch.page).map_err(bad)? {
             return Ok(None);
         }
-        let mut cells: Vec<Vec<u8>> = (0..header.count)
-            .map(|i| node::cell_bytes(guard, leaf, i))
-            .collect::<Result<_, _>>()
-            .map_err(bad)?;
-        if replace {
-            *cells.get_mut(index).ok_or(corrupt(page, "bad cell"))? = cell.to_vec();
-        } else if index <= cells.len() {
-            cells.insert(index, cell.to_vec());
-        } else {
-            return Err(corrupt(page, "bad cell"));
-        }
+        // The cell at the end of the page's cells, whether it went in
+        // after them or replaced the last.
+        let appended = index + 1 == header.count + usize::from(!replace);
+        let mut source = std::mem::take(&mut scratch.source);
+        source.clear();
+        source.extend_from_slice(guard);
+        let split = Split {
+            page,
+            header,
+            appended,
+            is_root,
+        };
+        let result = match PageCells::of(&source, &header, index, replace, cell).map_err(bad)? {
+            Some(cells) => self.split(guard, &split, &cells, fresh, neighbour),
+            None => {
+                let cells = loose_cells(&source, &split, index, replace, cell)?;
+                self.split(guard, &split, &cells[..], fresh, neighbour)
+            }
+        };
+        scratch.source = source;
+        result
+    }
+
+    /// Splits the page `split` describes (latched as `guard`, its cells
+    /// with the new one `cells`) in two, as [`BTree::put_cell`] does.
+    fn split<C: Cells + ?Sized>(
+        &self,
+        guard: &mut ExclusiveGuard<'_>,
+        split: &Split,
+        cells: &C,
+        fresh: &mut Vec<ExclusiveGuard<'_>>,
+        neighbour: Option<&mut ExclusiveGuard<'_>>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Split {
+            page,
+            header,
+            appended,
+            is_root,
+        } = *split;
+        let leaf = header.is_leaf();
         let Division {
             low,
             high,
             separator,
             right_first,
         } = self.divide(
-            &cells,
+            cells,
             leaf,
             page,
-            if index + 1 == cells.len() {
-                Cut::Appended
-            } else {
-                Cut::Even
-            },
+            if appended { Cut::Appended } else { Cut::Even },
             None,
         )?;
         // Made before anything changes: a long separator's chain is the
@@ -293,7 +327,6 @@ impl BTree {
                 corrupt(page, "split needs more pages than planned")
             })
         };
-        let (low, high) = (&cells[low], &cells[high]);
         let kind = header.kind;
         // The links of the (left, right) halves: a leaf's siblings (the pages
         // around the split page, and each other); an inner page's first child.
@@ -310,22 +343,9 @@ impl BTree {
             let mut left = take()?;
             let mut right = take()?;
             let (left_id, right_id) = (left.page_id(), right.page_id());
-            let ((left_0, left_1), (right_0, right_1)) =
-                links(left_id, right_id, PageId::NONE, PageId::NONE);
-            node::build(
-                &mut left,
-                kind,
-                left_0,
-                left_1,
-                low.iter().map(Vec::as_slice),
-            );
-            node::build(
-                &mut right,
-                kind,
-                right_0,
-                right_1,
-                high.iter().map(Vec::as_slice),
-            );
+            let (left_links, right_links) = links(left_id, right_id, PageId::NONE, PageId::NONE);
+            cells.build(&mut left, kind, left_links, low);
+            cells.build(&mut right, kind, right_links, high);
             let root_cell = node::with_child(&up, right_id);
             self.assert_divided(&left, &right, &root_cell, leaf)?;
             node::build(
@@ -340,16 +360,9 @@ impl BTree {
         }
         let mut right = take()?;
         let right_id = right.page_id();
-        let ((left_0, left_1), (right_0, right_1)) =
-            links(page, right_id, header.link_0, header.link_1);
-        node::build(
-            &mut right,
-            kind,
-            right_0,
-            right_1,
-            high.iter().map(Vec::as_slice),
-        );
-        node::build(guard, kind, left_0, left_1, low.iter().map(Vec::as_slice));
+        let (left_links, right_links) = links(page, right_id, header.link_0, header.link_1);
+        cells.build(&mut right, kind, right_links, high);
+        cells.build(guard, kind, left_links, low);
         let up = node::with_child(&up, right_id);
         self.assert_divided(guard, &right, &up, leaf)?;
         if let Some(neighbour) = neighbour {
@@ -357,4 +370,42 @@ impl BTree {
         }
         Ok(Some(up))
     }
+}
+
+/// What a split needs to know of the page it divides.
+struct Split {
+    page: PageId,
+    header: Header,
+    /// The new cell went after every other one.
+    appended: bool,
+    is_root: bool,
+}
+
+/// The cells of the page `split` describes (a copy, `source`) with loose
+/// `cell` as cell `index` — in place of the cell there if `replace` —
+/// each decoded into a loose cell: for a new key that shortens the page's
+/// prefix (see [`PageCells`]).
+fn loose_cells(
+    source: &[u8],
+    split: &Split,
+    index: usize,
+    replace: bool,
+    cell: &[u8],
+) -> Result<Vec<Vec<u8>>> {
+    let bad = |Restart| corrupt(split.page, "bad cell");
+    let leaf = split.header.is_leaf();
+    let mut cells: Vec<Vec<u8>> = (0..split.header.count)
+        .map(|i| node::cell_bytes(source, leaf, i))
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    if replace {
+        *cells
+            .get_mut(index)
+            .ok_or(corrupt(split.page, "bad cell"))? = cell.to_vec();
+    } else if index <= cells.len() {
+        cells.insert(index, cell.to_vec());
+    } else {
+        return Err(corrupt(split.page, "bad cell"));
+    }
+    Ok(cells)
 }

@@ -537,7 +537,7 @@ pub struct KeyAt {
 }
 
 #[inline]
-fn cell_header_bytes(leaf: bool) -> usize {
+pub(crate) fn cell_header_bytes(leaf: bool) -> usize {
     if leaf {
         LEAF_CELL_HEADER_BYTES
     } else {
@@ -571,7 +571,7 @@ fn long_key_chain<B: NodeBytes + ?Sized>(
 
 /// The key of the cell that `slot` points at.
 #[inline]
-fn key_of_slot<B: NodeBytes + ?Sized>(
+pub(crate) fn key_of_slot<B: NodeBytes + ?Sized>(
     page: &B,
     leaf: bool,
     prefix: (usize, usize),
@@ -974,7 +974,12 @@ pub fn cell_len(page: &[u8], leaf: bool, index: usize) -> Result<usize, Restart>
 }
 
 /// [`cell_len`] of the cell that `slot` points at, its key decoded.
-fn cell_len_of(page: &[u8], leaf: bool, slot: SlotAt, key: &KeyAt) -> Result<usize, Restart> {
+pub(crate) fn cell_len_of(
+    page: &[u8],
+    leaf: bool,
+    slot: SlotAt,
+    key: &KeyAt,
+) -> Result<usize, Restart> {
     let field = tail_len(key.local) + key.chain.map_or(0, |_| KEY_REF_BYTES);
     let len = if leaf {
         let value = match value_in_cell(page, slot.cell, slot.word)? {
@@ -1257,31 +1262,19 @@ fn cells_bytes_under<'c>(
     cost - prefix * count.saturating_sub(1)
 }
 
-/// For `cells` (loose, in key order): `bytes[i]`, the bytes cells `[0, i)`
-/// take in one page ([`cells_bytes`]), for every `i` up to the length.
-pub fn packed_before(cells: &[Vec<u8>], leaf: bool) -> Vec<usize> {
-    packed_run(cells.iter(), leaf)
-}
-
-/// For `cells` (loose, in key order): `bytes[i]`, the bytes cells `[i,
-/// len)` take in one page, for every `i` up to the length.
-pub fn packed_after(cells: &[Vec<u8>], leaf: bool) -> Vec<usize> {
-    let mut bytes = packed_run(cells.iter().rev(), leaf);
-    bytes.reverse();
-    bytes
-}
-
-/// The bytes of each run of `cells` from the first: `bytes[n]` for the
-/// first `n` (a sorted run's prefix is the one its ends share).
-fn packed_run<'c>(cells: impl Iterator<Item = &'c Vec<u8>>, leaf: bool) -> Vec<usize> {
-    let mut bytes = vec![0];
+/// The bytes of each run of cells in key order from the first, given as
+/// their keys' local parts and [`cell_cost`]s: `bytes[n]` for the first
+/// `n` (a sorted run's prefix is the one its ends share), as
+/// [`cells_bytes`] counts them.
+pub fn packed_run<'c>(cells: impl ExactSizeIterator<Item = (&'c [u8], usize)>) -> Vec<usize> {
+    let mut bytes = Vec::with_capacity(cells.len() + 1);
+    bytes.push(0);
     let mut anchor: Option<&[u8]> = None;
     let (mut prefix, mut cost) = (usize::MAX, 0);
-    for (count, cell) in cells.enumerate() {
-        let local = cell_key(cell, leaf).local();
+    for (count, (local, cell_cost)) in cells.enumerate() {
         let anchor = *anchor.get_or_insert(local);
         prefix = prefix.min(prefix_kept(anchor, local));
-        cost += cell_cost(cell, leaf);
+        cost += cell_cost;
         bytes.push(cost - prefix * count);
     }
     bytes
@@ -1429,7 +1422,7 @@ impl Header {
         page_size - HEADER_BYTES - self.free()
     }
 
-    fn write(&self, page: &mut [u8]) {
+    pub(crate) fn write(&self, page: &mut [u8]) {
         page[KIND] = self.kind as u8;
         page[1] = 0;
         page[COUNT..COUNT + 2].copy_from_slice(&(self.count as u16).to_le_bytes());
@@ -1463,8 +1456,11 @@ pub fn set_right(page: &mut [u8], right: PageId) {
 /// Encodes loose `cell` for a page whose prefix is `prefix` bytes long
 /// (its key's first bytes) into `out`: returns the slot's key word and
 /// head.
-fn encode(cell: &[u8], leaf: bool, prefix: usize, out: &mut Vec<u8>) -> (u16, u32) {
+pub(crate) fn encode(cell: &[u8], leaf: bool, prefix: usize, out: &mut Vec<u8>) -> (u16, u32) {
     out.clear();
+    // A cell in a page is no longer than loose (a value's reference is
+    // as long): one allocation at most, not one for each part.
+    out.reserve(cell.len());
     let key = cell_key(cell, leaf);
     let remainder = &key.local()[prefix..];
     let long = key.chain().map_or(0, |_| KEY_LONG_FLAG);
@@ -1494,7 +1490,7 @@ fn encode(cell: &[u8], leaf: bool, prefix: usize, out: &mut Vec<u8>) -> (u16, u3
 }
 
 /// Writes slot `index`.
-fn write_slot(page: &mut [u8], index: usize, cell: usize, word: u16, head: u32) {
+pub(crate) fn write_slot(page: &mut [u8], index: usize, cell: usize, word: u16, head: u32) {
     let slot = HEADER_BYTES + index * SLOT_BYTES;
     page[slot..slot + 2].copy_from_slice(&(cell as u16).to_le_bytes());
     page[slot + 2..slot + 4].copy_from_slice(&word.to_le_bytes());
@@ -1545,6 +1541,27 @@ fn build_with_prefix<'c>(
         write_slot(page, count, heap_start, word, head);
         count += 1;
     }
+    finish_build(
+        page,
+        kind,
+        (link_0, link_1),
+        count,
+        heap_start,
+        (prefix_offset, prefix),
+    );
+}
+
+/// The end of building a whole node whose `count` slots and cells (from
+/// `heap_start`) and prefix (offset, length) are written: the bytes
+/// between the slots and the heap zeroed, and the header.
+pub(crate) fn finish_build(
+    page: &mut [u8],
+    kind: Kind,
+    (link_0, link_1): (PageId, PageId),
+    count: usize,
+    heap_start: usize,
+    (prefix_offset, prefix): (usize, usize),
+) {
     let slots_end = HEADER_BYTES + count * SLOT_BYTES;
     assert!(slots_end <= heap_start, "node overfilled: {count} cells");
     page[slots_end..heap_start].fill(0);
