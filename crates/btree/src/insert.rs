@@ -35,9 +35,11 @@ impl BTree {
         Self::check_value_len(len)?;
         let mut scratch = self.writer.lock();
         let key_field = self.geometry.key_field_len(key.len());
-        let joined;
+        let mut joined = std::mem::take(&mut scratch.value);
         let stored = if self.geometry.value_inline(key_field, len) {
-            joined = [head, body].concat();
+            joined.clear();
+            joined.extend_from_slice(head);
+            joined.extend_from_slice(body);
             StoredValue::Inline(&joined)
         } else {
             StoredValue::Overflow {
@@ -45,7 +47,13 @@ impl BTree {
                 len,
             }
         };
-        match self.insert_entry(&mut scratch, key, stored) {
+        let inserted = self.insert_entry(&mut scratch, key, stored);
+        let chain = match stored {
+            StoredValue::Overflow { first, len } => Some((first, len)),
+            StoredValue::Inline(_) => None,
+        };
+        scratch.value = joined;
+        match inserted {
             Ok(replaced) => {
                 if let Some((first, len)) = replaced {
                     overflow::free(&self.pager, first, len)?;
@@ -53,7 +61,7 @@ impl BTree {
                 Ok(())
             }
             Err(error) => {
-                if let StoredValue::Overflow { first, len } = stored {
+                if let Some((first, len)) = chain {
                     let _ = overflow::free(&self.pager, first, len);
                 }
                 Err(error)
@@ -90,8 +98,11 @@ impl BTree {
                 (chain, chain)
             }
         };
-        let cell = node::leaf_cell(Self::stored_key(key, key_chain), value);
-        match self.insert_cell(scratch, &path, in_leaf, &cell) {
+        let mut cell = std::mem::take(&mut scratch.cell);
+        node::leaf_cell_into(Self::stored_key(key, key_chain), value, &mut cell);
+        let inserted = self.insert_cell(scratch, &path, in_leaf, &cell);
+        scratch.cell = cell;
+        match inserted {
             Ok(()) => Ok(found.and_then(|found| found.overflow)),
             Err(error) => {
                 if let Some(chain) = written {

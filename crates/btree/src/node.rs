@@ -1166,19 +1166,27 @@ pub fn set_cell_child(cell: &mut [u8], child: PageId) {
 
 /// Encodes a loose leaf cell.
 pub fn leaf_cell(key: StoredKey<'_>, value: StoredValue<'_>) -> Vec<u8> {
+    let mut cell = Vec::new();
+    leaf_cell_into(key, value, &mut cell);
+    cell
+}
+
+/// [`leaf_cell`] into `cell` (cleared first), whose allocation the writer
+/// keeps from one insert to the next.
+pub fn leaf_cell_into(key: StoredKey<'_>, value: StoredValue<'_>, cell: &mut Vec<u8>) {
     let (word, payload_len) = match value {
         StoredValue::Inline(bytes) => (bytes.len() as u32, bytes.len()),
         StoredValue::Overflow { len, .. } => (len as u32 | OVERFLOW_FLAG, 8),
     };
-    let mut cell = Vec::with_capacity(LOOSE_LEAF_HEADER_BYTES + key.field_len() + payload_len);
+    cell.clear();
+    cell.reserve(LOOSE_LEAF_HEADER_BYTES + key.field_len() + payload_len);
     cell.extend_from_slice(&key.word().to_le_bytes());
     cell.extend_from_slice(&word.to_le_bytes());
-    key.write_field(0, &mut cell);
+    key.write_field(0, cell);
     match value {
         StoredValue::Inline(bytes) => cell.extend_from_slice(bytes),
         StoredValue::Overflow { first, .. } => cell.extend_from_slice(&first.get().to_le_bytes()),
     }
-    cell
 }
 
 /// Encodes a loose inner cell.

@@ -218,19 +218,18 @@ impl Cells for PageCells<'_> {
     }
 
     fn build(&self, out: &mut [u8], kind: Kind, links: (PageId, PageId), range: Range<usize>) {
-        // The longest prefix the half's keys share: a sorted run's is the
-        // one each key shares with the first ([`node::cells_prefix_len`]).
+        // The longest prefix the half's keys share, each keeping its head
+        // ([`node::cells_prefix_len`]): a sorted run's keys share with the
+        // first what the last does.
+        let prefix = match range.clone().map(|index| self.items[index].key.1).min() {
+            Some(shortest) => node::common_len(
+                self.key(range.start, self.leaf).local(),
+                self.key(range.end - 1, self.leaf).local(),
+            )
+            .min(node::tail_len(shortest)),
+            None => 0,
+        };
         let first = range.start;
-        let prefix = range
-            .clone()
-            .map(|index| {
-                node::prefix_kept(
-                    self.key(first, self.leaf).local(),
-                    self.key(index, self.leaf).local(),
-                )
-            })
-            .min()
-            .unwrap_or(0);
         let mut heap_start = out.len();
         let mut prefix_offset = 0;
         if prefix > 0 {
