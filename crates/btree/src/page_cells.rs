@@ -82,7 +82,10 @@ impl<'a> PageCells<'a> {
             page,
             new,
             leaf,
-            keys: Vec::with_capacity(count * (prefix.1 + 2 * HEAD_BYTES + 8)),
+            // Each key: the prefix, its head and the bytes its cell holds.
+            keys: Vec::with_capacity(
+                count * (prefix.1 + HEAD_BYTES) + (page.len() - header.heap_start) + new.len(),
+            ),
             items: Vec::with_capacity(count),
         };
         for position in 0..count {
