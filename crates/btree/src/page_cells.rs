@@ -268,11 +268,32 @@ mod tests {
         BTree::create(Arc::new(pager)).unwrap()
     }
 
-    /// A loose cell for `key`: a leaf's with a value of `value` bytes (an
+    /// The local part of the tests' long keys (their other keys are
+    /// shorter).
+    const LONG_LOCAL: usize = 45;
+
+    /// A long key's local part for `key`: padded to [`LONG_LOCAL`] bytes.
+    fn long(mut key: Vec<u8>) -> Vec<u8> {
+        key.resize(LONG_LOCAL, b'z');
+        key
+    }
+
+    /// A loose cell for `key` (long if [`LONG_LOCAL`] bytes): a leaf's with a value of `value` bytes (an
     /// overflow reference when `value` is above 300), an inner page's with
     /// a child.
     fn loose(key: &[u8], leaf: bool, value: usize) -> Vec<u8> {
-        let key = StoredKey::Inline(key);
+        let key = if key.len() == LONG_LOCAL {
+            // A long key's local part, and a chain no test reads: every
+            // other key is shorter, so the local parts decide.
+            let chain = KeyChain {
+                first: PageId::new(77),
+                len: 200,
+                local: LONG_LOCAL,
+            };
+            StoredKey::Long { prefix: key, chain }
+        } else {
+            StoredKey::Inline(key)
+        };
         if !leaf {
             return node::inner_cell(key, PageId::new(value as u64 + 1));
         }
@@ -396,17 +417,25 @@ mod tests {
             prop::sample::select(vec![b'a', b'b', b'c', 0u8, 255]),
             0..30,
         );
+        let longs = prop::collection::vec(prop::bool::weighted(0.2), 80);
         (
             prop::collection::vec(part.clone(), 2..80),
             prop::collection::vec(any::<u8>(), 0..12),
-            part,
+            (part, longs),
         )
-            .prop_map(|(parts, shared, new)| {
-                let with = |part: &Vec<u8>| [shared.as_slice(), part].concat();
-                let mut keys: Vec<Vec<u8>> = parts.iter().map(with).collect();
+            .prop_map(|(parts, shared, (new, longs))| {
+                let with = |part: &Vec<u8>, long_key: bool| {
+                    let key = [shared.as_slice(), part].concat();
+                    if long_key { long(key) } else { key }
+                };
+                let mut keys: Vec<Vec<u8>> = parts
+                    .iter()
+                    .zip(&longs)
+                    .map(|(part, long_key)| with(part, *long_key))
+                    .collect();
                 keys.sort();
                 keys.dedup();
-                (keys, with(&new))
+                (keys, with(&new, longs[79]))
             })
     }
 
@@ -419,7 +448,11 @@ mod tests {
             leaf in any::<bool>(),
             off_prefix in any::<bool>(),
         ) {
-            let new = if off_prefix { [b"\x7f".as_slice(), &new].concat() } else { new };
+            let new = match (off_prefix, new.len() == LONG_LOCAL) {
+                (false, _) => new,
+                (true, false) => [b"\x7f".as_slice(), &new].concat(),
+                (true, true) => long([b"\x7f".as_slice(), &new].concat()),
+            };
             moves_as_loose(&keys, &values, leaf, &new, new_value);
         }
     }
