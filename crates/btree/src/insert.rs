@@ -137,13 +137,22 @@ impl BTree {
             // changes the leaf and its ancestors, so it forgets the path.
             scratch.leaf = Some(path.to_vec());
         }
+        // Whether the page at `depth` takes the cell a split below it
+        // gives without splitting: the leaf's separator (bounded by its
+        // keys), or an inner page's cell moving up (any cell, whatever its
+        // key shares of the prefix).
+        let parent_takes = splits && leaf_depth > 0 && self.parent_takes_separator(path, cell)?;
+        let takes = |depth: usize| {
+            (depth + 1 == leaf_depth && parent_takes)
+                || path[depth].header.free_for_any_key() >= self.geometry.cell_bytes_max()
+        };
         // The highest page the change reaches: the leaf, or for a split the
         // lowest ancestor sure to take a separator without splitting.
         let mut top = leaf_depth;
         if splits {
             while top > 0 {
                 top -= 1;
-                if path[top].header.free_for_any_key() >= self.geometry.cell_bytes_max() {
+                if takes(top) {
                     break;
                 }
             }
@@ -165,9 +174,7 @@ impl BTree {
             // for the root when the split may reach it (it splits in place,
             // into two new pages): none spare, as each costs a frame
             // cleared and then freed.
-            let root_splits = top == 0
-                && (leaf_depth == 0
-                    || path[0].header.free_for_any_key() < self.geometry.cell_bytes_max());
+            let root_splits = top == 0 && (leaf_depth == 0 || !takes(0));
             let pages = leaf_depth - top + if root_splits { 2 } else { 0 };
             for _ in 0..pages {
                 match self.pager.allocate() {
@@ -237,6 +244,56 @@ impl BTree {
             unused.free()?;
         }
         Ok(())
+    }
+
+    /// Whether the leaf's parent on `path` surely takes the separator a
+    /// split of the leaf with `cell` put in gives it. The separator is a
+    /// start of the first key of the right half, longer than the start
+    /// all the leaf's keys (`cell`'s too) share: no longer than the
+    /// longest key, and sharing with the parent's prefix at least what
+    /// that common start does. Most parents then neither are latched nor
+    /// get a page in case they split, where the bound for any key (which
+    /// may share none of the prefix: every cell of the parent would grow)
+    /// held few. False when a key is long (a long separator comes from the
+    /// keys' chains).
+    fn parent_takes_separator(&self, path: &[PathNode], cell: &[u8]) -> Result<bool> {
+        let key = node::cell_key(cell, true);
+        if key.chain().is_some() {
+            return Ok(false);
+        }
+        let leaf = path[path.len() - 1].page;
+        let guard = self.pager.shared(leaf)?;
+        let bad = |Restart| corrupt(leaf, "bad node header");
+        let header = Header::read(&guard).map_err(bad)?;
+        let (offset, len) = node::prefix(&*guard).map_err(bad)?;
+        let leaf_prefix = guard
+            .get(offset..offset + len)
+            .ok_or(corrupt(leaf, "bad prefix"))?;
+        let mut longest = key.local().len();
+        for index in 0..header.count {
+            let slot = node::slot(&*guard, index).map_err(bad)?;
+            if slot.is_long() {
+                return Ok(false);
+            }
+            longest = longest.max(len + slot.remainder());
+        }
+        if longest > self.geometry.key_inline_max() {
+            // Only a damaged page holds such a key outside a chain.
+            return Ok(false);
+        }
+        let common = &leaf_prefix[..node::prefix_kept(leaf_prefix, key.local())];
+        let parent = path[path.len() - 2];
+        let guard = self.pager.shared(parent.page)?;
+        let (offset, len) =
+            node::prefix(&*guard).map_err(|Restart| corrupt(parent.page, "bad node header"))?;
+        let parent_prefix = guard
+            .get(offset..offset + len)
+            .ok_or(corrupt(parent.page, "bad prefix"))?;
+        // The separator is at least one byte longer than `common`, and a
+        // key keeps its head out of the prefix.
+        let shared = node::common_len(parent_prefix, common).min(node::tail_len(common.len() + 1));
+        let cost = self.geometry.separator_cost(longest);
+        Ok(parent.header.free() >= parent.header.growth(cost, shared))
     }
 
     /// Puts `cell` at `index` of `page` (latched as `guard`) — in place of
