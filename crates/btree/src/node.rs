@@ -64,7 +64,8 @@
 //! value` (inner: `key word u16, child u64, local key`), a long key's
 //! reference after its local part and an overflow value's first page in
 //! place of the value. [`build`] and [`insert_cell`] encode them into a
-//! page under its prefix; [`cell_bytes`] decodes one back.
+//! page under its prefix; [`cell_bytes`] decodes one back. A split moves
+//! its page's cells' bytes instead ([`crate::page_cells`]).
 //!
 //! Readers see pages through [`NodeBytes`], which both an optimistic
 //! [`PageView`] (copies, every access bounds-checked, a torn value gives
