@@ -1730,9 +1730,10 @@ pub fn insert_cell(
     if prefix_shared(page, &header, local) < header.prefix_len {
         return insert_rebuilding(page, header, index, cell, scratch);
     }
-    let mut encoded = Vec::new();
-    let (word, head) = encode(cell, leaf, header.prefix_len, &mut encoded);
-    let need = encoded.len() + SLOT_BYTES;
+    // The cell and its slot: its cost less the prefix it shares (the key
+    // keeps its head past the prefix, so the cell is shorter by exactly
+    // the prefix's length).
+    let need = cell_cost(cell, leaf).saturating_sub(header.prefix_len);
     if header.free() < need {
         return Ok(false);
     }
@@ -1744,8 +1745,15 @@ pub fn insert_cell(
             return Err(Restart);
         }
     }
+    // Encoded in the writer's scratch (free again once compacted), not an
+    // allocation of its own.
+    let (word, head) = encode(cell, leaf, header.prefix_len, scratch);
+    let encoded = &scratch[..];
+    if encoded.len() + SLOT_BYTES > header.contiguous_free() {
+        return Err(Restart);
+    }
     let start = header.heap_start - encoded.len();
-    page[start..start + encoded.len()].copy_from_slice(&encoded);
+    page[start..start + encoded.len()].copy_from_slice(encoded);
     let slot = HEADER_BYTES + index * SLOT_BYTES;
     let slots_end = HEADER_BYTES + header.count * SLOT_BYTES;
     page.copy_within(slot..slots_end, slot + SLOT_BYTES);
