@@ -183,7 +183,7 @@ impl BTree {
                 high,
                 separator: new_separator,
                 right_first,
-            } = self.divide(&cells, leaf, left_id, cut, Some(&room))?;
+            } = self.divide(&cells[..], leaf, left_id, cut, Some(&room))?;
             if low.end == left_header.count {
                 // The cut is where the pages already divide (an inner
                 // page's separator would go back up): nothing moves.

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use keel_pager::{PageId, Restart};
 
 use crate::error::Result;
-use crate::node::{self, Header, KeyChain, SLOT_BYTES, StoredKey};
+use crate::node::{self, Header, KeyChain, Kind, SLOT_BYTES, StoredKey};
 
 /// The room a parent has for a new separator in place of cell `index`:
 /// the bytes free once that cell is gone, and the prefix the cells that
@@ -52,20 +52,80 @@ impl Room {
 }
 use crate::tree::{BTree, corrupt};
 
+/// The cells a division cuts, in key order: loose cells (`[Vec<u8>]`), or
+/// a full page's cells read where they are
+/// ([`crate::page_cells::PageCells`]), whose halves are built by moving
+/// their bytes.
+pub(crate) trait Cells {
+    /// How many cells.
+    fn count(&self) -> usize;
+    /// The key of cell `index`.
+    fn key(&self, index: usize, leaf: bool) -> StoredKey<'_>;
+    /// The [`node::cell_cost`] of cell `index`.
+    fn cost(&self, index: usize, leaf: bool) -> usize;
+    /// Cell `index`, loose (an inner page's cell that moves up).
+    fn loose(&self, index: usize, leaf: bool) -> std::result::Result<Vec<u8>, Restart>;
+    /// Writes the cells of `range` into `page` as a whole node, as
+    /// [`node::build`] does.
+    fn build(
+        &self,
+        page: &mut [u8],
+        kind: Kind,
+        links: (PageId, PageId),
+        range: std::ops::Range<usize>,
+    );
+}
+
+impl Cells for [Vec<u8>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn key(&self, index: usize, leaf: bool) -> StoredKey<'_> {
+        node::cell_key(&self[index], leaf)
+    }
+
+    fn cost(&self, index: usize, leaf: bool) -> usize {
+        node::cell_cost(&self[index], leaf)
+    }
+
+    fn loose(&self, index: usize, _leaf: bool) -> std::result::Result<Vec<u8>, Restart> {
+        self.get(index).cloned().ok_or(Restart)
+    }
+
+    fn build(
+        &self,
+        page: &mut [u8],
+        kind: Kind,
+        (link_0, link_1): (PageId, PageId),
+        range: std::ops::Range<usize>,
+    ) {
+        node::build(
+            page,
+            kind,
+            link_0,
+            link_1,
+            self[range].iter().map(Vec::as_slice),
+        );
+    }
+}
+
 /// The bytes the runs of a division's cells take packed in one page,
 /// computed once per division for every cut it weighs: `before[c]` for
-/// cells `[0, c)`, `after[c]` for `[c, len)` ([`node::packed_before`],
-/// [`node::packed_after`]).
+/// cells `[0, c)`, `after[c]` for `[c, len)` ([`node::packed_run`]).
 pub(crate) struct Packed {
     before: Vec<usize>,
     after: Vec<usize>,
 }
 
 impl Packed {
-    pub(crate) fn of(cells: &[Vec<u8>], leaf: bool) -> Packed {
+    pub(crate) fn of<C: Cells + ?Sized>(cells: &C, leaf: bool) -> Packed {
+        let cell = |index: usize| (cells.key(index, leaf).local(), cells.cost(index, leaf));
+        let mut after = node::packed_run((0..cells.count()).rev().map(cell));
+        after.reverse();
         Packed {
-            before: node::packed_before(cells, leaf),
-            after: node::packed_after(cells, leaf),
+            before: node::packed_run((0..cells.count()).map(cell)),
+            after,
         }
     }
 }
@@ -93,9 +153,9 @@ impl BTree {
     /// cannot split), a cut whose separator does not fit moves to the
     /// nearest one whose separator does, if any. Cells of a damaged page
     /// may not divide: that is [`Error::Corrupt`].
-    pub(crate) fn divide(
+    pub(crate) fn divide<C: Cells + ?Sized>(
         &self,
-        cells: &[Vec<u8>],
+        cells: &C,
         leaf: bool,
         page: PageId,
         cut: Cut,
@@ -108,8 +168,8 @@ impl BTree {
         // the check of the halves after the division only catches the
         // writer's own mistakes.
         let mut previous = None;
-        for cell in cells {
-            let key = node::cell_key(cell, leaf);
+        for index in 0..cells.count() {
+            let key = cells.key(index, leaf);
             if let Some(previous) = previous
                 && self.compare_stored(previous, key)? != Ordering::Less
             {
@@ -119,19 +179,19 @@ impl BTree {
         }
         let packed = Packed::of(cells, leaf);
         let division = if leaf {
-            if cells.len() < 2 {
+            if cells.count() < 2 {
                 return Err(corrupt(page, "a full leaf with fewer than two cells"));
             }
             let mut middle = match cut {
-                Cut::Appended => cells.len() - 1,
-                Cut::Even => split_point(&packed, cells.len()),
+                Cut::Appended => cells.count() - 1,
+                Cut::Even => split_point(&packed, cells.count()),
                 Cut::PackLeft { right_min } => pack_point(&packed, true, usable, right_min),
             };
             // Halves whose keys share less than the pages they came from
             // may not fit where those did: the nearest cut that fits.
             middle = fitting_cut(&packed, true, usable, middle)
                 .ok_or(corrupt(page, "cells larger than two pages hold"))?;
-            let key = |index: usize| node::cell_key(&cells[index], true);
+            let key = |index: usize| cells.key(index, true);
             let mut separator = self
                 .separator_between(key(middle - 1), key(middle))?
                 .ok_or(corrupt(page, "keys out of order"))?;
@@ -152,29 +212,32 @@ impl BTree {
             }
             Division {
                 low: 0..middle,
-                high: middle..cells.len(),
+                high: middle..cells.count(),
                 separator: Separator::Key(separator),
                 right_first: PageId::NONE,
             }
         } else {
-            if cells.len() < 3 {
+            if cells.count() < 3 {
                 return Err(corrupt(
                     page,
                     "a full inner page with fewer than three cells",
                 ));
             }
             let middle = match cut {
-                Cut::Appended => cells.len() - 2,
-                Cut::Even => split_point(&packed, cells.len()).clamp(1, cells.len() - 2),
+                Cut::Appended => cells.count() - 2,
+                Cut::Even => split_point(&packed, cells.count()).clamp(1, cells.count() - 2),
                 Cut::PackLeft { right_min } => pack_point(&packed, false, usable, right_min),
             };
             let middle = fitting_cut(&packed, false, usable, middle)
                 .ok_or(corrupt(page, "cells larger than two pages hold"))?;
+            let moved = cells
+                .loose(middle, false)
+                .map_err(|Restart| corrupt(page, "bad cell"))?;
             Division {
                 low: 0..middle,
-                high: middle + 1..cells.len(),
-                separator: Separator::Cell(cells[middle].clone()),
-                right_first: node::cell_child(&cells[middle]),
+                high: middle + 1..cells.count(),
+                right_first: node::cell_child(&moved),
+                separator: Separator::Cell(moved),
             }
         };
         // The low part starts at the first cell and the high one ends at
@@ -200,9 +263,9 @@ impl BTree {
     /// long prefixes may not fit a parent that cannot split, where a
     /// neighbouring one does: then the entries are still shared out, and
     /// no node is left to empty while its sibling stays full.
-    fn division_within(
+    fn division_within<C: Cells + ?Sized>(
         &self,
-        cells: &[Vec<u8>],
+        cells: &C,
         packed: &Packed,
         leaf: bool,
         room: &Room,
@@ -214,45 +277,43 @@ impl BTree {
         // page's: cells [0, cut), cell `cut` moves up, (cut, len).
         let candidate = |cut: usize| -> Option<Division> {
             if leaf {
-                if cut == 0 || cut >= cells.len() {
+                if cut == 0 || cut >= cells.count() {
                     return None;
                 }
                 if before[cut] > usable || after[cut] > usable {
                     return None;
                 }
                 let separator = Separator::Key(local_separator(
-                    node::cell_key(&cells[cut - 1], true),
-                    node::cell_key(&cells[cut], true),
+                    cells.key(cut - 1, true),
+                    cells.key(cut, true),
                 )??);
                 self.separator_fits(room, &separator).then_some(Division {
                     low: 0..cut,
-                    high: cut..cells.len(),
+                    high: cut..cells.count(),
                     separator,
                     right_first: PageId::NONE,
                 })
             } else {
-                if cut == 0 || cut + 1 >= cells.len() {
+                if cut == 0 || cut + 1 >= cells.count() {
                     return None;
                 }
                 if before[cut] > usable
                     || after[cut + 1] > usable
-                    || !room.takes(
-                        node::cell_key(&cells[cut], false).local(),
-                        node::cell_cost(&cells[cut], false),
-                    )
+                    || !room.takes(cells.key(cut, false).local(), cells.cost(cut, false))
                 {
                     return None;
                 }
+                let moved = cells.loose(cut, false).ok()?;
                 Some(Division {
                     low: 0..cut,
-                    high: cut + 1..cells.len(),
-                    separator: Separator::Cell(cells[cut].clone()),
-                    right_first: node::cell_child(&cells[cut]),
+                    high: cut + 1..cells.count(),
+                    right_first: node::cell_child(&moved),
+                    separator: Separator::Cell(moved),
                 })
             }
         };
         let middle = if leaf { start } else { start.saturating_sub(1) };
-        (1..cells.len()).find_map(|distance| {
+        (1..cells.count()).find_map(|distance| {
             [middle.checked_sub(distance), middle.checked_add(distance)]
                 .into_iter()
                 .flatten()
@@ -330,8 +391,8 @@ fn local_separator(left: StoredKey<'_>, right: StoredKey<'_>) -> Option<Option<V
 /// would put a long key into the parent; nearby, keys often part sooner
 /// (PostgreSQL's nbtsplitloc likewise picks, among the split points near
 /// the middle, the one whose truncated separator is shortest).
-fn short_cut(
-    cells: &[Vec<u8>],
+fn short_cut<C: Cells + ?Sized>(
+    cells: &C,
     packed: &Packed,
     middle: usize,
     usable: usize,
@@ -343,14 +404,14 @@ fn short_cut(
         let total = left + right;
         left * 3 >= total * low && left * 3 <= total * high && left <= usable && right <= usable
     };
-    let key = |index: usize| node::cell_key(&cells[index], true);
-    for distance in 1..cells.len() {
+    let key = |index: usize| cells.key(index, true);
+    for distance in 1..cells.count() {
         let mut any = false;
         for cut in [middle.checked_sub(distance), middle.checked_add(distance)]
             .into_iter()
             .flatten()
         {
-            if cut == 0 || cut >= cells.len() || !balanced(cut) {
+            if cut == 0 || cut >= cells.count() || !balanced(cut) {
                 continue;
             }
             any = true;

@@ -4,10 +4,11 @@
 
 use keel_pager::{ExclusiveGuard, PageId, Restart};
 
-use crate::divide::{Cut, Division};
+use crate::divide::{Cells, Cut, Division};
 use crate::error::Result;
 use crate::node::{self, Header, Kind, SLOT_BYTES, StoredValue};
 use crate::overflow;
+use crate::page_cells::PageCells;
 use crate::stats::Counters;
 use crate::tree::{BTree, InLeaf, PathNode, Scratch, corrupt};
 
@@ -34,9 +35,11 @@ impl BTree {
         Self::check_value_len(len)?;
         let mut scratch = self.writer.lock();
         let key_field = self.geometry.key_field_len(key.len());
-        let joined;
+        let mut joined = std::mem::take(&mut scratch.value);
         let stored = if self.geometry.value_inline(key_field, len) {
-            joined = [head, body].concat();
+            joined.clear();
+            joined.extend_from_slice(head);
+            joined.extend_from_slice(body);
             StoredValue::Inline(&joined)
         } else {
             StoredValue::Overflow {
@@ -44,7 +47,13 @@ impl BTree {
                 len,
             }
         };
-        match self.insert_entry(&mut scratch, key, stored) {
+        let inserted = self.insert_entry(&mut scratch, key, stored);
+        let chain = match stored {
+            StoredValue::Overflow { first, len } => Some((first, len)),
+            StoredValue::Inline(_) => None,
+        };
+        scratch.value = joined;
+        match inserted {
             Ok(replaced) => {
                 if let Some((first, len)) = replaced {
                     overflow::free(&self.pager, first, len)?;
@@ -52,7 +61,7 @@ impl BTree {
                 Ok(())
             }
             Err(error) => {
-                if let StoredValue::Overflow { first, len } = stored {
+                if let Some((first, len)) = chain {
                     let _ = overflow::free(&self.pager, first, len);
                 }
                 Err(error)
@@ -89,8 +98,11 @@ impl BTree {
                 (chain, chain)
             }
         };
-        let cell = node::leaf_cell(Self::stored_key(key, key_chain), value);
-        match self.insert_cell(scratch, &path, in_leaf, &cell) {
+        let mut cell = std::mem::take(&mut scratch.cell);
+        node::leaf_cell_into(Self::stored_key(key, key_chain), value, &mut cell);
+        let inserted = self.insert_cell(scratch, &path, in_leaf, &cell);
+        scratch.cell = cell;
+        match inserted {
             Ok(()) => Ok(found.and_then(|found| found.overflow)),
             Err(error) => {
                 if let Some(chain) = written {
@@ -125,13 +137,22 @@ impl BTree {
             // changes the leaf and its ancestors, so it forgets the path.
             scratch.leaf = Some(path.to_vec());
         }
+        // Whether the page at `depth` takes the cell a split below it
+        // gives without splitting: the leaf's separator (bounded by its
+        // keys), or an inner page's cell moving up (any cell, whatever its
+        // key shares of the prefix).
+        let parent_takes = splits && leaf_depth > 0 && self.parent_takes_separator(path, cell)?;
+        let takes = |depth: usize| {
+            (depth + 1 == leaf_depth && parent_takes)
+                || path[depth].header.free_for_any_key() >= self.geometry.cell_bytes_max()
+        };
         // The highest page the change reaches: the leaf, or for a split the
         // lowest ancestor sure to take a separator without splitting.
         let mut top = leaf_depth;
         if splits {
             while top > 0 {
                 top -= 1;
-                if path[top].header.free_for_any_key() >= self.geometry.cell_bytes_max() {
+                if takes(top) {
                     break;
                 }
             }
@@ -149,7 +170,13 @@ impl BTree {
                 }
                 neighbour = Some(self.pager.exclusive(right)?);
             }
-            for _ in 0..(path.len() - top + 1) {
+            // A page for each level below `top` (each may split), and two
+            // for the root when the split may reach it (it splits in place,
+            // into two new pages): none spare, as each costs a frame
+            // cleared and then freed.
+            let root_splits = top == 0 && (leaf_depth == 0 || !takes(0));
+            let pages = leaf_depth - top + if root_splits { 2 } else { 0 };
+            for _ in 0..pages {
                 match self.pager.allocate() {
                     Ok(guard) => fresh.push(guard),
                     Err(error) => {
@@ -219,6 +246,56 @@ impl BTree {
         Ok(())
     }
 
+    /// Whether the leaf's parent on `path` surely takes the separator a
+    /// split of the leaf with `cell` put in gives it. The separator is a
+    /// start of the first key of the right half, longer than the start
+    /// all the leaf's keys (`cell`'s too) share: no longer than the
+    /// longest key, and sharing with the parent's prefix at least what
+    /// that common start does. Most parents then neither are latched nor
+    /// get a page in case they split, where the bound for any key (which
+    /// may share none of the prefix: every cell of the parent would grow)
+    /// held few. False when a key is long (a long separator comes from the
+    /// keys' chains).
+    fn parent_takes_separator(&self, path: &[PathNode], cell: &[u8]) -> Result<bool> {
+        let key = node::cell_key(cell, true);
+        if key.chain().is_some() {
+            return Ok(false);
+        }
+        let leaf = path[path.len() - 1].page;
+        let guard = self.pager.shared(leaf)?;
+        let bad = |Restart| corrupt(leaf, "bad node header");
+        let header = Header::read(&guard).map_err(bad)?;
+        let (offset, len) = node::prefix(&*guard).map_err(bad)?;
+        let leaf_prefix = guard
+            .get(offset..offset + len)
+            .ok_or(corrupt(leaf, "bad prefix"))?;
+        let mut longest = key.local().len();
+        for index in 0..header.count {
+            let slot = node::slot(&*guard, index).map_err(bad)?;
+            if slot.is_long() {
+                return Ok(false);
+            }
+            longest = longest.max(len + slot.remainder());
+        }
+        if longest > self.geometry.key_inline_max() {
+            // Only a damaged page holds such a key outside a chain.
+            return Ok(false);
+        }
+        let common = &leaf_prefix[..node::prefix_kept(leaf_prefix, key.local())];
+        let parent = path[path.len() - 2];
+        let guard = self.pager.shared(parent.page)?;
+        let (offset, len) =
+            node::prefix(&*guard).map_err(|Restart| corrupt(parent.page, "bad node header"))?;
+        let parent_prefix = guard
+            .get(offset..offset + len)
+            .ok_or(corrupt(parent.page, "bad prefix"))?;
+        // The separator is at least one byte longer than `common`, and a
+        // key keeps its head out of the prefix.
+        let shared = node::common_len(parent_prefix, common).min(node::tail_len(common.len() + 1));
+        let cost = self.geometry.separator_cost(longest);
+        Ok(parent.header.free() >= parent.header.growth(cost, shared))
+    }
+
     /// Puts `cell` at `index` of `page` (latched as `guard`) — in place of
     /// the cell there if `replace` — splitting the page when it does not
     /// fit. Returns the cell the parent must take for the new right page,
@@ -255,31 +332,56 @@ impl BTree {
         } else if node::insert_cell(guard, index, cell, &mut scratch.page).map_err(bad)? {
             return Ok(None);
         }
-        let mut cells: Vec<Vec<u8>> = (0..header.count)
-            .map(|i| node::cell_bytes(guard, leaf, i))
-            .collect::<Result<_, _>>()
-            .map_err(bad)?;
-        if replace {
-            *cells.get_mut(index).ok_or(corrupt(page, "bad cell"))? = cell.to_vec();
-        } else if index <= cells.len() {
-            cells.insert(index, cell.to_vec());
-        } else {
-            return Err(corrupt(page, "bad cell"));
-        }
+        // The cell at the end of the page's cells, whether it went in
+        // after them or replaced the last.
+        let appended = index + 1 == header.count + usize::from(!replace);
+        let mut source = std::mem::take(&mut scratch.source);
+        source.clear();
+        source.extend_from_slice(guard);
+        let split = Split {
+            page,
+            header,
+            appended,
+            is_root,
+        };
+        let result = match PageCells::of(&source, &header, index, replace, cell).map_err(bad)? {
+            Some(cells) => self.split(guard, &split, &cells, fresh, neighbour),
+            None => {
+                let cells = loose_cells(&source, &split, index, replace, cell)?;
+                self.split(guard, &split, &cells[..], fresh, neighbour)
+            }
+        };
+        scratch.source = source;
+        result
+    }
+
+    /// Splits the page `split` describes (latched as `guard`, its cells
+    /// with the new one `cells`) in two, as [`BTree::put_cell`] does.
+    fn split<C: Cells + ?Sized>(
+        &self,
+        guard: &mut ExclusiveGuard<'_>,
+        split: &Split,
+        cells: &C,
+        fresh: &mut Vec<ExclusiveGuard<'_>>,
+        neighbour: Option<&mut ExclusiveGuard<'_>>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Split {
+            page,
+            header,
+            appended,
+            is_root,
+        } = *split;
+        let leaf = header.is_leaf();
         let Division {
             low,
             high,
             separator,
             right_first,
         } = self.divide(
-            &cells,
+            cells,
             leaf,
             page,
-            if index + 1 == cells.len() {
-                Cut::Appended
-            } else {
-                Cut::Even
-            },
+            if appended { Cut::Appended } else { Cut::Even },
             None,
         )?;
         // Made before anything changes: a long separator's chain is the
@@ -293,7 +395,6 @@ impl BTree {
                 corrupt(page, "split needs more pages than planned")
             })
         };
-        let (low, high) = (&cells[low], &cells[high]);
         let kind = header.kind;
         // The links of the (left, right) halves: a leaf's siblings (the pages
         // around the split page, and each other); an inner page's first child.
@@ -310,22 +411,9 @@ impl BTree {
             let mut left = take()?;
             let mut right = take()?;
             let (left_id, right_id) = (left.page_id(), right.page_id());
-            let ((left_0, left_1), (right_0, right_1)) =
-                links(left_id, right_id, PageId::NONE, PageId::NONE);
-            node::build(
-                &mut left,
-                kind,
-                left_0,
-                left_1,
-                low.iter().map(Vec::as_slice),
-            );
-            node::build(
-                &mut right,
-                kind,
-                right_0,
-                right_1,
-                high.iter().map(Vec::as_slice),
-            );
+            let (left_links, right_links) = links(left_id, right_id, PageId::NONE, PageId::NONE);
+            cells.build(&mut left, kind, left_links, low);
+            cells.build(&mut right, kind, right_links, high);
             let root_cell = node::with_child(&up, right_id);
             self.assert_divided(&left, &right, &root_cell, leaf)?;
             node::build(
@@ -340,16 +428,9 @@ impl BTree {
         }
         let mut right = take()?;
         let right_id = right.page_id();
-        let ((left_0, left_1), (right_0, right_1)) =
-            links(page, right_id, header.link_0, header.link_1);
-        node::build(
-            &mut right,
-            kind,
-            right_0,
-            right_1,
-            high.iter().map(Vec::as_slice),
-        );
-        node::build(guard, kind, left_0, left_1, low.iter().map(Vec::as_slice));
+        let (left_links, right_links) = links(page, right_id, header.link_0, header.link_1);
+        cells.build(&mut right, kind, right_links, high);
+        cells.build(guard, kind, left_links, low);
         let up = node::with_child(&up, right_id);
         self.assert_divided(guard, &right, &up, leaf)?;
         if let Some(neighbour) = neighbour {
@@ -357,4 +438,42 @@ impl BTree {
         }
         Ok(Some(up))
     }
+}
+
+/// What a split needs to know of the page it divides.
+struct Split {
+    page: PageId,
+    header: Header,
+    /// The new cell went after every other one.
+    appended: bool,
+    is_root: bool,
+}
+
+/// The cells of the page `split` describes (a copy, `source`) with loose
+/// `cell` as cell `index` — in place of the cell there if `replace` —
+/// each decoded into a loose cell: for a new key that shortens the page's
+/// prefix (see [`PageCells`]).
+fn loose_cells(
+    source: &[u8],
+    split: &Split,
+    index: usize,
+    replace: bool,
+    cell: &[u8],
+) -> Result<Vec<Vec<u8>>> {
+    let bad = |Restart| corrupt(split.page, "bad cell");
+    let leaf = split.header.is_leaf();
+    let mut cells: Vec<Vec<u8>> = (0..split.header.count)
+        .map(|i| node::cell_bytes(source, leaf, i))
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    if replace {
+        *cells
+            .get_mut(index)
+            .ok_or(corrupt(split.page, "bad cell"))? = cell.to_vec();
+    } else if index <= cells.len() {
+        cells.insert(index, cell.to_vec());
+    } else {
+        return Err(corrupt(split.page, "bad cell"));
+    }
+    Ok(cells)
 }

@@ -33,6 +33,7 @@ mod insert;
 mod keys;
 mod node;
 mod overflow;
+mod page_cells;
 mod range;
 mod read;
 mod stats;

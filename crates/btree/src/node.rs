@@ -64,7 +64,8 @@
 //! value` (inner: `key word u16, child u64, local key`), a long key's
 //! reference after its local part and an overflow value's first page in
 //! place of the value. [`build`] and [`insert_cell`] encode them into a
-//! page under its prefix; [`cell_bytes`] decodes one back.
+//! page under its prefix; [`cell_bytes`] decodes one back. A split moves
+//! its page's cells' bytes instead ([`crate::page_cells`]).
 //!
 //! Readers see pages through [`NodeBytes`], which both an optimistic
 //! [`PageView`] (copies, every access bounds-checked, a torn value gives
@@ -537,7 +538,7 @@ pub struct KeyAt {
 }
 
 #[inline]
-fn cell_header_bytes(leaf: bool) -> usize {
+pub(crate) fn cell_header_bytes(leaf: bool) -> usize {
     if leaf {
         LEAF_CELL_HEADER_BYTES
     } else {
@@ -571,7 +572,7 @@ fn long_key_chain<B: NodeBytes + ?Sized>(
 
 /// The key of the cell that `slot` points at.
 #[inline]
-fn key_of_slot<B: NodeBytes + ?Sized>(
+pub(crate) fn key_of_slot<B: NodeBytes + ?Sized>(
     page: &B,
     leaf: bool,
     prefix: (usize, usize),
@@ -974,7 +975,12 @@ pub fn cell_len(page: &[u8], leaf: bool, index: usize) -> Result<usize, Restart>
 }
 
 /// [`cell_len`] of the cell that `slot` points at, its key decoded.
-fn cell_len_of(page: &[u8], leaf: bool, slot: SlotAt, key: &KeyAt) -> Result<usize, Restart> {
+pub(crate) fn cell_len_of(
+    page: &[u8],
+    leaf: bool,
+    slot: SlotAt,
+    key: &KeyAt,
+) -> Result<usize, Restart> {
     let field = tail_len(key.local) + key.chain.map_or(0, |_| KEY_REF_BYTES);
     let len = if leaf {
         let value = match value_in_cell(page, slot.cell, slot.word)? {
@@ -1161,19 +1167,27 @@ pub fn set_cell_child(cell: &mut [u8], child: PageId) {
 
 /// Encodes a loose leaf cell.
 pub fn leaf_cell(key: StoredKey<'_>, value: StoredValue<'_>) -> Vec<u8> {
+    let mut cell = Vec::new();
+    leaf_cell_into(key, value, &mut cell);
+    cell
+}
+
+/// [`leaf_cell`] into `cell` (cleared first), whose allocation the writer
+/// keeps from one insert to the next.
+pub fn leaf_cell_into(key: StoredKey<'_>, value: StoredValue<'_>, cell: &mut Vec<u8>) {
     let (word, payload_len) = match value {
         StoredValue::Inline(bytes) => (bytes.len() as u32, bytes.len()),
         StoredValue::Overflow { len, .. } => (len as u32 | OVERFLOW_FLAG, 8),
     };
-    let mut cell = Vec::with_capacity(LOOSE_LEAF_HEADER_BYTES + key.field_len() + payload_len);
+    cell.clear();
+    cell.reserve(LOOSE_LEAF_HEADER_BYTES + key.field_len() + payload_len);
     cell.extend_from_slice(&key.word().to_le_bytes());
     cell.extend_from_slice(&word.to_le_bytes());
-    key.write_field(0, &mut cell);
+    key.write_field(0, cell);
     match value {
         StoredValue::Inline(bytes) => cell.extend_from_slice(bytes),
         StoredValue::Overflow { first, .. } => cell.extend_from_slice(&first.get().to_le_bytes()),
     }
-    cell
 }
 
 /// Encodes a loose inner cell.
@@ -1218,7 +1232,27 @@ pub fn cell_cost(cell: &[u8], leaf: bool) -> usize {
 /// The length of the common start of `a` and `b`.
 #[inline]
 pub fn common_len(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    // Eight bytes a step: the first differing byte is the lowest set one
+    // of the words' difference, read little-endian.
+    let mut common = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let (mut left, mut right) = ([0u8; 8], [0u8; 8]);
+        left.copy_from_slice(x);
+        right.copy_from_slice(y);
+        let difference = u64::from_le_bytes(left) ^ u64::from_le_bytes(right);
+        if difference != 0 {
+            return common + (difference.trailing_zeros() / 8) as usize;
+        }
+        common += 8;
+    }
+    common
+        + a[common..]
+            .iter()
+            .zip(&b[common..])
+            .take_while(|(x, y)| x == y)
+            .count()
 }
 
 /// The prefix a page of `cells` (loose, in key order) takes: the longest
@@ -1257,31 +1291,26 @@ fn cells_bytes_under<'c>(
     cost - prefix * count.saturating_sub(1)
 }
 
-/// For `cells` (loose, in key order): `bytes[i]`, the bytes cells `[0, i)`
-/// take in one page ([`cells_bytes`]), for every `i` up to the length.
-pub fn packed_before(cells: &[Vec<u8>], leaf: bool) -> Vec<usize> {
-    packed_run(cells.iter(), leaf)
-}
-
-/// For `cells` (loose, in key order): `bytes[i]`, the bytes cells `[i,
-/// len)` take in one page, for every `i` up to the length.
-pub fn packed_after(cells: &[Vec<u8>], leaf: bool) -> Vec<usize> {
-    let mut bytes = packed_run(cells.iter().rev(), leaf);
-    bytes.reverse();
-    bytes
-}
-
-/// The bytes of each run of `cells` from the first: `bytes[n]` for the
-/// first `n` (a sorted run's prefix is the one its ends share).
-fn packed_run<'c>(cells: impl Iterator<Item = &'c Vec<u8>>, leaf: bool) -> Vec<usize> {
-    let mut bytes = vec![0];
+/// The bytes of each run of cells in key order from the first, given as
+/// their keys' local parts and [`cell_cost`]s: `bytes[n]` for the first
+/// `n` (a sorted run's prefix is the one its ends share), as
+/// [`cells_bytes`] counts them.
+pub fn packed_run<'c>(cells: impl ExactSizeIterator<Item = (&'c [u8], usize)>) -> Vec<usize> {
+    let mut bytes = Vec::with_capacity(cells.len() + 1);
+    bytes.push(0);
     let mut anchor: Option<&[u8]> = None;
     let (mut prefix, mut cost) = (usize::MAX, 0);
-    for (count, cell) in cells.enumerate() {
-        let local = cell_key(cell, leaf).local();
+    for (count, (local, cell_cost)) in cells.enumerate() {
         let anchor = *anchor.get_or_insert(local);
-        prefix = prefix.min(prefix_kept(anchor, local));
-        cost += cell_cost(cell, leaf);
+        // The run's prefix shrinks rarely: a key that keeps all of it
+        // (and its head past it) leaves it as it is.
+        let keeps = prefix < local.len()
+            && local.len() - prefix >= HEAD_BYTES
+            && local[..prefix] == anchor[..prefix];
+        if !keeps {
+            prefix = prefix.min(prefix_kept(anchor, local));
+        }
+        cost += cell_cost;
         bytes.push(cost - prefix * count);
     }
     bytes
@@ -1429,7 +1458,7 @@ impl Header {
         page_size - HEADER_BYTES - self.free()
     }
 
-    fn write(&self, page: &mut [u8]) {
+    pub(crate) fn write(&self, page: &mut [u8]) {
         page[KIND] = self.kind as u8;
         page[1] = 0;
         page[COUNT..COUNT + 2].copy_from_slice(&(self.count as u16).to_le_bytes());
@@ -1463,8 +1492,11 @@ pub fn set_right(page: &mut [u8], right: PageId) {
 /// Encodes loose `cell` for a page whose prefix is `prefix` bytes long
 /// (its key's first bytes) into `out`: returns the slot's key word and
 /// head.
-fn encode(cell: &[u8], leaf: bool, prefix: usize, out: &mut Vec<u8>) -> (u16, u32) {
+pub(crate) fn encode(cell: &[u8], leaf: bool, prefix: usize, out: &mut Vec<u8>) -> (u16, u32) {
     out.clear();
+    // A cell in a page is no longer than loose (a value's reference is
+    // as long): one allocation at most, not one for each part.
+    out.reserve(cell.len());
     let key = cell_key(cell, leaf);
     let remainder = &key.local()[prefix..];
     let long = key.chain().map_or(0, |_| KEY_LONG_FLAG);
@@ -1494,7 +1526,7 @@ fn encode(cell: &[u8], leaf: bool, prefix: usize, out: &mut Vec<u8>) -> (u16, u3
 }
 
 /// Writes slot `index`.
-fn write_slot(page: &mut [u8], index: usize, cell: usize, word: u16, head: u32) {
+pub(crate) fn write_slot(page: &mut [u8], index: usize, cell: usize, word: u16, head: u32) {
     let slot = HEADER_BYTES + index * SLOT_BYTES;
     page[slot..slot + 2].copy_from_slice(&(cell as u16).to_le_bytes());
     page[slot + 2..slot + 4].copy_from_slice(&word.to_le_bytes());
@@ -1545,6 +1577,27 @@ fn build_with_prefix<'c>(
         write_slot(page, count, heap_start, word, head);
         count += 1;
     }
+    finish_build(
+        page,
+        kind,
+        (link_0, link_1),
+        count,
+        heap_start,
+        (prefix_offset, prefix),
+    );
+}
+
+/// The end of building a whole node whose `count` slots and cells (from
+/// `heap_start`) and prefix (offset, length) are written: the bytes
+/// between the slots and the heap zeroed, and the header.
+pub(crate) fn finish_build(
+    page: &mut [u8],
+    kind: Kind,
+    (link_0, link_1): (PageId, PageId),
+    count: usize,
+    heap_start: usize,
+    (prefix_offset, prefix): (usize, usize),
+) {
     let slots_end = HEADER_BYTES + count * SLOT_BYTES;
     assert!(slots_end <= heap_start, "node overfilled: {count} cells");
     page[slots_end..heap_start].fill(0);
@@ -1677,9 +1730,10 @@ pub fn insert_cell(
     if prefix_shared(page, &header, local) < header.prefix_len {
         return insert_rebuilding(page, header, index, cell, scratch);
     }
-    let mut encoded = Vec::new();
-    let (word, head) = encode(cell, leaf, header.prefix_len, &mut encoded);
-    let need = encoded.len() + SLOT_BYTES;
+    // The cell and its slot: its cost less the prefix it shares (the key
+    // keeps its head past the prefix, so the cell is shorter by exactly
+    // the prefix's length).
+    let need = cell_cost(cell, leaf).saturating_sub(header.prefix_len);
     if header.free() < need {
         return Ok(false);
     }
@@ -1691,8 +1745,15 @@ pub fn insert_cell(
             return Err(Restart);
         }
     }
+    // Encoded in the writer's scratch (free again once compacted), not an
+    // allocation of its own.
+    let (word, head) = encode(cell, leaf, header.prefix_len, scratch);
+    let encoded = &scratch[..];
+    if encoded.len() + SLOT_BYTES > header.contiguous_free() {
+        return Err(Restart);
+    }
     let start = header.heap_start - encoded.len();
-    page[start..start + encoded.len()].copy_from_slice(&encoded);
+    page[start..start + encoded.len()].copy_from_slice(encoded);
     let slot = HEADER_BYTES + index * SLOT_BYTES;
     let slots_end = HEADER_BYTES + header.count * SLOT_BYTES;
     page.copy_within(slot..slots_end, slot + SLOT_BYTES);
@@ -1844,6 +1905,24 @@ pub fn overflow_header<B: NodeBytes + ?Sized>(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Eight bytes a step, the common start is the one a byte a step
+    /// finds: differing at every offset of a word and past the words, and
+    /// one slice a prefix of the other.
+    #[test]
+    fn common_len_counts_the_shared_start() {
+        let a: Vec<u8> = (0..40).collect();
+        for len in 0..=a.len() {
+            for differ in 0..len {
+                let mut b = a[..len].to_vec();
+                b[differ] ^= 0x80;
+                assert_eq!(common_len(&a, &b), differ);
+                assert_eq!(common_len(&b, &a), differ);
+            }
+            assert_eq!(common_len(&a[..len], &a), len);
+            assert_eq!(common_len(&a, &a[..len]), len);
+        }
+    }
 
     fn leaf_with(keys: &[&[u8]]) -> Vec<u8> {
         leaf_with_value(keys, b"v")
@@ -2366,6 +2445,46 @@ mod tests {
             Err(chain),
             "the chain holds the key from its local length on"
         );
+    }
+
+    /// Every run from the first cell packs into the bytes `cells_bytes`
+    /// counts for it: keys sharing prefixes of every length, short ones
+    /// (under a head) among them.
+    #[test]
+    fn packed_runs_are_the_runs_cells_bytes() {
+        use rand::rngs::SmallRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = SmallRng::seed_from_u64(23);
+        for _ in 0..300 {
+            let shared = vec![b'p'; rng.random_range(0..14)];
+            let mut keys: Vec<Vec<u8>> = (0..rng.random_range(1..30))
+                .map(|_| {
+                    let mut key = shared[..rng.random_range(0..=shared.len())].to_vec();
+                    for _ in 0..rng.random_range(0..12) {
+                        key.push([b'p', b'q', 0][rng.random_range(0..3)]);
+                    }
+                    key
+                })
+                .collect();
+            keys.sort();
+            keys.dedup();
+            let cells: Vec<Vec<u8>> = keys
+                .iter()
+                .map(|key| leaf_cell(StoredKey::Inline(key), StoredValue::Inline(b"value")))
+                .collect();
+            let run = |cells: &[Vec<u8>]| {
+                packed_run(
+                    cells
+                        .iter()
+                        .map(|cell| (cell_key(cell, true).local(), cell_cost(cell, true))),
+                )
+            };
+            let before = run(&cells);
+            for end in 0..=cells.len() {
+                let bytes = cells_bytes(cells[..end].iter().map(Vec::as_slice), true);
+                assert_eq!(before[end], bytes, "{keys:?} first {end}");
+            }
+        }
     }
 
     #[test]

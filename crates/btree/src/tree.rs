@@ -96,6 +96,12 @@ pub struct BTree {
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub(crate) page: Vec<u8>,
+    /// A copy of a page being split, whose cells move into its halves
+    /// (one of which is the page itself).
+    pub(crate) source: Vec<u8>,
+    /// An inserted value joined from its parts, and its loose cell.
+    pub(crate) value: Vec<u8>,
+    pub(crate) cell: Vec<u8>,
     /// The path to the leaf the last insert went to, for the next insert
     /// in key order (a fold, a sorted import) to skip the descent. Every
     /// writer that may split, merge or free a page forgets it.
