@@ -344,13 +344,7 @@ mod tests {
 
     #[test]
     fn a_pipeline_encodes_its_replies_and_stores_copies_of_its_arguments() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let backend = KeelBackend::open(
-            dir.path(),
-            keel::Options::default(),
-            KeelBackendOptions::default(),
-        )
-        .expect("the database opens");
+        let (_dir, backend) = open_backend();
         let shared = &backend.shared;
         let mut input = BytesMut::from(
             &b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"[..],
@@ -373,6 +367,18 @@ mod tests {
             !argument.contains(&stored.as_ptr()),
             "the stored value must not share the read buffer"
         );
+    }
+
+    /// A backend over a new temporary directory (kept alive by the first).
+    fn open_backend() -> (tempfile::TempDir, KeelBackend) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let backend = KeelBackend::open(
+            dir.path(),
+            keel::Options::default(),
+            KeelBackendOptions::default(),
+        )
+        .expect("the database opens");
+        (dir, backend)
     }
 
     /// The requests of `commands`, each given as its arguments.
@@ -404,13 +410,7 @@ mod tests {
 
     #[test]
     fn a_group_reads_the_element_writes_it_holds_back_and_commits_them() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let backend = KeelBackend::open(
-            dir.path(),
-            keel::Options::default(),
-            KeelBackendOptions::default(),
-        )
-        .expect("the database opens");
+        let (_dir, backend) = open_backend();
         let shared = &backend.shared;
         // Written at once until the first read of an element, held after.
         let group: Vec<Vec<String>> = [
