@@ -112,10 +112,21 @@ impl<'a> DeltaCursor<'a> {
     /// The slot where the skiplist's next item for `end` waits: its own,
     /// or the other end's once `end` ran the skiplist dry.
     fn map_slot(&mut self, end: usize) -> &mut Option<Item> {
+        let slot = self.map_slot_index(end);
+        &mut self.peeked[slot]
+    }
+
+    /// [`DeltaCursor::map_slot`], to read.
+    fn map_slot_ref(&self, end: usize) -> &Option<Item> {
+        &self.peeked[self.map_slot_index(end)]
+    }
+
+    /// Which end's slot [`DeltaCursor::map_slot`] is.
+    fn map_slot_index(&self, end: usize) -> usize {
         if self.peeked[end].is_none() && self.map_done[end] {
-            &mut self.peeked[1 - end]
+            1 - end
         } else {
-            &mut self.peeked[end]
+            end
         }
     }
 
@@ -195,15 +206,6 @@ impl<'a> DeltaCursor<'a> {
     fn batch_edge(&self, index: usize, forward: bool) -> &[u8] {
         let (batch, window) = &self.batches[index];
         edge_key(batch, window, forward)
-    }
-
-    /// [`DeltaCursor::map_slot`], to read.
-    fn map_slot_ref(&self, end: usize) -> &Option<Item> {
-        if self.peeked[end].is_none() && self.map_done[end] {
-            &self.peeked[1 - end]
-        } else {
-            &self.peeked[end]
-        }
     }
 }
 
