@@ -549,11 +549,14 @@ impl Transaction {
 
     /// Takes the write set for commit or prepare.
     fn take_write_set(&mut self) -> Result<WriteSet> {
+        // The directory asked for only if a run is written (and named in
+        // the error it may fail with).
         let configured = self.inner.options.spill_dir.as_ref();
+        let dir = || crate::spill::spill_dir(configured);
         let writes = self
             .writes
-            .take_write_set(|| crate::spill::spill_dir(configured))
-            .map_err(|source| self.spill_error(self.spill_dir(), source))?;
+            .take_write_set(dir)
+            .map_err(|source| self.spill_error(dir(), source))?;
         if writes.is_spilled() {
             Counters::bump(&self.inner.counters.runs_spilled);
         }
