@@ -426,11 +426,9 @@ fn short_cut<C: Cells + ?Sized>(
     None
 }
 
+/// The cells of page `id` ([`node::loose_cells`]), a damaged one corrupt.
 pub(crate) fn collect_cells(page: &[u8], id: PageId, header: Header) -> Result<Vec<Vec<u8>>> {
-    (0..header.count)
-        .map(|index| node::cell_bytes(page, header.is_leaf(), index))
-        .collect::<Result<_, _>>()
-        .map_err(|Restart| corrupt(id, "bad cell"))
+    node::loose_cells(page, &header).map_err(|Restart| corrupt(id, "bad cell"))
 }
 
 /// What the parent takes for the right page of a division.

@@ -4,7 +4,7 @@
 
 use keel_pager::{ExclusiveGuard, PageId, Restart};
 
-use crate::divide::{Cells, Cut, Division};
+use crate::divide::{Cells, Cut, Division, collect_cells};
 use crate::error::Result;
 use crate::node::{self, Header, Kind, SLOT_BYTES, StoredValue};
 use crate::overflow;
@@ -460,12 +460,7 @@ fn loose_cells(
     replace: bool,
     cell: &[u8],
 ) -> Result<Vec<Vec<u8>>> {
-    let bad = |Restart| corrupt(split.page, "bad cell");
-    let leaf = split.header.is_leaf();
-    let mut cells: Vec<Vec<u8>> = (0..split.header.count)
-        .map(|i| node::cell_bytes(source, leaf, i))
-        .collect::<Result<_, _>>()
-        .map_err(bad)?;
+    let mut cells = collect_cells(source, split.page, split.header)?;
     if replace {
         *cells
             .get_mut(index)

@@ -1615,7 +1615,7 @@ pub(crate) fn finish_build(
 }
 
 /// The cells of a latched page, loose.
-fn loose_cells(page: &[u8], header: &Header) -> Result<Vec<Vec<u8>>, Restart> {
+pub(crate) fn loose_cells(page: &[u8], header: &Header) -> Result<Vec<Vec<u8>>, Restart> {
     (0..header.count)
         .map(|index| cell_bytes(page, header.is_leaf(), index))
         .collect()
