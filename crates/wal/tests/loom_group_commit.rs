@@ -144,3 +144,39 @@ fn a_failed_flush_is_latched_for_every_waiter() {
         );
     });
 }
+
+/// Three committers: whoever appends while a flush runs sleeps until the
+/// flush after it, and only one of them is woken to lead that one; the
+/// others must still be woken when it ends (a lost wake-up is a loom
+/// deadlock).
+#[test]
+fn committers_arriving_during_a_flush_are_led_by_one_of_them() {
+    loom::model(|| {
+        let disk = Arc::new(FakeDisk {
+            fail_write: u64::MAX,
+            ..FakeDisk::default()
+        });
+        let log = Arc::new(GroupCommit::new(Vec::new(), Lsn::FIRST));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (disk, log) = (disk.clone(), log.clone());
+                loom::thread::spawn(move || {
+                    let lsn = append(&log);
+                    log.flush_through(disk.as_ref(), lsn.next(), true, Duration::ZERO)
+                        .unwrap();
+                    assert!(
+                        disk.durable_end.load(Ordering::SeqCst) > lsn.0,
+                        "durable on return"
+                    );
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let tail = log.lock();
+        assert!(!tail.flushing);
+        assert_eq!(tail.durable_end, Lsn(4));
+        assert_eq!(disk.written.lock().unwrap().len(), 3);
+    });
+}
