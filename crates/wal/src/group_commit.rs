@@ -18,8 +18,8 @@
 //! already being flushed by a new leader; left alone, N committers settle
 //! into two alternating groups of N/2 per sync. So a syncing leader whose
 //! previous flush carried a group of k > 1 records first waits, briefly
-//! (an eighth of the last flush's time, at most [`GATHER_WAIT_MAX`]), until
-//! k records are buffered: one group of N per sync. A lone committer
+//! (half the last flush's time, at most [`GATHER_WAIT_MAX`]), until k
+//! records are buffered: one group of N per sync. A lone committer
 //! (k = 1) never waits.
 
 use std::time::{Duration, Instant};
@@ -324,14 +324,14 @@ impl<B, E: Clone> GroupCommit<B, E> {
     }
 
     /// Waits until as many records are buffered as the last flush carried,
-    /// or an eighth of its time (see the module docs). Under loom, no
+    /// or half its time (see the module docs). Under loom, no
     /// timed wait: never gathers.
     fn gather<'a>(&'a self, mut tail: MutexGuard<'a, Tail<B, E>>) -> MutexGuard<'a, Tail<B, E>> {
         let target = Lsn(tail.written_end.0.saturating_add(tail.last_batch));
         if cfg!(loom) || tail.last_batch <= 1 || tail.next_lsn >= target {
             return tail;
         }
-        let deadline = Instant::now() + (tail.last_flush / 8).min(GATHER_WAIT_MAX);
+        let deadline = Instant::now() + (tail.last_flush / 2).min(GATHER_WAIT_MAX);
         tail.gather_until = Some(target);
         while tail.next_lsn < target {
             let now = Instant::now();
