@@ -107,7 +107,12 @@ pub struct Options {
     /// A read that misses the pool asks the OS to read the aligned window
     /// of this many bytes of the page file around it, once per window, so
     /// that reads after a (re)open warm up by windows, not page by page.
-    /// 0 turns it off. Default 128 KiB.
+    /// 0 turns it off. Default [`keel_pager::READAHEAD_DEVICE`]: the
+    /// device's own read-ahead size (what the kernel reads around a fault
+    /// of a memory-mapped file there; 128 KiB where the OS does not tell),
+    /// shrinking to 128 KiB while reads from the device outnumber those
+    /// the OS cache serves by more than 100, as the kernel's read-around
+    /// does.
     pub readahead_bytes: u64,
     /// A read that misses the pool copies the page from a read-only memory
     /// map of the page file instead of reading it with a system call (the

@@ -13,6 +13,7 @@
 //!   at each chosen operation in each crash mode, then checked).
 
 pub mod crash_sweep;
+mod device_readahead;
 pub mod error;
 pub mod sim;
 mod std_vfs;

@@ -304,6 +304,10 @@ impl File for StdFile {
         }
     }
 
+    fn readahead_bytes(&self) -> Option<u64> {
+        crate::device_readahead::of(&self.file)
+    }
+
     fn advise(&self, advice: Advice, offset: u64, len: u64) -> Result<()> {
         #[cfg(target_os = "linux")]
         {

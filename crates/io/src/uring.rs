@@ -272,6 +272,10 @@ impl File for UringFile {
         self.std.read_cached_at(buf, offset)
     }
 
+    fn readahead_bytes(&self) -> Option<u64> {
+        self.std.readahead_bytes()
+    }
+
     fn advise(&self, advice: Advice, offset: u64, len: u64) -> Result<()> {
         self.std.advise(advice, offset, len)
     }

@@ -129,6 +129,15 @@ pub trait File: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// How many bytes the OS reads around a page fault of a memory-mapped
+    /// file on this file's device (Linux: the device's `read_ahead_kb`):
+    /// the window a reader that emulates a mapped file's read-around with
+    /// [`Advice::WillNeed`] asks for. `None` where the OS does not tell
+    /// (the default).
+    fn readahead_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Hints how a range will be accessed; a no-op where unsupported.
     fn advise(&self, advice: Advice, offset: u64, len: u64) -> Result<()> {
         let _ = (advice, offset, len);

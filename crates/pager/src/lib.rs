@@ -48,5 +48,7 @@ pub use pager::{
     GROWTH_BYTES_MAX_DEFAULT, GROWTH_BYTES_MIN_DEFAULT, OPTIMISTIC_ATTEMPTS_MAX, OpenReport,
     OpeningPager, POOL_BYTES_DEFAULT, Pager, PagerOptions, Relocation,
 };
-pub use readahead::READAHEAD_BYTES_DEFAULT;
+pub use readahead::{
+    READAHEAD_BYTES_DEFAULT, READAHEAD_BYTES_FALLBACK, READAHEAD_BYTES_MAX, READAHEAD_DEVICE,
+};
 pub use stats::PagerStats;

@@ -76,8 +76,10 @@ pub struct PagerOptions {
     /// ...and at most this much.
     pub growth_bytes_max: u64,
     /// A miss asks the OS to read the aligned window of this many bytes
-    /// around its block, once per window ([`crate::READAHEAD_BYTES_DEFAULT`];
-    /// 0: no read-ahead).
+    /// around its block, once per window (0: no read-ahead;
+    /// [`crate::READAHEAD_DEVICE`], the default: the device's read-ahead
+    /// size, shrinking to [`crate::READAHEAD_BYTES_FALLBACK`] while device
+    /// reads outnumber cached ones).
     pub readahead_bytes: u64,
     /// A miss copies the page from a read-only memory map of the file
     /// instead of `pread`ing it (no system call per miss; the checksum is
@@ -377,7 +379,7 @@ impl Pager {
         };
         let page_size = meta.page_size as usize;
         let file_blocks = (size / page_size as u64).max(FIRST_DATA_BLOCK);
-        let readahead = Readahead::new(options.readahead_bytes);
+        let readahead = Readahead::new(options.readahead_bytes, &*file, page_size as u64);
         let table = PageTable::new();
         let map = PageMap::open_lazy(&*file, &path, &meta, file_blocks, &table)?;
         let lazy = lazy::LazyLeaves::new(&map, page_size);

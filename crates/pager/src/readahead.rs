@@ -1,19 +1,48 @@
 //! Read-ahead on misses: the first miss in a window of the page file that
 //! the OS does not have cached (`File::read_cached_at` said so: blocks in
 //! the OS cache need no advice) asks the OS to read the whole window
-//! (`WillNeed` advice, asynchronous), so
-//! that the misses after it in that window find their blocks in the OS
-//! cache instead of each waiting for the device, as a memory-mapped file
-//! gets from the kernel's fault-around and read-ahead. Which windows were
-//! advised lately is remembered in a small direct-mapped table, so a run
-//! of misses in one window costs one system call.
+//! (`WillNeed` advice, asynchronous), so that the misses after it in that
+//! window find their blocks in the OS cache instead of each waiting for
+//! the device, as a memory-mapped file gets from the kernel's read-around.
+//! Which windows were advised lately is remembered in a small
+//! direct-mapped table, so a run of misses in one window costs one system
+//! call.
+//!
+//! The window is by default the device's own read-ahead size
+//! (`File::readahead_bytes`: what the kernel reads around a fault of a
+//! mapped file there, LMDB's read path), and it backs off as the kernel's
+//! does: once reads that needed a window of their own outnumber reads
+//! the OS cache or a window advised lately served by more than
+//! [`MISSES_MAX`] (random reads over a file larger than memory, where a
+//! large window reads mostly what nobody asks for), windows shrink to
+//! [`READAHEAD_BYTES_FALLBACK`] until served reads bring the balance
+//! back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use keel_io::{Advice, File};
 
-/// The default window: 128 KiB, the kernel's default read-ahead.
-pub const READAHEAD_BYTES_DEFAULT: u64 = 128 << 10;
+/// `readahead_bytes` meaning: the device's read-ahead size, which the OS
+/// tells ([`READAHEAD_BYTES_FALLBACK`] where it does not), at most
+/// [`READAHEAD_BYTES_MAX`].
+pub const READAHEAD_DEVICE: u64 = u64::MAX;
+
+/// The default window: the device's ([`READAHEAD_DEVICE`]).
+pub const READAHEAD_BYTES_DEFAULT: u64 = READAHEAD_DEVICE;
+
+/// The window where the OS does not tell the device's, and the window of
+/// a reader whose device reads outnumber its cached ones: 128 KiB, the
+/// kernel's default read-ahead.
+pub const READAHEAD_BYTES_FALLBACK: u64 = 128 << 10;
+
+/// The largest window taken from the device (one advice call reads at
+/// most this much).
+pub const READAHEAD_BYTES_MAX: u64 = 16 << 20;
+
+/// Reads that advised a window of their own beyond reads served without
+/// one, past which windows shrink to the fallback (the kernel's
+/// `MMAP_LOTSAMISS` for a mapped file's read-around).
+pub const MISSES_MAX: u64 = 100;
 
 /// Windows remembered as advised.
 const RECENT_WINDOWS: usize = 1024;
@@ -21,39 +50,100 @@ const RECENT_WINDOWS: usize = 1024;
 /// The windows advised lately.
 #[derive(Debug)]
 pub(crate) struct Readahead {
+    /// The window while the misses' balance holds (0: no read-ahead).
     window_bytes: u64,
-    /// Slot `w % RECENT_WINDOWS` holds `w + 1` once window `w` was advised.
+    /// The window once it does not: at most `window_bytes`.
+    small_window_bytes: u64,
+    /// Reads that advised a window less reads served without one (by the
+    /// OS cache, or in a window advised lately), at least 0. Updated
+    /// with a load and a store: a lost update between two missing threads
+    /// moves it by one less, which a heuristic does not mind.
+    misses: AtomicU64,
+    /// Slot `(start / window) % RECENT_WINDOWS` holds the key of the
+    /// window advised last there: its start plus 1, plus 1 more for a
+    /// large window (starts are multiples of a block, so keys of different
+    /// windows differ; a large and a small window sharing a slot only
+    /// cost advice again).
     recent: Box<[AtomicU64]>,
 }
 
 impl Readahead {
-    /// Read-ahead by windows of `window_bytes` (0: none).
-    pub(crate) fn new(window_bytes: u64) -> Readahead {
+    /// Read-ahead for `file` by windows of `window_bytes` (0: none;
+    /// [`READAHEAD_DEVICE`]: the device's), rounded down to a multiple of
+    /// `block_bytes` and at least one block.
+    pub(crate) fn new(window_bytes: u64, file: &dyn File, block_bytes: u64) -> Readahead {
+        let window_bytes = match window_bytes {
+            0 => 0,
+            READAHEAD_DEVICE => file
+                .readahead_bytes()
+                .unwrap_or(READAHEAD_BYTES_FALLBACK)
+                .min(READAHEAD_BYTES_MAX),
+            bytes => bytes,
+        };
+        let round = |bytes: u64| (bytes / block_bytes).max(1) * block_bytes;
+        let (window_bytes, small_window_bytes) = match window_bytes {
+            0 => (0, 0),
+            bytes => (round(bytes), round(bytes.min(READAHEAD_BYTES_FALLBACK))),
+        };
         let slots = if window_bytes == 0 { 0 } else { RECENT_WINDOWS };
         Readahead {
             window_bytes,
+            small_window_bytes,
+            misses: AtomicU64::new(0),
             recent: (0..slots).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    /// Called before a miss reads the block at `offset`.
+    /// Called when the OS cache served a miss without the device (or a
+    /// window advised lately did).
+    pub(crate) fn served_cached(&self) {
+        let misses = self.misses.load(Ordering::Relaxed);
+        if misses > 0 {
+            self.misses.store(misses - 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Called before a miss reads the block at `offset` from the device.
     pub(crate) fn before_read(&self, file: &dyn File, offset: u64) {
         if self.window_bytes == 0 {
             return;
         }
-        let window = offset / self.window_bytes;
-        let slot = &self.recent[(window % RECENT_WINDOWS as u64) as usize];
-        // A race between two missing threads advises twice: harmless.
-        if slot.load(Ordering::Relaxed) == window + 1 {
+        // A read in a window advised lately, of either size, waits for
+        // that window's read (or finds it done): the advice served it, as
+        // the OS cache does. A race between two missing threads advises
+        // twice: harmless.
+        let windows = [(self.window_bytes, true), (self.small_window_bytes, false)];
+        if windows.iter().any(|&(window, large)| {
+            let (slot, key) = self.slot(offset, window, large);
+            slot.load(Ordering::Relaxed) == key
+        }) {
+            self.served_cached();
             return;
         }
-        slot.store(window + 1, Ordering::Relaxed);
+        let misses = self.misses.load(Ordering::Relaxed);
+        let (window, large) = windows[usize::from(misses >= MISSES_MAX)];
+        let (slot, key) = self.slot(offset, window, large);
+        slot.store(key, Ordering::Relaxed);
+        self.misses.store(misses + 1, Ordering::Relaxed);
         // Advice is a hint: a failure changes nothing.
-        let _ = file.advise(
-            Advice::WillNeed,
-            window * self.window_bytes,
-            self.window_bytes,
-        );
+        let _ = file.advise(Advice::WillNeed, offset / window * window, window);
+    }
+
+    /// The slot of the window of `window` bytes around `offset`, and the
+    /// key it holds once that window is advised.
+    fn slot(&self, offset: u64, window: u64, large: bool) -> (&AtomicU64, u64) {
+        let index = offset / window;
+        let slot = &self.recent[(index % RECENT_WINDOWS as u64) as usize];
+        (slot, index * window + 1 + u64::from(large))
+    }
+
+    /// The window a device read asks for now (0: none).
+    #[cfg(test)]
+    fn window_now(&self) -> u64 {
+        match self.misses.load(Ordering::Relaxed) < MISSES_MAX {
+            true => self.window_bytes,
+            false => self.small_window_bytes,
+        }
     }
 }
 
@@ -73,30 +163,134 @@ pub(crate) fn advise_runs(file: &dyn File, blocks: &[u64], block_bytes: u64) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use keel_io::{FileHandle, OpenMode, Result, SimVfs, Vfs};
+
     use super::*;
+
+    /// A file that tells a read-ahead size and records its advice.
+    #[derive(Debug)]
+    struct Advised {
+        inner: FileHandle,
+        device: Option<u64>,
+        advice: Mutex<Vec<(u64, u64)>>,
+    }
+
+    impl Advised {
+        fn new(device: Option<u64>) -> Advised {
+            let vfs = SimVfs::new(1);
+            let inner = vfs
+                .open(Path::new("/f"), OpenMode::CreateNew)
+                .expect("open");
+            Advised {
+                inner,
+                device,
+                advice: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn taken(&self) -> Vec<(u64, u64)> {
+            std::mem::take(&mut *self.advice.lock().unwrap())
+        }
+    }
+
+    impl File for Advised {
+        fn path(&self) -> &Path {
+            self.inner.path()
+        }
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+            self.inner.read_at(buf, offset)
+        }
+        fn write_all_at(&self, data: &[u8], offset: u64) -> Result<()> {
+            self.inner.write_all_at(data, offset)
+        }
+        fn sync_data(&self) -> Result<()> {
+            self.inner.sync_data()
+        }
+        fn size(&self) -> Result<u64> {
+            self.inner.size()
+        }
+        fn set_len(&self, size: u64) -> Result<()> {
+            self.inner.set_len(size)
+        }
+        fn allocate(&self, offset: u64, len: u64) -> Result<()> {
+            self.inner.allocate(offset, len)
+        }
+        fn try_lock(&self) -> Result<()> {
+            self.inner.try_lock()
+        }
+        fn readahead_bytes(&self) -> Option<u64> {
+            self.device
+        }
+        fn advise(&self, _: Advice, offset: u64, len: u64) -> Result<()> {
+            self.advice.lock().unwrap().push((offset, len));
+            Ok(())
+        }
+    }
+
+    const BLOCK: u64 = 4096;
 
     #[test]
     fn a_window_is_advised_once_until_another_takes_its_slot() {
-        let readahead = Readahead::new(1 << 17);
-        let window = |offset: u64| offset / (1 << 17) + 1;
-        let slot =
-            |offset: u64| &readahead.recent[((offset >> 17) % RECENT_WINDOWS as u64) as usize];
-        let vfs = keel_io::SimVfs::new(1);
-        let file = keel_io::Vfs::open(
-            &vfs,
-            std::path::Path::new("/f"),
-            keel_io::OpenMode::CreateNew,
-        )
-        .expect("open");
-        readahead.before_read(&*file, 4096);
-        assert_eq!(slot(4096).load(Ordering::Relaxed), window(4096));
-        readahead.before_read(&*file, 8192);
-        assert_eq!(slot(8192).load(Ordering::Relaxed), window(8192));
+        let file = Advised::new(None);
+        let readahead = Readahead::new(1 << 17, &file, BLOCK);
+        readahead.before_read(&file, 4096);
+        readahead.before_read(&file, 8192);
+        assert_eq!(file.taken(), [(0, 1 << 17)]);
         let far = (RECENT_WINDOWS as u64) << 17;
-        readahead.before_read(&*file, far);
-        assert_eq!(slot(4096).load(Ordering::Relaxed), window(far));
-        let off = Readahead::new(0);
-        off.before_read(&*file, 4096);
+        readahead.before_read(&file, far);
+        readahead.before_read(&file, 4096);
+        assert_eq!(file.taken(), [(far, 1 << 17), (0, 1 << 17)]);
+        let off = Readahead::new(0, &file, BLOCK);
+        off.before_read(&file, 4096);
         assert!(off.recent.is_empty());
+        assert!(file.taken().is_empty());
+    }
+
+    #[test]
+    fn the_device_size_is_the_window_capped_and_the_fallback_without_one() {
+        let device = |bytes| Readahead::new(READAHEAD_DEVICE, &Advised::new(bytes), BLOCK);
+        assert_eq!(device(Some(8 << 20)).window_bytes, 8 << 20);
+        assert_eq!(device(Some(1 << 30)).window_bytes, READAHEAD_BYTES_MAX);
+        assert_eq!(device(None).window_bytes, READAHEAD_BYTES_FALLBACK);
+        assert_eq!(device(Some(1000)).window_bytes, BLOCK);
+        let odd = Readahead::new(10_000, &Advised::new(None), BLOCK);
+        assert_eq!((odd.window_bytes, odd.small_window_bytes), (8192, 8192));
+    }
+
+    #[test]
+    fn device_reads_beyond_cached_ones_shrink_the_window_and_cached_reads_grow_it() {
+        let file = Advised::new(Some(8 << 20));
+        let readahead = Readahead::new(READAHEAD_DEVICE, &file, BLOCK);
+        // Misses spread over a file far larger than a window: each new
+        // window is advised whole until those reads pass the bound.
+        let miss = |i: u64| readahead.before_read(&file, i * (64 << 20));
+        for i in 0..MISSES_MAX {
+            miss(i);
+        }
+        let advice = file.taken();
+        assert_eq!(advice.len(), MISSES_MAX as usize);
+        assert!(advice.iter().all(|&(_, len)| len == 8 << 20));
+        miss(MISSES_MAX);
+        assert_eq!(
+            file.taken(),
+            [(MISSES_MAX * (64 << 20), READAHEAD_BYTES_FALLBACK)]
+        );
+        assert_eq!(readahead.window_now(), READAHEAD_BYTES_FALLBACK);
+        // Reads the OS cache serves bring the large window back.
+        for _ in 0..2 {
+            readahead.served_cached();
+        }
+        assert_eq!(readahead.window_now(), 8 << 20);
+        // Reads in a window advised lately are served by it: however many,
+        // they keep the large window.
+        let start = 7 * (8 << 20);
+        for block in 0..(8 << 20) / BLOCK {
+            readahead.before_read(&file, start + block * BLOCK);
+        }
+        assert_eq!(file.taken(), [(start, 8 << 20)]);
+        assert_eq!(readahead.window_now(), 8 << 20);
     }
 }

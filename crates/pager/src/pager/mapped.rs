@@ -46,6 +46,7 @@ impl Pager {
         // advice (a system call that walks the window's cached pages) is
         // for blocks that must come from the device.
         if self.file.read_cached_at(data, offset)? {
+            self.readahead.served_cached();
             return Ok(());
         }
         self.readahead.before_read(&*self.file, offset);
