@@ -152,6 +152,7 @@ enum LongKey {
 type ChainCompare<'c> = dyn FnMut(KeyChain, &[u8]) -> Result<Ordering, Fault> + 'c;
 
 mod batch;
+mod sparse;
 
 /// The leaf a cursor's window came from.
 #[derive(Debug)]
@@ -508,12 +509,12 @@ impl<'a> Cursor<'a> {
         rest: Rest,
     ) -> Result<bool, Fault> {
         let mut buffer = self.take_buffer(tree.pager.page_size());
-        if guard.read(|view| view.copy_to(0, &mut buffer)).is_err() {
+        let Ok(start) = self.copy_leaf(bounds, &guard, Start::Rest(rest), &mut buffer) else {
             self.page = buffer.freeze();
             return Ok(false);
-        }
+        };
         let collected = self
-            .collect(bounds, &buffer, Start::Rest(rest), None)?
+            .collect(bounds, &buffer, start, None)?
             .ok_or(Fault::Restart)?;
         self.finish_fill(tree, bounds, guard, buffer, collected)?;
         Ok(true)
@@ -538,9 +539,9 @@ impl<'a> Cursor<'a> {
                 return Err(error.into());
             }
         };
-        next.read(|view| view.copy_to(0, &mut buffer))?;
+        let start = self.copy_leaf(bounds, &next, Start::Seek, &mut buffer)?;
         leaf.validate()?;
-        let collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
+        let collected = match self.collect(bounds, &buffer, start, None)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -560,8 +561,8 @@ impl<'a> Cursor<'a> {
         let page_size = tree.pager.page_size();
         let mut buffer = self.take_buffer(page_size);
         let mut leaf = tree.descend_optimistic(self.target(bounds))?;
-        leaf.read(|view| view.copy_to(0, &mut buffer))?;
-        let mut collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
+        let start = self.copy_leaf(bounds, &leaf, Start::Seek, &mut buffer)?;
+        let mut collected = match self.collect(bounds, &buffer, start, None)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -585,9 +586,9 @@ impl<'a> Cursor<'a> {
                     return Err(error.into());
                 }
             };
-            next.read(|view| view.copy_to(0, &mut buffer))?;
+            let start = self.copy_leaf(bounds, &next, Start::Seek, &mut buffer)?;
             leaf.validate()?;
-            collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
+            collected = match self.collect(bounds, &buffer, start, None)? {
                 Some(collected) => collected,
                 None => {
                     let tied;

@@ -181,3 +181,65 @@ fn short_and_long_ranges_join_their_batches_exactly() {
     let all: Vec<Vec<u8>> = front.iter().map(|k| k.to_vec()).collect();
     assert_eq!(all, keys);
 }
+
+/// A short range copies only its batch of a leaf (the header, the batch's
+/// slots and cells): with keys written in random order (cells scattered
+/// in their leaves), overflow values among inline ones, and bounds of
+/// every kind inside a leaf, ranges read exactly what the model holds.
+#[test]
+fn ranges_read_in_part_of_their_leaves_agree_with_the_model() {
+    let (_vfs, pager) = common::pager(9, 256);
+    let tree = BTree::create(pager).unwrap();
+    let mut model = BTreeMap::new();
+    let mut rng = SmallRng::seed_from_u64(9);
+    let mut ids: Vec<u32> = (0..2_000).collect();
+    for i in (1..ids.len()).rev() {
+        ids.swap(i, rng.random_range(0..=i));
+    }
+    for id in ids {
+        // Every 13th value is past a quarter page: in an overflow chain.
+        let value = if id % 13 == 0 {
+            vec![id as u8; 1_500]
+        } else {
+            value(id, 0)
+        };
+        tree.insert(&key(id), &value).unwrap();
+        model.insert(key(id), value);
+    }
+    let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
+    for start in (0..keys.len()).step_by(29) {
+        let end = (start + rng.random_range(1..40)).min(keys.len() - 1);
+        let bounds = [
+            (Bound::Included(&keys[start]), Bound::Excluded(&keys[end])),
+            (Bound::Excluded(&keys[start]), Bound::Included(&keys[end])),
+            (Bound::Included(&keys[start]), Bound::Unbounded),
+            (Bound::Unbounded, Bound::Included(&keys[end])),
+        ];
+        for (lower, upper) in bounds {
+            let expected: Vec<_> = model.range::<Vec<u8>, _>((lower, upper)).collect();
+            let forward: Vec<_> = tree
+                .range::<&Vec<u8>>((lower, upper))
+                .take(40)
+                .map(|entry| entry.unwrap())
+                .collect();
+            let backward: Vec<_> = tree
+                .range::<&Vec<u8>>((lower, upper))
+                .rev()
+                .take(40)
+                .map(|entry| entry.unwrap())
+                .collect();
+            let same =
+                |found: &[(bytes::Bytes, bytes::Bytes)],
+                 expected: &mut dyn Iterator<Item = (&Vec<u8>, &Vec<u8>)>| {
+                    for (k, v) in found {
+                        let (ek, ev) = expected.next().unwrap();
+                        assert_eq!((&k[..], &v[..]), (ek.as_slice(), ev.as_slice()));
+                    }
+                };
+            same(&forward, &mut expected.iter().copied());
+            same(&backward, &mut expected.iter().rev().copied());
+            assert_eq!(forward.len(), expected.len().min(40));
+            assert_eq!(backward.len(), expected.len().min(40));
+        }
+    }
+}
