@@ -1,10 +1,10 @@
 //! Range iterators, forward and reverse, that survive concurrent writes
 //! and copy nothing per entry.
 //!
-//! A cursor copies one whole leaf at a time (validated: the copy is one
-//! version of the page) into a buffer it owns, and hands out its entries
-//! as [`Bytes`] slices of that copy: no allocation and no copy per entry,
-//! one page copy per leaf. A buffer the caller no longer holds entries of
+//! A cursor copies a leaf at a time (validated: the copy is one version of
+//! the page; of a large leaf only what its batch reads, [`sparse`]) into
+//! a buffer it owns, and hands out its entries as [`Bytes`] slices of that
+//! copy: no allocation and no copy per entry, one copy per leaf. A buffer the caller no longer holds entries of
 //! is reused for the next leaf. Values in overflow chains are the
 //! exception: each is read into a buffer of its own, and so is each long
 //! key (its prefix in the leaf, the rest in a chain).
