@@ -82,19 +82,26 @@ impl BoundKey {
     }
 }
 
+/// What an ended cursor leaves for the next one on its thread: its window
+/// and resume key, emptied, and its leaf buffer (empty when the caller
+/// still held entries of it). A short range then costs no allocation and
+/// no zeroing of a page, and one thread-local access at each end.
+#[derive(Debug, Default)]
+struct Spare {
+    window: Vec<Slot>,
+    resume: Vec<u8>,
+    buffer: BytesMut,
+}
+
 thread_local! {
-    /// Leaf buffers of ended scans, for the next scan on this thread: a
-    /// short range then costs no allocation and no zeroing of a page.
-    static SPARE_BUFFERS: std::cell::RefCell<Vec<BytesMut>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-    /// The windows and resume keys of ended scans, emptied.
-    static SPARE_VECTORS: std::cell::RefCell<Vec<(Vec<Slot>, Vec<u8>)>> =
+    /// Spares of ended cursors, for the next scans on this thread.
+    static SPARES: std::cell::RefCell<Vec<Spare>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Buffers kept per thread for later scans (two per scan in use at once,
+/// Spares kept per thread for later scans (two per scan in use at once,
 /// a forward and a reverse cursor, of a few scans).
-const SPARE_BUFFERS_MAX: usize = 8;
+const SPARES_MAX: usize = 8;
 
 /// Where a slot's value is.
 #[derive(Debug)]
@@ -351,9 +358,10 @@ impl<'a> Cursor<'a> {
         self.position = 0;
     }
 
-    /// A buffer of one page for the next leaf copy: the last one if the
-    /// caller holds none of its entries any more. Past the page it has
-    /// room for the window's keys made whole ([`Cursor::join_keys`]).
+    /// A buffer of one page for the next leaf copy: the last one (or the
+    /// spare an ended cursor left) if the caller holds none of its entries
+    /// any more. Past the page it has room for the window's keys made
+    /// whole ([`Cursor::join_keys`]).
     fn take_buffer(&mut self, page_size: usize) -> BytesMut {
         if let Ok(mut buffer) = std::mem::take(&mut self.page).try_into_mut()
             && buffer.len() >= page_size
@@ -361,32 +369,15 @@ impl<'a> Cursor<'a> {
             buffer.truncate(page_size);
             return buffer;
         }
-        let spare = SPARE_BUFFERS
-            .try_with(|spare| {
-                let mut spare = spare.borrow_mut();
-                let index = spare.iter().position(|buffer| buffer.len() >= page_size)?;
-                Some(spare.swap_remove(index))
-            })
-            .ok()
-            .flatten();
-        match spare {
-            Some(mut buffer) => {
-                buffer.truncate(page_size);
-                buffer
-            }
-            None => {
-                let capacity = page_size * 2;
-                let mut fresh = BytesMut::zeroed(capacity);
-                // A split makes the buffer reference-counted now, once, so
-                // that freezing it, slicing it and taking it back for the
-                // next leaf allocate nothing (a buffer still a plain
-                // vector would allocate its count at its first slice, and
-                // free it when taken back).
-                drop(fresh.split_off(capacity));
-                fresh.truncate(page_size);
-                fresh
-            }
-        }
+        let capacity = page_size * 2;
+        let mut fresh = BytesMut::zeroed(capacity);
+        // A split makes the buffer reference-counted now, once, so that
+        // freezing it, slicing it and taking it back for the next leaf
+        // allocate nothing (a buffer still a plain vector would allocate
+        // its count at its first slice, and free it when taken back).
+        drop(fresh.split_off(capacity));
+        fresh.truncate(page_size);
+        fresh
     }
 
     /// Makes the window's keys whole: a page holds the prefix its keys
@@ -449,14 +440,15 @@ impl<'a> Cursor<'a> {
     }
 
     fn fill(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
-        if self.window.capacity() == 0 && self.resume.capacity() == 0 {
-            // The first fill: vectors of an ended scan, if any.
-            if let Some((window, resume)) = SPARE_VECTORS
-                .try_with(|spare| spare.borrow_mut().pop())
+        if self.window.capacity() == 0 && self.resume.capacity() == 0 && self.page.is_empty() {
+            // The first fill: what an ended cursor left, if any.
+            if let Some(spare) = SPARES
+                .try_with(|spares| spares.borrow_mut().pop())
                 .ok()
                 .flatten()
             {
-                (self.window, self.resume) = (window, resume);
+                (self.window, self.resume) = (spare.window, spare.resume);
+                self.page = spare.buffer.freeze();
             }
         }
         self.retire_window();
@@ -882,30 +874,26 @@ impl<'a> Cursor<'a> {
 
 impl Drop for Cursor<'_> {
     fn drop(&mut self) {
-        let mut window = std::mem::take(&mut self.window);
-        let mut resume = std::mem::take(&mut self.resume);
-        if window.capacity() > 0 || resume.capacity() > 0 {
-            window.clear();
-            resume.clear();
-            let _ = SPARE_VECTORS.try_with(|spare| {
-                let mut spare = spare.borrow_mut();
-                if spare.len() < SPARE_BUFFERS_MAX {
-                    spare.push((window, resume));
-                }
-            });
+        if self.window.capacity() == 0 && self.resume.capacity() == 0 && self.page.is_empty() {
+            // Never filled (the other end of a range read from one end).
+            return;
         }
-        // Keep the leaf buffer for the next scan unless the caller still
-        // holds entries of it.
-        if let Ok(buffer) = std::mem::take(&mut self.page).try_into_mut()
-            && !buffer.is_empty()
-        {
-            let _ = SPARE_BUFFERS.try_with(|spare| {
-                let mut spare = spare.borrow_mut();
-                if spare.len() < SPARE_BUFFERS_MAX {
-                    spare.push(buffer);
-                }
-            });
-        }
+        let mut spare = Spare {
+            window: std::mem::take(&mut self.window),
+            resume: std::mem::take(&mut self.resume),
+            // Kept unless the caller still holds entries of it.
+            buffer: std::mem::take(&mut self.page)
+                .try_into_mut()
+                .unwrap_or_default(),
+        };
+        spare.window.clear();
+        spare.resume.clear();
+        let _ = SPARES.try_with(|spares| {
+            let mut spares = spares.borrow_mut();
+            if spares.len() < SPARES_MAX {
+                spares.push(spare);
+            }
+        });
     }
 }
 
