@@ -29,6 +29,7 @@ use crate::overflow;
 use crate::stats::Counters;
 use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, PATH_DEPTH_MAX, chain_error, corrupt};
 use batch::{BATCH_FIRST_ENTRIES, BATCH_MAX_ENTRIES, Rest, Start};
+use sparse::Copied;
 
 /// A key and its value: slices of the cursor's copy of their leaf (or,
 /// for an overflow value, of a buffer of its own). Keeping one keeps that
@@ -501,12 +502,12 @@ impl<'a> Cursor<'a> {
         rest: Rest,
     ) -> Result<bool, Fault> {
         let mut buffer = self.take_buffer(tree.pager.page_size());
-        let Ok(start) = self.copy_leaf(bounds, &guard, Start::Rest(rest), &mut buffer) else {
+        let Ok(copied) = self.copy_leaf(bounds, &guard, Start::Rest(rest), &mut buffer) else {
             self.page = buffer.freeze();
             return Ok(false);
         };
         let collected = self
-            .collect(bounds, &buffer, start, None)?
+            .collect_copied(bounds, &buffer, copied)?
             .ok_or(Fault::Restart)?;
         self.finish_fill(tree, bounds, guard, buffer, collected)?;
         Ok(true)
@@ -531,9 +532,9 @@ impl<'a> Cursor<'a> {
                 return Err(error.into());
             }
         };
-        let start = self.copy_leaf(bounds, &next, Start::Seek, &mut buffer)?;
+        let copied = self.copy_leaf(bounds, &next, Start::Seek, &mut buffer)?;
         leaf.validate()?;
-        let collected = match self.collect(bounds, &buffer, start, None)? {
+        let collected = match self.collect_copied(bounds, &buffer, copied)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -553,8 +554,8 @@ impl<'a> Cursor<'a> {
         let page_size = tree.pager.page_size();
         let mut buffer = self.take_buffer(page_size);
         let mut leaf = tree.descend_optimistic(self.target(bounds))?;
-        let start = self.copy_leaf(bounds, &leaf, Start::Seek, &mut buffer)?;
-        let mut collected = match self.collect(bounds, &buffer, start, None)? {
+        let copied = self.copy_leaf(bounds, &leaf, Start::Seek, &mut buffer)?;
+        let mut collected = match self.collect_copied(bounds, &buffer, copied)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -578,9 +579,9 @@ impl<'a> Cursor<'a> {
                     return Err(error.into());
                 }
             };
-            let start = self.copy_leaf(bounds, &next, Start::Seek, &mut buffer)?;
+            let copied = self.copy_leaf(bounds, &next, Start::Seek, &mut buffer)?;
             leaf.validate()?;
-            collected = match self.collect(bounds, &buffer, start, None)? {
+            collected = match self.collect_copied(bounds, &buffer, copied)? {
                 Some(collected) => collected,
                 None => {
                     let tied;
@@ -756,6 +757,20 @@ impl<'a> Cursor<'a> {
             reached_limit: entries.reached_limit,
             sibling,
         }))
+    }
+
+    /// The window of a leaf [`Cursor::copy_leaf`] copied: taken already
+    /// from a partial copy, collected from a whole one.
+    fn collect_copied(
+        &mut self,
+        bounds: &Bounds,
+        page: &[u8],
+        copied: Copied,
+    ) -> Result<Option<Collected>, Fault> {
+        match copied {
+            Copied::Window(collected) => Ok(Some(collected)),
+            Copied::Whole(start) => self.collect(bounds, page, start, None),
+        }
     }
 
     /// [`Cursor::collect`] of a copy of the leaf of `guard` where a search

@@ -7,17 +7,27 @@
 //! memory, against ~40 for the batch). So the leaf is searched in place,
 //! through the optimistic view, and only the header, the batch's slots, the
 //! page prefix and the batch's cells are copied, each to its offset in the
-//! page-sized buffer: [`Cursor::collect`] then reads the buffer as it read
-//! a whole copy (it reads nothing else of it). The copy is validated with
-//! the leaf's version like a whole one. A leaf where a search ties with a
+//! page-sized buffer, and the batch's window is taken in the same pass
+//! (what [`Cursor::collect`] takes from a whole copy). The copy, and the
+//! window, are kept only once the leaf's version validates, like a whole
+//! copy. A leaf where a search ties with a
 //! long key's prefix, or whose batch holds a long key, is copied whole
 //! (their chains are settled from the copy).
 
 use keel_pager::{OptimisticGuard, PageView, Restart};
 
-use super::batch::{Rest, Start};
-use super::{Bounds, Cursor};
+use super::batch::Start;
+use super::{Bounds, Collected, Cursor, Direction, Slot, SlotValue, narrow};
 use crate::node::{self, Kind, ValueAt};
+
+/// What [`Cursor::copy_leaf`] copied.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Copied {
+    /// The batch's part of the leaf, its window taken.
+    Window(Collected),
+    /// The whole leaf: [`Cursor::collect`] takes the window from `start`.
+    Whole(Start),
+}
 
 /// A leaf of at most this many batches is copied whole (measured on
 /// redb-shaped entries: a 4 KiB leaf, ~22 entries, read faster copied
@@ -25,38 +35,40 @@ use crate::node::{self, Kind, ValueAt};
 const WHOLE_COPY_BATCHES: usize = 2;
 
 impl Cursor<'_> {
-    /// Copies the leaf of `guard` into `buffer` (a page long) for a
-    /// [`Cursor::collect`] from `start`: in part where it can, whole where
-    /// it cannot. Returns where the collect starts: the batch's entries
-    /// found here (a partial copy), or `start` (a whole one).
+    /// Copies the leaf of `guard` into `buffer` (a page long) for this
+    /// cursor's next batch: in part, its window taken, where it can; whole
+    /// where it cannot.
     pub(super) fn copy_leaf(
-        &self,
+        &mut self,
         bounds: &Bounds,
         guard: &OptimisticGuard<'_>,
         start: Start,
         buffer: &mut [u8],
-    ) -> Result<Start, Restart> {
+    ) -> Result<Copied, Restart> {
+        self.window.clear();
+        self.long_keys.clear();
         guard.read(|view| match self.copy_batch(bounds, view, start, buffer)? {
-            Some(entries) => Ok(Start::Rest(entries)),
+            Some(collected) => Ok(Copied::Window(collected)),
             None => {
+                self.window.clear();
                 view.copy_to(0, buffer)?;
-                Ok(start)
+                Ok(Copied::Whole(start))
             }
         })
     }
 
-    /// Copies what a collect from `start` reads of the leaf `view` into
-    /// `buffer` at the same offsets, and returns the leaf's entries for the
-    /// cursor (all of them; the collect cuts the same batch from them).
-    /// `None` where a whole copy is needed: a search tied with a long key's
-    /// prefix, or the batch holds a long key.
+    /// Copies what the batch from `start` reads of the leaf `view` into
+    /// `buffer` at the same offsets, and takes its window (its keys' parts
+    /// as [`Cursor::collect`] leaves them, to be made whole). `None` where
+    /// a whole copy is needed: a small leaf, a search tied with a long
+    /// key's prefix, or a long key in the batch.
     fn copy_batch(
-        &self,
+        &mut self,
         bounds: &Bounds,
         view: &PageView<'_>,
         start: Start,
         buffer: &mut [u8],
-    ) -> Result<Option<Rest>, Restart> {
+    ) -> Result<Option<Collected>, Restart> {
         if node::kind(view)? != Some(Kind::Leaf) {
             return Err(Restart);
         }
@@ -83,9 +95,20 @@ impl Cursor<'_> {
             }
         };
         copy_span(view, 0, node::HEADER_BYTES, buffer)?;
-        let (batch, _) = entries.cut(self.direction, self.budget);
+        let forward = self.direction == Direction::Forward;
+        let sibling = if forward {
+            node::link_1(&buffer[..])?
+        } else {
+            node::link_0(&buffer[..])?
+        };
+        let (batch, rest) = entries.cut(self.direction, self.budget);
+        let collected = Collected {
+            rest,
+            reached_limit: entries.reached_limit,
+            sibling,
+        };
         if batch.low == batch.high {
-            return Ok(Some(entries));
+            return Ok(Some(collected));
         }
         let slots = node::HEADER_BYTES + batch.low * node::SLOT_BYTES;
         copy_span(
@@ -96,23 +119,37 @@ impl Cursor<'_> {
         )?;
         let (prefix_offset, prefix_len) = node::prefix(&buffer[..])?;
         copy_span(view, prefix_offset, prefix_len, buffer)?;
-        // The batch's cells, adjacent ones copied together (a leaf written
-        // in key order holds its cells in order).
+        // The batch's cells, in the cursor's direction, adjacent ones
+        // copied together (a leaf written in key order holds its cells in
+        // order).
         let mut span = (0, 0);
-        for index in batch.low..batch.high {
+        for step in 0..batch.high - batch.low {
+            let index = if forward {
+                batch.low + step
+            } else {
+                batch.high - 1 - step
+            };
             let slot = node::slot(&buffer[..], index)?;
             if slot.is_long() {
                 return Ok(None);
             }
-            let end = match node::value_in_cell(view, slot.cell, slot.word)? {
-                ValueAt::Inline { offset, len } => offset + len,
-                ValueAt::Overflow { .. } => {
-                    slot.cell
-                        + node::LEAF_CELL_HEADER_BYTES
-                        + node::tail_len(slot.remainder())
-                        + node::VALUE_REF_BYTES
-                }
+            let key_offset = slot.cell + node::LEAF_CELL_HEADER_BYTES;
+            let (value, end) = match node::value_in_cell(view, slot.cell, slot.word)? {
+                ValueAt::Inline { offset, len } => (
+                    SlotValue::Inline(narrow(offset)?, narrow(len)?),
+                    offset + len,
+                ),
+                ValueAt::Overflow { first, len } => (
+                    SlotValue::Chain(first, len),
+                    key_offset + node::tail_len(slot.remainder()) + node::VALUE_REF_BYTES,
+                ),
             };
+            self.window.push(Slot {
+                key_offset: narrow(key_offset)?,
+                key_len: u32::from(slot.word),
+                head: slot.head,
+                value,
+            });
             if slot.cell == span.1 {
                 span.1 = end;
             } else if end == span.0 {
@@ -123,7 +160,7 @@ impl Cursor<'_> {
             }
         }
         copy_span(view, span.0, span.1 - span.0, buffer)?;
-        Ok(Some(entries))
+        Ok(Some(collected))
     }
 }
 
