@@ -203,6 +203,9 @@ struct Cursor<'a> {
     started: bool,
     /// The copy of the leaf the window's entries are in.
     page: Bytes,
+    /// The leaf buffer an ended cursor left ([`Spare`]), until the first
+    /// fill takes it.
+    spare_buffer: BytesMut,
     /// This cursor's entries of `page`, in its direction.
     window: Vec<Slot>,
     /// The next slot of `window` to return.
@@ -238,6 +241,7 @@ impl<'a> Cursor<'a> {
             resume: Vec::new(),
             started: false,
             page: Bytes::new(),
+            spare_buffer: BytesMut::new(),
             window: Vec::new(),
             position: 0,
             long_keys: Vec::new(),
@@ -364,6 +368,11 @@ impl<'a> Cursor<'a> {
     /// any more. Past the page it has room for the window's keys made
     /// whole ([`Cursor::join_keys`]).
     fn take_buffer(&mut self, page_size: usize) -> BytesMut {
+        if self.spare_buffer.len() >= page_size {
+            let mut buffer = std::mem::take(&mut self.spare_buffer);
+            buffer.truncate(page_size);
+            return buffer;
+        }
         if let Ok(mut buffer) = std::mem::take(&mut self.page).try_into_mut()
             && buffer.len() >= page_size
         {
@@ -449,7 +458,7 @@ impl<'a> Cursor<'a> {
                 .flatten()
             {
                 (self.window, self.resume) = (spare.window, spare.resume);
-                self.page = spare.buffer.freeze();
+                self.spare_buffer = spare.buffer;
             }
         }
         self.retire_window();
