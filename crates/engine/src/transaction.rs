@@ -292,15 +292,14 @@ impl Transaction {
 
     fn scan(&self, keyspace: &Keyspace, bounds: &EngineBounds) -> Result<Iter<'_>> {
         self.enter(keyspace, false)?;
-        if bounds.is_empty() {
-            return Ok(Iter::new(None));
-        }
+        // An empty or inverted range opens as an ended one (keel-mvcc's
+        // rule), with nothing to read or record.
         let (lower, upper) = bounds.as_slices();
         let range = self
             .inner
             .range_slices(lower, upper, Direction::Forward)
             .map_err(|error| self.error(error))?;
-        Ok(Iter::new(Some(range)))
+        Ok(Iter::new(range))
     }
 
     /// Sets `key` to `value`, without expiry. The value is copied once,
