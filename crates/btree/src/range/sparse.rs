@@ -12,7 +12,8 @@
 //! window, are kept only once the leaf's version validates, like a whole
 //! copy. A leaf where a search ties with a
 //! long key's prefix, or whose batch holds a long key, is copied whole
-//! (their chains are settled from the copy).
+//! (their chains are settled from the copy), and so is a small page or a
+//! leaf of few entries ([`WHOLE_COPY_PAGE_BYTES`], [`WHOLE_COPY_BATCHES`]).
 
 use keel_pager::{OptimisticGuard, PageView, Restart};
 
@@ -29,10 +30,17 @@ pub(super) enum Copied {
     Whole(Start),
 }
 
-/// A leaf of at most this many batches is copied whole (measured on
-/// redb-shaped entries: a 4 KiB leaf, ~22 entries, read faster copied
-/// whole; a 16 KiB one, ~85, in part).
+/// A leaf of at most this many batches is copied whole: the batch is most
+/// of it.
 const WHOLE_COPY_BATCHES: usize = 2;
+
+/// A leaf of a page up to this size is copied whole. Measured on
+/// redb-shaped entries (24-byte keys, 150-byte values; a range of 10,
+/// ns per warm range, min of alternated runs): 4 KiB pages (~22 entries
+/// a leaf) 1581 whole, 2002 in part; 8 KiB (~44) 1784 whole, 1867 in
+/// part; 16 KiB (~88) 2350 whole, 1724 in part. One streamed copy of a
+/// small page costs less than the search's dependent reads in place.
+const WHOLE_COPY_PAGE_BYTES: usize = 8 << 10;
 
 impl Cursor<'_> {
     /// Copies the leaf of `guard` into `buffer` (a page long) for this
@@ -69,13 +77,14 @@ impl Cursor<'_> {
         start: Start,
         buffer: &mut [u8],
     ) -> Result<Option<Collected>, Restart> {
+        if view.len() <= WHOLE_COPY_PAGE_BYTES {
+            return Ok(None);
+        }
         if node::kind(view)? != Some(Kind::Leaf) {
             return Err(Restart);
         }
         let count = node::count(view)?;
         if count <= self.budget.saturating_mul(WHOLE_COPY_BATCHES) {
-            // The batch is a large part of the leaf: one copy of all of it
-            // streams faster than a search's dependent reads in place.
             return Ok(None);
         }
         let entries = match start {
