@@ -1,10 +1,10 @@
 //! Range iterators, forward and reverse, that survive concurrent writes
 //! and copy nothing per entry.
 //!
-//! A cursor copies one whole leaf at a time (validated: the copy is one
-//! version of the page) into a buffer it owns, and hands out its entries
-//! as [`Bytes`] slices of that copy: no allocation and no copy per entry,
-//! one page copy per leaf. A buffer the caller no longer holds entries of
+//! A cursor copies a leaf at a time (validated: the copy is one version of
+//! the page; of a large leaf only what its batch reads, [`sparse`]) into
+//! a buffer it owns, and hands out its entries as [`Bytes`] slices of that
+//! copy: no allocation and no copy per entry, one copy per leaf. A buffer the caller no longer holds entries of
 //! is reused for the next leaf. Values in overflow chains are the
 //! exception: each is read into a buffer of its own, and so is each long
 //! key (its prefix in the leaf, the rest in a chain).
@@ -29,6 +29,7 @@ use crate::overflow;
 use crate::stats::Counters;
 use crate::tree::{BTree, Fault, OPTIMISTIC_DESCENTS_MAX, PATH_DEPTH_MAX, chain_error, corrupt};
 use batch::{BATCH_FIRST_ENTRIES, BATCH_MAX_ENTRIES, Rest, Start};
+use sparse::Copied;
 
 /// A key and its value: slices of the cursor's copy of their leaf (or,
 /// for an overflow value, of a buffer of its own). Keeping one keeps that
@@ -82,19 +83,26 @@ impl BoundKey {
     }
 }
 
+/// What an ended cursor leaves for the next one on its thread: its window
+/// and resume key, emptied, and its leaf buffer (empty when the caller
+/// still held entries of it). A short range then costs no allocation and
+/// no zeroing of a page, and one thread-local access at each end.
+#[derive(Debug, Default)]
+struct Spare {
+    window: Vec<Slot>,
+    resume: Vec<u8>,
+    buffer: BytesMut,
+}
+
 thread_local! {
-    /// Leaf buffers of ended scans, for the next scan on this thread: a
-    /// short range then costs no allocation and no zeroing of a page.
-    static SPARE_BUFFERS: std::cell::RefCell<Vec<BytesMut>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-    /// The windows and resume keys of ended scans, emptied.
-    static SPARE_VECTORS: std::cell::RefCell<Vec<(Vec<Slot>, Vec<u8>)>> =
+    /// Spares of ended cursors, for the next scans on this thread.
+    static SPARES: std::cell::RefCell<Vec<Spare>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Buffers kept per thread for later scans (two per scan in use at once,
+/// Spares kept per thread for later scans (two per scan in use at once,
 /// a forward and a reverse cursor, of a few scans).
-const SPARE_BUFFERS_MAX: usize = 8;
+const SPARES_MAX: usize = 8;
 
 /// Where a slot's value is.
 #[derive(Debug)]
@@ -152,6 +160,7 @@ enum LongKey {
 type ChainCompare<'c> = dyn FnMut(KeyChain, &[u8]) -> Result<Ordering, Fault> + 'c;
 
 mod batch;
+mod sparse;
 
 /// The leaf a cursor's window came from.
 #[derive(Debug)]
@@ -194,6 +203,9 @@ struct Cursor<'a> {
     started: bool,
     /// The copy of the leaf the window's entries are in.
     page: Bytes,
+    /// The leaf buffer an ended cursor left ([`Spare`]), until the first
+    /// fill takes it.
+    spare_buffer: BytesMut,
     /// This cursor's entries of `page`, in its direction.
     window: Vec<Slot>,
     /// The next slot of `window` to return.
@@ -229,6 +241,7 @@ impl<'a> Cursor<'a> {
             resume: Vec::new(),
             started: false,
             page: Bytes::new(),
+            spare_buffer: BytesMut::new(),
             window: Vec::new(),
             position: 0,
             long_keys: Vec::new(),
@@ -350,42 +363,31 @@ impl<'a> Cursor<'a> {
         self.position = 0;
     }
 
-    /// A buffer of one page for the next leaf copy: the last one if the
-    /// caller holds none of its entries any more. Past the page it has
-    /// room for the window's keys made whole ([`Cursor::join_keys`]).
+    /// A buffer of one page for the next leaf copy: the last one (or the
+    /// spare an ended cursor left) if the caller holds none of its entries
+    /// any more. Past the page it has room for the window's keys made
+    /// whole ([`Cursor::join_keys`]).
     fn take_buffer(&mut self, page_size: usize) -> BytesMut {
+        if self.spare_buffer.len() >= page_size {
+            let mut buffer = std::mem::take(&mut self.spare_buffer);
+            buffer.truncate(page_size);
+            return buffer;
+        }
         if let Ok(mut buffer) = std::mem::take(&mut self.page).try_into_mut()
             && buffer.len() >= page_size
         {
             buffer.truncate(page_size);
             return buffer;
         }
-        let spare = SPARE_BUFFERS
-            .try_with(|spare| {
-                let mut spare = spare.borrow_mut();
-                let index = spare.iter().position(|buffer| buffer.len() >= page_size)?;
-                Some(spare.swap_remove(index))
-            })
-            .ok()
-            .flatten();
-        match spare {
-            Some(mut buffer) => {
-                buffer.truncate(page_size);
-                buffer
-            }
-            None => {
-                let capacity = page_size * 2;
-                let mut fresh = BytesMut::zeroed(capacity);
-                // A split makes the buffer reference-counted now, once, so
-                // that freezing it, slicing it and taking it back for the
-                // next leaf allocate nothing (a buffer still a plain
-                // vector would allocate its count at its first slice, and
-                // free it when taken back).
-                drop(fresh.split_off(capacity));
-                fresh.truncate(page_size);
-                fresh
-            }
-        }
+        let capacity = page_size * 2;
+        let mut fresh = BytesMut::zeroed(capacity);
+        // A split makes the buffer reference-counted now, once, so that
+        // freezing it, slicing it and taking it back for the next leaf
+        // allocate nothing (a buffer still a plain vector would allocate
+        // its count at its first slice, and free it when taken back).
+        drop(fresh.split_off(capacity));
+        fresh.truncate(page_size);
+        fresh
     }
 
     /// Makes the window's keys whole: a page holds the prefix its keys
@@ -448,14 +450,15 @@ impl<'a> Cursor<'a> {
     }
 
     fn fill(&mut self, tree: &'a BTree, bounds: &Bounds) -> Result<()> {
-        if self.window.capacity() == 0 && self.resume.capacity() == 0 {
-            // The first fill: vectors of an ended scan, if any.
-            if let Some((window, resume)) = SPARE_VECTORS
-                .try_with(|spare| spare.borrow_mut().pop())
+        if self.window.capacity() == 0 && self.resume.capacity() == 0 && self.page.is_empty() {
+            // The first fill: what an ended cursor left, if any.
+            if let Some(spare) = SPARES
+                .try_with(|spares| spares.borrow_mut().pop())
                 .ok()
                 .flatten()
             {
-                (self.window, self.resume) = (window, resume);
+                (self.window, self.resume) = (spare.window, spare.resume);
+                self.spare_buffer = spare.buffer;
             }
         }
         self.retire_window();
@@ -508,12 +511,12 @@ impl<'a> Cursor<'a> {
         rest: Rest,
     ) -> Result<bool, Fault> {
         let mut buffer = self.take_buffer(tree.pager.page_size());
-        if guard.read(|view| view.copy_to(0, &mut buffer)).is_err() {
+        let Ok(copied) = self.copy_leaf(bounds, &guard, Start::Rest(rest), &mut buffer) else {
             self.page = buffer.freeze();
             return Ok(false);
-        }
+        };
         let collected = self
-            .collect(bounds, &buffer, Start::Rest(rest), None)?
+            .collect_copied(bounds, &buffer, copied)?
             .ok_or(Fault::Restart)?;
         self.finish_fill(tree, bounds, guard, buffer, collected)?;
         Ok(true)
@@ -538,9 +541,9 @@ impl<'a> Cursor<'a> {
                 return Err(error.into());
             }
         };
-        next.read(|view| view.copy_to(0, &mut buffer))?;
+        let copied = self.copy_leaf(bounds, &next, Start::Seek, &mut buffer)?;
         leaf.validate()?;
-        let collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
+        let collected = match self.collect_copied(bounds, &buffer, copied)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -560,8 +563,8 @@ impl<'a> Cursor<'a> {
         let page_size = tree.pager.page_size();
         let mut buffer = self.take_buffer(page_size);
         let mut leaf = tree.descend_optimistic(self.target(bounds))?;
-        leaf.read(|view| view.copy_to(0, &mut buffer))?;
-        let mut collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
+        let copied = self.copy_leaf(bounds, &leaf, Start::Seek, &mut buffer)?;
+        let mut collected = match self.collect_copied(bounds, &buffer, copied)? {
             Some(collected) => collected,
             None => {
                 let collected;
@@ -585,9 +588,9 @@ impl<'a> Cursor<'a> {
                     return Err(error.into());
                 }
             };
-            next.read(|view| view.copy_to(0, &mut buffer))?;
+            let copied = self.copy_leaf(bounds, &next, Start::Seek, &mut buffer)?;
             leaf.validate()?;
-            collected = match self.collect(bounds, &buffer, Start::Seek, None)? {
+            collected = match self.collect_copied(bounds, &buffer, copied)? {
                 Some(collected) => collected,
                 None => {
                     let tied;
@@ -765,6 +768,20 @@ impl<'a> Cursor<'a> {
         }))
     }
 
+    /// The window of a leaf [`Cursor::copy_leaf`] copied: taken already
+    /// from a partial copy, collected from a whole one.
+    fn collect_copied(
+        &mut self,
+        bounds: &Bounds,
+        page: &[u8],
+        copied: Copied,
+    ) -> Result<Option<Collected>, Fault> {
+        match copied {
+            Copied::Window(collected) => Ok(Some(collected)),
+            Copied::Whole(start) => self.collect(bounds, page, start, None),
+        }
+    }
+
     /// [`Cursor::collect`] of a copy of the leaf of `guard` where a search
     /// tied with a long key's prefix: settled by the chain, the leaf
     /// validated after. The guard is handed over and back whole, so that
@@ -881,30 +898,26 @@ impl<'a> Cursor<'a> {
 
 impl Drop for Cursor<'_> {
     fn drop(&mut self) {
-        let mut window = std::mem::take(&mut self.window);
-        let mut resume = std::mem::take(&mut self.resume);
-        if window.capacity() > 0 || resume.capacity() > 0 {
-            window.clear();
-            resume.clear();
-            let _ = SPARE_VECTORS.try_with(|spare| {
-                let mut spare = spare.borrow_mut();
-                if spare.len() < SPARE_BUFFERS_MAX {
-                    spare.push((window, resume));
-                }
-            });
+        if self.window.capacity() == 0 && self.resume.capacity() == 0 && self.page.is_empty() {
+            // Never filled (the other end of a range read from one end).
+            return;
         }
-        // Keep the leaf buffer for the next scan unless the caller still
-        // holds entries of it.
-        if let Ok(buffer) = std::mem::take(&mut self.page).try_into_mut()
-            && !buffer.is_empty()
-        {
-            let _ = SPARE_BUFFERS.try_with(|spare| {
-                let mut spare = spare.borrow_mut();
-                if spare.len() < SPARE_BUFFERS_MAX {
-                    spare.push(buffer);
-                }
-            });
-        }
+        let mut spare = Spare {
+            window: std::mem::take(&mut self.window),
+            resume: std::mem::take(&mut self.resume),
+            // Kept unless the caller still holds entries of it.
+            buffer: std::mem::take(&mut self.page)
+                .try_into_mut()
+                .unwrap_or_default(),
+        };
+        spare.window.clear();
+        spare.resume.clear();
+        let _ = SPARES.try_with(|spares| {
+            let mut spares = spares.borrow_mut();
+            if spares.len() < SPARES_MAX {
+                spares.push(spare);
+            }
+        });
     }
 }
 

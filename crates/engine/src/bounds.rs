@@ -3,9 +3,9 @@
 
 use std::ops::{Bound, Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use smallvec::SmallVec;
 
-use crate::log::{KEYSPACE_PREFIX_BYTES, join_key};
+use crate::log::{KEYSPACE_PREFIX_BYTES, engine_key};
 
 /// A range of user keys: `..`, `a..b`, `a..=b`, `a..`, `..b`, `..=b` or a
 /// pair of [`Bound`]s, over anything that is bytes (`&[u8]`, `&str`,
@@ -100,77 +100,73 @@ fn as_bytes<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<&[u8]> {
     }
 }
 
+/// An engine key of a bound, on the stack when short ([`engine_key`]).
+pub(crate) type BoundKey = SmallVec<[u8; 64]>;
+
+/// The engine-key bounds of a read: keys joined on the stack (no
+/// allocation for keys up to 60 bytes), lent to the scan, which copies
+/// what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EngineBounds {
+    pub(crate) lower: Bound<BoundKey>,
+    pub(crate) upper: Bound<BoundKey>,
+}
+
+impl EngineBounds {
+    /// The bounds, borrowed.
+    pub(crate) fn as_slices(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (
+            self.lower.as_ref().map(BoundKey::as_slice),
+            self.upper.as_ref().map(BoundKey::as_slice),
+        )
+    }
+}
+
 /// The engine-key bounds of `range` in keyspace `id`.
-///
-/// Both keys live in one buffer, already shared (`BytesMut::split`), so
-/// the copies a scan keeps of them (its sources and its read set) take a
-/// reference count, not an allocation each: two allocations per range
-/// where joining each key apart and promoting it on first clone took four.
-pub(crate) fn engine_bounds(id: u32, range: &impl KeyBounds) -> (Bound<Bytes>, Bound<Bytes>) {
-    let key_len = |bound: Bound<&[u8]>| match bound {
-        Bound::Included(key) | Bound::Excluded(key) => key.len(),
-        Bound::Unbounded => 0,
-    };
-    let mut buffer = BytesMut::with_capacity(
-        2 * KEYSPACE_PREFIX_BYTES + key_len(range.lower()) + key_len(range.upper()),
-    );
-    let mut joined = |keyspace: u32, key: &[u8]| {
-        buffer.put_slice(&keyspace.to_be_bytes());
-        buffer.put_slice(key);
-        buffer.split().freeze()
-    };
+pub(crate) fn engine_bounds(id: u32, range: &impl KeyBounds) -> EngineBounds {
     let lower = match range.lower() {
-        Bound::Included(key) => Bound::Included(joined(id, key)),
-        Bound::Excluded(key) => Bound::Excluded(joined(id, key)),
-        Bound::Unbounded => Bound::Included(joined(id, &[])),
+        Bound::Included(key) => Bound::Included(engine_key(id, key)),
+        Bound::Excluded(key) => Bound::Excluded(engine_key(id, key)),
+        Bound::Unbounded => Bound::Included(engine_key(id, &[])),
     };
     let upper = match range.upper() {
-        Bound::Included(key) => Bound::Included(joined(id, key)),
-        Bound::Excluded(key) => Bound::Excluded(joined(id, key)),
-        Bound::Unbounded => keyspace_end_by(id, joined),
+        Bound::Included(key) => Bound::Included(engine_key(id, key)),
+        Bound::Excluded(key) => Bound::Excluded(engine_key(id, key)),
+        Bound::Unbounded => keyspace_end(id),
     };
-    (lower, upper)
+    EngineBounds { lower, upper }
 }
 
-/// The bound past every key of keyspace `id`.
-fn keyspace_end(id: u32) -> Bound<Bytes> {
-    keyspace_end_by(id, join_key)
-}
-
-/// [`keyspace_end`], its key joined by `join`: the next keyspace's first
+/// The bound past every key of keyspace `id`: the next keyspace's first
 /// key, or no bound past the last keyspace.
-fn keyspace_end_by(id: u32, mut join: impl FnMut(u32, &[u8]) -> Bytes) -> Bound<Bytes> {
+fn keyspace_end(id: u32) -> Bound<BoundKey> {
     match id.checked_add(1) {
-        Some(next) => Bound::Excluded(join(next, &[])),
+        Some(next) => Bound::Excluded(engine_key(next, &[])),
         None => Bound::Unbounded,
     }
 }
 
 /// The engine-key bounds of the keys of keyspace `id` starting with
 /// `prefix`.
-pub(crate) fn prefix_bounds(id: u32, prefix: &[u8]) -> (Bound<Bytes>, Bound<Bytes>) {
-    let lower = Bound::Included(join_key(id, prefix));
+pub(crate) fn prefix_bounds(id: u32, prefix: &[u8]) -> EngineBounds {
+    let lower = Bound::Included(engine_key(id, prefix));
     // The first key after every key with the prefix: the prefix with its
     // last byte below 0xff incremented and the rest cut.
-    let mut successor = prefix.to_vec();
-    while let Some(last) = successor.pop() {
+    let mut successor = engine_key(id, prefix);
+    while successor.len() > KEYSPACE_PREFIX_BYTES
+        && let Some(last) = successor.pop()
+    {
         if last < 0xff {
             successor.push(last + 1);
-            return (lower, Bound::Excluded(join_key(id, &successor)));
+            return EngineBounds {
+                lower,
+                upper: Bound::Excluded(successor),
+            };
         }
     }
-    (lower, keyspace_end(id))
-}
-
-/// Whether the bounds hold no key.
-pub(crate) fn is_empty(lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> bool {
-    match (lower, upper) {
-        (Bound::Included(low), Bound::Included(high)) => low > high,
-        (
-            Bound::Included(low) | Bound::Excluded(low),
-            Bound::Included(high) | Bound::Excluded(high),
-        ) => low >= high,
-        _ => false,
+    EngineBounds {
+        lower,
+        upper: keyspace_end(id),
     }
 }
 
@@ -178,34 +174,61 @@ pub(crate) fn is_empty(lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> bool {
 mod tests {
     use super::*;
 
+    fn key(id: u32, text: &[u8]) -> BoundKey {
+        engine_key(id, text)
+    }
+
+    #[test]
+    fn keys_are_joined_on_the_stack_or_the_heap_alike() {
+        assert_eq!(key(1, b"ab").as_slice(), b"\0\0\0\x01ab");
+        assert!(!key(1, &[9; 60]).spilled());
+        let long = key(0x0102_0304, &[9; 61]);
+        assert!(long.spilled());
+        assert_eq!(&long[..4], &[1, 2, 3, 4]);
+        assert_eq!(&long[4..], &[9; 61]);
+    }
+
     #[test]
     fn prefix_bounds_cover_exactly_the_prefix() {
-        let (lower, upper) = prefix_bounds(5, b"ab\xff");
-        assert_eq!(lower, Bound::Included(join_key(5, b"ab\xff")));
-        assert_eq!(upper, Bound::Excluded(join_key(5, b"ac")));
-        let (_, upper) = prefix_bounds(5, b"\xff\xff");
-        assert_eq!(upper, Bound::Excluded(join_key(6, b"")));
-        let (_, upper) = prefix_bounds(5, b"");
-        assert_eq!(upper, Bound::Excluded(join_key(6, b"")));
+        let bounds = prefix_bounds(5, b"ab\xff");
+        assert_eq!(bounds.lower, Bound::Included(key(5, b"ab\xff")));
+        assert_eq!(bounds.upper, Bound::Excluded(key(5, b"ac")));
+        assert_eq!(
+            prefix_bounds(5, b"\xff\xff").upper,
+            Bound::Excluded(key(6, b""))
+        );
+        assert_eq!(prefix_bounds(5, b"").upper, Bound::Excluded(key(6, b"")));
+        assert_eq!(prefix_bounds(u32::MAX, b"\xff").upper, Bound::Unbounded);
     }
 
     #[test]
     fn every_range_form_gives_its_bounds() {
-        let key = |text: &str| Bound::Included(join_key(1, text.as_bytes()));
+        let bounds = |lower, upper| EngineBounds { lower, upper };
+        let included = |text: &str| Bound::Included(key(1, text.as_bytes()));
         assert_eq!(
             engine_bounds(1, &("a".."c")),
-            (key("a"), Bound::Excluded(join_key(1, b"c")))
+            bounds(included("a"), Bound::Excluded(key(1, b"c")))
         );
-        assert_eq!(engine_bounds(1, &(b"a"..=b"c")), (key("a"), key("c")));
+        assert_eq!(
+            engine_bounds(1, &(b"a"..=b"c")),
+            bounds(included("a"), included("c"))
+        );
         assert_eq!(
             engine_bounds(1, &(..)),
-            (key(""), Bound::Excluded(join_key(2, b"")))
+            bounds(included(""), Bound::Excluded(key(2, b"")))
         );
         assert_eq!(
             engine_bounds(u32::MAX, &(..)),
-            (Bound::Included(join_key(u32::MAX, b"")), Bound::Unbounded)
+            bounds(Bound::Included(key(u32::MAX, b"")), Bound::Unbounded)
         );
-        let (lower, _) = engine_bounds(1, &(Bound::Excluded("b"), Bound::Unbounded));
-        assert_eq!(lower, Bound::Excluded(join_key(1, b"b")));
+        let excluded = engine_bounds(1, &(Bound::Excluded("b"), Bound::Unbounded));
+        assert_eq!(excluded.lower, Bound::Excluded(key(1, b"b")));
+    }
+
+    #[test]
+    fn long_bounds_are_joined_whole() {
+        let long = vec![7u8; 100];
+        let bounds = engine_bounds(1, &(&long[..]..));
+        assert_eq!(bounds.as_slices().0, Bound::Included(&key(1, &long)[..]));
     }
 }

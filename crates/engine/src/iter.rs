@@ -14,11 +14,11 @@ use crate::log::KEYSPACE_PREFIX_BYTES;
 /// no allocation per entry. Keeping one keeps that page copy (one page)
 /// alive; copy what you keep for long (`Bytes::copy_from_slice`, `to_vec`).
 pub struct Iter<'a> {
-    inner: Option<keel_mvcc::Range<'a>>,
+    inner: keel_mvcc::Range<'a>,
 }
 
 impl<'a> Iter<'a> {
-    pub(crate) fn new(inner: Option<keel_mvcc::Range<'a>>) -> Iter<'a> {
+    pub(crate) fn new(inner: keel_mvcc::Range<'a>) -> Iter<'a> {
         Iter { inner }
     }
 
@@ -45,7 +45,7 @@ impl<'a> Iter<'a> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn next_with<T>(&mut self, visit: impl FnOnce(&[u8], &[u8]) -> T) -> Option<Result<T>> {
-        let visited = self.inner.as_mut()?.next_with(|key, value| {
+        let visited = self.inner.next_with(|key, value| {
             visit(key.get(KEYSPACE_PREFIX_BYTES..).unwrap_or_default(), value)
         })?;
         Some(visited.map_err(Error::from))
@@ -73,13 +73,13 @@ impl Iterator for Iter<'_> {
     type Item = Result<(Bytes, Bytes)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(user_entry(self.inner.as_mut()?.next()?))
+        Some(user_entry(self.inner.next()?))
     }
 }
 
 impl DoubleEndedIterator for Iter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        Some(user_entry(self.inner.as_mut()?.next_back()?))
+        Some(user_entry(self.inner.next_back()?))
     }
 }
 

@@ -189,7 +189,16 @@ pub(crate) fn keyspace_id(key: &[u8]) -> Option<u32> {
 /// An engine key from keyspace and user key, on the stack when short:
 /// for lookups, which need not own it.
 pub(crate) fn engine_key(keyspace: u32, key: &[u8]) -> smallvec::SmallVec<[u8; 64]> {
-    let mut joined = smallvec::SmallVec::with_capacity(KEYSPACE_PREFIX_BYTES + key.len());
+    let len = KEYSPACE_PREFIX_BYTES + key.len();
+    if len <= 64 {
+        // Written into the array whole (two copies, no growth checks):
+        // a point read and each bound of a range join one.
+        let mut inline = [0u8; 64];
+        inline[..KEYSPACE_PREFIX_BYTES].copy_from_slice(&keyspace.to_be_bytes());
+        inline[KEYSPACE_PREFIX_BYTES..len].copy_from_slice(key);
+        return smallvec::SmallVec::from_buf_and_len(inline, len);
+    }
+    let mut joined = smallvec::SmallVec::with_capacity(len);
     joined.extend_from_slice(&keyspace.to_be_bytes());
     joined.extend_from_slice(key);
     joined

@@ -120,11 +120,11 @@ impl BaseStore for Base {
 
     fn range<'a>(
         &'a self,
-        lower: Bound<Bytes>,
-        upper: Bound<Bytes>,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
     ) -> Result<BaseIterator<'a>, BoxError> {
         Ok(Box::new(BaseRange {
-            range: self.tree.range_bytes(lower, upper),
+            range: self.tree.range::<&[u8]>((lower, upper)),
         }))
     }
 }

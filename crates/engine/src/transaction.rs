@@ -1,13 +1,12 @@
 //! [`Transaction`]: reads and writes of keyspaces, commit and rollback.
 
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use keel_mvcc::Direction;
 
-use crate::bounds::{self, KeyBounds};
+use crate::bounds::{self, EngineBounds, KeyBounds};
 use crate::database::{Shared, now_ms};
 use crate::error::{Error, Result};
 use crate::iter::{Iter, Keys};
@@ -222,8 +221,7 @@ impl Transaction {
     /// # Errors
     /// As [`Transaction::get`]; each item may carry an error too.
     pub fn range(&self, keyspace: &Keyspace, range: impl KeyBounds) -> Result<Iter<'_>> {
-        let (lower, upper) = bounds::engine_bounds(keyspace.id, &range);
-        self.scan(keyspace, lower, upper)
+        self.scan(keyspace, &bounds::engine_bounds(keyspace.id, &range))
     }
 
     /// The live entries whose keys start with `prefix`, ascending (`.rev()`
@@ -232,8 +230,10 @@ impl Transaction {
     /// # Errors
     /// As [`Transaction::range`].
     pub fn prefix(&self, keyspace: &Keyspace, prefix: impl AsRef<[u8]>) -> Result<Iter<'_>> {
-        let (lower, upper) = bounds::prefix_bounds(keyspace.id, prefix.as_ref());
-        self.scan(keyspace, lower, upper)
+        self.scan(
+            keyspace,
+            &bounds::prefix_bounds(keyspace.id, prefix.as_ref()),
+        )
     }
 
     /// The live keys in `range`, ascending (`.rev()` for descending).
@@ -290,21 +290,16 @@ impl Transaction {
         self.range(keyspace, ..)?.next_back().transpose()
     }
 
-    fn scan(
-        &self,
-        keyspace: &Keyspace,
-        lower: Bound<Bytes>,
-        upper: Bound<Bytes>,
-    ) -> Result<Iter<'_>> {
+    fn scan(&self, keyspace: &Keyspace, bounds: &EngineBounds) -> Result<Iter<'_>> {
         self.enter(keyspace, false)?;
-        if bounds::is_empty(&lower, &upper) {
-            return Ok(Iter::new(None));
-        }
+        // An empty or inverted range opens as an ended one (keel-mvcc's
+        // rule), with nothing to read or record.
+        let (lower, upper) = bounds.as_slices();
         let range = self
             .inner
-            .range_bytes(lower, upper, Direction::Forward)
+            .range_slices(lower, upper, Direction::Forward)
             .map_err(|error| self.error(error))?;
-        Ok(Iter::new(Some(range)))
+        Ok(Iter::new(range))
     }
 
     /// Sets `key` to `value`, without expiry. The value is copied once,

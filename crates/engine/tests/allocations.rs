@@ -109,6 +109,40 @@ fn reads_allocate_nothing_per_entry() {
     });
     assert!(range <= 20, "a range of 10 allocated {range} times");
 
+    // Warm (a range before it left its cursor's buffers), under Snapshot
+    // with nothing recent: the bounds are lent down, not allocated; the
+    // one allocation is the base cursor's box.
+    let short_range = || {
+        let mut entries = tx.range(&ks, "key00005000"..).unwrap();
+        for _ in 0..10 {
+            black_box(entries.next_with(|key, value| key.len() + value.len()));
+        }
+    };
+    short_range();
+    let warm = allocations_of(short_range);
+    assert!(warm <= 1, "a warm range of 10 allocated {warm} times");
+
+    // Empty and inverted ranges open ended, and read nothing.
+    let empty = allocations_of(|| {
+        assert_eq!(
+            tx.range(&ks, "key00000005".."key00000005").unwrap().count(),
+            0
+        );
+        assert_eq!(
+            tx.range(&ks, "key00000009"..="key00000001")
+                .unwrap()
+                .count(),
+            0
+        );
+        assert_eq!(
+            tx.range(&ks, "key00000005"..="key00000005")
+                .unwrap()
+                .count(),
+            1
+        );
+    });
+    assert!(empty <= 4, "empty ranges allocated {empty} times");
+
     let keys: Vec<String> = (0..10_000u32)
         .step_by(97)
         .map(|index| format!("key{index:08}"))

@@ -128,11 +128,12 @@ pub trait BaseStore: Send + Sync {
     }
 
     /// The entries with keys within `(lower, upper)`, from either end.
-    /// The bounds never describe an empty or inverted range.
+    /// The bounds never describe an empty or inverted range; the cursor
+    /// keeps its own copy of them (the caller's may go).
     fn range<'a>(
         &'a self,
-        lower: Bound<Bytes>,
-        upper: Bound<Bytes>,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
     ) -> Result<BaseIterator<'a>, BoxError>;
 }
 

@@ -12,7 +12,6 @@ use std::borrow::Cow;
 use std::ops::{Bound, Range};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use keel_tso::Timestamp;
 
 use crate::chain::{CommitState, CommitStatus};
@@ -81,11 +80,8 @@ impl Batch {
     }
 
     /// The positions of the entries within the bounds.
-    pub(crate) fn window(&self, lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> Range<usize> {
-        self.writes.window(
-            lower.as_ref().map(Bytes::as_ref),
-            upper.as_ref().map(Bytes::as_ref),
-        )
+    pub(crate) fn window(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Range<usize> {
+        self.writes.window(lower, upper)
     }
 }
 

@@ -276,7 +276,10 @@ impl DeltaStore {
             .take_while(|batch| batch.timestamp > timestamp)
             .filter(|batch| batch.newer_than(timestamp))
             .find_map(|batch| {
-                let window = batch.window(lower, upper);
+                let window = batch.window(
+                    lower.as_ref().map(Bytes::as_ref),
+                    upper.as_ref().map(Bytes::as_ref),
+                );
                 let entry = (!window.is_empty()).then(|| batch.entry(window.start))?;
                 Some((entry.into_owned().key, batch.timestamp))
             })

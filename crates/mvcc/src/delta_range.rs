@@ -37,8 +37,8 @@ pub(crate) struct DeltaCursor<'a> {
 impl<'a> DeltaCursor<'a> {
     pub(crate) fn new(
         delta: &'a DeltaStore,
-        lower: Bound<Bytes>,
-        upper: Bound<Bytes>,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
         read_timestamp: Timestamp,
     ) -> DeltaCursor<'a> {
         let batches = delta
@@ -47,15 +47,18 @@ impl<'a> DeltaCursor<'a> {
                 batches
                     .iter()
                     .filter(|batch| batch.visible_at(read_timestamp))
-                    .map(|batch| (Arc::clone(batch), batch.window(&lower, &upper)))
+                    .map(|batch| (Arc::clone(batch), batch.window(lower, upper)))
                     .filter(|(_, window)| window.start < window.end)
                     .collect()
             })
             .unwrap_or_default();
         // A skiplist seen empty now stays empty at this read timestamp:
         // what a fold removes is in the base, what a commit installs later
-        // is newer (see `map`).
-        let map = (!delta.is_map_empty()).then(|| delta.range(lower, upper));
+        // is newer (see `map`). Only then are the bounds copied.
+        let map = (!delta.is_map_empty()).then(|| {
+            let owned = |bound: Bound<&[u8]>| bound.map(Bytes::copy_from_slice);
+            delta.range(owned(lower), owned(upper))
+        });
         DeltaCursor {
             delta,
             map_done: [map.is_none(); 2],

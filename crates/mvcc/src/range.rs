@@ -17,7 +17,7 @@ use crate::delta_range::DeltaCursor;
 use crate::error::{BaseOperation, Error, Result};
 use crate::manager::Inner;
 use crate::own_writes::{OwnItem, OwnWrites};
-use crate::read_set::{KeyRange, ReadSet};
+use crate::read_set::{KeyRange, ReadSet, bounds_empty};
 use crate::write_buffer::WriteBuffer;
 use crate::write_set::{Change, is_live};
 
@@ -63,7 +63,9 @@ pub struct Range<'a> {
     /// [`Direction::Forward`], 1 for [`Direction::Reverse`].
     first_end: usize,
     read_timestamp: Timestamp,
-    bounds: KeyRange,
+    /// The bounds, copied only to be recorded (under Serializable, with
+    /// `tracker`): the sources keep what they need of them.
+    bounds: Option<KeyRange>,
     tracker: Option<&'a RefCell<ReadSet>>,
     read_bytes_max: u64,
     /// The last key yielded from each end (tracked only under
@@ -86,12 +88,15 @@ impl std::fmt::Debug for Range<'_> {
 }
 
 impl<'a> Range<'a> {
+    /// A scan of the keys within `(lower, upper)`, which it copies only
+    /// where it must keep them (the read set's range under Serializable,
+    /// the base cursor's own bounds, a non-empty skiplist's range).
     pub(crate) fn new(
         inner: &'a Inner,
         read_timestamp: Timestamp,
         writes: &'a WriteBuffer,
         tracker: Option<&'a RefCell<ReadSet>>,
-        bounds: KeyRange,
+        (lower, upper): (Bound<&[u8]>, Bound<&[u8]>),
         direction: Direction,
     ) -> Result<Range<'a>> {
         let read_bytes_max = inner.options.transaction_read_bytes_max;
@@ -99,42 +104,36 @@ impl<'a> Range<'a> {
             sources: None,
             first_end: usize::from(direction == Direction::Reverse),
             read_timestamp,
-            bounds,
+            bounds: None,
             tracker: None,
             read_bytes_max,
             last: [None, None],
             earliest_expiry: None,
             state: State::Exhausted,
         };
-        if range.bounds.is_empty() {
+        if bounds_empty(lower, upper) {
             // Nothing can be in it, so nothing needs tracking; and the
             // sources would refuse it (BTreeMap::range panics on it).
             return Ok(range);
         }
-        let borrowed = (
-            range.bounds.lower.as_ref().map(Bytes::as_ref),
-            range.bounds.upper.as_ref().map(Bytes::as_ref),
-        );
         let base = inner
             .base
-            .range(range.bounds.lower.clone(), range.bounds.upper.clone())
+            .range(lower, upper)
             .map_err(|source| Error::Base {
                 operation: BaseOperation::Range,
                 key: None,
                 source,
             })?;
         range.sources = Some(Sources {
-            writes: writes.range(borrowed.0, borrowed.1),
-            delta: DeltaCursor::new(
-                &inner.delta,
-                range.bounds.lower.clone(),
-                range.bounds.upper.clone(),
-                read_timestamp,
-            ),
+            writes: writes.range(lower, upper),
+            delta: DeltaCursor::new(&inner.delta, lower, upper, read_timestamp),
             base,
             ends: [Peeked::default(), Peeked::default()],
             base_only: [false; 2],
         });
+        if tracker.is_some() {
+            range.bounds = Some(KeyRange::copied(lower, upper));
+        }
         range.tracker = tracker;
         range.state = State::Scanning;
         Ok(range)
@@ -514,7 +513,7 @@ impl DoubleEndedIterator for Range<'_> {
 
 impl Drop for Range<'_> {
     fn drop(&mut self) {
-        let Some(tracker) = self.tracker.take() else {
+        let (Some(tracker), Some(bounds)) = (self.tracker.take(), self.bounds.take()) else {
             return;
         };
         let mut tracker = tracker.borrow_mut();
@@ -524,13 +523,13 @@ impl Drop for Range<'_> {
         // Track what the scan covered: everything if it ran to the end (or
         // failed), else from each bound up to the last key yielded there.
         if self.state != State::Scanning {
-            tracker.add_range(self.bounds.clone(), self.read_bytes_max);
+            tracker.add_range(bounds, self.read_bytes_max);
             return;
         }
         let [front, back] = std::mem::take(&mut self.last);
         if let Some(last) = front {
             let covered = KeyRange {
-                lower: self.bounds.lower.clone(),
+                lower: bounds.lower.clone(),
                 upper: Bound::Included(last),
             };
             tracker.add_range(covered, self.read_bytes_max);
@@ -538,7 +537,7 @@ impl Drop for Range<'_> {
         if let Some(last) = back {
             let covered = KeyRange {
                 lower: Bound::Included(last),
-                upper: self.bounds.upper.clone(),
+                upper: bounds.upper.clone(),
             };
             tracker.add_range(covered, self.read_bytes_max);
         }

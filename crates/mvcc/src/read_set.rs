@@ -12,6 +12,17 @@ use bytes::Bytes;
 /// Bytes a tracked range costs besides its bounds' keys.
 const RANGE_OVERHEAD_BYTES: u64 = 2 * size_of::<Bound<Bytes>>() as u64;
 
+/// Whether no key lies within the bounds (inverted or empty ranges).
+pub(crate) fn bounds_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(lower), Bound::Included(upper)) => lower > upper,
+        (Bound::Included(lower), Bound::Excluded(upper))
+        | (Bound::Excluded(lower), Bound::Included(upper))
+        | (Bound::Excluded(lower), Bound::Excluded(upper)) => lower >= upper,
+        _ => false,
+    }
+}
+
 /// A range of keys with owned bounds: what a scan covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRange {
@@ -37,15 +48,22 @@ impl KeyRange {
         above_lower && below_upper
     }
 
-    /// Whether no key lies within the bounds (inverted or empty ranges).
-    pub(crate) fn is_empty(&self) -> bool {
-        match (&self.lower, &self.upper) {
-            (Bound::Included(lower), Bound::Included(upper)) => lower > upper,
-            (Bound::Included(lower), Bound::Excluded(upper))
-            | (Bound::Excluded(lower), Bound::Included(upper))
-            | (Bound::Excluded(lower), Bound::Excluded(upper)) => lower >= upper,
-            _ => false,
-        }
+    /// The range of the borrowed bounds, both keys copied into one shared
+    /// buffer (one allocation; the copies a read set keeps of them take a
+    /// reference count each).
+    pub(crate) fn copied(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> KeyRange {
+        let len = |bound: Bound<&[u8]>| match bound {
+            Bound::Included(key) | Bound::Excluded(key) => key.len(),
+            Bound::Unbounded => 0,
+        };
+        let mut buffer = bytes::BytesMut::with_capacity(len(lower) + len(upper));
+        let mut copy = |key: &[u8]| {
+            buffer.extend_from_slice(key);
+            buffer.split().freeze()
+        };
+        let lower = lower.map(&mut copy);
+        let upper = upper.map(&mut copy);
+        KeyRange { lower, upper }
     }
 
     fn bytes(&self) -> u64 {
@@ -206,9 +224,24 @@ mod tests {
             (Bound::Unbounded, Bound::Excluded(key("")), false),
         ];
         for (lower, upper, empty) in cases {
-            let range = KeyRange { lower, upper };
-            assert_eq!(range.is_empty(), empty, "{range:?}");
+            let (lower, upper) = (
+                lower.as_ref().map(Bytes::as_ref),
+                upper.as_ref().map(Bytes::as_ref),
+            );
+            assert_eq!(bounds_empty(lower, upper), empty, "{lower:?} {upper:?}");
         }
+    }
+
+    #[test]
+    fn a_copied_range_holds_the_bounds_it_was_given() {
+        let copied = KeyRange::copied(Bound::Included(&b"ab"[..]), Bound::Excluded(&b"cde"[..]));
+        assert_eq!(copied.lower, Bound::Included(key("ab")));
+        assert_eq!(copied.upper, Bound::Excluded(key("cde")));
+        let open = KeyRange::copied(Bound::Unbounded, Bound::Included(&b""[..]));
+        assert_eq!(
+            (open.lower, open.upper),
+            (Bound::Unbounded, Bound::Included(key("")))
+        );
     }
 
     #[test]

@@ -103,16 +103,13 @@ impl BaseStore for MemoryBase {
 
     fn range<'a>(
         &'a self,
-        lower: Bound<Bytes>,
-        upper: Bound<Bytes>,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
     ) -> Result<BaseIterator<'a>, BoxError> {
         self.check_reads()?;
         let entries = self.entries.read();
         let items: Vec<(Bytes, ValueEntry)> = entries
-            .range::<[u8], _>((
-                lower.as_ref().map(Bytes::as_ref),
-                upper.as_ref().map(Bytes::as_ref),
-            ))
+            .range::<[u8], _>((lower, upper))
             .map(|(key, entry)| (key.clone(), entry.clone()))
             .collect();
         Ok(Box::new(MemoryCursor {

@@ -19,7 +19,7 @@ use crate::manager::{CommitInfo, ExpiryCheck, Inner, PreparedIntents, ROOM_WAIT_
 use crate::options::Isolation;
 use crate::prepared::PreparedTransaction;
 use crate::range::Range;
-use crate::read_set::{KeyRange, ReadSet};
+use crate::read_set::ReadSet;
 use crate::registry::Registration;
 use crate::stats::Counters;
 use crate::write_buffer::WriteBuffer;
@@ -332,28 +332,38 @@ impl Transaction {
         K: AsRef<[u8]> + ?Sized,
         R: RangeBounds<K>,
     {
-        let owned = |bound: Bound<&K>| match bound {
-            Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
-            Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        self.range_bytes(
-            owned(range.start_bound()),
-            owned(range.end_bound()),
+        self.range_slices(
+            range.start_bound().map(AsRef::as_ref),
+            range.end_bound().map(AsRef::as_ref),
             direction,
         )
     }
 
-    /// [`Transaction::range`] over bounds the caller already holds as
-    /// `Bytes` (kept as they are: no copy).
+    /// [`Transaction::range`] over bounds the caller holds as `Bytes`.
     pub fn range_bytes(
         &self,
         lower: Bound<Bytes>,
         upper: Bound<Bytes>,
         direction: Direction,
     ) -> Result<Range<'_>> {
+        self.range_slices(
+            lower.as_ref().map(Bytes::as_ref),
+            upper.as_ref().map(Bytes::as_ref),
+            direction,
+        )
+    }
+
+    /// [`Transaction::range`] over borrowed bounds, which the scan copies
+    /// only where it keeps them: under Snapshot isolation, with nothing
+    /// recent in the delta, a range whose keys are short opens with no
+    /// allocation.
+    pub fn range_slices(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        direction: Direction,
+    ) -> Result<Range<'_>> {
         self.check_usable()?;
-        let bounds = KeyRange { lower, upper };
         let tracker = match self.isolation {
             Isolation::Serializable => Some(&self.reads),
             Isolation::Snapshot => None,
@@ -363,7 +373,7 @@ impl Transaction {
             self.read_timestamp,
             &self.writes,
             tracker,
-            bounds,
+            (lower, upper),
             direction,
         )
     }

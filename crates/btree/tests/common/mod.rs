@@ -36,6 +36,14 @@ pub fn pager(seed: u64, frames: u64) -> (Arc<SimVfs>, Arc<Pager>) {
     (vfs, Arc::new(pager))
 }
 
+/// A pager of `page_size` pages on a fresh simulated disk.
+pub fn pager_sized(seed: u64, page_size: u32, frames: u64) -> (Arc<SimVfs>, Arc<Pager>) {
+    let vfs = Arc::new(SimVfs::new(seed));
+    let shared: Arc<dyn Vfs> = vfs.clone();
+    let pager = Pager::open(shared, "/db/pages", options_sized(page_size, frames)).unwrap();
+    (vfs, Arc::new(pager))
+}
+
 /// The key of `id`: its big-endian bytes, then a run of filler whose length
 /// depends on the id, so keys differ in length and share long prefixes.
 pub fn key(id: u16) -> Vec<u8> {
