@@ -53,6 +53,15 @@ pub(crate) struct WalLog {
 }
 
 impl WalLog {
+    /// The lsn a commit at `ticket` waits to be durable, or `None` when its
+    /// durability asks no sync.
+    fn synced_lsn(&self, ticket: LogTicket) -> Option<Lsn> {
+        let lsn = Lsn(ticket.0 & ((1 << TICKET_DURABILITY_SHIFT) - 1));
+        let hint = (ticket.0 >> TICKET_DURABILITY_SHIFT) as u8;
+        let durability = Durability::from_hint(hint).unwrap_or(self.durability);
+        (durability == Durability::Sync).then_some(lsn)
+    }
+
     pub(crate) fn new(wal: Option<Arc<Wal>>, durability: Durability, part_bytes: usize) -> WalLog {
         WalLog {
             wal,
@@ -458,13 +467,20 @@ impl CommitLog for WalLog {
     }
 
     fn wait_durable(&self, ticket: LogTicket) -> Result<(), BoxError> {
-        let lsn = Lsn(ticket.0 & ((1 << TICKET_DURABILITY_SHIFT) - 1));
-        let hint = (ticket.0 >> TICKET_DURABILITY_SHIFT) as u8;
-        if Durability::from_hint(hint).unwrap_or(self.durability) == Durability::Sync
+        if let Some(lsn) = self.synced_lsn(ticket)
             && let Some(wal) = &self.wal
         {
             wal.wait_durable(lsn)?;
         }
         Ok(())
+    }
+
+    fn durable_end(&self) -> Option<LogTicket> {
+        Some(LogTicket(self.wal.as_ref()?.durable_end().0))
+    }
+
+    fn covers(&self, end: LogTicket, ticket: LogTicket) -> bool {
+        // As `wait_durable`: a commit that asks no sync waits for nothing.
+        self.synced_lsn(ticket).is_none_or(|lsn| lsn.0 < end.0)
     }
 }

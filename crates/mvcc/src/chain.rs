@@ -39,6 +39,12 @@ pub enum CommitState {
 #[derive(Debug)]
 pub struct CommitStatus(AtomicU8);
 
+impl crate::watermark::Settle for CommitStatus {
+    fn settle(&self) {
+        self.commit();
+    }
+}
+
 impl CommitStatus {
     /// A commit being made durable.
     pub fn pending() -> CommitStatus {

@@ -80,6 +80,23 @@ pub trait CommitLog: Send + Sync {
     /// Blocks until the record at `ticket` (and every one before it) is
     /// durable.
     fn wait_durable(&self, ticket: LogTicket) -> Result<(), BoxError>;
+
+    /// How far the log is durable now, as a committer back from
+    /// [`CommitLog::wait_durable`] asks to finish the other commits its
+    /// sync covered; `None` (the default) where the log cannot tell, and
+    /// each commit then finishes itself.
+    fn durable_end(&self) -> Option<LogTicket> {
+        None
+    }
+
+    /// Whether [`CommitLog::wait_durable`] on `ticket` would return at once
+    /// with success, the log being durable to `end` (from
+    /// [`CommitLog::durable_end`]). Never true for a record not durable
+    /// as its commit asks.
+    fn covers(&self, end: LogTicket, ticket: LogTicket) -> bool {
+        let _ = (end, ticket);
+        false
+    }
 }
 
 /// A log that keeps nothing: for an in-memory database (or durability

@@ -16,6 +16,7 @@ use crate::chain::CommitStatus;
 use crate::delta::DeltaStore;
 use crate::error::{BoxError, ConflictKind, Error, LogOperation, Result, SharedError};
 use crate::fold::FoldState;
+use crate::log::LogTicket;
 use crate::log::{CommitLog, LogRecord};
 use crate::options::{Isolation, MvccOptions};
 use crate::prepared::PreparedTransaction;
@@ -365,6 +366,8 @@ impl Inner {
             &status,
             self.options.batch_commit_bytes_min,
         );
+        self.watermark
+            .attach(commit_timestamp, ticket.0, Arc::clone(&status) as _);
         if prepared {
             sequencer.prepared.remove(&transaction_id);
         }
@@ -372,10 +375,17 @@ impl Inner {
 
         if let Err(source) = self.log.wait_durable(ticket) {
             // The whole write set turns aborted in one store, before its
-            // timestamp is finished: never half visible.
-            status.abort();
-            self.watermark.finish(commit_timestamp);
-            return Err(self.log_failed(transaction_id, LogOperation::WaitDurable, source));
+            // timestamp is finished: never half visible. (One another
+            // committer settled was durable: it stays committed.)
+            if self.watermark.withdraw(commit_timestamp, || status.abort()) {
+                return Err(self.log_failed(transaction_id, LogOperation::WaitDurable, source));
+            }
+        }
+        // Every commit the sync that covered this one covered, this one
+        // included, finishes now, in one lock hold of the watermark.
+        if let Some(end) = self.log.durable_end() {
+            self.watermark
+                .settle(|position| self.log.covers(end, LogTicket(position)));
         }
         status.commit();
         self.watermark.finish(commit_timestamp);

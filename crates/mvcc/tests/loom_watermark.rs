@@ -85,3 +85,93 @@ fn a_commit_waiting_for_the_watermark_is_woken() {
         later.join().unwrap();
     });
 }
+
+/// Two commits covered by one sync, each finishing as
+/// `TransactionManager::sequence_commit` does (settle what the sync
+/// covered, mark its own state, finish, wait to be visible), while a
+/// reader loads the watermark: whichever comes back first finishes both,
+/// the other finds itself finished; the watermark never passes a pending
+/// commit, and both are acknowledged.
+#[test]
+fn a_committer_settles_the_commits_its_sync_covered() {
+    loom::model(|| {
+        let watermark = Arc::new(Watermark::new(at(0)));
+        let statuses: Vec<Arc<CommitStatus>> =
+            (0..2).map(|_| Arc::new(CommitStatus::pending())).collect();
+        for (index, status) in statuses.iter().enumerate() {
+            let timestamp = at(index as u64 + 1);
+            watermark.begin(timestamp);
+            watermark.attach(timestamp, index as u64, Arc::clone(status) as _);
+        }
+        let committers: Vec<_> = (0..2)
+            .map(|index| {
+                let watermark = Arc::clone(&watermark);
+                let status = Arc::clone(&statuses[index]);
+                thread::spawn(move || {
+                    let timestamp = at(index as u64 + 1);
+                    watermark.settle(|position| position < 2);
+                    status.commit();
+                    watermark.finish(timestamp);
+                    watermark.wait_visible(timestamp);
+                    assert_eq!(status.state(), CommitState::Committed);
+                })
+            })
+            .collect();
+        let seen = watermark.visible();
+        for (index, status) in statuses.iter().enumerate() {
+            if at(index as u64 + 1) <= seen {
+                assert_eq!(
+                    status.state(),
+                    CommitState::Committed,
+                    "passed a pending commit"
+                );
+            }
+        }
+        for committer in committers {
+            committer.join().unwrap();
+        }
+        assert_eq!((watermark.visible(), watermark.in_flight()), (at(2), 0));
+    });
+}
+
+/// A commit whose log wait failed is withdrawn (aborted, then finished)
+/// while a later one settles: the later never passes before the earlier's
+/// state is final, and a withdrawn commit is never seen committed.
+#[test]
+fn a_withdrawn_commit_is_never_passed_pending() {
+    loom::model(|| {
+        let watermark = Arc::new(Watermark::new(at(0)));
+        let statuses: Vec<Arc<CommitStatus>> =
+            (0..2).map(|_| Arc::new(CommitStatus::pending())).collect();
+        for (index, status) in statuses.iter().enumerate() {
+            let timestamp = at(index as u64 + 1);
+            watermark.begin(timestamp);
+            watermark.attach(timestamp, index as u64, Arc::clone(status) as _);
+        }
+        let failed = {
+            let watermark = Arc::clone(&watermark);
+            let status = Arc::clone(&statuses[0]);
+            thread::spawn(move || {
+                assert!(watermark.withdraw(at(1), || status.abort()));
+            })
+        };
+        let later = {
+            let watermark = Arc::clone(&watermark);
+            let status = Arc::clone(&statuses[1]);
+            thread::spawn(move || {
+                // Only position 1 is durable.
+                watermark.settle(|position| position == 1);
+                status.commit();
+                watermark.finish(at(2));
+                watermark.wait_visible(at(2));
+            })
+        };
+        if watermark.visible() >= at(1) {
+            assert_eq!(statuses[0].state(), CommitState::Aborted);
+        }
+        failed.join().unwrap();
+        later.join().unwrap();
+        assert_eq!(statuses[0].state(), CommitState::Aborted);
+        assert_eq!(watermark.visible(), at(2));
+    });
+}

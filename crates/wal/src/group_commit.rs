@@ -149,6 +149,13 @@ impl<B, E: Clone> GroupCommit<B, E> {
         lock(&self.tail)
     }
 
+    /// Every record before this is durable: the end the last flush
+    /// published, read without the tail (which appenders and leaders
+    /// hold), so at most the tail's `durable_end`.
+    pub fn durable_end(&self) -> Lsn {
+        lock(&self.ends).durable_end
+    }
+
     /// Called by an appender holding the tail after it took an lsn: wakes
     /// a gathering leader whose group is complete.
     pub fn appended(&self, tail: &Tail<B, E>) {

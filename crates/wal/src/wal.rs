@@ -611,9 +611,10 @@ impl Wal {
         self.shared.commit.lock().next_lsn
     }
 
-    /// Every record before this lsn is durable.
+    /// Every record before this lsn is durable (as the last flush
+    /// published it: read without the lock appenders take).
     pub fn durable_end(&self) -> Lsn {
-        self.shared.commit.lock().durable_end
+        self.shared.commit.durable_end()
     }
 
     /// The counters.
