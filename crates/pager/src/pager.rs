@@ -379,7 +379,7 @@ impl Pager {
         };
         let page_size = meta.page_size as usize;
         let file_blocks = (size / page_size as u64).max(FIRST_DATA_BLOCK);
-        let readahead = Readahead::new(options.readahead_bytes, &*file, page_size as u64);
+        let readahead = Readahead::new(options.readahead_bytes, page_size as u64);
         let table = PageTable::new();
         let map = PageMap::open_lazy(&*file, &path, &meta, file_blocks, &table)?;
         let lazy = lazy::LazyLeaves::new(&map, page_size);

@@ -18,6 +18,7 @@
 //! [`READAHEAD_BYTES_FALLBACK`] until served reads bring the balance
 //! back.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use keel_io::{Advice, File};
@@ -50,10 +51,13 @@ const RECENT_WINDOWS: usize = 1024;
 /// The windows advised lately.
 #[derive(Debug)]
 pub(crate) struct Readahead {
-    /// The window while the misses' balance holds (0: no read-ahead).
-    window_bytes: u64,
-    /// The window once it does not: at most `window_bytes`.
-    small_window_bytes: u64,
+    /// The window asked for (`PagerOptions::readahead_bytes`).
+    asked: u64,
+    /// The page file's block size: windows are multiples of it.
+    block_bytes: u64,
+    /// The windows, found on the first read that needs one (asking the
+    /// OS for the device's is kept off the open's path).
+    windows: OnceLock<Windows>,
     /// Reads that advised a window less reads served without one (by the
     /// OS cache, or in a window advised lately), at least 0. Updated
     /// with a load and a store: a lost update between two missing threads
@@ -67,31 +71,49 @@ pub(crate) struct Readahead {
     recent: Box<[AtomicU64]>,
 }
 
+/// The two window sizes, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Windows {
+    /// While the misses' balance holds (0: no read-ahead).
+    large: u64,
+    /// Once it does not: at most `large`.
+    small: u64,
+}
+
 impl Readahead {
-    /// Read-ahead for `file` by windows of `window_bytes` (0: none;
+    /// Read-ahead by windows of `window_bytes` (0: none;
     /// [`READAHEAD_DEVICE`]: the device's), rounded down to a multiple of
     /// `block_bytes` and at least one block.
-    pub(crate) fn new(window_bytes: u64, file: &dyn File, block_bytes: u64) -> Readahead {
-        let window_bytes = match window_bytes {
-            0 => 0,
-            READAHEAD_DEVICE => file
-                .readahead_bytes()
-                .unwrap_or(READAHEAD_BYTES_FALLBACK)
-                .min(READAHEAD_BYTES_MAX),
-            bytes => bytes,
-        };
-        let round = |bytes: u64| (bytes / block_bytes).max(1) * block_bytes;
-        let (window_bytes, small_window_bytes) = match window_bytes {
-            0 => (0, 0),
-            bytes => (round(bytes), round(bytes.min(READAHEAD_BYTES_FALLBACK))),
-        };
+    pub(crate) fn new(window_bytes: u64, block_bytes: u64) -> Readahead {
         let slots = if window_bytes == 0 { 0 } else { RECENT_WINDOWS };
         Readahead {
-            window_bytes,
-            small_window_bytes,
+            asked: window_bytes,
+            block_bytes,
+            windows: OnceLock::new(),
             misses: AtomicU64::new(0),
             recent: (0..slots).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// The windows for `file`, found the first time.
+    fn windows(&self, file: &dyn File) -> Windows {
+        *self.windows.get_or_init(|| {
+            let bytes = match self.asked {
+                READAHEAD_DEVICE => file
+                    .readahead_bytes()
+                    .unwrap_or(READAHEAD_BYTES_FALLBACK)
+                    .min(READAHEAD_BYTES_MAX),
+                bytes => bytes,
+            };
+            let round = |bytes: u64| (bytes / self.block_bytes).max(1) * self.block_bytes;
+            match bytes {
+                0 => Windows { large: 0, small: 0 },
+                bytes => Windows {
+                    large: round(bytes),
+                    small: round(bytes.min(READAHEAD_BYTES_FALLBACK)),
+                },
+            }
+        })
     }
 
     /// Called when the OS cache served a miss without the device (or a
@@ -105,14 +127,15 @@ impl Readahead {
 
     /// Called before a miss reads the block at `offset` from the device.
     pub(crate) fn before_read(&self, file: &dyn File, offset: u64) {
-        if self.window_bytes == 0 {
+        if self.asked == 0 {
             return;
         }
+        let Windows { large, small } = self.windows(file);
         // A read in a window advised lately, of either size, waits for
         // that window's read (or finds it done): the advice served it, as
         // the OS cache does. A race between two missing threads advises
         // twice: harmless.
-        let windows = [(self.window_bytes, true), (self.small_window_bytes, false)];
+        let windows = [(large, true), (small, false)];
         if windows.iter().any(|&(window, large)| {
             let (slot, key) = self.slot(offset, window, large);
             slot.load(Ordering::Relaxed) == key
@@ -139,10 +162,11 @@ impl Readahead {
 
     /// The window a device read asks for now (0: none).
     #[cfg(test)]
-    fn window_now(&self) -> u64 {
+    fn window_now(&self, file: &dyn File) -> u64 {
+        let Windows { large, small } = self.windows(file);
         match self.misses.load(Ordering::Relaxed) < MISSES_MAX {
-            true => self.window_bytes,
-            false => self.small_window_bytes,
+            true => large,
+            false => small,
         }
     }
 }
@@ -235,7 +259,7 @@ mod tests {
     #[test]
     fn a_window_is_advised_once_until_another_takes_its_slot() {
         let file = Advised::new(None);
-        let readahead = Readahead::new(1 << 17, &file, BLOCK);
+        let readahead = Readahead::new(1 << 17, BLOCK);
         readahead.before_read(&file, 4096);
         readahead.before_read(&file, 8192);
         assert_eq!(file.taken(), [(0, 1 << 17)]);
@@ -243,7 +267,7 @@ mod tests {
         readahead.before_read(&file, far);
         readahead.before_read(&file, 4096);
         assert_eq!(file.taken(), [(far, 1 << 17), (0, 1 << 17)]);
-        let off = Readahead::new(0, &file, BLOCK);
+        let off = Readahead::new(0, BLOCK);
         off.before_read(&file, 4096);
         assert!(off.recent.is_empty());
         assert!(file.taken().is_empty());
@@ -251,19 +275,33 @@ mod tests {
 
     #[test]
     fn the_device_size_is_the_window_capped_and_the_fallback_without_one() {
-        let device = |bytes| Readahead::new(READAHEAD_DEVICE, &Advised::new(bytes), BLOCK);
-        assert_eq!(device(Some(8 << 20)).window_bytes, 8 << 20);
-        assert_eq!(device(Some(1 << 30)).window_bytes, READAHEAD_BYTES_MAX);
-        assert_eq!(device(None).window_bytes, READAHEAD_BYTES_FALLBACK);
-        assert_eq!(device(Some(1000)).window_bytes, BLOCK);
-        let odd = Readahead::new(10_000, &Advised::new(None), BLOCK);
-        assert_eq!((odd.window_bytes, odd.small_window_bytes), (8192, 8192));
+        let device = |bytes| {
+            Readahead::new(READAHEAD_DEVICE, BLOCK)
+                .windows(&Advised::new(bytes))
+                .large
+        };
+        assert_eq!(device(Some(8 << 20)), 8 << 20);
+        assert_eq!(device(Some(1 << 30)), READAHEAD_BYTES_MAX);
+        assert_eq!(device(None), READAHEAD_BYTES_FALLBACK);
+        assert_eq!(device(Some(1000)), BLOCK);
+        let odd = Readahead::new(10_000, BLOCK).windows(&Advised::new(Some(1 << 30)));
+        assert_eq!(
+            odd,
+            Windows {
+                large: 8192,
+                small: 8192
+            }
+        );
+        // Found once: a later answer of the OS changes nothing.
+        let readahead = Readahead::new(READAHEAD_DEVICE, BLOCK);
+        assert_eq!(readahead.window_now(&Advised::new(Some(1 << 20))), 1 << 20);
+        assert_eq!(readahead.window_now(&Advised::new(None)), 1 << 20);
     }
 
     #[test]
     fn device_reads_beyond_cached_ones_shrink_the_window_and_cached_reads_grow_it() {
         let file = Advised::new(Some(8 << 20));
-        let readahead = Readahead::new(READAHEAD_DEVICE, &file, BLOCK);
+        let readahead = Readahead::new(READAHEAD_DEVICE, BLOCK);
         // Misses spread over a file far larger than a window: each new
         // window is advised whole until those reads pass the bound.
         let miss = |i: u64| readahead.before_read(&file, i * (64 << 20));
@@ -278,12 +316,12 @@ mod tests {
             file.taken(),
             [(MISSES_MAX * (64 << 20), READAHEAD_BYTES_FALLBACK)]
         );
-        assert_eq!(readahead.window_now(), READAHEAD_BYTES_FALLBACK);
+        assert_eq!(readahead.window_now(&file), READAHEAD_BYTES_FALLBACK);
         // Reads the OS cache serves bring the large window back.
         for _ in 0..2 {
             readahead.served_cached();
         }
-        assert_eq!(readahead.window_now(), 8 << 20);
+        assert_eq!(readahead.window_now(&file), 8 << 20);
         // Reads in a window advised lately are served by it: however many,
         // they keep the large window.
         let start = 7 * (8 << 20);
@@ -291,6 +329,6 @@ mod tests {
             readahead.before_read(&file, start + block * BLOCK);
         }
         assert_eq!(file.taken(), [(start, 8 << 20)]);
-        assert_eq!(readahead.window_now(), 8 << 20);
+        assert_eq!(readahead.window_now(&file), 8 << 20);
     }
 }
