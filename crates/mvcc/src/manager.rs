@@ -366,11 +366,11 @@ impl Inner {
             &status,
             self.options.batch_commit_bytes_min,
         );
-        self.watermark
-            .attach(commit_timestamp, ticket.0, Arc::clone(&status) as _);
         if prepared {
             sequencer.prepared.remove(&transaction_id);
         }
+        self.watermark
+            .attach(commit_timestamp, ticket.0, Arc::clone(&status) as _);
         drop(sequencer);
 
         if let Err(source) = self.log.wait_durable(ticket) {
