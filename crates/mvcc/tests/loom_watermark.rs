@@ -86,6 +86,20 @@ fn a_commit_waiting_for_the_watermark_is_woken() {
     });
 }
 
+/// A watermark with two pending commits in flight, at timestamps 1 and 2,
+/// attached at log positions 0 and 1.
+fn attached_pair() -> (Arc<Watermark>, Vec<Arc<CommitStatus>>) {
+    let watermark = Arc::new(Watermark::new(at(0)));
+    let statuses: Vec<Arc<CommitStatus>> =
+        (0..2).map(|_| Arc::new(CommitStatus::pending())).collect();
+    for (index, status) in statuses.iter().enumerate() {
+        let timestamp = at(index as u64 + 1);
+        watermark.begin(timestamp);
+        watermark.attach(timestamp, index as u64, Arc::clone(status) as _);
+    }
+    (watermark, statuses)
+}
+
 /// Two commits covered by one sync, each finishing as
 /// `TransactionManager::sequence_commit` does (settle what the sync
 /// covered, mark its own state, finish, wait to be visible), while a
@@ -95,14 +109,7 @@ fn a_commit_waiting_for_the_watermark_is_woken() {
 #[test]
 fn a_committer_settles_the_commits_its_sync_covered() {
     loom::model(|| {
-        let watermark = Arc::new(Watermark::new(at(0)));
-        let statuses: Vec<Arc<CommitStatus>> =
-            (0..2).map(|_| Arc::new(CommitStatus::pending())).collect();
-        for (index, status) in statuses.iter().enumerate() {
-            let timestamp = at(index as u64 + 1);
-            watermark.begin(timestamp);
-            watermark.attach(timestamp, index as u64, Arc::clone(status) as _);
-        }
+        let (watermark, statuses) = attached_pair();
         let committers: Vec<_> = (0..2)
             .map(|index| {
                 let watermark = Arc::clone(&watermark);
@@ -140,14 +147,7 @@ fn a_committer_settles_the_commits_its_sync_covered() {
 #[test]
 fn a_withdrawn_commit_is_never_passed_pending() {
     loom::model(|| {
-        let watermark = Arc::new(Watermark::new(at(0)));
-        let statuses: Vec<Arc<CommitStatus>> =
-            (0..2).map(|_| Arc::new(CommitStatus::pending())).collect();
-        for (index, status) in statuses.iter().enumerate() {
-            let timestamp = at(index as u64 + 1);
-            watermark.begin(timestamp);
-            watermark.attach(timestamp, index as u64, Arc::clone(status) as _);
-        }
+        let (watermark, statuses) = attached_pair();
         let failed = {
             let watermark = Arc::clone(&watermark);
             let status = Arc::clone(&statuses[0]);

@@ -72,29 +72,44 @@ fn append(log: &GroupCommit<Vec<u64>, &'static str>) -> Lsn {
     lsn
 }
 
+/// A disk that never fails, a log, and `count` threads that each append
+/// one record and wait for it to be durable, checking that it is (and
+/// written) on return.
+#[allow(clippy::type_complexity)]
+fn committers(
+    count: usize,
+) -> (
+    Arc<FakeDisk>,
+    Arc<GroupCommit<Vec<u64>, &'static str>>,
+    Vec<loom::thread::JoinHandle<()>>,
+) {
+    let disk = Arc::new(FakeDisk {
+        fail_write: u64::MAX,
+        ..FakeDisk::default()
+    });
+    let log = Arc::new(GroupCommit::new(Vec::new(), Lsn::FIRST));
+    let threads = (0..count)
+        .map(|_| {
+            let (disk, log) = (disk.clone(), log.clone());
+            loom::thread::spawn(move || {
+                let lsn = append(&log);
+                log.flush_through(disk.as_ref(), lsn.next(), true, Duration::ZERO)
+                    .unwrap();
+                assert!(
+                    disk.durable_end.load(Ordering::SeqCst) > lsn.0,
+                    "durable on return"
+                );
+                assert!(disk.written.lock().unwrap().contains(&lsn.0));
+            })
+        })
+        .collect();
+    (disk, log, threads)
+}
+
 #[test]
 fn waiters_return_only_once_durable_and_flushes_never_overlap() {
     loom::model(|| {
-        let disk = Arc::new(FakeDisk {
-            fail_write: u64::MAX,
-            ..FakeDisk::default()
-        });
-        let log = Arc::new(GroupCommit::new(Vec::new(), Lsn::FIRST));
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let (disk, log) = (disk.clone(), log.clone());
-                loom::thread::spawn(move || {
-                    let lsn = append(&log);
-                    log.flush_through(disk.as_ref(), lsn.next(), true, Duration::ZERO)
-                        .unwrap();
-                    assert!(
-                        disk.durable_end.load(Ordering::SeqCst) > lsn.0,
-                        "durable on return"
-                    );
-                    assert!(disk.written.lock().unwrap().contains(&lsn.0));
-                })
-            })
-            .collect();
+        let (disk, log, threads) = committers(2);
         // A third party asks only for records to be written, not synced.
         let lsn = append(&log);
         log.flush_through(disk.as_ref(), lsn.next(), false, Duration::ZERO)
@@ -152,25 +167,7 @@ fn a_failed_flush_is_latched_for_every_waiter() {
 #[test]
 fn committers_arriving_during_a_flush_are_led_by_one_of_them() {
     loom::model(|| {
-        let disk = Arc::new(FakeDisk {
-            fail_write: u64::MAX,
-            ..FakeDisk::default()
-        });
-        let log = Arc::new(GroupCommit::new(Vec::new(), Lsn::FIRST));
-        let threads: Vec<_> = (0..3)
-            .map(|_| {
-                let (disk, log) = (disk.clone(), log.clone());
-                loom::thread::spawn(move || {
-                    let lsn = append(&log);
-                    log.flush_through(disk.as_ref(), lsn.next(), true, Duration::ZERO)
-                        .unwrap();
-                    assert!(
-                        disk.durable_end.load(Ordering::SeqCst) > lsn.0,
-                        "durable on return"
-                    );
-                })
-            })
-            .collect();
+        let (disk, log, threads) = committers(3);
         for thread in threads {
             thread.join().unwrap();
         }
