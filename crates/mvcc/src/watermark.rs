@@ -165,9 +165,22 @@ impl Watermark {
     /// A commit settled already (by [`Watermark::settle`]) is left as it
     /// is.
     pub fn finish(&self, timestamp: Timestamp) {
+        self.finish_with(timestamp, || {});
+    }
+
+    /// The commit at `timestamp` failed to become durable: runs `abort` and
+    /// finishes it, unless it was settled already (then it is durable and
+    /// may be visible: `false`, and nothing runs).
+    pub fn withdraw(&self, timestamp: Timestamp, abort: impl FnOnce()) -> bool {
+        self.finish_with(timestamp, abort)
+    }
+
+    /// Runs `before` and finishes the commit at `timestamp`, unless a
+    /// settle finished it already (then `false`, and nothing runs).
+    fn finish_with(&self, timestamp: Timestamp, before: impl FnOnce()) -> bool {
         let mut queue = lock(&self.queue);
         let Some(index) = queue.find(timestamp) else {
-            return;
+            return false;
         };
         let in_flight = &mut queue.in_flight[index];
         if in_flight.finished {
@@ -175,25 +188,9 @@ impl Watermark {
                 in_flight.settle.is_some(),
                 "commit {timestamp} finished twice"
             );
-            return;
-        }
-        in_flight.finished = true;
-        self.advance(queue);
-    }
-
-    /// The commit at `timestamp` failed to become durable: runs `abort` and
-    /// finishes it, unless it was settled already (then it is durable and
-    /// may be visible: `false`, and nothing runs).
-    pub fn withdraw(&self, timestamp: Timestamp, abort: impl FnOnce()) -> bool {
-        let mut queue = lock(&self.queue);
-        let Some(index) = queue.find(timestamp) else {
-            return false;
-        };
-        let in_flight = &mut queue.in_flight[index];
-        if in_flight.finished {
             return false;
         }
-        abort();
+        before();
         in_flight.finished = true;
         self.advance(queue);
         true
