@@ -74,7 +74,7 @@ pub(crate) struct Readahead {
 /// The two window sizes, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Windows {
-    /// While the misses' balance holds (0: no read-ahead).
+    /// While the misses' balance holds.
     large: u64,
     /// Once it does not: at most `large`.
     small: u64,
@@ -95,7 +95,9 @@ impl Readahead {
         }
     }
 
-    /// The windows for `file`, found the first time.
+    /// The windows for `file`, found the first time (read-ahead is on:
+    /// `asked` is not 0, and neither is what the device or the fallback
+    /// gives).
     fn windows(&self, file: &dyn File) -> Windows {
         *self.windows.get_or_init(|| {
             let bytes = match self.asked {
@@ -106,12 +108,9 @@ impl Readahead {
                 bytes => bytes,
             };
             let round = |bytes: u64| (bytes / self.block_bytes).max(1) * self.block_bytes;
-            match bytes {
-                0 => Windows { large: 0, small: 0 },
-                bytes => Windows {
-                    large: round(bytes),
-                    small: round(bytes.min(READAHEAD_BYTES_FALLBACK)),
-                },
+            Windows {
+                large: round(bytes),
+                small: round(bytes.min(READAHEAD_BYTES_FALLBACK)),
             }
         })
     }
@@ -160,7 +159,7 @@ impl Readahead {
         (slot, index * window + 1 + u64::from(large))
     }
 
-    /// The window a device read asks for now (0: none).
+    /// The window a device read asks for now.
     #[cfg(test)]
     fn window_now(&self, file: &dyn File) -> u64 {
         let Windows { large, small } = self.windows(file);
