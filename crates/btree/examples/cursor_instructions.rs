@@ -19,12 +19,11 @@
 
 #![allow(clippy::unwrap_used)] // An example: a failed unwrap is a failed run.
 
-use std::hint::black_box;
-use std::sync::Arc;
+mod common;
 
-use keel_btree::{BTree, BULK_FILL_DEFAULT};
-use keel_io::{StdVfs, Vfs};
-use keel_pager::{Pager, PagerOptions};
+use std::hint::black_box;
+
+use keel_btree::BTree;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -51,16 +50,7 @@ fn main() {
         .collect();
     data.sort();
     data.dedup_by(|a, b| a.0 == b.0);
-    let dir = tempfile::tempdir().unwrap();
-    let vfs: Arc<dyn Vfs> = Arc::new(StdVfs::new());
-    let options = PagerOptions {
-        pool_bytes: 1 << 30,
-        ..PagerOptions::default()
-    };
-    let pager = Arc::new(Pager::open(vfs, dir.path().join("pages"), options).unwrap());
-    let tree = BTree::create(pager).unwrap();
-    tree.bulk_load(data.iter().map(|(k, v)| (k, v)), BULK_FILL_DEFAULT)
-        .unwrap();
+    let (_dir, tree) = common::bulk_loaded(data.iter().map(|(k, v)| (k, v)));
     let operations = std::env::args()
         .nth(3)
         .map_or(OPERATIONS, |count| count.parse().unwrap());

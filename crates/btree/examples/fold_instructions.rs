@@ -15,11 +15,9 @@
 
 #![allow(clippy::unwrap_used)] // An example: a failed unwrap is a failed run.
 
-use std::sync::Arc;
+mod common;
 
-use keel_btree::{BTree, BULK_FILL_DEFAULT};
-use keel_io::{StdVfs, Vfs};
-use keel_pager::{Pager, PagerOptions};
+use keel_btree::BTree;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -51,16 +49,7 @@ fn main() {
     let mut keys: Vec<Vec<u8>> = (0..entries).map(|_| key(&mut rng)).collect();
     keys.sort();
     keys.dedup();
-    let dir = tempfile::tempdir().unwrap();
-    let vfs: Arc<dyn Vfs> = Arc::new(StdVfs::new());
-    let options = PagerOptions {
-        pool_bytes: 1 << 30,
-        ..PagerOptions::default()
-    };
-    let pager = Arc::new(Pager::open(vfs, dir.path().join("pages"), options).unwrap());
-    let tree = BTree::create(pager).unwrap();
-    tree.bulk_load(keys.iter().map(|k| (k, &value)), BULK_FILL_DEFAULT)
-        .unwrap();
+    let (_dir, tree) = common::bulk_loaded(keys.iter().map(|k| (k, &value)));
     let new: Vec<Vec<u8>> = (0..inserts).map(|_| key(&mut rng)).collect();
     let before = tree.stats().splits;
     let start = std::time::Instant::now();
