@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use keel_tso::{Timestamp, TimestampOracle};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
 
 use crate::base::{BaseStore, FoldSink};
 use crate::chain::CommitStatus;
@@ -44,6 +44,33 @@ pub(crate) struct Sequencer {
     pub(crate) prepared: BTreeMap<u64, PreparedIntents>,
 }
 
+/// The sequencer's lock: std's futex mutex, which spins briefly and then
+/// sleeps until the holder wakes it. parking_lot's (used before) spins
+/// with `sched_yield` between tries; with 16 committers on 2 cores each
+/// yield was a context switch, 44% of all of them in a 16-writer run.
+#[derive(Debug, Default)]
+pub(crate) struct SequencerLock(std::sync::Mutex<Sequencer>);
+
+/// The sequencer critical section, held.
+pub(crate) type SequencerGuard<'a> = std::sync::MutexGuard<'a, Sequencer>;
+
+impl SequencerLock {
+    /// Takes the lock, ignoring poisoning: the state it guards is changed
+    /// only in steps that complete before anything can panic.
+    pub(crate) fn lock(&self) -> SequencerGuard<'_> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The state, through exclusive access.
+    pub(crate) fn get_mut(&mut self) -> &mut Sequencer {
+        self.0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The state shared by the manager and its transactions.
 pub(crate) struct Inner {
     pub(crate) options: MvccOptions,
@@ -53,7 +80,7 @@ pub(crate) struct Inner {
     pub(crate) delta: DeltaStore,
     pub(crate) watermark: Watermark,
     pub(crate) registry: Registry,
-    pub(crate) sequencer: Mutex<Sequencer>,
+    pub(crate) sequencer: SequencerLock,
     pub(crate) poison: OnceLock<SharedError>,
     pub(crate) counters: Counters,
     pub(crate) next_transaction_id: AtomicU64,
@@ -319,7 +346,7 @@ impl Inner {
     /// (the timestamp is dropped before it enters the watermark).
     pub(crate) fn sequence_commit(
         &self,
-        mut sequencer: MutexGuard<'_, Sequencer>,
+        mut sequencer: SequencerGuard<'_>,
         transaction_id: u64,
         writes: &Arc<WriteSet>,
         prepared: bool,
@@ -463,7 +490,7 @@ impl TransactionManager {
             delta: DeltaStore::default(),
             watermark: Watermark::new(fold_point),
             registry: Registry::new(),
-            sequencer: Mutex::new(Sequencer::default()),
+            sequencer: SequencerLock::default(),
             poison: OnceLock::new(),
             counters: Counters::default(),
             next_transaction_id: AtomicU64::new(1),
