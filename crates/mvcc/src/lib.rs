@@ -47,6 +47,9 @@
 mod base;
 mod batch;
 pub mod chain;
+#[doc(hidden)]
+pub mod combine;
+mod commit;
 mod delta;
 mod delta_range;
 mod error;

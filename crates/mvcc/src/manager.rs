@@ -13,10 +13,11 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::base::{BaseStore, FoldSink};
 use crate::chain::CommitStatus;
+use crate::commit::SequencerLock;
 use crate::delta::DeltaStore;
 use crate::error::{BoxError, ConflictKind, Error, LogOperation, Result, SharedError};
 use crate::fold::FoldState;
-use crate::log::{CommitLog, LogRecord, LogTicket};
+use crate::log::CommitLog;
 use crate::options::{Isolation, MvccOptions};
 use crate::prepared::PreparedTransaction;
 use crate::read_set::ReadSet;
@@ -42,33 +43,6 @@ pub(crate) struct PreparedIntents {
 #[derive(Debug, Default)]
 pub(crate) struct Sequencer {
     pub(crate) prepared: BTreeMap<u64, PreparedIntents>,
-}
-
-/// The sequencer's lock: std's futex mutex, which spins briefly and then
-/// sleeps until the holder wakes it. parking_lot's (used before) spins
-/// with `sched_yield` between tries; with 16 committers on 2 cores each
-/// yield was a context switch, 44% of all of them in a 16-writer run.
-#[derive(Debug, Default)]
-pub(crate) struct SequencerLock(std::sync::Mutex<Sequencer>);
-
-/// The sequencer critical section, held.
-pub(crate) type SequencerGuard<'a> = std::sync::MutexGuard<'a, Sequencer>;
-
-impl SequencerLock {
-    /// Takes the lock, ignoring poisoning: the state it guards is changed
-    /// only in steps that complete before anything can panic.
-    pub(crate) fn lock(&self) -> SequencerGuard<'_> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The state, through exclusive access.
-    pub(crate) fn get_mut(&mut self) -> &mut Sequencer {
-        self.0
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 /// The state shared by the manager and its transactions.
@@ -190,15 +164,22 @@ impl Inner {
         operation: LogOperation,
         source: BoxError,
     ) -> Error {
-        Counters::bump(&self.counters.log_failures);
-        let source: SharedError = Arc::from(source);
-        let first = self.poison.get_or_init(|| Arc::clone(&source));
-        tracing::error!(transaction_id, ?operation, error = %first, "log failure: writes poisoned");
+        tracing::error!(transaction_id, ?operation, "log failure");
         Error::Log {
             transaction_id,
             operation,
-            source,
+            source: self.log_poisoned(source),
         }
+    }
+
+    /// Counts a log failure and poisons writes with it (the first one
+    /// latched); returns it shared.
+    pub(crate) fn log_poisoned(&self, source: BoxError) -> SharedError {
+        Counters::bump(&self.counters.log_failures);
+        let source: SharedError = Arc::from(source);
+        let first = self.poison.get_or_init(|| Arc::clone(&source));
+        tracing::error!(error = %first, "log failure: writes poisoned");
+        source
     }
 
     /// Where write commits start being slowed down: three quarters of
@@ -336,93 +317,6 @@ impl Inner {
         }
         Ok(())
     }
-
-    /// The rest of a commit after validation: timestamp, log append and
-    /// pending install inside the critical section (`sequencer`), then the
-    /// durable wait outside it, then the watermark. For a prepared
-    /// transaction (`prepared`), its intents are released as its versions
-    /// are installed. `expiry` is the earliest expiry of a value the
-    /// transaction read: a commit timestamp at or past it is a conflict
-    /// (the timestamp is dropped before it enters the watermark).
-    pub(crate) fn sequence_commit(
-        &self,
-        mut sequencer: SequencerGuard<'_>,
-        transaction_id: u64,
-        writes: &Arc<WriteSet>,
-        prepared: bool,
-        hint: u8,
-        expiry: Option<&ExpiryCheck>,
-    ) -> Result<CommitInfo> {
-        let commit_timestamp = self.oracle.next()?;
-        assert!(
-            commit_timestamp > self.watermark.visible(),
-            "the oracle went backwards: {commit_timestamp} after the watermark {}",
-            self.watermark.visible()
-        );
-        if let Err(conflict) = ExpiryCheck::check(expiry, transaction_id, commit_timestamp) {
-            Counters::bump(&self.counters.conflicts);
-            return Err(conflict);
-        }
-        self.watermark.begin(commit_timestamp);
-        let record = if prepared {
-            LogRecord::CommitPrepared {
-                transaction_id,
-                commit_timestamp,
-            }
-        } else {
-            LogRecord::Commit {
-                transaction_id,
-                commit_timestamp,
-                writes,
-                hint,
-            }
-        };
-        let ticket = match self.log.append(record) {
-            Ok(ticket) => ticket,
-            Err(source) => {
-                // Nothing installed: finishing the timestamp leaves no hole.
-                self.watermark.finish(commit_timestamp);
-                return Err(self.log_failed(transaction_id, LogOperation::Append, source));
-            }
-        };
-        let status = Arc::new(CommitStatus::pending());
-        self.delta.install_write_set(
-            writes,
-            commit_timestamp,
-            &status,
-            self.options.batch_commit_bytes_min,
-        );
-        if prepared {
-            sequencer.prepared.remove(&transaction_id);
-        }
-        self.watermark
-            .attach(commit_timestamp, ticket.0, Arc::clone(&status) as _);
-        drop(sequencer);
-
-        if let Err(source) = self.log.wait_durable(ticket) {
-            // The whole write set turns aborted in one store, before its
-            // timestamp is finished: never half visible. (One another
-            // committer settled was durable: it stays committed.)
-            if self.watermark.withdraw(commit_timestamp, || status.abort()) {
-                return Err(self.log_failed(transaction_id, LogOperation::WaitDurable, source));
-            }
-        }
-        // Every commit the sync that covered this one covered, this one
-        // included, finishes now, in one lock hold of the watermark.
-        if let Some(end) = self.log.durable_end() {
-            self.watermark
-                .settle(|position| self.log.covers(end, LogTicket(position)));
-        }
-        status.commit();
-        self.watermark.finish(commit_timestamp);
-        // Acknowledge only once a transaction beginning now sees the commit.
-        self.watermark.wait_visible(commit_timestamp);
-        Counters::bump(&self.counters.commits);
-        Ok(CommitInfo {
-            transaction_id,
-            commit_timestamp: Some(commit_timestamp),
-        })
-    }
 }
 
 /// Begins transactions and owns everything they share. Cheap to clone (an
@@ -490,7 +384,7 @@ impl TransactionManager {
             delta: DeltaStore::default(),
             watermark: Watermark::new(fold_point),
             registry: Registry::new(),
-            sequencer: SequencerLock::default(),
+            sequencer: SequencerLock::new(Sequencer::default()),
             poison: OnceLock::new(),
             counters: Counters::default(),
             next_transaction_id: AtomicU64::new(1),

@@ -90,7 +90,7 @@ impl PreparedTransaction {
         let sequencer = inner.sequencer.lock();
         inner.check_writable()?;
         let writes = Arc::clone(&self.writes);
-        let result = inner.sequence_commit(sequencer, self.transaction_id, &writes, true, 0, None);
+        let result = inner.commit_prepared(sequencer, self.transaction_id, &writes);
         self.decided = result.is_ok();
         result
     }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use keel_tso::Timestamp;
 
 use crate::base::{Direction, ValueEntry, ValueRef};
+use crate::commit::CommitJob;
 use crate::error::{BaseOperation, Error, LogOperation, Result};
 use crate::log::LogRecord;
 use crate::manager::{CommitInfo, ExpiryCheck, Inner, PreparedIntents, ROOM_WAIT_STEP, Sequencer};
@@ -707,18 +708,17 @@ impl Transaction {
             self.read_timestamp
         };
         let expiry = self.expiry_check();
-        let sequencer = inner.sequencer.lock();
-        inner.check_writable()?;
-        self.validate_since(&sequencer, validated_through, &writes)?;
-        self.finished = true;
-        inner.sequence_commit(
-            sequencer,
-            self.transaction_id,
-            &writes,
-            false,
-            self.log_hint,
-            expiry.as_ref(),
-        )
+        let outcome = inner.commit_job(CommitJob {
+            transaction_id: self.transaction_id,
+            isolation: self.isolation,
+            validated_through,
+            reads: std::mem::take(self.reads.get_mut()),
+            writes,
+            hint: self.log_hint,
+            expiry,
+        });
+        self.finished = outcome.sequenced;
+        outcome.result
     }
 
     /// Prepares for two-phase commit without a global id:
