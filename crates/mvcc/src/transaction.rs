@@ -26,6 +26,10 @@ use crate::stats::Counters;
 use crate::write_buffer::WriteBuffer;
 use crate::write_set::{BufferedKey, Change, WriteSet, is_live};
 
+/// Operations between two reads of the clock for the age limits
+/// ([`MvccOptions::transaction_age_max`](crate::MvccOptions)).
+const AGE_CHECK_OPERATIONS: u32 = 64;
+
 /// A point a transaction can roll back to, keeping what it wrote before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Savepoint {
@@ -78,6 +82,9 @@ pub struct Transaction {
     began_at: Instant,
     aged_reported: Cell<bool>,
     too_old_reported: Cell<bool>,
+    /// Operations since the clock was last read for the age limits (0:
+    /// never).
+    age_unchecked: Cell<u32>,
     writes: WriteBuffer,
     /// Behind a `RefCell` so that reads take `&self` (several scans and
     /// point reads at once); borrowed only for the moment a read records.
@@ -121,6 +128,7 @@ impl Transaction {
             began_at,
             aged_reported: Cell::new(false),
             too_old_reported: Cell::new(false),
+            age_unchecked: Cell::new(0),
             writes: WriteBuffer::default(),
             reads: RefCell::new(ReadSet::default()),
             savepoints: Vec::new(),
@@ -180,8 +188,29 @@ impl Transaction {
         })
     }
 
-    /// Enforces the age limits and a pending read-set overflow.
+    /// Enforces the age limits (the clock read at the first operation,
+    /// then every [`AGE_CHECK_OPERATIONS`]th) and a pending read-set
+    /// overflow.
     fn check_usable(&self) -> Result<()> {
+        let unchecked = self.age_unchecked.get();
+        if unchecked == 0 || unchecked >= AGE_CHECK_OPERATIONS || self.too_old_reported.get() {
+            self.check_age()?;
+        } else {
+            self.age_unchecked.set(unchecked + 1);
+        }
+        self.check_state()
+    }
+
+    /// [`check_usable`](Self::check_usable) with the clock read now (at
+    /// commit and prepare).
+    fn check_usable_now(&self) -> Result<()> {
+        self.check_age()?;
+        self.check_state()
+    }
+
+    /// Enforces the age limits against the clock.
+    fn check_age(&self) -> Result<()> {
+        self.age_unchecked.set(1);
         let options = &self.inner.options;
         let age = self.began_at.elapsed();
         if age >= options.transaction_age_max {
@@ -204,6 +233,11 @@ impl Transaction {
                 "long-running transaction holds the safe point back"
             );
         }
+        Ok(())
+    }
+
+    /// Fails on a pending read-set overflow or a failed spill.
+    fn check_state(&self) -> Result<()> {
         if self.reads.borrow().overflowed {
             return Err(self.read_set_too_large());
         }
@@ -690,7 +724,7 @@ impl Transaction {
     /// durable and transactions beginning afterwards see it. On
     /// [`Error::Conflict`] nothing was written.
     pub fn commit(mut self) -> Result<CommitInfo> {
-        self.check_usable()?;
+        self.check_usable_now()?;
         if self.writes.is_empty() {
             self.finished = true;
             Counters::bump(&self.inner.counters.read_only_commits);
@@ -742,7 +776,7 @@ impl Transaction {
     /// [`ConflictKind::ReadExpired`](crate::ConflictKind::ReadExpired)),
     /// [`Error::GlobalIdPrepared`], the age and size limits, log failures.
     pub fn prepare_global(mut self, global_id: Bytes) -> Result<PreparedTransaction> {
-        self.check_usable()?;
+        self.check_usable_now()?;
         let inner = Arc::clone(&self.inner);
         inner.check_writable()?;
         if let Some(registration) = self.registration.as_mut() {

@@ -810,3 +810,35 @@ fn a_transaction_past_its_memory_budget_spills_and_commits_whole() {
         Some(bytes("again"))
     );
 }
+
+#[test]
+fn the_age_limit_is_read_from_the_clock_every_64_operations_and_at_commit() {
+    let options = MvccOptions {
+        transaction_age_max: Duration::from_millis(30),
+        ..MvccOptions::default()
+    };
+    let fixture = fixture_with(MemoryBase::new(), options);
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.put(b"a", bytes("1")).unwrap();
+    std::thread::sleep(Duration::from_millis(40));
+    let failed_at = (0..64).find(|_| transaction.get(b"a").is_err());
+    assert!(failed_at.is_some(), "64 operations read the clock at least once");
+    assert!(matches!(
+        transaction.get(b"a"),
+        Err(Error::TransactionTooOld { .. })
+    ));
+    assert!(matches!(
+        transaction.commit(),
+        Err(Error::TransactionTooOld { .. })
+    ));
+
+    // A commit reads the clock whatever the operations before it.
+    let mut transaction = fixture.manager.begin(Isolation::Serializable);
+    transaction.put(b"b", bytes("1")).unwrap();
+    std::thread::sleep(Duration::from_millis(40));
+    assert!(matches!(
+        transaction.commit(),
+        Err(Error::TransactionTooOld { .. })
+    ));
+    assert_eq!(fixture.manager.stats().transactions_too_old, 2);
+}
