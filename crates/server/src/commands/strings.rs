@@ -16,8 +16,9 @@ use crate::resp::Reply;
 
 /// GET key: the value read in place and encoded straight into the output.
 pub(crate) fn get(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    call.reply_value(&key)
+    // Borrowed, not cloned (a reference count taken and dropped).
+    let arguments = call.arguments;
+    call.reply_value(&arguments[1])
 }
 
 /// SET key value [NX | XX] [GET] [EX | PX | EXAT | PXAT | KEEPTTL].
