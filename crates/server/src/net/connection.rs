@@ -173,7 +173,7 @@ impl Connection {
     /// Puts back what a busy script's loop read from the socket and did
     /// not answer (`ClientEntry::unread`), before anything read after it.
     pub(crate) fn take_unread(&mut self) {
-        let unread = std::mem::take(&mut *crate::state::lock(&self.client.entry.unread));
+        let unread = self.client.entry.take_unread();
         if unread.is_empty() {
             return;
         }
