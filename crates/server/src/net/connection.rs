@@ -448,21 +448,25 @@ impl Connection {
         copy: bool,
     ) {
         let usec_each = elapsed_usec / u64::try_from(requests.len().max(1)).unwrap_or(1);
-        let shared = Arc::clone(&self.client.shared);
-        let stats = &shared.stats;
         let mut calls = CallRun::default();
+        // The stats are borrowed for each use, not held (`after_call`
+        // takes the client mutably): no clone of the shared state.
         for request in requests {
             let Some(reply) = replies.next() else {
                 let missing = Reply::error("ERR the backend returned too few replies");
-                stats.error_reply("ERR");
-                calls.add(stats, request.spec.id, usec_each, true);
+                self.client.shared.stats.error_reply("ERR");
+                calls.add(&self.client.shared.stats, request.spec.id, usec_each, true);
                 missing.encode(self.client.protocol, out);
                 continue;
             };
             let error = error_text(reply);
             if let Some(text) = error {
-                stats.error_reply(&String::from_utf8_lossy(text));
+                self.client
+                    .shared
+                    .stats
+                    .error_reply(&String::from_utf8_lossy(text));
             }
+            let stats = &self.client.shared.stats;
             calls.add(stats, request.spec.id, usec_each, error.is_some());
             if copy {
                 out.extend_from_slice(reply);
@@ -475,7 +479,7 @@ impl Connection {
                 error.is_some(),
             );
         }
-        calls.flush(stats);
+        calls.flush(&self.client.shared.stats);
     }
 
     /// Runs the held-back commands through this connection's session.
