@@ -120,8 +120,12 @@ pub(crate) struct ClientEntry {
     /// (`commands/scripting/`).
     pub(crate) idle: AtomicBool,
     /// Bytes a busy script's loop read from its socket that are not yet a
-    /// whole request: its connection reads them first.
+    /// whole request: its connection reads them first
+    /// ([`ClientEntry::keep_unread`], [`ClientEntry::take_unread`]).
     pub(crate) unread: Mutex<Vec<u8>>,
+    /// `unread` may hold bytes: set and cleared under its lock, so that a
+    /// read of the socket (every request's) takes the lock only then.
+    pub(crate) has_unread: AtomicBool,
 }
 
 /// What was pushed to a connection and not yet taken by its event loop.
@@ -213,6 +217,24 @@ impl Waker {
 impl ClientEntry {
     pub(crate) fn state(&self) -> MutexGuard<'_, ClientState> {
         lock(&self.state)
+    }
+
+    /// Keeps `bytes` read from the socket by another than its connection,
+    /// for the connection to read first.
+    pub(crate) fn keep_unread(&self, unread: &mut MutexGuard<'_, Vec<u8>>, bytes: Vec<u8>) {
+        **unread = bytes;
+        self.has_unread.store(!unread.is_empty(), Ordering::Release);
+    }
+
+    /// Takes what [`ClientEntry::keep_unread`] kept (nothing, without a
+    /// lock, when nothing was).
+    pub(crate) fn take_unread(&self) -> Vec<u8> {
+        if !self.has_unread.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut unread = lock(&self.unread);
+        self.has_unread.store(false, Ordering::Release);
+        std::mem::take(&mut *unread)
     }
 
     /// Sends `bytes` to this connection from elsewhere (in order with

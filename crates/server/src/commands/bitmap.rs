@@ -26,8 +26,8 @@ pub(crate) fn setbit(call: &mut DataCall<'_>) -> Outcome {
     let bit = parse_integer(&call.arguments[3])
         .filter(|bit| *bit == 0 || *bit == 1)
         .ok_or_else(|| Reply::error("ERR bit is not an integer or out of range"))?;
-    let key = call.key().clone();
-    let stored = call.get(&key)?;
+    let key = call.key();
+    let stored = call.get(key)?;
     let (old, deadline) = stored.map_or((Bytes::new(), None), |stored| {
         (stored.value, stored.deadline_ms)
     });
@@ -44,16 +44,16 @@ pub(crate) fn setbit(call: &mut DataCall<'_>) -> Outcome {
     } else {
         value[byte_index] &= !mask;
     }
-    call.put(&key, value.freeze(), deadline)?;
-    call.notify(EventClasses::STRING, "setbit", &key);
+    call.put(key, value.freeze(), deadline)?;
+    call.notify(EventClasses::STRING, "setbit", key);
     Ok(Reply::Integer(previous).into())
 }
 
 /// GETBIT key offset.
 pub(crate) fn getbit(call: &mut DataCall<'_>) -> Outcome {
     let offset = bit_offset(&call.arguments[2], call.limits.bulk_bytes_max)?;
-    let key = call.key().clone();
-    let value = call.value(&key)?.unwrap_or_default();
+    let key = call.key();
+    let value = call.value(key)?.unwrap_or_default();
     let byte = usize::try_from(offset >> 3)
         .ok()
         .and_then(|index| value.get(index).copied())
@@ -88,8 +88,8 @@ pub(crate) fn bitcount(call: &mut DataCall<'_>) -> Outcome {
         Ok(bounds) => bounds,
         Err(reply) => return Ok(reply.into()),
     };
-    let key = call.key().clone();
-    let Some(value) = call.value(&key)? else {
+    let key = call.key();
+    let Some(value) = call.value(key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let Some((start, end, in_bits)) = bounds else {

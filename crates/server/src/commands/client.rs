@@ -162,7 +162,9 @@ impl Client {
         if state.user != self.user.name {
             state.user.clone_from(&self.user.name);
         }
-        state.last_interaction = Instant::now();
+        // When its requests were read (Redis notes the time of the read
+        // too): no clock read here, once per connection and turn.
+        state.last_interaction = self.received;
     }
 
     /// Sets the connection's name (CLIENT SETNAME, HELLO SETNAME).

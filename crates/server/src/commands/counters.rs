@@ -18,27 +18,27 @@ pub(crate) fn increment_by(call: &mut DataCall<'_>) -> Outcome {
         CommandId::Decr | CommandId::Decrby => negate_decrement(step)?,
         _ => step,
     };
-    let key = call.key().clone();
-    let stored = call.get(&key)?;
+    let key = call.key();
+    let stored = call.get(key)?;
     let next = increment(stored.as_ref().map(|stored| &stored.value[..]), step)?;
     let deadline = stored.and_then(|stored| stored.deadline_ms);
     let mut text = Vec::with_capacity(20);
     crate::resp::push_decimal(&mut text, next);
-    call.put(&key, Bytes::from(text), deadline)?;
-    call.notify(EventClasses::STRING, "incrby", &key);
+    call.put(key, Bytes::from(text), deadline)?;
+    call.notify(EventClasses::STRING, "incrby", key);
     Ok(Reply::Integer(next).into())
 }
 
 /// INCRBYFLOAT key increment: the new value as Redis prints it.
 pub(crate) fn increment_float_by(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let stored = call.get(&key)?;
+    let key = call.key();
+    let stored = call.get(key)?;
     let (_, text) = increment_float(
         stored.as_ref().map(|stored| &stored.value[..]),
         &call.arguments[2],
     )?;
     let deadline = stored.and_then(|stored| stored.deadline_ms);
-    call.put(&key, Bytes::from(text.clone()), deadline)?;
-    call.notify(EventClasses::STRING, "incrbyfloat", &key);
+    call.put(key, Bytes::from(text.clone()), deadline)?;
+    call.notify(EventClasses::STRING, "incrbyfloat", key);
     Ok(Reply::bulk(text).into())
 }

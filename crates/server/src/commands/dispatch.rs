@@ -157,14 +157,14 @@ impl Client {
         usec: u64,
         failed: bool,
     ) {
-        let shared = std::sync::Arc::clone(&self.shared);
-        if shared.slowlog.wants(usec) && !spec.has(CommandFlags::SKIP_SLOWLOG) {
+        // No clone of `shared` (two atomic operations per command).
+        if self.shared.slowlog.wants(usec) && !spec.has(CommandFlags::SKIP_SLOWLOG) {
             let name = self.name.clone().unwrap_or_default();
-            shared
+            self.shared
                 .slowlog
                 .record(spec, arguments, usec, self.entry.peer.to_string(), name);
         }
-        super::monitor::feed(&shared, &self.entry, database, spec, arguments);
+        super::monitor::feed(&self.shared, &self.entry, database, spec, arguments);
         super::tracking::after_call(self, spec, arguments, failed);
     }
 

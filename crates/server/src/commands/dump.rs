@@ -18,8 +18,8 @@ use crate::resp::Reply;
 
 /// DUMP key: the payload, or nil without the key.
 pub(crate) fn dump(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let value = match call.entry(&key)? {
+    let key = call.key();
+    let value = match call.entry(key)? {
         None => return Ok(Reply::NullBulk.into()),
         Some(KeyEntry::String(stored)) => DumpedValue::String(stored.value),
         Some(KeyEntry::Collection(collection)) => match collection.kind {
@@ -140,8 +140,8 @@ pub(crate) fn restore(call: &mut DataCall<'_>) -> Outcome {
     if ttl < 0 {
         return Ok(Reply::error("ERR Invalid TTL value, must be >= 0").into());
     }
-    let key = call.key().clone();
-    if !options.replace && call.stored(&key)?.is_some() {
+    let key = call.key();
+    if !options.replace && call.stored(key)?.is_some() {
         return Ok(Reply::error("BUSYKEY Target key name already exists.").into());
     }
     let value = decode_any(&call.arguments[3]).map_err(|error| Reply::error(error.redis_text()))?;
@@ -151,21 +151,21 @@ pub(crate) fn restore(call: &mut DataCall<'_>) -> Outcome {
         (at, true) => Some(at),
         (ttl, false) => Some(now_ms.saturating_add(ttl)),
     };
-    let replaced = options.replace && call.delete(&key)?;
+    let replaced = options.replace && call.delete(key)?;
     if deadline_ms.is_some_and(|deadline| deadline <= now_ms) {
         // Already expired: nothing is written, as Redis does.
         if replaced {
-            call.notify(EventClasses::GENERIC, "del", &key);
+            call.notify(EventClasses::GENERIC, "del", key);
         }
         return call.reply_ok();
     }
-    materialize(call, &key, value)?;
+    materialize(call, key, value)?;
     if let Some(deadline) = deadline_ms
-        && let Some(stored) = call.stored(&key)?
+        && let Some(stored) = call.stored(key)?
     {
-        call.put(&key, stored.value, Some(deadline))?;
+        call.put(key, stored.value, Some(deadline))?;
     }
-    call.notify(EventClasses::GENERIC, "restore", &key);
+    call.notify(EventClasses::GENERIC, "restore", key);
     call.reply_ok()
 }
 

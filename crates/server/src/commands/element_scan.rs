@@ -30,8 +30,8 @@ pub(crate) fn scan_members(
     if scan.type_name.is_some() {
         return Ok(Reply::error(SYNTAX_ERROR_TEXT).into());
     }
-    let key = call.key().clone();
-    let Some(collection) = call.collection(&key, kind)? else {
+    let key = call.key();
+    let Some(collection) = call.collection(key, kind)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
     let start = scan_start_key(scan.cursor);

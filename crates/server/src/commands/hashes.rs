@@ -16,8 +16,8 @@ use crate::resp::{ProtocolVersion, Reply, format_human_double, parse_integer};
 
 /// The hash at the command's key, if any (WRONGTYPE for another type).
 fn hash(call: &mut DataCall<'_>) -> Result<Option<Collection>, Failure> {
-    let key = call.key().clone();
-    call.collection(&key, Kind::Hash)
+    let key = call.key();
+    call.collection(key, Kind::Hash)
 }
 
 /// Sets `field` to `value`; whether the field is new.
@@ -38,8 +38,8 @@ pub(crate) fn hset(call: &mut DataCall<'_>) -> Outcome {
     if !call.arguments.len().is_multiple_of(2) {
         return Ok(wrong_arity(call.spec).into());
     }
-    let key = call.key().clone();
-    let mut hash = call.collection_or_new(&key, Kind::Hash)?;
+    let key = call.key();
+    let mut hash = call.collection_or_new(key, Kind::Hash)?;
     let mut added = 0;
     for index in (2..call.arguments.len()).step_by(2) {
         let field = call.arguments[index].clone();
@@ -56,8 +56,8 @@ pub(crate) fn hset(call: &mut DataCall<'_>) -> Outcome {
 
 /// HSETNX key field value.
 pub(crate) fn hsetnx(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let mut hash = call.collection_or_new(&key, Kind::Hash)?;
+    let key = call.key();
+    let mut hash = call.collection_or_new(key, Kind::Hash)?;
     let field = call.arguments[2].clone();
     if hash.get(call.store, MEMBER_TAG, &field)?.is_some() {
         return Ok(Reply::Integer(0).into());
@@ -158,8 +158,8 @@ fn store_field(
     value: Bytes,
     event: &'static str,
 ) -> Result<(), Failure> {
-    let key = call.key().clone();
-    let mut hash = call.collection_or_new(&key, Kind::Hash)?;
+    let key = call.key();
+    let mut hash = call.collection_or_new(key, Kind::Hash)?;
     set_field(call, &mut hash, field, value)?;
     call.save_notify(&hash, true, EventClasses::HASH, event)
 }

@@ -49,8 +49,8 @@ pub(crate) fn exists(call: &mut DataCall<'_>) -> Outcome {
 
 /// TYPE key.
 pub(crate) fn type_of(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let name = call.entry(&key)?.map_or("none", |entry| entry.type_name());
+    let key = call.key();
+    let name = call.entry(key)?.map_or("none", |entry| entry.type_name());
     Ok(Reply::Simple(name.to_owned()).into())
 }
 
@@ -288,7 +288,7 @@ pub(crate) fn copy(call: &mut DataCall<'_>) -> Outcome {
 
 /// MOVE key db.
 pub(crate) fn move_key(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
+    let key = call.key();
     let Some(target) = database_argument(call, &call.arguments[2])? else {
         return Ok(Reply::error(OUT_OF_RANGE_TEXT).into());
     };
@@ -297,16 +297,16 @@ pub(crate) fn move_key(call: &mut DataCall<'_>) -> Outcome {
     }
     // The value moves as stored: a collection's type record carries its
     // elements along.
-    let Some(stored) = call.stored(&key)? else {
+    let Some(stored) = call.stored(key)? else {
         return Ok(Reply::Integer(0).into());
     };
-    if call.store.get(target, &key)?.is_some() {
+    if call.store.get(target, key)?.is_some() {
         return Ok(Reply::Integer(0).into());
     }
-    call.store.put(target, &key, stored)?;
-    call.store.delete(call.database, &key)?;
-    call.notify(EventClasses::GENERIC, "move_from", &key);
-    call.notify_in(target, EventClasses::GENERIC, "move_to", &key);
+    call.store.put(target, key, stored)?;
+    call.store.delete(call.database, key)?;
+    call.notify(EventClasses::GENERIC, "move_from", key);
+    call.notify_in(target, EventClasses::GENERIC, "move_to", key);
     Ok(Reply::Integer(1).into())
 }
 

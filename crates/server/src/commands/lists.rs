@@ -172,11 +172,11 @@ pub(crate) fn push_command(call: &mut DataCall<'_>) -> Outcome {
         CommandId::Rpushx => (End::Right, true),
         _ => (End::Right, false),
     };
-    let key = call.key().clone();
-    let mut list = match list_at(call, &key)? {
+    let key = call.key();
+    let mut list = match list_at(call, key)? {
         Some(list) => list,
         None if only_existing => return Ok(Reply::Integer(0).into()),
-        None => call.new_collection(&key, Kind::List)?,
+        None => call.new_collection(key, Kind::List)?,
     };
     for index in 2..call.arguments.len() {
         let item = call.owned_argument(index);
@@ -202,8 +202,8 @@ pub(crate) fn pop_command(call: &mut DataCall<'_>) -> Outcome {
     if call.arguments.len() > 3 {
         return Ok(super::table::wrong_arity(call.spec).into());
     }
-    let key = call.key().clone();
-    let Some(mut list) = list_at(call, &key)? else {
+    let key = call.key();
+    let Some(mut list) = list_at(call, key)? else {
         return Ok(match count {
             None => Reply::NullBulk,
             Some(_) => Reply::NullArray,
@@ -231,8 +231,8 @@ pub(crate) fn pop_command(call: &mut DataCall<'_>) -> Outcome {
 
 /// LLEN key.
 pub(crate) fn llen(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    Ok(Reply::Integer(list_at(call, &key)?.map_or(0, |list| list.len()) as i64).into())
+    let key = call.key();
+    Ok(Reply::Integer(list_at(call, key)?.map_or(0, |list| list.len()) as i64).into())
 }
 
 /// The index argument's item position in `list`, if in range.
@@ -247,8 +247,8 @@ fn position_of(list: &Collection, index: i64) -> Option<i64> {
 /// LINDEX key index.
 pub(crate) fn lindex(call: &mut DataCall<'_>) -> Outcome {
     let index = integer_argument(&call.arguments[2])?;
-    let key = call.key().clone();
-    let Some(list) = list_at(call, &key)? else {
+    let key = call.key();
+    let Some(list) = list_at(call, key)? else {
         return Ok(Reply::NullBulk.into());
     };
     let Some(position) = position_of(&list, index) else {
@@ -260,8 +260,8 @@ pub(crate) fn lindex(call: &mut DataCall<'_>) -> Outcome {
 /// LSET key index element.
 pub(crate) fn lset(call: &mut DataCall<'_>) -> Outcome {
     let index = integer_argument(&call.arguments[2])?;
-    let key = call.key().clone();
-    let Some(list) = list_at(call, &key)? else {
+    let key = call.key();
+    let Some(list) = list_at(call, key)? else {
         return Ok(Reply::error("ERR no such key").into());
     };
     let Some(position) = position_of(&list, index) else {
@@ -269,7 +269,7 @@ pub(crate) fn lset(call: &mut DataCall<'_>) -> Outcome {
     };
     let item = call.owned_argument(3);
     list.put(call.store, MEMBER_TAG, &position_bytes(position), item)?;
-    call.notify(EventClasses::LIST, "lset", &key);
+    call.notify(EventClasses::LIST, "lset", key);
     Ok(Reply::ok().into())
 }
 
@@ -277,8 +277,8 @@ pub(crate) fn lset(call: &mut DataCall<'_>) -> Outcome {
 pub(crate) fn lrange(call: &mut DataCall<'_>) -> Outcome {
     let start = integer_argument(&call.arguments[2])?;
     let stop = integer_argument(&call.arguments[3])?;
-    let key = call.key().clone();
-    let Some(list) = list_at(call, &key)? else {
+    let key = call.key();
+    let Some(list) = list_at(call, key)? else {
         return Ok(Reply::Array(Vec::new()).into());
     };
     let Some((from, to)) = index_range(list.len(), start, stop) else {
@@ -300,8 +300,8 @@ pub(crate) fn lrange(call: &mut DataCall<'_>) -> Outcome {
 pub(crate) fn ltrim(call: &mut DataCall<'_>) -> Outcome {
     let start = integer_argument(&call.arguments[2])?;
     let stop = integer_argument(&call.arguments[3])?;
-    let key = call.key().clone();
-    let Some(mut list) = list_at(call, &key)? else {
+    let key = call.key();
+    let Some(mut list) = list_at(call, key)? else {
         return Ok(Reply::ok().into());
     };
     let (from, to) = index_range(list.len(), start, stop).unwrap_or((list.len(), 0));
@@ -326,8 +326,8 @@ pub(crate) fn linsert(call: &mut DataCall<'_>) -> Outcome {
     } else {
         return Ok(Reply::error(SYNTAX_ERROR_TEXT).into());
     };
-    let key = call.key().clone();
-    let Some(mut list) = list_at(call, &key)? else {
+    let key = call.key();
+    let Some(mut list) = list_at(call, key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let all = all_items(call, &list)?;
@@ -345,8 +345,8 @@ pub(crate) fn linsert(call: &mut DataCall<'_>) -> Outcome {
 /// LREM key count element.
 pub(crate) fn lrem(call: &mut DataCall<'_>) -> Outcome {
     let count = integer_argument(&call.arguments[2])?;
-    let key = call.key().clone();
-    let Some(mut list) = list_at(call, &key)? else {
+    let key = call.key();
+    let Some(mut list) = list_at(call, key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let all = all_items(call, &list)?;
@@ -429,8 +429,8 @@ fn parse_lpos(options: &[Bytes]) -> Result<LposOptions, Reply> {
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len].
 pub(crate) fn lpos(call: &mut DataCall<'_>) -> Outcome {
     let options = parse_lpos(&call.arguments[3..])?;
-    let key = call.key().clone();
-    let list = list_at(call, &key)?;
+    let key = call.key();
+    let list = list_at(call, key)?;
     let all = match &list {
         None => Vec::new(),
         Some(list) => all_items(call, list)?,

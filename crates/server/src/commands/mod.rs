@@ -258,14 +258,15 @@ pub fn run_data_into(
     debug_assert_eq!(replies.len(), before + 1, "one reply per command");
 }
 
-impl DataCall<'_> {
+impl<'a> DataCall<'a> {
     /// The command's id.
     pub fn id(&self) -> CommandId {
         self.spec.id
     }
 
-    /// The first key (argument 1).
-    pub fn key(&self) -> &Bytes {
+    /// The first key (argument 1), borrowed for as long as the arguments
+    /// (not the call): no clone needed to hold it across the call's use.
+    pub fn key(&self) -> &'a Bytes {
         &self.arguments[1]
     }
 

@@ -46,8 +46,8 @@ fn remove(call: &mut DataCall<'_>, set: &mut Collection, member: &[u8]) -> Resul
 
 /// SADD key member [member …].
 pub(crate) fn sadd(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let mut set = call.collection_or_new(&key, Kind::Set)?;
+    let key = call.key();
+    let mut set = call.collection_or_new(key, Kind::Set)?;
     let mut added = 0;
     for index in 2..call.arguments.len() {
         let member = call.owned_argument(index);
@@ -59,8 +59,8 @@ pub(crate) fn sadd(call: &mut DataCall<'_>) -> Outcome {
 
 /// SREM key member [member …].
 pub(crate) fn srem(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let Some(mut set) = set_at(call, &key)? else {
+    let key = call.key();
+    let Some(mut set) = set_at(call, key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let mut removed = 0;
@@ -73,8 +73,8 @@ pub(crate) fn srem(call: &mut DataCall<'_>) -> Outcome {
 
 /// Whether each of `members` is in the command's set.
 fn contains(call: &mut DataCall<'_>, members: &[Bytes]) -> Result<Vec<Reply>, Failure> {
-    let key = call.key().clone();
-    let set = set_at(call, &key)?;
+    let key = call.key();
+    let set = set_at(call, key)?;
     let mut found = Vec::with_capacity(members.len());
     for member in members {
         let present = match &set {
@@ -116,14 +116,14 @@ fn set_reply(members: impl IntoIterator<Item = Bytes>) -> Reply {
 
 /// SMEMBERS key.
 pub(crate) fn smembers(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    Ok(set_reply(members(call, &key)?).into())
+    let key = call.key();
+    Ok(set_reply(members(call, key)?).into())
 }
 
 /// SCARD key.
 pub(crate) fn scard(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let length = set_at(call, &key)?.map_or(0, |set| set.len());
+    let key = call.key();
+    let length = set_at(call, key)?.map_or(0, |set| set.len());
     Ok(Reply::Integer(i64::try_from(length).unwrap_or(i64::MAX)).into())
 }
 
@@ -142,8 +142,8 @@ pub(crate) fn spop(call: &mut DataCall<'_>) -> Outcome {
     if call.arguments.len() > 3 {
         return Ok(Reply::error(SYNTAX_ERROR_TEXT).into());
     }
-    let key = call.key().clone();
-    let Some(mut set) = set_at(call, &key)? else {
+    let key = call.key();
+    let Some(mut set) = set_at(call, key)? else {
         return Ok(match count {
             None => Reply::NullBulk,
             Some(_) => Reply::Set(Vec::new()),
@@ -181,8 +181,8 @@ pub(crate) fn srandmember(call: &mut DataCall<'_>) -> Outcome {
     if call.arguments.len() > 3 {
         return Ok(Reply::error(SYNTAX_ERROR_TEXT).into());
     }
-    let key = call.key().clone();
-    let set = set_at(call, &key)?;
+    let key = call.key();
+    let set = set_at(call, key)?;
     let Some(count) = count else {
         let Some(set) = set else {
             return Ok(Reply::NullBulk.into());

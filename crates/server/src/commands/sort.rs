@@ -230,8 +230,8 @@ fn limit_window(limit: Option<(i64, i64)>, length: usize) -> std::ops::Range<usi
 /// DESC] [ALPHA] [STORE destination], and SORT_RO (no STORE).
 pub(crate) fn sort(call: &mut DataCall<'_>) -> Outcome {
     let options = parse_sort(call.arguments, call.id() == CommandId::SortRo)?;
-    let key = call.key().clone();
-    let mut found = elements(call, &key, options.unsorted && options.descending)?;
+    let key = call.key();
+    let mut found = elements(call, key, options.unsorted && options.descending)?;
     if !options.unsorted {
         found = sort_elements(call, found, &options)?;
     }

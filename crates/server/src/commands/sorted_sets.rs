@@ -217,8 +217,8 @@ fn parse_zadd(arguments: &[Bytes]) -> Result<(ZaddOptions, ZaddPairs<'_>), Reply
 pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
     let arguments = call.arguments;
     let (options, pairs) = parse_zadd(arguments)?;
-    let key = call.key().clone();
-    let existing = zset_at(call, &key)?;
+    let key = call.key();
+    let existing = zset_at(call, key)?;
     let mut zset = match existing {
         Some(zset) => zset,
         None if options.xx => {
@@ -229,7 +229,7 @@ pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
             }
             .into());
         }
-        None => call.new_collection(&key, Kind::SortedSet)?,
+        None => call.new_collection(key, Kind::SortedSet)?,
     };
     let (mut added, mut changed) = (0, 0);
     let mut incremented = None;
@@ -271,9 +271,9 @@ pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
 /// ZINCRBY key increment member.
 pub(crate) fn zincrby(call: &mut DataCall<'_>) -> Outcome {
     let step = parse_float(&call.arguments[2]).ok_or_else(|| Reply::error(NOT_A_FLOAT_TEXT))?;
-    let key = call.key().clone();
+    let key = call.key();
     let member = call.owned_argument(3);
-    let mut zset = call.collection_or_new(&key, Kind::SortedSet)?;
+    let mut zset = call.collection_or_new(key, Kind::SortedSet)?;
     let old = score_of(call, &zset, &member)?;
     let score = old.unwrap_or(0.0) + step;
     if score.is_nan() {
@@ -286,8 +286,8 @@ pub(crate) fn zincrby(call: &mut DataCall<'_>) -> Outcome {
 
 /// ZREM key member [member …].
 pub(crate) fn zrem(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let Some(mut zset) = zset_at(call, &key)? else {
+    let key = call.key();
+    let Some(mut zset) = zset_at(call, key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let mut removed = 0;
@@ -302,8 +302,8 @@ pub(crate) fn zrem(call: &mut DataCall<'_>) -> Outcome {
 }
 
 fn scores_of(call: &mut DataCall<'_>, members: &[Bytes]) -> Result<Vec<Reply>, Failure> {
-    let key = call.key().clone();
-    let zset = zset_at(call, &key)?;
+    let key = call.key();
+    let zset = zset_at(call, key)?;
     let mut scores = Vec::with_capacity(members.len());
     for member in members {
         let score = match &zset {
@@ -329,8 +329,8 @@ pub(crate) fn zmscore(call: &mut DataCall<'_>) -> Outcome {
 
 /// ZCARD key.
 pub(crate) fn zcard(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    Ok(Reply::Integer(zset_at(call, &key)?.map_or(0, |zset| zset.len()) as i64).into())
+    let key = call.key();
+    Ok(Reply::Integer(zset_at(call, key)?.map_or(0, |zset| zset.len()) as i64).into())
 }
 
 /// The score-index bounds of a score range (`None`: nothing can be in
@@ -424,8 +424,8 @@ fn in_lex_range(
 /// ZCOUNT key min max.
 pub(crate) fn zcount(call: &mut DataCall<'_>) -> Outcome {
     let range = parse_score_range(&call.arguments[2], &call.arguments[3])?;
-    let key = call.key().clone();
-    let Some(zset) = zset_at(call, &key)? else {
+    let key = call.key();
+    let Some(zset) = zset_at(call, key)? else {
         return Ok(Reply::Integer(0).into());
     };
     Ok(count_reply(in_score_range(call, &zset, range, false, (0, usize::MAX))?.len()).into())
@@ -434,8 +434,8 @@ pub(crate) fn zcount(call: &mut DataCall<'_>) -> Outcome {
 /// ZLEXCOUNT key min max.
 pub(crate) fn zlexcount(call: &mut DataCall<'_>) -> Outcome {
     let range = parse_lex_range(&call.arguments[2], &call.arguments[3])?;
-    let key = call.key().clone();
-    let Some(zset) = zset_at(call, &key)? else {
+    let key = call.key();
+    let Some(zset) = zset_at(call, key)? else {
         return Ok(Reply::Integer(0).into());
     };
     Ok(count_reply(in_lex_range(call, &zset, range, false, (0, usize::MAX))?.len()).into())
@@ -443,9 +443,9 @@ pub(crate) fn zlexcount(call: &mut DataCall<'_>) -> Outcome {
 
 /// ZRANK key member, ZREVRANK key member.
 pub(crate) fn zrank(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
+    let key = call.key();
     let member = call.arguments[2].clone();
-    let Some(zset) = zset_at(call, &key)? else {
+    let Some(zset) = zset_at(call, key)? else {
         return Ok(Reply::NullBulk.into());
     };
     let Some(score) = score_of(call, &zset, &member)? else {
@@ -604,8 +604,8 @@ pub(crate) fn scored_reply(
 /// ZREVRANGEBYLEX, ZREVRANGE.
 pub(crate) fn zrange(call: &mut DataCall<'_>) -> Outcome {
     let query = parse_range_query(call.id(), &call.arguments[2..], false)?;
-    let key = call.key().clone();
-    let Some(zset) = zset_at(call, &key)? else {
+    let key = call.key();
+    let Some(zset) = zset_at(call, key)? else {
         return Ok(Reply::Array(Vec::new()).into());
     };
     let members = run_range(call, &zset, &query)?;
@@ -662,8 +662,8 @@ pub(crate) fn zpop(call: &mut DataCall<'_>) -> Outcome {
     if call.arguments.len() > 3 {
         return Ok(Reply::error(SYNTAX_ERROR_TEXT).into());
     }
-    let key = call.key().clone();
-    let Some(mut zset) = zset_at(call, &key)? else {
+    let key = call.key();
+    let Some(mut zset) = zset_at(call, key)? else {
         return Ok(Reply::Array(Vec::new()).into());
     };
     let highest = call.id() == CommandId::Zpopmax;
@@ -771,8 +771,8 @@ pub(crate) fn zremrange(call: &mut DataCall<'_>) -> Outcome {
         }
         _ => By::Rank(integer_argument(low)?, integer_argument(high)?),
     };
-    let key = call.key().clone();
-    let Some(mut zset) = zset_at(call, &key)? else {
+    let key = call.key();
+    let Some(mut zset) = zset_at(call, key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let query = RangeQuery {
@@ -806,8 +806,8 @@ pub(crate) fn zrandmember(call: &mut DataCall<'_>) -> Outcome {
         None => None,
         Some(count) => Some(random_count(integer_argument(count)?, with_scores)?),
     };
-    let key = call.key().clone();
-    let zset = zset_at(call, &key)?;
+    let key = call.key();
+    let zset = zset_at(call, key)?;
     let Some(zset) = zset else {
         return Ok(match count {
             None => Reply::NullBulk,

@@ -37,13 +37,13 @@ fn no_group(key: &[u8], group: &[u8]) -> Failure {
 
 /// The stream at the key and its group, or NOGROUP.
 fn stream_and_group(call: &mut DataCall<'_>, group: &[u8]) -> Result<(Stream, GroupRecord)> {
-    let key = call.key().clone();
-    let Some(stream) = call.stream(&key)? else {
-        return Err(no_group(&key, group));
+    let key = call.key();
+    let Some(stream) = call.stream(key)? else {
+        return Err(no_group(key, group));
     };
     match stream.group(call.store, group)? {
         Some(record) => Ok((stream, record)),
-        None => Err(no_group(&key, group)),
+        None => Err(no_group(key, group)),
     }
 }
 
@@ -274,9 +274,9 @@ pub(crate) fn xgroup_delconsumer(call: &mut DataCall<'_>) -> Outcome {
 
 /// XACK key group id [id …].
 pub(crate) fn xack(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
+    let key = call.key();
     let group_name = call.arguments[2].clone();
-    let Some(stream) = call.stream(&key)? else {
+    let Some(stream) = call.stream(key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let Some(mut group) = stream.group(call.store, &group_name)? else {

@@ -280,11 +280,11 @@ pub(crate) fn xadd(call: &mut DataCall<'_>) -> Outcome {
     if requested == AddId::Exact(StreamId::MIN) {
         return Err(error("The ID specified in XADD must be greater than 0-0").into());
     }
-    let key = call.key().clone();
-    let mut stream = match call.stream(&key)? {
+    let key = call.key();
+    let mut stream = match call.stream(key)? {
         Some(stream) => stream,
         None if options.no_create => return Ok(Reply::NullBulk.into()),
-        None => call.stream_or_new(&key)?,
+        None => call.stream_or_new(key)?,
     };
     if stream.state.last_id == StreamId::MAX {
         return Err(error(
@@ -298,11 +298,11 @@ pub(crate) fn xadd(call: &mut DataCall<'_>) -> Outcome {
         .map(|index| (call.owned_argument(index), call.owned_argument(index + 1)))
         .collect();
     stream.append(call.store, id, pairs, node_entries_max())?;
-    call.notify(EventClasses::STREAM, "xadd", &key);
+    call.notify(EventClasses::STREAM, "xadd", key);
     if let Some(trim_options) = options.trim
         && trim(call.store, &mut stream, trim_options)? > 0
     {
-        call.notify(EventClasses::STREAM, "xtrim", &key);
+        call.notify(EventClasses::STREAM, "xtrim", key);
     }
     call.save_stream(&mut stream)?;
     Ok(id.reply().into())
@@ -314,13 +314,13 @@ pub(crate) fn xtrim(call: &mut DataCall<'_>) -> Outcome {
     let Some(trim_options) = options.trim else {
         return Err(Reply::error(SYNTAX_ERROR_TEXT).into());
     };
-    let key = call.key().clone();
-    let Some(mut stream) = call.stream(&key)? else {
+    let key = call.key();
+    let Some(mut stream) = call.stream(key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let removed = trim(call.store, &mut stream, trim_options)?;
     if removed > 0 {
-        call.notify(EventClasses::STREAM, "xtrim", &key);
+        call.notify(EventClasses::STREAM, "xtrim", key);
         call.save_stream(&mut stream)?;
     }
     Ok(Reply::Integer(removed as i64).into())
@@ -328,8 +328,8 @@ pub(crate) fn xtrim(call: &mut DataCall<'_>) -> Outcome {
 
 /// XLEN key.
 pub(crate) fn xlen(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let length = call.stream(&key)?.map_or(0, |stream| stream.len());
+    let key = call.key();
+    let length = call.stream(key)?.map_or(0, |stream| stream.len());
     Ok(Reply::Integer(length as i64).into())
 }
 
@@ -367,8 +367,8 @@ pub(crate) fn xrange(call: &mut DataCall<'_>) -> Outcome {
         false => end,
     };
     let count = parse_count(call.arguments, 4)?;
-    let key = call.key().clone();
-    let Some(stream) = call.stream(&key)? else {
+    let key = call.key();
+    let Some(stream) = call.stream(key)? else {
         return Ok(Reply::Array(Vec::new()).into());
     };
     if count == Some(0) {
@@ -398,8 +398,8 @@ pub(crate) fn xdel(call: &mut DataCall<'_>) -> Outcome {
         .iter()
         .map(|text| StreamId::parse(text, 0, true))
         .collect::<Result<Vec<_>, _>>()?;
-    let key = call.key().clone();
-    let Some(mut stream) = call.stream(&key)? else {
+    let key = call.key();
+    let Some(mut stream) = call.stream(key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let mut deleted = 0;
@@ -416,7 +416,7 @@ pub(crate) fn xdel(call: &mut DataCall<'_>) -> Outcome {
         deleted += 1;
     }
     if deleted > 0 {
-        call.notify(EventClasses::STREAM, "xdel", &key);
+        call.notify(EventClasses::STREAM, "xdel", key);
         call.save_stream(&mut stream)?;
     }
     Ok(Reply::Integer(deleted).into())
@@ -450,8 +450,8 @@ pub(crate) fn xsetid(call: &mut DataCall<'_>) -> Outcome {
         }
         index += 2;
     }
-    let key = call.key().clone();
-    let Some(mut stream) = call.stream(&key)? else {
+    let key = call.key();
+    let Some(mut stream) = call.stream(key)? else {
         return Err(Reply::error("ERR no such key").into());
     };
     if stream.len() > 0 {
@@ -477,6 +477,6 @@ pub(crate) fn xsetid(call: &mut DataCall<'_>) -> Outcome {
         stream.state.max_deleted_id = max_deleted;
     }
     call.save_stream(&mut stream)?;
-    call.notify(EventClasses::STREAM, "xsetid", &key);
+    call.notify(EventClasses::STREAM, "xsetid", key);
     Ok(Reply::ok().into())
 }

@@ -16,20 +16,21 @@ use crate::resp::Reply;
 
 /// GET key: the value read in place and encoded straight into the output.
 pub(crate) fn get(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    call.reply_value(&key)
+    // Borrowed, not cloned (a reference count taken and dropped).
+    let arguments = call.arguments;
+    call.reply_value(&arguments[1])
 }
 
 /// SET key value [NX | XX] [GET] [EX | PX | EXAT | PXAT | KEEPTTL].
 pub(crate) fn set(call: &mut DataCall<'_>) -> Outcome {
     let set = parse_set(call.arguments, call.now_ms())?;
-    let key = call.key().clone();
+    let key = call.key();
     // A plain SET is a blind write: reading the old value would only add
     // a read that concurrent SETs of the key conflict with.
     let needs_old =
         set.return_old || set.condition != SetCondition::Always || set.expiry == Expiry::Keep;
     // SET … GET wants a string; NX, XX and KEEPTTL take any type.
-    let old = if needs_old { call.entry(&key)? } else { None };
+    let old = if needs_old { call.entry(key)? } else { None };
     if set.return_old && matches!(old, Some(KeyEntry::Collection(_))) {
         return Err(wrong_type());
     }
@@ -45,10 +46,10 @@ pub(crate) fn set(call: &mut DataCall<'_>) -> Outcome {
             Expiry::At(deadline) => Some(deadline),
         };
         let value = call.owned_argument(2);
-        call.put(&key, value, deadline)?;
-        call.notify(EventClasses::STRING, "set", &key);
+        call.put(key, value, deadline)?;
+        call.notify(EventClasses::STRING, "set", key);
         if matches!(set.expiry, Expiry::At(_)) {
-            call.notify(EventClasses::GENERIC, "expire", &key);
+            call.notify(EventClasses::GENERIC, "expire", key);
         }
     }
     let old = match old {
@@ -64,13 +65,13 @@ pub(crate) fn set(call: &mut DataCall<'_>) -> Outcome {
 
 /// SETNX key value.
 pub(crate) fn setnx(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    if call.stored(&key)?.is_some() {
+    let key = call.key();
+    if call.stored(key)?.is_some() {
         return Ok(Reply::Integer(0).into());
     }
     let value = call.owned_argument(2);
-    call.put(&key, value, None)?;
-    call.notify(EventClasses::STRING, "set", &key);
+    call.put(key, value, None)?;
+    call.notify(EventClasses::STRING, "set", key);
     Ok(Reply::Integer(1).into())
 }
 
@@ -78,31 +79,31 @@ pub(crate) fn setnx(call: &mut DataCall<'_>) -> Outcome {
 pub(crate) fn setex(call: &mut DataCall<'_>) -> Outcome {
     let name = call.spec.name;
     let deadline = parse_setex(name, &call.arguments[2], call.now_ms())?;
-    let key = call.key().clone();
+    let key = call.key();
     let value = call.owned_argument(3);
-    call.put(&key, value, Some(deadline))?;
-    call.notify(EventClasses::STRING, "set", &key);
-    call.notify(EventClasses::GENERIC, "expire", &key);
+    call.put(key, value, Some(deadline))?;
+    call.notify(EventClasses::STRING, "set", key);
+    call.notify(EventClasses::GENERIC, "expire", key);
     Ok(Reply::ok().into())
 }
 
 /// GETSET key value.
 pub(crate) fn getset(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let old = call.value(&key)?;
+    let key = call.key();
+    let old = call.value(key)?;
     let value = call.owned_argument(2);
-    call.put(&key, value, None)?;
-    call.notify(EventClasses::STRING, "set", &key);
+    call.put(key, value, None)?;
+    call.notify(EventClasses::STRING, "set", key);
     Ok(Reply::from(old).into())
 }
 
 /// GETDEL key.
 pub(crate) fn getdel(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    let old = call.value(&key)?;
+    let key = call.key();
+    let old = call.value(key)?;
     if old.is_some() {
-        call.delete(&key)?;
-        call.notify(EventClasses::GENERIC, "del", &key);
+        call.delete(key)?;
+        call.notify(EventClasses::GENERIC, "del", key);
     }
     Ok(Reply::from(old).into())
 }
@@ -110,8 +111,8 @@ pub(crate) fn getdel(call: &mut DataCall<'_>) -> Outcome {
 /// GETEX key [EX | PX | EXAT | PXAT | PERSIST].
 pub(crate) fn getex(call: &mut DataCall<'_>) -> Outcome {
     let expiry = parse_getex(call.arguments, call.now_ms());
-    let key = call.key().clone();
-    let Some(stored) = call.get(&key)? else {
+    let key = call.key();
+    let Some(stored) = call.get(key)? else {
         // Redis checks the options' syntax, then looks the key up, and
         // only then the time.
         return match expiry {
@@ -123,18 +124,18 @@ pub(crate) fn getex(call: &mut DataCall<'_>) -> Outcome {
         Expiry::Keep => {}
         Expiry::Remove => {
             if stored.deadline_ms.is_some() {
-                call.put(&key, stored.value.clone(), None)?;
-                call.notify(EventClasses::GENERIC, "persist", &key);
+                call.put(key, stored.value.clone(), None)?;
+                call.notify(EventClasses::GENERIC, "persist", key);
             }
         }
         Expiry::At(deadline) => {
-            call.put(&key, stored.value.clone(), Some(deadline))?;
+            call.put(key, stored.value.clone(), Some(deadline))?;
             let event = if deadline <= call.now_ms() {
                 "del"
             } else {
                 "expire"
             };
-            call.notify(EventClasses::GENERIC, event, &key);
+            call.notify(EventClasses::GENERIC, event, key);
         }
     }
     Ok(Reply::Bulk(stored.value).into())
@@ -182,9 +183,9 @@ pub(crate) fn mset(call: &mut DataCall<'_>) -> Outcome {
 
 /// APPEND key value.
 pub(crate) fn append(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
+    let key = call.key();
     let piece = call.arguments[2].clone();
-    let stored = call.get(&key)?;
+    let stored = call.get(key)?;
     let (old, deadline) = stored.map_or((Bytes::new(), None), |stored| {
         (stored.value, stored.deadline_ms)
     });
@@ -193,23 +194,23 @@ pub(crate) fn append(call: &mut DataCall<'_>) -> Outcome {
     let mut value = BytesMut::with_capacity(old.len() + piece.len());
     value.extend_from_slice(&old);
     value.extend_from_slice(&piece);
-    call.put(&key, value.freeze(), deadline)?;
-    call.notify(EventClasses::STRING, "append", &key);
+    call.put(key, value.freeze(), deadline)?;
+    call.notify(EventClasses::STRING, "append", key);
     Ok(Reply::Integer(i64::try_from(total).unwrap_or(i64::MAX)).into())
 }
 
 /// STRLEN key.
 pub(crate) fn strlen(call: &mut DataCall<'_>) -> Outcome {
-    let key = call.key().clone();
-    Ok(count_reply(call.value(&key)?.map_or(0, |value| value.len())).into())
+    let key = call.key();
+    Ok(count_reply(call.value(key)?.map_or(0, |value| value.len())).into())
 }
 
 /// GETRANGE key start end (and SUBSTR, its old name).
 pub(crate) fn getrange(call: &mut DataCall<'_>) -> Outcome {
     let start = integer_argument(&call.arguments[2])?;
     let end = integer_argument(&call.arguments[3])?;
-    let key = call.key().clone();
-    let value = call.value(&key)?.unwrap_or_default();
+    let key = call.key();
+    let value = call.value(key)?.unwrap_or_default();
     Ok(Reply::Bulk(value.slice(substring_range(value.len(), start, end))).into())
 }
 
@@ -217,8 +218,8 @@ pub(crate) fn getrange(call: &mut DataCall<'_>) -> Outcome {
 pub(crate) fn setrange(call: &mut DataCall<'_>) -> Outcome {
     let offset = parse_offset(&call.arguments[2])?;
     let piece = call.arguments[3].clone();
-    let key = call.key().clone();
-    let stored = call.get(&key)?;
+    let key = call.key();
+    let stored = call.get(key)?;
     if piece.is_empty() {
         // Nothing to write: the length as it is, and no key created.
         return Ok(count_reply(stored.map_or(0, |stored| stored.value.len())).into());
@@ -237,8 +238,8 @@ pub(crate) fn setrange(call: &mut DataCall<'_>) -> Outcome {
     }
     value[offset..end].copy_from_slice(&piece);
     let length = value.len();
-    call.put(&key, value.freeze(), deadline)?;
-    call.notify(EventClasses::STRING, "setrange", &key);
+    call.put(key, value.freeze(), deadline)?;
+    call.notify(EventClasses::STRING, "setrange", key);
     Ok(count_reply(length).into())
 }
 

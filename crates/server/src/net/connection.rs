@@ -173,7 +173,7 @@ impl Connection {
     /// Puts back what a busy script's loop read from the socket and did
     /// not answer (`ClientEntry::unread`), before anything read after it.
     pub(crate) fn take_unread(&mut self) {
-        let unread = std::mem::take(&mut *crate::state::lock(&self.client.entry.unread));
+        let unread = self.client.entry.take_unread();
         if unread.is_empty() {
             return;
         }
@@ -277,6 +277,8 @@ impl Connection {
     /// requests, or the pipeline's bounds: so that an event loop can run
     /// the pipelines of many connections in one group.
     pub(crate) fn gather(&mut self) {
+        // Counted once for the lot: the counter is every loop's.
+        let mut processed = 0;
         while self.client.after == After::Continue
             && self.deferred.is_none()
             && self.pipeline.len() < PIPELINE_COMMANDS_MAX
@@ -288,12 +290,19 @@ impl Connection {
                     // For a request deferred to `process`, run next.
                     self.client.query_buffer_bytes = buffered;
                     if !command.is_empty() {
-                        self.gather_one(command);
+                        processed += u64::from(self.gather_one(command));
                     }
                 }
                 Ok(None) => break,
                 Err(error) => self.deferred = Some(Deferred::ProtocolError(error)),
             }
+        }
+        if processed > 0 {
+            self.client
+                .shared
+                .stats
+                .commands_processed
+                .fetch_add(processed, Ordering::Relaxed);
         }
     }
 
@@ -361,17 +370,14 @@ impl Connection {
         }
     }
 
-    fn gather_one(&mut self, command: Command) {
+    /// Holds `command` back, or keeps it for [`Connection::process`];
+    /// whether it counts as processed (not when CLIENT PAUSE holds it).
+    fn gather_one(&mut self, command: Command) -> bool {
         if let Some(until) = self.paused_for(&command) {
             self.paused_until = Some(until);
             self.deferred = Some(Deferred::Command(command));
-            return;
+            return false;
         }
-        self.client
-            .shared
-            .stats
-            .commands_processed
-            .fetch_add(1, Ordering::Relaxed);
         let bytes = argument_bytes(&command);
         match self.client.pipelinable(&command) {
             Some(spec)
@@ -382,6 +388,7 @@ impl Connection {
             }
             _ => self.deferred = Some(Deferred::Command(command)),
         }
+        true
     }
 
     /// Whether a held-back command may write.
@@ -441,21 +448,26 @@ impl Connection {
         copy: bool,
     ) {
         let usec_each = elapsed_usec / u64::try_from(requests.len().max(1)).unwrap_or(1);
-        let shared = Arc::clone(&self.client.shared);
-        let stats = &shared.stats;
+        let mut calls = CallRun::default();
+        // The stats are borrowed for each use, not held (`after_call`
+        // takes the client mutably): no clone of the shared state.
         for request in requests {
             let Some(reply) = replies.next() else {
                 let missing = Reply::error("ERR the backend returned too few replies");
-                stats.error_reply("ERR");
-                stats.called(request.spec.id, usec_each, true);
+                self.client.shared.stats.error_reply("ERR");
+                calls.add(&self.client.shared.stats, request.spec.id, usec_each, true);
                 missing.encode(self.client.protocol, out);
                 continue;
             };
             let error = error_text(reply);
             if let Some(text) = error {
-                stats.error_reply(&String::from_utf8_lossy(text));
+                self.client
+                    .shared
+                    .stats
+                    .error_reply(&String::from_utf8_lossy(text));
             }
-            stats.called(request.spec.id, usec_each, error.is_some());
+            let stats = &self.client.shared.stats;
+            calls.add(stats, request.spec.id, usec_each, error.is_some());
             if copy {
                 out.extend_from_slice(reply);
             }
@@ -467,6 +479,7 @@ impl Connection {
                 error.is_some(),
             );
         }
+        calls.flush(&self.client.shared.stats);
     }
 
     /// Runs the held-back commands through this connection's session.
@@ -579,6 +592,45 @@ impl Connection {
     }
 }
 
+/// Consecutive calls of one command, counted for INFO commandstats at
+/// once ([`ServerStats::called_many`](crate::stats::ServerStats::called_many)):
+/// a pipeline of GETs touches the counters the event loops share once,
+/// not once per GET.
+#[derive(Default)]
+struct CallRun {
+    id: Option<crate::commands::CommandId>,
+    calls: u64,
+    usec: u64,
+    failed: u64,
+}
+
+impl CallRun {
+    /// Adds a call; counts the run before it if that was another command's.
+    fn add(
+        &mut self,
+        stats: &crate::stats::ServerStats,
+        id: crate::commands::CommandId,
+        usec: u64,
+        failed: bool,
+    ) {
+        if self.id != Some(id) {
+            self.flush(stats);
+            self.id = Some(id);
+        }
+        self.calls += 1;
+        self.usec = self.usec.saturating_add(usec);
+        self.failed += u64::from(failed);
+    }
+
+    /// Counts the run so far.
+    fn flush(&mut self, stats: &crate::stats::ServerStats) {
+        if let Some(id) = self.id.take() {
+            stats.called_many(id, self.calls, self.usec, self.failed);
+        }
+        *self = CallRun::default();
+    }
+}
+
 /// Gives back the memory of a buffer that a large request or reply grew,
 /// once it is mostly empty (Redis resizes query buffers in its cron), so a
 /// connection that once sent 500 MiB does not keep 500 MiB.
@@ -600,6 +652,39 @@ fn shrink_input_if_oversized(input: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_of_one_command_are_counted_at_once_and_exactly() {
+        use crate::commands::CommandId;
+        use crate::stats::ServerStats;
+        let stats = ServerStats::default();
+        let mut calls = CallRun::default();
+        let sequence = [
+            (CommandId::Get, 3, false),
+            (CommandId::Get, 4, true),
+            (CommandId::Set, 10, false),
+            (CommandId::Get, 5, false),
+        ];
+        for (id, usec, failed) in sequence {
+            calls.add(&stats, id, usec, failed);
+        }
+        calls.flush(&stats);
+        let lines = stats.command_lines();
+        let counters = |name: &str| {
+            lines
+                .iter()
+                .find(|(full_name, _)| *full_name == name)
+                .map(|(_, counters)| *counters)
+                .expect("counted")
+        };
+        let get = counters("get");
+        assert_eq!((get.calls, get.usec, get.failed_calls), (3, 12, 1));
+        let set = counters("set");
+        assert_eq!((set.calls, set.usec, set.failed_calls), (1, 10, 0));
+        // Flushed: counting again adds nothing.
+        calls.flush(&stats);
+        assert_eq!(stats.command_lines(), lines);
+    }
 
     #[test]
     fn oversized_buffers_shrink_when_mostly_empty() {

@@ -293,6 +293,7 @@ fn register(
         resp3: AtomicBool::new(false),
         idle: AtomicBool::new(true),
         unread: Mutex::new(Vec::new()),
+        has_unread: AtomicBool::new(false),
         state: Mutex::new(ClientState {
             user: bytes::Bytes::from_static(b"default"),
             name: None,

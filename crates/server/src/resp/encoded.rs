@@ -231,7 +231,15 @@ impl ReplyWriter<'_> {
     pub fn bulk_or_null(self, bytes: Option<&[u8]>) {
         match bytes {
             Some(bytes) => self.bulk(bytes),
-            None => self.reply(&Reply::NullBulk),
+            None => {
+                // `Reply::NullBulk`'s bytes, without the general encoder.
+                let null: &[u8] = match self.version {
+                    ProtocolVersion::Resp3 => b"_\r\n",
+                    _ => b"$-1\r\n",
+                };
+                self.replies.bytes.extend_from_slice(null);
+                self.end();
+            }
         }
     }
 

@@ -82,7 +82,7 @@ pub(super) fn serve_busy(shared: &crate::state::Shared, me: &crate::state::Clien
                 }
             }
         }
-        *unread = input.to_vec();
+        entry.keep_unread(&mut unread, input.to_vec());
         drop(unread);
         // A few bytes on a socket that was empty of output: they fit.
         let _ = (&entry.stream).write_all(&out);
