@@ -84,6 +84,10 @@ impl<S, J, R> Combiner<S, J, R> {
     /// thread, if it takes the lock first, or by another thread's. Each
     /// call of `combine` gets the lock held, must take the queued jobs
     /// ([`Held::take_queued`]) and [`Queued::finish`] every job it takes.
+    /// A `combine` that panics leaves the jobs it took unfinished and
+    /// their owners waiting for good: the sequencer's asserts are bugs
+    /// that would stop every later commit anyway (a timestamp that never
+    /// finishes holds the watermark back).
     pub fn run(&self, job: J, mut combine: impl FnMut(Held<'_, S, J, R>)) -> R {
         let queued = Arc::new(Queued {
             job,
