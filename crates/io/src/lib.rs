@@ -14,6 +14,7 @@
 
 pub mod crash_sweep;
 mod device_readahead;
+mod direct_write;
 pub mod error;
 pub mod sim;
 mod std_vfs;
@@ -32,8 +33,8 @@ pub use std_vfs::{StdFile, StdVfs};
 #[cfg(all(feature = "io-uring", target_os = "linux"))]
 pub use uring::{UringFile, UringVfs};
 pub use vfs::{
-    Advice, COPY_BUFFER_BYTES, File, FileHandle, Mapping, OpenMode, Vfs, WriteAt, copy_prefix,
-    create_dir_all_durable, read_to_end,
+    Advice, COPY_BUFFER_BYTES, DURABLE_BLOCK_BYTES, File, FileHandle, Mapping, OpenMode, Vfs,
+    WriteAt, copy_prefix, create_dir_all_durable, read_to_end,
 };
 
 /// The file system keel uses by default: the real one, through the std path.

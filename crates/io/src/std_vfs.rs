@@ -83,6 +83,8 @@ pub struct StdFile {
     pub(crate) path: PathBuf,
     /// `preadv2(RWF_NOWAIT)` failed as unsupported: don't try again.
     pub(crate) nowait_unsupported: std::sync::atomic::AtomicBool,
+    /// The `O_DIRECT` descriptor of durable writes (see direct_write.rs).
+    pub(crate) direct: crate::direct_write::Direct,
 }
 
 impl StdFile {
@@ -108,6 +110,7 @@ impl StdFile {
             file,
             path,
             nowait_unsupported: std::sync::atomic::AtomicBool::new(false),
+            direct: crate::direct_write::Direct::default(),
         }
     }
 }
@@ -251,6 +254,10 @@ impl File for StdFile {
         self.file
             .sync_data()
             .map_err(|e| self.error(Op::SyncData, e))
+    }
+
+    fn write_durable_at(&self, data: &[u8], offset: u64) -> Result<()> {
+        self.write_durable(data, offset)
     }
 
     fn size(&self) -> Result<u64> {

@@ -225,6 +225,20 @@ pub trait File: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Writes `data` at `offset` and makes it durable before returning.
+    /// The default is `write_all_at` then `sync_data` (so it also makes
+    /// durable what was written to the file before); a backend may do it
+    /// in one step when `data` is whole blocks of [`DURABLE_BLOCK_BYTES`]
+    /// at a block-aligned offset and address (`StdVfs` on Linux: a direct
+    /// write with `RWF_DSYNC`, one device request instead of a write and
+    /// a cache flush), which makes only `data` durable. A caller that
+    /// wants earlier writes durable too syncs them first. On error, any of
+    /// the bytes may have been written, and none of them is durable.
+    fn write_durable_at(&self, data: &[u8], offset: u64) -> Result<()> {
+        self.write_all_at(data, offset)?;
+        self.sync_data()
+    }
+
     /// Writes every entry of `writes`, then, if `sync`, makes them durable.
     /// Backends may submit the whole batch at once (io_uring); the default
     /// writes one after the other. On error, any subset of the writes may
@@ -239,6 +253,11 @@ pub trait File: Send + Sync + fmt::Debug {
         Ok(())
     }
 }
+
+/// The block a one-step durable write needs its data, offset and address
+/// aligned to ([`File::write_durable_at`]): 4 KiB, a multiple of every
+/// common device's logical block.
+pub const DURABLE_BLOCK_BYTES: usize = 4096;
 
 /// Reads a whole file into memory (for small files: metadata, tests).
 pub fn read_to_end(file: &dyn File) -> Result<Vec<u8>> {

@@ -29,6 +29,7 @@ pub mod segment;
 mod segment_size;
 mod stats;
 mod sync;
+mod tail_image;
 mod wal;
 
 pub use error::{Damage, Error, Result};

@@ -35,6 +35,7 @@ use crate::segment::{
 };
 use crate::segment_size::next_segment_bytes;
 use crate::stats::WalStats;
+use crate::tail_image::{TailImage, WHOLE_BLOCK_BYTES_MAX};
 
 /// Counts a segment created (or recycled) and its header's fsync.
 fn count_creation(stats: &WalStats, segment: &NewSegment) {
@@ -242,6 +243,8 @@ struct Io {
     durable_end: Lsn,
     /// Files written since they were last synced.
     unsynced: Vec<FileHandle>,
+    /// The current segment's last partly written block.
+    image: TailImage,
 }
 
 impl Io {
@@ -391,6 +394,7 @@ impl Wal {
                 segment_bytes: opened.segment_bytes,
                 durable_end: next_lsn,
                 unsynced: Vec::new(),
+                image: TailImage::default(),
             }),
             stats,
             pool: Mutex::new(pool),
@@ -885,6 +889,14 @@ impl Shared {
     fn write_chunks(&self, chunks: Vec<Chunk>, sync: bool, end: Lsn) -> Result<()> {
         let mut io = self.io.lock();
         WalStats::add(&self.stats.flushes, 1);
+        if sync && self.write_whole_blocks(&mut io, &chunks)? {
+            WalStats::add(&self.stats.fsyncs, 1);
+            self.stats
+                .records_per_fsync
+                .record(end.0 - io.durable_end.0);
+            io.durable_end = end;
+            return Ok(());
+        }
         for chunk in chunks {
             if let Some(creation) = &chunk.create {
                 // The closing segment is synced before the next exists, so
@@ -913,6 +925,11 @@ impl Shared {
             let mut slices: Vec<&[u8]> = chunk.parts.iter().map(ChunkPart::bytes).collect();
             slices.push(&TERMINATOR);
             handle.write_vectored_at(&slices, chunk.offset)?;
+            io.image.note(
+                chunk.segment_first,
+                chunk.offset,
+                &slices[..slices.len() - 1],
+            );
             if !io.unsynced.iter().any(|f| Arc::ptr_eq(f, &handle)) {
                 io.unsynced.push(handle);
             }
@@ -925,6 +942,40 @@ impl Shared {
             io.durable_end = end;
         }
         Ok(())
+    }
+
+    /// Writes a synced flush as one durable write of whole blocks
+    /// ([`TailImage`]) where it can: one chunk of the current segment,
+    /// small, continuing the known tail block, with nothing else
+    /// unsynced. Returns whether it did.
+    fn write_whole_blocks(&self, io: &mut Io, chunks: &[Chunk]) -> Result<bool> {
+        let [chunk] = chunks else {
+            return Ok(false);
+        };
+        let current = match &io.current {
+            Some((first, handle)) if *first == chunk.segment_first => Arc::clone(handle),
+            _ => return Ok(false),
+        };
+        let fits = chunk.create.is_none()
+            && io.unsynced.is_empty()
+            && chunk.len <= WHOLE_BLOCK_BYTES_MAX
+            && io.image.continues(chunk.segment_first, chunk.offset);
+        let Some(padded_end) = io.image.padded_end(chunk.len + TERMINATOR.len()) else {
+            return Ok(false);
+        };
+        if !fits {
+            return Ok(false);
+        }
+        io.allocate_ahead(current.as_ref(), padded_end)?;
+        let slices: Vec<&[u8]> = chunk.parts.iter().map(ChunkPart::bytes).collect();
+        io.image.write_durable(
+            current.as_ref(),
+            chunk.segment_first,
+            chunk.offset,
+            &slices,
+            &TERMINATOR,
+        )?;
+        Ok(true)
     }
 
     /// Syncs every file written since its last sync, oldest first.

@@ -595,5 +595,6 @@ fn every_crash_point_of_growth_recycling_and_close_keeps_acknowledged_records() 
         report.images,
         report.operations + 1,
     );
-    assert!(report.images > 800, "{}", report.images);
+    // (744 since synced flushes go out as one whole-block write.)
+    assert!(report.images > 700, "{}", report.images);
 }
