@@ -4,8 +4,10 @@
 //! request (a write with FUA, or a write and a flush the block layer
 //! issues together) instead of a buffered write, then `fdatasync`'s
 //! write-back and cache flush. Measured on this project's VM (virtio
-//! disk, ext4), appending 230-byte records durably: p50 101-105 us against
-//! 108-115 us for `pwrite` + `fdatasync`, alternated runs.
+//! disk without FUA, ext4), appending 230-byte records durably: p50
+//! 101-105 us against 108-115 us for `pwrite` + `fdatasync`, alternated
+//! runs; keel's single-writer durable commits, 20 alternated runs of 400:
+//! median p50 80.8 against 83.0 us, faster in 18 of the 20.
 //!
 //! The second descriptor reopens `/proc/self/fd/N`, so it is the same
 //! file even after a rename. A file system that refuses `O_DIRECT`
