@@ -822,7 +822,10 @@ fn the_age_limit_is_read_from_the_clock_every_64_operations_and_at_commit() {
     transaction.put(b"a", bytes("1")).unwrap();
     std::thread::sleep(Duration::from_millis(40));
     let failed_at = (0..64).find(|_| transaction.get(b"a").is_err());
-    assert!(failed_at.is_some(), "64 operations read the clock at least once");
+    assert!(
+        failed_at.is_some(),
+        "64 operations read the clock at least once"
+    );
     assert!(matches!(
         transaction.get(b"a"),
         Err(Error::TransactionTooOld { .. })
