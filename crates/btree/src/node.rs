@@ -473,6 +473,10 @@ pub fn cell_offset<B: NodeBytes + ?Sized>(page: &B, index: usize) -> Result<usiz
 /// big-endian number.
 #[inline]
 pub fn head(remainder: &[u8]) -> u32 {
+    if let Some(bytes) = remainder.first_chunk::<HEAD_BYTES>() {
+        // Most remainders: one load, no copy.
+        return u32::from_be_bytes(*bytes);
+    }
     let mut bytes = [0u8; HEAD_BYTES];
     let len = remainder.len().min(HEAD_BYTES);
     bytes[..len].copy_from_slice(&remainder[..len]);
