@@ -178,3 +178,47 @@ pub trait FoldSink {
     /// holds the state at `fold_point`).
     fn finish(&mut self, fold_point: Timestamp) -> Result<(), BoxError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &'static str, expires_at_ms: Option<u64>) -> BaseItem {
+        Ok((
+            Bytes::from_static(key.as_bytes()),
+            ValueEntry {
+                value: Bytes::from_static(b"value"),
+                expires_at_ms,
+            },
+        ))
+    }
+
+    #[test]
+    fn an_owned_cursor_lends_from_both_ends_and_declines_a_bound() {
+        let items = vec![item("a", None), item("b", Some(7)), item("c", None)];
+        let mut cursor = OwnedCursor::new(items.into_iter());
+        let lent = |entry: Option<Result<Option<LentEntry<'_>>, BoxError>>| {
+            entry.map(|entry| {
+                entry
+                    .unwrap()
+                    .map(|(key, (value, expires))| (key.to_vec(), value.to_vec(), expires))
+            })
+        };
+        assert_eq!(
+            lent(cursor.next_ref(true, None)),
+            Some(Some((b"a".to_vec(), b"value".to_vec(), None)))
+        );
+        // An iterator cannot take an item back: a bound is declined, and
+        // the item stays.
+        assert_eq!(lent(cursor.next_ref(false, Some(b"z"))), Some(None));
+        assert_eq!(
+            lent(cursor.next_ref(false, None)),
+            Some(Some((b"c".to_vec(), b"value".to_vec(), None)))
+        );
+        assert_eq!(
+            lent(cursor.next_ref(true, None)),
+            Some(Some((b"b".to_vec(), b"value".to_vec(), Some(7))))
+        );
+        assert_eq!(lent(cursor.next_ref(true, None)), None);
+    }
+}
