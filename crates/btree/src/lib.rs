@@ -44,6 +44,6 @@ pub use check::{CheckReport, Problem, check_pages_in_use};
 pub use defragment::DEFRAGMENT_PASSES_MAX;
 pub use error::{Error, Result};
 pub use node::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
-pub use range::{Entry, Range};
+pub use range::{Entry, EntryRef, Range};
 pub use stats::TreeStats;
 pub use tree::{BTree, OPTIMISTIC_DESCENTS_MAX};

@@ -36,6 +36,10 @@ use sparse::Copied;
 /// copy (one page) alive.
 pub type Entry = (Bytes, Bytes);
 
+/// A key and its value borrowed from the cursor's copy of their leaf
+/// ([`Range::next_ref`]).
+pub type EntryRef<'a> = (&'a [u8], &'a [u8]);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
     Forward,
@@ -399,12 +403,15 @@ impl<'a> Cursor<'a> {
     fn join_keys(&mut self, buffer: &mut BytesMut) -> Result<(), Restart> {
         let page_size = buffer.len();
         let (offset, len) = node::prefix(&buffer[..])?;
-        let total: usize = self
-            .window
-            .iter()
-            .filter(|slot| slot.key_len != LONG_KEY)
-            .map(|slot| len + slot.key_len as usize)
-            .sum();
+        let mut total = 0;
+        for slot in &self.window {
+            if slot.key_len != LONG_KEY {
+                total += len + slot.key_len as usize;
+            }
+        }
+        // Every offset and length below fits in a slot's u32 once the
+        // last one does.
+        narrow(page_size + total)?;
         // Room for a whole short prefix, head and cell part past the last
         // key: they are written as fixed-size words (a store or two each,
         // no call), and each write past its part is overwritten by the
@@ -426,23 +433,27 @@ impl<'a> Cursor<'a> {
             let (start, rest) = (slot.key_offset as usize, slot.key_len as usize);
             let in_head = rest.min(node::HEAD_BYTES);
             let tail = rest - in_head;
+            // The key's bytes and the slack the words may reach into.
+            let out = keys
+                .get_mut(at..at + len + rest + JOIN_SLACK_BYTES)
+                .ok_or(Restart)?;
             if word {
-                keys[at..at + PREFIX_WORD_BYTES].copy_from_slice(&short_prefix);
+                out[..PREFIX_WORD_BYTES].copy_from_slice(&short_prefix);
             } else {
-                keys[at..at + len].copy_from_slice(prefix);
+                out[..len].copy_from_slice(prefix);
             }
-            let head_at = at + len;
-            keys[head_at..head_at + node::HEAD_BYTES].copy_from_slice(&slot.head.to_be_bytes());
-            let tail_at = head_at + in_head;
+            let out = &mut out[len..];
+            out[..node::HEAD_BYTES].copy_from_slice(&slot.head.to_be_bytes());
+            let out = &mut out[in_head..];
             match page.get(start..start + TAIL_WORD_BYTES) {
                 Some(word) if tail <= TAIL_WORD_BYTES => {
-                    keys[tail_at..tail_at + TAIL_WORD_BYTES].copy_from_slice(word);
+                    out[..TAIL_WORD_BYTES].copy_from_slice(word);
                 }
-                _ => keys[tail_at..tail_at + tail]
-                    .copy_from_slice(page.get(start..start + tail).ok_or(Restart)?),
+                _ => out[..tail].copy_from_slice(page.get(start..start + tail).ok_or(Restart)?),
             }
-            slot.key_offset = narrow(page_size + at)?;
-            slot.key_len = narrow(len + rest)?;
+            // Within u32: checked for the last key above.
+            slot.key_offset = (page_size + at) as u32;
+            slot.key_len = (len + rest) as u32;
             at += len + rest;
         }
         buffer.truncate(page_size + total);
@@ -541,7 +552,7 @@ impl<'a> Cursor<'a> {
                 return Err(error.into());
             }
         };
-        let copied = self.copy_leaf(bounds, &next, Start::Seek, &mut buffer)?;
+        let copied = self.copy_leaf(bounds, &next, Start::Edge, &mut buffer)?;
         leaf.validate()?;
         let collected = match self.collect_copied(bounds, &buffer, copied)? {
             Some(collected) => collected,
@@ -706,16 +717,18 @@ impl<'a> Cursor<'a> {
         let entries = match start {
             Start::Rest(rest) if rest.high <= count => rest,
             Start::Rest(_) => return Err(Fault::Restart),
-            Start::Seek => {
-                let found = self.leaf_entries(bounds, count, |key| {
-                    match node::search(page, true, count, key)? {
-                        Err(node::TIED) => match compare.as_deref_mut() {
-                            Some(compare) => settle(page, count, key, compare).map(Some),
-                            None => Ok(None),
-                        },
-                        found => Ok(Some(found)),
-                    }
-                })?;
+            Start::Seek | Start::Edge => {
+                let from_edge = start == Start::Edge;
+                let found =
+                    self.leaf_entries(bounds, count, from_edge, |key| {
+                        match node::search(page, true, count, key)? {
+                            Err(node::TIED) => match compare.as_deref_mut() {
+                                Some(compare) => settle(page, count, key, compare).map(Some),
+                                None => Ok(None),
+                            },
+                            found => Ok(Some(found)),
+                        }
+                    })?;
                 match found {
                     Some(entries) => entries,
                     None => return Ok(None),
@@ -1042,9 +1055,9 @@ impl<'a> Range<'a> {
         let precedes = |key: &[u8], bound: &[u8]| if forward { key < bound } else { key > bound };
         let outcome = match cursor.advance(self.tree, &self.bounds) {
             Ok(Some(index)) => {
-                let key = cursor.key_of(&cursor.window[index]);
-                if other.last_key().is_none_or(|other| precedes(key, other)) {
-                    if before.is_some_and(|before| !precedes(key, before)) {
+                let key = || cursor.key_of(&cursor.window[index]);
+                if other.last_key().is_none_or(|other| precedes(key(), other)) {
+                    if before.is_some_and(|before| !precedes(key(), before)) {
                         // Taken back: the window and its index are as they
                         // were before `advance` moved on.
                         cursor.position -= 1;
@@ -1077,21 +1090,26 @@ impl<'a> Range<'a> {
         }))
     }
 
-    /// [`Range::next_with`] for an entry whose key comes before `before`
-    /// in this direction (below it going forward, above it going back):
-    /// `Some(Ok(None))`, the entry not visited and left for the next call,
-    /// when the next key does not. A merge with other sources visits the
-    /// entries before the other sources' next key this way.
-    pub fn next_with_before<T>(
+    /// The next entry from the front (`forward`) or the back, its key and
+    /// value borrowed from the cursor's copy of their leaf until the range
+    /// is next used: [`Range::next_with`] without a closure. With
+    /// `before`, an entry whose key does not come before it (below it
+    /// going forward, above it going back) is left in place for the next
+    /// call: `Some(Ok(None))`. `None` past the end; an error ends the
+    /// range.
+    #[inline]
+    pub fn next_ref(
         &mut self,
         forward: bool,
-        before: &[u8],
-        visit: impl FnOnce(&[u8], &[u8]) -> T,
-    ) -> Option<Result<Option<T>>> {
-        self.step(forward, Some(before), |cursor, index| {
-            let (key, value) = cursor.borrowed(index);
-            visit(key, value)
-        })
+        before: Option<&[u8]>,
+    ) -> Option<Result<Option<EntryRef<'_>>>> {
+        let index = match self.step(forward, before, |_, index| index)? {
+            Ok(Some(index)) => index,
+            Ok(None) => return Some(Ok(None)),
+            Err(error) => return Some(Err(error)),
+        };
+        let cursor = if forward { &self.front } else { &self.back };
+        Some(Ok(Some(cursor.borrowed(index))))
     }
 }
 

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)] // Tests: a failed step should stop the test loudly.
-//! `Range::next_with` and `Range::next_with_before` (entries visited as
+//! `Range::next_with` and `Range::next_ref` (entries visited or lent as
 //! borrowed slices, and an entry left in place when its key does not come
 //! before a bound) interleaved at random with `next` and `next_back` from
 //! both ends, against a model, over short and long keys and inline and
@@ -62,7 +62,9 @@ fn pull(
         }
         _ => {
             let before = long_key(rng.random_range(0..ids));
-            let found = range.next_with_before(forward, &before, |key, value| owned((key, value)));
+            let found = range
+                .next_ref(forward, Some(before.as_slice()))
+                .map(|entry| entry.map(|lent| lent.map(owned)));
             let next = if forward {
                 expected.front()
             } else {

@@ -176,3 +176,53 @@ fn reads_allocate_nothing_per_entry() {
         keys.len()
     );
 }
+
+/// A short range through a delta that holds recent versions, its last
+/// entry a recent one: the skiplist's bounds are held inline, and the base
+/// cursor's page copy goes back to the next range even though the merge
+/// still holds the base's next entry, a view of it, when the range ends
+/// (the merge's waiting items are dropped first). The one allocation is
+/// the base cursor's box.
+#[test]
+fn a_range_through_a_busy_delta_allocates_only_its_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::default().with_durability(Durability::None);
+    // Recent versions stay in the delta for the test's length.
+    options.fold_delta_bytes = u64::MAX / 4;
+    options.fold_interval = std::time::Duration::from_secs(3600);
+    options.checkpoint_interval = std::time::Duration::from_secs(3600);
+    options.checkpoint_wal_bytes = u64::MAX / 4;
+    options.checkpoint_dirty_bytes = u64::MAX / 4;
+    let db = Database::open(dir.path(), options).unwrap();
+    let ks = db.default_keyspace();
+    db.update(|tx| {
+        for index in 0..10_000u32 {
+            tx.put(&ks, format!("key{index:08}"), vec![7u8; 150])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    db.checkpoint().unwrap();
+    db.update(|tx| {
+        tx.put(&ks, "key00005008x", vec![8u8; 150])?;
+        tx.put(&ks, "key00009000x", vec![8u8; 150])
+    })
+    .unwrap();
+
+    let tx = db.begin_read();
+    let short_range = || {
+        let mut entries = tx.range(&ks, "key00005000"..).unwrap();
+        let mut recent = 0;
+        for _ in 0..10 {
+            let value = entries.next_with(|_, value| value[0]).unwrap().unwrap();
+            recent += usize::from(value == 8);
+        }
+        assert_eq!(recent, 1, "the recent key inside the range is read");
+    };
+    short_range();
+    let warm = allocations_of(short_range);
+    assert!(
+        warm <= 1,
+        "a warm range of 10 through a busy delta allocated {warm} times"
+    );
+}

@@ -38,62 +38,86 @@ pub type ValueRef<'a> = (&'a [u8], Option<u64>);
 /// One item of a base range: a key and its entry, or the store's error.
 pub type BaseItem = Result<(Bytes, ValueEntry), BoxError>;
 
+/// The next entry of a [`BaseCursor`], lent ([`BaseCursor::next_ref`]):
+/// its key, and its value and expiry.
+pub type LentEntry<'a> = (&'a [u8], ValueRef<'a>);
+
 /// A range cursor over the base: `(key, entry)` in ascending key order
 /// from the front, descending from the back; an error ends the scan.
-/// Besides the owned items of the iterator, it can visit the next entry
-/// in place ([`BaseCursor::next_with`]).
+/// Besides the owned items of the iterator, it lends the next entry in
+/// place ([`BaseCursor::next_ref`]).
 pub trait BaseCursor: DoubleEndedIterator<Item = BaseItem> {
-    /// Calls `visit` with the next key and its value and expiry from the
-    /// front (`forward`) or the back, borrowed where the store holds them,
-    /// if that key comes before `before` in this direction (below it going
-    /// forward, above it going back; `None`: any key). `Ok(false)` when it
-    /// does not: the entry is left for the next call. `None` past the end.
+    /// The next key and its value and expiry from the front (`forward`)
+    /// or the back, borrowed where the store holds them until the cursor
+    /// is next used, if that key comes before `before` in this direction
+    /// (below it going forward, above it going back; `None`: any key).
+    /// `Ok(None)` when it does not: the entry is left for the next call.
+    /// `None` past the end.
     ///
-    /// By default through the iterator, declining (`Ok(false)`) whenever
-    /// `before` is given, since an iterator cannot take an item back; a
-    /// store that can lend its bytes saves the owned items' reference
-    /// counts.
-    fn next_with(
+    /// A cursor that cannot lend its store's bytes lends an item it took
+    /// from its iterator ([`OwnedCursor`]); one that cannot take an item
+    /// back declines (`Ok(None)`) whenever `before` is given.
+    fn next_ref(
         &mut self,
         forward: bool,
         before: Option<&[u8]>,
-        visit: &mut dyn FnMut(&[u8], ValueRef<'_>),
-    ) -> Option<Result<bool, BoxError>> {
-        if before.is_some() {
-            return Some(Ok(false));
-        }
-        let item = if forward {
-            self.next()
-        } else {
-            self.next_back()
-        };
-        Some(item?.map(|(key, entry)| {
-            visit(&key, (&entry.value, entry.expires_at_ms));
-            true
-        }))
-    }
+    ) -> Option<Result<Option<LentEntry<'_>>, BoxError>>;
 }
 
-/// A [`BaseCursor`] over any double-ended iterator of [`BaseItem`]s, whose
-/// visits go through the iterator.
+/// A [`BaseCursor`] over any double-ended iterator of [`BaseItem`]s: it
+/// lends the item it took last, and declines to lend whenever a `before`
+/// bound is given (an iterator cannot take an item back).
 #[derive(Debug)]
-pub struct OwnedCursor<I>(pub I);
+pub struct OwnedCursor<I> {
+    items: I,
+    /// The item lent last.
+    lent: Option<(Bytes, ValueEntry)>,
+}
+
+impl<I> OwnedCursor<I> {
+    /// The cursor over `items`.
+    pub fn new(items: I) -> OwnedCursor<I> {
+        OwnedCursor { items, lent: None }
+    }
+}
 
 impl<I: Iterator<Item = BaseItem>> Iterator for OwnedCursor<I> {
     type Item = BaseItem;
 
     fn next(&mut self) -> Option<BaseItem> {
-        self.0.next()
+        self.items.next()
     }
 }
 
 impl<I: DoubleEndedIterator<Item = BaseItem>> DoubleEndedIterator for OwnedCursor<I> {
     fn next_back(&mut self) -> Option<BaseItem> {
-        self.0.next_back()
+        self.items.next_back()
     }
 }
 
-impl<I: DoubleEndedIterator<Item = BaseItem>> BaseCursor for OwnedCursor<I> {}
+impl<I: DoubleEndedIterator<Item = BaseItem>> BaseCursor for OwnedCursor<I> {
+    fn next_ref(
+        &mut self,
+        forward: bool,
+        before: Option<&[u8]>,
+    ) -> Option<Result<Option<LentEntry<'_>>, BoxError>> {
+        if before.is_some() {
+            return Some(Ok(None));
+        }
+        let item = if forward {
+            self.items.next()
+        } else {
+            self.items.next_back()
+        };
+        match item? {
+            Ok(item) => {
+                let (key, entry) = self.lent.insert(item);
+                Some(Ok(Some((key, (&entry.value, entry.expires_at_ms)))))
+            }
+            Err(error) => Some(Err(error)),
+        }
+    }
+}
 
 /// A range cursor over the base, as [`BaseStore::range`] returns it.
 pub type BaseIterator<'a> = Box<dyn BaseCursor + 'a>;
@@ -153,4 +177,48 @@ pub trait FoldSink {
     /// Every change of the fold is applied; make them readable (the base now
     /// holds the state at `fold_point`).
     fn finish(&mut self, fold_point: Timestamp) -> Result<(), BoxError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &'static str, expires_at_ms: Option<u64>) -> BaseItem {
+        Ok((
+            Bytes::from_static(key.as_bytes()),
+            ValueEntry {
+                value: Bytes::from_static(b"value"),
+                expires_at_ms,
+            },
+        ))
+    }
+
+    #[test]
+    fn an_owned_cursor_lends_from_both_ends_and_declines_a_bound() {
+        let items = vec![item("a", None), item("b", Some(7)), item("c", None)];
+        let mut cursor = OwnedCursor::new(items.into_iter());
+        let lent = |entry: Option<Result<Option<LentEntry<'_>>, BoxError>>| {
+            entry.map(|entry| {
+                entry
+                    .unwrap()
+                    .map(|(key, (value, expires))| (key.to_vec(), value.to_vec(), expires))
+            })
+        };
+        assert_eq!(
+            lent(cursor.next_ref(true, None)),
+            Some(Some((b"a".to_vec(), b"value".to_vec(), None)))
+        );
+        // An iterator cannot take an item back: a bound is declined, and
+        // the item stays.
+        assert_eq!(lent(cursor.next_ref(false, Some(b"z"))), Some(None));
+        assert_eq!(
+            lent(cursor.next_ref(false, None)),
+            Some(Some((b"c".to_vec(), b"value".to_vec(), None)))
+        );
+        assert_eq!(
+            lent(cursor.next_ref(true, None)),
+            Some(Some((b"b".to_vec(), b"value".to_vec(), Some(7))))
+        );
+        assert_eq!(lent(cursor.next_ref(true, None)), None);
+    }
 }

@@ -5,7 +5,7 @@
 //! the newest version at or below it of each key (BRIEF invariant 1). It is
 //! also the conflict index that validation consults.
 
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -14,6 +14,7 @@ use crossbeam_epoch::{self as epoch, Guard};
 use crossbeam_skiplist::base::{self, SkipList};
 use keel_tso::Timestamp;
 use parking_lot::RwLock;
+use smallvec::SmallVec;
 
 use crate::batch::{Batch, Batches, newest_visible};
 use crate::chain::{Collect, CommitStatus, Detached, Version, VersionChain, Versioned};
@@ -290,10 +291,15 @@ impl DeltaStore {
         self.map.is_empty()
     }
 
-    /// The keys within the bounds, with their chains.
-    pub(crate) fn range(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> DeltaRange<'_> {
+    /// The keys within the bounds, with their chains. The range keeps its
+    /// own copy of the bounds: inline for short keys (no allocation).
+    pub(crate) fn range(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> DeltaRange<'_> {
+        let copied = |bound: Bound<&[u8]>| bound.map(BoundKey::from_slice);
         DeltaRange {
-            range: self.map.ref_range((lower, upper)),
+            range: self.map.ref_range(RangeKeys {
+                lower: copied(lower),
+                upper: copied(upper),
+            }),
         }
     }
 
@@ -432,8 +438,32 @@ impl DeltaStore {
 /// outlives any one pinned epoch: it holds a reference count on the entry
 /// it stands on at each end (as crossbeam's map iterators do), and pins
 /// per step.
+/// Bound keys this short are held inline by a [`DeltaRange`].
+const BOUND_INLINE_BYTES: usize = 48;
+
+/// A bound key of a [`DeltaRange`].
+type BoundKey = SmallVec<[u8; BOUND_INLINE_BYTES]>;
+
+/// The bounds of a [`DeltaRange`], as the skiplist compares them (keys as
+/// byte strings, as `Bytes` orders them).
+#[derive(Debug)]
+pub(crate) struct RangeKeys {
+    lower: Bound<BoundKey>,
+    upper: Bound<BoundKey>,
+}
+
+impl RangeBounds<[u8]> for RangeKeys {
+    fn start_bound(&self) -> Bound<&[u8]> {
+        self.lower.as_ref().map(BoundKey::as_slice)
+    }
+
+    fn end_bound(&self) -> Bound<&[u8]> {
+        self.upper.as_ref().map(BoundKey::as_slice)
+    }
+}
+
 pub(crate) struct DeltaRange<'a> {
-    range: base::RefRange<'a, Bytes, (Bound<Bytes>, Bound<Bytes>), Bytes, VersionChain>,
+    range: base::RefRange<'a, [u8], RangeKeys, Bytes, VersionChain>,
 }
 
 impl DeltaRange<'_> {
@@ -628,7 +658,8 @@ mod tests {
     #[test]
     fn a_range_meets_itself_from_both_ends() {
         let delta = delta_of(10);
-        let mut range = delta.range(Bound::Included(key(2)), Bound::Excluded(key(8)));
+        let (low, high) = (key(2), key(8));
+        let mut range = delta.range(Bound::Included(&low), Bound::Excluded(&high));
         let mut taken = Vec::new();
         for end in [0, 1, 0, 1, 0, 1, 0, 1] {
             if let Some(key) = range.next_with(end, |key, _| key.clone()) {

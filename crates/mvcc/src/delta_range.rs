@@ -55,10 +55,7 @@ impl<'a> DeltaCursor<'a> {
         // A skiplist seen empty now stays empty at this read timestamp:
         // what a fold removes is in the base, what a commit installs later
         // is newer (see `map`). Only then are the bounds copied.
-        let map = (!delta.is_map_empty()).then(|| {
-            let owned = |bound: Bound<&[u8]>| bound.map(Bytes::copy_from_slice);
-            delta.range(owned(lower), owned(upper))
-        });
+        let map = (!delta.is_map_empty()).then(|| delta.range(lower, upper));
         DeltaCursor {
             delta,
             map_done: [map.is_none(); 2],

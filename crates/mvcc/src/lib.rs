@@ -73,8 +73,8 @@ mod write_buffer;
 mod write_set;
 
 pub use base::{
-    BaseCursor, BaseItem, BaseIterator, BaseStore, Direction, FoldSink, OwnedCursor, ValueEntry,
-    ValueRef,
+    BaseCursor, BaseItem, BaseIterator, BaseStore, Direction, FoldSink, LentEntry, OwnedCursor,
+    ValueEntry, ValueRef,
 };
 pub use chain::{CommitState, Detached};
 pub use error::{BaseOperation, BoxError, ConflictKind, Error, LogOperation, Result, SharedError};

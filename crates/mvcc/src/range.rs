@@ -35,11 +35,14 @@ struct Peeked<'a> {
 }
 
 struct Sources<'a> {
+    /// Index 0: the front (ascending), 1: the back. Declared (and so
+    /// dropped) before `base`: a base item waiting here holds a view of
+    /// the base cursor's page copy, which the cursor keeps for the next
+    /// scan only once nothing else holds it.
+    ends: [Peeked<'a>; 2],
     writes: OwnWrites<'a>,
     delta: DeltaCursor<'a>,
     base: BaseIterator<'a>,
-    /// Index 0: the front (ascending), 1: the back.
-    ends: [Peeked<'a>; 2],
     /// Per end: [`Sources::base_only`] was seen true, and stays true (the
     /// writes and the delta, once run dry, yield nothing at either end).
     base_only: [bool; 2],
@@ -100,21 +103,21 @@ impl<'a> Range<'a> {
         direction: Direction,
     ) -> Result<Range<'a>> {
         let read_bytes_max = inner.options.transaction_read_bytes_max;
-        let mut range = Range {
-            sources: None,
-            first_end: usize::from(direction == Direction::Reverse),
-            read_timestamp,
-            bounds: None,
-            tracker: None,
-            read_bytes_max,
-            last: [None, None],
-            earliest_expiry: None,
-            state: State::Exhausted,
-        };
+        let first_end = usize::from(direction == Direction::Reverse);
         if bounds_empty(lower, upper) {
             // Nothing can be in it, so nothing needs tracking; and the
             // sources would refuse it (BTreeMap::range panics on it).
-            return Ok(range);
+            return Ok(Range {
+                sources: None,
+                first_end,
+                read_timestamp,
+                bounds: None,
+                tracker: None,
+                read_bytes_max,
+                last: [None, None],
+                earliest_expiry: None,
+                state: State::Exhausted,
+            });
         }
         let base = inner
             .base
@@ -124,19 +127,25 @@ impl<'a> Range<'a> {
                 key: None,
                 source,
             })?;
-        range.sources = Some(Sources {
-            writes: writes.range(lower, upper),
-            delta: DeltaCursor::new(&inner.delta, lower, upper, read_timestamp),
-            base,
-            ends: [Peeked::default(), Peeked::default()],
-            base_only: [false; 2],
-        });
-        if tracker.is_some() {
-            range.bounds = Some(KeyRange::copied(lower, upper));
-        }
-        range.tracker = tracker;
-        range.state = State::Scanning;
-        Ok(range)
+        // Built in place, in one expression: the scan's state is large,
+        // and each move of it is a copy.
+        Ok(Range {
+            sources: Some(Sources {
+                ends: [Peeked::default(), Peeked::default()],
+                writes: writes.range(lower, upper),
+                delta: DeltaCursor::new(&inner.delta, lower, upper, read_timestamp),
+                base,
+                base_only: [false; 2],
+            }),
+            first_end,
+            read_timestamp,
+            bounds: tracker.map(|_| KeyRange::copied(lower, upper)),
+            tracker,
+            read_bytes_max,
+            last: [None, None],
+            earliest_expiry: None,
+            state: State::Scanning,
+        })
     }
 
     /// The next live entry from the front (`end` 0) or the back (1).
@@ -286,7 +295,6 @@ impl<'a> Sources<'a> {
         if self.ends[end].base.is_some() || self.ends[end].base_done {
             return Visited::Merge;
         }
-        let mut visited = None;
         loop {
             let before = if base_only {
                 None
@@ -310,20 +318,15 @@ impl<'a> Sources<'a> {
                     (write, delta) => write.or(delta),
                 }
             };
-            let outcome =
-                self.base
-                    .next_with(forward, before, &mut |key, (value, expires_at_ms)| {
-                        if is_live(expires_at_ms, read_physical_ms) {
-                            visited = visit.take().map(|visit| visit(key, value));
-                        }
-                    });
-            match outcome {
-                Some(Ok(true)) => {
-                    if let Some(value) = visited.take() {
-                        return Visited::Entry(value);
+            match self.base.next_ref(forward, before) {
+                Some(Ok(Some((key, (value, expires_at_ms))))) => {
+                    if is_live(expires_at_ms, read_physical_ms)
+                        && let Some(visit) = visit.take()
+                    {
+                        return Visited::Entry(visit(key, value));
                     }
                 }
-                Some(Ok(false)) => return Visited::Merge,
+                Some(Ok(None)) => return Visited::Merge,
                 Some(Err(source)) => return Visited::Failed(source),
                 None => {
                     self.ends[end].base_done = true;

@@ -15,7 +15,7 @@ use keel_tso::{
 };
 use parking_lot::{Mutex, RwLock};
 
-use crate::base::{BaseCursor, BaseItem, BaseIterator, BaseStore, FoldSink, ValueEntry, ValueRef};
+use crate::base::{BaseCursor, BaseItem, BaseIterator, BaseStore, FoldSink, LentEntry, ValueEntry};
 use crate::error::BoxError;
 use crate::log::{CommitLog, LogRecord, LogTicket};
 use crate::read_set::ReadSet;
@@ -114,16 +114,19 @@ impl BaseStore for MemoryBase {
             .collect();
         Ok(Box::new(MemoryCursor {
             items: items.into(),
+            lent: None,
             fail_reads: &self.fail_reads,
         }))
     }
 }
 
 /// A range of a [`MemoryBase`]: the copied entries, taken from either
-/// end; it lends them to [`BaseCursor::next_with`] (and can leave one in
+/// end; it lends them to [`BaseCursor::next_ref`] (and can leave one in
 /// place), as the engine's B+tree cursor does.
 struct MemoryCursor<'a> {
     items: VecDeque<(Bytes, ValueEntry)>,
+    /// The entry lent last.
+    lent: Option<(Bytes, ValueEntry)>,
     fail_reads: &'a AtomicBool,
 }
 
@@ -152,13 +155,12 @@ impl DoubleEndedIterator for MemoryCursor<'_> {
 }
 
 impl BaseCursor for MemoryCursor<'_> {
-    fn next_with(
+    fn next_ref(
         &mut self,
         forward: bool,
         before: Option<&[u8]>,
-        visit: &mut dyn FnMut(&[u8], ValueRef<'_>),
-    ) -> Option<Result<bool, BoxError>> {
-        let (key, entry) = if forward {
+    ) -> Option<Result<Option<LentEntry<'_>>, BoxError>> {
+        let (key, _) = if forward {
             self.items.front()?
         } else {
             self.items.back()?
@@ -174,15 +176,15 @@ impl BaseCursor for MemoryCursor<'_> {
             }
         };
         if before.is_some_and(|before| !precedes(before)) {
-            return Some(Ok(false));
+            return Some(Ok(None));
         }
-        visit(key, (&entry.value, entry.expires_at_ms));
-        if forward {
-            self.items.pop_front();
+        let item = if forward {
+            self.items.pop_front()
         } else {
-            self.items.pop_back();
-        }
-        Some(Ok(true))
+            self.items.pop_back()
+        };
+        let (key, entry) = self.lent.insert(item?);
+        Some(Ok(Some((key, (&entry.value, entry.expires_at_ms)))))
     }
 }
 

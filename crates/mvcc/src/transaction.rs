@@ -389,9 +389,10 @@ impl Transaction {
     }
 
     /// [`Transaction::range`] over borrowed bounds, which the scan copies
-    /// only where it keeps them: under Snapshot isolation, with nothing
-    /// recent in the delta, a range whose keys are short opens with no
-    /// allocation.
+    /// only where it keeps them, short ones inline: under Snapshot
+    /// isolation, with no frozen batch in the delta, a range whose keys are
+    /// short opens with no allocation besides the base's cursor.
+    #[inline]
     pub fn range_slices(
         &self,
         lower: Bound<&[u8]>,

@@ -31,6 +31,10 @@ pub(super) struct Rest {
 pub(super) enum Start {
     /// At the resume bound, found by search (a leaf not read from yet).
     Seek,
+    /// At the leaf's first entry in the cursor's direction: a sibling of
+    /// the cursor's last leaf, copied while that leaf was unchanged (so
+    /// every key of it lies past the resume bound).
+    Edge,
     /// At the entries the last batch of this (unchanged) leaf left.
     Rest(Rest),
 }
@@ -66,13 +70,16 @@ impl Rest {
 
 impl Cursor<'_> {
     /// The entries of a leaf of `count` entries that lie past the resume
-    /// bound and inside the limit, and whether the limit falls in the
+    /// bound (from the leaf's edge in the cursor's direction when
+    /// `from_edge`: a sibling the cursor stepped to, all of whose keys lie
+    /// past it) and inside the limit, and whether the limit falls in the
     /// leaf; `position` finds a key (`None`: a long key's prefix tied with
     /// it, and the caller cannot settle that).
     pub(super) fn leaf_entries<F>(
         &self,
         bounds: &Bounds,
         count: usize,
+        from_edge: bool,
         mut position: impl FnMut(&[u8]) -> Result<Option<Result<usize, usize>>, F>,
     ) -> Result<Option<Rest>, F> {
         macro_rules! position {
@@ -84,8 +91,13 @@ impl Cursor<'_> {
             };
         }
         let forward = self.direction == Direction::Forward;
+        let resume = if from_edge {
+            Bound::Unbounded
+        } else {
+            self.resume_bound(bounds)
+        };
         let (low, high) = if forward {
-            let low = match self.resume_bound(bounds) {
+            let low = match resume {
                 Bound::Unbounded => 0,
                 Bound::Included(key) => position!(key).unwrap_or_else(|index| index),
                 Bound::Excluded(key) => {
@@ -94,7 +106,7 @@ impl Cursor<'_> {
             };
             (low, count)
         } else {
-            let high = match self.resume_bound(bounds) {
+            let high = match resume {
                 Bound::Unbounded => count,
                 Bound::Included(key) => {
                     position!(key).map_or_else(|index| index, |index| index + 1)

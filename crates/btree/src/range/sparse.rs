@@ -90,8 +90,9 @@ impl Cursor<'_> {
         let entries = match start {
             Start::Rest(rest) if rest.high <= count => rest,
             Start::Rest(_) => return Err(Restart),
-            Start::Seek => {
-                let found = self.leaf_entries(bounds, count, |key| {
+            Start::Seek | Start::Edge => {
+                let from_edge = start == Start::Edge;
+                let found = self.leaf_entries(bounds, count, from_edge, |key| {
                     Ok::<_, Restart>(match node::search(view, true, count, key)? {
                         Err(node::TIED) => None,
                         found => Some(found),
