@@ -39,9 +39,12 @@ pub struct Queued<J, R> {
 
 #[derive(Debug)]
 enum Outcome<R> {
-    /// No result yet; `nudged`: the owner should try the lock again.
+    /// No result yet; `nudged`: the owner should try the lock again;
+    /// `asleep`: the owner waits on the condition variable (only then is
+    /// it signalled: a signal is a system call).
     Waiting {
         nudged: bool,
+        asleep: bool,
     },
     Done(R),
     /// The owner took the result.
@@ -91,7 +94,10 @@ impl<S, J, R> Combiner<S, J, R> {
     pub fn run(&self, job: J, mut combine: impl FnMut(Held<'_, S, J, R>)) -> R {
         let queued = Arc::new(Queued {
             job,
-            outcome: Mutex::new(Outcome::Waiting { nudged: false }),
+            outcome: Mutex::new(Outcome::Waiting {
+                nudged: false,
+                asleep: false,
+            }),
             changed: Condvar::new(),
         });
         lock(&self.queue).push(Arc::clone(&queued));
@@ -163,23 +169,28 @@ impl<J, R> Queued<J, R> {
     /// Hands the job's result to its owner.
     pub fn finish(&self, result: R) {
         let mut outcome = lock(&self.outcome);
-        debug_assert!(
-            matches!(*outcome, Outcome::Waiting { .. }),
-            "a job finished twice"
-        );
+        let asleep = match *outcome {
+            Outcome::Waiting { asleep, .. } => asleep,
+            _ => unreachable!("a job finished twice"),
+        };
         *outcome = Outcome::Done(result);
         drop(outcome);
-        self.changed.notify_one();
+        if asleep {
+            self.changed.notify_one();
+        }
     }
 
     /// Asks the owner to try the lock (it is free, or its holder will
     /// nudge again on release).
     fn nudge(&self) {
         let mut outcome = lock(&self.outcome);
-        if let Outcome::Waiting { nudged } = &mut *outcome {
+        if let Outcome::Waiting { nudged, asleep } = &mut *outcome {
             *nudged = true;
+            let asleep = *asleep;
             drop(outcome);
-            self.changed.notify_one();
+            if asleep {
+                self.changed.notify_one();
+            }
         }
     }
 
@@ -201,14 +212,21 @@ impl<J, R> Queued<J, R> {
         loop {
             match std::mem::replace(&mut *outcome, Outcome::Taken) {
                 Outcome::Done(result) => return Some(result),
-                Outcome::Waiting { nudged: true } => {
-                    *outcome = Outcome::Waiting { nudged: false };
+                Outcome::Waiting { nudged: true, .. } => {
+                    *outcome = Outcome::Waiting {
+                        nudged: false,
+                        asleep: false,
+                    };
                     return None;
                 }
-                waiting => {
-                    *outcome = waiting;
+                Outcome::Waiting { nudged: false, .. } => {
+                    *outcome = Outcome::Waiting {
+                        nudged: false,
+                        asleep: true,
+                    };
                     outcome = wait(&self.changed, outcome);
                 }
+                Outcome::Taken => unreachable!("the result is taken once"),
             }
         }
     }
