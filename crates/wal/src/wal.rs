@@ -889,20 +889,30 @@ impl Shared {
     fn write_chunks(&self, chunks: Vec<Chunk>, sync: bool, end: Lsn) -> Result<()> {
         let mut io = self.io.lock();
         WalStats::add(&self.stats.flushes, 1);
-        if sync && self.write_whole_blocks(&mut io, &chunks)? {
-            WalStats::add(&self.stats.fsyncs, 1);
+        if !(sync && self.write_whole_blocks(&mut io, &chunks)?) {
+            self.write_buffered(&mut io, chunks)?;
+            if sync {
+                self.sync_unsynced(&mut io)?;
+            }
+        }
+        if sync {
             self.stats
                 .records_per_fsync
                 .record(end.0 - io.durable_end.0);
             io.durable_end = end;
-            return Ok(());
         }
+        Ok(())
+    }
+
+    /// Writes `chunks` through the OS cache, creating the segments they
+    /// start, and notes the files written as unsynced.
+    fn write_buffered(&self, io: &mut Io, chunks: Vec<Chunk>) -> Result<()> {
         for chunk in chunks {
             if let Some(creation) = &chunk.create {
                 // The closing segment is synced before the next exists, so
                 // a later segment implies every earlier one is complete: a
                 // gap between segments can only be damage, never a crash.
-                self.sync_unsynced(&mut io)?;
+                self.sync_unsynced(io)?;
                 assert_eq!(creation.segment.first_lsn, chunk.segment_first);
                 let handle = self.create_segment(&creation.segment)?;
                 // Then the closing segment is sealed: a seal says the next
@@ -934,13 +944,6 @@ impl Shared {
                 io.unsynced.push(handle);
             }
         }
-        if sync {
-            self.sync_unsynced(&mut io)?;
-            self.stats
-                .records_per_fsync
-                .record(end.0 - io.durable_end.0);
-            io.durable_end = end;
-        }
         Ok(())
     }
 
@@ -960,12 +963,13 @@ impl Shared {
             && io.unsynced.is_empty()
             && chunk.len <= WHOLE_BLOCK_BYTES_MAX
             && io.image.continues(chunk.segment_first, chunk.offset);
-        let Some(padded_end) = io.image.padded_end(chunk.len + TERMINATOR.len()) else {
-            return Ok(false);
-        };
         if !fits {
             return Ok(false);
         }
+        // A continued image is placed, so it has an end.
+        let Some(padded_end) = io.image.padded_end(chunk.len + TERMINATOR.len()) else {
+            return Ok(false);
+        };
         io.allocate_ahead(current.as_ref(), padded_end)?;
         let slices: Vec<&[u8]> = chunk.parts.iter().map(ChunkPart::bytes).collect();
         io.image.write_durable(
@@ -975,6 +979,7 @@ impl Shared {
             &slices,
             &TERMINATOR,
         )?;
+        WalStats::add(&self.stats.fsyncs, 1);
         Ok(true)
     }
 
