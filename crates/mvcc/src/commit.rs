@@ -217,7 +217,7 @@ impl Inner {
             .log
             .wait_durable(last.ticket)
             .err()
-            .map(|source| self.log_poisoned(source));
+            .map(|source| self.log_poisoned(LogOperation::WaitDurable, source));
         let mut results = Vec::with_capacity(batch.len());
         for sequenced in batch {
             // On a failure each commit's whole write set turns aborted in
@@ -247,26 +247,21 @@ impl Inner {
             self.watermark
                 .settle(|position| self.log.covers(end, LogTicket(position)));
         }
+        let (mut newest, mut committed) = (None, 0);
         for (sequenced, result) in batch.iter().zip(&results) {
             if result.is_ok() {
                 sequenced.status.commit();
                 self.watermark.finish(sequenced.commit_timestamp);
+                newest = Some(sequenced.commit_timestamp);
+                committed += 1;
             }
         }
         // Acknowledge only once a transaction beginning now sees the
-        // commits (the last one's visibility implies the others').
-        if let Some(newest) = batch
-            .iter()
-            .zip(&results)
-            .filter(|(_, result)| result.is_ok())
-            .map(|(sequenced, _)| sequenced.commit_timestamp)
-            .next_back()
-        {
+        // commits (the newest one's visibility implies the others').
+        if let Some(newest) = newest {
             self.watermark.wait_visible(newest);
         }
-        for _ in results.iter().filter(|result| result.is_ok()) {
-            Counters::bump(&self.counters.commits);
-        }
+        Counters::add(&self.counters.commits, committed);
         results
     }
 }

@@ -164,21 +164,20 @@ impl Inner {
         operation: LogOperation,
         source: BoxError,
     ) -> Error {
-        tracing::error!(transaction_id, ?operation, "log failure");
         Error::Log {
             transaction_id,
             operation,
-            source: self.log_poisoned(source),
+            source: self.log_poisoned(operation, source),
         }
     }
 
-    /// Counts a log failure and poisons writes with it (the first one
-    /// latched); returns it shared.
-    pub(crate) fn log_poisoned(&self, source: BoxError) -> SharedError {
+    /// Counts a log failure of `operation` and poisons writes with it (the
+    /// first one latched); returns it shared.
+    pub(crate) fn log_poisoned(&self, operation: LogOperation, source: BoxError) -> SharedError {
         Counters::bump(&self.counters.log_failures);
         let source: SharedError = Arc::from(source);
         let first = self.poison.get_or_init(|| Arc::clone(&source));
-        tracing::error!(error = %first, "log failure: writes poisoned");
+        tracing::error!(?operation, error = %first, "log failure: writes poisoned");
         source
     }
 
