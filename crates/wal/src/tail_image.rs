@@ -99,8 +99,7 @@ impl TailImage {
             unreachable!("a continued image is placed");
         };
         let total: usize = pieces.iter().map(|piece| piece.len()).sum();
-        let written = self.len + total + terminator.len();
-        let padded = written.next_multiple_of(BLOCK);
+        let padded = self.padded_len(total + terminator.len());
         self.reserve(padded);
         let kept = self.len;
         for piece in pieces.iter().chain([&terminator]) {
@@ -110,7 +109,7 @@ impl TailImage {
         let result = file.write_durable_at(&self.buffer[self.start..self.start + padded], block);
         // The terminator is not kept: the next write starts over it.
         self.len = kept + total;
-        self.keep_last_block(segment);
+        self.keep_last_block();
         result.map_err(Into::into)
     }
 
@@ -118,12 +117,17 @@ impl TailImage {
     /// next `bytes` bytes at the image's end reaches.
     pub(crate) fn padded_end(&self, bytes: usize) -> Option<u64> {
         let (_, block) = self.at?;
-        Some(block + (self.len + bytes).next_multiple_of(BLOCK) as u64)
+        Some(block + self.padded_len(bytes) as u64)
+    }
+
+    /// The length of a whole-block write of the image and `bytes` more.
+    fn padded_len(&self, bytes: usize) -> usize {
+        (self.len + bytes).next_multiple_of(BLOCK)
     }
 
     /// Keeps only the image's last (partly written) block.
-    fn keep_last_block(&mut self, segment: Lsn) {
-        let Some((_, block)) = self.at else {
+    fn keep_last_block(&mut self) {
+        let Some((segment, block)) = self.at else {
             return;
         };
         let whole = self.len / BLOCK * BLOCK;
