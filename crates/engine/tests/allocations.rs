@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
 
-use keel::{Database, Durability, Options};
+use keel::{Database, Durability, Keyspace, Options};
 
 struct Counting;
 
@@ -45,6 +45,18 @@ fn allocations_of(work: impl FnOnce()) -> u64 {
     ALLOCATIONS.with(Cell::get) - before
 }
 
+/// Puts 10,000 keys of 150-byte values and checkpoints them into the base.
+fn load_checkpointed(db: &Database, ks: &Keyspace) {
+    db.update(|tx| {
+        for index in 0..10_000u32 {
+            tx.put(ks, format!("key{index:08}"), vec![7u8; 150])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    db.checkpoint().unwrap();
+}
+
 #[test]
 fn reads_allocate_nothing_per_entry() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,14 +66,7 @@ fn reads_allocate_nothing_per_entry() {
     )
     .unwrap();
     let ks = db.default_keyspace();
-    db.update(|tx| {
-        for index in 0..10_000u32 {
-            tx.put(&ks, format!("key{index:08}"), vec![7u8; 150])?;
-        }
-        Ok(())
-    })
-    .unwrap();
-    db.checkpoint().unwrap();
+    load_checkpointed(&db, &ks);
 
     let tx = db.begin_read();
     let scan = allocations_of(|| {
@@ -195,14 +200,7 @@ fn a_range_through_a_busy_delta_allocates_only_its_cursor() {
     options.checkpoint_dirty_bytes = u64::MAX / 4;
     let db = Database::open(dir.path(), options).unwrap();
     let ks = db.default_keyspace();
-    db.update(|tx| {
-        for index in 0..10_000u32 {
-            tx.put(&ks, format!("key{index:08}"), vec![7u8; 150])?;
-        }
-        Ok(())
-    })
-    .unwrap();
-    db.checkpoint().unwrap();
+    load_checkpointed(&db, &ks);
     db.update(|tx| {
         tx.put(&ks, "key00005008x", vec![8u8; 150])?;
         tx.put(&ks, "key00009000x", vec![8u8; 150])
