@@ -22,6 +22,8 @@ pub struct Context<'a> {
     pub configurations: Vec<(&'static str, String)>,
     /// Seconds the whole run took.
     pub run_seconds: f64,
+    /// Rounds of the run (`--rounds`), the engines in alternating order.
+    pub rounds: u64,
     /// The commit the benchmark was built from.
     pub commit: Option<String>,
 }
@@ -133,6 +135,16 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
         context.run_seconds,
         context.commit.as_deref().unwrap_or("(unknown)")
     );
+    if context.rounds > 1 {
+        let _ = writeln!(
+            text,
+            "- {} rounds, the engines in alternating order (forward, backward, …) so that \
+             a change in the machine's load favours none: each throughput is all rounds' \
+             operations over all rounds' time; sizes, one-off times, latency percentiles \
+             and records per fsync are the rounds' mean.",
+            context.rounds
+        );
+    }
     let _ = writeln!(text, "- Machine: {}.", context.machine);
     let _ = writeln!(text, "- Reproduce (from the repository root):");
     text.push('\n');

@@ -19,6 +19,7 @@ mod engine;
 mod engines;
 mod latency;
 mod report;
+mod rounds;
 mod workloads;
 
 use std::path::{Path, PathBuf};
@@ -127,6 +128,11 @@ struct Arguments {
     /// Cache of the engines that have their own, in MiB.
     #[arg(long, default_value_t = CACHE_MIB_DEFAULT)]
     cache_mib: u64,
+    /// Rounds of the whole run, the engines in alternating order (forward,
+    /// backward, …), combined per engine and workload: for a loaded
+    /// machine, where a burst of load would otherwise land on one engine.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
     /// Added to the machine description in the report (e.g. "shared VM,
     /// loaded by other jobs").
     #[arg(long)]
@@ -334,36 +340,13 @@ fn run(arguments: &Arguments) -> Result<()> {
         arguments.cache_mib,
         base.display()
     );
-    let mut results = Results {
-        engines: Vec::new(),
+    let results = match run_rounds(arguments, &selected, &base, &settings, &sizes, &dataset) {
+        Ok(results) => results,
+        Err(error) => {
+            remove_scratch(arguments, &base);
+            return Err(error);
+        }
     };
-    for entry in &selected {
-        let Some(run) = entry.run else { continue };
-        let name = entry.name;
-        let mut progress = |measurement: &Measurement| {
-            let mut line = format!(
-                "{name:>8}  {:<48} {}",
-                measurement.workload,
-                progress_text(&measurement.figure)
-            );
-            if let Some(latency) = &measurement.latency {
-                line.push_str(&format!("  p50/p99/p99.9 {}", latency.text()));
-            }
-            if let Some(records) = measurement.records_per_fsync {
-                line.push_str(&format!("  {records:.1} records/fsync"));
-            }
-            eprintln!("{line}");
-        };
-        let outcome = run(&base.join(name), &settings, &sizes, &dataset, &mut progress);
-        let measurements = match outcome {
-            Ok(measurements) => measurements,
-            Err(error) => {
-                remove_scratch(arguments, &base);
-                return Err(error.context(format!("{name} failed")));
-            }
-        };
-        results.engines.push((name, measurements));
-    }
     remove_scratch(arguments, &base);
 
     println!();
@@ -414,6 +397,7 @@ fn run(arguments: &Arguments) -> Result<()> {
                 .filter_map(|entry| Some((entry.name, (entry.configuration?)(&settings))))
                 .collect(),
             run_seconds: started.elapsed().as_secs_f64(),
+            rounds: arguments.rounds,
             commit: document::commit(),
         };
         std::fs::write(out, document::render(&results, &context))
@@ -421,6 +405,67 @@ fn run(arguments: &Arguments) -> Result<()> {
         eprintln!("keel-benches: report written to {}", out.display());
     }
     Ok(())
+}
+
+/// Every engine in every round (see [`rounds`]), each engine's rounds
+/// combined; the engines in the order selected.
+fn run_rounds(
+    arguments: &Arguments,
+    selected: &[&Entry],
+    base: &Path,
+    settings: &Settings,
+    sizes: &Sizes,
+    dataset: &dataset::Dataset,
+) -> Result<Results> {
+    let rounds = usize::try_from(arguments.rounds)?;
+    let mut measured: Vec<Vec<Vec<Measurement>>> = vec![Vec::new(); selected.len()];
+    for round in 0..rounds {
+        for index in rounds::order(&(0..selected.len()).collect::<Vec<_>>(), round) {
+            let entry = selected[index];
+            let Some(run) = entry.run else { continue };
+            let label = if rounds > 1 {
+                format!("{} r{}", entry.name, round + 1)
+            } else {
+                entry.name.to_string()
+            };
+            let mut progress =
+                |measurement: &Measurement| eprintln!("{}", progress_line(&label, measurement));
+            let measurements = run(
+                &base.join(entry.name),
+                settings,
+                sizes,
+                dataset,
+                &mut progress,
+            )
+            .with_context(|| format!("{} failed", entry.name))?;
+            measured[index].push(measurements);
+        }
+    }
+    let mut results = Results {
+        engines: Vec::new(),
+    };
+    for (entry, rounds) in selected.iter().zip(measured) {
+        if !rounds.is_empty() {
+            results.engines.push((entry.name, rounds::combine(rounds)?));
+        }
+    }
+    Ok(results)
+}
+
+/// One measurement as the progress output shows it.
+fn progress_line(label: &str, measurement: &Measurement) -> String {
+    let mut line = format!(
+        "{label:>8}  {:<48} {}",
+        measurement.workload,
+        progress_text(&measurement.figure)
+    );
+    if let Some(latency) = &measurement.latency {
+        line.push_str(&format!("  p50/p99/p99.9 {}", latency.text()));
+    }
+    if let Some(records) = measurement.records_per_fsync {
+        line.push_str(&format!("  {records:.1} records/fsync"));
+    }
+    line
 }
 
 /// Removes the scratch directory if this run created it (each engine's
