@@ -17,7 +17,6 @@
 //! while latched readers also only couple top-down keeps the two free of
 //! deadlock.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use keel_pager::{ExclusiveGuard, PageId, Pager, Restart};
@@ -276,12 +275,13 @@ impl BTree {
     }
 
     /// Whether the leaf the last insert reached (the end of `cached`, the
-    /// writer's path to it) surely holds `key`'s place: `key` lies between
-    /// its first and last keys, or the leaf is the tree's last (no right
-    /// sibling) and `key` is at or after its first key. If so, what the
-    /// leaf holds for `key`, with the leaf's header in `cached` read afresh;
-    /// its ancestors are as the path that found it saw them (only splits
-    /// change them, and a split forgets the path).
+    /// writer's path to it) surely holds `key`'s place: it holds `key`, or
+    /// `key` falls between two of its keys, or after its last key when the
+    /// leaf is the tree's last (no right sibling). If so, what the leaf
+    /// holds for `key`, with the leaf's header in `cached` read afresh; its
+    /// ancestors are as the path that found it saw them (only splits change
+    /// them, and a split forgets the path). One search of the leaf judges
+    /// both (a fold's next key lands there most of the time).
     pub(crate) fn path_through_cached(
         &self,
         cached: &mut [PathNode],
@@ -292,28 +292,28 @@ impl BTree {
         };
         let page = leaf.page;
         let guard = self.pager.shared(page)?;
-        let bad = |Restart| corrupt(page, "bad cell");
         let header = Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
         if !header.is_leaf() || header.count == 0 {
             return Ok(None);
         }
-        // The leaf's key at `index` against `key`.
-        let order = |index: usize| -> Result<Ordering> {
-            let at = node::key_at(&*guard, true, index).map_err(bad)?;
-            match node::compare_key(&*guard, at, key).map_err(bad)? {
-                Ok(ordering) => Ok(ordering),
-                Err(chain) => self.compare_chain(chain, key),
-            }
-        };
-        let after_first = order(0)? != Ordering::Greater;
-        let holds = after_first
-            && (header.link_1 == PageId::NONE || order(header.count - 1)? != Ordering::Less);
-        if !holds {
+        let in_leaf = self.find_in_leaf(&guard, page, header, key)?;
+        if !Self::leaf_holds(&header, &in_leaf) {
             return Ok(None);
         }
-        let in_leaf = self.find_in_leaf(&guard, page, header, key)?;
         leaf.header = header;
         Ok(Some(in_leaf))
+    }
+
+    /// Whether a leaf of `header` (holding at least one key) is the place
+    /// of a key for which its search found `in_leaf`: not before its first
+    /// key, and not after its last unless no leaf follows.
+    fn leaf_holds(header: &Header, in_leaf: &InLeaf) -> bool {
+        match *in_leaf {
+            InLeaf::Present(_) => true,
+            InLeaf::Absent { index, .. } => {
+                index > 0 && (index < header.count || header.link_1 == PageId::NONE)
+            }
+        }
     }
 
     /// The writer's path for `key` from the root, into `path` (cleared
