@@ -79,13 +79,12 @@ impl BTree {
         key: &[u8],
         value: StoredValue<'_>,
     ) -> Result<Option<(PageId, usize)>> {
-        let cached = match scratch.leaf.take() {
-            Some(cached) => self.path_through_cached(&cached, key)?,
-            None => None,
-        };
-        let (path, in_leaf) = match cached {
-            Some(found) => found,
-            None => self.path_to(key)?,
+        // The last insert's path, reused when its leaf holds `key`'s place
+        // (a fold's next key), else refilled from the root: one buffer.
+        let mut path = scratch.leaf.take().unwrap_or_default();
+        let in_leaf = match self.path_through_cached(&mut path, key)? {
+            Some(in_leaf) => in_leaf,
+            None => self.path_into(key, &mut path)?,
         };
         let found = match in_leaf {
             InLeaf::Present(found) => Some(found),
@@ -103,7 +102,15 @@ impl BTree {
         let inserted = self.insert_cell(scratch, &path, in_leaf, &cell);
         scratch.cell = cell;
         match inserted {
-            Ok(()) => Ok(found.and_then(|found| found.overflow)),
+            Ok(split) => {
+                if !split {
+                    // The next insert in key order likely lands here too; a
+                    // split changes the leaf and its ancestors, so it forgets
+                    // the path.
+                    scratch.leaf = Some(path);
+                }
+                Ok(found.and_then(|found| found.overflow))
+            }
             Err(error) => {
                 if let Some(chain) = written {
                     let _ = self.free_key_chain(chain);
@@ -113,14 +120,15 @@ impl BTree {
         }
     }
 
-    /// Puts a leaf cell where `in_leaf` says, along `path`.
+    /// Puts a leaf cell where `in_leaf` says, along `path`; returns whether
+    /// the leaf split.
     fn insert_cell(
         &self,
         scratch: &mut Scratch,
         path: &[PathNode],
         in_leaf: InLeaf,
         cell: &[u8],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let leaf_depth = path.len() - 1;
         let header = path[leaf_depth].header;
         let cost = node::cell_cost(cell, true);
@@ -132,11 +140,6 @@ impl BTree {
             }
             InLeaf::Absent { shared, .. } => header.free() < header.growth(cost, shared),
         };
-        if !splits {
-            // The next insert in key order likely lands here too; a split
-            // changes the leaf and its ancestors, so it forgets the path.
-            scratch.leaf = Some(path.to_vec());
-        }
         // Whether the page at `depth` takes the cell a split below it
         // gives without splitting: the leaf's separator (bounded by its
         // keys), or an inner page's cell moving up (any cell, whatever its
@@ -243,7 +246,7 @@ impl BTree {
         for unused in fresh {
             unused.free()?;
         }
-        Ok(())
+        Ok(splits)
     }
 
     /// Whether the leaf's parent on `path` surely takes the separator a

@@ -609,8 +609,10 @@ pub fn key_at<B: NodeBytes + ?Sized>(page: &B, leaf: bool, index: usize) -> Resu
 
 /// Compares the key at `at` with `key`: the order of the page's key
 /// against `key`, or, when a long key's whole local part ties with `key`
-/// and `key` goes on past it, `Err` with the chain the rest is in.
-#[inline]
+/// and `key` goes on past it, `Err` with the chain the rest is in. The
+/// tests' oracle for [`search`] (the writer judges its cached leaf by a
+/// search).
+#[cfg(test)]
 pub fn compare_key<B: NodeBytes + ?Sized>(
     page: &B,
     at: KeyAt,
@@ -694,7 +696,7 @@ fn compare_slot<B: NodeBytes + ?Sized>(
 
 /// The order of a (not long) remainder of `len` bytes — the head's first,
 /// the rest at `offset` — against `rest`.
-#[inline]
+#[cfg(test)]
 fn compare_remainder<B: NodeBytes + ?Sized>(
     page: &B,
     head: u32,

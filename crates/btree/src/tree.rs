@@ -17,7 +17,6 @@
 //! while latched readers also only couple top-down keeps the two free of
 //! deadlock.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use keel_pager::{ExclusiveGuard, PageId, Pager, Restart};
@@ -107,6 +106,12 @@ pub(crate) struct Scratch {
     /// writer that may split, merge or free a page forgets it.
     pub(crate) leaf: Option<Vec<PathNode>>,
 }
+
+/// Pages latched inline by [`BTree::latch_all`].
+pub(crate) const LATCHED_INLINE: usize = 4;
+
+/// The pages [`BTree::latch_all`] latched, top-down.
+pub(crate) type Latched<'a> = smallvec::SmallVec<[ExclusiveGuard<'a>; LATCHED_INLINE]>;
 
 /// One page on the writer's path from the root.
 #[derive(Debug, Clone, Copy)]
@@ -264,55 +269,58 @@ impl BTree {
     /// latches one page at a time, and where `key` is in that leaf. Only the
     /// writer changes the tree, so both stay true while it holds its lock.
     pub(crate) fn path_to(&self, key: &[u8]) -> Result<(Vec<PathNode>, InLeaf)> {
-        self.path_from_root(key)
+        let mut path = Vec::new();
+        let in_leaf = self.path_into(key, &mut path)?;
+        Ok((path, in_leaf))
     }
 
-    /// The writer's path for `key` through the leaf the last insert
-    /// reached, when that leaf surely holds `key`'s place: `key` lies
-    /// between its first and last keys, or the leaf is the tree's last
-    /// (no right sibling) and `key` is at or after its first key. The
-    /// leaf's header is read afresh; its ancestors are as the path that
-    /// found it saw them (only splits change them, and a split forgets
-    /// the path).
+    /// Whether the leaf the last insert reached (the end of `cached`, the
+    /// writer's path to it) surely holds `key`'s place: it holds `key`, or
+    /// `key` falls between two of its keys, or after its last key when the
+    /// leaf is the tree's last (no right sibling). If so, what the leaf
+    /// holds for `key`, with the leaf's header in `cached` read afresh; its
+    /// ancestors are as the path that found it saw them (only splits change
+    /// them, and a split forgets the path). One search of the leaf judges
+    /// both (a fold's next key lands there most of the time).
     pub(crate) fn path_through_cached(
         &self,
-        cached: &[PathNode],
+        cached: &mut [PathNode],
         key: &[u8],
-    ) -> Result<Option<(Vec<PathNode>, InLeaf)>> {
-        let Some(leaf) = cached.last() else {
+    ) -> Result<Option<InLeaf>> {
+        let Some(leaf) = cached.last_mut() else {
             return Ok(None);
         };
         let page = leaf.page;
         let guard = self.pager.shared(page)?;
-        let bad = |Restart| corrupt(page, "bad cell");
         let header = Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;
         if !header.is_leaf() || header.count == 0 {
             return Ok(None);
         }
-        // The leaf's key at `index` against `key`.
-        let order = |index: usize| -> Result<Ordering> {
-            let at = node::key_at(&*guard, true, index).map_err(bad)?;
-            match node::compare_key(&*guard, at, key).map_err(bad)? {
-                Ok(ordering) => Ok(ordering),
-                Err(chain) => self.compare_chain(chain, key),
-            }
-        };
-        let after_first = order(0)? != Ordering::Greater;
-        let holds = after_first
-            && (header.link_1 == PageId::NONE || order(header.count - 1)? != Ordering::Less);
-        if !holds {
+        let in_leaf = self.find_in_leaf(&guard, page, header, key)?;
+        if !Self::leaf_holds(&header, &in_leaf) {
             return Ok(None);
         }
-        let in_leaf = self.find_in_leaf(&guard, page, header, key)?;
-        let mut path = cached.to_vec();
-        if let Some(last) = path.last_mut() {
-            last.header = header;
-        }
-        Ok(Some((path, in_leaf)))
+        leaf.header = header;
+        Ok(Some(in_leaf))
     }
 
-    fn path_from_root(&self, key: &[u8]) -> Result<(Vec<PathNode>, InLeaf)> {
-        let mut path = Vec::new();
+    /// Whether a leaf of `header` (holding at least one key) is the place
+    /// of a key for which its search found `in_leaf`: not before its first
+    /// key, and not after its last unless no leaf follows.
+    fn leaf_holds(header: &Header, in_leaf: &InLeaf) -> bool {
+        match *in_leaf {
+            InLeaf::Present(_) => true,
+            InLeaf::Absent { index, .. } => {
+                index > 0 && (index < header.count || header.link_1 == PageId::NONE)
+            }
+        }
+    }
+
+    /// The writer's path for `key` from the root, into `path` (cleared
+    /// first: the writer reuses one buffer), and what the leaf holds for
+    /// `key`.
+    pub(crate) fn path_into(&self, key: &[u8], path: &mut Vec<PathNode>) -> Result<InLeaf> {
+        path.clear();
         let mut page = self.root;
         loop {
             let guard = self.pager.shared(page)?;
@@ -326,7 +334,7 @@ impl BTree {
                     position: 0,
                     header,
                 });
-                return Ok((path, in_leaf));
+                return Ok(in_leaf);
             }
             let (position, child) = self.child_latched(&guard, page, key)?;
             path.push(PathNode {
@@ -341,11 +349,10 @@ impl BTree {
         }
     }
 
-    /// Latches `pages` exclusively, in the order given (top-down).
-    pub(crate) fn latch_all(
-        &self,
-        pages: impl IntoIterator<Item = PageId>,
-    ) -> Result<Vec<ExclusiveGuard<'_>>> {
+    /// Latches `pages` exclusively, in the order given (top-down); inline
+    /// for a path of up to [`LATCHED_INLINE`] pages (most inserts latch the
+    /// leaf alone), no allocation.
+    pub(crate) fn latch_all(&self, pages: impl IntoIterator<Item = PageId>) -> Result<Latched<'_>> {
         pages
             .into_iter()
             .map(|page| self.pager.exclusive(page).map_err(Error::from))
