@@ -473,10 +473,7 @@ impl<'a> Cursor<'a> {
             }
         }
         self.retire_window();
-        // A batch takes as many entries as the cursor returned so far: a
-        // short range's second batch is as small as its first, a scan's
-        // batches double from the third on.
-        self.budget = self.returned.clamp(BATCH_FIRST_ENTRIES, BATCH_MAX_ENTRIES);
+        self.budget = batch::budget(self.returned);
         if let Some(leaf) = self.leaf.take() {
             let next = match leaf.rest {
                 Some(rest) => self.fill_rest(tree, bounds, leaf.guard, rest),
