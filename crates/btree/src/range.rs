@@ -278,6 +278,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The last key this cursor returned.
+    #[inline]
     fn last_key(&self) -> Option<&[u8]> {
         if self.position > 0 {
             let slot = &self.window[self.position - 1];
@@ -286,6 +287,7 @@ impl<'a> Cursor<'a> {
         self.started.then_some(self.resume.as_slice())
     }
 
+    #[inline]
     fn key_of(&self, slot: &Slot) -> &[u8] {
         slot_key(&self.page, &self.long_keys, slot)
     }
@@ -338,6 +340,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The key and value at `index` of the window, borrowed.
+    #[inline]
     fn borrowed(&self, index: usize) -> (&[u8], &[u8]) {
         let slot = &self.window[index];
         let value: &[u8] = match &slot.value {
@@ -959,6 +962,7 @@ fn narrow(value: usize) -> Result<u32, Restart> {
 }
 
 /// The key of `slot`: a slice of the leaf copy `page`, or a long key read.
+#[inline]
 fn slot_key<'p>(page: &'p [u8], long_keys: &'p [LongKey], slot: &Slot) -> &'p [u8] {
     let start = slot.key_offset as usize;
     if slot.key_len == LONG_KEY {
