@@ -676,8 +676,12 @@ impl<'a> Cursor<'a> {
     /// page is the writer's invariant, checked by `check()`; pages from
     /// disk are checksummed.)
     fn check_order(&self, bounds: &Bounds, page_id: PageId, page: &[u8]) -> Result<()> {
-        let forward = self.direction == Direction::Forward;
-        let past = |key: &[u8], bound: &[u8]| if forward { key > bound } else { key < bound };
+        // The order of a key past a bound in this direction (one
+        // comparison each).
+        let past = match self.direction {
+            Direction::Forward => Ordering::Greater,
+            Direction::Reverse => Ordering::Less,
+        };
         let key = |slot: &Slot| slot_key(page, &self.long_keys, slot);
         let (Some(first), Some(last)) = (self.window.first(), self.window.last()) else {
             return Ok(());
@@ -685,10 +689,10 @@ impl<'a> Cursor<'a> {
         let (first, last) = (key(first), key(last));
         let first_ok = match self.resume_bound(bounds) {
             Bound::Unbounded => true,
-            Bound::Included(bound) => first == bound || past(first, bound),
-            Bound::Excluded(bound) => past(first, bound),
+            Bound::Included(bound) => first.cmp(bound) != past.reverse(),
+            Bound::Excluded(bound) => first.cmp(bound) == past,
         };
-        if first_ok && (self.window.len() == 1 || past(last, first)) {
+        if first_ok && (self.window.len() == 1 || last.cmp(first) == past) {
             Ok(())
         } else {
             Err(corrupt(page_id, "keys out of order"))
@@ -1207,5 +1211,61 @@ mod tests {
         }
         let shared = BoundKey::Shared(Bytes::from_static(b"shared"));
         assert_eq!(shared.as_slice(), b"shared");
+    }
+
+    /// Whether a window of the keys `keys` (two bytes each, slices of one
+    /// page) passes [`Cursor::check_order`] for a cursor going in
+    /// `direction` from the resume bound `start`.
+    fn window_in_order(direction: Direction, start: Bound<&[u8]>, keys: &[&[u8; 2]]) -> bool {
+        let page: Vec<u8> = keys.iter().flat_map(|key| key.iter().copied()).collect();
+        let mut cursor = Cursor::new(direction);
+        cursor.window = (0..keys.len())
+            .map(|index| Slot {
+                key_offset: (index * 2) as u32,
+                key_len: 2,
+                head: 0,
+                value: SlotValue::Inline(0, 0),
+            })
+            .collect();
+        let start = start.map(BoundKey::copied);
+        let bounds = match direction {
+            Direction::Forward => Bounds {
+                lower: start,
+                upper: Bound::Unbounded,
+            },
+            Direction::Reverse => Bounds {
+                lower: Bound::Unbounded,
+                upper: start,
+            },
+        };
+        cursor.check_order(&bounds, PageId::new(1), &page).is_ok()
+    }
+
+    #[test]
+    fn a_window_starts_past_its_resume_bound_and_runs_in_its_direction() {
+        use Bound::{Excluded, Included, Unbounded};
+        use Direction::{Forward, Reverse};
+        let bb: &[u8] = b"bb";
+        for (direction, start, keys, in_order) in [
+            (Forward, Included(bb), &[b"bb", b"cc"][..], true),
+            (Forward, Included(bb), &[b"aa", b"cc"], false),
+            (Forward, Excluded(bb), &[b"bb", b"cc"], false),
+            (Forward, Excluded(bb), &[b"bc"], true),
+            (Forward, Unbounded, &[b"aa", b"cc"], true),
+            (Forward, Unbounded, &[b"cc", b"aa"], false),
+            (Forward, Included(bb), &[b"cc", b"cc"], false),
+            (Reverse, Included(bb), &[b"bb", b"aa"], true),
+            (Reverse, Included(bb), &[b"cc", b"aa"], false),
+            (Reverse, Excluded(bb), &[b"bb", b"aa"], false),
+            (Reverse, Excluded(bb), &[b"ba"], true),
+            (Reverse, Unbounded, &[b"cc", b"aa"], true),
+            (Reverse, Unbounded, &[b"aa", b"cc"], false),
+        ] {
+            assert_eq!(
+                window_in_order(direction, start, keys),
+                in_order,
+                "{direction:?} from {start:?}: {keys:?}"
+            );
+        }
     }
 }
