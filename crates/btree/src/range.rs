@@ -176,6 +176,8 @@ struct Leaf<'a> {
     /// Its entries the window did not take (`None`: the window went to its
     /// end in this direction).
     rest: Option<Rest>,
+    /// The window's copy of it is whole ([`Collected::whole`]).
+    whole: bool,
 }
 
 /// What [`Cursor::collect`] found in a leaf besides the window.
@@ -187,6 +189,9 @@ struct Collected {
     reached_limit: bool,
     /// The leaf's sibling in the cursor's direction.
     sibling: PageId,
+    /// The leaf was copied whole (not in part, [`sparse`]): while it is
+    /// unchanged, the copy serves the next batch of it too.
+    whole: bool,
 }
 
 impl Collected {
@@ -397,6 +402,25 @@ impl<'a> Cursor<'a> {
         fresh
     }
 
+    /// The last fill's leaf copy (its first `page_size` bytes), if the
+    /// caller holds none of its entries.
+    fn take_copy(&mut self, page_size: usize) -> Option<BytesMut> {
+        match std::mem::take(&mut self.page).try_into_mut() {
+            Ok(mut buffer) if buffer.len() >= page_size => {
+                buffer.truncate(page_size);
+                Some(buffer)
+            }
+            Ok(buffer) => {
+                self.page = buffer.freeze();
+                None
+            }
+            Err(page) => {
+                self.page = page;
+                None
+            }
+        }
+    }
+
     /// Makes the window's keys whole: a page holds the prefix its keys
     /// share once, each slot a key's next four bytes (its head) and each
     /// cell the rest, so the keys are written after the page's copy in
@@ -479,7 +503,7 @@ impl<'a> Cursor<'a> {
         self.budget = batch::budget(self.returned);
         if let Some(leaf) = self.leaf.take() {
             let next = match leaf.rest {
-                Some(rest) => self.fill_rest(tree, bounds, leaf.guard, rest),
+                Some(rest) => self.fill_rest(tree, bounds, leaf.guard, rest, leaf.whole),
                 None => self.fill_from_sibling(tree, bounds, &leaf.guard, leaf.sibling),
             };
             match next {
@@ -513,15 +537,31 @@ impl<'a> Cursor<'a> {
 
     /// Fills from the entries of the leaf of `guard` the last window left,
     /// if the leaf is unchanged since (then they are where they were: no
-    /// search); `Ok(false)` (or a restart) when it changed.
+    /// search); `Ok(false)` (or a restart) when it changed. A leaf the last
+    /// window copied whole is not copied again: while the caller holds
+    /// none of its entries, that copy is still the cursor's, and it is the
+    /// leaf as it is now if the leaf's version is unchanged.
     fn fill_rest(
         &mut self,
         tree: &'a BTree,
         bounds: &Bounds,
         guard: OptimisticGuard<'a>,
         rest: Rest,
+        whole: bool,
     ) -> Result<bool, Fault> {
-        let mut buffer = self.take_buffer(tree.pager.page_size());
+        let page_size = tree.pager.page_size();
+        if whole && let Some(buffer) = self.take_copy(page_size) {
+            if guard.validate().is_err() {
+                self.page = buffer.freeze();
+                return Ok(false);
+            }
+            let collected = self
+                .collect(bounds, &buffer, Start::Rest(rest), None)?
+                .ok_or(Fault::Restart)?;
+            self.finish_fill(tree, bounds, guard, buffer, collected)?;
+            return Ok(true);
+        }
+        let mut buffer = self.take_buffer(page_size);
         let Ok(copied) = self.copy_leaf(bounds, &guard, Start::Rest(rest), &mut buffer) else {
             self.page = buffer.freeze();
             return Ok(false);
@@ -639,6 +679,7 @@ impl<'a> Cursor<'a> {
                 guard: leaf,
                 sibling: collected.sibling,
                 rest: collected.rest,
+                whole: collected.whole,
             });
         }
         Ok(())
@@ -782,6 +823,7 @@ impl<'a> Cursor<'a> {
             rest,
             reached_limit: entries.reached_limit,
             sibling,
+            whole: true,
         }))
     }
 
