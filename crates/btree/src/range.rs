@@ -176,6 +176,8 @@ struct Leaf<'a> {
     /// Its entries the window did not take (`None`: the window went to its
     /// end in this direction).
     rest: Option<Rest>,
+    /// The window's copy of it is whole ([`Collected::whole`]).
+    whole: bool,
 }
 
 /// What [`Cursor::collect`] found in a leaf besides the window.
@@ -187,6 +189,9 @@ struct Collected {
     reached_limit: bool,
     /// The leaf's sibling in the cursor's direction.
     sibling: PageId,
+    /// The leaf was copied whole (not in part, [`sparse`]): while it is
+    /// unchanged, the copy serves the next batch of it too.
+    whole: bool,
 }
 
 impl Collected {
@@ -278,6 +283,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The last key this cursor returned.
+    #[inline]
     fn last_key(&self) -> Option<&[u8]> {
         if self.position > 0 {
             let slot = &self.window[self.position - 1];
@@ -286,6 +292,7 @@ impl<'a> Cursor<'a> {
         self.started.then_some(self.resume.as_slice())
     }
 
+    #[inline]
     fn key_of(&self, slot: &Slot) -> &[u8] {
         slot_key(&self.page, &self.long_keys, slot)
     }
@@ -338,6 +345,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The key and value at `index` of the window, borrowed.
+    #[inline]
     fn borrowed(&self, index: usize) -> (&[u8], &[u8]) {
         let slot = &self.window[index];
         let value: &[u8] = match &slot.value {
@@ -392,6 +400,25 @@ impl<'a> Cursor<'a> {
         drop(fresh.split_off(capacity));
         fresh.truncate(page_size);
         fresh
+    }
+
+    /// The last fill's leaf copy (its first `page_size` bytes), if the
+    /// caller holds none of its entries.
+    fn take_copy(&mut self, page_size: usize) -> Option<BytesMut> {
+        match std::mem::take(&mut self.page).try_into_mut() {
+            Ok(mut buffer) if buffer.len() >= page_size => {
+                buffer.truncate(page_size);
+                Some(buffer)
+            }
+            Ok(buffer) => {
+                self.page = buffer.freeze();
+                None
+            }
+            Err(page) => {
+                self.page = page;
+                None
+            }
+        }
     }
 
     /// Makes the window's keys whole: a page holds the prefix its keys
@@ -473,13 +500,10 @@ impl<'a> Cursor<'a> {
             }
         }
         self.retire_window();
-        // A batch takes as many entries as the cursor returned so far: a
-        // short range's second batch is as small as its first, a scan's
-        // batches double from the third on.
-        self.budget = self.returned.clamp(BATCH_FIRST_ENTRIES, BATCH_MAX_ENTRIES);
+        self.budget = batch::budget(self.returned);
         if let Some(leaf) = self.leaf.take() {
             let next = match leaf.rest {
-                Some(rest) => self.fill_rest(tree, bounds, leaf.guard, rest),
+                Some(rest) => self.fill_rest(tree, bounds, leaf.guard, rest, leaf.whole),
                 None => self.fill_from_sibling(tree, bounds, &leaf.guard, leaf.sibling),
             };
             match next {
@@ -513,15 +537,31 @@ impl<'a> Cursor<'a> {
 
     /// Fills from the entries of the leaf of `guard` the last window left,
     /// if the leaf is unchanged since (then they are where they were: no
-    /// search); `Ok(false)` (or a restart) when it changed.
+    /// search); `Ok(false)` (or a restart) when it changed. A leaf the last
+    /// window copied whole is not copied again: while the caller holds
+    /// none of its entries, that copy is still the cursor's, and it is the
+    /// leaf as it is now if the leaf's version is unchanged.
     fn fill_rest(
         &mut self,
         tree: &'a BTree,
         bounds: &Bounds,
         guard: OptimisticGuard<'a>,
         rest: Rest,
+        whole: bool,
     ) -> Result<bool, Fault> {
-        let mut buffer = self.take_buffer(tree.pager.page_size());
+        let page_size = tree.pager.page_size();
+        if whole && let Some(buffer) = self.take_copy(page_size) {
+            if guard.validate().is_err() {
+                self.page = buffer.freeze();
+                return Ok(false);
+            }
+            let collected = self
+                .collect(bounds, &buffer, Start::Rest(rest), None)?
+                .ok_or(Fault::Restart)?;
+            self.finish_fill(tree, bounds, guard, buffer, collected)?;
+            return Ok(true);
+        }
+        let mut buffer = self.take_buffer(page_size);
         let Ok(copied) = self.copy_leaf(bounds, &guard, Start::Rest(rest), &mut buffer) else {
             self.page = buffer.freeze();
             return Ok(false);
@@ -639,6 +679,7 @@ impl<'a> Cursor<'a> {
                 guard: leaf,
                 sibling: collected.sibling,
                 rest: collected.rest,
+                whole: collected.whole,
             });
         }
         Ok(())
@@ -676,8 +717,12 @@ impl<'a> Cursor<'a> {
     /// page is the writer's invariant, checked by `check()`; pages from
     /// disk are checksummed.)
     fn check_order(&self, bounds: &Bounds, page_id: PageId, page: &[u8]) -> Result<()> {
-        let forward = self.direction == Direction::Forward;
-        let past = |key: &[u8], bound: &[u8]| if forward { key > bound } else { key < bound };
+        // The order of a key past a bound in this direction (one
+        // comparison each).
+        let past = match self.direction {
+            Direction::Forward => Ordering::Greater,
+            Direction::Reverse => Ordering::Less,
+        };
         let key = |slot: &Slot| slot_key(page, &self.long_keys, slot);
         let (Some(first), Some(last)) = (self.window.first(), self.window.last()) else {
             return Ok(());
@@ -685,10 +730,10 @@ impl<'a> Cursor<'a> {
         let (first, last) = (key(first), key(last));
         let first_ok = match self.resume_bound(bounds) {
             Bound::Unbounded => true,
-            Bound::Included(bound) => first == bound || past(first, bound),
-            Bound::Excluded(bound) => past(first, bound),
+            Bound::Included(bound) => first.cmp(bound) != past.reverse(),
+            Bound::Excluded(bound) => first.cmp(bound) == past,
         };
-        if first_ok && (self.window.len() == 1 || past(last, first)) {
+        if first_ok && (self.window.len() == 1 || last.cmp(first) == past) {
             Ok(())
         } else {
             Err(corrupt(page_id, "keys out of order"))
@@ -778,6 +823,7 @@ impl<'a> Cursor<'a> {
             rest,
             reached_limit: entries.reached_limit,
             sibling,
+            whole: true,
         }))
     }
 
@@ -962,6 +1008,7 @@ fn narrow(value: usize) -> Result<u32, Restart> {
 }
 
 /// The key of `slot`: a slice of the leaf copy `page`, or a long key read.
+#[inline]
 fn slot_key<'p>(page: &'p [u8], long_keys: &'p [LongKey], slot: &Slot) -> &'p [u8] {
     let start = slot.key_offset as usize;
     if slot.key_len == LONG_KEY {
@@ -1206,5 +1253,61 @@ mod tests {
         }
         let shared = BoundKey::Shared(Bytes::from_static(b"shared"));
         assert_eq!(shared.as_slice(), b"shared");
+    }
+
+    /// Whether a window of the keys `keys` (two bytes each, slices of one
+    /// page) passes [`Cursor::check_order`] for a cursor going in
+    /// `direction` from the resume bound `start`.
+    fn window_in_order(direction: Direction, start: Bound<&[u8]>, keys: &[&[u8; 2]]) -> bool {
+        let page: Vec<u8> = keys.iter().flat_map(|key| key.iter().copied()).collect();
+        let mut cursor = Cursor::new(direction);
+        cursor.window = (0..keys.len())
+            .map(|index| Slot {
+                key_offset: (index * 2) as u32,
+                key_len: 2,
+                head: 0,
+                value: SlotValue::Inline(0, 0),
+            })
+            .collect();
+        let start = start.map(BoundKey::copied);
+        let bounds = match direction {
+            Direction::Forward => Bounds {
+                lower: start,
+                upper: Bound::Unbounded,
+            },
+            Direction::Reverse => Bounds {
+                lower: Bound::Unbounded,
+                upper: start,
+            },
+        };
+        cursor.check_order(&bounds, PageId::new(1), &page).is_ok()
+    }
+
+    #[test]
+    fn a_window_starts_past_its_resume_bound_and_runs_in_its_direction() {
+        use Bound::{Excluded, Included, Unbounded};
+        use Direction::{Forward, Reverse};
+        let bb: &[u8] = b"bb";
+        for (direction, start, keys, in_order) in [
+            (Forward, Included(bb), &[b"bb", b"cc"][..], true),
+            (Forward, Included(bb), &[b"aa", b"cc"], false),
+            (Forward, Excluded(bb), &[b"bb", b"cc"], false),
+            (Forward, Excluded(bb), &[b"bc"], true),
+            (Forward, Unbounded, &[b"aa", b"cc"], true),
+            (Forward, Unbounded, &[b"cc", b"aa"], false),
+            (Forward, Included(bb), &[b"cc", b"cc"], false),
+            (Reverse, Included(bb), &[b"bb", b"aa"], true),
+            (Reverse, Included(bb), &[b"cc", b"aa"], false),
+            (Reverse, Excluded(bb), &[b"bb", b"aa"], false),
+            (Reverse, Excluded(bb), &[b"ba"], true),
+            (Reverse, Unbounded, &[b"cc", b"aa"], true),
+            (Reverse, Unbounded, &[b"aa", b"cc"], false),
+        ] {
+            assert_eq!(
+                window_in_order(direction, start, keys),
+                in_order,
+                "{direction:?} from {start:?}: {keys:?}"
+            );
+        }
     }
 }

@@ -279,3 +279,45 @@ fn ranges_read_in_part_at(page_size: u32, long_keys: bool) {
     let stats = tree.stats();
     assert_eq!((stats.restarts, stats.latched_reads), (0, 0));
 }
+
+/// Each batch reads its leaf as it is when the batch is taken: the second
+/// batch of a leaf copied whole (4 KiB pages) takes the rest of it from
+/// the first batch's copy only if the leaf is unchanged, so a key removed
+/// from that rest in between is not returned, and the value written over
+/// another is the new one.
+#[test]
+fn a_later_batch_of_a_leaf_reads_it_as_it_is_then() {
+    let (_vfs, pager) = common::pager_sized(7, 4096, 256);
+    let tree = BTree::create(pager).unwrap();
+    for id in 0..2_000u32 {
+        tree.insert(&key(id), &value(id, 0)).unwrap();
+    }
+    for forward in [true, false] {
+        let mut range = tree.iter();
+        let pull = |range: &mut keel_btree::Range<'_>| {
+            let item = if forward {
+                range.next()
+            } else {
+                range.next_back()
+            };
+            // Copied out: the cursor's copy of the leaf is its own again.
+            let (key, value) = item.unwrap().unwrap();
+            (key.to_vec(), value.to_vec())
+        };
+        // The first batch (fewer entries than the leaf holds).
+        let ids: Vec<u32> = if forward {
+            (0..2_000).collect()
+        } else {
+            (0..2_000).rev().collect()
+        };
+        for &id in &ids[..12] {
+            assert_eq!(pull(&mut range).0, key(id));
+        }
+        assert!(tree.delete(&key(ids[12])).unwrap());
+        tree.insert(&key(ids[13]), &value(ids[13], 1)).unwrap();
+        assert_eq!(pull(&mut range), (key(ids[13]), value(ids[13], 1)));
+        // Back as it was for the other direction.
+        tree.insert(&key(ids[12]), &value(ids[12], 0)).unwrap();
+        tree.insert(&key(ids[13]), &value(ids[13], 0)).unwrap();
+    }
+}

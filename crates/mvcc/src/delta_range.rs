@@ -35,6 +35,7 @@ pub(crate) struct DeltaCursor<'a> {
 }
 
 impl<'a> DeltaCursor<'a> {
+    #[inline]
     pub(crate) fn new(
         delta: &'a DeltaStore,
         lower: Bound<&[u8]>,

@@ -94,6 +94,7 @@ impl<'a> Range<'a> {
     /// A scan of the keys within `(lower, upper)`, which it copies only
     /// where it must keep them (the read set's range under Serializable,
     /// the base cursor's own bounds, a non-empty skiplist's range).
+    #[inline]
     pub(crate) fn new(
         inner: &'a Inner,
         read_timestamp: Timestamp,

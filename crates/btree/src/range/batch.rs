@@ -2,9 +2,11 @@
 //! the resume bound and inside the limit, cut to the cursor's budget. The
 //! entries a batch leaves are kept ([`Rest`]) for the next fill, which
 //! takes them from the same leaf without a search as long as the leaf is
-//! unchanged. The budget is what the cursor returned so far (at least a
-//! first batch), so a short range decodes little more than it reads, also
-//! when it crosses into a sibling, and a scan soon takes whole leaves.
+//! unchanged. The first batches together take a first batch's worth (the
+//! second what the first left of it), later ones as many entries as the
+//! cursor returned so far ([`budget`]), so a short range decodes little
+//! more than it reads, also when it crosses into a sibling, and a scan
+//! soon takes whole leaves.
 
 use std::ops::Bound;
 
@@ -15,6 +17,19 @@ use super::{Bounds, Cursor, Direction};
 pub(super) const BATCH_FIRST_ENTRIES: usize = 12;
 /// The budget stops doubling here (a leaf of 64 KiB holds fewer entries).
 pub(super) const BATCH_MAX_ENTRIES: usize = 1 << 13;
+
+/// Entries the next batch of a cursor that returned `returned` entries
+/// takes: what is left of a first batch, until it returned one (a range
+/// of 10 that crosses into a sibling after 6 decodes 6 more there, not
+/// 12: 318 fewer instructions per range, of ~11.2k, on keel-benches'
+/// shape at 4 KiB pages), then as many as it returned (doubling), up to
+/// [`BATCH_MAX_ENTRIES`]. Never 0.
+pub(super) fn budget(returned: usize) -> usize {
+    match BATCH_FIRST_ENTRIES.checked_sub(returned) {
+        Some(left) if left > 0 => left,
+        _ => returned.min(BATCH_MAX_ENTRIES),
+    }
+}
 
 /// The entries of a leaf a cursor has not taken yet: slot indexes
 /// `low..high`, all inside the range's bounds.
@@ -147,6 +162,24 @@ impl Cursor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_batches_take_a_first_batchs_worth_then_double() {
+        assert_eq!(budget(0), BATCH_FIRST_ENTRIES);
+        // A first batch cut short by its leaf's end: the rest of it.
+        assert_eq!(budget(5), BATCH_FIRST_ENTRIES - 5);
+        assert_eq!(budget(BATCH_FIRST_ENTRIES - 1), 1);
+        // Then as many as returned, up to the cap.
+        assert_eq!(budget(BATCH_FIRST_ENTRIES), BATCH_FIRST_ENTRIES);
+        assert_eq!(budget(100), 100);
+        assert_eq!(budget(BATCH_MAX_ENTRIES * 4), BATCH_MAX_ENTRIES);
+        let mut returned = 0;
+        for _ in 0..64 {
+            let next = budget(returned);
+            assert!(next > 0);
+            returned += next;
+        }
+    }
 
     #[test]
     fn a_cut_takes_the_budget_from_the_cursors_end_and_leaves_the_rest() {

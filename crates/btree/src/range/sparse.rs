@@ -116,6 +116,7 @@ impl Cursor<'_> {
             rest,
             reached_limit: entries.reached_limit,
             sibling,
+            whole: false,
         };
         if batch.low == batch.high {
             return Ok(Some(collected));
