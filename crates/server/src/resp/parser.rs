@@ -433,6 +433,15 @@ impl RequestParser {
         }))
     }
 
+    /// `limit`, or before AUTH the lower of it and `unauthenticated`.
+    fn session_limit(&self, limit: usize, unauthenticated: usize) -> usize {
+        if self.authenticated {
+            limit
+        } else {
+            unauthenticated.min(limit)
+        }
+    }
+
     /// The common case in one pass: a whole multibulk request at the
     /// start of `buffer` whose headers are short (at most
     /// [`SHORT_HEADER_DIGITS`] digits, no sign or leading zero) and within
@@ -446,23 +455,17 @@ impl RequestParser {
             return None;
         }
         let (count, mut position) = short_header(buffer, b'*')?;
-        let count_max = if self.authenticated {
-            self.limits.multibulk_length_max
-        } else {
-            self.limits
-                .unauthenticated_multibulk_length_max
-                .min(self.limits.multibulk_length_max)
-        };
+        let count_max = self.session_limit(
+            self.limits.multibulk_length_max,
+            self.limits.unauthenticated_multibulk_length_max,
+        );
         if count > count_max.min(ARGUMENTS_PREALLOCATED_MAX) {
             return None;
         }
-        let bulk_max = if self.authenticated {
-            self.limits.bulk_bytes_max
-        } else {
-            self.limits
-                .unauthenticated_bulk_bytes_max
-                .min(self.limits.bulk_bytes_max)
-        };
+        let bulk_max = self.session_limit(
+            self.limits.bulk_bytes_max,
+            self.limits.unauthenticated_bulk_bytes_max,
+        );
         self.spans.clear();
         for _ in 0..count {
             let (length, after_header) = short_header(buffer.get(position..)?, b'$')?;
