@@ -420,7 +420,7 @@ fn run_rounds(
     let rounds = usize::try_from(arguments.rounds)?;
     let mut measured: Vec<Vec<Vec<Measurement>>> = vec![Vec::new(); selected.len()];
     for round in 0..rounds {
-        for index in rounds::order(&(0..selected.len()).collect::<Vec<_>>(), round) {
+        for index in rounds::order(selected.len(), round) {
             let entry = selected[index];
             let Some(run) = entry.run else { continue };
             let label = if rounds > 1 {

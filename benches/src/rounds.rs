@@ -16,10 +16,10 @@ use anyhow::{Result, bail};
 use crate::latency::Percentiles;
 use crate::workloads::{Figure, Measurement};
 
-/// The order of the engines in round `round` (0-based): as selected in
-/// even rounds, reversed in odd ones.
-pub fn order<T: Copy>(selected: &[T], round: usize) -> Vec<T> {
-    let mut order = selected.to_vec();
+/// The indices of `count` engines in the order they run in round `round`
+/// (0-based): as selected in even rounds, reversed in odd ones.
+pub fn order(count: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..count).collect();
     if round % 2 == 1 {
         order.reverse();
     }
@@ -65,42 +65,36 @@ fn combine_one(same: &[Measurement]) -> Result<Measurement> {
     let count = same.len() as u32;
     let figure = match same[0].figure {
         Figure::Throughput { .. } => {
-            let (mut operations, mut elapsed) = (0u64, Duration::ZERO);
-            for measurement in same {
-                let Figure::Throughput {
-                    operations: more,
-                    elapsed: longer,
-                } = measurement.figure
-                else {
-                    bail!("{:?}: a throughput in one round only", same[0].workload);
-                };
-                operations += more;
-                elapsed += longer;
-            }
+            let all = each(same, |figure| match figure {
+                Figure::Throughput {
+                    operations,
+                    elapsed,
+                } => Some((operations, elapsed)),
+                _ => None,
+            })?;
             Figure::Throughput {
-                operations,
-                elapsed,
+                operations: all.iter().map(|&(operations, _)| operations).sum(),
+                elapsed: all.iter().map(|&(_, elapsed)| elapsed).sum(),
             }
         }
         Figure::Duration(_) => Figure::Duration(
-            same.iter()
-                .map(|measurement| match measurement.figure {
-                    Figure::Duration(duration) => Ok(duration),
-                    _ => bail!("{:?}: a duration in one round only", same[0].workload),
-                })
-                .sum::<Result<Duration>>()?
+            each(same, |figure| match figure {
+                Figure::Duration(duration) => Some(duration),
+                _ => None,
+            })?
+            .into_iter()
+            .sum::<Duration>()
                 / count,
         ),
-        Figure::Bytes(_) => {
-            let mut total = 0u64;
-            for measurement in same {
-                let Figure::Bytes(bytes) = measurement.figure else {
-                    bail!("{:?}: a size in one round only", same[0].workload);
-                };
-                total += bytes;
-            }
-            Figure::Bytes(total / u64::from(count))
-        }
+        Figure::Bytes(_) => Figure::Bytes(
+            each(same, |figure| match figure {
+                Figure::Bytes(bytes) => Some(bytes),
+                _ => None,
+            })?
+            .into_iter()
+            .sum::<u64>()
+                / u64::from(count),
+        ),
         Figure::NotApplicable => Figure::NotApplicable,
     };
     Ok(Measurement {
@@ -109,6 +103,20 @@ fn combine_one(same: &[Measurement]) -> Result<Measurement> {
         latency: mean_percentiles(same),
         records_per_fsync: mean(same.iter().map(|measurement| measurement.records_per_fsync)),
     })
+}
+
+/// What `pick` takes from every round's figure; an error when a round's
+/// figure is of another kind than the first round's.
+fn each<T>(same: &[Measurement], pick: fn(Figure) -> Option<T>) -> Result<Vec<T>> {
+    same.iter()
+        .map(|measurement| pick(measurement.figure))
+        .collect::<Option<Vec<T>>>()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{:?}: a figure of another kind in one round",
+                same[0].workload
+            )
+        })
 }
 
 /// Each percentile's mean over the rounds, when every round has them.
@@ -166,9 +174,9 @@ mod tests {
 
     #[test]
     fn odd_rounds_run_the_engines_backwards() {
-        assert_eq!(order(&["a", "b", "c"], 0), ["a", "b", "c"]);
-        assert_eq!(order(&["a", "b", "c"], 1), ["c", "b", "a"]);
-        assert_eq!(order(&["a", "b", "c"], 2), ["a", "b", "c"]);
+        assert_eq!(order(3, 0), [0, 1, 2]);
+        assert_eq!(order(3, 1), [2, 1, 0]);
+        assert_eq!(order(3, 2), [0, 1, 2]);
     }
 
     #[test]
@@ -203,6 +211,9 @@ mod tests {
         .expect_err("different workloads");
         assert!(error.to_string().contains("different workloads"), "{error}");
         assert!(combine(vec![vec![bytes("d", 1)], vec![]]).is_err());
+        let error = combine(vec![vec![bytes("w", 1)], vec![throughput("w", 1, 1)]])
+            .expect_err("a size and a throughput");
+        assert!(error.to_string().contains("another kind"), "{error}");
         assert!(combine(Vec::new()).is_err());
     }
 }
