@@ -257,7 +257,11 @@ pub fn render(results: &Results, context: &Context<'_>) -> String {
             sizes.scans
         ),
         "**disk after …**: bytes allocated under the engine's directory (as `du`), \
-         log or journal included."
+         log or journal included. *After writes* is taken right after the batch writes, \
+         where an engine may still hold recent writes only in its log; *after reopen* \
+         once it has been closed and opened again, as its close leaves its files (keel \
+         checkpoints and drops its log; the benchmark's close flushes RocksDB's \
+         memtables and persists fjall's journal)."
             .to_owned(),
     ];
     for line in lines {

@@ -293,6 +293,7 @@ impl Run<'_> {
 
         // Cold reads: the engine reopened, its files out of the page cache.
         let engine = self.reopen_cold(engine)?;
+        self.size("disk after reopen")?;
         for pass in ["cold", "warm"] {
             let mut rng = stream("reads", 0);
             let started = Instant::now();

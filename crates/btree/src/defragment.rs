@@ -75,6 +75,7 @@ impl BTree {
     fn pack_cut(&self, parent: &PathNode) -> Cut {
         let right_is_last = parent.position + 1 >= parent.header.count;
         Cut::PackLeft {
+            left_max: self.geometry.usable(),
             right_min: if right_is_last {
                 self.geometry.fill_bytes_min()
             } else {
@@ -190,7 +191,7 @@ impl BTree {
     }
 
     /// The first key of a leaf.
-    fn first_key(&self, page: PageId) -> Result<Vec<u8>> {
+    pub(crate) fn first_key(&self, page: PageId) -> Result<Vec<u8>> {
         let guard = self.pager.shared(page)?;
         let bad = |Restart| corrupt(page, "bad cell");
         let header = Header::read(&guard).map_err(|Restart| corrupt(page, "bad node header"))?;

@@ -45,6 +45,8 @@ impl BTree {
         }
         if leaf_depth > 0 && used < self.geometry.fill_bytes_min() {
             self.rebalance(&mut scratch, &path, leaf_depth, Cut::Even)?;
+        } else if leaf_depth > 0 && used < self.pack_thin_bytes() {
+            scratch.touched.note(key);
         }
         Ok(true)
     }

@@ -185,7 +185,10 @@ impl BTree {
             let mut middle = match cut {
                 Cut::Appended => cells.count() - 1,
                 Cut::Even => split_point(&packed, cells.count()),
-                Cut::PackLeft { right_min } => pack_point(&packed, true, usable, right_min),
+                Cut::PackLeft {
+                    left_max,
+                    right_min,
+                } => pack_point(&packed, true, left_max.min(usable), right_min),
             };
             // Halves whose keys share less than the pages they came from
             // may not fit where those did: the nearest cut that fits.
@@ -226,7 +229,10 @@ impl BTree {
             let middle = match cut {
                 Cut::Appended => cells.count() - 2,
                 Cut::Even => split_point(&packed, cells.count()).clamp(1, cells.count() - 2),
-                Cut::PackLeft { right_min } => pack_point(&packed, false, usable, right_min),
+                Cut::PackLeft {
+                    left_max,
+                    right_min,
+                } => pack_point(&packed, false, left_max.min(usable), right_min),
             };
             let middle = fitting_cut(&packed, false, usable, middle)
                 .ok_or(corrupt(page, "cells larger than two pages hold"))?;
@@ -467,10 +473,13 @@ pub(crate) enum Cut {
     /// SQLite's `balance_quick` and PostgreSQL's rightmost split do: an
     /// ascending run fills its pages instead of leaving each half empty.
     Appended,
-    /// Defragmentation: the left page takes as many cells as fit while
-    /// the right keeps at least `right_min` bytes of cells (else the halves
-    /// are even).
+    /// Defragmentation and packing: the left page takes as many cells as
+    /// fit in `left_max` bytes while the right keeps at least `right_min`
+    /// bytes of cells (else the halves are even).
     PackLeft {
+        /// The most cell bytes the left page takes (a page's usable bytes
+        /// to pack it full).
+        left_max: usize,
         /// The least cell bytes the right page keeps.
         right_min: usize,
     },

@@ -391,7 +391,17 @@ mod tests {
             assert_eq!(moved.cost(index, leaf), node::cell_cost(cell, leaf));
             assert_eq!(&moved.loose(index, leaf).unwrap(), cell);
         }
-        for cut in [Cut::Even, Cut::Appended, Cut::PackLeft { right_min: 600 }] {
+        let packs = [
+            Cut::PackLeft {
+                left_max: usize::MAX,
+                right_min: 600,
+            },
+            Cut::PackLeft {
+                left_max: 2000,
+                right_min: 600,
+            },
+        ];
+        for cut in [Cut::Even, Cut::Appended].into_iter().chain(packs) {
             let Ok(_) = tree.divide(&with_new[..], leaf, PageId::new(9), cut, None) else {
                 continue;
             };

@@ -105,6 +105,8 @@ pub(crate) struct Scratch {
     /// in key order (a fold, a sorted import) to skip the descent. Every
     /// writer that may split, merge or free a page forgets it.
     pub(crate) leaf: Option<Vec<PathNode>>,
+    /// Leaves split or thinned since the last [`BTree::pack`].
+    pub(crate) touched: crate::pack::Touched,
 }
 
 /// Pages latched inline by [`BTree::latch_all`].

@@ -1,0 +1,231 @@
+//! Packing: runs of half-empty sibling leaves rewritten into fewer pages
+//! before a checkpoint writes them (LeanStore's XMerge; WiredTiger packs
+//! a page to its split percentage when it writes it out).
+//!
+//! A split leaves two half-full leaves, and a delete leaves a leaf as thin
+//! as a quarter page before it merges. Random inserts into a tree so keep
+//! it about two-thirds full at best, and much less where they fall on
+//! full leaves (a bulk load, a compacted tree): 1M redb-shaped entries
+//! (24-byte keys, 150-byte values) bulk-loaded, then 100,000 random
+//! inserts, left 12.8 entries a page of 22. The writer remembers the keys
+//! of the leaves it split or thinned; before a checkpoint, [`BTree::pack`]
+//! looks at each such leaf, with its left sibling, and where `k + 1`
+//! siblings under one parent hold what `k` pages hold at [`PACK_FILL`],
+//! moves their entries left until the last merges (the delete path's
+//! rebalance, step by step, with its latching and copy-on-write). Leaves
+//! stay at most [`PACK_FILL`] full, so the inserts that follow land
+//! without splitting at once.
+
+use keel_pager::{PageId, Restart};
+
+use crate::bulk::BULK_FILL_DEFAULT;
+use crate::delete::Rebalanced;
+use crate::divide::Cut;
+use crate::error::Result;
+use crate::node::{self, Header};
+use crate::tree::{BTree, PathNode, Scratch, corrupt};
+
+/// The fill packing leaves pages at: the bulk load's.
+pub const PACK_FILL: f64 = BULK_FILL_DEFAULT;
+
+/// The most siblings a packing step looks at past a leaf: runs of up to
+/// this many pages plus one go into one page fewer.
+const WINDOW: usize = 8;
+
+/// Leaves a pack walks past the left sibling of a remembered leaf.
+const WALK: usize = WINDOW + 2;
+
+/// Bytes of remembered keys (with a word each) past which the writer
+/// stops remembering and the next pack walks every leaf instead.
+const REMEMBERED_BYTES_MAX: usize = 4 << 20;
+
+/// Leaves the writer split or thinned since the last pack.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    keys: Vec<Vec<u8>>,
+    bytes: usize,
+    /// Too many to remember: the next pack walks every leaf.
+    all: bool,
+}
+
+impl Touched {
+    /// Remembers that the leaf holding `key` split or thinned.
+    pub(crate) fn note(&mut self, key: &[u8]) {
+        if self.all {
+            return;
+        }
+        self.bytes += key.len() + size_of::<Vec<u8>>();
+        if self.bytes > REMEMBERED_BYTES_MAX {
+            self.keys = Vec::new();
+            self.all = true;
+        } else {
+            self.keys.push(key.to_vec());
+        }
+    }
+}
+
+impl BTree {
+    /// Packs the leaves the writer split or thinned since the last call
+    /// (see the module); returns the pages freed. Takes the writer's lock
+    /// for one step at a time, so inserts and deletes go on in between.
+    ///
+    /// # Errors
+    /// Pager errors; [`Error::Corrupt`](crate::Error::Corrupt).
+    pub fn pack(&self) -> Result<u64> {
+        let touched = std::mem::take(&mut self.writer.lock().touched);
+        let target = self.pack_target();
+        if touched.all {
+            return self.pack_walk(Vec::new(), usize::MAX, target);
+        }
+        let mut keys = touched.keys;
+        keys.sort_unstable();
+        keys.dedup();
+        let mut freed = 0;
+        // The walk so far went past every key below this one.
+        let mut walked_to: Option<Vec<u8>> = None;
+        for key in keys {
+            if walked_to.as_ref().is_some_and(|end| key < *end) {
+                continue;
+            }
+            let start = self.left_sibling_key(&key)?.unwrap_or(key);
+            let (pages, end) = self.pack_walk_to(start, WALK, target)?;
+            freed += pages;
+            walked_to = end;
+        }
+        Ok(freed)
+    }
+
+    /// The bytes a page holds packed: [`PACK_FILL`] of its usable bytes.
+    fn pack_target(&self) -> usize {
+        (self.geometry.usable() as f64 * PACK_FILL) as usize
+    }
+
+    /// A leaf a delete leaves with fewer bytes than this is remembered for
+    /// the next pack: three such fit two packed pages.
+    pub(crate) fn pack_thin_bytes(&self) -> usize {
+        self.pack_target() * 2 / 3
+    }
+
+    /// [`BTree::pack_walk_to`] without where it stopped.
+    fn pack_walk(&self, start: Vec<u8>, leaves: usize, target: usize) -> Result<u64> {
+        Ok(self.pack_walk_to(start, leaves, target)?.0)
+    }
+
+    /// Walks up to `leaves` leaves right from the one holding `start`,
+    /// packing each run that fits a page fewer at `target` bytes a page;
+    /// returns the pages freed and the first key of the leaf it stopped
+    /// at (`None` at the last leaf).
+    fn pack_walk_to(
+        &self,
+        mut key: Vec<u8>,
+        leaves: usize,
+        target: usize,
+    ) -> Result<(u64, Option<Vec<u8>>)> {
+        let mut freed = 0;
+        let mut walked = 0;
+        // A merge keeps the leaf and looks at it again: bounded, as each
+        // frees a page of the run.
+        let mut merges = 0;
+        while walked < leaves && merges <= WINDOW {
+            let mut scratch = self.writer.lock();
+            scratch.leaf = None;
+            let (path, _) = self.path_to(&key)?;
+            let depth = path.len() - 1;
+            let leaf = path[depth];
+            if depth == 0 || leaf.header.link_1 == PageId::NONE {
+                return Ok((freed, None));
+            }
+            let parent = path[depth - 1];
+            let right = leaf.header.link_1;
+            if parent.position < parent.header.count
+                && self.run_fits(&parent, target)?
+                && let Rebalanced::Merged { freed: pages } =
+                    self.pack_step(&mut scratch, &path, depth, target)?
+            {
+                freed += pages;
+                merges += 1;
+                continue;
+            }
+            drop(scratch);
+            key = self.first_key(right)?;
+            walked += 1;
+            merges = 0;
+        }
+        Ok((freed, Some(key)))
+    }
+
+    /// Whether the run of siblings from child `parent.position` of
+    /// `parent` fits a page fewer at `target` bytes a page, for some run
+    /// of two to [`WINDOW`] + 1 pages, and the first is below `target`
+    /// by more than its average entry (else it takes nothing).
+    fn run_fits(&self, parent: &PathNode, target: usize) -> Result<bool> {
+        let guard = self.pager.shared(parent.page)?;
+        let bad = |Restart| corrupt(parent.page, "bad cell");
+        let last = parent.header.count.min(parent.position + WINDOW);
+        let mut used = 0;
+        // An entry's bytes at most, as the run's largest average: cells
+        // do not cut where bytes do.
+        let mut entry = 0;
+        for (pages, position) in (parent.position..=last).enumerate() {
+            let child = node::child_at(&*guard, position).map_err(bad)?;
+            let header = Header::read(&self.pager.shared(child)?)
+                .map_err(|Restart| corrupt(child, "bad node header"))?;
+            if !header.is_leaf() {
+                return Err(corrupt(parent.page, "an inner page among leaves"));
+            }
+            let bytes = header.used(self.geometry.page_size);
+            entry = entry.max(bytes / header.count.max(1));
+            if pages == 0 && bytes + entry >= target {
+                return Ok(false);
+            }
+            used += bytes;
+            if pages > 0 && used + pages * entry <= pages * target {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// One step: the leaf at `path[depth]` takes entries from its right
+    /// sibling up to `target` bytes, or the whole sibling if it fits a
+    /// page.
+    fn pack_step(
+        &self,
+        scratch: &mut Scratch,
+        path: &[PathNode],
+        depth: usize,
+        target: usize,
+    ) -> Result<Rebalanced> {
+        let parent = &path[depth - 1];
+        let right_is_last = parent.position + 1 >= parent.header.count;
+        let cut = Cut::PackLeft {
+            left_max: target,
+            right_min: if right_is_last {
+                self.geometry.fill_bytes_min()
+            } else {
+                1
+            },
+        };
+        self.rebalance(scratch, path, depth, cut)
+    }
+
+    /// The first key of the left sibling, under the same parent, of the
+    /// leaf holding `key`; `None` for a parent's first child.
+    fn left_sibling_key(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let (path, _) = {
+            let _writer = self.writer.lock();
+            self.path_to(key)?
+        };
+        let Some(parent) = path.len().checked_sub(2).map(|depth| path[depth]) else {
+            return Ok(None);
+        };
+        let Some(position) = parent.position.checked_sub(1) else {
+            return Ok(None);
+        };
+        let left = {
+            let guard = self.pager.shared(parent.page)?;
+            node::child_at(&*guard, position).map_err(|Restart| corrupt(parent.page, "bad cell"))?
+        };
+        Ok(Some(self.first_key(left)?))
+    }
+}
