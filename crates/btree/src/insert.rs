@@ -99,13 +99,7 @@ impl BTree {
         };
         let mut cell = std::mem::take(&mut scratch.cell);
         node::leaf_cell_into(Self::stored_key(key, key_chain), value, &mut cell);
-        let in_leaf = match self.share_before_split(scratch, &path, in_leaf, &cell) {
-            // The leaf's entries moved: the key's place is found afresh.
-            Ok(true) => self.path_into(key, &mut path),
-            Ok(false) => Ok(in_leaf),
-            Err(error) => Err(error),
-        };
-        let inserted = in_leaf.and_then(|in_leaf| self.insert_cell(scratch, &path, in_leaf, &cell));
+        let inserted = self.insert_cell(scratch, &path, in_leaf, &cell);
         scratch.cell = cell;
         match inserted {
             Ok(split) => {
@@ -139,7 +133,15 @@ impl BTree {
     ) -> Result<bool> {
         let leaf_depth = path.len() - 1;
         let header = path[leaf_depth].header;
-        let splits = Self::leaf_overflows(&header, in_leaf, node::cell_cost(cell, true));
+        let cost = node::cell_cost(cell, true);
+        // A new key may share less of the leaf's prefix, and so grow every
+        // cell; a replaced one shares all of it.
+        let splits = match in_leaf {
+            InLeaf::Present(found) => {
+                header.free() + found.cell_len + SLOT_BYTES < cost.saturating_sub(header.prefix_len)
+            }
+            InLeaf::Absent { shared, .. } => header.free() < header.growth(cost, shared),
+        };
         // Whether the page at `depth` takes the cell a split below it
         // gives without splitting: the leaf's separator (bounded by its
         // keys), or an inner page's cell moving up (any cell, whatever its

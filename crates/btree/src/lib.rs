@@ -37,7 +37,6 @@ mod pack;
 mod page_cells;
 mod range;
 mod read;
-mod redistribute;
 mod stats;
 mod tree;
 

@@ -10,7 +10,6 @@ pub(crate) struct Counters {
     pub(crate) root_splits: AtomicU64,
     pub(crate) merges: AtomicU64,
     pub(crate) rebalances: AtomicU64,
-    pub(crate) shared_before_split: AtomicU64,
     pub(crate) root_collapses: AtomicU64,
     pub(crate) restarts: AtomicU64,
     pub(crate) latched_reads: AtomicU64,
@@ -29,7 +28,6 @@ impl Counters {
             root_splits: load(&self.root_splits),
             merges: load(&self.merges),
             rebalances: load(&self.rebalances),
-            shared_before_split: load(&self.shared_before_split),
             root_collapses: load(&self.root_collapses),
             restarts: load(&self.restarts),
             latched_reads: load(&self.latched_reads),
@@ -48,12 +46,8 @@ pub struct TreeStats {
     pub root_splits: u64,
     /// Pages merged into a sibling.
     pub merges: u64,
-    /// Entries shared out between two sibling pages: an underfull page's
-    /// (a delete, defragmentation) or a full leaf's before it would split.
+    /// Entries shared out between an underfull page and its sibling.
     pub rebalances: u64,
-    /// Of the `rebalances`, those where a full leaf shared its entries
-    /// with a sibling instead of splitting.
-    pub shared_before_split: u64,
     /// Roots left with one child that took its contents: the tree shrank a
     /// level.
     pub root_collapses: u64,

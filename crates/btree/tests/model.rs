@@ -485,8 +485,8 @@ fn reopen_finds_the_tree_by_its_root() {
 }
 
 /// A long seeded workload whose mix reaches every shape change: the
-/// counters prove splits, shares before a split, root splits, merges,
-/// rebalancing and root collapses all ran, under checks against the model.
+/// counters prove splits, root splits, merges, rebalancing and root
+/// collapses all ran, under checks against the model.
 #[test]
 fn long_random_workload_reaches_every_shape_change() {
     use rand::{Rng, SeedableRng};
@@ -522,10 +522,7 @@ fn long_random_workload_reaches_every_shape_change() {
     assert_matches(&tree, &model);
     let stats = tree.stats();
     eprintln!("{stats:?}");
-    // Full leaves share with a sibling before they split, where one has
-    // room: fewer splits than inserts into full leaves.
-    assert!(stats.splits > 50, "{stats:?}");
-    assert!(stats.shared_before_split > 10, "{stats:?}");
+    assert!(stats.splits > 100, "{stats:?}");
     assert!(stats.root_splits >= 1, "{stats:?}");
     assert!(stats.merges > 50, "{stats:?}");
     assert!(stats.rebalances > 0, "{stats:?}");
