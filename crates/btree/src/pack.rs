@@ -146,8 +146,9 @@ impl BTree {
                 merges += 1;
                 continue;
             }
-            drop(scratch);
+            // Under the writer's lock: no writer frees `right` first.
             key = self.first_key(right)?;
+            drop(scratch);
             walked += 1;
             merges = 0;
         }
@@ -212,10 +213,10 @@ impl BTree {
     /// The first key of the left sibling, under the same parent, of the
     /// leaf holding `key`; `None` for a parent's first child.
     fn left_sibling_key(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let (path, _) = {
-            let _writer = self.writer.lock();
-            self.path_to(key)?
-        };
+        // Under the writer's lock throughout: the sibling is as the path
+        // saw it.
+        let _writer = self.writer.lock();
+        let (path, _) = self.path_to(key)?;
         let Some(parent) = path.len().checked_sub(2).map(|depth| path[depth]) else {
             return Ok(None);
         };

@@ -134,6 +134,47 @@ fn readers_see_every_entry_while_a_pack_runs() {
     assert_matches(&tree, &model);
 }
 
+#[test]
+fn packs_between_a_concurrent_writers_steps_keep_every_entry() {
+    let (pager, tree, model) = loaded_then_inserted(8_000, 2_000);
+    let mut model = model;
+    let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
+    let changes = thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut rng = SmallRng::seed_from_u64(77);
+            let mut changes = Vec::new();
+            for round in 0..40_000 {
+                if round % 3 == 0 {
+                    let key = &keys[rng.random_range(0..keys.len())];
+                    tree.delete(key).unwrap();
+                    changes.push((key.clone(), None));
+                } else {
+                    let (key, value) = engine_entry(&mut rng);
+                    tree.insert(&key, &value).unwrap();
+                    changes.push((key, Some(value)));
+                }
+            }
+            changes
+        });
+        let mut packs = 0;
+        while !writer.is_finished() {
+            tree.pack().unwrap();
+            packs += 1;
+        }
+        assert!(packs > 1, "the packs ran while the writer did");
+        writer.join().unwrap()
+    });
+    for (key, value) in changes {
+        match value {
+            Some(value) => model.insert(key, value),
+            None => model.remove(&key),
+        };
+    }
+    tree.pack().unwrap();
+    sound(&tree, &pager);
+    assert_matches(&tree, &model);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
