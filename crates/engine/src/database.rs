@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     pub(crate) identity: u64,
     /// Held for the lock it carries; its length marks a clean close.
     lock: Option<FileHandle>,
+    /// The background thread, once started
+    /// ([`maintenance::start_when_needed`]).
+    pub(crate) background: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Identities of open databases, unique within the process.
@@ -80,7 +83,6 @@ static DATABASE_IDENTITY: AtomicU64 = AtomicU64::new(1);
 /// ```
 pub struct Database {
     pub(crate) shared: Arc<Shared>,
-    background: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -199,6 +201,7 @@ impl Database {
             orphans_swept: AtomicBool::new(false),
             identity,
             lock: recovered.lock,
+            background: Mutex::new(None),
         });
         if shared.wal.is_some() && shared.recovery.checkpointed_after_replay {
             // Point-in-time recovery cut the log short of what the last
@@ -209,15 +212,10 @@ impl Database {
             // replay the whole history every time (and never checkpoint).
             maintenance::checkpoint_unchecked(&shared)?;
         }
-        let background = if shared.options.background_maintenance && shared.wal.is_some() {
-            Some(maintenance::spawn(shared.clone())?)
-        } else {
-            None
-        };
-        Ok(Database {
-            shared,
-            background: Mutex::new(background),
-        })
+        if shared.options.background_maintenance && shared.wal.is_some() {
+            maintenance::start_when_needed(&shared)?;
+        }
+        Ok(Database { shared })
     }
 
     /// Begins a transaction at `isolation`. Reads see the database as of
@@ -377,7 +375,8 @@ impl Database {
             return Ok(());
         }
         maintenance::stop(&self.shared);
-        if let Some(handle) = self.background.lock().take() {
+        let background = self.shared.background.lock().take();
+        if let Some(handle) = background {
             let _ = handle.join();
         }
         let Some(wal) = &self.shared.wal else {

@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use keel_mvcc::{
@@ -50,7 +51,16 @@ pub(crate) struct WalLog {
     /// The prepare records of the prepared transactions not yet decided, by
     /// transaction id: replay must start at or before each of them.
     undecided: Mutex<HashMap<u64, Lsn>>,
+    /// Starts what must run once the log is written to (the engine's
+    /// background thread), set once the database is built; see
+    /// [`WalLog::on_first_append`].
+    first_append: OnceLock<Box<FirstAppend>>,
+    /// Whether `first_append` ran (and succeeded).
+    appended: AtomicBool,
 }
+
+/// What [`WalLog::on_first_append`] runs.
+pub(crate) type FirstAppend = dyn Fn() -> crate::Result<()> + Send + Sync;
 
 impl WalLog {
     /// The lsn a commit at `ticket` waits to be durable, or `None` when its
@@ -69,7 +79,32 @@ impl WalLog {
             part_bytes,
             pending: Mutex::new(VecDeque::new()),
             undecided: Mutex::new(HashMap::new()),
+            first_append: OnceLock::new(),
+            appended: AtomicBool::new(false),
         }
+    }
+
+    /// Runs `start` before the first record is appended: an open that is
+    /// only read from never runs it (the engine starts its background
+    /// thread there, which cost an open a thread's creation, 30-50 µs of
+    /// a cold open's ~0.4 ms). Until `start` succeeds, every append runs it
+    /// again and fails with its error. Set once; a second call is ignored.
+    pub(crate) fn on_first_append(&self, start: Box<FirstAppend>) {
+        let _ = self.first_append.set(start);
+    }
+
+    /// Runs [`WalLog::on_first_append`]'s hook unless it ran.
+    fn before_append(&self) -> crate::Result<()> {
+        if self.appended.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // Before the hook is set (records the open itself appends), there
+        // is nothing to run yet.
+        if let Some(start) = self.first_append.get() {
+            start()?;
+            self.appended.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Notes a commit replayed by recovery (its write set is in the record
@@ -365,6 +400,7 @@ impl CommitLog for WalLog {
         let Some(wal) = &self.wal else {
             return Err(Box::new(crate::Error::ReadOnly));
         };
+        self.before_append().map_err(Box::new)?;
         // Held from the first record appended until the commit is noted:
         // `replay_start` then sees either the commit, or a log end before
         // its first record. Noted only after the append, a checkpoint in

@@ -96,7 +96,7 @@ pub(crate) fn recover(
         (Some(lock), Access::ReadWrite) => take_clean_close_mark(lock)?,
         _ => false,
     };
-    let listing = prefetch(vfs.as_ref(), dir);
+    let prefetched = prefetch(vfs.as_ref(), dir);
     let (page_file, payload) = page_file(&vfs, dir, options, access, page_file_handle)?;
     // The log is judged before anything is written: an open it refuses
     // leaves every file as it found it. Opening it (and the oracle)
@@ -108,9 +108,9 @@ pub(crate) fn recover(
         access,
         &payload,
         closed_cleanly,
-        listing,
+        prefetched.listing,
     )?;
-    let oracle = oracle(&vfs, dir, access)?;
+    let oracle = oracle(&vfs, dir, access, prefetched.oracle_file)?;
     let pager = page_file.finish()?;
     let tree = Arc::new(BTree::open(pager.clone(), payload.root)?);
     let log = Arc::new(WalLog::new(
@@ -151,7 +151,9 @@ pub(crate) fn recover(
         let from = Lsn(payload.replay_lsn);
         let mode = wal_recovery_mode(options.recovery_mode);
         let reader = match segments {
-            Some(segments) => Reader::open_segments(vfs.clone(), &wal_dir, segments, from, mode)?,
+            Some((segments, tail)) => {
+                Reader::open_segments_with(vfs.clone(), &wal_dir, segments, from, mode, Some(tail))?
+            }
             None => Reader::open(vfs.clone(), &wal_dir, from, mode)?,
         }
         .expect_durable_end(Lsn(payload.log_end));
@@ -182,21 +184,39 @@ pub(crate) fn recover(
 /// an open reads, which the pager asks for at once too.) A hint only:
 /// whatever fails here, the open reads (and reports) as it would have.
 ///
-/// Returns the log directory's listing (`None` if it could not be
-/// listed), which opening the log then uses instead of listing it again.
-fn prefetch(vfs: &dyn Vfs, dir: &Path) -> Option<Listing> {
+/// Returns what it opened, which the open then uses instead of opening
+/// it again.
+fn prefetch(vfs: &dyn Vfs, dir: &Path) -> Prefetched {
     let advise = |path: &Path, bytes: u64| {
-        if let Ok(file) = vfs.open(path, OpenMode::Existing) {
-            let _ = file.advise(keel_io::Advice::WillNeed, 0, bytes);
-        }
+        let file = vfs.open(path, OpenMode::Existing).ok()?;
+        let _ = file.advise(keel_io::Advice::WillNeed, 0, bytes);
+        Some(file)
     };
-    advise(&dir.join(ORACLE_FILE), 4096);
-    let listing = Listing::read(vfs, &dir.join(WAL_DIR)).ok()?;
-    if let Some((_, last)) = listing.segments.last() {
-        // Its header and the log reader's first window.
-        advise(last, keel_wal::segment::FIRST_READ_BYTES);
+    let oracle_file = advise(&dir.join(ORACLE_FILE), 4096);
+    let Ok(listing) = Listing::read(vfs, &dir.join(WAL_DIR)) else {
+        return Prefetched {
+            oracle_file,
+            listing: None,
+        };
+    };
+    // Its header and the log reader's first window.
+    let last_segment = listing
+        .segments
+        .last()
+        .and_then(|(_, last)| advise(last, keel_wal::segment::FIRST_READ_BYTES));
+    Prefetched {
+        oracle_file,
+        listing: Some((listing, last_segment)),
     }
-    Some(listing)
+}
+
+/// What [`prefetch`] opened.
+struct Prefetched {
+    /// The timestamps file, if it exists.
+    oracle_file: Option<FileHandle>,
+    /// The log directory's listing (`None` if it could not be listed) and
+    /// its last segment's file, if it could be opened.
+    listing: Option<(Listing, Option<FileHandle>)>,
 }
 
 /// The length of the lock file after a clean close ([`mark_clean_close`]);
@@ -252,14 +272,22 @@ fn lock(
     Ok(Some(lock))
 }
 
-fn oracle(vfs: &Arc<dyn Vfs>, dir: &Path, access: Access) -> Result<Arc<dyn TimestampOracle>> {
-    Ok(match access {
-        Access::ReadWrite => Arc::new(LocalOracle::open(
-            vfs.clone(),
-            &dir.join(ORACLE_FILE),
-            OracleOptions::default(),
-        )?),
-        Access::ReadOnly => Arc::new(SnapshotOracle(HybridClock::system())),
+/// The timestamp oracle: over `file` (the timestamps file, if the open
+/// found it) when it may write, else a snapshot clock.
+fn oracle(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    access: Access,
+    file: Option<FileHandle>,
+) -> Result<Arc<dyn TimestampOracle>> {
+    let path = dir.join(ORACLE_FILE);
+    let options = OracleOptions::default();
+    Ok(match (access, file) {
+        (Access::ReadWrite, Some(file)) => {
+            Arc::new(LocalOracle::open_file(vfs.clone(), &path, file, options)?)
+        }
+        (Access::ReadWrite, None) => Arc::new(LocalOracle::open(vfs.clone(), &path, options)?),
+        (Access::ReadOnly, _) => Arc::new(SnapshotOracle(HybridClock::system())),
     })
 }
 
@@ -343,7 +371,7 @@ fn log(
     access: Access,
     payload: &Payload,
     known_durable: bool,
-    listing: Option<Listing>,
+    listing: Option<(Listing, Option<FileHandle>)>,
 ) -> Result<OpenedLog> {
     let wal_dir = dir.join(WAL_DIR);
     let wal_options = WalOptions {
@@ -360,13 +388,15 @@ fn log(
     };
     if access == Access::ReadWrite {
         let (wal, recovery) = match listing {
-            Some(listing) => Wal::open_listed(vfs.clone(), &wal_dir, wal_options, listing)?,
+            Some((listing, last_segment)) => {
+                Wal::open_listed_with(vfs.clone(), &wal_dir, wal_options, listing, last_segment)?
+            }
             None => Wal::open(vfs.clone(), &wal_dir, wal_options)?,
         };
         return Ok((
             Some(Arc::new(wal)),
             Some(recovery.end),
-            Some(recovery.segments),
+            Some((recovery.segments, recovery.tail)),
         ));
     }
     // Read-only: the replay finds the end, changing nothing.
@@ -374,11 +404,12 @@ fn log(
 }
 
 /// The log opened for writing (`None` read-only), where opening it found
-/// its end, and its segments after the open (for the replay's reader).
+/// its end, and its segments after the open with the file of the one
+/// appended to (for the replay's reader).
 type OpenedLog = (
     Option<Arc<Wal>>,
     Option<keel_wal::ReadEnd>,
-    Option<Vec<(Lsn, PathBuf)>>,
+    Option<(Vec<(Lsn, PathBuf)>, (Lsn, FileHandle))>,
 );
 
 /// A read-only open of a database whose log directory is missing: damage

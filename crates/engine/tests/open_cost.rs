@@ -1,7 +1,8 @@
 //! What an open of a database costs in file-system calls that do not
 //! depend on its size (issue 19: reopen within 2x of LMDB's). A reopen
-//! lists the log directory once (it listed it six times) and creates no
-//! directory; a cold open's reads overlap (not observable here: the
+//! lists the log directory once (it listed it six times), opens each file
+//! once (it opened the timestamps file twice and the log's last segment
+//! three times) and creates no directory; a cold open's reads overlap (not observable here: the
 //! simulated disk answers at once), so these tests count calls and check
 //! that the database reads back whole, with and without background
 //! maintenance (which starts the log's thread itself).
@@ -24,6 +25,7 @@ struct Counting {
     inner: SimVfs,
     listed: Mutex<Vec<PathBuf>>,
     dirs_created: Mutex<Vec<PathBuf>>,
+    opened: Mutex<Vec<PathBuf>>,
 }
 
 impl Counting {
@@ -32,11 +34,27 @@ impl Counting {
             inner: SimVfs::new(seed),
             listed: Mutex::new(Vec::new()),
             dirs_created: Mutex::new(Vec::new()),
+            opened: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The files opened since the last call (or [`Counting::take`]) that
+    /// were opened more than once.
+    fn opened_twice(&self) -> Vec<PathBuf> {
+        let mut opened = std::mem::take(&mut *self.opened.lock());
+        opened.sort();
+        let mut twice: Vec<PathBuf> = opened
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0].clone())
+            .collect();
+        twice.dedup();
+        twice
     }
 
     /// What was listed and created since the last call.
     fn take(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        self.opened.lock().clear();
         (
             std::mem::take(&mut *self.listed.lock()),
             std::mem::take(&mut *self.dirs_created.lock()),
@@ -46,6 +64,7 @@ impl Counting {
 
 impl Vfs for Counting {
     fn open(&self, path: &Path, mode: OpenMode) -> keel_io::Result<FileHandle> {
+        self.opened.lock().push(path.to_path_buf());
         self.inner.open(path, mode)
     }
     fn remove(&self, path: &Path) -> keel_io::Result<()> {
@@ -103,6 +122,10 @@ fn reopens_list_the_log_once(options: Options) {
 
     for round in 1..=3 {
         let db = Database::open_with_vfs(vfs.clone(), dir, options.clone()).unwrap();
+        // Each file once: the timestamps file and the log's last segment,
+        // opened to be read ahead, are not opened again.
+        let twice = vfs.opened_twice();
+        assert!(twice.is_empty(), "round {round}: {twice:?}");
         let (listed, created) = vfs.take();
         assert_eq!(listed, vec![dir.join("wal")], "round {round}");
         assert!(created.is_empty(), "round {round}: {created:?}");

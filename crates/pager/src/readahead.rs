@@ -170,17 +170,25 @@ impl Readahead {
     }
 }
 
+/// The most blocks between two asked for that [`advise_runs`] reads too,
+/// to ask for both in one request: on a VM each request costs the open
+/// 10-15 us of submission and completion (seven requests of one block
+/// took 80-100 us to submit), the device a few more blocks nothing.
+pub(crate) const ADVISE_GAP_BLOCKS_MAX: u64 = 4;
+
 /// Asks the OS for `blocks` (of `block_bytes`) at once, one request per
-/// run of consecutive blocks: no window around them, which would queue
-/// reads the caller does not wait for ahead of those it does.
+/// run of blocks at most [`ADVISE_GAP_BLOCKS_MAX`] apart: no window around
+/// them, which would queue reads the caller does not wait for ahead of
+/// those it does.
 pub(crate) fn advise_runs(file: &dyn File, blocks: &[u64], block_bytes: u64) {
     let mut sorted = blocks.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    for run in sorted.chunk_by(|a, b| a + 1 == *b) {
-        let len = run.len() as u64 * block_bytes;
+    for run in sorted.chunk_by(|a, b| b - a <= ADVISE_GAP_BLOCKS_MAX + 1) {
+        let (first, last) = (run[0], run[run.len() - 1]);
+        let len = (last - first + 1).saturating_mul(block_bytes);
         // Advice is a hint: a failure changes nothing.
-        let _ = file.advise(Advice::WillNeed, run[0].saturating_mul(block_bytes), len);
+        let _ = file.advise(Advice::WillNeed, first.saturating_mul(block_bytes), len);
     }
 }
 
@@ -254,6 +262,27 @@ mod tests {
     }
 
     const BLOCK: u64 = 4096;
+
+    #[test]
+    fn blocks_a_few_apart_are_asked_for_in_one_request() {
+        let file = Advised::new(None);
+        let gap = ADVISE_GAP_BLOCKS_MAX;
+        // Unsorted, with a repeat: runs of consecutive blocks, blocks
+        // `gap` apart (joined with what lies between) and one block past
+        // that (a request of its own).
+        let far = 101 + gap + 2;
+        advise_runs(&file, &[101, 2, 3, 100, 3 + gap + 1, far, 101], BLOCK);
+        assert_eq!(
+            file.taken(),
+            [
+                (2 * BLOCK, (gap + 3) * BLOCK),
+                (100 * BLOCK, 2 * BLOCK),
+                (far * BLOCK, BLOCK)
+            ]
+        );
+        advise_runs(&file, &[], BLOCK);
+        assert!(file.taken().is_empty());
+    }
 
     #[test]
     fn a_window_is_advised_once_until_another_takes_its_slot() {

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use keel_io::{OpenMode, Vfs};
+use keel_io::{FileHandle, OpenMode, Vfs};
 use parking_lot::Mutex;
 
 use crate::clock::{DEFAULT_MAX_OFFSET_MS, HybridClock, PhysicalClock, SystemClock};
@@ -137,6 +137,18 @@ impl LocalOracle<SystemClock> {
     pub fn open(vfs: Arc<dyn Vfs>, path: &Path, options: OracleOptions) -> Result<Self> {
         LocalOracle::open_with_clock(vfs, path, options, SystemClock)
     }
+
+    /// [`LocalOracle::open`] of the file at `path` that the caller opened
+    /// (perhaps having asked the OS to read it ahead): one open of the
+    /// file instead of two.
+    pub fn open_file(
+        vfs: Arc<dyn Vfs>,
+        path: &Path,
+        file: FileHandle,
+        options: OracleOptions,
+    ) -> Result<Self> {
+        LocalOracle::open_file_with_clock(vfs, path, file, options, SystemClock)
+    }
 }
 
 impl<C: PhysicalClock> LocalOracle<C> {
@@ -160,8 +172,21 @@ impl<C: PhysicalClock> LocalOracle<C> {
         physical_clock: C,
     ) -> Result<Self> {
         options.validate()?;
-        let clock = HybridClock::new(physical_clock, options.max_offset_ms);
         let file = vfs.open(path, OpenMode::CreateOrOpen)?;
+        LocalOracle::open_file_with_clock(vfs, path, file, options, physical_clock)
+    }
+
+    /// [`LocalOracle::open_with_clock`] of the file at `path` that the
+    /// caller opened.
+    pub fn open_file_with_clock(
+        vfs: Arc<dyn Vfs>,
+        path: &Path,
+        file: FileHandle,
+        options: OracleOptions,
+        physical_clock: C,
+    ) -> Result<Self> {
+        options.validate()?;
+        let clock = HybridClock::new(physical_clock, options.max_offset_ms);
         file.try_lock()?;
         let length_bytes = file.size()?;
         let corrupt = |reason| Error::Corrupt {
@@ -172,7 +197,9 @@ impl<C: PhysicalClock> LocalOracle<C> {
             // Report it without reading a file of any size into memory.
             return Err(corrupt(DecodeError::FileTooLong { length_bytes }));
         }
-        let bytes = keel_io::read_to_end(file.as_ref())?;
+        // The length just taken, not asked for again (`read_to_end`).
+        let mut bytes = vec![0u8; length_bytes as usize];
+        file.read_exact_at(&mut bytes, 0)?;
         let newest = decode_high_water_mark(&bytes).map_err(corrupt)?;
         let recovered = newest.map_or(Timestamp::ZERO, |mark| mark.timestamp);
         clock.advance_to(recovered);

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use keel_io::{CrashMode, CrashPoints, CrashSweep, FaultMode, Op, SimVfs, Vfs};
+use keel_io::{CrashMode, CrashPoints, CrashSweep, FaultMode, Op, OpenMode, SimVfs, Vfs};
 use keel_tso::{
     Error, LocalOracle, ManualClock, OracleOptions, PhysicalClock, Timestamp, TimestampOracle,
 };
@@ -144,10 +144,21 @@ fn second_run(vfs: &Arc<SimVfs>, issued: &mut Issued) {
 
 /// Reopens after a crash with the wall clock an hour behind and checks the
 /// first timestamp against everything handed out before.
+/// Where the crash left the file, the reopen is over a handle opened
+/// first, as the engine opens it (`LocalOracle::open_file_with_clock`).
 fn check_reopen(vfs: &Arc<SimVfs>, issued: &Issued, context: &str) {
     let wall = Arc::new(ManualClock::new(START_MS - 3_600_000));
-    let oracle =
-        open(vfs, &wall).unwrap_or_else(|error| panic!("{context}: reopen failed: {error}"));
+    let reopened = match vfs.open(Path::new(PATH), OpenMode::Existing) {
+        Ok(file) => LocalOracle::open_file_with_clock(
+            vfs.clone(),
+            Path::new(PATH),
+            file,
+            options(),
+            wall.clone(),
+        ),
+        Err(_) => open(vfs, &wall),
+    };
+    let oracle = reopened.unwrap_or_else(|error| panic!("{context}: reopen failed: {error}"));
     let first = oracle.next().unwrap();
     if let Some(max) = issued.max {
         assert!(
@@ -368,4 +379,42 @@ fn a_process_kill_after_an_unsynced_write_cannot_mislead_the_next_process() {
     drop(second);
     vfs.crash(CrashMode::LoseUnsynced);
     check_reopen(&vfs, &issued, "power loss after a process kill");
+}
+
+#[test]
+fn an_oracle_over_a_handle_the_caller_opened_reads_and_checks_the_mark_alike() {
+    let vfs = new_disk(0);
+    let wall = Arc::new(ManualClock::new(START_MS));
+    let oracle = open(&vfs, &wall).unwrap();
+    let before = oracle.next().unwrap();
+    drop(oracle);
+    let over_handle = |wall: &Arc<ManualClock>| {
+        let file = vfs.open(Path::new(PATH), OpenMode::Existing).unwrap();
+        LocalOracle::open_file_with_clock(
+            vfs.clone(),
+            Path::new(PATH),
+            file,
+            options(),
+            wall.clone(),
+        )
+    };
+    // An hour behind: only the mark read through the handle keeps order.
+    let behind = Arc::new(ManualClock::new(START_MS - 3_600_000));
+    let oracle = over_handle(&behind).unwrap();
+    assert!(oracle.next().unwrap() > before);
+    assert!(
+        matches!(over_handle(&behind), Err(Error::Io(_))),
+        "the file stays locked by the oracle over it"
+    );
+    drop(oracle);
+    // Both slots damaged.
+    let file = vfs.open(Path::new(PATH), OpenMode::Existing).unwrap();
+    let length = usize::try_from(file.size().unwrap()).unwrap();
+    file.write_all_at(&vec![0xA5; length], 0).unwrap();
+    drop(file);
+    assert!(matches!(over_handle(&wall), Err(Error::Corrupt { .. })));
+    let file = vfs.open(Path::new(PATH), OpenMode::Existing).unwrap();
+    file.set_len(1 << 20).unwrap();
+    drop(file);
+    assert!(matches!(over_handle(&wall), Err(Error::Corrupt { .. })));
 }

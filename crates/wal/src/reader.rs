@@ -87,6 +87,8 @@ pub(crate) struct EndPosition {
 struct SegmentFile {
     handle: FileHandle,
     size: u64,
+    /// Its header, as checked when the file was opened.
+    header: SegmentHeader,
     salt: u32,
     window: Vec<u8>,
     window_start: u64,
@@ -220,6 +222,9 @@ pub struct Reader {
     /// in the live log) ends the read cleanly.
     archive: bool,
     failed: bool,
+    /// A segment's file the caller opened already (by first lsn), used
+    /// instead of opening it again.
+    opened: Option<(Lsn, FileHandle)>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -262,6 +267,23 @@ impl Reader {
         from: Lsn,
         mode: RecoveryMode,
     ) -> Result<Reader> {
+        Self::open_segments_with(vfs, dir, segments, from, mode, None)
+    }
+
+    /// [`Reader::open_segments`] with the file of one of the segments
+    /// (named by its first lsn) opened already, such as
+    /// [`crate::Recovery::tail`]: one open of it fewer.
+    ///
+    /// # Errors
+    /// As [`Reader::open`].
+    pub fn open_segments_with(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        segments: Vec<(Lsn, PathBuf)>,
+        from: Lsn,
+        mode: RecoveryMode,
+        opened: Option<(Lsn, FileHandle)>,
+    ) -> Result<Reader> {
         Self::open_listed(
             vfs,
             dir,
@@ -269,6 +291,7 @@ impl Reader {
             from,
             mode,
             crate::options::RECORD_BYTES_MAX_DEFAULT,
+            opened,
         )
     }
 
@@ -280,7 +303,7 @@ impl Reader {
         record_bytes_max: usize,
     ) -> Result<Reader> {
         let segments = list_segments(vfs.as_ref(), dir)?;
-        Self::open_listed(vfs, dir, segments, from, mode, record_bytes_max)
+        Self::open_listed(vfs, dir, segments, from, mode, record_bytes_max, None)
     }
 
     pub(crate) fn open_listed(
@@ -290,6 +313,7 @@ impl Reader {
         from: Lsn,
         mode: RecoveryMode,
         record_bytes_max: usize,
+        opened: Option<(Lsn, FileHandle)>,
     ) -> Result<Reader> {
         let mut reader = Reader {
             vfs,
@@ -308,6 +332,7 @@ impl Reader {
             archive: false,
             failed: false,
             segments,
+            opened,
         };
         // An empty log ends at once (the first step finds no data).
         let Some(&(first_available, _)) = reader.segments.first() else {
@@ -383,7 +408,10 @@ impl Reader {
     /// against its preallocation.
     fn load_segment(&self, index: usize) -> Result<SegmentFile> {
         let (named, path) = self.segments[index].clone();
-        let handle = self.vfs.open(&path, OpenMode::Existing)?;
+        let handle = match &self.opened {
+            Some((first_lsn, handle)) if *first_lsn == named => handle.clone(),
+            _ => self.vfs.open(&path, OpenMode::Existing)?,
+        };
         let size = handle.size()?;
         let mut header = vec![0u8; SEGMENT_HEADER_BYTES.min(size) as usize];
         handle.read_exact_at(&mut header, 0)?;
@@ -424,6 +452,7 @@ impl Reader {
         Ok(SegmentFile {
             handle,
             size,
+            header,
             salt: header.salt,
             window: Vec::new(),
             window_start: 0,
@@ -439,6 +468,15 @@ impl Reader {
             return None;
         }
         self.file.as_ref().map(|file| file.handle.clone())
+    }
+
+    /// The header of segment `index`, as checked when the reader opened
+    /// it, if the reader has it open.
+    pub(crate) fn open_header(&self, index: usize) -> Option<SegmentHeader> {
+        if self.segment_index != index {
+            return None;
+        }
+        self.file.as_ref().map(|file| file.header)
     }
 
     /// Reads the fragment at the current offset, checking its checksum and

@@ -40,6 +40,10 @@ pub struct Recovery {
     /// start from them ([`crate::Reader::open_segments`]) instead of
     /// listing the directory again.
     pub segments: Vec<(Lsn, PathBuf)>,
+    /// The segment appends go to (its first lsn) and its file, which a
+    /// reader of the log can use instead of opening it again
+    /// ([`crate::Reader::open_segments_with`]).
+    pub tail: (Lsn, FileHandle),
 }
 
 /// Where the log ends, as [`find_end`] read it.
@@ -64,12 +68,14 @@ pub(crate) fn find_end(
     dir: &Path,
     options: &WalOptions,
     listing: &mut Listing,
+    last_segment: Option<FileHandle>,
 ) -> Result<Scan> {
     // A segment whose creation a crash cut short held nothing.
     let creations_removed = remove_listed_creating(vfs.as_ref(), dir, listing)?;
     let segments = listing.segments.clone();
     let start = segments.last().map_or(Lsn::ZERO, |(first, _)| *first);
     let segments_found = segments.len();
+    let opened = last_segment.map(|handle| (start, handle));
     let mut reader = Reader::open_listed(
         vfs.clone(),
         dir,
@@ -77,6 +83,7 @@ pub(crate) fn find_end(
         start,
         options.recovery_mode,
         options.record_bytes_max,
+        opened,
     )?
     .expect_durable_end(options.durable_end_min);
     let mut records_scanned = 0;
@@ -200,8 +207,13 @@ fn continue_clean(vfs: &dyn Vfs, scan: &Scan, discarded: usize) -> Result<Option
         Some(handle) => handle,
         None => vfs.open(path, OpenMode::Existing)?,
     };
-    let Ok(header) = read_header(handle.as_ref())? else {
-        return Ok(None);
+    // As the reader checked it when it opened the file, else read.
+    let header = match reader.open_header(position.segment_index) {
+        Some(header) => header,
+        None => match read_header(handle.as_ref())? {
+            Ok(header) => header,
+            Err(_) => return Ok(None),
+        },
     };
     if header.format_version != SEGMENT_FORMAT_VERSION || header.first_lsn != *first_lsn {
         return Ok(None);

@@ -165,3 +165,86 @@ fn the_background_thread_starts_when_asked_and_never_after_close() {
     wal.close().unwrap();
     wal.start_background().unwrap();
 }
+
+/// The listing of `DIR` and its last segment's file, opened as the engine
+/// opens it to ask the OS to read it ahead.
+fn listed_with_last(vfs: &Arc<SimVfs>) -> (Listing, Option<keel_io::FileHandle>) {
+    let listing = Listing::read(vfs.as_ref(), Path::new(DIR)).unwrap();
+    let last = listing
+        .segments
+        .last()
+        .map(|(_, path)| vfs.open(path, keel_io::OpenMode::Existing).unwrap());
+    (listing, last)
+}
+
+#[test]
+fn an_open_over_the_last_segment_opened_already_is_the_same_open() {
+    let vfs = Arc::new(SimVfs::new(5));
+    let shared: Arc<dyn Vfs> = vfs.clone();
+    let (wal, _) = Wal::open(shared.clone(), Path::new(DIR), options()).unwrap();
+    for n in 0..1500 {
+        wal.append(&record(n), Durability::Sync).unwrap();
+    }
+    wal.close().unwrap();
+    drop(wal);
+
+    let (listing, last) = listed_with_last(&vfs);
+    let (wal, recovery) =
+        Wal::open_listed_with(shared.clone(), Path::new(DIR), options(), listing, last).unwrap();
+    assert_eq!(recovery.end.next_lsn(), Lsn(1501));
+    assert_eq!(recovery.records_scanned, 1500 - recovery.tail.0.0 + 1);
+    assert_eq!(recovery.tail.0, recovery.segments.last().unwrap().0);
+    // The reader over the tail's file reads what one opening every file
+    // reads, and the log goes on where it ended.
+    let over_tail = Reader::open_segments_with(
+        shared.clone(),
+        Path::new(DIR),
+        recovery.segments.clone(),
+        Lsn::FIRST,
+        RecoveryMode::Strict,
+        Some(recovery.tail.clone()),
+    )
+    .unwrap();
+    let plain = Reader::open_segments(
+        shared.clone(),
+        Path::new(DIR),
+        recovery.segments.clone(),
+        Lsn::FIRST,
+        RecoveryMode::Strict,
+    )
+    .unwrap();
+    let read = lsns(over_tail);
+    assert_eq!(read.len(), 1500);
+    assert_eq!(read, lsns(plain));
+    assert_eq!(wal.append(&record(0), Durability::Sync).unwrap(), Lsn(1501));
+    wal.close().unwrap();
+    drop(wal);
+
+    // A damaged header is found through the handle as without it.
+    let (listing, last) = listed_with_last(&vfs);
+    let last = last.unwrap();
+    last.write_all_at(&[0xFF; 8], 0).unwrap();
+    last.sync_data().unwrap();
+    let opened = Wal::open_listed_with(
+        shared.clone(),
+        Path::new(DIR),
+        options(),
+        listing,
+        Some(last),
+    );
+    let expected = Wal::open(shared, Path::new(DIR), options());
+    assert!(
+        matches!(
+            opened,
+            Err(keel_wal::Error::Corruption {
+                damage: keel_wal::Damage::SegmentHeader(_),
+                ..
+            })
+        ),
+        "{opened:?}"
+    );
+    assert_eq!(
+        format!("{:?}", opened.err()),
+        format!("{:?}", expected.err())
+    );
+}
