@@ -107,9 +107,13 @@ impl DeltaStore {
             return;
         }
         let guard = &epoch::pin();
+        let mut bytes = 0;
         for entry in writes.iter() {
-            self.install(guard, &entry.key, timestamp, status, &entry.change);
+            bytes += self.install_uncounted(guard, &entry.key, timestamp, status, &entry.change);
         }
+        // Counted once for the write set: two atomic additions, not two a
+        // key.
+        self.count(bytes, writes.len() as u64);
     }
 
     fn install_batch(&self, batch: Arc<Batch>) {
@@ -166,6 +170,7 @@ impl DeltaStore {
 
     /// Installs a version of `key`, under a guard the caller pinned. One
     /// installer at a time (the sequencer critical section, or recovery).
+    #[cfg(test)]
     fn install(
         &self,
         guard: &Guard,
@@ -174,6 +179,26 @@ impl DeltaStore {
         status: &Arc<CommitStatus>,
         change: &Change,
     ) {
+        let bytes = self.install_uncounted(guard, key, timestamp, status, change);
+        self.count(bytes, 1);
+    }
+
+    /// Adds installed versions and their bytes to the counts.
+    fn count(&self, bytes: u64, versions: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.versions.fetch_add(versions, Ordering::Relaxed);
+    }
+
+    /// [`DeltaStore::install`] but for the counts: returns the bytes the
+    /// version adds, for the caller to [count](DeltaStore::count).
+    fn install_uncounted(
+        &self,
+        guard: &Guard,
+        key: &Bytes,
+        timestamp: Timestamp,
+        status: &Arc<CommitStatus>,
+        change: &Change,
+    ) -> u64 {
         let version = Version::new(timestamp, Arc::clone(status), change.clone());
         let insert = || {
             let entry = self
@@ -193,11 +218,7 @@ impl DeltaStore {
                 .get_or_insert(sync::from_epoch(guard), key, insert)
         };
         chain.install(version);
-        self.bytes.fetch_add(
-            Version::footprint_bytes(change) + key.len() as u64,
-            Ordering::Relaxed,
-        );
-        self.versions.fetch_add(1, Ordering::Relaxed);
+        Version::footprint_bytes(change) + key.len() as u64
     }
 
     /// The newest non-aborted version of `key` at or below `read_timestamp`
@@ -503,6 +524,43 @@ mod tests {
             value: Bytes::from_static(value.as_bytes()),
             expires_at_ms: None,
         }
+    }
+
+    /// A write set installed key by key is counted once for the lot: the
+    /// same versions and bytes as its keys installed one at a time, and
+    /// all of it given back once collected.
+    #[test]
+    fn a_write_set_counts_as_its_keys_one_by_one() {
+        let committed = Arc::new(CommitStatus::committed());
+        let entries: Vec<WriteEntry> = ["a", "bb", "ccc"]
+            .iter()
+            .zip([put("1"), Change::Delete, put("three")])
+            .map(|(key, change)| WriteEntry {
+                key: Bytes::from_static(key.as_bytes()),
+                change,
+            })
+            .collect();
+        let one_by_one = DeltaStore::default();
+        for entry in &entries {
+            let guard = &epoch::pin();
+            one_by_one.install(
+                guard,
+                &entry.key,
+                Timestamp::from_u64(5),
+                &committed,
+                &entry.change,
+            );
+        }
+        let at_once = DeltaStore::default();
+        let writes = Arc::new(WriteSet::from_sorted(entries));
+        at_once.install_write_set(&writes, Timestamp::from_u64(5), &committed, u64::MAX);
+        assert_eq!(at_once.versions(), 3);
+        assert_eq!(at_once.versions(), one_by_one.versions());
+        assert!(at_once.bytes() > 0);
+        assert_eq!(at_once.bytes(), one_by_one.bytes());
+        let detached = at_once.collect(Timestamp::from_u64(9), Collect::AllFolded, || ());
+        assert_eq!(detached.versions, 3);
+        assert_eq!((at_once.versions(), at_once.bytes()), (0, 0));
     }
 
     /// The moment inside a collection of every folded version after a
