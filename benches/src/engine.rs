@@ -16,6 +16,9 @@ pub struct Settings {
     /// pool, redb, RocksDB's block cache, sled, fjall). LMDB reads through
     /// the OS page cache.
     pub cache_bytes: u64,
+    /// keel reads pages missing from its pool through a memory map of its
+    /// page file (`Options::mmap_reads`) instead of `pread`.
+    pub keel_mmap_reads: bool,
 }
 
 /// An engine under test.

@@ -128,6 +128,10 @@ struct Arguments {
     /// Cache of the engines that have their own, in MiB.
     #[arg(long, default_value_t = CACHE_MIB_DEFAULT)]
     cache_mib: u64,
+    /// keel reads pages its pool misses through a memory map of its page
+    /// file (`Options::mmap_reads`, off by default) instead of `pread`.
+    #[arg(long)]
+    keel_mmap_reads: bool,
     /// Rounds of the whole run, the engines in alternating order (forward,
     /// backward, …), combined per engine and workload: for a loaded
     /// machine, where a burst of load would otherwise land on one engine.
@@ -296,6 +300,7 @@ fn run(arguments: &Arguments) -> Result<()> {
     sizes.validate()?;
     let settings = Settings {
         cache_bytes: arguments.cache_mib << 20,
+        keel_mmap_reads: arguments.keel_mmap_reads,
     };
     let registry = registry();
     let selected: Vec<&Entry> = if arguments.engines.is_empty() {

@@ -17,9 +17,11 @@ pub struct Keel {
 }
 
 fn options(settings: &Settings) -> Options {
-    Options::default()
+    let mut options = Options::default()
         .with_durability(Durability::Sync)
-        .with_pool_bytes(settings.cache_bytes)
+        .with_pool_bytes(settings.cache_bytes);
+    options.mmap_reads = settings.keel_mmap_reads;
+    options
 }
 
 impl Engine for Keel {
@@ -35,10 +37,15 @@ impl Engine for Keel {
     fn configuration(settings: &Settings) -> String {
         format!(
             "`Durability::Sync` (log fdatasynced before a commit returns; group commit), \
-             `pool_bytes` = {} MiB, other options default; writes in a serializable \
+             `pool_bytes` = {} MiB{}, other options default; writes in a serializable \
              transaction, reads in a snapshot transaction; compaction: \
              `Database::compact()`",
-            settings.cache_bytes >> 20
+            settings.cache_bytes >> 20,
+            if settings.keel_mmap_reads {
+                ", `mmap_reads` (misses read through a memory map)"
+            } else {
+                ""
+            }
         )
     }
 
