@@ -35,6 +35,9 @@ pub struct CheckpointInfo {
     pub pages_written: u64,
     /// Bytes written to the page file.
     pub bytes_written: u64,
+    /// Leaf pages freed by packing half-empty leaves into fewer before
+    /// the pages were written.
+    pub leaves_packed: u64,
     /// Log segment files deleted (or archived) behind it.
     pub log_segments_removed: u64,
     /// How long it took.
@@ -302,7 +305,8 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
     let fold_point = fold(shared)?;
     // Half-empty leaves the fold's splits and deletes left go into fewer
     // pages before they are written.
-    shared.tree.pack()?;
+    let leaves_packed = shared.tree.pack()?;
+    Counters::add(&shared.counters.leaves_packed, leaves_packed);
     let dirty_bytes = shared
         .counters
         .folded_bytes_since_checkpoint
@@ -363,6 +367,7 @@ pub(crate) fn checkpoint_unchecked(shared: &Shared) -> Result<CheckpointInfo> {
         fold_timestamp: fold_point.as_u64(),
         pages_written: report.pages_written,
         bytes_written: report.bytes_written,
+        leaves_packed,
         log_segments_removed: truncation.removed.len() as u64,
         duration: started.elapsed(),
     };

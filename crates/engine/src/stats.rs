@@ -19,6 +19,7 @@ pub(crate) struct Counters {
     pub(crate) orphans_removed: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
     pub(crate) compactions: AtomicU64,
+    pub(crate) leaves_packed: AtomicU64,
     /// Bytes folds changed in the B+tree since the last checkpoint.
     pub(crate) folded_bytes_since_checkpoint: AtomicU64,
     last_checkpoint_us: AtomicU64,
@@ -104,6 +105,9 @@ pub struct Stats {
     pub checkpoints: u64,
     /// Compactions (`Database::compact`).
     pub compactions: u64,
+    /// Leaf pages freed since open by checkpoints packing the half-empty
+    /// leaves that splits and deletes left into fewer pages.
+    pub leaves_packed: u64,
     /// Bytes folds changed in the B+tree since the last checkpoint (what
     /// the next checkpoint will write, roughly).
     pub dirty_bytes: u64,
@@ -174,6 +178,7 @@ pub(crate) fn collect(shared: &Shared) -> Stats {
         orphans_removed: load(&shared.counters.orphans_removed),
         checkpoints: load(&shared.counters.checkpoints),
         compactions: load(&shared.counters.compactions),
+        leaves_packed: load(&shared.counters.leaves_packed),
         dirty_bytes: load(&shared.counters.folded_bytes_since_checkpoint),
         checkpoint_id: pager.checkpoint_id,
         last_checkpoint_us: load(&shared.counters.last_checkpoint_us),

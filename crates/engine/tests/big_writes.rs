@@ -129,8 +129,10 @@ fn leaves_thinned_by_removals_are_packed_and_compaction_gives_the_file_back() {
         tx.delete(&data, key(index)).unwrap();
     }
     tx.commit().unwrap();
-    db.checkpoint().unwrap();
+    let packed = db.checkpoint().unwrap().leaves_packed;
     let pages_before = db.stats().pages;
+    assert!(packed > 0);
+    assert!(db.stats().leaves_packed >= packed);
     assert!(
         pages_before * 10 < pages_loaded * 7,
         "{pages_loaded} -> {pages_before}"
