@@ -69,13 +69,13 @@ impl BTree {
         Ok(freed)
     }
 
-    /// The cut that packs a node into its left sibling: as much as fits,
-    /// the right keeping one cell, or a quarter page when it is the last
-    /// child of `parent` (no later step fills it).
-    fn pack_cut(&self, parent: &PathNode) -> Cut {
+    /// The cut that packs a node into its left sibling: as much as fits
+    /// in `left_max` bytes, the right keeping one cell, or a quarter page
+    /// when it is the last child of `parent` (no later step fills it).
+    pub(crate) fn pack_cut(&self, parent: &PathNode, left_max: usize) -> Cut {
         let right_is_last = parent.position + 1 >= parent.header.count;
         Cut::PackLeft {
-            left_max: self.geometry.usable(),
+            left_max,
             right_min: if right_is_last {
                 self.geometry.fill_bytes_min()
             } else {
@@ -86,38 +86,63 @@ impl BTree {
 
     /// Packs the leaves left to right; returns the pages freed.
     fn pack_leaves(&self) -> Result<u64> {
+        let usable = self.geometry.usable();
+        let walk =
+            self.pack_leaves_from(Vec::new(), usize::MAX, usize::MAX, usable, |leaf, _| {
+                self.may_take_from(&leaf.header, leaf.header.link_1)
+            })?;
+        Ok(walk.0)
+    }
+
+    /// Walks the leaves right from the one holding `key` (the empty key:
+    /// the first leaf), up to `leaves` of them: each leaf for which
+    /// `worth(leaf, parent)` holds takes entries from its right sibling
+    /// under the same parent, up to `left_max` bytes ([`BTree::pack_cut`]),
+    /// and looks at the next sibling again after a merge, up to
+    /// `merges_max` merges in a row. Returns the pages freed and the first
+    /// key of the leaf it stopped at (`None` past the last leaf).
+    pub(crate) fn pack_leaves_from(
+        &self,
+        mut key: Vec<u8>,
+        leaves: usize,
+        merges_max: usize,
+        left_max: usize,
+        worth: impl Fn(&PathNode, &PathNode) -> Result<bool>,
+    ) -> Result<(u64, Option<Vec<u8>>)> {
         let mut freed = 0;
-        // The leaf to look at is the one holding `key` (the empty key: the
-        // first leaf).
-        let mut key: Vec<u8> = Vec::new();
-        loop {
+        let (mut walked, mut merges) = (0, 0);
+        while walked < leaves && merges <= merges_max {
             // The writer's lock for one step at a time: writers go on in
             // between, and each step finds its path afresh.
             let mut scratch = self.writer.lock();
             scratch.leaf = None;
             let (path, _) = self.path_to(&key)?;
             let depth = path.len() - 1;
-            if depth == 0 {
-                return Ok(freed);
-            }
             let leaf = path[depth];
-            let parent = path[depth - 1];
             let right = leaf.header.link_1;
-            if right == PageId::NONE {
-                return Ok(freed);
+            if depth == 0 || right == PageId::NONE {
+                return Ok((freed, None));
             }
-            if parent.position < parent.header.count && self.may_take_from(&leaf.header, right)? {
+            let parent = path[depth - 1];
+            if parent.position < parent.header.count && worth(&leaf, &parent)? {
                 // A merge keeps this leaf (whose path stays valid) and looks
-                // at it again; else the pass goes on with the sibling, from
+                // at it again; else the walk goes on with the sibling, from
                 // its (new) first key.
-                let done = self.rebalance(&mut scratch, &path, depth, self.pack_cut(&parent))?;
-                if let Rebalanced::Merged { freed: pages } = done {
+                let cut = self.pack_cut(&parent, left_max);
+                if let Rebalanced::Merged { freed: pages } =
+                    self.rebalance(&mut scratch, &path, depth, cut)?
+                {
                     freed += pages;
+                    merges += 1;
                     continue;
                 }
             }
+            // Under the writer's lock: no writer frees `right` first.
             key = self.first_key(right)?;
+            walked += 1;
+            merges = 0;
         }
+        Ok((freed, Some(key)))
     }
 
     /// Whether a leaf with `header` may have room for the first cell of
@@ -148,7 +173,12 @@ impl BTree {
             }
             let parent = path[depth - 1];
             if parent.position < parent.header.count {
-                let done = self.rebalance(&mut scratch, &path, depth, self.pack_cut(&parent))?;
+                let done = self.rebalance(
+                    &mut scratch,
+                    &path,
+                    depth,
+                    self.pack_cut(&parent, self.geometry.usable()),
+                )?;
                 if let Rebalanced::Merged { freed: pages } = done {
                     freed += pages;
                     continue;

@@ -16,14 +16,12 @@
 //! stay at most [`PACK_FILL`] full, so the inserts that follow land
 //! without splitting at once.
 
-use keel_pager::{PageId, Restart};
+use keel_pager::Restart;
 
 use crate::bulk::BULK_FILL_DEFAULT;
-use crate::delete::Rebalanced;
-use crate::divide::Cut;
 use crate::error::Result;
 use crate::node::{self, Header};
-use crate::tree::{BTree, PathNode, Scratch, corrupt};
+use crate::tree::{BTree, PathNode, corrupt};
 
 /// The fill packing leaves pages at: the bulk load's.
 pub const PACK_FILL: f64 = BULK_FILL_DEFAULT;
@@ -75,7 +73,7 @@ impl BTree {
         let touched = std::mem::take(&mut self.writer.lock().touched);
         let target = self.pack_target();
         if touched.all {
-            return self.pack_walk(Vec::new(), usize::MAX, target);
+            return Ok(self.pack_walk(Vec::new(), usize::MAX, target)?.0);
         }
         let mut keys = touched.keys;
         keys.sort_unstable();
@@ -88,7 +86,7 @@ impl BTree {
                 continue;
             }
             let start = self.left_sibling_key(&key)?.unwrap_or(key);
-            let (pages, end) = self.pack_walk_to(start, WALK, target)?;
+            let (pages, end) = self.pack_walk(start, WALK, target)?;
             freed += pages;
             walked_to = end;
         }
@@ -106,53 +104,21 @@ impl BTree {
         self.pack_target() * 2 / 3
     }
 
-    /// [`BTree::pack_walk_to`] without where it stopped.
-    fn pack_walk(&self, start: Vec<u8>, leaves: usize, target: usize) -> Result<u64> {
-        Ok(self.pack_walk_to(start, leaves, target)?.0)
-    }
-
     /// Walks up to `leaves` leaves right from the one holding `start`,
     /// packing each run that fits a page fewer at `target` bytes a page;
     /// returns the pages freed and the first key of the leaf it stopped
     /// at (`None` at the last leaf).
-    fn pack_walk_to(
+    fn pack_walk(
         &self,
-        mut key: Vec<u8>,
+        start: Vec<u8>,
         leaves: usize,
         target: usize,
     ) -> Result<(u64, Option<Vec<u8>>)> {
-        let mut freed = 0;
-        let mut walked = 0;
-        // A merge keeps the leaf and looks at it again: bounded, as each
-        // frees a page of the run.
-        let mut merges = 0;
-        while walked < leaves && merges <= WINDOW {
-            let mut scratch = self.writer.lock();
-            scratch.leaf = None;
-            let (path, _) = self.path_to(&key)?;
-            let depth = path.len() - 1;
-            let leaf = path[depth];
-            if depth == 0 || leaf.header.link_1 == PageId::NONE {
-                return Ok((freed, None));
-            }
-            let parent = path[depth - 1];
-            let right = leaf.header.link_1;
-            if parent.position < parent.header.count
-                && self.run_fits(&parent, target)?
-                && let Rebalanced::Merged { freed: pages } =
-                    self.pack_step(&mut scratch, &path, depth, target)?
-            {
-                freed += pages;
-                merges += 1;
-                continue;
-            }
-            // Under the writer's lock: no writer frees `right` first.
-            key = self.first_key(right)?;
-            drop(scratch);
-            walked += 1;
-            merges = 0;
-        }
-        Ok((freed, Some(key)))
+        // A merge keeps the leaf and looks at it again: at most a run's
+        // worth, as each frees a page of the run.
+        self.pack_leaves_from(start, leaves, WINDOW, target, |_, parent| {
+            self.run_fits(parent, target)
+        })
     }
 
     /// Whether the run of siblings from child `parent.position` of
@@ -185,29 +151,6 @@ impl BTree {
             }
         }
         Ok(false)
-    }
-
-    /// One step: the leaf at `path[depth]` takes entries from its right
-    /// sibling up to `target` bytes, or the whole sibling if it fits a
-    /// page.
-    fn pack_step(
-        &self,
-        scratch: &mut Scratch,
-        path: &[PathNode],
-        depth: usize,
-        target: usize,
-    ) -> Result<Rebalanced> {
-        let parent = &path[depth - 1];
-        let right_is_last = parent.position + 1 >= parent.header.count;
-        let cut = Cut::PackLeft {
-            left_max: target,
-            right_min: if right_is_last {
-                self.geometry.fill_bytes_min()
-            } else {
-                1
-            },
-        };
-        self.rebalance(scratch, path, depth, cut)
     }
 
     /// The first key of the left sibling, under the same parent, of the

@@ -11,33 +11,17 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use common::{VALUE_LENGTHS, assert_matches, key, long_key, pager, value};
-use keel_btree::{BTree, CheckReport, check_pages_in_use};
+use common::{VALUE_LENGTHS, assert_matches, engine_entry, key, long_key, pager, sound, value};
+use keel_btree::{BTree, CheckReport};
 use keel_pager::Pager;
 use proptest::prelude::*;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-/// The engine's shape of entry: a 4-byte keyspace id before a 24-byte
-/// random key, a 150-byte value.
+/// `count` entries of the engine's shape from `seed`.
 fn engine_entries(count: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut rng = SmallRng::seed_from_u64(seed);
-    (0..count)
-        .map(|_| {
-            let mut key = 7u32.to_be_bytes().to_vec();
-            key.extend((0..24).map(|_| rng.random::<u8>()));
-            let value = (0..150).map(|_| rng.random::<u8>()).collect();
-            (key, value)
-        })
-        .collect()
-}
-
-fn sound(tree: &BTree, pager: &Pager) -> CheckReport {
-    let report = tree.check().unwrap();
-    assert!(report.is_ok(), "check: {:?}", report.problems);
-    let leaks = check_pages_in_use(pager, &[&report], &[]).unwrap();
-    assert!(leaks.is_empty(), "pages: {leaks:?}");
-    report
+    (0..count).map(|_| engine_entry(&mut rng)).collect()
 }
 
 /// A tree of `count` engine-shaped entries inserted at random, half of

@@ -11,29 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use common::{VALUE_LENGTHS, assert_matches, key, pager, value};
-use keel_btree::{BTree, CheckReport, PACK_FILL, check_pages_in_use};
+use common::{VALUE_LENGTHS, assert_matches, engine_entry, key, pager, sound, value};
+use keel_btree::{BTree, CheckReport, PACK_FILL};
 use keel_pager::Pager;
 use proptest::prelude::*;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-
-/// An entry of the engine's shape: a 4-byte keyspace id before a 24-byte
-/// random key, a 150-byte value.
-fn engine_entry(rng: &mut SmallRng) -> (Vec<u8>, Vec<u8>) {
-    let mut key = 7u32.to_be_bytes().to_vec();
-    key.extend((0..24).map(|_| rng.random::<u8>()));
-    let value = (0..150).map(|_| rng.random::<u8>()).collect();
-    (key, value)
-}
-
-fn sound(tree: &BTree, pager: &Pager) -> CheckReport {
-    let report = tree.check().unwrap();
-    assert!(report.is_ok(), "check: {:?}", report.problems);
-    let leaks = check_pages_in_use(pager, &[&report], &[]).unwrap();
-    assert!(leaks.is_empty(), "pages: {leaks:?}");
-    report
-}
 
 /// Entries a leaf holds on average.
 fn per_leaf(report: &CheckReport) -> f64 {

@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use keel_btree::BTree;
+use keel_btree::{BTree, CheckReport, check_pages_in_use};
 use keel_io::{SimVfs, Vfs};
 use keel_pager::{Pager, PagerOptions};
+use rand::Rng;
+use rand::rngs::SmallRng;
 
 /// 4 KiB pages (the smallest) and a pool of `frames` frames.
 pub fn options(frames: u64) -> PagerOptions {
@@ -133,4 +135,23 @@ pub fn owned(
     entry: keel_btree::Result<keel_btree::Entry>,
 ) -> keel_btree::Result<(Vec<u8>, Vec<u8>)> {
     entry.map(|(key, value)| (key.to_vec(), value.to_vec()))
+}
+
+/// An entry of the engine's shape: a 4-byte keyspace id before a 24-byte
+/// random key, a 150-byte value.
+pub fn engine_entry(rng: &mut SmallRng) -> (Vec<u8>, Vec<u8>) {
+    let mut key = 7u32.to_be_bytes().to_vec();
+    key.extend((0..24).map(|_| rng.random::<u8>()));
+    let value = (0..150).map(|_| rng.random::<u8>()).collect();
+    (key, value)
+}
+
+/// Asserts the tree passes its check and leaks no page of `pager`;
+/// returns its report.
+pub fn sound(tree: &BTree, pager: &Pager) -> CheckReport {
+    let report = tree.check().unwrap();
+    assert!(report.is_ok(), "check: {:?}", report.problems);
+    let leaks = check_pages_in_use(pager, &[&report], &[]).unwrap();
+    assert!(leaks.is_empty(), "pages: {leaks:?}");
+    report
 }
