@@ -36,17 +36,23 @@ fn lsns(reader: Reader) -> Vec<Lsn> {
     reader.map(|item| item.unwrap().0).collect()
 }
 
-#[test]
-fn an_open_reports_the_segments_a_reader_can_start_from() {
-    let vfs = Arc::new(SimVfs::new(7));
+/// A log of `records` synced records on a simulated disk from `seed`,
+/// closed: the disk, and it as a `Vfs`.
+fn logged(seed: u64, records: u64) -> (Arc<SimVfs>, Arc<dyn Vfs>) {
+    let vfs = Arc::new(SimVfs::new(seed));
     let shared: Arc<dyn Vfs> = vfs.clone();
     let (wal, _) = Wal::open(shared.clone(), Path::new(DIR), options()).unwrap();
-    for n in 0..2000 {
+    for n in 0..records {
         wal.append(&record(n), Durability::Sync).unwrap();
     }
     wal.sync().unwrap();
     wal.close().unwrap();
-    drop(wal);
+    (vfs, shared)
+}
+
+#[test]
+fn an_open_reports_the_segments_a_reader_can_start_from() {
+    let (vfs, shared) = logged(7, 2000);
 
     // A clean end: the open goes on in the last segment and changes none.
     let (wal, recovery) = Wal::open(shared.clone(), Path::new(DIR), options()).unwrap();
@@ -179,14 +185,7 @@ fn listed_with_last(vfs: &Arc<SimVfs>) -> (Listing, Option<keel_io::FileHandle>)
 
 #[test]
 fn an_open_over_the_last_segment_opened_already_is_the_same_open() {
-    let vfs = Arc::new(SimVfs::new(5));
-    let shared: Arc<dyn Vfs> = vfs.clone();
-    let (wal, _) = Wal::open(shared.clone(), Path::new(DIR), options()).unwrap();
-    for n in 0..1500 {
-        wal.append(&record(n), Durability::Sync).unwrap();
-    }
-    wal.close().unwrap();
-    drop(wal);
+    let (vfs, shared) = logged(5, 1500);
 
     let (listing, last) = listed_with_last(&vfs);
     let (wal, recovery) =
