@@ -9,7 +9,7 @@ use super::arguments::{NOT_A_FLOAT_TEXT, SYNTAX_ERROR_TEXT, parse_float};
 use super::geohash::{self, LATITUDE_LIMITS, LONGITUDE_LIMITS};
 use super::sorted_sets::{ZaddOptions, add_scored, score_of, zset_at};
 use super::{DataCall, Outcome};
-use crate::resp::{ProtocolVersion, Reply};
+use crate::resp::Reply;
 
 /// A longitude and latitude argument pair, within the GEO limits.
 pub(crate) fn parse_point(longitude: &[u8], latitude: &[u8]) -> Result<(f64, f64), Reply> {
@@ -43,15 +43,6 @@ pub(crate) fn distance_text(distance: f64) -> String {
     format!("{sign}{}.{:04}", scaled / 10_000, scaled % 10_000)
 }
 
-/// A coordinate as Redis replies with one (`%.17Lf`, trailing zeros
-/// dropped): a bulk string in RESP2, a double in RESP3.
-pub(crate) fn coordinate_reply(value: f64, protocol: ProtocolVersion) -> Reply {
-    match protocol {
-        ProtocolVersion::Resp2 => Reply::bulk(coordinate_text(value)),
-        ProtocolVersion::Resp3 => Reply::Double(value),
-    }
-}
-
 fn coordinate_text(value: f64) -> String {
     let text = format!("{value:.17}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
@@ -62,12 +53,12 @@ fn coordinate_text(value: f64) -> String {
     }
 }
 
-/// A point's longitude and latitude, as GEOPOS and WITHCOORD reply.
-pub(crate) fn point_reply((longitude, latitude): (f64, f64), protocol: ProtocolVersion) -> Reply {
-    Reply::Array(vec![
-        coordinate_reply(longitude, protocol),
-        coordinate_reply(latitude, protocol),
-    ])
+/// A point's longitude and latitude, as GEOPOS and WITHCOORD reply:
+/// each as Redis prints it (`%.17Lf`, trailing zeros dropped), a bulk
+/// string in RESP2 and a double in RESP3.
+pub(crate) fn point_reply((longitude, latitude): (f64, f64)) -> Reply {
+    let coordinate = |value| Reply::DoubleText(coordinate_text(value));
+    Reply::Array(vec![coordinate(longitude), coordinate(latitude)])
 }
 
 /// GEOADD key [NX | XX] [CH] longitude latitude member [longitude latitude
@@ -157,10 +148,9 @@ pub(crate) fn geohash(call: &mut DataCall<'_>) -> Outcome {
 /// GEOPOS key [member …]: each member's longitude and latitude.
 pub(crate) fn geopos(call: &mut DataCall<'_>) -> Outcome {
     let members = &call.arguments[2..];
-    let protocol = call.protocol;
     let points = points_of(call, members)?
         .into_iter()
-        .map(|point| point.map_or(Reply::NullArray, |point| point_reply(point, protocol)))
+        .map(|point| point.map_or(Reply::NullArray, point_reply))
         .collect();
     Ok(Reply::Array(points).into())
 }

@@ -13,7 +13,7 @@ use super::geohash::{self, Cell, Extent, Shape};
 use super::sorted_sets::{Scored, in_score_range, score_of, store_scored, zset_at};
 use super::zset_ranges::ScoreBound;
 use super::{CommandId, DataCall, Failure, Outcome, count_reply};
-use crate::resp::{ProtocolVersion, Reply};
+use crate::resp::Reply;
 
 /// The order of the results.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -356,7 +356,7 @@ fn ordered(search: &Search, mut found: Vec<Found>) -> Vec<Found> {
 
 /// The reply of a search without STORE: the members, or arrays of each
 /// member with what WITHDIST, WITHHASH and WITHCOORD ask for.
-fn found_reply(search: &Search, found: Vec<Found>, protocol: ProtocolVersion) -> Reply {
+fn found_reply(search: &Search, found: Vec<Found>) -> Reply {
     let with_any = search.with_distance || search.with_hash || search.with_coordinates;
     let reply_of = |point: Found| {
         if !with_any {
@@ -370,7 +370,7 @@ fn found_reply(search: &Search, found: Vec<Found>, protocol: ProtocolVersion) ->
             fields.push(Reply::Integer(point.score as i64));
         }
         if search.with_coordinates {
-            fields.push(point_reply(point.point, protocol));
+            fields.push(point_reply(point.point));
         }
         Reply::Array(fields)
     };
@@ -395,7 +395,7 @@ pub(crate) fn geo_search(call: &mut DataCall<'_>) -> Outcome {
         _ => Vec::new(),
     };
     let Some((target, as_distances)) = &search.store else {
-        return Ok(found_reply(&search, found, call.protocol).into());
+        return Ok(found_reply(&search, found).into());
     };
     let count = found.len();
     let members: Vec<Scored> = found

@@ -128,13 +128,17 @@ pub fn decode(cell: Cell) -> Area {
     }
 }
 
-/// The bits of a score, as C's conversion of a double to `uint64_t`
-/// gives them on x86-64 for the scores a GEO key holds.
+/// The bits of a score, as Redis's conversion of a double to `uint64_t`
+/// gives them on x86-64: a negative score's two's complement, 0 from
+/// 2^64 up (only a score another command set can be either).
 fn score_bits(score: f64) -> u64 {
+    const TWO_TO_64: f64 = 18_446_744_073_709_551_616.0;
     if score < 0.0 {
         (score as i64) as u64
-    } else {
+    } else if score < TWO_TO_64 {
         score as u64
+    } else {
+        0
     }
 }
 
@@ -458,6 +462,26 @@ mod tests {
             assert!(area.latitude.min <= latitude && latitude <= area.latitude.max);
             assert_eq!(point_score(decode_score(score as f64)), Some(score));
         }
+    }
+
+    #[test]
+    fn any_score_decodes_as_in_redis() {
+        // Redis 7.0.15: ZADD k -5 neg 1e20 big, then GEOPOS.
+        let text = |(lon, lat): (f64, f64)| (format!("{lon:.17}"), format!("{lat:.17}"));
+        assert_eq!(
+            text(decode_score(-5.0)),
+            (
+                "180.00000000000000000".into(),
+                "85.05112877999999910".into()
+            )
+        );
+        assert_eq!(
+            text(decode_score(1e20)),
+            (
+                "-179.99999731779098511".into(),
+                "-85.05112751263942528".into()
+            )
+        );
     }
 
     #[test]
