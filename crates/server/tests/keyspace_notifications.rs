@@ -296,3 +296,45 @@ fn a_read_of_a_missing_key_fires_keymiss_and_a_write_does_not() {
         ["x set"]
     );
 }
+
+/// GEO keys are sorted sets: GEOADD fires `zadd` (only when it changed
+/// something), the searches' STORE `georadiusstore` or `geosearchstore`,
+/// and a STORE of nothing deletes its target (`del`).
+#[test]
+fn geo_commands_fire_redis_events() {
+    let (_dir, _server, mut writer, mut subscriber) = subscribed("KA");
+    let commands: &[&[&str]] = &[
+        &["GEOADD", "g", "13.361389", "38.115556", "Palermo"],
+        &["GEOADD", "g", "NX", "1", "1", "Palermo"],
+        &["GEORADIUS", "g", "13", "38", "100", "km", "STORE", "r"],
+        &[
+            "GEOSEARCHSTORE",
+            "s",
+            "g",
+            "FROMMEMBER",
+            "Palermo",
+            "BYRADIUS",
+            "1",
+            "km",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "s",
+            "g",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "km",
+        ],
+        &["GEORADIUS_RO", "g", "13", "38", "100", "km"],
+    ];
+    for command in commands {
+        writer.call(command);
+    }
+    assert_eq!(
+        keyspace_events_until_marker(&mut writer, &mut subscriber),
+        ["g zadd", "r georadiusstore", "s geosearchstore", "s del"]
+    );
+}

@@ -569,11 +569,31 @@ pub enum CommandId {
     Xtrim,
     /// `BGREWRITEAOF`.
     Bgrewriteaof,
+    /// `GEOADD`.
+    Geoadd,
+    /// `GEODIST`.
+    Geodist,
+    /// `GEOHASH`.
+    Geohash,
+    /// `GEOPOS`.
+    Geopos,
+    /// `GEORADIUS`.
+    Georadius,
+    /// `GEORADIUS_RO`.
+    GeoradiusRo,
+    /// `GEORADIUSBYMEMBER`.
+    Georadiusbymember,
+    /// `GEORADIUSBYMEMBER_RO`.
+    GeoradiusbymemberRo,
+    /// `GEOSEARCH`.
+    Geosearch,
+    /// `GEOSEARCHSTORE`.
+    Geosearchstore,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 280;
+    pub const COUNT: usize = 290;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -857,6 +877,16 @@ impl CommandId {
         CommandId::Xsetid,
         CommandId::Xtrim,
         CommandId::Bgrewriteaof,
+        CommandId::Geoadd,
+        CommandId::Geodist,
+        CommandId::Geohash,
+        CommandId::Geopos,
+        CommandId::Georadius,
+        CommandId::GeoradiusRo,
+        CommandId::Georadiusbymember,
+        CommandId::GeoradiusbymemberRo,
+        CommandId::Geosearch,
+        CommandId::Geosearchstore,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1152,4 +1182,14 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "xsetid",
     "xtrim",
     "bgrewriteaof",
+    "geoadd",
+    "geodist",
+    "geohash",
+    "geopos",
+    "georadius",
+    "georadius_ro",
+    "georadiusbymember",
+    "georadiusbymember_ro",
+    "geosearch",
+    "geosearchstore",
 ];

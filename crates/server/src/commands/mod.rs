@@ -11,6 +11,9 @@
 //!   types, over `encoding.rs` (their byte layout) and `collection.rs`
 //!   (typed access to a key, WRONGTYPE, saving and deleting
 //!   collections);
+//! - GEO: `geo.rs` (GEOADD, GEODIST, GEOHASH, GEOPOS) and `geo_search.rs`
+//!   (GEOSEARCH, GEORADIUS and their forms), sorted sets whose scores are
+//!   the geohashes of `geohash.rs`;
 //! - streams: `streams.rs` (XADD, XRANGE, XDEL, XTRIM …),
 //!   `stream_read.rs` (XREAD, XREADGROUP), `stream_groups.rs` (XGROUP,
 //!   XACK, XPENDING, XCLAIM, XAUTOCLAIM), `stream_info.rs` (XINFO), over
@@ -46,6 +49,9 @@ pub(crate) mod element_scan;
 pub mod encoding;
 pub(crate) mod expiry;
 pub(crate) mod functions;
+pub(crate) mod geo;
+pub(crate) mod geo_search;
+pub mod geohash;
 pub(crate) mod glob;
 pub(crate) mod hashes;
 pub mod id;

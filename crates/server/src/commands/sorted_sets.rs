@@ -41,7 +41,7 @@ fn score_reply(score: f64, protocol: ProtocolVersion) -> Reply {
     }
 }
 
-fn zset_at(call: &mut DataCall<'_>, key: &[u8]) -> Result<Option<Collection>, Failure> {
+pub(crate) fn zset_at(call: &mut DataCall<'_>, key: &[u8]) -> Result<Option<Collection>, Failure> {
     call.collection(key, Kind::SortedSet)
 }
 
@@ -149,13 +149,13 @@ pub(crate) fn all_scored(
 
 /// ZADD's options.
 #[derive(Default)]
-struct ZaddOptions {
-    nx: bool,
-    xx: bool,
-    gt: bool,
-    lt: bool,
-    ch: bool,
-    incr: bool,
+pub(crate) struct ZaddOptions {
+    pub(crate) nx: bool,
+    pub(crate) xx: bool,
+    pub(crate) gt: bool,
+    pub(crate) lt: bool,
+    pub(crate) ch: bool,
+    pub(crate) incr: bool,
 }
 
 /// ZADD's score–member pairs, scores parsed (one pair held inline).
@@ -217,6 +217,16 @@ fn parse_zadd(arguments: &[Bytes]) -> Result<(ZaddOptions, ZaddPairs<'_>), Reply
 pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
     let arguments = call.arguments;
     let (options, pairs) = parse_zadd(arguments)?;
+    add_scored(call, &options, &pairs)
+}
+
+/// ZADD's work once its arguments are parsed (GEOADD's too): gives the
+/// key's members their scores, as the options allow.
+pub(crate) fn add_scored(
+    call: &mut DataCall<'_>,
+    options: &ZaddOptions,
+    pairs: &[(f64, &Bytes)],
+) -> Outcome {
     let key = call.key();
     let existing = zset_at(call, key)?;
     let mut zset = match existing {
@@ -233,7 +243,7 @@ pub(crate) fn zadd(call: &mut DataCall<'_>) -> Outcome {
     };
     let (mut added, mut changed) = (0, 0);
     let mut incremented = None;
-    for (score, member) in pairs {
+    for &(score, member) in pairs {
         let old = score_of(call, &zset, member)?;
         if (old.is_some() && options.nx) || (old.is_none() && options.xx) {
             continue;
@@ -379,7 +389,7 @@ fn bounds_ordered(bounds: &OwnedBounds) -> bool {
 }
 
 /// Members of a score range, in order or reversed, after LIMIT.
-fn in_score_range(
+pub(crate) fn in_score_range(
     call: &mut DataCall<'_>,
     zset: &Collection,
     (min, max): (ScoreBound, ScoreBound),

@@ -198,6 +198,7 @@ impl CommandSpec {
             "pubsub" => "@pubsub",
             "scripting" => "@scripting",
             "stream" => "@stream",
+            "geo" => "@geo",
             _ => "@admin",
         });
         if self.group == "server" && self.has(CommandFlags::ADMIN) {
@@ -619,9 +620,9 @@ const fn sub(
 }
 
 use super::{
-    acl, bitmap, client, connection, counters, dump, expiry, functions, hashes, keyspace, latency,
-    lists, migrate, monitor, pubsub, scripting, server, sets, slowlog, sort, sorted_sets,
-    stream_groups, stream_info, stream_read, streams, strings, tracking, transactions,
+    acl, bitmap, client, connection, counters, dump, expiry, functions, geo, geo_search, hashes,
+    keyspace, latency, lists, migrate, monitor, pubsub, scripting, server, sets, slowlog, sort,
+    sorted_sets, stream_groups, stream_info, stream_read, streams, strings, tracking, transactions,
     zset_combine,
 };
 use CommandId as Id;
@@ -3923,6 +3924,126 @@ static COMMANDS: &[CommandSpec] = &[
         "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.",
         "Deletes messages from the beginning of a stream.",
     ),
+    keyed(
+        Id::Geoadd,
+        D(geo::geoadd),
+        "geoadd",
+        -5,
+        W.union(M),
+        (1, 1, 1),
+        "geo",
+        "3.2.0",
+        "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+        "Add one or more geospatial items in the geospatial index represented using a sorted set",
+    ),
+    keyed(
+        Id::Geodist,
+        D(geo::geodist),
+        "geodist",
+        -4,
+        R,
+        (1, 1, 1),
+        "geo",
+        "3.2.0",
+        "O(log(N))",
+        "Returns the distance between two members of a geospatial index",
+    ),
+    keyed(
+        Id::Geohash,
+        D(geo::geohash),
+        "geohash",
+        -2,
+        R,
+        (1, 1, 1),
+        "geo",
+        "3.2.0",
+        "O(log(N)) for each member requested, where N is the number of elements in the sorted set.",
+        "Returns members of a geospatial index as standard geohash strings",
+    ),
+    keyed(
+        Id::Geopos,
+        D(geo::geopos),
+        "geopos",
+        -2,
+        R,
+        (1, 1, 1),
+        "geo",
+        "3.2.0",
+        "O(N) where N is the number of members requested.",
+        "Returns longitude and latitude of members of a geospatial index",
+    ),
+    keyed(
+        Id::Georadius,
+        D(geo_search::geo_search),
+        "georadius",
+        -6,
+        W.union(M),
+        (1, 1, 1),
+        "geo",
+        "3.2.0",
+        "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.",
+        "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point",
+    ),
+    keyed(
+        Id::GeoradiusRo,
+        D(geo_search::geo_search),
+        "georadius_ro",
+        -6,
+        R,
+        (1, 1, 1),
+        "geo",
+        "3.2.10",
+        "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.",
+        "A read-only variant for GEORADIUS",
+    ),
+    keyed(
+        Id::Georadiusbymember,
+        D(geo_search::geo_search),
+        "georadiusbymember",
+        -5,
+        W.union(M),
+        (1, 1, 1),
+        "geo",
+        "3.2.0",
+        "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.",
+        "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member",
+    ),
+    keyed(
+        Id::GeoradiusbymemberRo,
+        D(geo_search::geo_search),
+        "georadiusbymember_ro",
+        -5,
+        R,
+        (1, 1, 1),
+        "geo",
+        "3.2.10",
+        "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.",
+        "A read-only variant for GEORADIUSBYMEMBER",
+    ),
+    keyed(
+        Id::Geosearch,
+        D(geo_search::geo_search),
+        "geosearch",
+        -7,
+        R,
+        (1, 1, 1),
+        "geo",
+        "6.2.0",
+        "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape",
+        "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.",
+    ),
+    keyed(
+        Id::Geosearchstore,
+        D(geo_search::geo_search),
+        "geosearchstore",
+        -8,
+        W.union(M),
+        (1, 2, 1),
+        "geo",
+        "6.2.0",
+        "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape",
+        "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.",
+    ),
 ];
 
 #[cfg(test)]
@@ -3935,6 +4056,20 @@ mod tests {
             other => panic!("{command:?}: {other:?}"),
         }
     }
+
+    /// The GEO commands.
+    const GEO_COMMANDS: &[&str] = &[
+        "geoadd",
+        "geodist",
+        "geohash",
+        "geopos",
+        "georadius",
+        "georadius_ro",
+        "georadiusbymember",
+        "georadiusbymember_ro",
+        "geosearch",
+        "geosearchstore",
+    ];
 
     /// Issue 22: the data types.
     const ISSUE_22_COMMANDS: &[&str] = &[
@@ -4157,6 +4292,7 @@ mod tests {
         let expected: Vec<&str> = expected
             .into_iter()
             .chain(ISSUE_22_COMMANDS.iter().copied())
+            .chain(GEO_COMMANDS.iter().copied())
             .collect();
         for &name in &expected {
             assert!(lookup(name.as_bytes()).is_some(), "{name}");

@@ -57,6 +57,9 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// `,1.5` in RESP3; a bulk string in RESP2.
     Double(f64),
+    /// A double in a text of its own (GEOPOS's coordinates, `%.17Lf`
+    /// trimmed): `,` and the text in RESP3; a bulk string of it in RESP2.
+    DoubleText(String),
     /// `#t` / `#f` in RESP3; `:1` / `:0` in RESP2.
     Boolean(bool),
     /// `(1234…` in RESP3 (the digits); a bulk string in RESP2.
@@ -150,6 +153,8 @@ impl Reply {
             }
             Reply::Double(value) if resp3 => line(out, b',', &format_double(*value)),
             Reply::Double(value) => bulk(out, b'$', format_double(*value).as_bytes()),
+            Reply::DoubleText(text) if resp3 => line(out, b',', &sanitize(text)),
+            Reply::DoubleText(text) => bulk(out, b'$', text.as_bytes()),
             Reply::Boolean(value) if resp3 => line(out, b'#', if *value { "t" } else { "f" }),
             Reply::Boolean(value) => line(out, b':', if *value { "1" } else { "0" }),
             Reply::BigNumber(digits) if resp3 => line(out, b'(', &sanitize(digits)),
@@ -283,6 +288,9 @@ mod tests {
         assert_eq!(encoded(&set, Resp2), "*1\r\n$1\r\nx\r\n");
         assert_eq!(encoded(&Reply::Double(1.5), Resp3), ",1.5\r\n");
         assert_eq!(encoded(&Reply::Double(1.5), Resp2), "$3\r\n1.5\r\n");
+        let text = Reply::DoubleText("13.36138933897018433".into());
+        assert_eq!(encoded(&text, Resp3), ",13.36138933897018433\r\n");
+        assert_eq!(encoded(&text, Resp2), "$20\r\n13.36138933897018433\r\n");
         assert_eq!(encoded(&Reply::Double(f64::INFINITY), Resp3), ",inf\r\n");
         assert_eq!(
             encoded(&Reply::Double(f64::NEG_INFINITY), Resp2),

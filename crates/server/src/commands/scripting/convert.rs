@@ -67,6 +67,11 @@ pub(super) fn reply_to_lua(lua: &Lua, reply: &Reply, resp: ProtocolVersion) -> m
         Reply::Double(value) => {
             Value::String(lua.create_string(crate::resp::format_double(*value))?)
         }
+        Reply::DoubleText(text) if resp3 => {
+            let value = text.parse().unwrap_or(f64::NAN);
+            single("double", Value::Number(value))?
+        }
+        Reply::DoubleText(text) => Value::String(lua.create_string(text)?),
         Reply::Boolean(value) if resp3 => Value::Boolean(*value),
         Reply::Boolean(value) => Value::Number(if *value { 1.0 } else { 0.0 }),
         Reply::BigNumber(digits) if resp3 => {
