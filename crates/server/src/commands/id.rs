@@ -569,11 +569,31 @@ pub enum CommandId {
     Xtrim,
     /// `BGREWRITEAOF`.
     Bgrewriteaof,
+    /// `BITOP`.
+    Bitop,
+    /// `BITPOS`.
+    Bitpos,
+    /// `BITFIELD`.
+    Bitfield,
+    /// `BITFIELD_RO`.
+    BitfieldRo,
+    /// `ROLE`.
+    Role,
+    /// `READONLY`.
+    Readonly,
+    /// `READWRITE`.
+    Readwrite,
+    /// `LOLWUT`.
+    Lolwut,
+    /// `COMMAND|GETKEYS`.
+    CommandGetkeys,
+    /// `COMMAND|GETKEYSANDFLAGS`.
+    CommandGetkeysandflags,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 280;
+    pub const COUNT: usize = 290;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -857,6 +877,16 @@ impl CommandId {
         CommandId::Xsetid,
         CommandId::Xtrim,
         CommandId::Bgrewriteaof,
+        CommandId::Bitop,
+        CommandId::Bitpos,
+        CommandId::Bitfield,
+        CommandId::BitfieldRo,
+        CommandId::Role,
+        CommandId::Readonly,
+        CommandId::Readwrite,
+        CommandId::Lolwut,
+        CommandId::CommandGetkeys,
+        CommandId::CommandGetkeysandflags,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1152,4 +1182,14 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "xsetid",
     "xtrim",
     "bgrewriteaof",
+    "bitop",
+    "bitpos",
+    "bitfield",
+    "bitfield_ro",
+    "role",
+    "readonly",
+    "readwrite",
+    "lolwut",
+    "command|getkeys",
+    "command|getkeysandflags",
 ];
