@@ -296,3 +296,32 @@ fn a_read_of_a_missing_key_fires_keymiss_and_a_write_does_not() {
         ["x set"]
     );
 }
+
+/// The bitmap commands fire what Redis 7.0 fires: SETBIT and BITFIELD
+/// `setbit` only when they create, grow or change the string, BITOP `set`
+/// on its destination or `del` when the result is empty.
+#[test]
+fn bitmap_commands_notify_as_redis_does() {
+    let (_dir, _server, mut writer, mut subscriber) = subscribed("KA");
+    writer.call(&["SETBIT", "b", "3", "1"]);
+    writer.call(&["SETBIT", "b", "3", "1"]); // No change.
+    writer.call(&["SETBIT", "b", "20", "0"]); // Grows.
+    writer.call(&["BITFIELD", "f", "SET", "u8", "0", "0"]); // Creates.
+    writer.call(&["BITFIELD", "f", "SET", "u8", "0", "0"]); // No change.
+    writer.call(&[
+        "BITFIELD", "f", "INCRBY", "u8", "0", "1", "INCRBY", "u8", "0", "-1",
+    ]);
+    writer.call(&[
+        "BITFIELD", "f", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "-1",
+    ]);
+    writer.call(&["BITFIELD_RO", "f", "GET", "u8", "0"]);
+    writer.call(&["BITOP", "OR", "d", "b", "f"]);
+    writer.call(&["BITOP", "AND", "d", "none1", "none2"]);
+    writer.call(&["BITOP", "AND", "d", "none1", "none2"]); // Nothing to delete.
+    assert_eq!(
+        keyspace_events_until_marker(&mut writer, &mut subscriber),
+        [
+            "b setbit", "b setbit", "f setbit", "f setbit", "d set", "d del"
+        ]
+    );
+}

@@ -169,7 +169,8 @@ fn parse_operations(
             continue;
         }
         let takes_value = (is(b"SET") || is(b"INCRBY")) && after.len() >= 3;
-        if !takes_value && !(is(b"GET") && after.len() >= 2) {
+        let reads = is(b"GET") && after.len() >= 2;
+        if !(takes_value || reads) {
             return Err(Reply::error(SYNTAX_ERROR_TEXT));
         }
         let field = FieldType::parse(&after[0])?;
