@@ -345,8 +345,59 @@ fn small_commands_answer_as_redis_does() {
         keys(&mut client, &["XINFO", "STREAM", "st"]),
         Value::Array(vec![Value::bulk("st")])
     );
+    let names = |names: &[&str]| Value::Array(names.iter().map(|name| Value::bulk(name)).collect());
     for (command, expected) in [
-        (&["NOSUCH", "x"][..], "ERR Invalid command specified"),
+        (
+            &["EVAL", "return 1", "2", "a", "b", "c"][..],
+            &["a", "b"][..],
+        ),
+        (&["EVAL", "return 1", "0"], &[]),
+        (&["FCALL", "f", "-1"], &[]),
+        (
+            &["ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"],
+            &["d", "a", "b"],
+        ),
+        (
+            &["XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"],
+            &["s1", "s2"],
+        ),
+        (&["XREAD", "STREAMS", "s1", "s2", "0"], &["s1"]),
+        (
+            &["XREADGROUP", "GROUP", "streams", "c", "STREAMS", "s1", "0"],
+            &["s1"],
+        ),
+        (&["BLMPOP", "0", "2", "a", "b", "LEFT"], &["a", "b"]),
+        (
+            &[
+                "SORT", "abc", "STORE", "no", "LIMIT", "0", "1", "STORE", "def",
+            ],
+            &["abc", "def"],
+        ),
+        (&["SORT", "abc", "GET", "store", "BY", "store"], &["abc"]),
+        (
+            &[
+                "MIGRATE", "h", "1", "", "0", "5", "AUTH", "keys", "KEYS", "a", "b",
+            ],
+            &["a", "b"],
+        ),
+        (&["MIGRATE", "h", "1", "k", "0", "5"], &["k"]),
+    ] {
+        assert_eq!(keys(&mut client, command), names(expected), "{command:?}");
+    }
+    for (command, expected) in [
+        (
+            &["SINTERCARD", "0", "a"][..],
+            "ERR Invalid arguments specified for command",
+        ),
+        (
+            &["LMPOP", "3", "a", "LEFT"],
+            "ERR Invalid arguments specified for command",
+        ),
+        (
+            &["XREAD", "COUNT", "1", "STREAMS", "s1"],
+            "ERR Invalid arguments specified for command",
+        ),
+        (&["NOSUCH", "x"], "ERR Invalid command specified"),
         (&["CLIENT", "NOSUCH"], "ERR Invalid command specified"),
         (&["PING", "x"], "ERR The command has no key arguments"),
         (

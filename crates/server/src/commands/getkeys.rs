@@ -1,12 +1,10 @@
 //! COMMAND GETKEYS and COMMAND GETKEYSANDFLAGS: the keys of a full
-//! command, found where every other user of key positions finds them
-//! ([`command_keys`]).
+//! command, by the table's key positions ([`CommandSpec::keys`]).
 
 use bytes::Bytes;
 
 use super::client::Client;
-use super::table::{self, CommandFlags, CommandSpec};
-use super::tracking::command_keys;
+use super::table::{self, CommandFlags, CommandSpec, MovableKeys};
 use crate::resp::Reply;
 
 /// COMMAND GETKEYS command [argument …].
@@ -51,20 +49,28 @@ fn keys_reply(command: &[Bytes], with_flags: bool) -> Reply {
     let Some(spec) = named(command) else {
         return Reply::error("ERR Invalid command specified");
     };
-    if spec.first_key <= 0 {
+    if spec.first_key <= 0 && spec.movable_keys == MovableKeys::None {
         return Reply::error("ERR The command has no key arguments");
     }
     if !spec.arity_accepts(command.len()) {
         return Reply::error("ERR Invalid number of arguments specified for command");
     }
-    let keys: Vec<Reply> = command_keys(spec, command)
-        .map(|key| match with_flags {
-            false => Reply::Bulk(key.clone()),
-            true => Reply::Array(vec![Reply::Bulk(key.clone()), key_flags(spec)]),
-        })
-        .collect();
-    if keys.is_empty() {
-        return Reply::error("ERR Invalid arguments specified for command");
+    let optional = matches!(
+        spec.movable_keys,
+        MovableKeys::Counted { optional: true, .. }
+    );
+    // A command that may name no key answers none where its keys are
+    // not to be found, as Redis does.
+    let keys: Vec<Reply> = match spec.keys(command) {
+        Some(keys) if !keys.is_empty() => keys,
+        _ if optional => Vec::new(),
+        _ => return Reply::error("ERR Invalid arguments specified for command"),
     }
+    .into_iter()
+    .map(|key| match with_flags {
+        false => Reply::Bulk(key.clone()),
+        true => Reply::Array(vec![Reply::Bulk(key.clone()), key_flags(spec)]),
+    })
+    .collect();
     Reply::Array(keys)
 }
