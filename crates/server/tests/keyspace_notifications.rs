@@ -324,4 +324,22 @@ fn bitmap_commands_notify_as_redis_does() {
             "b setbit", "b setbit", "f setbit", "f setbit", "d set", "d del"
         ]
     );
+    // Sources and reads that miss fire `keymiss`, as Redis's read lookups.
+    writer.call(&["CONFIG", "SET", "notify-keyspace-events", "KAm"]);
+    writer.call(&["BITOP", "OR", "d", "b", "gone"]);
+    writer.call(&["BITFIELD", "gone", "GET", "u8", "0"]);
+    writer.call(&["BITFIELD", "gone", "SET", "u8", "0", "1"]);
+    writer.call(&["BITFIELD_RO", "gone2", "GET", "u8", "0"]);
+    writer.call(&["BITPOS", "gone3", "1"]);
+    assert_eq!(
+        keyspace_events_until_marker(&mut writer, &mut subscriber),
+        [
+            "gone keymiss",
+            "d set",
+            "gone keymiss",
+            "gone setbit",
+            "gone2 keymiss",
+            "gone3 keymiss"
+        ]
+    );
 }

@@ -234,7 +234,13 @@ pub(crate) fn bitfield(call: &mut DataCall<'_>) -> Outcome {
         .max();
     let key = call.key();
     let Some(last_written) = last_written else {
-        let value = call.value(key)?.unwrap_or_default();
+        let value = call.value(key)?;
+        // Only reads: Redis looks the key up as a read command does
+        // (BITFIELD_RO's miss is fired with every read command's).
+        if value.is_none() && call.id() == CommandId::Bitfield {
+            call.notify(EventClasses::KEY_MISS, "keymiss", key);
+        }
+        let value = value.unwrap_or_default();
         let mut bytes = value.to_vec();
         let replies = operations
             .iter()

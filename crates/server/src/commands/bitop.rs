@@ -74,7 +74,12 @@ pub(crate) fn bitop(call: &mut DataCall<'_>) -> Outcome {
     let arguments = call.arguments;
     let mut sources = Vec::with_capacity(arguments.len() - 3);
     for key in &arguments[3..] {
-        sources.push(call.value(key)?.unwrap_or_default());
+        let source = call.value(key)?;
+        if source.is_none() {
+            // Redis reads the sources as a read command does.
+            call.notify(EventClasses::KEY_MISS, "keymiss", key);
+        }
+        sources.push(source.unwrap_or_default());
     }
     let result = combine(operation, &sources);
     let length = result.len();
