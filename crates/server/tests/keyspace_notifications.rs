@@ -338,3 +338,50 @@ fn geo_commands_fire_redis_events() {
         ["g zadd", "r georadiusstore", "s geosearchstore", "s del"]
     );
 }
+
+/// The bitmap commands fire what Redis 7.0 fires: SETBIT and BITFIELD
+/// `setbit` only when they create, grow or change the string, BITOP `set`
+/// on its destination or `del` when the result is empty.
+#[test]
+fn bitmap_commands_notify_as_redis_does() {
+    let (_dir, _server, mut writer, mut subscriber) = subscribed("KA");
+    writer.call(&["SETBIT", "b", "3", "1"]);
+    writer.call(&["SETBIT", "b", "3", "1"]); // No change.
+    writer.call(&["SETBIT", "b", "20", "0"]); // Grows.
+    writer.call(&["BITFIELD", "f", "SET", "u8", "0", "0"]); // Creates.
+    writer.call(&["BITFIELD", "f", "SET", "u8", "0", "0"]); // No change.
+    writer.call(&[
+        "BITFIELD", "f", "INCRBY", "u8", "0", "1", "INCRBY", "u8", "0", "-1",
+    ]);
+    writer.call(&[
+        "BITFIELD", "f", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "-1",
+    ]);
+    writer.call(&["BITFIELD_RO", "f", "GET", "u8", "0"]);
+    writer.call(&["BITOP", "OR", "d", "b", "f"]);
+    writer.call(&["BITOP", "AND", "d", "none1", "none2"]);
+    writer.call(&["BITOP", "AND", "d", "none1", "none2"]); // Nothing to delete.
+    assert_eq!(
+        keyspace_events_until_marker(&mut writer, &mut subscriber),
+        [
+            "b setbit", "b setbit", "f setbit", "f setbit", "d set", "d del"
+        ]
+    );
+    // Sources and reads that miss fire `keymiss`, as Redis's read lookups.
+    writer.call(&["CONFIG", "SET", "notify-keyspace-events", "KAm"]);
+    writer.call(&["BITOP", "OR", "d", "b", "gone"]);
+    writer.call(&["BITFIELD", "gone", "GET", "u8", "0"]);
+    writer.call(&["BITFIELD", "gone", "SET", "u8", "0", "1"]);
+    writer.call(&["BITFIELD_RO", "gone2", "GET", "u8", "0"]);
+    writer.call(&["BITPOS", "gone3", "1"]);
+    assert_eq!(
+        keyspace_events_until_marker(&mut writer, &mut subscriber),
+        [
+            "gone keymiss",
+            "d set",
+            "gone keymiss",
+            "gone setbit",
+            "gone2 keymiss",
+            "gone3 keymiss"
+        ]
+    );
+}

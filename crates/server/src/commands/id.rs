@@ -589,11 +589,31 @@ pub enum CommandId {
     Geosearch,
     /// `GEOSEARCHSTORE`.
     Geosearchstore,
+    /// `BITOP`.
+    Bitop,
+    /// `BITPOS`.
+    Bitpos,
+    /// `BITFIELD`.
+    Bitfield,
+    /// `BITFIELD_RO`.
+    BitfieldRo,
+    /// `ROLE`.
+    Role,
+    /// `READONLY`.
+    Readonly,
+    /// `READWRITE`.
+    Readwrite,
+    /// `LOLWUT`.
+    Lolwut,
+    /// `COMMAND|GETKEYS`.
+    CommandGetkeys,
+    /// `COMMAND|GETKEYSANDFLAGS`.
+    CommandGetkeysandflags,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 290;
+    pub const COUNT: usize = 300;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -887,6 +907,16 @@ impl CommandId {
         CommandId::GeoradiusbymemberRo,
         CommandId::Geosearch,
         CommandId::Geosearchstore,
+        CommandId::Bitop,
+        CommandId::Bitpos,
+        CommandId::Bitfield,
+        CommandId::BitfieldRo,
+        CommandId::Role,
+        CommandId::Readonly,
+        CommandId::Readwrite,
+        CommandId::Lolwut,
+        CommandId::CommandGetkeys,
+        CommandId::CommandGetkeysandflags,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1192,4 +1222,14 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "georadiusbymember_ro",
     "geosearch",
     "geosearchstore",
+    "bitop",
+    "bitpos",
+    "bitfield",
+    "bitfield_ro",
+    "role",
+    "readonly",
+    "readwrite",
+    "lolwut",
+    "command|getkeys",
+    "command|getkeysandflags",
 ];

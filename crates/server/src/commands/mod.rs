@@ -4,7 +4,7 @@
 //! per family:
 //!
 //! - `strings.rs`, `counters.rs`, `expiry.rs`, `keyspace.rs`,
-//!   `bitmap.rs`: the data commands, written once over
+//!   `bitmap.rs`, `bitop.rs`, `bitfield.rs`: the data commands, written once over
 //!   [`KeyValueStore`] (a transaction's reads and writes), so the engine
 //!   binding only supplies a store, and tests a `BTreeMap`;
 //! - `hashes.rs`, `sets.rs`, `lists.rs`, `sorted_sets.rs`: the data
@@ -33,7 +33,9 @@
 pub(crate) mod acl;
 pub mod acl_user;
 pub mod arguments;
+pub mod bitfield;
 pub(crate) mod bitmap;
+pub mod bitop;
 pub(crate) mod block_order;
 pub(crate) mod blocking;
 pub(crate) mod client;
@@ -52,6 +54,7 @@ pub(crate) mod functions;
 pub(crate) mod geo;
 pub(crate) mod geo_search;
 pub mod geohash;
+pub(crate) mod getkeys;
 pub(crate) mod glob;
 pub(crate) mod hashes;
 pub mod id;

@@ -1,11 +1,12 @@
 //! The server commands: INFO, CONFIG, COMMAND, SAVE, BGSAVE, LASTSAVE,
-//! SHUTDOWN, DEBUG, TIME, FUNCTION and every container's HELP.
+//! SHUTDOWN, DEBUG, TIME, FUNCTION, ROLE, LOLWUT and every container's
+//! HELP.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::arguments::SYNTAX_ERROR_TEXT;
+use super::arguments::{SYNTAX_ERROR_TEXT, integer_argument};
 use super::client::{After, Client};
 use super::collection::{KeyEntry, lookup};
 use super::glob::GlobPattern;
@@ -189,6 +190,30 @@ pub(crate) fn cluster(_: &mut Client, _: &[Bytes]) -> Option<Reply> {
     ))
 }
 
+/// ROLE: keel is a master without replicas.
+pub(crate) fn role(_: &mut Client, _: &[Bytes]) -> Option<Reply> {
+    Some(Reply::Array(vec![
+        Reply::bulk("master"),
+        Reply::Integer(0),
+        Reply::Array(Vec::new()),
+    ]))
+}
+
+/// LOLWUT [VERSION n]: the version line, as Redis 7.0 answers a version
+/// it draws no art for.
+pub(crate) fn lolwut(client: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
+    if let [_, option, version, ..] = arguments
+        && option.eq_ignore_ascii_case(b"VERSION")
+        && let Err(reply) = integer_argument(version)
+    {
+        return Some(reply);
+    }
+    Some(Reply::verbatim_text(format!(
+        "Redis ver. {}\n",
+        client.shared.options.redis_version
+    )))
+}
+
 /// Every container's HELP: its lines by the subcommand's id.
 pub(crate) fn help(_: &mut Client, arguments: &[Bytes]) -> Option<Reply> {
     let Some(spec) = table::lookup(&arguments[0]) else {
@@ -245,6 +270,10 @@ const COMMAND_HELP: &[&str] = &[
     "DOCS [<command-name> ...]",
     "INFO [<command-name> ...]",
     "LIST [FILTERBY PATTERN <pattern>]",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
 ];
 
 const CONFIG_HELP: &[&str] = &[

@@ -401,6 +401,7 @@ pub(crate) static LAST_IDS: CommandSpec = CommandSpec {
     first_key: 0,
     last_key: 0,
     key_step: 0,
+    movable_keys: super::table::MovableKeys::None,
     group: "stream",
     since: "5.0.0",
     complexity: "O(N)",

@@ -9,9 +9,12 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::OnceLock;
 
+use bytes::Bytes;
+
 use super::id::CommandId;
+use super::tracking::command_keys;
 use super::{ClientHandler, DataHandler};
-use crate::resp::{Command, Reply};
+use crate::resp::{Command, Reply, parse_integer};
 
 /// Bytes of a command name or argument quoted in an error (Redis `%.128s`).
 pub const ERROR_QUOTE_BYTES_MAX: usize = 128;
@@ -119,6 +122,80 @@ pub enum Handler {
     Container,
 }
 
+/// Keys at positions that depend on the arguments (Redis's
+/// `movablekeys`): what a command's fixed positions (`first_key`,
+/// `last_key`, `key_step`) cannot say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MovableKeys {
+    /// Every key is at a fixed position.
+    None,
+    /// A count at argument `at`, that many keys right after it (LMPOP,
+    /// ZUNIONSTORE's sources, EVAL); `optional`: the command may name no
+    /// key at all (EVAL, FCALL).
+    Counted {
+        /// The count's argument.
+        at: usize,
+        /// Whether zero keys is a complete command.
+        optional: bool,
+    },
+    /// After the first STREAMS keyword from argument `from`: the first
+    /// half of the arguments that follow, at least one (XREAD,
+    /// XREADGROUP).
+    Streams {
+        /// Where the search for STREAMS starts.
+        from: usize,
+    },
+    /// SORT's STORE destination, the last one given.
+    SortStore,
+    /// MIGRATE's KEYS: the keys after it, in place of an empty key.
+    MigrateKeys,
+}
+
+/// SORT's STORE destination in `arguments`: the last one, past the
+/// arguments of LIMIT, GET and BY.
+fn sort_store(arguments: &[Bytes]) -> Option<&Bytes> {
+    let mut store = None;
+    let mut index = 2;
+    while index < arguments.len() {
+        let word = &arguments[index];
+        let is = |name: &[u8]| word.eq_ignore_ascii_case(name);
+        index += if is(b"LIMIT") {
+            3
+        } else if is(b"GET") || is(b"BY") {
+            2
+        } else if is(b"STORE") && index + 1 < arguments.len() {
+            store = Some(&arguments[index + 1]);
+            2
+        } else {
+            1
+        };
+    }
+    store
+}
+
+/// MIGRATE's keys after KEYS (past the arguments of AUTH and AUTH2), when
+/// its key argument is empty.
+fn migrate_keys(arguments: &[Bytes]) -> Option<&[Bytes]> {
+    if !arguments.get(3)?.is_empty() {
+        return None;
+    }
+    let mut index = 6;
+    while index < arguments.len() {
+        let word = &arguments[index];
+        if word.eq_ignore_ascii_case(b"KEYS") {
+            return Some(&arguments[index + 1..]);
+        }
+        index += if word.eq_ignore_ascii_case(b"AUTH") {
+            2
+        } else if word.eq_ignore_ascii_case(b"AUTH2") {
+            3
+        } else {
+            1
+        };
+    }
+    None
+}
+
 /// One command or subcommand.
 #[derive(Debug)]
 pub struct CommandSpec {
@@ -137,6 +214,8 @@ pub struct CommandSpec {
     pub last_key: i32,
     /// Step between key arguments.
     pub key_step: i32,
+    /// The keys whose positions depend on the arguments.
+    pub movable_keys: MovableKeys,
     /// Redis's documentation group (`string`, `generic`, `connection` …).
     pub group: &'static str,
     /// The Redis version that introduced the command.
@@ -212,6 +291,40 @@ impl CommandSpec {
         categories
     }
 
+    /// Every key `arguments` (name first) name, the fixed positions'
+    /// then the movable ones; `None` when the arguments do not say where
+    /// their keys are (a count that is not one, or past the arguments).
+    pub fn keys<'a>(&self, arguments: &'a [Bytes]) -> Option<Vec<&'a Bytes>> {
+        let mut keys: Vec<&Bytes> = command_keys(self, arguments).collect();
+        match self.movable_keys {
+            MovableKeys::None => {}
+            MovableKeys::Counted { at, .. } => {
+                let count = arguments
+                    .get(at)
+                    .and_then(|count| parse_integer(count))
+                    .and_then(|count| usize::try_from(count).ok())?;
+                keys.extend(arguments.get(at + 1..at.checked_add(1 + count)?)?);
+            }
+            MovableKeys::Streams { from } => {
+                let after = arguments.get(from..)?;
+                let keyword = after
+                    .iter()
+                    .position(|argument| argument.eq_ignore_ascii_case(b"STREAMS"))?;
+                // Half of what follows, rounded down, as Redis counts.
+                let rest = &after[keyword + 1..];
+                let streams = rest.get(..rest.len() / 2).filter(|keys| !keys.is_empty())?;
+                keys.extend(streams);
+            }
+            MovableKeys::SortStore => keys.extend(sort_store(arguments)),
+            MovableKeys::MigrateKeys => {
+                if let Some(listed) = migrate_keys(arguments) {
+                    keys = listed.iter().collect();
+                }
+            }
+        }
+        Some(keys)
+    }
+
     /// This command's COMMAND INFO entry (Redis 7 layout: name, arity,
     /// flags, first key, last key, step, ACL categories, tips, key
     /// specifications, subcommands).
@@ -220,7 +333,13 @@ impl CommandSpec {
         Reply::Array(vec![
             Reply::bulk(self.full_name()),
             Reply::Integer(i64::from(self.arity)),
-            Reply::Set(self.flags.names().map(status).collect()),
+            Reply::Set(
+                self.flags
+                    .names()
+                    .chain((self.movable_keys != MovableKeys::None).then_some("movablekeys"))
+                    .map(status)
+                    .collect(),
+            ),
             Reply::Integer(i64::from(self.first_key)),
             Reply::Integer(i64::from(self.last_key)),
             Reply::Integer(i64::from(self.key_step)),
@@ -519,6 +638,7 @@ const fn spec(
         first_key: 0,
         last_key: 0,
         key_step: 0,
+        movable_keys: MovableKeys::None,
         group,
         since,
         complexity,
@@ -620,10 +740,10 @@ const fn sub(
 }
 
 use super::{
-    acl, bitmap, client, connection, counters, dump, expiry, functions, geo, geo_search, hashes,
-    keyspace, latency, lists, migrate, monitor, pubsub, scripting, server, sets, slowlog, sort,
-    sorted_sets, stream_groups, stream_info, stream_read, streams, strings, tracking, transactions,
-    zset_combine,
+    acl, bitfield, bitmap, bitop, client, connection, counters, dump, expiry, functions, geo,
+    geo_search, getkeys, hashes, keyspace, latency, lists, migrate, monitor, pubsub, scripting,
+    server, sets, slowlog, sort, sorted_sets, stream_groups, stream_info, stream_read, streams,
+    strings, tracking, transactions, zset_combine,
 };
 use CommandId as Id;
 use Handler::{Client as C, Data as D};
@@ -861,6 +981,26 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         LOADING_STALE,
         "7.0.0",
         "Returns a list of command names.",
+    ),
+    sub(
+        Id::CommandGetkeys,
+        C(getkeys::getkeys),
+        "command",
+        "getkeys",
+        -4,
+        LOADING_STALE,
+        "2.8.13",
+        "Extracts the key names from an arbitrary command.",
+    ),
+    sub(
+        Id::CommandGetkeysandflags,
+        C(getkeys::getkeys_and_flags),
+        "command",
+        "getkeysandflags",
+        -4,
+        LOADING_STALE,
+        "7.0.0",
+        "Extracts the key names and access flags for an arbitrary command.",
     ),
 ];
 
@@ -1998,6 +2138,54 @@ static COMMANDS: &[CommandSpec] = &[
         "Counts the number of set bits (population counting) in a string.",
     ),
     keyed(
+        Id::Bitop,
+        D(bitop::bitop),
+        "bitop",
+        -4,
+        W.union(M),
+        (2, -1, 1),
+        "bitmap",
+        "2.6.0",
+        "O(N)",
+        "Performs bitwise operations on multiple strings, and stores the result.",
+    ),
+    keyed(
+        Id::Bitpos,
+        D(bitmap::bitpos),
+        "bitpos",
+        -3,
+        R,
+        (1, 1, 1),
+        "bitmap",
+        "2.8.7",
+        "O(N)",
+        "Finds the first set (1) or clear (0) bit in a string.",
+    ),
+    keyed(
+        Id::Bitfield,
+        D(bitfield::bitfield),
+        "bitfield",
+        -2,
+        W.union(M),
+        (1, 1, 1),
+        "bitmap",
+        "3.2.0",
+        "O(1) for each subcommand specified",
+        "Performs arbitrary bitfield integer operations on strings.",
+    ),
+    keyed(
+        Id::BitfieldRo,
+        D(bitfield::bitfield),
+        "bitfield_ro",
+        -2,
+        R.union(F),
+        (1, 1, 1),
+        "bitmap",
+        "6.0.0",
+        "O(1) for each subcommand specified",
+        "Performs arbitrary read-only bitfield integer operations on strings.",
+    ),
+    keyed(
         Id::Getbit,
         D(bitmap::getbit),
         "getbit",
@@ -2666,18 +2854,24 @@ static COMMANDS: &[CommandSpec] = &[
         "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
         "Returns the intersect of multiple sets.",
     ),
-    keyed(
-        Id::Sintercard,
-        D(sets::sintercard),
-        "sintercard",
-        -3,
-        R,
-        (0, 0, 0),
-        "set",
-        "7.0.0",
-        "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-        "Returns the number of members of the intersect of multiple sets.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 1,
+            optional: false,
+        },
+        ..keyed(
+            Id::Sintercard,
+            D(sets::sintercard),
+            "sintercard",
+            -3,
+            R,
+            (0, 0, 0),
+            "set",
+            "7.0.0",
+            "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+            "Returns the number of members of the intersect of multiple sets.",
+        )
+    },
     keyed(
         Id::Sinterstore,
         D(sets::combine_store),
@@ -2858,18 +3052,24 @@ static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
     ),
-    keyed(
-        Id::Lmpop,
-        D(lists::lmpop),
-        "lmpop",
-        -4,
-        W,
-        (0, 0, 0),
-        "list",
-        "7.0.0",
-        "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-        "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 1,
+            optional: false,
+        },
+        ..keyed(
+            Id::Lmpop,
+            D(lists::lmpop),
+            "lmpop",
+            -4,
+            W,
+            (0, 0, 0),
+            "list",
+            "7.0.0",
+            "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+            "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+        )
+    },
     keyed(
         Id::Lpop,
         D(lists::pop_command),
@@ -3050,30 +3250,42 @@ static COMMANDS: &[CommandSpec] = &[
         "O(log(N)) with N being the number of elements in the sorted set.",
         "Returns the count of members in a sorted set that have scores within a range.",
     ),
-    keyed(
-        Id::Zdiff,
-        D(zset_combine::combine),
-        "zdiff",
-        -3,
-        R,
-        (0, 0, 0),
-        "sorted_set",
-        "6.2.0",
-        "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
-        "Returns the difference between multiple sorted sets.",
-    ),
-    keyed(
-        Id::Zdiffstore,
-        D(zset_combine::combine_store),
-        "zdiffstore",
-        -4,
-        W.union(M),
-        (1, 1, 1),
-        "sorted_set",
-        "6.2.0",
-        "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
-        "Stores the difference of multiple sorted sets in a key.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 1,
+            optional: false,
+        },
+        ..keyed(
+            Id::Zdiff,
+            D(zset_combine::combine),
+            "zdiff",
+            -3,
+            R,
+            (0, 0, 0),
+            "sorted_set",
+            "6.2.0",
+            "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+            "Returns the difference between multiple sorted sets.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: false,
+        },
+        ..keyed(
+            Id::Zdiffstore,
+            D(zset_combine::combine_store),
+            "zdiffstore",
+            -4,
+            W.union(M),
+            (1, 1, 1),
+            "sorted_set",
+            "6.2.0",
+            "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+            "Stores the difference of multiple sorted sets in a key.",
+        )
+    },
     keyed(
         Id::Zincrby,
         D(sorted_sets::zincrby),
@@ -3086,42 +3298,60 @@ static COMMANDS: &[CommandSpec] = &[
         "O(log(N)) where N is the number of elements in the sorted set.",
         "Increments the score of a member in a sorted set.",
     ),
-    keyed(
-        Id::Zinter,
-        D(zset_combine::combine),
-        "zinter",
-        -3,
-        R,
-        (0, 0, 0),
-        "sorted_set",
-        "6.2.0",
-        "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
-        "Returns the intersect of multiple sorted sets.",
-    ),
-    keyed(
-        Id::Zintercard,
-        D(zset_combine::zintercard),
-        "zintercard",
-        -3,
-        R,
-        (0, 0, 0),
-        "sorted_set",
-        "7.0.0",
-        "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
-        "Returns the number of members of the intersect of multiple sorted sets.",
-    ),
-    keyed(
-        Id::Zinterstore,
-        D(zset_combine::combine_store),
-        "zinterstore",
-        -4,
-        W.union(M),
-        (1, 1, 1),
-        "sorted_set",
-        "2.0.0",
-        "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
-        "Stores the intersect of multiple sorted sets in a key.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 1,
+            optional: false,
+        },
+        ..keyed(
+            Id::Zinter,
+            D(zset_combine::combine),
+            "zinter",
+            -3,
+            R,
+            (0, 0, 0),
+            "sorted_set",
+            "6.2.0",
+            "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+            "Returns the intersect of multiple sorted sets.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 1,
+            optional: false,
+        },
+        ..keyed(
+            Id::Zintercard,
+            D(zset_combine::zintercard),
+            "zintercard",
+            -3,
+            R,
+            (0, 0, 0),
+            "sorted_set",
+            "7.0.0",
+            "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
+            "Returns the number of members of the intersect of multiple sorted sets.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: false,
+        },
+        ..keyed(
+            Id::Zinterstore,
+            D(zset_combine::combine_store),
+            "zinterstore",
+            -4,
+            W.union(M),
+            (1, 1, 1),
+            "sorted_set",
+            "2.0.0",
+            "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+            "Stores the intersect of multiple sorted sets in a key.",
+        )
+    },
     keyed(
         Id::Zlexcount,
         D(sorted_sets::zlexcount),
@@ -3362,42 +3592,61 @@ static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         "Returns the score of a member in a sorted set.",
     ),
-    keyed(
-        Id::Zunion,
-        D(zset_combine::combine),
-        "zunion",
-        -3,
-        R,
-        (0, 0, 0),
-        "sorted_set",
-        "6.2.0",
-        "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
-        "Returns the union of multiple sorted sets.",
-    ),
-    keyed(
-        Id::Zunionstore,
-        D(zset_combine::combine_store),
-        "zunionstore",
-        -4,
-        W.union(M),
-        (1, 1, 1),
-        "sorted_set",
-        "2.0.0",
-        "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
-        "Stores the union of multiple sorted sets in a key.",
-    ),
-    keyed(
-        Id::Zmpop,
-        D(sorted_sets::zmpop),
-        "zmpop",
-        -4,
-        W,
-        (0, 0, 0),
-        "sorted_set",
-        "7.0.0",
-        "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
-        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
-    ), // Blocking commands (`blocking.rs`).
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 1,
+            optional: false,
+        },
+        ..keyed(
+            Id::Zunion,
+            D(zset_combine::combine),
+            "zunion",
+            -3,
+            R,
+            (0, 0, 0),
+            "sorted_set",
+            "6.2.0",
+            "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+            "Returns the union of multiple sorted sets.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: false,
+        },
+        ..keyed(
+            Id::Zunionstore,
+            D(zset_combine::combine_store),
+            "zunionstore",
+            -4,
+            W.union(M),
+            (1, 1, 1),
+            "sorted_set",
+            "2.0.0",
+            "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+            "Stores the union of multiple sorted sets in a key.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 1,
+            optional: false,
+        },
+        ..keyed(
+            Id::Zmpop,
+            D(sorted_sets::zmpop),
+            "zmpop",
+            -4,
+            W,
+            (0, 0, 0),
+            "sorted_set",
+            "7.0.0",
+            "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+            "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+        )
+    },
+    // Blocking commands (`blocking.rs`).
     keyed(
         Id::Blpop,
         D(lists::blpop),
@@ -3452,18 +3701,24 @@ static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
     ),
-    keyed(
-        Id::Blmpop,
-        D(lists::blmpop),
-        "blmpop",
-        -5,
-        W.union(CommandFlags::BLOCKING),
-        (0, 0, 0),
-        "list",
-        "7.0.0",
-        "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: false,
+        },
+        ..keyed(
+            Id::Blmpop,
+            D(lists::blmpop),
+            "blmpop",
+            -5,
+            W.union(CommandFlags::BLOCKING),
+            (0, 0, 0),
+            "list",
+            "7.0.0",
+            "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+            "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        )
+    },
     keyed(
         Id::Bzpopmax,
         D(sorted_sets::bzpop),
@@ -3492,18 +3747,24 @@ static COMMANDS: &[CommandSpec] = &[
         "O(log(N)) with N being the number of elements in the sorted set.",
         "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
     ),
-    keyed(
-        Id::Bzmpop,
-        D(sorted_sets::bzmpop),
-        "bzmpop",
-        -5,
-        W.union(CommandFlags::BLOCKING),
-        (0, 0, 0),
-        "sorted_set",
-        "7.0.0",
-        "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
-        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: false,
+        },
+        ..keyed(
+            Id::Bzmpop,
+            D(sorted_sets::bzmpop),
+            "bzmpop",
+            -5,
+            W.union(CommandFlags::BLOCKING),
+            (0, 0, 0),
+            "sorted_set",
+            "7.0.0",
+            "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+            "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        )
+    },
     // Pub/sub (`pubsub.rs`).
     pubsub_command(
         Id::Psubscribe,
@@ -3616,20 +3877,67 @@ static COMMANDS: &[CommandSpec] = &[
         "Depends on subcommand.",
         "A container for Redis Cluster commands.",
     ),
+    spec(
+        Id::Readonly,
+        C(server::cluster),
+        "readonly",
+        1,
+        F.union(LOADING_STALE),
+        "cluster",
+        "3.0.0",
+        "O(1)",
+        "Enables read-only queries for a connection to a Redis Cluster replica node.",
+    ),
+    spec(
+        Id::Readwrite,
+        C(server::cluster),
+        "readwrite",
+        1,
+        F.union(LOADING_STALE),
+        "cluster",
+        "3.0.0",
+        "O(1)",
+        "Enables read-write queries for a connection to a Redis Cluster replica node.",
+    ),
+    spec(
+        Id::Role,
+        C(server::role),
+        "role",
+        1,
+        CommandFlags::NOSCRIPT.union(LOADING_STALE).union(F),
+        "server",
+        "2.8.12",
+        "O(1)",
+        "Returns the replication role.",
+    ),
+    spec(
+        Id::Lolwut,
+        C(server::lolwut),
+        "lolwut",
+        -1,
+        R.union(F),
+        "server",
+        "5.0.0",
+        "O(1)",
+        "Displays computer art and the Redis version",
+    ),
     // SORT (`sort.rs`): the key first; a STORE destination is found by
     // the handler, as Redis's movable keys are.
-    keyed(
-        Id::Sort,
-        D(sort::sort),
-        "sort",
-        -2,
-        W.union(M),
-        (1, 1, 1),
-        "generic",
-        "1.0.0",
-        "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
-        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::SortStore,
+        ..keyed(
+            Id::Sort,
+            D(sort::sort),
+            "sort",
+            -2,
+            W.union(M),
+            (1, 1, 1),
+            "generic",
+            "1.0.0",
+            "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+            "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
+        )
+    },
     keyed(
         Id::SortRo,
         D(sort::sort),
@@ -3668,73 +3976,112 @@ static COMMANDS: &[CommandSpec] = &[
         "Creates a key from the serialized representation of a value.",
     ),
     // MIGRATE (`migrate.rs`): DUMP, RESTORE on the target, DEL.
-    keyed(
-        Id::Migrate,
-        C(migrate::migrate),
-        "migrate",
-        -6,
-        W.union(CommandFlags::NOSCRIPT),
-        (3, 3, 1),
-        "generic",
-        "2.6.0",
-        "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.",
-        "Atomically transfers a key from one Redis instance to another.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::MigrateKeys,
+        ..keyed(
+            Id::Migrate,
+            C(migrate::migrate),
+            "migrate",
+            -6,
+            W.union(CommandFlags::NOSCRIPT),
+            (3, 3, 1),
+            "generic",
+            "2.6.0",
+            "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.",
+            "Atomically transfers a key from one Redis instance to another.",
+        )
+    },
     // Scripts (`scripting/`).
-    eval_command(
-        Id::Eval,
-        C(scripting::eval),
-        "eval",
-        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
-        "2.6.0",
-        "Executes a server-side Lua script.",
-    ),
-    eval_command(
-        Id::EvalRo,
-        C(scripting::eval),
-        "eval_ro",
-        CommandFlags::NOSCRIPT
-            .union(CommandFlags::STALE)
-            .union(CommandFlags::READONLY),
-        "7.0.0",
-        "Executes a read-only server-side Lua script.",
-    ),
-    eval_command(
-        Id::Evalsha,
-        C(scripting::evalsha),
-        "evalsha",
-        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
-        "2.6.0",
-        "Executes a server-side Lua script by SHA1 digest.",
-    ),
-    eval_command(
-        Id::EvalshaRo,
-        C(scripting::evalsha),
-        "evalsha_ro",
-        CommandFlags::NOSCRIPT
-            .union(CommandFlags::STALE)
-            .union(CommandFlags::READONLY),
-        "7.0.0",
-        "Executes a read-only server-side Lua script by SHA1 digest.",
-    ),
-    eval_command(
-        Id::Fcall,
-        C(functions::fcall),
-        "fcall",
-        CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
-        "7.0.0",
-        "Invokes a function.",
-    ),
-    eval_command(
-        Id::FcallRo,
-        C(functions::fcall),
-        "fcall_ro",
-        CommandFlags::NOSCRIPT
-            .union(CommandFlags::STALE)
-            .union(CommandFlags::READONLY),
-        "7.0.0",
-        "Invokes a read-only function.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: true,
+        },
+        ..eval_command(
+            Id::Eval,
+            C(scripting::eval),
+            "eval",
+            CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+            "2.6.0",
+            "Executes a server-side Lua script.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: true,
+        },
+        ..eval_command(
+            Id::EvalRo,
+            C(scripting::eval),
+            "eval_ro",
+            CommandFlags::NOSCRIPT
+                .union(CommandFlags::STALE)
+                .union(CommandFlags::READONLY),
+            "7.0.0",
+            "Executes a read-only server-side Lua script.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: true,
+        },
+        ..eval_command(
+            Id::Evalsha,
+            C(scripting::evalsha),
+            "evalsha",
+            CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+            "2.6.0",
+            "Executes a server-side Lua script by SHA1 digest.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: true,
+        },
+        ..eval_command(
+            Id::EvalshaRo,
+            C(scripting::evalsha),
+            "evalsha_ro",
+            CommandFlags::NOSCRIPT
+                .union(CommandFlags::STALE)
+                .union(CommandFlags::READONLY),
+            "7.0.0",
+            "Executes a read-only server-side Lua script by SHA1 digest.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: true,
+        },
+        ..eval_command(
+            Id::Fcall,
+            C(functions::fcall),
+            "fcall",
+            CommandFlags::NOSCRIPT.union(CommandFlags::STALE),
+            "7.0.0",
+            "Invokes a function.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Counted {
+            at: 2,
+            optional: true,
+        },
+        ..eval_command(
+            Id::FcallRo,
+            C(functions::fcall),
+            "fcall_ro",
+            CommandFlags::NOSCRIPT
+                .union(CommandFlags::STALE)
+                .union(CommandFlags::READONLY),
+            "7.0.0",
+            "Invokes a read-only function.",
+        )
+    },
     CommandSpec {
         group: "scripting",
         ..container(
@@ -3864,30 +4211,36 @@ static COMMANDS: &[CommandSpec] = &[
         "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
         "Returns the messages from a stream within a range of IDs.",
     ),
-    keyed(
-        Id::Xread,
-        D(stream_read::xread),
-        "xread",
-        -4,
-        R.union(CommandFlags::BLOCKING),
-        (0, 0, 0),
-        "stream",
-        "5.0.0",
-        "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.",
-        "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
-    ),
-    keyed(
-        Id::Xreadgroup,
-        D(stream_read::xread),
-        "xreadgroup",
-        -7,
-        W.union(CommandFlags::BLOCKING),
-        (0, 0, 0),
-        "stream",
-        "5.0.0",
-        "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",
-        "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
-    ),
+    CommandSpec {
+        movable_keys: MovableKeys::Streams { from: 1 },
+        ..keyed(
+            Id::Xread,
+            D(stream_read::xread),
+            "xread",
+            -4,
+            R.union(CommandFlags::BLOCKING),
+            (0, 0, 0),
+            "stream",
+            "5.0.0",
+            "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.",
+            "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
+        )
+    },
+    CommandSpec {
+        movable_keys: MovableKeys::Streams { from: 4 },
+        ..keyed(
+            Id::Xreadgroup,
+            D(stream_read::xread),
+            "xreadgroup",
+            -7,
+            W.union(CommandFlags::BLOCKING),
+            (0, 0, 0),
+            "stream",
+            "5.0.0",
+            "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",
+            "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
+        )
+    },
     keyed(
         Id::Xrevrange,
         D(streams::xrange),
@@ -4092,6 +4445,15 @@ mod tests {
         "cluster",
         "sort",
         "sort_ro",
+        // BITOP, BITPOS, BITFIELD and the small commands clients send.
+        "bitop",
+        "bitpos",
+        "bitfield",
+        "bitfield_ro",
+        "readonly",
+        "readwrite",
+        "role",
+        "lolwut",
         "dump",
         "restore",
         "migrate",
