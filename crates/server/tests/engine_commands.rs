@@ -389,6 +389,67 @@ fn info_config_and_saves_report_the_engine() {
     server.stop();
 }
 
+/// INFO's `rdb_changes_since_last_save` counts, as Redis's dirty count,
+/// the committed commands that changed something (each command of a
+/// MULTI block and of a pipeline), not reads or writes that change
+/// nothing; SAVE and BGSAVE bring it back to 0.
+#[test]
+fn info_counts_the_changes_since_the_last_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EngineServer::start(dir.path(), AppendFsync::No);
+    let mut client = server.client();
+    let dirty = |client: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("persistence").query(client).unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("rdb_changes_since_last_save:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let start = dirty(&mut client);
+    assert_eq!(call(&mut client, &["SET", "k", "v"]), Value::Okay);
+    assert_eq!(call(&mut client, &["SETBIT", "b", "3", "1"]), Value::Int(0));
+    assert_eq!(call(&mut client, &["SETBIT", "b", "3", "1"]), Value::Int(1));
+    assert_eq!(
+        call(&mut client, &["GET", "k"]),
+        Value::BulkString(b"v".to_vec())
+    );
+    assert_eq!(
+        dirty(&mut client),
+        start + 2,
+        "SET and the SETBIT that changed"
+    );
+    let _: Vec<Value> = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("x")
+        .arg("1")
+        .cmd("INCR")
+        .arg("x")
+        .cmd("GET")
+        .arg("x")
+        .query(&mut client)
+        .unwrap();
+    assert_eq!(dirty(&mut client), start + 4, "two writes in MULTI");
+    assert_eq!(call(&mut client, &["SAVE"]), Value::Okay);
+    assert_eq!(dirty(&mut client), 0);
+    assert_eq!(call(&mut client, &["DEL", "k"]), Value::Int(1));
+    assert_eq!(call(&mut client, &["DEL", "k"]), Value::Int(0));
+    assert_eq!(dirty(&mut client), 1, "only the DEL that deleted");
+    call(&mut client, &["BGSAVE"]);
+    let mut settled = u64::MAX;
+    for _ in 0..500 {
+        settled = dirty(&mut client);
+        if settled == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(settled, 0, "BGSAVE saved the change");
+    server.stop();
+}
+
 #[test]
 fn scan_pages_with_match_and_type_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();

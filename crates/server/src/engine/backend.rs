@@ -233,6 +233,9 @@ pub(crate) struct Shared {
     /// woken by the first count may run before the commit is visible,
     /// and is then woken again by the second.
     pub(crate) writes: AtomicU64,
+    /// Commands whose writes committed since the last SAVE or BGSAVE
+    /// began: Redis's dirty count (INFO `rdb_changes_since_last_save`).
+    pub(crate) dirty: AtomicU64,
     /// Where the server publishes keyspace events, once one started on
     /// this backend ([`Backend::set_keyspace_events`]).
     keyspace_events: RwLock<Option<Arc<KeyspaceEvents>>>,
@@ -253,11 +256,21 @@ impl Shared {
             .map_or(EventClasses::NONE, |events| events.classes())
     }
 
+    /// A checkpoint, as SAVE and BGSAVE make one: the changes committed
+    /// before it began no longer count as unsaved once it is done.
+    pub(crate) fn checkpoint(&self) -> keel::Result<()> {
+        let before = self.dirty.load(Ordering::Relaxed);
+        self.database.checkpoint()?;
+        self.dirty.fetch_sub(before, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Publishes what a committed run fired, and tells the expiry watch
     /// the deadlines it set.
     pub(crate) fn publish_committed(&self, committed: &Committed) {
         if committed.wrote {
             self.writes.fetch_add(1, Ordering::AcqRel);
+            self.dirty.fetch_add(committed.changes, Ordering::Relaxed);
         }
         self.expiry_watch.apply(&committed.deadlines);
         if committed.events.is_empty() {
@@ -399,6 +412,7 @@ impl KeelBackend {
                 commit_latency: LatencyHistogram::default(),
                 sweeper: Sweeper::default(),
                 writes: AtomicU64::new(0),
+                dirty: AtomicU64::new(0),
                 keyspace_events: RwLock::new(None),
                 expiry_watch: ExpiryWatch::default(),
             }),
@@ -493,7 +507,7 @@ impl Shared {
         let spawned = std::thread::Builder::new()
             .name("keel-bgsave".to_owned())
             .spawn(move || {
-                let result = shared.database.checkpoint();
+                let result = shared.checkpoint();
                 if let Err(error) = &result {
                     tracing::error!(%error, "BGSAVE failed");
                 }
@@ -553,6 +567,10 @@ impl Shared {
             fields: vec![
                 field("loading", "0".to_owned()),
                 field("async_loading", "0".to_owned()),
+                field(
+                    "rdb_changes_since_last_save",
+                    self.dirty.load(Ordering::Relaxed).to_string(),
+                ),
                 field(
                     "rdb_bgsave_in_progress",
                     u8::from(self.background_save_running.load(Ordering::Acquire)).to_string(),
@@ -924,11 +942,7 @@ impl Backend for KeelBackend {
     }
 
     fn save(&self) -> std::result::Result<(), StoreError> {
-        self.shared
-            .database
-            .checkpoint()
-            .map(|_| ())
-            .map_err(StoreError::backend)
+        self.shared.checkpoint().map_err(StoreError::backend)
     }
 
     fn background_save(&self) -> std::result::Result<(), StoreError> {

@@ -129,7 +129,9 @@ impl Shared {
             store = store.exclusive(&self.databases_keyspace);
         }
         let limits = &self.options.limits;
+        let mut changes = 0;
         for request in requests {
+            let writes = store.writes();
             match output {
                 Output::Values(replies) => replies.push(run_data(&mut store, request, limits)),
                 Output::Encoded { replies, .. } => {
@@ -139,6 +141,7 @@ impl Shared {
             if let Some(error) = store.take_failure() {
                 return Err(error);
             }
+            changes += u64::from(store.writes() > writes);
         }
         // The failure, if any, is the store's: taken just below.
         let _ = store.write_held_back();
@@ -152,6 +155,7 @@ impl Shared {
         }
         let mut committed = store.take_committed();
         committed.wrote = wrote;
+        committed.changes = changes;
         Ok((committed, wrote))
     }
 

@@ -43,6 +43,9 @@ pub(crate) struct Committed {
     pub(crate) events: Vec<KeyspaceEvent>,
     pub(crate) deadlines: Vec<DeadlineChange>,
     pub(crate) wrote: bool,
+    /// Commands of the run that wrote something: Redis's dirty count
+    /// (INFO's `rdb_changes_since_last_save`) moves by it on commit.
+    pub(crate) changes: u64,
 }
 
 impl Committed {
@@ -52,6 +55,7 @@ impl Committed {
         self.events.extend(other.events);
         self.deadlines.extend(other.deadlines);
         self.wrote |= other.wrote;
+        self.changes += other.changes;
     }
 
     /// Forgets everything (an attempt run again).
@@ -60,6 +64,7 @@ impl Committed {
         self.events.clear();
         self.deadlines.clear();
         self.wrote = false;
+        self.changes = 0;
     }
 }
 
@@ -108,6 +113,8 @@ pub(crate) struct EngineStore<'a> {
     now_ms: i64,
     failure: Option<keel::Error>,
     wrote: bool,
+    /// Writes made so far (puts and deletes, of keys and elements).
+    writes: u64,
     /// Set when the command holds every database exclusively: the keyspace
     /// of the SWAPDB map, and large flushes may recreate a keyspace.
     exclusive: Option<&'a Keyspace>,
@@ -144,6 +151,7 @@ impl<'a> EngineStore<'a> {
             now_ms,
             failure: None,
             wrote: false,
+            writes: 0,
             exclusive: None,
             classes,
             committed: Committed::default(),
@@ -178,6 +186,16 @@ impl<'a> EngineStore<'a> {
     /// be rolled back.
     pub(crate) fn take_failure(&mut self) -> Option<keel::Error> {
         self.failure.take()
+    }
+
+    /// Writes made so far: a command that moved it changed something.
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    fn note_write(&mut self) {
+        self.wrote = true;
+        self.writes += 1;
     }
 
     /// Whether anything was written.
@@ -247,7 +265,7 @@ impl<'a> EngineStore<'a> {
     /// back once the store holds writes, every held write made once a
     /// bound is reached.
     fn hold(&mut self, key: &[u8], value: Option<Bytes>) -> StoreResult<()> {
-        self.wrote = true;
+        self.note_write();
         if !self.holding {
             let result = match value {
                 Some(value) => self.transaction.put_bytes(self.elements, key, value),
@@ -296,7 +314,7 @@ impl<'a> EngineStore<'a> {
             let keys = self.keys_in(keyspace, after.as_deref(), KEYSPACE_BATCH_KEYS)?;
             for key in &keys {
                 self.transaction.delete(keyspace, key)?;
-                self.wrote = true;
+                self.note_write();
             }
             if keys.len() < KEYSPACE_BATCH_KEYS {
                 return Ok(());
@@ -385,7 +403,7 @@ impl KeyValueStore for EngineStore<'_> {
                     u64::try_from(deadline).unwrap_or(0),
                 ),
             });
-        self.wrote = true;
+        self.note_write();
         self.checked(result)
     }
 
@@ -402,7 +420,7 @@ impl KeyValueStore for EngineStore<'_> {
             let result = self
                 .keyspace(database)
                 .and_then(|keyspace| self.transaction.delete(keyspace, key));
-            self.wrote = true;
+            self.note_write();
             self.checked(result)?;
         }
         Ok(existed)
@@ -442,7 +460,7 @@ impl KeyValueStore for EngineStore<'_> {
     }
 
     fn element_put(&mut self, key: &[u8], value: Bytes) -> StoreResult<()> {
-        self.wrote = true;
+        self.note_write();
         if is_header_key(key) {
             let evicted = self.memo.defer(key, value);
             return self.write_evicted(evicted);
@@ -457,7 +475,7 @@ impl KeyValueStore for EngineStore<'_> {
         let evicted = self.memo.note(Space::Elements, key, None);
         self.write_evicted(evicted)?;
         let result = self.transaction.delete(self.elements, key);
-        self.wrote = true;
+        self.note_write();
         self.checked(result)
     }
 
@@ -580,7 +598,7 @@ impl KeyValueStore for EngineStore<'_> {
             self.transaction
                 .put(map, second.to_be_bytes(), first_keyspace.name().as_bytes())
         });
-        self.wrote = true;
+        self.note_write();
         self.checked(result)?;
         self.note_deadline(|| DeadlineChange::Database(first));
         self.note_deadline(|| DeadlineChange::Database(second));
