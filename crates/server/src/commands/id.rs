@@ -569,11 +569,21 @@ pub enum CommandId {
     Xtrim,
     /// `BGREWRITEAOF`.
     Bgrewriteaof,
+    /// `PFADD`.
+    Pfadd,
+    /// `PFCOUNT`.
+    Pfcount,
+    /// `PFDEBUG`.
+    Pfdebug,
+    /// `PFMERGE`.
+    Pfmerge,
+    /// `PFSELFTEST`.
+    Pfselftest,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 280;
+    pub const COUNT: usize = 285;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -857,6 +867,11 @@ impl CommandId {
         CommandId::Xsetid,
         CommandId::Xtrim,
         CommandId::Bgrewriteaof,
+        CommandId::Pfadd,
+        CommandId::Pfcount,
+        CommandId::Pfdebug,
+        CommandId::Pfmerge,
+        CommandId::Pfselftest,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1152,4 +1167,9 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "xsetid",
     "xtrim",
     "bgrewriteaof",
+    "pfadd",
+    "pfcount",
+    "pfdebug",
+    "pfmerge",
+    "pfselftest",
 ];

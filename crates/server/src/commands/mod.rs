@@ -4,9 +4,9 @@
 //! per family:
 //!
 //! - `strings.rs`, `counters.rs`, `expiry.rs`, `keyspace.rs`,
-//!   `bitmap.rs`: the data commands, written once over
-//!   [`KeyValueStore`] (a transaction's reads and writes), so the engine
-//!   binding only supplies a store, and tests a `BTreeMap`;
+//!   `bitmap.rs`, `hll/` (HyperLogLog): the data commands, written once
+//!   over [`KeyValueStore`] (a transaction's reads and writes), so the
+//!   engine binding only supplies a store, and tests a `BTreeMap`;
 //! - `hashes.rs`, `sets.rs`, `lists.rs`, `sorted_sets.rs`: the data
 //!   types, over `encoding.rs` (their byte layout) and `collection.rs`
 //!   (typed access to a key, WRONGTYPE, saving and deleting
@@ -48,6 +48,7 @@ pub(crate) mod expiry;
 pub(crate) mod functions;
 pub(crate) mod glob;
 pub(crate) mod hashes;
+pub mod hll;
 pub mod id;
 pub(crate) mod info;
 pub(crate) mod keyspace;
