@@ -33,27 +33,26 @@ fn check_value(value: &[u8], sparse_bytes_max: u64) {
     let _ = hll.decode_sparse();
     let _ = hll.cached_cardinality();
     let registers = hll.registers();
+    let histogram = hll.histogram();
     let mut dense = hll.clone();
-    match (dense.to_dense(), &registers) {
-        (Ok(_), Ok(registers)) => {
-            assert_eq!(dense.as_bytes().len(), DENSE_BYTES);
-            assert_eq!(Hll::parse(dense.as_bytes()).as_ref(), Ok(&dense));
-            assert_eq!(dense.registers().as_ref(), Ok(registers));
+    let converted = dense.to_dense();
+    let (histogram, mut model) = match (histogram, registers, converted) {
+        (Ok(histogram), Ok(model), Ok(_)) => (histogram, model),
+        (histogram, registers, converted) => {
+            assert!(
+                histogram.is_err() && registers.is_err() && converted.is_err(),
+                "the readers disagree on whether the runs are whole"
+            );
+            assert_eq!(hll.count(), Err(HllError::Corrupted));
+            // Damaged runs: offers end in a value or in Corrupted.
+            offer_from(&mut hll.clone(), value, sparse_bytes_max, None);
+            return;
         }
-        (Err(HllError::Corrupted), Err(HllError::Corrupted)) => {}
-        (converted, registers) => {
-            panic!("to dense {converted:?} and the register walk {registers:?} disagree")
-        }
-    }
-    let Ok(histogram) = hll.histogram() else {
-        // Damaged runs: offers end in a value or in Corrupted.
-        offer_from(&mut hll.clone(), value, sparse_bytes_max, None);
-        return;
     };
     // Whole runs read the same in both encodings.
-    let Ok(mut model) = registers else {
-        panic!("runs that add up fail the register walk")
-    };
+    assert_eq!(dense.as_bytes().len(), DENSE_BYTES);
+    assert_eq!(Hll::parse(dense.as_bytes()).as_ref(), Ok(&dense));
+    assert_eq!(dense.registers().as_ref(), Ok(&model));
     assert_eq!(dense.histogram(), Ok(histogram));
     assert_eq!(dense.count(), hll.count());
     let mut offered = hll.clone();

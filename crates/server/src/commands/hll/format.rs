@@ -10,9 +10,9 @@
 //! value it offers the register.
 //!
 //! A string is an HLL when Redis's check passes (header, magic, known
-//! encoding, a dense one exactly 12304 bytes); the sparse runs are read
-//! as Redis reads them, each reader with its own tolerance, and anything
-//! they do not add up to is [`HllError::Corrupted`], never a panic.
+//! encoding, a dense one exactly 12304 bytes); sparse runs that do not
+//! cover exactly the 16384 registers are [`HllError::Corrupted`] where
+//! Redis finds them so, never a panic.
 
 use super::estimate::{self, Histogram};
 use super::sparse::{self, SparseSet};

@@ -5,13 +5,15 @@
 //! - XZERO `01llllll llllllll`: 1 to 16384 zero registers;
 //! - VAL `1vvvvvll`: 1 to 4 registers of value 1 to 32.
 //!
-//! A valid run covers exactly 16384 registers. Each reader keeps Redis's
-//! tolerance of damage (so a damaged value gets the reply Redis gives):
-//! the histogram adds up every opcode; the register walk (to dense,
-//! merge) stops at a VAL past the last register; an update looks only as
-//! far as the register it changes. An XZERO cut off by the end of the
-//! string reads its second byte as zero (Redis reads the string's
-//! terminating NUL).
+//! Whole runs cover exactly 16384 registers; the readers of all of them
+//! (the histogram, the register walk of PFMERGE and of the change to
+//! dense) refuse any others as [`HllError::Corrupted`], as Redis does
+//! since the fix of CVE-2025-32023 (7.0.15's own source stopped the walk
+//! at a VAL past the end and kept what it had; Debian's 7.0.15, 7.2.10
+//! and later refuse it). An update, as in Redis, reads only as far as
+//! the register it changes. An XZERO cut off by the end of the string
+//! reads its second byte as zero (Redis reads the string's terminating
+//! NUL).
 
 use super::estimate::Histogram;
 use super::format::{HEADER_BYTES, HllError, REGISTERS};
@@ -121,21 +123,21 @@ pub fn histogram(runs: &[u8]) -> Result<Histogram, HllError> {
     Ok(histogram)
 }
 
-/// Calls `visit(index, value)` for each register of a VAL, in order,
-/// stopping at a VAL that would pass the last register; `Corrupted`
-/// unless the runs read cover exactly 16384 registers.
+/// Calls `visit(index, value)` for each register of a VAL, in order;
+/// `Corrupted` (after visiting some) unless the runs cover exactly 16384
+/// registers.
 pub fn for_each_run(runs: &[u8], mut visit: impl FnMut(usize, u8)) -> Result<(), HllError> {
     let mut covered = 0usize;
     for opcode in opcodes(runs) {
+        covered = covered.saturating_add(opcode.span());
+        if covered > REGISTERS {
+            return Err(HllError::Corrupted);
+        }
         if let Opcode::Val { value, length } = opcode {
-            if covered.saturating_add(length) > REGISTERS {
-                break;
-            }
-            for index in covered..covered + length {
+            for index in covered - length..covered {
                 visit(index, value);
             }
         }
-        covered = covered.saturating_add(opcode.span());
     }
     if covered != REGISTERS {
         return Err(HllError::Corrupted);
