@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // Each test file uses part of the support.
 
+pub mod redis_server;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

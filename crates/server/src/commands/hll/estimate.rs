@@ -69,3 +69,53 @@ fn tau(mut x: f64) -> f64 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn histogram(counts: &[(usize, u64)]) -> Histogram {
+        let mut histogram = [0; 64];
+        for &(value, count) in counts {
+            histogram[value] = count;
+        }
+        histogram
+    }
+
+    #[test]
+    fn the_constant_is_redis_s() {
+        assert_eq!("0.721347520444481703680".parse::<f64>(), Ok(ALPHA_INF));
+        assert_eq!(ALPHA_INF, 0.5 / std::f64::consts::LN_2);
+    }
+
+    #[test]
+    fn small_and_empty_sets_count_exactly() {
+        let m = REGISTERS as u64;
+        assert_eq!(cardinality(&histogram(&[(0, m)])), 0);
+        assert_eq!(cardinality(&histogram(&[(0, m - 1), (1, 1)])), 1);
+        assert_eq!(cardinality(&histogram(&[(0, m - 5), (1, 4), (2, 1)])), 5);
+    }
+
+    /// PFCOUNT on redis-server 7.0 of dense HLLs whose registers are all
+    /// one value; past 2^63 the estimate is no C long long, and Redis
+    /// answers x86-64's conversion of it.
+    #[test]
+    fn large_estimates_are_redis_s() {
+        let m = REGISTERS as u64;
+        let all = |value: usize| cardinality(&histogram(&[(value, m)]));
+        assert_eq!(all(12), 48_408_813);
+        assert_eq!(all(30), 12_690_079_782_337);
+        assert_eq!(all(40), 12_994_641_697_113_596);
+        for value in [50, 51, 63] {
+            assert_eq!(all(value), OUT_OF_RANGE, "{value}");
+        }
+    }
+
+    #[test]
+    fn sigma_and_tau_end_at_their_edges() {
+        assert_eq!(sigma(1.0), f64::INFINITY);
+        assert_eq!(sigma(0.0), 0.0);
+        assert_eq!((tau(0.0), tau(1.0)), (0.0, 0.0));
+        assert!(tau(0.5) > 0.0 && sigma(0.5) > 0.5);
+    }
+}

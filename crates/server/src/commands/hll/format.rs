@@ -242,6 +242,13 @@ impl Hll {
         Ok(estimate::cardinality(&self.histogram()?))
     }
 
+    /// Whether a sparse HLL's runs end in an XZERO cut off by the end of
+    /// the string: they may read whole, yet an update there loses a byte,
+    /// as in Redis.
+    pub fn ends_in_a_cut_xzero(&self) -> bool {
+        self.encoding() == Encoding::Sparse && sparse::ends_in_a_cut_xzero(self.body())
+    }
+
     /// PFDEBUG DECODE's text of a sparse HLL's runs.
     pub fn decode_sparse(&self) -> Option<String> {
         (self.encoding() == Encoding::Sparse).then(|| sparse::decode_text(self.body()))
@@ -334,4 +341,211 @@ pub fn murmur_hash_64a(key: &[u8], seed: u64) -> u64 {
     hash ^= hash >> R;
     hash = hash.wrapping_mul(M);
     hash ^ hash >> R
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// redis-server 7.0's value after `PFADD k e0 … e299` and `PFCOUNT k`.
+    const SPARSE_300: &[u8] = include_bytes!("testdata/sparse-300.hll");
+    /// After `PFADD k` of `e0 … e4999` in ten commands of 500, and
+    /// `PFCOUNT k`.
+    const DENSE_5000: &[u8] = include_bytes!("testdata/dense-5000.hll");
+
+    /// PFADD as Redis runs it.
+    fn pfadd(hll: &mut Hll, elements: impl Iterator<Item = String>) -> bool {
+        let mut updated = false;
+        for element in elements {
+            updated |= hll.add(element.as_bytes(), SPARSE_BYTES_MAX_DEFAULT) == Ok(true);
+        }
+        if updated {
+            hll.invalidate_cache();
+        }
+        updated
+    }
+
+    /// PFCOUNT of one key as Redis runs it.
+    fn pfcount(hll: &mut Hll) -> u64 {
+        if let Some(cached) = hll.cached_cardinality() {
+            return cached;
+        }
+        let count = hll.count().expect("whole");
+        hll.cache_cardinality(count);
+        count
+    }
+
+    #[test]
+    fn an_empty_hll_is_redis_s() {
+        let empty = Hll::empty();
+        assert_eq!(empty.as_bytes(), b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x7f\xff");
+        assert_eq!(empty.cached_cardinality(), Some(0));
+        assert_eq!(empty.count(), Ok(0));
+        assert_eq!(empty.encoding(), Encoding::Sparse);
+        assert_eq!(Hll::parse(empty.as_bytes()), Ok(empty));
+    }
+
+    #[test]
+    fn elements_fall_in_the_registers_redis_puts_them_in() {
+        // PFDEBUG DECODE of each alone on redis-server 7.0: every length
+        // of the hash's last word, and more than one word.
+        let cases: [(&[u8], usize, u8); 8] = [
+            (b"a", 12711, 2),
+            (b"b", 15780, 1),
+            (b"c", 8436, 1),
+            (b"", 5938, 2),
+            (b"hello world", 9399, 4),
+            (b"12345678", 10579, 3),
+            (b"123456789abcdefg", 8578, 5),
+            (&[b'x'; 100], 15288, 1),
+        ];
+        for (element, index, value) in cases {
+            assert_eq!(register_of(element), (index, value), "{element:?}");
+        }
+    }
+
+    #[test]
+    fn the_same_elements_make_redis_s_bytes() {
+        let mut sparse = Hll::empty();
+        assert!(pfadd(
+            &mut sparse,
+            (0..300).map(|index| format!("e{index}"))
+        ));
+        assert_eq!(pfcount(&mut sparse), 302);
+        assert_eq!(sparse.as_bytes(), SPARSE_300);
+        let mut dense = Hll::empty();
+        for batch in 0..10 {
+            pfadd(
+                &mut dense,
+                (batch * 500..(batch + 1) * 500).map(|index| format!("e{index}")),
+            );
+        }
+        assert_eq!(pfcount(&mut dense), 4968);
+        assert_eq!(dense.encoding(), Encoding::Dense);
+        assert_eq!(dense.as_bytes(), DENSE_5000);
+    }
+
+    #[test]
+    fn redis_s_values_read_back() {
+        let sparse = Hll::parse(SPARSE_300).expect("an HLL");
+        assert_eq!(sparse.cached_cardinality(), Some(302));
+        assert_eq!(sparse.count(), Ok(302));
+        let dense = Hll::parse(DENSE_5000).expect("an HLL");
+        assert_eq!(dense.count(), Ok(4968));
+        // The same registers either way, and merged.
+        let mut converted = sparse.clone();
+        assert_eq!(converted.to_dense(), Ok(true));
+        assert_eq!(converted.as_bytes().len(), DENSE_BYTES);
+        assert_eq!(converted.registers(), sparse.registers());
+        assert_eq!(converted.count(), Ok(302));
+        let mut max = [0; REGISTERS];
+        sparse.merge_into(&mut max).expect("whole");
+        dense.merge_into(&mut max).expect("whole");
+        // e0 … e299 are among e0 … e4999.
+        assert_eq!(max[..], dense.registers().expect("whole")[..]);
+    }
+
+    #[test]
+    fn headers_redis_refuses_are_not_hlls() {
+        let dense_header = &DENSE_5000[..HEADER_BYTES];
+        let cases: [&[u8]; 8] = [
+            b"",
+            b"HYLL",
+            &SPARSE_300[..HEADER_BYTES - 1],
+            b"HYLX\x01\0\0\0\0\0\0\0\0\0\0\0\x7f\xff",
+            b"HYLL\x02\0\0\0\0\0\0\0\0\0\0\0\x7f\xff",
+            b"HYLL\xff\0\0\0\0\0\0\0\0\0\0\0\x7f\xff",
+            dense_header,
+            &DENSE_5000[..DENSE_BYTES - 1],
+        ];
+        for value in cases {
+            assert_eq!(Hll::parse(value), Err(HllError::NotAnHll), "{value:?}");
+        }
+        let mut longer = DENSE_5000.to_vec();
+        longer.push(0);
+        assert_eq!(Hll::parse(&longer), Err(HllError::NotAnHll));
+        // A sparse header alone is an HLL, whose runs are damaged.
+        let bare = Hll::parse(&SPARSE_300[..HEADER_BYTES]).expect("a header");
+        assert_eq!(bare.count(), Err(HllError::Corrupted));
+    }
+
+    #[test]
+    fn the_cache_keeps_its_stale_bit() {
+        let mut hll = Hll::empty();
+        hll.invalidate_cache();
+        assert_eq!(hll.cached_cardinality(), None);
+        assert_eq!(hll.as_bytes()[HEADER_BYTES - 1], 0x80);
+        hll.cache_cardinality(0x0102_0304_0506_0708);
+        assert_eq!(&hll.as_bytes()[8..16], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(hll.cached_cardinality(), Some(0x0102_0304_0506_0708));
+        // A cardinality with the top bit set is cached stale, as Redis's.
+        hll.cache_cardinality(1 << 63);
+        assert_eq!(hll.cached_cardinality(), None);
+    }
+
+    #[test]
+    fn dense_registers_keep_their_neighbours() {
+        let mut registers = vec![0u8; DENSE_BYTES - HEADER_BYTES];
+        for index in 0..REGISTERS {
+            set_dense(&mut registers, index, (index % 64) as u8);
+        }
+        for index in 0..REGISTERS {
+            assert_eq!(get_dense(&registers, index), (index % 64) as u8);
+        }
+        // The last register is the last byte's top six bits.
+        set_dense(&mut registers, REGISTERS - 1, REGISTER_MAX);
+        assert_eq!(registers[registers.len() - 1] & 0xfc, 0xfc);
+        assert_eq!(get_dense(&registers, REGISTERS - 2), 62);
+        assert!(!raise_dense(&mut registers, 5, 5));
+        assert!(raise_dense(&mut registers, 5, 6));
+        assert_eq!(get_dense(&registers, 4), 4);
+        assert_eq!(get_dense(&registers, 6), 6);
+    }
+
+    #[test]
+    fn a_sparse_hll_grows_dense_past_its_limit_or_a_value_above_32() {
+        let mut hll = Hll::empty();
+        // A register in an XZERO splits it in three: 3 more bytes.
+        assert_eq!(hll.offer(100, 1, 21), Ok(true));
+        assert_eq!(hll.as_bytes().len(), 21);
+        assert_eq!(hll.offer(1000, 1, 21), Ok(true));
+        assert_eq!(hll.encoding(), Encoding::Dense);
+        assert_eq!(hll.registers().expect("whole")[100], 1);
+        assert_eq!(hll.registers().expect("whole")[1000], 1);
+        let mut high = Hll::empty();
+        assert_eq!(high.offer(7, 33, 3000), Ok(true));
+        assert_eq!(high.encoding(), Encoding::Dense);
+        assert_eq!(high.registers().expect("whole")[7], 33);
+    }
+
+    #[test]
+    fn damaged_runs_are_corrupt_for_every_reader() {
+        let header = &SPARSE_300[..HEADER_BYTES];
+        let runs: [&[u8]; 7] = [
+            // None.
+            b"",
+            // "hello" after whole runs.
+            &[0x7f, 0xff, b'h', b'e', b'l', b'l', b'o'],
+            // A VAL past the last register.
+            &[0x7f, 0xff, 0x80],
+            // One register short.
+            &[0x7f, 0xfe],
+            // 16384 + 3 through a VAL of four.
+            &[0x7f, 0xfc, 0x83],
+            // An XZERO cut off: 16129 registers.
+            &[0x7f],
+            // 2^16 XZEROs of 16384: far past the end.
+            &[0x7f, 0xff].repeat(1 << 16),
+        ];
+        for runs in runs {
+            let mut value = header.to_vec();
+            value.extend_from_slice(runs);
+            let hll = Hll::parse(&value).expect("a sparse header");
+            assert_eq!(hll.histogram(), Err(HllError::Corrupted));
+            assert_eq!(hll.count(), Err(HllError::Corrupted));
+            assert_eq!(hll.registers().map(|_| ()), Err(HllError::Corrupted));
+            assert_eq!(hll.clone().to_dense(), Err(HllError::Corrupted));
+            assert!(hll.decode_sparse().is_some());
+        }
+    }
 }

@@ -87,3 +87,16 @@ pub(crate) fn estimates_agree(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shorter_self_test_passes() {
+        assert_eq!(registers_keep_their_values(3), Ok(()));
+        assert_eq!(estimates_agree(100_000, 3000, 0x5eed), Ok(()));
+        // Under a large limit every checkpoint checks the sparse encoding.
+        assert_eq!(estimates_agree(10_000, 1_000_000, 1), Ok(()));
+    }
+}

@@ -145,6 +145,17 @@ pub fn for_each_run(runs: &[u8], mut visit: impl FnMut(usize, u8)) -> Result<(),
     Ok(())
 }
 
+/// Whether the last opcode is an XZERO cut off by the end of `runs`
+/// (read with a zero second byte, but split by an update as Redis splits
+/// it, losing a byte).
+pub fn ends_in_a_cut_xzero(runs: &[u8]) -> bool {
+    let mut at = 0;
+    for opcode in opcodes(runs) {
+        at += opcode.bytes();
+    }
+    at > runs.len()
+}
+
 /// PFDEBUG DECODE's text: `z:LEN` for a ZERO, `Z:LEN` for an XZERO,
 /// `v:VALUE,LEN` for a VAL, separated by spaces.
 pub fn decode_text(runs: &[u8]) -> String {
@@ -209,6 +220,10 @@ pub fn offer(
     register: u8,
     sparse_bytes_max: u64,
 ) -> Result<SparseSet, HllError> {
+    if register == 0 {
+        // No register is below zero (and a VAL cannot hold it).
+        return Ok(SparseSet::Unchanged);
+    }
     if register > VAL_VALUE_MAX {
         return Ok(SparseSet::TooLarge);
     }
@@ -289,5 +304,100 @@ fn merge_values(value: &mut Vec<u8>, mut at: usize) {
             continue;
         }
         at += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::hll::format::Hll;
+
+    /// The runs after offering each `(index, value)` to an empty HLL, as
+    /// PFDEBUG DECODE shows them.
+    fn after(offers: &[(usize, u8)]) -> String {
+        let mut value = Hll::empty().into_bytes();
+        for &(index, register) in offers {
+            assert_eq!(
+                offer(&mut value, index, register, 3000),
+                Ok(SparseSet::Raised)
+            );
+        }
+        decode_text(&value[HEADER_BYTES..])
+    }
+
+    #[test]
+    fn offers_split_runs_as_redis_does() {
+        assert_eq!(after(&[]), "Z:16384");
+        assert_eq!(after(&[(0, 1)]), "v:1,1 Z:16383");
+        assert_eq!(after(&[(16383, 32)]), "Z:16383 v:32,1");
+        // Up to 64 zeros take a ZERO, more an XZERO.
+        assert_eq!(after(&[(64, 3)]), "z:64 v:3,1 Z:16319");
+        assert_eq!(after(&[(65, 3)]), "Z:65 v:3,1 Z:16318");
+        assert_eq!(after(&[(5, 2), (3, 1)]), "z:3 v:1,1 z:1 v:2,1 Z:16378");
+        // A VAL of several registers splits around the one raised.
+        assert_eq!(
+            after(&[(0, 1), (1, 1), (2, 1), (1, 4)]),
+            "v:1,1 v:4,1 v:1,1 Z:16381"
+        );
+    }
+
+    #[test]
+    fn equal_neighbours_merge_up_to_four() {
+        assert_eq!(after(&[(0, 1), (1, 1)]), "v:1,2 Z:16382");
+        assert_eq!(after(&[(0, 1), (1, 1), (2, 1), (3, 1)]), "v:1,4 Z:16380");
+        assert_eq!(
+            after(&[(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]),
+            "v:1,4 v:1,1 Z:16379"
+        );
+        // A register filling a ZERO of one between equal VALs.
+        assert_eq!(after(&[(0, 2), (2, 2), (1, 2)]), "v:2,3 Z:16381");
+    }
+
+    #[test]
+    fn an_offer_changes_nothing_it_does_not_raise() {
+        let mut value = Hll::empty().into_bytes();
+        assert_eq!(offer(&mut value, 9, 5, 3000), Ok(SparseSet::Raised));
+        let before = value.clone();
+        assert_eq!(offer(&mut value, 9, 5, 3000), Ok(SparseSet::Unchanged));
+        assert_eq!(offer(&mut value, 9, 1, 3000), Ok(SparseSet::Unchanged));
+        assert_eq!(offer(&mut value, 10, 0, 3000), Ok(SparseSet::Unchanged));
+        assert_eq!(offer(&mut value, 9, 33, 3000), Ok(SparseSet::TooLarge));
+        assert_eq!(offer(&mut value, 100, 1, 19), Ok(SparseSet::TooLarge));
+        assert_eq!(value, before);
+    }
+
+    #[test]
+    fn offers_to_damaged_runs_read_only_up_to_their_register() {
+        let header = &Hll::empty().into_bytes()[..HEADER_BYTES];
+        // No runs: no register is covered.
+        let mut bare = header.to_vec();
+        assert_eq!(offer(&mut bare, 0, 1, 3000), Err(HllError::Corrupted));
+        // Runs that stop short: the registers past them are not covered,
+        // those before are raised.
+        let mut short = header.to_vec();
+        short.extend_from_slice(&[0x40, 0x63]);
+        assert_eq!(offer(&mut short, 100, 1, 3000), Err(HllError::Corrupted));
+        assert_eq!(offer(&mut short, 10, 1, 3000), Ok(SparseSet::Raised));
+        assert_eq!(decode_text(&short[HEADER_BYTES..]), "z:10 v:1,1 Z:89");
+        // An XZERO cut off by the end splits as Redis splits it: its
+        // missing byte counted, the last byte of the split lost.
+        assert!(!ends_in_a_cut_xzero(&EMPTY));
+        assert!(ends_in_a_cut_xzero(&[0x7f]) && ends_in_a_cut_xzero(&[0x80, 0x41]));
+        let mut cut = header.to_vec();
+        cut.push(0x7f);
+        assert_eq!(offer(&mut cut, 0, 1, 3000), Ok(SparseSet::Raised));
+        assert_eq!(&cut[HEADER_BYTES..], &[0x80, 0x7e]);
+    }
+
+    #[test]
+    fn the_histogram_counts_every_run() {
+        let mut value = Hll::empty().into_bytes();
+        for (index, register) in [(0, 1), (1, 1), (7, 3), (16383, 32)] {
+            offer(&mut value, index, register, 3000).expect("whole");
+        }
+        let histogram = histogram(&value[HEADER_BYTES..]).expect("whole");
+        assert_eq!(histogram[0], 16380);
+        assert_eq!((histogram[1], histogram[3], histogram[32]), (2, 1, 1));
+        assert_eq!(histogram.iter().sum::<u64>(), REGISTERS as u64);
     }
 }
