@@ -101,16 +101,7 @@ impl Hll {
 
     /// `value` if its header is an HLL's (Redis's `isHLLObjectOrReply`).
     pub fn parse(value: &[u8]) -> Result<Hll, HllError> {
-        let valid = value.len() >= HEADER_BYTES
-            && value.starts_with(MAGIC)
-            && match value[ENCODING_AT] {
-                DENSE => value.len() == DENSE_BYTES,
-                SPARSE => true,
-                _ => false,
-            };
-        if !valid {
-            return Err(HllError::NotAnHll);
-        }
+        check_header(value)?;
         Ok(Hll {
             bytes: value.to_vec(),
         })
@@ -137,9 +128,7 @@ impl Hll {
 
     /// The cached cardinality, unless stale.
     pub fn cached_cardinality(&self) -> Option<u64> {
-        let mut bytes = [0; 8];
-        bytes.copy_from_slice(&self.bytes[CARDINALITY_AT..HEADER_BYTES]);
-        (bytes[7] & STALE_BIT == 0).then(|| u64::from_le_bytes(bytes))
+        cached_cardinality(&self.bytes)
     }
 
     /// Caches `cardinality` (stale if its top bit is set, as in Redis).
@@ -261,6 +250,30 @@ impl Hll {
     fn registers_mut(&mut self) -> &mut [u8] {
         &mut self.bytes[HEADER_BYTES..]
     }
+}
+
+/// Whether `value`'s header is an HLL's: `NotAnHll` if not.
+pub fn check_header(value: &[u8]) -> Result<(), HllError> {
+    let valid = value.len() >= HEADER_BYTES
+        && value.starts_with(MAGIC)
+        && match value[ENCODING_AT] {
+            DENSE => value.len() == DENSE_BYTES,
+            SPARSE => true,
+            _ => false,
+        };
+    if valid {
+        Ok(())
+    } else {
+        Err(HllError::NotAnHll)
+    }
+}
+
+/// The cached cardinality of `value` (whose header was checked), unless
+/// stale: what PFCOUNT answers without copying the value.
+pub fn cached_cardinality(value: &[u8]) -> Option<u64> {
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&value[CARDINALITY_AT..HEADER_BYTES]);
+    (bytes[7] & STALE_BIT == 0).then(|| u64::from_le_bytes(bytes))
 }
 
 fn header(encoding: u8) -> Vec<u8> {

@@ -101,12 +101,14 @@ pub(crate) fn pfcount(call: &mut DataCall<'_>) -> Outcome {
         return Ok(cardinality_reply(cardinality).into());
     }
     let key = call.key();
-    let Some((mut hll, deadline)) = read(call, key)? else {
+    let Some(stored) = call.get(key)? else {
         return Ok(count_reply(0).into());
     };
-    if let Some(cardinality) = hll.cached_cardinality() {
+    format::check_header(&stored.value)?;
+    if let Some(cardinality) = format::cached_cardinality(&stored.value) {
         return Ok(cardinality_reply(cardinality).into());
     }
+    let (mut hll, deadline) = (Hll::parse(&stored.value)?, stored.deadline_ms);
     let cardinality = hll.count()?;
     hll.cache_cardinality(cardinality);
     write(call, key, hll, deadline)?;
