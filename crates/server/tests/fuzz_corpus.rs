@@ -121,3 +121,27 @@ fn the_rdb_payload_corpus_never_panics_restore() {
         "the corpus holds its seeds ({replayed} found)"
     );
 }
+
+/// The `hll_value` target's corpus (redis-server 7.0 HLLs, damaged ones,
+/// and any input that once crashed it) through its harness, and each seed
+/// with every byte flipped.
+#[test]
+fn the_hll_value_corpus_never_panics_the_hll_readers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/hll_value");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        keel_server::commands::hll::check::check_arbitrary_value(&bytes);
+        // A long seed's bytes are sampled (some 256 of them).
+        for index in (1..bytes.len()).step_by(1 + bytes.len() / 256) {
+            let mut flipped = bytes.clone();
+            flipped[index] ^= 0x10;
+            keel_server::commands::hll::check::check_arbitrary_value(&flipped);
+        }
+        replayed += 1;
+    }
+    assert!(
+        replayed >= 8,
+        "the corpus holds its seeds ({replayed} found)"
+    );
+}

@@ -532,7 +532,8 @@ pub(crate) fn set_reply(shared: &Shared, pairs: &[Bytes]) -> Reply {
 }
 
 /// Applies the kept parameters keel acts on (the slow log's, the pubsub
-/// output buffer limit, the keyspace event classes) after a CONFIG SET.
+/// output buffer limit, the keyspace event classes, the HLL sparse
+/// limit) after a CONFIG SET.
 fn apply_kept(shared: &Shared) {
     let integer = |name: &str, default: i64| {
         lookup(name)
@@ -545,6 +546,11 @@ fn apply_kept(shared: &Shared) {
     super::streams::set_node_entries_max(
         u64::try_from(integer("stream-node-max-entries", 100)).unwrap_or(0),
     );
+    if let Some(bytes) = lookup("hll-sparse-max-bytes")
+        .and_then(|parameter| parse_memory(&shared.config.value(parameter)))
+    {
+        super::hll::set_sparse_bytes_max(bytes);
+    }
     let length_max = u64::try_from(integer("slowlog-max-len", 128)).unwrap_or(0);
     shared.slowlog.configure(slower_than_us, length_max);
     let busy_ms = integer("busy-reply-threshold", 5000);

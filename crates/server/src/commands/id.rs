@@ -609,11 +609,21 @@ pub enum CommandId {
     CommandGetkeys,
     /// `COMMAND|GETKEYSANDFLAGS`.
     CommandGetkeysandflags,
+    /// `PFADD`.
+    Pfadd,
+    /// `PFCOUNT`.
+    Pfcount,
+    /// `PFDEBUG`.
+    Pfdebug,
+    /// `PFMERGE`.
+    Pfmerge,
+    /// `PFSELFTEST`.
+    Pfselftest,
 }
 
 impl CommandId {
     /// How many there are.
-    pub const COUNT: usize = 300;
+    pub const COUNT: usize = 305;
 
     /// Every id, in declaration order.
     pub const ALL: [CommandId; CommandId::COUNT] = [
@@ -917,6 +927,11 @@ impl CommandId {
         CommandId::Lolwut,
         CommandId::CommandGetkeys,
         CommandId::CommandGetkeysandflags,
+        CommandId::Pfadd,
+        CommandId::Pfcount,
+        CommandId::Pfdebug,
+        CommandId::Pfmerge,
+        CommandId::Pfselftest,
     ];
 
     /// The full name as Redis reports it: `get`, `client|setname`.
@@ -1232,4 +1247,9 @@ const FULL_NAMES: [&str; CommandId::COUNT] = [
     "lolwut",
     "command|getkeys",
     "command|getkeysandflags",
+    "pfadd",
+    "pfcount",
+    "pfdebug",
+    "pfmerge",
+    "pfselftest",
 ];

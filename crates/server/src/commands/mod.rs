@@ -4,9 +4,10 @@
 //! per family:
 //!
 //! - `strings.rs`, `counters.rs`, `expiry.rs`, `keyspace.rs`,
-//!   `bitmap.rs`, `bitop.rs`, `bitfield.rs`: the data commands, written once over
-//!   [`KeyValueStore`] (a transaction's reads and writes), so the engine
-//!   binding only supplies a store, and tests a `BTreeMap`;
+//!   `bitmap.rs`, `bitop.rs`, `bitfield.rs`, `hll/` (HyperLogLog): the
+//!   data commands, written once over [`KeyValueStore`] (a transaction's
+//!   reads and writes), so the engine binding only supplies a store, and
+//!   tests a `BTreeMap`;
 //! - `hashes.rs`, `sets.rs`, `lists.rs`, `sorted_sets.rs`: the data
 //!   types, over `encoding.rs` (their byte layout) and `collection.rs`
 //!   (typed access to a key, WRONGTYPE, saving and deleting
@@ -57,6 +58,7 @@ pub mod geohash;
 pub(crate) mod getkeys;
 pub(crate) mod glob;
 pub(crate) mod hashes;
+pub mod hll;
 pub mod id;
 pub(crate) mod info;
 pub(crate) mod keyspace;

@@ -59,6 +59,11 @@ impl CommandFlags {
     /// keel's own, not shown: replaces databases as a whole (FLUSHDB,
     /// FLUSHALL, SWAPDB), so the backend holds them exclusively.
     pub const EXCLUSIVE: CommandFlags = CommandFlags(1 << 17);
+    /// Redis's `may_replicate`, not shown (Redis 7.0 does not list it): a
+    /// read-only command that may still change a value (PFCOUNT caches the
+    /// cardinality in its HLL), so the backend runs it in a transaction
+    /// that may write, and CLIENT PAUSE WRITE holds it.
+    pub const MAY_REPLICATE: CommandFlags = CommandFlags(1 << 18);
 
     const NAMES: [(CommandFlags, &'static str); 14] = [
         (CommandFlags::WRITE, "write"),
@@ -243,6 +248,12 @@ impl CommandSpec {
         self.flags.contains(flags)
     }
 
+    /// Whether it may write: a write command, or a read-only one that may
+    /// change a value ([`CommandFlags::MAY_REPLICATE`]).
+    pub fn may_write(&self) -> bool {
+        self.has(CommandFlags::WRITE) || self.has(CommandFlags::MAY_REPLICATE)
+    }
+
     /// Whether `argument_count` arguments (the name included) satisfy the
     /// arity.
     pub fn arity_accepts(&self, argument_count: usize) -> bool {
@@ -278,9 +289,14 @@ impl CommandSpec {
             "scripting" => "@scripting",
             "stream" => "@stream",
             "geo" => "@geo",
+            "hyperloglog" => "@hyperloglog",
             _ => "@admin",
         });
-        if self.group == "server" && self.has(CommandFlags::ADMIN) {
+        // Redis: every admin command is @admin and @dangerous.
+        if self.has(CommandFlags::ADMIN) {
+            if !categories.contains(&"@admin") {
+                categories.push("@admin");
+            }
             categories.push("@dangerous");
         }
         categories.push(if self.has(CommandFlags::FAST) {
@@ -589,7 +605,7 @@ pub fn unknown_command(command: &Command) -> Reply {
 }
 
 /// `bytes` as C's `%.Ns` prints them: up to a NUL, at most `bytes_max`.
-fn quote(bytes: &[u8], bytes_max: usize) -> String {
+pub(crate) fn quote(bytes: &[u8], bytes_max: usize) -> String {
     let shown = c_string(bytes);
     String::from_utf8_lossy(&shown[..shown.len().min(bytes_max)]).into_owned()
 }
@@ -741,9 +757,9 @@ const fn sub(
 
 use super::{
     acl, bitfield, bitmap, bitop, client, connection, counters, dump, expiry, functions, geo,
-    geo_search, getkeys, hashes, keyspace, latency, lists, migrate, monitor, pubsub, scripting,
-    server, sets, slowlog, sort, sorted_sets, stream_groups, stream_info, stream_read, streams,
-    strings, tracking, transactions, zset_combine,
+    geo_search, getkeys, hashes, hll, keyspace, latency, lists, migrate, monitor, pubsub,
+    scripting, server, sets, slowlog, sort, sorted_sets, stream_groups, stream_info, stream_read,
+    streams, strings, tracking, transactions, zset_combine,
 };
 use CommandId as Id;
 use Handler::{Client as C, Data as D};
@@ -4397,6 +4413,65 @@ static COMMANDS: &[CommandSpec] = &[
         "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape",
         "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.",
     ),
+    keyed(
+        Id::Pfadd,
+        D(hll::pfadd),
+        "pfadd",
+        -2,
+        W.union(M).union(F),
+        (1, 1, 1),
+        "hyperloglog",
+        "2.8.9",
+        "O(1) to add every element.",
+        "Adds the specified elements to the specified HyperLogLog.",
+    ),
+    keyed(
+        Id::Pfcount,
+        D(hll::pfcount),
+        "pfcount",
+        -2,
+        R.union(CommandFlags::MAY_REPLICATE),
+        (1, -1, 1),
+        "hyperloglog",
+        "2.8.9",
+        "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.",
+        "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
+    ),
+    keyed(
+        Id::Pfdebug,
+        D(hll::pfdebug),
+        "pfdebug",
+        3,
+        W.union(M).union(CommandFlags::ADMIN),
+        (2, 2, 1),
+        "hyperloglog",
+        "2.8.9",
+        "N/A",
+        "Internal commands for debugging HyperLogLog values",
+    ),
+    keyed(
+        Id::Pfmerge,
+        D(hll::pfmerge),
+        "pfmerge",
+        -2,
+        W.union(M),
+        (1, -1, 1),
+        "hyperloglog",
+        "2.8.9",
+        "O(N) to merge N HyperLogLogs, but with high constant times.",
+        "Merge N different HyperLogLogs into a single one.",
+    ),
+    spec(
+        Id::Pfselftest,
+        C(hll::selftest::pfselftest),
+        "pfselftest",
+        1,
+        CommandFlags::ADMIN,
+        "hyperloglog",
+        "2.8.9",
+        "N/A",
+        "An internal command for testing HyperLogLog values",
+    ),
 ];
 
 #[cfg(test)]
@@ -4650,6 +4725,12 @@ mod tests {
             "slowlog",
             "latency",
             "monitor",
+            // HyperLogLog.
+            "pfadd",
+            "pfcount",
+            "pfdebug",
+            "pfmerge",
+            "pfselftest",
         ];
         let expected: Vec<&str> = expected
             .into_iter()

@@ -76,7 +76,7 @@ impl<'a> Output<'a> {
 fn isolation_of(requests: &[Request]) -> Option<Isolation> {
     requests
         .iter()
-        .any(|request| request.spec.has(CommandFlags::WRITE))
+        .any(|request| request.spec.may_write())
         .then_some(Isolation::Serializable)
 }
 

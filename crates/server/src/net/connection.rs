@@ -329,8 +329,7 @@ impl Connection {
             return None;
         }
         let spec = crate::commands::table::resolve(command).ok()?;
-        let writes = spec.has(crate::commands::CommandFlags::WRITE)
-            || spec.id == crate::commands::CommandId::Exec;
+        let writes = spec.may_write() || spec.id == crate::commands::CommandId::Exec;
         pause.holds(writes)
     }
 
@@ -393,9 +392,7 @@ impl Connection {
 
     /// Whether a held-back command may write.
     pub(crate) fn pipeline_writes(&self) -> bool {
-        self.pipeline
-            .iter()
-            .any(|request| request.spec.has(crate::commands::CommandFlags::WRITE))
+        self.pipeline.iter().any(|request| request.spec.may_write())
     }
 
     /// How many pipelined commands are held back.

@@ -134,7 +134,7 @@ pub(super) fn call_command(
         }
     }
     let publishes = matches!(spec.id, CommandId::Publish | CommandId::Spublish);
-    if state.read_only && (spec.has(CommandFlags::WRITE) || publishes) {
+    if state.read_only && (spec.may_write() || publishes) {
         return Err("Write commands are not allowed from read-only scripts.".to_owned());
     }
     let shared = Arc::clone(&state.client.shared);
