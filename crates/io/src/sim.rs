@@ -144,7 +144,12 @@ fn to_index(value: u64) -> usize {
     usize::try_from(value).unwrap_or(usize::MAX)
 }
 
+/// A write of `data` at `offset`; one of no bytes changes nothing, past
+/// the end too (a real file's `pwrite` of 0 bytes does not extend it).
 fn write_into(bytes: &mut Vec<u8>, offset: u64, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
     let start = to_index(offset);
     let end = start + data.len();
     if bytes.len() < end {

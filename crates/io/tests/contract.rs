@@ -80,6 +80,11 @@ fn positional_reads_and_writes() {
         assert!(all[11..20].iter().all(|&b| b == 0));
         assert_eq!(all[20], b'!');
 
+        // A write of no bytes extends nothing, past the end neither (the
+        // simulator extended the file; the differential proptest found it).
+        file.write_all_at(b"", 40).unwrap();
+        assert_eq!(file.size().unwrap(), 21);
+
         // A read at or past the end returns 0; a short read_exact names where.
         let mut tail = [0u8; 8];
         assert_eq!(file.read_at(&mut tail, 21).unwrap(), 0);
