@@ -63,8 +63,9 @@ pub struct ServeArguments {
     /// Checkpoint once this much log was written since the last one.
     #[arg(long, default_value = "128mb", value_parser = parse_bytes)]
     pub checkpoint_wal_bytes: u64,
-    /// Event-loop threads serving the connections (default: one per CPU
-    /// the process may use, or per --server-cpulist CPU).
+    /// Event-loop threads serving the connections (default: half the CPUs
+    /// the process may use, at least one, or one per --server-cpulist
+    /// CPU).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub io_threads: Option<u16>,
     /// Pin the server's threads to these CPUs (Redis's server-cpulist
@@ -78,13 +79,13 @@ pub struct ServeArguments {
     pub metrics_port: Option<u16>,
 }
 
-/// `--io-threads`, else one per `--server-cpulist` CPU, else one per CPU
-/// the process may use.
+/// `--io-threads`, else one per `--server-cpulist` CPU, else keel-server's
+/// default (half the CPUs).
 fn io_threads(arguments: &ServeArguments) -> usize {
     match (arguments.io_threads, &arguments.server_cpulist) {
         (Some(threads), _) => usize::from(threads),
         (None, Some(cpus)) => cpus.0.len().max(1),
-        (None, None) => std::thread::available_parallelism().map_or(1, usize::from),
+        (None, None) => keel_server::io_threads_default(),
     }
 }
 

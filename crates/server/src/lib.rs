@@ -65,5 +65,5 @@ pub use resp::{
     ProtocolError, ProtocolVersion, Reply, ReplyWriter, RequestParser, error_text, format_double,
     format_double_17_digits, format_human_double, parse_all, parse_integer, split_inline_arguments,
 };
-pub use state::ServerOptions;
+pub use state::{ServerOptions, io_threads_default};
 pub use stats::ERROR_CODES_MAX;
