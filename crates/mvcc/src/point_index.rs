@@ -420,14 +420,15 @@ impl<V> PointIndex<V> {
     ) -> &'g V {
         let hash = self.hash(key);
         let mut writer = lock(&self.writer);
-        if let Some(slot) = Self::find(self.tables(guard), hash, key) {
+        let tables = self.tables(guard);
+        if let Some(slot) = Self::find(tables, hash, key) {
             // SAFETY: as in `get`.
             return unsafe { &*slot.entry().1 };
         }
         let (key_at, value) = make();
         // SAFETY: the caller guarantees it is allocated.
         debug_assert_eq!(unsafe { (*key_at).as_ref() }, key);
-        let (table, _) = self.tables(guard);
+        let (table, _) = tables;
         if (writer.used + writer.pending + 1) * 4 > table.slots.len() * 3 {
             let keys = writer.live + 1;
             self.resize(guard, &mut writer, keys);

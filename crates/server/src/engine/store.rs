@@ -112,7 +112,6 @@ pub(crate) struct EngineStore<'a> {
     elements: &'a Keyspace,
     now_ms: i64,
     failure: Option<keel::Error>,
-    wrote: bool,
     /// Writes made so far (puts and deletes, of keys and elements).
     writes: u64,
     /// Set when the command holds every database exclusively: the keyspace
@@ -150,7 +149,6 @@ impl<'a> EngineStore<'a> {
             elements,
             now_ms,
             failure: None,
-            wrote: false,
             writes: 0,
             exclusive: None,
             classes,
@@ -194,13 +192,12 @@ impl<'a> EngineStore<'a> {
     }
 
     fn note_write(&mut self) {
-        self.wrote = true;
         self.writes += 1;
     }
 
     /// Whether anything was written.
     pub(crate) fn wrote(&self) -> bool {
-        self.wrote
+        self.writes > 0
     }
 
     /// The keyspace of `database`.
