@@ -511,6 +511,21 @@ impl CommitLog for WalLog {
         Ok(())
     }
 
+    /// One wait, for the newest record of the batch whose commit asks a
+    /// sync: the log syncs in order, so the older ones are durable with it.
+    fn wait_durable_all(&self, tickets: &[LogTicket]) -> Result<(), BoxError> {
+        let newest_synced = tickets
+            .iter()
+            .filter_map(|ticket| self.synced_lsn(*ticket))
+            .max();
+        if let Some(lsn) = newest_synced
+            && let Some(wal) = &self.wal
+        {
+            wal.wait_durable(lsn)?;
+        }
+        Ok(())
+    }
+
     fn durable_end(&self) -> Option<LogTicket> {
         Some(LogTicket(self.wal.as_ref()?.durable_end().0))
     }

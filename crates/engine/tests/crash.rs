@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use common::{Model, contents, options, workload};
 
-use keel::Database;
+use keel::{Database, Durability, UpdateOptions};
 use keel_io::{CrashImage, CrashMode, CrashPoints, CrashSweep, SimVfs, Vfs};
 
 const DIR: &str = "/db";
@@ -144,8 +144,10 @@ const COMMITS: u32 = 25;
 
 /// Concurrent writers, each on its own keys, committing with `Sync`
 /// (group commit shares their fsyncs) while thread 0 checkpoints; returns
-/// how many commits each thread had acknowledged.
-fn concurrent_workload(vfs: &SimVfs) -> Vec<u32> {
+/// how many commits each thread had acknowledged. With `unsynced`, that
+/// thread commits with `Durability::None`: its commits join the same
+/// combined batches as the others' and must not excuse them their sync.
+fn concurrent_workload(vfs: &SimVfs, unsynced: Option<usize>) -> Vec<u32> {
     let Ok(db) = open(vfs) else {
         return vec![0; THREADS];
     };
@@ -158,7 +160,17 @@ fn concurrent_workload(vfs: &SimVfs) -> Vec<u32> {
                     let mut done = 0;
                     for commit in 0..COMMITS {
                         let key = format!("t{thread}-{commit:03}");
-                        if db.update(|tx| tx.put(ks, key.as_bytes(), "v")).is_err() {
+                        let durability = if unsynced == Some(thread) {
+                            Durability::None
+                        } else {
+                            Durability::Sync
+                        };
+                        let options = UpdateOptions {
+                            durability: Some(durability),
+                            ..UpdateOptions::default()
+                        };
+                        let put = |tx: &mut keel::Transaction| tx.put(ks, key.as_bytes(), "v");
+                        if db.update_with(&options, put).is_err() {
                             break;
                         }
                         done += 1;
@@ -179,9 +191,15 @@ fn concurrent_workload(vfs: &SimVfs) -> Vec<u32> {
     counts
 }
 
-/// Every thread's acknowledged commits survive, and each thread's keys
-/// show a prefix of its commits (the one in flight may be there or not).
-fn check_concurrent(vfs: &SimVfs, acknowledged: &[u32], context: &str) -> Result<(), String> {
+/// Every thread's acknowledged commits survive (but those of the
+/// `unsynced` thread, which asked no sync), and each thread's keys show a
+/// prefix of its commits (the one in flight may be there or not).
+fn check_concurrent(
+    vfs: &SimVfs,
+    acknowledged: &[u32],
+    unsynced: Option<usize>,
+    context: &str,
+) -> Result<(), String> {
     let db = open(vfs).map_err(|error| format!("{context}: {error}"))?;
     let ks = db.default_keyspace();
     for (thread, &done) in acknowledged.iter().enumerate() {
@@ -192,7 +210,7 @@ fn check_concurrent(vfs: &SimVfs, acknowledged: &[u32], context: &str) -> Result
             })
             .collect();
         let survived = present.iter().take_while(|present| **present).count() as u32;
-        if survived < done {
+        if survived < done && unsynced != Some(thread) {
             let missing: Vec<u32> = (0..done).filter(|&c| !present[c as usize]).collect();
             return Err(format!(
                 "{context}: thread {thread} acknowledged {done}, {survived} survived; missing {missing:?}; recovery {:?}; check {:?}",
@@ -221,22 +239,38 @@ fn check_concurrent(vfs: &SimVfs, acknowledged: &[u32], context: &str) -> Result
 /// `io_order_varies`: a crash point is a count of operations, not a fixed
 /// operation, and a failure may not replay exactly. One sweep per crash
 /// mode, each on its own disk seed, at a few sampled points.
-#[test]
-fn concurrent_commits_survive_crashes_at_random_points() {
-    const POINTS_PER_MODE: usize = 6;
+fn concurrent_sweeps(unsynced: Option<usize>, points_per_mode: usize, first_seed: u64) -> u64 {
     let mut images = 0;
-    for (seed, mode) in (0u64..).zip(CrashMode::ALL) {
-        let report = CrashSweep::new(seed, concurrent_workload)
+    for (seed, mode) in (first_seed..).zip(CrashMode::ALL) {
+        let report = CrashSweep::new(seed, |vfs: &SimVfs| concurrent_workload(vfs, unsynced))
             .io_order_varies()
             .modes(&[mode])
-            .points(CrashPoints::Sample(POINTS_PER_MODE))
+            .points(CrashPoints::Sample(points_per_mode))
             .run(|vfs, acknowledged, image| {
-                check_concurrent(vfs, acknowledged, &image.to_string())
+                check_concurrent(vfs, acknowledged, unsynced, &image.to_string())
             });
         assert!(report.is_clean(), "{report}");
         images += report.images;
     }
+    images
+}
+
+#[test]
+fn concurrent_commits_survive_crashes_at_random_points() {
+    const POINTS_PER_MODE: usize = 6;
+    let images = concurrent_sweeps(None, POINTS_PER_MODE, 0);
     println!("concurrent crash sweeps: {images} crash images");
+    assert_eq!(images, (POINTS_PER_MODE * CrashMode::ALL.len()) as u64);
+}
+
+/// A `Sync` commit that another thread's combined batch ran beside an
+/// unsynced commit (sequenced after it: the batch's last) was once
+/// acknowledged on the unsynced commit's wait, which waits for nothing.
+#[test]
+fn sync_commits_batched_with_unsynced_ones_survive_crashes() {
+    const POINTS_PER_MODE: usize = 12;
+    let images = concurrent_sweeps(Some(1), POINTS_PER_MODE, 100);
+    println!("mixed-durability crash sweeps: {images} crash images");
     assert_eq!(images, (POINTS_PER_MODE * CrashMode::ALL.len()) as u64);
 }
 

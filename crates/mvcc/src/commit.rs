@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use keel_tso::Timestamp;
+use smallvec::SmallVec;
 
 use crate::chain::CommitStatus;
 use crate::combine::{Combiner, Held};
@@ -210,12 +211,16 @@ impl Inner {
     /// its commits and waits until transactions beginning now see them.
     /// One result per commit, in order.
     fn make_durable(&self, batch: &[&Sequenced]) -> Vec<Result<CommitInfo>> {
-        let Some(last) = batch.last() else {
+        if batch.is_empty() {
             return Vec::new();
-        };
+        }
+        // Each commit's own durability: the batch's last commit may ask no
+        // sync while an earlier one asks one.
+        let tickets: SmallVec<[LogTicket; 8]> =
+            batch.iter().map(|sequenced| sequenced.ticket).collect();
         let failure: Option<SharedError> = self
             .log
-            .wait_durable(last.ticket)
+            .wait_durable_all(&tickets)
             .err()
             .map(|source| self.log_poisoned(LogOperation::WaitDurable, source));
         let mut results = Vec::with_capacity(batch.len());

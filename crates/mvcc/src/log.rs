@@ -77,9 +77,23 @@ pub trait CommitLog: Send + Sync {
     /// Adds `record` to the log's buffer.
     fn append(&self, record: LogRecord<'_>) -> Result<LogTicket, BoxError>;
 
-    /// Blocks until the record at `ticket` (and every one before it) is
-    /// durable.
+    /// Blocks until the record at `ticket` is durable as its commit asks
+    /// (a log may let a commit ask for no sync: its wait returns at once,
+    /// and says nothing of the records before it).
     fn wait_durable(&self, ticket: LogTicket) -> Result<(), BoxError>;
+
+    /// Blocks until every record of `tickets` (a combined batch of
+    /// commits, in log order) is durable as its own commit asks. Their
+    /// durabilities may differ, so the last ticket alone does not stand for
+    /// the batch: a batch ending in a commit that asks no sync still holds
+    /// commits that ask one. The default waits on each, newest first (the
+    /// older ones are then durable already in a log that syncs in order).
+    fn wait_durable_all(&self, tickets: &[LogTicket]) -> Result<(), BoxError> {
+        tickets
+            .iter()
+            .rev()
+            .try_for_each(|ticket| self.wait_durable(*ticket))
+    }
 
     /// How far the log is durable now, as a committer back from
     /// [`CommitLog::wait_durable`] asks to finish the other commits its
