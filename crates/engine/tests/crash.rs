@@ -6,7 +6,11 @@
 //! Reopened, the database must hold every acknowledged commit and nothing
 //! else — except that the one commit in flight at the crash may be there
 //! or not, whole — pass `check()`, keep working, and give the same state
-//! again after a second crash during its recovery.
+//! again after a second crash during its recovery. Concurrent committers
+//! (their I/O order varies) are crashed at sampled points; a long run
+//! samples more, on more disk seeds: `KEEL_CRASH_CONCURRENT_POINTS=500
+//! KEEL_CRASH_CONCURRENT_SEEDS=50 cargo test --release -p keel --test crash
+//! -- concurrent sync_commits`.
 
 mod common;
 
@@ -238,10 +242,16 @@ fn check_concurrent(
 /// depends on the scheduler), so these sweeps are declared
 /// `io_order_varies`: a crash point is a count of operations, not a fixed
 /// operation, and a failure may not replay exactly. One sweep per crash
-/// mode, each on its own disk seed, at a few sampled points.
+/// mode, each on its own disk seed, at a few sampled points; a long run
+/// takes more seeds (`KEEL_CRASH_CONCURRENT_SEEDS` rounds of the modes).
 fn concurrent_sweeps(unsynced: Option<usize>, points_per_mode: usize, first_seed: u64) -> u64 {
+    let rounds: u64 = std::env::var("KEEL_CRASH_CONCURRENT_SEEDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(1);
+    let modes = (0..rounds).flat_map(|_| CrashMode::ALL);
     let mut images = 0;
-    for (seed, mode) in (first_seed..).zip(CrashMode::ALL) {
+    for (seed, mode) in (first_seed * rounds.max(1)..).zip(modes) {
         let report = CrashSweep::new(seed, |vfs: &SimVfs| concurrent_workload(vfs, unsynced))
             .io_order_varies()
             .modes(&[mode])
@@ -250,17 +260,27 @@ fn concurrent_sweeps(unsynced: Option<usize>, points_per_mode: usize, first_seed
                 check_concurrent(vfs, acknowledged, unsynced, &image.to_string())
             });
         assert!(report.is_clean(), "{report}");
+        let sampled = (points_per_mode as u64).min(report.operations + 1);
+        assert_eq!(report.images, sampled, "every sampled point crashed once");
         images += report.images;
     }
     images
 }
 
+/// Sampled crash points per mode of the concurrent sweeps: `default`, or
+/// `KEEL_CRASH_CONCURRENT_POINTS` for a long run.
+fn points_per_mode(default: usize) -> usize {
+    std::env::var("KEEL_CRASH_CONCURRENT_POINTS")
+        .ok()
+        .and_then(|points| points.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn concurrent_commits_survive_crashes_at_random_points() {
-    const POINTS_PER_MODE: usize = 6;
-    let images = concurrent_sweeps(None, POINTS_PER_MODE, 0);
+    let points = points_per_mode(6);
+    let images = concurrent_sweeps(None, points, 0);
     println!("concurrent crash sweeps: {images} crash images");
-    assert_eq!(images, (POINTS_PER_MODE * CrashMode::ALL.len()) as u64);
 }
 
 /// A `Sync` commit that another thread's combined batch ran beside an
@@ -268,10 +288,9 @@ fn concurrent_commits_survive_crashes_at_random_points() {
 /// acknowledged on the unsynced commit's wait, which waits for nothing.
 #[test]
 fn sync_commits_batched_with_unsynced_ones_survive_crashes() {
-    const POINTS_PER_MODE: usize = 12;
-    let images = concurrent_sweeps(Some(1), POINTS_PER_MODE, 100);
+    let points = points_per_mode(12);
+    let images = concurrent_sweeps(Some(1), points, 100);
     println!("mixed-durability crash sweeps: {images} crash images");
-    assert_eq!(images, (POINTS_PER_MODE * CrashMode::ALL.len()) as u64);
 }
 
 #[test]
