@@ -134,7 +134,8 @@ impl Transaction {
     /// Prepares the transaction for two-phase commit under `global_id`:
     /// the first phase, a participant's vote to commit. Validates as
     /// [`Transaction::commit`] would — conflicts on what it read and
-    /// wrote, and (serializable) that no value it read has expired since —
+    /// wrote, and (serializable) that no value it read has expired since,
+    /// and that no transaction prepared already writes what it read —
     /// then logs its writes, `global_id` and read set and syncs the log,
     /// whatever the database's durability. From then on the transaction can
     /// only be decided, by [`PreparedTransaction::commit`] or

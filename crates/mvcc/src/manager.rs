@@ -318,6 +318,57 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// A serializable prepare's check beyond [`Inner::validate`]: no key it
+    /// read and no range it scanned may hold a write of a transaction
+    /// already prepared. That one may commit first, above this one's read
+    /// timestamp, and this one's commit is not validated again, so what it
+    /// read would no longer hold. (The other order — a write against a
+    /// prepared transaction's held reads — `validate` refuses.)
+    pub(crate) fn validate_reads_against_prepared(
+        &self,
+        sequencer: &Sequencer,
+        transaction_id: u64,
+        read_timestamp: Timestamp,
+        reads: &ReadSet,
+    ) -> Result<()> {
+        for (prepared_id, intents) in &sequencer.prepared {
+            let read_key = reads
+                .keys()
+                .iter()
+                .find(|key| intents.writes.contains_key(key))
+                .cloned();
+            let held = read_key.or_else(|| {
+                if reads.ranges().is_empty() {
+                    return None;
+                }
+                intents
+                    .writes
+                    .iter()
+                    .find(|entry| {
+                        reads
+                            .ranges()
+                            .iter()
+                            .any(|range| range.contains(&entry.key))
+                    })
+                    .map(|entry| entry.key.clone())
+            });
+            if let Some(key) = held {
+                return Err(Error::Conflict {
+                    transaction_id,
+                    key,
+                    kind: ConflictKind::HeldByPrepared {
+                        transaction_id: *prepared_id,
+                    },
+                    read_timestamp,
+                    conflicting_timestamp: None,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Begins transactions and owns everything they share. Cheap to clone (an
 /// `Arc`).
 ///

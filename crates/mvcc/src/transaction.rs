@@ -769,12 +769,15 @@ impl Transaction {
     /// expiry of every value read against the prepare timestamp — logs the
     /// write set, global id and read set as prepared, and holds its keys
     /// (and, if serializable, its reads) against conflicting commits until
-    /// the returned handle commits or aborts it. On an error nothing is
-    /// prepared.
+    /// the returned handle commits or aborts it. Under Serializable, a key
+    /// it read (or a range it scanned) that a transaction prepared already
+    /// writes is a conflict too: that one may commit first, and this one's
+    /// commit is not validated again. On an error nothing is prepared.
     ///
     /// # Errors
     /// [`Error::Conflict`] (also
-    /// [`ConflictKind::ReadExpired`](crate::ConflictKind::ReadExpired)),
+    /// [`ConflictKind::ReadExpired`](crate::ConflictKind::ReadExpired) and
+    /// [`ConflictKind::HeldByPrepared`](crate::ConflictKind::HeldByPrepared)),
     /// [`Error::GlobalIdPrepared`], the age and size limits, log failures.
     pub fn prepare_global(mut self, global_id: Bytes) -> Result<PreparedTransaction> {
         self.check_usable_now()?;
@@ -813,6 +816,16 @@ impl Transaction {
                 &writes,
             )
             .map_err(|error| self.note_conflict(error))?;
+        if let Some(reads) = &reads {
+            inner
+                .validate_reads_against_prepared(
+                    &sequencer,
+                    self.transaction_id,
+                    self.read_timestamp,
+                    reads,
+                )
+                .map_err(|error| self.note_conflict(error))?;
+        }
         let prepare_timestamp = inner.oracle.next()?;
         ExpiryCheck::check(expiry.as_ref(), self.transaction_id, prepare_timestamp)
             .map_err(|error| self.note_conflict(error))?;

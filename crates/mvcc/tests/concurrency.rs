@@ -4,7 +4,9 @@
 //! (serializable: no cycle at all; snapshot: no cycle of ww and wr edges
 //! only), with every read checked against the snapshot at its read
 //! timestamp. Some of the random transactions commit through two-phase
-//! commit, so prepared transactions' held keys are exercised too.
+//! commit, so prepared transactions' held keys are exercised too. A long
+//! run repeats each history test: `KEEL_MVCC_HISTORIES=500 cargo test
+//! -p keel-mvcc --test concurrency histor`.
 
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
@@ -252,8 +254,14 @@ fn random_transaction(fixture: &Fixture, level: Isolation, rng: &mut SmallRng) -
     }
 }
 
-/// Whether the graph over `nodes` has a cycle (iterative DFS).
+/// Whether the graph over `nodes` has a cycle.
 fn has_cycle(nodes: usize, edges: &[Vec<usize>]) -> bool {
+    find_cycle(nodes, edges).is_some()
+}
+
+/// A cycle of the graph over `nodes`, as its nodes in order (iterative
+/// DFS).
+fn find_cycle(nodes: usize, edges: &[Vec<usize>]) -> Option<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -271,7 +279,11 @@ fn has_cycle(nodes: usize, edges: &[Vec<usize>]) -> bool {
             if let Some(&target) = edges[*node].get(*next) {
                 *next += 1;
                 match marks[target] {
-                    Mark::Open => return true,
+                    Mark::Open => {
+                        let mut path: Vec<usize> = stack.iter().map(|(node, _)| *node).collect();
+                        let start = path.iter().position(|node| *node == target)?;
+                        return Some(path.split_off(start));
+                    }
                     Mark::New => {
                         marks[target] = Mark::Open;
                         stack.push((target, 0));
@@ -284,11 +296,22 @@ fn has_cycle(nodes: usize, edges: &[Vec<usize>]) -> bool {
             }
         }
     }
-    false
+    None
+}
+
+/// Histories per test: 1, or `KEEL_MVCC_HISTORIES` for a long run (a
+/// missed conflict shows in about one history in a hundred).
+fn histories() -> usize {
+    std::env::var("KEEL_MVCC_HISTORIES")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1)
 }
 
 fn histories_are_consistent(level: Isolation, batch_min: u64) {
-    histories_are_consistent_on(level, fixture_batched(batch_min));
+    for _ in 0..histories() {
+        histories_are_consistent_on(level, fixture_batched(batch_min));
+    }
 }
 
 fn histories_are_consistent_on(level: Isolation, fixture: Fixture) {
@@ -384,8 +407,11 @@ fn histories_are_consistent_on(level: Isolation, fixture: Fixture) {
         !has_cycle(history.len(), &without_rw),
         "{level:?}: a cycle of ww and wr edges"
     );
-    if level == Isolation::Serializable {
-        assert!(!has_cycle(history.len(), &all_edges), "a dependency cycle");
+    if level == Isolation::Serializable
+        && let Some(cycle) = find_cycle(history.len(), &all_edges)
+    {
+        let transactions: Vec<&Observed> = cycle.iter().map(|node| &history[*node]).collect();
+        panic!("a dependency cycle: {transactions:#?}");
     }
 }
 
@@ -411,14 +437,18 @@ fn snapshot_histories_with_batched_commits_have_no_cycle_without_an_anti_depende
 
 #[test]
 fn histories_stay_consistent_when_every_transaction_spills() {
-    histories_are_consistent_on(Isolation::Serializable, spilled());
-    histories_are_consistent_on(Isolation::Snapshot, spilled());
+    for _ in 0..histories() {
+        histories_are_consistent_on(Isolation::Serializable, spilled());
+        histories_are_consistent_on(Isolation::Snapshot, spilled());
+    }
 }
 
 #[test]
 fn histories_stay_consistent_while_every_commit_waits_for_a_fold() {
-    histories_are_consistent_on(Isolation::Serializable, full_delta());
-    histories_are_consistent_on(Isolation::Snapshot, full_delta());
+    for _ in 0..histories() {
+        histories_are_consistent_on(Isolation::Serializable, full_delta());
+        histories_are_consistent_on(Isolation::Snapshot, full_delta());
+    }
 }
 
 #[test]

@@ -276,6 +276,53 @@ fn prepare_validates_like_commit() {
     assert!(fixture.manager.prepared_transaction_ids().is_empty());
 }
 
+/// A serializable transaction may not prepare over a key, or a range, that
+/// a transaction already prepared writes: that one may commit first, above
+/// what this one read, and this one's commit is not validated again. Once
+/// allowed, this history had a cycle: the reader prepared, the writer
+/// committed, then the reader committed after it without having seen its
+/// write (found by `tests/concurrency.rs`'s history check).
+#[test]
+fn a_prepare_that_read_what_a_prepared_transaction_writes_is_refused() {
+    let fixture = fixture();
+    put_all(&fixture.manager, &[("a", "0"), ("m", "0")]);
+    let mut writer = fixture.manager.begin(Isolation::Serializable);
+    writer.put(b"a", bytes("1")).unwrap();
+    writer.put(b"m", bytes("1")).unwrap();
+    let writer = writer.prepare().unwrap();
+    let writer_id = writer.id();
+
+    let mut by_key = fixture.manager.begin(Isolation::Serializable);
+    assert_eq!(by_key.get(b"a").unwrap(), Some(bytes("0")));
+    by_key.put(b"b", bytes("saw a=0")).unwrap();
+    let error = by_key.prepare().unwrap_err();
+    assert!(held_by(&error, writer_id), "{error}");
+
+    let mut by_range = fixture.manager.begin(Isolation::Serializable);
+    let scanned = by_range
+        .range(&b"k"[..]..&b"n"[..], Direction::Forward)
+        .unwrap()
+        .count();
+    assert_eq!(scanned, 1);
+    by_range.put(b"c", bytes("saw m=0")).unwrap();
+    let error = by_range.prepare().unwrap_err();
+    assert!(held_by(&error, writer_id), "{error}");
+
+    // A plain commit over the same reads is fine: it comes before the
+    // prepared writer, which commits later.
+    let mut reader = fixture.manager.begin(Isolation::Serializable);
+    reader.get(b"a").unwrap();
+    reader.put(b"d", bytes("before the writer")).unwrap();
+    reader.commit().unwrap();
+    // And once the writer is decided, the same prepare goes through.
+    writer.commit().unwrap();
+    let mut after = fixture.manager.begin(Isolation::Serializable);
+    assert_eq!(after.get(b"a").unwrap(), Some(bytes("1")));
+    after.put(b"b", bytes("saw a=1")).unwrap();
+    after.prepare().unwrap().commit().unwrap();
+    assert!(fixture.manager.prepared_transaction_ids().is_empty());
+}
+
 #[test]
 fn dropped_prepared_handles_can_be_resumed() {
     let fixture = fixture();
