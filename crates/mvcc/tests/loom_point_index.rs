@@ -1,9 +1,11 @@
 //! Loom models of the delta's point index (`src/point_index.rs`), the
 //! real code on loom's atomics: a reader racing an insert (one that
-//! rebuilds the table, too) and a removal.
+//! starts a resize, one that moves slots of a resize under way, one that
+//! ends it) and a removal (during a resize, too).
 //!
 //! Checked in every interleaving: a reader finds a key held throughout,
-//! even while the table it probes is replaced; a key being inserted or
+//! even while the table it probes is replaced and its slot moves from the
+//! old table to the new one; a key being inserted or
 //! removed is either found with its own value or not found, never with a
 //! torn slot. A slot's key and value sit in a loom cell published by the
 //! slot's hash, and a table by its pointer: with the hash's store or the
@@ -78,10 +80,11 @@ fn insert_races_a_reader() {
     });
 }
 
-/// The twelfth key fills the smallest table to three quarters: its insert
-/// builds a new table while the reader probes the old one or the new.
+/// Twelve keys fill the smallest table to three quarters: the
+/// thirteenth's insert starts a resize (and moves the first four of the
+/// 16 old slots) while the reader probes the old table or the new.
 #[test]
-fn a_rebuild_races_a_reader() {
+fn a_resize_races_a_reader() {
     loom::model(|| {
         let held = Held::new(13);
         let index = index_of(&held, 12);
@@ -111,5 +114,103 @@ fn removal_races_a_reader() {
         // Inserted again, into a fresh slot.
         held.insert(&index, 0);
         assert_eq!(index.get(&pin(), b"key0").copied(), Some(100));
+    });
+}
+
+/// Spawns readers of the keys the next write of a resize moves (at most
+/// two), with their values.
+fn readers_of_unmoved(index: &Arc<PointIndex<u64>>) -> Vec<(thread::JoinHandle<Option<u64>>, u64)> {
+    index
+        .unmoved_keys()
+        .into_iter()
+        .take(2)
+        .map(|key| {
+            let value = std::str::from_utf8(&key[3..])
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                + 100;
+            let index = Arc::clone(index);
+            (
+                thread::spawn(move || index.get(&pin(), &key).copied()),
+                value,
+            )
+        })
+        .collect()
+}
+
+/// Readers of keys whose slots the racing insert moves to the new table:
+/// each is found, in the new table or still in the old one, in every
+/// interleaving.
+#[test]
+fn moving_slots_races_a_reader() {
+    loom::model(|| {
+        let held = Held::new(14);
+        // The thirteenth insert started a resize and moved four slots.
+        let index = index_of(&held, 13);
+        let readers = readers_of_unmoved(&index);
+        assert!(!readers.is_empty());
+        held.insert(&index, 13);
+        for (reader, value) in readers {
+            assert_eq!(reader.join().unwrap(), Some(value));
+        }
+        assert_eq!(index.get(&pin(), b"key13").copied(), Some(113));
+    });
+}
+
+/// The insert that moves the last slots ends the resize: readers of the
+/// keys it moves may find them in the new table once the old one is let
+/// go. (Four writes of four slots each move the 16 old slots: the
+/// sixteenth insert is the fourth write of the resize the thirteenth
+/// started.)
+#[test]
+fn the_end_of_a_resize_races_a_reader() {
+    loom::model(|| {
+        let held = Held::new(17);
+        let index = index_of(&held, 15);
+        let readers = readers_of_unmoved(&index);
+        assert!(!readers.is_empty());
+        held.insert(&index, 15);
+        assert!(index.unmoved_keys().is_empty(), "the resize is over");
+        for (reader, value) in readers {
+            assert_eq!(reader.join().unwrap(), Some(value));
+        }
+        held.insert(&index, 16);
+        for at in 0..17u64 {
+            let key = format!("key{at}");
+            assert_eq!(index.get(&pin(), key.as_bytes()).copied(), Some(100 + at));
+        }
+    });
+}
+
+/// A key removed while a resize is under way is gone from both tables:
+/// one whose slot has moved and one whose slot has not.
+#[test]
+fn removal_during_a_resize_races_a_reader() {
+    loom::model(|| {
+        let held = Held::new(13);
+        // The thirteenth insert started a resize and moved four slots.
+        let index = index_of(&held, 13);
+        let unmoved = index.unmoved_keys();
+        let moved = held
+            .keys
+            .iter()
+            .find(|key| !unmoved.contains(key))
+            .unwrap()
+            .clone();
+        for key in [moved, unmoved[0].clone()] {
+            let racing = {
+                let (index, key) = (Arc::clone(&index), key.clone());
+                thread::spawn(move || index.get(&pin(), &key).copied())
+            };
+            assert!(index.remove(&key));
+            let found = racing.join().unwrap();
+            assert!(
+                found.is_none() || found.is_some_and(|value| value >= 100),
+                "{found:?}"
+            );
+            assert_eq!(index.get(&pin(), &key).copied(), None);
+        }
+        assert_eq!(index.len(), 11);
     });
 }
