@@ -359,6 +359,43 @@ fn prepare_validates_conflicts_and_expiry() {
     assert!(db.prepared().is_empty());
 }
 
+/// A serializable prepare over a key (or a range) that a transaction
+/// already prepared writes is refused: the prepared one may commit first,
+/// above what the preparer read, and the preparer's commit is not
+/// validated again — also after a crash restores the prepared writer.
+#[test]
+fn a_prepare_over_what_a_prepared_transaction_writes_is_refused() {
+    let vfs = SimVfs::new(8);
+    let db = open(&vfs);
+    seed_accounts(&db);
+    let writer = prepare_transfer(&db, "writer");
+    drop(writer);
+    crash(&vfs, db, CrashMode::LoseUnsynced);
+    let db = open(&vfs);
+    assert_eq!(db.prepared().len(), 1, "restored");
+    let accounts = db.keyspace("accounts").unwrap();
+    let mut by_key = db.begin(Isolation::Serializable);
+    assert_eq!(by_key.get(&accounts, "bob").unwrap(), None);
+    by_key.put(&accounts, "carol", "saw no bob").unwrap();
+    assert!(held(by_key.prepare("by key").map(drop), "accounts", "bob"));
+    let mut by_range = db.begin(Isolation::Serializable);
+    assert_eq!(by_range.count(&accounts, "b".."c").unwrap(), 0);
+    by_range.put(&accounts, "carol", "saw no b").unwrap();
+    assert!(held(
+        by_range.prepare("by range").map(drop),
+        "accounts",
+        "bob"
+    ));
+    // A plain commit over the same read goes first, as it may.
+    let mut plain = db.begin(Isolation::Serializable);
+    assert_eq!(plain.get(&accounts, "bob").unwrap(), None);
+    plain.put(&accounts, "dave", "before the writer").unwrap();
+    plain.commit().unwrap();
+    db.commit_prepared("writer").unwrap();
+    assert_eq!(get(&db, "accounts", "bob").as_deref(), Some("10"));
+    assert!(db.prepared().is_empty());
+}
+
 /// A keyspace dropped while a prepared transaction holds keys of it (and
 /// writes to it): the drop succeeds at once, leaving the keys it cannot
 /// remove to the orphan sweep of a later open; the transaction may still
