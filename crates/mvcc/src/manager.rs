@@ -316,9 +316,7 @@ impl Inner {
         }
         Ok(())
     }
-}
 
-impl Inner {
     /// A serializable prepare's check beyond [`Inner::validate`]: no key it
     /// read and no range it scanned may hold a write of a transaction
     /// already prepared. That one may commit first, above this one's read
