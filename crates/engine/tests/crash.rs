@@ -245,13 +245,10 @@ fn check_concurrent(
 /// mode, each on its own disk seed, at a few sampled points; a long run
 /// takes more seeds (`KEEL_CRASH_CONCURRENT_SEEDS` rounds of the modes).
 fn concurrent_sweeps(unsynced: Option<usize>, points_per_mode: usize, first_seed: u64) -> u64 {
-    let rounds: u64 = std::env::var("KEEL_CRASH_CONCURRENT_SEEDS")
-        .ok()
-        .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(1);
+    let rounds = env_number("KEEL_CRASH_CONCURRENT_SEEDS", 1).max(1) as u64;
     let modes = (0..rounds).flat_map(|_| CrashMode::ALL);
     let mut images = 0;
-    for (seed, mode) in (first_seed * rounds.max(1)..).zip(modes) {
+    for (seed, mode) in (first_seed * rounds..).zip(modes) {
         let report = CrashSweep::new(seed, |vfs: &SimVfs| concurrent_workload(vfs, unsynced))
             .io_order_varies()
             .modes(&[mode])
@@ -267,13 +264,19 @@ fn concurrent_sweeps(unsynced: Option<usize>, points_per_mode: usize, first_seed
     images
 }
 
+/// The number the environment variable `name` gives (a long run), else
+/// `default`.
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Sampled crash points per mode of the concurrent sweeps: `default`, or
 /// `KEEL_CRASH_CONCURRENT_POINTS` for a long run.
 fn points_per_mode(default: usize) -> usize {
-    std::env::var("KEEL_CRASH_CONCURRENT_POINTS")
-        .ok()
-        .and_then(|points| points.parse().ok())
-        .unwrap_or(default)
+    env_number("KEEL_CRASH_CONCURRENT_POINTS", default)
 }
 
 #[test]
