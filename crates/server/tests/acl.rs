@@ -9,22 +9,9 @@
 mod common;
 mod engine_support;
 
-use common::{Client, Value};
+use common::{Client, Value, error, ok, words};
 use engine_support::EngineServer;
 use keel_server::AppendFsync;
-
-fn ok() -> Value {
-    Value::Simple("OK".to_owned())
-}
-
-fn error(text: &str) -> Value {
-    Value::Error(text.to_owned())
-}
-
-fn call(client: &mut Client, text: &str) -> Value {
-    let parts: Vec<&str> = text.split(' ').collect();
-    client.call(&parts)
-}
 
 const NO_KEY: &str =
     "NOPERM this user has no permissions to access one of the keys used as arguments";
@@ -35,72 +22,72 @@ fn a_user_runs_only_its_commands_on_its_keys() {
     let server = EngineServer::start(dir.path(), AppendFsync::No);
     let mut admin = Client::connect(server.address);
     let mut alice = Client::connect(server.address);
-    assert_eq!(call(&mut admin, "ACL WHOAMI"), Value::bulk("default"));
+    assert_eq!(words(&mut admin, "ACL WHOAMI"), Value::bulk("default"));
     assert_eq!(
-        call(
+        words(
             &mut admin,
             "ACL SETUSER alice on >pw ~cached:* &news +get +set +publish +multi +exec"
         ),
         ok()
     );
     assert_eq!(
-        call(&mut admin, "ACL SETUSER alice +bogus"),
+        words(&mut admin, "ACL SETUSER alice +bogus"),
         error(
             "ERR Error in ACL SETUSER modifier '+bogus': Unknown command or category name in ACL"
         )
     );
     assert_eq!(
-        call(&mut admin, "ACL USERS"),
+        words(&mut admin, "ACL USERS"),
         Value::Array(vec![Value::bulk("alice"), Value::bulk("default")])
     );
     assert_eq!(
-        call(&mut alice, "AUTH alice wrong"),
+        words(&mut alice, "AUTH alice wrong"),
         error("WRONGPASS invalid username-password pair or user is disabled.")
     );
-    assert_eq!(call(&mut alice, "AUTH alice pw"), ok());
+    assert_eq!(words(&mut alice, "AUTH alice pw"), ok());
     assert_eq!(
-        call(&mut alice, "ACL WHOAMI").clone(),
+        words(&mut alice, "ACL WHOAMI").clone(),
         error("NOPERM this user has no permissions to run the 'acl' command")
     );
-    assert_eq!(call(&mut alice, "SET cached:1 v"), ok());
-    assert_eq!(call(&mut alice, "GET cached:1"), Value::bulk("v"));
-    assert_eq!(call(&mut alice, "GET secret"), error(NO_KEY));
+    assert_eq!(words(&mut alice, "SET cached:1 v"), ok());
+    assert_eq!(words(&mut alice, "GET cached:1"), Value::bulk("v"));
+    assert_eq!(words(&mut alice, "GET secret"), error(NO_KEY));
     assert_eq!(
-        call(&mut alice, "DEL cached:1"),
+        words(&mut alice, "DEL cached:1"),
         error("NOPERM this user has no permissions to run the 'del' command")
     );
     assert_eq!(
-        call(&mut alice, "PUBLISH sports score"),
+        words(&mut alice, "PUBLISH sports score"),
         error(
             "NOPERM this user has no permissions to access one of the channels used as arguments"
         )
     );
-    assert_eq!(call(&mut alice, "PUBLISH news hi"), Value::Integer(0));
+    assert_eq!(words(&mut alice, "PUBLISH news hi"), Value::Integer(0));
     // Pipelined: the second request is refused on its own.
     alice.send(&["GET", "cached:1"]);
     alice.send(&["GET", "secret"]);
     assert_eq!(alice.read(), Value::bulk("v"));
     assert_eq!(alice.read(), error(NO_KEY));
     // Queued in MULTI: refused at once, and EXEC aborts.
-    assert_eq!(call(&mut alice, "MULTI"), ok());
-    assert_eq!(call(&mut alice, "GET secret"), error(NO_KEY));
+    assert_eq!(words(&mut alice, "MULTI"), ok());
+    assert_eq!(words(&mut alice, "GET secret"), error(NO_KEY));
     assert_eq!(
-        call(&mut alice, "EXEC"),
+        words(&mut alice, "EXEC"),
         error("EXECABORT Transaction discarded because of previous errors.")
     );
-    let list = call(&mut admin, "CLIENT LIST").text();
+    let list = words(&mut admin, "CLIENT LIST").text();
     assert!(
         list.contains(" user=alice ") && list.contains(" user=default "),
         "{list}"
     );
     assert_eq!(
-        call(&mut admin, "CLIENT KILL USER nobody"),
+        words(&mut admin, "CLIENT KILL USER nobody"),
         error("ERR No such user 'nobody'")
     );
     // A change to her rules applies at her next command.
-    assert_eq!(call(&mut admin, "ACL SETUSER alice +del allkeys"), ok());
-    assert_eq!(call(&mut alice, "DEL secret"), Value::Integer(0));
-    let Value::Array(line) = call(&mut admin, "ACL LIST") else {
+    assert_eq!(words(&mut admin, "ACL SETUSER alice +del allkeys"), ok());
+    assert_eq!(words(&mut alice, "DEL secret"), Value::Integer(0));
+    let Value::Array(line) = words(&mut admin, "ACL LIST") else {
         panic!("ACL LIST");
     };
     assert_eq!(
@@ -108,17 +95,17 @@ fn a_user_runs_only_its_commands_on_its_keys() {
         "user alice on sanitize-payload #30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4 ~* &news -@all +get +set +publish +multi +exec +del"
     );
     assert_eq!(
-        call(&mut admin, "ACL GETUSER alice").field("keys"),
+        words(&mut admin, "ACL GETUSER alice").field("keys"),
         Value::bulk("~*")
     );
-    assert_eq!(call(&mut admin, "ACL GETUSER nobody"), Value::NullBulk);
+    assert_eq!(words(&mut admin, "ACL GETUSER nobody"), Value::NullBulk);
     // Deleted: her connection is closed.
     assert_eq!(
-        call(&mut admin, "ACL DELUSER default"),
+        words(&mut admin, "ACL DELUSER default"),
         error("ERR The 'default' user cannot be removed")
     );
     assert_eq!(
-        call(&mut admin, "ACL DELUSER alice nobody"),
+        words(&mut admin, "ACL DELUSER alice nobody"),
         Value::Integer(1)
     );
     alice.send(&["GET", "cached:1"]);
@@ -130,49 +117,49 @@ fn acl_subcommands_answer_as_redis_does() {
     let dir = tempfile::tempdir().unwrap();
     let server = EngineServer::start(dir.path(), AppendFsync::No);
     let mut client = Client::connect(server.address);
-    let Value::Array(categories) = call(&mut client, "ACL CAT") else {
+    let Value::Array(categories) = words(&mut client, "ACL CAT") else {
         panic!("ACL CAT");
     };
     assert_eq!(categories.len(), 21);
     assert!(categories.contains(&Value::bulk("keyspace")));
-    let Value::Array(hash) = call(&mut client, "ACL CAT hash") else {
+    let Value::Array(hash) = words(&mut client, "ACL CAT hash") else {
         panic!("ACL CAT hash");
     };
     assert!(hash.contains(&Value::bulk("hset")) && !hash.contains(&Value::bulk("get")));
     assert_eq!(
-        call(&mut client, "ACL CAT nope"),
+        words(&mut client, "ACL CAT nope"),
         error("ERR Unknown category 'nope'")
     );
-    assert_eq!(call(&mut client, "ACL GENPASS").text().len(), 64);
-    assert_eq!(call(&mut client, "ACL GENPASS 5").text().len(), 2);
-    assert_eq!(call(&mut client, "ACL LOG"), Value::Array(Vec::new()));
+    assert_eq!(words(&mut client, "ACL GENPASS").text().len(), 64);
+    assert_eq!(words(&mut client, "ACL GENPASS 5").text().len(), 2);
+    assert_eq!(words(&mut client, "ACL LOG"), Value::Array(Vec::new()));
     assert_eq!(
-        call(&mut client, "ACL SETUSER reader on nopass allkeys +@read"),
+        words(&mut client, "ACL SETUSER reader on nopass allkeys +@read"),
         ok()
     );
-    assert_eq!(call(&mut client, "ACL DRYRUN reader GET k"), ok());
+    assert_eq!(words(&mut client, "ACL DRYRUN reader GET k"), ok());
     assert_eq!(
-        call(&mut client, "ACL DRYRUN reader SET k v"),
+        words(&mut client, "ACL DRYRUN reader SET k v"),
         Value::bulk("This user has no permissions to run the 'set' command")
     );
     assert_eq!(
-        call(&mut client, "ACL WHOAMI extra"),
+        words(&mut client, "ACL WHOAMI extra"),
         error("ERR unknown subcommand or wrong number of arguments for 'WHOAMI'. Try ACL HELP.")
     );
     // AUTH with a password when the default user has none.
     assert_eq!(
-        call(&mut client, "AUTH pw"),
+        words(&mut client, "AUTH pw"),
         error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
         )
     );
-    assert_eq!(call(&mut client, "AUTH reader anything"), ok());
+    assert_eq!(words(&mut client, "AUTH reader anything"), ok());
     assert_eq!(
-        call(&mut client, "ACL WHOAMI"),
+        words(&mut client, "ACL WHOAMI"),
         error("NOPERM this user has no permissions to run the 'acl' command")
     );
-    assert_eq!(call(&mut client, "RESET"), Value::Simple("RESET".into()));
-    assert_eq!(call(&mut client, "ACL WHOAMI"), Value::bulk("default"));
+    assert_eq!(words(&mut client, "RESET"), Value::Simple("RESET".into()));
+    assert_eq!(words(&mut client, "ACL WHOAMI"), Value::bulk("default"));
 }
 
 #[test]
@@ -181,11 +168,11 @@ fn a_script_runs_with_its_callers_permissions() {
     let server = EngineServer::start(dir.path(), AppendFsync::No);
     let mut admin = Client::connect(server.address);
     assert_eq!(
-        call(&mut admin, "ACL SETUSER carol on nopass ~own:* +eval +get"),
+        words(&mut admin, "ACL SETUSER carol on nopass ~own:* +eval +get"),
         ok()
     );
     let mut carol = Client::connect(server.address);
-    assert_eq!(call(&mut carol, "AUTH carol x"), ok());
+    assert_eq!(words(&mut carol, "AUTH carol x"), ok());
     let script = |body: &str| vec!["EVAL".to_owned(), body.to_owned(), "0".to_owned()];
     let run = |client: &mut Client, body: &str| {
         let parts = script(body);

@@ -13,7 +13,7 @@ mod engine_support;
 use std::collections::BTreeMap;
 
 use common::redis_server::RedisServer;
-use common::{Client, Value};
+use common::{Client, Value, error};
 use engine_support::EngineServer;
 use keel_server::AppendFsync;
 use proptest::prelude::*;
@@ -33,10 +33,6 @@ fn started() -> (tempfile::TempDir, EngineServer, Client) {
 
 fn int(value: i64) -> Value {
     Value::Integer(value)
-}
-
-fn error(text: &str) -> Value {
-    Value::Error(text.to_owned())
 }
 
 fn ints(values: &[i64]) -> Value {

@@ -6,17 +6,9 @@
 
 mod common;
 
-use common::{Client, MemoryBackend, Value, start_server};
+use common::{Client, MemoryBackend, Value, error, ok, start_server};
 use keel_server::{ServerHandle, ServerOptions};
 use std::sync::Arc;
-
-fn ok() -> Value {
-    Value::Simple("OK".into())
-}
-
-fn error(text: &str) -> Value {
-    Value::Error(text.into())
-}
 
 fn int(value: i64) -> Value {
     Value::Integer(value)

@@ -7,13 +7,9 @@
 mod common;
 mod engine_support;
 
-use common::{Client, Value};
+use common::{Client, Value, ok};
 use engine_support::EngineServer;
 use keel_server::AppendFsync;
-
-fn ok() -> Value {
-    Value::Simple("OK".to_owned())
-}
 
 /// A RESP multibulk request with binary arguments.
 fn request(parts: &[&[u8]]) -> Vec<u8> {

@@ -10,16 +10,12 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::redis_server::RedisServer;
-use common::{Client, Value, start_server};
+use common::{Client, Value, error, start_server, words};
 use keel_server::ServerOptions;
 use keel_server::commands::geohash::{self, Extent, Shape};
 use proptest::prelude::*;
 
 const WRONG_TYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-
-fn error(text: &str) -> Value {
-    Value::Error(text.into())
-}
 
 fn int(value: i64) -> Value {
     Value::Integer(value)
@@ -33,13 +29,8 @@ fn bulks(texts: &[&str]) -> Value {
     Value::Array(texts.iter().map(|text| bulk(text)).collect())
 }
 
-fn call(client: &mut Client, text: &str) -> Value {
-    let parts: Vec<&str> = text.split(' ').collect();
-    client.call(&parts)
-}
-
 fn sicily(client: &mut Client) {
-    let added = call(
+    let added = words(
         client,
         "GEOADD Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
     );
@@ -52,44 +43,44 @@ fn geoadd_stores_redis_scores_and_takes_zadd_options() {
     let mut c = Client::connect(server.local_address());
     sicily(&mut c);
     assert_eq!(
-        call(&mut c, "ZRANGE Sicily 0 -1 WITHSCORES"),
+        words(&mut c, "ZRANGE Sicily 0 -1 WITHSCORES"),
         bulks(&["Palermo", "3479099956230698", "Catania", "3479447370796909"])
     );
     assert_eq!(
-        call(&mut c, "GEOADD Sicily 13.361389 38.115556 Palermo"),
+        words(&mut c, "GEOADD Sicily 13.361389 38.115556 Palermo"),
         int(0)
     );
-    assert_eq!(call(&mut c, "GEOADD Sicily CH 13 38 Palermo"), int(1));
-    assert_eq!(call(&mut c, "GEOADD Sicily NX 1 1 Palermo"), int(0));
-    assert_eq!(call(&mut c, "GEOADD Sicily XX 1 1 Nowhere"), int(0));
+    assert_eq!(words(&mut c, "GEOADD Sicily CH 13 38 Palermo"), int(1));
+    assert_eq!(words(&mut c, "GEOADD Sicily NX 1 1 Palermo"), int(0));
+    assert_eq!(words(&mut c, "GEOADD Sicily XX 1 1 Nowhere"), int(0));
     assert_eq!(
-        call(&mut c, "GEOADD Sicily XX CH 1 1 Palermo 2 2 Nowhere"),
+        words(&mut c, "GEOADD Sicily XX CH 1 1 Palermo 2 2 Nowhere"),
         int(1)
     );
-    assert_eq!(call(&mut c, "ZCARD Sicily"), int(2));
+    assert_eq!(words(&mut c, "ZCARD Sicily"), int(2));
     let syntax = error("ERR syntax error");
-    assert_eq!(call(&mut c, "GEOADD Sicily NX XX 1 1 a"), syntax);
-    assert_eq!(call(&mut c, "GEOADD Sicily 1 1 a 2"), syntax);
-    assert_eq!(call(&mut c, "GEOADD Sicily CH CH CH"), syntax);
-    assert_eq!(call(&mut c, "GEOADD Sicily FOO 1 1 a"), syntax);
+    assert_eq!(words(&mut c, "GEOADD Sicily NX XX 1 1 a"), syntax);
+    assert_eq!(words(&mut c, "GEOADD Sicily 1 1 a 2"), syntax);
+    assert_eq!(words(&mut c, "GEOADD Sicily CH CH CH"), syntax);
+    assert_eq!(words(&mut c, "GEOADD Sicily FOO 1 1 a"), syntax);
     assert_eq!(
-        call(&mut c, "GEOADD Sicily 1 1 a x 1 b"),
+        words(&mut c, "GEOADD Sicily 1 1 a x 1 b"),
         error("ERR value is not a valid float")
     );
     assert_eq!(
-        call(&mut c, "GEOADD Sicily 200 100 a"),
+        words(&mut c, "GEOADD Sicily 200 100 a"),
         error("ERR invalid longitude,latitude pair 200.000000,100.000000")
     );
     assert_eq!(
-        call(&mut c, "GEOADD Sicily 0 85.06 a"),
+        words(&mut c, "GEOADD Sicily 0 85.06 a"),
         error("ERR invalid longitude,latitude pair 0.000000,85.060000")
     );
     assert_eq!(
-        call(&mut c, "GEOADD"),
+        words(&mut c, "GEOADD"),
         error("ERR wrong number of arguments for 'geoadd' command")
     );
-    call(&mut c, "SET s x");
-    assert_eq!(call(&mut c, "GEOADD s 1 1 a"), error(WRONG_TYPE));
+    words(&mut c, "SET s x");
+    assert_eq!(words(&mut c, "GEOADD s 1 1 a"), error(WRONG_TYPE));
 }
 
 #[test]
@@ -98,66 +89,66 @@ fn geopos_geohash_and_geodist_read_members() {
     let mut c = Client::connect(server.local_address());
     sicily(&mut c);
     assert_eq!(
-        call(&mut c, "GEOPOS Sicily Palermo Nowhere"),
+        words(&mut c, "GEOPOS Sicily Palermo Nowhere"),
         Value::Array(vec![
             bulks(&["13.36138933897018433", "38.11555639549629859"]),
             Value::NullArray,
         ])
     );
     assert_eq!(
-        call(&mut c, "GEOPOS nokey a"),
+        words(&mut c, "GEOPOS nokey a"),
         Value::Array(vec![Value::NullArray])
     );
     assert_eq!(
-        call(&mut c, "GEOHASH Sicily Palermo Catania Nowhere"),
+        words(&mut c, "GEOHASH Sicily Palermo Catania Nowhere"),
         Value::Array(vec![
             bulk("sqc8b49rny0"),
             bulk("sqdtr74hyu0"),
             Value::NullBulk
         ])
     );
-    assert_eq!(call(&mut c, "GEOHASH Sicily"), Value::Array(vec![]));
+    assert_eq!(words(&mut c, "GEOHASH Sicily"), Value::Array(vec![]));
     assert_eq!(
-        call(&mut c, "GEODIST Sicily Palermo Catania"),
+        words(&mut c, "GEODIST Sicily Palermo Catania"),
         bulk("166274.1516")
     );
     assert_eq!(
-        call(&mut c, "GEODIST Sicily Palermo Catania KM"),
+        words(&mut c, "GEODIST Sicily Palermo Catania KM"),
         bulk("166.2742")
     );
     assert_eq!(
-        call(&mut c, "GEODIST Sicily Palermo Catania mi"),
+        words(&mut c, "GEODIST Sicily Palermo Catania mi"),
         bulk("103.3182")
     );
     assert_eq!(
-        call(&mut c, "GEODIST Sicily Palermo Catania ft"),
+        words(&mut c, "GEODIST Sicily Palermo Catania ft"),
         bulk("545518.8700")
     );
     assert_eq!(
-        call(&mut c, "GEODIST Sicily Palermo Palermo"),
+        words(&mut c, "GEODIST Sicily Palermo Palermo"),
         bulk("0.0000")
     );
     assert_eq!(
-        call(&mut c, "GEODIST Sicily Palermo Nowhere"),
+        words(&mut c, "GEODIST Sicily Palermo Nowhere"),
         Value::NullBulk
     );
-    assert_eq!(call(&mut c, "GEODIST nokey a b"), Value::NullBulk);
+    assert_eq!(words(&mut c, "GEODIST nokey a b"), Value::NullBulk);
     assert_eq!(
-        call(&mut c, "GEODIST Sicily Palermo Catania yd"),
+        words(&mut c, "GEODIST Sicily Palermo Catania yd"),
         error("ERR unsupported unit provided. please use M, KM, FT, MI")
     );
     assert_eq!(
-        call(&mut c, "GEODIST Sicily a b km x"),
+        words(&mut c, "GEODIST Sicily a b km x"),
         error("ERR syntax error")
     );
-    call(&mut c, "SET s x");
+    words(&mut c, "SET s x");
     for command in ["GEOPOS s a", "GEOHASH s a", "GEODIST s a b"] {
-        assert_eq!(call(&mut c, command), error(WRONG_TYPE), "{command}");
+        assert_eq!(words(&mut c, command), error(WRONG_TYPE), "{command}");
     }
     // RESP3: coordinates are doubles, with the digits Redis prints.
-    call(&mut c, "HELLO 3");
+    words(&mut c, "HELLO 3");
     assert_eq!(
-        call(&mut c, "GEOPOS Sicily Palermo"),
+        words(&mut c, "GEOPOS Sicily Palermo"),
         Value::Array(vec![Value::Array(vec![
             Value::Double("13.36138933897018433".into()),
             Value::Double("38.11555639549629859".into()),
@@ -171,19 +162,19 @@ fn searches_reply_with_what_their_options_ask_for() {
     let mut c = Client::connect(server.local_address());
     sicily(&mut c);
     assert_eq!(
-        call(&mut c, "GEORADIUS Sicily 15 37 200 km ASC"),
+        words(&mut c, "GEORADIUS Sicily 15 37 200 km ASC"),
         bulks(&["Catania", "Palermo"])
     );
     assert_eq!(
-        call(&mut c, "GEORADIUS Sicily 15 37 100 km"),
+        words(&mut c, "GEORADIUS Sicily 15 37 100 km"),
         bulks(&["Catania"])
     );
     assert_eq!(
-        call(&mut c, "GEORADIUS_RO Sicily 15 37 200 km DESC"),
+        words(&mut c, "GEORADIUS_RO Sicily 15 37 200 km DESC"),
         bulks(&["Palermo", "Catania"])
     );
     assert_eq!(
-        call(
+        words(
             &mut c,
             "GEORADIUS Sicily 15 37 200 km WITHDIST WITHHASH WITHCOORD COUNT 1"
         ),
@@ -195,18 +186,18 @@ fn searches_reply_with_what_their_options_ask_for() {
         ])])
     );
     assert_eq!(
-        call(&mut c, "GEORADIUSBYMEMBER Sicily Palermo 200 km WITHDIST"),
+        words(&mut c, "GEORADIUSBYMEMBER Sicily Palermo 200 km WITHDIST"),
         Value::Array(vec![
             bulks(&["Palermo", "0.0000"]),
             bulks(&["Catania", "166.2742"]),
         ])
     );
     assert_eq!(
-        call(&mut c, "GEORADIUSBYMEMBER_RO Sicily Catania 1 m"),
+        words(&mut c, "GEORADIUSBYMEMBER_RO Sicily Catania 1 m"),
         bulks(&["Catania"])
     );
     assert_eq!(
-        call(
+        words(
             &mut c,
             "GEOSEARCH Sicily FROMLONLAT 15 37 BYBOX 400 400 km ASC WITHDIST"
         ),
@@ -216,25 +207,25 @@ fn searches_reply_with_what_their_options_ask_for() {
         ])
     );
     assert_eq!(
-        call(
+        words(
             &mut c,
             "GEOSEARCH Sicily FROMMEMBER Palermo BYRADIUS 100 km"
         ),
         bulks(&["Palermo"])
     );
     assert_eq!(
-        call(
+        words(
             &mut c,
             "GEOSEARCH Sicily FROMLONLAT 15 37 BYRADIUS 200 km COUNT 1 ANY"
         ),
         Value::Array(vec![bulk("Palermo")])
     );
     assert_eq!(
-        call(&mut c, "GEOSEARCH nokey FROMMEMBER a BYRADIUS 1 km"),
+        words(&mut c, "GEOSEARCH nokey FROMMEMBER a BYRADIUS 1 km"),
         Value::Array(vec![])
     );
     assert_eq!(
-        call(&mut c, "GEORADIUSBYMEMBER nokey a x y"),
+        words(&mut c, "GEORADIUSBYMEMBER nokey a x y"),
         Value::Array(vec![])
     );
 }
@@ -245,50 +236,50 @@ fn searches_store_members_or_distances() {
     let mut c = Client::connect(server.local_address());
     sicily(&mut c);
     assert_eq!(
-        call(&mut c, "GEORADIUS Sicily 15 37 200 km STORE dst"),
+        words(&mut c, "GEORADIUS Sicily 15 37 200 km STORE dst"),
         int(2)
     );
     assert_eq!(
-        call(&mut c, "ZRANGE dst 0 -1 WITHSCORES"),
+        words(&mut c, "ZRANGE dst 0 -1 WITHSCORES"),
         bulks(&["Palermo", "3479099956230698", "Catania", "3479447370796909"])
     );
     assert_eq!(
-        call(
+        words(
             &mut c,
             "GEORADIUSBYMEMBER Sicily Palermo 200 km STOREDIST dst COUNT 1"
         ),
         int(1)
     );
     assert_eq!(
-        call(&mut c, "ZRANGE dst 0 -1 WITHSCORES"),
+        words(&mut c, "ZRANGE dst 0 -1 WITHSCORES"),
         bulks(&["Palermo", "0"])
     );
     assert_eq!(
-        call(
+        words(
             &mut c,
             "GEOSEARCHSTORE dst Sicily FROMLONLAT 15 37 BYRADIUS 200 km STOREDIST"
         ),
         int(2)
     );
     assert_eq!(
-        call(&mut c, "ZSCORE dst Catania"),
+        words(&mut c, "ZSCORE dst Catania"),
         bulk("56.441257870158204")
     );
     assert_eq!(
-        call(
+        words(
             &mut c,
             "GEOSEARCHSTORE dst Sicily FROMLONLAT 0 0 BYRADIUS 1 km"
         ),
         int(0)
     );
-    assert_eq!(call(&mut c, "EXISTS dst"), int(0));
-    call(&mut c, "SET dst x");
+    assert_eq!(words(&mut c, "EXISTS dst"), int(0));
+    words(&mut c, "SET dst x");
     assert_eq!(
-        call(&mut c, "GEORADIUS nokey 15 37 200 km STORE dst"),
+        words(&mut c, "GEORADIUS nokey 15 37 200 km STORE dst"),
         int(0)
     );
     assert_eq!(
-        call(&mut c, "EXISTS dst"),
+        words(&mut c, "EXISTS dst"),
         int(0),
         "no source: the target is deleted"
     );
@@ -378,16 +369,16 @@ fn search_errors_are_redis_texts() {
         ),
     ];
     for (command, text) in cases {
-        assert_eq!(call(&mut c, command), error(text), "{command}");
+        assert_eq!(words(&mut c, command), error(text), "{command}");
     }
-    call(&mut c, "SET s x");
+    words(&mut c, "SET s x");
     for command in [
         "GEORADIUS s 1 1 x km",
         "GEORADIUSBYMEMBER s a 1 km",
         "GEOSEARCH s bogus x y z w",
         "GEOSEARCHSTORE d s FROMLONLAT 1 1 BYRADIUS 1 km",
     ] {
-        assert_eq!(call(&mut c, command), error(WRONG_TYPE), "{command}");
+        assert_eq!(words(&mut c, command), error(WRONG_TYPE), "{command}");
     }
 }
 
@@ -517,7 +508,7 @@ fn replies_match_redis_server() {
     let mut on_keel = Client::connect(server.local_address());
     let mut on_redis = Client::connect(redis.address);
     for command in SAME_ON_BOTH {
-        let expected = call(&mut on_redis, command);
-        assert_eq!(call(&mut on_keel, command), expected, "{command}");
+        let expected = words(&mut on_redis, command);
+        assert_eq!(words(&mut on_keel, command), expected, "{command}");
     }
 }

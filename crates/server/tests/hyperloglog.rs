@@ -11,7 +11,7 @@ mod engine_support;
 
 use std::sync::Mutex;
 
-use common::{Client, Value, start_server};
+use common::{Client, Value, error, ok, start_server, words};
 use engine_support::EngineServer;
 use keel_server::commands::hll::estimate::{Histogram, cardinality};
 use keel_server::commands::hll::format::{REGISTERS, register_of};
@@ -40,23 +40,10 @@ fn call(client: &mut Client, parts: &[&[u8]]) -> Value {
     client.read()
 }
 
-/// A command written as words separated by spaces.
-fn words(client: &mut Client, text: &str) -> Value {
-    client.call(&text.split(' ').collect::<Vec<_>>())
-}
-
 fn memory_client() -> (keel_server::ServerHandle, Client) {
     let (handle, _backend) = start_server(ServerOptions::default());
     let client = Client::connect(handle.local_address());
     (handle, client)
-}
-
-fn error(text: &str) -> Value {
-    Value::Error(text.to_owned())
-}
-
-fn ok() -> Value {
-    Value::Simple("OK".into())
 }
 
 fn bytes_of(value: Value) -> Vec<u8> {

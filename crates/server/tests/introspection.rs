@@ -9,16 +9,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, Value, start_server};
+use common::{Client, Value, error, ok, start_server};
 use keel_server::ServerOptions;
-
-fn ok() -> Value {
-    Value::Simple("OK".to_owned())
-}
-
-fn error(text: &str) -> Value {
-    Value::Error(text.to_owned())
-}
 
 #[test]
 fn slowlog_records_what_passes_the_threshold() {

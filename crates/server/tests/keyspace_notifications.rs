@@ -9,16 +9,12 @@
 mod common;
 mod engine_support;
 
-use common::{Client, Value};
+use common::{Client, Value, ok};
 use engine_support::EngineServer;
 use keel_server::AppendFsync;
 
 fn bulk(text: &str) -> Value {
     Value::bulk(text)
-}
-
-fn ok() -> Value {
-    Value::Simple("OK".to_owned())
 }
 
 /// A message received through the `*` pattern.

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, Value, start_server};
+use common::{Client, Value, ok, start_server};
 use keel_server::ServerOptions;
 
 fn bulk(text: &str) -> Value {
@@ -28,10 +28,6 @@ fn array(items: &[Value]) -> Value {
 /// The same in RESP3.
 fn push(items: &[Value]) -> Value {
     Value::Push(items.to_vec())
-}
-
-fn ok() -> Value {
-    Value::Simple("OK".to_owned())
 }
 
 /// Waits until `condition` holds (the server acts on a closed connection

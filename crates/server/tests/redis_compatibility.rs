@@ -8,17 +8,9 @@
 mod common;
 mod engine_support;
 
-use common::{Client, Value};
+use common::{Client, Value, error, ok};
 use engine_support::EngineServer;
 use keel_server::AppendFsync;
-
-fn ok() -> Value {
-    Value::Simple("OK".to_owned())
-}
-
-fn error(text: &str) -> Value {
-    Value::Error(text.to_owned())
-}
 
 fn int(value: i64) -> Value {
     Value::Integer(value)

@@ -13,7 +13,7 @@ mod engine_support;
 use std::net::{SocketAddr, TcpListener};
 
 use common::redis_server::RedisServer;
-use common::{Client, Value};
+use common::{Client, Value, words as call};
 use engine_support::EngineServer;
 use keel_server::AppendFsync;
 
@@ -242,11 +242,6 @@ fn every_redis_encoding_restores_on_keel_and_keel_dumps_restore_on_redis() {
         assert_eq!(on_keel.call(&read_copy), on_redis.call(&read), "{read:?}");
         on_keel.call(&["DEL", "copy"]);
     }
-}
-
-fn call(client: &mut Client, text: &str) -> Value {
-    let parts: Vec<&str> = text.split(' ').collect();
-    client.call(&parts)
 }
 
 fn migrate(client: &mut Client, address: SocketAddr, key: &str, options: &[&str]) -> Value {

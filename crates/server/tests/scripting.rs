@@ -11,7 +11,7 @@ mod engine_support;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, Value};
+use common::{Client, Value, ok};
 use engine_support::EngineServer;
 use keel_server::{AppendFsync, ServerOptions};
 
@@ -21,10 +21,6 @@ fn bulk(text: &str) -> Value {
 
 fn int(value: i64) -> Value {
     Value::Integer(value)
-}
-
-fn ok() -> Value {
-    Value::Simple("OK".to_owned())
 }
 
 fn error_text(value: Value) -> String {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Client, Value, decode, start_server};
+use common::{Client, Value, decode, error, ok, start_server};
 use keel_server::{Limits, ServerOptions};
 
 fn default_server() -> (
@@ -14,14 +14,6 @@ fn default_server() -> (
     std::sync::Arc<common::MemoryBackend>,
 ) {
     start_server(ServerOptions::default())
-}
-
-fn error(text: &str) -> Value {
-    Value::Error(text.to_owned())
-}
-
-fn ok() -> Value {
-    Value::Simple("OK".to_owned())
 }
 
 #[test]

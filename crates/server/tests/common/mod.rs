@@ -455,6 +455,22 @@ pub fn decode(bytes: &[u8]) -> Option<(Value, usize)> {
     })
 }
 
+/// The `+OK` reply.
+pub fn ok() -> Value {
+    Value::Simple("OK".to_owned())
+}
+
+/// An error reply saying `text`.
+pub fn error(text: &str) -> Value {
+    Value::Error(text.to_owned())
+}
+
+/// Sends a command written as words separated by single spaces and reads
+/// its reply.
+pub fn words(client: &mut Client, text: &str) -> Value {
+    client.call(&text.split(' ').collect::<Vec<_>>())
+}
+
 /// A RESP client over a real socket.
 pub struct Client {
     stream: TcpStream,
